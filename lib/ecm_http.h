@@ -1,0 +1,79 @@
+/* A small HTTP server on libmicrohttpd: every service's side port
+ * (/healthz, /readyz, /metrics) and the routes a service adds (the gateway's
+ * API, the simulators, DLR callbacks). One thread per connection, so a
+ * handler may block on the database. */
+#ifndef ECM_HTTP_H
+#define ECM_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ecm_metrics.h"
+
+typedef struct ecm_http ecm_http;
+typedef struct ecm_http_req ecm_http_req;
+
+/* Buffered handler: called once with the whole body (at most the route's
+ * max_body bytes; a bigger body is answered 413 without calling it). Must
+ * answer with one of the ecm_http_respond* functions. */
+typedef void (*ecm_http_handler)(void *ctx, ecm_http_req *req);
+
+/* Streaming handler, for bodies that must not be held in memory. */
+typedef struct {
+    /* Headers are in. Return 0 to accept the body, or answer and return -1. */
+    int (*begin)(void *ctx, ecm_http_req *req);
+    /* One chunk of the body. Return 0, or answer and return -1 (the rest of
+     * the body is then discarded). */
+    int (*body)(void *ctx, ecm_http_req *req, const char *data, size_t len);
+    /* The body is complete: answer. Not called after a -1. */
+    void (*end)(void *ctx, ecm_http_req *req);
+    /* Always called last, to free what begin() put in ecm_http_req_set_state(). */
+    void (*cleanup)(void *ctx, ecm_http_req *req);
+} ecm_http_stream_handler;
+
+/* Returns 0 when ready, or -1 with a reason in errstr (reported by /readyz). */
+typedef int (*ecm_http_ready_fn)(void *ctx, char *errstr, size_t errstr_size);
+
+/* Creates a server on 0.0.0.0:port (bind_addr may be "127.0.0.1"; NULL for
+ * all). metrics may be NULL. Routes are added before ecm_http_start(). */
+ecm_http *ecm_http_new(const char *bind_addr, int port, ecm_metrics *metrics);
+void ecm_http_set_ready(ecm_http *h, ecm_http_ready_fn fn, void *ctx);
+
+/* Pattern: exact path segments and "{}" for one segment, e.g.
+ * "/api/v1/campaigns/{}/uploads". Methods: "GET", "POST", "PUT", "DELETE".
+ * Returns 0, or -1 when the route table is full. */
+int ecm_http_route(ecm_http *h, const char *method, const char *pattern, size_t max_body,
+                   ecm_http_handler fn, void *ctx);
+int ecm_http_route_stream(ecm_http *h, const char *method, const char *pattern,
+                          const ecm_http_stream_handler *fns, void *ctx);
+
+/* Starts listening. Returns 0, or -1 (port in use...) with a log line. */
+int ecm_http_start(ecm_http *h) __attribute__((warn_unused_result));
+/* Stops accepting, waits for running handlers, frees everything. */
+void ecm_http_destroy(ecm_http *h);
+
+/* Request accessors; strings are valid until the request ends. */
+const char *ecm_http_req_method(const ecm_http_req *r);
+const char *ecm_http_req_path(const ecm_http_req *r);
+/* The n-th "{}" segment of the matched pattern (0-based), or NULL. */
+const char *ecm_http_req_param(const ecm_http_req *r, int n);
+/* Query string argument, or NULL. */
+const char *ecm_http_req_query(ecm_http_req *r, const char *name);
+/* Request header (case-insensitive), or NULL. */
+const char *ecm_http_req_header(ecm_http_req *r, const char *name);
+/* Buffered body (NUL-terminated; len may be 0) for ecm_http_route handlers. */
+const char *ecm_http_req_body(const ecm_http_req *r, size_t *len);
+void ecm_http_req_set_state(ecm_http_req *r, void *state);
+void *ecm_http_req_state(const ecm_http_req *r);
+
+/* Answers. Each may be called once per request; body is copied. */
+void ecm_http_respond(ecm_http_req *r, int status, const char *content_type, const char *body,
+                      size_t len);
+/* Adds a response header to the answer given next (e.g. Location). */
+void ecm_http_add_header(ecm_http_req *r, const char *name, const char *value);
+/* RFC 9457 problem+json: {"type":"https://ecm.dev/problems/<type>","title":...,
+ * "status":...,"detail":...}. */
+void ecm_http_respond_problem(ecm_http_req *r, int status, const char *type, const char *title,
+                              const char *detail_fmt, ...) __attribute__((format(printf, 5, 6)));
+
+#endif

@@ -1,0 +1,55 @@
+/* The transactional outbox. A service that changes the ECM DB and emits an
+ * event writes the event into table outbox in the same transaction; a relay
+ * thread publishes rows in id order and deletes a row only after the broker's
+ * delivery report. One relay at a time holds the outbox (advisory lock), so
+ * order is kept across replicas; a crash at any instant at worst re-sends. */
+#ifndef ECM_OUTBOX_H
+#define ECM_OUTBOX_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "ecm_kafka.h"
+#include "ecm_metrics.h"
+#include "ecm_pg.h"
+
+/* Inserts one event inside the caller's open transaction on pg. The CE type
+ * is the message's full protobuf name ("ecm.v1.ContactUploaded"); event_id
+ * and occurred_at are the message's own fields (given here so the caller
+ * sets them once). key may be NULL. Returns 0 or -1. */
+int ecm_outbox_add(ecm_pg *pg, const char *topic, const char *key, const char *source,
+                   const char *event_id, int64_t occurred_at_ms, const ProtobufCMessage *msg);
+
+/* Bulk insert for large loads: one COPY into outbox. Begin inside the
+ * caller's transaction, add any number of events, end. No other command may
+ * run on pg between begin and end. Each returns 0 or -1. */
+int ecm_outbox_copy_begin(ecm_pg *pg);
+int ecm_outbox_copy_add(ecm_pg *pg, const char *topic, const char *key, const char *source,
+                        const char *event_id, int64_t occurred_at_ms,
+                        const ProtobufCMessage *msg);
+int ecm_outbox_copy_end(ecm_pg *pg);
+
+typedef struct ecm_outbox_relay ecm_outbox_relay;
+
+/* Starts the relay thread with its own DB connection (dsn) and the given
+ * producer (not owned; the relay serves its delivery reports, so the
+ * producer must be created with dr = ecm_outbox_relay_delivery and
+ * dr_ctx = NULL — see ecm_service.c). poll_ms: idle wait between scans.
+ * Returns NULL on failure. */
+ecm_outbox_relay *ecm_outbox_relay_start(const char *dsn, ecm_producer *producer,
+                                         ecm_metrics *metrics, int poll_ms,
+                                         volatile sig_atomic_t *stop);
+/* Publishes what is left (bounded by timeout_ms), then joins and frees. */
+void ecm_outbox_relay_stop(ecm_outbox_relay *r, int timeout_ms);
+/* 1 when the last scan reached the DB. */
+int ecm_outbox_relay_healthy(const ecm_outbox_relay *r);
+/* Rows published since start (for tests and metrics). */
+uint64_t ecm_outbox_relay_published(const ecm_outbox_relay *r);
+
+/* Delivery callback to give ecm_producer_new() for the relay's producer. */
+void ecm_outbox_relay_delivery(void *ctx, void *opaque, rd_kafka_resp_err_t err);
+
+#endif

@@ -1,0 +1,67 @@
+/* PostgreSQL through libpq: one connection with capped-backoff reconnect, and
+ * a small pool for HTTP handlers. Parameterised SQL only. */
+#ifndef ECM_PG_H
+#define ECM_PG_H
+
+#include <signal.h>
+#include <stddef.h>
+
+#include <libpq-fe.h>
+
+typedef struct ecm_pg ecm_pg;
+
+/* Creates a handle; does not connect. stop (may be NULL) ends reconnect
+ * waits early when it becomes non-zero. */
+ecm_pg *ecm_pg_new(const char *dsn, volatile sig_atomic_t *stop);
+void ecm_pg_destroy(ecm_pg *pg);
+
+/* Returns a live connection, (re)connecting first if needed: retries with
+ * capped exponential backoff (100 ms doubling to 5 s, logged) until it
+ * connects or *stop is set, in which case it returns NULL. */
+PGconn *ecm_pg_conn(ecm_pg *pg);
+
+/* Like ecm_pg_conn() but makes one attempt only; NULL when the DB is down. */
+PGconn *ecm_pg_try_conn(ecm_pg *pg);
+
+/* Call after a failed command: if the connection is broken it is dropped so
+ * that the next ecm_pg_conn() reconnects. Returns 1 when the failure was a
+ * connection-level one (worth retrying the whole unit of work), else 0. */
+int ecm_pg_check_broken(ecm_pg *pg);
+
+/* Runs sql with text parameters (params may be NULL when nparams is 0).
+ * Returns the result when its status is COMMAND_OK or TUPLES_OK; otherwise
+ * logs the error (msg + SQLSTATE), clears it and returns NULL. */
+PGresult *ecm_pg_exec(ecm_pg *pg, const char *sql, int nparams, const char *const *params);
+
+/* Like ecm_pg_exec() for commands without rows: returns 0 or -1. */
+int ecm_pg_cmd(ecm_pg *pg, const char *sql, int nparams, const char *const *params);
+
+int ecm_pg_begin(ecm_pg *pg);    /* 0 or -1 */
+int ecm_pg_commit(ecm_pg *pg);   /* 0 or -1 */
+void ecm_pg_rollback(ecm_pg *pg); /* best effort, can't fail */
+
+/* SQLSTATE of the last failed ecm_pg_exec/cmd on this handle ("" if none). */
+const char *ecm_pg_last_sqlstate(const ecm_pg *pg);
+
+/* COPY in: starts "COPY ... FROM STDIN" on the handle's connection, then
+ * ecm_pg_copy_put() any number of times, then ecm_pg_copy_end(). On any
+ * failure the COPY is aborted and -1 returned (the transaction is then
+ * failed; roll back). */
+int ecm_pg_copy_begin(ecm_pg *pg, const char *copy_sql);
+int ecm_pg_copy_put(ecm_pg *pg, const char *data, size_t len);
+int ecm_pg_copy_end(ecm_pg *pg);
+
+/* Appends s to buf escaped for COPY text format (backslash, tab, newline,
+ * carriage return). NULL writes \N. buf/len/cap describe a growable buffer
+ * (realloc'd). Returns 0 or -1 on allocation failure. */
+int ecm_pg_copy_escape(char **buf, size_t *len, size_t *cap, const char *s);
+
+/* Fixed-size pool for handlers that run on many threads. */
+typedef struct ecm_pg_pool ecm_pg_pool;
+ecm_pg_pool *ecm_pg_pool_new(const char *dsn, int size, volatile sig_atomic_t *stop);
+void ecm_pg_pool_destroy(ecm_pg_pool *p);
+/* Blocks until a handle is free. Never NULL. */
+ecm_pg *ecm_pg_pool_get(ecm_pg_pool *p);
+void ecm_pg_pool_put(ecm_pg_pool *p, ecm_pg *pg);
+
+#endif

@@ -1,0 +1,113 @@
+/* What every ECM service does the same way: the common configuration
+ * variables, --help, logging set-up, signals, migrations, the side port with
+ * /healthz /readyz /metrics, the producer and the outbox relay, and an orderly
+ * stop on SIGTERM. main() of each service wires its own parts on top. */
+#ifndef ECM_SERVICE_H
+#define ECM_SERVICE_H
+
+#include <signal.h>
+#include <stddef.h>
+
+#include "ecm_config.h"
+#include "ecm_http.h"
+#include "ecm_kafka.h"
+#include "ecm_metrics.h"
+#include "ecm_outbox.h"
+#include "ecm_pg.h"
+
+/* Set by SIGTERM/SIGINT; the only mutable global (STYLE.md). */
+extern volatile sig_atomic_t ecm_stop_requested;
+
+typedef struct {
+    char *pg_dsn;
+    char *kafka_brokers;
+    char *http_bind;
+    long long http_port;
+    char *log_level;
+    int migrate;
+    long long shutdown_timeout_s;
+    long long outbox_poll_ms;
+    char *topic_uploaded;
+    char *topic_dispatched;
+    char *topic_call_results;
+    char *topic_sms_results;
+    char *topic_retry;
+    char *topic_closed;
+    char *topic_campaigns;
+    char *topic_deadletter;
+} ecm_common_config;
+
+/* Table entries for ecm_common_config, embedded in a service's own config
+ * struct as member `member`. http_port_default is the service's default port. */
+#define ECM_COMMON_CONFIG_ENTRIES(type, member, http_port_default)                               \
+    {"ECM_PG_DSN", ECM_CFG_STRING, offsetof(type, member.pg_dsn), NULL, 0, -1,                    \
+     "libpq connection string of the ECM DB", NULL, 1},                                          \
+    {"ECM_KAFKA_BROKERS", ECM_CFG_STRING, offsetof(type, member.kafka_brokers), NULL, 0, -1,      \
+     "Kafka bootstrap servers (host:port,...); other ECM_KAFKA_<property> pass to librdkafka",    \
+     NULL, 0},                                                                                   \
+    {"ECM_HTTP_BIND", ECM_CFG_STRING, offsetof(type, member.http_bind), "0.0.0.0", 0, -1,         \
+     "address of the HTTP port", NULL, 0},                                                       \
+    {"ECM_HTTP_PORT", ECM_CFG_INT, offsetof(type, member.http_port), http_port_default, 1, 65535, \
+     "HTTP port: /healthz, /readyz, /metrics and the service's own routes", NULL, 0},            \
+    {"ECM_LOG_LEVEL", ECM_CFG_STRING, offsetof(type, member.log_level), "info", 0, -1,            \
+     "debug, info, warn or error", ecm_service_validate_log_level, 0},                           \
+    {"ECM_MIGRATE", ECM_CFG_BOOL, offsetof(type, member.migrate), "true", 0, -1,                  \
+     "apply DB migrations at start (advisory-locked)", NULL, 0},                                 \
+    {"ECM_SHUTDOWN_TIMEOUT_S", ECM_CFG_INT, offsetof(type, member.shutdown_timeout_s), "20", 1,   \
+     600, "bound on the orderly stop after SIGTERM", NULL, 0},                                   \
+    {"ECM_OUTBOX_POLL_MS", ECM_CFG_INT, offsetof(type, member.outbox_poll_ms), "50", 1, 10000,    \
+     "outbox relay: wait between scans when idle", NULL, 0},                                     \
+    {"ECM_TOPIC_CONTACTS_UPLOADED", ECM_CFG_STRING, offsetof(type, member.topic_uploaded),        \
+     "contacts.uploaded", 0, -1, "topic name", NULL, 0},                                         \
+    {"ECM_TOPIC_CONTACTS_DISPATCHED", ECM_CFG_STRING, offsetof(type, member.topic_dispatched),    \
+     "contacts.dispatched", 0, -1, "topic name", NULL, 0},                                       \
+    {"ECM_TOPIC_CALL_RESULTS", ECM_CFG_STRING, offsetof(type, member.topic_call_results),         \
+     "call.results", 0, -1, "topic name", NULL, 0},                                              \
+    {"ECM_TOPIC_SMS_RESULTS", ECM_CFG_STRING, offsetof(type, member.topic_sms_results),           \
+     "sms.results", 0, -1, "topic name", NULL, 0},                                               \
+    {"ECM_TOPIC_CONTACTS_RETRY", ECM_CFG_STRING, offsetof(type, member.topic_retry),              \
+     "contacts.retry", 0, -1, "topic name", NULL, 0},                                            \
+    {"ECM_TOPIC_CONTACTS_CLOSED", ECM_CFG_STRING, offsetof(type, member.topic_closed),            \
+     "contacts.closed", 0, -1, "topic name", NULL, 0},                                           \
+    {"ECM_TOPIC_CAMPAIGNS_CHANGED", ECM_CFG_STRING, offsetof(type, member.topic_campaigns),       \
+     "campaigns.changed", 0, -1, "topic name", NULL, 0},                                         \
+    {"ECM_TOPIC_DEADLETTER", ECM_CFG_STRING, offsetof(type, member.topic_deadletter),             \
+     "ecm.deadletter", 0, -1, "topic name", NULL, 0}
+
+int ecm_service_validate_log_level(const char *value, char *errstr, size_t errstr_size);
+
+/* Handles argv (--help prints the table and exits 0; anything else unknown
+ * exits 2) and loads the table into cfg. On a bad value prints one line
+ * "<prog>: <VARIABLE>: <reason>" to stderr and exits 2. Returns only on
+ * success. */
+void ecm_service_configure(int argc, char **argv, const char *prog, const char *summary,
+                           const ecm_cfg_entry *table, size_t n, void *cfg);
+
+typedef struct {
+    const char *name;  /* "feeder" */
+    const char *source; /* CloudEvents source: "/ecm/feeder" */
+    const ecm_common_config *common;
+    ecm_metrics *metrics;
+    ecm_http *http;       /* routes may be added before ecm_service_run_http() */
+    ecm_producer *producer; /* feeds the outbox relay */
+    ecm_outbox_relay *relay;
+    ecm_pg *pg;           /* the service's main-thread connection */
+    ecm_consumer *consumer; /* set by the service if it consumes; checked by /readyz */
+} ecm_service;
+
+/* Logging, signal handlers, DB connection (waits for the DB with backoff),
+ * migrations, metrics, HTTP server object (not started), producer and relay.
+ * Returns 0, or -1 (logged) when something can't start. */
+int ecm_service_init(ecm_service *s, const char *name, const ecm_common_config *common);
+
+/* Starts the HTTP server (after the service added its routes). 0 or -1. */
+int ecm_service_start_http(ecm_service *s);
+
+/* Orderly stop: HTTP down, relay drains, consumer closes (commits), producer
+ * flushes, DB closes. Bounded by shutdown_timeout_s. */
+void ecm_service_shutdown(ecm_service *s);
+
+/* Sleeps up to ms, returning early when a stop is requested. */
+void ecm_service_sleep_ms(long ms);
+
+#endif
