@@ -94,7 +94,8 @@ int ecm_consumer_reachable(ecm_consumer *c, int timeout_ms);
 /* Commits stored offsets synchronously, leaves the group, frees everything. */
 void ecm_consumer_close(ecm_consumer *c);
 
-/* Header value of m as a NUL-terminated copy in out, or -1 when absent. */
+/* Header value of m as a NUL-terminated copy in out. Returns 0, or -1 when
+ * absent or when it does not fit in out (never truncated). */
 int ecm_kafka_header(const rd_kafka_message_t *m, const char *name, char *out, size_t out_size);
 
 #endif

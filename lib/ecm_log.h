@@ -8,6 +8,7 @@
 #define ECM_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 typedef enum {
     ECM_LOG_DEBUG = 0,

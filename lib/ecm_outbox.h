@@ -34,6 +34,10 @@ int ecm_outbox_copy_end(ecm_pg *pg);
 
 typedef struct ecm_outbox_relay ecm_outbox_relay;
 
+/* pg_try_advisory_xact_lock key that makes one relay at a time own the
+ * outbox ("ECMO"). */
+#define ECM_OUTBOX_LOCK_KEY 0x45434d4f
+
 /* Starts the relay thread with its own DB connection (dsn) and the given
  * producer (not owned; the relay serves its delivery reports, so the
  * producer must be created with dr = ecm_outbox_relay_delivery and

@@ -93,7 +93,13 @@ typedef struct {
     ecm_outbox_relay *relay;
     ecm_pg *pg;           /* the service's main-thread connection */
     ecm_consumer *consumer; /* set by the service if it consumes; checked by /readyz */
+    struct ecm_service_internal *internal; /* owned by ecm_service.c */
 } ecm_service;
+
+/* Installs the SIGTERM/SIGINT handlers that set ecm_stop_requested and
+ * ignores SIGPIPE. ecm_service_init() does it; tools that don't use
+ * ecm_service_init() call it directly. Can't fail. */
+void ecm_service_install_signals(void);
 
 /* Logging, signal handlers, DB connection (waits for the DB with backoff),
  * migrations, metrics, HTTP server object (not started), producer and relay.

@@ -1,0 +1,623 @@
+/* The transactional outbox and its relay: see ecm_outbox.h. */
+#include "ecm_outbox.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <arpa/inet.h>
+
+#include "ecm_event.h"
+#include "ecm_log.h"
+
+#define OUTBOX_BATCH 1000
+#define OUTBOX_BACKOFF_MIN_MS 100
+#define OUTBOX_BACKOFF_MAX_MS 5000
+/* Margin over message.timeout.ms for the last delivery report to arrive. */
+#define OUTBOX_REPORT_MARGIN_MS 5000
+
+static const char outbox_insert_sql[] =
+    "INSERT INTO outbox (topic, msg_key, ce_id, ce_type, ce_source, ce_time, payload) "
+    "VALUES ($1, $2, $3, $4, $5, 'epoch'::timestamptz + $6::bigint * interval '1 millisecond', "
+    "$7)";
+
+static const char outbox_copy_sql[] =
+    "COPY outbox (topic, msg_key, ce_id, ce_type, ce_source, ce_time, payload) FROM STDIN";
+
+/* ---- writing ---- */
+
+/* The connection of the caller's open transaction. An event written outside
+ * a transaction (or on a connection lost and remade) would be committed
+ * without the state change it belongs to, so that is refused. */
+static PGconn *outbox_txn_conn(ecm_pg *pg)
+{
+    PGconn *conn = ecm_pg_try_conn(pg);
+    if (!conn || PQtransactionStatus(conn) != PQTRANS_INTRANS) {
+        ecm_log_error("outbox write outside a transaction", NULL);
+        return NULL;
+    }
+    return conn;
+}
+
+int ecm_outbox_add(ecm_pg *pg, const char *topic, const char *key, const char *source,
+                   const char *event_id, int64_t occurred_at_ms, const ProtobufCMessage *msg)
+{
+    size_t len = 0;
+    uint8_t *payload = ecm_event_pack(msg, &len);
+    if (!payload) {
+        ecm_log_error("outbox: out of memory", NULL);
+        return -1;
+    }
+    PGconn *conn = outbox_txn_conn(pg);
+    if (!conn) {
+        free(payload);
+        return -1;
+    }
+    char ms[32];
+    snprintf(ms, sizeof ms, "%" PRId64, occurred_at_ms);
+    const char *values[7] = {topic,           key, event_id, msg->descriptor->name, source, ms,
+                             (const char *)payload};
+    int lengths[7] = {0, 0, 0, 0, 0, 0, (int)len};
+    int formats[7] = {0, 0, 0, 0, 0, 0, 1};
+    PGresult *res =
+        PQexecParams(conn, outbox_insert_sql, 7, NULL, values, lengths, formats, 0);
+    free(payload);
+    int rc = 0;
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        ecm_log_error("outbox insert failed", "%s", PQresultErrorMessage(res));
+        ecm_pg_check_broken(pg);
+        rc = -1;
+    }
+    PQclear(res);
+    return rc;
+}
+
+int ecm_outbox_copy_begin(ecm_pg *pg)
+{
+    if (!outbox_txn_conn(pg))
+        return -1;
+    return ecm_pg_copy_begin(pg, outbox_copy_sql);
+}
+
+static int outbox_buf_put(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
+{
+    if (*len + n + 1 > *cap) {
+        size_t ncap = *cap ? *cap : 256;
+        while (*len + n + 1 > ncap)
+            ncap *= 2;
+        char *nb = realloc(*buf, ncap);
+        if (!nb)
+            return -1;
+        *buf = nb;
+        *cap = ncap;
+    }
+    memcpy(*buf + *len, s, n);
+    *len += n;
+    (*buf)[*len] = '\0';
+    return 0;
+}
+
+int ecm_outbox_copy_add(ecm_pg *pg, const char *topic, const char *key, const char *source,
+                        const char *event_id, int64_t occurred_at_ms,
+                        const ProtobufCMessage *msg)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t plen = 0;
+    uint8_t *payload = ecm_event_pack(msg, &plen);
+    if (!payload) {
+        ecm_log_error("outbox: out of memory", NULL);
+        return -1;
+    }
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    char when[40];
+    ecm_time_format_ms(occurred_at_ms, when, sizeof when);
+    const char *fields[6] = {topic, key, event_id, msg->descriptor->name, source, when};
+    int rc = 0;
+    for (size_t i = 0; i < 6 && rc == 0; i++) {
+        rc = ecm_pg_copy_escape(&buf, &len, &cap, fields[i]);
+        if (rc == 0)
+            rc = outbox_buf_put(&buf, &len, &cap, "\t", 1);
+    }
+    /* bytea hex input "\x..."; the backslash itself is escaped for COPY. */
+    if (rc == 0)
+        rc = outbox_buf_put(&buf, &len, &cap, "\\\\x", 3);
+    for (size_t i = 0; i < plen && rc == 0; i++) {
+        char two[2] = {hex[payload[i] >> 4], hex[payload[i] & 15]};
+        rc = outbox_buf_put(&buf, &len, &cap, two, 2);
+    }
+    if (rc == 0)
+        rc = outbox_buf_put(&buf, &len, &cap, "\n", 1);
+    free(payload);
+    if (rc != 0) {
+        free(buf);
+        ecm_log_error("outbox: out of memory", NULL);
+        return -1;
+    }
+    rc = ecm_pg_copy_put(pg, buf, len);
+    free(buf);
+    return rc;
+}
+
+int ecm_outbox_copy_end(ecm_pg *pg)
+{
+    return ecm_pg_copy_end(pg);
+}
+
+/* ---- relay ---- */
+
+/* One produced row. The batch outlives the relay's interest in it when the
+ * relay gives up waiting: the last delivery report then frees it. */
+typedef struct outbox_batch outbox_batch;
+typedef struct {
+    outbox_batch *batch;
+    atomic_int done;
+    atomic_int err; /* rd_kafka_resp_err_t */
+} outbox_slot;
+
+struct outbox_batch {
+    atomic_int refs; /* one per message in flight, plus one for the relay */
+    atomic_int reports;
+    size_t n;
+    outbox_slot slots[];
+};
+
+struct ecm_outbox_relay {
+    char *dsn;
+    ecm_pg *pg;
+    ecm_producer *producer;
+    int poll_ms;
+    volatile sig_atomic_t *stop;
+    int report_wait_ms;
+    ecm_metric *m_published;
+    ecm_metric *m_backlog;
+    ecm_metric *m_errors;
+
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int quit;             /* under mu */
+    int64_t drain_deadline; /* under mu, monotonic ms */
+
+    atomic_int healthy;
+    atomic_uint_least64_t published;
+};
+
+typedef enum {
+    SCAN_FAILED = -1,
+    SCAN_EMPTY = 0,
+    SCAN_PARTIAL = 1, /* published fewer rows than a full batch */
+    SCAN_FULL = 2,
+    SCAN_LOCKED = 3, /* another relay holds the outbox */
+} outbox_scan_result;
+
+static int64_t outbox_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void outbox_batch_unref(outbox_batch *b)
+{
+    if (atomic_fetch_sub(&b->refs, 1) == 1)
+        free(b);
+}
+
+void ecm_outbox_relay_delivery(void *ctx, void *opaque, rd_kafka_resp_err_t err)
+{
+    (void)ctx;
+    outbox_slot *slot = (outbox_slot *)opaque;
+    if (!slot)
+        return;
+    outbox_batch *b = slot->batch;
+    atomic_store(&slot->err, (int)err);
+    atomic_store(&slot->done, 1);
+    atomic_fetch_add(&b->reports, 1);
+    outbox_batch_unref(b);
+}
+
+/* Returns 1 when the relay was told to stop and the drain time is over. */
+static int relay_past_deadline(ecm_outbox_relay *r)
+{
+    pthread_mutex_lock(&r->mu);
+    int over = r->quit && outbox_mono_ms() >= r->drain_deadline;
+    pthread_mutex_unlock(&r->mu);
+    return over;
+}
+
+static int relay_quitting(ecm_outbox_relay *r)
+{
+    pthread_mutex_lock(&r->mu);
+    int q = r->quit;
+    pthread_mutex_unlock(&r->mu);
+    return q;
+}
+
+/* Sleeps up to ms; a stop request (relay_stop) ends it early. While
+ * draining, never sleeps past the drain deadline. */
+static void relay_sleep(ecm_outbox_relay *r, int ms)
+{
+    pthread_mutex_lock(&r->mu);
+    int64_t until = outbox_mono_ms() + ms;
+    if (r->quit) {
+        if (r->drain_deadline < until)
+            until = r->drain_deadline;
+    }
+    int was_quit = r->quit;
+    while (outbox_mono_ms() < until && r->quit == was_quit) {
+        struct timespec ts;
+        ts.tv_sec = (time_t)(until / 1000);
+        ts.tv_nsec = (long)(until % 1000) * 1000000L;
+        if (pthread_cond_timedwait(&r->cv, &r->mu, &ts) == ETIMEDOUT)
+            break;
+    }
+    pthread_mutex_unlock(&r->mu);
+}
+
+static int64_t outbox_be64(const char *p)
+{
+    uint32_t hi, lo;
+    memcpy(&hi, p, 4);
+    memcpy(&lo, p + 4, 4);
+    return (int64_t)(((uint64_t)ntohl(hi) << 32) | ntohl(lo));
+}
+
+/* After a failed command: a lost connection makes the relay unhealthy
+ * until a scan reaches the DB again. */
+static void relay_db_failed(ecm_outbox_relay *r)
+{
+    if (ecm_pg_check_broken(r->pg))
+        atomic_store(&r->healthy, 0);
+}
+
+static void relay_rollback(ecm_outbox_relay *r, PGconn *conn)
+{
+    PGresult *res = PQexec(conn, "ROLLBACK");
+    PQclear(res);
+    relay_db_failed(r);
+}
+
+static int relay_exec_ok(PGresult *res, const char *what)
+{
+    ExecStatusType st = PQresultStatus(res);
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+        return 1;
+    ecm_log_warn("outbox relay: query failed", "%s: %s", what, PQresultErrorMessage(res));
+    return 0;
+}
+
+/* Appends "," and the decimal id to the array literal in buf. */
+static int relay_ids_append(char **buf, size_t *len, size_t *cap, int64_t id)
+{
+    char num[24];
+    int n = snprintf(num, sizeof num, "%s%" PRId64, *len > 1 ? "," : "", id);
+    return outbox_buf_put(buf, len, cap, num, (size_t)n);
+}
+
+/* Waits for the reports of a batch: until all are in, the producer's
+ * message timeout has passed (it guarantees a report), or the drain
+ * deadline when stopping. */
+static void relay_wait_reports(ecm_outbox_relay *r, outbox_batch *b, int nsent)
+{
+    int64_t until = outbox_mono_ms() + r->report_wait_ms;
+    while (atomic_load(&b->reports) < nsent && outbox_mono_ms() < until) {
+        if (relay_past_deadline(r))
+            break;
+        ecm_producer_poll(r->producer, 50);
+    }
+}
+
+static outbox_scan_result relay_scan(ecm_outbox_relay *r)
+{
+    PGconn *conn = ecm_pg_try_conn(r->pg);
+    if (!conn) {
+        atomic_store(&r->healthy, 0);
+        return SCAN_FAILED;
+    }
+
+    PGresult *res = PQexec(conn, "BEGIN");
+    if (!relay_exec_ok(res, "BEGIN")) {
+        PQclear(res);
+        relay_db_failed(r);
+        return SCAN_FAILED;
+    }
+    PQclear(res);
+
+    char key[24];
+    snprintf(key, sizeof key, "%lld", (long long)ECM_OUTBOX_LOCK_KEY);
+    const char *lock_params[1] = {key};
+    res = PQexecParams(conn, "SELECT pg_try_advisory_xact_lock($1::bigint)", 1, NULL,
+                       lock_params, NULL, NULL, 0);
+    if (!relay_exec_ok(res, "advisory lock") || PQntuples(res) != 1) {
+        PQclear(res);
+        relay_rollback(r, conn);
+        return SCAN_FAILED;
+    }
+    int got = PQgetvalue(res, 0, 0)[0] == 't';
+    PQclear(res);
+    if (!got) {
+        res = PQexec(conn, "COMMIT");
+        PQclear(res);
+        atomic_store(&r->healthy, 1);
+        return SCAN_LOCKED;
+    }
+
+    char limit[16];
+    snprintf(limit, sizeof limit, "%d", OUTBOX_BATCH);
+    const char *sel_params[1] = {limit};
+    /* Binary results: payload arrives as raw bytes, no hex decoding. */
+    res = PQexecParams(conn,
+                       "SELECT id, topic, msg_key, ce_id::text, ce_type, ce_source, "
+                       "floor(extract(epoch FROM ce_time) * 1000)::bigint, payload "
+                       "FROM outbox ORDER BY id LIMIT $1::int",
+                       1, NULL, sel_params, NULL, NULL, 1);
+    if (!relay_exec_ok(res, "select outbox")) {
+        PQclear(res);
+        relay_rollback(r, conn);
+        return SCAN_FAILED;
+    }
+    atomic_store(&r->healthy, 1);
+    int nrows = PQntuples(res);
+    if (nrows == 0) {
+        PQclear(res);
+        ecm_metric_set(r->m_backlog, 0);
+        PGresult *c = PQexec(conn, "COMMIT");
+        PQclear(c);
+        return SCAN_EMPTY;
+    }
+    if (nrows < OUTBOX_BATCH) {
+        ecm_metric_set(r->m_backlog, nrows);
+    } else {
+        /* Cheap estimate over the primary key instead of count(*). */
+        PGresult *est = PQexec(conn, "SELECT max(id) - min(id) + 1 FROM outbox");
+        if (PQresultStatus(est) == PGRES_TUPLES_OK && PQntuples(est) == 1) {
+            char *end = NULL;
+            long long v = strtoll(PQgetvalue(est, 0, 0), &end, 10);
+            if (end && *end == '\0')
+                ecm_metric_set(r->m_backlog, (double)v);
+        }
+        PQclear(est);
+    }
+
+    outbox_batch *b = calloc(1, sizeof *b + (size_t)nrows * sizeof(outbox_slot));
+    if (!b) {
+        PQclear(res);
+        relay_rollback(r, conn);
+        return SCAN_FAILED;
+    }
+    b->n = (size_t)nrows;
+    atomic_init(&b->refs, 1);
+    atomic_init(&b->reports, 0);
+    int nsent = 0;
+    int send_failed = 0;
+    for (int i = 0; i < nrows; i++) {
+        outbox_slot *slot = &b->slots[i];
+        slot->batch = b;
+        atomic_init(&slot->done, 0);
+        atomic_init(&slot->err, 0);
+        if (PQgetlength(res, i, 0) != 8 || PQgetlength(res, i, 6) != 8) {
+            send_failed = 1;
+            break;
+        }
+        ecm_ce ce = {
+            .id = PQgetvalue(res, i, 3),
+            .type = PQgetvalue(res, i, 4),
+            .source = PQgetvalue(res, i, 5),
+            .time_ms = outbox_be64(PQgetvalue(res, i, 6)),
+        };
+        const char *topic = PQgetvalue(res, i, 1);
+        const char *key = PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2);
+        atomic_fetch_add(&b->refs, 1);
+        int sent = 0;
+        /* A full local queue drains as reports come in; give it a moment. */
+        for (int tries = 0; tries < 100 && !sent; tries++) {
+            if (ecm_producer_send(r->producer, topic, key, PQgetvalue(res, i, 7),
+                                  (size_t)PQgetlength(res, i, 7), &ce, slot) == 0)
+                sent = 1;
+            else
+                ecm_producer_poll(r->producer, 50);
+        }
+        if (!sent) {
+            atomic_fetch_sub(&b->refs, 1);
+            send_failed = 1;
+            /* Later rows would overtake this one: stop here. */
+            break;
+        }
+        nsent++;
+    }
+
+    relay_wait_reports(r, b, nsent);
+
+    char *ids = NULL;
+    size_t ilen = 0, icap = 0;
+    int ndelivered = 0, nfailed = 0;
+    int rc = outbox_buf_put(&ids, &ilen, &icap, "{", 1);
+    for (int i = 0; i < nsent && rc == 0; i++) {
+        outbox_slot *slot = &b->slots[i];
+        if (!atomic_load(&slot->done) || atomic_load(&slot->err) != 0) {
+            nfailed++;
+            continue;
+        }
+        rc = relay_ids_append(&ids, &ilen, &icap, outbox_be64(PQgetvalue(res, i, 0)));
+        ndelivered++;
+    }
+    if (rc == 0)
+        rc = outbox_buf_put(&ids, &ilen, &icap, "}", 1);
+    PQclear(res);
+    /* Reports still missing will free the batch when they come in. */
+    outbox_batch_unref(b);
+    if (rc != 0) {
+        free(ids);
+        relay_rollback(r, conn);
+        return SCAN_FAILED;
+    }
+
+    int ok = 1;
+    if (ndelivered > 0) {
+        const char *del_params[1] = {ids};
+        res = PQexecParams(conn, "DELETE FROM outbox WHERE id = ANY($1::bigint[])", 1, NULL,
+                           del_params, NULL, NULL, 0);
+        ok = relay_exec_ok(res, "delete outbox");
+        PQclear(res);
+    }
+    free(ids);
+    if (ok) {
+        res = PQexec(conn, "COMMIT");
+        ok = relay_exec_ok(res, "COMMIT");
+        PQclear(res);
+    } else {
+        relay_rollback(r, conn);
+    }
+    if (!ok) {
+        relay_db_failed(r);
+        /* Published but not deleted: those rows go out again (at-least-once). */
+        return SCAN_FAILED;
+    }
+    atomic_fetch_add(&r->published, (uint64_t)ndelivered);
+    ecm_metric_add(r->m_published, (uint64_t)ndelivered);
+    if (nfailed > 0 || send_failed) {
+        ecm_metric_add(r->m_errors, 1);
+        ecm_log_warn("outbox relay: rows not delivered, will retry", "%d delivered, %d failed%s",
+                     ndelivered, nfailed, send_failed ? ", producer queue refused" : "");
+        return SCAN_FAILED;
+    }
+    return nrows == OUTBOX_BATCH ? SCAN_FULL : SCAN_PARTIAL;
+}
+
+static void *relay_main(void *arg)
+{
+    ecm_outbox_relay *r = arg;
+    int backoff = 0;
+    int was_healthy = 1;
+    for (;;) {
+        if (relay_past_deadline(r))
+            break;
+        outbox_scan_result s = relay_scan(r);
+        if (s == SCAN_FAILED) {
+            if (was_healthy)
+                ecm_log_warn("outbox relay: scan failed, backing off", NULL);
+            was_healthy = 0;
+            backoff = backoff ? backoff * 2 : OUTBOX_BACKOFF_MIN_MS;
+            if (backoff > OUTBOX_BACKOFF_MAX_MS)
+                backoff = OUTBOX_BACKOFF_MAX_MS;
+            relay_sleep(r, backoff);
+            continue;
+        }
+        if (!was_healthy)
+            ecm_log_info("outbox relay: recovered", NULL);
+        was_healthy = 1;
+        backoff = 0;
+        if (s == SCAN_FULL || s == SCAN_PARTIAL)
+            continue;
+        /* Empty, or another replica owns the outbox and drains it. */
+        if (relay_quitting(r))
+            break;
+        relay_sleep(r, r->poll_ms);
+    }
+    return NULL;
+}
+
+static int outbox_report_wait_ms(ecm_producer *p)
+{
+    char buf[32];
+    size_t sz = sizeof buf;
+    long long timeout = 300000;
+    rd_kafka_t *rk = ecm_producer_handle(p);
+    if (rd_kafka_conf_get(rd_kafka_conf(rk), "message.timeout.ms", buf, &sz) ==
+        RD_KAFKA_CONF_OK) {
+        char *end = NULL;
+        long long v = strtoll(buf, &end, 10);
+        if (end != buf && *end == '\0' && v > 0)
+            timeout = v;
+    }
+    if (timeout > 600000)
+        timeout = 600000;
+    return (int)timeout + OUTBOX_REPORT_MARGIN_MS;
+}
+
+ecm_outbox_relay *ecm_outbox_relay_start(const char *dsn, ecm_producer *producer,
+                                         ecm_metrics *metrics, int poll_ms,
+                                         volatile sig_atomic_t *stop)
+{
+    ecm_outbox_relay *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    size_t n = strlen(dsn) + 1;
+    r->dsn = malloc(n);
+    if (!r->dsn)
+        goto fail_alloc;
+    memcpy(r->dsn, dsn, n);
+    r->producer = producer;
+    r->poll_ms = poll_ms > 0 ? poll_ms : 50;
+    r->stop = stop;
+    r->report_wait_ms = outbox_report_wait_ms(producer);
+    /* ecm_pg_try_conn() only: the relay does its own interruptible backoff. */
+    r->pg = ecm_pg_new(dsn, stop);
+    if (!r->pg)
+        goto fail_alloc;
+    if (metrics) {
+        r->m_published = ecm_metrics_counter(metrics, "ecm_outbox_published_total",
+                                             "outbox rows published and deleted");
+        r->m_backlog =
+            ecm_metrics_gauge(metrics, "ecm_outbox_backlog", "outbox rows waiting (estimate)");
+        r->m_errors = ecm_metrics_counter(metrics, "ecm_outbox_errors_total",
+                                          "outbox relay scans that failed");
+    }
+    atomic_init(&r->healthy, 0);
+    atomic_init(&r->published, 0);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&r->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&r->mu, NULL);
+    if (pthread_create(&r->thread, NULL, relay_main, r) != 0) {
+        ecm_log_error("outbox relay: cannot start thread", NULL);
+        pthread_cond_destroy(&r->cv);
+        pthread_mutex_destroy(&r->mu);
+        goto fail_alloc;
+    }
+    ecm_log_info("outbox relay started", "poll %d ms", r->poll_ms);
+    return r;
+fail_alloc:
+    if (r->pg)
+        ecm_pg_destroy(r->pg);
+    free(r->dsn);
+    free(r);
+    return NULL;
+}
+
+void ecm_outbox_relay_stop(ecm_outbox_relay *r, int timeout_ms)
+{
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->mu);
+    r->quit = 1;
+    r->drain_deadline = outbox_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    pthread_join(r->thread, NULL);
+    ecm_log_info("outbox relay stopped", "%" PRIu64 " rows published",
+                 (uint64_t)atomic_load(&r->published));
+    pthread_cond_destroy(&r->cv);
+    pthread_mutex_destroy(&r->mu);
+    ecm_pg_destroy(r->pg);
+    free(r->dsn);
+    free(r);
+}
+
+int ecm_outbox_relay_healthy(const ecm_outbox_relay *r)
+{
+    return atomic_load(&((ecm_outbox_relay *)r)->healthy);
+}
+
+uint64_t ecm_outbox_relay_published(const ecm_outbox_relay *r)
+{
+    return (uint64_t)atomic_load(&((ecm_outbox_relay *)r)->published);
+}

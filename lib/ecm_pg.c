@@ -1,0 +1,520 @@
+#include "ecm_pg.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ecm_log.h"
+
+#define PG_BACKOFF_START_MS 100
+#define PG_BACKOFF_MAX_MS 5000
+#define PG_CONNECT_TIMEOUT_S "10"
+#define PG_SQL_LOG_MAX 120
+
+struct ecm_pg {
+    char *dsn;
+    volatile sig_atomic_t *stop;
+    PGconn *conn;
+    int connected_once; /* to tell a reconnect from the first connect */
+    char sqlstate[6];
+};
+
+ecm_pg *ecm_pg_new(const char *dsn, volatile sig_atomic_t *stop)
+{
+    ecm_pg *pg = calloc(1, sizeof *pg);
+    if (!pg) {
+        return NULL;
+    }
+    pg->dsn = strdup(dsn ? dsn : "");
+    if (!pg->dsn) {
+        free(pg);
+        return NULL;
+    }
+    pg->stop = stop;
+    return pg;
+}
+
+void ecm_pg_destroy(ecm_pg *pg)
+{
+    if (!pg) {
+        return;
+    }
+    if (pg->conn) {
+        PQfinish(pg->conn);
+    }
+    free(pg->dsn);
+    free(pg);
+}
+
+static int stop_requested(const ecm_pg *pg)
+{
+    return pg->stop && *pg->stop;
+}
+
+/* A libpq message on one line (runs of whitespace become one space), for logs. */
+static void pg_message(const char *in, char *out, size_t size)
+{
+    size_t o = 0;
+    int space = 1; /* drops leading whitespace */
+    if (size == 0) {
+        return;
+    }
+    for (const char *p = in ? in : ""; *p && o + 1 < size; p++) {
+        if (*p == '\n' || *p == '\t' || *p == '\r' || *p == ' ') {
+            if (!space) {
+                out[o++] = ' ';
+            }
+            space = 1;
+        } else {
+            out[o++] = *p;
+            space = 0;
+        }
+    }
+    while (o > 0 && out[o - 1] == ' ') {
+        o--;
+    }
+    out[o] = '\0';
+}
+
+/* Server NOTICEs go to the JSON log instead of libpq's default printing to
+ * stderr. */
+static void notice_to_log(void *arg, const char *message)
+{
+    char msg[1024];
+    (void)arg;
+    pg_message(message, msg, sizeof msg);
+    ecm_log_debug("PostgreSQL notice", "%s", msg);
+}
+
+/* One connection attempt. Returns 0 and sets pg->conn, or -1 with a warn log. */
+static int connect_once(ecm_pg *pg, long next_wait_ms)
+{
+    /* connect_timeout first so that one given in the DSN wins (libpq keeps
+     * the last value of a repeated keyword). */
+    const char *const keys[] = {"connect_timeout", "dbname", NULL};
+    const char *const vals[] = {PG_CONNECT_TIMEOUT_S, pg->dsn, NULL};
+    char err[512];
+
+    if (pg->conn) {
+        PQfinish(pg->conn);
+        pg->conn = NULL;
+    }
+    PGconn *c = PQconnectdbParams(keys, vals, 1);
+    if (c && PQstatus(c) == CONNECTION_OK) {
+        pg->conn = c;
+        PQsetNoticeProcessor(c, notice_to_log, NULL);
+        if (pg->connected_once) {
+            ecm_log_info("reconnected to PostgreSQL", "host=%s port=%s db=%s", PQhost(c), PQport(c),
+                         PQdb(c));
+        } else {
+            ecm_log_info("connected to PostgreSQL", "host=%s port=%s db=%s", PQhost(c), PQport(c),
+                         PQdb(c));
+        }
+        pg->connected_once = 1;
+        return 0;
+    }
+    pg_message(c ? PQerrorMessage(c) : "out of memory", err, sizeof err);
+    if (next_wait_ms > 0) {
+        ecm_log_warn("PostgreSQL connection failed", "%s; retrying in %ld ms", err, next_wait_ms);
+    } else {
+        ecm_log_warn("PostgreSQL connection failed", "%s", err);
+    }
+    if (c) {
+        PQfinish(c);
+    }
+    return -1;
+}
+
+static void sleep_ms_interruptible(const ecm_pg *pg, long ms)
+{
+    while (ms > 0 && !stop_requested(pg)) {
+        long step = ms < 50 ? ms : 50;
+        struct timespec ts = {step / 1000, (step % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+        ms -= step;
+    }
+}
+
+PGconn *ecm_pg_conn(ecm_pg *pg)
+{
+    long wait = PG_BACKOFF_START_MS;
+    if (!pg) {
+        return NULL;
+    }
+    if (pg->conn && PQstatus(pg->conn) == CONNECTION_OK) {
+        return pg->conn;
+    }
+    for (;;) {
+        if (connect_once(pg, stop_requested(pg) ? 0 : wait) == 0) {
+            return pg->conn;
+        }
+        if (stop_requested(pg)) {
+            return NULL;
+        }
+        sleep_ms_interruptible(pg, wait);
+        if (stop_requested(pg)) {
+            return NULL;
+        }
+        wait = wait * 2 > PG_BACKOFF_MAX_MS ? PG_BACKOFF_MAX_MS : wait * 2;
+    }
+}
+
+PGconn *ecm_pg_try_conn(ecm_pg *pg)
+{
+    if (!pg) {
+        return NULL;
+    }
+    if (pg->conn && PQstatus(pg->conn) == CONNECTION_OK) {
+        return pg->conn;
+    }
+    return connect_once(pg, 0) == 0 ? pg->conn : NULL;
+}
+
+/* Class 08 is "connection exception"; 57P01..57P03 are the server going
+ * away (admin shutdown, crash shutdown, cannot connect now). */
+static int sqlstate_is_connection(const char *st)
+{
+    return strncmp(st, "08", 2) == 0 || strcmp(st, "57P01") == 0 || strcmp(st, "57P02") == 0 ||
+           strcmp(st, "57P03") == 0;
+}
+
+int ecm_pg_check_broken(ecm_pg *pg)
+{
+    if (!pg) {
+        return 0;
+    }
+    if (!pg->conn || PQstatus(pg->conn) != CONNECTION_OK || sqlstate_is_connection(pg->sqlstate)) {
+        if (pg->conn) {
+            PQfinish(pg->conn);
+            pg->conn = NULL;
+        }
+        return 1;
+    }
+    return 0;
+}
+
+const char *ecm_pg_last_sqlstate(const ecm_pg *pg)
+{
+    return pg ? pg->sqlstate : "";
+}
+
+/* Records the SQLSTATE of a failed result (or of a lost connection) and logs. */
+static void note_failure(ecm_pg *pg, PGresult *res, const char *what)
+{
+    char err[1024];
+    const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    if (!st || !st[0]) {
+        /* No server error: the connection itself failed. */
+        st = (!pg->conn || PQstatus(pg->conn) != CONNECTION_OK) ? "08006" : "XX000";
+    }
+    snprintf(pg->sqlstate, sizeof pg->sqlstate, "%s", st);
+    const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    if (primary) {
+        const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+        char joined[1024];
+        snprintf(joined, sizeof joined, "%s%s%s", primary, detail ? " " : "", detail ? detail : "");
+        pg_message(joined, err, sizeof err);
+    } else {
+        const char *msg = res ? PQresultErrorMessage(res) : NULL;
+        if (!msg || !msg[0]) {
+            msg = pg->conn ? PQerrorMessage(pg->conn) : "no connection";
+        }
+        pg_message(msg, err, sizeof err);
+    }
+    ecm_log_error("PostgreSQL command failed", "SQLSTATE %s: %s (%.*s)", pg->sqlstate, err,
+                  PG_SQL_LOG_MAX, what);
+}
+
+/* The connection to run a command on. A handle without one makes one
+ * attempt, so that a handler fails fast while the DB is down. A broken one
+ * is not silently replaced: it may have been inside a transaction, and the
+ * caller must learn (ecm_pg_check_broken) that the unit of work was lost. */
+static PGconn *command_conn(ecm_pg *pg)
+{
+    PGconn *c = pg->conn ? pg->conn : ecm_pg_try_conn(pg);
+    if (c && PQstatus(c) != CONNECTION_OK) {
+        c = NULL;
+    }
+    if (!c) {
+        snprintf(pg->sqlstate, sizeof pg->sqlstate, "08006");
+    }
+    return c;
+}
+
+PGresult *ecm_pg_exec(ecm_pg *pg, const char *sql, int nparams, const char *const *params)
+{
+    if (!pg || !sql) {
+        return NULL;
+    }
+    pg->sqlstate[0] = '\0';
+    PGconn *c = command_conn(pg);
+    if (!c) {
+        ecm_log_error("PostgreSQL command failed", "SQLSTATE 08006: no connection (%.*s)",
+                      PG_SQL_LOG_MAX, sql);
+        return NULL;
+    }
+    PGresult *res = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+        return res;
+    }
+    note_failure(pg, res, sql);
+    PQclear(res);
+    return NULL;
+}
+
+int ecm_pg_cmd(ecm_pg *pg, const char *sql, int nparams, const char *const *params)
+{
+    PGresult *res = ecm_pg_exec(pg, sql, nparams, params);
+    if (!res) {
+        return -1;
+    }
+    PQclear(res);
+    return 0;
+}
+
+int ecm_pg_begin(ecm_pg *pg)
+{
+    return ecm_pg_cmd(pg, "BEGIN", 0, NULL);
+}
+
+int ecm_pg_commit(ecm_pg *pg)
+{
+    return ecm_pg_cmd(pg, "COMMIT", 0, NULL);
+}
+
+void ecm_pg_rollback(ecm_pg *pg)
+{
+    if (!pg || !pg->conn || PQstatus(pg->conn) != CONNECTION_OK) {
+        return;
+    }
+    if (PQtransactionStatus(pg->conn) == PQTRANS_IDLE) {
+        return;
+    }
+    PQclear(PQexec(pg->conn, "ROLLBACK"));
+}
+
+/* ---- COPY ---- */
+
+/* Ends a COPY that went wrong and drains its results. */
+static void copy_abort(ecm_pg *pg, const char *why)
+{
+    PGresult *res;
+    PQputCopyEnd(pg->conn, why);
+    while ((res = PQgetResult(pg->conn)) != NULL) {
+        PQclear(res);
+    }
+}
+
+int ecm_pg_copy_begin(ecm_pg *pg, const char *copy_sql)
+{
+    if (!pg || !copy_sql) {
+        return -1;
+    }
+    pg->sqlstate[0] = '\0';
+    PGconn *c = command_conn(pg);
+    if (!c) {
+        ecm_log_error("PostgreSQL COPY failed", "SQLSTATE 08006: no connection (%.*s)",
+                      PG_SQL_LOG_MAX, copy_sql);
+        return -1;
+    }
+    PGresult *res = PQexec(c, copy_sql);
+    if (res && PQresultStatus(res) == PGRES_COPY_IN) {
+        PQclear(res);
+        return 0;
+    }
+    note_failure(pg, res, copy_sql);
+    PQclear(res);
+    /* A COPY TO would leave rows coming; drain whatever is pending. */
+    while ((res = PQgetResult(c)) != NULL) {
+        PQclear(res);
+    }
+    return -1;
+}
+
+int ecm_pg_copy_put(ecm_pg *pg, const char *data, size_t len)
+{
+    if (!pg || !pg->conn) {
+        return -1;
+    }
+    while (len > 0) {
+        /* PQputCopyData takes an int length. */
+        int chunk = len > (1u << 30) ? (1 << 30) : (int)len;
+        if (PQputCopyData(pg->conn, data, chunk) != 1) {
+            note_failure(pg, NULL, "COPY data");
+            copy_abort(pg, "sending COPY data failed");
+            return -1;
+        }
+        data += chunk;
+        len -= (size_t)chunk;
+    }
+    return 0;
+}
+
+int ecm_pg_copy_end(ecm_pg *pg)
+{
+    PGresult *res;
+    int rc = 0;
+    if (!pg || !pg->conn) {
+        return -1;
+    }
+    if (PQputCopyEnd(pg->conn, NULL) != 1) {
+        note_failure(pg, NULL, "COPY end");
+        rc = -1;
+    }
+    while ((res = PQgetResult(pg->conn)) != NULL) {
+        if (rc == 0 && PQresultStatus(res) != PGRES_COMMAND_OK) {
+            note_failure(pg, res, "COPY");
+            rc = -1;
+        }
+        PQclear(res);
+    }
+    return rc;
+}
+
+int ecm_pg_copy_escape(char **buf, size_t *len, size_t *cap, const char *s)
+{
+    size_t need = s ? strlen(s) * 2 : 2;
+    if (*len + need + 1 > *cap) {
+        size_t ncap = *cap ? *cap : 256;
+        while (ncap < *len + need + 1) {
+            ncap *= 2;
+        }
+        char *grown = realloc(*buf, ncap);
+        if (!grown) {
+            return -1;
+        }
+        *buf = grown;
+        *cap = ncap;
+    }
+    char *o = *buf + *len;
+    if (!s) {
+        memcpy(o, "\\N", 2);
+        o += 2;
+    } else {
+        for (; *s; s++) {
+            switch (*s) {
+            case '\\':
+                *o++ = '\\';
+                *o++ = '\\';
+                break;
+            case '\t':
+                *o++ = '\\';
+                *o++ = 't';
+                break;
+            case '\n':
+                *o++ = '\\';
+                *o++ = 'n';
+                break;
+            case '\r':
+                *o++ = '\\';
+                *o++ = 'r';
+                break;
+            default:
+                *o++ = *s;
+            }
+        }
+    }
+    *len = (size_t)(o - *buf);
+    (*buf)[*len] = '\0';
+    return 0;
+}
+
+/* ---- pool ---- */
+
+struct ecm_pg_pool {
+    pthread_mutex_t mu;
+    pthread_cond_t freed;
+    ecm_pg **all;
+    ecm_pg **idle; /* stack of free handles */
+    int size, nidle;
+};
+
+ecm_pg_pool *ecm_pg_pool_new(const char *dsn, int size, volatile sig_atomic_t *stop)
+{
+    if (size < 1) {
+        return NULL;
+    }
+    ecm_pg_pool *p = calloc(1, sizeof *p);
+    if (!p) {
+        return NULL;
+    }
+    p->all = calloc((size_t)size, sizeof *p->all);
+    p->idle = calloc((size_t)size, sizeof *p->idle);
+    if (!p->all || !p->idle) {
+        goto fail_arrays;
+    }
+    for (int i = 0; i < size; i++) {
+        p->all[i] = ecm_pg_new(dsn, stop);
+        if (!p->all[i]) {
+            goto fail_handles;
+        }
+        p->idle[i] = p->all[i];
+    }
+    p->size = p->nidle = size;
+    if (pthread_mutex_init(&p->mu, NULL) != 0) {
+        goto fail_handles;
+    }
+    if (pthread_cond_init(&p->freed, NULL) != 0) {
+        pthread_mutex_destroy(&p->mu);
+        goto fail_handles;
+    }
+    return p;
+
+fail_handles:
+    for (int i = 0; i < size; i++) {
+        ecm_pg_destroy(p->all[i]);
+    }
+fail_arrays:
+    free(p->all);
+    free(p->idle);
+    free(p);
+    return NULL;
+}
+
+void ecm_pg_pool_destroy(ecm_pg_pool *p)
+{
+    if (!p) {
+        return;
+    }
+    for (int i = 0; i < p->size; i++) {
+        ecm_pg_destroy(p->all[i]);
+    }
+    pthread_cond_destroy(&p->freed);
+    pthread_mutex_destroy(&p->mu);
+    free(p->all);
+    free(p->idle);
+    free(p);
+}
+
+ecm_pg *ecm_pg_pool_get(ecm_pg_pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    while (p->nidle == 0) {
+        pthread_cond_wait(&p->freed, &p->mu);
+    }
+    ecm_pg *pg = p->idle[--p->nidle];
+    pthread_mutex_unlock(&p->mu);
+    return pg;
+}
+
+void ecm_pg_pool_put(ecm_pg_pool *p, ecm_pg *pg)
+{
+    if (!p || !pg) {
+        return;
+    }
+    /* A handle goes back clean: a transaction left open by a failed
+     * handler must not leak into the next one's work. */
+    ecm_pg_rollback(pg);
+    if (pg->conn && PQstatus(pg->conn) != CONNECTION_OK) {
+        PQfinish(pg->conn);
+        pg->conn = NULL;
+    }
+    pthread_mutex_lock(&p->mu);
+    if (p->nidle < p->size) {
+        p->idle[p->nidle++] = pg;
+    }
+    pthread_cond_signal(&p->freed);
+    pthread_mutex_unlock(&p->mu);
+}

@@ -1,0 +1,297 @@
+/* The common runtime of every ECM service: see ecm_service.h. */
+#include "ecm_service.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ecm_event.h"
+#include "ecm_log.h"
+#include "ecm_migrate.h"
+
+volatile sig_atomic_t ecm_stop_requested = 0;
+
+#define SERVICE_SOURCE_MAX 96
+#define SERVICE_READY_KAFKA_TIMEOUT_MS 2000
+
+struct ecm_service_internal {
+    char source[SERVICE_SOURCE_MAX];
+    /* /readyz runs on HTTP threads: its own DB handle, one check at a time. */
+    pthread_mutex_t ready_mu;
+    ecm_pg *ready_pg;
+};
+
+static void service_on_signal(int sig)
+{
+    (void)sig;
+    ecm_stop_requested = 1;
+}
+
+void ecm_service_install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = service_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    struct sigaction ign;
+    memset(&ign, 0, sizeof ign);
+    ign.sa_handler = SIG_IGN;
+    sigemptyset(&ign.sa_mask);
+    sigaction(SIGPIPE, &ign, NULL);
+}
+
+int ecm_service_validate_log_level(const char *value, char *errstr, size_t errstr_size)
+{
+    ecm_log_level lvl;
+    if (ecm_log_level_parse(value, &lvl) != 0) {
+        snprintf(errstr, errstr_size, "'%s' is not one of debug, info, warn, error", value);
+        return -1;
+    }
+    return 0;
+}
+
+void ecm_service_configure(int argc, char **argv, const char *prog, const char *summary,
+                           const ecm_cfg_entry *table, size_t n, void *cfg)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            ecm_config_print_help(stdout, prog, summary, table, n);
+            exit(0);
+        }
+        fprintf(stderr, "%s: unknown argument '%s' (configuration is by environment; see --help)\n",
+                prog, argv[i]);
+        exit(2);
+    }
+    char errstr[512];
+    if (ecm_config_load(table, n, cfg, errstr, sizeof errstr) != 0) {
+        fprintf(stderr, "%s: %s\n", prog, errstr);
+        exit(2);
+    }
+    /* A bad librdkafka pass-through stops the service here, not at first use. */
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    int rc = ecm_kafka_conf_from_env(conf, errstr, sizeof errstr);
+    rd_kafka_conf_destroy(conf);
+    if (rc != 0) {
+        fprintf(stderr, "%s: %s\n", prog, errstr);
+        exit(2);
+    }
+}
+
+static int service_ready(void *ctx, char *errstr, size_t errstr_size)
+{
+    ecm_service *s = ctx;
+    if (ecm_stop_requested) {
+        snprintf(errstr, errstr_size, "stopping");
+        return -1;
+    }
+    struct ecm_service_internal *in = s->internal;
+    pthread_mutex_lock(&in->ready_mu);
+    int db_ok = 0;
+    PGconn *conn = ecm_pg_try_conn(in->ready_pg);
+    if (conn) {
+        PGresult *res = PQexec(conn, "SELECT 1");
+        db_ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+        PQclear(res);
+        if (!db_ok)
+            ecm_pg_check_broken(in->ready_pg);
+    }
+    pthread_mutex_unlock(&in->ready_mu);
+    if (!db_ok) {
+        snprintf(errstr, errstr_size, "database unreachable");
+        return -1;
+    }
+    if (!ecm_producer_reachable(s->producer, SERVICE_READY_KAFKA_TIMEOUT_MS)) {
+        snprintf(errstr, errstr_size, "Kafka broker unreachable");
+        return -1;
+    }
+    if (!ecm_outbox_relay_healthy(s->relay)) {
+        snprintf(errstr, errstr_size, "outbox relay cannot reach the database");
+        return -1;
+    }
+    if (s->consumer && !ecm_consumer_reachable(s->consumer, SERVICE_READY_KAFKA_TIMEOUT_MS)) {
+        snprintf(errstr, errstr_size, "Kafka consumer cannot reach the cluster");
+        return -1;
+    }
+    return 0;
+}
+
+static void service_free_internal(ecm_service *s)
+{
+    struct ecm_service_internal *in = s->internal;
+    if (!in)
+        return;
+    if (in->ready_pg)
+        ecm_pg_destroy(in->ready_pg);
+    pthread_mutex_destroy(&in->ready_mu);
+    free(in);
+    s->internal = NULL;
+}
+
+int ecm_service_init(ecm_service *s, const char *name, const ecm_common_config *common)
+{
+    char errstr[512];
+    memset(s, 0, sizeof *s);
+    s->name = name;
+    s->common = common;
+
+    ecm_log_level lvl = ECM_LOG_INFO;
+    if (ecm_log_level_parse(common->log_level, &lvl) != 0)
+        lvl = ECM_LOG_INFO;
+    ecm_log_init(name, lvl);
+    ecm_service_install_signals();
+
+    s->internal = calloc(1, sizeof *s->internal);
+    if (!s->internal) {
+        ecm_log_error("service start failed", "out of memory");
+        return -1;
+    }
+    pthread_mutex_init(&s->internal->ready_mu, NULL);
+    int n = snprintf(s->internal->source, sizeof s->internal->source, "/ecm/%s", name);
+    if (n < 0 || (size_t)n >= sizeof s->internal->source) {
+        ecm_log_error("service start failed", "service name too long: %s", name);
+        goto fail;
+    }
+    s->source = s->internal->source;
+
+    s->metrics = ecm_metrics_new();
+    if (!s->metrics) {
+        ecm_log_error("service start failed", "out of memory");
+        goto fail;
+    }
+
+    s->pg = ecm_pg_new(common->pg_dsn, &ecm_stop_requested);
+    s->internal->ready_pg = ecm_pg_new(common->pg_dsn, &ecm_stop_requested);
+    if (!s->pg || !s->internal->ready_pg) {
+        ecm_log_error("service start failed", "out of memory");
+        goto fail;
+    }
+    PGconn *conn = ecm_pg_conn(s->pg); /* waits for the DB with backoff */
+    if (!conn) {
+        ecm_log_error("service start failed", "stopped while waiting for the database");
+        goto fail;
+    }
+    if (common->migrate && ecm_migrate_apply(conn, ecm_migrations, ecm_migrations_count) < 0) {
+        ecm_log_error("service start failed", "database migrations did not apply");
+        goto fail;
+    }
+
+    s->producer = ecm_producer_new(common->kafka_brokers, s->metrics, ecm_outbox_relay_delivery,
+                                   NULL, errstr, sizeof errstr);
+    if (!s->producer) {
+        ecm_log_error("service start failed", "%s", errstr);
+        goto fail;
+    }
+    s->relay = ecm_outbox_relay_start(common->pg_dsn, s->producer, s->metrics,
+                                      (int)common->outbox_poll_ms, &ecm_stop_requested);
+    if (!s->relay) {
+        ecm_log_error("service start failed", "outbox relay did not start");
+        goto fail;
+    }
+    s->http = ecm_http_new(common->http_bind, (int)common->http_port, s->metrics);
+    if (!s->http) {
+        ecm_log_error("service start failed", "HTTP server could not be created");
+        goto fail;
+    }
+    ecm_http_set_ready(s->http, service_ready, s);
+    ecm_log_info("service initialised", "%s", s->source);
+    return 0;
+fail:
+    if (s->http)
+        ecm_http_destroy(s->http);
+    if (s->relay)
+        ecm_outbox_relay_stop(s->relay, 0);
+    if (s->producer)
+        ecm_producer_destroy(s->producer);
+    if (s->pg)
+        ecm_pg_destroy(s->pg);
+    if (s->metrics)
+        ecm_metrics_destroy(s->metrics);
+    service_free_internal(s);
+    memset(s, 0, sizeof *s);
+    return -1;
+}
+
+int ecm_service_start_http(ecm_service *s)
+{
+    if (ecm_http_start(s->http) != 0)
+        return -1;
+    ecm_log_info("HTTP port open", "%s:%lld", s->common->http_bind, s->common->http_port);
+    return 0;
+}
+
+static int64_t service_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int service_left_ms(int64_t deadline, int64_t reserve)
+{
+    int64_t left = deadline - service_mono_ms() - reserve;
+    return left > 0 ? (int)left : 0;
+}
+
+void ecm_service_shutdown(ecm_service *s)
+{
+    if (!s->internal)
+        return;
+    int64_t start = service_mono_ms();
+    int64_t deadline = start + s->common->shutdown_timeout_s * 1000;
+    /* Kept back from the relay's drain for the consumer's commit and the flush. */
+    int64_t reserve = s->common->shutdown_timeout_s * 1000 / 4;
+    ecm_log_info("service stopping", "within %lld s", s->common->shutdown_timeout_s);
+
+    if (s->http) {
+        ecm_http_destroy(s->http);
+        s->http = NULL;
+    }
+    if (s->relay) {
+        ecm_outbox_relay_stop(s->relay, service_left_ms(deadline, reserve));
+        s->relay = NULL;
+    }
+    if (s->consumer) {
+        ecm_consumer_close(s->consumer);
+        s->consumer = NULL;
+    }
+    if (s->producer) {
+        if (ecm_producer_flush(s->producer, service_left_ms(deadline, 0)) != 0) {
+            /* Undelivered outbox rows are still in the DB: they go out next start. */
+            rd_kafka_purge(ecm_producer_handle(s->producer),
+                           RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+            ecm_producer_poll(s->producer, 0);
+        }
+        ecm_producer_destroy(s->producer);
+        s->producer = NULL;
+    }
+    if (s->pg) {
+        ecm_pg_destroy(s->pg);
+        s->pg = NULL;
+    }
+    ecm_log_info("service stopped", "in %lld ms", (long long)(service_mono_ms() - start));
+    if (s->metrics) {
+        ecm_metrics_destroy(s->metrics);
+        s->metrics = NULL;
+    }
+    service_free_internal(s);
+}
+
+void ecm_service_sleep_ms(long ms)
+{
+    int64_t until = service_mono_ms() + ms;
+    while (!ecm_stop_requested) {
+        int64_t left = until - service_mono_ms();
+        if (left <= 0)
+            break;
+        if (left > 50)
+            left = 50;
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)left * 1000000L};
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !ecm_stop_requested)
+            ;
+    }
+}

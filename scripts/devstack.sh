@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# The ECM dev stack on one machine, everything under .dev/ of the working tree:
+# a private PostgreSQL 15 cluster, the dev Kafka broker, the Cisco simulator
+# and the services. See `usage` below and scripts/lib.sh for the ports.
+set -euo pipefail
+ECM_SCRIPT=devstack
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+usage() {
+    cat <<EOF
+usage: scripts/devstack.sh COMMAND
+  start [NAME...]   start PostgreSQL, then NAME... (default: ${ECM_STACK[*]}),
+                    each waited for until ready
+  stop [--keep-pg]  SIGTERM every process in reverse order (SIGKILL after
+                    ${ECM_STOP_TIMEOUT_S}s), then stop PostgreSQL; exits 1 if a process did not
+                    exit 0 on SIGTERM
+  status            what runs, on which port, ready or not
+  env               export lines for the shell: eval "\$(scripts/devstack.sh env)"
+  reset             stop the processes, keep PostgreSQL, drop and re-create the
+                    databases (${ECM_DEV_DATABASES[*]})
+Ports from ECM_DEV_PORT_BASE=$ECM_DEV_PORT_BASE; binaries from ECM_BIN_DIR=$ECM_BIN_DIR;
+logs in $ECM_DEV_DIR/logs. Other ECM_* variables pass through to the processes.
+EOF
+}
+
+cmd_start() {
+    local names=("$@") n
+    ((${#names[@]})) || names=("${ECM_STACK[@]}")
+    ecm_pg_start
+    for n in "${names[@]}"; do
+        [[ $n == pg ]] && continue
+        if ecm_pid "$n" >/dev/null; then
+            ecm_say "$n already running (pid $(ecm_pid "$n"))"
+            continue
+        fi
+        ecm_say "starting $n on :$(ecm_http_port "$n")"
+        ecm_start_service "$n" || exit 1
+    done
+    if [[ " ${names[*]} " == *" gateway "* ]]; then
+        ecm_say "ready: API $ECM_DEV_API_URL, logs in $ECM_DEV_DIR/logs"
+    fi
+}
+
+# Stops the processes in reverse start order; returns 1 if one broke the
+# SIGTERM contract (exit 0 within the bound).
+stop_processes() {
+    local i n rc=0
+    for ((i = ${#ECM_STACK[@]} - 1; i >= 0; i--)); do
+        n=${ECM_STACK[i]}
+        if ecm_pid "$n" >/dev/null; then
+            ecm_say "stopping $n"
+            ecm_stop_service "$n" || rc=1
+        else
+            ecm_stop_service "$n" || rc=1
+        fi
+    done
+    return $rc
+}
+
+cmd_stop() {
+    local keep_pg=0 rc=0
+    [[ ${1:-} == --keep-pg ]] && keep_pg=1
+    stop_processes || rc=1
+    ((keep_pg)) || ecm_pg_stop || rc=1
+    return $rc
+}
+
+cmd_status() {
+    ecm_env_load
+    local n pid state
+    if ecm_pg_running; then
+        if pg_isready -q -h 127.0.0.1 -p "$ECM_DEV_PG_PORT" -t 1; then state=ready; else state=starting; fi
+        printf '%-12s %-22s :%-6s %s\n' postgres "running" "$ECM_DEV_PG_PORT" "$state"
+    else
+        printf '%-12s %-22s :%-6s\n' postgres "stopped" "$ECM_DEV_PG_PORT"
+    fi
+    for n in "${ECM_STACK[@]}"; do
+        local port
+        port=$(ecm_http_port "$n")
+        if pid=$(ecm_pid "$n"); then
+            if curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$port/readyz" 2>/dev/null; then
+                state=ready
+            else
+                state="not ready"
+            fi
+            printf '%-12s %-22s :%-6s %s\n' "$n" "running (pid $pid)" "$port" "$state"
+        elif [[ -n $(ecm_exit_code "$n") ]]; then
+            printf '%-12s %-22s :%-6s\n' "$n" "exited ($(ecm_exit_code "$n"))" "$port"
+        else
+            printf '%-12s %-22s :%-6s\n' "$n" "not started" "$port"
+        fi
+    done
+}
+
+cmd_reset() {
+    stop_processes || true
+    ecm_pg_start
+    ecm_say "re-creating databases ${ECM_DEV_DATABASES[*]}"
+    ecm_pg_reset_dbs
+}
+
+case ${1:-} in
+start)
+    shift
+    cmd_start "$@"
+    ;;
+stop)
+    shift
+    cmd_stop "$@"
+    ;;
+status) cmd_status ;;
+env)
+    ecm_env_load
+    ecm_env_print
+    ;;
+reset) cmd_reset ;;
+-h | --help | help) usage ;;
+*)
+    usage >&2
+    exit 2
+    ;;
+esac

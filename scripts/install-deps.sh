@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages ECM needs to build, test and run its dev
+# stack, with apt-get only. Idempotent: installed packages are skipped, and
+# package lists younger than a day are not refreshed. apt's output goes to
+# .dev/logs/apt.log; one line a step here.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+log_dir=${ECM_DEV_DIR:-$root/.dev}/logs
+log=$log_dir/apt.log
+mkdir -p "$log_dir"
+
+packages=(
+    # build
+    build-essential cmake pkg-config clang-format
+    # libraries
+    librdkafka-dev libpq-dev libcurl4-openssl-dev unixodbc unixodbc-dev odbc-postgresql
+    libprotobuf-c-dev protobuf-c-compiler libmicrohttpd-dev libcmocka-dev libcsv-dev
+    libjansson-dev libyajl-dev libssl-dev uuid-dev libxml2-dev libphonenumber-dev libicu-dev
+    # dev stack and tools
+    postgresql postgresql-client kannel kannel-extras kcat jq curl ca-certificates procps
+)
+
+say() { printf 'install-deps: %s\n' "$*"; }
+
+sudo=()
+if [[ $EUID -ne 0 ]]; then
+    command -v sudo >/dev/null || {
+        say "not root and no sudo: run as root" >&2
+        exit 1
+    }
+    sudo=(sudo)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+    status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+    [[ $status == installed ]] || missing+=("$p")
+done
+
+if ((${#missing[@]} == 0)); then
+    say "all ${#packages[@]} packages present"
+    exit 0
+fi
+
+# Debian's package lists count as fresh for a day.
+fresh=$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -1440 -print -quit 2>/dev/null || true)
+if [[ -z $fresh ]]; then
+    say "apt-get update (log: $log)"
+    if ! "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update >>"$log" 2>&1; then
+        tail -n 20 "$log" >&2
+        say "apt-get update failed" >&2
+        exit 1
+    fi
+else
+    say "package lists are fresh, no update"
+fi
+
+say "apt-get install ${missing[*]} (log: $log)"
+if ! "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+    "${missing[@]}" >>"$log" 2>&1; then
+    tail -n 30 "$log" >&2
+    say "apt-get install failed" >&2
+    exit 1
+fi
+say "done: ${#missing[@]} installed"

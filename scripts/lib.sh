@@ -1,0 +1,643 @@
+# shellcheck shell=bash
+# Shared by scripts/devstack.sh, demo.sh, test.sh and tests/e2e: where things
+# are, which port each process of the dev stack takes, the build, starting and
+# stopping one process, and small SQL/API helpers. Source it; it sets no shell
+# options of its own, and every function works under `set -euo pipefail`.
+#
+# Knobs (environment):
+#   ECM_DEV_PORT_BASE  base of the port block (default 7400): PostgreSQL +32,
+#                      cisco-sim +70, gateway +80, feeder +81, result-sync +82,
+#                      strategy +83, devbroker Kafka +92 and its HTTP +93
+#   ECM_DEV_DIR        state of the stack (default <repo>/.dev)
+#   ECM_BUILD_DIR      normal build (default <repo>/build); ECM_ASAN_BUILD_DIR
+#   ECM_BIN_DIR        binaries the stack runs (default $ECM_BUILD_DIR/bin)
+#   ECM_BUILD_TYPE     CMAKE_BUILD_TYPE of both builds (default RelWithDebInfo)
+# Any other ECM_* variable in the environment reaches the processes unchanged,
+# and the stack's own defaults below yield to it where marked ${VAR:-default}.
+
+ECM_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+: "${ECM_DEV_PORT_BASE:=7400}"
+: "${ECM_DEV_DIR:=$ECM_ROOT/.dev}"
+: "${ECM_BUILD_DIR:=$ECM_ROOT/build}"
+: "${ECM_ASAN_BUILD_DIR:=$ECM_ROOT/build-asan}"
+: "${ECM_BIN_DIR:=$ECM_BUILD_DIR/bin}"
+: "${ECM_PG_BIN:=/usr/lib/postgresql/15/bin}"
+ECM_PG_OS_USER=ecm-pg
+ECM_READY_TIMEOUT_S=${ECM_READY_TIMEOUT_S:-60}
+ECM_STOP_TIMEOUT_S=${ECM_STOP_TIMEOUT_S:-20}
+# Start order; stop goes the other way.
+ECM_STACK=(devbroker cisco-sim gateway feeder result-sync strategy)
+# shellcheck disable=SC2034 # for the scenarios: the services proper
+ECM_SERVICES=(gateway feeder result-sync strategy)
+export ECM_DEV_PORT_BASE ECM_DEV_DIR ECM_BUILD_DIR ECM_ASAN_BUILD_DIR ECM_BIN_DIR
+
+ecm_say() { printf '%s: %s\n' "${ECM_SCRIPT:-ecm}" "$*"; }
+ecm_warn() { printf '%s: %s\n' "${ECM_SCRIPT:-ecm}" "$*" >&2; }
+ecm_die() {
+    ecm_warn "$*"
+    exit 1
+}
+
+# ---------------------------------------------------------------- ports, secrets
+
+# Prints the TCP port of a stack process (pg, devbroker, devbroker-http,
+# cisco-sim, gateway, feeder, result-sync, strategy).
+ecm_port() {
+    local b=$ECM_DEV_PORT_BASE
+    case $1 in
+    pg) echo $((b + 32)) ;;
+    cisco-sim) echo $((b + 70)) ;;
+    gateway) echo $((b + 80)) ;;
+    feeder) echo $((b + 81)) ;;
+    result-sync) echo $((b + 82)) ;;
+    strategy) echo $((b + 83)) ;;
+    devbroker) echo $((b + 92)) ;;
+    devbroker-http) echo $((b + 93)) ;;
+    *) ecm_die "no port for '$1'" ;;
+    esac
+}
+
+# Prints the HTTP (readiness) port of a stack process.
+ecm_http_port() {
+    if [[ $1 == devbroker ]]; then ecm_port devbroker-http; else ecm_port "$1"; fi
+}
+
+ecm__random_secret() {
+    head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'
+}
+
+# Prints the secret stored in FILE, creating it (0600) on first use.
+ecm__secret_file() {
+    local f=$1
+    if [[ ! -s $f ]]; then
+        mkdir -p "$(dirname "$f")"
+        (
+            umask 077
+            ecm__random_secret >"$f.tmp"
+        )
+        mv "$f.tmp" "$f"
+    fi
+    cat "$f"
+}
+
+# Sets and exports everything a test or a person needs to reach the stack.
+# Secrets are generated on first use and kept under $ECM_DEV_DIR.
+ecm_env_load() {
+    mkdir -p "$ECM_DEV_DIR/pg" "$ECM_DEV_DIR/logs" "$ECM_DEV_DIR/run"
+    ECM_DEV_PG_PORT=$(ecm_port pg)
+    ECM_DEV_PG_SOCKET_DIR=$ECM_DEV_DIR/pg
+    ECM_DEV_PG_PASSWORD=$(ecm__secret_file "$ECM_DEV_DIR/pg/password")
+    ECM_DEV_SIM_USER=ecm-feeder
+    ECM_DEV_SIM_PASSWORD=$(ecm__secret_file "$ECM_DEV_DIR/secrets/sim-password")
+    chmod 700 "$ECM_DEV_DIR/secrets"
+    local base="host=127.0.0.1 port=$ECM_DEV_PG_PORT user=ecm password=$ECM_DEV_PG_PASSWORD"
+    ECM_DEV_PG_ADMIN_DSN="$base dbname=postgres"
+    ECM_DEV_PG_DSN="$base dbname=ecm"
+    ECM_DEV_SIM_PG_DSN="$base dbname=cisco_sim"
+    ECM_DEV_TEST_PG_DSN="$base dbname=ecm_test"
+    ECM_DEV_ODBC="Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=$ECM_DEV_PG_PORT;Database=cisco_sim;Uid=ecm;Pwd=$ECM_DEV_PG_PASSWORD;"
+    ECM_DEV_KAFKA_BROKERS=127.0.0.1:$(ecm_port devbroker)
+    ECM_DEV_API_URL=http://127.0.0.1:$(ecm_port gateway)
+    ECM_DEV_SIM_URL=http://127.0.0.1:$(ecm_port cisco-sim)
+    export ECM_DEV_PG_PORT ECM_DEV_PG_SOCKET_DIR ECM_DEV_PG_PASSWORD ECM_DEV_SIM_USER \
+        ECM_DEV_SIM_PASSWORD ECM_DEV_PG_ADMIN_DSN ECM_DEV_PG_DSN ECM_DEV_SIM_PG_DSN \
+        ECM_DEV_TEST_PG_DSN ECM_DEV_ODBC ECM_DEV_KAFKA_BROKERS ECM_DEV_API_URL ECM_DEV_SIM_URL
+}
+
+# Prints `export NAME=value` lines for eval: `eval "$(scripts/devstack.sh env)"`.
+ecm_env_print() {
+    local v
+    for v in ECM_DEV_PORT_BASE ECM_DEV_DIR ECM_BIN_DIR ECM_DEV_PG_PORT ECM_DEV_PG_SOCKET_DIR \
+        ECM_DEV_PG_PASSWORD ECM_DEV_PG_ADMIN_DSN ECM_DEV_PG_DSN ECM_DEV_SIM_PG_DSN \
+        ECM_DEV_TEST_PG_DSN ECM_DEV_ODBC ECM_DEV_KAFKA_BROKERS ECM_DEV_API_URL ECM_DEV_SIM_URL \
+        ECM_DEV_SIM_USER ECM_DEV_SIM_PASSWORD; do
+        printf 'export %s=%q\n' "$v" "${!v}"
+    done
+    local n
+    for n in "${ECM_STACK[@]}"; do
+        v=ECM_DEV_PORT_${n//-/_}
+        printf 'export %s=%q\n' "${v^^}" "$(ecm_http_port "$n")"
+    done
+}
+
+# ---------------------------------------------------------------- build
+
+# Configures and builds DIR with extra cmake args; output goes to
+# $ECM_DEV_DIR/logs/build-<dir>.log and, on failure, its tail to stderr.
+ecm__cmake_build() {
+    local dir=$1
+    shift
+    local log
+    log=$ECM_DEV_DIR/logs/build-$(basename "$dir").log
+    mkdir -p "$ECM_DEV_DIR/logs"
+    if ! { cmake -S "$ECM_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE="${ECM_BUILD_TYPE:-RelWithDebInfo}" "$@" &&
+        cmake --build "$dir" -j"$(nproc)"; } >"$log" 2>&1; then
+        tail -n 60 "$log" >&2
+        ecm_warn "build of $dir failed (full log: $log)"
+        return 1
+    fi
+}
+
+# Normal build into $ECM_BUILD_DIR. Returns non-zero on failure.
+ecm_build() {
+    ecm_say "building $ECM_BUILD_DIR (${ECM_BUILD_TYPE:-RelWithDebInfo})"
+    ecm__cmake_build "$ECM_BUILD_DIR"
+}
+
+# ASan+UBSan build into $ECM_ASAN_BUILD_DIR. Returns non-zero on failure.
+ecm_build_asan() {
+    ecm_say "building $ECM_ASAN_BUILD_DIR (ASan+UBSan)"
+    ecm__cmake_build "$ECM_ASAN_BUILD_DIR" -DECM_SANITIZE=ON
+}
+
+# Sanitizer settings for everything run from a sanitized build: stop at the
+# first error, report leaks. Suppressions cover third-party internals only.
+ecm_sanitizer_env() {
+    local supp=$ECM_ROOT/scripts/lsan.supp
+    export ASAN_OPTIONS="halt_on_error=1:detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1"
+    export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+    if [[ -f $supp ]]; then
+        export LSAN_OPTIONS="suppressions=$supp:print_suppressions=0"
+    fi
+}
+
+# ---------------------------------------------------------------- PostgreSQL
+
+# Runs a PostgreSQL server program as the cluster's owner: initdb and postgres
+# refuse root, so as root that is the unprivileged system user ecm-pg.
+ecm__pg_as_owner() {
+    if [[ $EUID -eq 0 ]]; then
+        (cd "$ECM_DEV_DIR/pg" && runuser -u "$ECM_PG_OS_USER" -- "$@")
+    else
+        (cd "$ECM_DEV_DIR/pg" && "$@")
+    fi
+}
+
+# As root: creates ecm-pg if missing, gives it .dev/pg and the PG log, and
+# makes every ancestor of .dev/pg traversable (o+x only where it is missing,
+# saying so). Does nothing for a normal user.
+ecm__pg_prepare_owner() {
+    [[ $EUID -eq 0 ]] || return 0
+    local u=$ECM_PG_OS_USER
+    if ! id -u "$u" >/dev/null 2>&1; then
+        useradd --system --user-group --no-create-home --home-dir /nonexistent \
+            --shell /usr/sbin/nologin "$u"
+        ecm_say "created system user $u (runs the dev PostgreSQL: it refuses root)"
+    fi
+    local pgdir=$ECM_DEV_DIR/pg log=$ECM_DEV_DIR/logs/postgres.log
+    touch "$log"
+    find "$pgdir" "$log" ! -user "$u" -exec chown "$u:$u" {} +
+    # Top-down: a directory below an untraversable one looks untraversable too.
+    local d=$pgdir ancestors=()
+    while [[ $d != / ]]; do
+        ancestors=("$d" "${ancestors[@]}")
+        d=$(dirname "$d")
+    done
+    for d in "${ancestors[@]}"; do
+        if ! runuser -u "$u" -- test -x "$d"; then
+            chmod o+x "$d"
+            ecm_say "chmod o+x $d (so that $u can reach $pgdir)"
+        fi
+    done
+    if ! runuser -u "$u" -- test -x "$ECM_DEV_DIR/logs"; then
+        chmod o+x "$ECM_DEV_DIR/logs"
+        ecm_say "chmod o+x $ECM_DEV_DIR/logs (so that $u can write postgres.log)"
+    fi
+}
+
+# psql on the admin database; extra args pass through.
+ecm__psql_admin() {
+    psql -X -q -v ON_ERROR_STOP=1 "$ECM_DEV_PG_ADMIN_DSN" "$@"
+}
+
+# Creates database NAME unless it exists.
+ecm__pg_create_db() {
+    local n
+    n=$(ecm__psql_admin -tA -c "SELECT count(*) FROM pg_database WHERE datname = '$1'")
+    if [[ $n == 0 ]]; then
+        ecm__psql_admin -c "CREATE DATABASE $1"
+    fi
+}
+
+# The databases of the stack: the ECM DB, the simulator's, and the unit tests'.
+ECM_DEV_DATABASES=(ecm cisco_sim ecm_test)
+
+# Initialises (once) and starts the private cluster, then creates the
+# databases. Returns non-zero, with the log's tail, when it can't.
+ecm_pg_start() {
+    ecm_env_load
+    local pgdir=$ECM_DEV_DIR/pg data=$ECM_DEV_DIR/pg/data log=$ECM_DEV_DIR/logs/postgres.log
+    [[ -x $ECM_PG_BIN/initdb ]] || ecm_die "$ECM_PG_BIN/initdb not found: run scripts/install-deps.sh"
+    ecm__pg_prepare_owner
+    if [[ ! -s $data/PG_VERSION ]]; then
+        ecm_say "initdb $data"
+        rm -rf "$data"
+        if ! ecm__pg_as_owner "$ECM_PG_BIN/initdb" -D "$data" -U ecm \
+            --pwfile="$pgdir/password" --auth=scram-sha-256 --encoding=UTF8 --no-locale \
+            >"$ECM_DEV_DIR/logs/initdb.log" 2>&1; then
+            tail -n 20 "$ECM_DEV_DIR/logs/initdb.log" >&2
+            ecm_warn "initdb failed"
+            return 1
+        fi
+        # Dev speed over durability: a lost last commit after a power cut is fine here.
+        cat >>"$data/postgresql.conf" <<'EOF'
+
+# ECM dev stack (scripts/devstack.sh)
+listen_addresses = '127.0.0.1'
+max_connections = 300
+synchronous_commit = off
+fsync = on
+include_if_exists = 'devstack.conf'
+EOF
+    fi
+    # Port and socket dir are written at every start so that a changed
+    # ECM_DEV_PORT_BASE or a moved tree takes effect.
+    printf "port = %s\nunix_socket_directories = '%s'\n" "$ECM_DEV_PG_PORT" "$pgdir" \
+        >"$data/devstack.conf"
+    [[ $EUID -ne 0 ]] || chown "$ECM_PG_OS_USER:$ECM_PG_OS_USER" "$data/devstack.conf"
+    if ecm__pg_as_owner "$ECM_PG_BIN/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+        ecm_say "postgres already running (port $ECM_DEV_PG_PORT)"
+    else
+        ecm_say "starting postgres on 127.0.0.1:$ECM_DEV_PG_PORT"
+        if ! ecm__pg_as_owner "$ECM_PG_BIN/pg_ctl" -D "$data" -l "$log" -w -t "$ECM_READY_TIMEOUT_S" \
+            start >/dev/null 2>&1; then
+            tail -n 20 "$log" >&2
+            ecm_warn "postgres did not start (log: $log)"
+            return 1
+        fi
+    fi
+    local t=0
+    until pg_isready -q -h 127.0.0.1 -p "$ECM_DEV_PG_PORT" -t 1; do
+        t=$((t + 1))
+        if ((t >= ECM_READY_TIMEOUT_S)); then
+            tail -n 20 "$log" >&2
+            ecm_warn "postgres not ready after ${ECM_READY_TIMEOUT_S}s (log: $log)"
+            return 1
+        fi
+        sleep 1
+    done
+    local db
+    for db in "${ECM_DEV_DATABASES[@]}"; do ecm__pg_create_db "$db"; done
+}
+
+# Drops and re-creates the databases of the stack (services must be stopped).
+ecm_pg_reset_dbs() {
+    ecm_env_load
+    local db
+    for db in "${ECM_DEV_DATABASES[@]}"; do
+        ecm__psql_admin -c "DROP DATABASE IF EXISTS $db WITH (FORCE)"
+        ecm__psql_admin -c "CREATE DATABASE $db"
+    done
+}
+
+# Stops the private cluster (fast mode). Returns 0 when it is stopped.
+ecm_pg_stop() {
+    local data=$ECM_DEV_DIR/pg/data
+    [[ -s $data/PG_VERSION ]] || return 0
+    if ecm__pg_as_owner "$ECM_PG_BIN/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+        ecm_say "stopping postgres"
+        ecm__pg_as_owner "$ECM_PG_BIN/pg_ctl" -D "$data" -m fast -w -t 60 stop >/dev/null
+    fi
+}
+
+ecm_pg_running() {
+    [[ -s $ECM_DEV_DIR/pg/data/PG_VERSION ]] &&
+        ecm__pg_as_owner "$ECM_PG_BIN/pg_ctl" -D "$ECM_DEV_DIR/pg/data" status >/dev/null 2>&1
+}
+
+# psql on the ECM DB (`ecm_psql -tA -c 'SELECT ...'`); exits non-zero on SQL errors.
+ecm_psql() {
+    psql -X -q -v ON_ERROR_STOP=1 "$ECM_DEV_PG_DSN" "$@"
+}
+
+# psql on the simulator's database.
+ecm_sim_psql() {
+    psql -X -q -v ON_ERROR_STOP=1 "$ECM_DEV_SIM_PG_DSN" "$@"
+}
+
+# ---------------------------------------------------------------- processes
+
+# Fills ECM_SVC_ENV (NAME=value words) and ECM_SVC_BIN for a stack process.
+ecm_service_env() {
+    local name=$1
+    ecm_env_load
+    ECM_SVC_BIN=$ECM_BIN_DIR/ecm-$name
+    ECM_SVC_ENV=()
+    case $name in
+    devbroker)
+        ECM_SVC_ENV=("ECM_DEVBROKER_PORT=$(ecm_port devbroker)"
+            "ECM_HTTP_PORT=$(ecm_port devbroker-http)")
+        ;;
+    cisco-sim)
+        ECM_SVC_ENV=("ECM_HTTP_PORT=$(ecm_port cisco-sim)"
+            "ECM_SIM_PG_DSN=$ECM_DEV_SIM_PG_DSN"
+            "ECM_SIM_USER=$ECM_DEV_SIM_USER"
+            "ECM_SIM_PASSWORD=$ECM_DEV_SIM_PASSWORD"
+            "ECM_SIM_DIAL_RATE=${ECM_SIM_DIAL_RATE:-200}"
+            "ECM_SIM_RESULT_MIX=${ECM_SIM_RESULT_MIX:-10:40,8:25,9:10,12:10,3:5,25:5,14:5}")
+        ;;
+    gateway | feeder | result-sync | strategy)
+        # A killed member leaves its group after this, not after librdkafka's 45 s.
+        local session_timeout
+        session_timeout=$(printenv 'ECM_KAFKA_session.timeout.ms' || echo 6000)
+        ECM_SVC_ENV=("ECM_HTTP_PORT=$(ecm_port "$name")"
+            "ECM_PG_DSN=$ECM_DEV_PG_DSN"
+            "ECM_KAFKA_BROKERS=$ECM_DEV_KAFKA_BROKERS"
+            "ECM_KAFKA_session.timeout.ms=$session_timeout")
+        case $name in
+        feeder)
+            ECM_SVC_ENV+=("ECM_UCCX_URL=$ECM_DEV_SIM_URL"
+                "ECM_UCCX_USER=$ECM_DEV_SIM_USER"
+                "ECM_UCCX_PASSWORD=$ECM_DEV_SIM_PASSWORD"
+                "ECM_FEEDER_RECONCILE_AFTER_S=${ECM_FEEDER_RECONCILE_AFTER_S:-5}"
+                "ECM_FEEDER_HTTP_TIMEOUT_S=${ECM_FEEDER_HTTP_TIMEOUT_S:-3}")
+            ;;
+        result-sync)
+            ECM_SVC_ENV+=("ECM_RESULTSYNC_ODBC=$ECM_DEV_ODBC")
+            ;;
+        esac
+        ;;
+    *) ecm_die "unknown stack process '$name' (known: ${ECM_STACK[*]})" ;;
+    esac
+}
+
+ecm__pidfile() { echo "$ECM_DEV_DIR/run/$1.pid"; }
+ecm__exitfile() { echo "$ECM_DEV_DIR/run/$1.exit"; }
+
+# Prints the pid of a running stack process; returns 1 when it is not running.
+ecm_pid() {
+    local pf ef pid
+    pf=$(ecm__pidfile "$1")
+    ef=$(ecm__exitfile "$1")
+    [[ -s $pf && ! -e $ef ]] || return 1
+    pid=$(cat "$pf")
+    kill -0 "$pid" 2>/dev/null || return 1
+    # A pid file left by a reboot may name someone else's process by now.
+    [[ $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) == *ecm-$1* ]] || return 1
+    echo "$pid"
+}
+
+# Prints how a stopped process ended (its exit code, 128+signal when killed),
+# or nothing when it is running or never ran.
+ecm_exit_code() {
+    local ef
+    ef=$(ecm__exitfile "$1")
+    [[ -s $ef ]] && cat "$ef"
+    return 0
+}
+
+# Starts one process in the background without waiting for it: output to
+# .dev/logs/NAME.log, pid to .dev/run/NAME.pid. A small wrapper in its own
+# session waits for it and writes its exit status to .dev/run/NAME.exit, since
+# only a parent can read it. Returns 1 if it is already running.
+ecm_spawn_service() {
+    local name=$1
+    ecm_service_env "$name"
+    [[ -x $ECM_SVC_BIN ]] || ecm_die "$ECM_SVC_BIN not found: build first (or set ECM_BIN_DIR)"
+    if ecm_pid "$name" >/dev/null; then
+        ecm_warn "$name is already running (pid $(ecm_pid "$name"))"
+        return 1
+    fi
+    local pf ef log
+    pf=$(ecm__pidfile "$name")
+    ef=$(ecm__exitfile "$name")
+    log=$ECM_DEV_DIR/logs/$name.log
+    rm -f "$pf" "$ef"
+    # shellcheck disable=SC2016
+    setsid bash -c '
+        pf=$1 ef=$2
+        shift 2
+        "$@" &
+        child=$!
+        echo "$child" >"$pf.tmp" && mv "$pf.tmp" "$pf"
+        wait "$child"
+        echo $? >"$ef.tmp" && mv "$ef.tmp" "$ef"
+    ' ecm-wrap "$pf" "$ef" env "${ECM_SVC_ENV[@]}" "$ECM_SVC_BIN" </dev/null >>"$log" 2>&1 &
+    local i
+    for ((i = 0; i < 100; i++)); do
+        [[ -s $pf ]] && return 0
+        sleep 0.05
+    done
+    ecm_warn "$name: no pid file after 5 s"
+    return 1
+}
+
+# Waits until NAME answers GET /readyz with 2xx (up to ECM_READY_TIMEOUT_S).
+# On failure (timeout or the process died) prints the log's last 20 lines and
+# returns 1.
+ecm_wait_ready() {
+    local name=$1 port log t0
+    port=$(ecm_http_port "$name")
+    log=$ECM_DEV_DIR/logs/$name.log
+    t0=$SECONDS
+    while :; do
+        if curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$port/readyz" 2>/dev/null; then
+            return 0
+        fi
+        if ! ecm_pid "$name" >/dev/null; then
+            ecm_warn "$name exited (status $(ecm_exit_code "$name")) before it was ready; last lines of $log:"
+            tail -n 20 "$log" >&2
+            return 1
+        fi
+        if ((SECONDS - t0 >= ECM_READY_TIMEOUT_S)); then
+            ecm_warn "$name not ready on :$port/readyz after ${ECM_READY_TIMEOUT_S}s; last lines of $log:"
+            tail -n 20 "$log" >&2
+            return 1
+        fi
+        sleep 0.2
+    done
+}
+
+# Starts NAME and waits until it is ready. Returns 1 (log tail printed) if not.
+ecm_start_service() {
+    ecm_spawn_service "$1" || return 1
+    ecm_wait_ready "$1"
+}
+
+# Waits up to $2 seconds for NAME to have exited; returns 1 on timeout.
+ecm__wait_exit() {
+    local name=$1 limit=$2 pid pf ef t0
+    pf=$(ecm__pidfile "$name")
+    ef=$(ecm__exitfile "$name")
+    pid=$(cat "$pf" 2>/dev/null || true)
+    t0=$SECONDS
+    while ((SECONDS - t0 < limit)); do
+        [[ -e $ef ]] && return 0
+        # The wrapper itself gone (killed): the pid is all there is.
+        if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; then
+            sleep 0.2
+            [[ -e $ef ]] || echo "unknown" >"$ef"
+            return 0
+        fi
+        sleep 0.1
+    done
+    return 1
+}
+
+# Stops NAME: SIGTERM, up to ECM_STOP_TIMEOUT_S for it to exit, then SIGKILL.
+# Returns 0 when it exited 0 on SIGTERM (or was not running), else prints how
+# it ended and returns 1.
+ecm_stop_service() {
+    local name=$1 pid code
+    if ! pid=$(ecm_pid "$name"); then
+        code=$(ecm_exit_code "$name")
+        if [[ -n $code && $code != 0 ]]; then
+            ecm_warn "$name was not running (it had exited with status $code)"
+        fi
+        return 0
+    fi
+    kill -TERM "$pid" 2>/dev/null || true
+    if ! ecm__wait_exit "$name" "$ECM_STOP_TIMEOUT_S"; then
+        ecm_warn "$name did not exit within ${ECM_STOP_TIMEOUT_S}s of SIGTERM: SIGKILL"
+        kill -KILL "$pid" 2>/dev/null || true
+        ecm__wait_exit "$name" 5 || true
+        return 1
+    fi
+    code=$(ecm_exit_code "$name")
+    if [[ $code != 0 ]]; then
+        ecm_warn "$name exited with status $code on SIGTERM (expected 0); see $ECM_DEV_DIR/logs/$name.log"
+        return 1
+    fi
+}
+
+# Kills NAME with SIGKILL (crash simulation) and waits until it is gone.
+ecm_kill9() {
+    local name=$1 pid
+    pid=$(ecm_pid "$name") || ecm_die "ecm_kill9: $name is not running"
+    kill -KILL "$pid"
+    ecm__wait_exit "$name" 10 || ecm_die "ecm_kill9: $name still there after SIGKILL"
+}
+
+# ---------------------------------------------------------------- API helpers
+
+# curl on the gateway: api METHOD PATH [curl args...]. Prints the body; returns
+# non-zero (body on stderr) on an HTTP error. JSON content type unless the
+# caller gives its own; Bearer $ECM_API_KEY when that is set.
+api() {
+    local method=$1 path=$2
+    shift 2
+    local args=(-sS --fail-with-body --max-time "${ECM_API_TIMEOUT_S:-120}" -X "$method")
+    local a has_ct=0
+    for a in "$@"; do [[ ${a,,} == content-type:* ]] && has_ct=1; done
+    ((has_ct)) || args+=(-H 'Content-Type: application/json')
+    [[ -z ${ECM_API_KEY:-} ]] || args+=(-H "Authorization: Bearer $ECM_API_KEY")
+    local out rc=0
+    out=$(curl "${args[@]}" "$@" "${ECM_DEV_API_URL}${path}") || rc=$?
+    if ((rc != 0)); then
+        printf '%s\n' "$out" >&2
+        ecm_warn "api $method $path failed (curl exit $rc)"
+        return "$rc"
+    fi
+    printf '%s\n' "$out"
+}
+
+# Inserts (once) a strategy NAME copied from Default with every retry delay set
+# to DELAY seconds and the per-day cap lifted to the overall cap, so that a
+# demo or a test runs to the end in minutes. Prints its id.
+# The strategy API arrives in a later issue; until then this is plain SQL.
+ecm_create_fast_strategy() {
+    local name=${1:-Demo} delay=${2:-2}
+    ecm_psql -tA -v name="$name" -v delay="$delay" <<'EOF'
+INSERT INTO strategies (name, max_attempts, max_attempts_per_day)
+SELECT :'name', max_attempts, max_attempts FROM strategies WHERE name = 'Default'
+ON CONFLICT (name) DO NOTHING;
+INSERT INTO strategy_rules (strategy_id, outcome, action, delay_seconds, max_attempts, next_phone)
+SELECT n.id, r.outcome, r.action,
+       CASE WHEN r.action = 'retry' THEN :delay ELSE 0 END, r.max_attempts, r.next_phone
+FROM strategy_rules r
+JOIN strategies d ON d.id = r.strategy_id AND d.name = 'Default'
+CROSS JOIN strategies n
+WHERE n.name = :'name'
+ON CONFLICT (strategy_id, outcome) DO NOTHING;
+SELECT id FROM strategies WHERE name = :'name';
+EOF
+}
+
+# Writes a CSV of N contacts (header account_number,first_name,last_name,
+# phone1,phone2) to FILE: realistic names, distinct 10-digit US numbers.
+# SEED makes it repeatable.
+ecm_gen_contacts_csv() {
+    local n=$1 file=$2 seed=${3:-42}
+    awk -v n="$n" -v seed="$seed" 'BEGIN {
+        srand(seed)
+        nf = split("James Mary Robert Patricia John Jennifer Michael Linda David Elizabeth " \
+            "William Barbara Richard Susan Joseph Jessica Thomas Sarah Charles Karen Maria " \
+            "Daniel Nancy Matthew Lisa Anthony Betty Mark Sandra Donald Ashley Steven Emily " \
+            "Paul Kimberly Andrew Donna Joshua Michelle Kenneth Carol Kevin Amanda Brian " \
+            "Melissa George Deborah Timothy Stephanie Ronald Rebecca Jason Laura Edward Sharon " \
+            "Jeffrey Cynthia Ryan Kathleen Jacob Amy Gary Angela Nicholas Shirley Eric Anna " \
+            "Jonathan Brenda Larry Pamela Justin Emma Scott Nicole Brandon Helen Luis Samantha " \
+            "Jose Katherine Carlos Christine Miguel Debra Juan Rachel Wei Priya Aisha Omar", first, " ")
+        nl = split("Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez " \
+            "Hernandez Lopez Gonzalez Wilson Anderson Thomas Taylor Moore Jackson Martin Lee " \
+            "Perez Thompson White Harris Sanchez Clark Ramirez Lewis Robinson Walker Young " \
+            "Allen King Wright Scott Torres Nguyen Hill Flores Green Adams Nelson Baker Hall " \
+            "Rivera Campbell Mitchell Carter Roberts Gomez Phillips Evans Turner Diaz Parker " \
+            "Cruz Edwards Collins Reyes Stewart Morris Morales Murphy Cook Rogers Gutierrez " \
+            "Ortiz Morgan Cooper Peterson Bailey Reed Kelly Howard Ramos Kim Cox Ward " \
+            "Richardson Watson Brooks Chavez Wood James Bennett Gray Mendoza Ruiz Hughes " \
+            "Price Alvarez Castillo Sanders Patel Myers Long Ross Foster O'\''Brien", last, " ")
+        na = split("201 202 203 205 206 207 208 210 212 213 214 215 216 217 218 219 224 225 " \
+            "228 229 231 234 239 240 248 251 252 253 254 256 260 262 267 269 270 276 281 301 " \
+            "302 303 304 305 307 308 309 310 312 313 314 315 316 317 318 319 320 321 323 325 " \
+            "330 334 336 337 339 347 351 352 360 361 385 386 401 402 404 405 406 407 408 409 " \
+            "410 412 413 414 415 417 419 423 424 425 430 432 434 435 440 443 469 478 479 480 " \
+            "484 501 502 503 504 505 507 508 509 510 512 513 515 516 517 518 520 530 540 541 " \
+            "551 559 561 562 563 567 570 571 573 574 580 585 586 601 602 603 605 606 607 608 " \
+            "609 610 612 614 615 616 617 618 619 620 623 626 630 631 636 641 646 650 651 660 " \
+            "661 662 678 701 702 703 704 706 707 708 712 713 714 715 716 717 718 719 720 724 " \
+            "727 731 732 734 740 754 757 760 762 763 765 770 772 773 774 775 781 785 786 801 " \
+            "802 803 804 805 806 808 810 812 813 814 815 816 817 818 828 830 831 832 843 845 " \
+            "847 848 850 856 857 858 859 860 862 863 864 865 870 878 901 903 904 906 907 908 " \
+            "909 910 912 913 914 915 916 917 918 919 920 925 928 931 936 937 940 941 947 949 " \
+            "951 952 954 956 970 971 972 973 978 979 980 985 989", area, " ")
+        print "account_number,first_name,last_name,phone1,phone2"
+        for (i = 1; i <= n; i++) {
+            p1 = phone(); p2 = phone()
+            printf "ACC%07d,%s,%s,%s,%s\n", 1000000 + i, first[int(rand() * nf) + 1],
+                last[int(rand() * nl) + 1], p1, p2
+        }
+    }
+    function phone(   p, x) {
+        do {
+            # Exchange 200-999 but not N11 (service codes) nor 555 (fiction).
+            do x = 200 + int(rand() * 800); while (x % 100 == 11 || x == 555)
+            p = sprintf("%s%03d%04d", area[int(rand() * na) + 1], x, int(rand() * 10000))
+        } while (p in seen)
+        seen[p] = 1
+        return p
+    }' >"$file"
+}
+
+# Creates a voice_ivr campaign on UCCX campaign CISCO_ID (default 1) using
+# strategy STRATEGY (a name; default Demo, made with ecm_create_fast_strategy
+# if missing), activates it, and prints its id. Returns non-zero on an API error.
+ecm_create_campaign() {
+    local name=$1 strategy=${2:-Demo} cisco_id=${3:-1} sid body answer id
+    sid=$(ecm_psql -tA -v name="$strategy" <<<"SELECT id FROM strategies WHERE name = :'name'")
+    [[ -n $sid ]] || sid=$(ecm_create_fast_strategy "$strategy" 2)
+    body=$(jq -n --arg name "$name" --arg strategy "$strategy" --arg cisco "$cisco_id" \
+        '{name: $name, channel: "voice_ivr", strategy: $strategy,
+          cisco: {kind: "uccx", campaign_id: $cisco}}')
+    answer=$(api POST /api/v1/campaigns -d "$body") || return 1
+    id=$(jq -r '.id // empty' <<<"$answer")
+    if [[ ! $id =~ ^[0-9]+$ ]]; then
+        ecm_warn "unexpected answer to POST /api/v1/campaigns: $answer"
+        return 1
+    fi
+    api POST "/api/v1/campaigns/$id/activate" >/dev/null || return 1
+    echo "$id"
+}
+
+# Prints "closed total" for campaign ID from GET /api/v1/campaigns/ID.
+ecm_campaign_progress() {
+    local c
+    c=$(api GET "/api/v1/campaigns/$1") || return 1
+    jq -r '"\(.counts.by_state.closed) \(.counts.contacts)"' <<<"$c"
+}
+
+# Prints the simulator's count of account numbers it received more than once.
+ecm_sim_duplicates() {
+    curl -fsS --max-time 10 "$ECM_DEV_SIM_URL/sim/stats" |
+        jq -r '.duplicate_accounts // "missing"'
+}

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# The README's second command: format check, normal and ASan+UBSan builds,
+# unit tests (ctest, sanitized build) against the dev stack's PostgreSQL, then
+# the whole-system scenarios of tests/e2e against the normal build. Exits
+# non-zero if anything failed; the last line counts every unit test and
+# scenario.
+set -euo pipefail
+ECM_SCRIPT="test"
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ECM_ROOT"
+
+failed_steps=()
+
+# 1. Formatting: every C file as .clang-format says.
+ecm_say "clang-format check"
+if git -C "$ECM_ROOT" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    mapfile -t sources < <(git ls-files '*.c' '*.h' '*.cc')
+else
+    mapfile -t sources < <(find lib services tools tests -name '*.[ch]' -o -name '*.cc' 2>/dev/null)
+fi
+if ((${#sources[@]})) && ! clang-format --dry-run --Werror "${sources[@]}"; then
+    failed_steps+=("clang-format")
+    ecm_warn "clang-format: files above differ from .clang-format (fix: clang-format -i FILE)"
+fi
+
+# 2. Builds. Without them nothing else can run.
+ecm_build || exit 1
+ecm_build_asan || exit 1
+
+stop_all() {
+    "$ECM_ROOT/scripts/devstack.sh" stop >/dev/null 2>&1 || true
+}
+trap stop_all EXIT
+
+# 3. Unit tests on the sanitized build, with the dev stack's PostgreSQL.
+"$ECM_ROOT/scripts/devstack.sh" start pg
+ecm_env_load
+export ECM_TEST_PG_DSN=$ECM_DEV_TEST_PG_DSN
+ecm_sanitizer_env
+ctest_log=$ECM_DEV_DIR/logs/ctest.log
+ecm_say "unit tests: ctest --test-dir $ECM_ASAN_BUILD_DIR (log: $ctest_log)"
+ctest_rc=0
+ctest --test-dir "$ECM_ASAN_BUILD_DIR" --output-on-failure -j2 2>&1 | tee "$ctest_log" || ctest_rc=$?
+ctest_summary=$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' "$ctest_log" | tail -n 1 || true)
+unit_total=0 unit_failed=0
+if [[ $ctest_summary =~ ([0-9]+)\ tests?\ failed\ out\ of\ ([0-9]+) ]]; then
+    unit_failed=${BASH_REMATCH[1]}
+    unit_total=${BASH_REMATCH[2]}
+fi
+if ((ctest_rc != 0 || unit_failed > 0)); then
+    failed_steps+=("unit tests")
+fi
+[[ -n $ctest_summary ]] || ctest_summary="ctest printed no summary (exit $ctest_rc)"
+unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS ECM_TEST_PG_DSN
+
+# 4. Whole-system scenarios on the normal build.
+e2e_log=$ECM_DEV_DIR/logs/e2e.log
+ecm_say "e2e scenarios (log: $e2e_log)"
+e2e_rc=0
+ECM_BIN_DIR=$ECM_BUILD_DIR/bin "$ECM_ROOT/tests/e2e/run.sh" 2>&1 | tee "$e2e_log" || e2e_rc=$?
+e2e_summary=$(grep -E '^(e2e: )?[0-9]+ passed, [0-9]+ failed' "$e2e_log" | tail -n 1 || true)
+e2e_passed=0 e2e_failed=0
+if [[ $e2e_summary =~ ([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
+    e2e_passed=${BASH_REMATCH[1]}
+    e2e_failed=${BASH_REMATCH[2]}
+fi
+if ((e2e_rc != 0 || e2e_failed > 0)) || [[ -z $e2e_summary ]]; then
+    failed_steps+=("e2e")
+fi
+
+# 5. Stop everything, then the verdict.
+trap - EXIT
+stop_rc=0
+"$ECM_ROOT/scripts/devstack.sh" stop || stop_rc=$?
+((stop_rc == 0)) || failed_steps+=("stack stop")
+
+echo
+echo "unit (ctest, ASan+UBSan): $ctest_summary"
+echo "e2e: ${e2e_summary:-no summary (exit $e2e_rc)}"
+if ((${#failed_steps[@]})); then
+    ecm_warn "FAILED: ${failed_steps[*]}"
+fi
+passed=$((unit_total - unit_failed + e2e_passed))
+failed=$((unit_failed + e2e_failed))
+# Steps without a count of their own (format, stop) still fail the run.
+for s in "${failed_steps[@]}"; do
+    [[ $s == "unit tests" || $s == e2e ]] || failed=$((failed + 1))
+done
+if [[ $e2e_summary == "" ]] && ((e2e_failed == 0)); then failed=$((failed + 1)); fi
+if ((ctest_rc != 0 && unit_failed == 0)); then failed=$((failed + 1)); fi
+echo "total: $passed passed, $failed failed"
+((${#failed_steps[@]} == 0))

@@ -1,0 +1,294 @@
+#include "fd_dispatch.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ecm_event.h"
+#include "ecm_log.h"
+
+#define TARGET_MAX 160
+#define ACCOUNT_MAX 32
+
+/* Targets are Cisco campaigns: several ECM campaigns may share one. */
+static const char TARGETS_SQL[] =
+    "SELECT DISTINCT c.cisco_campaign_id FROM campaigns c "
+    "WHERE c.state = 'active' AND c.cisco_kind = 'uccx' "
+    "AND c.channel IN ('voice_ivr', 'voice_agent') "
+    "AND EXISTS (SELECT 1 FROM contacts ct WHERE ct.campaign_id = c.id AND ct.state = 'queued') "
+    "ORDER BY 1";
+
+/* Serialises the capacity arithmetic of one target across replicas; a
+ * replica that does not get it leaves the target to the one that did. */
+static const char LOCK_SQL[] = "SELECT pg_try_advisory_xact_lock(hashtext('ecm-feeder:' || $1))";
+
+static const char INFLIGHT_SQL[] =
+    "SELECT count(*) FROM attempts WHERE target = $1 AND status IN ('sending', 'sent')";
+
+/* A contact whose phone_index runs past its phones falls back to the first. */
+static const char TAKE_SQL[] =
+    "SELECT ct.id, ct.attempts + 1, ct.first_name, ct.last_name, "
+    "COALESCE(ct.phones[ct.phone_index + 1], ct.phones[1]) "
+    "FROM contacts ct JOIN campaigns c ON c.id = ct.campaign_id "
+    "WHERE ct.state = 'queued' AND c.state = 'active' AND c.cisco_kind = 'uccx' "
+    "AND c.channel IN ('voice_ivr', 'voice_agent') AND c.cisco_campaign_id = $1 "
+    "AND cardinality(ct.phones) > 0 "
+    "ORDER BY ct.id LIMIT $2 FOR UPDATE OF ct SKIP LOCKED";
+
+/* An attempt that already exists (DB out of step) is not recorded twice and
+ * not sent twice; the contact still moves on. */
+static const char RECORD_SQL[] =
+    "INSERT INTO attempts (contact_id, attempt, campaign_id, channel, target, phone, "
+    "account_number, status) "
+    "SELECT ct.id, ct.attempts + 1, ct.campaign_id, c.channel, $3, "
+    "COALESCE(ct.phones[ct.phone_index + 1], ct.phones[1]), a.account_number, 'sending' "
+    "FROM unnest($1::bigint[], $2::text[]) AS a (contact_id, account_number) "
+    "JOIN contacts ct ON ct.id = a.contact_id JOIN campaigns c ON c.id = ct.campaign_id "
+    "ON CONFLICT DO NOTHING RETURNING account_number";
+
+static const char ADVANCE_SQL[] =
+    "UPDATE contacts SET state = 'dispatched', attempts = attempts + 1, updated_at = now() "
+    "WHERE id = ANY($1::bigint[])";
+
+typedef struct {
+    char account[ACCOUNT_MAX];
+    int recorded;
+} taken_row;
+
+static long long parse_ll(const char *s)
+{
+    char *end = NULL;
+    long long v = strtoll(s, &end, 10);
+    return end == s || *end != '\0' ? -1 : v;
+}
+
+static const char *nullable(PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Marks which taken rows got an attempts row (normally all). */
+static void mark_recorded(taken_row *rows, int n, PGresult *ins)
+{
+    int m = PQntuples(ins);
+    if (m == n) {
+        for (int i = 0; i < n; i++)
+            rows[i].recorded = 1;
+        return;
+    }
+    const char **got = calloc((size_t)m + 1, sizeof *got);
+    if (!got)
+        return; /* none sent now; the reconciler finds them */
+    for (int i = 0; i < m; i++)
+        got[i] = PQgetvalue(ins, i, 0);
+    qsort(got, (size_t)m, sizeof *got, cmp_str);
+    for (int i = 0; i < n; i++) {
+        const char *key = rows[i].account;
+        rows[i].recorded = bsearch(&key, got, (size_t)m, sizeof *got, cmp_str) != NULL;
+        if (!rows[i].recorded)
+            ecm_log_warn("attempt already recorded; not sent again", "account_number=%s", key);
+    }
+    free(got);
+}
+
+/* In one transaction: take up to `room` queued contacts and record their
+ * attempts 'sending'. Fills *taken (rows of the SELECT, caller clears) and
+ * rows. Returns the number taken (0: nothing to do), or -1. */
+static int record_batch(fd_ctx *ctx, const char *cisco_id, const char *target, int *full,
+                        PGresult **taken, taken_row **rows_out)
+{
+    *taken = NULL;
+    *rows_out = NULL;
+    if (ecm_pg_begin(ctx->pg) < 0)
+        return -1;
+    const char *p1[1] = {target};
+    PGresult *r = ecm_pg_exec(ctx->pg, LOCK_SQL, 1, p1);
+    if (!r)
+        goto fail;
+    int locked = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
+    if (!locked) {
+        ecm_pg_rollback(ctx->pg);
+        return 0;
+    }
+    r = ecm_pg_exec(ctx->pg, INFLIGHT_SQL, 1, p1);
+    if (!r)
+        goto fail;
+    long long inflight = parse_ll(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    long long room = ctx->opt.capacity - inflight;
+    if (room > ctx->opt.batch)
+        room = ctx->opt.batch;
+    if (room <= 0) {
+        ecm_pg_rollback(ctx->pg);
+        return 0;
+    }
+    char limit[32];
+    snprintf(limit, sizeof limit, "%lld", room);
+    const char *p2[2] = {cisco_id, limit};
+    PGresult *t = ecm_pg_exec(ctx->pg, TAKE_SQL, 2, p2);
+    if (!t)
+        goto fail;
+    int n = PQntuples(t);
+    if (n == 0) {
+        PQclear(t);
+        ecm_pg_rollback(ctx->pg);
+        return 0;
+    }
+    *full = n == room && room == ctx->opt.batch;
+    taken_row *rows = calloc((size_t)n, sizeof *rows);
+    fd_arr ids, accts;
+    fd_arr_init(&ids);
+    fd_arr_init(&accts);
+    int ok = rows != NULL;
+    for (int i = 0; ok && i < n; i++) {
+        long long id = parse_ll(PQgetvalue(t, i, 0));
+        long long attempt = parse_ll(PQgetvalue(t, i, 1));
+        if (ecm_account_number(rows[i].account, sizeof rows[i].account, id, (int)attempt) < 0)
+            ok = 0;
+        fd_arr_add_int(&ids, id);
+        fd_arr_add_str(&accts, rows[i].account);
+    }
+    const char *p3[3] = {fd_arr_finish(&ids), fd_arr_finish(&accts), target};
+    PGresult *ins = NULL;
+    if (ok && p3[0] && p3[1])
+        ins = ecm_pg_exec(ctx->pg, RECORD_SQL, 3, p3);
+    if (ins) {
+        mark_recorded(rows, n, ins);
+        PQclear(ins);
+        ok = ecm_pg_cmd(ctx->pg, ADVANCE_SQL, 1, p3) == 0;
+    } else {
+        ok = 0;
+    }
+    fd_arr_free(&ids);
+    fd_arr_free(&accts);
+    if (!ok || ecm_pg_commit(ctx->pg) < 0) {
+        free(rows);
+        PQclear(t);
+        goto fail;
+    }
+    *taken = t;
+    *rows_out = rows;
+    return n;
+fail:
+    ecm_pg_rollback(ctx->pg);
+    ecm_pg_check_broken(ctx->pg);
+    return -1;
+}
+
+int fd_dispatch_target(fd_ctx *ctx, const char *cisco_id, size_t *dispatched, int *full)
+{
+    if (dispatched)
+        *dispatched = 0;
+    int full_local = 0;
+    char target[TARGET_MAX];
+    int tn = snprintf(target, sizeof target, "uccx:%s", cisco_id);
+    if (tn < 0 || (size_t)tn >= sizeof target) {
+        ecm_log_error("Cisco campaign id too long", "cisco_campaign_id=%.60s", cisco_id);
+        return -1;
+    }
+    PGresult *t = NULL;
+    taken_row *rows = NULL;
+    int n = record_batch(ctx, cisco_id, target, &full_local, &t, &rows);
+    if (n <= 0)
+        return n;
+
+    fd_uccx_contact *contacts = calloc((size_t)n, sizeof *contacts);
+    const char **accounts = calloc((size_t)n, sizeof *accounts);
+    int rc = 0;
+    size_t m = 0;
+    if (!contacts || !accounts) {
+        rc = -1; /* recorded 'sending': the reconciler sends them */
+        goto done;
+    }
+    for (int i = 0; i < n; i++) {
+        if (!rows[i].recorded)
+            continue;
+        contacts[m] = (fd_uccx_contact){
+            .account_number = rows[i].account,
+            .first_name = nullable(t, i, 2),
+            .last_name = nullable(t, i, 3),
+            .phone1 = nullable(t, i, 4),
+        };
+        accounts[m++] = rows[i].account;
+    }
+    if (m == 0)
+        goto done;
+    fd_uccx_result res;
+    fd_uccx_status st = fd_uccx_post_contacts(ctx->uccx, cisco_id, contacts, m, &res);
+    if (st != FD_UCCX_OK) {
+        fd_count_uccx_error(ctx, st);
+        if (st == FD_UCCX_REJECTED)
+            ecm_log_error("UCCX rejected a batch; left for the reconciler",
+                          "target=%s records=%zu status=%ld body=%s", target, m, res.http_status,
+                          res.detail);
+        else
+            ecm_log_warn("UCCX did not take a batch; left for the reconciler",
+                         "target=%s records=%zu status=%ld error=%s", target, m, res.http_status,
+                         res.detail);
+        rc = st == FD_UCCX_UNAVAILABLE ? -2 : -1;
+        goto done;
+    }
+    size_t marked = 0;
+    if (ecm_pg_begin(ctx->pg) < 0 || fd_mark_sent(ctx, accounts, m, &marked) < 0 ||
+        ecm_pg_commit(ctx->pg) < 0) {
+        ecm_pg_rollback(ctx->pg);
+        ecm_pg_check_broken(ctx->pg);
+        ecm_log_warn("could not record a batch as sent; the reconciler will",
+                     "target=%s records=%zu", target, m);
+        rc = -1;
+        goto done;
+    }
+    ecm_metric_add(ctx->metrics.dispatched, marked);
+    if (dispatched)
+        *dispatched = marked;
+    ecm_log_debug("batch dispatched", "target=%s records=%zu", target, marked);
+done:
+    if (full && rc == 0)
+        *full = full_local;
+    free(contacts);
+    free(accounts);
+    free(rows);
+    PQclear(t);
+    return rc;
+}
+
+int fd_dispatch_tick(fd_ctx *ctx, size_t *dispatched, int *full)
+{
+    if (dispatched)
+        *dispatched = 0;
+    if (full)
+        *full = 0;
+    PGresult *r = ecm_pg_exec(ctx->pg, TARGETS_SQL, 0, NULL);
+    if (!r) {
+        ecm_pg_check_broken(ctx->pg);
+        return -1;
+    }
+    int rc = 0;
+    for (int i = 0; i < PQntuples(r); i++) {
+        size_t d = 0;
+        int f = 0;
+        int trc = fd_dispatch_target(ctx, PQgetvalue(r, i, 0), &d, &f);
+        if (trc == -2) {
+            /* Every target is on the same UCCX: don't record more batches
+             * that would only wait for the reconciler. */
+            rc = -2;
+            break;
+        }
+        if (trc < 0) {
+            rc = -1;
+            continue;
+        }
+        if (dispatched)
+            *dispatched += d;
+        if (full && f)
+            *full = 1;
+    }
+    PQclear(r);
+    return rc;
+}

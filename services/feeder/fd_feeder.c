@@ -1,0 +1,252 @@
+#include "fd_feeder.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ecm_event.h"
+#include "ecm_log.h"
+#include "ecm_outbox.h"
+#include "ecm_service.h"
+#include "fd_dispatch.h"
+#include "fd_reconcile.h"
+
+#define BACKOFF_MIN_MS 200
+#define BACKOFF_MAX_MS 5000
+/* UCCX down: each retry records a batch that then waits for the reconciler,
+ * so retries are spaced further apart than for the DB. */
+#define BACKOFF_UCCX_MAX_MS 15000
+#define GAUGE_EVERY_MS 1000
+
+void fd_metrics_init(fd_metrics *fm, ecm_metrics *m)
+{
+    memset(fm, 0, sizeof *fm);
+    if (!m)
+        return;
+    static const char errors_help[] = "UCCX calls that failed, by kind";
+    static const char reconciled_help[] = "attempts reconciled after being left 'sending'";
+    fm->dispatched = ecm_metrics_counter(m, "ecm_feeder_dispatched_total",
+                                         "attempts UCCX accepted (marked sent)");
+    fm->uccx_unavailable =
+        ecm_metrics_counter(m, "ecm_feeder_uccx_errors_total{kind=\"unavailable\"}", errors_help);
+    fm->uccx_rejected =
+        ecm_metrics_counter(m, "ecm_feeder_uccx_errors_total{kind=\"rejected\"}", errors_help);
+    fm->uccx_failed =
+        ecm_metrics_counter(m, "ecm_feeder_uccx_errors_total{kind=\"local\"}", errors_help);
+    fm->inflight =
+        ecm_metrics_gauge(m, "ecm_feeder_inflight", "attempts 'sending' or 'sent' on UCCX targets");
+    fm->reconciled_present =
+        ecm_metrics_counter(m, "ecm_feeder_reconciled_total{result=\"present\"}", reconciled_help);
+    fm->reconciled_resent =
+        ecm_metrics_counter(m, "ecm_feeder_reconciled_total{result=\"resent\"}", reconciled_help);
+}
+
+void fd_count_uccx_error(fd_ctx *ctx, fd_uccx_status st)
+{
+    switch (st) {
+    case FD_UCCX_OK:
+        break;
+    case FD_UCCX_UNAVAILABLE:
+        ecm_metric_add(ctx->metrics.uccx_unavailable, 1);
+        break;
+    case FD_UCCX_REJECTED:
+        ecm_metric_add(ctx->metrics.uccx_rejected, 1);
+        break;
+    case FD_UCCX_FAILED:
+        ecm_metric_add(ctx->metrics.uccx_failed, 1);
+        break;
+    }
+}
+
+/* ---- array literals ---- */
+
+static void arr_put(fd_arr *a, const char *s, size_t n)
+{
+    if (a->failed)
+        return;
+    if (a->len + n + 1 > a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 256;
+        while (cap < a->len + n + 1)
+            cap *= 2;
+        char *p = realloc(a->s, cap);
+        if (!p) {
+            a->failed = 1;
+            return;
+        }
+        a->s = p;
+        a->cap = cap;
+    }
+    memcpy(a->s + a->len, s, n);
+    a->len += n;
+    a->s[a->len] = '\0';
+}
+
+void fd_arr_init(fd_arr *a)
+{
+    memset(a, 0, sizeof *a);
+    arr_put(a, "{", 1);
+}
+
+void fd_arr_add_int(fd_arr *a, long long v)
+{
+    char num[32];
+    int n = snprintf(num, sizeof num, "%s%lld", a->n > 0 ? "," : "", v);
+    arr_put(a, num, (size_t)n);
+    a->n++;
+}
+
+void fd_arr_add_str(fd_arr *a, const char *s)
+{
+    if (a->n > 0)
+        arr_put(a, ",", 1);
+    a->n++;
+    if (!s) {
+        arr_put(a, "NULL", 4);
+        return;
+    }
+    arr_put(a, "\"", 1);
+    for (const char *p = s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            arr_put(a, "\\", 1);
+        arr_put(a, p, 1);
+    }
+    arr_put(a, "\"", 1);
+}
+
+const char *fd_arr_finish(fd_arr *a)
+{
+    arr_put(a, "}", 1);
+    return a->failed ? NULL : a->s;
+}
+
+void fd_arr_free(fd_arr *a)
+{
+    free(a->s);
+    memset(a, 0, sizeof *a);
+}
+
+/* ---- marking sent ---- */
+
+static long long parse_ll(const char *s)
+{
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0')
+        return -1;
+    return v;
+}
+
+int fd_mark_sent(fd_ctx *ctx, const char *const *accounts, size_t n, size_t *marked)
+{
+    if (marked)
+        *marked = 0;
+    if (n == 0)
+        return 0;
+    fd_arr a;
+    fd_arr_init(&a);
+    for (size_t i = 0; i < n; i++)
+        fd_arr_add_str(&a, accounts[i]);
+    const char *params[1] = {fd_arr_finish(&a)};
+    if (!params[0]) {
+        fd_arr_free(&a);
+        return -1;
+    }
+    PGresult *r = ecm_pg_exec(ctx->pg,
+                              "UPDATE attempts SET status = 'sent', sent_at = now() "
+                              "WHERE account_number = ANY($1::text[]) AND status = 'sending' "
+                              "RETURNING contact_id, attempt, campaign_id, channel, "
+                              "account_number, phone, target",
+                              1, params);
+    fd_arr_free(&a);
+    if (!r)
+        return -1;
+    int rows = PQntuples(r);
+    int rc = 0;
+    if (rows > 0 && ecm_outbox_copy_begin(ctx->pg) < 0)
+        rc = -1;
+    for (int i = 0; rc == 0 && i < rows; i++) {
+        Ecm__V1__ContactDispatched ev = ECM__V1__CONTACT_DISPATCHED__INIT;
+        char event_id[ECM_UUID_LEN];
+        ecm_uuid_new(event_id);
+        ev.event_id = event_id;
+        ev.occurred_at = ecm_now_ms();
+        ev.contact_id = parse_ll(PQgetvalue(r, i, 0));
+        ev.attempt = (int32_t)parse_ll(PQgetvalue(r, i, 1));
+        ev.campaign_id = parse_ll(PQgetvalue(r, i, 2));
+        ev.channel = ecm_channel_from_name(PQgetvalue(r, i, 3));
+        ev.account_number = PQgetvalue(r, i, 4);
+        ev.phone = PQgetvalue(r, i, 5);
+        ev.target = PQgetvalue(r, i, 6);
+        if (ecm_outbox_copy_add(ctx->pg, ctx->opt.topic_dispatched, PQgetvalue(r, i, 0),
+                                ctx->opt.source, event_id, ev.occurred_at, &ev.base) < 0)
+            rc = -1;
+    }
+    if (rc == 0 && rows > 0 && ecm_outbox_copy_end(ctx->pg) < 0)
+        rc = -1;
+    PQclear(r);
+    if (rc == 0 && marked)
+        *marked = (size_t)rows;
+    return rc;
+}
+
+int fd_update_inflight(fd_ctx *ctx)
+{
+    PGresult *r = ecm_pg_exec(ctx->pg,
+                              "SELECT count(*) FROM attempts "
+                              "WHERE status IN ('sending', 'sent') AND target LIKE 'uccx:%'",
+                              0, NULL);
+    if (!r)
+        return -1;
+    ecm_metric_set(ctx->metrics.inflight, (double)parse_ll(PQgetvalue(r, 0, 0)));
+    PQclear(r);
+    return 0;
+}
+
+/* ---- the loop ---- */
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void fd_feeder_run(fd_ctx *ctx, long tick_ms, volatile sig_atomic_t *stop)
+{
+    long long next_reconcile = 0, next_gauge = 0, resume_at = 0;
+    long backoff = 0;
+    while (!*stop) {
+        long long now = mono_ms();
+        if (now >= next_reconcile) {
+            size_t present = 0, resent = 0;
+            if (fd_reconcile_run(ctx, &present, &resent) == 0 && present + resent > 0)
+                ecm_log_info("reconciled attempts left sending", "present=%zu resent=%zu", present,
+                             resent);
+            next_reconcile = now + ctx->opt.reconcile_every_ms;
+        }
+        int full = 0;
+        if (now >= resume_at) {
+            int rc = fd_dispatch_tick(ctx, NULL, &full);
+            if (rc < 0) {
+                long cap = rc == -2 ? BACKOFF_UCCX_MAX_MS : BACKOFF_MAX_MS;
+                backoff = backoff ? backoff * 2 : BACKOFF_MIN_MS;
+                if (backoff > cap)
+                    backoff = cap;
+                resume_at = now + backoff;
+                full = 0;
+                ecm_log_warn("dispatch paused after a failure", "backoff_ms=%ld", backoff);
+            } else {
+                backoff = 0;
+            }
+        }
+        if (now >= next_gauge) {
+            (void)fd_update_inflight(ctx);
+            next_gauge = now + GAUGE_EVERY_MS;
+        }
+        if (!full)
+            ecm_service_sleep_ms(tick_ms);
+    }
+}

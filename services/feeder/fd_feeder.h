@@ -1,0 +1,81 @@
+/* What the feeder's dispatcher and reconciler share: options, metrics, the
+ * step that marks attempts 'sent' with their ContactDispatched events, and
+ * the main loop that runs both. */
+#ifndef FD_FEEDER_H
+#define FD_FEEDER_H
+
+#include <signal.h>
+#include <stddef.h>
+
+#include "ecm_metrics.h"
+#include "ecm_pg.h"
+#include "fd_uccx.h"
+
+typedef struct {
+    const char *topic_dispatched; /* ContactDispatched events go here */
+    const char *source;           /* CloudEvents source, "/ecm/feeder" */
+    long batch;                   /* most records per POST */
+    long capacity;                /* UCCX's active records per campaign */
+    long reconcile_after_s;       /* an attempt 'sending' longer than this is reconciled */
+    long reconcile_every_ms;      /* how often the reconciler looks */
+} fd_options;
+
+typedef struct {
+    ecm_metric *dispatched;
+    ecm_metric *uccx_unavailable;
+    ecm_metric *uccx_rejected;
+    ecm_metric *uccx_failed;
+    ecm_metric *inflight;
+    ecm_metric *reconciled_present;
+    ecm_metric *reconciled_resent;
+} fd_metrics;
+
+typedef struct {
+    ecm_pg *pg;
+    fd_uccx *uccx;
+    fd_options opt;
+    fd_metrics metrics;
+} fd_ctx;
+
+/* Creates the feeder's metrics in m (NULL leaves every handle NULL, which the
+ * metric functions ignore). Can't fail beyond leaving handles NULL. */
+void fd_metrics_init(fd_metrics *fm, ecm_metrics *m);
+
+/* Counts one failed UCCX call in ecm_feeder_uccx_errors_total{kind=...}. */
+void fd_count_uccx_error(fd_ctx *ctx, fd_uccx_status st);
+
+/* A PostgreSQL array literal built in memory ("{1,2}", "{\"a\"}"). Any
+ * failure sticks: fd_arr_finish() then returns NULL. */
+typedef struct {
+    char *s;
+    size_t len, cap;
+    int n;
+    int failed;
+} fd_arr;
+
+void fd_arr_init(fd_arr *a);
+void fd_arr_add_int(fd_arr *a, long long v);
+/* Adds s double-quoted with '"' and '\' escaped; NULL adds NULL. */
+void fd_arr_add_str(fd_arr *a, const char *s);
+/* Closes the literal; returns it (owned by a) or NULL after any failure. */
+const char *fd_arr_finish(fd_arr *a);
+void fd_arr_free(fd_arr *a);
+
+/* Inside the caller's open transaction: marks the attempts with these
+ * account numbers 'sent' (only those still 'sending', so a second call
+ * changes nothing) and writes one ContactDispatched event per attempt marked
+ * into the outbox, keyed by contact id. *marked (may be NULL) gets the count.
+ * Counts them in ecm_feeder_dispatched_total only once the caller commits,
+ * so the caller adds them itself. Returns 0, or -1 (roll back). */
+int fd_mark_sent(fd_ctx *ctx, const char *const *accounts, size_t n, size_t *marked);
+
+/* Refreshes the ecm_feeder_inflight gauge from the DB. Returns 0 or -1. */
+int fd_update_inflight(fd_ctx *ctx);
+
+/* The main loop: reconciles at start and every opt.reconcile_every_ms,
+ * dispatches every tick_ms (at once again after a full batch), backs off
+ * (capped at 5 s) after a failure. Returns when *stop is set; the batch in
+ * flight then is finished first. */
+void fd_feeder_run(fd_ctx *ctx, long tick_ms, volatile sig_atomic_t *stop);
+
+#endif

@@ -1,0 +1,176 @@
+#include "fd_reconcile.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ecm_log.h"
+
+#define TARGET_PREFIX "uccx:"
+
+static const char STALE_TARGETS_SQL[] =
+    "SELECT DISTINCT target FROM attempts "
+    "WHERE status = 'sending' AND target LIKE 'uccx:%' "
+    "AND sending_at < now() - $1::bigint * interval '1 second' ORDER BY 1";
+
+static const char STALE_ROWS_SQL[] =
+    "SELECT a.account_number, ct.first_name, ct.last_name, a.phone, cp.state = 'active' "
+    "FROM attempts a JOIN contacts ct ON ct.id = a.contact_id "
+    "JOIN campaigns cp ON cp.id = a.campaign_id "
+    "WHERE a.target = $1 AND a.status = 'sending' "
+    "AND a.sending_at < now() - $2::bigint * interval '1 second' "
+    "ORDER BY a.sending_at, a.account_number LIMIT $3 FOR UPDATE OF a SKIP LOCKED";
+
+size_t fd_reconcile_partition(const fd_uccx_list *list, const char *const *accounts, size_t n,
+                              int *present)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++) {
+        present[i] = fd_uccx_list_contains(list, accounts[i]);
+        count += (size_t)present[i];
+    }
+    return count;
+}
+
+static const char *nullable(PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
+}
+
+/* POSTs the missing attempts in batches; the accepted ones are appended to
+ * mark. Returns 0, or -2 at the first batch UCCX did not take. */
+static int resend(fd_ctx *ctx, const char *cisco_id, const char *target,
+                  const fd_uccx_contact *missing, size_t n, const char **mark, size_t *nmark)
+{
+    size_t batch = ctx->opt.batch > 0 ? (size_t)ctx->opt.batch : n;
+    for (size_t off = 0; off < n; off += batch) {
+        size_t k = n - off < batch ? n - off : batch;
+        fd_uccx_result res;
+        fd_uccx_status st = fd_uccx_post_contacts(ctx->uccx, cisco_id, missing + off, k, &res);
+        if (st != FD_UCCX_OK) {
+            fd_count_uccx_error(ctx, st);
+            ecm_log_warn("UCCX did not take a reconciled batch; retried later",
+                         "target=%s records=%zu status=%ld detail=%s", target, k, res.http_status,
+                         res.detail);
+            return -2;
+        }
+        for (size_t i = 0; i < k; i++)
+            mark[(*nmark)++] = missing[off + i].account_number;
+    }
+    return 0;
+}
+
+static int reconcile_target(fd_ctx *ctx, const char *target, size_t *present_out,
+                            size_t *resent_out)
+{
+    const char *cisco_id = target + strlen(TARGET_PREFIX);
+    char after[32], limit[32];
+    snprintf(after, sizeof after, "%ld", ctx->opt.reconcile_after_s);
+    snprintf(limit, sizeof limit, "%ld", ctx->opt.capacity > 0 ? ctx->opt.capacity : 10000);
+    if (ecm_pg_begin(ctx->pg) < 0)
+        goto db_fail;
+    const char *params[3] = {target, after, limit};
+    PGresult *r = ecm_pg_exec(ctx->pg, STALE_ROWS_SQL, 3, params);
+    if (!r)
+        goto db_fail;
+    int n = PQntuples(r);
+    if (n == 0) {
+        PQclear(r);
+        ecm_pg_rollback(ctx->pg);
+        return 0;
+    }
+    /* The rows stay locked from here to the commit, across the UCCX calls. */
+    fd_uccx_list *list = NULL;
+    fd_uccx_result res;
+    fd_uccx_status st = fd_uccx_list_contacts(ctx->uccx, cisco_id, &list, &res);
+    if (st != FD_UCCX_OK) {
+        fd_count_uccx_error(ctx, st);
+        ecm_log_warn("could not list UCCX contacts; reconcile later",
+                     "target=%s status=%ld detail=%s", target, res.http_status, res.detail);
+        PQclear(r);
+        ecm_pg_rollback(ctx->pg);
+        return -2;
+    }
+    const char **accounts = calloc((size_t)n, sizeof *accounts);
+    int *present = calloc((size_t)n, sizeof *present);
+    const char **mark = calloc((size_t)n, sizeof *mark);
+    fd_uccx_contact *missing = calloc((size_t)n, sizeof *missing);
+    int rc = 0;
+    size_t nmark = 0, nmissing = 0, npresent = 0, held = 0;
+    if (!accounts || !present || !mark || !missing) {
+        rc = -1;
+        goto done;
+    }
+    for (int i = 0; i < n; i++)
+        accounts[i] = PQgetvalue(r, i, 0);
+    npresent = fd_reconcile_partition(list, accounts, (size_t)n, present);
+    for (int i = 0; i < n; i++) {
+        if (present[i]) {
+            mark[nmark++] = accounts[i];
+        } else if (strcmp(PQgetvalue(r, i, 4), "t") == 0) {
+            missing[nmissing++] = (fd_uccx_contact){
+                .account_number = accounts[i],
+                .first_name = nullable(r, i, 1),
+                .last_name = nullable(r, i, 2),
+                .phone1 = nullable(r, i, 3),
+            };
+        } else {
+            held++; /* campaign paused or stopped: nothing is dispatched for it */
+        }
+    }
+    if (nmissing > 0)
+        rc = resend(ctx, cisco_id, target, missing, nmissing, mark, &nmark);
+    size_t marked = 0;
+    if (fd_mark_sent(ctx, mark, nmark, &marked) < 0 || ecm_pg_commit(ctx->pg) < 0) {
+        rc = -1;
+        goto done;
+    }
+    size_t resent = nmark - npresent;
+    ecm_metric_add(ctx->metrics.reconciled_present, npresent);
+    ecm_metric_add(ctx->metrics.reconciled_resent, resent);
+    ecm_metric_add(ctx->metrics.dispatched, marked);
+    *present_out += npresent;
+    *resent_out += resent;
+    ecm_log_info("reconciled a target", "target=%s present=%zu resent=%zu held=%zu", target,
+                 npresent, resent, held);
+done:
+    if (rc == -1) {
+        ecm_pg_rollback(ctx->pg);
+        ecm_pg_check_broken(ctx->pg);
+    }
+    free(accounts);
+    free(present);
+    free(mark);
+    free(missing);
+    fd_uccx_list_destroy(list);
+    PQclear(r);
+    return rc;
+db_fail:
+    ecm_pg_rollback(ctx->pg);
+    ecm_pg_check_broken(ctx->pg);
+    return -1;
+}
+
+int fd_reconcile_run(fd_ctx *ctx, size_t *present, size_t *resent)
+{
+    size_t p = 0, s = 0;
+    char after[32];
+    snprintf(after, sizeof after, "%ld", ctx->opt.reconcile_after_s);
+    const char *params[1] = {after};
+    PGresult *r = ecm_pg_exec(ctx->pg, STALE_TARGETS_SQL, 1, params);
+    if (!r) {
+        ecm_pg_check_broken(ctx->pg);
+        return -1;
+    }
+    int rc = 0;
+    for (int i = 0; i < PQntuples(r); i++) {
+        if (reconcile_target(ctx, PQgetvalue(r, i, 0), &p, &s) < 0)
+            rc = -1;
+    }
+    PQclear(r);
+    if (present)
+        *present = p;
+    if (resent)
+        *resent = s;
+    return rc;
+}

@@ -1,0 +1,27 @@
+/* Attempts left 'sending' (a crash, a timeout, a refused POST) are
+ * reconciled, never re-sent blindly: the feeder asks UCCX for the campaign's
+ * contact list; what is there is marked 'sent', only what is missing is
+ * POSTed again. */
+#ifndef FD_RECONCILE_H
+#define FD_RECONCILE_H
+
+#include <stddef.h>
+
+#include "fd_feeder.h"
+#include "fd_uccx.h"
+
+/* The decision: present[i] = 1 when accounts[i] is in the list, else 0.
+ * Returns how many are present. Can't fail. */
+size_t fd_reconcile_partition(const fd_uccx_list *list, const char *const *accounts, size_t n,
+                              int *present);
+
+/* Reconciles every UCCX target with attempts 'sending' for longer than
+ * opt.reconcile_after_s. The attempts of a target stay locked (FOR UPDATE
+ * SKIP LOCKED) while UCCX is asked, so replicas don't reconcile the same rows.
+ * Missing attempts of a campaign that is no longer active are left
+ * 'sending' (nothing is dispatched for it). *present / *resent (may be NULL)
+ * get the counts. Returns 0, or -1 when the DB or UCCX failed for a target
+ * (the others are still done). */
+int fd_reconcile_run(fd_ctx *ctx, size_t *present, size_t *resent);
+
+#endif

@@ -1,0 +1,94 @@
+/* The Cisco UCCX Outbound REST client of the feeder: builds the
+ * campaignContacts XML (CSV inside csvdata), POSTs it, and lists a campaign's
+ * contacts so that an attempt left 'sending' can be reconciled instead of
+ * re-sent blindly. One handle keeps one libcurl connection alive; a handle is
+ * used by one thread at a time. */
+#ifndef FD_UCCX_H
+#define FD_UCCX_H
+
+#include <stddef.h>
+
+/* The CSV header line UCCX expects in csvdata. */
+#define FD_UCCX_CSV_HEADER "Account Number,First Name,Last Name,Phone1,Phone2,Phone3"
+
+/* One contact row. Strings are borrowed; any may be NULL (an empty field)
+ * except account_number. */
+typedef struct {
+    const char *account_number;
+    const char *first_name;
+    const char *last_name;
+    const char *phone1;
+    const char *phone2;
+    const char *phone3;
+} fd_uccx_contact;
+
+typedef enum {
+    FD_UCCX_OK = 0,           /* 200 or 202: UCCX took the request */
+    FD_UCCX_UNAVAILABLE = -1, /* timeout, refused, 5xx: try again later */
+    FD_UCCX_REJECTED = -2,    /* 4xx: UCCX refused the request itself */
+    FD_UCCX_FAILED = -3,      /* local failure (memory, XML), or an answer we can't read */
+} fd_uccx_status;
+
+/* What happened on the wire, for logs. */
+typedef struct {
+    long http_status; /* 0 when no HTTP answer arrived */
+    char detail[512]; /* libcurl's error, or the start of the answer body */
+} fd_uccx_result;
+
+/* Builds the POST body for n contacts:
+ * <campaignContacts><campaign name="..."><refURL>...</refURL></campaign>
+ * <csvdata>header + one CSV line a contact</csvdata></campaignContacts>.
+ * XML escaping is libxml2's; CSV fields are quoted (RFC 4180) when they hold a
+ * comma, a quote, a line break or edge spaces. Control characters that XML
+ * 1.0 cannot carry are replaced by spaces. Returns a malloc'd NUL-terminated
+ * string (its length in *len when len is not NULL), or NULL on failure. */
+char *fd_uccx_build_contacts_xml(const char *campaign_name, const char *ref_url,
+                                 const fd_uccx_contact *contacts, size_t n, size_t *len);
+
+/* The account numbers of a campaign's contact list. */
+typedef struct fd_uccx_list fd_uccx_list;
+
+/* Parses a contact list document, streamed. Two shapes are read: elements
+ * named accountNumber (case, ' ', '_' and '-' ignored, so AccountNumber and
+ * account_number match too), each adding its trimmed text; and a csvdata
+ * element holding CSV whose header names an "Account Number" column (the
+ * shape of an import body, which the Cisco simulator answers with). Returns
+ * the list (possibly empty), or NULL when the document is not well-formed
+ * XML, the CSV is malformed or has rows but no account column, or memory
+ * runs out. */
+fd_uccx_list *fd_uccx_list_parse(const char *xml, size_t len);
+
+/* Number of account numbers (duplicates count once). */
+size_t fd_uccx_list_count(const fd_uccx_list *l);
+
+/* 1 when account_number is in the list, else 0. Can't fail. */
+int fd_uccx_list_contains(const fd_uccx_list *l, const char *account_number);
+
+void fd_uccx_list_destroy(fd_uccx_list *l);
+
+typedef struct fd_uccx fd_uccx;
+
+/* base_url: e.g. "http://127.0.0.1:8700" (a trailing '/' is ignored). user
+ * empty or NULL: no authentication, else HTTP basic. timeout_ms bounds each
+ * request. Initialises libcurl and libxml2 globally on first use, so the
+ * first call must come before other threads use either. Returns NULL on
+ * failure (logged). */
+fd_uccx *fd_uccx_new(const char *base_url, const char *user, const char *password, long timeout_ms);
+void fd_uccx_destroy(fd_uccx *u);
+
+/* POST {base}/adminapi/campaign/{campaign_id}/contacts with the contacts.
+ * Returns FD_UCCX_OK only on 200/202; res (may be NULL) says what happened. */
+fd_uccx_status fd_uccx_post_contacts(fd_uccx *u, const char *campaign_id,
+                                     const fd_uccx_contact *contacts, size_t n,
+                                     fd_uccx_result *res);
+
+/* GET {base}/adminapi/campaign/{campaign_id}/contacts, parsed as the answer
+ * streams in. On FD_UCCX_OK *list is set (free with fd_uccx_list_destroy);
+ * otherwise *list is NULL. A 404 (UCCX has no such campaign, so nothing of
+ * ours is in it) is FD_UCCX_OK with an empty list. A 200 whose body can't be
+ * read is FD_UCCX_FAILED: a list we can't read must never pass for an empty
+ * one. */
+fd_uccx_status fd_uccx_list_contacts(fd_uccx *u, const char *campaign_id, fd_uccx_list **list,
+                                     fd_uccx_result *res);
+
+#endif

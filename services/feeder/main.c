@@ -1,0 +1,142 @@
+/* ecm-feeder: voice contacts from Kafka to Cisco UCCX, paced from the ECM DB.
+ * main() only wires the parts: intake (fd_intake), dispatch (fd_dispatch),
+ * reconcile (fd_reconcile) and the UCCX client (fd_uccx). */
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ecm_log.h"
+#include "ecm_service.h"
+#include "fd_feeder.h"
+#include "fd_intake.h"
+#include "fd_uccx.h"
+
+typedef struct {
+    ecm_common_config common;
+    char *uccx_url;
+    char *uccx_user;
+    char *uccx_password;
+    long long batch;
+    long long capacity;
+    long long tick_ms;
+    long long http_timeout_s;
+    long long reconcile_after_s;
+    char *group;
+} feeder_config;
+
+static int validate_url(const char *value, char *errstr, size_t errstr_size)
+{
+    if (strncmp(value, "http://", 7) == 0 || strncmp(value, "https://", 8) == 0)
+        return 0;
+    snprintf(errstr, errstr_size, "'%s' is not an http:// or https:// URL", value);
+    return -1;
+}
+
+static const ecm_cfg_entry config_table[] = {
+    ECM_COMMON_CONFIG_ENTRIES(feeder_config, common, "8081"),
+    {"ECM_UCCX_URL", ECM_CFG_STRING, offsetof(feeder_config, uccx_url), "http://127.0.0.1:8700", 0,
+     -1, "base URL of UCCX (its /adminapi)", validate_url, 0},
+    {"ECM_UCCX_USER", ECM_CFG_STRING, offsetof(feeder_config, uccx_user), "", 0, -1,
+     "UCCX user for HTTP basic auth (empty: no auth)", NULL, 0},
+    {"ECM_UCCX_PASSWORD", ECM_CFG_STRING, offsetof(feeder_config, uccx_password), "", 0, -1,
+     "UCCX password", NULL, 1},
+    {"ECM_FEEDER_BATCH", ECM_CFG_INT, offsetof(feeder_config, batch), "500", 1, 10000,
+     "most records per POST to UCCX", NULL, 0},
+    {"ECM_FEEDER_CAPACITY", ECM_CFG_INT, offsetof(feeder_config, capacity), "10000", 1, 1000000,
+     "active records UCCX holds per campaign (sending + sent attempts)", NULL, 0},
+    {"ECM_FEEDER_TICK_MS", ECM_CFG_INT, offsetof(feeder_config, tick_ms), "200", 10, 60000,
+     "wait between dispatch passes", NULL, 0},
+    {"ECM_FEEDER_HTTP_TIMEOUT_S", ECM_CFG_INT, offsetof(feeder_config, http_timeout_s), "10", 1,
+     300, "bound on one UCCX request", NULL, 0},
+    {"ECM_FEEDER_RECONCILE_AFTER_S", ECM_CFG_INT, offsetof(feeder_config, reconcile_after_s), "30",
+     1, 86400, "an attempt left 'sending' longer than this is reconciled with UCCX", NULL, 0},
+    {"ECM_FEEDER_GROUP", ECM_CFG_STRING, offsetof(feeder_config, group), "ecm-feeder", 0, -1,
+     "Kafka consumer group", NULL, 0},
+};
+
+#define CONFIG_N (sizeof config_table / sizeof config_table[0])
+
+int main(int argc, char **argv)
+{
+    feeder_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    ecm_service_configure(argc, argv, "ecm-feeder",
+                          "Feeds voice contacts from Kafka to Cisco UCCX, paced by capacity.",
+                          config_table, CONFIG_N, &cfg);
+    /* Validated against each other only: a reconcile must not race a live POST. */
+    if (cfg.reconcile_after_s <= cfg.http_timeout_s) {
+        fprintf(stderr,
+                "ecm-feeder: ECM_FEEDER_RECONCILE_AFTER_S: must be greater than "
+                "ECM_FEEDER_HTTP_TIMEOUT_S (%lld)\n",
+                cfg.http_timeout_s);
+        ecm_config_free(config_table, CONFIG_N, &cfg);
+        return 2;
+    }
+
+    ecm_service svc;
+    memset(&svc, 0, sizeof svc);
+    int rc = 1;
+    fd_uccx *uccx = NULL;
+    fd_intake *intake = NULL;
+    if (ecm_service_init(&svc, "feeder", &cfg.common) < 0) {
+        ecm_config_free(config_table, CONFIG_N, &cfg);
+        return 1;
+    }
+    ecm_config_log(config_table, CONFIG_N, &cfg);
+
+    uccx = fd_uccx_new(cfg.uccx_url, cfg.uccx_user, cfg.uccx_password, cfg.http_timeout_s * 1000);
+    if (!uccx)
+        goto out;
+
+    char errstr[512];
+    const char *topics[2] = {cfg.common.topic_uploaded, cfg.common.topic_retry};
+    svc.consumer = ecm_consumer_new(cfg.common.kafka_brokers, cfg.group, topics, 2,
+                                    cfg.common.topic_deadletter, svc.source, svc.metrics, errstr,
+                                    sizeof errstr);
+    if (!svc.consumer) {
+        ecm_log_error("could not create the Kafka consumer", "%s", errstr);
+        goto out;
+    }
+
+    fd_ctx ctx = {
+        .pg = svc.pg,
+        .uccx = uccx,
+        .opt =
+            {
+                .topic_dispatched = cfg.common.topic_dispatched,
+                .source = svc.source,
+                .batch = (long)cfg.batch,
+                .capacity = (long)cfg.capacity,
+                .reconcile_after_s = (long)cfg.reconcile_after_s,
+                .reconcile_every_ms = 5000,
+            },
+    };
+    fd_metrics_init(&ctx.metrics, svc.metrics);
+
+    fd_intake_config icfg = {
+        .consumer = svc.consumer,
+        .pg_dsn = cfg.common.pg_dsn,
+        .topic_uploaded = cfg.common.topic_uploaded,
+        .topic_retry = cfg.common.topic_retry,
+        .metrics = svc.metrics,
+        .stop = &ecm_stop_requested,
+    };
+    intake = fd_intake_start(&icfg);
+    if (!intake)
+        goto out;
+    if (ecm_service_start_http(&svc) < 0)
+        goto out;
+
+    ecm_log_info("feeder running", "uccx=%s batch=%lld capacity=%lld", cfg.uccx_url, cfg.batch,
+                 cfg.capacity);
+    fd_feeder_run(&ctx, (long)cfg.tick_ms, &ecm_stop_requested);
+    rc = 0;
+
+out:
+    /* The intake thread must be gone before the service closes its consumer. */
+    fd_intake_stop(intake);
+    ecm_service_shutdown(&svc);
+    fd_uccx_destroy(uccx);
+    ecm_config_free(config_table, CONFIG_N, &cfg);
+    return rc;
+}

@@ -1,0 +1,20 @@
+/* What the gateway's HTTP handlers share: the DB pool and the settings they
+ * need. Owned by main() (or a test), read-only once routes are registered;
+ * handlers run on many threads at once. */
+#ifndef GW_APP_H
+#define GW_APP_H
+
+#include <stddef.h>
+
+#include "ecm_pg.h"
+
+typedef struct {
+    ecm_pg_pool *pool;
+    const char *source;          /* CloudEvents source, "/ecm/gateway" */
+    const char *topic_campaigns; /* campaigns.changed */
+    const char *topic_uploaded;  /* contacts.uploaded */
+    size_t upload_batch;         /* contacts per COPY transaction */
+    size_t upload_max_record;    /* bytes of one CSV record */
+} gw_app;
+
+#endif

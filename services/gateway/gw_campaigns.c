@@ -1,0 +1,689 @@
+#include "gw_campaigns.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ecm_event.h"
+#include "ecm_log.h"
+#include "ecm_outbox.h"
+#include "ecm_pg.h"
+#include "gw_json.h"
+
+#define GW_CAMPAIGN_NAME_MAX 200
+#define GW_LIST_DEFAULT 50
+#define GW_LIST_MAX 200
+#define GW_CAMPAIGN_BODY_MAX (64 * 1024)
+
+/* ---- validation (pure) ------------------------------------------------ */
+
+static int is_leap(long y)
+{
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
+static int64_t days_from_civil(long y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    long era = (y >= 0 ? y : y - 399) / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return (int64_t)era * 146097 + (int64_t)doe - 719468;
+}
+
+static int digits(const char *s, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return -1;
+        }
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+int gw_rfc3339_parse(const char *s, int64_t *ms)
+{
+    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int y, mo, d, h, mi, sec, frac_ms = 0;
+    if (strlen(s) < 20 || digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &mo) || s[7] != '-' ||
+        digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
+        digits(s + 11, 2, &h) || s[13] != ':' || digits(s + 14, 2, &mi) || s[16] != ':' ||
+        digits(s + 17, 2, &sec)) {
+        return -1;
+    }
+    if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] + (mo == 2 && is_leap(y)) || h > 23 ||
+        mi > 59 || sec > 59) {
+        return -1;
+    }
+    const char *p = s + 19;
+    if (*p == '.') {
+        p++;
+        int n = 0;
+        while (*p >= '0' && *p <= '9') {
+            if (n < 3) {
+                frac_ms = frac_ms * 10 + (*p - '0');
+            }
+            n++;
+            p++;
+        }
+        if (n == 0) {
+            return -1;
+        }
+        for (; n < 3; n++) {
+            frac_ms *= 10;
+        }
+    }
+    int offset_min = 0;
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int oh, om;
+        if (digits(p + 1, 2, &oh) || p[3] != ':' || digits(p + 4, 2, &om) || oh > 23 || om > 59) {
+            return -1;
+        }
+        offset_min = (oh * 60 + om) * (*p == '-' ? -1 : 1);
+        p += 6;
+    } else {
+        return -1;
+    }
+    if (*p != '\0') {
+        return -1;
+    }
+    int64_t secs = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 +
+                   sec - (int64_t)offset_min * 60;
+    *ms = secs * 1000 + frac_ms;
+    return 0;
+}
+
+static int fail(const char **field, const char *name, char *reason, size_t reason_size,
+                const char *msg)
+{
+    *field = name;
+    (void)snprintf(reason, reason_size, "%s", msg);
+    return -1;
+}
+
+/* A member that must be a non-empty string when present. Returns 1 when
+ * present and good, 0 when absent or null, -1 when bad. */
+static int opt_string(const json_t *body, const char *key, const char **out)
+{
+    json_t *v = json_object_get(body, key);
+    if (!v || json_is_null(v)) {
+        return 0;
+    }
+    if (!json_is_string(v) || json_string_length(v) == 0) {
+        return -1;
+    }
+    *out = json_string_value(v);
+    return 1;
+}
+
+static int tz_chars_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64) {
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (!isalnum(ch) && ch != '/' && ch != '_' && ch != '-' && ch != '+') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int validate_cisco(const json_t *cisco, gw_campaign_input *out, const char **field,
+                          char *reason, size_t reason_size)
+{
+    if (!json_is_object(cisco)) {
+        return fail(field, "cisco", reason, reason_size,
+                    "must be an object {\"kind\": \"uccx\", \"campaign_id\": \"...\"}");
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)cisco, key, v)
+    {
+        if (strcmp(key, "kind") != 0 && strcmp(key, "campaign_id") != 0) {
+            *field = "cisco";
+            (void)snprintf(reason, reason_size, "unknown member '%.40s'", key);
+            return -1;
+        }
+    }
+    const char *kind = NULL;
+    if (opt_string(cisco, "kind", &kind) != 1 ||
+        (strcmp(kind, "uccx") != 0 && strcmp(kind, "cce") != 0)) {
+        return fail(field, "cisco.kind", reason, reason_size, "must be \"uccx\" or \"cce\"");
+    }
+    json_t *id = json_object_get(cisco, "campaign_id");
+    if (json_is_integer(id) && json_integer_value(id) > 0) {
+        (void)snprintf(out->cisco_id_buf, sizeof(out->cisco_id_buf), "%" JSON_INTEGER_FORMAT,
+                       json_integer_value(id));
+        out->cisco_campaign_id = out->cisco_id_buf;
+    } else if (json_is_string(id) && json_string_length(id) > 0 && json_string_length(id) <= 64) {
+        out->cisco_campaign_id = json_string_value(id);
+    } else {
+        return fail(field, "cisco.campaign_id", reason, reason_size,
+                    "required: the Cisco campaign's id (a string of at most 64 characters)");
+    }
+    out->cisco_kind = kind;
+    return 0;
+}
+
+int gw_campaign_validate(const json_t *body, gw_campaign_input *out, const char **field,
+                         char *reason, size_t reason_size)
+{
+    static const char *const known[] = {"name",   "channel",   "strategy", "cisco",
+                                        "region", "time_zone", "start_at", "end_at"};
+    memset(out, 0, sizeof(*out));
+    if (!json_is_object(body)) {
+        return fail(field, "body", reason, reason_size, "must be a JSON object");
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)body, key, v)
+    {
+        size_t k = 0;
+        while (k < sizeof(known) / sizeof(known[0]) && strcmp(known[k], key) != 0) {
+            k++;
+        }
+        if (k == sizeof(known) / sizeof(known[0])) {
+            *field = "body";
+            (void)snprintf(reason, reason_size, "unknown member '%.40s'", key);
+            return -1;
+        }
+    }
+
+    if (opt_string(body, "name", &out->name) != 1) {
+        return fail(field, "name", reason, reason_size, "required: a non-empty string");
+    }
+    if (strlen(out->name) > GW_CAMPAIGN_NAME_MAX || isspace((unsigned char)out->name[0])) {
+        return fail(field, "name", reason, reason_size,
+                    "at most 200 bytes, not starting with a space");
+    }
+    if (opt_string(body, "channel", &out->channel) != 1 ||
+        (strcmp(out->channel, "voice_ivr") != 0 && strcmp(out->channel, "voice_agent") != 0 &&
+         strcmp(out->channel, "sms") != 0)) {
+        return fail(field, "channel", reason, reason_size,
+                    "required: \"voice_ivr\", \"voice_agent\" or \"sms\"");
+    }
+    out->strategy = "Default";
+    if (opt_string(body, "strategy", &out->strategy) < 0) {
+        return fail(field, "strategy", reason, reason_size, "must be a strategy name");
+    }
+    json_t *cisco = json_object_get(body, "cisco");
+    if (cisco && !json_is_null(cisco)) {
+        if (validate_cisco(cisco, out, field, reason, reason_size) != 0) {
+            return -1;
+        }
+    } else if (strcmp(out->channel, "sms") != 0) {
+        return fail(field, "cisco", reason, reason_size,
+                    "required for voice campaigns: {\"kind\": \"uccx\", \"campaign_id\": \"...\"}");
+    }
+    out->region = "US";
+    if (opt_string(body, "region", &out->region) < 0 || strlen(out->region) != 2 ||
+        !isupper((unsigned char)out->region[0]) || !isupper((unsigned char)out->region[1])) {
+        return fail(field, "region", reason, reason_size,
+                    "must be an ISO 3166 alpha-2 country code such as \"US\"");
+    }
+    out->time_zone = "UTC";
+    if (opt_string(body, "time_zone", &out->time_zone) < 0 || !tz_chars_ok(out->time_zone)) {
+        return fail(field, "time_zone", reason, reason_size,
+                    "must be an IANA time zone name such as \"America/New_York\"");
+    }
+    int64_t start_ms = 0, end_ms = 0;
+    int rs = opt_string(body, "start_at", &out->start_at);
+    if (rs < 0 || (rs == 1 && gw_rfc3339_parse(out->start_at, &start_ms) != 0)) {
+        return fail(field, "start_at", reason, reason_size,
+                    "must be an RFC 3339 date-time with offset, e.g. \"2026-11-24T09:00:00Z\"");
+    }
+    int re = opt_string(body, "end_at", &out->end_at);
+    if (re < 0 || (re == 1 && gw_rfc3339_parse(out->end_at, &end_ms) != 0)) {
+        return fail(field, "end_at", reason, reason_size,
+                    "must be an RFC 3339 date-time with offset, e.g. \"2026-11-30T18:00:00Z\"");
+    }
+    if (rs == 1 && re == 1 && end_ms <= start_ms) {
+        return fail(field, "end_at", reason, reason_size, "must be after start_at");
+    }
+    return 0;
+}
+
+const char *gw_campaign_next_state(const char *from, const char *action)
+{
+    static const struct {
+        const char *from, *action, *to;
+    } moves[] = {
+        {"draft", "activate", "active"}, {"paused", "activate", "active"},
+        {"active", "pause", "paused"},   {"active", "stop", "stopped"},
+        {"paused", "stop", "stopped"},
+    };
+    if (!from || !action) {
+        return NULL;
+    }
+    for (size_t i = 0; i < sizeof(moves) / sizeof(moves[0]); i++) {
+        if (strcmp(moves[i].from, from) == 0 && strcmp(moves[i].action, action) == 0) {
+            return moves[i].to;
+        }
+    }
+    return NULL;
+}
+
+/* ---- DB and HTTP ------------------------------------------------------ */
+
+#define CAMPAIGN_COLUMNS                                                                           \
+    "c.id, c.name, c.channel, c.state, s.name, c.cisco_kind, c.cisco_campaign_id, c.region, "      \
+    "c.time_zone, " GW_SQL_TIME("c.start_at") ", " GW_SQL_TIME("c.end_at") ", " GW_SQL_TIME(       \
+        "c.created_at") ", " GW_SQL_TIME("c.updated_at") " FROM campaigns c JOIN strategies s ON " \
+                                                         "s.id = c.strategy_id "
+
+#define COUNTS_SQL                                                                                 \
+    "SELECT 's', campaign_id, state, count(*) FROM contacts "                                      \
+    "WHERE campaign_id = ANY($1::bigint[]) GROUP BY 2, 3 "                                         \
+    "UNION ALL SELECT 'o', campaign_id, coalesce(outcome, 'UNKNOWN'), count(*) FROM contacts "     \
+    "WHERE campaign_id = ANY($1::bigint[]) AND state = 'closed' GROUP BY 2, 3 "                    \
+    "UNION ALL SELECT 'a', campaign_id, outcome, count(*) FROM attempts "                          \
+    "WHERE campaign_id = ANY($1::bigint[]) GROUP BY 2, 3"
+
+static const char *const contact_states[] = {"pending", "queued",    "dispatched",
+                                             "waiting", "retry_due", "closed"};
+
+static json_t *campaign_row_json(PGresult *r, int i)
+{
+    json_t *cisco = json_null();
+    if (!PQgetisnull(r, i, 5)) {
+        cisco =
+            json_pack("{ss ss}", "kind", PQgetvalue(r, i, 5), "campaign_id", PQgetvalue(r, i, 6));
+    }
+    json_t *by_state = json_object();
+    for (size_t k = 0; k < sizeof(contact_states) / sizeof(contact_states[0]); k++) {
+        json_object_set_new(by_state, contact_states[k], json_integer(0));
+    }
+    json_t *counts =
+        json_pack("{so so sI sI so}", "by_state", by_state, "by_outcome", json_object(), "contacts",
+                  (json_int_t)0, "attempts", (json_int_t)0, "attempts_by_outcome", json_object());
+    return json_pack(
+        "{sI ss ss ss ss so ss ss so so ss ss so}", "id",
+        (json_int_t)strtoll(PQgetvalue(r, i, 0), NULL, 10), "name", PQgetvalue(r, i, 1), "channel",
+        PQgetvalue(r, i, 2), "state", PQgetvalue(r, i, 3), "strategy", PQgetvalue(r, i, 4), "cisco",
+        cisco, "region", PQgetvalue(r, i, 7), "time_zone", PQgetvalue(r, i, 8), "start_at",
+        gw_json_text_or_null(PQgetvalue(r, i, 9), PQgetisnull(r, i, 9)), "end_at",
+        gw_json_text_or_null(PQgetvalue(r, i, 10), PQgetisnull(r, i, 10)), "created_at",
+        PQgetvalue(r, i, 11), "updated_at", PQgetvalue(r, i, 12), "counts", counts);
+}
+
+static void add_count(json_t *obj, const char *key, json_int_t n)
+{
+    json_t *v = json_object_get(obj, key);
+    json_object_set_new(obj, key, json_integer((v ? json_integer_value(v) : 0) + n));
+}
+
+/* Fills the "counts" of every campaign in list (a JSON array of campaigns)
+ * with one query. Returns 0 or -1. */
+static int fill_counts(ecm_pg *pg, json_t *list)
+{
+    size_t n = json_array_size(list);
+    if (n == 0) {
+        return 0;
+    }
+    size_t cap = n * 22 + 3, len = 0;
+    char *ids = malloc(cap);
+    if (!ids) {
+        return -1;
+    }
+    ids[len++] = '{';
+    for (size_t i = 0; i < n; i++) {
+        json_t *id = json_object_get(json_array_get(list, i), "id");
+        len += (size_t)snprintf(ids + len, cap - len, "%s%" JSON_INTEGER_FORMAT, i ? "," : "",
+                                json_integer_value(id));
+    }
+    (void)snprintf(ids + len, cap - len, "}");
+    const char *params[] = {ids};
+    PGresult *r = ecm_pg_exec(pg, COUNTS_SQL, 1, params);
+    free(ids);
+    if (!r) {
+        return -1;
+    }
+    for (int row = 0; row < PQntuples(r); row++) {
+        json_int_t cid = strtoll(PQgetvalue(r, row, 1), NULL, 10);
+        json_t *counts = NULL;
+        for (size_t i = 0; i < n && !counts; i++) {
+            json_t *c = json_array_get(list, i);
+            if (json_integer_value(json_object_get(c, "id")) == cid) {
+                counts = json_object_get(c, "counts");
+            }
+        }
+        if (!counts) {
+            continue;
+        }
+        char kind = PQgetvalue(r, row, 0)[0];
+        json_int_t cnt = strtoll(PQgetvalue(r, row, 3), NULL, 10);
+        const char *name = PQgetvalue(r, row, 2);
+        if (kind == 's') {
+            add_count(json_object_get(counts, "by_state"), name, cnt);
+            add_count(counts, "contacts", cnt);
+        } else if (kind == 'o') {
+            add_count(json_object_get(counts, "by_outcome"), name, cnt);
+        } else {
+            add_count(counts, "attempts", cnt);
+            /* An attempt without a result yet has no outcome to count. */
+            if (!PQgetisnull(r, row, 2)) {
+                add_count(json_object_get(counts, "attempts_by_outcome"), name, cnt);
+            }
+        }
+    }
+    PQclear(r);
+    return 0;
+}
+
+/* The campaign with its counts, or NULL with *missing = 1 when it doesn't
+ * exist (0 on a DB failure). */
+static json_t *load_campaign(ecm_pg *pg, long long id, int *missing)
+{
+    char sid[24];
+    (void)snprintf(sid, sizeof(sid), "%lld", id);
+    const char *params[] = {sid};
+    *missing = 0;
+    PGresult *r = ecm_pg_exec(pg, "SELECT " CAMPAIGN_COLUMNS "WHERE c.id = $1", 1, params);
+    if (!r) {
+        return NULL;
+    }
+    if (PQntuples(r) == 0) {
+        *missing = 1;
+        PQclear(r);
+        return NULL;
+    }
+    json_t *list = json_array();
+    json_array_append_new(list, campaign_row_json(r, 0));
+    PQclear(r);
+    if (fill_counts(pg, list) != 0) {
+        json_decref(list);
+        return NULL;
+    }
+    json_t *c = json_incref(json_array_get(list, 0));
+    json_decref(list);
+    return c;
+}
+
+static void respond_db_down(ecm_http_req *req, ecm_pg *pg, const char *what)
+{
+    ecm_pg_check_broken(pg);
+    ecm_http_respond_problem(req, 503, "unavailable", "Database unavailable", "could not %s", what);
+}
+
+static int add_changed_event(const gw_app *app, ecm_pg *pg, long long id, const char *state,
+                             const char *previous)
+{
+    char event_id[ECM_UUID_LEN], key[24];
+    ecm_uuid_new(event_id);
+    (void)snprintf(key, sizeof(key), "%lld", id);
+    Ecm__V1__CampaignChanged msg = ECM__V1__CAMPAIGN_CHANGED__INIT;
+    msg.event_id = event_id;
+    msg.occurred_at = ecm_now_ms();
+    msg.campaign_id = id;
+    msg.state = (char *)state;
+    msg.previous_state = (char *)previous;
+    msg.actor = "api"; /* API keys and users come with auth */
+    return ecm_outbox_add(pg, app->topic_campaigns, key, app->source, event_id, msg.occurred_at,
+                          &msg.base);
+}
+
+/* 1 when the DB knows the time zone name. -1 on a DB failure. */
+static int time_zone_known(ecm_pg *pg, const char *tz)
+{
+    const char *params[] = {tz};
+    PGresult *r = ecm_pg_exec(pg, "SELECT 1 FROM pg_timezone_names WHERE name = $1", 1, params);
+    if (!r) {
+        return -1;
+    }
+    int known = PQntuples(r) > 0;
+    PQclear(r);
+    return known;
+}
+
+static void create_campaign(void *ctx, ecm_http_req *req)
+{
+    const gw_app *app = ctx;
+    size_t len = 0;
+    const char *text = ecm_http_req_body(req, &len);
+    json_error_t jerr;
+    json_t *body = json_loadb(text ? text : "", len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!body) {
+        ecm_http_respond_problem(req, 400, "validation", "Invalid campaign",
+                                 "body: not valid JSON (line %d, column %d: %s)", jerr.line,
+                                 jerr.column, jerr.text);
+        return;
+    }
+    gw_campaign_input in;
+    const char *field = NULL;
+    char reason[160];
+    if (gw_campaign_validate(body, &in, &field, reason, sizeof(reason)) != 0) {
+        ecm_http_respond_problem(req, 400, "validation", "Invalid campaign", "%s: %s", field,
+                                 reason);
+        json_decref(body);
+        return;
+    }
+
+    ecm_pg *pg = ecm_pg_pool_get(app->pool);
+    long long id = 0;
+    const char *params[] = {in.strategy};
+    PGresult *s = NULL, *ins = NULL;
+    int tz = time_zone_known(pg, in.time_zone);
+    if (tz < 0) {
+        respond_db_down(req, pg, "check the time zone");
+        goto out;
+    }
+    if (tz == 0) {
+        ecm_http_respond_problem(req, 400, "validation", "Invalid campaign",
+                                 "time_zone: '%.64s' is not a known time zone", in.time_zone);
+        goto out;
+    }
+    if (ecm_pg_begin(pg) != 0) {
+        respond_db_down(req, pg, "create the campaign");
+        goto out;
+    }
+    s = ecm_pg_exec(pg, "SELECT id FROM strategies WHERE name = $1", 1, params);
+    if (!s) {
+        ecm_pg_rollback(pg);
+        respond_db_down(req, pg, "read strategies");
+        goto out;
+    }
+    if (PQntuples(s) == 0) {
+        ecm_pg_rollback(pg);
+        ecm_http_respond_problem(req, 400, "validation", "Invalid campaign",
+                                 "strategy: no strategy named '%.64s'", in.strategy);
+        goto out;
+    }
+    const char *iparams[] = {in.name,       in.channel,           PQgetvalue(s, 0, 0),
+                             in.cisco_kind, in.cisco_campaign_id, in.region,
+                             in.time_zone,  in.start_at,          in.end_at};
+    ins = ecm_pg_exec(pg,
+                      "INSERT INTO campaigns (name, channel, strategy_id, cisco_kind, "
+                      "cisco_campaign_id, region, time_zone, start_at, end_at) "
+                      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+                      9, iparams);
+    if (!ins) {
+        ecm_pg_rollback(pg);
+        respond_db_down(req, pg, "create the campaign");
+        goto out;
+    }
+    id = strtoll(PQgetvalue(ins, 0, 0), NULL, 10);
+    if (add_changed_event(app, pg, id, "draft", "") != 0 || ecm_pg_commit(pg) != 0) {
+        ecm_pg_rollback(pg);
+        respond_db_down(req, pg, "create the campaign");
+        goto out;
+    }
+    int missing;
+    json_t *c = load_campaign(pg, id, &missing);
+    if (!c) {
+        respond_db_down(req, pg, "read the new campaign");
+        goto out;
+    }
+    char location[64];
+    (void)snprintf(location, sizeof(location), "/api/v1/campaigns/%lld", id);
+    ecm_http_add_header(req, "Location", location);
+    ecm_log_info("campaign created", "campaign_id=%lld channel=%s", id, in.channel);
+    gw_json_respond(req, 201, c);
+out:
+    PQclear(s);
+    PQclear(ins);
+    ecm_pg_pool_put(app->pool, pg);
+    json_decref(body);
+}
+
+static void get_campaign(void *ctx, ecm_http_req *req)
+{
+    const gw_app *app = ctx;
+    long long id;
+    if (gw_parse_id(ecm_http_req_param(req, 0), &id) != 0) {
+        ecm_http_respond_problem(req, 404, "not-found", "No such campaign",
+                                 "'%.40s' is not a campaign id", ecm_http_req_param(req, 0));
+        return;
+    }
+    ecm_pg *pg = ecm_pg_pool_get(app->pool);
+    int missing;
+    json_t *c = load_campaign(pg, id, &missing);
+    if (c) {
+        gw_json_respond(req, 200, c);
+    } else if (missing) {
+        ecm_http_respond_problem(req, 404, "not-found", "No such campaign",
+                                 "campaign %lld does not exist", id);
+    } else {
+        respond_db_down(req, pg, "read the campaign");
+    }
+    ecm_pg_pool_put(app->pool, pg);
+}
+
+static void list_campaigns(void *ctx, ecm_http_req *req)
+{
+    const gw_app *app = ctx;
+    long long limit, cursor = 0;
+    if (gw_query_int(req, "limit", GW_LIST_DEFAULT, 1, GW_LIST_MAX, &limit) != 0) {
+        return;
+    }
+    const char *cur = ecm_http_req_query(req, "cursor");
+    if (cur && gw_parse_id(cur, &cursor) != 0) {
+        ecm_http_respond_problem(req, 400, "validation", "Invalid query argument",
+                                 "cursor: '%.40s' is not a cursor from next_cursor", cur);
+        return;
+    }
+    char scur[24], slim[24];
+    (void)snprintf(scur, sizeof(scur), "%lld", cursor);
+    (void)snprintf(slim, sizeof(slim), "%lld", limit + 1);
+    const char *params[] = {scur, slim};
+    ecm_pg *pg = ecm_pg_pool_get(app->pool);
+    PGresult *r =
+        ecm_pg_exec(pg,
+                    "SELECT " CAMPAIGN_COLUMNS "WHERE $1::bigint = 0 OR c.id < $1::bigint "
+                    "ORDER BY c.id DESC LIMIT $2::int",
+                    2, params);
+    if (!r) {
+        respond_db_down(req, pg, "list campaigns");
+        ecm_pg_pool_put(app->pool, pg);
+        return;
+    }
+    int rows = PQntuples(r);
+    int shown = rows > limit ? (int)limit : rows;
+    json_t *items = json_array();
+    for (int i = 0; i < shown; i++) {
+        json_array_append_new(items, campaign_row_json(r, i));
+    }
+    json_t *next = json_null();
+    if (rows > shown) {
+        next = json_string(PQgetvalue(r, shown - 1, 0));
+    }
+    PQclear(r);
+    if (fill_counts(pg, items) != 0) {
+        json_decref(items);
+        json_decref(next);
+        respond_db_down(req, pg, "count contacts");
+        ecm_pg_pool_put(app->pool, pg);
+        return;
+    }
+    ecm_pg_pool_put(app->pool, pg);
+    gw_json_respond(req, 200, json_pack("{so so}", "items", items, "next_cursor", next));
+}
+
+static void change_state(void *ctx, ecm_http_req *req)
+{
+    const gw_app *app = ctx;
+    long long id;
+    if (gw_parse_id(ecm_http_req_param(req, 0), &id) != 0) {
+        ecm_http_respond_problem(req, 404, "not-found", "No such campaign",
+                                 "'%.40s' is not a campaign id", ecm_http_req_param(req, 0));
+        return;
+    }
+    const char *path = ecm_http_req_path(req);
+    const char *action = strrchr(path, '/');
+    action = action ? action + 1 : path;
+
+    char sid[24];
+    (void)snprintf(sid, sizeof(sid), "%lld", id);
+    const char *params[] = {sid};
+    ecm_pg *pg = ecm_pg_pool_get(app->pool);
+    PGresult *r = NULL;
+    if (ecm_pg_begin(pg) != 0) {
+        respond_db_down(req, pg, "change the campaign");
+        goto out;
+    }
+    r = ecm_pg_exec(pg, "SELECT state FROM campaigns WHERE id = $1 FOR UPDATE", 1, params);
+    if (!r) {
+        ecm_pg_rollback(pg);
+        respond_db_down(req, pg, "change the campaign");
+        goto out;
+    }
+    if (PQntuples(r) == 0) {
+        ecm_pg_rollback(pg);
+        ecm_http_respond_problem(req, 404, "not-found", "No such campaign",
+                                 "campaign %lld does not exist", id);
+        goto out;
+    }
+    const char *from = PQgetvalue(r, 0, 0);
+    const char *to = gw_campaign_next_state(from, action);
+    if (!to) {
+        ecm_pg_rollback(pg);
+        ecm_http_respond_problem(req, 409, "conflict", "State change not allowed",
+                                 "campaign %lld is %s; %s is not allowed from there", id, from,
+                                 action);
+        goto out;
+    }
+    const char *uparams[] = {sid, to};
+    if (ecm_pg_cmd(pg, "UPDATE campaigns SET state = $2, updated_at = now() WHERE id = $1", 2,
+                   uparams) != 0 ||
+        add_changed_event(app, pg, id, to, from) != 0 || ecm_pg_commit(pg) != 0) {
+        ecm_pg_rollback(pg);
+        respond_db_down(req, pg, "change the campaign");
+        goto out;
+    }
+    ecm_log_info("campaign state changed", "campaign_id=%lld from=%s to=%s", id, from, to);
+    int missing;
+    json_t *c = load_campaign(pg, id, &missing);
+    if (c) {
+        gw_json_respond(req, 200, c);
+    } else {
+        respond_db_down(req, pg, "read the campaign");
+    }
+out:
+    PQclear(r);
+    ecm_pg_pool_put(app->pool, pg);
+}
+
+int gw_campaigns_register(ecm_http *h, const gw_app *app)
+{
+    void *ctx = (void *)(uintptr_t)app; /* handlers only read it */
+    if (ecm_http_route(h, "POST", "/api/v1/campaigns", GW_CAMPAIGN_BODY_MAX, create_campaign,
+                       ctx) != 0 ||
+        ecm_http_route(h, "GET", "/api/v1/campaigns", 0, list_campaigns, ctx) != 0 ||
+        ecm_http_route(h, "GET", "/api/v1/campaigns/{}", 0, get_campaign, ctx) != 0 ||
+        ecm_http_route(h, "POST", "/api/v1/campaigns/{}/activate", 1024, change_state, ctx) != 0 ||
+        ecm_http_route(h, "POST", "/api/v1/campaigns/{}/pause", 1024, change_state, ctx) != 0 ||
+        ecm_http_route(h, "POST", "/api/v1/campaigns/{}/stop", 1024, change_state, ctx) != 0) {
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,487 @@
+#include "rs_sync.h"
+
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libpq-fe.h>
+
+#include "ecm_event.h"
+#include "ecm_log.h"
+#include "ecm_outbox.h"
+#include "rs_map.h"
+
+#define RS_SYNC_BACKOFF_MIN_MS 100
+#define RS_SYNC_BACKOFF_MAX_MS 5000
+#define RS_SYNC_MAP_RELOAD_MS 60000
+#define RS_SYNC_LAG_EVERY_MS 10000
+
+/* Per-row verdict of a page. */
+typedef struct {
+    int64_t contact_id;
+    int attempt;
+    int parsed; /* the account number is ours in form */
+    int64_t campaign_id;
+    int found; /* an attempts row exists */
+} row_key;
+
+/* An attempts row found for the page, sorted for bsearch. */
+typedef struct {
+    int64_t contact_id;
+    int attempt;
+    int64_t campaign_id;
+} attempt_ref;
+
+struct rs_sync {
+    char *source;
+    char *topic;
+    char *ce_source;
+    int page_size;
+    ecm_pg *pg;
+    rs_odbc *odbc;
+    rs_map *map;
+    int64_t map_loaded_ms;
+    int64_t lag_checked_ms;
+    rs_odbc_row *rows;
+    row_key *keys;
+    _Atomic int db_ok;
+    _Atomic int odbc_ok;
+    _Atomic int64_t watermark;
+    ecm_metric *m_rows;
+    ecm_metric *m_emitted;
+    ecm_metric *m_skip_foreign;
+    ecm_metric *m_skip_no_attempt;
+    ecm_metric *m_unknown_code;
+    ecm_metric *m_watermark;
+    ecm_metric *m_lag;
+    ecm_metric *m_err_odbc;
+    ecm_metric *m_err_db;
+};
+
+rs_sync *rs_sync_new(const rs_sync_config *cfg, ecm_pg *pg, rs_odbc *odbc, ecm_metrics *metrics)
+{
+    if (!cfg || !cfg->source || !cfg->topic || !cfg->ce_source || !pg || !odbc ||
+        cfg->page_size < 1 || cfg->page_size > RS_ODBC_PAGE_MAX) {
+        ecm_log_error("bad result-sync settings", NULL);
+        return NULL;
+    }
+    rs_sync *s = calloc(1, sizeof(*s));
+    if (!s)
+        goto oom;
+    s->source = strdup(cfg->source);
+    s->topic = strdup(cfg->topic);
+    s->ce_source = strdup(cfg->ce_source);
+    s->rows = calloc((size_t)cfg->page_size, sizeof(*s->rows));
+    s->keys = calloc((size_t)cfg->page_size, sizeof(*s->keys));
+    if (!s->source || !s->topic || !s->ce_source || !s->rows || !s->keys)
+        goto oom;
+    s->page_size = cfg->page_size;
+    s->pg = pg;
+    s->odbc = odbc;
+    if (metrics) {
+        s->m_rows = ecm_metrics_counter(metrics, "ecm_resultsync_rows_total",
+                                        "result rows read from the Cisco source");
+        s->m_emitted = ecm_metrics_counter(metrics, "ecm_resultsync_emitted_total",
+                                           "CallResult events written to the outbox");
+        s->m_skip_foreign = ecm_metrics_counter(
+            metrics, "ecm_resultsync_skipped_total{reason=\"foreign_account_number\"}",
+            "result rows skipped as not ECM's");
+        s->m_skip_no_attempt =
+            ecm_metrics_counter(metrics, "ecm_resultsync_skipped_total{reason=\"unknown_attempt\"}",
+                                "result rows skipped as not ECM's");
+        s->m_unknown_code = ecm_metrics_counter(metrics, "ecm_resultsync_unknown_call_result_total",
+                                                "CallResult codes not in call_result_map");
+        s->m_watermark =
+            ecm_metrics_gauge(metrics, "ecm_resultsync_watermark", "last RecoveryKey committed");
+        s->m_lag = ecm_metrics_gauge(metrics, "ecm_resultsync_lag_rows",
+                                     "result rows after the watermark (sampled)");
+        s->m_err_odbc = ecm_metrics_counter(metrics, "ecm_resultsync_errors_total{kind=\"odbc\"}",
+                                            "failed pages");
+        s->m_err_db = ecm_metrics_counter(metrics, "ecm_resultsync_errors_total{kind=\"db\"}",
+                                          "failed pages");
+    }
+    return s;
+oom:
+    ecm_log_error("cannot create the result syncer", "out of memory");
+    rs_sync_destroy(s);
+    return NULL;
+}
+
+void rs_sync_destroy(rs_sync *s)
+{
+    if (!s)
+        return;
+    rs_map_destroy(s->map);
+    free(s->keys);
+    free(s->rows);
+    free(s->ce_source);
+    free(s->topic);
+    free(s->source);
+    free(s);
+}
+
+static int parse_i64(const char *str, int64_t *out)
+{
+    char *end = NULL;
+    long long v = strtoll(str, &end, 10);
+    if (end == str || *end != '\0')
+        return -1;
+    *out = (int64_t)v;
+    return 0;
+}
+
+static void db_failed(rs_sync *s)
+{
+    ecm_pg_check_broken(s->pg);
+    atomic_store(&s->db_ok, 0);
+    ecm_metric_add(s->m_err_db, 1);
+}
+
+/* The map is data a deployment may edit, so it is re-read now and then; a
+ * failed re-read keeps the map we have. */
+static int ensure_map(rs_sync *s)
+{
+    int64_t now = ecm_now_ms();
+    if (s->map && now - s->map_loaded_ms < RS_SYNC_MAP_RELOAD_MS)
+        return 0;
+    rs_map *m = rs_map_load(s->pg);
+    if (!m) {
+        if (s->map)
+            return 0;
+        db_failed(s);
+        return -1;
+    }
+    if (!s->map)
+        ecm_log_info("call_result_map loaded", "%zu codes", rs_map_size(m));
+    rs_map_destroy(s->map);
+    s->map = m;
+    s->map_loaded_ms = now;
+    return 0;
+}
+
+/* Locks this source's watermark row for the page's transaction, so replicas
+ * take pages one after the other instead of emitting the same rows twice. */
+static int lock_watermark(rs_sync *s, int64_t *position)
+{
+    const char *params[1] = {s->source};
+    if (ecm_pg_cmd(s->pg,
+                   "INSERT INTO sync_watermarks (source, position) VALUES ($1, 0) "
+                   "ON CONFLICT (source) DO NOTHING",
+                   1, params) != 0)
+        return -1;
+    PGresult *res = ecm_pg_exec(
+        s->pg, "SELECT position FROM sync_watermarks WHERE source = $1 FOR UPDATE", 1, params);
+    if (!res)
+        return -1;
+    int rc = PQntuples(res) == 1 ? parse_i64(PQgetvalue(res, 0, 0), position) : -1;
+    PQclear(res);
+    if (rc != 0)
+        ecm_log_error("cannot read the watermark", "source %s", s->source);
+    return rc;
+}
+
+/* Appends "v," to a bounded buffer. Returns 0 or -1 when it does not fit. */
+static int append_num(char *buf, size_t size, size_t *len, long long v)
+{
+    int n = snprintf(buf + *len, size - *len, "%lld,", v);
+    if (n < 0 || (size_t)n >= size - *len)
+        return -1;
+    *len += (size_t)n;
+    return 0;
+}
+
+static int attempt_cmp(const void *a, const void *b)
+{
+    const attempt_ref *x = a;
+    const attempt_ref *y = b;
+    if (x->contact_id != y->contact_id)
+        return (x->contact_id > y->contact_id) - (x->contact_id < y->contact_id);
+    return (x->attempt > y->attempt) - (x->attempt < y->attempt);
+}
+
+/* Finds which parsed rows have an attempts row, with one query for the whole
+ * page. Returns 0 or -1 (ECM DB failed). */
+static int find_attempts(rs_sync *s, int nrows)
+{
+    int nparsed = 0;
+    for (int i = 0; i < nrows; i++)
+        nparsed += s->keys[i].parsed;
+    if (nparsed == 0)
+        return 0;
+    /* 20 digits and a comma per number, braces and the NUL. */
+    size_t size = (size_t)nparsed * 22 + 3;
+    char *ids = malloc(size);
+    char *nums = malloc(size);
+    attempt_ref *found = NULL;
+    int rc = -1;
+    if (!ids || !nums)
+        goto out;
+    size_t il = 1;
+    size_t nl = 1;
+    ids[0] = '{';
+    nums[0] = '{';
+    for (int i = 0; i < nrows; i++) {
+        if (!s->keys[i].parsed)
+            continue;
+        if (append_num(ids, size, &il, (long long)s->keys[i].contact_id) != 0 ||
+            append_num(nums, size, &nl, (long long)s->keys[i].attempt) != 0)
+            goto out;
+    }
+    /* the last comma becomes the closing brace */
+    memcpy(ids + il - 1, "}", 2);
+    memcpy(nums + nl - 1, "}", 2);
+    const char *params[2] = {ids, nums};
+    PGresult *res = ecm_pg_exec(s->pg,
+                                "SELECT a.contact_id, a.attempt, a.campaign_id FROM attempts a "
+                                "JOIN unnest($1::bigint[], $2::int[]) AS k (contact_id, attempt) "
+                                "ON a.contact_id = k.contact_id AND a.attempt = k.attempt",
+                                2, params);
+    if (!res)
+        goto out;
+    int nfound = PQntuples(res);
+    found = calloc(nfound > 0 ? (size_t)nfound : 1, sizeof(*found));
+    if (!found) {
+        PQclear(res);
+        goto out;
+    }
+    for (int i = 0; i < nfound; i++) {
+        int64_t attempt = 0;
+        if (parse_i64(PQgetvalue(res, i, 0), &found[i].contact_id) != 0 ||
+            parse_i64(PQgetvalue(res, i, 1), &attempt) != 0 ||
+            parse_i64(PQgetvalue(res, i, 2), &found[i].campaign_id) != 0) {
+            PQclear(res);
+            goto out;
+        }
+        found[i].attempt = (int)attempt;
+    }
+    PQclear(res);
+    qsort(found, (size_t)nfound, sizeof(*found), attempt_cmp);
+    for (int i = 0; i < nrows; i++) {
+        if (!s->keys[i].parsed)
+            continue;
+        attempt_ref key = {.contact_id = s->keys[i].contact_id, .attempt = s->keys[i].attempt};
+        const attempt_ref *hit =
+            nfound > 0 ? bsearch(&key, found, (size_t)nfound, sizeof(*found), attempt_cmp) : NULL;
+        if (hit) {
+            s->keys[i].found = 1;
+            s->keys[i].campaign_id = hit->campaign_id;
+        }
+    }
+    rc = 0;
+out:
+    free(found);
+    free(nums);
+    free(ids);
+    return rc;
+}
+
+static int emit(rs_sync *s, const rs_odbc_row *row, const row_key *key, int64_t now,
+                int *unknown_code)
+{
+    Ecm__V1__CallResult ev = ECM__V1__CALL_RESULT__INIT;
+    char event_id[ECM_UUID_LEN];
+    char msg_key[24];
+    Ecm__V1__Outcome outcome;
+    int counts = 1;
+
+    ecm_uuid_new(event_id);
+    if (!rs_map_resolve(s->map, row->call_result, NULL, &outcome, &counts))
+        *unknown_code = 1;
+    snprintf(msg_key, sizeof(msg_key), "%" PRId64, key->contact_id);
+    /* The message only reads these strings; the casts drop const for
+     * protobuf-c's char * fields. */
+    ev.event_id = event_id;
+    ev.occurred_at = now;
+    ev.campaign_id = key->campaign_id;
+    ev.contact_id = key->contact_id;
+    ev.attempt = key->attempt;
+    ev.account_number = (char *)row->account_number;
+    ev.call_result = row->call_result;
+    ev.call_result_detail = row->call_result_detail;
+    ev.outcome = outcome;
+    ev.counts_as_attempt = counts ? 1 : 0;
+    ev.phone = (char *)row->phone;
+    ev.dialed_at = row->date_time_ms;
+    ev.duration_s = row->call_duration;
+    ev.call_guid = (char *)row->call_guid;
+    ev.source = s->source;
+    ev.recovery_key = row->recovery_key;
+    return ecm_outbox_add(s->pg, s->topic, msg_key, s->ce_source, event_id, now, &ev.base);
+}
+
+static void sample_lag(rs_sync *s, int nrows, int64_t position)
+{
+    if (!s->m_lag)
+        return;
+    if (nrows < s->page_size) {
+        ecm_metric_set(s->m_lag, 0);
+        return;
+    }
+    /* Behind by at least a page: count now and then, never every page, since
+     * a count over a big Dialer_Detail is not free. */
+    int64_t now = ecm_now_ms();
+    if (now - s->lag_checked_ms < RS_SYNC_LAG_EVERY_MS)
+        return;
+    s->lag_checked_ms = now;
+    int64_t lag = 0;
+    if (rs_odbc_count_after(s->odbc, position, &lag) == 0)
+        ecm_metric_set(s->m_lag, (double)lag);
+}
+
+int rs_sync_page(rs_sync *s)
+{
+    int64_t position = 0;
+    int n = 0;
+    int foreign = 0;
+    int no_attempt = 0;
+    int emitted = 0;
+    int unknown_codes = 0;
+
+    if (ensure_map(s) != 0)
+        return -1;
+    /* Connect before the transaction so that no row lock waits on a login. */
+    if (rs_odbc_connect(s->odbc) != 0) {
+        atomic_store(&s->odbc_ok, 0);
+        ecm_metric_add(s->m_err_odbc, 1);
+        return -1;
+    }
+    if (ecm_pg_begin(s->pg) != 0) {
+        db_failed(s);
+        return -1;
+    }
+    if (lock_watermark(s, &position) != 0)
+        goto db_fail;
+    atomic_store(&s->db_ok, 1);
+    atomic_store(&s->watermark, position);
+    ecm_metric_set(s->m_watermark, (double)position);
+
+    n = rs_odbc_read_page(s->odbc, position, s->rows);
+    if (n < 0) {
+        ecm_pg_rollback(s->pg);
+        atomic_store(&s->odbc_ok, 0);
+        ecm_metric_add(s->m_err_odbc, 1);
+        return -1;
+    }
+    atomic_store(&s->odbc_ok, 1);
+    if (n == 0) {
+        ecm_pg_rollback(s->pg);
+        sample_lag(s, 0, position);
+        return 0;
+    }
+
+    for (int i = 0; i < n; i++) {
+        row_key *k = &s->keys[i];
+        memset(k, 0, sizeof(*k));
+        k->parsed =
+            !s->rows[i].account_number_truncated &&
+            ecm_account_number_parse(s->rows[i].account_number, &k->contact_id, &k->attempt) == 0;
+    }
+    if (find_attempts(s, n) != 0)
+        goto db_fail;
+
+    int64_t now = ecm_now_ms();
+    for (int i = 0; i < n; i++) {
+        if (!s->keys[i].parsed) {
+            foreign++;
+            continue;
+        }
+        if (!s->keys[i].found) {
+            no_attempt++;
+            continue;
+        }
+        int unknown = 0;
+        if (emit(s, &s->rows[i], &s->keys[i], now, &unknown) != 0)
+            goto db_fail;
+        unknown_codes += unknown;
+        emitted++;
+    }
+
+    /* The page's events and the watermark that covers them commit together:
+     * after a crash or restart the next page starts right after the last
+     * committed RecoveryKey, so no row is lost and none is emitted twice. */
+    int64_t last = s->rows[n - 1].recovery_key;
+    char last_text[24];
+    snprintf(last_text, sizeof(last_text), "%" PRId64, last);
+    const char *params[2] = {s->source, last_text};
+    if (ecm_pg_cmd(s->pg,
+                   "INSERT INTO sync_watermarks (source, position, updated_at) "
+                   "VALUES ($1, $2::bigint, now()) ON CONFLICT (source) DO UPDATE "
+                   "SET position = EXCLUDED.position, updated_at = now()",
+                   2, params) != 0)
+        goto db_fail;
+    if (ecm_pg_commit(s->pg) != 0) {
+        db_failed(s);
+        return -1;
+    }
+
+    /* Counted only once committed, so a retried page isn't counted twice. */
+    atomic_store(&s->watermark, last);
+    ecm_metric_set(s->m_watermark, (double)last);
+    ecm_metric_add(s->m_rows, (uint64_t)n);
+    ecm_metric_add(s->m_emitted, (uint64_t)emitted);
+    ecm_metric_add(s->m_skip_foreign, (uint64_t)foreign);
+    ecm_metric_add(s->m_skip_no_attempt, (uint64_t)no_attempt);
+    ecm_metric_add(s->m_unknown_code, (uint64_t)unknown_codes);
+    ecm_log_debug("result page committed",
+                  "source %s rows %d emitted %d foreign %d unknown_attempt %d watermark %" PRId64,
+                  s->source, n, emitted, foreign, no_attempt, last);
+    sample_lag(s, n, last);
+    return n;
+
+db_fail:
+    ecm_pg_rollback(s->pg);
+    db_failed(s);
+    return -1;
+}
+
+/* Sleeps up to ms in short steps so that a stop is seen quickly. */
+static void sleep_ms(long ms, volatile sig_atomic_t *stop)
+{
+    while (ms > 0 && !*stop) {
+        long step = ms < 50 ? ms : 50;
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = step * 1000000L};
+        nanosleep(&ts, NULL);
+        ms -= step;
+    }
+}
+
+int rs_sync_run(rs_sync *s, long poll_ms, volatile sig_atomic_t *stop)
+{
+    long backoff = 0;
+    while (!*stop) {
+        int n = rs_sync_page(s);
+        if (n < 0) {
+            backoff = backoff == 0 ? RS_SYNC_BACKOFF_MIN_MS : backoff * 2;
+            if (backoff > RS_SYNC_BACKOFF_MAX_MS)
+                backoff = RS_SYNC_BACKOFF_MAX_MS;
+            long wait = rs_odbc_backoff_ms(s->odbc);
+            sleep_ms(wait > backoff ? wait : backoff, stop);
+            continue;
+        }
+        backoff = 0;
+        if (n < s->page_size)
+            sleep_ms(poll_ms, stop);
+    }
+    return 0;
+}
+
+int rs_sync_ready(const rs_sync *s, char *errstr, size_t errstr_size)
+{
+    if (!atomic_load(&s->odbc_ok)) {
+        snprintf(errstr, errstr_size, "result source (ODBC) unreachable");
+        return -1;
+    }
+    if (!atomic_load(&s->db_ok)) {
+        snprintf(errstr, errstr_size, "ECM DB unreachable");
+        return -1;
+    }
+    return 0;
+}
+
+int64_t rs_sync_watermark(const rs_sync *s)
+{
+    return atomic_load(&s->watermark);
+}

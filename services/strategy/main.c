@@ -1,0 +1,87 @@
+/* ecm-strategy: applies each campaign's strategy to call and SMS results and
+ * schedules the retries. Wiring only; the work is in st_results.c (Kafka ->
+ * DB), st_decide.c (the rules) and st_sched.c (due contacts -> retries). */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "ecm_config.h"
+#include "ecm_log.h"
+#include "ecm_service.h"
+#include "st_results.h"
+#include "st_sched.h"
+
+typedef struct {
+    ecm_common_config common;
+    char *group;
+    long long tick_ms;
+    long long sched_batch;
+} st_config;
+
+static const ecm_cfg_entry st_config_table[] = {
+    ECM_COMMON_CONFIG_ENTRIES(st_config, common, "8083"),
+    {"ECM_STRATEGY_GROUP", ECM_CFG_STRING, offsetof(st_config, group), "ecm-strategy", 0, -1,
+     "Kafka consumer group", NULL, 0},
+    {"ECM_STRATEGY_TICK_MS", ECM_CFG_INT, offsetof(st_config, tick_ms), "250", 10, 60000,
+     "scheduler: wait between scans for due retries", NULL, 0},
+    {"ECM_STRATEGY_SCHED_BATCH", ECM_CFG_INT, offsetof(st_config, sched_batch), "1000", 1, 100000,
+     "scheduler: most due contacts taken in one transaction", NULL, 0},
+};
+#define ST_CONFIG_N (sizeof(st_config_table) / sizeof(st_config_table[0]))
+
+int main(int argc, char **argv)
+{
+    st_config cfg = {0};
+    ecm_service_configure(argc, argv, "ecm-strategy",
+                          "applies campaign strategies to results and schedules retries",
+                          st_config_table, ST_CONFIG_N, &cfg);
+
+    ecm_service svc;
+    if (ecm_service_init(&svc, "strategy", &cfg.common) != 0) {
+        ecm_config_free(st_config_table, ST_CONFIG_N, &cfg);
+        return 1;
+    }
+
+    char errstr[512];
+    const char *topics[] = {cfg.common.topic_call_results, cfg.common.topic_sms_results};
+    svc.consumer = ecm_consumer_new(cfg.common.kafka_brokers, cfg.group, topics, 2,
+                                    cfg.common.topic_deadletter, svc.source, svc.metrics, errstr,
+                                    sizeof(errstr));
+    if (svc.consumer == NULL) {
+        ecm_log_error("consumer can't start", "%s", errstr);
+        ecm_service_shutdown(&svc);
+        ecm_config_free(st_config_table, ST_CONFIG_N, &cfg);
+        return 1;
+    }
+
+    const st_sched_ctx sched_ctx = {
+        .topic_retry = cfg.common.topic_retry,
+        .topic_campaigns = cfg.common.topic_campaigns,
+        .source = svc.source,
+        .metrics = svc.metrics,
+        .batch = (int)cfg.sched_batch,
+    };
+    st_sched *sched =
+        st_sched_start(cfg.common.pg_dsn, &sched_ctx, (long)cfg.tick_ms, &ecm_stop_requested);
+    if (sched == NULL || ecm_service_start_http(&svc) != 0) {
+        st_sched_stop(sched);
+        ecm_service_shutdown(&svc);
+        ecm_config_free(st_config_table, ST_CONFIG_N, &cfg);
+        return 1;
+    }
+
+    const st_results_ctx results_ctx = {
+        .topic_call_results = cfg.common.topic_call_results,
+        .topic_sms_results = cfg.common.topic_sms_results,
+        .topic_closed = cfg.common.topic_closed,
+        .source = svc.source,
+        .metrics = svc.metrics,
+    };
+    ecm_log_info("strategy running", "consuming %s, %s", topics[0], topics[1]);
+    st_results_run(svc.consumer, svc.pg, &results_ctx, &ecm_stop_requested);
+
+    st_sched_stop(sched);
+    ecm_service_shutdown(&svc);
+    ecm_config_free(st_config_table, ST_CONFIG_N, &cfg);
+    return 0;
+}

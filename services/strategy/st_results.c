@@ -1,0 +1,466 @@
+#include "st_results.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ecm_event.h"
+#include "ecm_log.h"
+#include "ecm_outbox.h"
+#include "st_decide.h"
+
+#define ST_RESULTS_BATCH 500
+#define ST_RESULTS_POLL_MS 200
+#define ST_BACKOFF_MIN_MS 100
+#define ST_BACKOFF_MAX_MS 5000
+/* A non-transient DB error on one message is retried this often before the
+ * message is dead-lettered, so one poisoned event can't stall a partition. */
+#define ST_PERMANENT_ERROR_TRIES 5
+
+int st_result_from_call(const Ecm__V1__CallResult *m, st_result *out, char *reason,
+                        size_t reason_size)
+{
+    memset(out, 0, sizeof(*out));
+    if (m->contact_id <= 0 || m->attempt < 1) {
+        snprintf(reason, reason_size, "call result without contact id or attempt");
+        return -1;
+    }
+    if (m->event_id != NULL)
+        snprintf(out->event_id, sizeof(out->event_id), "%s", m->event_id);
+    out->campaign_id = m->campaign_id;
+    out->contact_id = m->contact_id;
+    out->attempt = m->attempt;
+    out->outcome = m->outcome;
+    out->counts_as_attempt = m->counts_as_attempt ? 1 : 0;
+    out->callback_at_ms = m->callback_at;
+    out->result_at_ms = m->occurred_at;
+    out->raw_code = m->call_result;
+    out->has_raw_detail = 1;
+    out->raw_detail = m->call_result_detail;
+    return 0;
+}
+
+int st_result_from_sms(const Ecm__V1__SmsResult *m, st_result *out, char *reason,
+                       size_t reason_size)
+{
+    memset(out, 0, sizeof(*out));
+    if (m->contact_id <= 0 || m->attempt < 1) {
+        snprintf(reason, reason_size, "sms result without contact id or attempt");
+        return -1;
+    }
+    if (m->event_id != NULL)
+        snprintf(out->event_id, sizeof(out->event_id), "%s", m->event_id);
+    out->campaign_id = m->campaign_id;
+    out->contact_id = m->contact_id;
+    out->attempt = m->attempt;
+    out->outcome = m->outcome;
+    /* Every final SMS state is a real attempt at the number. */
+    out->counts_as_attempt = 1;
+    out->result_at_ms = m->occurred_at;
+    out->raw_code = m->gateway_status;
+    return 0;
+}
+
+int st_results_decode(const st_results_ctx *ctx, const char *topic, const void *data, size_t len,
+                      st_result *out, char *reason, size_t reason_size)
+{
+    if (topic != NULL && strcmp(topic, ctx->topic_call_results) == 0) {
+        Ecm__V1__CallResult *m = ecm__v1__call_result__unpack(NULL, len, data);
+        if (m == NULL) {
+            snprintf(reason, reason_size, "payload is not an ecm.v1.CallResult");
+            return -1;
+        }
+        int rc = st_result_from_call(m, out, reason, reason_size);
+        ecm__v1__call_result__free_unpacked(m, NULL);
+        return rc;
+    }
+    if (topic != NULL && strcmp(topic, ctx->topic_sms_results) == 0) {
+        Ecm__V1__SmsResult *m = ecm__v1__sms_result__unpack(NULL, len, data);
+        if (m == NULL) {
+            snprintf(reason, reason_size, "payload is not an ecm.v1.SmsResult");
+            return -1;
+        }
+        int rc = st_result_from_sms(m, out, reason, reason_size);
+        ecm__v1__sms_result__free_unpacked(m, NULL);
+        return rc;
+    }
+    snprintf(reason, reason_size, "unexpected topic %s", topic ? topic : "(none)");
+    return -1;
+}
+
+/* ---- per-result transaction ---- */
+
+static long long field_ll(const PGresult *res, int row, int col, long long dflt)
+{
+    if (PQgetisnull(res, row, col))
+        return dflt;
+    const char *s = PQgetvalue(res, row, col);
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0')
+        return dflt;
+    return v;
+}
+
+static int field_bool(const PGresult *res, int row, int col)
+{
+    return !PQgetisnull(res, row, col) && PQgetvalue(res, row, col)[0] == 't';
+}
+
+static st_apply_status db_failed(ecm_pg *pg, char *reason, size_t reason_size)
+{
+    snprintf(reason, reason_size, "%s", ecm_pg_last_sqlstate(pg));
+    ecm_pg_rollback(pg);
+    ecm_pg_check_broken(pg);
+    return ST_APPLY_DB_ERROR;
+}
+
+static st_apply_status reject(ecm_pg *pg, char *reason, size_t reason_size, const char *why)
+{
+    snprintf(reason, reason_size, "%s", why);
+    ecm_pg_rollback(pg);
+    return ST_APPLY_REJECT;
+}
+
+static const char SQL_LOCK_CONTACT[] =
+    "SELECT k.state, k.attempts, k.counted_attempts, k.phone_index,"
+    " coalesce(cardinality(k.phones), 0), k.campaign_id,"
+    " floor(extract(epoch FROM c.end_at) * 1000)::bigint,"
+    " floor(extract(epoch FROM now()) * 1000)::bigint,"
+    " s.max_attempts, s.max_attempts_per_day,"
+    " r.action, r.delay_seconds, r.max_attempts, r.next_phone"
+    " FROM contacts k"
+    " JOIN campaigns c ON c.id = k.campaign_id"
+    " JOIN strategies s ON s.id = c.strategy_id"
+    " LEFT JOIN strategy_rules r ON r.strategy_id = s.id AND r.outcome = $2"
+    " WHERE k.id = $1 FOR UPDATE OF k";
+
+static const char SQL_LOCK_ATTEMPT[] =
+    "SELECT outcome IS NOT NULL FROM attempts WHERE contact_id = $1 AND attempt = $2 FOR UPDATE";
+
+static const char SQL_RECORD_ATTEMPT[] =
+    "UPDATE attempts SET status = 'done',"
+    " result_at = coalesce('epoch'::timestamptz + $3::bigint * interval '1 millisecond', now()),"
+    " raw_code = $4, raw_detail = $5, outcome = $6"
+    " WHERE contact_id = $1 AND attempt = $2";
+
+/* Earlier attempts with this outcome, in all and on the phone this attempt
+ * dialled (attempts keep the number, not its index). */
+static const char SQL_OUTCOME_COUNT[] =
+    "SELECT count(*), count(*) FILTER (WHERE a.phone = cur.phone)"
+    " FROM attempts a, attempts cur"
+    " WHERE a.contact_id = $1 AND a.outcome = $2 AND a.attempt <> $3"
+    " AND cur.contact_id = $1 AND cur.attempt = $3";
+
+/* Counted attempts dispatched in the 24 h before now(): NOT_ATTEMPTED never
+ * counts, and this attempt only when its result counts. */
+static const char SQL_DAY_ATTEMPTS[] =
+    "SELECT floor(extract(epoch FROM sending_at) * 1000)::bigint FROM attempts"
+    " WHERE contact_id = $1 AND sending_at > now() - interval '24 hours'"
+    " AND outcome IS DISTINCT FROM 'NOT_ATTEMPTED'"
+    " AND NOT (attempt = $2 AND NOT $3::boolean)"
+    " ORDER BY sending_at";
+
+static const char SQL_CONTACT_WAIT[] =
+    "UPDATE contacts SET state = 'waiting', counted_attempts = $2, phone_index = $3,"
+    " next_attempt_at = 'epoch'::timestamptz + $4::bigint * interval '1 millisecond',"
+    " updated_at = now() WHERE id = $1";
+
+static const char SQL_CONTACT_CLOSE[] =
+    "UPDATE contacts SET state = 'closed', counted_attempts = $2, outcome = $3,"
+    " next_attempt_at = NULL, closed_at = now(), updated_at = now() WHERE id = $1";
+
+static int add_closed_event(ecm_pg *pg, const st_results_ctx *ctx, int64_t campaign_id,
+                            int64_t contact_id, int attempts, Ecm__V1__Outcome outcome)
+{
+    char id[ECM_UUID_LEN];
+    char key[24];
+    ecm_uuid_new(id);
+    snprintf(key, sizeof(key), "%lld", (long long)contact_id);
+    Ecm__V1__ContactClosed ev = ECM__V1__CONTACT_CLOSED__INIT;
+    ev.event_id = id;
+    ev.occurred_at = ecm_now_ms();
+    ev.campaign_id = campaign_id;
+    ev.contact_id = contact_id;
+    ev.attempts = attempts;
+    ev.outcome = outcome;
+    return ecm_outbox_add(pg, ctx->topic_closed, key, ctx->source, id, ev.occurred_at, &ev.base);
+}
+
+static void count_metrics(const st_results_ctx *ctx, Ecm__V1__Outcome outcome, int decided,
+                          int closed)
+{
+    if (ctx->metrics == NULL)
+        return;
+    char name[128];
+    snprintf(name, sizeof(name), "ecm_strategy_results_total{outcome=\"%s\"}",
+             ecm_outcome_name(outcome));
+    ecm_metric_add(ecm_metrics_counter(ctx->metrics, name, "results applied, by outcome"), 1);
+    if (!decided)
+        return;
+    if (closed)
+        ecm_metric_add(
+            ecm_metrics_counter(ctx->metrics, "ecm_strategy_closed_total", "contacts closed"), 1);
+    else
+        ecm_metric_add(ecm_metrics_counter(ctx->metrics, "ecm_strategy_retries_scheduled_total",
+                                           "retries scheduled (contact waiting)"),
+                       1);
+}
+
+st_apply_status st_results_apply(ecm_pg *pg, const st_results_ctx *ctx, const st_result *r,
+                                 st_apply_info *info, char *reason, size_t reason_size)
+{
+    char contact_s[24], attempt_s[16], result_at_s[24], code_s[16], detail_s[16];
+    const char *outcome_name = ecm_outcome_name(r->outcome);
+    snprintf(contact_s, sizeof(contact_s), "%lld", (long long)r->contact_id);
+    snprintf(attempt_s, sizeof(attempt_s), "%d", r->attempt);
+    snprintf(result_at_s, sizeof(result_at_s), "%lld", (long long)r->result_at_ms);
+    snprintf(code_s, sizeof(code_s), "%d", r->raw_code);
+    snprintf(detail_s, sizeof(detail_s), "%d", r->raw_detail);
+    if (reason_size > 0)
+        reason[0] = '\0';
+    if (info != NULL)
+        memset(info, 0, sizeof(*info));
+
+    if (ecm_pg_begin(pg) != 0)
+        return db_failed(pg, reason, reason_size);
+
+    const char *p_lock[] = {contact_s, outcome_name};
+    PGresult *k = ecm_pg_exec(pg, SQL_LOCK_CONTACT, 2, p_lock);
+    if (k == NULL)
+        return db_failed(pg, reason, reason_size);
+    if (PQntuples(k) == 0) {
+        PQclear(k);
+        return reject(pg, reason, reason_size, "unknown contact");
+    }
+
+    const char *p_att[] = {contact_s, attempt_s};
+    PGresult *a = ecm_pg_exec(pg, SQL_LOCK_ATTEMPT, 2, p_att);
+    if (a == NULL) {
+        PQclear(k);
+        return db_failed(pg, reason, reason_size);
+    }
+    int attempt_rows = PQntuples(a);
+    int already = attempt_rows > 0 && field_bool(a, 0, 0);
+    PQclear(a);
+    if (attempt_rows == 0) {
+        PQclear(k);
+        return reject(pg, reason, reason_size, "unknown attempt");
+    }
+    if (already) {
+        PQclear(k);
+        ecm_pg_rollback(pg);
+        return ST_APPLY_DUPLICATE;
+    }
+
+    const char *p_rec[] = {contact_s,
+                           attempt_s,
+                           r->result_at_ms > 0 ? result_at_s : NULL,
+                           code_s,
+                           r->has_raw_detail ? detail_s : NULL,
+                           outcome_name};
+    if (ecm_pg_cmd(pg, SQL_RECORD_ATTEMPT, 6, p_rec) != 0) {
+        PQclear(k);
+        return db_failed(pg, reason, reason_size);
+    }
+
+    int current = strcmp(PQgetvalue(k, 0, 0), "dispatched") == 0 &&
+                  field_ll(k, 0, 1, -1) == (long long)r->attempt;
+    if (!current) {
+        ecm_log_info("result for an earlier attempt recorded", "contact %lld attempt %d",
+                     (long long)r->contact_id, r->attempt);
+        PQclear(k);
+        if (ecm_pg_commit(pg) != 0)
+            return db_failed(pg, reason, reason_size);
+        count_metrics(ctx, r->outcome, 0, 0);
+        return ST_APPLY_RECORDED;
+    }
+
+    st_decide_in in;
+    memset(&in, 0, sizeof(in));
+    int contact_attempts = (int)field_ll(k, 0, 1, 0);
+    in.counted_attempts = (int)field_ll(k, 0, 2, 0);
+    in.phone_index = (int)field_ll(k, 0, 3, 0);
+    in.phone_count = (int)field_ll(k, 0, 4, 0);
+    int64_t campaign_id = field_ll(k, 0, 5, 0);
+    in.end_at_ms = field_ll(k, 0, 6, 0);
+    in.now_ms = field_ll(k, 0, 7, 0);
+    in.max_attempts = (int)field_ll(k, 0, 8, 1);
+    in.max_attempts_per_day = (int)field_ll(k, 0, 9, 1);
+    if (PQgetisnull(k, 0, 10))
+        in.rule.action = ST_RULE_NONE;
+    else
+        in.rule.action = strcmp(PQgetvalue(k, 0, 10), "retry") == 0 ? ST_RULE_RETRY : ST_RULE_CLOSE;
+    in.rule.delay_seconds = (int)field_ll(k, 0, 11, 0);
+    in.rule.max_attempts = (int)field_ll(k, 0, 12, 1);
+    in.rule.next_phone = field_bool(k, 0, 13);
+    in.outcome = r->outcome;
+    in.counts_as_attempt = r->counts_as_attempt;
+    in.callback_at_ms = r->callback_at_ms;
+    PQclear(k);
+
+    const char *p_cnt[] = {contact_s, outcome_name, attempt_s};
+    PGresult *c = ecm_pg_exec(pg, SQL_OUTCOME_COUNT, 3, p_cnt);
+    if (c == NULL)
+        return db_failed(pg, reason, reason_size);
+    in.outcome_attempts = (int)field_ll(c, 0, 0, 0);
+    in.phone_outcome_attempts = (int)field_ll(c, 0, 1, 0);
+    PQclear(c);
+
+    const char *p_day[] = {contact_s, attempt_s, r->counts_as_attempt ? "true" : "false"};
+    PGresult *d = ecm_pg_exec(pg, SQL_DAY_ATTEMPTS, 3, p_day);
+    if (d == NULL)
+        return db_failed(pg, reason, reason_size);
+    int nday = PQntuples(d);
+    int64_t *day = NULL;
+    if (nday > 0) {
+        day = calloc((size_t)nday, sizeof(*day));
+        if (day == NULL) {
+            PQclear(d);
+            snprintf(reason, reason_size, "out of memory");
+            ecm_pg_rollback(pg);
+            return ST_APPLY_DB_ERROR;
+        }
+        for (int i = 0; i < nday; i++)
+            day[i] = field_ll(d, i, 0, 0);
+    }
+    PQclear(d);
+    in.day_attempts_ms = day;
+    in.day_attempts = (size_t)nday;
+
+    st_decision dec;
+    st_decide(&in, &dec);
+    free(day);
+
+    char counted_s[16], phone_s[16], next_s[24];
+    snprintf(counted_s, sizeof(counted_s), "%d", dec.counted_attempts);
+    snprintf(phone_s, sizeof(phone_s), "%d", dec.phone_index);
+    snprintf(next_s, sizeof(next_s), "%lld", (long long)dec.next_attempt_at_ms);
+    int closed = dec.action == ST_DECIDE_CLOSE;
+    if (closed) {
+        const char *p[] = {contact_s, counted_s, ecm_outcome_name(dec.outcome)};
+        if (ecm_pg_cmd(pg, SQL_CONTACT_CLOSE, 3, p) != 0)
+            return db_failed(pg, reason, reason_size);
+        if (add_closed_event(pg, ctx, campaign_id, r->contact_id, contact_attempts, dec.outcome) !=
+            0)
+            return db_failed(pg, reason, reason_size);
+    } else {
+        const char *p[] = {contact_s, counted_s, phone_s, next_s};
+        if (ecm_pg_cmd(pg, SQL_CONTACT_WAIT, 4, p) != 0)
+            return db_failed(pg, reason, reason_size);
+    }
+    if (ecm_pg_commit(pg) != 0)
+        return db_failed(pg, reason, reason_size);
+
+    ecm_log_debug("result applied", "contact %lld attempt %d outcome %s: %s (%s)",
+                  (long long)r->contact_id, r->attempt, outcome_name, closed ? "closed" : "retry",
+                  dec.reason);
+    count_metrics(ctx, r->outcome, 1, closed);
+    if (info != NULL) {
+        info->closed = closed;
+        info->outcome = dec.outcome;
+        info->next_attempt_at_ms = closed ? 0 : dec.next_attempt_at_ms;
+        info->phone_index = dec.phone_index;
+    }
+    return ST_APPLY_DECIDED;
+}
+
+/* ---- consumer loop ---- */
+
+static void sleep_ms(long ms, volatile sig_atomic_t *stop)
+{
+    while (ms > 0 && !*stop) {
+        long step = ms < 50 ? ms : 50;
+        struct timespec ts = {0, step * 1000000L};
+        nanosleep(&ts, NULL);
+        ms -= step;
+    }
+}
+
+/* Worth retrying without limit: connection lost (no SQLSTATE or class 08),
+ * serialization/deadlock (40), resources (53), operator intervention (57),
+ * lock not available (55P03). */
+static int transient_sqlstate(const char *s)
+{
+    return s[0] == '\0' || strncmp(s, "08", 2) == 0 || strncmp(s, "40", 2) == 0 ||
+           strncmp(s, "53", 2) == 0 || strncmp(s, "57", 2) == 0 || strcmp(s, "55P03") == 0;
+}
+
+/* Dead-letters m, retrying until the broker takes it. Returns 0, or -1 when a
+ * stop came first (the offset must then not be stored). */
+static int deadletter(ecm_consumer *c, const rd_kafka_message_t *m, const char *reason,
+                      volatile sig_atomic_t *stop)
+{
+    long backoff = ST_BACKOFF_MIN_MS;
+    while (ecm_consumer_deadletter(c, m, reason) != 0) {
+        if (*stop)
+            return -1;
+        ecm_log_warn("dead-letter publish failed, retrying", "reason %s", reason);
+        sleep_ms(backoff, stop);
+        backoff = backoff * 2 > ST_BACKOFF_MAX_MS ? ST_BACKOFF_MAX_MS : backoff * 2;
+    }
+    ecm_log_warn("result dead-lettered", "%s", reason);
+    return 0;
+}
+
+/* Processes one message until its work is durable. Returns 0 when its offset
+ * may be stored, -1 when a stop interrupted it. */
+static int process_one(ecm_consumer *c, ecm_pg *pg, const st_results_ctx *ctx,
+                       const rd_kafka_message_t *m, volatile sig_atomic_t *stop)
+{
+    char reason[256];
+    st_result r;
+    const char *topic = m->rkt ? rd_kafka_topic_name(m->rkt) : NULL;
+    if (st_results_decode(ctx, topic, m->payload, m->len, &r, reason, sizeof(reason)) != 0)
+        return deadletter(c, m, reason, stop);
+
+    long backoff = ST_BACKOFF_MIN_MS;
+    int permanent_failures = 0;
+    for (;;) {
+        st_apply_status st = st_results_apply(pg, ctx, &r, NULL, reason, sizeof(reason));
+        if (st == ST_APPLY_DECIDED || st == ST_APPLY_RECORDED || st == ST_APPLY_DUPLICATE)
+            return 0;
+        if (st == ST_APPLY_REJECT)
+            return deadletter(c, m, reason, stop);
+
+        if (!transient_sqlstate(reason) && ++permanent_failures >= ST_PERMANENT_ERROR_TRIES) {
+            char why[300];
+            snprintf(why, sizeof(why), "database rejected the result (SQLSTATE %s)", reason);
+            return deadletter(c, m, why, stop);
+        }
+        ecm_log_warn("applying result failed, retrying", "contact %lld attempt %d SQLSTATE %s",
+                     (long long)r.contact_id, r.attempt, reason);
+        if (*stop)
+            return -1;
+        sleep_ms(backoff, stop);
+        backoff = backoff * 2 > ST_BACKOFF_MAX_MS ? ST_BACKOFF_MAX_MS : backoff * 2;
+    }
+}
+
+void st_results_run(ecm_consumer *c, ecm_pg *pg, const st_results_ctx *ctx,
+                    volatile sig_atomic_t *stop)
+{
+    rd_kafka_message_t *msgs[ST_RESULTS_BATCH];
+    /* Present from the start so that rates work from the first scrape. */
+    if (ctx->metrics != NULL) {
+        ecm_metrics_counter(ctx->metrics, "ecm_strategy_closed_total", "contacts closed");
+        ecm_metrics_counter(ctx->metrics, "ecm_strategy_retries_scheduled_total",
+                            "retries scheduled (contact waiting)");
+    }
+    while (!*stop) {
+        size_t n = ecm_consumer_poll_batch(c, msgs, ST_RESULTS_BATCH, ST_RESULTS_POLL_MS);
+        size_t i = 0;
+        for (; i < n; i++) {
+            if (process_one(c, pg, ctx, msgs[i], stop) != 0)
+                break;
+            ecm_consumer_store(c, &msgs[i], 1);
+        }
+        if (i < n)
+            ecm_log_info("stopping with results not applied", "%zu left for redelivery", n - i);
+        for (size_t j = 0; j < n; j++)
+            rd_kafka_message_destroy(msgs[j]);
+    }
+}

@@ -1,0 +1,89 @@
+/* Results into the ECM DB: call.results and sms.results are decoded, each is
+ * recorded on its attempts row and, when it is the result of the contact's
+ * current attempt, the strategy decides whether the contact waits for a retry
+ * or closes (with a ContactClosed event through the outbox, same
+ * transaction). Idempotent on (contact_id, attempt): an attempt whose outcome
+ * is already set is never applied twice. */
+#ifndef ST_RESULTS_H
+#define ST_RESULTS_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ecm_kafka.h"
+#include "ecm_metrics.h"
+#include "ecm_pg.h"
+#include "ecm/v1/events.pb-c.h"
+
+typedef struct {
+    const char *topic_call_results;
+    const char *topic_sms_results;
+    const char *topic_closed;
+    const char *source;   /* CloudEvents source, "/ecm/strategy" */
+    ecm_metrics *metrics; /* may be NULL */
+} st_results_ctx;
+
+/* One result, whatever channel it came from. */
+typedef struct {
+    char event_id[64];
+    int64_t campaign_id;
+    int64_t contact_id;
+    int attempt;
+    Ecm__V1__Outcome outcome;
+    int counts_as_attempt;
+    int64_t callback_at_ms; /* 0: none */
+    int64_t result_at_ms;   /* 0: now */
+    int raw_code;
+    int has_raw_detail;
+    int raw_detail;
+} st_result;
+
+/* Fills out from a CallResult / SmsResult. Returns 0, or -1 with a reason when
+ * the event can never be applied (no contact id, attempt < 1). */
+int st_result_from_call(const Ecm__V1__CallResult *m, st_result *out, char *reason,
+                        size_t reason_size);
+int st_result_from_sms(const Ecm__V1__SmsResult *m, st_result *out, char *reason,
+                       size_t reason_size);
+
+/* Decodes a Kafka payload by topic (ctx->topic_call_results or
+ * ctx->topic_sms_results). Returns 0, or -1 with a reason (bytes that don't
+ * decode, unknown topic, invalid fields). */
+int st_results_decode(const st_results_ctx *ctx, const char *topic, const void *data, size_t len,
+                      st_result *out, char *reason, size_t reason_size);
+
+typedef enum {
+    ST_APPLY_DB_ERROR = -1, /* rolled back; retry the same result later */
+    ST_APPLY_DECIDED = 0,   /* the contact now waits for a retry or is closed */
+    ST_APPLY_RECORDED,      /* recorded on an older attempt; contact unchanged */
+    ST_APPLY_DUPLICATE,     /* the attempt already had an outcome: nothing changed */
+    ST_APPLY_REJECT,        /* can never apply (unknown contact or attempt): dead-letter */
+} st_apply_status;
+
+/* What st_results_apply() decided, for tests and logs. */
+typedef struct {
+    int closed; /* 1 closed, 0 waiting (ST_APPLY_DECIDED only) */
+    Ecm__V1__Outcome outcome;
+    int64_t next_attempt_at_ms;
+    int phone_index;
+} st_apply_info;
+
+/* Applies one result in its own transaction on pg: locks the contact, records
+ * the attempt, decides and writes the contact (and a ContactClosed outbox row
+ * on ctx->topic_closed when it closes), commits. Counts
+ * ecm_strategy_results_total{outcome}, ecm_strategy_closed_total and
+ * ecm_strategy_retries_scheduled_total after the commit. info may be NULL.
+ * On ST_APPLY_REJECT reason says why; on ST_APPLY_DB_ERROR everything was
+ * rolled back (reason has the SQLSTATE). */
+st_apply_status st_results_apply(ecm_pg *pg, const st_results_ctx *ctx, const st_result *r,
+                                 st_apply_info *info, char *reason, size_t reason_size);
+
+/* The consumer loop: polls batches from c, decodes, dead-letters what can
+ * never apply, applies the rest with st_results_apply() and stores each
+ * offset only after its work is committed. A DB failure backs off (capped)
+ * and retries the same message; nothing is skipped. Returns when *stop is
+ * set. */
+void st_results_run(ecm_consumer *c, ecm_pg *pg, const st_results_ctx *ctx,
+                    volatile sig_atomic_t *stop);
+
+#endif

@@ -1,0 +1,248 @@
+#include "st_sched.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ecm_event.h"
+#include "ecm_log.h"
+#include "ecm_outbox.h"
+
+#define ST_SCHED_BACKOFF_MIN_MS 100
+#define ST_SCHED_BACKOFF_MAX_MS 5000
+
+/* ORDER BY next_attempt_at serves the longest-waiting contacts first when
+ * more are due than one batch takes. */
+static const char SQL_TAKE_DUE[] =
+    "WITH due AS ("
+    " SELECT k.id FROM contacts k JOIN campaigns c ON c.id = k.campaign_id"
+    " WHERE k.state = 'waiting' AND k.next_attempt_at <= now() AND c.state = 'active'"
+    " ORDER BY k.next_attempt_at LIMIT $1"
+    " FOR UPDATE OF k SKIP LOCKED)"
+    " UPDATE contacts k SET state = 'retry_due', updated_at = now()"
+    " FROM due, campaigns c"
+    " WHERE k.id = due.id AND c.id = k.campaign_id"
+    " RETURNING k.id, k.campaign_id, k.attempts, k.phone_index, c.channel";
+
+/* The state list (not state <> 'closed') lets the (campaign_id, state) index
+ * find an open contact without walking the closed ones. A concurrent replica
+ * blocks on the campaign row and then sees it no longer active, so one
+ * CampaignChanged is emitted. An upload still running means more contacts
+ * are coming, so the campaign is not complete between two of its batches. */
+static const char SQL_COMPLETE[] =
+    "UPDATE campaigns c SET state = 'completed', updated_at = now()"
+    " WHERE c.state = 'active'"
+    " AND EXISTS (SELECT 1 FROM contacts k WHERE k.campaign_id = c.id)"
+    " AND NOT EXISTS (SELECT 1 FROM contacts k WHERE k.campaign_id = c.id"
+    "  AND k.state IN ('pending', 'queued', 'dispatched', 'waiting', 'retry_due'))"
+    " AND NOT EXISTS (SELECT 1 FROM uploads u WHERE u.campaign_id = c.id"
+    "  AND u.state = 'running')"
+    " RETURNING c.id";
+
+static long long field_ll(const PGresult *res, int row, int col)
+{
+    const char *s = PQgetvalue(res, row, col);
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0')
+        return 0;
+    return v;
+}
+
+static void count(const st_sched_ctx *ctx, const char *name, const char *help, int n)
+{
+    if (ctx->metrics != NULL && n > 0)
+        ecm_metric_add(ecm_metrics_counter(ctx->metrics, name, help), (uint64_t)n);
+}
+
+static int emit_retries(ecm_pg *pg, const st_sched_ctx *ctx, const PGresult *due)
+{
+    int n = PQntuples(due);
+    if (n == 0)
+        return 0;
+    if (ecm_outbox_copy_begin(pg) != 0)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        char id[ECM_UUID_LEN];
+        ecm_uuid_new(id);
+        Ecm__V1__ContactRetry ev = ECM__V1__CONTACT_RETRY__INIT;
+        ev.event_id = id;
+        ev.occurred_at = ecm_now_ms();
+        ev.contact_id = field_ll(due, i, 0);
+        ev.campaign_id = field_ll(due, i, 1);
+        ev.attempt = (int32_t)field_ll(due, i, 2) + 1;
+        ev.phone_index = (int32_t)field_ll(due, i, 3);
+        ev.channel = ecm_channel_from_name(PQgetvalue(due, i, 4));
+        if (ecm_outbox_copy_add(pg, ctx->topic_retry, PQgetvalue(due, i, 0), ctx->source, id,
+                                ev.occurred_at, &ev.base) != 0) {
+            /* The COPY must still be ended for the connection to be usable;
+             * its result doesn't matter, the transaction is rolled back. */
+            (void)ecm_outbox_copy_end(pg);
+            return -1;
+        }
+    }
+    return ecm_outbox_copy_end(pg);
+}
+
+static int complete_campaigns(ecm_pg *pg, const st_sched_ctx *ctx)
+{
+    PGresult *res = ecm_pg_exec(pg, SQL_COMPLETE, 0, NULL);
+    if (res == NULL)
+        return -1;
+    int n = PQntuples(res);
+    for (int i = 0; i < n; i++) {
+        char id[ECM_UUID_LEN];
+        ecm_uuid_new(id);
+        Ecm__V1__CampaignChanged ev = ECM__V1__CAMPAIGN_CHANGED__INIT;
+        ev.event_id = id;
+        ev.occurred_at = ecm_now_ms();
+        ev.campaign_id = field_ll(res, i, 0);
+        ev.state = "completed";
+        ev.previous_state = "active";
+        ev.actor = "strategy";
+        if (ecm_outbox_add(pg, ctx->topic_campaigns, PQgetvalue(res, i, 0), ctx->source, id,
+                           ev.occurred_at, &ev.base) != 0) {
+            PQclear(res);
+            return -1;
+        }
+        ecm_log_info("campaign completed", "campaign %lld: every contact is closed",
+                     (long long)ev.campaign_id);
+    }
+    PQclear(res);
+    return n;
+}
+
+int st_sched_tick(ecm_pg *pg, const st_sched_ctx *ctx, int *completed)
+{
+    char batch_s[16];
+    snprintf(batch_s, sizeof(batch_s), "%d", ctx->batch > 0 ? ctx->batch : 1);
+    if (completed != NULL)
+        *completed = 0;
+
+    if (ecm_pg_begin(pg) != 0)
+        goto fail;
+    const char *p[] = {batch_s};
+    PGresult *due = ecm_pg_exec(pg, SQL_TAKE_DUE, 1, p);
+    if (due == NULL)
+        goto fail;
+    int n = PQntuples(due);
+    int rc = emit_retries(pg, ctx, due);
+    PQclear(due);
+    if (rc != 0)
+        goto fail;
+    int done = complete_campaigns(pg, ctx);
+    if (done < 0)
+        goto fail;
+    if (ecm_pg_commit(pg) != 0)
+        goto fail;
+
+    count(ctx, "ecm_strategy_retries_emitted_total", "ContactRetry events emitted", n);
+    count(ctx, "ecm_strategy_campaigns_completed_total", "campaigns completed", done);
+    if (n > 0)
+        ecm_log_debug("retries emitted", "%d contacts due", n);
+    if (completed != NULL)
+        *completed = done;
+    return n;
+
+fail:
+    ecm_pg_rollback(pg);
+    ecm_pg_check_broken(pg);
+    return -1;
+}
+
+/* ---- thread ---- */
+
+struct st_sched {
+    st_sched_ctx ctx;
+    long tick_ms;
+    ecm_pg *pg;
+    volatile sig_atomic_t *stop; /* the service's */
+    volatile sig_atomic_t quit;  /* st_sched_stop(); also ends the pg's reconnect waits */
+    pthread_t thread;
+};
+
+static int should_stop(const st_sched *s)
+{
+    return *s->stop || s->quit;
+}
+
+static void sleep_ms(const st_sched *s, long ms)
+{
+    while (ms > 0 && !should_stop(s)) {
+        long step = ms < 50 ? ms : 50;
+        struct timespec ts = {0, step * 1000000L};
+        nanosleep(&ts, NULL);
+        ms -= step;
+    }
+}
+
+static void *sched_main(void *arg)
+{
+    st_sched *s = arg;
+    long backoff = ST_SCHED_BACKOFF_MIN_MS;
+    while (!should_stop(s)) {
+        int n = st_sched_tick(s->pg, &s->ctx, NULL);
+        if (n < 0) {
+            ecm_log_warn("scheduler tick failed, retrying", "in %ld ms", backoff);
+            sleep_ms(s, backoff);
+            backoff = backoff * 2 > ST_SCHED_BACKOFF_MAX_MS ? ST_SCHED_BACKOFF_MAX_MS : backoff * 2;
+            continue;
+        }
+        backoff = ST_SCHED_BACKOFF_MIN_MS;
+        if (n >= s->ctx.batch)
+            continue;
+        sleep_ms(s, s->tick_ms);
+    }
+    return NULL;
+}
+
+st_sched *st_sched_start(const char *dsn, const st_sched_ctx *ctx, long tick_ms,
+                         volatile sig_atomic_t *stop)
+{
+    st_sched *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        ecm_log_error("scheduler can't start", "out of memory");
+        return NULL;
+    }
+    s->ctx = *ctx;
+    if (ctx->metrics != NULL) {
+        ecm_metrics_counter(ctx->metrics, "ecm_strategy_retries_emitted_total",
+                            "ContactRetry events emitted");
+        ecm_metrics_counter(ctx->metrics, "ecm_strategy_campaigns_completed_total",
+                            "campaigns completed");
+    }
+    if (s->ctx.batch <= 0)
+        s->ctx.batch = 1;
+    s->tick_ms = tick_ms > 0 ? tick_ms : 1;
+    s->stop = stop;
+    s->pg = ecm_pg_new(dsn, &s->quit);
+    if (s->pg == NULL) {
+        ecm_log_error("scheduler can't start", "no DB handle");
+        free(s);
+        return NULL;
+    }
+    int err = pthread_create(&s->thread, NULL, sched_main, s);
+    if (err != 0) {
+        char buf[128];
+        strerror_r(err, buf, sizeof(buf));
+        ecm_log_error("scheduler can't start", "pthread_create: %s", buf);
+        ecm_pg_destroy(s->pg);
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void st_sched_stop(st_sched *s)
+{
+    if (s == NULL)
+        return;
+    s->quit = 1;
+    pthread_join(s->thread, NULL);
+    ecm_pg_destroy(s->pg);
+    free(s);
+}

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Runs the whole-system scenarios tests/e2e/t_*.sh (or those named), each on a
+# fresh dev stack (see tests/e2e/lib.sh for the headers a scenario may carry),
+# and ends with "N passed, N failed"; exits 1 if any failed.
+#   tests/e2e/run.sh [t_name ...]
+# Each scenario's output and the stack's logs end up in .dev/logs/e2e/<name>/.
+set -euo pipefail
+ECM_SCRIPT=e2e
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=scripts/lib.sh
+source "$here/../../scripts/lib.sh"
+devstack=$ECM_ROOT/scripts/devstack.sh
+default_timeout=${ECM_E2E_TIMEOUT_S:-900}
+
+scenarios=()
+if (($#)); then
+    for a in "$@"; do
+        a=$(basename "$a" .sh)
+        [[ -f $here/$a.sh ]] || ecm_die "no scenario $here/$a.sh"
+        scenarios+=("$here/$a.sh")
+    done
+else
+    for f in "$here"/t_*.sh; do [[ -e $f ]] && scenarios+=("$f"); done
+fi
+((${#scenarios[@]})) || ecm_die "no scenarios in $here"
+
+pg_was_running=0
+ecm_pg_running && pg_was_running=1
+
+# Header value(s) of a scenario: `# KEY: value` lines.
+header() { sed -n "s/^# $2: *//p" "$1"; }
+
+passed=0
+failed=0
+failed_names=()
+for f in "${scenarios[@]}"; do
+    name=$(basename "$f" .sh)
+    out=$ECM_DEV_DIR/logs/e2e/$name
+    rm -rf "$out"
+    mkdir -p "$out"
+    t0=$SECONDS
+    verdict=pass
+    reason=
+    (
+        # Scenario-specific settings reach the stack and the scenario, nothing else.
+        while IFS= read -r kv; do
+            [[ -n $kv ]] && export "${kv?}"
+        done < <(header "$f" e2e-env)
+        timeout_s=$(header "$f" e2e-timeout | head -n 1)
+        timeout_s=${timeout_s:-$default_timeout}
+        stack=1
+        [[ $(header "$f" e2e) == *no-stack* ]] && stack=0
+        echo "=== $name"
+        if ((stack)); then
+            if ! "$devstack" reset >"$out/stack-start.log" 2>&1 ||
+                ! "$devstack" start >>"$out/stack-start.log" 2>&1; then
+                cat "$out/stack-start.log"
+                echo "stack did not start"
+                exit 3
+            fi
+        fi
+        rc=0
+        ECM_SCRIPT=$name timeout -k 10 "$timeout_s" bash "$f" 2>&1 | tee "$out/scenario.log" ||
+            rc=${PIPESTATUS[0]}
+        ((rc != 124)) || echo "timed out after ${timeout_s}s"
+        if ((stack)); then
+            if ! "$devstack" stop --keep-pg >"$out/stack-stop.log" 2>&1; then
+                cat "$out/stack-stop.log"
+                ((rc != 0)) || rc=4
+            fi
+        fi
+        exit "$rc"
+    ) || {
+        rc=$?
+        verdict=fail
+        case $rc in
+        3) reason="stack did not start" ;;
+        4) reason="a process did not exit 0 on SIGTERM" ;;
+        124) reason="timed out" ;;
+        *) reason="exit $rc" ;;
+        esac
+    }
+    for n in "${ECM_STACK[@]}"; do
+        [[ -f $ECM_DEV_DIR/logs/$n.log ]] && mv "$ECM_DEV_DIR/logs/$n.log" "$out/"
+    done
+    if [[ $verdict == pass ]]; then
+        passed=$((passed + 1))
+        echo "--- PASS $name ($((SECONDS - t0))s)"
+    else
+        failed=$((failed + 1))
+        failed_names+=("$name")
+        echo "--- FAIL $name ($((SECONDS - t0))s): $reason; logs in $out"
+        for log in "$out"/*.log; do
+            case $(basename "$log") in scenario.log | stack-*.log) continue ;; esac
+            if grep -qiE '"level":"(error|fatal)"|AddressSanitizer|runtime error' "$log"; then
+                echo "    last lines of $(basename "$log"):"
+                tail -n 20 "$log" | sed 's/^/      /'
+            fi
+        done
+    fi
+done
+
+if ((!pg_was_running)); then
+    "$devstack" stop >/dev/null 2>&1 || true
+fi
+((failed == 0)) || echo "failed: ${failed_names[*]}"
+echo "$passed passed, $failed failed"
+((failed == 0))

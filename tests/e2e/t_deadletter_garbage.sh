@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Garbage bytes published on contacts.uploaded land in ecm.deadletter with a
+# reason header, and the campaign still completes.
+# e2e-env: ECM_SIM_DIAL_RATE=400
+# e2e-timeout: 420
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/checks.sh"
+
+cid=$(e2e_create_campaign "e2e dead letter")
+head -c 300 /dev/urandom >"$E2E_TMP/garbage"
+printf '\xff\xff\xff\xff not protobuf' >"$E2E_TMP/garbage2"
+e2e_kafka_produce contacts.uploaded "$E2E_TMP/garbage"
+e2e_kafka_produce contacts.uploaded "$E2E_TMP/garbage2"
+e2e_upload_contacts "$cid" 200 5 >/dev/null
+e2e_kafka_produce contacts.uploaded "$E2E_TMP/garbage"
+
+got=0
+for _ in $(seq 1 60); do
+    timeout 10 kcat -q -C -b "$ECM_DEV_KAFKA_BROKERS" -t ecm.deadletter -o beginning -e \
+        -f '%h\n' >"$E2E_TMP/dl" 2>/dev/null || true
+    got=$(grep -c 'ecm_deadletter_reason=' "$E2E_TMP/dl" || true)
+    ((got >= 3)) && break
+    sleep 1
+done
+e2e_assert_eq 3 "$got" "garbage messages in ecm.deadletter with a reason"
+grep -q 'ecm_original_topic=contacts.uploaded' "$E2E_TMP/dl" ||
+    e2e_fail "dead letters do not name their original topic"
+e2e_step "dead letter reason: $(grep -o 'ecm_deadletter_reason=[^,]*' "$E2E_TMP/dl" | head -1)"
+
+e2e_wait_campaign_closed "$cid" 300
+e2e_check_campaign "$cid" 200

@@ -1,0 +1,501 @@
+/* The feeder's DB side against a scratch PostgreSQL database and a fake UCCX
+ * peer: dispatch by capacity ('sending' -> 'sent' + outbox), reconcile after
+ * a crash without double sends, paused campaigns, and intake idempotence.
+ * Needs ECM_TEST_PG_DSN; skipped without it. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "ecm/v1/events.pb-c.h"
+#include "ecm_log.h"
+#include "ecm_metrics.h"
+#include "ecm_migrate.h"
+#include "ecm_pg.h"
+#include "fd_dispatch.h"
+#include "fd_feeder.h"
+#include "fd_intake.h"
+#include "fd_reconcile.h"
+#include "fd_uccx.h"
+#include "test_fd_fake_uccx.h"
+
+#define PORT_LO 20520
+#define PORT_HI 20539
+#define CISCO_ID "7"
+
+typedef struct {
+    PGconn *admin;
+    char name[64];
+    char dsn[1024];
+    ecm_pg *pg;
+    fake_uccx *fake;
+    ecm_metrics *metrics;
+    fd_ctx ctx;
+} fixture;
+
+static PGresult *q(fixture *f, const char *sql)
+{
+    PGresult *r = PQexec(ecm_pg_conn(f->pg), sql);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+    return r;
+}
+
+static long long q_int(fixture *f, const char *sql)
+{
+    PGresult *r = q(f, sql);
+    assert_int_equal(PQntuples(r), 1);
+    long long v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return v;
+}
+
+static void q_cmd(fixture *f, const char *sql)
+{
+    PQclear(q(f, sql));
+}
+
+static int group_setup(void **state)
+{
+    const char *base = getenv("ECM_TEST_PG_DSN");
+    if (!base) {
+        *state = NULL;
+        return 0;
+    }
+    fixture *f = calloc(1, sizeof *f);
+    char admin_dsn[1100];
+    snprintf(admin_dsn, sizeof admin_dsn, "%s dbname=postgres", base);
+    f->admin = PQconnectdb(admin_dsn);
+    if (PQstatus(f->admin) != CONNECTION_OK)
+        fail_msg("ECM_TEST_PG_DSN: %s", PQerrorMessage(f->admin));
+    snprintf(f->name, sizeof f->name, "ecm_feeder_t%d_%ld", (int)getpid(),
+             (long)time(NULL) % 100000);
+    char sql[256];
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", f->name);
+    PGresult *r = PQexec(f->admin, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+    PQclear(r);
+    snprintf(f->dsn, sizeof f->dsn, "%s dbname=%s", base, f->name);
+    f->pg = ecm_pg_new(f->dsn, NULL);
+    assert_non_null(f->pg);
+    assert_true(ecm_migrate_apply(ecm_pg_conn(f->pg), ecm_migrations, ecm_migrations_count) >= 0);
+    f->fake = fake_start(PORT_LO, PORT_HI);
+    assert_non_null(f->fake);
+    *state = f;
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    fixture *f = *state;
+    if (!f)
+        return 0;
+    fake_stop(f->fake);
+    ecm_pg_destroy(f->pg);
+    char sql[256];
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", f->name);
+    PQclear(PQexec(f->admin, sql));
+    PQfinish(f->admin);
+    free(f);
+    return 0;
+}
+
+/* A clean slate for each test: tables emptied, fake forgotten, a fresh
+ * client and metrics. */
+static int test_setup(void **state)
+{
+    fixture *f = *state;
+    if (!f)
+        return 0;
+    q_cmd(f, "TRUNCATE attempts, outbox, contacts, uploads, campaigns RESTART IDENTITY CASCADE");
+    fake_reset(f->fake);
+    char url[64];
+    fake_url(f->fake, url, sizeof url);
+    f->metrics = ecm_metrics_new();
+    f->ctx = (fd_ctx){
+        .pg = f->pg,
+        .uccx = fd_uccx_new(url, FAKE_UCCX_USER, FAKE_UCCX_PASSWORD, 500),
+        .opt =
+            {
+                .topic_dispatched = "contacts.dispatched",
+                .source = "/ecm/feeder",
+                .batch = 500,
+                .capacity = 10000,
+                .reconcile_after_s = 30,
+                .reconcile_every_ms = 5000,
+            },
+    };
+    assert_non_null(f->ctx.uccx);
+    fd_metrics_init(&f->ctx.metrics, f->metrics);
+    return 0;
+}
+
+static int test_teardown(void **state)
+{
+    fixture *f = *state;
+    if (!f)
+        return 0;
+    fd_uccx_destroy(f->ctx.uccx);
+    ecm_metrics_destroy(f->metrics);
+    return 0;
+}
+
+#define NEED_DB(f)                                                                                 \
+    do {                                                                                           \
+        if (!(f))                                                                                  \
+            skip();                                                                                \
+    } while (0)
+
+/* Creates a campaign on CISCO_ID with n contacts in state `state`. Returns
+ * the campaign id. */
+static long long seed(fixture *f, const char *campaign_state, int n, const char *contact_state)
+{
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO campaigns (name, channel, state, strategy_id, cisco_kind, "
+             "cisco_campaign_id) SELECT 'c', 'voice_ivr', '%s', id, 'uccx', '" CISCO_ID "' "
+             "FROM strategies WHERE name = 'Default' RETURNING id",
+             campaign_state);
+    long long id = q_int(f, sql);
+    snprintf(sql, sizeof sql,
+             "INSERT INTO contacts (campaign_id, first_name, last_name, phones, state) "
+             "SELECT %lld, 'First' || g, 'Last, ' || g, ARRAY['+1555000' || lpad(g::text, 4, "
+             "'0'), '+1666000' || lpad(g::text, 4, '0')], '%s' FROM generate_series(1, %d) g",
+             id, contact_state, n);
+    q_cmd(f, sql);
+    return id;
+}
+
+static double metric(fixture *f, const char *name)
+{
+    return ecm_metric_value(ecm_metrics_counter(f->metrics, name, "x"));
+}
+
+static void test_dispatch_records_sending_then_sent_with_events(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    seed(f, "active", 30, "queued");
+    size_t sent = 0;
+    int full = -1;
+    assert_int_equal(fd_dispatch_tick(&f->ctx, &sent, &full), 0);
+    assert_int_equal(sent, 30);
+    assert_int_equal(full, 0);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE status = 'sent' AND "
+                              "sent_at IS NOT NULL AND target = 'uccx:" CISCO_ID "' AND "
+                              "account_number = contact_id || '-1' AND attempt = 1 AND "
+                              "phone LIKE '+1555%' AND channel = 'voice_ivr'"),
+                     30);
+    assert_int_equal(
+        q_int(f, "SELECT count(*) FROM contacts WHERE state = 'dispatched' AND attempts = 1"), 30);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM outbox WHERE topic = 'contacts.dispatched' "
+                              "AND ce_type = 'ecm.v1.ContactDispatched' AND ce_source = "
+                              "'/ecm/feeder'"),
+                     30);
+    assert_int_equal(f->fake->rows, 30);
+    assert_int_equal(f->fake->duplicates, 0);
+    assert_true(fake_has(f->fake, "1-1"));
+    /* Quoted for CSV, then escaped for XML (libxml2 writes " as &quot;). */
+    assert_true(strstr(f->fake->last_body, "\"Last, 1\"") ||
+                strstr(f->fake->last_body, "&quot;Last, 1&quot;"));
+    assert_int_equal(metric(f, "ecm_feeder_dispatched_total"), 30);
+
+    /* The event of contact 5 decodes and says what was sent. */
+    PGresult *r = q(f, "SELECT msg_key, payload FROM outbox WHERE msg_key = '5'");
+    assert_int_equal(PQntuples(r), 1);
+    size_t len = 0;
+    unsigned char *bytes = PQunescapeBytea((const unsigned char *)PQgetvalue(r, 0, 1), &len);
+    Ecm__V1__ContactDispatched *ev = ecm__v1__contact_dispatched__unpack(NULL, len, bytes);
+    assert_non_null(ev);
+    assert_int_equal(ev->contact_id, 5);
+    assert_int_equal(ev->attempt, 1);
+    assert_string_equal(ev->account_number, "5-1");
+    assert_string_equal(ev->phone, "+15550000005");
+    assert_string_equal(ev->target, "uccx:" CISCO_ID);
+    assert_int_equal(ev->channel, ECM__V1__CHANNEL__CHANNEL_VOICE_IVR);
+    assert_true(ev->event_id[0] != '\0');
+    ecm__v1__contact_dispatched__free_unpacked(ev, NULL);
+    PQfreemem(bytes);
+    PQclear(r);
+
+    /* Nothing queued any more: a second pass sends nothing. */
+    assert_int_equal(fd_dispatch_tick(&f->ctx, &sent, &full), 0);
+    assert_int_equal(sent, 0);
+    assert_int_equal(f->fake->posts, 1);
+}
+
+static void test_dispatch_uses_the_phone_of_the_retry(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    seed(f, "active", 2, "queued");
+    q_cmd(f, "UPDATE contacts SET attempts = 2, phone_index = 1 WHERE id = 2");
+    assert_int_equal(fd_dispatch_tick(&f->ctx, NULL, NULL), 0);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE contact_id = 2 AND attempt = 3 "
+                              "AND account_number = '2-3' AND phone = '+16660000002'"),
+                     1);
+    assert_true(fake_has(f->fake, "2-3"));
+}
+
+static void test_dispatch_leaves_sending_when_uccx_is_unavailable(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    seed(f, "active", 20, "queued");
+    fake_set(f->fake, 503, 200, 0);
+    size_t sent = 99;
+    assert_int_equal(fd_dispatch_tick(&f->ctx, &sent, NULL), -2);
+    assert_int_equal(sent, 0);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE status = 'sending'"), 20);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM contacts WHERE state = 'dispatched'"), 20);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM outbox"), 0);
+    assert_int_equal(metric(f, "ecm_feeder_uccx_errors_total{kind=\"unavailable\"}"), 1);
+
+    /* A 4xx leaves them 'sending' too, and is counted apart. */
+    seed(f, "active", 5, "queued");
+    fake_set(f->fake, 400, 200, 0);
+    assert_int_equal(fd_dispatch_tick(&f->ctx, &sent, NULL), -1);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE status = 'sending'"), 25);
+    assert_int_equal(metric(f, "ecm_feeder_uccx_errors_total{kind=\"rejected\"}"), 1);
+    assert_int_equal(f->fake->rows, 0);
+}
+
+/* The crash: attempts 'sending', UCCX already holds half of them. */
+static void test_reconcile_resends_only_what_uccx_lacks(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    seed(f, "active", 40, "queued");
+    fake_set(f->fake, 503, 200, 0);
+    assert_int_equal(fd_dispatch_tick(&f->ctx, NULL, NULL), -2);
+    PGresult *r = q(f, "SELECT account_number FROM attempts WHERE contact_id % 2 = 0");
+    assert_int_equal(PQntuples(r), 20);
+    for (int i = 0; i < PQntuples(r); i++)
+        fake_add(f->fake, PQgetvalue(r, i, 0));
+    PQclear(r);
+    fake_set(f->fake, 202, 200, 0);
+
+    /* Too recent: a POST may still be under way, so nothing is touched. */
+    size_t present = 9, resent = 9;
+    assert_int_equal(fd_reconcile_run(&f->ctx, &present, &resent), 0);
+    assert_int_equal(present + resent, 0);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE status = 'sending'"), 40);
+
+    q_cmd(f, "UPDATE attempts SET sending_at = now() - interval '1 hour'");
+    assert_int_equal(fd_reconcile_run(&f->ctx, &present, &resent), 0);
+    assert_int_equal(present, 20);
+    assert_int_equal(resent, 20);
+    assert_int_equal(f->fake->duplicates, 0);
+    assert_int_equal(f->fake->n, 40);
+    assert_int_equal(f->fake->rows, 20); /* only the missing half was POSTed */
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE status = 'sent'"), 40);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM outbox"), 40);
+    assert_int_equal(metric(f, "ecm_feeder_reconciled_total{result=\"present\"}"), 20);
+    assert_int_equal(metric(f, "ecm_feeder_reconciled_total{result=\"resent\"}"), 20);
+
+    /* Done means done: a second run finds nothing. */
+    assert_int_equal(fd_reconcile_run(&f->ctx, &present, &resent), 0);
+    assert_int_equal(present + resent, 0);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM outbox"), 40);
+}
+
+static void test_reconcile_keeps_attempts_when_the_list_fails(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    seed(f, "active", 10, "queued");
+    fake_set(f->fake, 503, 503, 0);
+    assert_int_equal(fd_dispatch_tick(&f->ctx, NULL, NULL), -2);
+    q_cmd(f, "UPDATE attempts SET sending_at = now() - interval '1 hour'");
+    assert_int_equal(fd_reconcile_run(&f->ctx, NULL, NULL), -1);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE status = 'sending'"), 10);
+    assert_int_equal(f->fake->rows, 0);
+}
+
+static void test_dispatch_respects_capacity(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    f->ctx.opt.capacity = 25;
+    f->ctx.opt.batch = 10;
+    seed(f, "active", 60, "queued");
+    size_t total = 0, sent = 0;
+    int full = 0;
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(fd_dispatch_tick(&f->ctx, &sent, &full), 0);
+        total += sent;
+    }
+    assert_int_equal(total, 25);
+    assert_int_equal(f->fake->n, 25);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM contacts WHERE state = 'queued'"), 35);
+    /* Results free room: five done, five more go. */
+    q_cmd(f, "UPDATE attempts SET status = 'done' WHERE contact_id <= 5");
+    assert_int_equal(fd_dispatch_tick(&f->ctx, &sent, &full), 0);
+    assert_int_equal(sent, 5);
+    assert_int_equal(f->fake->n, 30);
+    assert_int_equal(f->fake->duplicates, 0);
+    /* Oldest first. */
+    assert_int_equal(q_int(f, "SELECT max(contact_id) FROM attempts"), 30);
+}
+
+static void test_dispatch_reports_a_full_batch(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    f->ctx.opt.batch = 10;
+    seed(f, "active", 15, "queued");
+    size_t sent = 0;
+    int full = 0;
+    assert_int_equal(fd_dispatch_tick(&f->ctx, &sent, &full), 0);
+    assert_int_equal(sent, 10);
+    assert_int_equal(full, 1);
+    assert_int_equal(fd_dispatch_tick(&f->ctx, &sent, &full), 0);
+    assert_int_equal(sent, 5);
+    assert_int_equal(full, 0);
+}
+
+static void test_dispatch_skips_paused_campaign(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    long long id = seed(f, "paused", 10, "queued");
+    size_t sent = 9;
+    assert_int_equal(fd_dispatch_tick(&f->ctx, &sent, NULL), 0);
+    assert_int_equal(sent, 0);
+    assert_int_equal(f->fake->posts, 0);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM contacts WHERE state = 'queued'"), 10);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts"), 0);
+    char sql[128];
+    snprintf(sql, sizeof sql, "UPDATE campaigns SET state = 'active' WHERE id = %lld", id);
+    q_cmd(f, sql);
+    assert_int_equal(fd_dispatch_tick(&f->ctx, &sent, NULL), 0);
+    assert_int_equal(sent, 10);
+}
+
+static void test_reconcile_holds_missing_attempts_of_a_paused_campaign(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    long long id = seed(f, "active", 6, "queued");
+    fake_set(f->fake, 503, 200, 0);
+    assert_int_equal(fd_dispatch_tick(&f->ctx, NULL, NULL), -2);
+    fake_add(f->fake, "1-1");
+    fake_set(f->fake, 202, 200, 0);
+    char sql[128];
+    snprintf(sql, sizeof sql, "UPDATE campaigns SET state = 'paused' WHERE id = %lld", id);
+    q_cmd(f, sql);
+    q_cmd(f, "UPDATE attempts SET sending_at = now() - interval '1 hour'");
+    size_t present = 0, resent = 0;
+    assert_int_equal(fd_reconcile_run(&f->ctx, &present, &resent), 0);
+    assert_int_equal(present, 1);
+    assert_int_equal(resent, 0);
+    assert_int_equal(f->fake->rows, 0);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE status = 'sending'"), 5);
+}
+
+static void test_intake_queues_once_and_ignores_stale_events(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    seed(f, "active", 3, "pending");
+    q_cmd(f, "UPDATE contacts SET state = 'retry_due', attempts = 1 WHERE id = 3");
+    fd_intake_item items[5] = {
+        {.kind = FD_ITEM_UPLOADED, .contact_id = 1, .attempt = 1},
+        {.kind = FD_ITEM_UPLOADED, .contact_id = 2, .attempt = 1},
+        {.kind = FD_ITEM_RETRY, .contact_id = 3, .attempt = 3, .phone_index = 1}, /* stale */
+        {.kind = FD_ITEM_UPLOADED, .contact_id = 999, .attempt = 1},
+        {.kind = FD_ITEM_IGNORE},
+    };
+    size_t queued = 0;
+    assert_int_equal(fd_intake_apply(f->pg, items, 5, &queued), 0);
+    assert_int_equal(queued, 2);
+    assert_int_equal(items[3].unknown, 1);
+    assert_int_equal(items[0].unknown + items[1].unknown + items[2].unknown, 0);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM contacts WHERE state = 'queued'"), 2);
+    assert_int_equal(q_int(f, "SELECT (state = 'retry_due')::int FROM contacts WHERE id = 3"), 1);
+
+    /* Redelivered: nothing changes. The right retry queues contact 3. */
+    items[2].attempt = 2;
+    assert_int_equal(fd_intake_apply(f->pg, items, 5, &queued), 0);
+    assert_int_equal(queued, 1);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM contacts WHERE id = 3 AND state = 'queued' AND "
+                              "phone_index = 1"),
+                     1);
+    assert_int_equal(fd_intake_apply(f->pg, items, 5, &queued), 0);
+    assert_int_equal(queued, 0);
+}
+
+static void test_intake_decode_dead_letters_garbage_and_skips_sms(void **state)
+{
+    (void)state;
+    fd_intake_item it;
+    const unsigned char garbage[] = {0xff, 0xff, 0xff, 0x01, 0x02};
+    fd_intake_decode("contacts.uploaded", "contacts.uploaded", "contacts.retry", garbage,
+                     sizeof garbage, &it);
+    assert_int_equal(it.kind, FD_ITEM_BAD);
+    assert_non_null(strstr(it.reason, "undecodable ecm.v1.ContactUploaded: "));
+
+    Ecm__V1__ContactUploaded up = ECM__V1__CONTACT_UPLOADED__INIT;
+    up.contact_id = 17;
+    up.attempt = 1;
+    up.channel = ECM__V1__CHANNEL__CHANNEL_SMS;
+    uint8_t buf[128];
+    size_t len = ecm__v1__contact_uploaded__pack(&up, buf);
+    fd_intake_decode("contacts.uploaded", "contacts.uploaded", "contacts.retry", buf, len, &it);
+    assert_int_equal(it.kind, FD_ITEM_IGNORE);
+
+    up.channel = ECM__V1__CHANNEL__CHANNEL_VOICE_AGENT;
+    len = ecm__v1__contact_uploaded__pack(&up, buf);
+    fd_intake_decode("contacts.uploaded", "contacts.uploaded", "contacts.retry", buf, len, &it);
+    assert_int_equal(it.kind, FD_ITEM_UPLOADED);
+    assert_int_equal(it.contact_id, 17);
+
+    Ecm__V1__ContactRetry rt = ECM__V1__CONTACT_RETRY__INIT;
+    rt.contact_id = 18;
+    rt.attempt = 3;
+    rt.phone_index = 2;
+    rt.channel = ECM__V1__CHANNEL__CHANNEL_VOICE_IVR;
+    len = ecm__v1__contact_retry__pack(&rt, buf);
+    fd_intake_decode("contacts.retry", "contacts.uploaded", "contacts.retry", buf, len, &it);
+    assert_int_equal(it.kind, FD_ITEM_RETRY);
+    assert_int_equal(it.contact_id, 18);
+    assert_int_equal(it.attempt, 3);
+    assert_int_equal(it.phone_index, 2);
+}
+
+int main(void)
+{
+    ecm_log_init("test_fd_dispatch", ECM_LOG_ERROR);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_dispatch_records_sending_then_sent_with_events,
+                                        test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_dispatch_uses_the_phone_of_the_retry, test_setup,
+                                        test_teardown),
+        cmocka_unit_test_setup_teardown(test_dispatch_leaves_sending_when_uccx_is_unavailable,
+                                        test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_reconcile_resends_only_what_uccx_lacks, test_setup,
+                                        test_teardown),
+        cmocka_unit_test_setup_teardown(test_reconcile_keeps_attempts_when_the_list_fails,
+                                        test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_dispatch_respects_capacity, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_dispatch_reports_a_full_batch, test_setup,
+                                        test_teardown),
+        cmocka_unit_test_setup_teardown(test_dispatch_skips_paused_campaign, test_setup,
+                                        test_teardown),
+        cmocka_unit_test_setup_teardown(test_reconcile_holds_missing_attempts_of_a_paused_campaign,
+                                        test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_intake_queues_once_and_ignores_stale_events,
+                                        test_setup, test_teardown),
+        cmocka_unit_test(test_intake_decode_dead_letters_garbage_and_skips_sms),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

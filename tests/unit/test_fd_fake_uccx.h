@@ -1,0 +1,264 @@
+/* A fake UCCX peer for the feeder's unit tests, served in-process with
+ * ecm_http: it records every account number POSTed to
+ * /adminapi/campaign/{id}/contacts, counts the ones it receives twice, and
+ * lists what it has on GET, in the shape the Cisco simulator uses (CSV in
+ * csvdata). Its answer (status, delay) is set by the test. Header-only so
+ * that each test binary gets its own copy. */
+#ifndef TEST_FD_FAKE_UCCX_H
+#define TEST_FD_FAKE_UCCX_H
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+
+#include "ecm_http.h"
+
+#define FAKE_UCCX_USER "ecm"
+#define FAKE_UCCX_PASSWORD "s3cret"
+/* base64("ecm:s3cret") */
+#define FAKE_UCCX_AUTH "Basic ZWNtOnMzY3JldA=="
+
+typedef struct {
+    pthread_mutex_t mu;
+    ecm_http *http;
+    int port;
+    int post_status; /* answer to a POST; 202 unless the test says otherwise */
+    int delay_ms;    /* wait before answering */
+    int get_status;  /* answer to a GET; 200 unless the test says otherwise */
+    char **accounts; /* every distinct account number received */
+    size_t n, cap;
+    size_t posts;      /* POSTs answered 2xx */
+    size_t rows;       /* rows received in them */
+    size_t duplicates; /* account numbers received more than once */
+    size_t unauthorized;
+    char last_campaign[32];
+    char last_body[4096]; /* the start of the last POST body */
+} fake_uccx;
+
+static int fake_has_locked(fake_uccx *f, const char *acct)
+{
+    for (size_t i = 0; i < f->n; i++) {
+        if (strcmp(f->accounts[i], acct) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Records one account number as received (the caller holds mu). */
+static void fake_add_locked(fake_uccx *f, const char *acct)
+{
+    if (fake_has_locked(f, acct)) {
+        f->duplicates++;
+        return;
+    }
+    if (f->n == f->cap) {
+        f->cap = f->cap ? f->cap * 2 : 64;
+        f->accounts = realloc(f->accounts, f->cap * sizeof *f->accounts);
+    }
+    f->accounts[f->n++] = strdup(acct);
+}
+
+/* What a crash after UCCX took a batch leaves behind: the peer has it. */
+static void fake_add(fake_uccx *f, const char *acct)
+{
+    pthread_mutex_lock(&f->mu);
+    fake_add_locked(f, acct);
+    pthread_mutex_unlock(&f->mu);
+}
+
+static void fake_nap(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static int fake_authorized(fake_uccx *f, ecm_http_req *req)
+{
+    const char *auth = ecm_http_req_header(req, "Authorization");
+    if (auth && strcmp(auth, FAKE_UCCX_AUTH) == 0)
+        return 1;
+    pthread_mutex_lock(&f->mu);
+    f->unauthorized++;
+    pthread_mutex_unlock(&f->mu);
+    ecm_http_respond(req, 401, "text/plain", "unauthorized\n", 13);
+    return 0;
+}
+
+/* The first field of every CSV line after the header; account numbers never
+ * need quoting, so a split on ',' is enough for a fake. */
+static void fake_take_rows(fake_uccx *f, const char *csv)
+{
+    int header_seen = 0;
+    const char *p = csv;
+    while (*p) {
+        const char *eol = strchr(p, '\n');
+        size_t len = eol ? (size_t)(eol - p) : strlen(p);
+        if (len > 0) {
+            if (!header_seen) {
+                header_seen = 1;
+            } else {
+                const char *comma = memchr(p, ',', len);
+                size_t k = comma ? (size_t)(comma - p) : len;
+                char acct[64];
+                snprintf(acct, sizeof acct, "%.*s", (int)k, p);
+                fake_add_locked(f, acct);
+                f->rows++;
+            }
+        }
+        p += len + (eol ? 1 : 0);
+    }
+}
+
+static void fake_post(void *ctx, ecm_http_req *req)
+{
+    fake_uccx *f = ctx;
+    if (!fake_authorized(f, req))
+        return;
+    pthread_mutex_lock(&f->mu);
+    int status = f->post_status, delay = f->delay_ms;
+    pthread_mutex_unlock(&f->mu);
+    if (delay > 0)
+        fake_nap(delay);
+    if (status != 200 && status != 202) {
+        ecm_http_respond(req, status, "text/plain", "fake says no\n", 13);
+        return;
+    }
+    size_t len = 0;
+    const char *body = ecm_http_req_body(req, &len);
+    xmlDocPtr doc = xmlReadMemory(body, (int)len, "post.xml", NULL, XML_PARSE_NONET);
+    if (!doc) {
+        ecm_http_respond(req, 400, "text/plain", "malformed XML\n", 14);
+        return;
+    }
+    xmlNodePtr root = xmlDocGetRootElement(doc);
+    xmlNodePtr csv = NULL;
+    for (xmlNodePtr n = root ? root->children : NULL; n; n = n->next) {
+        if (n->type == XML_ELEMENT_NODE && xmlStrcmp(n->name, BAD_CAST "csvdata") == 0)
+            csv = n;
+    }
+    if (!csv) {
+        xmlFreeDoc(doc);
+        ecm_http_respond(req, 400, "text/plain", "no csvdata\n", 11);
+        return;
+    }
+    xmlChar *text = xmlNodeGetContent(csv);
+    pthread_mutex_lock(&f->mu);
+    snprintf(f->last_campaign, sizeof f->last_campaign, "%s", ecm_http_req_param(req, 0));
+    snprintf(f->last_body, sizeof f->last_body, "%.*s", (int)len, body);
+    fake_take_rows(f, (const char *)text);
+    f->posts++;
+    pthread_mutex_unlock(&f->mu);
+    xmlFree(text);
+    xmlFreeDoc(doc);
+    ecm_http_respond(req, status, "application/xml", "<campaignContacts/>", 19);
+}
+
+static void fake_get(void *ctx, ecm_http_req *req)
+{
+    fake_uccx *f = ctx;
+    if (!fake_authorized(f, req))
+        return;
+    pthread_mutex_lock(&f->mu);
+    int status = f->get_status, delay = f->delay_ms;
+    pthread_mutex_unlock(&f->mu);
+    if (delay > 0)
+        fake_nap(delay);
+    if (status != 200) {
+        ecm_http_respond(req, status, "text/plain", "fake says no\n", 13);
+        return;
+    }
+    const char *head = "<?xml version=\"1.0\"?><campaignContacts><campaign name=\"fake\">"
+                       "<refURL>x</refURL></campaign><csvdata>\nAccount Number,First Name,"
+                       "Last Name,Phone1,Phone2,Phone3,Status\n";
+    const char *tail = "</csvdata></campaignContacts>";
+    pthread_mutex_lock(&f->mu);
+    size_t cap = strlen(head) + strlen(tail) + f->n * 96 + 1, len = 0;
+    char *out = malloc(cap);
+    len += (size_t)snprintf(out + len, cap - len, "%s", head);
+    for (size_t i = 0; i < f->n; i++)
+        len += (size_t)snprintf(out + len, cap - len, "%.60s,,,+15550000000,,,pending\n",
+                                f->accounts[i]);
+    len += (size_t)snprintf(out + len, cap - len, "%s", tail);
+    pthread_mutex_unlock(&f->mu);
+    ecm_http_respond(req, 200, "application/xml", out, len);
+    free(out);
+}
+
+/* Starts a fake on the first free port of [port_lo, port_hi]. */
+static fake_uccx *fake_start(int port_lo, int port_hi)
+{
+    fake_uccx *f = calloc(1, sizeof *f);
+    pthread_mutex_init(&f->mu, NULL);
+    f->post_status = 202;
+    f->get_status = 200;
+    for (int port = port_lo; port <= port_hi; port++) {
+        f->http = ecm_http_new("127.0.0.1", port, NULL);
+        if (!f->http)
+            continue;
+        if (ecm_http_route(f->http, "POST", "/adminapi/campaign/{}/contacts", 16u << 20, fake_post,
+                           f) == 0 &&
+            ecm_http_route(f->http, "GET", "/adminapi/campaign/{}/contacts", 0, fake_get, f) == 0 &&
+            ecm_http_start(f->http) == 0) {
+            f->port = port;
+            return f;
+        }
+        ecm_http_destroy(f->http);
+        f->http = NULL;
+    }
+    free(f);
+    return NULL;
+}
+
+static void fake_reset(fake_uccx *f)
+{
+    pthread_mutex_lock(&f->mu);
+    for (size_t i = 0; i < f->n; i++)
+        free(f->accounts[i]);
+    f->n = 0;
+    f->posts = f->rows = f->duplicates = f->unauthorized = 0;
+    f->post_status = 202;
+    f->get_status = 200;
+    f->delay_ms = 0;
+    f->last_body[0] = '\0';
+    pthread_mutex_unlock(&f->mu);
+}
+
+static void fake_set(fake_uccx *f, int post_status, int get_status, int delay_ms)
+{
+    pthread_mutex_lock(&f->mu);
+    f->post_status = post_status;
+    f->get_status = get_status;
+    f->delay_ms = delay_ms;
+    pthread_mutex_unlock(&f->mu);
+}
+
+static int fake_has(fake_uccx *f, const char *acct)
+{
+    pthread_mutex_lock(&f->mu);
+    int has = fake_has_locked(f, acct);
+    pthread_mutex_unlock(&f->mu);
+    return has;
+}
+
+static void fake_stop(fake_uccx *f)
+{
+    if (!f)
+        return;
+    ecm_http_destroy(f->http);
+    fake_reset(f);
+    free(f->accounts);
+    pthread_mutex_destroy(&f->mu);
+    free(f);
+}
+
+static void fake_url(const fake_uccx *f, char *out, size_t out_size)
+{
+    snprintf(out, out_size, "http://127.0.0.1:%d", f->port);
+}
+
+#endif

@@ -1,0 +1,680 @@
+/* strcasestr */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "ecm_http.h"
+#include "ecm_log.h"
+
+/* Ports from this test's range (20100-20199), one per test so that no test
+ * depends on the previous one's socket being gone. */
+#define PORT_BASE 20110
+
+typedef struct {
+    long status;
+    char *body;
+    size_t len;
+    char headers[4096];
+    size_t hlen;
+} http_answer;
+
+static size_t on_body(char *data, size_t size, size_t n, void *p)
+{
+    http_answer *a = p;
+    size_t len = size * n;
+    char *grown = realloc(a->body, a->len + len + 1);
+    assert_non_null(grown);
+    a->body = grown;
+    memcpy(a->body + a->len, data, len);
+    a->len += len;
+    a->body[a->len] = '\0';
+    return len;
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *p)
+{
+    http_answer *a = p;
+    size_t len = size * n;
+    if (a->hlen + len < sizeof a->headers) {
+        memcpy(a->headers + a->hlen, data, len);
+        a->hlen += len;
+        a->headers[a->hlen] = '\0';
+    }
+    return len;
+}
+
+typedef struct {
+    size_t total, sent;
+    uint32_t seed;
+} body_source;
+
+static unsigned char source_byte(size_t i)
+{
+    return (unsigned char)((i * 2654435761u) >> 13);
+}
+
+static size_t on_read(char *buf, size_t size, size_t n, void *p)
+{
+    body_source *s = p;
+    size_t room = size * n;
+    size_t left = s->total - s->sent;
+    size_t k = left < room ? left : room;
+    for (size_t i = 0; i < k; i++) {
+        buf[i] = (char)source_byte(s->sent + i);
+    }
+    s->sent += k;
+    return k;
+}
+
+/* One request; body may be NULL. extra_header may be NULL. */
+static void request(const char *method, int port, const char *path, const char *body, size_t len,
+                    const char *extra_header, http_answer *a)
+{
+    char url[512];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    memset(a, 0, sizeof *a);
+    CURL *c = curl_easy_init();
+    assert_non_null(c);
+    struct curl_slist *hs = NULL;
+    if (extra_header) {
+        hs = curl_slist_append(hs, extra_header);
+    }
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    if (strcmp(method, "HEAD") == 0) {
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    }
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    }
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hs);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, a);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, a);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    CURLcode rc = curl_easy_perform(c);
+    if (rc != CURLE_OK) {
+        fail_msg("%s %s: %s", method, url, curl_easy_strerror(rc));
+    }
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a->status);
+    curl_slist_free_all(hs);
+    curl_easy_cleanup(c);
+    if (!a->body) {
+        a->body = calloc(1, 1);
+    }
+}
+
+static void answer_free(http_answer *a)
+{
+    free(a->body);
+    a->body = NULL;
+}
+
+static int has_header(const http_answer *a, const char *line)
+{
+    return strcasestr(a->headers, line) != NULL;
+}
+
+static json_t *answer_json(const http_answer *a)
+{
+    json_error_t err;
+    json_t *j = json_loadb(a->body, a->len, 0, &err);
+    if (!j) {
+        fail_msg("not JSON (%s): %s", err.text, a->body);
+    }
+    return j;
+}
+
+static void assert_problem(const http_answer *a, long status, const char *type)
+{
+    char want[256];
+    assert_int_equal(a->status, status);
+    assert_true(has_header(a, "Content-Type: application/problem+json"));
+    json_t *j = answer_json(a);
+    snprintf(want, sizeof want, "https://ecm.dev/problems/%s", type);
+    assert_string_equal(json_string_value(json_object_get(j, "type")), want);
+    assert_int_equal(json_integer_value(json_object_get(j, "status")), status);
+    assert_non_null(json_string_value(json_object_get(j, "title")));
+    json_decref(j);
+}
+
+/* ---- handlers ---- */
+
+static void echo_params(void *ctx, ecm_http_req *req)
+{
+    (void)ctx;
+    const char *q = ecm_http_req_query(req, "limit");
+    const char *h = ecm_http_req_header(req, "x-test-header");
+    char body[512];
+    int n = snprintf(body, sizeof body, "%s|%s|%s|%s|%s|%s", ecm_http_req_method(req),
+                     ecm_http_req_path(req), ecm_http_req_param(req, 0), ecm_http_req_param(req, 1),
+                     q ? q : "-", h ? h : "-");
+    assert_null(ecm_http_req_param(req, 2));
+    assert_null(ecm_http_req_param(req, -1));
+    ecm_http_add_header(req, "Location", "/somewhere");
+    ecm_http_respond(req, 201, "text/plain", body, (size_t)n);
+}
+
+static void echo_body(void *ctx, ecm_http_req *req)
+{
+    (void)ctx;
+    size_t len = 99;
+    const char *b = ecm_http_req_body(req, &len);
+    char out[64];
+    int n = snprintf(out, sizeof out, "%zu:%d", len, b[len] == '\0');
+    ecm_http_respond(req, 200, "text/plain", out, (size_t)n);
+}
+
+static void forgets_to_answer(void *ctx, ecm_http_req *req)
+{
+    (void)ctx;
+    (void)req;
+}
+
+static void problem_teapot(void *ctx, ecm_http_req *req)
+{
+    (void)ctx;
+    ecm_http_respond_problem(req, 418, "teapot", "I'm a teapot", "brewing %d cups", 3);
+}
+
+typedef struct {
+    atomic_int begins, bodies, ends, cleanups;
+} stream_counts;
+
+typedef struct {
+    uint64_t bytes;
+    uint32_t a, b; /* Adler-32 */
+    uint64_t chunks;
+} stream_state;
+
+static int stream_begin(void *ctx, ecm_http_req *req)
+{
+    stream_counts *sc = ctx;
+    atomic_fetch_add(&sc->begins, 1);
+    if (!ecm_http_req_header(req, "X-Allow")) {
+        ecm_http_respond_problem(req, 401, "unauthorized", "Unauthorized", NULL);
+        return -1;
+    }
+    stream_state *st = calloc(1, sizeof *st);
+    assert_non_null(st);
+    st->a = 1;
+    ecm_http_req_set_state(req, st);
+    return 0;
+}
+
+static int stream_body(void *ctx, ecm_http_req *req, const char *data, size_t len)
+{
+    stream_counts *sc = ctx;
+    stream_state *st = ecm_http_req_state(req);
+    atomic_fetch_add(&sc->bodies, 1);
+    for (size_t i = 0; i < len; i++) {
+        st->a = (st->a + (unsigned char)data[i]) % 65521;
+        st->b = (st->b + st->a) % 65521;
+    }
+    st->bytes += len;
+    st->chunks++;
+    if (ecm_http_req_header(req, "X-Fail-Body")) {
+        ecm_http_respond_problem(req, 422, "bad-body", "Bad body", "stopped after %zu", len);
+        return -1;
+    }
+    return 0;
+}
+
+static void stream_end(void *ctx, ecm_http_req *req)
+{
+    stream_counts *sc = ctx;
+    stream_state *st = ecm_http_req_state(req);
+    atomic_fetch_add(&sc->ends, 1);
+    char out[128];
+    int n = snprintf(out, sizeof out, "{\"bytes\":%llu,\"adler\":%u,\"chunks\":%llu}",
+                     (unsigned long long)st->bytes, (st->b << 16) | st->a,
+                     (unsigned long long)st->chunks);
+    ecm_http_respond(req, 200, "application/json", out, (size_t)n);
+}
+
+static void stream_cleanup(void *ctx, ecm_http_req *req)
+{
+    stream_counts *sc = ctx;
+    atomic_fetch_add(&sc->cleanups, 1);
+    free(ecm_http_req_state(req));
+}
+
+static int ready_flag_fn(void *ctx, char *errstr, size_t errstr_size)
+{
+    int *ready = ctx;
+    if (*ready) {
+        return 0;
+    }
+    snprintf(errstr, errstr_size, "database \"ecm\" unreachable");
+    return -1;
+}
+
+/* ---- tests ---- */
+
+static ecm_http *server(int port, ecm_metrics *m)
+{
+    ecm_http *h = ecm_http_new("127.0.0.1", port, m);
+    assert_non_null(h);
+    return h;
+}
+
+static void test_http_healthz_answers_ok(void **state)
+{
+    (void)state;
+    ecm_http *h = server(PORT_BASE, NULL);
+    assert_int_equal(ecm_http_start(h), 0);
+    http_answer a;
+    request("GET", PORT_BASE, "/healthz", NULL, 0, NULL, &a);
+    assert_int_equal(a.status, 200);
+    assert_string_equal(a.body, "{\"status\":\"ok\"}");
+    assert_true(has_header(&a, "Content-Type: application/json"));
+    answer_free(&a);
+    request("HEAD", PORT_BASE, "/healthz", NULL, 0, NULL, &a);
+    assert_int_equal(a.status, 200);
+    answer_free(&a);
+    ecm_http_destroy(h);
+}
+
+static void test_http_readyz_follows_ready_fn(void **state)
+{
+    (void)state;
+    int port = PORT_BASE + 1;
+    int ready = 0;
+    ecm_http *h = server(port, NULL);
+    ecm_http_set_ready(h, ready_flag_fn, &ready);
+    assert_int_equal(ecm_http_start(h), 0);
+    http_answer a;
+    request("GET", port, "/readyz", NULL, 0, NULL, &a);
+    assert_int_equal(a.status, 503);
+    json_t *j = answer_json(&a);
+    assert_string_equal(json_string_value(json_object_get(j, "reason")),
+                        "database \"ecm\" unreachable");
+    json_decref(j);
+    answer_free(&a);
+    ready = 1;
+    request("GET", port, "/readyz", NULL, 0, NULL, &a);
+    assert_int_equal(a.status, 200);
+    answer_free(&a);
+    ecm_http_destroy(h);
+}
+
+static void test_http_readyz_without_fn_is_ready(void **state)
+{
+    (void)state;
+    int port = PORT_BASE + 2;
+    ecm_http *h = server(port, NULL);
+    assert_int_equal(ecm_http_start(h), 0);
+    http_answer a;
+    request("GET", port, "/readyz", NULL, 0, NULL, &a);
+    assert_int_equal(a.status, 200);
+    answer_free(&a);
+    ecm_http_destroy(h);
+}
+
+static void test_http_metrics_counts_requests_by_code(void **state)
+{
+    (void)state;
+    int port = PORT_BASE + 3;
+    ecm_metrics *m = ecm_metrics_new();
+    ecm_metric_add(ecm_metrics_counter(m, "ecm_custom_total", "custom"), 9);
+    ecm_http *h = server(port, m);
+    assert_int_equal(ecm_http_start(h), 0);
+    http_answer a;
+    for (int i = 0; i < 3; i++) {
+        request("GET", port, "/healthz", NULL, 0, NULL, &a);
+        answer_free(&a);
+    }
+    request("GET", port, "/nope", NULL, 0, NULL, &a);
+    answer_free(&a);
+    request("GET", port, "/metrics", NULL, 0, NULL, &a);
+    assert_int_equal(a.status, 200);
+    assert_true(has_header(&a, "Content-Type: text/plain; version=0.0.4"));
+    assert_non_null(strstr(a.body, "ecm_custom_total 9\n"));
+    assert_non_null(strstr(a.body, "# TYPE ecm_http_requests_total counter\n"));
+    assert_non_null(strstr(a.body, "ecm_http_requests_total{code=\"200\"} 3\n"));
+    assert_non_null(strstr(a.body, "ecm_http_requests_total{code=\"404\"} 1\n"));
+    answer_free(&a);
+    ecm_http_destroy(h);
+    assert_true(ecm_metric_value(
+                    ecm_metrics_counter(m, "ecm_http_requests_total{code=\"200\"}", "")) == 4.0);
+    ecm_metrics_destroy(m);
+}
+
+static void test_http_route_params_query_and_headers(void **state)
+{
+    (void)state;
+    int port = PORT_BASE + 4;
+    ecm_http *h = server(port, NULL);
+    assert_int_equal(
+        ecm_http_route(h, "GET", "/api/v1/campaigns/{}/uploads/{}", 0, echo_params, NULL), 0);
+    assert_int_equal(ecm_http_start(h), 0);
+    http_answer a;
+    request("GET", port, "/api/v1/campaigns/42/uploads/abc-7?limit=5", NULL, 0,
+            "X-Test-Header: hello", &a);
+    assert_int_equal(a.status, 201);
+    assert_string_equal(a.body, "GET|/api/v1/campaigns/42/uploads/abc-7|42|abc-7|5|hello");
+    assert_true(has_header(&a, "Location: /somewhere"));
+    answer_free(&a);
+    /* A different segment count is another path. */
+    request("GET", port, "/api/v1/campaigns/42/uploads", NULL, 0, NULL, &a);
+    assert_problem(&a, 404, "not-found");
+    answer_free(&a);
+    ecm_http_destroy(h);
+}
+
+static void test_http_unknown_path_is_404_problem(void **state)
+{
+    (void)state;
+    int port = PORT_BASE + 5;
+    ecm_http *h = server(port, NULL);
+    assert_int_equal(ecm_http_start(h), 0);
+    http_answer a;
+    request("GET", port, "/does/not/exist", NULL, 0, NULL, &a);
+    assert_problem(&a, 404, "not-found");
+    answer_free(&a);
+    /* With a body too: the body is read and dropped. */
+    request("POST", port, "/does/not/exist", "xyz", 3, NULL, &a);
+    assert_problem(&a, 404, "not-found");
+    answer_free(&a);
+    ecm_http_destroy(h);
+}
+
+static void test_http_wrong_method_is_405_with_allow(void **state)
+{
+    (void)state;
+    int port = PORT_BASE + 6;
+    ecm_http *h = server(port, NULL);
+    assert_int_equal(ecm_http_route(h, "POST", "/things/{}", 100, echo_body, NULL), 0);
+    assert_int_equal(ecm_http_route(h, "PUT", "/things/{}", 100, echo_body, NULL), 0);
+    assert_int_equal(ecm_http_start(h), 0);
+    http_answer a;
+    request("DELETE", port, "/things/1", NULL, 0, NULL, &a);
+    assert_problem(&a, 405, "method-not-allowed");
+    assert_true(has_header(&a, "Allow: POST, PUT"));
+    answer_free(&a);
+    request("POST", port, "/healthz", "x", 1, NULL, &a);
+    assert_problem(&a, 405, "method-not-allowed");
+    answer_free(&a);
+    ecm_http_destroy(h);
+}
+
+static void test_http_buffered_body_limit_gives_413(void **state)
+{
+    (void)state;
+    int port = PORT_BASE + 7;
+    ecm_http *h = server(port, NULL);
+    assert_int_equal(ecm_http_route(h, "POST", "/small", 1024, echo_body, NULL), 0);
+    assert_int_equal(ecm_http_start(h), 0);
+    char *big = malloc(300000);
+    assert_non_null(big);
+    memset(big, 'b', 300000);
+    http_answer a;
+    request("POST", port, "/small", big, 1024, NULL, &a);
+    assert_int_equal(a.status, 200);
+    assert_string_equal(a.body, "1024:1");
+    answer_free(&a);
+    request("POST", port, "/small", big, 1025, NULL, &a);
+    assert_problem(&a, 413, "payload-too-large");
+    answer_free(&a);
+    request("POST", port, "/small", big, 300000, NULL, &a);
+    assert_problem(&a, 413, "payload-too-large");
+    answer_free(&a);
+    request("POST", port, "/small", NULL, 0, NULL, &a);
+    assert_int_equal(a.status, 200);
+    assert_string_equal(a.body, "0:1");
+    answer_free(&a);
+    free(big);
+    ecm_http_destroy(h);
+}
+
+static void test_http_handler_without_answer_gives_500(void **state)
+{
+    (void)state;
+    int port = PORT_BASE + 8;
+    ecm_http *h = server(port, NULL);
+    assert_int_equal(ecm_http_route(h, "GET", "/silent", 0, forgets_to_answer, NULL), 0);
+    assert_int_equal(ecm_http_route(h, "GET", "/teapot", 0, problem_teapot, NULL), 0);
+    assert_int_equal(ecm_http_start(h), 0);
+    http_answer a;
+    request("GET", port, "/silent", NULL, 0, NULL, &a);
+    assert_problem(&a, 500, "internal");
+    answer_free(&a);
+    request("GET", port, "/teapot", NULL, 0, NULL, &a);
+    assert_problem(&a, 418, "teapot");
+    json_t *j = answer_json(&a);
+    assert_string_equal(json_string_value(json_object_get(j, "detail")), "brewing 3 cups");
+    json_decref(j);
+    answer_free(&a);
+    ecm_http_destroy(h);
+}
+
+static void stream_post(int port, size_t total, const char *extra_header, http_answer *a)
+{
+    char url[128];
+    body_source src = {total, 0, 0};
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/upload", port);
+    memset(a, 0, sizeof *a);
+    CURL *c = curl_easy_init();
+    struct curl_slist *hs = curl_slist_append(NULL, "Content-Type: text/csv");
+    if (extra_header) {
+        hs = curl_slist_append(hs, extra_header);
+    }
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
+    curl_easy_setopt(c, CURLOPT_READDATA, &src);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)total);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hs);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, a);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, a);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+    CURLcode rc = curl_easy_perform(c);
+    if (rc != CURLE_OK) {
+        fail_msg("POST %s: %s", url, curl_easy_strerror(rc));
+    }
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a->status);
+    curl_slist_free_all(hs);
+    curl_easy_cleanup(c);
+    if (!a->body) {
+        a->body = calloc(1, 1);
+    }
+}
+
+static void test_http_stream_route_receives_multi_mb_body_in_chunks(void **state)
+{
+    (void)state;
+    int port = PORT_BASE + 9;
+    stream_counts sc = {0};
+    const ecm_http_stream_handler fns = {stream_begin, stream_body, stream_end, stream_cleanup};
+    ecm_http *h = server(port, NULL);
+    assert_int_equal(ecm_http_route_stream(h, "POST", "/upload", &fns, &sc), 0);
+    assert_int_equal(ecm_http_start(h), 0);
+
+    size_t total = 8u * 1024 * 1024 + 123;
+    uint32_t ea = 1, eb = 0;
+    for (size_t i = 0; i < total; i++) {
+        ea = (ea + source_byte(i)) % 65521;
+        eb = (eb + ea) % 65521;
+    }
+    http_answer a;
+    stream_post(port, total, "X-Allow: 1", &a);
+    assert_int_equal(a.status, 200);
+    json_t *j = answer_json(&a);
+    assert_int_equal(json_integer_value(json_object_get(j, "bytes")), total);
+    assert_int_equal(json_integer_value(json_object_get(j, "adler")), (eb << 16) | ea);
+    assert_true(json_integer_value(json_object_get(j, "chunks")) > 1);
+    json_decref(j);
+    answer_free(&a);
+    ecm_http_destroy(h); /* waits for the request to complete */
+    assert_int_equal(atomic_load(&sc.begins), 1);
+    assert_int_equal(atomic_load(&sc.ends), 1);
+    assert_int_equal(atomic_load(&sc.cleanups), 1);
+}
+
+static void test_http_stream_rejected_in_begin_skips_body_and_end(void **state)
+{
+    (void)state;
+    int port = PORT_BASE + 10;
+    stream_counts sc = {0};
+    const ecm_http_stream_handler fns = {stream_begin, stream_body, stream_end, stream_cleanup};
+    ecm_http *h = server(port, NULL);
+    assert_int_equal(ecm_http_route_stream(h, "POST", "/upload", &fns, &sc), 0);
+    assert_int_equal(ecm_http_start(h), 0);
+    http_answer a;
+    stream_post(port, 2u * 1024 * 1024, NULL, &a);
+    assert_problem(&a, 401, "unauthorized");
+    answer_free(&a);
+    ecm_http_destroy(h);
+    assert_int_equal(atomic_load(&sc.begins), 1);
+    assert_int_equal(atomic_load(&sc.bodies), 0);
+    assert_int_equal(atomic_load(&sc.ends), 0);
+    assert_int_equal(atomic_load(&sc.cleanups), 1);
+}
+
+static void test_http_stream_body_failure_stops_calls(void **state)
+{
+    (void)state;
+    int port = PORT_BASE + 11;
+    stream_counts sc = {0};
+    const ecm_http_stream_handler fns = {stream_begin, stream_body, stream_end, stream_cleanup};
+    ecm_http *h = server(port, NULL);
+    assert_int_equal(ecm_http_route_stream(h, "POST", "/upload", &fns, &sc), 0);
+    assert_int_equal(ecm_http_start(h), 0);
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/upload", port);
+    http_answer a;
+    memset(&a, 0, sizeof a);
+    body_source src = {4u * 1024 * 1024, 0, 0};
+    CURL *c = curl_easy_init();
+    struct curl_slist *hs = curl_slist_append(NULL, "X-Allow: 1");
+    hs = curl_slist_append(hs, "X-Fail-Body: 1");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
+    curl_easy_setopt(c, CURLOPT_READDATA, &src);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)src.total);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hs);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &a);
+    assert_int_equal(curl_easy_perform(c), CURLE_OK);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a.status);
+    curl_slist_free_all(hs);
+    curl_easy_cleanup(c);
+    assert_int_equal(a.status, 422);
+    answer_free(&a);
+    ecm_http_destroy(h);
+    assert_int_equal(atomic_load(&sc.bodies), 1);
+    assert_int_equal(atomic_load(&sc.ends), 0);
+    assert_int_equal(atomic_load(&sc.cleanups), 1);
+}
+
+typedef struct {
+    int port;
+    http_answer a;
+} bg_request;
+
+static void slow_handler(void *ctx, ecm_http_req *req)
+{
+    (void)ctx;
+    usleep(800000);
+    ecm_http_respond(req, 200, "text/plain", "slow", 4);
+}
+
+static void *bg_get_slow(void *p)
+{
+    bg_request *b = p;
+    request("GET", b->port, "/slow", NULL, 0, NULL, &b->a);
+    return NULL;
+}
+
+static void test_http_slow_handler_does_not_block_other_requests(void **state)
+{
+    (void)state;
+    int port = PORT_BASE + 13;
+    ecm_http *h = server(port, NULL);
+    assert_int_equal(ecm_http_route(h, "GET", "/slow", 0, slow_handler, NULL), 0);
+    assert_int_equal(ecm_http_start(h), 0);
+    bg_request b = {port, {0}};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, bg_get_slow, &b), 0);
+    usleep(100000);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    http_answer a;
+    request("GET", port, "/healthz", NULL, 0, NULL, &a);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_int_equal(a.status, 200);
+    answer_free(&a);
+    double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    assert_true(ms < 500);
+    pthread_join(th, NULL);
+    assert_int_equal(b.a.status, 200);
+    assert_string_equal(b.a.body, "slow");
+    answer_free(&b.a);
+    ecm_http_destroy(h);
+}
+
+static void test_http_start_fails_on_port_in_use(void **state)
+{
+    (void)state;
+    int port = PORT_BASE + 12;
+    ecm_http *h1 = server(port, NULL);
+    ecm_http *h2 = server(port, NULL);
+    assert_int_equal(ecm_http_start(h1), 0);
+    assert_int_equal(ecm_http_start(h2), -1);
+    ecm_http_destroy(h2);
+    ecm_http_destroy(h1);
+}
+
+static int global_setup(void **state)
+{
+    (void)state;
+    ecm_log_init("test_http", ECM_LOG_WARN);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    return 0;
+}
+
+static int global_teardown(void **state)
+{
+    (void)state;
+    curl_global_cleanup();
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_http_healthz_answers_ok),
+        cmocka_unit_test(test_http_readyz_follows_ready_fn),
+        cmocka_unit_test(test_http_readyz_without_fn_is_ready),
+        cmocka_unit_test(test_http_metrics_counts_requests_by_code),
+        cmocka_unit_test(test_http_route_params_query_and_headers),
+        cmocka_unit_test(test_http_unknown_path_is_404_problem),
+        cmocka_unit_test(test_http_wrong_method_is_405_with_allow),
+        cmocka_unit_test(test_http_buffered_body_limit_gives_413),
+        cmocka_unit_test(test_http_handler_without_answer_gives_500),
+        cmocka_unit_test(test_http_stream_route_receives_multi_mb_body_in_chunks),
+        cmocka_unit_test(test_http_stream_rejected_in_begin_skips_body_and_end),
+        cmocka_unit_test(test_http_stream_body_failure_stops_calls),
+        cmocka_unit_test(test_http_slow_handler_does_not_block_other_requests),
+        cmocka_unit_test(test_http_start_fails_on_port_in_use),
+    };
+    return cmocka_run_group_tests(tests, global_setup, global_teardown);
+}

@@ -1,0 +1,373 @@
+/* ecm_kafka against librdkafka's in-process mock cluster. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include "ecm_event.h"
+#include "ecm_kafka.h"
+#include "ecm_log.h"
+#include "ecm_metrics.h"
+
+#define WAIT_MS 70000
+
+typedef struct {
+    rd_kafka_t *host;
+    rd_kafka_mock_cluster_t *mock;
+    const char *bootstraps;
+} mock_env;
+
+static mock_env g_mock;
+
+static int group_setup(void **state)
+{
+    (void)state;
+    char err[256];
+    ecm_log_level lvl = ECM_LOG_ERROR;
+    if (getenv("ECM_LOG_LEVEL"))
+        (void)ecm_log_level_parse(getenv("ECM_LOG_LEVEL"), &lvl);
+    ecm_log_init("test_kafka", lvl);
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "log_level", "3", err, sizeof err);
+    if (getenv("MOCKDBG")) {
+        rd_kafka_conf_set(conf, "log_level", "7", err, sizeof err);
+        rd_kafka_conf_set(conf, "debug", "mock", err, sizeof err);
+    }
+    g_mock.host = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+    if (!g_mock.host)
+        return -1;
+    g_mock.mock = rd_kafka_mock_cluster_new(g_mock.host, 1);
+    if (!g_mock.mock)
+        return -1;
+    g_mock.bootstraps = rd_kafka_mock_cluster_bootstraps(g_mock.mock);
+    const char *topics[] = {"t.headers", "t.resume", "t.dl.in", "t.dl.out", "t.lag"};
+    for (size_t i = 0; i < sizeof topics / sizeof topics[0]; i++)
+        if (rd_kafka_mock_topic_create(g_mock.mock, topics[i], 1, 1) != 0)
+            return -1;
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    rd_kafka_mock_cluster_destroy(g_mock.mock);
+    rd_kafka_destroy(g_mock.host);
+    return 0;
+}
+
+typedef struct {
+    int reports;
+    void *last_opaque;
+    rd_kafka_resp_err_t last_err;
+} dr_seen;
+
+static void record_dr(void *ctx, void *opaque, rd_kafka_resp_err_t err)
+{
+    dr_seen *s = ctx;
+    s->reports++;
+    s->last_opaque = opaque;
+    s->last_err = err;
+}
+
+static ecm_consumer *new_consumer(ecm_metrics *m, const char *group, const char *topic,
+                                  const char *dlq)
+{
+    char err[512] = "";
+    const char *topics[] = {topic};
+    ecm_consumer *c =
+        ecm_consumer_new(g_mock.bootstraps, group, topics, 1, dlq, "/ecm/test", m, err, sizeof err);
+    if (!c)
+        fail_msg("consumer: %s", err);
+    return c;
+}
+
+/* Polls until want messages are in or WAIT_MS passes; returns the count. */
+static size_t consume(ecm_consumer *c, rd_kafka_message_t **msgs, size_t want)
+{
+    size_t n = 0;
+    int64_t until = ecm_now_ms() + WAIT_MS;
+    while (n < want && ecm_now_ms() < until)
+        n += ecm_consumer_poll_batch(c, msgs + n, want - n, 200);
+    return n;
+}
+
+static void destroy_msgs(rd_kafka_message_t **msgs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        rd_kafka_message_destroy(msgs[i]);
+}
+
+static void produce_plain(ecm_producer *p, const char *topic, const char *key, const char *value,
+                          const char *id)
+{
+    ecm_ce ce = {.id = id, .type = "ecm.v1.Test", .source = "/ecm/test", .time_ms = 0};
+    assert_int_equal(ecm_producer_send(p, topic, key, value, strlen(value), &ce, NULL), 0);
+}
+
+static void assert_header(const rd_kafka_message_t *m, const char *name, const char *want)
+{
+    char buf[256];
+    if (ecm_kafka_header(m, name, buf, sizeof buf) != 0)
+        fail_msg("header %s missing", name);
+    assert_string_equal(buf, want);
+}
+
+static double metric(ecm_metrics *m, const char *name)
+{
+    return ecm_metric_value(ecm_metrics_counter(m, name, "x"));
+}
+
+static void test_producer_puts_cloudevents_headers_and_key_on_message(void **state)
+{
+    (void)state;
+    char err[512] = "";
+    dr_seen seen = {0};
+    ecm_metrics *m = ecm_metrics_new();
+    ecm_producer *p = ecm_producer_new(g_mock.bootstraps, m, record_dr, &seen, err, sizeof err);
+    assert_non_null(p);
+
+    int tag = 7;
+    const int64_t when = 1795493627123; /* 2026-11-24T04:13:47.123Z */
+    ecm_ce ce = {.id = "6f1c1d52-2b7e-4c1e-9a53-8d5f1f0e9a01",
+                 .type = "ecm.v1.ContactUploaded",
+                 .source = "/ecm/gateway",
+                 .time_ms = when};
+    assert_int_equal(ecm_producer_send(p, "t.headers", "4242", "\x01\x02\x00\x03", 4, &ce, &tag),
+                     0);
+    assert_int_equal(ecm_producer_flush(p, 10000), 0);
+    assert_int_equal(seen.reports, 1);
+    assert_ptr_equal(seen.last_opaque, &tag);
+    assert_int_equal(seen.last_err, RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_true(metric(m, "ecm_events_out_total{topic=\"t.headers\"}") == 1.0);
+    assert_int_equal(ecm_producer_reachable(p, 5000), 1);
+
+    ecm_consumer *c = new_consumer(m, "g.headers", "t.headers", "t.dl.out");
+    rd_kafka_message_t *msgs[4];
+    size_t n = consume(c, msgs, 1);
+    assert_int_equal(n, 1);
+    char want_time[40];
+    ecm_time_format_ms(when, want_time, sizeof want_time);
+    assert_string_equal(want_time, "2026-11-24T04:13:47.123Z");
+    assert_header(msgs[0], "ce_specversion", "1.0");
+    assert_header(msgs[0], "ce_id", ce.id);
+    assert_header(msgs[0], "ce_type", "ecm.v1.ContactUploaded");
+    assert_header(msgs[0], "ce_source", "/ecm/gateway");
+    assert_header(msgs[0], "ce_time", want_time);
+    assert_header(msgs[0], "content-type", "application/protobuf");
+    assert_int_equal(msgs[0]->key_len, 4);
+    assert_memory_equal(msgs[0]->key, "4242", 4);
+    assert_int_equal(msgs[0]->len, 4);
+    assert_memory_equal(msgs[0]->payload, "\x01\x02\x00\x03", 4);
+    char small[4];
+    assert_int_equal(ecm_kafka_header(msgs[0], "ce_type", small, sizeof small), -1);
+    assert_int_equal(ecm_kafka_header(msgs[0], "no-such-header", small, sizeof small), -1);
+    assert_true(metric(m, "ecm_events_in_total{topic=\"t.headers\"}") == 1.0);
+    assert_int_equal(ecm_consumer_reachable(c, 5000), 1);
+    destroy_msgs(msgs, n);
+    ecm_consumer_close(c);
+    ecm_producer_destroy(p);
+    ecm_metrics_destroy(m);
+}
+
+static void test_consumer_resumes_right_after_the_stored_offset(void **state)
+{
+    (void)state;
+    char err[512] = "";
+    ecm_metrics *m = ecm_metrics_new();
+    ecm_producer *p = ecm_producer_new(g_mock.bootstraps, m, NULL, NULL, err, sizeof err);
+    assert_non_null(p);
+    for (int i = 0; i < 10; i++) {
+        char v[8];
+        snprintf(v, sizeof v, "m%d", i);
+        produce_plain(p, "t.resume", "k", v, "00000000-0000-4000-8000-000000000000");
+    }
+    assert_int_equal(ecm_producer_flush(p, 10000), 0);
+
+    rd_kafka_message_t *msgs[16];
+    ecm_consumer *a = new_consumer(m, "g.resume", "t.resume", "t.dl.out");
+    size_t n = consume(a, msgs, 10);
+    assert_int_equal(n, 10);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(msgs[i]->offset, (int64_t)i);
+    /* Work on m0..m3 is durable; m4..m9 was not finished when we stopped. */
+    ecm_consumer_store(a, msgs, 4);
+    destroy_msgs(msgs, n);
+    ecm_consumer_close(a);
+
+    if (getenv("DBG")) {
+        char e2[256];
+        rd_kafka_conf_t *cf = rd_kafka_conf_new();
+        rd_kafka_conf_set(cf, "bootstrap.servers", g_mock.bootstraps, e2, sizeof e2);
+        rd_kafka_conf_set(cf, "group.id", "g.resume", e2, sizeof e2);
+        rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, cf, e2, sizeof e2);
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(l, "t.resume", 0);
+        rd_kafka_resp_err_t e = rd_kafka_committed(rk, l, 10000);
+        fprintf(stderr, "committed: %s %lld\n", rd_kafka_err2str(e), (long long)l->elems[0].offset);
+        rd_kafka_topic_partition_list_destroy(l);
+        rd_kafka_destroy(rk);
+    }
+    ecm_consumer *b = new_consumer(m, "g.resume", "t.resume", "t.dl.out");
+    n = consume(b, msgs, 6);
+    assert_int_equal(n, 6);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(msgs[i]->offset, (int64_t)(4 + i));
+        char want[8];
+        snprintf(want, sizeof want, "m%zu", 4 + i);
+        assert_int_equal(msgs[i]->len, strlen(want));
+        assert_memory_equal(msgs[i]->payload, want, strlen(want));
+    }
+    destroy_msgs(msgs, n);
+    assert_int_equal(ecm_consumer_poll_batch(b, msgs, 16, 500), 0);
+    ecm_consumer_close(b);
+    ecm_producer_destroy(p);
+    ecm_metrics_destroy(m);
+}
+
+static void test_deadletter_republishes_message_with_reason_headers(void **state)
+{
+    (void)state;
+    char err[512] = "";
+    ecm_metrics *m = ecm_metrics_new();
+    ecm_producer *p = ecm_producer_new(g_mock.bootstraps, m, NULL, NULL, err, sizeof err);
+    assert_non_null(p);
+    const char *id = "11111111-2222-4333-8444-555555555555";
+    produce_plain(p, "t.dl.in", "77", "\xff\xfegarbage", id);
+    assert_int_equal(ecm_producer_flush(p, 10000), 0);
+
+    rd_kafka_message_t *msgs[4];
+    ecm_consumer *c = new_consumer(m, "g.dl", "t.dl.in", "t.dl.out");
+    size_t n = consume(c, msgs, 1);
+    assert_int_equal(n, 1);
+    assert_int_equal(ecm_consumer_deadletter(c, msgs[0], "protobuf decode failed"), 0);
+    ecm_consumer_store(c, msgs, 1);
+    destroy_msgs(msgs, n);
+    assert_true(metric(m, "ecm_deadletter_total") == 1.0);
+    ecm_consumer_close(c);
+
+    ecm_consumer *check = new_consumer(m, "g.dl.check", "t.dl.out", "t.dl.none");
+    n = consume(check, msgs, 1);
+    assert_int_equal(n, 1);
+    assert_int_equal(msgs[0]->key_len, 2);
+    assert_memory_equal(msgs[0]->key, "77", 2);
+    assert_int_equal(msgs[0]->len, 9);
+    assert_memory_equal(msgs[0]->payload, "\xff\xfegarbage", 9);
+    assert_header(msgs[0], ECM_DEADLETTER_REASON_HEADER, "protobuf decode failed");
+    assert_header(msgs[0], "ecm_original_topic", "t.dl.in");
+    assert_header(msgs[0], "ecm_original_partition", "0");
+    assert_header(msgs[0], "ecm_original_offset", "0");
+    assert_header(msgs[0], "ce_id", id);
+    assert_header(msgs[0], "ce_type", "ecm.v1.Test");
+    destroy_msgs(msgs, n);
+    ecm_consumer_close(check);
+    ecm_producer_destroy(p);
+    ecm_metrics_destroy(m);
+}
+
+static void test_consumer_lag_gauge_sums_uncommitted_messages(void **state)
+{
+    (void)state;
+    char err[512] = "";
+    setenv("ECM_KAFKA_STATISTICS_INTERVAL_MS", "100", 1);
+    setenv("ECM_KAFKA_AUTO_COMMIT_INTERVAL_MS", "100", 1);
+    ecm_metrics *m = ecm_metrics_new();
+    ecm_producer *p = ecm_producer_new(g_mock.bootstraps, m, NULL, NULL, err, sizeof err);
+    assert_non_null(p);
+    for (int i = 0; i < 10; i++)
+        produce_plain(p, "t.lag", "k", "v", "00000000-0000-4000-8000-000000000000");
+    assert_int_equal(ecm_producer_flush(p, 10000), 0);
+
+    ecm_consumer *c = new_consumer(m, "g.lag", "t.lag", "t.dl.out");
+    unsetenv("ECM_KAFKA_STATISTICS_INTERVAL_MS");
+    unsetenv("ECM_KAFKA_AUTO_COMMIT_INTERVAL_MS");
+    rd_kafka_message_t *msgs[16];
+    size_t n = consume(c, msgs, 10);
+    assert_int_equal(n, 10);
+    ecm_consumer_store(c, msgs, 4);
+    destroy_msgs(msgs, n);
+    ecm_metric *lag = ecm_metrics_gauge(m, "ecm_kafka_consumer_lag{group=\"g.lag\"}", "x");
+    int64_t until = ecm_now_ms() + WAIT_MS;
+    while (ecm_metric_value(lag) != 6.0 && ecm_now_ms() < until)
+        assert_int_equal(ecm_consumer_poll_batch(c, msgs, 16, 100), 0);
+    assert_true(ecm_metric_value(lag) == 6.0);
+    ecm_consumer_close(c);
+    ecm_producer_destroy(p);
+    ecm_metrics_destroy(m);
+}
+
+static void test_conf_from_env_maps_variable_names_to_properties(void **state)
+{
+    (void)state;
+    char err[512] = "";
+    char buf[64];
+    size_t sz;
+    setenv("ECM_KAFKA_SESSION_TIMEOUT_MS", "7000", 1);
+    setenv("ECM_KAFKA_socket.keepalive.enable", "true", 1);
+    setenv("ECM_KAFKA_BROKERS", "not-a-property-but-ignored", 1);
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    int rc = ecm_kafka_conf_from_env(conf, err, sizeof err);
+    unsetenv("ECM_KAFKA_SESSION_TIMEOUT_MS");
+    unsetenv("ECM_KAFKA_socket.keepalive.enable");
+    unsetenv("ECM_KAFKA_BROKERS");
+    assert_int_equal(rc, 0);
+    sz = sizeof buf;
+    assert_int_equal(rd_kafka_conf_get(conf, "session.timeout.ms", buf, &sz), RD_KAFKA_CONF_OK);
+    assert_string_equal(buf, "7000");
+    sz = sizeof buf;
+    assert_int_equal(rd_kafka_conf_get(conf, "socket.keepalive.enable", buf, &sz),
+                     RD_KAFKA_CONF_OK);
+    assert_string_equal(buf, "true");
+    sz = sizeof buf;
+    buf[0] = '\0';
+    rd_kafka_conf_get(conf, "bootstrap.servers", buf, &sz);
+    assert_null(strstr(buf, "not-a-property"));
+    rd_kafka_conf_destroy(conf);
+}
+
+static void test_conf_from_env_error_names_the_variable(void **state)
+{
+    (void)state;
+    char err[512] = "";
+    setenv("ECM_KAFKA_NO_SUCH_PROPERTY", "1", 1);
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    int rc = ecm_kafka_conf_from_env(conf, err, sizeof err);
+    unsetenv("ECM_KAFKA_NO_SUCH_PROPERTY");
+    assert_int_equal(rc, -1);
+    assert_non_null(strstr(err, "ECM_KAFKA_NO_SUCH_PROPERTY"));
+
+    err[0] = '\0';
+    setenv("ECM_KAFKA_SESSION_TIMEOUT_MS", "soon", 1);
+    rc = ecm_kafka_conf_from_env(conf, err, sizeof err);
+    unsetenv("ECM_KAFKA_SESSION_TIMEOUT_MS");
+    assert_int_equal(rc, -1);
+    assert_non_null(strstr(err, "ECM_KAFKA_SESSION_TIMEOUT_MS"));
+    rd_kafka_conf_destroy(conf);
+
+    /* The producer refuses to start on the same mistake. */
+    setenv("ECM_KAFKA_NO_SUCH_PROPERTY", "1", 1);
+    ecm_producer *p = ecm_producer_new(g_mock.bootstraps, NULL, NULL, NULL, err, sizeof err);
+    unsetenv("ECM_KAFKA_NO_SUCH_PROPERTY");
+    assert_null(p);
+    assert_non_null(strstr(err, "ECM_KAFKA_NO_SUCH_PROPERTY"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_conf_from_env_maps_variable_names_to_properties),
+        cmocka_unit_test(test_conf_from_env_error_names_the_variable),
+        cmocka_unit_test(test_producer_puts_cloudevents_headers_and_key_on_message),
+        cmocka_unit_test(test_consumer_resumes_right_after_the_stored_offset),
+        cmocka_unit_test(test_deadletter_republishes_message_with_reason_headers),
+        cmocka_unit_test(test_consumer_lag_gauge_sums_uncommitted_messages),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

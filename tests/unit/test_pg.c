@@ -1,0 +1,405 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "ecm_log.h"
+#include "ecm_pg.h"
+
+/* Each test gets its own database, so that runs can overlap. */
+typedef struct {
+    PGconn *admin;
+    char name[64];
+    char dsn[1024];
+} scratch_db;
+
+static int scratch_setup(void **state)
+{
+    const char *base = getenv("ECM_TEST_PG_DSN");
+    if (!base) {
+        *state = NULL;
+        return 0;
+    }
+    static int seq;
+    scratch_db *db = calloc(1, sizeof *db);
+    assert_non_null(db);
+    db->admin = PQconnectdb(base);
+    if (PQstatus(db->admin) != CONNECTION_OK) {
+        fail_msg("ECM_TEST_PG_DSN: %s", PQerrorMessage(db->admin));
+    }
+    snprintf(db->name, sizeof db->name, "ecm_libcore_pg_%d_%d_%ld", (int)getpid(), seq++,
+             (long)time(NULL) % 100000);
+    char sql[256];
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", db->name);
+    PGresult *r = PQexec(db->admin, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+    }
+    PQclear(r);
+    /* A repeated keyword in a conninfo string: the last one wins. */
+    snprintf(db->dsn, sizeof db->dsn, "%s dbname=%s", base, db->name);
+    *state = db;
+    return 0;
+}
+
+static int scratch_teardown(void **state)
+{
+    scratch_db *db = *state;
+    if (!db) {
+        return 0;
+    }
+    char sql[256];
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", db->name);
+    PQclear(PQexec(db->admin, sql));
+    PQfinish(db->admin);
+    free(db);
+    return 0;
+}
+
+#define NEED_DB(state)                                                                             \
+    scratch_db *db = *(state);                                                                     \
+    if (!db) {                                                                                     \
+        skip();                                                                                    \
+    }
+
+static char *value(ecm_pg *pg, const char *sql)
+{
+    PGresult *r = ecm_pg_exec(pg, sql, 0, NULL);
+    assert_non_null(r);
+    assert_int_equal(PQntuples(r), 1);
+    char *v = strdup(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return v;
+}
+
+static void test_pg_exec_with_params_and_errors(void **state)
+{
+    NEED_DB(state);
+    ecm_pg *pg = ecm_pg_new(db->dsn, NULL);
+    assert_non_null(ecm_pg_conn(pg));
+    assert_int_equal(ecm_pg_cmd(pg, "CREATE TABLE t (id int PRIMARY KEY, s text)", 0, NULL), 0);
+    const char *p1[] = {"1", "it's \"quoted\""};
+    assert_int_equal(ecm_pg_cmd(pg, "INSERT INTO t VALUES ($1, $2)", 2, p1), 0);
+    assert_string_equal(ecm_pg_last_sqlstate(pg), "");
+    const char *id[] = {"1"};
+    PGresult *r = ecm_pg_exec(pg, "SELECT s FROM t WHERE id = $1", 1, id);
+    assert_non_null(r);
+    assert_string_equal(PQgetvalue(r, 0, 0), "it's \"quoted\"");
+    PQclear(r);
+
+    assert_int_equal(ecm_pg_cmd(pg, "INSERT INTO t VALUES ($1, $2)", 2, p1), -1);
+    assert_string_equal(ecm_pg_last_sqlstate(pg), "23505");
+    assert_int_equal(ecm_pg_check_broken(pg), 0);
+    assert_null(ecm_pg_exec(pg, "SELECT * FROM missing_table", 0, NULL));
+    assert_string_equal(ecm_pg_last_sqlstate(pg), "42P01");
+    assert_int_equal(ecm_pg_check_broken(pg), 0);
+    /* A success clears the last SQLSTATE. */
+    assert_int_equal(ecm_pg_cmd(pg, "SELECT 1", 0, NULL), 0);
+    assert_string_equal(ecm_pg_last_sqlstate(pg), "");
+    ecm_pg_destroy(pg);
+}
+
+static void test_pg_transactions_commit_and_rollback(void **state)
+{
+    NEED_DB(state);
+    ecm_pg *pg = ecm_pg_new(db->dsn, NULL);
+    assert_int_equal(ecm_pg_cmd(pg, "CREATE TABLE t (id int)", 0, NULL), 0);
+    assert_int_equal(ecm_pg_begin(pg), 0);
+    assert_int_equal(ecm_pg_cmd(pg, "INSERT INTO t VALUES (1)", 0, NULL), 0);
+    ecm_pg_rollback(pg);
+    char *n = value(pg, "SELECT count(*) FROM t");
+    assert_string_equal(n, "0");
+    free(n);
+    assert_int_equal(ecm_pg_begin(pg), 0);
+    assert_int_equal(ecm_pg_cmd(pg, "INSERT INTO t VALUES (1)", 0, NULL), 0);
+    assert_int_equal(ecm_pg_commit(pg), 0);
+    n = value(pg, "SELECT count(*) FROM t");
+    assert_string_equal(n, "1");
+    free(n);
+    /* Rollback outside a transaction is harmless. */
+    ecm_pg_rollback(pg);
+    ecm_pg_destroy(pg);
+}
+
+static void test_pg_reconnects_after_backend_is_terminated(void **state)
+{
+    NEED_DB(state);
+    ecm_pg *pg = ecm_pg_new(db->dsn, NULL);
+    assert_non_null(ecm_pg_conn(pg));
+    char *pid = value(pg, "SELECT pg_backend_pid()");
+    const char *params[] = {pid};
+    PGresult *r = PQexecParams(db->admin, "SELECT pg_terminate_backend($1::int)", 1, NULL, params,
+                               NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    assert_string_equal(PQgetvalue(r, 0, 0), "t");
+    PQclear(r);
+    /* The backend is gone; the next command notices. */
+    int tries = 0;
+    while (ecm_pg_cmd(pg, "SELECT 1", 0, NULL) == 0 && tries++ < 50) {
+        usleep(20000);
+    }
+    assert_true(tries < 50);
+    assert_int_equal(ecm_pg_check_broken(pg), 1);
+    assert_non_null(ecm_pg_conn(pg));
+    char *pid2 = value(pg, "SELECT pg_backend_pid()");
+    assert_string_not_equal(pid, pid2);
+    free(pid);
+    free(pid2);
+    ecm_pg_destroy(pg);
+}
+
+static void test_pg_broken_connection_is_not_replaced_silently(void **state)
+{
+    NEED_DB(state);
+    ecm_pg *pg = ecm_pg_new(db->dsn, NULL);
+    assert_int_equal(ecm_pg_begin(pg), 0);
+    char *pid = value(pg, "SELECT pg_backend_pid()");
+    const char *params[] = {pid};
+    PQclear(PQexecParams(db->admin, "SELECT pg_terminate_backend($1::int)", 1, NULL, params, NULL,
+                         NULL, 0));
+    usleep(100000);
+    assert_int_equal(ecm_pg_cmd(pg, "SELECT 1", 0, NULL), -1);
+    /* Still failing: the transaction was lost and the caller must hear it. */
+    assert_int_equal(ecm_pg_cmd(pg, "SELECT 1", 0, NULL), -1);
+    assert_int_equal(ecm_pg_check_broken(pg), 1);
+    assert_int_equal(ecm_pg_cmd(pg, "SELECT 1", 0, NULL), 0);
+    free(pid);
+    ecm_pg_destroy(pg);
+}
+
+static volatile sig_atomic_t stop_flag;
+
+static void *set_stop_later(void *arg)
+{
+    (void)arg;
+    usleep(700000);
+    stop_flag = 1;
+    return NULL;
+}
+
+static void test_pg_conn_retries_until_stop(void **state)
+{
+    (void)state;
+    /* Nothing listens on this port of the test's range. */
+    ecm_pg *pg =
+        ecm_pg_new("host=127.0.0.1 port=20150 user=x dbname=x connect_timeout=2", &stop_flag);
+    stop_flag = 0;
+    pthread_t th;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(pthread_create(&th, NULL, set_stop_later, NULL), 0);
+    assert_null(ecm_pg_conn(pg));
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    pthread_join(th, NULL);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    /* It kept retrying (100 + 200 + 400 ms...) until the stop, then gave up promptly. */
+    assert_true(secs >= 0.6);
+    assert_true(secs < 2.0);
+    assert_null(ecm_pg_try_conn(pg));
+    assert_null(ecm_pg_exec(pg, "SELECT 1", 0, NULL));
+    assert_string_equal(ecm_pg_last_sqlstate(pg), "08006");
+    assert_int_equal(ecm_pg_check_broken(pg), 1);
+    ecm_pg_destroy(pg);
+}
+
+static void test_pg_copy_round_trips_escaped_text(void **state)
+{
+    NEED_DB(state);
+    ecm_pg *pg = ecm_pg_new(db->dsn, NULL);
+    assert_int_equal(ecm_pg_cmd(pg, "CREATE TABLE c (id int, s text)", 0, NULL), 0);
+    static const char *const vals[] = {"plain",       "tab\there", "line\nbreak", "cr\rhere",
+                                       "back\\slash", "\\N",       NULL,          "",
+                                       "caf\xc3\xa9"};
+    size_t n = sizeof vals / sizeof vals[0];
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (size_t i = 0; i < n; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "%zu", i);
+        /* Each escape call leaves room for its NUL, which the separator takes. */
+        assert_int_equal(ecm_pg_copy_escape(&buf, &len, &cap, id), 0);
+        buf[len++] = '\t';
+        assert_int_equal(ecm_pg_copy_escape(&buf, &len, &cap, vals[i]), 0);
+        buf[len++] = '\n';
+        if (len + 1 > cap) {
+            fail_msg("buffer overrun");
+        }
+    }
+    assert_int_equal(ecm_pg_begin(pg), 0);
+    assert_int_equal(ecm_pg_copy_begin(pg, "COPY c (id, s) FROM STDIN"), 0);
+    /* Split the data to test several puts. */
+    assert_int_equal(ecm_pg_copy_put(pg, buf, len / 2), 0);
+    assert_int_equal(ecm_pg_copy_put(pg, buf + len / 2, len - len / 2), 0);
+    assert_int_equal(ecm_pg_copy_end(pg), 0);
+    assert_int_equal(ecm_pg_commit(pg), 0);
+    free(buf);
+
+    PGresult *r = ecm_pg_exec(pg, "SELECT id, s FROM c ORDER BY id", 0, NULL);
+    assert_non_null(r);
+    assert_int_equal(PQntuples(r), (int)n);
+    for (size_t i = 0; i < n; i++) {
+        if (!vals[i]) {
+            assert_true(PQgetisnull(r, (int)i, 1));
+        } else {
+            assert_false(PQgetisnull(r, (int)i, 1));
+            assert_string_equal(PQgetvalue(r, (int)i, 1), vals[i]);
+        }
+    }
+    PQclear(r);
+    ecm_pg_destroy(pg);
+}
+
+static void test_pg_copy_bad_row_fails_with_sqlstate(void **state)
+{
+    NEED_DB(state);
+    ecm_pg *pg = ecm_pg_new(db->dsn, NULL);
+    assert_int_equal(ecm_pg_cmd(pg, "CREATE TABLE c (id int, s text)", 0, NULL), 0);
+    assert_int_equal(ecm_pg_begin(pg), 0);
+    assert_int_equal(ecm_pg_copy_begin(pg, "COPY c (id, s) FROM STDIN"), 0);
+    const char rows[] = "1\tok\nnot-a-number\tbad\n";
+    assert_int_equal(ecm_pg_copy_put(pg, rows, sizeof rows - 1), 0);
+    assert_int_equal(ecm_pg_copy_end(pg), -1);
+    assert_string_equal(ecm_pg_last_sqlstate(pg), "22P02");
+    ecm_pg_rollback(pg);
+    char *cnt = value(pg, "SELECT count(*) FROM c");
+    assert_string_equal(cnt, "0");
+    free(cnt);
+    /* A COPY into a missing table fails at begin. */
+    assert_int_equal(ecm_pg_copy_begin(pg, "COPY nope FROM STDIN"), -1);
+    assert_string_equal(ecm_pg_last_sqlstate(pg), "42P01");
+    assert_int_equal(ecm_pg_cmd(pg, "SELECT 1", 0, NULL), 0);
+    ecm_pg_destroy(pg);
+}
+
+static void test_pg_copy_escape_forms(void **state)
+{
+    (void)state;
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    assert_int_equal(ecm_pg_copy_escape(&buf, &len, &cap, "a\\b\tc\nd\re"), 0);
+    assert_string_equal(buf, "a\\\\b\\tc\\nd\\re");
+    assert_int_equal(ecm_pg_copy_escape(&buf, &len, &cap, NULL), 0);
+    assert_string_equal(buf, "a\\\\b\\tc\\nd\\re\\N");
+    assert_int_equal(len, strlen(buf));
+    /* Growth over many appends keeps everything. */
+    for (int i = 0; i < 10000; i++) {
+        assert_int_equal(ecm_pg_copy_escape(&buf, &len, &cap, "xy"), 0);
+    }
+    assert_int_equal(len, strlen("a\\\\b\\tc\\nd\\re\\N") + 20000);
+    assert_true(cap > len);
+    free(buf);
+}
+
+typedef struct {
+    ecm_pg_pool *pool;
+    int done;
+} pool_arg;
+
+static void *pool_worker(void *p)
+{
+    pool_arg *a = p;
+    for (int i = 0; i < 25; i++) {
+        ecm_pg *pg = ecm_pg_pool_get(a->pool);
+        if (ecm_pg_cmd(pg, "INSERT INTO hits VALUES (1)", 0, NULL) == 0) {
+            a->done++;
+        }
+        ecm_pg_pool_put(a->pool, pg);
+    }
+    return NULL;
+}
+
+static void test_pg_pool_shares_handles_between_threads(void **state)
+{
+    NEED_DB(state);
+    ecm_pg_pool *pool = ecm_pg_pool_new(db->dsn, 3, NULL);
+    assert_non_null(pool);
+    ecm_pg *pg = ecm_pg_pool_get(pool);
+    assert_int_equal(ecm_pg_cmd(pg, "CREATE TABLE hits (x int)", 0, NULL), 0);
+    ecm_pg_pool_put(pool, pg);
+    pthread_t th[8];
+    pool_arg args[8];
+    for (int i = 0; i < 8; i++) {
+        args[i].pool = pool;
+        args[i].done = 0;
+        assert_int_equal(pthread_create(&th[i], NULL, pool_worker, &args[i]), 0);
+    }
+    int done = 0;
+    for (int i = 0; i < 8; i++) {
+        pthread_join(th[i], NULL);
+        done += args[i].done;
+    }
+    assert_int_equal(done, 200);
+    pg = ecm_pg_pool_get(pool);
+    char *n = value(pg, "SELECT count(*) FROM hits");
+    assert_string_equal(n, "200");
+    free(n);
+    /* Only the pool's 3 connections were ever opened. */
+    n = value(pg, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()");
+    assert_true(strtol(n, NULL, 10) <= 3);
+    free(n);
+    ecm_pg_pool_put(pool, pg);
+    ecm_pg_pool_destroy(pool);
+}
+
+typedef struct {
+    ecm_pg_pool *pool;
+    volatile int got;
+} blocker_arg;
+
+static void *pool_blocker(void *p)
+{
+    blocker_arg *a = p;
+    ecm_pg *pg = ecm_pg_pool_get(a->pool);
+    a->got = 1;
+    ecm_pg_pool_put(a->pool, pg);
+    return NULL;
+}
+
+static void test_pg_pool_get_blocks_until_put(void **state)
+{
+    (void)state;
+    ecm_pg_pool *pool = ecm_pg_pool_new("host=127.0.0.1 port=20151", 1, NULL);
+    ecm_pg *pg = ecm_pg_pool_get(pool);
+    blocker_arg a = {pool, 0};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, pool_blocker, &a), 0);
+    usleep(200000);
+    assert_int_equal(a.got, 0);
+    ecm_pg_pool_put(pool, pg);
+    pthread_join(th, NULL);
+    assert_int_equal(a.got, 1);
+    ecm_pg_pool_destroy(pool);
+}
+
+int main(void)
+{
+    ecm_log_init("test_pg", ECM_LOG_WARN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_pg_exec_with_params_and_errors, scratch_setup,
+                                        scratch_teardown),
+        cmocka_unit_test_setup_teardown(test_pg_transactions_commit_and_rollback, scratch_setup,
+                                        scratch_teardown),
+        cmocka_unit_test_setup_teardown(test_pg_reconnects_after_backend_is_terminated,
+                                        scratch_setup, scratch_teardown),
+        cmocka_unit_test_setup_teardown(test_pg_broken_connection_is_not_replaced_silently,
+                                        scratch_setup, scratch_teardown),
+        cmocka_unit_test(test_pg_conn_retries_until_stop),
+        cmocka_unit_test_setup_teardown(test_pg_copy_round_trips_escaped_text, scratch_setup,
+                                        scratch_teardown),
+        cmocka_unit_test_setup_teardown(test_pg_copy_bad_row_fails_with_sqlstate, scratch_setup,
+                                        scratch_teardown),
+        cmocka_unit_test(test_pg_copy_escape_forms),
+        cmocka_unit_test_setup_teardown(test_pg_pool_shares_handles_between_threads, scratch_setup,
+                                        scratch_teardown),
+        cmocka_unit_test(test_pg_pool_get_blocks_until_put),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,260 @@
+/* rs_map: Cisco CallResult -> ECM outcome, as DESIGN.md "Cisco side" lists it. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <libpq-fe.h>
+
+#include "ecm_event.h"
+#include "ecm_log.h"
+#include "ecm_metrics.h"
+#include "ecm_migrate.h"
+#include "ecm_pg.h"
+#include "rs_map.h"
+
+#define O(x) ECM__V1__OUTCOME__OUTCOME_##x
+
+/* DESIGN.md's list, written out independently of db/001_init.sql so that a
+ * wrong row in the migration fails here. */
+static const struct {
+    int code;
+    Ecm__V1__Outcome outcome;
+} design_codes[] = {
+    {2, O(NETWORK_ERROR)},       {3, O(INVALID_NUMBER)},
+    {7, O(INVALID_NUMBER)},      {5, O(INVALID_NUMBER)},
+    {4, O(NETWORK_ERROR)},       {6, O(NETWORK_ERROR)},
+    {27, O(NETWORK_ERROR)},      {8, O(NO_ANSWER)},
+    {28, O(NO_ANSWER)},          {9, O(BUSY)},
+    {10, O(CONNECTED)},          {11, O(FAX)},
+    {12, O(ANSWERING_MACHINE)},  {22, O(ANSWERING_MACHINE)},
+    {13, O(ABANDONED)},          {16, O(ABANDONED)},
+    {20, O(ABANDONED)},          {21, O(ABANDONED)},
+    {14, O(CALLBACK_REQUESTED)}, {15, O(CALLBACK_REQUESTED)},
+    {17, O(AGENT_REJECTED)},     {18, O(AGENT_REJECTED)},
+    {19, O(AGENT_REJECTED)},     {33, O(AGENT_REJECTED)},
+    {23, O(WRONG_PARTY)},        {24, O(WRONG_PARTY)},
+    {25, O(NOT_ATTEMPTED)},      {26, O(DNC)},
+    {29, O(NETWORK_ERROR)},      {30, O(NETWORK_ERROR)},
+    {31, O(NETWORK_ERROR)},      {32, O(NETWORK_ERROR)},
+};
+#define N_DESIGN_CODES (sizeof(design_codes) / sizeof(design_codes[0]))
+
+/* ---- pure lookup on a small table ---- */
+
+static void test_rs_map_lookup_returns_the_tables_outcome(void **state)
+{
+    (void)state;
+    rs_map_entry e[] = {{9, O(BUSY), 1}, {25, O(NOT_ATTEMPTED), 0}, {10, O(CONNECTED), 1}};
+    rs_map *m = rs_map_new(e, 3);
+    assert_non_null(m);
+    Ecm__V1__Outcome o = O(UNSPECIFIED);
+    int counts = -1;
+    assert_int_equal(rs_map_lookup(m, 9, &o, &counts), 1);
+    assert_int_equal(o, O(BUSY));
+    assert_int_equal(counts, 1);
+    assert_int_equal(rs_map_lookup(m, 10, &o, &counts), 1);
+    assert_int_equal(o, O(CONNECTED));
+    assert_int_equal(rs_map_lookup(m, 25, &o, &counts), 1);
+    assert_int_equal(o, O(NOT_ATTEMPTED));
+    assert_int_equal(counts, 0);
+    rs_map_destroy(m);
+}
+
+static void test_rs_map_unknown_code_is_network_error_that_counts(void **state)
+{
+    (void)state;
+    rs_map_entry e[] = {{25, O(NOT_ATTEMPTED), 0}};
+    rs_map *m = rs_map_new(e, 1);
+    assert_non_null(m);
+    Ecm__V1__Outcome o = O(UNSPECIFIED);
+    int counts = 0;
+    assert_int_equal(rs_map_lookup(m, 99, &o, &counts), 0);
+    assert_int_equal(o, O(NETWORK_ERROR));
+    assert_int_equal(counts, 1);
+    /* an empty or missing map behaves the same */
+    assert_int_equal(rs_map_lookup(NULL, 9, &o, &counts), 0);
+    assert_int_equal(o, O(NETWORK_ERROR));
+    rs_map_destroy(m);
+}
+
+static void test_rs_map_later_duplicate_replaces_earlier(void **state)
+{
+    (void)state;
+    rs_map_entry e[] = {{8, O(NO_ANSWER), 1}, {9, O(BUSY), 1}, {8, O(BUSY), 0}};
+    rs_map *m = rs_map_new(e, 3);
+    assert_non_null(m);
+    assert_int_equal(rs_map_size(m), 2);
+    Ecm__V1__Outcome o;
+    int counts;
+    assert_int_equal(rs_map_lookup(m, 8, &o, &counts), 1);
+    assert_int_equal(o, O(BUSY));
+    assert_int_equal(counts, 0);
+    rs_map_destroy(m);
+}
+
+static void test_rs_map_resolve_counts_only_unknown_codes(void **state)
+{
+    (void)state;
+    ecm_metrics *metrics = ecm_metrics_new();
+    assert_non_null(metrics);
+    ecm_metric *unknown = ecm_metrics_counter(metrics, "test_unknown_total", "unknown codes");
+    rs_map_entry e[] = {{9, O(BUSY), 1}};
+    rs_map *m = rs_map_new(e, 1);
+    Ecm__V1__Outcome o;
+    int counts;
+    assert_int_equal(rs_map_resolve(m, 9, unknown, &o, &counts), 1);
+    assert_true(ecm_metric_value(unknown) == 0.0);
+    assert_int_equal(rs_map_resolve(m, 77, unknown, &o, &counts), 0);
+    assert_int_equal(rs_map_resolve(m, 78, unknown, &o, &counts), 0);
+    assert_int_equal(o, O(NETWORK_ERROR));
+    assert_true(ecm_metric_value(unknown) == 2.0);
+    rs_map_destroy(m);
+    ecm_metrics_destroy(metrics);
+}
+
+/* ---- the map loaded from the migration's data ---- */
+
+typedef struct {
+    char base[1024];
+    char name[64];
+    PGconn *admin;
+    ecm_pg *pg;
+} scratch_db;
+
+static void quiet_notice(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
+static int scratch_setup(void **state)
+{
+    const char *dsn = getenv("ECM_TEST_PG_DSN");
+    if (!dsn || !*dsn) {
+        *state = NULL;
+        return 0;
+    }
+    scratch_db *db = calloc(1, sizeof(*db));
+    assert_non_null(db);
+    snprintf(db->base, sizeof(db->base), "%s", dsn);
+    snprintf(db->name, sizeof(db->name), "ecm_resultsync_map_%ld", (long)getpid());
+    char conninfo[1200];
+    /* later keywords win in a libpq conninfo string */
+    snprintf(conninfo, sizeof(conninfo), "%s dbname=postgres", dsn);
+    db->admin = PQconnectdb(conninfo);
+    if (PQstatus(db->admin) != CONNECTION_OK) {
+        fprintf(stderr, "cannot connect: %s", PQerrorMessage(db->admin));
+        return -1;
+    }
+    PQsetNoticeProcessor(db->admin, quiet_notice, NULL);
+    char sql[256];
+    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", db->name);
+    PQclear(PQexec(db->admin, sql));
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", db->name);
+    PGresult *res = PQexec(db->admin, sql);
+    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    if (!ok)
+        return -1;
+    snprintf(conninfo, sizeof(conninfo), "%s dbname=%s", dsn, db->name);
+    db->pg = ecm_pg_new(conninfo, NULL);
+    if (!db->pg || !ecm_pg_conn(db->pg))
+        return -1;
+    if (ecm_migrate_apply(ecm_pg_conn(db->pg), ecm_migrations, ecm_migrations_count) < 0)
+        return -1;
+    *state = db;
+    return 0;
+}
+
+static int scratch_teardown(void **state)
+{
+    scratch_db *db = *state;
+    if (!db)
+        return 0;
+    ecm_pg_destroy(db->pg);
+    char sql[256];
+    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", db->name);
+    PQclear(PQexec(db->admin, sql));
+    PQfinish(db->admin);
+    free(db);
+    return 0;
+}
+
+static void test_rs_map_migration_data_maps_every_design_code(void **state)
+{
+    scratch_db *db = *state;
+    if (!db)
+        skip();
+    rs_map *m = rs_map_load(db->pg);
+    assert_non_null(m);
+    assert_int_equal(rs_map_size(m), N_DESIGN_CODES);
+    for (size_t i = 0; i < N_DESIGN_CODES; i++) {
+        Ecm__V1__Outcome o = O(UNSPECIFIED);
+        int counts = -1;
+        assert_int_equal(rs_map_lookup(m, design_codes[i].code, &o, &counts), 1);
+        if (o != design_codes[i].outcome)
+            fail_msg("CallResult %d maps to %s, DESIGN.md says %s", design_codes[i].code,
+                     ecm_outcome_name(o), ecm_outcome_name(design_codes[i].outcome));
+        /* only 25 (flushed without an attempt) goes back to pending uncounted */
+        assert_int_equal(counts, design_codes[i].code == 25 ? 0 : 1);
+    }
+    Ecm__V1__Outcome o = O(UNSPECIFIED);
+    int counts = 0;
+    assert_int_equal(rs_map_lookup(m, 1, &o, &counts), 0);
+    assert_int_equal(o, O(NETWORK_ERROR));
+    assert_int_equal(counts, 1);
+    rs_map_destroy(m);
+}
+
+static void test_rs_map_reload_follows_a_deployment_override(void **state)
+{
+    scratch_db *db = *state;
+    if (!db)
+        skip();
+    assert_int_equal(ecm_pg_cmd(db->pg,
+                                "UPDATE call_result_map SET outcome = 'BUSY', "
+                                "counts_as_attempt = false WHERE call_result = 8",
+                                0, NULL),
+                     0);
+    /* a row naming no ECM outcome is left out, so its code maps as unknown */
+    assert_int_equal(ecm_pg_cmd(db->pg,
+                                "INSERT INTO call_result_map VALUES (40, 'NOT_AN_OUTCOME', "
+                                "false, 'test')",
+                                0, NULL),
+                     0);
+    rs_map *m = rs_map_load(db->pg);
+    assert_non_null(m);
+    Ecm__V1__Outcome o;
+    int counts;
+    assert_int_equal(rs_map_lookup(m, 8, &o, &counts), 1);
+    assert_int_equal(o, O(BUSY));
+    assert_int_equal(counts, 0);
+    assert_int_equal(rs_map_lookup(m, 40, &o, &counts), 0);
+    assert_int_equal(o, O(NETWORK_ERROR));
+    assert_int_equal(counts, 1);
+    rs_map_destroy(m);
+}
+
+int main(void)
+{
+    ecm_log_init("test_rs_map", ECM_LOG_ERROR);
+    const struct CMUnitTest pure[] = {
+        cmocka_unit_test(test_rs_map_lookup_returns_the_tables_outcome),
+        cmocka_unit_test(test_rs_map_unknown_code_is_network_error_that_counts),
+        cmocka_unit_test(test_rs_map_later_duplicate_replaces_earlier),
+        cmocka_unit_test(test_rs_map_resolve_counts_only_unknown_codes),
+    };
+    const struct CMUnitTest with_db[] = {
+        cmocka_unit_test(test_rs_map_migration_data_maps_every_design_code),
+        cmocka_unit_test(test_rs_map_reload_follows_a_deployment_override),
+    };
+    int failed = cmocka_run_group_tests_name("rs_map", pure, NULL, NULL);
+    failed += cmocka_run_group_tests_name("rs_map_db", with_db, scratch_setup, scratch_teardown);
+    return failed;
+}

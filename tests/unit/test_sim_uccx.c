@@ -1,0 +1,720 @@
+/* The simulator's UCCX API: parsing of the import body (XML with CSV inside)
+ * and, with ECM_TEST_PG_DSN, the routes and the dialer against a scratch
+ * database over real HTTP. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <curl/curl.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <libxml/parser.h>
+
+#include "ecm_http.h"
+#include "ecm_log.h"
+#include "ecm_metrics.h"
+#include "sim_dialer.h"
+#include "sim_mix.h"
+#include "sim_store.h"
+#include "sim_uccx.h"
+
+#define PORT_FIRST 20300
+#define PORT_LAST 20399
+
+static int parse(const char *xml, sim_uccx_batch *b, char *err, size_t err_size)
+{
+    return sim_uccx_parse_contacts(xml, strlen(xml), 1000, b, err, err_size);
+}
+
+static void expect_malformed(const char *xml, const char *needle)
+{
+    sim_uccx_batch b;
+    char err[256] = "";
+    assert_int_equal(parse(xml, &b, err, sizeof err), -1);
+    if (!strstr(err, needle)) {
+        fail_msg("error '%s' lacks '%s'", err, needle);
+    }
+    assert_int_equal(b.n, 0);
+    assert_null(b.rows);
+}
+
+/* --- parsing ------------------------------------------------------------ */
+
+static void test_sim_uccx_parses_cisco_example_body(void **state)
+{
+    (void)state;
+    const char *xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                      "<campaignContacts xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\n"
+                      "  <campaign name=\"Campaign1\">\n"
+                      "    <refURL>https://uccx/adminapi/campaign/200</refURL>\n"
+                      "  </campaign>\n"
+                      "  <csvdata>\n"
+                      "Account Number, First Name, Last Name ,Phone1, Phone2, Phone3, Dial Time\n"
+                      "ABCD1234, John , Doe, 1401111, 1402222, 1403333, 12:35\n"
+                      "ABCD1235, Jane , Smith, 1504444, 1505555, 1506666, 12:35\n"
+                      "    </csvdata>\n"
+                      "</campaignContacts>\n";
+    sim_uccx_batch b;
+    char err[256];
+    assert_int_equal(parse(xml, &b, err, sizeof err), 0);
+    assert_string_equal(b.campaign_name, "Campaign1");
+    assert_int_equal(b.n, 2);
+    assert_int_equal(b.total_rows, 2);
+    assert_int_equal(b.failed_rows, 0);
+    assert_string_equal(b.rows[0].account_number, "ABCD1234");
+    assert_string_equal(b.rows[0].first_name, "John");
+    assert_string_equal(b.rows[0].last_name, "Doe");
+    assert_string_equal(b.rows[0].phone[0], "1401111");
+    assert_string_equal(b.rows[0].phone[2], "1403333");
+    assert_string_equal(b.rows[1].last_name, "Smith");
+    assert_string_equal(b.rows[1].phone[1], "1505555");
+    sim_uccx_batch_free(&b);
+}
+
+static void test_sim_uccx_csv_quoted_fields_keep_commas_quotes_and_newlines(void **state)
+{
+    (void)state;
+    const char *xml = "<campaignContacts><csvdata>Account Number,First Name,Last Name,Phone1\r\n"
+                      "\"1-1\",\"Smith, Jr.\",\"O\"\"Brien\",\"+15551234\"\r\n"
+                      "2-1,\"two\nlines\",&amp;co,5552\r\n"
+                      "</csvdata></campaignContacts>";
+    sim_uccx_batch b;
+    char err[256];
+    assert_int_equal(parse(xml, &b, err, sizeof err), 0);
+    assert_int_equal(b.n, 2);
+    assert_string_equal(b.rows[0].account_number, "1-1");
+    assert_string_equal(b.rows[0].first_name, "Smith, Jr.");
+    assert_string_equal(b.rows[0].last_name, "O\"Brien");
+    assert_string_equal(b.rows[0].phone[0], "+15551234");
+    assert_string_equal(b.rows[1].first_name, "two\nlines");
+    assert_string_equal(b.rows[1].last_name, "&co");
+    assert_string_equal(b.rows[1].phone[1], "");
+    sim_uccx_batch_free(&b);
+}
+
+static void test_sim_uccx_header_names_match_ignoring_case_spaces_and_order(void **state)
+{
+    (void)state;
+    const char *xml = "<campaignContacts><csvdata><![CDATA[\n\n"
+                      "  PHONE1 ,Extra Column, account_number ,LASTNAME\n"
+                      "555001,ignored,A-1,Lee\n"
+                      "]]></csvdata></campaignContacts>";
+    sim_uccx_batch b;
+    char err[256];
+    assert_int_equal(parse(xml, &b, err, sizeof err), 0);
+    assert_int_equal(b.n, 1);
+    assert_string_equal(b.rows[0].account_number, "A-1");
+    assert_string_equal(b.rows[0].phone[0], "555001");
+    assert_string_equal(b.rows[0].last_name, "Lee");
+    assert_string_equal(b.rows[0].first_name, "");
+    assert_string_equal(b.campaign_name, "");
+    sim_uccx_batch_free(&b);
+}
+
+static void test_sim_uccx_invalid_rows_are_counted_and_the_rest_kept(void **state)
+{
+    (void)state;
+    const char *xml = "<campaignContacts><csvdata>Account Number,Phone1\n"
+                      "ok-1,5551\n"
+                      ",5552\n"
+                      "0123456789012345678901234567890,5553\n"
+                      "ok-2,\n"
+                      "ok-3,5554,surplus\n"
+                      "ok-4,555555555555555555555\n"
+                      "ok-5,5555\n"
+                      "</csvdata></campaignContacts>";
+    sim_uccx_batch b;
+    char err[256];
+    assert_int_equal(parse(xml, &b, err, sizeof err), 0);
+    assert_int_equal(b.total_rows, 7);
+    assert_int_equal(b.failed_rows, 5);
+    assert_int_equal(b.n, 2);
+    assert_string_equal(b.rows[0].account_number, "ok-1");
+    assert_string_equal(b.rows[1].account_number, "ok-5");
+    assert_non_null(strstr(b.first_error, "row 2"));
+    assert_non_null(strstr(b.first_error, "account number is empty"));
+    sim_uccx_batch_free(&b);
+}
+
+static void test_sim_uccx_rejects_malformed_bodies_with_reason(void **state)
+{
+    (void)state;
+    expect_malformed("", "empty body");
+    expect_malformed("<campaignContacts><csvdata>x</csvdata>", "malformed XML");
+    expect_malformed("not xml at all", "malformed XML");
+    expect_malformed("<contacts><csvdata>Account Number,Phone1\n1,2\n</csvdata></contacts>",
+                     "<campaignContacts>");
+    expect_malformed("<campaignContacts><campaign name=\"c\"/></campaignContacts>",
+                     "missing <csvdata>");
+    expect_malformed("<campaignContacts><csvdata>\n  \n</csvdata></campaignContacts>",
+                     "no header line");
+    expect_malformed("<campaignContacts><csvdata>First Name,Phone1\nA,1\n</csvdata>"
+                     "</campaignContacts>",
+                     "Account Number");
+    expect_malformed("<campaignContacts><csvdata>Account Number,First Name\n1,A\n</csvdata>"
+                     "</campaignContacts>",
+                     "Phone1");
+    expect_malformed("<campaignContacts><csvdata>Account Number,Phone1,phone 1\n</csvdata>"
+                     "</campaignContacts>",
+                     "twice");
+    expect_malformed("<campaignContacts><csvdata>Account Number,Phone1\n\"1-1,555\n"
+                     "</csvdata></campaignContacts>",
+                     "not valid CSV");
+    expect_malformed("<campaignContacts><csvdata>Account Number,Phone1\n1\"x,555\n"
+                     "</csvdata></campaignContacts>",
+                     "not valid CSV");
+    expect_malformed("<campaignContacts><csvdata>a</csvdata><csvdata>b</csvdata>"
+                     "</campaignContacts>",
+                     "more than one");
+}
+
+static void test_sim_uccx_rejects_more_rows_than_the_limit(void **state)
+{
+    (void)state;
+    const char *xml = "<campaignContacts><csvdata>Account Number,Phone1\n1,1\n2,2\n3,3\n"
+                      "</csvdata></campaignContacts>";
+    sim_uccx_batch b;
+    char err[256];
+    assert_int_equal(sim_uccx_parse_contacts(xml, strlen(xml), 2, &b, err, sizeof err), -1);
+    assert_non_null(strstr(err, "more than 2 rows"));
+    assert_int_equal(sim_uccx_parse_contacts(xml, strlen(xml), 3, &b, err, sizeof err), 0);
+    assert_int_equal(b.n, 3);
+    sim_uccx_batch_free(&b);
+}
+
+static void test_sim_uccx_does_not_expand_external_entities(void **state)
+{
+    (void)state;
+    const char *xml = "<?xml version=\"1.0\"?>\n"
+                      "<!DOCTYPE campaignContacts [<!ENTITY leak SYSTEM \"file:///etc/passwd\">]>\n"
+                      "<campaignContacts><csvdata>Account Number,Phone1\n&leak;x,1\n"
+                      "</csvdata></campaignContacts>";
+    sim_uccx_batch b;
+    char err[256];
+    if (parse(xml, &b, err, sizeof err) == 0) {
+        for (size_t i = 0; i < b.n; i++) {
+            assert_null(strstr(b.rows[i].account_number, "root"));
+        }
+        sim_uccx_batch_free(&b);
+    }
+}
+
+/* --- over HTTP, with a database ----------------------------------------- */
+
+typedef struct {
+    PGconn *admin;
+    char name[64];
+    char dsn[1024];
+    volatile sig_atomic_t stop;
+    sim_store *store;
+    ecm_metrics *metrics;
+    ecm_http *http;
+    sim_uccx *uccx;
+    sim_mix *mix;
+    sim_dialer *dialer;
+    int port;
+} sim_env;
+
+/* Per test: a scratch database and a store on it; torn down even when the
+ * test fails. */
+static int env_setup(void **state)
+{
+    const char *base = getenv("ECM_TEST_PG_DSN");
+    *state = NULL;
+    if (!base) {
+        return 0;
+    }
+    static int seq;
+    sim_env *e = calloc(1, sizeof *e);
+    assert_non_null(e);
+    e->admin = PQconnectdb(base);
+    if (PQstatus(e->admin) != CONNECTION_OK) {
+        fail_msg("ECM_TEST_PG_DSN: %s", PQerrorMessage(e->admin));
+    }
+    snprintf(e->name, sizeof e->name, "sim_ciscosim_t%d_%d", (int)getpid(), seq++);
+    char sql[256];
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", e->name);
+    PGresult *r = PQexec(e->admin, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+    }
+    PQclear(r);
+    snprintf(e->dsn, sizeof e->dsn, "%s dbname=%s", base, e->name);
+    *state = e;
+
+    e->store = sim_store_new(e->dsn, 2, &e->stop);
+    assert_non_null(e->store);
+    assert_int_equal(sim_store_init_schema(e->store), 0);
+    assert_int_equal(sim_store_init_schema(e->store), 0); /* idempotent */
+    e->metrics = ecm_metrics_new();
+    char err[256];
+    assert_int_equal(sim_mix_parse("10:40,8:25,9:10,12:10,3:5,25:5,14:5", &e->mix, err, sizeof err),
+                     0);
+    return 0;
+}
+
+static int env_teardown(void **state)
+{
+    sim_env *e = *state;
+    if (!e) {
+        return 0;
+    }
+    e->stop = 1;
+    ecm_http_destroy(e->http);
+    sim_dialer_destroy(e->dialer);
+    sim_uccx_destroy(e->uccx);
+    sim_store_destroy(e->store);
+    sim_mix_destroy(e->mix);
+    ecm_metrics_destroy(e->metrics);
+    char sql[256];
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", e->name);
+    PQclear(PQexec(e->admin, sql));
+    PQfinish(e->admin);
+    free(e);
+    return 0;
+}
+
+/* Serves the API on a port of this test's range and makes a dialer. */
+static sim_env *env_serve(void **state, long long capacity, long long delay_ms)
+{
+    sim_env *e = *state;
+    if (!e) {
+        return NULL;
+    }
+    sim_uccx_config ucfg = {"admin", "s3cret:pw", capacity};
+    e->uccx = sim_uccx_new(&ucfg, e->store, e->metrics);
+    assert_non_null(e->uccx);
+    /* Another run of this test may hold a port of the range: try the next. */
+    for (int port = PORT_FIRST + (int)(getpid() % 50); port <= PORT_LAST; port++) {
+        e->http = ecm_http_new("127.0.0.1", port, e->metrics);
+        assert_non_null(e->http);
+        assert_int_equal(sim_uccx_add_routes(e->uccx, e->http), 0);
+        if (ecm_http_start(e->http) == 0) {
+            e->port = port;
+            break;
+        }
+        ecm_http_destroy(e->http);
+        e->http = NULL;
+    }
+    assert_non_null(e->http);
+    sim_dialer_config dcfg = {e->dsn, 100, delay_ms, 100, 42, e->mix};
+    e->dialer = sim_dialer_new(&dcfg, e->metrics, &e->stop);
+    assert_non_null(e->dialer);
+    return e;
+}
+
+/* The <csvdata> of an answer read back by the import parser: what a
+ * reconciling client would read. */
+static void listed_contacts(const char *body, sim_uccx_batch *out)
+{
+    char err[256];
+    if (sim_uccx_parse_contacts(body, strlen(body), 100000, out, err, sizeof err) != 0) {
+        fail_msg("contact list unreadable: %s", err);
+    }
+}
+
+typedef struct {
+    long status;
+    char *body;
+    size_t len;
+    char location[512];
+    char www_auth[256];
+} http_answer;
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
+{
+    http_answer *a = ctx;
+    size_t n = size * nmemb;
+    char *p = realloc(a->body, a->len + n + 1);
+    assert_non_null(p);
+    memcpy(p + a->len, data, n);
+    a->body = p;
+    a->len += n;
+    a->body[a->len] = '\0';
+    return n;
+}
+
+static void copy_header_value(char *dst, size_t dst_size, const char *line, size_t n,
+                              size_t name_len)
+{
+    const char *v = line + name_len;
+    size_t vlen = n - name_len;
+    while (vlen > 0 && (*v == ' ')) {
+        v++;
+        vlen--;
+    }
+    while (vlen > 0 && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n')) {
+        vlen--;
+    }
+    snprintf(dst, dst_size, "%.*s", (int)vlen, v);
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *ctx)
+{
+    http_answer *a = ctx;
+    size_t n = size * nmemb;
+    if (n > 9 && strncasecmp(data, "Location:", 9) == 0) {
+        copy_header_value(a->location, sizeof a->location, data, n, 9);
+    } else if (n > 17 && strncasecmp(data, "WWW-Authenticate:", 17) == 0) {
+        copy_header_value(a->www_auth, sizeof a->www_auth, data, n, 17);
+    }
+    return n;
+}
+
+/* One request; auth is "user:password" or NULL. The caller frees a->body. */
+static void http_call(const sim_env *e, const char *method, const char *path, const char *body,
+                      const char *auth, http_answer *a)
+{
+    memset(a, 0, sizeof *a);
+    char url[512];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", e->port, path);
+    CURL *c = curl_easy_init();
+    assert_non_null(c);
+    struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/xml");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    } else if (strcmp(method, "PUT") == 0) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+    }
+    if (auth) {
+        curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        curl_easy_setopt(c, CURLOPT_USERPWD, auth);
+    }
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, a);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, a);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    CURLcode rc = curl_easy_perform(c);
+    if (rc != CURLE_OK) {
+        fail_msg("%s %s: %s", method, path, curl_easy_strerror(rc));
+    }
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a->status);
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(c);
+}
+
+static json_t *get_stats(const sim_env *e)
+{
+    http_answer a;
+    http_call(e, "GET", "/sim/stats", NULL, NULL, &a);
+    assert_int_equal(a.status, 200);
+    json_error_t jerr;
+    json_t *o = json_loads(a.body, 0, &jerr);
+    if (!o) {
+        fail_msg("stats not JSON: %s", a.body);
+    }
+    free(a.body);
+    return o;
+}
+
+static long long stat(json_t *o, const char *name)
+{
+    json_t *v = json_object_get(o, name);
+    if (!json_is_integer(v)) {
+        fail_msg("stats lack %s", name);
+    }
+    return (long long)json_integer_value(v);
+}
+
+#define AUTH "admin:s3cret:pw"
+
+static const char *batch3 =
+    "<campaignContacts><campaign name=\"Spring\"><refURL>x</refURL></campaign>"
+    "<csvdata>Account Number,First Name,Last Name,Phone1,Phone2,Phone3\n"
+    "100-1,Ann,Lee,15550001,,\n"
+    "101-1,Bob,\"Ray, Jr\",15550002,15550012,\n"
+    "102-1,Cy,Ng,15550003,,\n"
+    "</csvdata></campaignContacts>";
+
+static void test_sim_uccx_import_requires_basic_auth(void **state)
+{
+    sim_env *e = env_serve(state, 100, 0);
+    if (!e) {
+        skip();
+    }
+    http_answer a;
+    http_call(e, "POST", "/adminapi/campaign/7/contacts", batch3, NULL, &a);
+    assert_int_equal(a.status, 401);
+    assert_non_null(strstr(a.www_auth, "Basic"));
+    free(a.body);
+    http_call(e, "POST", "/adminapi/campaign/7/contacts", batch3, "admin:wrong", &a);
+    assert_int_equal(a.status, 401);
+    free(a.body);
+    http_call(e, "GET", "/adminapi/campaign/7/contacts/status", NULL, "admin:s3cret:p", &a);
+    assert_int_equal(a.status, 401);
+    free(a.body);
+    json_t *s = get_stats(e);
+    assert_int_equal(stat(s, "received_rows"), 0);
+    json_decref(s);
+}
+
+static void test_sim_uccx_import_then_resend_counts_one_duplicate_account(void **state)
+{
+    sim_env *e = env_serve(state, 100, 0);
+    if (!e) {
+        skip();
+    }
+    http_answer a;
+    http_call(e, "POST", "/adminapi/campaign/7/contacts", batch3, AUTH, &a);
+    assert_int_equal(a.status, 202);
+    char expect[128];
+    snprintf(expect, sizeof expect, "http://127.0.0.1:%d/adminapi/campaign/7/contacts/status",
+             e->port);
+    assert_string_equal(a.location, expect);
+    assert_non_null(strstr(a.body, "<statusURL>"));
+    assert_non_null(strstr(a.body, expect));
+    free(a.body);
+
+    json_t *s = get_stats(e);
+    assert_int_equal(stat(s, "received_rows"), 3);
+    assert_int_equal(stat(s, "unique_accounts"), 3);
+    assert_int_equal(stat(s, "duplicate_accounts"), 0);
+    assert_int_equal(stat(s, "pending"), 3);
+    assert_int_equal(stat(s, "imports"), 1);
+    json_decref(s);
+
+    /* The same account again, even to another campaign, is a duplicate. */
+    const char *again = "<campaignContacts><csvdata>Account Number,Phone1\n101-1,15550002\n"
+                        "</csvdata></campaignContacts>";
+    http_call(e, "POST", "/adminapi/campaign/8/contacts", again, AUTH, &a);
+    assert_int_equal(a.status, 202);
+    free(a.body);
+    s = get_stats(e);
+    assert_int_equal(stat(s, "received_rows"), 4);
+    assert_int_equal(stat(s, "unique_accounts"), 3);
+    assert_int_equal(stat(s, "duplicate_accounts"), 1);
+    assert_int_equal(stat(s, "duplicate_receipts"), 1);
+    assert_int_equal(stat(s, "pending"), 3);
+    assert_int_equal(stat(s, "imports"), 2);
+    json_decref(s);
+
+    http_call(e, "GET", "/adminapi/campaign/8/contacts/status", NULL, AUTH, &a);
+    assert_int_equal(a.status, 200);
+    assert_non_null(strstr(a.body, "<state>COMPLETED</state>"));
+    assert_non_null(strstr(a.body, "<numContactsTotal>1</numContactsTotal>"));
+    assert_non_null(strstr(a.body, "<numContactsDuplicate>1</numContactsDuplicate>"));
+    free(a.body);
+    http_call(e, "GET", "/adminapi/campaign/9/contacts/status", NULL, AUTH, &a);
+    assert_int_equal(a.status, 404);
+    free(a.body);
+
+    /* A client reconciling sees every account that arrived. */
+    http_call(e, "GET", "/adminapi/campaign/7/contacts", NULL, AUTH, &a);
+    assert_int_equal(a.status, 200);
+    assert_non_null(strstr(a.body, "100-1,Ann,Lee,15550001,,,pending\n"));
+    sim_uccx_batch listed;
+    listed_contacts(a.body, &listed);
+    free(a.body);
+    assert_string_equal(listed.campaign_name, "Spring");
+    assert_int_equal(listed.n, 3);
+    assert_string_equal(listed.rows[0].account_number, "100-1");
+    assert_string_equal(listed.rows[0].phone[0], "15550001");
+    assert_string_equal(listed.rows[1].account_number, "101-1");
+    assert_string_equal(listed.rows[1].last_name, "Ray, Jr");
+    assert_string_equal(listed.rows[1].phone[1], "15550012");
+    assert_string_equal(listed.rows[2].account_number, "102-1");
+    sim_uccx_batch_free(&listed);
+    http_call(e, "GET", "/adminapi/campaign/99/contacts", NULL, AUTH, &a);
+    assert_int_equal(a.status, 404);
+    free(a.body);
+
+    http_call(e, "POST", "/adminapi/campaign/7/contacts", "<campaignContacts>", AUTH, &a);
+    assert_int_equal(a.status, 400);
+    assert_non_null(strstr(a.body, "malformed XML"));
+    free(a.body);
+    http_call(e, "POST", "/adminapi/campaign/abc/contacts", batch3, AUTH, &a);
+    assert_int_equal(a.status, 404);
+    free(a.body);
+}
+
+static void test_sim_uccx_import_over_capacity_is_rejected_whole_and_counted(void **state)
+{
+    sim_env *e = env_serve(state, 4, 0);
+    if (!e) {
+        skip();
+    }
+    http_answer a;
+    http_call(e, "POST", "/adminapi/campaign/7/contacts", batch3, AUTH, &a);
+    assert_int_equal(a.status, 202);
+    free(a.body);
+    const char *two = "<campaignContacts><csvdata>Account Number,Phone1\n200-1,1\n201-1,2\n"
+                      "</csvdata></campaignContacts>";
+    http_call(e, "POST", "/adminapi/campaign/7/contacts", two, AUTH, &a);
+    assert_int_equal(a.status, 400);
+    assert_non_null(strstr(a.body, "over capacity"));
+    free(a.body);
+    /* Capacity is per campaign: another campaign still takes them. */
+    http_call(e, "POST", "/adminapi/campaign/8/contacts", two, AUTH, &a);
+    assert_int_equal(a.status, 202);
+    free(a.body);
+    json_t *s = get_stats(e);
+    assert_int_equal(stat(s, "over_capacity_rejections"), 1);
+    assert_int_equal(stat(s, "unique_accounts"), 5);
+    assert_int_equal(stat(s, "imports"), 2);
+    json_decref(s);
+    http_call(e, "GET", "/adminapi/campaign/7/contacts/status", NULL, AUTH, &a);
+    assert_non_null(strstr(a.body, "<state>REJECTED</state>"));
+    free(a.body);
+
+    /* Dialling frees capacity again. */
+    assert_int_equal(sim_dialer_tick(e->dialer, 100), 5);
+    http_call(e, "POST", "/adminapi/campaign/7/contacts",
+              "<campaignContacts><csvdata>Account Number,Phone1\n300-1,1\n301-1,2\n"
+              "</csvdata></campaignContacts>",
+              AUTH, &a);
+    assert_int_equal(a.status, 202);
+    free(a.body);
+}
+
+static void test_sim_uccx_dialer_tick_writes_dialer_detail_rows(void **state)
+{
+    sim_env *e = env_serve(state, 100, 0);
+    if (!e) {
+        skip();
+    }
+    http_answer a;
+    http_call(e, "PUT", "/adminapi/campaign/7/state/disable", NULL, AUTH, &a);
+    assert_int_equal(a.status, 200);
+    free(a.body);
+    http_call(e, "POST", "/adminapi/campaign/7/contacts", batch3, AUTH, &a);
+    assert_int_equal(a.status, 202);
+    free(a.body);
+    assert_int_equal(sim_dialer_tick(e->dialer, 100), 0); /* disabled: not dialled */
+    http_call(e, "PUT", "/adminapi/campaign/7/state/enable", NULL, AUTH, &a);
+    assert_int_equal(a.status, 200);
+    free(a.body);
+    http_call(e, "PUT", "/adminapi/campaign/7/state/sideways", NULL, AUTH, &a);
+    assert_int_equal(a.status, 404);
+    free(a.body);
+
+    assert_int_equal(sim_dialer_tick(e->dialer, 2), 2); /* the tick's limit holds */
+    assert_int_equal(sim_dialer_tick(e->dialer, 100), 1);
+    assert_int_equal(sim_dialer_tick(e->dialer, 100), 0);
+
+    /* The query result-sync sends over ODBC, verbatim. */
+    PGconn *c = PQconnectdb(e->dsn);
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    PGresult *r = PQexec(c, "SELECT RecoveryKey, DateTime, CampaignID, CallResult, "
+                            "CallResultDetail, CallStatusZone1, Phone, AccountNumber, "
+                            "DialingMode, CallGUID, CallDuration FROM Dialer_Detail "
+                            "WHERE RecoveryKey > 0 ORDER BY RecoveryKey "
+                            "OFFSET 0 ROWS FETCH NEXT 10 ROWS ONLY");
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    assert_int_equal(PQntuples(r), 3);
+    const char *accounts[] = {"100-1", "101-1", "102-1"};
+    sim_dialer_config dcfg = {e->dsn, 100, 0, 100, 42, e->mix};
+    long long prev_key = 0;
+    int by_code[SIM_STATS_MAX_CODES] = {0};
+    for (int i = 0; i < 3; i++) {
+        long long key = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+        assert_true(key > prev_key);
+        prev_key = key;
+        assert_string_equal(PQgetvalue(r, i, 2), "7");
+        assert_string_equal(PQgetvalue(r, i, 7), accounts[i]); /* oldest first */
+        sim_dial_outcome o;
+        sim_dialer_decide(&dcfg, accounts[i], &o);
+        assert_int_equal(strtol(PQgetvalue(r, i, 3), NULL, 10), o.call_result);
+        assert_string_equal(PQgetvalue(r, i, 4), "0");
+        assert_int_equal(PQgetvalue(r, i, 5)[0], o.call_status_zone1);
+        assert_int_equal(strlen(PQgetvalue(r, i, 9)), 32);
+        assert_int_equal(strtol(PQgetvalue(r, i, 10), NULL, 10), o.call_duration_s);
+        by_code[o.call_result]++;
+    }
+    assert_string_equal(PQgetvalue(r, 1, 6), "15550002");
+    PQclear(r);
+    PQfinish(c);
+
+    json_t *s = get_stats(e);
+    assert_int_equal(stat(s, "dialed"), 3);
+    assert_int_equal(stat(s, "pending"), 0);
+    json_t *by = json_object_get(s, "by_call_result");
+    for (int code = 0; code < SIM_STATS_MAX_CODES; code++) {
+        char key[8];
+        snprintf(key, sizeof key, "%d", code);
+        json_t *v = json_object_get(by, key);
+        assert_int_equal(v ? json_integer_value(v) : 0, by_code[code]);
+    }
+    json_decref(s);
+
+    http_call(e, "GET", "/adminapi/campaign/7/contacts", NULL, AUTH, &a);
+    assert_int_equal(a.status, 200);
+    assert_non_null(strstr(a.body, "100-1,Ann,Lee,15550001,,,dialed\n"));
+    assert_null(strstr(a.body, "pending"));
+    free(a.body);
+
+    /* The counters live in the database: a new store sees the same. */
+    sim_store *again = sim_store_new(e->dsn, 1, &e->stop);
+    sim_stats st;
+    assert_int_equal(sim_store_stats(again, &st), 0);
+    assert_int_equal(st.dialed, 3);
+    assert_int_equal(st.received_rows, 3);
+    sim_store_destroy(again);
+}
+
+static void test_sim_uccx_dialer_waits_for_the_dial_delay(void **state)
+{
+    sim_env *e = env_serve(state, 100, 60000);
+    if (!e) {
+        skip();
+    }
+    http_answer a;
+    http_call(e, "POST", "/adminapi/campaign/7/contacts", batch3, AUTH, &a);
+    assert_int_equal(a.status, 202);
+    free(a.body);
+    assert_int_equal(sim_dialer_tick(e->dialer, 100), 0);
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    ecm_log_init("test_sim_uccx", ECM_LOG_ERROR);
+    xmlInitParser();
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    curl_global_cleanup();
+    xmlCleanupParser();
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sim_uccx_parses_cisco_example_body),
+        cmocka_unit_test(test_sim_uccx_csv_quoted_fields_keep_commas_quotes_and_newlines),
+        cmocka_unit_test(test_sim_uccx_header_names_match_ignoring_case_spaces_and_order),
+        cmocka_unit_test(test_sim_uccx_invalid_rows_are_counted_and_the_rest_kept),
+        cmocka_unit_test(test_sim_uccx_rejects_malformed_bodies_with_reason),
+        cmocka_unit_test(test_sim_uccx_rejects_more_rows_than_the_limit),
+        cmocka_unit_test(test_sim_uccx_does_not_expand_external_entities),
+        cmocka_unit_test_setup_teardown(test_sim_uccx_import_requires_basic_auth, env_setup,
+                                        env_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_sim_uccx_import_then_resend_counts_one_duplicate_account, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_sim_uccx_import_over_capacity_is_rejected_whole_and_counted, env_setup,
+            env_teardown),
+        cmocka_unit_test_setup_teardown(test_sim_uccx_dialer_tick_writes_dialer_detail_rows,
+                                        env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_sim_uccx_dialer_waits_for_the_dial_delay, env_setup,
+                                        env_teardown),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

@@ -1,0 +1,708 @@
+/* The strategy service against PostgreSQL: results applied to contacts
+ * (st_results_apply), the retry scheduler and campaign completion
+ * (st_sched_tick). Runs in a scratch database created from ECM_TEST_PG_DSN;
+ * skipped when it is unset. Decoding is tested without a database. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <libpq-fe.h>
+
+#include "ecm_event.h"
+#include "ecm_log.h"
+#include "ecm_migrate.h"
+#include "ecm_pg.h"
+#include "st_results.h"
+#include "st_sched.h"
+
+#define O(x) ECM__V1__OUTCOME__OUTCOME_##x
+
+typedef struct {
+    char admin_dsn[512];
+    char dsn[640];
+    char dbname[64];
+    ecm_pg *pg;    /* used by the code under test */
+    PGconn *check; /* the test's own view of the DB */
+    st_results_ctx rctx;
+    st_sched_ctx sctx;
+    int seq;
+} fixture;
+
+static fixture fx;
+
+/* ---- SQL helpers ---- */
+
+static PGresult *q(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static PGresult *q(const char *fmt, ...)
+{
+    char sql[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(sql, sizeof(sql), fmt, ap);
+    va_end(ap);
+    assert_true(n > 0 && (size_t)n < sizeof(sql));
+    PGresult *res = PQexec(fx.check, sql);
+    ExecStatusType st = PQresultStatus(res);
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(res));
+    return res;
+}
+
+static long long q_ll(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static long long q_ll(const char *fmt, ...)
+{
+    char sql[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof(sql), fmt, ap);
+    va_end(ap);
+    PGresult *res = q("%s", sql);
+    assert_int_equal(PQntuples(res), 1);
+    assert_false(PQgetisnull(res, 0, 0));
+    long long v = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return v;
+}
+
+static char *q_text(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *q_text(const char *fmt, ...)
+{
+    char sql[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof(sql), fmt, ap);
+    va_end(ap);
+    PGresult *res = q("%s", sql);
+    assert_int_equal(PQntuples(res), 1);
+    char *s = strdup(PQgetisnull(res, 0, 0) ? "(null)" : PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return s;
+}
+
+/* Payload of the only outbox row on topic with key; fails unless exactly one. */
+static unsigned char *outbox_payload(const char *topic, long long key, size_t *len, char *ce_type,
+                                     size_t ce_type_size)
+{
+    PGresult *res = q("SELECT payload, ce_type FROM outbox WHERE topic = '%s' AND msg_key = '%lld'",
+                      topic, key);
+    assert_int_equal(PQntuples(res), 1);
+    unsigned char *bytes = PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, 0), len);
+    snprintf(ce_type, ce_type_size, "%s", PQgetvalue(res, 0, 1));
+    PQclear(res);
+    assert_non_null(bytes);
+    return bytes;
+}
+
+/* ---- fixtures ---- */
+
+static long long make_strategy(int max_attempts)
+{
+    long long id = q_ll("INSERT INTO strategies (name, max_attempts, max_attempts_per_day)"
+                        " VALUES ('test-%d', %d, 10) RETURNING id",
+                        ++fx.seq, max_attempts);
+    PQclear(q("INSERT INTO strategy_rules"
+              " (strategy_id, outcome, action, delay_seconds, max_attempts, next_phone) VALUES"
+              " (%lld, 'CONNECTED', 'close', 0, 1, false),"
+              " (%lld, 'NO_ANSWER', 'retry', 1, 3, false),"
+              " (%lld, 'INVALID_NUMBER', 'retry', 0, 1, true),"
+              " (%lld, 'NOT_ATTEMPTED', 'retry', 0, 5, false)",
+              id, id, id, id));
+    return id;
+}
+
+static long long make_campaign(long long strategy_id, const char *end_at_sql)
+{
+    return q_ll("INSERT INTO campaigns (name, channel, state, strategy_id, cisco_kind,"
+                " cisco_campaign_id, end_at)"
+                " VALUES ('c-%d', 'voice_ivr', 'active', %lld, 'uccx', '7', %s) RETURNING id",
+                ++fx.seq, strategy_id, end_at_sql);
+}
+
+/* A dispatched contact with two phones on its attempt `attempts`, with an
+ * attempts row for each attempt so far. */
+static long long make_contact(long long campaign_id, int attempts)
+{
+    long long id = q_ll("INSERT INTO contacts (campaign_id, phones, state, attempts)"
+                        " VALUES (%lld, '{+15550100001,+15550100002}', 'dispatched', %d)"
+                        " RETURNING id",
+                        campaign_id, attempts);
+    for (int a = 1; a <= attempts; a++)
+        PQclear(q("INSERT INTO attempts (contact_id, attempt, campaign_id, channel, phone,"
+                  " account_number, status, sent_at)"
+                  " VALUES (%lld, %d, %lld, 'voice_ivr', '+15550100001', '%lld-%d', 'sent', now())",
+                  id, a, campaign_id, id, a));
+    return id;
+}
+
+static st_result result(long long campaign_id, long long contact_id, int attempt,
+                        Ecm__V1__Outcome outcome)
+{
+    st_result r;
+    memset(&r, 0, sizeof(r));
+    snprintf(r.event_id, sizeof(r.event_id), "00000000-0000-4000-8000-%012d", ++fx.seq);
+    r.campaign_id = campaign_id;
+    r.contact_id = contact_id;
+    r.attempt = attempt;
+    r.outcome = outcome;
+    r.counts_as_attempt = outcome != O(NOT_ATTEMPTED);
+    r.raw_code = 8;
+    r.has_raw_detail = 1;
+    r.raw_detail = 0;
+    r.result_at_ms = ecm_now_ms();
+    return r;
+}
+
+static st_apply_status apply(const st_result *r, st_apply_info *info)
+{
+    char reason[256];
+    return st_results_apply(fx.pg, &fx.rctx, r, info, reason, sizeof(reason));
+}
+
+static void quiet_notice(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    const char *dsn = getenv("ECM_TEST_PG_DSN");
+    if (dsn == NULL || dsn[0] == '\0')
+        return 0;
+    ecm_log_init("test_st_results", ECM_LOG_ERROR);
+    snprintf(fx.admin_dsn, sizeof(fx.admin_dsn), "%s", dsn);
+    snprintf(fx.dbname, sizeof(fx.dbname), "ecm_strategy_test_%ld", (long)getpid());
+    PGconn *admin = PQconnectdb(fx.admin_dsn);
+    if (PQstatus(admin) != CONNECTION_OK) {
+        fprintf(stderr, "ECM_TEST_PG_DSN: %s", PQerrorMessage(admin));
+        PQfinish(admin);
+        return -1;
+    }
+    PQsetNoticeProcessor(admin, quiet_notice, NULL);
+    char sql[256];
+    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s", fx.dbname);
+    PQclear(PQexec(admin, sql));
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", fx.dbname);
+    PGresult *res = PQexec(admin, sql);
+    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    if (!ok)
+        fprintf(stderr, "%s: %s", sql, PQresultErrorMessage(res));
+    PQclear(res);
+    PQfinish(admin);
+    if (!ok)
+        return -1;
+
+    /* A later keyword wins in a libpq conninfo string. */
+    snprintf(fx.dsn, sizeof(fx.dsn), "%s dbname=%s", fx.admin_dsn, fx.dbname);
+    fx.pg = ecm_pg_new(fx.dsn, NULL);
+    fx.check = PQconnectdb(fx.dsn);
+    if (fx.pg == NULL || PQstatus(fx.check) != CONNECTION_OK)
+        return -1;
+    PGconn *conn = ecm_pg_conn(fx.pg);
+    if (conn == NULL || ecm_migrate_apply(conn, ecm_migrations, ecm_migrations_count) < 0)
+        return -1;
+
+    fx.rctx.topic_call_results = "call.results";
+    fx.rctx.topic_sms_results = "sms.results";
+    fx.rctx.topic_closed = "contacts.closed";
+    fx.rctx.source = "/ecm/strategy";
+    fx.sctx.topic_retry = "contacts.retry";
+    fx.sctx.topic_campaigns = "campaigns.changed";
+    fx.sctx.source = "/ecm/strategy";
+    fx.sctx.batch = 100;
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    if (fx.pg == NULL)
+        return 0;
+    ecm_pg_destroy(fx.pg);
+    PQfinish(fx.check);
+    PGconn *admin = PQconnectdb(fx.admin_dsn);
+    char sql[256];
+    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", fx.dbname);
+    PQclear(PQexec(admin, sql));
+    PQfinish(admin);
+    return 0;
+}
+
+/* cmocka can't skip from a setup function, so each DB test starts here. */
+#define NEED_DB()                                                                                  \
+    do {                                                                                           \
+        if (fx.pg == NULL)                                                                         \
+            skip();                                                                                \
+    } while (0)
+
+/* Each test owns the only active campaigns, so the scheduler's scans see its
+ * contacts alone. */
+static int retire_campaigns(void **state)
+{
+    (void)state;
+    if (fx.check != NULL)
+        PQclear(q("UPDATE campaigns SET state = 'stopped' WHERE state = 'active'"));
+    return 0;
+}
+
+/* ---- tests ---- */
+
+static void test_results_retry_outcome_sets_contact_waiting(void **state)
+{
+    (void)state;
+    NEED_DB();
+    long long camp = make_campaign(make_strategy(5), "NULL");
+    long long k = make_contact(camp, 1);
+    st_result r = result(camp, k, 1, O(NO_ANSWER));
+    st_apply_info info;
+    assert_int_equal(apply(&r, &info), ST_APPLY_DECIDED);
+    assert_int_equal(info.closed, 0);
+
+    char *st = q_text("SELECT state || ' ' || counted_attempts || ' ' || phone_index"
+                      " FROM contacts WHERE id = %lld",
+                      k);
+    assert_string_equal(st, "waiting 1 0");
+    free(st);
+    /* delay 1 s from the apply's now(), which is before this query's now() */
+    long long ms = q_ll("SELECT (extract(epoch FROM next_attempt_at - now()) * 1000)::bigint"
+                        " FROM contacts WHERE id = %lld",
+                        k);
+    assert_in_range(ms, 0, 1000);
+    char *att = q_text("SELECT status || ' ' || outcome || ' ' || raw_code || ' '"
+                       " || (result_at IS NOT NULL) FROM attempts"
+                       " WHERE contact_id = %lld AND attempt = 1",
+                       k);
+    assert_string_equal(att, "done NO_ANSWER 8 true");
+    free(att);
+    assert_int_equal(q_ll("SELECT count(*) FROM outbox WHERE msg_key = '%lld'", k), 0);
+}
+
+static void test_results_redelivered_result_changes_nothing(void **state)
+{
+    (void)state;
+    NEED_DB();
+    long long camp = make_campaign(make_strategy(5), "NULL");
+    long long k = make_contact(camp, 1);
+    st_result r = result(camp, k, 1, O(NO_ANSWER));
+    assert_int_equal(apply(&r, NULL), ST_APPLY_DECIDED);
+    char *before = q_text("SELECT row_to_json(c)::text FROM contacts c WHERE id = %lld", k);
+    char *att_before =
+        q_text("SELECT row_to_json(a)::text FROM attempts a WHERE contact_id = %lld", k);
+
+    /* same event again, and the same attempt with another outcome */
+    assert_int_equal(apply(&r, NULL), ST_APPLY_DUPLICATE);
+    st_result other = result(camp, k, 1, O(CONNECTED));
+    assert_int_equal(apply(&other, NULL), ST_APPLY_DUPLICATE);
+
+    char *after = q_text("SELECT row_to_json(c)::text FROM contacts c WHERE id = %lld", k);
+    char *att_after =
+        q_text("SELECT row_to_json(a)::text FROM attempts a WHERE contact_id = %lld", k);
+    assert_string_equal(before, after);
+    assert_string_equal(att_before, att_after);
+    assert_int_equal(q_ll("SELECT count(*) FROM outbox WHERE msg_key = '%lld'", k), 0);
+    free(before);
+    free(after);
+    free(att_before);
+    free(att_after);
+}
+
+static void test_sched_tick_emits_exactly_one_contact_retry(void **state)
+{
+    (void)state;
+    NEED_DB();
+    long long camp = make_campaign(make_strategy(5), "NULL");
+    long long k = make_contact(camp, 1);
+    st_result r = result(camp, k, 1, O(NO_ANSWER));
+    assert_int_equal(apply(&r, NULL), ST_APPLY_DECIDED);
+
+    /* not due yet: nothing emitted */
+    assert_int_equal(st_sched_tick(fx.pg, &fx.sctx, NULL), 0);
+    PQclear(q("UPDATE contacts SET next_attempt_at = now() - interval '1 second'"
+              " WHERE id = %lld",
+              k));
+    int completed = -1;
+    assert_int_equal(st_sched_tick(fx.pg, &fx.sctx, &completed), 1);
+    assert_int_equal(completed, 0);
+    assert_int_equal(st_sched_tick(fx.pg, &fx.sctx, NULL), 0);
+
+    char *st = q_text("SELECT state FROM contacts WHERE id = %lld", k);
+    assert_string_equal(st, "retry_due");
+    free(st);
+    size_t len = 0;
+    char ce_type[64];
+    unsigned char *bytes = outbox_payload("contacts.retry", k, &len, ce_type, sizeof(ce_type));
+    assert_string_equal(ce_type, "ecm.v1.ContactRetry");
+    Ecm__V1__ContactRetry *ev = ecm__v1__contact_retry__unpack(NULL, len, bytes);
+    assert_non_null(ev);
+    assert_int_equal(ev->contact_id, k);
+    assert_int_equal(ev->campaign_id, camp);
+    assert_int_equal(ev->attempt, 2);
+    assert_int_equal(ev->phone_index, 0);
+    assert_int_equal(ev->channel, ECM__V1__CHANNEL__CHANNEL_VOICE_IVR);
+    assert_int_equal(strlen(ev->event_id), 36);
+    ecm__v1__contact_retry__free_unpacked(ev, NULL);
+    PQfreemem(bytes);
+}
+
+static void test_sched_skips_due_contacts_of_paused_campaigns(void **state)
+{
+    (void)state;
+    NEED_DB();
+    long long camp = make_campaign(make_strategy(5), "NULL");
+    long long k = make_contact(camp, 1);
+    st_result r = result(camp, k, 1, O(NO_ANSWER));
+    assert_int_equal(apply(&r, NULL), ST_APPLY_DECIDED);
+    PQclear(q("UPDATE contacts SET next_attempt_at = now() - interval '1 second'"
+              " WHERE id = %lld",
+              k));
+    PQclear(q("UPDATE campaigns SET state = 'paused' WHERE id = %lld", camp));
+    assert_int_equal(st_sched_tick(fx.pg, &fx.sctx, NULL), 0);
+    PQclear(q("UPDATE campaigns SET state = 'active' WHERE id = %lld", camp));
+    assert_int_equal(st_sched_tick(fx.pg, &fx.sctx, NULL), 1);
+}
+
+static void test_results_connected_closes_with_one_contact_closed(void **state)
+{
+    (void)state;
+    NEED_DB();
+    long long camp = make_campaign(make_strategy(5), "NULL");
+    long long k = make_contact(camp, 1);
+    PQclear(
+        q("INSERT INTO contacts (campaign_id, phones, state) VALUES (%lld, '{+1555}', 'pending')",
+          camp)); /* keeps the campaign open */
+    st_result r = result(camp, k, 1, O(CONNECTED));
+    st_apply_info info;
+    assert_int_equal(apply(&r, &info), ST_APPLY_DECIDED);
+    assert_int_equal(info.closed, 1);
+    assert_int_equal(info.outcome, O(CONNECTED));
+    assert_int_equal(apply(&r, NULL), ST_APPLY_DUPLICATE);
+
+    char *st = q_text("SELECT state || ' ' || outcome || ' ' || (closed_at IS NOT NULL)"
+                      " || ' ' || (next_attempt_at IS NULL) FROM contacts WHERE id = %lld",
+                      k);
+    assert_string_equal(st, "closed CONNECTED true true");
+    free(st);
+    size_t len = 0;
+    char ce_type[64];
+    unsigned char *bytes = outbox_payload("contacts.closed", k, &len, ce_type, sizeof(ce_type));
+    assert_string_equal(ce_type, "ecm.v1.ContactClosed");
+    Ecm__V1__ContactClosed *ev = ecm__v1__contact_closed__unpack(NULL, len, bytes);
+    assert_non_null(ev);
+    assert_int_equal(ev->contact_id, k);
+    assert_int_equal(ev->campaign_id, camp);
+    assert_int_equal(ev->attempts, 1);
+    assert_int_equal(ev->outcome, O(CONNECTED));
+    ecm__v1__contact_closed__free_unpacked(ev, NULL);
+    PQfreemem(bytes);
+
+    int completed = -1;
+    assert_int_equal(st_sched_tick(fx.pg, &fx.sctx, &completed), 0);
+    assert_int_equal(completed, 0);
+}
+
+static void test_sched_completes_campaign_when_last_contact_closes(void **state)
+{
+    (void)state;
+    NEED_DB();
+    long long camp = make_campaign(make_strategy(5), "NULL");
+    long long k1 = make_contact(camp, 1);
+    long long k2 = make_contact(camp, 1);
+    st_result r1 = result(camp, k1, 1, O(CONNECTED));
+    assert_int_equal(apply(&r1, NULL), ST_APPLY_DECIDED);
+    int completed = -1;
+    assert_int_equal(st_sched_tick(fx.pg, &fx.sctx, &completed), 0);
+    assert_int_equal(completed, 0);
+    char *st = q_text("SELECT state FROM campaigns WHERE id = %lld", camp);
+    assert_string_equal(st, "active");
+    free(st);
+
+    st_result r2 = result(camp, k2, 1, O(CONNECTED));
+    assert_int_equal(apply(&r2, NULL), ST_APPLY_DECIDED);
+    assert_int_equal(st_sched_tick(fx.pg, &fx.sctx, &completed), 0);
+    assert_int_equal(completed, 1);
+    assert_int_equal(st_sched_tick(fx.pg, &fx.sctx, &completed), 0);
+    assert_int_equal(completed, 0);
+
+    st = q_text("SELECT state FROM campaigns WHERE id = %lld", camp);
+    assert_string_equal(st, "completed");
+    free(st);
+    size_t len = 0;
+    char ce_type[64];
+    unsigned char *bytes =
+        outbox_payload("campaigns.changed", camp, &len, ce_type, sizeof(ce_type));
+    assert_string_equal(ce_type, "ecm.v1.CampaignChanged");
+    Ecm__V1__CampaignChanged *ev = ecm__v1__campaign_changed__unpack(NULL, len, bytes);
+    assert_non_null(ev);
+    assert_int_equal(ev->campaign_id, camp);
+    assert_string_equal(ev->state, "completed");
+    assert_string_equal(ev->previous_state, "active");
+    ecm__v1__campaign_changed__free_unpacked(ev, NULL);
+    PQfreemem(bytes);
+}
+
+static void test_sched_never_completes_campaign_without_contacts(void **state)
+{
+    (void)state;
+    NEED_DB();
+    long long camp = make_campaign(make_strategy(5), "NULL");
+    int completed = -1;
+    assert_int_equal(st_sched_tick(fx.pg, &fx.sctx, &completed), 0);
+    assert_int_equal(completed, 0);
+    char *st = q_text("SELECT state FROM campaigns WHERE id = %lld", camp);
+    assert_string_equal(st, "active");
+    free(st);
+}
+
+static void test_results_unknown_attempt_is_rejected(void **state)
+{
+    (void)state;
+    NEED_DB();
+    long long camp = make_campaign(make_strategy(5), "NULL");
+    long long k = make_contact(camp, 1);
+    st_result r = result(camp, k, 2, O(NO_ANSWER));
+    char reason[256];
+    assert_int_equal(st_results_apply(fx.pg, &fx.rctx, &r, NULL, reason, sizeof(reason)),
+                     ST_APPLY_REJECT);
+    assert_string_equal(reason, "unknown attempt");
+    st_result u = result(camp, k + 100000, 1, O(NO_ANSWER));
+    assert_int_equal(st_results_apply(fx.pg, &fx.rctx, &u, NULL, reason, sizeof(reason)),
+                     ST_APPLY_REJECT);
+    char *st = q_text("SELECT state FROM contacts WHERE id = %lld", k);
+    assert_string_equal(st, "dispatched");
+    free(st);
+}
+
+static void test_results_older_attempt_is_only_recorded(void **state)
+{
+    (void)state;
+    NEED_DB();
+    long long camp = make_campaign(make_strategy(5), "NULL");
+    long long k = make_contact(camp, 2);
+    st_result r = result(camp, k, 1, O(NO_ANSWER));
+    assert_int_equal(apply(&r, NULL), ST_APPLY_RECORDED);
+    char *st = q_text("SELECT state || ' ' || counted_attempts FROM contacts WHERE id = %lld", k);
+    assert_string_equal(st, "dispatched 0");
+    free(st);
+    char *att = q_text("SELECT status || ' ' || outcome FROM attempts"
+                       " WHERE contact_id = %lld AND attempt = 1",
+                       k);
+    assert_string_equal(att, "done NO_ANSWER");
+    free(att);
+}
+
+static void test_results_not_attempted_does_not_count(void **state)
+{
+    (void)state;
+    NEED_DB();
+    long long camp = make_campaign(make_strategy(5), "NULL");
+    long long k = make_contact(camp, 1);
+    st_result r = result(camp, k, 1, O(NOT_ATTEMPTED));
+    assert_int_equal(apply(&r, NULL), ST_APPLY_DECIDED);
+    char *st = q_text("SELECT state || ' ' || counted_attempts FROM contacts WHERE id = %lld", k);
+    assert_string_equal(st, "waiting 0");
+    free(st);
+}
+
+static void test_results_next_phone_rule_moves_phone_index(void **state)
+{
+    (void)state;
+    NEED_DB();
+    long long camp = make_campaign(make_strategy(5), "NULL");
+    long long k = make_contact(camp, 1);
+    st_result r = result(camp, k, 1, O(INVALID_NUMBER));
+    st_apply_info info;
+    assert_int_equal(apply(&r, &info), ST_APPLY_DECIDED);
+    assert_int_equal(info.closed, 0);
+    assert_int_equal(info.phone_index, 1);
+    assert_int_equal(q_ll("SELECT phone_index FROM contacts WHERE id = %lld", k), 1);
+}
+
+static void test_results_strategy_max_attempts_closes_with_last_outcome(void **state)
+{
+    (void)state;
+    NEED_DB();
+    long long camp = make_campaign(make_strategy(2), "NULL");
+    long long k = make_contact(camp, 2);
+    PQclear(q("UPDATE contacts SET counted_attempts = 1 WHERE id = %lld", k));
+    PQclear(q("UPDATE attempts SET status = 'done', outcome = 'BUSY'"
+              " WHERE contact_id = %lld AND attempt = 1",
+              k));
+    st_result r = result(camp, k, 2, O(NO_ANSWER));
+    st_apply_info info;
+    assert_int_equal(apply(&r, &info), ST_APPLY_DECIDED);
+    assert_int_equal(info.closed, 1);
+    char *st = q_text("SELECT state || ' ' || outcome || ' ' || counted_attempts"
+                      " FROM contacts WHERE id = %lld",
+                      k);
+    assert_string_equal(st, "closed NO_ANSWER 2");
+    free(st);
+    assert_int_equal(q_ll("SELECT count(*) FROM outbox WHERE topic = 'contacts.closed'"
+                          " AND msg_key = '%lld'",
+                          k),
+                     1);
+}
+
+static void test_results_rule_max_counts_earlier_attempts_with_outcome(void **state)
+{
+    (void)state;
+    NEED_DB();
+    long long camp = make_campaign(make_strategy(10), "NULL");
+    long long k = make_contact(camp, 3);
+    PQclear(q("UPDATE contacts SET counted_attempts = 2 WHERE id = %lld", k));
+    PQclear(q("UPDATE attempts SET status = 'done', outcome = 'NO_ANSWER'"
+              " WHERE contact_id = %lld AND attempt < 3",
+              k));
+    st_result r = result(camp, k, 3, O(NO_ANSWER)); /* the 3rd of 3 */
+    st_apply_info info;
+    assert_int_equal(apply(&r, &info), ST_APPLY_DECIDED);
+    assert_int_equal(info.closed, 1);
+    assert_int_equal(info.outcome, O(NO_ANSWER));
+}
+
+static void test_results_retry_past_campaign_end_closes_expired(void **state)
+{
+    (void)state;
+    NEED_DB();
+    long long camp = make_campaign(make_strategy(5), "now() + interval '200 milliseconds'");
+    long long k = make_contact(camp, 1);
+    st_result r = result(camp, k, 1, O(NO_ANSWER)); /* delay 1 s */
+    st_apply_info info;
+    assert_int_equal(apply(&r, &info), ST_APPLY_DECIDED);
+    assert_int_equal(info.closed, 1);
+    assert_int_equal(info.outcome, O(EXPIRED));
+    char *st = q_text("SELECT state || ' ' || outcome FROM contacts WHERE id = %lld", k);
+    assert_string_equal(st, "closed EXPIRED");
+    free(st);
+}
+
+/* ---- decoding (no DB) ---- */
+
+static const st_results_ctx decode_ctx = {"call.results", "sms.results", "contacts.closed",
+                                          "/ecm/strategy", NULL};
+
+static void test_decode_call_result(void **state)
+{
+    (void)state;
+    Ecm__V1__CallResult m = ECM__V1__CALL_RESULT__INIT;
+    m.event_id = "e1";
+    m.campaign_id = 3;
+    m.contact_id = 42;
+    m.attempt = 2;
+    m.call_result = 14;
+    m.call_result_detail = 5;
+    m.outcome = O(CALLBACK_REQUESTED);
+    m.counts_as_attempt = 1;
+    m.callback_at = 1700000000000;
+    size_t len = 0;
+    uint8_t *buf = ecm_event_pack(&m.base, &len);
+    assert_non_null(buf);
+    st_result r;
+    char reason[128];
+    assert_int_equal(
+        st_results_decode(&decode_ctx, "call.results", buf, len, &r, reason, sizeof(reason)), 0);
+    free(buf);
+    assert_int_equal(r.contact_id, 42);
+    assert_int_equal(r.campaign_id, 3);
+    assert_int_equal(r.attempt, 2);
+    assert_int_equal(r.outcome, O(CALLBACK_REQUESTED));
+    assert_int_equal(r.counts_as_attempt, 1);
+    assert_int_equal(r.callback_at_ms, 1700000000000);
+    assert_int_equal(r.raw_code, 14);
+    assert_int_equal(r.raw_detail, 5);
+    assert_true(r.has_raw_detail);
+    assert_string_equal(r.event_id, "e1");
+}
+
+static void test_decode_sms_result_counts_as_attempt(void **state)
+{
+    (void)state;
+    Ecm__V1__SmsResult m = ECM__V1__SMS_RESULT__INIT;
+    m.contact_id = 7;
+    m.attempt = 1;
+    m.outcome = O(SMS_UNDELIVERED);
+    m.gateway_status = 2;
+    size_t len = 0;
+    uint8_t *buf = ecm_event_pack(&m.base, &len);
+    st_result r;
+    char reason[128];
+    assert_int_equal(
+        st_results_decode(&decode_ctx, "sms.results", buf, len, &r, reason, sizeof(reason)), 0);
+    free(buf);
+    assert_int_equal(r.contact_id, 7);
+    assert_int_equal(r.outcome, O(SMS_UNDELIVERED));
+    assert_int_equal(r.counts_as_attempt, 1);
+    assert_int_equal(r.raw_code, 2);
+    assert_false(r.has_raw_detail);
+}
+
+static void test_decode_garbage_bytes_fails_with_reason(void **state)
+{
+    (void)state;
+    const unsigned char junk[] = {0xff, 0xff, 0xff, 0xff, 0x0f, 0x01};
+    st_result r;
+    char reason[128] = "";
+    assert_int_equal(st_results_decode(&decode_ctx, "call.results", junk, sizeof(junk), &r, reason,
+                                       sizeof(reason)),
+                     -1);
+    assert_true(strlen(reason) > 0);
+}
+
+static void test_decode_result_without_attempt_fails(void **state)
+{
+    (void)state;
+    Ecm__V1__CallResult m = ECM__V1__CALL_RESULT__INIT;
+    m.contact_id = 42;
+    size_t len = 0;
+    uint8_t *buf = ecm_event_pack(&m.base, &len);
+    st_result r;
+    char reason[128] = "";
+    assert_int_equal(
+        st_results_decode(&decode_ctx, "call.results", buf, len, &r, reason, sizeof(reason)), -1);
+    free(buf);
+    assert_true(strlen(reason) > 0);
+}
+
+static void test_decode_unknown_topic_fails(void **state)
+{
+    (void)state;
+    st_result r;
+    char reason[128] = "";
+    assert_int_equal(
+        st_results_decode(&decode_ctx, "other.topic", "", 0, &r, reason, sizeof(reason)), -1);
+    assert_true(strlen(reason) > 0);
+}
+
+#define DB_TEST(t) cmocka_unit_test_teardown(t, retire_campaigns)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_decode_call_result),
+        cmocka_unit_test(test_decode_sms_result_counts_as_attempt),
+        cmocka_unit_test(test_decode_garbage_bytes_fails_with_reason),
+        cmocka_unit_test(test_decode_result_without_attempt_fails),
+        cmocka_unit_test(test_decode_unknown_topic_fails),
+        DB_TEST(test_results_retry_outcome_sets_contact_waiting),
+        DB_TEST(test_results_redelivered_result_changes_nothing),
+        DB_TEST(test_sched_tick_emits_exactly_one_contact_retry),
+        DB_TEST(test_sched_skips_due_contacts_of_paused_campaigns),
+        DB_TEST(test_results_connected_closes_with_one_contact_closed),
+        DB_TEST(test_sched_completes_campaign_when_last_contact_closes),
+        DB_TEST(test_sched_never_completes_campaign_without_contacts),
+        DB_TEST(test_results_unknown_attempt_is_rejected),
+        DB_TEST(test_results_older_attempt_is_only_recorded),
+        DB_TEST(test_results_not_attempted_does_not_count),
+        DB_TEST(test_results_next_phone_rule_moves_phone_index),
+        DB_TEST(test_results_strategy_max_attempts_closes_with_last_outcome),
+        DB_TEST(test_results_rule_max_counts_earlier_attempts_with_outcome),
+        DB_TEST(test_results_retry_past_campaign_end_closes_expired),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

@@ -1,0 +1,182 @@
+/* ecm-cisco-sim: the Cisco Outbound Option simulator, the development and
+ * test stand-in for UCCX. Serves the UCCX Outbound REST API, "dials" what it
+ * receives at a set rate with a set CallResult mix, and writes
+ * Dialer_Detail rows into its own database for result-sync to read over
+ * ODBC. This file only wires the parts together. */
+#include <errno.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libxml/parser.h>
+
+#include "ecm_config.h"
+#include "ecm_http.h"
+#include "ecm_log.h"
+#include "ecm_metrics.h"
+#include "ecm_service.h"
+#include "sim_dialer.h"
+#include "sim_mix.h"
+#include "sim_store.h"
+#include "sim_uccx.h"
+
+typedef struct {
+    char *http_bind;
+    long long http_port;
+    char *log_level;
+    char *pg_dsn;
+    long long pg_pool;
+    char *user;
+    char *password;
+    long long capacity;
+    double dial_rate;
+    long long dial_delay_ms;
+    long long tick_ms;
+    char *result_mix;
+    long long seed;
+} sim_config;
+
+static const ecm_cfg_entry sim_config_table[] = {
+    {"ECM_HTTP_BIND", ECM_CFG_STRING, offsetof(sim_config, http_bind), "0.0.0.0", 0, -1,
+     "address of the HTTP port", NULL, 0},
+    {"ECM_HTTP_PORT", ECM_CFG_INT, offsetof(sim_config, http_port), "8700", 1, 65535,
+     "HTTP port: the UCCX API, /sim/stats, /healthz, /readyz, /metrics", NULL, 0},
+    {"ECM_LOG_LEVEL", ECM_CFG_STRING, offsetof(sim_config, log_level), "info", 0, -1,
+     "debug, info, warn or error", ecm_service_validate_log_level, 0},
+    {"ECM_SIM_PG_DSN", ECM_CFG_STRING, offsetof(sim_config, pg_dsn), NULL, 0, -1,
+     "libpq connection string of the sim's own database (must exist; tables are created)", NULL, 1},
+    {"ECM_SIM_PG_POOL", ECM_CFG_INT, offsetof(sim_config, pg_pool), "4", 1, 64,
+     "database connections for HTTP handlers", NULL, 0},
+    {"ECM_SIM_USER", ECM_CFG_STRING, offsetof(sim_config, user), "administrator", 0, -1,
+     "UCCX API basic-auth user", NULL, 0},
+    {"ECM_SIM_PASSWORD", ECM_CFG_STRING, offsetof(sim_config, password), NULL, 0, -1,
+     "UCCX API basic-auth password", NULL, 1},
+    {"ECM_SIM_CAPACITY", ECM_CFG_INT, offsetof(sim_config, capacity), "10000", 1, 10000000,
+     "most active (not yet dialled) records per campaign; UCCX's is 10000", NULL, 0},
+    {"ECM_SIM_DIAL_RATE", ECM_CFG_DOUBLE, offsetof(sim_config, dial_rate), "100", 0, 1000000,
+     "contacts dialled per second (0: never dial)", NULL, 0},
+    {"ECM_SIM_DIAL_DELAY_MS", ECM_CFG_INT, offsetof(sim_config, dial_delay_ms), "200", 0, 86400000,
+     "a contact is dialled no sooner than this after it arrived", NULL, 0},
+    {"ECM_SIM_TICK_MS", ECM_CFG_INT, offsetof(sim_config, tick_ms), "100", 10, 10000,
+     "dialer tick: one transaction of Dialer_Detail rows per tick", NULL, 0},
+    {"ECM_SIM_RESULT_MIX", ECM_CFG_STRING, offsetof(sim_config, result_mix),
+     "10:40,8:25,9:10,12:10,3:5,25:5,14:5", 0, -1,
+     "CallResult mix, code:weight,... (chosen per account number, reproducibly)", sim_mix_validate,
+     0},
+    {"ECM_SIM_SEED", ECM_CFG_INT, offsetof(sim_config, seed), "1", 0, 9007199254740991.0,
+     "seed of the CallResult choice: same seed, same results", NULL, 0},
+};
+#define SIM_CONFIG_N (sizeof sim_config_table / sizeof sim_config_table[0])
+
+static void sim_on_signal(int sig)
+{
+    (void)sig;
+    ecm_stop_requested = 1;
+}
+
+static int sim_install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = sim_on_signal;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGINT, &sa, NULL) != 0) {
+        return -1;
+    }
+    sa.sa_handler = SIG_IGN;
+    return sigaction(SIGPIPE, &sa, NULL);
+}
+
+static int sim_ready(void *ctx, char *errstr, size_t errstr_size)
+{
+    return sim_store_ping(ctx, errstr, errstr_size);
+}
+
+int main(int argc, char **argv)
+{
+    sim_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    ecm_service_configure(argc, argv, "ecm-cisco-sim",
+                          "Cisco Outbound Option simulator (UCCX REST API, Dialer_Detail); "
+                          "for development and tests only",
+                          sim_config_table, SIM_CONFIG_N, &cfg);
+    ecm_log_level level = ECM_LOG_INFO;
+    (void)ecm_log_level_parse(cfg.log_level, &level);
+    ecm_log_init("cisco-sim", level);
+    ecm_config_log(sim_config_table, SIM_CONFIG_N, &cfg);
+
+    int rc = 1;
+    sim_mix *mix = NULL;
+    sim_store *store = NULL;
+    ecm_metrics *metrics = NULL;
+    ecm_http *http = NULL;
+    sim_uccx *uccx = NULL;
+    sim_dialer *dialer = NULL;
+    char err[256];
+
+    LIBXML_TEST_VERSION; /* also initialises libxml2 before any thread */
+    if (sim_install_signals() != 0) {
+        ecm_log_error("signal handlers could not be installed", NULL);
+        goto out;
+    }
+    if (sim_mix_parse(cfg.result_mix, &mix, err, sizeof err) != 0) {
+        ecm_log_error("bad CallResult mix", "%s", err);
+        goto out;
+    }
+    store = sim_store_new(cfg.pg_dsn, (int)cfg.pg_pool, &ecm_stop_requested);
+    if (!store) {
+        ecm_log_error("out of memory", NULL);
+        goto out;
+    }
+    if (sim_store_init_schema(store) != 0) {
+        rc = ecm_stop_requested ? 0 : 1;
+        goto out;
+    }
+    metrics = ecm_metrics_new();
+    http = metrics ? ecm_http_new(cfg.http_bind, (int)cfg.http_port, metrics) : NULL;
+    sim_uccx_config ucfg = {cfg.user, cfg.password, cfg.capacity};
+    uccx = http ? sim_uccx_new(&ucfg, store, metrics) : NULL;
+    if (!uccx) {
+        ecm_log_error("out of memory", NULL);
+        goto out;
+    }
+    ecm_http_set_ready(http, sim_ready, store);
+    if (sim_uccx_add_routes(uccx, http) != 0 || ecm_http_start(http) != 0) {
+        ecm_log_error("HTTP server could not start", "port=%lld", cfg.http_port);
+        goto out;
+    }
+    sim_dialer_config dcfg = {cfg.pg_dsn,  cfg.dial_rate,      cfg.dial_delay_ms,
+                              cfg.tick_ms, (uint64_t)cfg.seed, mix};
+    dialer = sim_dialer_new(&dcfg, metrics, &ecm_stop_requested);
+    if (!dialer || sim_dialer_start(dialer) != 0) {
+        ecm_log_error("dialer could not start", NULL);
+        goto out;
+    }
+    ecm_log_info("cisco-sim ready", "port=%lld capacity=%lld", cfg.http_port, cfg.capacity);
+
+    while (!ecm_stop_requested) {
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    ecm_log_info("stopping", NULL);
+    rc = 0;
+out:
+    /* HTTP first so no import lands while the dialer finishes its tick. */
+    ecm_http_destroy(http);
+    sim_dialer_destroy(dialer);
+    sim_uccx_destroy(uccx);
+    sim_store_destroy(store);
+    if (metrics) {
+        ecm_metrics_destroy(metrics);
+    }
+    sim_mix_destroy(mix);
+    ecm_config_free(sim_config_table, SIM_CONFIG_N, &cfg);
+    xmlCleanupParser();
+    if (rc == 0) {
+        ecm_log_info("stopped", NULL);
+    }
+    return rc;
+}

@@ -1,0 +1,235 @@
+#include "sim_dialer.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ecm_log.h"
+#include "ecm_pg.h"
+
+/* Sleeps are cut into slices this long so a stop is noticed quickly. */
+#define DIALER_SLEEP_SLICE_MS 20
+/* Decorrelates the duration from the CallResult choice for one account. */
+#define DIALER_DURATION_SALT 0x6475726174696f6eULL
+
+struct sim_dialer {
+    sim_dialer_config cfg;
+    char *dsn;
+    ecm_pg *pg;
+    volatile sig_atomic_t *stop;
+    atomic_int quit;
+    pthread_t thread;
+    int started;
+    ecm_metrics *metrics;
+    ecm_metric *errors;
+    ecm_metric *dialed_total;
+};
+
+sim_dialer *sim_dialer_new(const sim_dialer_config *cfg, ecm_metrics *metrics,
+                           volatile sig_atomic_t *stop)
+{
+    sim_dialer *d = calloc(1, sizeof *d);
+    if (!d) {
+        return NULL;
+    }
+    d->cfg = *cfg;
+    d->dsn = strdup(cfg->pg_dsn ? cfg->pg_dsn : "");
+    d->pg = d->dsn ? ecm_pg_new(d->dsn, stop) : NULL;
+    if (!d->pg) {
+        free(d->dsn);
+        free(d);
+        return NULL;
+    }
+    d->cfg.pg_dsn = d->dsn;
+    if (d->cfg.tick_ms <= 0) {
+        d->cfg.tick_ms = 100;
+    }
+    d->stop = stop;
+    atomic_init(&d->quit, 0);
+    d->metrics = metrics;
+    if (metrics) {
+        d->errors = ecm_metrics_counter(metrics, "ecm_sim_dialer_errors_total",
+                                        "dialing ticks rolled back");
+        d->dialed_total = ecm_metrics_counter(metrics, "ecm_sim_dialed_total",
+                                              "contacts dialled (Dialer_Detail rows written)");
+    }
+    return d;
+}
+
+static int dialer_is_final(int code)
+{
+    switch (code) {
+    case 3:  /* not in service */
+    case 5:  /* operator intercept */
+    case 7:  /* invalid number */
+    case 10: /* connected */
+    case 11: /* fax */
+    case 17:
+    case 18:
+    case 19: /* agent rejected / closed */
+    case 23:
+    case 24: /* wrong party */
+    case 26: /* do not call */
+    case 33:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+void sim_dialer_decide(const sim_dialer_config *cfg, const char *account_number,
+                       sim_dial_outcome *out)
+{
+    int code = sim_mix_pick(cfg->mix, account_number, cfg->seed);
+    uint64_t h = sim_mix_hash(account_number, cfg->seed ^ DIALER_DURATION_SALT);
+    out->call_result = code;
+    out->call_result_detail = 0;
+    out->call_status_zone1 = (code == 14 || code == 15) ? 'B' : dialer_is_final(code) ? 'C' : 'R';
+    switch (code) {
+    case 10:
+        out->call_duration_s = 30 + (int)(h % 270);
+        break;
+    case 12:
+    case 22:
+        out->call_duration_s = 10 + (int)(h % 30);
+        break;
+    case 14:
+    case 15:
+        out->call_duration_s = 20 + (int)(h % 40);
+        break;
+    case 23:
+    case 24:
+        out->call_duration_s = 5 + (int)(h % 25);
+        break;
+    default:
+        out->call_duration_s = 0;
+        break;
+    }
+}
+
+static void dialer_decide_cb(void *ctx, const char *account_number, sim_dial_outcome *out)
+{
+    const sim_dialer *d = ctx;
+    sim_dialer_decide(&d->cfg, account_number, out);
+}
+
+long long sim_dialer_tick(sim_dialer *d, long long limit)
+{
+    uint64_t counts[SIM_STATS_MAX_CODES] = {0};
+    size_t dialed = 0;
+    if (sim_store_dial_batch(d->pg, limit, d->cfg.delay_ms, dialer_decide_cb, d, &dialed, counts) !=
+        0) {
+        ecm_metric_add(d->errors, 1);
+        return -1;
+    }
+    if (dialed > 0 && d->metrics) {
+        ecm_metric_add(d->dialed_total, dialed);
+        for (int c = 0; c < SIM_STATS_MAX_CODES; c++) {
+            if (counts[c] == 0) {
+                continue;
+            }
+            char name[96];
+            snprintf(name, sizeof name, "ecm_sim_call_results_total{call_result=\"%d\"}", c);
+            ecm_metric_add(
+                ecm_metrics_counter(d->metrics, name, "Dialer_Detail rows by CallResult"),
+                counts[c]);
+        }
+    }
+    return (long long)dialed;
+}
+
+static int dialer_should_stop(const sim_dialer *d)
+{
+    return (d->stop && *d->stop) || atomic_load(&d->quit);
+}
+
+static double dialer_now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void dialer_sleep_until(const sim_dialer *d, double deadline)
+{
+    for (;;) {
+        double left = deadline - dialer_now_s();
+        if (left <= 0 || dialer_should_stop(d)) {
+            return;
+        }
+        double slice =
+            left < DIALER_SLEEP_SLICE_MS / 1000.0 ? left : DIALER_SLEEP_SLICE_MS / 1000.0;
+        struct timespec ts = {(time_t)slice, (long)((slice - (double)(time_t)slice) * 1e9)};
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !dialer_should_stop(d)) {
+        }
+    }
+}
+
+/* ONE dialing thread, one transaction per tick, on purpose: RecoveryKey
+ * comes from a sequence, and nextval() is handed out at INSERT time but
+ * becomes visible only at COMMIT. With two writers, keys 101-110 could
+ * commit after 111-120, and result-sync, reading "RecoveryKey > watermark",
+ * would already have moved its watermark past 110 and skip those rows for
+ * ever. A single writer commits keys in increasing order, so the watermark
+ * read is exact. */
+static void *dialer_main(void *arg)
+{
+    sim_dialer *d = arg;
+    const double tick_s = (double)d->cfg.tick_ms / 1000.0;
+    /* Tokens carried between ticks so fractional rates (e.g. 5/s at 100 ms
+     * ticks) come out right; capped so an idle spell doesn't burst. */
+    const double budget_cap = d->cfg.rate_per_s * tick_s * 2.0 + 1.0;
+    double budget = 0.0;
+    double last = dialer_now_s();
+    ecm_log_info("dialer started", "rate_per_s=%.3f delay_ms=%lld tick_ms=%lld", d->cfg.rate_per_s,
+                 d->cfg.delay_ms, d->cfg.tick_ms);
+    while (!dialer_should_stop(d)) {
+        double start = dialer_now_s();
+        budget += d->cfg.rate_per_s * (start - last);
+        last = start;
+        if (budget > budget_cap) {
+            budget = budget_cap;
+        }
+        long long limit = (long long)budget;
+        if (limit > 0) {
+            long long n = sim_dialer_tick(d, limit);
+            if (n >= 0) {
+                budget -= (double)n;
+                if (n < limit) {
+                    budget -= (double)(long long)budget; /* nothing more due */
+                }
+            }
+        }
+        dialer_sleep_until(d, start + tick_s);
+    }
+    ecm_log_info("dialer stopped", NULL);
+    return NULL;
+}
+
+int sim_dialer_start(sim_dialer *d)
+{
+    if (pthread_create(&d->thread, NULL, dialer_main, d) != 0) {
+        ecm_log_error("dialer thread could not start", NULL);
+        return -1;
+    }
+    d->started = 1;
+    return 0;
+}
+
+void sim_dialer_destroy(sim_dialer *d)
+{
+    if (!d) {
+        return;
+    }
+    atomic_store(&d->quit, 1);
+    if (d->started) {
+        pthread_join(d->thread, NULL);
+    }
+    ecm_pg_destroy(d->pg);
+    free(d->dsn);
+    free(d);
+}
