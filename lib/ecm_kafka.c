@@ -64,12 +64,15 @@ static ecm_metric *kafka_errors_metric(ecm_metrics *m)
                                "librdkafka errors (connection, broker, fatal)");
 }
 
-/* librdkafka logs with syslog levels. */
+/* librdkafka logs with syslog levels. Its LOG_ERR lines are mostly failed
+ * connections, which it retries and error_cb reports too: warn level. */
 static void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     ecm_log_level lvl = ECM_LOG_DEBUG;
-    if (level <= LOG_ERR)
+    if (level <= LOG_CRIT)
         lvl = ECM_LOG_ERROR;
+    else if (level == LOG_ERR)
+        lvl = ECM_LOG_WARN;
     else if (level == LOG_WARNING)
         lvl = ECM_LOG_WARN;
     else if (level <= LOG_INFO)
@@ -115,8 +118,7 @@ int ecm_kafka_conf_from_env(rd_kafka_conf_t *conf, char *errstr, size_t errstr_s
             continue;
         char prop[256];
         if (proplen == 0 || proplen >= sizeof prop) {
-            snprintf(errstr, errstr_size, "%.*s: not a librdkafka property name", (int)varlen,
-                     var);
+            snprintf(errstr, errstr_size, "%.*s: not a librdkafka property name", (int)varlen, var);
             return -1;
         }
         memcpy(prop, var + plen, proplen);
@@ -137,8 +139,7 @@ int ecm_kafka_conf_from_env(rd_kafka_conf_t *conf, char *errstr, size_t errstr_s
 /* Builds a conf: our defaults, then the environment, then what ECM relies on
  * and must not be overridden. Returns NULL with errstr. */
 static rd_kafka_conf_t *kafka_conf_new(const char *brokers, const char *const *defaults,
-                                       const char *const *forced, char *errstr,
-                                       size_t errstr_size)
+                                       const char *const *forced, char *errstr, size_t errstr_size)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if (!brokers || !*brokers) {
@@ -192,8 +193,8 @@ static void producer_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *op
 ecm_producer *ecm_producer_new(const char *brokers, ecm_metrics *metrics, ecm_delivery_fn dr,
                                void *dr_ctx, char *errstr, size_t errstr_size)
 {
-    static const char *const defaults[] = {"linger.ms", "5", "message.timeout.ms", "30000",
-                                           "client.id", "ecm-producer", NULL};
+    static const char *const defaults[] = {
+        "linger.ms", "5", "message.timeout.ms", "30000", "client.id", "ecm-producer", NULL};
     static const char *const forced[] = {"enable.idempotence", "true", "acks", "all", NULL};
     ecm_producer *p = calloc(1, sizeof *p);
     if (!p) {
@@ -244,10 +245,9 @@ int ecm_producer_send(ecm_producer *p, const char *topic, const char *key, const
         RD_KAFKA_V_KEY(key, key ? strlen(key) : 0), RD_KAFKA_V_VALUE((void *)payload, len),
         RD_KAFKA_V_HEADER("ce_specversion", ECM_CE_SPECVERSION, -1),
         RD_KAFKA_V_HEADER("ce_id", ce->id, -1), RD_KAFKA_V_HEADER("ce_type", ce->type, -1),
-        RD_KAFKA_V_HEADER("ce_source", ce->source, -1),
-        RD_KAFKA_V_HEADER("ce_time", time_buf, -1),
-        RD_KAFKA_V_HEADER("content-type", ECM_CONTENT_TYPE_PROTOBUF, -1),
-        RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+        RD_KAFKA_V_HEADER("ce_source", ce->source, -1), RD_KAFKA_V_HEADER("ce_time", time_buf, -1),
+        RD_KAFKA_V_HEADER("content-type", ECM_CONTENT_TYPE_PROTOBUF, -1), RD_KAFKA_V_OPAQUE(opaque),
+        RD_KAFKA_V_END);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
             ecm_metric_add(p->errors, 1);
@@ -357,15 +357,24 @@ static char *kafka_strdup(const char *s)
     return d;
 }
 
-ecm_consumer *ecm_consumer_new(const char *brokers, const char *group_id,
-                               const char *const *topics, size_t ntopics,
-                               const char *deadletter_topic, const char *source,
+ecm_consumer *ecm_consumer_new(const char *brokers, const char *group_id, const char *const *topics,
+                               size_t ntopics, const char *deadletter_topic, const char *source,
                                ecm_metrics *metrics, char *errstr, size_t errstr_size)
 {
-    static const char *const defaults[] = {"statistics.interval.ms", "5000",
-                                           "client.id", "ecm-consumer", NULL};
-    static const char *const dlq_defaults[] = {"linger.ms", "0", "message.timeout.ms", "25000",
-                                               "client.id", "ecm-deadletter", NULL};
+    /* session.timeout.ms 10 s (librdkafka < 2.0's default): a replica killed
+     * with SIGKILL hands its partitions over quickly, and the dev broker
+     * (mock cluster) holds a rejoining group for a session timeout. */
+    static const char *const defaults[] = {"statistics.interval.ms",
+                                           "5000",
+                                           "session.timeout.ms",
+                                           "10000",
+                                           "heartbeat.interval.ms",
+                                           "3000",
+                                           "client.id",
+                                           "ecm-consumer",
+                                           NULL};
+    static const char *const dlq_defaults[] = {
+        "linger.ms", "0", "message.timeout.ms", "25000", "client.id", "ecm-deadletter", NULL};
     static const char *const dlq_forced[] = {"enable.idempotence", "true", "acks", "all", NULL};
     char rderr[512];
     rd_kafka_conf_t *conf = NULL;

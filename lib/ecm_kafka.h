@@ -66,9 +66,8 @@ typedef struct ecm_consumer ecm_consumer;
 /* Subscribes group_id to topics. enable.auto.offset.store=false: an offset is
  * committed only after ecm_consumer_store(). Dead letters go to
  * deadletter_topic. Returns NULL with errstr. */
-ecm_consumer *ecm_consumer_new(const char *brokers, const char *group_id,
-                               const char *const *topics, size_t ntopics,
-                               const char *deadletter_topic, const char *source,
+ecm_consumer *ecm_consumer_new(const char *brokers, const char *group_id, const char *const *topics,
+                               size_t ntopics, const char *deadletter_topic, const char *source,
                                ecm_metrics *metrics, char *errstr, size_t errstr_size);
 
 /* Waits up to timeout_ms for the first message, then takes what is already

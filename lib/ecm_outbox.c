@@ -60,12 +60,11 @@ int ecm_outbox_add(ecm_pg *pg, const char *topic, const char *key, const char *s
     }
     char ms[32];
     snprintf(ms, sizeof ms, "%" PRId64, occurred_at_ms);
-    const char *values[7] = {topic,           key, event_id, msg->descriptor->name, source, ms,
-                             (const char *)payload};
+    const char *values[7] = {
+        topic, key, event_id, msg->descriptor->name, source, ms, (const char *)payload};
     int lengths[7] = {0, 0, 0, 0, 0, 0, (int)len};
     int formats[7] = {0, 0, 0, 0, 0, 0, 1};
-    PGresult *res =
-        PQexecParams(conn, outbox_insert_sql, 7, NULL, values, lengths, formats, 0);
+    PGresult *res = PQexecParams(conn, outbox_insert_sql, 7, NULL, values, lengths, formats, 0);
     free(payload);
     int rc = 0;
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
@@ -103,8 +102,7 @@ static int outbox_buf_put(char **buf, size_t *len, size_t *cap, const char *s, s
 }
 
 int ecm_outbox_copy_add(ecm_pg *pg, const char *topic, const char *key, const char *source,
-                        const char *event_id, int64_t occurred_at_ms,
-                        const ProtobufCMessage *msg)
+                        const char *event_id, int64_t occurred_at_ms, const ProtobufCMessage *msg)
 {
     static const char hex[] = "0123456789abcdef";
     size_t plen = 0;
@@ -181,7 +179,7 @@ struct ecm_outbox_relay {
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int quit;             /* under mu */
+    int quit;               /* under mu */
     int64_t drain_deadline; /* under mu, monotonic ms */
 
     atomic_int healthy;
@@ -332,8 +330,8 @@ static outbox_scan_result relay_scan(ecm_outbox_relay *r)
     char key[24];
     snprintf(key, sizeof key, "%lld", (long long)ECM_OUTBOX_LOCK_KEY);
     const char *lock_params[1] = {key};
-    res = PQexecParams(conn, "SELECT pg_try_advisory_xact_lock($1::bigint)", 1, NULL,
-                       lock_params, NULL, NULL, 0);
+    res = PQexecParams(conn, "SELECT pg_try_advisory_xact_lock($1::bigint)", 1, NULL, lock_params,
+                       NULL, NULL, 0);
     if (!relay_exec_ok(res, "advisory lock") || PQntuples(res) != 1) {
         PQclear(res);
         relay_rollback(r, conn);
@@ -529,8 +527,7 @@ static int outbox_report_wait_ms(ecm_producer *p)
     size_t sz = sizeof buf;
     long long timeout = 300000;
     rd_kafka_t *rk = ecm_producer_handle(p);
-    if (rd_kafka_conf_get(rd_kafka_conf(rk), "message.timeout.ms", buf, &sz) ==
-        RD_KAFKA_CONF_OK) {
+    if (rd_kafka_conf_get(rd_kafka_conf(rk), "message.timeout.ms", buf, &sz) == RD_KAFKA_CONF_OK) {
         char *end = NULL;
         long long v = strtoll(buf, &end, 10);
         if (end != buf && *end == '\0' && v > 0)

@@ -28,8 +28,7 @@ int ecm_outbox_add(ecm_pg *pg, const char *topic, const char *key, const char *s
  * run on pg between begin and end. Each returns 0 or -1. */
 int ecm_outbox_copy_begin(ecm_pg *pg);
 int ecm_outbox_copy_add(ecm_pg *pg, const char *topic, const char *key, const char *source,
-                        const char *event_id, int64_t occurred_at_ms,
-                        const ProtobufCMessage *msg);
+                        const char *event_id, int64_t occurred_at_ms, const ProtobufCMessage *msg);
 int ecm_outbox_copy_end(ecm_pg *pg);
 
 typedef struct ecm_outbox_relay ecm_outbox_relay;

@@ -39,6 +39,7 @@ typedef struct {
 
 /* Table entries for ecm_common_config, embedded in a service's own config
  * struct as member `member`. http_port_default is the service's default port. */
+/* clang-format off */
 #define ECM_COMMON_CONFIG_ENTRIES(type, member, http_port_default)                               \
     {"ECM_PG_DSN", ECM_CFG_STRING, offsetof(type, member.pg_dsn), NULL, 0, -1,                    \
      "libpq connection string of the ECM DB", NULL, 1},                                          \
@@ -73,6 +74,7 @@ typedef struct {
      "campaigns.changed", 0, -1, "topic name", NULL, 0},                                         \
     {"ECM_TOPIC_DEADLETTER", ECM_CFG_STRING, offsetof(type, member.topic_deadletter),             \
      "ecm.deadletter", 0, -1, "topic name", NULL, 0}
+/* clang-format on */
 
 int ecm_service_validate_log_level(const char *value, char *errstr, size_t errstr_size);
 
@@ -84,14 +86,14 @@ void ecm_service_configure(int argc, char **argv, const char *prog, const char *
                            const ecm_cfg_entry *table, size_t n, void *cfg);
 
 typedef struct {
-    const char *name;  /* "feeder" */
+    const char *name;   /* "feeder" */
     const char *source; /* CloudEvents source: "/ecm/feeder" */
     const ecm_common_config *common;
     ecm_metrics *metrics;
-    ecm_http *http;       /* routes may be added before ecm_service_run_http() */
+    ecm_http *http;         /* routes may be added before ecm_service_start_http() */
     ecm_producer *producer; /* feeds the outbox relay */
     ecm_outbox_relay *relay;
-    ecm_pg *pg;           /* the service's main-thread connection */
+    ecm_pg *pg;             /* the service's main-thread connection */
     ecm_consumer *consumer; /* set by the service if it consumes; checked by /readyz */
     struct ecm_service_internal *internal; /* owned by ecm_service.c */
 } ecm_service;

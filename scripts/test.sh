@@ -19,9 +19,12 @@ if git -C "$ECM_ROOT" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
 else
     mapfile -t sources < <(find lib services tools tests -name '*.[ch]' -o -name '*.cc' 2>/dev/null)
 fi
-if ((${#sources[@]})) && ! clang-format --dry-run --Werror "${sources[@]}"; then
+format_log=$ECM_DEV_DIR/logs/clang-format.log
+mkdir -p "$ECM_DEV_DIR/logs"
+if ((${#sources[@]})) && ! clang-format --dry-run --Werror "${sources[@]}" >"$format_log" 2>&1; then
     failed_steps+=("clang-format")
-    ecm_warn "clang-format: files above differ from .clang-format (fix: clang-format -i FILE)"
+    grep -oE '^[^:]+\.(c|h|cc):' "$format_log" | sort -u | tr -d ':' | sed 's/^/  /' >&2
+    ecm_warn "clang-format: the files above differ from .clang-format (fix: clang-format -i FILE; details: $format_log)"
 fi
 
 # 2. Builds. Without them nothing else can run.

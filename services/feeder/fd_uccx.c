@@ -340,6 +340,9 @@ static int cmp_str(const void *a, const void *b)
 
 static void list_finish(fd_uccx_list *l)
 {
+    l->sorted = 1;
+    if (l->n == 0)
+        return;
     qsort(l->items, l->n, sizeof *l->items, cmp_str);
     size_t w = 0;
     for (size_t i = 0; i < l->n; i++) {

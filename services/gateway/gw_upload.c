@@ -661,6 +661,7 @@ static int upload_flush(upload *u)
         return 0;
     }
     int ok = 0;
+    int64_t started = ecm_now_ms();
     for (int t = 0; t < GW_FLUSH_TRIES && !ok; t++) {
         ecm_pg *pg = ecm_pg_pool_get(u->app->pool);
         if ((t > 0 && batch_already_committed(u, pg)) || flush_once(u, pg) == 0) {
@@ -681,6 +682,8 @@ static int upload_flush(upload *u)
         return -1;
     }
     u->rows_loaded += (long long)u->nrows;
+    ecm_log_debug("upload batch loaded", "upload_id=%lld rows=%zu ms=%lld", u->upload_id, u->nrows,
+                  (long long)(ecm_now_ms() - started));
     u->nrows = 0;
     u->blen = 0;
     return 0;

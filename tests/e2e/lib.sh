@@ -115,3 +115,8 @@ e2e_kafka_consume() {
     timeout "${3:-30}" kcat -q -C -b "$ECM_DEV_KAFKA_BROKERS" -t "$1" -o beginning -e \
         -c "$2" -J || true
 }
+
+# Scenarios poll with `bash -c "... ecm_psql ..."`: the helpers must reach
+# child shells too.
+# shellcheck disable=SC2046
+export -f $(compgen -A function | grep -E '^(ecm_|ecm__|e2e_|api$)')

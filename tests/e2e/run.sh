@@ -30,6 +30,17 @@ ecm_pg_running && pg_was_running=1
 # Header value(s) of a scenario: `# KEY: value` lines.
 header() { sed -n "s/^# $2: *//p" "$1"; }
 
+# Moves the stack processes' logs into DIR: each scenario's stack writes fresh ones.
+collect_logs() {
+    local n
+    mkdir -p "$1"
+    for n in "${ECM_STACK[@]}"; do
+        [[ ! -f $ECM_DEV_DIR/logs/$n.log ]] || mv "$ECM_DEV_DIR/logs/$n.log" "$1/"
+    done
+}
+# Logs of an earlier stack are kept apart rather than mixed into the first scenario's.
+collect_logs "$ECM_DEV_DIR/logs/before-e2e"
+
 passed=0
 failed=0
 failed_names=()
@@ -80,9 +91,7 @@ for f in "${scenarios[@]}"; do
         *) reason="exit $rc" ;;
         esac
     }
-    for n in "${ECM_STACK[@]}"; do
-        [[ -f $ECM_DEV_DIR/logs/$n.log ]] && mv "$ECM_DEV_DIR/logs/$n.log" "$out/"
-    done
+    collect_logs "$out"
     if [[ $verdict == pass ]]; then
         passed=$((passed + 1))
         echo "--- PASS $name ($((SECONDS - t0))s)"

@@ -46,8 +46,8 @@ static const ecm_cfg_entry devbroker_table[] = {
      "fixed port clients bootstrap at (forwarded to the mock cluster)", NULL, 0},
     {"ECM_DEVBROKER_BIND", ECM_CFG_STRING, offsetof(devbroker_config, bind), "127.0.0.1", 0, -1,
      "address of the fixed port", NULL, 0},
-    {"ECM_DEVBROKER_PARTITIONS", ECM_CFG_INT, offsetof(devbroker_config, partitions), "32", 1,
-     1024, "partitions of every topic created at start", NULL, 0},
+    {"ECM_DEVBROKER_PARTITIONS", ECM_CFG_INT, offsetof(devbroker_config, partitions), "32", 1, 1024,
+     "partitions of every topic created at start", NULL, 0},
     {"ECM_DEVBROKER_BROKERS", ECM_CFG_INT, offsetof(devbroker_config, brokers), "1", 1, 9,
      "number of mock brokers", NULL, 0},
     {"ECM_DEVBROKER_TOPICS", ECM_CFG_STRING, offsetof(devbroker_config, topics),
@@ -324,8 +324,8 @@ static void devbroker_set_state(devbroker *b, ecm_http_req *req, int down)
         rd_kafka_resp_err_t err = down ? rd_kafka_mock_broker_set_down(b->mock, i)
                                        : rd_kafka_mock_broker_set_up(b->mock, i);
         if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            ecm_http_respond_problem(req, 404, "unknown-broker", "Unknown broker",
-                                     "broker %d: %s", (int)i, rd_kafka_err2str(err));
+            ecm_http_respond_problem(req, 404, "unknown-broker", "Unknown broker", "broker %d: %s",
+                                     (int)i, rd_kafka_err2str(err));
             return;
         }
     }
@@ -371,12 +371,13 @@ static int devbroker_ready(void *ctx, char *errstr, size_t errstr_size)
 /* ---- start-up ---- */
 
 /* The mock host has no bootstrap servers of its own; its notices are noise. */
-static void devbroker_rdkafka_log(const rd_kafka_t *rk, int level, const char *fac,
-                                  const char *buf)
+static void devbroker_rdkafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     (void)rk;
-    ecm_log(level <= 3 ? ECM_LOG_ERROR : level == 4 ? ECM_LOG_WARN : ECM_LOG_DEBUG, "librdkafka",
-            "%s: %s", fac, buf);
+    ecm_log(level <= 3   ? ECM_LOG_ERROR
+            : level == 4 ? ECM_LOG_WARN
+                         : ECM_LOG_DEBUG,
+            "librdkafka", "%s: %s", fac, buf);
 }
 
 static void devbroker_banner(const devbroker_config *cfg, const char *bootstraps)
@@ -450,8 +451,7 @@ static int devbroker_create_topics(devbroker *b)
         rd_kafka_resp_err_t err =
             rd_kafka_mock_topic_create(b->mock, start, (int)b->cfg->partitions, 1);
         if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            ecm_log_error("devbroker: topic not created", "%s: %s", start,
-                          rd_kafka_err2str(err));
+            ecm_log_error("devbroker: topic not created", "%s: %s", start, rd_kafka_err2str(err));
             rc = -1;
         } else {
             created++;

@@ -1,0 +1,267 @@
+/* ecm_service: configuration exits, signals, the stop-aware sleep, and a whole
+ * init / readyz / shutdown cycle against a scratch DB (ECM_TEST_PG_DSN) and
+ * librdkafka's in-process mock cluster. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <curl/curl.h>
+#include <libpq-fe.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include "ecm_event.h"
+#include "ecm_log.h"
+#include "ecm_service.h"
+
+/* Side port of the init test (the libkafka helper's range). */
+#define TEST_HTTP_PORT "20210"
+
+typedef struct {
+    ecm_common_config common;
+    long long extra;
+} test_config;
+
+static const ecm_cfg_entry test_table[] = {
+    ECM_COMMON_CONFIG_ENTRIES(test_config, common, "8080"),
+    {"ECM_TEST_EXTRA", ECM_CFG_INT, offsetof(test_config, extra), "3", 1, 10, "test value", NULL,
+     0},
+};
+#define TEST_TABLE_N (sizeof test_table / sizeof test_table[0])
+
+/* Runs ecm_service_configure in a child with argv; returns its exit status
+ * and what it wrote to stderr. */
+static int run_configure(char **argv, int argc, char *err, size_t err_size)
+{
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        dup2(fds[1], 2);
+        int devnull = open("/dev/null", O_WRONLY);
+        if (devnull >= 0)
+            dup2(devnull, 1);
+        test_config cfg;
+        memset(&cfg, 0, sizeof cfg);
+        ecm_service_configure(argc, argv, "ecm-test", "test", test_table, TEST_TABLE_N, &cfg);
+        _exit(0);
+    }
+    close(fds[1]);
+    size_t len = 0;
+    ssize_t r;
+    while (len + 1 < err_size && (r = read(fds[0], err + len, err_size - 1 - len)) > 0)
+        len += (size_t)r;
+    err[len] = '\0';
+    close(fds[0]);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    return WEXITSTATUS(status);
+}
+
+static void test_service_configure_exit_codes(void **state)
+{
+    (void)state;
+    char err[1024];
+    setenv("ECM_PG_DSN", "dbname=x", 1);
+    setenv("ECM_KAFKA_BROKERS", "127.0.0.1:1", 1);
+
+    char *help[] = {"ecm-test", "--help", NULL};
+    assert_int_equal(run_configure(help, 2, err, sizeof err), 0);
+
+    char *bogus[] = {"ecm-test", "--bogus", NULL};
+    assert_int_equal(run_configure(bogus, 2, err, sizeof err), 2);
+    assert_non_null(strstr(err, "ecm-test: "));
+
+    char *none[] = {"ecm-test", NULL};
+    assert_int_equal(run_configure(none, 1, err, sizeof err), 0);
+
+    setenv("ECM_HTTP_PORT", "70000", 1);
+    assert_int_equal(run_configure(none, 1, err, sizeof err), 2);
+    assert_non_null(strstr(err, "ecm-test: ECM_HTTP_PORT"));
+    assert_ptr_equal(strchr(err, '\n'), err + strlen(err) - 1); /* one line */
+    unsetenv("ECM_HTTP_PORT");
+
+    setenv("ECM_LOG_LEVEL", "loud", 1);
+    assert_int_equal(run_configure(none, 1, err, sizeof err), 2);
+    assert_non_null(strstr(err, "ECM_LOG_LEVEL"));
+    unsetenv("ECM_LOG_LEVEL");
+
+    setenv("ECM_KAFKA_NO_SUCH_PROPERTY", "1", 1);
+    assert_int_equal(run_configure(none, 1, err, sizeof err), 2);
+    assert_non_null(strstr(err, "ECM_KAFKA_NO_SUCH_PROPERTY"));
+    unsetenv("ECM_KAFKA_NO_SUCH_PROPERTY");
+
+    unsetenv("ECM_PG_DSN");
+    assert_int_equal(run_configure(none, 1, err, sizeof err), 2);
+    assert_non_null(strstr(err, "ECM_PG_DSN"));
+    unsetenv("ECM_KAFKA_BROKERS");
+}
+
+static void test_service_sigterm_sets_stop_flag_and_cuts_sleep_short(void **state)
+{
+    (void)state;
+    ecm_stop_requested = 0;
+    ecm_service_install_signals();
+    int64_t t0 = ecm_now_ms();
+    ecm_service_sleep_ms(120);
+    assert_true(ecm_now_ms() - t0 >= 100);
+    assert_int_equal(raise(SIGTERM), 0);
+    assert_int_equal(ecm_stop_requested, 1);
+    t0 = ecm_now_ms();
+    ecm_service_sleep_ms(5000);
+    assert_true(ecm_now_ms() - t0 < 200);
+    assert_int_equal(raise(SIGPIPE), 0); /* ignored, or we would be dead */
+    ecm_stop_requested = 0;
+}
+
+static size_t discard(char *p, size_t size, size_t n, void *ud)
+{
+    (void)p;
+    (void)ud;
+    return size * n;
+}
+
+static long http_status(const char *path)
+{
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%s%s", TEST_HTTP_PORT, path);
+    CURL *c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+    long code = 0;
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    curl_easy_cleanup(c);
+    return code;
+}
+
+static long wait_status(const char *path, long want)
+{
+    long code = 0;
+    int64_t until = ecm_now_ms() + 20000;
+    while ((code = http_status(path)) != want && ecm_now_ms() < until) {
+        struct timespec ts = {0, 100 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return code;
+}
+
+static int admin_exec(const char *dsn, const char *sql)
+{
+    PGconn *c = PQconnectdb(dsn);
+    int ok = PQstatus(c) == CONNECTION_OK;
+    if (ok) {
+        PGresult *r = PQexec(c, sql);
+        ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+        PQclear(r);
+    }
+    PQfinish(c);
+    return ok ? 0 : -1;
+}
+
+static void test_service_init_serves_readyz_and_stops_within_bound(void **state)
+{
+    (void)state;
+    const char *dsn = getenv("ECM_TEST_PG_DSN");
+    if (!dsn || !*dsn)
+        skip();
+    char db[96], admin[2048], scratch[2048], sql[256];
+    PGconn *probe = PQconnectdb(dsn);
+    int direct = PQstatus(probe) == CONNECTION_OK;
+    snprintf(db, sizeof db, "%s_service_%ld", direct ? PQdb(probe) : "ecm_test", (long)getpid());
+    PQfinish(probe);
+    /* Later keywords win in a key=value DSN. */
+    snprintf(admin, sizeof admin, "%s%s", dsn, direct ? "" : " dbname=postgres");
+    snprintf(scratch, sizeof scratch, "%s dbname=%s", dsn, db);
+    snprintf(sql, sizeof sql, "CREATE DATABASE \"%s\"", db);
+    assert_int_equal(admin_exec(admin, sql), 0);
+
+    char err[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "log_level", "3", err, sizeof err);
+    rd_kafka_t *host = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+    assert_non_null(host);
+    rd_kafka_mock_cluster_t *mock = rd_kafka_mock_cluster_new(host, 1);
+    assert_non_null(mock);
+    assert_int_equal(rd_kafka_mock_topic_create(mock, "svc.events", 1, 1), 0);
+
+    setenv("ECM_PG_DSN", scratch, 1);
+    setenv("ECM_KAFKA_BROKERS", rd_kafka_mock_cluster_bootstraps(mock), 1);
+    setenv("ECM_HTTP_BIND", "127.0.0.1", 1);
+    setenv("ECM_HTTP_PORT", TEST_HTTP_PORT, 1);
+    setenv("ECM_SHUTDOWN_TIMEOUT_S", "5", 1);
+    setenv("ECM_LOG_LEVEL", "error", 1);
+    setenv("ECM_KAFKA_RECONNECT_BACKOFF_MAX_MS", "500", 1);
+    test_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    char *argv[] = {"ecm-test", NULL};
+    ecm_service_configure(1, argv, "ecm-test", "test", test_table, TEST_TABLE_N, &cfg);
+
+    ecm_service s;
+    assert_int_equal(ecm_service_init(&s, "test", &cfg.common), 0);
+    assert_string_equal(s.source, "/ecm/test");
+    assert_int_equal(ecm_service_start_http(&s), 0);
+    assert_int_equal(wait_status("/healthz", 200), 200);
+    assert_int_equal(wait_status("/readyz", 200), 200);
+
+    /* Migrations ran: the outbox exists, and the relay publishes from it. */
+    Ecm__V1__ContactUploaded m = ECM__V1__CONTACT_UPLOADED__INIT;
+    char id[ECM_UUID_LEN];
+    ecm_uuid_new(id);
+    m.event_id = id;
+    m.contact_id = 5;
+    assert_int_equal(ecm_pg_begin(s.pg), 0);
+    assert_int_equal(ecm_outbox_add(s.pg, "svc.events", "5", s.source, id, ecm_now_ms(), &m.base),
+                     0);
+    assert_int_equal(ecm_pg_commit(s.pg), 0);
+    int64_t until = ecm_now_ms() + 20000;
+    while (ecm_outbox_relay_published(s.relay) < 1 && ecm_now_ms() < until)
+        ecm_service_sleep_ms(20);
+    assert_int_equal(ecm_outbox_relay_published(s.relay), 1);
+
+    assert_int_equal(rd_kafka_mock_broker_set_down(mock, 1), 0);
+    assert_int_equal(wait_status("/readyz", 503), 503);
+    assert_int_equal(rd_kafka_mock_broker_set_up(mock, 1), 0);
+    assert_int_equal(wait_status("/readyz", 200), 200);
+
+    ecm_stop_requested = 1;
+    assert_int_equal(wait_status("/readyz", 503), 503);
+    int64_t t0 = ecm_now_ms();
+    ecm_service_shutdown(&s);
+    assert_true(ecm_now_ms() - t0 < 5000 + 1000);
+    assert_int_equal(http_status("/healthz"), 0); /* port closed */
+    ecm_stop_requested = 0;
+    ecm_config_free(test_table, TEST_TABLE_N, &cfg);
+
+    rd_kafka_mock_cluster_destroy(mock);
+    rd_kafka_destroy(host);
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS \"%s\" WITH (FORCE)", db);
+    assert_int_equal(admin_exec(admin, sql), 0);
+}
+
+int main(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_service_configure_exit_codes),
+        cmocka_unit_test(test_service_sigterm_sets_stop_flag_and_cuts_sleep_short),
+        cmocka_unit_test(test_service_init_serves_readyz_and_stops_within_bound),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    curl_global_cleanup();
+    return rc;
+}
