@@ -194,8 +194,10 @@ static void format_ts(char *out, size_t size)
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ts.tv_nsec / 1000000));
+    /* strftime's fixed-width fields keep -Wformat-truncation quiet at -O2. */
+    size_t n = strftime(out, size, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (n > 0)
+        snprintf(out + n, size - n, ".%03dZ", (int)(ts.tv_nsec / 1000000) % 1000);
 }
 
 static void log_write(ecm_log_level level, const char *msg, const char *hint,

@@ -48,12 +48,8 @@ stop_processes() {
     local i n rc=0
     for ((i = ${#ECM_STACK[@]} - 1; i >= 0; i--)); do
         n=${ECM_STACK[i]}
-        if ecm_pid "$n" >/dev/null; then
-            ecm_say "stopping $n"
-            ecm_stop_service "$n" || rc=1
-        else
-            ecm_stop_service "$n" || rc=1
-        fi
+        ! ecm_pid "$n" >/dev/null || ecm_say "stopping $n"
+        ecm_stop_service "$n" || rc=1
     done
     return $rc
 }
@@ -94,7 +90,8 @@ cmd_status() {
 }
 
 cmd_reset() {
-    stop_processes || true
+    stop_processes 2>/dev/null || true
+    rm -f "$ECM_DEV_DIR"/run/*.exit "$ECM_DEV_DIR"/run/*.killed
     ecm_pg_start
     ecm_say "re-creating databases ${ECM_DEV_DATABASES[*]}"
     ecm_pg_reset_dbs

@@ -322,14 +322,15 @@ ecm_service_env() {
     local name=$1
     ecm_env_load
     ECM_SVC_BIN=$ECM_BIN_DIR/ecm-$name
-    ECM_SVC_ENV=()
+    # Loopback only: the dev stack has dev passwords and no API keys.
+    ECM_SVC_ENV=("ECM_HTTP_BIND=${ECM_HTTP_BIND:-127.0.0.1}")
     case $name in
     devbroker)
-        ECM_SVC_ENV=("ECM_DEVBROKER_PORT=$(ecm_port devbroker)"
+        ECM_SVC_ENV+=("ECM_DEVBROKER_PORT=$(ecm_port devbroker)"
             "ECM_HTTP_PORT=$(ecm_port devbroker-http)")
         ;;
     cisco-sim)
-        ECM_SVC_ENV=("ECM_HTTP_PORT=$(ecm_port cisco-sim)"
+        ECM_SVC_ENV+=("ECM_HTTP_PORT=$(ecm_port cisco-sim)"
             "ECM_SIM_PG_DSN=$ECM_DEV_SIM_PG_DSN"
             "ECM_SIM_USER=$ECM_DEV_SIM_USER"
             "ECM_SIM_PASSWORD=$ECM_DEV_SIM_PASSWORD"
@@ -340,7 +341,7 @@ ecm_service_env() {
         # A killed member leaves its group after this, not after librdkafka's 45 s.
         local session_timeout
         session_timeout=$(printenv 'ECM_KAFKA_session.timeout.ms' || echo 6000)
-        ECM_SVC_ENV=("ECM_HTTP_PORT=$(ecm_port "$name")"
+        ECM_SVC_ENV+=("ECM_HTTP_PORT=$(ecm_port "$name")"
             "ECM_PG_DSN=$ECM_DEV_PG_DSN"
             "ECM_KAFKA_BROKERS=$ECM_DEV_KAFKA_BROKERS"
             "ECM_KAFKA_session.timeout.ms=$session_timeout")
@@ -402,7 +403,7 @@ ecm_spawn_service() {
     pf=$(ecm__pidfile "$name")
     ef=$(ecm__exitfile "$name")
     log=$ECM_DEV_DIR/logs/$name.log
-    rm -f "$pf" "$ef"
+    rm -f "$pf" "$ef" "$ECM_DEV_DIR/run/$name.killed"
     # shellcheck disable=SC2016
     setsid bash -c '
         pf=$1 ef=$2
@@ -475,14 +476,16 @@ ecm__wait_exit() {
 }
 
 # Stops NAME: SIGTERM, up to ECM_STOP_TIMEOUT_S for it to exit, then SIGKILL.
-# Returns 0 when it exited 0 on SIGTERM (or was not running), else prints how
-# it ended and returns 1.
+# Returns 0 when it exited 0 on SIGTERM, or was not running because it never
+# started, exited 0 or was killed by ecm_kill9. Otherwise (it crashed earlier,
+# or broke the SIGTERM contract) prints how it ended and returns 1.
 ecm_stop_service() {
     local name=$1 pid code
     if ! pid=$(ecm_pid "$name"); then
         code=$(ecm_exit_code "$name")
-        if [[ -n $code && $code != 0 ]]; then
-            ecm_warn "$name was not running (it had exited with status $code)"
+        if [[ -n $code && $code != 0 && ! -e $ECM_DEV_DIR/run/$name.killed ]]; then
+            ecm_warn "$name had already exited with status $code; see $ECM_DEV_DIR/logs/$name.log"
+            return 1
         fi
         return 0
     fi
@@ -504,6 +507,8 @@ ecm_stop_service() {
 ecm_kill9() {
     local name=$1 pid
     pid=$(ecm_pid "$name") || ecm_die "ecm_kill9: $name is not running"
+    # Tells ecm_stop_service that this death was wanted.
+    : >"$ECM_DEV_DIR/run/$name.killed"
     kill -KILL "$pid"
     ecm__wait_exit "$name" 10 || ecm_die "ecm_kill9: $name still there after SIGKILL"
 }

@@ -63,3 +63,14 @@ e2e_campaign_summary() {
     ecm_psql -c "SELECT outcome, count(*) AS contacts FROM contacts
         WHERE campaign_id = $1 GROUP BY outcome ORDER BY 2 DESC"
 }
+
+# e2e_wait_for_quiet SECONDS CMD...: like e2e_wait_for but returns 1 on
+# timeout instead of failing, so the caller can clean up first.
+e2e_wait_for_quiet() {
+    local limit=$1 t0=$SECONDS
+    shift
+    until "$@" >/dev/null 2>&1; do
+        ((SECONDS - t0 < limit)) || return 1
+        sleep 0.2
+    done
+}

@@ -86,7 +86,7 @@ for f in "${scenarios[@]}"; do
         verdict=fail
         case $rc in
         3) reason="stack did not start" ;;
-        4) reason="a process did not exit 0 on SIGTERM" ;;
+        4) reason="a process crashed or did not exit 0 on SIGTERM (see stack-stop.log)" ;;
         124) reason="timed out" ;;
         *) reason="exit $rc" ;;
         esac

@@ -2,7 +2,15 @@
 # The 1,000-contact campaign again, with the feeder and result-sync each killed
 # with SIGKILL once mid-run and restarted: the same end state, nothing lost,
 # no account number dialled twice.
+#
+# The feeder is killed at the worst moment: the simulator is frozen (SIGSTOP)
+# so that a batch is recorded 'sending' and its POST is in flight; the feeder
+# dies, the simulator resumes, and the restarted feeder must reconcile that
+# batch with the dialer instead of re-sending it. A small UCCX capacity keeps
+# the feeder busy for the whole run, so there is always work to interrupt.
 # e2e-env: ECM_SIM_DIAL_RATE=150
+# e2e-env: ECM_FEEDER_CAPACITY=100
+# e2e-env: ECM_FEEDER_BATCH=50
 # e2e-timeout: 720
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/checks.sh"
@@ -11,21 +19,49 @@ cid=$(e2e_create_campaign "e2e kill -9")
 e2e_upload_contacts "$cid" 1000 11 >"$E2E_TMP/upload.json"
 e2e_assert_eq 1000 "$(jq -r .rows_loaded "$E2E_TMP/upload.json")" "rows loaded"
 
-attempts() { ecm_psql -tA -c "SELECT count(*) FROM attempts WHERE campaign_id = $cid"; }
-results() { ecm_psql -tA -c "SELECT count(*) FROM attempts WHERE campaign_id = $cid AND status = 'done'"; }
+count() { ecm_psql -tA -c "SELECT count(*) FROM attempts WHERE campaign_id = $cid $1"; }
+at_least() { (($(count "$2") >= $1)); }
+sim_campaign() {
+    curl -fsS -o /dev/null -X PUT -u "$ECM_DEV_SIM_USER:$ECM_DEV_SIM_PASSWORD" \
+        "$ECM_DEV_SIM_URL/adminapi/campaign/1/state/$1" || e2e_fail "could not $1 the UCCX campaign"
+}
+killed_batch_resolved() {
+    (($(ecm_psql -tA -c "SELECT count(*) FROM attempts
+        WHERE account_number IN ($in_flight) AND status = 'sending'") == 0))
+}
 
-e2e_wait_for 120 "300 attempts dispatched" bash -c "(( \$(ecm_psql -tA -c \"SELECT count(*) FROM attempts WHERE campaign_id = $cid\") >= 300 ))"
-e2e_step "killing the feeder with SIGKILL at $(attempts) attempts"
+e2e_wait_for 120 "300 attempts dispatched" at_least 300 ""
+# Dialling stops (imports still answer), so no result can settle the
+# interrupted batch: only the restarted feeder's reconciliation can.
+sim_campaign disable
+sim=$(ecm_pid cisco-sim)
+kill -STOP "$sim"
+e2e_step "simulator frozen at $(count "") attempts"
+if ! e2e_wait_for_quiet 20 at_least 1 "AND status = 'sending'"; then
+    kill -CONT "$sim"
+    e2e_fail "no batch was left 'sending' while the simulator was frozen"
+fi
+in_flight=$(ecm_psql -tA -c "SELECT string_agg(quote_literal(account_number), ',')
+    FROM attempts WHERE campaign_id = $cid AND status = 'sending'")
+sending=$(count "AND status = 'sending'")
+e2e_step "killing the feeder with SIGKILL with $sending attempts 'sending'"
 ecm_kill9 feeder
-sleep 2
+kill -CONT "$sim"
 ecm_start_service feeder
 e2e_step "feeder restarted"
+e2e_wait_for 60 "the batch left 'sending' reconciled" killed_batch_resolved
+reconciled=$(curl -fsS "http://127.0.0.1:$(ecm_http_port feeder)/metrics" |
+    awk '/^ecm_feeder_reconciled_total/ { s += $2 } END { print s + 0 }')
+e2e_assert_ge "$sending" "$reconciled" "attempts reconciled by the restarted feeder"
+e2e_step "restarted feeder reconciled $reconciled attempts" \
+    "($(curl -fsS "http://127.0.0.1:$(ecm_http_port feeder)/metrics" | grep '^ecm_feeder_reconciled_total' | tr '\n' ' '))"
+sim_campaign enable
 
-before=$(results)
-e2e_wait_for 120 "more results" bash -c "(( \$(ecm_psql -tA -c \"SELECT count(*) FROM attempts WHERE campaign_id = $cid AND status = 'done'\") > $before + 200 ))"
-e2e_step "killing result-sync with SIGKILL at $(results) results"
+before=$(count "AND status = 'done'")
+e2e_wait_for 120 "200 more results" at_least $((before + 200)) "AND status = 'done'"
+e2e_step "killing result-sync with SIGKILL at $(count "AND status = 'done'") results"
 ecm_kill9 result-sync
-sleep 2
+sleep 1
 ecm_start_service result-sync
 e2e_step "result-sync restarted"
 

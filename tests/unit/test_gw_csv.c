@@ -383,10 +383,12 @@ static void test_csv_spectrum_files_parse_to_their_json_twins(void **state)
         char name[256];
         (void)snprintf(name, sizeof(name), "%.*s", (int)(nl - 4), e->d_name);
         size_t len = 0;
-        (void)snprintf(path, sizeof(path), "%s/csvs/%s", dir, e->d_name);
+        if (snprintf(path, sizeof(path), "%s/csvs/%s", dir, e->d_name) >= (int)sizeof(path))
+            fail_msg("path too long: %s", e->d_name);
         char *csv = read_file(path, &len);
         assert_non_null(csv);
-        (void)snprintf(path, sizeof(path), "%s/json/%s.json", dir, name);
+        if (snprintf(path, sizeof(path), "%s/json/%s.json", dir, name) >= (int)sizeof(path))
+            fail_msg("path too long: %s", name);
         json_error_t jerr;
         json_t *twin = json_load_file(path, 0, &jerr);
         if (!twin) {

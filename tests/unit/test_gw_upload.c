@@ -232,16 +232,15 @@ static int pipe_record(void *ctx, long long line, size_t n, const char *const *f
     char *buf = NULL;
     size_t len = 0, cap = 0;
     int rc = gw_upload_row_copy(p->h, "US", line, n, f, l, &buf, &len, &cap, err, sizeof(err));
-    char item[256];
     if (rc == 1) {
-        snprintf(item, sizeof(item), "%lld:%s;", line, err);
-        strncat(p->rejected, item, sizeof(p->rejected) - strlen(p->rejected) - 1);
+        size_t used = strlen(p->rejected);
+        snprintf(p->rejected + used, sizeof(p->rejected) - used, "%lld:%s;", line, err);
     } else {
         assert_int_equal(rc, 0);
         /* The COPY line starts with the line number. */
         assert_int_equal(strtoll(buf, NULL, 10), line);
-        snprintf(item, sizeof(item), "%lld;", line);
-        strncat(p->loaded, item, sizeof(p->loaded) - strlen(p->loaded) - 1);
+        size_t used = strlen(p->loaded);
+        snprintf(p->loaded + used, sizeof(p->loaded) - used, "%lld;", line);
     }
     free(buf);
     return 0;
