@@ -20,14 +20,14 @@ typedef enum {
 typedef int (*ecm_cfg_validator)(const char *value, char *errstr, size_t errstr_size);
 
 typedef struct {
-    const char *env;  /* e.g. "ECM_PG_DSN" */
+    const char *env; /* e.g. "ECM_PG_DSN" */
     ecm_cfg_type type;
-    size_t offset;    /* offsetof() the field in the config struct */
-    const char *def;  /* default as text; NULL makes the variable required */
-    double min, max;  /* range for INT and DOUBLE (ignored when min > max) */
-    const char *desc; /* one line for --help */
+    size_t offset;              /* offsetof() the field in the config struct */
+    const char *def;            /* default as text; NULL makes the variable required */
+    double min, max;            /* range for INT and DOUBLE (ignored when min > max) */
+    const char *desc;           /* one line for --help */
     ecm_cfg_validator validate; /* may be NULL */
-    int secret;       /* 1: never print the value (passwords, DSNs) */
+    int secret;                 /* 1: never print the value (passwords, DSNs) */
 } ecm_cfg_entry;
 
 /* Reads every entry from the environment into out (a zeroed struct).

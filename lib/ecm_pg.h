@@ -36,8 +36,8 @@ PGresult *ecm_pg_exec(ecm_pg *pg, const char *sql, int nparams, const char *cons
 /* Like ecm_pg_exec() for commands without rows: returns 0 or -1. */
 int ecm_pg_cmd(ecm_pg *pg, const char *sql, int nparams, const char *const *params);
 
-int ecm_pg_begin(ecm_pg *pg);    /* 0 or -1 */
-int ecm_pg_commit(ecm_pg *pg);   /* 0 or -1 */
+int ecm_pg_begin(ecm_pg *pg);     /* 0 or -1 */
+int ecm_pg_commit(ecm_pg *pg);    /* 0 or -1 */
 void ecm_pg_rollback(ecm_pg *pg); /* best effort, can't fail */
 
 /* SQLSTATE of the last failed ecm_pg_exec/cmd on this handle ("" if none). */
