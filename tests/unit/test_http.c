@@ -18,43 +18,13 @@
 
 #include "ecm_http.h"
 #include "ecm_log.h"
+#include "ecm_test_support.h"
 
 /* Ports from this test's range (20100-20199), one per test so that no test
  * depends on the previous one's socket being gone. */
 #define PORT_BASE 20110
 
-typedef struct {
-    long status;
-    char *body;
-    size_t len;
-    char headers[4096];
-    size_t hlen;
-} http_answer;
-
-static size_t on_body(char *data, size_t size, size_t n, void *p)
-{
-    http_answer *a = p;
-    size_t len = size * n;
-    char *grown = realloc(a->body, a->len + len + 1);
-    assert_non_null(grown);
-    a->body = grown;
-    memcpy(a->body + a->len, data, len);
-    a->len += len;
-    a->body[a->len] = '\0';
-    return len;
-}
-
-static size_t on_header(char *data, size_t size, size_t n, void *p)
-{
-    http_answer *a = p;
-    size_t len = size * n;
-    if (a->hlen + len < sizeof a->headers) {
-        memcpy(a->headers + a->hlen, data, len);
-        a->hlen += len;
-        a->headers[a->hlen] = '\0';
-    }
-    return len;
-}
+typedef ecm_test_http_answer http_answer;
 
 typedef struct {
     size_t total, sent;
@@ -83,46 +53,8 @@ static size_t on_read(char *buf, size_t size, size_t n, void *p)
 static void request(const char *method, int port, const char *path, const char *body, size_t len,
                     const char *extra_header, http_answer *a)
 {
-    char url[512];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
-    memset(a, 0, sizeof *a);
-    CURL *c = curl_easy_init();
-    assert_non_null(c);
-    struct curl_slist *hs = NULL;
-    if (extra_header) {
-        hs = curl_slist_append(hs, extra_header);
-    }
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    if (strcmp(method, "HEAD") == 0) {
-        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-    }
-    if (body) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-    }
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hs);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, a);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, a);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-    CURLcode rc = curl_easy_perform(c);
-    if (rc != CURLE_OK) {
-        fail_msg("%s %s: %s", method, url, curl_easy_strerror(rc));
-    }
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a->status);
-    curl_slist_free_all(hs);
-    curl_easy_cleanup(c);
-    if (!a->body) {
-        a->body = calloc(1, 1);
-    }
-}
-
-static void answer_free(http_answer *a)
-{
-    free(a->body);
-    a->body = NULL;
+    const char *headers[] = {extra_header, NULL};
+    ecm_test_http_request(a, port, method, path, headers, body, len, NULL);
 }
 
 static int has_header(const http_answer *a, const char *line)
@@ -283,10 +215,10 @@ static void test_http_healthz_answers_ok(void **state)
     assert_int_equal(a.status, 200);
     assert_string_equal(a.body, "{\"status\":\"ok\"}");
     assert_true(has_header(&a, "Content-Type: application/json"));
-    answer_free(&a);
+    ecm_test_http_answer_free(&a);
     request("HEAD", PORT_BASE, "/healthz", NULL, 0, NULL, &a);
     assert_int_equal(a.status, 200);
-    answer_free(&a);
+    ecm_test_http_answer_free(&a);
     ecm_http_destroy(h);
 }
 
@@ -305,11 +237,11 @@ static void test_http_readyz_follows_ready_fn(void **state)
     assert_string_equal(json_string_value(json_object_get(j, "reason")),
                         "database \"ecm\" unreachable");
     json_decref(j);
-    answer_free(&a);
+    ecm_test_http_answer_free(&a);
     ready = 1;
     request("GET", port, "/readyz", NULL, 0, NULL, &a);
     assert_int_equal(a.status, 200);
-    answer_free(&a);
+    ecm_test_http_answer_free(&a);
     ecm_http_destroy(h);
 }
 
@@ -322,7 +254,7 @@ static void test_http_readyz_without_fn_is_ready(void **state)
     http_answer a;
     request("GET", port, "/readyz", NULL, 0, NULL, &a);
     assert_int_equal(a.status, 200);
-    answer_free(&a);
+    ecm_test_http_answer_free(&a);
     ecm_http_destroy(h);
 }
 
@@ -337,10 +269,10 @@ static void test_http_metrics_counts_requests_by_code(void **state)
     http_answer a;
     for (int i = 0; i < 3; i++) {
         request("GET", port, "/healthz", NULL, 0, NULL, &a);
-        answer_free(&a);
+        ecm_test_http_answer_free(&a);
     }
     request("GET", port, "/nope", NULL, 0, NULL, &a);
-    answer_free(&a);
+    ecm_test_http_answer_free(&a);
     request("GET", port, "/metrics", NULL, 0, NULL, &a);
     assert_int_equal(a.status, 200);
     assert_true(has_header(&a, "Content-Type: text/plain; version=0.0.4"));
@@ -348,7 +280,7 @@ static void test_http_metrics_counts_requests_by_code(void **state)
     assert_non_null(strstr(a.body, "# TYPE ecm_http_requests_total counter\n"));
     assert_non_null(strstr(a.body, "ecm_http_requests_total{code=\"200\"} 3\n"));
     assert_non_null(strstr(a.body, "ecm_http_requests_total{code=\"404\"} 1\n"));
-    answer_free(&a);
+    ecm_test_http_answer_free(&a);
     ecm_http_destroy(h);
     assert_true(ecm_metric_value(
                     ecm_metrics_counter(m, "ecm_http_requests_total{code=\"200\"}", "")) == 4.0);
@@ -369,11 +301,11 @@ static void test_http_route_params_query_and_headers(void **state)
     assert_int_equal(a.status, 201);
     assert_string_equal(a.body, "GET|/api/v1/campaigns/42/uploads/abc-7|42|abc-7|5|hello");
     assert_true(has_header(&a, "Location: /somewhere"));
-    answer_free(&a);
+    ecm_test_http_answer_free(&a);
     /* A different segment count is another path. */
     request("GET", port, "/api/v1/campaigns/42/uploads", NULL, 0, NULL, &a);
     assert_problem(&a, 404, "not-found");
-    answer_free(&a);
+    ecm_test_http_answer_free(&a);
     ecm_http_destroy(h);
 }
 
@@ -386,11 +318,11 @@ static void test_http_unknown_path_is_404_problem(void **state)
     http_answer a;
     request("GET", port, "/does/not/exist", NULL, 0, NULL, &a);
     assert_problem(&a, 404, "not-found");
-    answer_free(&a);
+    ecm_test_http_answer_free(&a);
     /* With a body too: the body is read and dropped. */
     request("POST", port, "/does/not/exist", "xyz", 3, NULL, &a);
     assert_problem(&a, 404, "not-found");
-    answer_free(&a);
+    ecm_test_http_answer_free(&a);
     ecm_http_destroy(h);
 }
 
@@ -406,10 +338,10 @@ static void test_http_wrong_method_is_405_with_allow(void **state)
     request("DELETE", port, "/things/1", NULL, 0, NULL, &a);
     assert_problem(&a, 405, "method-not-allowed");
     assert_true(has_header(&a, "Allow: POST, PUT"));
-    answer_free(&a);
+    ecm_test_http_answer_free(&a);
     request("POST", port, "/healthz", "x", 1, NULL, &a);
     assert_problem(&a, 405, "method-not-allowed");
-    answer_free(&a);
+    ecm_test_http_answer_free(&a);
     ecm_http_destroy(h);
 }
 
@@ -427,17 +359,17 @@ static void test_http_buffered_body_limit_gives_413(void **state)
     request("POST", port, "/small", big, 1024, NULL, &a);
     assert_int_equal(a.status, 200);
     assert_string_equal(a.body, "1024:1");
-    answer_free(&a);
+    ecm_test_http_answer_free(&a);
     request("POST", port, "/small", big, 1025, NULL, &a);
     assert_problem(&a, 413, "payload-too-large");
-    answer_free(&a);
+    ecm_test_http_answer_free(&a);
     request("POST", port, "/small", big, 300000, NULL, &a);
     assert_problem(&a, 413, "payload-too-large");
-    answer_free(&a);
+    ecm_test_http_answer_free(&a);
     request("POST", port, "/small", NULL, 0, NULL, &a);
     assert_int_equal(a.status, 200);
     assert_string_equal(a.body, "0:1");
-    answer_free(&a);
+    ecm_test_http_answer_free(&a);
     free(big);
     ecm_http_destroy(h);
 }
@@ -453,47 +385,34 @@ static void test_http_handler_without_answer_gives_500(void **state)
     http_answer a;
     request("GET", port, "/silent", NULL, 0, NULL, &a);
     assert_problem(&a, 500, "internal");
-    answer_free(&a);
+    ecm_test_http_answer_free(&a);
     request("GET", port, "/teapot", NULL, 0, NULL, &a);
     assert_problem(&a, 418, "teapot");
     json_t *j = answer_json(&a);
     assert_string_equal(json_string_value(json_object_get(j, "detail")), "brewing 3 cups");
     json_decref(j);
-    answer_free(&a);
+    ecm_test_http_answer_free(&a);
     ecm_http_destroy(h);
 }
 
 static void stream_post(int port, size_t total, const char *extra_header, http_answer *a)
 {
-    char url[128];
     body_source src = {total, 0, 0};
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/upload", port);
-    memset(a, 0, sizeof *a);
-    CURL *c = curl_easy_init();
+    CURL *c = ecm_test_http_prepare(a, port, "POST", "/upload");
     struct curl_slist *hs = curl_slist_append(NULL, "Content-Type: text/csv");
     if (extra_header) {
         hs = curl_slist_append(hs, extra_header);
     }
-    curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_POST, 1L);
     curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
     curl_easy_setopt(c, CURLOPT_READDATA, &src);
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)total);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hs);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, a);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, a);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
-    CURLcode rc = curl_easy_perform(c);
-    if (rc != CURLE_OK) {
-        fail_msg("POST %s: %s", url, curl_easy_strerror(rc));
-    }
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a->status);
+    CURLcode rc = ecm_test_http_perform(c, a);
     curl_slist_free_all(hs);
-    curl_easy_cleanup(c);
-    if (!a->body) {
-        a->body = calloc(1, 1);
+    if (rc != CURLE_OK) {
+        fail_msg("POST 127.0.0.1:%d/upload: %s", port, curl_easy_strerror(rc));
     }
 }
 
@@ -521,7 +440,7 @@ static void test_http_stream_route_receives_multi_mb_body_in_chunks(void **state
     assert_int_equal(json_integer_value(json_object_get(j, "adler")), (eb << 16) | ea);
     assert_true(json_integer_value(json_object_get(j, "chunks")) > 1);
     json_decref(j);
-    answer_free(&a);
+    ecm_test_http_answer_free(&a);
     ecm_http_destroy(h); /* waits for the request to complete */
     assert_int_equal(atomic_load(&sc.begins), 1);
     assert_int_equal(atomic_load(&sc.ends), 1);
@@ -540,7 +459,7 @@ static void test_http_stream_rejected_in_begin_skips_body_and_end(void **state)
     http_answer a;
     stream_post(port, 2u * 1024 * 1024, NULL, &a);
     assert_problem(&a, 401, "unauthorized");
-    answer_free(&a);
+    ecm_test_http_answer_free(&a);
     ecm_http_destroy(h);
     assert_int_equal(atomic_load(&sc.begins), 1);
     assert_int_equal(atomic_load(&sc.bodies), 0);
@@ -557,28 +476,20 @@ static void test_http_stream_body_failure_stops_calls(void **state)
     ecm_http *h = server(port, NULL);
     assert_int_equal(ecm_http_route_stream(h, "POST", "/upload", &fns, &sc), 0);
     assert_int_equal(ecm_http_start(h), 0);
-    char url[128];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/upload", port);
     http_answer a;
-    memset(&a, 0, sizeof a);
     body_source src = {4u * 1024 * 1024, 0, 0};
-    CURL *c = curl_easy_init();
+    CURL *c = ecm_test_http_prepare(&a, port, "POST", "/upload");
     struct curl_slist *hs = curl_slist_append(NULL, "X-Allow: 1");
     hs = curl_slist_append(hs, "X-Fail-Body: 1");
-    curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_POST, 1L);
     curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
     curl_easy_setopt(c, CURLOPT_READDATA, &src);
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)src.total);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hs);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &a);
-    assert_int_equal(curl_easy_perform(c), CURLE_OK);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a.status);
+    assert_int_equal(ecm_test_http_perform(c, &a), CURLE_OK);
     curl_slist_free_all(hs);
-    curl_easy_cleanup(c);
     assert_int_equal(a.status, 422);
-    answer_free(&a);
+    ecm_test_http_answer_free(&a);
     ecm_http_destroy(h);
     assert_int_equal(atomic_load(&sc.bodies), 1);
     assert_int_equal(atomic_load(&sc.ends), 0);
@@ -621,13 +532,13 @@ static void test_http_slow_handler_does_not_block_other_requests(void **state)
     request("GET", port, "/healthz", NULL, 0, NULL, &a);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     assert_int_equal(a.status, 200);
-    answer_free(&a);
+    ecm_test_http_answer_free(&a);
     double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
     assert_true(ms < 500);
     pthread_join(th, NULL);
     assert_int_equal(b.a.status, 200);
     assert_string_equal(b.a.body, "slow");
-    answer_free(&b.a);
+    ecm_test_http_answer_free(&b.a);
     ecm_http_destroy(h);
 }
 

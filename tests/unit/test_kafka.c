@@ -16,46 +16,24 @@
 #include "ecm_kafka.h"
 #include "ecm_log.h"
 #include "ecm_metrics.h"
+#include "ecm_test_support.h"
 
 #define WAIT_MS 20000
 
-typedef struct {
-    rd_kafka_t *host;
-    rd_kafka_mock_cluster_t *mock;
-    const char *bootstraps;
-} mock_env;
-
-static mock_env g_mock;
+static ecm_test_kafka g_mock;
 
 static int group_setup(void **state)
 {
     (void)state;
-    char err[256];
-    ecm_log_level lvl = ECM_LOG_ERROR;
-    if (getenv("ECM_LOG_LEVEL"))
-        (void)ecm_log_level_parse(getenv("ECM_LOG_LEVEL"), &lvl);
-    ecm_log_init("test_kafka", lvl);
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "log_level", "3", err, sizeof err);
-    g_mock.host = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-    if (!g_mock.host)
-        return -1;
-    g_mock.mock = rd_kafka_mock_cluster_new(g_mock.host, 1);
-    if (!g_mock.mock)
-        return -1;
-    g_mock.bootstraps = rd_kafka_mock_cluster_bootstraps(g_mock.mock);
+    ecm_test_log_init("test_kafka", ECM_LOG_ERROR);
     const char *topics[] = {"t.headers", "t.resume", "t.dl.in", "t.dl.out", "t.lag"};
-    for (size_t i = 0; i < sizeof topics / sizeof topics[0]; i++)
-        if (rd_kafka_mock_topic_create(g_mock.mock, topics[i], 1, 1) != 0)
-            return -1;
-    return 0;
+    return ecm_test_kafka_start(&g_mock, topics, sizeof topics / sizeof topics[0]);
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    rd_kafka_mock_cluster_destroy(g_mock.mock);
-    rd_kafka_destroy(g_mock.host);
+    ecm_test_kafka_stop(&g_mock);
     return 0;
 }
 
@@ -71,18 +49,6 @@ static void record_dr(void *ctx, void *opaque, rd_kafka_resp_err_t err)
     s->reports++;
     s->last_opaque = opaque;
     s->last_err = err;
-}
-
-static ecm_consumer *new_consumer(ecm_metrics *m, const char *group, const char *topic,
-                                  const char *dlq)
-{
-    char err[512] = "";
-    const char *topics[] = {topic};
-    ecm_consumer *c =
-        ecm_consumer_new(g_mock.bootstraps, group, topics, 1, dlq, "/ecm/test", m, err, sizeof err);
-    if (!c)
-        fail_msg("consumer: %s", err);
-    return c;
 }
 
 /* Polls until want messages are in or WAIT_MS passes; returns the count. */
@@ -145,7 +111,7 @@ static void test_producer_puts_cloudevents_headers_and_key_on_message(void **sta
     assert_true(metric(m, "ecm_events_out_total{topic=\"t.headers\"}") == 1.0);
     assert_int_equal(ecm_producer_reachable(p, 5000), 1);
 
-    ecm_consumer *c = new_consumer(m, "g.headers", "t.headers", "t.dl.out");
+    ecm_consumer *c = ecm_test_kafka_consumer(&g_mock, m, "g.headers", "t.headers", "t.dl.out");
     rd_kafka_message_t *msgs[4];
     size_t n = consume(c, msgs, 1);
     assert_int_equal(n, 1);
@@ -192,7 +158,7 @@ static void test_consumer_resumes_right_after_the_stored_offset(void **state)
     setenv("ECM_KAFKA_SESSION_TIMEOUT_MS", "3000", 1);
     setenv("ECM_KAFKA_HEARTBEAT_INTERVAL_MS", "500", 1);
     rd_kafka_message_t *msgs[16];
-    ecm_consumer *a = new_consumer(m, "g.resume", "t.resume", "t.dl.out");
+    ecm_consumer *a = ecm_test_kafka_consumer(&g_mock, m, "g.resume", "t.resume", "t.dl.out");
     size_t n = consume(a, msgs, 10);
     assert_int_equal(n, 10);
     for (size_t i = 0; i < n; i++)
@@ -202,7 +168,7 @@ static void test_consumer_resumes_right_after_the_stored_offset(void **state)
     destroy_msgs(msgs, n);
     ecm_consumer_close(a);
 
-    ecm_consumer *b = new_consumer(m, "g.resume", "t.resume", "t.dl.out");
+    ecm_consumer *b = ecm_test_kafka_consumer(&g_mock, m, "g.resume", "t.resume", "t.dl.out");
     unsetenv("ECM_KAFKA_SESSION_TIMEOUT_MS");
     unsetenv("ECM_KAFKA_HEARTBEAT_INTERVAL_MS");
     n = consume(b, msgs, 6);
@@ -233,7 +199,7 @@ static void test_deadletter_republishes_message_with_reason_headers(void **state
     assert_int_equal(ecm_producer_flush(p, 10000), 0);
 
     rd_kafka_message_t *msgs[4];
-    ecm_consumer *c = new_consumer(m, "g.dl", "t.dl.in", "t.dl.out");
+    ecm_consumer *c = ecm_test_kafka_consumer(&g_mock, m, "g.dl", "t.dl.in", "t.dl.out");
     size_t n = consume(c, msgs, 1);
     assert_int_equal(n, 1);
     assert_int_equal(ecm_consumer_deadletter(c, msgs[0], "protobuf decode failed"), 0);
@@ -242,7 +208,8 @@ static void test_deadletter_republishes_message_with_reason_headers(void **state
     assert_true(metric(m, "ecm_deadletter_total") == 1.0);
     ecm_consumer_close(c);
 
-    ecm_consumer *check = new_consumer(m, "g.dl.check", "t.dl.out", "t.dl.none");
+    ecm_consumer *check =
+        ecm_test_kafka_consumer(&g_mock, m, "g.dl.check", "t.dl.out", "t.dl.none");
     n = consume(check, msgs, 1);
     assert_int_equal(n, 1);
     assert_int_equal(msgs[0]->key_len, 2);
@@ -274,7 +241,7 @@ static void test_consumer_lag_gauge_sums_uncommitted_messages(void **state)
         produce_plain(p, "t.lag", "k", "v", "00000000-0000-4000-8000-000000000000");
     assert_int_equal(ecm_producer_flush(p, 10000), 0);
 
-    ecm_consumer *c = new_consumer(m, "g.lag", "t.lag", "t.dl.out");
+    ecm_consumer *c = ecm_test_kafka_consumer(&g_mock, m, "g.lag", "t.lag", "t.dl.out");
     unsetenv("ECM_KAFKA_STATISTICS_INTERVAL_MS");
     unsetenv("ECM_KAFKA_AUTO_COMMIT_INTERVAL_MS");
     rd_kafka_message_t *msgs[16];

@@ -13,91 +13,24 @@
 
 #include "ecm_log.h"
 #include "ecm_migrate.h"
+#include "ecm_test_support.h"
 
 /* Each test gets its own database: advisory locks and schema_migrations are
  * per database, so runs can overlap. */
-typedef struct {
-    PGconn *admin;
-    char name[64];
-    char dsn[1024];
-} scratch_db;
-
 static int scratch_setup(void **state)
 {
-    const char *base = getenv("ECM_TEST_PG_DSN");
-    if (!base) {
-        *state = NULL;
-        return 0;
-    }
-    static int seq;
-    scratch_db *db = calloc(1, sizeof *db);
-    assert_non_null(db);
-    db->admin = PQconnectdb(base);
-    if (PQstatus(db->admin) != CONNECTION_OK) {
-        fail_msg("ECM_TEST_PG_DSN: %s", PQerrorMessage(db->admin));
-    }
-    snprintf(db->name, sizeof db->name, "ecm_libcore_mig_%d_%d_%ld", (int)getpid(), seq++,
-             (long)time(NULL) % 100000);
-    char sql[256];
-    snprintf(sql, sizeof sql, "CREATE DATABASE %s", db->name);
-    PGresult *r = PQexec(db->admin, sql);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
-    }
-    PQclear(r);
-    snprintf(db->dsn, sizeof db->dsn, "%s dbname=%s", base, db->name);
-    *state = db;
+    *state = ecm_test_db_new("ecm_libcore_mig");
     return 0;
 }
 
-static int scratch_teardown(void **state)
-{
-    scratch_db *db = *state;
-    if (!db) {
-        return 0;
-    }
-    char sql[256];
-    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", db->name);
-    PQclear(PQexec(db->admin, sql));
-    PQfinish(db->admin);
-    free(db);
-    return 0;
-}
-
-#define NEED_DB(state)                                                                             \
-    scratch_db *db = *(state);                                                                     \
-    if (!db) {                                                                                     \
-        skip();                                                                                    \
-    }
-
-static PGconn *connect_db(const scratch_db *db)
-{
-    PGconn *c = PQconnectdb(db->dsn);
-    if (PQstatus(c) != CONNECTION_OK) {
-        fail_msg("%s", PQerrorMessage(c));
-    }
-    return c;
-}
-
-static long long scalar(PGconn *c, const char *sql)
-{
-    PGresult *r = PQexec(c, sql);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
-    }
-    long long v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
-    return v;
-}
+#define NEED_DB(state) ecm_test_db *db = ecm_test_need(*(state))
 
 /* 1 when another session can take the migration lock, i.e. it was released. */
-static int lock_is_free(const scratch_db *db)
+static int lock_is_free(const ecm_test_db *db)
 {
-    PGconn *c = connect_db(db);
-    char sql[128];
-    snprintf(sql, sizeof sql, "SELECT pg_try_advisory_lock(%lld)::int",
-             (long long)ECM_MIGRATE_LOCK_KEY);
-    int free_ = (int)scalar(c, sql);
+    PGconn *c = ecm_test_pg_connect(db->dsn);
+    int free_ = (int)ecm_test_pg_int(c, "SELECT pg_try_advisory_lock(%lld)::int",
+                                     (long long)ECM_MIGRATE_LOCK_KEY);
     PQfinish(c);
     return free_;
 }
@@ -113,17 +46,17 @@ static const ecm_migration two[] = {
 static void test_migrate_applies_then_is_up_to_date(void **state)
 {
     NEED_DB(state);
-    PGconn *c = connect_db(db);
+    PGconn *c = ecm_test_pg_connect(db->dsn);
     assert_int_equal(ecm_migrate_apply(c, two, 2), 2);
-    assert_int_equal(scalar(c, "SELECT count(*) FROM a"), 3);
-    assert_int_equal(scalar(c, "SELECT count(*) FROM schema_migrations"), 2);
-    assert_int_equal(scalar(c, "SELECT max(version) FROM schema_migrations"), 2);
-    assert_int_equal(scalar(c,
-                            "SELECT count(*) FROM schema_migrations WHERE name = '002_second' AND "
-                            "applied_at > now() - interval '1 minute'"),
-                     1);
+    assert_int_equal(ecm_test_pg_int(c, "SELECT count(*) FROM a"), 3);
+    assert_int_equal(ecm_test_pg_int(c, "SELECT count(*) FROM schema_migrations"), 2);
+    assert_int_equal(ecm_test_pg_int(c, "SELECT max(version) FROM schema_migrations"), 2);
+    assert_int_equal(
+        ecm_test_pg_int(c, "SELECT count(*) FROM schema_migrations WHERE name = '002_second' AND "
+                           "applied_at > now() - interval '1 minute'"),
+        1);
     assert_int_equal(ecm_migrate_apply(c, two, 2), 0);
-    assert_int_equal(scalar(c, "SELECT count(*) FROM a"), 3);
+    assert_int_equal(ecm_test_pg_int(c, "SELECT count(*) FROM a"), 3);
     assert_int_equal(lock_is_free(db), 1);
     /* The connection is left outside any transaction. */
     assert_int_equal(PQtransactionStatus(c), PQTRANS_IDLE);
@@ -133,17 +66,17 @@ static void test_migrate_applies_then_is_up_to_date(void **state)
 static void test_migrate_applies_only_newer_versions(void **state)
 {
     NEED_DB(state);
-    PGconn *c = connect_db(db);
+    PGconn *c = ecm_test_pg_connect(db->dsn);
     assert_int_equal(ecm_migrate_apply(c, two, 1), 1);
     assert_int_equal(ecm_migrate_apply(c, two, 2), 1);
-    assert_int_equal(scalar(c, "SELECT count(*) FROM schema_migrations"), 2);
+    assert_int_equal(ecm_test_pg_int(c, "SELECT count(*) FROM schema_migrations"), 2);
     PQfinish(c);
 }
 
 static void test_migrate_failure_rolls_back_and_releases_lock(void **state)
 {
     NEED_DB(state);
-    PGconn *c = connect_db(db);
+    PGconn *c = ecm_test_pg_connect(db->dsn);
     const ecm_migration list[] = {
         two[0],
         two[1],
@@ -152,8 +85,9 @@ static void test_migrate_failure_rolls_back_and_releases_lock(void **state)
     };
     assert_int_equal(ecm_migrate_apply(c, list, 4), -1);
     /* 1 and 2 committed, 3 rolled back entirely, 4 not attempted. */
-    assert_int_equal(scalar(c, "SELECT max(version) FROM schema_migrations"), 2);
-    assert_int_equal(scalar(c, "SELECT count(*) FROM pg_class WHERE relname IN ('c', 'd')"), 0);
+    assert_int_equal(ecm_test_pg_int(c, "SELECT max(version) FROM schema_migrations"), 2);
+    assert_int_equal(
+        ecm_test_pg_int(c, "SELECT count(*) FROM pg_class WHERE relname IN ('c', 'd')"), 0);
     assert_int_equal(lock_is_free(db), 1);
     assert_int_equal(PQtransactionStatus(c), PQTRANS_IDLE);
     PQfinish(c);
@@ -162,16 +96,16 @@ static void test_migrate_failure_rolls_back_and_releases_lock(void **state)
 static void test_migrate_rejects_unordered_list_and_bad_conn(void **state)
 {
     NEED_DB(state);
-    PGconn *c = connect_db(db);
+    PGconn *c = ecm_test_pg_connect(db->dsn);
     const ecm_migration list[] = {two[1], two[0]};
     assert_int_equal(ecm_migrate_apply(c, list, 2), -1);
-    assert_int_equal(scalar(c, "SELECT count(*) FROM pg_class WHERE relname = 'a'"), 0);
+    assert_int_equal(ecm_test_pg_int(c, "SELECT count(*) FROM pg_class WHERE relname = 'a'"), 0);
     assert_int_equal(ecm_migrate_apply(NULL, two, 2), -1);
     PQfinish(c);
 }
 
 typedef struct {
-    const scratch_db *db;
+    const ecm_test_db *db;
     const ecm_migration *list;
     size_t n;
     int result;
@@ -205,21 +139,22 @@ static void test_migrate_concurrent_runs_apply_once(void **state)
     }
     assert_true((args[0].result == 2 && args[1].result == 0) ||
                 (args[0].result == 0 && args[1].result == 2));
-    PGconn *c = connect_db(db);
-    assert_int_equal(scalar(c, "SELECT count(*) FROM a"), 2);
-    assert_int_equal(scalar(c, "SELECT count(*) FROM schema_migrations"), 2);
+    PGconn *c = ecm_test_pg_connect(db->dsn);
+    assert_int_equal(ecm_test_pg_int(c, "SELECT count(*) FROM a"), 2);
+    assert_int_equal(ecm_test_pg_int(c, "SELECT count(*) FROM schema_migrations"), 2);
     PQfinish(c);
 }
 
 static void test_migrate_embedded_ecm_schema_applies(void **state)
 {
     NEED_DB(state);
-    PGconn *c = connect_db(db);
+    PGconn *c = ecm_test_pg_connect(db->dsn);
     assert_true(ecm_migrations_count >= 1);
     assert_int_equal(ecm_migrate_apply(c, ecm_migrations, ecm_migrations_count),
                      (int)ecm_migrations_count);
     assert_int_equal(ecm_migrate_apply(c, ecm_migrations, ecm_migrations_count), 0);
-    assert_int_equal(scalar(c, "SELECT count(*) FROM pg_class WHERE relname = 'contacts'"), 1);
+    assert_int_equal(ecm_test_pg_int(c, "SELECT count(*) FROM pg_class WHERE relname = 'contacts'"),
+                     1);
     PQfinish(c);
 }
 
@@ -228,17 +163,17 @@ int main(void)
     ecm_log_init("test_migrate", ECM_LOG_WARN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_migrate_applies_then_is_up_to_date, scratch_setup,
-                                        scratch_teardown),
+                                        ecm_test_db_teardown),
         cmocka_unit_test_setup_teardown(test_migrate_applies_only_newer_versions, scratch_setup,
-                                        scratch_teardown),
+                                        ecm_test_db_teardown),
         cmocka_unit_test_setup_teardown(test_migrate_failure_rolls_back_and_releases_lock,
-                                        scratch_setup, scratch_teardown),
+                                        scratch_setup, ecm_test_db_teardown),
         cmocka_unit_test_setup_teardown(test_migrate_rejects_unordered_list_and_bad_conn,
-                                        scratch_setup, scratch_teardown),
+                                        scratch_setup, ecm_test_db_teardown),
         cmocka_unit_test_setup_teardown(test_migrate_concurrent_runs_apply_once, scratch_setup,
-                                        scratch_teardown),
+                                        ecm_test_db_teardown),
         cmocka_unit_test_setup_teardown(test_migrate_embedded_ecm_schema_applies, scratch_setup,
-                                        scratch_teardown),
+                                        ecm_test_db_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

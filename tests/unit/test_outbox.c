@@ -23,181 +23,49 @@
 #include "ecm_migrate.h"
 #include "ecm_outbox.h"
 #include "ecm_pg.h"
+#include "ecm_test_support.h"
 
 #define WAIT_MS 30000
 
 typedef struct {
-    char admin_dsn[2048];
-    char scratch_dsn[2048];
-    char scratch_db[128];
-    rd_kafka_t *host;
-    rd_kafka_mock_cluster_t *mock;
-    const char *bootstraps;
-    int ready;
+    ecm_test_db *db;
+    ecm_test_kafka kafka;
 } outbox_env;
 
 static outbox_env g_env;
 
-/* Rebuilds dsn (key=value or URI) as key='value' pairs, with dbname
- * replaced when dbname is non-NULL. Returns 0 or -1. */
-static int dsn_with_db(const char *dsn, const char *dbname, char *out, size_t out_size)
-{
-    char *err = NULL;
-    PQconninfoOption *opts = PQconninfoParse(dsn, &err);
-    if (!opts) {
-        PQfreemem(err);
-        return -1;
-    }
-    size_t len = 0;
-    out[0] = '\0';
-    for (PQconninfoOption *o = opts; o->keyword; o++) {
-        const char *val = o->val;
-        if (strcmp(o->keyword, "dbname") == 0 && dbname)
-            val = dbname;
-        if (!val)
-            continue;
-        char quoted[512];
-        size_t q = 0;
-        for (const char *c = val; *c && q + 2 < sizeof quoted; c++) {
-            if (*c == '\'' || *c == '\\')
-                quoted[q++] = '\\';
-            quoted[q++] = *c;
-        }
-        quoted[q] = '\0';
-        int n =
-            snprintf(out + len, out_size - len, "%s%s='%s'", len ? " " : "", o->keyword, quoted);
-        if (n < 0 || (size_t)n >= out_size - len) {
-            PQconninfoFree(opts);
-            return -1;
-        }
-        len += (size_t)n;
-    }
-    if (dbname && !strstr(out, "dbname=")) {
-        int n = snprintf(out + len, out_size - len, " dbname='%s'", dbname);
-        if (n < 0 || (size_t)n >= out_size - len) {
-            PQconninfoFree(opts);
-            return -1;
-        }
-    }
-    PQconninfoFree(opts);
-    return 0;
-}
-
-static int admin_exec(const char *sql)
-{
-    PGconn *c = PQconnectdb(g_env.admin_dsn);
-    int ok = PQstatus(c) == CONNECTION_OK;
-    if (ok) {
-        PGresult *r = PQexec(c, sql);
-        ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-        if (!ok)
-            fprintf(stderr, "admin: %s", PQresultErrorMessage(r));
-        PQclear(r);
-    } else {
-        fprintf(stderr, "admin connect: %s", PQerrorMessage(c));
-    }
-    PQfinish(c);
-    return ok ? 0 : -1;
-}
-
 static int group_setup(void **state)
 {
     (void)state;
-    char err[256];
-    ecm_log_level lvl = ECM_LOG_ERROR;
-    if (getenv("ECM_LOG_LEVEL"))
-        (void)ecm_log_level_parse(getenv("ECM_LOG_LEVEL"), &lvl);
-    ecm_log_init("test_outbox", lvl);
-    const char *dsn = getenv("ECM_TEST_PG_DSN");
-    if (!dsn || !*dsn)
+    ecm_test_log_init("test_outbox", ECM_LOG_ERROR);
+    g_env.db = ecm_test_db_new_migrated("ecm_test_outbox");
+    if (!g_env.db)
         return 0; /* every test skips */
-
-    /* The DSN's own database may not exist yet: fall back to postgres. */
-    PGconn *probe = PQconnectdb(dsn);
-    int direct = PQstatus(probe) == CONNECTION_OK;
-    const char *base = direct ? PQdb(probe) : "ecm_test";
-    snprintf(g_env.scratch_db, sizeof g_env.scratch_db, "%s_outbox_%ld", base, (long)getpid());
-    PQfinish(probe);
-    if (dsn_with_db(dsn, direct ? NULL : "postgres", g_env.admin_dsn, sizeof g_env.admin_dsn) !=
-            0 ||
-        dsn_with_db(dsn, g_env.scratch_db, g_env.scratch_dsn, sizeof g_env.scratch_dsn) != 0)
-        return -1;
-    char sql[256];
-    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS \"%s\"", g_env.scratch_db);
-    if (admin_exec(sql) != 0)
-        return -1;
-    snprintf(sql, sizeof sql, "CREATE DATABASE \"%s\"", g_env.scratch_db);
-    if (admin_exec(sql) != 0)
-        return -1;
-    PGconn *c = PQconnectdb(g_env.scratch_dsn);
-    if (PQstatus(c) != CONNECTION_OK) {
-        PQfinish(c);
-        return -1;
-    }
-    int applied = ecm_migrate_apply(c, ecm_migrations, ecm_migrations_count);
-    PQfinish(c);
-    if (applied < 1)
-        return -1;
-
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "log_level", "3", err, sizeof err);
-    g_env.host = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-    if (!g_env.host)
-        return -1;
-    g_env.mock = rd_kafka_mock_cluster_new(g_env.host, 1);
-    if (!g_env.mock)
-        return -1;
-    g_env.bootstraps = rd_kafka_mock_cluster_bootstraps(g_env.mock);
     const char *topics[] = {"ob.events", "ob.down", "ob.drain"};
-    for (size_t i = 0; i < sizeof topics / sizeof topics[0]; i++)
-        if (rd_kafka_mock_topic_create(g_env.mock, topics[i], 1, 1) != 0)
-            return -1;
+    if (ecm_test_kafka_start(&g_env.kafka, topics, sizeof topics / sizeof topics[0]) != 0)
+        return -1;
     /* Reconnect quickly after the fault test brings the broker back. */
     setenv("ECM_KAFKA_RECONNECT_BACKOFF_MAX_MS", "500", 1);
     setenv("ECM_KAFKA_SESSION_TIMEOUT_MS", "3000", 1);
     setenv("ECM_KAFKA_HEARTBEAT_INTERVAL_MS", "500", 1);
-    g_env.ready = 1;
     return 0;
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    if (g_env.mock)
-        rd_kafka_mock_cluster_destroy(g_env.mock);
-    if (g_env.host)
-        rd_kafka_destroy(g_env.host);
-    if (g_env.ready) {
-        char sql[256];
-        snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS \"%s\" WITH (FORCE)", g_env.scratch_db);
-        (void)admin_exec(sql);
-    }
+    ecm_test_kafka_stop(&g_env.kafka);
+    (void)ecm_test_db_destroy(g_env.db);
+    g_env.db = NULL;
     return 0;
-}
-
-static void need_env(void)
-{
-    if (!g_env.ready)
-        skip();
 }
 
 static long long outbox_count(void)
 {
-    PGconn *c = PQconnectdb(g_env.scratch_dsn);
-    assert_int_equal(PQstatus(c), CONNECTION_OK);
-    PGresult *r = PQexec(c, "SELECT count(*) FROM outbox");
-    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
-    char *end = NULL;
-    long long n = strtoll(PQgetvalue(r, 0, 0), &end, 10);
-    PQclear(r);
+    PGconn *c = ecm_test_pg_connect(g_env.db->dsn);
+    long long n = ecm_test_pg_int(c, "SELECT count(*) FROM outbox");
     PQfinish(c);
     return n;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
 }
 
 /* Adds the event of one contact; copy selects the COPY path. */
@@ -216,17 +84,6 @@ static int add_event(ecm_pg *pg, const char *topic, int64_t contact_id, int copy
     if (copy)
         return ecm_outbox_copy_add(pg, topic, key, "/ecm/test", id, m.occurred_at, &m.base);
     return ecm_outbox_add(pg, topic, key, "/ecm/test", id, m.occurred_at, &m.base);
-}
-
-static ecm_consumer *new_consumer(const char *group, const char *topic)
-{
-    char err[512] = "";
-    const char *topics[] = {topic};
-    ecm_consumer *c = ecm_consumer_new(g_env.bootstraps, group, topics, 1, "ob.dlq", "/ecm/test",
-                                       NULL, err, sizeof err);
-    if (!c)
-        fail_msg("consumer: %s", err);
-    return c;
 }
 
 /* Consumes until want messages arrived (or WAIT_MS); checks each carries
@@ -286,8 +143,8 @@ static size_t consume_in_order(ecm_consumer *c, int64_t first, size_t want)
 static ecm_producer *relay_producer(ecm_metrics *metrics)
 {
     char err[512] = "";
-    ecm_producer *p = ecm_producer_new(g_env.bootstraps, metrics, ecm_outbox_relay_delivery, NULL,
-                                       err, sizeof err);
+    ecm_producer *p = ecm_producer_new(g_env.kafka.bootstraps, metrics, ecm_outbox_relay_delivery,
+                                       NULL, err, sizeof err);
     if (!p)
         fail_msg("producer: %s", err);
     return p;
@@ -297,17 +154,17 @@ static void wait_published(ecm_outbox_relay *r, uint64_t n)
 {
     int64_t until = ecm_now_ms() + WAIT_MS;
     while (ecm_outbox_relay_published(r) < n && ecm_now_ms() < until)
-        sleep_ms(20);
+        ecm_test_sleep_ms(20);
     assert_int_equal(ecm_outbox_relay_published(r), n);
 }
 
 static void test_outbox_relay_publishes_committed_rows_once_in_id_order(void **state)
 {
     (void)state;
-    need_env();
+    ecm_test_need(g_env.db);
     volatile sig_atomic_t stop = 0;
     ecm_metrics *metrics = ecm_metrics_new();
-    ecm_pg *pg = ecm_pg_new(g_env.scratch_dsn, &stop);
+    ecm_pg *pg = ecm_pg_new(g_env.db->dsn, &stop);
     assert_int_equal(outbox_count(), 0);
 
     /* Outside a transaction the event would be committed alone: refused. */
@@ -333,9 +190,10 @@ static void test_outbox_relay_publishes_committed_rows_once_in_id_order(void **s
     assert_int_equal(outbox_count(), 35);
 
     ecm_producer *p = relay_producer(metrics);
-    ecm_outbox_relay *r = ecm_outbox_relay_start(g_env.scratch_dsn, p, metrics, 20, &stop);
+    ecm_outbox_relay *r = ecm_outbox_relay_start(g_env.db->dsn, p, metrics, 20, &stop);
     assert_non_null(r);
-    ecm_consumer *c = new_consumer("g.ob.events", "ob.events");
+    ecm_consumer *c =
+        ecm_test_kafka_consumer(&g_env.kafka, NULL, "g.ob.events", "ob.events", "ob.dlq");
     assert_int_equal(consume_in_order(c, 1, 35), 35);
     wait_published(r, 35);
     assert_int_equal(outbox_count(), 0);
@@ -352,28 +210,28 @@ static void test_outbox_relay_publishes_committed_rows_once_in_id_order(void **s
 static void test_outbox_rows_wait_while_broker_is_down_then_publish(void **state)
 {
     (void)state;
-    need_env();
+    ecm_test_need(g_env.db);
     volatile sig_atomic_t stop = 0;
     ecm_metrics *metrics = ecm_metrics_new();
-    ecm_pg *pg = ecm_pg_new(g_env.scratch_dsn, &stop);
+    ecm_pg *pg = ecm_pg_new(g_env.db->dsn, &stop);
     assert_int_equal(outbox_count(), 0);
     ecm_producer *p = relay_producer(metrics);
-    ecm_outbox_relay *r = ecm_outbox_relay_start(g_env.scratch_dsn, p, metrics, 20, &stop);
+    ecm_outbox_relay *r = ecm_outbox_relay_start(g_env.db->dsn, p, metrics, 20, &stop);
     assert_non_null(r);
 
-    assert_int_equal(rd_kafka_mock_broker_set_down(g_env.mock, 1), 0);
+    assert_int_equal(rd_kafka_mock_broker_set_down(g_env.kafka.mock, 1), 0);
     assert_int_equal(ecm_pg_begin(pg), 0);
     for (int64_t id = 1; id <= 5; id++)
         assert_int_equal(add_event(pg, "ob.down", id, 0), 0);
     assert_int_equal(ecm_pg_commit(pg), 0);
-    sleep_ms(2500);
+    ecm_test_sleep_ms(2500);
     assert_int_equal(outbox_count(), 5);
     assert_int_equal(ecm_outbox_relay_published(r), 0);
 
-    assert_int_equal(rd_kafka_mock_broker_set_up(g_env.mock, 1), 0);
+    assert_int_equal(rd_kafka_mock_broker_set_up(g_env.kafka.mock, 1), 0);
     wait_published(r, 5);
     assert_int_equal(outbox_count(), 0);
-    ecm_consumer *c = new_consumer("g.ob.down", "ob.down");
+    ecm_consumer *c = ecm_test_kafka_consumer(&g_env.kafka, NULL, "g.ob.down", "ob.down", "ob.dlq");
     assert_int_equal(consume_in_order(c, 1, 5), 5);
     ecm_outbox_relay_stop(r, 5000);
     ecm_consumer_close(c);
@@ -385,19 +243,19 @@ static void test_outbox_rows_wait_while_broker_is_down_then_publish(void **state
 static void test_outbox_relay_stop_drains_waiting_rows(void **state)
 {
     (void)state;
-    need_env();
+    ecm_test_need(g_env.db);
     volatile sig_atomic_t stop = 0;
     ecm_metrics *metrics = ecm_metrics_new();
-    ecm_pg *pg = ecm_pg_new(g_env.scratch_dsn, &stop);
+    ecm_pg *pg = ecm_pg_new(g_env.db->dsn, &stop);
     assert_int_equal(outbox_count(), 0);
     ecm_producer *p = relay_producer(metrics);
     /* A long idle wait: only the stop can make it publish promptly. */
-    ecm_outbox_relay *r = ecm_outbox_relay_start(g_env.scratch_dsn, p, metrics, 10000, &stop);
+    ecm_outbox_relay *r = ecm_outbox_relay_start(g_env.db->dsn, p, metrics, 10000, &stop);
     assert_non_null(r);
     int64_t until = ecm_now_ms() + WAIT_MS;
     while (!ecm_outbox_relay_healthy(r) && ecm_now_ms() < until)
-        sleep_ms(20);
-    sleep_ms(200); /* the relay is asleep now */
+        ecm_test_sleep_ms(20);
+    ecm_test_sleep_ms(200); /* the relay is asleep now */
 
     assert_int_equal(ecm_pg_begin(pg), 0);
     for (int64_t id = 1; id <= 10; id++)
@@ -409,7 +267,8 @@ static void test_outbox_relay_stop_drains_waiting_rows(void **state)
     assert_int_equal(outbox_count(), 0);
     ecm_producer_destroy(p);
 
-    ecm_consumer *c = new_consumer("g.ob.drain", "ob.drain");
+    ecm_consumer *c =
+        ecm_test_kafka_consumer(&g_env.kafka, NULL, "g.ob.drain", "ob.drain", "ob.dlq");
     assert_int_equal(consume_in_order(c, 1, 10), 10);
     ecm_consumer_close(c);
     ecm_pg_destroy(pg);

@@ -13,62 +13,16 @@
 
 #include "ecm_log.h"
 #include "ecm_pg.h"
+#include "ecm_test_support.h"
 
 /* Each test gets its own database, so that runs can overlap. */
-typedef struct {
-    PGconn *admin;
-    char name[64];
-    char dsn[1024];
-} scratch_db;
-
 static int scratch_setup(void **state)
 {
-    const char *base = getenv("ECM_TEST_PG_DSN");
-    if (!base) {
-        *state = NULL;
-        return 0;
-    }
-    static int seq;
-    scratch_db *db = calloc(1, sizeof *db);
-    assert_non_null(db);
-    db->admin = PQconnectdb(base);
-    if (PQstatus(db->admin) != CONNECTION_OK) {
-        fail_msg("ECM_TEST_PG_DSN: %s", PQerrorMessage(db->admin));
-    }
-    snprintf(db->name, sizeof db->name, "ecm_libcore_pg_%d_%d_%ld", (int)getpid(), seq++,
-             (long)time(NULL) % 100000);
-    char sql[256];
-    snprintf(sql, sizeof sql, "CREATE DATABASE %s", db->name);
-    PGresult *r = PQexec(db->admin, sql);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
-    }
-    PQclear(r);
-    /* A repeated keyword in a conninfo string: the last one wins. */
-    snprintf(db->dsn, sizeof db->dsn, "%s dbname=%s", base, db->name);
-    *state = db;
+    *state = ecm_test_db_new("ecm_libcore_pg");
     return 0;
 }
 
-static int scratch_teardown(void **state)
-{
-    scratch_db *db = *state;
-    if (!db) {
-        return 0;
-    }
-    char sql[256];
-    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", db->name);
-    PQclear(PQexec(db->admin, sql));
-    PQfinish(db->admin);
-    free(db);
-    return 0;
-}
-
-#define NEED_DB(state)                                                                             \
-    scratch_db *db = *(state);                                                                     \
-    if (!db) {                                                                                     \
-        skip();                                                                                    \
-    }
+#define NEED_DB(state) ecm_test_db *db = ecm_test_need(*(state))
 
 static char *value(ecm_pg *pg, const char *sql)
 {
@@ -384,21 +338,21 @@ int main(void)
     ecm_log_init("test_pg", ECM_LOG_WARN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_pg_exec_with_params_and_errors, scratch_setup,
-                                        scratch_teardown),
+                                        ecm_test_db_teardown),
         cmocka_unit_test_setup_teardown(test_pg_transactions_commit_and_rollback, scratch_setup,
-                                        scratch_teardown),
+                                        ecm_test_db_teardown),
         cmocka_unit_test_setup_teardown(test_pg_reconnects_after_backend_is_terminated,
-                                        scratch_setup, scratch_teardown),
+                                        scratch_setup, ecm_test_db_teardown),
         cmocka_unit_test_setup_teardown(test_pg_broken_connection_is_not_replaced_silently,
-                                        scratch_setup, scratch_teardown),
+                                        scratch_setup, ecm_test_db_teardown),
         cmocka_unit_test(test_pg_conn_retries_until_stop),
         cmocka_unit_test_setup_teardown(test_pg_copy_round_trips_escaped_text, scratch_setup,
-                                        scratch_teardown),
+                                        ecm_test_db_teardown),
         cmocka_unit_test_setup_teardown(test_pg_copy_bad_row_fails_with_sqlstate, scratch_setup,
-                                        scratch_teardown),
+                                        ecm_test_db_teardown),
         cmocka_unit_test(test_pg_copy_escape_forms),
         cmocka_unit_test_setup_teardown(test_pg_pool_shares_handles_between_threads, scratch_setup,
-                                        scratch_teardown),
+                                        ecm_test_db_teardown),
         cmocka_unit_test(test_pg_pool_get_blocks_until_put),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

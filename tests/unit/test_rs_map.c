@@ -16,6 +16,7 @@
 #include "ecm_metrics.h"
 #include "ecm_migrate.h"
 #include "ecm_pg.h"
+#include "ecm_test_support.h"
 #include "rs_map.h"
 
 #define O(x) ECM__V1__OUTCOME__OUTCOME_##x
@@ -121,76 +122,40 @@ static void test_rs_map_resolve_counts_only_unknown_codes(void **state)
 /* ---- the map loaded from the migration's data ---- */
 
 typedef struct {
-    char base[1024];
-    char name[64];
-    PGconn *admin;
+    ecm_test_db *scratch;
     ecm_pg *pg;
-} scratch_db;
-
-static void quiet_notice(void *arg, const char *message)
-{
-    (void)arg;
-    (void)message;
-}
+} map_db;
 
 static int scratch_setup(void **state)
 {
-    const char *dsn = getenv("ECM_TEST_PG_DSN");
-    if (!dsn || !*dsn) {
-        *state = NULL;
+    *state = NULL;
+    ecm_test_db *scratch = ecm_test_db_new_migrated("ecm_resultsync_map");
+    if (!scratch)
         return 0;
-    }
-    scratch_db *db = calloc(1, sizeof(*db));
+    map_db *db = calloc(1, sizeof(*db));
     assert_non_null(db);
-    snprintf(db->base, sizeof(db->base), "%s", dsn);
-    snprintf(db->name, sizeof(db->name), "ecm_resultsync_map_%ld", (long)getpid());
-    char conninfo[1200];
-    /* later keywords win in a libpq conninfo string */
-    snprintf(conninfo, sizeof(conninfo), "%s dbname=postgres", dsn);
-    db->admin = PQconnectdb(conninfo);
-    if (PQstatus(db->admin) != CONNECTION_OK) {
-        fprintf(stderr, "cannot connect: %s", PQerrorMessage(db->admin));
-        return -1;
-    }
-    PQsetNoticeProcessor(db->admin, quiet_notice, NULL);
-    char sql[256];
-    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", db->name);
-    PQclear(PQexec(db->admin, sql));
-    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", db->name);
-    PGresult *res = PQexec(db->admin, sql);
-    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-    PQclear(res);
-    if (!ok)
-        return -1;
-    snprintf(conninfo, sizeof(conninfo), "%s dbname=%s", dsn, db->name);
-    db->pg = ecm_pg_new(conninfo, NULL);
+    db->scratch = scratch;
+    *state = db;
+    db->pg = ecm_pg_new(scratch->dsn, NULL);
     if (!db->pg || !ecm_pg_conn(db->pg))
         return -1;
-    if (ecm_migrate_apply(ecm_pg_conn(db->pg), ecm_migrations, ecm_migrations_count) < 0)
-        return -1;
-    *state = db;
     return 0;
 }
 
 static int scratch_teardown(void **state)
 {
-    scratch_db *db = *state;
+    map_db *db = *state;
     if (!db)
         return 0;
     ecm_pg_destroy(db->pg);
-    char sql[256];
-    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", db->name);
-    PQclear(PQexec(db->admin, sql));
-    PQfinish(db->admin);
+    (void)ecm_test_db_destroy(db->scratch);
     free(db);
     return 0;
 }
 
 static void test_rs_map_migration_data_maps_every_design_code(void **state)
 {
-    scratch_db *db = *state;
-    if (!db)
-        skip();
+    map_db *db = ecm_test_need(*state);
     rs_map *m = rs_map_load(db->pg);
     assert_non_null(m);
     assert_int_equal(rs_map_size(m), N_DESIGN_CODES);
@@ -214,9 +179,7 @@ static void test_rs_map_migration_data_maps_every_design_code(void **state)
 
 static void test_rs_map_reload_follows_a_deployment_override(void **state)
 {
-    scratch_db *db = *state;
-    if (!db)
-        skip();
+    map_db *db = ecm_test_need(*state);
     assert_int_equal(ecm_pg_cmd(db->pg,
                                 "UPDATE call_result_map SET outcome = 'BUSY', "
                                 "counts_as_attempt = false WHERE call_result = 8",

@@ -18,6 +18,7 @@
 #include "ecm_metrics.h"
 #include "ecm_migrate.h"
 #include "ecm_pg.h"
+#include "ecm_test_support.h"
 #include "rs_odbc.h"
 #include "rs_sync.h"
 
@@ -38,78 +39,15 @@
 #define KEY(g) (100 + 2 * (int64_t)(g))
 
 typedef struct {
-    char dsn[1024];
-    char ecm_name[64];
-    char sim_name[64];
-    char ecm_dsn[1200];
+    ecm_test_db *ecm_db; /* migrated: ECM's schema */
+    ecm_test_db *sim_db; /* the Cisco side, reached over ODBC */
     char odbc[1200];
     char odbc_dead[1200];
-    PGconn *admin;
     PGconn *ecm;
     PGconn *sim;
     int64_t campaign_id;
     int64_t first_contact;
 } fixture;
-
-static void quiet_notice(void *arg, const char *message)
-{
-    (void)arg;
-    (void)message;
-}
-
-static PGconn *connect_db(const char *dsn, const char *dbname)
-{
-    char conninfo[1300];
-    /* later keywords win in a libpq conninfo string */
-    snprintf(conninfo, sizeof(conninfo), "%s dbname=%s", dsn, dbname);
-    PGconn *c = PQconnectdb(conninfo);
-    if (PQstatus(c) != CONNECTION_OK) {
-        fprintf(stderr, "cannot connect to %s: %s", dbname, PQerrorMessage(c));
-        PQfinish(c);
-        return NULL;
-    }
-    PQsetNoticeProcessor(c, quiet_notice, NULL);
-    return c;
-}
-
-static void sql_ok(PGconn *c, const char *sql)
-{
-    PGresult *res = PQexec(c, sql);
-    ExecStatusType st = PQresultStatus(res);
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
-        fail_msg("%s: %s", sql, PQerrorMessage(c));
-    PQclear(res);
-}
-
-static int64_t sql_int(PGconn *c, const char *sql)
-{
-    PGresult *res = PQexec(c, sql);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
-        fail_msg("%s: %s", sql, PQerrorMessage(c));
-    int64_t v = PQgetisnull(res, 0, 0) ? -1 : strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    PQclear(res);
-    return v;
-}
-
-static void drop_db(PGconn *admin, const char *name)
-{
-    char sql[160];
-    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
-    PQclear(PQexec(admin, sql));
-}
-
-static int create_db(PGconn *admin, const char *name)
-{
-    char sql[160];
-    drop_db(admin, name);
-    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", name);
-    PGresult *res = PQexec(admin, sql);
-    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-    if (!ok)
-        fprintf(stderr, "%s: %s", sql, PQerrorMessage(admin));
-    PQclear(res);
-    return ok ? 0 : -1;
-}
 
 /* The same server over ODBC: the psqlODBC string built from the libpq DSN. */
 static int odbc_string(const char *dsn, const char *db, const char *port_override, char *out,
@@ -146,65 +84,53 @@ static int odbc_string(const char *dsn, const char *db, const char *port_overrid
 
 static int setup(void **state)
 {
-    const char *dsn = getenv("ECM_TEST_PG_DSN");
     *state = NULL;
-    if (!dsn || !*dsn)
+    const char *dsn = ecm_test_pg_dsn();
+    if (!dsn)
         return 0;
     fixture *f = calloc(1, sizeof(*f));
     if (!f)
         return -1;
-    snprintf(f->dsn, sizeof(f->dsn), "%s", dsn);
-    snprintf(f->ecm_name, sizeof(f->ecm_name), "ecm_resultsync_sync_%ld", (long)getpid());
-    snprintf(f->sim_name, sizeof(f->sim_name), "sim_resultsync_sync_%ld", (long)getpid());
-    snprintf(f->ecm_dsn, sizeof(f->ecm_dsn), "%s dbname=%s", dsn, f->ecm_name);
-    if (odbc_string(dsn, f->sim_name, NULL, f->odbc, sizeof(f->odbc)) != 0 ||
-        odbc_string(dsn, f->sim_name, DEAD_PORT, f->odbc_dead, sizeof(f->odbc_dead)) != 0)
-        return -1;
-    f->admin = connect_db(dsn, "postgres");
-    if (!f->admin || create_db(f->admin, f->ecm_name) != 0 || create_db(f->admin, f->sim_name) != 0)
-        return -1;
-    f->ecm = connect_db(dsn, f->ecm_name);
-    f->sim = connect_db(dsn, f->sim_name);
-    if (!f->ecm || !f->sim)
-        return -1;
-    if (ecm_migrate_apply(f->ecm, ecm_migrations, ecm_migrations_count) < 0)
-        return -1;
     *state = f;
+    f->ecm_db = ecm_test_db_new_migrated("ecm_resultsync_sync");
+    f->sim_db = ecm_test_db_new("sim_resultsync_sync");
+    if (odbc_string(dsn, f->sim_db->name, NULL, f->odbc, sizeof(f->odbc)) != 0 ||
+        odbc_string(dsn, f->sim_db->name, DEAD_PORT, f->odbc_dead, sizeof(f->odbc_dead)) != 0)
+        return -1;
+    f->ecm = ecm_test_pg_connect(f->ecm_db->dsn);
+    f->sim = ecm_test_pg_connect(f->sim_db->dsn);
 
-    f->campaign_id = sql_int(f->ecm, "INSERT INTO campaigns (name, channel, strategy_id, "
-                                     "cisco_kind, cisco_campaign_id) SELECT 'rs test', "
-                                     "'voice_ivr', id, 'uccx', '42' FROM strategies "
-                                     "WHERE name = 'Default' RETURNING id");
-    char sql[1024];
-    snprintf(sql, sizeof(sql),
-             "INSERT INTO contacts (campaign_id, phones, attempts) SELECT %lld, "
-             "ARRAY['+1555' || g], 2 FROM generate_series(1, %d) g",
-             (long long)f->campaign_id, OURS / 2);
-    sql_ok(f->ecm, sql);
-    f->first_contact = sql_int(f->ecm, "SELECT min(id) FROM contacts");
-    snprintf(sql, sizeof(sql),
-             "INSERT INTO attempts (contact_id, attempt, campaign_id, channel, target, phone, "
-             "account_number, status) SELECT c.id, n, c.campaign_id, 'voice_ivr', 'uccx:42', "
-             "c.phones[1], c.id || '-' || n, 'sent' FROM contacts c, generate_series(1, 2) n");
-    sql_ok(f->ecm, sql);
+    f->campaign_id = ecm_test_pg_int(f->ecm, "INSERT INTO campaigns (name, channel, strategy_id, "
+                                             "cisco_kind, cisco_campaign_id) SELECT 'rs test', "
+                                             "'voice_ivr', id, 'uccx', '42' FROM strategies "
+                                             "WHERE name = 'Default' RETURNING id");
+    ecm_test_pg_exec(f->ecm,
+                     "INSERT INTO contacts (campaign_id, phones, attempts) SELECT %lld, "
+                     "ARRAY['+1555' || g], 2 FROM generate_series(1, %d) g",
+                     (long long)f->campaign_id, OURS / 2);
+    f->first_contact = ecm_test_pg_int(f->ecm, "SELECT min(id) FROM contacts");
+    ecm_test_pg_exec(
+        f->ecm, "INSERT INTO attempts (contact_id, attempt, campaign_id, channel, target, phone, "
+                "account_number, status) SELECT c.id, n, c.campaign_id, 'voice_ivr', 'uccx:42', "
+                "c.phones[1], c.id || '-' || n, 'sent' FROM contacts c, generate_series(1, 2) n");
 
     /* The simulator's DDL: unquoted identifiers, as on SQL Server. */
-    sql_ok(f->sim, "CREATE TABLE Dialer_Detail (RecoveryKey bigint PRIMARY KEY, "
-                   "DateTime timestamp, CampaignID int, CallResult int, CallResultDetail int, "
-                   "CallStatusZone1 char(1), Phone varchar(20), AccountNumber varchar(30), "
-                   "DialingMode int, CallGUID varchar(32), CallDuration int)");
+    ecm_test_pg_exec(f->sim,
+                     "CREATE TABLE Dialer_Detail (RecoveryKey bigint PRIMARY KEY, "
+                     "DateTime timestamp, CampaignID int, CallResult int, CallResultDetail int, "
+                     "CallStatusZone1 char(1), Phone varchar(20), AccountNumber varchar(30), "
+                     "DialingMode int, CallGUID varchar(32), CallDuration int)");
     /* Row g of ours is contact first + (g-1)/2, attempt 1 + (g-1)%2; codes
      * cycle through 2..33, and row 50 carries a code nobody knows. */
-    snprintf(sql, sizeof(sql),
-             "INSERT INTO Dialer_Detail SELECT 100 + 2 * g, "
-             "timestamp '2026-01-02 03:04:05.678' + g * interval '1 second', 42, "
-             "CASE WHEN g = 50 THEN 99 ELSE 2 + g %% 32 END, g, 'C', '+1555' || g, "
-             "CASE WHEN g <= %d THEN (%lld + (g - 1) / 2) || '-' || (1 + (g - 1) %% 2) "
-             "WHEN g %% 4 = 0 THEN 'ACME-' || g WHEN g %% 4 = 1 THEN '999999' || g || '-1' "
-             "WHEN g %% 4 = 2 THEN NULL ELSE '' END, "
-             "1, md5(g::text), g %% 300 FROM generate_series(1, %d) g",
-             OURS, (long long)f->first_contact, ROWS);
-    sql_ok(f->sim, sql);
+    ecm_test_pg_exec(f->sim,
+                     "INSERT INTO Dialer_Detail SELECT 100 + 2 * g, "
+                     "timestamp '2026-01-02 03:04:05.678' + g * interval '1 second', 42, "
+                     "CASE WHEN g = 50 THEN 99 ELSE 2 + g %% 32 END, g, 'C', '+1555' || g, "
+                     "CASE WHEN g <= %d THEN (%lld + (g - 1) / 2) || '-' || (1 + (g - 1) %% 2) "
+                     "WHEN g %% 4 = 0 THEN 'ACME-' || g WHEN g %% 4 = 1 THEN '999999' || g || '-1' "
+                     "WHEN g %% 4 = 2 THEN NULL ELSE '' END, "
+                     "1, md5(g::text), g %% 300 FROM generate_series(1, %d) g",
+                     OURS, (long long)f->first_contact, ROWS);
     return 0;
 }
 
@@ -217,11 +143,8 @@ static int teardown(void **state)
         PQfinish(f->ecm);
     if (f->sim)
         PQfinish(f->sim);
-    if (f->admin) {
-        drop_db(f->admin, f->ecm_name);
-        drop_db(f->admin, f->sim_name);
-        PQfinish(f->admin);
-    }
+    (void)ecm_test_db_destroy(f->ecm_db);
+    (void)ecm_test_db_destroy(f->sim_db);
     free(f);
     return 0;
 }
@@ -264,13 +187,13 @@ static double metric(syncer *s, const char *name)
 
 static int64_t outbox_count(fixture *f)
 {
-    return sql_int(f->ecm, "SELECT count(*) FROM outbox");
+    return ecm_test_pg_int(f->ecm, "SELECT count(*) FROM outbox");
 }
 
 static int64_t watermark(fixture *f)
 {
-    return sql_int(f->ecm, "SELECT coalesce((SELECT position FROM sync_watermarks "
-                           "WHERE source = '" SOURCE "'), -1)");
+    return ecm_test_pg_int(f->ecm, "SELECT coalesce((SELECT position FROM sync_watermarks "
+                                   "WHERE source = '" SOURCE "'), -1)");
 }
 
 /* Reads every outbox row's CallResult; calls check(ev, ctx) for each. */
@@ -355,12 +278,10 @@ static void check_event(const Ecm__V1__CallResult *ev, PGresult *res, int row, v
 
 static void test_rs_sync_emits_our_rows_once_and_resumes_after_restart(void **state)
 {
-    fixture *f = *state;
-    if (!f)
-        skip();
+    fixture *f = ecm_test_need(*state);
     volatile sig_atomic_t stop = 0;
     syncer s;
-    syncer_start(&s, f->ecm_dsn, f->odbc, &stop);
+    syncer_start(&s, f->ecm_db->dsn, f->odbc, &stop);
 
     assert_int_equal(rs_sync_page(s.sync), PAGE);
     assert_int_equal(watermark(f), KEY(PAGE));
@@ -398,20 +319,17 @@ static void test_rs_sync_emits_our_rows_once_and_resumes_after_restart(void **st
 
     /* New results arrive while we are down: 10 ours (third attempts of the
      * first 10 contacts), 20 foreign. A restart emits only those. */
-    char sql[768];
-    snprintf(sql, sizeof(sql),
-             "INSERT INTO attempts (contact_id, attempt, campaign_id, channel, phone, "
-             "account_number) SELECT id, 3, campaign_id, 'voice_ivr', phones[1], id || '-3' "
-             "FROM contacts ORDER BY id LIMIT 10");
-    sql_ok(f->ecm, sql);
-    snprintf(sql, sizeof(sql),
-             "INSERT INTO Dialer_Detail SELECT 10000 + g, now(), 42, 10, 0, 'C', '+1', "
-             "CASE WHEN g <= 10 THEN (%lld + g - 1) || '-3' ELSE 'X' || g END, "
-             "1, 'guid', 5 FROM generate_series(1, 30) g",
-             (long long)f->first_contact);
-    sql_ok(f->sim, sql);
+    ecm_test_pg_exec(f->ecm,
+                     "INSERT INTO attempts (contact_id, attempt, campaign_id, channel, phone, "
+                     "account_number) SELECT id, 3, campaign_id, 'voice_ivr', phones[1], id || "
+                     "'-3' FROM contacts ORDER BY id LIMIT 10");
+    ecm_test_pg_exec(f->sim,
+                     "INSERT INTO Dialer_Detail SELECT 10000 + g, now(), 42, 10, 0, 'C', '+1', "
+                     "CASE WHEN g <= 10 THEN (%lld + g - 1) || '-3' ELSE 'X' || g END, "
+                     "1, 'guid', 5 FROM generate_series(1, 30) g",
+                     (long long)f->first_contact);
 
-    syncer_start(&s, f->ecm_dsn, f->odbc, &stop);
+    syncer_start(&s, f->ecm_db->dsn, f->odbc, &stop);
     assert_int_equal(rs_sync_page(s.sync), 30);
     assert_int_equal(rs_sync_page(s.sync), 0);
     assert_int_equal(outbox_count(f), OURS + 10);
@@ -419,37 +337,36 @@ static void test_rs_sync_emits_our_rows_once_and_resumes_after_restart(void **st
     check_ctx late = {.f = f, .min_key = KEY(ROWS)};
     for_each_event(f, "WHERE id > (SELECT max(id) - 10 FROM outbox)", check_event, &late);
     assert_int_equal(late.seen, 10);
-    assert_int_equal(sql_int(f->ecm, "SELECT count(*) FROM outbox WHERE msg_key::bigint < "
-                                     "(SELECT min(id) FROM contacts)"),
+    assert_int_equal(ecm_test_pg_int(f->ecm, "SELECT count(*) FROM outbox WHERE msg_key::bigint < "
+                                             "(SELECT min(id) FROM contacts)"),
                      0);
     syncer_stop(&s);
 }
 
 static void test_rs_sync_failed_outbox_write_commits_nothing(void **state)
 {
-    fixture *f = *state;
-    if (!f)
-        skip();
+    fixture *f = ecm_test_need(*state);
     int64_t before_outbox = outbox_count(f);
     int64_t before_mark = watermark(f);
-    sql_ok(f->sim, "INSERT INTO Dialer_Detail VALUES (20000, now(), 42, 9, 0, 'C', '+1', "
-                   "(SELECT min(AccountNumber) FROM Dialer_Detail WHERE RecoveryKey = 102), "
-                   "1, 'g', 1)");
+    ecm_test_pg_exec(f->sim,
+                     "INSERT INTO Dialer_Detail VALUES (20000, now(), 42, 9, 0, 'C', '+1', "
+                     "(SELECT min(AccountNumber) FROM Dialer_Detail WHERE RecoveryKey = 102), "
+                     "1, 'g', 1)");
     /* The 1st outbox insert of the page fails: the page must leave no trace. */
-    sql_ok(f->ecm, "CREATE FUNCTION rs_fail() RETURNS trigger LANGUAGE plpgsql AS "
-                   "$$BEGIN RAISE EXCEPTION 'injected'; END$$");
-    sql_ok(f->ecm, "CREATE TRIGGER rs_fail BEFORE INSERT ON outbox FOR EACH ROW "
-                   "EXECUTE FUNCTION rs_fail()");
+    ecm_test_pg_exec(f->ecm, "CREATE FUNCTION rs_fail() RETURNS trigger LANGUAGE plpgsql AS "
+                             "$$BEGIN RAISE EXCEPTION 'injected'; END$$");
+    ecm_test_pg_exec(f->ecm, "CREATE TRIGGER rs_fail BEFORE INSERT ON outbox FOR EACH ROW "
+                             "EXECUTE FUNCTION rs_fail()");
     volatile sig_atomic_t stop = 0;
     syncer s;
-    syncer_start(&s, f->ecm_dsn, f->odbc, &stop);
+    syncer_start(&s, f->ecm_db->dsn, f->odbc, &stop);
     assert_int_equal(rs_sync_page(s.sync), -1);
     assert_int_equal(outbox_count(f), before_outbox);
     assert_int_equal(watermark(f), before_mark);
     char err[128];
     assert_int_equal(rs_sync_ready(s.sync, err, sizeof(err)), -1);
 
-    sql_ok(f->ecm, "DROP TRIGGER rs_fail ON outbox");
+    ecm_test_pg_exec(f->ecm, "DROP TRIGGER rs_fail ON outbox");
     assert_int_equal(rs_sync_page(s.sync), 1);
     assert_int_equal(outbox_count(f), before_outbox + 1);
     assert_int_equal(watermark(f), 20000);
@@ -459,14 +376,12 @@ static void test_rs_sync_failed_outbox_write_commits_nothing(void **state)
 
 static void test_rs_sync_odbc_down_is_not_ready_and_skips_nothing(void **state)
 {
-    fixture *f = *state;
-    if (!f)
-        skip();
+    fixture *f = ecm_test_need(*state);
     int64_t before_outbox = outbox_count(f);
     int64_t before_mark = watermark(f);
     volatile sig_atomic_t stop = 0;
     syncer s;
-    syncer_start(&s, f->ecm_dsn, f->odbc_dead, &stop);
+    syncer_start(&s, f->ecm_db->dsn, f->odbc_dead, &stop);
     assert_int_equal(rs_sync_page(s.sync), -1);
     long first = rs_odbc_backoff_ms(s.odbc);
     assert_true(first > 0);
@@ -483,11 +398,9 @@ static void test_rs_sync_odbc_down_is_not_ready_and_skips_nothing(void **state)
 
 static void test_rs_sync_ecm_db_down_is_not_ready(void **state)
 {
-    fixture *f = *state;
-    if (!f)
-        skip();
-    char dead[1400];
-    snprintf(dead, sizeof(dead), "%s port=" DEAD_PORT, f->ecm_dsn);
+    fixture *f = ecm_test_need(*state);
+    char dead[sizeof f->ecm_db->dsn + 16];
+    snprintf(dead, sizeof(dead), "%s port=" DEAD_PORT, f->ecm_db->dsn);
     volatile sig_atomic_t stop = 0;
     syncer s;
     syncer_start(&s, dead, f->odbc, &stop);
@@ -500,12 +413,10 @@ static void test_rs_sync_ecm_db_down_is_not_ready(void **state)
 
 static void test_rs_sync_run_returns_on_stop(void **state)
 {
-    fixture *f = *state;
-    if (!f)
-        skip();
+    fixture *f = ecm_test_need(*state);
     volatile sig_atomic_t stop = 1;
     syncer s;
-    syncer_start(&s, f->ecm_dsn, f->odbc, &stop);
+    syncer_start(&s, f->ecm_db->dsn, f->odbc, &stop);
     assert_int_equal(rs_sync_run(s.sync, 10, &stop), 0);
     syncer_stop(&s);
 }

@@ -23,9 +23,10 @@
 #include "ecm_event.h"
 #include "ecm_log.h"
 #include "ecm_service.h"
+#include "ecm_test_support.h"
 
 /* Side port of the init test (the libkafka helper's range). */
-#define TEST_HTTP_PORT "20210"
+#define TEST_HTTP_PORT 20210
 
 typedef struct {
     ecm_common_config common;
@@ -127,25 +128,13 @@ static void test_service_sigterm_sets_stop_flag_and_cuts_sleep_short(void **stat
     ecm_stop_requested = 0;
 }
 
-static size_t discard(char *p, size_t size, size_t n, void *ud)
-{
-    (void)p;
-    (void)ud;
-    return size * n;
-}
-
 static long http_status(const char *path)
 {
-    char url[128];
-    snprintf(url, sizeof url, "http://127.0.0.1:%s%s", TEST_HTTP_PORT, path);
-    CURL *c = curl_easy_init();
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+    ecm_test_http_answer a;
+    CURL *c = ecm_test_http_prepare(&a, TEST_HTTP_PORT, "GET", path);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
-    long code = 0;
-    if (curl_easy_perform(c) == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-    curl_easy_cleanup(c);
+    long code = ecm_test_http_perform(c, &a) == CURLE_OK ? a.status : 0;
+    ecm_test_http_answer_free(&a);
     return code;
 }
 
@@ -153,56 +142,26 @@ static long wait_status(const char *path, long want)
 {
     long code = 0;
     int64_t until = ecm_now_ms() + 20000;
-    while ((code = http_status(path)) != want && ecm_now_ms() < until) {
-        struct timespec ts = {0, 100 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
+    while ((code = http_status(path)) != want && ecm_now_ms() < until)
+        ecm_test_sleep_ms(100);
     return code;
-}
-
-static int admin_exec(const char *dsn, const char *sql)
-{
-    PGconn *c = PQconnectdb(dsn);
-    int ok = PQstatus(c) == CONNECTION_OK;
-    if (ok) {
-        PGresult *r = PQexec(c, sql);
-        ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-        PQclear(r);
-    }
-    PQfinish(c);
-    return ok ? 0 : -1;
 }
 
 static void test_service_init_serves_readyz_and_stops_within_bound(void **state)
 {
     (void)state;
-    const char *dsn = getenv("ECM_TEST_PG_DSN");
-    if (!dsn || !*dsn)
-        skip();
-    char db[96], admin[2048], scratch[2048], sql[256];
-    PGconn *probe = PQconnectdb(dsn);
-    int direct = PQstatus(probe) == CONNECTION_OK;
-    snprintf(db, sizeof db, "%s_service_%ld", direct ? PQdb(probe) : "ecm_test", (long)getpid());
-    PQfinish(probe);
-    /* Later keywords win in a key=value DSN. */
-    snprintf(admin, sizeof admin, "%s%s", dsn, direct ? "" : " dbname=postgres");
-    snprintf(scratch, sizeof scratch, "%s dbname=%s", dsn, db);
-    snprintf(sql, sizeof sql, "CREATE DATABASE \"%s\"", db);
-    assert_int_equal(admin_exec(admin, sql), 0);
+    ecm_test_db *db = ecm_test_need(ecm_test_db_new("ecm_test_service"));
 
-    char err[256];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "log_level", "3", err, sizeof err);
-    rd_kafka_t *host = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-    assert_non_null(host);
-    rd_kafka_mock_cluster_t *mock = rd_kafka_mock_cluster_new(host, 1);
-    assert_non_null(mock);
-    assert_int_equal(rd_kafka_mock_topic_create(mock, "svc.events", 1, 1), 0);
+    ecm_test_kafka kafka;
+    const char *topics[] = {"svc.events"};
+    assert_int_equal(ecm_test_kafka_start(&kafka, topics, 1), 0);
 
-    setenv("ECM_PG_DSN", scratch, 1);
-    setenv("ECM_KAFKA_BROKERS", rd_kafka_mock_cluster_bootstraps(mock), 1);
+    char port[16];
+    snprintf(port, sizeof port, "%d", TEST_HTTP_PORT);
+    setenv("ECM_PG_DSN", db->dsn, 1);
+    setenv("ECM_KAFKA_BROKERS", kafka.bootstraps, 1);
     setenv("ECM_HTTP_BIND", "127.0.0.1", 1);
-    setenv("ECM_HTTP_PORT", TEST_HTTP_PORT, 1);
+    setenv("ECM_HTTP_PORT", port, 1);
     setenv("ECM_SHUTDOWN_TIMEOUT_S", "5", 1);
     setenv("ECM_LOG_LEVEL", "error", 1);
     setenv("ECM_KAFKA_RECONNECT_BACKOFF_MAX_MS", "500", 1);
@@ -233,9 +192,9 @@ static void test_service_init_serves_readyz_and_stops_within_bound(void **state)
         ecm_service_sleep_ms(20);
     assert_int_equal(ecm_outbox_relay_published(s.relay), 1);
 
-    assert_int_equal(rd_kafka_mock_broker_set_down(mock, 1), 0);
+    assert_int_equal(rd_kafka_mock_broker_set_down(kafka.mock, 1), 0);
     assert_int_equal(wait_status("/readyz", 503), 503);
-    assert_int_equal(rd_kafka_mock_broker_set_up(mock, 1), 0);
+    assert_int_equal(rd_kafka_mock_broker_set_up(kafka.mock, 1), 0);
     assert_int_equal(wait_status("/readyz", 200), 200);
 
     ecm_stop_requested = 1;
@@ -247,10 +206,8 @@ static void test_service_init_serves_readyz_and_stops_within_bound(void **state)
     ecm_stop_requested = 0;
     ecm_config_free(test_table, TEST_TABLE_N, &cfg);
 
-    rd_kafka_mock_cluster_destroy(mock);
-    rd_kafka_destroy(host);
-    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS \"%s\" WITH (FORCE)", db);
-    assert_int_equal(admin_exec(admin, sql), 0);
+    ecm_test_kafka_stop(&kafka);
+    assert_int_equal(ecm_test_db_destroy(db), 0);
 }
 
 int main(void)

@@ -22,6 +22,7 @@
 #include "ecm_http.h"
 #include "ecm_log.h"
 #include "ecm_metrics.h"
+#include "ecm_test_support.h"
 #include "sim_dialer.h"
 #include "sim_mix.h"
 #include "sim_store.h"
@@ -211,9 +212,7 @@ static void test_sim_uccx_does_not_expand_external_entities(void **state)
 /* --- over HTTP, with a database ----------------------------------------- */
 
 typedef struct {
-    PGconn *admin;
-    char name[64];
-    char dsn[1024];
+    ecm_test_db *db;
     volatile sig_atomic_t stop;
     sim_store *store;
     ecm_metrics *metrics;
@@ -228,30 +227,17 @@ typedef struct {
  * test fails. */
 static int env_setup(void **state)
 {
-    const char *base = getenv("ECM_TEST_PG_DSN");
     *state = NULL;
-    if (!base) {
+    ecm_test_db *db = ecm_test_db_new("sim_ciscosim_t");
+    if (!db) {
         return 0;
     }
-    static int seq;
     sim_env *e = calloc(1, sizeof *e);
     assert_non_null(e);
-    e->admin = PQconnectdb(base);
-    if (PQstatus(e->admin) != CONNECTION_OK) {
-        fail_msg("ECM_TEST_PG_DSN: %s", PQerrorMessage(e->admin));
-    }
-    snprintf(e->name, sizeof e->name, "sim_ciscosim_t%d_%d", (int)getpid(), seq++);
-    char sql[256];
-    snprintf(sql, sizeof sql, "CREATE DATABASE %s", e->name);
-    PGresult *r = PQexec(e->admin, sql);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
-    }
-    PQclear(r);
-    snprintf(e->dsn, sizeof e->dsn, "%s dbname=%s", base, e->name);
+    e->db = db;
     *state = e;
 
-    e->store = sim_store_new(e->dsn, 2, &e->stop);
+    e->store = sim_store_new(e->db->dsn, 2, &e->stop);
     assert_non_null(e->store);
     assert_int_equal(sim_store_init_schema(e->store), 0);
     assert_int_equal(sim_store_init_schema(e->store), 0); /* idempotent */
@@ -275,21 +261,16 @@ static int env_teardown(void **state)
     sim_store_destroy(e->store);
     sim_mix_destroy(e->mix);
     ecm_metrics_destroy(e->metrics);
-    char sql[256];
-    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", e->name);
-    PQclear(PQexec(e->admin, sql));
-    PQfinish(e->admin);
+    (void)ecm_test_db_destroy(e->db);
     free(e);
     return 0;
 }
 
-/* Serves the API on a port of this test's range and makes a dialer. */
+/* Serves the API on a port of this test's range and makes a dialer; skips
+ * the test when there is no database. */
 static sim_env *env_serve(void **state, long long capacity, long long delay_ms)
 {
-    sim_env *e = *state;
-    if (!e) {
-        return NULL;
-    }
+    sim_env *e = ecm_test_need(*state);
     sim_uccx_config ucfg = {"admin", "s3cret:pw", capacity};
     e->uccx = sim_uccx_new(&ucfg, e->store, e->metrics);
     assert_non_null(e->uccx);
@@ -306,7 +287,7 @@ static sim_env *env_serve(void **state, long long capacity, long long delay_ms)
         e->http = NULL;
     }
     assert_non_null(e->http);
-    sim_dialer_config dcfg = {e->dsn, 100, delay_ms, 100, 42, e->mix};
+    sim_dialer_config dcfg = {e->db->dsn, 100, delay_ms, 100, 42, e->mix};
     e->dialer = sim_dialer_new(&dcfg, e->metrics, &e->stop);
     assert_non_null(e->dialer);
     return e;
@@ -322,88 +303,18 @@ static void listed_contacts(const char *body, sim_uccx_batch *out)
     }
 }
 
-typedef struct {
-    long status;
-    char *body;
-    size_t len;
-    char location[512];
-    char www_auth[256];
-} http_answer;
-
-static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
-{
-    http_answer *a = ctx;
-    size_t n = size * nmemb;
-    char *p = realloc(a->body, a->len + n + 1);
-    assert_non_null(p);
-    memcpy(p + a->len, data, n);
-    a->body = p;
-    a->len += n;
-    a->body[a->len] = '\0';
-    return n;
-}
-
-static void copy_header_value(char *dst, size_t dst_size, const char *line, size_t n,
-                              size_t name_len)
-{
-    const char *v = line + name_len;
-    size_t vlen = n - name_len;
-    while (vlen > 0 && (*v == ' ')) {
-        v++;
-        vlen--;
-    }
-    while (vlen > 0 && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n')) {
-        vlen--;
-    }
-    snprintf(dst, dst_size, "%.*s", (int)vlen, v);
-}
-
-static size_t on_header(char *data, size_t size, size_t nmemb, void *ctx)
-{
-    http_answer *a = ctx;
-    size_t n = size * nmemb;
-    if (n > 9 && strncasecmp(data, "Location:", 9) == 0) {
-        copy_header_value(a->location, sizeof a->location, data, n, 9);
-    } else if (n > 17 && strncasecmp(data, "WWW-Authenticate:", 17) == 0) {
-        copy_header_value(a->www_auth, sizeof a->www_auth, data, n, 17);
-    }
-    return n;
-}
+typedef ecm_test_http_answer http_answer;
 
 /* One request; auth is "user:password" or NULL. The caller frees a->body. */
 static void http_call(const sim_env *e, const char *method, const char *path, const char *body,
                       const char *auth, http_answer *a)
 {
-    memset(a, 0, sizeof *a);
-    char url[512];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", e->port, path);
-    CURL *c = curl_easy_init();
-    assert_non_null(c);
-    struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/xml");
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-    if (body) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    } else if (strcmp(method, "PUT") == 0) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+    const char *headers[] = {"Content-Type: application/xml", NULL};
+    /* A PUT without a body still says Content-Length: 0. */
+    if (!body && strcmp(method, "PUT") == 0) {
+        body = "";
     }
-    if (auth) {
-        curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-        curl_easy_setopt(c, CURLOPT_USERPWD, auth);
-    }
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, a);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, a);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-    CURLcode rc = curl_easy_perform(c);
-    if (rc != CURLE_OK) {
-        fail_msg("%s %s: %s", method, path, curl_easy_strerror(rc));
-    }
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a->status);
-    curl_slist_free_all(hdrs);
-    curl_easy_cleanup(c);
+    ecm_test_http_request(a, e->port, method, path, headers, body, body ? strlen(body) : 0, auth);
 }
 
 static json_t *get_stats(const sim_env *e)
@@ -442,13 +353,12 @@ static const char *batch3 =
 static void test_sim_uccx_import_requires_basic_auth(void **state)
 {
     sim_env *e = env_serve(state, 100, 0);
-    if (!e) {
-        skip();
-    }
     http_answer a;
     http_call(e, "POST", "/adminapi/campaign/7/contacts", batch3, NULL, &a);
     assert_int_equal(a.status, 401);
-    assert_non_null(strstr(a.www_auth, "Basic"));
+    char www_auth[256];
+    ecm_test_http_header(&a, "WWW-Authenticate", www_auth, sizeof www_auth);
+    assert_non_null(strstr(www_auth, "Basic"));
     free(a.body);
     http_call(e, "POST", "/adminapi/campaign/7/contacts", batch3, "admin:wrong", &a);
     assert_int_equal(a.status, 401);
@@ -464,16 +374,15 @@ static void test_sim_uccx_import_requires_basic_auth(void **state)
 static void test_sim_uccx_import_then_resend_counts_one_duplicate_account(void **state)
 {
     sim_env *e = env_serve(state, 100, 0);
-    if (!e) {
-        skip();
-    }
     http_answer a;
     http_call(e, "POST", "/adminapi/campaign/7/contacts", batch3, AUTH, &a);
     assert_int_equal(a.status, 202);
     char expect[128];
     snprintf(expect, sizeof expect, "http://127.0.0.1:%d/adminapi/campaign/7/contacts/status",
              e->port);
-    assert_string_equal(a.location, expect);
+    char location[512];
+    ecm_test_http_header(&a, "Location", location, sizeof location);
+    assert_string_equal(location, expect);
     assert_non_null(strstr(a.body, "<statusURL>"));
     assert_non_null(strstr(a.body, expect));
     free(a.body);
@@ -543,9 +452,6 @@ static void test_sim_uccx_import_then_resend_counts_one_duplicate_account(void *
 static void test_sim_uccx_import_over_capacity_is_rejected_whole_and_counted(void **state)
 {
     sim_env *e = env_serve(state, 4, 0);
-    if (!e) {
-        skip();
-    }
     http_answer a;
     http_call(e, "POST", "/adminapi/campaign/7/contacts", batch3, AUTH, &a);
     assert_int_equal(a.status, 202);
@@ -582,9 +488,6 @@ static void test_sim_uccx_import_over_capacity_is_rejected_whole_and_counted(voi
 static void test_sim_uccx_dialer_tick_writes_dialer_detail_rows(void **state)
 {
     sim_env *e = env_serve(state, 100, 0);
-    if (!e) {
-        skip();
-    }
     http_answer a;
     http_call(e, "PUT", "/adminapi/campaign/7/state/disable", NULL, AUTH, &a);
     assert_int_equal(a.status, 200);
@@ -605,7 +508,7 @@ static void test_sim_uccx_dialer_tick_writes_dialer_detail_rows(void **state)
     assert_int_equal(sim_dialer_tick(e->dialer, 100), 0);
 
     /* The query result-sync sends over ODBC, verbatim. */
-    PGconn *c = PQconnectdb(e->dsn);
+    PGconn *c = PQconnectdb(e->db->dsn);
     assert_int_equal(PQstatus(c), CONNECTION_OK);
     PGresult *r = PQexec(c, "SELECT RecoveryKey, DateTime, CampaignID, CallResult, "
                             "CallResultDetail, CallStatusZone1, Phone, AccountNumber, "
@@ -615,7 +518,7 @@ static void test_sim_uccx_dialer_tick_writes_dialer_detail_rows(void **state)
     assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
     assert_int_equal(PQntuples(r), 3);
     const char *accounts[] = {"100-1", "101-1", "102-1"};
-    sim_dialer_config dcfg = {e->dsn, 100, 0, 100, 42, e->mix};
+    sim_dialer_config dcfg = {e->db->dsn, 100, 0, 100, 42, e->mix};
     long long prev_key = 0;
     int by_code[SIM_STATS_MAX_CODES] = {0};
     for (int i = 0; i < 3; i++) {
@@ -656,7 +559,7 @@ static void test_sim_uccx_dialer_tick_writes_dialer_detail_rows(void **state)
     free(a.body);
 
     /* The counters live in the database: a new store sees the same. */
-    sim_store *again = sim_store_new(e->dsn, 1, &e->stop);
+    sim_store *again = sim_store_new(e->db->dsn, 1, &e->stop);
     sim_stats st;
     assert_int_equal(sim_store_stats(again, &st), 0);
     assert_int_equal(st.dialed, 3);
@@ -667,9 +570,6 @@ static void test_sim_uccx_dialer_tick_writes_dialer_detail_rows(void **state)
 static void test_sim_uccx_dialer_waits_for_the_dial_delay(void **state)
 {
     sim_env *e = env_serve(state, 100, 60000);
-    if (!e) {
-        skip();
-    }
     http_answer a;
     http_call(e, "POST", "/adminapi/campaign/7/contacts", batch3, AUTH, &a);
     assert_int_equal(a.status, 202);

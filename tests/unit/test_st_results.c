@@ -18,15 +18,14 @@
 #include "ecm_log.h"
 #include "ecm_migrate.h"
 #include "ecm_pg.h"
+#include "ecm_test_support.h"
 #include "st_results.h"
 #include "st_sched.h"
 
 #define O(x) ECM__V1__OUTCOME__OUTCOME_##x
 
 typedef struct {
-    char admin_dsn[512];
-    char dsn[640];
-    char dbname[64];
+    ecm_test_db *db;
     ecm_pg *pg;    /* used by the code under test */
     PGconn *check; /* the test's own view of the DB */
     st_results_ctx rctx;
@@ -36,54 +35,11 @@ typedef struct {
 
 static fixture fx;
 
-/* ---- SQL helpers ---- */
+/* ---- SQL helpers: one-liners on the test's own connection ---- */
 
-static PGresult *q(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static PGresult *q(const char *fmt, ...)
-{
-    char sql[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(sql, sizeof(sql), fmt, ap);
-    va_end(ap);
-    assert_true(n > 0 && (size_t)n < sizeof(sql));
-    PGresult *res = PQexec(fx.check, sql);
-    ExecStatusType st = PQresultStatus(res);
-    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
-        fail_msg("%s: %s", sql, PQresultErrorMessage(res));
-    return res;
-}
-
-static long long q_ll(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static long long q_ll(const char *fmt, ...)
-{
-    char sql[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof(sql), fmt, ap);
-    va_end(ap);
-    PGresult *res = q("%s", sql);
-    assert_int_equal(PQntuples(res), 1);
-    assert_false(PQgetisnull(res, 0, 0));
-    long long v = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    PQclear(res);
-    return v;
-}
-
-static char *q_text(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *q_text(const char *fmt, ...)
-{
-    char sql[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof(sql), fmt, ap);
-    va_end(ap);
-    PGresult *res = q("%s", sql);
-    assert_int_equal(PQntuples(res), 1);
-    char *s = strdup(PQgetisnull(res, 0, 0) ? "(null)" : PQgetvalue(res, 0, 0));
-    PQclear(res);
-    return s;
-}
+#define q(...) ecm_test_pg_query(fx.check, __VA_ARGS__)
+#define q_ll(...) ecm_test_pg_int(fx.check, __VA_ARGS__)
+#define q_text(...) ecm_test_pg_text(fx.check, __VA_ARGS__)
 
 /* Payload of the only outbox row on topic with key; fails unless exactly one. */
 static unsigned char *outbox_payload(const char *topic, long long key, size_t *len, char *ce_type,
@@ -164,49 +120,16 @@ static st_apply_status apply(const st_result *r, st_apply_info *info)
     return st_results_apply(fx.pg, &fx.rctx, r, info, reason, sizeof(reason));
 }
 
-static void quiet_notice(void *arg, const char *message)
-{
-    (void)arg;
-    (void)message;
-}
-
 static int group_setup(void **state)
 {
     (void)state;
-    const char *dsn = getenv("ECM_TEST_PG_DSN");
-    if (dsn == NULL || dsn[0] == '\0')
+    if (ecm_test_pg_dsn() == NULL)
         return 0;
     ecm_log_init("test_st_results", ECM_LOG_ERROR);
-    snprintf(fx.admin_dsn, sizeof(fx.admin_dsn), "%s", dsn);
-    snprintf(fx.dbname, sizeof(fx.dbname), "ecm_strategy_test_%ld", (long)getpid());
-    PGconn *admin = PQconnectdb(fx.admin_dsn);
-    if (PQstatus(admin) != CONNECTION_OK) {
-        fprintf(stderr, "ECM_TEST_PG_DSN: %s", PQerrorMessage(admin));
-        PQfinish(admin);
-        return -1;
-    }
-    PQsetNoticeProcessor(admin, quiet_notice, NULL);
-    char sql[256];
-    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s", fx.dbname);
-    PQclear(PQexec(admin, sql));
-    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", fx.dbname);
-    PGresult *res = PQexec(admin, sql);
-    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-    if (!ok)
-        fprintf(stderr, "%s: %s", sql, PQresultErrorMessage(res));
-    PQclear(res);
-    PQfinish(admin);
-    if (!ok)
-        return -1;
-
-    /* A later keyword wins in a libpq conninfo string. */
-    snprintf(fx.dsn, sizeof(fx.dsn), "%s dbname=%s", fx.admin_dsn, fx.dbname);
-    fx.pg = ecm_pg_new(fx.dsn, NULL);
-    fx.check = PQconnectdb(fx.dsn);
-    if (fx.pg == NULL || PQstatus(fx.check) != CONNECTION_OK)
-        return -1;
-    PGconn *conn = ecm_pg_conn(fx.pg);
-    if (conn == NULL || ecm_migrate_apply(conn, ecm_migrations, ecm_migrations_count) < 0)
+    fx.db = ecm_test_db_new_migrated("ecm_strategy_test");
+    fx.pg = ecm_pg_new(fx.db->dsn, NULL);
+    fx.check = ecm_test_pg_connect(fx.db->dsn);
+    if (fx.pg == NULL || ecm_pg_conn(fx.pg) == NULL)
         return -1;
 
     fx.rctx.topic_call_results = "call.results";
@@ -223,24 +146,16 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     (void)state;
-    if (fx.pg == NULL)
+    if (fx.db == NULL)
         return 0;
     ecm_pg_destroy(fx.pg);
     PQfinish(fx.check);
-    PGconn *admin = PQconnectdb(fx.admin_dsn);
-    char sql[256];
-    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", fx.dbname);
-    PQclear(PQexec(admin, sql));
-    PQfinish(admin);
+    (void)ecm_test_db_destroy(fx.db);
     return 0;
 }
 
 /* cmocka can't skip from a setup function, so each DB test starts here. */
-#define NEED_DB()                                                                                  \
-    do {                                                                                           \
-        if (fx.pg == NULL)                                                                         \
-            skip();                                                                                \
-    } while (0)
+#define NEED_DB() ecm_test_need(fx.pg)
 
 /* Each test owns the only active campaigns, so the scheduler's scans see its
  * contacts alone. */
