@@ -1,5 +1,6 @@
 #include "ecm_pg.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,13 +137,50 @@ static void sleep_ms_interruptible(const ecm_pg *pg, long ms)
     }
 }
 
+/* 1 when the handle's connection can take a command. A connection the
+ * server closed while it sat idle (a restart, an idle timeout) still looks
+ * OK until it is used; reading what the server left on it tells, without
+ * blocking. Such a connection is dropped here, so that the caller gets a
+ * fresh one instead of a failed command: nothing was in flight on it and no
+ * transaction was open, so no work is lost. One that broke inside a
+ * transaction is kept, for ecm_pg_check_broken() to report the lost unit of
+ * work. */
+static int conn_usable(ecm_pg *pg)
+{
+    if (!pg->conn || PQstatus(pg->conn) != CONNECTION_OK) {
+        return 0;
+    }
+    if (PQtransactionStatus(pg->conn) != PQTRANS_IDLE) {
+        return 1;
+    }
+    /* A closing server sends its FATAL message, then the end of the
+     * stream: read while something is waiting, a few times at most. */
+    int lost = 0;
+    for (int i = 0; i < 4 && !lost; i++) {
+        struct pollfd pfd = {.fd = PQsocket(pg->conn), .events = POLLIN};
+        if (poll(&pfd, 1, 0) <= 0) {
+            break;
+        }
+        lost = !PQconsumeInput(pg->conn) || PQstatus(pg->conn) != CONNECTION_OK;
+    }
+    if (lost) {
+        char err[512];
+        pg_message(PQerrorMessage(pg->conn), err, sizeof err);
+        ecm_log_warn("PostgreSQL connection lost while idle; reconnecting", "%s", err);
+        PQfinish(pg->conn);
+        pg->conn = NULL;
+        return 0;
+    }
+    return 1;
+}
+
 PGconn *ecm_pg_conn(ecm_pg *pg)
 {
     long wait = PG_BACKOFF_START_MS;
     if (!pg) {
         return NULL;
     }
-    if (pg->conn && PQstatus(pg->conn) == CONNECTION_OK) {
+    if (conn_usable(pg)) {
         return pg->conn;
     }
     for (;;) {
@@ -165,7 +203,7 @@ PGconn *ecm_pg_try_conn(ecm_pg *pg)
     if (!pg) {
         return NULL;
     }
-    if (pg->conn && PQstatus(pg->conn) == CONNECTION_OK) {
+    if (conn_usable(pg)) {
         return pg->conn;
     }
     return connect_once(pg, 0) == 0 ? pg->conn : NULL;
@@ -232,7 +270,10 @@ static void note_failure(ecm_pg *pg, PGresult *res, const char *what)
  * caller must learn (ecm_pg_check_broken) that the unit of work was lost. */
 static PGconn *command_conn(ecm_pg *pg)
 {
-    PGconn *c = pg->conn ? pg->conn : ecm_pg_try_conn(pg);
+    PGconn *c = pg->conn && conn_usable(pg) ? pg->conn : NULL;
+    if (!c && !pg->conn) {
+        c = ecm_pg_try_conn(pg);
+    }
     if (c && PQstatus(c) != CONNECTION_OK) {
         c = NULL;
     }

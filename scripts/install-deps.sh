@@ -18,6 +18,8 @@ packages=(
     libjansson-dev libyajl-dev libssl-dev uuid-dev libxml2-dev libphonenumber-dev libicu-dev
     # dev stack and tools
     postgresql postgresql-client kannel kannel-extras kcat jq curl ca-certificates procps
+    # e2e: protoc --decode reads Kafka payloads with nothing but the .proto
+    protobuf-compiler
 )
 
 say() { printf 'install-deps: %s\n' "$*"; }

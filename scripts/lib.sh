@@ -6,8 +6,11 @@
 #
 # Knobs (environment):
 #   ECM_DEV_PORT_BASE  base of the port block (default 7400): PostgreSQL +32,
-#                      cisco-sim +70, gateway +80, feeder +81, result-sync +82,
-#                      strategy +83, devbroker Kafka +92 and its HTTP +93
+#                      Kannel +40..+44 (bearerbox admin/status +40, its box
+#                      port +41, smsbox sendsms +42, fake SMSC for MTs +43,
+#                      fake SMSC for injected MOs +44), cisco-sim +70,
+#                      sms-sim +71, gateway +80, feeder +81, result-sync +82,
+#                      strategy +83, sms +84, devbroker Kafka +92 and its HTTP +93
 #   ECM_DEV_DIR        state of the stack (default <repo>/.dev)
 #   ECM_BUILD_DIR      normal build (default <repo>/build); ECM_ASAN_BUILD_DIR
 #   ECM_BIN_DIR        binaries the stack runs (default $ECM_BUILD_DIR/bin)
@@ -25,10 +28,30 @@ ECM_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ECM_PG_OS_USER=ecm-pg
 ECM_READY_TIMEOUT_S=${ECM_READY_TIMEOUT_S:-60}
 ECM_STOP_TIMEOUT_S=${ECM_STOP_TIMEOUT_S:-20}
-# Start order; stop goes the other way.
-ECM_STACK=(devbroker cisco-sim gateway feeder result-sync strategy)
+: "${ECM_KANNEL_BIN_DIR:=/usr/sbin}"
+: "${ECM_FAKESMSC:=/usr/lib/kannel/test/fakesmsc}"
+# Every process of the stack in start order; stop goes the other way. kannel
+# is bearerbox + smsbox + the fakesmsc client under scripts/kannel.sh.
+ECM_PROCS=(devbroker cisco-sim kannel sms-sim gateway feeder result-sync strategy sms)
+# Started only when their binary is built (a warning line otherwise).
+ECM_OPTIONAL=(sms)
+# The ECM binaries among them (what --help and config checks apply to).
+ECM_STACK=()
+for ecm__n in "${ECM_PROCS[@]}"; do
+    [[ $ecm__n == kannel ]] && continue
+    if [[ " ${ECM_OPTIONAL[*]} " == *" $ecm__n "* && ! -x $ECM_BIN_DIR/ecm-$ecm__n ]]; then
+        continue
+    fi
+    ECM_STACK+=("$ecm__n")
+done
+unset ecm__n
 # shellcheck disable=SC2034 # for the scenarios: the services proper
 ECM_SERVICES=(gateway feeder result-sync strategy)
+[[ ! -x $ECM_BIN_DIR/ecm-sms ]] || ECM_SERVICES+=(sms)
+# Logs of the stack besides <name>.log, moved per scenario by tests/e2e/run.sh.
+# shellcheck disable=SC2034
+ECM_EXTRA_LOGS=(bearerbox.log smsbox.log fakesmsc.log kannel-access.log smsbox-access.log
+    fakesmsc-mo.log)
 export ECM_DEV_PORT_BASE ECM_DEV_DIR ECM_BUILD_DIR ECM_ASAN_BUILD_DIR ECM_BIN_DIR
 
 ecm_say() { printf '%s: %s\n' "${ECM_SCRIPT:-ecm}" "$*"; }
@@ -41,25 +64,38 @@ ecm_die() {
 # ---------------------------------------------------------------- ports, secrets
 
 # Prints the TCP port of a stack process (pg, devbroker, devbroker-http,
-# cisco-sim, gateway, feeder, result-sync, strategy).
+# cisco-sim, sms-sim, gateway, feeder, result-sync, strategy, sms) or of
+# Kannel (kannel-admin, kannel-box, kannel-sendsms, kannel-fake, kannel-mo).
 ecm_port() {
     local b=$ECM_DEV_PORT_BASE
     case $1 in
     pg) echo $((b + 32)) ;;
+    kannel-admin) echo $((b + 40)) ;;
+    kannel-box) echo $((b + 41)) ;;
+    kannel-sendsms) echo $((b + 42)) ;;
+    kannel-fake) echo $((b + 43)) ;;
+    kannel-mo) echo $((b + 44)) ;;
     cisco-sim) echo $((b + 70)) ;;
+    sms-sim) echo $((b + 71)) ;;
     gateway) echo $((b + 80)) ;;
     feeder) echo $((b + 81)) ;;
     result-sync) echo $((b + 82)) ;;
     strategy) echo $((b + 83)) ;;
+    sms) echo $((b + 84)) ;;
     devbroker) echo $((b + 92)) ;;
     devbroker-http) echo $((b + 93)) ;;
     *) ecm_die "no port for '$1'" ;;
     esac
 }
 
-# Prints the HTTP (readiness) port of a stack process.
+# Prints the HTTP (readiness) port of a stack process: for kannel, bearerbox's
+# admin port (status page).
 ecm_http_port() {
-    if [[ $1 == devbroker ]]; then ecm_port devbroker-http; else ecm_port "$1"; fi
+    case $1 in
+    devbroker) ecm_port devbroker-http ;;
+    kannel) ecm_port kannel-admin ;;
+    *) ecm_port "$1" ;;
+    esac
 }
 
 ecm__random_secret() {
@@ -99,9 +135,28 @@ ecm_env_load() {
     ECM_DEV_KAFKA_BROKERS=127.0.0.1:$(ecm_port devbroker)
     ECM_DEV_API_URL=http://127.0.0.1:$(ecm_port gateway)
     ECM_DEV_SIM_URL=http://127.0.0.1:$(ecm_port cisco-sim)
+    # Kannel: sendsms user "ecm"; admin and status passwords of bearerbox.
+    ECM_DEV_KANNEL_USER=ecm
+    ECM_DEV_KANNEL_PASSWORD=$(ecm__secret_file "$ECM_DEV_DIR/secrets/kannel-sendsms")
+    ECM_DEV_KANNEL_ADMIN_PASSWORD=$(ecm__secret_file "$ECM_DEV_DIR/secrets/kannel-admin")
+    ECM_DEV_KANNEL_STATUS_PASSWORD=$(ecm__secret_file "$ECM_DEV_DIR/secrets/kannel-status")
+    ECM_DEV_KANNEL_SENDSMS_URL=http://127.0.0.1:$(ecm_port kannel-sendsms)/cgi-bin/sendsms
+    ECM_DEV_KANNEL_STATUS_URL=http://127.0.0.1:$(ecm_port kannel-admin)/status.txt
+    ECM_DEV_KANNEL_CONF=$ECM_DEV_DIR/kannel/kannel.conf
+    ECM_DEV_FAKESMSC_LOG=$ECM_DEV_DIR/logs/fakesmsc.log
+    # The short code ECM sends from and MOs are addressed to.
+    ECM_DEV_SMS_SENDER=${ECM_DEV_SMS_SENDER:-12345}
+    ECM_DEV_SMSSIM_URL=http://127.0.0.1:$(ecm_port sms-sim)
+    ECM_DEV_SMSSIM_TOKEN=$(ecm__secret_file "$ECM_DEV_DIR/secrets/smssim-token")
+    ECM_DEV_SMS_URL=http://127.0.0.1:$(ecm_port sms)
+    chmod 700 "$ECM_DEV_DIR/secrets"
     export ECM_DEV_PG_PORT ECM_DEV_PG_SOCKET_DIR ECM_DEV_PG_PASSWORD ECM_DEV_SIM_USER \
         ECM_DEV_SIM_PASSWORD ECM_DEV_PG_ADMIN_DSN ECM_DEV_PG_DSN ECM_DEV_SIM_PG_DSN \
-        ECM_DEV_TEST_PG_DSN ECM_DEV_ODBC ECM_DEV_KAFKA_BROKERS ECM_DEV_API_URL ECM_DEV_SIM_URL
+        ECM_DEV_TEST_PG_DSN ECM_DEV_ODBC ECM_DEV_KAFKA_BROKERS ECM_DEV_API_URL ECM_DEV_SIM_URL \
+        ECM_DEV_KANNEL_USER ECM_DEV_KANNEL_PASSWORD ECM_DEV_KANNEL_ADMIN_PASSWORD \
+        ECM_DEV_KANNEL_STATUS_PASSWORD ECM_DEV_KANNEL_SENDSMS_URL ECM_DEV_KANNEL_STATUS_URL \
+        ECM_DEV_KANNEL_CONF ECM_DEV_FAKESMSC_LOG ECM_DEV_SMS_SENDER ECM_DEV_SMSSIM_URL \
+        ECM_DEV_SMSSIM_TOKEN ECM_DEV_SMS_URL
 }
 
 # Prints `export NAME=value` lines for eval: `eval "$(scripts/devstack.sh env)"`.
@@ -110,11 +165,14 @@ ecm_env_print() {
     for v in ECM_DEV_PORT_BASE ECM_DEV_DIR ECM_BIN_DIR ECM_DEV_PG_PORT ECM_DEV_PG_SOCKET_DIR \
         ECM_DEV_PG_PASSWORD ECM_DEV_PG_ADMIN_DSN ECM_DEV_PG_DSN ECM_DEV_SIM_PG_DSN \
         ECM_DEV_TEST_PG_DSN ECM_DEV_ODBC ECM_DEV_KAFKA_BROKERS ECM_DEV_API_URL ECM_DEV_SIM_URL \
-        ECM_DEV_SIM_USER ECM_DEV_SIM_PASSWORD; do
+        ECM_DEV_SIM_USER ECM_DEV_SIM_PASSWORD ECM_DEV_KANNEL_USER ECM_DEV_KANNEL_PASSWORD \
+        ECM_DEV_KANNEL_STATUS_PASSWORD ECM_DEV_KANNEL_SENDSMS_URL ECM_DEV_KANNEL_STATUS_URL \
+        ECM_DEV_FAKESMSC_LOG ECM_DEV_SMS_SENDER ECM_DEV_SMSSIM_URL ECM_DEV_SMSSIM_TOKEN \
+        ECM_DEV_SMS_URL; do
         printf 'export %s=%q\n' "$v" "${!v}"
     done
     local n
-    for n in "${ECM_STACK[@]}"; do
+    for n in "${ECM_PROCS[@]}"; do
         v=ECM_DEV_PORT_${n//-/_}
         printf 'export %s=%q\n' "${v^^}" "$(ecm_http_port "$n")"
     done
@@ -337,7 +395,21 @@ ecm_service_env() {
             "ECM_SIM_DIAL_RATE=${ECM_SIM_DIAL_RATE:-200}"
             "ECM_SIM_RESULT_MIX=${ECM_SIM_RESULT_MIX:-10:40,8:25,9:10,12:10,3:5,25:5,14:5}")
         ;;
-    gateway | feeder | result-sync | strategy)
+    kannel)
+        # Not an ECM binary: the supervisor script runs bearerbox, smsbox and
+        # fakesmsc; ecm_kannel_write_conf gives it its configuration.
+        ECM_SVC_BIN=$ECM_ROOT/scripts/kannel.sh
+        ECM_SVC_ENV=()
+        ;;
+    sms-sim)
+        ECM_SVC_ENV+=("ECM_HTTP_PORT=$(ecm_port sms-sim)"
+            "ECM_SMSSIM_TOKEN=$ECM_DEV_SMSSIM_TOKEN"
+            "ECM_SMSSIM_MIX=${ECM_SMSSIM_MIX:-delivered:85,undelivered:8,rejected:2,nodlr:5}"
+            "ECM_SMSSIM_DLR_DELAY_MS=${ECM_SMSSIM_DLR_DELAY_MS:-200}"
+            "ECM_SMSSIM_MO_URL=${ECM_SMSSIM_MO_URL:-$ECM_DEV_SMS_URL/sms/mo?from=%p&to=%P&text=%a}"
+            "ECM_SMSSIM_MO_TO=$ECM_DEV_SMS_SENDER")
+        ;;
+    gateway | feeder | result-sync | strategy | sms)
         # A killed member leaves its group after this, not after librdkafka's 45 s.
         local session_timeout
         session_timeout=$(printenv 'ECM_KAFKA_session.timeout.ms' || echo 6000)
@@ -356,9 +428,17 @@ ecm_service_env() {
         result-sync)
             ECM_SVC_ENV+=("ECM_RESULTSYNC_ODBC=$ECM_DEV_ODBC")
             ;;
+        sms)
+            ECM_SVC_ENV+=("ECM_SMS_KANNEL_URL=$ECM_DEV_KANNEL_SENDSMS_URL"
+                "ECM_SMS_KANNEL_USER=$ECM_DEV_KANNEL_USER"
+                "ECM_SMS_KANNEL_PASSWORD=$ECM_DEV_KANNEL_PASSWORD"
+                "ECM_SMS_HTTP_GATEWAY_URL=$ECM_DEV_SMSSIM_URL/send"
+                "ECM_SMS_HTTP_GATEWAY_AUTH=Bearer $ECM_DEV_SMSSIM_TOKEN"
+                "ECM_SMS_CALLBACK_BASE_URL=$ECM_DEV_SMS_URL")
+            ;;
         esac
         ;;
-    *) ecm_die "unknown stack process '$name' (known: ${ECM_STACK[*]})" ;;
+    *) ecm_die "unknown stack process '$name' (known: ${ECM_PROCS[*]})" ;;
     esac
 }
 
@@ -374,8 +454,26 @@ ecm_pid() {
     pid=$(cat "$pf")
     kill -0 "$pid" 2>/dev/null || return 1
     # A pid file left by a reboot may name someone else's process by now.
-    [[ $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) == *ecm-$1* ]] || return 1
+    local want=ecm-$1
+    [[ $1 != kannel ]] || want=scripts/kannel.sh
+    [[ $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) == *"$want"* ]] || return 1
     echo "$pid"
+}
+
+# 0 when NAME is optional (ECM_OPTIONAL) and its binary is not built.
+ecm_skippable() {
+    [[ " ${ECM_OPTIONAL[*]} " == *" $1 "* && ! -x $ECM_BIN_DIR/ecm-$1 ]]
+}
+
+# One readiness probe of NAME: GET /readyz answering 2xx; for kannel,
+# bearerbox's status page showing the fake SMSC online and smsbox connected,
+# and smsbox's sendsms port answering. Returns 0 when ready.
+ecm_ready_probe() {
+    if [[ $1 == kannel ]]; then
+        ecm_kannel_ready
+    else
+        curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$(ecm_http_port "$1")/readyz" 2>/dev/null
+    fi
 }
 
 # Prints how a stopped process ended (its exit code, 128+signal when killed),
@@ -432,7 +530,7 @@ ecm_wait_ready() {
     log=$ECM_DEV_DIR/logs/$name.log
     t0=$SECONDS
     while :; do
-        if curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$port/readyz" 2>/dev/null; then
+        if ecm_ready_probe "$name"; then
             return 0
         fi
         if ! ecm_pid "$name" >/dev/null; then
@@ -441,7 +539,7 @@ ecm_wait_ready() {
             return 1
         fi
         if ((SECONDS - t0 >= ECM_READY_TIMEOUT_S)); then
-            ecm_warn "$name not ready on :$port/readyz after ${ECM_READY_TIMEOUT_S}s; last lines of $log:"
+            ecm_warn "$name not ready on :$port after ${ECM_READY_TIMEOUT_S}s; last lines of $log:"
             tail -n 20 "$log" >&2
             return 1
         fi
@@ -645,4 +743,224 @@ ecm_campaign_progress() {
 ecm_sim_duplicates() {
     curl -fsS --max-time 10 "$ECM_DEV_SIM_URL/sim/stats" |
         jq -r '.duplicate_accounts // "missing"'
+}
+
+# ---------------------------------------------------------------- Kannel and SMS
+
+# Writes Kannel's configuration for the dev stack (0600, it holds passwords)
+# to $ECM_DEV_KANNEL_CONF and prints its path. Everything listens on
+# 127.0.0.1 only; logs go to $ECM_DEV_DIR/logs. Two fake SMSCs: "fake"
+# carries every MT to the fakesmsc client (and gives DLRs 8 then 1), "mo"
+# takes injected MOs only (allowed-smsc-id: no MT is ever routed to it).
+# ECM_DEV_KANNEL_MO_URL overrides smsbox's get-url for MOs.
+ecm_kannel_write_conf() {
+    ecm_env_load
+    local dir=$ECM_DEV_DIR/kannel logs=$ECM_DEV_DIR/logs
+    local mo_url=${ECM_DEV_KANNEL_MO_URL:-$ECM_DEV_SMS_URL/sms/mo?from=%p&to=%P&text=%a}
+    mkdir -p "$dir/store" "$logs"
+    chmod 700 "$dir"
+    (
+        umask 077
+        cat >"$ECM_DEV_KANNEL_CONF.tmp" <<CONF
+# Generated by scripts/lib.sh (ecm_kannel_write_conf) at every start: edits are lost.
+group = core
+admin-port = $(ecm_port kannel-admin)
+admin-interface = 127.0.0.1
+admin-password = $ECM_DEV_KANNEL_ADMIN_PASSWORD
+status-password = $ECM_DEV_KANNEL_STATUS_PASSWORD
+admin-deny-ip = "*.*.*.*"
+admin-allow-ip = "127.0.0.1"
+smsbox-port = $(ecm_port kannel-box)
+smsbox-interface = 127.0.0.1
+box-deny-ip = "*.*.*.*"
+box-allow-ip = "127.0.0.1"
+log-file = "$logs/bearerbox.log"
+log-level = 1
+access-log = "$logs/kannel-access.log"
+dlr-storage = internal
+store-type = file
+store-location = "$dir/store/kannel.store"
+
+group = smsc
+smsc = fake
+smsc-id = fake
+port = $(ecm_port kannel-fake)
+our-host = 127.0.0.1
+connect-allow-ip = "127.0.0.1"
+denied-smsc-id = mo
+
+group = smsc
+smsc = fake
+smsc-id = mo
+allowed-smsc-id = mo
+port = $(ecm_port kannel-mo)
+our-host = 127.0.0.1
+connect-allow-ip = "127.0.0.1"
+
+group = smsbox
+bearerbox-host = 127.0.0.1
+bearerbox-port = $(ecm_port kannel-box)
+sendsms-port = $(ecm_port kannel-sendsms)
+sendsms-interface = 127.0.0.1
+global-sender = "$ECM_DEV_SMS_SENDER"
+log-file = "$logs/smsbox.log"
+log-level = 1
+access-log = "$logs/smsbox-access.log"
+# A DLR or MO callback the sms service fails (refused, 5xx) is tried again.
+http-request-retry = 5
+http-queue-delay = 1
+mo-recode = true
+
+group = sendsms-user
+username = $ECM_DEV_KANNEL_USER
+password = $ECM_DEV_KANNEL_PASSWORD
+user-deny-ip = "*.*.*.*"
+user-allow-ip = "127.0.0.1"
+max-messages = 10
+concatenation = true
+
+# Every MO goes to the sms service; max-messages 0: smsbox never replies itself.
+group = sms-service
+keyword = default
+catch-all = true
+get-url = "$mo_url"
+max-messages = 0
+omit-empty = true
+CONF
+    )
+    mv "$ECM_DEV_KANNEL_CONF.tmp" "$ECM_DEV_KANNEL_CONF"
+    echo "$ECM_DEV_KANNEL_CONF"
+}
+
+# Prints bearerbox's status page (text); returns non-zero when it does not answer.
+ecm_kannel_status() {
+    curl -fsS --max-time 2 "$ECM_DEV_KANNEL_STATUS_URL?password=$ECM_DEV_KANNEL_STATUS_PASSWORD" 2>/dev/null
+}
+
+# 0 when Kannel can take and deliver a message: the fake SMSC "fake" is online
+# (fakesmsc connected), smsbox is connected to bearerbox and its sendsms port
+# answers HTTP.
+ecm_kannel_ready() {
+    local st code
+    st=$(ecm_kannel_status) || return 1
+    grep -qE '^[[:space:]]+fake\[fake\][[:space:]].*\(online' <<<"$st" || return 1
+    grep -qE '^[[:space:]]+smsbox:' <<<"$st" || return 1
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$ECM_DEV_KANNEL_SENDSMS_URL" 2>/dev/null || true)
+    [[ -n $code && $code != 000 ]]
+}
+
+# ecm_fakesmsc_count [--segments] [DEST]: messages the fakesmsc client received
+# (from $ECM_DEV_FAKESMSC_LOG, one "Got message N: <from to type ...>" line a
+# segment). Without DEST prints "DEST COUNT" lines sorted by DEST; with DEST
+# prints that destination's count (0 when none). A concatenated message counts
+# once (its segment with sequence number 1); --segments counts every segment.
+ecm_fakesmsc_count() {
+    local segments=0
+    if [[ ${1:-} == --segments ]]; then
+        segments=1
+        shift
+    fi
+    local dest=${1:-}
+    [[ -f $ECM_DEV_FAKESMSC_LOG ]] || {
+        [[ -z $dest ]] || echo 0
+        return 0
+    }
+    LC_ALL=C awk -v segments="$segments" -v dest="$dest" '
+    BEGIN { for (i = 0; i < 256; i++) ord[sprintf("%c", i)] = i
+            hex = "0123456789abcdef" }
+    # Byte values of an url-encoded string into b[1..n]; returns n.
+    function decode(s, b,   n, i, c) {
+        n = 0
+        for (i = 1; i <= length(s); i++) {
+            c = substr(s, i, 1)
+            if (c == "%" && i + 2 <= length(s)) {
+                b[++n] = (index(hex, tolower(substr(s, i + 1, 1))) - 1) * 16 + \
+                    index(hex, tolower(substr(s, i + 2, 1))) - 1
+                i += 2
+            } else if (c == "+") {
+                b[++n] = 32
+            } else {
+                b[++n] = ord[c]
+            }
+        }
+        return n
+    }
+    # Sequence number of a segment from its UDH (concatenation IE 0 or 8);
+    # 1 when the UDH has no concatenation IE.
+    function seqno(udh,   b, n, p, iei, l) {
+        n = decode(udh, b)
+        p = 2
+        while (p + 1 <= n) {
+            iei = b[p]; l = b[p + 1]
+            if (iei == 0 && l == 3) return b[p + 4]
+            if (iei == 8 && l == 4) return b[p + 5]
+            p += 2 + l
+        }
+        return 1
+    }
+    {
+        i = index($0, "Got message ")
+        if (i == 0) next
+        rest = substr($0, i)
+        j = index(rest, ": <")
+        if (j == 0) next
+        split(substr(rest, j + 3), f, " ")
+        to = f[2]
+        if (!segments && f[3] == "udh" && seqno(f[4]) != 1) next
+        count[to]++
+    }
+    END {
+        if (dest != "") { print count[dest] + 0; exit }
+        for (d in count) print d, count[d]
+    }' "$ECM_DEV_FAKESMSC_LOG" | { if [[ -z $dest ]]; then sort; else cat; fi; }
+}
+
+# ecm_fakesmsc_mo FROM TEXT [TO]: injects one MO (a text message from phone
+# FROM to TO, default $ECM_DEV_SMS_SENDER) through Kannel's second fake SMSC
+# with Kannel's own fakesmsc client; smsbox then calls the sms-service get-url.
+# TEXT is GSM text, or "ucs2:<url-encoded UTF-16BE>" for Unicode. Returns
+# non-zero when fakesmsc did not send it.
+ecm_fakesmsc_mo() {
+    local from=$1 text=$2 to=${3:-$ECM_DEV_SMS_SENDER} line log=$ECM_DEV_DIR/logs/fakesmsc-mo.log
+    if [[ $text == ucs2:* ]]; then
+        line="$from $to ucs2 ${text#ucs2:}"
+    else
+        line="$from $to text $text"
+    fi
+    local out
+    # fakesmsc sends at once, then waits for MTs forever: SIGINT ends it.
+    out=$(timeout -s INT 2 "$ECM_FAKESMSC" -H 127.0.0.1 -r "$(ecm_port kannel-mo)" -m 1 "$line" 2>&1 || true)
+    printf '%s\n' "$out" >>"$log"
+    grep -q 'sent message 1' <<<"$out" || {
+        ecm_warn "fakesmsc did not send the MO '$line' (log: $log)"
+        return 1
+    }
+}
+
+# Prints GET /sim/stats of the SMS simulator (JSON); non-zero on failure.
+ecm_smssim_stats() {
+    curl -fsS --max-time 10 "$ECM_DEV_SMSSIM_URL/sim/stats"
+}
+
+# ecm_create_sms_campaign NAME TEMPLATE GATEWAY [STRATEGY [DLR_TIMEOUT_S [SENDER]]]:
+# creates an sms campaign (GATEWAY kannel or http) with strategy STRATEGY
+# (default Demo, made with ecm_create_fast_strategy if missing), activates it
+# and prints its id. Returns non-zero on an API error.
+ecm_create_sms_campaign() {
+    local name=$1 template=$2 gateway=$3 strategy=${4:-Demo} dlr_timeout=${5:-60}
+    local sender=${6:-$ECM_DEV_SMS_SENDER} sid body answer id
+    sid=$(ecm_psql -tA -v name="$strategy" <<<"SELECT id FROM strategies WHERE name = :'name'")
+    [[ -n $sid ]] || sid=$(ecm_create_fast_strategy "$strategy" 2)
+    body=$(jq -n --arg name "$name" --arg strategy "$strategy" --arg template "$template" \
+        --arg sender "$sender" --arg gateway "$gateway" --argjson dlr "$dlr_timeout" \
+        '{name: $name, channel: "sms", strategy: $strategy,
+          sms: {template: $template, sender: $sender, gateway: $gateway, dlr_timeout_s: $dlr}}')
+    answer=$(api POST /api/v1/campaigns -d "$body") || return 1
+    id=$(jq -r '.id // empty' <<<"$answer")
+    if [[ ! $id =~ ^[0-9]+$ ]]; then
+        ecm_warn "unexpected answer to POST /api/v1/campaigns: $answer"
+        return 1
+    fi
+    api POST "/api/v1/campaigns/$id/activate" >/dev/null || return 1
+    echo "$id"
 }

@@ -6,6 +6,7 @@
 
 #include "ecm_event.h"
 #include "ecm_log.h"
+#include "fd_reconcile.h"
 
 #define TARGET_MAX 160
 #define ACCOUNT_MAX 32
@@ -54,6 +55,20 @@ typedef struct {
     char account[ACCOUNT_MAX];
     int recorded;
 } taken_row;
+
+/* A batch recorded 'sending' whose POST failed while UCCX was unavailable.
+ * Until it is settled its target takes no new contacts: while UCCX is down
+ * one batch waits, not a target's whole capacity. */
+struct fd_pending {
+    fd_pending *next;
+    char target[TARGET_MAX];
+    char (*accounts)[ACCOUNT_MAX];
+    size_t n;
+    /* fd_mono_ms() from which it may be reconciled: at once when UCCX
+     * answered or was never reached, else once a POST still under way on
+     * UCCX's side must be over (the reconciler's own rule). */
+    long long not_before;
+};
 
 static long long parse_ll(const char *s)
 {
@@ -181,6 +196,82 @@ fail:
     return -1;
 }
 
+static fd_pending *pending_find(fd_ctx *ctx, const char *target)
+{
+    for (fd_pending *p = ctx->pending; p; p = p->next) {
+        if (strcmp(p->target, target) == 0)
+            return p;
+    }
+    return NULL;
+}
+
+static void pending_drop(fd_ctx *ctx, fd_pending *p)
+{
+    for (fd_pending **at = &ctx->pending; *at; at = &(*at)->next) {
+        if (*at == p) {
+            *at = p->next;
+            break;
+        }
+    }
+    free(p->accounts);
+    free(p);
+}
+
+/* Remembers the batch `accounts` of target, whose POST began at started_ms.
+ * Without memory it is only left to the reconciler, as before. */
+static void pending_add(fd_ctx *ctx, const char *target, const char *const *accounts, size_t n,
+                        int settled, long long started_ms)
+{
+    fd_pending *p = calloc(1, sizeof *p);
+    if (p)
+        p->accounts = calloc(n, sizeof *p->accounts);
+    if (!p || !p->accounts) {
+        free(p);
+        ecm_log_warn("out of memory; the failed batch is left to the reconciler", "target=%s",
+                     target);
+        return;
+    }
+    snprintf(p->target, sizeof p->target, "%s", target);
+    for (size_t i = 0; i < n; i++)
+        snprintf(p->accounts[i], sizeof p->accounts[i], "%s", accounts[i]);
+    p->n = n;
+    p->not_before = settled ? 0 : started_ms + ctx->opt.reconcile_after_s * 1000;
+    p->next = ctx->pending;
+    ctx->pending = p;
+}
+
+/* Reconciles a pending batch with UCCX (what it has is marked 'sent', only
+ * the rest is POSTed again) and forgets it; *marked gets the attempts marked
+ * 'sent'. Returns 1 when it is settled, 0 while it must still wait, -1 (DB)
+ * or -2 (UCCX still unavailable). */
+static int pending_settle(fd_ctx *ctx, fd_pending *p, size_t *marked)
+{
+    *marked = 0;
+    if (fd_mono_ms() < p->not_before)
+        return 0;
+    const char **accounts = calloc(p->n, sizeof *accounts);
+    if (!accounts)
+        return -1;
+    for (size_t i = 0; i < p->n; i++)
+        accounts[i] = p->accounts[i];
+    size_t present = 0, resent = 0;
+    int rc = fd_reconcile_accounts(ctx, p->target, accounts, p->n, &present, &resent);
+    free(accounts);
+    if (rc < 0)
+        return rc;
+    ecm_log_info("batch left by a failed POST settled; the target takes contacts again",
+                 "target=%s present=%zu resent=%zu", p->target, present, resent);
+    *marked = present + resent;
+    pending_drop(ctx, p);
+    return 1;
+}
+
+void fd_dispatch_forget(fd_ctx *ctx)
+{
+    while (ctx->pending)
+        pending_drop(ctx, ctx->pending);
+}
+
 int fd_dispatch_target(fd_ctx *ctx, const char *cisco_id, size_t *dispatched, int *full)
 {
     if (dispatched)
@@ -192,6 +283,16 @@ int fd_dispatch_target(fd_ctx *ctx, const char *cisco_id, size_t *dispatched, in
         ecm_log_error("Cisco campaign id too long", "cisco_campaign_id=%.60s", cisco_id);
         return -1;
     }
+    fd_pending *pending = pending_find(ctx, target);
+    if (pending) {
+        size_t marked = 0;
+        int settled = pending_settle(ctx, pending, &marked);
+        if (dispatched)
+            *dispatched = marked;
+        if (settled <= 0)
+            return settled;
+    }
+    long long started = fd_mono_ms();
     PGresult *t = NULL;
     taken_row *rows = NULL;
     int n = record_batch(ctx, cisco_id, target, &full_local, &t, &rows);
@@ -228,10 +329,15 @@ int fd_dispatch_target(fd_ctx *ctx, const char *cisco_id, size_t *dispatched, in
                           "target=%s records=%zu status=%ld body=%s", target, m, res.http_status,
                           res.detail);
         else
-            ecm_log_warn("UCCX did not take a batch; left for the reconciler",
+            ecm_log_warn("UCCX did not take a batch; the target waits until it is reconciled",
                          "target=%s records=%zu status=%ld error=%s", target, m, res.http_status,
                          res.detail);
-        rc = st == FD_UCCX_UNAVAILABLE ? -2 : -1;
+        if (st == FD_UCCX_UNAVAILABLE) {
+            pending_add(ctx, target, accounts, m, res.settled, started);
+            rc = -2;
+        } else {
+            rc = -1;
+        }
         goto done;
     }
     size_t marked = 0;
@@ -239,14 +345,16 @@ int fd_dispatch_target(fd_ctx *ctx, const char *cisco_id, size_t *dispatched, in
         ecm_pg_commit(ctx->pg) < 0) {
         ecm_pg_rollback(ctx->pg);
         ecm_pg_check_broken(ctx->pg);
-        ecm_log_warn("could not record a batch as sent; the reconciler will",
+        ecm_log_warn("could not record a batch as sent; settled once the DB is back",
                      "target=%s records=%zu", target, m);
+        /* UCCX has it: reconciling marks it 'sent' without sending it again. */
+        pending_add(ctx, target, accounts, m, 1, started);
         rc = -1;
         goto done;
     }
     ecm_metric_add(ctx->metrics.dispatched, marked);
     if (dispatched)
-        *dispatched = marked;
+        *dispatched += marked;
     ecm_log_debug("batch dispatched", "target=%s records=%zu", target, marked);
 done:
     if (full && rc == 0)
@@ -264,6 +372,17 @@ int fd_dispatch_tick(fd_ctx *ctx, size_t *dispatched, int *full)
         *dispatched = 0;
     if (full)
         *full = 0;
+    /* Batches left by failed POSTs first, also of targets with nothing
+     * queued any more. */
+    for (fd_pending *p = ctx->pending, *next = NULL; p; p = next) {
+        next = p->next;
+        size_t marked = 0;
+        int settled = pending_settle(ctx, p, &marked);
+        if (dispatched)
+            *dispatched += marked;
+        if (settled < 0)
+            return settled;
+    }
     PGresult *r = ecm_pg_exec(ctx->pg, TARGETS_SQL, 0, NULL);
     if (!r) {
         ecm_pg_check_broken(ctx->pg);

@@ -11,14 +11,27 @@
 
 /* One pass over every UCCX target with queued contacts: for each, at most
  * one batch of min(capacity - inflight, batch) contacts. *dispatched (may be
- * NULL) gets the number of attempts UCCX accepted; *full is set to 1 when
+ * NULL) gets the number of attempts marked 'sent' (UCCX accepted them);
+ * *full is set to 1 when
  * some target had a whole batch (more is probably waiting). Returns 0, -1
  * when the DB failed, or -2 when UCCX did not take a batch (the pass stops
- * there); the caller backs off. */
+ * there); the caller backs off.
+ *
+ * A batch whose POST failed because UCCX was unavailable stays 'sending' and
+ * is remembered in ctx: its target takes no new contacts until the batch is
+ * reconciled (what UCCX has is marked 'sent', only the rest is POSTed again).
+ * That is tried at the start of each pass: at once when UCCX answered or was
+ * never reached, and only opt.reconcile_after_s after the POST began when it
+ * timed out (UCCX may still be taking it). So while UCCX is down one batch a
+ * target waits, never more. */
 int fd_dispatch_tick(fd_ctx *ctx, size_t *dispatched, int *full);
 
 /* The same for one Cisco campaign id ("uccx:<id>" is the target). Returns
  * 0, -1 (DB) or -2 (UCCX). */
 int fd_dispatch_target(fd_ctx *ctx, const char *cisco_campaign_id, size_t *dispatched, int *full);
+
+/* Forgets the batches remembered in ctx (they stay 'sending' in the DB for
+ * the reconciler) and frees them. Call before ctx goes away. Can't fail. */
+void fd_dispatch_forget(fd_ctx *ctx);
 
 #endif

@@ -14,10 +14,9 @@
 #include "fd_reconcile.h"
 
 #define BACKOFF_MIN_MS 200
+/* For the DB and UCCX alike: a retry while UCCX is down re-tries the one
+ * batch left 'sending' (fd_dispatch_tick), it records no new one. */
 #define BACKOFF_MAX_MS 5000
-/* UCCX down: each retry records a batch that then waits for the reconciler,
- * so retries are spaced further apart than for the DB. */
-#define BACKOFF_UCCX_MAX_MS 15000
 #define GAUGE_EVERY_MS 1000
 
 void fd_metrics_init(fd_metrics *fm, ecm_metrics *m)
@@ -207,7 +206,7 @@ int fd_update_inflight(fd_ctx *ctx)
 
 /* ---- the loop ---- */
 
-static long long mono_ms(void)
+long long fd_mono_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -219,7 +218,7 @@ void fd_feeder_run(fd_ctx *ctx, long tick_ms, volatile sig_atomic_t *stop)
     long long next_reconcile = 0, next_gauge = 0, resume_at = 0;
     long backoff = 0;
     while (!*stop) {
-        long long now = mono_ms();
+        long long now = fd_mono_ms();
         if (now >= next_reconcile) {
             size_t present = 0, resent = 0;
             if (fd_reconcile_run(ctx, &present, &resent) == 0 && present + resent > 0)
@@ -231,10 +230,9 @@ void fd_feeder_run(fd_ctx *ctx, long tick_ms, volatile sig_atomic_t *stop)
         if (now >= resume_at) {
             int rc = fd_dispatch_tick(ctx, NULL, &full);
             if (rc < 0) {
-                long cap = rc == -2 ? BACKOFF_UCCX_MAX_MS : BACKOFF_MAX_MS;
                 backoff = backoff ? backoff * 2 : BACKOFF_MIN_MS;
-                if (backoff > cap)
-                    backoff = cap;
+                if (backoff > BACKOFF_MAX_MS)
+                    backoff = BACKOFF_MAX_MS;
                 resume_at = now + backoff;
                 full = 0;
                 ecm_log_warn("dispatch paused after a failure", "backoff_ms=%ld", backoff);

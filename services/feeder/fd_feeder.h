@@ -30,11 +30,15 @@ typedef struct {
     ecm_metric *reconciled_resent;
 } fd_metrics;
 
+/* A batch whose POST failed while UCCX was unavailable (fd_dispatch.c). */
+typedef struct fd_pending fd_pending;
+
 typedef struct {
     ecm_pg *pg;
     fd_uccx *uccx;
     fd_options opt;
     fd_metrics metrics;
+    fd_pending *pending; /* NULL at start; freed by fd_dispatch_forget() */
 } fd_ctx;
 
 /* Creates the feeder's metrics in m (NULL leaves every handle NULL, which the
@@ -68,6 +72,9 @@ void fd_arr_free(fd_arr *a);
  * Counts them in ecm_feeder_dispatched_total only once the caller commits,
  * so the caller adds them itself. Returns 0, or -1 (roll back). */
 int fd_mark_sent(fd_ctx *ctx, const char *const *accounts, size_t n, size_t *marked);
+
+/* CLOCK_MONOTONIC in milliseconds. Can't fail. */
+long long fd_mono_ms(void);
 
 /* Refreshes the ecm_feeder_inflight gauge from the DB. Returns 0 or -1. */
 int fd_update_inflight(fd_ctx *ctx);

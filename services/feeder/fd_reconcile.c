@@ -19,6 +19,7 @@ static const char STALE_ROWS_SQL[] =
     "JOIN campaigns cp ON cp.id = a.campaign_id "
     "WHERE a.target = $1 AND a.status = 'sending' "
     "AND a.sending_at < now() - $2::bigint * interval '1 second' "
+    "AND ($4::text[] IS NULL OR a.account_number = ANY ($4::text[])) "
     "ORDER BY a.sending_at, a.account_number LIMIT $3 FOR UPDATE OF a SKIP LOCKED";
 
 size_t fd_reconcile_partition(const fd_uccx_list *list, const char *const *accounts, size_t n,
@@ -60,17 +61,21 @@ static int resend(fd_ctx *ctx, const char *cisco_id, const char *target,
     return 0;
 }
 
-static int reconcile_target(fd_ctx *ctx, const char *target, size_t *present_out,
-                            size_t *resent_out)
+/* Reconciles the attempts of target 'sending' for longer than after_s,
+ * only those named in the array literal `only` unless it is NULL. */
+static int reconcile_rows(fd_ctx *ctx, const char *target, long after_s, const char *only,
+                          size_t *present_out, size_t *resent_out)
 {
+    if (strncmp(target, TARGET_PREFIX, strlen(TARGET_PREFIX)) != 0)
+        return -1;
     const char *cisco_id = target + strlen(TARGET_PREFIX);
     char after[32], limit[32];
-    snprintf(after, sizeof after, "%ld", ctx->opt.reconcile_after_s);
+    snprintf(after, sizeof after, "%ld", after_s);
     snprintf(limit, sizeof limit, "%ld", ctx->opt.capacity > 0 ? ctx->opt.capacity : 10000);
     if (ecm_pg_begin(ctx->pg) < 0)
         goto db_fail;
-    const char *params[3] = {target, after, limit};
-    PGresult *r = ecm_pg_exec(ctx->pg, STALE_ROWS_SQL, 3, params);
+    const char *params[4] = {target, after, limit, only};
+    PGresult *r = ecm_pg_exec(ctx->pg, STALE_ROWS_SQL, 4, params);
     if (!r)
         goto db_fail;
     int n = PQntuples(r);
@@ -118,8 +123,16 @@ static int reconcile_target(fd_ctx *ctx, const char *target, size_t *present_out
             held++; /* campaign paused or stopped: nothing is dispatched for it */
         }
     }
-    if (nmissing > 0)
+    /* A request UCCX got but did not answer (a timeout) may still land
+     * once it runs again: what the list lacks is re-sent only when UCCX has
+     * answered long enough for such a request to be over. */
+    size_t deferred = 0;
+    if (nmissing > 0 && fd_uccx_answering_ms(ctx->uccx) < ctx->opt.reconcile_after_s * 1000) {
+        deferred = nmissing;
+        rc = -2;
+    } else if (nmissing > 0) {
         rc = resend(ctx, cisco_id, target, missing, nmissing, mark, &nmark);
+    }
     size_t marked = 0;
     if (fd_mark_sent(ctx, mark, nmark, &marked) < 0 || ecm_pg_commit(ctx->pg) < 0) {
         rc = -1;
@@ -131,8 +144,8 @@ static int reconcile_target(fd_ctx *ctx, const char *target, size_t *present_out
     ecm_metric_add(ctx->metrics.dispatched, marked);
     *present_out += npresent;
     *resent_out += resent;
-    ecm_log_info("reconciled a target", "target=%s present=%zu resent=%zu held=%zu", target,
-                 npresent, resent, held);
+    ecm_log_info("reconciled a target", "target=%s present=%zu resent=%zu held=%zu deferred=%zu",
+                 target, npresent, resent, held, deferred);
 done:
     if (rc == -1) {
         ecm_pg_rollback(ctx->pg);
@@ -151,6 +164,30 @@ db_fail:
     return -1;
 }
 
+int fd_reconcile_accounts(fd_ctx *ctx, const char *target, const char *const *accounts, size_t n,
+                          size_t *present, size_t *resent)
+{
+    size_t p = 0, s = 0;
+    if (present)
+        *present = 0;
+    if (resent)
+        *resent = 0;
+    if (n == 0)
+        return 0;
+    fd_arr a;
+    fd_arr_init(&a);
+    for (size_t i = 0; i < n; i++)
+        fd_arr_add_str(&a, accounts[i]);
+    const char *only = fd_arr_finish(&a);
+    int rc = only ? reconcile_rows(ctx, target, 0, only, &p, &s) : -1;
+    fd_arr_free(&a);
+    if (present)
+        *present = p;
+    if (resent)
+        *resent = s;
+    return rc;
+}
+
 int fd_reconcile_run(fd_ctx *ctx, size_t *present, size_t *resent)
 {
     size_t p = 0, s = 0;
@@ -164,7 +201,7 @@ int fd_reconcile_run(fd_ctx *ctx, size_t *present, size_t *resent)
     }
     int rc = 0;
     for (int i = 0; i < PQntuples(r); i++) {
-        if (reconcile_target(ctx, PQgetvalue(r, i, 0), &p, &s) < 0)
+        if (reconcile_rows(ctx, PQgetvalue(r, i, 0), ctx->opt.reconcile_after_s, NULL, &p, &s) < 0)
             rc = -1;
     }
     PQclear(r);

@@ -19,9 +19,24 @@ size_t fd_reconcile_partition(const fd_uccx_list *list, const char *const *accou
  * opt.reconcile_after_s. The attempts of a target stay locked (FOR UPDATE
  * SKIP LOCKED) while UCCX is asked, so replicas don't reconcile the same rows.
  * Missing attempts of a campaign that is no longer active are left
- * 'sending' (nothing is dispatched for it). *present / *resent (may be NULL)
- * get the counts. Returns 0, or -1 when the DB or UCCX failed for a target
- * (the others are still done). */
+ * 'sending' (nothing is dispatched for it). So are all missing attempts
+ * while UCCX has answered for less than opt.reconcile_after_s since a
+ * request it may still carry out (fd_uccx_answering_ms): re-sent later.
+ * *present / *resent (may be NULL) get the counts. Returns 0, or -1 when the
+ * DB or UCCX failed or a re-send was deferred for a target (the others are
+ * still done). */
 int fd_reconcile_run(fd_ctx *ctx, size_t *present, size_t *resent);
+
+/* The same for the named attempts of one target ("uccx:<id>") still
+ * 'sending', whatever their age: for a batch whose POST is known to be over
+ * (UCCX answered, was never reached, or the caller waited long enough), so
+ * that no POST of it can still be under way. Rows another replica holds are
+ * skipped. Returns 0 when the list was read and every missing attempt of an
+ * active campaign re-sent and marked, -1 (DB, or a malformed target) or -2
+ * (UCCX did not answer the list, refused a re-send, or has not answered long
+ * enough yet for missing attempts to be re-sent; what it has is marked
+ * 'sent' all the same). */
+int fd_reconcile_accounts(fd_ctx *ctx, const char *target, const char *const *accounts, size_t n,
+                          size_t *present, size_t *resent);
 
 #endif

@@ -1,10 +1,12 @@
 #include "fd_uccx.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <csv.h>
 #include <curl/curl.h>
@@ -462,7 +464,45 @@ struct fd_uccx {
     struct curl_slist *headers;
     char *base;
     char errbuf[CURL_ERROR_SIZE];
+    /* Monotonic ms since which UCCX has answered with no request left in
+     * doubt (0: not since the last such request); doubted: there was one. */
+    long long answering_since;
+    int doubted;
 };
+
+static long long uccx_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A request that reached UCCX but got no answer may still be carried out
+ * later: a frozen UCCX works through what waits in its sockets once it runs
+ * again. Such a request restarts the clock of fd_uccx_answering_ms(); an
+ * answer (any status) starts it again. */
+static void track_outcome(fd_uccx *u, CURLcode rc, long status)
+{
+    if (status > 0) {
+        if (u->answering_since == 0)
+            u->answering_since = uccx_mono_ms();
+        return;
+    }
+    if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
+        rc == CURLE_COULDNT_RESOLVE_PROXY)
+        return;
+    u->doubted = 1;
+    u->answering_since = 0;
+}
+
+long long fd_uccx_answering_ms(const fd_uccx *u)
+{
+    if (!u->doubted)
+        return LLONG_MAX;
+    if (u->answering_since == 0)
+        return -1;
+    return uccx_mono_ms() - u->answering_since;
+}
 
 fd_uccx *fd_uccx_new(const char *base_url, const char *user, const char *password, long timeout_ms)
 {
@@ -530,7 +570,16 @@ static void result_set(fd_uccx_result *res, long status, const char *detail)
     if (!res)
         return;
     res->http_status = status;
+    res->settled = status > 0;
     snprintf(res->detail, sizeof res->detail, "%s", detail ? detail : "");
+}
+
+/* A failure before anything was sent. */
+static void result_local(fd_uccx_result *res, const char *detail)
+{
+    result_set(res, 0, detail);
+    if (res)
+        res->settled = 1;
 }
 
 /* Keeps the first bytes of an answer, for the log line of a failure. */
@@ -548,7 +597,11 @@ static fd_uccx_status classify(CURLcode rc, long status, const char *errbuf, con
                                fd_uccx_result *res)
 {
     if (rc != CURLE_OK) {
-        result_set(res, 0, errbuf[0] ? errbuf : curl_easy_strerror(rc));
+        result_set(res, status, errbuf[0] ? errbuf : curl_easy_strerror(rc));
+        /* No connection was made: nothing of the request reached UCCX. */
+        if (res && (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
+                    rc == CURLE_COULDNT_RESOLVE_PROXY))
+            res->settled = 1;
         return FD_UCCX_UNAVAILABLE;
     }
     result_set(res, status, body);
@@ -565,7 +618,7 @@ fd_uccx_status fd_uccx_post_contacts(fd_uccx *u, const char *campaign_id,
     char url[1024];
     result_set(res, 0, "");
     if (contacts_url(u, campaign_id, url, sizeof url) < 0) {
-        result_set(res, 0, "campaign id does not fit in a URL");
+        result_local(res, "campaign id does not fit in a URL");
         return FD_UCCX_FAILED;
     }
     /* refURL is the campaign's own URL: the contacts URL without its tail. */
@@ -574,7 +627,7 @@ fd_uccx_status fd_uccx_post_contacts(fd_uccx *u, const char *campaign_id,
     snprintf(ref, sizeof ref, "%.*s", (int)(strlen(url) - strlen("/contacts")), url);
     char *body = fd_uccx_build_contacts_xml(campaign_id, ref, contacts, n, &body_len);
     if (!body) {
-        result_set(res, 0, "could not build the XML body");
+        result_local(res, "could not build the XML body");
         return FD_UCCX_FAILED;
     }
     fd_buf answer = {.max = ERR_BODY_KEEP + 1};
@@ -589,6 +642,7 @@ fd_uccx_status fd_uccx_post_contacts(fd_uccx *u, const char *campaign_id,
     CURLcode rc = curl_easy_perform(c);
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    track_outcome(u, rc, status);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, NULL);
     fd_uccx_status st = classify(rc, status, u->errbuf, answer.p, res);
     free(answer.p);
@@ -628,12 +682,12 @@ fd_uccx_status fd_uccx_list_contacts(fd_uccx *u, const char *campaign_id, fd_ucc
     result_set(res, 0, "");
     char url[1024];
     if (contacts_url(u, campaign_id, url, sizeof url) < 0) {
-        result_set(res, 0, "campaign id does not fit in a URL");
+        result_local(res, "campaign id does not fit in a URL");
         return FD_UCCX_FAILED;
     }
     list_parser parser;
     if (list_parser_init(&parser) < 0) {
-        result_set(res, 0, "out of memory");
+        result_local(res, "out of memory");
         return FD_UCCX_FAILED;
     }
     list_fetch f = {.parser = &parser, .head = {.max = ERR_BODY_KEEP + 1}, .curl = u->curl};
@@ -646,6 +700,7 @@ fd_uccx_status fd_uccx_list_contacts(fd_uccx *u, const char *campaign_id, fd_ucc
     CURLcode rc = curl_easy_perform(c);
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    track_outcome(u, rc, status);
     fd_uccx_status st = classify(rc, status, u->errbuf, f.head.p, res);
     fd_uccx_list *l = list_parser_end(&parser, st == FD_UCCX_OK && !f.failed);
     if (rc == CURLE_OK && status == 404) {

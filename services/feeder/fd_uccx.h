@@ -29,10 +29,14 @@ typedef enum {
     FD_UCCX_FAILED = -3,      /* local failure (memory, XML), or an answer we can't read */
 } fd_uccx_status;
 
-/* What happened on the wire, for logs. */
+/* What happened on the wire. */
 typedef struct {
     long http_status; /* 0 when no HTTP answer arrived */
-    char detail[512]; /* libcurl's error, or the start of the answer body */
+    /* 1 when UCCX can no longer act on the request: it answered (any status)
+     * or was never reached (connection refused, name not resolved). 0 after
+     * a timeout or a connection lost mid-request: UCCX may still take it. */
+    int settled;
+    char detail[512]; /* libcurl's error, or the start of the answer body, for logs */
 } fd_uccx_result;
 
 /* Builds the POST body for n contacts:
@@ -81,6 +85,14 @@ void fd_uccx_destroy(fd_uccx *u);
 fd_uccx_status fd_uccx_post_contacts(fd_uccx *u, const char *campaign_id,
                                      const fd_uccx_contact *contacts, size_t n,
                                      fd_uccx_result *res);
+
+/* How long (ms) UCCX has answered every request of this client since the
+ * last one that reached it without an answer (a timeout: UCCX may still
+ * carry it out); -1 when it has not answered since such a request, LLONG_MAX
+ * when there never was one. A request that found no UCCX to connect to
+ * changes nothing. The reconciler re-sends what a contact list lacks only
+ * once this is long enough for such a request to be over. Can't fail. */
+long long fd_uccx_answering_ms(const fd_uccx *u);
 
 /* GET {base}/adminapi/campaign/{campaign_id}/contacts, parsed as the answer
  * streams in. On FD_UCCX_OK *list is set (free with fd_uccx_list_destroy);

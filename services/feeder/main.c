@@ -7,6 +7,7 @@
 
 #include "ecm_log.h"
 #include "ecm_service.h"
+#include "fd_dispatch.h"
 #include "fd_feeder.h"
 #include "fd_intake.h"
 #include "fd_uccx.h"
@@ -130,6 +131,7 @@ int main(int argc, char **argv)
     ecm_log_info("feeder running", "uccx=%s batch=%lld capacity=%lld", cfg.uccx_url, cfg.batch,
                  cfg.capacity);
     fd_feeder_run(&ctx, (long)cfg.tick_ms, &ecm_stop_requested);
+    fd_dispatch_forget(&ctx);
     rc = 0;
 
 out:

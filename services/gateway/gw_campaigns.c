@@ -9,12 +9,19 @@
 #include "ecm_log.h"
 #include "ecm_outbox.h"
 #include "ecm_pg.h"
+#include "ecm_sms_text.h"
 #include "gw_json.h"
 
 #define GW_CAMPAIGN_NAME_MAX 200
 #define GW_LIST_DEFAULT 50
 #define GW_LIST_MAX 200
 #define GW_CAMPAIGN_BODY_MAX (64 * 1024)
+/* Far beyond Kannel's 10 concatenated parts once rendered; a bound all the
+ * same. */
+#define GW_SMS_TEMPLATE_MAX 4096
+#define GW_SMS_SENDER_MAX 16
+#define GW_DLR_TIMEOUT_DEFAULT 86400
+#define GW_DLR_TIMEOUT_MAX (7 * 86400)
 
 /* ---- validation (pure) ------------------------------------------------ */
 
@@ -176,11 +183,86 @@ static int validate_cisco(const json_t *cisco, gw_campaign_input *out, const cha
     return 0;
 }
 
+static int count_placeholder(void *ctx, const char *name)
+{
+    (void)name;
+    (*(size_t *)ctx)++;
+    return 0;
+}
+
+static int validate_sms(const json_t *sms, gw_campaign_input *out, const char **field, char *reason,
+                        size_t reason_size)
+{
+    static const char *const known[] = {"template", "sender", "gateway", "dlr_timeout_s"};
+    if (!json_is_object(sms)) {
+        return fail(field, "sms", reason, reason_size,
+                    "must be an object {\"template\": \"Hello {first_name}\", ...}");
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)sms, key, v)
+    {
+        size_t k = 0;
+        while (k < sizeof(known) / sizeof(known[0]) && strcmp(known[k], key) != 0) {
+            k++;
+        }
+        if (k == sizeof(known) / sizeof(known[0])) {
+            *field = "sms";
+            (void)snprintf(reason, reason_size, "unknown member '%.40s'", key);
+            return -1;
+        }
+    }
+    if (opt_string(sms, "template", &out->sms_template) != 1) {
+        return fail(field, "sms.template", reason, reason_size,
+                    "required: the message text, e.g. \"Hello {first_name}\"");
+    }
+    if (strlen(out->sms_template) > GW_SMS_TEMPLATE_MAX) {
+        return fail(field, "sms.template", reason, reason_size, "at most 4096 bytes");
+    }
+    char err[160];
+    size_t nfields = 0;
+    if (ecm_sms_template_foreach(out->sms_template, count_placeholder, &nfields, err,
+                                 sizeof(err)) != 0) {
+        *field = "sms.template";
+        (void)snprintf(reason, reason_size, "%s", err);
+        return -1;
+    }
+    int rs = opt_string(sms, "sender", &out->sms_sender);
+    if (rs < 0 || (rs == 1 && strlen(out->sms_sender) > GW_SMS_SENDER_MAX)) {
+        return fail(field, "sms.sender", reason, reason_size,
+                    "must be a sender id or number of at most 16 characters");
+    }
+    if (rs == 1) {
+        for (const char *p = out->sms_sender; *p; p++) {
+            if (*p < ' ' || *p > '~') {
+                return fail(field, "sms.sender", reason, reason_size,
+                            "must be printable ASCII (an SMS sender id)");
+            }
+        }
+    }
+    out->sms_gateway = "kannel";
+    if (opt_string(sms, "gateway", &out->sms_gateway) < 0 ||
+        (strcmp(out->sms_gateway, "kannel") != 0 && strcmp(out->sms_gateway, "http") != 0)) {
+        return fail(field, "sms.gateway", reason, reason_size, "must be \"kannel\" or \"http\"");
+    }
+    out->dlr_timeout_s = GW_DLR_TIMEOUT_DEFAULT;
+    json_t *t = json_object_get(sms, "dlr_timeout_s");
+    if (t && !json_is_null(t)) {
+        if (!json_is_integer(t) || json_integer_value(t) < 1 ||
+            json_integer_value(t) > GW_DLR_TIMEOUT_MAX) {
+            return fail(field, "sms.dlr_timeout_s", reason, reason_size,
+                        "must be a number of seconds from 1 to 604800 (7 days)");
+        }
+        out->dlr_timeout_s = (long long)json_integer_value(t);
+    }
+    return 0;
+}
+
 int gw_campaign_validate(const json_t *body, gw_campaign_input *out, const char **field,
                          char *reason, size_t reason_size)
 {
-    static const char *const known[] = {"name",   "channel",   "strategy", "cisco",
-                                        "region", "time_zone", "start_at", "end_at"};
+    static const char *const known[] = {"name",      "channel",  "strategy", "cisco", "region",
+                                        "time_zone", "start_at", "end_at",   "sms"};
     memset(out, 0, sizeof(*out));
     if (!json_is_object(body)) {
         return fail(field, "body", reason, reason_size, "must be a JSON object");
@@ -217,7 +299,12 @@ int gw_campaign_validate(const json_t *body, gw_campaign_input *out, const char 
     if (opt_string(body, "strategy", &out->strategy) < 0) {
         return fail(field, "strategy", reason, reason_size, "must be a strategy name");
     }
+    int is_sms = strcmp(out->channel, "sms") == 0;
     json_t *cisco = json_object_get(body, "cisco");
+    if (is_sms && cisco && !json_is_null(cisco)) {
+        return fail(field, "cisco", reason, reason_size,
+                    "an sms campaign has no Cisco target; leave cisco out");
+    }
     if (cisco && !json_is_null(cisco)) {
         if (validate_cisco(cisco, out, field, reason, reason_size) != 0) {
             return -1;
@@ -251,7 +338,18 @@ int gw_campaign_validate(const json_t *body, gw_campaign_input *out, const char 
     if (rs == 1 && re == 1 && end_ms <= start_ms) {
         return fail(field, "end_at", reason, reason_size, "must be after start_at");
     }
-    return 0;
+    json_t *sms = json_object_get(body, "sms");
+    if (!is_sms) {
+        if (sms && !json_is_null(sms)) {
+            return fail(field, "sms", reason, reason_size, "only sms campaigns take an sms member");
+        }
+        return 0;
+    }
+    if (!sms || json_is_null(sms)) {
+        return fail(field, "sms", reason, reason_size,
+                    "required for sms campaigns: {\"template\": \"Hello {first_name}\"}");
+    }
+    return validate_sms(sms, out, field, reason, reason_size);
 }
 
 const char *gw_campaign_next_state(const char *from, const char *action)
@@ -279,7 +377,9 @@ const char *gw_campaign_next_state(const char *from, const char *action)
 #define CAMPAIGN_COLUMNS                                                                           \
     "c.id, c.name, c.channel, c.state, s.name, c.cisco_kind, c.cisco_campaign_id, c.region, "      \
     "c.time_zone, " GW_SQL_TIME("c.start_at") ", " GW_SQL_TIME("c.end_at") ", " GW_SQL_TIME(       \
-        "c.created_at") ", " GW_SQL_TIME("c.updated_at") " FROM campaigns c JOIN strategies s ON " \
+        "c.created_at") ", " GW_SQL_TIME("c.updated_at") ", c.sms_template, c.sms_sender, "        \
+                                                         "c.sms_gateway, c.dlr_timeout_s "         \
+                                                         "FROM campaigns c JOIN strategies s ON "  \
                                                          "s.id = c.strategy_id "
 
 #define COUNTS_SQL                                                                                 \
@@ -300,6 +400,15 @@ static json_t *campaign_row_json(PGresult *r, int i)
         cisco =
             json_pack("{ss ss}", "kind", PQgetvalue(r, i, 5), "campaign_id", PQgetvalue(r, i, 6));
     }
+    json_t *sms = json_null();
+    if (strcmp(PQgetvalue(r, i, 2), "sms") == 0) {
+        sms =
+            json_pack("{so so so sI}", "template",
+                      gw_json_text_or_null(PQgetvalue(r, i, 13), PQgetisnull(r, i, 13)), "sender",
+                      gw_json_text_or_null(PQgetvalue(r, i, 14), PQgetisnull(r, i, 14)), "gateway",
+                      gw_json_text_or_null(PQgetvalue(r, i, 15), PQgetisnull(r, i, 15)),
+                      "dlr_timeout_s", (json_int_t)strtoll(PQgetvalue(r, i, 16), NULL, 10));
+    }
     json_t *by_state = json_object();
     for (size_t k = 0; k < sizeof(contact_states) / sizeof(contact_states[0]); k++) {
         json_object_set_new(by_state, contact_states[k], json_integer(0));
@@ -307,7 +416,7 @@ static json_t *campaign_row_json(PGresult *r, int i)
     json_t *counts =
         json_pack("{so so sI sI so}", "by_state", by_state, "by_outcome", json_object(), "contacts",
                   (json_int_t)0, "attempts", (json_int_t)0, "attempts_by_outcome", json_object());
-    return json_pack(
+    json_t *c = json_pack(
         "{sI ss ss ss ss so ss ss so so ss ss so}", "id",
         (json_int_t)strtoll(PQgetvalue(r, i, 0), NULL, 10), "name", PQgetvalue(r, i, 1), "channel",
         PQgetvalue(r, i, 2), "state", PQgetvalue(r, i, 3), "strategy", PQgetvalue(r, i, 4), "cisco",
@@ -315,6 +424,12 @@ static json_t *campaign_row_json(PGresult *r, int i)
         gw_json_text_or_null(PQgetvalue(r, i, 9), PQgetisnull(r, i, 9)), "end_at",
         gw_json_text_or_null(PQgetvalue(r, i, 10), PQgetisnull(r, i, 10)), "created_at",
         PQgetvalue(r, i, 11), "updated_at", PQgetvalue(r, i, 12), "counts", counts);
+    if (c) {
+        json_object_set_new(c, "sms", sms);
+    } else {
+        json_decref(sms);
+    }
+    return c;
 }
 
 static void add_count(json_t *obj, const char *key, json_int_t n)
@@ -499,14 +614,21 @@ static void create_campaign(void *ctx, ecm_http_req *req)
                                  "strategy: no strategy named '%.64s'", in.strategy);
         goto out;
     }
-    const char *iparams[] = {in.name,       in.channel,           PQgetvalue(s, 0, 0),
-                             in.cisco_kind, in.cisco_campaign_id, in.region,
-                             in.time_zone,  in.start_at,          in.end_at};
+    char timeout[24];
+    (void)snprintf(timeout, sizeof(timeout), "%lld",
+                   in.dlr_timeout_s > 0 ? in.dlr_timeout_s : GW_DLR_TIMEOUT_DEFAULT);
+    const char *iparams[] = {in.name,         in.channel,           PQgetvalue(s, 0, 0),
+                             in.cisco_kind,   in.cisco_campaign_id, in.region,
+                             in.time_zone,    in.start_at,          in.end_at,
+                             in.sms_template, in.sms_sender,        in.sms_gateway,
+                             timeout};
     ins = ecm_pg_exec(pg,
                       "INSERT INTO campaigns (name, channel, strategy_id, cisco_kind, "
-                      "cisco_campaign_id, region, time_zone, start_at, end_at) "
-                      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
-                      9, iparams);
+                      "cisco_campaign_id, region, time_zone, start_at, end_at, sms_template, "
+                      "sms_sender, sms_gateway, dlr_timeout_s) "
+                      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
+                      "RETURNING id",
+                      13, iparams);
     if (!ins) {
         ecm_pg_rollback(pg);
         respond_db_down(req, pg, "create the campaign");

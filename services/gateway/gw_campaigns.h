@@ -26,11 +26,19 @@ typedef struct {
     const char *start_at;  /* RFC 3339, or NULL */
     const char *end_at;
     char cisco_id_buf[32]; /* campaign_id given as a JSON number */
+    /* SMS campaigns only ("sms" member); NULL / 0 for voice. */
+    const char *sms_template; /* required, syntax-checked */
+    const char *sms_sender;   /* "from"; NULL: the gateway's default */
+    const char *sms_gateway;  /* "kannel" (default) or "http" */
+    long long dlr_timeout_s;  /* default 86400 */
 } gw_campaign_input;
 
 /* Checks a POST /api/v1/campaigns body. Returns 0 and fills out, or -1 with
- * *field set to the offending member ("channel", "cisco.campaign_id", or
- * "body" for the document as a whole) and a one-line reason. Whether the
+ * *field set to the offending member ("channel", "cisco.campaign_id",
+ * "sms.template", or "body" for the document as a whole) and a one-line
+ * reason. A voice campaign needs "cisco" and takes no "sms"; an sms campaign
+ * needs "sms": {"template" (required), "sender", "gateway": "kannel"|"http",
+ * "dlr_timeout_s"} and takes no "cisco". Whether the
  * strategy and time zone exist is the DB's to say, not checked here. */
 int gw_campaign_validate(const json_t *body, gw_campaign_input *out, const char **field,
                          char *reason, size_t reason_size);

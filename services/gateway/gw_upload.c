@@ -14,6 +14,7 @@
 #include "ecm_log.h"
 #include "ecm_outbox.h"
 #include "ecm_pg.h"
+#include "ecm_sms_text.h"
 #include "gw_csv.h"
 #include "gw_json.h"
 
@@ -165,7 +166,8 @@ struct gw_upload_header {
     size_t ncols;
     int account, first, last, tz; /* column index or -1 */
     int phone[GW_PHONE_COLUMNS];
-    char **custom; /* per column: the custom field name, or NULL when known */
+    char **custom;           /* per column: the custom field name, or NULL when known */
+    unsigned char *required; /* per column: the message template uses it; NULL: none */
 };
 
 void gw_upload_header_free(gw_upload_header *h)
@@ -179,6 +181,7 @@ void gw_upload_header_free(gw_upload_header *h)
         }
     }
     free(h->custom);
+    free(h->required);
     free(h);
 }
 
@@ -270,6 +273,52 @@ gw_upload_header *gw_upload_header_parse(size_t nfields, const char *const *fiel
     return h;
 }
 
+typedef struct {
+    gw_upload_header *h;
+    char *errstr;
+    size_t errstr_size;
+} template_ctx;
+
+static int template_field(void *vctx, const char *name)
+{
+    template_ctx *t = vctx;
+    gw_upload_header *h = t->h;
+    int col = -1;
+    if (strcmp(name, "account_number") == 0) {
+        col = h->account;
+    } else if (strcmp(name, "first_name") == 0) {
+        col = h->first;
+    } else if (strcmp(name, "last_name") == 0) {
+        col = h->last;
+    } else {
+        for (size_t i = 0; i < h->ncols && col < 0; i++) {
+            if (h->custom[i] && strcmp(h->custom[i], name) == 0) {
+                col = (int)i;
+            }
+        }
+    }
+    if (col < 0) {
+        (void)snprintf(t->errstr, t->errstr_size,
+                       "the message template uses {%.64s}, which is not a column of the file",
+                       name);
+        return 1;
+    }
+    h->required[col] = 1;
+    return 0;
+}
+
+int gw_upload_header_use_template(gw_upload_header *h, const char *tmpl, char *errstr,
+                                  size_t errstr_size)
+{
+    if (!h->required && !(h->required = calloc(h->ncols ? h->ncols : 1, 1))) {
+        (void)snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    template_ctx t = {h, errstr, errstr_size};
+    int rc = ecm_sms_template_foreach(tmpl, template_field, &t, errstr, errstr_size);
+    return rc < 0 ? -1 : rc > 0 ? 1 : 0;
+}
+
 /* ---- rows ------------------------------------------------------------- */
 
 static void quote_raw(char *out, size_t out_size, const char *s, size_t len)
@@ -355,6 +404,18 @@ int gw_upload_row_copy(const gw_upload_header *h, const char *region, long long 
         if (utf8_chars(s, n) > GW_NAME_MAX_CHARS) {
             (void)snprintf(reason, reason_size, "%s: longer than %d characters", name_cols[k],
                            GW_NAME_MAX_CHARS);
+            return 1;
+        }
+    }
+    for (size_t i = 0; h->required && i < nfields; i++) {
+        const char *s = fields[i];
+        size_t n = lens[i];
+        trim(&s, &n);
+        if (h->required[i] && n == 0) {
+            char tmp[16];
+            const char *label = column_label(h, i, tmp, sizeof(tmp));
+            (void)snprintf(reason, reason_size,
+                           "%.64s: empty, but the message template uses {%.64s}", label, label);
             return 1;
         }
     }
@@ -503,6 +564,7 @@ typedef struct {
     long long upload_id;
     Ecm__V1__Channel channel;
     char region[16];
+    char *sms_template; /* sms campaigns: placeholders must be columns */
     gw_csv *csv;
     gw_upload_header *header;
 
@@ -703,6 +765,20 @@ static int upload_on_record(void *ctx, long long line, size_t nfields, const cha
             upload_fail(u, 422, "validation", "Unusable CSV header", detail);
             return -1;
         }
+        if (u->sms_template) {
+            int rc =
+                gw_upload_header_use_template(u->header, u->sms_template, reason, sizeof(reason));
+            if (rc != 0) {
+                char detail[300];
+                (void)snprintf(detail, sizeof(detail), "line %lld: %s", line, reason);
+                upload_error(u, line, reason);
+                upload_fail(u, 422, "validation",
+                            rc > 0 ? "Template field missing from the file"
+                                   : "Unusable message template",
+                            detail);
+                return -1;
+            }
+        }
         return 0;
     }
     u->rows_read++;
@@ -729,6 +805,7 @@ static void upload_free(upload *u)
     }
     gw_csv_free(u->csv);
     gw_upload_header_free(u->header);
+    free(u->sms_template);
     free(u->batch);
     free(u->row_off);
     json_decref(u->errors);
@@ -792,8 +869,8 @@ static int upload_begin(void *ctx, ecm_http_req *req)
     (void)snprintf(cid, sizeof(cid), "%lld", campaign_id);
     const char *p1[] = {cid};
     ecm_pg *pg = ecm_pg_pool_get(app->pool);
-    PGresult *c =
-        ecm_pg_exec(pg, "SELECT channel, state, region FROM campaigns WHERE id = $1", 1, p1);
+    PGresult *c = ecm_pg_exec(
+        pg, "SELECT channel, state, region, sms_template FROM campaigns WHERE id = $1", 1, p1);
     if (!c) {
         ecm_pg_check_broken(pg);
         ecm_pg_pool_put(app->pool, pg);
@@ -833,6 +910,14 @@ static int upload_begin(void *ctx, ecm_http_req *req)
     u->campaign_id = campaign_id;
     u->channel = ecm_channel_from_name(PQgetvalue(c, 0, 0));
     (void)snprintf(u->region, sizeof(u->region), "%s", PQgetvalue(c, 0, 2));
+    if (u->channel == ECM__V1__CHANNEL__CHANNEL_SMS && !PQgetisnull(c, 0, 3) &&
+        !(u->sms_template = strdup(PQgetvalue(c, 0, 3)))) {
+        PQclear(c);
+        ecm_pg_pool_put(app->pool, pg);
+        upload_free(u);
+        ecm_http_respond_problem(req, 500, "internal", "Internal error", "out of memory");
+        return -1;
+    }
     PQclear(c);
 
     const char *p2[] = {cid, ct};

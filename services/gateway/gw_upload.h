@@ -32,6 +32,16 @@ gw_upload_header *gw_upload_header_parse(size_t nfields, const char *const *fiel
                                          const size_t *lens, char *errstr, size_t errstr_size);
 void gw_upload_header_free(gw_upload_header *h);
 
+/* For an sms campaign: every placeholder of the message template tmpl must
+ * be a column of the file (account_number, first_name, last_name or a
+ * custom column, custom names compared exactly); those columns are then
+ * required in every row, so gw_upload_row_copy() rejects a row where one is
+ * empty rather than let the message go out with a blank. Returns 0; 1 when
+ * a placeholder is no column (errstr names it); -1 on a template syntax
+ * error or out of memory (errstr says why). */
+int gw_upload_header_use_template(gw_upload_header *h, const char *tmpl, char *errstr,
+                                  size_t errstr_size);
+
 /* Validates one data record against the header and, when it is good,
  * appends its COPY text line to the growable buffer buf/len/cap: the columns
  * line_no, account_number, first_name, last_name, phones, custom, time_zone,

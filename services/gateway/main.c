@@ -6,6 +6,7 @@
 #include "ecm_service.h"
 #include "gw_app.h"
 #include "gw_campaigns.h"
+#include "gw_dnc.h"
 #include "gw_upload.h"
 
 typedef struct {
@@ -30,7 +31,8 @@ int main(int argc, char **argv)
     gateway_config cfg = {0};
     const size_t n = sizeof(config_table) / sizeof(config_table[0]);
     ecm_service_configure(argc, argv, "ecm-gateway",
-                          "ECM REST gateway: campaigns and contact uploads", config_table, n, &cfg);
+                          "ECM REST gateway: campaigns, contact uploads and the DNC list",
+                          config_table, n, &cfg);
     ecm_service svc;
     if (ecm_service_init(&svc, "gateway", &cfg.common) != 0) {
         ecm_config_free(config_table, n, &cfg);
@@ -52,7 +54,8 @@ int main(int argc, char **argv)
         .upload_batch = (size_t)cfg.upload_batch,
         .upload_max_record = (size_t)cfg.upload_max_record,
     };
-    if (gw_campaigns_register(svc.http, &app) != 0 || gw_upload_register(svc.http, &app) != 0) {
+    if (gw_campaigns_register(svc.http, &app) != 0 || gw_upload_register(svc.http, &app) != 0 ||
+        gw_dnc_register(svc.http, &app) != 0) {
         ecm_log_error("gateway start failed", "HTTP route table is full");
         goto out;
     }

@@ -12,15 +12,15 @@ typedef struct {
     const ecm_common_config *common; /* topics: common->topic_sms_results, ... */
     const char *source;              /* CloudEvents source, "/ecm/sms" */
     ecm_metrics *metrics;
-    ecm_pg_pool *pool;               /* for HTTP handlers (DLR, MO) */
+    ecm_pg_pool *pool; /* for HTTP handlers (DLR, MO) */
     /* Public base URL of this service's HTTP port as the SMS gateway reaches
      * it, e.g. "http://127.0.0.1:7484": DLR URLs are built from it. */
     const char *callback_base_url;
-    const char *help_text;           /* answer to HELP */
-    const char *optout_text;         /* confirmation after STOP & co. */
-    const char *optin_text;          /* confirmation after START & co. */
-    const char *system_sender;       /* "from" of system messages */
-    long long dlr_scan_ms;           /* how often DLR timeouts are checked */
+    const char *help_text;     /* answer to HELP */
+    const char *optout_text;   /* confirmation after STOP & co. */
+    const char *optin_text;    /* confirmation after START & co. */
+    const char *system_sender; /* "from" of system messages */
+    long long dlr_scan_ms;     /* how often DLR timeouts are checked */
 } sms_ctx;
 
 #endif

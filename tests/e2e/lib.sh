@@ -103,6 +103,62 @@ e2e_sim_stats() {
     curl -fsS --max-time 10 "$ECM_DEV_SIM_URL/sim/stats" || e2e_fail "GET /sim/stats failed"
 }
 
+# ---------------------------------------------------------------- SMS
+
+# e2e_fakesmsc_count [--segments] [DEST]: what Kannel's fake SMSC client
+# received. Without DEST: "DEST COUNT" lines (sorted); with DEST: that count.
+# A concatenated message counts once; --segments counts each segment.
+e2e_fakesmsc_count() {
+    ecm_fakesmsc_count "$@"
+}
+
+# Prints how many messages fakesmsc received in all (concatenated ones once).
+e2e_fakesmsc_total() {
+    ecm_fakesmsc_count | awk '{ n += $2 } END { print n + 0 }'
+}
+
+# Prints "DEST COUNT" for every destination that received more than one message.
+e2e_fakesmsc_repeats() {
+    ecm_fakesmsc_count | awk '$2 > 1'
+}
+
+# e2e_fakesmsc_mo FROM TEXT [TO]: injects an inbound SMS (e.g. STOP) from FROM
+# through Kannel (second fake SMSC, fakesmsc client); smsbox passes it to the
+# sms service's /sms/mo. "ucs2:<url-encoded UTF-16BE>" sends Unicode.
+e2e_fakesmsc_mo() {
+    ecm_fakesmsc_mo "$@" || e2e_fail "MO '$2' from $1 could not be injected through Kannel"
+    e2e_step "MO '$2' from $1 injected through Kannel"
+}
+
+# Prints GET /sim/stats of the SMS gateway simulator (JSON).
+e2e_smssim_stats() {
+    ecm_smssim_stats || e2e_fail "GET $ECM_DEV_SMSSIM_URL/sim/stats failed"
+}
+
+# e2e_smssim_unavailable SECONDS: sms-sim answers 503 to /send for SECONDS.
+e2e_smssim_unavailable() {
+    curl -fsS --max-time 10 -X POST "$ECM_DEV_SMSSIM_URL/sim/unavailable?seconds=$1" >/dev/null ||
+        e2e_fail "POST /sim/unavailable failed"
+    e2e_step "sms-sim answers 503 for ${1}s"
+}
+
+# e2e_smssim_mo FROM TEXT: an inbound SMS through the generic gateway: sms-sim
+# forwards it to the sms service's /sms/mo; fails unless that answered 2xx.
+e2e_smssim_mo() {
+    curl -fsS --max-time 15 -X POST -G "$ECM_DEV_SMSSIM_URL/sim/mo" --data-urlencode "from=$1" \
+        --data-urlencode "text=$2" >/dev/null || e2e_fail "MO '$2' from $1 through sms-sim failed"
+    e2e_step "MO '$2' from $1 sent through sms-sim"
+}
+
+# e2e_create_sms_campaign NAME TEMPLATE GATEWAY [DLR_TIMEOUT_S [STRATEGY]]:
+# creates and activates an sms campaign (GATEWAY kannel or http, sender
+# $ECM_DEV_SMS_SENDER, fast strategy E2E by default); prints its id.
+e2e_create_sms_campaign() {
+    local name=$1 template=$2 gateway=$3 dlr_timeout=${4:-60} strategy=${5:-E2E}
+    ecm_create_sms_campaign "$name" "$template" "$gateway" "$strategy" "$dlr_timeout" ||
+        e2e_fail "could not create sms campaign '$name'"
+}
+
 # e2e_kafka_produce TOPIC FILE: publishes FILE's bytes as one message.
 e2e_kafka_produce() {
     kcat -q -P -b "$ECM_DEV_KAFKA_BROKERS" -t "$1" "$2" || e2e_fail "kcat produce to $1 failed"

@@ -34,8 +34,8 @@ header() { sed -n "s/^# $2: *//p" "$1"; }
 collect_logs() {
     local n
     mkdir -p "$1"
-    for n in "${ECM_STACK[@]}"; do
-        [[ ! -f $ECM_DEV_DIR/logs/$n.log ]] || mv "$ECM_DEV_DIR/logs/$n.log" "$1/"
+    for n in "${ECM_PROCS[@]/%/.log}" "${ECM_EXTRA_LOGS[@]}"; do
+        [[ ! -f $ECM_DEV_DIR/logs/$n ]] || mv "$ECM_DEV_DIR/logs/$n" "$1/"
     done
 }
 # Logs of an earlier stack are kept apart rather than mixed into the first scenario's.
@@ -101,7 +101,7 @@ for f in "${scenarios[@]}"; do
         echo "--- FAIL $name ($((SECONDS - t0))s): $reason; logs in $out"
         for log in "$out"/*.log; do
             case $(basename "$log") in scenario.log | stack-*.log) continue ;; esac
-            if grep -qiE '"level":"(error|fatal)"|AddressSanitizer|runtime error' "$log"; then
+            if grep -qiE '"level":"(error|fatal)"|AddressSanitizer|runtime error| PANIC: ' "$log"; then
                 echo "    last lines of $(basename "$log"):"
                 tail -n 20 "$log" | sed 's/^/      /'
             fi

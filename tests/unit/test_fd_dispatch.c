@@ -144,6 +144,7 @@ static int test_teardown(void **state)
     fixture *f = *state;
     if (!f)
         return 0;
+    fd_dispatch_forget(&f->ctx);
     fd_uccx_destroy(f->ctx.uccx);
     ecm_metrics_destroy(f->metrics);
     return 0;
@@ -259,14 +260,143 @@ static void test_dispatch_leaves_sending_when_uccx_is_unavailable(void **state)
     assert_int_equal(q_int(f, "SELECT count(*) FROM contacts WHERE state = 'dispatched'"), 20);
     assert_int_equal(q_int(f, "SELECT count(*) FROM outbox"), 0);
     assert_int_equal(metric(f, "ecm_feeder_uccx_errors_total{kind=\"unavailable\"}"), 1);
+}
 
-    /* A 4xx leaves them 'sending' too, and is counted apart. */
+/* A 4xx is UCCX refusing this batch, not UCCX being down: the batch waits
+ * for the reconciler and the target goes on with other contacts. */
+static void test_dispatch_leaves_a_rejected_batch_to_the_reconciler(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
     seed(f, "active", 5, "queued");
     fake_set(f->fake, 400, 200, 0);
+    size_t sent = 99;
     assert_int_equal(fd_dispatch_tick(&f->ctx, &sent, NULL), -1);
-    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE status = 'sending'"), 25);
+    assert_int_equal(sent, 0);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE status = 'sending'"), 5);
     assert_int_equal(metric(f, "ecm_feeder_uccx_errors_total{kind=\"rejected\"}"), 1);
+    assert_int_equal(metric(f, "ecm_feeder_uccx_errors_total{kind=\"unavailable\"}"), 0);
     assert_int_equal(f->fake->rows, 0);
+
+    seed(f, "active", 5, "queued");
+    fake_set(f->fake, 202, 200, 0);
+    assert_int_equal(fd_dispatch_tick(&f->ctx, &sent, NULL), 0);
+    assert_int_equal(sent, 5);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE status = 'sending'"), 5);
+    assert_int_equal(f->fake->rows, 5);
+}
+
+/* Runs passes until nothing is queued or `passes` is used up; returns the
+ * attempts UCCX accepted in them. */
+static size_t dispatch_until_idle(fixture *f, int passes)
+{
+    size_t total = 0;
+    for (int i = 0; i < passes; i++) {
+        size_t sent = 0;
+        assert_int_equal(fd_dispatch_tick(&f->ctx, &sent, NULL), 0);
+        total += sent;
+        if (q_int(f, "SELECT count(*) FROM contacts WHERE state = 'queued'") == 0 &&
+            q_int(f, "SELECT count(*) FROM attempts WHERE status = 'sending'") == 0)
+            break;
+    }
+    return total;
+}
+
+/* UCCX down for a while: every pass retries the one batch left 'sending'
+ * instead of recording a new one; once UCCX is back that batch is
+ * reconciled and everything goes exactly once. */
+static void test_dispatch_holds_one_batch_while_uccx_is_unavailable(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    f->ctx.opt.batch = 10;
+    seed(f, "active", 100, "queued");
+    for (int i = 0; i < 6; i++) {
+        /* First the list fails too, then only the POSTs. */
+        fake_set(f->fake, 503, i < 3 ? 503 : 200, 0);
+        size_t sent = 99;
+        assert_int_equal(fd_dispatch_tick(&f->ctx, &sent, NULL), -2);
+        assert_int_equal(sent, 0);
+        assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE status = 'sending'"), 10);
+        assert_int_equal(q_int(f, "SELECT count(*) FROM attempts"), 10);
+        assert_int_equal(q_int(f, "SELECT count(*) FROM contacts WHERE state = 'queued'"), 90);
+    }
+    assert_int_equal(f->fake->rows, 0);
+    assert_true(metric(f, "ecm_feeder_uccx_errors_total{kind=\"unavailable\"}") >= 6);
+
+    fake_set(f->fake, 202, 200, 0);
+    size_t total = dispatch_until_idle(f, 30);
+    assert_int_equal(total, 100);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE status = 'sent'"), 100);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM outbox"), 100);
+    assert_int_equal(f->fake->n, 100);
+    assert_int_equal(f->fake->rows, 100);
+    assert_int_equal(f->fake->duplicates, 0);
+    assert_int_equal(metric(f, "ecm_feeder_reconciled_total{result=\"resent\"}"), 10);
+}
+
+/* A POST that timed out may still land on UCCX: the batch is reconciled
+ * only once such a POST must be over (reconcile_after_s), and then found
+ * there instead of being sent again. No new batch goes meanwhile. */
+static void test_dispatch_waits_out_a_timed_out_post_before_reconciling(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    f->ctx.opt.batch = 10;
+    f->ctx.opt.reconcile_after_s = 1;
+    seed(f, "active", 30, "queued");
+    fake_set(f->fake, 202, 200, 800); /* the client gives up after 500 ms */
+    size_t sent = 99;
+    assert_int_equal(fd_dispatch_tick(&f->ctx, &sent, NULL), -2);
+    assert_int_equal(sent, 0);
+    fake_set(f->fake, 202, 200, 0);
+    assert_int_equal(fd_dispatch_tick(&f->ctx, &sent, NULL), 0);
+    assert_int_equal(sent, 0);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts"), 10);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE status = 'sending'"), 10);
+
+    fake_nap(1200);
+    assert_int_equal(f->fake->n, 10); /* the late POST landed */
+    size_t total = dispatch_until_idle(f, 10);
+    assert_int_equal(total, 30);
+    assert_int_equal(metric(f, "ecm_feeder_reconciled_total{result=\"present\"}"), 10);
+    assert_int_equal(metric(f, "ecm_feeder_reconciled_total{result=\"resent\"}"), 0);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE status = 'sent'"), 30);
+    assert_int_equal(f->fake->n, 30);
+    assert_int_equal(f->fake->rows, 30);
+    assert_int_equal(f->fake->duplicates, 0);
+}
+
+/* A POST that timed out and never landed: once its time is up the list
+ * lacks the batch, but UCCX has only just started answering again, so a
+ * request of before could still land. The batch is re-sent only after UCCX
+ * has answered for reconcile_after_s. */
+static void test_reconcile_defers_resending_until_uccx_has_answered_a_while(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    f->ctx.opt.batch = 10;
+    f->ctx.opt.reconcile_after_s = 1;
+    seed(f, "active", 20, "queued");
+    fake_set(f->fake, 503, 200, 800); /* late, and then a refusal */
+    assert_int_equal(fd_dispatch_tick(&f->ctx, NULL, NULL), -2);
+    assert_true(fd_uccx_answering_ms(f->ctx.uccx) < 0);
+    fake_set(f->fake, 202, 200, 0);
+    fake_nap(1100);
+
+    size_t sent = 99;
+    assert_int_equal(fd_dispatch_tick(&f->ctx, &sent, NULL), -2);
+    assert_int_equal(sent, 0);
+    assert_true(fd_uccx_answering_ms(f->ctx.uccx) >= 0);
+    assert_int_equal(f->fake->rows, 0);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts"), 10);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE status = 'sending'"), 10);
+
+    fake_nap(1100);
+    assert_int_equal(dispatch_until_idle(f, 10), 20);
+    assert_int_equal(f->fake->rows, 20);
+    assert_int_equal(f->fake->duplicates, 0);
+    assert_int_equal(metric(f, "ecm_feeder_reconciled_total{result=\"resent\"}"), 10);
 }
 
 /* The crash: attempts 'sending', UCCX already holds half of them. */
@@ -482,6 +612,15 @@ int main(void)
                                         test_teardown),
         cmocka_unit_test_setup_teardown(test_dispatch_leaves_sending_when_uccx_is_unavailable,
                                         test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_dispatch_leaves_a_rejected_batch_to_the_reconciler,
+                                        test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_dispatch_holds_one_batch_while_uccx_is_unavailable,
+                                        test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_dispatch_waits_out_a_timed_out_post_before_reconciling,
+                                        test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_reconcile_defers_resending_until_uccx_has_answered_a_while, test_setup,
+            test_teardown),
         cmocka_unit_test_setup_teardown(test_reconcile_resends_only_what_uccx_lacks, test_setup,
                                         test_teardown),
         cmocka_unit_test_setup_teardown(test_reconcile_keeps_attempts_when_the_list_fails,

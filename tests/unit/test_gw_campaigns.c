@@ -83,7 +83,7 @@ static void test_campaign_sms_needs_no_cisco(void **state)
     gw_campaign_input in;
     json_t *doc = NULL;
     assert_null(invalid_field_doc("{\"name\":\"x\",\"channel\":\"sms\",\"region\":\"GB\","
-                                  "\"time_zone\":\"Europe/London\"}",
+                                  "\"time_zone\":\"Europe/London\",\"sms\":{\"template\":\"Hi\"}}",
                                   &in, &doc));
     assert_null(in.cisco_kind);
     assert_string_equal(in.region, "GB");
@@ -138,7 +138,8 @@ static void test_campaign_schedule_with_offsets_is_compared_in_utc(void **state)
     /* 10:00+02:00 is 08:00Z, after 07:30Z. */
     assert_null(invalid_field_doc("{\"name\":\"x\",\"channel\":\"sms\","
                                   "\"start_at\":\"2026-11-24T07:30:00Z\","
-                                  "\"end_at\":\"2026-11-24T10:00:00+02:00\"}",
+                                  "\"end_at\":\"2026-11-24T10:00:00+02:00\","
+                                  "\"sms\":{\"template\":\"Hi\"}}",
                                   &in, &doc));
     assert_string_equal(in.start_at, "2026-11-24T07:30:00Z");
     json_decref(doc);

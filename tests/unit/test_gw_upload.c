@@ -655,15 +655,17 @@ static void test_api_campaign_life_cycle_and_validation(void **state)
     json_decref(a);
 
     st = request(f, "POST", "/api/v1/campaigns", "application/json",
-                 "{\"name\":\"x\",\"channel\":\"sms\",\"strategy\":\"Nope\"}", NULL, NULL, &a, NULL,
-                 0);
+                 "{\"name\":\"x\",\"channel\":\"sms\",\"strategy\":\"Nope\","
+                 "\"sms\":{\"template\":\"Hi\"}}",
+                 NULL, NULL, &a, NULL, 0);
     assert_int_equal(st, 400);
     assert_non_null(strstr(jstr(a, "detail"), "strategy"));
     json_decref(a);
 
     st = request(f, "POST", "/api/v1/campaigns", "application/json",
-                 "{\"name\":\"x\",\"channel\":\"sms\",\"time_zone\":\"Mars/Olympus\"}", NULL, NULL,
-                 &a, NULL, 0);
+                 "{\"name\":\"x\",\"channel\":\"sms\",\"time_zone\":\"Mars/Olympus\","
+                 "\"sms\":{\"template\":\"Hi\"}}",
+                 NULL, NULL, &a, NULL, 0);
     assert_int_equal(st, 400);
     assert_non_null(strstr(jstr(a, "detail"), "time_zone"));
     json_decref(a);
@@ -844,7 +846,8 @@ static void test_api_upload_with_bad_header_fails_and_says_why(void **state)
     if (!f) {
         skip();
     }
-    long long id = create_campaign(f, "{\"name\":\"Hdr\",\"channel\":\"sms\"}");
+    long long id =
+        create_campaign(f, "{\"name\":\"Hdr\",\"channel\":\"sms\",\"sms\":{\"template\":\"Hi\"}}");
     char path[128];
     json_t *a = NULL;
     snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/uploads", id);

@@ -1,0 +1,46 @@
+/* The business clock: the one "now" that decides what is due, whether a
+ * calling window is open and when a campaign expires. Tests move it so that a
+ * campaign can run "on a Monday at 20:55 in New York" without waiting:
+ *
+ *   ECM_CLOCK_OFFSET_MS  integer milliseconds (within +-10^13) added to the
+ *                        real clock; time still runs. The way to shift a
+ *                        whole dev stack: give every service the same offset,
+ *                        computed once as target - real now.
+ *   ECM_CLOCK_FIXED      an instant, RFC 3339 ("2026-03-10T00:55:00Z",
+ *                        "2026-03-09T20:55:00-04:00", fractions allowed) or
+ *                        integer milliseconds since the epoch; the clock
+ *                        stands still there (wins over the offset). For unit
+ *                        tests and one-shot tools, not long-running services.
+ *
+ * Unset or empty means the real clock. Deadlines and timeouts (how long to
+ * wait for Kafka, HTTP) are not business time: they keep ecm_now_ms() from
+ * ecm_event.h, which this clock leaves alone, so a frozen clock cannot make
+ * a wait loop spin forever. PostgreSQL's now() does not see the offset
+ * either: SQL that asks "what is due" takes this clock as a parameter. */
+#ifndef ECM_CLOCK_H
+#define ECM_CLOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Business time in milliseconds since the epoch (UTC). Reads the two
+ * variables on every call (no state, safe from any thread as long as nobody
+ * calls setenv() concurrently); a value that does not parse is ignored and
+ * the real clock is used — ecm_clock_check_env() at start-up is what rejects
+ * it. Can't fail. */
+int64_t ecm_clock_now_ms(void);
+
+/* Checks ECM_CLOCK_FIXED and ECM_CLOCK_OFFSET_MS. Returns 0 when both are
+ * unset, empty or valid; -1 with one line naming the variable in errstr
+ * ("ECM_CLOCK_FIXED: 'monday' is not an RFC 3339 time or milliseconds").
+ * A service calls it once at start-up and refuses to run on -1. */
+int ecm_clock_check_env(char *errstr, size_t errstr_size) __attribute__((warn_unused_result));
+
+/* Parses an instant: RFC 3339 with a 'Z' or ±hh:mm offset and an optional
+ * fraction ("2026-03-09T20:55:00.5-04:00"; a space instead of 'T' is taken),
+ * or an integer of milliseconds since the epoch. Returns 0 and *out_ms, or -1
+ * (*out_ms untouched) when s is anything else, including impossible dates
+ * ("2026-02-30T00:00:00Z"). */
+int ecm_clock_parse_time(const char *s, int64_t *out_ms) __attribute__((warn_unused_result));
+
+#endif

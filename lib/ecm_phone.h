@@ -1,0 +1,106 @@
+/* Phone numbers: the plain C face of libphonenumber (lib/ecm_phone.cc is the
+ * only C++ in ECM). Every number ECM stores or sends is E.164 ("+12125550100"),
+ * normalised here from whatever a contact list holds.
+ *
+ * Letters are refused ("contains letters"), vanity numbers included, although
+ * libphonenumber would convert "1-800-FLOWERS" the way a keypad does: in a
+ * contact list a letter is far more often a typo ("212 555 O1OO" for zeros)
+ * than a vanity number, and converting it would call a stranger. Numbers with
+ * an extension are refused too ("has an extension"): a dialer cannot dial one.
+ *
+ * Time zones: Debian's libphonenumber (C++) has no PhoneNumberToTimeZonesMapper
+ * (only the Java library ships one), so ecm_phone_time_zones() gives the
+ * zones of the number's region from ICU: exactly one ("+44..." -> Europe/London,
+ * "+92..." -> Asia/Karachi) is an answer, several ("+1 212..." -> every US
+ * zone) mean "ambiguous: use the contact's or the campaign's zone".
+ *
+ * All functions are thread-safe and never throw into C. */
+#ifndef ECM_PHONE_H
+#define ECM_PHONE_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Longest E.164 number is 15 digits: '+', 15 digits, NUL. */
+#define ECM_PHONE_E164_LEN 17
+/* Region codes are ISO 3166 alpha-2 ("US"), or "001" for non-geographic
+ * numbers such as +800. */
+#define ECM_PHONE_REGION_LEN 4
+
+typedef enum {
+    ECM_PHONE_UNKNOWN = 0,
+    ECM_PHONE_FIXED_LINE,
+    ECM_PHONE_MOBILE,
+    /* US, CA and a few others do not tell the two apart from the number. */
+    ECM_PHONE_FIXED_LINE_OR_MOBILE,
+    ECM_PHONE_TOLL_FREE,
+    ECM_PHONE_PREMIUM_RATE,
+    ECM_PHONE_SHARED_COST,
+    ECM_PHONE_VOIP,
+    ECM_PHONE_PERSONAL_NUMBER,
+    ECM_PHONE_PAGER,
+    ECM_PHONE_UAN,
+    ECM_PHONE_VOICEMAIL,
+} ecm_phone_type;
+
+typedef struct {
+    char e164[ECM_PHONE_E164_LEN];
+    ecm_phone_type type;
+    char region[ECM_PHONE_REGION_LEN]; /* region of the number, not the default */
+    int country_code;                  /* 1, 44, 33... */
+} ecm_phone_info;
+
+/* Normalises raw (UTF-8, as written in a contact list) to E.164.
+ * default_region ("US", case-insensitive) is how a number without an
+ * international prefix is read; with NULL or "" only numbers written with
+ * '+' are accepted, because an international prefix such as 00 is
+ * region-specific. The region's own prefix is understood ("00 33 1 42 68 53
+ * 00" for FR or DE, "011 44 ..." for US).
+ * Returns 0 and fills *out; or -1, *out zeroed, with a short reason in
+ * errstr: "empty", "not a number", "contains letters", "has an extension",
+ * "unexpected character ';'" (only digits, spaces and + - ( ) . / are read),
+ * "too short", "too long", "invalid length for region US", "invalid country
+ * code", "no region for a number without +", "invalid for region US",
+ * "invalid default region \"XX\"", "out of memory". */
+int ecm_phone_normalize(const char *raw, const char *default_region, ecm_phone_info *out,
+                        char *errstr, size_t errstr_size) __attribute__((warn_unused_result));
+
+/* Name stored in the DB and shown by the API ("mobile", "fixed_line",
+ * "fixed_line_or_mobile", "toll_free", "premium_rate", "shared_cost", "voip",
+ * "personal_number", "pager", "uan", "voicemail", "unknown"). Can't fail. */
+const char *ecm_phone_type_name(ecm_phone_type t);
+
+/* The inverse of ecm_phone_type_name(); an unknown name gives
+ * ECM_PHONE_UNKNOWN. Can't fail. */
+ecm_phone_type ecm_phone_type_from_name(const char *name);
+
+/* 1 when a number of this type may reach a mobile handset (MOBILE or
+ * FIXED_LINE_OR_MOBILE), which is what an SMS campaign needs; else 0. */
+int ecm_phone_type_may_be_mobile(ecm_phone_type t);
+
+/* The IANA time zones of the region of e164 (a number as
+ * ecm_phone_normalize() writes it), sorted, as a malloc'd array of malloc'd
+ * strings in *zones, their count in *n; free with ecm_phone_zones_free().
+ * Non-geographic numbers (+800...) have no zones: returns 0 with *n = 0 and
+ * *zones = NULL. Returns -1 (nothing allocated, *zones NULL, *n 0) when e164
+ * is not a valid E.164 number or memory runs out. */
+int ecm_phone_time_zones(const char *e164, char ***zones, size_t *n)
+    __attribute__((warn_unused_result));
+
+/* Frees what ecm_phone_time_zones() returned. zones may be NULL. */
+void ecm_phone_zones_free(char **zones, size_t n);
+
+/* The one time zone of e164's region into out: returns 0 with the zone, 1
+ * when the region has several zones (ambiguous; out is ""), -1 when it has
+ * none, e164 is invalid or out is too small (out is ""). */
+int ecm_phone_time_zone(const char *e164, char *out, size_t out_size)
+    __attribute__((warn_unused_result));
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,330 @@
+/* ecm-sms: SMS contacts from Kafka to the SMS gateways (Kannel, a generic
+ * HTTP/JSON gateway), paced from the ECM DB; DLRs and inbound messages
+ * (opt-out) over HTTP. main() only wires the parts: intake (sms_intake),
+ * sending (sms_sender, sms_gw*), DLRs (sms_dlr), inbound (sms_mo) and DLR
+ * timeouts (sms_expiry). */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ecm_log.h"
+#include "ecm_service.h"
+#include "sms_ctx.h"
+#include "sms_dlr.h"
+#include "sms_expiry.h"
+#include "sms_gw.h"
+#include "sms_intake.h"
+#include "sms_mo.h"
+#include "sms_sender.h"
+
+#define DEFAULT_HTTP_BODY                                                                          \
+    "{\"message_id\":\"{message_id}\",\"to\":\"{to}\",\"from\":\"{from}\",\"text\":\"{text}\","    \
+    "\"dlr_url\":\"{dlr_url}\"}"
+
+typedef struct {
+    ecm_common_config common;
+    char *group;
+    char *kannel_url;
+    char *kannel_user;
+    char *kannel_password;
+    char *http_url;
+    char *http_method;
+    char *http_body;
+    char *http_auth;
+    double rate_kannel;
+    double rate_http;
+    long long concurrency;
+    char *default_gateway;
+    char *system_gateway;
+    char *callback_base_url;
+    char *help_text;
+    char *optout_text;
+    char *optin_text;
+    char *system_sender;
+    long long dlr_scan_ms;
+    long long send_timeout_s;
+    long long stale_s;
+    long long batch;
+    long long tick_ms;
+    long long backoff_max_ms;
+    long long db_pool;
+} sms_config;
+
+static int validate_url_or_empty(const char *value, char *errstr, size_t errstr_size)
+{
+    if (value[0] == '\0' || strncmp(value, "http://", 7) == 0 || strncmp(value, "https://", 8) == 0)
+        return 0;
+    snprintf(errstr, errstr_size, "'%s' is not an http:// or https:// URL", value);
+    return -1;
+}
+
+static int validate_url(const char *value, char *errstr, size_t errstr_size)
+{
+    if (value[0] == '\0') {
+        snprintf(errstr, errstr_size, "must not be empty");
+        return -1;
+    }
+    return validate_url_or_empty(value, errstr, errstr_size);
+}
+
+static int validate_method(const char *value, char *errstr, size_t errstr_size)
+{
+    if (strcmp(value, "POST") == 0 || strcmp(value, "PUT") == 0 || strcmp(value, "PATCH") == 0)
+        return 0;
+    snprintf(errstr, errstr_size, "'%s' is not POST, PUT or PATCH", value);
+    return -1;
+}
+
+static int validate_gateway(const char *value, char *errstr, size_t errstr_size)
+{
+    if (strcmp(value, "kannel") == 0 || strcmp(value, "http") == 0)
+        return 0;
+    snprintf(errstr, errstr_size, "'%s' is not kannel or http", value);
+    return -1;
+}
+
+static int validate_body(const char *value, char *errstr, size_t errstr_size)
+{
+    sms_gw_msg m = {"id", "+1", "x", "t", ECM_SMS_GSM7};
+    char *body = sms_gw_http_body(value, &m, "u", errstr, errstr_size);
+    free(body);
+    return body ? 0 : -1;
+}
+
+/* clang-format off */
+static const ecm_cfg_entry config_table[] = {
+    ECM_COMMON_CONFIG_ENTRIES(sms_config, common, "8084"),
+    {"ECM_SMS_GROUP", ECM_CFG_STRING, offsetof(sms_config, group), "ecm-sms", 0, -1,
+     "Kafka consumer group", NULL, 0},
+    {"ECM_SMS_KANNEL_URL", ECM_CFG_STRING, offsetof(sms_config, kannel_url),
+     "http://127.0.0.1:13013/cgi-bin/sendsms", 0, -1,
+     "Kannel smsbox sendsms URL (empty: no Kannel gateway)", validate_url_or_empty, 0},
+    {"ECM_SMS_KANNEL_USER", ECM_CFG_STRING, offsetof(sms_config, kannel_user), "ecm", 0, -1,
+     "Kannel sendsms username", NULL, 0},
+    {"ECM_SMS_KANNEL_PASSWORD", ECM_CFG_STRING, offsetof(sms_config, kannel_password), "", 0, -1,
+     "Kannel sendsms password", NULL, 1},
+    {"ECM_SMS_HTTP_GATEWAY_URL", ECM_CFG_STRING, offsetof(sms_config, http_url), "", 0, -1,
+     "generic HTTP/JSON gateway endpoint (empty: none)", validate_url_or_empty, 0},
+    {"ECM_SMS_HTTP_GATEWAY_METHOD", ECM_CFG_STRING, offsetof(sms_config, http_method), "POST", 0,
+     -1, "generic gateway: POST, PUT or PATCH", validate_method, 0},
+    {"ECM_SMS_HTTP_GATEWAY_BODY", ECM_CFG_STRING, offsetof(sms_config, http_body),
+     DEFAULT_HTTP_BODY, 0, -1,
+     "generic gateway: JSON body with {message_id} {to} {from} {text} {dlr_url} (JSON-escaped)",
+     validate_body, 0},
+    {"ECM_SMS_HTTP_GATEWAY_AUTH", ECM_CFG_STRING, offsetof(sms_config, http_auth), "", 0, -1,
+     "generic gateway: Authorization header value (empty: none)", NULL, 1},
+    {"ECM_SMS_RATE_KANNEL", ECM_CFG_DOUBLE, offsetof(sms_config, rate_kannel), "100", 0.01,
+     100000, "messages per second to Kannel (token bucket)", NULL, 0},
+    {"ECM_SMS_RATE_HTTP", ECM_CFG_DOUBLE, offsetof(sms_config, rate_http), "100", 0.01, 100000,
+     "messages per second to the generic gateway (token bucket)", NULL, 0},
+    {"ECM_SMS_CONCURRENCY", ECM_CFG_INT, offsetof(sms_config, concurrency), "16", 1, 1024,
+     "requests in flight per gateway (keep-alive connections)", NULL, 0},
+    {"ECM_SMS_DEFAULT_GATEWAY", ECM_CFG_STRING, offsetof(sms_config, default_gateway), "kannel",
+     0, -1, "gateway of campaigns that name none: kannel or http", validate_gateway, 0},
+    {"ECM_SMS_SYSTEM_GATEWAY", ECM_CFG_STRING, offsetof(sms_config, system_gateway), "kannel", 0,
+     -1, "gateway of system messages (opt-out confirmations, HELP): kannel or http",
+     validate_gateway, 0},
+    {"ECM_SMS_CALLBACK_BASE_URL", ECM_CFG_STRING, offsetof(sms_config, callback_base_url),
+     "http://127.0.0.1:8084", 0, -1,
+     "this service's HTTP port as the gateways reach it (DLR URLs)", validate_url, 0},
+    {"ECM_SMS_HELP_TEXT", ECM_CFG_STRING, offsetof(sms_config, help_text),
+     "ECM messages. Reply STOP to opt out, START to opt back in.", 0, -1,
+     "answer to an inbound HELP", NULL, 0},
+    {"ECM_SMS_OPTOUT_TEXT", ECM_CFG_STRING, offsetof(sms_config, optout_text),
+     "You are unsubscribed and will get no more messages. Reply START to resubscribe.", 0, -1,
+     "confirmation sent after STOP and the other opt-out keywords", NULL, 0},
+    {"ECM_SMS_OPTIN_TEXT", ECM_CFG_STRING, offsetof(sms_config, optin_text),
+     "You are subscribed again. Reply STOP to opt out.", 0, -1,
+     "confirmation sent after START, YES or UNSTOP", NULL, 0},
+    {"ECM_SMS_SYSTEM_SENDER", ECM_CFG_STRING, offsetof(sms_config, system_sender), "ECM", 0, -1,
+     "sender (from) of system messages", NULL, 0},
+    {"ECM_SMS_DLR_SCAN_MS", ECM_CFG_INT, offsetof(sms_config, dlr_scan_ms), "5000", 10,
+     3600000, "how often attempts without a final DLR are checked for their timeout", NULL, 0},
+    {"ECM_SMS_SEND_TIMEOUT_S", ECM_CFG_INT, offsetof(sms_config, send_timeout_s), "10", 1, 300,
+     "bound on one request to a gateway", NULL, 0},
+    {"ECM_SMS_STALE_S", ECM_CFG_INT, offsetof(sms_config, stale_s), "60", 5, 86400,
+     "an attempt left 'sending' this long by a stopped sender is sent again (same message id)",
+     NULL, 0},
+    {"ECM_SMS_BATCH", ECM_CFG_INT, offsetof(sms_config, batch), "500", 1, 10000,
+     "most contacts taken from the DB in one transaction", NULL, 0},
+    {"ECM_SMS_TICK_MS", ECM_CFG_INT, offsetof(sms_config, tick_ms), "200", 10, 60000,
+     "idle wait between passes of the sender", NULL, 0},
+    {"ECM_SMS_BACKOFF_MAX_MS", ECM_CFG_INT, offsetof(sms_config, backoff_max_ms), "30000", 200,
+     600000, "cap on a gateway's backoff after 503, timeout or refused connection", NULL, 0},
+    {"ECM_SMS_DB_POOL", ECM_CFG_INT, offsetof(sms_config, db_pool), "8", 1, 256,
+     "DB connections for the DLR and inbound handlers", NULL, 0},
+};
+/* clang-format on */
+
+#define CONFIG_N (sizeof config_table / sizeof config_table[0])
+
+/* Settings that are only wrong together. Returns 0, or 2 after one line on
+ * stderr. */
+static int check_combination(const sms_config *cfg)
+{
+    const char *bad = NULL;
+    char why[256];
+    if (!cfg->kannel_url[0] && !cfg->http_url[0]) {
+        bad = "ECM_SMS_KANNEL_URL";
+        snprintf(why, sizeof why, "no gateway: set it or ECM_SMS_HTTP_GATEWAY_URL");
+    } else if (cfg->stale_s <= 2 * cfg->send_timeout_s) {
+        bad = "ECM_SMS_STALE_S";
+        snprintf(why, sizeof why, "must be more than twice ECM_SMS_SEND_TIMEOUT_S (%lld)",
+                 cfg->send_timeout_s);
+    } else {
+        const char *names[2] = {"ECM_SMS_DEFAULT_GATEWAY", "ECM_SMS_SYSTEM_GATEWAY"};
+        const char *values[2] = {cfg->default_gateway, cfg->system_gateway};
+        for (int i = 0; i < 2 && !bad; i++) {
+            int kannel = strcmp(values[i], "kannel") == 0;
+            if ((kannel && !cfg->kannel_url[0]) || (!kannel && !cfg->http_url[0])) {
+                bad = names[i];
+                snprintf(why, sizeof why, "gateway '%s' is not configured (its URL is empty)",
+                         values[i]);
+            }
+        }
+    }
+    if (!bad)
+        return 0;
+    fprintf(stderr, "ecm-sms: %s: %s\n", bad, why);
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    sms_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    ecm_service_configure(argc, argv, "ecm-sms",
+                          "Sends SMS campaigns through Kannel or an HTTP/JSON gateway; takes DLRs "
+                          "and inbound messages (opt-out) over HTTP.",
+                          config_table, CONFIG_N, &cfg);
+    if (check_combination(&cfg) != 0) {
+        ecm_config_free(config_table, CONFIG_N, &cfg);
+        return 2;
+    }
+
+    ecm_service svc;
+    memset(&svc, 0, sizeof svc);
+    int rc = 1;
+    ecm_pg_pool *pool = NULL;
+    sms_intake *intake = NULL;
+    sms_expiry *expiry = NULL;
+    sms_sender *sender = NULL;
+    if (ecm_service_init(&svc, "sms", &cfg.common) < 0) {
+        ecm_config_free(config_table, CONFIG_N, &cfg);
+        return 1;
+    }
+    ecm_config_log(config_table, CONFIG_N, &cfg);
+
+    pool = ecm_pg_pool_new(cfg.common.pg_dsn, (int)cfg.db_pool, &ecm_stop_requested);
+    if (!pool) {
+        ecm_log_error("could not create the DB pool", NULL);
+        goto out;
+    }
+    sms_ctx ctx = {
+        .common = &cfg.common,
+        .source = svc.source,
+        .metrics = svc.metrics,
+        .pool = pool,
+        .callback_base_url = cfg.callback_base_url,
+        .help_text = cfg.help_text,
+        .optout_text = cfg.optout_text,
+        .optin_text = cfg.optin_text,
+        .system_sender = cfg.system_sender,
+        .dlr_scan_ms = cfg.dlr_scan_ms,
+    };
+
+    char errstr[512];
+    const char *topics[2] = {cfg.common.topic_uploaded, cfg.common.topic_retry};
+    svc.consumer = ecm_consumer_new(cfg.common.kafka_brokers, cfg.group, topics, 2,
+                                    cfg.common.topic_deadletter, svc.source, svc.metrics, errstr,
+                                    sizeof errstr);
+    if (!svc.consumer) {
+        ecm_log_error("could not create the Kafka consumer", "%s", errstr);
+        goto out;
+    }
+
+    sms_sender_config scfg = {
+        .ctx = &ctx,
+        .default_gateway = cfg.default_gateway,
+        .system_gateway = cfg.system_gateway,
+        .batch = (long)cfg.batch,
+        .tick_ms = (long)cfg.tick_ms,
+        .stale_s = (long)cfg.stale_s,
+        .backoff_max_ms = (long)cfg.backoff_max_ms,
+    };
+    if (cfg.kannel_url[0]) {
+        scfg.lanes[scfg.nlanes++] = (sms_lane_config){
+            .gw =
+                {
+                    .kind = SMS_GW_KANNEL,
+                    .name = "kannel",
+                    .url = cfg.kannel_url,
+                    .user = cfg.kannel_user,
+                    .password = cfg.kannel_password,
+                    .callback_base_url = cfg.callback_base_url,
+                    .timeout_ms = (long)cfg.send_timeout_s * 1000,
+                    .concurrency = (int)cfg.concurrency,
+                },
+            .rate = cfg.rate_kannel,
+        };
+    }
+    if (cfg.http_url[0]) {
+        scfg.lanes[scfg.nlanes++] = (sms_lane_config){
+            .gw =
+                {
+                    .kind = SMS_GW_HTTP,
+                    .name = "http",
+                    .url = cfg.http_url,
+                    .method = cfg.http_method,
+                    .body_template = cfg.http_body,
+                    .auth = cfg.http_auth,
+                    .callback_base_url = cfg.callback_base_url,
+                    .timeout_ms = (long)cfg.send_timeout_s * 1000,
+                    .concurrency = (int)cfg.concurrency,
+                },
+            .rate = cfg.rate_http,
+        };
+    }
+    sender = sms_sender_new(svc.pg, &scfg);
+    if (!sender)
+        goto out;
+
+    sms_intake_config icfg = {
+        .consumer = svc.consumer,
+        .pg_dsn = cfg.common.pg_dsn,
+        .topic_uploaded = cfg.common.topic_uploaded,
+        .topic_retry = cfg.common.topic_retry,
+        .metrics = svc.metrics,
+        .stop = &ecm_stop_requested,
+    };
+    intake = sms_intake_start(&icfg);
+    if (!intake)
+        goto out;
+    if (sms_dlr_register(svc.http, &ctx) < 0 || sms_mo_register(svc.http, &ctx) < 0) {
+        ecm_log_error("could not add the DLR and inbound routes", NULL);
+        goto out;
+    }
+    expiry = sms_expiry_start(cfg.common.pg_dsn, &ctx, &ecm_stop_requested);
+    if (!expiry)
+        goto out;
+    if (ecm_service_start_http(&svc) < 0)
+        goto out;
+
+    ecm_log_info("sms running", "kannel=%s http=%s default_gateway=%s concurrency=%lld",
+                 cfg.kannel_url[0] ? cfg.kannel_url : "-", cfg.http_url[0] ? cfg.http_url : "-",
+                 cfg.default_gateway, cfg.concurrency);
+    sms_sender_run(sender, &ecm_stop_requested, (long)cfg.common.shutdown_timeout_s * 1000 / 2);
+    rc = 0;
+
+out:
+    /* The intake and expiry threads must be gone before the service closes
+     * its consumer and the pool goes. */
+    sms_intake_stop(intake);
+    sms_expiry_stop(expiry);
+    ecm_service_shutdown(&svc);
+    sms_sender_destroy(sender);
+    ecm_pg_pool_destroy(pool);
+    ecm_config_free(config_table, CONFIG_N, &cfg);
+    return rc;
+}

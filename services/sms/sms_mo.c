@@ -1,0 +1,349 @@
+#include "sms_mo.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "ecm_event.h"
+#include "ecm_log.h"
+#include "ecm_outbox.h"
+#include "ecm_sms_text.h"
+#include "sms_args.h"
+
+#define SMS_MO_MAX_BODY 16384
+#define SMS_MO_TRIES 3
+#define SMS_MO_PHONE_MAX 24
+
+/* ---- keywords (pure) ---- */
+
+static const struct {
+    const char *word;
+    sms_mo_action action;
+} keywords[] = {
+    {"STOP", SMS_MO_OPT_OUT},   {"STOPALL", SMS_MO_OPT_OUT},     {"END", SMS_MO_OPT_OUT},
+    {"CANCEL", SMS_MO_OPT_OUT}, {"UNSUBSCRIBE", SMS_MO_OPT_OUT}, {"QUIT", SMS_MO_OPT_OUT},
+    {"REVOKE", SMS_MO_OPT_OUT}, {"OPTOUT", SMS_MO_OPT_OUT},      {"START", SMS_MO_OPT_IN},
+    {"YES", SMS_MO_OPT_IN},     {"UNSTOP", SMS_MO_OPT_IN},       {"HELP", SMS_MO_HELP},
+    {"INFO", SMS_MO_HELP},
+};
+
+/* ASCII only: a byte of a multi-byte UTF-8 character is never trimmed, so
+ * "STOP✋" stays what it is. */
+static int trimmable(unsigned char c)
+{
+    return c == ' ' || (c >= '\t' && c <= '\r') || (c >= '!' && c <= '/') ||
+           (c >= ':' && c <= '@') || (c >= '[' && c <= '`') || (c >= '{' && c <= '~');
+}
+
+sms_mo_action sms_mo_parse(const char *text, const char **keyword)
+{
+    if (keyword != NULL)
+        *keyword = NULL;
+    if (text == NULL)
+        return SMS_MO_NONE;
+    const char *s = text;
+    size_t n = strlen(s);
+    while (n > 0 && trimmable((unsigned char)*s)) {
+        s++;
+        n--;
+    }
+    while (n > 0 && trimmable((unsigned char)s[n - 1]))
+        n--;
+    for (size_t i = 0; i < sizeof(keywords) / sizeof(keywords[0]); i++) {
+        if (strlen(keywords[i].word) == n && strncasecmp(s, keywords[i].word, n) == 0) {
+            if (keyword != NULL)
+                *keyword = keywords[i].word;
+            return keywords[i].action;
+        }
+    }
+    return SMS_MO_NONE;
+}
+
+const char *sms_mo_action_name(sms_mo_action a)
+{
+    switch (a) {
+    case SMS_MO_OPT_OUT:
+        return "opt_out";
+    case SMS_MO_OPT_IN:
+        return "opt_in";
+    case SMS_MO_HELP:
+        return "help";
+    default:
+        return "none";
+    }
+}
+
+int sms_mo_phone_normalize(const char *raw, char *out, size_t out_size)
+{
+    size_t n = 0, digits = 0;
+    if (out_size == 0)
+        return -1;
+    out[0] = '\0';
+    if (raw == NULL)
+        return -1;
+    for (const char *p = raw; *p; p++) {
+        char c = *p;
+        if (c == ' ' || c == '-' || c == '.' || c == '(' || c == ')')
+            continue;
+        if (c == '+' && n == 0) {
+            /* only as the first significant character */
+        } else if (c >= '0' && c <= '9') {
+            digits++;
+        } else {
+            out[0] = '\0';
+            return -1;
+        }
+        if (n + 1 >= out_size) {
+            out[0] = '\0';
+            return -1;
+        }
+        out[n++] = c;
+    }
+    out[n] = '\0';
+    if (digits < 7 || digits > 20) {
+        out[0] = '\0';
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- the transaction ---- */
+
+static const char SQL_DNC_ADD[] =
+    "INSERT INTO dnc (phone, campaign_id, source, reason) VALUES ($1, NULL, 'sms_optout', $2)"
+    " ON CONFLICT DO NOTHING RETURNING id";
+
+/* Locked in id order so that two opt-outs touching the same contacts can't
+ * deadlock each other. The digits comparison matches however the upload
+ * wrote the number. */
+static const char SQL_CLOSE[] =
+    "UPDATE contacts k SET state = 'closed', outcome = 'DNC', next_attempt_at = NULL,"
+    " closed_at = now(), updated_at = now()"
+    " WHERE k.id IN (SELECT id FROM contacts WHERE state <> 'closed'"
+    " AND EXISTS (SELECT 1 FROM unnest(phones) p WHERE regexp_replace(p, '[^0-9]', '', 'g') = $1)"
+    " ORDER BY id FOR UPDATE)"
+    " RETURNING k.id, k.campaign_id, k.attempts";
+
+static const char SQL_DNC_REMOVE[] =
+    "DELETE FROM dnc WHERE campaign_id IS NULL AND source = 'sms_optout' AND phone_key = $1"
+    " RETURNING id";
+
+static const char SQL_INBOUND[] =
+    "INSERT INTO sms_inbound (from_phone, to_phone, body, keyword, action)"
+    " VALUES ($1, $2, $3, $4, $5)";
+
+static const char SQL_REPLY[] =
+    "INSERT INTO sms_system_messages (to_phone, body, message_id) VALUES ($1, $2, $3)";
+
+static int add_closed_event(ecm_pg *pg, const sms_ctx *ctx, const PGresult *r, int row)
+{
+    char id[ECM_UUID_LEN];
+    ecm_uuid_new(id);
+    Ecm__V1__ContactClosed ev = ECM__V1__CONTACT_CLOSED__INIT;
+    ev.event_id = id;
+    ev.occurred_at = ecm_now_ms();
+    ev.contact_id = strtoll(PQgetvalue(r, row, 0), NULL, 10);
+    ev.campaign_id = strtoll(PQgetvalue(r, row, 1), NULL, 10);
+    ev.attempts = (int32_t)strtol(PQgetvalue(r, row, 2), NULL, 10);
+    ev.outcome = ECM__V1__OUTCOME__OUTCOME_DNC;
+    return ecm_outbox_add(pg, ctx->common->topic_closed, PQgetvalue(r, row, 0), ctx->source, id,
+                          ev.occurred_at, &ev.base);
+}
+
+static int queue_reply(ecm_pg *pg, const char *to, const char *body)
+{
+    char uuid[ECM_UUID_LEN], mid[ECM_UUID_LEN + 8];
+    ecm_uuid_new(uuid);
+    /* "sys-" keeps system message ids apart from attempts' at a glance. */
+    (void)snprintf(mid, sizeof(mid), "sys-%s", uuid);
+    const char *p[] = {to, body, mid};
+    return ecm_pg_cmd(pg, SQL_REPLY, 3, p);
+}
+
+static int has_text(const char *s)
+{
+    return s != NULL && s[0] != '\0';
+}
+
+/* One try; -1 after a rollback. */
+static int apply_once(ecm_pg *pg, const sms_ctx *ctx, const char *phone, const char *digits,
+                      const char *from, const char *to, const char *body, sms_mo_action action,
+                      const char *keyword, sms_mo_info *info)
+{
+    memset(info, 0, sizeof(*info));
+    info->action = action;
+    if (ecm_pg_begin(pg) != 0)
+        return -1;
+    const char *reply = NULL;
+    if (phone != NULL && action == SMS_MO_OPT_OUT) {
+        char reason[64];
+        (void)snprintf(reason, sizeof(reason), "SMS keyword %s", keyword);
+        const char *p_add[] = {phone, reason};
+        PGresult *r = ecm_pg_exec(pg, SQL_DNC_ADD, 2, p_add);
+        if (r == NULL)
+            goto fail;
+        info->dnc_changed = PQntuples(r) > 0;
+        PQclear(r);
+        const char *p_close[] = {digits};
+        PGresult *c = ecm_pg_exec(pg, SQL_CLOSE, 1, p_close);
+        if (c == NULL)
+            goto fail;
+        info->closed = PQntuples(c);
+        for (int i = 0; i < info->closed; i++) {
+            if (add_closed_event(pg, ctx, c, i) != 0) {
+                PQclear(c);
+                goto fail;
+            }
+        }
+        PQclear(c);
+        if (info->dnc_changed)
+            reply = ctx->optout_text;
+    } else if (phone != NULL && action == SMS_MO_OPT_IN) {
+        const char *p_rm[] = {digits};
+        PGresult *r = ecm_pg_exec(pg, SQL_DNC_REMOVE, 1, p_rm);
+        if (r == NULL)
+            goto fail;
+        info->dnc_changed = PQntuples(r) > 0;
+        PQclear(r);
+        /* "YES" is also an ordinary answer: only a real opt-in is confirmed. */
+        if (info->dnc_changed)
+            reply = ctx->optin_text;
+    } else if (phone != NULL && action == SMS_MO_HELP) {
+        reply = ctx->help_text;
+    }
+    const char *recorded = phone != NULL ? sms_mo_action_name(action) : "none";
+    const char *p_in[] = {from, has_text(to) ? to : NULL, body, keyword, recorded};
+    if (ecm_pg_cmd(pg, SQL_INBOUND, 5, p_in) != 0)
+        goto fail;
+    if (has_text(reply)) {
+        if (queue_reply(pg, phone, reply) != 0)
+            goto fail;
+        info->replies = 1;
+    }
+    if (ecm_pg_commit(pg) != 0)
+        goto fail;
+    return 0;
+fail:
+    ecm_pg_rollback(pg);
+    return -1;
+}
+
+/* A copy of s that PostgreSQL text can hold: bytes of an invalid UTF-8
+ * text become '?'. NULL on out of memory. */
+static char *storable(const char *s)
+{
+    char *copy = strdup(s);
+    if (copy == NULL || ecm_sms_utf8_valid(copy, strlen(copy)))
+        return copy;
+    for (char *p = copy; *p; p++) {
+        if ((unsigned char)*p >= 0x80)
+            *p = '?';
+    }
+    return copy;
+}
+
+static void count(const sms_ctx *ctx, const char *name, const char *help, uint64_t n)
+{
+    if (ctx->metrics != NULL && n > 0)
+        ecm_metric_add(ecm_metrics_counter(ctx->metrics, name, help), n);
+}
+
+int sms_mo_apply(ecm_pg *pg, const sms_ctx *ctx, const char *from, const char *to, const char *text,
+                 sms_mo_info *info)
+{
+    sms_mo_info local;
+    if (info == NULL)
+        info = &local;
+    const char *keyword = NULL;
+    sms_mo_action action = sms_mo_parse(text, &keyword);
+    char phone[SMS_MO_PHONE_MAX], digits[SMS_MO_PHONE_MAX] = "";
+    const char *phone_p = NULL;
+    if (sms_mo_phone_normalize(from, phone, sizeof(phone)) == 0) {
+        phone_p = phone;
+        (void)snprintf(digits, sizeof(digits), "%s", phone[0] == '+' ? phone + 1 : phone);
+    } else if (action != SMS_MO_NONE) {
+        ecm_log_warn("keyword from a sender that is not a phone number: recorded only",
+                     "from=%.40s keyword=%s", from ? from : "", keyword);
+    }
+    char *from_s = storable(from != NULL ? from : "");
+    char *to_s = storable(to != NULL ? to : "");
+    char *body_s = storable(text != NULL ? text : "");
+    int rc = -1;
+    if (from_s != NULL && to_s != NULL && body_s != NULL) {
+        for (int t = 0; t < SMS_MO_TRIES && rc != 0; t++) {
+            rc = apply_once(pg, ctx, phone_p, digits, from_s, to_s, body_s, action, keyword, info);
+            if (rc == 0)
+                break;
+            const char *state = ecm_pg_last_sqlstate(pg);
+            /* Deadlock or serialization failure: the same work may succeed. */
+            int again = strncmp(state, "40", 2) == 0 || ecm_pg_check_broken(pg);
+            if (!again)
+                break;
+        }
+    }
+    if (rc != 0) {
+        ecm_log_warn("inbound message not recorded: database error",
+                     "from=%.40s action=%s sqlstate=%s", from ? from : "",
+                     sms_mo_action_name(action), ecm_pg_last_sqlstate(pg));
+    } else {
+        if (action == SMS_MO_OPT_OUT || action == SMS_MO_OPT_IN)
+            ecm_log_info(action == SMS_MO_OPT_OUT ? "opt-out received" : "opt-in received",
+                         "from=%.40s keyword=%s dnc_changed=%d contacts_closed=%d", phone, keyword,
+                         info->dnc_changed, info->closed);
+        char name[64];
+        (void)snprintf(name, sizeof(name), "ecm_sms_mo_total{action=\"%s\"}",
+                       sms_mo_action_name(info->action));
+        count(ctx, name, "inbound messages, by keyword action", 1);
+        count(ctx, "ecm_sms_optout_closed_total", "contacts closed DNC by an SMS opt-out",
+              (uint64_t)info->closed);
+    }
+    free(from_s);
+    free(to_s);
+    free(body_s);
+    return rc;
+}
+
+/* ---- HTTP ---- */
+
+static void handle_mo(void *vctx, ecm_http_req *req)
+{
+    const sms_ctx *ctx = vctx;
+    char err[128];
+    sms_args *args = sms_args_parse(req, err, sizeof(err));
+    if (args == NULL) {
+        ecm_http_respond_problem(req, 400, "validation", "Invalid inbound message", "%s", err);
+        return;
+    }
+    const char *from = sms_args_get(args, "from");
+    const char *to = sms_args_get(args, "to");
+    const char *text = sms_args_get(args, "text");
+    if (from == NULL || from[0] == '\0') {
+        ecm_log_warn("inbound message refused", "no sender (from)");
+        ecm_http_respond_problem(req, 400, "validation", "Invalid inbound message",
+                                 "from is required");
+        sms_args_free(args);
+        return;
+    }
+    ecm_pg *pg = ecm_pg_pool_get(ctx->pool);
+    int rc = sms_mo_apply(pg, ctx, from, to, text != NULL ? text : "", NULL);
+    ecm_pg_pool_put(ctx->pool, pg);
+    sms_args_free(args);
+    if (rc != 0) {
+        ecm_http_respond_problem(req, 503, "unavailable", "Database unavailable",
+                                 "the message was not recorded; send it again");
+        return;
+    }
+    /* Empty: smsbox would send a non-empty answer back as an SMS. */
+    ecm_http_respond(req, 200, "text/plain", "", 0);
+}
+
+int sms_mo_register(ecm_http *http, const sms_ctx *ctx)
+{
+    void *c = (void *)(uintptr_t)ctx; /* handlers only read it */
+    if (ecm_http_route(http, "GET", "/sms/mo", 0, handle_mo, c) != 0 ||
+        ecm_http_route(http, "POST", "/sms/mo", SMS_MO_MAX_BODY, handle_mo, c) != 0)
+        return -1;
+    return 0;
+}

@@ -1,0 +1,67 @@
+/* Inbound messages (MO): GET /sms/mo?from=..&to=..&text=.. (Kannel's
+ * get-url) and POST /sms/mo with a form or JSON {"from","to","text"}.
+ * Opt-out keywords (CTIA, plus the FCC's 2024 list) put the sender on the
+ * global DNC list at once and close every open contact with that number, in
+ * any campaign, as DNC; opt-in keywords take the number off again; HELP
+ * gets the configured help text. Confirmations and answers are queued in
+ * sms_system_messages, in the same transaction, for the sender to send. */
+#ifndef SMS_MO_H
+#define SMS_MO_H
+
+#include <stddef.h>
+
+#include "ecm_http.h"
+#include "ecm_pg.h"
+#include "sms_ctx.h"
+
+typedef enum {
+    SMS_MO_NONE = 0, /* not a keyword: recorded only */
+    SMS_MO_OPT_OUT,  /* STOP, STOPALL, END, CANCEL, UNSUBSCRIBE, QUIT, REVOKE, OPTOUT */
+    SMS_MO_OPT_IN,   /* START, YES, UNSTOP */
+    SMS_MO_HELP,     /* HELP, INFO */
+} sms_mo_action;
+
+/* Reads text as a keyword: leading and trailing whitespace and ASCII
+ * punctuation are ignored, case too, and the whole rest must be the keyword
+ * ("Stop!" and " stop. " are STOP; "stop it" and "STOPPED" are not).
+ * *keyword (may be NULL) gets the keyword in upper case, or NULL for
+ * SMS_MO_NONE. text NULL is SMS_MO_NONE. Pure, can't fail. */
+sms_mo_action sms_mo_parse(const char *text, const char **keyword);
+
+/* The name stored in sms_inbound.action: "opt_out", "opt_in", "help",
+ * "none". */
+const char *sms_mo_action_name(sms_mo_action a);
+
+/* Normalises a sender number as the gateway gives it ("+1 555-123-0001",
+ * "15551230001") to digits with an optional leading '+'. Returns 0, or -1
+ * when raw is not a phone number (letters, fewer than 7 or more than 20
+ * digits: an alphanumeric sender can't be put on the DNC list). */
+int sms_mo_phone_normalize(const char *raw, char *out, size_t out_size);
+
+typedef struct {
+    sms_mo_action action;
+    int dnc_changed; /* opt-out: number added; opt-in: number removed */
+    int closed;      /* contacts closed DNC */
+    int replies;     /* messages queued in sms_system_messages (0 or 1) */
+} sms_mo_info;
+
+/* Handles one inbound message in one transaction on pg: records it in
+ * sms_inbound and, for a keyword from a phone number, applies it. Opt-out:
+ * the number goes on the global DNC list (source 'sms_optout'), every
+ * contact not closed with that number among its phones (compared by
+ * digits) is closed DNC with a ContactClosed event on
+ * ctx->common->topic_closed, and the confirmation ctx->optout_text is
+ * queued only when the number was not on the list already (a repeated STOP
+ * gets no second one). Opt-in: the number's 'sms_optout' entry is removed
+ * and ctx->optin_text queued when there was one; closed contacts stay
+ * closed. HELP: ctx->help_text is queued. An empty or NULL text in ctx
+ * queues nothing. A deadlock or lost connection is retried. Returns 0 with
+ * info filled (may be NULL), or -1 after a rollback (logged). */
+int sms_mo_apply(ecm_pg *pg, const sms_ctx *ctx, const char *from, const char *to, const char *text,
+                 sms_mo_info *info);
+
+/* Adds GET and POST /sms/mo to http; ctx must outlive it. Returns 0, or -1
+ * when the route table is full. */
+int sms_mo_register(ecm_http *http, const sms_ctx *ctx);
+
+#endif

@@ -1,0 +1,89 @@
+/* DB -> SMS gateways. Takes queued contacts of active SMS campaigns, keeps
+ * numbers on the do-not-call list out (closed DNC, never sent), renders the
+ * campaign's template, records each attempt 'sending' with a new message id
+ * and commits BEFORE the request goes out; then sends at each gateway's
+ * rate, concurrently. Accepted -> 'sent' + ContactDispatched; a final reject
+ * -> 'done' + SmsResult(SMS_REJECTED) for the strategy; 503, timeout,
+ * refused -> the same attempt, same message id, again after a per-gateway
+ * backoff. System messages (opt-out confirmations, HELP answers) go the same
+ * way. All events through the outbox. */
+#ifndef SMS_SENDER_H
+#define SMS_SENDER_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ecm_pg.h"
+#include "sms_ctx.h"
+#include "sms_gw.h"
+
+#define SMS_SENDER_MAX_GATEWAYS 2
+
+typedef struct {
+    sms_gw_config gw; /* gw.name is the gateway's name in campaigns.sms_gateway */
+    double rate;      /* messages per second */
+} sms_lane_config;
+
+typedef struct {
+    const sms_ctx *ctx; /* topics, source, metrics, system sender */
+    sms_lane_config lanes[SMS_SENDER_MAX_GATEWAYS];
+    size_t nlanes;
+    const char *default_gateway; /* for campaigns whose sms_gateway is NULL */
+    const char *system_gateway;  /* for system messages */
+    long batch;                  /* most contacts taken per transaction */
+    long tick_ms;                /* idle wait between passes */
+    /* An attempt 'sending' whose lease (sending_at) is older than this
+     * belongs to no live sender (crash) and is sent again by whoever finds
+     * it. Must exceed the request timeout by a good margin. */
+    long stale_s;
+    long backoff_max_ms; /* cap on a gateway's backoff after a retryable failure */
+} sms_sender_config;
+
+typedef struct sms_sender sms_sender;
+
+/* Creates the sender on pg (not owned; used from the sender's thread only)
+ * with one gateway per lane. Returns NULL (logged) on failure. */
+sms_sender *sms_sender_new(ecm_pg *pg, const sms_sender_config *cfg);
+
+/* Finishes nothing: requests in flight are dropped (their attempts stay
+ * 'sending' and are recovered after stale_s). Use sms_sender_drain() first
+ * for an orderly stop. */
+void sms_sender_destroy(sms_sender *s);
+
+/* One pass: records results that came in, renews leases and recovers stale
+ * attempts when due, takes more work where a gateway has room, submits
+ * what the rate allows, and waits up to wait_ms for answers. Returns the
+ * number of messages taken, answered or recorded (0 when idle), or -1
+ * when the DB failed (the caller backs off; nothing is lost). */
+int sms_sender_step(sms_sender *s, int wait_ms);
+
+/* Stops taking work and waits (bounded by timeout_ms) for requests in
+ * flight to be answered and recorded. What is left stays 'sending' for
+ * recovery. */
+void sms_sender_drain(sms_sender *s, long timeout_ms);
+
+/* Loops sms_sender_step() until *stop, backing off (capped) after DB
+ * failures, then drains. */
+void sms_sender_run(sms_sender *s, volatile sig_atomic_t *stop, long drain_timeout_ms);
+
+/* Requests in flight plus messages held for sending (for tests). */
+size_t sms_sender_pending(const sms_sender *s);
+
+/* A PostgreSQL array literal ("{1,2}", "{\"a\"}") built in memory; any
+ * failure sticks and sms_arr_finish() then returns NULL. */
+typedef struct {
+    char *s;
+    size_t len, cap;
+    int n;
+    int failed;
+} sms_arr;
+
+void sms_arr_init(sms_arr *a);
+void sms_arr_add_int(sms_arr *a, long long v);
+/* Adds s double-quoted ('"' and '\' escaped); NULL adds NULL. */
+void sms_arr_add_str(sms_arr *a, const char *s);
+const char *sms_arr_finish(sms_arr *a);
+void sms_arr_free(sms_arr *a);
+
+#endif

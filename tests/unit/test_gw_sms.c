@@ -1,0 +1,583 @@
+/* The gateway's SMS side: validation of sms campaigns, the message template
+ * checked against an upload's columns (pure), and, with ECM_TEST_PG_DSN, the
+ * same through the API in a scratch database, plus the minimal DNC API. */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <curl/curl.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "ecm_http.h"
+#include "ecm_log.h"
+#include "ecm_migrate.h"
+#include "ecm_pg.h"
+#include "gw_app.h"
+#include "gw_campaigns.h"
+#include "gw_dnc.h"
+#include "gw_upload.h"
+
+/* This test's ports (smsdlr's range 22400-22599). */
+#define PORT_FIRST 22450
+#define PORT_LAST 22499
+
+/* ---- campaign validation ---------------------------------------------- */
+
+/* Validates text; returns NULL when valid, else the field named. The
+ * document is kept in *doc for the caller to read `in` and free. */
+static const char *validate(const char *text, gw_campaign_input *in, json_t **doc)
+{
+    json_error_t jerr;
+    json_t *body = json_loads(text, 0, &jerr);
+    if (!body) {
+        fail_msg("test body is not JSON: %s", jerr.text);
+    }
+    const char *field = NULL;
+    char reason[200] = "";
+    int rc = gw_campaign_validate(body, in, &field, reason, sizeof(reason));
+    *doc = body;
+    if (rc == 0) {
+        return NULL;
+    }
+    assert_true(reason[0] != '\0');
+    return field;
+}
+
+static void test_sms_campaign_gets_defaults(void **state)
+{
+    (void)state;
+    gw_campaign_input in;
+    json_t *doc = NULL;
+    assert_null(validate("{\"name\":\"s\",\"channel\":\"sms\",\"sms\":{\"template\":"
+                         "\"Hi {first_name}\"}}",
+                         &in, &doc));
+    assert_string_equal(in.sms_template, "Hi {first_name}");
+    assert_null(in.sms_sender);
+    assert_string_equal(in.sms_gateway, "kannel");
+    assert_int_equal(in.dlr_timeout_s, 86400);
+    assert_null(in.cisco_kind);
+    json_decref(doc);
+
+    assert_null(validate("{\"name\":\"s\",\"channel\":\"sms\",\"sms\":{\"template\":\"Hi\","
+                         "\"sender\":\"ECM Bank\",\"gateway\":\"http\",\"dlr_timeout_s\":30}}",
+                         &in, &doc));
+    assert_string_equal(in.sms_sender, "ECM Bank");
+    assert_string_equal(in.sms_gateway, "http");
+    assert_int_equal(in.dlr_timeout_s, 30);
+    json_decref(doc);
+
+    /* A voice campaign carries no SMS settings. */
+    assert_null(validate("{\"name\":\"v\",\"channel\":\"voice_ivr\","
+                         "\"cisco\":{\"kind\":\"uccx\",\"campaign_id\":\"7\"}}",
+                         &in, &doc));
+    assert_null(in.sms_template);
+    assert_null(in.sms_gateway);
+    json_decref(doc);
+}
+
+static void test_sms_campaign_validation_names_the_field(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *body, *field;
+    } cases[] = {
+        {"{\"name\":\"x\",\"channel\":\"sms\"}", "sms"},
+        {"{\"name\":\"x\",\"channel\":\"sms\",\"sms\":null}", "sms"},
+        {"{\"name\":\"x\",\"channel\":\"sms\",\"sms\":\"Hi\"}", "sms"},
+        {"{\"name\":\"x\",\"channel\":\"sms\",\"sms\":{}}", "sms.template"},
+        {"{\"name\":\"x\",\"channel\":\"sms\",\"sms\":{\"template\":\"\"}}", "sms.template"},
+        {"{\"name\":\"x\",\"channel\":\"sms\",\"sms\":{\"template\":7}}", "sms.template"},
+        {"{\"name\":\"x\",\"channel\":\"sms\",\"sms\":{\"template\":\"Hi {first_name\"}}",
+         "sms.template"},
+        {"{\"name\":\"x\",\"channel\":\"sms\",\"sms\":{\"template\":\"Hi {}\"}}", "sms.template"},
+        {"{\"name\":\"x\",\"channel\":\"sms\",\"sms\":{\"template\":\"Hi\",\"gateway\":"
+         "\"smpp\"}}",
+         "sms.gateway"},
+        {"{\"name\":\"x\",\"channel\":\"sms\",\"sms\":{\"template\":\"Hi\",\"dlr_timeout_s\":0}}",
+         "sms.dlr_timeout_s"},
+        {"{\"name\":\"x\",\"channel\":\"sms\",\"sms\":{\"template\":\"Hi\",\"dlr_timeout_s\":"
+         "\"60\"}}",
+         "sms.dlr_timeout_s"},
+        {"{\"name\":\"x\",\"channel\":\"sms\",\"sms\":{\"template\":\"Hi\",\"dlr_timeout_s\":"
+         "604801}}",
+         "sms.dlr_timeout_s"},
+        {"{\"name\":\"x\",\"channel\":\"sms\",\"sms\":{\"template\":\"Hi\",\"sender\":"
+         "\"A sender far too long\"}}",
+         "sms.sender"},
+        {"{\"name\":\"x\",\"channel\":\"sms\",\"sms\":{\"template\":\"Hi\",\"colour\":1}}", "sms"},
+        {"{\"name\":\"x\",\"channel\":\"sms\",\"sms\":{\"template\":\"Hi\"},"
+         "\"cisco\":{\"kind\":\"uccx\",\"campaign_id\":\"7\"}}",
+         "cisco"},
+        {"{\"name\":\"x\",\"channel\":\"voice_ivr\",\"cisco\":{\"kind\":\"uccx\","
+         "\"campaign_id\":\"7\"},\"sms\":{\"template\":\"Hi\"}}",
+         "sms"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        gw_campaign_input in;
+        json_t *doc = NULL;
+        const char *field = validate(cases[i].body, &in, &doc);
+        if (!field || strcmp(field, cases[i].field) != 0) {
+            fail_msg("%s: expected field %s, got %s", cases[i].body, cases[i].field,
+                     field ? field : "(valid)");
+        }
+        json_decref(doc);
+    }
+}
+
+/* ---- template against the header, rows (pure) ------------------------ */
+
+typedef struct {
+    char store[1024];
+    size_t n;
+    const char *f[16];
+    size_t l[16];
+} rec;
+
+/* Test records split on '|' so commas can be data. */
+static void make_rec(rec *r, const char *fields)
+{
+    memset(r, 0, sizeof(*r));
+    snprintf(r->store, sizeof(r->store), "%s", fields);
+    for (char *p = r->store;; p++) {
+        char *bar = strchr(p, '|');
+        r->f[r->n] = p;
+        r->l[r->n] = bar ? (size_t)(bar - p) : strlen(p);
+        r->n++;
+        if (!bar) {
+            break;
+        }
+        *bar = '\0';
+        p = bar;
+    }
+}
+
+static gw_upload_header *header_of(const char *fields)
+{
+    rec h;
+    char err[256];
+    make_rec(&h, fields);
+    gw_upload_header *hdr = gw_upload_header_parse(h.n, h.f, h.l, err, sizeof(err));
+    if (!hdr) {
+        fail_msg("header %s: %s", fields, err);
+    }
+    return hdr;
+}
+
+/* 0/1/-1 as gw_upload_header_use_template, the reason in err. */
+static int use_template(const char *header, const char *tmpl, char *err, size_t err_size)
+{
+    gw_upload_header *h = header_of(header);
+    err[0] = '\0';
+    int rc = gw_upload_header_use_template(h, tmpl, err, err_size);
+    gw_upload_header_free(h);
+    return rc;
+}
+
+static void test_template_fields_must_be_columns_of_the_file(void **state)
+{
+    (void)state;
+    char err[256];
+    assert_int_equal(use_template("phone1|First_Name|last_name|plan|account_number",
+                                  "Hi {first_name} {last_name}, plan {plan}, ref {account_number}",
+                                  err, sizeof(err)),
+                     0);
+    assert_int_equal(use_template("phone1|plan", "Hi {first_name}, plan {plan}", err, sizeof(err)),
+                     1);
+    assert_non_null(strstr(err, "{first_name}"));
+    assert_int_equal(
+        use_template("phone1|first_name", "Hi {first_name}, {balance}", err, sizeof(err)), 1);
+    assert_non_null(strstr(err, "{balance}"));
+    /* Custom columns are matched by their exact name. */
+    assert_int_equal(use_template("phone1|plan", "Plan {Plan}", err, sizeof(err)), 1);
+    assert_non_null(strstr(err, "{Plan}"));
+    /* Columns ECM uses for itself are not message fields. */
+    assert_int_equal(use_template("phone1|time_zone", "{phone1} {time_zone}", err, sizeof(err)), 1);
+    /* No placeholders: nothing is required. */
+    assert_int_equal(use_template("phone1", "Hello {{you}}", err, sizeof(err)), 0);
+    assert_int_equal(use_template("phone1|first_name", "Hi {first_name", err, sizeof(err)), -1);
+    assert_true(err[0] != '\0');
+}
+
+static int row(const gw_upload_header *h, const char *fields, char *out, size_t out_size)
+{
+    rec r;
+    make_rec(&r, fields);
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    char reason[256] = "";
+    int rc =
+        gw_upload_row_copy(h, "US", 7, r.n, r.f, r.l, &buf, &len, &cap, reason, sizeof(reason));
+    snprintf(out, out_size, "%s", rc == 0 ? buf : reason);
+    free(buf);
+    return rc;
+}
+
+static void test_row_with_empty_template_field_is_rejected(void **state)
+{
+    (void)state;
+    char err[256], out[512];
+    gw_upload_header *h = header_of("phone1|first_name|plan|note");
+    assert_int_equal(gw_upload_header_use_template(h, "Hi {first_name}, {plan}", err, sizeof(err)),
+                     0);
+    assert_int_equal(row(h, "5551234567|Ann|gold|", out, sizeof(out)), 0);
+    assert_int_equal(row(h, "5551234567||gold|x", out, sizeof(out)), 1);
+    assert_non_null(strstr(out, "first_name"));
+    assert_non_null(strstr(out, "empty"));
+    assert_int_equal(row(h, "5551234567|Ann|   |x", out, sizeof(out)), 1);
+    assert_non_null(strstr(out, "plan"));
+    gw_upload_header_free(h);
+
+    /* Without a template the same rows load. */
+    h = header_of("phone1|first_name|plan|note");
+    assert_int_equal(row(h, "5551234567||gold|x", out, sizeof(out)), 0);
+    gw_upload_header_free(h);
+}
+
+static void test_dnc_phone_key_is_the_digits(void **state)
+{
+    (void)state;
+    char out[32];
+    assert_int_equal(gw_dnc_phone_key("+1 (555) 010-0001", out, sizeof(out)), 0);
+    assert_string_equal(out, "15550100001");
+    assert_int_equal(gw_dnc_phone_key("15550100001", out, sizeof(out)), 0);
+    assert_string_equal(out, "15550100001");
+    assert_int_equal(gw_dnc_phone_key("call me", out, sizeof(out)), -1);
+    assert_string_equal(out, "");
+    assert_int_equal(gw_dnc_phone_key(NULL, out, sizeof(out)), -1);
+    assert_int_equal(gw_dnc_phone_key("15550100001", out, 5), -1);
+}
+
+/* ---- through the API -------------------------------------------------- */
+
+typedef struct {
+    char admin[512];
+    char dsn[640];
+    char dbname[64];
+    PGconn *conn;
+    ecm_pg_pool *pool;
+    ecm_http *http;
+    gw_app app;
+    int port;
+    volatile sig_atomic_t stop;
+} fixture;
+
+static fixture fx;
+
+static long long sql_ll(const char *sql)
+{
+    PGresult *r = PQexec(fx.conn, sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        fail_msg("%s: %s", sql, PQerrorMessage(fx.conn));
+    }
+    long long v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return v;
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    const char *dsn = getenv("ECM_TEST_PG_DSN");
+    if (!dsn || !*dsn) {
+        return 0;
+    }
+    ecm_log_init("test_gw_sms", ECM_LOG_ERROR);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    snprintf(fx.admin, sizeof(fx.admin), "%s", dsn);
+    snprintf(fx.dbname, sizeof(fx.dbname), "ecm_smsdlr_gw%d", (int)getpid());
+    PGconn *admin = PQconnectdb(dsn);
+    if (PQstatus(admin) != CONNECTION_OK) {
+        fprintf(stderr, "ECM_TEST_PG_DSN: %s", PQerrorMessage(admin));
+        PQfinish(admin);
+        return -1;
+    }
+    char sql[256];
+    PQclear(PQexec(admin, "SET client_min_messages = warning"));
+    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s", fx.dbname);
+    PQclear(PQexec(admin, sql));
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", fx.dbname);
+    PGresult *r = PQexec(admin, sql);
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    PQfinish(admin);
+    if (!ok) {
+        return -1;
+    }
+    /* A later keyword wins in a libpq conninfo string. */
+    snprintf(fx.dsn, sizeof(fx.dsn), "%s dbname=%s", fx.admin, fx.dbname);
+    fx.conn = PQconnectdb(fx.dsn);
+    if (PQstatus(fx.conn) != CONNECTION_OK ||
+        ecm_migrate_apply(fx.conn, ecm_migrations, ecm_migrations_count) < 1) {
+        return -1;
+    }
+    fx.pool = ecm_pg_pool_new(fx.dsn, 4, &fx.stop);
+    if (!fx.pool) {
+        return -1;
+    }
+    fx.app = (gw_app){
+        .pool = fx.pool,
+        .source = "/ecm/gateway-test",
+        .topic_campaigns = "campaigns.changed",
+        .topic_uploaded = "contacts.uploaded",
+        .upload_batch = 100,
+        .upload_max_record = 65536,
+    };
+    for (fx.port = PORT_FIRST; fx.port <= PORT_LAST; fx.port++) {
+        fx.http = ecm_http_new("127.0.0.1", fx.port, NULL);
+        if (!fx.http || gw_campaigns_register(fx.http, &fx.app) != 0 ||
+            gw_upload_register(fx.http, &fx.app) != 0 || gw_dnc_register(fx.http, &fx.app) != 0) {
+            return -1;
+        }
+        if (ecm_http_start(fx.http) == 0) {
+            break;
+        }
+        ecm_http_destroy(fx.http);
+        fx.http = NULL;
+    }
+    return fx.http ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    if (!fx.conn) {
+        return 0;
+    }
+    ecm_http_destroy(fx.http);
+    ecm_pg_pool_destroy(fx.pool);
+    PQfinish(fx.conn);
+    PGconn *admin = PQconnectdb(fx.admin);
+    char sql[256];
+    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", fx.dbname);
+    PQclear(PQexec(admin, sql));
+    PQfinish(admin);
+    curl_global_cleanup();
+    return 0;
+}
+
+#define NEED_DB()                                                                                  \
+    do {                                                                                           \
+        if (!fx.http) {                                                                            \
+            skip();                                                                                \
+        }                                                                                          \
+    } while (0)
+
+typedef struct {
+    char *data;
+    size_t len;
+} sink;
+
+static size_t on_body(char *p, size_t size, size_t n, void *ctx)
+{
+    sink *s = ctx;
+    char *d = realloc(s->data, s->len + size * n + 1);
+    assert_non_null(d);
+    memcpy(d + s->len, p, size * n);
+    s->data = d;
+    s->len += size * n;
+    s->data[s->len] = '\0';
+    return size * n;
+}
+
+/* One request; returns the status and the JSON answer in *answer (NULL if
+ * none). */
+static long request(const char *method, const char *path, const char *content_type,
+                    const char *body, json_t **answer)
+{
+    CURL *c = curl_easy_init();
+    assert_non_null(c);
+    char url[512];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", fx.port, path);
+    sink s = {0};
+    struct curl_slist *hdrs = curl_slist_append(NULL, "Expect:");
+    char ct[128];
+    if (content_type) {
+        snprintf(ct, sizeof(ct), "Content-Type: %s", content_type);
+        hdrs = curl_slist_append(hdrs, ct);
+    }
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    }
+    CURLcode rc = curl_easy_perform(c);
+    if (rc != CURLE_OK) {
+        fail_msg("%s %s: %s", method, path, curl_easy_strerror(rc));
+    }
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    *answer = s.data ? json_loads(s.data, 0, NULL) : NULL;
+    free(s.data);
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(c);
+    return status;
+}
+
+static const char *jstr(json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!json_is_string(v)) {
+        char *d = json_dumps(obj, JSON_COMPACT);
+        fail_msg("%s is not a string in %s", key, d);
+    }
+    return json_string_value(v);
+}
+
+static long long create_sms_campaign(const char *tmpl)
+{
+    char body[512];
+    snprintf(body, sizeof(body),
+             "{\"name\":\"sms\",\"channel\":\"sms\",\"sms\":{\"template\":\"%s\","
+             "\"sender\":\"ECM\",\"dlr_timeout_s\":600}}",
+             tmpl);
+    json_t *a = NULL;
+    assert_int_equal(request("POST", "/api/v1/campaigns", "application/json", body, &a), 201);
+    long long id = json_integer_value(json_object_get(a, "id"));
+    json_decref(a);
+    assert_true(id > 0);
+    return id;
+}
+
+static void test_api_sms_campaign_is_stored_and_shown(void **state)
+{
+    (void)state;
+    NEED_DB();
+    long long id = create_sms_campaign("Hi {first_name}, your plan is {plan}");
+    char path[128];
+    snprintf(path, sizeof(path), "/api/v1/campaigns/%lld", id);
+    json_t *a = NULL;
+    assert_int_equal(request("GET", path, NULL, NULL, &a), 200);
+    json_t *sms = json_object_get(a, "sms");
+    assert_string_equal(jstr(sms, "template"), "Hi {first_name}, your plan is {plan}");
+    assert_string_equal(jstr(sms, "sender"), "ECM");
+    assert_string_equal(jstr(sms, "gateway"), "kannel");
+    assert_int_equal(json_integer_value(json_object_get(sms, "dlr_timeout_s")), 600);
+    assert_true(json_is_null(json_object_get(a, "cisco")));
+    json_decref(a);
+
+    assert_int_equal(request("POST", "/api/v1/campaigns", "application/json",
+                             "{\"name\":\"x\",\"channel\":\"sms\",\"sms\":{\"template\":"
+                             "\"Hi {first_name\"}}",
+                             &a),
+                     400);
+    assert_non_null(strstr(jstr(a, "detail"), "sms.template"));
+    json_decref(a);
+}
+
+static void test_api_upload_refused_at_header_for_missing_template_field(void **state)
+{
+    (void)state;
+    NEED_DB();
+    long long id = create_sms_campaign("Hi {first_name}, your plan is {plan}");
+    char path[128];
+    snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/uploads", id);
+    json_t *a = NULL;
+    assert_int_equal(request("POST", path, "text/csv",
+                             "phone1,first_name\n5551234567,Ann\n5551234568,Bob\n", &a),
+                     422);
+    assert_non_null(strstr(jstr(a, "detail"), "{plan}"));
+    assert_non_null(strstr(jstr(a, "title"), "Template field"));
+    json_decref(a);
+    char sql[128];
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM contacts WHERE campaign_id = %lld", id);
+    assert_int_equal(sql_ll(sql), 0);
+}
+
+static void test_api_upload_rejects_row_with_empty_template_field(void **state)
+{
+    (void)state;
+    NEED_DB();
+    long long id = create_sms_campaign("Hi {first_name}, your plan is {plan}");
+    char path[128];
+    snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/uploads", id);
+    json_t *a = NULL;
+    assert_int_equal(request("POST", path, "text/csv",
+                             "phone1,first_name,plan\n"
+                             "5551234567,Ann,gold\n"
+                             "5551234568,,silver\n"
+                             "5551234569,Cy,gold\n",
+                             &a),
+                     202);
+    assert_int_equal(json_integer_value(json_object_get(a, "rows_loaded")), 2);
+    assert_int_equal(json_integer_value(json_object_get(a, "rows_rejected")), 1);
+    json_t *err = json_array_get(json_object_get(a, "errors"), 0);
+    assert_int_equal(json_integer_value(json_object_get(err, "line")), 3);
+    assert_non_null(strstr(jstr(err, "reason"), "first_name"));
+    json_decref(a);
+}
+
+static void test_api_dnc_add_list_delete(void **state)
+{
+    (void)state;
+    NEED_DB();
+    json_t *a = NULL;
+    assert_int_equal(request("POST", "/api/v1/dnc", "application/json",
+                             "{\"phone\":\"+1 555-019-0001\",\"reason\":\"asked\"}", &a),
+                     201);
+    assert_string_equal(jstr(a, "phone"), "+15550190001");
+    assert_string_equal(jstr(a, "source"), "api");
+    assert_true(json_is_null(json_object_get(a, "campaign_id")));
+    json_decref(a);
+    /* The same number written differently is the same entry. */
+    assert_int_equal(
+        request("POST", "/api/v1/dnc", "application/json", "{\"phone\":\"15550190001\"}", &a), 200);
+    json_decref(a);
+    long long camp = create_sms_campaign("Hi");
+    char body[128];
+    snprintf(body, sizeof(body), "{\"phone\":\"15550190001\",\"campaign_id\":%lld}", camp);
+    assert_int_equal(request("POST", "/api/v1/dnc", "application/json", body, &a), 201);
+    json_decref(a);
+    assert_int_equal(sql_ll("SELECT count(*) FROM dnc WHERE phone_key = '15550190001'"), 2);
+
+    assert_int_equal(request("GET", "/api/v1/dnc?phone=%2B1-555-019-0001", NULL, NULL, &a), 200);
+    assert_int_equal(json_array_size(json_object_get(a, "items")), 2);
+    json_decref(a);
+
+    assert_int_equal(request("POST", "/api/v1/dnc", "application/json",
+                             "{\"phone\":\"15550190001\",\"campaign_id\":999999}", &a),
+                     404);
+    json_decref(a);
+    assert_int_equal(request("POST", "/api/v1/dnc", "application/json", "{\"phone\":\"nope\"}", &a),
+                     400);
+    json_decref(a);
+
+    assert_int_equal(request("DELETE", "/api/v1/dnc/15550190001", NULL, NULL, &a), 204);
+    json_decref(a);
+    assert_int_equal(request("DELETE", "/api/v1/dnc/15550190001", NULL, NULL, &a), 404);
+    json_decref(a);
+    /* The campaign's entry is still there until it is named. */
+    assert_int_equal(sql_ll("SELECT count(*) FROM dnc WHERE phone_key = '15550190001'"), 1);
+    char path[128];
+    snprintf(path, sizeof(path), "/api/v1/dnc/15550190001?campaign_id=%lld", camp);
+    assert_int_equal(request("DELETE", path, NULL, NULL, &a), 204);
+    json_decref(a);
+    assert_int_equal(sql_ll("SELECT count(*) FROM dnc WHERE phone_key = '15550190001'"), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sms_campaign_gets_defaults),
+        cmocka_unit_test(test_sms_campaign_validation_names_the_field),
+        cmocka_unit_test(test_template_fields_must_be_columns_of_the_file),
+        cmocka_unit_test(test_row_with_empty_template_field_is_rejected),
+        cmocka_unit_test(test_dnc_phone_key_is_the_digits),
+        cmocka_unit_test(test_api_sms_campaign_is_stored_and_shown),
+        cmocka_unit_test(test_api_upload_refused_at_header_for_missing_template_field),
+        cmocka_unit_test(test_api_upload_rejects_row_with_empty_template_field),
+        cmocka_unit_test(test_api_dnc_add_list_delete),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

@@ -1,0 +1,141 @@
+/* ecm_pg and a server that closes connections (a restart, an administrator,
+ * an idle timeout): a connection lost while idle is replaced before the next
+ * command instead of failing it; one lost inside a transaction is not
+ * replaced silently. The server side is played by pg_terminate_backend().
+ * Reads only, so no scratch database. Needs ECM_TEST_PG_DSN; skipped without
+ * it. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "ecm_log.h"
+#include "ecm_pg.h"
+
+typedef struct {
+    PGconn *admin;
+    char dsn[1024];
+} fixture;
+
+static int setup(void **state)
+{
+    const char *base = getenv("ECM_TEST_PG_DSN");
+    *state = NULL;
+    if (!base)
+        return 0;
+    fixture *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    snprintf(f->dsn, sizeof f->dsn, "%s", base);
+    f->admin = PQconnectdb(f->dsn);
+    if (PQstatus(f->admin) != CONNECTION_OK)
+        fail_msg("ECM_TEST_PG_DSN: %s", PQerrorMessage(f->admin));
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    if (f) {
+        PQfinish(f->admin);
+        free(f);
+    }
+    return 0;
+}
+
+static long long backend_pid(ecm_pg *pg)
+{
+    PGresult *r = ecm_pg_exec(pg, "SELECT pg_backend_pid()", 0, NULL);
+    assert_non_null(r);
+    long long pid = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return pid;
+}
+
+static void nap_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Terminates the backend and waits until it is gone, so that the server has
+ * closed the client's socket before the test goes on. */
+static void terminate(fixture *f, long long pid)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%lld)", pid);
+    PQclear(PQexec(f->admin, sql));
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_stat_activity WHERE pid = %lld", pid);
+    for (int i = 0; i < 100; i++) {
+        PGresult *r = PQexec(f->admin, sql);
+        int gone = PQresultStatus(r) == PGRES_TUPLES_OK && strcmp(PQgetvalue(r, 0, 0), "0") == 0;
+        PQclear(r);
+        if (gone)
+            break;
+        nap_ms(20);
+    }
+    nap_ms(50);
+}
+
+static void test_pg_replaces_a_connection_lost_while_idle(void **state)
+{
+    fixture *f = *state;
+    if (!f)
+        skip();
+    ecm_pg *pg = ecm_pg_new(f->dsn, NULL);
+    assert_non_null(ecm_pg_conn(pg));
+    long long first = backend_pid(pg);
+    terminate(f, first);
+
+    /* The next command runs, on a new connection. */
+    long long second = backend_pid(pg);
+    assert_true(second != first);
+    assert_string_equal(ecm_pg_last_sqlstate(pg), "");
+
+    /* The same through ecm_pg_conn() and a transaction. */
+    terminate(f, second);
+    PGconn *c = ecm_pg_conn(pg);
+    assert_non_null(c);
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    assert_int_equal(ecm_pg_begin(pg), 0);
+    assert_true(backend_pid(pg) != second);
+    assert_int_equal(ecm_pg_commit(pg), 0);
+    ecm_pg_destroy(pg);
+}
+
+static void test_pg_reports_a_connection_lost_inside_a_transaction(void **state)
+{
+    fixture *f = *state;
+    if (!f)
+        skip();
+    ecm_pg *pg = ecm_pg_new(f->dsn, NULL);
+    assert_int_equal(ecm_pg_begin(pg), 0);
+    long long pid = backend_pid(pg);
+    terminate(f, pid);
+
+    /* The transaction is lost: the caller must hear it, not get a new
+     * connection that would run the rest of the work on its own. */
+    assert_null(ecm_pg_exec(pg, "SELECT 1", 0, NULL));
+    assert_null(ecm_pg_exec(pg, "SELECT 1", 0, NULL));
+    assert_int_equal(ecm_pg_check_broken(pg), 1);
+
+    /* After the caller has seen it, the handle reconnects. */
+    assert_true(backend_pid(pg) != pid);
+    ecm_pg_destroy(pg);
+}
+
+int main(void)
+{
+    ecm_log_init("test_pg_idle", ECM_LOG_ERROR);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pg_replaces_a_connection_lost_while_idle),
+        cmocka_unit_test(test_pg_reports_a_connection_lost_inside_a_transaction),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,362 @@
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "ecm_phone.h"
+
+/* Normalises raw and checks the whole result. */
+static void expect_number(const char *raw, const char *region, const char *e164,
+                          ecm_phone_type type, const char *number_region, int cc)
+{
+    ecm_phone_info info;
+    char err[128] = "";
+    int rc = ecm_phone_normalize(raw, region, &info, err, sizeof err);
+    if (rc != 0) {
+        fail_msg("\"%s\" (%s) refused: %s", raw, region ? region : "NULL", err);
+    }
+    assert_string_equal(info.e164, e164);
+    assert_string_equal(ecm_phone_type_name(info.type), ecm_phone_type_name(type));
+    assert_string_equal(info.region, number_region);
+    assert_int_equal(info.country_code, cc);
+}
+
+/* Normalisation fails with exactly reason, and the output is zeroed. */
+static void expect_refused(const char *raw, const char *region, const char *reason)
+{
+    ecm_phone_info info;
+    memset(&info, 0x5a, sizeof info);
+    char err[128] = "";
+    int rc = ecm_phone_normalize(raw, region, &info, err, sizeof err);
+    if (rc == 0) {
+        fail_msg("\"%s\" (%s) accepted as %s, expected \"%s\"", raw ? raw : "NULL",
+                 region ? region : "NULL", info.e164, reason);
+    }
+    assert_int_equal(rc, -1);
+    assert_string_equal(err, reason);
+    assert_string_equal(info.e164, "");
+    assert_string_equal(info.region, "");
+    assert_int_equal(info.country_code, 0);
+}
+
+static void test_phone_us_national_format_with_region_us(void **state)
+{
+    (void)state;
+    expect_number("(212) 555-0100", "US", "+12125550100", ECM_PHONE_FIXED_LINE_OR_MOBILE, "US", 1);
+    expect_number("212.555.0100", "US", "+12125550100", ECM_PHONE_FIXED_LINE_OR_MOBILE, "US", 1);
+    expect_number("1 212 555 0100", "US", "+12125550100", ECM_PHONE_FIXED_LINE_OR_MOBILE, "US", 1);
+}
+
+static void test_phone_default_region_is_case_insensitive(void **state)
+{
+    (void)state;
+    expect_number("(212) 555-0100", "us", "+12125550100", ECM_PHONE_FIXED_LINE_OR_MOBILE, "US", 1);
+}
+
+static void test_phone_plus_number_ignores_default_region(void **state)
+{
+    (void)state;
+    expect_number("+44 20 7946 0958", "US", "+442079460958", ECM_PHONE_FIXED_LINE, "GB", 44);
+    expect_number("+44 20 7946 0958", NULL, "+442079460958", ECM_PHONE_FIXED_LINE, "GB", 44);
+    expect_number("+44 20 7946 0958", "", "+442079460958", ECM_PHONE_FIXED_LINE, "GB", 44);
+}
+
+static void test_phone_international_prefix_00_in_fr_and_de(void **state)
+{
+    (void)state;
+    expect_number("00 33 1 42 68 53 00", "FR", "+33142685300", ECM_PHONE_FIXED_LINE, "FR", 33);
+    expect_number("00 33 1 42 68 53 00", "DE", "+33142685300", ECM_PHONE_FIXED_LINE, "FR", 33);
+    expect_number("0044 20 7946 0958", "GB", "+442079460958", ECM_PHONE_FIXED_LINE, "GB", 44);
+}
+
+static void test_phone_00_is_not_an_international_prefix_in_us(void **state)
+{
+    (void)state;
+    /* The US dials 011 abroad: "00 33..." reads as a far too long US number. */
+    expect_refused("00 33 1 42 68 53 00", "US", "too long");
+    expect_number("011 44 20 7946 0958", "US", "+442079460958", ECM_PHONE_FIXED_LINE, "GB", 44);
+}
+
+static void test_phone_without_region_needs_plus(void **state)
+{
+    (void)state;
+    expect_refused("2125550100", NULL, "no region for a number without +");
+    expect_refused("00 33 1 42 68 53 00", "", "no region for a number without +");
+    expect_number("+1 212 555 0100", NULL, "+12125550100", ECM_PHONE_FIXED_LINE_OR_MOBILE, "US", 1);
+}
+
+static void test_phone_letters_are_refused_even_vanity(void **state)
+{
+    (void)state;
+    expect_refused("1-800-FLOWERS", "US", "contains letters");
+    expect_refused("212 555 O1OO", "US", "contains letters");
+    expect_refused("tel:+1-212-555-0100", "US", "contains letters");
+    expect_refused("abc", "US", "contains letters");
+}
+
+static void test_phone_extension_is_refused(void **state)
+{
+    (void)state;
+    expect_refused("212 555 0100 ext. 5", "US", "has an extension");
+    expect_refused("212 555 0100 x5", "US", "has an extension");
+    expect_refused("212 555 0100 #5", "US", "has an extension");
+}
+
+static void test_phone_stray_punctuation_is_refused(void **state)
+{
+    (void)state;
+    expect_refused("212-555-0100;", "US", "unexpected character ';'");
+    expect_refused("212 555 0100, 212 555 0101", "US", "unexpected character ','");
+    expect_refused("212\x01"
+                   "5550100",
+                   "US", "unexpected control character");
+}
+
+static void test_phone_too_short_and_too_long(void **state)
+{
+    (void)state;
+    expect_refused("12", "US", "too short");
+    expect_refused("555", "US", "too short");
+    expect_refused("555-0100", "US", "too short"); /* local only: no area code */
+    expect_refused("+1 212 555 0100 000000", "US", "too long");
+    expect_refused("+44 7400 12345678", "GB", "too long");
+}
+
+static void test_phone_empty_and_not_a_number(void **state)
+{
+    (void)state;
+    expect_refused("", "US", "empty");
+    expect_refused("   ", "US", "empty");
+    expect_refused(NULL, "US", "empty");
+    expect_refused("--", "US", "not a number");
+    expect_refused("+", "US", "not a number");
+    expect_refused("212 555 0100 \xd0\xbf\xd1\x80\xd0\xb8", "US", "not a number");
+    expect_refused("\xff\xfe 212", "US", "not a number");
+}
+
+static void test_phone_invalid_numbers_name_the_region(void **state)
+{
+    (void)state;
+    expect_refused("+44 20 7946 095", "GB", "invalid for region GB");
+    expect_refused("(212) 155-0100", "US", "invalid for region US"); /* exchange can't start 1 */
+    expect_refused("+999 1234 5678", "US", "invalid country code");
+}
+
+static void test_phone_bad_default_region_is_refused(void **state)
+{
+    (void)state;
+    expect_refused("2125550100", "XX", "invalid default region \"XX\"");
+    expect_refused("2125550100", "USA", "invalid default region \"USA\"");
+    expect_refused("2125550100", "1", "invalid default region \"1\"");
+}
+
+static void test_phone_full_width_digits_are_read(void **state)
+{
+    (void)state;
+    expect_number("\xef\xbc\x92\xef\xbc\x91\xef\xbc\x92 \xef\xbc\x95\xef\xbc\x95\xef\xbc\x95 "
+                  "\xef\xbc\x90\xef\xbc\x91\xef\xbc\x90\xef\xbc\x90",
+                  "US", "+12125550100", ECM_PHONE_FIXED_LINE_OR_MOBILE, "US", 1);
+}
+
+static void test_phone_number_types(void **state)
+{
+    (void)state;
+    expect_number("07400 123456", "GB", "+447400123456", ECM_PHONE_MOBILE, "GB", 44);
+    expect_number("1-800-555-0199", "US", "+18005550199", ECM_PHONE_TOLL_FREE, "US", 1);
+    expect_number("+1 900 555 0100", "US", "+19005550100", ECM_PHONE_PREMIUM_RATE, "US", 1);
+    expect_number("06 12 34 56 78", "FR", "+33612345678", ECM_PHONE_MOBILE, "FR", 33);
+    expect_number("+800 1234 5678", NULL, "+80012345678", ECM_PHONE_TOLL_FREE, "001", 800);
+}
+
+static void test_phone_type_names_round_trip(void **state)
+{
+    (void)state;
+    for (int t = ECM_PHONE_UNKNOWN; t <= ECM_PHONE_VOICEMAIL; t++) {
+        const char *name = ecm_phone_type_name((ecm_phone_type)t);
+        assert_int_equal(ecm_phone_type_from_name(name), t);
+    }
+    assert_string_equal(ecm_phone_type_name(ECM_PHONE_MOBILE), "mobile");
+    assert_string_equal(ecm_phone_type_name(ECM_PHONE_TOLL_FREE), "toll_free");
+    assert_string_equal(ecm_phone_type_name((ecm_phone_type)99), "unknown");
+    assert_int_equal(ecm_phone_type_from_name("satellite"), ECM_PHONE_UNKNOWN);
+    assert_int_equal(ecm_phone_type_from_name(NULL), ECM_PHONE_UNKNOWN);
+}
+
+static void test_phone_only_mobile_types_may_take_sms(void **state)
+{
+    (void)state;
+    assert_true(ecm_phone_type_may_be_mobile(ECM_PHONE_MOBILE));
+    assert_true(ecm_phone_type_may_be_mobile(ECM_PHONE_FIXED_LINE_OR_MOBILE));
+    assert_false(ecm_phone_type_may_be_mobile(ECM_PHONE_FIXED_LINE));
+    assert_false(ecm_phone_type_may_be_mobile(ECM_PHONE_TOLL_FREE));
+    assert_false(ecm_phone_type_may_be_mobile(ECM_PHONE_UNKNOWN));
+}
+
+static void test_phone_reason_is_cut_to_small_buffer(void **state)
+{
+    (void)state;
+    ecm_phone_info info;
+    char err[6];
+    memset(err, 'x', sizeof err);
+    assert_int_equal(ecm_phone_normalize("1-800-FLOWERS", "US", &info, err, sizeof err), -1);
+    assert_string_equal(err, "conta");
+    /* No buffer at all is allowed too. */
+    assert_int_equal(ecm_phone_normalize("1-800-FLOWERS", "US", &info, NULL, 0), -1);
+}
+
+static int has_zone(char **zones, size_t n, const char *zone)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(zones[i], zone) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void test_phone_zones_single_zone_countries(void **state)
+{
+    (void)state;
+    char **zones;
+    size_t n;
+    assert_int_equal(ecm_phone_time_zones("+442079460958", &zones, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(zones[0], "Europe/London");
+    ecm_phone_zones_free(zones, n);
+
+    assert_int_equal(ecm_phone_time_zones("+922134567890", &zones, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(zones[0], "Asia/Karachi");
+    ecm_phone_zones_free(zones, n);
+
+    char tz[64];
+    assert_int_equal(ecm_phone_time_zone("+442079460958", tz, sizeof tz), 0);
+    assert_string_equal(tz, "Europe/London");
+    assert_int_equal(ecm_phone_time_zone("+922134567890", tz, sizeof tz), 0);
+    assert_string_equal(tz, "Asia/Karachi");
+    /* Too small a buffer is a failure, not a cut zone name. */
+    assert_int_equal(ecm_phone_time_zone("+442079460958", tz, 5), -1);
+    assert_string_equal(tz, "");
+}
+
+static void test_phone_zones_of_us_and_au_are_ambiguous(void **state)
+{
+    (void)state;
+    char **zones;
+    size_t n;
+    assert_int_equal(ecm_phone_time_zones("+12125550100", &zones, &n), 0);
+    assert_true(n > 1);
+    assert_true(has_zone(zones, n, "America/New_York"));
+    assert_true(has_zone(zones, n, "America/Los_Angeles"));
+    assert_false(has_zone(zones, n, "Europe/London"));
+    for (size_t i = 1; i < n; i++) {
+        assert_true(strcmp(zones[i - 1], zones[i]) < 0);
+    }
+    ecm_phone_zones_free(zones, n);
+
+    assert_int_equal(ecm_phone_time_zones("+61293744000", &zones, &n), 0);
+    assert_true(n > 1);
+    assert_true(has_zone(zones, n, "Australia/Sydney"));
+    assert_true(has_zone(zones, n, "Australia/Perth"));
+    ecm_phone_zones_free(zones, n);
+
+    char tz[64] = "junk";
+    assert_int_equal(ecm_phone_time_zone("+12125550100", tz, sizeof tz), 1);
+    assert_string_equal(tz, "");
+    assert_int_equal(ecm_phone_time_zone("+61293744000", tz, sizeof tz), 1);
+}
+
+static void test_phone_zones_of_non_geographic_and_invalid(void **state)
+{
+    (void)state;
+    char **zones = (char **)1;
+    size_t n = 7;
+    assert_int_equal(ecm_phone_time_zones("+80012345678", &zones, &n), 0);
+    assert_int_equal(n, 0);
+    assert_null(zones);
+
+    const char *bad[] = {"2125550100", "+1212", "+1 212 555 0100", "", "+", "+44207946095"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        zones = (char **)1;
+        n = 7;
+        assert_int_equal(ecm_phone_time_zones(bad[i], &zones, &n), -1);
+        assert_null(zones);
+        assert_int_equal(n, 0);
+    }
+    assert_int_equal(ecm_phone_time_zones(NULL, &zones, &n), -1);
+    char tz[64];
+    assert_int_equal(ecm_phone_time_zone("+80012345678", tz, sizeof tz), -1);
+    ecm_phone_zones_free(NULL, 0);
+}
+
+typedef struct {
+    int ok;
+} thread_result;
+
+static void *normalize_many(void *arg)
+{
+    thread_result *r = arg;
+    r->ok = 1;
+    for (int i = 0; i < 300; i++) {
+        ecm_phone_info info;
+        char err[64];
+        if (ecm_phone_normalize("(212) 555-0100", "US", &info, err, sizeof err) != 0 ||
+            strcmp(info.e164, "+12125550100") != 0 ||
+            ecm_phone_normalize("07400 123456", "GB", &info, err, sizeof err) != 0 ||
+            info.type != ECM_PHONE_MOBILE ||
+            ecm_phone_normalize("12", "US", &info, err, sizeof err) != -1 ||
+            strcmp(err, "too short") != 0) {
+            r->ok = 0;
+        }
+    }
+    return NULL;
+}
+
+static void test_phone_normalize_is_thread_safe(void **state)
+{
+    (void)state;
+    enum { N = 4 };
+    pthread_t th[N];
+    thread_result res[N];
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(pthread_create(&th[i], NULL, normalize_many, &res[i]), 0);
+    }
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_true(res[i].ok);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_phone_us_national_format_with_region_us),
+        cmocka_unit_test(test_phone_default_region_is_case_insensitive),
+        cmocka_unit_test(test_phone_plus_number_ignores_default_region),
+        cmocka_unit_test(test_phone_international_prefix_00_in_fr_and_de),
+        cmocka_unit_test(test_phone_00_is_not_an_international_prefix_in_us),
+        cmocka_unit_test(test_phone_without_region_needs_plus),
+        cmocka_unit_test(test_phone_letters_are_refused_even_vanity),
+        cmocka_unit_test(test_phone_extension_is_refused),
+        cmocka_unit_test(test_phone_stray_punctuation_is_refused),
+        cmocka_unit_test(test_phone_too_short_and_too_long),
+        cmocka_unit_test(test_phone_empty_and_not_a_number),
+        cmocka_unit_test(test_phone_invalid_numbers_name_the_region),
+        cmocka_unit_test(test_phone_bad_default_region_is_refused),
+        cmocka_unit_test(test_phone_full_width_digits_are_read),
+        cmocka_unit_test(test_phone_number_types),
+        cmocka_unit_test(test_phone_type_names_round_trip),
+        cmocka_unit_test(test_phone_only_mobile_types_may_take_sms),
+        cmocka_unit_test(test_phone_reason_is_cut_to_small_buffer),
+        cmocka_unit_test(test_phone_zones_single_zone_countries),
+        cmocka_unit_test(test_phone_zones_of_us_and_au_are_ambiguous),
+        cmocka_unit_test(test_phone_zones_of_non_geographic_and_invalid),
+        cmocka_unit_test(test_phone_normalize_is_thread_safe),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,759 @@
+/* The sms service's callbacks against PostgreSQL: delivery reports
+ * (sms_dlr), DLR timeouts (sms_expiry) and inbound keywords (sms_mo), called
+ * directly and through a real ecm_http with libcurl. Runs in a scratch
+ * database created from ECM_TEST_PG_DSN; skipped when it is unset. The
+ * strategy's st_results_apply() is run on the SmsResults produced here to
+ * hold the two services to one contract. */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <curl/curl.h>
+#include <libpq-fe.h>
+
+#include "ecm_event.h"
+#include "ecm_http.h"
+#include "ecm_log.h"
+#include "ecm_metrics.h"
+#include "ecm_migrate.h"
+#include "ecm_pg.h"
+#include "ecm_service.h"
+#include "sms_ctx.h"
+#include "sms_dlr.h"
+#include "sms_expiry.h"
+#include "sms_mo.h"
+#include "st_results.h"
+
+#define O(x) ECM__V1__OUTCOME__OUTCOME_##x
+/* This test's ports (smsdlr's range 22400-22599). */
+#define PORT_FIRST 22400
+#define PORT_LAST 22449
+
+#define OPTOUT_TEXT "You are unsubscribed. Reply START to subscribe again."
+#define OPTIN_TEXT "You are subscribed again. Reply STOP to unsubscribe."
+#define HELP_TEXT "ECM test: reply STOP to unsubscribe."
+
+typedef struct {
+    char admin_dsn[512];
+    char dsn[640];
+    char dbname[64];
+    ecm_pg *pg;    /* used by the code under test */
+    PGconn *check; /* the test's own view */
+    ecm_pg_pool *pool;
+    ecm_metrics *metrics;
+    ecm_http *http;
+    int port;
+    volatile sig_atomic_t stop;
+    ecm_common_config common;
+    sms_ctx ctx;
+    st_results_ctx rctx;
+    int seq;
+} fixture;
+
+static fixture fx;
+
+/* ---- SQL helpers ---- */
+
+static PGresult *q(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static PGresult *q(const char *fmt, ...)
+{
+    char sql[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(sql, sizeof(sql), fmt, ap);
+    va_end(ap);
+    assert_true(n > 0 && (size_t)n < sizeof(sql));
+    PGresult *res = PQexec(fx.check, sql);
+    ExecStatusType st = PQresultStatus(res);
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(res));
+    return res;
+}
+
+static long long q_ll(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static long long q_ll(const char *fmt, ...)
+{
+    char sql[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof(sql), fmt, ap);
+    va_end(ap);
+    PGresult *res = q("%s", sql);
+    assert_int_equal(PQntuples(res), 1);
+    assert_false(PQgetisnull(res, 0, 0));
+    long long v = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return v;
+}
+
+static char *q_text(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *q_text(const char *fmt, ...)
+{
+    char sql[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof(sql), fmt, ap);
+    va_end(ap);
+    PGresult *res = q("%s", sql);
+    assert_int_equal(PQntuples(res), 1);
+    char *s = strdup(PQgetisnull(res, 0, 0) ? "(null)" : PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return s;
+}
+
+static void expect_text(const char *expected, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void expect_text(const char *expected, const char *fmt, ...)
+{
+    char sql[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof(sql), fmt, ap);
+    va_end(ap);
+    char *got = q_text("%s", sql);
+    if (strcmp(got, expected) != 0)
+        fail_msg("expected '%s', got '%s' from %s", expected, got, sql);
+    free(got);
+}
+
+static long long outbox_count(const char *topic, long long key)
+{
+    return q_ll("SELECT count(*) FROM outbox WHERE topic = '%s' AND msg_key = '%lld'", topic, key);
+}
+
+/* The only SmsResult for contact key; fails unless there is exactly one. */
+static Ecm__V1__SmsResult *sms_result_of(long long key)
+{
+    PGresult *res = q("SELECT payload, ce_type FROM outbox WHERE topic = 'sms.results'"
+                      " AND msg_key = '%lld'",
+                      key);
+    assert_int_equal(PQntuples(res), 1);
+    assert_string_equal(PQgetvalue(res, 0, 1), "ecm.v1.SmsResult");
+    size_t len = 0;
+    unsigned char *bytes = PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, 0), &len);
+    PQclear(res);
+    assert_non_null(bytes);
+    Ecm__V1__SmsResult *m = ecm__v1__sms_result__unpack(NULL, len, bytes);
+    PQfreemem(bytes);
+    assert_non_null(m);
+    return m;
+}
+
+/* ---- data ---- */
+
+static long long make_campaign(int dlr_timeout_s)
+{
+    return q_ll("INSERT INTO campaigns (name, channel, state, strategy_id, sms_template,"
+                " dlr_timeout_s)"
+                " SELECT 'sms-%d', 'sms', 'active', id, 'Hi {first_name}', %d"
+                " FROM strategies WHERE name = 'Default' RETURNING id",
+                ++fx.seq, dlr_timeout_s);
+}
+
+/* A contact on its first attempt: status 'sending', 'sent' (sent_ago_s
+ * seconds ago) or NULL for none (the contact is then pending). Writes the
+ * attempt's message id into mid. */
+static long long make_contact(long long campaign_id, const char *phones, const char *status,
+                              int sent_ago_s, char *mid, size_t mid_size)
+{
+    long long id = q_ll("INSERT INTO contacts (campaign_id, phones, state, attempts)"
+                        " VALUES (%lld, '%s', '%s', %d) RETURNING id",
+                        campaign_id, phones, status ? "dispatched" : "pending", status ? 1 : 0);
+    if (status != NULL) {
+        snprintf(mid, mid_size, "m-%d-%lld", ++fx.seq, id);
+        PQclear(q("INSERT INTO attempts (contact_id, attempt, campaign_id, channel, target, phone,"
+                  " account_number, status, message_id, encoding, segments, sending_at, sent_at)"
+                  " VALUES (%lld, 1, %lld, 'sms', 'kannel', '+15550100001', '%lld-1', '%s', '%s',"
+                  " 'GSM7', 2, now() - interval '%d seconds',"
+                  " CASE WHEN '%s' = 'sent' THEN now() - interval '%d seconds' END)",
+                  id, campaign_id, id, status, mid, sent_ago_s, status, sent_ago_s));
+    }
+    return id;
+}
+
+static st_apply_status strategy_applies(long long contact_id)
+{
+    Ecm__V1__SmsResult *m = sms_result_of(contact_id);
+    st_result r;
+    char reason[256];
+    assert_int_equal(st_result_from_sms(m, &r, reason, sizeof(reason)), 0);
+    ecm__v1__sms_result__free_unpacked(m, NULL);
+    return st_results_apply(fx.pg, &fx.rctx, &r, NULL, reason, sizeof(reason));
+}
+
+/* ---- HTTP ---- */
+
+typedef struct {
+    char *data;
+    size_t len;
+} sink;
+
+static size_t on_body(char *p, size_t size, size_t n, void *ctx)
+{
+    sink *s = ctx;
+    char *d = realloc(s->data, s->len + size * n + 1);
+    assert_non_null(d);
+    memcpy(d + s->len, p, size * n);
+    s->data = d;
+    s->len += size * n;
+    s->data[s->len] = '\0';
+    return size * n;
+}
+
+/* One request to the test server; body NULL is a GET. Returns the status;
+ * *answer_len gets the answer's length. */
+static long http(const char *path_and_query, const char *content_type, const char *body,
+                 size_t *answer_len)
+{
+    CURL *c = curl_easy_init();
+    assert_non_null(c);
+    char url[1024];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", fx.port, path_and_query);
+    sink s = {0};
+    struct curl_slist *hdrs = curl_slist_append(NULL, "Expect:");
+    char ct[128];
+    if (content_type) {
+        snprintf(ct, sizeof(ct), "Content-Type: %s", content_type);
+        hdrs = curl_slist_append(hdrs, ct);
+    }
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    if (body)
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    CURLcode rc = curl_easy_perform(c);
+    if (rc != CURLE_OK)
+        fail_msg("%s: %s", url, curl_easy_strerror(rc));
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    if (answer_len)
+        *answer_len = s.len;
+    free(s.data);
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(c);
+    return status;
+}
+
+/* ---- fixtures ---- */
+
+static void quiet_notice(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    const char *dsn = getenv("ECM_TEST_PG_DSN");
+    if (dsn == NULL || dsn[0] == '\0')
+        return 0;
+    ecm_log_init("test_sms_dlr", ECM_LOG_ERROR);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    snprintf(fx.admin_dsn, sizeof(fx.admin_dsn), "%s", dsn);
+    snprintf(fx.dbname, sizeof(fx.dbname), "ecm_smsdlr_t%ld", (long)getpid());
+    PGconn *admin = PQconnectdb(fx.admin_dsn);
+    if (PQstatus(admin) != CONNECTION_OK) {
+        fprintf(stderr, "ECM_TEST_PG_DSN: %s", PQerrorMessage(admin));
+        PQfinish(admin);
+        return -1;
+    }
+    PQsetNoticeProcessor(admin, quiet_notice, NULL);
+    char sql[256];
+    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s", fx.dbname);
+    PQclear(PQexec(admin, sql));
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", fx.dbname);
+    PGresult *res = PQexec(admin, sql);
+    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    if (!ok)
+        fprintf(stderr, "%s: %s", sql, PQresultErrorMessage(res));
+    PQclear(res);
+    PQfinish(admin);
+    if (!ok)
+        return -1;
+
+    /* A later keyword wins in a libpq conninfo string. */
+    snprintf(fx.dsn, sizeof(fx.dsn), "%s dbname=%s", fx.admin_dsn, fx.dbname);
+    fx.pg = ecm_pg_new(fx.dsn, NULL);
+    fx.check = PQconnectdb(fx.dsn);
+    if (fx.pg == NULL || PQstatus(fx.check) != CONNECTION_OK)
+        return -1;
+    PQsetNoticeProcessor(fx.check, quiet_notice, NULL);
+    PGconn *conn = ecm_pg_conn(fx.pg);
+    if (conn == NULL || ecm_migrate_apply(conn, ecm_migrations, ecm_migrations_count) < 0)
+        return -1;
+    fx.pool = ecm_pg_pool_new(fx.dsn, 4, &fx.stop);
+    fx.metrics = ecm_metrics_new();
+    if (fx.pool == NULL || fx.metrics == NULL)
+        return -1;
+
+    fx.common.topic_sms_results = "sms.results";
+    fx.common.topic_closed = "contacts.closed";
+    fx.common.topic_dispatched = "contacts.dispatched";
+    fx.common.topic_retry = "contacts.retry";
+    fx.ctx = (sms_ctx){
+        .common = &fx.common,
+        .source = "/ecm/sms-test",
+        .metrics = fx.metrics,
+        .pool = fx.pool,
+        .callback_base_url = "http://127.0.0.1",
+        .help_text = HELP_TEXT,
+        .optout_text = OPTOUT_TEXT,
+        .optin_text = OPTIN_TEXT,
+        .system_sender = "12345",
+        .dlr_scan_ms = 50,
+    };
+    fx.rctx = (st_results_ctx){
+        .topic_call_results = "call.results",
+        .topic_sms_results = "sms.results",
+        .topic_closed = "contacts.closed",
+        .source = "/ecm/strategy-test",
+    };
+    for (fx.port = PORT_FIRST; fx.port <= PORT_LAST; fx.port++) {
+        fx.http = ecm_http_new("127.0.0.1", fx.port, fx.metrics);
+        if (fx.http == NULL || sms_dlr_register(fx.http, &fx.ctx) != 0 ||
+            sms_mo_register(fx.http, &fx.ctx) != 0)
+            return -1;
+        if (ecm_http_start(fx.http) == 0)
+            break;
+        ecm_http_destroy(fx.http);
+        fx.http = NULL;
+    }
+    return fx.http != NULL ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    if (fx.pg == NULL)
+        return 0;
+    ecm_http_destroy(fx.http);
+    ecm_pg_pool_destroy(fx.pool);
+    ecm_metrics_destroy(fx.metrics);
+    ecm_pg_destroy(fx.pg);
+    PQfinish(fx.check);
+    PGconn *admin = PQconnectdb(fx.admin_dsn);
+    char sql[256];
+    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", fx.dbname);
+    PQclear(PQexec(admin, sql));
+    PQfinish(admin);
+    curl_global_cleanup();
+    return 0;
+}
+
+/* cmocka can't skip from a setup function, so each DB test starts here. */
+#define NEED_DB()                                                                                  \
+    do {                                                                                           \
+        if (fx.pg == NULL)                                                                         \
+            skip();                                                                                \
+    } while (0)
+
+/* ---- pure ---- */
+
+static void test_dlr_codes_final_and_intermediate(void **state)
+{
+    (void)state;
+    Ecm__V1__Outcome o = O(UNSPECIFIED);
+    assert_int_equal(sms_dlr_classify(1, &o), 1);
+    assert_int_equal(o, O(SMS_DELIVERED));
+    assert_int_equal(sms_dlr_classify(2, &o), 1);
+    assert_int_equal(o, O(SMS_UNDELIVERED));
+    assert_int_equal(sms_dlr_classify(16, &o), 1);
+    assert_int_equal(o, O(SMS_REJECTED));
+    o = O(UNSPECIFIED);
+    assert_int_equal(sms_dlr_classify(4, &o), 0);
+    assert_int_equal(sms_dlr_classify(8, &o), 0);
+    assert_int_equal(o, O(UNSPECIFIED));
+    assert_int_equal(sms_dlr_classify(0, &o), -1);
+    assert_int_equal(sms_dlr_classify(3, &o), -1);
+    assert_int_equal(sms_dlr_classify(32, &o), -1);
+}
+
+/* ---- DLRs ---- */
+
+static void test_dlr_final_closes_attempt_with_one_sms_result(void **state)
+{
+    (void)state;
+    NEED_DB();
+    char mid[64];
+    long long camp = make_campaign(86400);
+    long long k = make_contact(camp, "{+15550100001}", "sent", 5, mid, sizeof(mid));
+    assert_int_equal(sms_dlr_apply(fx.pg, &fx.ctx, mid, 1, "delivered"), SMS_DLR_APPLIED);
+
+    expect_text("done 1 1 true true",
+                "SELECT status || ' ' || raw_code || ' ' || dlr_status || ' '"
+                " || (result_at IS NOT NULL) || ' ' || (dlr_at IS NOT NULL)"
+                " FROM attempts WHERE contact_id = %lld",
+                k);
+    assert_int_equal(q_ll("SELECT count(*) FROM sms_dlrs WHERE message_id = '%s'", mid), 1);
+    Ecm__V1__SmsResult *m = sms_result_of(k);
+    assert_int_equal(m->contact_id, k);
+    assert_int_equal(m->campaign_id, camp);
+    assert_int_equal(m->attempt, 1);
+    assert_string_equal(m->message_id, mid);
+    assert_int_equal(m->outcome, O(SMS_DELIVERED));
+    assert_int_equal(m->gateway_status, 1);
+    assert_int_equal(m->segments, 2);
+    assert_string_equal(m->detail, "delivered");
+    assert_true(m->occurred_at > 0 && strlen(m->event_id) == 36);
+    ecm__v1__sms_result__free_unpacked(m, NULL);
+
+    /* The strategy decides on it: Default closes a delivered SMS. */
+    assert_int_equal(strategy_applies(k), ST_APPLY_DECIDED);
+    expect_text("closed SMS_DELIVERED",
+                "SELECT state || ' ' || outcome FROM contacts WHERE id = %lld", k);
+    expect_text("SMS_DELIVERED", "SELECT outcome FROM attempts WHERE contact_id = %lld", k);
+}
+
+static void test_dlr_resent_final_changes_nothing(void **state)
+{
+    (void)state;
+    NEED_DB();
+    char mid[64];
+    long long camp = make_campaign(86400);
+    long long k = make_contact(camp, "{+15550100001}", "sent", 5, mid, sizeof(mid));
+    assert_int_equal(sms_dlr_apply(fx.pg, &fx.ctx, mid, 2, NULL), SMS_DLR_APPLIED);
+    assert_int_equal(sms_dlr_apply(fx.pg, &fx.ctx, mid, 2, NULL), SMS_DLR_DUPLICATE);
+    /* A different final code later does not reopen or change it either. */
+    assert_int_equal(sms_dlr_apply(fx.pg, &fx.ctx, mid, 1, NULL), SMS_DLR_DUPLICATE);
+    assert_int_equal(outbox_count("sms.results", k), 1);
+    assert_int_equal(q_ll("SELECT count(*) FROM sms_dlrs WHERE message_id = '%s'", mid), 3);
+    expect_text("done 2 2",
+                "SELECT status || ' ' || raw_code || ' ' || dlr_status FROM attempts"
+                " WHERE contact_id = %lld",
+                k);
+    Ecm__V1__SmsResult *m = sms_result_of(k);
+    assert_int_equal(m->outcome, O(SMS_UNDELIVERED));
+    ecm__v1__sms_result__free_unpacked(m, NULL);
+}
+
+static void test_dlr_intermediate_then_final(void **state)
+{
+    (void)state;
+    NEED_DB();
+    char mid[64];
+    long long camp = make_campaign(86400);
+    long long k = make_contact(camp, "{+15550100001}", "sent", 5, mid, sizeof(mid));
+    assert_int_equal(sms_dlr_apply(fx.pg, &fx.ctx, mid, 8, "ACK/"), SMS_DLR_INTERMEDIATE);
+    expect_text("sent 8 true",
+                "SELECT status || ' ' || dlr_status || ' ' || (dlr_at IS NOT NULL)"
+                " FROM attempts WHERE contact_id = %lld",
+                k);
+    assert_int_equal(outbox_count("sms.results", k), 0);
+    assert_int_equal(sms_dlr_apply(fx.pg, &fx.ctx, mid, 4, NULL), SMS_DLR_INTERMEDIATE);
+    assert_int_equal(sms_dlr_apply(fx.pg, &fx.ctx, mid, 16, NULL), SMS_DLR_APPLIED);
+    assert_int_equal(outbox_count("sms.results", k), 1);
+    Ecm__V1__SmsResult *m = sms_result_of(k);
+    assert_int_equal(m->outcome, O(SMS_REJECTED));
+    assert_int_equal(m->gateway_status, 16);
+    ecm__v1__sms_result__free_unpacked(m, NULL);
+    /* Kannel was seen to send the 8 after the 1: it must not touch a closed attempt. */
+    assert_int_equal(sms_dlr_apply(fx.pg, &fx.ctx, mid, 8, NULL), SMS_DLR_DUPLICATE);
+    expect_text("done 16",
+                "SELECT status || ' ' || dlr_status FROM attempts"
+                " WHERE contact_id = %lld",
+                k);
+}
+
+static void test_dlr_for_attempt_still_sending_is_applied(void **state)
+{
+    (void)state;
+    NEED_DB();
+    char mid[64];
+    long long camp = make_campaign(86400);
+    long long k = make_contact(camp, "{+15550100001}", "sending", 0, mid, sizeof(mid));
+    assert_int_equal(sms_dlr_apply(fx.pg, &fx.ctx, mid, 1, NULL), SMS_DLR_APPLIED);
+    expect_text("done", "SELECT status FROM attempts WHERE contact_id = %lld", k);
+    assert_int_equal(outbox_count("sms.results", k), 1);
+}
+
+static void test_dlr_unknown_id_and_code_are_recorded_only(void **state)
+{
+    (void)state;
+    NEED_DB();
+    long long before = q_ll("SELECT count(*) FROM outbox");
+    assert_int_equal(sms_dlr_apply(fx.pg, &fx.ctx, "never-issued", 1, NULL), SMS_DLR_UNKNOWN_ID);
+    char mid[64];
+    long long camp = make_campaign(86400);
+    long long k = make_contact(camp, "{+15550100001}", "sent", 5, mid, sizeof(mid));
+    assert_int_equal(sms_dlr_apply(fx.pg, &fx.ctx, mid, 3, NULL), SMS_DLR_UNKNOWN_CODE);
+    expect_text("sent",
+                "SELECT status || coalesce(dlr_status::text, '') FROM attempts"
+                " WHERE contact_id = %lld",
+                k);
+    assert_int_equal(q_ll("SELECT count(*) FROM outbox"), before);
+    assert_int_equal(q_ll("SELECT count(*) FROM sms_dlrs WHERE message_id = 'never-issued'"), 1);
+
+    /* Through HTTP an unknown id is still a 200, so a gateway stops retrying. */
+    size_t len = 99;
+    assert_int_equal(http("/sms/dlr?msgid=never-issued-2&status=1", NULL, NULL, &len), 200);
+    assert_int_equal(len, 0);
+    assert_int_equal(q_ll("SELECT count(*) FROM sms_dlrs WHERE message_id = 'never-issued-2'"), 1);
+    assert_true(ecm_metric_value(ecm_metrics_counter(
+                    fx.metrics, "ecm_sms_dlrs_total{result=\"unknown_id\"}", "")) >= 2);
+}
+
+static void test_dlr_of_system_message_is_recorded_only(void **state)
+{
+    (void)state;
+    NEED_DB();
+    PQclear(q("INSERT INTO sms_system_messages (to_phone, body, message_id, state)"
+              " VALUES ('+15550109999', 'x', 'sys-test-1', 'sent')"));
+    long long before = q_ll("SELECT count(*) FROM outbox");
+    assert_int_equal(sms_dlr_apply(fx.pg, &fx.ctx, "sys-test-1", 1, NULL), SMS_DLR_SYSTEM);
+    assert_int_equal(q_ll("SELECT count(*) FROM outbox"), before);
+    assert_int_equal(q_ll("SELECT count(*) FROM sms_dlrs WHERE message_id = 'sys-test-1'"), 1);
+}
+
+static void test_dlr_over_http_get_form_and_json(void **state)
+{
+    (void)state;
+    NEED_DB();
+    char m1[64], m2[64], m3[64];
+    long long camp = make_campaign(86400);
+    long long k1 = make_contact(camp, "{+15550100001}", "sent", 5, m1, sizeof(m1));
+    long long k2 = make_contact(camp, "{+15550100002}", "sent", 5, m2, sizeof(m2));
+    long long k3 = make_contact(camp, "{+15550100003}", "sent", 5, m3, sizeof(m3));
+    char path[256], body[256];
+    size_t len = 99;
+    snprintf(path, sizeof(path), "/sms/dlr?msgid=%s&status=1&detail=ok%%20done", m1);
+    assert_int_equal(http(path, NULL, NULL, &len), 200);
+    assert_int_equal(len, 0);
+    snprintf(body, sizeof(body), "msgid=%s&status=2", m2);
+    assert_int_equal(http("/sms/dlr", "application/x-www-form-urlencoded", body, NULL), 200);
+    snprintf(body, sizeof(body), "{\"message_id\":\"%s\",\"status\":16}", m3);
+    assert_int_equal(http("/sms/dlr", "application/json", body, NULL), 200);
+
+    Ecm__V1__SmsResult *m = sms_result_of(k1);
+    assert_int_equal(m->outcome, O(SMS_DELIVERED));
+    assert_string_equal(m->detail, "ok done");
+    ecm__v1__sms_result__free_unpacked(m, NULL);
+    m = sms_result_of(k2);
+    assert_int_equal(m->outcome, O(SMS_UNDELIVERED));
+    ecm__v1__sms_result__free_unpacked(m, NULL);
+    m = sms_result_of(k3);
+    assert_int_equal(m->outcome, O(SMS_REJECTED));
+    ecm__v1__sms_result__free_unpacked(m, NULL);
+
+    /* Malformed callbacks are refused; nothing is recorded for them. */
+    long long dlrs = q_ll("SELECT count(*) FROM sms_dlrs");
+    assert_int_equal(http("/sms/dlr?status=1", NULL, NULL, NULL), 400);
+    assert_int_equal(http("/sms/dlr?msgid=x&status=%25d", NULL, NULL, NULL), 400);
+    assert_int_equal(http("/sms/dlr?msgid=x&status=1x", NULL, NULL, NULL), 400);
+    assert_int_equal(http("/sms/dlr", "application/json", "[1,2]", NULL), 400);
+    assert_int_equal(q_ll("SELECT count(*) FROM sms_dlrs"), dlrs);
+}
+
+/* ---- expiry ---- */
+
+static void test_expiry_closes_old_sent_attempt_as_sms_expired(void **state)
+{
+    (void)state;
+    NEED_DB();
+    /* Nothing else in this database may be overdue for the counts below. */
+    PQclear(q("UPDATE attempts SET status = 'done' WHERE status = 'sent'"));
+    char m_old[64], m_new[64], m_other[64], m_sending[64];
+    long long short_camp = make_campaign(60);
+    long long long_camp = make_campaign(86400);
+    long long k_old = make_contact(short_camp, "{+15550100001}", "sent", 120, m_old, sizeof(m_old));
+    long long k_new = make_contact(short_camp, "{+15550100002}", "sent", 10, m_new, sizeof(m_new));
+    long long k_other =
+        make_contact(long_camp, "{+15550100003}", "sent", 120, m_other, sizeof(m_other));
+    long long k_sending =
+        make_contact(short_camp, "{+15550100004}", "sending", 120, m_sending, sizeof(m_sending));
+    assert_int_equal(sms_dlr_apply(fx.pg, &fx.ctx, m_old, 8, NULL), SMS_DLR_INTERMEDIATE);
+
+    assert_int_equal(sms_expiry_scan(fx.pg, &fx.ctx, 100), 1);
+    expect_text("done", "SELECT status FROM attempts WHERE contact_id = %lld", k_old);
+    Ecm__V1__SmsResult *m = sms_result_of(k_old);
+    assert_int_equal(m->outcome, O(SMS_EXPIRED));
+    assert_int_equal(m->gateway_status, 8); /* the last DLR seen */
+    assert_string_equal(m->message_id, m_old);
+    ecm__v1__sms_result__free_unpacked(m, NULL);
+    assert_int_equal(outbox_count("sms.results", k_new), 0);
+    assert_int_equal(outbox_count("sms.results", k_other), 0);
+    assert_int_equal(outbox_count("sms.results", k_sending), 0);
+
+    /* Nothing twice; a late DLR is recorded only. */
+    assert_int_equal(sms_expiry_scan(fx.pg, &fx.ctx, 100), 0);
+    assert_int_equal(sms_dlr_apply(fx.pg, &fx.ctx, m_old, 1, NULL), SMS_DLR_DUPLICATE);
+    assert_int_equal(outbox_count("sms.results", k_old), 1);
+
+    /* The strategy retries an expired SMS (Default: retry after 3600 s). */
+    assert_int_equal(strategy_applies(k_old), ST_APPLY_DECIDED);
+    expect_text("waiting", "SELECT state FROM contacts WHERE id = %lld", k_old);
+    expect_text("SMS_EXPIRED", "SELECT outcome FROM attempts WHERE contact_id = %lld", k_old);
+}
+
+static void test_expiry_thread_closes_overdue_attempts_until_stopped(void **state)
+{
+    (void)state;
+    NEED_DB();
+    PQclear(q("UPDATE attempts SET status = 'done' WHERE status = 'sent'"));
+    char mid[64];
+    long long camp = make_campaign(1);
+    long long k = make_contact(camp, "{+15550100001}", "sent", 0, mid, sizeof(mid));
+    volatile sig_atomic_t stop = 0;
+    sms_expiry *e = sms_expiry_start(fx.dsn, &fx.ctx, &stop);
+    assert_non_null(e);
+    /* Due after 1 s; scanned every 50 ms. */
+    long long n = 0;
+    for (int i = 0; i < 100 && n == 0; i++) {
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+        n = outbox_count("sms.results", k);
+    }
+    sms_expiry_stop(e);
+    assert_int_equal(n, 1);
+    expect_text("done", "SELECT status FROM attempts WHERE contact_id = %lld", k);
+    sms_expiry_stop(NULL);
+}
+
+/* ---- MO ---- */
+
+static long long system_messages_to(const char *phone, const char *body)
+{
+    return q_ll("SELECT count(*) FROM sms_system_messages WHERE to_phone = '%s' AND body = '%s'",
+                phone, body);
+}
+
+static void test_mo_stop_start_through_http(void **state)
+{
+    (void)state;
+    NEED_DB();
+    char mid[64], unused[64];
+    long long camp1 = make_campaign(86400);
+    long long camp2 = q_ll("INSERT INTO campaigns (name, channel, state, strategy_id, cisco_kind,"
+                           " cisco_campaign_id) SELECT 'voice', 'voice_ivr', 'active', id, 'uccx',"
+                           " '1' FROM strategies WHERE name = 'Default' RETURNING id");
+    /* The number in three spellings, and one contact with it as second phone. */
+    long long pending = make_contact(camp1, "{+15550170001}", NULL, 0, unused, sizeof(unused));
+    long long in_flight = make_contact(camp1, "{15550170001}", "sent", 5, mid, sizeof(mid));
+    long long voice =
+        make_contact(camp2, "{+15550179999,+1-555-017-0001}", NULL, 0, unused, sizeof(unused));
+    long long closed = make_contact(camp1, "{+15550170001}", NULL, 0, unused, sizeof(unused));
+    PQclear(q("UPDATE contacts SET state = 'closed', outcome = 'SMS_DELIVERED' WHERE id = %lld",
+              closed));
+    long long other = make_contact(camp1, "{+15550170002}", NULL, 0, unused, sizeof(unused));
+
+    size_t len = 99;
+    assert_int_equal(http("/sms/mo?from=%2B15550170001&to=12345&text=Stop.", NULL, NULL, &len),
+                     200);
+    assert_int_equal(len, 0);
+    expect_text("+15550170001 sms_optout",
+                "SELECT phone || ' ' || source FROM dnc WHERE campaign_id IS NULL"
+                " AND phone_key = '15550170001'");
+    long long ids[] = {pending, in_flight, voice};
+    for (size_t i = 0; i < 3; i++) {
+        expect_text("closed DNC true",
+                    "SELECT state || ' ' || outcome || ' ' || (closed_at IS NOT NULL)"
+                    " FROM contacts WHERE id = %lld",
+                    ids[i]);
+        assert_int_equal(outbox_count("contacts.closed", ids[i]), 1);
+    }
+    expect_text("closed SMS_DELIVERED",
+                "SELECT state || ' ' || outcome FROM contacts WHERE id = %lld", closed);
+    assert_int_equal(outbox_count("contacts.closed", closed), 0);
+    expect_text("pending", "SELECT state FROM contacts WHERE id = %lld", other);
+    assert_int_equal(system_messages_to("+15550170001", OPTOUT_TEXT), 1);
+    expect_text("opt_out STOP Stop. 12345",
+                "SELECT action || ' ' || keyword || ' ' || body || ' ' || to_phone"
+                " FROM sms_inbound WHERE from_phone = '+15550170001' ORDER BY id LIMIT 1");
+
+    /* The SMS in flight still gets its DLR; the strategy records it only. */
+    assert_int_equal(sms_dlr_apply(fx.pg, &fx.ctx, mid, 1, NULL), SMS_DLR_APPLIED);
+    assert_int_equal(strategy_applies(in_flight), ST_APPLY_RECORDED);
+    expect_text("closed DNC", "SELECT state || ' ' || outcome FROM contacts WHERE id = %lld",
+                in_flight);
+
+    /* STOP again: recorded, no second confirmation, no second entry. */
+    assert_int_equal(http("/sms/mo?from=%2B15550170001&to=12345&text=stop", NULL, NULL, NULL), 200);
+    assert_int_equal(system_messages_to("+15550170001", OPTOUT_TEXT), 1);
+    assert_int_equal(q_ll("SELECT count(*) FROM dnc WHERE phone_key = '15550170001'"), 1);
+    assert_int_equal(q_ll("SELECT count(*) FROM sms_inbound WHERE from_phone = '+15550170001'"), 2);
+
+    /* START (POSTed as a form): off the list, one confirmation; contacts stay closed. */
+    assert_int_equal(http("/sms/mo", "application/x-www-form-urlencoded",
+                          "from=%2B15550170001&to=12345&text=+START+", NULL),
+                     200);
+    assert_int_equal(q_ll("SELECT count(*) FROM dnc WHERE phone_key = '15550170001'"), 0);
+    assert_int_equal(system_messages_to("+15550170001", OPTIN_TEXT), 1);
+    expect_text("closed", "SELECT state FROM contacts WHERE id = %lld", pending);
+    /* A YES from a number that is not opted out is no opt-in to confirm. */
+    assert_int_equal(http("/sms/mo", "application/json",
+                          "{\"from\":\"+15550170001\",\"to\":\"12345\",\"text\":\"yes\"}", NULL),
+                     200);
+    assert_int_equal(system_messages_to("+15550170001", OPTIN_TEXT), 1);
+
+    /* HELP is answered every time; other text is recorded only. */
+    assert_int_equal(http("/sms/mo?from=15550170002&text=help%3F", NULL, NULL, NULL), 200);
+    assert_int_equal(system_messages_to("15550170002", HELP_TEXT), 1);
+    assert_int_equal(http("/sms/mo?from=15550170002&text=stop+it", NULL, NULL, NULL), 200);
+    expect_text("none (null)",
+                "SELECT action || ' ' || coalesce(keyword, '(null)') FROM sms_inbound"
+                " WHERE body = 'stop it'");
+    expect_text("pending", "SELECT state FROM contacts WHERE id = %lld", other);
+    assert_int_equal(q_ll("SELECT count(*) FROM dnc WHERE phone_key = '15550170002'"), 0);
+
+    /* A sender that is no number can't be opted out; the message is kept. */
+    assert_int_equal(http("/sms/mo?from=ALPHA&text=STOP", NULL, NULL, NULL), 200);
+    expect_text("none STOP",
+                "SELECT action || ' ' || keyword FROM sms_inbound WHERE from_phone = 'ALPHA'");
+    assert_int_equal(http("/sms/mo?text=STOP", NULL, NULL, NULL), 400);
+}
+
+static void test_mo_apply_reports_what_it_did(void **state)
+{
+    (void)state;
+    NEED_DB();
+    char unused[64];
+    long long camp = make_campaign(86400);
+    make_contact(camp, "{+15550180001}", NULL, 0, unused, sizeof(unused));
+    make_contact(camp, "{+15550180001}", NULL, 0, unused, sizeof(unused));
+    sms_mo_info info;
+    assert_int_equal(sms_mo_apply(fx.pg, &fx.ctx, "+15550180001", NULL, " QUIT! ", &info), 0);
+    assert_int_equal(info.action, SMS_MO_OPT_OUT);
+    assert_int_equal(info.dnc_changed, 1);
+    assert_int_equal(info.closed, 2);
+    assert_int_equal(info.replies, 1);
+    assert_int_equal(sms_mo_apply(fx.pg, &fx.ctx, "+15550180001", NULL, "REVOKE", &info), 0);
+    assert_int_equal(info.dnc_changed, 0);
+    assert_int_equal(info.closed, 0);
+    assert_int_equal(info.replies, 0);
+    /* An entry put there by an administrator is not lifted by START. */
+    PQclear(q("INSERT INTO dnc (phone, source) VALUES ('+15550180002', 'api')"));
+    assert_int_equal(sms_mo_apply(fx.pg, &fx.ctx, "+15550180002", NULL, "START", &info), 0);
+    assert_int_equal(info.action, SMS_MO_OPT_IN);
+    assert_int_equal(info.dnc_changed, 0);
+    assert_int_equal(info.replies, 0);
+    assert_int_equal(q_ll("SELECT count(*) FROM dnc WHERE phone_key = '15550180002'"), 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_dlr_codes_final_and_intermediate),
+        cmocka_unit_test(test_dlr_final_closes_attempt_with_one_sms_result),
+        cmocka_unit_test(test_dlr_resent_final_changes_nothing),
+        cmocka_unit_test(test_dlr_intermediate_then_final),
+        cmocka_unit_test(test_dlr_for_attempt_still_sending_is_applied),
+        cmocka_unit_test(test_dlr_unknown_id_and_code_are_recorded_only),
+        cmocka_unit_test(test_dlr_of_system_message_is_recorded_only),
+        cmocka_unit_test(test_dlr_over_http_get_form_and_json),
+        cmocka_unit_test(test_expiry_closes_old_sent_attempt_as_sms_expired),
+        cmocka_unit_test(test_expiry_thread_closes_overdue_attempts_until_stopped),
+        cmocka_unit_test(test_mo_stop_start_through_http),
+        cmocka_unit_test(test_mo_apply_reports_what_it_did),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

@@ -1,0 +1,547 @@
+/* The SMS sender against a scratch PostgreSQL database and a fake gateway:
+ * queued -> sending -> sent with ContactDispatched, DNC numbers closed and
+ * never sent, 503 then 202 sent once with the same message id, 4xx ->
+ * SmsResult(SMS_REJECTED), render failures, crash recovery, system
+ * messages, UCS-2, and intake idempotence. Needs ECM_TEST_PG_DSN. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "ecm/v1/events.pb-c.h"
+#include "ecm_event.h"
+#include "ecm_log.h"
+#include "ecm_metrics.h"
+#include "ecm_migrate.h"
+#include "ecm_pg.h"
+#include "sms_ctx.h"
+#include "sms_intake.h"
+#include "sms_sender.h"
+#include "test_sms_fake_gw.h"
+
+#define PORT_LO 22320
+#define PORT_HI 22339
+
+typedef struct {
+    PGconn *admin;
+    char name[64];
+    char dsn[1024];
+    ecm_pg *pg;
+    fake_gw *fake;
+    ecm_metrics *metrics;
+    ecm_common_config common;
+    sms_ctx ctx;
+    char url[128];
+    sms_sender *sender;
+} fixture;
+
+static PGresult *q(fixture *f, const char *sql)
+{
+    PGresult *r = PQexec(ecm_pg_conn(f->pg), sql);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+    return r;
+}
+
+static long long q_int(fixture *f, const char *sql)
+{
+    PGresult *r = q(f, sql);
+    assert_int_equal(PQntuples(r), 1);
+    long long v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return v;
+}
+
+static char *q_str(fixture *f, const char *sql)
+{
+    PGresult *r = q(f, sql);
+    assert_int_equal(PQntuples(r), 1);
+    char *s = strdup(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return s;
+}
+
+static void q_cmd(fixture *f, const char *sql)
+{
+    PQclear(q(f, sql));
+}
+
+static int group_setup(void **state)
+{
+    const char *base = getenv("ECM_TEST_PG_DSN");
+    if (!base) {
+        *state = NULL;
+        return 0;
+    }
+    ecm_log_init("test", ECM_LOG_ERROR);
+    fixture *f = calloc(1, sizeof *f);
+    char admin_dsn[1100];
+    snprintf(admin_dsn, sizeof admin_dsn, "%s dbname=postgres", base);
+    f->admin = PQconnectdb(admin_dsn);
+    if (PQstatus(f->admin) != CONNECTION_OK)
+        fail_msg("ECM_TEST_PG_DSN: %s", PQerrorMessage(f->admin));
+    snprintf(f->name, sizeof f->name, "ecm_smssend_t%d_%ld", (int)getpid(),
+             (long)time(NULL) % 100000);
+    char sql[256];
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", f->name);
+    PGresult *r = PQexec(f->admin, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+    PQclear(r);
+    snprintf(f->dsn, sizeof f->dsn, "%s dbname=%s", base, f->name);
+    f->pg = ecm_pg_new(f->dsn, NULL);
+    assert_non_null(f->pg);
+    assert_true(ecm_migrate_apply(ecm_pg_conn(f->pg), ecm_migrations, ecm_migrations_count) >= 0);
+    f->fake = fake_start(PORT_LO, PORT_HI);
+    assert_non_null(f->fake);
+    f->common.topic_dispatched = "contacts.dispatched";
+    f->common.topic_sms_results = "sms.results";
+    f->common.topic_closed = "contacts.closed";
+    f->common.topic_uploaded = "contacts.uploaded";
+    f->common.topic_retry = "contacts.retry";
+    *state = f;
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    fixture *f = *state;
+    if (!f)
+        return 0;
+    fake_stop(f->fake);
+    ecm_pg_destroy(f->pg);
+    char sql[256];
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", f->name);
+    PQclear(PQexec(f->admin, sql));
+    PQfinish(f->admin);
+    free(f);
+    return 0;
+}
+
+static sms_sender *make_sender(fixture *f, long stale_s)
+{
+    sms_sender_config cfg = {
+        .ctx = &f->ctx,
+        .lanes = {{.gw =
+                       {
+                           .kind = SMS_GW_KANNEL,
+                           .name = "kannel",
+                           .url = f->url,
+                           .user = "ecm",
+                           .password = "pw",
+                           .callback_base_url = "http://127.0.0.1:8084",
+                           .timeout_ms = 2000,
+                           .concurrency = 4,
+                       },
+                   .rate = 1000}},
+        .nlanes = 1,
+        .default_gateway = "kannel",
+        .system_gateway = "kannel",
+        .batch = 100,
+        .tick_ms = 20,
+        .stale_s = stale_s,
+        .backoff_max_ms = 300,
+    };
+    return sms_sender_new(f->pg, &cfg);
+}
+
+static int test_setup(void **state)
+{
+    fixture *f = *state;
+    if (!f)
+        return 0;
+    q_cmd(f, "TRUNCATE attempts, outbox, contacts, uploads, dnc, sms_system_messages, campaigns "
+             "RESTART IDENTITY CASCADE");
+    fake_reset(f->fake);
+    snprintf(f->url, sizeof f->url, "http://127.0.0.1:%d/cgi-bin/sendsms", f->fake->port);
+    f->metrics = ecm_metrics_new();
+    f->ctx = (sms_ctx){
+        .common = &f->common,
+        .source = "/ecm/sms",
+        .metrics = f->metrics,
+        .callback_base_url = "http://127.0.0.1:8084",
+        .system_sender = "ECM",
+    };
+    f->sender = make_sender(f, 60);
+    assert_non_null(f->sender);
+    return 0;
+}
+
+static int test_teardown(void **state)
+{
+    fixture *f = *state;
+    if (!f)
+        return 0;
+    sms_sender_destroy(f->sender);
+    ecm_metrics_destroy(f->metrics);
+    return 0;
+}
+
+#define NEED_DB(f)                                                                                 \
+    do {                                                                                           \
+        if (!(f))                                                                                  \
+            skip();                                                                                \
+    } while (0)
+
+/* An SMS campaign in `state` with n contacts in `contact_state`; contact g
+ * has phone +1555000000g and custom {"due": "<g> May"}. Returns its id. */
+static long long seed(fixture *f, const char *state, const char *tmpl, int n,
+                      const char *contact_state)
+{
+    char sql[1024];
+    char *lit = PQescapeLiteral(ecm_pg_conn(f->pg), tmpl, strlen(tmpl));
+    snprintf(sql, sizeof sql,
+             "INSERT INTO campaigns (name, channel, state, strategy_id, sms_template, sms_sender) "
+             "SELECT 's', 'sms', '%s', id, %s, 'ECMBANK' FROM strategies WHERE name = 'Default' "
+             "RETURNING id",
+             state, lit);
+    PQfreemem(lit);
+    long long id = q_int(f, sql);
+    snprintf(sql, sizeof sql,
+             "INSERT INTO contacts (campaign_id, first_name, last_name, phones, custom, state) "
+             "SELECT %lld, 'First' || g, 'Last' || g, ARRAY['+1555000' || lpad(g::text, 4, '0')], "
+             "jsonb_build_object('due', g || ' May'), '%s' FROM generate_series(1, %d) g",
+             id, contact_state, n);
+    q_cmd(f, sql);
+    return id;
+}
+
+/* Steps the sender until sql gives want (or ~5 s pass). */
+static void step_until(fixture *f, const char *sql, long long want)
+{
+    long long got = -1;
+    for (int i = 0; i < 250; i++) {
+        sms_sender_step(f->sender, 20);
+        got = q_int(f, sql);
+        if (got == want)
+            return;
+    }
+    fail_msg("%s: got %lld, want %lld", sql, got, want);
+}
+
+static void step_for(fixture *f, int ms)
+{
+    for (int t = 0; t < ms; t += 20)
+        sms_sender_step(f->sender, 20);
+}
+
+static double metric(fixture *f, const char *name)
+{
+    return ecm_metric_value(ecm_metrics_counter(f->metrics, name, "x"));
+}
+
+static void test_sender_queued_contacts_sent_with_events(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    seed(f, "active", "Hi {first_name}, pay by {due}.", 3, "queued");
+    step_until(f, "SELECT count(*) FROM attempts WHERE status = 'sent'", 3);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE status = 'sent' AND "
+                              "sent_at IS NOT NULL AND channel = 'sms' AND target = 'kannel' AND "
+                              "attempt = 1 AND account_number = contact_id || '-1' AND "
+                              "encoding = 'GSM7' AND segments = 1 AND message_id IS NOT NULL"),
+                     3);
+    assert_int_equal(
+        q_int(f, "SELECT count(*) FROM contacts WHERE state = 'dispatched' AND attempts = 1"), 3);
+    assert_int_equal(q_int(f,
+                           "SELECT count(*) FROM outbox WHERE topic = 'contacts.dispatched' "
+                           "AND ce_type = 'ecm.v1.ContactDispatched' AND ce_source = '/ecm/sms'"),
+                     3);
+    assert_int_equal(fake_get(f->fake, &f->fake->naccepted), 3);
+    assert_int_equal(fake_get(f->fake, &f->fake->duplicates), 0);
+    assert_string_equal(f->fake->from, "ECMBANK");
+    assert_true(strncmp(f->fake->text, "Hi First", 8) == 0);
+    assert_non_null(strstr(f->fake->text, " May."));
+    char *mid = q_str(f, "SELECT message_id FROM attempts ORDER BY contact_id DESC LIMIT 1");
+    assert_string_equal(f->fake->message_id, mid);
+    free(mid);
+    assert_int_equal((int)metric(f, "ecm_sms_sent_total{gateway=\"kannel\"}"), 3);
+    assert_int_equal(sms_sender_pending(f->sender), 0);
+}
+
+static void test_sender_dnc_number_closed_dnc_never_sent(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    long long c = seed(f, "active", "Hi {first_name}", 3, "queued");
+    long long other = seed(f, "active", "x", 0, "queued");
+    char sql[256];
+    /* Global entry, formatted differently; a campaign entry; another
+     * campaign's entry, which must not block. */
+    q_cmd(f, "INSERT INTO dnc (phone) VALUES ('+1 (555) 000-0001')");
+    snprintf(sql, sizeof sql, "INSERT INTO dnc (phone, campaign_id) VALUES ('+15550000002', %lld)",
+             c);
+    q_cmd(f, sql);
+    snprintf(sql, sizeof sql, "INSERT INTO dnc (phone, campaign_id) VALUES ('+15550000003', %lld)",
+             other);
+    q_cmd(f, sql);
+    step_until(f, "SELECT count(*) FROM attempts WHERE status = 'sent'", 1);
+    step_for(f, 100);
+    assert_int_equal(
+        q_int(f, "SELECT count(*) FROM contacts WHERE state = 'closed' AND outcome = 'DNC' "
+                 "AND closed_at IS NOT NULL AND phones[1] IN ('+15550000001', '+15550000002')"),
+        2);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts"), 1);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE phone = '+15550000003'"), 1);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM outbox WHERE topic = 'contacts.closed' AND "
+                              "ce_type = 'ecm.v1.ContactClosed'"),
+                     2);
+    assert_int_equal(fake_get(f->fake, &f->fake->requests), 1);
+    assert_string_equal(f->fake->to, "+15550000003");
+    assert_int_equal((int)metric(f, "ecm_sms_dnc_blocked_total"), 2);
+}
+
+static void test_sender_503_then_202_sends_once_with_same_message_id(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    seed(f, "active", "Hi {first_name}", 1, "queued");
+    int script[] = {503, 503};
+    fake_script(f->fake, script, 2);
+    step_until(f, "SELECT count(*) FROM attempts WHERE status = 'sent'", 1);
+    assert_int_equal(fake_get(f->fake, &f->fake->requests), 3);
+    assert_int_equal(fake_get(f->fake, &f->fake->naccepted), 1);
+    assert_int_equal(fake_get(f->fake, &f->fake->duplicates), 0);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts"), 1);
+    char *mid = q_str(f, "SELECT message_id FROM attempts");
+    assert_string_equal(f->fake->message_id, mid);
+    free(mid);
+    assert_int_equal((int)metric(f, "ecm_sms_retries_total{reason=\"unavailable\"}"), 2);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM outbox WHERE topic = 'contacts.dispatched'"),
+                     1);
+}
+
+/* Decodes the one SmsResult in the outbox. */
+static Ecm__V1__SmsResult *outbox_sms_result(fixture *f)
+{
+    PGresult *r = q(f, "SELECT encode(payload, 'hex') FROM outbox WHERE topic = 'sms.results'");
+    assert_int_equal(PQntuples(r), 1);
+    const char *hex = PQgetvalue(r, 0, 0);
+    size_t n = strlen(hex) / 2;
+    uint8_t *buf = malloc(n);
+    for (size_t i = 0; i < n; i++) {
+        unsigned v = 0;
+        sscanf(hex + 2 * i, "%2x", &v);
+        buf[i] = (uint8_t)v;
+    }
+    PQclear(r);
+    Ecm__V1__SmsResult *m = ecm__v1__sms_result__unpack(NULL, n, buf);
+    free(buf);
+    assert_non_null(m);
+    return m;
+}
+
+static void test_sender_4xx_is_final_and_emits_sms_rejected(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    seed(f, "active", "Hi {first_name}", 1, "queued");
+    int script[] = {400};
+    fake_script(f->fake, script, 1);
+    step_until(f, "SELECT count(*) FROM outbox WHERE topic = 'sms.results'", 1);
+    step_for(f, 100);
+    assert_int_equal(fake_get(f->fake, &f->fake->requests), 1);
+    /* The strategy records the outcome when it applies the result. */
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE status = 'done' AND "
+                              "raw_code = 400 AND outcome IS NULL AND result_at IS NOT NULL"),
+                     1);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM contacts WHERE state = 'dispatched'"), 1);
+    Ecm__V1__SmsResult *m = outbox_sms_result(f);
+    assert_int_equal(m->outcome, ECM__V1__OUTCOME__OUTCOME_SMS_REJECTED);
+    assert_int_equal(m->attempt, 1);
+    assert_int_equal(m->gateway_status, 400);
+    assert_int_equal(m->segments, 1);
+    assert_true(m->contact_id > 0 && m->campaign_id > 0);
+    char *mid = q_str(f, "SELECT message_id FROM attempts");
+    assert_string_equal(m->message_id, mid);
+    free(mid);
+    ecm__v1__sms_result__free_unpacked(m, NULL);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM outbox WHERE topic = 'contacts.dispatched'"),
+                     0);
+    assert_int_equal((int)metric(f, "ecm_sms_rejected_total"), 1);
+}
+
+static void test_sender_render_failure_closes_rejected_without_sending(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    seed(f, "active", "Hi {first_name}, your {nickname}", 2, "queued");
+    step_until(f,
+               "SELECT count(*) FROM contacts WHERE state = 'closed' AND "
+               "outcome = 'SMS_REJECTED'",
+               2);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts"), 0);
+    assert_int_equal(fake_get(f->fake, &f->fake->requests), 0);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM outbox WHERE topic = 'contacts.closed'"), 2);
+}
+
+static void test_sender_unicode_text_goes_as_ucs2_with_segment_count(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    /* 40 Arabic letters + " {first_name}" (7 letters) = 48 units: 1 part;
+     * repeated twice in the template -> 95 units: 2 parts. */
+    char tmpl[512] = "";
+    size_t k = 0;
+    for (int i = 0; i < 40; i++) {
+        memcpy(tmpl + k, "\xD8\xB3", 2);
+        k += 2;
+    }
+    tmpl[k] = '\0';
+    char twice[1100];
+    snprintf(twice, sizeof twice, "%s {first_name} %s", tmpl, tmpl);
+    seed(f, "active", twice, 1, "queued");
+    step_until(f, "SELECT count(*) FROM attempts WHERE status = 'sent'", 1);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE encoding = 'UCS2' AND "
+                              "segments = 2"),
+                     1);
+    assert_string_equal(f->fake->coding, "2");
+    assert_string_equal(f->fake->charset, "UTF-8");
+    assert_non_null(strstr(f->fake->text, " First1 "));
+}
+
+static void test_sender_paused_campaign_sends_nothing(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    seed(f, "paused", "Hi", 2, "queued");
+    step_for(f, 200);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts"), 0);
+    assert_int_equal(fake_get(f->fake, &f->fake->requests), 0);
+}
+
+static void test_sender_resends_stale_sending_attempt_with_same_message_id(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    long long c = seed(f, "active", "Hi {first_name}", 2, "dispatched");
+    char sql[768];
+    /* What a sender that died after its commit leaves behind: one attempt
+     * stale, one fresh (another live sender's, not to be touched). */
+    snprintf(sql, sizeof sql,
+             "INSERT INTO attempts (contact_id, attempt, campaign_id, channel, target, phone, "
+             "account_number, status, message_id, encoding, segments, sending_at) "
+             "SELECT id, 1, %lld, 'sms', 'kannel', phones[1], id || '-1', 'sending', "
+             "'crash-' || id, 'GSM7', 1, CASE WHEN id = 1 THEN now() - interval '1 hour' "
+             "ELSE now() END FROM contacts",
+             c);
+    q_cmd(f, sql);
+    q_cmd(f, "UPDATE contacts SET attempts = 1");
+    step_until(f, "SELECT count(*) FROM attempts WHERE status = 'sent'", 1);
+    step_for(f, 200);
+    assert_string_equal(f->fake->message_id, "crash-1");
+    assert_string_equal(f->fake->text, "Hi First1");
+    assert_int_equal(fake_get(f->fake, &f->fake->requests), 1);
+    assert_int_equal(
+        q_int(f, "SELECT count(*) FROM attempts WHERE message_id = 'crash-1' AND status = 'sent'"),
+        1);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE message_id = 'crash-2' AND "
+                              "status = 'sending'"),
+                     1);
+    assert_int_equal((int)metric(f, "ecm_sms_recovered_total"), 1);
+}
+
+static void test_sender_does_not_resend_to_number_that_opted_out_meanwhile(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    seed(f, "active", "Hi {first_name}", 1, "queued");
+    f->fake->default_status = 503;
+    for (int i = 0; i < 250 && fake_get(f->fake, &f->fake->requests) == 0; i++)
+        sms_sender_step(f->sender, 20);
+    q_cmd(f, "INSERT INTO dnc (phone, source) VALUES ('+15550000001', 'sms_optout')");
+    f->fake->default_status = 202;
+    step_until(f, "SELECT count(*) FROM contacts WHERE state = 'closed' AND outcome = 'DNC'", 1);
+    step_for(f, 400);
+    assert_int_equal(fake_get(f->fake, &f->fake->naccepted), 0);
+    assert_int_equal(
+        q_int(f, "SELECT count(*) FROM attempts WHERE status = 'done' AND outcome = 'DNC'"), 1);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM outbox WHERE topic = 'contacts.closed'"), 1);
+    assert_int_equal(sms_sender_pending(f->sender), 0);
+}
+
+static void test_sender_sends_system_messages(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    q_cmd(f, "INSERT INTO sms_system_messages (to_phone, body, message_id) VALUES "
+             "('+15550000009', 'You are unsubscribed.', 'sys-1')");
+    step_until(f, "SELECT count(*) FROM sms_system_messages WHERE state = 'sent'", 1);
+    assert_string_equal(f->fake->to, "+15550000009");
+    assert_string_equal(f->fake->from, "ECM");
+    assert_string_equal(f->fake->text, "You are unsubscribed.");
+    assert_string_equal(f->fake->message_id, "sys-1");
+    assert_int_equal(q_int(f, "SELECT attempts FROM sms_system_messages"), 1);
+}
+
+static void test_sender_drain_waits_for_answers(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    seed(f, "active", "Hi", 2, "queued");
+    f->fake->delay_ms = 200;
+    for (int i = 0; i < 50 && fake_get(f->fake, &f->fake->requests) < 2; i++)
+        sms_sender_step(f->sender, 5);
+    sms_sender_drain(f->sender, 3000);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE status = 'sent'"), 2);
+}
+
+static void test_intake_queues_sms_contacts_once(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    seed(f, "active", "Hi", 2, "pending");
+    Ecm__V1__ContactUploaded ev = ECM__V1__CONTACT_UPLOADED__INIT;
+    ev.contact_id = 1;
+    ev.channel = ECM__V1__CHANNEL__CHANNEL_SMS;
+    size_t len = 0;
+    uint8_t *buf = ecm_event_pack(&ev.base, &len);
+    sms_intake_item items[3];
+    sms_intake_decode("contacts.uploaded", "contacts.uploaded", "contacts.retry", buf, len,
+                      &items[0]);
+    assert_int_equal(items[0].kind, SMS_ITEM_UPLOADED);
+    free(buf);
+    ev.channel = ECM__V1__CHANNEL__CHANNEL_VOICE_IVR;
+    buf = ecm_event_pack(&ev.base, &len);
+    sms_intake_decode("contacts.uploaded", "contacts.uploaded", "contacts.retry", buf, len,
+                      &items[1]);
+    assert_int_equal(items[1].kind, SMS_ITEM_IGNORE);
+    free(buf);
+    sms_intake_decode("contacts.uploaded", "contacts.uploaded", "contacts.retry", "\xff\xff", 2,
+                      &items[2]);
+    assert_int_equal(items[2].kind, SMS_ITEM_BAD);
+    size_t queued = 0;
+    assert_int_equal(sms_intake_apply(f->pg, items, 3, &queued), 0);
+    assert_int_equal(queued, 1);
+    assert_int_equal(sms_intake_apply(f->pg, items, 3, &queued), 0);
+    assert_int_equal(queued, 0);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM contacts WHERE state = 'queued'"), 1);
+}
+
+int main(void)
+{
+#define T(name) cmocka_unit_test_setup_teardown(name, test_setup, test_teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_sender_queued_contacts_sent_with_events),
+        T(test_sender_dnc_number_closed_dnc_never_sent),
+        T(test_sender_503_then_202_sends_once_with_same_message_id),
+        T(test_sender_4xx_is_final_and_emits_sms_rejected),
+        T(test_sender_render_failure_closes_rejected_without_sending),
+        T(test_sender_unicode_text_goes_as_ucs2_with_segment_count),
+        T(test_sender_paused_campaign_sends_nothing),
+        T(test_sender_resends_stale_sending_attempt_with_same_message_id),
+        T(test_sender_does_not_resend_to_number_that_opted_out_meanwhile),
+        T(test_sender_sends_system_messages),
+        T(test_sender_drain_waits_for_answers),
+        T(test_intake_queues_sms_contacts_once),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
