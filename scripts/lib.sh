@@ -759,6 +759,8 @@ ecm_kannel_write_conf() {
     local mo_url=${ECM_DEV_KANNEL_MO_URL:-$ECM_DEV_SMS_URL/sms/mo?from=%p&to=%P&text=%a}
     mkdir -p "$dir/store" "$logs"
     chmod 700 "$dir"
+    # An empty store is read as "no messages"; a missing one logs three ERRORs.
+    [[ -e $dir/store/kannel.store ]] || : >"$dir/store/kannel.store"
     (
         umask 077
         cat >"$ECM_DEV_KANNEL_CONF.tmp" <<CONF

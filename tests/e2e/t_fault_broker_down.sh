@@ -24,6 +24,7 @@ is_ready() { [[ $(readyz "$1") == 200 ]]; }
 is_unready() { [[ $(readyz "$1") == 503 ]]; }
 count() { ecm_psql -tA -c "SELECT count(*) FROM attempts WHERE campaign_id = $cid $1"; }
 at_least() { (($(count "$2") >= $1)); }
+outbox_empty() { (($(ecm_psql -tA -c "SELECT count(*) FROM outbox") == 0)); }
 broker() {
     curl -fsS -o /dev/null --max-time 10 -X POST \
         "http://127.0.0.1:$(ecm_http_port devbroker)/broker/$1" || e2e_fail "POST /broker/$1 failed"
@@ -89,5 +90,5 @@ same_processes "after the broker came back"
 e2e_wait_campaign_closed "$cid" 150
 e2e_campaign_summary "$cid"
 e2e_check_campaign "$cid" "$n"
-e2e_wait_for 30 "the outbox drained" bash -c '(($(ecm_psql -tA -c "SELECT count(*) FROM outbox") == 0))'
+e2e_wait_for 30 "the outbox drained" outbox_empty
 same_processes "at the end"
