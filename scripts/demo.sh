@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's first command: builds ECM, starts the dev stack, runs a voice
-# campaign of generated contacts against the Cisco simulator until every
-# contact is closed, prints a summary and stops the stack.
+# campaign of generated contacts against the Cisco simulator and then an SMS
+# campaign through the real Kannel, each until every contact is closed,
+# prints their summaries and stops the stack.
 #   scripts/demo.sh [--keep] [--contacts N]
 #   --keep        leave the stack running afterwards (stop: scripts/devstack.sh stop)
 #   --contacts N  how many contacts (default 1000)
@@ -55,61 +56,82 @@ cid=$(ecm_create_campaign "Demo $(date -u +%Y-%m-%dT%H:%M:%SZ)" Demo 1) ||
     ecm_die "could not create the campaign (gateway log: $ECM_DEV_DIR/logs/gateway.log)"
 ecm_say "campaign $cid created and activated (voice_ivr, UCCX campaign 1)"
 
-csv=$ECM_DEV_DIR/demo-contacts.csv
-ecm_gen_contacts_csv "$contacts" "$csv"
-t0=$(date +%s.%N)
-upload=$(api POST "/api/v1/campaigns/$cid/uploads" -H 'Content-Type: text/csv' --data-binary "@$csv")
-ecm_say "uploaded $contacts contacts: $(jq -c '{id, state, rows_loaded, rows_rejected} | with_entries(select(.value != null))' <<<"$upload" 2>/dev/null || echo "$upload")"
-
-# Progress from the API until every contact is closed.
 tty=0
 [[ -t 1 ]] && tty=1
-last_print=0
-while :; do
-    read -r closed total < <(ecm_campaign_progress "$cid") ||
-        ecm_die "GET /api/v1/campaigns/$cid failed"
-    now=$(date +%s)
-    elapsed=$(awk -v a="$t0" -v b="$now" 'BEGIN { printf "%d", b - a }')
-    if ((tty)); then
-        width=40
-        fill=$((total > 0 ? closed * width / total : 0))
-        bar=$(printf '%*s' "$fill" '' | tr ' ' '#')$(printf '%*s' $((width - fill)) '' | tr ' ' '.')
-        printf '\r  [%s] %d/%d closed  %ds ' "$bar" "$closed" "$total" "$elapsed"
-    elif ((now - last_print >= 10)); then
-        printf '  %d/%d closed  %ds\n' "$closed" "$total" "$elapsed"
-        last_print=$now
-    fi
-    if ((total > 0 && closed >= total)); then
-        break
-    fi
-    if ((elapsed >= timeout_s)); then
-        ((tty)) && echo
-        ecm_die "timed out after ${timeout_s}s with $closed/$total contacts closed (logs: $ECM_DEV_DIR/logs)"
-    fi
-    sleep 1
-done
-((tty)) && echo
-t1=$(date +%s.%N)
 
-echo
-echo "=== ECM demo: campaign $cid, $total contacts, all closed ==="
-printf 'elapsed: %.1f s (upload to last contact closed)\n' "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')"
-echo
-c=$(api GET "/api/v1/campaigns/$cid")
-table='to_entries | sort_by(-.value, .key)[] | "  \(.key | . + " " * (20 - length)) \(.value)"'
-echo "contacts by final outcome:"
-jq -r ".counts.by_outcome | $table" <<<"$c"
-echo
-echo "attempts: $(jq -r '.counts.attempts' <<<"$c")"
-echo "attempts by outcome:"
-jq -r ".counts.attempts_by_outcome | $table" <<<"$c"
-echo
+# upload_and_wait CAMPAIGN SEED: uploads $contacts generated contacts, shows
+# progress from the API until every contact is closed; sets t0 and t1.
+upload_and_wait() {
+    local cid=$1 seed=$2 csv upload closed total now elapsed last_print=0 width=40 fill bar
+    csv=$ECM_DEV_DIR/demo-contacts-$cid.csv
+    ecm_gen_contacts_csv "$contacts" "$csv" "$seed"
+    t0=$(date +%s.%N)
+    upload=$(api POST "/api/v1/campaigns/$cid/uploads" -H 'Content-Type: text/csv' --data-binary "@$csv")
+    ecm_say "uploaded $contacts contacts: $(jq -c '{upload_id, rows_loaded, rows_rejected} | with_entries(select(.value != null))' <<<"$upload" 2>/dev/null || echo "$upload")"
+    while :; do
+        read -r closed total < <(ecm_campaign_progress "$cid") ||
+            ecm_die "GET /api/v1/campaigns/$cid failed"
+        now=$(date +%s)
+        elapsed=$(awk -v a="$t0" -v b="$now" 'BEGIN { printf "%d", b - a }')
+        if ((tty)); then
+            fill=$((total > 0 ? closed * width / total : 0))
+            bar=$(printf '%*s' "$fill" '' | tr ' ' '#')$(printf '%*s' $((width - fill)) '' | tr ' ' '.')
+            printf '\r  [%s] %d/%d closed  %ds ' "$bar" "$closed" "$total" "$elapsed"
+        elif ((now - last_print >= 10)); then
+            printf '  %d/%d closed  %ds\n' "$closed" "$total" "$elapsed"
+            last_print=$now
+        fi
+        ((total > 0 && closed >= total)) && break
+        if ((elapsed >= timeout_s)); then
+            ((tty)) && echo
+            ecm_die "timed out after ${timeout_s}s with $closed/$total contacts closed (logs: $ECM_DEV_DIR/logs)"
+        fi
+        sleep 1
+    done
+    ((tty)) && echo
+    t1=$(date +%s.%N)
+}
+
+# summary CAMPAIGN TITLE: contacts by final outcome, attempts, elapsed time.
+summary() {
+    local c table='to_entries | sort_by(-.value, .key)[] | "  \(.key | . + " " * (20 - length)) \(.value)"'
+    c=$(api GET "/api/v1/campaigns/$1")
+    echo
+    echo "=== ECM demo: $2, campaign $1, $(jq -r '.counts.contacts' <<<"$c") contacts, all closed ==="
+    printf 'elapsed: %.1f s (upload to last contact closed)\n' "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')"
+    echo "contacts by final outcome:"
+    jq -r ".counts.by_outcome | $table" <<<"$c"
+    echo "attempts: $(jq -r '.counts.attempts' <<<"$c")"
+    echo "attempts by outcome:"
+    jq -r ".counts.attempts_by_outcome | $table" <<<"$c"
+}
+
+upload_and_wait "$cid" 42
+summary "$cid" "voice campaign through the Cisco simulator"
 stats=$(curl -fsS --max-time 10 "$ECM_DEV_SIM_URL/sim/stats") || ecm_die "GET /sim/stats failed"
 echo "Cisco simulator (GET /sim/stats):"
 jq -r 'to_entries[] | "  \(.key): \(.value | if type == "object" then tojson else tostring end)"' <<<"$stats"
 dups=$(jq -r '.duplicate_accounts' <<<"$stats")
 if [[ $dups != 0 ]]; then
     ecm_die "the simulator received $dups account numbers more than once (must be 0)"
+fi
+
+# The same contacts by SMS through the real Kannel and its fake SMSC.
+if ecm_pid sms >/dev/null; then
+    echo
+    sid=$(ecm_create_sms_campaign "Demo SMS $(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+        "Hello {first_name}, this is a reminder of your appointment tomorrow. Reply STOP to opt out." \
+        kannel Demo 120) ||
+        ecm_die "could not create the SMS campaign (gateway log: $ECM_DEV_DIR/logs/gateway.log)"
+    ecm_say "campaign $sid created and activated (sms through Kannel)"
+    upload_and_wait "$sid" 43
+    summary "$sid" "SMS campaign through Kannel"
+    received=$(ecm_fakesmsc_count | awk '{ n += $2 } END { print n + 0 }')
+    repeats=$(ecm_fakesmsc_count | awk '$2 > 1' | wc -l)
+    echo "Kannel's fake SMSC: $received messages received, $repeats numbers received more than one"
+    ((repeats == 0)) || ecm_die "a number received the campaign's message more than once"
+else
+    ecm_warn "the sms service is not running: SMS part skipped"
 fi
 echo
 ecm_say "done"
