@@ -59,8 +59,11 @@ cleanup() {
 trap cleanup EXIT
 
 if ! ecm_kannel_ready; then
-    ecm_say "no ready Kannel in $ECM_DEV_DIR: starting the dev stack (log: $tmp/stack.log)"
+    ecm_say "no ready Kannel in $ECM_DEV_DIR: starting the dev stack (log: $ECM_DEV_DIR/logs/bench-stack.log)"
     started=1
+    # The service's own rate limit would otherwise be the figure: lift it so
+    # the run measures ECM and Kannel, not the token bucket.
+    export ECM_SMS_RATE_KANNEL=${ECM_SMS_RATE_KANNEL:-5000}
     if ! "$ECM_ROOT/scripts/devstack.sh" start >"$ECM_DEV_DIR/logs/bench-stack.log" 2>&1; then
         tail -n 20 "$ECM_DEV_DIR/logs/bench-stack.log" >&2
         ecm_die "the dev stack did not start"
