@@ -1,5 +1,7 @@
 #include "sim_mix.h"
 
+#include "ecm_hash.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -139,34 +141,17 @@ uint64_t sim_mix_total_weight(const sim_mix *m)
     return m->total;
 }
 
-/* splitmix64's finaliser: spreads FNV's weak low bits over the whole word,
- * so that "x-1" and "x-2" land far apart. */
-static uint64_t mix_finalise(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 uint64_t sim_mix_hash(const char *account_number, uint64_t seed)
 {
-    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a 64 */
-    for (const unsigned char *p = (const unsigned char *)account_number; *p; p++) {
-        h ^= *p;
-        h *= 0x100000001b3ULL;
-    }
-    return mix_finalise(h ^ mix_finalise(seed + 0x9e3779b97f4a7c15ULL));
+    return ecm_hash_str(account_number, seed);
 }
 
 int sim_mix_pick(const sim_mix *m, const char *account_number, uint64_t seed)
 {
-    /* total <= 64 * 1e6, so the modulo bias is below 1e-10. */
-    uint64_t r = sim_mix_hash(account_number, seed) % m->total;
+    unsigned weights[SIM_MIX_MAX_ENTRIES];
     for (size_t i = 0; i < m->n; i++) {
-        if (r < m->entries[i].weight) {
-            return m->entries[i].code;
-        }
-        r -= m->entries[i].weight;
+        weights[i] = m->entries[i].weight;
     }
-    return m->entries[m->n - 1].code;
+    return m->entries[ecm_hash_pick(ecm_hash_str(account_number, seed), weights, m->n, m->total)]
+        .code;
 }

@@ -1,5 +1,7 @@
 #include "smssim_mix.h"
 
+#include "ecm_hash.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -146,34 +148,13 @@ uint64_t smssim_mix_total(const smssim_mix *m)
     return m->total;
 }
 
-/* splitmix64's finaliser: spreads FNV's weak low bits over the whole word,
- * so that "m-1" and "m-2" land far apart. */
-static uint64_t mix_finalise(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 uint64_t smssim_hash(const char *message_id, uint64_t seed)
 {
-    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a 64 */
-    for (const unsigned char *p = (const unsigned char *)message_id; *p; p++) {
-        h ^= *p;
-        h *= 0x100000001b3ULL;
-    }
-    return mix_finalise(h ^ mix_finalise(seed + 0x9e3779b97f4a7c15ULL));
+    return ecm_hash_str(message_id, seed);
 }
 
 smssim_outcome smssim_mix_pick(const smssim_mix *m, const char *message_id, uint64_t seed)
 {
-    /* total <= 4 * 1e6, so the modulo bias is below 1e-12. */
-    uint64_t r = smssim_hash(message_id, seed) % m->total;
-    for (int i = 0; i < SMSSIM_OUTCOME_COUNT; i++) {
-        if (r < m->weight[i]) {
-            return (smssim_outcome)i;
-        }
-        r -= m->weight[i];
-    }
-    return SMSSIM_DELIVERED; /* unreachable: r < total */
+    return (smssim_outcome)ecm_hash_pick(ecm_hash_str(message_id, seed), m->weight,
+                                         SMSSIM_OUTCOME_COUNT, m->total);
 }
