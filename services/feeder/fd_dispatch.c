@@ -157,19 +157,19 @@ static int record_batch(fd_ctx *ctx, const char *cisco_id, const char *target, i
     }
     *full = n == room && room == ctx->opt.batch;
     taken_row *rows = calloc((size_t)n, sizeof *rows);
-    fd_arr ids, accts;
-    fd_arr_init(&ids);
-    fd_arr_init(&accts);
+    ecm_pgarr ids, accts;
+    ecm_pgarr_init(&ids);
+    ecm_pgarr_init(&accts);
     int ok = rows != NULL;
     for (int i = 0; ok && i < n; i++) {
         long long id = parse_ll(PQgetvalue(t, i, 0));
         long long attempt = parse_ll(PQgetvalue(t, i, 1));
         if (ecm_account_number(rows[i].account, sizeof rows[i].account, id, (int)attempt) < 0)
             ok = 0;
-        fd_arr_add_int(&ids, id);
-        fd_arr_add_str(&accts, rows[i].account);
+        ecm_pgarr_add_int(&ids, id);
+        ecm_pgarr_add_str(&accts, rows[i].account);
     }
-    const char *p3[3] = {fd_arr_finish(&ids), fd_arr_finish(&accts), target};
+    const char *p3[3] = {ecm_pgarr_finish(&ids), ecm_pgarr_finish(&accts), target};
     PGresult *ins = NULL;
     if (ok && p3[0] && p3[1])
         ins = ecm_pg_exec(ctx->pg, RECORD_SQL, 3, p3);
@@ -180,8 +180,8 @@ static int record_batch(fd_ctx *ctx, const char *cisco_id, const char *target, i
     } else {
         ok = 0;
     }
-    fd_arr_free(&ids);
-    fd_arr_free(&accts);
+    ecm_pgarr_free(&ids);
+    ecm_pgarr_free(&accts);
     if (!ok || ecm_pg_commit(ctx->pg) < 0) {
         free(rows);
         PQclear(t);

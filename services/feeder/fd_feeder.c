@@ -59,73 +59,6 @@ void fd_count_uccx_error(fd_ctx *ctx, fd_uccx_status st)
     }
 }
 
-/* ---- array literals ---- */
-
-static void arr_put(fd_arr *a, const char *s, size_t n)
-{
-    if (a->failed)
-        return;
-    if (a->len + n + 1 > a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 256;
-        while (cap < a->len + n + 1)
-            cap *= 2;
-        char *p = realloc(a->s, cap);
-        if (!p) {
-            a->failed = 1;
-            return;
-        }
-        a->s = p;
-        a->cap = cap;
-    }
-    memcpy(a->s + a->len, s, n);
-    a->len += n;
-    a->s[a->len] = '\0';
-}
-
-void fd_arr_init(fd_arr *a)
-{
-    memset(a, 0, sizeof *a);
-    arr_put(a, "{", 1);
-}
-
-void fd_arr_add_int(fd_arr *a, long long v)
-{
-    char num[32];
-    int n = snprintf(num, sizeof num, "%s%lld", a->n > 0 ? "," : "", v);
-    arr_put(a, num, (size_t)n);
-    a->n++;
-}
-
-void fd_arr_add_str(fd_arr *a, const char *s)
-{
-    if (a->n > 0)
-        arr_put(a, ",", 1);
-    a->n++;
-    if (!s) {
-        arr_put(a, "NULL", 4);
-        return;
-    }
-    arr_put(a, "\"", 1);
-    for (const char *p = s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            arr_put(a, "\\", 1);
-        arr_put(a, p, 1);
-    }
-    arr_put(a, "\"", 1);
-}
-
-const char *fd_arr_finish(fd_arr *a)
-{
-    arr_put(a, "}", 1);
-    return a->failed ? NULL : a->s;
-}
-
-void fd_arr_free(fd_arr *a)
-{
-    free(a->s);
-    memset(a, 0, sizeof *a);
-}
-
 /* ---- marking sent ---- */
 
 static long long parse_ll(const char *s)
@@ -144,13 +77,13 @@ int fd_mark_sent(fd_ctx *ctx, const char *const *accounts, size_t n, size_t *mar
         *marked = 0;
     if (n == 0)
         return 0;
-    fd_arr a;
-    fd_arr_init(&a);
+    ecm_pgarr a;
+    ecm_pgarr_init(&a);
     for (size_t i = 0; i < n; i++)
-        fd_arr_add_str(&a, accounts[i]);
-    const char *params[1] = {fd_arr_finish(&a)};
+        ecm_pgarr_add_str(&a, accounts[i]);
+    const char *params[1] = {ecm_pgarr_finish(&a)};
     if (!params[0]) {
-        fd_arr_free(&a);
+        ecm_pgarr_free(&a);
         return -1;
     }
     PGresult *r = ecm_pg_exec(ctx->pg,
@@ -159,7 +92,7 @@ int fd_mark_sent(fd_ctx *ctx, const char *const *accounts, size_t n, size_t *mar
                               "RETURNING contact_id, attempt, campaign_id, channel, "
                               "account_number, phone, target",
                               1, params);
-    fd_arr_free(&a);
+    ecm_pgarr_free(&a);
     if (!r)
         return -1;
     int rows = PQntuples(r);

@@ -9,6 +9,7 @@
 
 #include "ecm_metrics.h"
 #include "ecm_pg.h"
+#include "ecm_pgarray.h"
 #include "fd_uccx.h"
 
 typedef struct {
@@ -47,23 +48,6 @@ void fd_metrics_init(fd_metrics *fm, ecm_metrics *m);
 
 /* Counts one failed UCCX call in ecm_feeder_uccx_errors_total{kind=...}. */
 void fd_count_uccx_error(fd_ctx *ctx, fd_uccx_status st);
-
-/* A PostgreSQL array literal built in memory ("{1,2}", "{\"a\"}"). Any
- * failure sticks: fd_arr_finish() then returns NULL. */
-typedef struct {
-    char *s;
-    size_t len, cap;
-    int n;
-    int failed;
-} fd_arr;
-
-void fd_arr_init(fd_arr *a);
-void fd_arr_add_int(fd_arr *a, long long v);
-/* Adds s double-quoted with '"' and '\' escaped; NULL adds NULL. */
-void fd_arr_add_str(fd_arr *a, const char *s);
-/* Closes the literal; returns it (owned by a) or NULL after any failure. */
-const char *fd_arr_finish(fd_arr *a);
-void fd_arr_free(fd_arr *a);
 
 /* Inside the caller's open transaction: marks the attempts with these
  * account numbers 'sent' (only those still 'sending', so a second call

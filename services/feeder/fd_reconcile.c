@@ -174,13 +174,13 @@ int fd_reconcile_accounts(fd_ctx *ctx, const char *target, const char *const *ac
         *resent = 0;
     if (n == 0)
         return 0;
-    fd_arr a;
-    fd_arr_init(&a);
+    ecm_pgarr a;
+    ecm_pgarr_init(&a);
     for (size_t i = 0; i < n; i++)
-        fd_arr_add_str(&a, accounts[i]);
-    const char *only = fd_arr_finish(&a);
+        ecm_pgarr_add_str(&a, accounts[i]);
+    const char *only = ecm_pgarr_finish(&a);
     int rc = only ? reconcile_rows(ctx, target, 0, only, &p, &s) : -1;
-    fd_arr_free(&a);
+    ecm_pgarr_free(&a);
     if (present)
         *present = p;
     if (resent)

@@ -1,5 +1,5 @@
 /* ecm-feeder: voice contacts from Kafka to Cisco UCCX, paced from the ECM DB.
- * main() only wires the parts: intake (fd_intake), dispatch (fd_dispatch),
+ * main() only wires the parts: intake (ecm_intake), dispatch (fd_dispatch),
  * reconcile (fd_reconcile) and the UCCX client (fd_uccx). */
 #include <stddef.h>
 #include <stdio.h>
@@ -9,7 +9,7 @@
 #include "ecm_service.h"
 #include "fd_dispatch.h"
 #include "fd_feeder.h"
-#include "fd_intake.h"
+#include "ecm_intake.h"
 #include "fd_uccx.h"
 
 typedef struct {
@@ -78,7 +78,7 @@ int main(int argc, char **argv)
     memset(&svc, 0, sizeof svc);
     int rc = 1;
     fd_uccx *uccx = NULL;
-    fd_intake *intake = NULL;
+    ecm_intake *intake = NULL;
     if (ecm_service_init(&svc, "feeder", &cfg.common) < 0) {
         ecm_config_free(config_table, CONFIG_N, &cfg);
         return 1;
@@ -114,7 +114,8 @@ int main(int argc, char **argv)
     };
     fd_metrics_init(&ctx.metrics, svc.metrics);
 
-    fd_intake_config icfg = {
+    ecm_intake_config icfg = {
+        .channel = ECM_INTAKE_VOICE,
         .consumer = svc.consumer,
         .pg_dsn = cfg.common.pg_dsn,
         .topic_uploaded = cfg.common.topic_uploaded,
@@ -122,7 +123,7 @@ int main(int argc, char **argv)
         .metrics = svc.metrics,
         .stop = &ecm_stop_requested,
     };
-    intake = fd_intake_start(&icfg);
+    intake = ecm_intake_start(&icfg);
     if (!intake)
         goto out;
     if (ecm_service_start_http(&svc) < 0)
@@ -136,7 +137,7 @@ int main(int argc, char **argv)
 
 out:
     /* The intake thread must be gone before the service closes its consumer. */
-    fd_intake_stop(intake);
+    ecm_intake_stop(intake);
     ecm_service_shutdown(&svc);
     fd_uccx_destroy(uccx);
     ecm_config_free(config_table, CONFIG_N, &cfg);

@@ -21,7 +21,7 @@
 #include "ecm_pg.h"
 #include "fd_dispatch.h"
 #include "fd_feeder.h"
-#include "fd_intake.h"
+#include "ecm_intake.h"
 #include "fd_reconcile.h"
 #include "fd_uccx.h"
 #include "test_fd_fake_uccx.h"
@@ -538,15 +538,15 @@ static void test_intake_queues_once_and_ignores_stale_events(void **state)
     NEED_DB(f);
     seed(f, "active", 3, "pending");
     q_cmd(f, "UPDATE contacts SET state = 'retry_due', attempts = 1 WHERE id = 3");
-    fd_intake_item items[5] = {
-        {.kind = FD_ITEM_UPLOADED, .contact_id = 1, .attempt = 1},
-        {.kind = FD_ITEM_UPLOADED, .contact_id = 2, .attempt = 1},
-        {.kind = FD_ITEM_RETRY, .contact_id = 3, .attempt = 3, .phone_index = 1}, /* stale */
-        {.kind = FD_ITEM_UPLOADED, .contact_id = 999, .attempt = 1},
-        {.kind = FD_ITEM_IGNORE},
+    ecm_intake_item items[5] = {
+        {.kind = ECM_INTAKE_UPLOADED, .contact_id = 1, .attempt = 1},
+        {.kind = ECM_INTAKE_UPLOADED, .contact_id = 2, .attempt = 1},
+        {.kind = ECM_INTAKE_RETRY, .contact_id = 3, .attempt = 3, .phone_index = 1}, /* stale */
+        {.kind = ECM_INTAKE_UPLOADED, .contact_id = 999, .attempt = 1},
+        {.kind = ECM_INTAKE_IGNORE},
     };
     size_t queued = 0;
-    assert_int_equal(fd_intake_apply(f->pg, items, 5, &queued), 0);
+    assert_int_equal(ecm_intake_apply(f->pg, items, 5, &queued), 0);
     assert_int_equal(queued, 2);
     assert_int_equal(items[3].unknown, 1);
     assert_int_equal(items[0].unknown + items[1].unknown + items[2].unknown, 0);
@@ -555,23 +555,23 @@ static void test_intake_queues_once_and_ignores_stale_events(void **state)
 
     /* Redelivered: nothing changes. The right retry queues contact 3. */
     items[2].attempt = 2;
-    assert_int_equal(fd_intake_apply(f->pg, items, 5, &queued), 0);
+    assert_int_equal(ecm_intake_apply(f->pg, items, 5, &queued), 0);
     assert_int_equal(queued, 1);
     assert_int_equal(q_int(f, "SELECT count(*) FROM contacts WHERE id = 3 AND state = 'queued' AND "
                               "phone_index = 1"),
                      1);
-    assert_int_equal(fd_intake_apply(f->pg, items, 5, &queued), 0);
+    assert_int_equal(ecm_intake_apply(f->pg, items, 5, &queued), 0);
     assert_int_equal(queued, 0);
 }
 
 static void test_intake_decode_dead_letters_garbage_and_skips_sms(void **state)
 {
     (void)state;
-    fd_intake_item it;
+    ecm_intake_item it;
     const unsigned char garbage[] = {0xff, 0xff, 0xff, 0x01, 0x02};
-    fd_intake_decode("contacts.uploaded", "contacts.uploaded", "contacts.retry", garbage,
-                     sizeof garbage, &it);
-    assert_int_equal(it.kind, FD_ITEM_BAD);
+    ecm_intake_decode(ECM_INTAKE_VOICE, "contacts.uploaded", "contacts.uploaded", "contacts.retry",
+                      garbage, sizeof garbage, &it);
+    assert_int_equal(it.kind, ECM_INTAKE_BAD);
     assert_non_null(strstr(it.reason, "undecodable ecm.v1.ContactUploaded: "));
 
     Ecm__V1__ContactUploaded up = ECM__V1__CONTACT_UPLOADED__INIT;
@@ -580,13 +580,15 @@ static void test_intake_decode_dead_letters_garbage_and_skips_sms(void **state)
     up.channel = ECM__V1__CHANNEL__CHANNEL_SMS;
     uint8_t buf[128];
     size_t len = ecm__v1__contact_uploaded__pack(&up, buf);
-    fd_intake_decode("contacts.uploaded", "contacts.uploaded", "contacts.retry", buf, len, &it);
-    assert_int_equal(it.kind, FD_ITEM_IGNORE);
+    ecm_intake_decode(ECM_INTAKE_VOICE, "contacts.uploaded", "contacts.uploaded", "contacts.retry",
+                      buf, len, &it);
+    assert_int_equal(it.kind, ECM_INTAKE_IGNORE);
 
     up.channel = ECM__V1__CHANNEL__CHANNEL_VOICE_AGENT;
     len = ecm__v1__contact_uploaded__pack(&up, buf);
-    fd_intake_decode("contacts.uploaded", "contacts.uploaded", "contacts.retry", buf, len, &it);
-    assert_int_equal(it.kind, FD_ITEM_UPLOADED);
+    ecm_intake_decode(ECM_INTAKE_VOICE, "contacts.uploaded", "contacts.uploaded", "contacts.retry",
+                      buf, len, &it);
+    assert_int_equal(it.kind, ECM_INTAKE_UPLOADED);
     assert_int_equal(it.contact_id, 17);
 
     Ecm__V1__ContactRetry rt = ECM__V1__CONTACT_RETRY__INIT;
@@ -595,8 +597,9 @@ static void test_intake_decode_dead_letters_garbage_and_skips_sms(void **state)
     rt.phone_index = 2;
     rt.channel = ECM__V1__CHANNEL__CHANNEL_VOICE_IVR;
     len = ecm__v1__contact_retry__pack(&rt, buf);
-    fd_intake_decode("contacts.retry", "contacts.uploaded", "contacts.retry", buf, len, &it);
-    assert_int_equal(it.kind, FD_ITEM_RETRY);
+    ecm_intake_decode(ECM_INTAKE_VOICE, "contacts.retry", "contacts.uploaded", "contacts.retry",
+                      buf, len, &it);
+    assert_int_equal(it.kind, ECM_INTAKE_RETRY);
     assert_int_equal(it.contact_id, 18);
     assert_int_equal(it.attempt, 3);
     assert_int_equal(it.phone_index, 2);

@@ -1,4 +1,4 @@
-#include "fd_intake.h"
+#include "ecm_intake.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -9,16 +9,16 @@
 
 #include "ecm/v1/events.pb-c.h"
 #include "ecm_log.h"
-#include "fd_feeder.h"
+#include "ecm_pgarray.h"
 
 #define INTAKE_BATCH 500
 #define POLL_MS 500
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 
-static void item_bad(fd_intake_item *out, const char *fmt_type, const char *why)
+static void item_bad(ecm_intake_item *out, const char *fmt_type, const char *why)
 {
-    out->kind = FD_ITEM_BAD;
+    out->kind = ECM_INTAKE_BAD;
     snprintf(out->reason, sizeof out->reason, "%s%s", fmt_type, why);
 }
 
@@ -27,7 +27,16 @@ static int is_voice(Ecm__V1__Channel c)
     return c == ECM__V1__CHANNEL__CHANNEL_VOICE_IVR || c == ECM__V1__CHANNEL__CHANNEL_VOICE_AGENT;
 }
 
-static void decode_uploaded(const void *payload, size_t len, fd_intake_item *out)
+/* 1 when the event is another service's to handle. */
+static int not_ours(ecm_intake_channel channel, Ecm__V1__Channel c)
+{
+    if (channel == ECM_INTAKE_SMS)
+        return c != ECM__V1__CHANNEL__CHANNEL_SMS;
+    return c == ECM__V1__CHANNEL__CHANNEL_SMS;
+}
+
+static void decode_uploaded(ecm_intake_channel channel, const void *payload, size_t len,
+                            ecm_intake_item *out)
 {
     static const char what[] = "ecm.v1.ContactUploaded: ";
     Ecm__V1__ContactUploaded *ev =
@@ -35,47 +44,48 @@ static void decode_uploaded(const void *payload, size_t len, fd_intake_item *out
     if (!ev) {
         char why[64];
         snprintf(why, sizeof why, "not a valid protobuf message (%zu bytes)", len);
-        out->kind = FD_ITEM_BAD;
+        out->kind = ECM_INTAKE_BAD;
         snprintf(out->reason, sizeof out->reason, "undecodable %s%s", what, why);
         return;
     }
-    if (ev->channel == ECM__V1__CHANNEL__CHANNEL_SMS) {
-        out->kind = FD_ITEM_IGNORE; /* the sms service owns it */
+    if (not_ours(channel, ev->channel)) {
+        out->kind = ECM_INTAKE_IGNORE;
     } else if (ev->contact_id <= 0) {
         item_bad(out, "invalid ecm.v1.ContactUploaded: ", "no contact_id");
-    } else if (!is_voice(ev->channel)) {
+    } else if (channel == ECM_INTAKE_VOICE && !is_voice(ev->channel)) {
         item_bad(out, "invalid ecm.v1.ContactUploaded: ", "channel unspecified");
     } else {
-        out->kind = FD_ITEM_UPLOADED;
+        out->kind = ECM_INTAKE_UPLOADED;
         out->contact_id = ev->contact_id;
         out->attempt = 1;
     }
     ecm__v1__contact_uploaded__free_unpacked(ev, NULL);
 }
 
-static void decode_retry(const void *payload, size_t len, fd_intake_item *out)
+static void decode_retry(ecm_intake_channel channel, const void *payload, size_t len,
+                         ecm_intake_item *out)
 {
     static const char what[] = "ecm.v1.ContactRetry: ";
     Ecm__V1__ContactRetry *ev = ecm__v1__contact_retry__unpack(NULL, len, (const uint8_t *)payload);
     if (!ev) {
         char why[64];
         snprintf(why, sizeof why, "not a valid protobuf message (%zu bytes)", len);
-        out->kind = FD_ITEM_BAD;
+        out->kind = ECM_INTAKE_BAD;
         snprintf(out->reason, sizeof out->reason, "undecodable %s%s", what, why);
         return;
     }
-    if (ev->channel == ECM__V1__CHANNEL__CHANNEL_SMS) {
-        out->kind = FD_ITEM_IGNORE;
+    if (not_ours(channel, ev->channel)) {
+        out->kind = ECM_INTAKE_IGNORE;
     } else if (ev->contact_id <= 0) {
         item_bad(out, "invalid ecm.v1.ContactRetry: ", "no contact_id");
-    } else if (!is_voice(ev->channel)) {
+    } else if (channel == ECM_INTAKE_VOICE && !is_voice(ev->channel)) {
         item_bad(out, "invalid ecm.v1.ContactRetry: ", "channel unspecified");
     } else if (ev->attempt < 2) {
         item_bad(out, "invalid ecm.v1.ContactRetry: ", "attempt must be 2 or more");
     } else if (ev->phone_index < 0) {
         item_bad(out, "invalid ecm.v1.ContactRetry: ", "negative phone_index");
     } else {
-        out->kind = FD_ITEM_RETRY;
+        out->kind = ECM_INTAKE_RETRY;
         out->contact_id = ev->contact_id;
         out->attempt = ev->attempt;
         out->phone_index = ev->phone_index;
@@ -83,16 +93,17 @@ static void decode_retry(const void *payload, size_t len, fd_intake_item *out)
     ecm__v1__contact_retry__free_unpacked(ev, NULL);
 }
 
-void fd_intake_decode(const char *topic, const char *topic_uploaded, const char *topic_retry,
-                      const void *payload, size_t len, fd_intake_item *out)
+void ecm_intake_decode(ecm_intake_channel channel, const char *topic, const char *topic_uploaded,
+                       const char *topic_retry, const void *payload, size_t len,
+                       ecm_intake_item *out)
 {
     memset(out, 0, sizeof *out);
     if (!payload)
         len = 0;
     if (topic && strcmp(topic, topic_uploaded) == 0)
-        decode_uploaded(payload, len, out);
+        decode_uploaded(channel, payload, len, out);
     else if (topic && strcmp(topic, topic_retry) == 0)
-        decode_retry(payload, len, out);
+        decode_retry(channel, payload, len, out);
     else
         item_bad(out, "unexpected topic ", topic ? topic : "(none)");
 }
@@ -129,34 +140,35 @@ static int run_update(ecm_pg *pg, const char *sql, int nparams, const char *cons
     return 0;
 }
 
-int fd_intake_apply(ecm_pg *pg, fd_intake_item *items, size_t n, size_t *queued)
+int ecm_intake_apply(ecm_pg *pg, ecm_intake_item *items, size_t n, size_t *queued)
 {
     size_t moved = 0;
     if (queued)
         *queued = 0;
-    fd_arr up, rt_id, rt_att, rt_ph, all;
-    fd_arr_init(&up);
-    fd_arr_init(&rt_id);
-    fd_arr_init(&rt_att);
-    fd_arr_init(&rt_ph);
-    fd_arr_init(&all);
+    ecm_pgarr up, rt_id, rt_att, rt_ph, all;
+    ecm_pgarr_init(&up);
+    ecm_pgarr_init(&rt_id);
+    ecm_pgarr_init(&rt_att);
+    ecm_pgarr_init(&rt_ph);
+    ecm_pgarr_init(&all);
     for (size_t i = 0; i < n; i++) {
         items[i].unknown = 0;
-        if (items[i].kind == FD_ITEM_UPLOADED) {
-            fd_arr_add_int(&up, items[i].contact_id);
-        } else if (items[i].kind == FD_ITEM_RETRY) {
-            fd_arr_add_int(&rt_id, items[i].contact_id);
-            fd_arr_add_int(&rt_att, items[i].attempt);
-            fd_arr_add_int(&rt_ph, items[i].phone_index);
+        if (items[i].kind == ECM_INTAKE_UPLOADED) {
+            ecm_pgarr_add_int(&up, items[i].contact_id);
+        } else if (items[i].kind == ECM_INTAKE_RETRY) {
+            ecm_pgarr_add_int(&rt_id, items[i].contact_id);
+            ecm_pgarr_add_int(&rt_att, items[i].attempt);
+            ecm_pgarr_add_int(&rt_ph, items[i].phone_index);
         } else {
             continue;
         }
-        fd_arr_add_int(&all, items[i].contact_id);
+        ecm_pgarr_add_int(&all, items[i].contact_id);
     }
     int n_up = up.n, n_rt = rt_id.n, n_all = all.n;
-    const char *up_s = fd_arr_finish(&up);
-    const char *rt[3] = {fd_arr_finish(&rt_id), fd_arr_finish(&rt_att), fd_arr_finish(&rt_ph)};
-    const char *all_s = fd_arr_finish(&all);
+    const char *up_s = ecm_pgarr_finish(&up);
+    const char *rt[3] = {ecm_pgarr_finish(&rt_id), ecm_pgarr_finish(&rt_att),
+                         ecm_pgarr_finish(&rt_ph)};
+    const char *all_s = ecm_pgarr_finish(&all);
     int rc = -1;
     if (!up_s || !rt[0] || !rt[1] || !rt[2] || !all_s)
         goto out;
@@ -176,7 +188,7 @@ int fd_intake_apply(ecm_pg *pg, fd_intake_item *items, size_t n, size_t *queued)
     for (int k = 0; k < PQntuples(r); k++) {
         long long id = parse_ll(PQgetvalue(r, k, 0));
         for (size_t i = 0; i < n; i++) {
-            if ((items[i].kind == FD_ITEM_UPLOADED || items[i].kind == FD_ITEM_RETRY) &&
+            if ((items[i].kind == ECM_INTAKE_UPLOADED || items[i].kind == ECM_INTAKE_RETRY) &&
                 items[i].contact_id == id)
                 items[i].unknown = 1;
         }
@@ -192,18 +204,18 @@ fail:
     ecm_pg_rollback(pg);
     ecm_pg_check_broken(pg);
 out:
-    fd_arr_free(&up);
-    fd_arr_free(&rt_id);
-    fd_arr_free(&rt_att);
-    fd_arr_free(&rt_ph);
-    fd_arr_free(&all);
+    ecm_pgarr_free(&up);
+    ecm_pgarr_free(&rt_id);
+    ecm_pgarr_free(&rt_att);
+    ecm_pgarr_free(&rt_ph);
+    ecm_pgarr_free(&all);
     return rc;
 }
 
 /* ---- the thread ---- */
 
-struct fd_intake {
-    fd_intake_config cfg;
+struct ecm_intake {
+    ecm_intake_config cfg;
     ecm_pg *pg;
     pthread_t thread;
     atomic_int quit;
@@ -211,12 +223,12 @@ struct fd_intake {
     ecm_metric *deadlettered;
 };
 
-static int stopping(fd_intake *in)
+static int stopping(ecm_intake *in)
 {
     return atomic_load(&in->quit) || (in->cfg.stop && *in->cfg.stop);
 }
 
-static void nap(fd_intake *in, long ms)
+static void nap(ecm_intake *in, long ms)
 {
     while (ms > 0 && !stopping(in)) {
         long step = ms < 50 ? ms : 50;
@@ -235,19 +247,20 @@ static long next_backoff(long b)
 /* Makes the batch durable, dead-letters what can't be used, then stores the
  * offsets. Returns without storing if a stop comes while the DB or the
  * broker is failing: the batch is redelivered after the restart. */
-static void process_batch(fd_intake *in, rd_kafka_message_t **msgs, fd_intake_item *items, size_t n)
+static void process_batch(ecm_intake *in, rd_kafka_message_t **msgs, ecm_intake_item *items,
+                          size_t n)
 {
     size_t work = 0;
     for (size_t i = 0; i < n; i++) {
         const char *topic = rd_kafka_topic_name(msgs[i]->rkt);
-        fd_intake_decode(topic, in->cfg.topic_uploaded, in->cfg.topic_retry, msgs[i]->payload,
-                         msgs[i]->len, &items[i]);
-        if (items[i].kind == FD_ITEM_UPLOADED || items[i].kind == FD_ITEM_RETRY)
+        ecm_intake_decode(in->cfg.channel, topic, in->cfg.topic_uploaded, in->cfg.topic_retry,
+                          msgs[i]->payload, msgs[i]->len, &items[i]);
+        if (items[i].kind == ECM_INTAKE_UPLOADED || items[i].kind == ECM_INTAKE_RETRY)
             work++;
     }
     long backoff = 0;
     size_t queued = 0;
-    while (work > 0 && fd_intake_apply(in->pg, items, n, &queued) < 0) {
+    while (work > 0 && ecm_intake_apply(in->pg, items, n, &queued) < 0) {
         if (stopping(in)) {
             ecm_log_warn("intake stopped with a batch not yet durable; it will be redelivered",
                          "messages=%zu", n);
@@ -260,7 +273,7 @@ static void process_batch(fd_intake *in, rd_kafka_message_t **msgs, fd_intake_it
     }
     for (size_t i = 0; i < n; i++) {
         char reason[240];
-        if (items[i].kind == FD_ITEM_BAD)
+        if (items[i].kind == ECM_INTAKE_BAD)
             snprintf(reason, sizeof reason, "%s", items[i].reason);
         else if (items[i].unknown)
             snprintf(reason, sizeof reason, "unknown contact %lld", (long long)items[i].contact_id);
@@ -282,9 +295,9 @@ static void process_batch(fd_intake *in, rd_kafka_message_t **msgs, fd_intake_it
 
 static void *intake_main(void *arg)
 {
-    fd_intake *in = arg;
+    ecm_intake *in = arg;
     rd_kafka_message_t *msgs[INTAKE_BATCH];
-    fd_intake_item *items = calloc(INTAKE_BATCH, sizeof *items);
+    ecm_intake_item *items = calloc(INTAKE_BATCH, sizeof *items);
     if (!items) {
         ecm_log_error("intake: out of memory", NULL);
         return NULL;
@@ -301,9 +314,9 @@ static void *intake_main(void *arg)
     return NULL;
 }
 
-fd_intake *fd_intake_start(const fd_intake_config *cfg)
+ecm_intake *ecm_intake_start(const ecm_intake_config *cfg)
 {
-    fd_intake *in = calloc(1, sizeof *in);
+    ecm_intake *in = calloc(1, sizeof *in);
     if (!in)
         return NULL;
     in->cfg = *cfg;
@@ -314,9 +327,9 @@ fd_intake *fd_intake_start(const fd_intake_config *cfg)
         return NULL;
     }
     if (cfg->metrics) {
-        in->queued = ecm_metrics_counter(cfg->metrics, "ecm_feeder_queued_total",
+        in->queued = ecm_metrics_counter(cfg->metrics, "ecm_intake_queued_total",
                                          "contacts moved to queued by intake");
-        in->deadlettered = ecm_metrics_counter(cfg->metrics, "ecm_feeder_deadlettered_total",
+        in->deadlettered = ecm_metrics_counter(cfg->metrics, "ecm_intake_deadlettered_total",
                                                "intake messages sent to the dead-letter topic");
     }
     if (pthread_create(&in->thread, NULL, intake_main, in) != 0) {
@@ -328,7 +341,7 @@ fd_intake *fd_intake_start(const fd_intake_config *cfg)
     return in;
 }
 
-void fd_intake_stop(fd_intake *in)
+void ecm_intake_stop(ecm_intake *in)
 {
     if (!in)
         return;
