@@ -81,88 +81,89 @@ static long long field_ll(const PGresult *r, int row, int col)
     return strtoll(PQgetvalue(r, row, col), NULL, 10);
 }
 
-static const char SQL_RECORD[] =
-    "INSERT INTO sms_dlrs (message_id, status, detail) VALUES ($1, $2, $3)";
-
-static const char SQL_LOCK[] = "SELECT contact_id, attempt, campaign_id, status, segments"
-                               " FROM attempts WHERE message_id = $1 FOR UPDATE";
-
-static const char SQL_SYSTEM[] = "SELECT 1 FROM sms_system_messages WHERE message_id = $1";
-
-static const char SQL_INTERMEDIATE[] =
-    "UPDATE attempts SET dlr_status = $3, dlr_at = now() WHERE contact_id = $1 AND attempt = $2";
-
-/* The outcome itself is the strategy's to write when it applies the
+/* The whole DLR in one statement, so that an intermediate DLR (half of all
+ * DLRs from Kannel) costs one round trip in its own implicit transaction:
+ * the DLR is kept in sms_dlrs, the attempt is locked (FOR UPDATE returns its
+ * latest version, so a concurrent final DLR is seen) and, unless it is
+ * already 'done' or the code is unknown ($4 < 0), updated. An attempt already
+ * 'done' when the statement starts (the late intermediate DLR after a final
+ * one) is not locked at all: 'done' is final, and waiting for the lock would
+ * stall the gateway's callbacks behind the strategy's transaction. Updates: an intermediate
+ * ($4 = 0) only notes the code, a final one ($4 = 1) closes the attempt.
+ * The outcome itself is the strategy's to write when it applies the
  * SmsResult, as for call results: st_results takes an attempt that already
- * has an outcome for a duplicate and would never decide the contact. */
-static const char SQL_FINAL[] =
-    "UPDATE attempts SET status = 'done', raw_code = $3, dlr_status = $3, dlr_at = now(),"
-    " result_at = 'epoch'::timestamptz + $4::bigint * interval '1 millisecond'"
-    " WHERE contact_id = $1 AND attempt = $2";
+ * has an outcome for a duplicate and would never decide the contact.
+ * One row: the attempt's fields (NULL when the id is unknown), whether this
+ * statement updated it, whether the id is a system message's. */
+static const char SQL_APPLY[] =
+    "WITH rec AS (INSERT INTO sms_dlrs (message_id, status, detail) VALUES ($1, $2::int, $3)),"
+    " b AS (SELECT contact_id, attempt, campaign_id, status, segments FROM attempts"
+    "  WHERE message_id = $1),"
+    " a AS (SELECT contact_id, attempt, status FROM attempts"
+    "  WHERE message_id = $1 AND status <> 'done' FOR UPDATE),"
+    " u AS (UPDATE attempts t SET dlr_status = $2::int, dlr_at = now(),"
+    "  status = CASE WHEN $4::int = 1 THEN 'done' ELSE t.status END,"
+    "  raw_code = CASE WHEN $4::int = 1 THEN $2::int ELSE t.raw_code END,"
+    "  result_at = CASE WHEN $4::int = 1"
+    "   THEN 'epoch'::timestamptz + $5::bigint * interval '1 millisecond' ELSE t.result_at END"
+    "  FROM a WHERE t.contact_id = a.contact_id AND t.attempt = a.attempt"
+    "  AND a.status <> 'done' AND $4::int >= 0 RETURNING t.contact_id)"
+    " SELECT b.contact_id, b.attempt, b.campaign_id, coalesce(a.status, b.status), b.segments,"
+    " EXISTS (SELECT 1 FROM u),"
+    " b.contact_id IS NULL AND EXISTS (SELECT 1 FROM sms_system_messages WHERE message_id = $1)"
+    " FROM (SELECT 1) one LEFT JOIN b ON true LEFT JOIN a ON true";
 
 /* One try. Returns the result, or SMS_DLR_DB_ERROR after a rollback. */
 static sms_dlr_result apply_once(ecm_pg *pg, const sms_ctx *ctx, const char *message_id, int status,
                                  const char *detail)
 {
-    char status_s[16];
+    char status_s[16], kind_s[8], now_s[24];
     (void)snprintf(status_s, sizeof(status_s), "%d", status);
     Ecm__V1__Outcome outcome = ECM__V1__OUTCOME__OUTCOME_UNSPECIFIED;
     int kind = sms_dlr_classify(status, &outcome);
+    (void)snprintf(kind_s, sizeof(kind_s), "%d", kind);
+    int64_t now = ecm_now_ms();
+    (void)snprintf(now_s, sizeof(now_s), "%lld", (long long)now);
 
-    if (ecm_pg_begin(pg) != 0)
+    /* Only a final DLR writes an outbox row, which must share the
+     * transaction; anything else is the one statement alone. */
+    int in_tx = kind == 1;
+    if (in_tx && ecm_pg_begin(pg) != 0)
         return SMS_DLR_DB_ERROR;
-    const char *p_rec[] = {message_id, status_s, detail};
-    if (ecm_pg_cmd(pg, SQL_RECORD, 3, p_rec) != 0)
+    const char *p[] = {message_id, status_s, detail, kind_s, now_s};
+    PGresult *a = ecm_pg_exec(pg, SQL_APPLY, 5, p);
+    if (a == NULL || PQntuples(a) != 1) {
+        PQclear(a);
         goto fail;
-    const char *p_id[] = {message_id};
-    PGresult *a = ecm_pg_exec(pg, SQL_LOCK, 1, p_id);
-    if (a == NULL)
-        goto fail;
+    }
     sms_dlr_result result;
-    if (PQntuples(a) == 0) {
-        PQclear(a);
-        PGresult *s = ecm_pg_exec(pg, SQL_SYSTEM, 1, p_id);
-        if (s == NULL)
-            goto fail;
-        result = PQntuples(s) > 0 ? SMS_DLR_SYSTEM : SMS_DLR_UNKNOWN_ID;
-        PQclear(s);
+    if (PQgetisnull(a, 0, 0)) {
+        result = PQgetvalue(a, 0, 6)[0] == 't' ? SMS_DLR_SYSTEM : SMS_DLR_UNKNOWN_ID;
     } else if (strcmp(PQgetvalue(a, 0, 3), "done") == 0) {
-        PQclear(a);
         result = SMS_DLR_DUPLICATE;
     } else if (kind < 0) {
-        PQclear(a);
         result = SMS_DLR_UNKNOWN_CODE;
+    } else if (PQgetvalue(a, 0, 5)[0] != 't') {
+        PQclear(a); /* can't be: the row was locked and not done */
+        goto fail;
+    } else if (kind == 0) {
+        result = SMS_DLR_INTERMEDIATE;
     } else {
-        char contact_s[24], attempt_s[16];
-        (void)snprintf(contact_s, sizeof(contact_s), "%s", PQgetvalue(a, 0, 0));
-        (void)snprintf(attempt_s, sizeof(attempt_s), "%s", PQgetvalue(a, 0, 1));
-        int64_t contact_id = field_ll(a, 0, 0);
-        int attempt = (int)field_ll(a, 0, 1);
-        int64_t campaign_id = field_ll(a, 0, 2);
-        int segments = (int)field_ll(a, 0, 4);
-        PQclear(a);
-        if (kind == 0) {
-            const char *p[] = {contact_s, attempt_s, status_s};
-            if (ecm_pg_cmd(pg, SQL_INTERMEDIATE, 3, p) != 0)
-                goto fail;
-            result = SMS_DLR_INTERMEDIATE;
-        } else {
-            int64_t now = ecm_now_ms();
-            char now_s[24];
-            (void)snprintf(now_s, sizeof(now_s), "%lld", (long long)now);
-            const char *p[] = {contact_s, attempt_s, status_s, now_s};
-            if (ecm_pg_cmd(pg, SQL_FINAL, 4, p) != 0 ||
-                sms_dlr_add_result(pg, ctx, campaign_id, contact_id, attempt, message_id, outcome,
-                                   status, detail, segments, now) != 0)
-                goto fail;
-            result = SMS_DLR_APPLIED;
+        if (sms_dlr_add_result(pg, ctx, field_ll(a, 0, 2), field_ll(a, 0, 0),
+                               (int)field_ll(a, 0, 1), message_id, outcome, status, detail,
+                               (int)field_ll(a, 0, 4), now) != 0) {
+            PQclear(a);
+            goto fail;
         }
+        result = SMS_DLR_APPLIED;
     }
-    if (ecm_pg_commit(pg) != 0)
+    PQclear(a);
+    if (in_tx && ecm_pg_commit(pg) != 0)
         goto fail;
     return result;
 fail:
-    ecm_pg_rollback(pg);
+    if (in_tx)
+        ecm_pg_rollback(pg);
     return SMS_DLR_DB_ERROR;
 }
 

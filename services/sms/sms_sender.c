@@ -20,6 +20,8 @@
 #define DB_BACKOFF_MAX_MS 5000
 #define MESSAGE_ID_MAX 64
 #define ACCOUNT_MAX 32
+#define SMS_REFILL_MS 20
+#define SMS_REFILL_MAX_DONE 256
 
 /* ---- array literals ---- */
 
@@ -1035,10 +1037,14 @@ static int recheck_dnc(sms_sender *s, lane *ln)
 
 /* ---- sending ---- */
 
+/* Submits waiting messages while the gateway has room and the bucket has
+ * tokens. Stops at a message whose DNC re-check is pending: only
+ * recheck_dnc() may clear it. Returns the number submitted. */
 static int submit_ready(lane *ln, int64_t now)
 {
     int n = 0;
-    while (ln->wait_head && now >= ln->paused_until_ms && sms_gw_room(ln->gw) > 0) {
+    while (ln->wait_head && !ln->wait_head->recheck_dnc && now >= ln->paused_until_ms &&
+           sms_gw_room(ln->gw) > 0) {
         if (!sms_bucket_take(&ln->bucket, now))
             break;
         item *it = wait_pop(ln);
@@ -1051,6 +1057,32 @@ static int submit_ready(lane *ln, int64_t now)
         n++;
     }
     return n;
+}
+
+/* For a short while after the first answers, each answered request is
+ * replaced at once by a waiting message, so the gateways stay busy instead of
+ * idling through the DB round trips of recording one answer at a time; the
+ * answers are then recorded together in one transaction. Bounded in time and
+ * count so that answers stay unrecorded (and re-sendable after a crash) only
+ * briefly. */
+static void refill(sms_sender *s)
+{
+    if (s->draining)
+        return;
+    int64_t until = now_ms() + SMS_REFILL_MS;
+    for (;;) {
+        int64_t now = now_ms();
+        if (now >= until || s->ndone >= SMS_REFILL_MAX_DONE || total_inflight(s) == 0)
+            break;
+        for (size_t i = 0; i < s->nlanes; i++)
+            submit_ready(&s->lanes[i], now);
+        int left = (int)(until - now);
+        for (size_t i = 0; i < s->nlanes; i++) {
+            lane *ln = &s->lanes[i];
+            if (sms_gw_inflight(ln->gw) > 0)
+                sms_gw_poll(ln->gw, left / (int)s->nlanes);
+        }
+    }
 }
 
 /* ---- public ---- */
@@ -1220,6 +1252,7 @@ int sms_sender_step(sms_sender *s, int wait_ms)
         long nap = (long)(next_ms - now);
         nap_ms(nap < wait_ms ? nap : wait_ms);
     }
+    refill(s);
     ecm_metric_set(s->inflight, total_inflight(s));
     if (s->ndone > 0) {
         int r = apply_done(s);

@@ -8,6 +8,14 @@ static void close_with(st_decision *out, Ecm__V1__Outcome outcome, const char *r
     out->reason = reason;
 }
 
+int st_decide_needs_history(const st_decide_in *in)
+{
+    /* The same early closes as st_decide, in the same order. */
+    if (in->rule.action != ST_RULE_RETRY)
+        return 0;
+    return in->counted_attempts + (in->counts_as_attempt ? 1 : 0) < in->max_attempts;
+}
+
 void st_decide(const st_decide_in *in, st_decision *out)
 {
     out->counted_attempts = in->counted_attempts + (in->counts_as_attempt ? 1 : 0);

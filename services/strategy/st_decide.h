@@ -101,4 +101,10 @@ typedef struct {
 /* Applies the rules above to in and writes the decision to out. Can't fail. */
 void st_decide(const st_decide_in *in, st_decision *out);
 
+/* Returns 1 when st_decide(in) may read the contact's history
+ * (outcome_attempts, phone_outcome_attempts, day_attempts_ms), 0 when the
+ * decision is a close that those fields can't change, so a caller may leave
+ * them unset and spare their queries. Reads only the other fields. */
+int st_decide_needs_history(const st_decide_in *in);
+
 #endif

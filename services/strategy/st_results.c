@@ -12,6 +12,10 @@
 #include "st_decide.h"
 
 #define ST_RESULTS_BATCH 500
+/* Results applied in one transaction: enough to spread its fixed costs,
+ * few enough that the attempt and contact locks it holds (which DLRs and the
+ * SMS sender may wait for) are held only briefly. */
+#define ST_RESULTS_TX_MAX 100
 #define ST_RESULTS_POLL_MS 200
 #define ST_BACKOFF_MIN_MS 100
 #define ST_BACKOFF_MAX_MS 5000
@@ -118,11 +122,11 @@ static st_apply_status db_failed(ecm_pg *pg, char *reason, size_t reason_size)
     return ST_APPLY_DB_ERROR;
 }
 
-static st_apply_status reject(ecm_pg *pg, char *reason, size_t reason_size, const char *why)
+/* A statement failed inside apply_in_tx: the caller rolls back. */
+static st_apply_status tx_failed(ecm_pg *pg, char *reason, size_t reason_size)
 {
-    snprintf(reason, reason_size, "%s", why);
-    ecm_pg_rollback(pg);
-    return ST_APPLY_REJECT;
+    snprintf(reason, reason_size, "%s", ecm_pg_last_sqlstate(pg));
+    return ST_APPLY_DB_ERROR;
 }
 
 static const char SQL_LOCK_CONTACT[] =
@@ -210,8 +214,13 @@ static void count_metrics(const st_results_ctx *ctx, Ecm__V1__Outcome outcome, i
                        1);
 }
 
-st_apply_status st_results_apply(ecm_pg *pg, const st_results_ctx *ctx, const st_result *r,
-                                 st_apply_info *info, char *reason, size_t reason_size)
+/* The work of one result inside the caller's open transaction. On
+ * ST_APPLY_REJECT and ST_APPLY_DUPLICATE nothing was written (at most rows
+ * were locked); on ST_APPLY_DB_ERROR the transaction is aborted and reason has
+ * the SQLSTATE. Never begins, commits or rolls back. *decided_closed is
+ * 1 closed, 0 waiting for ST_APPLY_DECIDED. */
+static st_apply_status apply_in_tx(ecm_pg *pg, const st_results_ctx *ctx, const st_result *r,
+                                   st_apply_info *info, char *reason, size_t reason_size)
 {
     char contact_s[24], attempt_s[16], result_at_s[24], code_s[16], detail_s[16];
     const char *outcome_name = ecm_outcome_name(r->outcome);
@@ -225,34 +234,32 @@ st_apply_status st_results_apply(ecm_pg *pg, const st_results_ctx *ctx, const st
     if (info != NULL)
         memset(info, 0, sizeof(*info));
 
-    if (ecm_pg_begin(pg) != 0)
-        return db_failed(pg, reason, reason_size);
-
     const char *p_lock[] = {contact_s, outcome_name};
     PGresult *k = ecm_pg_exec(pg, SQL_LOCK_CONTACT, 2, p_lock);
     if (k == NULL)
-        return db_failed(pg, reason, reason_size);
+        return tx_failed(pg, reason, reason_size);
     if (PQntuples(k) == 0) {
         PQclear(k);
-        return reject(pg, reason, reason_size, "unknown contact");
+        snprintf(reason, reason_size, "unknown contact");
+        return ST_APPLY_REJECT;
     }
 
     const char *p_att[] = {contact_s, attempt_s};
     PGresult *a = ecm_pg_exec(pg, SQL_LOCK_ATTEMPT, 2, p_att);
     if (a == NULL) {
         PQclear(k);
-        return db_failed(pg, reason, reason_size);
+        return tx_failed(pg, reason, reason_size);
     }
     int attempt_rows = PQntuples(a);
     int already = attempt_rows > 0 && field_bool(a, 0, 0);
     PQclear(a);
     if (attempt_rows == 0) {
         PQclear(k);
-        return reject(pg, reason, reason_size, "unknown attempt");
+        snprintf(reason, reason_size, "unknown attempt");
+        return ST_APPLY_REJECT;
     }
     if (already) {
         PQclear(k);
-        ecm_pg_rollback(pg);
         return ST_APPLY_DUPLICATE;
     }
 
@@ -264,7 +271,7 @@ st_apply_status st_results_apply(ecm_pg *pg, const st_results_ctx *ctx, const st
                            outcome_name};
     if (ecm_pg_cmd(pg, SQL_RECORD_ATTEMPT, 6, p_rec) != 0) {
         PQclear(k);
-        return db_failed(pg, reason, reason_size);
+        return tx_failed(pg, reason, reason_size);
     }
 
     int current = strcmp(PQgetvalue(k, 0, 0), "dispatched") == 0 &&
@@ -273,9 +280,6 @@ st_apply_status st_results_apply(ecm_pg *pg, const st_results_ctx *ctx, const st
         ecm_log_info("result for an earlier attempt recorded", "contact %lld attempt %d",
                      (long long)r->contact_id, r->attempt);
         PQclear(k);
-        if (ecm_pg_commit(pg) != 0)
-            return db_failed(pg, reason, reason_size);
-        count_metrics(ctx, r->outcome, 0, 0);
         return ST_APPLY_RECORDED;
     }
 
@@ -302,35 +306,37 @@ st_apply_status st_results_apply(ecm_pg *pg, const st_results_ctx *ctx, const st
     in.callback_at_ms = r->callback_at_ms;
     PQclear(k);
 
-    const char *p_cnt[] = {contact_s, outcome_name, attempt_s};
-    PGresult *c = ecm_pg_exec(pg, SQL_OUTCOME_COUNT, 3, p_cnt);
-    if (c == NULL)
-        return db_failed(pg, reason, reason_size);
-    in.outcome_attempts = (int)field_ll(c, 0, 0, 0);
-    in.phone_outcome_attempts = (int)field_ll(c, 0, 1, 0);
-    PQclear(c);
-
-    const char *p_day[] = {contact_s, attempt_s, r->counts_as_attempt ? "true" : "false"};
-    PGresult *d = ecm_pg_exec(pg, SQL_DAY_ATTEMPTS, 3, p_day);
-    if (d == NULL)
-        return db_failed(pg, reason, reason_size);
-    int nday = PQntuples(d);
+    /* Most results close (a delivered SMS): their decision can't depend on
+     * the history, so its two queries are skipped. */
     int64_t *day = NULL;
-    if (nday > 0) {
-        day = calloc((size_t)nday, sizeof(*day));
-        if (day == NULL) {
-            PQclear(d);
-            snprintf(reason, reason_size, "out of memory");
-            ecm_pg_rollback(pg);
-            return ST_APPLY_DB_ERROR;
-        }
-        for (int i = 0; i < nday; i++)
-            day[i] = field_ll(d, i, 0, 0);
-    }
-    PQclear(d);
-    in.day_attempts_ms = day;
-    in.day_attempts = (size_t)nday;
+    if (st_decide_needs_history(&in)) {
+        const char *p_cnt[] = {contact_s, outcome_name, attempt_s};
+        PGresult *c = ecm_pg_exec(pg, SQL_OUTCOME_COUNT, 3, p_cnt);
+        if (c == NULL)
+            return tx_failed(pg, reason, reason_size);
+        in.outcome_attempts = (int)field_ll(c, 0, 0, 0);
+        in.phone_outcome_attempts = (int)field_ll(c, 0, 1, 0);
+        PQclear(c);
 
+        const char *p_day[] = {contact_s, attempt_s, r->counts_as_attempt ? "true" : "false"};
+        PGresult *d = ecm_pg_exec(pg, SQL_DAY_ATTEMPTS, 3, p_day);
+        if (d == NULL)
+            return tx_failed(pg, reason, reason_size);
+        int nday = PQntuples(d);
+        if (nday > 0) {
+            day = calloc((size_t)nday, sizeof(*day));
+            if (day == NULL) {
+                PQclear(d);
+                snprintf(reason, reason_size, "out of memory");
+                return ST_APPLY_DB_ERROR;
+            }
+            for (int i = 0; i < nday; i++)
+                day[i] = field_ll(d, i, 0, 0);
+        }
+        PQclear(d);
+        in.day_attempts_ms = day;
+        in.day_attempts = (size_t)nday;
+    }
     st_decision dec;
     st_decide(&in, &dec);
     free(day);
@@ -343,22 +349,18 @@ st_apply_status st_results_apply(ecm_pg *pg, const st_results_ctx *ctx, const st
     if (closed) {
         const char *p[] = {contact_s, counted_s, ecm_outcome_name(dec.outcome)};
         if (ecm_pg_cmd(pg, SQL_CONTACT_CLOSE, 3, p) != 0)
-            return db_failed(pg, reason, reason_size);
+            return tx_failed(pg, reason, reason_size);
         if (add_closed_event(pg, ctx, campaign_id, r->contact_id, contact_attempts, dec.outcome) !=
             0)
-            return db_failed(pg, reason, reason_size);
+            return tx_failed(pg, reason, reason_size);
     } else {
         const char *p[] = {contact_s, counted_s, phone_s, next_s};
         if (ecm_pg_cmd(pg, SQL_CONTACT_WAIT, 4, p) != 0)
-            return db_failed(pg, reason, reason_size);
+            return tx_failed(pg, reason, reason_size);
     }
-    if (ecm_pg_commit(pg) != 0)
-        return db_failed(pg, reason, reason_size);
-
     ecm_log_debug("result applied", "contact %lld attempt %d outcome %s: %s (%s)",
                   (long long)r->contact_id, r->attempt, outcome_name, closed ? "closed" : "retry",
                   dec.reason);
-    count_metrics(ctx, r->outcome, 1, closed);
     if (info != NULL) {
         info->closed = closed;
         info->outcome = dec.outcome;
@@ -366,6 +368,75 @@ st_apply_status st_results_apply(ecm_pg *pg, const st_results_ctx *ctx, const st
         info->phone_index = dec.phone_index;
     }
     return ST_APPLY_DECIDED;
+}
+
+static void count_status(const st_results_ctx *ctx, const st_result *r, st_apply_status st,
+                         const st_apply_info *info)
+{
+    if (st == ST_APPLY_DECIDED)
+        count_metrics(ctx, r->outcome, 1, info->closed);
+    else if (st == ST_APPLY_RECORDED)
+        count_metrics(ctx, r->outcome, 0, 0);
+}
+
+st_apply_status st_results_apply(ecm_pg *pg, const st_results_ctx *ctx, const st_result *r,
+                                 st_apply_info *info, char *reason, size_t reason_size)
+{
+    st_apply_info local;
+    if (info == NULL)
+        info = &local;
+    if (reason_size > 0)
+        reason[0] = '\0';
+    memset(info, 0, sizeof(*info));
+    if (ecm_pg_begin(pg) != 0)
+        return db_failed(pg, reason, reason_size);
+    st_apply_status st = apply_in_tx(pg, ctx, r, info, reason, reason_size);
+    if (st == ST_APPLY_DB_ERROR)
+        return db_failed(pg, reason, reason_size);
+    if (st == ST_APPLY_REJECT || st == ST_APPLY_DUPLICATE) {
+        ecm_pg_rollback(pg);
+        return st;
+    }
+    if (ecm_pg_commit(pg) != 0)
+        return db_failed(pg, reason, reason_size);
+    count_status(ctx, r, st, info);
+    return st;
+}
+
+int st_results_apply_batch(ecm_pg *pg, const st_results_ctx *ctx, const st_result *rs, size_t n,
+                           st_apply_status *st, char (*reasons)[ST_REASON_MAX])
+{
+    if (n == 0)
+        return 0;
+    st_apply_info *infos = calloc(n, sizeof(*infos));
+    if (infos == NULL)
+        return -1;
+    char reason[ST_REASON_MAX] = "";
+    if (ecm_pg_begin(pg) != 0)
+        goto fail;
+    for (size_t i = 0; i < n; i++) {
+        reasons[i][0] = '\0';
+        /* A reject or duplicate wrote nothing, so the others go on in the
+         * same transaction; any DB error aborts the whole batch. */
+        st[i] = apply_in_tx(pg, ctx, &rs[i], &infos[i], reasons[i], ST_REASON_MAX);
+        if (st[i] == ST_APPLY_DB_ERROR) {
+            snprintf(reason, sizeof(reason), "%s", reasons[i]);
+            goto fail;
+        }
+    }
+    if (ecm_pg_commit(pg) != 0)
+        goto fail;
+    for (size_t i = 0; i < n; i++)
+        count_status(ctx, &rs[i], st[i], &infos[i]);
+    free(infos);
+    return 0;
+fail:
+    ecm_log_info("batch of results rolled back; applying them one at a time",
+                 "%zu results SQLSTATE %s", n, reason[0] ? reason : ecm_pg_last_sqlstate(pg));
+    ecm_pg_rollback(pg);
+    ecm_pg_check_broken(pg);
+    free(infos);
+    return -1;
 }
 
 /* ---- consumer loop ---- */
@@ -440,6 +511,70 @@ static int process_one(ecm_consumer *c, ecm_pg *pg, const st_results_ctx *ctx,
     }
 }
 
+/* Applies a polled batch in one transaction (results decoded first; what
+ * can't decode or can never apply is dead-lettered after the commit). When
+ * the batch transaction fails, every message goes through process_one()
+ * instead, with its retries and dead-letter path. Stores offsets in order,
+ * each only once its work is committed or dead-lettered. Returns the number
+ * of messages done (offset stored); fewer than n only on a stop. */
+static size_t process_batch(ecm_consumer *c, ecm_pg *pg, const st_results_ctx *ctx,
+                            rd_kafka_message_t **msgs, size_t n, volatile sig_atomic_t *stop)
+{
+    st_result *rs = calloc(n, sizeof(*rs));
+    st_apply_status *st = calloc(n, sizeof(*st));
+    char(*reasons)[ST_REASON_MAX] = calloc(n, sizeof(*reasons));
+    size_t *idx = calloc(n, sizeof(*idx)); /* rs[k] is msgs[idx[k]] */
+    int *undecodable = calloc(n, sizeof(*undecodable));
+    size_t i = 0;
+    if (rs == NULL || st == NULL || reasons == NULL || idx == NULL || undecodable == NULL)
+        goto one_by_one;
+    size_t nr = 0;
+    for (i = 0; i < n; i++) {
+        const char *topic = msgs[i]->rkt ? rd_kafka_topic_name(msgs[i]->rkt) : NULL;
+        if (st_results_decode(ctx, topic, msgs[i]->payload, msgs[i]->len, &rs[nr], reasons[i],
+                              ST_REASON_MAX) != 0) {
+            undecodable[i] = 1;
+            continue;
+        }
+        idx[nr++] = i;
+    }
+    i = 0;
+    if (nr > 0) {
+        st_apply_status *rst = calloc(nr, sizeof(*rst));
+        char(*rreasons)[ST_REASON_MAX] = calloc(nr, sizeof(*rreasons));
+        int ok = rst != NULL && rreasons != NULL &&
+                 st_results_apply_batch(pg, ctx, rs, nr, rst, rreasons) == 0;
+        for (size_t k = 0; ok && k < nr; k++) {
+            st[idx[k]] = rst[k];
+            memcpy(reasons[idx[k]], rreasons[k], ST_REASON_MAX);
+        }
+        free(rst);
+        free(rreasons);
+        if (!ok)
+            goto one_by_one;
+    }
+    for (; i < n; i++) {
+        if ((undecodable[i] || st[i] == ST_APPLY_REJECT) &&
+            deadletter(c, msgs[i], reasons[i], stop) != 0)
+            break;
+        ecm_consumer_store(c, &msgs[i], 1);
+    }
+    goto out;
+one_by_one:
+    for (i = 0; i < n; i++) {
+        if (process_one(c, pg, ctx, msgs[i], stop) != 0)
+            break;
+        ecm_consumer_store(c, &msgs[i], 1);
+    }
+out:
+    free(rs);
+    free(st);
+    free(reasons);
+    free(idx);
+    free(undecodable);
+    return i;
+}
+
 void st_results_run(ecm_consumer *c, ecm_pg *pg, const st_results_ctx *ctx,
                     volatile sig_atomic_t *stop)
 {
@@ -453,10 +588,12 @@ void st_results_run(ecm_consumer *c, ecm_pg *pg, const st_results_ctx *ctx,
     while (!*stop) {
         size_t n = ecm_consumer_poll_batch(c, msgs, ST_RESULTS_BATCH, ST_RESULTS_POLL_MS);
         size_t i = 0;
-        for (; i < n; i++) {
-            if (process_one(c, pg, ctx, msgs[i], stop) != 0)
+        while (i < n) {
+            size_t chunk = n - i < ST_RESULTS_TX_MAX ? n - i : ST_RESULTS_TX_MAX;
+            size_t done = process_batch(c, pg, ctx, msgs + i, chunk, stop);
+            i += done;
+            if (done < chunk)
                 break;
-            ecm_consumer_store(c, &msgs[i], 1);
         }
         if (i < n)
             ecm_log_info("stopping with results not applied", "%zu left for redelivery", n - i);

@@ -78,11 +78,26 @@ typedef struct {
 st_apply_status st_results_apply(ecm_pg *pg, const st_results_ctx *ctx, const st_result *r,
                                  st_apply_info *info, char *reason, size_t reason_size);
 
-/* The consumer loop: polls batches from c, decodes, dead-letters what can
- * never apply, applies the rest with st_results_apply() and stores each
- * offset only after its work is committed. A DB failure backs off (capped)
- * and retries the same message; nothing is skipped. Returns when *stop is
- * set. */
+/* Size of each reason buffer of st_results_apply_batch(). */
+#define ST_REASON_MAX 256
+
+/* Applies rs[0..n) in ONE transaction on pg, in order, with the same per
+ * result work and idempotency as st_results_apply() (a result for an attempt
+ * that an earlier one of the batch already decided is a duplicate). Returns
+ * 0 after the commit, with each result's status in st[i]: ST_APPLY_DECIDED,
+ * ST_APPLY_RECORDED, ST_APPLY_DUPLICATE, or ST_APPLY_REJECT with the reason
+ * in reasons[i] (rejects and duplicates wrote nothing). Counts the metrics
+ * after the commit. Returns -1 after a rollback when any statement failed:
+ * nothing of the batch was applied. */
+int st_results_apply_batch(ecm_pg *pg, const st_results_ctx *ctx, const st_result *rs, size_t n,
+                           st_apply_status *st, char (*reasons)[ST_REASON_MAX]);
+
+/* The consumer loop: polls batches from c, decodes, applies each batch with
+ * st_results_apply_batch() and then dead-letters what can never apply; when a
+ * batch's transaction fails, falls back to st_results_apply() per message,
+ * where a DB failure backs off (capped) and retries the same message.
+ * Offsets are stored in order, each only after its work is committed (or
+ * dead-lettered); nothing is skipped. Returns when *stop is set. */
 void st_results_run(ecm_consumer *c, ecm_pg *pg, const st_results_ctx *ctx,
                     volatile sig_atomic_t *stop);
 

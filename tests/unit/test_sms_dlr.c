@@ -465,6 +465,29 @@ static void test_dlr_intermediate_then_final(void **state)
                 k);
 }
 
+/* The strategy holds the closed attempt's row lock while it applies the
+ * result; Kannel's late intermediate DLR must not wait for it. */
+static void test_dlr_late_intermediate_does_not_wait_for_a_closed_attempts_lock(void **state)
+{
+    (void)state;
+    NEED_DB();
+    char mid[64];
+    long long camp = make_campaign(86400);
+    long long k = make_contact(camp, "{+15550100001}", "sent", 5, mid, sizeof(mid));
+    assert_int_equal(sms_dlr_apply(fx.pg, &fx.ctx, mid, 1, NULL), SMS_DLR_APPLIED);
+    PQclear(q("BEGIN"));
+    PQclear(q("SELECT 1 FROM attempts WHERE contact_id = %lld FOR UPDATE", k));
+    /* Waiting would end in a timeout, i.e. SMS_DLR_DB_ERROR, not a hang. */
+    assert_int_equal(ecm_pg_cmd(fx.pg, "SET statement_timeout = 2000", 0, NULL), 0);
+    sms_dlr_result r = sms_dlr_apply(fx.pg, &fx.ctx, mid, 8, NULL);
+    assert_int_equal(ecm_pg_cmd(fx.pg, "SET statement_timeout = 0", 0, NULL), 0);
+    PQclear(q("COMMIT"));
+    assert_int_equal(r, SMS_DLR_DUPLICATE);
+    assert_int_equal(q_ll("SELECT count(*) FROM sms_dlrs WHERE message_id = '%s'", mid), 2);
+    expect_text("done 1",
+                "SELECT status || ' ' || dlr_status FROM attempts WHERE contact_id = %lld", k);
+}
+
 static void test_dlr_for_attempt_still_sending_is_applied(void **state)
 {
     (void)state;
@@ -746,6 +769,7 @@ int main(void)
         cmocka_unit_test(test_dlr_final_closes_attempt_with_one_sms_result),
         cmocka_unit_test(test_dlr_resent_final_changes_nothing),
         cmocka_unit_test(test_dlr_intermediate_then_final),
+        cmocka_unit_test(test_dlr_late_intermediate_does_not_wait_for_a_closed_attempts_lock),
         cmocka_unit_test(test_dlr_for_attempt_still_sending_is_applied),
         cmocka_unit_test(test_dlr_unknown_id_and_code_are_recorded_only),
         cmocka_unit_test(test_dlr_of_system_message_is_recorded_only),

@@ -440,9 +440,49 @@ static void test_decide_caps_close_before_expiry_check(void **state)
     assert_int_equal(d.outcome, O(NO_ANSWER));
 }
 
+/* Wherever the history isn't needed, no history can change the decision. */
+static void test_decide_without_history_needs_only_closes_the_same(void **state)
+{
+    (void)state;
+    int64_t day[3] = {NOW - 3 * SEC, NOW - 2 * SEC, NOW - SEC};
+    int skipped = 0, needed = 0;
+    for (int action = ST_RULE_NONE; action <= ST_RULE_CLOSE; action++) {
+        for (int counted = 0; counted < 7; counted++) {
+            for (int counts = 0; counts < 2; counts++) {
+                st_decide_in in = base();
+                in.rule.action = (st_rule_action)action;
+                in.counted_attempts = counted;
+                in.counts_as_attempt = counts;
+                if (st_decide_needs_history(&in)) {
+                    needed++;
+                    continue;
+                }
+                skipped++;
+                st_decision bare = decide(&in);
+                in.outcome_attempts = 2;
+                in.phone_outcome_attempts = 2;
+                in.day_attempts_ms = day;
+                in.day_attempts = 3;
+                st_decision full = decide(&in);
+                assert_int_equal(bare.action, ST_DECIDE_CLOSE);
+                assert_int_equal(full.action, bare.action);
+                assert_int_equal(full.outcome, bare.outcome);
+                assert_int_equal(full.counted_attempts, bare.counted_attempts);
+                assert_int_equal(full.phone_index, bare.phone_index);
+            }
+        }
+    }
+    assert_true(skipped > 0);
+    assert_true(needed > 0);
+    /* A retry rule under the cap reads the history. */
+    st_decide_in in = base();
+    assert_int_equal(st_decide_needs_history(&in), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_decide_without_history_needs_only_closes_the_same),
         cmocka_unit_test(test_decide_retry_after_delay_on_same_phone),
         cmocka_unit_test(test_decide_zero_delay_retries_now),
         cmocka_unit_test(test_decide_outcome_without_rule_closes_with_that_outcome),

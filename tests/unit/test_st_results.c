@@ -594,6 +594,68 @@ static void test_decode_unknown_topic_fails(void **state)
     assert_true(strlen(reason) > 0);
 }
 
+static void test_results_batch_applies_each_once_and_rejects_unknown(void **state)
+{
+    (void)state;
+    NEED_DB();
+    long long camp = make_campaign(make_strategy(5), "NULL");
+    long long a = make_contact(camp, 1);
+    long long b = make_contact(camp, 1);
+    st_result rs[4] = {
+        result(camp, a, 1, O(CONNECTED)),
+        result(camp, b, 2, O(NO_ANSWER)), /* b has no attempt 2 */
+        result(camp, a, 1, O(NO_ANSWER)), /* same attempt again in the batch */
+        result(camp, b, 1, O(NO_ANSWER)),
+    };
+    st_apply_status st[4];
+    char reasons[4][ST_REASON_MAX];
+    assert_int_equal(st_results_apply_batch(fx.pg, &fx.rctx, rs, 4, st, reasons), 0);
+    assert_int_equal(st[0], ST_APPLY_DECIDED);
+    assert_int_equal(st[1], ST_APPLY_REJECT);
+    assert_string_equal(reasons[1], "unknown attempt");
+    assert_int_equal(st[2], ST_APPLY_DUPLICATE);
+    assert_int_equal(st[3], ST_APPLY_DECIDED);
+
+    char *sa = q_text("SELECT state || ' ' || outcome FROM contacts WHERE id = %lld", a);
+    assert_string_equal(sa, "closed CONNECTED");
+    free(sa);
+    char *sb = q_text("SELECT state FROM contacts WHERE id = %lld", b);
+    assert_string_equal(sb, "waiting");
+    free(sb);
+    assert_int_equal(q_ll("SELECT count(*) FROM outbox WHERE msg_key = '%lld'", a), 1);
+    assert_int_equal(q_ll("SELECT count(*) FROM outbox WHERE msg_key = '%lld'", b), 0);
+
+    /* The whole batch redelivered: nothing changes. */
+    assert_int_equal(st_results_apply_batch(fx.pg, &fx.rctx, rs, 4, st, reasons), 0);
+    assert_int_equal(st[0], ST_APPLY_DUPLICATE);
+    assert_int_equal(st[2], ST_APPLY_DUPLICATE);
+    assert_int_equal(st[3], ST_APPLY_DUPLICATE);
+    assert_int_equal(q_ll("SELECT count(*) FROM outbox WHERE msg_key = '%lld'", a), 1);
+}
+
+static void test_results_batch_db_error_rolls_back_everything(void **state)
+{
+    (void)state;
+    NEED_DB();
+    long long camp = make_campaign(make_strategy(5), "NULL");
+    long long a = make_contact(camp, 1);
+    long long b = make_contact(camp, 1);
+    st_result rs[2] = {result(camp, a, 1, O(CONNECTED)), result(camp, b, 1, O(NO_ANSWER))};
+    /* A result time past timestamptz's range makes the second one fail. */
+    rs[1].result_at_ms = INT64_MAX / 2;
+    st_apply_status st[2];
+    char reasons[2][ST_REASON_MAX];
+    assert_int_equal(st_results_apply_batch(fx.pg, &fx.rctx, rs, 2, st, reasons), -1);
+    char *sa = q_text("SELECT state FROM contacts WHERE id = %lld", a);
+    assert_string_equal(sa, "dispatched");
+    free(sa);
+    assert_int_equal(q_ll("SELECT count(*) FROM outbox WHERE msg_key = '%lld'", a), 0);
+    assert_int_equal(
+        q_ll("SELECT count(*) FROM attempts WHERE contact_id = %lld AND outcome IS NULL", a), 1);
+    /* The connection is usable again for the one-at-a-time path. */
+    assert_int_equal(apply(&rs[0], NULL), ST_APPLY_DECIDED);
+}
+
 #define DB_TEST(t) cmocka_unit_test_teardown(t, retire_campaigns)
 
 int main(void)
@@ -618,6 +680,8 @@ int main(void)
         DB_TEST(test_results_strategy_max_attempts_closes_with_last_outcome),
         DB_TEST(test_results_rule_max_counts_earlier_attempts_with_outcome),
         DB_TEST(test_results_retry_past_campaign_end_closes_expired),
+        DB_TEST(test_results_batch_applies_each_once_and_rejects_unknown),
+        DB_TEST(test_results_batch_db_error_rolls_back_everything),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
