@@ -1,6 +1,6 @@
 /* ecm-sms: SMS contacts from Kafka to the SMS gateways (Kannel, a generic
  * HTTP/JSON gateway), paced from the ECM DB; DLRs and inbound messages
- * (opt-out) over HTTP. main() only wires the parts: intake (sms_intake),
+ * (opt-out) over HTTP. main() only wires the parts: intake (ecm_intake),
  * sending (sms_sender, sms_gw*), DLRs (sms_dlr), inbound (sms_mo) and DLR
  * timeouts (sms_expiry). */
 #include <stddef.h>
@@ -14,7 +14,7 @@
 #include "sms_dlr.h"
 #include "sms_expiry.h"
 #include "sms_gw.h"
-#include "sms_intake.h"
+#include "ecm_intake.h"
 #include "sms_mo.h"
 #include "sms_sender.h"
 
@@ -207,7 +207,7 @@ int main(int argc, char **argv)
     memset(&svc, 0, sizeof svc);
     int rc = 1;
     ecm_pg_pool *pool = NULL;
-    sms_intake *intake = NULL;
+    ecm_intake *intake = NULL;
     sms_expiry *expiry = NULL;
     sms_sender *sender = NULL;
     if (ecm_service_init(&svc, "sms", &cfg.common) < 0) {
@@ -290,7 +290,8 @@ int main(int argc, char **argv)
     if (!sender)
         goto out;
 
-    sms_intake_config icfg = {
+    ecm_intake_config icfg = {
+        .channel = ECM_INTAKE_SMS,
         .consumer = svc.consumer,
         .pg_dsn = cfg.common.pg_dsn,
         .topic_uploaded = cfg.common.topic_uploaded,
@@ -298,7 +299,7 @@ int main(int argc, char **argv)
         .metrics = svc.metrics,
         .stop = &ecm_stop_requested,
     };
-    intake = sms_intake_start(&icfg);
+    intake = ecm_intake_start(&icfg);
     if (!intake)
         goto out;
     if (sms_dlr_register(svc.http, &ctx) < 0 || sms_mo_register(svc.http, &ctx) < 0) {
@@ -320,7 +321,7 @@ int main(int argc, char **argv)
 out:
     /* The intake and expiry threads must be gone before the service closes
      * its consumer and the pool goes. */
-    sms_intake_stop(intake);
+    ecm_intake_stop(intake);
     sms_expiry_stop(expiry);
     ecm_service_shutdown(&svc);
     sms_sender_destroy(sender);

@@ -23,73 +23,6 @@
 #define SMS_REFILL_MS 20
 #define SMS_REFILL_MAX_DONE 256
 
-/* ---- array literals ---- */
-
-static void arr_put(sms_arr *a, const char *s, size_t n)
-{
-    if (a->failed)
-        return;
-    if (a->len + n + 1 > a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 256;
-        while (cap < a->len + n + 1)
-            cap *= 2;
-        char *p = realloc(a->s, cap);
-        if (!p) {
-            a->failed = 1;
-            return;
-        }
-        a->s = p;
-        a->cap = cap;
-    }
-    memcpy(a->s + a->len, s, n);
-    a->len += n;
-    a->s[a->len] = '\0';
-}
-
-void sms_arr_init(sms_arr *a)
-{
-    memset(a, 0, sizeof *a);
-    arr_put(a, "{", 1);
-}
-
-void sms_arr_add_int(sms_arr *a, long long v)
-{
-    char num[32];
-    int n = snprintf(num, sizeof num, "%s%lld", a->n > 0 ? "," : "", v);
-    arr_put(a, num, (size_t)n);
-    a->n++;
-}
-
-void sms_arr_add_str(sms_arr *a, const char *s)
-{
-    if (a->n > 0)
-        arr_put(a, ",", 1);
-    a->n++;
-    if (!s) {
-        arr_put(a, "NULL", 4);
-        return;
-    }
-    arr_put(a, "\"", 1);
-    for (const char *p = s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            arr_put(a, "\\", 1);
-        arr_put(a, p, 1);
-    }
-    arr_put(a, "\"", 1);
-}
-
-const char *sms_arr_finish(sms_arr *a)
-{
-    arr_put(a, "}", 1);
-    return a->failed ? NULL : a->s;
-}
-
-void sms_arr_free(sms_arr *a)
-{
-    free(a->s);
-    memset(a, 0, sizeof *a);
-}
-
 /* ---- state ---- */
 
 typedef enum { ITEM_CONTACT, ITEM_SYSTEM } item_kind;
@@ -380,30 +313,30 @@ static int apply_done(sms_sender *s)
 {
     if (s->ndone == 0)
         return 0;
-    sms_arr ok_id, ok_ref, rj_id, rj_code, sys_id, sys_state;
-    sms_arr_init(&ok_id);
-    sms_arr_init(&ok_ref);
-    sms_arr_init(&rj_id);
-    sms_arr_init(&rj_code);
-    sms_arr_init(&sys_id);
-    sms_arr_init(&sys_state);
+    ecm_pgarr ok_id, ok_ref, rj_id, rj_code, sys_id, sys_state;
+    ecm_pgarr_init(&ok_id);
+    ecm_pgarr_init(&ok_ref);
+    ecm_pgarr_init(&rj_id);
+    ecm_pgarr_init(&rj_code);
+    ecm_pgarr_init(&sys_id);
+    ecm_pgarr_init(&sys_state);
     for (item *it = s->done_head; it; it = it->next) {
         int accepted = it->res.verdict == SMS_GW_ACCEPTED;
         if (it->kind == ITEM_SYSTEM) {
-            sms_arr_add_str(&sys_id, it->message_id);
-            sms_arr_add_str(&sys_state, accepted ? "sent" : "failed");
+            ecm_pgarr_add_str(&sys_id, it->message_id);
+            ecm_pgarr_add_str(&sys_state, accepted ? "sent" : "failed");
         } else if (accepted) {
-            sms_arr_add_str(&ok_id, it->message_id);
-            sms_arr_add_str(&ok_ref, it->res.gateway_ref[0] ? it->res.gateway_ref : NULL);
+            ecm_pgarr_add_str(&ok_id, it->message_id);
+            ecm_pgarr_add_str(&ok_ref, it->res.gateway_ref[0] ? it->res.gateway_ref : NULL);
         } else {
-            sms_arr_add_str(&rj_id, it->message_id);
-            sms_arr_add_int(&rj_code, it->res.http_status);
+            ecm_pgarr_add_str(&rj_id, it->message_id);
+            ecm_pgarr_add_int(&rj_code, it->res.http_status);
         }
     }
     int n_ok = ok_id.n, n_rj = rj_id.n, n_sys = sys_id.n;
-    const char *p_ok[2] = {sms_arr_finish(&ok_id), sms_arr_finish(&ok_ref)};
-    const char *p_rj[2] = {sms_arr_finish(&rj_id), sms_arr_finish(&rj_code)};
-    const char *p_sys[2] = {sms_arr_finish(&sys_id), sms_arr_finish(&sys_state)};
+    const char *p_ok[2] = {ecm_pgarr_finish(&ok_id), ecm_pgarr_finish(&ok_ref)};
+    const char *p_rj[2] = {ecm_pgarr_finish(&rj_id), ecm_pgarr_finish(&rj_code)};
+    const char *p_sys[2] = {ecm_pgarr_finish(&sys_id), ecm_pgarr_finish(&sys_state)};
     PGresult *sent = NULL, *rejected = NULL;
     int rc = -1;
     if (!p_ok[0] || !p_ok[1] || !p_rj[0] || !p_rj[1] || !p_sys[0] || !p_sys[1])
@@ -487,12 +420,12 @@ fail:
 out:
     PQclear(sent);
     PQclear(rejected);
-    sms_arr_free(&ok_id);
-    sms_arr_free(&ok_ref);
-    sms_arr_free(&rj_id);
-    sms_arr_free(&rj_code);
-    sms_arr_free(&sys_id);
-    sms_arr_free(&sys_state);
+    ecm_pgarr_free(&ok_id);
+    ecm_pgarr_free(&ok_ref);
+    ecm_pgarr_free(&rj_id);
+    ecm_pgarr_free(&rj_code);
+    ecm_pgarr_free(&sys_id);
+    ecm_pgarr_free(&sys_state);
     return rc;
 }
 
@@ -641,16 +574,16 @@ static int take_campaign(sms_sender *s, lane *ln, const char *campaign_id, long 
     }
     int64_t camp = parse_ll(campaign_id);
     taken *rows = calloc((size_t)n, sizeof *rows);
-    sms_arr cl_id, cl_out, r_id, r_att, r_phone, r_acct, r_msg, r_enc, r_seg;
-    sms_arr_init(&cl_id);
-    sms_arr_init(&cl_out);
-    sms_arr_init(&r_id);
-    sms_arr_init(&r_att);
-    sms_arr_init(&r_phone);
-    sms_arr_init(&r_acct);
-    sms_arr_init(&r_msg);
-    sms_arr_init(&r_enc);
-    sms_arr_init(&r_seg);
+    ecm_pgarr cl_id, cl_out, r_id, r_att, r_phone, r_acct, r_msg, r_enc, r_seg;
+    ecm_pgarr_init(&cl_id);
+    ecm_pgarr_init(&cl_out);
+    ecm_pgarr_init(&r_id);
+    ecm_pgarr_init(&r_att);
+    ecm_pgarr_init(&r_phone);
+    ecm_pgarr_init(&r_acct);
+    ecm_pgarr_init(&r_msg);
+    ecm_pgarr_init(&r_enc);
+    ecm_pgarr_init(&r_seg);
     int ok = rows != NULL;
     PGresult *ins = NULL;
     for (int i = 0; ok && i < n; i++) {
@@ -692,13 +625,13 @@ static int take_campaign(sms_sender *s, lane *ln, const char *campaign_id, long 
                     ok = 0;
                     break;
                 }
-                sms_arr_add_int(&r_id, it->contact_id);
-                sms_arr_add_int(&r_att, it->attempt);
-                sms_arr_add_str(&r_phone, it->phone);
-                sms_arr_add_str(&r_acct, acct);
-                sms_arr_add_str(&r_msg, it->message_id);
-                sms_arr_add_str(&r_enc, ecm_sms_encoding_name(it->encoding));
-                sms_arr_add_int(&r_seg, it->segments);
+                ecm_pgarr_add_int(&r_id, it->contact_id);
+                ecm_pgarr_add_int(&r_att, it->attempt);
+                ecm_pgarr_add_str(&r_phone, it->phone);
+                ecm_pgarr_add_str(&r_acct, acct);
+                ecm_pgarr_add_str(&r_msg, it->message_id);
+                ecm_pgarr_add_str(&r_enc, ecm_sms_encoding_name(it->encoding));
+                ecm_pgarr_add_int(&r_seg, it->segments);
                 continue;
             }
         }
@@ -706,20 +639,20 @@ static int take_campaign(sms_sender *s, lane *ln, const char *campaign_id, long 
             ecm_log_warn("SMS contact closed without sending",
                          "contact_id=%lld outcome=%s reason=%s", (long long)rows[i].id,
                          ecm_outcome_name(rows[i].close), why);
-        sms_arr_add_int(&cl_id, rows[i].id);
-        sms_arr_add_str(&cl_out, ecm_outcome_name(rows[i].close));
+        ecm_pgarr_add_int(&cl_id, rows[i].id);
+        ecm_pgarr_add_str(&cl_out, ecm_outcome_name(rows[i].close));
     }
     int n_close = cl_id.n, n_rec = r_id.n;
-    const char *pc[2] = {sms_arr_finish(&cl_id), sms_arr_finish(&cl_out)};
+    const char *pc[2] = {ecm_pgarr_finish(&cl_id), ecm_pgarr_finish(&cl_out)};
     const char *pr[9] = {campaign_id,
                          ln->name,
-                         sms_arr_finish(&r_id),
-                         sms_arr_finish(&r_att),
-                         sms_arr_finish(&r_phone),
-                         sms_arr_finish(&r_acct),
-                         sms_arr_finish(&r_msg),
-                         sms_arr_finish(&r_enc),
-                         sms_arr_finish(&r_seg)};
+                         ecm_pgarr_finish(&r_id),
+                         ecm_pgarr_finish(&r_att),
+                         ecm_pgarr_finish(&r_phone),
+                         ecm_pgarr_finish(&r_acct),
+                         ecm_pgarr_finish(&r_msg),
+                         ecm_pgarr_finish(&r_enc),
+                         ecm_pgarr_finish(&r_seg)};
     for (int k = 0; k < 2; k++)
         ok = ok && pc[k];
     for (int k = 2; k < 9; k++)
@@ -757,15 +690,15 @@ static int take_campaign(sms_sender *s, lane *ln, const char *campaign_id, long 
     PQclear(ins);
     free(rows);
     PQclear(t);
-    sms_arr_free(&cl_id);
-    sms_arr_free(&cl_out);
-    sms_arr_free(&r_id);
-    sms_arr_free(&r_att);
-    sms_arr_free(&r_phone);
-    sms_arr_free(&r_acct);
-    sms_arr_free(&r_msg);
-    sms_arr_free(&r_enc);
-    sms_arr_free(&r_seg);
+    ecm_pgarr_free(&cl_id);
+    ecm_pgarr_free(&cl_out);
+    ecm_pgarr_free(&r_id);
+    ecm_pgarr_free(&r_att);
+    ecm_pgarr_free(&r_phone);
+    ecm_pgarr_free(&r_acct);
+    ecm_pgarr_free(&r_msg);
+    ecm_pgarr_free(&r_enc);
+    ecm_pgarr_free(&r_seg);
     return ok ? n : -1;
 fail_early:
     ecm_pg_rollback(s->pg);
@@ -860,13 +793,13 @@ static int renew_leases(sms_sender *s)
 {
     if (!s->all)
         return 0;
-    sms_arr c, y;
-    sms_arr_init(&c);
-    sms_arr_init(&y);
+    ecm_pgarr c, y;
+    ecm_pgarr_init(&c);
+    ecm_pgarr_init(&y);
     for (item *it = s->all; it; it = it->all_next)
-        sms_arr_add_str(it->kind == ITEM_SYSTEM ? &y : &c, it->message_id);
+        ecm_pgarr_add_str(it->kind == ITEM_SYSTEM ? &y : &c, it->message_id);
     int nc = c.n, ny = y.n;
-    const char *pc = sms_arr_finish(&c), *py = sms_arr_finish(&y);
+    const char *pc = ecm_pgarr_finish(&c), *py = ecm_pgarr_finish(&y);
     int rc = pc && py ? 0 : -1;
     if (rc == 0 && nc > 0 && ecm_pg_cmd(s->pg, LEASE_SQL, 1, &pc) < 0)
         rc = -1;
@@ -874,8 +807,8 @@ static int renew_leases(sms_sender *s)
         rc = -1;
     if (rc < 0)
         ecm_pg_check_broken(s->pg);
-    sms_arr_free(&c);
-    sms_arr_free(&y);
+    ecm_pgarr_free(&c);
+    ecm_pgarr_free(&y);
     return rc;
 }
 
@@ -969,28 +902,28 @@ static int message_in(PGresult *r, const char *message_id)
  * DNC instead. Returns 0 or -1 (nothing changed; try again later). */
 static int recheck_dnc(sms_sender *s, lane *ln)
 {
-    sms_arr ids;
-    sms_arr_init(&ids);
+    ecm_pgarr ids;
+    ecm_pgarr_init(&ids);
     for (item *it = ln->wait_head; it; it = it->next) {
         if (it->recheck_dnc)
-            sms_arr_add_str(&ids, it->message_id);
+            ecm_pgarr_add_str(&ids, it->message_id);
     }
     if (ids.n == 0) {
-        sms_arr_free(&ids);
+        ecm_pgarr_free(&ids);
         return 0;
     }
-    const char *p = sms_arr_finish(&ids);
+    const char *p = ecm_pgarr_finish(&ids);
     PGresult *r = p ? ecm_pg_exec(s->pg, DNC_NOW_SQL, 1, &p) : NULL;
     int rc = r ? 0 : -1;
     if (r && PQntuples(r) > 0) {
-        sms_arr mids, cids;
-        sms_arr_init(&mids);
-        sms_arr_init(&cids);
+        ecm_pgarr mids, cids;
+        ecm_pgarr_init(&mids);
+        ecm_pgarr_init(&cids);
         for (int i = 0; i < PQntuples(r); i++) {
-            sms_arr_add_str(&mids, PQgetvalue(r, i, 0));
-            sms_arr_add_int(&cids, parse_ll(PQgetvalue(r, i, 1)));
+            ecm_pgarr_add_str(&mids, PQgetvalue(r, i, 0));
+            ecm_pgarr_add_int(&cids, parse_ll(PQgetvalue(r, i, 1)));
         }
-        const char *pm = sms_arr_finish(&mids), *pcid = sms_arr_finish(&cids);
+        const char *pm = ecm_pgarr_finish(&mids), *pcid = ecm_pgarr_finish(&cids);
         PGresult *closed = NULL;
         int ok = pm && pcid && ecm_pg_begin(s->pg) == 0 &&
                  ecm_pg_cmd(s->pg, DNC_ATTEMPT_SQL, 1, &pm) == 0 &&
@@ -1001,8 +934,8 @@ static int recheck_dnc(sms_sender *s, lane *ln)
                      (int)parse_ll(PQgetvalue(closed, i, 2)), ECM__V1__OUTCOME__OUTCOME_DNC) == 0;
         ok = ok && ecm_pg_commit(s->pg) == 0;
         PQclear(closed);
-        sms_arr_free(&mids);
-        sms_arr_free(&cids);
+        ecm_pgarr_free(&mids);
+        ecm_pgarr_free(&cids);
         if (!ok) {
             ecm_pg_rollback(s->pg);
             rc = -1;
@@ -1031,7 +964,7 @@ static int recheck_dnc(sms_sender *s, lane *ln)
         }
     }
     PQclear(r);
-    sms_arr_free(&ids);
+    ecm_pgarr_free(&ids);
     return rc;
 }
 

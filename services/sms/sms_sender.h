@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "ecm_pg.h"
+#include "ecm_pgarray.h"
 #include "sms_ctx.h"
 #include "sms_gw.h"
 
@@ -69,21 +70,5 @@ void sms_sender_run(sms_sender *s, volatile sig_atomic_t *stop, long drain_timeo
 
 /* Requests in flight plus messages held for sending (for tests). */
 size_t sms_sender_pending(const sms_sender *s);
-
-/* A PostgreSQL array literal ("{1,2}", "{\"a\"}") built in memory; any
- * failure sticks and sms_arr_finish() then returns NULL. */
-typedef struct {
-    char *s;
-    size_t len, cap;
-    int n;
-    int failed;
-} sms_arr;
-
-void sms_arr_init(sms_arr *a);
-void sms_arr_add_int(sms_arr *a, long long v);
-/* Adds s double-quoted ('"' and '\' escaped); NULL adds NULL. */
-void sms_arr_add_str(sms_arr *a, const char *s);
-const char *sms_arr_finish(sms_arr *a);
-void sms_arr_free(sms_arr *a);
 
 #endif

@@ -22,7 +22,7 @@
 #include "ecm_migrate.h"
 #include "ecm_pg.h"
 #include "sms_ctx.h"
-#include "sms_intake.h"
+#include "ecm_intake.h"
 #include "sms_sender.h"
 #include "test_sms_fake_gw.h"
 
@@ -506,24 +506,24 @@ static void test_intake_queues_sms_contacts_once(void **state)
     ev.channel = ECM__V1__CHANNEL__CHANNEL_SMS;
     size_t len = 0;
     uint8_t *buf = ecm_event_pack(&ev.base, &len);
-    sms_intake_item items[3];
-    sms_intake_decode("contacts.uploaded", "contacts.uploaded", "contacts.retry", buf, len,
-                      &items[0]);
-    assert_int_equal(items[0].kind, SMS_ITEM_UPLOADED);
+    ecm_intake_item items[3];
+    ecm_intake_decode(ECM_INTAKE_SMS, "contacts.uploaded", "contacts.uploaded", "contacts.retry",
+                      buf, len, &items[0]);
+    assert_int_equal(items[0].kind, ECM_INTAKE_UPLOADED);
     free(buf);
     ev.channel = ECM__V1__CHANNEL__CHANNEL_VOICE_IVR;
     buf = ecm_event_pack(&ev.base, &len);
-    sms_intake_decode("contacts.uploaded", "contacts.uploaded", "contacts.retry", buf, len,
-                      &items[1]);
-    assert_int_equal(items[1].kind, SMS_ITEM_IGNORE);
+    ecm_intake_decode(ECM_INTAKE_SMS, "contacts.uploaded", "contacts.uploaded", "contacts.retry",
+                      buf, len, &items[1]);
+    assert_int_equal(items[1].kind, ECM_INTAKE_IGNORE);
     free(buf);
-    sms_intake_decode("contacts.uploaded", "contacts.uploaded", "contacts.retry", "\xff\xff", 2,
-                      &items[2]);
-    assert_int_equal(items[2].kind, SMS_ITEM_BAD);
+    ecm_intake_decode(ECM_INTAKE_SMS, "contacts.uploaded", "contacts.uploaded", "contacts.retry",
+                      "\xff\xff", 2, &items[2]);
+    assert_int_equal(items[2].kind, ECM_INTAKE_BAD);
     size_t queued = 0;
-    assert_int_equal(sms_intake_apply(f->pg, items, 3, &queued), 0);
+    assert_int_equal(ecm_intake_apply(f->pg, items, 3, &queued), 0);
     assert_int_equal(queued, 1);
-    assert_int_equal(sms_intake_apply(f->pg, items, 3, &queued), 0);
+    assert_int_equal(ecm_intake_apply(f->pg, items, 3, &queued), 0);
     assert_int_equal(queued, 0);
     assert_int_equal(q_int(f, "SELECT count(*) FROM contacts WHERE state = 'queued'"), 1);
 }
