@@ -941,8 +941,28 @@ static int upload_begin(void *ctx, ecm_http_req *req)
     return 0;
 }
 
+/* Marks an upload that will not finish 'failed': what was loaded stays and
+ * the row says so. Best effort (the database may be what failed); done once. */
+static void mark_failed(upload *u)
+{
+    if (u->finished || u->upload_id <= 0) {
+        return;
+    }
+    ecm_pg *pg = ecm_pg_pool_get(u->app->pool);
+    if (upload_save(pg, u, u->rows_loaded, "failed") != 0) {
+        ecm_pg_check_broken(pg);
+    }
+    ecm_pg_pool_put(u->app->pool, pg);
+    u->finished = 1;
+    ecm_log_warn("upload failed", "upload_id=%lld loaded=%lld reason=%s", u->upload_id,
+                 u->rows_loaded, u->fail_status ? u->fail_detail : "request ended early");
+}
+
+/* The report reads 'failed' before the client hears so: a client that asks
+ * for it right after the answer sees the same thing. */
 static void respond_failure(upload *u, ecm_http_req *req)
 {
+    mark_failed(u);
     ecm_http_respond_problem(req, u->fail_status, u->fail_type, u->fail_title, "%s (upload %lld)",
                              u->fail_detail, u->upload_id);
 }
@@ -1033,17 +1053,7 @@ static void upload_cleanup(void *ctx, ecm_http_req *req)
     if (!u) {
         return;
     }
-    if (!u->finished && u->upload_id > 0) {
-        /* Failed, or the client went away mid-file: what was loaded stays
-         * and the row says so. */
-        ecm_pg *pg = ecm_pg_pool_get(u->app->pool);
-        if (upload_save(pg, u, u->rows_loaded, "failed") != 0) {
-            ecm_pg_check_broken(pg);
-        }
-        ecm_pg_pool_put(u->app->pool, pg);
-        ecm_log_warn("upload failed", "upload_id=%lld loaded=%lld reason=%s", u->upload_id,
-                     u->rows_loaded, u->fail_status ? u->fail_detail : "request ended early");
-    }
+    mark_failed(u); /* the client went away mid-file */
     ecm_http_req_set_state(req, NULL);
     upload_free(u);
 }

@@ -2,18 +2,6 @@
  * peer: dispatch by capacity ('sending' -> 'sent' + outbox), reconcile after
  * a crash without double sends, paused campaigns, and intake idempotence.
  * Needs ECM_TEST_PG_DSN; skipped without it. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-#include <unistd.h>
-
-#include <cmocka.h>
-
 #include "ecm/v1/events.pb-c.h"
 #include "ecm_log.h"
 #include "ecm_metrics.h"
@@ -24,6 +12,7 @@
 #include "ecm_intake.h"
 #include "fd_reconcile.h"
 #include "fd_uccx.h"
+#include "ecm_test_support.h"
 #include "test_fd_fake_uccx.h"
 
 #define PORT_LO 20520
@@ -31,9 +20,7 @@
 #define CISCO_ID "7"
 
 typedef struct {
-    PGconn *admin;
-    char name[64];
-    char dsn[1024];
+    ecm_test_db *db;
     ecm_pg *pg;
     fake_uccx *fake;
     ecm_metrics *metrics;
@@ -42,52 +29,29 @@ typedef struct {
 
 static PGresult *q(fixture *f, const char *sql)
 {
-    PGresult *r = PQexec(ecm_pg_conn(f->pg), sql);
-    ExecStatusType st = PQresultStatus(r);
-    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
-        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
-    return r;
+    return ecm_test_pg_query(ecm_pg_conn(f->pg), "%s", sql);
 }
 
 static long long q_int(fixture *f, const char *sql)
 {
-    PGresult *r = q(f, sql);
-    assert_int_equal(PQntuples(r), 1);
-    long long v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
-    return v;
+    return ecm_test_pg_int(ecm_pg_conn(f->pg), "%s", sql);
 }
 
 static void q_cmd(fixture *f, const char *sql)
 {
-    PQclear(q(f, sql));
+    ecm_test_pg_exec(ecm_pg_conn(f->pg), "%s", sql);
 }
 
 static int group_setup(void **state)
 {
-    const char *base = getenv("ECM_TEST_PG_DSN");
-    if (!base) {
-        *state = NULL;
+    *state = NULL;
+    if (!ecm_test_pg_dsn())
         return 0;
-    }
     fixture *f = calloc(1, sizeof *f);
-    char admin_dsn[1100];
-    snprintf(admin_dsn, sizeof admin_dsn, "%s dbname=postgres", base);
-    f->admin = PQconnectdb(admin_dsn);
-    if (PQstatus(f->admin) != CONNECTION_OK)
-        fail_msg("ECM_TEST_PG_DSN: %s", PQerrorMessage(f->admin));
-    snprintf(f->name, sizeof f->name, "ecm_feeder_t%d_%ld", (int)getpid(),
-             (long)time(NULL) % 100000);
-    char sql[256];
-    snprintf(sql, sizeof sql, "CREATE DATABASE %s", f->name);
-    PGresult *r = PQexec(f->admin, sql);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK)
-        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
-    PQclear(r);
-    snprintf(f->dsn, sizeof f->dsn, "%s dbname=%s", base, f->name);
-    f->pg = ecm_pg_new(f->dsn, NULL);
+    assert_non_null(f);
+    f->db = ecm_test_db_new_migrated("ecm_feeder");
+    f->pg = ecm_pg_new(f->db->dsn, NULL);
     assert_non_null(f->pg);
-    assert_true(ecm_migrate_apply(ecm_pg_conn(f->pg), ecm_migrations, ecm_migrations_count) >= 0);
     f->fake = fake_start(PORT_LO, PORT_HI);
     assert_non_null(f->fake);
     *state = f;
@@ -101,10 +65,7 @@ static int group_teardown(void **state)
         return 0;
     fake_stop(f->fake);
     ecm_pg_destroy(f->pg);
-    char sql[256];
-    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", f->name);
-    PQclear(PQexec(f->admin, sql));
-    PQfinish(f->admin);
+    (void)ecm_test_db_destroy(f->db);
     free(f);
     return 0;
 }
@@ -150,11 +111,7 @@ static int test_teardown(void **state)
     return 0;
 }
 
-#define NEED_DB(f)                                                                                 \
-    do {                                                                                           \
-        if (!(f))                                                                                  \
-            skip();                                                                                \
-    } while (0)
+#define NEED_DB(f) ((void)ecm_test_need(f))
 
 /* Creates a campaign on CISCO_ID with n contacts in state `state`. Returns
  * the campaign id. */

@@ -1,20 +1,9 @@
 /* The gateway's SMS side: validation of sms campaigns, the message template
  * checked against an upload's columns (pure), and, with ECM_TEST_PG_DSN, the
  * same through the API in a scratch database, plus the minimal DNC API. */
-#include <setjmp.h>
 #include <signal.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
-#include <cmocka.h>
-#include <curl/curl.h>
 #include <jansson.h>
-#include <libpq-fe.h>
 
 #include "ecm_http.h"
 #include "ecm_log.h"
@@ -24,6 +13,7 @@
 #include "gw_campaigns.h"
 #include "gw_dnc.h"
 #include "gw_upload.h"
+#include "ecm_test_support.h"
 
 /* This test's ports (smsdlr's range 22400-22599). */
 #define PORT_FIRST 22450
@@ -258,9 +248,7 @@ static void test_dnc_phone_key_is_the_digits(void **state)
 /* ---- through the API -------------------------------------------------- */
 
 typedef struct {
-    char admin[512];
-    char dsn[640];
-    char dbname[64];
+    ecm_test_db *db;
     PGconn *conn;
     ecm_pg_pool *pool;
     ecm_http *http;
@@ -273,52 +261,20 @@ static fixture fx;
 
 static long long sql_ll(const char *sql)
 {
-    PGresult *r = PQexec(fx.conn, sql);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-        fail_msg("%s: %s", sql, PQerrorMessage(fx.conn));
-    }
-    long long v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
-    return v;
+    return ecm_test_pg_int(fx.conn, "%s", sql);
 }
 
 static int group_setup(void **state)
 {
     (void)state;
-    const char *dsn = getenv("ECM_TEST_PG_DSN");
-    if (!dsn || !*dsn) {
+    if (!ecm_test_pg_dsn()) {
         return 0;
     }
     ecm_log_init("test_gw_sms", ECM_LOG_ERROR);
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    snprintf(fx.admin, sizeof(fx.admin), "%s", dsn);
-    snprintf(fx.dbname, sizeof(fx.dbname), "ecm_smsdlr_gw%d", (int)getpid());
-    PGconn *admin = PQconnectdb(dsn);
-    if (PQstatus(admin) != CONNECTION_OK) {
-        fprintf(stderr, "ECM_TEST_PG_DSN: %s", PQerrorMessage(admin));
-        PQfinish(admin);
-        return -1;
-    }
-    char sql[256];
-    PQclear(PQexec(admin, "SET client_min_messages = warning"));
-    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s", fx.dbname);
-    PQclear(PQexec(admin, sql));
-    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", fx.dbname);
-    PGresult *r = PQexec(admin, sql);
-    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-    PQclear(r);
-    PQfinish(admin);
-    if (!ok) {
-        return -1;
-    }
-    /* A later keyword wins in a libpq conninfo string. */
-    snprintf(fx.dsn, sizeof(fx.dsn), "%s dbname=%s", fx.admin, fx.dbname);
-    fx.conn = PQconnectdb(fx.dsn);
-    if (PQstatus(fx.conn) != CONNECTION_OK ||
-        ecm_migrate_apply(fx.conn, ecm_migrations, ecm_migrations_count) < 1) {
-        return -1;
-    }
-    fx.pool = ecm_pg_pool_new(fx.dsn, 4, &fx.stop);
+    fx.db = ecm_test_db_new_migrated("ecm_smsdlr_gw");
+    fx.conn = ecm_test_pg_connect(fx.db->dsn);
+    fx.pool = ecm_pg_pool_new(fx.db->dsn, 4, &fx.stop);
     if (!fx.pool) {
         return -1;
     }
@@ -354,11 +310,7 @@ static int group_teardown(void **state)
     ecm_http_destroy(fx.http);
     ecm_pg_pool_destroy(fx.pool);
     PQfinish(fx.conn);
-    PGconn *admin = PQconnectdb(fx.admin);
-    char sql[256];
-    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", fx.dbname);
-    PQclear(PQexec(admin, sql));
-    PQfinish(admin);
+    (void)ecm_test_db_destroy(fx.db);
     curl_global_cleanup();
     return 0;
 }
@@ -370,58 +322,19 @@ static int group_teardown(void **state)
         }                                                                                          \
     } while (0)
 
-typedef struct {
-    char *data;
-    size_t len;
-} sink;
-
-static size_t on_body(char *p, size_t size, size_t n, void *ctx)
-{
-    sink *s = ctx;
-    char *d = realloc(s->data, s->len + size * n + 1);
-    assert_non_null(d);
-    memcpy(d + s->len, p, size * n);
-    s->data = d;
-    s->len += size * n;
-    s->data[s->len] = '\0';
-    return size * n;
-}
-
 /* One request; returns the status and the JSON answer in *answer (NULL if
  * none). */
 static long request(const char *method, const char *path, const char *content_type,
                     const char *body, json_t **answer)
 {
-    CURL *c = curl_easy_init();
-    assert_non_null(c);
-    char url[512];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", fx.port, path);
-    sink s = {0};
-    struct curl_slist *hdrs = curl_slist_append(NULL, "Expect:");
     char ct[128];
-    if (content_type) {
-        snprintf(ct, sizeof(ct), "Content-Type: %s", content_type);
-        hdrs = curl_slist_append(hdrs, ct);
-    }
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    if (body) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    }
-    CURLcode rc = curl_easy_perform(c);
-    if (rc != CURLE_OK) {
-        fail_msg("%s %s: %s", method, path, curl_easy_strerror(rc));
-    }
-    long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    *answer = s.data ? json_loads(s.data, 0, NULL) : NULL;
-    free(s.data);
-    curl_slist_free_all(hdrs);
-    curl_easy_cleanup(c);
+    snprintf(ct, sizeof(ct), "Content-Type: %s", content_type ? content_type : "");
+    const char *headers[] = {"Expect:", content_type ? ct : NULL, NULL};
+    ecm_test_http_answer a;
+    ecm_test_http_request(&a, fx.port, method, path, headers, body, body ? strlen(body) : 0, NULL);
+    long status = a.status;
+    *answer = a.len ? json_loads(a.body, 0, NULL) : NULL;
+    ecm_test_http_answer_free(&a);
     return status;
 }
 

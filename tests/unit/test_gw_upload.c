@@ -2,22 +2,9 @@
  * the CSV-to-rows pipeline with line numbers; and, with ECM_TEST_PG_DSN, the
  * gateway's HTTP API against a scratch database: a campaign, its state
  * changes and a streamed upload of 12,000 rows. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include <cmocka.h>
-
 #include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
-#include <curl/curl.h>
 #include <jansson.h>
-#include <libpq-fe.h>
 
 #include "ecm/v1/events.pb-c.h"
 #include "ecm_http.h"
@@ -28,6 +15,7 @@
 #include "gw_campaigns.h"
 #include "gw_csv.h"
 #include "gw_upload.h"
+#include "ecm_test_support.h"
 
 /* ---- phone ------------------------------------------------------------ */
 
@@ -283,10 +271,8 @@ static void test_upload_pipeline_reports_rejected_rows_on_their_lines(void **sta
 #define PORT_LAST 20499
 
 typedef struct {
-    char *dsn; /* the scratch database */
-    char admin[1024];
-    char dbname[64];
-    PGconn *conn; /* for checks */
+    ecm_test_db *db; /* the scratch database */
+    PGconn *conn;    /* for checks */
     ecm_pg_pool *pool;
     ecm_http *http;
     gw_app app;
@@ -294,84 +280,23 @@ typedef struct {
     volatile sig_atomic_t stop;
 } fixture;
 
-/* The DSN of ECM_TEST_PG_DSN with dbname replaced. */
-static char *dsn_with_db(const char *dsn, const char *db)
-{
-    char *err = NULL;
-    PQconninfoOption *opts = PQconninfoParse(dsn, &err);
-    if (!opts) {
-        PQfreemem(err);
-        return NULL;
-    }
-    size_t cap = 2048, len = 0;
-    char *out = calloc(1, cap);
-    for (PQconninfoOption *o = opts; o->keyword; o++) {
-        const char *v = strcmp(o->keyword, "dbname") == 0 ? db : o->val;
-        if (!v || !*v) {
-            continue;
-        }
-        len += (size_t)snprintf(out + len, cap - len, "%s='", o->keyword);
-        for (const char *p = v; *p && len + 3 < cap; p++) {
-            if (*p == '\'' || *p == '\\') {
-                out[len++] = '\\';
-            }
-            out[len++] = *p;
-        }
-        len += (size_t)snprintf(out + len, cap - len, "' ");
-    }
-    PQconninfoFree(opts);
-    return out;
-}
-
-static void sql_ok(PGconn *c, const char *sql)
-{
-    PGresult *r = PQexec(c, sql);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
-        fail_msg("%s: %s", sql, PQerrorMessage(c));
-    }
-    PQclear(r);
-}
-
 static long long sql_count(PGconn *c, const char *sql)
 {
-    PGresult *r = PQexec(c, sql);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-        fail_msg("%s: %s", sql, PQerrorMessage(c));
-    }
-    long long v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
-    return v;
+    return ecm_test_pg_int(c, "%s", sql);
 }
 
 static int setup_db(void **state)
 {
-    const char *dsn = getenv("ECM_TEST_PG_DSN");
-    if (!dsn || !*dsn) {
+    if (!ecm_test_pg_dsn()) {
         *state = NULL;
         return 0;
     }
     fixture *f = calloc(1, sizeof(*f));
-    snprintf(f->admin, sizeof(f->admin), "%s", dsn);
-    snprintf(f->dbname, sizeof(f->dbname), "ecm_gateway_t%d", (int)getpid());
-    PGconn *admin = PQconnectdb(dsn);
-    if (PQstatus(admin) != CONNECTION_OK) {
-        fail_msg("ECM_TEST_PG_DSN: %s", PQerrorMessage(admin));
-    }
-    char sql[256];
-    sql_ok(admin, "SET client_min_messages = warning");
-    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s", f->dbname);
-    sql_ok(admin, sql);
-    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", f->dbname);
-    sql_ok(admin, sql);
-    PQfinish(admin);
+    assert_non_null(f);
+    f->db = ecm_test_db_new_migrated("ecm_gateway");
+    f->conn = ecm_test_pg_connect(f->db->dsn);
 
-    f->dsn = dsn_with_db(dsn, f->dbname);
-    assert_non_null(f->dsn);
-    f->conn = PQconnectdb(f->dsn);
-    assert_int_equal(PQstatus(f->conn), CONNECTION_OK);
-    assert_true(ecm_migrate_apply(f->conn, ecm_migrations, ecm_migrations_count) >= 1);
-
-    f->pool = ecm_pg_pool_new(f->dsn, 4, &f->stop);
+    f->pool = ecm_pg_pool_new(f->db->dsn, 4, &f->stop);
     assert_non_null(f->pool);
     f->app = (gw_app){
         .pool = f->pool,
@@ -406,32 +331,9 @@ static int teardown_db(void **state)
     ecm_http_destroy(f->http);
     ecm_pg_pool_destroy(f->pool);
     PQfinish(f->conn);
-    PGconn *admin = PQconnectdb(f->admin);
-    char sql[256];
-    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", f->dbname);
-    PGresult *r = PQexec(admin, sql);
-    PQclear(r);
-    PQfinish(admin);
-    free(f->dsn);
+    (void)ecm_test_db_destroy(f->db);
     free(f);
     return 0;
-}
-
-typedef struct {
-    char *data;
-    size_t len;
-} sink;
-
-static size_t on_body(char *p, size_t size, size_t n, void *ctx)
-{
-    sink *s = ctx;
-    char *d = realloc(s->data, s->len + size * n + 1);
-    assert_non_null(d);
-    memcpy(d + s->len, p, size * n);
-    s->data = d;
-    s->len += size * n;
-    s->data[s->len] = '\0';
-    return size * n;
 }
 
 typedef struct {
@@ -457,11 +359,8 @@ static long request(const fixture *f, const char *method, const char *path,
                     size_t (*body_reader)(char *, size_t, size_t, void *), void *reader_ctx,
                     json_t **answer, char *location, size_t location_size)
 {
-    CURL *c = curl_easy_init();
-    assert_non_null(c);
-    char url[256];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", f->port, path);
-    sink s = {0};
+    ecm_test_http_answer a;
+    CURL *c = ecm_test_http_prepare(&a, f->port, method, path);
     struct curl_slist *hdrs = curl_slist_append(NULL, "Expect:");
     char ct[128];
     if (content_type) {
@@ -469,10 +368,7 @@ static long request(const fixture *f, const char *method, const char *path,
         hdrs = curl_slist_append(hdrs, ct);
     }
     fixed_body fb = {body ? body : "", body ? strlen(body) : 0, 0};
-    curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
     if (strcmp(method, "POST") == 0) {
         curl_easy_setopt(c, CURLOPT_POST, 1L);
@@ -487,23 +383,17 @@ static long request(const fixture *f, const char *method, const char *path,
             curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)fb.len);
         }
     }
-    CURLcode rc = curl_easy_perform(c);
+    CURLcode rc = ecm_test_http_perform(c, &a);
+    curl_slist_free_all(hdrs);
     if (rc != CURLE_OK) {
         fail_msg("%s %s: %s", method, path, curl_easy_strerror(rc));
     }
-    long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     if (location) {
-        location[0] = '\0';
-        struct curl_header *h = NULL;
-        if (curl_easy_header(c, "Location", 0, CURLH_HEADER, -1, &h) == CURLHE_OK) {
-            snprintf(location, location_size, "%s", h->value);
-        }
+        (void)ecm_test_http_header(&a, "Location", location, location_size);
     }
-    *answer = s.data ? json_loads(s.data, 0, NULL) : NULL;
-    free(s.data);
-    curl_slist_free_all(hdrs);
-    curl_easy_cleanup(c);
+    long status = a.status;
+    *answer = a.len ? json_loads(a.body, 0, NULL) : NULL;
+    ecm_test_http_answer_free(&a);
     return status;
 }
 

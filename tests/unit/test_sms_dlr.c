@@ -4,20 +4,7 @@
  * database created from ECM_TEST_PG_DSN; skipped when it is unset. The
  * strategy's st_results_apply() is run on the SmsResults produced here to
  * hold the two services to one contract. */
-#include <setjmp.h>
 #include <signal.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-#include <unistd.h>
-
-#include <cmocka.h>
-#include <curl/curl.h>
-#include <libpq-fe.h>
 
 #include "ecm_event.h"
 #include "ecm_http.h"
@@ -31,6 +18,7 @@
 #include "sms_expiry.h"
 #include "sms_mo.h"
 #include "st_results.h"
+#include "ecm_test_support.h"
 
 #define O(x) ECM__V1__OUTCOME__OUTCOME_##x
 /* This test's ports (smsdlr's range 22400-22599). */
@@ -42,11 +30,10 @@
 #define HELP_TEXT "ECM test: reply STOP to unsubscribe."
 
 typedef struct {
-    char admin_dsn[512];
-    char dsn[640];
-    char dbname[64];
-    ecm_pg *pg;    /* used by the code under test */
-    PGconn *check; /* the test's own view */
+    ecm_test_db *db;
+    const char *dsn; /* db->dsn */
+    ecm_pg *pg;      /* used by the code under test */
+    PGconn *check;   /* the test's own view */
     ecm_pg_pool *pool;
     ecm_metrics *metrics;
     ecm_http *http;
@@ -62,52 +49,9 @@ static fixture fx;
 
 /* ---- SQL helpers ---- */
 
-static PGresult *q(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static PGresult *q(const char *fmt, ...)
-{
-    char sql[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(sql, sizeof(sql), fmt, ap);
-    va_end(ap);
-    assert_true(n > 0 && (size_t)n < sizeof(sql));
-    PGresult *res = PQexec(fx.check, sql);
-    ExecStatusType st = PQresultStatus(res);
-    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
-        fail_msg("%s: %s", sql, PQresultErrorMessage(res));
-    return res;
-}
-
-static long long q_ll(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static long long q_ll(const char *fmt, ...)
-{
-    char sql[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof(sql), fmt, ap);
-    va_end(ap);
-    PGresult *res = q("%s", sql);
-    assert_int_equal(PQntuples(res), 1);
-    assert_false(PQgetisnull(res, 0, 0));
-    long long v = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    PQclear(res);
-    return v;
-}
-
-static char *q_text(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *q_text(const char *fmt, ...)
-{
-    char sql[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof(sql), fmt, ap);
-    va_end(ap);
-    PGresult *res = q("%s", sql);
-    assert_int_equal(PQntuples(res), 1);
-    char *s = strdup(PQgetisnull(res, 0, 0) ? "(null)" : PQgetvalue(res, 0, 0));
-    PQclear(res);
-    return s;
-}
+#define q(...) ecm_test_pg_query(fx.check, __VA_ARGS__)
+#define q_ll(...) ecm_test_pg_int(fx.check, __VA_ARGS__)
+#define q_text(...) ecm_test_pg_text(fx.check, __VA_ARGS__)
 
 static void expect_text(const char *expected, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -191,107 +135,39 @@ static st_apply_status strategy_applies(long long contact_id)
 
 /* ---- HTTP ---- */
 
-typedef struct {
-    char *data;
-    size_t len;
-} sink;
-
-static size_t on_body(char *p, size_t size, size_t n, void *ctx)
-{
-    sink *s = ctx;
-    char *d = realloc(s->data, s->len + size * n + 1);
-    assert_non_null(d);
-    memcpy(d + s->len, p, size * n);
-    s->data = d;
-    s->len += size * n;
-    s->data[s->len] = '\0';
-    return size * n;
-}
-
 /* One request to the test server; body NULL is a GET. Returns the status;
  * *answer_len gets the answer's length. */
 static long http(const char *path_and_query, const char *content_type, const char *body,
                  size_t *answer_len)
 {
-    CURL *c = curl_easy_init();
-    assert_non_null(c);
-    char url[1024];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", fx.port, path_and_query);
-    sink s = {0};
-    struct curl_slist *hdrs = curl_slist_append(NULL, "Expect:");
     char ct[128];
-    if (content_type) {
-        snprintf(ct, sizeof(ct), "Content-Type: %s", content_type);
-        hdrs = curl_slist_append(hdrs, ct);
-    }
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-    if (body)
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    CURLcode rc = curl_easy_perform(c);
-    if (rc != CURLE_OK)
-        fail_msg("%s: %s", url, curl_easy_strerror(rc));
-    long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    snprintf(ct, sizeof(ct), "Content-Type: %s", content_type ? content_type : "");
+    const char *headers[] = {"Expect:", content_type ? ct : NULL, NULL};
+    ecm_test_http_answer a;
+    ecm_test_http_request(&a, fx.port, body ? "POST" : "GET", path_and_query, headers, body,
+                          body ? strlen(body) : 0, NULL);
     if (answer_len)
-        *answer_len = s.len;
-    free(s.data);
-    curl_slist_free_all(hdrs);
-    curl_easy_cleanup(c);
+        *answer_len = a.len;
+    long status = a.status;
+    ecm_test_http_answer_free(&a);
     return status;
 }
 
 /* ---- fixtures ---- */
 
-static void quiet_notice(void *arg, const char *message)
-{
-    (void)arg;
-    (void)message;
-}
-
 static int group_setup(void **state)
 {
     (void)state;
-    const char *dsn = getenv("ECM_TEST_PG_DSN");
-    if (dsn == NULL || dsn[0] == '\0')
+    if (ecm_test_pg_dsn() == NULL)
         return 0;
     ecm_log_init("test_sms_dlr", ECM_LOG_ERROR);
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    snprintf(fx.admin_dsn, sizeof(fx.admin_dsn), "%s", dsn);
-    snprintf(fx.dbname, sizeof(fx.dbname), "ecm_smsdlr_t%ld", (long)getpid());
-    PGconn *admin = PQconnectdb(fx.admin_dsn);
-    if (PQstatus(admin) != CONNECTION_OK) {
-        fprintf(stderr, "ECM_TEST_PG_DSN: %s", PQerrorMessage(admin));
-        PQfinish(admin);
-        return -1;
-    }
-    PQsetNoticeProcessor(admin, quiet_notice, NULL);
-    char sql[256];
-    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s", fx.dbname);
-    PQclear(PQexec(admin, sql));
-    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", fx.dbname);
-    PGresult *res = PQexec(admin, sql);
-    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-    if (!ok)
-        fprintf(stderr, "%s: %s", sql, PQresultErrorMessage(res));
-    PQclear(res);
-    PQfinish(admin);
-    if (!ok)
-        return -1;
-
-    /* A later keyword wins in a libpq conninfo string. */
-    snprintf(fx.dsn, sizeof(fx.dsn), "%s dbname=%s", fx.admin_dsn, fx.dbname);
+    fx.db = ecm_test_db_new_migrated("ecm_smsdlr");
+    fx.dsn = fx.db->dsn;
     fx.pg = ecm_pg_new(fx.dsn, NULL);
-    fx.check = PQconnectdb(fx.dsn);
-    if (fx.pg == NULL || PQstatus(fx.check) != CONNECTION_OK)
+    if (fx.pg == NULL)
         return -1;
-    PQsetNoticeProcessor(fx.check, quiet_notice, NULL);
-    PGconn *conn = ecm_pg_conn(fx.pg);
-    if (conn == NULL || ecm_migrate_apply(conn, ecm_migrations, ecm_migrations_count) < 0)
-        return -1;
+    fx.check = ecm_test_pg_connect(fx.dsn);
     fx.pool = ecm_pg_pool_new(fx.dsn, 4, &fx.stop);
     fx.metrics = ecm_metrics_new();
     if (fx.pool == NULL || fx.metrics == NULL)
@@ -342,11 +218,7 @@ static int group_teardown(void **state)
     ecm_metrics_destroy(fx.metrics);
     ecm_pg_destroy(fx.pg);
     PQfinish(fx.check);
-    PGconn *admin = PQconnectdb(fx.admin_dsn);
-    char sql[256];
-    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", fx.dbname);
-    PQclear(PQexec(admin, sql));
-    PQfinish(admin);
+    (void)ecm_test_db_destroy(fx.db);
     curl_global_cleanup();
     return 0;
 }

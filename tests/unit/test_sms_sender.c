@@ -3,18 +3,6 @@
  * never sent, 503 then 202 sent once with the same message id, 4xx ->
  * SmsResult(SMS_REJECTED), render failures, crash recovery, system
  * messages, UCS-2, and intake idempotence. Needs ECM_TEST_PG_DSN. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-#include <unistd.h>
-
-#include <cmocka.h>
-
 #include "ecm/v1/events.pb-c.h"
 #include "ecm_event.h"
 #include "ecm_log.h"
@@ -24,15 +12,14 @@
 #include "sms_ctx.h"
 #include "ecm_intake.h"
 #include "sms_sender.h"
+#include "ecm_test_support.h"
 #include "test_sms_fake_gw.h"
 
 #define PORT_LO 22320
 #define PORT_HI 22339
 
 typedef struct {
-    PGconn *admin;
-    char name[64];
-    char dsn[1024];
+    ecm_test_db *db;
     ecm_pg *pg;
     fake_gw *fake;
     ecm_metrics *metrics;
@@ -44,62 +31,35 @@ typedef struct {
 
 static PGresult *q(fixture *f, const char *sql)
 {
-    PGresult *r = PQexec(ecm_pg_conn(f->pg), sql);
-    ExecStatusType st = PQresultStatus(r);
-    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
-        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
-    return r;
+    return ecm_test_pg_query(ecm_pg_conn(f->pg), "%s", sql);
 }
 
 static long long q_int(fixture *f, const char *sql)
 {
-    PGresult *r = q(f, sql);
-    assert_int_equal(PQntuples(r), 1);
-    long long v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
-    return v;
+    return ecm_test_pg_int(ecm_pg_conn(f->pg), "%s", sql);
 }
 
 static char *q_str(fixture *f, const char *sql)
 {
-    PGresult *r = q(f, sql);
-    assert_int_equal(PQntuples(r), 1);
-    char *s = strdup(PQgetvalue(r, 0, 0));
-    PQclear(r);
-    return s;
+    return ecm_test_pg_text(ecm_pg_conn(f->pg), "%s", sql);
 }
 
 static void q_cmd(fixture *f, const char *sql)
 {
-    PQclear(q(f, sql));
+    ecm_test_pg_exec(ecm_pg_conn(f->pg), "%s", sql);
 }
 
 static int group_setup(void **state)
 {
-    const char *base = getenv("ECM_TEST_PG_DSN");
-    if (!base) {
-        *state = NULL;
+    *state = NULL;
+    if (!ecm_test_pg_dsn())
         return 0;
-    }
     ecm_log_init("test", ECM_LOG_ERROR);
     fixture *f = calloc(1, sizeof *f);
-    char admin_dsn[1100];
-    snprintf(admin_dsn, sizeof admin_dsn, "%s dbname=postgres", base);
-    f->admin = PQconnectdb(admin_dsn);
-    if (PQstatus(f->admin) != CONNECTION_OK)
-        fail_msg("ECM_TEST_PG_DSN: %s", PQerrorMessage(f->admin));
-    snprintf(f->name, sizeof f->name, "ecm_smssend_t%d_%ld", (int)getpid(),
-             (long)time(NULL) % 100000);
-    char sql[256];
-    snprintf(sql, sizeof sql, "CREATE DATABASE %s", f->name);
-    PGresult *r = PQexec(f->admin, sql);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK)
-        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
-    PQclear(r);
-    snprintf(f->dsn, sizeof f->dsn, "%s dbname=%s", base, f->name);
-    f->pg = ecm_pg_new(f->dsn, NULL);
+    assert_non_null(f);
+    f->db = ecm_test_db_new_migrated("ecm_smssend");
+    f->pg = ecm_pg_new(f->db->dsn, NULL);
     assert_non_null(f->pg);
-    assert_true(ecm_migrate_apply(ecm_pg_conn(f->pg), ecm_migrations, ecm_migrations_count) >= 0);
     f->fake = fake_start(PORT_LO, PORT_HI);
     assert_non_null(f->fake);
     f->common.topic_dispatched = "contacts.dispatched";
@@ -118,10 +78,7 @@ static int group_teardown(void **state)
         return 0;
     fake_stop(f->fake);
     ecm_pg_destroy(f->pg);
-    char sql[256];
-    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", f->name);
-    PQclear(PQexec(f->admin, sql));
-    PQfinish(f->admin);
+    (void)ecm_test_db_destroy(f->db);
     free(f);
     return 0;
 }
@@ -185,11 +142,7 @@ static int test_teardown(void **state)
     return 0;
 }
 
-#define NEED_DB(f)                                                                                 \
-    do {                                                                                           \
-        if (!(f))                                                                                  \
-            skip();                                                                                \
-    } while (0)
+#define NEED_DB(f) ((void)ecm_test_need(f))
 
 /* An SMS campaign in `state` with n contacts in `contact_state`; contact g
  * has phone +1555000000g and custom {"due": "<g> May"}. Returns its id. */
