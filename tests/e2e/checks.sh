@@ -74,3 +74,28 @@ e2e_wait_for_quiet() {
         sleep 0.2
     done
 }
+
+# e2e_record_processes: remembers the pid of every process of the stack that
+# runs now; fails unless the broker, the simulator and the services all do.
+# (Optional processes of the stack that are not running are left out.)
+declare -A E2E_PIDS
+e2e_record_processes() {
+    local s
+    for s in "${ECM_STACK[@]}"; do
+        E2E_PIDS[$s]=$(ecm_pid "$s") || true
+    done
+    for s in devbroker cisco-sim "${ECM_SERVICES[@]}"; do
+        [[ -n ${E2E_PIDS[$s]} ]] || e2e_fail "$s is not running at the start"
+    done
+}
+
+# e2e_same_processes WHEN: fails unless every recorded process is still the
+# one that was started (same pid, still running).
+e2e_same_processes() {
+    local s pid
+    for s in "${!E2E_PIDS[@]}"; do
+        [[ -n ${E2E_PIDS[$s]} ]] || continue
+        pid=$(ecm_pid "$s") || e2e_fail "$s exited ($1; status $(ecm_exit_code "$s"))"
+        e2e_assert_eq "${E2E_PIDS[$s]}" "$pid" "pid of $s ($1)"
+    done
+}

@@ -32,21 +32,7 @@ broker() {
 
 # Every process must be the one that was started: same pid, still running.
 # (Optional processes of the stack that are not running are left out.)
-declare -A pids
-for s in "${ECM_STACK[@]}"; do
-    pids[$s]=$(ecm_pid "$s") || true
-done
-for s in devbroker cisco-sim "${ECM_SERVICES[@]}"; do
-    [[ -n ${pids[$s]} ]] || e2e_fail "$s is not running at the start"
-done
-same_processes() {
-    local s pid
-    for s in "${!pids[@]}"; do
-        [[ -n ${pids[$s]} ]] || continue
-        pid=$(ecm_pid "$s") || e2e_fail "$s exited ($1; status $(ecm_exit_code "$s"))"
-        e2e_assert_eq "${pids[$s]}" "$pid" "pid of $s ($1)"
-    done
-}
+e2e_record_processes
 
 cid=$(e2e_create_campaign "e2e broker down")
 e2e_upload_contacts "$cid" "$n" 41 >"$E2E_TMP/upload.json"
@@ -76,7 +62,7 @@ e2e_step "not ready while the broker was down: $(for s in "${ECM_SERVICES[@]}"; 
     printf '%s after %ss ' "$s" "${unready[$s]}"
 done)"
 e2e_step "events waiting in the outbox while the broker was down: up to $max_outbox"
-same_processes "while the broker was down"
+e2e_same_processes "while the broker was down"
 broker up
 e2e_step "broker up after $((SECONDS - t0))s"
 
@@ -85,10 +71,10 @@ for s in "${ECM_SERVICES[@]}"; do
     e2e_wait_for 60 "$s /readyz 200 after the broker came back" is_ready "$s"
 done
 e2e_step "every service ready again $((SECONDS - t1))s after the broker came back"
-same_processes "after the broker came back"
+e2e_same_processes "after the broker came back"
 
 e2e_wait_campaign_closed "$cid" 150
 e2e_campaign_summary "$cid"
 e2e_check_campaign "$cid" "$n"
 e2e_wait_for 30 "the outbox drained" outbox_empty
-same_processes "at the end"
+e2e_same_processes "at the end"

@@ -27,21 +27,7 @@ at_least() { (($(count "$2") >= $1)); }
 
 # Every process must be the one that was started: same pid, still running.
 # (Optional processes of the stack that are not running are left out.)
-declare -A pids
-for s in "${ECM_STACK[@]}"; do
-    pids[$s]=$(ecm_pid "$s") || true
-done
-for s in devbroker cisco-sim "${ECM_SERVICES[@]}"; do
-    [[ -n ${pids[$s]} ]] || e2e_fail "$s is not running at the start"
-done
-same_processes() {
-    local s pid
-    for s in "${!pids[@]}"; do
-        [[ -n ${pids[$s]} ]] || continue
-        pid=$(ecm_pid "$s") || e2e_fail "$s exited ($1; status $(ecm_exit_code "$s"))"
-        e2e_assert_eq "${pids[$s]}" "$pid" "pid of $s ($1)"
-    done
-}
+e2e_record_processes
 
 cid=$(e2e_create_campaign "e2e db restart")
 e2e_upload_contacts "$cid" "$n" 31 >"$E2E_TMP/upload.json"
@@ -58,7 +44,7 @@ for s in "${ECM_SERVICES[@]}"; do
 done
 e2e_step "every service reports not ready after $((SECONDS - t0))s"
 while ((SECONDS - t0 < down_s)); do sleep 0.5; done
-same_processes "while the DB was down"
+e2e_same_processes "while the DB was down"
 ecm_pg_start >/dev/null || e2e_fail "PostgreSQL did not start again"
 e2e_step "PostgreSQL back after $((SECONDS - t0))s"
 
@@ -67,9 +53,9 @@ for s in "${ECM_SERVICES[@]}"; do
     e2e_wait_for 60 "$s /readyz 200 after the DB came back" is_ready "$s"
 done
 e2e_step "every service ready again $((SECONDS - t1))s after the DB came back"
-same_processes "after the DB came back"
+e2e_same_processes "after the DB came back"
 
 e2e_wait_campaign_closed "$cid" 150
 e2e_campaign_summary "$cid"
 e2e_check_campaign "$cid" "$n"
-same_processes "at the end"
+e2e_same_processes "at the end"
