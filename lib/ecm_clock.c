@@ -8,6 +8,11 @@
 
 #define ENV_FIXED "ECM_CLOCK_FIXED"
 #define ENV_OFFSET "ECM_CLOCK_OFFSET_MS"
+#define ENV_RATE "ECM_CLOCK_RATE"
+#define ENV_EPOCH "ECM_CLOCK_EPOCH_MS"
+/* A day in under a second is as fast as any test needs; faster would make
+ * one real millisecond skip whole minutes of windows. */
+#define RATE_LIMIT 100000.0
 /* About 317 years either way: far beyond any test, and now + offset cannot
  * overflow. */
 #define OFFSET_LIMIT_MS 10000000000000LL
@@ -118,6 +123,34 @@ static int parse_offset(const char *s, int64_t *out)
     return 0;
 }
 
+/* ECM_CLOCK_RATE: a finite decimal in (0, RATE_LIMIT]. */
+static int parse_rate(const char *s, double *out)
+{
+    if (s[0] == '\0' || s[0] == ' ') {
+        return -1;
+    }
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno != 0 || *end != '\0' || !(v > 0.0) || v > RATE_LIMIT) {
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* The rate and its epoch when both are set and valid; 0 otherwise. */
+static int rate_in_force(double *rate, int64_t *epoch)
+{
+    const char *r = getenv(ENV_RATE);
+    const char *e = getenv(ENV_EPOCH);
+    if (r == NULL || r[0] == '\0' || parse_rate(r, rate) != 0 || e == NULL ||
+        parse_int64(e, epoch) != 0) {
+        return 0;
+    }
+    return 1;
+}
+
 static int64_t real_now_ms(void)
 {
     struct timespec ts;
@@ -133,6 +166,11 @@ int64_t ecm_clock_now_ms(void)
         return v;
     }
     int64_t now = real_now_ms();
+    double rate;
+    int64_t epoch;
+    if (rate_in_force(&rate, &epoch)) {
+        now = epoch + (int64_t)((double)(now - epoch) * rate);
+    }
     const char *offset = getenv(ENV_OFFSET);
     if (offset != NULL && offset[0] != '\0' && parse_offset(offset, &v) == 0) {
         return now + v;
@@ -155,6 +193,23 @@ int ecm_clock_check_env(char *errstr, size_t errstr_size)
                  "%s: '%.64s' is not an integer of milliseconds within +-10^13", ENV_OFFSET,
                  offset);
         return -1;
+    }
+    const char *rate = getenv(ENV_RATE);
+    double r;
+    if (rate != NULL && rate[0] != '\0') {
+        if (parse_rate(rate, &r) != 0) {
+            snprintf(errstr, errstr_size, "%s: '%.64s' is not a number in (0, 100000]", ENV_RATE,
+                     rate);
+            return -1;
+        }
+        const char *epoch = getenv(ENV_EPOCH);
+        if (epoch == NULL || epoch[0] == '\0' || parse_int64(epoch, &v) != 0) {
+            snprintf(errstr, errstr_size,
+                     "%s: must be integer milliseconds since the epoch when %s is set (got "
+                     "'%.64s')",
+                     ENV_EPOCH, ENV_RATE, epoch ? epoch : "");
+            return -1;
+        }
     }
     return 0;
 }

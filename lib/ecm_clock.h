@@ -6,6 +6,14 @@
  *                        real clock; time still runs. The way to shift a
  *                        whole dev stack: give every service the same offset,
  *                        computed once as target - real now.
+ *   ECM_CLOCK_RATE       how fast business time runs against real time (a
+ *   ECM_CLOCK_EPOCH_MS   decimal in (0, 100000]), from the real instant
+ *                        ECM_CLOCK_EPOCH_MS on: now = epoch + (real - epoch)
+ *                        * rate, plus the offset. A stack started with rate
+ *                        1800 lives half an hour per second, so a test can
+ *                        cross a night and a DST change in a minute and a
+ *                        half. Every service of the stack gets the same three
+ *                        values, so they agree on the time.
  *   ECM_CLOCK_FIXED      an instant, RFC 3339 ("2026-03-10T00:55:00Z",
  *                        "2026-03-09T20:55:00-04:00", fractions allowed) or
  *                        integer milliseconds since the epoch; the clock
@@ -30,7 +38,8 @@
  * it. Can't fail. */
 int64_t ecm_clock_now_ms(void);
 
-/* Checks ECM_CLOCK_FIXED and ECM_CLOCK_OFFSET_MS. Returns 0 when both are
+/* Checks ECM_CLOCK_FIXED, ECM_CLOCK_OFFSET_MS, ECM_CLOCK_RATE and
+ * ECM_CLOCK_EPOCH_MS (required with a rate). Returns 0 when both are
  * unset, empty or valid; -1 with one line naming the variable in errstr
  * ("ECM_CLOCK_FIXED: 'monday' is not an RFC 3339 time or milliseconds").
  * A service calls it once at start-up and refuses to run on -1. */

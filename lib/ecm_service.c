@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ecm_clock.h"
 #include "ecm_event.h"
 #include "ecm_log.h"
 #include "ecm_migrate.h"
@@ -68,7 +69,8 @@ void ecm_service_configure(int argc, char **argv, const char *prog, const char *
         exit(2);
     }
     char errstr[512];
-    if (ecm_config_load(table, n, cfg, errstr, sizeof errstr) != 0) {
+    if (ecm_config_load(table, n, cfg, errstr, sizeof errstr) != 0 ||
+        ecm_clock_check_env(errstr, sizeof errstr) != 0) {
         fprintf(stderr, "%s: %s\n", prog, errstr);
         exit(2);
     }

@@ -525,3 +525,36 @@ int64_t ecm_window_next_open(const ecm_window *w, const char *tz, int64_t utc_ms
     ucal_close(cal);
     return found;
 }
+
+int ecm_window_local_day(const char *tz, int64_t utc_ms, int64_t *day_start, int64_t *day_end)
+{
+    if (utc_ms > INSTANT_LIMIT_MS || utc_ms < -INSTANT_LIMIT_MS) {
+        return -1;
+    }
+    UCalendar *cal = open_zone(tz);
+    if (cal == NULL) {
+        return -1;
+    }
+    UErrorCode st = U_ZERO_ERROR;
+    ucal_setMillis(cal, (UDate)utc_ms, &st);
+    /* Lenient fields: a skipped midnight resolves to the instant after the
+     * jump, which is where that local day begins. */
+    ucal_set(cal, UCAL_HOUR_OF_DAY, 0);
+    ucal_set(cal, UCAL_MINUTE, 0);
+    ucal_set(cal, UCAL_SECOND, 0);
+    ucal_set(cal, UCAL_MILLISECOND, 0);
+    UDate start = ucal_getMillis(cal, &st);
+    ucal_add(cal, UCAL_DATE, 1, &st);
+    ucal_set(cal, UCAL_HOUR_OF_DAY, 0);
+    ucal_set(cal, UCAL_MINUTE, 0);
+    ucal_set(cal, UCAL_SECOND, 0);
+    ucal_set(cal, UCAL_MILLISECOND, 0);
+    UDate end = ucal_getMillis(cal, &st);
+    ucal_close(cal);
+    if (U_FAILURE(st) || end <= start) {
+        return -1;
+    }
+    *day_start = (int64_t)start;
+    *day_end = (int64_t)end;
+    return 0;
+}

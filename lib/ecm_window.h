@@ -116,4 +116,13 @@ int ecm_window_is_open(const ecm_window *w, const char *tz, int64_t utc_ms);
  * ECM_WINDOW_BAD_ZONE when tz is not a known zone. */
 int64_t ecm_window_next_open(const ecm_window *w, const char *tz, int64_t utc_ms);
 
+/* The local calendar day that holds instant utc_ms in zone tz: *day_start
+ * is its first instant (local midnight; where a DST jump skips midnight, the
+ * first instant after it) and *day_end the first instant of the next local
+ * day, so a day is 23, 24 or 25 hours long across DST changes. Returns 0, or
+ * -1 (outputs untouched) when tz is not a known zone or utc_ms is more than
+ * 10^15 ms from the epoch. */
+int ecm_window_local_day(const char *tz, int64_t utc_ms, int64_t *day_start, int64_t *day_end)
+    __attribute__((warn_unused_result));
+
 #endif

@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -14,6 +15,8 @@
 
 #define FIXED "ECM_CLOCK_FIXED"
 #define OFFSET "ECM_CLOCK_OFFSET_MS"
+#define RATE "ECM_CLOCK_RATE"
+#define EPOCH "ECM_CLOCK_EPOCH_MS"
 /* Slack for "about now": a loaded CI machine may pause us. */
 #define SLACK_MS 5000
 
@@ -29,6 +32,8 @@ static int reset_env(void **state)
     (void)state;
     unsetenv(FIXED);
     unsetenv(OFFSET);
+    unsetenv(RATE);
+    unsetenv(EPOCH);
     return 0;
 }
 
@@ -213,6 +218,54 @@ static void test_clock_monday_2055_in_new_york(void **state)
     ecm_window_destroy(w);
 }
 
+static void test_clock_rate_runs_business_time_faster(void **state)
+{
+    (void)state;
+    char epoch[32];
+    int64_t start = real_ms();
+    (void)snprintf(epoch, sizeof epoch, "%lld", (long long)start);
+    setenv(EPOCH, epoch, 1);
+    setenv(RATE, "1000", 1);
+    /* With the epoch now and an offset, business time starts at the offset. */
+    setenv(OFFSET, "-86400000", 1);
+    char err[160] = "";
+    assert_int_equal(ecm_clock_check_env(err, sizeof err), 0);
+    struct timespec pause = {0, 50 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    int64_t now = ecm_clock_now_ms();
+    int64_t real_elapsed = real_ms() - start;
+    int64_t business_elapsed = now - (start - 86400000);
+    /* 50 ms of real time are at least 50 s of business time, and never more
+     * than 1000 times what really passed. */
+    assert_true(business_elapsed >= 50 * 1000);
+    assert_true(business_elapsed <= real_elapsed * 1000);
+}
+
+static void test_clock_rate_needs_an_epoch_and_a_sane_value(void **state)
+{
+    (void)state;
+    char err[200] = "";
+    setenv(RATE, "60", 1);
+    assert_int_equal(ecm_clock_check_env(err, sizeof err), -1);
+    assert_non_null(strstr(err, "ECM_CLOCK_EPOCH_MS: must be integer milliseconds"));
+    /* Without its epoch the rate is not used: the real clock runs. */
+    int64_t before = real_ms();
+    int64_t now = ecm_clock_now_ms();
+    assert_true(now >= before && now <= real_ms());
+
+    setenv(EPOCH, "1773104100000", 1);
+    const char *bad[] = {"0", "-2", "fast", "1e9", "nan", "inf"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        setenv(RATE, bad[i], 1);
+        if (ecm_clock_check_env(err, sizeof err) != -1) {
+            fail_msg("rate '%s' accepted", bad[i]);
+        }
+        assert_non_null(strstr(err, "ECM_CLOCK_RATE: '"));
+    }
+    setenv(RATE, "0.5", 1);
+    assert_int_equal(ecm_clock_check_env(err, sizeof err), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -229,6 +282,10 @@ int main(void)
                                         reset_env),
         cmocka_unit_test_setup_teardown(test_clock_does_not_move_event_time, reset_env, reset_env),
         cmocka_unit_test_setup_teardown(test_clock_monday_2055_in_new_york, reset_env, reset_env),
+        cmocka_unit_test_setup_teardown(test_clock_rate_runs_business_time_faster, reset_env,
+                                        reset_env),
+        cmocka_unit_test_setup_teardown(test_clock_rate_needs_an_epoch_and_a_sane_value, reset_env,
+                                        reset_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

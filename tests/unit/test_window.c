@@ -492,6 +492,31 @@ static void test_window_midnight_end(void **state)
     ecm_window_destroy(w);
 }
 
+static void test_window_local_day_is_23_24_or_25_hours(void **state)
+{
+    (void)state;
+    int64_t a = 0, b = 0;
+    /* US fall back, Sunday 2026-11-01: a 25-hour day in New York. */
+    assert_int_equal(ecm_window_local_day(NY, T("2026-11-01T15:00:00-05:00"), &a, &b), 0);
+    assert_instant(a, T("2026-11-01T00:00:00-04:00"));
+    assert_instant(b, T("2026-11-02T00:00:00-05:00"));
+    assert_true(b - a == 25LL * 3600 * 1000);
+    /* US spring forward, 2026-03-08: 23 hours. */
+    assert_int_equal(ecm_window_local_day(NY, T("2026-03-08T01:30:00-05:00"), &a, &b), 0);
+    assert_true(b - a == 23LL * 3600 * 1000);
+    /* The last instant of a day belongs to it; midnight starts the next. */
+    assert_int_equal(ecm_window_local_day(KARACHI, T("2026-07-01T23:59:59.999+05:00"), &a, &b), 0);
+    assert_instant(a, T("2026-07-01T00:00:00+05:00"));
+    assert_int_equal(ecm_window_local_day(KARACHI, T("2026-07-02T00:00:00+05:00"), &a, &b), 0);
+    assert_instant(a, T("2026-07-02T00:00:00+05:00"));
+    /* Sydney's day is a UTC evening-to-evening. */
+    assert_int_equal(ecm_window_local_day(SYDNEY, T("2026-07-01T20:00:00Z"), &a, &b), 0);
+    assert_instant(a, T("2026-07-02T00:00:00+10:00"));
+    int64_t keep = 42;
+    assert_int_equal(ecm_window_local_day("Mars/Olympus", 0, &keep, &keep), -1);
+    assert_int_equal(keep, 42);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -514,6 +539,7 @@ int main(void)
         cmocka_unit_test(test_window_start_and_end_bound_the_window),
         cmocka_unit_test(test_window_midnight_end),
         cmocka_unit_test(test_window_extreme_instants_are_closed),
+        cmocka_unit_test(test_window_local_day_is_23_24_or_25_hours),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
