@@ -23,6 +23,9 @@ usage: scripts/devstack.sh COMMAND
                     databases (${ECM_DEV_DATABASES[*]}), empty Kannel's store
 Ports from ECM_DEV_PORT_BASE=$ECM_DEV_PORT_BASE; binaries from ECM_BIN_DIR=$ECM_BIN_DIR;
 logs in $ECM_DEV_DIR/logs. Other ECM_* variables pass through to the processes.
+Business clock: ECM_DEV_CLOCK=midday (default: 12:00 UTC today, so legal calling
+hours are open), real, or an RFC 3339 instant; ECM_DEV_CLOCK_RATE=n runs it n
+times faster. Fixed at start in $ECM_DEV_DIR/run/clock.env until reset.
 EOF
 }
 
@@ -30,6 +33,7 @@ cmd_start() {
     local names=("$@") n
     ((${#names[@]})) || names=("${ECM_PROCS[@]}")
     ecm_pg_start
+    ecm_clock_init
     for n in "${names[@]}"; do
         [[ $n == pg ]] && continue
         if ecm_skippable "$n"; then
@@ -67,6 +71,8 @@ cmd_stop() {
     local keep_pg=0 rc=0
     [[ ${1:-} == --keep-pg ]] && keep_pg=1
     stop_processes || rc=1
+    # The next start sets the business clock afresh.
+    rm -f "$(ecm__clock_file)"
     ((keep_pg)) || ecm_pg_stop || rc=1
     return $rc
 }
@@ -102,7 +108,7 @@ cmd_status() {
 
 cmd_reset() {
     stop_processes 2>/dev/null || true
-    rm -f "$ECM_DEV_DIR"/run/*.exit "$ECM_DEV_DIR"/run/*.killed
+    rm -f "$ECM_DEV_DIR"/run/*.exit "$ECM_DEV_DIR"/run/*.killed "$(ecm__clock_file)"
     # Messages Kannel stored for a stack whose databases are going away.
     rm -rf "$ECM_DEV_DIR/kannel/store"
     ecm_pg_start

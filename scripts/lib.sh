@@ -159,6 +159,82 @@ ecm_env_load() {
         ECM_DEV_SMSSIM_TOKEN ECM_DEV_SMS_URL
 }
 
+# ---------------------------------------------------------------- business clock
+
+# The stack's business clock (lib/ecm_clock.h), fixed once per stack in
+# $ECM_DEV_DIR/run/clock.env so that every service, every restart of one and
+# every check a test makes read the same time:
+#   ECM_DEV_CLOCK=midday    (default) business time starts at 12:00 UTC today and
+#                           runs on: legal calling hours (08:00-21:00 at the called
+#                           party) are open for UTC, the campaigns' default zone,
+#                           whenever the stack is started. A real deployment
+#                           never sets a clock.
+#   ECM_DEV_CLOCK=real      the real clock.
+#   ECM_DEV_CLOCK=<RFC 3339> business time starts at that instant.
+#   ECM_DEV_CLOCK_RATE=<n>  and runs n times faster than real time (default 1).
+# ECM_CLOCK_* variables set by the caller win over all of this.
+ecm__clock_file() { echo "$ECM_DEV_DIR/run/clock.env"; }
+
+ecm_clock_init() {
+    local f now start rate=${ECM_DEV_CLOCK_RATE:-1} mode=${ECM_DEV_CLOCK:-midday}
+    f=$(ecm__clock_file)
+    [[ -f $f ]] && return 0
+    mkdir -p "$ECM_DEV_DIR/run"
+    if [[ -n ${ECM_CLOCK_FIXED-}${ECM_CLOCK_OFFSET_MS-}${ECM_CLOCK_RATE-} ]]; then
+        local v
+        for v in ECM_CLOCK_FIXED ECM_CLOCK_OFFSET_MS ECM_CLOCK_RATE ECM_CLOCK_EPOCH_MS; do
+            [[ -z ${!v-} ]] || printf '%s=%s\n' "$v" "${!v}"
+        done >"$f"
+        return 0
+    fi
+    now=$(date -u +%s%3N)
+    case $mode in
+    real)
+        : >"$f"
+        return 0
+        ;;
+    midday) start=$(date -u -d "$(date -u +%F) 12:00:00" +%s%3N) ;;
+    *) start=$(date -u -d "$mode" +%s%3N) || ecm_die "ECM_DEV_CLOCK: '$mode' is not a time" ;;
+    esac
+    {
+        printf 'ECM_CLOCK_OFFSET_MS=%s\n' "$((start - now))"
+        if [[ $rate != 1 ]]; then
+            printf 'ECM_CLOCK_RATE=%s\nECM_CLOCK_EPOCH_MS=%s\n' "$rate" "$now"
+        fi
+    } >"$f"
+}
+
+# The stack's clock settings, one NAME=value a line (nothing before start).
+ecm_clock_env() {
+    local f
+    f=$(ecm__clock_file)
+    [[ ! -f $f ]] || cat "$f"
+}
+
+# Business time now in milliseconds, as the services compute it.
+ecm_business_now_ms() {
+    local off=0 rate=1 epoch=0 fixed='' line
+    while IFS= read -r line; do
+        case $line in
+        ECM_CLOCK_OFFSET_MS=*) off=${line#*=} ;;
+        ECM_CLOCK_RATE=*) rate=${line#*=} ;;
+        ECM_CLOCK_EPOCH_MS=*) epoch=${line#*=} ;;
+        ECM_CLOCK_FIXED=*) fixed=${line#*=} ;;
+        esac
+    done < <(ecm_clock_env)
+    if [[ -n $fixed ]]; then
+        [[ $fixed =~ ^-?[0-9]+$ ]] && echo "$fixed" || date -u -d "$fixed" +%s%3N
+        return
+    fi
+    awk -v now="$(date -u +%s%3N)" -v off="$off" -v rate="$rate" -v epoch="$epoch" \
+        'BEGIN { if (rate != 1) now = epoch + (now - epoch) * rate; printf "%.0f\n", now + off }'
+}
+
+# Business time now as SQL: a timestamptz literal for queries in checks.
+ecm_business_now_sql() {
+    printf "to_timestamp(%s / 1000.0)" "$(ecm_business_now_ms)"
+}
+
 # Prints `export NAME=value` lines for eval: `eval "$(scripts/devstack.sh env)"`.
 ecm_env_print() {
     local v
@@ -171,7 +247,10 @@ ecm_env_print() {
         ECM_DEV_SMS_URL; do
         printf 'export %s=%q\n' "$v" "${!v}"
     done
-    local n
+    local n line
+    while IFS= read -r line; do
+        [[ -z $line ]] || printf 'export %s=%q\n' "${line%%=*}" "${line#*=}"
+    done < <(ecm_clock_env)
     for n in "${ECM_PROCS[@]}"; do
         v=ECM_DEV_PORT_${n//-/_}
         printf 'export %s=%q\n' "${v^^}" "$(ecm_http_port "$n")"
@@ -410,6 +489,10 @@ ecm_service_env() {
             "ECM_SMSSIM_MO_TO=$ECM_DEV_SMS_SENDER")
         ;;
     gateway | feeder | result-sync | strategy | sms)
+        local clock
+        while IFS= read -r clock; do
+            [[ -z $clock ]] || ECM_SVC_ENV+=("$clock")
+        done < <(ecm_clock_env)
         # A killed member leaves its group after this, not after librdkafka's 45 s.
         local session_timeout
         session_timeout=$(printenv 'ECM_KAFKA_session.timeout.ms' || echo 6000)
