@@ -6,15 +6,19 @@
 
 #include <stddef.h>
 
+#include "ecm_calling.h"
 #include "ecm_pg.h"
 
 typedef struct {
     ecm_pg_pool *pool;
-    const char *source;          /* CloudEvents source, "/ecm/gateway" */
-    const char *topic_campaigns; /* campaigns.changed */
-    const char *topic_uploaded;  /* contacts.uploaded */
-    size_t upload_batch;         /* contacts per COPY transaction */
-    size_t upload_max_record;    /* bytes of one CSV record */
+    const char *source;           /* CloudEvents source, "/ecm/gateway" */
+    const char *topic_campaigns;  /* campaigns.changed */
+    const char *topic_uploaded;   /* contacts.uploaded */
+    const char *default_region;   /* how a DNC number without '+' is read; NULL: "US" */
+    const char *topic_closed;     /* contacts.closed (DNC closes contacts); NULL: default */
+    const ecm_legal_hours *legal; /* ECM_LEGAL_HOURS, windows are checked against; NULL: 08-21 */
+    size_t upload_batch;          /* contacts per COPY transaction */
+    size_t upload_max_record;     /* bytes of one CSV record */
 } gw_app;
 
 #endif

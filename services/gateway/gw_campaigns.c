@@ -10,7 +10,9 @@
 #include "ecm_log.h"
 #include "ecm_outbox.h"
 #include "ecm_pg.h"
+#include "ecm_phone.h"
 #include "ecm_sms_text.h"
+#include "ecm_window.h"
 #include "gw_json.h"
 
 #define GW_CAMPAIGN_NAME_MAX 200
@@ -59,19 +61,71 @@ static int opt_string(const json_t *body, const char *key, const char **out)
     return 1;
 }
 
-static int tz_chars_ok(const char *s)
+int gw_region_known(const char *region)
 {
-    size_t n = strlen(s);
-    if (n == 0 || n > 64) {
+    if (!region || strlen(region) != 2 || !isupper((unsigned char)region[0]) ||
+        !isupper((unsigned char)region[1])) {
         return 0;
     }
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (!isalnum(ch) && ch != '/' && ch != '_' && ch != '-' && ch != '+') {
-            return 0;
-        }
+    /* libphonenumber checks the default region before it reads the number,
+     * and a number written with '+' parses whatever the region: so this
+     * fails exactly when it does not know the region. */
+    ecm_phone_info info;
+    char err[80];
+    return ecm_phone_normalize("+12125550100", region, &info, err, sizeof(err)) == 0;
+}
+
+/* call_window: null/absent (every day, legal hours only) or a weekly window
+ * with some open time inside the legal hours; stored canonical. */
+static int validate_window(const json_t *body, const ecm_legal_hours *legal, gw_campaign_input *out,
+                           const char **field, char *reason, size_t reason_size)
+{
+    json_t *w = json_object_get(body, "call_window");
+    out->call_window = NULL;
+    if (!w || json_is_null(w)) {
+        return 0;
     }
-    return 1;
+    if (!json_is_object(w)) {
+        return fail(field, "call_window", reason, reason_size,
+                    "must be null or an object such as {\"mon\": [[\"09:00\", \"17:00\"]]}");
+    }
+    ecm_window *win = NULL;
+    char err[160];
+    if (ecm_window_parse_json(w, &win, err, sizeof(err)) != 0) {
+        *field = "call_window";
+        (void)snprintf(reason, reason_size, "%s", err);
+        return -1;
+    }
+    ecm_legal_hours hours = {ECM_WINDOW_LEGAL_START_DEFAULT, ECM_WINDOW_LEGAL_END_DEFAULT};
+    if (legal) {
+        hours = *legal;
+    }
+    int open =
+        ecm_window_set_legal_hours(win, hours.start_min, hours.end_min, err, sizeof(err)) == 0 &&
+        ecm_window_has_open_time(win);
+    json_t *canon = open ? ecm_window_to_json(win) : NULL;
+    ecm_window_destroy(win);
+    if (!open) {
+        *field = "call_window";
+        (void)snprintf(reason, reason_size,
+                       "no open time inside the legal calling hours (%02d:%02d-%02d:%02d local): "
+                       "nobody would ever be called",
+                       hours.start_min / 60, hours.start_min % 60, hours.end_min / 60,
+                       hours.end_min % 60);
+        return -1;
+    }
+    char *text = canon ? json_dumps(canon, JSON_COMPACT) : NULL;
+    json_decref(canon);
+    if (!text) {
+        return fail(field, "call_window", reason, reason_size, "out of memory");
+    }
+    int n = snprintf(out->call_window_buf, sizeof(out->call_window_buf), "%s", text);
+    free(text);
+    if (n < 0 || (size_t)n >= sizeof(out->call_window_buf)) {
+        return fail(field, "call_window", reason, reason_size, "too many ranges");
+    }
+    out->call_window = out->call_window_buf;
+    return 0;
 }
 
 static int validate_cisco(const json_t *cisco, gw_campaign_input *out, const char **field,
@@ -189,8 +243,16 @@ static int validate_sms(const json_t *sms, gw_campaign_input *out, const char **
 int gw_campaign_validate(const json_t *body, gw_campaign_input *out, const char **field,
                          char *reason, size_t reason_size)
 {
-    static const char *const known[] = {"name",      "channel",  "strategy", "cisco", "region",
-                                        "time_zone", "start_at", "end_at",   "sms"};
+    return gw_campaign_validate_legal(body, NULL, out, field, reason, reason_size);
+}
+
+int gw_campaign_validate_legal(const json_t *body, const ecm_legal_hours *legal,
+                               gw_campaign_input *out, const char **field, char *reason,
+                               size_t reason_size)
+{
+    static const char *const known[] = {"name",   "channel",     "strategy",  "strategy_id",
+                                        "cisco",  "region",      "time_zone", "start_at",
+                                        "end_at", "call_window", "sms"};
     memset(out, 0, sizeof(*out));
     if (!json_is_object(body)) {
         return fail(field, "body", reason, reason_size, "must be a JSON object");
@@ -223,9 +285,22 @@ int gw_campaign_validate(const json_t *body, gw_campaign_input *out, const char 
         return fail(field, "channel", reason, reason_size,
                     "required: \"voice_ivr\", \"voice_agent\" or \"sms\"");
     }
-    out->strategy = "Default";
-    if (opt_string(body, "strategy", &out->strategy) < 0) {
-        return fail(field, "strategy", reason, reason_size, "must be a strategy name");
+    json_t *sid = json_object_get(body, "strategy_id");
+    if (sid && !json_is_null(sid)) {
+        if (!json_is_integer(sid) || json_integer_value(sid) <= 0) {
+            return fail(field, "strategy_id", reason, reason_size, "must be a strategy's id");
+        }
+        json_t *sname = json_object_get(body, "strategy");
+        if (sname && !json_is_null(sname)) {
+            return fail(field, "strategy", reason, reason_size,
+                        "give either strategy (a name) or strategy_id, not both");
+        }
+        out->strategy_id = (long long)json_integer_value(sid);
+    } else {
+        out->strategy = "Default";
+        if (opt_string(body, "strategy", &out->strategy) < 0) {
+            return fail(field, "strategy", reason, reason_size, "must be a strategy name");
+        }
     }
     int is_sms = strcmp(out->channel, "sms") == 0;
     json_t *cisco = json_object_get(body, "cisco");
@@ -241,30 +316,41 @@ int gw_campaign_validate(const json_t *body, gw_campaign_input *out, const char 
         return fail(field, "cisco", reason, reason_size,
                     "required for voice campaigns: {\"kind\": \"uccx\", \"campaign_id\": \"...\"}");
     }
-    out->region = "US";
-    if (opt_string(body, "region", &out->region) < 0 || strlen(out->region) != 2 ||
-        !isupper((unsigned char)out->region[0]) || !isupper((unsigned char)out->region[1])) {
+    const char *region = NULL;
+    int rr = opt_string(body, "region", &region);
+    if (rr == 1 && strlen(region) == 2) {
+        out->region_buf[0] = (char)toupper((unsigned char)region[0]);
+        out->region_buf[1] = (char)toupper((unsigned char)region[1]);
+        out->region_buf[2] = '\0';
+        out->region = out->region_buf;
+    }
+    if (rr < 0 || (rr == 1 && !gw_region_known(out->region))) {
+        out->region = NULL;
         return fail(field, "region", reason, reason_size,
                     "must be an ISO 3166 alpha-2 country code such as \"US\"");
     }
     out->time_zone = "UTC";
-    if (opt_string(body, "time_zone", &out->time_zone) < 0 || !tz_chars_ok(out->time_zone)) {
+    char canonical[128];
+    if (opt_string(body, "time_zone", &out->time_zone) < 0 ||
+        ecm_window_tz_canonical(out->time_zone, canonical, sizeof(canonical)) != 0) {
         return fail(field, "time_zone", reason, reason_size,
                     "must be an IANA time zone name such as \"America/New_York\"");
     }
-    int64_t start_ms = 0, end_ms = 0;
     int rs = opt_string(body, "start_at", &out->start_at);
-    if (rs < 0 || (rs == 1 && gw_rfc3339_parse(out->start_at, &start_ms) != 0)) {
+    if (rs < 0 || (rs == 1 && gw_rfc3339_parse(out->start_at, &out->start_ms) != 0)) {
         return fail(field, "start_at", reason, reason_size,
                     "must be an RFC 3339 date-time with offset, e.g. \"2026-11-24T09:00:00Z\"");
     }
     int re = opt_string(body, "end_at", &out->end_at);
-    if (re < 0 || (re == 1 && gw_rfc3339_parse(out->end_at, &end_ms) != 0)) {
+    if (re < 0 || (re == 1 && gw_rfc3339_parse(out->end_at, &out->end_ms) != 0)) {
         return fail(field, "end_at", reason, reason_size,
                     "must be an RFC 3339 date-time with offset, e.g. \"2026-11-30T18:00:00Z\"");
     }
-    if (rs == 1 && re == 1 && end_ms <= start_ms) {
+    if (rs == 1 && re == 1 && out->end_ms <= out->start_ms) {
         return fail(field, "end_at", reason, reason_size, "must be after start_at");
+    }
+    if (validate_window(body, legal, out, field, reason, reason_size) != 0) {
+        return -1;
     }
     json_t *sms = json_object_get(body, "sms");
     if (!is_sms) {
@@ -280,14 +366,97 @@ int gw_campaign_validate(const json_t *body, gw_campaign_input *out, const char 
     return validate_sms(sms, out, field, reason, reason_size);
 }
 
+/* Members a PATCH may name, and whether an active campaign may change them
+ * (its schedule and name; what it is and how it reaches people wait for a
+ * pause). */
+static const struct {
+    const char *name;
+    int in_active;
+} patchable[] = {
+    {"name", 1},     {"call_window", 1}, {"time_zone", 1}, {"start_at", 1}, {"end_at", 1},
+    {"strategy", 0}, {"strategy_id", 0}, {"region", 0},    {"sms", 0},      {"cisco", 0},
+};
+
+int gw_campaign_patch_check(const char *state, const json_t *patch, const char **field,
+                            char *reason, size_t reason_size)
+{
+    if (!json_is_object(patch)) {
+        return fail(field, "body", reason, reason_size, "must be a JSON object");
+    }
+    int editable = strcmp(state, "draft") == 0 || strcmp(state, "paused") == 0;
+    int active = strcmp(state, "active") == 0;
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)patch, key, v)
+    {
+        if (strcmp(key, "channel") == 0) {
+            return fail(field, "channel", reason, reason_size,
+                        "a campaign's channel never changes; create another campaign");
+        }
+        size_t k = 0;
+        while (k < sizeof(patchable) / sizeof(patchable[0]) &&
+               strcmp(patchable[k].name, key) != 0) {
+            k++;
+        }
+        if (k == sizeof(patchable) / sizeof(patchable[0])) {
+            *field = "body";
+            (void)snprintf(reason, reason_size, "unknown member '%.40s'", key);
+            return -1;
+        }
+        if (!editable && !(active && patchable[k].in_active)) {
+            *field = patchable[k].name;
+            if (active) {
+                (void)snprintf(reason, reason_size,
+                               "can't change while the campaign is active; pause it first");
+            } else {
+                (void)snprintf(reason, reason_size, "the campaign is %.20s: it can't be changed",
+                               state);
+            }
+            return 1;
+        }
+    }
+    return 0;
+}
+
+json_t *gw_campaign_merge(const json_t *current, const json_t *patch)
+{
+    json_t *out = json_deep_copy(current);
+    if (!out) {
+        return NULL;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)patch, key, v)
+    {
+        json_t *cur = json_object_get(out, key);
+        int rc;
+        if ((strcmp(key, "sms") == 0 || strcmp(key, "cisco") == 0) && json_is_object(cur) &&
+            json_is_object(v)) {
+            rc = json_object_update(cur, v);
+        } else {
+            rc = json_object_set(out, key, v);
+        }
+        if (rc != 0) {
+            json_decref(out);
+            return NULL;
+        }
+        if (strcmp(key, "strategy") == 0) {
+            (void)json_object_del(out, "strategy_id");
+        } else if (strcmp(key, "strategy_id") == 0) {
+            (void)json_object_del(out, "strategy");
+        }
+    }
+    return out;
+}
+
 const char *gw_campaign_next_state(const char *from, const char *action)
 {
     static const struct {
         const char *from, *action, *to;
     } moves[] = {
         {"draft", "activate", "active"}, {"paused", "activate", "active"},
-        {"active", "pause", "paused"},   {"active", "stop", "stopped"},
-        {"paused", "stop", "stopped"},
+        {"paused", "resume", "active"},  {"active", "pause", "paused"},
+        {"active", "stop", "stopped"},   {"paused", "stop", "stopped"},
     };
     if (!from || !action) {
         return NULL;
@@ -302,13 +471,14 @@ const char *gw_campaign_next_state(const char *from, const char *action)
 
 /* ---- DB and HTTP ------------------------------------------------------ */
 
+/* clang-format off */
 #define CAMPAIGN_COLUMNS                                                                           \
     "c.id, c.name, c.channel, c.state, s.name, c.cisco_kind, c.cisco_campaign_id, c.region, "      \
-    "c.time_zone, " GW_SQL_TIME("c.start_at") ", " GW_SQL_TIME("c.end_at") ", " GW_SQL_TIME(       \
-        "c.created_at") ", " GW_SQL_TIME("c.updated_at") ", c.sms_template, c.sms_sender, "        \
-                                                         "c.sms_gateway, c.dlr_timeout_s "         \
-                                                         "FROM campaigns c JOIN strategies s ON "  \
-                                                         "s.id = c.strategy_id "
+    "c.time_zone, " GW_SQL_TIME("c.start_at") ", " GW_SQL_TIME("c.end_at") ", "                    \
+    GW_SQL_TIME("c.created_at") ", " GW_SQL_TIME("c.updated_at") ", c.sms_template, "              \
+    "c.sms_sender, c.sms_gateway, c.dlr_timeout_s, c.strategy_id, c.call_window::text "            \
+    "FROM campaigns c JOIN strategies s ON s.id = c.strategy_id "
+/* clang-format on */
 
 #define COUNTS_SQL                                                                                 \
     "SELECT 's', campaign_id, state, count(*) FROM contacts "                                      \
@@ -352,10 +522,16 @@ static json_t *campaign_row_json(PGresult *r, int i)
         gw_json_text_or_null(PQgetvalue(r, i, 9), PQgetisnull(r, i, 9)), "end_at",
         gw_json_text_or_null(PQgetvalue(r, i, 10), PQgetisnull(r, i, 10)), "created_at",
         PQgetvalue(r, i, 11), "updated_at", PQgetvalue(r, i, 12), "counts", counts);
+    json_t *window =
+        PQgetisnull(r, i, 18) ? json_null() : json_loads(PQgetvalue(r, i, 18), 0, NULL);
     if (c) {
         json_object_set_new(c, "sms", sms);
+        json_object_set_new(c, "strategy_id",
+                            json_integer((json_int_t)strtoll(PQgetvalue(r, i, 17), NULL, 10)));
+        json_object_set_new(c, "call_window", window ? window : json_null());
     } else {
         json_decref(sms);
+        json_decref(window);
     }
     return c;
 }
@@ -476,87 +652,154 @@ static int add_changed_event(const gw_app *app, ecm_pg *pg, long long id, const 
                           &msg.base);
 }
 
-/* 1 when the DB knows the time zone name. -1 on a DB failure. */
-static int time_zone_known(ecm_pg *pg, const char *tz)
+/* Parses a request body as a JSON document; on failure answers 400 and
+ * returns NULL. */
+static json_t *body_json(ecm_http_req *req, const char *title)
 {
-    const char *params[] = {tz};
-    PGresult *r = ecm_pg_exec(pg, "SELECT 1 FROM pg_timezone_names WHERE name = $1", 1, params);
-    if (!r) {
-        return -1;
-    }
-    int known = PQntuples(r) > 0;
-    PQclear(r);
-    return known;
-}
-
-static void create_campaign(void *ctx, ecm_http_req *req)
-{
-    const gw_app *app = ctx;
     size_t len = 0;
     const char *text = ecm_http_req_body(req, &len);
     json_error_t jerr;
     json_t *body = json_loadb(text ? text : "", len, JSON_REJECT_DUPLICATES, &jerr);
     if (!body) {
-        ecm_http_respond_problem(req, 400, "validation", "Invalid campaign",
+        ecm_http_respond_problem(req, 400, "validation", title,
                                  "body: not valid JSON (line %d, column %d: %s)", jerr.line,
                                  jerr.column, jerr.text);
+    }
+    return body;
+}
+
+/* The id of the strategy in (by id or by name) into out. Returns 1 when it
+ * exists, 0 when not (answered 400), -1 on a DB failure (not answered). */
+static int resolve_strategy(ecm_http_req *req, ecm_pg *pg, const gw_campaign_input *in,
+                            const char *title, char *out, size_t out_size)
+{
+    char sid[24];
+    (void)snprintf(sid, sizeof(sid), "%lld", in->strategy_id);
+    const char *params[] = {in->strategy_id > 0 ? sid : in->strategy};
+    PGresult *s = ecm_pg_exec(pg,
+                              in->strategy_id > 0 ? "SELECT id FROM strategies WHERE id = $1"
+                                                  : "SELECT id FROM strategies WHERE name = $1",
+                              1, params);
+    if (!s) {
+        return -1;
+    }
+    int found = PQntuples(s) == 1;
+    if (found) {
+        (void)snprintf(out, out_size, "%s", PQgetvalue(s, 0, 0));
+    } else if (in->strategy_id > 0) {
+        ecm_http_respond_problem(req, 400, "validation", title, "strategy_id: no strategy %lld",
+                                 in->strategy_id);
+    } else {
+        ecm_http_respond_problem(req, 400, "validation", title,
+                                 "strategy: no strategy named '%.64s'", in->strategy);
+    }
+    PQclear(s);
+    return found;
+}
+
+/* 0 when in's end_at is absent or still ahead of the business clock; else
+ * answers 400 and returns -1. */
+static int check_end_ahead(ecm_http_req *req, const gw_campaign_input *in, const char *title)
+{
+    if (in->end_at && in->end_ms <= ecm_clock_now_ms()) {
+        ecm_http_respond_problem(req, 400, "validation", title,
+                                 "end_at: %.40s is in the past; a campaign needs time to run",
+                                 in->end_at);
+        return -1;
+    }
+    return 0;
+}
+
+/* The 13 column values of in, in the order $2.. of INSERT_SQL and
+ * UPDATE_SQL ($1 being the channel or the id). */
+#define CAMPAIGN_VALUES 13
+static void campaign_values(const gw_campaign_input *in, const char *strategy_id,
+                            const char *region, char *timeout, size_t timeout_size,
+                            const char *out[CAMPAIGN_VALUES])
+{
+    (void)snprintf(timeout, timeout_size, "%lld",
+                   in->dlr_timeout_s > 0 ? in->dlr_timeout_s : GW_DLR_TIMEOUT_DEFAULT);
+    const char *v[CAMPAIGN_VALUES] = {in->name,
+                                      strategy_id,
+                                      in->cisco_kind,
+                                      in->cisco_campaign_id,
+                                      in->region ? in->region : region,
+                                      in->time_zone,
+                                      in->start_at,
+                                      in->end_at,
+                                      in->sms_template,
+                                      in->sms_sender,
+                                      in->sms_gateway,
+                                      timeout,
+                                      in->call_window};
+    memcpy(out, v, sizeof(v));
+}
+
+static const char INSERT_SQL[] =
+    "INSERT INTO campaigns (channel, name, strategy_id, cisco_kind, cisco_campaign_id, region, "
+    "time_zone, start_at, end_at, sms_template, sms_sender, sms_gateway, dlr_timeout_s, "
+    "call_window) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb) "
+    "RETURNING id";
+
+/* updated_at strictly increases, even within one transaction's now(): it is
+ * the key of the dispatchers' caches of campaign rules. */
+#define GW_SQL_BUMP_UPDATED                                                                        \
+    "updated_at = greatest(clock_timestamp(), updated_at + interval '1 microsecond')"
+
+static const char UPDATE_SQL[] =
+    "UPDATE campaigns SET name = $2, strategy_id = $3, cisco_kind = $4, cisco_campaign_id = $5, "
+    "region = $6, time_zone = $7, start_at = $8, end_at = $9, sms_template = $10, "
+    "sms_sender = $11, sms_gateway = $12, dlr_timeout_s = $13, call_window = "
+    "$14::jsonb, " GW_SQL_BUMP_UPDATED " WHERE id = $1";
+
+static const char *region_default(const gw_app *app)
+{
+    return app->default_region && app->default_region[0] ? app->default_region : "US";
+}
+
+static void create_campaign(void *ctx, ecm_http_req *req)
+{
+    const gw_app *app = ctx;
+    json_t *body = body_json(req, "Invalid campaign");
+    if (!body) {
         return;
     }
     gw_campaign_input in;
     const char *field = NULL;
-    char reason[160];
-    if (gw_campaign_validate(body, &in, &field, reason, sizeof(reason)) != 0) {
+    char reason[200];
+    if (gw_campaign_validate_legal(body, app->legal, &in, &field, reason, sizeof(reason)) != 0) {
         ecm_http_respond_problem(req, 400, "validation", "Invalid campaign", "%s: %s", field,
                                  reason);
+        json_decref(body);
+        return;
+    }
+    if (check_end_ahead(req, &in, "Invalid campaign") != 0) {
         json_decref(body);
         return;
     }
 
     ecm_pg *pg = ecm_pg_pool_get(app->pool);
     long long id = 0;
-    const char *params[] = {in.strategy};
-    PGresult *s = NULL, *ins = NULL;
-    int tz = time_zone_known(pg, in.time_zone);
-    if (tz < 0) {
-        respond_db_down(req, pg, "check the time zone");
-        goto out;
-    }
-    if (tz == 0) {
-        ecm_http_respond_problem(req, 400, "validation", "Invalid campaign",
-                                 "time_zone: '%.64s' is not a known time zone", in.time_zone);
-        goto out;
-    }
+    PGresult *ins = NULL;
+    char strategy_id[24];
     if (ecm_pg_begin(pg) != 0) {
         respond_db_down(req, pg, "create the campaign");
         goto out;
     }
-    s = ecm_pg_exec(pg, "SELECT id FROM strategies WHERE name = $1", 1, params);
-    if (!s) {
+    int found =
+        resolve_strategy(req, pg, &in, "Invalid campaign", strategy_id, sizeof(strategy_id));
+    if (found != 1) {
         ecm_pg_rollback(pg);
-        respond_db_down(req, pg, "read strategies");
-        goto out;
-    }
-    if (PQntuples(s) == 0) {
-        ecm_pg_rollback(pg);
-        ecm_http_respond_problem(req, 400, "validation", "Invalid campaign",
-                                 "strategy: no strategy named '%.64s'", in.strategy);
+        if (found < 0) {
+            respond_db_down(req, pg, "read strategies");
+        }
         goto out;
     }
     char timeout[24];
-    (void)snprintf(timeout, sizeof(timeout), "%lld",
-                   in.dlr_timeout_s > 0 ? in.dlr_timeout_s : GW_DLR_TIMEOUT_DEFAULT);
-    const char *iparams[] = {in.name,         in.channel,           PQgetvalue(s, 0, 0),
-                             in.cisco_kind,   in.cisco_campaign_id, in.region,
-                             in.time_zone,    in.start_at,          in.end_at,
-                             in.sms_template, in.sms_sender,        in.sms_gateway,
-                             timeout};
-    ins = ecm_pg_exec(pg,
-                      "INSERT INTO campaigns (name, channel, strategy_id, cisco_kind, "
-                      "cisco_campaign_id, region, time_zone, start_at, end_at, sms_template, "
-                      "sms_sender, sms_gateway, dlr_timeout_s) "
-                      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
-                      "RETURNING id",
-                      13, iparams);
+    const char *params[CAMPAIGN_VALUES + 1];
+    params[0] = in.channel;
+    campaign_values(&in, strategy_id, region_default(app), timeout, sizeof(timeout), params + 1);
+    ins = ecm_pg_exec(pg, INSERT_SQL, CAMPAIGN_VALUES + 1, params);
     if (!ins) {
         ecm_pg_rollback(pg);
         respond_db_down(req, pg, "create the campaign");
@@ -580,10 +823,167 @@ static void create_campaign(void *ctx, ecm_http_req *req)
     ecm_log_info("campaign created", "campaign_id=%lld channel=%s", id, in.channel);
     gw_json_respond(req, 201, c);
 out:
-    PQclear(s);
     PQclear(ins);
     ecm_pg_pool_put(app->pool, pg);
     json_decref(body);
+}
+
+/* The editable part of campaign row 0 of r (PATCH_COLUMNS) as the document
+ * POST takes, for gw_campaign_merge(). NULL when out of memory. */
+#define PATCH_COLUMNS                                                                              \
+    "state, name, channel, strategy_id, cisco_kind, cisco_campaign_id, region, "                   \
+    "time_zone, " GW_SQL_TIME("start_at") ", " GW_SQL_TIME(                                        \
+        "end_at") ", call_window::text, sms_template, "                                            \
+                  "sms_sender, sms_gateway, dlr_timeout_s"
+
+static json_t *campaign_document(const PGresult *r)
+{
+    json_t *doc =
+        json_pack("{ss ss sI ss ss}", "name", PQgetvalue(r, 0, 1), "channel", PQgetvalue(r, 0, 2),
+                  "strategy_id", (json_int_t)strtoll(PQgetvalue(r, 0, 3), NULL, 10), "region",
+                  PQgetvalue(r, 0, 6), "time_zone", PQgetvalue(r, 0, 7));
+    if (!doc) {
+        return NULL;
+    }
+    if (!PQgetisnull(r, 0, 4)) {
+        json_object_set_new(
+            doc, "cisco",
+            json_pack("{ss ss}", "kind", PQgetvalue(r, 0, 4), "campaign_id", PQgetvalue(r, 0, 5)));
+    }
+    if (!PQgetisnull(r, 0, 8)) {
+        json_object_set_new(doc, "start_at", json_string(PQgetvalue(r, 0, 8)));
+    }
+    if (!PQgetisnull(r, 0, 9)) {
+        json_object_set_new(doc, "end_at", json_string(PQgetvalue(r, 0, 9)));
+    }
+    if (!PQgetisnull(r, 0, 10)) {
+        json_t *w = json_loads(PQgetvalue(r, 0, 10), 0, NULL);
+        if (w) {
+            json_object_set_new(doc, "call_window", w);
+        }
+    }
+    if (strcmp(PQgetvalue(r, 0, 2), "sms") == 0) {
+        json_t *sms =
+            json_pack("{sI}", "dlr_timeout_s", (json_int_t)strtoll(PQgetvalue(r, 0, 14), NULL, 10));
+        if (sms && !PQgetisnull(r, 0, 11)) {
+            json_object_set_new(sms, "template", json_string(PQgetvalue(r, 0, 11)));
+        }
+        if (sms && !PQgetisnull(r, 0, 12)) {
+            json_object_set_new(sms, "sender", json_string(PQgetvalue(r, 0, 12)));
+        }
+        if (sms && !PQgetisnull(r, 0, 13)) {
+            json_object_set_new(sms, "gateway", json_string(PQgetvalue(r, 0, 13)));
+        }
+        json_object_set_new(doc, "sms", sms ? sms : json_null());
+    }
+    return doc;
+}
+
+static void patch_campaign(void *ctx, ecm_http_req *req)
+{
+    const gw_app *app = ctx;
+    long long id;
+    if (gw_parse_id(ecm_http_req_param(req, 0), &id) != 0) {
+        ecm_http_respond_problem(req, 404, "not-found", "No such campaign",
+                                 "'%.40s' is not a campaign id", ecm_http_req_param(req, 0));
+        return;
+    }
+    json_t *patch = body_json(req, "Invalid campaign change");
+    if (!patch) {
+        return;
+    }
+    char sid[24];
+    (void)snprintf(sid, sizeof(sid), "%lld", id);
+    const char *params[] = {sid};
+    ecm_pg *pg = ecm_pg_pool_get(app->pool);
+    PGresult *r = NULL;
+    json_t *doc = NULL, *merged = NULL;
+    const char *field = NULL;
+    char reason[200];
+    if (ecm_pg_begin(pg) != 0) {
+        respond_db_down(req, pg, "change the campaign");
+        goto out;
+    }
+    r = ecm_pg_exec(pg, "SELECT " PATCH_COLUMNS " FROM campaigns WHERE id = $1 FOR UPDATE", 1,
+                    params);
+    if (!r) {
+        ecm_pg_rollback(pg);
+        respond_db_down(req, pg, "change the campaign");
+        goto out;
+    }
+    if (PQntuples(r) == 0) {
+        ecm_pg_rollback(pg);
+        ecm_http_respond_problem(req, 404, "not-found", "No such campaign",
+                                 "campaign %lld does not exist", id);
+        goto out;
+    }
+    int pc = gw_campaign_patch_check(PQgetvalue(r, 0, 0), patch, &field, reason, sizeof(reason));
+    if (pc != 0) {
+        ecm_pg_rollback(pg);
+        if (pc > 0) {
+            ecm_http_respond_problem(req, 409, "conflict", "Change not allowed", "%s: %s", field,
+                                     reason);
+        } else {
+            ecm_http_respond_problem(req, 400, "validation", "Invalid campaign change", "%s: %s",
+                                     field, reason);
+        }
+        goto out;
+    }
+    doc = campaign_document(r);
+    merged = doc ? gw_campaign_merge(doc, patch) : NULL;
+    if (!merged) {
+        ecm_pg_rollback(pg);
+        ecm_http_respond_problem(req, 500, "internal", "Internal error", "out of memory");
+        goto out;
+    }
+    gw_campaign_input in;
+    if (gw_campaign_validate_legal(merged, app->legal, &in, &field, reason, sizeof(reason)) != 0) {
+        ecm_pg_rollback(pg);
+        ecm_http_respond_problem(req, 400, "validation", "Invalid campaign change", "%s: %s", field,
+                                 reason);
+        goto out;
+    }
+    /* Only a new end_at is held to the clock: an old one already past is
+     * the expiry's business, and must not block renaming the campaign. */
+    json_t *new_end = json_object_get(patch, "end_at");
+    if (new_end && !json_is_null(new_end) &&
+        check_end_ahead(req, &in, "Invalid campaign change") != 0) {
+        ecm_pg_rollback(pg);
+        goto out;
+    }
+    char strategy_id[24];
+    int found =
+        resolve_strategy(req, pg, &in, "Invalid campaign change", strategy_id, sizeof(strategy_id));
+    if (found != 1) {
+        ecm_pg_rollback(pg);
+        if (found < 0) {
+            respond_db_down(req, pg, "read strategies");
+        }
+        goto out;
+    }
+    char timeout[24];
+    const char *uparams[CAMPAIGN_VALUES + 1];
+    uparams[0] = sid;
+    campaign_values(&in, strategy_id, region_default(app), timeout, sizeof(timeout), uparams + 1);
+    if (ecm_pg_cmd(pg, UPDATE_SQL, CAMPAIGN_VALUES + 1, uparams) != 0 || ecm_pg_commit(pg) != 0) {
+        ecm_pg_rollback(pg);
+        respond_db_down(req, pg, "change the campaign");
+        goto out;
+    }
+    ecm_log_info("campaign changed", "campaign_id=%lld", id);
+    int missing;
+    json_t *c = load_campaign(pg, id, &missing);
+    if (c) {
+        gw_json_respond(req, 200, c);
+    } else {
+        respond_db_down(req, pg, "read the campaign");
+    }
+out:
+    PQclear(r);
+    json_decref(doc);
+    json_decref(merged);
+    json_decref(patch);
+    ecm_pg_pool_put(app->pool, pg);
 }
 
 static void get_campaign(void *ctx, ecm_http_req *req)
@@ -674,14 +1074,20 @@ static void change_state(void *ctx, ecm_http_req *req)
 
     char sid[24];
     (void)snprintf(sid, sizeof(sid), "%lld", id);
-    const char *params[] = {sid};
     ecm_pg *pg = ecm_pg_pool_get(app->pool);
     PGresult *r = NULL;
     if (ecm_pg_begin(pg) != 0) {
         respond_db_down(req, pg, "change the campaign");
         goto out;
     }
-    r = ecm_pg_exec(pg, "SELECT state FROM campaigns WHERE id = $1 FOR UPDATE", 1, params);
+    char now[24];
+    (void)snprintf(now, sizeof(now), "%lld", (long long)ecm_clock_now_ms());
+    const char *sparams[] = {sid, now};
+    r = ecm_pg_exec(pg,
+                    "SELECT state, end_at IS NOT NULL AND end_at <= "
+                    "to_timestamp($2::bigint / 1000.0), " GW_SQL_TIME(
+                        "end_at") " FROM campaigns WHERE id = $1 FOR UPDATE",
+                    2, sparams);
     if (!r) {
         ecm_pg_rollback(pg);
         respond_db_down(req, pg, "change the campaign");
@@ -702,8 +1108,15 @@ static void change_state(void *ctx, ecm_http_req *req)
                                  action);
         goto out;
     }
+    if (strcmp(to, "active") == 0 && strcmp(PQgetvalue(r, 0, 1), "t") == 0) {
+        ecm_pg_rollback(pg);
+        ecm_http_respond_problem(req, 409, "conflict", "Campaign has ended",
+                                 "campaign %lld ended at %s; PATCH a later end_at to run it again",
+                                 id, PQgetvalue(r, 0, 2));
+        goto out;
+    }
     const char *uparams[] = {sid, to};
-    if (ecm_pg_cmd(pg, "UPDATE campaigns SET state = $2, updated_at = now() WHERE id = $1", 2,
+    if (ecm_pg_cmd(pg, "UPDATE campaigns SET state = $2, " GW_SQL_BUMP_UPDATED " WHERE id = $1", 2,
                    uparams) != 0 ||
         add_changed_event(app, pg, id, to, from) != 0 || ecm_pg_commit(pg) != 0) {
         ecm_pg_rollback(pg);
@@ -730,6 +1143,9 @@ int gw_campaigns_register(ecm_http *h, const gw_app *app)
                        ctx) != 0 ||
         ecm_http_route(h, "GET", "/api/v1/campaigns", 0, list_campaigns, ctx) != 0 ||
         ecm_http_route(h, "GET", "/api/v1/campaigns/{}", 0, get_campaign, ctx) != 0 ||
+        ecm_http_route(h, "PATCH", "/api/v1/campaigns/{}", GW_CAMPAIGN_BODY_MAX, patch_campaign,
+                       ctx) != 0 ||
+        ecm_http_route(h, "POST", "/api/v1/campaigns/{}/resume", 1024, change_state, ctx) != 0 ||
         ecm_http_route(h, "POST", "/api/v1/campaigns/{}/activate", 1024, change_state, ctx) != 0 ||
         ecm_http_route(h, "POST", "/api/v1/campaigns/{}/pause", 1024, change_state, ctx) != 0 ||
         ecm_http_route(h, "POST", "/api/v1/campaigns/{}/stop", 1024, change_state, ctx) != 0) {

@@ -1,5 +1,6 @@
 #include "gw_dnc.h"
 
+#include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,36 +8,159 @@
 
 #include <jansson.h>
 
+#include "ecm_dnc.h"
 #include "ecm_log.h"
 #include "ecm_pg.h"
+#include "ecm_phone.h"
+#include "gw_campaigns.h"
 #include "gw_json.h"
-#include "gw_upload.h"
 
 #define GW_DNC_BODY_MAX 4096
 #define GW_DNC_REASON_MAX 200
 #define GW_DNC_LIST_DEFAULT 50
 #define GW_DNC_LIST_MAX 500
-#define GW_PHONE_BUF 32
+#define GW_DNC_KEY_MAX 24
 
-int gw_dnc_phone_key(const char *raw, char *out, size_t out_size)
+int gw_dnc_normalize(const char *raw, const char *region, char *e164, size_t e164_size,
+                     char *reason, size_t reason_size)
 {
-    char norm[GW_PHONE_BUF];
-    if (!raw || gw_phone_normalize(raw, NULL, norm, sizeof(norm)) != 0) {
-        if (out_size > 0) {
-            out[0] = '\0';
+    ecm_phone_info info;
+    if (e164_size > 0) {
+        e164[0] = '\0';
+    }
+    if (!raw || ecm_phone_normalize(raw, region, &info, reason, reason_size) != 0) {
+        if (!raw) {
+            (void)snprintf(reason, reason_size, "empty");
         }
         return -1;
     }
-    const char *digits = norm[0] == '+' ? norm + 1 : norm;
-    int n = snprintf(out, out_size, "%s", digits);
-    if (n < 0 || (size_t)n >= out_size) {
-        if (out_size > 0) {
-            out[0] = '\0';
-        }
+    int n = snprintf(e164, e164_size, "%s", info.e164);
+    if (n < 0 || (size_t)n >= e164_size) {
+        e164[0] = '\0';
+        (void)snprintf(reason, reason_size, "too long");
         return -1;
     }
     return 0;
 }
+
+/* ---- which list ------------------------------------------------------- */
+
+/* Which routes a handler serves: the global ones (/api/v1/dnc, where a
+ * campaign_id argument still names a campaign's list) or a campaign's
+ * (/api/v1/campaigns/{id}/dnc). */
+typedef enum { DNC_ROUTE_GLOBAL, DNC_ROUTE_CAMPAIGN } dnc_route;
+
+typedef struct {
+    long long campaign_id; /* 0: the global list */
+    char region[ECM_PHONE_REGION_LEN];
+    char cid[24]; /* campaign_id as text, for SQL parameters */
+} dnc_list;
+
+static const char *list_param(const dnc_list *l)
+{
+    return l->campaign_id > 0 ? l->cid : NULL;
+}
+
+static void db_down(ecm_http_req *req, ecm_pg *pg, const char *what)
+{
+    ecm_pg_check_broken(pg);
+    ecm_http_respond_problem(req, 503, "unavailable", "Database unavailable", "could not %s", what);
+}
+
+static const char *default_region(const gw_app *app)
+{
+    return app->default_region && app->default_region[0] ? app->default_region : "US";
+}
+
+/* Fills l for campaign_id (0: global) with the region its numbers are read
+ * in. Returns 0, or -1 after answering (404 no such campaign, 503). */
+static int open_list(ecm_http_req *req, const gw_app *app, ecm_pg *pg, long long campaign_id,
+                     dnc_list *l)
+{
+    memset(l, 0, sizeof(*l));
+    l->campaign_id = campaign_id;
+    (void)snprintf(l->cid, sizeof(l->cid), "%lld", campaign_id);
+    (void)snprintf(l->region, sizeof(l->region), "%s", default_region(app));
+    if (campaign_id == 0) {
+        return 0;
+    }
+    const char *params[] = {l->cid};
+    PGresult *r = ecm_pg_exec(pg, "SELECT region FROM campaigns WHERE id = $1", 1, params);
+    if (!r) {
+        db_down(req, pg, "read the campaign");
+        return -1;
+    }
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        ecm_http_respond_problem(req, 404, "not-found", "No such campaign",
+                                 "campaign %lld does not exist", campaign_id);
+        return -1;
+    }
+    (void)snprintf(l->region, sizeof(l->region), "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return 0;
+}
+
+/* The campaign a request names: the path's {id} on campaign routes, else
+ * the campaign_id query argument or body member (absent: 0, global).
+ * Returns 0, or -1 after answering. */
+static int request_campaign(ecm_http_req *req, dnc_route route, const json_t *body, long long *out)
+{
+    *out = 0;
+    if (route == DNC_ROUTE_CAMPAIGN) {
+        if (gw_parse_id(ecm_http_req_param(req, 0), out) != 0) {
+            ecm_http_respond_problem(req, 404, "not-found", "No such campaign",
+                                     "'%.40s' is not a campaign id", ecm_http_req_param(req, 0));
+            return -1;
+        }
+        return 0;
+    }
+    json_t *v = body ? json_object_get(body, "campaign_id") : NULL;
+    if (v && !json_is_null(v)) {
+        if (json_is_integer(v) && json_integer_value(v) > 0) {
+            *out = (long long)json_integer_value(v);
+            return 0;
+        }
+        if (json_is_string(v) && gw_parse_id(json_string_value(v), out) == 0) {
+            return 0;
+        }
+        ecm_http_respond_problem(req, 400, "validation", "Invalid DNC entry",
+                                 "campaign_id: must be a campaign id; leave it out for the "
+                                 "global list");
+        return -1;
+    }
+    const char *s = ecm_http_req_query(req, "campaign_id");
+    if (s && *s && gw_parse_id(s, out) != 0) {
+        ecm_http_respond_problem(req, 400, "validation", "Invalid query argument",
+                                 "campaign_id: '%.40s' is not a campaign id", s);
+        return -1;
+    }
+    return 0;
+}
+
+/* The key (digits) a number given in a path or a query stands for: its
+ * E.164 digits when libphonenumber reads it in the list's region, else, for
+ * entries stored before numbers were normalised, its digits when it is
+ * written with digits, spaces and + - ( ) . only. Returns 0 or -1. Finding
+ * or removing by key can only touch entries that exist. */
+static int lookup_key(const char *raw, const char *region, char *key, size_t key_size)
+{
+    char e164[ECM_PHONE_E164_LEN], reason[80];
+    if (raw && gw_dnc_normalize(raw, region, e164, sizeof(e164), reason, sizeof(reason)) == 0) {
+        return ecm_dnc_phone_key(e164, key, key_size);
+    }
+    if (!raw) {
+        return -1;
+    }
+    for (const char *p = raw; *p; p++) {
+        if (!isdigit((unsigned char)*p) && !strchr(" +-().", *p)) {
+            return -1;
+        }
+    }
+    return ecm_dnc_phone_key(raw, key, key_size);
+}
+
+/* ---- answers ---------------------------------------------------------- */
 
 #define DNC_FIELDS "id, phone, campaign_id, source, reason, " GW_SQL_TIME("created_at")
 #define DNC_COLUMNS DNC_FIELDS " FROM dnc "
@@ -53,203 +177,227 @@ static json_t *dnc_row_json(const PGresult *r, int i)
                      "created_at", PQgetvalue(r, i, 5));
 }
 
-static void db_down(ecm_http_req *req, ecm_pg *pg, const char *what)
+static void entry_path(const dnc_list *l, const char *e164, char *out, size_t out_size)
 {
-    ecm_pg_check_broken(pg);
-    ecm_http_respond_problem(req, 503, "unavailable", "Database unavailable", "could not %s", what);
+    /* '+' is literal in a path, but %2B survives any client's encoding. */
+    const char *digits = e164[0] == '+' ? e164 + 1 : e164;
+    if (l->campaign_id > 0) {
+        (void)snprintf(out, out_size, "/api/v1/campaigns/%lld/dnc/%%2B%s", l->campaign_id, digits);
+    } else {
+        (void)snprintf(out, out_size, "/api/v1/dnc/%%2B%s", digits);
+    }
 }
 
-/* campaign_id of a JSON body: absent/null is the global list (0). Returns 0
- * or -1 when it is not a positive integer. */
-static int body_campaign(const json_t *body, long long *out)
-{
-    json_t *v = json_object_get(body, "campaign_id");
-    *out = 0;
-    if (!v || json_is_null(v)) {
-        return 0;
-    }
-    if (json_is_integer(v) && json_integer_value(v) > 0) {
-        *out = (long long)json_integer_value(v);
-        return 0;
-    }
-    if (json_is_string(v) && gw_parse_id(json_string_value(v), out) == 0) {
-        return 0;
-    }
-    return -1;
-}
+/* ---- POST ------------------------------------------------------------- */
 
-static void add_dnc(void *ctx, ecm_http_req *req)
+typedef struct {
+    const char *phone;  /* as written */
+    const char *reason; /* NULL when absent */
+    const char *region; /* NULL: the list's */
+    char region_buf[4];
+} dnc_body;
+
+/* Parses and checks a POST body into *doc and b. Returns 0, or -1 after
+ * answering 400. */
+static int read_body(ecm_http_req *req, dnc_route route, json_t **doc, dnc_body *b)
 {
-    const gw_app *app = ctx;
     size_t len = 0;
     const char *text = ecm_http_req_body(req, &len);
     json_error_t jerr;
-    json_t *body = json_loadb(text ? text : "", len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!body || !json_is_object(body)) {
-        json_decref(body);
+    memset(b, 0, sizeof(*b));
+    *doc = json_loadb(text ? text : "", len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!*doc || !json_is_object(*doc)) {
+        json_decref(*doc);
+        *doc = NULL;
         ecm_http_respond_problem(req, 400, "validation", "Invalid DNC entry",
                                  "body: must be a JSON object {\"phone\": \"...\"}");
-        return;
+        return -1;
     }
     const char *key;
     json_t *v;
-    json_object_foreach(body, key, v)
+    json_object_foreach(*doc, key, v)
     {
-        if (strcmp(key, "phone") != 0 && strcmp(key, "campaign_id") != 0 &&
-            strcmp(key, "reason") != 0) {
+        if (strcmp(key, "phone") != 0 && strcmp(key, "reason") != 0 && strcmp(key, "region") != 0 &&
+            (route != DNC_ROUTE_GLOBAL || strcmp(key, "campaign_id") != 0)) {
             ecm_http_respond_problem(req, 400, "validation", "Invalid DNC entry",
                                      "body: unknown member '%.40s'", key);
-            json_decref(body);
-            return;
+            goto bad;
         }
     }
-    json_t *jphone = json_object_get(body, "phone");
-    char phone[GW_PHONE_BUF];
-    if (!json_is_string(jphone) ||
-        gw_phone_normalize(json_string_value(jphone), NULL, phone, sizeof(phone)) != 0) {
+    b->phone = json_string_value(json_object_get(*doc, "phone"));
+    if (!b->phone) {
         ecm_http_respond_problem(req, 400, "validation", "Invalid DNC entry",
-                                 "phone: required, a phone number of 7 to 20 digits");
-        json_decref(body);
-        return;
+                                 "phone: required, a phone number such as \"+12125550100\"");
+        goto bad;
     }
-    long long campaign_id;
-    if (body_campaign(body, &campaign_id) != 0) {
-        ecm_http_respond_problem(req, 400, "validation", "Invalid DNC entry",
-                                 "campaign_id: must be a campaign id; leave it out for the global "
-                                 "list");
-        json_decref(body);
-        return;
-    }
-    json_t *jreason = json_object_get(body, "reason");
-    const char *reason = NULL;
+    json_t *jreason = json_object_get(*doc, "reason");
     if (jreason && !json_is_null(jreason)) {
         if (!json_is_string(jreason) || json_string_length(jreason) > GW_DNC_REASON_MAX) {
             ecm_http_respond_problem(req, 400, "validation", "Invalid DNC entry",
                                      "reason: must be a string of at most 200 bytes");
-            json_decref(body);
-            return;
+            goto bad;
         }
-        reason = json_string_value(jreason);
+        b->reason = json_string_value(jreason);
     }
-    char cid[24];
-    (void)snprintf(cid, sizeof(cid), "%lld", campaign_id);
-    const char *params[] = {phone, campaign_id > 0 ? cid : NULL, reason};
+    json_t *jregion = json_object_get(*doc, "region");
+    if (jregion && !json_is_null(jregion)) {
+        const char *r = json_string_value(jregion);
+        if (r && strlen(r) == 2) {
+            b->region_buf[0] = (char)toupper((unsigned char)r[0]);
+            b->region_buf[1] = (char)toupper((unsigned char)r[1]);
+        }
+        if (!gw_region_known(b->region_buf)) {
+            ecm_http_respond_problem(req, 400, "validation", "Invalid DNC entry",
+                                     "region: must be an ISO 3166 alpha-2 country code such as "
+                                     "\"US\"");
+            goto bad;
+        }
+        b->region = b->region_buf;
+    }
+    return 0;
+bad:
+    json_decref(*doc);
+    *doc = NULL;
+    return -1;
+}
+
+static void add_entry(const gw_app *app, ecm_http_req *req, dnc_route route)
+{
+    json_t *doc;
+    dnc_body b;
+    if (read_body(req, route, &doc, &b) != 0) {
+        return;
+    }
+    long long campaign_id;
+    if (request_campaign(req, route, doc, &campaign_id) != 0) {
+        json_decref(doc);
+        return;
+    }
     ecm_pg *pg = ecm_pg_pool_get(app->pool);
     PGresult *r = NULL;
-    int created = 0;
-    if (campaign_id > 0) {
-        /* Asked first, so that a client's wrong id is no database error. */
-        const char *pc[] = {cid};
-        r = ecm_pg_exec(pg, "SELECT 1 FROM campaigns WHERE id = $1", 1, pc);
-        if (!r) {
-            db_down(req, pg, "read the campaign");
-            goto out;
-        }
-        int exists = PQntuples(r) == 1;
-        PQclear(r);
-        r = NULL;
-        if (!exists) {
-            ecm_http_respond_problem(req, 404, "not-found", "No such campaign",
-                                     "campaign %lld does not exist", campaign_id);
-            goto out;
-        }
+    dnc_list l;
+    char e164[ECM_PHONE_E164_LEN], why[80], key[GW_DNC_KEY_MAX];
+    if (open_list(req, app, pg, campaign_id, &l) != 0) {
+        goto out;
     }
+    const char *region = b.region ? b.region : l.region;
+    if (gw_dnc_normalize(b.phone, region, e164, sizeof(e164), why, sizeof(why)) != 0 ||
+        ecm_dnc_phone_key(e164, key, sizeof(key)) != 0) {
+        ecm_http_respond_problem(req, 400, "validation", "Invalid DNC entry",
+                                 "phone: '%.40s' is not a phone number (%s; read in region %s)",
+                                 b.phone, why, region);
+        goto out;
+    }
+    if (ecm_pg_begin(pg) != 0) {
+        db_down(req, pg, "write the DNC entry");
+        goto out;
+    }
+    const char *params[] = {e164, list_param(&l), b.reason};
     r = ecm_pg_exec(pg,
                     "INSERT INTO dnc (phone, campaign_id, source, reason) "
                     "VALUES ($1, $2, 'api', $3) ON CONFLICT DO NOTHING RETURNING " DNC_FIELDS,
                     3, params);
-    created = r && PQntuples(r) == 1;
+    int created = r && PQntuples(r) == 1;
     if (!r && strcmp(ecm_pg_last_sqlstate(pg), "23503") == 0) {
+        ecm_pg_rollback(pg);
         ecm_http_respond_problem(req, 404, "not-found", "No such campaign",
                                  "campaign %lld does not exist", campaign_id);
         goto out;
     }
     if (r && !created) {
-        /* Already listed: answer the entry that is there. */
+        /* Listed already: answer the entry that is there. */
         PQclear(r);
-        const char *p2[] = {phone, campaign_id > 0 ? cid : NULL};
+        const char *p2[] = {key, list_param(&l)};
         r = ecm_pg_exec(pg,
-                        "SELECT " DNC_COLUMNS "WHERE phone_key = regexp_replace($1, '[^0-9]', '', "
-                        "'g') AND campaign_id IS NOT DISTINCT FROM $2::bigint",
+                        "SELECT " DNC_COLUMNS "WHERE phone_key = $1 "
+                        "AND campaign_id IS NOT DISTINCT FROM $2::bigint",
                         2, p2);
     }
     if (!r || PQntuples(r) != 1) {
+        ecm_pg_rollback(pg);
+        db_down(req, pg, "write the DNC entry");
+        goto out;
+    }
+    /* Run for an entry listed already too: it costs one scan and catches a
+     * contact that slipped in between (nothing can be closed twice). */
+    const char *keys[] = {key};
+    int closed = ecm_dnc_close_blocked(pg, keys, 1, l.campaign_id,
+                                       app->topic_closed ? app->topic_closed : "contacts.closed",
+                                       app->source);
+    if (closed < 0 || ecm_pg_commit(pg) != 0) {
+        ecm_pg_rollback(pg);
         db_down(req, pg, "write the DNC entry");
         goto out;
     }
     json_t *entry = dnc_row_json(r, 0);
+    json_object_set_new(entry, "contacts_closed", json_integer(closed));
     if (created) {
-        char location[64];
-        (void)snprintf(location, sizeof(location), "/api/v1/dnc/%s", phone);
+        char location[96];
+        entry_path(&l, e164, location, sizeof(location));
         ecm_http_add_header(req, "Location", location);
-        ecm_log_info("DNC entry added", "phone=%s campaign_id=%lld", phone, campaign_id);
+        ecm_log_info("DNC entry added", "phone=%s campaign_id=%lld contacts_closed=%d", e164,
+                     l.campaign_id, closed);
     }
     gw_json_respond(req, created ? 201 : 200, entry);
 out:
     PQclear(r);
     ecm_pg_pool_put(app->pool, pg);
-    json_decref(body);
+    json_decref(doc);
 }
 
-/* campaign_id query argument: absent is the global list (0). Returns 0, or
- * -1 after answering 400. */
-static int query_campaign(ecm_http_req *req, long long *out)
-{
-    const char *s = ecm_http_req_query(req, "campaign_id");
-    *out = 0;
-    if (!s || !*s) {
-        return 0;
-    }
-    if (gw_parse_id(s, out) != 0) {
-        ecm_http_respond_problem(req, 400, "validation", "Invalid query argument",
-                                 "campaign_id: '%.40s' is not a campaign id", s);
-        return -1;
-    }
-    return 0;
-}
+/* ---- one entry: GET, DELETE ------------------------------------------- */
 
-static void delete_dnc(void *ctx, ecm_http_req *req)
+static void one_entry(const gw_app *app, ecm_http_req *req, dnc_route route, int remove)
 {
-    const gw_app *app = ctx;
-    const char *raw = ecm_http_req_param(req, 0);
-    char digits[GW_PHONE_BUF];
-    if (gw_dnc_phone_key(raw, digits, sizeof(digits)) != 0) {
+    long long campaign_id;
+    if (request_campaign(req, route, NULL, &campaign_id) != 0) {
+        return;
+    }
+    const char *raw = ecm_http_req_param(req, route == DNC_ROUTE_CAMPAIGN ? 1 : 0);
+    ecm_pg *pg = ecm_pg_pool_get(app->pool);
+    PGresult *r = NULL;
+    dnc_list l;
+    char key[GW_DNC_KEY_MAX];
+    if (open_list(req, app, pg, campaign_id, &l) != 0) {
+        goto out;
+    }
+    if (lookup_key(raw, l.region, key, sizeof(key)) != 0) {
         ecm_http_respond_problem(req, 404, "not-found", "No such DNC entry",
                                  "'%.40s' is not a phone number", raw ? raw : "");
-        return;
+        goto out;
     }
-    long long campaign_id;
-    if (query_campaign(req, &campaign_id) != 0) {
-        return;
-    }
-    char cid[24];
-    (void)snprintf(cid, sizeof(cid), "%lld", campaign_id);
-    const char *params[] = {digits, campaign_id > 0 ? cid : NULL};
-    ecm_pg *pg = ecm_pg_pool_get(app->pool);
-    PGresult *r = ecm_pg_exec(pg,
-                              "DELETE FROM dnc WHERE phone_key = $1 "
-                              "AND campaign_id IS NOT DISTINCT FROM $2::bigint RETURNING id",
-                              2, params);
+    const char *params[] = {key, list_param(&l)};
+    r = ecm_pg_exec(pg,
+                    remove ? "DELETE FROM dnc WHERE phone_key = $1 "
+                             "AND campaign_id IS NOT DISTINCT FROM $2::bigint RETURNING " DNC_FIELDS
+                           : "SELECT " DNC_COLUMNS "WHERE phone_key = $1 "
+                             "AND campaign_id IS NOT DISTINCT FROM $2::bigint",
+                    2, params);
     if (!r) {
-        db_down(req, pg, "delete the DNC entry");
+        db_down(req, pg, remove ? "delete the DNC entry" : "read the DNC entry");
     } else if (PQntuples(r) == 0) {
         ecm_http_respond_problem(req, 404, "not-found", "No such DNC entry",
-                                 "%s is not on the %s list", digits,
-                                 campaign_id > 0 ? "campaign's" : "global");
-    } else {
-        ecm_log_info("DNC entry removed", "phone_key=%s campaign_id=%lld", digits, campaign_id);
+                                 "%.40s is not on the %s list", raw,
+                                 l.campaign_id > 0 ? "campaign's" : "global");
+    } else if (remove) {
+        ecm_log_info("DNC entry removed", "phone=%s campaign_id=%lld", PQgetvalue(r, 0, 1),
+                     l.campaign_id);
         ecm_http_respond(req, 204, NULL, NULL, 0);
+    } else {
+        gw_json_respond(req, 200, dnc_row_json(r, 0));
     }
+out:
     PQclear(r);
     ecm_pg_pool_put(app->pool, pg);
 }
 
-static void list_dnc(void *ctx, ecm_http_req *req)
+/* ---- list ------------------------------------------------------------- */
+
+static void list_entries(const gw_app *app, ecm_http_req *req, dnc_route route)
 {
-    const gw_app *app = ctx;
     long long limit, cursor = 0, campaign_id;
     if (gw_query_int(req, "limit", GW_DNC_LIST_DEFAULT, 1, GW_DNC_LIST_MAX, &limit) != 0 ||
-        query_campaign(req, &campaign_id) != 0) {
+        request_campaign(req, route, NULL, &campaign_id) != 0) {
         return;
     }
     const char *cur = ecm_http_req_query(req, "cursor");
@@ -258,31 +406,43 @@ static void list_dnc(void *ctx, ecm_http_req *req)
                                  "cursor: '%.40s' is not a cursor from next_cursor", cur);
         return;
     }
+    const char *scope = ecm_http_req_query(req, "scope");
+    int all = 0;
+    if (route == DNC_ROUTE_GLOBAL && scope) {
+        if (strcmp(scope, "all") != 0 && strcmp(scope, "global") != 0) {
+            ecm_http_respond_problem(req, 400, "validation", "Invalid query argument",
+                                     "scope: 'global' (the default) or 'all' (every list)");
+            return;
+        }
+        all = strcmp(scope, "all") == 0 && campaign_id == 0;
+    }
+    ecm_pg *pg = ecm_pg_pool_get(app->pool);
+    PGresult *r = NULL;
+    dnc_list l;
+    if (open_list(req, app, pg, campaign_id, &l) != 0) {
+        goto out;
+    }
     const char *phone = ecm_http_req_query(req, "phone");
-    char digits[GW_PHONE_BUF];
-    if (phone && gw_dnc_phone_key(phone, digits, sizeof(digits)) != 0) {
+    char key[GW_DNC_KEY_MAX];
+    if (phone && lookup_key(phone, l.region, key, sizeof(key)) != 0) {
         ecm_http_respond_problem(req, 400, "validation", "Invalid query argument",
                                  "phone: '%.40s' is not a phone number", phone);
-        return;
+        goto out;
     }
-    char scur[24], slim[24], scid[24];
+    char scur[24], slim[24];
     (void)snprintf(scur, sizeof(scur), "%lld", cursor);
     (void)snprintf(slim, sizeof(slim), "%lld", limit + 1);
-    (void)snprintf(scid, sizeof(scid), "%lld", campaign_id);
-    const char *params[] = {phone ? digits : NULL, campaign_id > 0 ? scid : NULL, scur, slim};
-    ecm_pg *pg = ecm_pg_pool_get(app->pool);
-    PGresult *r = ecm_pg_exec(pg,
-                              "SELECT " DNC_COLUMNS "WHERE ($1::text IS NULL OR phone_key = $1) "
-                              "AND ($2::bigint IS NULL OR campaign_id = $2::bigint) "
-                              "AND ($3::bigint = 0 OR id < $3::bigint) "
-                              "ORDER BY id DESC LIMIT $4::int",
-                              4, params);
+    const char *params[] = {phone ? key : NULL, list_param(&l), scur, slim, all ? "t" : "f"};
+    r = ecm_pg_exec(pg,
+                    "SELECT " DNC_COLUMNS "WHERE ($1::text IS NULL OR phone_key = $1) "
+                    "AND ($5::boolean OR campaign_id IS NOT DISTINCT FROM $2::bigint) "
+                    "AND ($3::bigint = 0 OR id < $3::bigint) "
+                    "ORDER BY id DESC LIMIT $4::int",
+                    5, params);
     if (!r) {
         db_down(req, pg, "list the DNC entries");
-        ecm_pg_pool_put(app->pool, pg);
-        return;
+        goto out;
     }
-    ecm_pg_pool_put(app->pool, pg);
     int rows = PQntuples(r);
     int shown = rows > limit ? (int)limit : rows;
     json_t *items = json_array();
@@ -290,17 +450,76 @@ static void list_dnc(void *ctx, ecm_http_req *req)
         json_array_append_new(items, dnc_row_json(r, i));
     }
     json_t *next = rows > shown ? json_string(PQgetvalue(r, shown - 1, 0)) : json_null();
-    PQclear(r);
     gw_json_respond(req, 200, json_pack("{so so}", "items", items, "next_cursor", next));
+out:
+    PQclear(r);
+    ecm_pg_pool_put(app->pool, pg);
+}
+
+/* ---- routes ----------------------------------------------------------- */
+
+static void global_add(void *ctx, ecm_http_req *req)
+{
+    add_entry(ctx, req, DNC_ROUTE_GLOBAL);
+}
+
+static void global_get(void *ctx, ecm_http_req *req)
+{
+    one_entry(ctx, req, DNC_ROUTE_GLOBAL, 0);
+}
+
+static void global_delete(void *ctx, ecm_http_req *req)
+{
+    one_entry(ctx, req, DNC_ROUTE_GLOBAL, 1);
+}
+
+static void global_list(void *ctx, ecm_http_req *req)
+{
+    list_entries(ctx, req, DNC_ROUTE_GLOBAL);
+}
+
+static void campaign_add(void *ctx, ecm_http_req *req)
+{
+    add_entry(ctx, req, DNC_ROUTE_CAMPAIGN);
+}
+
+static void campaign_get(void *ctx, ecm_http_req *req)
+{
+    one_entry(ctx, req, DNC_ROUTE_CAMPAIGN, 0);
+}
+
+static void campaign_delete(void *ctx, ecm_http_req *req)
+{
+    one_entry(ctx, req, DNC_ROUTE_CAMPAIGN, 1);
+}
+
+static void campaign_list(void *ctx, ecm_http_req *req)
+{
+    list_entries(ctx, req, DNC_ROUTE_CAMPAIGN);
 }
 
 int gw_dnc_register(ecm_http *h, const gw_app *app)
 {
     void *ctx = (void *)(uintptr_t)app; /* handlers only read it */
-    if (ecm_http_route(h, "POST", "/api/v1/dnc", GW_DNC_BODY_MAX, add_dnc, ctx) != 0 ||
-        ecm_http_route(h, "GET", "/api/v1/dnc", 0, list_dnc, ctx) != 0 ||
-        ecm_http_route(h, "DELETE", "/api/v1/dnc/{}", 0, delete_dnc, ctx) != 0) {
-        return -1;
+    static const struct {
+        const char *method, *pattern;
+        size_t max_body;
+        ecm_http_handler fn;
+    } routes[] = {
+        {"POST", "/api/v1/dnc", GW_DNC_BODY_MAX, global_add},
+        {"GET", "/api/v1/dnc", 0, global_list},
+        {"GET", "/api/v1/dnc/{}", 0, global_get},
+        {"DELETE", "/api/v1/dnc/{}", 0, global_delete},
+        {"POST", "/api/v1/campaigns/{}/dnc", GW_DNC_BODY_MAX, campaign_add},
+        {"GET", "/api/v1/campaigns/{}/dnc", 0, campaign_list},
+        {"GET", "/api/v1/campaigns/{}/dnc/{}", 0, campaign_get},
+        {"DELETE", "/api/v1/campaigns/{}/dnc/{}", 0, campaign_delete},
+    };
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        if (ecm_http_route(h, routes[i].method, routes[i].pattern, routes[i].max_body, routes[i].fn,
+                           ctx) != 0) {
+            return -1;
+        }
     }
     return 0;
 }

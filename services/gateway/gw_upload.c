@@ -2,35 +2,124 @@
 
 #include <ctype.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
+#include "ecm_clock.h"
 #include "ecm_event.h"
 #include "ecm_log.h"
 #include "ecm_outbox.h"
 #include "ecm_pg.h"
+#include "ecm_pgarray.h"
+#include "ecm_phone.h"
 #include "ecm_sms_text.h"
+#include "ecm_window.h"
 #include "gw_csv.h"
+#include "gw_dnc_upload.h"
 #include "gw_json.h"
+#include "gw_jsonarr.h"
 
 #define GW_NAME_MAX_CHARS 50
-#define GW_TZ_MAX_CHARS 64
+#define GW_TZ_MAX_BYTES 64
+#define GW_PHONE_MAX_BYTES 64
 #define GW_HEADER_MAX_COLUMNS 1000
-#define GW_ERRORS_KEPT 1000  /* in uploads.errors */
-#define GW_ERRORS_ANSWER 100 /* in the 202 answer */
 #define GW_FLUSH_TRIES 3
+/* A batch is loaded when it holds upload_batch rows or this many bytes of
+ * raw rows, whichever comes first, so memory stays bounded even for rows
+ * near the record limit. */
+#define GW_BATCH_MAX_BYTES (8u << 20)
+/* Validation threads per upload: libphonenumber costs tens of microseconds
+ * a number, far more than the COPY of the row. */
+#define GW_UPLOAD_THREADS_MAX 4
+#define GW_ROWS_PER_THREAD_MIN 256
+#define GW_REPORT_PAGE_DEFAULT 100
+#define GW_REPORT_PAGE_MAX 1000
+/* pg_advisory_xact_lock(classid, campaign) that serialises the loading of
+ * batches into one campaign ("ECUP"), so that two uploads cannot both load
+ * one number. */
+#define GW_UPLOAD_LOCK_CLASS 0x45435550
+#define GW_TOPIC_CLOSED_DEFAULT "contacts.closed"
+
+/* ---- buffers ---------------------------------------------------------- */
+
+int gw_buf_add(gw_buf *b, const char *data, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t c = b->cap ? b->cap : 4096;
+        while (c < b->len + n + 1) {
+            c *= 2;
+        }
+        char *s = realloc(b->s, c);
+        if (!s) {
+            return -1;
+        }
+        b->s = s;
+        b->cap = c;
+    }
+    if (n) {
+        memcpy(b->s + b->len, data, n);
+    }
+    b->len += n;
+    b->s[b->len] = '\0';
+    return 0;
+}
+
+static int buf_str(gw_buf *b, const char *s)
+{
+    return gw_buf_add(b, s, strlen(s));
+}
+
+int gw_buf_add_copy(gw_buf *b, const char *s, size_t n, int as_null)
+{
+    if (n == 0 && as_null) {
+        return gw_buf_add(b, "\\N", 2);
+    }
+    size_t start = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *esc = NULL;
+        switch (s[i]) {
+        case '\\':
+            esc = "\\\\";
+            break;
+        case '\t':
+            esc = "\\t";
+            break;
+        case '\n':
+            esc = "\\n";
+            break;
+        case '\r':
+            esc = "\\r";
+            break;
+        default:
+            continue;
+        }
+        if (gw_buf_add(b, s + start, i - start) != 0 || gw_buf_add(b, esc, 2) != 0) {
+            return -1;
+        }
+        start = i + 1;
+    }
+    return gw_buf_add(b, s + start, n - start);
+}
+
+void gw_buf_free(gw_buf *b)
+{
+    free(b->s);
+    b->s = NULL;
+    b->len = b->cap = 0;
+}
 
 /* ---- text helpers ---------------------------------------------------- */
 
-/* 1 when s[0..len) is well-formed UTF-8 without NUL bytes (PostgreSQL text
- * can hold neither malformed UTF-8 nor NUL, and one bad row must not fail a
- * whole COPY batch). */
-static int text_ok(const char *s, size_t len)
+/* PostgreSQL text can hold neither malformed UTF-8 nor NUL, and one bad row
+ * must not fail a whole COPY batch. */
+int gw_upload_text_ok(const char *s, size_t len)
 {
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
@@ -93,69 +182,6 @@ static void trim(const char **s, size_t *len)
     while (*len > 0 && ((*s)[*len - 1] == ' ' || (*s)[*len - 1] == '\t')) {
         (*len)--;
     }
-}
-
-static int buf_append(char **buf, size_t *len, size_t *cap, const char *data, size_t n)
-{
-    if (*len + n + 1 > *cap) {
-        size_t c = *cap ? *cap : 4096;
-        while (c < *len + n + 1) {
-            c *= 2;
-        }
-        char *b = realloc(*buf, c);
-        if (!b) {
-            return -1;
-        }
-        *buf = b;
-        *cap = c;
-    }
-    memcpy(*buf + *len, data, n);
-    *len += n;
-    (*buf)[*len] = '\0';
-    return 0;
-}
-
-static int buf_append_str(char **buf, size_t *len, size_t *cap, const char *s)
-{
-    return buf_append(buf, len, cap, s, strlen(s));
-}
-
-/* ---- phone ------------------------------------------------------------ */
-
-int gw_phone_normalize(const char *raw, const char *region, char *out, size_t out_size)
-{
-    (void)region; /* libphonenumber will parse national numbers by region */
-    size_t n = 0, digits = 0;
-    if (out_size > 0) {
-        out[0] = '\0';
-    }
-    for (const char *p = raw; *p; p++) {
-        char ch = *p;
-        if (ch == ' ' || ch == '-' || ch == '.' || ch == '(' || ch == ')') {
-            continue;
-        }
-        if (ch == '+' && n == 0) {
-            /* only as the first significant character */
-        } else if (ch < '0' || ch > '9') {
-            goto bad;
-        } else {
-            digits++;
-        }
-        if (n + 1 >= out_size) {
-            goto bad;
-        }
-        out[n++] = ch;
-    }
-    if (digits < 7 || digits > 20) {
-        goto bad;
-    }
-    out[n] = '\0';
-    return 0;
-bad:
-    if (out_size > 0) {
-        out[0] = '\0';
-    }
-    return -1;
 }
 
 /* ---- header ----------------------------------------------------------- */
@@ -223,7 +249,7 @@ gw_upload_header *gw_upload_header_parse(size_t nfields, const char *const *fiel
         const char *s = fields[i];
         size_t len = lens[i];
         trim(&s, &len);
-        if (!text_ok(s, len)) {
+        if (!gw_upload_text_ok(s, len)) {
             (void)snprintf(msg, sizeof(msg), "column %zu is not valid UTF-8", i + 1);
             return header_fail(h, errstr, errstr_size, msg);
         }
@@ -321,274 +347,712 @@ int gw_upload_header_use_template(gw_upload_header *h, const char *tmpl, char *e
 
 /* ---- rows ------------------------------------------------------------- */
 
+typedef struct {
+    const char *s;
+    size_t n;
+} span;
+
+#define TZ_CACHE 16
+#define ZONE_CACHE 32
+
+struct gw_upload_scratch {
+    /* Time-zone names already checked (most files use a handful). */
+    struct {
+        char name[GW_TZ_MAX_BYTES + 1];
+        int ok;
+    } tz[TZ_CACHE];
+    size_t ntz, tz_next;
+    /* Zone of each number region: "" when the region has several or none. */
+    struct {
+        char region[ECM_PHONE_REGION_LEN];
+        char zone[GW_TZ_MAX_BYTES + 1];
+    } zone[ZONE_CACHE];
+    size_t nzone, zone_next;
+
+    /* The custom fields of the row being built. */
+    const char **cname;
+    span *cval;
+    unsigned char *creq; /* the message template needs it */
+    size_t ccap;
+    /* JSON items: values turned into text (numbers), NUL-separated. */
+    gw_buf num;
+    gw_buf phones, types, zones;
+    char value[GW_PHONE_MAX_BYTES + 1];
+};
+
+gw_upload_scratch *gw_upload_scratch_new(void)
+{
+    return calloc(1, sizeof(gw_upload_scratch));
+}
+
+void gw_upload_scratch_free(gw_upload_scratch *s)
+{
+    if (!s) {
+        return;
+    }
+    free(s->cname);
+    free(s->cval);
+    free(s->creq);
+    gw_buf_free(&s->num);
+    gw_buf_free(&s->phones);
+    gw_buf_free(&s->types);
+    gw_buf_free(&s->zones);
+    free(s);
+}
+
+static int scratch_custom_room(gw_upload_scratch *s, size_t n)
+{
+    if (n <= s->ccap) {
+        return 0;
+    }
+    size_t c = s->ccap ? s->ccap : 16;
+    while (c < n) {
+        c *= 2;
+    }
+    const char **names = realloc(s->cname, c * sizeof(*names));
+    if (!names) {
+        return -1;
+    }
+    s->cname = names;
+    span *vals = realloc(s->cval, c * sizeof(*vals));
+    if (!vals) {
+        return -1;
+    }
+    s->cval = vals;
+    unsigned char *req = realloc(s->creq, c);
+    if (!req) {
+        return -1;
+    }
+    s->creq = req;
+    s->ccap = c;
+    return 0;
+}
+
+/* 1 when tz (trimmed, at most GW_TZ_MAX_BYTES) names a zone. */
+static int tz_known(gw_upload_scratch *s, const char *tz, size_t n)
+{
+    for (size_t i = 0; i < s->ntz; i++) {
+        if (strlen(s->tz[i].name) == n && memcmp(s->tz[i].name, tz, n) == 0) {
+            return s->tz[i].ok;
+        }
+    }
+    char name[GW_TZ_MAX_BYTES + 1];
+    memcpy(name, tz, n);
+    name[n] = '\0';
+    int ok = ecm_window_tz_canonical(name, NULL, 0) == 0;
+    size_t slot = s->ntz < TZ_CACHE ? s->ntz++ : (s->tz_next++ % TZ_CACHE);
+    memcpy(s->tz[slot].name, name, n + 1);
+    s->tz[slot].ok = ok;
+    return ok;
+}
+
+/* The zone of the number's region when it has exactly one, else "". */
+static const char *zone_of(gw_upload_scratch *s, const ecm_phone_info *info)
+{
+    for (size_t i = 0; i < s->nzone; i++) {
+        if (strcmp(s->zone[i].region, info->region) == 0) {
+            return s->zone[i].zone;
+        }
+    }
+    size_t slot = s->nzone < ZONE_CACHE ? s->nzone++ : (s->zone_next++ % ZONE_CACHE);
+    (void)snprintf(s->zone[slot].region, sizeof(s->zone[slot].region), "%s", info->region);
+    if (ecm_phone_time_zone(info->e164, s->zone[slot].zone, sizeof(s->zone[slot].zone)) != 0) {
+        s->zone[slot].zone[0] = '\0';
+    }
+    /* A non-geographic region ("001") is no region: never cache its answer
+     * for another number of it, which could differ. */
+    if (strcmp(info->region, "001") == 0 || info->region[0] == '\0') {
+        s->zone[slot].region[0] = '\x01';
+    }
+    return s->zone[slot].zone;
+}
+
 static void quote_raw(char *out, size_t out_size, const char *s, size_t len)
 {
     int shown = (int)(len > 40 ? 40 : len);
     (void)snprintf(out, out_size, "%.*s%s", shown, s, len > 40 ? "..." : "");
 }
 
-/* Appends a known column's trimmed value, COPY-escaped (\N when empty). */
-static int put_text(char **buf, size_t *len, size_t *cap, const char *s, size_t n, char *scratch)
+/* One row, whatever it came from. Known columns are trimmed; a span with
+ * s == NULL is a column the file does not have. */
+typedef struct {
+    span account, first, last, tz;
+    span phone[GW_PHONE_COLUMNS];
+    size_t ncustom;     /* in the scratch's cname/cval/creq */
+    unsigned req_known; /* bit k: known_names[k] is needed by the message template */
+} row_view;
+
+static span trimmed(const char *s, size_t n)
 {
-    if (n == 0) {
-        return ecm_pg_copy_escape(buf, len, cap, NULL);
-    }
-    memcpy(scratch, s, n);
-    scratch[n] = '\0';
-    return ecm_pg_copy_escape(buf, len, cap, scratch);
+    trim(&s, &n);
+    return (span){s, n};
 }
 
-static int tz_name_ok(const char *s, size_t len)
+static const char *const known_names[] = {"account_number", "first_name", "last_name", "time_zone"};
+
+static int check_text(const span *v, const char *label, char *reason, size_t reason_size)
 {
-    if (len == 0 || len > GW_TZ_MAX_CHARS) {
-        return 0;
+    if (v->s && !gw_upload_text_ok(v->s, v->n)) {
+        (void)snprintf(reason, reason_size, "%.64s: not valid UTF-8 text", label);
+        return 1;
     }
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (!isalnum(ch) && ch != '/' && ch != '_' && ch != '-' && ch != '+') {
-            return 0;
+    return 0;
+}
+
+/* Appends "{a,b}" with each element double-quoted. */
+static int add_array_literal(gw_buf *b, const gw_buf *items, int n)
+{
+    if (gw_buf_add(b, "{", 1) != 0) {
+        return -1;
+    }
+    const char *p = items->s;
+    for (int i = 0; i < n; i++) {
+        size_t len = strlen(p);
+        if ((i && gw_buf_add(b, ",", 1) != 0) || gw_buf_add(b, "\"", 1) != 0 ||
+            gw_buf_add(b, p, len) != 0 || gw_buf_add(b, "\"", 1) != 0) {
+            return -1;
         }
+        p += len + 1;
     }
-    return 1;
+    return gw_buf_add(b, "}", 1);
 }
 
-static const char *const column_names[] = {"account_number", "first_name", "last_name",
-                                           "time_zone"};
-
-static const char *column_label(const gw_upload_header *h, size_t col, char *tmp, size_t tmp_size)
+static int add_custom(gw_upload_scratch *s, const row_view *v, gw_buf *out)
 {
-    const int known[] = {h->account, h->first, h->last, h->tz};
-    for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++) {
-        if (known[k] == (int)col) {
-            return column_names[k];
+    if (v->ncustom == 0) {
+        return gw_buf_add(out, "{}", 2);
+    }
+    json_t *obj = json_object();
+    int rc = obj ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < v->ncustom; i++) {
+        rc = json_object_set_new(obj, s->cname[i], json_stringn(s->cval[i].s, s->cval[i].n));
+    }
+    char *text = rc == 0 ? json_dumps(obj, JSON_COMPACT) : NULL;
+    json_decref(obj);
+    if (!text) {
+        return -1;
+    }
+    rc = gw_buf_add_copy(out, text, strlen(text), 0);
+    free(text);
+    return rc;
+}
+
+/* Validates v and appends the fragment and numbers to out (see
+ * gw_upload_row). Returns 0, 1 (reason) or -1. */
+static int row_build(const gw_upload_rules *rules, gw_upload_scratch *s, long long line,
+                     const row_view *v, gw_buf *out, gw_upload_row *row, char *reason,
+                     size_t reason_size)
+{
+    const span *known[] = {&v->account, &v->first, &v->last, &v->tz};
+    for (size_t k = 0; k < 4; k++) {
+        if (check_text(known[k], known_names[k], reason, reason_size)) {
+            return 1;
         }
     }
     for (int k = 0; k < GW_PHONE_COLUMNS; k++) {
-        if (h->phone[k] == (int)col) {
-            (void)snprintf(tmp, tmp_size, "phone%d", k + 1);
-            return tmp;
-        }
-    }
-    return h->custom[col] ? h->custom[col] : "?";
-}
-
-int gw_upload_row_copy(const gw_upload_header *h, const char *region, long long line,
-                       size_t nfields, const char *const *fields, const size_t *lens, char **buf,
-                       size_t *len, size_t *cap, char *reason, size_t reason_size)
-{
-    if (nfields != h->ncols) {
-        (void)snprintf(reason, reason_size, "expected %zu fields, found %zu", h->ncols, nfields);
-        return 1;
-    }
-    size_t longest = 0;
-    for (size_t i = 0; i < nfields; i++) {
-        if (!text_ok(fields[i], lens[i])) {
-            char tmp[16];
-            (void)snprintf(reason, reason_size, "%s: not valid UTF-8 text",
-                           column_label(h, i, tmp, sizeof(tmp)));
+        char label[16];
+        (void)snprintf(label, sizeof(label), "phone%d", k + 1);
+        if (check_text(&v->phone[k], label, reason, reason_size)) {
             return 1;
         }
-        if (lens[i] > longest) {
-            longest = lens[i];
+    }
+    for (size_t i = 0; i < v->ncustom; i++) {
+        if (check_text(&s->cval[i], s->cname[i], reason, reason_size)) {
+            return 1;
         }
     }
-    const char *name_cols[2] = {"first_name", "last_name"};
-    const int name_idx[2] = {h->first, h->last};
-    for (int k = 0; k < 2; k++) {
-        if (name_idx[k] < 0) {
-            continue;
-        }
-        const char *s = fields[name_idx[k]];
-        size_t n = lens[name_idx[k]];
-        trim(&s, &n);
-        if (utf8_chars(s, n) > GW_NAME_MAX_CHARS) {
-            (void)snprintf(reason, reason_size, "%s: longer than %d characters", name_cols[k],
+    for (int k = 1; k <= 2; k++) {
+        if (utf8_chars(known[k]->s, known[k]->n) > GW_NAME_MAX_CHARS) {
+            (void)snprintf(reason, reason_size, "%s: longer than %d characters", known_names[k],
                            GW_NAME_MAX_CHARS);
             return 1;
         }
     }
-    for (size_t i = 0; h->required && i < nfields; i++) {
-        const char *s = fields[i];
-        size_t n = lens[i];
-        trim(&s, &n);
-        if (h->required[i] && n == 0) {
-            char tmp[16];
-            const char *label = column_label(h, i, tmp, sizeof(tmp));
+    for (size_t k = 0; k < 3 + v->ncustom; k++) {
+        int needed = k < 3 ? (v->req_known >> k) & 1 : s->creq[k - 3];
+        const char *name = k < 3 ? known_names[k] : s->cname[k - 3];
+        span val = k < 3 ? *known[k] : trimmed(s->cval[k - 3].s, s->cval[k - 3].n);
+        if (needed && val.n == 0) {
             (void)snprintf(reason, reason_size,
-                           "%.64s: empty, but the message template uses {%.64s}", label, label);
+                           "%.64s: empty, but the message template uses {%.64s}", name, name);
             return 1;
         }
     }
-    if (h->tz >= 0) {
-        const char *s = fields[h->tz];
-        size_t n = lens[h->tz];
-        trim(&s, &n);
-        if (n > 0 && !tz_name_ok(s, n)) {
+    if (v->tz.n > 0) {
+        int ok = v->tz.n <= GW_TZ_MAX_BYTES && tz_known(s, v->tz.s, v->tz.n);
+        if (!ok) {
             char shown[64];
-            quote_raw(shown, sizeof(shown), s, n);
+            quote_raw(shown, sizeof(shown), v->tz.s, v->tz.n);
             (void)snprintf(reason, reason_size, "time_zone: '%s' is not a time zone name", shown);
             return 1;
         }
     }
 
-    char *scratch = malloc(longest + 1);
-    char *phones = NULL;
-    size_t plen = 0, pcap = 0;
-    json_t *custom = json_object();
-    char *custom_text = NULL;
-    int rc = -1;
-    size_t start = *len;
-    if (!scratch || !custom || buf_append_str(&phones, &plen, &pcap, "{") != 0) {
-        goto out;
-    }
-    int nphones = 0;
+    s->phones.len = s->types.len = s->zones.len = 0;
+    int nphones = 0, may_be_mobile = 0;
+    ecm_phone_info first_info;
+    int first_col = 0;
     for (int k = 0; k < GW_PHONE_COLUMNS; k++) {
-        if (h->phone[k] < 0) {
+        const span *p = &v->phone[k];
+        if (p->n == 0) {
             continue;
         }
-        const char *s = fields[h->phone[k]];
-        size_t n = lens[h->phone[k]];
-        trim(&s, &n);
-        if (n == 0) {
+        char shown[64], why[96];
+        quote_raw(shown, sizeof(shown), p->s, p->n);
+        if (p->n > GW_PHONE_MAX_BYTES) {
+            (void)snprintf(reason, reason_size, "phone%d: '%s' too long", k + 1, shown);
+            return 1;
+        }
+        memcpy(s->value, p->s, p->n);
+        s->value[p->n] = '\0';
+        ecm_phone_info info;
+        int prc = ecm_phone_normalize(s->value, rules->region, &info, why, sizeof(why));
+        if (prc != 0 && p->n > 2 && p->s[0] == '0' && p->s[1] == '0') {
+            /* "00" is the international prefix of most of the world; where
+             * it is not the region's own (US: 011), a national number
+             * cannot start with it either, so read it as '+'. */
+            char plus[GW_PHONE_MAX_BYTES + 1], why2[96];
+            (void)snprintf(plus, sizeof(plus), "+%s", s->value + 2);
+            prc = ecm_phone_normalize(plus, NULL, &info, why2, sizeof(why2)) == 0 ? 0 : prc;
+        }
+        if (prc != 0) {
+            if (strcmp(why, "out of memory") == 0) {
+                return -1;
+            }
+            (void)snprintf(reason, reason_size, "phone%d: '%s' %s", k + 1, shown, why);
+            return 1;
+        }
+        /* The same number twice in one row is one number. */
+        int seen = 0;
+        for (const char *q = s->phones.s; q && q < s->phones.s + s->phones.len;
+             q += strlen(q) + 1) {
+            seen = seen || strcmp(q, info.e164) == 0;
+        }
+        if (seen) {
             continue;
         }
-        char norm[32];
-        memcpy(scratch, s, n);
-        scratch[n] = '\0';
-        if (gw_phone_normalize(scratch, region, norm, sizeof(norm)) != 0) {
-            char shown[64];
-            quote_raw(shown, sizeof(shown), s, n);
-            (void)snprintf(reason, reason_size, "phone%d: '%s' is not a phone number", k + 1,
-                           shown);
-            rc = 1;
-            goto out;
+        if (nphones == 0) {
+            first_info = info;
+            first_col = k + 1;
         }
-        /* Normalised numbers hold only digits and '+', but quote each
-         * element so the literal stays valid if that ever changes. */
-        if (buf_append_str(&phones, &plen, &pcap, nphones ? ",\"" : "\"") != 0) {
-            goto out;
+        const char *tname = ecm_phone_type_name(info.type);
+        const char *zone = zone_of(s, &info);
+        if (gw_buf_add(&s->phones, info.e164, strlen(info.e164) + 1) != 0 ||
+            gw_buf_add(&s->types, tname, strlen(tname) + 1) != 0 ||
+            gw_buf_add(&s->zones, zone, strlen(zone) + 1) != 0) {
+            return -1;
         }
-        for (const char *p = norm; *p; p++) {
-            if ((*p == '"' || *p == '\\') && buf_append(&phones, &plen, &pcap, "\\", 1) != 0) {
-                goto out;
-            }
-            if (buf_append(&phones, &plen, &pcap, p, 1) != 0) {
-                goto out;
-            }
-        }
-        if (buf_append_str(&phones, &plen, &pcap, "\"") != 0) {
-            goto out;
-        }
+        may_be_mobile = may_be_mobile || ecm_phone_type_may_be_mobile(info.type);
         nphones++;
     }
     if (nphones == 0) {
         (void)snprintf(reason, reason_size, "no phone number (phone1 .. phone10 are empty)");
-        rc = 1;
-        goto out;
+        return 1;
     }
-    if (buf_append_str(&phones, &plen, &pcap, "}") != 0) {
-        goto out;
-    }
-    for (size_t i = 0; i < nfields; i++) {
-        if (h->custom[i] &&
-            json_object_set_new(custom, h->custom[i], json_stringn(fields[i], lens[i])) != 0) {
-            goto out;
-        }
-    }
-    if (!(custom_text = json_dumps(custom, JSON_COMPACT))) {
-        goto out;
+    if (rules->sms && !may_be_mobile) {
+        (void)snprintf(reason, reason_size, "no number that can take SMS (phone%d %s is %s)",
+                       first_col, first_info.e164, ecm_phone_type_name(first_info.type));
+        return 1;
     }
 
+    size_t start = out->len;
     char num[32];
     (void)snprintf(num, sizeof(num), "%lld\t", line);
-    const int text_cols[3] = {h->account, h->first, h->last};
-    if (buf_append_str(buf, len, cap, num) != 0) {
-        goto out;
+    int rc = buf_str(out, num);
+    for (size_t k = 0; rc == 0 && k < 3; k++) {
+        rc = gw_buf_add_copy(out, known[k]->s, known[k]->n, 1) || gw_buf_add(out, "\t", 1);
     }
-    for (int k = 0; k < 3; k++) {
-        const char *s = "";
-        size_t n = 0;
-        if (text_cols[k] >= 0) {
-            s = fields[text_cols[k]];
-            n = lens[text_cols[k]];
-            trim(&s, &n);
-        }
-        if (put_text(buf, len, cap, s, n, scratch) != 0 || buf_append(buf, len, cap, "\t", 1)) {
-            goto out;
-        }
+    if (rc == 0) {
+        rc = add_array_literal(out, &s->phones, nphones) || gw_buf_add(out, "\t", 1) ||
+             add_custom(s, v, out) || gw_buf_add(out, "\t", 1) ||
+             gw_buf_add_copy(out, v->tz.s, v->tz.n, 1) || gw_buf_add(out, "\t", 1) ||
+             add_array_literal(out, &s->types, nphones) || gw_buf_add(out, "\t", 1) ||
+             add_array_literal(out, &s->zones, nphones);
     }
-    if (ecm_pg_copy_escape(buf, len, cap, phones) != 0 || buf_append(buf, len, cap, "\t", 1) ||
-        ecm_pg_copy_escape(buf, len, cap, custom_text) != 0 ||
-        buf_append(buf, len, cap, "\t", 1) != 0) {
-        goto out;
+    size_t copy_len = out->len - start;
+    size_t phones_off = out->len;
+    if (rc == 0) {
+        rc = gw_buf_add(out, s->phones.s, s->phones.len);
     }
-    {
-        const char *s = "";
-        size_t n = 0;
-        if (h->tz >= 0) {
-            s = fields[h->tz];
-            n = lens[h->tz];
-            trim(&s, &n);
-        }
-        if (put_text(buf, len, cap, s, n, scratch) != 0 || buf_append(buf, len, cap, "\n", 1)) {
-            goto out;
-        }
-    }
-    rc = 0;
-out:
     if (rc != 0) {
-        *len = start;
-        if (*buf) {
-            (*buf)[start] = '\0';
+        out->len = start;
+        out->s[start] = '\0';
+        (void)snprintf(reason, reason_size, "out of memory");
+        return -1;
+    }
+    row->copy_off = start;
+    row->copy_len = copy_len;
+    row->phones_off = phones_off;
+    row->nphones = nphones;
+    return 0;
+}
+
+int gw_upload_row_csv(const gw_upload_header *h, const gw_upload_rules *rules, gw_upload_scratch *s,
+                      long long line, size_t nfields, const char *const *fields, const size_t *lens,
+                      gw_buf *out, gw_upload_row *row, char *reason, size_t reason_size)
+{
+    if (nfields != h->ncols) {
+        (void)snprintf(reason, reason_size, "expected %zu fields, found %zu", h->ncols, nfields);
+        return 1;
+    }
+    row_view v;
+    memset(&v, 0, sizeof(v));
+    span *known[] = {&v.account, &v.first, &v.last, &v.tz};
+    const int idx[] = {h->account, h->first, h->last, h->tz};
+    for (size_t k = 0; k < 4; k++) {
+        if (idx[k] >= 0) {
+            *known[k] = trimmed(fields[idx[k]], lens[idx[k]]);
+        }
+    }
+    for (int k = 0; k < GW_PHONE_COLUMNS; k++) {
+        if (h->phone[k] >= 0) {
+            v.phone[k] = trimmed(fields[h->phone[k]], lens[h->phone[k]]);
+        }
+    }
+    if (scratch_custom_room(s, h->ncols) != 0) {
+        (void)snprintf(reason, reason_size, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < nfields; i++) {
+        if (h->custom[i]) {
+            s->creq[v.ncustom] = h->required ? h->required[i] : 0;
+            s->cname[v.ncustom] = h->custom[i];
+            s->cval[v.ncustom++] = (span){fields[i], lens[i]};
+        }
+    }
+    for (size_t k = 0; h->required && k < 3; k++) {
+        if (idx[k] >= 0 && h->required[idx[k]]) {
+            v.req_known |= 1u << k;
+        }
+    }
+    return row_build(rules, s, line, &v, out, row, reason, reason_size);
+}
+
+/* The text of a JSON value in *out; numbers are written into s->num.
+ * Returns 0, or 1 when the value is no string, number or null. */
+static int json_value_span(gw_upload_scratch *s, json_t *val, span *out)
+{
+    char tmp[64];
+    int n;
+    switch (json_typeof(val)) {
+    case JSON_STRING:
+        *out = (span){json_string_value(val), json_string_length(val)};
+        return 0;
+    case JSON_NULL:
+        *out = (span){"", 0};
+        return 0;
+    case JSON_INTEGER:
+        n = snprintf(tmp, sizeof(tmp), "%" JSON_INTEGER_FORMAT, json_integer_value(val));
+        break;
+    case JSON_REAL:
+        n = snprintf(tmp, sizeof(tmp), "%.17g", json_real_value(val));
+        break;
+    default:
+        return 1;
+    }
+    if (n < 0 || (size_t)n >= sizeof(tmp)) {
+        return 1;
+    }
+    /* Offsets, not pointers: s->num may move while the row is read. */
+    size_t off = s->num.len;
+    if (gw_buf_add(&s->num, tmp, (size_t)n + 1) != 0) {
+        return -1;
+    }
+    *out = (span){(const char *)(uintptr_t)off, (size_t)n};
+    return 2;
+}
+
+int gw_upload_row_json(const gw_upload_rules *rules, gw_upload_scratch *s, long long line,
+                       const char *text, size_t len, gw_buf *out, gw_upload_row *row, char *reason,
+                       size_t reason_size)
+{
+    json_error_t jerr;
+    json_t *obj =
+        json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY, &jerr);
+    if (!obj) {
+        (void)snprintf(reason, reason_size, "not valid JSON: %s", jerr.text);
+        return 1;
+    }
+    if (!json_is_object(obj)) {
+        json_decref(obj);
+        (void)snprintf(reason, reason_size, "not a JSON object");
+        return 1;
+    }
+    row_view v;
+    memset(&v, 0, sizeof(v));
+    span *known[] = {&v.account, &v.first, &v.last, &v.tz};
+    unsigned char from_num[4 + GW_PHONE_COLUMNS] = {0};
+    int rc = 0;
+    s->num.len = 0;
+    if (scratch_custom_room(s, json_object_size(obj) + 1) != 0) {
+        rc = -1;
+    }
+    unsigned char *custom_num = NULL;
+    if (rc == 0 && !(custom_num = calloc(json_object_size(obj) + 1, 1))) {
+        rc = -1;
+    }
+    const char *key;
+    json_t *val;
+    json_object_foreach(obj, key, val)
+    {
+        if (rc != 0) {
+            break;
+        }
+        size_t klen = strlen(key);
+        span *slot = NULL;
+        int slot_idx = -1;
+        for (size_t k = 0; k < 4 && !slot; k++) {
+            if (name_is(key, klen, known_names[k])) {
+                slot = known[k];
+                slot_idx = (int)k;
+            }
+        }
+        for (int k = 0; k < GW_PHONE_COLUMNS && !slot; k++) {
+            char pname[16];
+            (void)snprintf(pname, sizeof(pname), "phone%d", k + 1);
+            if (name_is(key, klen, pname)) {
+                slot = &v.phone[k];
+                slot_idx = 4 + k;
+            }
+        }
+        if (slot && slot->s) {
+            (void)snprintf(reason, reason_size, "'%.40s' appears twice", key);
+            rc = 1;
+            break;
+        }
+        span sp;
+        int vr = json_value_span(s, val, &sp);
+        if (vr < 0) {
+            rc = -1;
+            break;
+        }
+        if (vr == 1) {
+            (void)snprintf(reason, reason_size, "%.64s: must be a string or a number", key);
+            rc = 1;
+            break;
+        }
+        if (slot) {
+            *slot = sp;
+            from_num[slot_idx] = vr == 2;
+        } else {
+            custom_num[v.ncustom] = vr == 2;
+            s->creq[v.ncustom] = 0;
+            s->cname[v.ncustom] = key;
+            s->cval[v.ncustom++] = sp;
+        }
+    }
+    if (rc == 0) {
+        /* Now that s->num no longer moves, offsets become pointers. */
+        for (size_t k = 0; k < 4; k++) {
+            if (from_num[k]) {
+                known[k]->s = s->num.s + (uintptr_t)known[k]->s;
+            }
+            if (known[k]->s) {
+                *known[k] = trimmed(known[k]->s, known[k]->n);
+            }
+        }
+        for (int k = 0; k < GW_PHONE_COLUMNS; k++) {
+            if (from_num[4 + k]) {
+                v.phone[k].s = s->num.s + (uintptr_t)v.phone[k].s;
+            }
+            if (v.phone[k].s) {
+                v.phone[k] = trimmed(v.phone[k].s, v.phone[k].n);
+            }
+        }
+        for (size_t i = 0; i < v.ncustom; i++) {
+            if (custom_num[i]) {
+                s->cval[i].s = s->num.s + (uintptr_t)s->cval[i].s;
+            }
+        }
+        for (size_t r = 0; rc == 0 && r < rules->nrequired; r++) {
+            const char *name = rules->required[r];
+            int found = 0;
+            for (size_t k = 0; k < 3 && !found; k++) {
+                if (strcmp(name, known_names[k]) == 0) {
+                    v.req_known |= 1u << k;
+                    found = 1;
+                }
+            }
+            for (size_t i = 0; i < v.ncustom && !found; i++) {
+                if (strcmp(name, s->cname[i]) == 0) {
+                    s->creq[i] = 1;
+                    found = 1;
+                }
+            }
+            if (!found) {
+                (void)snprintf(reason, reason_size,
+                               "%.64s: missing, but the message template uses {%.64s}", name, name);
+                rc = 1;
+            }
+        }
+        int any_phone_column = 0;
+        for (int k = 0; k < GW_PHONE_COLUMNS; k++) {
+            any_phone_column = any_phone_column || v.phone[k].s != NULL;
+        }
+        if (rc == 0 && !any_phone_column) {
+            (void)snprintf(reason, reason_size, "no phone number (phone1 .. phone10 are missing)");
+            rc = 1;
+        }
+        if (rc == 0) {
+            rc = row_build(rules, s, line, &v, out, row, reason, reason_size);
         }
     }
     if (rc < 0) {
         (void)snprintf(reason, reason_size, "out of memory");
     }
-    free(scratch);
-    free(phones);
-    free(custom_text);
-    json_decref(custom);
+    free(custom_num);
+    json_decref(obj);
     return rc;
+}
+
+/* ---- report and content type (shared with gw_dnc_upload) ------------- */
+
+int gw_upload_report_add(gw_buf *rows, long long upload_id, long long line, const char *kind,
+                         const char *reason)
+{
+    char head[80];
+    int n = snprintf(head, sizeof(head), "%lld\t%lld\t%s\t", upload_id, line, kind);
+    if (n < 0 || (size_t)n >= sizeof(head)) {
+        return -1;
+    }
+    return gw_buf_add(rows, head, (size_t)n) || gw_buf_add_copy(rows, reason, strlen(reason), 0) ||
+                   gw_buf_add(rows, "\n", 1)
+               ? -1
+               : 0;
+}
+
+int gw_upload_report_copy(ecm_pg *pg, const gw_buf *rows)
+{
+    if (rows->len == 0) {
+        return 0;
+    }
+    if (ecm_pg_copy_begin(pg, "COPY upload_rows (upload_id, line_no, kind, reason) FROM STDIN") !=
+            0 ||
+        ecm_pg_copy_put(pg, rows->s, rows->len) != 0 || ecm_pg_copy_end(pg) != 0) {
+        return -1;
+    }
+    return 0;
+}
+
+gw_body_kind gw_upload_body_kind(const char *ct)
+{
+    if (!ct) {
+        return GW_BODY_UNSUPPORTED;
+    }
+    while (*ct == ' ') {
+        ct++;
+    }
+    size_t n = strcspn(ct, ";");
+    size_t m = n;
+    while (m > 0 && ct[m - 1] == ' ') {
+        m--;
+    }
+    gw_body_kind kind = GW_BODY_UNSUPPORTED;
+    if ((m == 8 && strncasecmp(ct, "text/csv", 8) == 0) ||
+        (m == 15 && strncasecmp(ct, "application/csv", 15) == 0)) {
+        kind = GW_BODY_CSV;
+    } else if (m == 16 && strncasecmp(ct, "application/json", 16) == 0) {
+        kind = GW_BODY_JSON;
+    } else {
+        return GW_BODY_UNSUPPORTED;
+    }
+    const char *cs = NULL;
+    for (const char *p = ct + n; *p && !cs; p++) {
+        if (strncasecmp(p, "charset=", 8) == 0) {
+            cs = p;
+        }
+    }
+    if (!cs) {
+        return kind;
+    }
+    cs += 8;
+    if (*cs == '"') {
+        cs++;
+    }
+    return strncasecmp(cs, "utf-8", 5) == 0 || strncasecmp(cs, "utf8", 4) == 0 ||
+                   strncasecmp(cs, "us-ascii", 8) == 0
+               ? kind
+               : GW_BODY_UNSUPPORTED;
 }
 
 /* ---- the streamed upload ---------------------------------------------- */
 
 #define COPY_CONTACTS_SQL                                                                          \
     "COPY contacts (id, campaign_id, upload_id, line_no, account_number, first_name, last_name, "  \
-    "phones, custom, time_zone) FROM STDIN"
+    "phones, custom, time_zone, phone_types, phone_zones, state, outcome, closed_at) FROM STDIN"
+
+/* A row as it arrived: CSV fields (each a size_t length, the bytes and a
+ * NUL) or a JSON item's text, at off in the raw arena. */
+typedef struct {
+    long long line;
+    size_t off, len;
+    size_t nfields; /* CSV only */
+} raw_row;
+
+/* What validation made of row i: its fragment (gw_upload_row) in worker w's
+ * buffer, or a rejection with the reason at reason_off there. */
+typedef struct {
+    int rejected;
+    int w;
+    gw_upload_row row;
+    size_t reason_off;
+} row_result;
+
+typedef struct upload upload;
 
 typedef struct {
+    upload *u;
+    size_t first, count;
+    gw_upload_scratch *scratch;
+    gw_buf out;
+    const char **fields;
+    size_t *lens;
+    size_t fcap;
+    int failed; /* out of memory */
+    pthread_t thread;
+} worker;
+
+struct upload {
     const gw_app *app;
     long long campaign_id;
     long long upload_id;
     Ecm__V1__Channel channel;
     char region[16];
     char *sms_template; /* sms campaigns: placeholders must be columns */
+    char **required;    /* JSON uploads of an sms campaign: the placeholders */
+    size_t nrequired;
+    gw_upload_rules rules;
+    int json;
     gw_csv *csv;
+    gw_jsonarr *jarr;
     gw_upload_header *header;
 
-    /* The batch: COPY lines from line_no on, row i starting at row_off[i]. */
-    char *batch;
-    size_t blen, bcap;
-    size_t *row_off;
+    /* The batch of raw rows and what validation made of them. */
+    gw_buf raw;
+    raw_row *rows;
+    row_result *res;
     size_t nrows;
+    worker workers[GW_UPLOAD_THREADS_MAX];
+    int nworkers;
 
-    long long rows_read, rows_loaded, rows_rejected;
-    json_t *errors; /* the first GW_ERRORS_KEPT {line, reason} */
+    long long rows_read, rows_loaded, rows_rejected, rows_duplicate, rows_dnc;
+    long long bytes_read, bytes_total; /* bytes_total -1: unknown */
+    json_t *errors;                    /* the first GW_UPLOAD_ERRORS_ANSWER rejected rows */
 
-    /* A failure that ends the upload, answered by body() or end(). */
+    /* A failure that ends the upload, answered by body() or end(); a line
+     * of its own (a CSV that cannot be read on) goes into the report. */
     int fail_status;
     const char *fail_type;
     const char *fail_title;
     char fail_detail[320];
+    long long fail_line;
+    char fail_reason[256];
     int finished;
-} upload;
+};
 
-/* line 0: the failure has no line of its own. */
-static void upload_error(upload *u, long long line, const char *reason)
+static void upload_error_answer(upload *u, long long line, const char *reason)
 {
-    if (json_array_size(u->errors) < GW_ERRORS_KEPT) {
+    if (json_array_size(u->errors) < GW_UPLOAD_ERRORS_ANSWER) {
         json_array_append_new(u->errors,
                               json_pack("{so ss}", "line",
                                         line > 0 ? json_integer((json_int_t)line) : json_null(),
@@ -608,125 +1072,536 @@ static void upload_fail(upload *u, int status, const char *type, const char *tit
     (void)snprintf(u->fail_detail, sizeof(u->fail_detail), "%s", detail);
 }
 
-/* Writes the counts (and state when not NULL) of u on pg, inside or outside
- * a transaction. loaded is passed so a batch can count itself before its
- * commit. Returns 0 or -1. */
-static int upload_save(ecm_pg *pg, const upload *u, long long loaded, const char *state)
+/* A failure that belongs to a line of the file (a header that cannot be
+ * used, a record the reader cannot get past): reported like a rejected row. */
+static void upload_fail_line(upload *u, long long line, const char *reason)
 {
-    char id[24], read[24], ld[24], rej[24];
-    (void)snprintf(id, sizeof(id), "%lld", u->upload_id);
-    (void)snprintf(read, sizeof(read), "%lld", u->rows_read);
-    (void)snprintf(ld, sizeof(ld), "%lld", loaded);
-    (void)snprintf(rej, sizeof(rej), "%lld", u->rows_rejected);
-    char *errors = json_dumps(u->errors, JSON_COMPACT);
-    if (!errors) {
-        return -1;
+    if (u->fail_line == 0 && line > 0) {
+        u->fail_line = line;
+        (void)snprintf(u->fail_reason, sizeof(u->fail_reason), "%s", reason);
     }
-    const char *params[] = {id, read, ld, rej, errors, state};
-    int rc = ecm_pg_cmd(pg,
-                        "UPDATE uploads SET rows_read = $2, rows_loaded = $3, rows_rejected = $4, "
-                        "errors = $5::jsonb, state = coalesce($6, state), "
-                        "finished_at = CASE WHEN $6 IS NULL THEN NULL ELSE now() END "
-                        "WHERE id = $1",
-                        6, params);
-    free(errors);
-    return rc;
+    upload_error_answer(u, line, reason);
 }
 
-static int flush_once(upload *u, ecm_pg *pg)
+/* ---- validation, on a few threads ---- */
+
+static int worker_fields_room(worker *w, size_t n)
 {
-    char n[24], prefix[96];
-    (void)snprintf(n, sizeof(n), "%zu", u->nrows);
-    const char *params[] = {n};
-    PGresult *ids = NULL;
-    if (ecm_pg_begin(pg) != 0) {
+    if (n <= w->fcap) {
+        return 0;
+    }
+    size_t c = w->fcap ? w->fcap : 16;
+    while (c < n) {
+        c *= 2;
+    }
+    const char **f = realloc(w->fields, c * sizeof(*f));
+    if (!f) {
         return -1;
     }
-    ids = ecm_pg_exec(pg, "SELECT nextval('contacts_id_seq') FROM generate_series(1, $1::int)", 1,
-                      params);
-    if (!ids || PQntuples(ids) != (int)u->nrows) {
-        goto fail;
+    w->fields = f;
+    size_t *l = realloc(w->lens, c * sizeof(*l));
+    if (!l) {
+        return -1;
     }
-    if (ecm_pg_copy_begin(pg, COPY_CONTACTS_SQL) != 0) {
-        goto fail;
+    w->lens = l;
+    w->fcap = c;
+    return 0;
+}
+
+static int validate_one(worker *w, size_t i)
+{
+    upload *u = w->u;
+    const raw_row *r = &u->rows[i];
+    row_result *res = &u->res[i];
+    char reason[256];
+    int rc;
+    const char *p = u->raw.s + r->off;
+    res->w = (int)(w - u->workers);
+    if (u->json) {
+        rc = gw_upload_row_json(&u->rules, w->scratch, r->line, p, r->len, &w->out, &res->row,
+                                reason, sizeof(reason));
+    } else {
+        if (worker_fields_room(w, r->nfields ? r->nfields : 1) != 0) {
+            return -1;
+        }
+        for (size_t k = 0; k < r->nfields; k++) {
+            size_t n;
+            memcpy(&n, p, sizeof(n));
+            w->fields[k] = p + sizeof(n);
+            w->lens[k] = n;
+            p += sizeof(n) + n + 1;
+        }
+        rc = gw_upload_row_csv(u->header, &u->rules, w->scratch, r->line, r->nfields, w->fields,
+                               w->lens, &w->out, &res->row, reason, sizeof(reason));
     }
+    if (rc < 0) {
+        return -1;
+    }
+    res->rejected = rc;
+    if (rc > 0) {
+        res->reason_off = w->out.len;
+        if (gw_buf_add(&w->out, reason, strlen(reason) + 1) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void *worker_run(void *arg)
+{
+    worker *w = arg;
+    for (size_t i = w->first; i < w->first + w->count && !w->failed; i++) {
+        if (validate_one(w, i) != 0) {
+            w->failed = 1;
+        }
+    }
+    return NULL;
+}
+
+/* Validates the batch, contiguous slices on up to nworkers threads (the
+ * calling thread takes the first). Returns 0 or -1 (out of memory). */
+static int validate_batch(upload *u)
+{
+    size_t n = u->nrows;
+    size_t want = (n + GW_ROWS_PER_THREAD_MIN - 1) / GW_ROWS_PER_THREAD_MIN;
+    int nw = (int)(want < (size_t)u->nworkers ? want : (size_t)u->nworkers);
+    if (nw < 1) {
+        nw = 1;
+    }
+    size_t per = (n + (size_t)nw - 1) / (size_t)nw, first = 0;
+    int started[GW_UPLOAD_THREADS_MAX] = {0};
+    for (int k = 0; k < nw; k++) {
+        worker *w = &u->workers[k];
+        w->out.len = 0;
+        w->failed = 0;
+        w->first = first;
+        w->count = first + per <= n ? per : n - first;
+        first += w->count;
+        if (k > 0 && pthread_create(&w->thread, NULL, worker_run, w) == 0) {
+            started[k] = 1;
+        }
+    }
+    for (int k = 0; k < nw; k++) {
+        if (!started[k]) {
+            (void)worker_run(&u->workers[k]);
+        }
+    }
+    int failed = 0;
+    for (int k = 0; k < nw; k++) {
+        if (started[k]) {
+            (void)pthread_join(u->workers[k].thread, NULL);
+        }
+        failed = failed || u->workers[k].failed;
+    }
+    return failed ? -1 : 0;
+}
+
+/* ---- loading a batch ---- */
+
+/* Open addressing set of the batch's numbers: what the DB and the batch
+ * itself say about each. */
+typedef struct {
+    const char *phone;
+    long long upload_id; /* of the contact that has it; 0: none */
+    long long line;
+    int dnc;
+} phone_entry;
+
+typedef struct {
+    phone_entry *slots;
+    size_t mask;
+} phone_set;
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) {
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    }
+    return h;
+}
+
+static int phone_set_init(phone_set *ps, size_t n)
+{
+    size_t cap = 64;
+    while (cap < 2 * n + 1) {
+        cap *= 2;
+    }
+    ps->slots = calloc(cap, sizeof(*ps->slots));
+    ps->mask = cap - 1;
+    return ps->slots ? 0 : -1;
+}
+
+/* The entry of phone, made (empty) if it is not there yet. */
+static phone_entry *phone_set_get(phone_set *ps, const char *phone)
+{
+    for (size_t i = hash_str(phone) & ps->mask;; i = (i + 1) & ps->mask) {
+        phone_entry *e = &ps->slots[i];
+        if (!e->phone) {
+            e->phone = phone;
+            return e;
+        }
+        if (strcmp(e->phone, phone) == 0) {
+            return e;
+        }
+    }
+}
+
+enum { ROW_REJECTED, ROW_DUPLICATE, ROW_LOAD, ROW_LOAD_DNC };
+
+typedef struct {
+    long long loaded, rejected, duplicate, dnc;
+    /* Where the load's time went, for the debug log (ms). */
+    long long ms_lookup, ms_contacts, ms_phones, ms_outbox, ms_commit;
+} batch_counts;
+
+static const char *row_phones(const upload *u, const row_result *r)
+{
+    return u->workers[r->w].out.s + r->row.phones_off;
+}
+
+/* Decides each row of the batch (duplicate, DNC, load) against what the DB
+ * holds, writing the report lines; fills decision[] and the counts. */
+static int decide_rows(upload *u, phone_set *ps, unsigned char *decision, gw_buf *report,
+                       batch_counts *bc)
+{
+    char reason[256];
     for (size_t i = 0; i < u->nrows; i++) {
-        size_t end = i + 1 < u->nrows ? u->row_off[i + 1] : u->blen;
-        int pn = snprintf(prefix, sizeof(prefix), "%s\t%lld\t%lld\t", PQgetvalue(ids, (int)i, 0),
-                          u->campaign_id, u->upload_id);
-        if (pn < 0 || (size_t)pn >= sizeof(prefix) ||
-            ecm_pg_copy_put(pg, prefix, (size_t)pn) != 0 ||
-            ecm_pg_copy_put(pg, u->batch + u->row_off[i], end - u->row_off[i]) != 0) {
-            goto fail;
+        const row_result *r = &u->res[i];
+        long long line = u->rows[i].line;
+        if (r->rejected) {
+            decision[i] = ROW_REJECTED;
+            bc->rejected++;
+            if (gw_upload_report_add(report, u->upload_id, line, "rejected",
+                                     u->workers[r->w].out.s + r->reason_off) != 0) {
+                return -1;
+            }
+            continue;
+        }
+        const char *p = row_phones(u, r);
+        const phone_entry *dup = NULL;
+        int all_dnc = 1;
+        for (int k = 0; k < r->row.nphones; k++, p += strlen(p) + 1) {
+            phone_entry *e = phone_set_get(ps, p);
+            if (e->line > 0 && !dup) {
+                dup = e;
+            }
+            all_dnc = all_dnc && e->dnc;
+        }
+        if (dup) {
+            decision[i] = ROW_DUPLICATE;
+            bc->duplicate++;
+            if (dup->upload_id == u->upload_id) {
+                (void)snprintf(reason, sizeof(reason), "%s is already on line %lld of this file",
+                               dup->phone, dup->line);
+            } else {
+                (void)snprintf(reason, sizeof(reason),
+                               "%s is already a contact of this campaign (upload %lld, line %lld)",
+                               dup->phone, dup->upload_id, dup->line);
+            }
+            if (gw_upload_report_add(report, u->upload_id, line, "duplicate", reason) != 0) {
+                return -1;
+            }
+            continue;
+        }
+        p = row_phones(u, r);
+        for (int k = 0; k < r->row.nphones; k++, p += strlen(p) + 1) {
+            phone_entry *e = phone_set_get(ps, p);
+            e->upload_id = u->upload_id;
+            e->line = line;
+        }
+        bc->loaded++;
+        decision[i] = all_dnc ? ROW_LOAD_DNC : ROW_LOAD;
+        if (all_dnc) {
+            bc->dnc++;
+            size_t used = (size_t)snprintf(reason, sizeof(reason), "on the DNC list:");
+            p = row_phones(u, r);
+            for (int k = 0; k < r->row.nphones && used < sizeof(reason); k++) {
+                used += (size_t)snprintf(reason + used, sizeof(reason) - used, "%s %s",
+                                         k ? "," : "", p);
+                p += strlen(p) + 1;
+            }
+            if (gw_upload_report_add(report, u->upload_id, line, "dnc", reason) != 0) {
+                return -1;
+            }
         }
     }
-    if (ecm_pg_copy_end(pg) != 0 || ecm_outbox_copy_begin(pg) != 0) {
+    return 0;
+}
+
+/* Writes the counts (and state when not NULL) of u plus the batch's bc on
+ * pg, inside or outside a transaction. Returns 0 or -1. */
+static int upload_save(ecm_pg *pg, const upload *u, const batch_counts *bc, const char *state)
+{
+    static const batch_counts none = {0};
+    if (!bc) {
+        bc = &none;
+    }
+    char v[7][24];
+    (void)snprintf(v[0], sizeof(v[0]), "%lld", u->upload_id);
+    (void)snprintf(v[1], sizeof(v[1]), "%lld", u->rows_read);
+    (void)snprintf(v[2], sizeof(v[2]), "%lld", u->rows_loaded + bc->loaded);
+    (void)snprintf(v[3], sizeof(v[3]), "%lld", u->rows_rejected + bc->rejected);
+    (void)snprintf(v[4], sizeof(v[4]), "%lld", u->rows_duplicate + bc->duplicate);
+    (void)snprintf(v[5], sizeof(v[5]), "%lld", u->rows_dnc + bc->dnc);
+    (void)snprintf(v[6], sizeof(v[6]), "%lld", u->bytes_read);
+    const char *params[] = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], state};
+    return ecm_pg_cmd(pg,
+                      "UPDATE uploads SET rows_read = $2, rows_loaded = $3, rows_rejected = $4, "
+                      "rows_duplicate = $5, rows_dnc = $6, bytes_read = $7, "
+                      "state = coalesce($8, state), "
+                      "finished_at = CASE WHEN $8 IS NULL THEN NULL ELSE now() END "
+                      "WHERE id = $1",
+                      8, params);
+}
+
+static const char SQL_LOCK[] =
+    "SELECT pg_advisory_xact_lock($1::int, ($2::bigint % 2147483647)::int)";
+
+static const char SQL_EXISTING[] =
+    "SELECT cp.phone, coalesce(c.upload_id, 0), coalesce(c.line_no, 0) FROM contact_phones cp "
+    "JOIN contacts c ON c.id = cp.contact_id "
+    "WHERE cp.campaign_id = $1 AND cp.phone = ANY($2::text[])";
+
+static const char SQL_DNC[] =
+    "SELECT DISTINCT '+' || phone_key FROM dnc "
+    "WHERE phone_key = ANY(SELECT substr(p, 2) FROM unnest($2::text[]) p) "
+    "AND (campaign_id IS NULL OR campaign_id = $1)";
+
+static int add_closed_event(ecm_pg *pg, const upload *u, const char *key, long long contact_id,
+                            int64_t now)
+{
+    char event_id[ECM_UUID_LEN];
+    ecm_uuid_new(event_id);
+    Ecm__V1__ContactClosed ev = ECM__V1__CONTACT_CLOSED__INIT;
+    ev.event_id = event_id;
+    ev.occurred_at = now;
+    ev.campaign_id = u->campaign_id;
+    ev.contact_id = contact_id;
+    ev.attempts = 0;
+    ev.outcome = ECM__V1__OUTCOME__OUTCOME_DNC;
+    const char *topic = u->app->topic_closed ? u->app->topic_closed : GW_TOPIC_CLOSED_DEFAULT;
+    return ecm_outbox_copy_add(pg, topic, key, u->app->source, event_id, now, &ev.base);
+}
+
+static int add_uploaded_event(ecm_pg *pg, const upload *u, const char *key, long long contact_id,
+                              int64_t now)
+{
+    char event_id[ECM_UUID_LEN];
+    ecm_uuid_new(event_id);
+    Ecm__V1__ContactUploaded msg = ECM__V1__CONTACT_UPLOADED__INIT;
+    msg.event_id = event_id;
+    msg.occurred_at = now;
+    msg.campaign_id = u->campaign_id;
+    msg.contact_id = contact_id;
+    msg.attempt = 1;
+    msg.channel = u->channel;
+    msg.upload_id = u->upload_id;
+    return ecm_outbox_copy_add(pg, u->app->topic_uploaded, key, u->app->source, event_id, now,
+                               &msg.base);
+}
+
+/* The batch's whole transaction. Returns 0 with *bc set, or -1 (rolled
+ * back). */
+static int load_once(upload *u, ecm_pg *pg, batch_counts *bc)
+{
+    int rc = -1;
+    PGresult *existing = NULL, *dnc = NULL, *ids = NULL;
+    phone_set ps = {NULL, 0};
+    gw_buf report = {0}, phones = {0};
+    unsigned char *decision = malloc(u->nrows ? u->nrows : 1);
+    ecm_pgarr all;
+    ecm_pgarr_init(&all);
+    memset(bc, 0, sizeof(*bc));
+    size_t nphones = 0;
+    for (size_t i = 0; i < u->nrows; i++) {
+        const row_result *r = &u->res[i];
+        if (r->rejected) {
+            continue;
+        }
+        const char *p = row_phones(u, r);
+        for (int k = 0; k < r->row.nphones; k++, p += strlen(p) + 1) {
+            ecm_pgarr_add_str(&all, p);
+            nphones++;
+        }
+    }
+    const char *all_lit = ecm_pgarr_finish(&all);
+    char cid[24], uid[24], lock_class[24];
+    (void)snprintf(cid, sizeof(cid), "%lld", u->campaign_id);
+    (void)snprintf(uid, sizeof(uid), "%lld", u->upload_id);
+    (void)snprintf(lock_class, sizeof(lock_class), "%d", GW_UPLOAD_LOCK_CLASS);
+    if (!decision || !all_lit || phone_set_init(&ps, nphones) != 0) {
+        goto out_free;
+    }
+    int64_t t = ecm_now_ms();
+    if (ecm_pg_begin(pg) != 0) {
+        goto out_free;
+    }
+    const char *lock_params[] = {lock_class, cid};
+    const char *lookup_params[] = {cid, all_lit};
+    PGresult *lock = ecm_pg_exec(pg, SQL_LOCK, 2, lock_params);
+    if (!lock) {
         goto fail;
     }
-    int64_t now = ecm_now_ms();
-    for (size_t i = 0; i < u->nrows; i++) {
-        const char *key = PQgetvalue(ids, (int)i, 0);
-        char *end = NULL;
-        long long contact_id = strtoll(key, &end, 10);
-        if (!end || *end != '\0') {
+    PQclear(lock);
+    if (nphones > 0) {
+        existing = ecm_pg_exec(pg, SQL_EXISTING, 2, lookup_params);
+        dnc = existing ? ecm_pg_exec(pg, SQL_DNC, 2, lookup_params) : NULL;
+        if (!existing || !dnc) {
             goto fail;
         }
-        char event_id[ECM_UUID_LEN];
-        ecm_uuid_new(event_id);
-        Ecm__V1__ContactUploaded msg = ECM__V1__CONTACT_UPLOADED__INIT;
-        msg.event_id = event_id;
-        msg.occurred_at = now;
-        msg.campaign_id = u->campaign_id;
-        msg.contact_id = contact_id;
-        msg.attempt = 1;
-        msg.channel = u->channel;
-        msg.upload_id = u->upload_id;
-        if (ecm_outbox_copy_add(pg, u->app->topic_uploaded, key, u->app->source, event_id, now,
-                                &msg.base) != 0) {
-            goto fail;
+        for (int i = 0; i < PQntuples(existing); i++) {
+            phone_entry *e = phone_set_get(&ps, PQgetvalue(existing, i, 0));
+            e->upload_id = strtoll(PQgetvalue(existing, i, 1), NULL, 10);
+            e->line = strtoll(PQgetvalue(existing, i, 2), NULL, 10);
+            if (e->line <= 0) {
+                e->line = 1; /* a contact without a line is still a contact */
+            }
+        }
+        for (int i = 0; i < PQntuples(dnc); i++) {
+            phone_set_get(&ps, PQgetvalue(dnc, i, 0))->dnc = 1;
         }
     }
-    if (ecm_outbox_copy_end(pg) != 0 ||
-        upload_save(pg, u, u->rows_loaded + (long long)u->nrows, NULL) != 0 ||
+    if (decide_rows(u, &ps, decision, &report, bc) != 0) {
+        goto fail;
+    }
+    bc->ms_lookup = ecm_now_ms() - t;
+    t = ecm_now_ms();
+    int64_t now = ecm_clock_now_ms();
+    char closed_at[40];
+    ecm_time_format_ms(now, closed_at, sizeof(closed_at));
+    if (bc->loaded > 0) {
+        char n[24];
+        (void)snprintf(n, sizeof(n), "%lld", bc->loaded);
+        const char *params[] = {n};
+        ids = ecm_pg_exec(pg, "SELECT nextval('contacts_id_seq') FROM generate_series(1, $1::int)",
+                          1, params);
+        if (!ids || PQntuples(ids) != (int)bc->loaded || ecm_pg_copy_begin(pg, COPY_CONTACTS_SQL)) {
+            goto fail;
+        }
+        char prefix[96], suffix[64];
+        int k = 0;
+        for (size_t i = 0; i < u->nrows; i++) {
+            if (decision[i] < ROW_LOAD) {
+                continue;
+            }
+            const row_result *r = &u->res[i];
+            const char *id = PQgetvalue(ids, k++, 0);
+            int pn = snprintf(prefix, sizeof(prefix), "%s\t%lld\t%lld\t", id, u->campaign_id,
+                              u->upload_id);
+            int sn = decision[i] == ROW_LOAD_DNC
+                         ? snprintf(suffix, sizeof(suffix), "\tclosed\tDNC\t%s\n", closed_at)
+                         : snprintf(suffix, sizeof(suffix), "\tpending\t\\N\t\\N\n");
+            if (pn < 0 || (size_t)pn >= sizeof(prefix) || sn < 0 || (size_t)sn >= sizeof(suffix) ||
+                ecm_pg_copy_put(pg, prefix, (size_t)pn) != 0 ||
+                ecm_pg_copy_put(pg, u->workers[r->w].out.s + r->row.copy_off, r->row.copy_len) !=
+                    0 ||
+                ecm_pg_copy_put(pg, suffix, (size_t)sn) != 0) {
+                goto fail;
+            }
+            const char *p = row_phones(u, r);
+            for (int j = 0; j < r->row.nphones; j++, p += strlen(p) + 1) {
+                if (gw_buf_add(&phones, cid, strlen(cid)) || gw_buf_add(&phones, "\t", 1) ||
+                    gw_buf_add(&phones, p, strlen(p)) || gw_buf_add(&phones, "\t", 1) ||
+                    gw_buf_add(&phones, id, strlen(id)) || gw_buf_add(&phones, "\n", 1)) {
+                    goto fail;
+                }
+            }
+        }
+        if (ecm_pg_copy_end(pg) != 0) {
+            goto fail;
+        }
+        bc->ms_contacts = ecm_now_ms() - t;
+        t = ecm_now_ms();
+        if (ecm_pg_copy_begin(pg, "COPY contact_phones (campaign_id, phone, contact_id) FROM "
+                                  "STDIN") != 0 ||
+            ecm_pg_copy_put(pg, phones.s, phones.len) != 0 || ecm_pg_copy_end(pg) != 0) {
+            goto fail;
+        }
+        bc->ms_phones = ecm_now_ms() - t;
+        t = ecm_now_ms();
+        if (ecm_outbox_copy_begin(pg) != 0) {
+            goto fail;
+        }
+        k = 0;
+        for (size_t i = 0; i < u->nrows; i++) {
+            if (decision[i] < ROW_LOAD) {
+                continue;
+            }
+            const char *key = PQgetvalue(ids, k++, 0);
+            long long contact_id = strtoll(key, NULL, 10);
+            int erc = decision[i] == ROW_LOAD_DNC ? add_closed_event(pg, u, key, contact_id, now)
+                                                  : add_uploaded_event(pg, u, key, contact_id, now);
+            if (erc != 0) {
+                goto fail;
+            }
+        }
+        if (ecm_outbox_copy_end(pg) != 0) {
+            goto fail;
+        }
+        bc->ms_outbox = ecm_now_ms() - t;
+        t = ecm_now_ms();
+    }
+    if (gw_upload_report_copy(pg, &report) != 0 || upload_save(pg, u, bc, NULL) != 0 ||
         ecm_pg_commit(pg) != 0) {
         goto fail;
     }
-    PQclear(ids);
-    return 0;
+    bc->ms_commit = ecm_now_ms() - t;
+    rc = 0;
+    goto out_free;
 fail:
-    PQclear(ids);
     ecm_pg_rollback(pg);
-    return -1;
+out_free:
+    PQclear(existing);
+    PQclear(dnc);
+    PQclear(ids);
+    free(ps.slots);
+    free(decision);
+    ecm_pgarr_free(&all);
+    gw_buf_free(&report);
+    gw_buf_free(&phones);
+    return rc;
 }
 
 /* After a lost connection the COMMIT may have gone through unseen: the
- * upload row's count tells, since it is written in the batch's transaction. */
+ * upload row's rows_read tells, since it is written in the batch's
+ * transaction and every batch adds to it. */
 static int batch_already_committed(upload *u, ecm_pg *pg)
 {
     char id[24];
     (void)snprintf(id, sizeof(id), "%lld", u->upload_id);
     const char *params[] = {id};
-    PGresult *r = ecm_pg_exec(pg, "SELECT rows_loaded FROM uploads WHERE id = $1", 1, params);
+    PGresult *r = ecm_pg_exec(pg, "SELECT rows_read FROM uploads WHERE id = $1", 1, params);
     int done = 0;
     if (r && PQntuples(r) == 1) {
-        done = strtoll(PQgetvalue(r, 0, 0), NULL, 10) == u->rows_loaded + (long long)u->nrows;
+        done = strtoll(PQgetvalue(r, 0, 0), NULL, 10) == u->rows_read;
     }
     PQclear(r);
     return done;
 }
 
-/* Loads the batch in one transaction, retrying when the connection broke.
- * Returns 0, or -1 with the failure recorded in u. */
+/* Validates and loads the batch, retrying the load when the connection
+ * broke. Returns 0, or -1 with the failure recorded in u. */
 static int upload_flush(upload *u)
 {
     if (u->nrows == 0) {
         return 0;
     }
-    int ok = 0;
     int64_t started = ecm_now_ms();
+    if (validate_batch(u) != 0) {
+        upload_fail(u, 500, "internal", "Internal error", "out of memory while reading the file");
+        return -1;
+    }
+    int64_t validated = ecm_now_ms();
+    batch_counts bc = {0};
+    int ok = 0;
     for (int t = 0; t < GW_FLUSH_TRIES && !ok; t++) {
         ecm_pg *pg = ecm_pg_pool_get(u->app->pool);
-        if ((t > 0 && batch_already_committed(u, pg)) || flush_once(u, pg) == 0) {
+        if (t > 0 && batch_already_committed(u, pg)) {
+            /* Counts of this batch are lost with the answer: recompute
+             * them from the decisions the committed try made. */
+            ok = 2;
+        } else if (load_once(u, pg, &bc) == 0) {
             ok = 1;
         }
         int broken = ok ? 0 : ecm_pg_check_broken(pg);
@@ -743,11 +1618,73 @@ static int upload_flush(upload *u)
         upload_fail(u, 503, "unavailable", "Database unavailable", detail);
         return -1;
     }
-    u->rows_loaded += (long long)u->nrows;
-    ecm_log_debug("upload batch loaded", "upload_id=%lld rows=%zu ms=%lld", u->upload_id, u->nrows,
-                  (long long)(ecm_now_ms() - started));
+    if (ok == 2) {
+        ecm_pg *pg = ecm_pg_pool_get(u->app->pool);
+        char id[24];
+        (void)snprintf(id, sizeof(id), "%lld", u->upload_id);
+        const char *params[] = {id};
+        PGresult *r = ecm_pg_exec(pg,
+                                  "SELECT rows_loaded, rows_rejected, rows_duplicate, rows_dnc "
+                                  "FROM uploads WHERE id = $1",
+                                  1, params);
+        if (r && PQntuples(r) == 1) {
+            bc.loaded = strtoll(PQgetvalue(r, 0, 0), NULL, 10) - u->rows_loaded;
+            bc.rejected = strtoll(PQgetvalue(r, 0, 1), NULL, 10) - u->rows_rejected;
+            bc.duplicate = strtoll(PQgetvalue(r, 0, 2), NULL, 10) - u->rows_duplicate;
+            bc.dnc = strtoll(PQgetvalue(r, 0, 3), NULL, 10) - u->rows_dnc;
+        }
+        PQclear(r);
+        ecm_pg_pool_put(u->app->pool, pg);
+    }
+    for (size_t i = 0; i < u->nrows; i++) {
+        const row_result *r = &u->res[i];
+        if (r->rejected) {
+            upload_error_answer(u, u->rows[i].line, u->workers[r->w].out.s + r->reason_off);
+        }
+    }
+    u->rows_loaded += bc.loaded;
+    u->rows_rejected += bc.rejected;
+    u->rows_duplicate += bc.duplicate;
+    u->rows_dnc += bc.dnc;
+    ecm_log_debug(
+        "upload batch loaded",
+        "upload_id=%lld rows=%zu loaded=%lld validate_ms=%lld load_ms=%lld lookup_ms=%lld "
+        "contacts_ms=%lld phones_ms=%lld outbox_ms=%lld commit_ms=%lld",
+        u->upload_id, u->nrows, bc.loaded, (long long)(validated - started),
+        (long long)(ecm_now_ms() - validated), bc.ms_lookup, bc.ms_contacts, bc.ms_phones,
+        bc.ms_outbox, bc.ms_commit);
     u->nrows = 0;
-    u->blen = 0;
+    u->raw.len = 0;
+    return 0;
+}
+
+/* Keeps one raw row in the batch; loads the batch when it is full. */
+static int batch_add(upload *u, long long line, size_t nfields, const char *const *fields,
+                     const size_t *lens, const char *text, size_t len)
+{
+    raw_row *r = &u->rows[u->nrows];
+    r->line = line;
+    r->off = u->raw.len;
+    r->nfields = nfields;
+    int rc = 0;
+    if (text) {
+        rc = gw_buf_add(&u->raw, text, len) || gw_buf_add(&u->raw, "", 1);
+    } else {
+        for (size_t i = 0; i < nfields && rc == 0; i++) {
+            rc = gw_buf_add(&u->raw, (const char *)&lens[i], sizeof(lens[i])) ||
+                 gw_buf_add(&u->raw, fields[i], lens[i]) || gw_buf_add(&u->raw, "", 1);
+        }
+    }
+    if (rc != 0) {
+        upload_fail(u, 500, "internal", "Internal error", "out of memory while reading the file");
+        return -1;
+    }
+    r->len = text ? len : u->raw.len - r->off;
+    u->nrows++;
+    u->rows_read++;
+    if (u->nrows >= u->app->upload_batch || u->raw.len >= GW_BATCH_MAX_BYTES) {
+        return upload_flush(u);
+    }
     return 0;
 }
 
@@ -761,7 +1698,7 @@ static int upload_on_record(void *ctx, long long line, size_t nfields, const cha
         if (!u->header) {
             char detail[300];
             (void)snprintf(detail, sizeof(detail), "line %lld: %s", line, reason);
-            upload_error(u, line, reason);
+            upload_fail_line(u, line, reason);
             upload_fail(u, 422, "validation", "Unusable CSV header", detail);
             return -1;
         }
@@ -771,7 +1708,7 @@ static int upload_on_record(void *ctx, long long line, size_t nfields, const cha
             if (rc != 0) {
                 char detail[300];
                 (void)snprintf(detail, sizeof(detail), "line %lld: %s", line, reason);
-                upload_error(u, line, reason);
+                upload_fail_line(u, line, reason);
                 upload_fail(u, 422, "validation",
                             rc > 0 ? "Template field missing from the file"
                                    : "Unusable message template",
@@ -781,21 +1718,12 @@ static int upload_on_record(void *ctx, long long line, size_t nfields, const cha
         }
         return 0;
     }
-    u->rows_read++;
-    size_t before = u->blen;
-    int rc = gw_upload_row_copy(u->header, u->region, line, nfields, fields, lens, &u->batch,
-                                &u->blen, &u->bcap, reason, sizeof(reason));
-    if (rc < 0) {
-        upload_fail(u, 500, "internal", "Internal error", "out of memory while reading the file");
-        return -1;
-    }
-    if (rc > 0) {
-        u->rows_rejected++;
-        upload_error(u, line, reason);
-        return 0;
-    }
-    u->row_off[u->nrows++] = before;
-    return u->nrows >= u->app->upload_batch ? upload_flush(u) : 0;
+    return batch_add(u, line, nfields, fields, lens, NULL, 0);
+}
+
+static int upload_on_item(void *ctx, long long index, const char *text, size_t len)
+{
+    return batch_add(ctx, index, 0, NULL, NULL, text, len);
 }
 
 static void upload_free(upload *u)
@@ -804,48 +1732,84 @@ static void upload_free(upload *u)
         return;
     }
     gw_csv_free(u->csv);
+    gw_jsonarr_free(u->jarr);
     gw_upload_header_free(u->header);
     free(u->sms_template);
-    free(u->batch);
-    free(u->row_off);
+    for (size_t i = 0; i < u->nrequired; i++) {
+        free(u->required[i]);
+    }
+    free(u->required);
+    gw_buf_free(&u->raw);
+    free(u->rows);
+    free(u->res);
+    for (int k = 0; k < GW_UPLOAD_THREADS_MAX; k++) {
+        worker *w = &u->workers[k];
+        gw_upload_scratch_free(w->scratch);
+        gw_buf_free(&w->out);
+        free(w->fields);
+        free(w->lens);
+    }
     json_decref(u->errors);
     free(u);
 }
 
-/* Media type of a Content-Type value: 1 for CSV in UTF-8 (or unspecified
- * charset), else 0. */
-static int content_type_is_csv(const char *ct)
+static int collect_placeholder(void *ctx, const char *name)
 {
-    if (!ct) {
-        return 0;
-    }
-    while (*ct == ' ') {
-        ct++;
-    }
-    size_t n = strcspn(ct, ";");
-    size_t m = n;
-    while (m > 0 && ct[m - 1] == ' ') {
-        m--;
-    }
-    if (!((m == 8 && strncasecmp(ct, "text/csv", 8) == 0) ||
-          (m == 15 && strncasecmp(ct, "application/csv", 15) == 0))) {
-        return 0;
-    }
-    const char *cs = NULL;
-    for (const char *p = ct + n; *p && !cs; p++) {
-        if (strncasecmp(p, "charset=", 8) == 0) {
-            cs = p;
+    upload *u = ctx;
+    for (size_t i = 0; i < u->nrequired; i++) {
+        if (strcmp(u->required[i], name) == 0) {
+            return 0;
         }
     }
-    if (!cs) {
-        return 1;
+    char **grown = realloc(u->required, (u->nrequired + 1) * sizeof(*grown));
+    if (!grown) {
+        return -1;
     }
-    cs += 8;
-    if (*cs == '"') {
-        cs++;
+    u->required = grown;
+    if (!(u->required[u->nrequired] = strdup(name))) {
+        return -1;
     }
-    return strncasecmp(cs, "utf-8", 5) == 0 || strncasecmp(cs, "utf8", 4) == 0 ||
-           strncasecmp(cs, "us-ascii", 8) == 0;
+    u->nrequired++;
+    return 0;
+}
+
+static int upload_threads(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1) {
+        n = 1;
+    }
+    return n > GW_UPLOAD_THREADS_MAX ? GW_UPLOAD_THREADS_MAX : (int)n;
+}
+
+/* Allocates the upload's reader and batch. Returns NULL when out of
+ * memory. */
+static upload *upload_new(const gw_app *app, int json)
+{
+    upload *u = calloc(1, sizeof(*u));
+    if (!u) {
+        return NULL;
+    }
+    u->app = app;
+    u->json = json;
+    u->bytes_total = -1;
+    u->nworkers = upload_threads();
+    int ok = (u->errors = json_array()) != NULL &&
+             (u->rows = calloc(app->upload_batch, sizeof(*u->rows))) != NULL &&
+             (u->res = calloc(app->upload_batch, sizeof(*u->res))) != NULL;
+    for (int k = 0; ok && k < u->nworkers; k++) {
+        u->workers[k].u = u;
+        ok = (u->workers[k].scratch = gw_upload_scratch_new()) != NULL;
+    }
+    if (ok) {
+        ok = json ? (u->jarr = gw_jsonarr_new(app->upload_max_record, upload_on_item, u)) != NULL
+                  : (u->csv = gw_csv_new(app->upload_max_record, upload_on_record, u)) != NULL;
+    }
+    if (!ok) {
+        upload_free(u);
+        return NULL;
+    }
+    return u;
 }
 
 static int upload_begin(void *ctx, ecm_http_req *req)
@@ -858,10 +1822,12 @@ static int upload_begin(void *ctx, ecm_http_req *req)
         return -1;
     }
     const char *ct = ecm_http_req_header(req, "Content-Type");
-    if (!content_type_is_csv(ct)) {
+    gw_body_kind kind = gw_upload_body_kind(ct);
+    if (kind == GW_BODY_UNSUPPORTED) {
         ecm_http_respond_problem(req, 415, "unsupported-media-type", "Unsupported media type",
                                  "send the file as the request body with Content-Type: text/csv "
-                                 "(UTF-8); got '%.60s'. multipart/form-data is not supported yet",
+                                 "(UTF-8) or application/json (an array of objects); got '%.60s'. "
+                                 "multipart/form-data is not supported yet",
                                  ct ? ct : "");
         return -1;
     }
@@ -896,33 +1862,50 @@ static int upload_begin(void *ctx, ecm_http_req *req)
         ecm_pg_pool_put(app->pool, pg);
         return -1;
     }
-    upload *u = calloc(1, sizeof(*u));
-    if (!u || !(u->errors = json_array()) ||
-        !(u->row_off = calloc(app->upload_batch, sizeof(size_t))) ||
-        !(u->csv = gw_csv_new(app->upload_max_record, upload_on_record, u))) {
-        PQclear(c);
-        ecm_pg_pool_put(app->pool, pg);
-        upload_free(u);
-        ecm_http_respond_problem(req, 500, "internal", "Internal error", "out of memory");
-        return -1;
-    }
-    u->app = app;
-    u->campaign_id = campaign_id;
-    u->channel = ecm_channel_from_name(PQgetvalue(c, 0, 0));
-    (void)snprintf(u->region, sizeof(u->region), "%s", PQgetvalue(c, 0, 2));
-    if (u->channel == ECM__V1__CHANNEL__CHANNEL_SMS && !PQgetisnull(c, 0, 3) &&
-        !(u->sms_template = strdup(PQgetvalue(c, 0, 3)))) {
-        PQclear(c);
-        ecm_pg_pool_put(app->pool, pg);
-        upload_free(u);
-        ecm_http_respond_problem(req, 500, "internal", "Internal error", "out of memory");
-        return -1;
+    upload *u = upload_new(app, kind == GW_BODY_JSON);
+    int oom = !u;
+    if (u) {
+        u->campaign_id = campaign_id;
+        u->channel = ecm_channel_from_name(PQgetvalue(c, 0, 0));
+        (void)snprintf(u->region, sizeof(u->region), "%s", PQgetvalue(c, 0, 2));
+        if (u->channel == ECM__V1__CHANNEL__CHANNEL_SMS && !PQgetisnull(c, 0, 3) &&
+            !(u->sms_template = strdup(PQgetvalue(c, 0, 3)))) {
+            oom = 1;
+        }
+        u->rules.region = u->region;
+        u->rules.sms = u->channel == ECM__V1__CHANNEL__CHANNEL_SMS;
     }
     PQclear(c);
-
-    const char *p2[] = {cid, ct};
-    PGresult *r = ecm_pg_exec(
-        pg, "INSERT INTO uploads (campaign_id, content_type) VALUES ($1, $2) RETURNING id", 2, p2);
+    if (!oom && u->json && u->sms_template) {
+        char err[200];
+        if (ecm_sms_template_foreach(u->sms_template, collect_placeholder, u, err, sizeof(err)) !=
+            0) {
+            /* The campaign API validated the template; only memory fails. */
+            oom = 1;
+        }
+        u->rules.required = (const char *const *)u->required;
+        u->rules.nrequired = u->nrequired;
+    }
+    if (oom) {
+        ecm_pg_pool_put(app->pool, pg);
+        upload_free(u);
+        ecm_http_respond_problem(req, 500, "internal", "Internal error", "out of memory");
+        return -1;
+    }
+    const char *cl = ecm_http_req_header(req, "Content-Length");
+    char *end = NULL;
+    long long total = cl ? strtoll(cl, &end, 10) : -1;
+    if (cl && (end == cl || *end != '\0' || total < 0)) {
+        total = -1;
+    }
+    u->bytes_total = total;
+    char total_text[24];
+    (void)snprintf(total_text, sizeof(total_text), "%lld", total);
+    const char *p2[] = {cid, ct, total >= 0 ? total_text : NULL};
+    PGresult *r = ecm_pg_exec(pg,
+                              "INSERT INTO uploads (campaign_id, content_type, bytes_total) "
+                              "VALUES ($1, $2, $3) RETURNING id",
+                              3, p2);
     if (!r) {
         ecm_pg_check_broken(pg);
     } else {
@@ -936,20 +1919,36 @@ static int upload_begin(void *ctx, ecm_http_req *req)
                                  "could not create the upload");
         return -1;
     }
-    ecm_log_info("upload started", "upload_id=%lld campaign_id=%lld", u->upload_id, campaign_id);
+    ecm_log_info("upload started", "upload_id=%lld campaign_id=%lld format=%s", u->upload_id,
+                 campaign_id, u->json ? "json" : "csv");
     ecm_http_req_set_state(req, u);
     return 0;
 }
 
 /* Marks an upload that will not finish 'failed': what was loaded stays and
- * the row says so. Best effort (the database may be what failed); done once. */
+ * the row says so, with the line that stopped it in the report. Best effort
+ * (the database may be what failed); done once. */
 static void mark_failed(upload *u)
 {
     if (u->finished || u->upload_id <= 0) {
         return;
     }
     ecm_pg *pg = ecm_pg_pool_get(u->app->pool);
-    if (upload_save(pg, u, u->rows_loaded, "failed") != 0) {
+    int rc = 0;
+    if (u->fail_line > 0) {
+        char id[24], line[24];
+        (void)snprintf(id, sizeof(id), "%lld", u->upload_id);
+        (void)snprintf(line, sizeof(line), "%lld", u->fail_line);
+        const char *params[] = {id, line, u->fail_reason};
+        rc = ecm_pg_cmd(pg,
+                        "INSERT INTO upload_rows (upload_id, line_no, kind, reason) "
+                        "VALUES ($1, $2, 'rejected', $3) ON CONFLICT DO NOTHING",
+                        3, params);
+        if (rc == 0) {
+            u->rows_rejected++;
+        }
+    }
+    if (rc != 0 || upload_save(pg, u, NULL, "failed") != 0) {
         ecm_pg_check_broken(pg);
     }
     ecm_pg_pool_put(u->app->pool, pg);
@@ -967,21 +1966,30 @@ static void respond_failure(upload *u, ecm_http_req *req)
                              u->fail_detail, u->upload_id);
 }
 
+static long long reader_error_line(const upload *u)
+{
+    return u->json ? gw_jsonarr_error_item(u->jarr) : gw_csv_error_line(u->csv);
+}
+
 static int upload_body(void *ctx, ecm_http_req *req, const char *data, size_t len)
 {
     (void)ctx;
     upload *u = ecm_http_req_state(req);
     char err[200];
-    if (gw_csv_feed(u->csv, data, len, err, sizeof(err)) != 0) {
+    u->bytes_read += (long long)len;
+    int rc = u->json ? gw_jsonarr_feed(u->jarr, data, len, err, sizeof(err))
+                     : gw_csv_feed(u->csv, data, len, err, sizeof(err));
+    if (rc != 0) {
         if (!u->fail_status) {
             /* The reader itself gave up (a record too long): keep what came
              * before it, as the report says. */
-            upload_error(u, gw_csv_error_line(u->csv), err);
+            upload_fail_line(u, reader_error_line(u), err);
             if (upload_flush(u) == 0) {
                 char detail[300];
                 (void)snprintf(detail, sizeof(detail), "%s; %lld rows before it were loaded", err,
                                u->rows_loaded);
-                upload_fail(u, 422, "validation", "Unreadable CSV", detail);
+                upload_fail(u, 422, "validation", u->json ? "Unreadable JSON" : "Unreadable CSV",
+                            detail);
             }
         }
         respond_failure(u, req);
@@ -990,15 +1998,29 @@ static int upload_body(void *ctx, ecm_http_req *req, const char *data, size_t le
     return 0;
 }
 
-static json_t *upload_json(long long upload_id, long long campaign_id, const char *state,
-                           long long read, long long loaded, long long rejected, json_t *errors)
+/* The upload's answer: counts, progress and the report's address. */
+static json_t *upload_json(long long upload_id, const char *kind, long long campaign_id,
+                           const char *state, const long long counts[5], long long bytes_read,
+                           long long bytes_total)
 {
     char url[64];
     (void)snprintf(url, sizeof(url), "/api/v1/uploads/%lld", upload_id);
-    return json_pack("{sI sI ss ss sI sI sI so}", "upload_id", (json_int_t)upload_id, "campaign_id",
-                     (json_int_t)campaign_id, "state", state, "report_url", url, "rows_read",
-                     (json_int_t)read, "rows_loaded", (json_int_t)loaded, "rows_rejected",
-                     (json_int_t)rejected, "errors", errors);
+    json_t *fraction = json_null();
+    if (bytes_total > 0) {
+        double f = (double)bytes_read / (double)bytes_total;
+        fraction = json_real(f > 1.0 ? 1.0 : f);
+    } else if (bytes_total == 0) {
+        fraction = json_real(1.0);
+    }
+    return json_pack("{sI ss so ss ss sI sI sI sI sI s{sI so so}}", "upload_id",
+                     (json_int_t)upload_id, "kind", kind, "campaign_id",
+                     campaign_id > 0 ? json_integer((json_int_t)campaign_id) : json_null(), "state",
+                     state, "report_url", url, "rows_read", (json_int_t)counts[0], "rows_loaded",
+                     (json_int_t)counts[1], "rows_rejected", (json_int_t)counts[2],
+                     "rows_duplicate", (json_int_t)counts[3], "rows_dnc", (json_int_t)counts[4],
+                     "progress", "bytes_read", (json_int_t)bytes_read, "bytes_total",
+                     bytes_total >= 0 ? json_integer((json_int_t)bytes_total) : json_null(),
+                     "fraction", fraction);
 }
 
 static void upload_end(void *ctx, ecm_http_req *req)
@@ -1006,15 +2028,17 @@ static void upload_end(void *ctx, ecm_http_req *req)
     (void)ctx;
     upload *u = ecm_http_req_state(req);
     char err[200];
-    if (gw_csv_finish(u->csv, err, sizeof(err)) != 0 && !u->fail_status) {
-        upload_error(u, gw_csv_error_line(u->csv), err);
-        upload_fail(u, 422, "validation", "Unreadable CSV", err);
+    int rc = u->json ? gw_jsonarr_finish(u->jarr, err, sizeof(err))
+                     : gw_csv_finish(u->csv, err, sizeof(err));
+    if (rc != 0 && !u->fail_status) {
+        upload_fail_line(u, reader_error_line(u), err);
+        upload_fail(u, 422, "validation", u->json ? "Unreadable JSON" : "Unreadable CSV", err);
     }
-    if (!u->fail_status && !u->header) {
+    if (!u->fail_status && !u->json && !u->header) {
         upload_fail(u, 422, "validation", "Empty file", "the file has no header row");
     }
-    /* Rows before a CSV-level failure are kept, as the report says; after
-     * a database failure the batch is not tried again here. */
+    /* Rows before a reader failure are kept, as the report says; after a
+     * database failure the batch is not tried again here. */
     if (u->fail_status == 0 || u->fail_status == 422) {
         (void)upload_flush(u);
     }
@@ -1023,7 +2047,7 @@ static void upload_end(void *ctx, ecm_http_req *req)
         return;
     }
     ecm_pg *pg = ecm_pg_pool_get(u->app->pool);
-    int rc = upload_save(pg, u, u->rows_loaded, "done");
+    rc = upload_save(pg, u, NULL, "done");
     if (rc != 0) {
         ecm_pg_check_broken(pg);
     }
@@ -1035,15 +2059,18 @@ static void upload_end(void *ctx, ecm_http_req *req)
         return;
     }
     u->finished = 1;
-    ecm_log_info("upload done", "upload_id=%lld read=%lld loaded=%lld rejected=%lld", u->upload_id,
-                 u->rows_read, u->rows_loaded, u->rows_rejected);
-    json_t *first = json_array();
-    for (size_t i = 0; i < json_array_size(u->errors) && i < GW_ERRORS_ANSWER; i++) {
-        json_array_append(first, json_array_get(u->errors, i));
+    ecm_log_info("upload done",
+                 "upload_id=%lld read=%lld loaded=%lld rejected=%lld duplicate=%lld dnc=%lld",
+                 u->upload_id, u->rows_read, u->rows_loaded, u->rows_rejected, u->rows_duplicate,
+                 u->rows_dnc);
+    const long long counts[5] = {u->rows_read, u->rows_loaded, u->rows_rejected, u->rows_duplicate,
+                                 u->rows_dnc};
+    json_t *body = upload_json(u->upload_id, "contacts", u->campaign_id, "done", counts,
+                               u->bytes_read, u->bytes_total >= 0 ? u->bytes_total : u->bytes_read);
+    if (body) {
+        json_object_set(body, "errors", u->errors);
     }
-    gw_json_respond(req, 202,
-                    upload_json(u->upload_id, u->campaign_id, "done", u->rows_read, u->rows_loaded,
-                                u->rows_rejected, first));
+    gw_json_respond(req, 202, body);
 }
 
 static void upload_cleanup(void *ctx, ecm_http_req *req)
@@ -1058,34 +2085,57 @@ static void upload_cleanup(void *ctx, ecm_http_req *req)
     upload_free(u);
 }
 
+/* ---- the report ------------------------------------------------------- */
+
 #define UPLOAD_SELECT_SQL                                                                          \
-    "SELECT campaign_id, state, rows_read, rows_loaded, rows_rejected, errors::text, "             \
-    "content_type, " GW_SQL_TIME("created_at") ", " GW_SQL_TIME(                                   \
-        "finished_at") " FROM uploads WHERE id = $1"
+    "SELECT kind, campaign_id, state, rows_read, rows_loaded, rows_rejected, rows_duplicate, "     \
+    "rows_dnc, bytes_read, bytes_total, content_type, " GW_SQL_TIME(                               \
+        "created_at") ", " GW_SQL_TIME("finished_at") " FROM uploads WHERE id = $1"
+
+#define UPLOAD_ROWS_SQL                                                                            \
+    "SELECT line_no, kind, reason FROM upload_rows WHERE upload_id = $1 AND line_no > $2 "         \
+    "AND ($3::text IS NULL OR kind = $3) ORDER BY line_no LIMIT $4"
+
+static long long col_ll(const PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? -1 : strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
 
 static void get_upload(void *ctx, ecm_http_req *req)
 {
     const gw_app *app = ctx;
-    long long id, offset, limit;
+    long long id, after, limit;
     if (gw_parse_id(ecm_http_req_param(req, 0), &id) != 0) {
         ecm_http_respond_problem(req, 404, "not-found", "No such upload",
                                  "'%.40s' is not an upload id", ecm_http_req_param(req, 0));
         return;
     }
-    if (gw_query_int(req, "offset", 0, 0, GW_ERRORS_KEPT, &offset) != 0 ||
-        gw_query_int(req, "limit", GW_ERRORS_ANSWER, 1, GW_ERRORS_KEPT, &limit) != 0) {
+    if (gw_query_int(req, "after", 0, 0, INT64_MAX / 2, &after) != 0 ||
+        gw_query_int(req, "limit", GW_REPORT_PAGE_DEFAULT, 1, GW_REPORT_PAGE_MAX, &limit) != 0) {
         return;
     }
-    char sid[24];
+    const char *kind = ecm_http_req_query(req, "kind");
+    if (kind && strcmp(kind, "rejected") != 0 && strcmp(kind, "duplicate") != 0 &&
+        strcmp(kind, "dnc") != 0) {
+        ecm_http_respond_problem(req, 400, "validation", "Invalid query",
+                                 "kind: must be rejected, duplicate or dnc");
+        return;
+    }
+    char sid[24], safter[24], slimit[24];
     (void)snprintf(sid, sizeof(sid), "%lld", id);
-    const char *params[] = {sid};
+    (void)snprintf(safter, sizeof(safter), "%lld", after);
+    (void)snprintf(slimit, sizeof(slimit), "%lld", limit + 1);
+    const char *params[] = {sid, safter, kind, slimit};
     ecm_pg *pg = ecm_pg_pool_get(app->pool);
     PGresult *r = ecm_pg_exec(pg, UPLOAD_SELECT_SQL, 1, params);
-    if (!r) {
+    PGresult *rows = r && PQntuples(r) == 1 ? ecm_pg_exec(pg, UPLOAD_ROWS_SQL, 4, params) : NULL;
+    int failed = !r || (PQntuples(r) == 1 && !rows);
+    if (failed) {
         ecm_pg_check_broken(pg);
     }
     ecm_pg_pool_put(app->pool, pg);
-    if (!r) {
+    if (failed) {
+        PQclear(r);
         ecm_http_respond_problem(req, 503, "unavailable", "Database unavailable",
                                  "could not read upload %lld", id);
         return;
@@ -1096,26 +2146,33 @@ static void get_upload(void *ctx, ecm_http_req *req)
                                  "upload %lld does not exist", id);
         return;
     }
-    json_t *all = json_loads(PQgetvalue(r, 0, 5), 0, NULL);
-    json_t *page = json_array();
-    size_t total = json_array_size(all);
-    for (size_t i = (size_t)offset; i < total && i < (size_t)(offset + limit); i++) {
-        json_array_append(page, json_array_get(all, i));
+    const long long counts[5] = {col_ll(r, 0, 3), col_ll(r, 0, 4), col_ll(r, 0, 5), col_ll(r, 0, 6),
+                                 col_ll(r, 0, 7)};
+    json_t *body = upload_json(id, PQgetvalue(r, 0, 0), col_ll(r, 0, 1), PQgetvalue(r, 0, 2),
+                               counts, col_ll(r, 0, 8), col_ll(r, 0, 9));
+    json_t *items = json_array();
+    int n = PQntuples(rows);
+    int shown = n > (int)limit ? (int)limit : n;
+    for (int i = 0; i < shown; i++) {
+        json_array_append_new(items, json_pack("{sI ss ss}", "line", (json_int_t)col_ll(rows, i, 0),
+                                               "kind", PQgetvalue(rows, i, 1), "reason",
+                                               PQgetvalue(rows, i, 2)));
     }
-    json_decref(all);
-    json_t *body =
-        upload_json(id, strtoll(PQgetvalue(r, 0, 0), NULL, 10), PQgetvalue(r, 0, 1),
-                    strtoll(PQgetvalue(r, 0, 2), NULL, 10), strtoll(PQgetvalue(r, 0, 3), NULL, 10),
-                    strtoll(PQgetvalue(r, 0, 4), NULL, 10), page);
-    if (body) {
-        json_object_set_new(body, "errors_total", json_integer((json_int_t)total));
-        json_object_set_new(body, "errors_offset", json_integer(offset));
+    json_t *next =
+        n > (int)limit ? json_integer((json_int_t)col_ll(rows, shown - 1, 0)) : json_null();
+    if (body && items) {
         json_object_set_new(body, "content_type",
-                            gw_json_text_or_null(PQgetvalue(r, 0, 6), PQgetisnull(r, 0, 6)));
-        json_object_set_new(body, "created_at", json_string(PQgetvalue(r, 0, 7)));
+                            gw_json_text_or_null(PQgetvalue(r, 0, 10), PQgetisnull(r, 0, 10)));
+        json_object_set_new(body, "created_at", json_string(PQgetvalue(r, 0, 11)));
         json_object_set_new(body, "finished_at",
-                            gw_json_text_or_null(PQgetvalue(r, 0, 8), PQgetisnull(r, 0, 8)));
+                            gw_json_text_or_null(PQgetvalue(r, 0, 12), PQgetisnull(r, 0, 12)));
+        json_object_set_new(body, "rows", items);
+        json_object_set_new(body, "next_after", next);
+    } else {
+        json_decref(items);
+        json_decref(next);
     }
+    PQclear(rows);
     PQclear(r);
     gw_json_respond(req, 200, body);
 }
@@ -1133,5 +2190,5 @@ int gw_upload_register(ecm_http *h, const gw_app *app)
         ecm_http_route(h, "GET", "/api/v1/uploads/{}", 0, get_upload, ctx) != 0) {
         return -1;
     }
-    return 0;
+    return gw_dnc_upload_register(h, app);
 }

@@ -1,26 +1,47 @@
-/* Contact upload: POST /api/v1/campaigns/{id}/uploads (text/csv, streamed)
- * and GET /api/v1/uploads/{id}. The body goes chunk by chunk through gw_csv;
- * each record is validated and turned into one COPY line; good rows are
- * loaded a batch at a time (ids, COPY contacts, COPY outbox with one
- * ContactUploaded each, upload counts, all in one transaction), so memory
- * holds one batch whatever the file size. The pure parts (header mapping,
- * row validation, phone check) are exposed for tests. */
+/* Contact upload: POST /api/v1/campaigns/{id}/uploads (text/csv or a JSON
+ * array, streamed) and GET /api/v1/uploads/{id} (counts, progress and the
+ * row report, paged). The body goes chunk by chunk through gw_csv or
+ * gw_jsonarr into a batch of raw rows, bounded in rows and bytes. A full
+ * batch is validated and normalised (phone numbers through libphonenumber,
+ * on a few threads: rows keep their order) and then loaded in one
+ * transaction under a per-campaign advisory lock: numbers already in the
+ * campaign (contact_phones) or earlier in the file make a row a duplicate,
+ * numbers all on the DNC list load it closed 'DNC', the rest load pending;
+ * contacts, contact_phones, one outbox event per contact (ContactUploaded,
+ * or ContactClosed for DNC), the report rows (upload_rows) and the upload's
+ * counts are written with COPY in that same transaction. So memory holds one
+ * batch whatever the file size, and a GET shows progress batch by batch.
+ * The pure parts (header mapping, row validation) are exposed for tests. */
 #ifndef GW_UPLOAD_H
 #define GW_UPLOAD_H
 
 #include <stddef.h>
 
 #include "ecm_http.h"
+#include "ecm_pg.h"
 #include "gw_app.h"
 
 #define GW_PHONE_COLUMNS 10
 
-/* Normalises one phone number written by a person into out. For now: drops
- * spaces, dashes, dots and parentheses, keeps one optional leading '+', and
- * requires 7 to 20 digits. region (ISO 3166 alpha-2 of the campaign) is unused
- * until libphonenumber does E.164 here. Returns 0, or -1 when raw is not a
- * phone number (or out_size is too small); out is then "". */
-int gw_phone_normalize(const char *raw, const char *region, char *out, size_t out_size);
+/* Report lines kept in the POST answer's "errors" (rejected rows only); the
+ * whole report is in GET /api/v1/uploads/{id}. */
+#define GW_UPLOAD_ERRORS_ANSWER 100
+
+/* A growable byte buffer, always NUL-terminated after len. */
+typedef struct {
+    char *s;
+    size_t len, cap;
+} gw_buf;
+
+/* Appends n bytes; returns 0 or -1 (out of memory; buf unchanged). */
+int gw_buf_add(gw_buf *b, const char *data, size_t n);
+/* Appends s[0..n) escaped for COPY text format (backslash, tab, LF, CR);
+ * n == 0 with as_null writes \N. Returns 0 or -1. */
+int gw_buf_add_copy(gw_buf *b, const char *s, size_t n, int as_null);
+void gw_buf_free(gw_buf *b);
+
+/* 1 when s[0..len) is well-formed UTF-8 without NUL bytes, else 0. */
+int gw_upload_text_ok(const char *s, size_t len);
 
 typedef struct gw_upload_header gw_upload_header;
 
@@ -35,25 +56,74 @@ void gw_upload_header_free(gw_upload_header *h);
 /* For an sms campaign: every placeholder of the message template tmpl must
  * be a column of the file (account_number, first_name, last_name or a
  * custom column, custom names compared exactly); those columns are then
- * required in every row, so gw_upload_row_copy() rejects a row where one is
- * empty rather than let the message go out with a blank. Returns 0; 1 when
- * a placeholder is no column (errstr names it); -1 on a template syntax
- * error or out of memory (errstr says why). */
+ * required in every row, so a row where one is empty is rejected rather
+ * than let the message go out with a blank. Returns 0; 1 when a placeholder
+ * is no column (errstr names it); -1 on a template syntax error or out of
+ * memory (errstr says why). */
 int gw_upload_header_use_template(gw_upload_header *h, const char *tmpl, char *errstr,
                                   size_t errstr_size);
 
-/* Validates one data record against the header and, when it is good,
- * appends its COPY text line to the growable buffer buf/len/cap: the columns
- * line_no, account_number, first_name, last_name, phones, custom, time_zone,
- * tab-separated, ending in '\n' (the caller prefixes id, campaign_id,
- * upload_id). Returns 0 when appended, 1 when the row is rejected (reason
- * says why, naming the column; buf unchanged), -1 on allocation failure. */
-int gw_upload_row_copy(const gw_upload_header *h, const char *region, long long line,
-                       size_t nfields, const char *const *fields, const size_t *lens, char **buf,
-                       size_t *len, size_t *cap, char *reason, size_t reason_size);
+/* Per-thread state of row validation: caches of time-zone checks and of the
+ * zone of each number region (ICU lookups cost far more than a row). */
+typedef struct gw_upload_scratch gw_upload_scratch;
+gw_upload_scratch *gw_upload_scratch_new(void); /* NULL when out of memory */
+void gw_upload_scratch_free(gw_upload_scratch *s);
 
-/* Adds the upload routes to h. Returns 0, or -1 when the route table is
- * full. */
+/* How rows of one campaign are checked. */
+typedef struct {
+    const char *region; /* the campaign's, for numbers without '+' */
+    int sms;            /* an sms campaign: a row needs a number that may be mobile */
+    /* JSON items of an sms campaign: the template's placeholders, each
+     * required non-empty in every item (CSV files use the header's marks). */
+    const char *const *required;
+    size_t nrequired;
+} gw_upload_rules;
+
+/* A validated row: its COPY fragment and its numbers, both in the caller's
+ * buffer (offsets, since the buffer may move as it grows). The fragment is
+ * the columns line_no, account_number, first_name, last_name, phones,
+ * custom, time_zone, phone_types, phone_zones, tab-separated, without a
+ * final line break; the numbers are nphones E.164 strings, each followed by
+ * a NUL, first-seen order, a number repeated within the row kept once. */
+typedef struct {
+    size_t copy_off, copy_len;
+    size_t phones_off;
+    int nphones;
+} gw_upload_row;
+
+/* Validates one CSV record against the header and appends its fragment and
+ * numbers to out. Returns 0 when appended, 1 when the row is rejected
+ * (reason names the column and why, e.g. "phone2: '212 555 O1OO' contains
+ * letters"; out unchanged), -1 on allocation failure (reason "out of
+ * memory"). */
+int gw_upload_row_csv(const gw_upload_header *h, const gw_upload_rules *rules, gw_upload_scratch *s,
+                      long long line, size_t nfields, const char *const *fields, const size_t *lens,
+                      gw_buf *out, gw_upload_row *row, char *reason, size_t reason_size);
+
+/* The same for one JSON array item (raw text, len bytes): an object whose
+ * keys are the CSV header names; values strings or numbers, null or ""
+ * empty. Returns 0, 1 (reason says why, e.g. "not a JSON object") or -1. */
+int gw_upload_row_json(const gw_upload_rules *rules, gw_upload_scratch *s, long long line,
+                       const char *text, size_t len, gw_buf *out, gw_upload_row *row, char *reason,
+                       size_t reason_size);
+
+/* What a Content-Type asks for. */
+typedef enum { GW_BODY_UNSUPPORTED, GW_BODY_CSV, GW_BODY_JSON } gw_body_kind;
+/* text/csv or application/csv (charset utf-8/us-ascii or none) is CSV;
+ * application/json is JSON; anything else (NULL too) unsupported. */
+gw_body_kind gw_upload_body_kind(const char *content_type);
+
+/* Writes report rows (COPY text lines "upload_id\tline\tkind\treason\n"
+ * in rows) into upload_rows on pg, inside the caller's transaction. Returns
+ * 0 or -1. Empty rows is a no-op. */
+int gw_upload_report_copy(ecm_pg *pg, const gw_buf *rows);
+
+/* Appends one report line for upload_id to rows. Returns 0 or -1. */
+int gw_upload_report_add(gw_buf *rows, long long upload_id, long long line, const char *kind,
+                         const char *reason);
+
+/* Adds the upload routes to h (also POST .../dnc/uploads, see
+ * gw_dnc_upload.h). Returns 0, or -1 when the route table is full. */
 int gw_upload_register(ecm_http *h, const gw_app *app);
 
 #endif

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "ecm_calling.h"
 #include "ecm_config.h"
 #include "ecm_log.h"
 #include "ecm_service.h"
@@ -16,6 +17,7 @@ typedef struct {
     char *group;
     long long tick_ms;
     long long sched_batch;
+    char *legal_hours;
 } st_config;
 
 static const ecm_cfg_entry st_config_table[] = {
@@ -26,6 +28,7 @@ static const ecm_cfg_entry st_config_table[] = {
      "scheduler: wait between scans for due retries", NULL, 0},
     {"ECM_STRATEGY_SCHED_BATCH", ECM_CFG_INT, offsetof(st_config, sched_batch), "1000", 1, 100000,
      "scheduler: most due contacts taken in one transaction", NULL, 0},
+    ECM_CALLING_CONFIG_ENTRY(st_config, legal_hours),
 };
 #define ST_CONFIG_N (sizeof(st_config_table) / sizeof(st_config_table[0]))
 
@@ -43,12 +46,28 @@ int main(int argc, char **argv)
     }
 
     char errstr[512];
+    ecm_legal_hours legal;
+    if (ecm_calling_legal_parse(cfg.legal_hours, &legal, errstr, sizeof(errstr)) != 0) {
+        /* The config table's validator already refused a bad value. */
+        ecm_log_error("bad legal hours", "%s", errstr);
+        ecm_service_shutdown(&svc);
+        ecm_config_free(st_config_table, ST_CONFIG_N, &cfg);
+        return 1;
+    }
+    ecm_calling_cache *calling = ecm_calling_cache_new(&legal);
+    if (calling == NULL) {
+        ecm_log_error("out of memory", NULL);
+        ecm_service_shutdown(&svc);
+        ecm_config_free(st_config_table, ST_CONFIG_N, &cfg);
+        return 1;
+    }
     const char *topics[] = {cfg.common.topic_call_results, cfg.common.topic_sms_results};
     svc.consumer = ecm_consumer_new(cfg.common.kafka_brokers, cfg.group, topics, 2,
                                     cfg.common.topic_deadletter, svc.source, svc.metrics, errstr,
                                     sizeof(errstr));
     if (svc.consumer == NULL) {
         ecm_log_error("consumer can't start", "%s", errstr);
+        ecm_calling_cache_free(calling);
         ecm_service_shutdown(&svc);
         ecm_config_free(st_config_table, ST_CONFIG_N, &cfg);
         return 1;
@@ -57,6 +76,7 @@ int main(int argc, char **argv)
     const st_sched_ctx sched_ctx = {
         .topic_retry = cfg.common.topic_retry,
         .topic_campaigns = cfg.common.topic_campaigns,
+        .topic_closed = cfg.common.topic_closed,
         .source = svc.source,
         .metrics = svc.metrics,
         .batch = (int)cfg.sched_batch,
@@ -65,6 +85,7 @@ int main(int argc, char **argv)
         st_sched_start(cfg.common.pg_dsn, &sched_ctx, (long)cfg.tick_ms, &ecm_stop_requested);
     if (sched == NULL || ecm_service_start_http(&svc) != 0) {
         st_sched_stop(sched);
+        ecm_calling_cache_free(calling);
         ecm_service_shutdown(&svc);
         ecm_config_free(st_config_table, ST_CONFIG_N, &cfg);
         return 1;
@@ -76,11 +97,13 @@ int main(int argc, char **argv)
         .topic_closed = cfg.common.topic_closed,
         .source = svc.source,
         .metrics = svc.metrics,
+        .calling = calling,
     };
     ecm_log_info("strategy running", "consuming %s, %s", topics[0], topics[1]);
     st_results_run(svc.consumer, svc.pg, &results_ctx, &ecm_stop_requested);
 
     st_sched_stop(sched);
+    ecm_calling_cache_free(calling);
     ecm_service_shutdown(&svc);
     ecm_config_free(st_config_table, ST_CONFIG_N, &cfg);
     return 0;

@@ -1,5 +1,12 @@
 #include "st_decide.h"
 
+#include "ecm_calling.h"
+
+/* Each pass of step 8 that hits the daily cap moves T to a later day, and
+ * only days with attempts in them can hold it back, so a handful of passes
+ * always settle; the bound only guards against a malformed input. */
+#define ST_DECIDE_MAX_PASSES 16
+
 static void close_with(st_decision *out, Ecm__V1__Outcome outcome, const char *reason)
 {
     out->action = ST_DECIDE_CLOSE;
@@ -16,10 +23,53 @@ int st_decide_needs_history(const st_decide_in *in)
     return in->counted_attempts + (in->counts_as_attempt ? 1 : 0) < in->max_attempts;
 }
 
+static const char *next_zone(const st_calling *c, int phone_index, int phone_count)
+{
+    const char *phone_zone = NULL;
+    if (c->phone_zones != NULL && phone_index >= 0 && phone_index < phone_count)
+        phone_zone = c->phone_zones[phone_index];
+    return ecm_calling_zone(c->contact_tz, phone_zone, c->campaign_tz);
+}
+
+static size_t dispatches_between(const st_decide_in *in, int64_t from, int64_t to)
+{
+    size_t n = 0;
+    for (size_t i = 0; in->counted_dispatch_ms != NULL && i < in->counted_dispatches; i++)
+        if (in->counted_dispatch_ms[i] >= from && in->counted_dispatch_ms[i] < to)
+            n++;
+    return n;
+}
+
+/* Step 8 of st_decide.h. Returns 0 with *t moved to when the next attempt
+ * may go, or -1 when the window has no opening before the campaign's end. */
+static int place_in_window(const st_decide_in *in, const char *zone, int64_t *t)
+{
+    size_t cap = (size_t)(in->max_attempts_per_day > 0 ? in->max_attempts_per_day : 1);
+    for (int pass = 0; pass < ST_DECIDE_MAX_PASSES; pass++) {
+        if (in->calling.window != NULL) {
+            int64_t until = *t;
+            ecm_calling_verdict v = ecm_calling_check(in->calling.window, zone, *t, &until);
+            if (v == ECM_CALLING_EXPIRE)
+                return -1;
+            if (v == ECM_CALLING_WAIT)
+                *t = until;
+        }
+        int64_t day_start, day_end;
+        if (ecm_window_local_day(zone, *t, &day_start, &day_end) != 0 &&
+            ecm_window_local_day("UTC", *t, &day_start, &day_end) != 0)
+            return 0; /* only for instants far outside any calendar */
+        if (dispatches_between(in, day_start, day_end) < cap)
+            return 0;
+        *t = day_end;
+    }
+    return 0;
+}
+
 void st_decide(const st_decide_in *in, st_decision *out)
 {
     out->counted_attempts = in->counted_attempts + (in->counts_as_attempt ? 1 : 0);
     out->phone_index = in->phone_index;
+    out->zone = NULL;
 
     if (in->rule.action == ST_RULE_NONE) {
         close_with(out, in->outcome, "no rule for outcome");
@@ -51,17 +101,9 @@ void st_decide(const st_decide_in *in, st_decision *out)
         in->callback_at_ms > in->now_ms)
         next = in->callback_at_ms;
 
-    /* The attempt at index n - cap must leave the window before the next one
-     * may go, or the window would hold more than cap attempts. */
-    size_t cap = (size_t)(in->max_attempts_per_day > 0 ? in->max_attempts_per_day : 1);
-    if (in->day_attempts_ms != NULL && in->day_attempts >= cap) {
-        int64_t release = in->day_attempts_ms[in->day_attempts - cap] + ST_DAY_MS;
-        if (release > next)
-            next = release;
-    }
-
-    if (in->end_at_ms != 0 && next > in->end_at_ms) {
-        close_with(out, ECM__V1__OUTCOME__OUTCOME_EXPIRED, "next attempt past campaign end");
+    const char *zone = next_zone(&in->calling, out->phone_index, in->phone_count);
+    if (place_in_window(in, zone, &next) != 0 || (in->end_at_ms != 0 && next > in->end_at_ms)) {
+        close_with(out, ECM__V1__OUTCOME__OUTCOME_EXPIRED, "no calling time before campaign end");
         out->phone_index = in->phone_index;
         return;
     }
@@ -69,5 +111,6 @@ void st_decide(const st_decide_in *in, st_decision *out)
     out->action = ST_DECIDE_RETRY;
     out->outcome = in->outcome;
     out->next_attempt_at_ms = next;
+    out->zone = zone;
     out->reason = "retry";
 }

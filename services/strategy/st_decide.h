@@ -1,7 +1,8 @@
 /* The strategy decision: what happens to a contact after one result. Pure (no
- * DB, no clock): the caller reads the strategy, the rule and the contact's
- * counters inside its transaction and passes them in, so the rules can be
- * tested exhaustively without a database.
+ * DB, no clock): the caller reads the strategy, the rule, the contact's
+ * counters and the campaign's calling window inside its transaction and
+ * passes them in, so the rules can be tested exhaustively without a
+ * database. Time-zone arithmetic goes through lib/ecm_window (ICU).
  *
  * Rules, in the order they are applied:
  *  1. counted_attempts (out) = counted attempts so far + 1 when the result
@@ -22,16 +23,29 @@
  *     usual max_attempts 1 every such outcome moves to the next phone; a
  *     cap over all phones would close at once and make next_phone
  *     meaningless, as the Default strategy's INVALID_NUMBER and WRONG_PARTY
- *     rules, max 1 with next_phone, show.)
+ *     rules, max 1 with next_phone, show.) A number on a DNC list is not
+ *     skipped here: the dispatcher checks DNC at the moment of dispatch.
  *  7. Next time T = now + delay_seconds; for CALLBACK_REQUESTED with a
- *     callback_at later than now, T = callback_at instead.
- *  8. Daily cap: with n counted attempts dispatched in the 24 h before now
- *     (this one included when it counts) and n >= max_attempts_per_day, T is
- *     moved to no earlier than day_attempts_ms[n - max_attempts_per_day] +
- *     24 h, i.e. until enough of them have left the 24 h window that the next
- *     attempt stays within the cap. With n == max_attempts_per_day that is
- *     the first of those attempts + 24 h. (Issue 5 refines this to the
- *     contact's local day.)
+ *     callback_at later than now, T = callback_at instead. A callback is
+ *     not an exemption from the calling rules: a callback asked for 22:00
+ *     goes through step 8 like any retry and waits for the morning.
+ *  8. Zone, window and daily cap, repeated until T stands:
+ *     - zone: the zone of the next attempt's phone, ecm_calling_zone(
+ *       contact_tz, phone_zones[next phone], campaign_tz).
+ *     - window step: T moves to the first opening of the campaign's window
+ *       (weekly ranges cut by the legal hours, bounded by start_at/end_at) at
+ *       or after T in that zone (ecm_calling_check). No opening before
+ *       end_at -> close EXPIRED.
+ *     - daily cap, per the contact's LOCAL calendar day in that zone
+ *       (ecm_window_local_day: 23, 24 or 25 hours across DST): when the
+ *       counted attempts dispatched inside the local day that holds T (this
+ *       one included when it counts) are >= max_attempts_per_day, T moves to
+ *       the start of the next local day and the window step runs again. So
+ *       "3 a day" means Monday's three, then Tuesday at the window's
+ *       opening, not 24 h after Monday's first call. Dispatch times are
+ *       business time (attempts.dispatched_at).
+ *     With no window (NULL: the campaign's stored window can't be used) the
+ *     window step is skipped; the dispatcher holds the contact anyway.
  *  9. end_at set and T > end_at -> close EXPIRED. Otherwise retry at T.
  */
 #ifndef ST_DECIDE_H
@@ -40,9 +54,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ecm_window.h"
 #include "ecm/v1/events.pb-c.h"
 
 #define ST_DAY_MS ((int64_t)24 * 3600 * 1000)
+/* How far back the caller must look for dispatches (counted_dispatch_ms):
+ * the local day holding T starts at most 26 h before now, wherever the
+ * contact lives; two days leave room. */
+#define ST_DAY_LOOKBACK_MS (2 * ST_DAY_MS)
 
 typedef enum {
     ST_RULE_NONE = 0, /* the strategy has no rule for this outcome */
@@ -58,10 +77,20 @@ typedef struct {
     int next_phone;    /* 1: the next attempt uses the next phone */
 } st_rule;
 
+/* Where and when the contact may be called. */
+typedef struct {
+    const ecm_window *window; /* the campaign's; NULL: no window step */
+    const char *contact_tz;   /* contacts.time_zone; NULL or "" when none */
+    const char *campaign_tz;  /* campaigns.time_zone */
+    /* contacts.phone_zones: phone_count entries (NULL or "" where the
+     * number's region has no single zone), or NULL for none */
+    const char *const *phone_zones;
+} st_calling;
+
 typedef struct {
     /* strategies row */
     int max_attempts;         /* > 0: counted attempts in all */
-    int max_attempts_per_day; /* > 0: counted attempts in any 24 h */
+    int max_attempts_per_day; /* > 0: counted attempts in one local day */
     st_rule rule;
 
     /* the contact, before this result */
@@ -70,17 +99,20 @@ typedef struct {
     int phone_outcome_attempts; /* of those, the ones on the current phone */
     int phone_index;            /* 0-based phone of this attempt */
     int phone_count;            /* number of phones of the contact */
-    /* dispatch times (UTC ms, ascending) of the counted attempts dispatched
-     * in the 24 h before now_ms, this one included when it counts */
-    const int64_t *day_attempts_ms;
-    size_t day_attempts;
+    /* dispatch times (business time, UTC ms, any order) of the contact's
+     * counted attempts dispatched since now_ms - ST_DAY_LOOKBACK_MS or
+     * later, this one included when it counts */
+    const int64_t *counted_dispatch_ms;
+    size_t counted_dispatches;
+
+    st_calling calling;
 
     /* the result */
     Ecm__V1__Outcome outcome;
     int counts_as_attempt;
     int64_t callback_at_ms; /* 0: none */
 
-    int64_t now_ms;
+    int64_t now_ms;    /* business time (ecm_clock_now_ms) */
     int64_t end_at_ms; /* campaign end_at; 0: no end */
 } st_decide_in;
 
@@ -95,6 +127,7 @@ typedef struct {
     int64_t next_attempt_at_ms; /* RETRY: not before this time */
     int phone_index;            /* RETRY: phone of the next attempt */
     int counted_attempts;       /* both: the contact's new counted_attempts */
+    const char *zone;           /* RETRY: zone of the next attempt (points into in or static) */
     const char *reason;         /* static text for logs: which rule decided */
 } st_decision;
 
@@ -102,9 +135,9 @@ typedef struct {
 void st_decide(const st_decide_in *in, st_decision *out);
 
 /* Returns 1 when st_decide(in) may read the contact's history
- * (outcome_attempts, phone_outcome_attempts, day_attempts_ms), 0 when the
- * decision is a close that those fields can't change, so a caller may leave
- * them unset and spare their queries. Reads only the other fields. */
+ * (outcome_attempts, phone_outcome_attempts, counted_dispatch_ms), 0 when
+ * the decision is a close that those fields can't change, so a caller may
+ * leave them unset and spare their queries. Reads only the other fields. */
 int st_decide_needs_history(const st_decide_in *in);
 
 #endif

@@ -6,6 +6,10 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
+
+#include "ecm_calling.h"
+#include "ecm_clock.h"
 #include "ecm_event.h"
 #include "ecm_log.h"
 #include "ecm_outbox.h"
@@ -129,18 +133,44 @@ static st_apply_status tx_failed(ecm_pg *pg, char *reason, size_t reason_size)
     return ST_APPLY_DB_ERROR;
 }
 
+/* The campaign's window comes with its row version (updated_at) so the
+ * window cache rebuilds it only after an edit; start_at and end_at as epoch
+ * ms, which ecm_calling_window reads whatever the session's DateStyle. */
 static const char SQL_LOCK_CONTACT[] =
     "SELECT k.state, k.attempts, k.counted_attempts, k.phone_index,"
     " coalesce(cardinality(k.phones), 0), k.campaign_id,"
     " floor(extract(epoch FROM c.end_at) * 1000)::bigint,"
-    " floor(extract(epoch FROM now()) * 1000)::bigint,"
     " s.max_attempts, s.max_attempts_per_day,"
-    " r.action, r.delay_seconds, r.max_attempts, r.next_phone"
+    " r.action, r.delay_seconds, r.max_attempts, r.next_phone,"
+    " c.call_window::text, floor(extract(epoch FROM c.start_at) * 1000)::bigint,"
+    " c.updated_at::text, c.time_zone, k.time_zone, array_to_json(k.phone_zones)::text"
     " FROM contacts k"
     " JOIN campaigns c ON c.id = k.campaign_id"
     " JOIN strategies s ON s.id = c.strategy_id"
     " LEFT JOIN strategy_rules r ON r.strategy_id = s.id AND r.outcome = $2"
     " WHERE k.id = $1 FOR UPDATE OF k";
+
+enum {
+    K_STATE,
+    K_ATTEMPTS,
+    K_COUNTED,
+    K_PHONE_INDEX,
+    K_PHONE_COUNT,
+    K_CAMPAIGN,
+    K_END_AT_MS,
+    K_MAX_ATTEMPTS,
+    K_MAX_PER_DAY,
+    K_RULE_ACTION,
+    K_RULE_DELAY,
+    K_RULE_MAX,
+    K_RULE_NEXT_PHONE,
+    K_CALL_WINDOW,
+    K_START_AT_MS,
+    K_VERSION,
+    K_CAMPAIGN_TZ,
+    K_CONTACT_TZ,
+    K_PHONE_ZONES,
+};
 
 static const char SQL_LOCK_ATTEMPT[] =
     "SELECT outcome IS NOT NULL FROM attempts WHERE contact_id = $1 AND attempt = $2 FOR UPDATE";
@@ -159,14 +189,17 @@ static const char SQL_OUTCOME_COUNT[] =
     " WHERE a.contact_id = $1 AND a.outcome = $2 AND a.attempt <> $3"
     " AND cur.contact_id = $1 AND cur.attempt = $3";
 
-/* Counted attempts dispatched in the 24 h before now(): NOT_ATTEMPTED never
- * counts, and this attempt only when its result counts. */
+/* Business dispatch times of the counted attempts of the last days
+ * (ST_DAY_LOOKBACK_MS before $4, business now): NOT_ATTEMPTED never counts,
+ * and this attempt only when its result counts. Rows written before
+ * dispatched_at existed fall back to sending_at. */
 static const char SQL_DAY_ATTEMPTS[] =
-    "SELECT floor(extract(epoch FROM sending_at) * 1000)::bigint FROM attempts"
-    " WHERE contact_id = $1 AND sending_at > now() - interval '24 hours'"
+    "SELECT floor(extract(epoch FROM coalesce(dispatched_at, sending_at)) * 1000)::bigint"
+    " FROM attempts WHERE contact_id = $1"
+    " AND coalesce(dispatched_at, sending_at) >="
+    "  'epoch'::timestamptz + ($4::bigint - $5::bigint) * interval '1 millisecond'"
     " AND outcome IS DISTINCT FROM 'NOT_ATTEMPTED'"
-    " AND NOT (attempt = $2 AND NOT $3::boolean)"
-    " ORDER BY sending_at";
+    " AND NOT (attempt = $2 AND NOT $3::boolean)";
 
 static const char SQL_CONTACT_WAIT[] =
     "UPDATE contacts SET state = 'waiting', counted_attempts = $2, phone_index = $3,"
@@ -212,6 +245,67 @@ static void count_metrics(const st_results_ctx *ctx, Ecm__V1__Outcome outcome, i
         ecm_metric_add(ecm_metrics_counter(ctx->metrics, "ecm_strategy_retries_scheduled_total",
                                            "retries scheduled (contact waiting)"),
                        1);
+}
+
+/* The contact's calling data for st_decide: the campaign's window from
+ * the cache and the zones, which stay valid until zones_free(). */
+typedef struct {
+    json_t *phone_zones_json;
+    const char **phone_zones;
+    char *contact_tz, *campaign_tz;
+} st_zones;
+
+static void zones_free(st_zones *z)
+{
+    json_decref(z->phone_zones_json);
+    free(z->phone_zones);
+    free(z->contact_tz);
+    free(z->campaign_tz);
+    memset(z, 0, sizeof(*z));
+}
+
+static char *dup_field(const PGresult *res, int col)
+{
+    return PQgetisnull(res, 0, col) ? NULL : strdup(PQgetvalue(res, 0, col));
+}
+
+/* Fills *out from the locked contact row k (which may be cleared after).
+ * Without a usable window (no cache, a row edited by hand, out of memory)
+ * out->window stays NULL: the retry is then only bounded by end_at, and the
+ * dispatcher, which refuses the same window, holds the contact. */
+static void calling_of(const st_results_ctx *ctx, const PGresult *k, int64_t campaign_id,
+                       int phone_count, st_calling *out, st_zones *z)
+{
+    memset(out, 0, sizeof(*out));
+    z->contact_tz = dup_field(k, K_CONTACT_TZ);
+    z->campaign_tz = dup_field(k, K_CAMPAIGN_TZ);
+    out->contact_tz = z->contact_tz;
+    out->campaign_tz = z->campaign_tz;
+
+    if (!PQgetisnull(k, 0, K_PHONE_ZONES) && phone_count > 0) {
+        z->phone_zones_json = json_loads(PQgetvalue(k, 0, K_PHONE_ZONES), 0, NULL);
+        z->phone_zones = calloc((size_t)phone_count, sizeof(*z->phone_zones));
+        if (json_is_array(z->phone_zones_json) && z->phone_zones != NULL) {
+            for (int i = 0; i < phone_count && (size_t)i < json_array_size(z->phone_zones_json);
+                 i++)
+                z->phone_zones[i] = json_string_value(json_array_get(z->phone_zones_json, i));
+            out->phone_zones = z->phone_zones;
+        }
+    }
+
+    if (ctx->calling == NULL)
+        return;
+    char errstr[256];
+    const char *start_at =
+        PQgetisnull(k, 0, K_START_AT_MS) ? NULL : PQgetvalue(k, 0, K_START_AT_MS);
+    const char *end_at = PQgetisnull(k, 0, K_END_AT_MS) ? NULL : PQgetvalue(k, 0, K_END_AT_MS);
+    const char *window_json =
+        PQgetisnull(k, 0, K_CALL_WINDOW) ? NULL : PQgetvalue(k, 0, K_CALL_WINDOW);
+    out->window = ecm_calling_cache_get(ctx->calling, campaign_id, PQgetvalue(k, 0, K_VERSION),
+                                        window_json, start_at, end_at, errstr, sizeof(errstr));
+    if (out->window == NULL)
+        ecm_log_warn("campaign calling window unusable; retry bounded by end_at only",
+                     "campaign %lld: %s", (long long)campaign_id, errstr);
 }
 
 /* The work of one result inside the caller's open transaction. On
@@ -274,8 +368,8 @@ static st_apply_status apply_in_tx(ecm_pg *pg, const st_results_ctx *ctx, const 
         return tx_failed(pg, reason, reason_size);
     }
 
-    int current = strcmp(PQgetvalue(k, 0, 0), "dispatched") == 0 &&
-                  field_ll(k, 0, 1, -1) == (long long)r->attempt;
+    int current = strcmp(PQgetvalue(k, 0, K_STATE), "dispatched") == 0 &&
+                  field_ll(k, 0, K_ATTEMPTS, -1) == (long long)r->attempt;
     if (!current) {
         ecm_log_info("result for an earlier attempt recorded", "contact %lld attempt %d",
                      (long long)r->contact_id, r->attempt);
@@ -285,48 +379,62 @@ static st_apply_status apply_in_tx(ecm_pg *pg, const st_results_ctx *ctx, const 
 
     st_decide_in in;
     memset(&in, 0, sizeof(in));
-    int contact_attempts = (int)field_ll(k, 0, 1, 0);
-    in.counted_attempts = (int)field_ll(k, 0, 2, 0);
-    in.phone_index = (int)field_ll(k, 0, 3, 0);
-    in.phone_count = (int)field_ll(k, 0, 4, 0);
-    int64_t campaign_id = field_ll(k, 0, 5, 0);
-    in.end_at_ms = field_ll(k, 0, 6, 0);
-    in.now_ms = field_ll(k, 0, 7, 0);
-    in.max_attempts = (int)field_ll(k, 0, 8, 1);
-    in.max_attempts_per_day = (int)field_ll(k, 0, 9, 1);
-    if (PQgetisnull(k, 0, 10))
+    int contact_attempts = (int)field_ll(k, 0, K_ATTEMPTS, 0);
+    in.counted_attempts = (int)field_ll(k, 0, K_COUNTED, 0);
+    in.phone_index = (int)field_ll(k, 0, K_PHONE_INDEX, 0);
+    in.phone_count = (int)field_ll(k, 0, K_PHONE_COUNT, 0);
+    int64_t campaign_id = field_ll(k, 0, K_CAMPAIGN, 0);
+    in.end_at_ms = field_ll(k, 0, K_END_AT_MS, 0);
+    in.now_ms = ecm_clock_now_ms();
+    in.max_attempts = (int)field_ll(k, 0, K_MAX_ATTEMPTS, 1);
+    in.max_attempts_per_day = (int)field_ll(k, 0, K_MAX_PER_DAY, 1);
+    if (PQgetisnull(k, 0, K_RULE_ACTION))
         in.rule.action = ST_RULE_NONE;
     else
-        in.rule.action = strcmp(PQgetvalue(k, 0, 10), "retry") == 0 ? ST_RULE_RETRY : ST_RULE_CLOSE;
-    in.rule.delay_seconds = (int)field_ll(k, 0, 11, 0);
-    in.rule.max_attempts = (int)field_ll(k, 0, 12, 1);
-    in.rule.next_phone = field_bool(k, 0, 13);
+        in.rule.action =
+            strcmp(PQgetvalue(k, 0, K_RULE_ACTION), "retry") == 0 ? ST_RULE_RETRY : ST_RULE_CLOSE;
+    in.rule.delay_seconds = (int)field_ll(k, 0, K_RULE_DELAY, 0);
+    in.rule.max_attempts = (int)field_ll(k, 0, K_RULE_MAX, 1);
+    in.rule.next_phone = field_bool(k, 0, K_RULE_NEXT_PHONE);
     in.outcome = r->outcome;
     in.counts_as_attempt = r->counts_as_attempt;
     in.callback_at_ms = r->callback_at_ms;
-    PQclear(k);
 
     /* Most results close (a delivered SMS): their decision can't depend on
-     * the history, so its two queries are skipped. */
+     * the history or the calendar, so those queries and lookups are
+     * skipped. */
     int64_t *day = NULL;
+    st_zones zones = {0};
     if (st_decide_needs_history(&in)) {
+        calling_of(ctx, k, campaign_id, in.phone_count, &in.calling, &zones);
+        PQclear(k);
+        k = NULL;
         const char *p_cnt[] = {contact_s, outcome_name, attempt_s};
         PGresult *c = ecm_pg_exec(pg, SQL_OUTCOME_COUNT, 3, p_cnt);
-        if (c == NULL)
+        if (c == NULL) {
+            zones_free(&zones);
             return tx_failed(pg, reason, reason_size);
+        }
         in.outcome_attempts = (int)field_ll(c, 0, 0, 0);
         in.phone_outcome_attempts = (int)field_ll(c, 0, 1, 0);
         PQclear(c);
 
-        const char *p_day[] = {contact_s, attempt_s, r->counts_as_attempt ? "true" : "false"};
-        PGresult *d = ecm_pg_exec(pg, SQL_DAY_ATTEMPTS, 3, p_day);
-        if (d == NULL)
+        char now_s[24], lookback_s[24];
+        snprintf(now_s, sizeof(now_s), "%lld", (long long)in.now_ms);
+        snprintf(lookback_s, sizeof(lookback_s), "%lld", (long long)ST_DAY_LOOKBACK_MS);
+        const char *p_day[] = {contact_s, attempt_s, r->counts_as_attempt ? "true" : "false", now_s,
+                               lookback_s};
+        PGresult *d = ecm_pg_exec(pg, SQL_DAY_ATTEMPTS, 5, p_day);
+        if (d == NULL) {
+            zones_free(&zones);
             return tx_failed(pg, reason, reason_size);
+        }
         int nday = PQntuples(d);
         if (nday > 0) {
             day = calloc((size_t)nday, sizeof(*day));
             if (day == NULL) {
                 PQclear(d);
+                zones_free(&zones);
                 snprintf(reason, reason_size, "out of memory");
                 return ST_APPLY_DB_ERROR;
             }
@@ -334,12 +442,17 @@ static st_apply_status apply_in_tx(ecm_pg *pg, const st_results_ctx *ctx, const 
                 day[i] = field_ll(d, i, 0, 0);
         }
         PQclear(d);
-        in.day_attempts_ms = day;
-        in.day_attempts = (size_t)nday;
+        in.counted_dispatch_ms = day;
+        in.counted_dispatches = (size_t)nday;
     }
+    PQclear(k);
     st_decision dec;
     st_decide(&in, &dec);
     free(day);
+    if (dec.action == ST_DECIDE_RETRY)
+        ecm_log_debug("retry placed", "contact %lld next attempt at %lld in %s",
+                      (long long)r->contact_id, (long long)dec.next_attempt_at_ms, dec.zone);
+    zones_free(&zones);
 
     char counted_s[16], phone_s[16], next_s[24];
     snprintf(counted_s, sizeof(counted_s), "%d", dec.counted_attempts);

@@ -3,7 +3,9 @@
  * current attempt, the strategy decides whether the contact waits for a retry
  * or closes (with a ContactClosed event through the outbox, same
  * transaction). Idempotent on (contact_id, attempt): an attempt whose outcome
- * is already set is never applied twice. */
+ * is already set is never applied twice. "Now" is the business clock
+ * (ecm_clock_now_ms); a retry lands at the first opening of the campaign's
+ * calling window in the contact's zone (st_decide.h, step 8). */
 #ifndef ST_RESULTS_H
 #define ST_RESULTS_H
 
@@ -11,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ecm_calling.h"
 #include "ecm_kafka.h"
 #include "ecm_metrics.h"
 #include "ecm_pg.h"
@@ -22,6 +25,9 @@ typedef struct {
     const char *topic_closed;
     const char *source;   /* CloudEvents source, "/ecm/strategy" */
     ecm_metrics *metrics; /* may be NULL */
+    /* campaign windows, used by the one thread that applies results; NULL:
+     * retries are not moved into the calling window (tests of other rules) */
+    ecm_calling_cache *calling;
 } st_results_ctx;
 
 /* One result, whatever channel it came from. */

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ecm_clock.h"
 #include "ecm_event.h"
 #include "ecm_log.h"
 #include "ecm_outbox.h"
@@ -14,12 +15,15 @@
 #define ST_SCHED_BACKOFF_MIN_MS 100
 #define ST_SCHED_BACKOFF_MAX_MS 5000
 
-/* ORDER BY next_attempt_at serves the longest-waiting contacts first when
+/* Due by the business clock ($2, ecm_clock_now_ms), never the database's
+ * now(), so a test that moves the clock moves the schedule. ORDER BY
+ * next_attempt_at serves the longest-waiting contacts first when
  * more are due than one batch takes. */
 static const char SQL_TAKE_DUE[] =
     "WITH due AS ("
     " SELECT k.id FROM contacts k JOIN campaigns c ON c.id = k.campaign_id"
-    " WHERE k.state = 'waiting' AND k.next_attempt_at <= now() AND c.state = 'active'"
+    " WHERE k.state = 'waiting' AND c.state = 'active'"
+    " AND k.next_attempt_at <= 'epoch'::timestamptz + $2::bigint * interval '1 millisecond'"
     " ORDER BY k.next_attempt_at LIMIT $1"
     " FOR UPDATE OF k SKIP LOCKED)"
     " UPDATE contacts k SET state = 'retry_due', updated_at = now()"
@@ -41,6 +45,33 @@ static const char SQL_COMPLETE[] =
     " AND NOT EXISTS (SELECT 1 FROM uploads u WHERE u.campaign_id = c.id"
     "  AND u.state = 'running')"
     " RETURNING c.id";
+
+/* Campaigns past end_at by the business clock ($1). Paused ones expire too:
+ * a pause holds the dispatch, not the end. SKIP LOCKED: a campaign row
+ * being edited (paused, resumed) right now is taken on the next tick, and of
+ * two replicas only one sees each campaign, so one CampaignChanged is
+ * emitted. */
+static const char SQL_EXPIRE_CAMPAIGNS[] =
+    "WITH e AS ("
+    " SELECT id, state FROM campaigns"
+    " WHERE state IN ('active', 'paused') AND end_at IS NOT NULL"
+    " AND end_at <= 'epoch'::timestamptz + $1::bigint * interval '1 millisecond'"
+    " FOR UPDATE SKIP LOCKED)"
+    " UPDATE campaigns c SET state = 'expired', updated_at = now()"
+    " FROM e WHERE c.id = e.id RETURNING c.id, e.state";
+
+/* Open contacts of expired campaigns that are not out with the dialer, a
+ * batch per tick (a campaign may hold millions). 'dispatched' ones stay: the
+ * result closes them, EXPIRED since no retry fits before end_at. Contacts an
+ * upload still adds to an expired campaign are closed by later ticks. */
+static const char SQL_EXPIRE_CONTACTS[] =
+    "WITH x AS ("
+    " SELECT k.id FROM contacts k JOIN campaigns c ON c.id = k.campaign_id"
+    " WHERE c.state = 'expired' AND k.state IN ('pending', 'queued', 'waiting', 'retry_due')"
+    " LIMIT $1 FOR UPDATE OF k SKIP LOCKED)"
+    " UPDATE contacts k SET state = 'closed', outcome = 'EXPIRED', next_attempt_at = NULL,"
+    " closed_at = now(), updated_at = now()"
+    " FROM x WHERE k.id = x.id RETURNING k.id, k.campaign_id, k.attempts";
 
 static long long field_ll(const PGresult *res, int row, int col)
 {
@@ -88,6 +119,80 @@ static int emit_retries(ecm_pg *pg, const st_sched_ctx *ctx, const PGresult *due
     return ecm_outbox_copy_end(pg);
 }
 
+static int campaign_changed(ecm_pg *pg, const st_sched_ctx *ctx, const PGresult *res, int row,
+                            const char *state, const char *previous)
+{
+    char id[ECM_UUID_LEN];
+    ecm_uuid_new(id);
+    Ecm__V1__CampaignChanged ev = ECM__V1__CAMPAIGN_CHANGED__INIT;
+    ev.event_id = id;
+    ev.occurred_at = ecm_now_ms();
+    ev.campaign_id = field_ll(res, row, 0);
+    ev.state = (char *)state;
+    ev.previous_state = (char *)previous;
+    ev.actor = "strategy";
+    return ecm_outbox_add(pg, ctx->topic_campaigns, PQgetvalue(res, row, 0), ctx->source, id,
+                          ev.occurred_at, &ev.base);
+}
+
+/* Returns the number of campaigns expired, or -1. */
+static int expire_campaigns(ecm_pg *pg, const st_sched_ctx *ctx, const char *now_s)
+{
+    const char *p[] = {now_s};
+    PGresult *res = ecm_pg_exec(pg, SQL_EXPIRE_CAMPAIGNS, 1, p);
+    if (res == NULL)
+        return -1;
+    int n = PQntuples(res);
+    for (int i = 0; i < n; i++) {
+        if (campaign_changed(pg, ctx, res, i, "expired", PQgetvalue(res, i, 1)) != 0) {
+            PQclear(res);
+            return -1;
+        }
+        ecm_log_info("campaign expired", "campaign %s: end_at reached while %s",
+                     PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
+    }
+    PQclear(res);
+    return n;
+}
+
+/* Closes up to ctx->batch open contacts of expired campaigns, one
+ * ContactClosed (EXPIRED) each. Returns how many, or -1. */
+static int expire_contacts(ecm_pg *pg, const st_sched_ctx *ctx, const char *batch_s)
+{
+    const char *p[] = {batch_s};
+    PGresult *res = ecm_pg_exec(pg, SQL_EXPIRE_CONTACTS, 1, p);
+    if (res == NULL)
+        return -1;
+    int n = PQntuples(res);
+    if (n > 0 && ecm_outbox_copy_begin(pg) != 0) {
+        PQclear(res);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        char id[ECM_UUID_LEN];
+        ecm_uuid_new(id);
+        Ecm__V1__ContactClosed ev = ECM__V1__CONTACT_CLOSED__INIT;
+        ev.event_id = id;
+        ev.occurred_at = ecm_now_ms();
+        ev.contact_id = field_ll(res, i, 0);
+        ev.campaign_id = field_ll(res, i, 1);
+        ev.attempts = (int32_t)field_ll(res, i, 2);
+        ev.outcome = ECM__V1__OUTCOME__OUTCOME_EXPIRED;
+        if (ecm_outbox_copy_add(pg, ctx->topic_closed, PQgetvalue(res, i, 0), ctx->source, id,
+                                ev.occurred_at, &ev.base) != 0) {
+            (void)ecm_outbox_copy_end(pg);
+            PQclear(res);
+            return -1;
+        }
+    }
+    PQclear(res);
+    if (n > 0 && ecm_outbox_copy_end(pg) != 0)
+        return -1;
+    if (n > 0)
+        ecm_log_info("contacts expired", "%d open contacts closed EXPIRED", n);
+    return n;
+}
+
 static int complete_campaigns(ecm_pg *pg, const st_sched_ctx *ctx)
 {
     PGresult *res = ecm_pg_exec(pg, SQL_COMPLETE, 0, NULL);
@@ -95,58 +200,60 @@ static int complete_campaigns(ecm_pg *pg, const st_sched_ctx *ctx)
         return -1;
     int n = PQntuples(res);
     for (int i = 0; i < n; i++) {
-        char id[ECM_UUID_LEN];
-        ecm_uuid_new(id);
-        Ecm__V1__CampaignChanged ev = ECM__V1__CAMPAIGN_CHANGED__INIT;
-        ev.event_id = id;
-        ev.occurred_at = ecm_now_ms();
-        ev.campaign_id = field_ll(res, i, 0);
-        ev.state = "completed";
-        ev.previous_state = "active";
-        ev.actor = "strategy";
-        if (ecm_outbox_add(pg, ctx->topic_campaigns, PQgetvalue(res, i, 0), ctx->source, id,
-                           ev.occurred_at, &ev.base) != 0) {
+        if (campaign_changed(pg, ctx, res, i, "completed", "active") != 0) {
             PQclear(res);
             return -1;
         }
-        ecm_log_info("campaign completed", "campaign %lld: every contact is closed",
-                     (long long)ev.campaign_id);
+        ecm_log_info("campaign completed", "campaign %s: every contact is closed",
+                     PQgetvalue(res, i, 0));
     }
     PQclear(res);
     return n;
 }
 
-int st_sched_tick(ecm_pg *pg, const st_sched_ctx *ctx, int *completed)
+int st_sched_tick(ecm_pg *pg, const st_sched_ctx *ctx, st_sched_counts *counts)
 {
-    char batch_s[16];
+    char batch_s[16], now_s[24];
     snprintf(batch_s, sizeof(batch_s), "%d", ctx->batch > 0 ? ctx->batch : 1);
-    if (completed != NULL)
-        *completed = 0;
+    snprintf(now_s, sizeof(now_s), "%lld", (long long)ecm_clock_now_ms());
+    st_sched_counts c = {0};
+    if (counts != NULL)
+        *counts = c;
 
     if (ecm_pg_begin(pg) != 0)
         goto fail;
-    const char *p[] = {batch_s};
-    PGresult *due = ecm_pg_exec(pg, SQL_TAKE_DUE, 1, p);
+    /* Expiry first: a campaign that ends now emits no more retries. */
+    c.expired = expire_campaigns(pg, ctx, now_s);
+    if (c.expired < 0)
+        goto fail;
+    c.expired_contacts = expire_contacts(pg, ctx, batch_s);
+    if (c.expired_contacts < 0)
+        goto fail;
+    const char *p[] = {batch_s, now_s};
+    PGresult *due = ecm_pg_exec(pg, SQL_TAKE_DUE, 2, p);
     if (due == NULL)
         goto fail;
-    int n = PQntuples(due);
+    c.retries = PQntuples(due);
     int rc = emit_retries(pg, ctx, due);
     PQclear(due);
     if (rc != 0)
         goto fail;
-    int done = complete_campaigns(pg, ctx);
-    if (done < 0)
+    c.completed = complete_campaigns(pg, ctx);
+    if (c.completed < 0)
         goto fail;
     if (ecm_pg_commit(pg) != 0)
         goto fail;
 
-    count(ctx, "ecm_strategy_retries_emitted_total", "ContactRetry events emitted", n);
-    count(ctx, "ecm_strategy_campaigns_completed_total", "campaigns completed", done);
-    if (n > 0)
-        ecm_log_debug("retries emitted", "%d contacts due", n);
-    if (completed != NULL)
-        *completed = done;
-    return n;
+    count(ctx, "ecm_strategy_retries_emitted_total", "ContactRetry events emitted", c.retries);
+    count(ctx, "ecm_strategy_campaigns_completed_total", "campaigns completed", c.completed);
+    count(ctx, "ecm_strategy_campaigns_expired_total", "campaigns expired", c.expired);
+    count(ctx, "ecm_strategy_contacts_expired_total",
+          "open contacts closed EXPIRED with their campaign", c.expired_contacts);
+    if (c.retries > 0)
+        ecm_log_debug("retries emitted", "%d contacts due", c.retries);
+    if (counts != NULL)
+        *counts = c;
+    return c.retries;
 
 fail:
     ecm_pg_rollback(pg);
@@ -185,7 +292,8 @@ static void *sched_main(void *arg)
     st_sched *s = arg;
     long backoff = ST_SCHED_BACKOFF_MIN_MS;
     while (!should_stop(s)) {
-        int n = st_sched_tick(s->pg, &s->ctx, NULL);
+        st_sched_counts c;
+        int n = st_sched_tick(s->pg, &s->ctx, &c);
         if (n < 0) {
             ecm_log_warn("scheduler tick failed, retrying", "in %ld ms", backoff);
             sleep_ms(s, backoff);
@@ -193,7 +301,7 @@ static void *sched_main(void *arg)
             continue;
         }
         backoff = ST_SCHED_BACKOFF_MIN_MS;
-        if (n >= s->ctx.batch)
+        if (c.retries >= s->ctx.batch || c.expired_contacts >= s->ctx.batch)
             continue;
         sleep_ms(s, s->tick_ms);
     }
@@ -214,6 +322,10 @@ st_sched *st_sched_start(const char *dsn, const st_sched_ctx *ctx, long tick_ms,
                             "ContactRetry events emitted");
         ecm_metrics_counter(ctx->metrics, "ecm_strategy_campaigns_completed_total",
                             "campaigns completed");
+        ecm_metrics_counter(ctx->metrics, "ecm_strategy_campaigns_expired_total",
+                            "campaigns expired");
+        ecm_metrics_counter(ctx->metrics, "ecm_strategy_contacts_expired_total",
+                            "open contacts closed EXPIRED with their campaign");
     }
     if (s->ctx.batch <= 0)
         s->ctx.batch = 1;

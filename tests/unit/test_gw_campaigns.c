@@ -1,17 +1,19 @@
-/* gw_campaigns: POST body validation, RFC 3339 parsing and the campaign
- * life cycle, as pure functions. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include <cmocka.h>
-
-#include <string.h>
+/* gw_campaigns: body validation (calling window, time zone, region), the
+ * PATCH rules, RFC 3339 parsing and the campaign life cycle as pure
+ * functions; and, with ECM_TEST_PG_DSN, the API against a scratch database:
+ * resume and the final states, PATCH, and activation past end_at on a
+ * business clock the test sets. */
+#include <signal.h>
 
 #include <jansson.h>
 
+#include "ecm_http.h"
+#include "ecm_pg.h"
+#include "gw_app.h"
 #include "gw_campaigns.h"
+#include "gw_dnc.h"
+#include "gw_strategies.h"
+#include "ecm_test_support.h"
 
 /* Validates text; returns the offending field or NULL when valid. The
  * document is kept in *doc (in points into it); the caller releases it. */
@@ -56,10 +58,12 @@ static void test_campaign_voice_minimal_body_gets_defaults(void **state)
     assert_string_equal(in.strategy, "Default");
     assert_string_equal(in.cisco_kind, "uccx");
     assert_string_equal(in.cisco_campaign_id, "7");
-    assert_string_equal(in.region, "US");
+    assert_null(in.region); /* the gateway's default region */
+    assert_int_equal(in.strategy_id, 0);
     assert_string_equal(in.time_zone, "UTC");
     assert_null(in.start_at);
     assert_null(in.end_at);
+    assert_null(in.call_window); /* every day, legal hours only */
     json_decref(body);
 }
 
@@ -120,6 +124,19 @@ static void test_campaign_validation_names_the_field(void **state)
          "\"end_at\":\"2026-11-24T11:00:00+02:00\"}",
          "end_at"},
         {"{\"name\":\"x\",\"channel\":\"sms\",\"colour\":\"red\"}", "body"},
+        {"{\"name\":\"x\",\"channel\":\"sms\",\"region\":\"XX\"}", "region"},
+        {"{\"name\":\"x\",\"channel\":\"sms\",\"region\":\"001\"}", "region"},
+        {"{\"name\":\"x\",\"channel\":\"sms\",\"time_zone\":\"Mars/Olympus\"}", "time_zone"},
+        {"{\"name\":\"x\",\"channel\":\"sms\",\"time_zone\":\"america/new_york\"}", "time_zone"},
+        {"{\"name\":\"x\",\"channel\":\"sms\",\"strategy_id\":\"7\"}", "strategy_id"},
+        {"{\"name\":\"x\",\"channel\":\"sms\",\"strategy_id\":0}", "strategy_id"},
+        {"{\"name\":\"x\",\"channel\":\"sms\",\"strategy_id\":2,\"strategy\":\"Fast\"}",
+         "strategy"},
+        {"{\"name\":\"x\",\"channel\":\"sms\",\"call_window\":[]}", "call_window"},
+        {"{\"name\":\"x\",\"channel\":\"sms\",\"call_window\":{\"funday\":[]}}", "call_window"},
+        {"{\"name\":\"x\",\"channel\":\"sms\",\"call_window\":{\"tue\":[[\"25:00\","
+         "\"26:00\"]]}}",
+         "call_window"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const char *field = invalid_field(cases[i].body, &in);
@@ -143,6 +160,172 @@ static void test_campaign_schedule_with_offsets_is_compared_in_utc(void **state)
                                   &in, &doc));
     assert_string_equal(in.start_at, "2026-11-24T07:30:00Z");
     json_decref(doc);
+}
+
+static void test_campaign_window_errors_name_the_field_and_the_place(void **state)
+{
+    (void)state;
+    gw_campaign_input in;
+    json_t *body = json_loads("{\"name\":\"x\",\"channel\":\"sms\",\"sms\":{\"template\":"
+                              "\"Hi\"},\"call_window\":{\"mon\":[[\"09:00\",\"12:00\"]],"
+                              "\"fri\":[[\"20:00\",\"09:00\"]]}}",
+                              0, NULL);
+    const char *field = NULL;
+    char reason[200] = "";
+    assert_int_equal(gw_campaign_validate(body, &in, &field, reason, sizeof(reason)), -1);
+    assert_string_equal(field, "call_window");
+    assert_non_null(strstr(reason, "fri[0]"));
+    json_decref(body);
+}
+
+static void test_campaign_window_closed_in_legal_hours_is_refused(void **state)
+{
+    (void)state;
+    gw_campaign_input in;
+    /* 21:00-23:00 and 06:00-08:00 are all outside 08:00-21:00; so is a
+     * window open on no day. */
+    static const char *const windows[] = {
+        "{\"mon\":[[\"21:00\",\"23:00\"]],\"sat\":[[\"06:00\",\"08:00\"]]}",
+        "{}",
+        "{\"mon\":[],\"tue\":[]}",
+    };
+    for (size_t i = 0; i < sizeof(windows) / sizeof(windows[0]); i++) {
+        char text[512];
+        snprintf(text, sizeof(text),
+                 "{\"name\":\"x\",\"channel\":\"sms\",\"sms\":{\"template\":\"Hi\"},"
+                 "\"call_window\":%s}",
+                 windows[i]);
+        json_t *body = json_loads(text, 0, NULL);
+        assert_non_null(body);
+        const char *field = NULL;
+        char reason[200] = "";
+        assert_int_equal(gw_campaign_validate(body, &in, &field, reason, sizeof(reason)), -1);
+        assert_string_equal(field, "call_window");
+        assert_non_null(strstr(reason, "legal"));
+        json_decref(body);
+    }
+}
+
+static void test_campaign_window_is_checked_against_the_deployments_legal_hours(void **state)
+{
+    (void)state;
+    json_t *body = json_loads("{\"name\":\"x\",\"channel\":\"sms\",\"sms\":{\"template\":"
+                              "\"Hi\"},\"call_window\":{\"sat\":[[\"08:00\",\"09:00\"]]}}",
+                              0, NULL);
+    gw_campaign_input in;
+    const char *field = NULL;
+    char reason[200] = "";
+    assert_int_equal(gw_campaign_validate(body, &in, &field, reason, sizeof(reason)), 0);
+    const ecm_legal_hours late = {9 * 60, 20 * 60};
+    assert_int_equal(gw_campaign_validate_legal(body, &late, &in, &field, reason, sizeof(reason)),
+                     -1);
+    assert_string_equal(field, "call_window");
+    assert_non_null(strstr(reason, "09:00-20:00"));
+    const ecm_legal_hours early = {7 * 60, 21 * 60};
+    assert_int_equal(gw_campaign_validate_legal(body, &early, &in, &field, reason, sizeof(reason)),
+                     0);
+    json_decref(body);
+}
+
+static void test_campaign_window_is_kept_canonical_and_region_upper_case(void **state)
+{
+    (void)state;
+    gw_campaign_input in;
+    json_t *doc = NULL;
+    assert_null(invalid_field_doc("{\"name\":\"x\",\"channel\":\"sms\",\"region\":\"gb\","
+                                  "\"time_zone\":\"US/Eastern\",\"sms\":{\"template\":\"Hi\"},"
+                                  "\"call_window\":{\"mon\":[[\"09:00\",\"12:00\"],"
+                                  "[\"11:00\",\"17:30\"]]}}",
+                                  &in, &doc));
+    assert_string_equal(in.region, "GB");
+    /* Stored as written: PostgreSQL knows the link as well as ICU does. */
+    assert_string_equal(in.time_zone, "US/Eastern");
+    assert_non_null(in.call_window);
+    json_t *w = json_loads(in.call_window, 0, NULL);
+    assert_non_null(w);
+    /* Overlapping ranges merged, every day present. */
+    json_t *mon = json_object_get(w, "mon");
+    assert_int_equal(json_array_size(mon), 1);
+    assert_string_equal(json_string_value(json_array_get(json_array_get(mon, 0), 1)), "17:30");
+    assert_int_equal(json_array_size(json_object_get(w, "sun")), 0);
+    json_decref(w);
+    json_decref(doc);
+}
+
+static void test_campaign_patch_allowed_members_depend_on_state(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *state, *patch;
+        int rc;
+        const char *field;
+    } cases[] = {
+        {"draft", "{\"name\":\"n\",\"strategy\":\"Fast\",\"sms\":{},\"region\":\"GB\"}", 0, NULL},
+        {"paused", "{\"cisco\":{\"campaign_id\":\"9\"},\"strategy_id\":3}", 0, NULL},
+        {"active",
+         "{\"call_window\":null,\"time_zone\":\"UTC\",\"end_at\":null,\"name\":\"n\","
+         "\"start_at\":null}",
+         0, NULL},
+        {"active", "{\"time_zone\":\"UTC\",\"strategy_id\":3}", 1, "strategy_id"},
+        {"active", "{\"sms\":{\"template\":\"x\"}}", 1, "sms"},
+        {"active", "{\"region\":\"GB\"}", 1, "region"},
+        {"stopped", "{\"name\":\"n\"}", 1, "name"},
+        {"completed", "{\"end_at\":null}", 1, "end_at"},
+        {"expired", "{\"end_at\":\"2030-01-01T00:00:00Z\"}", 1, "end_at"},
+        {"draft", "{\"channel\":\"sms\"}", -1, "channel"},
+        {"draft", "{\"colour\":\"red\"}", -1, "body"},
+        {"draft", "[]", -1, "body"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_t *patch = json_loads(cases[i].patch, 0, NULL);
+        assert_non_null(patch);
+        const char *field = NULL;
+        char reason[200] = "";
+        int rc = gw_campaign_patch_check(cases[i].state, patch, &field, reason, sizeof(reason));
+        if (rc != cases[i].rc || (cases[i].field && strcmp(field, cases[i].field) != 0)) {
+            fail_msg("%s %s: rc %d field %s (%s)", cases[i].state, cases[i].patch, rc,
+                     field ? field : "-", reason);
+        }
+        if (rc != 0) {
+            assert_true(reason[0] != '\0');
+        }
+        json_decref(patch);
+    }
+}
+
+static void test_campaign_merge_keeps_unnamed_members(void **state)
+{
+    (void)state;
+    json_t *cur =
+        json_loads("{\"name\":\"a\",\"channel\":\"sms\",\"strategy_id\":4,"
+                   "\"sms\":{\"template\":\"Hi\",\"sender\":\"ECM\",\"dlr_timeout_s\":60},"
+                   "\"end_at\":\"2030-01-01T00:00:00.000Z\"}",
+                   0, NULL);
+    json_t *patch = json_loads("{\"sms\":{\"sender\":null},\"strategy\":\"Fast\","
+                               "\"end_at\":null}",
+                               0, NULL);
+    json_t *m = gw_campaign_merge(cur, patch);
+    assert_non_null(m);
+    json_t *sms = json_object_get(m, "sms");
+    assert_string_equal(json_string_value(json_object_get(sms, "template")), "Hi");
+    assert_true(json_is_null(json_object_get(sms, "sender")));
+    assert_int_equal(json_integer_value(json_object_get(sms, "dlr_timeout_s")), 60);
+    assert_null(json_object_get(m, "strategy_id"));
+    assert_string_equal(json_string_value(json_object_get(m, "strategy")), "Fast");
+    assert_true(json_is_null(json_object_get(m, "end_at")));
+    /* The current document is left as it was. */
+    assert_string_equal(json_string_value(json_object_get(json_object_get(cur, "sms"), "sender")),
+                        "ECM");
+    assert_int_equal(json_integer_value(json_object_get(cur, "strategy_id")), 4);
+    gw_campaign_input in;
+    const char *field = NULL;
+    char reason[200];
+    assert_int_equal(gw_campaign_validate(m, &in, &field, reason, sizeof(reason)), 0);
+    assert_null(in.sms_sender);
+    assert_null(in.end_at);
+    json_decref(m);
+    json_decref(patch);
+    json_decref(cur);
 }
 
 static void test_rfc3339_parse_known_instants(void **state)
@@ -170,6 +353,7 @@ static void test_campaign_allowed_transitions(void **state)
     assert_string_equal(gw_campaign_next_state("draft", "activate"), "active");
     assert_string_equal(gw_campaign_next_state("active", "pause"), "paused");
     assert_string_equal(gw_campaign_next_state("paused", "activate"), "active");
+    assert_string_equal(gw_campaign_next_state("paused", "resume"), "active");
     assert_string_equal(gw_campaign_next_state("active", "stop"), "stopped");
     assert_string_equal(gw_campaign_next_state("paused", "stop"), "stopped");
 }
@@ -179,7 +363,7 @@ static void test_campaign_refused_transitions(void **state)
     (void)state;
     static const char *const states[] = {"draft",   "active",    "paused",
                                          "stopped", "completed", "expired"};
-    static const char *const actions[] = {"activate", "pause", "stop"};
+    static const char *const actions[] = {"activate", "resume", "pause", "stop"};
     int allowed = 0;
     for (size_t s = 0; s < sizeof(states) / sizeof(states[0]); s++) {
         for (size_t a = 0; a < sizeof(actions) / sizeof(actions[0]); a++) {
@@ -188,15 +372,356 @@ static void test_campaign_refused_transitions(void **state)
             }
         }
     }
-    /* Exactly the five moves above; nothing leaves stopped, completed or
-     * expired, and draft can only be activated. */
-    assert_int_equal(allowed, 5);
+    /* Exactly the six moves above; nothing leaves stopped, completed or
+     * expired, and draft can only be activated (not resumed). */
+    assert_int_equal(allowed, 6);
+    assert_null(gw_campaign_next_state("draft", "resume"));
+    assert_null(gw_campaign_next_state("active", "resume"));
+    assert_null(gw_campaign_next_state("expired", "resume"));
+    assert_null(gw_campaign_next_state("completed", "activate"));
     assert_null(gw_campaign_next_state("draft", "pause"));
     assert_null(gw_campaign_next_state("draft", "stop"));
     assert_null(gw_campaign_next_state("active", "activate"));
     assert_null(gw_campaign_next_state("stopped", "activate"));
     assert_null(gw_campaign_next_state("active", "delete"));
     assert_null(gw_campaign_next_state(NULL, "stop"));
+}
+
+/* ---- the API against a scratch database --------------------------------- */
+
+/* This test's ports (gwapi's range 7600-7699). */
+#define PORT_FIRST 7610
+#define PORT_LAST 7629
+
+typedef struct {
+    ecm_test_db *db;
+    PGconn *conn;
+    ecm_pg_pool *pool;
+    ecm_http *http;
+    gw_app app;
+    ecm_legal_hours legal;
+    int port;
+    volatile sig_atomic_t stop;
+} fixture;
+
+static int group_setup(void **state)
+{
+    ecm_test_log_init("test_gw_campaigns", ECM_LOG_ERROR);
+    /* Business time stands still on a Tuesday unless a test moves it. */
+    setenv("ECM_CLOCK_FIXED", "2026-11-24T12:00:00Z", 1);
+    *state = NULL;
+    if (!ecm_test_pg_dsn()) {
+        return 0;
+    }
+    fixture *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    f->db = ecm_test_db_new_migrated("ecm_gwapi_camp");
+    f->legal = (ecm_legal_hours){9 * 60, 20 * 60}; /* a stricter deployment */
+    f->conn = ecm_test_pg_connect(f->db->dsn);
+    f->pool = ecm_pg_pool_new(f->db->dsn, 4, &f->stop);
+    assert_non_null(f->pool);
+    f->app = (gw_app){
+        .pool = f->pool,
+        .source = "/ecm/gateway-test",
+        .topic_campaigns = "campaigns.changed",
+        .topic_uploaded = "contacts.uploaded",
+        .topic_closed = "contacts.closed",
+        .default_region = "GB",
+        .legal = &f->legal,
+        .upload_batch = 5000,
+        .upload_max_record = 65536,
+    };
+    for (f->port = PORT_FIRST; f->port <= PORT_LAST; f->port++) {
+        f->http = ecm_http_new("127.0.0.1", f->port, NULL);
+        assert_non_null(f->http);
+        assert_int_equal(gw_campaigns_register(f->http, &f->app), 0);
+        assert_int_equal(gw_strategies_register(f->http, &f->app), 0);
+        if (ecm_http_start(f->http) == 0) {
+            break;
+        }
+        ecm_http_destroy(f->http);
+        f->http = NULL;
+    }
+    assert_non_null(f->http);
+    *state = f;
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    fixture *f = *state;
+    if (f) {
+        ecm_http_destroy(f->http);
+        ecm_pg_pool_destroy(f->pool);
+        PQfinish(f->conn);
+        (void)ecm_test_db_destroy(f->db);
+        free(f);
+    }
+    unsetenv("ECM_CLOCK_FIXED");
+    return 0;
+}
+
+/* One request with an optional JSON body; returns the status and the
+ * answer parsed in *answer (NULL when it had none). */
+static long api(const fixture *f, const char *method, const char *path, const char *body,
+                json_t **answer)
+{
+    ecm_test_http_answer a;
+    static const char *const hdrs[] = {"Content-Type: application/json", "Expect:", NULL};
+    ecm_test_http_request(&a, f->port, method, path, hdrs, body, body ? strlen(body) : 0, NULL);
+    *answer = a.len ? json_loads(a.body, 0, NULL) : NULL;
+    long st = a.status;
+    ecm_test_http_answer_free(&a);
+    return st;
+}
+
+static const char *jstr(const json_t *obj, const char *key)
+{
+    const char *v = json_string_value(json_object_get(obj, key));
+    if (!v) {
+        char *d = json_dumps(obj, JSON_COMPACT);
+        fail_msg("no string %s in %s", key, d ? d : "(null)");
+    }
+    return v;
+}
+
+/* POST path with body; expects 200 (or 201) and returns the answer's
+ * state. */
+static void expect_state(const fixture *f, long long id, const char *action, long status,
+                         const char *state)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/%s", id, action);
+    json_t *a = NULL;
+    long st = api(f, "POST", path, NULL, &a);
+    if (st != status) {
+        char *d = a ? json_dumps(a, JSON_COMPACT) : NULL;
+        fail_msg("%s: status %ld, expected %ld: %s", path, st, status, d ? d : "");
+    }
+    if (state) {
+        assert_string_equal(jstr(a, "state"), state);
+    } else {
+        assert_non_null(strstr(jstr(a, "type"), "conflict"));
+    }
+    json_decref(a);
+}
+
+static long long create(const fixture *f, const char *body)
+{
+    json_t *a = NULL;
+    long st = api(f, "POST", "/api/v1/campaigns", body, &a);
+    if (st != 201) {
+        char *d = a ? json_dumps(a, JSON_COMPACT) : NULL;
+        fail_msg("POST /api/v1/campaigns: %ld %s", st, d ? d : "");
+    }
+    long long id = json_integer_value(json_object_get(a, "id"));
+    json_decref(a);
+    return id;
+}
+
+#define VOICE_BODY(name, extra)                                                                    \
+    "{\"name\":\"" name "\",\"channel\":\"voice_ivr\",\"cisco\":{\"kind\":\"uccx\","               \
+    "\"campaign_id\":\"7\"}" extra "}"
+
+static void test_api_campaign_resume_and_final_states(void **state)
+{
+    fixture *f = ecm_test_need(*state);
+    long long id = create(f, VOICE_BODY("Cycle", ""));
+    expect_state(f, id, "resume", 409, NULL); /* a draft is activated, not resumed */
+    expect_state(f, id, "activate", 200, "active");
+    expect_state(f, id, "resume", 409, NULL);
+    expect_state(f, id, "pause", 200, "paused");
+    expect_state(f, id, "resume", 200, "active");
+    expect_state(f, id, "pause", 200, "paused");
+    expect_state(f, id, "activate", 200, "active");
+    expect_state(f, id, "stop", 200, "stopped");
+    static const char *const actions[] = {"activate", "resume", "pause", "stop"};
+    for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++) {
+        expect_state(f, id, actions[i], 409, NULL);
+    }
+    /* Completed and expired (set by other services) are as final. */
+    long long done = create(f, VOICE_BODY("Done", ""));
+    ecm_test_pg_exec(f->conn, "UPDATE campaigns SET state = 'completed' WHERE id = %lld", done);
+    long long gone = create(f, VOICE_BODY("Gone", ""));
+    ecm_test_pg_exec(f->conn, "UPDATE campaigns SET state = 'expired' WHERE id = %lld", gone);
+    for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++) {
+        expect_state(f, done, actions[i], 409, NULL);
+        expect_state(f, gone, actions[i], 409, NULL);
+    }
+    /* Creation and the six changes, one CampaignChanged each; refusals
+     * write none. */
+    assert_int_equal(ecm_test_pg_int(f->conn,
+                                     "SELECT count(*) FROM outbox WHERE msg_key = '%lld' "
+                                     "AND ce_type = 'ecm.v1.CampaignChanged'",
+                                     id),
+                     7);
+    ;
+}
+
+static void test_api_campaign_patch_edits_and_bumps_updated_at(void **state)
+{
+    fixture *f = ecm_test_need(*state);
+    long long id = create(f, VOICE_BODY("Edit", ",\"time_zone\":\"America/New_York\""));
+    char path[64];
+    snprintf(path, sizeof(path), "/api/v1/campaigns/%lld", id);
+    json_t *a = NULL;
+    assert_int_equal(api(f, "GET", path, NULL, &a), 200);
+    char before[40];
+    snprintf(before, sizeof(before), "%s", jstr(a, "updated_at"));
+    assert_true(json_is_null(json_object_get(a, "call_window")));
+    assert_string_equal(jstr(a, "region"), "GB"); /* the gateway's default */
+    assert_int_equal(json_integer_value(json_object_get(a, "strategy_id")), 1);
+    json_decref(a);
+
+    ecm_test_pg_exec(f->conn, "INSERT INTO strategies (name) VALUES ('Fast')");
+    long long fast = ecm_test_pg_int(f->conn, "SELECT id FROM strategies WHERE name = 'Fast'");
+    char body[512];
+    snprintf(body, sizeof(body),
+             "{\"name\":\"Edited\",\"strategy_id\":%lld,\"region\":\"US\","
+             "\"call_window\":{\"mon\":[[\"09:00\",\"17:00\"]],\"sat\":[[\"10:00\",\"12:00\"]]},"
+             "\"start_at\":\"2026-12-01T09:00:00-05:00\",\"end_at\":\"2026-12-20T00:00:00Z\","
+             "\"cisco\":{\"campaign_id\":8}}",
+             fast);
+    assert_int_equal(api(f, "PATCH", path, body, &a), 200);
+    assert_string_equal(jstr(a, "name"), "Edited");
+    assert_string_equal(jstr(a, "strategy"), "Fast");
+    assert_string_equal(jstr(a, "region"), "US");
+    assert_string_equal(jstr(a, "time_zone"), "America/New_York"); /* untouched */
+    assert_string_equal(jstr(a, "start_at"), "2026-12-01T14:00:00.000Z");
+    assert_string_equal(jstr(json_object_get(a, "cisco"), "campaign_id"), "8");
+    assert_string_equal(jstr(json_object_get(a, "cisco"), "kind"), "uccx");
+    json_t *sat = json_object_get(json_object_get(a, "call_window"), "sat");
+    assert_string_equal(json_string_value(json_array_get(json_array_get(sat, 0), 0)), "10:00");
+    assert_true(strcmp(jstr(a, "updated_at"), before) > 0);
+    snprintf(before, sizeof(before), "%s", jstr(a, "updated_at"));
+    json_decref(a);
+
+    /* Refusals name the field; nothing changes. */
+    static const struct {
+        const char *patch;
+        long status;
+        const char *field;
+    } bad[] = {
+        {"{\"call_window\":{\"mon\":[[\"22:00\",\"23:30\"]]}}", 400, "call_window"},
+        {"{\"call_window\":{\"mon\":[[\"9\",\"17:00\"]]}}", 400, "call_window"},
+        {"{\"time_zone\":\"Europe/Atlantis\"}", 400, "time_zone"},
+        {"{\"end_at\":\"2026-11-01T00:00:00Z\"}", 400, "end_at"},   /* before start_at */
+        {"{\"start_at\":\"2026-12-25T00:00:00Z\"}", 400, "end_at"}, /* now after end_at */
+        {"{\"strategy_id\":999}", 400, "strategy_id"},
+        {"{\"strategy\":\"Nope\"}", 400, "strategy"},
+        {"{\"channel\":\"sms\"}", 400, "channel"},
+        {"{\"sms\":{\"template\":\"Hi\"}}", 400, "sms"},
+        {"{\"name\":null}", 400, "name"},
+        {"not json", 400, "body"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        long st = api(f, "PATCH", path, bad[i].patch, &a);
+        const char *detail = json_string_value(json_object_get(a, "detail"));
+        if (st != bad[i].status || !detail || strncmp(detail, bad[i].field, strlen(bad[i].field))) {
+            fail_msg("PATCH %s: %ld %s", bad[i].patch, st, detail ? detail : "");
+        }
+        json_decref(a);
+    }
+    /* An end in the past (business clock: 2026-11-24T12:00Z) is refused. */
+    assert_int_equal(
+        api(f, "PATCH", path, "{\"start_at\":null,\"end_at\":\"2026-11-24T11:00:00Z\"}", &a), 400);
+    assert_non_null(strstr(jstr(a, "detail"), "past"));
+    json_decref(a);
+    assert_int_equal(api(f, "GET", path, NULL, &a), 200);
+    assert_string_equal(jstr(a, "updated_at"), before);
+    assert_string_equal(jstr(a, "name"), "Edited");
+    json_decref(a);
+
+    /* Active: the schedule may change, what the campaign is may not. */
+    expect_state(f, id, "activate", 200, "active");
+    assert_int_equal(
+        api(f, "PATCH", path, "{\"time_zone\":\"Europe/London\",\"call_window\":null}", &a), 200);
+    assert_string_equal(jstr(a, "time_zone"), "Europe/London");
+    assert_true(json_is_null(json_object_get(a, "call_window")));
+    json_decref(a);
+    assert_int_equal(api(f, "PATCH", path, "{\"strategy\":\"Default\"}", &a), 409);
+    assert_non_null(strstr(jstr(a, "detail"), "pause"));
+    json_decref(a);
+    assert_int_equal(api(f, "PATCH", path, "{\"cisco\":{\"campaign_id\":\"9\"}}", &a), 409);
+    json_decref(a);
+    expect_state(f, id, "pause", 200, "paused");
+    assert_int_equal(api(f, "PATCH", path, "{\"strategy\":\"Default\"}", &a), 200);
+    assert_string_equal(jstr(a, "strategy"), "Default");
+    json_decref(a);
+    expect_state(f, id, "stop", 200, "stopped");
+    assert_int_equal(api(f, "PATCH", path, "{\"name\":\"Later\"}", &a), 409);
+    json_decref(a);
+    assert_int_equal(api(f, "PATCH", "/api/v1/campaigns/999999", "{\"name\":\"x\"}", &a), 404);
+    json_decref(a);
+}
+
+static void test_api_campaign_past_end_at_is_not_activated(void **state)
+{
+    fixture *f = ecm_test_need(*state);
+    json_t *a = NULL;
+    /* Created with an end in the past: refused. */
+    assert_int_equal(api(f, "POST", "/api/v1/campaigns",
+                         VOICE_BODY("Late", ",\"end_at\":\"2026-11-24T11:59:00Z\""), &a),
+                     400);
+    assert_non_null(strstr(jstr(a, "detail"), "end_at"));
+    json_decref(a);
+
+    long long id = create(f, VOICE_BODY("Ends", ",\"end_at\":\"2026-11-25T00:00:00Z\""));
+    long long paused = create(f, VOICE_BODY("Paused", ",\"end_at\":\"2026-11-25T00:00:00Z\""));
+    expect_state(f, paused, "activate", 200, "active");
+    expect_state(f, paused, "pause", 200, "paused");
+    setenv("ECM_CLOCK_FIXED", "2026-11-25T00:00:00Z", 1);
+    expect_state(f, id, "activate", 409, NULL);
+    expect_state(f, paused, "resume", 409, NULL);
+    expect_state(f, paused, "activate", 409, NULL);
+    char path[64];
+    snprintf(path, sizeof(path), "/api/v1/campaigns/%lld", id);
+    assert_int_equal(api(f, "GET", path, NULL, &a), 200);
+    assert_string_equal(jstr(a, "state"), "draft"); /* left as it was */
+    json_decref(a);
+    /* Stopping needs no future. */
+    expect_state(f, paused, "stop", 200, "stopped");
+    /* A later end_at and it runs. */
+    assert_int_equal(api(f, "PATCH", path, "{\"end_at\":\"2026-11-30T00:00:00Z\"}", &a), 200);
+    json_decref(a);
+    expect_state(f, id, "activate", 200, "active");
+    setenv("ECM_CLOCK_FIXED", "2026-11-24T12:00:00Z", 1);
+}
+
+static void test_api_campaign_create_takes_strategy_id_and_window(void **state)
+{
+    fixture *f = ecm_test_need(*state);
+    json_t *a = NULL;
+    assert_int_equal(api(f, "POST", "/api/v1/campaigns",
+                         "{\"name\":\"W\",\"channel\":\"sms\",\"strategy_id\":1,"
+                         "\"sms\":{\"template\":\"Hi\"},\"region\":\"fr\","
+                         "\"time_zone\":\"Europe/Paris\","
+                         "\"call_window\":{\"mon\":[[\"07:00\",\"10:00\"]]}}",
+                         &a),
+                     201);
+    assert_string_equal(jstr(a, "region"), "FR");
+    assert_string_equal(jstr(a, "strategy"), "Default");
+    json_t *mon = json_object_get(json_object_get(a, "call_window"), "mon");
+    assert_string_equal(json_string_value(json_array_get(json_array_get(mon, 0), 0)), "07:00");
+    assert_non_null(json_object_get(json_object_get(a, "counts"), "by_state"));
+    json_decref(a);
+    assert_int_equal(api(f, "POST", "/api/v1/campaigns",
+                         "{\"name\":\"W\",\"channel\":\"sms\",\"strategy_id\":424242,"
+                         "\"sms\":{\"template\":\"Hi\"}}",
+                         &a),
+                     400);
+    assert_non_null(strstr(jstr(a, "detail"), "strategy_id"));
+    json_decref(a);
+    assert_int_equal(api(f, "POST", "/api/v1/campaigns",
+                         "{\"name\":\"W\",\"channel\":\"sms\",\"sms\":{\"template\":\"Hi\"},"
+                         "\"call_window\":{\"sun\":[[\"05:00\",\"09:00\"]]}}",
+                         &a),
+                     400);
+    /* Open 05:00-09:00 only: fine at 08:00-21:00, closed at this
+     * deployment's 09:00-20:00. */
+    assert_non_null(strstr(jstr(a, "detail"), "call_window: no open time"));
+    assert_non_null(strstr(jstr(a, "detail"), "09:00-20:00"));
+    json_decref(a);
 }
 
 int main(void)
@@ -206,10 +731,20 @@ int main(void)
         cmocka_unit_test(test_campaign_numeric_cisco_id_becomes_text),
         cmocka_unit_test(test_campaign_sms_needs_no_cisco),
         cmocka_unit_test(test_campaign_validation_names_the_field),
+        cmocka_unit_test(test_campaign_window_errors_name_the_field_and_the_place),
+        cmocka_unit_test(test_campaign_window_closed_in_legal_hours_is_refused),
+        cmocka_unit_test(test_campaign_window_is_checked_against_the_deployments_legal_hours),
+        cmocka_unit_test(test_campaign_window_is_kept_canonical_and_region_upper_case),
+        cmocka_unit_test(test_campaign_patch_allowed_members_depend_on_state),
+        cmocka_unit_test(test_campaign_merge_keeps_unnamed_members),
         cmocka_unit_test(test_campaign_schedule_with_offsets_is_compared_in_utc),
         cmocka_unit_test(test_rfc3339_parse_known_instants),
         cmocka_unit_test(test_campaign_allowed_transitions),
         cmocka_unit_test(test_campaign_refused_transitions),
+        cmocka_unit_test(test_api_campaign_resume_and_final_states),
+        cmocka_unit_test(test_api_campaign_patch_edits_and_bumps_updated_at),
+        cmocka_unit_test(test_api_campaign_past_end_at_is_not_activated),
+        cmocka_unit_test(test_api_campaign_create_takes_strategy_id_and_window),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

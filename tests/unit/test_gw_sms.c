@@ -200,13 +200,21 @@ static int row(const gw_upload_header *h, const char *fields, char *out, size_t 
 {
     rec r;
     make_rec(&r, fields);
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
+    gw_buf buf = {0};
+    gw_upload_row got;
     char reason[256] = "";
+    gw_upload_scratch *scratch = gw_upload_scratch_new();
+    assert_non_null(scratch);
+    const gw_upload_rules rules = {"US", 0, NULL, 0};
     int rc =
-        gw_upload_row_copy(h, "US", 7, r.n, r.f, r.l, &buf, &len, &cap, reason, sizeof(reason));
-    snprintf(out, out_size, "%s", rc == 0 ? buf : reason);
-    free(buf);
+        gw_upload_row_csv(h, &rules, scratch, 7, r.n, r.f, r.l, &buf, &got, reason, sizeof(reason));
+    if (rc == 0) {
+        snprintf(out, out_size, "%.*s", (int)got.copy_len, buf.s + got.copy_off);
+    } else {
+        snprintf(out, out_size, "%s", reason);
+    }
+    gw_buf_free(&buf);
+    gw_upload_scratch_free(scratch);
     return rc;
 }
 
@@ -217,32 +225,18 @@ static void test_row_with_empty_template_field_is_rejected(void **state)
     gw_upload_header *h = header_of("phone1|first_name|plan|note");
     assert_int_equal(gw_upload_header_use_template(h, "Hi {first_name}, {plan}", err, sizeof(err)),
                      0);
-    assert_int_equal(row(h, "5551234567|Ann|gold|", out, sizeof(out)), 0);
-    assert_int_equal(row(h, "5551234567||gold|x", out, sizeof(out)), 1);
+    assert_int_equal(row(h, "2125550100|Ann|gold|", out, sizeof(out)), 0);
+    assert_int_equal(row(h, "2125550100||gold|x", out, sizeof(out)), 1);
     assert_non_null(strstr(out, "first_name"));
     assert_non_null(strstr(out, "empty"));
-    assert_int_equal(row(h, "5551234567|Ann|   |x", out, sizeof(out)), 1);
+    assert_int_equal(row(h, "2125550100|Ann|   |x", out, sizeof(out)), 1);
     assert_non_null(strstr(out, "plan"));
     gw_upload_header_free(h);
 
     /* Without a template the same rows load. */
     h = header_of("phone1|first_name|plan|note");
-    assert_int_equal(row(h, "5551234567||gold|x", out, sizeof(out)), 0);
+    assert_int_equal(row(h, "2125550100||gold|x", out, sizeof(out)), 0);
     gw_upload_header_free(h);
-}
-
-static void test_dnc_phone_key_is_the_digits(void **state)
-{
-    (void)state;
-    char out[32];
-    assert_int_equal(gw_dnc_phone_key("+1 (555) 010-0001", out, sizeof(out)), 0);
-    assert_string_equal(out, "15550100001");
-    assert_int_equal(gw_dnc_phone_key("15550100001", out, sizeof(out)), 0);
-    assert_string_equal(out, "15550100001");
-    assert_int_equal(gw_dnc_phone_key("call me", out, sizeof(out)), -1);
-    assert_string_equal(out, "");
-    assert_int_equal(gw_dnc_phone_key(NULL, out, sizeof(out)), -1);
-    assert_int_equal(gw_dnc_phone_key("15550100001", out, 5), -1);
 }
 
 /* ---- through the API -------------------------------------------------- */
@@ -398,7 +392,7 @@ static void test_api_upload_refused_at_header_for_missing_template_field(void **
     snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/uploads", id);
     json_t *a = NULL;
     assert_int_equal(request("POST", path, "text/csv",
-                             "phone1,first_name\n5551234567,Ann\n5551234568,Bob\n", &a),
+                             "phone1,first_name\n2125550100,Ann\n2125550101,Bob\n", &a),
                      422);
     assert_non_null(strstr(jstr(a, "detail"), "{plan}"));
     assert_non_null(strstr(jstr(a, "title"), "Template field"));
@@ -418,9 +412,9 @@ static void test_api_upload_rejects_row_with_empty_template_field(void **state)
     json_t *a = NULL;
     assert_int_equal(request("POST", path, "text/csv",
                              "phone1,first_name,plan\n"
-                             "5551234567,Ann,gold\n"
-                             "5551234568,,silver\n"
-                             "5551234569,Cy,gold\n",
+                             "2125550100,Ann,gold\n"
+                             "2125550101,,silver\n"
+                             "2125550102,Cy,gold\n",
                              &a),
                      202);
     assert_int_equal(json_integer_value(json_object_get(a, "rows_loaded")), 2);
@@ -437,46 +431,51 @@ static void test_api_dnc_add_list_delete(void **state)
     NEED_DB();
     json_t *a = NULL;
     assert_int_equal(request("POST", "/api/v1/dnc", "application/json",
-                             "{\"phone\":\"+1 555-019-0001\",\"reason\":\"asked\"}", &a),
+                             "{\"phone\":\"+1 212-555-0101\",\"reason\":\"asked\"}", &a),
                      201);
-    assert_string_equal(jstr(a, "phone"), "+15550190001");
+    assert_string_equal(jstr(a, "phone"), "+12125550101");
     assert_string_equal(jstr(a, "source"), "api");
     assert_true(json_is_null(json_object_get(a, "campaign_id")));
     json_decref(a);
     /* The same number written differently is the same entry. */
     assert_int_equal(
-        request("POST", "/api/v1/dnc", "application/json", "{\"phone\":\"15550190001\"}", &a), 200);
+        request("POST", "/api/v1/dnc", "application/json", "{\"phone\":\"2125550101\"}", &a), 200);
     json_decref(a);
     long long camp = create_sms_campaign("Hi");
     char body[128];
-    snprintf(body, sizeof(body), "{\"phone\":\"15550190001\",\"campaign_id\":%lld}", camp);
+    snprintf(body, sizeof(body), "{\"phone\":\"12125550101\",\"campaign_id\":%lld}", camp);
     assert_int_equal(request("POST", "/api/v1/dnc", "application/json", body, &a), 201);
     json_decref(a);
-    assert_int_equal(sql_ll("SELECT count(*) FROM dnc WHERE phone_key = '15550190001'"), 2);
+    assert_int_equal(sql_ll("SELECT count(*) FROM dnc WHERE phone_key = '12125550101'"), 2);
 
-    assert_int_equal(request("GET", "/api/v1/dnc?phone=%2B1-555-019-0001", NULL, NULL, &a), 200);
+    /* The global list alone by default; scope=all shows every list. */
+    assert_int_equal(request("GET", "/api/v1/dnc?phone=%2B1-212-555-0101", NULL, NULL, &a), 200);
+    assert_int_equal(json_array_size(json_object_get(a, "items")), 1);
+    json_decref(a);
+    assert_int_equal(
+        request("GET", "/api/v1/dnc?scope=all&phone=%2B1-212-555-0101", NULL, NULL, &a), 200);
     assert_int_equal(json_array_size(json_object_get(a, "items")), 2);
     json_decref(a);
 
     assert_int_equal(request("POST", "/api/v1/dnc", "application/json",
-                             "{\"phone\":\"15550190001\",\"campaign_id\":999999}", &a),
+                             "{\"phone\":\"12125550101\",\"campaign_id\":999999}", &a),
                      404);
     json_decref(a);
     assert_int_equal(request("POST", "/api/v1/dnc", "application/json", "{\"phone\":\"nope\"}", &a),
                      400);
     json_decref(a);
 
-    assert_int_equal(request("DELETE", "/api/v1/dnc/15550190001", NULL, NULL, &a), 204);
+    assert_int_equal(request("DELETE", "/api/v1/dnc/12125550101", NULL, NULL, &a), 204);
     json_decref(a);
-    assert_int_equal(request("DELETE", "/api/v1/dnc/15550190001", NULL, NULL, &a), 404);
+    assert_int_equal(request("DELETE", "/api/v1/dnc/12125550101", NULL, NULL, &a), 404);
     json_decref(a);
     /* The campaign's entry is still there until it is named. */
-    assert_int_equal(sql_ll("SELECT count(*) FROM dnc WHERE phone_key = '15550190001'"), 1);
+    assert_int_equal(sql_ll("SELECT count(*) FROM dnc WHERE phone_key = '12125550101'"), 1);
     char path[128];
-    snprintf(path, sizeof(path), "/api/v1/dnc/15550190001?campaign_id=%lld", camp);
+    snprintf(path, sizeof(path), "/api/v1/dnc/12125550101?campaign_id=%lld", camp);
     assert_int_equal(request("DELETE", path, NULL, NULL, &a), 204);
     json_decref(a);
-    assert_int_equal(sql_ll("SELECT count(*) FROM dnc WHERE phone_key = '15550190001'"), 0);
+    assert_int_equal(sql_ll("SELECT count(*) FROM dnc WHERE phone_key = '12125550101'"), 0);
 }
 
 int main(void)
@@ -486,7 +485,6 @@ int main(void)
         cmocka_unit_test(test_sms_campaign_validation_names_the_field),
         cmocka_unit_test(test_template_fields_must_be_columns_of_the_file),
         cmocka_unit_test(test_row_with_empty_template_field_is_rejected),
-        cmocka_unit_test(test_dnc_phone_key_is_the_digits),
         cmocka_unit_test(test_api_sms_campaign_is_stored_and_shown),
         cmocka_unit_test(test_api_upload_refused_at_header_for_missing_template_field),
         cmocka_unit_test(test_api_upload_rejects_row_with_empty_template_field),

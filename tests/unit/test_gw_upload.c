@@ -1,7 +1,11 @@
-/* gw_upload: phone check, header mapping, row validation into COPY lines,
- * the CSV-to-rows pipeline with line numbers; and, with ECM_TEST_PG_DSN, the
- * gateway's HTTP API against a scratch database: a campaign, its state
- * changes and a streamed upload of 12,000 rows. */
+/* gw_upload: header mapping, row validation and normalisation (E.164, types,
+ * zones) into COPY fragments, CSV and JSON rows; and, with ECM_TEST_PG_DSN,
+ * the gateway's HTTP API against a scratch database: a CSV full of
+ * real-world trouble and a JSON array, each row loaded right or reported on
+ * its line; duplicates within a file and across uploads; DNC at upload
+ * (closed, ContactClosed); DNC list uploads; the paged report; a streamed
+ * upload of 12,000 rows in batches on several threads. */
+#include <pthread.h>
 #include <signal.h>
 
 #include <jansson.h>
@@ -16,39 +20,6 @@
 #include "gw_csv.h"
 #include "gw_upload.h"
 #include "ecm_test_support.h"
-
-/* ---- phone ------------------------------------------------------------ */
-
-static void test_phone_normalize_strips_punctuation_keeps_leading_plus(void **state)
-{
-    (void)state;
-    char out[32];
-    assert_int_equal(gw_phone_normalize("(555) 123-4567", "US", out, sizeof(out)), 0);
-    assert_string_equal(out, "5551234567");
-    assert_int_equal(gw_phone_normalize("+1 555.123.4567", "US", out, sizeof(out)), 0);
-    assert_string_equal(out, "+15551234567");
-    assert_int_equal(gw_phone_normalize("1234567", "US", out, sizeof(out)), 0);
-    assert_string_equal(out, "1234567");
-    assert_int_equal(gw_phone_normalize("12345678901234567890", "US", out, sizeof(out)), 0);
-}
-
-static void test_phone_normalize_rejects_what_is_not_a_number(void **state)
-{
-    (void)state;
-    char out[32];
-    static const char *const bad[] = {"123456",       "123456789012345678901", "555-CALL-NOW",
-                                      "1+5551234567", "++15551234567",         "",
-                                      "()- .",        "555\t1234567"};
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        snprintf(out, sizeof(out), "junk");
-        if (gw_phone_normalize(bad[i], "US", out, sizeof(out)) != -1) {
-            fail_msg("'%s' was accepted as '%s'", bad[i], out);
-        }
-        assert_string_equal(out, "");
-    }
-    /* Too small an output is a failure, never a truncated number. */
-    assert_int_equal(gw_phone_normalize("5551234567", "US", out, 8), -1);
-}
 
 /* ---- header and rows -------------------------------------------------- */
 
@@ -84,24 +55,44 @@ static gw_upload_header *header_of(const char *fields, char *err, size_t err_siz
     return gw_upload_header_parse(h.n, h.f, h.l, err, err_size);
 }
 
-/* Runs one row; returns 0/1/-1 as gw_upload_row_copy and the COPY text or
- * the reason in out. */
-static int row(const gw_upload_header *h, long long line, const char *fields, char *out,
-               size_t out_size)
+static const gw_upload_rules voice_us = {"US", 0, NULL, 0};
+static const gw_upload_rules sms_us = {"US", 1, NULL, 0};
+
+/* Runs one CSV row; returns 0/1/-1 as gw_upload_row_csv with the COPY
+ * fragment then " | " and the numbers (comma-separated), or the reason, in
+ * out. */
+static int row_with(const gw_upload_header *h, const gw_upload_rules *rules, long long line,
+                    const char *fields, char *out, size_t out_size)
 {
     rec r;
     make_rec(&r, fields);
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
+    gw_buf buf = {0};
+    gw_upload_row row;
     char reason[256] = "";
+    gw_upload_scratch *s = gw_upload_scratch_new();
+    assert_non_null(s);
     int rc =
-        gw_upload_row_copy(h, "US", line, r.n, r.f, r.l, &buf, &len, &cap, reason, sizeof(reason));
-    snprintf(out, out_size, "%s", rc == 0 ? buf : reason);
-    if (rc != 0) {
-        assert_int_equal(len, 0);
+        gw_upload_row_csv(h, rules, s, line, r.n, r.f, r.l, &buf, &row, reason, sizeof(reason));
+    if (rc == 0) {
+        size_t used =
+            (size_t)snprintf(out, out_size, "%.*s |", (int)row.copy_len, buf.s + row.copy_off);
+        const char *p = buf.s + row.phones_off;
+        for (int k = 0; k < row.nphones && used < out_size; k++, p += strlen(p) + 1) {
+            used += (size_t)snprintf(out + used, out_size - used, " %s", p);
+        }
+    } else {
+        snprintf(out, out_size, "%s", reason);
+        assert_int_equal(buf.len, 0);
     }
-    free(buf);
+    gw_buf_free(&buf);
+    gw_upload_scratch_free(s);
     return rc;
+}
+
+static int row(const gw_upload_header *h, long long line, const char *fields, char *out,
+               size_t out_size)
+{
+    return row_with(h, &voice_us, line, fields, out, out_size);
 }
 
 static void test_upload_header_maps_columns_by_trimmed_case_insensitive_name(void **state)
@@ -112,11 +103,15 @@ static void test_upload_header_maps_columns_by_trimmed_case_insensitive_name(voi
         header_of(" Segment |PHONE2| Account_Number |First_Name|last_name|phone1|Time_Zone", err,
                   sizeof(err));
     assert_non_null(h);
-    assert_int_equal(row(h, 7, "gold|555 000 2222|A-1| Ann |Lee|(555) 000-1111|America/Chicago",
-                         out, sizeof(out)),
+    assert_int_equal(row(h, 7, "gold|+44 20 7946 0958|A-1| Ann |Lee|(212) 555-0100|US/Eastern", out,
+                         sizeof(out)),
                      0);
-    assert_string_equal(out, "7\tA-1\tAnn\tLee\t{\"5550001111\",\"5550002222\"}\t"
-                             "{\"Segment\":\"gold\"}\tAmerica/Chicago\n");
+    /* Numbers in column order, E.164, with their types and zones (one
+     * zone for GB, none for +1); the time zone as written. */
+    assert_string_equal(out, "7\tA-1\tAnn\tLee\t{\"+12125550100\",\"+442079460958\"}\t"
+                             "{\"Segment\":\"gold\"}\tUS/Eastern\t"
+                             "{\"fixed_line_or_mobile\",\"fixed_line\"}\t{\"\",\"Europe/London\"} |"
+                             " +12125550100 +442079460958");
     gw_upload_header_free(h);
 }
 
@@ -130,7 +125,8 @@ static void test_upload_row_escapes_custom_fields_for_copy(void **state)
     /* Missing names and time zone are NULL (\N); the note's tab and
      * backslash are JSON-escaped, then the backslashes COPY-escaped. */
     assert_string_equal(out, "2\t\\N\t\\N\t\\N\t{\"+442079460000\"}\t"
-                             "{\"note\":\"a\\\\tb \\\\\\\\ \\\\\"q\\\\\"\"}\t\\N\n");
+                             "{\"note\":\"a\\\\tb \\\\\\\\ \\\\\"q\\\\\"\"}\t\\N\t"
+                             "{\"fixed_line\"}\t{\"Europe/London\"} | +442079460000");
     gw_upload_header_free(h);
 }
 
@@ -146,7 +142,7 @@ static void test_upload_header_refusals_say_why(void **state)
     assert_non_null(strstr(err, "column 2 has no name"));
 }
 
-static void test_upload_row_rejections_name_the_column(void **state)
+static void test_upload_row_rejections_name_the_column_and_the_reason(void **state)
 {
     (void)state;
     char err[200], out[512];
@@ -156,15 +152,20 @@ static void test_upload_row_rejections_name_the_column(void **state)
     static const struct {
         const char *fields, *reason;
     } cases[] = {
-        {"Ann|Lee|5551234567", "expected 5 fields, found 3"},
-        {"Ann|Lee|5551234567||UTC|x", "expected 5 fields, found 6"},
-        {"Ann|Lee|12-AB||", "phone1: '12-AB' is not a phone number"},
-        {"Ann|Lee||555 12|", "phone2: '555 12' is not a phone number"},
+        {"Ann|Lee|2125550100", "expected 5 fields, found 3"},
+        {"Ann|Lee|2125550100||UTC|x", "expected 5 fields, found 6"},
+        {"Ann|Lee|12-AB||", "phone1: '12-AB' contains letters"},
+        {"Ann|Lee|2125550100|212 555 O1OO|", "phone2: '212 555 O1OO' contains letters"},
+        {"Ann|Lee||555 12|", "phone2: '555 12' too short"},
+        {"Ann|Lee|555 123 4567||", "phone1: '555 123 4567' invalid for region US"},
+        {"Ann|Lee|212-555-0100 x12||", "phone1: '212-555-0100 x12' has an extension"},
+        {"Ann|Lee|212;555;0100||", "phone1: '212;555;0100' unexpected character ';'"},
         {"Ann|Lee|||", "no phone number (phone1 .. phone10 are empty)"},
-        {"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx|Lee|5551234567||",
+        {"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx|Lee|2125550100||",
          "first_name: longer than 50 characters"},
-        {"Ann|Lee|5551234567||New York", "time_zone: 'New York' is not a time zone name"},
-        {"Ann|L\xC3|5551234567||", "last_name: not valid UTF-8 text"},
+        {"Ann|Lee|2125550100||New York", "time_zone: 'New York' is not a time zone name"},
+        {"Ann|Lee|2125550100||Mars/Olympus", "time_zone: 'Mars/Olympus' is not a time zone name"},
+        {"Ann|L\xC3|2125550100||", "last_name: not valid UTF-8 text"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         if (row(h, 3, cases[i].fields, out, sizeof(out)) != 1 ||
@@ -178,8 +179,56 @@ static void test_upload_row_rejections_name_the_column(void **state)
         memcpy(name + 2 * i, "\xC3\xA9", 3);
     }
     char fields[256];
-    snprintf(fields, sizeof(fields), "%s|Lee|5551234567||", name);
+    snprintf(fields, sizeof(fields), "%s|Lee|2125550100||", name);
     assert_int_equal(row(h, 3, fields, out, sizeof(out)), 0);
+    gw_upload_header_free(h);
+}
+
+static void test_upload_row_reads_numbers_the_way_people_write_them(void **state)
+{
+    (void)state;
+    char err[200], out[512];
+    gw_upload_header *h = header_of("phone1|phone2", err, sizeof(err));
+    assert_non_null(h);
+    static const struct {
+        const char *fields, *numbers;
+    } cases[] = {
+        {"(212) 555-0100|", " +12125550100"},
+        {"+44 20 7946 0958|", " +442079460958"},
+        {"00 33 1 42 68 53 00|", " +33142685300"}, /* "00" read as '+' for a US list */
+        {"011 33 1 42 68 53 00|", " +33142685300"},
+        {"212.555.0100|+1 (212) 555-0100", " +12125550100"}, /* one number, twice */
+        {"|+92 300 1234567", " +923001234567"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(row(h, 2, cases[i].fields, out, sizeof(out)), 0);
+        const char *numbers = strstr(out, " |");
+        assert_non_null(numbers);
+        if (strcmp(numbers + 2, cases[i].numbers) != 0) {
+            fail_msg("'%s': numbers '%s', expected '%s'", cases[i].fields, numbers + 2,
+                     cases[i].numbers);
+        }
+    }
+    gw_upload_header_free(h);
+}
+
+static void test_upload_sms_row_needs_a_number_that_may_be_mobile(void **state)
+{
+    (void)state;
+    char err[200], out[512];
+    gw_upload_header *h = header_of("phone1|phone2", err, sizeof(err));
+    assert_non_null(h);
+    assert_int_equal(row_with(h, &sms_us, 4, "+44 20 7946 0958|+1 800 555 0100", out, sizeof(out)),
+                     1);
+    assert_string_equal(out, "no number that can take SMS (phone1 +442079460958 is fixed_line)");
+    /* One number that may be mobile is enough; the types are all kept. */
+    assert_int_equal(
+        row_with(h, &sms_us, 4, "+44 20 7946 0958|+33 6 12 34 56 78", out, sizeof(out)), 0);
+    assert_non_null(strstr(out, "{\"fixed_line\",\"mobile\"}"));
+    /* US numbers may be mobile. */
+    assert_int_equal(row_with(h, &sms_us, 4, "2125550100|", out, sizeof(out)), 0);
+    /* A voice campaign takes the fixed line. */
+    assert_int_equal(row(h, 4, "+44 20 7946 0958|", out, sizeof(out)), 0);
     gw_upload_header_free(h);
 }
 
@@ -188,22 +237,91 @@ static void test_upload_row_with_nul_byte_is_rejected(void **state)
     (void)state;
     char err[200];
     gw_upload_header *h = header_of("phone1|note", err, sizeof(err));
-    const char *f[] = {"5551234567", "a\0b"};
+    const char *f[] = {"2125550100", "a\0b"};
     size_t l[] = {10, 3};
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
+    gw_buf buf = {0};
+    gw_upload_row r;
     char reason[200];
+    gw_upload_scratch *s = gw_upload_scratch_new();
     assert_int_equal(
-        gw_upload_row_copy(h, "US", 9, 2, f, l, &buf, &len, &cap, reason, sizeof(reason)), 1);
+        gw_upload_row_csv(h, &voice_us, s, 9, 2, f, l, &buf, &r, reason, sizeof(reason)), 1);
     assert_string_equal(reason, "note: not valid UTF-8 text");
-    free(buf);
+    gw_buf_free(&buf);
+    gw_upload_scratch_free(s);
     gw_upload_header_free(h);
+}
+
+static int json_row(const gw_upload_rules *rules, const char *item, char *out, size_t out_size)
+{
+    gw_buf buf = {0};
+    gw_upload_row r;
+    char reason[256] = "";
+    gw_upload_scratch *s = gw_upload_scratch_new();
+    int rc = gw_upload_row_json(rules, s, 5, item, strlen(item), &buf, &r, reason, sizeof(reason));
+    snprintf(out, out_size, "%.*s", rc == 0 ? (int)r.copy_len : (int)strlen(reason),
+             rc == 0 ? buf.s + r.copy_off : reason);
+    gw_buf_free(&buf);
+    gw_upload_scratch_free(s);
+    return rc;
+}
+
+static void test_upload_json_item_maps_keys_like_csv_headers(void **state)
+{
+    (void)state;
+    char out[512];
+    assert_int_equal(json_row(&voice_us,
+                              "{\"Account_Number\": 42, \"first_name\": \" Zo\\u00eb \", "
+                              "\"phone1\": 12125550100, \"phone2\": null, \"score\": 7.5, "
+                              "\"tier\": \"gold\", \"time_zone\": \"\"}",
+                              out, sizeof(out)),
+                     0);
+    assert_string_equal(out, "5\t42\tZo\xC3\xAB\t\\N\t{\"+12125550100\"}\t"
+                             "{\"score\":\"7.5\",\"tier\":\"gold\"}\t\\N\t"
+                             "{\"fixed_line_or_mobile\"}\t{\"\"}");
+    static const struct {
+        const char *item, *reason;
+    } cases[] = {
+        {"[1, 2]", "not a JSON object"},
+        {"{\"phone1\": tru}", NULL},
+        {"{\"phone1\": \"2125550100\", \"x\": {\"a\": 1}}", "x: must be a string or a number"},
+        {"{\"phone1\": \"2125550100\", \"x\": true}", "x: must be a string or a number"},
+        {"{\"Phone1\": \"2125550100\", \"PHONE1\": \"2125550101\"}", "'PHONE1' appears twice"},
+        {"{\"account_number\": \"A\"}", "no phone number (phone1 .. phone10 are missing)"},
+        {"{\"phone1\": \"\"}", "no phone number (phone1 .. phone10 are empty)"},
+        {"{\"phone1\": \"212 555 O1OO\"}", "phone1: '212 555 O1OO' contains letters"},
+        {"{\"phone1\": \"2125550100\", \"note\": \"a\\u0000b\"}", "note: not valid UTF-8 text"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int rc = json_row(&voice_us, cases[i].item, out, sizeof(out));
+        if (rc != 1 || (cases[i].reason ? strcmp(out, cases[i].reason) != 0
+                                        : strncmp(out, "not valid JSON: ", 16) != 0)) {
+            fail_msg("'%s': rc %d '%s', expected '%s'", cases[i].item, rc, out,
+                     cases[i].reason ? cases[i].reason : "not valid JSON: ...");
+        }
+    }
+    /* An sms campaign's template fields must be in every item. */
+    const char *need[] = {"first_name", "tier"};
+    const gw_upload_rules sms_tmpl = {"US", 1, need, 2};
+    assert_int_equal(json_row(&sms_tmpl, "{\"phone1\": \"2125550100\", \"first_name\": \"Al\"}",
+                              out, sizeof(out)),
+                     1);
+    assert_string_equal(out, "tier: missing, but the message template uses {tier}");
+    assert_int_equal(json_row(&sms_tmpl,
+                              "{\"phone1\": \"2125550100\", \"first_name\": \" \", \"tier\": 1}",
+                              out, sizeof(out)),
+                     1);
+    assert_string_equal(out, "first_name: empty, but the message template uses {first_name}");
+    assert_int_equal(json_row(&sms_tmpl,
+                              "{\"phone1\": \"2125550100\", \"first_name\": \"Al\", \"tier\": 1}",
+                              out, sizeof(out)),
+                     0);
 }
 
 /* The pipeline the upload handler runs, without the DB: records with
  * lines, header, rows; rejected rows as "line:reason" and loaded lines. */
 typedef struct {
     gw_upload_header *h;
+    gw_upload_scratch *s;
     char rejected[1024];
     char loaded[256];
 } pipe_state;
@@ -217,20 +335,20 @@ static int pipe_record(void *ctx, long long line, size_t n, const char *const *f
         assert_non_null(p->h);
         return 0;
     }
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    int rc = gw_upload_row_copy(p->h, "US", line, n, f, l, &buf, &len, &cap, err, sizeof(err));
+    gw_buf buf = {0};
+    gw_upload_row r;
+    int rc = gw_upload_row_csv(p->h, &voice_us, p->s, line, n, f, l, &buf, &r, err, sizeof(err));
     if (rc == 1) {
         size_t used = strlen(p->rejected);
         snprintf(p->rejected + used, sizeof(p->rejected) - used, "%lld:%s;", line, err);
     } else {
         assert_int_equal(rc, 0);
-        /* The COPY line starts with the line number. */
-        assert_int_equal(strtoll(buf, NULL, 10), line);
+        /* The COPY fragment starts with the line number. */
+        assert_int_equal(strtoll(buf.s + r.copy_off, NULL, 10), line);
         size_t used = strlen(p->loaded);
         snprintf(p->loaded + used, sizeof(p->loaded) - used, "%lld;", line);
     }
-    free(buf);
+    gw_buf_free(&buf);
     return 0;
 }
 
@@ -239,15 +357,16 @@ static void test_upload_pipeline_reports_rejected_rows_on_their_lines(void **sta
     (void)state;
     const char csv[] = "\xEF\xBB\xBF"
                        "phone1,first_name,note\r\n"          /* 1 */
-                       "5551230001,Ann,\"two\r\nlines\"\r\n" /* 2-3 */
+                       "2125550101,Ann,\"two\r\nlines\"\r\n" /* 2-3 */
                        "\r\n"                                /* 4 */
-                       "5551230002,Bob\r\n"                  /* 5: 2 fields */
+                       "2125550102,Bob\r\n"                  /* 5: 2 fields */
                        "bad-phone,Cy,\"x\ny\nz\"\r\n"        /* 6-8 */
-                       "5551230004,Di,\"a,b\"\r\n"           /* 9 */
-                       "5551230005,Ed,e,extra\n"             /* 10: 4 fields */
-                       "5551230006,Flo,last";                /* 11 */
+                       "2125550104,Di,\"a,b\"\r\n"           /* 9 */
+                       "2125550105,Ed,e,extra\n"             /* 10: 4 fields */
+                       "2125550106,Flo,last";                /* 11 */
     for (size_t chunk = 1; chunk <= 17; chunk += 4) {
         pipe_state p = {0};
+        p.s = gw_upload_scratch_new();
         char err[200];
         gw_csv *c = gw_csv_new(4096, pipe_record, &p);
         for (size_t off = 0; off < sizeof(csv) - 1; off += chunk) {
@@ -257,10 +376,11 @@ static void test_upload_pipeline_reports_rejected_rows_on_their_lines(void **sta
         assert_int_equal(gw_csv_finish(c, err, sizeof(err)), 0);
         gw_csv_free(c);
         assert_string_equal(p.rejected, "5:expected 3 fields, found 2;"
-                                        "6:phone1: 'bad-phone' is not a phone number;"
+                                        "6:phone1: 'bad-phone' contains letters;"
                                         "10:expected 3 fields, found 4;");
         assert_string_equal(p.loaded, "2;9;11;");
         gw_upload_header_free(p.h);
+        gw_upload_scratch_free(p.s);
     }
 }
 
@@ -303,6 +423,7 @@ static int setup_db(void **state)
         .source = "/ecm/gateway-test",
         .topic_campaigns = "campaigns.changed",
         .topic_uploaded = "contacts.uploaded",
+        .topic_closed = "contacts.closed",
         .upload_batch = 5000,
         .upload_max_record = 65536,
     };
@@ -425,7 +546,8 @@ static const char *jstr(json_t *obj, const char *key)
 
 /* Generates the CSV as libcurl asks for it: BOM, CRLF, a header, TEST_ROWS
  * rows with a few bad ones, a quoted newline and a blank line, and writes
- * down the line of every row it makes bad. */
+ * down the line of every row it makes bad. Numbers are distinct and valid:
+ * (212) 2EE-LLLL and 646 2EE LLLL. */
 typedef struct {
     int row;        /* last row produced; 0 = header not yet */
     long long line; /* physical lines written */
@@ -449,6 +571,7 @@ static void gen_next(generator *g)
 
     } else {
         int i = g->row;
+        int ex = 200 + i / 10000, ln = i % 10000;
         long long start = g->line + 1;
         if (i == 11000) {
             n = snprintf(p, cap, "\r\n"); /* a blank line first */
@@ -456,23 +579,26 @@ static void gen_next(generator *g)
         }
         if (i == 100) {
             n += snprintf(p + n, cap - n,
-                          "ACC%d,First%d,Last%d,(555) 01-%05d,,\"two\r\nlines\"\r\n", i, i, i, i);
+                          "ACC%d,First%d,Last%d,(212) %03d-%04d,,\"two\r\nlines\"\r\n", i, i, i, ex,
+                          ln);
             g->line_of_row_100 = start;
         } else if (i == 500) {
             n += snprintf(p + n, cap - n, "ACC%d,First%d,Last%d,12-AB,,x\r\n", i, i, i);
             g->bad_lines[g->nbad] = start;
-            g->bad_reasons[g->nbad++] = "phone1: '12-AB' is not a phone number";
+            g->bad_reasons[g->nbad++] = "phone1: '12-AB' contains letters";
         } else if (i == 5000) {
-            n += snprintf(p + n, cap - n, "ACC%d,First%d,Last%d,(555) 01-%05d,x\r\n", i, i, i, i);
+            n += snprintf(p + n, cap - n, "ACC%d,First%d,Last%d,(212) %03d-%04d,x\r\n", i, i, i, ex,
+                          ln);
             g->bad_lines[g->nbad] = start;
             g->bad_reasons[g->nbad++] = "expected 6 fields, found 5";
         } else if (i == 9000) {
-            n += snprintf(p + n, cap - n, "ACC%d,%060d,Last%d,(555) 01-%05d,,x\r\n", i, 0, i, i);
+            n += snprintf(p + n, cap - n, "ACC%d,%060d,Last%d,(212) %03d-%04d,,x\r\n", i, 0, i, ex,
+                          ln);
             g->bad_lines[g->nbad] = start;
             g->bad_reasons[g->nbad++] = "first_name: longer than 50 characters";
         } else {
-            n += snprintf(p + n, cap - n, "ACC%d,First%d,Last%d,(555) 01-%05d,555 99 %05d,\r\n", i,
-                          i, i, i, i);
+            n += snprintf(p + n, cap - n, "ACC%d,First%d,Last%d,(212) %03d-%04d,646 %03d %04d,\r\n",
+                          i, i, i, ex, ln, ex, ln);
         }
         if (i == TEST_ROWS) {
             g->line_of_last_row = start;
@@ -530,6 +656,478 @@ static long long create_campaign(fixture *f, const char *channel_body)
     return id;
 }
 
+static long long voice_campaign(fixture *f, const char *name)
+{
+    char body[256];
+    snprintf(body, sizeof(body),
+             "{\"name\":\"%s\",\"channel\":\"voice_ivr\",\"cisco\":{\"kind\":\"uccx\","
+             "\"campaign_id\":\"7\"}}",
+             name);
+    return create_campaign(f, body);
+}
+
+/* A file of tests/data/upload, malloc'd and NUL-terminated. */
+static char *read_data(const char *name, size_t *len)
+{
+    char path[1024];
+    const char *src = getenv("ECM_SOURCE_DIR");
+    if (src) {
+        snprintf(path, sizeof(path), "%s/tests/data/upload/%s", src, name);
+    } else {
+        /* This file's own directory: tests/unit/../data/upload. */
+        snprintf(path, sizeof(path), "%s", __FILE__);
+        char *slash = strrchr(path, '/');
+        size_t used = slash ? (size_t)(slash - path) : 0;
+        snprintf(path + used, sizeof(path) - used, "%s../data/upload/%s", slash ? "/" : "", name);
+    }
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        fail_msg("cannot open %s", path);
+    }
+    char *buf = malloc(1 << 20);
+    assert_non_null(buf);
+    *len = fread(buf, 1, (1 << 20) - 1, fp);
+    buf[*len] = '\0';
+    fclose(fp);
+    return buf;
+}
+
+/* POSTs body to path and returns the 202 answer (fails the test on any
+ * other status). */
+static json_t *upload_ok(fixture *f, const char *path, const char *content_type, const char *body)
+{
+    json_t *a = NULL;
+    long st = request(f, "POST", path, content_type, body, NULL, NULL, &a, NULL, 0);
+    if (st != 202) {
+        char *d = a ? json_dumps(a, JSON_COMPACT) : NULL;
+        fail_msg("POST %s answered %ld: %s", path, st, d ? d : "");
+    }
+    return a;
+}
+
+static json_t *upload_contacts(fixture *f, long long campaign, const char *content_type,
+                               const char *body)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/uploads", campaign);
+    return upload_ok(f, path, content_type, body);
+}
+
+/* Every report row of upload id as "line:kind:reason;", walked page by page
+ * (limit per page) through the cursor, kind filtered when not NULL. */
+static char *report_walk(fixture *f, long long id, const char *kind, int limit)
+{
+    size_t cap = 1 << 16, used = 0;
+    char *out = calloc(1, cap);
+    assert_non_null(out);
+    long long after = 0;
+    int pages = 0;
+    for (;;) {
+        char path[160];
+        snprintf(path, sizeof(path), "/api/v1/uploads/%lld?limit=%d&after=%lld%s%s", id, limit,
+                 after, kind ? "&kind=" : "", kind ? kind : "");
+        json_t *a = NULL;
+        assert_int_equal(request(f, "GET", path, NULL, NULL, NULL, NULL, &a, NULL, 0), 200);
+        json_t *rows = json_object_get(a, "rows");
+        assert_true(json_array_size(rows) <= (size_t)limit);
+        for (size_t i = 0; i < json_array_size(rows); i++) {
+            json_t *r = json_array_get(rows, i);
+            used += (size_t)snprintf(out + used, cap - used, "%lld:%s:%s;", jint(r, "line"),
+                                     jstr(r, "kind"), jstr(r, "reason"));
+            assert_true(used < cap);
+        }
+        json_t *next = json_object_get(a, "next_after");
+        pages++;
+        if (json_is_null(next)) {
+            json_decref(a);
+            break;
+        }
+        after = json_integer_value(next);
+        assert_int_equal(after, jint(json_array_get(rows, json_array_size(rows) - 1), "line"));
+        json_decref(a);
+    }
+    assert_true(pages >= 1);
+    return out;
+}
+
+/* One contact of an upload by line: "account|phones|types|zones|state|outcome", or
+ * "none". */
+static char *contact_at(fixture *f, long long upload_id, long long line)
+{
+    char sql[512];
+    snprintf(sql, sizeof(sql),
+             "SELECT coalesce((SELECT concat_ws('|', account_number, phones::text, "
+             "phone_types::text, phone_zones::text, state, coalesce(outcome, '-')) "
+             "FROM contacts WHERE upload_id = %lld AND line_no = %lld), 'none')",
+             upload_id, line);
+    return ecm_test_pg_text(f->conn, "%s", sql);
+}
+
+static void expect_contact(fixture *f, long long upload_id, long long line, const char *expected)
+{
+    char *got = contact_at(f, upload_id, line);
+    if (strcmp(got, expected) != 0) {
+        fail_msg("upload %lld line %lld: got '%s', expected '%s'", upload_id, line, got, expected);
+    }
+    free(got);
+}
+
+static void test_api_upload_of_a_troubled_csv_loads_or_reports_every_row(void **state)
+{
+    fixture *f = ecm_test_need(*state);
+    long long id = voice_campaign(f, "Trouble");
+    size_t len;
+    char *csv = read_data("trouble.csv", &len);
+    /* Batches of 3 rows: duplicates and line numbers cross batches. */
+    f->app.upload_batch = 3;
+    json_t *a = upload_contacts(f, id, "text/csv", csv);
+    long long up = jint(a, "upload_id");
+    assert_int_equal(jint(a, "rows_read"), 17);
+    assert_int_equal(jint(a, "rows_loaded"), 8);
+    assert_int_equal(jint(a, "rows_rejected"), 8);
+    assert_int_equal(jint(a, "rows_duplicate"), 1);
+    assert_int_equal(jint(a, "rows_dnc"), 0);
+    assert_int_equal(jint(a, "progress.bytes_read"), (long long)len);
+    assert_int_equal(json_array_size(json_object_get(a, "errors")), 8);
+    json_decref(a);
+
+    static const struct {
+        long long line;
+        const char *contact;
+    } loaded[] = {
+        {2, "A01|{+12125550100}|{fixed_line_or_mobile}|{\"\"}|pending|-"},
+        {3, "A02|{+442079460958}|{fixed_line}|{Europe/London}|pending|-"},
+        {4, "A03|{+33142685300}|{fixed_line}|{Europe/Paris}|pending|-"},
+        {9, "A06|{+16465550101}|{fixed_line_or_mobile}|{\"\"}|pending|-"},
+        {13, "A09|{+923001234567}|{mobile}|{Asia/Karachi}|pending|-"},
+        {18, "A12|{+61293744000,+16465550104}|{fixed_line,fixed_line_or_mobile}|{\"\",\"\"}|"
+             "pending|-"},
+        {22, "A16|{+12125550106}|{fixed_line_or_mobile}|{\"\"}|pending|-"},
+        {23, "A17|{+33612345678}|{mobile}|{Europe/Paris}|pending|-"},
+    };
+    for (size_t i = 0; i < sizeof(loaded) / sizeof(loaded[0]); i++) {
+        expect_contact(f, up, loaded[i].line, loaded[i].contact);
+    }
+    char sql[512];
+    snprintf(sql, sizeof(sql),
+             "SELECT concat_ws('|', first_name, last_name, time_zone, custom->>'note') "
+             "FROM contacts WHERE upload_id = %lld AND line_no IN (3, 4, 9, 13) ORDER BY line_no",
+             up);
+    PGresult *r = ecm_test_pg_query(f->conn, "%s", sql);
+    assert_int_equal(PQntuples(r), 4);
+    assert_string_equal(PQgetvalue(r, 0, 0), "Jos\xC3\xA9|M\xC3\xBCller|quoted, comma");
+    assert_string_equal(PQgetvalue(r, 1, 0), "Fran\xC3\xA7ois|\xC3\x91\xC3\xBA\xC3\xB1"
+                                             "ez|two\r\nlines");
+    assert_string_equal(PQgetvalue(r, 2, 0), "Dan|O\"Brien|stray \"quote");
+    assert_string_equal(PQgetvalue(r, 3, 0), "Ida|Jay|Asia/Karachi|multi\nline\nnote");
+    PQclear(r);
+    const char *expected_report = "7:rejected:phone2: '212 555 O1OO' contains letters;"
+                                  "8:rejected:phone1: '555-12' too short;"
+                                  "10:rejected:expected 7 fields, found 4;"
+                                  "11:rejected:expected 7 fields, found 8;"
+                                  "16:duplicate:+12125550100 is already on line 2 of this file;"
+                                  "17:rejected:time_zone: 'Mars/Olympus' is not a time zone name;"
+                                  "19:rejected:phone1: '1-800-FLOWERS' contains letters;"
+                                  "20:rejected:phone1: '212-555-0105 x12' has an extension;"
+                                  "21:rejected:no phone number (phone1 .. phone10 are empty);";
+    for (int limit = 1; limit <= 10; limit += 3) {
+        char *report = report_walk(f, up, NULL, limit);
+        assert_string_equal(report, expected_report);
+        free(report);
+    }
+    char *dups = report_walk(f, up, "duplicate", 5);
+    assert_string_equal(dups, "16:duplicate:+12125550100 is already on line 2 of this file;");
+    free(dups);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM contact_phones WHERE campaign_id = %lld", id);
+    assert_int_equal(sql_count(f->conn, sql), 9);
+
+    /* The same file again: every good row is now a duplicate of the first
+     * upload's row, named by upload and line. */
+    a = upload_contacts(f, id, "text/csv; charset=UTF-8", csv);
+    long long up2 = jint(a, "upload_id");
+    assert_int_equal(jint(a, "rows_loaded"), 0);
+    assert_int_equal(jint(a, "rows_rejected"), 8);
+    assert_int_equal(jint(a, "rows_duplicate"), 9);
+    json_decref(a);
+    char *report = report_walk(f, up2, "duplicate", 100);
+    char first[160];
+    snprintf(first, sizeof(first),
+             "2:duplicate:+12125550100 is already a contact of this campaign (upload %lld, line "
+             "2);",
+             up);
+    assert_true(strncmp(report, first, strlen(first)) == 0);
+    snprintf(first, sizeof(first),
+             "18:duplicate:+61293744000 is already a contact of this campaign (upload %lld, "
+             "line 18);",
+             up);
+    assert_non_null(strstr(report, first));
+    free(report);
+    f->app.upload_batch = 5000;
+    free(csv);
+}
+
+static void test_api_json_array_upload_reports_items_by_position(void **state)
+{
+    fixture *f = ecm_test_need(*state);
+    long long id = voice_campaign(f, "Json");
+    size_t len;
+    char *body = read_data("trouble.json", &len);
+    f->app.upload_batch = 4;
+    json_t *a = upload_contacts(f, id, "application/json", body);
+    long long up = jint(a, "upload_id");
+    assert_int_equal(jint(a, "rows_read"), 10);
+    assert_int_equal(jint(a, "rows_loaded"), 4);
+    assert_int_equal(jint(a, "rows_rejected"), 5);
+    assert_int_equal(jint(a, "rows_duplicate"), 1);
+    json_decref(a);
+    expect_contact(f, up, 1, "J01|{+12125550110}|{fixed_line_or_mobile}|{\"\"}|pending|-");
+    expect_contact(f, up, 2, "J02|{+12125550111}|{fixed_line_or_mobile}|{\"\"}|pending|-");
+    expect_contact(f, up, 7, "J07|{+33612345679}|{mobile}|{Europe/Paris}|pending|-");
+    expect_contact(f, up, 10, "J10|{+442079460960}|{fixed_line}|{Europe/London}|pending|-");
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "SELECT custom::text FROM contacts WHERE upload_id = %lld AND line_no = 7", up);
+    char *custom = ecm_test_pg_text(f->conn, "%s", sql);
+    assert_string_equal(custom, "{\"note\": \"a ] b \\\" c { ,\"}");
+    free(custom);
+    char *report = report_walk(f, up, NULL, 2);
+    assert_string_equal(report, "3:rejected:phone1: '212 555 O1OO' contains letters;"
+                                "4:rejected:not a JSON object;"
+                                "5:duplicate:+12125550110 is already on line 1 of this file;"
+                                "6:rejected:extra: must be a string or a number;"
+                                "8:rejected:'PHONE1' appears twice;"
+                                "9:rejected:no phone number (phone1 .. phone10 are missing);");
+    free(report);
+    f->app.upload_batch = 5000;
+    free(body);
+
+    /* A body that is no array, or not a whole one, fails and says where. */
+    char path[128];
+    snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/uploads", id);
+    assert_int_equal(
+        request(f, "POST", path, "application/json", "{\"phone1\": 1}", NULL, NULL, &a, NULL, 0),
+        422);
+    assert_non_null(strstr(jstr(a, "detail"), "expected '['"));
+    json_decref(a);
+    assert_int_equal(request(f, "POST", path, "application/json",
+                             "[{\"phone1\": \"2125550130\"}, {\"phone1\": \"21", NULL, NULL, &a,
+                             NULL, 0),
+                     422);
+    assert_non_null(strstr(jstr(a, "detail"), "item 2: the item is not closed"));
+    json_decref(a);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM contacts c JOIN uploads u ON u.id = c.upload_id "
+             "WHERE u.campaign_id = %lld AND u.state = 'failed' "
+             "AND c.phones = '{+12125550130}'",
+             id);
+    assert_int_equal(sql_count(f->conn, sql), 1); /* item 1 was kept */
+}
+
+/* The payload of the outbox row keyed by contact id for ce_type, decoded
+ * as a ContactClosed; NULL when there is none. */
+static Ecm__V1__ContactClosed *closed_event(fixture *f, long long contact_id)
+{
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "SELECT encode(payload, 'hex'), topic FROM outbox WHERE msg_key = '%lld' "
+             "AND ce_type = 'ecm.v1.ContactClosed'",
+             contact_id);
+    PGresult *r = ecm_test_pg_query(f->conn, "%s", sql);
+    Ecm__V1__ContactClosed *ev = NULL;
+    if (PQntuples(r) == 1) {
+        assert_string_equal(PQgetvalue(r, 0, 1), "contacts.closed");
+        const char *hex = PQgetvalue(r, 0, 0);
+        size_t n = strlen(hex) / 2;
+        uint8_t *bytes = malloc(n + 1);
+        for (size_t i = 0; i < n; i++) {
+            char two[3] = {hex[2 * i], hex[2 * i + 1], 0};
+            bytes[i] = (uint8_t)strtol(two, NULL, 16);
+        }
+        ev = ecm__v1__contact_closed__unpack(NULL, n, bytes);
+        free(bytes);
+    }
+    PQclear(r);
+    return ev;
+}
+
+static void test_api_dnc_lists_by_upload_and_dnc_rows_load_closed(void **state)
+{
+    fixture *f = ecm_test_need(*state);
+    long long id = voice_campaign(f, "Dnc");
+    long long other = voice_campaign(f, "Other");
+    char path[128];
+
+    /* The global list, by CSV upload: a bad number, a reason, a number
+     * twice. */
+    json_t *a = upload_ok(f, "/api/v1/dnc/uploads", "text/csv",
+                          "Phone,reason,extra\r\n"
+                          "(212) 555-0120,asked us,x\r\n"
+                          "212 555 O1OO,,\r\n"
+                          "212.555.0120,again,\r\n");
+    long long g = jint(a, "upload_id");
+    assert_string_equal(jstr(a, "kind"), "dnc");
+    assert_true(json_is_null(json_object_get(a, "campaign_id")));
+    assert_int_equal(jint(a, "rows_read"), 3);
+    assert_int_equal(jint(a, "rows_loaded"), 1);
+    assert_int_equal(jint(a, "rows_rejected"), 1);
+    assert_int_equal(jint(a, "rows_duplicate"), 1);
+    json_decref(a);
+    char *report = report_walk(f, g, NULL, 10);
+    assert_string_equal(report, "3:rejected:phone: '212 555 O1OO' contains letters;"
+                                "4:duplicate:+12125550120 is already on line 2 of this file;");
+    free(report);
+    assert_int_equal(sql_count(f->conn, "SELECT count(*) FROM dnc WHERE phone = '+12125550120' "
+                                        "AND campaign_id IS NULL AND source = 'upload' "
+                                        "AND reason = 'asked us'"),
+                     1);
+    /* Again: already on the list, never an error. */
+    a = upload_ok(f, "/api/v1/dnc/uploads", "text/csv", "phone\n2125550120\n");
+    assert_int_equal(jint(a, "rows_loaded"), 0);
+    assert_int_equal(jint(a, "rows_duplicate"), 1);
+    report = report_walk(f, jint(a, "upload_id"), "duplicate", 10);
+    assert_string_equal(report, "2:duplicate:+12125550120 is already on the DNC list;");
+    free(report);
+    json_decref(a);
+
+    /* The campaign's own list and another campaign's. */
+    snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/dnc/uploads", id);
+    a = upload_ok(f, path, "text/csv", "phone\n2125550121\n(212) 555-0124\n");
+    assert_int_equal(jint(a, "campaign_id"), id);
+    assert_int_equal(jint(a, "rows_loaded"), 2);
+    json_decref(a);
+    snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/dnc/uploads", other);
+    json_decref(upload_ok(f, path, "text/csv", "phone\n2125550122\n"));
+    assert_int_equal(request(f, "POST", "/api/v1/campaigns/999999/dnc/uploads", "text/csv",
+                             "phone\n2125550123\n", NULL, NULL, &a, NULL, 0),
+                     404);
+    json_decref(a);
+
+    /* Rows all of whose numbers are on a list that applies load closed. */
+    a = upload_contacts(f, id, "text/csv",
+                        "account_number,phone1,phone2\n"
+                        "D1,2125550120,\n"           /* 2: global list: closed */
+                        "D2,2125550121,2125550123\n" /* 3: one of two: pending */
+                        "D3,+1 212 555 0124,\n"      /* 4: campaign's list: closed */
+                        "D4,2125550122,\n");         /* 5: another campaign's list: pending */
+    long long up = jint(a, "upload_id");
+    assert_int_equal(jint(a, "rows_loaded"), 4);
+    assert_int_equal(jint(a, "rows_dnc"), 2);
+    json_decref(a);
+    expect_contact(f, up, 2, "D1|{+12125550120}|{fixed_line_or_mobile}|{\"\"}|closed|DNC");
+    expect_contact(f, up, 3,
+                   "D2|{+12125550121,+12125550123}|{fixed_line_or_mobile,fixed_line_or_mobile}|"
+                   "{\"\",\"\"}|pending|-");
+    expect_contact(f, up, 4, "D3|{+12125550124}|{fixed_line_or_mobile}|{\"\"}|closed|DNC");
+    expect_contact(f, up, 5, "D4|{+12125550122}|{fixed_line_or_mobile}|{\"\"}|pending|-");
+    report = report_walk(f, up, "dnc", 10);
+    assert_string_equal(report, "2:dnc:on the DNC list: +12125550120;"
+                                "4:dnc:on the DNC list: +12125550124;");
+    free(report);
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM contacts WHERE upload_id = %lld AND state = 'closed' "
+             "AND closed_at IS NOT NULL",
+             up);
+    assert_int_equal(sql_count(f->conn, sql), 2);
+    /* A ContactClosed (DNC) for each closed row, a ContactUploaded for the
+     * others, never both. */
+    snprintf(sql, sizeof(sql), "SELECT id FROM contacts WHERE upload_id = %lld ORDER BY line_no",
+             up);
+    PGresult *r = ecm_test_pg_query(f->conn, "%s", sql);
+    assert_int_equal(PQntuples(r), 4);
+    for (int i = 0; i < 4; i++) {
+        long long cid = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+        Ecm__V1__ContactClosed *ev = closed_event(f, cid);
+        char q[256];
+        snprintf(q, sizeof(q),
+                 "SELECT count(*) FROM outbox WHERE msg_key = '%lld' "
+                 "AND ce_type = 'ecm.v1.ContactUploaded'",
+                 cid);
+        if (i == 0 || i == 2) {
+            assert_non_null(ev);
+            assert_int_equal(ev->contact_id, cid);
+            assert_int_equal(ev->campaign_id, id);
+            assert_int_equal(ev->outcome, ECM__V1__OUTCOME__OUTCOME_DNC);
+            assert_int_equal(ev->attempts, 0);
+            assert_int_equal(sql_count(f->conn, q), 0);
+        } else {
+            assert_null(ev);
+            assert_int_equal(sql_count(f->conn, q), 1);
+        }
+        if (ev) {
+            ecm__v1__contact_closed__free_unpacked(ev, NULL);
+        }
+    }
+    PQclear(r);
+
+    /* A number joining the campaign's list closes the contact it leaves
+     * with none off the lists (D2), at once. */
+    snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/dnc/uploads", id);
+    a = upload_ok(f, path, "text/csv", "phone\n+1 212 555 0123\n");
+    assert_int_equal(jint(a, "contacts_closed"), 1);
+    json_decref(a);
+    expect_contact(f, up, 3,
+                   "D2|{+12125550121,+12125550123}|{fixed_line_or_mobile,fixed_line_or_mobile}|"
+                   "{\"\",\"\"}|closed|DNC");
+}
+
+typedef struct {
+    fixture *f;
+    long long campaign;
+    const char *csv;
+    long long loaded, duplicate;
+} racer;
+
+static void *race_upload(void *arg)
+{
+    racer *r = arg;
+    char path[128];
+    snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/uploads", r->campaign);
+    json_t *a = NULL;
+    long st = request(r->f, "POST", path, "text/csv", r->csv, NULL, NULL, &a, NULL, 0);
+    if (st == 202) {
+        r->loaded = json_integer_value(json_object_get(a, "rows_loaded"));
+        r->duplicate = json_integer_value(json_object_get(a, "rows_duplicate"));
+    } else {
+        r->loaded = r->duplicate = -1;
+    }
+    json_decref(a);
+    return NULL;
+}
+
+static void test_api_concurrent_uploads_to_one_campaign_load_each_number_once(void **state)
+{
+    fixture *f = ecm_test_need(*state);
+    long long id = voice_campaign(f, "Race");
+    enum { ROWS = 3000 };
+    size_t cap = 64 * (ROWS + 2), used = 0;
+    char *csv = malloc(cap);
+    assert_non_null(csv);
+    used += (size_t)snprintf(csv, cap, "phone1\n");
+    for (int i = 0; i < ROWS; i++) {
+        used +=
+            (size_t)snprintf(csv + used, cap - used, "(718) %03d-%04d\n", 200 + i / 1000, i % 1000);
+    }
+    f->app.upload_batch = 250;
+    racer r[2] = {{f, id, csv, 0, 0}, {f, id, csv, 0, 0}};
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(pthread_create(&t[i], NULL, race_upload, &r[i]), 0);
+    }
+    for (int i = 0; i < 2; i++) {
+        pthread_join(t[i], NULL);
+    }
+    f->app.upload_batch = 5000;
+    assert_int_equal(r[0].loaded + r[1].loaded, ROWS);
+    assert_int_equal(r[0].duplicate + r[1].duplicate, ROWS);
+    char sql[256];
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM contacts WHERE campaign_id = %lld", id);
+    assert_int_equal(sql_count(f->conn, sql), ROWS);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(DISTINCT phones[1]) FROM contacts WHERE campaign_id = %lld", id);
+    assert_int_equal(sql_count(f->conn, sql), ROWS);
+    free(csv);
+}
 static void test_api_campaign_life_cycle_and_validation(void **state)
 {
     fixture *f = *state;
@@ -624,6 +1222,7 @@ static void test_api_upload_streams_12000_rows_in_batches(void **state)
                              NULL, &a, NULL, 0),
                      415);
     assert_non_null(strstr(jstr(a, "detail"), "text/csv"));
+    assert_non_null(strstr(jstr(a, "detail"), "application/json"));
     json_decref(a);
 
     generator g = {0};
@@ -668,8 +1267,9 @@ static void test_api_upload_streams_12000_rows_in_batches(void **state)
     assert_int_equal(sql_count(f->conn, sql), 1);
     snprintf(sql, sizeof(sql),
              "SELECT count(*) FROM contacts WHERE account_number = 'ACC%d' AND line_no = %lld "
-             "AND phones = ARRAY['55501%05d', '55599%05d'] AND first_name = 'First%d'",
-             TEST_ROWS, g.line_of_last_row, TEST_ROWS, TEST_ROWS, TEST_ROWS);
+             "AND phones = ARRAY['+1212%03d%04d', '+1646%03d%04d'] AND first_name = 'First%d'",
+             TEST_ROWS, g.line_of_last_row, 200 + TEST_ROWS / 10000, TEST_ROWS % 10000,
+             200 + TEST_ROWS / 10000, TEST_ROWS % 10000, TEST_ROWS);
     assert_int_equal(sql_count(f->conn, sql), 1);
 
     /* The event itself. */
@@ -697,14 +1297,36 @@ static void test_api_upload_streams_12000_rows_in_batches(void **state)
     free(bytes);
     PQclear(r);
 
-    /* The report, paged. */
-    snprintf(path, sizeof(path), "/api/v1/uploads/%lld?offset=1&limit=1", upload_id);
+    /* The report, paged by line: the rows after the first bad line. */
+    snprintf(path, sizeof(path), "/api/v1/uploads/%lld?after=%lld&limit=1", upload_id,
+             g.bad_lines[0]);
     assert_int_equal(request(f, "GET", path, NULL, NULL, NULL, NULL, &a, NULL, 0), 200);
     assert_string_equal(jstr(a, "state"), "done");
-    assert_int_equal(jint(a, "errors_total"), 3);
-    assert_int_equal(json_array_size(json_object_get(a, "errors")), 1);
-    assert_int_equal(jint(json_array_get(json_object_get(a, "errors"), 0), "line"), g.bad_lines[1]);
+    assert_int_equal(jint(a, "rows_rejected"), 3);
+    assert_int_equal(json_array_size(json_object_get(a, "rows")), 1);
+    assert_int_equal(jint(json_array_get(json_object_get(a, "rows"), 0), "line"), g.bad_lines[1]);
+    assert_int_equal(jint(a, "next_after"), g.bad_lines[1]);
+    assert_true(jint(a, "progress.bytes_read") > TEST_ROWS * 30);
     json_decref(a);
+    char *all = report_walk(f, upload_id, "rejected", 2);
+    char expected[512];
+    snprintf(expected, sizeof(expected), "%lld:rejected:%s;%lld:rejected:%s;%lld:rejected:%s;",
+             g.bad_lines[0], g.bad_reasons[0], g.bad_lines[1], g.bad_reasons[1], g.bad_lines[2],
+             g.bad_reasons[2]);
+    assert_string_equal(all, expected);
+    free(all);
+    /* Every contact's line is the line of its row, whatever thread read
+     * it: row i's account number ends in i, its number in i too. */
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM contacts WHERE upload_id = %lld AND "
+             "right(phones[1], 4)::int <> substr(account_number, 4)::int %% 10000",
+             upload_id);
+    assert_int_equal(sql_count(f->conn, sql), 0);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM (SELECT line_no, lag(line_no) OVER (ORDER BY id) AS prev "
+             "FROM contacts WHERE upload_id = %lld) x WHERE line_no <= prev",
+             upload_id);
+    assert_int_equal(sql_count(f->conn, sql), 0);
 
     /* The campaign's counts, alone and in the list. */
     snprintf(path, sizeof(path), "/api/v1/campaigns/%lld", id);
@@ -747,8 +1369,13 @@ static void test_api_upload_with_bad_header_fails_and_says_why(void **state)
     assert_non_null(strstr(jstr(a, "detail"), "line 3: header: no phone column"));
     json_decref(a);
     assert_int_equal(sql_count(f->conn, "SELECT count(*) FROM uploads WHERE state = 'failed'"), 1);
+    assert_int_equal(sql_count(f->conn, "SELECT count(*) FROM upload_rows r JOIN uploads u "
+                                        "ON u.id = r.upload_id WHERE u.state = 'failed' "
+                                        "AND r.line_no = 3 AND r.kind = 'rejected' "
+                                        "AND r.reason LIKE 'header: no phone column%'"),
+                     1);
 
-    st = request(f, "POST", path, "text/csv", "phone1\n\"5551234567\n", NULL, NULL, &a, NULL, 0);
+    st = request(f, "POST", path, "text/csv", "phone1\n\"2125551234\n", NULL, NULL, &a, NULL, 0);
     assert_int_equal(st, 422);
     assert_non_null(strstr(jstr(a, "detail"), "line 2: quoted field not closed"));
     json_decref(a);
@@ -757,21 +1384,26 @@ static void test_api_upload_with_bad_header_fails_and_says_why(void **state)
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_ALL);
-    ecm_log_init("test_gw_upload", ECM_LOG_WARN);
+    ecm_test_log_init("test_gw_upload", ECM_LOG_WARN);
     const struct CMUnitTest pure[] = {
-        cmocka_unit_test(test_phone_normalize_strips_punctuation_keeps_leading_plus),
-        cmocka_unit_test(test_phone_normalize_rejects_what_is_not_a_number),
         cmocka_unit_test(test_upload_header_maps_columns_by_trimmed_case_insensitive_name),
         cmocka_unit_test(test_upload_row_escapes_custom_fields_for_copy),
         cmocka_unit_test(test_upload_header_refusals_say_why),
-        cmocka_unit_test(test_upload_row_rejections_name_the_column),
+        cmocka_unit_test(test_upload_row_rejections_name_the_column_and_the_reason),
+        cmocka_unit_test(test_upload_row_reads_numbers_the_way_people_write_them),
+        cmocka_unit_test(test_upload_sms_row_needs_a_number_that_may_be_mobile),
         cmocka_unit_test(test_upload_row_with_nul_byte_is_rejected),
+        cmocka_unit_test(test_upload_json_item_maps_keys_like_csv_headers),
         cmocka_unit_test(test_upload_pipeline_reports_rejected_rows_on_their_lines),
     };
     const struct CMUnitTest db[] = {
         cmocka_unit_test(test_api_campaign_life_cycle_and_validation),
         cmocka_unit_test(test_api_upload_streams_12000_rows_in_batches),
         cmocka_unit_test(test_api_upload_with_bad_header_fails_and_says_why),
+        cmocka_unit_test(test_api_upload_of_a_troubled_csv_loads_or_reports_every_row),
+        cmocka_unit_test(test_api_json_array_upload_reports_items_by_position),
+        cmocka_unit_test(test_api_dnc_lists_by_upload_and_dnc_rows_load_closed),
+        cmocka_unit_test(test_api_concurrent_uploads_to_one_campaign_load_each_number_once),
     };
     int failed = cmocka_run_group_tests_name("pure", pure, NULL, NULL);
     failed += cmocka_run_group_tests_name("db", db, setup_db, teardown_db);

@@ -7,6 +7,8 @@
 
 #include <cmocka.h>
 
+#include "ecm_calling.h"
+#include "ecm_clock.h"
 #include "st_decide.h"
 
 #define NOW ((int64_t)1700000000000)
@@ -304,57 +306,74 @@ static void test_decide_callback_time_ignored_for_other_outcomes(void **state)
     assert_int_equal(d.next_attempt_at_ms, NOW + 60 * SEC);
 }
 
+/* NOW is 2023-11-14T22:13:20Z; base() has no window and no zone, so the
+ * contact's day is the UTC day, which ends here. */
+#define UTC_DAY_END ((int64_t)1700006400000)
+
 static void test_decide_daily_cap_not_reached_keeps_delay(void **state)
 {
     (void)state;
     int64_t day[] = {NOW - 3600 * SEC, NOW - 60 * SEC};
     st_decide_in in = base();
     in.counted_attempts = 1;
-    in.day_attempts_ms = day;
-    in.day_attempts = 2; /* cap 3 */
+    in.counted_dispatch_ms = day;
+    in.counted_dispatches = 2; /* cap 3 */
     st_decision d = decide(&in);
     assert_int_equal(d.action, ST_DECIDE_RETRY);
     assert_int_equal(d.next_attempt_at_ms, NOW + 60 * SEC);
 }
 
-static void test_decide_daily_cap_reached_waits_for_first_plus_24h(void **state)
+static void test_decide_daily_cap_reached_waits_for_next_local_day(void **state)
 {
     (void)state;
     int64_t day[] = {NOW - 3600 * SEC, NOW - 1800 * SEC, NOW - 60 * SEC};
     st_decide_in in = base();
     in.counted_attempts = 2;
-    in.day_attempts_ms = day;
-    in.day_attempts = 3; /* cap 3 */
+    in.counted_dispatch_ms = day;
+    in.counted_dispatches = 3; /* cap 3 */
     st_decision d = decide(&in);
     assert_int_equal(d.action, ST_DECIDE_RETRY);
-    assert_int_equal(d.next_attempt_at_ms, NOW - 3600 * SEC + ST_DAY_MS);
+    assert_int_equal(d.next_attempt_at_ms, UTC_DAY_END);
 }
 
-static void test_decide_daily_cap_release_earlier_than_delay_keeps_delay(void **state)
+static void test_decide_daily_cap_ignores_attempts_of_the_previous_local_day(void **state)
 {
     (void)state;
-    /* the first of the day leaves the window in 30 s, the delay is 60 s */
-    int64_t day[] = {NOW - ST_DAY_MS + 30 * SEC, NOW - 1800 * SEC, NOW - 60 * SEC};
+    /* three within 24 h, but one of them yesterday: today holds two */
+    int64_t day[] = {NOW - 23 * 3600 * SEC, NOW - 1800 * SEC, NOW - 60 * SEC};
     st_decide_in in = base();
     in.counted_attempts = 2;
-    in.day_attempts_ms = day;
-    in.day_attempts = 3;
+    in.counted_dispatch_ms = day;
+    in.counted_dispatches = 3;
     st_decision d = decide(&in);
     assert_int_equal(d.next_attempt_at_ms, NOW + 60 * SEC);
 }
 
-static void test_decide_daily_cap_exceeded_waits_for_enough_to_leave(void **state)
+static void test_decide_daily_cap_exceeded_waits_for_next_local_day(void **state)
 {
     (void)state;
-    /* 4 in the window under a cap of 3 (the cap was lowered): the 2nd must
-     * leave the window too */
+    /* 4 today under a cap of 3 (the cap was lowered) */
     int64_t day[] = {NOW - 4000 * SEC, NOW - 3000 * SEC, NOW - 2000 * SEC, NOW - 60 * SEC};
     st_decide_in in = base();
     in.counted_attempts = 3;
-    in.day_attempts_ms = day;
-    in.day_attempts = 4;
+    in.counted_dispatch_ms = day;
+    in.counted_dispatches = 4;
     st_decision d = decide(&in);
-    assert_int_equal(d.next_attempt_at_ms, NOW - 3000 * SEC + ST_DAY_MS);
+    assert_int_equal(d.next_attempt_at_ms, UTC_DAY_END);
+}
+
+static void test_decide_delay_into_next_day_is_not_held_by_todays_cap(void **state)
+{
+    (void)state;
+    /* the cap counts the day the next attempt falls on */
+    int64_t day[] = {NOW - 3600 * SEC, NOW - 1800 * SEC, NOW - 60 * SEC};
+    st_decide_in in = base();
+    in.rule.delay_seconds = 3 * 3600;
+    in.counted_attempts = 2;
+    in.counted_dispatch_ms = day;
+    in.counted_dispatches = 3;
+    st_decision d = decide(&in);
+    assert_int_equal(d.next_attempt_at_ms, NOW + 3 * 3600 * SEC);
 }
 
 static void test_decide_daily_cap_applies_to_callback(void **state)
@@ -365,10 +384,10 @@ static void test_decide_daily_cap_applies_to_callback(void **state)
     in.outcome = O(CALLBACK_REQUESTED);
     in.callback_at_ms = NOW + 600 * SEC;
     in.counted_attempts = 2;
-    in.day_attempts_ms = day;
-    in.day_attempts = 3;
+    in.counted_dispatch_ms = day;
+    in.counted_dispatches = 3;
     st_decision d = decide(&in);
-    assert_int_equal(d.next_attempt_at_ms, NOW - 3600 * SEC + ST_DAY_MS);
+    assert_int_equal(d.next_attempt_at_ms, UTC_DAY_END);
 }
 
 static void test_decide_next_time_at_end_at_retries(void **state)
@@ -420,8 +439,8 @@ static void test_decide_daily_cap_pushing_past_end_at_closes_expired(void **stat
     int64_t day[] = {NOW - 3600 * SEC, NOW - 1800 * SEC, NOW - 60 * SEC};
     st_decide_in in = base();
     in.counted_attempts = 2;
-    in.day_attempts_ms = day;
-    in.day_attempts = 3;
+    in.counted_dispatch_ms = day;
+    in.counted_dispatches = 3;
     in.end_at_ms = NOW + 3600 * SEC;
     st_decision d = decide(&in);
     assert_int_equal(d.action, ST_DECIDE_CLOSE);
@@ -461,8 +480,8 @@ static void test_decide_without_history_needs_only_closes_the_same(void **state)
                 st_decision bare = decide(&in);
                 in.outcome_attempts = 2;
                 in.phone_outcome_attempts = 2;
-                in.day_attempts_ms = day;
-                in.day_attempts = 3;
+                in.counted_dispatch_ms = day;
+                in.counted_dispatches = 3;
                 st_decision full = decide(&in);
                 assert_int_equal(bare.action, ST_DECIDE_CLOSE);
                 assert_int_equal(full.action, bare.action);
@@ -477,6 +496,229 @@ static void test_decide_without_history_needs_only_closes_the_same(void **state)
     /* A retry rule under the cap reads the history. */
     st_decide_in in = base();
     assert_int_equal(st_decide_needs_history(&in), 1);
+}
+
+/* ---- calling window and local day (ICU zones) ---- */
+
+static int64_t at(const char *rfc3339)
+{
+    int64_t ms = 0;
+    assert_int_equal(ecm_clock_parse_time(rfc3339, &ms), 0);
+    return ms;
+}
+
+#define EVERY_DAY_9_TO_20                                                                          \
+    "{\"mon\": [[\"09:00\", \"20:00\"]], \"tue\": [[\"09:00\", \"20:00\"]],"                       \
+    " \"wed\": [[\"09:00\", \"20:00\"]], \"thu\": [[\"09:00\", \"20:00\"]],"                       \
+    " \"fri\": [[\"09:00\", \"20:00\"]], \"sat\": [[\"09:00\", \"20:00\"]],"                       \
+    " \"sun\": [[\"09:00\", \"20:00\"]]}"
+
+/* A campaign window (legal hours 08:00-21:00); end_at "" for none. */
+static ecm_window *window(const char *json, const char *end_at)
+{
+    ecm_legal_hours legal = {8 * 60, 21 * 60};
+    ecm_window *w = NULL;
+    char err[256];
+    assert_int_equal(ecm_calling_window(json, NULL, end_at, &legal, &w, err, sizeof(err)), 0);
+    return w;
+}
+
+/* base() in New York at now, with the campaign's window. */
+static st_decide_in in_zone(const ecm_window *w, const char *contact_tz, int64_t now)
+{
+    st_decide_in in = base();
+    in.now_ms = now;
+    in.calling.window = w;
+    in.calling.contact_tz = contact_tz;
+    in.calling.campaign_tz = "America/New_York";
+    return in;
+}
+
+static void test_decide_retry_due_at_22_new_york_waits_for_9(void **state)
+{
+    (void)state;
+    ecm_window *w = window(EVERY_DAY_9_TO_20, NULL);
+    st_decide_in in = in_zone(w, "America/New_York", at("2026-03-04T21:59:00-05:00"));
+    st_decision d = decide(&in);
+    assert_int_equal(d.action, ST_DECIDE_RETRY);
+    assert_int_equal(d.next_attempt_at_ms, at("2026-03-05T09:00:00-05:00"));
+    assert_string_equal(d.zone, "America/New_York");
+    ecm_window_destroy(w);
+}
+
+static void test_decide_retry_inside_window_keeps_delay(void **state)
+{
+    (void)state;
+    ecm_window *w = window(EVERY_DAY_9_TO_20, NULL);
+    st_decide_in in = in_zone(w, "America/New_York", at("2026-03-04T12:00:00-05:00"));
+    st_decision d = decide(&in);
+    assert_int_equal(d.next_attempt_at_ms, at("2026-03-04T12:01:00-05:00"));
+    ecm_window_destroy(w);
+}
+
+static void test_decide_retry_in_karachi_from_phone_zone(void **state)
+{
+    (void)state;
+    ecm_window *w = window(EVERY_DAY_9_TO_20, NULL);
+    /* no contact zone: the number's (+92) zone, not the campaign's */
+    const char *zones[] = {"Asia/Karachi", "Asia/Karachi"};
+    st_decide_in in = in_zone(w, NULL, at("2026-03-05T21:59:00+05:00"));
+    in.calling.phone_zones = zones;
+    st_decision d = decide(&in);
+    assert_int_equal(d.next_attempt_at_ms, at("2026-03-06T09:00:00+05:00"));
+    assert_string_equal(d.zone, "Asia/Karachi");
+    ecm_window_destroy(w);
+}
+
+static void test_decide_retry_in_sydney_waits_for_local_morning(void **state)
+{
+    (void)state;
+    /* 21:30 AEDT is 05:30 in New York, the campaign's zone: still closed
+     * there too, but the answer must be Sydney's 09:00 */
+    ecm_window *w = window(EVERY_DAY_9_TO_20, NULL);
+    st_decide_in in = in_zone(w, "Australia/Sydney", at("2026-03-05T21:29:00+11:00"));
+    st_decision d = decide(&in);
+    assert_int_equal(d.next_attempt_at_ms, at("2026-03-06T09:00:00+11:00"));
+    ecm_window_destroy(w);
+}
+
+static void test_decide_next_phone_uses_the_next_phones_zone(void **state)
+{
+    (void)state;
+    ecm_window *w = window(EVERY_DAY_9_TO_20, NULL);
+    /* 12:00 in London is open, but the next phone is in Karachi (17:00 ->
+     * with delay 0 still open); at 19:30 London it is 00:30 in Karachi */
+    const char *zones[] = {"Europe/London", "Asia/Karachi"};
+    st_decide_in in = in_zone(w, NULL, at("2026-03-05T19:30:00Z"));
+    in.calling.phone_zones = zones;
+    in.outcome = O(INVALID_NUMBER);
+    in.rule.next_phone = 1;
+    in.rule.max_attempts = 1;
+    in.rule.delay_seconds = 0;
+    st_decision d = decide(&in);
+    assert_int_equal(d.action, ST_DECIDE_RETRY);
+    assert_int_equal(d.phone_index, 1);
+    assert_string_equal(d.zone, "Asia/Karachi");
+    assert_int_equal(d.next_attempt_at_ms, at("2026-03-06T09:00:00+05:00"));
+    ecm_window_destroy(w);
+}
+
+static void test_decide_contact_zone_wins_over_phone_zone(void **state)
+{
+    (void)state;
+    ecm_window *w = window(EVERY_DAY_9_TO_20, NULL);
+    const char *zones[] = {"Asia/Karachi", "Asia/Karachi"};
+    st_decide_in in = in_zone(w, "America/New_York", at("2026-03-04T21:59:00-05:00"));
+    in.calling.phone_zones = zones;
+    st_decision d = decide(&in);
+    assert_int_equal(d.next_attempt_at_ms, at("2026-03-05T09:00:00-05:00"));
+    ecm_window_destroy(w);
+}
+
+static void test_decide_callback_at_22_waits_for_the_window(void **state)
+{
+    (void)state;
+    ecm_window *w = window(EVERY_DAY_9_TO_20, NULL);
+    st_decide_in in = in_zone(w, "America/New_York", at("2026-03-04T15:00:00-05:00"));
+    in.outcome = O(CALLBACK_REQUESTED);
+    in.callback_at_ms = at("2026-03-04T22:00:00-05:00");
+    st_decision d = decide(&in);
+    assert_int_equal(d.action, ST_DECIDE_RETRY);
+    assert_int_equal(d.next_attempt_at_ms, at("2026-03-05T09:00:00-05:00"));
+    ecm_window_destroy(w);
+}
+
+static void test_decide_local_day_cap_across_spring_forward(void **state)
+{
+    (void)state;
+    /* 2026-03-08 is 23 h long in New York: it ends at 04:00Z, not 05:00Z */
+    int64_t day[] = {at("2026-03-07T20:00:00-05:00"), at("2026-03-08T09:00:00-04:00"),
+                     at("2026-03-08T15:00:00-04:00")};
+    st_decide_in in = in_zone(NULL, "America/New_York", at("2026-03-08T15:01:00-04:00"));
+    in.max_attempts_per_day = 2;
+    in.counted_attempts = 2;
+    in.counted_dispatch_ms = day;
+    in.counted_dispatches = 3;
+    st_decision d = decide(&in);
+    assert_int_equal(d.action, ST_DECIDE_RETRY);
+    assert_int_equal(d.next_attempt_at_ms, at("2026-03-09T00:00:00-04:00"));
+    assert_int_equal(d.next_attempt_at_ms, at("2026-03-09T04:00:00Z"));
+}
+
+static void test_decide_local_day_cap_then_window_opens_next_morning(void **state)
+{
+    (void)state;
+    ecm_window *w = window(EVERY_DAY_9_TO_20, NULL);
+    int64_t day[] = {at("2026-03-08T09:00:00-04:00"), at("2026-03-08T10:00:00-04:00")};
+    st_decide_in in = in_zone(w, "America/New_York", at("2026-03-08T10:01:00-04:00"));
+    in.max_attempts_per_day = 2;
+    in.counted_attempts = 1;
+    in.counted_dispatch_ms = day;
+    in.counted_dispatches = 2;
+    st_decision d = decide(&in);
+    assert_int_equal(d.action, ST_DECIDE_RETRY);
+    assert_int_equal(d.next_attempt_at_ms, at("2026-03-09T09:00:00-04:00"));
+    ecm_window_destroy(w);
+}
+
+static void test_decide_local_day_cap_counts_in_the_contacts_zone(void **state)
+{
+    (void)state;
+    /* Two calls on Monday in Sydney (Sunday evening in New York, the
+     * campaign's zone): the next goes Tuesday 09:00 Sydney */
+    ecm_window *w = window(EVERY_DAY_9_TO_20, NULL);
+    int64_t day[] = {at("2026-03-09T09:00:00+11:00"), at("2026-03-09T10:00:00+11:00")};
+    st_decide_in in = in_zone(w, "Australia/Sydney", at("2026-03-09T10:01:00+11:00"));
+    in.max_attempts_per_day = 2;
+    in.counted_attempts = 1;
+    in.counted_dispatch_ms = day;
+    in.counted_dispatches = 2;
+    st_decision d = decide(&in);
+    assert_int_equal(d.next_attempt_at_ms, at("2026-03-10T09:00:00+11:00"));
+    ecm_window_destroy(w);
+}
+
+static void test_decide_no_opening_before_end_at_closes_expired(void **state)
+{
+    (void)state;
+    /* due 22:00, the campaign ends at 08:59 next morning */
+    ecm_window *w = window(EVERY_DAY_9_TO_20, "2026-03-05T08:59:00-05:00");
+    st_decide_in in = in_zone(w, "America/New_York", at("2026-03-04T21:59:00-05:00"));
+    in.end_at_ms = at("2026-03-05T08:59:00-05:00");
+    st_decision d = decide(&in);
+    assert_int_equal(d.action, ST_DECIDE_CLOSE);
+    assert_int_equal(d.outcome, O(EXPIRED));
+    assert_int_equal(d.counted_attempts, 1);
+    ecm_window_destroy(w);
+}
+
+static void test_decide_opening_before_end_at_retries(void **state)
+{
+    (void)state;
+    ecm_window *w = window(EVERY_DAY_9_TO_20, "2026-03-05T09:30:00-05:00");
+    st_decide_in in = in_zone(w, "America/New_York", at("2026-03-04T21:59:00-05:00"));
+    in.end_at_ms = at("2026-03-05T09:30:00-05:00");
+    st_decision d = decide(&in);
+    assert_int_equal(d.action, ST_DECIDE_RETRY);
+    assert_int_equal(d.next_attempt_at_ms, at("2026-03-05T09:00:00-05:00"));
+    ecm_window_destroy(w);
+}
+
+static void test_decide_daily_cap_pushing_past_window_end_closes_expired(void **state)
+{
+    (void)state;
+    ecm_window *w = window(EVERY_DAY_9_TO_20, "2026-03-08T23:00:00-04:00");
+    int64_t day[] = {at("2026-03-08T09:00:00-04:00"), at("2026-03-08T10:00:00-04:00")};
+    st_decide_in in = in_zone(w, "America/New_York", at("2026-03-08T10:01:00-04:00"));
+    in.end_at_ms = at("2026-03-08T23:00:00-04:00");
+    in.max_attempts_per_day = 2;
+    in.counted_attempts = 1;
+    in.counted_dispatch_ms = day;
+    in.counted_dispatches = 2;
+    st_decision d = decide(&in);
+    assert_int_equal(d.action, ST_DECIDE_CLOSE);
+    assert_int_equal(d.outcome, O(EXPIRED));
+    ecm_window_destroy(w);
 }
 
 int main(void)
@@ -505,9 +747,10 @@ int main(void)
         cmocka_unit_test(test_decide_callback_not_after_now_uses_delay),
         cmocka_unit_test(test_decide_callback_time_ignored_for_other_outcomes),
         cmocka_unit_test(test_decide_daily_cap_not_reached_keeps_delay),
-        cmocka_unit_test(test_decide_daily_cap_reached_waits_for_first_plus_24h),
-        cmocka_unit_test(test_decide_daily_cap_release_earlier_than_delay_keeps_delay),
-        cmocka_unit_test(test_decide_daily_cap_exceeded_waits_for_enough_to_leave),
+        cmocka_unit_test(test_decide_daily_cap_reached_waits_for_next_local_day),
+        cmocka_unit_test(test_decide_daily_cap_ignores_attempts_of_the_previous_local_day),
+        cmocka_unit_test(test_decide_daily_cap_exceeded_waits_for_next_local_day),
+        cmocka_unit_test(test_decide_delay_into_next_day_is_not_held_by_todays_cap),
         cmocka_unit_test(test_decide_daily_cap_applies_to_callback),
         cmocka_unit_test(test_decide_next_time_at_end_at_retries),
         cmocka_unit_test(test_decide_next_time_past_end_at_closes_expired),
@@ -515,6 +758,19 @@ int main(void)
         cmocka_unit_test(test_decide_callback_past_end_at_closes_expired),
         cmocka_unit_test(test_decide_daily_cap_pushing_past_end_at_closes_expired),
         cmocka_unit_test(test_decide_caps_close_before_expiry_check),
+        cmocka_unit_test(test_decide_retry_due_at_22_new_york_waits_for_9),
+        cmocka_unit_test(test_decide_retry_inside_window_keeps_delay),
+        cmocka_unit_test(test_decide_retry_in_karachi_from_phone_zone),
+        cmocka_unit_test(test_decide_retry_in_sydney_waits_for_local_morning),
+        cmocka_unit_test(test_decide_next_phone_uses_the_next_phones_zone),
+        cmocka_unit_test(test_decide_contact_zone_wins_over_phone_zone),
+        cmocka_unit_test(test_decide_callback_at_22_waits_for_the_window),
+        cmocka_unit_test(test_decide_local_day_cap_across_spring_forward),
+        cmocka_unit_test(test_decide_local_day_cap_then_window_opens_next_morning),
+        cmocka_unit_test(test_decide_local_day_cap_counts_in_the_contacts_zone),
+        cmocka_unit_test(test_decide_no_opening_before_end_at_closes_expired),
+        cmocka_unit_test(test_decide_opening_before_end_at_retries),
+        cmocka_unit_test(test_decide_daily_cap_pushing_past_window_end_closes_expired),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,6 +14,8 @@
 #include <cmocka.h>
 #include <libpq-fe.h>
 
+#include "ecm_calling.h"
+#include "ecm_clock.h"
 #include "ecm_event.h"
 #include "ecm_log.h"
 #include "ecm_migrate.h"
@@ -26,9 +28,10 @@
 
 typedef struct {
     ecm_test_db *db;
-    ecm_pg *pg;    /* used by the code under test */
-    PGconn *check; /* the test's own view of the DB */
-    st_results_ctx rctx;
+    ecm_pg *pg;          /* used by the code under test */
+    PGconn *check;       /* the test's own view of the DB */
+    st_results_ctx rctx; /* without windows: retries at now + delay */
+    st_results_ctx wctx; /* with the calling window step */
     st_sched_ctx sctx;
     int seq;
 } fixture;
@@ -136,6 +139,11 @@ static int group_setup(void **state)
     fx.rctx.topic_sms_results = "sms.results";
     fx.rctx.topic_closed = "contacts.closed";
     fx.rctx.source = "/ecm/strategy";
+    ecm_legal_hours legal = {8 * 60, 21 * 60};
+    fx.wctx = fx.rctx;
+    fx.wctx.calling = ecm_calling_cache_new(&legal);
+    if (fx.wctx.calling == NULL)
+        return -1;
     fx.sctx.topic_retry = "contacts.retry";
     fx.sctx.topic_campaigns = "campaigns.changed";
     fx.sctx.source = "/ecm/strategy";
@@ -148,6 +156,7 @@ static int group_teardown(void **state)
     (void)state;
     if (fx.db == NULL)
         return 0;
+    ecm_calling_cache_free(fx.wctx.calling);
     ecm_pg_destroy(fx.pg);
     PQfinish(fx.check);
     (void)ecm_test_db_destroy(fx.db);
@@ -164,6 +173,7 @@ static int retire_campaigns(void **state)
     (void)state;
     if (fx.check != NULL)
         PQclear(q("UPDATE campaigns SET state = 'stopped' WHERE state = 'active'"));
+    unsetenv("ECM_CLOCK_FIXED");
     return 0;
 }
 
@@ -242,9 +252,9 @@ static void test_sched_tick_emits_exactly_one_contact_retry(void **state)
     PQclear(q("UPDATE contacts SET next_attempt_at = now() - interval '1 second'"
               " WHERE id = %lld",
               k));
-    int completed = -1;
-    assert_int_equal(st_sched_tick(fx.pg, &fx.sctx, &completed), 1);
-    assert_int_equal(completed, 0);
+    st_sched_counts sc;
+    assert_int_equal(st_sched_tick(fx.pg, &fx.sctx, &sc), 1);
+    assert_int_equal(sc.completed, 0);
     assert_int_equal(st_sched_tick(fx.pg, &fx.sctx, NULL), 0);
 
     char *st = q_text("SELECT state FROM contacts WHERE id = %lld", k);
@@ -317,9 +327,9 @@ static void test_results_connected_closes_with_one_contact_closed(void **state)
     ecm__v1__contact_closed__free_unpacked(ev, NULL);
     PQfreemem(bytes);
 
-    int completed = -1;
-    assert_int_equal(st_sched_tick(fx.pg, &fx.sctx, &completed), 0);
-    assert_int_equal(completed, 0);
+    st_sched_counts sc;
+    assert_int_equal(st_sched_tick(fx.pg, &fx.sctx, &sc), 0);
+    assert_int_equal(sc.completed, 0);
 }
 
 static void test_sched_completes_campaign_when_last_contact_closes(void **state)
@@ -331,19 +341,19 @@ static void test_sched_completes_campaign_when_last_contact_closes(void **state)
     long long k2 = make_contact(camp, 1);
     st_result r1 = result(camp, k1, 1, O(CONNECTED));
     assert_int_equal(apply(&r1, NULL), ST_APPLY_DECIDED);
-    int completed = -1;
-    assert_int_equal(st_sched_tick(fx.pg, &fx.sctx, &completed), 0);
-    assert_int_equal(completed, 0);
+    st_sched_counts sc;
+    assert_int_equal(st_sched_tick(fx.pg, &fx.sctx, &sc), 0);
+    assert_int_equal(sc.completed, 0);
     char *st = q_text("SELECT state FROM campaigns WHERE id = %lld", camp);
     assert_string_equal(st, "active");
     free(st);
 
     st_result r2 = result(camp, k2, 1, O(CONNECTED));
     assert_int_equal(apply(&r2, NULL), ST_APPLY_DECIDED);
-    assert_int_equal(st_sched_tick(fx.pg, &fx.sctx, &completed), 0);
-    assert_int_equal(completed, 1);
-    assert_int_equal(st_sched_tick(fx.pg, &fx.sctx, &completed), 0);
-    assert_int_equal(completed, 0);
+    assert_int_equal(st_sched_tick(fx.pg, &fx.sctx, &sc), 0);
+    assert_int_equal(sc.completed, 1);
+    assert_int_equal(st_sched_tick(fx.pg, &fx.sctx, &sc), 0);
+    assert_int_equal(sc.completed, 0);
 
     st = q_text("SELECT state FROM campaigns WHERE id = %lld", camp);
     assert_string_equal(st, "completed");
@@ -367,9 +377,9 @@ static void test_sched_never_completes_campaign_without_contacts(void **state)
     (void)state;
     NEED_DB();
     long long camp = make_campaign(make_strategy(5), "NULL");
-    int completed = -1;
-    assert_int_equal(st_sched_tick(fx.pg, &fx.sctx, &completed), 0);
-    assert_int_equal(completed, 0);
+    st_sched_counts sc;
+    assert_int_equal(st_sched_tick(fx.pg, &fx.sctx, &sc), 0);
+    assert_int_equal(sc.completed, 0);
     char *st = q_text("SELECT state FROM campaigns WHERE id = %lld", camp);
     assert_string_equal(st, "active");
     free(st);
@@ -497,10 +507,167 @@ static void test_results_retry_past_campaign_end_closes_expired(void **state)
     free(st);
 }
 
+/* ---- calling window and local day, by the business clock ---- */
+
+static long long at(const char *rfc3339)
+{
+    int64_t ms = 0;
+    assert_int_equal(ecm_clock_parse_time(rfc3339, &ms), 0);
+    return (long long)ms;
+}
+
+static long long next_attempt_ms(long long contact)
+{
+    return q_ll("SELECT floor(extract(epoch FROM next_attempt_at) * 1000)::bigint"
+                " FROM contacts WHERE id = %lld",
+                contact);
+}
+
+#define WINDOW_9_TO_20                                                                             \
+    "'{\"mon\": [[\"09:00\", \"20:00\"]], \"tue\": [[\"09:00\", \"20:00\"]],"                      \
+    " \"wed\": [[\"09:00\", \"20:00\"]], \"thu\": [[\"09:00\", \"20:00\"]],"                       \
+    " \"fri\": [[\"09:00\", \"20:00\"]], \"sat\": [[\"09:00\", \"20:00\"]],"                       \
+    " \"sun\": [[\"09:00\", \"20:00\"]]}'"
+
+/* A New York campaign open 09:00-20:00 every day. */
+static long long make_ny_campaign(long long strategy_id)
+{
+    long long camp = make_campaign(strategy_id, "NULL");
+    PQclear(q("UPDATE campaigns SET time_zone = 'America/New_York', call_window = " WINDOW_9_TO_20
+              " WHERE id = %lld",
+              camp));
+    return camp;
+}
+
+static void test_results_retry_due_at_22_lands_at_next_window_opening(void **state)
+{
+    (void)state;
+    NEED_DB();
+    setenv("ECM_CLOCK_FIXED", "2026-03-04T21:59:59-05:00", 1);
+    long long camp = make_ny_campaign(make_strategy(5));
+    long long k = make_contact(camp, 1);
+    PQclear(q("UPDATE contacts SET time_zone = 'America/New_York' WHERE id = %lld", k));
+    st_result r = result(camp, k, 1, O(NO_ANSWER)); /* delay 1 s: 22:00 */
+    st_apply_info info;
+    char reason[256];
+    assert_int_equal(st_results_apply(fx.pg, &fx.wctx, &r, &info, reason, sizeof(reason)),
+                     ST_APPLY_DECIDED);
+    assert_int_equal(info.closed, 0);
+    assert_int_equal(info.next_attempt_at_ms, at("2026-03-05T09:00:00-05:00"));
+    assert_int_equal(next_attempt_ms(k), at("2026-03-05T09:00:00-05:00"));
+}
+
+static void test_results_retry_uses_the_numbers_zone_without_contact_zone(void **state)
+{
+    (void)state;
+    NEED_DB();
+    /* open in New York (12:59), 22:59 in Karachi */
+    setenv("ECM_CLOCK_FIXED", "2026-03-05T22:59:59+05:00", 1);
+    long long camp = make_ny_campaign(make_strategy(5));
+    long long k = make_contact(camp, 1);
+    PQclear(
+        q("UPDATE contacts SET phone_zones = '{Asia/Karachi,Asia/Karachi}' WHERE id = %lld", k));
+    st_result r = result(camp, k, 1, O(NO_ANSWER));
+    char reason[256];
+    assert_int_equal(st_results_apply(fx.pg, &fx.wctx, &r, NULL, reason, sizeof(reason)),
+                     ST_APPLY_DECIDED);
+    assert_int_equal(next_attempt_ms(k), at("2026-03-06T09:00:00+05:00"));
+}
+
+static void test_results_retry_inside_window_keeps_the_delay(void **state)
+{
+    (void)state;
+    NEED_DB();
+    setenv("ECM_CLOCK_FIXED", "2026-03-04T12:00:00-05:00", 1);
+    long long camp = make_ny_campaign(make_strategy(5));
+    long long k = make_contact(camp, 1);
+    st_result r = result(camp, k, 1, O(NO_ANSWER));
+    char reason[256];
+    assert_int_equal(st_results_apply(fx.pg, &fx.wctx, &r, NULL, reason, sizeof(reason)),
+                     ST_APPLY_DECIDED);
+    /* the business clock, not the database's now() */
+    assert_int_equal(next_attempt_ms(k), at("2026-03-04T12:00:01-05:00"));
+}
+
+/* Contact k with two earlier counted attempts of its own on phone 1, both
+ * dispatched (business time) at the given instants, the second current. */
+static long long contact_with_dispatches(long long camp, const char *first, const char *second)
+{
+    long long k = make_contact(camp, 2);
+    PQclear(q("UPDATE contacts SET time_zone = 'America/New_York', counted_attempts = 1"
+              " WHERE id = %lld",
+              k));
+    PQclear(q("UPDATE attempts SET dispatched_at = '%s', status = 'done', outcome = 'BUSY'"
+              " WHERE contact_id = %lld AND attempt = 1",
+              first, k));
+    PQclear(q("UPDATE attempts SET dispatched_at = '%s' WHERE contact_id = %lld AND attempt = 2",
+              second, k));
+    return k;
+}
+
+static void test_results_daily_cap_reached_waits_for_next_local_morning(void **state)
+{
+    (void)state;
+    NEED_DB();
+    setenv("ECM_CLOCK_FIXED", "2026-03-04T11:01:00-05:00", 1);
+    long long strat = make_strategy(5);
+    PQclear(q("UPDATE strategies SET max_attempts_per_day = 2 WHERE id = %lld", strat));
+    long long camp = make_ny_campaign(strat);
+    long long k =
+        contact_with_dispatches(camp, "2026-03-04T10:00:00-05:00", "2026-03-04T11:00:00-05:00");
+    st_result r = result(camp, k, 2, O(NO_ANSWER));
+    char reason[256];
+    assert_int_equal(st_results_apply(fx.pg, &fx.wctx, &r, NULL, reason, sizeof(reason)),
+                     ST_APPLY_DECIDED);
+    assert_int_equal(next_attempt_ms(k), at("2026-03-05T09:00:00-05:00"));
+}
+
+static void test_results_daily_cap_does_not_count_yesterdays_late_call(void **state)
+{
+    (void)state;
+    NEED_DB();
+    /* 19:30 yesterday is within 24 h but on another local day */
+    setenv("ECM_CLOCK_FIXED", "2026-03-04T11:01:00-05:00", 1);
+    long long strat = make_strategy(5);
+    PQclear(q("UPDATE strategies SET max_attempts_per_day = 2 WHERE id = %lld", strat));
+    long long camp = make_ny_campaign(strat);
+    long long k =
+        contact_with_dispatches(camp, "2026-03-03T19:30:00-05:00", "2026-03-04T11:00:00-05:00");
+    st_result r = result(camp, k, 2, O(NO_ANSWER));
+    char reason[256];
+    assert_int_equal(st_results_apply(fx.pg, &fx.wctx, &r, NULL, reason, sizeof(reason)),
+                     ST_APPLY_DECIDED);
+    assert_int_equal(next_attempt_ms(k), at("2026-03-04T11:01:01-05:00"));
+}
+
+static void test_results_no_opening_before_end_at_closes_expired(void **state)
+{
+    (void)state;
+    NEED_DB();
+    setenv("ECM_CLOCK_FIXED", "2026-03-04T21:59:59-05:00", 1);
+    long long camp = make_ny_campaign(make_strategy(5));
+    PQclear(q("UPDATE campaigns SET end_at = '2026-03-05T08:30:00-05:00' WHERE id = %lld", camp));
+    long long k = make_contact(camp, 1);
+    st_result r = result(camp, k, 1, O(NO_ANSWER));
+    st_apply_info info;
+    char reason[256];
+    assert_int_equal(st_results_apply(fx.pg, &fx.wctx, &r, &info, reason, sizeof(reason)),
+                     ST_APPLY_DECIDED);
+    assert_int_equal(info.closed, 1);
+    assert_int_equal(info.outcome, O(EXPIRED));
+    char *st = q_text("SELECT state || ' ' || outcome FROM contacts WHERE id = %lld", k);
+    assert_string_equal(st, "closed EXPIRED");
+    free(st);
+    assert_int_equal(q_ll("SELECT count(*) FROM outbox WHERE topic = 'contacts.closed'"
+                          " AND msg_key = '%lld'",
+                          k),
+                     1);
+}
+
 /* ---- decoding (no DB) ---- */
 
-static const st_results_ctx decode_ctx = {"call.results", "sms.results", "contacts.closed",
-                                          "/ecm/strategy", NULL};
+static const st_results_ctx decode_ctx = {"call.results",  "sms.results", "contacts.closed",
+                                          "/ecm/strategy", NULL,          NULL};
 
 static void test_decode_call_result(void **state)
 {
@@ -680,6 +847,12 @@ int main(void)
         DB_TEST(test_results_strategy_max_attempts_closes_with_last_outcome),
         DB_TEST(test_results_rule_max_counts_earlier_attempts_with_outcome),
         DB_TEST(test_results_retry_past_campaign_end_closes_expired),
+        DB_TEST(test_results_retry_due_at_22_lands_at_next_window_opening),
+        DB_TEST(test_results_retry_uses_the_numbers_zone_without_contact_zone),
+        DB_TEST(test_results_retry_inside_window_keeps_the_delay),
+        DB_TEST(test_results_daily_cap_reached_waits_for_next_local_morning),
+        DB_TEST(test_results_daily_cap_does_not_count_yesterdays_late_call),
+        DB_TEST(test_results_no_opening_before_end_at_closes_expired),
         DB_TEST(test_results_batch_applies_each_once_and_rejects_unknown),
         DB_TEST(test_results_batch_db_error_rolls_back_everything),
     };

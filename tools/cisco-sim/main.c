@@ -36,6 +36,7 @@ typedef struct {
     long long dial_delay_ms;
     long long tick_ms;
     char *result_mix;
+    char *number_results;
     long long seed;
 } sim_config;
 
@@ -66,6 +67,10 @@ static const ecm_cfg_entry sim_config_table[] = {
      "10:40,8:25,9:10,12:10,3:5,25:5,14:5", 0, -1,
      "CallResult mix, code:weight,... (chosen per account number, reproducibly)", sim_mix_validate,
      0},
+    {"ECM_SIM_NUMBER_RESULTS", ECM_CFG_STRING, offsetof(sim_config, number_results), "", 0, -1,
+     "CallResult by number, winning over the mix: suffix:code,... (e.g. 0001:3 makes every "
+     "number ending in 0001 not in service; the longest suffix wins)",
+     sim_dialer_validate_number_results, 0},
     {"ECM_SIM_SEED", ECM_CFG_INT, offsetof(sim_config, seed), "1", 0, 9007199254740991.0,
      "seed of the CallResult choice: same seed, same results", NULL, 0},
 };
@@ -151,6 +156,10 @@ int main(int argc, char **argv)
     sim_dialer_config dcfg = {cfg.pg_dsn,  cfg.dial_rate,      cfg.dial_delay_ms,
                               cfg.tick_ms, (uint64_t)cfg.seed, mix};
     dialer = sim_dialer_new(&dcfg, metrics, &ecm_stop_requested);
+    if (dialer && sim_dialer_set_number_results(dialer, cfg.number_results, err, sizeof err) != 0) {
+        ecm_log_error("bad number results", "%s", err);
+        goto out;
+    }
     if (!dialer || sim_dialer_start(dialer) != 0) {
         ecm_log_error("dialer could not start", NULL);
         goto out;

@@ -16,8 +16,18 @@
 /* Decorrelates the duration from the CallResult choice for one account. */
 #define DIALER_DURATION_SALT 0x6475726174696f6eULL
 
+#define DIALER_NUMBER_RULES_MAX 64
+#define DIALER_SUFFIX_MAX 20
+
+typedef struct {
+    char suffix[DIALER_SUFFIX_MAX + 1]; /* digits */
+    int code;
+} dialer_number_rule;
+
 struct sim_dialer {
     sim_dialer_config cfg;
+    dialer_number_rule rules[DIALER_NUMBER_RULES_MAX];
+    size_t nrules;
     char *dsn;
     ecm_pg *pg;
     volatile sig_atomic_t *stop;
@@ -111,10 +121,113 @@ void sim_dialer_decide(const sim_dialer_config *cfg, const char *account_number,
     }
 }
 
-static void dialer_decide_cb(void *ctx, const char *account_number, sim_dial_outcome *out)
+/* Parses "suffix:code,..." into rules (room for DIALER_NUMBER_RULES_MAX).
+ * Returns the number of rules, or -1 with a reason. */
+static int parse_number_rules(const char *text, dialer_number_rule *rules, char *errstr,
+                              size_t errstr_size)
+{
+    int n = 0;
+    const char *p = text ? text : "";
+    while (*p == ' ')
+        p++;
+    if (*p == '\0')
+        return 0;
+    for (;;) {
+        if (n >= DIALER_NUMBER_RULES_MAX) {
+            snprintf(errstr, errstr_size, "more than %d number results", DIALER_NUMBER_RULES_MAX);
+            return -1;
+        }
+        while (*p == ' ')
+            p++;
+        size_t len = 0;
+        while (p[len] >= '0' && p[len] <= '9')
+            len++;
+        if (len == 0 || len > DIALER_SUFFIX_MAX || p[len] != ':') {
+            snprintf(errstr, errstr_size,
+                     "entry %d: expected digits (1-%d) then ':' and a CallResult code", n + 1,
+                     DIALER_SUFFIX_MAX);
+            return -1;
+        }
+        memcpy(rules[n].suffix, p, len);
+        rules[n].suffix[len] = '\0';
+        p += len + 1;
+        char *end = NULL;
+        errno = 0;
+        long code = strtol(p, &end, 10);
+        if (errno != 0 || end == p || code < 0 || code > SIM_MIX_MAX_CODE) {
+            snprintf(errstr, errstr_size, "entry %d: code is not an integer 0..%d", n + 1,
+                     SIM_MIX_MAX_CODE);
+            return -1;
+        }
+        rules[n++].code = (int)code;
+        p = end;
+        while (*p == ' ')
+            p++;
+        if (*p == '\0')
+            return n;
+        if (*p != ',') {
+            snprintf(errstr, errstr_size, "entry %d: unexpected '%c'", n, *p);
+            return -1;
+        }
+        p++;
+    }
+}
+
+int sim_dialer_validate_number_results(const char *text, char *errstr, size_t errstr_size)
+{
+    dialer_number_rule rules[DIALER_NUMBER_RULES_MAX];
+    return parse_number_rules(text, rules, errstr, errstr_size) < 0 ? -1 : 0;
+}
+
+int sim_dialer_set_number_results(sim_dialer *d, const char *text, char *errstr, size_t errstr_size)
+{
+    dialer_number_rule rules[DIALER_NUMBER_RULES_MAX];
+    int n = parse_number_rules(text, rules, errstr, errstr_size);
+    if (n < 0)
+        return -1;
+    memcpy(d->rules, rules, sizeof(rules));
+    d->nrules = (size_t)n;
+    return 0;
+}
+
+int sim_dialer_number_result(const sim_dialer *d, const char *phone)
+{
+    char digits[64];
+    size_t nd = 0;
+    for (const char *c = phone; c != NULL && *c != '\0' && nd + 1 < sizeof(digits); c++)
+        if (*c >= '0' && *c <= '9')
+            digits[nd++] = *c;
+    digits[nd] = '\0';
+    int best = -1;
+    size_t best_len = 0;
+    for (size_t i = 0; i < d->nrules; i++) {
+        size_t len = strlen(d->rules[i].suffix);
+        if (len <= nd && len > best_len && strcmp(digits + nd - len, d->rules[i].suffix) == 0) {
+            best = d->rules[i].code;
+            best_len = len;
+        }
+    }
+    return best;
+}
+
+static void dialer_decide_cb(void *ctx, const char *account_number, const char *phone,
+                             sim_dial_outcome *out)
 {
     const sim_dialer *d = ctx;
     sim_dialer_decide(&d->cfg, account_number, out);
+    int code = sim_dialer_number_result(d, phone);
+    if (code < 0)
+        return;
+    /* Same zone and duration rules as a code from the mix. */
+    sim_mix *one = NULL;
+    char spec[16], err[64];
+    snprintf(spec, sizeof(spec), "%d:1", code);
+    if (sim_mix_parse(spec, &one, err, sizeof(err)) != 0)
+        return;
+    sim_dialer_config cfg = d->cfg;
+    cfg.mix = one;
+    sim_dialer_decide(&cfg, account_number, out);
+    sim_mix_destroy(one);
 }
 
 long long sim_dialer_tick(sim_dialer *d, long long limit)

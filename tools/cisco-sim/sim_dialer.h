@@ -37,6 +37,24 @@ sim_dialer *sim_dialer_new(const sim_dialer_config *cfg, ecm_metrics *metrics,
 void sim_dialer_decide(const sim_dialer_config *cfg, const char *account_number,
                        sim_dial_outcome *out);
 
+/* Per-number results, which win over the mix: "suffix:code,..." where
+ * suffix is the last digits of the dialled number (non-digits ignored, e.g.
+ * "0001:3" makes every number ending in 0001 "not in service") and code a
+ * CallResult 0..SIM_MIX_MAX_CODE; the longest matching suffix applies. So a
+ * test can make a contact's first phone invalid and its second answer.
+ * Empty text clears them. Returns 0, or -1 with one line in errstr and the
+ * rules unchanged. Call before sim_dialer_start(). */
+int sim_dialer_set_number_results(sim_dialer *d, const char *text, char *errstr, size_t errstr_size)
+    __attribute__((warn_unused_result));
+
+/* ecm_config validator for the number results text: 0, or -1 with the
+ * reason. */
+int sim_dialer_validate_number_results(const char *text, char *errstr, size_t errstr_size);
+
+/* The CallResult the number results give phone, or -1 when none matches.
+ * Can't fail. */
+int sim_dialer_number_result(const sim_dialer *d, const char *phone);
+
 /* Runs one tick now: dials up to limit contacts in one transaction.
  * Returns the number dialled (>= 0), or -1 (logged) when the tick was rolled
  * back. Used by the thread and by tests. Not thread-safe: one caller. */

@@ -638,7 +638,7 @@ int sim_store_dial_batch(ecm_pg *pg, long long limit, long long delay_ms, sim_di
     for (int r = 0; r < rows; r++) {
         const char *account = PQgetvalue(res, r, 0);
         sim_dial_outcome o = {0, 0, 'C', STORE_DIALING_MODE_DEFAULT, 0};
-        decide(ctx, account, &o);
+        decide(ctx, account, PQgetvalue(res, r, 2), &o);
         char zone[2] = {o.call_status_zone1, '\0'};
         char guid[33];
         store_call_guid(guid);

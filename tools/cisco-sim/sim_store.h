@@ -121,8 +121,10 @@ typedef struct {
     int call_duration_s;
 } sim_dial_outcome;
 
-/* Decides the outcome of dialing one account. Can't fail. */
-typedef void (*sim_dial_decide_fn)(void *ctx, const char *account_number, sim_dial_outcome *out);
+/* Decides the outcome of dialing one account on phone (the record's Phone1,
+ * "" when it has none). Can't fail. */
+typedef void (*sim_dial_decide_fn)(void *ctx, const char *account_number, const char *phone,
+                                   sim_dial_outcome *out);
 
 /* One dialing tick on the caller's own connection, in ONE transaction: takes
  * up to limit pending contacts of enabled campaigns received at least

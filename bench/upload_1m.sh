@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Contact upload through the API against PostgreSQL's own COPY, in one run:
+#   1. a generated CSV of N contacts (default 1,000,000: account number, two
+#      names, two US numbers; scripts/lib.sh ecm_gen_contacts_csv) uploaded
+#      to a draft campaign with curl --data-binary: rows/s, the time split
+#      the gateway logs (validation vs load), and the gateway's peak RSS
+#      (VmHWM) before and after;
+#   2. the ceiling: the same rows, already normalised (exported from the
+#      contacts the upload made), loaded with COPY into the same table
+#      (contacts, for a second draft campaign) by psql;
+#   and the ratio of the two. It prints figures and never passes or fails on
+#   them; it exits non-zero only when it could not measure at all.
+#   bench/upload_1m.sh [-n N] [--keep]
+#   -n N     contacts (default 1000000)
+#   --keep   leave a stack this script started running, and the bench rows
+# Uses a running dev stack (same ECM_DEV_DIR / ECM_DEV_PORT_BASE) when its
+# gateway is up; otherwise starts one and stops it at the end.
+set -euo pipefail
+ECM_SCRIPT=bench-upload
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+
+n=1000000
+keep=0
+while (($#)); do
+    case $1 in
+    -n)
+        n=${2:?-n needs a number}
+        shift
+        ;;
+    --keep) keep=1 ;;
+    -h | --help)
+        sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
+        exit 0
+        ;;
+    *) ecm_die "unknown argument '$1' (try --help)" ;;
+    esac
+    shift
+done
+[[ $n =~ ^[1-9][0-9]*$ ]] || ecm_die "-n: '$n' is not a positive number"
+command -v curl >/dev/null || ecm_die "curl not found"
+
+ecm_env_load
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/ecm-bench-upload.XXXXXX")
+started=0
+campaigns=()
+cleanup() {
+    if ((!keep)) && ((${#campaigns[@]})); then
+        local ids
+        ids=$(
+            IFS=,
+            echo "${campaigns[*]}"
+        )
+        ecm_psql -q <<EOF >/dev/null 2>&1 || true
+DELETE FROM outbox WHERE msg_key IN (SELECT id::text FROM contacts WHERE campaign_id IN ($ids));
+DELETE FROM contact_phones WHERE campaign_id IN ($ids);
+DELETE FROM contacts WHERE campaign_id IN ($ids);
+DELETE FROM uploads WHERE campaign_id IN ($ids);
+DELETE FROM campaigns WHERE id IN ($ids);
+EOF
+    fi
+    rm -rf "$tmp"
+    if ((started && !keep)); then
+        "$ECM_ROOT/scripts/devstack.sh" stop >/dev/null 2>&1 || true
+    fi
+}
+trap cleanup EXIT
+
+if ! ecm_pid gateway >/dev/null 2>&1; then
+    ecm_say "no gateway in $ECM_DEV_DIR: starting the dev stack (log: $ECM_DEV_DIR/logs/bench-stack.log)"
+    started=1
+    mkdir -p "$ECM_DEV_DIR/logs"
+    if ! "$ECM_ROOT/scripts/devstack.sh" start >"$ECM_DEV_DIR/logs/bench-stack.log" 2>&1; then
+        tail -n 20 "$ECM_DEV_DIR/logs/bench-stack.log" >&2
+        ecm_die "the dev stack did not start"
+    fi
+fi
+gw_pid=$(ecm_pid gateway) || ecm_die "the gateway is not running"
+
+now() { date +%s.%N; }
+rate() { awk -v n="$1" -v t="$2" 'BEGIN { if (t > 0) printf "%.0f", n / t; else print "n/a" }'; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+hwm() { awk '/^VmHWM/ { print $2 " " $3 }' "/proc/$gw_pid/status"; }
+rss() { awk '/^VmRSS/ { print $2 " " $3 }' "/proc/$gw_pid/status"; }
+# A draft voice campaign (drafts do not dispatch): prints its id.
+draft_campaign() {
+    api POST /api/v1/campaigns -d "$(jq -n --arg name "$1" \
+        '{name: $name, channel: "voice_ivr", cisco: {kind: "uccx", campaign_id: "1"}}')" |
+        jq -r '.id'
+}
+
+echo "== contact upload, $n rows, PostgreSQL $(ecm_psql -tA <<<'SHOW server_version'), $(nproc) CPUs"
+t0=$(now)
+csv=$tmp/contacts.csv
+ecm_gen_contacts_csv "$n" "$csv" 7
+size=$(stat -c %s "$csv")
+echo "   generated $csv: $((size / 1048576)) MB in $(secs "$t0" "$(now)")s"
+
+# ------------------------------------------------------------ 1. the API
+cid=$(draft_campaign "Bench upload $(date -u +%FT%TZ)")
+[[ $cid =~ ^[0-9]+$ ]] || ecm_die "could not create a campaign"
+campaigns+=("$cid")
+hwm_before=$(hwm)
+log_lines=$(wc -l <"$ECM_DEV_DIR/logs/gateway.log" 2>/dev/null || echo 0)
+t0=$(now)
+code=$(curl -sS -o "$tmp/answer.json" -w '%{http_code}' --max-time 3600 -X POST \
+    -H 'Content-Type: text/csv' -H 'Expect:' --data-binary "@$csv" \
+    "$ECM_DEV_API_URL/api/v1/campaigns/$cid/uploads") || code=000
+t1=$(now)
+[[ $code == 202 ]] || {
+    cat "$tmp/answer.json" >&2 || true
+    ecm_die "upload answered $code"
+}
+loaded=$(jq -r .rows_loaded "$tmp/answer.json")
+up_s=$(secs "$t0" "$t1")
+up_rate=$(rate "$loaded" "$up_s")
+echo
+echo "-- through the API (POST /api/v1/campaigns/$cid/uploads, text/csv)"
+echo "   answer: $(jq -c '{rows_read, rows_loaded, rows_rejected, rows_duplicate, rows_dnc}' "$tmp/answer.json")"
+printf '   %d rows in %ss: %s rows/s (%s MB/s)\n' "$loaded" "$up_s" "$up_rate" \
+    "$(awk -v b="$size" -v t="$up_s" 'BEGIN { printf "%.1f", b / 1048576 / t }')"
+echo "   gateway peak RSS (VmHWM): $hwm_before before, $(hwm) after (VmRSS now $(rss)); file $((size / 1048576)) MB"
+# Where the time went, from the gateway's per-batch debug lines when the
+# log level shows them.
+tail -n +"$((log_lines + 1))" "$ECM_DEV_DIR/logs/gateway.log" 2>/dev/null |
+    { grep '"upload batch loaded"' || true; } | sed 's/.*validate_ms=\([0-9]*\) load_ms=\([0-9]*\).*/\1 \2/' |
+    awk '{ v += $1; l += $2; b++ } END { if (b) printf "   %d batches: validation (threads) %.1fs, load (DB) %.1fs\n", b, v / 1000, l / 1000; else print "   (per-batch timings: run the gateway with ECM_LOG_LEVEL=debug)" }'
+
+# ------------------------------------------------------------ 2. the ceiling
+cols="campaign_id, upload_id, line_no, account_number, first_name, last_name, phones, custom, time_zone, phone_types, phone_zones, state"
+ceil_cid=$(draft_campaign "Bench COPY $(date -u +%FT%TZ)")
+[[ $ceil_cid =~ ^[0-9]+$ ]] || ecm_die "could not create the ceiling's campaign"
+campaigns+=("$ceil_cid")
+upload_id=$(jq -r .upload_id "$tmp/answer.json")
+ecm_psql -q -c "\\copy (SELECT $ceil_cid, upload_id, line_no, account_number, first_name, last_name, phones, custom, time_zone, phone_types, phone_zones, state FROM contacts WHERE upload_id = $upload_id ORDER BY id) TO '$tmp/normalised.tsv'"
+t0=$(now)
+ecm_psql -q -c "\\copy contacts ($cols) FROM '$tmp/normalised.tsv'"
+t1=$(now)
+copy_s=$(secs "$t0" "$t1")
+copy_rate=$(rate "$loaded" "$copy_s")
+echo
+echo "-- ceiling: psql \\copy of the same $loaded normalised rows into contacts"
+printf '   %d rows in %ss: %s rows/s\n' "$loaded" "$copy_s" "$copy_rate"
+echo
+printf '== upload / COPY ceiling: %s (target >= 0.5)\n' \
+    "$(awk -v a="$copy_s" -v b="$up_s" 'BEGIN { printf "%.2f", a / b }')"

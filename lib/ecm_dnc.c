@@ -1,0 +1,113 @@
+#include "ecm_dnc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "ecm/v1/events.pb-c.h"
+#include "ecm_event.h"
+#include "ecm_log.h"
+#include "ecm_outbox.h"
+#include "ecm_pgarray.h"
+
+int ecm_dnc_phone_key(const char *phone, char *out, size_t out_size)
+{
+    size_t n = 0;
+    if (!phone || out_size == 0) {
+        return -1;
+    }
+    for (const char *p = phone; *p; p++) {
+        if (*p < '0' || *p > '9') {
+            continue;
+        }
+        if (n + 1 >= out_size) {
+            out[0] = '\0';
+            return -1;
+        }
+        out[n++] = *p;
+    }
+    out[n] = '\0';
+    return n > 0 ? 0 : -1;
+}
+
+/* The candidates are the open contacts with one of the new keys; of those,
+ * the ones with no number left off the lists are closed. The state is
+ * checked again by the outer UPDATE because a row locked by a dispatcher is
+ * re-read after the lock is granted and may have moved on. The digits
+ * comparison matches however the number was stored. */
+static const char SQL_CLOSE_BLOCKED[] =
+    "WITH blocked AS ("
+    " SELECT k.id FROM contacts k JOIN campaigns c ON c.id = k.campaign_id"
+    " WHERE k.state IN ('pending', 'queued', 'waiting', 'retry_due')"
+    " AND c.state IN ('draft', 'active', 'paused')"
+    " AND ($2::bigint IS NULL OR k.campaign_id = $2::bigint)"
+    " AND EXISTS (SELECT 1 FROM unnest(k.phones) p"
+    "  WHERE regexp_replace(p, '[^0-9]', '', 'g') = ANY ($1::text[]))"
+    " AND NOT EXISTS (SELECT 1 FROM unnest(k.phones) p"
+    "  WHERE NOT EXISTS (SELECT 1 FROM dnc d"
+    "   WHERE d.phone_key = regexp_replace(p, '[^0-9]', '', 'g')"
+    "   AND (d.campaign_id IS NULL OR d.campaign_id = k.campaign_id)))"
+    " ORDER BY k.id FOR UPDATE OF k)"
+    " UPDATE contacts k SET state = 'closed', outcome = 'DNC', next_attempt_at = NULL,"
+    " closed_at = now(), updated_at = now()"
+    " FROM blocked WHERE k.id = blocked.id"
+    " AND k.state IN ('pending', 'queued', 'waiting', 'retry_due')"
+    " RETURNING k.id, k.campaign_id, k.attempts";
+
+static int add_events(ecm_pg *pg, const PGresult *r, const char *topic_closed, const char *source)
+{
+    if (ecm_outbox_copy_begin(pg) != 0) {
+        return -1;
+    }
+    for (int i = 0; i < PQntuples(r); i++) {
+        char id[ECM_UUID_LEN];
+        ecm_uuid_new(id);
+        Ecm__V1__ContactClosed ev = ECM__V1__CONTACT_CLOSED__INIT;
+        ev.event_id = id;
+        ev.occurred_at = ecm_now_ms();
+        ev.contact_id = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+        ev.campaign_id = strtoll(PQgetvalue(r, i, 1), NULL, 10);
+        ev.attempts = (int32_t)strtol(PQgetvalue(r, i, 2), NULL, 10);
+        ev.outcome = ECM__V1__OUTCOME__OUTCOME_DNC;
+        if (ecm_outbox_copy_add(pg, topic_closed, PQgetvalue(r, i, 0), source, id, ev.occurred_at,
+                                &ev.base) != 0) {
+            (void)ecm_outbox_copy_end(pg);
+            return -1;
+        }
+    }
+    return ecm_outbox_copy_end(pg);
+}
+
+int ecm_dnc_close_blocked(ecm_pg *pg, const char *const *keys, size_t n, long long campaign_id,
+                          const char *topic_closed, const char *source)
+{
+    if (n == 0) {
+        return 0;
+    }
+    ecm_pgarr arr;
+    ecm_pgarr_init(&arr);
+    for (size_t i = 0; i < n; i++) {
+        ecm_pgarr_add_str(&arr, keys[i]);
+    }
+    const char *lit = ecm_pgarr_finish(&arr);
+    if (!lit) {
+        ecm_pgarr_free(&arr);
+        ecm_log_error("DNC contacts not closed", "out of memory for %zu numbers", n);
+        return -1;
+    }
+    char cid[24];
+    (void)snprintf(cid, sizeof(cid), "%lld", campaign_id);
+    const char *params[] = {lit, campaign_id > 0 ? cid : NULL};
+    PGresult *r = ecm_pg_exec(pg, SQL_CLOSE_BLOCKED, 2, params);
+    ecm_pgarr_free(&arr);
+    if (!r) {
+        return -1;
+    }
+    int closed = PQntuples(r);
+    if (closed > 0 && add_events(pg, r, topic_closed, source) != 0) {
+        ecm_log_error("DNC contacts not closed", "could not write %d ContactClosed events", closed);
+        PQclear(r);
+        return -1;
+    }
+    PQclear(r);
+    return closed;
+}

@@ -1,0 +1,566 @@
+#include "gw_dnc_upload.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+
+#include "ecm_dnc.h"
+#include "ecm_log.h"
+#include "ecm_pg.h"
+#include "ecm_phone.h"
+#include "gw_csv.h"
+#include "gw_json.h"
+#include "gw_upload.h"
+
+#define DNC_REASON_MAX_CHARS 200
+#define DNC_PHONE_MAX_BYTES 64
+#define DNC_FLUSH_TRIES 3
+
+typedef struct {
+    const gw_app *app;
+    long long campaign_id; /* 0: the global list */
+    long long upload_id;
+    char region[16];
+    gw_csv *csv;
+    int have_header;
+    int col_phone, col_reason;
+    size_t ncols;
+
+    /* The batch: staging COPY lines (line_no, phone, reason) and the report
+     * lines of its rejected rows. */
+    gw_buf stage, report;
+    size_t nrows, nstaged;
+    long long rejected_in_batch;
+
+    long long rows_read, rows_loaded, rows_rejected, rows_duplicate;
+    long long contacts_closed; /* open contacts the new entries closed */
+    long long bytes_read, bytes_total;
+    json_t *errors;
+
+    int fail_status;
+    const char *fail_title;
+    char fail_detail[320];
+    long long fail_line;
+    char fail_reason[256];
+    int finished;
+} dnc_upload;
+
+static void dnc_fail(dnc_upload *d, int status, const char *title, const char *detail)
+{
+    if (d->fail_status) {
+        return;
+    }
+    d->fail_status = status;
+    d->fail_title = title;
+    (void)snprintf(d->fail_detail, sizeof(d->fail_detail), "%s", detail);
+}
+
+static void dnc_answer_error(dnc_upload *d, long long line, const char *reason)
+{
+    if (json_array_size(d->errors) < GW_UPLOAD_ERRORS_ANSWER) {
+        json_array_append_new(d->errors,
+                              json_pack("{so ss}", "line",
+                                        line > 0 ? json_integer((json_int_t)line) : json_null(),
+                                        "reason", reason));
+    }
+}
+
+static int dnc_save(ecm_pg *pg, const dnc_upload *d, long long loaded, long long rejected,
+                    long long duplicate, const char *state)
+{
+    char v[6][24];
+    (void)snprintf(v[0], sizeof(v[0]), "%lld", d->upload_id);
+    (void)snprintf(v[1], sizeof(v[1]), "%lld", d->rows_read);
+    (void)snprintf(v[2], sizeof(v[2]), "%lld", loaded);
+    (void)snprintf(v[3], sizeof(v[3]), "%lld", rejected);
+    (void)snprintf(v[4], sizeof(v[4]), "%lld", duplicate);
+    (void)snprintf(v[5], sizeof(v[5]), "%lld", d->bytes_read);
+    const char *params[] = {v[0], v[1], v[2], v[3], v[4], v[5], state};
+    return ecm_pg_cmd(pg,
+                      "UPDATE uploads SET rows_read = $2, rows_loaded = $3, rows_rejected = $4, "
+                      "rows_duplicate = $5, bytes_read = $6, state = coalesce($7, state), "
+                      "finished_at = CASE WHEN $7 IS NULL THEN NULL ELSE now() END "
+                      "WHERE id = $1",
+                      7, params);
+}
+
+/* Inserts the staged numbers that are not on the list yet and reports the
+ * others as duplicates: the first line of a number in the batch is the one
+ * loaded, later lines of it are duplicates of that line. */
+static const char SQL_MERGE[] =
+    "WITH first AS (SELECT DISTINCT ON (phone) phone, line_no, reason FROM dnc_stage "
+    "               ORDER BY phone, line_no), "
+    "ins AS (INSERT INTO dnc (phone, campaign_id, source, reason) "
+    "        SELECT phone, $2::bigint, 'upload', reason FROM first "
+    "        ON CONFLICT DO NOTHING RETURNING phone), "
+    "dup AS (INSERT INTO upload_rows (upload_id, line_no, kind, reason) "
+    "        SELECT $1, s.line_no, 'duplicate', "
+    "               CASE WHEN NOT EXISTS (SELECT 1 FROM ins WHERE ins.phone = s.phone) "
+    "                    THEN s.phone || ' is already on the DNC list' "
+    "                    ELSE s.phone || ' is already on line ' || f.line_no || ' of this file' "
+    "               END "
+    "        FROM dnc_stage s JOIN first f USING (phone) "
+    "        WHERE s.line_no > f.line_no "
+    "           OR NOT EXISTS (SELECT 1 FROM ins WHERE ins.phone = s.phone) "
+    "        RETURNING 1) "
+    "SELECT (SELECT count(*) FROM dup), substr(i.phone, 2) FROM (SELECT 1) one "
+    "LEFT JOIN ins i ON true";
+
+static int dnc_load_once(dnc_upload *d, ecm_pg *pg, long long *loaded, long long *duplicate,
+                         long long *contacts_closed)
+{
+    char uid[24], cid[24];
+    (void)snprintf(uid, sizeof(uid), "%lld", d->upload_id);
+    (void)snprintf(cid, sizeof(cid), "%lld", d->campaign_id);
+    const char *params[] = {uid, d->campaign_id > 0 ? cid : NULL};
+    *loaded = *duplicate = *contacts_closed = 0;
+    if (ecm_pg_begin(pg) != 0) {
+        return -1;
+    }
+    if (d->nstaged > 0) {
+        if (ecm_pg_cmd(pg,
+                       "CREATE TEMP TABLE dnc_stage (line_no bigint, phone text, reason text) "
+                       "ON COMMIT DROP",
+                       0, NULL) != 0 ||
+            ecm_pg_copy_begin(pg, "COPY dnc_stage (line_no, phone, reason) FROM STDIN") != 0 ||
+            ecm_pg_copy_put(pg, d->stage.s, d->stage.len) != 0 || ecm_pg_copy_end(pg) != 0) {
+            goto fail;
+        }
+        PGresult *r = ecm_pg_exec(pg, SQL_MERGE, 2, params);
+        int n = r ? PQntuples(r) : 0;
+        const char **keys = n > 0 ? calloc((size_t)n, sizeof(*keys)) : NULL;
+        if (!keys) {
+            PQclear(r);
+            goto fail;
+        }
+        *duplicate = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        for (int i = 0; i < n; i++) {
+            if (!PQgetisnull(r, i, 1)) {
+                keys[(*loaded)++] = PQgetvalue(r, i, 1);
+            }
+        }
+        /* Contacts all of whose numbers are now listed close at once, in
+         * this transaction, as with an entry added by the API. */
+        int closed = ecm_dnc_close_blocked(
+            pg, keys, (size_t)*loaded, d->campaign_id,
+            d->app->topic_closed ? d->app->topic_closed : "contacts.closed", d->app->source);
+        free(keys);
+        PQclear(r);
+        if (closed < 0) {
+            goto fail;
+        }
+        *contacts_closed = closed;
+    }
+    if (gw_upload_report_copy(pg, &d->report) != 0 ||
+        dnc_save(pg, d, d->rows_loaded + *loaded, d->rows_rejected + d->rejected_in_batch,
+                 d->rows_duplicate + *duplicate, NULL) != 0 ||
+        ecm_pg_commit(pg) != 0) {
+        goto fail;
+    }
+    return 0;
+fail:
+    ecm_pg_rollback(pg);
+    return -1;
+}
+
+static int dnc_flush(dnc_upload *d)
+{
+    if (d->nrows == 0) {
+        return 0;
+    }
+    long long loaded = 0, duplicate = 0, closed = 0;
+    int ok = 0;
+    for (int t = 0; t < DNC_FLUSH_TRIES && !ok; t++) {
+        ecm_pg *pg = ecm_pg_pool_get(d->app->pool);
+        ok = dnc_load_once(d, pg, &loaded, &duplicate, &closed) == 0;
+        int broken = ok ? 0 : ecm_pg_check_broken(pg);
+        ecm_pg_pool_put(d->app->pool, pg);
+        if (!ok && !broken) {
+            break;
+        }
+    }
+    /* A retry after an unseen COMMIT is harmless here: the INSERT is
+     * idempotent, and the report rows' key refuses a second copy, which
+     * fails the upload rather than count twice. */
+    if (!ok) {
+        char detail[160];
+        (void)snprintf(detail, sizeof(detail),
+                       "the database did not take the numbers; %lld were loaded before",
+                       d->rows_loaded);
+        dnc_fail(d, 503, "Database unavailable", detail);
+        return -1;
+    }
+    d->rows_loaded += loaded;
+    d->rows_duplicate += duplicate;
+    d->contacts_closed += closed;
+    d->rows_rejected += d->rejected_in_batch;
+    d->rejected_in_batch = 0;
+    d->stage.len = d->report.len = 0;
+    d->nrows = d->nstaged = 0;
+    return 0;
+}
+
+static int dnc_reject(dnc_upload *d, long long line, const char *reason)
+{
+    d->rejected_in_batch++;
+    dnc_answer_error(d, line, reason);
+    return gw_upload_report_add(&d->report, d->upload_id, line, "rejected", reason);
+}
+
+static int dnc_header(dnc_upload *d, long long line, size_t nfields, const char *const *fields,
+                      const size_t *lens)
+{
+    d->have_header = 1;
+    d->ncols = nfields;
+    d->col_phone = d->col_reason = -1;
+    for (size_t i = 0; i < nfields; i++) {
+        const char *s = fields[i];
+        size_t n = lens[i];
+        while (n > 0 && (*s == ' ' || *s == '\t')) {
+            s++;
+            n--;
+        }
+        while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t')) {
+            n--;
+        }
+        if (n == 5 && strncasecmp(s, "phone", 5) == 0 && d->col_phone < 0) {
+            d->col_phone = (int)i;
+        } else if (n == 6 && strncasecmp(s, "reason", 6) == 0 && d->col_reason < 0) {
+            d->col_reason = (int)i;
+        }
+    }
+    if (d->col_phone < 0) {
+        d->fail_line = line;
+        (void)snprintf(d->fail_reason, sizeof(d->fail_reason), "header: no 'phone' column");
+        char detail[96];
+        (void)snprintf(detail, sizeof(detail), "line %lld: header: no 'phone' column", line);
+        dnc_answer_error(d, line, d->fail_reason);
+        dnc_fail(d, 422, "Unusable CSV header", detail);
+        return -1;
+    }
+    return 0;
+}
+
+static int dnc_on_record(void *ctx, long long line, size_t nfields, const char *const *fields,
+                         const size_t *lens)
+{
+    dnc_upload *d = ctx;
+    if (!d->have_header) {
+        return dnc_header(d, line, nfields, fields, lens);
+    }
+    d->rows_read++;
+    d->nrows++;
+    char reason[256];
+    int rc = 0;
+    if (nfields != d->ncols) {
+        (void)snprintf(reason, sizeof(reason), "expected %zu fields, found %zu", d->ncols, nfields);
+        rc = dnc_reject(d, line, reason);
+    } else {
+        const char *raw = fields[d->col_phone];
+        size_t n = lens[d->col_phone];
+        const char *why_text = NULL;
+        char why[96];
+        ecm_phone_info info;
+        if (n > DNC_PHONE_MAX_BYTES || memchr(raw, '\0', n)) {
+            why_text = "is not a phone number";
+        } else if (ecm_phone_normalize(raw, d->region, &info, why, sizeof(why)) != 0) {
+            why_text = why;
+        }
+        const char *rs = d->col_reason >= 0 ? fields[d->col_reason] : "";
+        size_t rn = d->col_reason >= 0 ? lens[d->col_reason] : 0;
+        size_t chars = 0;
+        for (size_t i = 0; i < rn; i++) {
+            chars += ((unsigned char)rs[i] & 0xC0) != 0x80;
+        }
+        if (why_text) {
+            (void)snprintf(reason, sizeof(reason), "phone: '%.40s%s' %s", raw, n > 40 ? "..." : "",
+                           why_text);
+            rc = dnc_reject(d, line, reason);
+        } else if (!gw_upload_text_ok(rs, rn)) {
+            rc = dnc_reject(d, line, "reason: not valid UTF-8 text");
+        } else if (chars > DNC_REASON_MAX_CHARS) {
+            (void)snprintf(reason, sizeof(reason), "reason: longer than %d characters",
+                           DNC_REASON_MAX_CHARS);
+            rc = dnc_reject(d, line, reason);
+        } else {
+            char num[32];
+            (void)snprintf(num, sizeof(num), "%lld\t", line);
+            rc = gw_buf_add(&d->stage, num, strlen(num)) ||
+                 gw_buf_add(&d->stage, info.e164, strlen(info.e164)) ||
+                 gw_buf_add(&d->stage, "\t", 1) || gw_buf_add_copy(&d->stage, rs, rn, 1) ||
+                 gw_buf_add(&d->stage, "\n", 1);
+            d->nstaged++;
+        }
+    }
+    if (rc != 0) {
+        dnc_fail(d, 500, "Internal error", "out of memory while reading the file");
+        return -1;
+    }
+    return d->nrows >= d->app->upload_batch ? dnc_flush(d) : 0;
+}
+
+static void dnc_free(dnc_upload *d)
+{
+    if (!d) {
+        return;
+    }
+    gw_csv_free(d->csv);
+    gw_buf_free(&d->stage);
+    gw_buf_free(&d->report);
+    json_decref(d->errors);
+    free(d);
+}
+
+static int dnc_begin(ecm_http_req *req, const gw_app *app, long long campaign_id)
+{
+    const char *ct = ecm_http_req_header(req, "Content-Type");
+    if (gw_upload_body_kind(ct) != GW_BODY_CSV) {
+        ecm_http_respond_problem(req, 415, "unsupported-media-type", "Unsupported media type",
+                                 "send the list as the request body with Content-Type: text/csv "
+                                 "(UTF-8) and a 'phone' column; got '%.60s'",
+                                 ct ? ct : "");
+        return -1;
+    }
+    dnc_upload *d = calloc(1, sizeof(*d));
+    if (!d || !(d->errors = json_array()) ||
+        !(d->csv = gw_csv_new(app->upload_max_record, dnc_on_record, d))) {
+        dnc_free(d);
+        ecm_http_respond_problem(req, 500, "internal", "Internal error", "out of memory");
+        return -1;
+    }
+    d->app = app;
+    d->campaign_id = campaign_id;
+    (void)snprintf(d->region, sizeof(d->region), "%s",
+                   app->default_region ? app->default_region : GW_DNC_UPLOAD_GLOBAL_REGION);
+    char cid[24];
+    (void)snprintf(cid, sizeof(cid), "%lld", campaign_id);
+    ecm_pg *pg = ecm_pg_pool_get(app->pool);
+    if (campaign_id > 0) {
+        const char *p[] = {cid};
+        PGresult *c = ecm_pg_exec(pg, "SELECT region FROM campaigns WHERE id = $1", 1, p);
+        if (!c || PQntuples(c) == 0) {
+            if (!c) {
+                ecm_pg_check_broken(pg);
+            }
+            ecm_pg_pool_put(app->pool, pg);
+            dnc_free(d);
+            if (c) {
+                ecm_http_respond_problem(req, 404, "not-found", "No such campaign",
+                                         "campaign %lld does not exist", campaign_id);
+            } else {
+                ecm_http_respond_problem(req, 503, "unavailable", "Database unavailable",
+                                         "could not read campaign %lld", campaign_id);
+            }
+            PQclear(c);
+            return -1;
+        }
+        (void)snprintf(d->region, sizeof(d->region), "%s", PQgetvalue(c, 0, 0));
+        PQclear(c);
+    }
+    const char *cl = ecm_http_req_header(req, "Content-Length");
+    char *end = NULL;
+    d->bytes_total = cl ? strtoll(cl, &end, 10) : -1;
+    if (cl && (end == cl || *end != '\0' || d->bytes_total < 0)) {
+        d->bytes_total = -1;
+    }
+    char total[24];
+    (void)snprintf(total, sizeof(total), "%lld", d->bytes_total);
+    const char *p2[] = {campaign_id > 0 ? cid : NULL, ct, d->bytes_total >= 0 ? total : NULL};
+    PGresult *r = ecm_pg_exec(pg,
+                              "INSERT INTO uploads (kind, campaign_id, content_type, bytes_total) "
+                              "VALUES ('dnc', $1, $2, $3) RETURNING id",
+                              3, p2);
+    if (!r) {
+        ecm_pg_check_broken(pg);
+    } else {
+        d->upload_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    }
+    PQclear(r);
+    ecm_pg_pool_put(app->pool, pg);
+    if (d->upload_id <= 0) {
+        dnc_free(d);
+        ecm_http_respond_problem(req, 503, "unavailable", "Database unavailable",
+                                 "could not create the upload");
+        return -1;
+    }
+    ecm_log_info("dnc upload started", "upload_id=%lld campaign_id=%lld", d->upload_id,
+                 campaign_id);
+    ecm_http_req_set_state(req, d);
+    return 0;
+}
+
+static int begin_global(void *ctx, ecm_http_req *req)
+{
+    return dnc_begin(req, ctx, 0);
+}
+
+static int begin_campaign(void *ctx, ecm_http_req *req)
+{
+    long long campaign_id;
+    if (gw_parse_id(ecm_http_req_param(req, 0), &campaign_id) != 0) {
+        ecm_http_respond_problem(req, 404, "not-found", "No such campaign",
+                                 "'%.40s' is not a campaign id", ecm_http_req_param(req, 0));
+        return -1;
+    }
+    return dnc_begin(req, ctx, campaign_id);
+}
+
+static void dnc_mark_failed(dnc_upload *d)
+{
+    if (d->finished || d->upload_id <= 0) {
+        return;
+    }
+    ecm_pg *pg = ecm_pg_pool_get(d->app->pool);
+    int rc = 0;
+    if (d->fail_line > 0) {
+        char id[24], line[24];
+        (void)snprintf(id, sizeof(id), "%lld", d->upload_id);
+        (void)snprintf(line, sizeof(line), "%lld", d->fail_line);
+        const char *params[] = {id, line, d->fail_reason};
+        rc = ecm_pg_cmd(pg,
+                        "INSERT INTO upload_rows (upload_id, line_no, kind, reason) "
+                        "VALUES ($1, $2, 'rejected', $3) ON CONFLICT DO NOTHING",
+                        3, params);
+        if (rc == 0) {
+            d->rows_rejected++;
+        }
+    }
+    if (rc != 0 ||
+        dnc_save(pg, d, d->rows_loaded, d->rows_rejected, d->rows_duplicate, "failed") != 0) {
+        ecm_pg_check_broken(pg);
+    }
+    ecm_pg_pool_put(d->app->pool, pg);
+    d->finished = 1;
+    ecm_log_warn("dnc upload failed", "upload_id=%lld loaded=%lld reason=%s", d->upload_id,
+                 d->rows_loaded, d->fail_status ? d->fail_detail : "request ended early");
+}
+
+static void dnc_respond_failure(dnc_upload *d, ecm_http_req *req)
+{
+    dnc_mark_failed(d);
+    const char *type = d->fail_status == 422   ? "validation"
+                       : d->fail_status == 503 ? "unavailable"
+                                               : "internal";
+    ecm_http_respond_problem(req, d->fail_status, type, d->fail_title, "%s (upload %lld)",
+                             d->fail_detail, d->upload_id);
+}
+
+static void reader_failed(dnc_upload *d, const char *err)
+{
+    if (d->fail_status) {
+        return;
+    }
+    long long line = gw_csv_error_line(d->csv);
+    if (line > 0 && d->fail_line == 0) {
+        d->fail_line = line;
+        (void)snprintf(d->fail_reason, sizeof(d->fail_reason), "%s", err);
+    }
+    dnc_answer_error(d, line, err);
+    if (dnc_flush(d) == 0) {
+        char detail[300];
+        (void)snprintf(detail, sizeof(detail), "%s; %lld numbers before it were loaded", err,
+                       d->rows_loaded);
+        dnc_fail(d, 422, "Unreadable CSV", detail);
+    }
+}
+
+static int dnc_body(void *ctx, ecm_http_req *req, const char *data, size_t len)
+{
+    (void)ctx;
+    dnc_upload *d = ecm_http_req_state(req);
+    char err[200];
+    d->bytes_read += (long long)len;
+    if (gw_csv_feed(d->csv, data, len, err, sizeof(err)) != 0) {
+        reader_failed(d, err);
+        dnc_respond_failure(d, req);
+        return -1;
+    }
+    return 0;
+}
+
+static void dnc_end(void *ctx, ecm_http_req *req)
+{
+    (void)ctx;
+    dnc_upload *d = ecm_http_req_state(req);
+    char err[200];
+    if (gw_csv_finish(d->csv, err, sizeof(err)) != 0) {
+        reader_failed(d, err);
+    }
+    if (!d->fail_status && !d->have_header) {
+        dnc_fail(d, 422, "Empty file", "the file has no header row");
+    }
+    if (!d->fail_status) {
+        (void)dnc_flush(d);
+    }
+    ecm_pg *pg = d->fail_status ? NULL : ecm_pg_pool_get(d->app->pool);
+    if (pg) {
+        if (dnc_save(pg, d, d->rows_loaded, d->rows_rejected, d->rows_duplicate, "done") != 0) {
+            ecm_pg_check_broken(pg);
+            dnc_fail(d, 503, "Database unavailable",
+                     "the numbers were loaded but the upload could not be closed");
+        }
+        ecm_pg_pool_put(d->app->pool, pg);
+    }
+    if (d->fail_status) {
+        dnc_respond_failure(d, req);
+        return;
+    }
+    d->finished = 1;
+    ecm_log_info("dnc upload done",
+                 "upload_id=%lld read=%lld loaded=%lld rejected=%lld "
+                 "duplicate=%lld",
+                 d->upload_id, d->rows_read, d->rows_loaded, d->rows_rejected, d->rows_duplicate);
+    char url[64];
+    (void)snprintf(url, sizeof(url), "/api/v1/uploads/%lld", d->upload_id);
+    json_t *body =
+        json_pack("{sI ss so ss ss sI sI sI sI sI s{sI sI sf} sO}", "upload_id",
+                  (json_int_t)d->upload_id, "kind", "dnc", "campaign_id",
+                  d->campaign_id > 0 ? json_integer((json_int_t)d->campaign_id) : json_null(),
+                  "state", "done", "report_url", url, "rows_read", (json_int_t)d->rows_read,
+                  "rows_loaded", (json_int_t)d->rows_loaded, "rows_rejected",
+                  (json_int_t)d->rows_rejected, "rows_duplicate", (json_int_t)d->rows_duplicate,
+                  "rows_dnc", (json_int_t)0, "progress", "bytes_read", (json_int_t)d->bytes_read,
+                  "bytes_total", (json_int_t)d->bytes_read, "fraction", 1.0, "errors", d->errors);
+    if (body) {
+        json_object_set_new(body, "contacts_closed", json_integer((json_int_t)d->contacts_closed));
+    }
+    gw_json_respond(req, 202, body);
+}
+
+static void dnc_cleanup(void *ctx, ecm_http_req *req)
+{
+    (void)ctx;
+    dnc_upload *d = ecm_http_req_state(req);
+    if (!d) {
+        return;
+    }
+    dnc_mark_failed(d);
+    ecm_http_req_set_state(req, NULL);
+    dnc_free(d);
+}
+
+int gw_dnc_upload_register(ecm_http *h, const gw_app *app)
+{
+    static const ecm_http_stream_handler global = {
+        .begin = begin_global,
+        .body = dnc_body,
+        .end = dnc_end,
+        .cleanup = dnc_cleanup,
+    };
+    static const ecm_http_stream_handler campaign = {
+        .begin = begin_campaign,
+        .body = dnc_body,
+        .end = dnc_end,
+        .cleanup = dnc_cleanup,
+    };
+    void *ctx = (void *)(uintptr_t)app; /* handlers only read it */
+    if (ecm_http_route_stream(h, "POST", "/api/v1/dnc/uploads", &global, ctx) != 0 ||
+        ecm_http_route_stream(h, "POST", "/api/v1/campaigns/{}/dnc/uploads", &campaign, ctx) != 0) {
+        return -1;
+    }
+    return 0;
+}

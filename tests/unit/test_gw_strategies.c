@@ -1,0 +1,461 @@
+/* gw_strategies: body validation as a pure function; and, with
+ * ECM_TEST_PG_DSN, the strategies API against a scratch database: create,
+ * list, read, replace (rules in one transaction), delete, Default editable
+ * but neither renamed nor deleted, a strategy in use not deleted. */
+#include <signal.h>
+
+#include <jansson.h>
+
+#include "ecm_http.h"
+#include "ecm_pg.h"
+#include "gw_app.h"
+#include "gw_campaigns.h"
+#include "gw_strategies.h"
+#include "ecm_test_support.h"
+
+/* This test's ports (gwapi's range 7600-7699). */
+#define PORT_FIRST 7630
+#define PORT_LAST 7649
+
+/* ---- validation --------------------------------------------------------- */
+
+/* Validates text; returns 0 or -1 with the field in field. */
+static int check(const char *text, gw_strategy_input *in, char *field, size_t field_size)
+{
+    json_error_t jerr;
+    json_t *body = json_loads(text, 0, &jerr);
+    if (!body) {
+        fail_msg("test body is not JSON: %s", jerr.text);
+    }
+    char reason[200] = "";
+    field[0] = '\0';
+    int rc = gw_strategy_validate(body, in, field, field_size, reason, sizeof(reason));
+    if (rc != 0) {
+        assert_true(reason[0] != '\0');
+    }
+    json_decref(body);
+    return rc;
+}
+
+static void test_strategy_rules_get_defaults_in_order(void **state)
+{
+    (void)state;
+    json_t *body =
+        json_loads("{\"name\":\"Fast\",\"description\":\"for tests\","
+                   "\"rules\":[{\"outcome\":\"NO_ANSWER\",\"action\":\"retry\","
+                   "\"delay_seconds\":60,\"max_attempts\":4},"
+                   "{\"outcome\":\"INVALID_NUMBER\",\"action\":\"retry\","
+                   "\"next_phone\":true},{\"outcome\":\"CONNECTED\",\"action\":\"close\"}]}",
+                   0, NULL);
+    gw_strategy_input in;
+    char field[64], reason[200];
+    assert_int_equal(gw_strategy_validate(body, &in, field, sizeof(field), reason, sizeof(reason)),
+                     0);
+    assert_string_equal(in.name, "Fast");
+    assert_string_equal(in.description, "for tests");
+    assert_int_equal(in.max_attempts, 5);
+    assert_int_equal(in.max_attempts_per_day, 3);
+    assert_int_equal(json_array_size(in.rules), 3);
+    json_t *r0 = json_array_get(in.rules, 0), *r1 = json_array_get(in.rules, 1);
+    assert_string_equal(json_string_value(json_object_get(r0, "outcome")), "NO_ANSWER");
+    assert_int_equal(json_integer_value(json_object_get(r0, "delay_seconds")), 60);
+    assert_int_equal(json_integer_value(json_object_get(r0, "max_attempts")), 4);
+    assert_true(json_is_false(json_object_get(r0, "next_phone")));
+    assert_int_equal(json_integer_value(json_object_get(r1, "delay_seconds")), 0);
+    assert_int_equal(json_integer_value(json_object_get(r1, "max_attempts")), 1);
+    assert_true(json_is_true(json_object_get(r1, "next_phone")));
+    gw_strategy_input_clear(&in);
+    json_decref(body);
+}
+
+static void test_strategy_validation_names_the_field(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *body, *field;
+    } cases[] = {
+        {"[]", "body"},
+        {"{\"rules\":[]}", "name"},
+        {"{\"name\":\"\",\"rules\":[]}", "name"},
+        {"{\"name\":\"x\"}", "rules"},
+        {"{\"name\":\"x\",\"rules\":{}}", "rules"},
+        {"{\"name\":\"x\",\"rules\":[],\"colour\":1}", "body"},
+        {"{\"name\":\"x\",\"rules\":[],\"description\":5}", "description"},
+        {"{\"name\":\"x\",\"rules\":[],\"max_attempts\":0}", "max_attempts"},
+        {"{\"name\":\"x\",\"rules\":[],\"max_attempts\":\"3\"}", "max_attempts"},
+        {"{\"name\":\"x\",\"rules\":[],\"max_attempts_per_day\":-1}", "max_attempts_per_day"},
+        {"{\"name\":\"x\",\"rules\":[],\"max_attempts_per_day\":1001}", "max_attempts_per_day"},
+        {"{\"name\":\"x\",\"rules\":[7]}", "rules[0]"},
+        {"{\"name\":\"x\",\"rules\":[{\"action\":\"close\"}]}", "rules[0].outcome"},
+        {"{\"name\":\"x\",\"rules\":[{\"outcome\":\"no_answer\",\"action\":\"close\"}]}",
+         "rules[0].outcome"},
+        {"{\"name\":\"x\",\"rules\":[{\"outcome\":\"HAPPY\",\"action\":\"close\"}]}",
+         "rules[0].outcome"},
+        {"{\"name\":\"x\",\"rules\":[{\"outcome\":\"UNSPECIFIED\",\"action\":\"close\"}]}",
+         "rules[0].outcome"},
+        {"{\"name\":\"x\",\"rules\":[{\"outcome\":\"EXPIRED\",\"action\":\"close\"}]}",
+         "rules[0].outcome"},
+        {"{\"name\":\"x\",\"rules\":[{\"outcome\":\"BUSY\",\"action\":\"close\"},"
+         "{\"outcome\":\"BUSY\",\"action\":\"retry\"}]}",
+         "rules[1].outcome"},
+        {"{\"name\":\"x\",\"rules\":[{\"outcome\":\"BUSY\",\"action\":\"wait\"}]}",
+         "rules[0].action"},
+        {"{\"name\":\"x\",\"rules\":[{\"outcome\":\"BUSY\",\"action\":\"retry\","
+         "\"delay_seconds\":-1}]}",
+         "rules[0].delay_seconds"},
+        {"{\"name\":\"x\",\"rules\":[{\"outcome\":\"BUSY\",\"action\":\"retry\","
+         "\"max_attempts\":0}]}",
+         "rules[0].max_attempts"},
+        {"{\"name\":\"x\",\"rules\":[{\"outcome\":\"BUSY\",\"action\":\"retry\","
+         "\"next_phone\":\"yes\"}]}",
+         "rules[0].next_phone"},
+        {"{\"name\":\"x\",\"rules\":[{\"outcome\":\"BUSY\",\"action\":\"retry\","
+         "\"priority\":1}]}",
+         "rules[0].priority"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        gw_strategy_input in;
+        char field[64];
+        int rc = check(cases[i].body, &in, field, sizeof(field));
+        if (rc == 0) {
+            gw_strategy_input_clear(&in);
+        }
+        if (rc == 0 || strcmp(field, cases[i].field) != 0) {
+            fail_msg("%s: expected field %s, got %s", cases[i].body, cases[i].field,
+                     rc == 0 ? "(valid)" : field);
+        }
+    }
+}
+
+static void test_strategy_takes_every_result_outcome(void **state)
+{
+    (void)state;
+    /* Every outcome a result can carry, SMS included. */
+    static const char *const outcomes[] = {
+        "CONNECTED",      "NO_ANSWER",     "BUSY",      "ANSWERING_MACHINE",  "FAX",
+        "INVALID_NUMBER", "NETWORK_ERROR", "ABANDONED", "CALLBACK_REQUESTED", "AGENT_REJECTED",
+        "WRONG_PARTY",    "NOT_ATTEMPTED", "DNC",       "SMS_DELIVERED",      "SMS_UNDELIVERED",
+        "SMS_REJECTED",   "SMS_EXPIRED"};
+    json_t *rules = json_array();
+    for (size_t i = 0; i < sizeof(outcomes) / sizeof(outcomes[0]); i++) {
+        json_array_append_new(rules,
+                              json_pack("{ss ss}", "outcome", outcomes[i], "action", "close"));
+    }
+    json_t *body = json_pack("{ss so}", "name", "All", "rules", rules);
+    gw_strategy_input in;
+    char field[64], reason[200];
+    assert_int_equal(gw_strategy_validate(body, &in, field, sizeof(field), reason, sizeof(reason)),
+                     0);
+    assert_int_equal(json_array_size(in.rules), sizeof(outcomes) / sizeof(outcomes[0]));
+    gw_strategy_input_clear(&in);
+    json_decref(body);
+}
+
+/* ---- the API -------------------------------------------------------------- */
+
+typedef struct {
+    ecm_test_db *db;
+    PGconn *conn;
+    ecm_pg_pool *pool;
+    ecm_http *http;
+    gw_app app;
+    int port;
+    volatile sig_atomic_t stop;
+} fixture;
+
+static int group_setup(void **state)
+{
+    ecm_test_log_init("test_gw_strategies", ECM_LOG_ERROR);
+    *state = NULL;
+    if (!ecm_test_pg_dsn()) {
+        return 0;
+    }
+    fixture *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    f->db = ecm_test_db_new_migrated("ecm_gwapi_strat");
+    f->conn = ecm_test_pg_connect(f->db->dsn);
+    f->pool = ecm_pg_pool_new(f->db->dsn, 4, &f->stop);
+    assert_non_null(f->pool);
+    f->app = (gw_app){
+        .pool = f->pool,
+        .source = "/ecm/gateway-test",
+        .topic_campaigns = "campaigns.changed",
+        .topic_uploaded = "contacts.uploaded",
+        .topic_closed = "contacts.closed",
+        .default_region = "US",
+    };
+    for (f->port = PORT_FIRST; f->port <= PORT_LAST; f->port++) {
+        f->http = ecm_http_new("127.0.0.1", f->port, NULL);
+        assert_non_null(f->http);
+        assert_int_equal(gw_campaigns_register(f->http, &f->app), 0);
+        assert_int_equal(gw_strategies_register(f->http, &f->app), 0);
+        if (ecm_http_start(f->http) == 0) {
+            break;
+        }
+        ecm_http_destroy(f->http);
+        f->http = NULL;
+    }
+    assert_non_null(f->http);
+    *state = f;
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    fixture *f = *state;
+    if (f) {
+        ecm_http_destroy(f->http);
+        ecm_pg_pool_destroy(f->pool);
+        PQfinish(f->conn);
+        (void)ecm_test_db_destroy(f->db);
+        free(f);
+    }
+    return 0;
+}
+
+static long api(const fixture *f, const char *method, const char *path, const char *body,
+                json_t **answer, char *location, size_t location_size)
+{
+    ecm_test_http_answer a;
+    static const char *const hdrs[] = {"Content-Type: application/json", "Expect:", NULL};
+    ecm_test_http_request(&a, f->port, method, path, hdrs, body, body ? strlen(body) : 0, NULL);
+    *answer = a.len ? json_loads(a.body, 0, NULL) : NULL;
+    if (location) {
+        (void)ecm_test_http_header(&a, "Location", location, location_size);
+    }
+    long st = a.status;
+    ecm_test_http_answer_free(&a);
+    return st;
+}
+
+static const char *jstr(const json_t *obj, const char *key)
+{
+    const char *v = json_string_value(json_object_get(obj, key));
+    if (!v) {
+        char *d = json_dumps(obj, JSON_COMPACT);
+        fail_msg("no string %s in %s", key, d ? d : "(null)");
+    }
+    return v;
+}
+
+static long long jint(const json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!json_is_integer(v)) {
+        char *d = json_dumps(obj, JSON_COMPACT);
+        fail_msg("no integer %s in %s", key, d ? d : "(null)");
+    }
+    return json_integer_value(v);
+}
+
+/* The rule for outcome in a strategy answer, or NULL. */
+static json_t *rule_of(const json_t *s, const char *outcome)
+{
+    size_t i;
+    json_t *r;
+    json_array_foreach(json_object_get(s, "rules"), i, r)
+    {
+        if (strcmp(json_string_value(json_object_get(r, "outcome")), outcome) == 0) {
+            return r;
+        }
+    }
+    return NULL;
+}
+
+static void test_api_strategy_create_read_replace_delete(void **state)
+{
+    fixture *f = ecm_test_need(*state);
+    json_t *a = NULL;
+    char location[128];
+    assert_int_equal(api(f, "POST", "/api/v1/strategies",
+                         "{\"name\":\"Patient\",\"description\":\"wait long\",\"max_attempts\":9,"
+                         "\"max_attempts_per_day\":2,\"rules\":[{\"outcome\":\"BUSY\","
+                         "\"action\":\"retry\",\"delay_seconds\":7200,\"max_attempts\":4},"
+                         "{\"outcome\":\"WRONG_PARTY\",\"action\":\"retry\",\"next_phone\":true}]}",
+                         &a, location, sizeof(location)),
+                     201);
+    long long id = jint(a, "id");
+    char path[64];
+    snprintf(path, sizeof(path), "/api/v1/strategies/%lld", id);
+    assert_string_equal(location, path);
+    assert_int_equal(jint(a, "max_attempts"), 9);
+    assert_int_equal(jint(a, "campaigns"), 0);
+    assert_int_equal(json_array_size(json_object_get(a, "rules")), 2);
+    assert_int_equal(jint(rule_of(a, "BUSY"), "delay_seconds"), 7200);
+    assert_true(json_is_true(json_object_get(rule_of(a, "WRONG_PARTY"), "next_phone")));
+    json_decref(a);
+    /* What the strategy service reads. */
+    assert_int_equal(ecm_test_pg_int(f->conn,
+                                     "SELECT max_attempts FROM strategy_rules "
+                                     "WHERE strategy_id = %lld AND outcome = 'BUSY'",
+                                     id),
+                     4);
+
+    assert_int_equal(api(f, "GET", path, NULL, &a, NULL, 0), 200);
+    assert_string_equal(jstr(a, "description"), "wait long");
+    json_decref(a);
+
+    /* PUT replaces everything, rules included. */
+    assert_int_equal(api(f, "PUT", path,
+                         "{\"name\":\"Patient 2\",\"max_attempts\":3,\"rules\":[{\"outcome\":"
+                         "\"NO_ANSWER\",\"action\":\"close\"}]}",
+                         &a, NULL, 0),
+                     200);
+    assert_string_equal(jstr(a, "name"), "Patient 2");
+    assert_true(json_is_null(json_object_get(a, "description")));
+    assert_int_equal(jint(a, "max_attempts_per_day"), 3);
+    assert_int_equal(json_array_size(json_object_get(a, "rules")), 1);
+    assert_null(rule_of(a, "BUSY"));
+    json_decref(a);
+
+    /* A bad PUT changes nothing, not even half of it. */
+    assert_int_equal(api(f, "PUT", path,
+                         "{\"name\":\"Patient 3\",\"rules\":[{\"outcome\":\"BUSY\",\"action\":"
+                         "\"retry\"},{\"outcome\":\"BUSY\",\"action\":\"close\"}]}",
+                         &a, NULL, 0),
+                     400);
+    assert_non_null(strstr(jstr(a, "detail"), "rules[1].outcome"));
+    json_decref(a);
+    assert_int_equal(api(f, "GET", path, NULL, &a, NULL, 0), 200);
+    assert_string_equal(jstr(a, "name"), "Patient 2");
+    assert_non_null(rule_of(a, "NO_ANSWER"));
+    json_decref(a);
+
+    /* Names are unique. */
+    assert_int_equal(
+        api(f, "POST", "/api/v1/strategies", "{\"name\":\"Default\",\"rules\":[]}", &a, NULL, 0),
+        409);
+    json_decref(a);
+    assert_int_equal(api(f, "PUT", path, "{\"name\":\"Default\",\"rules\":[]}", &a, NULL, 0), 409);
+    json_decref(a);
+
+    assert_int_equal(api(f, "DELETE", path, NULL, &a, NULL, 0), 204);
+    json_decref(a);
+    assert_int_equal(api(f, "GET", path, NULL, &a, NULL, 0), 404);
+    json_decref(a);
+    assert_int_equal(api(f, "DELETE", path, NULL, &a, NULL, 0), 404);
+    json_decref(a);
+    assert_int_equal(ecm_test_pg_int(f->conn,
+                                     "SELECT count(*) FROM strategy_rules WHERE strategy_id = %lld",
+                                     id),
+                     0);
+    assert_int_equal(
+        api(f, "PUT", "/api/v1/strategies/999999", "{\"name\":\"x\",\"rules\":[]}", &a, NULL, 0),
+        404);
+    json_decref(a);
+}
+
+static void test_api_default_is_editable_but_kept(void **state)
+{
+    fixture *f = ecm_test_need(*state);
+    long long id = ecm_test_pg_int(f->conn, "SELECT id FROM strategies WHERE name = 'Default'");
+    char path[64];
+    snprintf(path, sizeof(path), "/api/v1/strategies/%lld", id);
+    json_t *a = NULL;
+    assert_int_equal(api(f, "GET", path, NULL, &a, NULL, 0), 200);
+    assert_int_equal(json_array_size(json_object_get(a, "rules")), 17); /* the migration's */
+    json_decref(a);
+    assert_int_equal(api(f, "PUT", path,
+                         "{\"name\":\"Default\",\"description\":\"house rules\",\"max_attempts\":"
+                         "7,\"rules\":[{\"outcome\":\"NO_ANSWER\",\"action\":\"retry\","
+                         "\"delay_seconds\":1800,\"max_attempts\":5}]}",
+                         &a, NULL, 0),
+                     200);
+    assert_int_equal(jint(a, "max_attempts"), 7);
+    assert_int_equal(jint(rule_of(a, "NO_ANSWER"), "delay_seconds"), 1800);
+    json_decref(a);
+    assert_int_equal(api(f, "PUT", path, "{\"name\":\"Old default\",\"rules\":[]}", &a, NULL, 0),
+                     409);
+    assert_non_null(strstr(jstr(a, "detail"), "renamed"));
+    json_decref(a);
+    assert_int_equal(api(f, "DELETE", path, NULL, &a, NULL, 0), 409);
+    json_decref(a);
+    assert_int_equal(ecm_test_pg_int(f->conn, "SELECT count(*) FROM strategies WHERE name = "
+                                              "'Default'"),
+                     1);
+}
+
+static void test_api_strategy_in_use_is_not_deleted(void **state)
+{
+    fixture *f = ecm_test_need(*state);
+    json_t *a = NULL;
+    assert_int_equal(
+        api(f, "POST", "/api/v1/strategies", "{\"name\":\"Used\",\"rules\":[]}", &a, NULL, 0), 201);
+    long long id = jint(a, "id");
+    json_decref(a);
+    char body[256], path[64];
+    snprintf(body, sizeof(body),
+             "{\"name\":\"c\",\"channel\":\"sms\",\"strategy_id\":%lld,"
+             "\"sms\":{\"template\":\"Hi\"}}",
+             id);
+    assert_int_equal(api(f, "POST", "/api/v1/campaigns", body, &a, NULL, 0), 201);
+    assert_string_equal(jstr(a, "strategy"), "Used");
+    long long campaign = jint(a, "id");
+    json_decref(a);
+    snprintf(path, sizeof(path), "/api/v1/strategies/%lld", id);
+    assert_int_equal(api(f, "DELETE", path, NULL, &a, NULL, 0), 409);
+    assert_non_null(strstr(jstr(a, "detail"), "1 campaign"));
+    json_decref(a);
+    assert_int_equal(api(f, "GET", path, NULL, &a, NULL, 0), 200);
+    assert_int_equal(jint(a, "campaigns"), 1);
+    json_decref(a);
+    /* Once the campaign moves to another strategy it can go. */
+    snprintf(path, sizeof(path), "/api/v1/campaigns/%lld", campaign);
+    assert_int_equal(api(f, "PATCH", path, "{\"strategy\":\"Default\"}", &a, NULL, 0), 200);
+    json_decref(a);
+    snprintf(path, sizeof(path), "/api/v1/strategies/%lld", id);
+    assert_int_equal(api(f, "DELETE", path, NULL, &a, NULL, 0), 204);
+    json_decref(a);
+}
+
+static void test_api_strategy_list_pages_by_cursor(void **state)
+{
+    fixture *f = ecm_test_need(*state);
+    json_t *a = NULL;
+    for (int i = 0; i < 3; i++) {
+        char body[128];
+        snprintf(body, sizeof(body), "{\"name\":\"Page %d\",\"rules\":[]}", i);
+        assert_int_equal(api(f, "POST", "/api/v1/strategies", body, &a, NULL, 0), 201);
+        json_decref(a);
+    }
+    long long total = ecm_test_pg_int(f->conn, "SELECT count(*) FROM strategies");
+    long long seen = 0;
+    char path[128] = "/api/v1/strategies?limit=2";
+    long long last = 0;
+    for (int pages = 0; pages < 100; pages++) {
+        assert_int_equal(api(f, "GET", path, NULL, &a, NULL, 0), 200);
+        size_t i;
+        json_t *s;
+        json_array_foreach(json_object_get(a, "items"), i, s)
+        {
+            assert_true(jint(s, "id") > last); /* id order, Default first */
+            last = jint(s, "id");
+            seen++;
+        }
+        json_t *next = json_object_get(a, "next_cursor");
+        if (json_is_null(next)) {
+            json_decref(a);
+            break;
+        }
+        snprintf(path, sizeof(path), "/api/v1/strategies?limit=2&cursor=%s",
+                 json_string_value(next));
+        json_decref(a);
+    }
+    assert_int_equal(seen, total);
+    assert_int_equal(api(f, "GET", "/api/v1/strategies?cursor=x", NULL, &a, NULL, 0), 400);
+    json_decref(a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_strategy_rules_get_defaults_in_order),
+        cmocka_unit_test(test_strategy_validation_names_the_field),
+        cmocka_unit_test(test_strategy_takes_every_result_outcome),
+        cmocka_unit_test(test_api_strategy_create_read_replace_delete),
+        cmocka_unit_test(test_api_default_is_editable_but_kept),
+        cmocka_unit_test(test_api_strategy_in_use_is_not_deleted),
+        cmocka_unit_test(test_api_strategy_list_pages_by_cursor),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
