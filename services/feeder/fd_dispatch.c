@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ecm_clock.h"
 #include "ecm_event.h"
 #include "ecm_log.h"
 #include "fd_reconcile.h"
@@ -26,34 +27,36 @@ static const char LOCK_SQL[] = "SELECT pg_try_advisory_xact_lock(hashtext('ecm-f
 static const char INFLIGHT_SQL[] =
     "SELECT count(*) FROM attempts WHERE target = $1 AND status IN ('sending', 'sent')";
 
-/* A contact whose phone_index runs past its phones falls back to the first. */
+/* The campaign row is share-locked with the contacts: a pause either waits
+ * for this batch to commit (it was taken while active) or commits first,
+ * and then nothing is taken. The gate picks the number (past phone_index
+ * wraps to the first) and judges the calling window. */
 static const char TAKE_SQL[] =
-    "SELECT ct.id, ct.attempts + 1, ct.first_name, ct.last_name, "
-    "COALESCE(ct.phones[ct.phone_index + 1], ct.phones[1]) "
+    "SELECT " ECM_GATE_COLUMNS ", ct.first_name, ct.last_name "
     "FROM contacts ct JOIN campaigns c ON c.id = ct.campaign_id "
     "WHERE ct.state = 'queued' AND c.state = 'active' AND c.cisco_kind = 'uccx' "
     "AND c.channel IN ('voice_ivr', 'voice_agent') AND c.cisco_campaign_id = $1 "
-    "AND cardinality(ct.phones) > 0 "
-    "ORDER BY ct.id LIMIT $2 FOR UPDATE OF ct SKIP LOCKED";
+    "ORDER BY ct.id LIMIT $2 FOR UPDATE OF ct SKIP LOCKED FOR SHARE OF c";
+
+#define COL_FIRST_NAME ECM_GATE_NCOLS
+#define COL_LAST_NAME (ECM_GATE_NCOLS + 1)
 
 /* An attempt that already exists (DB out of step) is not recorded twice and
- * not sent twice; the contact still moves on. */
+ * not sent twice; the contact still moves on. dispatched_at is business
+ * time, what windows and per-day caps are checked against. */
 static const char RECORD_SQL[] =
     "INSERT INTO attempts (contact_id, attempt, campaign_id, channel, target, phone, "
-    "account_number, status) "
-    "SELECT ct.id, ct.attempts + 1, ct.campaign_id, c.channel, $3, "
-    "COALESCE(ct.phones[ct.phone_index + 1], ct.phones[1]), a.account_number, 'sending' "
-    "FROM unnest($1::bigint[], $2::text[]) AS a (contact_id, account_number) "
+    "account_number, status, dispatched_at) "
+    "SELECT ct.id, a.attempt, ct.campaign_id, c.channel, $5, a.phone, a.account_number, "
+    "'sending', to_timestamp($6::float8 / 1000) "
+    "FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[]) "
+    "AS a (contact_id, attempt, phone, account_number) "
     "JOIN contacts ct ON ct.id = a.contact_id JOIN campaigns c ON c.id = ct.campaign_id "
     "ON CONFLICT DO NOTHING RETURNING account_number";
 
-static const char ADVANCE_SQL[] =
-    "UPDATE contacts SET state = 'dispatched', attempts = attempts + 1, updated_at = now() "
-    "WHERE id = ANY($1::bigint[])";
-
 typedef struct {
     char account[ACCOUNT_MAX];
-    int recorded;
+    int recorded; /* 0 also for contacts the gate held back */
 } taken_row;
 
 /* A batch recorded 'sending' whose POST failed while UCCX was unavailable.
@@ -87,13 +90,13 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Marks which taken rows got an attempts row (normally all). */
-static void mark_recorded(taken_row *rows, int n, PGresult *ins)
+/* Marks which rows of the gate's GO got an attempts row (normally all). */
+static void mark_recorded(taken_row *rows, int n, int ngo, PGresult *ins)
 {
     int m = PQntuples(ins);
-    if (m == n) {
+    if (m == ngo) {
         for (int i = 0; i < n; i++)
-            rows[i].recorded = 1;
+            rows[i].recorded = rows[i].account[0] != '\0';
         return;
     }
     const char **got = calloc((size_t)m + 1, sizeof *got);
@@ -104,6 +107,8 @@ static void mark_recorded(taken_row *rows, int n, PGresult *ins)
     qsort(got, (size_t)m, sizeof *got, cmp_str);
     for (int i = 0; i < n; i++) {
         const char *key = rows[i].account;
+        if (!key[0])
+            continue;
         rows[i].recorded = bsearch(&key, got, (size_t)m, sizeof *got, cmp_str) != NULL;
         if (!rows[i].recorded)
             ecm_log_warn("attempt already recorded; not sent again", "account_number=%s", key);
@@ -111,13 +116,65 @@ static void mark_recorded(taken_row *rows, int n, PGresult *ins)
     free(got);
 }
 
-/* In one transaction: take up to `room` queued contacts and record their
- * attempts 'sending'. Fills *taken (rows of the SELECT, caller clears) and
- * rows. Returns the number taken (0: nothing to do), or -1. */
+/* The taken contacts the gate let through: their attempts recorded on the
+ * number it picked, at business time now_ms. Returns 0 or -1. */
+static int record_go(fd_ctx *ctx, const char *target, const ecm_gate_row *verdicts, taken_row *rows,
+                     int n, int64_t now_ms)
+{
+    ecm_pgarr ids, atts, phones, accts;
+    ecm_pgarr_init(&ids);
+    ecm_pgarr_init(&atts);
+    ecm_pgarr_init(&phones);
+    ecm_pgarr_init(&accts);
+    int ok = 1;
+    for (int i = 0; ok && i < n; i++) {
+        const ecm_gate_row *v = &verdicts[i];
+        if (v->action != ECM_GATE_GO)
+            continue;
+        if (ecm_account_number(rows[i].account, sizeof rows[i].account, v->contact_id,
+                               v->attempts + 1) < 0)
+            ok = 0;
+        ecm_pgarr_add_int(&ids, v->contact_id);
+        ecm_pgarr_add_int(&atts, v->attempts + 1);
+        ecm_pgarr_add_str(&phones, v->phone);
+        ecm_pgarr_add_str(&accts, rows[i].account);
+    }
+    int ngo = ids.n;
+    char now_s[24];
+    snprintf(now_s, sizeof now_s, "%lld", (long long)now_ms);
+    const char *p[6] = {ecm_pgarr_finish(&ids),
+                        ecm_pgarr_finish(&atts),
+                        ecm_pgarr_finish(&phones),
+                        ecm_pgarr_finish(&accts),
+                        target,
+                        now_s};
+    ok = ok && p[0] && p[1] && p[2] && p[3];
+    if (ok && ngo > 0) {
+        PGresult *ins = ecm_pg_exec(ctx->pg, RECORD_SQL, 6, p);
+        if (ins) {
+            mark_recorded(rows, n, ngo, ins);
+            PQclear(ins);
+        } else {
+            ok = 0;
+        }
+    }
+    ecm_pgarr_free(&ids);
+    ecm_pgarr_free(&atts);
+    ecm_pgarr_free(&phones);
+    ecm_pgarr_free(&accts);
+    return ok ? 0 : -1;
+}
+
+/* In one transaction: take up to `room` queued contacts, let the gate judge
+ * them (held back: waiting or closed) and record the attempts of the others
+ * 'sending'. Fills *taken (rows of the SELECT, caller clears), *verdicts
+ * (ecm_gate_rows_free) and rows. Returns the number taken (0: nothing to
+ * do), or -1. */
 static int record_batch(fd_ctx *ctx, const char *cisco_id, const char *target, int *full,
-                        PGresult **taken, taken_row **rows_out)
+                        PGresult **taken, ecm_gate_row **verdicts_out, taken_row **rows_out)
 {
     *taken = NULL;
+    *verdicts_out = NULL;
     *rows_out = NULL;
     if (ecm_pg_begin(ctx->pg) < 0)
         return -1;
@@ -156,38 +213,20 @@ static int record_batch(fd_ctx *ctx, const char *cisco_id, const char *target, i
         return 0;
     }
     *full = n == room && room == ctx->opt.batch;
+    int64_t now_ms = ecm_clock_now_ms();
+    ecm_gate_row *verdicts = ecm_gate_judge(ctx->gate, t, 0, now_ms);
     taken_row *rows = calloc((size_t)n, sizeof *rows);
-    ecm_pgarr ids, accts;
-    ecm_pgarr_init(&ids);
-    ecm_pgarr_init(&accts);
-    int ok = rows != NULL;
-    for (int i = 0; ok && i < n; i++) {
-        long long id = parse_ll(PQgetvalue(t, i, 0));
-        long long attempt = parse_ll(PQgetvalue(t, i, 1));
-        if (ecm_account_number(rows[i].account, sizeof rows[i].account, id, (int)attempt) < 0)
-            ok = 0;
-        ecm_pgarr_add_int(&ids, id);
-        ecm_pgarr_add_str(&accts, rows[i].account);
-    }
-    const char *p3[3] = {ecm_pgarr_finish(&ids), ecm_pgarr_finish(&accts), target};
-    PGresult *ins = NULL;
-    if (ok && p3[0] && p3[1])
-        ins = ecm_pg_exec(ctx->pg, RECORD_SQL, 3, p3);
-    if (ins) {
-        mark_recorded(rows, n, ins);
-        PQclear(ins);
-        ok = ecm_pg_cmd(ctx->pg, ADVANCE_SQL, 1, p3) == 0;
-    } else {
-        ok = 0;
-    }
-    ecm_pgarr_free(&ids);
-    ecm_pgarr_free(&accts);
+    int ok = verdicts && rows && ecm_gate_apply(ctx->gate, ctx->pg, verdicts, n) == 0 &&
+             record_go(ctx, target, verdicts, rows, n, now_ms) == 0;
     if (!ok || ecm_pg_commit(ctx->pg) < 0) {
+        ecm_gate_rows_free(verdicts, n);
         free(rows);
         PQclear(t);
         goto fail;
     }
+    ecm_gate_count(ctx->gate, verdicts, n);
     *taken = t;
+    *verdicts_out = verdicts;
     *rows_out = rows;
     return n;
 fail:
@@ -294,8 +333,9 @@ int fd_dispatch_target(fd_ctx *ctx, const char *cisco_id, size_t *dispatched, in
     }
     long long started = fd_mono_ms();
     PGresult *t = NULL;
+    ecm_gate_row *verdicts = NULL;
     taken_row *rows = NULL;
-    int n = record_batch(ctx, cisco_id, target, &full_local, &t, &rows);
+    int n = record_batch(ctx, cisco_id, target, &full_local, &t, &verdicts, &rows);
     if (n <= 0)
         return n;
 
@@ -312,9 +352,9 @@ int fd_dispatch_target(fd_ctx *ctx, const char *cisco_id, size_t *dispatched, in
             continue;
         contacts[m] = (fd_uccx_contact){
             .account_number = rows[i].account,
-            .first_name = nullable(t, i, 2),
-            .last_name = nullable(t, i, 3),
-            .phone1 = nullable(t, i, 4),
+            .first_name = nullable(t, i, COL_FIRST_NAME),
+            .last_name = nullable(t, i, COL_LAST_NAME),
+            .phone1 = verdicts[i].phone,
         };
         accounts[m++] = rows[i].account;
     }
@@ -362,6 +402,7 @@ done:
     free(contacts);
     free(accounts);
     free(rows);
+    ecm_gate_rows_free(verdicts, n);
     PQclear(t);
     return rc;
 }

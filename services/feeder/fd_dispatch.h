@@ -1,7 +1,21 @@
 /* DB -> UCCX: moves queued contacts of active voice campaigns to UCCX by
  * capacity. Attempts are recorded 'sending' and committed before the POST,
  * and marked 'sent' (with their ContactDispatched events) only after UCCX
- * accepted them; what fails stays 'sending' for the reconciler. */
+ * accepted them; what fails stays 'sending' for the reconciler.
+ *
+ * Every contact taken goes through the dispatch gate (ecm_gate) in the same
+ * transaction: a number on a DNC list is skipped (all listed: closed DNC),
+ * a contact outside its calling window waits for the next opening, one past
+ * the campaign's end_at is closed EXPIRED; only the others are recorded, on
+ * the number the gate picked, with dispatched_at = business time.
+ *
+ * Pausing: contacts are taken with their campaign row share-locked and its
+ * state 'active' checked in the same statement, so a pause either waits for
+ * the batch being taken to commit or commits first and the batch takes
+ * nothing. A batch recorded before the pause may still be POSTed (or
+ * re-POSTed by the reconciler) after it: it was taken while the campaign
+ * was active. UCCX dials what it holds at its own pace; the campaign's
+ * hours on the UCCX side bound that. */
 #ifndef FD_DISPATCH_H
 #define FD_DISPATCH_H
 

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stddef.h>
 
+#include "ecm_gate.h"
 #include "ecm_metrics.h"
 #include "ecm_pg.h"
 #include "ecm_pgarray.h"
@@ -37,6 +38,7 @@ typedef struct fd_pending fd_pending;
 typedef struct {
     ecm_pg *pg;
     fd_uccx *uccx;
+    ecm_gate *gate; /* DNC, calling window and schedule of each contact taken */
     fd_options opt;
     fd_metrics metrics;
     fd_pending *pending; /* NULL at start; freed by fd_dispatch_forget() */

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ecm_calling.h"
+#include "ecm_gate.h"
 #include "ecm_log.h"
 #include "ecm_service.h"
 #include "fd_dispatch.h"
@@ -23,6 +25,7 @@ typedef struct {
     long long http_timeout_s;
     long long reconcile_after_s;
     char *group;
+    char *legal_hours;
 } feeder_config;
 
 static int validate_url(const char *value, char *errstr, size_t errstr_size)
@@ -53,6 +56,7 @@ static const ecm_cfg_entry config_table[] = {
      1, 86400, "an attempt left 'sending' longer than this is reconciled with UCCX", NULL, 0},
     {"ECM_FEEDER_GROUP", ECM_CFG_STRING, offsetof(feeder_config, group), "ecm-feeder", 0, -1,
      "Kafka consumer group", NULL, 0},
+    ECM_CALLING_CONFIG_ENTRY(feeder_config, legal_hours),
 };
 
 #define CONFIG_N (sizeof config_table / sizeof config_table[0])
@@ -74,11 +78,21 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    char errstr[512];
+    ecm_legal_hours legal;
+    if (ecm_calling_legal_parse(cfg.legal_hours, &legal, errstr, sizeof errstr) != 0) {
+        /* Not reached: the table's validator has checked the value. */
+        fprintf(stderr, "ecm-feeder: %s: %s\n", ECM_CALLING_LEGAL_ENV, errstr);
+        ecm_config_free(config_table, CONFIG_N, &cfg);
+        return 2;
+    }
+
     ecm_service svc;
     memset(&svc, 0, sizeof svc);
     int rc = 1;
     fd_uccx *uccx = NULL;
     ecm_intake *intake = NULL;
+    ecm_gate *gate = NULL;
     if (ecm_service_init(&svc, "feeder", &cfg.common) < 0) {
         ecm_config_free(config_table, CONFIG_N, &cfg);
         return 1;
@@ -89,7 +103,6 @@ int main(int argc, char **argv)
     if (!uccx)
         goto out;
 
-    char errstr[512];
     const char *topics[2] = {cfg.common.topic_uploaded, cfg.common.topic_retry};
     svc.consumer = ecm_consumer_new(cfg.common.kafka_brokers, cfg.group, topics, 2,
                                     cfg.common.topic_deadletter, svc.source, svc.metrics, errstr,
@@ -99,9 +112,20 @@ int main(int argc, char **argv)
         goto out;
     }
 
+    ecm_gate_config gcfg = {
+        .topic_closed = cfg.common.topic_closed,
+        .source = svc.source,
+        .metrics = svc.metrics,
+        .legal = legal,
+    };
+    gate = ecm_gate_new(&gcfg);
+    if (!gate)
+        goto out;
+
     fd_ctx ctx = {
         .pg = svc.pg,
         .uccx = uccx,
+        .gate = gate,
         .opt =
             {
                 .topic_dispatched = cfg.common.topic_dispatched,
@@ -129,8 +153,8 @@ int main(int argc, char **argv)
     if (ecm_service_start_http(&svc) < 0)
         goto out;
 
-    ecm_log_info("feeder running", "uccx=%s batch=%lld capacity=%lld", cfg.uccx_url, cfg.batch,
-                 cfg.capacity);
+    ecm_log_info("feeder running", "uccx=%s batch=%lld capacity=%lld legal_hours=%s", cfg.uccx_url,
+                 cfg.batch, cfg.capacity, cfg.legal_hours);
     fd_feeder_run(&ctx, (long)cfg.tick_ms, &ecm_stop_requested);
     fd_dispatch_forget(&ctx);
     rc = 0;
@@ -140,6 +164,7 @@ out:
     ecm_intake_stop(intake);
     ecm_service_shutdown(&svc);
     fd_uccx_destroy(uccx);
+    ecm_gate_free(gate);
     ecm_config_free(config_table, CONFIG_N, &cfg);
     return rc;
 }

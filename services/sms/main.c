@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ecm_calling.h"
 #include "ecm_log.h"
 #include "ecm_service.h"
 #include "sms_ctx.h"
@@ -49,6 +50,7 @@ typedef struct {
     long long tick_ms;
     long long backoff_max_ms;
     long long db_pool;
+    char *legal_hours;
 } sms_config;
 
 static int validate_url_or_empty(const char *value, char *errstr, size_t errstr_size)
@@ -154,6 +156,7 @@ static const ecm_cfg_entry config_table[] = {
      600000, "cap on a gateway's backoff after 503, timeout or refused connection", NULL, 0},
     {"ECM_SMS_DB_POOL", ECM_CFG_INT, offsetof(sms_config, db_pool), "8", 1, 256,
      "DB connections for the DLR and inbound handlers", NULL, 0},
+    ECM_CALLING_CONFIG_ENTRY(sms_config, legal_hours),
 };
 /* clang-format on */
 
@@ -202,6 +205,14 @@ int main(int argc, char **argv)
         ecm_config_free(config_table, CONFIG_N, &cfg);
         return 2;
     }
+    char errstr[512];
+    ecm_legal_hours legal;
+    if (ecm_calling_legal_parse(cfg.legal_hours, &legal, errstr, sizeof errstr) != 0) {
+        /* Not reached: the table's validator has checked the value. */
+        fprintf(stderr, "ecm-sms: %s: %s\n", ECM_CALLING_LEGAL_ENV, errstr);
+        ecm_config_free(config_table, CONFIG_N, &cfg);
+        return 2;
+    }
 
     ecm_service svc;
     memset(&svc, 0, sizeof svc);
@@ -234,7 +245,6 @@ int main(int argc, char **argv)
         .dlr_scan_ms = cfg.dlr_scan_ms,
     };
 
-    char errstr[512];
     const char *topics[2] = {cfg.common.topic_uploaded, cfg.common.topic_retry};
     svc.consumer = ecm_consumer_new(cfg.common.kafka_brokers, cfg.group, topics, 2,
                                     cfg.common.topic_deadletter, svc.source, svc.metrics, errstr,
@@ -252,6 +262,7 @@ int main(int argc, char **argv)
         .tick_ms = (long)cfg.tick_ms,
         .stale_s = (long)cfg.stale_s,
         .backoff_max_ms = (long)cfg.backoff_max_ms,
+        .legal = legal,
     };
     if (cfg.kannel_url[0]) {
         scfg.lanes[scfg.nlanes++] = (sms_lane_config){
@@ -312,9 +323,10 @@ int main(int argc, char **argv)
     if (ecm_service_start_http(&svc) < 0)
         goto out;
 
-    ecm_log_info("sms running", "kannel=%s http=%s default_gateway=%s concurrency=%lld",
+    ecm_log_info("sms running",
+                 "kannel=%s http=%s default_gateway=%s concurrency=%lld legal_hours=%s",
                  cfg.kannel_url[0] ? cfg.kannel_url : "-", cfg.http_url[0] ? cfg.http_url : "-",
-                 cfg.default_gateway, cfg.concurrency);
+                 cfg.default_gateway, cfg.concurrency, cfg.legal_hours);
     sms_sender_run(sender, &ecm_stop_requested, (long)cfg.common.shutdown_timeout_s * 1000 / 2);
     rc = 0;
 

@@ -9,7 +9,9 @@
 #include <jansson.h>
 
 #include "ecm/v1/events.pb-c.h"
+#include "ecm_clock.h"
 #include "ecm_event.h"
+#include "ecm_gate.h"
 #include "ecm_log.h"
 #include "ecm_outbox.h"
 #include "ecm_sms_text.h"
@@ -75,6 +77,7 @@ struct sms_sender {
     int64_t next_lease_ms, next_recover_ms;
     int draining;
     ecm_metric *rejected, *inflight, *recovered, *dnc_blocked, *render_failed;
+    ecm_gate *gate;
 };
 
 static int64_t now_ms(void)
@@ -503,45 +506,36 @@ static const char CAMPAIGNS_SQL[] =
     "AND EXISTS (SELECT 1 FROM contacts ct WHERE ct.campaign_id = c.id AND ct.state = 'queued') "
     "ORDER BY c.id";
 
-/* The number is checked against the global and the campaign's DNC list by
- * its digits, in the same statement that locks the contact. */
+/* The gate's columns (numbers, DNC flags, window) come with the contact it
+ * locks; the campaign row is share-locked so that a pause waits for this
+ * batch or stops it. */
 static const char TAKE_SQL[] =
-    "SELECT ct.id, ct.attempts, p.phone, ct.first_name, ct.last_name, ct.account_number, "
-    "ct.custom::text, c.sms_template, c.sms_sender, "
-    "p.phone IS NOT NULL AND EXISTS (SELECT 1 FROM dnc d "
-    "  WHERE d.phone_key = regexp_replace(p.phone, '[^0-9]', '', 'g') "
-    "  AND (d.campaign_id IS NULL OR d.campaign_id = ct.campaign_id)) "
+    "SELECT " ECM_GATE_COLUMNS ", ct.first_name, ct.last_name, ct.account_number, "
+    "ct.custom::text, c.sms_template, c.sms_sender "
     "FROM contacts ct JOIN campaigns c ON c.id = ct.campaign_id "
-    "CROSS JOIN LATERAL (SELECT COALESCE(ct.phones[ct.phone_index + 1], ct.phones[1]) AS phone) p "
     "WHERE ct.campaign_id = $1 AND ct.state = 'queued' AND c.state = 'active' "
-    "ORDER BY ct.id LIMIT $2 FOR UPDATE OF ct SKIP LOCKED";
+    "ORDER BY ct.id LIMIT $2 FOR UPDATE OF ct SKIP LOCKED FOR SHARE OF c";
 
-static const char CLOSE_SQL[] =
-    "UPDATE contacts c SET state = 'closed', outcome = r.outcome, next_attempt_at = NULL, "
-    "closed_at = now(), updated_at = now() "
-    "FROM unnest($1::bigint[], $2::text[]) AS r (id, outcome) WHERE c.id = r.id";
+enum {
+    COL_FIRST_NAME = ECM_GATE_NCOLS,
+    COL_LAST_NAME,
+    COL_ACCOUNT,
+    COL_CUSTOM,
+    COL_TEMPLATE,
+    COL_SENDER,
+};
 
 /* An attempt that already exists (DB out of step) is neither recorded nor
- * sent twice; the contact still moves on, as in the feeder. */
+ * sent twice; the contact still moves on, as in the feeder. dispatched_at
+ * is business time ($10, ms). */
 static const char RECORD_SQL[] =
     "INSERT INTO attempts (contact_id, attempt, campaign_id, channel, target, phone, "
-    "account_number, status, message_id, encoding, segments) "
+    "account_number, status, message_id, encoding, segments, dispatched_at) "
     "SELECT r.contact_id, r.attempt, $1, 'sms', $2, r.phone, r.account, 'sending', r.message_id, "
-    "r.encoding, r.segments "
+    "r.encoding, r.segments, to_timestamp($10::float8 / 1000) "
     "FROM unnest($3::bigint[], $4::int[], $5::text[], $6::text[], $7::text[], $8::text[], "
     "$9::int[]) AS r (contact_id, attempt, phone, account, message_id, encoding, segments) "
     "ON CONFLICT DO NOTHING RETURNING message_id";
-
-static const char ADVANCE_SQL[] =
-    "UPDATE contacts SET state = 'dispatched', attempts = attempts + 1, updated_at = now() "
-    "WHERE id = ANY($1::bigint[])";
-
-typedef struct {
-    item *it; /* to send, or NULL when closed */
-    Ecm__V1__Outcome close;
-    int attempts; /* the contact's attempts so far */
-    int64_t id;
-} taken;
 
 static int item_recorded(PGresult *ins, const char *message_id)
 {
@@ -552,10 +546,48 @@ static int item_recorded(PGresult *ins, const char *message_id)
     return 0;
 }
 
+/* Renders the message of a contact the gate let through (row i of t) and
+ * makes its item in *out. A text that can't be rendered turns the verdict
+ * into a close with SMS_REJECTED (*out NULL). Returns 0, or -1 when memory
+ * runs out. */
+static int prepare_item(sms_sender *s, lane *ln, const PGresult *t, int i, ecm_gate_row *v,
+                        item **out)
+{
+    *out = NULL;
+    char *text = NULL;
+    char why[200] = "";
+    if (render_contact(nullable(t, i, COL_TEMPLATE), nullable(t, i, COL_FIRST_NAME),
+                       nullable(t, i, COL_LAST_NAME), nullable(t, i, COL_ACCOUNT), v->phone,
+                       nullable(t, i, COL_CUSTOM), &text, why, sizeof why) < 0) {
+        v->action = ECM_GATE_CLOSE;
+        v->outcome = ECM__V1__OUTCOME__OUTCOME_SMS_REJECTED;
+        ecm_metric_add(s->render_failed, 1);
+        ecm_log_warn("SMS contact closed without sending", "contact_id=%lld outcome=%s reason=%s",
+                     (long long)v->contact_id, ecm_outcome_name(v->outcome), why);
+        return 0;
+    }
+    item *it = item_new(s, ITEM_CONTACT, ln);
+    if (!it) {
+        free(text);
+        return -1;
+    }
+    if (fill_text(it, v->phone, nullable(t, i, COL_SENDER), text) < 0) {
+        item_free(s, it);
+        return -1;
+    }
+    it->contact_id = v->contact_id;
+    it->campaign_id = v->campaign_id;
+    it->attempt = v->attempts + 1;
+    ecm_uuid_new(it->message_id);
+    *out = it;
+    return 0;
+}
+
 /* In one transaction: take up to `want` queued contacts of one campaign,
- * close those on the DNC list (or without a number, or whose text can't
- * be rendered), record the others' attempts 'sending' and queue them on
- * the lane. Returns the number taken, or -1 (rolled back). */
+ * let the gate judge them (held back: waiting, or closed DNC, EXPIRED,
+ * INVALID_NUMBER), close those whose text can't be rendered, record the
+ * others' attempts 'sending' and queue them on the lane. Returns the number
+ * taken, or -1 (rolled back). */
 static int take_campaign(sms_sender *s, lane *ln, const char *campaign_id, long want)
 {
     char limit[24];
@@ -572,110 +604,65 @@ static int take_campaign(sms_sender *s, lane *ln, const char *campaign_id, long 
         ecm_pg_rollback(s->pg);
         return 0;
     }
-    int64_t camp = parse_ll(campaign_id);
-    taken *rows = calloc((size_t)n, sizeof *rows);
-    ecm_pgarr cl_id, cl_out, r_id, r_att, r_phone, r_acct, r_msg, r_enc, r_seg;
-    ecm_pgarr_init(&cl_id);
-    ecm_pgarr_init(&cl_out);
-    ecm_pgarr_init(&r_id);
-    ecm_pgarr_init(&r_att);
-    ecm_pgarr_init(&r_phone);
-    ecm_pgarr_init(&r_acct);
-    ecm_pgarr_init(&r_msg);
-    ecm_pgarr_init(&r_enc);
-    ecm_pgarr_init(&r_seg);
-    int ok = rows != NULL;
+    int64_t now_ms = ecm_clock_now_ms();
+    ecm_gate_row *verdicts = ecm_gate_judge(s->gate, t, 0, now_ms);
+    item **items = calloc((size_t)n, sizeof *items);
+    ecm_pgarr r_id, r_att, r_phone, r_acct, r_msg, r_enc, r_seg;
+    ecm_pgarr *arrs[] = {&r_id, &r_att, &r_phone, &r_acct, &r_msg, &r_enc, &r_seg};
+    for (size_t k = 0; k < sizeof arrs / sizeof arrs[0]; k++)
+        ecm_pgarr_init(arrs[k]);
+    int ok = verdicts != NULL && items != NULL;
     PGresult *ins = NULL;
     for (int i = 0; ok && i < n; i++) {
-        rows[i].id = parse_ll(PQgetvalue(t, i, 0));
-        rows[i].attempts = (int)parse_ll(PQgetvalue(t, i, 1));
-        const char *phone = nullable(t, i, 2);
-        int dnc = PQgetvalue(t, i, 9)[0] == 't';
-        char why[200] = "";
-        if (!phone || !phone[0]) {
-            rows[i].close = ECM__V1__OUTCOME__OUTCOME_INVALID_NUMBER;
-            snprintf(why, sizeof why, "contact has no phone number");
-        } else if (dnc) {
-            rows[i].close = ECM__V1__OUTCOME__OUTCOME_DNC;
-            ecm_metric_add(s->dnc_blocked, 1);
-        } else {
-            char *text = NULL;
-            if (render_contact(nullable(t, i, 7), nullable(t, i, 3), nullable(t, i, 4),
-                               nullable(t, i, 5), phone, nullable(t, i, 6), &text, why,
-                               sizeof why) < 0) {
-                rows[i].close = ECM__V1__OUTCOME__OUTCOME_SMS_REJECTED;
-                ecm_metric_add(s->render_failed, 1);
-            } else {
-                item *it = item_new(s, ITEM_CONTACT, ln);
-                if (!it || fill_text(it, phone, nullable(t, i, 8), text) < 0) {
-                    if (it)
-                        item_free(s, it);
-                    else
-                        free(text);
-                    ok = 0;
-                    break;
-                }
-                it->contact_id = rows[i].id;
-                it->campaign_id = camp;
-                it->attempt = rows[i].attempts + 1;
-                ecm_uuid_new(it->message_id);
-                rows[i].it = it;
-                char acct[ACCOUNT_MAX];
-                if (ecm_account_number(acct, sizeof acct, it->contact_id, it->attempt) < 0) {
-                    ok = 0;
-                    break;
-                }
-                ecm_pgarr_add_int(&r_id, it->contact_id);
-                ecm_pgarr_add_int(&r_att, it->attempt);
-                ecm_pgarr_add_str(&r_phone, it->phone);
-                ecm_pgarr_add_str(&r_acct, acct);
-                ecm_pgarr_add_str(&r_msg, it->message_id);
-                ecm_pgarr_add_str(&r_enc, ecm_sms_encoding_name(it->encoding));
-                ecm_pgarr_add_int(&r_seg, it->segments);
-                continue;
-            }
-        }
-        if (rows[i].close != ECM__V1__OUTCOME__OUTCOME_DNC)
-            ecm_log_warn("SMS contact closed without sending",
-                         "contact_id=%lld outcome=%s reason=%s", (long long)rows[i].id,
-                         ecm_outcome_name(rows[i].close), why);
-        ecm_pgarr_add_int(&cl_id, rows[i].id);
-        ecm_pgarr_add_str(&cl_out, ecm_outcome_name(rows[i].close));
+        if (verdicts[i].action != ECM_GATE_GO)
+            continue;
+        ok = prepare_item(s, ln, t, i, &verdicts[i], &items[i]) == 0;
+        item *it = items[i];
+        if (!ok || !it)
+            continue;
+        char acct[ACCOUNT_MAX];
+        ok = ecm_account_number(acct, sizeof acct, it->contact_id, it->attempt) == 0;
+        ecm_pgarr_add_int(&r_id, it->contact_id);
+        ecm_pgarr_add_int(&r_att, it->attempt);
+        ecm_pgarr_add_str(&r_phone, it->phone);
+        ecm_pgarr_add_str(&r_acct, acct);
+        ecm_pgarr_add_str(&r_msg, it->message_id);
+        ecm_pgarr_add_str(&r_enc, ecm_sms_encoding_name(it->encoding));
+        ecm_pgarr_add_int(&r_seg, it->segments);
     }
-    int n_close = cl_id.n, n_rec = r_id.n;
-    const char *pc[2] = {ecm_pgarr_finish(&cl_id), ecm_pgarr_finish(&cl_out)};
-    const char *pr[9] = {campaign_id,
-                         ln->name,
-                         ecm_pgarr_finish(&r_id),
-                         ecm_pgarr_finish(&r_att),
-                         ecm_pgarr_finish(&r_phone),
-                         ecm_pgarr_finish(&r_acct),
-                         ecm_pgarr_finish(&r_msg),
-                         ecm_pgarr_finish(&r_enc),
-                         ecm_pgarr_finish(&r_seg)};
-    for (int k = 0; k < 2; k++)
-        ok = ok && pc[k];
+    int n_rec = r_id.n;
+    char now_s[24];
+    snprintf(now_s, sizeof now_s, "%lld", (long long)now_ms);
+    const char *pr[10] = {campaign_id,
+                          ln->name,
+                          ecm_pgarr_finish(&r_id),
+                          ecm_pgarr_finish(&r_att),
+                          ecm_pgarr_finish(&r_phone),
+                          ecm_pgarr_finish(&r_acct),
+                          ecm_pgarr_finish(&r_msg),
+                          ecm_pgarr_finish(&r_enc),
+                          ecm_pgarr_finish(&r_seg),
+                          now_s};
     for (int k = 2; k < 9; k++)
         ok = ok && pr[k];
-    if (ok && n_close > 0) {
-        ok = ecm_pg_cmd(s->pg, CLOSE_SQL, 2, pc) == 0;
-        for (int i = 0; ok && i < n; i++) {
-            if (!rows[i].it)
-                ok = add_closed(s, camp, rows[i].id, rows[i].attempts, rows[i].close) == 0;
-        }
-    }
-    if (ok && n_rec > 0) {
-        ins = ecm_pg_exec(s->pg, RECORD_SQL, 9, pr);
-        ok = ins != NULL && ecm_pg_cmd(s->pg, ADVANCE_SQL, 1, &pr[2]) == 0;
-    }
+    ok = ok && ecm_gate_apply(s->gate, s->pg, verdicts, n) == 0;
+    if (ok && n_rec > 0)
+        ok = (ins = ecm_pg_exec(s->pg, RECORD_SQL, 10, pr)) != NULL;
     if (ok)
         ok = ecm_pg_commit(s->pg) == 0;
     if (!ok) {
         ecm_pg_rollback(s->pg);
         ecm_pg_check_broken(s->pg);
+    } else {
+        ecm_gate_count(s->gate, verdicts, n);
+        for (int i = 0; i < n; i++) {
+            if (verdicts[i].action == ECM_GATE_CLOSE &&
+                verdicts[i].outcome == ECM__V1__OUTCOME__OUTCOME_DNC)
+                ecm_metric_add(s->dnc_blocked, 1);
+        }
     }
-    for (int i = 0; rows && i < n; i++) {
-        item *it = rows[i].it;
+    for (int i = 0; items && i < n; i++) {
+        item *it = items[i];
         if (!it)
             continue;
         if (ok && item_recorded(ins, it->message_id)) {
@@ -688,17 +675,11 @@ static int take_campaign(sms_sender *s, lane *ln, const char *campaign_id, long 
         }
     }
     PQclear(ins);
-    free(rows);
+    free(items);
+    ecm_gate_rows_free(verdicts, n);
     PQclear(t);
-    ecm_pgarr_free(&cl_id);
-    ecm_pgarr_free(&cl_out);
-    ecm_pgarr_free(&r_id);
-    ecm_pgarr_free(&r_att);
-    ecm_pgarr_free(&r_phone);
-    ecm_pgarr_free(&r_acct);
-    ecm_pgarr_free(&r_msg);
-    ecm_pgarr_free(&r_enc);
-    ecm_pgarr_free(&r_seg);
+    for (size_t k = 0; k < sizeof arrs / sizeof arrs[0]; k++)
+        ecm_pgarr_free(arrs[k]);
     return ok ? n : -1;
 fail_early:
     ecm_pg_rollback(s->pg);
@@ -1039,7 +1020,21 @@ sms_sender *sms_sender_new(ecm_pg *pg, const sms_sender_config *cfg)
         s->cfg.stale_s = 60;
     if (s->cfg.backoff_max_ms < BACKOFF_MIN_MS)
         s->cfg.backoff_max_ms = 30000;
+    if (s->cfg.legal.start_min == 0 && s->cfg.legal.end_min == 0)
+        s->cfg.legal =
+            (ecm_legal_hours){ECM_WINDOW_LEGAL_START_DEFAULT, ECM_WINDOW_LEGAL_END_DEFAULT};
     ecm_metrics *m = cfg->ctx->metrics;
+    ecm_gate_config gcfg = {
+        .topic_closed = cfg->ctx->common->topic_closed,
+        .source = cfg->ctx->source,
+        .metrics = m,
+        .legal = s->cfg.legal,
+    };
+    s->gate = ecm_gate_new(&gcfg);
+    if (!s->gate) {
+        free(s);
+        return NULL;
+    }
     int64_t now = now_ms();
     for (size_t i = 0; i < cfg->nlanes; i++) {
         lane *ln = &s->lanes[i];
@@ -1102,6 +1097,7 @@ void sms_sender_destroy(sms_sender *s)
         sms_gw_destroy(s->lanes[i].gw); /* in-flight items are freed below */
     while (s->all)
         item_free(s, s->all);
+    ecm_gate_free(s->gate);
     free(s);
 }
 

@@ -1,12 +1,21 @@
-/* DB -> SMS gateways. Takes queued contacts of active SMS campaigns, keeps
- * numbers on the do-not-call list out (closed DNC, never sent), renders the
- * campaign's template, records each attempt 'sending' with a new message id
- * and commits BEFORE the request goes out; then sends at each gateway's
- * rate, concurrently. Accepted -> 'sent' + ContactDispatched; a final reject
- * -> 'done' + SmsResult(SMS_REJECTED) for the strategy; 503, timeout,
- * refused -> the same attempt, same message id, again after a per-gateway
- * backoff. System messages (opt-out confirmations, HELP answers) go the same
- * way. All events through the outbox. */
+/* DB -> SMS gateways. Takes queued contacts of active SMS campaigns through
+ * the dispatch gate (ecm_gate: a number on a DNC list is skipped, a contact
+ * whose numbers are all on one is closed DNC, one outside its calling
+ * window waits for it, one past the campaign's end_at is closed EXPIRED;
+ * none of them is sent), renders the campaign's template, records each
+ * attempt 'sending' with a new message id and commits BEFORE the request
+ * goes out; then sends at each gateway's rate, concurrently. Accepted ->
+ * 'sent' + ContactDispatched; a final reject -> 'done' +
+ * SmsResult(SMS_REJECTED) for the strategy; 503, timeout, refused -> the
+ * same attempt, same message id, again after a per-gateway backoff. System
+ * messages (opt-out confirmations, HELP answers) go the same way. All events
+ * through the outbox.
+ *
+ * Pausing: contacts are taken with their campaign row share-locked and
+ * state 'active' checked in the same statement, so a pause either waits for
+ * the batch being taken or stops the next one. Messages taken before the
+ * pause (at most the lanes' hold) still go out: they were recorded while
+ * the campaign was active. */
 #ifndef SMS_SENDER_H
 #define SMS_SENDER_H
 
@@ -14,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ecm_calling.h"
 #include "ecm_pg.h"
 #include "ecm_pgarray.h"
 #include "sms_ctx.h"
@@ -39,6 +49,8 @@ typedef struct {
      * it. Must exceed the request timeout by a good margin. */
     long stale_s;
     long backoff_max_ms; /* cap on a gateway's backoff after a retryable failure */
+    /* The deployment's legal hours (ECM_LEGAL_HOURS); all zero: 08:00-21:00. */
+    ecm_legal_hours legal;
 } sms_sender_config;
 
 typedef struct sms_sender sms_sender;

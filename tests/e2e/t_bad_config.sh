@@ -61,6 +61,21 @@ for name in "${ECM_STACK[@]}"; do
         run_bin "$name" "$required"
         expect_exit2 "$name" "$required" "$required unset"
     fi
+
+    # The services that contact people refuse legal hours that make no sense.
+    case $name in
+    feeder | sms)
+        ARGS=(--help)
+        run_bin "$name" -
+        ARGS=()
+        grep -qF ECM_LEGAL_HOURS "$E2E_TMP/out" ||
+            e2e_fail "ecm-$name --help does not list ECM_LEGAL_HOURS"
+        run_bin "$name" - ECM_LEGAL_HOURS=21:00-08:00
+        expect_exit2 "$name" ECM_LEGAL_HOURS "ECM_LEGAL_HOURS=21:00-08:00"
+        run_bin "$name" - ECM_LEGAL_HOURS=8-21
+        expect_exit2 "$name" ECM_LEGAL_HOURS "ECM_LEGAL_HOURS=8-21"
+        ;;
+    esac
     checked=$((checked + 1))
 done
 e2e_assert_eq "${#ECM_STACK[@]}" "$checked" "binaries checked"

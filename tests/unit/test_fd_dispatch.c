@@ -1,8 +1,14 @@
 /* The feeder's DB side against a scratch PostgreSQL database and a fake UCCX
  * peer: dispatch by capacity ('sending' -> 'sent' + outbox), reconcile after
- * a crash without double sends, paused campaigns, and intake idempotence.
- * Needs ECM_TEST_PG_DSN; skipped without it. */
+ * a crash without double sends, paused campaigns, the dispatch gate (DNC per
+ * number, calling windows, end_at) and intake idempotence. The business
+ * clock is fixed (ECM_CLOCK_FIXED) so that windows don't depend on when the
+ * test runs. Needs ECM_TEST_PG_DSN; skipped without it. */
+#include <pthread.h>
+
 #include "ecm/v1/events.pb-c.h"
+#include "ecm_clock.h"
+#include "ecm_gate.h"
 #include "ecm_log.h"
 #include "ecm_metrics.h"
 #include "ecm_migrate.h"
@@ -18,6 +24,8 @@
 #define PORT_LO 20520
 #define PORT_HI 20539
 #define CISCO_ID "7"
+/* Monday 12:00 UTC: inside the legal hours of campaigns and contacts in UTC. */
+#define MIDDAY "2026-03-09T12:00:00Z"
 
 typedef struct {
     ecm_test_db *db;
@@ -47,6 +55,7 @@ static int group_setup(void **state)
     *state = NULL;
     if (!ecm_test_pg_dsn())
         return 0;
+    setenv("ECM_CLOCK_FIXED", MIDDAY, 1);
     fixture *f = calloc(1, sizeof *f);
     assert_non_null(f);
     f->db = ecm_test_db_new_migrated("ecm_feeder");
@@ -77,7 +86,9 @@ static int test_setup(void **state)
     fixture *f = *state;
     if (!f)
         return 0;
-    q_cmd(f, "TRUNCATE attempts, outbox, contacts, uploads, campaigns RESTART IDENTITY CASCADE");
+    q_cmd(f, "TRUNCATE attempts, outbox, contacts, uploads, dnc, campaigns RESTART IDENTITY "
+             "CASCADE");
+    setenv("ECM_CLOCK_FIXED", MIDDAY, 1);
     fake_reset(f->fake);
     char url[64];
     fake_url(f->fake, url, sizeof url);
@@ -97,6 +108,14 @@ static int test_setup(void **state)
     };
     assert_non_null(f->ctx.uccx);
     fd_metrics_init(&f->ctx.metrics, f->metrics);
+    ecm_gate_config gcfg = {
+        .topic_closed = "contacts.closed",
+        .source = "/ecm/feeder",
+        .metrics = f->metrics,
+        .legal = {8 * 60, 21 * 60},
+    };
+    f->ctx.gate = ecm_gate_new(&gcfg);
+    assert_non_null(f->ctx.gate);
     return 0;
 }
 
@@ -107,6 +126,7 @@ static int test_teardown(void **state)
         return 0;
     fd_dispatch_forget(&f->ctx);
     fd_uccx_destroy(f->ctx.uccx);
+    ecm_gate_free(f->ctx.gate);
     ecm_metrics_destroy(f->metrics);
     return 0;
 }
@@ -468,6 +488,174 @@ static void test_dispatch_skips_paused_campaign(void **state)
     assert_int_equal(sent, 10);
 }
 
+/* One contact of campaign cid; tz: SQL for time_zone. Returns its id. */
+static long long add_contact(fixture *f, long long cid, const char *phones_sql, const char *tz_sql)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO contacts (campaign_id, first_name, phones, time_zone, state) "
+             "VALUES (%lld, 'X', %s, %s, 'queued') RETURNING id",
+             cid, phones_sql, tz_sql);
+    return q_int(f, sql);
+}
+
+static long long ms_of(fixture *f, const char *sql_fmt, long long id)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql, sql_fmt, id);
+    return q_int(f, sql);
+}
+
+static int64_t T(const char *rfc3339)
+{
+    int64_t ms = 0;
+    if (ecm_clock_parse_time(rfc3339, &ms) != 0)
+        fail_msg("bad time %s", rfc3339);
+    return ms;
+}
+
+/* 21:05 in New York is 12:05 in Sydney: the one waits for 08:00 and is not
+ * sent, the other goes, with the business time of its dispatch. */
+static void test_dispatch_defers_contact_outside_its_window_to_the_next_opening(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    setenv("ECM_CLOCK_FIXED", "2026-03-09T21:05:00-04:00", 1);
+    long long cid = seed(f, "active", 0, "queued");
+    long long ny = add_contact(f, cid, "ARRAY['+12125550100']", "'America/New_York'");
+    long long syd = add_contact(f, cid, "ARRAY['+61291234567']", "'Australia/Sydney'");
+    size_t sent = 0;
+    assert_int_equal(fd_dispatch_tick(&f->ctx, &sent, NULL), 0);
+    assert_int_equal(sent, 1);
+    assert_int_equal(f->fake->rows, 1);
+    assert_false(strstr(f->fake->last_body, "2125550100"));
+    assert_int_equal(ms_of(f,
+                           "SELECT (extract(epoch FROM next_attempt_at) * 1000)::bigint "
+                           "FROM contacts WHERE id = %lld AND state = 'waiting' AND attempts = 0",
+                           ny),
+                     T("2026-03-10T08:00:00-04:00"));
+    assert_int_equal(ms_of(f, "SELECT count(*) FROM attempts WHERE contact_id = %lld", ny), 0);
+    assert_int_equal(ms_of(f,
+                           "SELECT (extract(epoch FROM dispatched_at) * 1000)::bigint "
+                           "FROM attempts WHERE contact_id = %lld AND status = 'sent'",
+                           syd),
+                     T("2026-03-09T21:05:00-04:00"));
+    assert_int_equal(metric(f, "ecm_gate_deferred_total"), 1);
+
+    /* At the opening it is taken again (as the scheduler's retry would
+     * queue it) and sent. */
+    setenv("ECM_CLOCK_FIXED", "2026-03-10T08:00:00-04:00", 1);
+    char sql[128];
+    snprintf(sql, sizeof sql, "UPDATE contacts SET state = 'queued' WHERE id = %lld", ny);
+    q_cmd(f, sql);
+    assert_int_equal(fd_dispatch_tick(&f->ctx, &sent, NULL), 0);
+    assert_int_equal(sent, 1);
+    assert_true(fake_has(f->fake, "1-1"));
+}
+
+static void test_dispatch_skips_a_dnc_number_and_calls_the_next(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    seed(f, "active", 1, "queued");
+    q_cmd(f, "INSERT INTO dnc (phone) VALUES ('+15550000001')");
+    size_t sent = 0;
+    assert_int_equal(fd_dispatch_tick(&f->ctx, &sent, NULL), 0);
+    assert_int_equal(sent, 1);
+    assert_non_null(strstr(f->fake->last_body, "16660000001"));
+    assert_null(strstr(f->fake->last_body, "15550000001"));
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE phone = '+16660000001' AND "
+                              "status = 'sent'"),
+                     1);
+    assert_int_equal(q_int(f, "SELECT phone_index FROM contacts WHERE id = 1 AND "
+                              "state = 'dispatched'"),
+                     1);
+}
+
+static void test_dispatch_closes_dnc_when_every_number_is_listed(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    long long cid = seed(f, "active", 2, "queued");
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO dnc (phone, campaign_id) VALUES ('+15550000001', %lld), "
+             "('+16660000001', NULL)",
+             cid);
+    q_cmd(f, sql);
+    size_t sent = 0;
+    assert_int_equal(fd_dispatch_tick(&f->ctx, &sent, NULL), 0);
+    assert_int_equal(sent, 1);
+    assert_false(fake_has(f->fake, "1-1"));
+    assert_int_equal(q_int(f, "SELECT count(*) FROM contacts WHERE id = 1 AND state = 'closed' "
+                              "AND outcome = 'DNC'"),
+                     1);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE contact_id = 1"), 0);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM outbox WHERE topic = 'contacts.closed' AND "
+                              "msg_key = '1' AND ce_type = 'ecm.v1.ContactClosed'"),
+                     1);
+    assert_int_equal(metric(f, "ecm_gate_closed_total{outcome=\"DNC\"}"), 1);
+}
+
+static void test_dispatch_closes_expired_past_end_at(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    long long cid = seed(f, "active", 3, "queued");
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "UPDATE campaigns SET end_at = '2026-03-09T11:59:00Z', updated_at = now() "
+             "WHERE id = %lld",
+             cid);
+    q_cmd(f, sql);
+    size_t sent = 9;
+    assert_int_equal(fd_dispatch_tick(&f->ctx, &sent, NULL), 0);
+    assert_int_equal(sent, 0);
+    assert_int_equal(f->fake->posts, 0);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM contacts WHERE state = 'closed' AND "
+                              "outcome = 'EXPIRED'"),
+                     3);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM outbox WHERE topic = 'contacts.closed'"), 3);
+    assert_int_equal(metric(f, "ecm_gate_closed_total{outcome=\"EXPIRED\"}"), 3);
+}
+
+typedef struct {
+    fd_ctx *ctx;
+    size_t sent;
+    int rc;
+} tick_job;
+
+static void *tick_thread(void *arg)
+{
+    tick_job *j = arg;
+    j->rc = fd_dispatch_tick(j->ctx, &j->sent, NULL);
+    return NULL;
+}
+
+/* A pause being committed while the feeder takes contacts: the take waits
+ * for it on the campaign row, then sees 'paused' and takes nothing. */
+static void test_dispatch_takes_nothing_once_a_concurrent_pause_commits(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    long long cid = seed(f, "active", 5, "queued");
+    PGconn *other = ecm_test_pg_connect(f->db->dsn);
+    ecm_test_pg_exec(other, "BEGIN");
+    ecm_test_pg_exec(other, "UPDATE campaigns SET state = 'paused' WHERE id = %lld", cid);
+    tick_job job = {&f->ctx, 99, -9};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, tick_thread, &job), 0);
+    ecm_test_sleep_ms(300);
+    ecm_test_pg_exec(other, "COMMIT");
+    pthread_join(th, NULL);
+    PQfinish(other);
+    assert_int_equal(job.rc, 0);
+    assert_int_equal(job.sent, 0);
+    assert_int_equal(f->fake->posts, 0);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts"), 0);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM contacts WHERE state = 'queued'"), 5);
+}
+
 static void test_reconcile_holds_missing_attempts_of_a_paused_campaign(void **state)
 {
     fixture *f = *state;
@@ -590,6 +778,17 @@ int main(void)
                                         test_teardown),
         cmocka_unit_test_setup_teardown(test_dispatch_skips_paused_campaign, test_setup,
                                         test_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_dispatch_defers_contact_outside_its_window_to_the_next_opening, test_setup,
+            test_teardown),
+        cmocka_unit_test_setup_teardown(test_dispatch_skips_a_dnc_number_and_calls_the_next,
+                                        test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_dispatch_closes_dnc_when_every_number_is_listed,
+                                        test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_dispatch_closes_expired_past_end_at, test_setup,
+                                        test_teardown),
+        cmocka_unit_test_setup_teardown(test_dispatch_takes_nothing_once_a_concurrent_pause_commits,
+                                        test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_reconcile_holds_missing_attempts_of_a_paused_campaign,
                                         test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_intake_queues_once_and_ignores_stale_events,

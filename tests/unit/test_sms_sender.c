@@ -2,8 +2,11 @@
  * queued -> sending -> sent with ContactDispatched, DNC numbers closed and
  * never sent, 503 then 202 sent once with the same message id, 4xx ->
  * SmsResult(SMS_REJECTED), render failures, crash recovery, system
- * messages, UCS-2, and intake idempotence. Needs ECM_TEST_PG_DSN. */
+ * messages, UCS-2, the dispatch gate (calling windows, a DNC number
+ * skipped, end_at) and intake idempotence. The business clock is fixed at
+ * midday UTC unless a test says otherwise. Needs ECM_TEST_PG_DSN. */
 #include "ecm/v1/events.pb-c.h"
+#include "ecm_clock.h"
 #include "ecm_event.h"
 #include "ecm_log.h"
 #include "ecm_metrics.h"
@@ -17,6 +20,7 @@
 
 #define PORT_LO 22320
 #define PORT_HI 22339
+#define MIDDAY "2026-03-09T12:00:00Z"
 
 typedef struct {
     ecm_test_db *db;
@@ -117,6 +121,7 @@ static int test_setup(void **state)
         return 0;
     q_cmd(f, "TRUNCATE attempts, outbox, contacts, uploads, dnc, sms_system_messages, campaigns "
              "RESTART IDENTITY CASCADE");
+    setenv("ECM_CLOCK_FIXED", MIDDAY, 1);
     fake_reset(f->fake);
     snprintf(f->url, sizeof f->url, "http://127.0.0.1:%d/cgi-bin/sendsms", f->fake->port);
     f->metrics = ecm_metrics_new();
@@ -373,6 +378,64 @@ static void test_sender_paused_campaign_sends_nothing(void **state)
     assert_int_equal(fake_get(f->fake, &f->fake->requests), 0);
 }
 
+static int64_t instant(const char *rfc3339)
+{
+    int64_t ms = 0;
+    if (ecm_clock_parse_time(rfc3339, &ms) != 0)
+        fail_msg("bad time %s", rfc3339);
+    return ms;
+}
+
+/* At 21:05 in New York the New York contact waits for 08:00 (nothing sent,
+ * no attempt) while the Sydney one (12:05 there) is sent. */
+static void test_sender_defers_contact_outside_its_window_to_the_next_opening(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    setenv("ECM_CLOCK_FIXED", "2026-03-09T21:05:00-04:00", 1);
+    seed(f, "active", "Hi {first_name}", 2, "queued");
+    q_cmd(f, "UPDATE contacts SET time_zone = CASE id WHEN 1 THEN 'America/New_York' "
+             "ELSE 'Australia/Sydney' END");
+    step_until(f, "SELECT count(*) FROM attempts WHERE status = 'sent'", 1);
+    step_for(f, 100);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE contact_id = 1"), 0);
+    assert_int_equal(fake_get(f->fake, &f->fake->requests), 1);
+    assert_string_equal(f->fake->to, "+15550000002");
+    assert_int_equal(q_int(f, "SELECT (extract(epoch FROM next_attempt_at) * 1000)::bigint "
+                              "FROM contacts WHERE id = 1 AND state = 'waiting' AND attempts = 0"),
+                     instant("2026-03-10T08:00:00-04:00"));
+    assert_int_equal(q_int(f, "SELECT (extract(epoch FROM dispatched_at) * 1000)::bigint "
+                              "FROM attempts WHERE contact_id = 2"),
+                     instant("2026-03-09T21:05:00-04:00"));
+    assert_int_equal((int)metric(f, "ecm_gate_deferred_total"), 1);
+}
+
+static void test_sender_dnc_on_first_number_sends_to_the_second(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    seed(f, "active", "Hi {first_name}", 1, "queued");
+    q_cmd(f, "UPDATE contacts SET phones = ARRAY['+15550000001', '+15550000099']");
+    q_cmd(f, "INSERT INTO dnc (phone) VALUES ('+15550000001')");
+    step_until(f, "SELECT count(*) FROM attempts WHERE status = 'sent'", 1);
+    assert_string_equal(f->fake->to, "+15550000099");
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE phone = '+15550000099'"), 1);
+    assert_int_equal(q_int(f, "SELECT phone_index FROM contacts WHERE id = 1"), 1);
+}
+
+static void test_sender_closes_expired_past_end_at(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    seed(f, "active", "Hi", 2, "queued");
+    q_cmd(f, "UPDATE campaigns SET end_at = '2026-03-09T11:00:00Z', updated_at = now()");
+    step_until(f, "SELECT count(*) FROM contacts WHERE state = 'closed' AND outcome = 'EXPIRED'",
+               2);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts"), 0);
+    assert_int_equal(fake_get(f->fake, &f->fake->requests), 0);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM outbox WHERE topic = 'contacts.closed'"), 2);
+}
+
 static void test_sender_resends_stale_sending_attempt_with_same_message_id(void **state)
 {
     fixture *f = *state;
@@ -492,6 +555,9 @@ int main(void)
         T(test_sender_render_failure_closes_rejected_without_sending),
         T(test_sender_unicode_text_goes_as_ucs2_with_segment_count),
         T(test_sender_paused_campaign_sends_nothing),
+        T(test_sender_defers_contact_outside_its_window_to_the_next_opening),
+        T(test_sender_dnc_on_first_number_sends_to_the_second),
+        T(test_sender_closes_expired_past_end_at),
         T(test_sender_resends_stale_sending_attempt_with_same_message_id),
         T(test_sender_does_not_resend_to_number_that_opted_out_meanwhile),
         T(test_sender_sends_system_messages),

@@ -1,0 +1,118 @@
+/* The check made just before every dispatch, by every service that contacts
+ * people (the feeder for voice, sms for SMS), inside the transaction that
+ * locks the queued contacts: which number may be used (not on a DNC list),
+ * whether the contact's calling window is open now in its own zone, and what
+ * happens otherwise. Per contact:
+ *
+ *   GO     the window is open: the caller records the attempt on the picked
+ *          number; ecm_gate_apply() moves the contact to 'dispatched'.
+ *   WAIT   closed now: the contact goes 'waiting' with next_attempt_at at the
+ *          next opening (nothing is recorded, attempts unchanged); the
+ *          strategy's scheduler queues it again then (contacts.retry).
+ *   CLOSE  every number on DNC (outcome DNC), no opening before the
+ *          campaign's end_at (EXPIRED), no usable number (INVALID_NUMBER):
+ *          closed with a ContactClosed event through the outbox.
+ *
+ * One statement per step whatever the batch size: the caller's take
+ * statement selects ECM_GATE_COLUMNS, the verdicts are computed in memory
+ * (windows cached per campaign version), and ecm_gate_apply() writes them
+ * with array parameters. */
+#ifndef ECM_GATE_H
+#define ECM_GATE_H
+
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "ecm/v1/events.pb-c.h"
+#include "ecm_calling.h"
+#include "ecm_metrics.h"
+#include "ecm_pg.h"
+
+/* Select-list columns of a take statement over "contacts ct JOIN campaigns
+ * c", read by ecm_gate_judge(): the contact's numbers, zones and counters,
+ * the campaign's window, bounds and version, and per number 1 when it is on
+ * the global list or the campaign's (dnc.phone_key is the number's digits),
+ * else 0, as one string ("010"). The take statement should lock the contacts
+ * (FOR UPDATE OF ct SKIP LOCKED) and share-lock the campaign (FOR SHARE OF
+ * c) with c.state = 'active' in its WHERE: a pause then either waits for the
+ * batch being taken to commit, or commits first and the batch takes nothing. */
+#define ECM_GATE_COLUMNS                                                                           \
+    "ct.id, ct.campaign_id, ct.attempts, ct.phone_index, ct.phones::text, ct.time_zone, "          \
+    "ct.phone_zones::text, c.time_zone, c.call_window::text, "                                     \
+    "(extract(epoch FROM c.start_at) * 1000)::bigint, "                                            \
+    "(extract(epoch FROM c.end_at) * 1000)::bigint, c.updated_at::text, "                          \
+    "array_to_string(ARRAY(SELECT CASE WHEN EXISTS (SELECT 1 FROM dnc d "                          \
+    "WHERE d.phone_key = regexp_replace(u.p, '[^0-9]', '', 'g') "                                  \
+    "AND (d.campaign_id IS NULL OR d.campaign_id = ct.campaign_id)) THEN '1' ELSE '0' END "        \
+    "FROM unnest(ct.phones) WITH ORDINALITY AS u (p, i) ORDER BY u.i), '')"
+
+/* How many columns ECM_GATE_COLUMNS is. */
+#define ECM_GATE_NCOLS 13
+
+typedef struct {
+    const char *topic_closed; /* ContactClosed events go here */
+    const char *source;       /* CloudEvents source, "/ecm/feeder" */
+    ecm_metrics *metrics;     /* may be NULL */
+    ecm_legal_hours legal;    /* the deployment's legal hours */
+} ecm_gate_config;
+
+typedef struct ecm_gate ecm_gate;
+
+typedef enum {
+    ECM_GATE_GO = 0,
+    ECM_GATE_WAIT,
+    ECM_GATE_CLOSE,
+} ecm_gate_action;
+
+typedef struct {
+    int64_t contact_id, campaign_id;
+    int attempts;    /* dispatches so far: a GO records attempt attempts + 1 */
+    int phone_index; /* 0-based: the number used (GO) or to be used (WAIT) */
+    char *phone;     /* GO: that number (owned; ecm_gate_rows_free) */
+    ecm_gate_action action;
+    int64_t until_ms;         /* WAIT: the next opening */
+    Ecm__V1__Outcome outcome; /* CLOSE: DNC, EXPIRED, INVALID_NUMBER, or the caller's */
+} ecm_gate_row;
+
+/* A gate with its own window cache; cfg's strings must outlive it. NULL when
+ * out of memory. One per thread (the cache is not shared). */
+ecm_gate *ecm_gate_new(const ecm_gate_config *cfg);
+
+/* Frees g. g may be NULL. */
+void ecm_gate_free(ecm_gate *g);
+
+/* The verdict for every row of take, whose ECM_GATE_COLUMNS start at column
+ * first_col, at business time now_ms (ecm_clock_now_ms()). Returns an array
+ * of PQntuples(take) rows in the same order (ecm_gate_rows_free), or NULL
+ * when take has no rows or memory runs out. A campaign whose stored window
+ * can't be used (edited by hand) is logged and its contacts WAIT five
+ * minutes: nobody is called on a window nobody can read, nobody is lost.
+ * The caller may turn a GO into a CLOSE with its own outcome (an SMS whose
+ * text can't be rendered) before ecm_gate_apply(). */
+ecm_gate_row *ecm_gate_judge(ecm_gate *g, const PGresult *take, int first_col, int64_t now_ms);
+
+/* Inside the caller's open transaction: WAIT rows to 'waiting' at their
+ * next opening (phone_index kept for the retry), CLOSE rows closed with
+ * their outcome and one ContactClosed event each, GO rows to 'dispatched'
+ * with attempts + 1 and phone_index set to the number used. At most one
+ * statement per action. Returns 0, or -1 (the caller rolls back). */
+int ecm_gate_apply(ecm_gate *g, ecm_pg *pg, const ecm_gate_row *rows, int n)
+    __attribute__((warn_unused_result));
+
+/* After the caller's commit: counts the rows the gate held back in
+ * ecm_gate_deferred_total and ecm_gate_closed_total{outcome=...} (DNC,
+ * EXPIRED, INVALID_NUMBER). Can't fail. */
+void ecm_gate_count(ecm_gate *g, const ecm_gate_row *rows, int n);
+
+/* Frees rows and their numbers. rows may be NULL. */
+void ecm_gate_rows_free(ecm_gate_row *rows, int n);
+
+/* Splits a PostgreSQL text[] literal ("{a,\"b c\",NULL}") into a new array
+ * of *n strings (NULL elements stay NULL), all in one allocation: free() the
+ * result. A NULL or empty literal gives 0 elements. Returns the array (non
+ * NULL even for 0 elements), or NULL when out of memory or lit is not an
+ * array literal. */
+char **ecm_gate_split_array(const char *lit, int *n) __attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,478 @@
+/* The dispatch gate (lib/ecm_gate) against a scratch PostgreSQL database:
+ * the verdicts of contacts in New York, London, Karachi and Sydney at one
+ * instant, deferral to the exact next opening, legal hours, DST, DNC per
+ * number, expiry at end_at, and what ecm_gate_apply() writes. The services'
+ * own tests (test_fd_dispatch, test_sms_sender) check that they use it.
+ * Needs ECM_TEST_PG_DSN for all but the array parser. */
+#include "ecm/v1/events.pb-c.h"
+#include "ecm_clock.h"
+#include "ecm_gate.h"
+#include "ecm_log.h"
+#include "ecm_metrics.h"
+#include "ecm_pg.h"
+#include "ecm_test_support.h"
+
+#define NY "America/New_York"
+#define LONDON "Europe/London"
+#define KARACHI "Asia/Karachi"
+#define SYDNEY "Australia/Sydney"
+#define NINE_TO_SIX                                                                                \
+    "{\"mon\": [[\"09:00\", \"18:00\"]], \"tue\": [[\"09:00\", \"18:00\"]], "                      \
+    "\"wed\": [[\"09:00\", \"18:00\"]], \"thu\": [[\"09:00\", \"18:00\"]], "                       \
+    "\"fri\": [[\"09:00\", \"18:00\"]], \"sat\": [[\"09:00\", \"18:00\"]], "                       \
+    "\"sun\": [[\"09:00\", \"18:00\"]]}"
+
+static const char TAKE_SQL[] =
+    "SELECT " ECM_GATE_COLUMNS " FROM contacts ct JOIN campaigns c ON c.id = ct.campaign_id "
+    "WHERE ct.state = 'queued' ORDER BY ct.id FOR UPDATE OF ct";
+
+typedef struct {
+    ecm_test_db *db;
+    ecm_pg *pg;
+    ecm_metrics *metrics;
+    ecm_gate *gate;
+} fixture;
+
+static int64_t T(const char *rfc3339)
+{
+    int64_t ms = 0;
+    if (ecm_clock_parse_time(rfc3339, &ms) != 0)
+        fail_msg("bad time %s", rfc3339);
+    return ms;
+}
+
+static PGconn *conn(fixture *f)
+{
+    return ecm_pg_conn(f->pg);
+}
+
+static int group_setup(void **state)
+{
+    *state = NULL;
+    if (!ecm_test_pg_dsn())
+        return 0;
+    ecm_test_log_init("test", ECM_LOG_ERROR);
+    fixture *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    f->db = ecm_test_db_new_migrated("ecm_gate");
+    f->pg = ecm_pg_new(f->db->dsn, NULL);
+    assert_non_null(f->pg);
+    *state = f;
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    fixture *f = *state;
+    if (!f)
+        return 0;
+    ecm_pg_destroy(f->pg);
+    (void)ecm_test_db_destroy(f->db);
+    free(f);
+    return 0;
+}
+
+static int test_setup(void **state)
+{
+    fixture *f = *state;
+    if (!f)
+        return 0;
+    ecm_test_pg_exec(conn(f), "TRUNCATE attempts, outbox, contacts, dnc, campaigns "
+                              "RESTART IDENTITY CASCADE");
+    f->metrics = ecm_metrics_new();
+    ecm_gate_config cfg = {
+        .topic_closed = "contacts.closed",
+        .source = "/ecm/test",
+        .metrics = f->metrics,
+        .legal = {8 * 60, 21 * 60},
+    };
+    f->gate = ecm_gate_new(&cfg);
+    assert_non_null(f->gate);
+    return 0;
+}
+
+static int test_teardown(void **state)
+{
+    fixture *f = *state;
+    if (!f)
+        return 0;
+    ecm_gate_free(f->gate);
+    ecm_metrics_destroy(f->metrics);
+    return 0;
+}
+
+/* A voice campaign; window NULL for none, tz its zone, end_at NULL or a
+ * time. Returns its id. */
+static long long campaign(fixture *f, const char *window, const char *tz, const char *end_at)
+{
+    char w[1024], e[128];
+    if (window)
+        snprintf(w, sizeof w, "'%s'", window);
+    else
+        snprintf(w, sizeof w, "NULL");
+    if (end_at)
+        snprintf(e, sizeof e, "'%s'", end_at);
+    else
+        snprintf(e, sizeof e, "NULL");
+    return ecm_test_pg_int(conn(f),
+                           "INSERT INTO campaigns (name, channel, state, strategy_id, cisco_kind, "
+                           "cisco_campaign_id, time_zone, call_window, end_at) "
+                           "SELECT 'g', 'voice_ivr', 'active', id, 'uccx', '7', '%s', %s, %s "
+                           "FROM strategies WHERE name = 'Default' RETURNING id",
+                           tz, w, e);
+}
+
+/* A queued contact; tz and zones ("ARRAY[...]" or "NULL") as SQL. */
+static long long contact(fixture *f, long long campaign_id, const char *phones_sql,
+                         const char *tz_sql, const char *zones_sql, int phone_index)
+{
+    return ecm_test_pg_int(conn(f),
+                           "INSERT INTO contacts (campaign_id, phones, time_zone, phone_zones, "
+                           "phone_index, state) VALUES (%lld, %s, %s, %s, %d, 'queued') "
+                           "RETURNING id",
+                           campaign_id, phones_sql, tz_sql, zones_sql, phone_index);
+}
+
+/* Takes every queued contact, judges them at now and applies the verdicts
+ * in one transaction. Returns the verdicts (ecm_gate_rows_free) and *n. */
+static ecm_gate_row *run_gate(fixture *f, int64_t now, int *n)
+{
+    assert_int_equal(ecm_pg_begin(f->pg), 0);
+    PGresult *t = ecm_pg_exec(f->pg, TAKE_SQL, 0, NULL);
+    assert_non_null(t);
+    *n = PQntuples(t);
+    ecm_gate_row *rows = ecm_gate_judge(f->gate, t, 0, now);
+    PQclear(t);
+    assert_non_null(rows);
+    assert_int_equal(ecm_gate_apply(f->gate, f->pg, rows, *n), 0);
+    assert_int_equal(ecm_pg_commit(f->pg), 0);
+    ecm_gate_count(f->gate, rows, *n);
+    return rows;
+}
+
+static long long next_attempt_ms(fixture *f, long long id)
+{
+    return ecm_test_pg_int(conn(f),
+                           "SELECT (extract(epoch FROM next_attempt_at) * 1000)::bigint "
+                           "FROM contacts WHERE id = %lld AND state = 'waiting'",
+                           id);
+}
+
+static double metric(fixture *f, const char *name)
+{
+    return ecm_metric_value(ecm_metrics_counter(f->metrics, name, "x"));
+}
+
+#define NEED_DB(f) ((void)ecm_test_need(f))
+
+static void test_gate_split_array_reads_postgres_text_arrays(void **state)
+{
+    (void)state;
+    int n = -1;
+    char **a = ecm_gate_split_array("{+12125550100,\"(212) 555-0101\",NULL,\"a\\\"b\",\"\"}", &n);
+    assert_non_null(a);
+    assert_int_equal(n, 5);
+    assert_string_equal(a[0], "+12125550100");
+    assert_string_equal(a[1], "(212) 555-0101");
+    assert_null(a[2]);
+    assert_string_equal(a[3], "a\"b");
+    assert_string_equal(a[4], "");
+    free(a);
+    a = ecm_gate_split_array("{}", &n);
+    assert_non_null(a);
+    assert_int_equal(n, 0);
+    free(a);
+    a = ecm_gate_split_array(NULL, &n);
+    assert_non_null(a);
+    assert_int_equal(n, 0);
+    free(a);
+    a = ecm_gate_split_array("[0:1]={x,y}", &n);
+    assert_non_null(a);
+    assert_int_equal(n, 2);
+    assert_string_equal(a[1], "y");
+    free(a);
+    assert_null(ecm_gate_split_array("{\"open", &n));
+    assert_null(ecm_gate_split_array("x,y", &n));
+    assert_null(ecm_gate_split_array("{a,,b}", &n));
+}
+
+/* Monday 2026-03-09 14:00 UTC, window 09:00-18:00 every day: 10:00 in New
+ * York (EDT since the day before), 14:00 in London, 19:00 in Karachi, 01:00
+ * Tuesday in Sydney. */
+static void test_gate_four_cities_at_one_instant(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    long long c = campaign(f, NINE_TO_SIX, "UTC", NULL);
+    long long ny = contact(f, c, "ARRAY['+12125550100']", "'" NY "'", "NULL", 0);
+    long long ldn = contact(f, c, "ARRAY['+442079460958']", "'" LONDON "'", "NULL", 0);
+    long long khi = contact(f, c, "ARRAY['+922134567890']", "'" KARACHI "'", "NULL", 0);
+    long long syd = contact(f, c, "ARRAY['+61291234567']", "'" SYDNEY "'", "NULL", 0);
+    int n = 0;
+    ecm_gate_row *rows = run_gate(f, T("2026-03-09T14:00:00Z"), &n);
+    assert_int_equal(n, 4);
+    assert_int_equal(rows[0].action, ECM_GATE_GO);
+    assert_string_equal(rows[0].phone, "+12125550100");
+    assert_int_equal(rows[1].action, ECM_GATE_GO);
+    assert_int_equal(rows[2].action, ECM_GATE_WAIT);
+    assert_int_equal(rows[3].action, ECM_GATE_WAIT);
+    ecm_gate_rows_free(rows, n);
+    ecm_test_pg_exec(conn(f), "SELECT 1"); /* the connection is fine after apply */
+    assert_int_equal(ecm_test_pg_int(conn(f),
+                                     "SELECT count(*) FROM contacts WHERE id IN (%lld, %lld) "
+                                     "AND state = 'dispatched' AND attempts = 1",
+                                     ny, ldn),
+                     2);
+    /* The next opening, to the minute: 09:00 local the next morning. */
+    assert_int_equal(next_attempt_ms(f, khi), T("2026-03-10T09:00:00+05:00"));
+    assert_int_equal(next_attempt_ms(f, syd), T("2026-03-10T09:00:00+11:00"));
+    assert_int_equal(ecm_test_pg_int(conn(f),
+                                     "SELECT count(*) FROM contacts WHERE state = 'waiting' "
+                                     "AND attempts = 0"),
+                     2);
+    assert_int_equal(metric(f, "ecm_gate_deferred_total"), 2);
+    assert_int_equal(ecm_test_pg_int(conn(f), "SELECT count(*) FROM outbox"), 0);
+}
+
+/* No window: only the legal hours, 08:00-21:00 at the called party. */
+static void test_gate_legal_hours_close_at_21_local(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    long long c = campaign(f, NULL, "UTC", NULL);
+    contact(f, c, "ARRAY['+12125550100']", "'" NY "'", "NULL", 0);
+    int n = 0;
+    ecm_gate_row *rows = run_gate(f, T("2026-03-09T20:55:00-04:00"), &n);
+    assert_int_equal(rows[0].action, ECM_GATE_GO);
+    ecm_gate_rows_free(rows, n);
+    long long late = contact(f, c, "ARRAY['+12125550101']", "'" NY "'", "NULL", 0);
+    rows = run_gate(f, T("2026-03-09T21:00:00-04:00"), &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(rows[0].action, ECM_GATE_WAIT);
+    assert_int_equal(rows[0].until_ms, T("2026-03-10T08:00:00-04:00"));
+    ecm_gate_rows_free(rows, n);
+    assert_int_equal(next_attempt_ms(f, late), T("2026-03-10T08:00:00-04:00"));
+}
+
+/* The same UTC time of day on both sides of New York's spring change: 08:30
+ * EST (before the window) on Saturday, 09:30 EDT (inside) on Sunday. */
+static void test_gate_follows_the_dst_change(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    long long c = campaign(f, NINE_TO_SIX, NY, NULL);
+    long long sat = contact(f, c, "ARRAY['+12125550100']", "NULL", "NULL", 0);
+    int n = 0;
+    ecm_gate_row *rows = run_gate(f, T("2026-03-07T13:30:00Z"), &n);
+    assert_int_equal(rows[0].action, ECM_GATE_WAIT);
+    ecm_gate_rows_free(rows, n);
+    assert_int_equal(next_attempt_ms(f, sat), T("2026-03-07T09:00:00-05:00"));
+    contact(f, c, "ARRAY['+12125550101']", "NULL", "NULL", 0);
+    rows = run_gate(f, T("2026-03-08T13:30:00Z"), &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(rows[0].action, ECM_GATE_GO);
+    ecm_gate_rows_free(rows, n);
+}
+
+/* Without its own time_zone the contact is called in its number's zone,
+ * else the campaign's; phone_zones NULL (older rows) is the campaign's. */
+static void test_gate_zone_from_the_number_then_the_campaign(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    long long c = campaign(f, NINE_TO_SIX, LONDON, NULL);
+    contact(f, c, "ARRAY['+922134567890']", "NULL", "ARRAY['" KARACHI "']", 0);
+    contact(f, c, "ARRAY['+12125550100']", "NULL", "ARRAY['']", 0);
+    contact(f, c, "ARRAY['2125550100']", "NULL", "NULL", 0);
+    int n = 0;
+    /* 17:30 in London, 22:30 in Karachi. */
+    ecm_gate_row *rows = run_gate(f, T("2026-03-09T17:30:00Z"), &n);
+    assert_int_equal(n, 3);
+    assert_int_equal(rows[0].action, ECM_GATE_WAIT);
+    assert_int_equal(rows[0].until_ms, T("2026-03-10T09:00:00+05:00"));
+    assert_int_equal(rows[1].action, ECM_GATE_GO);
+    assert_int_equal(rows[2].action, ECM_GATE_GO);
+    assert_string_equal(rows[2].phone, "2125550100");
+    ecm_gate_rows_free(rows, n);
+}
+
+static void test_gate_dnc_on_first_number_moves_to_the_second(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    long long c = campaign(f, NULL, "UTC", NULL);
+    long long id = contact(f, c, "ARRAY['+12125550100', '+12125550199']", "'" NY "'", "NULL", 0);
+    /* The number as someone typed it: compared by its digits. */
+    ecm_test_pg_exec(conn(f), "INSERT INTO dnc (phone) VALUES ('+1 (212) 555-0100')");
+    int n = 0;
+    ecm_gate_row *rows = run_gate(f, T("2026-03-09T12:00:00-04:00"), &n);
+    assert_int_equal(rows[0].action, ECM_GATE_GO);
+    assert_int_equal(rows[0].phone_index, 1);
+    assert_string_equal(rows[0].phone, "+12125550199");
+    ecm_gate_rows_free(rows, n);
+    assert_int_equal(
+        ecm_test_pg_int(conn(f), "SELECT phone_index FROM contacts WHERE id = %lld", id), 1);
+}
+
+static void test_gate_campaign_dnc_list_applies_to_its_campaign_only(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    long long a = campaign(f, NULL, "UTC", NULL);
+    long long b = campaign(f, NULL, "UTC", NULL);
+    contact(f, a, "ARRAY['+12125550100']", "'" NY "'", "NULL", 0);
+    contact(f, b, "ARRAY['+12125550100']", "'" NY "'", "NULL", 0);
+    ecm_test_pg_exec(conn(f), "INSERT INTO dnc (phone, campaign_id) VALUES ('+12125550100', %lld)",
+                     a);
+    int n = 0;
+    ecm_gate_row *rows = run_gate(f, T("2026-03-09T12:00:00-04:00"), &n);
+    assert_int_equal(rows[0].action, ECM_GATE_CLOSE);
+    assert_int_equal(rows[0].outcome, ECM__V1__OUTCOME__OUTCOME_DNC);
+    assert_int_equal(rows[1].action, ECM_GATE_GO);
+    ecm_gate_rows_free(rows, n);
+}
+
+static void test_gate_all_numbers_on_dnc_closes_dnc_with_event(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    long long c = campaign(f, NULL, "UTC", NULL);
+    long long id = contact(f, c, "ARRAY['+12125550100', '+12125550199']", "'" NY "'", "NULL", 1);
+    ecm_test_pg_exec(conn(f), "UPDATE contacts SET attempts = 2 WHERE id = %lld", id);
+    ecm_test_pg_exec(conn(f), "INSERT INTO dnc (phone) VALUES ('12125550100'), ('12125550199')");
+    int n = 0;
+    /* At night: a DNC close does not wait for the window. */
+    ecm_gate_row *rows = run_gate(f, T("2026-03-09T23:00:00-04:00"), &n);
+    assert_int_equal(rows[0].action, ECM_GATE_CLOSE);
+    ecm_gate_rows_free(rows, n);
+    assert_int_equal(ecm_test_pg_int(conn(f),
+                                     "SELECT count(*) FROM contacts WHERE id = %lld AND state = "
+                                     "'closed' AND outcome = 'DNC' AND closed_at IS NOT NULL "
+                                     "AND attempts = 2",
+                                     id),
+                     1);
+    PGresult *r = ecm_test_pg_query(conn(f), "SELECT msg_key, payload, topic, ce_type FROM outbox");
+    assert_int_equal(PQntuples(r), 1);
+    assert_string_equal(PQgetvalue(r, 0, 2), "contacts.closed");
+    assert_string_equal(PQgetvalue(r, 0, 3), "ecm.v1.ContactClosed");
+    size_t len = 0;
+    unsigned char *bytes = PQunescapeBytea((const unsigned char *)PQgetvalue(r, 0, 1), &len);
+    Ecm__V1__ContactClosed *ev = ecm__v1__contact_closed__unpack(NULL, len, bytes);
+    assert_non_null(ev);
+    assert_int_equal(ev->contact_id, id);
+    assert_int_equal(ev->campaign_id, c);
+    assert_int_equal(ev->attempts, 2);
+    assert_int_equal(ev->outcome, ECM__V1__OUTCOME__OUTCOME_DNC);
+    ecm__v1__contact_closed__free_unpacked(ev, NULL);
+    PQfreemem(bytes);
+    PQclear(r);
+    assert_int_equal(metric(f, "ecm_gate_closed_total{outcome=\"DNC\"}"), 1);
+}
+
+static void test_gate_past_end_at_closes_expired(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    long long c = campaign(f, NINE_TO_SIX, NY, "2026-03-09T17:00:00-04:00");
+    long long late = contact(f, c, "ARRAY['+12125550100']", "NULL", "NULL", 0);
+    int n = 0;
+    /* 17:30: past end_at. */
+    ecm_gate_row *rows = run_gate(f, T("2026-03-09T17:30:00-04:00"), &n);
+    assert_int_equal(rows[0].action, ECM_GATE_CLOSE);
+    assert_int_equal(rows[0].outcome, ECM__V1__OUTCOME__OUTCOME_EXPIRED);
+    ecm_gate_rows_free(rows, n);
+    assert_int_equal(ecm_test_pg_int(conn(f),
+                                     "SELECT count(*) FROM contacts WHERE id = %lld AND outcome = "
+                                     "'EXPIRED' AND state = 'closed'",
+                                     late),
+                     1);
+    assert_int_equal(ecm_test_pg_int(conn(f), "SELECT count(*) FROM outbox WHERE topic = "
+                                              "'contacts.closed'"),
+                     1);
+    assert_int_equal(metric(f, "ecm_gate_closed_total{outcome=\"EXPIRED\"}"), 1);
+
+    /* 08:00, before the window, on the last day: the opening at 09:00 is
+     * before end_at, so it waits. */
+    long long early = contact(f, c, "ARRAY['+12125550101']", "NULL", "NULL", 0);
+    rows = run_gate(f, T("2026-03-09T08:00:00-04:00"), &n);
+    assert_int_equal(rows[0].action, ECM_GATE_WAIT);
+    ecm_gate_rows_free(rows, n);
+    assert_int_equal(next_attempt_ms(f, early), T("2026-03-09T09:00:00-04:00"));
+}
+
+/* An edited end_at (updated_at moves) is seen at once: the window cache is
+ * keyed by the campaign row's version. */
+static void test_gate_sees_an_edited_campaign(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    long long c = campaign(f, NULL, NY, NULL);
+    contact(f, c, "ARRAY['+12125550100']", "NULL", "NULL", 0);
+    int n = 0;
+    ecm_gate_row *rows = run_gate(f, T("2026-03-09T12:00:00-04:00"), &n);
+    assert_int_equal(rows[0].action, ECM_GATE_GO);
+    ecm_gate_rows_free(rows, n);
+    ecm_test_pg_exec(conn(f),
+                     "UPDATE campaigns SET end_at = '2026-03-09T11:00:00-04:00', "
+                     "updated_at = clock_timestamp() WHERE id = %lld",
+                     c);
+    contact(f, c, "ARRAY['+12125550101']", "NULL", "NULL", 0);
+    rows = run_gate(f, T("2026-03-09T12:00:00-04:00"), &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(rows[0].action, ECM_GATE_CLOSE);
+    assert_int_equal(rows[0].outcome, ECM__V1__OUTCOME__OUTCOME_EXPIRED);
+    ecm_gate_rows_free(rows, n);
+}
+
+static void test_gate_contact_without_numbers_closes_invalid(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    long long c = campaign(f, NULL, "UTC", NULL);
+    contact(f, c, "ARRAY[]::text[]", "NULL", "NULL", 0);
+    contact(f, c, "ARRAY['']", "NULL", "NULL", 0);
+    int n = 0;
+    ecm_gate_row *rows = run_gate(f, T("2026-03-09T12:00:00Z"), &n);
+    assert_int_equal(n, 2);
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(rows[i].action, ECM_GATE_CLOSE);
+        assert_int_equal(rows[i].outcome, ECM__V1__OUTCOME__OUTCOME_INVALID_NUMBER);
+    }
+    ecm_gate_rows_free(rows, n);
+}
+
+/* A window edited by hand into something unreadable: nobody is called and
+ * nobody closed; they look again in five minutes. */
+static void test_gate_unreadable_window_waits(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    long long c = campaign(f, "{\"funday\": []}", "UTC", NULL);
+    contact(f, c, "ARRAY['+12125550100']", "NULL", "NULL", 0);
+    int n = 0;
+    int64_t now = T("2026-03-09T12:00:00Z");
+    ecm_gate_row *rows = run_gate(f, now, &n);
+    assert_int_equal(rows[0].action, ECM_GATE_WAIT);
+    assert_int_equal(rows[0].until_ms, now + 5 * 60 * 1000);
+    ecm_gate_rows_free(rows, n);
+}
+
+int main(void)
+{
+#define T_(name) cmocka_unit_test_setup_teardown(name, test_setup, test_teardown)
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gate_split_array_reads_postgres_text_arrays),
+        T_(test_gate_four_cities_at_one_instant),
+        T_(test_gate_legal_hours_close_at_21_local),
+        T_(test_gate_follows_the_dst_change),
+        T_(test_gate_zone_from_the_number_then_the_campaign),
+        T_(test_gate_dnc_on_first_number_moves_to_the_second),
+        T_(test_gate_campaign_dnc_list_applies_to_its_campaign_only),
+        T_(test_gate_all_numbers_on_dnc_closes_dnc_with_event),
+        T_(test_gate_past_end_at_closes_expired),
+        T_(test_gate_sees_an_edited_campaign),
+        T_(test_gate_contact_without_numbers_closes_invalid),
+        T_(test_gate_unreadable_window_waits),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
