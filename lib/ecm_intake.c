@@ -80,8 +80,9 @@ static void decode_retry(ecm_intake_channel channel, const void *payload, size_t
         item_bad(out, "invalid ecm.v1.ContactRetry: ", "no contact_id");
     } else if (channel == ECM_INTAKE_VOICE && !is_voice(ev->channel)) {
         item_bad(out, "invalid ecm.v1.ContactRetry: ", "channel unspecified");
-    } else if (ev->attempt < 2) {
-        item_bad(out, "invalid ecm.v1.ContactRetry: ", "attempt must be 2 or more");
+    } else if (ev->attempt < 1) {
+        /* 1 is a first attempt deferred to its calling window. */
+        item_bad(out, "invalid ecm.v1.ContactRetry: ", "attempt must be 1 or more");
     } else if (ev->phone_index < 0) {
         item_bad(out, "invalid ecm.v1.ContactRetry: ", "negative phone_index");
     } else {

@@ -70,6 +70,30 @@ static void test_intake_sms_retry_carries_attempt_and_phone(void **state)
     assert_int_equal(it.phone_index, 1);
 }
 
+static int decode_retry_attempt(int32_t attempt)
+{
+    Ecm__V1__ContactRetry rt = ECM__V1__CONTACT_RETRY__INIT;
+    rt.contact_id = 9;
+    rt.attempt = attempt;
+    rt.channel = ECM__V1__CHANNEL__CHANNEL_VOICE_IVR;
+    uint8_t buf[128];
+    size_t len = ecm__v1__contact_retry__pack(&rt, buf);
+    ecm_intake_item it;
+    memset(&it, 0, sizeof it);
+    ecm_intake_decode(ECM_INTAKE_VOICE, RT, UP, RT, buf, len, &it);
+    return it.kind;
+}
+
+static void test_intake_retry_of_a_deferred_first_attempt_is_taken(void **state)
+{
+    (void)state;
+    /* A first attempt deferred to its window comes back as retry attempt 1. */
+    assert_int_equal(decode_retry_attempt(1), ECM_INTAKE_RETRY);
+    assert_int_equal(decode_retry_attempt(3), ECM_INTAKE_RETRY);
+    assert_int_equal(decode_retry_attempt(0), ECM_INTAKE_BAD);
+    assert_int_equal(decode_retry_attempt(-4), ECM_INTAKE_BAD);
+}
+
 static void test_intake_garbage_is_bad_with_a_reason(void **state)
 {
     (void)state;
@@ -87,6 +111,7 @@ int main(void)
         cmocka_unit_test(test_intake_each_owner_takes_only_its_channel),
         cmocka_unit_test(test_intake_missing_channel_is_dead_lettered_by_voice_only),
         cmocka_unit_test(test_intake_sms_retry_carries_attempt_and_phone),
+        cmocka_unit_test(test_intake_retry_of_a_deferred_first_attempt_is_taken),
         cmocka_unit_test(test_intake_garbage_is_bad_with_a_reason),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
