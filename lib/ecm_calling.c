@@ -224,3 +224,21 @@ ecm_calling_verdict ecm_calling_check(const ecm_window *w, const char *zone, int
     *until = next;
     return ECM_CALLING_WAIT;
 }
+
+ecm_calling_verdict ecm_calling_check_margin(const ecm_window *w, const char *zone, int64_t now_ms,
+                                             int64_t margin_ms, int64_t *until)
+{
+    if (ecm_window_tz_canonical(zone, NULL, 0) != 0) {
+        zone = "UTC"; /* as ecm_calling_check() reads it */
+    }
+    ecm_calling_verdict v = ecm_calling_check(w, zone, now_ms, until);
+    if (v != ECM_CALLING_GO || margin_ms <= 0) {
+        return v;
+    }
+    int64_t later = now_ms + margin_ms;
+    if (ecm_window_is_open(w, zone, later) == 1) {
+        return ECM_CALLING_GO;
+    }
+    /* Closed at `later`: the check from there gives the next opening. */
+    return ecm_calling_check(w, zone, later, until);
+}

@@ -99,4 +99,14 @@ typedef enum {
 ecm_calling_verdict ecm_calling_check(const ecm_window *w, const char *zone, int64_t now_ms,
                                       int64_t *until);
 
+/* ecm_calling_check() for a hand-off that may reach the called party up to
+ * margin_ms later (a dialer that holds records before it dials): GO only
+ * when the window is open both now and at now + margin_ms; when it closes
+ * in between, WAIT for the first opening after now + margin_ms, or EXPIRE
+ * when there is none. A window that closes and reopens within the margin is
+ * not seen: keep the margin shorter than any break in a window. margin_ms 0
+ * is ecm_calling_check(). Can't fail. */
+ecm_calling_verdict ecm_calling_check_margin(const ecm_window *w, const char *zone, int64_t now_ms,
+                                             int64_t margin_ms, int64_t *until);
+
 #endif

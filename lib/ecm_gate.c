@@ -218,7 +218,7 @@ static int judge_row(ecm_gate *g, const PGresult *t, int i, int c0, int64_t now_
         ecm_calling_zone(field_str(t, i, c0 + COL_CONTACT_TZ), pick < nz ? zones[pick] : NULL,
                          field_str(t, i, c0 + COL_CAMPAIGN_TZ));
     int64_t until = 0;
-    switch (ecm_calling_check(w, zone, now_ms, &until)) {
+    switch (ecm_calling_check_margin(w, zone, now_ms, g->cfg.margin_ms, &until)) {
     case ECM_CALLING_GO:
         row->action = ECM_GATE_GO;
         row->phone = strdup(phones[pick]);

@@ -55,6 +55,10 @@ typedef struct {
     const char *source;       /* CloudEvents source, "/ecm/feeder" */
     ecm_metrics *metrics;     /* may be NULL */
     ecm_legal_hours legal;    /* the deployment's legal hours */
+    /* How long after the hand-off the contact may still be reached (a dialer
+     * holding records before it dials): a GO needs the window open then too
+     * (ecm_calling_check_margin). 0 for a hand-off that contacts at once. */
+    int64_t margin_ms;
 } ecm_gate_config;
 
 typedef struct ecm_gate ecm_gate;

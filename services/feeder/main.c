@@ -26,6 +26,7 @@ typedef struct {
     long long reconcile_after_s;
     char *group;
     char *legal_hours;
+    long long window_margin_s;
 } feeder_config;
 
 static int validate_url(const char *value, char *errstr, size_t errstr_size)
@@ -57,6 +58,11 @@ static const ecm_cfg_entry config_table[] = {
     {"ECM_FEEDER_GROUP", ECM_CFG_STRING, offsetof(feeder_config, group), "ecm-feeder", 0, -1,
      "Kafka consumer group", NULL, 0},
     ECM_CALLING_CONFIG_ENTRY(feeder_config, legal_hours),
+    {"ECM_FEEDER_WINDOW_MARGIN_S", ECM_CFG_INT, offsetof(feeder_config, window_margin_s), "600", 0,
+     86400,
+     "a contact is handed to UCCX only when its calling window is still open this long after: "
+     "UCCX may hold a record before it dials",
+     NULL, 0},
 };
 
 #define CONFIG_N (sizeof config_table / sizeof config_table[0])
@@ -117,6 +123,7 @@ int main(int argc, char **argv)
         .source = svc.source,
         .metrics = svc.metrics,
         .legal = legal,
+        .margin_ms = cfg.window_margin_s * 1000,
     };
     gate = ecm_gate_new(&gcfg);
     if (!gate)

@@ -113,6 +113,34 @@ static void test_calling_four_cities_one_instant(void **state)
     ecm_window_destroy(w);
 }
 
+static void test_calling_margin_holds_back_what_the_dialer_may_dial_late(void **state)
+{
+    (void)state;
+    ecm_window *w = NULL;
+    char err[128];
+    assert_int_equal(
+        ecm_calling_window(NULL, NULL, "2026-11-26T21:00:00-05:00", &TCPA, &w, err, sizeof err), 0);
+    const int64_t ten_min = 10LL * 60 * 1000;
+    int64_t until = 0;
+    /* 20:45 in New York: open, but a dialer holding the record ten minutes
+     * could dial at 20:55+; with the margin it waits for 08:00. */
+    int64_t t = T("2026-11-24T20:45:00-05:00");
+    assert_int_equal(ecm_calling_check_margin(w, NY, t, 0, &until), ECM_CALLING_GO);
+    assert_int_equal(ecm_calling_check_margin(w, NY, t, ten_min, &until), ECM_CALLING_GO);
+    t = T("2026-11-24T20:51:00-05:00");
+    assert_int_equal(ecm_calling_check(w, NY, t, &until), ECM_CALLING_GO);
+    assert_int_equal(ecm_calling_check_margin(w, NY, t, ten_min, &until), ECM_CALLING_WAIT);
+    assert_int_equal(until, T("2026-11-25T08:00:00-05:00"));
+    /* On the last evening before end_at there is no later opening. */
+    t = T("2026-11-26T20:55:00-05:00");
+    assert_int_equal(ecm_calling_check_margin(w, NY, t, ten_min, &until), ECM_CALLING_EXPIRE);
+    /* Closed now: the margin changes nothing. */
+    t = T("2026-11-24T22:00:00-05:00");
+    assert_int_equal(ecm_calling_check_margin(w, NY, t, ten_min, &until), ECM_CALLING_WAIT);
+    assert_int_equal(until, T("2026-11-25T08:00:00-05:00"));
+    ecm_window_destroy(w);
+}
+
 static void test_calling_zone_order(void **state)
 {
     (void)state;
@@ -173,6 +201,7 @@ int main(void)
         cmocka_unit_test(test_calling_no_window_means_legal_hours_every_day),
         cmocka_unit_test(test_calling_window_bounds_from_pg_text),
         cmocka_unit_test(test_calling_four_cities_one_instant),
+        cmocka_unit_test(test_calling_margin_holds_back_what_the_dialer_may_dial_late),
         cmocka_unit_test(test_calling_zone_order),
         cmocka_unit_test(test_calling_pick_phone_skips_blocked_and_wraps),
         cmocka_unit_test(test_calling_cache_rebuilds_on_new_version),
