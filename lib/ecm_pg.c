@@ -154,11 +154,13 @@ static int conn_usable(ecm_pg *pg)
         return 1;
     }
     /* A closing server sends its FATAL message, then the end of the
-     * stream: read while something is waiting, a few times at most. */
+     * stream, which may trail it by a moment. An idle connection is sent
+     * nothing else worth waiting for (a NOTIFY at most), so once something
+     * has arrived the end of the stream is waited for, briefly. */
     int lost = 0;
     for (int i = 0; i < 4 && !lost; i++) {
         struct pollfd pfd = {.fd = PQsocket(pg->conn), .events = POLLIN};
-        if (poll(&pfd, 1, 0) <= 0) {
+        if (poll(&pfd, 1, i == 0 ? 0 : 100) <= 0) {
             break;
         }
         lost = !PQconsumeInput(pg->conn) || PQstatus(pg->conn) != CONNECTION_OK;
