@@ -53,8 +53,12 @@ static const char SQL_CLOSE_BLOCKED[] =
     " AND k.state IN ('pending', 'queued', 'waiting', 'retry_due')"
     " RETURNING k.id, k.campaign_id, k.attempts";
 
-static int add_events(ecm_pg *pg, const PGresult *r, const char *topic_closed, const char *source)
+int ecm_dnc_add_closed_events(ecm_pg *pg, const PGresult *r, const char *topic_closed,
+                              const char *source)
 {
+    if (PQntuples(r) == 0) {
+        return 0;
+    }
     if (ecm_outbox_copy_begin(pg) != 0) {
         return -1;
     }
@@ -103,7 +107,7 @@ int ecm_dnc_close_blocked(ecm_pg *pg, const char *const *keys, size_t n, long lo
         return -1;
     }
     int closed = PQntuples(r);
-    if (closed > 0 && add_events(pg, r, topic_closed, source) != 0) {
+    if (ecm_dnc_add_closed_events(pg, r, topic_closed, source) != 0) {
         ecm_log_error("DNC contacts not closed", "could not write %d ContactClosed events", closed);
         PQclear(r);
         return -1;

@@ -13,6 +13,8 @@
 
 #include <stddef.h>
 
+#include <libpq-fe.h>
+
 #include "ecm_pg.h"
 
 /* Digits of a stored phone number ("+12125550100" -> "12125550100"), the
@@ -36,5 +38,14 @@ int ecm_dnc_phone_key(const char *phone, char *out, size_t out_size)
 int ecm_dnc_close_blocked(ecm_pg *pg, const char *const *keys, size_t n, long long campaign_id,
                           const char *topic_closed, const char *source)
     __attribute__((warn_unused_result));
+
+/* Inside the caller's open transaction on pg: one ContactClosed (outcome
+ * DNC) into the outbox for each row of r, a result whose first three
+ * columns are a closed contact's id, campaign id and attempts (RETURNING
+ * id, campaign_id, attempts), topic topic_closed, key the contact id,
+ * CloudEvents source source. Returns 0, or -1 on a database failure (the
+ * caller rolls back). A result with no rows writes nothing and returns 0. */
+int ecm_dnc_add_closed_events(ecm_pg *pg, const PGresult *r, const char *topic_closed,
+                              const char *source) __attribute__((warn_unused_result));
 
 #endif

@@ -10,6 +10,7 @@
 #include "ecm_log.h"
 #include "ecm_outbox.h"
 #include "ecm_pgarray.h"
+#include "ecm_pgval.h"
 
 /* A campaign whose window can't be read is looked at again this much later. */
 #define BAD_WINDOW_WAIT_MS (5LL * 60 * 1000)
@@ -150,33 +151,17 @@ bad:
     return NULL;
 }
 
-static long long field_ll(const PGresult *r, int row, int col)
-{
-    const char *s = PQgetvalue(r, row, col);
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0')
-        return -1;
-    return v;
-}
-
-static const char *field_str(const PGresult *r, int row, int col)
-{
-    return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
-}
-
 /* Judges one contact. Returns 0, or -1 when memory runs out. */
 static int judge_row(ecm_gate *g, const PGresult *t, int i, int c0, int64_t now_ms,
                      int64_t *bad_campaign, ecm_gate_row *row)
 {
-    row->contact_id = field_ll(t, i, c0 + COL_ID);
-    row->campaign_id = field_ll(t, i, c0 + COL_CAMPAIGN);
-    row->attempts = (int)field_ll(t, i, c0 + COL_ATTEMPTS);
-    row->phone_index = (int)field_ll(t, i, c0 + COL_PHONE_INDEX);
+    row->contact_id = ecm_pgval_ll(t, i, c0 + COL_ID, -1);
+    row->campaign_id = ecm_pgval_ll(t, i, c0 + COL_CAMPAIGN, -1);
+    row->attempts = (int)ecm_pgval_ll(t, i, c0 + COL_ATTEMPTS, -1);
+    row->phone_index = (int)ecm_pgval_ll(t, i, c0 + COL_PHONE_INDEX, -1);
     int n = 0, nz = 0;
-    char **phones = ecm_gate_split_array(field_str(t, i, c0 + COL_PHONES), &n);
-    char **zones = ecm_gate_split_array(field_str(t, i, c0 + COL_PHONE_ZONES), &nz);
+    char **phones = ecm_gate_split_array(ecm_pgval_str(t, i, c0 + COL_PHONES), &n);
+    char **zones = ecm_gate_split_array(ecm_pgval_str(t, i, c0 + COL_PHONE_ZONES), &nz);
     int *blocked = calloc((size_t)n + 1, sizeof *blocked);
     int rc = -1;
     if (!phones || !zones || !blocked)
@@ -199,10 +184,10 @@ static int judge_row(ecm_gate *g, const PGresult *t, int i, int c0, int64_t now_
     }
     row->phone_index = pick;
     char errstr[256] = "";
-    const ecm_window *w =
-        ecm_calling_cache_get(g->cache, row->campaign_id, field_str(t, i, c0 + COL_VERSION),
-                              field_str(t, i, c0 + COL_WINDOW), field_str(t, i, c0 + COL_START_MS),
-                              field_str(t, i, c0 + COL_END_MS), errstr, sizeof errstr);
+    const ecm_window *w = ecm_calling_cache_get(
+        g->cache, row->campaign_id, ecm_pgval_str(t, i, c0 + COL_VERSION),
+        ecm_pgval_str(t, i, c0 + COL_WINDOW), ecm_pgval_str(t, i, c0 + COL_START_MS),
+        ecm_pgval_str(t, i, c0 + COL_END_MS), errstr, sizeof errstr);
     if (!w) {
         if (*bad_campaign != row->campaign_id)
             ecm_log_error("campaign's calling window can't be used; its contacts wait",
@@ -215,8 +200,8 @@ static int judge_row(ecm_gate *g, const PGresult *t, int i, int c0, int64_t now_
         goto out;
     }
     const char *zone =
-        ecm_calling_zone(field_str(t, i, c0 + COL_CONTACT_TZ), pick < nz ? zones[pick] : NULL,
-                         field_str(t, i, c0 + COL_CAMPAIGN_TZ));
+        ecm_calling_zone(ecm_pgval_str(t, i, c0 + COL_CONTACT_TZ), pick < nz ? zones[pick] : NULL,
+                         ecm_pgval_str(t, i, c0 + COL_CAMPAIGN_TZ));
     int64_t until = 0;
     switch (ecm_calling_check_margin(w, zone, now_ms, g->cfg.margin_ms, &until)) {
     case ECM_CALLING_GO:

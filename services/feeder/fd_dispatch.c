@@ -8,6 +8,7 @@
 #include "ecm_event.h"
 #include "ecm_log.h"
 #include "fd_reconcile.h"
+#include "ecm_pgval.h"
 
 #define TARGET_MAX 160
 #define ACCOUNT_MAX 32
@@ -72,18 +73,6 @@ struct fd_pending {
      * UCCX's side must be over (the reconciler's own rule). */
     long long not_before;
 };
-
-static long long parse_ll(const char *s)
-{
-    char *end = NULL;
-    long long v = strtoll(s, &end, 10);
-    return end == s || *end != '\0' ? -1 : v;
-}
-
-static const char *nullable(PGresult *r, int row, int col)
-{
-    return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
-}
 
 static int cmp_str(const void *a, const void *b)
 {
@@ -191,7 +180,7 @@ static int record_batch(fd_ctx *ctx, const char *cisco_id, const char *target, i
     r = ecm_pg_exec(ctx->pg, INFLIGHT_SQL, 1, p1);
     if (!r)
         goto fail;
-    long long inflight = parse_ll(PQgetvalue(r, 0, 0));
+    long long inflight = ecm_pgval_ll(r, 0, 0, -1);
     PQclear(r);
     long long room = ctx->opt.capacity - inflight;
     if (room > ctx->opt.batch)
@@ -352,8 +341,8 @@ int fd_dispatch_target(fd_ctx *ctx, const char *cisco_id, size_t *dispatched, in
             continue;
         contacts[m] = (fd_uccx_contact){
             .account_number = rows[i].account,
-            .first_name = nullable(t, i, COL_FIRST_NAME),
-            .last_name = nullable(t, i, COL_LAST_NAME),
+            .first_name = ecm_pgval_str(t, i, COL_FIRST_NAME),
+            .last_name = ecm_pgval_str(t, i, COL_LAST_NAME),
             .phone1 = verdicts[i].phone,
         };
         accounts[m++] = rows[i].account;

@@ -12,6 +12,7 @@
 #include "ecm_service.h"
 #include "fd_dispatch.h"
 #include "fd_reconcile.h"
+#include "ecm_pgval.h"
 
 #define BACKOFF_MIN_MS 200
 /* For the DB and UCCX alike: a retry while UCCX is down re-tries the one
@@ -61,16 +62,6 @@ void fd_count_uccx_error(fd_ctx *ctx, fd_uccx_status st)
 
 /* ---- marking sent ---- */
 
-static long long parse_ll(const char *s)
-{
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0')
-        return -1;
-    return v;
-}
-
 int fd_mark_sent(fd_ctx *ctx, const char *const *accounts, size_t n, size_t *marked)
 {
     if (marked)
@@ -105,9 +96,9 @@ int fd_mark_sent(fd_ctx *ctx, const char *const *accounts, size_t n, size_t *mar
         ecm_uuid_new(event_id);
         ev.event_id = event_id;
         ev.occurred_at = ecm_now_ms();
-        ev.contact_id = parse_ll(PQgetvalue(r, i, 0));
-        ev.attempt = (int32_t)parse_ll(PQgetvalue(r, i, 1));
-        ev.campaign_id = parse_ll(PQgetvalue(r, i, 2));
+        ev.contact_id = ecm_pgval_ll(r, i, 0, -1);
+        ev.attempt = (int32_t)ecm_pgval_ll(r, i, 1, -1);
+        ev.campaign_id = ecm_pgval_ll(r, i, 2, -1);
         ev.channel = ecm_channel_from_name(PQgetvalue(r, i, 3));
         ev.account_number = PQgetvalue(r, i, 4);
         ev.phone = PQgetvalue(r, i, 5);
@@ -132,7 +123,7 @@ int fd_update_inflight(fd_ctx *ctx)
                               0, NULL);
     if (!r)
         return -1;
-    ecm_metric_set(ctx->metrics.inflight, (double)parse_ll(PQgetvalue(r, 0, 0)));
+    ecm_metric_set(ctx->metrics.inflight, (double)ecm_pgval_ll(r, 0, 0, -1));
     PQclear(r);
     return 0;
 }

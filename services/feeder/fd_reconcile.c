@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "ecm_log.h"
+#include "ecm_pgval.h"
 
 #define TARGET_PREFIX "uccx:"
 
@@ -31,11 +32,6 @@ size_t fd_reconcile_partition(const fd_uccx_list *list, const char *const *accou
         count += (size_t)present[i];
     }
     return count;
-}
-
-static const char *nullable(PGresult *r, int row, int col)
-{
-    return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
 }
 
 /* POSTs the missing attempts in batches; the accepted ones are appended to
@@ -115,9 +111,9 @@ static int reconcile_rows(fd_ctx *ctx, const char *target, long after_s, const c
         } else if (strcmp(PQgetvalue(r, i, 4), "t") == 0) {
             missing[nmissing++] = (fd_uccx_contact){
                 .account_number = accounts[i],
-                .first_name = nullable(r, i, 1),
-                .last_name = nullable(r, i, 2),
-                .phone1 = nullable(r, i, 3),
+                .first_name = ecm_pgval_str(r, i, 1),
+                .last_name = ecm_pgval_str(r, i, 2),
+                .phone1 = ecm_pgval_str(r, i, 3),
             };
         } else {
             held++; /* campaign paused or stopped: nothing is dispatched for it */

@@ -491,7 +491,7 @@ const char *gw_campaign_next_state(const char *from, const char *action)
 static const char *const contact_states[] = {"pending", "queued",    "dispatched",
                                              "waiting", "retry_due", "closed"};
 
-static json_t *campaign_row_json(PGresult *r, int i)
+static json_t *campaign_row_json(const PGresult *r, int i)
 {
     json_t *cisco = json_null();
     if (!PQgetisnull(r, i, 5)) {
@@ -629,12 +629,6 @@ static json_t *load_campaign(ecm_pg *pg, long long id, int *missing)
     return c;
 }
 
-static void respond_db_down(ecm_http_req *req, ecm_pg *pg, const char *what)
-{
-    ecm_pg_check_broken(pg);
-    ecm_http_respond_problem(req, 503, "unavailable", "Database unavailable", "could not %s", what);
-}
-
 static int add_changed_event(const gw_app *app, ecm_pg *pg, long long id, const char *state,
                              const char *previous)
 {
@@ -650,22 +644,6 @@ static int add_changed_event(const gw_app *app, ecm_pg *pg, long long id, const 
     msg.actor = "api"; /* API keys and users come with auth */
     return ecm_outbox_add(pg, app->topic_campaigns, key, app->source, event_id, msg.occurred_at,
                           &msg.base);
-}
-
-/* Parses a request body as a JSON document; on failure answers 400 and
- * returns NULL. */
-static json_t *body_json(ecm_http_req *req, const char *title)
-{
-    size_t len = 0;
-    const char *text = ecm_http_req_body(req, &len);
-    json_error_t jerr;
-    json_t *body = json_loadb(text ? text : "", len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!body) {
-        ecm_http_respond_problem(req, 400, "validation", title,
-                                 "body: not valid JSON (line %d, column %d: %s)", jerr.line,
-                                 jerr.column, jerr.text);
-    }
-    return body;
 }
 
 /* The id of the strategy in (by id or by name) into out. Returns 1 when it
@@ -760,7 +738,7 @@ static const char *region_default(const gw_app *app)
 static void create_campaign(void *ctx, ecm_http_req *req)
 {
     const gw_app *app = ctx;
-    json_t *body = body_json(req, "Invalid campaign");
+    json_t *body = gw_body_json(req, "Invalid campaign");
     if (!body) {
         return;
     }
@@ -783,7 +761,7 @@ static void create_campaign(void *ctx, ecm_http_req *req)
     PGresult *ins = NULL;
     char strategy_id[24];
     if (ecm_pg_begin(pg) != 0) {
-        respond_db_down(req, pg, "create the campaign");
+        gw_respond_db_down(req, pg, "create the campaign");
         goto out;
     }
     int found =
@@ -791,7 +769,7 @@ static void create_campaign(void *ctx, ecm_http_req *req)
     if (found != 1) {
         ecm_pg_rollback(pg);
         if (found < 0) {
-            respond_db_down(req, pg, "read strategies");
+            gw_respond_db_down(req, pg, "read strategies");
         }
         goto out;
     }
@@ -802,19 +780,19 @@ static void create_campaign(void *ctx, ecm_http_req *req)
     ins = ecm_pg_exec(pg, INSERT_SQL, CAMPAIGN_VALUES + 1, params);
     if (!ins) {
         ecm_pg_rollback(pg);
-        respond_db_down(req, pg, "create the campaign");
+        gw_respond_db_down(req, pg, "create the campaign");
         goto out;
     }
     id = strtoll(PQgetvalue(ins, 0, 0), NULL, 10);
     if (add_changed_event(app, pg, id, "draft", "") != 0 || ecm_pg_commit(pg) != 0) {
         ecm_pg_rollback(pg);
-        respond_db_down(req, pg, "create the campaign");
+        gw_respond_db_down(req, pg, "create the campaign");
         goto out;
     }
     int missing;
     json_t *c = load_campaign(pg, id, &missing);
     if (!c) {
-        respond_db_down(req, pg, "read the new campaign");
+        gw_respond_db_down(req, pg, "read the new campaign");
         goto out;
     }
     char location[64];
@@ -883,12 +861,10 @@ static void patch_campaign(void *ctx, ecm_http_req *req)
 {
     const gw_app *app = ctx;
     long long id;
-    if (gw_parse_id(ecm_http_req_param(req, 0), &id) != 0) {
-        ecm_http_respond_problem(req, 404, "not-found", "No such campaign",
-                                 "'%.40s' is not a campaign id", ecm_http_req_param(req, 0));
+    if (gw_path_id(req, "campaign", &id) != 0) {
         return;
     }
-    json_t *patch = body_json(req, "Invalid campaign change");
+    json_t *patch = gw_body_json(req, "Invalid campaign change");
     if (!patch) {
         return;
     }
@@ -901,14 +877,14 @@ static void patch_campaign(void *ctx, ecm_http_req *req)
     const char *field = NULL;
     char reason[200];
     if (ecm_pg_begin(pg) != 0) {
-        respond_db_down(req, pg, "change the campaign");
+        gw_respond_db_down(req, pg, "change the campaign");
         goto out;
     }
     r = ecm_pg_exec(pg, "SELECT " PATCH_COLUMNS " FROM campaigns WHERE id = $1 FOR UPDATE", 1,
                     params);
     if (!r) {
         ecm_pg_rollback(pg);
-        respond_db_down(req, pg, "change the campaign");
+        gw_respond_db_down(req, pg, "change the campaign");
         goto out;
     }
     if (PQntuples(r) == 0) {
@@ -957,7 +933,7 @@ static void patch_campaign(void *ctx, ecm_http_req *req)
     if (found != 1) {
         ecm_pg_rollback(pg);
         if (found < 0) {
-            respond_db_down(req, pg, "read strategies");
+            gw_respond_db_down(req, pg, "read strategies");
         }
         goto out;
     }
@@ -967,7 +943,7 @@ static void patch_campaign(void *ctx, ecm_http_req *req)
     campaign_values(&in, strategy_id, region_default(app), timeout, sizeof(timeout), uparams + 1);
     if (ecm_pg_cmd(pg, UPDATE_SQL, CAMPAIGN_VALUES + 1, uparams) != 0 || ecm_pg_commit(pg) != 0) {
         ecm_pg_rollback(pg);
-        respond_db_down(req, pg, "change the campaign");
+        gw_respond_db_down(req, pg, "change the campaign");
         goto out;
     }
     ecm_log_info("campaign changed", "campaign_id=%lld", id);
@@ -976,7 +952,7 @@ static void patch_campaign(void *ctx, ecm_http_req *req)
     if (c) {
         gw_json_respond(req, 200, c);
     } else {
-        respond_db_down(req, pg, "read the campaign");
+        gw_respond_db_down(req, pg, "read the campaign");
     }
 out:
     PQclear(r);
@@ -990,9 +966,7 @@ static void get_campaign(void *ctx, ecm_http_req *req)
 {
     const gw_app *app = ctx;
     long long id;
-    if (gw_parse_id(ecm_http_req_param(req, 0), &id) != 0) {
-        ecm_http_respond_problem(req, 404, "not-found", "No such campaign",
-                                 "'%.40s' is not a campaign id", ecm_http_req_param(req, 0));
+    if (gw_path_id(req, "campaign", &id) != 0) {
         return;
     }
     ecm_pg *pg = ecm_pg_pool_get(app->pool);
@@ -1004,7 +978,7 @@ static void get_campaign(void *ctx, ecm_http_req *req)
         ecm_http_respond_problem(req, 404, "not-found", "No such campaign",
                                  "campaign %lld does not exist", id);
     } else {
-        respond_db_down(req, pg, "read the campaign");
+        gw_respond_db_down(req, pg, "read the campaign");
     }
     ecm_pg_pool_put(app->pool, pg);
 }
@@ -1012,20 +986,11 @@ static void get_campaign(void *ctx, ecm_http_req *req)
 static void list_campaigns(void *ctx, ecm_http_req *req)
 {
     const gw_app *app = ctx;
-    long long limit, cursor = 0;
-    if (gw_query_int(req, "limit", GW_LIST_DEFAULT, 1, GW_LIST_MAX, &limit) != 0) {
+    gw_page page;
+    if (gw_page_args(req, GW_LIST_DEFAULT, GW_LIST_MAX, &page) != 0) {
         return;
     }
-    const char *cur = ecm_http_req_query(req, "cursor");
-    if (cur && gw_parse_id(cur, &cursor) != 0) {
-        ecm_http_respond_problem(req, 400, "validation", "Invalid query argument",
-                                 "cursor: '%.40s' is not a cursor from next_cursor", cur);
-        return;
-    }
-    char scur[24], slim[24];
-    (void)snprintf(scur, sizeof(scur), "%lld", cursor);
-    (void)snprintf(slim, sizeof(slim), "%lld", limit + 1);
-    const char *params[] = {scur, slim};
+    const char *params[] = {page.cursor_param, page.limit_param};
     ecm_pg *pg = ecm_pg_pool_get(app->pool);
     PGresult *r =
         ecm_pg_exec(pg,
@@ -1033,39 +998,27 @@ static void list_campaigns(void *ctx, ecm_http_req *req)
                     "ORDER BY c.id DESC LIMIT $2::int",
                     2, params);
     if (!r) {
-        respond_db_down(req, pg, "list campaigns");
+        gw_respond_db_down(req, pg, "list campaigns");
         ecm_pg_pool_put(app->pool, pg);
         return;
     }
-    int rows = PQntuples(r);
-    int shown = rows > limit ? (int)limit : rows;
-    json_t *items = json_array();
-    for (int i = 0; i < shown; i++) {
-        json_array_append_new(items, campaign_row_json(r, i));
-    }
-    json_t *next = json_null();
-    if (rows > shown) {
-        next = json_string(PQgetvalue(r, shown - 1, 0));
-    }
+    json_t *answer = gw_page_json(r, &page, campaign_row_json);
     PQclear(r);
-    if (fill_counts(pg, items) != 0) {
-        json_decref(items);
-        json_decref(next);
-        respond_db_down(req, pg, "count contacts");
+    if (answer && fill_counts(pg, json_object_get(answer, "items")) != 0) {
+        json_decref(answer);
+        gw_respond_db_down(req, pg, "count contacts");
         ecm_pg_pool_put(app->pool, pg);
         return;
     }
     ecm_pg_pool_put(app->pool, pg);
-    gw_json_respond(req, 200, json_pack("{so so}", "items", items, "next_cursor", next));
+    gw_json_respond(req, 200, answer);
 }
 
 static void change_state(void *ctx, ecm_http_req *req)
 {
     const gw_app *app = ctx;
     long long id;
-    if (gw_parse_id(ecm_http_req_param(req, 0), &id) != 0) {
-        ecm_http_respond_problem(req, 404, "not-found", "No such campaign",
-                                 "'%.40s' is not a campaign id", ecm_http_req_param(req, 0));
+    if (gw_path_id(req, "campaign", &id) != 0) {
         return;
     }
     const char *path = ecm_http_req_path(req);
@@ -1077,7 +1030,7 @@ static void change_state(void *ctx, ecm_http_req *req)
     ecm_pg *pg = ecm_pg_pool_get(app->pool);
     PGresult *r = NULL;
     if (ecm_pg_begin(pg) != 0) {
-        respond_db_down(req, pg, "change the campaign");
+        gw_respond_db_down(req, pg, "change the campaign");
         goto out;
     }
     char now[24];
@@ -1090,7 +1043,7 @@ static void change_state(void *ctx, ecm_http_req *req)
                     2, sparams);
     if (!r) {
         ecm_pg_rollback(pg);
-        respond_db_down(req, pg, "change the campaign");
+        gw_respond_db_down(req, pg, "change the campaign");
         goto out;
     }
     if (PQntuples(r) == 0) {
@@ -1120,7 +1073,7 @@ static void change_state(void *ctx, ecm_http_req *req)
                    uparams) != 0 ||
         add_changed_event(app, pg, id, to, from) != 0 || ecm_pg_commit(pg) != 0) {
         ecm_pg_rollback(pg);
-        respond_db_down(req, pg, "change the campaign");
+        gw_respond_db_down(req, pg, "change the campaign");
         goto out;
     }
     ecm_log_info("campaign state changed", "campaign_id=%lld from=%s to=%s", id, from, to);
@@ -1129,7 +1082,7 @@ static void change_state(void *ctx, ecm_http_req *req)
     if (c) {
         gw_json_respond(req, 200, c);
     } else {
-        respond_db_down(req, pg, "read the campaign");
+        gw_respond_db_down(req, pg, "read the campaign");
     }
 out:
     PQclear(r);

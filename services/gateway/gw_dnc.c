@@ -61,12 +61,6 @@ static const char *list_param(const dnc_list *l)
     return l->campaign_id > 0 ? l->cid : NULL;
 }
 
-static void db_down(ecm_http_req *req, ecm_pg *pg, const char *what)
-{
-    ecm_pg_check_broken(pg);
-    ecm_http_respond_problem(req, 503, "unavailable", "Database unavailable", "could not %s", what);
-}
-
 static const char *default_region(const gw_app *app)
 {
     return app->default_region && app->default_region[0] ? app->default_region : "US";
@@ -87,7 +81,7 @@ static int open_list(ecm_http_req *req, const gw_app *app, ecm_pg *pg, long long
     const char *params[] = {l->cid};
     PGresult *r = ecm_pg_exec(pg, "SELECT region FROM campaigns WHERE id = $1", 1, params);
     if (!r) {
-        db_down(req, pg, "read the campaign");
+        gw_respond_db_down(req, pg, "read the campaign");
         return -1;
     }
     if (PQntuples(r) == 0) {
@@ -108,12 +102,7 @@ static int request_campaign(ecm_http_req *req, dnc_route route, const json_t *bo
 {
     *out = 0;
     if (route == DNC_ROUTE_CAMPAIGN) {
-        if (gw_parse_id(ecm_http_req_param(req, 0), out) != 0) {
-            ecm_http_respond_problem(req, 404, "not-found", "No such campaign",
-                                     "'%.40s' is not a campaign id", ecm_http_req_param(req, 0));
-            return -1;
-        }
-        return 0;
+        return gw_path_id(req, "campaign", out);
     }
     json_t *v = body ? json_object_get(body, "campaign_id") : NULL;
     if (v && !json_is_null(v)) {
@@ -289,7 +278,7 @@ static void add_entry(const gw_app *app, ecm_http_req *req, dnc_route route)
         goto out;
     }
     if (ecm_pg_begin(pg) != 0) {
-        db_down(req, pg, "write the DNC entry");
+        gw_respond_db_down(req, pg, "write the DNC entry");
         goto out;
     }
     const char *params[] = {e164, list_param(&l), b.reason};
@@ -315,7 +304,7 @@ static void add_entry(const gw_app *app, ecm_http_req *req, dnc_route route)
     }
     if (!r || PQntuples(r) != 1) {
         ecm_pg_rollback(pg);
-        db_down(req, pg, "write the DNC entry");
+        gw_respond_db_down(req, pg, "write the DNC entry");
         goto out;
     }
     /* Run for an entry listed already too: it costs one scan and catches a
@@ -326,7 +315,7 @@ static void add_entry(const gw_app *app, ecm_http_req *req, dnc_route route)
                                        app->source);
     if (closed < 0 || ecm_pg_commit(pg) != 0) {
         ecm_pg_rollback(pg);
-        db_down(req, pg, "write the DNC entry");
+        gw_respond_db_down(req, pg, "write the DNC entry");
         goto out;
     }
     json_t *entry = dnc_row_json(r, 0);
@@ -374,7 +363,7 @@ static void one_entry(const gw_app *app, ecm_http_req *req, dnc_route route, int
                              "AND campaign_id IS NOT DISTINCT FROM $2::bigint",
                     2, params);
     if (!r) {
-        db_down(req, pg, remove ? "delete the DNC entry" : "read the DNC entry");
+        gw_respond_db_down(req, pg, remove ? "delete the DNC entry" : "read the DNC entry");
     } else if (PQntuples(r) == 0) {
         ecm_http_respond_problem(req, 404, "not-found", "No such DNC entry",
                                  "%.40s is not on the %s list", raw,
@@ -395,15 +384,10 @@ out:
 
 static void list_entries(const gw_app *app, ecm_http_req *req, dnc_route route)
 {
-    long long limit, cursor = 0, campaign_id;
-    if (gw_query_int(req, "limit", GW_DNC_LIST_DEFAULT, 1, GW_DNC_LIST_MAX, &limit) != 0 ||
+    gw_page page;
+    long long campaign_id;
+    if (gw_page_args(req, GW_DNC_LIST_DEFAULT, GW_DNC_LIST_MAX, &page) != 0 ||
         request_campaign(req, route, NULL, &campaign_id) != 0) {
-        return;
-    }
-    const char *cur = ecm_http_req_query(req, "cursor");
-    if (cur && gw_parse_id(cur, &cursor) != 0) {
-        ecm_http_respond_problem(req, 400, "validation", "Invalid query argument",
-                                 "cursor: '%.40s' is not a cursor from next_cursor", cur);
         return;
     }
     const char *scope = ecm_http_req_query(req, "scope");
@@ -429,10 +413,8 @@ static void list_entries(const gw_app *app, ecm_http_req *req, dnc_route route)
                                  "phone: '%.40s' is not a phone number", phone);
         goto out;
     }
-    char scur[24], slim[24];
-    (void)snprintf(scur, sizeof(scur), "%lld", cursor);
-    (void)snprintf(slim, sizeof(slim), "%lld", limit + 1);
-    const char *params[] = {phone ? key : NULL, list_param(&l), scur, slim, all ? "t" : "f"};
+    const char *params[] = {phone ? key : NULL, list_param(&l), page.cursor_param, page.limit_param,
+                            all ? "t" : "f"};
     r = ecm_pg_exec(pg,
                     "SELECT " DNC_COLUMNS "WHERE ($1::text IS NULL OR phone_key = $1) "
                     "AND ($5::boolean OR campaign_id IS NOT DISTINCT FROM $2::bigint) "
@@ -440,17 +422,10 @@ static void list_entries(const gw_app *app, ecm_http_req *req, dnc_route route)
                     "ORDER BY id DESC LIMIT $4::int",
                     5, params);
     if (!r) {
-        db_down(req, pg, "list the DNC entries");
+        gw_respond_db_down(req, pg, "list the DNC entries");
         goto out;
     }
-    int rows = PQntuples(r);
-    int shown = rows > limit ? (int)limit : rows;
-    json_t *items = json_array();
-    for (int i = 0; i < shown; i++) {
-        json_array_append_new(items, dnc_row_json(r, i));
-    }
-    json_t *next = rows > shown ? json_string(PQgetvalue(r, shown - 1, 0)) : json_null();
-    gw_json_respond(req, 200, json_pack("{so so}", "items", items, "next_cursor", next));
+    gw_json_respond(req, 200, gw_page_json(r, &page, dnc_row_json));
 out:
     PQclear(r);
     ecm_pg_pool_put(app->pool, pg);

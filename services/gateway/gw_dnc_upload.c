@@ -401,9 +401,7 @@ static int begin_global(void *ctx, ecm_http_req *req)
 static int begin_campaign(void *ctx, ecm_http_req *req)
 {
     long long campaign_id;
-    if (gw_parse_id(ecm_http_req_param(req, 0), &campaign_id) != 0) {
-        ecm_http_respond_problem(req, 404, "not-found", "No such campaign",
-                                 "'%.40s' is not a campaign id", ecm_http_req_param(req, 0));
+    if (gw_path_id(req, "campaign", &campaign_id) != 0) {
         return -1;
     }
     return dnc_begin(req, ctx, campaign_id);

@@ -1,6 +1,7 @@
 #include "gw_json.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +16,26 @@ void gw_json_respond(ecm_http_req *req, int status, json_t *body)
     }
     ecm_http_respond(req, status, "application/json", text, strlen(text));
     free(text);
+}
+
+json_t *gw_body_json(ecm_http_req *req, const char *title)
+{
+    size_t len = 0;
+    const char *text = ecm_http_req_body(req, &len);
+    json_error_t jerr;
+    json_t *body = json_loadb(text ? text : "", len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!body) {
+        ecm_http_respond_problem(req, 400, "validation", title,
+                                 "body: not valid JSON (line %d, column %d: %s)", jerr.line,
+                                 jerr.column, jerr.text);
+    }
+    return body;
+}
+
+void gw_respond_db_down(ecm_http_req *req, ecm_pg *pg, const char *what)
+{
+    ecm_pg_check_broken(pg);
+    ecm_http_respond_problem(req, 503, "unavailable", "Database unavailable", "could not %s", what);
 }
 
 static int parse_ll(const char *s, long long *out)
@@ -47,6 +68,18 @@ int gw_parse_id(const char *s, long long *out)
     return 0;
 }
 
+int gw_path_id(ecm_http_req *req, const char *noun, long long *out)
+{
+    const char *s = ecm_http_req_param(req, 0);
+    if (gw_parse_id(s, out) != 0) {
+        char title[64];
+        (void)snprintf(title, sizeof(title), "No such %s", noun);
+        ecm_http_respond_problem(req, 404, "not-found", title, "'%.40s' is not a %s id", s, noun);
+        return -1;
+    }
+    return 0;
+}
+
 int gw_query_int(ecm_http_req *req, const char *name, long long def, long long min, long long max,
                  long long *out)
 {
@@ -64,6 +97,36 @@ int gw_query_int(ecm_http_req *req, const char *name, long long def, long long m
     }
     *out = v;
     return 0;
+}
+
+int gw_page_args(ecm_http_req *req, long long def, long long max, gw_page *page)
+{
+    if (gw_query_int(req, "limit", def, 1, max, &page->limit) != 0) {
+        return -1;
+    }
+    page->cursor = 0;
+    const char *cur = ecm_http_req_query(req, "cursor");
+    if (cur && gw_parse_id(cur, &page->cursor) != 0) {
+        ecm_http_respond_problem(req, 400, "validation", "Invalid query argument",
+                                 "cursor: '%.40s' is not a cursor from next_cursor", cur);
+        return -1;
+    }
+    (void)snprintf(page->limit_param, sizeof(page->limit_param), "%lld", page->limit + 1);
+    (void)snprintf(page->cursor_param, sizeof(page->cursor_param), "%lld", page->cursor);
+    return 0;
+}
+
+json_t *gw_page_json(const PGresult *r, const gw_page *page,
+                     json_t *(*row_json)(const PGresult *r, int row))
+{
+    int rows = PQntuples(r);
+    int shown = rows > page->limit ? (int)page->limit : rows;
+    json_t *items = json_array();
+    for (int i = 0; i < shown; i++) {
+        json_array_append_new(items, row_json(r, i));
+    }
+    json_t *next = rows > shown ? json_string(PQgetvalue(r, shown - 1, 0)) : json_null();
+    return json_pack("{so so}", "items", items, "next_cursor", next);
 }
 
 json_t *gw_json_text_or_null(const char *value, int is_null)

@@ -1,11 +1,12 @@
-/* Small helpers shared by the gateway's handlers: JSON answers, ids from the
- * path, paging arguments. */
+/* Small helpers shared by the gateway's handlers: JSON bodies and answers,
+ * ids from the path, paging arguments, the answer when the DB is down. */
 #ifndef GW_JSON_H
 #define GW_JSON_H
 
 #include <jansson.h>
 
 #include "ecm_http.h"
+#include "ecm_pg.h"
 
 /* SQL expression rendering timestamptz column c as RFC 3339 UTC with ms. */
 #define GW_SQL_TIME(c) "to_char(" c " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
@@ -13,6 +14,15 @@
 /* Answers status with body as application/json and releases body (takes
  * ownership; NULL answers 500). */
 void gw_json_respond(ecm_http_req *req, int status, json_t *body);
+
+/* The request body as one JSON document, duplicate members refused.
+ * Returns it (the caller json_decref()s it), or NULL after answering 400
+ * with title and where the text stops being JSON. */
+json_t *gw_body_json(ecm_http_req *req, const char *title);
+
+/* Answers 503 "Database unavailable" ("could not <what>") after letting pg
+ * notice a lost connection, so that the pool replaces it. Can't fail. */
+void gw_respond_db_down(ecm_http_req *req, ecm_pg *pg, const char *what);
 
 /* Parses a positive decimal id (a path segment or a cursor). Returns 0, or -1
  * when s is NULL, empty, not all digits, zero or out of range. */
@@ -23,6 +33,30 @@ int gw_parse_id(const char *s, long long *out);
  * argument. */
 int gw_query_int(ecm_http_req *req, const char *name, long long def, long long min, long long max,
                  long long *out);
+
+/* The path's first {} as an id of a noun ("campaign", "strategy"). Returns
+ * 0, or -1 after answering 404 "No such <noun>". */
+int gw_path_id(ecm_http_req *req, const char *noun, long long *out);
+
+/* One page of a list: ?limit rows after ?cursor, an id a previous page gave
+ * as next_cursor (0: the first page). The text forms are the SQL
+ * parameters; the query asks for limit + 1 rows, the extra one only saying
+ * that there is a next page. */
+typedef struct {
+    long long limit, cursor;
+    char limit_param[24];  /* limit + 1 */
+    char cursor_param[24]; /* cursor */
+} gw_page;
+
+/* Reads ?limit (absent: def; else in [1, max]) and ?cursor into page.
+ * Returns 0, or -1 after answering 400 naming the argument. */
+int gw_page_args(ecm_http_req *req, long long def, long long max, gw_page *page);
+
+/* The answer for a page: {"items": row_json of each row of r up to
+ * page->limit, "next_cursor": column 0 (the id) of the last item when r has
+ * more rows, else null}. NULL when out of memory. */
+json_t *gw_page_json(const PGresult *r, const gw_page *page,
+                     json_t *(*row_json)(const PGresult *r, int row));
 
 /* A JSON string from a DB text value, or JSON null for a SQL NULL. */
 json_t *gw_json_text_or_null(const char *value, int is_null);

@@ -238,12 +238,6 @@ static json_t *strategy_row_json(const PGresult *r, int i)
         (json_int_t)strtoll(PQgetvalue(r, i, 7), NULL, 10), "rules", rules ? rules : json_array());
 }
 
-static void db_down(ecm_http_req *req, ecm_pg *pg, const char *what)
-{
-    ecm_pg_check_broken(pg);
-    ecm_http_respond_problem(req, 503, "unavailable", "Database unavailable", "could not %s", what);
-}
-
 /* The strategy, or NULL with *missing 1 when there is none (0 on a DB
  * failure). */
 static json_t *load_strategy(ecm_pg *pg, const char *id, int *missing)
@@ -268,9 +262,7 @@ static json_t *load_strategy(ecm_pg *pg, const char *id, int *missing)
 static int path_id(ecm_http_req *req, char *out, size_t out_size)
 {
     long long id;
-    if (gw_parse_id(ecm_http_req_param(req, 0), &id) != 0) {
-        ecm_http_respond_problem(req, 404, "not-found", "No such strategy",
-                                 "'%.40s' is not a strategy id", ecm_http_req_param(req, 0));
+    if (gw_path_id(req, "strategy", &id) != 0) {
         return -1;
     }
     (void)snprintf(out, out_size, "%lld", id);
@@ -281,14 +273,8 @@ static int path_id(ecm_http_req *req, char *out, size_t out_size)
  * (nothing to release). */
 static int read_body(ecm_http_req *req, json_t **body, gw_strategy_input *in)
 {
-    size_t len = 0;
-    const char *text = ecm_http_req_body(req, &len);
-    json_error_t jerr;
-    *body = json_loadb(text ? text : "", len, JSON_REJECT_DUPLICATES, &jerr);
+    *body = gw_body_json(req, "Invalid strategy");
     if (!*body) {
-        ecm_http_respond_problem(req, 400, "validation", "Invalid strategy",
-                                 "body: not valid JSON (line %d, column %d: %s)", jerr.line,
-                                 jerr.column, jerr.text);
         return -1;
     }
     char field[64], reason[200];
@@ -346,7 +332,7 @@ static void write_failed(ecm_http_req *req, ecm_pg *pg, const gw_strategy_input 
         respond_name_taken(req, in);
         return;
     }
-    db_down(req, pg, "write the strategy");
+    gw_respond_db_down(req, pg, "write the strategy");
 }
 
 static void create_strategy(void *ctx, ecm_http_req *req)
@@ -364,7 +350,7 @@ static void create_strategy(void *ctx, ecm_http_req *req)
     ecm_pg *pg = ecm_pg_pool_get(app->pool);
     PGresult *r = NULL;
     if (ecm_pg_begin(pg) != 0) {
-        db_down(req, pg, "create the strategy");
+        gw_respond_db_down(req, pg, "create the strategy");
         goto out;
     }
     int taken = name_taken(pg, in.name, NULL);
@@ -373,7 +359,7 @@ static void create_strategy(void *ctx, ecm_http_req *req)
         if (taken > 0) {
             respond_name_taken(req, &in);
         } else {
-            db_down(req, pg, "create the strategy");
+            gw_respond_db_down(req, pg, "create the strategy");
         }
         goto out;
     }
@@ -389,7 +375,7 @@ static void create_strategy(void *ctx, ecm_http_req *req)
     int missing;
     json_t *s = load_strategy(pg, PQgetvalue(r, 0, 0), &missing);
     if (!s) {
-        db_down(req, pg, "read the new strategy");
+        gw_respond_db_down(req, pg, "read the new strategy");
         goto out;
     }
     char location[64];
@@ -411,14 +397,14 @@ static PGresult *lock_strategy(ecm_http_req *req, ecm_pg *pg, const char *id)
 {
     const char *params[] = {id};
     if (ecm_pg_begin(pg) != 0) {
-        db_down(req, pg, "change the strategy");
+        gw_respond_db_down(req, pg, "change the strategy");
         return NULL;
     }
     PGresult *r =
         ecm_pg_exec(pg, "SELECT name FROM strategies WHERE id = $1 FOR UPDATE", 1, params);
     if (!r) {
         ecm_pg_rollback(pg);
-        db_down(req, pg, "change the strategy");
+        gw_respond_db_down(req, pg, "change the strategy");
         return NULL;
     }
     if (PQntuples(r) == 0) {
@@ -462,7 +448,7 @@ static void replace_strategy(void *ctx, ecm_http_req *req)
         if (taken > 0) {
             respond_name_taken(req, &in);
         } else {
-            db_down(req, pg, "change the strategy");
+            gw_respond_db_down(req, pg, "change the strategy");
         }
         goto out;
     }
@@ -486,7 +472,7 @@ static void replace_strategy(void *ctx, ecm_http_req *req)
     if (s) {
         gw_json_respond(req, 200, s);
     } else {
-        db_down(req, pg, "read the strategy");
+        gw_respond_db_down(req, pg, "read the strategy");
     }
 out:
     PQclear(cur);
@@ -518,7 +504,7 @@ static void delete_strategy(void *ctx, ecm_http_req *req)
     users = ecm_pg_exec(pg, "SELECT count(*) FROM campaigns WHERE strategy_id = $1", 1, params);
     if (!users) {
         ecm_pg_rollback(pg);
-        db_down(req, pg, "delete the strategy");
+        gw_respond_db_down(req, pg, "delete the strategy");
         goto out;
     }
     if (strcmp(PQgetvalue(users, 0, 0), "0") != 0) {
@@ -536,7 +522,7 @@ static void delete_strategy(void *ctx, ecm_http_req *req)
             ecm_http_respond_problem(req, 409, "conflict", "Strategy in use",
                                      "a campaign uses strategy %s", id);
         } else {
-            db_down(req, pg, "delete the strategy");
+            gw_respond_db_down(req, pg, "delete the strategy");
         }
         goto out;
     }
@@ -564,7 +550,7 @@ static void get_strategy(void *ctx, ecm_http_req *req)
         ecm_http_respond_problem(req, 404, "not-found", "No such strategy",
                                  "strategy %s does not exist", id);
     } else {
-        db_down(req, pg, "read the strategy");
+        gw_respond_db_down(req, pg, "read the strategy");
     }
     ecm_pg_pool_put(app->pool, pg);
 }
@@ -572,41 +558,25 @@ static void get_strategy(void *ctx, ecm_http_req *req)
 static void list_strategies(void *ctx, ecm_http_req *req)
 {
     const gw_app *app = ctx;
-    long long limit, cursor = 0;
-    if (gw_query_int(req, "limit", GW_STRATEGY_LIST_DEFAULT, 1, GW_STRATEGY_LIST_MAX, &limit) !=
-        0) {
+    gw_page page;
+    if (gw_page_args(req, GW_STRATEGY_LIST_DEFAULT, GW_STRATEGY_LIST_MAX, &page) != 0) {
         return;
     }
-    const char *cur = ecm_http_req_query(req, "cursor");
-    if (cur && gw_parse_id(cur, &cursor) != 0) {
-        ecm_http_respond_problem(req, 400, "validation", "Invalid query argument",
-                                 "cursor: '%.40s' is not a cursor from next_cursor", cur);
-        return;
-    }
-    char scur[24], slim[24];
-    (void)snprintf(scur, sizeof(scur), "%lld", cursor);
-    (void)snprintf(slim, sizeof(slim), "%lld", limit + 1);
-    const char *params[] = {scur, slim};
+    const char *params[] = {page.cursor_param, page.limit_param};
     ecm_pg *pg = ecm_pg_pool_get(app->pool);
     PGresult *r = ecm_pg_exec(pg,
                               "SELECT " STRATEGY_COLUMNS "WHERE s.id > $1::bigint "
                               "ORDER BY s.id LIMIT $2::int",
                               2, params);
     if (!r) {
-        db_down(req, pg, "list strategies");
+        gw_respond_db_down(req, pg, "list strategies");
         ecm_pg_pool_put(app->pool, pg);
         return;
     }
     ecm_pg_pool_put(app->pool, pg);
-    int rows = PQntuples(r);
-    int shown = rows > limit ? (int)limit : rows;
-    json_t *items = json_array();
-    for (int i = 0; i < shown; i++) {
-        json_array_append_new(items, strategy_row_json(r, i));
-    }
-    json_t *next = rows > shown ? json_string(PQgetvalue(r, shown - 1, 0)) : json_null();
+    json_t *answer = gw_page_json(r, &page, strategy_row_json);
     PQclear(r);
-    gw_json_respond(req, 200, json_pack("{so so}", "items", items, "next_cursor", next));
+    gw_json_respond(req, 200, answer);
 }
 
 int gw_strategies_register(ecm_http *h, const gw_app *app)

@@ -990,7 +990,7 @@ typedef struct {
 } raw_row;
 
 /* What validation made of row i: its fragment (gw_upload_row) in worker w's
- * buffer, or a rejection with the reason at reason_off there. */
+ * output of the batch, or a rejection with the reason at reason_off there. */
 typedef struct {
     int rejected;
     int w;
@@ -998,13 +998,25 @@ typedef struct {
     size_t reason_off;
 } row_result;
 
+/* A batch of raw rows and what validation made of them. */
+typedef struct {
+    gw_buf raw;
+    raw_row *rows;
+    row_result *res;
+    size_t nrows;
+    gw_buf out[GW_UPLOAD_THREADS_MAX]; /* per worker: fragments, numbers, reasons */
+    /* The upload's totals once this batch is in, written with it. */
+    long long rows_read, bytes_read;
+    int64_t validate_ms;
+} batch;
+
 typedef struct upload upload;
 
 typedef struct {
     upload *u;
+    batch *b;
     size_t first, count;
     gw_upload_scratch *scratch;
-    gw_buf out;
     const char **fields;
     size_t *lens;
     size_t fcap;
@@ -1027,14 +1039,20 @@ struct upload {
     gw_jsonarr *jarr;
     gw_upload_header *header;
 
-    /* The batch of raw rows and what validation made of them. */
-    gw_buf raw;
-    raw_row *rows;
-    row_result *res;
-    size_t nrows;
+    /* Two batches: while the loader thread writes one to the database, the
+     * request's thread reads and validates the next into the other. So
+     * memory holds two batches whatever the file size. */
+    batch batches[2];
+    batch *cur; /* the one being read */
     worker workers[GW_UPLOAD_THREADS_MAX];
     int nworkers;
+    pthread_t loader;
+    int loader_running;
+    batch *loading; /* the loader's batch */
+    int load_rc;    /* 0, or -1 once a batch could not be loaded */
 
+    /* rows_read and bytes_read belong to the request's thread; the other
+     * counts and errors to the loader while it runs (loader_wait first). */
     long long rows_read, rows_loaded, rows_rejected, rows_duplicate, rows_dnc;
     long long bytes_read, bytes_total; /* bytes_total -1: unknown */
     json_t *errors;                    /* the first GW_UPLOAD_ERRORS_ANSWER rejected rows */
@@ -1072,6 +1090,18 @@ static void upload_fail(upload *u, int status, const char *type, const char *tit
     (void)snprintf(u->fail_detail, sizeof(u->fail_detail), "%s", detail);
 }
 
+/* Waits for the batch being loaded, if any. Returns 0, or -1 when a batch
+ * could not be loaded (that stays so). Afterwards the counts and errors
+ * are the caller's to read. */
+static int loader_wait(upload *u)
+{
+    if (u->loader_running) {
+        (void)pthread_join(u->loader, NULL);
+        u->loader_running = 0;
+    }
+    return u->load_rc;
+}
+
 /* A failure that belongs to a line of the file (a header that cannot be
  * used, a record the reader cannot get past): reported like a rejected row. */
 static void upload_fail_line(upload *u, long long line, const char *reason)
@@ -1080,6 +1110,7 @@ static void upload_fail_line(upload *u, long long line, const char *reason)
         u->fail_line = line;
         (void)snprintf(u->fail_reason, sizeof(u->fail_reason), "%s", reason);
     }
+    (void)loader_wait(u); /* errors are the loader's while it runs */
     upload_error_answer(u, line, reason);
 }
 
@@ -1111,15 +1142,18 @@ static int worker_fields_room(worker *w, size_t n)
 static int validate_one(worker *w, size_t i)
 {
     upload *u = w->u;
-    const raw_row *r = &u->rows[i];
-    row_result *res = &u->res[i];
+    batch *b = w->b;
+    const raw_row *r = &b->rows[i];
+    row_result *res = &b->res[i];
+    int wi = (int)(w - u->workers);
+    gw_buf *out = &b->out[wi];
     char reason[256];
     int rc;
-    const char *p = u->raw.s + r->off;
-    res->w = (int)(w - u->workers);
+    const char *p = b->raw.s + r->off;
+    res->w = wi;
     if (u->json) {
-        rc = gw_upload_row_json(&u->rules, w->scratch, r->line, p, r->len, &w->out, &res->row,
-                                reason, sizeof(reason));
+        rc = gw_upload_row_json(&u->rules, w->scratch, r->line, p, r->len, out, &res->row, reason,
+                                sizeof(reason));
     } else {
         if (worker_fields_room(w, r->nfields ? r->nfields : 1) != 0) {
             return -1;
@@ -1132,15 +1166,15 @@ static int validate_one(worker *w, size_t i)
             p += sizeof(n) + n + 1;
         }
         rc = gw_upload_row_csv(u->header, &u->rules, w->scratch, r->line, r->nfields, w->fields,
-                               w->lens, &w->out, &res->row, reason, sizeof(reason));
+                               w->lens, out, &res->row, reason, sizeof(reason));
     }
     if (rc < 0) {
         return -1;
     }
     res->rejected = rc;
     if (rc > 0) {
-        res->reason_off = w->out.len;
-        if (gw_buf_add(&w->out, reason, strlen(reason) + 1) != 0) {
+        res->reason_off = out->len;
+        if (gw_buf_add(out, reason, strlen(reason) + 1) != 0) {
             return -1;
         }
     }
@@ -1158,11 +1192,11 @@ static void *worker_run(void *arg)
     return NULL;
 }
 
-/* Validates the batch, contiguous slices on up to nworkers threads (the
+/* Validates batch b, contiguous slices on up to nworkers threads (the
  * calling thread takes the first). Returns 0 or -1 (out of memory). */
-static int validate_batch(upload *u)
+static int validate_batch(upload *u, batch *b)
 {
-    size_t n = u->nrows;
+    size_t n = b->nrows;
     size_t want = (n + GW_ROWS_PER_THREAD_MIN - 1) / GW_ROWS_PER_THREAD_MIN;
     int nw = (int)(want < (size_t)u->nworkers ? want : (size_t)u->nworkers);
     if (nw < 1) {
@@ -1172,7 +1206,8 @@ static int validate_batch(upload *u)
     int started[GW_UPLOAD_THREADS_MAX] = {0};
     for (int k = 0; k < nw; k++) {
         worker *w = &u->workers[k];
-        w->out.len = 0;
+        w->b = b;
+        b->out[k].len = 0;
         w->failed = 0;
         w->first = first;
         w->count = first + per <= n ? per : n - first;
@@ -1255,30 +1290,30 @@ typedef struct {
     long long ms_lookup, ms_contacts, ms_phones, ms_outbox, ms_commit;
 } batch_counts;
 
-static const char *row_phones(const upload *u, const row_result *r)
+static const char *row_phones(const batch *b, const row_result *r)
 {
-    return u->workers[r->w].out.s + r->row.phones_off;
+    return b->out[r->w].s + r->row.phones_off;
 }
 
 /* Decides each row of the batch (duplicate, DNC, load) against what the DB
  * holds, writing the report lines; fills decision[] and the counts. */
-static int decide_rows(upload *u, phone_set *ps, unsigned char *decision, gw_buf *report,
-                       batch_counts *bc)
+static int decide_rows(const upload *u, const batch *b, phone_set *ps, unsigned char *decision,
+                       gw_buf *report, batch_counts *bc)
 {
     char reason[256];
-    for (size_t i = 0; i < u->nrows; i++) {
-        const row_result *r = &u->res[i];
-        long long line = u->rows[i].line;
+    for (size_t i = 0; i < b->nrows; i++) {
+        const row_result *r = &b->res[i];
+        long long line = b->rows[i].line;
         if (r->rejected) {
             decision[i] = ROW_REJECTED;
             bc->rejected++;
             if (gw_upload_report_add(report, u->upload_id, line, "rejected",
-                                     u->workers[r->w].out.s + r->reason_off) != 0) {
+                                     b->out[r->w].s + r->reason_off) != 0) {
                 return -1;
             }
             continue;
         }
-        const char *p = row_phones(u, r);
+        const char *p = row_phones(b, r);
         const phone_entry *dup = NULL;
         int all_dnc = 1;
         for (int k = 0; k < r->row.nphones; k++, p += strlen(p) + 1) {
@@ -1304,7 +1339,7 @@ static int decide_rows(upload *u, phone_set *ps, unsigned char *decision, gw_buf
             }
             continue;
         }
-        p = row_phones(u, r);
+        p = row_phones(b, r);
         for (int k = 0; k < r->row.nphones; k++, p += strlen(p) + 1) {
             phone_entry *e = phone_set_get(ps, p);
             e->upload_id = u->upload_id;
@@ -1315,7 +1350,7 @@ static int decide_rows(upload *u, phone_set *ps, unsigned char *decision, gw_buf
         if (all_dnc) {
             bc->dnc++;
             size_t used = (size_t)snprintf(reason, sizeof(reason), "on the DNC list:");
-            p = row_phones(u, r);
+            p = row_phones(b, r);
             for (int k = 0; k < r->row.nphones && used < sizeof(reason); k++) {
                 used += (size_t)snprintf(reason + used, sizeof(reason) - used, "%s %s",
                                          k ? "," : "", p);
@@ -1329,9 +1364,11 @@ static int decide_rows(upload *u, phone_set *ps, unsigned char *decision, gw_buf
     return 0;
 }
 
-/* Writes the counts (and state when not NULL) of u plus the batch's bc on
- * pg, inside or outside a transaction. Returns 0 or -1. */
-static int upload_save(ecm_pg *pg, const upload *u, const batch_counts *bc, const char *state)
+/* Writes the counts of u plus the batch's bc (may be NULL), rows_read,
+ * bytes_read and state (when not NULL) on pg, inside or outside a
+ * transaction. Returns 0 or -1. */
+static int upload_save(ecm_pg *pg, const upload *u, long long rows_read, long long bytes_read,
+                       const batch_counts *bc, const char *state)
 {
     static const batch_counts none = {0};
     if (!bc) {
@@ -1339,12 +1376,12 @@ static int upload_save(ecm_pg *pg, const upload *u, const batch_counts *bc, cons
     }
     char v[7][24];
     (void)snprintf(v[0], sizeof(v[0]), "%lld", u->upload_id);
-    (void)snprintf(v[1], sizeof(v[1]), "%lld", u->rows_read);
+    (void)snprintf(v[1], sizeof(v[1]), "%lld", rows_read);
     (void)snprintf(v[2], sizeof(v[2]), "%lld", u->rows_loaded + bc->loaded);
     (void)snprintf(v[3], sizeof(v[3]), "%lld", u->rows_rejected + bc->rejected);
     (void)snprintf(v[4], sizeof(v[4]), "%lld", u->rows_duplicate + bc->duplicate);
     (void)snprintf(v[5], sizeof(v[5]), "%lld", u->rows_dnc + bc->dnc);
-    (void)snprintf(v[6], sizeof(v[6]), "%lld", u->bytes_read);
+    (void)snprintf(v[6], sizeof(v[6]), "%lld", bytes_read);
     const char *params[] = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], state};
     return ecm_pg_cmd(pg,
                       "UPDATE uploads SET rows_read = $2, rows_loaded = $3, rows_rejected = $4, "
@@ -1358,10 +1395,15 @@ static int upload_save(ecm_pg *pg, const upload *u, const batch_counts *bc, cons
 static const char SQL_LOCK[] =
     "SELECT pg_advisory_xact_lock($1::int, ($2::bigint % 2147483647)::int)";
 
+/* One probe of the campaign's unique index a number, in index order; the
+ * LIMIT keeps the planner from a hash join that reads every number of the
+ * campaign (which it picks as the campaign grows). */
 static const char SQL_EXISTING[] =
-    "SELECT cp.phone, coalesce(c.upload_id, 0), coalesce(c.line_no, 0) FROM contact_phones cp "
-    "JOIN contacts c ON c.id = cp.contact_id "
-    "WHERE cp.campaign_id = $1 AND cp.phone = ANY($2::text[])";
+    "SELECT p.phone, x.upload_id, x.line_no "
+    "FROM (SELECT unnest($2::text[]) AS phone ORDER BY 1) p CROSS JOIN LATERAL ("
+    "SELECT coalesce(c.upload_id, 0) AS upload_id, coalesce(c.line_no, 0) AS line_no "
+    "FROM contact_phones cp LEFT JOIN contacts c ON c.id = cp.contact_id "
+    "WHERE cp.campaign_id = $1 AND cp.phone = p.phone LIMIT 1) x";
 
 static const char SQL_DNC[] =
     "SELECT DISTINCT '+' || phone_key FROM dnc "
@@ -1403,32 +1445,31 @@ static int add_uploaded_event(ecm_pg *pg, const upload *u, const char *key, long
 
 /* The batch's whole transaction. Returns 0 with *bc set, or -1 (rolled
  * back). */
-static int load_once(upload *u, ecm_pg *pg, batch_counts *bc)
+static int load_once(upload *u, const batch *b, ecm_pg *pg, batch_counts *bc)
 {
     int rc = -1;
     PGresult *existing = NULL, *dnc = NULL, *ids = NULL;
     phone_set ps = {NULL, 0};
     gw_buf report = {0}, phones = {0};
-    unsigned char *decision = malloc(u->nrows ? u->nrows : 1);
+    unsigned char *decision = malloc(b->nrows ? b->nrows : 1);
     ecm_pgarr all;
     ecm_pgarr_init(&all);
     memset(bc, 0, sizeof(*bc));
     size_t nphones = 0;
-    for (size_t i = 0; i < u->nrows; i++) {
-        const row_result *r = &u->res[i];
+    for (size_t i = 0; i < b->nrows; i++) {
+        const row_result *r = &b->res[i];
         if (r->rejected) {
             continue;
         }
-        const char *p = row_phones(u, r);
+        const char *p = row_phones(b, r);
         for (int k = 0; k < r->row.nphones; k++, p += strlen(p) + 1) {
             ecm_pgarr_add_str(&all, p);
             nphones++;
         }
     }
     const char *all_lit = ecm_pgarr_finish(&all);
-    char cid[24], uid[24], lock_class[24];
+    char cid[24], lock_class[24];
     (void)snprintf(cid, sizeof(cid), "%lld", u->campaign_id);
-    (void)snprintf(uid, sizeof(uid), "%lld", u->upload_id);
     (void)snprintf(lock_class, sizeof(lock_class), "%d", GW_UPLOAD_LOCK_CLASS);
     if (!decision || !all_lit || phone_set_init(&ps, nphones) != 0) {
         goto out_free;
@@ -1444,6 +1485,11 @@ static int load_once(upload *u, ecm_pg *pg, batch_counts *bc)
         goto fail;
     }
     PQclear(lock);
+    /* A lookup of thousands of numbers is costed high enough for JIT, whose
+     * compiling takes longer than the probes. */
+    if (ecm_pg_cmd(pg, "SET LOCAL jit = off", 0, NULL) != 0) {
+        goto fail;
+    }
     if (nphones > 0) {
         existing = ecm_pg_exec(pg, SQL_EXISTING, 2, lookup_params);
         dnc = existing ? ecm_pg_exec(pg, SQL_DNC, 2, lookup_params) : NULL;
@@ -1462,7 +1508,7 @@ static int load_once(upload *u, ecm_pg *pg, batch_counts *bc)
             phone_set_get(&ps, PQgetvalue(dnc, i, 0))->dnc = 1;
         }
     }
-    if (decide_rows(u, &ps, decision, &report, bc) != 0) {
+    if (decide_rows(u, b, &ps, decision, &report, bc) != 0) {
         goto fail;
     }
     bc->ms_lookup = ecm_now_ms() - t;
@@ -1481,11 +1527,11 @@ static int load_once(upload *u, ecm_pg *pg, batch_counts *bc)
         }
         char prefix[96], suffix[64];
         int k = 0;
-        for (size_t i = 0; i < u->nrows; i++) {
+        for (size_t i = 0; i < b->nrows; i++) {
             if (decision[i] < ROW_LOAD) {
                 continue;
             }
-            const row_result *r = &u->res[i];
+            const row_result *r = &b->res[i];
             const char *id = PQgetvalue(ids, k++, 0);
             int pn = snprintf(prefix, sizeof(prefix), "%s\t%lld\t%lld\t", id, u->campaign_id,
                               u->upload_id);
@@ -1494,12 +1540,11 @@ static int load_once(upload *u, ecm_pg *pg, batch_counts *bc)
                          : snprintf(suffix, sizeof(suffix), "\tpending\t\\N\t\\N\n");
             if (pn < 0 || (size_t)pn >= sizeof(prefix) || sn < 0 || (size_t)sn >= sizeof(suffix) ||
                 ecm_pg_copy_put(pg, prefix, (size_t)pn) != 0 ||
-                ecm_pg_copy_put(pg, u->workers[r->w].out.s + r->row.copy_off, r->row.copy_len) !=
-                    0 ||
+                ecm_pg_copy_put(pg, b->out[r->w].s + r->row.copy_off, r->row.copy_len) != 0 ||
                 ecm_pg_copy_put(pg, suffix, (size_t)sn) != 0) {
                 goto fail;
             }
-            const char *p = row_phones(u, r);
+            const char *p = row_phones(b, r);
             for (int j = 0; j < r->row.nphones; j++, p += strlen(p) + 1) {
                 if (gw_buf_add(&phones, cid, strlen(cid)) || gw_buf_add(&phones, "\t", 1) ||
                     gw_buf_add(&phones, p, strlen(p)) || gw_buf_add(&phones, "\t", 1) ||
@@ -1524,7 +1569,7 @@ static int load_once(upload *u, ecm_pg *pg, batch_counts *bc)
             goto fail;
         }
         k = 0;
-        for (size_t i = 0; i < u->nrows; i++) {
+        for (size_t i = 0; i < b->nrows; i++) {
             if (decision[i] < ROW_LOAD) {
                 continue;
             }
@@ -1542,8 +1587,8 @@ static int load_once(upload *u, ecm_pg *pg, batch_counts *bc)
         bc->ms_outbox = ecm_now_ms() - t;
         t = ecm_now_ms();
     }
-    if (gw_upload_report_copy(pg, &report) != 0 || upload_save(pg, u, bc, NULL) != 0 ||
-        ecm_pg_commit(pg) != 0) {
+    if (gw_upload_report_copy(pg, &report) != 0 ||
+        upload_save(pg, u, b->rows_read, b->bytes_read, bc, NULL) != 0 || ecm_pg_commit(pg) != 0) {
         goto fail;
     }
     bc->ms_commit = ecm_now_ms() - t;
@@ -1566,7 +1611,7 @@ out_free:
 /* After a lost connection the COMMIT may have gone through unseen: the
  * upload row's rows_read tells, since it is written in the batch's
  * transaction and every batch adds to it. */
-static int batch_already_committed(upload *u, ecm_pg *pg)
+static int batch_already_committed(const upload *u, const batch *b, ecm_pg *pg)
 {
     char id[24];
     (void)snprintf(id, sizeof(id), "%lld", u->upload_id);
@@ -1574,34 +1619,28 @@ static int batch_already_committed(upload *u, ecm_pg *pg)
     PGresult *r = ecm_pg_exec(pg, "SELECT rows_read FROM uploads WHERE id = $1", 1, params);
     int done = 0;
     if (r && PQntuples(r) == 1) {
-        done = strtoll(PQgetvalue(r, 0, 0), NULL, 10) == u->rows_read;
+        done = strtoll(PQgetvalue(r, 0, 0), NULL, 10) == b->rows_read;
     }
     PQclear(r);
     return done;
 }
 
-/* Validates and loads the batch, retrying the load when the connection
- * broke. Returns 0, or -1 with the failure recorded in u. */
-static int upload_flush(upload *u)
+/* The loader thread: loads u->loading, retrying when the connection broke,
+ * then adds its counts and rejected rows to u. Sets u->load_rc. */
+static void *loader_run(void *arg)
 {
-    if (u->nrows == 0) {
-        return 0;
-    }
+    upload *u = arg;
+    const batch *b = u->loading;
     int64_t started = ecm_now_ms();
-    if (validate_batch(u) != 0) {
-        upload_fail(u, 500, "internal", "Internal error", "out of memory while reading the file");
-        return -1;
-    }
-    int64_t validated = ecm_now_ms();
     batch_counts bc = {0};
     int ok = 0;
     for (int t = 0; t < GW_FLUSH_TRIES && !ok; t++) {
         ecm_pg *pg = ecm_pg_pool_get(u->app->pool);
-        if (t > 0 && batch_already_committed(u, pg)) {
+        if (t > 0 && batch_already_committed(u, b, pg)) {
             /* Counts of this batch are lost with the answer: recompute
              * them from the decisions the committed try made. */
             ok = 2;
-        } else if (load_once(u, pg, &bc) == 0) {
+        } else if (load_once(u, b, pg, &bc) == 0) {
             ok = 1;
         }
         int broken = ok ? 0 : ecm_pg_check_broken(pg);
@@ -1611,12 +1650,8 @@ static int upload_flush(upload *u)
         }
     }
     if (!ok) {
-        char detail[160];
-        (void)snprintf(detail, sizeof(detail),
-                       "the database did not take the contacts; %lld rows were loaded before",
-                       u->rows_loaded);
-        upload_fail(u, 503, "unavailable", "Database unavailable", detail);
-        return -1;
+        u->load_rc = -1;
+        return NULL;
     }
     if (ok == 2) {
         ecm_pg *pg = ecm_pg_pool_get(u->app->pool);
@@ -1636,54 +1671,95 @@ static int upload_flush(upload *u)
         PQclear(r);
         ecm_pg_pool_put(u->app->pool, pg);
     }
-    for (size_t i = 0; i < u->nrows; i++) {
-        const row_result *r = &u->res[i];
+    for (size_t i = 0; i < b->nrows; i++) {
+        const row_result *r = &b->res[i];
         if (r->rejected) {
-            upload_error_answer(u, u->rows[i].line, u->workers[r->w].out.s + r->reason_off);
+            upload_error_answer(u, b->rows[i].line, b->out[r->w].s + r->reason_off);
         }
     }
     u->rows_loaded += bc.loaded;
     u->rows_rejected += bc.rejected;
     u->rows_duplicate += bc.duplicate;
     u->rows_dnc += bc.dnc;
-    ecm_log_debug(
-        "upload batch loaded",
-        "upload_id=%lld rows=%zu loaded=%lld validate_ms=%lld load_ms=%lld lookup_ms=%lld "
-        "contacts_ms=%lld phones_ms=%lld outbox_ms=%lld commit_ms=%lld",
-        u->upload_id, u->nrows, bc.loaded, (long long)(validated - started),
-        (long long)(ecm_now_ms() - validated), bc.ms_lookup, bc.ms_contacts, bc.ms_phones,
-        bc.ms_outbox, bc.ms_commit);
-    u->nrows = 0;
-    u->raw.len = 0;
+    ecm_log_debug("upload batch loaded",
+                  "upload_id=%lld rows=%zu loaded=%lld validate_ms=%lld load_ms=%lld "
+                  "lookup_ms=%lld contacts_ms=%lld phones_ms=%lld outbox_ms=%lld commit_ms=%lld",
+                  u->upload_id, b->nrows, bc.loaded, (long long)b->validate_ms,
+                  (long long)(ecm_now_ms() - started), bc.ms_lookup, bc.ms_contacts, bc.ms_phones,
+                  bc.ms_outbox, bc.ms_commit);
+    return NULL;
+}
+
+/* Validates the batch being read and hands it to the loader thread once
+ * the previous one is in; with wait, also waits for it to be loaded.
+ * Returns 0, or -1 with the failure recorded in u. */
+static int upload_flush(upload *u, int wait)
+{
+    batch *b = u->cur;
+    if (b->nrows > 0) {
+        int64_t started = ecm_now_ms();
+        if (validate_batch(u, b) != 0) {
+            upload_fail(u, 500, "internal", "Internal error",
+                        "out of memory while reading the file");
+            return -1;
+        }
+        b->validate_ms = ecm_now_ms() - started;
+        b->rows_read = u->rows_read;
+        b->bytes_read = u->bytes_read;
+    }
+    int rc = loader_wait(u);
+    if (rc == 0 && b->nrows > 0) {
+        u->loading = b;
+        u->cur = b == &u->batches[0] ? &u->batches[1] : &u->batches[0];
+        u->cur->nrows = 0;
+        u->cur->raw.len = 0;
+        if (pthread_create(&u->loader, NULL, loader_run, u) == 0) {
+            u->loader_running = 1;
+        } else {
+            (void)loader_run(u);
+        }
+    }
+    if (rc == 0 && wait) {
+        rc = loader_wait(u);
+    }
+    if (rc != 0) {
+        char detail[160];
+        (void)snprintf(detail, sizeof(detail),
+                       "the database did not take the contacts; %lld rows were loaded before",
+                       u->rows_loaded);
+        upload_fail(u, 503, "unavailable", "Database unavailable", detail);
+        return -1;
+    }
     return 0;
 }
 
-/* Keeps one raw row in the batch; loads the batch when it is full. */
+/* Keeps one raw row in the batch; hands the batch on when it is full. */
 static int batch_add(upload *u, long long line, size_t nfields, const char *const *fields,
                      const size_t *lens, const char *text, size_t len)
 {
-    raw_row *r = &u->rows[u->nrows];
+    batch *b = u->cur;
+    raw_row *r = &b->rows[b->nrows];
     r->line = line;
-    r->off = u->raw.len;
+    r->off = b->raw.len;
     r->nfields = nfields;
     int rc = 0;
     if (text) {
-        rc = gw_buf_add(&u->raw, text, len) || gw_buf_add(&u->raw, "", 1);
+        rc = gw_buf_add(&b->raw, text, len) || gw_buf_add(&b->raw, "", 1);
     } else {
         for (size_t i = 0; i < nfields && rc == 0; i++) {
-            rc = gw_buf_add(&u->raw, (const char *)&lens[i], sizeof(lens[i])) ||
-                 gw_buf_add(&u->raw, fields[i], lens[i]) || gw_buf_add(&u->raw, "", 1);
+            rc = gw_buf_add(&b->raw, (const char *)&lens[i], sizeof(lens[i])) ||
+                 gw_buf_add(&b->raw, fields[i], lens[i]) || gw_buf_add(&b->raw, "", 1);
         }
     }
     if (rc != 0) {
         upload_fail(u, 500, "internal", "Internal error", "out of memory while reading the file");
         return -1;
     }
-    r->len = text ? len : u->raw.len - r->off;
-    u->nrows++;
+    r->len = text ? len : b->raw.len - r->off;
+    b->nrows++;
     u->rows_read++;
-    if (u->nrows >= u->app->upload_batch || u->raw.len >= GW_BATCH_MAX_BYTES) {
-        return upload_flush(u);
+    if (b->nrows >= u->app->upload_batch || b->raw.len >= GW_BATCH_MAX_BYTES) {
+        return upload_flush(u, 0);
     }
     return 0;
 }
@@ -1731,6 +1807,7 @@ static void upload_free(upload *u)
     if (!u) {
         return;
     }
+    (void)loader_wait(u);
     gw_csv_free(u->csv);
     gw_jsonarr_free(u->jarr);
     gw_upload_header_free(u->header);
@@ -1739,13 +1816,18 @@ static void upload_free(upload *u)
         free(u->required[i]);
     }
     free(u->required);
-    gw_buf_free(&u->raw);
-    free(u->rows);
-    free(u->res);
+    for (int i = 0; i < 2; i++) {
+        batch *b = &u->batches[i];
+        gw_buf_free(&b->raw);
+        free(b->rows);
+        free(b->res);
+        for (int k = 0; k < GW_UPLOAD_THREADS_MAX; k++) {
+            gw_buf_free(&b->out[k]);
+        }
+    }
     for (int k = 0; k < GW_UPLOAD_THREADS_MAX; k++) {
         worker *w = &u->workers[k];
         gw_upload_scratch_free(w->scratch);
-        gw_buf_free(&w->out);
         free(w->fields);
         free(w->lens);
     }
@@ -1794,9 +1876,13 @@ static upload *upload_new(const gw_app *app, int json)
     u->json = json;
     u->bytes_total = -1;
     u->nworkers = upload_threads();
-    int ok = (u->errors = json_array()) != NULL &&
-             (u->rows = calloc(app->upload_batch, sizeof(*u->rows))) != NULL &&
-             (u->res = calloc(app->upload_batch, sizeof(*u->res))) != NULL;
+    u->cur = &u->batches[0];
+    int ok = (u->errors = json_array()) != NULL;
+    for (int i = 0; ok && i < 2; i++) {
+        batch *b = &u->batches[i];
+        ok = (b->rows = calloc(app->upload_batch, sizeof(*b->rows))) != NULL &&
+             (b->res = calloc(app->upload_batch, sizeof(*b->res))) != NULL;
+    }
     for (int k = 0; ok && k < u->nworkers; k++) {
         u->workers[k].u = u;
         ok = (u->workers[k].scratch = gw_upload_scratch_new()) != NULL;
@@ -1933,6 +2019,7 @@ static void mark_failed(upload *u)
     if (u->finished || u->upload_id <= 0) {
         return;
     }
+    (void)loader_wait(u); /* a batch in flight may yet commit: count it */
     ecm_pg *pg = ecm_pg_pool_get(u->app->pool);
     int rc = 0;
     if (u->fail_line > 0) {
@@ -1948,7 +2035,7 @@ static void mark_failed(upload *u)
             u->rows_rejected++;
         }
     }
-    if (rc != 0 || upload_save(pg, u, NULL, "failed") != 0) {
+    if (rc != 0 || upload_save(pg, u, u->rows_read, u->bytes_read, NULL, "failed") != 0) {
         ecm_pg_check_broken(pg);
     }
     ecm_pg_pool_put(u->app->pool, pg);
@@ -1984,7 +2071,7 @@ static int upload_body(void *ctx, ecm_http_req *req, const char *data, size_t le
             /* The reader itself gave up (a record too long): keep what came
              * before it, as the report says. */
             upload_fail_line(u, reader_error_line(u), err);
-            if (upload_flush(u) == 0) {
+            if (upload_flush(u, 1) == 0) {
                 char detail[300];
                 (void)snprintf(detail, sizeof(detail), "%s; %lld rows before it were loaded", err,
                                u->rows_loaded);
@@ -2040,14 +2127,14 @@ static void upload_end(void *ctx, ecm_http_req *req)
     /* Rows before a reader failure are kept, as the report says; after a
      * database failure the batch is not tried again here. */
     if (u->fail_status == 0 || u->fail_status == 422) {
-        (void)upload_flush(u);
+        (void)upload_flush(u, 1);
     }
     if (u->fail_status) {
         respond_failure(u, req);
         return;
     }
     ecm_pg *pg = ecm_pg_pool_get(u->app->pool);
-    rc = upload_save(pg, u, NULL, "done");
+    rc = upload_save(pg, u, u->rows_read, u->bytes_read, NULL, "done");
     if (rc != 0) {
         ecm_pg_check_broken(pg);
     }

@@ -9,8 +9,10 @@
  * numbers all on the DNC list load it closed 'DNC', the rest load pending;
  * contacts, contact_phones, one outbox event per contact (ContactUploaded,
  * or ContactClosed for DNC), the report rows (upload_rows) and the upload's
- * counts are written with COPY in that same transaction. So memory holds one
- * batch whatever the file size, and a GET shows progress batch by batch.
+ * counts are written with COPY in that same transaction. The load runs on a
+ * thread of its own while the request's thread reads and validates the next
+ * batch, one batch in flight: so memory holds two batches whatever the file
+ * size, and a GET shows progress batch by batch.
  * The pure parts (header mapping, row validation) are exposed for tests. */
 #ifndef GW_UPLOAD_H
 #define GW_UPLOAD_H

@@ -8,6 +8,7 @@
 #include "ecm_service.h"
 #include "gw_app.h"
 #include "gw_campaigns.h"
+#include "gw_contacts.h"
 #include "gw_dnc.h"
 #include "gw_dnc_upload.h"
 #include "gw_strategies.h"
@@ -89,7 +90,7 @@ int main(int argc, char **argv)
     };
     if (gw_campaigns_register(svc.http, &app) != 0 || gw_upload_register(svc.http, &app) != 0 ||
         gw_dnc_register(svc.http, &app) != 0 || gw_dnc_upload_register(svc.http, &app) != 0 ||
-        gw_strategies_register(svc.http, &app) != 0) {
+        gw_strategies_register(svc.http, &app) != 0 || gw_contacts_register(svc.http, &app) != 0) {
         ecm_log_error("gateway start failed", "HTTP route table is full");
         goto out;
     }

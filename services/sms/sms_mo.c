@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "ecm_dnc.h"
 #include "ecm_event.h"
 #include "ecm_log.h"
 #include "ecm_outbox.h"
@@ -137,21 +138,6 @@ static const char SQL_INBOUND[] =
 static const char SQL_REPLY[] =
     "INSERT INTO sms_system_messages (to_phone, body, message_id) VALUES ($1, $2, $3)";
 
-static int add_closed_event(ecm_pg *pg, const sms_ctx *ctx, const PGresult *r, int row)
-{
-    char id[ECM_UUID_LEN];
-    ecm_uuid_new(id);
-    Ecm__V1__ContactClosed ev = ECM__V1__CONTACT_CLOSED__INIT;
-    ev.event_id = id;
-    ev.occurred_at = ecm_now_ms();
-    ev.contact_id = strtoll(PQgetvalue(r, row, 0), NULL, 10);
-    ev.campaign_id = strtoll(PQgetvalue(r, row, 1), NULL, 10);
-    ev.attempts = (int32_t)strtol(PQgetvalue(r, row, 2), NULL, 10);
-    ev.outcome = ECM__V1__OUTCOME__OUTCOME_DNC;
-    return ecm_outbox_add(pg, ctx->common->topic_closed, PQgetvalue(r, row, 0), ctx->source, id,
-                          ev.occurred_at, &ev.base);
-}
-
 static int queue_reply(ecm_pg *pg, const char *to, const char *body)
 {
     char uuid[ECM_UUID_LEN], mid[ECM_UUID_LEN + 8];
@@ -191,11 +177,9 @@ static int apply_once(ecm_pg *pg, const sms_ctx *ctx, const char *phone, const c
         if (c == NULL)
             goto fail;
         info->closed = PQntuples(c);
-        for (int i = 0; i < info->closed; i++) {
-            if (add_closed_event(pg, ctx, c, i) != 0) {
-                PQclear(c);
-                goto fail;
-            }
+        if (ecm_dnc_add_closed_events(pg, c, ctx->common->topic_closed, ctx->source) != 0) {
+            PQclear(c);
+            goto fail;
         }
         PQclear(c);
         if (info->dnc_changed)

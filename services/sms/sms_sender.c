@@ -16,6 +16,7 @@
 #include "ecm_outbox.h"
 #include "ecm_sms_text.h"
 #include "sms_bucket.h"
+#include "ecm_pgval.h"
 
 #define BACKOFF_MIN_MS 200
 #define DB_BACKOFF_MIN_MS 100
@@ -93,21 +94,6 @@ static void nap_ms(long ms)
         return;
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
-}
-
-static long long parse_ll(const char *s)
-{
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0')
-        return -1;
-    return v;
-}
-
-static const char *nullable(const PGresult *r, int row, int col)
-{
-    return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
 }
 
 static item *item_new(sms_sender *s, item_kind kind, lane *ln)
@@ -361,15 +347,14 @@ static int apply_done(sms_sender *s)
         Ecm__V1__SmsResult ev = ECM__V1__SMS_RESULT__INIT;
         ev.event_id = id;
         ev.occurred_at = ecm_now_ms();
-        ev.contact_id = parse_ll(contact);
-        ev.attempt = (int32_t)parse_ll(PQgetvalue(rejected, i, 1));
-        ev.campaign_id = parse_ll(PQgetvalue(rejected, i, 2));
+        ev.contact_id = ecm_pgval_ll(rejected, i, 0, -1);
+        ev.attempt = (int32_t)ecm_pgval_ll(rejected, i, 1, -1);
+        ev.campaign_id = ecm_pgval_ll(rejected, i, 2, -1);
         ev.message_id = (char *)msgid;
         ev.outcome = ECM__V1__OUTCOME__OUTCOME_SMS_REJECTED;
         ev.gateway_status = long_of(s, msgid);
         ev.detail = (char *)detail_for(s, msgid);
-        ev.segments =
-            PQgetisnull(rejected, i, 4) ? 0 : (int32_t)parse_ll(PQgetvalue(rejected, i, 4));
+        ev.segments = (int32_t)ecm_pgval_ll(rejected, i, 4, 0);
         if (ecm_outbox_add(s->pg, common->topic_sms_results, contact, s->cfg.ctx->source, id,
                            ev.occurred_at, &ev.base) < 0)
             goto fail;
@@ -384,9 +369,9 @@ static int apply_done(sms_sender *s)
             Ecm__V1__ContactDispatched ev = ECM__V1__CONTACT_DISPATCHED__INIT;
             ev.event_id = id;
             ev.occurred_at = ecm_now_ms();
-            ev.contact_id = parse_ll(contact);
-            ev.attempt = (int32_t)parse_ll(PQgetvalue(sent, i, 1));
-            ev.campaign_id = parse_ll(PQgetvalue(sent, i, 2));
+            ev.contact_id = ecm_pgval_ll(sent, i, 0, -1);
+            ev.attempt = (int32_t)ecm_pgval_ll(sent, i, 1, -1);
+            ev.campaign_id = ecm_pgval_ll(sent, i, 2, -1);
             ev.channel = ECM__V1__CHANNEL__CHANNEL_SMS;
             ev.phone = PQgetvalue(sent, i, 3);
             ev.account_number = PQgetvalue(sent, i, 4);
@@ -556,9 +541,9 @@ static int prepare_item(sms_sender *s, lane *ln, const PGresult *t, int i, ecm_g
     *out = NULL;
     char *text = NULL;
     char why[200] = "";
-    if (render_contact(nullable(t, i, COL_TEMPLATE), nullable(t, i, COL_FIRST_NAME),
-                       nullable(t, i, COL_LAST_NAME), nullable(t, i, COL_ACCOUNT), v->phone,
-                       nullable(t, i, COL_CUSTOM), &text, why, sizeof why) < 0) {
+    if (render_contact(ecm_pgval_str(t, i, COL_TEMPLATE), ecm_pgval_str(t, i, COL_FIRST_NAME),
+                       ecm_pgval_str(t, i, COL_LAST_NAME), ecm_pgval_str(t, i, COL_ACCOUNT),
+                       v->phone, ecm_pgval_str(t, i, COL_CUSTOM), &text, why, sizeof why) < 0) {
         v->action = ECM_GATE_CLOSE;
         v->outcome = ECM__V1__OUTCOME__OUTCOME_SMS_REJECTED;
         ecm_metric_add(s->render_failed, 1);
@@ -571,7 +556,7 @@ static int prepare_item(sms_sender *s, lane *ln, const PGresult *t, int i, ecm_g
         free(text);
         return -1;
     }
-    if (fill_text(it, v->phone, nullable(t, i, COL_SENDER), text) < 0) {
+    if (fill_text(it, v->phone, ecm_pgval_str(t, i, COL_SENDER), text) < 0) {
         item_free(s, it);
         return -1;
     }
@@ -750,9 +735,9 @@ static int take_system(sms_sender *s, lane *ln, long want)
                 free(body);
             continue;
         }
-        it->system_id = parse_ll(PQgetvalue(r, i, 0));
+        it->system_id = ecm_pgval_ll(r, i, 0, -1);
         snprintf(it->message_id, sizeof it->message_id, "%s", PQgetvalue(r, i, 3));
-        if (parse_ll(PQgetvalue(r, i, 4)) > 1)
+        if (ecm_pgval_ll(r, i, 4, -1) > 1)
             ecm_metric_add(s->recovered, 1);
         wait_push_back(ln, it);
     }
@@ -825,19 +810,19 @@ static int recover_lane(sms_sender *s, lane *ln, long want)
         item *it = item_new(s, ITEM_CONTACT, ln);
         if (!it)
             break; /* the rest stays 'sending' and is found again */
-        it->contact_id = parse_ll(PQgetvalue(r, i, 0));
-        it->attempt = (int)parse_ll(PQgetvalue(r, i, 1));
-        it->campaign_id = parse_ll(PQgetvalue(r, i, 2));
+        it->contact_id = ecm_pgval_ll(r, i, 0, -1);
+        it->attempt = (int)ecm_pgval_ll(r, i, 1, -1);
+        it->campaign_id = ecm_pgval_ll(r, i, 2, -1);
         snprintf(it->message_id, sizeof it->message_id, "%s", PQgetvalue(r, i, 4));
         it->recheck_dnc = 1;
         ecm_metric_add(s->recovered, 1);
         char *text = NULL;
         char why[200] = "";
         const char *phone = PQgetvalue(r, i, 3);
-        if (render_contact(nullable(r, i, 9), nullable(r, i, 5), nullable(r, i, 6),
-                           nullable(r, i, 7), phone, nullable(r, i, 8), &text, why,
+        if (render_contact(ecm_pgval_str(r, i, 9), ecm_pgval_str(r, i, 5), ecm_pgval_str(r, i, 6),
+                           ecm_pgval_str(r, i, 7), phone, ecm_pgval_str(r, i, 8), &text, why,
                            sizeof why) < 0 ||
-            fill_text(it, phone, nullable(r, i, 10), text) < 0) {
+            fill_text(it, phone, ecm_pgval_str(r, i, 10), text) < 0) {
             /* The template changed under a crashed send: final. */
             memset(&it->res, 0, sizeof it->res);
             it->res.verdict = SMS_GW_REJECTED;
@@ -902,7 +887,7 @@ static int recheck_dnc(sms_sender *s, lane *ln)
         ecm_pgarr_init(&cids);
         for (int i = 0; i < PQntuples(r); i++) {
             ecm_pgarr_add_str(&mids, PQgetvalue(r, i, 0));
-            ecm_pgarr_add_int(&cids, parse_ll(PQgetvalue(r, i, 1)));
+            ecm_pgarr_add_int(&cids, ecm_pgval_ll(r, i, 1, -1));
         }
         const char *pm = ecm_pgarr_finish(&mids), *pcid = ecm_pgarr_finish(&cids);
         PGresult *closed = NULL;
@@ -910,9 +895,9 @@ static int recheck_dnc(sms_sender *s, lane *ln)
                  ecm_pg_cmd(s->pg, DNC_ATTEMPT_SQL, 1, &pm) == 0 &&
                  (closed = ecm_pg_exec(s->pg, DNC_CONTACT_SQL, 1, &pcid)) != NULL;
         for (int i = 0; ok && i < PQntuples(closed); i++)
-            ok = add_closed(
-                     s, parse_ll(PQgetvalue(closed, i, 1)), parse_ll(PQgetvalue(closed, i, 0)),
-                     (int)parse_ll(PQgetvalue(closed, i, 2)), ECM__V1__OUTCOME__OUTCOME_DNC) == 0;
+            ok =
+                add_closed(s, ecm_pgval_ll(closed, i, 1, -1), ecm_pgval_ll(closed, i, 0, -1),
+                           (int)ecm_pgval_ll(closed, i, 2, -1), ECM__V1__OUTCOME__OUTCOME_DNC) == 0;
         ok = ok && ecm_pg_commit(s->pg) == 0;
         PQclear(closed);
         ecm_pgarr_free(&mids);

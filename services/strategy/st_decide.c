@@ -97,8 +97,8 @@ void st_decide(const st_decide_in *in, st_decision *out)
     }
 
     int64_t next = in->now_ms + (int64_t)in->rule.delay_seconds * 1000;
-    if (in->outcome == ECM__V1__OUTCOME__OUTCOME_CALLBACK_REQUESTED &&
-        in->callback_at_ms > in->now_ms)
+    if (in->callback_at_ms > in->now_ms &&
+        (in->outcome == ECM__V1__OUTCOME__OUTCOME_CALLBACK_REQUESTED || in->callback_at_ms > next))
         next = in->callback_at_ms;
 
     const char *zone = next_zone(&in->calling, out->phone_index, in->phone_count);

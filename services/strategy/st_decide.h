@@ -26,9 +26,15 @@
  *     rules, max 1 with next_phone, show.) A number on a DNC list is not
  *     skipped here: the dispatcher checks DNC at the moment of dispatch.
  *  7. Next time T = now + delay_seconds; for CALLBACK_REQUESTED with a
- *     callback_at later than now, T = callback_at instead. A callback is
- *     not an exemption from the calling rules: a callback asked for 22:00
- *     goes through step 8 like any retry and waits for the morning.
+ *     callback_at later than now, T = callback_at instead. For any other
+ *     outcome a callback_at later than now (a time the customer gave
+ *     through the API while the attempt was out, and then the call ended
+ *     otherwise) is a floor: T = the later of the two, so neither the
+ *     customer's time nor the rule's pause is cut short. Rules 2-6 come
+ *     first: an outcome that closes the contact closes it, whatever time
+ *     was asked for. A callback is not an exemption from the calling
+ *     rules: a callback asked for 22:00 goes through step 8 like any retry
+ *     and waits for the morning.
  *  8. Zone, window and daily cap, repeated until T stands:
  *     - zone: the zone of the next attempt's phone, ecm_calling_zone(
  *       contact_tz, phone_zones[next phone], campaign_tz).

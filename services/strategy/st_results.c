@@ -14,6 +14,7 @@
 #include "ecm_log.h"
 #include "ecm_outbox.h"
 #include "st_decide.h"
+#include "ecm_pgval.h"
 
 #define ST_RESULTS_BATCH 500
 /* Results applied in one transaction: enough to spread its fixed costs,
@@ -100,19 +101,6 @@ int st_results_decode(const st_results_ctx *ctx, const char *topic, const void *
 
 /* ---- per-result transaction ---- */
 
-static long long field_ll(const PGresult *res, int row, int col, long long dflt)
-{
-    if (PQgetisnull(res, row, col))
-        return dflt;
-    const char *s = PQgetvalue(res, row, col);
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0')
-        return dflt;
-    return v;
-}
-
 static int field_bool(const PGresult *res, int row, int col)
 {
     return !PQgetisnull(res, row, col) && PQgetvalue(res, row, col)[0] == 't';
@@ -143,7 +131,8 @@ static const char SQL_LOCK_CONTACT[] =
     " s.max_attempts, s.max_attempts_per_day,"
     " r.action, r.delay_seconds, r.max_attempts, r.next_phone,"
     " c.call_window::text, floor(extract(epoch FROM c.start_at) * 1000)::bigint,"
-    " c.updated_at::text, c.time_zone, k.time_zone, array_to_json(k.phone_zones)::text"
+    " c.updated_at::text, c.time_zone, k.time_zone, array_to_json(k.phone_zones)::text,"
+    " floor(extract(epoch FROM k.callback_at) * 1000)::bigint"
     " FROM contacts k"
     " JOIN campaigns c ON c.id = k.campaign_id"
     " JOIN strategies s ON s.id = c.strategy_id"
@@ -170,6 +159,7 @@ enum {
     K_CAMPAIGN_TZ,
     K_CONTACT_TZ,
     K_PHONE_ZONES,
+    K_CALLBACK_AT_MS,
 };
 
 static const char SQL_LOCK_ATTEMPT[] =
@@ -201,14 +191,16 @@ static const char SQL_DAY_ATTEMPTS[] =
     " AND outcome IS DISTINCT FROM 'NOT_ATTEMPTED'"
     " AND NOT (attempt = $2 AND NOT $3::boolean)";
 
+/* Both clear callback_at: a requested time is used by one decision. */
 static const char SQL_CONTACT_WAIT[] =
     "UPDATE contacts SET state = 'waiting', counted_attempts = $2, phone_index = $3,"
     " next_attempt_at = 'epoch'::timestamptz + $4::bigint * interval '1 millisecond',"
-    " updated_at = now() WHERE id = $1";
+    " callback_at = NULL, updated_at = now() WHERE id = $1";
 
 static const char SQL_CONTACT_CLOSE[] =
     "UPDATE contacts SET state = 'closed', counted_attempts = $2, outcome = $3,"
-    " next_attempt_at = NULL, closed_at = now(), updated_at = now() WHERE id = $1";
+    " next_attempt_at = NULL, callback_at = NULL, closed_at = now(), updated_at = now()"
+    " WHERE id = $1";
 
 static int add_closed_event(ecm_pg *pg, const st_results_ctx *ctx, int64_t campaign_id,
                             int64_t contact_id, int attempts, Ecm__V1__Outcome outcome)
@@ -308,6 +300,19 @@ static void calling_of(const st_results_ctx *ctx, const PGresult *k, int64_t cam
                      "campaign %lld: %s", (long long)campaign_id, errstr);
 }
 
+/* The callback time for the decision on r: the result's own callback_at
+ * when it is ahead of now_ms, else the one stored on the contact (POST
+ * /api/v1/contacts/{id}/callback) when that is ahead, else 0 (none). A time
+ * already past was used by the dispatch that led to this result, or came
+ * too late to matter. */
+static int64_t callback_time(const st_result *r, const PGresult *k, int64_t now_ms)
+{
+    if (r->callback_at_ms > now_ms)
+        return r->callback_at_ms;
+    int64_t stored = ecm_pgval_ll(k, 0, K_CALLBACK_AT_MS, 0);
+    return stored > now_ms ? stored : 0;
+}
+
 /* The work of one result inside the caller's open transaction. On
  * ST_APPLY_REJECT and ST_APPLY_DUPLICATE nothing was written (at most rows
  * were locked); on ST_APPLY_DB_ERROR the transaction is aborted and reason has
@@ -369,7 +374,7 @@ static st_apply_status apply_in_tx(ecm_pg *pg, const st_results_ctx *ctx, const 
     }
 
     int current = strcmp(PQgetvalue(k, 0, K_STATE), "dispatched") == 0 &&
-                  field_ll(k, 0, K_ATTEMPTS, -1) == (long long)r->attempt;
+                  ecm_pgval_ll(k, 0, K_ATTEMPTS, -1) == (long long)r->attempt;
     if (!current) {
         ecm_log_info("result for an earlier attempt recorded", "contact %lld attempt %d",
                      (long long)r->contact_id, r->attempt);
@@ -379,26 +384,26 @@ static st_apply_status apply_in_tx(ecm_pg *pg, const st_results_ctx *ctx, const 
 
     st_decide_in in;
     memset(&in, 0, sizeof(in));
-    int contact_attempts = (int)field_ll(k, 0, K_ATTEMPTS, 0);
-    in.counted_attempts = (int)field_ll(k, 0, K_COUNTED, 0);
-    in.phone_index = (int)field_ll(k, 0, K_PHONE_INDEX, 0);
-    in.phone_count = (int)field_ll(k, 0, K_PHONE_COUNT, 0);
-    int64_t campaign_id = field_ll(k, 0, K_CAMPAIGN, 0);
-    in.end_at_ms = field_ll(k, 0, K_END_AT_MS, 0);
+    int contact_attempts = (int)ecm_pgval_ll(k, 0, K_ATTEMPTS, 0);
+    in.counted_attempts = (int)ecm_pgval_ll(k, 0, K_COUNTED, 0);
+    in.phone_index = (int)ecm_pgval_ll(k, 0, K_PHONE_INDEX, 0);
+    in.phone_count = (int)ecm_pgval_ll(k, 0, K_PHONE_COUNT, 0);
+    int64_t campaign_id = ecm_pgval_ll(k, 0, K_CAMPAIGN, 0);
+    in.end_at_ms = ecm_pgval_ll(k, 0, K_END_AT_MS, 0);
     in.now_ms = ecm_clock_now_ms();
-    in.max_attempts = (int)field_ll(k, 0, K_MAX_ATTEMPTS, 1);
-    in.max_attempts_per_day = (int)field_ll(k, 0, K_MAX_PER_DAY, 1);
+    in.max_attempts = (int)ecm_pgval_ll(k, 0, K_MAX_ATTEMPTS, 1);
+    in.max_attempts_per_day = (int)ecm_pgval_ll(k, 0, K_MAX_PER_DAY, 1);
     if (PQgetisnull(k, 0, K_RULE_ACTION))
         in.rule.action = ST_RULE_NONE;
     else
         in.rule.action =
             strcmp(PQgetvalue(k, 0, K_RULE_ACTION), "retry") == 0 ? ST_RULE_RETRY : ST_RULE_CLOSE;
-    in.rule.delay_seconds = (int)field_ll(k, 0, K_RULE_DELAY, 0);
-    in.rule.max_attempts = (int)field_ll(k, 0, K_RULE_MAX, 1);
+    in.rule.delay_seconds = (int)ecm_pgval_ll(k, 0, K_RULE_DELAY, 0);
+    in.rule.max_attempts = (int)ecm_pgval_ll(k, 0, K_RULE_MAX, 1);
     in.rule.next_phone = field_bool(k, 0, K_RULE_NEXT_PHONE);
     in.outcome = r->outcome;
     in.counts_as_attempt = r->counts_as_attempt;
-    in.callback_at_ms = r->callback_at_ms;
+    in.callback_at_ms = callback_time(r, k, in.now_ms);
 
     /* Most results close (a delivered SMS): their decision can't depend on
      * the history or the calendar, so those queries and lookups are
@@ -415,8 +420,8 @@ static st_apply_status apply_in_tx(ecm_pg *pg, const st_results_ctx *ctx, const 
             zones_free(&zones);
             return tx_failed(pg, reason, reason_size);
         }
-        in.outcome_attempts = (int)field_ll(c, 0, 0, 0);
-        in.phone_outcome_attempts = (int)field_ll(c, 0, 1, 0);
+        in.outcome_attempts = (int)ecm_pgval_ll(c, 0, 0, 0);
+        in.phone_outcome_attempts = (int)ecm_pgval_ll(c, 0, 1, 0);
         PQclear(c);
 
         char now_s[24], lookback_s[24];
@@ -439,7 +444,7 @@ static st_apply_status apply_in_tx(ecm_pg *pg, const st_results_ctx *ctx, const 
                 return ST_APPLY_DB_ERROR;
             }
             for (int i = 0; i < nday; i++)
-                day[i] = field_ll(d, i, 0, 0);
+                day[i] = ecm_pgval_ll(d, i, 0, 0);
         }
         PQclear(d);
         in.counted_dispatch_ms = day;

@@ -5,7 +5,16 @@
  * transaction). Idempotent on (contact_id, attempt): an attempt whose outcome
  * is already set is never applied twice. "Now" is the business clock
  * (ecm_clock_now_ms); a retry lands at the first opening of the campaign's
- * calling window in the contact's zone (st_decide.h, step 8). */
+ * calling window in the contact's zone (st_decide.h, step 8).
+ *
+ * Callbacks: Cisco's results say that a callback was requested, not when;
+ * the time comes from the agent desktop or CRM through POST
+ * /api/v1/contacts/{id}/callback, stored in contacts.callback_at. The
+ * decision's callback time is the result's callback_at when it is ahead of
+ * now, else contacts.callback_at when that is ahead, else none (st_decide.h
+ * step 7: CALLBACK_REQUESTED retries at it, any other retry not before it,
+ * a close closes). Every decision clears contacts.callback_at: a requested
+ * time is used once. A result for an older attempt leaves it alone. */
 #ifndef ST_RESULTS_H
 #define ST_RESULTS_H
 

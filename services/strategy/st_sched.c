@@ -11,6 +11,7 @@
 #include "ecm_event.h"
 #include "ecm_log.h"
 #include "ecm_outbox.h"
+#include "ecm_pgval.h"
 
 #define ST_SCHED_BACKOFF_MIN_MS 100
 #define ST_SCHED_BACKOFF_MAX_MS 5000
@@ -73,17 +74,6 @@ static const char SQL_EXPIRE_CONTACTS[] =
     " closed_at = now(), updated_at = now()"
     " FROM x WHERE k.id = x.id RETURNING k.id, k.campaign_id, k.attempts";
 
-static long long field_ll(const PGresult *res, int row, int col)
-{
-    const char *s = PQgetvalue(res, row, col);
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0')
-        return 0;
-    return v;
-}
-
 static void count(const st_sched_ctx *ctx, const char *name, const char *help, int n)
 {
     if (ctx->metrics != NULL && n > 0)
@@ -103,10 +93,10 @@ static int emit_retries(ecm_pg *pg, const st_sched_ctx *ctx, const PGresult *due
         Ecm__V1__ContactRetry ev = ECM__V1__CONTACT_RETRY__INIT;
         ev.event_id = id;
         ev.occurred_at = ecm_now_ms();
-        ev.contact_id = field_ll(due, i, 0);
-        ev.campaign_id = field_ll(due, i, 1);
-        ev.attempt = (int32_t)field_ll(due, i, 2) + 1;
-        ev.phone_index = (int32_t)field_ll(due, i, 3);
+        ev.contact_id = ecm_pgval_ll(due, i, 0, 0);
+        ev.campaign_id = ecm_pgval_ll(due, i, 1, 0);
+        ev.attempt = (int32_t)ecm_pgval_ll(due, i, 2, 0) + 1;
+        ev.phone_index = (int32_t)ecm_pgval_ll(due, i, 3, 0);
         ev.channel = ecm_channel_from_name(PQgetvalue(due, i, 4));
         if (ecm_outbox_copy_add(pg, ctx->topic_retry, PQgetvalue(due, i, 0), ctx->source, id,
                                 ev.occurred_at, &ev.base) != 0) {
@@ -127,7 +117,7 @@ static int campaign_changed(ecm_pg *pg, const st_sched_ctx *ctx, const PGresult 
     Ecm__V1__CampaignChanged ev = ECM__V1__CAMPAIGN_CHANGED__INIT;
     ev.event_id = id;
     ev.occurred_at = ecm_now_ms();
-    ev.campaign_id = field_ll(res, row, 0);
+    ev.campaign_id = ecm_pgval_ll(res, row, 0, 0);
     ev.state = (char *)state;
     ev.previous_state = (char *)previous;
     ev.actor = "strategy";
@@ -174,9 +164,9 @@ static int expire_contacts(ecm_pg *pg, const st_sched_ctx *ctx, const char *batc
         Ecm__V1__ContactClosed ev = ECM__V1__CONTACT_CLOSED__INIT;
         ev.event_id = id;
         ev.occurred_at = ecm_now_ms();
-        ev.contact_id = field_ll(res, i, 0);
-        ev.campaign_id = field_ll(res, i, 1);
-        ev.attempts = (int32_t)field_ll(res, i, 2);
+        ev.contact_id = ecm_pgval_ll(res, i, 0, 0);
+        ev.campaign_id = ecm_pgval_ll(res, i, 1, 0);
+        ev.attempts = (int32_t)ecm_pgval_ll(res, i, 2, 0);
         ev.outcome = ECM__V1__OUTCOME__OUTCOME_EXPIRED;
         if (ecm_outbox_copy_add(pg, ctx->topic_closed, PQgetvalue(res, i, 0), ctx->source, id,
                                 ev.occurred_at, &ev.base) != 0) {

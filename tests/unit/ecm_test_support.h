@@ -260,6 +260,27 @@ static inline char *ecm_test_pg_text(PGconn *c, const char *fmt, ...)
     return s;
 }
 
+/* The payload of the only outbox row on topic with msg_key key, unescaped
+ * (the caller PQfreemem()s it), its length in *len; when ce_type is not
+ * NULL, the row's CloudEvents type is copied there. Fails the running test
+ * unless there is exactly one such row. */
+static inline unsigned char *ecm_test_outbox_payload(PGconn *c, const char *topic, long long key,
+                                                     size_t *len, char *ce_type,
+                                                     size_t ce_type_size)
+{
+    PGresult *res = ecm_test_pg_query(
+        c, "SELECT payload, ce_type FROM outbox WHERE topic = '%s' AND msg_key = '%lld'", topic,
+        key);
+    assert_int_equal(PQntuples(res), 1);
+    unsigned char *bytes = PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, 0), len);
+    if (ce_type) {
+        snprintf(ce_type, ce_type_size, "%s", PQgetvalue(res, 0, 1));
+    }
+    PQclear(res);
+    assert_non_null(bytes);
+    return bytes;
+}
+
 /* ---- PostgreSQL: scratch databases --------------------------------------- */
 
 /* A database of its own for a test or a group, so that test binaries can run

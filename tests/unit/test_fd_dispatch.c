@@ -35,20 +35,10 @@ typedef struct {
     fd_ctx ctx;
 } fixture;
 
-static PGresult *q(fixture *f, const char *sql)
-{
-    return ecm_test_pg_query(ecm_pg_conn(f->pg), "%s", sql);
-}
-
-static long long q_int(fixture *f, const char *sql)
-{
-    return ecm_test_pg_int(ecm_pg_conn(f->pg), "%s", sql);
-}
-
-static void q_cmd(fixture *f, const char *sql)
-{
-    ecm_test_pg_exec(ecm_pg_conn(f->pg), "%s", sql);
-}
+/* One-line SQL on the code's own connection, printf-style. */
+#define q(f, ...) ecm_test_pg_query(ecm_pg_conn((f)->pg), __VA_ARGS__)
+#define q_int(f, ...) ecm_test_pg_int(ecm_pg_conn((f)->pg), __VA_ARGS__)
+#define q_cmd(f, ...) ecm_test_pg_exec(ecm_pg_conn((f)->pg), __VA_ARGS__)
 
 static int group_setup(void **state)
 {
@@ -137,19 +127,17 @@ static int test_teardown(void **state)
  * the campaign id. */
 static long long seed(fixture *f, const char *campaign_state, int n, const char *contact_state)
 {
-    char sql[1024];
-    snprintf(sql, sizeof sql,
-             "INSERT INTO campaigns (name, channel, state, strategy_id, cisco_kind, "
-             "cisco_campaign_id) SELECT 'c', 'voice_ivr', '%s', id, 'uccx', '" CISCO_ID "' "
-             "FROM strategies WHERE name = 'Default' RETURNING id",
-             campaign_state);
-    long long id = q_int(f, sql);
-    snprintf(sql, sizeof sql,
-             "INSERT INTO contacts (campaign_id, first_name, last_name, phones, state) "
-             "SELECT %lld, 'First' || g, 'Last, ' || g, ARRAY['+1555000' || lpad(g::text, 4, "
-             "'0'), '+1666000' || lpad(g::text, 4, '0')], '%s' FROM generate_series(1, %d) g",
-             id, contact_state, n);
-    q_cmd(f, sql);
+    long long id =
+        q_int(f,
+              "INSERT INTO campaigns (name, channel, state, strategy_id, cisco_kind, "
+              "cisco_campaign_id) SELECT 'c', 'voice_ivr', '%s', id, 'uccx', '" CISCO_ID "' "
+              "FROM strategies WHERE name = 'Default' RETURNING id",
+              campaign_state);
+    q_cmd(f,
+          "INSERT INTO contacts (campaign_id, first_name, last_name, phones, state) "
+          "SELECT %lld, 'First' || g, 'Last, ' || g, ARRAY['+1555000' || lpad(g::text, 4, "
+          "'0'), '+1666000' || lpad(g::text, 4, '0')], '%s' FROM generate_series(1, %d) g",
+          id, contact_state, n);
     return id;
 }
 
@@ -171,7 +159,7 @@ static void test_dispatch_records_sending_then_sent_with_events(void **state)
     assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE status = 'sent' AND "
                               "sent_at IS NOT NULL AND target = 'uccx:" CISCO_ID "' AND "
                               "account_number = contact_id || '-1' AND attempt = 1 AND "
-                              "phone LIKE '+1555%' AND channel = 'voice_ivr'"),
+                              "phone LIKE '+1555%%' AND channel = 'voice_ivr'"),
                      30);
     assert_int_equal(
         q_int(f, "SELECT count(*) FROM contacts WHERE state = 'dispatched' AND attempts = 1"), 30);
@@ -384,7 +372,7 @@ static void test_reconcile_resends_only_what_uccx_lacks(void **state)
     seed(f, "active", 40, "queued");
     fake_set(f->fake, 503, 200, 0);
     assert_int_equal(fd_dispatch_tick(&f->ctx, NULL, NULL), -2);
-    PGresult *r = q(f, "SELECT account_number FROM attempts WHERE contact_id % 2 = 0");
+    PGresult *r = q(f, "SELECT account_number FROM attempts WHERE contact_id %% 2 = 0");
     assert_int_equal(PQntuples(r), 20);
     for (int i = 0; i < PQntuples(r); i++)
         fake_add(f->fake, PQgetvalue(r, i, 0));
@@ -481,9 +469,7 @@ static void test_dispatch_skips_paused_campaign(void **state)
     assert_int_equal(f->fake->posts, 0);
     assert_int_equal(q_int(f, "SELECT count(*) FROM contacts WHERE state = 'queued'"), 10);
     assert_int_equal(q_int(f, "SELECT count(*) FROM attempts"), 0);
-    char sql[128];
-    snprintf(sql, sizeof sql, "UPDATE campaigns SET state = 'active' WHERE id = %lld", id);
-    q_cmd(f, sql);
+    q_cmd(f, "UPDATE campaigns SET state = 'active' WHERE id = %lld", id);
     assert_int_equal(fd_dispatch_tick(&f->ctx, &sent, NULL), 0);
     assert_int_equal(sent, 10);
 }
@@ -491,19 +477,10 @@ static void test_dispatch_skips_paused_campaign(void **state)
 /* One contact of campaign cid; tz: SQL for time_zone. Returns its id. */
 static long long add_contact(fixture *f, long long cid, const char *phones_sql, const char *tz_sql)
 {
-    char sql[512];
-    snprintf(sql, sizeof sql,
-             "INSERT INTO contacts (campaign_id, first_name, phones, time_zone, state) "
-             "VALUES (%lld, 'X', %s, %s, 'queued') RETURNING id",
-             cid, phones_sql, tz_sql);
-    return q_int(f, sql);
-}
-
-static long long ms_of(fixture *f, const char *sql_fmt, long long id)
-{
-    char sql[256];
-    snprintf(sql, sizeof sql, sql_fmt, id);
-    return q_int(f, sql);
+    return q_int(f,
+                 "INSERT INTO contacts (campaign_id, first_name, phones, time_zone, state) "
+                 "VALUES (%lld, 'X', %s, %s, 'queued') RETURNING id",
+                 cid, phones_sql, tz_sql);
 }
 
 static int64_t T(const char *rfc3339)
@@ -529,13 +506,13 @@ static void test_dispatch_defers_contact_outside_its_window_to_the_next_opening(
     assert_int_equal(sent, 1);
     assert_int_equal(f->fake->rows, 1);
     assert_false(strstr(f->fake->last_body, "2125550100"));
-    assert_int_equal(ms_of(f,
+    assert_int_equal(q_int(f,
                            "SELECT (extract(epoch FROM next_attempt_at) * 1000)::bigint "
                            "FROM contacts WHERE id = %lld AND state = 'waiting' AND attempts = 0",
                            ny),
                      T("2026-03-10T08:00:00-04:00"));
-    assert_int_equal(ms_of(f, "SELECT count(*) FROM attempts WHERE contact_id = %lld", ny), 0);
-    assert_int_equal(ms_of(f,
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE contact_id = %lld", ny), 0);
+    assert_int_equal(q_int(f,
                            "SELECT (extract(epoch FROM dispatched_at) * 1000)::bigint "
                            "FROM attempts WHERE contact_id = %lld AND status = 'sent'",
                            syd),
@@ -545,9 +522,7 @@ static void test_dispatch_defers_contact_outside_its_window_to_the_next_opening(
     /* At the opening it is taken again (as the scheduler's retry would
      * queue it) and sent. */
     setenv("ECM_CLOCK_FIXED", "2026-03-10T08:00:00-04:00", 1);
-    char sql[128];
-    snprintf(sql, sizeof sql, "UPDATE contacts SET state = 'queued' WHERE id = %lld", ny);
-    q_cmd(f, sql);
+    q_cmd(f, "UPDATE contacts SET state = 'queued' WHERE id = %lld", ny);
     assert_int_equal(fd_dispatch_tick(&f->ctx, &sent, NULL), 0);
     assert_int_equal(sent, 1);
     assert_true(fake_has(f->fake, "1-1"));
@@ -577,12 +552,10 @@ static void test_dispatch_closes_dnc_when_every_number_is_listed(void **state)
     fixture *f = *state;
     NEED_DB(f);
     long long cid = seed(f, "active", 2, "queued");
-    char sql[256];
-    snprintf(sql, sizeof sql,
-             "INSERT INTO dnc (phone, campaign_id) VALUES ('+15550000001', %lld), "
-             "('+16660000001', NULL)",
-             cid);
-    q_cmd(f, sql);
+    q_cmd(f,
+          "INSERT INTO dnc (phone, campaign_id) VALUES ('+15550000001', %lld), "
+          "('+16660000001', NULL)",
+          cid);
     size_t sent = 0;
     assert_int_equal(fd_dispatch_tick(&f->ctx, &sent, NULL), 0);
     assert_int_equal(sent, 1);
@@ -602,12 +575,10 @@ static void test_dispatch_closes_expired_past_end_at(void **state)
     fixture *f = *state;
     NEED_DB(f);
     long long cid = seed(f, "active", 3, "queued");
-    char sql[256];
-    snprintf(sql, sizeof sql,
-             "UPDATE campaigns SET end_at = '2026-03-09T11:59:00Z', updated_at = now() "
-             "WHERE id = %lld",
-             cid);
-    q_cmd(f, sql);
+    q_cmd(f,
+          "UPDATE campaigns SET end_at = '2026-03-09T11:59:00Z', updated_at = now() "
+          "WHERE id = %lld",
+          cid);
     size_t sent = 9;
     assert_int_equal(fd_dispatch_tick(&f->ctx, &sent, NULL), 0);
     assert_int_equal(sent, 0);
@@ -665,9 +636,7 @@ static void test_reconcile_holds_missing_attempts_of_a_paused_campaign(void **st
     assert_int_equal(fd_dispatch_tick(&f->ctx, NULL, NULL), -2);
     fake_add(f->fake, "1-1");
     fake_set(f->fake, 202, 200, 0);
-    char sql[128];
-    snprintf(sql, sizeof sql, "UPDATE campaigns SET state = 'paused' WHERE id = %lld", id);
-    q_cmd(f, sql);
+    q_cmd(f, "UPDATE campaigns SET state = 'paused' WHERE id = %lld", id);
     q_cmd(f, "UPDATE attempts SET sending_at = now() - interval '1 hour'");
     size_t present = 0, resent = 0;
     assert_int_equal(fd_reconcile_run(&f->ctx, &present, &resent), 0);

@@ -3,8 +3,6 @@
  * functions; and, with ECM_TEST_PG_DSN, the API against a scratch database:
  * resume and the final states, PATCH, and activation past end_at on a
  * business clock the test sets. */
-#include <signal.h>
-
 #include <jansson.h>
 
 #include "ecm_http.h"
@@ -13,7 +11,7 @@
 #include "gw_campaigns.h"
 #include "gw_dnc.h"
 #include "gw_strategies.h"
-#include "ecm_test_support.h"
+#include "gw_test_support.h"
 
 /* Validates text; returns the offending field or NULL when valid. The
  * document is kept in *doc (in points into it); the caller releases it. */
@@ -393,96 +391,29 @@ static void test_campaign_refused_transitions(void **state)
 #define PORT_FIRST 7610
 #define PORT_LAST 7629
 
-typedef struct {
-    ecm_test_db *db;
-    PGconn *conn;
-    ecm_pg_pool *pool;
-    ecm_http *http;
-    gw_app app;
-    ecm_legal_hours legal;
-    int port;
-    volatile sig_atomic_t stop;
-} fixture;
+typedef gw_test_api fixture;
 
 static int group_setup(void **state)
 {
     ecm_test_log_init("test_gw_campaigns", ECM_LOG_ERROR);
     /* Business time stands still on a Tuesday unless a test moves it. */
     setenv("ECM_CLOCK_FIXED", "2026-11-24T12:00:00Z", 1);
-    *state = NULL;
-    if (!ecm_test_pg_dsn()) {
-        return 0;
-    }
-    fixture *f = calloc(1, sizeof(*f));
-    assert_non_null(f);
-    f->db = ecm_test_db_new_migrated("ecm_gwapi_camp");
-    f->legal = (ecm_legal_hours){9 * 60, 20 * 60}; /* a stricter deployment */
-    f->conn = ecm_test_pg_connect(f->db->dsn);
-    f->pool = ecm_pg_pool_new(f->db->dsn, 4, &f->stop);
-    assert_non_null(f->pool);
-    f->app = (gw_app){
-        .pool = f->pool,
-        .source = "/ecm/gateway-test",
-        .topic_campaigns = "campaigns.changed",
-        .topic_uploaded = "contacts.uploaded",
-        .topic_closed = "contacts.closed",
-        .default_region = "GB",
-        .legal = &f->legal,
-        .upload_batch = 5000,
-        .upload_max_record = 65536,
-    };
-    for (f->port = PORT_FIRST; f->port <= PORT_LAST; f->port++) {
-        f->http = ecm_http_new("127.0.0.1", f->port, NULL);
-        assert_non_null(f->http);
-        assert_int_equal(gw_campaigns_register(f->http, &f->app), 0);
-        assert_int_equal(gw_strategies_register(f->http, &f->app), 0);
-        if (ecm_http_start(f->http) == 0) {
-            break;
-        }
-        ecm_http_destroy(f->http);
-        f->http = NULL;
-    }
-    assert_non_null(f->http);
-    *state = f;
+    static const ecm_legal_hours stricter = {9 * 60, 20 * 60}; /* a stricter deployment */
+    gw_app settings = gw_test_settings();
+    settings.default_region = "GB";
+    settings.legal = &stricter;
+    settings.upload_batch = 5000;
+    settings.upload_max_record = 65536;
+    static const gw_test_routes_fn routes[] = {gw_campaigns_register, gw_strategies_register, NULL};
+    *state = gw_test_api_new("ecm_gwapi_camp", &settings, PORT_FIRST, PORT_LAST, routes);
     return 0;
 }
 
 static int group_teardown(void **state)
 {
-    fixture *f = *state;
-    if (f) {
-        ecm_http_destroy(f->http);
-        ecm_pg_pool_destroy(f->pool);
-        PQfinish(f->conn);
-        (void)ecm_test_db_destroy(f->db);
-        free(f);
-    }
+    gw_test_api_destroy(*state);
     unsetenv("ECM_CLOCK_FIXED");
     return 0;
-}
-
-/* One request with an optional JSON body; returns the status and the
- * answer parsed in *answer (NULL when it had none). */
-static long api(const fixture *f, const char *method, const char *path, const char *body,
-                json_t **answer)
-{
-    ecm_test_http_answer a;
-    static const char *const hdrs[] = {"Content-Type: application/json", "Expect:", NULL};
-    ecm_test_http_request(&a, f->port, method, path, hdrs, body, body ? strlen(body) : 0, NULL);
-    *answer = a.len ? json_loads(a.body, 0, NULL) : NULL;
-    long st = a.status;
-    ecm_test_http_answer_free(&a);
-    return st;
-}
-
-static const char *jstr(const json_t *obj, const char *key)
-{
-    const char *v = json_string_value(json_object_get(obj, key));
-    if (!v) {
-        char *d = json_dumps(obj, JSON_COMPACT);
-        fail_msg("no string %s in %s", key, d ? d : "(null)");
-    }
-    return v;
 }
 
 /* POST path with body; expects 200 (or 201) and returns the answer's
@@ -493,15 +424,15 @@ static void expect_state(const fixture *f, long long id, const char *action, lon
     char path[128];
     snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/%s", id, action);
     json_t *a = NULL;
-    long st = api(f, "POST", path, NULL, &a);
+    long st = gw_test_call(f, "POST", path, NULL, &a);
     if (st != status) {
         char *d = a ? json_dumps(a, JSON_COMPACT) : NULL;
         fail_msg("%s: status %ld, expected %ld: %s", path, st, status, d ? d : "");
     }
     if (state) {
-        assert_string_equal(jstr(a, "state"), state);
+        assert_string_equal(gw_test_jstr(a, "state"), state);
     } else {
-        assert_non_null(strstr(jstr(a, "type"), "conflict"));
+        assert_non_null(strstr(gw_test_jstr(a, "type"), "conflict"));
     }
     json_decref(a);
 }
@@ -509,7 +440,7 @@ static void expect_state(const fixture *f, long long id, const char *action, lon
 static long long create(const fixture *f, const char *body)
 {
     json_t *a = NULL;
-    long st = api(f, "POST", "/api/v1/campaigns", body, &a);
+    long st = gw_test_call(f, "POST", "/api/v1/campaigns", body, &a);
     if (st != 201) {
         char *d = a ? json_dumps(a, JSON_COMPACT) : NULL;
         fail_msg("POST /api/v1/campaigns: %ld %s", st, d ? d : "");
@@ -565,11 +496,11 @@ static void test_api_campaign_patch_edits_and_bumps_updated_at(void **state)
     char path[64];
     snprintf(path, sizeof(path), "/api/v1/campaigns/%lld", id);
     json_t *a = NULL;
-    assert_int_equal(api(f, "GET", path, NULL, &a), 200);
+    assert_int_equal(gw_test_call(f, "GET", path, NULL, &a), 200);
     char before[40];
-    snprintf(before, sizeof(before), "%s", jstr(a, "updated_at"));
+    snprintf(before, sizeof(before), "%s", gw_test_jstr(a, "updated_at"));
     assert_true(json_is_null(json_object_get(a, "call_window")));
-    assert_string_equal(jstr(a, "region"), "GB"); /* the gateway's default */
+    assert_string_equal(gw_test_jstr(a, "region"), "GB"); /* the gateway's default */
     assert_int_equal(json_integer_value(json_object_get(a, "strategy_id")), 1);
     json_decref(a);
 
@@ -582,18 +513,18 @@ static void test_api_campaign_patch_edits_and_bumps_updated_at(void **state)
              "\"start_at\":\"2026-12-01T09:00:00-05:00\",\"end_at\":\"2026-12-20T00:00:00Z\","
              "\"cisco\":{\"campaign_id\":8}}",
              fast);
-    assert_int_equal(api(f, "PATCH", path, body, &a), 200);
-    assert_string_equal(jstr(a, "name"), "Edited");
-    assert_string_equal(jstr(a, "strategy"), "Fast");
-    assert_string_equal(jstr(a, "region"), "US");
-    assert_string_equal(jstr(a, "time_zone"), "America/New_York"); /* untouched */
-    assert_string_equal(jstr(a, "start_at"), "2026-12-01T14:00:00.000Z");
-    assert_string_equal(jstr(json_object_get(a, "cisco"), "campaign_id"), "8");
-    assert_string_equal(jstr(json_object_get(a, "cisco"), "kind"), "uccx");
+    assert_int_equal(gw_test_call(f, "PATCH", path, body, &a), 200);
+    assert_string_equal(gw_test_jstr(a, "name"), "Edited");
+    assert_string_equal(gw_test_jstr(a, "strategy"), "Fast");
+    assert_string_equal(gw_test_jstr(a, "region"), "US");
+    assert_string_equal(gw_test_jstr(a, "time_zone"), "America/New_York"); /* untouched */
+    assert_string_equal(gw_test_jstr(a, "start_at"), "2026-12-01T14:00:00.000Z");
+    assert_string_equal(gw_test_jstr(json_object_get(a, "cisco"), "campaign_id"), "8");
+    assert_string_equal(gw_test_jstr(json_object_get(a, "cisco"), "kind"), "uccx");
     json_t *sat = json_object_get(json_object_get(a, "call_window"), "sat");
     assert_string_equal(json_string_value(json_array_get(json_array_get(sat, 0), 0)), "10:00");
-    assert_true(strcmp(jstr(a, "updated_at"), before) > 0);
-    snprintf(before, sizeof(before), "%s", jstr(a, "updated_at"));
+    assert_true(strcmp(gw_test_jstr(a, "updated_at"), before) > 0);
+    snprintf(before, sizeof(before), "%s", gw_test_jstr(a, "updated_at"));
     json_decref(a);
 
     /* Refusals name the field; nothing changes. */
@@ -615,7 +546,7 @@ static void test_api_campaign_patch_edits_and_bumps_updated_at(void **state)
         {"not json", 400, "body"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        long st = api(f, "PATCH", path, bad[i].patch, &a);
+        long st = gw_test_call(f, "PATCH", path, bad[i].patch, &a);
         const char *detail = json_string_value(json_object_get(a, "detail"));
         if (st != bad[i].status || !detail || strncmp(detail, bad[i].field, strlen(bad[i].field))) {
             fail_msg("PATCH %s: %ld %s", bad[i].patch, st, detail ? detail : "");
@@ -623,35 +554,39 @@ static void test_api_campaign_patch_edits_and_bumps_updated_at(void **state)
         json_decref(a);
     }
     /* An end in the past (business clock: 2026-11-24T12:00Z) is refused. */
-    assert_int_equal(
-        api(f, "PATCH", path, "{\"start_at\":null,\"end_at\":\"2026-11-24T11:00:00Z\"}", &a), 400);
-    assert_non_null(strstr(jstr(a, "detail"), "past"));
+    assert_int_equal(gw_test_call(f, "PATCH", path,
+                                  "{\"start_at\":null,\"end_at\":\"2026-11-24T11:00:00Z\"}", &a),
+                     400);
+    assert_non_null(strstr(gw_test_jstr(a, "detail"), "past"));
     json_decref(a);
-    assert_int_equal(api(f, "GET", path, NULL, &a), 200);
-    assert_string_equal(jstr(a, "updated_at"), before);
-    assert_string_equal(jstr(a, "name"), "Edited");
+    assert_int_equal(gw_test_call(f, "GET", path, NULL, &a), 200);
+    assert_string_equal(gw_test_jstr(a, "updated_at"), before);
+    assert_string_equal(gw_test_jstr(a, "name"), "Edited");
     json_decref(a);
 
     /* Active: the schedule may change, what the campaign is may not. */
     expect_state(f, id, "activate", 200, "active");
-    assert_int_equal(
-        api(f, "PATCH", path, "{\"time_zone\":\"Europe/London\",\"call_window\":null}", &a), 200);
-    assert_string_equal(jstr(a, "time_zone"), "Europe/London");
+    assert_int_equal(gw_test_call(f, "PATCH", path,
+                                  "{\"time_zone\":\"Europe/London\",\"call_window\":null}", &a),
+                     200);
+    assert_string_equal(gw_test_jstr(a, "time_zone"), "Europe/London");
     assert_true(json_is_null(json_object_get(a, "call_window")));
     json_decref(a);
-    assert_int_equal(api(f, "PATCH", path, "{\"strategy\":\"Default\"}", &a), 409);
-    assert_non_null(strstr(jstr(a, "detail"), "pause"));
+    assert_int_equal(gw_test_call(f, "PATCH", path, "{\"strategy\":\"Default\"}", &a), 409);
+    assert_non_null(strstr(gw_test_jstr(a, "detail"), "pause"));
     json_decref(a);
-    assert_int_equal(api(f, "PATCH", path, "{\"cisco\":{\"campaign_id\":\"9\"}}", &a), 409);
+    assert_int_equal(gw_test_call(f, "PATCH", path, "{\"cisco\":{\"campaign_id\":\"9\"}}", &a),
+                     409);
     json_decref(a);
     expect_state(f, id, "pause", 200, "paused");
-    assert_int_equal(api(f, "PATCH", path, "{\"strategy\":\"Default\"}", &a), 200);
-    assert_string_equal(jstr(a, "strategy"), "Default");
+    assert_int_equal(gw_test_call(f, "PATCH", path, "{\"strategy\":\"Default\"}", &a), 200);
+    assert_string_equal(gw_test_jstr(a, "strategy"), "Default");
     json_decref(a);
     expect_state(f, id, "stop", 200, "stopped");
-    assert_int_equal(api(f, "PATCH", path, "{\"name\":\"Later\"}", &a), 409);
+    assert_int_equal(gw_test_call(f, "PATCH", path, "{\"name\":\"Later\"}", &a), 409);
     json_decref(a);
-    assert_int_equal(api(f, "PATCH", "/api/v1/campaigns/999999", "{\"name\":\"x\"}", &a), 404);
+    assert_int_equal(gw_test_call(f, "PATCH", "/api/v1/campaigns/999999", "{\"name\":\"x\"}", &a),
+                     404);
     json_decref(a);
 }
 
@@ -660,10 +595,10 @@ static void test_api_campaign_past_end_at_is_not_activated(void **state)
     fixture *f = ecm_test_need(*state);
     json_t *a = NULL;
     /* Created with an end in the past: refused. */
-    assert_int_equal(api(f, "POST", "/api/v1/campaigns",
-                         VOICE_BODY("Late", ",\"end_at\":\"2026-11-24T11:59:00Z\""), &a),
+    assert_int_equal(gw_test_call(f, "POST", "/api/v1/campaigns",
+                                  VOICE_BODY("Late", ",\"end_at\":\"2026-11-24T11:59:00Z\""), &a),
                      400);
-    assert_non_null(strstr(jstr(a, "detail"), "end_at"));
+    assert_non_null(strstr(gw_test_jstr(a, "detail"), "end_at"));
     json_decref(a);
 
     long long id = create(f, VOICE_BODY("Ends", ",\"end_at\":\"2026-11-25T00:00:00Z\""));
@@ -676,13 +611,14 @@ static void test_api_campaign_past_end_at_is_not_activated(void **state)
     expect_state(f, paused, "activate", 409, NULL);
     char path[64];
     snprintf(path, sizeof(path), "/api/v1/campaigns/%lld", id);
-    assert_int_equal(api(f, "GET", path, NULL, &a), 200);
-    assert_string_equal(jstr(a, "state"), "draft"); /* left as it was */
+    assert_int_equal(gw_test_call(f, "GET", path, NULL, &a), 200);
+    assert_string_equal(gw_test_jstr(a, "state"), "draft"); /* left as it was */
     json_decref(a);
     /* Stopping needs no future. */
     expect_state(f, paused, "stop", 200, "stopped");
     /* A later end_at and it runs. */
-    assert_int_equal(api(f, "PATCH", path, "{\"end_at\":\"2026-11-30T00:00:00Z\"}", &a), 200);
+    assert_int_equal(gw_test_call(f, "PATCH", path, "{\"end_at\":\"2026-11-30T00:00:00Z\"}", &a),
+                     200);
     json_decref(a);
     expect_state(f, id, "activate", 200, "active");
     setenv("ECM_CLOCK_FIXED", "2026-11-24T12:00:00Z", 1);
@@ -692,35 +628,36 @@ static void test_api_campaign_create_takes_strategy_id_and_window(void **state)
 {
     fixture *f = ecm_test_need(*state);
     json_t *a = NULL;
-    assert_int_equal(api(f, "POST", "/api/v1/campaigns",
-                         "{\"name\":\"W\",\"channel\":\"sms\",\"strategy_id\":1,"
-                         "\"sms\":{\"template\":\"Hi\"},\"region\":\"fr\","
-                         "\"time_zone\":\"Europe/Paris\","
-                         "\"call_window\":{\"mon\":[[\"07:00\",\"10:00\"]]}}",
-                         &a),
+    assert_int_equal(gw_test_call(f, "POST", "/api/v1/campaigns",
+                                  "{\"name\":\"W\",\"channel\":\"sms\",\"strategy_id\":1,"
+                                  "\"sms\":{\"template\":\"Hi\"},\"region\":\"fr\","
+                                  "\"time_zone\":\"Europe/Paris\","
+                                  "\"call_window\":{\"mon\":[[\"07:00\",\"10:00\"]]}}",
+                                  &a),
                      201);
-    assert_string_equal(jstr(a, "region"), "FR");
-    assert_string_equal(jstr(a, "strategy"), "Default");
+    assert_string_equal(gw_test_jstr(a, "region"), "FR");
+    assert_string_equal(gw_test_jstr(a, "strategy"), "Default");
     json_t *mon = json_object_get(json_object_get(a, "call_window"), "mon");
     assert_string_equal(json_string_value(json_array_get(json_array_get(mon, 0), 0)), "07:00");
     assert_non_null(json_object_get(json_object_get(a, "counts"), "by_state"));
     json_decref(a);
-    assert_int_equal(api(f, "POST", "/api/v1/campaigns",
-                         "{\"name\":\"W\",\"channel\":\"sms\",\"strategy_id\":424242,"
-                         "\"sms\":{\"template\":\"Hi\"}}",
-                         &a),
+    assert_int_equal(gw_test_call(f, "POST", "/api/v1/campaigns",
+                                  "{\"name\":\"W\",\"channel\":\"sms\",\"strategy_id\":424242,"
+                                  "\"sms\":{\"template\":\"Hi\"}}",
+                                  &a),
                      400);
-    assert_non_null(strstr(jstr(a, "detail"), "strategy_id"));
+    assert_non_null(strstr(gw_test_jstr(a, "detail"), "strategy_id"));
     json_decref(a);
-    assert_int_equal(api(f, "POST", "/api/v1/campaigns",
-                         "{\"name\":\"W\",\"channel\":\"sms\",\"sms\":{\"template\":\"Hi\"},"
-                         "\"call_window\":{\"sun\":[[\"05:00\",\"09:00\"]]}}",
-                         &a),
-                     400);
+    assert_int_equal(
+        gw_test_call(f, "POST", "/api/v1/campaigns",
+                     "{\"name\":\"W\",\"channel\":\"sms\",\"sms\":{\"template\":\"Hi\"},"
+                     "\"call_window\":{\"sun\":[[\"05:00\",\"09:00\"]]}}",
+                     &a),
+        400);
     /* Open 05:00-09:00 only: fine at 08:00-21:00, closed at this
      * deployment's 09:00-20:00. */
-    assert_non_null(strstr(jstr(a, "detail"), "call_window: no open time"));
-    assert_non_null(strstr(jstr(a, "detail"), "09:00-20:00"));
+    assert_non_null(strstr(gw_test_jstr(a, "detail"), "call_window: no open time"));
+    assert_non_null(strstr(gw_test_jstr(a, "detail"), "09:00-20:00"));
     json_decref(a);
 }
 

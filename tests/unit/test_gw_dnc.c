@@ -3,8 +3,6 @@
  * global list and a campaign's, add / read / list / remove, and an added
  * number closing at once the open contacts it leaves with no number to
  * call, each with a ContactClosed in the outbox. */
-#include <signal.h>
-
 #include <jansson.h>
 
 #include "ecm/v1/events.pb-c.h"
@@ -14,7 +12,7 @@
 #include "gw_app.h"
 #include "gw_campaigns.h"
 #include "gw_dnc.h"
-#include "ecm_test_support.h"
+#include "gw_test_support.h"
 
 /* This test's ports (gwapi's range 7600-7699). */
 #define PORT_FIRST 7650
@@ -66,99 +64,21 @@ static void test_dnc_phone_key_is_the_digits(void **state)
 
 /* ---- the API -------------------------------------------------------------- */
 
-typedef struct {
-    ecm_test_db *db;
-    PGconn *conn;
-    ecm_pg_pool *pool;
-    ecm_http *http;
-    gw_app app;
-    int port;
-    volatile sig_atomic_t stop;
-} fixture;
+typedef gw_test_api fixture;
 
 static int group_setup(void **state)
 {
     ecm_test_log_init("test_gw_dnc", ECM_LOG_ERROR);
-    *state = NULL;
-    if (!ecm_test_pg_dsn()) {
-        return 0;
-    }
-    fixture *f = calloc(1, sizeof(*f));
-    assert_non_null(f);
-    f->db = ecm_test_db_new_migrated("ecm_gwapi_dnc");
-    f->conn = ecm_test_pg_connect(f->db->dsn);
-    f->pool = ecm_pg_pool_new(f->db->dsn, 4, &f->stop);
-    assert_non_null(f->pool);
-    f->app = (gw_app){
-        .pool = f->pool,
-        .source = "/ecm/gateway-test",
-        .topic_campaigns = "campaigns.changed",
-        .topic_uploaded = "contacts.uploaded",
-        .topic_closed = "contacts.closed",
-        .default_region = "US",
-    };
-    for (f->port = PORT_FIRST; f->port <= PORT_LAST; f->port++) {
-        f->http = ecm_http_new("127.0.0.1", f->port, NULL);
-        assert_non_null(f->http);
-        assert_int_equal(gw_campaigns_register(f->http, &f->app), 0);
-        assert_int_equal(gw_dnc_register(f->http, &f->app), 0);
-        if (ecm_http_start(f->http) == 0) {
-            break;
-        }
-        ecm_http_destroy(f->http);
-        f->http = NULL;
-    }
-    assert_non_null(f->http);
-    *state = f;
+    gw_app settings = gw_test_settings();
+    static const gw_test_routes_fn routes[] = {gw_campaigns_register, gw_dnc_register, NULL};
+    *state = gw_test_api_new("ecm_gwapi_dnc", &settings, PORT_FIRST, PORT_LAST, routes);
     return 0;
 }
 
 static int group_teardown(void **state)
 {
-    fixture *f = *state;
-    if (f) {
-        ecm_http_destroy(f->http);
-        ecm_pg_pool_destroy(f->pool);
-        PQfinish(f->conn);
-        (void)ecm_test_db_destroy(f->db);
-        free(f);
-    }
+    gw_test_api_destroy(*state);
     return 0;
-}
-
-static long api(const fixture *f, const char *method, const char *path, const char *body,
-                json_t **answer, char *location, size_t location_size)
-{
-    ecm_test_http_answer a;
-    static const char *const hdrs[] = {"Content-Type: application/json", "Expect:", NULL};
-    ecm_test_http_request(&a, f->port, method, path, hdrs, body, body ? strlen(body) : 0, NULL);
-    *answer = a.len ? json_loads(a.body, 0, NULL) : NULL;
-    if (location) {
-        (void)ecm_test_http_header(&a, "Location", location, location_size);
-    }
-    long st = a.status;
-    ecm_test_http_answer_free(&a);
-    return st;
-}
-
-static const char *jstr(const json_t *obj, const char *key)
-{
-    const char *v = json_string_value(json_object_get(obj, key));
-    if (!v) {
-        char *d = json_dumps(obj, JSON_COMPACT);
-        fail_msg("no string %s in %s", key, d ? d : "(null)");
-    }
-    return v;
-}
-
-static long long jint(const json_t *obj, const char *key)
-{
-    json_t *v = json_object_get(obj, key);
-    if (!json_is_integer(v)) {
-        char *d = json_dumps(obj, JSON_COMPACT);
-        fail_msg("no integer %s in %s", key, d ? d : "(null)");
-    }
-    return json_integer_value(v);
 }
 
 static long long campaign(const fixture *f, const char *region, const char *state)
@@ -169,8 +89,8 @@ static long long campaign(const fixture *f, const char *region, const char *stat
              "\"sms\":{\"template\":\"Hi\"}}",
              region);
     json_t *a = NULL;
-    assert_int_equal(api(f, "POST", "/api/v1/campaigns", body, &a, NULL, 0), 201);
-    long long id = jint(a, "id");
+    assert_int_equal(gw_test_call(f, "POST", "/api/v1/campaigns", body, &a), 201);
+    long long id = gw_test_jint(a, "id");
     json_decref(a);
     ecm_test_pg_exec(f->conn, "UPDATE campaigns SET state = '%s' WHERE id = %lld", state, id);
     return id;
@@ -208,33 +128,33 @@ static void test_api_dnc_global_add_read_list_remove(void **state)
     fixture *f = ecm_test_need(*state);
     json_t *a = NULL;
     char location[128];
-    assert_int_equal(api(f, "POST", "/api/v1/dnc",
-                         "{\"phone\":\"(212) 555-0100\",\"reason\":"
-                         "\"asked on the phone\"}",
-                         &a, location, sizeof(location)),
+    assert_int_equal(gw_test_send(f, "POST", "/api/v1/dnc", "application/json",
+                                  "{\"phone\":\"(212) 555-0100\",\"reason\":"
+                                  "\"asked on the phone\"}",
+                                  &a, location, sizeof(location)),
                      201);
-    assert_string_equal(jstr(a, "phone"), "+12125550100");
+    assert_string_equal(gw_test_jstr(a, "phone"), "+12125550100");
     assert_true(json_is_null(json_object_get(a, "campaign_id")));
-    assert_string_equal(jstr(a, "source"), "api");
-    assert_int_equal(jint(a, "contacts_closed"), 0);
-    long long id = jint(a, "id");
+    assert_string_equal(gw_test_jstr(a, "source"), "api");
+    assert_int_equal(gw_test_jint(a, "contacts_closed"), 0);
+    long long id = gw_test_jint(a, "id");
     json_decref(a);
     assert_string_equal(location, "/api/v1/dnc/%2B12125550100");
     assert_int_equal(ecm_test_pg_int(f->conn, "SELECT count(*) FROM dnc WHERE phone = "
                                               "'+12125550100' AND phone_key = '12125550100'"),
                      1);
     /* The same number written another way is the same entry. */
-    assert_int_equal(api(f, "POST", "/api/v1/dnc", "{\"phone\":\"+1 212 555 0100\"}", &a, NULL, 0),
+    assert_int_equal(gw_test_call(f, "POST", "/api/v1/dnc", "{\"phone\":\"+1 212 555 0100\"}", &a),
                      200);
-    assert_int_equal(jint(a, "id"), id);
+    assert_int_equal(gw_test_jint(a, "id"), id);
     json_decref(a);
     /* Read it by its Location, or as a person writes it. */
-    assert_int_equal(api(f, "GET", location, NULL, &a, NULL, 0), 200);
-    assert_string_equal(jstr(a, "reason"), "asked on the phone");
+    assert_int_equal(gw_test_call(f, "GET", location, NULL, &a), 200);
+    assert_string_equal(gw_test_jstr(a, "reason"), "asked on the phone");
     json_decref(a);
-    assert_int_equal(api(f, "GET", "/api/v1/dnc/212-555-0100", NULL, &a, NULL, 0), 200);
+    assert_int_equal(gw_test_call(f, "GET", "/api/v1/dnc/212-555-0100", NULL, &a), 200);
     json_decref(a);
-    assert_int_equal(api(f, "GET", "/api/v1/dnc?phone=%2B12125550100", NULL, &a, NULL, 0), 200);
+    assert_int_equal(gw_test_call(f, "GET", "/api/v1/dnc?phone=%2B12125550100", NULL, &a), 200);
     assert_int_equal(json_array_size(json_object_get(a, "items")), 1);
     json_decref(a);
 
@@ -252,7 +172,7 @@ static void test_api_dnc_global_add_read_list_remove(void **state)
         {"[1]", "body"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        long st = api(f, "POST", "/api/v1/dnc", bad[i].body, &a, NULL, 0);
+        long st = gw_test_call(f, "POST", "/api/v1/dnc", bad[i].body, &a);
         const char *detail = json_string_value(json_object_get(a, "detail"));
         if (st != 400 || !detail || strncmp(detail, bad[i].field, strlen(bad[i].field)) != 0) {
             fail_msg("POST %s: %ld %s", bad[i].body, st, detail ? detail : "");
@@ -260,19 +180,19 @@ static void test_api_dnc_global_add_read_list_remove(void **state)
         json_decref(a);
     }
     /* A region for a number written the way its country writes it. */
-    assert_int_equal(api(f, "POST", "/api/v1/dnc",
-                         "{\"phone\":\"020 7946 0958\",\"region\":\"gb\"}", &a, NULL, 0),
+    assert_int_equal(gw_test_call(f, "POST", "/api/v1/dnc",
+                                  "{\"phone\":\"020 7946 0958\",\"region\":\"gb\"}", &a),
                      201);
-    assert_string_equal(jstr(a, "phone"), "+442079460958");
+    assert_string_equal(gw_test_jstr(a, "phone"), "+442079460958");
     json_decref(a);
 
-    assert_int_equal(api(f, "DELETE", "/api/v1/dnc/%2B12125550100", NULL, &a, NULL, 0), 204);
+    assert_int_equal(gw_test_call(f, "DELETE", "/api/v1/dnc/%2B12125550100", NULL, &a), 204);
     json_decref(a);
-    assert_int_equal(api(f, "DELETE", "/api/v1/dnc/%2B12125550100", NULL, &a, NULL, 0), 404);
+    assert_int_equal(gw_test_call(f, "DELETE", "/api/v1/dnc/%2B12125550100", NULL, &a), 404);
     json_decref(a);
-    assert_int_equal(api(f, "GET", "/api/v1/dnc/%2B12125550100", NULL, &a, NULL, 0), 404);
+    assert_int_equal(gw_test_call(f, "GET", "/api/v1/dnc/%2B12125550100", NULL, &a), 404);
     json_decref(a);
-    assert_int_equal(api(f, "DELETE", "/api/v1/dnc/%2B442079460958", NULL, &a, NULL, 0), 204);
+    assert_int_equal(gw_test_call(f, "DELETE", "/api/v1/dnc/%2B442079460958", NULL, &a), 204);
     json_decref(a);
     assert_int_equal(ecm_test_pg_int(f->conn, "SELECT count(*) FROM dnc"), 0);
 }
@@ -285,64 +205,66 @@ static void test_api_dnc_campaign_list_reads_numbers_in_its_region(void **state)
     snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/dnc", gb);
     json_t *a = NULL;
     char location[128];
-    assert_int_equal(
-        api(f, "POST", path, "{\"phone\":\"020 7946 0958\"}", &a, location, sizeof(location)), 201);
-    assert_string_equal(jstr(a, "phone"), "+442079460958");
-    assert_int_equal(jint(a, "campaign_id"), gb);
+    assert_int_equal(gw_test_send(f, "POST", path, "application/json",
+                                  "{\"phone\":\"020 7946 0958\"}", &a, location, sizeof(location)),
+                     201);
+    assert_string_equal(gw_test_jstr(a, "phone"), "+442079460958");
+    assert_int_equal(gw_test_jint(a, "campaign_id"), gb);
     json_decref(a);
     snprintf(one, sizeof(one), "/api/v1/campaigns/%lld/dnc/%%2B442079460958", gb);
     assert_string_equal(location, one);
     /* The global list goes on too, and is another list. */
-    assert_int_equal(api(f, "POST", "/api/v1/dnc", "{\"phone\":\"+442079460958\"}", &a, NULL, 0),
+    assert_int_equal(gw_test_call(f, "POST", "/api/v1/dnc", "{\"phone\":\"+442079460958\"}", &a),
                      201);
     json_decref(a);
-    assert_int_equal(api(f, "POST", "/api/v1/dnc", "{\"phone\":\"+12125550111\"}", &a, NULL, 0),
+    assert_int_equal(gw_test_call(f, "POST", "/api/v1/dnc", "{\"phone\":\"+12125550111\"}", &a),
                      201);
     json_decref(a);
 
-    assert_int_equal(api(f, "GET", path, NULL, &a, NULL, 0), 200);
+    assert_int_equal(gw_test_call(f, "GET", path, NULL, &a), 200);
     assert_int_equal(json_array_size(json_object_get(a, "items")), 1);
-    assert_int_equal(jint(json_array_get(json_object_get(a, "items"), 0), "campaign_id"), gb);
+    assert_int_equal(gw_test_jint(json_array_get(json_object_get(a, "items"), 0), "campaign_id"),
+                     gb);
     json_decref(a);
-    assert_int_equal(api(f, "GET", "/api/v1/dnc", NULL, &a, NULL, 0), 200);
+    assert_int_equal(gw_test_call(f, "GET", "/api/v1/dnc", NULL, &a), 200);
     assert_int_equal(json_array_size(json_object_get(a, "items")), 2);
     json_decref(a);
     assert_int_equal(
-        api(f, "GET", "/api/v1/dnc?scope=all&phone=%2B442079460958", NULL, &a, NULL, 0), 200);
+        gw_test_call(f, "GET", "/api/v1/dnc?scope=all&phone=%2B442079460958", NULL, &a), 200);
     assert_int_equal(json_array_size(json_object_get(a, "items")), 2);
     json_decref(a);
     /* Paged by cursor: one at a time through the global list. */
-    assert_int_equal(api(f, "GET", "/api/v1/dnc?limit=1", NULL, &a, NULL, 0), 200);
+    assert_int_equal(gw_test_call(f, "GET", "/api/v1/dnc?limit=1", NULL, &a), 200);
     assert_int_equal(json_array_size(json_object_get(a, "items")), 1);
     char next[128];
-    snprintf(next, sizeof(next), "/api/v1/dnc?limit=1&cursor=%s", jstr(a, "next_cursor"));
+    snprintf(next, sizeof(next), "/api/v1/dnc?limit=1&cursor=%s", gw_test_jstr(a, "next_cursor"));
     json_decref(a);
-    assert_int_equal(api(f, "GET", next, NULL, &a, NULL, 0), 200);
+    assert_int_equal(gw_test_call(f, "GET", next, NULL, &a), 200);
     assert_int_equal(json_array_size(json_object_get(a, "items")), 1);
     assert_true(json_is_null(json_object_get(a, "next_cursor")));
     json_decref(a);
 
     /* Read and removed as the campaign's country writes it. */
     snprintf(one, sizeof(one), "/api/v1/campaigns/%lld/dnc/020%%207946%%200958", gb);
-    assert_int_equal(api(f, "GET", one, NULL, &a, NULL, 0), 200);
+    assert_int_equal(gw_test_call(f, "GET", one, NULL, &a), 200);
     json_decref(a);
-    assert_int_equal(api(f, "DELETE", one, NULL, &a, NULL, 0), 204);
+    assert_int_equal(gw_test_call(f, "DELETE", one, NULL, &a), 204);
     json_decref(a);
-    assert_int_equal(api(f, "DELETE", one, NULL, &a, NULL, 0), 404);
+    assert_int_equal(gw_test_call(f, "DELETE", one, NULL, &a), 404);
     json_decref(a);
     /* The global entry stays. */
-    assert_int_equal(api(f, "GET", "/api/v1/dnc/%2B442079460958", NULL, &a, NULL, 0), 200);
+    assert_int_equal(gw_test_call(f, "GET", "/api/v1/dnc/%2B442079460958", NULL, &a), 200);
     json_decref(a);
 
     assert_int_equal(
-        api(f, "POST", "/api/v1/campaigns/999999/dnc", "{\"phone\":\"+12125550100\"}", &a, NULL, 0),
+        gw_test_call(f, "POST", "/api/v1/campaigns/999999/dnc", "{\"phone\":\"+12125550100\"}", &a),
         404);
     json_decref(a);
-    assert_int_equal(api(f, "GET", "/api/v1/campaigns/999999/dnc", NULL, &a, NULL, 0), 404);
+    assert_int_equal(gw_test_call(f, "GET", "/api/v1/campaigns/999999/dnc", NULL, &a), 404);
     json_decref(a);
     /* campaign_id is the path's on these routes. */
     assert_int_equal(
-        api(f, "POST", path, "{\"phone\":\"+12125550100\",\"campaign_id\":1}", &a, NULL, 0), 400);
+        gw_test_call(f, "POST", path, "{\"phone\":\"+12125550100\",\"campaign_id\":1}", &a), 400);
     json_decref(a);
     ecm_test_pg_exec(f->conn, "DELETE FROM dnc");
 }
@@ -372,9 +294,9 @@ static void test_api_dnc_add_closes_contacts_left_without_a_number(void **state)
     long long stopped = contact(f, cc, "{+12125550100}", "pending");
 
     json_t *a = NULL;
-    assert_int_equal(api(f, "POST", "/api/v1/dnc", "{\"phone\":\"(212) 555-0100\"}", &a, NULL, 0),
+    assert_int_equal(gw_test_call(f, "POST", "/api/v1/dnc", "{\"phone\":\"(212) 555-0100\"}", &a),
                      201);
-    assert_int_equal(jint(a, "contacts_closed"), 3);
+    assert_int_equal(gw_test_jint(a, "contacts_closed"), 3);
     json_decref(a);
     expect_contact(f, only, "closed/DNC");
     expect_contact(f, queued_b, "closed/DNC");
@@ -420,8 +342,8 @@ static void test_api_dnc_add_closes_contacts_left_without_a_number(void **state)
     /* The second number on the campaign's own list closes the last one. */
     char path[128];
     snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/dnc", ca);
-    assert_int_equal(api(f, "POST", path, "{\"phone\":\"212-555-0101\"}", &a, NULL, 0), 201);
-    assert_int_equal(jint(a, "contacts_closed"), 1);
+    assert_int_equal(gw_test_call(f, "POST", path, "{\"phone\":\"212-555-0101\"}", &a), 201);
+    assert_int_equal(gw_test_jint(a, "contacts_closed"), 1);
     json_decref(a);
     expect_contact(f, two, "closed/DNC");
     assert_int_equal(closed_events(f, two), 1);
@@ -430,21 +352,21 @@ static void test_api_dnc_add_closes_contacts_left_without_a_number(void **state)
     long long a_shared = contact(f, ca, "{+12125550102}", "pending");
     long long b_shared = contact(f, cb, "{+12125550102}", "pending");
     snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/dnc", cb);
-    assert_int_equal(api(f, "POST", path, "{\"phone\":\"+12125550102\"}", &a, NULL, 0), 201);
-    assert_int_equal(jint(a, "contacts_closed"), 1);
+    assert_int_equal(gw_test_call(f, "POST", path, "{\"phone\":\"+12125550102\"}", &a), 201);
+    assert_int_equal(gw_test_jint(a, "contacts_closed"), 1);
     json_decref(a);
     expect_contact(f, b_shared, "closed/DNC");
     expect_contact(f, a_shared, "pending/-");
 
     /* Adding again closes nothing more and writes no event twice. */
-    assert_int_equal(api(f, "POST", "/api/v1/dnc", "{\"phone\":\"+12125550100\"}", &a, NULL, 0),
+    assert_int_equal(gw_test_call(f, "POST", "/api/v1/dnc", "{\"phone\":\"+12125550100\"}", &a),
                      200);
-    assert_int_equal(jint(a, "contacts_closed"), 0);
+    assert_int_equal(gw_test_jint(a, "contacts_closed"), 0);
     json_decref(a);
     assert_int_equal(closed_events(f, only), 1);
 
     /* Removing an entry reopens nobody. */
-    assert_int_equal(api(f, "DELETE", "/api/v1/dnc/%2B12125550100", NULL, &a, NULL, 0), 204);
+    assert_int_equal(gw_test_call(f, "DELETE", "/api/v1/dnc/%2B12125550100", NULL, &a), 204);
     json_decref(a);
     expect_contact(f, only, "closed/DNC");
 }

@@ -1,8 +1,6 @@
 /* The gateway's SMS side: validation of sms campaigns, the message template
  * checked against an upload's columns (pure), and, with ECM_TEST_PG_DSN, the
  * same through the API in a scratch database, plus the minimal DNC API. */
-#include <signal.h>
-
 #include <jansson.h>
 
 #include "ecm_http.h"
@@ -13,7 +11,7 @@
 #include "gw_campaigns.h"
 #include "gw_dnc.h"
 #include "gw_upload.h"
-#include "ecm_test_support.h"
+#include "gw_test_support.h"
 
 /* This test's ports (smsdlr's range 22400-22599). */
 #define PORT_FIRST 22450
@@ -241,108 +239,27 @@ static void test_row_with_empty_template_field_is_rejected(void **state)
 
 /* ---- through the API -------------------------------------------------- */
 
-typedef struct {
-    ecm_test_db *db;
-    PGconn *conn;
-    ecm_pg_pool *pool;
-    ecm_http *http;
-    gw_app app;
-    int port;
-    volatile sig_atomic_t stop;
-} fixture;
-
-static fixture fx;
-
-static long long sql_ll(const char *sql)
-{
-    return ecm_test_pg_int(fx.conn, "%s", sql);
-}
-
 static int group_setup(void **state)
 {
-    (void)state;
-    if (!ecm_test_pg_dsn()) {
-        return 0;
-    }
-    ecm_log_init("test_gw_sms", ECM_LOG_ERROR);
+    ecm_test_log_init("test_gw_sms", ECM_LOG_ERROR);
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    fx.db = ecm_test_db_new_migrated("ecm_smsdlr_gw");
-    fx.conn = ecm_test_pg_connect(fx.db->dsn);
-    fx.pool = ecm_pg_pool_new(fx.db->dsn, 4, &fx.stop);
-    if (!fx.pool) {
-        return -1;
-    }
-    fx.app = (gw_app){
-        .pool = fx.pool,
-        .source = "/ecm/gateway-test",
-        .topic_campaigns = "campaigns.changed",
-        .topic_uploaded = "contacts.uploaded",
-        .upload_batch = 100,
-        .upload_max_record = 65536,
-    };
-    for (fx.port = PORT_FIRST; fx.port <= PORT_LAST; fx.port++) {
-        fx.http = ecm_http_new("127.0.0.1", fx.port, NULL);
-        if (!fx.http || gw_campaigns_register(fx.http, &fx.app) != 0 ||
-            gw_upload_register(fx.http, &fx.app) != 0 || gw_dnc_register(fx.http, &fx.app) != 0) {
-            return -1;
-        }
-        if (ecm_http_start(fx.http) == 0) {
-            break;
-        }
-        ecm_http_destroy(fx.http);
-        fx.http = NULL;
-    }
-    return fx.http ? 0 : -1;
+    gw_app settings = gw_test_settings();
+    settings.upload_batch = 100;
+    settings.upload_max_record = 65536;
+    static const gw_test_routes_fn routes[] = {gw_campaigns_register, gw_upload_register,
+                                               gw_dnc_register, NULL};
+    *state = gw_test_api_new("ecm_smsdlr_gw", &settings, PORT_FIRST, PORT_LAST, routes);
+    return 0;
 }
 
 static int group_teardown(void **state)
 {
-    (void)state;
-    if (!fx.conn) {
-        return 0;
-    }
-    ecm_http_destroy(fx.http);
-    ecm_pg_pool_destroy(fx.pool);
-    PQfinish(fx.conn);
-    (void)ecm_test_db_destroy(fx.db);
+    gw_test_api_destroy(*state);
     curl_global_cleanup();
     return 0;
 }
 
-#define NEED_DB()                                                                                  \
-    do {                                                                                           \
-        if (!fx.http) {                                                                            \
-            skip();                                                                                \
-        }                                                                                          \
-    } while (0)
-
-/* One request; returns the status and the JSON answer in *answer (NULL if
- * none). */
-static long request(const char *method, const char *path, const char *content_type,
-                    const char *body, json_t **answer)
-{
-    char ct[128];
-    snprintf(ct, sizeof(ct), "Content-Type: %s", content_type ? content_type : "");
-    const char *headers[] = {"Expect:", content_type ? ct : NULL, NULL};
-    ecm_test_http_answer a;
-    ecm_test_http_request(&a, fx.port, method, path, headers, body, body ? strlen(body) : 0, NULL);
-    long status = a.status;
-    *answer = a.len ? json_loads(a.body, 0, NULL) : NULL;
-    ecm_test_http_answer_free(&a);
-    return status;
-}
-
-static const char *jstr(json_t *obj, const char *key)
-{
-    json_t *v = json_object_get(obj, key);
-    if (!json_is_string(v)) {
-        char *d = json_dumps(obj, JSON_COMPACT);
-        fail_msg("%s is not a string in %s", key, d);
-    }
-    return json_string_value(v);
-}
-
-static long long create_sms_campaign(const char *tmpl)
+static long long create_sms_campaign(const gw_test_api *f, const char *tmpl)
 {
     char body[512];
     snprintf(body, sizeof(body),
@@ -350,7 +267,7 @@ static long long create_sms_campaign(const char *tmpl)
              "\"sender\":\"ECM\",\"dlr_timeout_s\":600}}",
              tmpl);
     json_t *a = NULL;
-    assert_int_equal(request("POST", "/api/v1/campaigns", "application/json", body, &a), 201);
+    assert_int_equal(gw_test_call(f, "POST", "/api/v1/campaigns", body, &a), 201);
     long long id = json_integer_value(json_object_get(a, "id"));
     json_decref(a);
     assert_true(id > 0);
@@ -359,123 +276,120 @@ static long long create_sms_campaign(const char *tmpl)
 
 static void test_api_sms_campaign_is_stored_and_shown(void **state)
 {
-    (void)state;
-    NEED_DB();
-    long long id = create_sms_campaign("Hi {first_name}, your plan is {plan}");
+    gw_test_api *f = ecm_test_need(*state);
+    long long id = create_sms_campaign(f, "Hi {first_name}, your plan is {plan}");
     char path[128];
     snprintf(path, sizeof(path), "/api/v1/campaigns/%lld", id);
     json_t *a = NULL;
-    assert_int_equal(request("GET", path, NULL, NULL, &a), 200);
+    assert_int_equal(gw_test_call(f, "GET", path, NULL, &a), 200);
     json_t *sms = json_object_get(a, "sms");
-    assert_string_equal(jstr(sms, "template"), "Hi {first_name}, your plan is {plan}");
-    assert_string_equal(jstr(sms, "sender"), "ECM");
-    assert_string_equal(jstr(sms, "gateway"), "kannel");
+    assert_string_equal(gw_test_jstr(sms, "template"), "Hi {first_name}, your plan is {plan}");
+    assert_string_equal(gw_test_jstr(sms, "sender"), "ECM");
+    assert_string_equal(gw_test_jstr(sms, "gateway"), "kannel");
     assert_int_equal(json_integer_value(json_object_get(sms, "dlr_timeout_s")), 600);
     assert_true(json_is_null(json_object_get(a, "cisco")));
     json_decref(a);
 
-    assert_int_equal(request("POST", "/api/v1/campaigns", "application/json",
-                             "{\"name\":\"x\",\"channel\":\"sms\",\"sms\":{\"template\":"
-                             "\"Hi {first_name\"}}",
-                             &a),
+    assert_int_equal(gw_test_call(f, "POST", "/api/v1/campaigns",
+                                  "{\"name\":\"x\",\"channel\":\"sms\",\"sms\":{\"template\":"
+                                  "\"Hi {first_name\"}}",
+                                  &a),
                      400);
-    assert_non_null(strstr(jstr(a, "detail"), "sms.template"));
+    assert_non_null(strstr(gw_test_jstr(a, "detail"), "sms.template"));
     json_decref(a);
 }
 
 static void test_api_upload_refused_at_header_for_missing_template_field(void **state)
 {
-    (void)state;
-    NEED_DB();
-    long long id = create_sms_campaign("Hi {first_name}, your plan is {plan}");
+    gw_test_api *f = ecm_test_need(*state);
+    long long id = create_sms_campaign(f, "Hi {first_name}, your plan is {plan}");
     char path[128];
     snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/uploads", id);
     json_t *a = NULL;
-    assert_int_equal(request("POST", path, "text/csv",
-                             "phone1,first_name\n2125550100,Ann\n2125550101,Bob\n", &a),
+    assert_int_equal(gw_test_send(f, "POST", path, "text/csv",
+                                  "phone1,first_name\n2125550100,Ann\n2125550101,Bob\n", &a, NULL,
+                                  0),
                      422);
-    assert_non_null(strstr(jstr(a, "detail"), "{plan}"));
-    assert_non_null(strstr(jstr(a, "title"), "Template field"));
+    assert_non_null(strstr(gw_test_jstr(a, "detail"), "{plan}"));
+    assert_non_null(strstr(gw_test_jstr(a, "title"), "Template field"));
     json_decref(a);
-    char sql[128];
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM contacts WHERE campaign_id = %lld", id);
-    assert_int_equal(sql_ll(sql), 0);
+    assert_int_equal(
+        ecm_test_pg_int(f->conn, "SELECT count(*) FROM contacts WHERE campaign_id = %lld", id), 0);
 }
 
 static void test_api_upload_rejects_row_with_empty_template_field(void **state)
 {
-    (void)state;
-    NEED_DB();
-    long long id = create_sms_campaign("Hi {first_name}, your plan is {plan}");
+    gw_test_api *f = ecm_test_need(*state);
+    long long id = create_sms_campaign(f, "Hi {first_name}, your plan is {plan}");
     char path[128];
     snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/uploads", id);
     json_t *a = NULL;
-    assert_int_equal(request("POST", path, "text/csv",
-                             "phone1,first_name,plan\n"
-                             "2125550100,Ann,gold\n"
-                             "2125550101,,silver\n"
-                             "2125550102,Cy,gold\n",
-                             &a),
+    assert_int_equal(gw_test_send(f, "POST", path, "text/csv",
+                                  "phone1,first_name,plan\n"
+                                  "2125550100,Ann,gold\n"
+                                  "2125550101,,silver\n"
+                                  "2125550102,Cy,gold\n",
+                                  &a, NULL, 0),
                      202);
     assert_int_equal(json_integer_value(json_object_get(a, "rows_loaded")), 2);
     assert_int_equal(json_integer_value(json_object_get(a, "rows_rejected")), 1);
     json_t *err = json_array_get(json_object_get(a, "errors"), 0);
     assert_int_equal(json_integer_value(json_object_get(err, "line")), 3);
-    assert_non_null(strstr(jstr(err, "reason"), "first_name"));
+    assert_non_null(strstr(gw_test_jstr(err, "reason"), "first_name"));
     json_decref(a);
 }
 
 static void test_api_dnc_add_list_delete(void **state)
 {
-    (void)state;
-    NEED_DB();
+    gw_test_api *f = ecm_test_need(*state);
     json_t *a = NULL;
-    assert_int_equal(request("POST", "/api/v1/dnc", "application/json",
-                             "{\"phone\":\"+1 212-555-0101\",\"reason\":\"asked\"}", &a),
+    assert_int_equal(gw_test_call(f, "POST", "/api/v1/dnc",
+                                  "{\"phone\":\"+1 212-555-0101\",\"reason\":\"asked\"}", &a),
                      201);
-    assert_string_equal(jstr(a, "phone"), "+12125550101");
-    assert_string_equal(jstr(a, "source"), "api");
+    assert_string_equal(gw_test_jstr(a, "phone"), "+12125550101");
+    assert_string_equal(gw_test_jstr(a, "source"), "api");
     assert_true(json_is_null(json_object_get(a, "campaign_id")));
     json_decref(a);
     /* The same number written differently is the same entry. */
-    assert_int_equal(
-        request("POST", "/api/v1/dnc", "application/json", "{\"phone\":\"2125550101\"}", &a), 200);
+    assert_int_equal(gw_test_call(f, "POST", "/api/v1/dnc", "{\"phone\":\"2125550101\"}", &a), 200);
     json_decref(a);
-    long long camp = create_sms_campaign("Hi");
+    long long camp = create_sms_campaign(f, "Hi");
     char body[128];
     snprintf(body, sizeof(body), "{\"phone\":\"12125550101\",\"campaign_id\":%lld}", camp);
-    assert_int_equal(request("POST", "/api/v1/dnc", "application/json", body, &a), 201);
+    assert_int_equal(gw_test_call(f, "POST", "/api/v1/dnc", body, &a), 201);
     json_decref(a);
-    assert_int_equal(sql_ll("SELECT count(*) FROM dnc WHERE phone_key = '12125550101'"), 2);
+    assert_int_equal(
+        ecm_test_pg_int(f->conn, "SELECT count(*) FROM dnc WHERE phone_key = '12125550101'"), 2);
 
     /* The global list alone by default; scope=all shows every list. */
-    assert_int_equal(request("GET", "/api/v1/dnc?phone=%2B1-212-555-0101", NULL, NULL, &a), 200);
+    assert_int_equal(gw_test_call(f, "GET", "/api/v1/dnc?phone=%2B1-212-555-0101", NULL, &a), 200);
     assert_int_equal(json_array_size(json_object_get(a, "items")), 1);
     json_decref(a);
     assert_int_equal(
-        request("GET", "/api/v1/dnc?scope=all&phone=%2B1-212-555-0101", NULL, NULL, &a), 200);
+        gw_test_call(f, "GET", "/api/v1/dnc?scope=all&phone=%2B1-212-555-0101", NULL, &a), 200);
     assert_int_equal(json_array_size(json_object_get(a, "items")), 2);
     json_decref(a);
 
-    assert_int_equal(request("POST", "/api/v1/dnc", "application/json",
-                             "{\"phone\":\"12125550101\",\"campaign_id\":999999}", &a),
+    assert_int_equal(gw_test_call(f, "POST", "/api/v1/dnc",
+                                  "{\"phone\":\"12125550101\",\"campaign_id\":999999}", &a),
                      404);
     json_decref(a);
-    assert_int_equal(request("POST", "/api/v1/dnc", "application/json", "{\"phone\":\"nope\"}", &a),
-                     400);
+    assert_int_equal(gw_test_call(f, "POST", "/api/v1/dnc", "{\"phone\":\"nope\"}", &a), 400);
     json_decref(a);
 
-    assert_int_equal(request("DELETE", "/api/v1/dnc/12125550101", NULL, NULL, &a), 204);
+    assert_int_equal(gw_test_call(f, "DELETE", "/api/v1/dnc/12125550101", NULL, &a), 204);
     json_decref(a);
-    assert_int_equal(request("DELETE", "/api/v1/dnc/12125550101", NULL, NULL, &a), 404);
+    assert_int_equal(gw_test_call(f, "DELETE", "/api/v1/dnc/12125550101", NULL, &a), 404);
     json_decref(a);
     /* The campaign's entry is still there until it is named. */
-    assert_int_equal(sql_ll("SELECT count(*) FROM dnc WHERE phone_key = '12125550101'"), 1);
+    assert_int_equal(
+        ecm_test_pg_int(f->conn, "SELECT count(*) FROM dnc WHERE phone_key = '12125550101'"), 1);
     char path[128];
     snprintf(path, sizeof(path), "/api/v1/dnc/12125550101?campaign_id=%lld", camp);
-    assert_int_equal(request("DELETE", path, NULL, NULL, &a), 204);
+    assert_int_equal(gw_test_call(f, "DELETE", path, NULL, &a), 204);
     json_decref(a);
-    assert_int_equal(sql_ll("SELECT count(*) FROM dnc WHERE phone_key = '12125550101'"), 0);
+    assert_int_equal(
+        ecm_test_pg_int(f->conn, "SELECT count(*) FROM dnc WHERE phone_key = '12125550101'"), 0);
 }
 
 int main(void)

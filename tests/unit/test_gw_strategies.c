@@ -2,8 +2,6 @@
  * ECM_TEST_PG_DSN, the strategies API against a scratch database: create,
  * list, read, replace (rules in one transaction), delete, Default editable
  * but neither renamed nor deleted, a strategy in use not deleted. */
-#include <signal.h>
-
 #include <jansson.h>
 
 #include "ecm_http.h"
@@ -11,7 +9,7 @@
 #include "gw_app.h"
 #include "gw_campaigns.h"
 #include "gw_strategies.h"
-#include "ecm_test_support.h"
+#include "gw_test_support.h"
 
 /* This test's ports (gwapi's range 7600-7699). */
 #define PORT_FIRST 7630
@@ -153,99 +151,21 @@ static void test_strategy_takes_every_result_outcome(void **state)
 
 /* ---- the API -------------------------------------------------------------- */
 
-typedef struct {
-    ecm_test_db *db;
-    PGconn *conn;
-    ecm_pg_pool *pool;
-    ecm_http *http;
-    gw_app app;
-    int port;
-    volatile sig_atomic_t stop;
-} fixture;
+typedef gw_test_api fixture;
 
 static int group_setup(void **state)
 {
     ecm_test_log_init("test_gw_strategies", ECM_LOG_ERROR);
-    *state = NULL;
-    if (!ecm_test_pg_dsn()) {
-        return 0;
-    }
-    fixture *f = calloc(1, sizeof(*f));
-    assert_non_null(f);
-    f->db = ecm_test_db_new_migrated("ecm_gwapi_strat");
-    f->conn = ecm_test_pg_connect(f->db->dsn);
-    f->pool = ecm_pg_pool_new(f->db->dsn, 4, &f->stop);
-    assert_non_null(f->pool);
-    f->app = (gw_app){
-        .pool = f->pool,
-        .source = "/ecm/gateway-test",
-        .topic_campaigns = "campaigns.changed",
-        .topic_uploaded = "contacts.uploaded",
-        .topic_closed = "contacts.closed",
-        .default_region = "US",
-    };
-    for (f->port = PORT_FIRST; f->port <= PORT_LAST; f->port++) {
-        f->http = ecm_http_new("127.0.0.1", f->port, NULL);
-        assert_non_null(f->http);
-        assert_int_equal(gw_campaigns_register(f->http, &f->app), 0);
-        assert_int_equal(gw_strategies_register(f->http, &f->app), 0);
-        if (ecm_http_start(f->http) == 0) {
-            break;
-        }
-        ecm_http_destroy(f->http);
-        f->http = NULL;
-    }
-    assert_non_null(f->http);
-    *state = f;
+    gw_app settings = gw_test_settings();
+    static const gw_test_routes_fn routes[] = {gw_campaigns_register, gw_strategies_register, NULL};
+    *state = gw_test_api_new("ecm_gwapi_strat", &settings, PORT_FIRST, PORT_LAST, routes);
     return 0;
 }
 
 static int group_teardown(void **state)
 {
-    fixture *f = *state;
-    if (f) {
-        ecm_http_destroy(f->http);
-        ecm_pg_pool_destroy(f->pool);
-        PQfinish(f->conn);
-        (void)ecm_test_db_destroy(f->db);
-        free(f);
-    }
+    gw_test_api_destroy(*state);
     return 0;
-}
-
-static long api(const fixture *f, const char *method, const char *path, const char *body,
-                json_t **answer, char *location, size_t location_size)
-{
-    ecm_test_http_answer a;
-    static const char *const hdrs[] = {"Content-Type: application/json", "Expect:", NULL};
-    ecm_test_http_request(&a, f->port, method, path, hdrs, body, body ? strlen(body) : 0, NULL);
-    *answer = a.len ? json_loads(a.body, 0, NULL) : NULL;
-    if (location) {
-        (void)ecm_test_http_header(&a, "Location", location, location_size);
-    }
-    long st = a.status;
-    ecm_test_http_answer_free(&a);
-    return st;
-}
-
-static const char *jstr(const json_t *obj, const char *key)
-{
-    const char *v = json_string_value(json_object_get(obj, key));
-    if (!v) {
-        char *d = json_dumps(obj, JSON_COMPACT);
-        fail_msg("no string %s in %s", key, d ? d : "(null)");
-    }
-    return v;
-}
-
-static long long jint(const json_t *obj, const char *key)
-{
-    json_t *v = json_object_get(obj, key);
-    if (!json_is_integer(v)) {
-        char *d = json_dumps(obj, JSON_COMPACT);
-        fail_msg("no integer %s in %s", key, d ? d : "(null)");
-    }
-    return json_integer_value(v);
 }
 
 /* The rule for outcome in a strategy answer, or NULL. */
@@ -267,21 +187,22 @@ static void test_api_strategy_create_read_replace_delete(void **state)
     fixture *f = ecm_test_need(*state);
     json_t *a = NULL;
     char location[128];
-    assert_int_equal(api(f, "POST", "/api/v1/strategies",
-                         "{\"name\":\"Patient\",\"description\":\"wait long\",\"max_attempts\":9,"
-                         "\"max_attempts_per_day\":2,\"rules\":[{\"outcome\":\"BUSY\","
-                         "\"action\":\"retry\",\"delay_seconds\":7200,\"max_attempts\":4},"
-                         "{\"outcome\":\"WRONG_PARTY\",\"action\":\"retry\",\"next_phone\":true}]}",
-                         &a, location, sizeof(location)),
-                     201);
-    long long id = jint(a, "id");
+    assert_int_equal(
+        gw_test_send(f, "POST", "/api/v1/strategies", "application/json",
+                     "{\"name\":\"Patient\",\"description\":\"wait long\",\"max_attempts\":9,"
+                     "\"max_attempts_per_day\":2,\"rules\":[{\"outcome\":\"BUSY\","
+                     "\"action\":\"retry\",\"delay_seconds\":7200,\"max_attempts\":4},"
+                     "{\"outcome\":\"WRONG_PARTY\",\"action\":\"retry\",\"next_phone\":true}]}",
+                     &a, location, sizeof(location)),
+        201);
+    long long id = gw_test_jint(a, "id");
     char path[64];
     snprintf(path, sizeof(path), "/api/v1/strategies/%lld", id);
     assert_string_equal(location, path);
-    assert_int_equal(jint(a, "max_attempts"), 9);
-    assert_int_equal(jint(a, "campaigns"), 0);
+    assert_int_equal(gw_test_jint(a, "max_attempts"), 9);
+    assert_int_equal(gw_test_jint(a, "campaigns"), 0);
     assert_int_equal(json_array_size(json_object_get(a, "rules")), 2);
-    assert_int_equal(jint(rule_of(a, "BUSY"), "delay_seconds"), 7200);
+    assert_int_equal(gw_test_jint(rule_of(a, "BUSY"), "delay_seconds"), 7200);
     assert_true(json_is_true(json_object_get(rule_of(a, "WRONG_PARTY"), "next_phone")));
     json_decref(a);
     /* What the strategy service reads. */
@@ -291,56 +212,58 @@ static void test_api_strategy_create_read_replace_delete(void **state)
                                      id),
                      4);
 
-    assert_int_equal(api(f, "GET", path, NULL, &a, NULL, 0), 200);
-    assert_string_equal(jstr(a, "description"), "wait long");
+    assert_int_equal(gw_test_call(f, "GET", path, NULL, &a), 200);
+    assert_string_equal(gw_test_jstr(a, "description"), "wait long");
     json_decref(a);
 
     /* PUT replaces everything, rules included. */
-    assert_int_equal(api(f, "PUT", path,
-                         "{\"name\":\"Patient 2\",\"max_attempts\":3,\"rules\":[{\"outcome\":"
-                         "\"NO_ANSWER\",\"action\":\"close\"}]}",
-                         &a, NULL, 0),
-                     200);
-    assert_string_equal(jstr(a, "name"), "Patient 2");
+    assert_int_equal(
+        gw_test_call(f, "PUT", path,
+                     "{\"name\":\"Patient 2\",\"max_attempts\":3,\"rules\":[{\"outcome\":"
+                     "\"NO_ANSWER\",\"action\":\"close\"}]}",
+                     &a),
+        200);
+    assert_string_equal(gw_test_jstr(a, "name"), "Patient 2");
     assert_true(json_is_null(json_object_get(a, "description")));
-    assert_int_equal(jint(a, "max_attempts_per_day"), 3);
+    assert_int_equal(gw_test_jint(a, "max_attempts_per_day"), 3);
     assert_int_equal(json_array_size(json_object_get(a, "rules")), 1);
     assert_null(rule_of(a, "BUSY"));
     json_decref(a);
 
     /* A bad PUT changes nothing, not even half of it. */
-    assert_int_equal(api(f, "PUT", path,
-                         "{\"name\":\"Patient 3\",\"rules\":[{\"outcome\":\"BUSY\",\"action\":"
-                         "\"retry\"},{\"outcome\":\"BUSY\",\"action\":\"close\"}]}",
-                         &a, NULL, 0),
-                     400);
-    assert_non_null(strstr(jstr(a, "detail"), "rules[1].outcome"));
+    assert_int_equal(
+        gw_test_call(f, "PUT", path,
+                     "{\"name\":\"Patient 3\",\"rules\":[{\"outcome\":\"BUSY\",\"action\":"
+                     "\"retry\"},{\"outcome\":\"BUSY\",\"action\":\"close\"}]}",
+                     &a),
+        400);
+    assert_non_null(strstr(gw_test_jstr(a, "detail"), "rules[1].outcome"));
     json_decref(a);
-    assert_int_equal(api(f, "GET", path, NULL, &a, NULL, 0), 200);
-    assert_string_equal(jstr(a, "name"), "Patient 2");
+    assert_int_equal(gw_test_call(f, "GET", path, NULL, &a), 200);
+    assert_string_equal(gw_test_jstr(a, "name"), "Patient 2");
     assert_non_null(rule_of(a, "NO_ANSWER"));
     json_decref(a);
 
     /* Names are unique. */
     assert_int_equal(
-        api(f, "POST", "/api/v1/strategies", "{\"name\":\"Default\",\"rules\":[]}", &a, NULL, 0),
+        gw_test_call(f, "POST", "/api/v1/strategies", "{\"name\":\"Default\",\"rules\":[]}", &a),
         409);
     json_decref(a);
-    assert_int_equal(api(f, "PUT", path, "{\"name\":\"Default\",\"rules\":[]}", &a, NULL, 0), 409);
+    assert_int_equal(gw_test_call(f, "PUT", path, "{\"name\":\"Default\",\"rules\":[]}", &a), 409);
     json_decref(a);
 
-    assert_int_equal(api(f, "DELETE", path, NULL, &a, NULL, 0), 204);
+    assert_int_equal(gw_test_call(f, "DELETE", path, NULL, &a), 204);
     json_decref(a);
-    assert_int_equal(api(f, "GET", path, NULL, &a, NULL, 0), 404);
+    assert_int_equal(gw_test_call(f, "GET", path, NULL, &a), 404);
     json_decref(a);
-    assert_int_equal(api(f, "DELETE", path, NULL, &a, NULL, 0), 404);
+    assert_int_equal(gw_test_call(f, "DELETE", path, NULL, &a), 404);
     json_decref(a);
     assert_int_equal(ecm_test_pg_int(f->conn,
                                      "SELECT count(*) FROM strategy_rules WHERE strategy_id = %lld",
                                      id),
                      0);
     assert_int_equal(
-        api(f, "PUT", "/api/v1/strategies/999999", "{\"name\":\"x\",\"rules\":[]}", &a, NULL, 0),
+        gw_test_call(f, "PUT", "/api/v1/strategies/999999", "{\"name\":\"x\",\"rules\":[]}", &a),
         404);
     json_decref(a);
 }
@@ -352,23 +275,24 @@ static void test_api_default_is_editable_but_kept(void **state)
     char path[64];
     snprintf(path, sizeof(path), "/api/v1/strategies/%lld", id);
     json_t *a = NULL;
-    assert_int_equal(api(f, "GET", path, NULL, &a, NULL, 0), 200);
+    assert_int_equal(gw_test_call(f, "GET", path, NULL, &a), 200);
     assert_int_equal(json_array_size(json_object_get(a, "rules")), 17); /* the migration's */
     json_decref(a);
-    assert_int_equal(api(f, "PUT", path,
-                         "{\"name\":\"Default\",\"description\":\"house rules\",\"max_attempts\":"
-                         "7,\"rules\":[{\"outcome\":\"NO_ANSWER\",\"action\":\"retry\","
-                         "\"delay_seconds\":1800,\"max_attempts\":5}]}",
-                         &a, NULL, 0),
-                     200);
-    assert_int_equal(jint(a, "max_attempts"), 7);
-    assert_int_equal(jint(rule_of(a, "NO_ANSWER"), "delay_seconds"), 1800);
+    assert_int_equal(
+        gw_test_call(f, "PUT", path,
+                     "{\"name\":\"Default\",\"description\":\"house rules\",\"max_attempts\":"
+                     "7,\"rules\":[{\"outcome\":\"NO_ANSWER\",\"action\":\"retry\","
+                     "\"delay_seconds\":1800,\"max_attempts\":5}]}",
+                     &a),
+        200);
+    assert_int_equal(gw_test_jint(a, "max_attempts"), 7);
+    assert_int_equal(gw_test_jint(rule_of(a, "NO_ANSWER"), "delay_seconds"), 1800);
     json_decref(a);
-    assert_int_equal(api(f, "PUT", path, "{\"name\":\"Old default\",\"rules\":[]}", &a, NULL, 0),
+    assert_int_equal(gw_test_call(f, "PUT", path, "{\"name\":\"Old default\",\"rules\":[]}", &a),
                      409);
-    assert_non_null(strstr(jstr(a, "detail"), "renamed"));
+    assert_non_null(strstr(gw_test_jstr(a, "detail"), "renamed"));
     json_decref(a);
-    assert_int_equal(api(f, "DELETE", path, NULL, &a, NULL, 0), 409);
+    assert_int_equal(gw_test_call(f, "DELETE", path, NULL, &a), 409);
     json_decref(a);
     assert_int_equal(ecm_test_pg_int(f->conn, "SELECT count(*) FROM strategies WHERE name = "
                                               "'Default'"),
@@ -380,31 +304,31 @@ static void test_api_strategy_in_use_is_not_deleted(void **state)
     fixture *f = ecm_test_need(*state);
     json_t *a = NULL;
     assert_int_equal(
-        api(f, "POST", "/api/v1/strategies", "{\"name\":\"Used\",\"rules\":[]}", &a, NULL, 0), 201);
-    long long id = jint(a, "id");
+        gw_test_call(f, "POST", "/api/v1/strategies", "{\"name\":\"Used\",\"rules\":[]}", &a), 201);
+    long long id = gw_test_jint(a, "id");
     json_decref(a);
     char body[256], path[64];
     snprintf(body, sizeof(body),
              "{\"name\":\"c\",\"channel\":\"sms\",\"strategy_id\":%lld,"
              "\"sms\":{\"template\":\"Hi\"}}",
              id);
-    assert_int_equal(api(f, "POST", "/api/v1/campaigns", body, &a, NULL, 0), 201);
-    assert_string_equal(jstr(a, "strategy"), "Used");
-    long long campaign = jint(a, "id");
+    assert_int_equal(gw_test_call(f, "POST", "/api/v1/campaigns", body, &a), 201);
+    assert_string_equal(gw_test_jstr(a, "strategy"), "Used");
+    long long campaign = gw_test_jint(a, "id");
     json_decref(a);
     snprintf(path, sizeof(path), "/api/v1/strategies/%lld", id);
-    assert_int_equal(api(f, "DELETE", path, NULL, &a, NULL, 0), 409);
-    assert_non_null(strstr(jstr(a, "detail"), "1 campaign"));
+    assert_int_equal(gw_test_call(f, "DELETE", path, NULL, &a), 409);
+    assert_non_null(strstr(gw_test_jstr(a, "detail"), "1 campaign"));
     json_decref(a);
-    assert_int_equal(api(f, "GET", path, NULL, &a, NULL, 0), 200);
-    assert_int_equal(jint(a, "campaigns"), 1);
+    assert_int_equal(gw_test_call(f, "GET", path, NULL, &a), 200);
+    assert_int_equal(gw_test_jint(a, "campaigns"), 1);
     json_decref(a);
     /* Once the campaign moves to another strategy it can go. */
     snprintf(path, sizeof(path), "/api/v1/campaigns/%lld", campaign);
-    assert_int_equal(api(f, "PATCH", path, "{\"strategy\":\"Default\"}", &a, NULL, 0), 200);
+    assert_int_equal(gw_test_call(f, "PATCH", path, "{\"strategy\":\"Default\"}", &a), 200);
     json_decref(a);
     snprintf(path, sizeof(path), "/api/v1/strategies/%lld", id);
-    assert_int_equal(api(f, "DELETE", path, NULL, &a, NULL, 0), 204);
+    assert_int_equal(gw_test_call(f, "DELETE", path, NULL, &a), 204);
     json_decref(a);
 }
 
@@ -415,7 +339,7 @@ static void test_api_strategy_list_pages_by_cursor(void **state)
     for (int i = 0; i < 3; i++) {
         char body[128];
         snprintf(body, sizeof(body), "{\"name\":\"Page %d\",\"rules\":[]}", i);
-        assert_int_equal(api(f, "POST", "/api/v1/strategies", body, &a, NULL, 0), 201);
+        assert_int_equal(gw_test_call(f, "POST", "/api/v1/strategies", body, &a), 201);
         json_decref(a);
     }
     long long total = ecm_test_pg_int(f->conn, "SELECT count(*) FROM strategies");
@@ -423,13 +347,13 @@ static void test_api_strategy_list_pages_by_cursor(void **state)
     char path[128] = "/api/v1/strategies?limit=2";
     long long last = 0;
     for (int pages = 0; pages < 100; pages++) {
-        assert_int_equal(api(f, "GET", path, NULL, &a, NULL, 0), 200);
+        assert_int_equal(gw_test_call(f, "GET", path, NULL, &a), 200);
         size_t i;
         json_t *s;
         json_array_foreach(json_object_get(a, "items"), i, s)
         {
-            assert_true(jint(s, "id") > last); /* id order, Default first */
-            last = jint(s, "id");
+            assert_true(gw_test_jint(s, "id") > last); /* id order, Default first */
+            last = gw_test_jint(s, "id");
             seen++;
         }
         json_t *next = json_object_get(a, "next_cursor");
@@ -442,7 +366,7 @@ static void test_api_strategy_list_pages_by_cursor(void **state)
         json_decref(a);
     }
     assert_int_equal(seen, total);
-    assert_int_equal(api(f, "GET", "/api/v1/strategies?cursor=x", NULL, &a, NULL, 0), 400);
+    assert_int_equal(gw_test_call(f, "GET", "/api/v1/strategies?cursor=x", NULL, &a), 400);
     json_decref(a);
 }
 

@@ -76,15 +76,11 @@ static long long outbox_count(const char *topic, long long key)
 /* The only SmsResult for contact key; fails unless there is exactly one. */
 static Ecm__V1__SmsResult *sms_result_of(long long key)
 {
-    PGresult *res = q("SELECT payload, ce_type FROM outbox WHERE topic = 'sms.results'"
-                      " AND msg_key = '%lld'",
-                      key);
-    assert_int_equal(PQntuples(res), 1);
-    assert_string_equal(PQgetvalue(res, 0, 1), "ecm.v1.SmsResult");
     size_t len = 0;
-    unsigned char *bytes = PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, 0), &len);
-    PQclear(res);
-    assert_non_null(bytes);
+    char ce_type[64];
+    unsigned char *bytes =
+        ecm_test_outbox_payload(fx.check, "sms.results", key, &len, ce_type, sizeof(ce_type));
+    assert_string_equal(ce_type, "ecm.v1.SmsResult");
     Ecm__V1__SmsResult *m = ecm__v1__sms_result__unpack(NULL, len, bytes);
     PQfreemem(bytes);
     assert_non_null(m);

@@ -44,20 +44,6 @@ static fixture fx;
 #define q_ll(...) ecm_test_pg_int(fx.check, __VA_ARGS__)
 #define q_text(...) ecm_test_pg_text(fx.check, __VA_ARGS__)
 
-/* Payload of the only outbox row on topic with key; fails unless exactly one. */
-static unsigned char *outbox_payload(const char *topic, long long key, size_t *len, char *ce_type,
-                                     size_t ce_type_size)
-{
-    PGresult *res = q("SELECT payload, ce_type FROM outbox WHERE topic = '%s' AND msg_key = '%lld'",
-                      topic, key);
-    assert_int_equal(PQntuples(res), 1);
-    unsigned char *bytes = PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, 0), len);
-    snprintf(ce_type, ce_type_size, "%s", PQgetvalue(res, 0, 1));
-    PQclear(res);
-    assert_non_null(bytes);
-    return bytes;
-}
-
 /* ---- fixtures ---- */
 
 static long long make_strategy(int max_attempts)
@@ -262,7 +248,8 @@ static void test_sched_tick_emits_exactly_one_contact_retry(void **state)
     free(st);
     size_t len = 0;
     char ce_type[64];
-    unsigned char *bytes = outbox_payload("contacts.retry", k, &len, ce_type, sizeof(ce_type));
+    unsigned char *bytes =
+        ecm_test_outbox_payload(fx.check, "contacts.retry", k, &len, ce_type, sizeof(ce_type));
     assert_string_equal(ce_type, "ecm.v1.ContactRetry");
     Ecm__V1__ContactRetry *ev = ecm__v1__contact_retry__unpack(NULL, len, bytes);
     assert_non_null(ev);
@@ -316,7 +303,8 @@ static void test_results_connected_closes_with_one_contact_closed(void **state)
     free(st);
     size_t len = 0;
     char ce_type[64];
-    unsigned char *bytes = outbox_payload("contacts.closed", k, &len, ce_type, sizeof(ce_type));
+    unsigned char *bytes =
+        ecm_test_outbox_payload(fx.check, "contacts.closed", k, &len, ce_type, sizeof(ce_type));
     assert_string_equal(ce_type, "ecm.v1.ContactClosed");
     Ecm__V1__ContactClosed *ev = ecm__v1__contact_closed__unpack(NULL, len, bytes);
     assert_non_null(ev);
@@ -360,8 +348,8 @@ static void test_sched_completes_campaign_when_last_contact_closes(void **state)
     free(st);
     size_t len = 0;
     char ce_type[64];
-    unsigned char *bytes =
-        outbox_payload("campaigns.changed", camp, &len, ce_type, sizeof(ce_type));
+    unsigned char *bytes = ecm_test_outbox_payload(fx.check, "campaigns.changed", camp, &len,
+                                                   ce_type, sizeof(ce_type));
     assert_string_equal(ce_type, "ecm.v1.CampaignChanged");
     Ecm__V1__CampaignChanged *ev = ecm__v1__campaign_changed__unpack(NULL, len, bytes);
     assert_non_null(ev);
@@ -605,21 +593,30 @@ static long long contact_with_dispatches(long long camp, const char *first, cons
     return k;
 }
 
-static void test_results_daily_cap_reached_waits_for_next_local_morning(void **state)
+/* At 11:01 New York time on 2026-03-04, with at most two attempts a day: a
+ * contact dispatched at first and at second answers NO_ANSWER on attempt
+ * 2. Returns when its retry is due, in ms. */
+static long long retry_ms_with_two_a_day(const char *first, const char *second)
 {
-    (void)state;
-    NEED_DB();
     setenv("ECM_CLOCK_FIXED", "2026-03-04T11:01:00-05:00", 1);
     long long strat = make_strategy(5);
     PQclear(q("UPDATE strategies SET max_attempts_per_day = 2 WHERE id = %lld", strat));
     long long camp = make_ny_campaign(strat);
-    long long k =
-        contact_with_dispatches(camp, "2026-03-04T10:00:00-05:00", "2026-03-04T11:00:00-05:00");
+    long long k = contact_with_dispatches(camp, first, second);
     st_result r = result(camp, k, 2, O(NO_ANSWER));
     char reason[256];
     assert_int_equal(st_results_apply(fx.pg, &fx.wctx, &r, NULL, reason, sizeof(reason)),
                      ST_APPLY_DECIDED);
-    assert_int_equal(next_attempt_ms(k), at("2026-03-05T09:00:00-05:00"));
+    return next_attempt_ms(k);
+}
+
+static void test_results_daily_cap_reached_waits_for_next_local_morning(void **state)
+{
+    (void)state;
+    NEED_DB();
+    assert_int_equal(
+        retry_ms_with_two_a_day("2026-03-04T10:00:00-05:00", "2026-03-04T11:00:00-05:00"),
+        at("2026-03-05T09:00:00-05:00"));
 }
 
 static void test_results_daily_cap_does_not_count_yesterdays_late_call(void **state)
@@ -627,17 +624,9 @@ static void test_results_daily_cap_does_not_count_yesterdays_late_call(void **st
     (void)state;
     NEED_DB();
     /* 19:30 yesterday is within 24 h but on another local day */
-    setenv("ECM_CLOCK_FIXED", "2026-03-04T11:01:00-05:00", 1);
-    long long strat = make_strategy(5);
-    PQclear(q("UPDATE strategies SET max_attempts_per_day = 2 WHERE id = %lld", strat));
-    long long camp = make_ny_campaign(strat);
-    long long k =
-        contact_with_dispatches(camp, "2026-03-03T19:30:00-05:00", "2026-03-04T11:00:00-05:00");
-    st_result r = result(camp, k, 2, O(NO_ANSWER));
-    char reason[256];
-    assert_int_equal(st_results_apply(fx.pg, &fx.wctx, &r, NULL, reason, sizeof(reason)),
-                     ST_APPLY_DECIDED);
-    assert_int_equal(next_attempt_ms(k), at("2026-03-04T11:01:01-05:00"));
+    assert_int_equal(
+        retry_ms_with_two_a_day("2026-03-03T19:30:00-05:00", "2026-03-04T11:00:00-05:00"),
+        at("2026-03-04T11:01:01-05:00"));
 }
 
 static void test_results_no_opening_before_end_at_closes_expired(void **state)

@@ -93,13 +93,8 @@ static void assert_contact(long long k, const char *want)
 /* The ContactClosed outcome of contact k's only event on contacts.closed. */
 static Ecm__V1__Outcome closed_event_outcome(long long k)
 {
-    PGresult *res = q("SELECT payload FROM outbox WHERE topic = 'contacts.closed'"
-                      " AND msg_key = '%lld'",
-                      k);
-    assert_int_equal(PQntuples(res), 1);
     size_t len = 0;
-    unsigned char *bytes = PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, 0), &len);
-    PQclear(res);
+    unsigned char *bytes = ecm_test_outbox_payload(fx.check, "contacts.closed", k, &len, NULL, 0);
     Ecm__V1__ContactClosed *ev = ecm__v1__contact_closed__unpack(NULL, len, bytes);
     assert_non_null(ev);
     assert_int_equal(ev->contact_id, k);
@@ -107,6 +102,28 @@ static Ecm__V1__Outcome closed_event_outcome(long long k)
     ecm__v1__contact_closed__free_unpacked(ev, NULL);
     PQfreemem(bytes);
     return o;
+}
+
+static void assert_campaign_state(long long camp, const char *want)
+{
+    char *st = q_text("SELECT state FROM campaigns WHERE id = %lld", camp);
+    assert_string_equal(st, want);
+    free(st);
+}
+
+/* Campaign camp is expired, with its one CampaignChanged saying so. */
+static void assert_campaign_expired_from(long long camp, const char *previous)
+{
+    assert_campaign_state(camp, "expired");
+    size_t len = 0;
+    unsigned char *bytes =
+        ecm_test_outbox_payload(fx.check, "campaigns.changed", camp, &len, NULL, 0);
+    Ecm__V1__CampaignChanged *ev = ecm__v1__campaign_changed__unpack(NULL, len, bytes);
+    assert_non_null(ev);
+    assert_string_equal(ev->state, "expired");
+    assert_string_equal(ev->previous_state, previous);
+    ecm__v1__campaign_changed__free_unpacked(ev, NULL);
+    PQfreemem(bytes);
 }
 
 static int group_setup(void **state)
@@ -205,22 +222,7 @@ static void test_sched_expires_campaign_and_closes_open_contacts(void **state)
     assert_int_equal(st_sched_tick(fx.pg, &fx.sctx, &c), 0);
     assert_int_equal(c.expired_contacts, 0);
 
-    char *st = q_text("SELECT state FROM campaigns WHERE id = %lld", camp);
-    assert_string_equal(st, "expired");
-    free(st);
-    PGresult *res = q("SELECT payload FROM outbox WHERE topic = 'campaigns.changed'"
-                      " AND msg_key = '%lld'",
-                      camp);
-    assert_int_equal(PQntuples(res), 1);
-    size_t len = 0;
-    unsigned char *bytes = PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, 0), &len);
-    PQclear(res);
-    Ecm__V1__CampaignChanged *ev = ecm__v1__campaign_changed__unpack(NULL, len, bytes);
-    assert_non_null(ev);
-    assert_string_equal(ev->state, "expired");
-    assert_string_equal(ev->previous_state, "active");
-    ecm__v1__campaign_changed__free_unpacked(ev, NULL);
-    PQfreemem(bytes);
+    assert_campaign_expired_from(camp, "active");
 
     for (int i = 0; i < 4; i++) {
         assert_contact(open[i], "closed EXPIRED");
@@ -282,29 +284,13 @@ static void test_sched_paused_campaign_waits_until_end_at_then_expires(void **st
     assert_int_equal(st_sched_tick(fx.pg, &fx.sctx, &c), 0);
     assert_int_equal(c.expired, 0);
     assert_contact(k, "waiting -");
-    char *st = q_text("SELECT state FROM campaigns WHERE id = %lld", camp);
-    assert_string_equal(st, "paused");
-    free(st);
+    assert_campaign_state(camp, "paused");
 
     clock_at("2026-03-05T00:00:00Z");
     assert_int_equal(st_sched_tick(fx.pg, &fx.sctx, &c), 0);
     assert_int_equal(c.expired, 1);
     assert_contact(k, "closed EXPIRED");
-    st = q_text("SELECT state FROM campaigns WHERE id = %lld", camp);
-    assert_string_equal(st, "expired");
-    free(st);
-    PGresult *res = q("SELECT payload FROM outbox WHERE topic = 'campaigns.changed'"
-                      " AND msg_key = '%lld'",
-                      camp);
-    assert_int_equal(PQntuples(res), 1);
-    size_t len = 0;
-    unsigned char *bytes = PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, 0), &len);
-    PQclear(res);
-    Ecm__V1__CampaignChanged *ev = ecm__v1__campaign_changed__unpack(NULL, len, bytes);
-    assert_non_null(ev);
-    assert_string_equal(ev->previous_state, "paused");
-    ecm__v1__campaign_changed__free_unpacked(ev, NULL);
-    PQfreemem(bytes);
+    assert_campaign_expired_from(camp, "paused");
 }
 
 static void test_sched_campaign_without_end_at_never_expires(void **state)

@@ -1,0 +1,12 @@
+-- Callbacks asked for by the customer. Cisco's Dialer_Detail says that a
+-- callback was requested (CallResult 14/15) but not when, so the agent
+-- desktop or CRM that took the request tells ECM the time through
+-- POST /api/v1/contacts/{id}/callback.
+--
+-- callback_at: the requested time of the next attempt, NULL when none. A
+-- contact not out with the dialer is moved to 'waiting' at once with
+-- next_attempt_at = callback_at; for a 'dispatched' one the strategy uses it
+-- when the attempt's result arrives. The strategy clears it once a result
+-- has been decided with it (used once). The calling window still applies:
+-- a callback asked for outside the window waits for the next opening.
+ALTER TABLE contacts ADD COLUMN callback_at timestamptz;

@@ -1,0 +1,151 @@
+/* Scaffolding shared by the gateway's API tests: a scratch database with the
+ * gateway's routes served over HTTP on 127.0.0.1, requests with JSON
+ * answers, and getters that fail the test when a member is missing.
+ *
+ * Header-only and static inline for the reasons ecm_test_support.h gives;
+ * the same rule holds: helpers that "fail the running test" must be called
+ * from a test or a cmocka setup or teardown function. */
+#ifndef GW_TEST_SUPPORT_H
+#define GW_TEST_SUPPORT_H
+
+#include <signal.h>
+
+#include <jansson.h>
+
+#include "ecm_http.h"
+#include "ecm_pg.h"
+#include "gw_app.h"
+#include "ecm_test_support.h"
+
+/* Adds a module's routes to h (gw_campaigns_register, gw_dnc_register...). */
+typedef int (*gw_test_routes_fn)(ecm_http *h, const gw_app *app);
+
+/* A gateway under test: the scratch database, a connection for the test's
+ * own SQL, the pool the handlers use, and the HTTP server on port. */
+typedef struct {
+    ecm_test_db *db;
+    PGconn *conn;
+    ecm_pg_pool *pool;
+    ecm_http *http;
+    gw_app app;
+    int port;
+    volatile sig_atomic_t stop;
+} gw_test_api;
+
+/* The settings the API tests run the gateway with (the pool is filled in by
+ * gw_test_api_new); a test changes what it needs. */
+static inline gw_app gw_test_settings(void)
+{
+    return (gw_app){
+        .source = "/ecm/gateway-test",
+        .topic_campaigns = "campaigns.changed",
+        .topic_uploaded = "contacts.uploaded",
+        .topic_closed = "contacts.closed",
+        .default_region = "US",
+    };
+}
+
+/* Creates a migrated scratch database named after db_prefix, a pool of 4
+ * connections to it, app = *settings with that pool, and an HTTP server on
+ * the first free port of [port_first, port_last] with the routes that each
+ * of routes (ending with NULL) adds. Returns the handle for
+ * gw_test_api_destroy(), or NULL when ECM_TEST_PG_DSN is unset (the tests
+ * then skip through ecm_test_need). Fails the running test on any error. */
+static inline gw_test_api *gw_test_api_new(const char *db_prefix, const gw_app *settings,
+                                           int port_first, int port_last,
+                                           const gw_test_routes_fn *routes)
+{
+    if (!ecm_test_pg_dsn()) {
+        return NULL;
+    }
+    gw_test_api *t = calloc(1, sizeof(*t));
+    assert_non_null(t);
+    t->db = ecm_test_db_new_migrated(db_prefix);
+    t->conn = ecm_test_pg_connect(t->db->dsn);
+    t->pool = ecm_pg_pool_new(t->db->dsn, 4, &t->stop);
+    assert_non_null(t->pool);
+    t->app = *settings;
+    t->app.pool = t->pool;
+    for (t->port = port_first; t->port <= port_last; t->port++) {
+        t->http = ecm_http_new("127.0.0.1", t->port, NULL);
+        assert_non_null(t->http);
+        for (size_t i = 0; routes[i]; i++) {
+            assert_int_equal(routes[i](t->http, &t->app), 0);
+        }
+        if (ecm_http_start(t->http) == 0) {
+            return t;
+        }
+        ecm_http_destroy(t->http);
+        t->http = NULL;
+    }
+    fail_msg("no free port in %d-%d", port_first, port_last);
+    return NULL;
+}
+
+/* Stops the server, drops the database and frees t; NULL is a no-op. */
+static inline void gw_test_api_destroy(gw_test_api *t)
+{
+    if (!t) {
+        return;
+    }
+    ecm_http_destroy(t->http);
+    ecm_pg_pool_destroy(t->pool);
+    PQfinish(t->conn);
+    (void)ecm_test_db_destroy(t->db);
+    free(t);
+}
+
+/* One request to the gateway: body (NULL: none) sent as content_type (NULL:
+ * no Content-Type). Returns the HTTP status; *answer is the answer parsed as
+ * JSON, NULL when it had none, for the caller to json_decref. When location
+ * is not NULL, the Location header is copied to it ("" when none). Fails the
+ * running test when no answer comes. */
+static inline long gw_test_send(const gw_test_api *t, const char *method, const char *path,
+                                const char *content_type, const char *body, json_t **answer,
+                                char *location, size_t location_size)
+{
+    char ct[128];
+    snprintf(ct, sizeof(ct), "Content-Type: %s", content_type ? content_type : "");
+    const char *const headers[] = {"Expect:", content_type ? ct : NULL, NULL};
+    ecm_test_http_answer a;
+    ecm_test_http_request(&a, t->port, method, path, headers, body, body ? strlen(body) : 0, NULL);
+    *answer = a.len ? json_loads(a.body, 0, NULL) : NULL;
+    if (location) {
+        (void)ecm_test_http_header(&a, "Location", location, location_size);
+    }
+    long status = a.status;
+    ecm_test_http_answer_free(&a);
+    return status;
+}
+
+/* gw_test_send with a JSON body (or none) and no Location wanted. */
+static inline long gw_test_call(const gw_test_api *t, const char *method, const char *path,
+                                const char *body, json_t **answer)
+{
+    return gw_test_send(t, method, path, "application/json", body, answer, NULL, 0);
+}
+
+/* The string member key of obj; fails the running test when there is none. */
+static inline const char *gw_test_jstr(const json_t *obj, const char *key)
+{
+    const char *v = json_string_value(json_object_get(obj, key));
+    if (!v) {
+        char *d = json_dumps(obj, JSON_COMPACT);
+        fail_msg("no string %s in %s", key, d ? d : "(null)");
+    }
+    return v;
+}
+
+/* The integer member key of obj; fails the running test when there is
+ * none. */
+static inline long long gw_test_jint(const json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!json_is_integer(v)) {
+        char *d = json_dumps(obj, JSON_COMPACT);
+        fail_msg("no integer %s in %s", key, d ? d : "(null)");
+    }
+    return json_integer_value(v);
+}
+
+#endif
