@@ -1,6 +1,7 @@
 #include "ecm_gate.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,8 +152,11 @@ bad:
     return NULL;
 }
 
-/* Judges one contact. Returns 0, or -1 when memory runs out. */
-static int judge_row(ecm_gate *g, const PGresult *t, int i, int c0, int64_t now_ms,
+/* Judges one contact; on its number `recorded` (0-based) when that is not
+ * negative: an attempt already made on it, whose number is not picked again
+ * (row->phone stays NULL). A `recorded` past the contact's numbers (INT_MAX)
+ * has no zone of its own. Returns 0, or -1 when memory runs out. */
+static int judge_row(ecm_gate *g, const PGresult *t, int i, int c0, int64_t now_ms, int recorded,
                      int64_t *bad_campaign, ecm_gate_row *row)
 {
     row->contact_id = ecm_pgval_ll(t, i, c0 + COL_ID, -1);
@@ -174,7 +178,7 @@ static int judge_row(ecm_gate *g, const PGresult *t, int i, int c0, int64_t now_
         any_dnc |= on_dnc;
         blocked[k] = on_dnc || !phones[k] || !phones[k][0];
     }
-    int pick = ecm_calling_pick_phone(blocked, n, row->phone_index);
+    int pick = recorded >= 0 ? recorded : ecm_calling_pick_phone(blocked, n, row->phone_index);
     if (pick < 0) {
         row->action = ECM_GATE_CLOSE;
         row->outcome =
@@ -206,6 +210,8 @@ static int judge_row(ecm_gate *g, const PGresult *t, int i, int c0, int64_t now_
     switch (ecm_calling_check_margin(w, zone, now_ms, g->cfg.margin_ms, &until)) {
     case ECM_CALLING_GO:
         row->action = ECM_GATE_GO;
+        if (recorded >= 0)
+            break;
         row->phone = strdup(phones[pick]);
         if (!row->phone)
             goto out;
@@ -227,7 +233,8 @@ out:
     return rc;
 }
 
-ecm_gate_row *ecm_gate_judge(ecm_gate *g, const PGresult *take, int first_col, int64_t now_ms)
+static ecm_gate_row *judge_all(ecm_gate *g, const PGresult *take, int first_col, int64_t now_ms,
+                               const int *recorded)
 {
     int n = PQntuples(take);
     if (n <= 0 || PQnfields(take) < first_col + ECM_GATE_NCOLS)
@@ -237,12 +244,24 @@ ecm_gate_row *ecm_gate_judge(ecm_gate *g, const PGresult *take, int first_col, i
         return NULL;
     int64_t bad_campaign = -1;
     for (int i = 0; i < n; i++) {
-        if (judge_row(g, take, i, first_col, now_ms, &bad_campaign, &rows[i]) < 0) {
+        int on = recorded ? (recorded[i] >= 0 ? recorded[i] : INT_MAX) : -1;
+        if (judge_row(g, take, i, first_col, now_ms, on, &bad_campaign, &rows[i]) < 0) {
             ecm_gate_rows_free(rows, n);
             return NULL;
         }
     }
     return rows;
+}
+
+ecm_gate_row *ecm_gate_judge(ecm_gate *g, const PGresult *take, int first_col, int64_t now_ms)
+{
+    return judge_all(g, take, first_col, now_ms, NULL);
+}
+
+ecm_gate_row *ecm_gate_judge_recorded(ecm_gate *g, const PGresult *take, int first_col,
+                                      const int *phone_index, int64_t now_ms)
+{
+    return judge_all(g, take, first_col, now_ms, phone_index);
 }
 
 static const char WAIT_SQL[] =

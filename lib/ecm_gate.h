@@ -96,6 +96,18 @@ void ecm_gate_free(ecm_gate *g);
  * text can't be rendered) before ecm_gate_apply(). */
 ecm_gate_row *ecm_gate_judge(ecm_gate *g, const PGresult *take, int first_col, int64_t now_ms);
 
+/* ecm_gate_judge() for contacts whose attempt is already recorded (an SMS
+ * left 'sending' by a crashed sender, about to be sent again): row i is
+ * judged on its recorded number phone_index[i] (0-based; negative when that
+ * number is no longer among the contact's, judged in the contact's or the
+ * campaign's zone) instead of picking one, the DNC flags are not looked at
+ * (the caller checks the recorded number itself) and a GO row's phone stays
+ * NULL. Returns the rows as ecm_gate_judge() does: GO, WAIT with until_ms,
+ * or CLOSE EXPIRED. ecm_gate_apply() must not be given their GO or WAIT
+ * rows (the contact is out with its attempt, not queued). */
+ecm_gate_row *ecm_gate_judge_recorded(ecm_gate *g, const PGresult *take, int first_col,
+                                      const int *phone_index, int64_t now_ms);
+
 /* Inside the caller's open transaction: WAIT rows to 'waiting' at their
  * next opening (phone_index kept for the retry), CLOSE rows closed with
  * their outcome and one ContactClosed event each, GO rows to 'dispatched'

@@ -779,64 +779,205 @@ static int renew_leases(sms_sender *s)
 }
 
 /* Attempts left 'sending' by a sender that died: taken over (lease renewed
- * in the same statement) and sent again with the SAME message id. The
- * generic gateway's simulator recognises a message id it already has.
- * Kannel offers no way to ask whether it took a message, so a crash between
- * Kannel's accept and our commit can at worst send that one message twice;
- * every re-send is counted in ecm_sms_recovered_total. */
+ * in the same statement), judged again by the dispatch gate on the number
+ * they were recorded on, and sent again with the SAME message id only when
+ * the calling window is open now in the contact's zone. The generic
+ * gateway's simulator recognises a message id it already has. Kannel offers
+ * no way to ask whether it took a message, so a crash between Kannel's
+ * accept and our commit can at worst send that one message twice; every
+ * re-send is counted in ecm_sms_recovered_total.
+ *
+ * Only campaigns that dispatch are looked at: a paused or stopped
+ * campaign's attempts stay 'sending' untouched, like its other open
+ * contacts, and are recovered once it is resumed. An expired campaign's are
+ * closed EXPIRED: nothing else would ever close them. The campaign row is
+ * share-locked so that a pause either waits for this pass or stops it. */
 static const char RECOVER_SQL[] =
     "UPDATE attempts a SET sending_at = now() "
-    "FROM (SELECT contact_id, attempt FROM attempts WHERE status = 'sending' AND target = $1 "
-    "  AND channel = 'sms' AND sending_at < now() - $2::int * interval '1 second' "
-    "  ORDER BY sending_at LIMIT $3 FOR UPDATE SKIP LOCKED) q, contacts ct, campaigns c "
+    "FROM (SELECT sa.contact_id, sa.attempt FROM attempts sa JOIN campaigns sc "
+    "  ON sc.id = sa.campaign_id WHERE sa.status = 'sending' AND sa.target = $1 "
+    "  AND sa.channel = 'sms' AND sa.sending_at < now() - $2::int * interval '1 second' "
+    "  AND sc.state IN ('active', 'expired') "
+    "  ORDER BY sa.sending_at LIMIT $3 FOR UPDATE OF sa SKIP LOCKED FOR SHARE OF sc) q, "
+    "contacts ct, campaigns c "
     "WHERE a.contact_id = q.contact_id AND a.attempt = q.attempt AND ct.id = a.contact_id "
     "AND c.id = a.campaign_id "
     "RETURNING a.contact_id, a.attempt, a.campaign_id, a.phone, a.message_id, ct.first_name, "
-    "ct.last_name, ct.account_number, ct.custom::text, c.sms_template, c.sms_sender";
+    "ct.last_name, ct.account_number, ct.custom::text, c.sms_template, c.sms_sender, c.state, "
+    "array_position(ct.phones, a.phone) - 1, " ECM_GATE_COLUMNS;
 
+enum {
+    RCOL_STATE = 11,
+    RCOL_PHONE_INDEX,
+    RCOL_GATE,
+};
+
+/* A recovered attempt outside its window gets a lease that runs out at the
+ * opening, so that no sender takes it before. The opening is business time
+ * and the lease the database's: the two run at different rates in tests and
+ * dev stacks (a fixed clock, a fast one), so the lease never runs more than
+ * stale_s ahead; the attempt is then judged again, which costs one row
+ * update and can't send it early. $4: stale_s. */
+static const char RECOVER_WAIT_SQL[] =
+    "UPDATE attempts a SET sending_at = now() - $4::int * interval '1 second' "
+    "+ r.wait_ms * interval '1 millisecond' "
+    "FROM unnest($1::bigint[], $2::int[], $3::bigint[]) AS r (contact_id, attempt, wait_ms) "
+    "WHERE a.contact_id = r.contact_id AND a.attempt = r.attempt AND a.status = 'sending'";
+
+/* The contact is closed with the same outcome by ecm_gate_apply(). */
+static const char RECOVER_CLOSE_SQL[] =
+    "UPDATE attempts a SET status = 'done', result_at = now(), outcome = r.outcome "
+    "FROM unnest($1::bigint[], $2::int[], $3::text[]) AS r (contact_id, attempt, outcome) "
+    "WHERE a.contact_id = r.contact_id AND a.attempt = r.attempt AND a.status = 'sending'";
+
+/* Makes the item of a recovered attempt the gate let through (row i of r)
+ * and queues it on the lane. Returns 0, or -1 when memory runs out (the
+ * attempt stays 'sending' and is found again). */
+static int recover_item(sms_sender *s, lane *ln, const PGresult *r, int i)
+{
+    item *it = item_new(s, ITEM_CONTACT, ln);
+    if (!it)
+        return -1;
+    it->contact_id = ecm_pgval_ll(r, i, 0, -1);
+    it->attempt = (int)ecm_pgval_ll(r, i, 1, -1);
+    it->campaign_id = ecm_pgval_ll(r, i, 2, -1);
+    snprintf(it->message_id, sizeof it->message_id, "%s", PQgetvalue(r, i, 4));
+    it->recheck_dnc = 1;
+    ecm_metric_add(s->recovered, 1);
+    char *text = NULL;
+    char why[200] = "";
+    const char *phone = PQgetvalue(r, i, 3);
+    if (render_contact(ecm_pgval_str(r, i, 9), ecm_pgval_str(r, i, 5), ecm_pgval_str(r, i, 6),
+                       ecm_pgval_str(r, i, 7), phone, ecm_pgval_str(r, i, 8), &text, why,
+                       sizeof why) < 0 ||
+        fill_text(it, phone, ecm_pgval_str(r, i, 10), text) < 0) {
+        /* The template changed under a crashed send: final. */
+        memset(&it->res, 0, sizeof it->res);
+        it->res.verdict = SMS_GW_REJECTED;
+        snprintf(it->res.detail, sizeof it->res.detail, "render: %s", why);
+        done_push(s, it);
+        return 0;
+    }
+    ecm_log_info("resending an SMS left 'sending' by a stopped sender",
+                 "gateway=%s message_id=%s contact_id=%lld attempt=%d", ln->name, it->message_id,
+                 (long long)it->contact_id, it->attempt);
+    wait_push_back(ln, it);
+    return 0;
+}
+
+/* Writes the verdicts on recovered attempts that are not sent now, inside
+ * the open transaction: WAIT -> lease until the opening, CLOSE -> attempt
+ * 'done' and contact closed with the outcome and a ContactClosed event.
+ * Returns 0 or -1. */
+static int recover_hold(sms_sender *s, const PGresult *r, ecm_gate_row *v, int n, int64_t now)
+{
+    ecm_pgarr w_id, w_att, w_ms, c_id, c_att, c_out;
+    ecm_pgarr *arrs[] = {&w_id, &w_att, &w_ms, &c_id, &c_att, &c_out};
+    for (size_t k = 0; k < sizeof arrs / sizeof arrs[0]; k++)
+        ecm_pgarr_init(arrs[k]);
+    ecm_gate_row *closed = calloc((size_t)n, sizeof *closed);
+    int nclosed = 0;
+    int64_t max_wait = (int64_t)s->cfg.stale_s * 1000;
+    for (int i = 0; closed && i < n; i++) {
+        int attempt = (int)ecm_pgval_ll(r, i, 1, -1);
+        if (v[i].action == ECM_GATE_WAIT) {
+            int64_t wait = v[i].until_ms - now;
+            ecm_pgarr_add_int(&w_id, v[i].contact_id);
+            ecm_pgarr_add_int(&w_att, attempt);
+            ecm_pgarr_add_int(&w_ms, wait < 0 ? 0 : wait > max_wait ? max_wait : wait);
+            ecm_log_info("SMS left 'sending' by a stopped sender waits for its calling window",
+                         "message_id=%s contact_id=%lld until=%lld", PQgetvalue(r, i, 4),
+                         (long long)v[i].contact_id, (long long)v[i].until_ms);
+        } else if (v[i].action == ECM_GATE_CLOSE) {
+            ecm_pgarr_add_int(&c_id, v[i].contact_id);
+            ecm_pgarr_add_int(&c_att, attempt);
+            ecm_pgarr_add_str(&c_out, ecm_outcome_name(v[i].outcome));
+            closed[nclosed] = v[i];
+            closed[nclosed++].phone = NULL; /* borrowed rows: never freed from here */
+            ecm_log_info("SMS left 'sending' by a stopped sender not sent: contact closed",
+                         "message_id=%s contact_id=%lld outcome=%s", PQgetvalue(r, i, 4),
+                         (long long)v[i].contact_id, ecm_outcome_name(v[i].outcome));
+        }
+    }
+    int nw = w_id.n;
+    char stale[24];
+    snprintf(stale, sizeof stale, "%ld", s->cfg.stale_s);
+    const char *pw[4] = {ecm_pgarr_finish(&w_id), ecm_pgarr_finish(&w_att), ecm_pgarr_finish(&w_ms),
+                         stale};
+    const char *pc[3] = {ecm_pgarr_finish(&c_id), ecm_pgarr_finish(&c_att),
+                         ecm_pgarr_finish(&c_out)};
+    int rc = closed && pw[0] && pw[1] && pw[2] && pc[0] && pc[1] && pc[2] ? 0 : -1;
+    if (rc == 0 && nw > 0)
+        rc = ecm_pg_cmd(s->pg, RECOVER_WAIT_SQL, 4, pw);
+    if (rc == 0 && nclosed > 0) {
+        rc = ecm_pg_cmd(s->pg, RECOVER_CLOSE_SQL, 3, pc);
+        if (rc == 0)
+            rc = ecm_gate_apply(s->gate, s->pg, closed, nclosed);
+        if (rc == 0)
+            ecm_gate_count(s->gate, closed, nclosed);
+    }
+    free(closed);
+    for (size_t k = 0; k < sizeof arrs / sizeof arrs[0]; k++)
+        ecm_pgarr_free(arrs[k]);
+    return rc;
+}
+
+/* One transaction: take over up to `want` stale attempts of the lane's
+ * gateway, judge each again (campaign still dispatching, window open in the
+ * contact's zone for the recorded number, end_at), hold back or close those
+ * that may not go now, and queue the others for sending once committed.
+ * Returns the number taken over, or -1 (rolled back: nothing changed). */
 static int recover_lane(sms_sender *s, lane *ln, long want)
 {
     char limit[24], stale[24];
     snprintf(limit, sizeof limit, "%ld", want);
     snprintf(stale, sizeof stale, "%ld", s->cfg.stale_s);
     const char *p[3] = {ln->name, stale, limit};
+    if (ecm_pg_begin(s->pg) < 0) {
+        ecm_pg_check_broken(s->pg);
+        return -1;
+    }
     PGresult *r = ecm_pg_exec(s->pg, RECOVER_SQL, 3, p);
     if (!r) {
+        ecm_pg_rollback(s->pg);
         ecm_pg_check_broken(s->pg);
         return -1;
     }
     int n = PQntuples(r);
-    for (int i = 0; i < n; i++) {
-        item *it = item_new(s, ITEM_CONTACT, ln);
-        if (!it)
-            break; /* the rest stays 'sending' and is found again */
-        it->contact_id = ecm_pgval_ll(r, i, 0, -1);
-        it->attempt = (int)ecm_pgval_ll(r, i, 1, -1);
-        it->campaign_id = ecm_pgval_ll(r, i, 2, -1);
-        snprintf(it->message_id, sizeof it->message_id, "%s", PQgetvalue(r, i, 4));
-        it->recheck_dnc = 1;
-        ecm_metric_add(s->recovered, 1);
-        char *text = NULL;
-        char why[200] = "";
-        const char *phone = PQgetvalue(r, i, 3);
-        if (render_contact(ecm_pgval_str(r, i, 9), ecm_pgval_str(r, i, 5), ecm_pgval_str(r, i, 6),
-                           ecm_pgval_str(r, i, 7), phone, ecm_pgval_str(r, i, 8), &text, why,
-                           sizeof why) < 0 ||
-            fill_text(it, phone, ecm_pgval_str(r, i, 10), text) < 0) {
-            /* The template changed under a crashed send: final. */
-            memset(&it->res, 0, sizeof it->res);
-            it->res.verdict = SMS_GW_REJECTED;
-            snprintf(it->res.detail, sizeof it->res.detail, "render: %s", why);
-            done_push(s, it);
-            continue;
-        }
-        ecm_log_info("resending an SMS left 'sending' by a stopped sender",
-                     "gateway=%s message_id=%s contact_id=%lld attempt=%d", ln->name,
-                     it->message_id, (long long)it->contact_id, it->attempt);
-        wait_push_back(ln, it);
+    if (n == 0) {
+        PQclear(r);
+        ecm_pg_rollback(s->pg);
+        return 0;
     }
+    int64_t now = ecm_clock_now_ms();
+    int *idx = calloc((size_t)n, sizeof *idx);
+    ecm_gate_row *v = NULL;
+    if (idx) {
+        for (int i = 0; i < n; i++)
+            idx[i] = (int)ecm_pgval_ll(r, i, RCOL_PHONE_INDEX, -1);
+        v = ecm_gate_judge_recorded(s->gate, r, RCOL_GATE, idx, now);
+    }
+    for (int i = 0; v && i < n; i++) {
+        /* Past its end: the gate says so from end_at too, unless the row
+         * was edited by hand; the campaign's state settles it. */
+        if (strcmp(PQgetvalue(r, i, RCOL_STATE), "expired") == 0) {
+            v[i].action = ECM_GATE_CLOSE;
+            v[i].outcome = ECM__V1__OUTCOME__OUTCOME_EXPIRED;
+        }
+    }
+    int ok = v != NULL && recover_hold(s, r, v, n, now) == 0 && ecm_pg_commit(s->pg) == 0;
+    if (!ok) {
+        ecm_pg_rollback(s->pg);
+        ecm_pg_check_broken(s->pg);
+    }
+    for (int i = 0; ok && i < n; i++) {
+        if (v[i].action == ECM_GATE_GO && recover_item(s, ln, r, i) < 0)
+            break; /* the rest stays 'sending' and is found again */
+    }
+    ecm_gate_rows_free(v, n);
+    free(idx);
     PQclear(r);
-    return n;
+    return ok ? n : -1;
 }
 
 /* ---- DNC re-check before a re-send ---- */

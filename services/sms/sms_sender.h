@@ -15,7 +15,16 @@
  * state 'active' checked in the same statement, so a pause either waits for
  * the batch being taken or stops the next one. Messages taken before the
  * pause (at most the lanes' hold) still go out: they were recorded while
- * the campaign was active. */
+ * the campaign was active.
+ *
+ * Recovery: an attempt left 'sending' by a sender that died is judged again
+ * before it is re-sent (same message id): only for a campaign that is
+ * active (a paused or stopped one's wait untouched, like its other open
+ * contacts), only inside the calling window in the contact's zone for the
+ * recorded number (outside it, it stays 'sending' with its lease pushed
+ * towards the opening, and is judged again then), and only before end_at
+ * (after it, or in an expired campaign: the attempt is done and the
+ * contact closed EXPIRED). */
 #ifndef SMS_SENDER_H
 #define SMS_SENDER_H
 

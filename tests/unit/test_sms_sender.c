@@ -191,6 +191,32 @@ static void step_for(fixture *f, int ms)
         sms_sender_step(f->sender, 20);
 }
 
+/* Steps the sender for ms of real time: an idle step returns at once, and
+ * leases run on the database's clock. */
+static void step_real(fixture *f, int ms)
+{
+    int64_t until = ecm_now_ms() + ms;
+    while (ecm_now_ms() < until) {
+        sms_sender_step(f->sender, 20);
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* step_until() over real time, up to ms. */
+static void step_real_until(fixture *f, const char *sql, long long want, int ms)
+{
+    int64_t until = ecm_now_ms() + ms;
+    long long got = -1;
+    while (ecm_now_ms() < until) {
+        step_real(f, 20);
+        got = q_int(f, sql);
+        if (got == want)
+            return;
+    }
+    fail_msg("%s: got %lld, want %lld", sql, got, want);
+}
+
 static double metric(fixture *f, const char *name)
 {
     return ecm_metric_value(ecm_metrics_counter(f->metrics, name, "x"));
@@ -486,6 +512,125 @@ static void test_sender_does_not_resend_to_number_that_opted_out_meanwhile(void 
     assert_int_equal(sms_sender_pending(f->sender), 0);
 }
 
+/* What a sender that died after its commit leaves behind: attempt 1 of
+ * every contact of campaign, 'sending' under a lease an hour old, message
+ * id crash-<contact id>. */
+static void crash_leftovers(fixture *f, long long campaign)
+{
+    char sql[768];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO attempts (contact_id, attempt, campaign_id, channel, target, phone, "
+             "account_number, status, message_id, encoding, segments, sending_at) "
+             "SELECT id, 1, %lld, 'sms', 'kannel', phones[1], id || '-1', 'sending', "
+             "'crash-' || id, 'GSM7', 1, now() - interval '1 hour' FROM contacts "
+             "WHERE campaign_id = %lld",
+             campaign, campaign);
+    q_cmd(f, sql);
+    snprintf(sql, sizeof sql, "UPDATE contacts SET attempts = 1 WHERE campaign_id = %lld",
+             campaign);
+    q_cmd(f, sql);
+}
+
+/* Crashed at 20:59 New York time, recovered at 21:05: the New York contact
+ * gets nothing until 08:00 there (not at 07:59 either, though its lease has
+ * run out by then), then its message once, with the same id; the Sydney
+ * contact (12:05 there) gets its message at once. */
+static void test_sender_recovered_attempt_outside_window_sent_at_opening_once(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    sms_sender_destroy(f->sender);
+    f->sender = make_sender(f, 1);
+    assert_non_null(f->sender);
+    setenv("ECM_CLOCK_FIXED", "2026-03-09T21:05:00-04:00", 1);
+    long long c = seed(f, "active", "Hi {first_name}", 2, "dispatched");
+    q_cmd(f, "UPDATE contacts SET time_zone = CASE id WHEN 1 THEN 'America/New_York' "
+             "ELSE 'Australia/Sydney' END");
+    crash_leftovers(f, c);
+    step_until(f, "SELECT count(*) FROM attempts WHERE status = 'sent'", 1);
+    step_real(f, 1500);
+    assert_int_equal(fake_get(f->fake, &f->fake->requests), 1);
+    assert_string_equal(f->fake->message_id, "crash-2");
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE message_id = 'crash-1' AND "
+                              "status = 'sending' AND sending_at > now() - interval '1 minute'"),
+                     1);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM contacts WHERE id = 1 AND state = "
+                              "'dispatched' AND attempts = 1"),
+                     1);
+    assert_int_equal(sms_sender_pending(f->sender), 0);
+
+    setenv("ECM_CLOCK_FIXED", "2026-03-10T07:59:00-04:00", 1);
+    step_real(f, 1500);
+    assert_int_equal(fake_get(f->fake, &f->fake->requests), 1);
+
+    setenv("ECM_CLOCK_FIXED", "2026-03-10T08:00:00-04:00", 1);
+    step_real_until(f, "SELECT count(*) FROM attempts WHERE status = 'sent'", 2, 5000);
+    step_real(f, 1500);
+    assert_int_equal(fake_get(f->fake, &f->fake->requests), 2);
+    assert_int_equal(fake_get(f->fake, &f->fake->duplicates), 0);
+    assert_string_equal(f->fake->message_id, "crash-1");
+    assert_string_equal(f->fake->to, "+15550000001");
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts"), 2);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM outbox WHERE topic = 'contacts.dispatched'"),
+                     2);
+    assert_int_equal((int)metric(f, "ecm_sms_recovered_total"), 2);
+}
+
+/* Recovered after the campaign's end_at (still 'active': the scheduler has
+ * not expired it yet) or in a campaign already 'expired': not sent, the
+ * attempt done EXPIRED, the contact closed EXPIRED with one ContactClosed. */
+static void test_sender_recovered_attempt_past_end_at_closes_expired(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    long long c = seed(f, "active", "Hi", 1, "dispatched");
+    long long x = seed(f, "expired", "Hi", 1, "dispatched");
+    q_cmd(f, "UPDATE campaigns SET end_at = '2026-03-09T11:00:00Z', updated_at = now()");
+    crash_leftovers(f, c);
+    crash_leftovers(f, x);
+    step_until(f, "SELECT count(*) FROM contacts WHERE state = 'closed' AND outcome = 'EXPIRED'",
+               2);
+    step_for(f, 200);
+    assert_int_equal(fake_get(f->fake, &f->fake->requests), 0);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE status = 'done' AND outcome = "
+                              "'EXPIRED' AND result_at IS NOT NULL"),
+                     2);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM outbox WHERE topic = 'contacts.closed'"), 2);
+    assert_int_equal((int)metric(f, "ecm_gate_closed_total{outcome=\"EXPIRED\"}"), 2);
+    assert_int_equal((int)metric(f, "ecm_sms_recovered_total"), 0);
+    assert_int_equal(sms_sender_pending(f->sender), 0);
+}
+
+/* A paused campaign's crashed attempt is left as it is (a stopped one's
+ * too, like its other open contacts) and sent once the campaign resumes. */
+static void test_sender_recovered_attempt_of_paused_campaign_sent_after_resume(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    sms_sender_destroy(f->sender);
+    f->sender = make_sender(f, 1);
+    assert_non_null(f->sender);
+    long long c = seed(f, "paused", "Hi", 1, "dispatched");
+    long long x = seed(f, "stopped", "Hi", 1, "dispatched");
+    crash_leftovers(f, c);
+    crash_leftovers(f, x);
+    step_real(f, 1500);
+    assert_int_equal(fake_get(f->fake, &f->fake->requests), 0);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE status = 'sending' AND "
+                              "sending_at < now() - interval '30 minutes'"),
+                     2);
+    char sql[128];
+    snprintf(sql, sizeof sql, "UPDATE campaigns SET state = 'active' WHERE id = %lld", c);
+    q_cmd(f, sql);
+    step_real_until(f, "SELECT count(*) FROM attempts WHERE status = 'sent'", 1, 5000);
+    step_real(f, 1500);
+    assert_int_equal(fake_get(f->fake, &f->fake->requests), 1);
+    assert_string_equal(f->fake->message_id, "crash-1");
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE message_id = 'crash-2' AND "
+                              "status = 'sending'"),
+                     1);
+}
+
 static void test_sender_sends_system_messages(void **state)
 {
     fixture *f = *state;
@@ -560,6 +705,9 @@ int main(void)
         T(test_sender_closes_expired_past_end_at),
         T(test_sender_resends_stale_sending_attempt_with_same_message_id),
         T(test_sender_does_not_resend_to_number_that_opted_out_meanwhile),
+        T(test_sender_recovered_attempt_outside_window_sent_at_opening_once),
+        T(test_sender_recovered_attempt_past_end_at_closes_expired),
+        T(test_sender_recovered_attempt_of_paused_campaign_sent_after_resume),
         T(test_sender_sends_system_messages),
         T(test_sender_drain_waits_for_answers),
         T(test_intake_queues_sms_contacts_once),
