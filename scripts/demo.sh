@@ -40,6 +40,8 @@ stop_stack() {
 }
 
 ecm_build || exit 1
+# Every run starts from empty dev databases, so the figures are this run's.
+"$ECM_ROOT/scripts/devstack.sh" reset >/dev/null || exit 1
 "$ECM_ROOT/scripts/devstack.sh" start || {
     "$ECM_ROOT/scripts/devstack.sh" stop || true
     exit 1
@@ -47,10 +49,10 @@ ecm_build || exit 1
 trap stop_stack EXIT
 ecm_env_load
 
-# The strategy API arrives in a later issue: until then the demo writes its
-# strategy with SQL, Default's rules with 2 s retry delays.
-strategy_id=$(ecm_create_fast_strategy Demo 2)
-ecm_say "strategy Demo (id $strategy_id): Default's rules, retries after 2 s"
+ecm_say "business clock: $(date -u -d @$(($(ecm_business_now_ms) / 1000)) +%FT%TZ)" \
+    "(the dev stack runs at midday UTC: legal calling hours are open whatever the real hour)"
+strategy_id=$(ecm_create_fast_strategy Demo 2) || ecm_die "could not create the Demo strategy"
+ecm_say "strategy Demo (id $strategy_id, POST /api/v1/strategies): Default's rules, retries after 2 s"
 
 cid=$(ecm_create_campaign "Demo $(date -u +%Y-%m-%dT%H:%M:%SZ)" Demo 1) ||
     ecm_die "could not create the campaign (gateway log: $ECM_DEV_DIR/logs/gateway.log)"

@@ -109,8 +109,11 @@ cmd_status() {
 cmd_reset() {
     stop_processes 2>/dev/null || true
     rm -f "$ECM_DEV_DIR"/run/*.exit "$ECM_DEV_DIR"/run/*.killed "$(ecm__clock_file)"
-    # Messages Kannel stored for a stack whose databases are going away.
+    # Messages Kannel stored for a stack whose databases are going away, and
+    # what its fake SMSC received for them.
+    ecm_env_load
     rm -rf "$ECM_DEV_DIR/kannel/store"
+    rm -f "$ECM_DEV_FAKESMSC_LOG"
     ecm_pg_start
     ecm_say "re-creating databases ${ECM_DEV_DATABASES[*]}"
     ecm_pg_reset_dbs

@@ -717,26 +717,29 @@ api() {
     printf '%s\n' "$out"
 }
 
-# Inserts (once) a strategy NAME copied from Default with every retry delay set
-# to DELAY seconds and the per-day cap lifted to the overall cap, so that a
-# demo or a test runs to the end in minutes. Prints its id.
-# The strategy API arrives in a later issue; until then this is plain SQL.
+# Creates (once) through the API a strategy NAME copied from Default with every
+# retry delay set to DELAY seconds and the per-day cap lifted to the overall
+# cap, so that a demo or a test runs to the end in minutes. Prints its id.
 ecm_create_fast_strategy() {
-    local name=${1:-Demo} delay=${2:-2}
-    ecm_psql -tA -v name="$name" -v delay="$delay" <<'EOF'
-INSERT INTO strategies (name, max_attempts, max_attempts_per_day)
-SELECT :'name', max_attempts, max_attempts FROM strategies WHERE name = 'Default'
-ON CONFLICT (name) DO NOTHING;
-INSERT INTO strategy_rules (strategy_id, outcome, action, delay_seconds, max_attempts, next_phone)
-SELECT n.id, r.outcome, r.action,
-       CASE WHEN r.action = 'retry' THEN :delay ELSE 0 END, r.max_attempts, r.next_phone
-FROM strategy_rules r
-JOIN strategies d ON d.id = r.strategy_id AND d.name = 'Default'
-CROSS JOIN strategies n
-WHERE n.name = :'name'
-ON CONFLICT (strategy_id, outcome) DO NOTHING;
-SELECT id FROM strategies WHERE name = :'name';
-EOF
+    local name=${1:-Demo} delay=${2:-2} list id default body answer
+    list=$(api GET '/api/v1/strategies?limit=200') || return 1
+    id=$(jq -r --arg n "$name" '.items[] | select(.name == $n) | .id' <<<"$list")
+    if [[ -n $id ]]; then
+        echo "$id"
+        return 0
+    fi
+    default=$(jq -r '.items[] | select(.name == "Default") | .id' <<<"$list")
+    [[ -n $default ]] || { ecm_warn "no Default strategy"; return 1; }
+    body=$(api GET "/api/v1/strategies/$default" | jq --arg n "$name" --argjson d "$delay" '{
+        name: $n, description: "Default with \($d) s retries (demo and tests)",
+        max_attempts, max_attempts_per_day: .max_attempts,
+        rules: [.rules[] | {outcome, action, max_attempts, next_phone,
+                            delay_seconds: (if .action == "retry" then $d else 0 end)}]}') ||
+        return 1
+    answer=$(api POST /api/v1/strategies -d "$body") || return 1
+    id=$(jq -r '.id // empty' <<<"$answer")
+    [[ $id =~ ^[0-9]+$ ]] || { ecm_warn "unexpected answer to POST /api/v1/strategies: $answer"; return 1; }
+    echo "$id"
 }
 
 # Writes a CSV of N contacts (header account_number,first_name,last_name,
