@@ -343,48 +343,26 @@ static int dnc_begin(ecm_http_req *req, const gw_app *app, long long campaign_id
         const char *p[] = {cid};
         PGresult *c = ecm_pg_exec(pg, "SELECT region FROM campaigns WHERE id = $1", 1, p);
         if (!c || PQntuples(c) == 0) {
-            if (!c) {
-                ecm_pg_check_broken(pg);
-            }
-            ecm_pg_pool_put(app->pool, pg);
-            dnc_free(d);
             if (c) {
                 ecm_http_respond_problem(req, 404, "not-found", "No such campaign",
                                          "campaign %lld does not exist", campaign_id);
             } else {
-                ecm_http_respond_problem(req, 503, "unavailable", "Database unavailable",
-                                         "could not read campaign %lld", campaign_id);
+                char what[48];
+                (void)snprintf(what, sizeof(what), "read campaign %lld", campaign_id);
+                gw_respond_db_down(req, pg, what);
             }
+            ecm_pg_pool_put(app->pool, pg);
+            dnc_free(d);
             PQclear(c);
             return -1;
         }
         (void)snprintf(d->region, sizeof(d->region), "%s", PQgetvalue(c, 0, 0));
         PQclear(c);
     }
-    const char *cl = ecm_http_req_header(req, "Content-Length");
-    char *end = NULL;
-    d->bytes_total = cl ? strtoll(cl, &end, 10) : -1;
-    if (cl && (end == cl || *end != '\0' || d->bytes_total < 0)) {
-        d->bytes_total = -1;
-    }
-    char total[24];
-    (void)snprintf(total, sizeof(total), "%lld", d->bytes_total);
-    const char *p2[] = {campaign_id > 0 ? cid : NULL, ct, d->bytes_total >= 0 ? total : NULL};
-    PGresult *r = ecm_pg_exec(pg,
-                              "INSERT INTO uploads (kind, campaign_id, content_type, bytes_total) "
-                              "VALUES ('dnc', $1, $2, $3) RETURNING id",
-                              3, p2);
-    if (!r) {
-        ecm_pg_check_broken(pg);
-    } else {
-        d->upload_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    }
-    PQclear(r);
+    d->upload_id = gw_upload_start(req, pg, "dnc", campaign_id, ct, &d->bytes_total);
     ecm_pg_pool_put(app->pool, pg);
     if (d->upload_id <= 0) {
         dnc_free(d);
-        ecm_http_respond_problem(req, 503, "unavailable", "Database unavailable",
-                                 "could not create the upload");
         return -1;
     }
     ecm_log_info("dnc upload started", "upload_id=%lld campaign_id=%lld", d->upload_id,

@@ -74,7 +74,9 @@ int gw_path_id(ecm_http_req *req, const char *noun, long long *out)
     if (gw_parse_id(s, out) != 0) {
         char title[64];
         (void)snprintf(title, sizeof(title), "No such %s", noun);
-        ecm_http_respond_problem(req, 404, "not-found", title, "'%.40s' is not a %s id", s, noun);
+        const char *article = noun[0] && strchr("aeiou", noun[0]) ? "an" : "a";
+        ecm_http_respond_problem(req, 404, "not-found", title, "'%.40s' is not %s %s id", s,
+                                 article, noun);
         return -1;
     }
     return 0;

@@ -34,7 +34,7 @@ int gw_parse_id(const char *s, long long *out);
 int gw_query_int(ecm_http_req *req, const char *name, long long def, long long min, long long max,
                  long long *out);
 
-/* The path's first {} as an id of a noun ("campaign", "strategy"). Returns
+/* The path's first {} as an id of a noun ("campaign", "upload"). Returns
  * 0, or -1 after answering 404 "No such <noun>". */
 int gw_path_id(ecm_http_req *req, const char *noun, long long *out);
 

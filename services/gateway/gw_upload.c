@@ -18,6 +18,7 @@
 #include "ecm_outbox.h"
 #include "ecm_pg.h"
 #include "ecm_pgarray.h"
+#include "ecm_pgval.h"
 #include "ecm_phone.h"
 #include "ecm_sms_text.h"
 #include "ecm_window.h"
@@ -1898,13 +1899,39 @@ static upload *upload_new(const gw_app *app, int json)
     return u;
 }
 
+long long gw_upload_start(ecm_http_req *req, ecm_pg *pg, const char *kind, long long campaign_id,
+                          const char *content_type, long long *bytes_total)
+{
+    const char *cl = ecm_http_req_header(req, "Content-Length");
+    char *end = NULL;
+    long long total = cl ? strtoll(cl, &end, 10) : -1;
+    if (cl && (end == cl || *end != '\0' || total < 0)) {
+        total = -1;
+    }
+    *bytes_total = total;
+    char cid[24], total_text[24];
+    (void)snprintf(cid, sizeof(cid), "%lld", campaign_id);
+    (void)snprintf(total_text, sizeof(total_text), "%lld", total);
+    const char *params[] = {kind, campaign_id > 0 ? cid : NULL, content_type,
+                            total >= 0 ? total_text : NULL};
+    PGresult *r = ecm_pg_exec(pg,
+                              "INSERT INTO uploads (kind, campaign_id, content_type, bytes_total) "
+                              "VALUES ($1, $2, $3, $4) RETURNING id",
+                              4, params);
+    long long id = r ? ecm_pgval_ll(r, 0, 0, 0) : 0;
+    PQclear(r);
+    if (id <= 0) {
+        gw_respond_db_down(req, pg, "create the upload");
+        return 0;
+    }
+    return id;
+}
+
 static int upload_begin(void *ctx, ecm_http_req *req)
 {
     const gw_app *app = ctx;
     long long campaign_id;
-    if (gw_parse_id(ecm_http_req_param(req, 0), &campaign_id) != 0) {
-        ecm_http_respond_problem(req, 404, "not-found", "No such campaign",
-                                 "'%.40s' is not a campaign id", ecm_http_req_param(req, 0));
+    if (gw_path_id(req, "campaign", &campaign_id) != 0) {
         return -1;
     }
     const char *ct = ecm_http_req_header(req, "Content-Type");
@@ -1924,10 +1951,10 @@ static int upload_begin(void *ctx, ecm_http_req *req)
     PGresult *c = ecm_pg_exec(
         pg, "SELECT channel, state, region, sms_template FROM campaigns WHERE id = $1", 1, p1);
     if (!c) {
-        ecm_pg_check_broken(pg);
+        char what[48];
+        (void)snprintf(what, sizeof(what), "read campaign %lld", campaign_id);
+        gw_respond_db_down(req, pg, what);
         ecm_pg_pool_put(app->pool, pg);
-        ecm_http_respond_problem(req, 503, "unavailable", "Database unavailable",
-                                 "could not read campaign %lld", campaign_id);
         return -1;
     }
     if (PQntuples(c) == 0) {
@@ -1978,31 +2005,10 @@ static int upload_begin(void *ctx, ecm_http_req *req)
         ecm_http_respond_problem(req, 500, "internal", "Internal error", "out of memory");
         return -1;
     }
-    const char *cl = ecm_http_req_header(req, "Content-Length");
-    char *end = NULL;
-    long long total = cl ? strtoll(cl, &end, 10) : -1;
-    if (cl && (end == cl || *end != '\0' || total < 0)) {
-        total = -1;
-    }
-    u->bytes_total = total;
-    char total_text[24];
-    (void)snprintf(total_text, sizeof(total_text), "%lld", total);
-    const char *p2[] = {cid, ct, total >= 0 ? total_text : NULL};
-    PGresult *r = ecm_pg_exec(pg,
-                              "INSERT INTO uploads (campaign_id, content_type, bytes_total) "
-                              "VALUES ($1, $2, $3) RETURNING id",
-                              3, p2);
-    if (!r) {
-        ecm_pg_check_broken(pg);
-    } else {
-        u->upload_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    }
-    PQclear(r);
+    u->upload_id = gw_upload_start(req, pg, "contacts", campaign_id, ct, &u->bytes_total);
     ecm_pg_pool_put(app->pool, pg);
     if (u->upload_id <= 0) {
         upload_free(u);
-        ecm_http_respond_problem(req, 503, "unavailable", "Database unavailable",
-                                 "could not create the upload");
         return -1;
     }
     ecm_log_info("upload started", "upload_id=%lld campaign_id=%lld format=%s", u->upload_id,
@@ -2183,18 +2189,17 @@ static void upload_cleanup(void *ctx, ecm_http_req *req)
     "SELECT line_no, kind, reason FROM upload_rows WHERE upload_id = $1 AND line_no > $2 "         \
     "AND ($3::text IS NULL OR kind = $3) ORDER BY line_no LIMIT $4"
 
+/* Absent counts and ids (SQL NULL) read as -1. */
 static long long col_ll(const PGresult *r, int row, int col)
 {
-    return PQgetisnull(r, row, col) ? -1 : strtoll(PQgetvalue(r, row, col), NULL, 10);
+    return ecm_pgval_ll(r, row, col, -1);
 }
 
 static void get_upload(void *ctx, ecm_http_req *req)
 {
     const gw_app *app = ctx;
     long long id, after, limit;
-    if (gw_parse_id(ecm_http_req_param(req, 0), &id) != 0) {
-        ecm_http_respond_problem(req, 404, "not-found", "No such upload",
-                                 "'%.40s' is not an upload id", ecm_http_req_param(req, 0));
+    if (gw_path_id(req, "upload", &id) != 0) {
         return;
     }
     if (gw_query_int(req, "after", 0, 0, INT64_MAX / 2, &after) != 0 ||
@@ -2216,17 +2221,15 @@ static void get_upload(void *ctx, ecm_http_req *req)
     ecm_pg *pg = ecm_pg_pool_get(app->pool);
     PGresult *r = ecm_pg_exec(pg, UPLOAD_SELECT_SQL, 1, params);
     PGresult *rows = r && PQntuples(r) == 1 ? ecm_pg_exec(pg, UPLOAD_ROWS_SQL, 4, params) : NULL;
-    int failed = !r || (PQntuples(r) == 1 && !rows);
-    if (failed) {
-        ecm_pg_check_broken(pg);
-    }
-    ecm_pg_pool_put(app->pool, pg);
-    if (failed) {
+    if (!r || (PQntuples(r) == 1 && !rows)) {
+        char what[48];
+        (void)snprintf(what, sizeof(what), "read upload %lld", id);
+        gw_respond_db_down(req, pg, what);
+        ecm_pg_pool_put(app->pool, pg);
         PQclear(r);
-        ecm_http_respond_problem(req, 503, "unavailable", "Database unavailable",
-                                 "could not read upload %lld", id);
         return;
     }
+    ecm_pg_pool_put(app->pool, pg);
     if (PQntuples(r) == 0) {
         PQclear(r);
         ecm_http_respond_problem(req, 404, "not-found", "No such upload",

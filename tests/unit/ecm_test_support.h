@@ -33,6 +33,7 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include "ecm_clock.h"
 #include "ecm_kafka.h"
 #include "ecm_log.h"
 #include "ecm_metrics.h"
@@ -79,6 +80,18 @@ static inline void ecm_test_sleep_ms(long ms)
     struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
+}
+
+/* ms since the epoch of an RFC 3339 time with an offset, as
+ * ecm_clock_parse_time reads it; fails the running test when it does not
+ * parse. */
+static inline int64_t ecm_test_time_ms(const char *rfc3339)
+{
+    int64_t ms = 0;
+    if (ecm_clock_parse_time(rfc3339, &ms) != 0) {
+        fail_msg("bad test time %s", rfc3339);
+    }
+    return ms;
 }
 
 /* ---- PostgreSQL: connections and one-line SQL ---------------------------- */

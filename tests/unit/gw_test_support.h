@@ -148,4 +148,26 @@ static inline long long gw_test_jint(const json_t *obj, const char *key)
     return json_integer_value(v);
 }
 
+/* The integer at path of obj, members named from the outside in and split
+ * by dots ("progress.bytes_read"); fails the running test when there is
+ * none. */
+static inline long long gw_test_jint_at(const json_t *obj, const char *path)
+{
+    const json_t *v = obj;
+    for (const char *key = path; v;) {
+        const char *dot = strchr(key, '.');
+        size_t len = dot ? (size_t)(dot - key) : strlen(key);
+        v = json_object_getn(v, key, len);
+        if (!dot) {
+            break;
+        }
+        key = dot + 1;
+    }
+    if (!json_is_integer(v)) {
+        char *d = json_dumps(obj, JSON_COMPACT);
+        fail_msg("no integer %s in %s", path, d ? d : "(null)");
+    }
+    return json_integer_value(v);
+}
+
 #endif

@@ -7,21 +7,12 @@
 #include <cmocka.h>
 
 #include "ecm_calling.h"
-#include "ecm_clock.h"
+#include "ecm_test_support.h"
 
 #define NY "America/New_York"
 #define LONDON "Europe/London"
 #define KARACHI "Asia/Karachi"
 #define SYDNEY "Australia/Sydney"
-
-static int64_t T(const char *rfc3339)
-{
-    int64_t ms = 0;
-    if (ecm_clock_parse_time(rfc3339, &ms) != 0) {
-        fail_msg("bad time %s", rfc3339);
-    }
-    return ms;
-}
 
 static const ecm_legal_hours TCPA = {8 * 60, 21 * 60};
 
@@ -55,10 +46,10 @@ static void test_calling_no_window_means_legal_hours_every_day(void **state)
     char err[128];
     assert_int_equal(ecm_calling_window(NULL, NULL, NULL, &TCPA, &w, err, sizeof err), 0);
     /* Sunday 07:59 closed, 08:00 open, 20:59 open, 21:00 closed. */
-    assert_int_equal(ecm_window_is_open(w, NY, T("2026-11-22T07:59:00-05:00")), 0);
-    assert_int_equal(ecm_window_is_open(w, NY, T("2026-11-22T08:00:00-05:00")), 1);
-    assert_int_equal(ecm_window_is_open(w, NY, T("2026-11-22T20:59:59-05:00")), 1);
-    assert_int_equal(ecm_window_is_open(w, NY, T("2026-11-22T21:00:00-05:00")), 0);
+    assert_int_equal(ecm_window_is_open(w, NY, ecm_test_time_ms("2026-11-22T07:59:00-05:00")), 0);
+    assert_int_equal(ecm_window_is_open(w, NY, ecm_test_time_ms("2026-11-22T08:00:00-05:00")), 1);
+    assert_int_equal(ecm_window_is_open(w, NY, ecm_test_time_ms("2026-11-22T20:59:59-05:00")), 1);
+    assert_int_equal(ecm_window_is_open(w, NY, ecm_test_time_ms("2026-11-22T21:00:00-05:00")), 0);
     ecm_window_destroy(w);
 }
 
@@ -73,12 +64,14 @@ static void test_calling_window_bounds_from_pg_text(void **state)
                      0);
     /* Before start_at: waits for it. */
     int64_t until = 0;
-    assert_int_equal(ecm_calling_check(w, NY, T("2026-11-16T10:00:00-05:00"), &until),
-                     ECM_CALLING_WAIT);
-    assert_int_equal(until, T("2026-11-23T09:00:00-05:00"));
+    assert_int_equal(
+        ecm_calling_check(w, NY, ecm_test_time_ms("2026-11-16T10:00:00-05:00"), &until),
+        ECM_CALLING_WAIT);
+    assert_int_equal(until, ecm_test_time_ms("2026-11-23T09:00:00-05:00"));
     /* After the last Monday window before end_at: expires. */
-    assert_int_equal(ecm_calling_check(w, NY, T("2026-11-23T17:00:00-05:00"), &until),
-                     ECM_CALLING_EXPIRE);
+    assert_int_equal(
+        ecm_calling_check(w, NY, ecm_test_time_ms("2026-11-23T17:00:00-05:00"), &until),
+        ECM_CALLING_EXPIRE);
     ecm_window_destroy(w);
 
     assert_int_equal(ecm_calling_window("{\"funday\":[]}", NULL, NULL, &TCPA, &w, err, sizeof err),
@@ -101,13 +94,13 @@ static void test_calling_four_cities_one_instant(void **state)
     /* Monday 2026-11-23 14:00 UTC: 09:00 in New York (open), 14:00 in
      * London (open), 19:00 in Karachi (closed: after 17:00), Tuesday 01:00
      * in Sydney (closed: waits for 09:00 there). */
-    int64_t now = T("2026-11-23T14:00:00Z"), until = 0;
+    int64_t now = ecm_test_time_ms("2026-11-23T14:00:00Z"), until = 0;
     assert_int_equal(ecm_calling_check(w, NY, now, &until), ECM_CALLING_GO);
     assert_int_equal(ecm_calling_check(w, LONDON, now, &until), ECM_CALLING_GO);
     assert_int_equal(ecm_calling_check(w, KARACHI, now, &until), ECM_CALLING_WAIT);
-    assert_int_equal(until, T("2026-11-24T09:00:00+05:00"));
+    assert_int_equal(until, ecm_test_time_ms("2026-11-24T09:00:00+05:00"));
     assert_int_equal(ecm_calling_check(w, SYDNEY, now, &until), ECM_CALLING_WAIT);
-    assert_int_equal(until, T("2026-11-24T09:00:00+11:00"));
+    assert_int_equal(until, ecm_test_time_ms("2026-11-24T09:00:00+11:00"));
     /* An unknown zone is read as UTC rather than losing the contact. */
     assert_int_equal(ecm_calling_check(w, "Mars/Olympus", now, &until), ECM_CALLING_GO);
     ecm_window_destroy(w);
@@ -124,20 +117,20 @@ static void test_calling_margin_holds_back_what_the_dialer_may_dial_late(void **
     int64_t until = 0;
     /* 20:45 in New York: open, but a dialer holding the record ten minutes
      * could dial at 20:55+; with the margin it waits for 08:00. */
-    int64_t t = T("2026-11-24T20:45:00-05:00");
+    int64_t t = ecm_test_time_ms("2026-11-24T20:45:00-05:00");
     assert_int_equal(ecm_calling_check_margin(w, NY, t, 0, &until), ECM_CALLING_GO);
     assert_int_equal(ecm_calling_check_margin(w, NY, t, ten_min, &until), ECM_CALLING_GO);
-    t = T("2026-11-24T20:51:00-05:00");
+    t = ecm_test_time_ms("2026-11-24T20:51:00-05:00");
     assert_int_equal(ecm_calling_check(w, NY, t, &until), ECM_CALLING_GO);
     assert_int_equal(ecm_calling_check_margin(w, NY, t, ten_min, &until), ECM_CALLING_WAIT);
-    assert_int_equal(until, T("2026-11-25T08:00:00-05:00"));
+    assert_int_equal(until, ecm_test_time_ms("2026-11-25T08:00:00-05:00"));
     /* On the last evening before end_at there is no later opening. */
-    t = T("2026-11-26T20:55:00-05:00");
+    t = ecm_test_time_ms("2026-11-26T20:55:00-05:00");
     assert_int_equal(ecm_calling_check_margin(w, NY, t, ten_min, &until), ECM_CALLING_EXPIRE);
     /* Closed now: the margin changes nothing. */
-    t = T("2026-11-24T22:00:00-05:00");
+    t = ecm_test_time_ms("2026-11-24T22:00:00-05:00");
     assert_int_equal(ecm_calling_check_margin(w, NY, t, ten_min, &until), ECM_CALLING_WAIT);
-    assert_int_equal(until, T("2026-11-25T08:00:00-05:00"));
+    assert_int_equal(until, ecm_test_time_ms("2026-11-25T08:00:00-05:00"));
     ecm_window_destroy(w);
 }
 
@@ -175,7 +168,7 @@ static void test_calling_cache_rebuilds_on_new_version(void **state)
     const ecm_window *a = ecm_calling_cache_get(c, 7, "v1", "{\"mon\":[[\"09:00\",\"10:00\"]]}",
                                                 NULL, NULL, err, sizeof err);
     assert_non_null(a);
-    int64_t mon_930 = T("2026-11-23T09:30:00-05:00");
+    int64_t mon_930 = ecm_test_time_ms("2026-11-23T09:30:00-05:00");
     assert_int_equal(ecm_window_is_open(a, NY, mon_930), 1);
     /* Same version: the stored window, even if the row text differs. */
     const ecm_window *b = ecm_calling_cache_get(c, 7, "v1", NULL, NULL, NULL, err, sizeof err);

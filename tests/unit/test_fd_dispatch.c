@@ -7,7 +7,6 @@
 #include <pthread.h>
 
 #include "ecm/v1/events.pb-c.h"
-#include "ecm_clock.h"
 #include "ecm_gate.h"
 #include "ecm_log.h"
 #include "ecm_metrics.h"
@@ -483,14 +482,6 @@ static long long add_contact(fixture *f, long long cid, const char *phones_sql, 
                  cid, phones_sql, tz_sql);
 }
 
-static int64_t T(const char *rfc3339)
-{
-    int64_t ms = 0;
-    if (ecm_clock_parse_time(rfc3339, &ms) != 0)
-        fail_msg("bad time %s", rfc3339);
-    return ms;
-}
-
 /* 21:05 in New York is 12:05 in Sydney: the one waits for 08:00 and is not
  * sent, the other goes, with the business time of its dispatch. */
 static void test_dispatch_defers_contact_outside_its_window_to_the_next_opening(void **state)
@@ -510,13 +501,13 @@ static void test_dispatch_defers_contact_outside_its_window_to_the_next_opening(
                            "SELECT (extract(epoch FROM next_attempt_at) * 1000)::bigint "
                            "FROM contacts WHERE id = %lld AND state = 'waiting' AND attempts = 0",
                            ny),
-                     T("2026-03-10T08:00:00-04:00"));
+                     ecm_test_time_ms("2026-03-10T08:00:00-04:00"));
     assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE contact_id = %lld", ny), 0);
     assert_int_equal(q_int(f,
                            "SELECT (extract(epoch FROM dispatched_at) * 1000)::bigint "
                            "FROM attempts WHERE contact_id = %lld AND status = 'sent'",
                            syd),
-                     T("2026-03-09T21:05:00-04:00"));
+                     ecm_test_time_ms("2026-03-09T21:05:00-04:00"));
     assert_int_equal(metric(f, "ecm_gate_deferred_total"), 1);
 
     /* At the opening it is taken again (as the scheduler's retry would

@@ -8,7 +8,6 @@
  * still at 2026-03-04T17:00:00Z (ECM_CLOCK_FIXED). */
 #include <jansson.h>
 
-#include "ecm_clock.h"
 #include "ecm_intake.h"
 #include "ecm_pg.h"
 #include "gw_app.h"
@@ -21,13 +20,6 @@
 
 #define NOW "2026-03-04T17:00:00Z"
 
-static int64_t at(const char *rfc3339)
-{
-    int64_t ms = 0;
-    assert_int_equal(ecm_clock_parse_time(rfc3339, &ms), 0);
-    return ms;
-}
-
 /* ---- pure: body checks and actions -------------------------------------- */
 
 /* gw_callback_parse of text at NOW; returns its result, the field in *field. */
@@ -39,7 +31,7 @@ static int parse(const char *text, int64_t *at_ms, const char **field)
     }
     char reason[200] = "";
     *field = NULL;
-    int rc = gw_callback_parse(body, at(NOW), at_ms, field, reason, sizeof(reason));
+    int rc = gw_callback_parse(body, ecm_test_time_ms(NOW), at_ms, field, reason, sizeof(reason));
     if (rc != 0) {
         assert_non_null(*field);
         assert_true(reason[0] != '\0');
@@ -84,9 +76,9 @@ static void test_callback_body_future_time_with_offset_is_taken(void **state)
     int64_t ms = 0;
     const char *field = NULL;
     assert_int_equal(parse("{\"at\": \"2026-03-04T15:00:00-05:00\"}", &ms, &field), 0);
-    assert_int_equal(ms, at("2026-03-04T20:00:00Z"));
+    assert_int_equal(ms, ecm_test_time_ms("2026-03-04T20:00:00Z"));
     assert_int_equal(parse("{\"at\": \"2026-03-04T17:00:00.001Z\"}", &ms, &field), 0);
-    assert_int_equal(ms, at(NOW) + 1);
+    assert_int_equal(ms, ecm_test_time_ms(NOW) + 1);
 }
 
 static void test_callback_action_by_contact_state(void **state)
@@ -251,7 +243,7 @@ static void test_api_callback_reschedules_contact_not_out_with_dialer(void **sta
     long long camp = make_campaign(f, "'2026-03-10T00:00:00Z'");
     static const char *const states[] = {"pending", "queued", "waiting", "retry_due"};
     char want[32];
-    snprintf(want, sizeof(want), "%lld", (long long)at("2026-03-05T15:00:00Z"));
+    snprintf(want, sizeof(want), "%lld", (long long)ecm_test_time_ms("2026-03-05T15:00:00Z"));
     for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
         long long k = make_contact(f, camp, states[i], strcmp(states[i], "pending") == 0 ? 0 : 1);
         ecm_test_pg_exec(f->conn,
@@ -311,13 +303,13 @@ static void test_api_callback_dispatched_contact_keeps_state_and_stores_time(voi
     expect_contact(f, k, "state || ' ' || attempts || ' ' || coalesce(next_attempt_at::text, '-')",
                    "dispatched 2 -");
     char want[32];
-    snprintf(want, sizeof(want), "%lld", (long long)at("2026-03-04T19:30:00Z"));
+    snprintf(want, sizeof(want), "%lld", (long long)ecm_test_time_ms("2026-03-04T19:30:00Z"));
     expect_contact(f, k, MS_OF("callback_at"), want);
 
     /* a second request replaces the time */
     assert_int_equal(post_callback(f, k, "{\"at\": \"2026-03-04T21:00:00Z\"}", &a), 200);
     json_decref(a);
-    snprintf(want, sizeof(want), "%lld", (long long)at("2026-03-04T21:00:00Z"));
+    snprintf(want, sizeof(want), "%lld", (long long)ecm_test_time_ms("2026-03-04T21:00:00Z"));
     expect_contact(f, k, MS_OF("callback_at"), want);
 }
 

@@ -19,7 +19,7 @@
 #include "gw_campaigns.h"
 #include "gw_csv.h"
 #include "gw_upload.h"
-#include "ecm_test_support.h"
+#include "gw_test_support.h"
 
 /* ---- header and rows -------------------------------------------------- */
 
@@ -390,15 +390,7 @@ static void test_upload_pipeline_reports_rejected_rows_on_their_lines(void **sta
 #define PORT_FIRST 20450
 #define PORT_LAST 20499
 
-typedef struct {
-    ecm_test_db *db; /* the scratch database */
-    PGconn *conn;    /* for checks */
-    ecm_pg_pool *pool;
-    ecm_http *http;
-    gw_app app;
-    int port;
-    volatile sig_atomic_t stop;
-} fixture;
+typedef gw_test_api fixture;
 
 static long long sql_count(PGconn *c, const char *sql)
 {
@@ -407,53 +399,20 @@ static long long sql_count(PGconn *c, const char *sql)
 
 static int setup_db(void **state)
 {
-    if (!ecm_test_pg_dsn()) {
-        *state = NULL;
-        return 0;
-    }
-    fixture *f = calloc(1, sizeof(*f));
-    assert_non_null(f);
-    f->db = ecm_test_db_new_migrated("ecm_gateway");
-    f->conn = ecm_test_pg_connect(f->db->dsn);
-
-    f->pool = ecm_pg_pool_new(f->db->dsn, 4, &f->stop);
-    assert_non_null(f->pool);
-    f->app = (gw_app){
-        .pool = f->pool,
-        .source = "/ecm/gateway-test",
-        .topic_campaigns = "campaigns.changed",
-        .topic_uploaded = "contacts.uploaded",
-        .topic_closed = "contacts.closed",
-        .upload_batch = 5000,
-        .upload_max_record = 65536,
-    };
-    for (f->port = PORT_FIRST; f->port <= PORT_LAST; f->port++) {
-        f->http = ecm_http_new("127.0.0.1", f->port, NULL);
-        assert_non_null(f->http);
-        assert_int_equal(gw_campaigns_register(f->http, &f->app), 0);
-        assert_int_equal(gw_upload_register(f->http, &f->app), 0);
-        if (ecm_http_start(f->http) == 0) {
-            break;
-        }
-        ecm_http_destroy(f->http);
-        f->http = NULL;
-    }
-    assert_non_null(f->http);
-    *state = f;
+    gw_app settings = gw_test_settings();
+    /* A DNC list without a campaign is read in the global region, which a
+     * default region would replace. */
+    settings.default_region = NULL;
+    settings.upload_batch = 5000;
+    settings.upload_max_record = 65536;
+    static const gw_test_routes_fn routes[] = {gw_campaigns_register, gw_upload_register, NULL};
+    *state = gw_test_api_new("ecm_gateway", &settings, PORT_FIRST, PORT_LAST, routes);
     return 0;
 }
 
 static int teardown_db(void **state)
 {
-    fixture *f = *state;
-    if (!f) {
-        return 0;
-    }
-    ecm_http_destroy(f->http);
-    ecm_pg_pool_destroy(f->pool);
-    PQfinish(f->conn);
-    (void)ecm_test_db_destroy(f->db);
-    free(f);
+    gw_test_api_destroy(*state);
     return 0;
 }
 
@@ -516,32 +475,6 @@ static long request(const fixture *f, const char *method, const char *path,
     *answer = a.len ? json_loads(a.body, 0, NULL) : NULL;
     ecm_test_http_answer_free(&a);
     return status;
-}
-
-static long long jint(json_t *obj, const char *path)
-{
-    /* "a.b.c" through nested objects. */
-    char buf[128];
-    snprintf(buf, sizeof(buf), "%s", path);
-    json_t *v = obj;
-    for (char *save = NULL, *k = strtok_r(buf, ".", &save); k; k = strtok_r(NULL, ".", &save)) {
-        v = json_object_get(v, k);
-    }
-    if (!json_is_integer(v)) {
-        char *d = json_dumps(obj, JSON_COMPACT);
-        fail_msg("%s is not an integer in %s", path, d);
-    }
-    return json_integer_value(v);
-}
-
-static const char *jstr(json_t *obj, const char *key)
-{
-    json_t *v = json_object_get(obj, key);
-    if (!json_is_string(v)) {
-        char *d = json_dumps(obj, JSON_COMPACT);
-        fail_msg("%s is not a string in %s", key, d);
-    }
-    return json_string_value(v);
 }
 
 /* Generates the CSV as libcurl asks for it: BOM, CRLF, a header, TEST_ROWS
@@ -647,11 +580,11 @@ static long long create_campaign(fixture *f, const char *channel_body)
     long st = request(f, "POST", "/api/v1/campaigns", "application/json", channel_body, NULL, NULL,
                       &a, location, sizeof(location));
     assert_int_equal(st, 201);
-    long long id = jint(a, "id");
+    long long id = gw_test_jint_at(a, "id");
     char expected[64];
     snprintf(expected, sizeof(expected), "/api/v1/campaigns/%lld", id);
     assert_string_equal(location, expected);
-    assert_string_equal(jstr(a, "state"), "draft");
+    assert_string_equal(gw_test_jstr(a, "state"), "draft");
     json_decref(a);
     return id;
 }
@@ -732,8 +665,9 @@ static char *report_walk(fixture *f, long long id, const char *kind, int limit)
         assert_true(json_array_size(rows) <= (size_t)limit);
         for (size_t i = 0; i < json_array_size(rows); i++) {
             json_t *r = json_array_get(rows, i);
-            used += (size_t)snprintf(out + used, cap - used, "%lld:%s:%s;", jint(r, "line"),
-                                     jstr(r, "kind"), jstr(r, "reason"));
+            used +=
+                (size_t)snprintf(out + used, cap - used, "%lld:%s:%s;", gw_test_jint_at(r, "line"),
+                                 gw_test_jstr(r, "kind"), gw_test_jstr(r, "reason"));
             assert_true(used < cap);
         }
         json_t *next = json_object_get(a, "next_after");
@@ -743,7 +677,8 @@ static char *report_walk(fixture *f, long long id, const char *kind, int limit)
             break;
         }
         after = json_integer_value(next);
-        assert_int_equal(after, jint(json_array_get(rows, json_array_size(rows) - 1), "line"));
+        assert_int_equal(after,
+                         gw_test_jint_at(json_array_get(rows, json_array_size(rows) - 1), "line"));
         json_decref(a);
     }
     assert_true(pages >= 1);
@@ -781,20 +716,20 @@ static void test_api_upload_of_a_troubled_csv_loads_or_reports_every_row(void **
     /* Batches of 3 rows: duplicates and line numbers cross batches. */
     f->app.upload_batch = 3;
     json_t *a = upload_contacts(f, id, "text/csv", csv);
-    long long up = jint(a, "upload_id");
-    assert_int_equal(jint(a, "rows_read"), 17);
-    assert_int_equal(jint(a, "rows_loaded"), 8);
-    assert_int_equal(jint(a, "rows_rejected"), 8);
-    assert_int_equal(jint(a, "rows_duplicate"), 1);
-    assert_int_equal(jint(a, "rows_dnc"), 0);
-    assert_int_equal(jint(a, "progress.bytes_read"), (long long)len);
+    long long up = gw_test_jint_at(a, "upload_id");
+    assert_int_equal(gw_test_jint_at(a, "rows_read"), 17);
+    assert_int_equal(gw_test_jint_at(a, "rows_loaded"), 8);
+    assert_int_equal(gw_test_jint_at(a, "rows_rejected"), 8);
+    assert_int_equal(gw_test_jint_at(a, "rows_duplicate"), 1);
+    assert_int_equal(gw_test_jint_at(a, "rows_dnc"), 0);
+    assert_int_equal(gw_test_jint_at(a, "progress.bytes_read"), (long long)len);
     /* Each batch's rejected rows join the answer when the loader thread has
      * loaded it: still in the order of the file. */
     static const long long rejected_lines[] = {7, 8, 10, 11, 17, 19, 20, 21};
     json_t *errors = json_object_get(a, "errors");
     assert_int_equal(json_array_size(errors), 8);
     for (size_t i = 0; i < 8; i++) {
-        assert_int_equal(jint(json_array_get(errors, i), "line"), rejected_lines[i]);
+        assert_int_equal(gw_test_jint_at(json_array_get(errors, i), "line"), rejected_lines[i]);
     }
     json_decref(a);
 
@@ -851,10 +786,10 @@ static void test_api_upload_of_a_troubled_csv_loads_or_reports_every_row(void **
     /* The same file again: every good row is now a duplicate of the first
      * upload's row, named by upload and line. */
     a = upload_contacts(f, id, "text/csv; charset=UTF-8", csv);
-    long long up2 = jint(a, "upload_id");
-    assert_int_equal(jint(a, "rows_loaded"), 0);
-    assert_int_equal(jint(a, "rows_rejected"), 8);
-    assert_int_equal(jint(a, "rows_duplicate"), 9);
+    long long up2 = gw_test_jint_at(a, "upload_id");
+    assert_int_equal(gw_test_jint_at(a, "rows_loaded"), 0);
+    assert_int_equal(gw_test_jint_at(a, "rows_rejected"), 8);
+    assert_int_equal(gw_test_jint_at(a, "rows_duplicate"), 9);
     json_decref(a);
     char *report = report_walk(f, up2, "duplicate", 100);
     char first[160];
@@ -881,11 +816,11 @@ static void test_api_json_array_upload_reports_items_by_position(void **state)
     char *body = read_data("trouble.json", &len);
     f->app.upload_batch = 4;
     json_t *a = upload_contacts(f, id, "application/json", body);
-    long long up = jint(a, "upload_id");
-    assert_int_equal(jint(a, "rows_read"), 10);
-    assert_int_equal(jint(a, "rows_loaded"), 4);
-    assert_int_equal(jint(a, "rows_rejected"), 5);
-    assert_int_equal(jint(a, "rows_duplicate"), 1);
+    long long up = gw_test_jint_at(a, "upload_id");
+    assert_int_equal(gw_test_jint_at(a, "rows_read"), 10);
+    assert_int_equal(gw_test_jint_at(a, "rows_loaded"), 4);
+    assert_int_equal(gw_test_jint_at(a, "rows_rejected"), 5);
+    assert_int_equal(gw_test_jint_at(a, "rows_duplicate"), 1);
     json_decref(a);
     expect_contact(f, up, 1, "J01|{+12125550110}|{fixed_line_or_mobile}|{\"\"}|pending|-");
     expect_contact(f, up, 2, "J02|{+12125550111}|{fixed_line_or_mobile}|{\"\"}|pending|-");
@@ -914,13 +849,13 @@ static void test_api_json_array_upload_reports_items_by_position(void **state)
     assert_int_equal(
         request(f, "POST", path, "application/json", "{\"phone1\": 1}", NULL, NULL, &a, NULL, 0),
         422);
-    assert_non_null(strstr(jstr(a, "detail"), "expected '['"));
+    assert_non_null(strstr(gw_test_jstr(a, "detail"), "expected '['"));
     json_decref(a);
     assert_int_equal(request(f, "POST", path, "application/json",
                              "[{\"phone1\": \"2125550130\"}, {\"phone1\": \"21", NULL, NULL, &a,
                              NULL, 0),
                      422);
-    assert_non_null(strstr(jstr(a, "detail"), "item 2: the item is not closed"));
+    assert_non_null(strstr(gw_test_jstr(a, "detail"), "item 2: the item is not closed"));
     json_decref(a);
     snprintf(sql, sizeof(sql),
              "SELECT count(*) FROM contacts c JOIN uploads u ON u.id = c.upload_id "
@@ -971,13 +906,13 @@ static void test_api_dnc_lists_by_upload_and_dnc_rows_load_closed(void **state)
                           "(212) 555-0120,asked us,x\r\n"
                           "212 555 O1OO,,\r\n"
                           "212.555.0120,again,\r\n");
-    long long g = jint(a, "upload_id");
-    assert_string_equal(jstr(a, "kind"), "dnc");
+    long long g = gw_test_jint_at(a, "upload_id");
+    assert_string_equal(gw_test_jstr(a, "kind"), "dnc");
     assert_true(json_is_null(json_object_get(a, "campaign_id")));
-    assert_int_equal(jint(a, "rows_read"), 3);
-    assert_int_equal(jint(a, "rows_loaded"), 1);
-    assert_int_equal(jint(a, "rows_rejected"), 1);
-    assert_int_equal(jint(a, "rows_duplicate"), 1);
+    assert_int_equal(gw_test_jint_at(a, "rows_read"), 3);
+    assert_int_equal(gw_test_jint_at(a, "rows_loaded"), 1);
+    assert_int_equal(gw_test_jint_at(a, "rows_rejected"), 1);
+    assert_int_equal(gw_test_jint_at(a, "rows_duplicate"), 1);
     json_decref(a);
     char *report = report_walk(f, g, NULL, 10);
     assert_string_equal(report, "3:rejected:phone: '212 555 O1OO' contains letters;"
@@ -989,9 +924,9 @@ static void test_api_dnc_lists_by_upload_and_dnc_rows_load_closed(void **state)
                      1);
     /* Again: already on the list, never an error. */
     a = upload_ok(f, "/api/v1/dnc/uploads", "text/csv", "phone\n2125550120\n");
-    assert_int_equal(jint(a, "rows_loaded"), 0);
-    assert_int_equal(jint(a, "rows_duplicate"), 1);
-    report = report_walk(f, jint(a, "upload_id"), "duplicate", 10);
+    assert_int_equal(gw_test_jint_at(a, "rows_loaded"), 0);
+    assert_int_equal(gw_test_jint_at(a, "rows_duplicate"), 1);
+    report = report_walk(f, gw_test_jint_at(a, "upload_id"), "duplicate", 10);
     assert_string_equal(report, "2:duplicate:+12125550120 is already on the DNC list;");
     free(report);
     json_decref(a);
@@ -999,8 +934,8 @@ static void test_api_dnc_lists_by_upload_and_dnc_rows_load_closed(void **state)
     /* The campaign's own list and another campaign's. */
     snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/dnc/uploads", id);
     a = upload_ok(f, path, "text/csv", "phone\n2125550121\n(212) 555-0124\n");
-    assert_int_equal(jint(a, "campaign_id"), id);
-    assert_int_equal(jint(a, "rows_loaded"), 2);
+    assert_int_equal(gw_test_jint_at(a, "campaign_id"), id);
+    assert_int_equal(gw_test_jint_at(a, "rows_loaded"), 2);
     json_decref(a);
     snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/dnc/uploads", other);
     json_decref(upload_ok(f, path, "text/csv", "phone\n2125550122\n"));
@@ -1016,9 +951,9 @@ static void test_api_dnc_lists_by_upload_and_dnc_rows_load_closed(void **state)
                         "D2,2125550121,2125550123\n" /* 3: one of two: pending */
                         "D3,+1 212 555 0124,\n"      /* 4: campaign's list: closed */
                         "D4,2125550122,\n");         /* 5: another campaign's list: pending */
-    long long up = jint(a, "upload_id");
-    assert_int_equal(jint(a, "rows_loaded"), 4);
-    assert_int_equal(jint(a, "rows_dnc"), 2);
+    long long up = gw_test_jint_at(a, "upload_id");
+    assert_int_equal(gw_test_jint_at(a, "rows_loaded"), 4);
+    assert_int_equal(gw_test_jint_at(a, "rows_dnc"), 2);
     json_decref(a);
     expect_contact(f, up, 2, "D1|{+12125550120}|{fixed_line_or_mobile}|{\"\"}|closed|DNC");
     expect_contact(f, up, 3,
@@ -1071,7 +1006,7 @@ static void test_api_dnc_lists_by_upload_and_dnc_rows_load_closed(void **state)
      * with none off the lists (D2), at once. */
     snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/dnc/uploads", id);
     a = upload_ok(f, path, "text/csv", "phone\n+1 212 555 0123\n");
-    assert_int_equal(jint(a, "contacts_closed"), 1);
+    assert_int_equal(gw_test_jint_at(a, "contacts_closed"), 1);
     json_decref(a);
     expect_contact(f, up, 3,
                    "D2|{+12125550121,+12125550123}|{fixed_line_or_mobile,fixed_line_or_mobile}|"
@@ -1164,7 +1099,7 @@ static void test_api_upload_cut_short_by_the_reader_keeps_rows_before_it(void **
     f->app.upload_batch = 5000;
     f->app.upload_max_record = 65536;
     assert_int_equal(st, 422);
-    const char *detail = jstr(a, "detail");
+    const char *detail = gw_test_jstr(a, "detail");
     if (!strstr(detail, "40 rows before it were loaded")) {
         fail_msg("detail: %s", detail);
     }
@@ -1195,8 +1130,8 @@ static void test_api_campaign_life_cycle_and_validation(void **state)
     long st = request(f, "POST", "/api/v1/campaigns", "application/json",
                       "{\"name\":\"x\",\"channel\":\"voice_ivr\"}", NULL, NULL, &a, NULL, 0);
     assert_int_equal(st, 400);
-    assert_non_null(strstr(jstr(a, "type"), "validation"));
-    assert_non_null(strstr(jstr(a, "detail"), "cisco"));
+    assert_non_null(strstr(gw_test_jstr(a, "type"), "validation"));
+    assert_non_null(strstr(gw_test_jstr(a, "detail"), "cisco"));
     json_decref(a);
 
     st = request(f, "POST", "/api/v1/campaigns", "application/json",
@@ -1204,7 +1139,7 @@ static void test_api_campaign_life_cycle_and_validation(void **state)
                  "\"sms\":{\"template\":\"Hi\"}}",
                  NULL, NULL, &a, NULL, 0);
     assert_int_equal(st, 400);
-    assert_non_null(strstr(jstr(a, "detail"), "strategy"));
+    assert_non_null(strstr(gw_test_jstr(a, "detail"), "strategy"));
     json_decref(a);
 
     st = request(f, "POST", "/api/v1/campaigns", "application/json",
@@ -1212,7 +1147,7 @@ static void test_api_campaign_life_cycle_and_validation(void **state)
                  "\"sms\":{\"template\":\"Hi\"}}",
                  NULL, NULL, &a, NULL, 0);
     assert_int_equal(st, 400);
-    assert_non_null(strstr(jstr(a, "detail"), "time_zone"));
+    assert_non_null(strstr(gw_test_jstr(a, "detail"), "time_zone"));
     json_decref(a);
 
     long long id = create_campaign(
@@ -1223,7 +1158,7 @@ static void test_api_campaign_life_cycle_and_validation(void **state)
     snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/pause", id);
     st = request(f, "POST", path, NULL, NULL, NULL, NULL, &a, NULL, 0);
     assert_int_equal(st, 409);
-    assert_non_null(strstr(jstr(a, "type"), "conflict"));
+    assert_non_null(strstr(gw_test_jstr(a, "type"), "conflict"));
     json_decref(a);
     static const struct {
         const char *action, *state;
@@ -1233,7 +1168,7 @@ static void test_api_campaign_life_cycle_and_validation(void **state)
         snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/%s", id, steps[i].action);
         st = request(f, "POST", path, NULL, NULL, NULL, NULL, &a, NULL, 0);
         assert_int_equal(st, 200);
-        assert_string_equal(jstr(a, "state"), steps[i].state);
+        assert_string_equal(gw_test_jstr(a, "state"), steps[i].state);
         json_decref(a);
     }
     snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/activate", id);
@@ -1256,8 +1191,8 @@ static void test_api_campaign_life_cycle_and_validation(void **state)
 
     snprintf(path, sizeof(path), "/api/v1/campaigns/%lld", id);
     assert_int_equal(request(f, "GET", path, NULL, NULL, NULL, NULL, &a, NULL, 0), 200);
-    assert_string_equal(jstr(a, "start_at"), "2026-01-01T08:00:00.000Z");
-    assert_string_equal(jstr(json_object_get(a, "cisco"), "campaign_id"), "42");
+    assert_string_equal(gw_test_jstr(a, "start_at"), "2026-01-01T08:00:00.000Z");
+    assert_string_equal(gw_test_jstr(json_object_get(a, "cisco"), "campaign_id"), "42");
     json_decref(a);
     assert_int_equal(
         request(f, "GET", "/api/v1/campaigns/999999", NULL, NULL, NULL, NULL, &a, NULL, 0), 404);
@@ -1278,8 +1213,8 @@ static void test_api_upload_streams_12000_rows_in_batches(void **state)
     assert_int_equal(request(f, "POST", path, "multipart/form-data; boundary=x", "--x--", NULL,
                              NULL, &a, NULL, 0),
                      415);
-    assert_non_null(strstr(jstr(a, "detail"), "text/csv"));
-    assert_non_null(strstr(jstr(a, "detail"), "application/json"));
+    assert_non_null(strstr(gw_test_jstr(a, "detail"), "text/csv"));
+    assert_non_null(strstr(gw_test_jstr(a, "detail"), "application/json"));
     json_decref(a);
 
     generator g = {0};
@@ -1290,19 +1225,19 @@ static void test_api_upload_streams_12000_rows_in_batches(void **state)
         fail_msg("upload answered %ld: %s", st, d);
     }
     assert_int_equal(g.nbad, 3);
-    assert_int_equal(jint(a, "rows_read"), TEST_ROWS);
-    assert_int_equal(jint(a, "rows_rejected"), 3);
-    assert_int_equal(jint(a, "rows_loaded"), TEST_ROWS - 3);
-    long long upload_id = jint(a, "upload_id");
+    assert_int_equal(gw_test_jint_at(a, "rows_read"), TEST_ROWS);
+    assert_int_equal(gw_test_jint_at(a, "rows_rejected"), 3);
+    assert_int_equal(gw_test_jint_at(a, "rows_loaded"), TEST_ROWS - 3);
+    long long upload_id = gw_test_jint_at(a, "upload_id");
     char report[64];
     snprintf(report, sizeof(report), "/api/v1/uploads/%lld", upload_id);
-    assert_string_equal(jstr(a, "report_url"), report);
+    assert_string_equal(gw_test_jstr(a, "report_url"), report);
     json_t *errors = json_object_get(a, "errors");
     assert_int_equal(json_array_size(errors), 3);
     for (int i = 0; i < 3; i++) {
         json_t *e = json_array_get(errors, (size_t)i);
-        assert_int_equal(jint(e, "line"), g.bad_lines[i]);
-        assert_string_equal(jstr(e, "reason"), g.bad_reasons[i]);
+        assert_int_equal(gw_test_jint_at(e, "line"), g.bad_lines[i]);
+        assert_string_equal(gw_test_jstr(e, "reason"), g.bad_reasons[i]);
     }
     json_decref(a);
 
@@ -1358,12 +1293,13 @@ static void test_api_upload_streams_12000_rows_in_batches(void **state)
     snprintf(path, sizeof(path), "/api/v1/uploads/%lld?after=%lld&limit=1", upload_id,
              g.bad_lines[0]);
     assert_int_equal(request(f, "GET", path, NULL, NULL, NULL, NULL, &a, NULL, 0), 200);
-    assert_string_equal(jstr(a, "state"), "done");
-    assert_int_equal(jint(a, "rows_rejected"), 3);
+    assert_string_equal(gw_test_jstr(a, "state"), "done");
+    assert_int_equal(gw_test_jint_at(a, "rows_rejected"), 3);
     assert_int_equal(json_array_size(json_object_get(a, "rows")), 1);
-    assert_int_equal(jint(json_array_get(json_object_get(a, "rows"), 0), "line"), g.bad_lines[1]);
-    assert_int_equal(jint(a, "next_after"), g.bad_lines[1]);
-    assert_true(jint(a, "progress.bytes_read") > TEST_ROWS * 30);
+    assert_int_equal(gw_test_jint_at(json_array_get(json_object_get(a, "rows"), 0), "line"),
+                     g.bad_lines[1]);
+    assert_int_equal(gw_test_jint_at(a, "next_after"), g.bad_lines[1]);
+    assert_true(gw_test_jint_at(a, "progress.bytes_read") > TEST_ROWS * 30);
     json_decref(a);
     char *all = report_walk(f, upload_id, "rejected", 2);
     char expected[512];
@@ -1388,24 +1324,25 @@ static void test_api_upload_streams_12000_rows_in_batches(void **state)
     /* The campaign's counts, alone and in the list. */
     snprintf(path, sizeof(path), "/api/v1/campaigns/%lld", id);
     assert_int_equal(request(f, "GET", path, NULL, NULL, NULL, NULL, &a, NULL, 0), 200);
-    assert_int_equal(jint(a, "counts.contacts"), TEST_ROWS - 3);
-    assert_int_equal(jint(a, "counts.by_state.pending"), TEST_ROWS - 3);
-    assert_int_equal(jint(a, "counts.by_state.closed"), 0);
-    assert_int_equal(jint(a, "counts.attempts"), 0);
+    assert_int_equal(gw_test_jint_at(a, "counts.contacts"), TEST_ROWS - 3);
+    assert_int_equal(gw_test_jint_at(a, "counts.by_state.pending"), TEST_ROWS - 3);
+    assert_int_equal(gw_test_jint_at(a, "counts.by_state.closed"), 0);
+    assert_int_equal(gw_test_jint_at(a, "counts.attempts"), 0);
     json_decref(a);
     assert_int_equal(
         request(f, "GET", "/api/v1/campaigns?limit=1", NULL, NULL, NULL, NULL, &a, NULL, 0), 200);
     json_t *items = json_object_get(a, "items");
     assert_int_equal(json_array_size(items), 1);
-    assert_int_equal(jint(json_array_get(items, 0), "id"), id); /* newest first */
-    assert_int_equal(jint(json_array_get(items, 0), "counts.contacts"), TEST_ROWS - 3);
+    assert_int_equal(gw_test_jint_at(json_array_get(items, 0), "id"), id); /* newest first */
+    assert_int_equal(gw_test_jint_at(json_array_get(items, 0), "counts.contacts"), TEST_ROWS - 3);
     char cursor[64];
-    snprintf(cursor, sizeof(cursor), "/api/v1/campaigns?limit=1&cursor=%s", jstr(a, "next_cursor"));
+    snprintf(cursor, sizeof(cursor), "/api/v1/campaigns?limit=1&cursor=%s",
+             gw_test_jstr(a, "next_cursor"));
     json_decref(a);
     assert_int_equal(request(f, "GET", cursor, NULL, NULL, NULL, NULL, &a, NULL, 0), 200);
     items = json_object_get(a, "items");
     assert_int_equal(json_array_size(items), 1);
-    assert_true(jint(json_array_get(items, 0), "id") < id);
+    assert_true(gw_test_jint_at(json_array_get(items, 0), "id") < id);
     json_decref(a);
 }
 
@@ -1423,7 +1360,7 @@ static void test_api_upload_with_bad_header_fails_and_says_why(void **state)
     long st = request(f, "POST", path, "text/csv", "\n\nname,number\nAnn,5551234567\n", NULL, NULL,
                       &a, NULL, 0);
     assert_int_equal(st, 422);
-    assert_non_null(strstr(jstr(a, "detail"), "line 3: header: no phone column"));
+    assert_non_null(strstr(gw_test_jstr(a, "detail"), "line 3: header: no phone column"));
     json_decref(a);
     assert_int_equal(sql_count(f->conn, "SELECT count(*) FROM uploads WHERE state = 'failed'"), 1);
     assert_int_equal(sql_count(f->conn, "SELECT count(*) FROM upload_rows r JOIN uploads u "
@@ -1434,7 +1371,7 @@ static void test_api_upload_with_bad_header_fails_and_says_why(void **state)
 
     st = request(f, "POST", path, "text/csv", "phone1\n\"2125551234\n", NULL, NULL, &a, NULL, 0);
     assert_int_equal(st, 422);
-    assert_non_null(strstr(jstr(a, "detail"), "line 2: quoted field not closed"));
+    assert_non_null(strstr(gw_test_jstr(a, "detail"), "line 2: quoted field not closed"));
     json_decref(a);
 }
 

@@ -5,48 +5,25 @@
  * Runs in a scratch database from ECM_TEST_PG_DSN; skipped when it is
  * unset. Business time is fixed with ECM_CLOCK_FIXED: Wednesday 2026-03-04,
  * 12:00 in New York, a campaign open 09:00-20:00 there. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include <cmocka.h>
-#include <libpq-fe.h>
-
 #include "ecm_calling.h"
-#include "ecm_clock.h"
-#include "ecm_event.h"
 #include "ecm_log.h"
-#include "ecm_pg.h"
-#include "ecm_test_support.h"
 #include "st_results.h"
+#include "st_test_support.h"
 
 #define O(x) ECM__V1__OUTCOME__OUTCOME_##x
 #define NOW_NY "2026-03-04T12:00:00-05:00"
 
 typedef struct {
-    ecm_test_db *db;
-    ecm_pg *pg;         /* used by the code under test */
-    PGconn *check;      /* the test's own view of the DB */
+    st_test_db d;
     st_results_ctx ctx; /* with the calling window step */
     int seq;
 } fixture;
 
 static fixture fx;
 
-#define q(...) ecm_test_pg_query(fx.check, __VA_ARGS__)
-#define q_ll(...) ecm_test_pg_int(fx.check, __VA_ARGS__)
-#define q_text(...) ecm_test_pg_text(fx.check, __VA_ARGS__)
-
-static long long at(const char *rfc3339)
-{
-    int64_t ms = 0;
-    assert_int_equal(ecm_clock_parse_time(rfc3339, &ms), 0);
-    return (long long)ms;
-}
+#define q(...) ecm_test_pg_query(fx.d.check, __VA_ARGS__)
+#define q_ll(...) ecm_test_pg_int(fx.d.check, __VA_ARGS__)
+#define q_text(...) ecm_test_pg_text(fx.d.check, __VA_ARGS__)
 
 /* CALLBACK_REQUESTED and NO_ANSWER retry after 1 h and 2 h, CONNECTED
  * closes: each rule's own time is easy to tell from a callback time. */
@@ -64,18 +41,12 @@ static long long make_strategy(void)
     return id;
 }
 
-#define WINDOW_9_TO_20                                                                             \
-    "'{\"mon\": [[\"09:00\", \"20:00\"]], \"tue\": [[\"09:00\", \"20:00\"]],"                      \
-    " \"wed\": [[\"09:00\", \"20:00\"]], \"thu\": [[\"09:00\", \"20:00\"]],"                       \
-    " \"fri\": [[\"09:00\", \"20:00\"]], \"sat\": [[\"09:00\", \"20:00\"]],"                       \
-    " \"sun\": [[\"09:00\", \"20:00\"]]}'"
-
 static long long make_campaign(void)
 {
     return q_ll("INSERT INTO campaigns (name, channel, state, strategy_id, cisco_kind,"
                 " cisco_campaign_id, time_zone, call_window)"
                 " VALUES ('cb-%d', 'voice_ivr', 'active', %lld, 'uccx', '7',"
-                " 'America/New_York', " WINDOW_9_TO_20 ") RETURNING id",
+                " 'America/New_York', " ST_TEST_WINDOW_9_TO_20 ") RETURNING id",
                 ++fx.seq, make_strategy());
 }
 
@@ -99,30 +70,20 @@ static long long make_contact(long long campaign_id, int attempts, const char *c
 static st_result result(long long campaign_id, long long contact_id, int attempt,
                         Ecm__V1__Outcome outcome)
 {
-    st_result r;
-    memset(&r, 0, sizeof(r));
-    snprintf(r.event_id, sizeof(r.event_id), "00000000-0000-4000-8000-%012d", ++fx.seq);
-    r.campaign_id = campaign_id;
-    r.contact_id = contact_id;
-    r.attempt = attempt;
-    r.outcome = outcome;
-    r.counts_as_attempt = 1;
+    st_result r = st_test_result(++fx.seq, campaign_id, contact_id, attempt, outcome);
     r.raw_code = outcome == O(CALLBACK_REQUESTED) ? 14 : 8;
-    r.result_at_ms = ecm_now_ms();
     return r;
 }
 
 static st_apply_status apply(const st_result *r, st_apply_info *info)
 {
     char reason[256];
-    return st_results_apply(fx.pg, &fx.ctx, r, info, reason, sizeof(reason));
+    return st_results_apply(fx.d.pg, &fx.ctx, r, info, reason, sizeof(reason));
 }
 
 static long long next_attempt_ms(long long contact)
 {
-    return q_ll("SELECT floor(extract(epoch FROM next_attempt_at) * 1000)::bigint"
-                " FROM contacts WHERE id = %lld",
-                contact);
+    return st_test_next_attempt_ms(fx.d.check, contact);
 }
 
 static int callback_cleared(long long contact)
@@ -137,15 +98,9 @@ static int group_setup(void **state)
     if (ecm_test_pg_dsn() == NULL)
         return 0;
     ecm_test_log_init("test_st_callback", ECM_LOG_ERROR);
-    fx.db = ecm_test_db_new_migrated("ecm_callback_st");
-    fx.pg = ecm_pg_new(fx.db->dsn, NULL);
-    fx.check = ecm_test_pg_connect(fx.db->dsn);
-    if (fx.pg == NULL || ecm_pg_conn(fx.pg) == NULL)
+    if (st_test_db_open(&fx.d, "ecm_callback_st") != 0)
         return -1;
-    fx.ctx.topic_call_results = "call.results";
-    fx.ctx.topic_sms_results = "sms.results";
-    fx.ctx.topic_closed = "contacts.closed";
-    fx.ctx.source = "/ecm/strategy";
+    fx.ctx = st_test_results_ctx();
     ecm_legal_hours legal = {8 * 60, 21 * 60};
     fx.ctx.calling = ecm_calling_cache_new(&legal);
     return fx.ctx.calling == NULL ? -1 : 0;
@@ -154,12 +109,10 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     (void)state;
-    if (fx.db == NULL)
+    if (fx.d.db == NULL)
         return 0;
     ecm_calling_cache_free(fx.ctx.calling);
-    ecm_pg_destroy(fx.pg);
-    PQfinish(fx.check);
-    (void)ecm_test_db_destroy(fx.db);
+    st_test_db_close(&fx.d);
     return 0;
 }
 
@@ -177,7 +130,7 @@ static int free_clock(void **state)
     return 0;
 }
 
-#define NEED_DB() ecm_test_need(fx.pg)
+#define NEED_DB() ecm_test_need(fx.d.pg)
 
 /* ---- tests ---- */
 
@@ -192,8 +145,8 @@ static void test_callback_requested_retries_at_stored_time_not_rule_delay(void *
     assert_int_equal(apply(&r, &info), ST_APPLY_DECIDED);
     assert_int_equal(info.closed, 0);
     /* the rule alone would have said 13:00 */
-    assert_int_equal(info.next_attempt_at_ms, at("2026-03-04T15:30:00-05:00"));
-    assert_int_equal(next_attempt_ms(k), at("2026-03-04T15:30:00-05:00"));
+    assert_int_equal(info.next_attempt_at_ms, ecm_test_time_ms("2026-03-04T15:30:00-05:00"));
+    assert_int_equal(next_attempt_ms(k), ecm_test_time_ms("2026-03-04T15:30:00-05:00"));
     char *st = q_text("SELECT state FROM contacts WHERE id = %lld", k);
     assert_string_equal(st, "waiting");
     free(st);
@@ -208,7 +161,7 @@ static void test_callback_requested_earlier_than_rule_delay_still_used(void **st
     long long k = make_contact(camp, 1, "'2026-03-04T12:20:00-05:00'");
     st_result r = result(camp, k, 1, O(CALLBACK_REQUESTED));
     assert_int_equal(apply(&r, NULL), ST_APPLY_DECIDED);
-    assert_int_equal(next_attempt_ms(k), at("2026-03-04T12:20:00-05:00"));
+    assert_int_equal(next_attempt_ms(k), ecm_test_time_ms("2026-03-04T12:20:00-05:00"));
     assert_true(callback_cleared(k));
 }
 
@@ -220,7 +173,7 @@ static void test_callback_outside_window_waits_for_next_opening(void **state)
     long long k = make_contact(camp, 1, "'2026-03-04T22:00:00-05:00'");
     st_result r = result(camp, k, 1, O(CALLBACK_REQUESTED));
     assert_int_equal(apply(&r, NULL), ST_APPLY_DECIDED);
-    assert_int_equal(next_attempt_ms(k), at("2026-03-05T09:00:00-05:00"));
+    assert_int_equal(next_attempt_ms(k), ecm_test_time_ms("2026-03-05T09:00:00-05:00"));
     assert_true(callback_cleared(k));
 }
 
@@ -231,9 +184,9 @@ static void test_callback_time_in_result_wins_over_stored_one(void **state)
     long long camp = make_campaign();
     long long k = make_contact(camp, 1, "'2026-03-04T15:30:00-05:00'");
     st_result r = result(camp, k, 1, O(CALLBACK_REQUESTED));
-    r.callback_at_ms = at("2026-03-04T14:00:00-05:00");
+    r.callback_at_ms = ecm_test_time_ms("2026-03-04T14:00:00-05:00");
     assert_int_equal(apply(&r, NULL), ST_APPLY_DECIDED);
-    assert_int_equal(next_attempt_ms(k), at("2026-03-04T14:00:00-05:00"));
+    assert_int_equal(next_attempt_ms(k), ecm_test_time_ms("2026-03-04T14:00:00-05:00"));
     assert_true(callback_cleared(k));
 }
 
@@ -245,7 +198,7 @@ static void test_stored_callback_already_past_is_ignored_and_cleared(void **stat
     long long k = make_contact(camp, 1, "'2026-03-04T11:30:00-05:00'");
     st_result r = result(camp, k, 1, O(CALLBACK_REQUESTED));
     assert_int_equal(apply(&r, NULL), ST_APPLY_DECIDED);
-    assert_int_equal(next_attempt_ms(k), at("2026-03-04T13:00:00-05:00"));
+    assert_int_equal(next_attempt_ms(k), ecm_test_time_ms("2026-03-04T13:00:00-05:00"));
     assert_true(callback_cleared(k));
 }
 
@@ -257,7 +210,7 @@ static void test_without_stored_callback_rule_delay_applies(void **state)
     long long k = make_contact(camp, 1, "NULL");
     st_result r = result(camp, k, 1, O(CALLBACK_REQUESTED));
     assert_int_equal(apply(&r, NULL), ST_APPLY_DECIDED);
-    assert_int_equal(next_attempt_ms(k), at("2026-03-04T13:00:00-05:00"));
+    assert_int_equal(next_attempt_ms(k), ecm_test_time_ms("2026-03-04T13:00:00-05:00"));
 }
 
 static void test_other_retry_outcome_waits_for_later_stored_callback(void **state)
@@ -268,7 +221,7 @@ static void test_other_retry_outcome_waits_for_later_stored_callback(void **stat
     long long k = make_contact(camp, 1, "'2026-03-04T16:00:00-05:00'");
     st_result r = result(camp, k, 1, O(NO_ANSWER));
     assert_int_equal(apply(&r, NULL), ST_APPLY_DECIDED);
-    assert_int_equal(next_attempt_ms(k), at("2026-03-04T16:00:00-05:00"));
+    assert_int_equal(next_attempt_ms(k), ecm_test_time_ms("2026-03-04T16:00:00-05:00"));
     assert_true(callback_cleared(k));
 }
 
@@ -281,7 +234,7 @@ static void test_other_retry_outcome_keeps_its_longer_delay(void **state)
     long long k = make_contact(camp, 1, "'2026-03-04T12:30:00-05:00'");
     st_result r = result(camp, k, 1, O(NO_ANSWER));
     assert_int_equal(apply(&r, NULL), ST_APPLY_DECIDED);
-    assert_int_equal(next_attempt_ms(k), at("2026-03-04T14:00:00-05:00"));
+    assert_int_equal(next_attempt_ms(k), ecm_test_time_ms("2026-03-04T14:00:00-05:00"));
     assert_true(callback_cleared(k));
 }
 
@@ -313,7 +266,7 @@ static void test_result_for_older_attempt_keeps_stored_callback(void **state)
     /* the current attempt's result then uses it */
     st_result r2 = result(camp, k, 2, O(CALLBACK_REQUESTED));
     assert_int_equal(apply(&r2, NULL), ST_APPLY_DECIDED);
-    assert_int_equal(next_attempt_ms(k), at("2026-03-04T15:30:00-05:00"));
+    assert_int_equal(next_attempt_ms(k), ecm_test_time_ms("2026-03-04T15:30:00-05:00"));
     assert_true(callback_cleared(k));
 }
 
@@ -328,11 +281,11 @@ static void test_batch_apply_uses_stored_callback_too(void **state)
                        result(camp, k2, 1, O(CALLBACK_REQUESTED))};
     st_apply_status st[2];
     char reasons[2][ST_REASON_MAX];
-    assert_int_equal(st_results_apply_batch(fx.pg, &fx.ctx, rs, 2, st, reasons), 0);
+    assert_int_equal(st_results_apply_batch(fx.d.pg, &fx.ctx, rs, 2, st, reasons), 0);
     assert_int_equal(st[0], ST_APPLY_DECIDED);
     assert_int_equal(st[1], ST_APPLY_DECIDED);
-    assert_int_equal(next_attempt_ms(k1), at("2026-03-04T17:00:00-05:00"));
-    assert_int_equal(next_attempt_ms(k2), at("2026-03-04T13:00:00-05:00"));
+    assert_int_equal(next_attempt_ms(k1), ecm_test_time_ms("2026-03-04T17:00:00-05:00"));
+    assert_int_equal(next_attempt_ms(k2), ecm_test_time_ms("2026-03-04T13:00:00-05:00"));
     assert_true(callback_cleared(k1));
 }
 

@@ -8,7 +8,7 @@
 #include <cmocka.h>
 
 #include "ecm_calling.h"
-#include "ecm_clock.h"
+#include "ecm_test_support.h"
 #include "st_decide.h"
 
 #define NOW ((int64_t)1700000000000)
@@ -500,13 +500,6 @@ static void test_decide_without_history_needs_only_closes_the_same(void **state)
 
 /* ---- calling window and local day (ICU zones) ---- */
 
-static int64_t at(const char *rfc3339)
-{
-    int64_t ms = 0;
-    assert_int_equal(ecm_clock_parse_time(rfc3339, &ms), 0);
-    return ms;
-}
-
 #define EVERY_DAY_9_TO_20                                                                          \
     "{\"mon\": [[\"09:00\", \"20:00\"]], \"tue\": [[\"09:00\", \"20:00\"]],"                       \
     " \"wed\": [[\"09:00\", \"20:00\"]], \"thu\": [[\"09:00\", \"20:00\"]],"                       \
@@ -538,10 +531,10 @@ static void test_decide_retry_due_at_22_new_york_waits_for_9(void **state)
 {
     (void)state;
     ecm_window *w = window(EVERY_DAY_9_TO_20, NULL);
-    st_decide_in in = in_zone(w, "America/New_York", at("2026-03-04T21:59:00-05:00"));
+    st_decide_in in = in_zone(w, "America/New_York", ecm_test_time_ms("2026-03-04T21:59:00-05:00"));
     st_decision d = decide(&in);
     assert_int_equal(d.action, ST_DECIDE_RETRY);
-    assert_int_equal(d.next_attempt_at_ms, at("2026-03-05T09:00:00-05:00"));
+    assert_int_equal(d.next_attempt_at_ms, ecm_test_time_ms("2026-03-05T09:00:00-05:00"));
     assert_string_equal(d.zone, "America/New_York");
     ecm_window_destroy(w);
 }
@@ -550,9 +543,9 @@ static void test_decide_retry_inside_window_keeps_delay(void **state)
 {
     (void)state;
     ecm_window *w = window(EVERY_DAY_9_TO_20, NULL);
-    st_decide_in in = in_zone(w, "America/New_York", at("2026-03-04T12:00:00-05:00"));
+    st_decide_in in = in_zone(w, "America/New_York", ecm_test_time_ms("2026-03-04T12:00:00-05:00"));
     st_decision d = decide(&in);
-    assert_int_equal(d.next_attempt_at_ms, at("2026-03-04T12:01:00-05:00"));
+    assert_int_equal(d.next_attempt_at_ms, ecm_test_time_ms("2026-03-04T12:01:00-05:00"));
     ecm_window_destroy(w);
 }
 
@@ -562,10 +555,10 @@ static void test_decide_retry_in_karachi_from_phone_zone(void **state)
     ecm_window *w = window(EVERY_DAY_9_TO_20, NULL);
     /* no contact zone: the number's (+92) zone, not the campaign's */
     const char *zones[] = {"Asia/Karachi", "Asia/Karachi"};
-    st_decide_in in = in_zone(w, NULL, at("2026-03-05T21:59:00+05:00"));
+    st_decide_in in = in_zone(w, NULL, ecm_test_time_ms("2026-03-05T21:59:00+05:00"));
     in.calling.phone_zones = zones;
     st_decision d = decide(&in);
-    assert_int_equal(d.next_attempt_at_ms, at("2026-03-06T09:00:00+05:00"));
+    assert_int_equal(d.next_attempt_at_ms, ecm_test_time_ms("2026-03-06T09:00:00+05:00"));
     assert_string_equal(d.zone, "Asia/Karachi");
     ecm_window_destroy(w);
 }
@@ -576,9 +569,9 @@ static void test_decide_retry_in_sydney_waits_for_local_morning(void **state)
     /* 21:30 AEDT is 05:30 in New York, the campaign's zone: still closed
      * there too, but the answer must be Sydney's 09:00 */
     ecm_window *w = window(EVERY_DAY_9_TO_20, NULL);
-    st_decide_in in = in_zone(w, "Australia/Sydney", at("2026-03-05T21:29:00+11:00"));
+    st_decide_in in = in_zone(w, "Australia/Sydney", ecm_test_time_ms("2026-03-05T21:29:00+11:00"));
     st_decision d = decide(&in);
-    assert_int_equal(d.next_attempt_at_ms, at("2026-03-06T09:00:00+11:00"));
+    assert_int_equal(d.next_attempt_at_ms, ecm_test_time_ms("2026-03-06T09:00:00+11:00"));
     ecm_window_destroy(w);
 }
 
@@ -589,7 +582,7 @@ static void test_decide_next_phone_uses_the_next_phones_zone(void **state)
     /* 12:00 in London is open, but the next phone is in Karachi (17:00 ->
      * with delay 0 still open); at 19:30 London it is 00:30 in Karachi */
     const char *zones[] = {"Europe/London", "Asia/Karachi"};
-    st_decide_in in = in_zone(w, NULL, at("2026-03-05T19:30:00Z"));
+    st_decide_in in = in_zone(w, NULL, ecm_test_time_ms("2026-03-05T19:30:00Z"));
     in.calling.phone_zones = zones;
     in.outcome = O(INVALID_NUMBER);
     in.rule.next_phone = 1;
@@ -599,7 +592,7 @@ static void test_decide_next_phone_uses_the_next_phones_zone(void **state)
     assert_int_equal(d.action, ST_DECIDE_RETRY);
     assert_int_equal(d.phone_index, 1);
     assert_string_equal(d.zone, "Asia/Karachi");
-    assert_int_equal(d.next_attempt_at_ms, at("2026-03-06T09:00:00+05:00"));
+    assert_int_equal(d.next_attempt_at_ms, ecm_test_time_ms("2026-03-06T09:00:00+05:00"));
     ecm_window_destroy(w);
 }
 
@@ -608,10 +601,10 @@ static void test_decide_contact_zone_wins_over_phone_zone(void **state)
     (void)state;
     ecm_window *w = window(EVERY_DAY_9_TO_20, NULL);
     const char *zones[] = {"Asia/Karachi", "Asia/Karachi"};
-    st_decide_in in = in_zone(w, "America/New_York", at("2026-03-04T21:59:00-05:00"));
+    st_decide_in in = in_zone(w, "America/New_York", ecm_test_time_ms("2026-03-04T21:59:00-05:00"));
     in.calling.phone_zones = zones;
     st_decision d = decide(&in);
-    assert_int_equal(d.next_attempt_at_ms, at("2026-03-05T09:00:00-05:00"));
+    assert_int_equal(d.next_attempt_at_ms, ecm_test_time_ms("2026-03-05T09:00:00-05:00"));
     ecm_window_destroy(w);
 }
 
@@ -619,12 +612,12 @@ static void test_decide_callback_at_22_waits_for_the_window(void **state)
 {
     (void)state;
     ecm_window *w = window(EVERY_DAY_9_TO_20, NULL);
-    st_decide_in in = in_zone(w, "America/New_York", at("2026-03-04T15:00:00-05:00"));
+    st_decide_in in = in_zone(w, "America/New_York", ecm_test_time_ms("2026-03-04T15:00:00-05:00"));
     in.outcome = O(CALLBACK_REQUESTED);
-    in.callback_at_ms = at("2026-03-04T22:00:00-05:00");
+    in.callback_at_ms = ecm_test_time_ms("2026-03-04T22:00:00-05:00");
     st_decision d = decide(&in);
     assert_int_equal(d.action, ST_DECIDE_RETRY);
-    assert_int_equal(d.next_attempt_at_ms, at("2026-03-05T09:00:00-05:00"));
+    assert_int_equal(d.next_attempt_at_ms, ecm_test_time_ms("2026-03-05T09:00:00-05:00"));
     ecm_window_destroy(w);
 }
 
@@ -632,32 +625,35 @@ static void test_decide_local_day_cap_across_spring_forward(void **state)
 {
     (void)state;
     /* 2026-03-08 is 23 h long in New York: it ends at 04:00Z, not 05:00Z */
-    int64_t day[] = {at("2026-03-07T20:00:00-05:00"), at("2026-03-08T09:00:00-04:00"),
-                     at("2026-03-08T15:00:00-04:00")};
-    st_decide_in in = in_zone(NULL, "America/New_York", at("2026-03-08T15:01:00-04:00"));
+    int64_t day[] = {ecm_test_time_ms("2026-03-07T20:00:00-05:00"),
+                     ecm_test_time_ms("2026-03-08T09:00:00-04:00"),
+                     ecm_test_time_ms("2026-03-08T15:00:00-04:00")};
+    st_decide_in in =
+        in_zone(NULL, "America/New_York", ecm_test_time_ms("2026-03-08T15:01:00-04:00"));
     in.max_attempts_per_day = 2;
     in.counted_attempts = 2;
     in.counted_dispatch_ms = day;
     in.counted_dispatches = 3;
     st_decision d = decide(&in);
     assert_int_equal(d.action, ST_DECIDE_RETRY);
-    assert_int_equal(d.next_attempt_at_ms, at("2026-03-09T00:00:00-04:00"));
-    assert_int_equal(d.next_attempt_at_ms, at("2026-03-09T04:00:00Z"));
+    assert_int_equal(d.next_attempt_at_ms, ecm_test_time_ms("2026-03-09T00:00:00-04:00"));
+    assert_int_equal(d.next_attempt_at_ms, ecm_test_time_ms("2026-03-09T04:00:00Z"));
 }
 
 static void test_decide_local_day_cap_then_window_opens_next_morning(void **state)
 {
     (void)state;
     ecm_window *w = window(EVERY_DAY_9_TO_20, NULL);
-    int64_t day[] = {at("2026-03-08T09:00:00-04:00"), at("2026-03-08T10:00:00-04:00")};
-    st_decide_in in = in_zone(w, "America/New_York", at("2026-03-08T10:01:00-04:00"));
+    int64_t day[] = {ecm_test_time_ms("2026-03-08T09:00:00-04:00"),
+                     ecm_test_time_ms("2026-03-08T10:00:00-04:00")};
+    st_decide_in in = in_zone(w, "America/New_York", ecm_test_time_ms("2026-03-08T10:01:00-04:00"));
     in.max_attempts_per_day = 2;
     in.counted_attempts = 1;
     in.counted_dispatch_ms = day;
     in.counted_dispatches = 2;
     st_decision d = decide(&in);
     assert_int_equal(d.action, ST_DECIDE_RETRY);
-    assert_int_equal(d.next_attempt_at_ms, at("2026-03-09T09:00:00-04:00"));
+    assert_int_equal(d.next_attempt_at_ms, ecm_test_time_ms("2026-03-09T09:00:00-04:00"));
     ecm_window_destroy(w);
 }
 
@@ -667,14 +663,15 @@ static void test_decide_local_day_cap_counts_in_the_contacts_zone(void **state)
     /* Two calls on Monday in Sydney (Sunday evening in New York, the
      * campaign's zone): the next goes Tuesday 09:00 Sydney */
     ecm_window *w = window(EVERY_DAY_9_TO_20, NULL);
-    int64_t day[] = {at("2026-03-09T09:00:00+11:00"), at("2026-03-09T10:00:00+11:00")};
-    st_decide_in in = in_zone(w, "Australia/Sydney", at("2026-03-09T10:01:00+11:00"));
+    int64_t day[] = {ecm_test_time_ms("2026-03-09T09:00:00+11:00"),
+                     ecm_test_time_ms("2026-03-09T10:00:00+11:00")};
+    st_decide_in in = in_zone(w, "Australia/Sydney", ecm_test_time_ms("2026-03-09T10:01:00+11:00"));
     in.max_attempts_per_day = 2;
     in.counted_attempts = 1;
     in.counted_dispatch_ms = day;
     in.counted_dispatches = 2;
     st_decision d = decide(&in);
-    assert_int_equal(d.next_attempt_at_ms, at("2026-03-10T09:00:00+11:00"));
+    assert_int_equal(d.next_attempt_at_ms, ecm_test_time_ms("2026-03-10T09:00:00+11:00"));
     ecm_window_destroy(w);
 }
 
@@ -683,8 +680,8 @@ static void test_decide_no_opening_before_end_at_closes_expired(void **state)
     (void)state;
     /* due 22:00, the campaign ends at 08:59 next morning */
     ecm_window *w = window(EVERY_DAY_9_TO_20, "2026-03-05T08:59:00-05:00");
-    st_decide_in in = in_zone(w, "America/New_York", at("2026-03-04T21:59:00-05:00"));
-    in.end_at_ms = at("2026-03-05T08:59:00-05:00");
+    st_decide_in in = in_zone(w, "America/New_York", ecm_test_time_ms("2026-03-04T21:59:00-05:00"));
+    in.end_at_ms = ecm_test_time_ms("2026-03-05T08:59:00-05:00");
     st_decision d = decide(&in);
     assert_int_equal(d.action, ST_DECIDE_CLOSE);
     assert_int_equal(d.outcome, O(EXPIRED));
@@ -696,11 +693,11 @@ static void test_decide_opening_before_end_at_retries(void **state)
 {
     (void)state;
     ecm_window *w = window(EVERY_DAY_9_TO_20, "2026-03-05T09:30:00-05:00");
-    st_decide_in in = in_zone(w, "America/New_York", at("2026-03-04T21:59:00-05:00"));
-    in.end_at_ms = at("2026-03-05T09:30:00-05:00");
+    st_decide_in in = in_zone(w, "America/New_York", ecm_test_time_ms("2026-03-04T21:59:00-05:00"));
+    in.end_at_ms = ecm_test_time_ms("2026-03-05T09:30:00-05:00");
     st_decision d = decide(&in);
     assert_int_equal(d.action, ST_DECIDE_RETRY);
-    assert_int_equal(d.next_attempt_at_ms, at("2026-03-05T09:00:00-05:00"));
+    assert_int_equal(d.next_attempt_at_ms, ecm_test_time_ms("2026-03-05T09:00:00-05:00"));
     ecm_window_destroy(w);
 }
 
@@ -708,9 +705,10 @@ static void test_decide_daily_cap_pushing_past_window_end_closes_expired(void **
 {
     (void)state;
     ecm_window *w = window(EVERY_DAY_9_TO_20, "2026-03-08T23:00:00-04:00");
-    int64_t day[] = {at("2026-03-08T09:00:00-04:00"), at("2026-03-08T10:00:00-04:00")};
-    st_decide_in in = in_zone(w, "America/New_York", at("2026-03-08T10:01:00-04:00"));
-    in.end_at_ms = at("2026-03-08T23:00:00-04:00");
+    int64_t day[] = {ecm_test_time_ms("2026-03-08T09:00:00-04:00"),
+                     ecm_test_time_ms("2026-03-08T10:00:00-04:00")};
+    st_decide_in in = in_zone(w, "America/New_York", ecm_test_time_ms("2026-03-08T10:01:00-04:00"));
+    in.end_at_ms = ecm_test_time_ms("2026-03-08T23:00:00-04:00");
     in.max_attempts_per_day = 2;
     in.counted_attempts = 1;
     in.counted_dispatch_ms = day;

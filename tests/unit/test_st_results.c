@@ -15,21 +15,18 @@
 #include <libpq-fe.h>
 
 #include "ecm_calling.h"
-#include "ecm_clock.h"
 #include "ecm_event.h"
 #include "ecm_log.h"
 #include "ecm_migrate.h"
 #include "ecm_pg.h"
-#include "ecm_test_support.h"
 #include "st_results.h"
 #include "st_sched.h"
+#include "st_test_support.h"
 
 #define O(x) ECM__V1__OUTCOME__OUTCOME_##x
 
 typedef struct {
-    ecm_test_db *db;
-    ecm_pg *pg;          /* used by the code under test */
-    PGconn *check;       /* the test's own view of the DB */
+    st_test_db d;
     st_results_ctx rctx; /* without windows: retries at now + delay */
     st_results_ctx wctx; /* with the calling window step */
     st_sched_ctx sctx;
@@ -40,9 +37,9 @@ static fixture fx;
 
 /* ---- SQL helpers: one-liners on the test's own connection ---- */
 
-#define q(...) ecm_test_pg_query(fx.check, __VA_ARGS__)
-#define q_ll(...) ecm_test_pg_int(fx.check, __VA_ARGS__)
-#define q_text(...) ecm_test_pg_text(fx.check, __VA_ARGS__)
+#define q(...) ecm_test_pg_query(fx.d.check, __VA_ARGS__)
+#define q_ll(...) ecm_test_pg_int(fx.d.check, __VA_ARGS__)
+#define q_text(...) ecm_test_pg_text(fx.d.check, __VA_ARGS__)
 
 /* ---- fixtures ---- */
 
@@ -88,25 +85,16 @@ static long long make_contact(long long campaign_id, int attempts)
 static st_result result(long long campaign_id, long long contact_id, int attempt,
                         Ecm__V1__Outcome outcome)
 {
-    st_result r;
-    memset(&r, 0, sizeof(r));
-    snprintf(r.event_id, sizeof(r.event_id), "00000000-0000-4000-8000-%012d", ++fx.seq);
-    r.campaign_id = campaign_id;
-    r.contact_id = contact_id;
-    r.attempt = attempt;
-    r.outcome = outcome;
-    r.counts_as_attempt = outcome != O(NOT_ATTEMPTED);
-    r.raw_code = 8;
+    st_result r = st_test_result(++fx.seq, campaign_id, contact_id, attempt, outcome);
     r.has_raw_detail = 1;
     r.raw_detail = 0;
-    r.result_at_ms = ecm_now_ms();
     return r;
 }
 
 static st_apply_status apply(const st_result *r, st_apply_info *info)
 {
     char reason[256];
-    return st_results_apply(fx.pg, &fx.rctx, r, info, reason, sizeof(reason));
+    return st_results_apply(fx.d.pg, &fx.rctx, r, info, reason, sizeof(reason));
 }
 
 static int group_setup(void **state)
@@ -115,16 +103,10 @@ static int group_setup(void **state)
     if (ecm_test_pg_dsn() == NULL)
         return 0;
     ecm_log_init("test_st_results", ECM_LOG_ERROR);
-    fx.db = ecm_test_db_new_migrated("ecm_strategy_test");
-    fx.pg = ecm_pg_new(fx.db->dsn, NULL);
-    fx.check = ecm_test_pg_connect(fx.db->dsn);
-    if (fx.pg == NULL || ecm_pg_conn(fx.pg) == NULL)
+    if (st_test_db_open(&fx.d, "ecm_strategy_test") != 0)
         return -1;
 
-    fx.rctx.topic_call_results = "call.results";
-    fx.rctx.topic_sms_results = "sms.results";
-    fx.rctx.topic_closed = "contacts.closed";
-    fx.rctx.source = "/ecm/strategy";
+    fx.rctx = st_test_results_ctx();
     ecm_legal_hours legal = {8 * 60, 21 * 60};
     fx.wctx = fx.rctx;
     fx.wctx.calling = ecm_calling_cache_new(&legal);
@@ -140,24 +122,22 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     (void)state;
-    if (fx.db == NULL)
+    if (fx.d.db == NULL)
         return 0;
     ecm_calling_cache_free(fx.wctx.calling);
-    ecm_pg_destroy(fx.pg);
-    PQfinish(fx.check);
-    (void)ecm_test_db_destroy(fx.db);
+    st_test_db_close(&fx.d);
     return 0;
 }
 
 /* cmocka can't skip from a setup function, so each DB test starts here. */
-#define NEED_DB() ecm_test_need(fx.pg)
+#define NEED_DB() ecm_test_need(fx.d.pg)
 
 /* Each test owns the only active campaigns, so the scheduler's scans see its
  * contacts alone. */
 static int retire_campaigns(void **state)
 {
     (void)state;
-    if (fx.check != NULL)
+    if (fx.d.check != NULL)
         PQclear(q("UPDATE campaigns SET state = 'stopped' WHERE state = 'active'"));
     unsetenv("ECM_CLOCK_FIXED");
     return 0;
@@ -234,14 +214,14 @@ static void test_sched_tick_emits_exactly_one_contact_retry(void **state)
     assert_int_equal(apply(&r, NULL), ST_APPLY_DECIDED);
 
     /* not due yet: nothing emitted */
-    assert_int_equal(st_sched_tick(fx.pg, &fx.sctx, NULL), 0);
+    assert_int_equal(st_sched_tick(fx.d.pg, &fx.sctx, NULL), 0);
     PQclear(q("UPDATE contacts SET next_attempt_at = now() - interval '1 second'"
               " WHERE id = %lld",
               k));
     st_sched_counts sc;
-    assert_int_equal(st_sched_tick(fx.pg, &fx.sctx, &sc), 1);
+    assert_int_equal(st_sched_tick(fx.d.pg, &fx.sctx, &sc), 1);
     assert_int_equal(sc.completed, 0);
-    assert_int_equal(st_sched_tick(fx.pg, &fx.sctx, NULL), 0);
+    assert_int_equal(st_sched_tick(fx.d.pg, &fx.sctx, NULL), 0);
 
     char *st = q_text("SELECT state FROM contacts WHERE id = %lld", k);
     assert_string_equal(st, "retry_due");
@@ -249,7 +229,7 @@ static void test_sched_tick_emits_exactly_one_contact_retry(void **state)
     size_t len = 0;
     char ce_type[64];
     unsigned char *bytes =
-        ecm_test_outbox_payload(fx.check, "contacts.retry", k, &len, ce_type, sizeof(ce_type));
+        ecm_test_outbox_payload(fx.d.check, "contacts.retry", k, &len, ce_type, sizeof(ce_type));
     assert_string_equal(ce_type, "ecm.v1.ContactRetry");
     Ecm__V1__ContactRetry *ev = ecm__v1__contact_retry__unpack(NULL, len, bytes);
     assert_non_null(ev);
@@ -275,9 +255,9 @@ static void test_sched_skips_due_contacts_of_paused_campaigns(void **state)
               " WHERE id = %lld",
               k));
     PQclear(q("UPDATE campaigns SET state = 'paused' WHERE id = %lld", camp));
-    assert_int_equal(st_sched_tick(fx.pg, &fx.sctx, NULL), 0);
+    assert_int_equal(st_sched_tick(fx.d.pg, &fx.sctx, NULL), 0);
     PQclear(q("UPDATE campaigns SET state = 'active' WHERE id = %lld", camp));
-    assert_int_equal(st_sched_tick(fx.pg, &fx.sctx, NULL), 1);
+    assert_int_equal(st_sched_tick(fx.d.pg, &fx.sctx, NULL), 1);
 }
 
 static void test_results_connected_closes_with_one_contact_closed(void **state)
@@ -304,7 +284,7 @@ static void test_results_connected_closes_with_one_contact_closed(void **state)
     size_t len = 0;
     char ce_type[64];
     unsigned char *bytes =
-        ecm_test_outbox_payload(fx.check, "contacts.closed", k, &len, ce_type, sizeof(ce_type));
+        ecm_test_outbox_payload(fx.d.check, "contacts.closed", k, &len, ce_type, sizeof(ce_type));
     assert_string_equal(ce_type, "ecm.v1.ContactClosed");
     Ecm__V1__ContactClosed *ev = ecm__v1__contact_closed__unpack(NULL, len, bytes);
     assert_non_null(ev);
@@ -316,7 +296,7 @@ static void test_results_connected_closes_with_one_contact_closed(void **state)
     PQfreemem(bytes);
 
     st_sched_counts sc;
-    assert_int_equal(st_sched_tick(fx.pg, &fx.sctx, &sc), 0);
+    assert_int_equal(st_sched_tick(fx.d.pg, &fx.sctx, &sc), 0);
     assert_int_equal(sc.completed, 0);
 }
 
@@ -330,7 +310,7 @@ static void test_sched_completes_campaign_when_last_contact_closes(void **state)
     st_result r1 = result(camp, k1, 1, O(CONNECTED));
     assert_int_equal(apply(&r1, NULL), ST_APPLY_DECIDED);
     st_sched_counts sc;
-    assert_int_equal(st_sched_tick(fx.pg, &fx.sctx, &sc), 0);
+    assert_int_equal(st_sched_tick(fx.d.pg, &fx.sctx, &sc), 0);
     assert_int_equal(sc.completed, 0);
     char *st = q_text("SELECT state FROM campaigns WHERE id = %lld", camp);
     assert_string_equal(st, "active");
@@ -338,9 +318,9 @@ static void test_sched_completes_campaign_when_last_contact_closes(void **state)
 
     st_result r2 = result(camp, k2, 1, O(CONNECTED));
     assert_int_equal(apply(&r2, NULL), ST_APPLY_DECIDED);
-    assert_int_equal(st_sched_tick(fx.pg, &fx.sctx, &sc), 0);
+    assert_int_equal(st_sched_tick(fx.d.pg, &fx.sctx, &sc), 0);
     assert_int_equal(sc.completed, 1);
-    assert_int_equal(st_sched_tick(fx.pg, &fx.sctx, &sc), 0);
+    assert_int_equal(st_sched_tick(fx.d.pg, &fx.sctx, &sc), 0);
     assert_int_equal(sc.completed, 0);
 
     st = q_text("SELECT state FROM campaigns WHERE id = %lld", camp);
@@ -348,7 +328,7 @@ static void test_sched_completes_campaign_when_last_contact_closes(void **state)
     free(st);
     size_t len = 0;
     char ce_type[64];
-    unsigned char *bytes = ecm_test_outbox_payload(fx.check, "campaigns.changed", camp, &len,
+    unsigned char *bytes = ecm_test_outbox_payload(fx.d.check, "campaigns.changed", camp, &len,
                                                    ce_type, sizeof(ce_type));
     assert_string_equal(ce_type, "ecm.v1.CampaignChanged");
     Ecm__V1__CampaignChanged *ev = ecm__v1__campaign_changed__unpack(NULL, len, bytes);
@@ -366,7 +346,7 @@ static void test_sched_never_completes_campaign_without_contacts(void **state)
     NEED_DB();
     long long camp = make_campaign(make_strategy(5), "NULL");
     st_sched_counts sc;
-    assert_int_equal(st_sched_tick(fx.pg, &fx.sctx, &sc), 0);
+    assert_int_equal(st_sched_tick(fx.d.pg, &fx.sctx, &sc), 0);
     assert_int_equal(sc.completed, 0);
     char *st = q_text("SELECT state FROM campaigns WHERE id = %lld", camp);
     assert_string_equal(st, "active");
@@ -381,11 +361,11 @@ static void test_results_unknown_attempt_is_rejected(void **state)
     long long k = make_contact(camp, 1);
     st_result r = result(camp, k, 2, O(NO_ANSWER));
     char reason[256];
-    assert_int_equal(st_results_apply(fx.pg, &fx.rctx, &r, NULL, reason, sizeof(reason)),
+    assert_int_equal(st_results_apply(fx.d.pg, &fx.rctx, &r, NULL, reason, sizeof(reason)),
                      ST_APPLY_REJECT);
     assert_string_equal(reason, "unknown attempt");
     st_result u = result(camp, k + 100000, 1, O(NO_ANSWER));
-    assert_int_equal(st_results_apply(fx.pg, &fx.rctx, &u, NULL, reason, sizeof(reason)),
+    assert_int_equal(st_results_apply(fx.d.pg, &fx.rctx, &u, NULL, reason, sizeof(reason)),
                      ST_APPLY_REJECT);
     char *st = q_text("SELECT state FROM contacts WHERE id = %lld", k);
     assert_string_equal(st, "dispatched");
@@ -497,33 +477,19 @@ static void test_results_retry_past_campaign_end_closes_expired(void **state)
 
 /* ---- calling window and local day, by the business clock ---- */
 
-static long long at(const char *rfc3339)
-{
-    int64_t ms = 0;
-    assert_int_equal(ecm_clock_parse_time(rfc3339, &ms), 0);
-    return (long long)ms;
-}
-
 static long long next_attempt_ms(long long contact)
 {
-    return q_ll("SELECT floor(extract(epoch FROM next_attempt_at) * 1000)::bigint"
-                " FROM contacts WHERE id = %lld",
-                contact);
+    return st_test_next_attempt_ms(fx.d.check, contact);
 }
-
-#define WINDOW_9_TO_20                                                                             \
-    "'{\"mon\": [[\"09:00\", \"20:00\"]], \"tue\": [[\"09:00\", \"20:00\"]],"                      \
-    " \"wed\": [[\"09:00\", \"20:00\"]], \"thu\": [[\"09:00\", \"20:00\"]],"                       \
-    " \"fri\": [[\"09:00\", \"20:00\"]], \"sat\": [[\"09:00\", \"20:00\"]],"                       \
-    " \"sun\": [[\"09:00\", \"20:00\"]]}'"
 
 /* A New York campaign open 09:00-20:00 every day. */
 static long long make_ny_campaign(long long strategy_id)
 {
     long long camp = make_campaign(strategy_id, "NULL");
-    PQclear(q("UPDATE campaigns SET time_zone = 'America/New_York', call_window = " WINDOW_9_TO_20
-              " WHERE id = %lld",
-              camp));
+    PQclear(q(
+        "UPDATE campaigns SET time_zone = 'America/New_York', call_window = " ST_TEST_WINDOW_9_TO_20
+        " WHERE id = %lld",
+        camp));
     return camp;
 }
 
@@ -538,11 +504,11 @@ static void test_results_retry_due_at_22_lands_at_next_window_opening(void **sta
     st_result r = result(camp, k, 1, O(NO_ANSWER)); /* delay 1 s: 22:00 */
     st_apply_info info;
     char reason[256];
-    assert_int_equal(st_results_apply(fx.pg, &fx.wctx, &r, &info, reason, sizeof(reason)),
+    assert_int_equal(st_results_apply(fx.d.pg, &fx.wctx, &r, &info, reason, sizeof(reason)),
                      ST_APPLY_DECIDED);
     assert_int_equal(info.closed, 0);
-    assert_int_equal(info.next_attempt_at_ms, at("2026-03-05T09:00:00-05:00"));
-    assert_int_equal(next_attempt_ms(k), at("2026-03-05T09:00:00-05:00"));
+    assert_int_equal(info.next_attempt_at_ms, ecm_test_time_ms("2026-03-05T09:00:00-05:00"));
+    assert_int_equal(next_attempt_ms(k), ecm_test_time_ms("2026-03-05T09:00:00-05:00"));
 }
 
 static void test_results_retry_uses_the_numbers_zone_without_contact_zone(void **state)
@@ -557,9 +523,9 @@ static void test_results_retry_uses_the_numbers_zone_without_contact_zone(void *
         q("UPDATE contacts SET phone_zones = '{Asia/Karachi,Asia/Karachi}' WHERE id = %lld", k));
     st_result r = result(camp, k, 1, O(NO_ANSWER));
     char reason[256];
-    assert_int_equal(st_results_apply(fx.pg, &fx.wctx, &r, NULL, reason, sizeof(reason)),
+    assert_int_equal(st_results_apply(fx.d.pg, &fx.wctx, &r, NULL, reason, sizeof(reason)),
                      ST_APPLY_DECIDED);
-    assert_int_equal(next_attempt_ms(k), at("2026-03-06T09:00:00+05:00"));
+    assert_int_equal(next_attempt_ms(k), ecm_test_time_ms("2026-03-06T09:00:00+05:00"));
 }
 
 static void test_results_retry_inside_window_keeps_the_delay(void **state)
@@ -571,10 +537,10 @@ static void test_results_retry_inside_window_keeps_the_delay(void **state)
     long long k = make_contact(camp, 1);
     st_result r = result(camp, k, 1, O(NO_ANSWER));
     char reason[256];
-    assert_int_equal(st_results_apply(fx.pg, &fx.wctx, &r, NULL, reason, sizeof(reason)),
+    assert_int_equal(st_results_apply(fx.d.pg, &fx.wctx, &r, NULL, reason, sizeof(reason)),
                      ST_APPLY_DECIDED);
     /* the business clock, not the database's now() */
-    assert_int_equal(next_attempt_ms(k), at("2026-03-04T12:00:01-05:00"));
+    assert_int_equal(next_attempt_ms(k), ecm_test_time_ms("2026-03-04T12:00:01-05:00"));
 }
 
 /* Contact k with two earlier counted attempts of its own on phone 1, both
@@ -605,7 +571,7 @@ static long long retry_ms_with_two_a_day(const char *first, const char *second)
     long long k = contact_with_dispatches(camp, first, second);
     st_result r = result(camp, k, 2, O(NO_ANSWER));
     char reason[256];
-    assert_int_equal(st_results_apply(fx.pg, &fx.wctx, &r, NULL, reason, sizeof(reason)),
+    assert_int_equal(st_results_apply(fx.d.pg, &fx.wctx, &r, NULL, reason, sizeof(reason)),
                      ST_APPLY_DECIDED);
     return next_attempt_ms(k);
 }
@@ -616,7 +582,7 @@ static void test_results_daily_cap_reached_waits_for_next_local_morning(void **s
     NEED_DB();
     assert_int_equal(
         retry_ms_with_two_a_day("2026-03-04T10:00:00-05:00", "2026-03-04T11:00:00-05:00"),
-        at("2026-03-05T09:00:00-05:00"));
+        ecm_test_time_ms("2026-03-05T09:00:00-05:00"));
 }
 
 static void test_results_daily_cap_does_not_count_yesterdays_late_call(void **state)
@@ -626,7 +592,7 @@ static void test_results_daily_cap_does_not_count_yesterdays_late_call(void **st
     /* 19:30 yesterday is within 24 h but on another local day */
     assert_int_equal(
         retry_ms_with_two_a_day("2026-03-03T19:30:00-05:00", "2026-03-04T11:00:00-05:00"),
-        at("2026-03-04T11:01:01-05:00"));
+        ecm_test_time_ms("2026-03-04T11:01:01-05:00"));
 }
 
 static void test_results_no_opening_before_end_at_closes_expired(void **state)
@@ -640,7 +606,7 @@ static void test_results_no_opening_before_end_at_closes_expired(void **state)
     st_result r = result(camp, k, 1, O(NO_ANSWER));
     st_apply_info info;
     char reason[256];
-    assert_int_equal(st_results_apply(fx.pg, &fx.wctx, &r, &info, reason, sizeof(reason)),
+    assert_int_equal(st_results_apply(fx.d.pg, &fx.wctx, &r, &info, reason, sizeof(reason)),
                      ST_APPLY_DECIDED);
     assert_int_equal(info.closed, 1);
     assert_int_equal(info.outcome, O(EXPIRED));
@@ -765,7 +731,7 @@ static void test_results_batch_applies_each_once_and_rejects_unknown(void **stat
     };
     st_apply_status st[4];
     char reasons[4][ST_REASON_MAX];
-    assert_int_equal(st_results_apply_batch(fx.pg, &fx.rctx, rs, 4, st, reasons), 0);
+    assert_int_equal(st_results_apply_batch(fx.d.pg, &fx.rctx, rs, 4, st, reasons), 0);
     assert_int_equal(st[0], ST_APPLY_DECIDED);
     assert_int_equal(st[1], ST_APPLY_REJECT);
     assert_string_equal(reasons[1], "unknown attempt");
@@ -782,7 +748,7 @@ static void test_results_batch_applies_each_once_and_rejects_unknown(void **stat
     assert_int_equal(q_ll("SELECT count(*) FROM outbox WHERE msg_key = '%lld'", b), 0);
 
     /* The whole batch redelivered: nothing changes. */
-    assert_int_equal(st_results_apply_batch(fx.pg, &fx.rctx, rs, 4, st, reasons), 0);
+    assert_int_equal(st_results_apply_batch(fx.d.pg, &fx.rctx, rs, 4, st, reasons), 0);
     assert_int_equal(st[0], ST_APPLY_DUPLICATE);
     assert_int_equal(st[2], ST_APPLY_DUPLICATE);
     assert_int_equal(st[3], ST_APPLY_DUPLICATE);
@@ -801,7 +767,7 @@ static void test_results_batch_db_error_rolls_back_everything(void **state)
     rs[1].result_at_ms = INT64_MAX / 2;
     st_apply_status st[2];
     char reasons[2][ST_REASON_MAX];
-    assert_int_equal(st_results_apply_batch(fx.pg, &fx.rctx, rs, 2, st, reasons), -1);
+    assert_int_equal(st_results_apply_batch(fx.d.pg, &fx.rctx, rs, 2, st, reasons), -1);
     char *sa = q_text("SELECT state FROM contacts WHERE id = %lld", a);
     assert_string_equal(sa, "dispatched");
     free(sa);

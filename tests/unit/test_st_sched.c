@@ -15,20 +15,17 @@
 #include <libpq-fe.h>
 
 #include "ecm_calling.h"
-#include "ecm_clock.h"
 #include "ecm_event.h"
 #include "ecm_log.h"
 #include "ecm_pg.h"
-#include "ecm_test_support.h"
 #include "st_results.h"
 #include "st_sched.h"
+#include "st_test_support.h"
 
 #define O(x) ECM__V1__OUTCOME__OUTCOME_##x
 
 typedef struct {
-    ecm_test_db *db;
-    ecm_pg *pg;
-    PGconn *check;
+    st_test_db d;
     st_results_ctx rctx;
     st_sched_ctx sctx;
     int seq;
@@ -36,9 +33,9 @@ typedef struct {
 
 static fixture fx;
 
-#define q(...) ecm_test_pg_query(fx.check, __VA_ARGS__)
-#define q_ll(...) ecm_test_pg_int(fx.check, __VA_ARGS__)
-#define q_text(...) ecm_test_pg_text(fx.check, __VA_ARGS__)
+#define q(...) ecm_test_pg_query(fx.d.check, __VA_ARGS__)
+#define q_ll(...) ecm_test_pg_int(fx.d.check, __VA_ARGS__)
+#define q_text(...) ecm_test_pg_text(fx.d.check, __VA_ARGS__)
 
 static void clock_at(const char *rfc3339)
 {
@@ -94,7 +91,7 @@ static void assert_contact(long long k, const char *want)
 static Ecm__V1__Outcome closed_event_outcome(long long k)
 {
     size_t len = 0;
-    unsigned char *bytes = ecm_test_outbox_payload(fx.check, "contacts.closed", k, &len, NULL, 0);
+    unsigned char *bytes = ecm_test_outbox_payload(fx.d.check, "contacts.closed", k, &len, NULL, 0);
     Ecm__V1__ContactClosed *ev = ecm__v1__contact_closed__unpack(NULL, len, bytes);
     assert_non_null(ev);
     assert_int_equal(ev->contact_id, k);
@@ -117,7 +114,7 @@ static void assert_campaign_expired_from(long long camp, const char *previous)
     assert_campaign_state(camp, "expired");
     size_t len = 0;
     unsigned char *bytes =
-        ecm_test_outbox_payload(fx.check, "campaigns.changed", camp, &len, NULL, 0);
+        ecm_test_outbox_payload(fx.d.check, "campaigns.changed", camp, &len, NULL, 0);
     Ecm__V1__CampaignChanged *ev = ecm__v1__campaign_changed__unpack(NULL, len, bytes);
     assert_non_null(ev);
     assert_string_equal(ev->state, "expired");
@@ -132,16 +129,10 @@ static int group_setup(void **state)
     if (ecm_test_pg_dsn() == NULL)
         return 0;
     ecm_log_init("test_st_sched", ECM_LOG_ERROR);
-    fx.db = ecm_test_db_new_migrated("ecm_strategy_sched");
-    fx.pg = ecm_pg_new(fx.db->dsn, NULL);
-    fx.check = ecm_test_pg_connect(fx.db->dsn);
-    if (fx.pg == NULL || ecm_pg_conn(fx.pg) == NULL)
+    if (st_test_db_open(&fx.d, "ecm_strategy_sched") != 0)
         return -1;
     ecm_legal_hours legal = {8 * 60, 21 * 60};
-    fx.rctx.topic_call_results = "call.results";
-    fx.rctx.topic_sms_results = "sms.results";
-    fx.rctx.topic_closed = "contacts.closed";
-    fx.rctx.source = "/ecm/strategy";
+    fx.rctx = st_test_results_ctx();
     fx.rctx.calling = ecm_calling_cache_new(&legal);
     fx.sctx.topic_retry = "contacts.retry";
     fx.sctx.topic_campaigns = "campaigns.changed";
@@ -154,22 +145,20 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     (void)state;
-    if (fx.db == NULL)
+    if (fx.d.db == NULL)
         return 0;
     ecm_calling_cache_free(fx.rctx.calling);
-    ecm_pg_destroy(fx.pg);
-    PQfinish(fx.check);
-    (void)ecm_test_db_destroy(fx.db);
+    st_test_db_close(&fx.d);
     return 0;
 }
 
-#define NEED_DB() ecm_test_need(fx.pg)
+#define NEED_DB() ecm_test_need(fx.d.pg)
 
 /* Each test sees only its own campaigns: the others are stopped. */
 static int retire(void **state)
 {
     (void)state;
-    if (fx.check != NULL)
+    if (fx.d.check != NULL)
         PQclear(q("UPDATE campaigns SET state = 'stopped' WHERE state IN ('active', 'paused')"));
     unsetenv("ECM_CLOCK_FIXED");
     fx.sctx.batch = 100;
@@ -184,10 +173,10 @@ static void test_sched_due_by_business_clock_not_database_now(void **state)
     long long camp = make_campaign("active", "NULL");
     long long k = make_contact(camp, "waiting", 1, "'2030-01-07T14:00:00Z'");
     clock_at("2030-01-07T13:59:59Z");
-    assert_int_equal(st_sched_tick(fx.pg, &fx.sctx, NULL), 0);
+    assert_int_equal(st_sched_tick(fx.d.pg, &fx.sctx, NULL), 0);
     assert_contact(k, "waiting -");
     clock_at("2030-01-07T14:00:00Z");
-    assert_int_equal(st_sched_tick(fx.pg, &fx.sctx, NULL), 1);
+    assert_int_equal(st_sched_tick(fx.d.pg, &fx.sctx, NULL), 1);
     assert_contact(k, "retry_due -");
 }
 
@@ -207,19 +196,19 @@ static void test_sched_expires_campaign_and_closes_open_contacts(void **state)
 
     clock_at("2026-03-04T23:59:59Z");
     st_sched_counts c;
-    assert_int_equal(st_sched_tick(fx.pg, &fx.sctx, &c), 0);
+    assert_int_equal(st_sched_tick(fx.d.pg, &fx.sctx, &c), 0);
     assert_int_equal(c.expired, 0);
     assert_int_equal(c.expired_contacts, 0);
 
     clock_at("2026-03-05T00:00:00Z");
     fx.sctx.batch = 3; /* two ticks to close the four */
-    assert_int_equal(st_sched_tick(fx.pg, &fx.sctx, &c), 0);
+    assert_int_equal(st_sched_tick(fx.d.pg, &fx.sctx, &c), 0);
     assert_int_equal(c.expired, 1);
     assert_int_equal(c.expired_contacts, 3);
-    assert_int_equal(st_sched_tick(fx.pg, &fx.sctx, &c), 0);
+    assert_int_equal(st_sched_tick(fx.d.pg, &fx.sctx, &c), 0);
     assert_int_equal(c.expired, 0);
     assert_int_equal(c.expired_contacts, 1);
-    assert_int_equal(st_sched_tick(fx.pg, &fx.sctx, &c), 0);
+    assert_int_equal(st_sched_tick(fx.d.pg, &fx.sctx, &c), 0);
     assert_int_equal(c.expired_contacts, 0);
 
     assert_campaign_expired_from(camp, "active");
@@ -249,7 +238,7 @@ static void test_sched_expires_campaign_and_closes_open_contacts(void **state)
     r.counts_as_attempt = 1;
     r.raw_code = 8;
     char reason[256];
-    assert_int_equal(st_results_apply(fx.pg, &fx.rctx, &r, NULL, reason, sizeof(reason)),
+    assert_int_equal(st_results_apply(fx.d.pg, &fx.rctx, &r, NULL, reason, sizeof(reason)),
                      ST_APPLY_DECIDED);
     assert_contact(out, "closed EXPIRED");
     assert_int_equal(closed_event_outcome(out), O(EXPIRED));
@@ -263,7 +252,7 @@ static void test_sched_expired_campaign_emits_no_retry_for_due_contact(void **st
     long long k = make_contact(camp, "waiting", 1, "'2026-03-04T23:00:00Z'");
     clock_at("2026-03-05T00:00:01Z");
     st_sched_counts c;
-    assert_int_equal(st_sched_tick(fx.pg, &fx.sctx, &c), 0);
+    assert_int_equal(st_sched_tick(fx.d.pg, &fx.sctx, &c), 0);
     assert_int_equal(c.expired_contacts, 1);
     assert_contact(k, "closed EXPIRED");
     assert_int_equal(q_ll("SELECT count(*) FROM outbox WHERE topic = 'contacts.retry'"
@@ -281,13 +270,13 @@ static void test_sched_paused_campaign_waits_until_end_at_then_expires(void **st
     clock_at("2026-03-04T23:00:00Z");
     st_sched_counts c;
     /* due, but paused: neither emitted nor expired */
-    assert_int_equal(st_sched_tick(fx.pg, &fx.sctx, &c), 0);
+    assert_int_equal(st_sched_tick(fx.d.pg, &fx.sctx, &c), 0);
     assert_int_equal(c.expired, 0);
     assert_contact(k, "waiting -");
     assert_campaign_state(camp, "paused");
 
     clock_at("2026-03-05T00:00:00Z");
-    assert_int_equal(st_sched_tick(fx.pg, &fx.sctx, &c), 0);
+    assert_int_equal(st_sched_tick(fx.d.pg, &fx.sctx, &c), 0);
     assert_int_equal(c.expired, 1);
     assert_contact(k, "closed EXPIRED");
     assert_campaign_expired_from(camp, "paused");
@@ -301,7 +290,7 @@ static void test_sched_campaign_without_end_at_never_expires(void **state)
     long long k = make_contact(camp, "pending", 0, "NULL");
     clock_at("2099-01-01T00:00:00Z");
     st_sched_counts c;
-    assert_int_equal(st_sched_tick(fx.pg, &fx.sctx, &c), 0);
+    assert_int_equal(st_sched_tick(fx.d.pg, &fx.sctx, &c), 0);
     assert_int_equal(c.expired, 0);
     assert_contact(k, "pending -");
 }
@@ -314,7 +303,7 @@ static void test_sched_stopped_campaign_past_end_at_is_left_alone(void **state)
     long long k = make_contact(camp, "waiting", 1, "'2026-03-04T14:00:00Z'");
     clock_at("2026-03-06T00:00:00Z");
     st_sched_counts c;
-    assert_int_equal(st_sched_tick(fx.pg, &fx.sctx, &c), 0);
+    assert_int_equal(st_sched_tick(fx.d.pg, &fx.sctx, &c), 0);
     assert_int_equal(c.expired, 0);
     assert_contact(k, "waiting -");
 }

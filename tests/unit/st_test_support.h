@@ -1,0 +1,101 @@
+/* Scaffolding shared by the strategy's tests (test_st_*.c): a scratch
+ * database with the connection the code under test uses and the test's
+ * own, the results context the service runs with, call results to apply,
+ * and business times.
+ *
+ * Header-only and static inline for the reasons ecm_test_support.h gives;
+ * helpers that "fail the running test" must be called from a test or a
+ * cmocka setup or teardown function. */
+#ifndef ST_TEST_SUPPORT_H
+#define ST_TEST_SUPPORT_H
+
+#include "ecm_event.h"
+#include "ecm_pg.h"
+#include "ecm_test_support.h"
+#include "st_results.h"
+
+/* A campaign window open 09:00-20:00 every day, as SQL text for
+ * campaigns.call_window. */
+#define ST_TEST_WINDOW_9_TO_20                                                                     \
+    "'{\"mon\": [[\"09:00\", \"20:00\"]], \"tue\": [[\"09:00\", \"20:00\"]],"                      \
+    " \"wed\": [[\"09:00\", \"20:00\"]], \"thu\": [[\"09:00\", \"20:00\"]],"                       \
+    " \"fri\": [[\"09:00\", \"20:00\"]], \"sat\": [[\"09:00\", \"20:00\"]],"                       \
+    " \"sun\": [[\"09:00\", \"20:00\"]]}'"
+
+/* A migrated scratch database, the connection the code under test uses and
+ * the test's own view of the same database. */
+typedef struct {
+    ecm_test_db *db;
+    ecm_pg *pg;
+    PGconn *check;
+} st_test_db;
+
+/* Fills t with a migrated scratch database named after prefix and its two
+ * connections. Returns 0, or -1 when the code's connection fails; with
+ * ECM_TEST_PG_DSN unset t stays zeroed and it returns 0 (the tests then skip
+ * through ecm_test_need(t->pg)). Fails the running test on other errors. */
+static inline int st_test_db_open(st_test_db *t, const char *prefix)
+{
+    if (ecm_test_pg_dsn() == NULL) {
+        return 0;
+    }
+    t->db = ecm_test_db_new_migrated(prefix);
+    t->pg = ecm_pg_new(t->db->dsn, NULL);
+    t->check = ecm_test_pg_connect(t->db->dsn);
+    return t->pg == NULL || ecm_pg_conn(t->pg) == NULL ? -1 : 0;
+}
+
+/* Closes both connections and drops the database; a zeroed t is a no-op. */
+static inline void st_test_db_close(st_test_db *t)
+{
+    if (t->db == NULL) {
+        return;
+    }
+    ecm_pg_destroy(t->pg);
+    PQfinish(t->check);
+    (void)ecm_test_db_destroy(t->db);
+}
+
+/* The results context with the topics and source the strategy runs with,
+ * and no calling window (retries at now + delay) until the test sets
+ * calling. */
+static inline st_results_ctx st_test_results_ctx(void)
+{
+    st_results_ctx ctx;
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.topic_call_results = "call.results";
+    ctx.topic_sms_results = "sms.results";
+    ctx.topic_closed = "contacts.closed";
+    ctx.source = "/ecm/strategy";
+    return ctx;
+}
+
+/* A call result for attempt of contact_id, with event id number seq (unique
+ * per test database), raw code 8, counted unless NOT_ATTEMPTED, at the
+ * wall-clock now. Can't fail. */
+static inline st_result st_test_result(int seq, long long campaign_id, long long contact_id,
+                                       int attempt, Ecm__V1__Outcome outcome)
+{
+    st_result r;
+    memset(&r, 0, sizeof(r));
+    snprintf(r.event_id, sizeof(r.event_id), "00000000-0000-4000-8000-%012d", seq);
+    r.campaign_id = campaign_id;
+    r.contact_id = contact_id;
+    r.attempt = attempt;
+    r.outcome = outcome;
+    r.counts_as_attempt = outcome != ECM__V1__OUTCOME__OUTCOME_NOT_ATTEMPTED;
+    r.raw_code = 8;
+    r.result_at_ms = ecm_now_ms();
+    return r;
+}
+
+/* contacts.next_attempt_at of contact as ms since the epoch, read on check. */
+static inline long long st_test_next_attempt_ms(PGconn *check, long long contact)
+{
+    return ecm_test_pg_int(check,
+                           "SELECT floor(extract(epoch FROM next_attempt_at) * 1000)::bigint"
+                           " FROM contacts WHERE id = %lld",
+                           contact);
+}
+
+#endif
