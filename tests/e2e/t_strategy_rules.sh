@@ -175,11 +175,11 @@ e2e_step "next-phone rotation: 2- and 3-phone contacts reached on their good num
 
 # ---------------------------------------------------------------- per-day cap
 
-# Two and a half business days from the first attempt.
+# Through the next two local mornings from the first attempt (44 business hours).
 first_ms=$(sql "SELECT floor(extract(epoch FROM min(dispatched_at)) * 1000)::bigint
     FROM attempts WHERE campaign_id = $daily")
 [[ $first_ms =~ ^[0-9]+$ ]] || e2e_fail "no attempt of the daily campaign $daily"
-until_ms=$((first_ms + 60 * HOUR_MS))
+until_ms=$((first_ms + 44 * HOUR_MS))
 t0=$SECONDS
 while (($(ecm_business_now_ms) < until_ms)); do
     ((SECONDS - t0 < 240)) || e2e_fail "business clock did not reach $(iso $until_ms)"
