@@ -47,7 +47,10 @@ typedef struct item {
     char message_id[MESSAGE_ID_MAX];
     char *phone, *from, *text;
     int tries;
-    int recheck_dnc; /* before the next send: the number may have opted out meanwhile */
+    /* Before the next send (after a retry, or recovered): judged again,
+     * since the number may have opted out, the calling window closed or the
+     * campaign been paused meanwhile. */
+    int recheck;
     sms_gw_result res;
 } item;
 
@@ -223,7 +226,7 @@ static void on_done(void *ctx, void *opaque, const sms_gw_result *res)
         }
         count_retry(s, res->reason);
         it->tries++;
-        it->recheck_dnc = it->kind == ITEM_CONTACT;
+        it->recheck = it->kind == ITEM_CONTACT;
         wait_push_front(ln, it);
         return;
     }
@@ -806,6 +809,16 @@ static const char RECOVER_SQL[] =
     "ct.last_name, ct.account_number, ct.custom::text, c.sms_template, c.sms_sender, c.state, "
     "array_position(ct.phones, a.phone) - 1, " ECM_GATE_COLUMNS;
 
+/* The columns both RECOVER_SQL and RECHECK_SQL start with, as hold_back()
+ * reads them: contact, attempt, campaign, number, message id. */
+enum {
+    HCOL_CONTACT = 0,
+    HCOL_ATTEMPT,
+    HCOL_CAMPAIGN,
+    HCOL_PHONE,
+    HCOL_MESSAGE_ID,
+};
+
 enum {
     RCOL_STATE = 11,
     RCOL_PHONE_INDEX,
@@ -842,7 +855,7 @@ static int recover_item(sms_sender *s, lane *ln, const PGresult *r, int i)
     it->attempt = (int)ecm_pgval_ll(r, i, 1, -1);
     it->campaign_id = ecm_pgval_ll(r, i, 2, -1);
     snprintf(it->message_id, sizeof it->message_id, "%s", PQgetvalue(r, i, 4));
-    it->recheck_dnc = 1;
+    it->recheck = 1;
     ecm_metric_add(s->recovered, 1);
     char *text = NULL;
     char why[200] = "";
@@ -865,11 +878,42 @@ static int recover_item(sms_sender *s, lane *ln, const PGresult *r, int i)
     return 0;
 }
 
-/* Writes the verdicts on recovered attempts that are not sent now, inside
- * the open transaction: WAIT -> lease until the opening, CLOSE -> attempt
- * 'done' and contact closed with the outcome and a ContactClosed event.
- * Returns 0 or -1. */
-static int recover_hold(sms_sender *s, const PGresult *r, ecm_gate_row *v, int n, int64_t now)
+/* Judges the recorded attempts of r again (the gate on the recorded number,
+ * whose 0-based index among the contact's is column col_phone_index, with
+ * ECM_GATE_COLUMNS from col_gate) at business time now. An 'expired'
+ * campaign (column col_state) closes EXPIRED whatever its end_at says:
+ * nothing else would ever close its attempts. Returns the verdicts
+ * (ecm_gate_rows_free), or NULL when r has no rows or memory runs out. */
+static ecm_gate_row *judge_recorded(sms_sender *s, const PGresult *r, int col_state,
+                                    int col_phone_index, int col_gate, int64_t now)
+{
+    int n = PQntuples(r);
+    int *idx = n > 0 ? calloc((size_t)n, sizeof *idx) : NULL;
+    if (!idx)
+        return NULL;
+    for (int i = 0; i < n; i++)
+        idx[i] = (int)ecm_pgval_ll(r, i, col_phone_index, -1);
+    ecm_gate_row *v = ecm_gate_judge_recorded(s->gate, r, col_gate, idx, now);
+    free(idx);
+    for (int i = 0; v && i < n; i++) {
+        /* Past its end: the gate says so from end_at too, unless the row
+         * was edited by hand; the campaign's state settles it. */
+        if (strcmp(PQgetvalue(r, i, col_state), "expired") == 0) {
+            v[i].action = ECM_GATE_CLOSE;
+            v[i].outcome = ECM__V1__OUTCOME__OUTCOME_EXPIRED;
+        }
+    }
+    return v;
+}
+
+/* Writes the verdicts on recorded attempts that are not sent now (rows of r,
+ * which start with the HCOL_ columns), inside the open transaction: WAIT ->
+ * the attempt stays 'sending' with a lease that runs out at the opening (it
+ * is then recovered and judged again), CLOSE -> attempt 'done' and contact
+ * closed with the outcome and a ContactClosed event. GO rows are left
+ * alone. `from` names the caller in the logs. Returns 0 or -1. */
+static int hold_back(sms_sender *s, const PGresult *r, ecm_gate_row *v, int n, int64_t now,
+                     const char *from)
 {
     ecm_pgarr w_id, w_att, w_ms, c_id, c_att, c_out;
     ecm_pgarr *arrs[] = {&w_id, &w_att, &w_ms, &c_id, &c_att, &c_out};
@@ -879,24 +923,26 @@ static int recover_hold(sms_sender *s, const PGresult *r, ecm_gate_row *v, int n
     int nclosed = 0;
     int64_t max_wait = (int64_t)s->cfg.stale_s * 1000;
     for (int i = 0; closed && i < n; i++) {
-        int attempt = (int)ecm_pgval_ll(r, i, 1, -1);
+        int attempt = (int)ecm_pgval_ll(r, i, HCOL_ATTEMPT, -1);
         if (v[i].action == ECM_GATE_WAIT) {
             int64_t wait = v[i].until_ms - now;
             ecm_pgarr_add_int(&w_id, v[i].contact_id);
             ecm_pgarr_add_int(&w_att, attempt);
             ecm_pgarr_add_int(&w_ms, wait < 0 ? 0 : wait > max_wait ? max_wait : wait);
-            ecm_log_info("SMS left 'sending' by a stopped sender waits for its calling window",
-                         "message_id=%s contact_id=%lld until=%lld", PQgetvalue(r, i, 4),
-                         (long long)v[i].contact_id, (long long)v[i].until_ms);
+            ecm_log_info("SMS attempt not sent now: waits for its calling window",
+                         "from=%s message_id=%s contact_id=%lld until=%lld", from,
+                         PQgetvalue(r, i, HCOL_MESSAGE_ID), (long long)v[i].contact_id,
+                         (long long)v[i].until_ms);
         } else if (v[i].action == ECM_GATE_CLOSE) {
             ecm_pgarr_add_int(&c_id, v[i].contact_id);
             ecm_pgarr_add_int(&c_att, attempt);
             ecm_pgarr_add_str(&c_out, ecm_outcome_name(v[i].outcome));
             closed[nclosed] = v[i];
             closed[nclosed++].phone = NULL; /* borrowed rows: never freed from here */
-            ecm_log_info("SMS left 'sending' by a stopped sender not sent: contact closed",
-                         "message_id=%s contact_id=%lld outcome=%s", PQgetvalue(r, i, 4),
-                         (long long)v[i].contact_id, ecm_outcome_name(v[i].outcome));
+            ecm_log_info("SMS attempt not sent: contact closed",
+                         "from=%s message_id=%s contact_id=%lld outcome=%s", from,
+                         PQgetvalue(r, i, HCOL_MESSAGE_ID), (long long)v[i].contact_id,
+                         ecm_outcome_name(v[i].outcome));
         }
     }
     int nw = w_id.n;
@@ -950,22 +996,8 @@ static int recover_lane(sms_sender *s, lane *ln, long want)
         return 0;
     }
     int64_t now = ecm_clock_now_ms();
-    int *idx = calloc((size_t)n, sizeof *idx);
-    ecm_gate_row *v = NULL;
-    if (idx) {
-        for (int i = 0; i < n; i++)
-            idx[i] = (int)ecm_pgval_ll(r, i, RCOL_PHONE_INDEX, -1);
-        v = ecm_gate_judge_recorded(s->gate, r, RCOL_GATE, idx, now);
-    }
-    for (int i = 0; v && i < n; i++) {
-        /* Past its end: the gate says so from end_at too, unless the row
-         * was edited by hand; the campaign's state settles it. */
-        if (strcmp(PQgetvalue(r, i, RCOL_STATE), "expired") == 0) {
-            v[i].action = ECM_GATE_CLOSE;
-            v[i].outcome = ECM__V1__OUTCOME__OUTCOME_EXPIRED;
-        }
-    }
-    int ok = v != NULL && recover_hold(s, r, v, n, now) == 0 && ecm_pg_commit(s->pg) == 0;
+    ecm_gate_row *v = judge_recorded(s, r, RCOL_STATE, RCOL_PHONE_INDEX, RCOL_GATE, now);
+    int ok = v != NULL && hold_back(s, r, v, n, now, "recovery") == 0 && ecm_pg_commit(s->pg) == 0;
     if (!ok) {
         ecm_pg_rollback(s->pg);
         ecm_pg_check_broken(s->pg);
@@ -975,18 +1007,34 @@ static int recover_lane(sms_sender *s, lane *ln, long want)
             break; /* the rest stays 'sending' and is found again */
     }
     ecm_gate_rows_free(v, n);
-    free(idx);
     PQclear(r);
     return ok ? n : -1;
 }
 
-/* ---- DNC re-check before a re-send ---- */
+/* ---- re-check before a re-send ---- */
 
-static const char DNC_NOW_SQL[] =
-    "SELECT a.message_id, a.contact_id FROM attempts a WHERE a.message_id = ANY($1::text[]) "
-    "AND a.status = 'sending' AND EXISTS (SELECT 1 FROM dnc d "
-    "  WHERE d.phone_key = regexp_replace(a.phone, '[^0-9]', '', 'g') "
-    "  AND (d.campaign_id IS NULL OR d.campaign_id = a.campaign_id))";
+/* The attempts still 'sending' of messages about to be sent again (after a
+ * retry, or just recovered), with what recovery judges them on plus whether
+ * the recorded number is on a DNC list now. The campaign row is
+ * share-locked like in RECOVER_SQL, so that a pause either waits for this
+ * check or is seen by it. */
+static const char RECHECK_SQL[] =
+    "SELECT a.contact_id, a.attempt, a.campaign_id, a.phone, a.message_id, c.state, "
+    "array_position(ct.phones, a.phone) - 1, "
+    "(EXISTS (SELECT 1 FROM dnc d WHERE d.phone_key = regexp_replace(a.phone, '[^0-9]', '', 'g') "
+    "  AND (d.campaign_id IS NULL OR d.campaign_id = a.campaign_id)))::int, " ECM_GATE_COLUMNS
+    " FROM attempts a JOIN contacts ct ON ct.id = a.contact_id "
+    "JOIN campaigns c ON c.id = a.campaign_id "
+    "WHERE a.message_id = ANY($1::text[]) AND a.status = 'sending' "
+    "FOR UPDATE OF a FOR SHARE OF c";
+
+enum {
+    KCOL_STATE = 5,
+    KCOL_PHONE_INDEX,
+    KCOL_DNC,
+    KCOL_GATE,
+};
+
 static const char DNC_ATTEMPT_SQL[] =
     "UPDATE attempts SET status = 'done', result_at = now(), outcome = 'DNC' "
     "WHERE message_id = ANY($1::text[]) AND status = 'sending'";
@@ -995,24 +1043,81 @@ static const char DNC_CONTACT_SQL[] =
     "closed_at = now(), updated_at = now() WHERE id = ANY($1::bigint[]) AND state <> 'closed' "
     "RETURNING id, campaign_id, attempts";
 
-static int message_in(PGresult *r, const char *message_id)
+/* What becomes of a held message after its re-check. */
+typedef enum {
+    RECHECK_SEND = 0,
+    RECHECK_DNC,   /* closed DNC */
+    RECHECK_LEAVE, /* campaign paused or stopped: left for recovery */
+    RECHECK_HELD,  /* window closed (waits for recovery) or closed EXPIRED */
+} recheck_fate;
+
+/* Inside the open transaction: the attempts of the rows whose fate is
+ * RECHECK_DNC done DNC, their contacts closed DNC with a ContactClosed event
+ * (once: a contact closed already is left as it is). Returns 0 or -1. */
+static int close_dnc(sms_sender *s, const PGresult *r, const recheck_fate *fate, int n)
 {
-    for (int i = 0; r && i < PQntuples(r); i++) {
-        if (strcmp(PQgetvalue(r, i, 0), message_id) == 0)
-            return 1;
+    ecm_pgarr mids, cids;
+    ecm_pgarr_init(&mids);
+    ecm_pgarr_init(&cids);
+    for (int i = 0; i < n; i++) {
+        if (fate[i] != RECHECK_DNC)
+            continue;
+        ecm_pgarr_add_str(&mids, PQgetvalue(r, i, HCOL_MESSAGE_ID));
+        ecm_pgarr_add_int(&cids, ecm_pgval_ll(r, i, HCOL_CONTACT, -1));
     }
-    return 0;
+    int rc = 0;
+    PGresult *closed = NULL;
+    if (mids.n > 0) {
+        const char *pm = ecm_pgarr_finish(&mids), *pcid = ecm_pgarr_finish(&cids);
+        rc = pm && pcid && ecm_pg_cmd(s->pg, DNC_ATTEMPT_SQL, 1, &pm) == 0 &&
+                     (closed = ecm_pg_exec(s->pg, DNC_CONTACT_SQL, 1, &pcid)) != NULL
+                 ? 0
+                 : -1;
+        for (int i = 0; rc == 0 && i < PQntuples(closed); i++)
+            rc = add_closed(s, ecm_pgval_ll(closed, i, 1, -1), ecm_pgval_ll(closed, i, 0, -1),
+                            (int)ecm_pgval_ll(closed, i, 2, -1), ECM__V1__OUTCOME__OUTCOME_DNC);
+    }
+    PQclear(closed);
+    ecm_pgarr_free(&mids);
+    ecm_pgarr_free(&cids);
+    return rc;
 }
 
-/* A message about to be sent again (after a retry, or recovered) goes only
- * if its number is still allowed: one that opted out meanwhile is closed
- * DNC instead. Returns 0 or -1 (nothing changed; try again later). */
-static int recheck_dnc(sms_sender *s, lane *ln)
+/* The fate of row i of r (judged v[i]): a number on DNC is closed DNC
+ * whatever the campaign's state (as before any window existed); then, as
+ * recovery does, a campaign neither active nor expired leaves the attempt
+ * alone, the gate's WAIT and CLOSE hold it back, and GO sends it. A row
+ * left alone is turned into a GO so that hold_back() skips it. */
+static recheck_fate fate_of(const PGresult *r, int i, ecm_gate_row *v)
+{
+    if (ecm_pgval_ll(r, i, KCOL_DNC, 0) != 0) {
+        v->action = ECM_GATE_GO;
+        return RECHECK_DNC;
+    }
+    const char *state = PQgetvalue(r, i, KCOL_STATE);
+    if (strcmp(state, "active") != 0 && strcmp(state, "expired") != 0) {
+        v->action = ECM_GATE_GO;
+        return RECHECK_LEAVE;
+    }
+    return v->action == ECM_GATE_GO ? RECHECK_SEND : RECHECK_HELD;
+}
+
+/* Messages held in memory since their last send (a retryable answer) or
+ * just recovered are judged again before they go, exactly as recovery
+ * judges an attempt, in one transaction for the whole lane: a number that
+ * opted out meanwhile -> closed DNC; a campaign paused or stopped meanwhile
+ * -> not sent, its attempt left 'sending' for recovery once resumed (the
+ * lease is no longer renewed); the calling window closed meanwhile -> not
+ * sent, the attempt's lease runs out at the opening and recovery sends it
+ * then; past end_at -> closed EXPIRED. Only messages judged GO are kept.
+ * Returns 0, or -1 (rolled back; nothing changed in memory, the check is
+ * made again on a later pass). */
+static int recheck_held(sms_sender *s, lane *ln)
 {
     ecm_pgarr ids;
     ecm_pgarr_init(&ids);
     for (item *it = ln->wait_head; it; it = it->next) {
-        if (it->recheck_dnc)
+        if (it->recheck)
             ecm_pgarr_add_str(&ids, it->message_id);
     }
     if (ids.n == 0) {
@@ -1020,70 +1125,79 @@ static int recheck_dnc(sms_sender *s, lane *ln)
         return 0;
     }
     const char *p = ecm_pgarr_finish(&ids);
-    PGresult *r = p ? ecm_pg_exec(s->pg, DNC_NOW_SQL, 1, &p) : NULL;
-    int rc = r ? 0 : -1;
-    if (r && PQntuples(r) > 0) {
-        ecm_pgarr mids, cids;
-        ecm_pgarr_init(&mids);
-        ecm_pgarr_init(&cids);
-        for (int i = 0; i < PQntuples(r); i++) {
-            ecm_pgarr_add_str(&mids, PQgetvalue(r, i, 0));
-            ecm_pgarr_add_int(&cids, ecm_pgval_ll(r, i, 1, -1));
-        }
-        const char *pm = ecm_pgarr_finish(&mids), *pcid = ecm_pgarr_finish(&cids);
-        PGresult *closed = NULL;
-        int ok = pm && pcid && ecm_pg_begin(s->pg) == 0 &&
-                 ecm_pg_cmd(s->pg, DNC_ATTEMPT_SQL, 1, &pm) == 0 &&
-                 (closed = ecm_pg_exec(s->pg, DNC_CONTACT_SQL, 1, &pcid)) != NULL;
-        for (int i = 0; ok && i < PQntuples(closed); i++)
-            ok =
-                add_closed(s, ecm_pgval_ll(closed, i, 1, -1), ecm_pgval_ll(closed, i, 0, -1),
-                           (int)ecm_pgval_ll(closed, i, 2, -1), ECM__V1__OUTCOME__OUTCOME_DNC) == 0;
-        ok = ok && ecm_pg_commit(s->pg) == 0;
-        PQclear(closed);
-        ecm_pgarr_free(&mids);
-        ecm_pgarr_free(&cids);
-        if (!ok) {
-            ecm_pg_rollback(s->pg);
-            rc = -1;
-        }
+    PGresult *r = NULL;
+    ecm_gate_row *v = NULL;
+    recheck_fate *fate = NULL;
+    int n = 0, ok = p != NULL && ecm_pg_begin(s->pg) == 0;
+    if (ok)
+        ok = (r = ecm_pg_exec(s->pg, RECHECK_SQL, 1, &p)) != NULL;
+    if (ok && (n = PQntuples(r)) > 0) {
+        int64_t now = ecm_clock_now_ms();
+        v = judge_recorded(s, r, KCOL_STATE, KCOL_PHONE_INDEX, KCOL_GATE, now);
+        fate = calloc((size_t)n, sizeof *fate);
+        ok = v != NULL && fate != NULL;
+        for (int i = 0; ok && i < n; i++)
+            fate[i] = fate_of(r, i, &v[i]);
+        ok = ok && close_dnc(s, r, fate, n) == 0 && hold_back(s, r, v, n, now, "retry") == 0;
     }
-    if (rc < 0) {
+    ok = ok && ecm_pg_commit(s->pg) == 0;
+    if (!ok) {
+        ecm_pg_rollback(s->pg);
         ecm_pg_check_broken(s->pg);
     } else {
         item **pp = &ln->wait_head;
         ln->wait_tail = NULL;
         while (*pp) {
             item *it = *pp;
-            if (it->recheck_dnc && message_in(r, it->message_id)) {
-                *pp = it->next;
-                ln->nwait--;
+            /* An attempt no longer 'sending' (a DLR after a timeout that
+             * was an accept) is not judged and goes as it always did. */
+            recheck_fate f = RECHECK_SEND;
+            if (it->recheck) {
+                for (int i = 0; i < n; i++) {
+                    if (strcmp(PQgetvalue(r, i, HCOL_MESSAGE_ID), it->message_id) == 0) {
+                        f = fate[i];
+                        break;
+                    }
+                }
+            }
+            if (f == RECHECK_SEND) {
+                it->recheck = 0;
+                ln->wait_tail = it;
+                pp = &it->next;
+                continue;
+            }
+            if (f == RECHECK_DNC) {
                 ecm_metric_add(s->dnc_blocked, 1);
                 ecm_log_info("SMS not re-sent: the number is on the DNC list now",
                              "message_id=%s contact_id=%lld", it->message_id,
                              (long long)it->contact_id);
-                item_free(s, it);
-                continue;
+            } else if (f == RECHECK_LEAVE) {
+                ecm_log_info("SMS not re-sent: its campaign is not dispatching; recovered once "
+                             "resumed",
+                             "message_id=%s contact_id=%lld campaign_id=%lld", it->message_id,
+                             (long long)it->contact_id, (long long)it->campaign_id);
             }
-            it->recheck_dnc = 0;
-            ln->wait_tail = it;
-            pp = &it->next;
+            *pp = it->next;
+            ln->nwait--;
+            item_free(s, it);
         }
     }
+    ecm_gate_rows_free(v, n);
+    free(fate);
     PQclear(r);
     ecm_pgarr_free(&ids);
-    return rc;
+    return ok ? 0 : -1;
 }
 
 /* ---- sending ---- */
 
 /* Submits waiting messages while the gateway has room and the bucket has
- * tokens. Stops at a message whose DNC re-check is pending: only
- * recheck_dnc() may clear it. Returns the number submitted. */
+ * tokens. Stops at a message whose re-check is pending: only
+ * recheck_held() may clear it. Returns the number submitted. */
 static int submit_ready(lane *ln, int64_t now)
 {
     int n = 0;
-    while (ln->wait_head && !ln->wait_head->recheck_dnc && now >= ln->paused_until_ms &&
+    while (ln->wait_head && !ln->wait_head->recheck && now >= ln->paused_until_ms &&
            sms_gw_room(ln->gw) > 0) {
         if (!sms_bucket_take(&ln->bucket, now))
             break;
@@ -1281,7 +1395,7 @@ int sms_sender_step(sms_sender *s, int wait_ms)
         lane *ln = &s->lanes[i];
         if (!ln->wait_head || now < ln->paused_until_ms)
             goto wake;
-        if (recheck_dnc(s, ln) < 0) {
+        if (recheck_held(s, ln) < 0) {
             failed = 1;
             continue;
         }

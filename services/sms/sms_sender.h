@@ -15,7 +15,7 @@
  * state 'active' checked in the same statement, so a pause either waits for
  * the batch being taken or stops the next one. Messages taken before the
  * pause (at most the lanes' hold) still go out: they were recorded while
- * the campaign was active.
+ * the campaign was active. A message held for a retry is not (below).
  *
  * Recovery: an attempt left 'sending' by a sender that died is judged again
  * before it is re-sent (same message id): only for a campaign that is
@@ -24,7 +24,17 @@
  * recorded number (outside it, it stays 'sending' with its lease pushed
  * towards the opening, and is judged again then), and only before end_at
  * (after it, or in an expired campaign: the attempt is done and the
- * contact closed EXPIRED). */
+ * contact closed EXPIRED).
+ *
+ * Retries: a message held in memory after a retryable answer (or just
+ * recovered) is judged again the same way before it goes out, in one
+ * statement per lane pass for all of them: its number on DNC now -> the
+ * attempt done and the contact closed DNC; its campaign paused or stopped
+ * meanwhile -> not sent, dropped from memory, the attempt left 'sending'
+ * and recovered once the campaign is resumed; its calling window closed
+ * meanwhile -> not sent, dropped from memory, the attempt left 'sending'
+ * with its lease running out at the opening, when recovery sends it (same
+ * message id); past end_at -> closed EXPIRED. */
 #ifndef SMS_SENDER_H
 #define SMS_SENDER_H
 
