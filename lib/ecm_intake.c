@@ -35,33 +35,6 @@ static int not_ours(ecm_intake_channel channel, Ecm__V1__Channel c)
     return c == ECM__V1__CHANNEL__CHANNEL_SMS;
 }
 
-static void decode_uploaded(ecm_intake_channel channel, const void *payload, size_t len,
-                            ecm_intake_item *out)
-{
-    static const char what[] = "ecm.v1.ContactUploaded: ";
-    Ecm__V1__ContactUploaded *ev =
-        ecm__v1__contact_uploaded__unpack(NULL, len, (const uint8_t *)payload);
-    if (!ev) {
-        char why[64];
-        snprintf(why, sizeof why, "not a valid protobuf message (%zu bytes)", len);
-        out->kind = ECM_INTAKE_BAD;
-        snprintf(out->reason, sizeof out->reason, "undecodable %s%s", what, why);
-        return;
-    }
-    if (not_ours(channel, ev->channel)) {
-        out->kind = ECM_INTAKE_IGNORE;
-    } else if (ev->contact_id <= 0) {
-        item_bad(out, "invalid ecm.v1.ContactUploaded: ", "no contact_id");
-    } else if (channel == ECM_INTAKE_VOICE && !is_voice(ev->channel)) {
-        item_bad(out, "invalid ecm.v1.ContactUploaded: ", "channel unspecified");
-    } else {
-        out->kind = ECM_INTAKE_UPLOADED;
-        out->contact_id = ev->contact_id;
-        out->attempt = 1;
-    }
-    ecm__v1__contact_uploaded__free_unpacked(ev, NULL);
-}
-
 static void decode_retry(ecm_intake_channel channel, const void *payload, size_t len,
                          ecm_intake_item *out)
 {
@@ -94,24 +67,17 @@ static void decode_retry(ecm_intake_channel channel, const void *payload, size_t
     ecm__v1__contact_retry__free_unpacked(ev, NULL);
 }
 
-void ecm_intake_decode(ecm_intake_channel channel, const char *topic, const char *topic_uploaded,
-                       const char *topic_retry, const void *payload, size_t len,
-                       ecm_intake_item *out)
+void ecm_intake_decode(ecm_intake_channel channel, const char *topic, const char *topic_retry,
+                       const void *payload, size_t len, ecm_intake_item *out)
 {
     memset(out, 0, sizeof *out);
     if (!payload)
         len = 0;
-    if (topic && strcmp(topic, topic_uploaded) == 0)
-        decode_uploaded(channel, payload, len, out);
-    else if (topic && strcmp(topic, topic_retry) == 0)
+    if (topic && strcmp(topic, topic_retry) == 0)
         decode_retry(channel, payload, len, out);
     else
         item_bad(out, "unexpected topic ", topic ? topic : "(none)");
 }
-
-static const char QUEUE_UPLOADED_SQL[] =
-    "UPDATE contacts SET state = 'queued', updated_at = now() "
-    "WHERE id = ANY($1::bigint[]) AND state = 'pending' AND attempts = 0";
 
 static const char QUEUE_RETRY_SQL[] =
     "UPDATE contacts c SET state = 'queued', phone_index = r.phone_index, updated_at = now() "
@@ -146,40 +112,32 @@ int ecm_intake_apply(ecm_pg *pg, ecm_intake_item *items, size_t n, size_t *queue
     size_t moved = 0;
     if (queued)
         *queued = 0;
-    ecm_pgarr up, rt_id, rt_att, rt_ph, all;
-    ecm_pgarr_init(&up);
+    ecm_pgarr rt_id, rt_att, rt_ph, all;
     ecm_pgarr_init(&rt_id);
     ecm_pgarr_init(&rt_att);
     ecm_pgarr_init(&rt_ph);
     ecm_pgarr_init(&all);
     for (size_t i = 0; i < n; i++) {
         items[i].unknown = 0;
-        if (items[i].kind == ECM_INTAKE_UPLOADED) {
-            ecm_pgarr_add_int(&up, items[i].contact_id);
-        } else if (items[i].kind == ECM_INTAKE_RETRY) {
-            ecm_pgarr_add_int(&rt_id, items[i].contact_id);
-            ecm_pgarr_add_int(&rt_att, items[i].attempt);
-            ecm_pgarr_add_int(&rt_ph, items[i].phone_index);
-        } else {
+        if (items[i].kind != ECM_INTAKE_RETRY)
             continue;
-        }
+        ecm_pgarr_add_int(&rt_id, items[i].contact_id);
+        ecm_pgarr_add_int(&rt_att, items[i].attempt);
+        ecm_pgarr_add_int(&rt_ph, items[i].phone_index);
         ecm_pgarr_add_int(&all, items[i].contact_id);
     }
-    int n_up = up.n, n_rt = rt_id.n, n_all = all.n;
-    const char *up_s = ecm_pgarr_finish(&up);
+    int n_rt = rt_id.n, n_all = all.n;
     const char *rt[3] = {ecm_pgarr_finish(&rt_id), ecm_pgarr_finish(&rt_att),
                          ecm_pgarr_finish(&rt_ph)};
     const char *all_s = ecm_pgarr_finish(&all);
     int rc = -1;
-    if (!up_s || !rt[0] || !rt[1] || !rt[2] || !all_s)
+    if (!rt[0] || !rt[1] || !rt[2] || !all_s)
         goto out;
     if (n_all == 0) {
         rc = 0;
         goto out;
     }
     if (ecm_pg_begin(pg) < 0)
-        goto fail;
-    if (n_up > 0 && run_update(pg, QUEUE_UPLOADED_SQL, 1, &up_s, &moved) < 0)
         goto fail;
     if (n_rt > 0 && run_update(pg, QUEUE_RETRY_SQL, 3, rt, &moved) < 0)
         goto fail;
@@ -189,8 +147,7 @@ int ecm_intake_apply(ecm_pg *pg, ecm_intake_item *items, size_t n, size_t *queue
     for (int k = 0; k < PQntuples(r); k++) {
         long long id = parse_ll(PQgetvalue(r, k, 0));
         for (size_t i = 0; i < n; i++) {
-            if ((items[i].kind == ECM_INTAKE_UPLOADED || items[i].kind == ECM_INTAKE_RETRY) &&
-                items[i].contact_id == id)
+            if (items[i].kind == ECM_INTAKE_RETRY && items[i].contact_id == id)
                 items[i].unknown = 1;
         }
     }
@@ -205,7 +162,6 @@ fail:
     ecm_pg_rollback(pg);
     ecm_pg_check_broken(pg);
 out:
-    ecm_pgarr_free(&up);
     ecm_pgarr_free(&rt_id);
     ecm_pgarr_free(&rt_att);
     ecm_pgarr_free(&rt_ph);
@@ -254,9 +210,9 @@ static void process_batch(ecm_intake *in, rd_kafka_message_t **msgs, ecm_intake_
     size_t work = 0;
     for (size_t i = 0; i < n; i++) {
         const char *topic = rd_kafka_topic_name(msgs[i]->rkt);
-        ecm_intake_decode(in->cfg.channel, topic, in->cfg.topic_uploaded, in->cfg.topic_retry,
-                          msgs[i]->payload, msgs[i]->len, &items[i]);
-        if (items[i].kind == ECM_INTAKE_UPLOADED || items[i].kind == ECM_INTAKE_RETRY)
+        ecm_intake_decode(in->cfg.channel, topic, in->cfg.topic_retry, msgs[i]->payload,
+                          msgs[i]->len, &items[i]);
+        if (items[i].kind == ECM_INTAKE_RETRY)
             work++;
     }
     long backoff = 0;

@@ -1,8 +1,9 @@
 /* Kafka -> DB, shared by the services that contact people (the feeder for
- * voice, sms for SMS): ContactUploaded and ContactRetry events of their
- * channel make the contacts 'queued' in the ECM DB; offsets are stored only
- * after that commit. Pacing towards the dialer or gateway happens from the
- * DB, so the consumer never parks work in Kafka. */
+ * voice, sms for SMS): ContactRetry events of their channel make the
+ * contacts 'queued' again in the ECM DB; offsets are stored only after that
+ * commit. Pacing towards the dialer or gateway happens from the DB, so the
+ * consumer never parks work in Kafka. Uploaded contacts need no event: the
+ * gateway loads them 'queued' (contacts.uploaded is for subscribers). */
 #ifndef ECM_INTAKE_H
 #define ECM_INTAKE_H
 
@@ -23,7 +24,6 @@ typedef enum {
 
 typedef enum {
     ECM_INTAKE_IGNORE = 0, /* another channel's contact */
-    ECM_INTAKE_UPLOADED,   /* queue if still pending with no attempt */
     ECM_INTAKE_RETRY,      /* queue if retry_due and this is its next attempt */
     ECM_INTAKE_BAD,        /* dead-letter with reason */
 } ecm_intake_kind;
@@ -37,14 +37,13 @@ typedef struct {
     char reason[200];
 } ecm_intake_item;
 
-/* Decodes one message's payload by topic (topic_uploaded or topic_retry)
- * into out. Never fails: what can't be used is ECM_INTAKE_BAD with a reason
- * ("undecodable ecm.v1.ContactUploaded: ..."). */
-void ecm_intake_decode(ecm_intake_channel channel, const char *topic, const char *topic_uploaded,
-                       const char *topic_retry, const void *payload, size_t len,
-                       ecm_intake_item *out);
+/* Decodes one message's payload (topic must be topic_retry) into out.
+ * Never fails: what can't be used is ECM_INTAKE_BAD with a reason
+ * ("undecodable ecm.v1.ContactRetry: ..."). */
+void ecm_intake_decode(ecm_intake_channel channel, const char *topic, const char *topic_retry,
+                       const void *payload, size_t len, ecm_intake_item *out);
 
-/* Applies the UPLOADED and RETRY items in ONE transaction; a redelivered or
+/* Applies the RETRY items in ONE transaction; a redelivered or
  * stale event changes nothing. Marks items whose contact does not exist
  * (unknown = 1). *queued (may be NULL) gets the contacts moved to 'queued'.
  * Returns 0 after the commit, or -1 (rolled back; the caller retries the
@@ -57,7 +56,6 @@ typedef struct {
     ecm_intake_channel channel;
     ecm_consumer *consumer; /* not owned; closed by the service */
     const char *pg_dsn;     /* the intake thread opens its own connection */
-    const char *topic_uploaded;
     const char *topic_retry;
     ecm_metrics *metrics;
     volatile sig_atomic_t *stop;

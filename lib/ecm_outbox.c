@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include <arpa/inet.h>
+#include <poll.h>
 
 #include "ecm_event.h"
 #include "ecm_log.h"
@@ -20,6 +21,7 @@
 #define OUTBOX_BACKOFF_MAX_MS 5000
 /* Margin over message.timeout.ms for the last delivery report to arrive. */
 #define OUTBOX_REPORT_MARGIN_MS 5000
+#define OUTBOX_WAIT_SLICE_MS 100
 
 static const char outbox_insert_sql[] =
     "INSERT INTO outbox (topic, msg_key, ce_id, ce_type, ce_source, ce_time, payload) "
@@ -176,6 +178,8 @@ struct ecm_outbox_relay {
     ecm_metric *m_backlog;
     ecm_metric *m_errors;
 
+    PGconn *listening; /* the connection LISTENing on ECM_OUTBOX_CHANNEL, or NULL */
+
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -270,8 +274,10 @@ static int64_t outbox_be64(const char *p)
  * until a scan reaches the DB again. */
 static void relay_db_failed(ecm_outbox_relay *r)
 {
-    if (ecm_pg_check_broken(r->pg))
+    if (ecm_pg_check_broken(r->pg)) {
         atomic_store(&r->healthy, 0);
+        r->listening = NULL;
+    }
 }
 
 static void relay_rollback(ecm_outbox_relay *r, PGconn *conn)
@@ -488,6 +494,44 @@ static outbox_scan_result relay_scan(ecm_outbox_relay *r)
     return nrows == OUTBOX_BATCH ? SCAN_FULL : SCAN_PARTIAL;
 }
 
+/* Waits up to ms for a notification that outbox rows were committed (the
+ * outbox table's trigger notifies ECM_OUTBOX_CHANNEL), so an idle relay
+ * neither polls the database nor lets an event wait for the next poll.
+ * Without a listening connection (not yet connected, LISTEN refused, e.g.
+ * behind a transaction-pooling proxy) it sleeps ms, the polling fallback.
+ * A stop request ends the wait within OUTBOX_WAIT_SLICE_MS. */
+static void relay_wait(ecm_outbox_relay *r, int ms)
+{
+    PGconn *conn = ecm_pg_try_conn(r->pg);
+    if (conn && r->listening != conn) {
+        PGresult *res = PQexec(conn, "LISTEN " ECM_OUTBOX_CHANNEL);
+        r->listening = PQresultStatus(res) == PGRES_COMMAND_OK ? conn : NULL;
+        PQclear(res);
+    }
+    if (!conn || r->listening != conn) {
+        relay_sleep(r, ms);
+        return;
+    }
+    int64_t until = outbox_mono_ms() + ms;
+    for (;;) {
+        if (PQconsumeInput(conn) != 1) {
+            relay_db_failed(r);
+            return;
+        }
+        PGnotify *n;
+        int got = 0;
+        while ((n = PQnotifies(conn)) != NULL) {
+            PQfreemem(n);
+            got = 1;
+        }
+        int64_t left = until - outbox_mono_ms();
+        if (got || left <= 0 || relay_quitting(r))
+            return;
+        struct pollfd pfd = {.fd = PQsocket(conn), .events = POLLIN};
+        (void)poll(&pfd, 1, (int)(left < OUTBOX_WAIT_SLICE_MS ? left : OUTBOX_WAIT_SLICE_MS));
+    }
+}
+
 static void *relay_main(void *arg)
 {
     ecm_outbox_relay *r = arg;
@@ -516,7 +560,7 @@ static void *relay_main(void *arg)
         /* Empty, or another replica owns the outbox and drains it. */
         if (relay_quitting(r))
             break;
-        relay_sleep(r, r->poll_ms);
+        relay_wait(r, r->poll_ms);
     }
     return NULL;
 }
@@ -551,7 +595,7 @@ ecm_outbox_relay *ecm_outbox_relay_start(const char *dsn, ecm_producer *producer
         goto fail_alloc;
     memcpy(r->dsn, dsn, n);
     r->producer = producer;
-    r->poll_ms = poll_ms > 0 ? poll_ms : 50;
+    r->poll_ms = poll_ms > 0 ? poll_ms : 1000;
     r->stop = stop;
     r->report_wait_ms = outbox_report_wait_ms(producer);
     /* ecm_pg_try_conn() only: the relay does its own interruptible backoff. */

@@ -37,6 +37,10 @@ typedef struct ecm_outbox_relay ecm_outbox_relay;
  * outbox ("ECMO"). */
 #define ECM_OUTBOX_LOCK_KEY 0x45434d4f
 
+/* The channel the outbox table's trigger notifies (once per inserting
+ * statement, delivered at commit); an idle relay waits on it. */
+#define ECM_OUTBOX_CHANNEL "ecm_outbox"
+
 /* Starts the relay thread with its own DB connection (dsn) and the given
  * producer (not owned; the relay serves its delivery reports, so the
  * producer must be created with dr = ecm_outbox_relay_delivery and

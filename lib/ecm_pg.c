@@ -19,6 +19,7 @@ struct ecm_pg {
     PGconn *conn;
     int connected_once; /* to tell a reconnect from the first connect */
     char sqlstate[6];
+    char expected[6]; /* a SQLSTATE the caller handles: logged at debug */
 };
 
 ecm_pg *ecm_pg_new(const char *dsn, volatile sig_atomic_t *stop)
@@ -262,8 +263,20 @@ static void note_failure(ecm_pg *pg, PGresult *res, const char *what)
         }
         pg_message(msg, err, sizeof err);
     }
+    if (pg->expected[0] && strcmp(pg->expected, pg->sqlstate) == 0) {
+        ecm_log_debug("PostgreSQL command failed as the caller allows", "SQLSTATE %s: %s (%.*s)",
+                      pg->sqlstate, err, PG_SQL_LOG_MAX, what);
+        return;
+    }
     ecm_log_error("PostgreSQL command failed", "SQLSTATE %s: %s (%.*s)", pg->sqlstate, err,
                   PG_SQL_LOG_MAX, what);
+}
+
+void ecm_pg_expect_sqlstate(ecm_pg *pg, const char *sqlstate)
+{
+    if (pg) {
+        snprintf(pg->expected, sizeof pg->expected, "%s", sqlstate ? sqlstate : "");
+    }
 }
 
 /* The connection to run a command on. A handle without one makes one

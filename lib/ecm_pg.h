@@ -40,6 +40,11 @@ int ecm_pg_begin(ecm_pg *pg);     /* 0 or -1 */
 int ecm_pg_commit(ecm_pg *pg);    /* 0 or -1 */
 void ecm_pg_rollback(ecm_pg *pg); /* best effort, can't fail */
 
+/* Until called again with NULL, a failure with this SQLSTATE (e.g.
+ * "23505", a unique violation the caller recovers from) is logged at debug
+ * level instead of error. It is still a failure, with its SQLSTATE kept. */
+void ecm_pg_expect_sqlstate(ecm_pg *pg, const char *sqlstate);
+
 /* SQLSTATE of the last failed ecm_pg_exec/cmd on this handle ("" if none). */
 const char *ecm_pg_last_sqlstate(const ecm_pg *pg);
 

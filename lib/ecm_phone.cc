@@ -105,11 +105,6 @@ const size_t type_count = sizeof type_names / sizeof type_names[0];
 std::string region_for_valid(const PhoneNumber &n)
 {
     const PhoneNumberUtil &u = util();
-    std::list<std::string> regions;
-    u.GetRegionCodesForCountryCallingCode(n.country_code(), &regions);
-    if (regions.size() == 1) {
-        return regions.front();
-    }
     std::string r;
     if (n.country_code() == 1 && n.national_number() >= 2000000000ULL &&
         n.national_number() <= 9999999999ULL) {
@@ -122,6 +117,11 @@ std::string region_for_valid(const PhoneNumber &n)
         u.GetRegionCodeForNumber(n, &r);
         by_area.emplace(area, r);
         return r;
+    }
+    std::list<std::string> regions;
+    u.GetRegionCodesForCountryCallingCode(n.country_code(), &regions);
+    if (regions.size() == 1) {
+        return regions.front();
     }
     u.GetRegionCodeForNumber(n, &r);
     return r;
@@ -223,34 +223,35 @@ int normalize(const char *raw, const char *default_region, ecm_phone_info *out, 
         return -1;
     }
 
-    switch (u.IsPossibleNumberWithReason(n)) {
-    case PhoneNumberUtil::IS_POSSIBLE:
-        break;
-    case PhoneNumberUtil::IS_POSSIBLE_LOCAL_ONLY:
-    case PhoneNumberUtil::TOO_SHORT:
-        set_err(errstr, errstr_size, "too short");
-        return -1;
-    case PhoneNumberUtil::TOO_LONG:
-        set_err(errstr, errstr_size, "too long");
-        return -1;
-    case PhoneNumberUtil::INVALID_LENGTH:
-        set_err(errstr, errstr_size, "invalid length for region %s", region_of(n).c_str());
-        return -1;
-    case PhoneNumberUtil::INVALID_COUNTRY_CODE:
-        set_err(errstr, errstr_size, "invalid country code");
-        return -1;
-    }
     // IsValidNumber() is GetNumberType() != UNKNOWN with the same region
     // lookup and pattern matching inside; asking once for the type and once
     // for the region (GetNumberType() finds it but does not return it)
     // matches the number's patterns three times instead of five, which is
-    // most of the cost of an upload row.
+    // most of the cost of an upload row. A valid number is always of a
+    // possible length, so the length is asked about only to explain an
+    // invalid one.
     PhoneNumberUtil::PhoneNumberType type = u.GetNumberType(n);
     if (type == PhoneNumberUtil::UNKNOWN) {
-        set_err(errstr, errstr_size, "invalid for region %s", region_of(n).c_str());
+        switch (u.IsPossibleNumberWithReason(n)) {
+        case PhoneNumberUtil::IS_POSSIBLE:
+            set_err(errstr, errstr_size, "invalid for region %s", region_of(n).c_str());
+            break;
+        case PhoneNumberUtil::IS_POSSIBLE_LOCAL_ONLY:
+        case PhoneNumberUtil::TOO_SHORT:
+            set_err(errstr, errstr_size, "too short");
+            break;
+        case PhoneNumberUtil::TOO_LONG:
+            set_err(errstr, errstr_size, "too long");
+            break;
+        case PhoneNumberUtil::INVALID_LENGTH:
+            set_err(errstr, errstr_size, "invalid length for region %s", region_of(n).c_str());
+            break;
+        case PhoneNumberUtil::INVALID_COUNTRY_CODE:
+            set_err(errstr, errstr_size, "invalid country code");
+            break;
+        }
         return -1;
     }
-
     std::string e164, number_region = region_for_valid(n);
     u.Format(n, PhoneNumberUtil::E164, &e164);
     if (e164.size() >= sizeof out->e164 || number_region.size() >= sizeof out->region) {

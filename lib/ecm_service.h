@@ -56,8 +56,10 @@ typedef struct {
      "apply DB migrations at start (advisory-locked)", NULL, 0},                                 \
     {"ECM_SHUTDOWN_TIMEOUT_S", ECM_CFG_INT, offsetof(type, member.shutdown_timeout_s), "20", 1,   \
      600, "bound on the orderly stop after SIGTERM", NULL, 0},                                   \
-    {"ECM_OUTBOX_POLL_MS", ECM_CFG_INT, offsetof(type, member.outbox_poll_ms), "50", 1, 10000,    \
-     "outbox relay: wait between scans when idle", NULL, 0},                                     \
+    {"ECM_OUTBOX_POLL_MS", ECM_CFG_INT, offsetof(type, member.outbox_poll_ms), "1000", 1, 60000,  \
+     "outbox relay: longest wait between scans when idle (a committed event wakes it at once "   \
+     "through LISTEN/NOTIFY; this is the fallback where LISTEN is unavailable)",                 \
+     NULL, 0},                                                                                   \
     {"ECM_TOPIC_CONTACTS_UPLOADED", ECM_CFG_STRING, offsetof(type, member.topic_uploaded),        \
      "contacts.uploaded", 0, -1, "topic name", NULL, 0},                                         \
     {"ECM_TOPIC_CONTACTS_DISPATCHED", ECM_CFG_STRING, offsetof(type, member.topic_dispatched),    \

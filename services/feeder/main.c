@@ -109,8 +109,8 @@ int main(int argc, char **argv)
     if (!uccx)
         goto out;
 
-    const char *topics[2] = {cfg.common.topic_uploaded, cfg.common.topic_retry};
-    svc.consumer = ecm_consumer_new(cfg.common.kafka_brokers, cfg.group, topics, 2,
+    const char *topics[1] = {cfg.common.topic_retry};
+    svc.consumer = ecm_consumer_new(cfg.common.kafka_brokers, cfg.group, topics, 1,
                                     cfg.common.topic_deadletter, svc.source, svc.metrics, errstr,
                                     sizeof errstr);
     if (!svc.consumer) {
@@ -149,7 +149,6 @@ int main(int argc, char **argv)
         .channel = ECM_INTAKE_VOICE,
         .consumer = svc.consumer,
         .pg_dsn = cfg.common.pg_dsn,
-        .topic_uploaded = cfg.common.topic_uploaded,
         .topic_retry = cfg.common.topic_retry,
         .metrics = svc.metrics,
         .stop = &ecm_stop_requested,

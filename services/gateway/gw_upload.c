@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "ecm_bloom.h"
 #include "ecm_clock.h"
 #include "ecm_event.h"
 #include "ecm_log.h"
@@ -32,6 +33,9 @@
 #define GW_PHONE_MAX_BYTES 64
 #define GW_HEADER_MAX_COLUMNS 1000
 #define GW_FLUSH_TRIES 3
+/* The duplicate filter of an upload: 2^26 bits = 8 MiB, whatever the file
+ * (about 1 number in 6,000 looked up for nothing at 2 M numbers). */
+#define GW_UPLOAD_FILTER_LOG2_BITS 26
 /* A batch is loaded when it holds upload_batch rows or this many bytes of
  * raw rows, whichever comes first, so memory stays bounded even for rows
  * near the record limit. */
@@ -1052,6 +1056,15 @@ struct upload {
     batch *loading; /* the loader's batch */
     int load_rc;    /* 0, or -1 once a batch could not be loaded */
 
+    /* The loader's filter of the numbers the campaign may already have
+     * (filled from contact_phones before the first batch, then with every
+     * number loaded): only the numbers it says "maybe" are looked up. A
+     * number another upload loads meanwhile is not in it; the unique index
+     * of contact_phones refuses that batch and it is loaded again with
+     * every number looked up. NULL until the first batch. */
+    ecm_bloom *seen;
+    long long seen_lookups, seen_skipped, seen_rechecks;
+
     /* rows_read and bytes_read belong to the request's thread; the other
      * counts and errors to the loader while it runs (loader_wait first). */
     long long rows_read, rows_loaded, rows_rejected, rows_duplicate, rows_dnc;
@@ -1289,6 +1302,7 @@ typedef struct {
     long long loaded, rejected, duplicate, dnc;
     /* Where the load's time went, for the debug log (ms). */
     long long ms_lookup, ms_contacts, ms_phones, ms_outbox, ms_commit;
+    long long looked_up; /* numbers looked up in contact_phones */
 } batch_counts;
 
 static const char *row_phones(const batch *b, const row_result *r)
@@ -1398,7 +1412,9 @@ static const char SQL_LOCK[] =
 
 /* One probe of the campaign's unique index a number, in index order; the
  * LIMIT keeps the planner from a hash join that reads every number of the
- * campaign (which it picks as the campaign grows). */
+ * campaign (which it picks as the campaign grows), and from a scan of all
+ * the campaign's numbers with the batch as a filter (which it picks for
+ * "phone = ANY($2)" while the campaign's statistics still say it is small). */
 static const char SQL_EXISTING[] =
     "SELECT p.phone, x.upload_id, x.line_no "
     "FROM (SELECT unnest($2::text[]) AS phone ORDER BY 1) p CROSS JOIN LATERAL ("
@@ -1406,10 +1422,11 @@ static const char SQL_EXISTING[] =
     "FROM contact_phones cp LEFT JOIN contacts c ON c.id = cp.contact_id "
     "WHERE cp.campaign_id = $1 AND cp.phone = p.phone LIMIT 1) x";
 
+/* DNC entries are keyed by digits: $2 holds the batch's numbers without
+ * their '+'. */
 static const char SQL_DNC[] =
     "SELECT DISTINCT '+' || phone_key FROM dnc "
-    "WHERE phone_key = ANY(SELECT substr(p, 2) FROM unnest($2::text[]) p) "
-    "AND (campaign_id IS NULL OR campaign_id = $1)";
+    "WHERE phone_key = ANY($2::text[]) AND (campaign_id IS NULL OR campaign_id = $1)";
 
 static int add_closed_event(ecm_pg *pg, const upload *u, const char *key, long long contact_id,
                             int64_t now)
@@ -1427,34 +1444,71 @@ static int add_closed_event(ecm_pg *pg, const upload *u, const char *key, long l
     return ecm_outbox_copy_add(pg, topic, key, u->app->source, event_id, now, &ev.base);
 }
 
-static int add_uploaded_event(ecm_pg *pg, const upload *u, const char *key, long long contact_id,
-                              int64_t now)
+/* The batch's ContactsUploaded: the contacts it loaded queued, by id (ids
+ * holds one id per loaded row, DNC rows included, in decision order). */
+static int add_uploaded_event(ecm_pg *pg, const upload *u, const batch *b,
+                              const unsigned char *decision, const PGresult *ids, int64_t now)
 {
-    char event_id[ECM_UUID_LEN];
+    size_t n = 0;
+    for (size_t i = 0; i < b->nrows; i++) {
+        n += decision[i] == ROW_LOAD;
+    }
+    if (n == 0) {
+        return 0;
+    }
+    int64_t *contact_ids = malloc(n * sizeof(*contact_ids));
+    if (!contact_ids) {
+        return -1;
+    }
+    size_t k = 0, j = 0;
+    for (size_t i = 0; i < b->nrows; i++) {
+        if (decision[i] >= ROW_LOAD) {
+            const char *id = PQgetvalue(ids, (int)j++, 0);
+            if (decision[i] == ROW_LOAD) {
+                contact_ids[k++] = strtoll(id, NULL, 10);
+            }
+        }
+    }
+    char event_id[ECM_UUID_LEN], key[24];
     ecm_uuid_new(event_id);
-    Ecm__V1__ContactUploaded msg = ECM__V1__CONTACT_UPLOADED__INIT;
+    (void)snprintf(key, sizeof(key), "%lld", u->campaign_id);
+    Ecm__V1__ContactsUploaded msg = ECM__V1__CONTACTS_UPLOADED__INIT;
     msg.event_id = event_id;
     msg.occurred_at = now;
     msg.campaign_id = u->campaign_id;
-    msg.contact_id = contact_id;
-    msg.attempt = 1;
-    msg.channel = u->channel;
     msg.upload_id = u->upload_id;
-    return ecm_outbox_copy_add(pg, u->app->topic_uploaded, key, u->app->source, event_id, now,
-                               &msg.base);
+    msg.channel = u->channel;
+    msg.n_contact_ids = n;
+    msg.contact_ids = contact_ids;
+    msg.first_line = b->rows[0].line;
+    msg.last_line = b->rows[b->nrows - 1].line;
+    int rc = ecm_outbox_copy_add(pg, u->app->topic_uploaded, key, u->app->source, event_id, now,
+                                 &msg.base);
+    free(contact_ids);
+    return rc;
 }
 
-/* The batch's whole transaction. Returns 0 with *bc set, or -1 (rolled
- * back). */
-static int load_once(upload *u, const batch *b, ecm_pg *pg, batch_counts *bc)
+/* 1 when the number must be looked up in contact_phones. */
+static int seen_maybe(const upload *u, const char *phone, int probe_all)
+{
+    return probe_all || !u->seen || ecm_bloom_maybe(u->seen, phone, strlen(phone));
+}
+
+/* The batch's whole transaction; with probe_all every number is looked up,
+ * else only those u->seen does not rule out. Returns 0 with *bc set, -1
+ * (rolled back), or 1 (rolled back: a number the filter ruled out is in
+ * contact_phones after all, loaded by another upload since the filter was
+ * filled; load again with probe_all). */
+static int load_once(upload *u, const batch *b, ecm_pg *pg, batch_counts *bc, int probe_all)
 {
     int rc = -1;
     PGresult *existing = NULL, *dnc = NULL, *ids = NULL;
     phone_set ps = {NULL, 0};
     gw_buf report = {0}, phones = {0};
     unsigned char *decision = malloc(b->nrows ? b->nrows : 1);
-    ecm_pgarr all;
+    ecm_pgarr all, digits;
     ecm_pgarr_init(&all);
+    ecm_pgarr_init(&digits);
     memset(bc, 0, sizeof(*bc));
     size_t nphones = 0;
     for (size_t i = 0; i < b->nrows; i++) {
@@ -1464,15 +1518,20 @@ static int load_once(upload *u, const batch *b, ecm_pg *pg, batch_counts *bc)
         }
         const char *p = row_phones(b, r);
         for (int k = 0; k < r->row.nphones; k++, p += strlen(p) + 1) {
-            ecm_pgarr_add_str(&all, p);
+            if (seen_maybe(u, p, probe_all)) {
+                ecm_pgarr_add_str(&all, p);
+                bc->looked_up++;
+            }
+            ecm_pgarr_add_str(&digits, p + 1);
             nphones++;
         }
     }
     const char *all_lit = ecm_pgarr_finish(&all);
+    const char *digits_lit = ecm_pgarr_finish(&digits);
     char cid[24], lock_class[24];
     (void)snprintf(cid, sizeof(cid), "%lld", u->campaign_id);
     (void)snprintf(lock_class, sizeof(lock_class), "%d", GW_UPLOAD_LOCK_CLASS);
-    if (!decision || !all_lit || phone_set_init(&ps, nphones) != 0) {
+    if (!decision || !all_lit || !digits_lit || phone_set_init(&ps, nphones) != 0) {
         goto out_free;
     }
     int64_t t = ecm_now_ms();
@@ -1481,6 +1540,7 @@ static int load_once(upload *u, const batch *b, ecm_pg *pg, batch_counts *bc)
     }
     const char *lock_params[] = {lock_class, cid};
     const char *lookup_params[] = {cid, all_lit};
+    const char *dnc_params[] = {cid, digits_lit};
     PGresult *lock = ecm_pg_exec(pg, SQL_LOCK, 2, lock_params);
     if (!lock) {
         goto fail;
@@ -1492,8 +1552,9 @@ static int load_once(upload *u, const batch *b, ecm_pg *pg, batch_counts *bc)
         goto fail;
     }
     if (nphones > 0) {
-        existing = ecm_pg_exec(pg, SQL_EXISTING, 2, lookup_params);
-        dnc = existing ? ecm_pg_exec(pg, SQL_DNC, 2, lookup_params) : NULL;
+        existing = bc->looked_up > 0 ? ecm_pg_exec(pg, SQL_EXISTING, 2, lookup_params)
+                                     : ecm_pg_exec(pg, "SELECT NULL, 0, 0 WHERE false", 0, NULL);
+        dnc = existing ? ecm_pg_exec(pg, SQL_DNC, 2, dnc_params) : NULL;
         if (!existing || !dnc) {
             goto fail;
         }
@@ -1538,7 +1599,7 @@ static int load_once(upload *u, const batch *b, ecm_pg *pg, batch_counts *bc)
                               u->upload_id);
             int sn = decision[i] == ROW_LOAD_DNC
                          ? snprintf(suffix, sizeof(suffix), "\tclosed\tDNC\t%s\n", closed_at)
-                         : snprintf(suffix, sizeof(suffix), "\tpending\t\\N\t\\N\n");
+                         : snprintf(suffix, sizeof(suffix), "\tqueued\t\\N\t\\N\n");
             if (pn < 0 || (size_t)pn >= sizeof(prefix) || sn < 0 || (size_t)sn >= sizeof(suffix) ||
                 ecm_pg_copy_put(pg, prefix, (size_t)pn) != 0 ||
                 ecm_pg_copy_put(pg, b->out[r->w].s + r->row.copy_off, r->row.copy_len) != 0 ||
@@ -1559,14 +1620,21 @@ static int load_once(upload *u, const batch *b, ecm_pg *pg, batch_counts *bc)
         }
         bc->ms_contacts = ecm_now_ms() - t;
         t = ecm_now_ms();
-        if (ecm_pg_copy_begin(pg, "COPY contact_phones (campaign_id, phone, contact_id) FROM "
-                                  "STDIN") != 0 ||
-            ecm_pg_copy_put(pg, phones.s, phones.len) != 0 || ecm_pg_copy_end(pg) != 0) {
+        ecm_pg_expect_sqlstate(pg, probe_all ? NULL : "23505");
+        int prc = ecm_pg_copy_begin(pg, "COPY contact_phones (campaign_id, phone, contact_id) "
+                                        "FROM STDIN") != 0 ||
+                  ecm_pg_copy_put(pg, phones.s, phones.len) != 0 || ecm_pg_copy_end(pg) != 0;
+        ecm_pg_expect_sqlstate(pg, NULL);
+        if (prc) {
+            if (!probe_all && strcmp(ecm_pg_last_sqlstate(pg), "23505") == 0) {
+                rc = 1; /* unique_violation */
+            }
             goto fail;
         }
         bc->ms_phones = ecm_now_ms() - t;
         t = ecm_now_ms();
-        if (ecm_outbox_copy_begin(pg) != 0) {
+        if (ecm_outbox_copy_begin(pg) != 0 ||
+            add_uploaded_event(pg, u, b, decision, ids, now) != 0) {
             goto fail;
         }
         k = 0;
@@ -1575,10 +1643,8 @@ static int load_once(upload *u, const batch *b, ecm_pg *pg, batch_counts *bc)
                 continue;
             }
             const char *key = PQgetvalue(ids, k++, 0);
-            long long contact_id = strtoll(key, NULL, 10);
-            int erc = decision[i] == ROW_LOAD_DNC ? add_closed_event(pg, u, key, contact_id, now)
-                                                  : add_uploaded_event(pg, u, key, contact_id, now);
-            if (erc != 0) {
+            if (decision[i] == ROW_LOAD_DNC &&
+                add_closed_event(pg, u, key, strtoll(key, NULL, 10), now) != 0) {
                 goto fail;
             }
         }
@@ -1593,6 +1659,17 @@ static int load_once(upload *u, const batch *b, ecm_pg *pg, batch_counts *bc)
         goto fail;
     }
     bc->ms_commit = ecm_now_ms() - t;
+    if (u->seen) {
+        for (size_t i = 0; i < b->nrows; i++) {
+            if (decision[i] >= ROW_LOAD) {
+                const row_result *r = &b->res[i];
+                const char *p = row_phones(b, r);
+                for (int k = 0; k < r->row.nphones; k++, p += strlen(p) + 1) {
+                    ecm_bloom_add(u->seen, p, strlen(p));
+                }
+            }
+        }
+    }
     rc = 0;
     goto out_free;
 fail:
@@ -1604,6 +1681,7 @@ out_free:
     free(ps.slots);
     free(decision);
     ecm_pgarr_free(&all);
+    ecm_pgarr_free(&digits);
     gw_buf_free(&report);
     gw_buf_free(&phones);
     return rc;
@@ -1626,6 +1704,49 @@ static int batch_already_committed(const upload *u, const batch *b, ecm_pg *pg)
     return done;
 }
 
+/* Fills u->seen with the numbers the campaign has before the upload's
+ * first batch, read through a cursor so that memory stays bounded however
+ * big the campaign. On failure (out of memory, database trouble) u->seen
+ * stays NULL and every number is looked up. */
+static void seen_fill(upload *u, ecm_pg *pg)
+{
+    ecm_bloom *seen = ecm_bloom_new(GW_UPLOAD_FILTER_LOG2_BITS);
+    if (!seen) {
+        return;
+    }
+    char cid[24];
+    (void)snprintf(cid, sizeof(cid), "%lld", u->campaign_id);
+    const char *params[] = {cid};
+    int ok = ecm_pg_begin(pg) == 0 &&
+             ecm_pg_cmd(pg,
+                        "DECLARE gw_seen NO SCROLL CURSOR FOR "
+                        "SELECT phone FROM contact_phones WHERE campaign_id = $1",
+                        1, params) >= 0;
+    while (ok) {
+        PGresult *r = ecm_pg_exec(pg, "FETCH 20000 FROM gw_seen", 0, NULL);
+        if (!r) {
+            ok = 0;
+            break;
+        }
+        int n = PQntuples(r);
+        for (int i = 0; i < n; i++) {
+            ecm_bloom_add(seen, PQgetvalue(r, i, 0), (size_t)PQgetlength(r, i, 0));
+        }
+        PQclear(r);
+        if (n == 0) {
+            break;
+        }
+    }
+    if (ok && ecm_pg_commit(pg) == 0) {
+        u->seen = seen;
+        ecm_log_debug("upload duplicate filter filled", "upload_id=%lld campaign_numbers=%zu",
+                      u->upload_id, ecm_bloom_count(seen));
+        return;
+    }
+    ecm_pg_rollback(pg);
+    ecm_bloom_free(seen);
+}
+
 /* The loader thread: loads u->loading, retrying when the connection broke,
  * then adds its counts and rejected rows to u. Sets u->load_rc. */
 static void *loader_run(void *arg)
@@ -1635,20 +1756,35 @@ static void *loader_run(void *arg)
     int64_t started = ecm_now_ms();
     batch_counts bc = {0};
     int ok = 0;
+    int probe_all = 0;
     for (int t = 0; t < GW_FLUSH_TRIES && !ok; t++) {
         ecm_pg *pg = ecm_pg_pool_get(u->app->pool);
+        if (!u->seen) {
+            seen_fill(u, pg);
+        }
+        int lrc = -1;
         if (t > 0 && batch_already_committed(u, b, pg)) {
             /* Counts of this batch are lost with the answer: recompute
              * them from the decisions the committed try made. */
             ok = 2;
-        } else if (load_once(u, b, pg, &bc) == 0) {
+        } else if ((lrc = load_once(u, b, pg, &bc, probe_all)) == 0) {
             ok = 1;
         }
-        int broken = ok ? 0 : ecm_pg_check_broken(pg);
+        int broken = ok || lrc == 1 ? 0 : ecm_pg_check_broken(pg);
         ecm_pg_pool_put(u->app->pool, pg);
-        if (!ok && !broken) {
+        if (lrc == 1) {
+            u->seen_rechecks++;
+            ecm_log_info("upload batch checked again with every number looked up",
+                         "upload_id=%lld reason=a number was loaded by another upload meanwhile",
+                         u->upload_id);
+            probe_all = 1;
+            t--; /* not a failure */
+        } else if (!ok && !broken) {
             break;
         }
+    }
+    if (ok == 1) {
+        u->seen_lookups += bc.looked_up;
     }
     if (!ok) {
         u->load_rc = -1;
@@ -1684,10 +1820,11 @@ static void *loader_run(void *arg)
     u->rows_dnc += bc.dnc;
     ecm_log_debug("upload batch loaded",
                   "upload_id=%lld rows=%zu loaded=%lld validate_ms=%lld load_ms=%lld "
-                  "lookup_ms=%lld contacts_ms=%lld phones_ms=%lld outbox_ms=%lld commit_ms=%lld",
+                  "lookup_ms=%lld contacts_ms=%lld phones_ms=%lld outbox_ms=%lld commit_ms=%lld "
+                  "looked_up=%lld",
                   u->upload_id, b->nrows, bc.loaded, (long long)b->validate_ms,
                   (long long)(ecm_now_ms() - started), bc.ms_lookup, bc.ms_contacts, bc.ms_phones,
-                  bc.ms_outbox, bc.ms_commit);
+                  bc.ms_outbox, bc.ms_commit, bc.looked_up);
     return NULL;
 }
 
@@ -1809,6 +1946,7 @@ static void upload_free(upload *u)
         return;
     }
     (void)loader_wait(u);
+    ecm_bloom_free(u->seen);
     gw_csv_free(u->csv);
     gw_jsonarr_free(u->jarr);
     gw_upload_header_free(u->header);
@@ -2153,9 +2291,10 @@ static void upload_end(void *ctx, ecm_http_req *req)
     }
     u->finished = 1;
     ecm_log_info("upload done",
-                 "upload_id=%lld read=%lld loaded=%lld rejected=%lld duplicate=%lld dnc=%lld",
+                 "upload_id=%lld read=%lld loaded=%lld rejected=%lld duplicate=%lld dnc=%lld "
+                 "numbers_looked_up=%lld batches_rechecked=%lld",
                  u->upload_id, u->rows_read, u->rows_loaded, u->rows_rejected, u->rows_duplicate,
-                 u->rows_dnc);
+                 u->rows_dnc, u->seen_lookups, u->seen_rechecks);
     const long long counts[5] = {u->rows_read, u->rows_loaded, u->rows_rejected, u->rows_duplicate,
                                  u->rows_dnc};
     json_t *body = upload_json(u->upload_id, "contacts", u->campaign_id, "done", counts,

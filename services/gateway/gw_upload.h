@@ -6,10 +6,13 @@
  * on a few threads: rows keep their order) and then loaded in one
  * transaction under a per-campaign advisory lock: numbers already in the
  * campaign (contact_phones) or earlier in the file make a row a duplicate,
- * numbers all on the DNC list load it closed 'DNC', the rest load pending;
- * contacts, contact_phones, one outbox event per contact (ContactUploaded,
- * or ContactClosed for DNC), the report rows (upload_rows) and the upload's
- * counts are written with COPY in that same transaction. The load runs on a
+ * numbers all on the DNC list load it closed 'DNC', the rest load queued
+ * (the feeder or sms service takes them from there); contacts,
+ * contact_phones, one ContactsUploaded event for the batch (plus a
+ * ContactClosed per DNC row), the report rows (upload_rows) and the
+ * upload's counts are written with COPY in that same transaction. Only the
+ * numbers the upload's filter (lib/ecm_bloom) cannot rule out are looked up
+ * in contact_phones; its unique index catches the rest. The load runs on a
  * thread of its own while the request's thread reads and validates the next
  * batch, one batch in flight: so memory holds two batches whatever the file
  * size, and a GET shows progress batch by batch.

@@ -3,8 +3,11 @@
 # attempts equal the simulator's dialled rows, outcome counts agree, and the
 # simulator never received an account number twice. Then a separate Kafka
 # client (kcat + protoc) checks the CloudEvents headers and decodes the
-# protobuf on every topic the campaign used.
+# protobuf on every topic the campaign used, and that the upload's
+# ContactsUploaded events (one per load batch of 300 rows) list every
+# contact loaded, once, in file order.
 # e2e-env: ECM_SIM_DIAL_RATE=400
+# e2e-env: ECM_GATEWAY_UPLOAD_BATCH=300
 # e2e-timeout: 600
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/checks.sh"
@@ -20,7 +23,7 @@ e2e_check_campaign "$cid" 1000
 # The event contract, seen by a client that knows nothing of our code.
 proto=$ECM_ROOT/proto/ecm/v1/events.proto
 declare -A types=(
-    [contacts.uploaded]=ContactUploaded [contacts.dispatched]=ContactDispatched
+    [contacts.uploaded]=ContactsUploaded [contacts.dispatched]=ContactDispatched
     [call.results]=CallResult [contacts.retry]=ContactRetry
     [contacts.closed]=ContactClosed [campaigns.changed]=CampaignChanged)
 for topic in "${!types[@]}"; do
@@ -48,3 +51,33 @@ for topic in "${!types[@]}"; do
         e2e_fail "$topic: decoded $type has no event_id: $(head -3 "$E2E_TMP/decoded")"
     e2e_step "$topic: CloudEvents headers and ecm.v1.$type payload ok"
 done
+
+# Uploads announce load batches, not contacts: the ContactsUploaded events,
+# keyed by the campaign id, list between them every contact loaded, once,
+# in file order (ids are given in file order), one event per batch.
+timeout 30 kcat -q -C -b "$ECM_DEV_KAFKA_BROKERS" -t contacts.uploaded -o beginning -e \
+    -f '%p %o %k\n' >"$E2E_TMP/uploaded-index" || true
+: >"$E2E_TMP/listed"
+events=0
+while read -r p o k; do
+    [[ $k == "$cid" ]] || e2e_fail "contacts.uploaded: message keyed '$k', not the campaign $cid"
+    timeout 10 kcat -q -C -b "$ECM_DEV_KAFKA_BROKERS" -t contacts.uploaded -p "$p" -o "$o" \
+        -e -c 1 -f '%s' >"$E2E_TMP/payload" 2>/dev/null || true
+    protoc --proto_path="$ECM_ROOT/proto" --decode=ecm.v1.ContactsUploaded "$proto" \
+        <"$E2E_TMP/payload" >"$E2E_TMP/decoded" ||
+        e2e_fail "contacts.uploaded $p/$o: payload does not decode as ecm.v1.ContactsUploaded"
+    grep -qx "campaign_id: $cid" "$E2E_TMP/decoded" ||
+        e2e_fail "contacts.uploaded $p/$o: not for campaign $cid"
+    sed -n 's/^contact_ids: //p' "$E2E_TMP/decoded" >>"$E2E_TMP/listed"
+    events=$((events + 1))
+done <"$E2E_TMP/uploaded-index"
+batch=$ECM_GATEWAY_UPLOAD_BATCH
+e2e_assert_eq $(((1000 + batch - 1) / batch)) "$events" "ContactsUploaded events (batches of $batch)"
+e2e_assert_eq 1000 "$(wc -l <"$E2E_TMP/listed")" "contacts listed by ContactsUploaded"
+ecm_psql -tA -c "SELECT id FROM contacts WHERE campaign_id = $cid ORDER BY upload_id, line_no" \
+    >"$E2E_TMP/loaded"
+if ! diff -q "$E2E_TMP/loaded" "$E2E_TMP/listed" >/dev/null; then
+    diff "$E2E_TMP/loaded" "$E2E_TMP/listed" | head -20 >&2
+    e2e_fail "ContactsUploaded events do not list the contacts loaded, in file order"
+fi
+e2e_step "contacts.uploaded: $events ContactsUploaded events list the 1000 contacts loaded"

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Garbage bytes published on contacts.uploaded land in ecm.deadletter with a
+# Garbage bytes published on contacts.retry land in ecm.deadletter with a
 # reason header, once per consuming service, and the campaign still completes.
+# (contacts.uploaded has no consumer among ECM's services: contacts are
+# loaded 'queued' and taken from the ECM DB.)
 # e2e-env: ECM_SIM_DIAL_RATE=400
 # e2e-timeout: 420
 source "$(dirname "$0")/lib.sh"
@@ -9,12 +11,12 @@ source "$(dirname "$0")/checks.sh"
 cid=$(e2e_create_campaign "e2e dead letter")
 head -c 300 /dev/urandom >"$E2E_TMP/garbage"
 printf '\xff\xff\xff\xff not protobuf' >"$E2E_TMP/garbage2"
-e2e_kafka_produce contacts.uploaded "$E2E_TMP/garbage"
-e2e_kafka_produce contacts.uploaded "$E2E_TMP/garbage2"
+e2e_kafka_produce contacts.retry "$E2E_TMP/garbage"
+e2e_kafka_produce contacts.retry "$E2E_TMP/garbage2"
 e2e_upload_contacts "$cid" 200 5 >/dev/null
-e2e_kafka_produce contacts.uploaded "$E2E_TMP/garbage"
+e2e_kafka_produce contacts.retry "$E2E_TMP/garbage"
 
-# Both consumers of contacts.uploaded (feeder: voice, sms: SMS) read the
+# Both consumers of contacts.retry (feeder: voice, sms: SMS) read the
 # garbage, and each says once that it could not use it.
 got=0
 for _ in $(seq 1 60); do
@@ -33,8 +35,10 @@ for source in /ecm/feeder /ecm/sms; do
 done
 e2e_assert_eq 6 "$(grep -c 'ecm_deadletter_reason=' "$E2E_TMP/dl" || true)" \
     "dead letters with a reason"
-grep -q 'ecm_original_topic=contacts.uploaded' "$E2E_TMP/dl" ||
-    e2e_fail "dead letters do not name their original topic"
+e2e_assert_eq 6 "$(grep -c 'ecm_original_topic=contacts.retry' "$E2E_TMP/dl" || true)" \
+    "dead letters naming their original topic contacts.retry"
+e2e_assert_eq 6 "$(grep -c 'ecm_deadletter_reason=undecodable ecm.v1.ContactRetry' "$E2E_TMP/dl" ||
+    true)" "dead letters saying the ContactRetry did not decode"
 e2e_step "dead letter reason: $(grep -o 'ecm_deadletter_reason=[^,]*' "$E2E_TMP/dl" | head -1)"
 
 e2e_wait_campaign_closed "$cid" 300

@@ -12,8 +12,8 @@
 #  - expiry at end_at: a campaign ending 3 business hours after it starts
 #    ends 'expired', its contacts closed EXPIRED and no attempt dispatched at
 #    or after end_at; a paused campaign reaching its end is expired by the
-#    scheduler, which closes its pending contacts EXPIRED with a
-#    ContactClosed event each.
+#    scheduler, which closes its contacts (loaded 'queued', never taken)
+#    EXPIRED with a ContactClosed event each.
 # Strategies are created through POST /api/v1/strategies.
 # e2e-env: ECM_DEV_CLOCK=2026-03-04T13:00:00Z
 # e2e-env: ECM_DEV_CLOCK_RATE=1200
@@ -93,8 +93,9 @@ daily=$(campaign "daily cap" Daily)
 upload "$daily" "$E2E_TMP/daily.csv" 10
 
 iso() { date -u -d "@$(($1 / 1000))" +%FT%TZ; }
-# Paused before its contacts arrive, so they are still pending at its end:
-# the scheduler expires it and closes them.
+# Paused before its contacts arrive: they are loaded 'queued' and stay so
+# (nothing takes a paused campaign's contacts) until its end, when the
+# scheduler expires it and closes them.
 end2_ms=$(($(ecm_business_now_ms) + 2 * HOUR_MS))
 exp2=$(campaign "expiry paused" Expiry "{\"end_at\": \"$(iso $end2_ms)\"}")
 api POST "/api/v1/campaigns/$exp2/pause" -d '{}' >/dev/null || e2e_fail "pause $exp2 failed"
@@ -114,8 +115,8 @@ sleep 2
 e2e_step "paused campaign $exp2: contacts $(sql "SELECT string_agg(state || ':' || n, ' ')
     FROM (SELECT state, count(*) n FROM contacts WHERE campaign_id = $exp2 GROUP BY 1) x")"
 e2e_assert_eq "paused 10" "$(sql "SELECT c.state || ' ' || count(*) FROM campaigns c
-    JOIN contacts k ON k.campaign_id = c.id AND k.state IN ('pending', 'queued', 'waiting')
-    WHERE c.id = $exp2 GROUP BY c.state")" "paused campaign $exp2 with its open contacts"
+    JOIN contacts k ON k.campaign_id = c.id AND k.state = 'queued' AND k.attempts = 0
+    WHERE c.id = $exp2 GROUP BY c.state")" "paused campaign $exp2 with its contacts queued"
 
 # ---------------------------------------------------------------- expiry
 

@@ -135,23 +135,40 @@ static void test_channel_names_match_descriptor(void **state)
 static void test_event_pack_round_trips(void **state)
 {
     (void)state;
-    Ecm__V1__ContactUploaded msg = ECM__V1__CONTACT_UPLOADED__INIT;
+    Ecm__V1__ContactsUploaded msg = ECM__V1__CONTACTS_UPLOADED__INIT;
     char id[ECM_UUID_LEN];
     ecm_uuid_new(id);
+    int64_t ids[] = {123456789, 7, INT64_MAX};
     msg.event_id = id;
-    msg.contact_id = 123456789;
+    msg.occurred_at = 1700000000123;
+    msg.campaign_id = 42;
+    msg.upload_id = 9;
+    msg.channel = ECM__V1__CHANNEL__CHANNEL_SMS;
+    msg.n_contact_ids = 3;
+    msg.contact_ids = ids;
+    msg.first_line = 2;
+    msg.last_line = 5001;
     size_t len = 0;
     uint8_t *buf = ecm_event_pack(&msg.base, &len);
     assert_non_null(buf);
     assert_true(len > 36);
-    Ecm__V1__ContactUploaded *back = ecm__v1__contact_uploaded__unpack(NULL, len, buf);
+    Ecm__V1__ContactsUploaded *back = ecm__v1__contacts_uploaded__unpack(NULL, len, buf);
     assert_non_null(back);
     assert_string_equal(back->event_id, id);
-    assert_int_equal(back->contact_id, 123456789);
-    ecm__v1__contact_uploaded__free_unpacked(back, NULL);
+    assert_int_equal(back->occurred_at, 1700000000123);
+    assert_int_equal(back->campaign_id, 42);
+    assert_int_equal(back->upload_id, 9);
+    assert_int_equal(back->channel, ECM__V1__CHANNEL__CHANNEL_SMS);
+    assert_int_equal(back->n_contact_ids, 3);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(back->contact_ids[i], ids[i]); /* listed in order */
+    }
+    assert_int_equal(back->first_line, 2);
+    assert_int_equal(back->last_line, 5001);
+    ecm__v1__contacts_uploaded__free_unpacked(back, NULL);
     free(buf);
 
-    Ecm__V1__ContactUploaded empty = ECM__V1__CONTACT_UPLOADED__INIT;
+    Ecm__V1__ContactsUploaded empty = ECM__V1__CONTACTS_UPLOADED__INIT;
     buf = ecm_event_pack(&empty.base, &len);
     assert_non_null(buf);
     assert_int_equal(len, 0);

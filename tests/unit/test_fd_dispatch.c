@@ -637,36 +637,56 @@ static void test_reconcile_holds_missing_attempts_of_a_paused_campaign(void **st
     assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE status = 'sending'"), 5);
 }
 
-static void test_intake_queues_once_and_ignores_stale_events(void **state)
+static void test_intake_queues_due_retries_once_and_ignores_stale_events(void **state)
 {
     fixture *f = *state;
     NEED_DB(f);
-    seed(f, "active", 3, "pending");
-    q_cmd(f, "UPDATE contacts SET state = 'retry_due', attempts = 1 WHERE id = 3");
-    ecm_intake_item items[5] = {
-        {.kind = ECM_INTAKE_UPLOADED, .contact_id = 1, .attempt = 1},
-        {.kind = ECM_INTAKE_UPLOADED, .contact_id = 2, .attempt = 1},
+    long long cid = seed(f, "active", 3, "retry_due");
+    q_cmd(f, "UPDATE contacts SET attempts = 1");
+    /* Loaded by the gateway: already queued, with no attempt. */
+    long long loaded = add_contact(f, cid, "ARRAY['+15550009999']", "NULL");
+    assert_int_equal(loaded, 4);
+    ecm_intake_item items[6] = {
+        {.kind = ECM_INTAKE_RETRY, .contact_id = 1, .attempt = 2, .phone_index = 0},
+        {.kind = ECM_INTAKE_RETRY, .contact_id = 2, .attempt = 2, .phone_index = 1},
         {.kind = ECM_INTAKE_RETRY, .contact_id = 3, .attempt = 3, .phone_index = 1}, /* stale */
-        {.kind = ECM_INTAKE_UPLOADED, .contact_id = 999, .attempt = 1},
+        {.kind = ECM_INTAKE_RETRY, .contact_id = 4, .attempt = 1},   /* not retry_due */
+        {.kind = ECM_INTAKE_RETRY, .contact_id = 999, .attempt = 2}, /* unknown */
         {.kind = ECM_INTAKE_IGNORE},
     };
     size_t queued = 0;
-    assert_int_equal(ecm_intake_apply(f->pg, items, 5, &queued), 0);
+    assert_int_equal(ecm_intake_apply(f->pg, items, 6, &queued), 0);
     assert_int_equal(queued, 2);
-    assert_int_equal(items[3].unknown, 1);
-    assert_int_equal(items[0].unknown + items[1].unknown + items[2].unknown, 0);
-    assert_int_equal(q_int(f, "SELECT count(*) FROM contacts WHERE state = 'queued'"), 2);
+    assert_int_equal(items[4].unknown, 1);
+    assert_int_equal(items[0].unknown + items[1].unknown + items[2].unknown + items[3].unknown, 0);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM contacts WHERE state = 'queued'"), 3);
+    assert_int_equal(q_int(f, "SELECT phone_index FROM contacts WHERE id = 2"), 1);
     assert_int_equal(q_int(f, "SELECT (state = 'retry_due')::int FROM contacts WHERE id = 3"), 1);
+    assert_int_equal(
+        q_int(f, "SELECT (state = 'queued' AND attempts = 0)::int FROM contacts WHERE id = 4"), 1);
 
     /* Redelivered: nothing changes. The right retry queues contact 3. */
+    assert_int_equal(ecm_intake_apply(f->pg, items, 6, &queued), 0);
+    assert_int_equal(queued, 0);
     items[2].attempt = 2;
-    assert_int_equal(ecm_intake_apply(f->pg, items, 5, &queued), 0);
+    assert_int_equal(ecm_intake_apply(f->pg, items, 6, &queued), 0);
     assert_int_equal(queued, 1);
     assert_int_equal(q_int(f, "SELECT count(*) FROM contacts WHERE id = 3 AND state = 'queued' AND "
                               "phone_index = 1"),
                      1);
-    assert_int_equal(ecm_intake_apply(f->pg, items, 5, &queued), 0);
+    assert_int_equal(ecm_intake_apply(f->pg, items, 6, &queued), 0);
     assert_int_equal(queued, 0);
+
+    /* Retried and freshly loaded contacts go out alike, each on its number. */
+    size_t sent = 0;
+    assert_int_equal(fd_dispatch_tick(&f->ctx, &sent, NULL), 0);
+    assert_int_equal(sent, 4);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE "
+                              "(contact_id = 1 AND attempt = 2 AND phone = '+15550000001') OR "
+                              "(contact_id = 2 AND attempt = 2 AND phone = '+16660000002') OR "
+                              "(contact_id = 3 AND attempt = 2 AND phone = '+16660000003') OR "
+                              "(contact_id = 4 AND attempt = 1 AND phone = '+15550009999')"),
+                     4);
 }
 
 static void test_intake_decode_dead_letters_garbage_and_skips_sms(void **state)
@@ -674,40 +694,34 @@ static void test_intake_decode_dead_letters_garbage_and_skips_sms(void **state)
     (void)state;
     ecm_intake_item it;
     const unsigned char garbage[] = {0xff, 0xff, 0xff, 0x01, 0x02};
-    ecm_intake_decode(ECM_INTAKE_VOICE, "contacts.uploaded", "contacts.uploaded", "contacts.retry",
-                      garbage, sizeof garbage, &it);
+    ecm_intake_decode(ECM_INTAKE_VOICE, "contacts.retry", "contacts.retry", garbage, sizeof garbage,
+                      &it);
     assert_int_equal(it.kind, ECM_INTAKE_BAD);
-    assert_non_null(strstr(it.reason, "undecodable ecm.v1.ContactUploaded: "));
-
-    Ecm__V1__ContactUploaded up = ECM__V1__CONTACT_UPLOADED__INIT;
-    up.contact_id = 17;
-    up.attempt = 1;
-    up.channel = ECM__V1__CHANNEL__CHANNEL_SMS;
-    uint8_t buf[128];
-    size_t len = ecm__v1__contact_uploaded__pack(&up, buf);
-    ecm_intake_decode(ECM_INTAKE_VOICE, "contacts.uploaded", "contacts.uploaded", "contacts.retry",
-                      buf, len, &it);
-    assert_int_equal(it.kind, ECM_INTAKE_IGNORE);
-
-    up.channel = ECM__V1__CHANNEL__CHANNEL_VOICE_AGENT;
-    len = ecm__v1__contact_uploaded__pack(&up, buf);
-    ecm_intake_decode(ECM_INTAKE_VOICE, "contacts.uploaded", "contacts.uploaded", "contacts.retry",
-                      buf, len, &it);
-    assert_int_equal(it.kind, ECM_INTAKE_UPLOADED);
-    assert_int_equal(it.contact_id, 17);
+    assert_non_null(strstr(it.reason, "undecodable ecm.v1.ContactRetry: "));
 
     Ecm__V1__ContactRetry rt = ECM__V1__CONTACT_RETRY__INIT;
     rt.contact_id = 18;
     rt.attempt = 3;
     rt.phone_index = 2;
-    rt.channel = ECM__V1__CHANNEL__CHANNEL_VOICE_IVR;
+    rt.channel = ECM__V1__CHANNEL__CHANNEL_SMS;
+    uint8_t buf[128];
+    size_t len = ecm__v1__contact_retry__pack(&rt, buf);
+    ecm_intake_decode(ECM_INTAKE_VOICE, "contacts.retry", "contacts.retry", buf, len, &it);
+    assert_int_equal(it.kind, ECM_INTAKE_IGNORE);
+
+    rt.channel = ECM__V1__CHANNEL__CHANNEL_VOICE_AGENT;
     len = ecm__v1__contact_retry__pack(&rt, buf);
-    ecm_intake_decode(ECM_INTAKE_VOICE, "contacts.retry", "contacts.uploaded", "contacts.retry",
-                      buf, len, &it);
+    ecm_intake_decode(ECM_INTAKE_VOICE, "contacts.retry", "contacts.retry", buf, len, &it);
     assert_int_equal(it.kind, ECM_INTAKE_RETRY);
     assert_int_equal(it.contact_id, 18);
     assert_int_equal(it.attempt, 3);
     assert_int_equal(it.phone_index, 2);
+
+    /* The feeder no longer subscribes to contacts.uploaded: a message from
+     * there is not work, whatever it holds. */
+    ecm_intake_decode(ECM_INTAKE_VOICE, "contacts.uploaded", "contacts.retry", buf, len, &it);
+    assert_int_equal(it.kind, ECM_INTAKE_BAD);
+    assert_string_equal(it.reason, "unexpected topic contacts.uploaded");
 }
 
 int main(void)
@@ -751,8 +765,9 @@ int main(void)
                                         test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_reconcile_holds_missing_attempts_of_a_paused_campaign,
                                         test_setup, test_teardown),
-        cmocka_unit_test_setup_teardown(test_intake_queues_once_and_ignores_stale_events,
-                                        test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_intake_queues_due_retries_once_and_ignores_stale_events, test_setup,
+            test_teardown),
         cmocka_unit_test(test_intake_decode_dead_letters_garbage_and_skips_sms),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -3,7 +3,7 @@
  * database: POST /api/v1/contacts/{id}/callback (422 naming the member, 404,
  * 409 for a closed contact or an ended campaign, a contact not out with the
  * dialer rescheduled to 'waiting' at the time, a dispatched one keeping its
- * state with the time stored, a late contacts.uploaded changing nothing)
+ * state with the time stored, a late contacts.retry changing nothing)
  * and GET /api/v1/contacts/{id} with its attempts. Business time stands
  * still at 2026-03-04T17:00:00Z (ECM_CLOCK_FIXED). */
 #include <jansson.h>
@@ -176,7 +176,7 @@ static void test_api_callback_invalid_times_answer_422_naming_at(void **state)
 {
     fixture *f = ecm_test_need(*state);
     long long camp = make_campaign(f, "'2026-03-10T00:00:00Z'");
-    long long k = make_contact(f, camp, "pending", 0);
+    long long k = make_contact(f, camp, "queued", 0);
     json_t *a = NULL;
     assert_int_equal(post_callback(f, k, "{\"at\": \"2026-03-04T16:00:00Z\"}", &a), 422);
     expect_problem(a, "at");
@@ -198,7 +198,7 @@ static void test_api_callback_invalid_times_answer_422_naming_at(void **state)
     assert_int_equal(post_callback(f, k, "{\"at\": ", &a), 400);
     json_decref(a);
     /* nothing changed */
-    expect_contact(f, k, "state || ' ' || coalesce(callback_at::text, '-')", "pending -");
+    expect_contact(f, k, "state || ' ' || coalesce(callback_at::text, '-')", "queued -");
 }
 
 static void test_api_callback_unknown_contact_is_404(void **state)
@@ -241,6 +241,7 @@ static void test_api_callback_reschedules_contact_not_out_with_dialer(void **sta
 {
     fixture *f = ecm_test_need(*state);
     long long camp = make_campaign(f, "'2026-03-10T00:00:00Z'");
+    /* 'pending': still valid for rows an older gateway loaded (db/005) */
     static const char *const states[] = {"pending", "queued", "waiting", "retry_due"};
     char want[32];
     snprintf(want, sizeof(want), "%lld", (long long)ecm_test_time_ms("2026-03-05T15:00:00Z"));
@@ -266,27 +267,30 @@ static void test_api_callback_reschedules_contact_not_out_with_dialer(void **sta
     }
 }
 
-static void test_api_callback_rescheduled_pending_contact_ignores_late_upload_event(void **state)
+/* The strategy made the contact retry_due and published its ContactRetry;
+ * the callback comes before the feeder consumes it: the callback wins. */
+static void test_api_callback_rescheduled_retry_due_contact_ignores_late_retry_event(void **state)
 {
     fixture *f = ecm_test_need(*state);
     long long camp = make_campaign(f, "NULL");
-    long long k = make_contact(f, camp, "pending", 0);
+    long long k = make_contact(f, camp, "retry_due", 1);
     json_t *a = NULL;
     assert_int_equal(post_callback(f, k, "{\"at\": \"2026-03-05T15:00:00Z\"}", &a), 200);
     json_decref(a);
-    /* the contacts.uploaded event of its upload arrives at the feeder now */
+    /* the contacts.retry event reaches the feeder now */
     ecm_pg *pg = ecm_pg_new(f->db->dsn, NULL);
     assert_non_null(pg);
     ecm_intake_item item;
     memset(&item, 0, sizeof(item));
-    item.kind = ECM_INTAKE_UPLOADED;
+    item.kind = ECM_INTAKE_RETRY;
     item.contact_id = k;
-    item.attempt = 1;
+    item.attempt = 2;
     size_t queued = 99;
     assert_int_equal(ecm_intake_apply(pg, &item, 1, &queued), 0);
     ecm_pg_destroy(pg);
     assert_int_equal(queued, 0);
-    expect_contact(f, k, "state", "waiting");
+    assert_int_equal(item.unknown, 0);
+    expect_contact(f, k, "state || ' ' || attempts", "waiting 1");
 }
 
 static void test_api_callback_dispatched_contact_keeps_state_and_stores_time(void **state)
@@ -369,7 +373,7 @@ int main(void)
         cmocka_unit_test(test_api_callback_closed_contact_is_409),
         cmocka_unit_test(test_api_callback_in_stopped_campaign_is_409),
         cmocka_unit_test(test_api_callback_reschedules_contact_not_out_with_dialer),
-        cmocka_unit_test(test_api_callback_rescheduled_pending_contact_ignores_late_upload_event),
+        cmocka_unit_test(test_api_callback_rescheduled_retry_due_contact_ignores_late_retry_event),
         cmocka_unit_test(test_api_callback_dispatched_contact_keeps_state_and_stores_time),
         cmocka_unit_test(test_api_get_contact_shows_callback_and_attempts),
     };

@@ -99,7 +99,7 @@ static void test_producer_puts_cloudevents_headers_and_key_on_message(void **sta
     int tag = 7;
     const int64_t when = 1795493627123; /* 2026-11-24T04:13:47.123Z */
     ecm_ce ce = {.id = "6f1c1d52-2b7e-4c1e-9a53-8d5f1f0e9a01",
-                 .type = "ecm.v1.ContactUploaded",
+                 .type = "ecm.v1.ContactsUploaded",
                  .source = "/ecm/gateway",
                  .time_ms = when};
     assert_int_equal(ecm_producer_send(p, "t.headers", "4242", "\x01\x02\x00\x03", 4, &ce, &tag),
@@ -120,7 +120,7 @@ static void test_producer_puts_cloudevents_headers_and_key_on_message(void **sta
     assert_string_equal(want_time, "2026-11-24T04:13:47.123Z");
     assert_header(msgs[0], "ce_specversion", "1.0");
     assert_header(msgs[0], "ce_id", ce.id);
-    assert_header(msgs[0], "ce_type", "ecm.v1.ContactUploaded");
+    assert_header(msgs[0], "ce_type", "ecm.v1.ContactsUploaded");
     assert_header(msgs[0], "ce_source", "/ecm/gateway");
     assert_header(msgs[0], "ce_time", want_time);
     assert_header(msgs[0], "content-type", "application/protobuf");

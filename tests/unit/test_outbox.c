@@ -41,7 +41,7 @@ static int group_setup(void **state)
     g_env.db = ecm_test_db_new_migrated("ecm_test_outbox");
     if (!g_env.db)
         return 0; /* every test skips */
-    const char *topics[] = {"ob.events", "ob.down", "ob.drain"};
+    const char *topics[] = {"ob.events", "ob.down", "ob.drain", "ob.wake"};
     if (ecm_test_kafka_start(&g_env.kafka, topics, sizeof topics / sizeof topics[0]) != 0)
         return -1;
     /* Reconnect quickly after the fault test brings the broker back. */
@@ -71,7 +71,7 @@ static long long outbox_count(void)
 /* Adds the event of one contact; copy selects the COPY path. */
 static int add_event(ecm_pg *pg, const char *topic, int64_t contact_id, int copy)
 {
-    Ecm__V1__ContactUploaded m = ECM__V1__CONTACT_UPLOADED__INIT;
+    Ecm__V1__ContactRetry m = ECM__V1__CONTACT_RETRY__INIT;
     char id[ECM_UUID_LEN];
     char key[24];
     ecm_uuid_new(id);
@@ -108,8 +108,8 @@ static size_t consume_in_order(ecm_consumer *c, int64_t first, size_t want)
         size_t n = ecm_consumer_poll_batch(c, msgs, 64, 200);
         for (size_t i = 0; i < n; i++) {
             rd_kafka_message_t *m = msgs[i];
-            Ecm__V1__ContactUploaded *ev =
-                ecm__v1__contact_uploaded__unpack(NULL, m->len, (const uint8_t *)m->payload);
+            Ecm__V1__ContactRetry *ev =
+                ecm__v1__contact_retry__unpack(NULL, m->len, (const uint8_t *)m->payload);
             assert_non_null(ev);
             assert_true(got < want);
             assert_int_equal(ev->contact_id, first + (int64_t)got);
@@ -117,7 +117,7 @@ static size_t consume_in_order(ecm_consumer *c, int64_t first, size_t want)
             assert_int_equal(ecm_kafka_header(m, "ce_id", buf, sizeof buf), 0);
             assert_string_equal(buf, ev->event_id);
             assert_int_equal(ecm_kafka_header(m, "ce_type", buf, sizeof buf), 0);
-            assert_string_equal(buf, "ecm.v1.ContactUploaded");
+            assert_string_equal(buf, "ecm.v1.ContactRetry");
             assert_int_equal(ecm_kafka_header(m, "ce_source", buf, sizeof buf), 0);
             assert_string_equal(buf, "/ecm/test");
             assert_int_equal(ecm_kafka_header(m, "ce_specversion", buf, sizeof buf), 0);
@@ -132,7 +132,7 @@ static size_t consume_in_order(ecm_consumer *c, int64_t first, size_t want)
             snprintf(key, sizeof key, "%lld", (long long)ev->contact_id);
             assert_int_equal(m->key_len, strlen(key));
             assert_memory_equal(m->key, key, strlen(key));
-            ecm__v1__contact_uploaded__free_unpacked(ev, NULL);
+            ecm__v1__contact_retry__free_unpacked(ev, NULL);
             rd_kafka_message_destroy(m);
             got++;
         }
@@ -249,7 +249,10 @@ static void test_outbox_relay_stop_drains_waiting_rows(void **state)
     ecm_pg *pg = ecm_pg_new(g_env.db->dsn, &stop);
     assert_int_equal(outbox_count(), 0);
     ecm_producer *p = relay_producer(metrics);
-    /* A long idle wait: only the stop can make it publish promptly. */
+    /* A long idle wait and no notification (the trigger is off, as where
+     * LISTEN is unavailable): only the stop can make it publish promptly. */
+    PGconn *admin = ecm_test_pg_connect(g_env.db->dsn);
+    ecm_test_pg_exec(admin, "ALTER TABLE outbox DISABLE TRIGGER outbox_notify");
     ecm_outbox_relay *r = ecm_outbox_relay_start(g_env.db->dsn, p, metrics, 10000, &stop);
     assert_non_null(r);
     int64_t until = ecm_now_ms() + WAIT_MS;
@@ -271,6 +274,45 @@ static void test_outbox_relay_stop_drains_waiting_rows(void **state)
         ecm_test_kafka_consumer(&g_env.kafka, NULL, "g.ob.drain", "ob.drain", "ob.dlq");
     assert_int_equal(consume_in_order(c, 1, 10), 10);
     ecm_consumer_close(c);
+    ecm_test_pg_exec(admin, "ALTER TABLE outbox ENABLE TRIGGER outbox_notify");
+    PQfinish(admin);
+    ecm_pg_destroy(pg);
+    ecm_metrics_destroy(metrics);
+}
+
+/* An idle relay waits on the outbox's notification, not on its poll: rows
+ * committed while it sleeps a minute go out at once. */
+static void test_outbox_idle_relay_wakes_on_commit(void **state)
+{
+    (void)state;
+    ecm_test_need(g_env.db);
+    volatile sig_atomic_t stop = 0;
+    ecm_metrics *metrics = ecm_metrics_new();
+    ecm_pg *pg = ecm_pg_new(g_env.db->dsn, &stop);
+    assert_int_equal(outbox_count(), 0);
+    ecm_producer *p = relay_producer(metrics);
+    ecm_outbox_relay *r = ecm_outbox_relay_start(g_env.db->dsn, p, metrics, 60000, &stop);
+    assert_non_null(r);
+    int64_t until = ecm_now_ms() + WAIT_MS;
+    while (!ecm_outbox_relay_healthy(r) && ecm_now_ms() < until)
+        ecm_test_sleep_ms(20);
+    ecm_test_sleep_ms(300); /* scanned an empty outbox: waiting now */
+
+    ecm_consumer *c = ecm_test_kafka_consumer(&g_env.kafka, NULL, "g.ob.wake", "ob.wake", "ob.dlq");
+    int64_t t0 = ecm_now_ms();
+    assert_int_equal(ecm_pg_begin(pg), 0);
+    for (int64_t id = 1; id <= 5; id++)
+        assert_int_equal(add_event(pg, "ob.wake", id, 0), 0);
+    assert_int_equal(ecm_pg_commit(pg), 0);
+    /* Well inside the minute the poll would take. */
+    while (ecm_outbox_relay_published(r) < 5 && ecm_now_ms() - t0 < 30000)
+        ecm_test_sleep_ms(20);
+    assert_int_equal(ecm_outbox_relay_published(r), 5);
+    assert_int_equal(consume_in_order(c, 1, 5), 5);
+    assert_int_equal(outbox_count(), 0);
+    ecm_outbox_relay_stop(r, 5000);
+    ecm_consumer_close(c);
+    ecm_producer_destroy(p);
     ecm_pg_destroy(pg);
     ecm_metrics_destroy(metrics);
 }
@@ -281,6 +323,7 @@ int main(void)
         cmocka_unit_test(test_outbox_relay_publishes_committed_rows_once_in_id_order),
         cmocka_unit_test(test_outbox_rows_wait_while_broker_is_down_then_publish),
         cmocka_unit_test(test_outbox_relay_stop_drains_waiting_rows),
+        cmocka_unit_test(test_outbox_idle_relay_wakes_on_commit),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

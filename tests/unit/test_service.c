@@ -178,7 +178,7 @@ static void test_service_init_serves_readyz_and_stops_within_bound(void **state)
     assert_int_equal(wait_status("/readyz", 200), 200);
 
     /* Migrations ran: the outbox exists, and the relay publishes from it. */
-    Ecm__V1__ContactUploaded m = ECM__V1__CONTACT_UPLOADED__INIT;
+    Ecm__V1__ContactRetry m = ECM__V1__CONTACT_RETRY__INIT;
     char id[ECM_UUID_LEN];
     ecm_uuid_new(id);
     m.event_id = id;

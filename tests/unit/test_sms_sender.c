@@ -3,8 +3,10 @@
  * never sent, 503 then 202 sent once with the same message id, 4xx ->
  * SmsResult(SMS_REJECTED), render failures, crash recovery, system
  * messages, UCS-2, the dispatch gate (calling windows, a DNC number
- * skipped, end_at) and intake idempotence. The business clock is fixed at
- * midday UTC unless a test says otherwise. Needs ECM_TEST_PG_DSN. */
+ * skipped, end_at), a message held for a retry judged again before it goes
+ * (window closed, campaign paused, end_at passed meanwhile) and intake
+ * idempotence. The business clock is fixed at midday UTC unless a test says
+ * otherwise. Needs ECM_TEST_PG_DSN. */
 #include "ecm/v1/events.pb-c.h"
 #include "ecm_clock.h"
 #include "ecm_event.h"
@@ -69,7 +71,6 @@ static int group_setup(void **state)
     f->common.topic_dispatched = "contacts.dispatched";
     f->common.topic_sms_results = "sms.results";
     f->common.topic_closed = "contacts.closed";
-    f->common.topic_uploaded = "contacts.uploaded";
     f->common.topic_retry = "contacts.retry";
     *state = f;
     return 0;
@@ -394,7 +395,9 @@ static void test_sender_unicode_text_goes_as_ucs2_with_segment_count(void **stat
     assert_non_null(strstr(f->fake->text, " First1 "));
 }
 
-static void test_sender_paused_campaign_sends_nothing(void **state)
+/* Contacts are loaded 'queued' whatever their campaign's state: a paused
+ * campaign's wait, and go out once it is active, with no event needed. */
+static void test_sender_paused_campaign_sends_nothing_until_active(void **state)
 {
     fixture *f = *state;
     NEED_DB(f);
@@ -402,6 +405,10 @@ static void test_sender_paused_campaign_sends_nothing(void **state)
     step_for(f, 200);
     assert_int_equal(q_int(f, "SELECT count(*) FROM attempts"), 0);
     assert_int_equal(fake_get(f->fake, &f->fake->requests), 0);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM contacts WHERE state = 'queued'"), 2);
+    q_cmd(f, "UPDATE campaigns SET state = 'active'");
+    step_until(f, "SELECT count(*) FROM attempts WHERE status = 'sent' AND attempt = 1", 2);
+    assert_int_equal(fake_get(f->fake, &f->fake->requests), 2);
 }
 
 static int64_t instant(const char *rfc3339)
@@ -631,6 +638,150 @@ static void test_sender_recovered_attempt_of_paused_campaign_sent_after_resume(v
                      1);
 }
 
+/* Sends the campaign's one contact into a 503 and steps until the sender
+ * holds its message in memory for the retry (answered, not re-sent yet).
+ * The next request is answered 202. */
+static void hold_one_on_503(fixture *f)
+{
+    int script[] = {503};
+    fake_script(f->fake, script, 1);
+    for (int i = 0; i < 250 && metric(f, "ecm_sms_retries_total{reason=\"unavailable\"}") < 1; i++)
+        sms_sender_step(f->sender, 20);
+    assert_int_equal((int)metric(f, "ecm_sms_retries_total{reason=\"unavailable\"}"), 1);
+    assert_int_equal(fake_get(f->fake, &f->fake->requests), 1);
+    assert_int_equal(sms_sender_pending(f->sender), 1);
+}
+
+/* The one attempt's message id was the last one the fake accepted. */
+static void assert_last_sent_is_the_attempt(fixture *f)
+{
+    char *mid = q_str(f, "SELECT message_id FROM attempts");
+    assert_string_equal(f->fake->message_id, mid);
+    free(mid);
+}
+
+/* Held by a 503 at 20:59:50 in New York, its retry due at 21:00:10: not
+ * sent then, the attempt left 'sending' (contact still out with it) until
+ * 08:00, when recovery sends it once, with the same message id. */
+static void test_sender_retry_held_past_window_end_not_sent_until_opening(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    sms_sender_destroy(f->sender);
+    f->sender = make_sender(f, 1);
+    assert_non_null(f->sender);
+    setenv("ECM_CLOCK_FIXED", "2026-03-09T20:59:50-04:00", 1);
+    seed(f, "active", "Hi {first_name}", 1, "queued");
+    q_cmd(f, "UPDATE contacts SET time_zone = 'America/New_York'");
+    hold_one_on_503(f);
+    setenv("ECM_CLOCK_FIXED", "2026-03-09T21:00:10-04:00", 1);
+    step_real(f, 1500);
+    assert_int_equal(fake_get(f->fake, &f->fake->requests), 1);
+    assert_int_equal(fake_get(f->fake, &f->fake->naccepted), 0);
+    assert_int_equal(sms_sender_pending(f->sender), 0);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE status = 'sending' AND "
+                              "sent_at IS NULL AND outcome IS NULL"),
+                     1);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM contacts WHERE state = 'dispatched' AND "
+                              "attempts = 1"),
+                     1);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM outbox WHERE topic = 'contacts.dispatched'"),
+                     0);
+
+    setenv("ECM_CLOCK_FIXED", "2026-03-10T08:00:00-04:00", 1);
+    step_real_until(f, "SELECT count(*) FROM attempts WHERE status = 'sent'", 1, 5000);
+    step_real(f, 500);
+    assert_int_equal(fake_get(f->fake, &f->fake->requests), 2);
+    assert_int_equal(fake_get(f->fake, &f->fake->naccepted), 1);
+    assert_int_equal(fake_get(f->fake, &f->fake->duplicates), 0);
+    assert_last_sent_is_the_attempt(f);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts"), 1);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM outbox WHERE topic = 'contacts.dispatched'"),
+                     1);
+}
+
+/* Paused while its message is held for a retry: not sent, dropped from
+ * memory, the attempt left 'sending'; sent once, same message id, after the
+ * campaign resumes. */
+static void test_sender_retry_held_of_paused_campaign_not_sent_until_resumed(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    sms_sender_destroy(f->sender);
+    f->sender = make_sender(f, 1);
+    assert_non_null(f->sender);
+    long long c = seed(f, "active", "Hi {first_name}", 1, "queued");
+    hold_one_on_503(f);
+    q_cmd(f, "UPDATE campaigns SET state = 'paused'");
+    step_real(f, 1500);
+    assert_int_equal(fake_get(f->fake, &f->fake->requests), 1);
+    assert_int_equal(fake_get(f->fake, &f->fake->naccepted), 0);
+    assert_int_equal(sms_sender_pending(f->sender), 0);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE status = 'sending' AND "
+                              "sent_at IS NULL AND outcome IS NULL"),
+                     1);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM contacts WHERE state = 'dispatched'"), 1);
+
+    char sql[128];
+    snprintf(sql, sizeof sql, "UPDATE campaigns SET state = 'active' WHERE id = %lld", c);
+    q_cmd(f, sql);
+    step_real_until(f, "SELECT count(*) FROM attempts WHERE status = 'sent'", 1, 5000);
+    step_real(f, 500);
+    assert_int_equal(fake_get(f->fake, &f->fake->requests), 2);
+    assert_int_equal(fake_get(f->fake, &f->fake->naccepted), 1);
+    assert_int_equal(fake_get(f->fake, &f->fake->duplicates), 0);
+    assert_last_sent_is_the_attempt(f);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM outbox WHERE topic = 'contacts.dispatched'"),
+                     1);
+}
+
+/* Held at 20:59:00 in New York, retried at 20:59:30: still inside the
+ * window, so it goes at once, once, with the same message id. */
+static void test_sender_retry_held_inside_window_sent_once(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    setenv("ECM_CLOCK_FIXED", "2026-03-09T20:59:00-04:00", 1);
+    seed(f, "active", "Hi {first_name}", 1, "queued");
+    q_cmd(f, "UPDATE contacts SET time_zone = 'America/New_York'");
+    hold_one_on_503(f);
+    setenv("ECM_CLOCK_FIXED", "2026-03-09T20:59:30-04:00", 1);
+    step_until(f, "SELECT count(*) FROM attempts WHERE status = 'sent'", 1);
+    step_for(f, 200);
+    assert_int_equal(fake_get(f->fake, &f->fake->requests), 2);
+    assert_int_equal(fake_get(f->fake, &f->fake->naccepted), 1);
+    assert_int_equal(fake_get(f->fake, &f->fake->duplicates), 0);
+    assert_last_sent_is_the_attempt(f);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts"), 1);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM contacts WHERE state = 'dispatched' AND "
+                              "attempts = 1"),
+                     1);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM outbox WHERE topic = 'contacts.dispatched'"),
+                     1);
+    assert_int_equal(sms_sender_pending(f->sender), 0);
+}
+
+/* The campaign's end_at passes while its message is held: not sent, the
+ * attempt done EXPIRED, the contact closed EXPIRED with one ContactClosed. */
+static void test_sender_retry_held_past_end_at_closes_expired(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    seed(f, "active", "Hi {first_name}", 1, "queued");
+    hold_one_on_503(f);
+    q_cmd(f, "UPDATE campaigns SET end_at = '2026-03-09T11:00:00Z', updated_at = now()");
+    step_until(f, "SELECT count(*) FROM contacts WHERE state = 'closed' AND outcome = 'EXPIRED'",
+               1);
+    step_for(f, 200);
+    assert_int_equal(fake_get(f->fake, &f->fake->requests), 1);
+    assert_int_equal(fake_get(f->fake, &f->fake->naccepted), 0);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE status = 'done' AND outcome = "
+                              "'EXPIRED' AND result_at IS NOT NULL"),
+                     1);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM outbox WHERE topic = 'contacts.closed'"), 1);
+    assert_int_equal(sms_sender_pending(f->sender), 0);
+}
+
 static void test_sender_sends_system_messages(void **state)
 {
     fixture *f = *state;
@@ -657,29 +808,29 @@ static void test_sender_drain_waits_for_answers(void **state)
     assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE status = 'sent'"), 2);
 }
 
-static void test_intake_queues_sms_contacts_once(void **state)
+static void test_intake_queues_sms_retries_once(void **state)
 {
     fixture *f = *state;
     NEED_DB(f);
-    seed(f, "active", "Hi", 2, "pending");
-    Ecm__V1__ContactUploaded ev = ECM__V1__CONTACT_UPLOADED__INIT;
+    seed(f, "active", "Hi", 2, "retry_due");
+    q_cmd(f, "UPDATE contacts SET attempts = 1");
+    Ecm__V1__ContactRetry ev = ECM__V1__CONTACT_RETRY__INIT;
     ev.contact_id = 1;
+    ev.attempt = 2;
     ev.channel = ECM__V1__CHANNEL__CHANNEL_SMS;
     size_t len = 0;
     uint8_t *buf = ecm_event_pack(&ev.base, &len);
     ecm_intake_item items[3];
-    ecm_intake_decode(ECM_INTAKE_SMS, "contacts.uploaded", "contacts.uploaded", "contacts.retry",
-                      buf, len, &items[0]);
-    assert_int_equal(items[0].kind, ECM_INTAKE_UPLOADED);
+    ecm_intake_decode(ECM_INTAKE_SMS, "contacts.retry", "contacts.retry", buf, len, &items[0]);
+    assert_int_equal(items[0].kind, ECM_INTAKE_RETRY);
     free(buf);
+    ev.contact_id = 2;
     ev.channel = ECM__V1__CHANNEL__CHANNEL_VOICE_IVR;
     buf = ecm_event_pack(&ev.base, &len);
-    ecm_intake_decode(ECM_INTAKE_SMS, "contacts.uploaded", "contacts.uploaded", "contacts.retry",
-                      buf, len, &items[1]);
+    ecm_intake_decode(ECM_INTAKE_SMS, "contacts.retry", "contacts.retry", buf, len, &items[1]);
     assert_int_equal(items[1].kind, ECM_INTAKE_IGNORE);
     free(buf);
-    ecm_intake_decode(ECM_INTAKE_SMS, "contacts.uploaded", "contacts.uploaded", "contacts.retry",
-                      "\xff\xff", 2, &items[2]);
+    ecm_intake_decode(ECM_INTAKE_SMS, "contacts.retry", "contacts.retry", "\xff\xff", 2, &items[2]);
     assert_int_equal(items[2].kind, ECM_INTAKE_BAD);
     size_t queued = 0;
     assert_int_equal(ecm_intake_apply(f->pg, items, 3, &queued), 0);
@@ -687,6 +838,8 @@ static void test_intake_queues_sms_contacts_once(void **state)
     assert_int_equal(ecm_intake_apply(f->pg, items, 3, &queued), 0);
     assert_int_equal(queued, 0);
     assert_int_equal(q_int(f, "SELECT count(*) FROM contacts WHERE state = 'queued'"), 1);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM contacts WHERE id = 2 AND state = 'retry_due'"),
+                     1);
 }
 
 int main(void)
@@ -699,7 +852,7 @@ int main(void)
         T(test_sender_4xx_is_final_and_emits_sms_rejected),
         T(test_sender_render_failure_closes_rejected_without_sending),
         T(test_sender_unicode_text_goes_as_ucs2_with_segment_count),
-        T(test_sender_paused_campaign_sends_nothing),
+        T(test_sender_paused_campaign_sends_nothing_until_active),
         T(test_sender_defers_contact_outside_its_window_to_the_next_opening),
         T(test_sender_dnc_on_first_number_sends_to_the_second),
         T(test_sender_closes_expired_past_end_at),
@@ -708,9 +861,13 @@ int main(void)
         T(test_sender_recovered_attempt_outside_window_sent_at_opening_once),
         T(test_sender_recovered_attempt_past_end_at_closes_expired),
         T(test_sender_recovered_attempt_of_paused_campaign_sent_after_resume),
+        T(test_sender_retry_held_past_window_end_not_sent_until_opening),
+        T(test_sender_retry_held_of_paused_campaign_not_sent_until_resumed),
+        T(test_sender_retry_held_inside_window_sent_once),
+        T(test_sender_retry_held_past_end_at_closes_expired),
         T(test_sender_sends_system_messages),
         T(test_sender_drain_waits_for_answers),
-        T(test_intake_queues_sms_contacts_once),
+        T(test_intake_queues_sms_retries_once),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
