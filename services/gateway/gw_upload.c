@@ -1407,8 +1407,16 @@ static int upload_save(ecm_pg *pg, const upload *u, long long rows_read, long lo
                       8, params);
 }
 
-static const char SQL_LOCK[] =
-    "SELECT pg_advisory_xact_lock($1::int, ($2::bigint % 2147483647)::int)";
+/* The batch's first round trip: the campaign's upload lock, JIT off for
+ * the transaction (a lookup of thousands of numbers is costed high enough
+ * for JIT, whose compiling takes longer than the probes) and an id for each
+ * row that may load ($3: the rows validation kept; duplicates leave gaps in
+ * the sequence, as sequences do). Round trips, not rows, are what a batch
+ * waits on when the machine is busy. */
+static const char SQL_LOCK_IDS[] =
+    "SELECT nextval('contacts_id_seq') FROM "
+    "(SELECT pg_advisory_xact_lock($1::int, ($2::bigint % 2147483647)::int), "
+    "set_config('jit', 'off', true)) l, generate_series(1, $3::int)";
 
 /* One probe of the campaign's unique index a number, in index order; the
  * LIMIT keeps the planner from a hash join that reads every number of the
@@ -1423,10 +1431,11 @@ static const char SQL_EXISTING[] =
     "WHERE cp.campaign_id = $1 AND cp.phone = p.phone LIMIT 1) x";
 
 /* DNC entries are keyed by digits: $2 holds the batch's numbers without
- * their '+'. */
+ * their '+'. Joined to the unnested array rather than "= ANY($2)", which
+ * the planner estimates element by element (milliseconds for a batch). */
 static const char SQL_DNC[] =
-    "SELECT DISTINCT '+' || phone_key FROM dnc "
-    "WHERE phone_key = ANY($2::text[]) AND (campaign_id IS NULL OR campaign_id = $1)";
+    "SELECT DISTINCT '+' || d.phone_key FROM unnest($2::text[]) AS p (k) "
+    "JOIN dnc d ON d.phone_key = p.k WHERE d.campaign_id IS NULL OR d.campaign_id = $1";
 
 static int add_closed_event(ecm_pg *pg, const upload *u, const char *key, long long contact_id,
                             int64_t now)
@@ -1510,12 +1519,13 @@ static int load_once(upload *u, const batch *b, ecm_pg *pg, batch_counts *bc, in
     ecm_pgarr_init(&all);
     ecm_pgarr_init(&digits);
     memset(bc, 0, sizeof(*bc));
-    size_t nphones = 0;
+    size_t nphones = 0, ncand = 0;
     for (size_t i = 0; i < b->nrows; i++) {
         const row_result *r = &b->res[i];
         if (r->rejected) {
             continue;
         }
+        ncand++;
         const char *p = row_phones(b, r);
         for (int k = 0; k < r->row.nphones; k++, p += strlen(p) + 1) {
             if (seen_maybe(u, p, probe_all)) {
@@ -1538,27 +1548,24 @@ static int load_once(upload *u, const batch *b, ecm_pg *pg, batch_counts *bc, in
     if (ecm_pg_begin(pg) != 0) {
         goto out_free;
     }
-    const char *lock_params[] = {lock_class, cid};
+    char ncand_s[24];
+    (void)snprintf(ncand_s, sizeof(ncand_s), "%zu", ncand);
+    const char *lock_params[] = {lock_class, cid, ncand_s};
     const char *lookup_params[] = {cid, all_lit};
     const char *dnc_params[] = {cid, digits_lit};
-    PGresult *lock = ecm_pg_exec(pg, SQL_LOCK, 2, lock_params);
-    if (!lock) {
-        goto fail;
-    }
-    PQclear(lock);
-    /* A lookup of thousands of numbers is costed high enough for JIT, whose
-     * compiling takes longer than the probes. */
-    if (ecm_pg_cmd(pg, "SET LOCAL jit = off", 0, NULL) != 0) {
-        goto fail;
-    }
-    if (nphones > 0) {
-        existing = bc->looked_up > 0 ? ecm_pg_exec(pg, SQL_EXISTING, 2, lookup_params)
-                                     : ecm_pg_exec(pg, "SELECT NULL, 0, 0 WHERE false", 0, NULL);
-        dnc = existing ? ecm_pg_exec(pg, SQL_DNC, 2, dnc_params) : NULL;
-        if (!existing || !dnc) {
+    if (ncand > 0) {
+        ids = ecm_pg_exec(pg, SQL_LOCK_IDS, 3, lock_params);
+        if (!ids || PQntuples(ids) != (int)ncand) {
             goto fail;
         }
-        for (int i = 0; i < PQntuples(existing); i++) {
+    }
+    if (nphones > 0) {
+        existing = bc->looked_up > 0 ? ecm_pg_exec(pg, SQL_EXISTING, 2, lookup_params) : NULL;
+        dnc = ecm_pg_exec(pg, SQL_DNC, 2, dnc_params);
+        if ((bc->looked_up > 0 && !existing) || !dnc) {
+            goto fail;
+        }
+        for (int i = 0; existing && i < PQntuples(existing); i++) {
             phone_entry *e = phone_set_get(&ps, PQgetvalue(existing, i, 0));
             e->upload_id = strtoll(PQgetvalue(existing, i, 1), NULL, 10);
             e->line = strtoll(PQgetvalue(existing, i, 2), NULL, 10);
@@ -1579,12 +1586,7 @@ static int load_once(upload *u, const batch *b, ecm_pg *pg, batch_counts *bc, in
     char closed_at[40];
     ecm_time_format_ms(now, closed_at, sizeof(closed_at));
     if (bc->loaded > 0) {
-        char n[24];
-        (void)snprintf(n, sizeof(n), "%lld", bc->loaded);
-        const char *params[] = {n};
-        ids = ecm_pg_exec(pg, "SELECT nextval('contacts_id_seq') FROM generate_series(1, $1::int)",
-                          1, params);
-        if (!ids || PQntuples(ids) != (int)bc->loaded || ecm_pg_copy_begin(pg, COPY_CONTACTS_SQL)) {
+        if (ecm_pg_copy_begin(pg, COPY_CONTACTS_SQL) != 0) {
             goto fail;
         }
         char prefix[96], suffix[64];
