@@ -18,6 +18,7 @@ typedef struct {
     const char *topic_closed;     /* contacts.closed (DNC closes contacts); NULL: default */
     const ecm_legal_hours *legal; /* ECM_LEGAL_HOURS, windows are checked against; NULL: 08-21 */
     size_t upload_batch;          /* contacts per COPY transaction */
+    int upload_threads;           /* validating threads per upload; 0: by CPUs */
     size_t upload_max_record;     /* bytes of one CSV record */
 } gw_app;
 

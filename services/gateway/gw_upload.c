@@ -42,7 +42,7 @@
 #define GW_BATCH_MAX_BYTES (8u << 20)
 /* Validation threads per upload: libphonenumber costs tens of microseconds
  * a number, far more than the COPY of the row. */
-#define GW_UPLOAD_THREADS_MAX 4
+#define GW_UPLOAD_THREADS_MAX 16
 #define GW_ROWS_PER_THREAD_MIN 256
 #define GW_REPORT_PAGE_DEFAULT 100
 #define GW_REPORT_PAGE_MAX 1000
@@ -1996,11 +1996,16 @@ static int collect_placeholder(void *ctx, const char *name)
     return 0;
 }
 
-static int upload_threads(void)
+/* Validating threads of an upload: ECM_GATEWAY_UPLOAD_THREADS, else one a
+ * CPU and at least two. */
+static int upload_threads(const gw_app *app)
 {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    if (n < 1) {
-        n = 1;
+    long n = app->upload_threads;
+    if (n <= 0) {
+        n = sysconf(_SC_NPROCESSORS_ONLN);
+        if (n < 2) {
+            n = 2;
+        }
     }
     return n > GW_UPLOAD_THREADS_MAX ? GW_UPLOAD_THREADS_MAX : (int)n;
 }
@@ -2016,7 +2021,7 @@ static upload *upload_new(const gw_app *app, int json)
     u->app = app;
     u->json = json;
     u->bytes_total = -1;
-    u->nworkers = upload_threads();
+    u->nworkers = upload_threads(app);
     u->cur = &u->batches[0];
     int ok = (u->errors = json_array()) != NULL;
     for (int i = 0; ok && i < 2; i++) {

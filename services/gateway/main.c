@@ -17,6 +17,7 @@
 typedef struct {
     ecm_common_config common;
     long long upload_batch;
+    long long upload_threads;
     long long upload_max_record;
     long long pg_pool_size;
     char *default_region;
@@ -38,6 +39,11 @@ static const ecm_cfg_entry config_table[] = {
     ECM_COMMON_CONFIG_ENTRIES(gateway_config, common, "8080"),
     {"ECM_GATEWAY_UPLOAD_BATCH", ECM_CFG_INT, offsetof(gateway_config, upload_batch), "5000", 1,
      100000, "contacts loaded per COPY transaction during an upload", NULL, 0},
+    {"ECM_GATEWAY_UPLOAD_THREADS", ECM_CFG_INT, offsetof(gateway_config, upload_threads), "0", 0,
+     16,
+     "threads that validate an upload's rows (phone numbers through libphonenumber); 0: one a "
+     "CPU, at least 2 (the database load of the previous batch runs meanwhile)",
+     NULL, 0},
     {"ECM_GATEWAY_UPLOAD_MAX_RECORD", ECM_CFG_INT, offsetof(gateway_config, upload_max_record),
      "65536", 1024, 16777216, "bytes one CSV record may take (bounds memory per upload)", NULL, 0},
     {"ECM_GATEWAY_PG_POOL", ECM_CFG_INT, offsetof(gateway_config, pg_pool_size), "8", 1, 256,
@@ -86,6 +92,7 @@ int main(int argc, char **argv)
         .default_region = cfg.default_region,
         .legal = &legal,
         .upload_batch = (size_t)cfg.upload_batch,
+        .upload_threads = (int)cfg.upload_threads,
         .upload_max_record = (size_t)cfg.upload_max_record,
     };
     if (gw_campaigns_register(svc.http, &app) != 0 || gw_upload_register(svc.http, &app) != 0 ||
