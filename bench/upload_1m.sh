@@ -83,6 +83,29 @@ now() { date +%s.%N; }
 rate() { awk -v n="$1" -v t="$2" 'BEGIN { if (t > 0) printf "%.0f", n / t; else print "n/a" }'; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 hwm() { awk '/^VmHWM/ { print $2 " " $3 }' "/proc/$gw_pid/status"; }
+# CPU seconds (user + system) so far: of the gateway; of PostgreSQL (the
+# postmaster, its live processes, and the backends that have exited, which
+# the postmaster's cutime/cstime hold).
+clk_tck=$(getconf CLK_TCK)
+proc_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 + $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+gw_cpu() { awk -v t="$(proc_ticks "$gw_pid")" -v h="$clk_tck" 'BEGIN { printf "%.2f", t / h }'; }
+pg_cpu() {
+    local pm t=0 p
+    pm=$(head -n 1 "$ECM_DEV_DIR/pg/data/postmaster.pid" 2>/dev/null) || pm=
+    [[ -n $pm ]] || {
+        echo 0
+        return
+    }
+    t=$(proc_ticks "$pm")
+    for p in $(pgrep -P "$pm"); do
+        t=$((t + $(proc_ticks "$p")))
+    done
+    awk -v t="$t" -v h="$clk_tck" 'BEGIN { printf "%.2f", t / h }'
+}
+cpu_line() { # label gw0 gw1 pg0 pg1 rows
+    awk -v g="$(secs "$2" "$3")" -v p="$(secs "$4" "$5")" -v n="$6" -v l="$1" \
+        'BEGIN { printf "   CPU (user+system) %s: gateway %.1f s, PostgreSQL %.1f s = %.1f us a row\n", l, g, p, (g + p) * 1e6 / n }'
+}
 rss() { awk '/^VmRSS/ { print $2 " " $3 }' "/proc/$gw_pid/status"; }
 # A draft voice campaign (drafts do not dispatch): prints its id.
 draft_campaign() {
@@ -104,11 +127,13 @@ cid=$(draft_campaign "Bench upload $(date -u +%FT%TZ)")
 campaigns+=("$cid")
 hwm_before=$(hwm)
 log_lines=$(wc -l <"$ECM_DEV_DIR/logs/gateway.log" 2>/dev/null || echo 0)
+gw0=$(gw_cpu) pg0=$(pg_cpu)
 t0=$(now)
 code=$(curl -sS -o "$tmp/answer.json" -w '%{http_code}' --max-time 3600 -X POST \
     -H 'Content-Type: text/csv' -H 'Expect:' --data-binary "@$csv" \
     "$ECM_DEV_API_URL/api/v1/campaigns/$cid/uploads") || code=000
 t1=$(now)
+gw1=$(gw_cpu) pg1=$(pg_cpu)
 [[ $code == 202 ]] || {
     cat "$tmp/answer.json" >&2 || true
     ecm_die "upload answered $code"
@@ -122,6 +147,7 @@ echo "   answer: $(jq -c '{rows_read, rows_loaded, rows_rejected, rows_duplicate
 printf '   %d rows in %ss: %s rows/s (%s MB/s)\n' "$loaded" "$up_s" "$up_rate" \
     "$(awk -v b="$size" -v t="$up_s" 'BEGIN { printf "%.1f", b / 1048576 / t }')"
 echo "   gateway peak RSS (VmHWM): $hwm_before before, $(hwm) after (VmRSS now $(rss)); file $((size / 1048576)) MB"
+cpu_line "of the upload" "$gw0" "$gw1" "$pg0" "$pg1" "$loaded"
 # Where the time went, from the gateway's per-batch debug lines when the
 # log level shows them.
 tail -n +"$((log_lines + 1))" "$ECM_DEV_DIR/logs/gateway.log" 2>/dev/null |
@@ -147,17 +173,21 @@ ceil_cid=$(draft_campaign "Bench COPY $(date -u +%FT%TZ)")
 [[ $ceil_cid =~ ^[0-9]+$ ]] || ecm_die "could not create the ceiling's campaign"
 campaigns+=("$ceil_cid")
 upload_id=$(jq -r .upload_id "$tmp/answer.json")
-# The state the upload wrote ('pending', or 'closed' for DNC rows), not the
-# one the feeder has moved them to since ('queued' has an index of its own).
-ecm_psql -q -c "\\copy (SELECT $ceil_cid, upload_id, line_no, account_number, first_name, last_name, phones, custom, time_zone, phone_types, phone_zones, CASE WHEN state = 'closed' THEN state ELSE 'pending' END FROM contacts WHERE upload_id = $upload_id ORDER BY id) TO '$tmp/normalised.tsv'"
+# The state the upload wrote ('queued', or 'closed' for DNC rows: the
+# campaign is a draft, so nothing has moved them since), each with the
+# indexes it costs ('queued' has one of its own).
+ecm_psql -q -c "\\copy (SELECT $ceil_cid, upload_id, line_no, account_number, first_name, last_name, phones, custom, time_zone, phone_types, phone_zones, state FROM contacts WHERE upload_id = $upload_id ORDER BY id) TO '$tmp/normalised.tsv'"
+gw0=$(gw_cpu) pg0=$(pg_cpu)
 t0=$(now)
 ecm_psql -q -c "\\copy contacts ($cols) FROM '$tmp/normalised.tsv'"
 t1=$(now)
+gw1=$(gw_cpu) pg1=$(pg_cpu)
 copy_s=$(secs "$t0" "$t1")
 copy_rate=$(rate "$loaded" "$copy_s")
 echo
 echo "-- ceiling: psql \\copy of the same $loaded normalised rows into contacts"
 printf '   %d rows in %ss: %s rows/s\n' "$loaded" "$copy_s" "$copy_rate"
+cpu_line "of the COPY" "$gw0" "$gw1" "$pg0" "$pg1" "$loaded"
 echo
 printf '== upload / COPY ceiling: %s (target >= 0.5)\n' \
     "$(awk -v a="$copy_s" -v b="$up_s" 'BEGIN { printf "%.2f", a / b }')"
