@@ -1411,12 +1411,16 @@ static int upload_save(ecm_pg *pg, const upload *u, long long rows_read, long lo
  * the transaction (a lookup of thousands of numbers is costed high enough
  * for JIT, whose compiling takes longer than the probes) and an id for each
  * row that may load ($3: the rows validation kept; duplicates leave gaps in
- * the sequence, as sequences do). Round trips, not rows, are what a batch
- * waits on when the machine is busy. */
+ * the sequence, as sequences do), and whether any DNC list applies to the
+ * campaign at all (if none, the batch's numbers are not looked up there).
+ * Round trips, not rows, are what a batch waits on when the machine is
+ * busy. */
 static const char SQL_LOCK_IDS[] =
-    "SELECT nextval('contacts_id_seq') FROM "
+    "SELECT nextval('contacts_id_seq'), l.dnc FROM "
     "(SELECT pg_advisory_xact_lock($1::int, ($2::bigint % 2147483647)::int), "
-    "set_config('jit', 'off', true)) l, generate_series(1, $3::int)";
+    "set_config('jit', 'off', true), EXISTS (SELECT 1 FROM dnc "
+    "WHERE campaign_id IS NULL OR campaign_id = $2::bigint) AS dnc) l, "
+    "generate_series(1, $3::int)";
 
 /* One probe of the campaign's unique index a number, in index order; the
  * LIMIT keeps the planner from a hash join that reads every number of the
@@ -1561,8 +1565,9 @@ static int load_once(upload *u, const batch *b, ecm_pg *pg, batch_counts *bc, in
     }
     if (nphones > 0) {
         existing = bc->looked_up > 0 ? ecm_pg_exec(pg, SQL_EXISTING, 2, lookup_params) : NULL;
-        dnc = ecm_pg_exec(pg, SQL_DNC, 2, dnc_params);
-        if ((bc->looked_up > 0 && !existing) || !dnc) {
+        int dnc_any = ids && PQgetvalue(ids, 0, 1)[0] == 't';
+        dnc = dnc_any ? ecm_pg_exec(pg, SQL_DNC, 2, dnc_params) : NULL;
+        if ((bc->looked_up > 0 && !existing) || (dnc_any && !dnc)) {
             goto fail;
         }
         for (int i = 0; existing && i < PQntuples(existing); i++) {
@@ -1573,7 +1578,7 @@ static int load_once(upload *u, const batch *b, ecm_pg *pg, batch_counts *bc, in
                 e->line = 1; /* a contact without a line is still a contact */
             }
         }
-        for (int i = 0; i < PQntuples(dnc); i++) {
+        for (int i = 0; dnc && i < PQntuples(dnc); i++) {
             phone_set_get(&ps, PQgetvalue(dnc, i, 0))->dnc = 1;
         }
     }
