@@ -158,6 +158,20 @@ static void wait_published(ecm_outbox_relay *r, uint64_t n)
     assert_int_equal(ecm_outbox_relay_published(r), n);
 }
 
+/* A relay that has scanned the empty outbox and is idle now, waiting up to
+ * poll_ms. */
+static ecm_outbox_relay *idle_relay(ecm_producer *p, ecm_metrics *metrics, int poll_ms,
+                                    volatile sig_atomic_t *stop)
+{
+    ecm_outbox_relay *r = ecm_outbox_relay_start(g_env.db->dsn, p, metrics, poll_ms, stop);
+    assert_non_null(r);
+    int64_t until = ecm_now_ms() + WAIT_MS;
+    while (!ecm_outbox_relay_healthy(r) && ecm_now_ms() < until)
+        ecm_test_sleep_ms(20);
+    ecm_test_sleep_ms(300);
+    return r;
+}
+
 static void test_outbox_relay_publishes_committed_rows_once_in_id_order(void **state)
 {
     (void)state;
@@ -253,12 +267,7 @@ static void test_outbox_relay_stop_drains_waiting_rows(void **state)
      * LISTEN is unavailable): only the stop can make it publish promptly. */
     PGconn *admin = ecm_test_pg_connect(g_env.db->dsn);
     ecm_test_pg_exec(admin, "ALTER TABLE outbox DISABLE TRIGGER outbox_notify");
-    ecm_outbox_relay *r = ecm_outbox_relay_start(g_env.db->dsn, p, metrics, 10000, &stop);
-    assert_non_null(r);
-    int64_t until = ecm_now_ms() + WAIT_MS;
-    while (!ecm_outbox_relay_healthy(r) && ecm_now_ms() < until)
-        ecm_test_sleep_ms(20);
-    ecm_test_sleep_ms(200); /* the relay is asleep now */
+    ecm_outbox_relay *r = idle_relay(p, metrics, 10000, &stop);
 
     assert_int_equal(ecm_pg_begin(pg), 0);
     for (int64_t id = 1; id <= 10; id++)
@@ -291,12 +300,7 @@ static void test_outbox_idle_relay_wakes_on_commit(void **state)
     ecm_pg *pg = ecm_pg_new(g_env.db->dsn, &stop);
     assert_int_equal(outbox_count(), 0);
     ecm_producer *p = relay_producer(metrics);
-    ecm_outbox_relay *r = ecm_outbox_relay_start(g_env.db->dsn, p, metrics, 60000, &stop);
-    assert_non_null(r);
-    int64_t until = ecm_now_ms() + WAIT_MS;
-    while (!ecm_outbox_relay_healthy(r) && ecm_now_ms() < until)
-        ecm_test_sleep_ms(20);
-    ecm_test_sleep_ms(300); /* scanned an empty outbox: waiting now */
+    ecm_outbox_relay *r = idle_relay(p, metrics, 60000, &stop);
 
     ecm_consumer *c = ecm_test_kafka_consumer(&g_env.kafka, NULL, "g.ob.wake", "ob.wake", "ob.dlq");
     int64_t t0 = ecm_now_ms();
