@@ -9,6 +9,20 @@ ECM_SCRIPT=e2e
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=scripts/lib.sh
 source "$here/../../scripts/lib.sh"
+
+# Kannel sends its delivery reports on its own time and retries one the sms
+# service does not take; a report still on its way when the stack stops
+# finds the service gone, and smsbox then exits 1 on SIGTERM. So before the
+# stop, wait until no report has come for 2 s (30 s at most).
+sms_reports_quiet() {
+    local prev=-1 n _
+    for _ in $(seq 15); do
+        n=$(ecm_psql -tA -c "SELECT count(*) FROM sms_dlrs" 2>/dev/null) || return 0
+        [[ $n == "$prev" ]] && return 0
+        prev=$n
+        sleep 2
+    done
+}
 devstack=$ECM_ROOT/scripts/devstack.sh
 default_timeout=${ECM_E2E_TIMEOUT_S:-900}
 
@@ -75,6 +89,7 @@ for f in "${scenarios[@]}"; do
             rc=${PIPESTATUS[0]}
         ((rc != 124)) || echo "timed out after ${timeout_s}s"
         if ((stack)); then
+            sms_reports_quiet
             if ! "$devstack" stop --keep-pg >"$out/stack-stop.log" 2>&1; then
                 cat "$out/stack-stop.log"
                 ((rc != 0)) || rc=4
