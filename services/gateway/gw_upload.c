@@ -1428,8 +1428,8 @@ static const char SQL_LOCK_IDS[] =
  * the campaign's numbers with the batch as a filter (which it picks for
  * "phone = ANY($2)" while the campaign's statistics still say it is small). */
 static const char SQL_EXISTING[] =
-    "SELECT p.phone, x.upload_id, x.line_no "
-    "FROM (SELECT unnest($2::text[]) AS phone ORDER BY 1) p CROSS JOIN LATERAL ("
+    "SELECT '+' || p.phone, x.upload_id, x.line_no "
+    "FROM (SELECT unnest($2::bigint[]) AS phone ORDER BY 1) p CROSS JOIN LATERAL ("
     "SELECT coalesce(c.upload_id, 0) AS upload_id, coalesce(c.line_no, 0) AS line_no "
     "FROM contact_phones cp LEFT JOIN contacts c ON c.id = cp.contact_id "
     "WHERE cp.campaign_id = $1 AND cp.phone = p.phone LIMIT 1) x";
@@ -1501,6 +1501,37 @@ static int add_uploaded_event(ecm_pg *pg, const upload *u, const batch *b,
     return rc;
 }
 
+/* A row of contact_phones: the number's E.164 digits (without the '+'). */
+typedef struct {
+    long long phone;
+    long long contact_id;
+} phone_pair;
+
+static int phone_pair_cmp(const void *a, const void *b)
+{
+    long long x = ((const phone_pair *)a)->phone, y = ((const phone_pair *)b)->phone;
+    return (x > y) - (x < y);
+}
+
+/* The COPY text of a batch's contact_phones rows, in number order: each
+ * lands at a random place of the campaign's index, and in order the
+ * insertions of a batch walk that index one way instead of jumping about
+ * (a 2 M-number COPY in batches of 10,000: 7.5-10.1 s as they come,
+ * 5.8 s sorted a batch at a time). Sorts pairs. */
+static int phone_pairs_copy_text(phone_pair *pairs, size_t n, long long campaign_id, gw_buf *out)
+{
+    qsort(pairs, n, sizeof(*pairs), phone_pair_cmp);
+    char line[80];
+    for (size_t i = 0; i < n; i++) {
+        int len = snprintf(line, sizeof(line), "%lld\t%lld\t%lld\n", campaign_id, pairs[i].phone,
+                           pairs[i].contact_id);
+        if (len < 0 || (size_t)len >= sizeof(line) || gw_buf_add(out, line, (size_t)len) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* 1 when the number must be looked up in contact_phones. */
 static int seen_maybe(const upload *u, const char *phone, int probe_all)
 {
@@ -1519,6 +1550,8 @@ static int load_once(upload *u, const batch *b, ecm_pg *pg, batch_counts *bc, in
     phone_set ps = {NULL, 0};
     gw_buf report = {0}, phones = {0};
     unsigned char *decision = malloc(b->nrows ? b->nrows : 1);
+    phone_pair *pairs = NULL;
+    size_t npairs = 0;
     ecm_pgarr all, digits;
     ecm_pgarr_init(&all);
     ecm_pgarr_init(&digits);
@@ -1533,7 +1566,7 @@ static int load_once(upload *u, const batch *b, ecm_pg *pg, batch_counts *bc, in
         const char *p = row_phones(b, r);
         for (int k = 0; k < r->row.nphones; k++, p += strlen(p) + 1) {
             if (seen_maybe(u, p, probe_all)) {
-                ecm_pgarr_add_str(&all, p);
+                ecm_pgarr_add_str(&all, p + 1); /* contact_phones keeps the digits */
                 bc->looked_up++;
             }
             ecm_pgarr_add_str(&digits, p + 1);
@@ -1545,7 +1578,8 @@ static int load_once(upload *u, const batch *b, ecm_pg *pg, batch_counts *bc, in
     char cid[24], lock_class[24];
     (void)snprintf(cid, sizeof(cid), "%lld", u->campaign_id);
     (void)snprintf(lock_class, sizeof(lock_class), "%d", GW_UPLOAD_LOCK_CLASS);
-    if (!decision || !all_lit || !digits_lit || phone_set_init(&ps, nphones) != 0) {
+    pairs = malloc((nphones ? nphones : 1) * sizeof(*pairs));
+    if (!decision || !pairs || !all_lit || !digits_lit || phone_set_init(&ps, nphones) != 0) {
         goto out_free;
     }
     int64_t t = ecm_now_ms();
@@ -1615,11 +1649,8 @@ static int load_once(upload *u, const batch *b, ecm_pg *pg, batch_counts *bc, in
             }
             const char *p = row_phones(b, r);
             for (int j = 0; j < r->row.nphones; j++, p += strlen(p) + 1) {
-                if (gw_buf_add(&phones, cid, strlen(cid)) || gw_buf_add(&phones, "\t", 1) ||
-                    gw_buf_add(&phones, p, strlen(p)) || gw_buf_add(&phones, "\t", 1) ||
-                    gw_buf_add(&phones, id, strlen(id)) || gw_buf_add(&phones, "\n", 1)) {
-                    goto fail;
-                }
+                pairs[npairs].phone = strtoll(p + 1, NULL, 10);
+                pairs[npairs++].contact_id = strtoll(id, NULL, 10);
             }
         }
         if (ecm_pg_copy_end(pg) != 0) {
@@ -1627,6 +1658,9 @@ static int load_once(upload *u, const batch *b, ecm_pg *pg, batch_counts *bc, in
         }
         bc->ms_contacts = ecm_now_ms() - t;
         t = ecm_now_ms();
+        if (phone_pairs_copy_text(pairs, npairs, u->campaign_id, &phones) != 0) {
+            goto fail;
+        }
         ecm_pg_expect_sqlstate(pg, probe_all ? NULL : "23505");
         int prc = ecm_pg_copy_begin(pg, "COPY contact_phones (campaign_id, phone, contact_id) "
                                         "FROM STDIN") != 0 ||
@@ -1687,6 +1721,7 @@ out_free:
     PQclear(ids);
     free(ps.slots);
     free(decision);
+    free(pairs);
     ecm_pgarr_free(&all);
     ecm_pgarr_free(&digits);
     gw_buf_free(&report);
@@ -1727,7 +1762,7 @@ static void seen_fill(upload *u, ecm_pg *pg)
     int ok = ecm_pg_begin(pg) == 0 &&
              ecm_pg_cmd(pg,
                         "DECLARE gw_seen NO SCROLL CURSOR FOR "
-                        "SELECT phone FROM contact_phones WHERE campaign_id = $1",
+                        "SELECT '+' || phone FROM contact_phones WHERE campaign_id = $1",
                         1, params) >= 0;
     while (ok) {
         PGresult *r = ecm_pg_exec(pg, "FETCH 20000 FROM gw_seen", 0, NULL);

@@ -1,3 +1,5 @@
+#define _GNU_SOURCE /* dladdr, RTLD_DEFAULT */
+#include <dlfcn.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -332,6 +334,26 @@ static void test_phone_normalize_is_thread_safe(void **state)
     }
 }
 
+/* ecm_phone.cc replaces libstdc++'s std::tr1::hash<std::string>, which
+ * libphonenumber's pattern cache calls for every match: the dynamic linker
+ * must bind that symbol to the definition linked into this executable (the
+ * one ecm_phone_normalize is in), not to libstdc++'s. */
+static void test_phone_pattern_hash_is_ours(void **state)
+{
+    (void)state;
+    void *hash = dlsym(RTLD_DEFAULT, "_ZNKSt3tr14hashINSt7__cxx1112basic_stringIcSt11char_"
+                                     "traitsIcESaIcEEEEclES6_");
+    assert_non_null(hash);
+    Dl_info bound, ours;
+    assert_int_not_equal(dladdr(hash, &bound), 0);
+    assert_int_not_equal(dladdr((void *)&ecm_phone_normalize, &ours), 0);
+    assert_ptr_equal(bound.dli_fbase, ours.dli_fbase);
+    assert_string_not_equal(bound.dli_fname, "");
+    /* and the numbers still come out right through it */
+    expect_number("(212) 555-0100", "US", "+12125550100", ECM_PHONE_FIXED_LINE_OR_MOBILE, "US", 1);
+    expect_number("+44 7400 123456", NULL, "+447400123456", ECM_PHONE_MOBILE, "GB", 44);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -357,6 +379,7 @@ int main(void)
         cmocka_unit_test(test_phone_zones_of_us_and_au_are_ambiguous),
         cmocka_unit_test(test_phone_zones_of_non_geographic_and_invalid),
         cmocka_unit_test(test_phone_normalize_is_thread_safe),
+        cmocka_unit_test(test_phone_pattern_hash_is_ours),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
