@@ -3,7 +3,13 @@
 // into C frames is undefined behaviour.
 #include "ecm_phone.h"
 
+extern "C" {
+#include "ecm_log.h"
+}
+
+#include <phonenumbers/phonemetadata.pb.h>
 #include <phonenumbers/phonenumberutil.h>
+#include <unicode/regex.h>
 #include <unicode/ucal.h>
 #include <unicode/uenum.h>
 
@@ -13,9 +19,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <list>
+#include <memory>
+#include <set>
 #include <string>
 #include <tr1/functional>
 #include <unordered_map>
+#include <vector>
 
 // libphonenumber (Debian's build, 8.12) keeps its compiled patterns in a
 // cache keyed by the pattern text, a std::tr1::unordered_map, and looks a
@@ -63,6 +72,19 @@ template <> size_t hash<std::string>::operator()(std::string s) const
 } // namespace tr1
 } // namespace std
 
+// The metadata PhoneNumberUtil loads at start, compiled into libphonenumber
+// (its metadata.h, not installed by Debian, declares these).
+namespace i18n
+{
+namespace phonenumbers
+{
+int metadata_size();
+const void *metadata_get();
+} // namespace phonenumbers
+} // namespace i18n
+
+using i18n::phonenumbers::PhoneMetadata;
+using i18n::phonenumbers::PhoneMetadataCollection;
 using i18n::phonenumbers::PhoneNumber;
 using i18n::phonenumbers::PhoneNumberUtil;
 
@@ -144,35 +166,264 @@ const char *const type_names[] = {
 };
 const size_t type_count = sizeof type_names / sizeof type_names[0];
 
-// The region of a valid number. A calling code with one region needs no
-// matching at all. Under +1 (the NANP) the area code alone decides the
-// region, because every area code is assigned to one country or territory,
-// so the answer is remembered per area code in a small per-thread map
-// (no lock; at most the 800-odd NANP area codes). Other shared codes (+44
-// for GB, GG, IM, JE; +7; +61...) are matched in full each time.
-std::string region_for_valid(const PhoneNumber &n)
+// ---- a number's type and region, each region's patterns matched once ----
+//
+// GetNumberType() first finds the number's region the way
+// GetRegionCodeForNumber() does: the regions of the calling code in order,
+// the first whose leading digits start the number or, for a region without
+// leading digits, whose patterns give the number a type. Then it matches
+// the found region's patterns again for the type. So a US number had the
+// US patterns matched twice for its type, and a third time for its region:
+// half of the validation of an upload row. Below is that search once, with
+// libphonenumber's own pieces: its metadata (parsed from the same
+// compiled-in data PhoneNumberUtil loads), its GetNumberTypeHelper() (the
+// matching of a region's patterns), and ICU's regex for leading digits,
+// which is what libphonenumber uses for them. The type found along the way
+// is GetNumberType()'s; test_phone checks both answers against
+// libphonenumber's for every example number of every region and type.
+
+// GetNumberTypeHelper() is protected; naming it through a derived class
+// gives a pointer to the member, which may then be called on the instance.
+// The class is never instantiated (PhoneNumberUtil cannot be).
+class TypeHelper : public PhoneNumberUtil
 {
+  public:
+    using Fn = PhoneNumberUtil::PhoneNumberType (PhoneNumberUtil::*)(const std::string &,
+                                                                     const PhoneMetadata &) const;
+    static Fn fn()
+    {
+        return &TypeHelper::GetNumberTypeHelper;
+    }
+};
+
+struct RegionEntry {
+    std::string code;                           // "US", or "001" (non-geographic)
+    const PhoneMetadata *md;                    // into Regions::collection
+    std::unique_ptr<icu::RegexPattern> leading; // its leading digits; none: null
+};
+
+struct Regions {
+    PhoneMetadataCollection collection;
+    std::unordered_map<int, std::vector<RegionEntry>> by_code; // calling code -> regions in order
+    bool ok = false;
+};
+
+Regions *regions_build()
+{
+    Regions *r = new Regions;
     const PhoneNumberUtil &u = util();
-    std::string r;
-    if (n.country_code() == 1 && n.national_number() >= 2000000000ULL &&
-        n.national_number() <= 9999999999ULL) {
-        thread_local std::unordered_map<unsigned, std::string> by_area;
-        unsigned area = static_cast<unsigned>(n.national_number() / 10000000ULL);
-        auto it = by_area.find(area);
-        if (it != by_area.end()) {
-            return it->second;
-        }
-        u.GetRegionCodeForNumber(n, &r);
-        by_area.emplace(area, r);
+    if (!r->collection.ParseFromArray(i18n::phonenumbers::metadata_get(),
+                                      i18n::phonenumbers::metadata_size())) {
         return r;
     }
-    std::list<std::string> regions;
-    u.GetRegionCodesForCountryCallingCode(n.country_code(), &regions);
-    if (regions.size() == 1) {
-        return regions.front();
+    std::unordered_map<std::string, const PhoneMetadata *> by_region;
+    std::unordered_map<int, const PhoneMetadata *> non_geo;
+    for (const PhoneMetadata &md : r->collection.metadata()) {
+        if (md.id() == "001") {
+            non_geo[md.country_code()] = &md;
+        } else {
+            by_region[md.id()] = &md;
+        }
     }
-    u.GetRegionCodeForNumber(n, &r);
+    std::set<int> codes;
+    u.GetSupportedCallingCodes(&codes);
+    for (int code : codes) {
+        std::list<std::string> list;
+        u.GetRegionCodesForCountryCallingCode(code, &list);
+        std::vector<RegionEntry> &v = r->by_code[code];
+        for (const std::string &region : list) {
+            RegionEntry e;
+            e.code = region;
+            e.md = nullptr;
+            if (region == "001") {
+                auto ng = non_geo.find(code);
+                e.md = ng == non_geo.end() ? nullptr : ng->second;
+            } else {
+                auto g = by_region.find(region);
+                e.md = g == by_region.end() ? nullptr : g->second;
+            }
+            if (e.md == nullptr) {
+                return r;
+            }
+            if (e.md->has_leading_digits()) {
+                UParseError perr;
+                UErrorCode st = U_ZERO_ERROR;
+                e.leading.reset(icu::RegexPattern::compile(
+                    icu::UnicodeString::fromUTF8(e.md->leading_digits()), 0, perr, st));
+                if (U_FAILURE(st) || !e.leading) {
+                    return r;
+                }
+            }
+            v.push_back(std::move(e));
+        }
+    }
+    r->ok = true;
     return r;
+}
+
+bool leading_digits_match(const icu::RegexPattern &p, const std::string &nsn)
+{
+    UErrorCode st = U_ZERO_ERROR;
+    icu::UnicodeString in = icu::UnicodeString::fromUTF8(nsn);
+    std::unique_ptr<icu::RegexMatcher> m(p.matcher(in, st));
+    return U_SUCCESS(st) && m && m->lookingAt(st) && U_SUCCESS(st);
+}
+
+// GetNumberType(n), with *region set to GetRegionCodeForNumber(n), from r
+// (which must be ok).
+PhoneNumberUtil::PhoneNumberType lookup(const Regions &r, const PhoneNumber &n, std::string *region)
+{
+    const PhoneNumberUtil &u = util();
+    auto it = r.by_code.find(n.country_code());
+    if (it == r.by_code.end() || it->second.empty()) {
+        u.GetRegionCodeForNumber(n, region);
+        return u.GetNumberType(n);
+    }
+    const std::vector<RegionEntry> &list = it->second;
+    const TypeHelper::Fn helper = TypeHelper::fn();
+    std::string nsn;
+    u.GetNationalSignificantNumber(n, &nsn);
+    if (list.size() == 1) {
+        *region = list.front().code;
+        return (u.*helper)(nsn, *list.front().md);
+    }
+    for (const RegionEntry &e : list) {
+        if (e.leading) {
+            if (leading_digits_match(*e.leading, nsn)) {
+                *region = e.code;
+                return (u.*helper)(nsn, *e.md);
+            }
+            continue;
+        }
+        PhoneNumberUtil::PhoneNumberType t = (u.*helper)(nsn, *e.md);
+        if (t != PhoneNumberUtil::UNKNOWN) {
+            *region = e.code;
+            return t;
+        }
+    }
+    *region = "ZZ";
+    return PhoneNumberUtil::UNKNOWN;
+}
+
+// 1 when lookup() gives n the type and region libphonenumber gives it; else
+// 0 with *why naming the number and both answers.
+int agrees(const Regions &r, const PhoneNumber &n, std::string *why)
+{
+    const PhoneNumberUtil &u = util();
+    std::string ours, theirs;
+    PhoneNumberUtil::PhoneNumberType t = lookup(r, n, &ours);
+    u.GetRegionCodeForNumber(n, &theirs);
+    PhoneNumberUtil::PhoneNumberType want = u.GetNumberType(n);
+    if (t == want && ours == theirs) {
+        return 1;
+    }
+    std::string e164;
+    u.Format(n, PhoneNumberUtil::E164, &e164);
+    *why = e164 + ": type " + std::to_string(static_cast<int>(t)) + " region " + ours +
+           ", libphonenumber: type " + std::to_string(static_cast<int>(want)) + " region " + theirs;
+    return 0;
+}
+
+// Checks lookup() against libphonenumber on the example number of every
+// region and type, every non-geographic entity's, and every region's
+// invalid example; thorough adds, for each, the numbers with one of its
+// first four digits or its last one changed (which crosses leading digits,
+// regions of a shared calling code and validity). Returns the count of
+// numbers compared, or -1 with *why.
+long check(const Regions &r, bool thorough, std::string *why)
+{
+    if (!r.ok) {
+        *why = "libphonenumber's metadata could not be read";
+        return -1;
+    }
+    const PhoneNumberUtil &u = util();
+    std::vector<PhoneNumber> base;
+    std::set<std::string> supported;
+    u.GetSupportedRegions(&supported);
+    PhoneNumber n;
+    for (const std::string &region : supported) {
+        for (int t = PhoneNumberUtil::FIXED_LINE; t <= PhoneNumberUtil::VOICEMAIL; t++) {
+            if (u.GetExampleNumberForType(region, static_cast<PhoneNumberUtil::PhoneNumberType>(t),
+                                          &n)) {
+                base.push_back(n);
+            }
+        }
+        if (u.GetInvalidExampleNumber(region, &n)) {
+            base.push_back(n);
+        }
+    }
+    std::set<int> global;
+    u.GetSupportedGlobalNetworkCallingCodes(&global);
+    for (int code : global) {
+        if (u.GetExampleNumberForNonGeoEntity(code, &n)) {
+            base.push_back(n);
+        }
+    }
+    long count = 0;
+    for (const PhoneNumber &b : base) {
+        count++;
+        if (!agrees(r, b, why)) {
+            return -1;
+        }
+        if (!thorough) {
+            continue;
+        }
+        std::string nsn;
+        u.GetNationalSignificantNumber(b, &nsn);
+        const std::string prefix = "+" + std::to_string(b.country_code());
+        for (size_t pos : {size_t{0}, size_t{1}, size_t{2}, size_t{3}, nsn.size() - 1}) {
+            if (pos >= nsn.size()) {
+                continue;
+            }
+            for (char d = '0'; d <= '9'; d++) {
+                std::string v = nsn;
+                if (v[pos] == d) {
+                    continue;
+                }
+                v[pos] = d;
+                PhoneNumber vn;
+                if (u.Parse(prefix + v, "ZZ", &vn) != PhoneNumberUtil::NO_PARSING_ERROR) {
+                    continue;
+                }
+                count++;
+                if (!agrees(r, vn, why)) {
+                    return -1;
+                }
+            }
+        }
+    }
+    return count;
+}
+
+// Built and checked at first use; immutable after (ICU patterns may be
+// shared between threads; each match makes its own matcher). Should the
+// check ever disagree (a libphonenumber whose GetNumberType() works
+// otherwise), every number goes through GetNumberType() instead.
+const Regions &regions()
+{
+    static const Regions *const instance = [] {
+        Regions *r = regions_build();
+        std::string why;
+        if (r->ok && check(*r, false, &why) < 0) {
+            ecm_log_warn("phone number lookup disagrees with libphonenumber; using "
+                         "GetNumberType() for every number",
+                         "detail=%s", why.c_str());
+            r->ok = false;
+        }
+        return r;
+    }();
+    return *instance;
+}
+
+// GetNumberType(n), with *region set to GetRegionCodeForNumber(n).
+PhoneNumberUtil::PhoneNumberType type_and_region(const PhoneNumber &n, std::string *region)
+{
+    const Regions &r = regions();
+    if (!r.ok) {
+        util().GetRegionCodeForNumber(n, region);
+        return util().GetNumberType(n);
+    }
+    return lookup(r, n, region);
 }
 
 // Region of the country code, for messages: "invalid for region US".
@@ -271,14 +522,11 @@ int normalize(const char *raw, const char *default_region, ecm_phone_info *out, 
         return -1;
     }
 
-    // IsValidNumber() is GetNumberType() != UNKNOWN with the same region
-    // lookup and pattern matching inside; asking once for the type and once
-    // for the region (GetNumberType() finds it but does not return it)
-    // matches the number's patterns three times instead of five, which is
-    // most of the cost of an upload row. A valid number is always of a
-    // possible length, so the length is asked about only to explain an
-    // invalid one.
-    PhoneNumberUtil::PhoneNumberType type = u.GetNumberType(n);
+    // Valid means a type other than UNKNOWN (IsValidNumber() is exactly
+    // that). A valid number is always of a possible length, so the length
+    // is asked about only to explain an invalid one.
+    std::string number_region;
+    PhoneNumberUtil::PhoneNumberType type = type_and_region(n, &number_region);
     if (type == PhoneNumberUtil::UNKNOWN) {
         switch (u.IsPossibleNumberWithReason(n)) {
         case PhoneNumberUtil::IS_POSSIBLE:
@@ -300,7 +548,7 @@ int normalize(const char *raw, const char *default_region, ecm_phone_info *out, 
         }
         return -1;
     }
-    std::string e164, number_region = region_for_valid(n);
+    std::string e164;
     u.Format(n, PhoneNumberUtil::E164, &e164);
     if (e164.size() >= sizeof out->e164 || number_region.size() >= sizeof out->region) {
         set_err(errstr, errstr_size, "too long");
@@ -490,4 +738,20 @@ extern "C" int ecm_phone_time_zone(const char *e164, char *out, size_t out_size)
     }
     ecm_phone_zones_free(zones, n);
     return rc;
+}
+
+extern "C" long ecm_phone_check_lookup(int thorough, char *errstr, size_t errstr_size)
+{
+    try {
+        std::unique_ptr<Regions> r(regions_build());
+        std::string why;
+        long n = check(*r, thorough != 0, &why);
+        if (n < 0) {
+            set_err(errstr, errstr_size, "%s", why.c_str());
+        }
+        return n;
+    } catch (...) {
+        set_err(errstr, errstr_size, "exception");
+        return -1;
+    }
 }

@@ -99,6 +99,17 @@ void ecm_phone_zones_free(char **zones, size_t n);
 int ecm_phone_time_zone(const char *e164, char *out, size_t out_size)
     __attribute__((warn_unused_result));
 
+/* Checks the shortcut ecm_phone_normalize() takes to a number's type and
+ * region (each pattern of the calling code's regions matched once, where
+ * libphonenumber's GetNumberType() matches the number's region twice) against
+ * libphonenumber's own GetNumberType() and GetRegionCodeForNumber(): on the
+ * example number of every region and type and every region's invalid example
+ * (which is also done once at first use: on a disagreement every number goes
+ * through GetNumberType()), and with thorough, on each of those with one of
+ * its first four digits or its last one changed. Returns how many numbers
+ * agreed, or -1 with the first that did not in errstr. */
+long ecm_phone_check_lookup(int thorough, char *errstr, size_t errstr_size);
+
 #ifdef __cplusplus
 }
 #endif

@@ -16,6 +16,7 @@ packages=(
     librdkafka-dev libpq-dev libcurl4-openssl-dev unixodbc unixodbc-dev odbc-postgresql
     libprotobuf-c-dev protobuf-c-compiler libmicrohttpd-dev libcmocka-dev libcsv-dev
     libjansson-dev libyajl-dev libssl-dev uuid-dev libxml2-dev libphonenumber-dev libicu-dev
+    libprotobuf-dev
     # dev stack and tools
     postgresql postgresql-client kannel kannel-extras kcat jq curl ca-certificates procps
     # e2e: protoc --decode reads Kafka payloads with nothing but the .proto

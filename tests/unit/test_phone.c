@@ -354,6 +354,39 @@ static void test_phone_pattern_hash_is_ours(void **state)
     expect_number("+44 7400 123456", NULL, "+447400123456", ECM_PHONE_MOBILE, "GB", 44);
 }
 
+/* The type and region ecm_phone_normalize() finds, each region's patterns
+ * matched once, are libphonenumber's GetNumberType() and
+ * GetRegionCodeForNumber() for every example number of every region and type
+ * and the numbers a digit away from them. */
+static void test_phone_lookup_agrees_with_libphonenumber(void **state)
+{
+    (void)state;
+    char err[256] = "";
+    long n = ecm_phone_check_lookup(1, err, sizeof err);
+    if (n < 0) {
+        fail_msg("%s", err);
+    }
+    /* ~250 regions with up to 12 examples each, and ~40 variants of each */
+    assert_true(n > 20000);
+    long quick = ecm_phone_check_lookup(0, err, sizeof err);
+    assert_true(quick > 1000);
+    assert_true(quick < n);
+}
+
+/* Under +1 the area code does not always decide the region: 800 numbers
+ * starting 800-14 and 800-88 are the Dominican Republic's toll-free numbers
+ * (its leading digits are 8001 and 8[024]9), the rest are the US's. */
+static void test_phone_region_within_a_shared_area_code(void **state)
+{
+    (void)state;
+    expect_number("+1 800 234 5678", NULL, "+18002345678", ECM_PHONE_TOLL_FREE, "US", 1);
+    expect_number("+1 800 143 4567", NULL, "+18001434567", ECM_PHONE_TOLL_FREE, "DO", 1);
+    expect_number("+1 800 234 5679", NULL, "+18002345679", ECM_PHONE_TOLL_FREE, "US", 1);
+    expect_number("(416) 555-0199", "CA", "+14165550199", ECM_PHONE_FIXED_LINE_OR_MOBILE, "CA", 1);
+    expect_number("+1 268 460 1234", NULL, "+12684601234", ECM_PHONE_FIXED_LINE, "AG", 1);
+    expect_number("+1 268 464 1234", NULL, "+12684641234", ECM_PHONE_MOBILE, "AG", 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -380,6 +413,8 @@ int main(void)
         cmocka_unit_test(test_phone_zones_of_non_geographic_and_invalid),
         cmocka_unit_test(test_phone_normalize_is_thread_safe),
         cmocka_unit_test(test_phone_pattern_hash_is_ours),
+        cmocka_unit_test(test_phone_lookup_agrees_with_libphonenumber),
+        cmocka_unit_test(test_phone_region_within_a_shared_area_code),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
