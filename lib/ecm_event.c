@@ -10,6 +10,9 @@
 
 #include <uuid/uuid.h>
 
+#include "ecm_log.h"
+#include "ecm_utf8.h"
+
 #define OUTCOME_PREFIX "OUTCOME_"
 #define CHANNEL_PREFIX "CHANNEL_"
 #define ACCOUNT_NUMBER_MAX 30
@@ -111,11 +114,71 @@ Ecm__V1__Channel ecm_channel_from_name(const char *name)
     return ECM__V1__CHANNEL__CHANNEL_UNSPECIFIED;
 }
 
-uint8_t *ecm_event_pack(const ProtobufCMessage *msg, size_t *len)
+/* Calls fn on every string field set in m and in the messages it holds
+ * (repeated ones included); stops at the first non-zero answer and returns
+ * it. A oneof member counts only when it is the case set. */
+static int each_string(ProtobufCMessage *m, int (*fn)(char **s, void *ctx), void *ctx)
 {
-    if (!msg) {
-        return NULL;
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if (f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_MESSAGE) {
+            continue;
+        }
+        char *base = (char *)m;
+        if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+            *(const uint32_t *)(const void *)(base + f->quantifier_offset) != f->id) {
+            continue;
+        }
+        size_t n = 1;
+        void **items = (void **)(void *)(base + f->offset);
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            n = *(const size_t *)(const void *)(base + f->quantifier_offset);
+            items = *(void ***)(void *)(base + f->offset);
+        }
+        for (size_t k = 0; k < n; k++) {
+            if (items[k] == NULL) {
+                continue;
+            }
+            int rc = f->type == PROTOBUF_C_TYPE_STRING ? fn((char **)&items[k], ctx)
+                                                       : each_string(items[k], fn, ctx);
+            if (rc != 0) {
+                return rc;
+            }
+        }
     }
+    return 0;
+}
+
+static int string_is_bad(char **s, void *ctx)
+{
+    (void)ctx;
+    return !ecm_utf8_valid(*s, strlen(*s));
+}
+
+/* Replaces an ill-formed string of a message unpacked with the system
+ * allocator by a valid malloc'd copy (protobuf_c_message_free_unpacked()
+ * frees it like the original). */
+static int string_fix(char **s, void *ctx)
+{
+    (void)ctx;
+    size_t len = strlen(*s);
+    if (ecm_utf8_valid(*s, len)) {
+        return 0;
+    }
+    size_t size = len * 3 + 1; /* each byte may become U+FFFD */
+    char *fixed = malloc(size);
+    if (!fixed) {
+        return -1;
+    }
+    ecm_utf8_copy(fixed, size, *s, len);
+    free(*s);
+    *s = fixed;
+    return 0;
+}
+
+static uint8_t *pack_as_is(const ProtobufCMessage *msg, size_t *len)
+{
     size_t size = protobuf_c_message_get_packed_size(msg);
     /* An all-default message packs to 0 bytes; malloc(0) may return NULL. */
     uint8_t *buf = malloc(size ? size : 1);
@@ -126,6 +189,38 @@ uint8_t *ecm_event_pack(const ProtobufCMessage *msg, size_t *len)
     if (len) {
         *len = packed;
     }
+    return buf;
+}
+
+uint8_t *ecm_event_pack(const ProtobufCMessage *msg, size_t *len)
+{
+    if (!msg) {
+        return NULL;
+    }
+    /* A proto3 string must be valid UTF-8: subscribers in other languages
+     * refuse the whole event otherwise. The rare event that carries outside
+     * text with ill-formed bytes is packed with them replaced by U+FFFD,
+     * through an unpacked copy, since msg belongs to the caller. */
+    if (each_string((ProtobufCMessage *)msg, string_is_bad, NULL) == 0) {
+        return pack_as_is(msg, len);
+    }
+    size_t raw_len = 0;
+    uint8_t *raw = pack_as_is(msg, &raw_len);
+    if (!raw) {
+        return NULL;
+    }
+    ProtobufCMessage *copy = protobuf_c_message_unpack(msg->descriptor, NULL, raw_len, raw);
+    free(raw);
+    if (!copy) {
+        return NULL;
+    }
+    uint8_t *buf = NULL;
+    if (each_string(copy, string_fix, NULL) == 0) {
+        buf = pack_as_is(copy, len);
+        ecm_log_warn("event text was not valid UTF-8", "type=%s: packed with U+FFFD",
+                     msg->descriptor->name);
+    }
+    protobuf_c_message_free_unpacked(copy, NULL);
     return buf;
 }
 

@@ -13,6 +13,7 @@
 #include <microhttpd.h>
 
 #include "ecm_log.h"
+#include "ecm_utf8.h"
 
 #define HTTP_MAX_ROUTES 128
 #define HTTP_MAX_SEGMENTS 16
@@ -264,15 +265,12 @@ static void respond_json(ecm_http_req *r, int status, json_t *obj, const char *c
     json_decref(obj);
 }
 
-/* A JSON string of s with invalid UTF-8 replaced by U+FFFD, via the log's
- * escaper (which already knows how to do that). */
+/* A JSON string of s with ill-formed UTF-8 replaced by U+FFFD. */
 static json_t *json_string_sanitized(const char *s)
 {
-    char esc[4096];
-    char quoted[4100];
-    ecm_log_json_escape(esc, sizeof esc, s);
-    snprintf(quoted, sizeof quoted, "\"%s\"", esc);
-    json_t *v = json_loads(quoted, JSON_DECODE_ANY, NULL);
+    char fixed[4096];
+    ecm_utf8_copy(fixed, sizeof fixed, s, strlen(s));
+    json_t *v = json_string(fixed);
     return v ? v : json_string("");
 }
 

@@ -13,6 +13,7 @@
 
 #include "ecm_event.h"
 #include "ecm_log.h"
+#include "ecm_utf8.h"
 
 extern char **environ;
 
@@ -515,7 +516,12 @@ int ecm_consumer_deadletter(ecm_consumer *c, const rd_kafka_message_t *m, const 
     char part[16], off[32];
     snprintf(part, sizeof part, "%" PRId32, m->partition);
     snprintf(off, sizeof off, "%" PRId64, m->offset);
-    rd_kafka_header_add(hdrs, ECM_DEADLETTER_REASON_HEADER, -1, reason ? reason : "", -1);
+    /* The reason may quote the bad message itself: a header is text, so
+     * ill-formed UTF-8 in it becomes U+FFFD. */
+    char why[1024];
+    size_t why_len =
+        ecm_utf8_copy(why, sizeof why, reason ? reason : "", reason ? strlen(reason) : 0);
+    rd_kafka_header_add(hdrs, ECM_DEADLETTER_REASON_HEADER, -1, why, (ssize_t)why_len);
     rd_kafka_header_add(hdrs, "ecm_original_topic", -1, topic, -1);
     rd_kafka_header_add(hdrs, "ecm_original_partition", -1, part, -1);
     rd_kafka_header_add(hdrs, "ecm_original_offset", -1, off, -1);

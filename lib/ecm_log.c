@@ -1,5 +1,7 @@
 #include "ecm_log.h"
 
+#include "ecm_utf8.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -44,47 +46,6 @@ int ecm_log_level_parse(const char *name, ecm_log_level *out)
         }
     }
     return -1;
-}
-
-/* Length of the valid UTF-8 sequence starting at p (1..4), or 0 when the
- * bytes there are not valid UTF-8 (overlong, surrogate, truncated...). */
-static size_t utf8_seq_len(const unsigned char *p)
-{
-    unsigned char c = p[0];
-    if (c < 0x80) {
-        return 1;
-    }
-    if (c >= 0xc2 && c <= 0xdf) {
-        return (p[1] & 0xc0) == 0x80 ? 2 : 0;
-    }
-    if (c >= 0xe0 && c <= 0xef) {
-        unsigned char lo = 0x80, hi = 0xbf;
-        if (c == 0xe0) {
-            lo = 0xa0;
-        } else if (c == 0xed) {
-            hi = 0x9f;
-        }
-        if (p[1] < lo || p[1] > hi) {
-            return 0;
-        }
-        return (p[2] & 0xc0) == 0x80 ? 3 : 0;
-    }
-    if (c >= 0xf0 && c <= 0xf4) {
-        unsigned char lo = 0x80, hi = 0xbf;
-        if (c == 0xf0) {
-            lo = 0x90;
-        } else if (c == 0xf4) {
-            hi = 0x8f;
-        }
-        if (p[1] < lo || p[1] > hi) {
-            return 0;
-        }
-        if ((p[2] & 0xc0) != 0x80) {
-            return 0;
-        }
-        return (p[3] & 0xc0) == 0x80 ? 4 : 0;
-    }
-    return 0;
 }
 
 size_t ecm_log_json_escape(char *out, size_t out_size, const char *s)
@@ -132,7 +93,8 @@ size_t ecm_log_json_escape(char *out, size_t out_size, const char *s)
                 tmp[0] = (char)c;
                 tlen = 1;
             } else {
-                size_t n = utf8_seq_len(p);
+                uint32_t cp;
+                size_t n = ecm_utf8_next((const char *)p, strnlen((const char *)p, 4), &cp);
                 if (n == 0) {
                     /* Invalid bytes become U+FFFD so the line stays valid JSON. */
                     memcpy(tmp, "\\ufffd", 6);

@@ -1,5 +1,7 @@
 #include "ecm_sms_text.h"
 
+#include "ecm_utf8.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,61 +49,6 @@ static int gsm7_cost(uint32_t cp)
     return 0;
 }
 
-/* Decodes one code point at s (len bytes left). Returns its length in bytes
- * (1..4) and sets *cp, or 0 when the sequence is malformed. */
-static size_t utf8_next(const unsigned char *s, size_t len, uint32_t *cp)
-{
-    if (len == 0)
-        return 0;
-    unsigned char c = s[0];
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    size_t n;
-    uint32_t v, min;
-    if ((c & 0xE0) == 0xC0) {
-        n = 2;
-        v = c & 0x1F;
-        min = 0x80;
-    } else if ((c & 0xF0) == 0xE0) {
-        n = 3;
-        v = c & 0x0F;
-        min = 0x800;
-    } else if ((c & 0xF8) == 0xF0) {
-        n = 4;
-        v = c & 0x07;
-        min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (len < n)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        v = (v << 6) | (s[i] & 0x3F);
-    }
-    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
-        return 0;
-    *cp = v;
-    return n;
-}
-
-int ecm_sms_utf8_valid(const char *s, size_t len)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < len) {
-        uint32_t cp;
-        size_t n = utf8_next(p + i, len - i, &cp);
-        if (n == 0)
-            return 0;
-        i += n;
-    }
-    return 1;
-}
-
 const char *ecm_sms_encoding_name(ecm_sms_encoding e)
 {
     return e == ECM_SMS_GSM7 ? "GSM7" : "UCS2";
@@ -129,7 +76,7 @@ static int pack_parts(const unsigned char *p, size_t len, ecm_sms_encoding enc, 
     size_t i = 0;
     while (i < len) {
         uint32_t cp = 0;
-        size_t n = utf8_next(p + i, len - i, &cp);
+        size_t n = ecm_utf8_next((const char *)p + i, len - i, &cp);
         if (n == 0)
             break; /* validated by the caller */
         i += n;
@@ -152,7 +99,7 @@ int ecm_sms_measure(const char *text, ecm_sms_info *out)
     size_t i = 0;
     while (i < len) {
         uint32_t cp;
-        size_t n = utf8_next(p + i, len - i, &cp);
+        size_t n = ecm_utf8_next((const char *)p + i, len - i, &cp);
         if (n == 0)
             return -1;
         i += n;
@@ -225,7 +172,7 @@ static int walk(const char *tmpl, text_fn on_text, ecm_sms_placeholder_fn on_fie
                 char *errstr, size_t errstr_size)
 {
     size_t len = strlen(tmpl);
-    if (!ecm_sms_utf8_valid(tmpl, len)) {
+    if (!ecm_utf8_valid(tmpl, len)) {
         set_err(errstr, errstr_size, "template is not valid UTF-8", NULL);
         return -1;
     }
@@ -381,7 +328,7 @@ int ecm_sms_render(const char *tmpl, ecm_sms_field_fn lookup, void *ctx, char **
         free(r.buf);
         return -1;
     }
-    if (!ecm_sms_utf8_valid(r.buf, r.len)) {
+    if (!ecm_utf8_valid(r.buf, r.len)) {
         set_err(errstr, errstr_size, "a field value is not valid UTF-8", NULL);
         free(r.buf);
         return -1;

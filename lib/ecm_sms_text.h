@@ -27,10 +27,6 @@ typedef struct {
     int segments; /* 1 for an empty text */
 } ecm_sms_info;
 
-/* Returns 1 when s[0..len) is well-formed UTF-8 (no overlongs, no
- * surrogates, nothing above U+10FFFF), else 0. */
-int ecm_sms_utf8_valid(const char *s, size_t len);
-
 /* "GSM7" or "UCS2", the names stored in attempts.encoding. */
 const char *ecm_sms_encoding_name(ecm_sms_encoding e);
 

@@ -12,6 +12,8 @@ mkdir -p "$log_dir"
 packages=(
     # build
     build-essential cmake pkg-config clang-format
+    # clang: the tree builds warning-free with it too; libFuzzer harnesses
+    clang-15 libfuzzer-15-dev
     # libraries
     librdkafka-dev libpq-dev libcurl4-openssl-dev unixodbc unixodbc-dev odbc-postgresql
     libprotobuf-c-dev protobuf-c-compiler libmicrohttpd-dev libcmocka-dev libcsv-dev
@@ -21,6 +23,8 @@ packages=(
     postgresql postgresql-client kannel kannel-extras kcat jq curl ca-certificates procps
     # e2e: protoc --decode reads Kafka payloads with nothing but the .proto
     protobuf-compiler
+    # flakiness checks: tests run while stress-ng keeps a core busy
+    stress-ng
 )
 
 say() { printf 'install-deps: %s\n' "$*"; }

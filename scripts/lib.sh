@@ -287,6 +287,18 @@ ecm_build_asan() {
     ecm__cmake_build "$ECM_ASAN_BUILD_DIR" -DECM_SANITIZE=ON
 }
 
+# The build types and the compiler nobody runs in the tests, built so that
+# each stays warning-free (packagers and images build Release; fuzzing needs
+# clang): Release with gcc into build-release, RelWithDebInfo with clang-15
+# into build-clang. Returns non-zero when either fails.
+ecm_build_variants() {
+    ecm_say "building $ECM_ROOT/build-release (Release, gcc)"
+    ecm__cmake_build "$ECM_ROOT/build-release" -DCMAKE_BUILD_TYPE=Release || return 1
+    ecm_say "building $ECM_ROOT/build-clang (RelWithDebInfo, clang-15)"
+    ecm__cmake_build "$ECM_ROOT/build-clang" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DCMAKE_C_COMPILER=clang-15 -DCMAKE_CXX_COMPILER=clang++-15
+}
+
 # Sanitizer settings for everything run from a sanitized build: stop at the
 # first error, report leaks. Suppressions cover third-party internals only.
 ecm_sanitizer_env() {

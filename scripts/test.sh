@@ -27,9 +27,11 @@ if ((${#sources[@]})) && ! clang-format --dry-run --Werror "${sources[@]}" >"$fo
     ecm_warn "clang-format: the files above differ from .clang-format (fix: clang-format -i FILE; details: $format_log)"
 fi
 
-# 2. Builds. Without them nothing else can run.
+# 2. Builds. Without the first two nothing else can run; Release (gcc) and
+# clang are built only, to keep every build type and compiler warning-free.
 ecm_build || exit 1
 ecm_build_asan || exit 1
+ecm_build_variants || failed_steps+=("release/clang builds")
 
 stop_all() {
     "$ECM_ROOT/scripts/devstack.sh" stop >/dev/null 2>&1 || true

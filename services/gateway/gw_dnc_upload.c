@@ -12,6 +12,7 @@
 #include "ecm_log.h"
 #include "ecm_pg.h"
 #include "ecm_phone.h"
+#include "ecm_utf8.h"
 #include "gw_csv.h"
 #include "gw_json.h"
 #include "gw_upload.h"
@@ -56,7 +57,7 @@ static void dnc_fail(dnc_upload *d, int status, const char *title, const char *d
     }
     d->fail_status = status;
     d->fail_title = title;
-    (void)snprintf(d->fail_detail, sizeof(d->fail_detail), "%s", detail);
+    (void)ecm_utf8_format(d->fail_detail, sizeof(d->fail_detail), "%s", detail);
 }
 
 static void dnc_answer_error(dnc_upload *d, long long line, const char *reason)
@@ -235,7 +236,7 @@ static int dnc_header(dnc_upload *d, long long line, size_t nfields, const char 
     }
     if (d->col_phone < 0) {
         d->fail_line = line;
-        (void)snprintf(d->fail_reason, sizeof(d->fail_reason), "header: no 'phone' column");
+        (void)ecm_utf8_format(d->fail_reason, sizeof(d->fail_reason), "header: no 'phone' column");
         char detail[96];
         (void)snprintf(detail, sizeof(detail), "line %lld: header: no 'phone' column", line);
         dnc_answer_error(d, line, d->fail_reason);
@@ -257,7 +258,8 @@ static int dnc_on_record(void *ctx, long long line, size_t nfields, const char *
     char reason[256];
     int rc = 0;
     if (nfields != d->ncols) {
-        (void)snprintf(reason, sizeof(reason), "expected %zu fields, found %zu", d->ncols, nfields);
+        (void)ecm_utf8_format(reason, sizeof(reason), "expected %zu fields, found %zu", d->ncols,
+                              nfields);
         rc = dnc_reject(d, line, reason);
     } else {
         const char *raw = fields[d->col_phone];
@@ -272,19 +274,17 @@ static int dnc_on_record(void *ctx, long long line, size_t nfields, const char *
         }
         const char *rs = d->col_reason >= 0 ? fields[d->col_reason] : "";
         size_t rn = d->col_reason >= 0 ? lens[d->col_reason] : 0;
-        size_t chars = 0;
-        for (size_t i = 0; i < rn; i++) {
-            chars += ((unsigned char)rs[i] & 0xC0) != 0x80;
-        }
+        size_t chars = ecm_utf8_chars(rs, rn);
         if (why_text) {
-            (void)snprintf(reason, sizeof(reason), "phone: '%.40s%s' %s", raw, n > 40 ? "..." : "",
-                           why_text);
+            char shown[GW_UPLOAD_EXCERPT_SIZE];
+            ecm_utf8_excerpt(shown, sizeof(shown), raw, n, GW_UPLOAD_EXCERPT_CHARS);
+            (void)ecm_utf8_format(reason, sizeof(reason), "phone: '%s' %s", shown, why_text);
             rc = dnc_reject(d, line, reason);
-        } else if (!gw_upload_text_ok(rs, rn)) {
+        } else if (!ecm_utf8_text_ok(rs, rn)) {
             rc = dnc_reject(d, line, "reason: not valid UTF-8 text");
         } else if (chars > DNC_REASON_MAX_CHARS) {
-            (void)snprintf(reason, sizeof(reason), "reason: longer than %d characters",
-                           DNC_REASON_MAX_CHARS);
+            (void)ecm_utf8_format(reason, sizeof(reason), "reason: longer than %d characters",
+                                  DNC_REASON_MAX_CHARS);
             rc = dnc_reject(d, line, reason);
         } else {
             char num[32];
@@ -317,12 +317,13 @@ static void dnc_free(dnc_upload *d)
 
 static int dnc_begin(ecm_http_req *req, const gw_app *app, long long campaign_id)
 {
+    char shown[256];
     const char *ct = ecm_http_req_header(req, "Content-Type");
     if (gw_upload_body_kind(ct) != GW_BODY_CSV) {
         ecm_http_respond_problem(req, 415, "unsupported-media-type", "Unsupported media type",
                                  "send the list as the request body with Content-Type: text/csv "
-                                 "(UTF-8) and a 'phone' column; got '%.60s'",
-                                 ct ? ct : "");
+                                 "(UTF-8) and a 'phone' column; got '%s'",
+                                 ecm_utf8_quote(shown, sizeof(shown), ct, 60));
         return -1;
     }
     dnc_upload *d = calloc(1, sizeof(*d));
@@ -433,7 +434,7 @@ static void reader_failed(dnc_upload *d, const char *err)
     long long line = gw_csv_error_line(d->csv);
     if (line > 0 && d->fail_line == 0) {
         d->fail_line = line;
-        (void)snprintf(d->fail_reason, sizeof(d->fail_reason), "%s", err);
+        (void)ecm_utf8_format(d->fail_reason, sizeof(d->fail_reason), "%s", err);
     }
     dnc_answer_error(d, line, err);
     if (dnc_flush(d) == 0) {

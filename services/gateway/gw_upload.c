@@ -22,6 +22,7 @@
 #include "ecm_pgval.h"
 #include "ecm_phone.h"
 #include "ecm_sms_text.h"
+#include "ecm_utf8.h"
 #include "ecm_window.h"
 #include "gw_csv.h"
 #include "gw_dnc_upload.h"
@@ -124,48 +125,6 @@ void gw_buf_free(gw_buf *b)
 
 /* PostgreSQL text can hold neither malformed UTF-8 nor NUL, and one bad row
  * must not fail a whole COPY batch. */
-int gw_upload_text_ok(const char *s, size_t len)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < len) {
-        unsigned char b = p[i];
-        size_t n;
-        uint32_t cp;
-        if (b == 0) {
-            return 0;
-        } else if (b < 0x80) {
-            i++;
-            continue;
-        } else if ((b & 0xE0) == 0xC0) {
-            n = 1;
-            cp = b & 0x1F;
-        } else if ((b & 0xF0) == 0xE0) {
-            n = 2;
-            cp = b & 0x0F;
-        } else if ((b & 0xF8) == 0xF0) {
-            n = 3;
-            cp = b & 0x07;
-        } else {
-            return 0;
-        }
-        if (i + n >= len) {
-            return 0;
-        }
-        for (size_t k = 1; k <= n; k++) {
-            if ((p[i + k] & 0xC0) != 0x80) {
-                return 0;
-            }
-            cp = (cp << 6) | (p[i + k] & 0x3F);
-        }
-        if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-            cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-            return 0;
-        }
-        i += n + 1;
-    }
-    return 1;
-}
 
 static size_t utf8_chars(const char *s, size_t len)
 {
@@ -237,7 +196,7 @@ gw_upload_header *gw_upload_header_parse(size_t nfields, const char *const *fiel
 {
     char msg[128];
     if (nfields > GW_HEADER_MAX_COLUMNS) {
-        (void)snprintf(msg, sizeof(msg), "more than %d columns", GW_HEADER_MAX_COLUMNS);
+        (void)ecm_utf8_format(msg, sizeof(msg), "more than %d columns", GW_HEADER_MAX_COLUMNS);
         return header_fail(NULL, errstr, errstr_size, msg);
     }
     gw_upload_header *h = calloc(1, sizeof(*h));
@@ -254,12 +213,12 @@ gw_upload_header *gw_upload_header_parse(size_t nfields, const char *const *fiel
         const char *s = fields[i];
         size_t len = lens[i];
         trim(&s, &len);
-        if (!gw_upload_text_ok(s, len)) {
-            (void)snprintf(msg, sizeof(msg), "column %zu is not valid UTF-8", i + 1);
+        if (!ecm_utf8_text_ok(s, len)) {
+            (void)ecm_utf8_format(msg, sizeof(msg), "column %zu is not valid UTF-8", i + 1);
             return header_fail(h, errstr, errstr_size, msg);
         }
         if (len == 0) {
-            (void)snprintf(msg, sizeof(msg), "column %zu has no name", i + 1);
+            (void)ecm_utf8_format(msg, sizeof(msg), "column %zu has no name", i + 1);
             return header_fail(h, errstr, errstr_size, msg);
         }
         for (size_t j = 0; j < i; j++) {
@@ -267,8 +226,10 @@ gw_upload_header *gw_upload_header_parse(size_t nfields, const char *const *fiel
             size_t tlen = lens[j];
             trim(&t, &tlen);
             if (tlen == len && strncasecmp(s, t, len) == 0) {
-                (void)snprintf(msg, sizeof(msg), "column %zu: '%.*s' appears twice", i + 1,
-                               (int)(len > 40 ? 40 : len), s);
+                char shown[GW_UPLOAD_EXCERPT_SIZE];
+                ecm_utf8_excerpt(shown, sizeof(shown), s, len, GW_UPLOAD_EXCERPT_CHARS);
+                (void)ecm_utf8_format(msg, sizeof(msg), "column %zu: '%s' appears twice", i + 1,
+                                      shown);
                 return header_fail(h, errstr, errstr_size, msg);
             }
         }
@@ -329,9 +290,10 @@ static int template_field(void *vctx, const char *name)
         }
     }
     if (col < 0) {
-        (void)snprintf(t->errstr, t->errstr_size,
-                       "the message template uses {%.64s}, which is not a column of the file",
-                       name);
+        char shown[GW_UPLOAD_EXCERPT_SIZE];
+        (void)ecm_utf8_format(t->errstr, t->errstr_size,
+                              "the message template uses {%s}, which is not a column of the file",
+                              ecm_utf8_quote(shown, sizeof(shown), name, GW_UPLOAD_EXCERPT_CHARS));
         return 1;
     }
     h->required[col] = 1;
@@ -474,8 +436,7 @@ static const char *zone_of(gw_upload_scratch *s, const ecm_phone_info *info)
 
 static void quote_raw(char *out, size_t out_size, const char *s, size_t len)
 {
-    int shown = (int)(len > 40 ? 40 : len);
-    (void)snprintf(out, out_size, "%.*s%s", shown, s, len > 40 ? "..." : "");
+    ecm_utf8_excerpt(out, out_size, s, len, GW_UPLOAD_EXCERPT_CHARS);
 }
 
 /* One row, whatever it came from. Known columns are trimmed; a span with
@@ -497,8 +458,10 @@ static const char *const known_names[] = {"account_number", "first_name", "last_
 
 static int check_text(const span *v, const char *label, char *reason, size_t reason_size)
 {
-    if (v->s && !gw_upload_text_ok(v->s, v->n)) {
-        (void)snprintf(reason, reason_size, "%.64s: not valid UTF-8 text", label);
+    if (v->s && !ecm_utf8_text_ok(v->s, v->n)) {
+        char shown[GW_UPLOAD_EXCERPT_SIZE];
+        (void)ecm_utf8_format(reason, reason_size, "%s: not valid UTF-8 text",
+                              ecm_utf8_quote(shown, sizeof(shown), label, GW_UPLOAD_EXCERPT_CHARS));
         return 1;
     }
     return 0;
@@ -568,8 +531,8 @@ static int row_build(const gw_upload_rules *rules, gw_upload_scratch *s, long lo
     }
     for (int k = 1; k <= 2; k++) {
         if (utf8_chars(known[k]->s, known[k]->n) > GW_NAME_MAX_CHARS) {
-            (void)snprintf(reason, reason_size, "%s: longer than %d characters", known_names[k],
-                           GW_NAME_MAX_CHARS);
+            (void)ecm_utf8_format(reason, reason_size, "%s: longer than %d characters",
+                                  known_names[k], GW_NAME_MAX_CHARS);
             return 1;
         }
     }
@@ -578,17 +541,20 @@ static int row_build(const gw_upload_rules *rules, gw_upload_scratch *s, long lo
         const char *name = k < 3 ? known_names[k] : s->cname[k - 3];
         span val = k < 3 ? *known[k] : trimmed(s->cval[k - 3].s, s->cval[k - 3].n);
         if (needed && val.n == 0) {
-            (void)snprintf(reason, reason_size,
-                           "%.64s: empty, but the message template uses {%.64s}", name, name);
+            char shown[GW_UPLOAD_EXCERPT_SIZE];
+            ecm_utf8_quote(shown, sizeof(shown), name, GW_UPLOAD_EXCERPT_CHARS);
+            (void)ecm_utf8_format(reason, reason_size,
+                                  "%s: empty, but the message template uses {%s}", shown, shown);
             return 1;
         }
     }
     if (v->tz.n > 0) {
         int ok = v->tz.n <= GW_TZ_MAX_BYTES && tz_known(s, v->tz.s, v->tz.n);
         if (!ok) {
-            char shown[64];
+            char shown[GW_UPLOAD_EXCERPT_SIZE];
             quote_raw(shown, sizeof(shown), v->tz.s, v->tz.n);
-            (void)snprintf(reason, reason_size, "time_zone: '%s' is not a time zone name", shown);
+            (void)ecm_utf8_format(reason, reason_size, "time_zone: '%s' is not a time zone name",
+                                  shown);
             return 1;
         }
     }
@@ -602,10 +568,10 @@ static int row_build(const gw_upload_rules *rules, gw_upload_scratch *s, long lo
         if (p->n == 0) {
             continue;
         }
-        char shown[64], why[96];
+        char shown[GW_UPLOAD_EXCERPT_SIZE], why[96];
         quote_raw(shown, sizeof(shown), p->s, p->n);
         if (p->n > GW_PHONE_MAX_BYTES) {
-            (void)snprintf(reason, reason_size, "phone%d: '%s' too long", k + 1, shown);
+            (void)ecm_utf8_format(reason, reason_size, "phone%d: '%s' too long", k + 1, shown);
             return 1;
         }
         memcpy(s->value, p->s, p->n);
@@ -624,7 +590,7 @@ static int row_build(const gw_upload_rules *rules, gw_upload_scratch *s, long lo
             if (strcmp(why, "out of memory") == 0) {
                 return -1;
             }
-            (void)snprintf(reason, reason_size, "phone%d: '%s' %s", k + 1, shown, why);
+            (void)ecm_utf8_format(reason, reason_size, "phone%d: '%s' %s", k + 1, shown, why);
             return 1;
         }
         /* The same number twice in one row is one number. */
@@ -651,12 +617,12 @@ static int row_build(const gw_upload_rules *rules, gw_upload_scratch *s, long lo
         nphones++;
     }
     if (nphones == 0) {
-        (void)snprintf(reason, reason_size, "no phone number (phone1 .. phone10 are empty)");
+        (void)ecm_utf8_format(reason, reason_size, "no phone number (phone1 .. phone10 are empty)");
         return 1;
     }
     if (rules->sms && !may_be_mobile) {
-        (void)snprintf(reason, reason_size, "no number that can take SMS (phone%d %s is %s)",
-                       first_col, first_info.e164, ecm_phone_type_name(first_info.type));
+        (void)ecm_utf8_format(reason, reason_size, "no number that can take SMS (phone%d %s is %s)",
+                              first_col, first_info.e164, ecm_phone_type_name(first_info.type));
         return 1;
     }
 
@@ -682,7 +648,7 @@ static int row_build(const gw_upload_rules *rules, gw_upload_scratch *s, long lo
     if (rc != 0) {
         out->len = start;
         out->s[start] = '\0';
-        (void)snprintf(reason, reason_size, "out of memory");
+        (void)ecm_utf8_format(reason, reason_size, "out of memory");
         return -1;
     }
     row->copy_off = start;
@@ -697,7 +663,8 @@ int gw_upload_row_csv(const gw_upload_header *h, const gw_upload_rules *rules, g
                       gw_buf *out, gw_upload_row *row, char *reason, size_t reason_size)
 {
     if (nfields != h->ncols) {
-        (void)snprintf(reason, reason_size, "expected %zu fields, found %zu", h->ncols, nfields);
+        (void)ecm_utf8_format(reason, reason_size, "expected %zu fields, found %zu", h->ncols,
+                              nfields);
         return 1;
     }
     row_view v;
@@ -715,7 +682,7 @@ int gw_upload_row_csv(const gw_upload_header *h, const gw_upload_rules *rules, g
         }
     }
     if (scratch_custom_room(s, h->ncols) != 0) {
-        (void)snprintf(reason, reason_size, "out of memory");
+        (void)ecm_utf8_format(reason, reason_size, "out of memory");
         return -1;
     }
     for (size_t i = 0; i < nfields; i++) {
@@ -775,12 +742,12 @@ int gw_upload_row_json(const gw_upload_rules *rules, gw_upload_scratch *s, long 
     json_t *obj =
         json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY, &jerr);
     if (!obj) {
-        (void)snprintf(reason, reason_size, "not valid JSON: %s", jerr.text);
+        (void)ecm_utf8_format(reason, reason_size, "not valid JSON: %s", jerr.text);
         return 1;
     }
     if (!json_is_object(obj)) {
         json_decref(obj);
-        (void)snprintf(reason, reason_size, "not a JSON object");
+        (void)ecm_utf8_format(reason, reason_size, "not a JSON object");
         return 1;
     }
     row_view v;
@@ -821,7 +788,10 @@ int gw_upload_row_json(const gw_upload_rules *rules, gw_upload_scratch *s, long 
             }
         }
         if (slot && slot->s) {
-            (void)snprintf(reason, reason_size, "'%.40s' appears twice", key);
+            char shown[GW_UPLOAD_EXCERPT_SIZE];
+            (void)ecm_utf8_format(
+                reason, reason_size, "'%s' appears twice",
+                ecm_utf8_quote(shown, sizeof(shown), key, GW_UPLOAD_EXCERPT_CHARS));
             rc = 1;
             break;
         }
@@ -832,7 +802,10 @@ int gw_upload_row_json(const gw_upload_rules *rules, gw_upload_scratch *s, long 
             break;
         }
         if (vr == 1) {
-            (void)snprintf(reason, reason_size, "%.64s: must be a string or a number", key);
+            char shown[GW_UPLOAD_EXCERPT_SIZE];
+            (void)ecm_utf8_format(
+                reason, reason_size, "%s: must be a string or a number",
+                ecm_utf8_quote(shown, sizeof(shown), key, GW_UPLOAD_EXCERPT_CHARS));
             rc = 1;
             break;
         }
@@ -885,8 +858,11 @@ int gw_upload_row_json(const gw_upload_rules *rules, gw_upload_scratch *s, long 
                 }
             }
             if (!found) {
-                (void)snprintf(reason, reason_size,
-                               "%.64s: missing, but the message template uses {%.64s}", name, name);
+                char shown[GW_UPLOAD_EXCERPT_SIZE];
+                ecm_utf8_quote(shown, sizeof(shown), name, GW_UPLOAD_EXCERPT_CHARS);
+                (void)ecm_utf8_format(reason, reason_size,
+                                      "%s: missing, but the message template uses {%s}", shown,
+                                      shown);
                 rc = 1;
             }
         }
@@ -895,7 +871,8 @@ int gw_upload_row_json(const gw_upload_rules *rules, gw_upload_scratch *s, long 
             any_phone_column = any_phone_column || v.phone[k].s != NULL;
         }
         if (rc == 0 && !any_phone_column) {
-            (void)snprintf(reason, reason_size, "no phone number (phone1 .. phone10 are missing)");
+            (void)ecm_utf8_format(reason, reason_size,
+                                  "no phone number (phone1 .. phone10 are missing)");
             rc = 1;
         }
         if (rc == 0) {
@@ -903,7 +880,7 @@ int gw_upload_row_json(const gw_upload_rules *rules, gw_upload_scratch *s, long 
         }
     }
     if (rc < 0) {
-        (void)snprintf(reason, reason_size, "out of memory");
+        (void)ecm_utf8_format(reason, reason_size, "out of memory");
     }
     free(custom_num);
     json_decref(obj);
@@ -920,7 +897,11 @@ int gw_upload_report_add(gw_buf *rows, long long upload_id, long long line, cons
     if (n < 0 || (size_t)n >= sizeof(head)) {
         return -1;
     }
-    return gw_buf_add(rows, head, (size_t)n) || gw_buf_add_copy(rows, reason, strlen(reason), 0) ||
+    /* PostgreSQL refuses ill-formed UTF-8, and the refusal would roll back
+     * the batch: a reason is made valid here whatever built it. */
+    char text[GW_UPLOAD_REASON_MAX];
+    size_t len = ecm_utf8_copy(text, sizeof(text), reason, strlen(reason));
+    return gw_buf_add(rows, head, (size_t)n) || gw_buf_add_copy(rows, text, len, 0) ||
                    gw_buf_add(rows, "\n", 1)
                ? -1
                : 0;
@@ -1101,7 +1082,7 @@ static void upload_fail(upload *u, int status, const char *type, const char *tit
     u->fail_status = status;
     u->fail_type = type;
     u->fail_title = title;
-    (void)snprintf(u->fail_detail, sizeof(u->fail_detail), "%s", detail);
+    (void)ecm_utf8_format(u->fail_detail, sizeof(u->fail_detail), "%s", detail);
 }
 
 /* Waits for the batch being loaded, if any. Returns 0, or -1 when a batch
@@ -1122,7 +1103,7 @@ static void upload_fail_line(upload *u, long long line, const char *reason)
 {
     if (u->fail_line == 0 && line > 0) {
         u->fail_line = line;
-        (void)snprintf(u->fail_reason, sizeof(u->fail_reason), "%s", reason);
+        (void)ecm_utf8_format(u->fail_reason, sizeof(u->fail_reason), "%s", reason);
     }
     (void)loader_wait(u); /* errors are the loader's while it runs */
     upload_error_answer(u, line, reason);
@@ -1342,12 +1323,14 @@ static int decide_rows(const upload *u, const batch *b, phone_set *ps, unsigned 
             decision[i] = ROW_DUPLICATE;
             bc->duplicate++;
             if (dup->upload_id == u->upload_id) {
-                (void)snprintf(reason, sizeof(reason), "%s is already on line %lld of this file",
-                               dup->phone, dup->line);
+                (void)ecm_utf8_format(reason, sizeof(reason),
+                                      "%s is already on line %lld of this file", dup->phone,
+                                      dup->line);
             } else {
-                (void)snprintf(reason, sizeof(reason),
-                               "%s is already a contact of this campaign (upload %lld, line %lld)",
-                               dup->phone, dup->upload_id, dup->line);
+                (void)ecm_utf8_format(
+                    reason, sizeof(reason),
+                    "%s is already a contact of this campaign (upload %lld, line %lld)", dup->phone,
+                    dup->upload_id, dup->line);
             }
             if (gw_upload_report_add(report, u->upload_id, line, "duplicate", reason) != 0) {
                 return -1;
@@ -1904,9 +1887,9 @@ static int upload_flush(upload *u, int wait)
     }
     if (rc != 0) {
         char detail[160];
-        (void)snprintf(detail, sizeof(detail),
-                       "the database did not take the contacts; %lld rows were loaded before",
-                       u->rows_loaded);
+        (void)ecm_utf8_format(
+            detail, sizeof(detail),
+            "the database did not take the contacts; %lld rows were loaded before", u->rows_loaded);
         upload_fail(u, 503, "unavailable", "Database unavailable", detail);
         return -1;
     }
@@ -1953,7 +1936,7 @@ static int upload_on_record(void *ctx, long long line, size_t nfields, const cha
         u->header = gw_upload_header_parse(nfields, fields, lens, reason, sizeof(reason));
         if (!u->header) {
             char detail[300];
-            (void)snprintf(detail, sizeof(detail), "line %lld: %s", line, reason);
+            (void)ecm_utf8_format(detail, sizeof(detail), "line %lld: %s", line, reason);
             upload_fail_line(u, line, reason);
             upload_fail(u, 422, "validation", "Unusable CSV header", detail);
             return -1;
@@ -1963,7 +1946,7 @@ static int upload_on_record(void *ctx, long long line, size_t nfields, const cha
                 gw_upload_header_use_template(u->header, u->sms_template, reason, sizeof(reason));
             if (rc != 0) {
                 char detail[300];
-                (void)snprintf(detail, sizeof(detail), "line %lld: %s", line, reason);
+                (void)ecm_utf8_format(detail, sizeof(detail), "line %lld: %s", line, reason);
                 upload_fail_line(u, line, reason);
                 upload_fail(u, 422, "validation",
                             rc > 0 ? "Template field missing from the file"
@@ -2119,14 +2102,15 @@ static int upload_begin(void *ctx, ecm_http_req *req)
     if (gw_path_id(req, "campaign", &campaign_id) != 0) {
         return -1;
     }
+    char shown[256];
     const char *ct = ecm_http_req_header(req, "Content-Type");
     gw_body_kind kind = gw_upload_body_kind(ct);
     if (kind == GW_BODY_UNSUPPORTED) {
         ecm_http_respond_problem(req, 415, "unsupported-media-type", "Unsupported media type",
                                  "send the file as the request body with Content-Type: text/csv "
-                                 "(UTF-8) or application/json (an array of objects); got '%.60s'. "
+                                 "(UTF-8) or application/json (an array of objects); got '%s'. "
                                  "multipart/form-data is not supported yet",
-                                 ct ? ct : "");
+                                 ecm_utf8_quote(shown, sizeof(shown), ct, 60));
         return -1;
     }
     char cid[24];
@@ -2264,8 +2248,8 @@ static int upload_body(void *ctx, ecm_http_req *req, const char *data, size_t le
             upload_fail_line(u, reader_error_line(u), err);
             if (upload_flush(u, 1) == 0) {
                 char detail[300];
-                (void)snprintf(detail, sizeof(detail), "%s; %lld rows before it were loaded", err,
-                               u->rows_loaded);
+                (void)ecm_utf8_format(detail, sizeof(detail), "%s; %lld rows before it were loaded",
+                                      err, u->rows_loaded);
                 upload_fail(u, 422, "validation", u->json ? "Unreadable JSON" : "Unreadable CSV",
                             detail);
             }

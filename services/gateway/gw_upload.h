@@ -27,6 +27,12 @@
 #include "gw_app.h"
 
 #define GW_PHONE_COLUMNS 10
+/* Outside text quoted in a report reason: at most this many characters
+ * (not bytes: a character is never split), then "...". */
+#define GW_UPLOAD_EXCERPT_CHARS 40
+#define GW_UPLOAD_EXCERPT_SIZE (GW_UPLOAD_EXCERPT_CHARS * 4 + 4)
+/* The longest reason a report row keeps, in bytes. */
+#define GW_UPLOAD_REASON_MAX 1024
 
 /* Report lines kept in the POST answer's "errors" (rejected rows only); the
  * whole report is in GET /api/v1/uploads/{id}. */
@@ -44,9 +50,6 @@ int gw_buf_add(gw_buf *b, const char *data, size_t n);
  * n == 0 with as_null writes \N. Returns 0 or -1. */
 int gw_buf_add_copy(gw_buf *b, const char *s, size_t n, int as_null);
 void gw_buf_free(gw_buf *b);
-
-/* 1 when s[0..len) is well-formed UTF-8 without NUL bytes, else 0. */
-int gw_upload_text_ok(const char *s, size_t len);
 
 typedef struct gw_upload_header gw_upload_header;
 
@@ -123,7 +126,9 @@ gw_body_kind gw_upload_body_kind(const char *content_type);
  * 0 or -1. Empty rows is a no-op. */
 int gw_upload_report_copy(ecm_pg *pg, const gw_buf *rows);
 
-/* Appends one report line for upload_id to rows. Returns 0 or -1. */
+/* Appends one report line for upload_id to rows, the reason made valid
+ * UTF-8 (ill-formed bytes as U+FFFD) and cut to GW_UPLOAD_REASON_MAX bytes
+ * at a character boundary. Returns 0 or -1 (out of memory). */
 int gw_upload_report_add(gw_buf *rows, long long upload_id, long long line, const char *kind,
                          const char *reason);
 

@@ -9,6 +9,7 @@
 #include "ecm_log.h"
 #include "ecm_outbox.h"
 #include "ecm_sms_text.h"
+#include "ecm_utf8.h"
 #include "sms_args.h"
 
 #define SMS_DLR_MAX_BODY 8192
@@ -246,14 +247,14 @@ static void handle_dlr(void *vctx, ecm_http_req *req)
     char detail_buf[SMS_DLR_DETAIL_MAX];
     int status = 0;
     if (mid == NULL || mid[0] == '\0' || strlen(mid) > SMS_DLR_MESSAGE_ID_MAX ||
-        !ecm_sms_utf8_valid(mid, strlen(mid))) {
+        !ecm_utf8_valid(mid, strlen(mid))) {
         bad_request(ctx, req, "msgid (or message_id) is required, at most 128 bytes");
     } else if (parse_status(status_s, &status) != 0) {
         bad_request(ctx, req, "status must be a DLR code such as 1, 2, 4, 8 or 16");
     } else {
         /* The DLR matters more than its text: a detail that the text column
          * can't hold is dropped rather than refused. */
-        if (detail != NULL && !ecm_sms_utf8_valid(detail, strlen(detail)))
+        if (detail != NULL && !ecm_utf8_valid(detail, strlen(detail)))
             detail = NULL;
         if (detail != NULL) {
             /* Bounded, and cut on a character boundary: the column is text. */

@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "ecm_log.h"
+#include "ecm_utf8.h"
 
 /* Answers are short ("0: Accepted for delivery", a small JSON object);
  * more is read and dropped. */
@@ -233,11 +234,16 @@ char *sms_gw_http_body(const char *body_template, const sms_gw_msg *m, const cha
 
 /* ---- classification ---- */
 
+/* The gateway's answer as one line of valid UTF-8 (it travels in events
+ * and logs), cut at a character boundary to fit. */
 static void copy_detail(char *out, size_t out_size, const char *s)
 {
-    size_t k = 0;
-    for (; s && *s && k + 1 < out_size; s++)
-        out[k++] = (*s == '\n' || *s == '\r' || *s == '\t') ? ' ' : *s;
+    if (out_size == 0)
+        return;
+    size_t k = ecm_utf8_copy(out, out_size, s ? s : "", s ? strlen(s) : 0);
+    for (size_t i = 0; i < k; i++)
+        if (out[i] == '\n' || out[i] == '\r' || out[i] == '\t')
+            out[i] = ' ';
     while (k > 0 && out[k - 1] == ' ')
         k--;
     out[k] = '\0';

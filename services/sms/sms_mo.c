@@ -11,6 +11,7 @@
 #include "ecm_log.h"
 #include "ecm_outbox.h"
 #include "ecm_sms_text.h"
+#include "ecm_utf8.h"
 #include "sms_args.h"
 
 #define SMS_MO_MAX_BODY 16384
@@ -219,7 +220,7 @@ fail:
 static char *storable(const char *s)
 {
     char *copy = strdup(s);
-    if (copy == NULL || ecm_sms_utf8_valid(copy, strlen(copy)))
+    if (copy == NULL || ecm_utf8_valid(copy, strlen(copy)))
         return copy;
     for (char *p = copy; *p; p++) {
         if ((unsigned char)*p >= 0x80)

@@ -175,6 +175,33 @@ static void test_event_pack_round_trips(void **state)
     free(buf);
 }
 
+/* Outside text in an event (a gateway's DLR detail, a Cisco call GUID) may
+ * carry ill-formed UTF-8; a proto3 string may not, or subscribers in other
+ * languages refuse the event. It is packed with U+FFFD instead; the
+ * caller's message is left alone. */
+static void test_event_pack_makes_every_string_valid_utf8(void **state)
+{
+    (void)state;
+    Ecm__V1__SmsResult msg = ECM__V1__SMS_RESULT__INIT;
+    char detail[] = "err \xC3 at \xFF";
+    msg.event_id = "e1";
+    msg.message_id = "m-\xE2\x82\xAC";
+    msg.detail = detail;
+    msg.campaign_id = 3;
+    size_t len = 0;
+    uint8_t *buf = ecm_event_pack(&msg.base, &len);
+    assert_non_null(buf);
+    assert_string_equal(detail, "err \xC3 at \xFF");
+    Ecm__V1__SmsResult *back = ecm__v1__sms_result__unpack(NULL, len, buf);
+    assert_non_null(back);
+    assert_string_equal(back->detail, "err \xEF\xBF\xBD at \xEF\xBF\xBD");
+    assert_string_equal(back->message_id, "m-\xE2\x82\xAC");
+    assert_string_equal(back->event_id, "e1");
+    assert_int_equal(back->campaign_id, 3);
+    ecm__v1__sms_result__free_unpacked(back, NULL);
+    free(buf);
+}
+
 static void test_account_number_formats_and_parses_back(void **state)
 {
     (void)state;
@@ -261,6 +288,7 @@ int main(void)
         cmocka_unit_test(test_outcome_unknown_values_and_names),
         cmocka_unit_test(test_channel_names_match_descriptor),
         cmocka_unit_test(test_event_pack_round_trips),
+        cmocka_unit_test(test_event_pack_makes_every_string_valid_utf8),
         cmocka_unit_test(test_account_number_formats_and_parses_back),
         cmocka_unit_test(test_account_number_rejects_bad_input),
         cmocka_unit_test(test_account_number_parse_is_strict),

@@ -15,6 +15,7 @@
 #include "ecm_log.h"
 #include "ecm_migrate.h"
 #include "ecm_pg.h"
+#include "ecm_utf8.h"
 #include "gw_app.h"
 #include "gw_campaigns.h"
 #include "gw_csv.h"
@@ -915,6 +916,113 @@ static void test_api_upload_of_a_troubled_csv_loads_or_reports_every_row(void **
     free(csv);
 }
 
+/* The CSV of issue 11: a rejected field of multibyte characters among 100
+ * good rows. Its reason used to quote the field cut at a byte count, which
+ * split a character; PostgreSQL refused the report row, the batch rolled
+ * back and the upload answered 503 with nothing loaded. */
+static void test_api_upload_multibyte_rejections_cost_no_good_row(void **state)
+{
+    fixture *f = ecm_test_need(*state);
+    long long id = voice_campaign(f, "Multibyte");
+    static const char e_acute[] = "\xC3\xA9";
+    enum { CSV_CAP = 64 * 1024 };
+    char *csv = calloc(1, CSV_CAP);
+    assert_non_null(csv);
+    size_t used = (size_t)snprintf(csv, CSV_CAP, "account_number,phone1,time_zone,r\xC3\xA9gion\n");
+    for (int i = 0; i < 100; i++) {
+        if (i == 50) {
+            /* line 52: 'a' and thirty e-acutes (61 bytes, 31 characters) */
+            used += (size_t)snprintf(csv + used, CSV_CAP - used, "BAD1,a");
+            for (int k = 0; k < 30; k++) {
+                used += (size_t)snprintf(csv + used, CSV_CAP - used, "%s", e_acute);
+            }
+            used += (size_t)snprintf(csv + used, CSV_CAP - used, ",,x\n");
+            /* line 53: sixty of them as a time zone: quoted to 40 characters */
+            used += (size_t)snprintf(csv + used, CSV_CAP - used, "BAD2,+442079460999,");
+            for (int k = 0; k < 60; k++) {
+                used += (size_t)snprintf(csv + used, CSV_CAP - used, "%s", e_acute);
+            }
+            used += (size_t)snprintf(csv + used, CSV_CAP - used, ",x\n");
+        }
+        used += (size_t)snprintf(csv + used, CSV_CAP - used,
+                                 "G%03d,+44 20 7946 %04d,,\xE2\x82\xAC%d\n", i, i, i);
+    }
+    json_t *a = upload_contacts(f, id, "text/csv", csv);
+    long long up = gw_test_jint_at(a, "upload_id");
+    assert_int_equal(gw_test_jint_at(a, "rows_read"), 102);
+    assert_int_equal(gw_test_jint_at(a, "rows_loaded"), 100);
+    assert_int_equal(gw_test_jint_at(a, "rows_rejected"), 2);
+    json_decref(a);
+
+    char expected[1024];
+    size_t n = (size_t)snprintf(expected, sizeof(expected), "52:rejected:phone1: 'a");
+    for (int k = 0; k < 30; k++) {
+        n += (size_t)snprintf(expected + n, sizeof(expected) - n, "%s", e_acute);
+    }
+    n += (size_t)snprintf(expected + n, sizeof(expected) - n,
+                          "' contains letters;53:rejected:time_zone: '");
+    for (int k = 0; k < 40; k++) {
+        n += (size_t)snprintf(expected + n, sizeof(expected) - n, "%s", e_acute);
+    }
+    (void)snprintf(expected + n, sizeof(expected) - n, "...' is not a time zone name;");
+    char *report = report_walk(f, up, NULL, 10);
+    assert_true(ecm_utf8_valid(report, strlen(report)));
+    assert_string_equal(report, expected);
+    free(report);
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM contacts WHERE upload_id = %lld AND custom->>'r\xC3\xA9gion' "
+             "LIKE '\xE2\x82\xAC%%'",
+             up);
+    assert_int_equal(sql_count(f->conn, sql), 100);
+
+    /* A DNC list the same way: the bad number quoted whole, by characters. */
+    used = (size_t)snprintf(csv, CSV_CAP, "phone,reason\n+442079461000,ok\n");
+    used += (size_t)snprintf(csv + used, CSV_CAP - used, "a");
+    for (int k = 0; k < 45; k++) {
+        used += (size_t)snprintf(csv + used, CSV_CAP - used, "%s", e_acute);
+    }
+    (void)snprintf(csv + used, CSV_CAP - used, ",x\n+442079461001,ok\n");
+    a = upload_ok(f, "/api/v1/dnc/uploads", "text/csv", csv);
+    assert_int_equal(gw_test_jint_at(a, "rows_loaded"), 2);
+    assert_int_equal(gw_test_jint_at(a, "rows_rejected"), 1);
+    report = report_walk(f, gw_test_jint_at(a, "upload_id"), "rejected", 10);
+    json_decref(a);
+    n = (size_t)snprintf(expected, sizeof(expected), "3:rejected:phone: 'a");
+    for (int k = 0; k < 39; k++) {
+        n += (size_t)snprintf(expected + n, sizeof(expected) - n, "%s", e_acute);
+    }
+    (void)snprintf(expected + n, sizeof(expected) - n, "...' is not a phone number;");
+    assert_string_equal(report, expected);
+    free(report);
+    free(csv);
+}
+
+/* A reason made of outside text is kept valid whatever built it: ill-formed
+ * bytes become U+FFFD, and an over-long reason is cut at a character. */
+static void test_upload_report_reason_is_always_valid_utf8(void **state)
+{
+    (void)state;
+    gw_buf rows = {0};
+    assert_int_equal(gw_upload_report_add(&rows, 7, 3, "rejected", "bad \xC3 byte\tand \xE2\x82"),
+                     0);
+    assert_string_equal(rows.s, "7\t3\trejected\tbad \xEF\xBF\xBD byte\\tand \xEF\xBF\xBD\n");
+    rows.len = 0;
+    char *long_reason = malloc(4000);
+    assert_non_null(long_reason);
+    size_t k = 0;
+    while (k + 2 < 3999) {
+        memcpy(long_reason + k, "\xC3\xA9", 2);
+        k += 2;
+    }
+    long_reason[k] = '\0';
+    assert_int_equal(gw_upload_report_add(&rows, 7, 4, "rejected", long_reason), 0);
+    assert_true(ecm_utf8_valid(rows.s, rows.len));
+    assert_true(rows.len < GW_UPLOAD_REASON_MAX + 32);
+    free(long_reason);
+    gw_buf_free(&rows);
+}
+
 static void test_api_json_array_upload_reports_items_by_position(void **state)
 {
     fixture *f = ecm_test_need(*state);
@@ -1534,6 +1642,7 @@ int main(void)
         cmocka_unit_test(test_upload_row_reads_numbers_the_way_people_write_them),
         cmocka_unit_test(test_upload_sms_row_needs_a_number_that_may_be_mobile),
         cmocka_unit_test(test_upload_row_with_nul_byte_is_rejected),
+        cmocka_unit_test(test_upload_report_reason_is_always_valid_utf8),
         cmocka_unit_test(test_upload_json_item_maps_keys_like_csv_headers),
         cmocka_unit_test(test_upload_pipeline_reports_rejected_rows_on_their_lines),
     };
@@ -1543,6 +1652,7 @@ int main(void)
         cmocka_unit_test(test_api_upload_with_bad_header_fails_and_says_why),
         cmocka_unit_test(test_api_upload_of_a_troubled_csv_loads_or_reports_every_row),
         cmocka_unit_test(test_api_json_array_upload_reports_items_by_position),
+        cmocka_unit_test(test_api_upload_multibyte_rejections_cost_no_good_row),
         cmocka_unit_test(test_api_dnc_lists_by_upload_and_dnc_rows_load_closed),
         cmocka_unit_test(test_api_concurrent_uploads_to_one_campaign_load_each_number_once),
         cmocka_unit_test(test_api_upload_cut_short_by_the_reader_keeps_rows_before_it),

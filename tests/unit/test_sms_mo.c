@@ -16,16 +16,17 @@ static void expect_keyword(const char *text, sms_mo_action action, const char *k
 {
     const char *got = "unset";
     sms_mo_action a = sms_mo_parse(text, &got);
+    const char *shown = text ? text : "(null)";
     if (a != action) {
-        fail_msg("'%s': expected action %s, got %s", text, sms_mo_action_name(action),
+        fail_msg("'%s': expected action %s, got %s", shown, sms_mo_action_name(action),
                  sms_mo_action_name(a));
     }
     if (keyword == NULL) {
         if (got != NULL) {
-            fail_msg("'%s': expected no keyword, got %s", text, got);
+            fail_msg("'%s': expected no keyword, got %s", shown, got);
         }
     } else if (got == NULL || strcmp(got, keyword) != 0) {
-        fail_msg("'%s': expected keyword %s, got %s", text, keyword, got ? got : "(none)");
+        fail_msg("'%s': expected keyword %s, got %s", shown, keyword, got ? got : "(none)");
     }
 }
 

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "ecm_sms_text.h"
+#include "ecm_utf8.h"
 
 /* A string of n copies of unit (a UTF-8 sequence). */
 static char *rep(const char *unit, size_t n)
@@ -202,8 +203,8 @@ static void test_invalid_utf8_is_refused(void **state)
     assert_int_equal(ecm_sms_measure("\xED\xA0\x80", &i), -1);     /* surrogate */
     assert_int_equal(ecm_sms_measure("\xF4\x90\x80\x80", &i), -1); /* > U+10FFFF */
     assert_int_equal(ecm_sms_measure("\xFF", &i), -1);
-    assert_true(ecm_sms_utf8_valid("\xE2\x82\xAC", 3));
-    assert_false(ecm_sms_utf8_valid("\xE2\x82", 2));
+    assert_true(ecm_utf8_valid("\xE2\x82\xAC", 3));
+    assert_false(ecm_utf8_valid("\xE2\x82", 2));
 }
 
 /* ---- templates ---- */
