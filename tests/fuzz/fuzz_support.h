@@ -12,18 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if __has_include("ecm_utf8.h")
 #include "ecm_utf8.h"
-#else
-/* TODO(lead): lib/ecm_utf8.h (ecm_utf8_valid) is not on this branch yet;
- * until it is, the gateway's validator stands in (it also refuses NUL,
- * which no C string checked here holds). Remove this branch at merge. */
-#include "gw_upload.h"
-static inline bool ecm_utf8_valid(const char *s, size_t len)
-{
-    return gw_upload_text_ok(s, len) == 1;
-}
-#endif
 
 /* Aborts with a message when cond is false: libFuzzer reports the input. */
 #define FUZZ_CHECK(cond, ...)                                                                      \
