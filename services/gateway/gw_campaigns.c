@@ -12,6 +12,7 @@
 #include "ecm_pg.h"
 #include "ecm_phone.h"
 #include "ecm_sms_text.h"
+#include "ecm_utf8.h"
 #include "ecm_window.h"
 #include "gw_json.h"
 
@@ -38,11 +39,27 @@ int gw_rfc3339_parse(const char *s, int64_t *ms)
     return ecm_clock_parse_time(s, ms);
 }
 
+/* Characters of a client's key quoted in a reason, and the bytes they take. */
+#define GW_KEY_SHOWN_CHARS 40
+#define GW_KEY_SHOWN_SIZE (GW_KEY_SHOWN_CHARS * 4 + 4)
+
 static int fail(const char **field, const char *name, char *reason, size_t reason_size,
                 const char *msg)
 {
     *field = name;
     (void)snprintf(reason, reason_size, "%s", msg);
+    return -1;
+}
+
+/* An unknown member key of the object name: quoted by characters (a key is
+ * the client's text), so the reason stays valid UTF-8. Returns -1. */
+static int fail_unknown(const char **field, const char *name, const char *key, char *reason,
+                        size_t reason_size)
+{
+    char shown[GW_KEY_SHOWN_SIZE];
+    *field = name;
+    (void)ecm_utf8_format(reason, reason_size, "unknown member '%s'",
+                          ecm_utf8_quote(shown, sizeof(shown), key, GW_KEY_SHOWN_CHARS));
     return -1;
 }
 
@@ -140,9 +157,7 @@ static int validate_cisco(const json_t *cisco, gw_campaign_input *out, const cha
     json_object_foreach((json_t *)cisco, key, v)
     {
         if (strcmp(key, "kind") != 0 && strcmp(key, "campaign_id") != 0) {
-            *field = "cisco";
-            (void)snprintf(reason, reason_size, "unknown member '%.40s'", key);
-            return -1;
+            return fail_unknown(field, "cisco", key, reason, reason_size);
         }
     }
     const char *kind = NULL;
@@ -189,9 +204,7 @@ static int validate_sms(const json_t *sms, gw_campaign_input *out, const char **
             k++;
         }
         if (k == sizeof(known) / sizeof(known[0])) {
-            *field = "sms";
-            (void)snprintf(reason, reason_size, "unknown member '%.40s'", key);
-            return -1;
+            return fail_unknown(field, "sms", key, reason, reason_size);
         }
     }
     if (opt_string(sms, "template", &out->sms_template) != 1) {
@@ -266,9 +279,7 @@ int gw_campaign_validate_legal(const json_t *body, const ecm_legal_hours *legal,
             k++;
         }
         if (k == sizeof(known) / sizeof(known[0])) {
-            *field = "body";
-            (void)snprintf(reason, reason_size, "unknown member '%.40s'", key);
-            return -1;
+            return fail_unknown(field, "body", key, reason, reason_size);
         }
     }
 
@@ -399,9 +410,7 @@ int gw_campaign_patch_check(const char *state, const json_t *patch, const char *
             k++;
         }
         if (k == sizeof(patchable) / sizeof(patchable[0])) {
-            *field = "body";
-            (void)snprintf(reason, reason_size, "unknown member '%.40s'", key);
-            return -1;
+            return fail_unknown(field, "body", key, reason, reason_size);
         }
         if (!editable && !(active && patchable[k].in_active)) {
             *field = patchable[k].name;

@@ -9,6 +9,7 @@
 #include "ecm_event.h"
 #include "ecm_log.h"
 #include "ecm_pg.h"
+#include "ecm_utf8.h"
 #include "gw_json.h"
 
 #define GW_STRATEGY_NAME_MAX 100
@@ -37,8 +38,12 @@ static int fail(const why *w, const char *field, const char *msg)
  * (the value in question) put in front. */
 static int rule_fail(const why *w, size_t i, const char *member, const char *what, const char *msg)
 {
-    (void)snprintf(w->field, w->field_size, "rules[%zu]%s%s", i, member[0] ? "." : "", member);
-    (void)snprintf(w->reason, w->reason_size, "%.40s%s", what ? what : "", msg);
+    /* member and what are the client's text: cut by characters only. */
+    char shown[40 * 4 + 4];
+    (void)ecm_utf8_format(w->field, w->field_size, "rules[%zu]%s%s", i, member[0] ? "." : "",
+                          member);
+    (void)ecm_utf8_format(w->reason, w->reason_size, "%s%s",
+                          what ? ecm_utf8_quote(shown, sizeof(shown), what, 40) : "", msg);
     return -1;
 }
 
@@ -145,7 +150,9 @@ int gw_strategy_validate(const json_t *body, gw_strategy_input *out, char *field
     {
         if (!known_member(key, known, sizeof(known) / sizeof(known[0]))) {
             (void)snprintf(field, field_size, "body");
-            (void)snprintf(reason, reason_size, "unknown member '%.40s'", key);
+            char shown[40 * 4 + 4];
+            (void)ecm_utf8_format(reason, reason_size, "unknown member '%s'",
+                                  ecm_utf8_quote(shown, sizeof(shown), key, 40));
             return -1;
         }
     }

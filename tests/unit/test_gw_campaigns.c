@@ -7,6 +7,7 @@
 
 #include "ecm_http.h"
 #include "ecm_pg.h"
+#include "ecm_utf8.h"
 #include "gw_app.h"
 #include "gw_campaigns.h"
 #include "gw_dnc.h"
@@ -142,6 +143,39 @@ static void test_campaign_validation_names_the_field(void **state)
             fail_msg("%s: expected field %s, got %s", cases[i].body, cases[i].field,
                      field ? field : "(valid)");
         }
+    }
+}
+
+/* A key of 45 two-byte characters: the reason quotes it by characters, so
+ * it stays valid UTF-8 wherever the check puts it (found by fuzz_api_body). */
+static void test_campaign_unknown_multibyte_key_keeps_the_reason_valid_utf8(void **state)
+{
+    (void)state;
+    char key[1 + 45 * 2 + 1] = "a"; /* 'a' first: a cut at 40 bytes splits a character */
+    for (int i = 0; i < 45; i++) {
+        memcpy(key + 1 + 2 * i, "\xC3\xA9", 2);
+    }
+    const char *wrappers[][2] = {
+        {"{\"name\":\"x\",\"channel\":\"sms\",\"sms\":{\"template\":\"t\"},\"", "\":1}"},
+        {"{\"name\":\"x\",\"channel\":\"sms\",\"sms\":{\"template\":\"t\",\"", "\":1}}"},
+        {"{\"name\":\"x\",\"channel\":\"voice_ivr\",\"cisco\":{\"kind\":\"uccx\",\"", "\":1}}"},
+    };
+    for (size_t i = 0; i < sizeof(wrappers) / sizeof(wrappers[0]); i++) {
+        char text[512];
+        (void)snprintf(text, sizeof(text), "%s%s%s", wrappers[i][0], key, wrappers[i][1]);
+        json_t *body = json_loads(text, 0, NULL);
+        assert_non_null(body);
+        gw_campaign_input in;
+        const char *field = NULL;
+        char reason[200] = "";
+        assert_int_equal(gw_campaign_validate(body, &in, &field, reason, sizeof(reason)), -1);
+        assert_true(ecm_utf8_valid(reason, strlen(reason)));
+        assert_non_null(strstr(reason, "unknown member 'a\xC3\xA9"));
+        assert_non_null(strstr(reason, "...'"));
+        reason[0] = '\0';
+        (void)gw_campaign_patch_check("draft", body, &field, reason, sizeof(reason));
+        assert_true(ecm_utf8_valid(reason, strlen(reason)));
+        json_decref(body);
     }
 }
 
@@ -668,6 +702,7 @@ int main(void)
         cmocka_unit_test(test_campaign_numeric_cisco_id_becomes_text),
         cmocka_unit_test(test_campaign_sms_needs_no_cisco),
         cmocka_unit_test(test_campaign_validation_names_the_field),
+        cmocka_unit_test(test_campaign_unknown_multibyte_key_keeps_the_reason_valid_utf8),
         cmocka_unit_test(test_campaign_window_errors_name_the_field_and_the_place),
         cmocka_unit_test(test_campaign_window_closed_in_legal_hours_is_refused),
         cmocka_unit_test(test_campaign_window_is_checked_against_the_deployments_legal_hours),

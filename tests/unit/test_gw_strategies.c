@@ -6,6 +6,7 @@
 
 #include "ecm_http.h"
 #include "ecm_pg.h"
+#include "ecm_utf8.h"
 #include "gw_app.h"
 #include "gw_campaigns.h"
 #include "gw_strategies.h"
@@ -122,6 +123,37 @@ static void test_strategy_validation_names_the_field(void **state)
             fail_msg("%s: expected field %s, got %s", cases[i].body, cases[i].field,
                      rc == 0 ? "(valid)" : field);
         }
+    }
+}
+
+/* Keys and outcomes of multibyte characters, longer than the 40 characters
+ * a reason quotes: field and reason stay valid UTF-8 (found by
+ * fuzz_api_body). */
+static void test_strategy_multibyte_text_keeps_field_and_reason_valid_utf8(void **state)
+{
+    (void)state;
+    char word[1 + 45 * 2 + 1] = "a"; /* 'a' first: a cut at 40 bytes splits a character */
+    for (int i = 0; i < 45; i++) {
+        memcpy(word + 1 + 2 * i, "\xC3\xA9", 2);
+    }
+    const char *formats[] = {
+        "{\"name\":\"x\",\"rules\":[],\"%s\":1}",
+        "{\"name\":\"x\",\"rules\":[{\"outcome\":\"BUSY\",\"action\":\"close\",\"%s\":1}]}",
+        "{\"name\":\"x\",\"rules\":[{\"outcome\":\"%s\",\"action\":\"close\"}]}",
+    };
+    for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
+        char text[512];
+        (void)snprintf(text, sizeof(text), formats[i], word);
+        gw_strategy_input in;
+        char field[64] = "", reason[200] = "";
+        json_t *body = json_loads(text, 0, NULL);
+        assert_non_null(body);
+        assert_int_equal(
+            gw_strategy_validate(body, &in, field, sizeof(field), reason, sizeof(reason)), -1);
+        assert_true(ecm_utf8_valid(field, strlen(field)));
+        assert_true(ecm_utf8_valid(reason, strlen(reason)));
+        assert_true(reason[0] != '\0');
+        json_decref(body);
     }
 }
 
@@ -375,6 +407,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_strategy_rules_get_defaults_in_order),
         cmocka_unit_test(test_strategy_validation_names_the_field),
+        cmocka_unit_test(test_strategy_multibyte_text_keeps_field_and_reason_valid_utf8),
         cmocka_unit_test(test_strategy_takes_every_result_outcome),
         cmocka_unit_test(test_api_strategy_create_read_replace_delete),
         cmocka_unit_test(test_api_default_is_editable_but_kept),
