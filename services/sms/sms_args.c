@@ -146,7 +146,8 @@ static int parse_json(sms_args *a, const char *body, size_t len, char *errstr, s
     return rc;
 }
 
-sms_args *sms_args_parse(ecm_http_req *req, char *errstr, size_t errstr_size)
+sms_args *sms_args_parse_body(const char *content_type, const char *body, size_t len, char *errstr,
+                              size_t errstr_size)
 {
     if (errstr_size > 0)
         errstr[0] = '\0';
@@ -155,17 +156,14 @@ sms_args *sms_args_parse(ecm_http_req *req, char *errstr, size_t errstr_size)
         (void)snprintf(errstr, errstr_size, "out of memory");
         return NULL;
     }
-    a->req = req;
-    size_t len = 0;
-    const char *body = ecm_http_req_body(req, &len);
     if (body == NULL || len == 0)
         return a;
-    const char *ct = ecm_http_req_header(req, "Content-Type");
     size_t skip = 0;
     while (skip < len &&
            (body[skip] == ' ' || body[skip] == '\t' || body[skip] == '\r' || body[skip] == '\n'))
         skip++;
-    int json = (ct != NULL && contains_ci(ct, "json")) || (skip < len && body[skip] == '{');
+    int json = (content_type != NULL && contains_ci(content_type, "json")) ||
+               (skip < len && body[skip] == '{');
     int rc = json ? parse_json(a, body, len, errstr, errstr_size) : parse_form(a, body, len);
     if (rc != 0) {
         if (errstr_size > 0 && errstr[0] == '\0')
@@ -173,6 +171,17 @@ sms_args *sms_args_parse(ecm_http_req *req, char *errstr, size_t errstr_size)
         sms_args_free(a);
         return NULL;
     }
+    return a;
+}
+
+sms_args *sms_args_parse(ecm_http_req *req, char *errstr, size_t errstr_size)
+{
+    size_t len = 0;
+    const char *body = ecm_http_req_body(req, &len);
+    sms_args *a = sms_args_parse_body(ecm_http_req_header(req, "Content-Type"), body, len, errstr,
+                                      errstr_size);
+    if (a != NULL)
+        a->req = req;
     return a;
 }
 
