@@ -408,6 +408,12 @@ static fd_uccx_list *list_parser_end(list_parser *p, int ok)
         ok = 0;
     if (ok && (!p->ctxt->wellFormed || p->st.failed))
         ok = 0;
+    /* A document with a DTD gets a tree for it (entity declarations) even
+     * under a SAX parse; the context does not free it. */
+    if (p->ctxt->myDoc) {
+        xmlFreeDoc(p->ctxt->myDoc);
+        p->ctxt->myDoc = NULL;
+    }
     xmlFreeParserCtxt(p->ctxt);
     p->ctxt = NULL;
     if (p->st.in_csv) {
