@@ -63,8 +63,10 @@ static int csv_needs_quotes(const char *s)
     return strpbrk(s, ",\"\r\n") != NULL;
 }
 
-/* Appends one field; bytes XML 1.0 cannot carry (C0 controls other than tab
- * and line breaks) become spaces so one odd name can't spoil a batch. */
+/* Appends one field; what XML 1.0 cannot carry becomes something it can, so
+ * one odd name can't spoil a batch: C0 controls other than tab and line
+ * breaks become spaces, the noncharacters U+FFFE and U+FFFF (valid UTF-8,
+ * so an upload takes them) become U+FFFD. */
 static int csv_add_field(fd_buf *b, const char *s)
 {
     if (!s)
@@ -77,6 +79,13 @@ static int csv_add_field(fd_buf *b, const char *s)
         char out = (char)ch;
         if (ch < 0x20 && ch != '\t' && ch != '\n' && ch != '\r')
             out = ' ';
+        if (ch == 0xEF && (unsigned char)p[1] == 0xBF &&
+            ((unsigned char)p[2] == 0xBE || (unsigned char)p[2] == 0xBF)) {
+            if (buf_add(b, "\xEF\xBF\xBD", 3) < 0)
+                return -1;
+            p += 2;
+            continue;
+        }
         if (out == '"' && buf_add(b, "\"", 1) < 0)
             return -1;
         if (buf_add(b, &out, 1) < 0)

@@ -44,7 +44,8 @@ typedef struct {
  * <csvdata>header + one CSV line a contact</csvdata></campaignContacts>.
  * XML escaping is libxml2's; CSV fields are quoted (RFC 4180) when they hold a
  * comma, a quote, a line break or edge spaces. Control characters that XML
- * 1.0 cannot carry are replaced by spaces. Returns a malloc'd NUL-terminated
+ * 1.0 cannot carry are replaced by spaces, the noncharacters U+FFFE and
+ * U+FFFF by U+FFFD. Returns a malloc'd NUL-terminated
  * string (its length in *len when len is not NULL), or NULL on failure. */
 char *fd_uccx_build_contacts_xml(const char *campaign_name, const char *ref_url,
                                  const fd_uccx_contact *contacts, size_t n, size_t *len);

@@ -128,6 +128,31 @@ static void test_uccx_body_replaces_control_characters(void **state)
     free(body);
 }
 
+/* U+FFFE and U+FFFF are valid UTF-8 (an upload takes them) but no XML
+ * character: the body stays well-formed and the contact reads back (found
+ * by fuzz_uccx). */
+static void test_uccx_body_replaces_xml_noncharacters(void **state)
+{
+    (void)state;
+    fd_uccx_contact c = {.account_number = "9-1",
+                         .first_name = "a\xEF\xBF\xBF"
+                                       "b\xEF\xBF\xBE",
+                         .phone1 = "1"};
+    size_t len = 0;
+    char *body = fd_uccx_build_contacts_xml("7", "r", &c, 1, &len);
+    assert_non_null(body);
+    xmlChar *csv = element_text(body, "csvdata");
+    assert_non_null(csv);
+    assert_non_null(strstr((const char *)csv, "9-1,a\xEF\xBF\xBD"
+                                              "b\xEF\xBF\xBD,,1,,\n"));
+    xmlFree(csv);
+    fd_uccx_list *l = fd_uccx_list_parse(body, len);
+    assert_non_null(l);
+    assert_true(fd_uccx_list_contains(l, "9-1"));
+    fd_uccx_list_destroy(l);
+    free(body);
+}
+
 static void test_uccx_list_reads_account_elements(void **state)
 {
     (void)state;
@@ -402,6 +427,7 @@ int main(void)
         cmocka_unit_test(test_uccx_body_escapes_xml_specials_in_names),
         cmocka_unit_test(test_uccx_body_quotes_commas_and_quotes_in_csv),
         cmocka_unit_test(test_uccx_body_replaces_control_characters),
+        cmocka_unit_test(test_uccx_body_replaces_xml_noncharacters),
         cmocka_unit_test(test_uccx_list_reads_account_elements),
         cmocka_unit_test(test_uccx_list_reads_csvdata_shape),
         cmocka_unit_test(test_uccx_list_empty_campaign_is_an_empty_list),
