@@ -47,7 +47,12 @@ static char *as_read(const char *s)
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') {
+        if (c == 0xEF && (unsigned char)s[i + 1] == 0xBF &&
+            ((unsigned char)s[i + 2] == 0xBE || (unsigned char)s[i + 2] == 0xBF)) {
+            memcpy(o + k, "\xEF\xBF\xBD", 3); /* U+FFFE, U+FFFF: no XML character */
+            k += 3;
+            i += 2;
+        } else if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') {
             o[k++] = ' ';
         } else {
             o[k++] = (char)c;
