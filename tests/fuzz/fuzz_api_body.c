@@ -46,9 +46,9 @@ static int opt_ok(const char *s)
 static void check_campaign(const gw_campaign_input *in)
 {
     FUZZ_CHECK(in->name && in->name[0] && fuzz_utf8_ok(in->name), "campaign name");
-    FUZZ_CHECK(in->channel && (strcmp(in->channel, "voice_ivr") == 0 ||
-                               strcmp(in->channel, "voice_agent") == 0 ||
-                               strcmp(in->channel, "sms") == 0),
+    FUZZ_CHECK(in->channel &&
+                   (strcmp(in->channel, "voice_ivr") == 0 ||
+                    strcmp(in->channel, "voice_agent") == 0 || strcmp(in->channel, "sms") == 0),
                "channel '%s'", in->channel ? in->channel : "(null)");
     if (strcmp(in->channel, "sms") == 0) {
         FUZZ_CHECK(in->sms_template && in->cisco_kind == NULL, "sms campaign settings");

@@ -54,8 +54,7 @@ typedef struct {
     size_t nlines;
 } run;
 
-static const char *const known_names[] = {"account_number", "first_name", "last_name",
-                                          "time_zone"};
+static const char *const known_names[] = {"account_number", "first_name", "last_name", "time_zone"};
 
 static void trim(const char **s, size_t *n)
 {
@@ -167,8 +166,7 @@ static void check_accepted(run *r, long long line, const char *const *fields, co
     char *v = column(frag, len, 0, &vlen, &is_null);
     char num[32];
     (void)snprintf(num, sizeof(num), "%lld", line);
-    FUZZ_CHECK(v && strcmp(v, num) == 0, "line_no column '%s', record line %lld", v ? v : "",
-               line);
+    FUZZ_CHECK(v && strcmp(v, num) == 0, "line_no column '%s', record line %lld", v ? v : "", line);
     free(v);
 
     /* account_number, first_name, last_name, time_zone: the trimmed field. */
@@ -203,8 +201,7 @@ static void check_accepted(run *r, long long line, const char *const *fields, co
             nonempty += n > 0;
         }
     }
-    FUZZ_CHECK(row->nphones <= nonempty, "%d numbers from %d phone fields", row->nphones,
-               nonempty);
+    FUZZ_CHECK(row->nphones <= nonempty, "%d numbers from %d phone fields", row->nphones, nonempty);
     gw_buf lit = {0};
     FUZZ_CHECK(gw_buf_add(&lit, "{", 1) == 0, "oom");
     const char *p = r->out.s + row->phones_off;
@@ -286,8 +283,7 @@ static int on_record(void *ctx, long long line, size_t nfields, const char *cons
                      const size_t *lens)
 {
     run *r = ctx;
-    FUZZ_CHECK(line >= 1 && line > r->prev_line, "record line %lld after %lld", line,
-               r->prev_line);
+    FUZZ_CHECK(line >= 1 && line > r->prev_line, "record line %lld after %lld", line, r->prev_line);
     FUZZ_CHECK(nfields >= 1, "record without fields");
     r->prev_line = line;
     if (r->nlines < MAX_LINES) {
@@ -387,8 +383,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char err_a[256], err_b[256];
     long long eline_a, eline_b, lines_a, lines_b;
     int rc_a = feed(&a, body, len, 0, err_a, sizeof(err_a), &eline_a, &lines_a);
-    int rc_b = feed(&b, body, len, 1 + (size_t)(opt >> 3) * 7, err_b, sizeof(err_b), &eline_b,
-                    &lines_b);
+    int rc_b =
+        feed(&b, body, len, 1 + (size_t)(opt >> 3) * 7, err_b, sizeof(err_b), &eline_b, &lines_b);
 
     FUZZ_CHECK(rc_a == rc_b, "whole feed %d (%s), chunked %d (%s)", rc_a, err_a, rc_b, err_b);
     FUZZ_CHECK(a.trace.len == b.trace.len &&

@@ -12,7 +12,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ecm_log.h"
 #include "ecm_utf8.h"
+
+/* libFuzzer calls this once before the first input: the library code's
+ * warnings (a refused event, a bad row) would drown the fuzzer's output, so
+ * only errors are logged. */
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    ecm_log_init("fuzz", ECM_LOG_ERROR);
+    return 0;
+}
 
 /* Aborts with a message when cond is false: libFuzzer reports the input. */
 #define FUZZ_CHECK(cond, ...)                                                                      \
