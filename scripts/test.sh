@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's second command: format check, normal and ASan+UBSan builds,
-# unit tests (ctest, sanitized build) against the dev stack's PostgreSQL, then
-# the whole-system scenarios of tests/e2e against the normal build. Exits
+# unit tests (ctest, sanitized build) against the dev stack's PostgreSQL, the
+# libFuzzer harnesses of tests/fuzz (scripts/fuzz.sh, 60 s each), then the
+# whole-system scenarios of tests/e2e against the normal build. Exits
 # non-zero if anything failed; the last line counts every unit test and
 # scenario.
 set -euo pipefail
@@ -59,7 +60,21 @@ fi
 [[ -n $ctest_summary ]] || ctest_summary="ctest printed no summary (exit $ctest_rc)"
 unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS ECM_TEST_PG_DSN
 
-# 4. Whole-system scenarios on the normal build.
+# 4. Fuzzing: every libFuzzer harness of tests/fuzz for ECM_FUZZ_SECONDS
+# (60) under ASan+UBSan, two at a time; a crash or a broken property fails
+# the step (the crashing input is named in the log).
+fuzz_log=$ECM_DEV_DIR/logs/fuzz.log
+ecm_say "fuzzing: scripts/fuzz.sh ${ECM_FUZZ_SECONDS:-60} (log: $fuzz_log)"
+fuzz_rc=0
+"$ECM_ROOT/scripts/fuzz.sh" "${ECM_FUZZ_SECONDS:-60}" 2>&1 | tee "$fuzz_log" || fuzz_rc=$?
+fuzz_ok=$(grep -cE '  ok$' "$fuzz_log" || true)
+fuzz_bad=$(grep -c ' FAILED (' "$fuzz_log" || true)
+fuzz_summary="$fuzz_ok harnesses ok, $fuzz_bad failed"
+if ((fuzz_rc != 0)); then
+    failed_steps+=("fuzz")
+fi
+
+# 5. Whole-system scenarios on the normal build.
 e2e_log=$ECM_DEV_DIR/logs/e2e.log
 ecm_say "e2e scenarios (log: $e2e_log)"
 e2e_rc=0
@@ -74,7 +89,7 @@ if ((e2e_rc != 0 || e2e_failed > 0)) || [[ -z $e2e_summary ]]; then
     failed_steps+=("e2e")
 fi
 
-# 5. Stop everything, then the verdict.
+# 6. Stop everything, then the verdict.
 trap - EXIT
 stop_rc=0
 "$ECM_ROOT/scripts/devstack.sh" stop || stop_rc=$?
@@ -83,6 +98,7 @@ stop_rc=0
 echo
 echo "unit (ctest, ASan+UBSan): $ctest_summary"
 echo "e2e: ${e2e_summary:-no summary (exit $e2e_rc)}"
+echo "fuzz (libFuzzer, ASan+UBSan): $fuzz_summary"
 if ((${#failed_steps[@]})); then
     ecm_warn "FAILED: ${failed_steps[*]}"
 fi
