@@ -246,6 +246,59 @@ static int dnc_header(dnc_upload *d, long long line, size_t nfields, const char 
     return 0;
 }
 
+int gw_dnc_upload_row(const char *region, size_t ncols, int col_phone, int col_reason,
+                      long long line, size_t nfields, const char *const *fields, const size_t *lens,
+                      gw_buf *stage, char *reason, size_t reason_size)
+{
+    if (nfields != ncols) {
+        (void)ecm_utf8_format(reason, reason_size, "expected %zu fields, found %zu", ncols,
+                              nfields);
+        return 1;
+    }
+    const char *raw = fields[col_phone];
+    size_t n = lens[col_phone];
+    const char *why_text = NULL;
+    char why[96];
+    ecm_phone_info info;
+    if (n > DNC_PHONE_MAX_BYTES || memchr(raw, '\0', n)) {
+        why_text = "is not a phone number";
+    } else if (ecm_phone_normalize(raw, region, &info, why, sizeof(why)) != 0) {
+        why_text = why;
+    }
+    const char *rs = col_reason >= 0 ? fields[col_reason] : "";
+    size_t rn = col_reason >= 0 ? lens[col_reason] : 0;
+    size_t chars = ecm_utf8_chars(rs, rn);
+    if (why_text) {
+        char shown[GW_UPLOAD_EXCERPT_SIZE];
+        ecm_utf8_excerpt(shown, sizeof(shown), raw, n, GW_UPLOAD_EXCERPT_CHARS);
+        (void)ecm_utf8_format(reason, reason_size, "phone: '%s' %s", shown, why_text);
+        return 1;
+    }
+    if (!ecm_utf8_text_ok(rs, rn)) {
+        (void)ecm_utf8_format(reason, reason_size, "reason: not valid UTF-8 text");
+        return 1;
+    }
+    if (chars > DNC_REASON_MAX_CHARS) {
+        (void)ecm_utf8_format(reason, reason_size, "reason: longer than %d characters",
+                              DNC_REASON_MAX_CHARS);
+        return 1;
+    }
+    char num[32];
+    (void)snprintf(num, sizeof(num), "%lld\t", line);
+    size_t start = stage->len;
+    if (gw_buf_add(stage, num, strlen(num)) || gw_buf_add(stage, info.e164, strlen(info.e164)) ||
+        gw_buf_add(stage, "\t", 1) || gw_buf_add_copy(stage, rs, rn, 1) ||
+        gw_buf_add(stage, "\n", 1)) {
+        stage->len = start;
+        if (stage->s) {
+            stage->s[start] = '\0';
+        }
+        (void)ecm_utf8_format(reason, reason_size, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
 static int dnc_on_record(void *ctx, long long line, size_t nfields, const char *const *fields,
                          const size_t *lens)
 {
@@ -256,45 +309,12 @@ static int dnc_on_record(void *ctx, long long line, size_t nfields, const char *
     d->rows_read++;
     d->nrows++;
     char reason[256];
-    int rc = 0;
-    if (nfields != d->ncols) {
-        (void)ecm_utf8_format(reason, sizeof(reason), "expected %zu fields, found %zu", d->ncols,
-                              nfields);
+    int rc = gw_dnc_upload_row(d->region, d->ncols, d->col_phone, d->col_reason, line, nfields,
+                               fields, lens, &d->stage, reason, sizeof(reason));
+    if (rc == 0) {
+        d->nstaged++;
+    } else if (rc == 1) {
         rc = dnc_reject(d, line, reason);
-    } else {
-        const char *raw = fields[d->col_phone];
-        size_t n = lens[d->col_phone];
-        const char *why_text = NULL;
-        char why[96];
-        ecm_phone_info info;
-        if (n > DNC_PHONE_MAX_BYTES || memchr(raw, '\0', n)) {
-            why_text = "is not a phone number";
-        } else if (ecm_phone_normalize(raw, d->region, &info, why, sizeof(why)) != 0) {
-            why_text = why;
-        }
-        const char *rs = d->col_reason >= 0 ? fields[d->col_reason] : "";
-        size_t rn = d->col_reason >= 0 ? lens[d->col_reason] : 0;
-        size_t chars = ecm_utf8_chars(rs, rn);
-        if (why_text) {
-            char shown[GW_UPLOAD_EXCERPT_SIZE];
-            ecm_utf8_excerpt(shown, sizeof(shown), raw, n, GW_UPLOAD_EXCERPT_CHARS);
-            (void)ecm_utf8_format(reason, sizeof(reason), "phone: '%s' %s", shown, why_text);
-            rc = dnc_reject(d, line, reason);
-        } else if (!ecm_utf8_text_ok(rs, rn)) {
-            rc = dnc_reject(d, line, "reason: not valid UTF-8 text");
-        } else if (chars > DNC_REASON_MAX_CHARS) {
-            (void)ecm_utf8_format(reason, sizeof(reason), "reason: longer than %d characters",
-                                  DNC_REASON_MAX_CHARS);
-            rc = dnc_reject(d, line, reason);
-        } else {
-            char num[32];
-            (void)snprintf(num, sizeof(num), "%lld\t", line);
-            rc = gw_buf_add(&d->stage, num, strlen(num)) ||
-                 gw_buf_add(&d->stage, info.e164, strlen(info.e164)) ||
-                 gw_buf_add(&d->stage, "\t", 1) || gw_buf_add_copy(&d->stage, rs, rn, 1) ||
-                 gw_buf_add(&d->stage, "\n", 1);
-            d->nstaged++;
-        }
     }
     if (rc != 0) {
         dnc_fail(d, 500, "Internal error", "out of memory while reading the file");

@@ -15,10 +15,21 @@
 
 #include "ecm_http.h"
 #include "gw_app.h"
+#include "gw_upload.h"
 
 /* Region for numbers without '+' on the global list when the gateway's
  * app->default_region is NULL. */
 #define GW_DNC_UPLOAD_GLOBAL_REGION "US"
+
+/* Checks one data row of a DNC list (the pure part of the upload, exposed
+ * for tests and fuzzing): nfields must be ncols; fields[col_phone] a number
+ * libphonenumber reads in region; fields[col_reason] (col_reason -1: none)
+ * valid UTF-8 text of at most 200 characters. Returns 0 with the staging
+ * COPY line "line\tE.164\treason\n" appended to stage (reason \N when
+ * empty), 1 with a one-line reason (stage unchanged), -1 when out of memory. */
+int gw_dnc_upload_row(const char *region, size_t ncols, int col_phone, int col_reason,
+                      long long line, size_t nfields, const char *const *fields, const size_t *lens,
+                      gw_buf *stage, char *reason, size_t reason_size);
 
 /* Adds the two routes to h (gw_upload_register calls it). Returns 0, or -1
  * when the route table is full. */
