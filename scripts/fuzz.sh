@@ -29,7 +29,7 @@ shared_data=$ECM_ROOT/../shared/testdata
 # gets a 0 byte in front: the harness's options byte, default campaign).
 declare -A max_len=(
     [csv_upload]=4096 [json_upload]=4096 [api_body]=2048 [phone]=128
-    [sms_callback]=1024 [uccx]=4096 [events]=1024
+    [sms_callback]=1024 [uccx]=4096 [events]=1024 [dnc_upload]=4096
 )
 declare -A extra_seeds=(
     [csv_upload]="tests/data/csv-spectrum/csvs/*.csv tests/data/upload/*.csv $shared_data/csv-spectrum/csvs/*.csv"
