@@ -7,6 +7,8 @@
 
 #include <unicode/ucal.h>
 
+#include "ecm_utf8.h"
+
 #define MINUTE_MS 60000LL
 #define DAY_MS (24LL * 60 * MINUTE_MS)
 #define DAY_MINUTES 1440
@@ -39,10 +41,9 @@ static void set_err(char *errstr, size_t errstr_size, const char *fmt, ...)
     }
     va_list ap;
     va_start(ap, fmt);
-    /* A reason longer than the buffer is cut, still NUL-terminated. */
-    if (vsnprintf(errstr, errstr_size, fmt, ap) < 0) {
-        errstr[0] = '\0';
-    }
+    /* A reason quotes the client's text ('%.32s' of a key): cut at a
+     * character, never inside one, it stays valid UTF-8. */
+    (void)ecm_utf8_vformat(errstr, errstr_size, fmt, ap);
     va_end(ap);
 }
 

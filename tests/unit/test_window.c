@@ -13,6 +13,7 @@
 
 #include "ecm_clock.h"
 #include "ecm_event.h"
+#include "ecm_utf8.h"
 #include "ecm_window.h"
 
 #define NY "America/New_York"
@@ -143,6 +144,29 @@ static void test_window_parse_errors_name_the_field(void **state)
         "[\"03:00\",\"03:30\"],[\"04:00\",\"04:30\"],[\"05:00\",\"05:30\"],"
         "[\"06:00\",\"06:30\"],[\"07:00\",\"07:30\"],[\"08:00\",\"08:30\"]]}",
         "mon: more than 8 ranges");
+}
+
+/* A reason quotes a key or a time cut to a few bytes: the cut never splits
+ * a character (found by fuzz_api_body). */
+static void test_window_parse_errors_stay_valid_utf8(void **state)
+{
+    (void)state;
+    const char *docs[] = {
+        /* 'a' then 20 two-byte characters: 32 bytes end inside one */
+        "{\"a\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"
+        "\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\":[]}",
+        "{\"mon\":[[\"0\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\",\"10:00\"]]}",
+    };
+    for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+        ecm_window *w = (ecm_window *)1;
+        char err[256] = "";
+        assert_int_equal(ecm_window_parse_json_text(docs[i], &w, err, sizeof err), -1);
+        assert_null(w);
+        assert_true(err[0] != '\0');
+        if (!ecm_utf8_valid(err, strlen(err))) {
+            fail_msg("reason %zu is not valid UTF-8: %s", i, err);
+        }
+    }
 }
 
 static void test_window_parse_hhmm(void **state)
@@ -522,6 +546,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_window_parse_json_round_trips),
         cmocka_unit_test(test_window_parse_errors_name_the_field),
+        cmocka_unit_test(test_window_parse_errors_stay_valid_utf8),
         cmocka_unit_test(test_window_parse_hhmm),
         cmocka_unit_test(test_window_overlapping_ranges_merge),
         cmocka_unit_test(test_window_add_range_refuses_bad_input),
