@@ -18,7 +18,8 @@
  * - an accepted row's COPY fragment has the 9 columns, no raw line break,
  *   its line number first; unescaped, account_number, first_name, last_name
  *   and time_zone are the trimmed fields (NULL when empty or absent), the
- *   custom column is a JSON object of the raw custom fields, every column is
+ *   custom column is a JSON object of the raw custom fields under their
+ *   trimmed header names, every column is
  *   valid UTF-8; its numbers are E.164, distinct, as many as phone types
  *   and zones, and no more than the non-empty phone fields. */
 #include <ctype.h>
@@ -50,6 +51,7 @@ typedef struct {
     size_t ncols;
     int known[4]; /* account_number, first_name, last_name, time_zone */
     int phone_col[GW_PHONE_COLUMNS];
+    char **cname; /* per column: the trimmed header name */
     long long lines[MAX_LINES];
     size_t nlines;
 } run;
@@ -76,10 +78,13 @@ static void map_header(run *r, size_t nfields, const char *const *fields, const 
     for (int k = 0; k < GW_PHONE_COLUMNS; k++) {
         r->phone_col[k] = -1;
     }
+    r->cname = calloc(nfields, sizeof(char *));
+    FUZZ_CHECK(r->cname != NULL, "oom");
     for (size_t i = 0; i < nfields; i++) {
         const char *s = fields[i];
         size_t n = lens[i];
         trim(&s, &n);
+        r->cname[i] = fuzz_strndup((const uint8_t *)s, n);
         for (int k = 0; k < 4; k++) {
             if (strlen(known_names[k]) == n && strncasecmp(s, known_names[k], n) == 0) {
                 r->known[k] = (int)i;
@@ -260,18 +265,12 @@ static void check_accepted(run *r, long long line, const char *const *fields, co
             continue;
         }
         ncustom++;
-        /* The header's name for it, trimmed (gw_upload keeps it as written). */
-        json_t *val = NULL;
-        const char *key;
-        json_t *jv;
-        json_object_foreach(obj, key, jv)
-        {
-            if (json_string_length(jv) == lens[i] &&
-                memcmp(json_string_value(jv), fields[i], lens[i]) == 0) {
-                val = jv;
-            }
-        }
-        FUZZ_CHECK(val != NULL, "custom field %zu is not in the custom column '%s'", i + 1, v);
+        /* Named by the header's trimmed name, the field as written. */
+        json_t *val = json_object_get(obj, r->cname[i]);
+        FUZZ_CHECK(json_is_string(val) && json_string_length(val) == lens[i] &&
+                       memcmp(json_string_value(val), fields[i], lens[i]) == 0,
+                   "custom field %zu ('%s') is not the file's in the custom column '%s'", i + 1,
+                   r->cname[i], v);
     }
     FUZZ_CHECK(json_object_size(obj) == ncustom, "custom column has %zu members, file %zu",
                json_object_size(obj), ncustom);
@@ -428,6 +427,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
 
+    for (size_t i = 0; a.cname && i < a.ncols; i++) {
+        free(a.cname[i]);
+    }
+    free(a.cname);
     gw_upload_header_free(a.header);
     gw_upload_scratch_free(a.scratch);
     gw_buf_free(&a.out);
