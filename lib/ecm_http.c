@@ -606,6 +606,39 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
+/* 0..15 for a hex digit, else -1. */
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    c = (char)(c | 0x20);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* libmicrohttpd's unescaping of the path and the query, but for "%00": a
+ * NUL would cut the string short, and "/api/v1/campaigns/%00/activate"
+ * would reach the route of "/api/v1/campaigns/". It stays the three
+ * characters "%00", which no route or parameter takes. */
+static size_t unescape_keeping_nul(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    char *w = s;
+    for (const char *r = s; *r; r++) {
+        int hi, lo;
+        if (r[0] == '%' && (hi = hex_value(r[1])) >= 0 && (lo = hex_value(r[2])) >= 0 &&
+            (hi | lo) != 0) {
+            *w++ = (char)(hi << 4 | lo);
+            r += 2;
+        } else {
+            *w++ = *r;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
 int ecm_http_start(ecm_http *h)
 {
     struct sockaddr_in sin;
@@ -642,12 +675,13 @@ int ecm_http_start(ecm_http *h)
         h->daemon = MHD_start_daemon(
             flags, (uint16_t)h->port, NULL, NULL, on_request, h, MHD_OPTION_NOTIFY_COMPLETED,
             on_completed, h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_CONNECTION_TIMEOUT_S,
-            MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_END);
+            MHD_OPTION_UNESCAPE_CALLBACK, unescape_keeping_nul, NULL, MHD_OPTION_SOCK_ADDR, sa,
+            MHD_OPTION_END);
     } else {
-        h->daemon = MHD_start_daemon(flags, (uint16_t)h->port, NULL, NULL, on_request, h,
-                                     MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-                                     MHD_OPTION_CONNECTION_TIMEOUT,
-                                     (unsigned int)HTTP_CONNECTION_TIMEOUT_S, MHD_OPTION_END);
+        h->daemon = MHD_start_daemon(
+            flags, (uint16_t)h->port, NULL, NULL, on_request, h, MHD_OPTION_NOTIFY_COMPLETED,
+            on_completed, h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_CONNECTION_TIMEOUT_S,
+            MHD_OPTION_UNESCAPE_CALLBACK, unescape_keeping_nul, NULL, MHD_OPTION_END);
     }
     if (!h->daemon) {
         ecm_log_hint(ECM_LOG_ERROR, "HTTP server not started", "is another process using the port?",

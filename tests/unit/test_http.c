@@ -306,6 +306,17 @@ static void test_http_route_params_query_and_headers(void **state)
     request("GET", port, "/api/v1/campaigns/42/uploads", NULL, 0, NULL, &a);
     assert_problem(&a, 404, "not-found");
     ecm_test_http_answer_free(&a);
+    /* Escapes are decoded, but a NUL never cuts the path or a value short:
+     * "%00" stays as it was written. */
+    request("GET", port, "/api/v1/campaigns/%34%32/uploads/a%41b%00c?limit=%35%00", NULL, 0, NULL,
+            &a);
+    assert_int_equal(a.status, 201);
+    assert_string_equal(a.body, "GET|/api/v1/campaigns/42/uploads/aAb%00c|42|aAb%00c|5%00|-");
+    ecm_test_http_answer_free(&a);
+    request("GET", port, "/api/v1/campaigns/%00/uploads/%00", NULL, 0, NULL, &a);
+    assert_int_equal(a.status, 201);
+    assert_string_equal(a.body, "GET|/api/v1/campaigns/%00/uploads/%00|%00|%00|-|-");
+    ecm_test_http_answer_free(&a);
     ecm_http_destroy(h);
 }
 
