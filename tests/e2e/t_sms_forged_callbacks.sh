@@ -99,6 +99,8 @@ e2e_assert_eq 2 "$(rejected mo bad_token)" "MOs refused for a bad key"
 # One source (127.0.0.1), one log line per period for all 58 refusals.
 lines=$(grep -c '"callback refused: not authenticated"' "$ECM_DEV_DIR/logs/sms.log" || true)
 e2e_assert_ge 1 "$lines" "log lines for the refused callbacks"
+grep -F '"callback refused: not authenticated"' "$ECM_DEV_DIR/logs/sms.log" | head -n 1 |
+    grep -qF 'source=127.0.0.1' || e2e_fail "the refusal's log line does not name its source"
 ((lines <= 1 + (SECONDS - t_start) / 300)) ||
     e2e_fail "refused callbacks logged $lines times: expected once per source and 5 minutes"
 e2e_step "53 forged MOs refused 403; DNC, inbound and replies unchanged; $lines log line(s)"
