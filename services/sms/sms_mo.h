@@ -72,8 +72,13 @@ typedef struct {
  * gets no second one). Opt-in: the number's 'sms_optout' entry is removed
  * and ctx->optin_text queued when there was one; closed contacts stay
  * closed. HELP: ctx->help_text is queued. An empty or NULL text in ctx
- * queues nothing. A deadlock or lost connection is retried. Returns 0 with
- * info filled (may be NULL), or -1 after a rollback (logged). */
+ * queues nothing. Each reply is queued only within ctx->reply_interval_s
+ * per number and kind and ctx->reply_max_per_minute in all (business
+ * clock, rows in sms_reply_log / sms_reply_window); info->reply says what
+ * became of it, and a held-back one counts
+ * ecm_sms_replies_suppressed_total{kind,reason}. A deadlock or lost
+ * connection is retried. Returns 0 with info filled (may be NULL), or -1
+ * after a rollback (logged). */
 int sms_mo_apply(ecm_pg *pg, const sms_ctx *ctx, const char *from, const char *to, const char *text,
                  sms_mo_info *info);
 
