@@ -371,6 +371,27 @@ const char *ecm_http_req_header(ecm_http_req *r, const char *name)
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
+int ecm_http_req_client_addr(ecm_http_req *r, char *out, size_t out_size)
+{
+    if (out_size > 0)
+        out[0] = '\0';
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    if (sa == NULL || out_size == 0)
+        return -1;
+    const void *bytes = NULL;
+    if (sa->sa_family == AF_INET)
+        bytes = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+    else if (sa->sa_family == AF_INET6)
+        bytes = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+    if (bytes == NULL || inet_ntop(sa->sa_family, bytes, out, (socklen_t)out_size) == NULL) {
+        out[0] = '\0';
+        return -1;
+    }
+    return 0;
+}
+
 const char *ecm_http_req_body(const ecm_http_req *r, size_t *len)
 {
     if (len) {

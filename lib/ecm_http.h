@@ -61,6 +61,10 @@ const char *ecm_http_req_param(const ecm_http_req *r, int n);
 const char *ecm_http_req_query(ecm_http_req *r, const char *name);
 /* Request header (case-insensitive), or NULL. */
 const char *ecm_http_req_header(ecm_http_req *r, const char *name);
+/* The client's address as text ("127.0.0.1", "::1") into out (46 bytes
+ * hold any). Returns 0, or -1 with out "" when it is unknown or does not
+ * fit. */
+int ecm_http_req_client_addr(ecm_http_req *r, char *out, size_t out_size);
 /* Buffered body (NUL-terminated; len may be 0) for ecm_http_route handlers. */
 const char *ecm_http_req_body(const ecm_http_req *r, size_t *len);
 void ecm_http_req_set_state(ecm_http_req *r, void *state);
