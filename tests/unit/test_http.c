@@ -423,7 +423,7 @@ static void test_http_stream_route_receives_multi_mb_body_in_chunks(void **state
     stream_counts sc = {0};
     const ecm_http_stream_handler fns = {stream_begin, stream_body, stream_end, stream_cleanup};
     ecm_http *h = server(port, NULL);
-    assert_int_equal(ecm_http_route_stream(h, "POST", "/upload", &fns, &sc), 0);
+    assert_int_equal(ecm_http_route_stream(h, "POST", "/upload", 64u << 20, &fns, &sc), 0);
     assert_int_equal(ecm_http_start(h), 0);
 
     size_t total = 8u * 1024 * 1024 + 123;
@@ -454,7 +454,7 @@ static void test_http_stream_rejected_in_begin_skips_body_and_end(void **state)
     stream_counts sc = {0};
     const ecm_http_stream_handler fns = {stream_begin, stream_body, stream_end, stream_cleanup};
     ecm_http *h = server(port, NULL);
-    assert_int_equal(ecm_http_route_stream(h, "POST", "/upload", &fns, &sc), 0);
+    assert_int_equal(ecm_http_route_stream(h, "POST", "/upload", 64u << 20, &fns, &sc), 0);
     assert_int_equal(ecm_http_start(h), 0);
     http_answer a;
     stream_post(port, 2u * 1024 * 1024, NULL, &a);
@@ -474,7 +474,7 @@ static void test_http_stream_body_failure_stops_calls(void **state)
     stream_counts sc = {0};
     const ecm_http_stream_handler fns = {stream_begin, stream_body, stream_end, stream_cleanup};
     ecm_http *h = server(port, NULL);
-    assert_int_equal(ecm_http_route_stream(h, "POST", "/upload", &fns, &sc), 0);
+    assert_int_equal(ecm_http_route_stream(h, "POST", "/upload", 64u << 20, &fns, &sc), 0);
     assert_int_equal(ecm_http_start(h), 0);
     http_answer a;
     body_source src = {4u * 1024 * 1024, 0, 0};
