@@ -76,6 +76,7 @@ typedef struct http_conn {
     uint64_t stream_bytes;
     int64_t busy_ms;    /* time in the stream's handlers */
     int64_t busy_since; /* 0: not in a handler now */
+    int served;         /* requests answered on it (kept alive) */
     int cut;            /* the reaper closed it */
 } http_conn;
 
@@ -700,6 +701,7 @@ static void conn_phase_set(ecm_http *h, http_conn *hc, conn_phase phase)
     int64_t now = mono_ms();
     if (phase == CONN_WAITING) {
         hc->since_ms = now;
+        hc->served++; /* only on_completed() comes back to waiting */
     } else if (phase == CONN_STREAM) {
         hc->stream_start_ms = now;
         hc->stream_bytes = 0;
@@ -775,8 +777,12 @@ static void conn_cut(ecm_http *h, http_conn *hc, int why)
                      "Connection: close\r\nContent-Length: %d\r\n\r\n%s",
                      blen, body);
     hc->cut = 1;
+    /* A kept-alive connection waiting for its next request is closed
+     * without a word, as an idle timeout does: a 408 could cross a request
+     * the client sends at that moment and be taken for its answer. */
+    int answer = !(hc->phase == CONN_WAITING && hc->served > 0);
     if (hc->fd >= 0) {
-        if (n > 0 && (size_t)n < sizeof msg) {
+        if (answer && n > 0 && (size_t)n < sizeof msg) {
             (void)send(hc->fd, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
         }
         (void)shutdown(hc->fd, SHUT_RDWR);
@@ -1001,6 +1007,9 @@ static enum MHD_Result request_chunk(ecm_http *h, ecm_http_req *req, const char 
     const http_route *rt = req->route;
     req->received += n;
     if (req->phase != REQ_READING) {
+        if (rt && rt->streaming) {
+            conn_stream_busy(h, req->hc, 0, n); /* keeps up the rate while dropped */
+        }
         size_t cap = rt ? rt->max_body : 0;
         return req->received > (uint64_t)cap + HTTP_DISCARD_SLACK ? MHD_NO : MHD_YES;
     }
@@ -1008,6 +1017,7 @@ static enum MHD_Result request_chunk(ecm_http *h, ecm_http_req *req, const char 
         if (req->received > rt->max_body) {
             req->too_big = 1;
             req->phase = REQ_DISCARD;
+            conn_stream_busy(h, req->hc, 0, n);
             return MHD_YES;
         }
         conn_stream_busy(h, req->hc, 1, 0);

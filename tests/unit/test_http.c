@@ -778,6 +778,31 @@ static void test_http_slow_drip_headers_cut_at_deadline(void **state)
     ecm_metrics_destroy(m);
 }
 
+static void test_http_idle_kept_alive_connection_closed_silently_at_deadline(void **state)
+{
+    (void)state;
+    int port = PORT_BASE + 22;
+    ecm_http_limits l;
+    ecm_http_limits_default(&l);
+    l.request_timeout_s = 1;
+    ecm_http *h = server(port, NULL);
+    ecm_http_set_limits(h, &l);
+    assert_int_equal(ecm_http_start(h), 0);
+    int fd = raw_connect(port, NULL);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    raw_send(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    char got[2048];
+    assert_int_equal(raw_wait_closed(fd, 30000, got, sizeof got), 1);
+    assert_true(ms_since(&t0) >= 1000.0);
+    /* The answer, then the close: no 408 that could be taken for the
+     * answer to a request sent at that moment. */
+    assert_non_null(strstr(got, "HTTP/1.1 200"));
+    assert_null(strstr(got, "408"));
+    close(fd);
+    ecm_http_destroy(h);
+}
+
 static void test_http_slow_drip_body_cut_at_deadline(void **state)
 {
     (void)state;
@@ -1014,6 +1039,7 @@ int main(void)
         cmocka_unit_test(test_http_connection_cap_answers_503),
         cmocka_unit_test(test_http_slow_drip_headers_cut_at_deadline),
         cmocka_unit_test(test_http_slow_drip_body_cut_at_deadline),
+        cmocka_unit_test(test_http_idle_kept_alive_connection_closed_silently_at_deadline),
         cmocka_unit_test(test_http_slow_stream_body_cut_below_min_rate),
         cmocka_unit_test(test_http_stream_handler_time_does_not_count_against_the_client),
         cmocka_unit_test(test_http_stream_body_over_cap_gives_413),
