@@ -366,6 +366,20 @@ int ecm_pg_begin(ecm_pg *pg)
     return ecm_pg_cmd(pg, "BEGIN", 0, NULL);
 }
 
+int ecm_pg_begin_timeout(ecm_pg *pg, long ms)
+{
+    char sql[64];
+    snprintf(sql, sizeof sql, "SET LOCAL statement_timeout = %ld", ms > 0 ? ms : 0);
+    if (ecm_pg_begin(pg) != 0) {
+        return -1;
+    }
+    if (ecm_pg_cmd(pg, sql, 0, NULL) != 0) {
+        ecm_pg_rollback(pg);
+        return -1;
+    }
+    return 0;
+}
+
 int ecm_pg_commit(ecm_pg *pg)
 {
     return ecm_pg_cmd(pg, "COMMIT", 0, NULL);

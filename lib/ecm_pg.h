@@ -36,7 +36,11 @@ PGresult *ecm_pg_exec(ecm_pg *pg, const char *sql, int nparams, const char *cons
 /* Like ecm_pg_exec() for commands without rows: returns 0 or -1. */
 int ecm_pg_cmd(ecm_pg *pg, const char *sql, int nparams, const char *const *params);
 
-int ecm_pg_begin(ecm_pg *pg);     /* 0 or -1 */
+int ecm_pg_begin(ecm_pg *pg); /* 0 or -1 */
+/* BEGIN with statement_timeout ms for this transaction only (SET LOCAL): for
+ * work whose statements may rightly wait longer than the connection's bound
+ * (an upload batch waiting for the campaign's lock). 0 or -1. */
+int ecm_pg_begin_timeout(ecm_pg *pg, long ms);
 int ecm_pg_commit(ecm_pg *pg);    /* 0 or -1 */
 void ecm_pg_rollback(ecm_pg *pg); /* best effort, can't fail */
 

@@ -119,7 +119,7 @@ static int dnc_load_once(dnc_upload *d, ecm_pg *pg, long long *loaded, long long
     (void)snprintf(cid, sizeof(cid), "%lld", d->campaign_id);
     const char *params[] = {uid, d->campaign_id > 0 ? cid : NULL};
     *loaded = *duplicate = *contacts_closed = 0;
-    if (ecm_pg_begin(pg) != 0) {
+    if (ecm_pg_begin_timeout(pg, GW_UPLOAD_STATEMENT_TIMEOUT_MS) != 0) {
         return -1;
     }
     if (d->nstaged > 0) {

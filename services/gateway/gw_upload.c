@@ -1588,7 +1588,7 @@ static int load_once(upload *u, const batch *b, ecm_pg *pg, batch_counts *bc, in
         goto out_free;
     }
     int64_t t = ecm_now_ms();
-    if (ecm_pg_begin(pg) != 0) {
+    if (ecm_pg_begin_timeout(pg, GW_UPLOAD_STATEMENT_TIMEOUT_MS) != 0) {
         goto out_free;
     }
     char ncand_s[24];

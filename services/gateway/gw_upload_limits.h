@@ -6,6 +6,11 @@
 
 typedef struct gw_upload_limits gw_upload_limits;
 
+/* statement_timeout of an upload's batch transactions: a batch may wait for
+ * the campaign's lock while other uploads load theirs, longer than the
+ * pool's ECM_PG_STATEMENT_TIMEOUT_MS; still bounded. */
+#define GW_UPLOAD_STATEMENT_TIMEOUT_MS 600000L
+
 /* max_uploads at once (at least 1); validate_threads threads validating rows
  * in all, the uploads' own request threads included (at least 1). Returns
  * NULL when out of memory. */
