@@ -397,6 +397,33 @@ static long long sql_count(PGconn *c, const char *sql)
     return ecm_test_pg_int(c, "%s", sql);
 }
 
+static void test_upload_limits_share_helper_threads_and_slots(void **state)
+{
+    (void)state;
+    gw_upload_limits *l = gw_upload_limits_new(2, 4); /* 3 helpers beside the uploads' own */
+    assert_non_null(l);
+    /* One upload alone takes the whole budget; the next gets what is free. */
+    assert_int_equal(gw_upload_limits_threads_take(l, 8), 3);
+    assert_int_equal(gw_upload_limits_threads_take(l, 2), 0);
+    gw_upload_limits_threads_give(l, 3);
+    assert_int_equal(gw_upload_limits_threads_take(l, 1), 1);
+    assert_int_equal(gw_upload_limits_threads_take(l, 5), 2);
+    gw_upload_limits_threads_give(l, 3);
+    assert_int_equal(gw_upload_limits_enter(l), 1);
+    assert_int_equal(gw_upload_limits_enter(l), 1);
+    assert_int_equal(gw_upload_limits_enter(l), 0);
+    assert_int_equal(gw_upload_limits_running(l), 2);
+    gw_upload_limits_leave(l);
+    assert_int_equal(gw_upload_limits_enter(l), 1);
+    gw_upload_limits_leave(l);
+    gw_upload_limits_leave(l);
+    assert_int_equal(gw_upload_limits_running(l), 0);
+    gw_upload_limits_destroy(l);
+    /* No limits: everything asked for. */
+    assert_int_equal(gw_upload_limits_threads_take(NULL, 5), 5);
+    assert_int_equal(gw_upload_limits_enter(NULL), 1);
+}
+
 static int setup_db(void **state)
 {
     gw_app settings = gw_test_settings();
@@ -1601,6 +1628,7 @@ int main(void)
     curl_global_init(CURL_GLOBAL_ALL);
     ecm_test_log_init("test_gw_upload", ECM_LOG_WARN);
     const struct CMUnitTest pure[] = {
+        cmocka_unit_test(test_upload_limits_share_helper_threads_and_slots),
         cmocka_unit_test(test_upload_header_maps_columns_by_trimmed_case_insensitive_name),
         cmocka_unit_test(test_upload_row_escapes_custom_fields_for_copy),
         cmocka_unit_test(test_upload_header_refusals_say_why),
