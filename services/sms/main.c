@@ -265,7 +265,7 @@ int main(int argc, char **argv)
     }
     ecm_config_log(config_table, CONFIG_N, &cfg);
 
-    pool = ecm_pg_pool_new(cfg.common.pg_dsn, (int)cfg.db_pool, &ecm_stop_requested);
+    pool = ecm_service_pg_pool_new(&svc, (int)cfg.db_pool);
     if (!pool) {
         ecm_log_error("could not create the DB pool", NULL);
         goto out;
