@@ -3,11 +3,14 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <jansson.h>
 #include <microhttpd.h>
@@ -18,8 +21,19 @@
 #define HTTP_MAX_ROUTES 128
 #define HTTP_MAX_SEGMENTS 16
 #define HTTP_MAX_PARAMS 8
+/* libmicrohttpd's idle timeout; the request deadline is usually shorter. */
 #define HTTP_CONNECTION_TIMEOUT_S 60
 #define HTTP_PROBLEM_BASE "https://ecm.dev/problems/"
+/* A body over its route's cap is read and dropped this far, so that the 413
+ * can be answered; past it the connection is closed. */
+#define HTTP_DISCARD_SLACK (1u << 20)
+/* How often the reaper looks for requests past their deadline. */
+#define HTTP_REAPER_TICK_MS 200
+/* /readyz answers from a probe this recent. */
+#define HTTP_READY_CACHE_MS 1000
+#define HTTP_CLIENT_BUCKETS 256
+/* File descriptors kept for everything but the connections (DB, Kafka, logs). */
+#define HTTP_FD_RESERVE 128
 
 typedef struct {
     char method[8];
@@ -31,7 +45,50 @@ typedef struct {
     ecm_http_handler fn;
     ecm_http_stream_handler sfns;
     void *ctx;
+    int builtin; /* /healthz, /readyz, /metrics: exempt from the soft caps */
 } http_route;
+
+/* Open connections from one client address. */
+typedef struct http_client {
+    struct http_client *next;
+    int family;
+    unsigned char addr[16];
+    int count;
+} http_client;
+
+/* Where a connection's request is, for the reaper. */
+typedef enum {
+    CONN_WAITING, /* for the headers (or idle between kept-alive requests) */
+    CONN_BODY,    /* reading a buffered (or dropped) body: the same deadline */
+    CONN_STREAM,  /* reading a streaming body: a minimum rate */
+    CONN_HANDLER, /* the request is in; the handler runs or the answer goes out */
+} conn_phase;
+
+/* One open connection (libmicrohttpd's socket context), in h->conns. Its
+ * fields are under h->mu: the connection's thread moves it on, the reaper
+ * reads it. */
+typedef struct http_conn {
+    struct http_conn *prev, *next;
+    http_client *client;
+    int fd;
+    conn_phase phase;
+    int64_t since_ms;        /* CONN_WAITING/CONN_BODY: when the request began */
+    int64_t stream_start_ms; /* CONN_STREAM */
+    uint64_t stream_bytes;
+    int64_t busy_ms;    /* time in the stream's handlers */
+    int64_t busy_since; /* 0: not in a handler now */
+    int served;         /* requests answered on it (kept alive) */
+    int cut;            /* the reaper closed it */
+} http_conn;
+
+/* The last /readyz probe (under mu). */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t done;
+    int have, running, ok;
+    int64_t at_ms;
+    char reason[512];
+} http_ready_cache;
 
 struct ecm_http {
     struct MHD_Daemon *daemon;
@@ -40,8 +97,20 @@ struct ecm_http {
     ecm_metrics *metrics;
     ecm_http_ready_fn ready_fn;
     void *ready_ctx;
+    http_ready_cache ready;
+    ecm_http_limits limits;
     http_route routes[HTTP_MAX_ROUTES];
     int nroutes;
+
+    /* Connections and the reaper. */
+    pthread_mutex_t mu;
+    pthread_cond_t wake;
+    http_conn *conns;
+    int nconns;
+    http_client *clients[HTTP_CLIENT_BUCKETS];
+    pthread_t reaper;
+    int reaper_running, reaper_stop;
+    ecm_metric *m_open, *m_cut_deadline, *m_cut_slow, *m_busy, *m_client_busy;
 };
 
 typedef struct http_header {
@@ -58,6 +127,8 @@ typedef enum {
 struct ecm_http_req {
     ecm_http *h;
     struct MHD_Connection *conn;
+    http_conn *hc;     /* NULL when its record could not be allocated */
+    uint64_t received; /* body bytes, dropped ones included */
     const http_route *route;
     char *method;
     char *path;
@@ -75,6 +146,13 @@ struct ecm_http_req {
     int allow_len;
     char allow[64];
 };
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static void builtin_healthz(void *ctx, ecm_http_req *req);
 static void builtin_readyz(void *ctx, ecm_http_req *req);
@@ -150,13 +228,62 @@ ecm_http *ecm_http_new(const char *bind_addr, int port, ecm_metrics *metrics)
     }
     h->port = port;
     h->metrics = metrics;
+    ecm_http_limits_default(&h->limits);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_cond_init(&h->wake, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&h->ready.mu, NULL);
+    pthread_cond_init(&h->ready.done, NULL);
     if (add_route(h, "GET", "/healthz", 0, builtin_healthz, NULL, h) != 0 ||
         add_route(h, "GET", "/readyz", 0, builtin_readyz, NULL, h) != 0 ||
         add_route(h, "GET", "/metrics", 0, builtin_metrics, NULL, h) != 0) {
         ecm_http_destroy(h);
         return NULL;
     }
+    for (int i = 0; i < h->nroutes; i++) {
+        h->routes[i].builtin = 1;
+    }
+    if (metrics) {
+        const char *cut_help =
+            "HTTP requests closed by the server before they were complete, by reason";
+        const char *shed_help = "HTTP requests answered 503/429 at a connection cap, by cap";
+        h->m_open =
+            ecm_metrics_gauge(metrics, "ecm_http_connections_open", "HTTP connections open now");
+        h->m_cut_deadline = ecm_metrics_counter(
+            metrics, "ecm_http_requests_cut_total{reason=\"deadline\"}", cut_help);
+        h->m_cut_slow = ecm_metrics_counter(
+            metrics, "ecm_http_requests_cut_total{reason=\"slow_body\"}", cut_help);
+        h->m_busy = ecm_metrics_counter(
+            metrics, "ecm_http_requests_shed_total{cap=\"connections\"}", shed_help);
+        h->m_client_busy = ecm_metrics_counter(
+            metrics, "ecm_http_requests_shed_total{cap=\"per_client\"}", shed_help);
+    }
     return h;
+}
+
+void ecm_http_limits_default(ecm_http_limits *l)
+{
+    l->max_connections = 1000;
+    l->max_per_client = 64;
+    l->request_timeout_s = 30;
+    l->stream_min_bytes_per_s = 1024;
+    l->retry_after_s = 2;
+}
+
+void ecm_http_set_limits(ecm_http *h, const ecm_http_limits *l)
+{
+    ecm_http_limits d;
+    ecm_http_limits_default(&d);
+    h->limits.max_connections = l->max_connections > 0 ? l->max_connections : d.max_connections;
+    h->limits.max_per_client = l->max_per_client > 0 ? l->max_per_client : d.max_per_client;
+    h->limits.request_timeout_s =
+        l->request_timeout_s > 0 ? l->request_timeout_s : d.request_timeout_s;
+    h->limits.stream_min_bytes_per_s =
+        l->stream_min_bytes_per_s > 0 ? l->stream_min_bytes_per_s : d.stream_min_bytes_per_s;
+    h->limits.retry_after_s = l->retry_after_s > 0 ? l->retry_after_s : d.retry_after_s;
 }
 
 void ecm_http_set_ready(ecm_http *h, ecm_http_ready_fn fn, void *ctx)
@@ -174,13 +301,13 @@ int ecm_http_route(ecm_http *h, const char *method, const char *pattern, size_t 
     return add_route(h, method, pattern, max_body, fn, NULL, ctx);
 }
 
-int ecm_http_route_stream(ecm_http *h, const char *method, const char *pattern,
+int ecm_http_route_stream(ecm_http *h, const char *method, const char *pattern, size_t max_body,
                           const ecm_http_stream_handler *fns, void *ctx)
 {
-    if (!fns || !fns->body || !fns->end) {
+    if (!fns || !fns->body || !fns->end || max_body == 0) {
         return -1;
     }
-    return add_route(h, method, pattern, 0, NULL, fns, ctx);
+    return add_route(h, method, pattern, max_body, NULL, fns, ctx);
 }
 
 /* ---- answers ---- */
@@ -310,11 +437,51 @@ static void builtin_healthz(void *ctx, ecm_http_req *req)
     ecm_http_respond(req, 200, "application/json", body, sizeof body - 1);
 }
 
+/* The readiness verdict: the last probe's while it is less than
+ * HTTP_READY_CACHE_MS old; else one caller probes while the others answer
+ * from the previous result (or, before the first probe has ended, wait for
+ * it). So the probe runs at most once a second, never twice at once, and
+ * concurrent /readyz calls do not queue behind it. Returns 1 when ready. */
+static int ready_verdict(ecm_http *h, char *reason, size_t reason_size)
+{
+    http_ready_cache *c = &h->ready;
+    pthread_mutex_lock(&c->mu);
+    for (;;) {
+        int fresh = c->have && mono_ms() - c->at_ms < HTTP_READY_CACHE_MS;
+        if (fresh || (c->have && c->running)) {
+            int ok = c->ok;
+            snprintf(reason, reason_size, "%s", c->reason);
+            pthread_mutex_unlock(&c->mu);
+            return ok;
+        }
+        if (!c->running) {
+            break;
+        }
+        pthread_cond_wait(&c->done, &c->mu);
+    }
+    c->running = 1;
+    pthread_mutex_unlock(&c->mu);
+
+    char why[sizeof c->reason] = "";
+    int ok = h->ready_fn(h->ready_ctx, why, sizeof why) == 0;
+
+    pthread_mutex_lock(&c->mu);
+    c->ok = ok;
+    snprintf(c->reason, sizeof c->reason, "%s", why);
+    c->at_ms = mono_ms();
+    c->have = 1;
+    c->running = 0;
+    pthread_cond_broadcast(&c->done);
+    pthread_mutex_unlock(&c->mu);
+    snprintf(reason, reason_size, "%s", why);
+    return ok;
+}
+
 static void builtin_readyz(void *ctx, ecm_http_req *req)
 {
     ecm_http *h = ctx;
     char reason[512] = "";
-    if (!h->ready_fn || h->ready_fn(h->ready_ctx, reason, sizeof reason) == 0) {
+    if (!h->ready_fn || ready_verdict(h, reason, sizeof reason)) {
         static const char body[] = "{\"status\":\"ok\"}";
         ecm_http_respond(req, 200, "application/json", body, sizeof body - 1);
         return;
@@ -371,6 +538,27 @@ const char *ecm_http_req_header(ecm_http_req *r, const char *name)
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
+int ecm_http_req_client_addr(ecm_http_req *r, char *out, size_t out_size)
+{
+    if (out_size > 0)
+        out[0] = '\0';
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    if (sa == NULL || out_size == 0)
+        return -1;
+    const void *bytes = NULL;
+    if (sa->sa_family == AF_INET)
+        bytes = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+    else if (sa->sa_family == AF_INET6)
+        bytes = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+    if (bytes == NULL || inet_ntop(sa->sa_family, bytes, out, (socklen_t)out_size) == NULL) {
+        out[0] = '\0';
+        return -1;
+    }
+    return 0;
+}
+
 const char *ecm_http_req_body(const ecm_http_req *r, size_t *len)
 {
     if (len) {
@@ -387,6 +575,294 @@ void ecm_http_req_set_state(ecm_http_req *r, void *state)
 void *ecm_http_req_state(const ecm_http_req *r)
 {
     return r->state;
+}
+
+/* ---- connections, caps and deadlines ---- */
+
+/* The client key of sa: family and address bytes. Returns 0, or -1 for an
+ * address that is not IP. */
+static int client_key(const struct sockaddr *sa, int *family, unsigned char addr[16])
+{
+    memset(addr, 0, 16);
+    if (sa && sa->sa_family == AF_INET) {
+        memcpy(addr, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+    } else if (sa && sa->sa_family == AF_INET6) {
+        memcpy(addr, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
+    } else {
+        return -1;
+    }
+    *family = sa->sa_family;
+    return 0;
+}
+
+static unsigned int client_bucket(int family, const unsigned char addr[16])
+{
+    uint32_t x = 2166136261u ^ (uint32_t)family;
+    for (int i = 0; i < 16; i++) {
+        x = (x ^ addr[i]) * 16777619u;
+    }
+    return x % HTTP_CLIENT_BUCKETS;
+}
+
+/* Counts one more connection of sa's client; under h->mu. Returns its
+ * record, or NULL (not IP, out of memory: the connection is then not
+ * counted per client). */
+static http_client *client_ref(ecm_http *h, const struct sockaddr *sa)
+{
+    int family;
+    unsigned char addr[16];
+    if (client_key(sa, &family, addr) != 0) {
+        return NULL;
+    }
+    http_client **slot = &h->clients[client_bucket(family, addr)];
+    for (http_client *c = *slot; c; c = c->next) {
+        if (c->family == family && memcmp(c->addr, addr, 16) == 0) {
+            c->count++;
+            return c;
+        }
+    }
+    http_client *c = calloc(1, sizeof *c);
+    if (!c) {
+        return NULL;
+    }
+    c->family = family;
+    memcpy(c->addr, addr, 16);
+    c->count = 1;
+    c->next = *slot;
+    *slot = c;
+    return c;
+}
+
+/* Counts one connection of c less, freeing it at zero; under h->mu. */
+static void client_unref(ecm_http *h, http_client *c)
+{
+    if (!c || --c->count > 0) {
+        return;
+    }
+    http_client **slot = &h->clients[client_bucket(c->family, c->addr)];
+    while (*slot && *slot != c) {
+        slot = &(*slot)->next;
+    }
+    if (*slot) {
+        *slot = c->next;
+    }
+    free(c);
+}
+
+/* libmicrohttpd's connection notifications: the record the caps and the
+ * reaper work from. CLOSED comes before libmicrohttpd closes the socket, so
+ * the reaper never touches a descriptor that was reused. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    ecm_http *h = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        http_conn *hc = calloc(1, sizeof *hc);
+        *socket_context = hc;
+        if (!hc) {
+            return;
+        }
+        const union MHD_ConnectionInfo *fd =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        const union MHD_ConnectionInfo *ad =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        hc->fd = fd ? fd->connect_fd : -1;
+        hc->phase = CONN_WAITING;
+        hc->since_ms = mono_ms();
+        pthread_mutex_lock(&h->mu);
+        hc->client = client_ref(h, ad ? ad->client_addr : NULL);
+        hc->next = h->conns;
+        if (h->conns) {
+            h->conns->prev = hc;
+        }
+        h->conns = hc;
+        h->nconns++;
+        ecm_metric_set(h->m_open, h->nconns);
+        pthread_mutex_unlock(&h->mu);
+        return;
+    }
+    http_conn *hc = *socket_context;
+    if (!hc) {
+        return;
+    }
+    pthread_mutex_lock(&h->mu);
+    if (hc->prev) {
+        hc->prev->next = hc->next;
+    } else {
+        h->conns = hc->next;
+    }
+    if (hc->next) {
+        hc->next->prev = hc->prev;
+    }
+    h->nconns--;
+    client_unref(h, hc->client);
+    ecm_metric_set(h->m_open, h->nconns);
+    pthread_mutex_unlock(&h->mu);
+    free(hc);
+    *socket_context = NULL;
+}
+
+static http_conn *conn_record(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* Moves the connection's request on (the connection's own thread). */
+static void conn_phase_set(ecm_http *h, http_conn *hc, conn_phase phase)
+{
+    if (!hc) {
+        return;
+    }
+    pthread_mutex_lock(&h->mu);
+    hc->phase = phase;
+    int64_t now = mono_ms();
+    if (phase == CONN_WAITING) {
+        hc->since_ms = now;
+        hc->served++; /* only on_completed() comes back to waiting */
+    } else if (phase == CONN_STREAM) {
+        hc->stream_start_ms = now;
+        hc->stream_bytes = 0;
+        hc->busy_ms = 0;
+        hc->busy_since = 0;
+    }
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* A streaming handler call begins (busy) or ends, having taken n bytes. */
+static void conn_stream_busy(ecm_http *h, http_conn *hc, int busy, size_t n)
+{
+    if (!hc) {
+        return;
+    }
+    pthread_mutex_lock(&h->mu);
+    int64_t now = mono_ms();
+    if (busy) {
+        hc->busy_since = now;
+    } else if (hc->busy_since) {
+        hc->busy_ms += now - hc->busy_since;
+        hc->busy_since = 0;
+    }
+    hc->stream_bytes += n;
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* 0 while the connection keeps within its limits; else why it does not
+ * (1 past the deadline, 2 a streaming body too slow). Under h->mu. */
+static int conn_late(const ecm_http *h, const http_conn *hc, int64_t now)
+{
+    int64_t deadline_ms = (int64_t)h->limits.request_timeout_s * 1000;
+    switch (hc->phase) {
+    case CONN_WAITING:
+    case CONN_BODY:
+        return now - hc->since_ms > deadline_ms ? 1 : 0;
+    case CONN_STREAM: {
+        if (hc->busy_since) {
+            return 0; /* the server is the slow one now */
+        }
+        int64_t client_ms = now - hc->stream_start_ms - hc->busy_ms;
+        int slow = (double)hc->stream_bytes * 1000.0 <
+                   (double)h->limits.stream_min_bytes_per_s * (double)client_ms;
+        return client_ms > deadline_ms && slow ? 2 : 0;
+    }
+    case CONN_HANDLER:
+        return 0;
+    }
+    return 0;
+}
+
+/* Closes a late connection: a best-effort 408 (the request is not being
+ * answered yet, so nothing else writes to it), then shutdown, which
+ * libmicrohttpd's thread for it sees as the client going away. Under h->mu,
+ * which keeps the descriptor the connection's until NOTIFY_CLOSED. */
+static void conn_cut(ecm_http *h, http_conn *hc, int why)
+{
+    char detail[96], msg[512];
+    if (why == 2) {
+        snprintf(detail, sizeof detail, "the body came slower than %d bytes/s",
+                 h->limits.stream_min_bytes_per_s);
+    } else {
+        snprintf(detail, sizeof detail, "the request did not arrive within %d s",
+                 h->limits.request_timeout_s);
+    }
+    char body[256];
+    int blen = snprintf(body, sizeof body,
+                        "{\"type\":\"%srequest-timeout\",\"title\":\"Request timeout\","
+                        "\"status\":408,\"detail\":\"%s\"}",
+                        HTTP_PROBLEM_BASE, detail);
+    int n = snprintf(msg, sizeof msg,
+                     "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/problem+json\r\n"
+                     "Connection: close\r\nContent-Length: %d\r\n\r\n%s",
+                     blen, body);
+    hc->cut = 1;
+    /* A kept-alive connection waiting for its next request is closed
+     * without a word, as an idle timeout does: a 408 could cross a request
+     * the client sends at that moment and be taken for its answer. */
+    int answer = !(hc->phase == CONN_WAITING && hc->served > 0);
+    if (hc->fd >= 0) {
+        if (answer && n > 0 && (size_t)n < sizeof msg) {
+            (void)send(hc->fd, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+        }
+        (void)shutdown(hc->fd, SHUT_RDWR);
+    }
+    ecm_metric_add(why == 2 ? h->m_cut_slow : h->m_cut_deadline, 1);
+}
+
+/* The reaper thread: every HTTP_REAPER_TICK_MS, closes the connections
+ * past their deadline. Logs a summary at most every 10 s. */
+static void *reaper_run(void *arg)
+{
+    ecm_http *h = arg;
+    long cut_deadline = 0, cut_slow = 0;
+    int64_t logged_at = 0;
+    pthread_mutex_lock(&h->mu);
+    while (!h->reaper_stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += (long)HTTP_REAPER_TICK_MS * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        (void)pthread_cond_timedwait(&h->wake, &h->mu, &until);
+        if (h->reaper_stop) {
+            break;
+        }
+        int64_t now = mono_ms();
+        for (http_conn *hc = h->conns; hc; hc = hc->next) {
+            int why = hc->cut ? 0 : conn_late(h, hc, now);
+            if (why) {
+                conn_cut(h, hc, why);
+                *(why == 2 ? &cut_slow : &cut_deadline) += 1;
+            }
+        }
+        if ((cut_deadline || cut_slow) && now - logged_at >= 10000) {
+            ecm_log_warn("HTTP requests cut",
+                         "%ld past the %d s deadline, %ld bodies slower than %d bytes/s "
+                         "(%d connections open)",
+                         cut_deadline, h->limits.request_timeout_s, cut_slow,
+                         h->limits.stream_min_bytes_per_s, h->nconns);
+            cut_deadline = cut_slow = 0;
+            logged_at = now;
+        }
+    }
+    pthread_mutex_unlock(&h->mu);
+    return NULL;
+}
+
+/* Whether the soft caps turn this request away: 0, 503 or 429. */
+static int over_soft_cap(ecm_http *h, const http_conn *hc)
+{
+    int status = 0;
+    pthread_mutex_lock(&h->mu);
+    if (h->nconns > h->limits.max_connections) {
+        status = 503;
+    } else if (hc && hc->client && hc->client->count > h->limits.max_per_client) {
+        status = 429;
+    }
+    pthread_mutex_unlock(&h->mu);
+    return status;
 }
 
 /* ---- dispatch ---- */
@@ -473,6 +949,136 @@ static enum MHD_Result queue_answer(ecm_http_req *req)
     return MHD_queue_response(req->conn, req->status, req->resp);
 }
 
+/* Content-Length of the request, or -1 when absent or not a number. */
+static long long content_length(ecm_http_req *req)
+{
+    const char *cl = ecm_http_req_header(req, "Content-Length");
+    if (!cl || !*cl) {
+        return -1;
+    }
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(cl, &end, 10);
+    return errno || *end || v < 0 ? -1 : v;
+}
+
+/* Headers are in: decides whether the request is answered at once (no
+ * route, a soft cap, a body over the cap, begin() refusing). Returns 1 when
+ * an answer is ready, else 0. */
+static int request_begin(ecm_http *h, ecm_http_req *req, const char *method, const char *url)
+{
+    match_route(req);
+    if (!req->route) {
+        if (req->allow[0]) {
+            ecm_http_add_header(req, "Allow", req->allow);
+            ecm_http_respond_problem(req, 405, "method-not-allowed", "Method not allowed",
+                                     "%s is not allowed on %s", method, url);
+        } else {
+            ecm_http_respond_problem(req, 404, "not-found", "Not found", "no resource at %s", url);
+        }
+        return 1;
+    }
+    int cap = req->route->builtin ? 0 : over_soft_cap(h, req->hc);
+    if (cap) {
+        char retry[16];
+        snprintf(retry, sizeof retry, "%d", h->limits.retry_after_s);
+        ecm_http_add_header(req, "Retry-After", retry);
+        ecm_http_add_header(req, "Connection", "close");
+        if (cap == 503) {
+            ecm_metric_add(h->m_busy, 1);
+            ecm_http_respond_problem(req, 503, "busy", "Server busy",
+                                     "more than %d connections are open; try again later",
+                                     h->limits.max_connections);
+        } else {
+            ecm_metric_add(h->m_client_busy, 1);
+            ecm_http_respond_problem(req, 429, "too-many-connections", "Too many connections",
+                                     "more than %d connections are open from your address; "
+                                     "try again later",
+                                     h->limits.max_per_client);
+        }
+        return 1;
+    }
+    long long cl = content_length(req);
+    if (cl >= 0 && (unsigned long long)cl > req->route->max_body) {
+        ecm_http_respond_problem(req, 413, "payload-too-large", "Payload too large",
+                                 "the body is larger than %zu bytes", req->route->max_body);
+        return 1;
+    }
+    if (req->route->streaming) {
+        req->began = 1;
+        if (req->route->sfns.begin) {
+            conn_phase_set(h, req->hc, CONN_HANDLER);
+            if (req->route->sfns.begin(req->route->ctx, req) != 0) {
+                return 1;
+            }
+        }
+        conn_phase_set(h, req->hc, CONN_STREAM);
+        return 0;
+    }
+    conn_phase_set(h, req->hc, CONN_BODY);
+    return 0;
+}
+
+/* A chunk of the body. Returns MHD_NO to close the connection (a dropped
+ * body that goes on too far past the cap). */
+static enum MHD_Result request_chunk(ecm_http *h, ecm_http_req *req, const char *data, size_t n)
+{
+    const http_route *rt = req->route;
+    req->received += n;
+    if (req->phase != REQ_READING) {
+        if (rt && rt->streaming) {
+            conn_stream_busy(h, req->hc, 0, n); /* keeps up the rate while dropped */
+        }
+        size_t cap = rt ? rt->max_body : 0;
+        return req->received > (uint64_t)cap + HTTP_DISCARD_SLACK ? MHD_NO : MHD_YES;
+    }
+    if (rt->streaming) {
+        if (req->received > rt->max_body) {
+            req->too_big = 1;
+            req->phase = REQ_DISCARD;
+            conn_stream_busy(h, req->hc, 0, n);
+            return MHD_YES;
+        }
+        conn_stream_busy(h, req->hc, 1, 0);
+        int rc = rt->sfns.body(rt->ctx, req, data, n);
+        conn_stream_busy(h, req->hc, 0, n);
+        if (rc != 0) {
+            req->phase = REQ_DISCARD;
+        }
+        return MHD_YES;
+    }
+    if (req->body_len + n > rt->max_body) {
+        req->too_big = 1;
+        req->phase = REQ_DISCARD;
+        free(req->body);
+        req->body = NULL;
+        req->body_len = req->body_cap = 0;
+        return MHD_YES;
+    }
+    if (req->body_len + n + 1 > req->body_cap) {
+        size_t ncap = req->body_cap ? req->body_cap : 4096;
+        while (ncap < req->body_len + n + 1) {
+            ncap *= 2;
+        }
+        if (ncap > rt->max_body + 1) {
+            ncap = rt->max_body + 1;
+        }
+        char *grown = realloc(req->body, ncap);
+        if (!grown) {
+            ecm_http_respond_problem(req, 500, "internal", "Internal error",
+                                     "out of memory reading the body");
+            req->phase = REQ_DISCARD;
+            return MHD_YES;
+        }
+        req->body = grown;
+        req->body_cap = ncap;
+    }
+    memcpy(req->body + req->body_len, data, n);
+    req->body_len += n;
+    req->body[req->body_len] = '\0';
+    return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -488,32 +1094,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         req->h = h;
         req->conn = conn;
+        req->hc = conn_record(conn);
         req->method = strdup(method);
         req->path = strdup(url);
         *con_cls = req;
         if (!req->method || !req->path) {
             return MHD_NO;
         }
-        match_route(req);
-        if (!req->route) {
-            if (req->allow[0]) {
-                ecm_http_add_header(req, "Allow", req->allow);
-                ecm_http_respond_problem(req, 405, "method-not-allowed", "Method not allowed",
-                                         "%s is not allowed on %s", method, url);
-            } else {
-                ecm_http_respond_problem(req, 404, "not-found", "Not found", "no resource at %s",
-                                         url);
-            }
+        if (request_begin(h, req, method, url)) {
+            /* Answered before the body: libmicrohttpd drops any body and
+             * closes the connection after the answer. */
             req->phase = REQ_DISCARD;
-        } else if (req->route->streaming) {
-            if (req->route->sfns.begin) {
-                req->began = 1;
-                if (req->route->sfns.begin(req->route->ctx, req) != 0) {
-                    req->phase = REQ_DISCARD;
-                }
-            } else {
-                req->began = 1;
-            }
+            conn_phase_set(h, req->hc, CONN_HANDLER);
+            return queue_answer(req);
         }
         return MHD_YES;
     }
@@ -521,52 +1114,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (*upload_data_size != 0) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (req->phase != REQ_READING) {
-            return MHD_YES;
-        }
-        if (req->route->streaming) {
-            if (req->route->sfns.body(req->route->ctx, req, upload_data, n) != 0) {
-                req->phase = REQ_DISCARD;
-            }
-            return MHD_YES;
-        }
-        if (req->body_len + n > req->route->max_body) {
-            req->too_big = 1;
-            req->phase = REQ_DISCARD;
-            free(req->body);
-            req->body = NULL;
-            req->body_len = req->body_cap = 0;
-            return MHD_YES;
-        }
-        if (req->body_len + n + 1 > req->body_cap) {
-            size_t ncap = req->body_cap ? req->body_cap : 4096;
-            while (ncap < req->body_len + n + 1) {
-                ncap *= 2;
-            }
-            if (ncap > req->route->max_body + 1) {
-                ncap = req->route->max_body + 1;
-            }
-            char *grown = realloc(req->body, ncap);
-            if (!grown) {
-                ecm_http_respond_problem(req, 500, "internal", "Internal error",
-                                         "out of memory reading the body");
-                req->phase = REQ_DISCARD;
-                return MHD_YES;
-            }
-            req->body = grown;
-            req->body_cap = ncap;
-        }
-        memcpy(req->body + req->body_len, upload_data, n);
-        req->body_len += n;
-        req->body[req->body_len] = '\0';
-        return MHD_YES;
+        return request_chunk(h, req, upload_data, n);
     }
 
     /* The body is complete. */
     if (req->phase == REQ_ANSWERED) {
         return MHD_YES;
     }
+    conn_phase_set(h, req->hc, CONN_HANDLER);
     if (req->too_big) {
+        if (req->resp) {
+            MHD_destroy_response(req->resp);
+            req->resp = NULL;
+        }
         ecm_http_respond_problem(req, 413, "payload-too-large", "Payload too large",
                                  "the body is larger than %zu bytes", req->route->max_body);
     } else if (req->phase == REQ_READING) {
@@ -582,10 +1142,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
+    ecm_http *h = cls;
     ecm_http_req *req = *con_cls;
-    (void)cls;
-    (void)conn;
     (void)toe;
+    /* The connection waits for its next request: the deadline starts over. */
+    conn_phase_set(h, conn_record(conn), CONN_WAITING);
     if (!req) {
         return;
     }
@@ -606,12 +1167,86 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
+/* 0..15 for a hex digit, else -1. */
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    c = (char)(c | 0x20);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* libmicrohttpd's unescaping of the path and the query, but for "%00": a
+ * NUL would cut the string short, and "/api/v1/campaigns/%00/activate"
+ * would reach the route of "/api/v1/campaigns/". It stays the three
+ * characters "%00", which no route or parameter takes. */
+static size_t unescape_keeping_nul(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    char *w = s;
+    for (const char *r = s; *r; r++) {
+        int hi, lo;
+        if (r[0] == '%' && (hi = hex_value(r[1])) >= 0 && (lo = hex_value(r[2])) >= 0 &&
+            (hi | lo) != 0) {
+            *w++ = (char)(hi << 4 | lo);
+            r += 2;
+        } else {
+            *w++ = *r;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
+/* libmicrohttpd's hard caps: a little above the soft ones, so that the
+ * requests between them get an answer (503/429) instead of a closed or
+ * queued connection. */
+static unsigned int hard_cap(int soft, int min_margin)
+{
+    int margin = soft / 8 > min_margin ? soft / 8 : min_margin;
+    return (unsigned int)(soft + margin);
+}
+
+/* Makes room for the connections under RLIMIT_NOFILE (raising the soft
+ * limit towards the hard one when needed). Returns the hard connection cap
+ * that fits. */
+static unsigned int fit_fd_limit(unsigned int want)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        return want;
+    }
+    rlim_t need = (rlim_t)want + HTTP_FD_RESERVE;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+        rlim_t old = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ? need : rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            rl.rlim_cur = old;
+        }
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+        unsigned int fit = rl.rlim_cur > 2 * HTTP_FD_RESERVE
+                               ? (unsigned int)(rl.rlim_cur - HTTP_FD_RESERVE)
+                               : (unsigned int)(rl.rlim_cur / 2);
+        ecm_log_hint(ECM_LOG_WARN, "HTTP connection cap lowered to fit the open-file limit",
+                     "raise the process's open-file limit (ulimit -n)", "%u instead of %u", fit,
+                     want);
+        return fit;
+    }
+    return want;
+}
+
 int ecm_http_start(ecm_http *h)
 {
     struct sockaddr_in sin;
     struct sockaddr_in6 sin6;
     struct sockaddr *sa = NULL;
-    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION;
+    /* Thread per connection: handlers block on the database, and a thread
+     * waiting in poll() costs little; the caps and the reaper keep their
+     * number bounded. poll(), not select(): descriptors past 1023 work. */
+    unsigned int flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_THREAD_PER_CONNECTION;
 
     if (!h || h->daemon) {
         return -1;
@@ -638,24 +1273,40 @@ int ecm_http_start(ecm_http *h)
             return -1;
         }
     }
-    if (sa) {
-        h->daemon = MHD_start_daemon(
-            flags, (uint16_t)h->port, NULL, NULL, on_request, h, MHD_OPTION_NOTIFY_COMPLETED,
-            on_completed, h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_CONNECTION_TIMEOUT_S,
-            MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_END);
-    } else {
-        h->daemon = MHD_start_daemon(flags, (uint16_t)h->port, NULL, NULL, on_request, h,
-                                     MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-                                     MHD_OPTION_CONNECTION_TIMEOUT,
-                                     (unsigned int)HTTP_CONNECTION_TIMEOUT_S, MHD_OPTION_END);
+    unsigned int total = fit_fd_limit(hard_cap(h->limits.max_connections, 16));
+    unsigned int per_client = hard_cap(h->limits.max_per_client, 4);
+    if ((unsigned int)h->limits.max_connections >= total) {
+        h->limits.max_connections = (int)(total * 7 / 8);
     }
+    struct MHD_OptionItem opts[] = {
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, h},
+        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, h},
+        {MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONNECTION_TIMEOUT_S, NULL},
+        {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)total, NULL},
+        {MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)per_client, NULL},
+        {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape_keeping_nul, NULL},
+        {sa ? MHD_OPTION_SOCK_ADDR : MHD_OPTION_END, 0, sa},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    h->daemon = MHD_start_daemon(flags, (uint16_t)h->port, NULL, NULL, on_request, h,
+                                 MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (!h->daemon) {
         ecm_log_hint(ECM_LOG_ERROR, "HTTP server not started", "is another process using the port?",
                      "%s:%d", h->bind_addr ? h->bind_addr : "0.0.0.0", h->port);
         return -1;
     }
-    ecm_log_info("HTTP server listening", "%s:%d", h->bind_addr ? h->bind_addr : "0.0.0.0",
-                 h->port);
+    h->reaper_stop = 0;
+    if (pthread_create(&h->reaper, NULL, reaper_run, h) != 0) {
+        ecm_log_error("HTTP server not started", "the request reaper thread did not start");
+        MHD_stop_daemon(h->daemon);
+        h->daemon = NULL;
+        return -1;
+    }
+    h->reaper_running = 1;
+    ecm_log_info("HTTP server listening",
+                 "%s:%d; at most %d connections (%d per client), requests within %d s",
+                 h->bind_addr ? h->bind_addr : "0.0.0.0", h->port, h->limits.max_connections,
+                 h->limits.max_per_client, h->limits.request_timeout_s);
     return 0;
 }
 
@@ -664,12 +1315,31 @@ void ecm_http_destroy(ecm_http *h)
     if (!h) {
         return;
     }
+    if (h->reaper_running) {
+        pthread_mutex_lock(&h->mu);
+        h->reaper_stop = 1;
+        pthread_cond_signal(&h->wake);
+        pthread_mutex_unlock(&h->mu);
+        pthread_join(h->reaper, NULL);
+        h->reaper_running = 0;
+    }
     if (h->daemon) {
-        MHD_stop_daemon(h->daemon);
+        MHD_stop_daemon(h->daemon); /* closes every connection: h->conns is empty after */
+    }
+    for (int i = 0; i < HTTP_CLIENT_BUCKETS; i++) {
+        while (h->clients[i]) {
+            http_client *next = h->clients[i]->next;
+            free(h->clients[i]);
+            h->clients[i] = next;
+        }
     }
     for (int i = 0; i < h->nroutes; i++) {
         free(h->routes[i].pattern);
     }
+    pthread_cond_destroy(&h->ready.done);
+    pthread_mutex_destroy(&h->ready.mu);
+    pthread_cond_destroy(&h->wake);
+    pthread_mutex_destroy(&h->mu);
     free(h->bind_addr);
     free(h);
 }

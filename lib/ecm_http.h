@@ -1,7 +1,9 @@
 /* A small HTTP server on libmicrohttpd: every service's side port
  * (/healthz, /readyz, /metrics) and the routes a service adds (the gateway's
  * API, the simulators, DLR callbacks). One thread per connection, so a
- * handler may block on the database. */
+ * handler may block on the database; the number of connections is capped
+ * (in all and per client address) and every request has a deadline, so
+ * slow or idle clients cannot hold the threads (see ecm_http_limits). */
 #ifndef ECM_HTTP_H
 #define ECM_HTTP_H
 
@@ -31,20 +33,53 @@ typedef struct {
     void (*cleanup)(void *ctx, ecm_http_req *req);
 } ecm_http_stream_handler;
 
-/* Returns 0 when ready, or -1 with a reason in errstr (reported by /readyz). */
+/* Returns 0 when ready, or -1 with a reason in errstr (reported by /readyz).
+ * Called at most once a second, never twice at once: /readyz answers from the
+ * last result while it is less than a second old. */
 typedef int (*ecm_http_ready_fn)(void *ctx, char *errstr, size_t errstr_size);
+
+/* What the server lets clients take. Over a soft cap a request is answered
+ * at once, with Retry-After, and its connection closed: 503 over
+ * max_connections, 429 over max_per_client. libmicrohttpd's own caps sit a
+ * little above (no answer is possible there: past the total one new
+ * connections wait in the kernel's backlog, past the per-client one they are
+ * closed at accept). /healthz, /readyz and /metrics are exempt from the soft
+ * caps, so that probes still answer while the server sheds load. */
+typedef struct {
+    int max_connections;        /* open connections in all */
+    int max_per_client;         /* open connections from one client address */
+    int request_timeout_s;      /* headers and a buffered body, from the first byte (or
+                                 * from the end of the previous request on a kept-alive
+                                 * connection); then the connection is closed (408) */
+    int stream_min_bytes_per_s; /* streaming bodies: after request_timeout_s, the body
+                                 * must have come at least this fast on average (time
+                                 * the handler itself takes does not count) */
+    int retry_after_s;          /* Retry-After of the 429/503 above */
+} ecm_http_limits;
+
+/* The defaults: 1000 connections, 64 per client, 30 s, 1024 bytes/s, 2 s.
+ * Can't fail. */
+void ecm_http_limits_default(ecm_http_limits *l);
 
 /* Creates a server on 0.0.0.0:port (bind_addr may be "127.0.0.1"; NULL for
  * all). metrics may be NULL. Routes are added before ecm_http_start(). */
 ecm_http *ecm_http_new(const char *bind_addr, int port, ecm_metrics *metrics);
 void ecm_http_set_ready(ecm_http *h, ecm_http_ready_fn fn, void *ctx);
+/* Replaces the limits (ecm_http_new starts from ecm_http_limits_default);
+ * before ecm_http_start(). Values below 1 keep the default. */
+void ecm_http_set_limits(ecm_http *h, const ecm_http_limits *l);
 
 /* Pattern: exact path segments and "{}" for one segment, e.g.
  * "/api/v1/campaigns/{}/uploads". Methods: "GET", "POST", "PUT", "DELETE".
- * Returns 0, or -1 when the route table is full. */
+ * max_body caps the body (0: none allowed): a bigger one is answered 413
+ * (at once when Content-Length says so; a chunked one is read and dropped
+ * up to 1 MiB past the cap, then its connection is closed). Returns 0, or
+ * -1 when the route table is full. */
 int ecm_http_route(ecm_http *h, const char *method, const char *pattern, size_t max_body,
                    ecm_http_handler fn, void *ctx);
-int ecm_http_route_stream(ecm_http *h, const char *method, const char *pattern,
+/* A streaming route; max_body (at least 1) caps the whole body as above:
+ * past it body() is not called again and the answer is 413. */
+int ecm_http_route_stream(ecm_http *h, const char *method, const char *pattern, size_t max_body,
                           const ecm_http_stream_handler *fns, void *ctx);
 
 /* Starts listening. Returns 0, or -1 (port in use...) with a log line. */
@@ -61,6 +96,10 @@ const char *ecm_http_req_param(const ecm_http_req *r, int n);
 const char *ecm_http_req_query(ecm_http_req *r, const char *name);
 /* Request header (case-insensitive), or NULL. */
 const char *ecm_http_req_header(ecm_http_req *r, const char *name);
+/* The client's address as text ("127.0.0.1", "::1") into out (46 bytes
+ * hold any). Returns 0, or -1 with out "" when it is unknown or does not
+ * fit. */
+int ecm_http_req_client_addr(ecm_http_req *r, char *out, size_t out_size);
 /* Buffered body (NUL-terminated; len may be 0) for ecm_http_route handlers. */
 const char *ecm_http_req_body(const ecm_http_req *r, size_t *len);
 void ecm_http_req_set_state(ecm_http_req *r, void *state);

@@ -1,6 +1,9 @@
 #include "ecm_pg.h"
 
+#include <errno.h>
 #include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +22,8 @@ struct ecm_pg {
     PGconn *conn;
     int connected_once; /* to tell a reconnect from the first connect */
     char sqlstate[6];
-    char expected[6]; /* a SQLSTATE the caller handles: logged at debug */
+    char expected[6];          /* a SQLSTATE the caller handles: logged at debug */
+    long statement_timeout_ms; /* set on each new connection; 0: none */
 };
 
 ecm_pg *ecm_pg_new(const char *dsn, volatile sig_atomic_t *stop)
@@ -89,6 +93,27 @@ static void notice_to_log(void *arg, const char *message)
     ecm_log_debug("PostgreSQL notice", "%s", msg);
 }
 
+/* Sets the handle's statement_timeout on a new connection. Returns 0 or -1. */
+static int set_statement_timeout(const ecm_pg *pg, PGconn *c)
+{
+    if (pg->statement_timeout_ms <= 0) {
+        return 0;
+    }
+    char sql[64];
+    snprintf(sql, sizeof sql, "SET statement_timeout = %ld", pg->statement_timeout_ms);
+    PGresult *res = PQexec(c, sql);
+    int ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    return ok ? 0 : -1;
+}
+
+void ecm_pg_set_statement_timeout(ecm_pg *pg, long ms)
+{
+    if (pg) {
+        pg->statement_timeout_ms = ms > 0 ? ms : 0;
+    }
+}
+
 /* One connection attempt. Returns 0 and sets pg->conn, or -1 with a warn log. */
 static int connect_once(ecm_pg *pg, long next_wait_ms)
 {
@@ -103,6 +128,12 @@ static int connect_once(ecm_pg *pg, long next_wait_ms)
         pg->conn = NULL;
     }
     PGconn *c = PQconnectdbParams(keys, vals, 1);
+    if (c && PQstatus(c) == CONNECTION_OK && set_statement_timeout(pg, c) != 0) {
+        pg_message(PQerrorMessage(c), err, sizeof err);
+        ecm_log_warn("PostgreSQL statement_timeout not set", "%s", err);
+        PQfinish(c);
+        return -1;
+    }
     if (c && PQstatus(c) == CONNECTION_OK) {
         pg->conn = c;
         PQsetNoticeProcessor(c, notice_to_log, NULL);
@@ -335,6 +366,20 @@ int ecm_pg_begin(ecm_pg *pg)
     return ecm_pg_cmd(pg, "BEGIN", 0, NULL);
 }
 
+int ecm_pg_begin_timeout(ecm_pg *pg, long ms)
+{
+    char sql[64];
+    snprintf(sql, sizeof sql, "SET LOCAL statement_timeout = %ld", ms > 0 ? ms : 0);
+    if (ecm_pg_begin(pg) != 0) {
+        return -1;
+    }
+    if (ecm_pg_cmd(pg, sql, 0, NULL) != 0) {
+        ecm_pg_rollback(pg);
+        return -1;
+    }
+    return 0;
+}
+
 int ecm_pg_commit(ecm_pg *pg)
 {
     return ecm_pg_cmd(pg, "COMMIT", 0, NULL);
@@ -485,7 +530,18 @@ struct ecm_pg_pool {
     ecm_pg **all;
     ecm_pg **idle; /* stack of free handles */
     int size, nidle;
+    long wait_ms; /* 0: no bound */
+    /* Waits that ran out, and when that was last logged. */
+    long timeouts;
+    int64_t logged_ms;
 };
+
+static int64_t pool_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 ecm_pg_pool *ecm_pg_pool_new(const char *dsn, int size, volatile sig_atomic_t *stop)
 {
@@ -512,7 +568,12 @@ ecm_pg_pool *ecm_pg_pool_new(const char *dsn, int size, volatile sig_atomic_t *s
     if (pthread_mutex_init(&p->mu, NULL) != 0) {
         goto fail_handles;
     }
-    if (pthread_cond_init(&p->freed, NULL) != 0) {
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    int crc = pthread_cond_init(&p->freed, &ca);
+    pthread_condattr_destroy(&ca);
+    if (crc != 0) {
         pthread_mutex_destroy(&p->mu);
         goto fail_handles;
     }
@@ -544,11 +605,56 @@ void ecm_pg_pool_destroy(ecm_pg_pool *p)
     free(p);
 }
 
+void ecm_pg_pool_set_limits(ecm_pg_pool *p, long wait_ms, long statement_timeout_ms)
+{
+    if (!p) {
+        return;
+    }
+    p->wait_ms = wait_ms > 0 ? wait_ms : 0;
+    for (int i = 0; i < p->size; i++) {
+        ecm_pg_set_statement_timeout(p->all[i], statement_timeout_ms);
+    }
+}
+
 ecm_pg *ecm_pg_pool_get(ecm_pg_pool *p)
 {
+    return ecm_pg_pool_get_within(p, p->wait_ms);
+}
+
+ecm_pg *ecm_pg_pool_get_within(ecm_pg_pool *p, long wait_ms)
+{
+    struct timespec until;
+    if (wait_ms > 0) {
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_sec += wait_ms / 1000;
+        until.tv_nsec += (wait_ms % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+    }
     pthread_mutex_lock(&p->mu);
     while (p->nidle == 0) {
-        pthread_cond_wait(&p->freed, &p->mu);
+        if (wait_ms <= 0) {
+            pthread_cond_wait(&p->freed, &p->mu);
+        } else if (pthread_cond_timedwait(&p->freed, &p->mu, &until) == ETIMEDOUT &&
+                   p->nidle == 0) {
+            long n = ++p->timeouts;
+            int64_t now = pool_mono_ms();
+            int log = now - p->logged_ms >= 10000;
+            if (log) {
+                p->logged_ms = now;
+                p->timeouts = 0;
+            }
+            pthread_mutex_unlock(&p->mu);
+            if (log) {
+                ecm_log_hint(ECM_LOG_WARN, "no DB connection free in time",
+                             "raise the pool size, or look for slow queries",
+                             "%ld requests waited %ld ms for one of %d pooled connections", n,
+                             wait_ms, p->size);
+            }
+            return NULL;
+        }
     }
     ecm_pg *pg = p->idle[--p->nidle];
     pthread_mutex_unlock(&p->mu);

@@ -36,7 +36,11 @@ PGresult *ecm_pg_exec(ecm_pg *pg, const char *sql, int nparams, const char *cons
 /* Like ecm_pg_exec() for commands without rows: returns 0 or -1. */
 int ecm_pg_cmd(ecm_pg *pg, const char *sql, int nparams, const char *const *params);
 
-int ecm_pg_begin(ecm_pg *pg);     /* 0 or -1 */
+int ecm_pg_begin(ecm_pg *pg); /* 0 or -1 */
+/* BEGIN with statement_timeout ms for this transaction only (SET LOCAL): for
+ * work whose statements may rightly wait longer than the connection's bound
+ * (an upload batch waiting for the campaign's lock). 0 or -1. */
+int ecm_pg_begin_timeout(ecm_pg *pg, long ms);
 int ecm_pg_commit(ecm_pg *pg);    /* 0 or -1 */
 void ecm_pg_rollback(ecm_pg *pg); /* best effort, can't fail */
 
@@ -61,12 +65,28 @@ int ecm_pg_copy_end(ecm_pg *pg);
  * (realloc'd). Returns 0 or -1 on allocation failure. */
 int ecm_pg_copy_escape(char **buf, size_t *len, size_t *cap, const char *s);
 
+/* statement_timeout (ms) the handle sets on every connection it makes from
+ * now on (0: the server's). Can't fail. */
+void ecm_pg_set_statement_timeout(ecm_pg *pg, long ms);
+
 /* Fixed-size pool for handlers that run on many threads. */
 typedef struct ecm_pg_pool ecm_pg_pool;
 ecm_pg_pool *ecm_pg_pool_new(const char *dsn, int size, volatile sig_atomic_t *stop);
 void ecm_pg_pool_destroy(ecm_pg_pool *p);
-/* Blocks until a handle is free. Never NULL. */
+/* Bounds ecm_pg_pool_get()'s wait to wait_ms (0: no bound, the default) and
+ * sets statement_timeout_ms on every handle (see above). Before the pool is
+ * used. Can't fail. */
+void ecm_pg_pool_set_limits(ecm_pg_pool *p, long wait_ms, long statement_timeout_ms);
+/* Waits for a free handle: at most the pool's wait bound, then returns NULL
+ * (logged, at most every 10 s). Every ecm_pg_* function takes that NULL as
+ * a database that cannot be reached (ecm_pg_exec returns NULL, ...), so a
+ * handler answers 503 on its usual path. Without a bound, never NULL. */
 ecm_pg *ecm_pg_pool_get(ecm_pg_pool *p);
+/* Like ecm_pg_pool_get() with its own bound: wait_ms 0 waits as long as it
+ * takes (for work already admitted, e.g. the next batch of an upload under
+ * way: every holder is bounded by statement_timeout). */
+ecm_pg *ecm_pg_pool_get_within(ecm_pg_pool *p, long wait_ms);
+/* Gives a handle back; pg may be NULL (nothing happens). */
 void ecm_pg_pool_put(ecm_pg_pool *p, ecm_pg *pg);
 
 #endif

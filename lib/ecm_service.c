@@ -2,7 +2,6 @@
 #include "ecm_service.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,8 +19,7 @@ volatile sig_atomic_t ecm_stop_requested = 0;
 
 struct ecm_service_internal {
     char source[SERVICE_SOURCE_MAX];
-    /* /readyz runs on HTTP threads: its own DB handle, one check at a time. */
-    pthread_mutex_t ready_mu;
+    /* /readyz's own DB handle; ecm_http runs the check once at a time. */
     ecm_pg *ready_pg;
 };
 
@@ -92,7 +90,6 @@ static int service_ready(void *ctx, char *errstr, size_t errstr_size)
         return -1;
     }
     struct ecm_service_internal *in = s->internal;
-    pthread_mutex_lock(&in->ready_mu);
     int db_ok = 0;
     PGconn *conn = ecm_pg_try_conn(in->ready_pg);
     if (conn) {
@@ -102,7 +99,6 @@ static int service_ready(void *ctx, char *errstr, size_t errstr_size)
         if (!db_ok)
             ecm_pg_check_broken(in->ready_pg);
     }
-    pthread_mutex_unlock(&in->ready_mu);
     if (!db_ok) {
         snprintf(errstr, errstr_size, "database unreachable");
         return -1;
@@ -129,7 +125,6 @@ static void service_free_internal(ecm_service *s)
         return;
     if (in->ready_pg)
         ecm_pg_destroy(in->ready_pg);
-    pthread_mutex_destroy(&in->ready_mu);
     free(in);
     s->internal = NULL;
 }
@@ -152,7 +147,6 @@ int ecm_service_init(ecm_service *s, const char *name, const ecm_common_config *
         ecm_log_error("service start failed", "out of memory");
         return -1;
     }
-    pthread_mutex_init(&s->internal->ready_mu, NULL);
     int n = snprintf(s->internal->source, sizeof s->internal->source, "/ecm/%s", name);
     if (n < 0 || (size_t)n >= sizeof s->internal->source) {
         ecm_log_error("service start failed", "service name too long: %s", name);
@@ -200,6 +194,13 @@ int ecm_service_init(ecm_service *s, const char *name, const ecm_common_config *
         goto fail;
     }
     ecm_http_set_ready(s->http, service_ready, s);
+    const ecm_http_limits limits = {
+        .max_connections = (int)common->http_max_connections,
+        .max_per_client = (int)common->http_max_per_client,
+        .request_timeout_s = (int)common->http_request_timeout_s,
+        .stream_min_bytes_per_s = (int)common->http_stream_min_rate,
+    };
+    ecm_http_set_limits(s->http, &limits);
     ecm_log_info("service initialised", "%s", s->source);
     return 0;
 fail:
@@ -224,6 +225,16 @@ int ecm_service_start_http(ecm_service *s)
         return -1;
     ecm_log_info("HTTP port open", "%s:%lld", s->common->http_bind, s->common->http_port);
     return 0;
+}
+
+ecm_pg_pool *ecm_service_pg_pool_new(const ecm_service *s, int size)
+{
+    ecm_pg_pool *p = ecm_pg_pool_new(s->common->pg_dsn, size, &ecm_stop_requested);
+    if (p) {
+        ecm_pg_pool_set_limits(p, (long)s->common->pg_pool_wait_ms,
+                               (long)s->common->pg_statement_timeout_ms);
+    }
+    return p;
 }
 
 static int64_t service_mono_ms(void)

@@ -23,6 +23,12 @@ typedef struct {
     char *kafka_brokers;
     char *http_bind;
     long long http_port;
+    long long http_max_connections;
+    long long http_max_per_client;
+    long long http_request_timeout_s;
+    long long http_stream_min_rate;
+    long long pg_statement_timeout_ms;
+    long long pg_pool_wait_ms;
     char *log_level;
     int migrate;
     long long shutdown_timeout_s;
@@ -50,6 +56,29 @@ typedef struct {
      "address of the HTTP port", NULL, 0},                                                       \
     {"ECM_HTTP_PORT", ECM_CFG_INT, offsetof(type, member.http_port), http_port_default, 1, 65535, \
      "HTTP port: /healthz, /readyz, /metrics and the service's own routes", NULL, 0},            \
+    {"ECM_HTTP_MAX_CONNECTIONS", ECM_CFG_INT, offsetof(type, member.http_max_connections),        \
+     "1000", 1, 100000,                                                                          \
+     "open HTTP connections in all; over it requests get 503 with Retry-After (a thread each; "  \
+     "the open-file limit is raised to fit)", NULL, 0},                                          \
+    {"ECM_HTTP_MAX_CONNECTIONS_PER_CLIENT", ECM_CFG_INT,                                         \
+     offsetof(type, member.http_max_per_client), "64", 1, 100000,                                \
+     "open HTTP connections from one client address; over it 429 with Retry-After (raise it "    \
+     "behind a proxy, where every client has the proxy's address)", NULL, 0},                    \
+    {"ECM_HTTP_REQUEST_TIMEOUT_S", ECM_CFG_INT, offsetof(type, member.http_request_timeout_s),    \
+     "30", 1, 3600,                                                                              \
+     "deadline for a request's headers and buffered body (slow clients are cut with 408); "      \
+     "streamed uploads must instead keep up ECM_HTTP_STREAM_MIN_BYTES_PER_S after it", NULL, 0}, \
+    {"ECM_HTTP_STREAM_MIN_BYTES_PER_S", ECM_CFG_INT, offsetof(type, member.http_stream_min_rate), \
+     "1024", 1, 1000000000,                                                                      \
+     "streamed uploads: the least average rate once ECM_HTTP_REQUEST_TIMEOUT_S has passed "      \
+     "(time the server spends on the data does not count)", NULL, 0},                            \
+    {"ECM_PG_STATEMENT_TIMEOUT_MS", ECM_CFG_INT, offsetof(type, member.pg_statement_timeout_ms),  \
+     "30000", 0, 86400000,                                                                       \
+     "statement_timeout of the pooled DB connections HTTP handlers use (0: none)", NULL, 0},     \
+    {"ECM_PG_POOL_WAIT_MS", ECM_CFG_INT, offsetof(type, member.pg_pool_wait_ms), "5000", 1,       \
+     600000,                                                                                     \
+     "longest wait of an HTTP handler for a pooled DB connection; then 503 with Retry-After",    \
+     NULL, 0},                                                                                   \
     {"ECM_LOG_LEVEL", ECM_CFG_STRING, offsetof(type, member.log_level), "info", 0, -1,            \
      "debug, info, warn or error", ecm_service_validate_log_level, 0},                           \
     {"ECM_MIGRATE", ECM_CFG_BOOL, offsetof(type, member.migrate), "true", 0, -1,                  \
@@ -112,6 +141,11 @@ int ecm_service_init(ecm_service *s, const char *name, const ecm_common_config *
 
 /* Starts the HTTP server (after the service added its routes). 0 or -1. */
 int ecm_service_start_http(ecm_service *s);
+
+/* A pool of size DB connections for the service's HTTP handlers, with the
+ * common limits: ECM_PG_POOL_WAIT_MS and ECM_PG_STATEMENT_TIMEOUT_MS.
+ * Returns NULL when out of memory. Freed with ecm_pg_pool_destroy(). */
+ecm_pg_pool *ecm_service_pg_pool_new(const ecm_service *s, int size);
 
 /* Orderly stop: HTTP down, relay drains, consumer closes (commits), producer
  * flushes, DB closes. Bounded by shutdown_timeout_s. */

@@ -25,6 +25,8 @@ packages=(
     protobuf-compiler
     # flakiness checks: tests run while stress-ng keeps a core busy
     stress-ng
+    # e2e test clients written with nothing but the standard library
+    python3
 )
 
 say() { printf 'install-deps: %s\n' "$*"; }

@@ -149,6 +149,11 @@ ecm_env_load() {
     ECM_DEV_SMSSIM_URL=http://127.0.0.1:$(ecm_port sms-sim)
     ECM_DEV_SMSSIM_TOKEN=$(ecm__secret_file "$ECM_DEV_DIR/secrets/smssim-token")
     ECM_DEV_SMS_URL=http://127.0.0.1:$(ecm_port sms)
+    # The sms service's callback secrets: the DLR token secret stays with the
+    # service; the MO key goes into Kannel's get-url and sms-sim's MO URL.
+    ECM_DEV_SMS_CALLBACK_SECRET=$(ecm__secret_file "$ECM_DEV_DIR/secrets/sms-callback-secret")
+    ECM_DEV_SMS_MO_KEY=$(ecm__secret_file "$ECM_DEV_DIR/secrets/sms-mo-key")
+    ECM_DEV_SMS_MO_URL="$ECM_DEV_SMS_URL/sms/mo?key=$ECM_DEV_SMS_MO_KEY&from=%p&to=%P&text=%a"
     chmod 700 "$ECM_DEV_DIR/secrets"
     export ECM_DEV_PG_PORT ECM_DEV_PG_SOCKET_DIR ECM_DEV_PG_PASSWORD ECM_DEV_SIM_USER \
         ECM_DEV_SIM_PASSWORD ECM_DEV_PG_ADMIN_DSN ECM_DEV_PG_DSN ECM_DEV_SIM_PG_DSN \
@@ -156,7 +161,8 @@ ecm_env_load() {
         ECM_DEV_KANNEL_USER ECM_DEV_KANNEL_PASSWORD ECM_DEV_KANNEL_ADMIN_PASSWORD \
         ECM_DEV_KANNEL_STATUS_PASSWORD ECM_DEV_KANNEL_SENDSMS_URL ECM_DEV_KANNEL_STATUS_URL \
         ECM_DEV_KANNEL_CONF ECM_DEV_FAKESMSC_LOG ECM_DEV_SMS_SENDER ECM_DEV_SMSSIM_URL \
-        ECM_DEV_SMSSIM_TOKEN ECM_DEV_SMS_URL
+        ECM_DEV_SMSSIM_TOKEN ECM_DEV_SMS_URL ECM_DEV_SMS_CALLBACK_SECRET ECM_DEV_SMS_MO_KEY \
+        ECM_DEV_SMS_MO_URL
 }
 
 # ---------------------------------------------------------------- business clock
@@ -244,7 +250,7 @@ ecm_env_print() {
         ECM_DEV_SIM_USER ECM_DEV_SIM_PASSWORD ECM_DEV_KANNEL_USER ECM_DEV_KANNEL_PASSWORD \
         ECM_DEV_KANNEL_STATUS_PASSWORD ECM_DEV_KANNEL_SENDSMS_URL ECM_DEV_KANNEL_STATUS_URL \
         ECM_DEV_FAKESMSC_LOG ECM_DEV_SMS_SENDER ECM_DEV_SMSSIM_URL ECM_DEV_SMSSIM_TOKEN \
-        ECM_DEV_SMS_URL; do
+        ECM_DEV_SMS_URL ECM_DEV_SMS_MO_KEY; do
         printf 'export %s=%q\n' "$v" "${!v}"
     done
     local n line
@@ -497,7 +503,7 @@ ecm_service_env() {
             "ECM_SMSSIM_TOKEN=$ECM_DEV_SMSSIM_TOKEN"
             "ECM_SMSSIM_MIX=${ECM_SMSSIM_MIX:-delivered:85,undelivered:8,rejected:2,nodlr:5}"
             "ECM_SMSSIM_DLR_DELAY_MS=${ECM_SMSSIM_DLR_DELAY_MS:-200}"
-            "ECM_SMSSIM_MO_URL=${ECM_SMSSIM_MO_URL:-$ECM_DEV_SMS_URL/sms/mo?from=%p&to=%P&text=%a}"
+            "ECM_SMSSIM_MO_URL=${ECM_SMSSIM_MO_URL:-$ECM_DEV_SMS_MO_URL}"
             "ECM_SMSSIM_MO_TO=$ECM_DEV_SMS_SENDER")
         ;;
     gateway | feeder | result-sync | strategy | sms)
@@ -529,7 +535,9 @@ ecm_service_env() {
                 "ECM_SMS_KANNEL_PASSWORD=$ECM_DEV_KANNEL_PASSWORD"
                 "ECM_SMS_HTTP_GATEWAY_URL=$ECM_DEV_SMSSIM_URL/send"
                 "ECM_SMS_HTTP_GATEWAY_AUTH=Bearer $ECM_DEV_SMSSIM_TOKEN"
-                "ECM_SMS_CALLBACK_BASE_URL=$ECM_DEV_SMS_URL")
+                "ECM_SMS_CALLBACK_BASE_URL=$ECM_DEV_SMS_URL"
+                "ECM_SMS_CALLBACK_SECRET=$ECM_DEV_SMS_CALLBACK_SECRET"
+                "ECM_SMS_MO_KEY=$ECM_DEV_SMS_MO_KEY")
             ;;
         esac
         ;;
@@ -850,11 +858,12 @@ ecm_sim_duplicates() {
 # 127.0.0.1 only; logs go to $ECM_DEV_DIR/logs. Two fake SMSCs: "fake"
 # carries every MT to the fakesmsc client (and gives DLRs 8 then 1), "mo"
 # takes injected MOs only (allowed-smsc-id: no MT is ever routed to it).
-# ECM_DEV_KANNEL_MO_URL overrides smsbox's get-url for MOs.
+# smsbox's get-url for MOs carries the sms service's MO key (key=);
+# ECM_DEV_KANNEL_MO_URL overrides it (then it must carry the key itself).
 ecm_kannel_write_conf() {
     ecm_env_load
     local dir=$ECM_DEV_DIR/kannel logs=$ECM_DEV_DIR/logs
-    local mo_url=${ECM_DEV_KANNEL_MO_URL:-$ECM_DEV_SMS_URL/sms/mo?from=%p&to=%P&text=%a}
+    local mo_url=${ECM_DEV_KANNEL_MO_URL:-$ECM_DEV_SMS_MO_URL}
     mkdir -p "$dir/store" "$logs"
     chmod 700 "$dir"
     # An empty store is read as "no messages"; a missing one logs three ERRORs.

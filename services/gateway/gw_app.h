@@ -8,6 +8,7 @@
 
 #include "ecm_calling.h"
 #include "ecm_pg.h"
+#include "gw_upload_limits.h"
 
 typedef struct {
     ecm_pg_pool *pool;
@@ -18,8 +19,19 @@ typedef struct {
     const char *topic_closed;     /* contacts.closed (DNC closes contacts); NULL: default */
     const ecm_legal_hours *legal; /* ECM_LEGAL_HOURS, windows are checked against; NULL: 08-21 */
     size_t upload_batch;          /* contacts per COPY transaction */
-    int upload_threads;           /* validating threads per upload; 0: by CPUs */
+    int upload_threads;           /* validating threads in all; 0: by CPUs */
     size_t upload_max_record;     /* bytes of one CSV record */
+    size_t upload_max_bytes;      /* bytes of one upload's body; 0: GW_UPLOAD_MAX_BYTES_DEFAULT */
+    gw_upload_limits *upload_limits; /* uploads at once, shared threads; NULL: none */
 } gw_app;
+
+/* 2 GiB: a 1M-row contact file is ~100 MB. */
+#define GW_UPLOAD_MAX_BYTES_DEFAULT (2048ull * 1024 * 1024)
+
+/* The body cap of app's upload routes. Can't fail. */
+static inline size_t gw_upload_limits_max_bytes(const gw_app *app)
+{
+    return app->upload_max_bytes ? app->upload_max_bytes : (size_t)GW_UPLOAD_MAX_BYTES_DEFAULT;
+}
 
 #endif

@@ -48,6 +48,7 @@ typedef struct {
     long long fail_line;
     char fail_reason[256];
     int finished;
+    int admitted; /* holds a gw_upload_limits slot, given back by dnc_free */
 } dnc_upload;
 
 static void dnc_fail(dnc_upload *d, int status, const char *title, const char *detail)
@@ -119,7 +120,7 @@ static int dnc_load_once(dnc_upload *d, ecm_pg *pg, long long *loaded, long long
     (void)snprintf(cid, sizeof(cid), "%lld", d->campaign_id);
     const char *params[] = {uid, d->campaign_id > 0 ? cid : NULL};
     *loaded = *duplicate = *contacts_closed = 0;
-    if (ecm_pg_begin(pg) != 0) {
+    if (ecm_pg_begin_timeout(pg, GW_UPLOAD_STATEMENT_TIMEOUT_MS) != 0) {
         return -1;
     }
     if (d->nstaged > 0) {
@@ -176,7 +177,7 @@ static int dnc_flush(dnc_upload *d)
     long long loaded = 0, duplicate = 0, closed = 0;
     int ok = 0;
     for (int t = 0; t < DNC_FLUSH_TRIES && !ok; t++) {
-        ecm_pg *pg = ecm_pg_pool_get(d->app->pool);
+        ecm_pg *pg = ecm_pg_pool_get_within(d->app->pool, 0); /* admitted: no bound */
         ok = dnc_load_once(d, pg, &loaded, &duplicate, &closed) == 0;
         int broken = ok ? 0 : ecm_pg_check_broken(pg);
         ecm_pg_pool_put(d->app->pool, pg);
@@ -328,6 +329,9 @@ static void dnc_free(dnc_upload *d)
     if (!d) {
         return;
     }
+    if (d->admitted) {
+        gw_upload_limits_leave(d->app->upload_limits);
+    }
     gw_csv_free(d->csv);
     gw_buf_free(&d->stage);
     gw_buf_free(&d->report);
@@ -346,7 +350,17 @@ static int dnc_begin(ecm_http_req *req, const gw_app *app, long long campaign_id
                                  ecm_utf8_quote(shown, sizeof(shown), ct, 60));
         return -1;
     }
+    if (!gw_upload_limits_enter(app->upload_limits)) {
+        gw_upload_limits_respond_busy(req, app->upload_limits);
+        return -1;
+    }
     dnc_upload *d = calloc(1, sizeof(*d));
+    if (d) {
+        d->app = app;
+        d->admitted = 1; /* given back by dnc_free */
+    } else {
+        gw_upload_limits_leave(app->upload_limits);
+    }
     if (!d || !(d->errors = json_array()) ||
         !(d->csv = gw_csv_new(app->upload_max_record, dnc_on_record, d))) {
         dnc_free(d);
@@ -411,7 +425,7 @@ static void dnc_mark_failed(dnc_upload *d)
     if (d->finished || d->upload_id <= 0) {
         return;
     }
-    ecm_pg *pg = ecm_pg_pool_get(d->app->pool);
+    ecm_pg *pg = ecm_pg_pool_get_within(d->app->pool, 0); /* admitted: no bound */
     int rc = 0;
     if (d->fail_line > 0) {
         char id[24], line[24];
@@ -493,7 +507,7 @@ static void dnc_end(void *ctx, ecm_http_req *req)
     if (!d->fail_status) {
         (void)dnc_flush(d);
     }
-    ecm_pg *pg = d->fail_status ? NULL : ecm_pg_pool_get(d->app->pool);
+    ecm_pg *pg = d->fail_status ? NULL : ecm_pg_pool_get_within(d->app->pool, 0);
     if (pg) {
         if (dnc_save(pg, d, d->rows_loaded, d->rows_rejected, d->rows_duplicate, "done") != 0) {
             ecm_pg_check_broken(pg);
@@ -555,8 +569,10 @@ int gw_dnc_upload_register(ecm_http *h, const gw_app *app)
         .cleanup = dnc_cleanup,
     };
     void *ctx = (void *)(uintptr_t)app; /* handlers only read it */
-    if (ecm_http_route_stream(h, "POST", "/api/v1/dnc/uploads", &global, ctx) != 0 ||
-        ecm_http_route_stream(h, "POST", "/api/v1/campaigns/{}/dnc/uploads", &campaign, ctx) != 0) {
+    size_t cap = gw_upload_limits_max_bytes(app);
+    if (ecm_http_route_stream(h, "POST", "/api/v1/dnc/uploads", cap, &global, ctx) != 0 ||
+        ecm_http_route_stream(h, "POST", "/api/v1/campaigns/{}/dnc/uploads", cap, &campaign, ctx) !=
+            0) {
         return -1;
     }
     return 0;

@@ -34,7 +34,15 @@ json_t *gw_body_json(ecm_http_req *req, const char *title)
 
 void gw_respond_db_down(ecm_http_req *req, ecm_pg *pg, const char *what)
 {
+    if (!pg) {
+        /* The pool's wait ran out: every connection is busy. */
+        ecm_http_add_header(req, "Retry-After", "1");
+        ecm_http_respond_problem(req, 503, "unavailable", "Database busy",
+                                 "could not %s: no database connection was free in time", what);
+        return;
+    }
     ecm_pg_check_broken(pg);
+    ecm_http_add_header(req, "Retry-After", "5");
     ecm_http_respond_problem(req, 503, "unavailable", "Database unavailable", "could not %s", what);
 }
 

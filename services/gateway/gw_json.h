@@ -21,7 +21,9 @@ void gw_json_respond(ecm_http_req *req, int status, json_t *body);
 json_t *gw_body_json(ecm_http_req *req, const char *title);
 
 /* Answers 503 "Database unavailable" ("could not <what>") after letting pg
- * notice a lost connection, so that the pool replaces it. Can't fail. */
+ * notice a lost connection, so that the pool replaces it; pg NULL (no pooled
+ * connection free within ECM_PG_POOL_WAIT_MS) is "Database busy". Both with
+ * Retry-After. Can't fail. */
 void gw_respond_db_down(ecm_http_req *req, ecm_pg *pg, const char *what);
 
 /* Parses a positive decimal id (a path segment or a cursor). Returns 0, or -1

@@ -1061,6 +1061,7 @@ struct upload {
     long long fail_line;
     char fail_reason[256];
     int finished;
+    int admitted; /* holds a gw_upload_limits slot, given back by upload_free */
 };
 
 static void upload_error_answer(upload *u, long long line, const char *reason)
@@ -1197,6 +1198,9 @@ static int validate_batch(upload *u, batch *b)
     if (nw < 1) {
         nw = 1;
     }
+    /* Helpers come from the process's budget, shared with other uploads. */
+    int helpers = gw_upload_limits_threads_take(u->app->upload_limits, nw - 1);
+    nw = 1 + helpers;
     size_t per = (n + (size_t)nw - 1) / (size_t)nw, first = 0;
     int started[GW_UPLOAD_THREADS_MAX] = {0};
     for (int k = 0; k < nw; k++) {
@@ -1223,6 +1227,7 @@ static int validate_batch(upload *u, batch *b)
         }
         failed = failed || u->workers[k].failed;
     }
+    gw_upload_limits_threads_give(u->app->upload_limits, helpers);
     return failed ? -1 : 0;
 }
 
@@ -1566,7 +1571,7 @@ static int load_once(upload *u, const batch *b, ecm_pg *pg, batch_counts *bc, in
         goto out_free;
     }
     int64_t t = ecm_now_ms();
-    if (ecm_pg_begin(pg) != 0) {
+    if (ecm_pg_begin_timeout(pg, GW_UPLOAD_STATEMENT_TIMEOUT_MS) != 0) {
         goto out_free;
     }
     char ncand_s[24];
@@ -1783,7 +1788,7 @@ static void *loader_run(void *arg)
     int ok = 0;
     int probe_all = 0;
     for (int t = 0; t < GW_FLUSH_TRIES && !ok; t++) {
-        ecm_pg *pg = ecm_pg_pool_get(u->app->pool);
+        ecm_pg *pg = ecm_pg_pool_get_within(u->app->pool, 0); /* admitted: no bound */
         if (!u->seen) {
             seen_fill(u, pg);
         }
@@ -1816,7 +1821,7 @@ static void *loader_run(void *arg)
         return NULL;
     }
     if (ok == 2) {
-        ecm_pg *pg = ecm_pg_pool_get(u->app->pool);
+        ecm_pg *pg = ecm_pg_pool_get_within(u->app->pool, 0);
         char id[24];
         (void)snprintf(id, sizeof(id), "%lld", u->upload_id);
         const char *params[] = {id};
@@ -1971,6 +1976,9 @@ static void upload_free(upload *u)
         return;
     }
     (void)loader_wait(u);
+    if (u->admitted) {
+        gw_upload_limits_leave(u->app->upload_limits);
+    }
     ecm_bloom_free(u->seen);
     gw_csv_free(u->csv);
     gw_jsonarr_free(u->jarr);
@@ -2144,7 +2152,18 @@ static int upload_begin(void *ctx, ecm_http_req *req)
         ecm_pg_pool_put(app->pool, pg);
         return -1;
     }
+    if (!gw_upload_limits_enter(app->upload_limits)) {
+        PQclear(c);
+        ecm_pg_pool_put(app->pool, pg);
+        gw_upload_limits_respond_busy(req, app->upload_limits);
+        return -1;
+    }
     upload *u = upload_new(app, kind == GW_BODY_JSON);
+    if (u) {
+        u->admitted = 1;
+    } else {
+        gw_upload_limits_leave(app->upload_limits);
+    }
     int oom = !u;
     if (u) {
         u->campaign_id = campaign_id;
@@ -2195,7 +2214,7 @@ static void mark_failed(upload *u)
         return;
     }
     (void)loader_wait(u); /* a batch in flight may yet commit: count it */
-    ecm_pg *pg = ecm_pg_pool_get(u->app->pool);
+    ecm_pg *pg = ecm_pg_pool_get_within(u->app->pool, 0);
     int rc = 0;
     if (u->fail_line > 0) {
         char id[24], line[24];
@@ -2308,7 +2327,7 @@ static void upload_end(void *ctx, ecm_http_req *req)
         respond_failure(u, req);
         return;
     }
-    ecm_pg *pg = ecm_pg_pool_get(u->app->pool);
+    ecm_pg *pg = ecm_pg_pool_get_within(u->app->pool, 0);
     rc = upload_save(pg, u, u->rows_read, u->bytes_read, NULL, "done");
     if (rc != 0) {
         ecm_pg_check_broken(pg);
@@ -2446,7 +2465,8 @@ int gw_upload_register(ecm_http *h, const gw_app *app)
         .cleanup = upload_cleanup,
     };
     void *ctx = (void *)(uintptr_t)app; /* handlers only read it */
-    if (ecm_http_route_stream(h, "POST", "/api/v1/campaigns/{}/uploads", &fns, ctx) != 0 ||
+    if (ecm_http_route_stream(h, "POST", "/api/v1/campaigns/{}/uploads",
+                              gw_upload_limits_max_bytes(app), &fns, ctx) != 0 ||
         ecm_http_route(h, "GET", "/api/v1/uploads/{}", 0, get_upload, ctx) != 0) {
         return -1;
     }

@@ -2,6 +2,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "ecm_calling.h"
 #include "ecm_log.h"
@@ -19,6 +20,8 @@ typedef struct {
     long long upload_batch;
     long long upload_threads;
     long long upload_max_record;
+    long long upload_max_bytes;
+    long long max_uploads;
     long long pg_pool_size;
     char *default_region;
     char *legal_hours;
@@ -44,8 +47,15 @@ static const ecm_cfg_entry config_table[] = {
      NULL, 0},
     {"ECM_GATEWAY_UPLOAD_THREADS", ECM_CFG_INT, offsetof(gateway_config, upload_threads), "0", 0,
      16,
-     "threads that validate an upload's rows (phone numbers through libphonenumber); 0: one a "
-     "CPU, at least 2 (the database load of the previous batch runs meanwhile)",
+     "threads that validate upload rows (phone numbers through libphonenumber), shared by the "
+     "uploads under way: one upload alone gets them all, more share them; 0: one a CPU, at "
+     "least 2 (the database load of the previous batch runs meanwhile)",
+     NULL, 0},
+    {"ECM_GATEWAY_MAX_UPLOADS", ECM_CFG_INT, offsetof(gateway_config, max_uploads), "4", 1, 256,
+     "contact and DNC uploads under way at once in this process; more get 429 with Retry-After",
+     NULL, 0},
+    {"ECM_GATEWAY_UPLOAD_MAX_BYTES", ECM_CFG_INT, offsetof(gateway_config, upload_max_bytes),
+     "2147483648", 1024, 1099511627776LL, "bytes one upload's body may have; a bigger one gets 413",
      NULL, 0},
     {"ECM_GATEWAY_UPLOAD_MAX_RECORD", ECM_CFG_INT, offsetof(gateway_config, upload_max_record),
      "65536", 1024, 16777216, "bytes one CSV record may take (bounds memory per upload)", NULL, 0},
@@ -73,9 +83,11 @@ int main(int argc, char **argv)
     }
     ecm_config_log(config_table, n, &cfg);
     int rc = 1;
-    ecm_pg_pool *pool =
-        ecm_pg_pool_new(cfg.common.pg_dsn, (int)cfg.pg_pool_size, &ecm_stop_requested);
-    if (!pool) {
+    ecm_pg_pool *pool = ecm_service_pg_pool_new(&svc, (int)cfg.pg_pool_size);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int threads = cfg.upload_threads > 0 ? (int)cfg.upload_threads : cpus > 2 ? (int)cpus : 2;
+    gw_upload_limits *upload_limits = gw_upload_limits_new((int)cfg.max_uploads, threads);
+    if (!pool || !upload_limits) {
         ecm_log_error("gateway start failed", "could not create the DB pool");
         goto out;
     }
@@ -97,6 +109,8 @@ int main(int argc, char **argv)
         .upload_batch = (size_t)cfg.upload_batch,
         .upload_threads = (int)cfg.upload_threads,
         .upload_max_record = (size_t)cfg.upload_max_record,
+        .upload_max_bytes = (size_t)cfg.upload_max_bytes,
+        .upload_limits = upload_limits,
     };
     if (gw_campaigns_register(svc.http, &app) != 0 || gw_upload_register(svc.http, &app) != 0 ||
         gw_dnc_register(svc.http, &app) != 0 || gw_dnc_upload_register(svc.http, &app) != 0 ||
@@ -115,6 +129,7 @@ out:
     /* HTTP goes down first, so no handler still holds a pool handle. */
     ecm_service_shutdown(&svc);
     ecm_pg_pool_destroy(pool);
+    gw_upload_limits_destroy(upload_limits);
     ecm_config_free(config_table, n, &cfg);
     return rc;
 }

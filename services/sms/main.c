@@ -1,8 +1,9 @@
 /* ecm-sms: SMS contacts from Kafka to the SMS gateways (Kannel, a generic
  * HTTP/JSON gateway), paced from the ECM DB; DLRs and inbound messages
  * (opt-out) over HTTP. main() only wires the parts: intake (ecm_intake),
- * sending (sms_sender, sms_gw*), DLRs (sms_dlr), inbound (sms_mo) and DLR
- * timeouts (sms_expiry). */
+ * sending (sms_sender, sms_gw*), DLRs (sms_dlr), inbound (sms_mo), their
+ * authentication (sms_auth), DLR timeouts (sms_expiry) and the retention
+ * purge (sms_purge). */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include "sms_gw.h"
 #include "ecm_intake.h"
 #include "sms_mo.h"
+#include "sms_purge.h"
 #include "sms_sender.h"
 
 #define DEFAULT_HTTP_BODY                                                                          \
@@ -39,6 +41,15 @@ typedef struct {
     char *default_gateway;
     char *system_gateway;
     char *callback_base_url;
+    char *callback_secret;
+    char *callback_secret_previous;
+    char *mo_key;
+    char *mo_key_previous;
+    long long reply_interval_s;
+    long long reply_max_per_minute;
+    long long retention_days;
+    long long purge_batch;
+    long long purge_interval_s;
     char *help_text;
     char *optout_text;
     char *optin_text;
@@ -130,6 +141,31 @@ static const ecm_cfg_entry config_table[] = {
     {"ECM_SMS_CALLBACK_BASE_URL", ECM_CFG_STRING, offsetof(sms_config, callback_base_url),
      "http://127.0.0.1:8084", 0, -1,
      "this service's HTTP port as the gateways reach it (DLR URLs)", validate_url, 0},
+    {"ECM_SMS_CALLBACK_SECRET", ECM_CFG_STRING, offsetof(sms_config, callback_secret), NULL, 0,
+     -1, "secret of the DLR URL tokens (HMAC-SHA256 of the message id): a random value of at "
+     "least 32 characters, known to this service only", sms_auth_validate_secret, 1},
+    {"ECM_SMS_CALLBACK_SECRET_PREVIOUS", ECM_CFG_STRING,
+     offsetof(sms_config, callback_secret_previous), "", 0, -1,
+     "the secret before a rotation: tokens under it are still accepted (empty: none)",
+     sms_auth_validate_previous, 1},
+    {"ECM_SMS_MO_KEY", ECM_CFG_STRING, offsetof(sms_config, mo_key), NULL, 0, -1,
+     "key that inbound-message callbacks carry (key= in Kannel's get-url or the gateway's "
+     "URL, or the X-ECM-Key header): a random value of at least 32 characters",
+     sms_auth_validate_secret, 1},
+    {"ECM_SMS_MO_KEY_PREVIOUS", ECM_CFG_STRING, offsetof(sms_config, mo_key_previous), "", 0, -1,
+     "the MO key before a rotation, still accepted (empty: none)", sms_auth_validate_previous, 1},
+    {"ECM_SMS_REPLY_INTERVAL_S", ECM_CFG_INT, offsetof(sms_config, reply_interval_s), "600", 0,
+     604800, "at most one reply of a kind (HELP answer, opt-out or opt-in confirmation) to a "
+     "number per this many seconds of business time (0: no limit)", NULL, 0},
+    {"ECM_SMS_REPLY_MAX_PER_MINUTE", ECM_CFG_INT, offsetof(sms_config, reply_max_per_minute),
+     "60", 0, 1000000, "replies to inbound messages in all, per business minute, across "
+     "replicas (0: no limit)", NULL, 0},
+    {"ECM_SMS_RETENTION_DAYS", ECM_CFG_INT, offsetof(sms_config, retention_days), "90", 1, 36500,
+     "DLRs (sms_dlrs) and inbound messages (sms_inbound) older than this are purged", NULL, 0},
+    {"ECM_SMS_PURGE_BATCH", ECM_CFG_INT, offsetof(sms_config, purge_batch), "1000", 1, 100000,
+     "rows deleted per transaction by the retention purge", NULL, 0},
+    {"ECM_SMS_PURGE_INTERVAL_S", ECM_CFG_INT, offsetof(sms_config, purge_interval_s), "3600", 1,
+     604800, "pause between two retention purges", NULL, 0},
     {"ECM_SMS_HELP_TEXT", ECM_CFG_STRING, offsetof(sms_config, help_text),
      "ECM messages. Reply STOP to opt out, START to opt back in.", 0, -1,
      "answer to an inbound HELP", NULL, 0},
@@ -220,18 +256,30 @@ int main(int argc, char **argv)
     ecm_pg_pool *pool = NULL;
     ecm_intake *intake = NULL;
     sms_expiry *expiry = NULL;
+    sms_purge *purge = NULL;
     sms_sender *sender = NULL;
+    sms_auth *auth = NULL;
     if (ecm_service_init(&svc, "sms", &cfg.common) < 0) {
         ecm_config_free(config_table, CONFIG_N, &cfg);
         return 1;
     }
     ecm_config_log(config_table, CONFIG_N, &cfg);
 
-    pool = ecm_pg_pool_new(cfg.common.pg_dsn, (int)cfg.db_pool, &ecm_stop_requested);
+    pool = ecm_service_pg_pool_new(&svc, (int)cfg.db_pool);
     if (!pool) {
         ecm_log_error("could not create the DB pool", NULL);
         goto out;
     }
+    sms_auth_config acfg = {
+        .dlr_secret = cfg.callback_secret,
+        .dlr_secret_previous = cfg.callback_secret_previous,
+        .mo_key = cfg.mo_key,
+        .mo_key_previous = cfg.mo_key_previous,
+        .metrics = svc.metrics,
+    };
+    auth = sms_auth_new(&acfg);
+    if (!auth)
+        goto out;
     sms_ctx ctx = {
         .common = &cfg.common,
         .source = svc.source,
@@ -243,6 +291,9 @@ int main(int argc, char **argv)
         .optin_text = cfg.optin_text,
         .system_sender = cfg.system_sender,
         .dlr_scan_ms = cfg.dlr_scan_ms,
+        .auth = auth,
+        .reply_interval_s = cfg.reply_interval_s,
+        .reply_max_per_minute = cfg.reply_max_per_minute,
     };
 
     const char *topics[1] = {cfg.common.topic_retry};
@@ -274,6 +325,7 @@ int main(int argc, char **argv)
                     .user = cfg.kannel_user,
                     .password = cfg.kannel_password,
                     .callback_base_url = cfg.callback_base_url,
+                    .callback_secret = cfg.callback_secret,
                     .timeout_ms = (long)cfg.send_timeout_s * 1000,
                     .concurrency = (int)cfg.concurrency,
                 },
@@ -291,6 +343,7 @@ int main(int argc, char **argv)
                     .body_template = cfg.http_body,
                     .auth = cfg.http_auth,
                     .callback_base_url = cfg.callback_base_url,
+                    .callback_secret = cfg.callback_secret,
                     .timeout_ms = (long)cfg.send_timeout_s * 1000,
                     .concurrency = (int)cfg.concurrency,
                 },
@@ -319,6 +372,16 @@ int main(int argc, char **argv)
     expiry = sms_expiry_start(cfg.common.pg_dsn, &ctx, &ecm_stop_requested);
     if (!expiry)
         goto out;
+    sms_purge_config pcfg = {
+        .retention_days = cfg.retention_days,
+        .batch = cfg.purge_batch,
+        .interval_ms = cfg.purge_interval_s * 1000,
+        .reply_interval_s = cfg.reply_interval_s,
+        .metrics = svc.metrics,
+    };
+    purge = sms_purge_start(cfg.common.pg_dsn, &pcfg, &ecm_stop_requested);
+    if (!purge)
+        goto out;
     if (ecm_service_start_http(&svc) < 0)
         goto out;
 
@@ -334,9 +397,11 @@ out:
      * its consumer and the pool goes. */
     ecm_intake_stop(intake);
     sms_expiry_stop(expiry);
+    sms_purge_stop(purge);
     ecm_service_shutdown(&svc);
     sms_sender_destroy(sender);
     ecm_pg_pool_destroy(pool);
+    sms_auth_destroy(auth);
     ecm_config_free(config_table, CONFIG_N, &cfg);
     return rc;
 }

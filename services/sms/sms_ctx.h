@@ -7,6 +7,7 @@
 #include "ecm_metrics.h"
 #include "ecm_pg.h"
 #include "ecm_service.h"
+#include "sms_auth.h"
 
 typedef struct {
     const ecm_common_config *common; /* topics: common->topic_sms_results, ... */
@@ -21,6 +22,15 @@ typedef struct {
     const char *optin_text;    /* confirmation after START & co. */
     const char *system_sender; /* "from" of system messages */
     long long dlr_scan_ms;     /* how often DLR timeouts are checked */
+    /* Callback authentication (DLR tokens, MO key); thread-safe, so the
+     * handlers use it through this const struct. */
+    sms_auth *auth;
+    /* Replies to inbound messages (HELP answers, STOP/START confirmations):
+     * at most one of a kind to a number per reply_interval_s (0: no limit)
+     * and reply_max_per_minute in all (0: no limit), both in the DB so that
+     * they hold across replicas, on the business clock. */
+    long long reply_interval_s;
+    long long reply_max_per_minute;
 } sms_ctx;
 
 #endif

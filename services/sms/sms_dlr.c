@@ -246,8 +246,13 @@ static void handle_dlr(void *vctx, ecm_http_req *req)
     const char *detail = sms_args_get(args, "detail");
     char detail_buf[SMS_DLR_DETAIL_MAX];
     int status = 0;
-    if (mid == NULL || mid[0] == '\0' || strlen(mid) > SMS_DLR_MESSAGE_ID_MAX ||
-        !ecm_utf8_valid(mid, strlen(mid))) {
+    /* Authenticated before anything else is looked at: a DLR without its
+     * message's token changes nothing and tells nothing. */
+    sms_auth_verdict v = sms_auth_check_dlr(ctx->auth, mid, sms_args_get(args, "token"));
+    if (v != SMS_AUTH_OK) {
+        sms_auth_reject(ctx->auth, req, "dlr", v);
+    } else if (mid == NULL || mid[0] == '\0' || strlen(mid) > SMS_DLR_MESSAGE_ID_MAX ||
+               !ecm_utf8_valid(mid, strlen(mid))) {
         bad_request(ctx, req, "msgid (or message_id) is required, at most 128 bytes");
     } else if (parse_status(status_s, &status) != 0) {
         bad_request(ctx, req, "status must be a DLR code such as 1, 2, 4, 8 or 16");
@@ -282,6 +287,8 @@ static void handle_dlr(void *vctx, ecm_http_req *req)
 
 int sms_dlr_register(ecm_http *http, const sms_ctx *ctx)
 {
+    if (ctx->auth == NULL)
+        return -1;                    /* never serve callbacks unauthenticated */
     void *c = (void *)(uintptr_t)ctx; /* handlers only read it */
     if (ecm_http_route(http, "GET", "/sms/dlr", 0, handle_dlr, c) != 0 ||
         ecm_http_route(http, "POST", "/sms/dlr", SMS_DLR_MAX_BODY, handle_dlr, c) != 0)

@@ -1,6 +1,8 @@
-/* Delivery reports: GET /sms/dlr?msgid=..&status=.. (Kannel's dlr-url and
- * the generic gateway's callback) and POST /sms/dlr with a form or a JSON
- * body {"message_id": "...", "status": 1}. Codes are Kannel's: 1 delivered,
+/* Delivery reports: GET /sms/dlr?msgid=..&token=..&status=.. (Kannel's
+ * dlr-url, a GET by Kannel's design) and POST /sms/dlr with the same query
+ * string and/or a form or a JSON body {"message_id": "...", "status": 1}
+ * (the generic gateway). token is the message's MAC (sms_auth): without
+ * the right one the answer is 403 and nothing is recorded. Codes are Kannel's: 1 delivered,
  * 2 undelivered, 16 SMSC reject are final; 4 buffered and 8 SMSC ack are
  * intermediate. Every DLR is kept in sms_dlrs; a final one closes its
  * attempt and queues an SmsResult (outbox) in the same transaction, once:
@@ -56,7 +58,7 @@ int sms_dlr_add_result(ecm_pg *pg, const sms_ctx *ctx, int64_t campaign_id, int6
                        int64_t occurred_at_ms);
 
 /* Adds GET and POST /sms/dlr to http; ctx must outlive it. Returns 0, or -1
- * when the route table is full. */
+ * when the route table is full or ctx->auth is NULL. */
 int sms_dlr_register(ecm_http *http, const sms_ctx *ctx);
 
 #endif

@@ -10,6 +10,7 @@
 
 #include "ecm_log.h"
 #include "ecm_utf8.h"
+#include "sms_auth.h"
 
 /* Answers are short ("0: Accepted for delivery", a small JSON object);
  * more is read and dropped. */
@@ -128,8 +129,12 @@ char *sms_gw_urlencode(const char *s)
     return sb_take(&b);
 }
 
-char *sms_gw_dlr_url(const char *callback_base_url, const char *message_id)
+char *sms_gw_dlr_url(const char *callback_base_url, const char *callback_secret,
+                     const char *message_id)
 {
+    char token[SMS_AUTH_TOKEN_LEN + 1];
+    if (sms_auth_token(callback_secret, message_id, token, sizeof token) != 0)
+        return NULL;
     sbuf b;
     sb_init(&b, BODY_MAX);
     size_t n = strlen(callback_base_url);
@@ -138,6 +143,8 @@ char *sms_gw_dlr_url(const char *callback_base_url, const char *message_id)
     sb_put(&b, callback_base_url, n);
     sb_puts(&b, "/sms/dlr?msgid=");
     sb_urlencode(&b, message_id);
+    sb_puts(&b, "&token=");
+    sb_puts(&b, token);
     sb_puts(&b, "&status=%d");
     return sb_take(&b);
 }
@@ -152,7 +159,7 @@ static void sb_param(sbuf *b, const char *name, const char *value)
 
 char *sms_gw_kannel_url(const sms_gw_config *cfg, const sms_gw_msg *m)
 {
-    char *dlr = sms_gw_dlr_url(cfg->callback_base_url, m->message_id);
+    char *dlr = sms_gw_dlr_url(cfg->callback_base_url, cfg->callback_secret, m->message_id);
     if (!dlr)
         return NULL;
     sbuf b;
@@ -357,11 +364,16 @@ static void free_cfg(sms_gw_config *c)
     free((char *)c->body_template);
     free((char *)c->auth);
     free((char *)c->callback_base_url);
+    if (c->callback_secret) {
+        memset((char *)c->callback_secret, 0, strlen(c->callback_secret));
+        free((char *)c->callback_secret);
+    }
 }
 
 sms_gw *sms_gw_new(const sms_gw_config *cfg, sms_gw_done_fn done, void *done_ctx)
 {
-    if (!cfg->url || !cfg->url[0] || cfg->concurrency < 1 || cfg->timeout_ms < 1) {
+    if (!cfg->url || !cfg->url[0] || cfg->concurrency < 1 || cfg->timeout_ms < 1 ||
+        !cfg->callback_secret || !cfg->callback_secret[0]) {
         ecm_log_error("SMS gateway misconfigured", "gateway=%s", cfg->name ? cfg->name : "?");
         return NULL;
     }
@@ -381,11 +393,13 @@ sms_gw *sms_gw_new(const sms_gw_config *cfg, sms_gw_done_fn done, void *done_ctx
     gw->cfg.body_template = dup_or_empty(cfg->body_template);
     gw->cfg.auth = dup_or_empty(cfg->auth);
     gw->cfg.callback_base_url = dup_or_empty(cfg->callback_base_url);
+    gw->cfg.callback_secret = dup_or_empty(cfg->callback_secret);
     gw->done = done;
     gw->done_ctx = done_ctx;
     gw->multi = curl_multi_init();
     if (!gw->multi || !gw->cfg.name || !gw->cfg.url || !gw->cfg.user || !gw->cfg.password ||
-        !gw->cfg.method || !gw->cfg.body_template || !gw->cfg.auth || !gw->cfg.callback_base_url) {
+        !gw->cfg.method || !gw->cfg.body_template || !gw->cfg.auth || !gw->cfg.callback_base_url ||
+        !gw->cfg.callback_secret) {
         sms_gw_destroy(gw);
         return NULL;
     }
@@ -452,7 +466,7 @@ static size_t on_answer(char *data, size_t size, size_t nmemb, void *userdata)
 
 static int build_http(sms_gw *gw, const sms_gw_msg *m, xfer *x)
 {
-    char *dlr = sms_gw_dlr_url(gw->cfg.callback_base_url, m->message_id);
+    char *dlr = sms_gw_dlr_url(gw->cfg.callback_base_url, gw->cfg.callback_secret, m->message_id);
     if (!dlr)
         return -1;
     char errstr[200];

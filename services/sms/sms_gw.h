@@ -27,6 +27,7 @@ typedef struct {
     const char *body_template;     /* HTTP: JSON with {message_id} {to} {from} {text} {dlr_url} */
     const char *auth;              /* HTTP: Authorization header value ("" for none) */
     const char *callback_base_url; /* DLR URLs point at <base>/sms/dlr */
+    const char *callback_secret;   /* ECM_SMS_CALLBACK_SECRET: DLR URL tokens (required) */
     long timeout_ms;               /* bound on one request */
     int concurrency;               /* requests in flight at most */
 } sms_gw_config;
@@ -88,10 +89,12 @@ int sms_gw_poll(sms_gw *gw, int timeout_ms);
 char *sms_gw_urlencode(const char *s);
 
 /* The DLR callback URL for a message:
- * "<base>/sms/dlr?msgid=<urlencoded id>&status=%d" ("%d" is Kannel's
+ * "<base>/sms/dlr?msgid=<urlencoded id>&token=<token>&status=%d" (token:
+ * sms_auth_token() of the id under callback_secret; "%d" is Kannel's
  * placeholder for the DLR type; the generic gateway's simulator substitutes
- * it the same way). malloc'd, or NULL. */
-char *sms_gw_dlr_url(const char *callback_base_url, const char *message_id);
+ * it the same way). malloc'd, or NULL (also when callback_secret is empty). */
+char *sms_gw_dlr_url(const char *callback_base_url, const char *callback_secret,
+                     const char *message_id);
 
 /* The full sendsms GET URL for m. malloc'd, or NULL. */
 char *sms_gw_kannel_url(const sms_gw_config *cfg, const sms_gw_msg *m);

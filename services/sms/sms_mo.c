@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "ecm_clock.h"
 #include "ecm_dnc.h"
 #include "ecm_event.h"
 #include "ecm_log.h"
@@ -154,6 +155,67 @@ static int has_text(const char *s)
     return s != NULL && s[0] != '\0';
 }
 
+/* One reply of a kind to a number per interval: the row is taken (and
+ * stamped with the business time $3) only when the last reply is at least
+ * $4 seconds old, or stamped in the future (a clock moved back). The row
+ * lock holds a concurrent MO for the same number, on any replica, until
+ * this transaction ends; it then sees the new stamp. */
+static const char SQL_REPLY_PER_NUMBER[] =
+    "INSERT INTO sms_reply_log AS l (phone_key, kind, last_at)"
+    " VALUES ($1, $2, 'epoch'::timestamptz + $3::bigint * interval '1 millisecond')"
+    " ON CONFLICT (phone_key, kind) DO UPDATE SET last_at = EXCLUDED.last_at"
+    " WHERE l.last_at <= EXCLUDED.last_at - $4::bigint * interval '1 second'"
+    " OR l.last_at > EXCLUDED.last_at"
+    " RETURNING 1";
+
+/* Replies in all per business minute $1: counted up to the cap $2. */
+static const char SQL_REPLY_GLOBAL[] =
+    "INSERT INTO sms_reply_window AS w (minute, replies) VALUES ($1, 1)"
+    " ON CONFLICT (minute) DO UPDATE SET replies = w.replies + 1 WHERE w.replies < $2::int"
+    " RETURNING replies";
+
+/* Whether a reply of kind to digits may go now, inside the caller's
+ * transaction. Returns SMS_MO_REPLY_SENT, SMS_MO_REPLY_PER_NUMBER or
+ * SMS_MO_REPLY_GLOBAL, or -1 on a DB error (the transaction is then to be
+ * rolled back). A reply refused by the global cap does not use up the
+ * number's interval (savepoint). */
+static int reply_allowed(ecm_pg *pg, const sms_ctx *ctx, const char *digits, const char *kind)
+{
+    int64_t now = ecm_clock_now_ms();
+    char now_s[24], interval_s[24], minute_s[24], cap_s[24];
+    (void)snprintf(now_s, sizeof(now_s), "%lld", (long long)now);
+    (void)snprintf(interval_s, sizeof(interval_s), "%lld", ctx->reply_interval_s);
+    (void)snprintf(minute_s, sizeof(minute_s), "%lld", (long long)(now / 60000));
+    (void)snprintf(cap_s, sizeof(cap_s), "%lld", ctx->reply_max_per_minute);
+    int per_number = ctx->reply_interval_s > 0, global = ctx->reply_max_per_minute > 0;
+    if (per_number && global && ecm_pg_cmd(pg, "SAVEPOINT reply_limit", 0, NULL) != 0)
+        return -1;
+    if (per_number) {
+        const char *p[] = {digits, kind, now_s, interval_s};
+        PGresult *r = ecm_pg_exec(pg, SQL_REPLY_PER_NUMBER, 4, p);
+        if (r == NULL)
+            return -1;
+        int ok = PQntuples(r) == 1;
+        PQclear(r);
+        if (!ok)
+            return SMS_MO_REPLY_PER_NUMBER;
+    }
+    if (global) {
+        const char *p[] = {minute_s, cap_s};
+        PGresult *r = ecm_pg_exec(pg, SQL_REPLY_GLOBAL, 2, p);
+        if (r == NULL)
+            return -1;
+        int ok = PQntuples(r) == 1;
+        PQclear(r);
+        if (!ok) {
+            if (per_number && ecm_pg_cmd(pg, "ROLLBACK TO SAVEPOINT reply_limit", 0, NULL) != 0)
+                return -1;
+            return SMS_MO_REPLY_GLOBAL;
+        }
+    }
+    return SMS_MO_REPLY_SENT;
+}
+
 /* One try; -1 after a rollback. */
 static int apply_once(ecm_pg *pg, const sms_ctx *ctx, const char *phone, const char *digits,
                       const char *from, const char *to, const char *body, sms_mo_action action,
@@ -203,9 +265,17 @@ static int apply_once(ecm_pg *pg, const sms_ctx *ctx, const char *phone, const c
     if (ecm_pg_cmd(pg, SQL_INBOUND, 5, p_in) != 0)
         goto fail;
     if (has_text(reply)) {
-        if (queue_reply(pg, phone, reply) != 0)
+        /* The state change above stands whatever happens here: only the
+         * reply is held back by the limits. */
+        int verdict = reply_allowed(pg, ctx, digits, sms_mo_action_name(action));
+        if (verdict < 0)
             goto fail;
-        info->replies = 1;
+        info->reply = (sms_mo_reply)verdict;
+        if (verdict == SMS_MO_REPLY_SENT) {
+            if (queue_reply(pg, phone, reply) != 0)
+                goto fail;
+            info->replies = 1;
+        }
     }
     if (ecm_pg_commit(pg) != 0)
         goto fail;
@@ -277,12 +347,22 @@ int sms_mo_apply(ecm_pg *pg, const sms_ctx *ctx, const char *from, const char *t
             ecm_log_info(action == SMS_MO_OPT_OUT ? "opt-out received" : "opt-in received",
                          "from=%.40s keyword=%s dnc_changed=%d contacts_closed=%d", phone, keyword,
                          info->dnc_changed, info->closed);
-        char name[64];
+        char name[128];
         (void)snprintf(name, sizeof(name), "ecm_sms_mo_total{action=\"%s\"}",
                        sms_mo_action_name(info->action));
         count(ctx, name, "inbound messages, by keyword action", 1);
         count(ctx, "ecm_sms_optout_closed_total", "contacts closed DNC by an SMS opt-out",
               (uint64_t)info->closed);
+        if (info->reply == SMS_MO_REPLY_PER_NUMBER || info->reply == SMS_MO_REPLY_GLOBAL) {
+            (void)snprintf(name, sizeof(name),
+                           "ecm_sms_replies_suppressed_total{kind=\"%s\",reason=\"%s\"}",
+                           sms_mo_action_name(info->action),
+                           info->reply == SMS_MO_REPLY_GLOBAL ? "global" : "per_number");
+            count(ctx, name, "replies (HELP, confirmations) held back by the rate limits", 1);
+            ecm_log_debug("reply to an inbound message held back", "from=%.40s action=%s limit=%s",
+                          phone, sms_mo_action_name(info->action),
+                          info->reply == SMS_MO_REPLY_GLOBAL ? "global" : "per_number");
+        }
     }
     free(from_s);
     free(to_s);
@@ -299,6 +379,15 @@ static void handle_mo(void *vctx, ecm_http_req *req)
     sms_args *args = sms_args_parse(req, err, sizeof(err));
     if (args == NULL) {
         ecm_http_respond_problem(req, 400, "validation", "Invalid inbound message", "%s", err);
+        return;
+    }
+    const char *key = sms_args_get(args, "key");
+    if (key == NULL)
+        key = ecm_http_req_header(req, SMS_MO_KEY_HEADER);
+    sms_auth_verdict v = sms_auth_check_mo(ctx->auth, key);
+    if (v != SMS_AUTH_OK) {
+        sms_auth_reject(ctx->auth, req, "mo", v);
+        sms_args_free(args);
         return;
     }
     const char *from = sms_args_get(args, "from");
@@ -326,6 +415,8 @@ static void handle_mo(void *vctx, ecm_http_req *req)
 
 int sms_mo_register(ecm_http *http, const sms_ctx *ctx)
 {
+    if (ctx->auth == NULL)
+        return -1;                    /* never serve callbacks unauthenticated */
     void *c = (void *)(uintptr_t)ctx; /* handlers only read it */
     if (ecm_http_route(http, "GET", "/sms/mo", 0, handle_mo, c) != 0 ||
         ecm_http_route(http, "POST", "/sms/mo", SMS_MO_MAX_BODY, handle_mo, c) != 0)

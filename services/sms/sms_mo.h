@@ -1,10 +1,16 @@
-/* Inbound messages (MO): GET /sms/mo?from=..&to=..&text=.. (Kannel's
- * get-url) and POST /sms/mo with a form or JSON {"from","to","text"}.
+/* Inbound messages (MO): GET /sms/mo?key=..&from=..&to=..&text=.. (Kannel's
+ * get-url, a GET by Kannel's design) and POST /sms/mo with a form or JSON
+ * {"from","to","text"} (the generic gateway). The MO key (ECM_SMS_MO_KEY)
+ * comes as the key argument (query or body) or the X-ECM-Key header;
+ * without it the answer is 403 and nothing changes.
  * Opt-out keywords (CTIA, plus the FCC's 2024 list) put the sender on the
  * global DNC list at once and close every open contact with that number, in
  * any campaign, as DNC; opt-in keywords take the number off again; HELP
  * gets the configured help text. Confirmations and answers are queued in
- * sms_system_messages, in the same transaction, for the sender to send. */
+ * sms_system_messages, in the same transaction, for the sender to send,
+ * within the reply limits of sms_ctx (per number and kind, and in all per
+ * business minute): over a limit the keyword still takes effect, only the
+ * reply is held back (ecm_sms_replies_suppressed_total{kind,reason}). */
 #ifndef SMS_MO_H
 #define SMS_MO_H
 
@@ -38,11 +44,22 @@ const char *sms_mo_action_name(sms_mo_action a);
  * digits: an alphanumeric sender can't be put on the DNC list). */
 int sms_mo_phone_normalize(const char *raw, char *out, size_t out_size);
 
+/* The header a generic gateway may carry the MO key in. */
+#define SMS_MO_KEY_HEADER "X-ECM-Key"
+
+typedef enum {
+    SMS_MO_REPLY_NONE = 0,   /* no reply was due */
+    SMS_MO_REPLY_SENT,       /* queued */
+    SMS_MO_REPLY_PER_NUMBER, /* held back: this number had one of this kind recently */
+    SMS_MO_REPLY_GLOBAL,     /* held back: the cap on replies per minute is reached */
+} sms_mo_reply;
+
 typedef struct {
     sms_mo_action action;
-    int dnc_changed; /* opt-out: number added; opt-in: number removed */
-    int closed;      /* contacts closed DNC */
-    int replies;     /* messages queued in sms_system_messages (0 or 1) */
+    int dnc_changed;    /* opt-out: number added; opt-in: number removed */
+    int closed;         /* contacts closed DNC */
+    int replies;        /* messages queued in sms_system_messages (0 or 1) */
+    sms_mo_reply reply; /* what became of the reply due, if any */
 } sms_mo_info;
 
 /* Handles one inbound message in one transaction on pg: records it in
@@ -55,8 +72,13 @@ typedef struct {
  * gets no second one). Opt-in: the number's 'sms_optout' entry is removed
  * and ctx->optin_text queued when there was one; closed contacts stay
  * closed. HELP: ctx->help_text is queued. An empty or NULL text in ctx
- * queues nothing. A deadlock or lost connection is retried. Returns 0 with
- * info filled (may be NULL), or -1 after a rollback (logged). */
+ * queues nothing. Each reply is queued only within ctx->reply_interval_s
+ * per number and kind and ctx->reply_max_per_minute in all (business
+ * clock, rows in sms_reply_log / sms_reply_window); info->reply says what
+ * became of it, and a held-back one counts
+ * ecm_sms_replies_suppressed_total{kind,reason}. A deadlock or lost
+ * connection is retried. Returns 0 with info filled (may be NULL), or -1
+ * after a rollback (logged). */
 int sms_mo_apply(ecm_pg *pg, const sms_ctx *ctx, const char *from, const char *to, const char *text,
                  sms_mo_info *info);
 

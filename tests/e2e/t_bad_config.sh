@@ -76,6 +76,17 @@ for name in "${ECM_STACK[@]}"; do
         expect_exit2 "$name" ECM_LEGAL_HOURS "ECM_LEGAL_HOURS=8-21"
         ;;
     esac
+    # The sms service's callback secrets are required, and must not be guessable.
+    if [[ $name == sms ]]; then
+        for var in ECM_SMS_CALLBACK_SECRET ECM_SMS_MO_KEY; do
+            run_bin "$name" "$var"
+            expect_exit2 "$name" "$var" "$var unset"
+            run_bin "$name" - "$var=short"
+            expect_exit2 "$name" "$var" "$var=short"
+        done
+        run_bin "$name" - ECM_SMS_CALLBACK_SECRET_PREVIOUS=short
+        expect_exit2 "$name" ECM_SMS_CALLBACK_SECRET_PREVIOUS "ECM_SMS_CALLBACK_SECRET_PREVIOUS=short"
+    fi
     checked=$((checked + 1))
 done
 e2e_assert_eq "${#ECM_STACK[@]}" "$checked" "binaries checked"

@@ -398,6 +398,33 @@ static long long sql_count(PGconn *c, const char *sql)
     return ecm_test_pg_int(c, "%s", sql);
 }
 
+static void test_upload_limits_share_helper_threads_and_slots(void **state)
+{
+    (void)state;
+    gw_upload_limits *l = gw_upload_limits_new(2, 4); /* 3 helpers beside the uploads' own */
+    assert_non_null(l);
+    /* One upload alone takes the whole budget; the next gets what is free. */
+    assert_int_equal(gw_upload_limits_threads_take(l, 8), 3);
+    assert_int_equal(gw_upload_limits_threads_take(l, 2), 0);
+    gw_upload_limits_threads_give(l, 3);
+    assert_int_equal(gw_upload_limits_threads_take(l, 1), 1);
+    assert_int_equal(gw_upload_limits_threads_take(l, 5), 2);
+    gw_upload_limits_threads_give(l, 3);
+    assert_int_equal(gw_upload_limits_enter(l), 1);
+    assert_int_equal(gw_upload_limits_enter(l), 1);
+    assert_int_equal(gw_upload_limits_enter(l), 0);
+    assert_int_equal(gw_upload_limits_running(l), 2);
+    gw_upload_limits_leave(l);
+    assert_int_equal(gw_upload_limits_enter(l), 1);
+    gw_upload_limits_leave(l);
+    gw_upload_limits_leave(l);
+    assert_int_equal(gw_upload_limits_running(l), 0);
+    gw_upload_limits_destroy(l);
+    /* No limits: everything asked for. */
+    assert_int_equal(gw_upload_limits_threads_take(NULL, 5), 5);
+    assert_int_equal(gw_upload_limits_enter(NULL), 1);
+}
+
 static int setup_db(void **state)
 {
     gw_app settings = gw_test_settings();
@@ -1377,6 +1404,80 @@ static void test_api_upload_cut_short_by_the_reader_keeps_rows_before_it(void **
     free(csv);
 }
 
+/* One request with its headers kept: status, and the Retry-After in
+ * retry ("" when none). */
+static long request_retry_after(const fixture *f, const char *method, const char *path,
+                                const char *content_type, const char *body, char *retry,
+                                size_t retry_size, json_t **answer)
+{
+    char ct[128];
+    snprintf(ct, sizeof(ct), "Content-Type: %s", content_type ? content_type : "");
+    const char *const headers[] = {"Expect:", content_type ? ct : NULL, NULL};
+    ecm_test_http_answer a;
+    ecm_test_http_request(&a, f->port, method, path, headers, body, body ? strlen(body) : 0, NULL);
+    retry[0] = '\0';
+    (void)ecm_test_http_header(&a, "Retry-After", retry, retry_size);
+    *answer = a.len ? json_loads(a.body, 0, NULL) : NULL;
+    long status = a.status;
+    ecm_test_http_answer_free(&a);
+    return status;
+}
+
+static void test_api_uploads_over_the_cap_get_429_and_a_busy_pool_503(void **state)
+{
+    fixture *f = ecm_test_need(*state);
+    long long id = voice_campaign(f, "Capped");
+    char path[128], retry[16];
+    snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/uploads", id);
+    const char *csv = "account_number,phone1\nA1,(646) 555-0101\n";
+
+    /* One upload at a time, and one is under way. */
+    gw_upload_limits *limits = gw_upload_limits_new(1, 2);
+    assert_non_null(limits);
+    f->app.upload_limits = limits;
+    assert_int_equal(gw_upload_limits_enter(limits), 1);
+    json_t *a = NULL;
+    assert_int_equal(
+        request_retry_after(f, "POST", path, "text/csv", csv, retry, sizeof(retry), &a), 429);
+    assert_string_equal(gw_test_jstr(a, "type"), "https://ecm.dev/problems/too-many-uploads");
+    assert_true(atoi(retry) > 0);
+    json_decref(a);
+    assert_int_equal(gw_upload_limits_running(limits), 1);
+    gw_upload_limits_leave(limits);
+    assert_int_equal(
+        request_retry_after(f, "POST", path, "text/csv", csv, retry, sizeof(retry), &a), 202);
+    json_decref(a);
+    /* The slot was given back with the upload. */
+    assert_int_equal(gw_upload_limits_running(limits), 0);
+    f->app.upload_limits = NULL;
+    gw_upload_limits_destroy(limits);
+
+    /* Every pooled connection busy: 503 after the pool's wait, not a hang. */
+    ecm_pg_pool_set_limits(f->pool, 200, 0);
+    ecm_pg *held[4];
+    for (int i = 0; i < 4; i++) {
+        held[i] = ecm_pg_pool_get(f->pool);
+        assert_non_null(held[i]);
+    }
+    assert_int_equal(
+        request_retry_after(f, "GET", "/api/v1/campaigns", NULL, NULL, retry, sizeof(retry), &a),
+        503);
+    assert_string_equal(gw_test_jstr(a, "title"), "Database busy");
+    assert_string_equal(retry, "1");
+    json_decref(a);
+    assert_int_equal(
+        request_retry_after(f, "POST", path, "text/csv", csv, retry, sizeof(retry), &a), 503);
+    json_decref(a);
+    for (int i = 0; i < 4; i++) {
+        ecm_pg_pool_put(f->pool, held[i]);
+    }
+    assert_int_equal(
+        request_retry_after(f, "GET", "/api/v1/campaigns", NULL, NULL, retry, sizeof(retry), &a),
+        200);
+    json_decref(a);
+    ecm_pg_pool_set_limits(f->pool, 0, 0);
+}
+
 static void test_api_campaign_life_cycle_and_validation(void **state)
 {
     fixture *f = *state;
@@ -1635,6 +1736,7 @@ int main(void)
     curl_global_init(CURL_GLOBAL_ALL);
     ecm_test_log_init("test_gw_upload", ECM_LOG_WARN);
     const struct CMUnitTest pure[] = {
+        cmocka_unit_test(test_upload_limits_share_helper_threads_and_slots),
         cmocka_unit_test(test_upload_header_maps_columns_by_trimmed_case_insensitive_name),
         cmocka_unit_test(test_upload_row_escapes_custom_fields_for_copy),
         cmocka_unit_test(test_upload_header_refusals_say_why),
@@ -1656,6 +1758,7 @@ int main(void)
         cmocka_unit_test(test_api_dnc_lists_by_upload_and_dnc_rows_load_closed),
         cmocka_unit_test(test_api_concurrent_uploads_to_one_campaign_load_each_number_once),
         cmocka_unit_test(test_api_upload_cut_short_by_the_reader_keeps_rows_before_it),
+        cmocka_unit_test(test_api_uploads_over_the_cap_get_429_and_a_busy_pool_503),
     };
     int failed = cmocka_run_group_tests_name("pure", pure, NULL, NULL);
     failed += cmocka_run_group_tests_name("db", db, setup_db, teardown_db);

@@ -12,6 +12,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+
 #include <cmocka.h>
 #include <curl/curl.h>
 #include <jansson.h>
@@ -239,9 +244,18 @@ static void test_http_readyz_follows_ready_fn(void **state)
     json_decref(j);
     ecm_test_http_answer_free(&a);
     ready = 1;
-    request("GET", port, "/readyz", NULL, 0, NULL, &a);
-    assert_int_equal(a.status, 200);
-    ecm_test_http_answer_free(&a);
+    /* The verdict is cached for a second: it follows within a generous bound. */
+    long status = 0;
+    for (int i = 0; i < 300 && status != 200; i++) {
+        request("GET", port, "/readyz", NULL, 0, NULL, &a);
+        status = a.status;
+        ecm_test_http_answer_free(&a);
+        if (status != 200) {
+            assert_int_equal(status, 503);
+            usleep(50000);
+        }
+    }
+    assert_int_equal(status, 200);
     ecm_http_destroy(h);
 }
 
@@ -305,6 +319,17 @@ static void test_http_route_params_query_and_headers(void **state)
     /* A different segment count is another path. */
     request("GET", port, "/api/v1/campaigns/42/uploads", NULL, 0, NULL, &a);
     assert_problem(&a, 404, "not-found");
+    ecm_test_http_answer_free(&a);
+    /* Escapes are decoded, but a NUL never cuts the path or a value short:
+     * "%00" stays as it was written. */
+    request("GET", port, "/api/v1/campaigns/%34%32/uploads/a%41b%00c?limit=%35%00", NULL, 0, NULL,
+            &a);
+    assert_int_equal(a.status, 201);
+    assert_string_equal(a.body, "GET|/api/v1/campaigns/42/uploads/aAb%00c|42|aAb%00c|5%00|-");
+    ecm_test_http_answer_free(&a);
+    request("GET", port, "/api/v1/campaigns/%00/uploads/%00", NULL, 0, NULL, &a);
+    assert_int_equal(a.status, 201);
+    assert_string_equal(a.body, "GET|/api/v1/campaigns/%00/uploads/%00|%00|%00|-|-");
     ecm_test_http_answer_free(&a);
     ecm_http_destroy(h);
 }
@@ -423,7 +448,7 @@ static void test_http_stream_route_receives_multi_mb_body_in_chunks(void **state
     stream_counts sc = {0};
     const ecm_http_stream_handler fns = {stream_begin, stream_body, stream_end, stream_cleanup};
     ecm_http *h = server(port, NULL);
-    assert_int_equal(ecm_http_route_stream(h, "POST", "/upload", &fns, &sc), 0);
+    assert_int_equal(ecm_http_route_stream(h, "POST", "/upload", 64u << 20, &fns, &sc), 0);
     assert_int_equal(ecm_http_start(h), 0);
 
     size_t total = 8u * 1024 * 1024 + 123;
@@ -454,7 +479,7 @@ static void test_http_stream_rejected_in_begin_skips_body_and_end(void **state)
     stream_counts sc = {0};
     const ecm_http_stream_handler fns = {stream_begin, stream_body, stream_end, stream_cleanup};
     ecm_http *h = server(port, NULL);
-    assert_int_equal(ecm_http_route_stream(h, "POST", "/upload", &fns, &sc), 0);
+    assert_int_equal(ecm_http_route_stream(h, "POST", "/upload", 64u << 20, &fns, &sc), 0);
     assert_int_equal(ecm_http_start(h), 0);
     http_answer a;
     stream_post(port, 2u * 1024 * 1024, NULL, &a);
@@ -474,7 +499,7 @@ static void test_http_stream_body_failure_stops_calls(void **state)
     stream_counts sc = {0};
     const ecm_http_stream_handler fns = {stream_begin, stream_body, stream_end, stream_cleanup};
     ecm_http *h = server(port, NULL);
-    assert_int_equal(ecm_http_route_stream(h, "POST", "/upload", &fns, &sc), 0);
+    assert_int_equal(ecm_http_route_stream(h, "POST", "/upload", 64u << 20, &fns, &sc), 0);
     assert_int_equal(ecm_http_start(h), 0);
     http_answer a;
     body_source src = {4u * 1024 * 1024, 0, 0};
@@ -554,6 +579,441 @@ static void test_http_start_fails_on_port_in_use(void **state)
     ecm_http_destroy(h1);
 }
 
+/* ---- limits ---- */
+
+/* A TCP connection to 127.0.0.1:port from source address src (NULL: any). */
+static int raw_connect(int port, const char *src)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    if (src) {
+        struct sockaddr_in s = {.sin_family = AF_INET};
+        assert_int_equal(inet_pton(AF_INET, src, &s.sin_addr), 1);
+        assert_int_equal(bind(fd, (struct sockaddr *)&s, sizeof s), 0);
+    }
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    return fd;
+}
+
+static void raw_send(int fd, const char *s)
+{
+    assert_int_equal(send(fd, s, strlen(s), MSG_NOSIGNAL), (ssize_t)strlen(s));
+}
+
+/* Reads what the server sends until it closes, at most timeout_ms (a
+ * generous bound). Returns 1 when it closed, 0 on timeout; out gets the text. */
+static int raw_wait_closed(int fd, int timeout_ms, char *out, size_t out_size)
+{
+    size_t used = 0;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    out[0] = '\0';
+    for (;;) {
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        long left = timeout_ms -
+                    (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
+        if (left <= 0) {
+            return 0;
+        }
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, (int)left) <= 0) {
+            continue;
+        }
+        char buf[1024];
+        ssize_t n = recv(fd, buf, sizeof buf, 0);
+        if (n <= 0) {
+            return 1; /* FIN or reset */
+        }
+        size_t k = (size_t)n < out_size - 1 - used ? (size_t)n : out_size - 1 - used;
+        memcpy(out + used, buf, k);
+        used += k;
+        out[used] = '\0';
+    }
+}
+
+static double ms_since(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static void hello(void *ctx, ecm_http_req *req)
+{
+    (void)ctx;
+    ecm_http_respond(req, 200, "text/plain", "hello", 5);
+}
+
+static ecm_http *limited_server(int port, const ecm_http_limits *l)
+{
+    ecm_http *h = server(port, NULL);
+    ecm_http_set_limits(h, l);
+    assert_int_equal(ecm_http_route(h, "GET", "/hello", 0, hello, NULL), 0);
+    assert_int_equal(ecm_http_route(h, "POST", "/small", 1024, echo_body, NULL), 0);
+    return h;
+}
+
+/* A GET from source address src. */
+static void get_from(int port, const char *path, const char *src, http_answer *a)
+{
+    CURL *c = ecm_test_http_prepare(a, port, "GET", path);
+    if (src) {
+        curl_easy_setopt(c, CURLOPT_INTERFACE, src);
+    }
+    CURLcode rc = ecm_test_http_perform(c, a);
+    if (rc != CURLE_OK) {
+        fail_msg("GET %s: %s", path, curl_easy_strerror(rc));
+    }
+}
+
+static void test_http_per_client_cap_answers_429_then_closes(void **state)
+{
+    (void)state;
+    int port = PORT_BASE + 14;
+    ecm_http_limits l;
+    ecm_http_limits_default(&l);
+    l.max_per_client = 2; /* libmicrohttpd's own cap: 2 + 4 */
+    ecm_http *h = limited_server(port, &l);
+    assert_int_equal(ecm_http_start(h), 0);
+    int fds[6];
+    fds[0] = raw_connect(port, NULL);
+    fds[1] = raw_connect(port, NULL);
+    http_answer a;
+    get_from(port, "/hello", NULL, &a);
+    assert_problem(&a, 429, "too-many-connections");
+    assert_true(has_header(&a, "Retry-After: 2"));
+    ecm_test_http_answer_free(&a);
+    /* Probes still answer; another client is not held back. */
+    get_from(port, "/healthz", NULL, &a);
+    assert_int_equal(a.status, 200);
+    ecm_test_http_answer_free(&a);
+    get_from(port, "/hello", "127.0.0.2", &a);
+    assert_int_equal(a.status, 200);
+    ecm_test_http_answer_free(&a);
+    /* Past libmicrohttpd's cap a connection is closed at accept. */
+    for (int i = 2; i < 6; i++) {
+        fds[i] = raw_connect(port, NULL);
+    }
+    int extra = raw_connect(port, NULL);
+    char got[256];
+    assert_int_equal(raw_wait_closed(extra, 20000, got, sizeof got), 1);
+    assert_string_equal(got, "");
+    close(extra);
+    for (int i = 0; i < 6; i++) {
+        close(fds[i]);
+    }
+    ecm_http_destroy(h);
+}
+
+static void test_http_connection_cap_answers_503(void **state)
+{
+    (void)state;
+    int port = PORT_BASE + 15;
+    ecm_http_limits l;
+    ecm_http_limits_default(&l);
+    l.max_connections = 3;
+    l.retry_after_s = 7;
+    ecm_http *h = limited_server(port, &l);
+    assert_int_equal(ecm_http_start(h), 0);
+    int fds[3];
+    for (int i = 0; i < 3; i++) {
+        fds[i] = raw_connect(port, i == 0 ? NULL : "127.0.0.3");
+    }
+    http_answer a;
+    get_from(port, "/hello", "127.0.0.2", &a);
+    assert_problem(&a, 503, "busy");
+    assert_true(has_header(&a, "Retry-After: 7"));
+    ecm_test_http_answer_free(&a);
+    close(fds[2]);
+    /* Once one is gone, requests are served again. */
+    for (int i = 0; i < 200; i++) {
+        get_from(port, "/hello", "127.0.0.2", &a);
+        long status = a.status;
+        ecm_test_http_answer_free(&a);
+        if (status == 200) {
+            break;
+        }
+        assert_int_equal(status, 503);
+        usleep(50000);
+    }
+    get_from(port, "/hello", NULL, &a);
+    assert_int_equal(a.status, 200);
+    ecm_test_http_answer_free(&a);
+    close(fds[0]);
+    close(fds[1]);
+    ecm_http_destroy(h);
+}
+
+static void test_http_slow_drip_headers_cut_at_deadline(void **state)
+{
+    (void)state;
+    int port = PORT_BASE + 16;
+    ecm_http_limits l;
+    ecm_http_limits_default(&l);
+    l.request_timeout_s = 1;
+    ecm_metrics *m = ecm_metrics_new();
+    ecm_http *h = server(port, m);
+    ecm_http_set_limits(h, &l);
+    assert_int_equal(ecm_http_start(h), 0);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int fd = raw_connect(port, NULL);
+    raw_send(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n");
+    /* A header byte every 100 ms keeps libmicrohttpd's idle timer happy;
+     * only the deadline can end this. */
+    char got[1024] = "";
+    int closed = 0;
+    for (int i = 0; i < 600 && !closed; i++) {
+        (void)send(fd, "X", 1, MSG_NOSIGNAL);
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 100) > 0) {
+            closed = raw_wait_closed(fd, 20000, got, sizeof got);
+        }
+    }
+    double ms = ms_since(&t0);
+    assert_int_equal(closed, 1);
+    assert_true(ms >= 1000.0); /* never before the deadline */
+    assert_non_null(strstr(got, "HTTP/1.1 408"));
+    assert_non_null(strstr(got, "request-timeout"));
+    close(fd);
+    /* Served normally meanwhile and after. */
+    http_answer a;
+    get_from(port, "/healthz", NULL, &a);
+    assert_int_equal(a.status, 200);
+    ecm_test_http_answer_free(&a);
+    ecm_http_destroy(h);
+    assert_true(ecm_metric_value(ecm_metrics_counter(
+                    m, "ecm_http_requests_cut_total{reason=\"deadline\"}", "")) == 1.0);
+    ecm_metrics_destroy(m);
+}
+
+static void test_http_idle_kept_alive_connection_closed_silently_at_deadline(void **state)
+{
+    (void)state;
+    int port = PORT_BASE + 22;
+    ecm_http_limits l;
+    ecm_http_limits_default(&l);
+    l.request_timeout_s = 1;
+    ecm_http *h = server(port, NULL);
+    ecm_http_set_limits(h, &l);
+    assert_int_equal(ecm_http_start(h), 0);
+    int fd = raw_connect(port, NULL);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    raw_send(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    char got[2048];
+    assert_int_equal(raw_wait_closed(fd, 30000, got, sizeof got), 1);
+    assert_true(ms_since(&t0) >= 1000.0);
+    /* The answer, then the close: no 408 that could be taken for the
+     * answer to a request sent at that moment. */
+    assert_non_null(strstr(got, "HTTP/1.1 200"));
+    assert_null(strstr(got, "408"));
+    close(fd);
+    ecm_http_destroy(h);
+}
+
+static void test_http_slow_drip_body_cut_at_deadline(void **state)
+{
+    (void)state;
+    int port = PORT_BASE + 17;
+    ecm_http_limits l;
+    ecm_http_limits_default(&l);
+    l.request_timeout_s = 1;
+    ecm_http *h = limited_server(port, &l);
+    assert_int_equal(ecm_http_start(h), 0);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int fd = raw_connect(port, NULL);
+    raw_send(fd, "POST /small HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n");
+    char got[1024] = "";
+    int closed = 0;
+    for (int i = 0; i < 600 && !closed; i++) {
+        (void)send(fd, "b", 1, MSG_NOSIGNAL);
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 100) > 0) {
+            closed = raw_wait_closed(fd, 20000, got, sizeof got);
+        }
+    }
+    assert_int_equal(closed, 1);
+    assert_true(ms_since(&t0) >= 1000.0);
+    assert_non_null(strstr(got, "HTTP/1.1 408"));
+    close(fd);
+    ecm_http_destroy(h);
+}
+
+static void test_http_slow_stream_body_cut_below_min_rate(void **state)
+{
+    (void)state;
+    int port = PORT_BASE + 18;
+    stream_counts sc = {0};
+    const ecm_http_stream_handler fns = {stream_begin, stream_body, stream_end, stream_cleanup};
+    ecm_http_limits l;
+    ecm_http_limits_default(&l);
+    l.request_timeout_s = 1;
+    l.stream_min_bytes_per_s = 1000;
+    ecm_http *h = server(port, NULL);
+    ecm_http_set_limits(h, &l);
+    assert_int_equal(ecm_http_route_stream(h, "POST", "/upload", 1u << 20, &fns, &sc), 0);
+    assert_int_equal(ecm_http_start(h), 0);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int fd = raw_connect(port, NULL);
+    raw_send(fd,
+             "POST /upload HTTP/1.1\r\nHost: x\r\nX-Allow: 1\r\nContent-Length: 100000\r\n\r\n");
+    char got[1024] = "";
+    int closed = 0;
+    for (int i = 0; i < 600 && !closed; i++) {
+        (void)send(fd, "0123456789", 10, MSG_NOSIGNAL); /* ~100 bytes/s */
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 100) > 0) {
+            closed = raw_wait_closed(fd, 20000, got, sizeof got);
+        }
+    }
+    assert_int_equal(closed, 1);
+    assert_true(ms_since(&t0) >= 1000.0);
+    assert_non_null(strstr(got, "HTTP/1.1 408"));
+    assert_non_null(strstr(got, "slower than 1000 bytes/s"));
+    close(fd);
+    ecm_http_destroy(h); /* waits for the request's end */
+    assert_int_equal(atomic_load(&sc.begins), 1);
+    assert_int_equal(atomic_load(&sc.ends), 0);
+    assert_int_equal(atomic_load(&sc.cleanups), 1);
+}
+
+typedef struct {
+    atomic_int bodies;
+} slow_stream;
+
+static int slow_stream_body(void *ctx, ecm_http_req *req, const char *data, size_t len)
+{
+    slow_stream *s = ctx;
+    (void)req;
+    (void)data;
+    (void)len;
+    atomic_fetch_add(&s->bodies, 1);
+    usleep(300000); /* the server, not the client, is slow */
+    return 0;
+}
+
+static void slow_stream_end(void *ctx, ecm_http_req *req)
+{
+    (void)ctx;
+    ecm_http_respond(req, 200, "text/plain", "done", 4);
+}
+
+static void test_http_stream_handler_time_does_not_count_against_the_client(void **state)
+{
+    (void)state;
+    int port = PORT_BASE + 19;
+    slow_stream ss = {0};
+    const ecm_http_stream_handler fns = {NULL, slow_stream_body, slow_stream_end, NULL};
+    ecm_http_limits l;
+    ecm_http_limits_default(&l);
+    l.request_timeout_s = 1;
+    l.stream_min_bytes_per_s = 100000000; /* far above what the handler takes */
+    ecm_http *h = server(port, NULL);
+    ecm_http_set_limits(h, &l);
+    assert_int_equal(ecm_http_route_stream(h, "POST", "/upload", 64u << 20, &fns, &ss), 0);
+    assert_int_equal(ecm_http_start(h), 0);
+    http_answer a;
+    stream_post(port, 512u * 1024, NULL, &a);
+    assert_int_equal(a.status, 200);
+    assert_string_equal(a.body, "done");
+    ecm_test_http_answer_free(&a);
+    assert_true(atomic_load(&ss.bodies) >= 4); /* > 1 s in the handler */
+    ecm_http_destroy(h);
+}
+
+static void test_http_stream_body_over_cap_gives_413(void **state)
+{
+    (void)state;
+    int port = PORT_BASE + 20;
+    stream_counts sc = {0};
+    const ecm_http_stream_handler fns = {stream_begin, stream_body, stream_end, stream_cleanup};
+    ecm_http *h = server(port, NULL);
+    assert_int_equal(ecm_http_route_stream(h, "POST", "/upload", 100000, &fns, &sc), 0);
+    assert_int_equal(ecm_http_route_stream(h, "POST", "/none", 0, &fns, &sc), -1);
+    assert_int_equal(ecm_http_start(h), 0);
+    http_answer a;
+    /* Content-Length over the cap: answered before begin(). */
+    stream_post(port, 100001, "X-Allow: 1", &a);
+    assert_problem(&a, 413, "payload-too-large");
+    ecm_test_http_answer_free(&a);
+    assert_int_equal(atomic_load(&sc.begins), 0);
+    /* Chunked: body() sees at most the cap. */
+    body_source src = {300000, 0, 0};
+    CURL *c = ecm_test_http_prepare(&a, port, "POST", "/upload");
+    struct curl_slist *hs = curl_slist_append(NULL, "X-Allow: 1");
+    hs = curl_slist_append(hs, "Transfer-Encoding: chunked");
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
+    curl_easy_setopt(c, CURLOPT_READDATA, &src);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hs);
+    assert_int_equal(ecm_test_http_perform(c, &a), CURLE_OK);
+    curl_slist_free_all(hs);
+    assert_problem(&a, 413, "payload-too-large");
+    ecm_test_http_answer_free(&a);
+    ecm_http_destroy(h);
+    assert_int_equal(atomic_load(&sc.begins), 1);
+    assert_int_equal(atomic_load(&sc.ends), 0);
+    assert_int_equal(atomic_load(&sc.cleanups), 1);
+}
+
+static atomic_int probe_calls, probe_running, probe_overlaps;
+
+static int counting_probe(void *ctx, char *errstr, size_t errstr_size)
+{
+    (void)ctx;
+    (void)errstr;
+    (void)errstr_size;
+    atomic_fetch_add(&probe_calls, 1);
+    if (atomic_fetch_add(&probe_running, 1) != 0) {
+        atomic_fetch_add(&probe_overlaps, 1);
+    }
+    usleep(100000); /* a slow database */
+    atomic_fetch_sub(&probe_running, 1);
+    return 0;
+}
+
+static void *readyz_loop(void *p)
+{
+    int port = *(int *)p;
+    for (int i = 0; i < 15; i++) {
+        http_answer a;
+        request("GET", port, "/readyz", NULL, 0, NULL, &a);
+        assert_int_equal(a.status, 200);
+        ecm_test_http_answer_free(&a);
+    }
+    return NULL;
+}
+
+static void test_http_readyz_probe_runs_at_most_once_a_second(void **state)
+{
+    (void)state;
+    int port = PORT_BASE + 21;
+    ecm_http *h = server(port, NULL);
+    ecm_http_set_ready(h, counting_probe, NULL);
+    assert_int_equal(ecm_http_start(h), 0);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    pthread_t th[8];
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(pthread_create(&th[i], NULL, readyz_loop, &port), 0);
+    }
+    for (int i = 0; i < 8; i++) {
+        pthread_join(th[i], NULL);
+    }
+    double s = ms_since(&t0) / 1000.0;
+    int calls = atomic_load(&probe_calls);
+    /* 120 requests; one probe, then at most one for each second since. */
+    assert_true(calls >= 1);
+    assert_true((double)calls <= s + 1.0);
+    assert_int_equal(atomic_load(&probe_overlaps), 0);
+    ecm_http_destroy(h);
+}
+
 static int global_setup(void **state)
 {
     (void)state;
@@ -586,6 +1046,15 @@ int main(void)
         cmocka_unit_test(test_http_stream_body_failure_stops_calls),
         cmocka_unit_test(test_http_slow_handler_does_not_block_other_requests),
         cmocka_unit_test(test_http_start_fails_on_port_in_use),
+        cmocka_unit_test(test_http_per_client_cap_answers_429_then_closes),
+        cmocka_unit_test(test_http_connection_cap_answers_503),
+        cmocka_unit_test(test_http_slow_drip_headers_cut_at_deadline),
+        cmocka_unit_test(test_http_slow_drip_body_cut_at_deadline),
+        cmocka_unit_test(test_http_idle_kept_alive_connection_closed_silently_at_deadline),
+        cmocka_unit_test(test_http_slow_stream_body_cut_below_min_rate),
+        cmocka_unit_test(test_http_stream_handler_time_does_not_count_against_the_client),
+        cmocka_unit_test(test_http_stream_body_over_cap_gives_413),
+        cmocka_unit_test(test_http_readyz_probe_runs_at_most_once_a_second),
     };
     return cmocka_run_group_tests(tests, global_setup, global_teardown);
 }

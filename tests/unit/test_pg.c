@@ -342,6 +342,73 @@ static void test_pg_pool_get_blocks_until_put(void **state)
     ecm_pg_pool_destroy(pool);
 }
 
+static double elapsed_ms(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static void test_pg_pool_wait_bound_returns_null_after_the_wait(void **state)
+{
+    (void)state;
+    ecm_pg_pool *pool = ecm_pg_pool_new("host=127.0.0.1 port=20151", 1, NULL);
+    assert_non_null(pool);
+    ecm_pg_pool_set_limits(pool, 300, 0);
+    ecm_pg *held = ecm_pg_pool_get(pool);
+    assert_non_null(held);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_null(ecm_pg_pool_get(pool));
+    /* Not before the configured wait (the upper side is the scheduler's). */
+    assert_true(elapsed_ms(&t0) >= 299.0);
+    /* What a handler does with it: every call fails like a DB that is down. */
+    assert_null(ecm_pg_exec(NULL, "SELECT 1", 0, NULL));
+    assert_int_equal(ecm_pg_begin(NULL), -1);
+    ecm_pg_pool_put(pool, NULL);
+    /* A handle given back is taken at once again. */
+    ecm_pg_pool_put(pool, held);
+    ecm_pg *again = ecm_pg_pool_get(pool);
+    assert_ptr_equal(again, held);
+    ecm_pg_pool_put(pool, again);
+    ecm_pg_pool_destroy(pool);
+}
+
+static void test_pg_pool_sets_statement_timeout(void **state)
+{
+    NEED_DB(state);
+    ecm_pg_pool *pool = ecm_pg_pool_new(db->dsn, 1, NULL);
+    assert_non_null(pool);
+    ecm_pg_pool_set_limits(pool, 1000, 150);
+    ecm_pg *pg = ecm_pg_pool_get(pool);
+    char *v = value(pg, "SHOW statement_timeout");
+    assert_string_equal(v, "150ms");
+    free(v);
+    ecm_pg_expect_sqlstate(pg, "57014");
+    assert_null(ecm_pg_exec(pg, "SELECT pg_sleep(10)", 0, NULL));
+    assert_string_equal(ecm_pg_last_sqlstate(pg), "57014"); /* query_canceled */
+    ecm_pg_expect_sqlstate(pg, NULL);
+    /* A transaction may raise it for statements that rightly wait longer. */
+    assert_int_equal(ecm_pg_begin_timeout(pg, 5000), 0);
+    v = value(pg, "SHOW statement_timeout");
+    assert_string_equal(v, "5s");
+    free(v);
+    assert_int_equal(ecm_pg_cmd(pg, "SELECT pg_sleep(0.3)", 0, NULL), 0);
+    assert_int_equal(ecm_pg_commit(pg), 0);
+    v = value(pg, "SHOW statement_timeout");
+    assert_string_equal(v, "150ms");
+    free(v);
+    /* After a reconnect too. */
+    assert_int_equal(ecm_pg_cmd(pg, "SELECT pg_terminate_backend(pg_backend_pid())", 0, NULL), -1);
+    ecm_pg_check_broken(pg);
+    assert_non_null(ecm_pg_conn(pg));
+    v = value(pg, "SHOW statement_timeout");
+    assert_string_equal(v, "150ms");
+    free(v);
+    ecm_pg_pool_put(pool, pg);
+    ecm_pg_pool_destroy(pool);
+}
+
 int main(void)
 {
     ecm_log_init("test_pg", ECM_LOG_WARN);
@@ -363,6 +430,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pg_pool_shares_handles_between_threads, scratch_setup,
                                         ecm_test_db_teardown),
         cmocka_unit_test(test_pg_pool_get_blocks_until_put),
+        cmocka_unit_test(test_pg_pool_wait_bound_returns_null_after_the_wait),
+        cmocka_unit_test_setup_teardown(test_pg_pool_sets_statement_timeout, scratch_setup,
+                                        ecm_test_db_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

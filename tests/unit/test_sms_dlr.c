@@ -6,6 +6,7 @@
  * hold the two services to one contract. */
 #include <signal.h>
 
+#include "ecm_clock.h"
 #include "ecm_event.h"
 #include "ecm_http.h"
 #include "ecm_log.h"
@@ -13,10 +14,12 @@
 #include "ecm_migrate.h"
 #include "ecm_pg.h"
 #include "ecm_service.h"
+#include "sms_auth.h"
 #include "sms_ctx.h"
 #include "sms_dlr.h"
 #include "sms_expiry.h"
 #include "sms_mo.h"
+#include "sms_purge.h"
 #include "st_results.h"
 #include "ecm_test_support.h"
 
@@ -28,6 +31,11 @@
 #define OPTOUT_TEXT "You are unsubscribed. Reply START to subscribe again."
 #define OPTIN_TEXT "You are subscribed again. Reply STOP to unsubscribe."
 #define HELP_TEXT "ECM test: reply STOP to unsubscribe."
+#define SECRET "test-callback-secret-0123456789abcdef"
+#define OLD_SECRET "test-callback-secret-before-rotation-0123"
+#define MO_KEY "test-mo-key-0123456789abcdef0123456789"
+#define MO "/sms/mo?key=" MO_KEY "&"
+#define REPLY_INTERVAL_S 600
 
 typedef struct {
     ecm_test_db *db;
@@ -37,6 +45,7 @@ typedef struct {
     ecm_pg_pool *pool;
     ecm_metrics *metrics;
     ecm_http *http;
+    sms_auth *auth;
     int port;
     volatile sig_atomic_t stop;
     ecm_common_config common;
@@ -131,14 +140,19 @@ static st_apply_status strategy_applies(long long contact_id)
 
 /* ---- HTTP ---- */
 
-/* One request to the test server; body NULL is a GET. Returns the status;
- * *answer_len gets the answer's length. */
-static long http(const char *path_and_query, const char *content_type, const char *body,
-                 size_t *answer_len)
+/* One request to the test server with one extra header line (may be
+ * NULL); body NULL is a GET. Returns the status; *answer_len gets the
+ * answer's length. */
+static long http_h(const char *path_and_query, const char *content_type, const char *body,
+                   const char *header, size_t *answer_len)
 {
     char ct[128];
     snprintf(ct, sizeof(ct), "Content-Type: %s", content_type ? content_type : "");
-    const char *headers[] = {"Expect:", content_type ? ct : NULL, NULL};
+    const char *headers[] = {"Expect:", header, content_type ? ct : NULL, NULL};
+    if (header == NULL) {
+        headers[1] = headers[2];
+        headers[2] = NULL;
+    }
     ecm_test_http_answer a;
     ecm_test_http_request(&a, fx.port, body ? "POST" : "GET", path_and_query, headers, body,
                           body ? strlen(body) : 0, NULL);
@@ -147,6 +161,23 @@ static long http(const char *path_and_query, const char *content_type, const cha
     long status = a.status;
     ecm_test_http_answer_free(&a);
     return status;
+}
+
+static long http(const char *path_and_query, const char *content_type, const char *body,
+                 size_t *answer_len)
+{
+    return http_h(path_and_query, content_type, body, NULL, answer_len);
+}
+
+/* "/sms/dlr?msgid=<mid>&token=<mid's token under secret>&<rest>" into out,
+ * as the gateway gets it. */
+static const char *dlr_path(char *out, size_t size, const char *secret, const char *mid,
+                            const char *rest)
+{
+    char token[SMS_AUTH_TOKEN_LEN + 1];
+    assert_int_equal(sms_auth_token(secret, mid, token, sizeof(token)), 0);
+    snprintf(out, size, "/sms/dlr?msgid=%s&token=%s&%s", mid, token, rest);
+    return out;
 }
 
 /* ---- fixtures ---- */
@@ -173,6 +204,15 @@ static int group_setup(void **state)
     fx.common.topic_closed = "contacts.closed";
     fx.common.topic_dispatched = "contacts.dispatched";
     fx.common.topic_retry = "contacts.retry";
+    sms_auth_config acfg = {
+        .dlr_secret = SECRET,
+        .dlr_secret_previous = OLD_SECRET,
+        .mo_key = MO_KEY,
+        .metrics = fx.metrics,
+    };
+    fx.auth = sms_auth_new(&acfg);
+    if (fx.auth == NULL)
+        return -1;
     fx.ctx = (sms_ctx){
         .common = &fx.common,
         .source = "/ecm/sms-test",
@@ -184,6 +224,8 @@ static int group_setup(void **state)
         .optin_text = OPTIN_TEXT,
         .system_sender = "12345",
         .dlr_scan_ms = 50,
+        .auth = fx.auth,
+        .reply_interval_s = REPLY_INTERVAL_S,
     };
     fx.rctx = (st_results_ctx){
         .topic_call_results = "call.results",
@@ -210,6 +252,7 @@ static int group_teardown(void **state)
     if (fx.pg == NULL)
         return 0;
     ecm_http_destroy(fx.http);
+    sms_auth_destroy(fx.auth);
     ecm_pg_pool_destroy(fx.pool);
     ecm_metrics_destroy(fx.metrics);
     ecm_pg_destroy(fx.pg);
@@ -387,7 +430,10 @@ static void test_dlr_unknown_id_and_code_are_recorded_only(void **state)
 
     /* Through HTTP an unknown id is still a 200, so a gateway stops retrying. */
     size_t len = 99;
-    assert_int_equal(http("/sms/dlr?msgid=never-issued-2&status=1", NULL, NULL, &len), 200);
+    char path[256];
+    assert_int_equal(
+        http(dlr_path(path, sizeof(path), SECRET, "never-issued-2", "status=1"), NULL, NULL, &len),
+        200);
     assert_int_equal(len, 0);
     assert_int_equal(q_ll("SELECT count(*) FROM sms_dlrs WHERE message_id = 'never-issued-2'"), 1);
     assert_true(ecm_metric_value(ecm_metrics_counter(
@@ -417,13 +463,18 @@ static void test_dlr_over_http_get_form_and_json(void **state)
     long long k3 = make_contact(camp, "{+15550100003}", "sent", 5, m3, sizeof(m3));
     char path[256], body[256];
     size_t len = 99;
-    snprintf(path, sizeof(path), "/sms/dlr?msgid=%s&status=1&detail=ok%%20done", m1);
-    assert_int_equal(http(path, NULL, NULL, &len), 200);
+    assert_int_equal(http(dlr_path(path, sizeof(path), SECRET, m1, "status=1&detail=ok%20done"),
+                          NULL, NULL, &len),
+                     200);
     assert_int_equal(len, 0);
-    snprintf(body, sizeof(body), "msgid=%s&status=2", m2);
+    /* The generic gateway POSTs to the URL it was given (token in the query). */
+    char token[SMS_AUTH_TOKEN_LEN + 1];
+    assert_int_equal(sms_auth_token(SECRET, m2, token, sizeof(token)), 0);
+    snprintf(body, sizeof(body), "msgid=%s&status=2&token=%s", m2, token);
     assert_int_equal(http("/sms/dlr", "application/x-www-form-urlencoded", body, NULL), 200);
     snprintf(body, sizeof(body), "{\"message_id\":\"%s\",\"status\":16}", m3);
-    assert_int_equal(http("/sms/dlr", "application/json", body, NULL), 200);
+    assert_int_equal(
+        http(dlr_path(path, sizeof(path), SECRET, m3, "x=1"), "application/json", body, NULL), 200);
 
     Ecm__V1__SmsResult *m = sms_result_of(k1);
     assert_int_equal(m->outcome, O(SMS_DELIVERED));
@@ -438,11 +489,90 @@ static void test_dlr_over_http_get_form_and_json(void **state)
 
     /* Malformed callbacks are refused; nothing is recorded for them. */
     long long dlrs = q_ll("SELECT count(*) FROM sms_dlrs");
-    assert_int_equal(http("/sms/dlr?status=1", NULL, NULL, NULL), 400);
-    assert_int_equal(http("/sms/dlr?msgid=x&status=%25d", NULL, NULL, NULL), 400);
-    assert_int_equal(http("/sms/dlr?msgid=x&status=1x", NULL, NULL, NULL), 400);
+    assert_int_equal(
+        http("/sms/dlr?status=1&token=0123456789abcdef0123456789abcdef", NULL, NULL, NULL), 403);
+    assert_int_equal(
+        http(dlr_path(path, sizeof(path), SECRET, "x", "status=%25d"), NULL, NULL, NULL), 400);
+    assert_int_equal(http(dlr_path(path, sizeof(path), SECRET, "x", "status=1x"), NULL, NULL, NULL),
+                     400);
     assert_int_equal(http("/sms/dlr", "application/json", "[1,2]", NULL), 400);
     assert_int_equal(q_ll("SELECT count(*) FROM sms_dlrs"), dlrs);
+}
+
+static long long rejected(const char *endpoint, const char *reason)
+{
+    char name[128];
+    snprintf(name, sizeof(name), "ecm_sms_callbacks_rejected_total{endpoint=\"%s\",reason=\"%s\"}",
+             endpoint, reason);
+    return (long long)ecm_metric_value(ecm_metrics_counter(fx.metrics, name, ""));
+}
+
+/* What a forged DLR could change: the attempt, sms_dlrs, the outbox. */
+static char *dlr_state(long long contact_id, const char *mid)
+{
+    return q_text("SELECT a.status || ' ' || coalesce(a.dlr_status::text, '-') || ' '"
+                  " || coalesce(a.raw_code::text, '-') || ' ' || (a.result_at IS NULL)"
+                  " || ' ' || (SELECT count(*) FROM sms_dlrs WHERE message_id = '%s')"
+                  " || ' ' || (SELECT count(*) FROM outbox)"
+                  " FROM attempts a WHERE a.contact_id = %lld",
+                  mid, contact_id);
+}
+
+static void test_dlr_forged_is_refused_403_and_changes_nothing(void **state)
+{
+    (void)state;
+    NEED_DB();
+    char mid[64], other[64];
+    long long camp = make_campaign(86400);
+    long long k = make_contact(camp, "{+15550100001}", "sent", 5, mid, sizeof(mid));
+    make_contact(camp, "{+15550100002}", "sent", 5, other, sizeof(other));
+    char *before = dlr_state(k, mid);
+    long long missing0 = rejected("dlr", "missing"), bad0 = rejected("dlr", "bad_token");
+
+    char path[256], token[SMS_AUTH_TOKEN_LEN + 1], body[256];
+    /* No token. */
+    snprintf(path, sizeof(path), "/sms/dlr?msgid=%s&status=1", mid);
+    assert_int_equal(http(path, NULL, NULL, NULL), 403);
+    snprintf(body, sizeof(body), "{\"message_id\":\"%s\",\"status\":2}", mid);
+    assert_int_equal(http("/sms/dlr", "application/json", body, NULL), 403);
+    /* A wrong token, of the right shape and not. */
+    snprintf(path, sizeof(path), "/sms/dlr?msgid=%s&token=%s&status=1", mid,
+             "00000000000000000000000000000000");
+    assert_int_equal(http(path, NULL, NULL, NULL), 403);
+    snprintf(path, sizeof(path), "/sms/dlr?msgid=%s&token=guess&status=1", mid);
+    assert_int_equal(http(path, NULL, NULL, NULL), 403);
+    /* The token of another message (one that a gateway legitimately saw). */
+    assert_int_equal(sms_auth_token(SECRET, other, token, sizeof(token)), 0);
+    snprintf(path, sizeof(path), "/sms/dlr?msgid=%s&token=%s&status=1", mid, token);
+    assert_int_equal(http(path, NULL, NULL, NULL), 403);
+    snprintf(body, sizeof(body), "msgid=%s&token=%s&status=16", mid, token);
+    assert_int_equal(http("/sms/dlr", "application/x-www-form-urlencoded", body, NULL), 403);
+    /* A token under some other secret. */
+    assert_int_equal(
+        http(dlr_path(path, sizeof(path), "another-secret-0123456789abcdef0123", mid, "status=1"),
+             NULL, NULL, NULL),
+        403);
+    /* The right token with a character changed is not the token either. */
+    assert_int_equal(sms_auth_token(SECRET, mid, token, sizeof(token)), 0);
+    token[SMS_AUTH_TOKEN_LEN - 1] = token[SMS_AUTH_TOKEN_LEN - 1] == '0' ? '1' : '0';
+    snprintf(path, sizeof(path), "/sms/dlr?msgid=%s&token=%s&status=1", mid, token);
+    assert_int_equal(http(path, NULL, NULL, NULL), 403);
+
+    char *after = dlr_state(k, mid);
+    assert_string_equal(after, before);
+    free(after);
+    assert_int_equal(rejected("dlr", "missing") - missing0, 2);
+    assert_int_equal(rejected("dlr", "bad_token") - bad0, 6);
+
+    /* The real token still works afterwards, and so does one under the
+     * previous secret (rotation). */
+    assert_int_equal(http(dlr_path(path, sizeof(path), SECRET, mid, "status=8"), NULL, NULL, NULL),
+                     200);
+    assert_int_equal(
+        http(dlr_path(path, sizeof(path), OLD_SECRET, mid, "status=1"), NULL, NULL, NULL), 200);
+    expect_text("done 1",
+                "SELECT status || ' ' || dlr_status FROM attempts WHERE contact_id = %lld", k);
+    free(before);
 }
 
 /* ---- expiry ---- */
@@ -538,8 +668,7 @@ static void test_mo_stop_start_through_http(void **state)
     long long other = make_contact(camp1, "{+15550170002}", NULL, 0, unused, sizeof(unused));
 
     size_t len = 99;
-    assert_int_equal(http("/sms/mo?from=%2B15550170001&to=12345&text=Stop.", NULL, NULL, &len),
-                     200);
+    assert_int_equal(http(MO "from=%2B15550170001&to=12345&text=Stop.", NULL, NULL, &len), 200);
     assert_int_equal(len, 0);
     expect_text("+15550170001 sms_optout",
                 "SELECT phone || ' ' || source FROM dnc WHERE campaign_id IS NULL"
@@ -568,28 +697,29 @@ static void test_mo_stop_start_through_http(void **state)
                 in_flight);
 
     /* STOP again: recorded, no second confirmation, no second entry. */
-    assert_int_equal(http("/sms/mo?from=%2B15550170001&to=12345&text=stop", NULL, NULL, NULL), 200);
+    assert_int_equal(http(MO "from=%2B15550170001&to=12345&text=stop", NULL, NULL, NULL), 200);
     assert_int_equal(system_messages_to("+15550170001", OPTOUT_TEXT), 1);
     assert_int_equal(q_ll("SELECT count(*) FROM dnc WHERE phone_key = '15550170001'"), 1);
     assert_int_equal(q_ll("SELECT count(*) FROM sms_inbound WHERE from_phone = '+15550170001'"), 2);
 
     /* START (POSTed as a form): off the list, one confirmation; contacts stay closed. */
     assert_int_equal(http("/sms/mo", "application/x-www-form-urlencoded",
-                          "from=%2B15550170001&to=12345&text=+START+", NULL),
+                          "key=" MO_KEY "&from=%2B15550170001&to=12345&text=+START+", NULL),
                      200);
     assert_int_equal(q_ll("SELECT count(*) FROM dnc WHERE phone_key = '15550170001'"), 0);
     assert_int_equal(system_messages_to("+15550170001", OPTIN_TEXT), 1);
     expect_text("closed", "SELECT state FROM contacts WHERE id = %lld", pending);
     /* A YES from a number that is not opted out is no opt-in to confirm. */
-    assert_int_equal(http("/sms/mo", "application/json",
-                          "{\"from\":\"+15550170001\",\"to\":\"12345\",\"text\":\"yes\"}", NULL),
+    assert_int_equal(http_h("/sms/mo", "application/json",
+                            "{\"from\":\"+15550170001\",\"to\":\"12345\",\"text\":\"yes\"}",
+                            "X-ECM-Key: " MO_KEY, NULL),
                      200);
     assert_int_equal(system_messages_to("+15550170001", OPTIN_TEXT), 1);
 
     /* HELP is answered every time; other text is recorded only. */
-    assert_int_equal(http("/sms/mo?from=15550170002&text=help%3F", NULL, NULL, NULL), 200);
+    assert_int_equal(http(MO "from=15550170002&text=help%3F", NULL, NULL, NULL), 200);
     assert_int_equal(system_messages_to("15550170002", HELP_TEXT), 1);
-    assert_int_equal(http("/sms/mo?from=15550170002&text=stop+it", NULL, NULL, NULL), 200);
+    assert_int_equal(http(MO "from=15550170002&text=stop+it", NULL, NULL, NULL), 200);
     expect_text("none (null)",
                 "SELECT action || ' ' || coalesce(keyword, '(null)') FROM sms_inbound"
                 " WHERE body = 'stop it'");
@@ -597,10 +727,10 @@ static void test_mo_stop_start_through_http(void **state)
     assert_int_equal(q_ll("SELECT count(*) FROM dnc WHERE phone_key = '15550170002'"), 0);
 
     /* A sender that is no number can't be opted out; the message is kept. */
-    assert_int_equal(http("/sms/mo?from=ALPHA&text=STOP", NULL, NULL, NULL), 200);
+    assert_int_equal(http(MO "from=ALPHA&text=STOP", NULL, NULL, NULL), 200);
     expect_text("none STOP",
                 "SELECT action || ' ' || keyword FROM sms_inbound WHERE from_phone = 'ALPHA'");
-    assert_int_equal(http("/sms/mo?text=STOP", NULL, NULL, NULL), 400);
+    assert_int_equal(http(MO "text=STOP", NULL, NULL, NULL), 400);
 }
 
 static void test_mo_apply_reports_what_it_did(void **state)
@@ -630,6 +760,207 @@ static void test_mo_apply_reports_what_it_did(void **state)
     assert_int_equal(q_ll("SELECT count(*) FROM dnc WHERE phone_key = '15550180002'"), 1);
 }
 
+/* What a forged MO could change: DNC, contacts, inbound records, replies. */
+static char *mo_state(const char *digits)
+{
+    return q_text("SELECT (SELECT count(*) FROM dnc WHERE phone_key = '%s') || ' '"
+                  " || (SELECT count(*) FROM contacts WHERE state = 'closed') || ' '"
+                  " || (SELECT count(*) FROM sms_inbound) || ' '"
+                  " || (SELECT count(*) FROM sms_system_messages) || ' '"
+                  " || (SELECT count(*) FROM outbox)",
+                  digits);
+}
+
+static void test_mo_forged_is_refused_403_and_changes_nothing(void **state)
+{
+    (void)state;
+    NEED_DB();
+    char unused[64];
+    long long camp = make_campaign(86400);
+    long long k = make_contact(camp, "{+15550190001}", NULL, 0, unused, sizeof(unused));
+    PQclear(q("INSERT INTO dnc (phone, source) VALUES ('+15550190002', 'sms_optout')"));
+    char *before = mo_state("15550190001");
+    char *before2 = mo_state("15550190002");
+    long long missing0 = rejected("mo", "missing"), bad0 = rejected("mo", "bad_token");
+
+    /* STOP (would close k), START (would lift a real opt-out), HELP (would
+     * queue a reply): without the key, with a wrong one, in every place. */
+    assert_int_equal(http("/sms/mo?from=%2B15550190001&text=STOP", NULL, NULL, NULL), 403);
+    assert_int_equal(http("/sms/mo?key=&from=%2B15550190001&text=STOP", NULL, NULL, NULL), 403);
+    assert_int_equal(http("/sms/mo?key=wrong&from=%2B15550190002&text=START", NULL, NULL, NULL),
+                     403);
+    assert_int_equal(
+        http("/sms/mo?key=" MO_KEY "x&from=%2B15550190001&text=HELP", NULL, NULL, NULL), 403);
+    assert_int_equal(http("/sms/mo", "application/x-www-form-urlencoded",
+                          "key=" SECRET "&from=%2B15550190001&text=STOP", NULL),
+                     403);
+    assert_int_equal(http_h("/sms/mo", "application/json",
+                            "{\"from\":\"+15550190001\",\"text\":\"STOP\"}",
+                            "X-ECM-Key: not-the-key", NULL),
+                     403);
+    assert_int_equal(
+        http("/sms/mo", "application/json", "{\"from\":\"+15550190002\",\"text\":\"START\"}", NULL),
+        403);
+    char *after = mo_state("15550190001");
+    char *after2 = mo_state("15550190002");
+    assert_string_equal(after, before);
+    assert_string_equal(after2, before2);
+    expect_text("pending", "SELECT state FROM contacts WHERE id = %lld", k);
+    assert_int_equal(rejected("mo", "missing") - missing0, 3);
+    assert_int_equal(rejected("mo", "bad_token") - bad0, 4);
+    free(before);
+    free(before2);
+    free(after);
+    free(after2);
+
+    /* With the key (in the header this time) the STOP does its work. */
+    assert_int_equal(http_h("/sms/mo", "application/json",
+                            "{\"from\":\"+15550190001\",\"text\":\"STOP\"}", "X-ECM-Key: " MO_KEY,
+                            NULL),
+                     200);
+    expect_text("closed DNC", "SELECT state || ' ' || outcome FROM contacts WHERE id = %lld", k);
+}
+
+static long long replies_to(const char *phone)
+{
+    return q_ll("SELECT count(*) FROM sms_system_messages WHERE to_phone = '%s'", phone);
+}
+
+static void test_mo_help_flood_from_one_number_gets_one_reply(void **state)
+{
+    (void)state;
+    NEED_DB();
+    const char *name = "ecm_sms_replies_suppressed_total{kind=\"help\",reason=\"per_number\"}";
+    long long suppressed0 = (long long)ecm_metric_value(ecm_metrics_counter(fx.metrics, name, ""));
+    long long inbound0 = q_ll("SELECT count(*) FROM sms_inbound");
+    for (int i = 0; i < 1000; i++) {
+        long st = http(MO "from=%2B15550200001&text=HELP", NULL, NULL, NULL);
+        if (st != 200)
+            fail_msg("HELP %d answered %ld", i, st);
+    }
+    assert_int_equal(replies_to("+15550200001"), 1);
+    expect_text(HELP_TEXT, "SELECT body FROM sms_system_messages WHERE to_phone = '+15550200001'");
+    /* Every message is still recorded; only the replies are held back. */
+    assert_int_equal(q_ll("SELECT count(*) FROM sms_inbound") - inbound0, 1000);
+    assert_int_equal(
+        (long long)ecm_metric_value(ecm_metrics_counter(fx.metrics, name, "")) - suppressed0, 999);
+
+    /* STOP and START in turns: each takes effect every time (compliance),
+     * each confirmation goes once per interval. */
+    sms_mo_info info;
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(sms_mo_apply(fx.pg, &fx.ctx, "+15550200002", NULL, "STOP", &info), 0);
+        assert_int_equal(info.dnc_changed, 1);
+        assert_int_equal(q_ll("SELECT count(*) FROM dnc WHERE phone_key = '15550200002'"), 1);
+        assert_int_equal(sms_mo_apply(fx.pg, &fx.ctx, "+15550200002", NULL, "START", &info), 0);
+        assert_int_equal(info.dnc_changed, 1);
+        assert_int_equal(info.reply, i == 0 ? SMS_MO_REPLY_SENT : SMS_MO_REPLY_PER_NUMBER);
+        assert_int_equal(q_ll("SELECT count(*) FROM dnc WHERE phone_key = '15550200002'"), 0);
+    }
+    assert_int_equal(system_messages_to("+15550200002", OPTOUT_TEXT), 1);
+    assert_int_equal(system_messages_to("+15550200002", OPTIN_TEXT), 1);
+
+    /* A reply is due again once the interval has passed (business clock). */
+    char fixed[32];
+    snprintf(fixed, sizeof(fixed), "%lld",
+             (long long)ecm_clock_now_ms() + (REPLY_INTERVAL_S + 1) * 1000LL);
+    setenv("ECM_CLOCK_FIXED", fixed, 1);
+    assert_int_equal(sms_mo_apply(fx.pg, &fx.ctx, "+15550200001", NULL, "help", &info), 0);
+    unsetenv("ECM_CLOCK_FIXED");
+    assert_int_equal(info.reply, SMS_MO_REPLY_SENT);
+    assert_int_equal(replies_to("+15550200001"), 2);
+}
+
+static void test_mo_help_flood_from_many_numbers_stops_at_the_global_cap(void **state)
+{
+    (void)state;
+    NEED_DB();
+    /* A frozen business minute, so the cap is exact. */
+    setenv("ECM_CLOCK_FIXED", "2031-05-06T10:00:30Z", 1);
+    fx.ctx.reply_max_per_minute = 7;
+    long long replies0 = q_ll("SELECT count(*) FROM sms_system_messages");
+    for (int i = 0; i < 1000; i++) {
+        char path[128];
+        snprintf(path, sizeof(path), MO "from=%%2B1555021%04d&text=HELP", i);
+        long st = http(path, NULL, NULL, NULL);
+        if (st != 200)
+            fail_msg("HELP %d answered %ld", i, st);
+    }
+    assert_int_equal(q_ll("SELECT count(*) FROM sms_system_messages") - replies0, 7);
+    /* Over the cap an opt-out still happens, without its confirmation; and
+     * the number's interval is not used up by the reply it did not get. */
+    sms_mo_info info;
+    assert_int_equal(sms_mo_apply(fx.pg, &fx.ctx, "+15550220001", NULL, "STOP", &info), 0);
+    assert_int_equal(info.dnc_changed, 1);
+    assert_int_equal(info.reply, SMS_MO_REPLY_GLOBAL);
+    assert_int_equal(q_ll("SELECT count(*) FROM dnc WHERE phone_key = '15550220001'"), 1);
+    assert_int_equal(replies_to("+15550220001"), 0);
+    /* The next minute has room again. */
+    setenv("ECM_CLOCK_FIXED", "2031-05-06T10:01:30Z", 1);
+    assert_int_equal(sms_mo_apply(fx.pg, &fx.ctx, "+15550229999", NULL, "HELP", &info), 0);
+    assert_int_equal(info.reply, SMS_MO_REPLY_SENT);
+    unsetenv("ECM_CLOCK_FIXED");
+    fx.ctx.reply_max_per_minute = 0;
+    assert_true(ecm_metric_value(ecm_metrics_counter(
+                    fx.metrics, "ecm_sms_replies_suppressed_total{kind=\"help\",reason=\"global\"}",
+                    "")) >= 993);
+}
+
+/* ---- retention ---- */
+
+static void test_purge_deletes_only_old_rows_in_batches(void **state)
+{
+    (void)state;
+    NEED_DB();
+    PQclear(q("DELETE FROM sms_dlrs"));
+    PQclear(q("DELETE FROM sms_inbound"));
+    char open_mid[64], done_mid[64];
+    long long camp = make_campaign(86400);
+    make_contact(camp, "{+15550230001}", "sent", 5, open_mid, sizeof(open_mid));
+    long long kd = make_contact(camp, "{+15550230002}", "sent", 5, done_mid, sizeof(done_mid));
+    PQclear(q("UPDATE attempts SET status = 'done' WHERE contact_id = %lld", kd));
+    /* 25 old DLRs of closed or unknown messages, 1 old of an open attempt,
+     * 5 recent; 7 old inbound messages, 2 recent. */
+    PQclear(q("INSERT INTO sms_dlrs (message_id, status, received_at) SELECT"
+              " CASE WHEN i %% 2 = 0 THEN '%s' ELSE 'gone-' || i END, 1,"
+              " now() - interval '100 days' - i * interval '1 minute'"
+              " FROM generate_series(1, 25) i",
+              done_mid));
+    PQclear(q("INSERT INTO sms_dlrs (message_id, status, received_at)"
+              " VALUES ('%s', 8, now() - interval '100 days')",
+              open_mid));
+    PQclear(q("INSERT INTO sms_dlrs (message_id, status, received_at) SELECT 'new-' || i, 1,"
+              " now() - interval '89 days' FROM generate_series(1, 5) i"));
+    PQclear(q("INSERT INTO sms_inbound (from_phone, body, action, received_at) SELECT"
+              " '+15550230009', 'old', 'none', now() - interval '91 days'"
+              " FROM generate_series(1, 7)"));
+    PQclear(q("INSERT INTO sms_inbound (from_phone, body, action) SELECT"
+              " '+15550230009', 'new', 'none' FROM generate_series(1, 2)"));
+
+    sms_purge_config cfg = {
+        .retention_days = 90, .batch = 10, .reply_interval_s = 600, .metrics = fx.metrics};
+    /* Another replica purging: this one leaves it alone. */
+    PQclear(q("SELECT pg_advisory_lock(7308291055)"));
+    sms_purge_stats st;
+    assert_int_equal(sms_purge_run(fx.pg, &cfg, NULL, &st), 1);
+    assert_int_equal(q_ll("SELECT count(*) FROM sms_dlrs"), 31);
+    PQclear(q("SELECT pg_advisory_unlock(7308291055)"));
+
+    assert_int_equal(sms_purge_run(fx.pg, &cfg, NULL, &st), 0);
+    assert_int_equal(st.dlrs, 25);
+    assert_int_equal(st.inbound, 7);
+    /* 25 rows in batches of 10: 10, 10, 5; 7 inbound: one batch. */
+    assert_true(st.batches >= 4);
+    assert_int_equal(q_ll("SELECT count(*) FROM sms_dlrs WHERE message_id LIKE 'new-%%'"), 5);
+    assert_int_equal(q_ll("SELECT count(*) FROM sms_dlrs WHERE message_id = '%s'", open_mid), 1);
+    assert_int_equal(q_ll("SELECT count(*) FROM sms_dlrs"), 6);
+    expect_text("new 2", "SELECT min(body) || ' ' || count(*) FROM sms_inbound");
+    /* Nothing more to do. */
+    assert_int_equal(sms_purge_run(fx.pg, &cfg, NULL, &st), 0);
+    assert_int_equal(st.dlrs + st.inbound, 0);
+    assert_int_equal(st.batches, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -642,10 +973,15 @@ int main(void)
         cmocka_unit_test(test_dlr_unknown_id_and_code_are_recorded_only),
         cmocka_unit_test(test_dlr_of_system_message_is_recorded_only),
         cmocka_unit_test(test_dlr_over_http_get_form_and_json),
+        cmocka_unit_test(test_dlr_forged_is_refused_403_and_changes_nothing),
         cmocka_unit_test(test_expiry_closes_old_sent_attempt_as_sms_expired),
         cmocka_unit_test(test_expiry_thread_closes_overdue_attempts_until_stopped),
         cmocka_unit_test(test_mo_stop_start_through_http),
         cmocka_unit_test(test_mo_apply_reports_what_it_did),
+        cmocka_unit_test(test_mo_forged_is_refused_403_and_changes_nothing),
+        cmocka_unit_test(test_mo_help_flood_from_one_number_gets_one_reply),
+        cmocka_unit_test(test_mo_help_flood_from_many_numbers_stops_at_the_global_cap),
+        cmocka_unit_test(test_purge_deletes_only_old_rows_in_batches),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -22,6 +22,10 @@
 #define PORT_HI 22319
 
 #define MSGID "6f1c2b1e-0000-4000-8000-000000000001"
+/* The DLR secret, and MSGID's token under it as `openssl dgst -sha256
+ * -hmac` gives it (the first 32 hex digits): a known answer, not our code's. */
+#define SECRET "test-callback-secret-0123456789abcdef"
+#define MSGID_TOKEN "b3e948ebb5e98b3043234ba94785c446"
 
 static sms_gw_config kannel_cfg(void)
 {
@@ -32,6 +36,7 @@ static sms_gw_config kannel_cfg(void)
         .user = "ecm",
         .password = "p@ss&word",
         .callback_base_url = "http://127.0.0.1:8084/",
+        .callback_secret = SECRET,
         .timeout_ms = 2000,
         .concurrency = 4,
     };
@@ -63,7 +68,7 @@ static void test_kannel_url_has_every_parameter_encoded(void **state)
     assert_true(contains(url, "&coding=0&charset=UTF-8&dlr-mask=31&"));
     /* The whole dlr-url is one encoded value: its own & and %d survive. */
     assert_true(contains(url, "&dlr-url=http%3A%2F%2F127.0.0.1%3A8084%2Fsms%2Fdlr%3Fmsgid%3D" MSGID
-                              "%26status%3D%25d"));
+                              "%26token%3D" MSGID_TOKEN "%26status%3D%25d"));
     free(url);
 }
 
@@ -79,12 +84,15 @@ static void test_kannel_url_asks_ucs2_for_unicode_and_omits_empty_sender(void **
     free(url);
 }
 
-static void test_dlr_url_carries_our_message_id(void **state)
+static void test_dlr_url_carries_our_message_id_and_its_token(void **state)
 {
     (void)state;
-    char *u = sms_gw_dlr_url("http://h:1/", "a b");
-    assert_string_equal(u, "http://h:1/sms/dlr?msgid=a%20b&status=%d");
+    char *u = sms_gw_dlr_url("http://h:1/", SECRET, "a b");
+    assert_string_equal(u, "http://h:1/sms/dlr?msgid=a%20b&token=a6b87a3c35cdbdfa2f41fe62d5efe5fb"
+                           "&status=%d");
     free(u);
+    /* No secret, no URL: a DLR URL without a token would only be refused. */
+    assert_null(sms_gw_dlr_url("http://h:1/", "", "a b"));
 }
 
 static void test_http_body_json_escapes_values(void **state)
@@ -244,7 +252,8 @@ static void test_kannel_202_is_accepted_and_peer_gets_decoded_values(void **stat
     assert_string_equal(f->text, text);
     assert_string_equal(f->dlr_mask, "31");
     assert_string_equal(f->coding, "0");
-    assert_string_equal(f->dlr_url, "http://127.0.0.1:8084/sms/dlr?msgid=" MSGID "&status=%d");
+    assert_string_equal(f->dlr_url, "http://127.0.0.1:8084/sms/dlr?msgid=" MSGID
+                                    "&token=" MSGID_TOKEN "&status=%d");
     assert_int_equal(f->naccepted, 1);
     sms_gw_destroy(gw);
 }
@@ -284,6 +293,7 @@ static void test_http_gateway_posts_json_with_auth_and_reads_ref(void **state)
                          "\"text\":\"{text}\",\"dlr_url\":\"{dlr_url}\"}",
         .auth = "Bearer t0ken",
         .callback_base_url = "http://127.0.0.1:8084",
+        .callback_secret = SECRET,
         .timeout_ms = 2000,
         .concurrency = 2,
     };
@@ -298,7 +308,8 @@ static void test_http_gateway_posts_json_with_auth_and_reads_ref(void **state)
     assert_string_equal(f->auth, "Bearer t0ken");
     assert_string_equal(f->text, text);
     assert_string_equal(f->message_id, MSGID);
-    assert_string_equal(f->dlr_url, "http://127.0.0.1:8084/sms/dlr?msgid=" MSGID "&status=%d");
+    assert_string_equal(f->dlr_url, "http://127.0.0.1:8084/sms/dlr?msgid=" MSGID
+                                    "&token=" MSGID_TOKEN "&status=%d");
     sms_gw_destroy(gw);
 }
 
@@ -381,7 +392,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kannel_url_has_every_parameter_encoded),
         cmocka_unit_test(test_kannel_url_asks_ucs2_for_unicode_and_omits_empty_sender),
-        cmocka_unit_test(test_dlr_url_carries_our_message_id),
+        cmocka_unit_test(test_dlr_url_carries_our_message_id_and_its_token),
         cmocka_unit_test(test_http_body_json_escapes_values),
         cmocka_unit_test(test_http_body_keeps_json_braces_and_refuses_unknown_placeholder),
         cmocka_unit_test(test_classify_answers),

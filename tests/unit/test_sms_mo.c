@@ -1,5 +1,6 @@
-/* Inbound SMS keywords (sms_mo_parse), sender numbers and the argument
- * decoding of gateway callbacks: pure functions, no database. */
+/* Inbound SMS keywords (sms_mo_parse), sender numbers, the argument
+ * decoding of gateway callbacks and their authentication (sms_auth): pure
+ * functions, no database. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 #include <cmocka.h>
 
 #include "sms_args.h"
+#include "sms_auth.h"
 #include "sms_mo.h"
 
 static void expect_keyword(const char *text, sms_mo_action action, const char *keyword)
@@ -144,6 +146,121 @@ static void test_args_form_decode_plus_and_percent(void **state)
     assert_string_equal(s4, "✋");
 }
 
+#define SECRET "test-callback-secret-0123456789abcdef"
+#define OLD_SECRET "test-callback-secret-before-rotation-0123"
+#define MO_KEY "test-mo-key-0123456789abcdef0123456789"
+#define OLD_MO_KEY "test-mo-key-before-rotation-0123456789"
+
+static sms_auth *new_auth(const char *dlr_previous, const char *mo_previous)
+{
+    sms_auth_config c = {SECRET, dlr_previous, MO_KEY, mo_previous, NULL};
+    sms_auth *a = sms_auth_new(&c);
+    assert_non_null(a);
+    return a;
+}
+
+static void test_auth_dlr_token_is_hmac_sha256_of_the_message_id(void **state)
+{
+    (void)state;
+    char t[SMS_AUTH_TOKEN_LEN + 1];
+    /* Known answer: `printf 'a b' | openssl dgst -sha256 -hmac SECRET`. */
+    assert_int_equal(sms_auth_token(SECRET, "a b", t, sizeof(t)), 0);
+    assert_string_equal(t, "a6b87a3c35cdbdfa2f41fe62d5efe5fb");
+    assert_int_equal(sms_auth_token("", "a b", t, sizeof(t)), -1);
+    assert_int_equal(sms_auth_token(SECRET, "a b", t, SMS_AUTH_TOKEN_LEN), -1);
+}
+
+static void test_auth_dlr_token_only_fits_its_own_message(void **state)
+{
+    (void)state;
+    sms_auth *a = new_auth(OLD_SECRET, NULL);
+    char t[SMS_AUTH_TOKEN_LEN + 1], other[SMS_AUTH_TOKEN_LEN + 1], old[SMS_AUTH_TOKEN_LEN + 1];
+    assert_int_equal(sms_auth_token(SECRET, "m-1", t, sizeof(t)), 0);
+    assert_int_equal(sms_auth_token(SECRET, "m-2", other, sizeof(other)), 0);
+    assert_int_equal(sms_auth_token(OLD_SECRET, "m-1", old, sizeof(old)), 0);
+    assert_int_equal(sms_auth_check_dlr(a, "m-1", t), SMS_AUTH_OK);
+    assert_int_equal(sms_auth_check_dlr(a, "m-1", old), SMS_AUTH_OK); /* rotation */
+    assert_int_equal(sms_auth_check_dlr(a, "m-1", other), SMS_AUTH_BAD_TOKEN);
+    assert_int_equal(sms_auth_check_dlr(a, "m-1", NULL), SMS_AUTH_MISSING);
+    assert_int_equal(sms_auth_check_dlr(a, "m-1", ""), SMS_AUTH_MISSING);
+    assert_int_equal(sms_auth_check_dlr(a, NULL, t), SMS_AUTH_BAD_TOKEN);
+    char longer[SMS_AUTH_TOKEN_LEN + 2];
+    snprintf(longer, sizeof(longer), "%s0", t);
+    assert_int_equal(sms_auth_check_dlr(a, "m-1", longer), SMS_AUTH_BAD_TOKEN);
+    t[SMS_AUTH_TOKEN_LEN - 1] = '\0';
+    assert_int_equal(sms_auth_check_dlr(a, "m-1", t), SMS_AUTH_BAD_TOKEN);
+    sms_auth_destroy(a);
+    /* Without a previous secret, the old token is refused. */
+    a = new_auth("", NULL);
+    assert_int_equal(sms_auth_check_dlr(a, "m-1", old), SMS_AUTH_BAD_TOKEN);
+    sms_auth_destroy(a);
+}
+
+static void test_auth_mo_key_current_or_previous(void **state)
+{
+    (void)state;
+    sms_auth *a = new_auth(NULL, OLD_MO_KEY);
+    assert_int_equal(sms_auth_check_mo(a, MO_KEY), SMS_AUTH_OK);
+    assert_int_equal(sms_auth_check_mo(a, OLD_MO_KEY), SMS_AUTH_OK);
+    assert_int_equal(sms_auth_check_mo(a, MO_KEY "x"), SMS_AUTH_BAD_TOKEN);
+    assert_int_equal(sms_auth_check_mo(a, "test-mo-key"), SMS_AUTH_BAD_TOKEN);
+    assert_int_equal(sms_auth_check_mo(a, SECRET), SMS_AUTH_BAD_TOKEN);
+    assert_int_equal(sms_auth_check_mo(a, ""), SMS_AUTH_MISSING);
+    assert_int_equal(sms_auth_check_mo(a, NULL), SMS_AUTH_MISSING);
+    sms_auth_destroy(a);
+    a = new_auth(NULL, NULL);
+    assert_int_equal(sms_auth_check_mo(a, OLD_MO_KEY), SMS_AUTH_BAD_TOKEN);
+    sms_auth_destroy(a);
+}
+
+static void test_auth_secrets_must_be_long_enough(void **state)
+{
+    (void)state;
+    char err[160];
+    assert_int_equal(sms_auth_validate_secret("", err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "must not be empty"));
+    assert_int_equal(sms_auth_validate_secret("0123456789abcdef0123456789abcde", err, sizeof(err)),
+                     -1);
+    assert_non_null(strstr(err, "too short"));
+    assert_int_equal(sms_auth_validate_secret("0123456789abcdef0123456789abcdef", err, sizeof(err)),
+                     0);
+    assert_int_equal(sms_auth_validate_previous("", err, sizeof(err)), 0);
+    assert_int_equal(sms_auth_validate_previous("short", err, sizeof(err)), -1);
+    sms_auth_config c = {"short", NULL, MO_KEY, NULL, NULL};
+    assert_null(sms_auth_new(&c));
+    sms_auth_config d = {SECRET, NULL, "", NULL, NULL};
+    assert_null(sms_auth_new(&d));
+}
+
+static void test_auth_refusals_are_logged_once_per_source_and_period(void **state)
+{
+    (void)state;
+    sms_auth *a = new_auth(NULL, NULL);
+    uint64_t quiet = 99;
+    int64_t t0 = 1000000;
+    assert_int_equal(sms_auth_should_log(a, "192.0.2.1", t0, &quiet), 1);
+    assert_int_equal(quiet, 0);
+    /* A flood from that source: silent for the period. */
+    for (int i = 1; i <= 1000; i++)
+        assert_int_equal(sms_auth_should_log(a, "192.0.2.1", t0 + i, &quiet), 0);
+    /* Another source is logged at once. */
+    assert_int_equal(sms_auth_should_log(a, "192.0.2.2", t0 + 5, &quiet), 1);
+    /* After the period, one line again, telling how many went unlogged. */
+    assert_int_equal(sms_auth_should_log(a, "192.0.2.1", t0 + SMS_AUTH_LOG_EVERY_MS, &quiet), 1);
+    assert_int_equal(quiet, 1000);
+    assert_int_equal(sms_auth_should_log(a, "192.0.2.1", t0 + SMS_AUTH_LOG_EVERY_MS + 1, &quiet),
+                     0);
+    /* The table is bounded: many sources push the oldest out, which is then
+     * logged again (a line, not memory, is what a wide flood costs). */
+    char addr[32];
+    for (int i = 0; i < SMS_AUTH_LOG_SOURCES * 4; i++) {
+        snprintf(addr, sizeof(addr), "10.%d.%d.1", i / 250, i % 250);
+        assert_int_equal(sms_auth_should_log(a, addr, t0 + 10 + i, &quiet), 1);
+    }
+    assert_int_equal(sms_auth_should_log(a, "192.0.2.2", t0 + 20000, &quiet), 1);
+    sms_auth_destroy(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -155,6 +272,11 @@ int main(void)
         cmocka_unit_test(test_mo_action_names_are_the_db_values),
         cmocka_unit_test(test_mo_sender_number_is_normalised_or_refused),
         cmocka_unit_test(test_args_form_decode_plus_and_percent),
+        cmocka_unit_test(test_auth_dlr_token_is_hmac_sha256_of_the_message_id),
+        cmocka_unit_test(test_auth_dlr_token_only_fits_its_own_message),
+        cmocka_unit_test(test_auth_mo_key_current_or_previous),
+        cmocka_unit_test(test_auth_secrets_must_be_long_enough),
+        cmocka_unit_test(test_auth_refusals_are_logged_once_per_source_and_period),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -100,6 +100,7 @@ static sms_sender *make_sender(fixture *f, long stale_s)
                            .user = "ecm",
                            .password = "pw",
                            .callback_base_url = "http://127.0.0.1:8084",
+                           .callback_secret = "test-callback-secret-0123456789abcdef",
                            .timeout_ms = 2000,
                            .concurrency = 4,
                        },

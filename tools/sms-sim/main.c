@@ -67,9 +67,9 @@ static const ecm_cfg_entry smssim_config_table[] = {
     {"ECM_SMSSIM_MAX_IDS", ECM_CFG_INT, offsetof(smssim_config, max_ids), "5000000", 1, 100000000,
      "distinct message ids remembered (in memory) for the duplicate count", NULL, 0},
     {"ECM_SMSSIM_MO_URL", ECM_CFG_STRING, offsetof(smssim_config, mo_url), "", 0, -1,
-     "where POST /sim/mo?from=&text= forwards an inbound message (GET; %p from, %P to, %a text, "
-     "url-encoded); empty disables /sim/mo",
-     NULL, 0},
+     "where POST /sim/mo?from=&text= forwards an inbound message (POST; %p from, %P to, %a text, "
+     "url-encoded; carries the sms service's MO key); empty disables /sim/mo",
+     NULL, 1},
     {"ECM_SMSSIM_MO_TO", ECM_CFG_STRING, offsetof(smssim_config, mo_to), "12345", 0, -1,
      "%P of an inbound message when /sim/mo has no to=", NULL, 0},
 };

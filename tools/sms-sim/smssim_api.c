@@ -234,6 +234,9 @@ static void api_mo(void *ctx, ecm_http_req *req)
         return;
     }
     curl_easy_setopt(c, CURLOPT_URL, url);
+    /* POST, as a generic gateway should (the arguments stay in the URL). */
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, a->cfg.mo_timeout_ms);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, api_discard);
@@ -245,8 +248,9 @@ static void api_mo(void *ctx, ecm_http_req *req)
     curl_easy_cleanup(c);
     int ok = status >= 200 && status < 300;
     smssim_state_add(a->state, ok ? SMSSIM_CTR_MO_FORWARDED : SMSSIM_CTR_MO_FAILED, 1);
-    ecm_log_info(ok ? "MO forwarded" : "MO forward failed", "status=%ld curl=%s url=%.300s", status,
-                 curl_easy_strerror(rc), url);
+    /* Without the query: it carries the MO key. */
+    ecm_log_info(ok ? "MO forwarded" : "MO forward failed", "status=%ld curl=%s url=%.*s", status,
+                 curl_easy_strerror(rc), (int)strcspn(url, "?"), url);
     free(url);
     api_json(req, ok ? 200 : 502,
              json_pack("{s:b, s:I, s:s}", "forwarded", ok, "status", (json_int_t)status, "error",

@@ -216,13 +216,16 @@ static size_t dlr_discard(char *ptr, size_t size, size_t nmemb, void *ud)
     return size * nmemb;
 }
 
-/* One GET. Returns the HTTP status, or 0 when there was none (refused,
- * timeout), with curl's reason in err. */
-static long dlr_get(CURL *c, const char *url, long timeout_ms, char *err, size_t err_size)
+/* One POST to the DLR URL ECM gave (its arguments and token in the query,
+ * an empty body): a generic gateway changes ECM's state with POST only, GET
+ * being Kannel's way. Returns the HTTP status, or 0 when there was none
+ * (refused, timeout), with curl's reason in err. */
+static long dlr_post(CURL *c, const char *url, long timeout_ms, char *err, size_t err_size)
 {
     char ebuf[CURL_ERROR_SIZE] = "";
     curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -281,7 +284,7 @@ static void *dlr_worker(void *arg)
     dlr_item it;
     while (dlr_next(d, &it)) {
         char err[CURL_ERROR_SIZE + 32];
-        long status = dlr_get(c, it.url, d->cfg.timeout_ms, err, sizeof err);
+        long status = dlr_post(c, it.url, d->cfg.timeout_ms, err, sizeof err);
         it.attempts++;
         int done = status >= 200 && status < 300;
         pthread_mutex_lock(&d->mu);

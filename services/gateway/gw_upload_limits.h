@@ -1,0 +1,41 @@
+/* What uploads may take of one gateway process: how many run at once, and
+ * a budget of validating threads they share. Thread-safe; one per process,
+ * owned by main() (or a test). A NULL handle means no limits. */
+#ifndef GW_UPLOAD_LIMITS_H
+#define GW_UPLOAD_LIMITS_H
+
+typedef struct gw_upload_limits gw_upload_limits;
+
+/* statement_timeout of an upload's batch transactions: a batch may wait for
+ * the campaign's lock while other uploads load theirs, longer than the
+ * pool's ECM_PG_STATEMENT_TIMEOUT_MS; still bounded. */
+#define GW_UPLOAD_STATEMENT_TIMEOUT_MS 600000L
+
+/* max_uploads at once (at least 1); validate_threads threads validating rows
+ * in all, the uploads' own request threads included (at least 1). Returns
+ * NULL when out of memory. */
+gw_upload_limits *gw_upload_limits_new(int max_uploads, int validate_threads);
+void gw_upload_limits_destroy(gw_upload_limits *l);
+
+/* Takes an upload slot: 1, or 0 when max_uploads are under way (the caller
+ * answers 429). Every 1 is given back with gw_upload_limits_leave(). */
+int gw_upload_limits_enter(gw_upload_limits *l);
+void gw_upload_limits_leave(gw_upload_limits *l);
+
+/* Takes up to want helper threads from the shared budget, without waiting:
+ * returns how many (0..want; want when l is NULL). An upload always
+ * validates on its own thread too, so it never stops for lack of helpers;
+ * one upload alone gets the whole budget. Give them back with
+ * gw_upload_limits_threads_give(). */
+int gw_upload_limits_threads_take(gw_upload_limits *l, int want);
+void gw_upload_limits_threads_give(gw_upload_limits *l, int n);
+
+/* Uploads under way now (tests, logs). */
+int gw_upload_limits_running(gw_upload_limits *l);
+
+/* The 429 of an upload turned away by gw_upload_limits_enter():
+ * problem+json with Retry-After. Can't fail. */
+struct ecm_http_req;
+void gw_upload_limits_respond_busy(struct ecm_http_req *req, gw_upload_limits *l);
+
+#endif
