@@ -8,7 +8,9 @@
  *   0 body: variant picks the Content-Type (none, form, JSON);
  *   1 keyword: the text, then one of the keywords dressed with the input;
  *   2 form escape: the text percent-encoded and decoded back;
- *   3 DLR code: the text as a status number.
+ *   3 DLR code: the text as a status number (variant even); callback
+ *     authentication (variant odd): the text is a message id, a line break
+ *     and a token or MO key as a forger would send it.
  *
  * Properties:
  * - a refused body has a non-empty valid UTF-8 reason; a form body's
@@ -20,6 +22,10 @@
  *   returned, which is upper case; and every keyword, in any case and with
  *   any such padding, is read as itself;
  * - form decoding inverts percent-encoding, and never lengthens a text;
+ * - a DLR token authorises its own message id, under the current or the
+ *   previous secret, and nothing else: a forged token passes only if it is
+ *   the right one; an MO key passes only if it is the current or previous
+ *   key; an absent one is MISSING, never BAD_TOKEN or OK;
  * - DLR codes 1, 2, 16 are final (delivered, undelivered, rejected), 4 and
  *   8 intermediate, anything else unknown. */
 #include <ctype.h>
@@ -29,6 +35,7 @@
 
 #include "fuzz_support.h"
 #include "sms_args.h"
+#include "sms_auth.h"
 #include "sms_dlr.h"
 #include "sms_mo.h"
 
@@ -210,6 +217,56 @@ static void fuzz_dlr_code(const char *text)
     }
 }
 
+static void fuzz_auth(const char *text)
+{
+    static const char secret[] = "fuzz-dlr-secret-0123456789abcdef0123";
+    static const char previous[] = "fuzz-dlr-secret-previous-0123456789ab";
+    static const char key[] = "fuzz-mo-key-0123456789abcdef0123456789";
+    static const char key_prev[] = "fuzz-mo-key-previous-0123456789abcdef";
+    static sms_auth *a;
+    if (!a) {
+        sms_auth_config cfg = {secret, previous, key, key_prev, NULL};
+        a = sms_auth_new(&cfg);
+        FUZZ_CHECK(a != NULL, "sms_auth_new");
+    }
+    const char *nl = strchr(text, '\n');
+    char *mid = fuzz_strndup((const uint8_t *)text, nl ? (size_t)(nl - text) : strlen(text));
+    const char *given = nl ? nl + 1 : "";
+    char tok[SMS_AUTH_TOKEN_LEN + 1], tok_prev[SMS_AUTH_TOKEN_LEN + 1];
+    FUZZ_CHECK(sms_auth_token(secret, mid, tok, sizeof(tok)) == 0 &&
+                   sms_auth_token(previous, mid, tok_prev, sizeof(tok_prev)) == 0,
+               "no token for '%s'", mid);
+    FUZZ_CHECK(strlen(tok) == SMS_AUTH_TOKEN_LEN && strspn(tok, "0123456789abcdef") == strlen(tok),
+               "token '%s' is not 32 lower-case hex digits", tok);
+    FUZZ_CHECK(sms_auth_check_dlr(a, mid, tok) == SMS_AUTH_OK &&
+                   sms_auth_check_dlr(a, mid, tok_prev) == SMS_AUTH_OK,
+               "the right token of '%s' is refused", mid);
+    FUZZ_CHECK(sms_auth_check_dlr(a, mid, "") == SMS_AUTH_MISSING &&
+                   sms_auth_check_dlr(a, mid, NULL) == SMS_AUTH_MISSING,
+               "an absent token is not MISSING");
+    sms_auth_verdict v = sms_auth_check_dlr(a, mid, given);
+    int right = strcmp(given, tok) == 0 || strcmp(given, tok_prev) == 0;
+    FUZZ_CHECK(given[0] == '\0' ? v == SMS_AUTH_MISSING
+                                : (v == SMS_AUTH_OK) == right && v != SMS_AUTH_MISSING,
+               "token '%s' for '%s': verdict %d", given, mid, (int)v);
+    /* Another message's token never passes. */
+    char *other = malloc(strlen(mid) + 2);
+    FUZZ_CHECK(other != NULL, "oom");
+    (void)snprintf(other, strlen(mid) + 2, "%sx", mid);
+    FUZZ_CHECK(sms_auth_check_dlr(a, other, tok) == SMS_AUTH_BAD_TOKEN,
+               "the token of '%s' passes for '%s'", mid, other);
+    free(other);
+    v = sms_auth_check_mo(a, given);
+    right = strcmp(given, key) == 0 || strcmp(given, key_prev) == 0;
+    FUZZ_CHECK(given[0] == '\0' ? v == SMS_AUTH_MISSING
+                                : (v == SMS_AUTH_OK) == right && v != SMS_AUTH_MISSING,
+               "MO key '%s': verdict %d", given, (int)v);
+    FUZZ_CHECK(sms_auth_check_mo(a, key) == SMS_AUTH_OK &&
+                   sms_auth_check_mo(a, key_prev) == SMS_AUTH_OK,
+               "the MO key is refused");
+    free(mid);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1) {
@@ -229,7 +286,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_form_escape(text, len);
         break;
     default:
-        fuzz_dlr_code(text);
+        if (variant & 1) {
+            fuzz_auth(text);
+        } else {
+            fuzz_dlr_code(text);
+        }
         break;
     }
     free(text);
