@@ -21,8 +21,12 @@ e2e_wait_for 20 "$number on the DNC list" bash -c "(( \$(ecm_psql -tA -c \"SELEC
 e2e_wait_campaign_closed "$cid" 200
 e2e_assert_eq DNC "$(ecm_psql -tA -c "SELECT outcome FROM contacts WHERE campaign_id = $cid
     AND phones[1] = '$number'")" "outcome of the contact that sent STOP"
-e2e_wait_for 20 "the opt-out confirmation" bash -c "(( \$(ecm_fakesmsc_count '$number') >= 1 ))"
-sleep 2
+e2e_wait_for 60 "the opt-out confirmation" bash -c "(( \$(ecm_fakesmsc_count '$number') >= 1 ))"
+# Before counting what $number got: every message sent so far (each attempt
+# of the closed campaign, and the confirmation) has reached the fake SMSC.
+sent=$(ecm_psql -tA -c "SELECT count(*) FROM attempts WHERE campaign_id = $cid")
+everything_arrived() { (($(e2e_fakesmsc_total) >= sent + 1)); }
+e2e_wait_for 60 "$((sent + 1)) messages at the fake SMSC" everything_arrived
 e2e_assert_eq 1 "$(e2e_fakesmsc_count "$number")" \
     "messages to $number after its STOP (only the confirmation)"
 e2e_assert_eq 0 "$(ecm_psql -tA -c "SELECT count(*) FROM attempts a JOIN contacts c
