@@ -82,5 +82,5 @@ e2e_same_processes "after the broker came back"
 e2e_wait_campaign_closed "$cid" 150
 e2e_campaign_summary "$cid"
 e2e_check_campaign "$cid" "$n"
-e2e_wait_for 30 "the outbox drained" outbox_empty
+e2e_wait_for 60 "the outbox drained" outbox_empty
 e2e_same_processes "at the end"
