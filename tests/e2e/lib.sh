@@ -106,7 +106,8 @@ e2e_clock_rate() {
 # reach UNTIL_MS at the clock's rate: twice the real time that takes, plus
 # 60 s (the services' own work after the instant must fit in too).
 e2e_wall_s() {
-    awk -v d="$(($1 - $(ecm_business_now_ms)))" -v rate="$(e2e_clock_rate)"         'BEGIN { s = d > 0 ? d / 1000 / rate : 0; printf "%d\n", 2 * s + 61 }'
+    awk -v d="$(($1 - $(ecm_business_now_ms)))" -v rate="$(e2e_clock_rate)" \
+        'BEGIN { s = d > 0 ? d / 1000 / rate : 0; printf "%d\n", 2 * s + 61 }'
 }
 
 # Succeeds when business time is at or past MS.
