@@ -63,35 +63,38 @@ e2e_assert_ge() {
 # WHAT, or with --quiet returns 1 (the caller cleans up or asserts itself).
 # --say FUNC: every 15 s, FUNC's output is printed as a progress line.
 e2e_wait_for() {
-    local quiet=0 until_ms='' every=0.5 say='' limit what t0=$SECONDS last=$SECONDS
+    # Locals are prefixed: CMD runs in this scope and must see its own
+    # variables (t0, what, ...), not these.
+    local _w_quiet=0 _w_until_ms="" _w_every=0.5 _w_say="" _w_limit _w_what
+    local _w_t0=$SECONDS _w_last=$SECONDS
     while [[ ${1-} == --* ]]; do
         case $1 in
-        --quiet) quiet=1 ;;
-        --until-business) until_ms=$2 && shift ;;
-        --every) every=$2 && shift ;;
-        --say) say=$2 && shift ;;
+        --quiet) _w_quiet=1 ;;
+        --until-business) _w_until_ms=$2 && shift ;;
+        --every) _w_every=$2 && shift ;;
+        --say) _w_say=$2 && shift ;;
         *) e2e_fail "e2e_wait_for: unknown option $1" ;;
         esac
         shift
     done
-    limit=$1 what=$2
+    _w_limit=$1 _w_what=$2
     shift 2
     until "$@" >/dev/null 2>&1; do
-        local why=''
-        ((SECONDS - t0 < limit)) || why="${limit}s"
-        if [[ -z $why && -n $until_ms ]] && (($(ecm_business_now_ms) > until_ms)); then
-            why="business time $(e2e_iso "$until_ms")"
+        local _w_why=''
+        ((SECONDS - _w_t0 < _w_limit)) || _w_why="${_w_limit}s"
+        if [[ -z $_w_why && -n $_w_until_ms ]] && (($(ecm_business_now_ms) > _w_until_ms)); then
+            _w_why="business time $(e2e_iso "$_w_until_ms")"
         fi
-        if [[ -n $why ]]; then
-            ((quiet)) && return 1
-            [[ -z $say ]] || what+=" ($("$say" 2>&1))"
-            e2e_fail "gave up after $((SECONDS - t0))s (limit: $why) waiting for: $what"
+        if [[ -n $_w_why ]]; then
+            ((_w_quiet)) && return 1
+            [[ -z $_w_say ]] || _w_what+=" ($("$_w_say" 2>&1))"
+            e2e_fail "gave up after $((SECONDS - _w_t0))s (limit: $_w_why) waiting for: $_w_what"
         fi
-        if [[ -n $say ]] && ((SECONDS - last >= 15)); then
-            e2e_step "waiting for $what: $("$say" 2>&1)"
-            last=$SECONDS
+        if [[ -n $_w_say ]] && ((SECONDS - _w_last >= 15)); then
+            e2e_step "waiting for $_w_what: $("$_w_say" 2>&1)"
+            _w_last=$SECONDS
         fi
-        sleep "$every"
+        sleep "$_w_every"
     done
 }
 
