@@ -108,7 +108,9 @@ cmd_status() {
 
 cmd_reset() {
     stop_processes 2>/dev/null || true
-    rm -f "$ECM_DEV_DIR"/run/*.exit "$ECM_DEV_DIR"/run/*.killed "$(ecm__clock_file)"
+    # Pid files too: a pid of a stopped stack may name another process by now.
+    rm -f "$ECM_DEV_DIR"/run/*.exit "$ECM_DEV_DIR"/run/*.pid "$ECM_DEV_DIR"/run/*.killed \
+        "$(ecm__clock_file)"
     # Messages Kannel stored for a stack whose databases are going away, and
     # what its fake SMSC received for them.
     ecm_env_load

@@ -560,6 +560,11 @@ ecm_pid() {
     local want=ecm-$1
     [[ $1 != kannel ]] || want=scripts/kannel.sh
     [[ $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) == *"$want"* ]] || return 1
+    # ... or another worktree's stack, which runs the same binaries: ours is
+    # the child of the wrapper that writes this pid file.
+    local ppid
+    ppid=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{ print $2 }')
+    [[ -n $ppid && $(tr '\0' ' ' <"/proc/$ppid/cmdline" 2>/dev/null) == *" $pf "* ]] || return 1
     echo "$pid"
 }
 
@@ -665,10 +670,15 @@ ecm__wait_exit() {
     t0=$SECONDS
     while ((SECONDS - t0 < limit)); do
         [[ -e $ef ]] && return 0
-        # The wrapper itself gone (killed): the pid is all there is.
+        # The process is gone: its wrapper writes the exit file next,
+        # unless it was killed too (then the status is unknown).
         if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; then
-            sleep 0.2
-            [[ -e $ef ]] || echo "unknown" >"$ef"
+            local i
+            for ((i = 0; i < 50; i++)); do
+                [[ -e $ef ]] && return 0
+                sleep 0.1
+            done
+            echo "unknown" >"$ef"
             return 0
         fi
         sleep 0.1

@@ -64,17 +64,6 @@ e2e_campaign_summary() {
         WHERE campaign_id = $1 GROUP BY outcome ORDER BY 2 DESC"
 }
 
-# e2e_wait_for_quiet SECONDS CMD...: like e2e_wait_for but returns 1 on
-# timeout instead of failing, so the caller can clean up first.
-e2e_wait_for_quiet() {
-    local limit=$1 t0=$SECONDS
-    shift
-    until "$@" >/dev/null 2>&1; do
-        ((SECONDS - t0 < limit)) || return 1
-        sleep 0.2
-    done
-}
-
 # e2e_record_processes: remembers the pid of every process of the stack that
 # runs now; fails unless the broker, the simulator and the services all do.
 # (Optional processes of the stack that are not running are left out.)

@@ -45,15 +45,105 @@ e2e_assert_ge() {
     (($2 >= $1)) || e2e_fail "$3: expected at least $1, got $2"
 }
 
-# e2e_wait_for SECONDS WHAT CMD...: runs CMD every half second until it
-# succeeds; fails the scenario after SECONDS.
+# ---------------------------------------------------------------- waiting
+# A scenario never sleeps a fixed time assuming that something is done by
+# then: it waits for the state with e2e_wait_for, bounded generously. Waits
+# in business time take their real-time bound from the stack's clock rate
+# (e2e_wall_s). tests/e2e/run.sh refuses a bare `sleep` in a scenario unless
+# the line says why with `# sleep-ok: <why>` (a fault that must last, or a
+# pause before checking that something did NOT happen; then prefer waiting
+# for a marker that proves the system went past the point where it would
+# have happened).
+
+# e2e_wait_for [--quiet] [--until-business MS] [--every S] [--say FUNC]
+#              SECONDS WHAT CMD...
+# Runs CMD (output discarded) every S seconds (default 0.5) until it
+# succeeds; returns 0 then. Gives up after SECONDS of real time, or as soon
+# as business time is past MS (--until-business): fails the scenario naming
+# WHAT, or with --quiet returns 1 (the caller cleans up or asserts itself).
+# --say FUNC: every 15 s, FUNC's output is printed as a progress line.
 e2e_wait_for() {
-    local limit=$1 what=$2 t0=$SECONDS
+    # Locals are prefixed: CMD runs in this scope and must see its own
+    # variables (t0, what, ...), not these.
+    local _w_quiet=0 _w_until_ms="" _w_every=0.5 _w_say="" _w_limit _w_what
+    local _w_t0=$SECONDS _w_last=$SECONDS
+    while [[ ${1-} == --* ]]; do
+        case $1 in
+        --quiet) _w_quiet=1 ;;
+        --until-business) _w_until_ms=$2 && shift ;;
+        --every) _w_every=$2 && shift ;;
+        --say) _w_say=$2 && shift ;;
+        *) e2e_fail "e2e_wait_for: unknown option $1" ;;
+        esac
+        shift
+    done
+    _w_limit=$1 _w_what=$2
     shift 2
     until "$@" >/dev/null 2>&1; do
-        ((SECONDS - t0 < limit)) || e2e_fail "timed out after ${limit}s waiting for: $what"
-        sleep 0.5
+        local _w_why=''
+        ((SECONDS - _w_t0 < _w_limit)) || _w_why="${_w_limit}s"
+        if [[ -z $_w_why && -n $_w_until_ms ]] && (($(ecm_business_now_ms) > _w_until_ms)); then
+            _w_why="business time $(e2e_iso "$_w_until_ms")"
+        fi
+        if [[ -n $_w_why ]]; then
+            ((_w_quiet)) && return 1
+            [[ -z $_w_say ]] || _w_what+=" ($("$_w_say" 2>&1))"
+            e2e_fail "gave up after $((SECONDS - _w_t0))s (limit: $_w_why) waiting for: $_w_what"
+        fi
+        if [[ -n $_w_say ]] && ((SECONDS - _w_last >= 15)); then
+            e2e_step "waiting for $_w_what: $("$_w_say" 2>&1)"
+            _w_last=$SECONDS
+        fi
+        sleep "$_w_every"
     done
+}
+
+# Prints the business clock's rate against real time (1 for a real clock).
+e2e_clock_rate() {
+    local rate
+    rate=$(ecm_clock_env | sed -n 's/^ECM_CLOCK_RATE=//p' | tail -n 1)
+    echo "${rate:-1}"
+}
+
+# e2e_wall_s UNTIL_MS: a generous bound in real seconds for business time to
+# reach UNTIL_MS at the clock's rate: twice the real time that takes, plus
+# 60 s (the services' own work after the instant must fit in too).
+e2e_wall_s() {
+    awk -v d="$(($1 - $(ecm_business_now_ms)))" -v rate="$(e2e_clock_rate)" \
+        'BEGIN { s = d > 0 ? d / 1000 / rate : 0; printf "%d\n", 2 * s + 61 }'
+}
+
+# Succeeds when business time is at or past MS.
+e2e_business_reached() { (($(ecm_business_now_ms) >= $1)); }
+
+# e2e_wait_business [--say FUNC] MS: waits until business time is at or past MS.
+e2e_wait_business() {
+    local opts=()
+    while (($# > 1)); do opts+=("$1") && shift; done
+    e2e_wait_for --every 0.2 "${opts[@]}" "$(e2e_wall_s "$1")" "business time $(e2e_iso "$1")" \
+        e2e_business_reached "$1"
+}
+
+# e2e_iso MS: the instant as RFC 3339 UTC (seconds).
+e2e_iso() { date -u -d "@$(($1 / 1000))" +%FT%TZ; }
+
+# e2e_zone_at_hour H: the fixed-offset zone (Etc/GMT-N, no DST) where
+# business time now is H:xx local. The stack's start-up takes a varying part
+# of a business day at a fast clock; a scenario whose contacts live in this
+# zone starts at a known local time however long that took.
+e2e_zone_at_hour() {
+    local utc_hour off
+    utc_hour=$(date -u -d "@$(($(ecm_business_now_ms) / 1000))" +%-H)
+    off=$(($1 - utc_hour))
+    ((off >= -12)) || off=$((off + 24))
+    ((off <= 14)) || off=$((off - 24))
+    if ((off > 0)); then
+        echo "Etc/GMT-$off"
+    elif ((off < 0)); then
+        echo "Etc/GMT+$((-off))"
+    else
+        echo UTC
+    fi
 }
 
 # Creates and activates a voice_ivr campaign with a fast strategy (2 s
@@ -78,24 +168,21 @@ e2e_campaign_progress() {
     ecm_campaign_progress "$1" || e2e_fail "GET /api/v1/campaigns/$1 failed"
 }
 
+# e2e_campaign_closed CAMPAIGN: succeeds when every contact is closed.
+e2e_campaign_closed() {
+    local closed total
+    read -r closed total < <(e2e_campaign_progress "$1")
+    ((total > 0 && closed >= total))
+}
+
 # e2e_wait_campaign_closed CAMPAIGN [SECONDS]: waits until every contact is
 # closed (progress every 15 s); fails after SECONDS (default 600).
 e2e_wait_campaign_closed() {
-    local cid=$1 limit=${2:-600} t0=$SECONDS last=0 closed total
-    while :; do
-        read -r closed total < <(e2e_campaign_progress "$cid")
-        if ((total > 0 && closed >= total)); then
-            e2e_step "campaign $cid: $closed/$total closed after $((SECONDS - t0))s"
-            return 0
-        fi
-        ((SECONDS - t0 < limit)) ||
-            e2e_fail "campaign $cid: only $closed/$total closed after ${limit}s"
-        if ((SECONDS - last >= 15)); then
-            e2e_step "campaign $cid: $closed/$total closed"
-            last=$SECONDS
-        fi
-        sleep 1
-    done
+    local cid=$1 t0=$SECONDS
+    e2e__progress() { echo "$(e2e_campaign_progress "$cid" | tr ' ' /) closed"; }
+    e2e_wait_for --every 1 --say e2e__progress "${2:-600}" "every contact of campaign $cid closed" \
+        e2e_campaign_closed "$cid"
+    e2e_step "campaign $cid: $(e2e__progress) after $((SECONDS - t0))s"
 }
 
 # Prints GET /sim/stats of the Cisco simulator (JSON).

@@ -24,6 +24,24 @@ sms_reports_quiet() {
     done
 }
 devstack=$ECM_ROOT/scripts/devstack.sh
+
+# A scenario waits for a state (e2e_wait_for, tests/e2e/lib.sh), never for a
+# fixed time it assumes is enough. Prints each `sleep` in the scenarios
+# (t_*.sh) and checks.sh whose line does not say why with
+# `# sleep-ok: <why>`; returns 1 if there is one.
+lint_sleeps() {
+    awk '
+        /# sleep-ok: *[^ ]/ { next }
+        {
+            code = $0
+            sub(/(^|[ \t])#.*$/, "", code)
+            if (code ~ /(^|[^A-Za-z0-9_.-])sleep([ \t]|$)/) {
+                printf "%s:%d: %s\n", FILENAME, FNR, $0
+                bad = 1
+            }
+        }
+        END { exit bad }' "$here"/t_*.sh "$here"/checks.sh
+}
 default_timeout=${ECM_E2E_TIMEOUT_S:-900}
 
 scenarios=()
@@ -58,6 +76,13 @@ collect_logs "$ECM_DEV_DIR/logs/before-e2e"
 passed=0
 failed=0
 failed_names=()
+if ! lint_sleeps >"$ECM_DEV_DIR/logs/e2e-lint.log"; then
+    cat "$ECM_DEV_DIR/logs/e2e-lint.log"
+    echo "--- FAIL lint: a bare sleep above; wait for the state with e2e_wait_for" \
+        "(tests/e2e/lib.sh), or say why a fixed pause is right with '# sleep-ok: <why>'"
+    failed=$((failed + 1))
+    failed_names+=(lint)
+fi
 for f in "${scenarios[@]}"; do
     name=$(basename "$f" .sh)
     out=$ECM_DEV_DIR/logs/e2e/$name

@@ -32,14 +32,11 @@ source "$(dirname "$0")/lib.sh"
 
 HOUR_MS=3600000
 
-# The zone whose local time is 06:xx now: UTC+off, spelt Etc/GMT-off.
-utc_hour=$(date -u -d "@$(($(ecm_business_now_ms) / 1000))" +%-H)
-off=$((6 - utc_hour))
-((off >= -12)) || off=$((off + 24))
-if ((off > 0)); then ZONE=Etc/GMT-$off; elif ((off < 0)); then ZONE=Etc/GMT+$((-off)); else ZONE=UTC; fi
+# The zone whose local time is 06:xx now.
+ZONE=$(e2e_zone_at_hour 6)
 
 sql() { ecm_psql -tA -c "$1"; }
-iso() { date -u -d "@$(($1 / 1000))" +%FT%TZ; }
+iso() { e2e_iso "$1"; }
 local_time() { TZ=$ZONE date -d "@$(($1 / 1000))" '+%F %H:%M'; }
 business_time() { local_time "$(ecm_business_now_ms)"; }
 # Business now plus N ms, on a whole second (the API answers in ms).

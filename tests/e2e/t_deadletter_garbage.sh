@@ -18,17 +18,20 @@ e2e_kafka_produce contacts.retry "$E2E_TMP/garbage"
 
 # Both consumers of contacts.retry (feeder: voice, sms: SMS) read the
 # garbage, and each says once that it could not use it.
-got=0
-for _ in $(seq 1 60); do
+read_deadletters() {
     timeout 10 kcat -q -C -b "$ECM_DEV_KAFKA_BROKERS" -t ecm.deadletter -o beginning -e \
         -f '%h\n' >"$E2E_TMP/dl" 2>/dev/null || true
-    got=$(grep -c 'ecm_deadletter_reason=' "$E2E_TMP/dl" || true)
-    ((got >= 6)) && break
-    sleep 1
-done
-sleep 2
-timeout 10 kcat -q -C -b "$ECM_DEV_KAFKA_BROKERS" -t ecm.deadletter -o beginning -e \
-    -f '%h\n' >"$E2E_TMP/dl" 2>/dev/null || true
+}
+six_deadletters() {
+    read_deadletters
+    (($(grep -c 'ecm_deadletter_reason=' "$E2E_TMP/dl" || true) >= 6))
+}
+e2e_wait_for --every 1 120 "6 dead letters" six_deadletters
+# "Once": a seventh would come from a consumer reading a message again. The
+# campaign's retries went through contacts.retry after the garbage, and both
+# consumers went on with them until every contact closed; only then count.
+e2e_wait_campaign_closed "$cid" 300
+read_deadletters
 for source in /ecm/feeder /ecm/sms; do
     e2e_assert_eq 3 "$(grep -c "ecm_deadletter_source=$source\(,\|$\)" "$E2E_TMP/dl" || true)" \
         "garbage messages dead-lettered by $source"
@@ -41,5 +44,4 @@ e2e_assert_eq 6 "$(grep -c 'ecm_deadletter_reason=undecodable ecm.v1.ContactRetr
     true)" "dead letters saying the ContactRetry did not decode"
 e2e_step "dead letter reason: $(grep -o 'ecm_deadletter_reason=[^,]*' "$E2E_TMP/dl" | head -1)"
 
-e2e_wait_campaign_closed "$cid" 300
 e2e_check_campaign "$cid" 200

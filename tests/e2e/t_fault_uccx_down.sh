@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# UCCX (the Cisco simulator) unavailable, twice: frozen with SIGSTOP for ~8 s
-# (requests hang, POSTs time out and may still land later), and killed with
-# SIGKILL and restarted ~5 s later (connections refused; it keeps its state
+# UCCX (the Cisco simulator) unavailable, twice: frozen with SIGSTOP for 8 s
+# or more (requests hang, POSTs time out and may still land later), and killed with
+# SIGKILL and restarted 5 s or more later (connections refused; it keeps its state
 # in its DB). Each time contacts are waiting and the feeder has room for
 # several batches, yet it records only one batch 'sending' and retries that
 # one, reconciled with UCCX, until UCCX is back. The campaign ends with
@@ -18,13 +18,16 @@ batch=$ECM_FEEDER_BATCH
 
 count() { ecm_psql -tA -c "SELECT count(*) FROM attempts WHERE campaign_id = $cid $1"; }
 at_most() { (($(count "$2") <= $1)); }
-# sample_sending FILE SECONDS: the number of attempts 'sending', every 0.2 s.
+# sample_sending FILE SECONDS: the number of attempts 'sending', every 0.2 s,
+# for SECONDS and until a batch has been seen 'sending' (90 s at most: a
+# loaded machine may take longer to record one).
 sample_sending() {
-    local end=$((SECONDS + $2))
-    while ((SECONDS < end)); do
-        count "AND status = 'sending'" >>"$1"
-        sleep 0.2
-    done
+    local file=$1 min_s=$2 t0=$SECONDS
+    one_sample() {
+        count "AND status = 'sending'" >>"$file"
+        ((SECONDS - t0 >= min_s)) && (($(sort -n "$file" | tail -n 1) > 0))
+    }
+    e2e_wait_for --quiet --every 0.2 90 "a batch 'sending'" one_sample || true
 }
 # check_sending FILE WHAT: at least one batch waited, never more than one.
 check_sending() {

@@ -37,7 +37,7 @@ sim_campaign disable
 sim=$(ecm_pid cisco-sim)
 kill -STOP "$sim"
 e2e_step "simulator frozen at $(count "") attempts"
-if ! e2e_wait_for_quiet 20 at_least 1 "AND status = 'sending'"; then
+if ! e2e_wait_for --quiet 60 "a batch left 'sending'" at_least 1 "AND status = 'sending'"; then
     kill -CONT "$sim"
     e2e_fail "no batch was left 'sending' while the simulator was frozen"
 fi
@@ -61,7 +61,7 @@ before=$(count "AND status = 'done'")
 e2e_wait_for 120 "200 more results" at_least $((before + 200)) "AND status = 'done'"
 e2e_step "killing result-sync with SIGKILL at $(count "AND status = 'done'") results"
 ecm_kill9 result-sync
-sleep 1
+sleep 1 # sleep-ok: the fault itself: result-sync stays down while results pile up
 ecm_start_service result-sync
 e2e_step "result-sync restarted"
 

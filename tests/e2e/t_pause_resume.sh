@@ -47,7 +47,19 @@ e2e_assert_ge 1 "$s_queued" "sms contacts queued at the pause"
 e2e_step "paused with $v_at voice and $s_at sms attempts recorded," \
     "$v_queued and $s_queued contacts queued"
 
-sleep 8 # several retry delays and dispatch ticks
+# Before looking for what must not happen, the point where it would have:
+# every voice result is in, and no contact of either campaign waits for a
+# retry still to come (all are due: an active campaign would take them now).
+# Then a few dispatch ticks (200 ms) more.
+all_due() {
+    (($(q "SELECT count(*) FROM contacts WHERE (campaign_id = $vid AND state = 'dispatched')
+        OR (campaign_id IN ($vid, $sid) AND state = 'waiting'
+            AND next_attempt_at > $(ecm_business_now_sql))") == 0))
+}
+t_due=$SECONDS
+e2e_wait_for 120 "every open contact of the paused campaigns due" all_due
+e2e_step "every open contact due $((SECONDS - t_due))s after the pause"
+sleep 3 # sleep-ok: nothing must happen; every contact has been due since the marker above
 for pair in "$vid:$v_paused" "$sid:$s_paused"; do
     c=${pair%%:*} t=${pair#*:}
     e2e_assert_eq 0 "$(q "SELECT count(*) FROM attempts WHERE campaign_id = $c
@@ -57,7 +69,7 @@ e2e_assert_eq "$v_at" "$(attempts_of "$vid")" "voice attempts while paused"
 e2e_assert_eq "$s_at" "$(attempts_of "$sid")" "sms attempts while paused"
 open_v=$(q "SELECT count(*) FROM contacts WHERE campaign_id = $vid AND state <> 'closed'")
 e2e_assert_ge 1 "$open_v" "voice contacts still open while paused"
-e2e_step "nothing recorded in 8 s of pause; $open_v voice contacts wait"
+e2e_step "nothing recorded while paused; $open_v voice contacts wait"
 
 api POST "/api/v1/campaigns/$vid/resume" >/dev/null || e2e_fail "resume of $vid refused"
 api POST "/api/v1/campaigns/$sid/resume" >/dev/null || e2e_fail "resume of $sid refused"

@@ -25,7 +25,7 @@ e2e_assert_eq "$n" "$(ecm_psql -tA -c "SELECT count(*) FROM attempts
     "attempts sent as one GSM-7 segment"
 
 # Every number got exactly one message at the fake SMSC.
-e2e_wait_for 30 "fakesmsc to log $n messages" bash -c "(( \$(ecm_fakesmsc_count | awk '{ n += \$2 } END { print n + 0 }') >= $n ))"
+e2e_wait_for 120 "fakesmsc to log $n messages" bash -c "(( \$(ecm_fakesmsc_count | awk '{ n += \$2 } END { print n + 0 }') >= $n ))"
 ecm_psql -tA -c "SELECT phones[1] FROM contacts WHERE campaign_id = $cid ORDER BY 1" \
     >"$E2E_TMP/numbers"
 e2e_fakesmsc_count | sort >"$E2E_TMP/received"

@@ -17,12 +17,16 @@ e2e_wait_for 60 "the campaign under way" bash -c "(( \$(ecm_psql -tA -c \"SELECT
 e2e_assert_eq 0 "$(e2e_fakesmsc_count "$number")" "messages to $number before its STOP"
 
 e2e_fakesmsc_mo "$number" " Stop. "
-e2e_wait_for 20 "$number on the DNC list" bash -c "(( \$(ecm_psql -tA -c \"SELECT count(*) FROM dnc WHERE campaign_id IS NULL AND phone_key = regexp_replace('$number', '[^0-9]', '', 'g')\") == 1 ))"
+e2e_wait_for 60 "$number on the DNC list" bash -c "(( \$(ecm_psql -tA -c \"SELECT count(*) FROM dnc WHERE campaign_id IS NULL AND phone_key = regexp_replace('$number', '[^0-9]', '', 'g')\") == 1 ))"
 e2e_wait_campaign_closed "$cid" 200
 e2e_assert_eq DNC "$(ecm_psql -tA -c "SELECT outcome FROM contacts WHERE campaign_id = $cid
     AND phones[1] = '$number'")" "outcome of the contact that sent STOP"
-e2e_wait_for 20 "the opt-out confirmation" bash -c "(( \$(ecm_fakesmsc_count '$number') >= 1 ))"
-sleep 2
+e2e_wait_for 60 "the opt-out confirmation" bash -c "(( \$(ecm_fakesmsc_count '$number') >= 1 ))"
+# Before counting what $number got: every message sent so far (each attempt
+# of the closed campaign, and the confirmation) has reached the fake SMSC.
+sent=$(ecm_psql -tA -c "SELECT count(*) FROM attempts WHERE campaign_id = $cid")
+everything_arrived() { (($(e2e_fakesmsc_total) >= sent + 1)); }
+e2e_wait_for 60 "$((sent + 1)) messages at the fake SMSC" everything_arrived
 e2e_assert_eq 1 "$(e2e_fakesmsc_count "$number")" \
     "messages to $number after its STOP (only the confirmation)"
 e2e_assert_eq 0 "$(ecm_psql -tA -c "SELECT count(*) FROM attempts a JOIN contacts c
@@ -31,7 +35,7 @@ e2e_assert_eq 0 "$(ecm_psql -tA -c "SELECT count(*) FROM attempts a JOIN contact
 
 # START: off the list, a confirmation, and the next campaign reaches the number.
 e2e_fakesmsc_mo "$number" "START"
-e2e_wait_for 20 "$number off the DNC list" bash -c "(( \$(ecm_psql -tA -c \"SELECT count(*) FROM dnc WHERE phone_key = regexp_replace('$number', '[^0-9]', '', 'g')\") == 0 ))"
+e2e_wait_for 60 "$number off the DNC list" bash -c "(( \$(ecm_psql -tA -c \"SELECT count(*) FROM dnc WHERE phone_key = regexp_replace('$number', '[^0-9]', '', 'g')\") == 0 ))"
 cid2=$(e2e_create_sms_campaign "e2e sms after START" "Welcome back {first_name}." kannel 60)
 printf 'first_name,last_name,phone1\nAlex,Again,%s\n' "$number" >"$E2E_TMP/one.csv"
 api POST "/api/v1/campaigns/$cid2/uploads" -H 'Content-Type: text/csv' \
@@ -39,6 +43,6 @@ api POST "/api/v1/campaigns/$cid2/uploads" -H 'Content-Type: text/csv' \
 e2e_wait_campaign_closed "$cid2" 60
 e2e_assert_eq SMS_DELIVERED "$(ecm_psql -tA -c "SELECT outcome FROM contacts
     WHERE campaign_id = $cid2")" "outcome after START"
-e2e_wait_for 20 "three messages to $number" bash -c "(( \$(ecm_fakesmsc_count '$number') >= 3 ))"
+e2e_wait_for 60 "three messages to $number" bash -c "(( \$(ecm_fakesmsc_count '$number') >= 3 ))"
 e2e_assert_eq 3 "$(e2e_fakesmsc_count "$number")" \
     "messages to $number: STOP confirmation, START confirmation, the new campaign's"

@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # The strategy's rules on a running stack, with business time 1,200 times
-# faster than real time (20 business minutes a second):
+# faster than real time (20 business minutes a second). The stack's start-up
+# takes a varying part of the first business day, so the contacts live in
+# the fixed-offset zone (Etc/GMT-N) where it is 08:xx when the scenario
+# begins: the legal hours (08:00-21:00) are open for the set-up, whatever
+# its speed. Every wait is for a state, bounded in business time:
 #  - next-phone rotation: the simulator answers "not in service" (3) for every
 #    number ending in 0001 and "connected" (10) for 0002, so a contact moves
 #    to its next phone after each invalid number and closes CONNECTED on the
 #    first good one, or INVALID_NUMBER when it has no further phone;
 #  - per-day cap: no-answers (0003 -> 8) retried every 10 minutes under a cap
-#    of 2 a day: no contact has more than 2 attempts in one of ITS local days
-#    (PostgreSQL's AT TIME ZONE, not the services' ICU), and the calls go on
-#    over the following local days;
-#  - expiry at end_at: a campaign ending 3 business hours after it starts
+#    of 2 a day: once every contact has been called on 3 local days (or is
+#    closed, as it would be at once if the cap did not hold), no contact has
+#    more than 2 attempts in one of ITS local days (PostgreSQL's AT TIME
+#    ZONE, not the services' ICU), and the calls went on over the following
+#    local days, each in the local morning;
+#  - expiry at end_at: a campaign ending 4 business hours after it starts
 #    ends 'expired', its contacts closed EXPIRED and no attempt dispatched at
 #    or after end_at; a paused campaign reaching its end is expired by the
 #    scheduler, which closes its contacts (loaded 'queued', never taken)
@@ -19,12 +25,15 @@
 # e2e-env: ECM_DEV_CLOCK_RATE=1200
 # e2e-env: ECM_SIM_NUMBER_RESULTS=0001:3,0002:10,0003:8
 # e2e-env: ECM_SIM_DIAL_RATE=200
-# e2e-timeout: 480
+# e2e-timeout: 720
 source "$(dirname "$0")/lib.sh"
 
 HOUR_MS=3600000
+ZONE=$(e2e_zone_at_hour 8)
 
-business_time() { date -u -d "@$(($(ecm_business_now_ms) / 1000))" +%FT%TZ; }
+iso() { e2e_iso "$1"; }
+local_time() { TZ=$ZONE date -d "@$(($1 / 1000))" '+%F %H:%M'; }
+business_time() { echo "$(local_time "$(ecm_business_now_ms)") $ZONE"; }
 
 # strategy NAME PER_DAY RULES_JSON: creates a strategy (max 20 attempts).
 strategy() {
@@ -35,12 +44,12 @@ strategy() {
 }
 
 # campaign NAME STRATEGY [EXTRA_JSON]: creates and activates a voice
-# campaign in New York; prints its id.
+# campaign in $ZONE; prints its id.
 campaign() {
     local body id extra=${3:-'{}'}
-    body=$(jq -n --arg name "$1" --arg strategy "$2" --argjson extra "$extra" \
+    body=$(jq -n --arg name "$1" --arg strategy "$2" --arg zone "$ZONE" --argjson extra "$extra" \
         '{name: $name, channel: "voice_ivr", strategy: $strategy, region: "US",
-          time_zone: "America/New_York", cisco: {kind: "uccx", campaign_id: "1"}} + $extra')
+          time_zone: $zone, cisco: {kind: "uccx", campaign_id: "1"}} + $extra')
     id=$(api POST /api/v1/campaigns -d "$body" | jq -r '.id // empty')
     [[ $id =~ ^[0-9]+$ ]] || e2e_fail "campaign '$1' not created"
     api POST "/api/v1/campaigns/$id/activate" -d '{}' >/dev/null || e2e_fail "activate $id failed"
@@ -75,10 +84,10 @@ rot=$(campaign "rotation" Rotation)
 {
     echo "account_number,first_name,last_name,phone1,phone2,phone3,time_zone"
     for i in $(seq 20 29); do
-        printf 'R2%02d,Two,Phones,+1 212 3%02d 0001,+1 212 4%02d 0002,,America/New_York\n' "$i" "$i" "$i"
-        printf 'R3%02d,Three,Phones,+1 212 5%02d 0001,+1 212 6%02d 0001,+1 212 7%02d 0002,America/New_York\n' \
-            "$i" "$i" "$i" "$i"
-        printf 'RX%02d,All,Invalid,+1 213 3%02d 0001,+1 213 4%02d 0001,,America/New_York\n' "$i" "$i" "$i"
+        printf 'R2%02d,Two,Phones,+1 212 3%02d 0001,+1 212 4%02d 0002,,%s\n' "$i" "$i" "$i" "$ZONE"
+        printf 'R3%02d,Three,Phones,+1 212 5%02d 0001,+1 212 6%02d 0001,+1 212 7%02d 0002,%s\n' \
+            "$i" "$i" "$i" "$i" "$ZONE"
+        printf 'RX%02d,All,Invalid,+1 213 3%02d 0001,+1 213 4%02d 0001,,%s\n' "$i" "$i" "$i" "$ZONE"
     done
 } >"$E2E_TMP/rotation.csv"
 upload "$rot" "$E2E_TMP/rotation.csv" 30
@@ -87,31 +96,37 @@ daily=$(campaign "daily cap" Daily)
 {
     echo "account_number,first_name,last_name,phone1,time_zone"
     for i in $(seq 20 29); do
-        printf 'D%02d,Day,Cap,+1 646 2%02d 0003,America/New_York\n' "$i" "$i"
+        printf 'D%02d,Day,Cap,+1 646 2%02d 0003,%s\n' "$i" "$i" "$ZONE"
     done
 } >"$E2E_TMP/daily.csv"
 upload "$daily" "$E2E_TMP/daily.csv" 10
 
-iso() { date -u -d "@$(($1 / 1000))" +%FT%TZ; }
 # Paused before its contacts arrive: they are loaded 'queued' and stay so
 # (nothing takes a paused campaign's contacts) until its end, when the
 # scheduler expires it and closes them.
 end2_ms=$(($(ecm_business_now_ms) + 2 * HOUR_MS))
 exp2=$(campaign "expiry paused" Expiry "{\"end_at\": \"$(iso $end2_ms)\"}")
 api POST "/api/v1/campaigns/$exp2/pause" -d '{}' >/dev/null || e2e_fail "pause $exp2 failed"
-end1_ms=$(($(ecm_business_now_ms) + 3 * HOUR_MS))
+end1_ms=$(($(ecm_business_now_ms) + 4 * HOUR_MS))
 exp1=$(campaign "expiry" Expiry "{\"end_at\": \"$(iso $end1_ms)\"}")
 {
     echo "account_number,first_name,last_name,phone1,time_zone"
     for i in $(seq 20 29); do
-        printf 'E%02d,End,At,+1 718 2%02d 0003,America/New_York\n' "$i" "$i"
+        printf 'E%02d,End,At,+1 718 2%02d 0003,%s\n' "$i" "$i" "$ZONE"
     done
 } >"$E2E_TMP/expiry.csv"
 upload "$exp2" "$E2E_TMP/expiry.csv" 10
 upload "$exp1" "$E2E_TMP/expiry.csv" 10
+set_up=$(business_time)
 e2e_step "campaigns rotation $rot, daily $daily, expiry $exp1 (ends $(iso $end1_ms))," \
-    "expiry $exp2 (paused, ends $(iso $end2_ms)); business time $(business_time)"
-sleep 2
+    "expiry $exp2 (paused, ends $(iso $end2_ms)); business time $set_up"
+# Positive marker before checking that nothing took the paused campaign's
+# contacts: the active one, loaded after it, has had every contact called.
+exp1_called() { (($(sql "SELECT count(DISTINCT contact_id) FROM attempts WHERE campaign_id = $exp1") >= 10)); }
+e2e_wait_for --quiet --until-business "$end1_ms" 120 "every contact of $exp1 called" exp1_called ||
+    e2e_fail "campaign $exp1: only $(sql "SELECT count(DISTINCT contact_id) FROM attempts
+        WHERE campaign_id = $exp1") of 10 contacts called before its end $(iso "$end1_ms")" \
+        "(set-up ended at $set_up)"
 e2e_step "paused campaign $exp2: contacts $(sql "SELECT string_agg(state || ':' || n, ' ')
     FROM (SELECT state, count(*) n FROM contacts WHERE campaign_id = $exp2 GROUP BY 1) x")"
 e2e_assert_eq "paused 10" "$(sql "SELECT c.state || ' ' || count(*) FROM campaigns c
@@ -121,10 +136,9 @@ e2e_assert_eq "paused 10" "$(sql "SELECT c.state || ' ' || count(*) FROM campaig
 # ---------------------------------------------------------------- expiry
 
 campaign_state() { sql "SELECT state FROM campaigns WHERE id = $1"; }
-e2e_wait_for 120 "business time past $(iso $end1_ms)" \
-    bash -c "(( \$(ecm_business_now_ms) > $end1_ms + $HOUR_MS / 4 ))"
+e2e_wait_business $((end1_ms + HOUR_MS / 4))
 # Contacts out with the dialer at the end close when their result comes.
-e2e_wait_for 60 "every contact of $exp1 and $exp2 closed" bash -c "(( \$(ecm_psql -tA -c \
+e2e_wait_for 120 "every contact of $exp1 and $exp2 closed" bash -c "(( \$(ecm_psql -tA -c \
     \"SELECT count(*) FROM contacts WHERE campaign_id IN ($exp1, $exp2) AND state <> 'closed'\") == 0 ))"
 e2e_assert_eq expired "$(campaign_state "$exp2")" "state of the paused campaign $exp2 after its end"
 # The active one may have closed its last contacts EXPIRED before end_at (no
@@ -144,12 +158,17 @@ e2e_assert_eq 0 "$(sql "SELECT count(*) FROM attempts WHERE campaign_id = $exp2"
     "attempts of the paused campaign $exp2"
 e2e_step "campaign $exp1: $(sql "SELECT count(*) FROM attempts WHERE campaign_id = $exp1") attempts" \
     "before its end ($(campaign_state "$exp1")), paused $exp2 expired; every contact EXPIRED"
-# One ContactClosed on Kafka for each contact the scheduler closed.
-timeout 30 kcat -q -C -b "$ECM_DEV_KAFKA_BROKERS" -t contacts.closed -o beginning -e \
-    -f '%k\n' >"$E2E_TMP/closed-keys" 2>/dev/null || true
+# One ContactClosed on Kafka for each contact the scheduler closed (the
+# outbox relays them after the commit: wait until all ten are there).
 sql "SELECT id FROM contacts WHERE campaign_id = $exp2 ORDER BY id" >"$E2E_TMP/exp2-ids"
-seen=$(grep -cxF -f "$E2E_TMP/exp2-ids" "$E2E_TMP/closed-keys" || true)
-e2e_assert_eq 10 "$seen" "ContactClosed events for the contacts of campaign $exp2"
+closed_events() {
+    timeout 30 kcat -q -C -b "$ECM_DEV_KAFKA_BROKERS" -t contacts.closed -o beginning -e \
+        -f '%k\n' >"$E2E_TMP/closed-keys" 2>/dev/null || true
+    grep -cxF -f "$E2E_TMP/exp2-ids" "$E2E_TMP/closed-keys" || true
+}
+all_closed_events() { (($(closed_events) >= 10)); }
+e2e_wait_for --every 1 120 "10 ContactClosed events of campaign $exp2" all_closed_events
+e2e_assert_eq 10 "$(closed_events)" "ContactClosed events for the contacts of campaign $exp2"
 
 # ---------------------------------------------------------------- rotation
 
@@ -176,22 +195,32 @@ e2e_step "next-phone rotation: 2- and 3-phone contacts reached on their good num
 
 # ---------------------------------------------------------------- per-day cap
 
-# Through the next two local mornings from the first attempt (44 business hours).
-first_ms=$(sql "SELECT floor(extract(epoch FROM min(dispatched_at)) * 1000)::bigint
-    FROM attempts WHERE campaign_id = $daily")
-[[ $first_ms =~ ^[0-9]+$ ]] || e2e_fail "no attempt of the daily campaign $daily"
-until_ms=$((first_ms + 44 * HOUR_MS))
-t0=$SECONDS
-while (($(ecm_business_now_ms) < until_ms)); do
-    ((SECONDS - t0 < 240)) || e2e_fail "business clock did not reach $(iso $until_ms)"
-    sleep 10
-    e2e_step "business time $(business_time)," \
-        "$(sql "SELECT count(*) FROM attempts WHERE campaign_id = $daily") daily-cap attempts"
-done
 local_sql="SELECT k.account_number AS acct,
-    (a.dispatched_at AT TIME ZONE 'America/New_York') AS local
+    (a.dispatched_at AT TIME ZONE '$ZONE') AS local
     FROM attempts a JOIN contacts k ON k.id = a.contact_id
     WHERE a.campaign_id = $daily AND a.outcome IS DISTINCT FROM 'NOT_ATTEMPTED'"
+# Until every contact has been called on 3 local days, or is closed (what a
+# broken cap would do: 20 attempts 10 minutes apart on the first day). The
+# third day's calls are due at its 08:00; give up at noon on the fourth.
+day0=$(sql "WITH z AS ($local_sql) SELECT min(local)::date FROM z")
+[[ $day0 =~ ^[0-9-]+$ ]] || e2e_fail "no attempt of the daily campaign $daily"
+give_up_ms=$(sql "SELECT floor(extract(epoch FROM (DATE '$day0' + 3 + TIME '12:00')
+    AT TIME ZONE '$ZONE') * 1000)::bigint")
+daily_pending() {
+    sql "WITH z AS ($local_sql) SELECT count(*) FROM contacts k WHERE k.campaign_id = $daily
+        AND k.state <> 'closed' AND (SELECT count(DISTINCT local::date) FROM z
+        WHERE z.acct = k.account_number) < 3"
+}
+daily_progress() {
+    echo "business time $(business_time), $(sql "SELECT count(*) FROM attempts
+        WHERE campaign_id = $daily") daily-cap attempts, $(daily_pending) contacts on fewer than 3 days"
+}
+daily_done() { (($(daily_pending) == 0)); }
+e2e_wait_for --quiet --every 1 --say daily_progress --until-business "$give_up_ms" \
+    "$(e2e_wall_s "$give_up_ms")" "every daily-cap contact called on 3 local days or closed" \
+    daily_done ||
+    e2e_step "gave up waiting at $(business_time): $(daily_pending) contacts on fewer than 3 local days"
+e2e_step "$(daily_progress)"
 ecm_psql -c "WITH z AS ($local_sql) SELECT local::date AS local_day, count(*) AS attempts,
     count(DISTINCT acct) AS contacts, max(n) AS most_per_contact,
     min(local::time) AS first_local, max(local::time) AS last_local
