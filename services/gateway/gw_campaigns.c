@@ -677,8 +677,8 @@ static int resolve_strategy(ecm_http_req *req, ecm_pg *pg, const gw_campaign_inp
         ecm_http_respond_problem(req, 400, "validation", title, "strategy_id: no strategy %lld",
                                  in->strategy_id);
     } else {
-        ecm_http_respond_problem(req, 400, "validation", title,
-                                 "strategy: no strategy named '%.64s'", in->strategy);
+        ecm_http_respond_problem(req, 400, "validation", title, "strategy: no strategy named '%s'",
+                                 GW_QUOTE(in->strategy, 64));
     }
     PQclear(s);
     return found;
@@ -690,8 +690,8 @@ static int check_end_ahead(ecm_http_req *req, const gw_campaign_input *in, const
 {
     if (in->end_at && in->end_ms <= ecm_clock_now_ms()) {
         ecm_http_respond_problem(req, 400, "validation", title,
-                                 "end_at: %.40s is in the past; a campaign needs time to run",
-                                 in->end_at);
+                                 "end_at: %s is in the past; a campaign needs time to run",
+                                 GW_QUOTE(in->end_at, 40));
         return -1;
     }
     return 0;

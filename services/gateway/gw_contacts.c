@@ -61,8 +61,8 @@ int gw_callback_parse(const json_t *body, int64_t now_ms, int64_t *at_ms, const 
     {
         if (strcmp(key, "at") != 0) {
             *field = "body";
-            (void)snprintf(reason, reason_size, "unknown member '%.40s'; only \"at\" is taken",
-                           key);
+            (void)ecm_utf8_format(reason, reason_size, "unknown member '%s'; only \"at\" is taken",
+                                  GW_QUOTE(key, 40));
             return -1;
         }
     }
@@ -78,18 +78,18 @@ int gw_callback_parse(const json_t *body, int64_t now_ms, int64_t *at_ms, const 
     int64_t ms = 0;
     if (ecm_clock_parse_time(json_string_value(at), &ms) != 0) {
         *field = "at";
-        (void)snprintf(reason, reason_size,
-                       "'%.40s' is not an RFC 3339 time with an offset "
-                       "(\"2026-03-10T15:00:00-04:00\")",
-                       json_string_value(at));
+        (void)ecm_utf8_format(reason, reason_size,
+                              "'%s' is not an RFC 3339 time with an offset "
+                              "(\"2026-03-10T15:00:00-04:00\")",
+                              GW_QUOTE(json_string_value(at), 40));
         return -1;
     }
     if (ms <= now_ms) {
         char now_s[32];
         format_ms(now_ms, now_s, sizeof(now_s));
         *field = "at";
-        (void)snprintf(reason, reason_size, "%.40s is not in the future (now is %s)",
-                       json_string_value(at), now_s);
+        (void)ecm_utf8_format(reason, reason_size, "%s is not in the future (now is %s)",
+                              GW_QUOTE(json_string_value(at), 40), now_s);
         return -1;
     }
     *at_ms = ms;
@@ -172,8 +172,8 @@ static void apply_callback(ecm_http_req *req, ecm_pg *pg, long long id, const ch
     if (!PQgetisnull(k, 0, 2) && at_ms >= end_ms) {
         ecm_pg_rollback(pg);
         ecm_http_respond_problem(req, 422, "validation", GW_CALLBACK_TITLE,
-                                 "at: %.40s is not before the campaign's end_at %s", at_text,
-                                 PQgetvalue(k, 0, 3));
+                                 "at: %s is not before the campaign's end_at %s",
+                                 GW_QUOTE(at_text, 40), PQgetvalue(k, 0, 3));
         goto out;
     }
     const char *params[] = {sid, sat};

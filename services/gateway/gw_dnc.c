@@ -121,7 +121,7 @@ static int request_campaign(ecm_http_req *req, dnc_route route, const json_t *bo
     const char *s = ecm_http_req_query(req, "campaign_id");
     if (s && *s && gw_parse_id(s, out) != 0) {
         ecm_http_respond_problem(req, 400, "validation", "Invalid query argument",
-                                 "campaign_id: '%.40s' is not a campaign id", s);
+                                 "campaign_id: '%s' is not a campaign id", GW_QUOTE(s, 40));
         return -1;
     }
     return 0;
@@ -209,7 +209,7 @@ static int read_body(ecm_http_req *req, dnc_route route, json_t **doc, dnc_body 
         if (strcmp(key, "phone") != 0 && strcmp(key, "reason") != 0 && strcmp(key, "region") != 0 &&
             (route != DNC_ROUTE_GLOBAL || strcmp(key, "campaign_id") != 0)) {
             ecm_http_respond_problem(req, 400, "validation", "Invalid DNC entry",
-                                     "body: unknown member '%.40s'", key);
+                                     "body: unknown member '%s'", GW_QUOTE(key, 40));
             goto bad;
         }
     }
@@ -273,8 +273,8 @@ static void add_entry(const gw_app *app, ecm_http_req *req, dnc_route route)
     if (gw_dnc_normalize(b.phone, region, e164, sizeof(e164), why, sizeof(why)) != 0 ||
         ecm_dnc_phone_key(e164, key, sizeof(key)) != 0) {
         ecm_http_respond_problem(req, 400, "validation", "Invalid DNC entry",
-                                 "phone: '%.40s' is not a phone number (%s; read in region %s)",
-                                 b.phone, why, region);
+                                 "phone: '%s' is not a phone number (%s; read in region %s)",
+                                 GW_QUOTE(b.phone, 40), why, region);
         goto out;
     }
     if (ecm_pg_begin(pg) != 0) {
@@ -352,7 +352,7 @@ static void one_entry(const gw_app *app, ecm_http_req *req, dnc_route route, int
     }
     if (lookup_key(raw, l.region, key, sizeof(key)) != 0) {
         ecm_http_respond_problem(req, 404, "not-found", "No such DNC entry",
-                                 "'%.40s' is not a phone number", raw ? raw : "");
+                                 "'%s' is not a phone number", GW_QUOTE(raw, 40));
         goto out;
     }
     const char *params[] = {key, list_param(&l)};
@@ -366,7 +366,7 @@ static void one_entry(const gw_app *app, ecm_http_req *req, dnc_route route, int
         gw_respond_db_down(req, pg, remove ? "delete the DNC entry" : "read the DNC entry");
     } else if (PQntuples(r) == 0) {
         ecm_http_respond_problem(req, 404, "not-found", "No such DNC entry",
-                                 "%.40s is not on the %s list", raw,
+                                 "%s is not on the %s list", GW_QUOTE(raw, 40),
                                  l.campaign_id > 0 ? "campaign's" : "global");
     } else if (remove) {
         ecm_log_info("DNC entry removed", "phone=%s campaign_id=%lld", PQgetvalue(r, 0, 1),
@@ -410,7 +410,7 @@ static void list_entries(const gw_app *app, ecm_http_req *req, dnc_route route)
     char key[GW_DNC_KEY_MAX];
     if (phone && lookup_key(phone, l.region, key, sizeof(key)) != 0) {
         ecm_http_respond_problem(req, 400, "validation", "Invalid query argument",
-                                 "phone: '%.40s' is not a phone number", phone);
+                                 "phone: '%s' is not a phone number", GW_QUOTE(phone, 40));
         goto out;
     }
     const char *params[] = {phone ? key : NULL, list_param(&l), page.cursor_param, page.limit_param,

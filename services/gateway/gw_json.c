@@ -83,8 +83,8 @@ int gw_path_id(ecm_http_req *req, const char *noun, long long *out)
         char title[64];
         (void)snprintf(title, sizeof(title), "No such %s", noun);
         const char *article = noun[0] && strchr("aeiou", noun[0]) ? "an" : "a";
-        ecm_http_respond_problem(req, 404, "not-found", title, "'%.40s' is not %s %s id", s,
-                                 article, noun);
+        ecm_http_respond_problem(req, 404, "not-found", title, "'%s' is not %s %s id",
+                                 GW_QUOTE(s, 40), article, noun);
         return -1;
     }
     return 0;
@@ -101,8 +101,8 @@ int gw_query_int(ecm_http_req *req, const char *name, long long def, long long m
     long long v;
     if (parse_ll(s, &v) != 0 || v < min || v > max) {
         ecm_http_respond_problem(req, 400, "validation", "Invalid query argument",
-                                 "%s: '%.40s' is not an integer in [%lld, %lld]", name, s, min,
-                                 max);
+                                 "%s: '%s' is not an integer in [%lld, %lld]", name,
+                                 GW_QUOTE(s, 40), min, max);
         return -1;
     }
     *out = v;
@@ -118,7 +118,8 @@ int gw_page_args(ecm_http_req *req, long long def, long long max, gw_page *page)
     const char *cur = ecm_http_req_query(req, "cursor");
     if (cur && gw_parse_id(cur, &page->cursor) != 0) {
         ecm_http_respond_problem(req, 400, "validation", "Invalid query argument",
-                                 "cursor: '%.40s' is not a cursor from next_cursor", cur);
+                                 "cursor: '%s' is not a cursor from next_cursor",
+                                 GW_QUOTE(cur, 40));
         return -1;
     }
     (void)snprintf(page->limit_param, sizeof(page->limit_param), "%lld", page->limit + 1);

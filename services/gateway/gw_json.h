@@ -7,8 +7,14 @@
 
 #include "ecm_http.h"
 #include "ecm_pg.h"
+#include "ecm_utf8.h"
 
 /* SQL expression rendering timestamptz column c as RFC 3339 UTC with ms. */
+/* Outside text quoted in an answer or a reason: at most n characters (never
+ * cut inside one), then "...", as valid UTF-8. The buffer is a compound
+ * literal: use the result within the call it is an argument of. */
+#define GW_QUOTE(s, n) ecm_utf8_quote((char[4 *(n) + 4]){0}, 4 * (n) + 4, (s), (n))
+
 #define GW_SQL_TIME(c) "to_char(" c " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
 /* Answers status with body as application/json and releases body (takes

@@ -329,7 +329,7 @@ static int name_taken(ecm_pg *pg, const char *name, const char *id)
 static void respond_name_taken(ecm_http_req *req, const gw_strategy_input *in)
 {
     ecm_http_respond_problem(req, 409, "conflict", "Strategy name taken",
-                             "name: a strategy named '%.100s' exists already", in->name);
+                             "name: a strategy named '%s' exists already", GW_QUOTE(in->name, 100));
 }
 
 /* After a failed write: 409 for a name taken, else 503. */

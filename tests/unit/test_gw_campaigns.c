@@ -11,6 +11,7 @@
 #include "gw_app.h"
 #include "gw_campaigns.h"
 #include "gw_dnc.h"
+#include "gw_json.h"
 #include "gw_strategies.h"
 #include "gw_test_support.h"
 
@@ -695,9 +696,33 @@ static void test_api_campaign_create_takes_strategy_id_and_window(void **state)
     json_decref(a);
 }
 
+/* Answers quote outside text by characters: 40 e-acutes and "...", never
+ * 40 bytes (which would end inside the twentieth-and-a-half). */
+static void test_gw_quote_counts_characters_never_bytes(void **state)
+{
+    (void)state;
+    char in[256] = "";
+    char want[256] = "";
+    for (int k = 0; k < 50; k++) {
+        strcat(in, "\xC3\xA9");
+        if (k < 40) {
+            strcat(want, "\xC3\xA9");
+        }
+    }
+    strcat(want, "...");
+    char got[256];
+    snprintf(got, sizeof(got), "%s", GW_QUOTE(in, 40));
+    assert_string_equal(got, want);
+    snprintf(got, sizeof(got), "'%s'", GW_QUOTE(NULL, 40));
+    assert_string_equal(got, "''");
+    snprintf(got, sizeof(got), "%s", GW_QUOTE("bad \xFF", 40));
+    assert_string_equal(got, "bad \xEF\xBF\xBD");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gw_quote_counts_characters_never_bytes),
         cmocka_unit_test(test_campaign_voice_minimal_body_gets_defaults),
         cmocka_unit_test(test_campaign_numeric_cisco_id_becomes_text),
         cmocka_unit_test(test_campaign_sms_needs_no_cisco),
