@@ -633,6 +633,21 @@ static int raw_wait_closed(int fd, int timeout_ms, char *out, size_t out_size)
     }
 }
 
+/* Sends chunk every 100 ms, as a slow client does, until the server answers
+ * and closes (then returns 1 with its text in out), for at most a minute (0). */
+static int drip_until_closed(int fd, const char *chunk, char *out, size_t out_size)
+{
+    out[0] = '\0';
+    for (int i = 0; i < 600; i++) {
+        (void)send(fd, chunk, strlen(chunk), MSG_NOSIGNAL);
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 100) > 0) {
+            return raw_wait_closed(fd, 20000, out, out_size);
+        }
+    }
+    return 0;
+}
+
 static double ms_since(const struct timespec *t0)
 {
     struct timespec t1;
@@ -763,15 +778,8 @@ static void test_http_slow_drip_headers_cut_at_deadline(void **state)
     raw_send(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n");
     /* A header byte every 100 ms keeps libmicrohttpd's idle timer happy;
      * only the deadline can end this. */
-    char got[1024] = "";
-    int closed = 0;
-    for (int i = 0; i < 600 && !closed; i++) {
-        (void)send(fd, "X", 1, MSG_NOSIGNAL);
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, 100) > 0) {
-            closed = raw_wait_closed(fd, 20000, got, sizeof got);
-        }
-    }
+    char got[1024];
+    int closed = drip_until_closed(fd, "X", got, sizeof got);
     double ms = ms_since(&t0);
     assert_int_equal(closed, 1);
     assert_true(ms >= 1000.0); /* never before the deadline */
@@ -827,15 +835,8 @@ static void test_http_slow_drip_body_cut_at_deadline(void **state)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int fd = raw_connect(port, NULL);
     raw_send(fd, "POST /small HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n");
-    char got[1024] = "";
-    int closed = 0;
-    for (int i = 0; i < 600 && !closed; i++) {
-        (void)send(fd, "b", 1, MSG_NOSIGNAL);
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, 100) > 0) {
-            closed = raw_wait_closed(fd, 20000, got, sizeof got);
-        }
-    }
+    char got[1024];
+    int closed = drip_until_closed(fd, "b", got, sizeof got);
     assert_int_equal(closed, 1);
     assert_true(ms_since(&t0) >= 1000.0);
     assert_non_null(strstr(got, "HTTP/1.1 408"));
@@ -862,15 +863,8 @@ static void test_http_slow_stream_body_cut_below_min_rate(void **state)
     int fd = raw_connect(port, NULL);
     raw_send(fd,
              "POST /upload HTTP/1.1\r\nHost: x\r\nX-Allow: 1\r\nContent-Length: 100000\r\n\r\n");
-    char got[1024] = "";
-    int closed = 0;
-    for (int i = 0; i < 600 && !closed; i++) {
-        (void)send(fd, "0123456789", 10, MSG_NOSIGNAL); /* ~100 bytes/s */
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, 100) > 0) {
-            closed = raw_wait_closed(fd, 20000, got, sizeof got);
-        }
-    }
+    char got[1024];
+    int closed = drip_until_closed(fd, "0123456789", got, sizeof got);
     assert_int_equal(closed, 1);
     assert_true(ms_since(&t0) >= 1000.0);
     assert_non_null(strstr(got, "HTTP/1.1 408"));
