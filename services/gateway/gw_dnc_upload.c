@@ -16,6 +16,7 @@
 #include "gw_csv.h"
 #include "gw_json.h"
 #include "gw_upload.h"
+#include "gw_upload_lease.h"
 
 #define DNC_REASON_MAX_CHARS 200
 #define DNC_PHONE_MAX_BYTES 64
@@ -81,13 +82,18 @@ static int dnc_save(ecm_pg *pg, const dnc_upload *d, long long loaded, long long
     (void)snprintf(v[3], sizeof(v[3]), "%lld", rejected);
     (void)snprintf(v[4], sizeof(v[4]), "%lld", duplicate);
     (void)snprintf(v[5], sizeof(v[5]), "%lld", d->bytes_read);
-    const char *params[] = {v[0], v[1], v[2], v[3], v[4], v[5], state};
+    const char *params[] = {v[0], v[1], v[2],  v[3],
+                            v[4], v[5], state, gw_upload_lease_interval(d->app->upload_lease)};
+    /* Only while running: an upload marked interrupted (its lease ran out)
+     * keeps that state. DNC uploads are not resumable: sending the file
+     * again reports the numbers already listed as duplicates. */
     return ecm_pg_cmd(pg,
                       "UPDATE uploads SET rows_read = $2, rows_loaded = $3, rows_rejected = $4, "
                       "rows_duplicate = $5, bytes_read = $6, state = coalesce($7, state), "
-                      "finished_at = CASE WHEN $7 IS NULL THEN NULL ELSE now() END "
-                      "WHERE id = $1",
-                      7, params);
+                      "finished_at = CASE WHEN $7 IS NULL THEN NULL ELSE now() END, "
+                      "lease_until = CASE WHEN $7 IS NULL THEN now() + $8::interval END "
+                      "WHERE id = $1 AND state = 'running'",
+                      8, params);
 }
 
 /* Inserts the staged numbers that are not on the list yet and reports the
@@ -312,6 +318,9 @@ static void dnc_free(dnc_upload *d)
     if (d->admitted) {
         gw_upload_limits_leave(d->app->upload_limits);
     }
+    if (d->upload_id > 0) {
+        gw_upload_lease_drop(d->app->upload_lease, d->upload_id);
+    }
     gw_csv_free(d->csv);
     gw_buf_free(&d->stage);
     gw_buf_free(&d->report);
@@ -374,7 +383,7 @@ static int dnc_begin(ecm_http_req *req, const gw_app *app, long long campaign_id
         (void)snprintf(d->region, sizeof(d->region), "%s", PQgetvalue(c, 0, 0));
         PQclear(c);
     }
-    d->upload_id = gw_upload_start(req, pg, "dnc", campaign_id, ct, &d->bytes_total);
+    d->upload_id = gw_upload_start(req, app, pg, "dnc", campaign_id, ct, &d->bytes_total);
     ecm_pg_pool_put(app->pool, pg);
     if (d->upload_id <= 0) {
         dnc_free(d);
