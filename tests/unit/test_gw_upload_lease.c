@@ -604,6 +604,53 @@ static void test_api_resume_of_an_upload_not_interrupted_is_refused(void **state
     free(st);
 }
 
+/* A DNC list upload has an owner and a lease too, and is fenced the same
+ * way (it is not resumable: the file is sent again). */
+static void test_api_stale_owner_of_a_dnc_upload_is_fenced(void **state)
+{
+    fixture *f = ecm_test_need(*state);
+    size_t cap = 32 * (ROWS + 2), used = 0;
+    char *csv = malloc(cap);
+    assert_non_null(csv);
+    used += (size_t)snprintf(csv, cap, "phone\n");
+    for (int i = 1; i <= ROWS; i++) {
+        used += (size_t)snprintf(csv + used, cap - used, "(313) %03d-%04d\n", 200 + i / 10000,
+                                 i % 10000);
+    }
+    held_client h;
+    held_start(&h, f, "/api/v1/dnc/uploads", "text/csv", csv, offset_after_row(csv, 555));
+    wait_int(f, 1, "SELECT count(*) FROM uploads WHERE kind = 'dnc' AND rows_read = 500");
+    long long id = ecm_test_pg_int(
+        f->conn, "SELECT id FROM uploads WHERE kind = 'dnc' AND rows_read = 500 AND "
+                 "state = 'running'");
+    char *owner = ecm_test_pg_text(f->conn, "SELECT owner FROM uploads WHERE id = %lld", id);
+    assert_string_equal(owner, gw_upload_lease_owner(f->app.upload_lease));
+    free(owner);
+    ecm_test_pg_exec(f->conn,
+                     "UPDATE uploads SET lease_until = now() - interval '1 second' "
+                     "WHERE id = %lld",
+                     id);
+    ecm_pg *pg = ecm_pg_pool_get(f->pool);
+    assert_int_equal(gw_upload_lease_sweep(pg, "uploads.changed", "/ecm/test"), 1);
+    ecm_pg_pool_put(f->pool, pg);
+    assert_int_equal(held_finish(&h), 409);
+    json_t *a = json_loads(h.answer, 0, NULL);
+    assert_non_null(a);
+    assert_string_equal(gw_test_jstr(a, "title"), "Upload interrupted");
+    json_decref(a);
+    assert_int_equal(ecm_test_pg_int(f->conn, "SELECT count(*) FROM dnc WHERE source = 'upload'"),
+                     500);
+    a = get_upload(f, id);
+    assert_string_equal(gw_test_jstr(a, "state"), "interrupted");
+    assert_int_equal(gw_test_jint(a, "rows_loaded"), 500);
+    json_decref(a);
+    /* Not resumable: said so. */
+    assert_int_equal(resume(f, id, "text/csv", csv, &a), 409);
+    assert_non_null(strstr(gw_test_jstr(a, "detail"), "DNC"));
+    json_decref(a);
+    free(csv);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_ALL);
@@ -616,6 +663,7 @@ int main(void)
         cmocka_unit_test(test_api_resume_of_a_json_array_loads_after_the_committed_item),
         cmocka_unit_test(test_api_resume_with_another_file_is_refused),
         cmocka_unit_test(test_api_resume_of_an_upload_not_interrupted_is_refused),
+        cmocka_unit_test(test_api_stale_owner_of_a_dnc_upload_is_fenced),
     };
     int failed = cmocka_run_group_tests_name("db", db, setup_db, teardown_db);
     curl_global_cleanup();
