@@ -20,8 +20,8 @@ typedef void (*ctl_api_progress_fn)(void *ctx, long long sent, long long total);
 
 /* What a request came back with. */
 typedef struct {
-    long status;   /* HTTP status; 0 when no answer came */
-    json_t *body;  /* the answer parsed as JSON, or NULL; the caller's */
+    long status;    /* HTTP status; 0 when no answer came */
+    json_t *body;   /* the answer parsed as JSON, or NULL; the caller's */
     char err[2400]; /* when status is 0: why (the URL, curl's words) */
 } ctl_api_answer;
 
