@@ -2407,6 +2407,7 @@ static int upload_begin(void *ctx, ecm_http_req *req)
     "interrupted_at = NULL, resumes = resumes + 1, bytes_read = 0, "                               \
     "bytes_total = coalesce($4::bigint, bytes_total) "                                             \
     "WHERE id = $1 AND state = 'interrupted' AND kind = 'contacts' "                               \
+    "AND (committed_sha256 IS NOT NULL OR rows_read = 0) "                                         \
     "RETURNING campaign_id, committed_line, committed_bytes, coalesce(committed_sha256, ''), "     \
     "rows_read, rows_loaded, rows_rejected, rows_duplicate, rows_dnc, content_type"
 
@@ -2416,7 +2417,10 @@ static void resume_refuse(ecm_http_req *req, ecm_pg *pg, long long id)
     char sid[24];
     (void)snprintf(sid, sizeof(sid), "%lld", id);
     const char *params[] = {sid};
-    PGresult *r = ecm_pg_exec(pg, "SELECT state, kind FROM uploads WHERE id = $1", 1, params);
+    PGresult *r = ecm_pg_exec(pg,
+                              "SELECT state, kind, committed_sha256 IS NULL AND rows_read > 0 "
+                              "FROM uploads WHERE id = $1",
+                              1, params);
     if (!r) {
         gw_respond_db_down(req, pg, "read the upload");
     } else if (PQntuples(r) == 0) {
@@ -2427,6 +2431,13 @@ static void resume_refuse(ecm_http_req *req, ecm_pg *pg, long long id)
                                  "upload %lld is a DNC list upload; those are not resumed: send "
                                  "the file again (numbers already listed are reported as "
                                  "duplicates)",
+                                 id);
+    } else if (strcmp(PQgetvalue(r, 0, 0), "interrupted") == 0 &&
+               strcmp(PQgetvalue(r, 0, 2), "t") == 0) {
+        ecm_http_respond_problem(req, 409, "conflict", "Upload cannot be resumed",
+                                 "upload %lld was cut off before this version of the gateway: it "
+                                 "has no resume point. Send the file as a new upload (the rows "
+                                 "already loaded are reported as duplicates)",
                                  id);
     } else {
         ecm_http_respond_problem(req, 409, "conflict", "Upload cannot be resumed",
@@ -2460,7 +2471,7 @@ static int resume_begin(void *ctx, ecm_http_req *req)
     PGresult *r = ecm_pg_exec(
         pg,
         "SELECT campaign_id, content_type FROM uploads WHERE id = $1 AND state = 'interrupted' "
-        "AND kind = 'contacts'",
+        "AND kind = 'contacts' AND (committed_sha256 IS NOT NULL OR rows_read = 0)",
         1, p1);
     if (!r || PQntuples(r) == 0) {
         PQclear(r);
