@@ -57,6 +57,7 @@ span=$(count "SELECT round(extract(epoch FROM finished_at) - $first_lease)
 # renewed, and the other gateway (sweeping every second) left it alone.
 e2e_assert_ge 5 "$span" "seconds the slow upload ran past its first lease"
 e2e_assert_eq 0 "$(count "SELECT count(*) FROM uploads WHERE state = 'interrupted'")" "uploads interrupted"
+kill -0 "$gw2" 2>/dev/null || e2e_fail "the second gateway is gone (see $ECM_DEV_DIR/logs/gateway2.log)"
 e2e_step "slow upload $slow_id done ${span}s past its first lease, not marked by the other gateway"
 
 # ---- 2. kill -9 mid-upload
