@@ -8,6 +8,7 @@
 
 #include "ecm_calling.h"
 #include "ecm_pg.h"
+#include "gw_upload_lease.h"
 #include "gw_upload_limits.h"
 
 typedef struct {
@@ -23,6 +24,8 @@ typedef struct {
     size_t upload_max_record;     /* bytes of one CSV record */
     size_t upload_max_bytes;      /* bytes of one upload's body; 0: GW_UPLOAD_MAX_BYTES_DEFAULT */
     gw_upload_limits *upload_limits; /* uploads at once, shared threads; NULL: none */
+    gw_upload_lease *upload_lease;   /* this process's owner identity; required */
+    const char *topic_uploads;       /* uploads.changed (UploadInterrupted) */
 } gw_app;
 
 /* 2 GiB: a 1M-row contact file is ~100 MB. */

@@ -16,6 +16,7 @@
 #include "gw_csv.h"
 #include "gw_json.h"
 #include "gw_upload.h"
+#include "gw_upload_lease.h"
 
 #define DNC_REASON_MAX_CHARS 200
 #define DNC_PHONE_MAX_BYTES 64
@@ -49,6 +50,7 @@ typedef struct {
     char fail_reason[256];
     int finished;
     int admitted; /* holds a gw_upload_limits slot, given back by dnc_free */
+    int fenced;   /* marked 'interrupted' by a gateway (its lease ran out) */
 } dnc_upload;
 
 static void dnc_fail(dnc_upload *d, int status, const char *title, const char *detail)
@@ -71,6 +73,12 @@ static void dnc_answer_error(dnc_upload *d, long long line, const char *reason)
     }
 }
 
+/* Writes the counts and state (NULL: the lease is renewed; else it ends)
+ * on pg, inside or outside a transaction. Fenced: only while the upload is
+ * 'running' and owned by this process, so an upload marked interrupted
+ * keeps that state. Returns 0, 1 when fenced (nothing written) or -1.
+ * DNC uploads are not resumable: sending the file again reports the
+ * numbers already listed as duplicates. */
 static int dnc_save(ecm_pg *pg, const dnc_upload *d, long long loaded, long long rejected,
                     long long duplicate, const char *state)
 {
@@ -81,13 +89,27 @@ static int dnc_save(ecm_pg *pg, const dnc_upload *d, long long loaded, long long
     (void)snprintf(v[3], sizeof(v[3]), "%lld", rejected);
     (void)snprintf(v[4], sizeof(v[4]), "%lld", duplicate);
     (void)snprintf(v[5], sizeof(v[5]), "%lld", d->bytes_read);
-    const char *params[] = {v[0], v[1], v[2], v[3], v[4], v[5], state};
-    return ecm_pg_cmd(pg,
-                      "UPDATE uploads SET rows_read = $2, rows_loaded = $3, rows_rejected = $4, "
-                      "rows_duplicate = $5, bytes_read = $6, state = coalesce($7, state), "
-                      "finished_at = CASE WHEN $7 IS NULL THEN NULL ELSE now() END "
-                      "WHERE id = $1",
-                      7, params);
+    const gw_upload_lease *l = d->app->upload_lease;
+    const char *params[] = {v[0],
+                            v[1],
+                            v[2],
+                            v[3],
+                            v[4],
+                            v[5],
+                            state,
+                            gw_upload_lease_interval(l),
+                            gw_upload_lease_owner(l)};
+    PGresult *r = ecm_pg_exec(pg,
+                              "UPDATE uploads SET rows_read = $2, rows_loaded = $3, "
+                              "rows_rejected = $4, rows_duplicate = $5, bytes_read = $6, "
+                              "state = coalesce($7, state), "
+                              "finished_at = CASE WHEN $7 IS NULL THEN NULL ELSE now() END, "
+                              "lease_until = CASE WHEN $7 IS NULL THEN now() + $8::interval END "
+                              "WHERE id = $1 AND owner = $9 AND state = 'running' RETURNING id",
+                              9, params);
+    int rc = !r ? -1 : PQntuples(r) == 1 ? 0 : 1;
+    PQclear(r);
+    return rc;
 }
 
 /* Inserts the staged numbers that are not on the list yet and reports the
@@ -157,10 +179,15 @@ static int dnc_load_once(dnc_upload *d, ecm_pg *pg, long long *loaded, long long
         }
         *contacts_closed = closed;
     }
-    if (gw_upload_report_copy(pg, &d->report) != 0 ||
-        dnc_save(pg, d, d->rows_loaded + *loaded, d->rows_rejected + d->rejected_in_batch,
-                 d->rows_duplicate + *duplicate, NULL) != 0 ||
-        ecm_pg_commit(pg) != 0) {
+    if (gw_upload_report_copy(pg, &d->report) != 0) {
+        goto fail;
+    }
+    int saved = dnc_save(pg, d, d->rows_loaded + *loaded, d->rows_rejected + d->rejected_in_batch,
+                         d->rows_duplicate + *duplicate, NULL);
+    if (saved == 1) {
+        d->fenced = 1; /* the fence: another gateway marked it interrupted */
+    }
+    if (saved != 0 || ecm_pg_commit(pg) != 0) {
         goto fail;
     }
     return 0;
@@ -179,7 +206,7 @@ static int dnc_flush(dnc_upload *d)
     for (int t = 0; t < DNC_FLUSH_TRIES && !ok; t++) {
         ecm_pg *pg = ecm_pg_pool_get_within(d->app->pool, 0); /* admitted: no bound */
         ok = dnc_load_once(d, pg, &loaded, &duplicate, &closed) == 0;
-        int broken = ok ? 0 : ecm_pg_check_broken(pg);
+        int broken = ok || d->fenced ? 0 : ecm_pg_check_broken(pg);
         ecm_pg_pool_put(d->app->pool, pg);
         if (!ok && !broken) {
             break;
@@ -188,6 +215,15 @@ static int dnc_flush(dnc_upload *d)
     /* A retry after an unseen COMMIT is harmless here: the INSERT is
      * idempotent, and the report rows' key refuses a second copy, which
      * fails the upload rather than count twice. */
+    if (!ok && d->fenced) {
+        char detail[200];
+        (void)snprintf(detail, sizeof(detail),
+                       "upload %lld was marked interrupted (this gateway did not renew its lease "
+                       "in time); %lld numbers were loaded; send the file again",
+                       d->upload_id, d->rows_loaded);
+        dnc_fail(d, 409, "Upload interrupted", detail);
+        return -1;
+    }
     if (!ok) {
         char detail[160];
         (void)snprintf(detail, sizeof(detail),
@@ -332,6 +368,9 @@ static void dnc_free(dnc_upload *d)
     if (d->admitted) {
         gw_upload_limits_leave(d->app->upload_limits);
     }
+    if (d->upload_id > 0) {
+        gw_upload_lease_drop(d->app->upload_lease, d->upload_id);
+    }
     gw_csv_free(d->csv);
     gw_buf_free(&d->stage);
     gw_buf_free(&d->report);
@@ -394,7 +433,7 @@ static int dnc_begin(ecm_http_req *req, const gw_app *app, long long campaign_id
         (void)snprintf(d->region, sizeof(d->region), "%s", PQgetvalue(c, 0, 0));
         PQclear(c);
     }
-    d->upload_id = gw_upload_start(req, pg, "dnc", campaign_id, ct, &d->bytes_total);
+    d->upload_id = gw_upload_start(req, app, pg, "dnc", campaign_id, ct, &d->bytes_total);
     ecm_pg_pool_put(app->pool, pg);
     if (d->upload_id <= 0) {
         dnc_free(d);
@@ -425,6 +464,10 @@ static void dnc_mark_failed(dnc_upload *d)
     if (d->finished || d->upload_id <= 0) {
         return;
     }
+    if (d->fenced) {
+        d->finished = 1; /* no longer this process's to write */
+        return;
+    }
     ecm_pg *pg = ecm_pg_pool_get_within(d->app->pool, 0); /* admitted: no bound */
     int rc = 0;
     if (d->fail_line > 0) {
@@ -441,7 +484,7 @@ static void dnc_mark_failed(dnc_upload *d)
         }
     }
     if (rc != 0 ||
-        dnc_save(pg, d, d->rows_loaded, d->rows_rejected, d->rows_duplicate, "failed") != 0) {
+        dnc_save(pg, d, d->rows_loaded, d->rows_rejected, d->rows_duplicate, "failed") < 0) {
         ecm_pg_check_broken(pg);
     }
     ecm_pg_pool_put(d->app->pool, pg);
@@ -455,6 +498,7 @@ static void dnc_respond_failure(dnc_upload *d, ecm_http_req *req)
     dnc_mark_failed(d);
     const char *type = d->fail_status == 422   ? "validation"
                        : d->fail_status == 503 ? "unavailable"
+                       : d->fail_status == 409 ? "conflict"
                                                : "internal";
     ecm_http_respond_problem(req, d->fail_status, type, d->fail_title, "%s (upload %lld)",
                              d->fail_detail, d->upload_id);
@@ -509,7 +553,13 @@ static void dnc_end(void *ctx, ecm_http_req *req)
     }
     ecm_pg *pg = d->fail_status ? NULL : ecm_pg_pool_get_within(d->app->pool, 0);
     if (pg) {
-        if (dnc_save(pg, d, d->rows_loaded, d->rows_rejected, d->rows_duplicate, "done") != 0) {
+        int saved = dnc_save(pg, d, d->rows_loaded, d->rows_rejected, d->rows_duplicate, "done");
+        if (saved == 1) {
+            d->fenced = 1;
+            dnc_fail(d, 409, "Upload interrupted",
+                     "the upload was marked interrupted (this gateway did not renew its lease in "
+                     "time); send the file again");
+        } else if (saved != 0) {
             ecm_pg_check_broken(pg);
             dnc_fail(d, 503, "Database unavailable",
                      "the numbers were loaded but the upload could not be closed");

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/evp.h>
 
 #include "ecm_bloom.h"
 #include "ecm_clock.h"
@@ -28,6 +29,7 @@
 #include "gw_dnc_upload.h"
 #include "gw_json.h"
 #include "gw_jsonarr.h"
+#include "gw_upload_lease.h"
 
 #define GW_NAME_MAX_CHARS 50
 #define GW_TZ_MAX_BYTES 64
@@ -989,10 +991,14 @@ typedef struct {
     gw_buf raw;
     raw_row *rows;
     row_result *res;
-    size_t nrows;
+    size_t nrows, cap;
     gw_buf out[GW_UPLOAD_THREADS_MAX]; /* per worker: fragments, numbers, reasons */
-    /* The upload's totals once this batch is in, written with it. */
+    /* The upload's totals once this batch is in, written with it, and its
+     * checkpoint: the last line it holds and the SHA-256 (hex) of the
+     * body's first bytes_read bytes. */
     long long rows_read, bytes_read;
+    long long last_line;
+    char sha[EVP_MAX_MD_SIZE * 2 + 1];
     int64_t validate_ms;
 } batch;
 
@@ -1062,6 +1068,26 @@ struct upload {
     char fail_reason[256];
     int finished;
     int admitted; /* holds a gw_upload_limits slot, given back by upload_free */
+    int held;     /* its lease is renewed by the process (gw_upload_lease_hold) */
+
+    /* The body's SHA-256 so far (hashed bytes: all of it, the chunk being
+     * parsed included), for each batch's checkpoint: the bytes read when
+     * the batch is handed on and the last line it holds. */
+    EVP_MD_CTX *sha;
+    long long hashed;
+    /* A batch is full but waits for a resume's checksum to be verified. */
+    int flush_due;
+    /* A resume: lines (items) up to resume_line are skipped; the first
+     * resume_bytes bytes must hash to resume_sha (verified once hashed).
+     * refused: the file is not the one read; the upload goes back to
+     * 'interrupted'. fenced: another gateway marked the upload
+     * 'interrupted' (this one's lease ran out); nothing more is written. */
+    int resumed;
+    long long resume_line, resume_bytes;
+    char resume_sha[EVP_MAX_MD_SIZE * 2 + 1];
+    int resume_verified;
+    int refused;
+    int fenced;
 };
 
 static void upload_error_answer(upload *u, long long line, const char *reason)
@@ -1368,16 +1394,19 @@ static int decide_rows(const upload *u, const batch *b, phone_set *ps, unsigned 
 }
 
 /* Writes the counts of u plus the batch's bc (may be NULL), rows_read,
- * bytes_read and state (when not NULL) on pg, inside or outside a
- * transaction. Returns 0 or -1. */
+ * bytes_read and state (when not NULL: the lease ends with it; NULL: the
+ * lease is renewed) on pg, inside or outside a transaction; with cp, the
+ * checkpoint of that batch too. Fenced: only while the upload is
+ * 'running' and this process owns it. Returns 0, 1 when fenced (nothing
+ * written) or -1. */
 static int upload_save(ecm_pg *pg, const upload *u, long long rows_read, long long bytes_read,
-                       const batch_counts *bc, const char *state)
+                       const batch_counts *bc, const char *state, const batch *cp)
 {
     static const batch_counts none = {0};
     if (!bc) {
         bc = &none;
     }
-    char v[7][24];
+    char v[9][24];
     (void)snprintf(v[0], sizeof(v[0]), "%lld", u->upload_id);
     (void)snprintf(v[1], sizeof(v[1]), "%lld", rows_read);
     (void)snprintf(v[2], sizeof(v[2]), "%lld", u->rows_loaded + bc->loaded);
@@ -1385,14 +1414,37 @@ static int upload_save(ecm_pg *pg, const upload *u, long long rows_read, long lo
     (void)snprintf(v[4], sizeof(v[4]), "%lld", u->rows_duplicate + bc->duplicate);
     (void)snprintf(v[5], sizeof(v[5]), "%lld", u->rows_dnc + bc->dnc);
     (void)snprintf(v[6], sizeof(v[6]), "%lld", bytes_read);
-    const char *params[] = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], state};
-    return ecm_pg_cmd(pg,
-                      "UPDATE uploads SET rows_read = $2, rows_loaded = $3, rows_rejected = $4, "
-                      "rows_duplicate = $5, rows_dnc = $6, bytes_read = $7, "
-                      "state = coalesce($8, state), "
-                      "finished_at = CASE WHEN $8 IS NULL THEN NULL ELSE now() END "
-                      "WHERE id = $1",
-                      8, params);
+    (void)snprintf(v[7], sizeof(v[7]), "%lld", cp ? cp->last_line : 0);
+    (void)snprintf(v[8], sizeof(v[8]), "%lld", cp ? cp->bytes_read : 0);
+    const gw_upload_lease *l = u->app->upload_lease;
+    const char *params[] = {v[0],
+                            v[1],
+                            v[2],
+                            v[3],
+                            v[4],
+                            v[5],
+                            v[6],
+                            state,
+                            gw_upload_lease_owner(l),
+                            gw_upload_lease_interval(l),
+                            cp ? v[7] : NULL,
+                            cp ? v[8] : NULL,
+                            cp ? cp->sha : NULL};
+    PGresult *r = ecm_pg_exec(
+        pg,
+        "UPDATE uploads SET rows_read = $2, rows_loaded = $3, rows_rejected = $4, "
+        "rows_duplicate = $5, rows_dnc = $6, bytes_read = $7, state = coalesce($8, state), "
+        "finished_at = CASE WHEN $8 IN ('done', 'failed') THEN now() END, "
+        "interrupted_at = CASE WHEN $8 = 'interrupted' THEN now() END, "
+        "lease_until = CASE WHEN $8 IS NULL THEN now() + $10::interval END, "
+        "committed_line = coalesce($11::bigint, committed_line), "
+        "committed_bytes = coalesce($12::bigint, committed_bytes), "
+        "committed_sha256 = coalesce($13, committed_sha256) "
+        "WHERE id = $1 AND owner = $9 AND state = 'running' RETURNING id",
+        13, params);
+    int rc = !r ? -1 : PQntuples(r) == 1 ? 0 : 1;
+    PQclear(r);
+    return rc;
 }
 
 /* The batch's first round trip: the campaign's upload lock, JIT off for
@@ -1530,7 +1582,8 @@ static int seen_maybe(const upload *u, const char *phone, int probe_all)
  * else only those u->seen does not rule out. Returns 0 with *bc set, -1
  * (rolled back), or 1 (rolled back: a number the filter ruled out is in
  * contact_phones after all, loaded by another upload since the filter was
- * filled; load again with probe_all). */
+ * filled; load again with probe_all). After -1 u->fenced tells whether
+ * the upload was no longer this process's to load. */
 static int load_once(upload *u, const batch *b, ecm_pg *pg, batch_counts *bc, int probe_all)
 {
     int rc = -1;
@@ -1683,8 +1736,21 @@ static int load_once(upload *u, const batch *b, ecm_pg *pg, batch_counts *bc, in
         bc->ms_outbox = ecm_now_ms() - t;
         t = ecm_now_ms();
     }
-    if (gw_upload_report_copy(pg, &report) != 0 ||
-        upload_save(pg, u, b->rows_read, b->bytes_read, bc, NULL) != 0 || ecm_pg_commit(pg) != 0) {
+    if (gw_upload_report_copy(pg, &report) != 0) {
+        goto fail;
+    }
+    /* The fence: the batch commits only while the row still names this
+     * process as the owner of a running upload (the sweep of another
+     * gateway locks the row FOR UPDATE, so one of the two waits). */
+    int saved = upload_save(pg, u, b->rows_read, b->bytes_read, bc, NULL, b);
+    if (saved == 1) {
+        u->fenced = 1;
+        ecm_log_warn("upload batch refused",
+                     "upload_id=%lld first_line=%lld reason=the upload was "
+                     "marked interrupted (this gateway's lease ran out); nothing more is loaded",
+                     u->upload_id, b->rows[0].line);
+    }
+    if (saved != 0 || ecm_pg_commit(pg) != 0) {
         goto fail;
     }
     bc->ms_commit = ecm_now_ms() - t;
@@ -1800,7 +1866,7 @@ static void *loader_run(void *arg)
         } else if ((lrc = load_once(u, b, pg, &bc, probe_all)) == 0) {
             ok = 1;
         }
-        int broken = ok || lrc == 1 ? 0 : ecm_pg_check_broken(pg);
+        int broken = ok || lrc == 1 || u->fenced ? 0 : ecm_pg_check_broken(pg);
         ecm_pg_pool_put(u->app->pool, pg);
         if (lrc == 1) {
             u->seen_rechecks++;
@@ -1858,6 +1924,31 @@ static void *loader_run(void *arg)
     return NULL;
 }
 
+/* Writes into hex the SHA-256 of the body hashed so far. Returns 0 or -1. */
+static int upload_digest(const upload *u, char *hex)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    int ok = c && EVP_MD_CTX_copy_ex(c, u->sha) == 1 && EVP_DigestFinal_ex(c, md, &n) == 1;
+    EVP_MD_CTX_free(c);
+    for (unsigned int i = 0; ok && i < n; i++) {
+        (void)snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    }
+    return ok ? 0 : -1;
+}
+
+static void upload_fail_fenced(upload *u)
+{
+    char detail[200];
+    (void)ecm_utf8_format(detail, sizeof(detail),
+                          "upload %lld was marked interrupted (this gateway did not renew its "
+                          "lease in time); %lld rows were loaded; resume it with POST "
+                          "/api/v1/uploads/%lld/resume",
+                          u->upload_id, u->rows_loaded, u->upload_id);
+    upload_fail(u, 409, "conflict", "Upload interrupted", detail);
+}
+
 /* Validates the batch being read and hands it to the loader thread once
  * the previous one is in; with wait, also waits for it to be loaded.
  * Returns 0, or -1 with the failure recorded in u. */
@@ -1874,7 +1965,13 @@ static int upload_flush(upload *u, int wait)
         b->validate_ms = ecm_now_ms() - started;
         b->rows_read = u->rows_read;
         b->bytes_read = u->bytes_read;
+        b->last_line = b->rows[b->nrows - 1].line;
+        if (upload_digest(u, b->sha) != 0) {
+            upload_fail(u, 500, "internal", "Internal error", "could not hash the file");
+            return -1;
+        }
     }
+    u->flush_due = 0;
     int rc = loader_wait(u);
     if (rc == 0 && b->nrows > 0) {
         u->loading = b;
@@ -1889,6 +1986,10 @@ static int upload_flush(upload *u, int wait)
     }
     if (rc == 0 && wait) {
         rc = loader_wait(u);
+    }
+    if (rc != 0 && u->fenced) {
+        upload_fail_fenced(u);
+        return -1;
     }
     if (rc != 0) {
         char detail[160];
@@ -1906,6 +2007,22 @@ static int batch_add(upload *u, long long line, size_t nfields, const char *cons
                      const size_t *lens, const char *text, size_t len)
 {
     batch *b = u->cur;
+    if (b->nrows == b->cap) {
+        /* A full batch waiting for a resume's checksum (flush_due). */
+        size_t cap = b->cap * 2;
+        raw_row *rows = realloc(b->rows, cap * sizeof(*rows));
+        if (rows) {
+            b->rows = rows;
+        }
+        row_result *res = rows ? realloc(b->res, cap * sizeof(*res)) : NULL;
+        if (!res) {
+            upload_fail(u, 500, "internal", "Internal error",
+                        "out of memory while reading the file");
+            return -1;
+        }
+        b->res = res;
+        b->cap = cap;
+    }
     raw_row *r = &b->rows[b->nrows];
     r->line = line;
     r->off = b->raw.len;
@@ -1927,9 +2044,35 @@ static int batch_add(upload *u, long long line, size_t nfields, const char *cons
     b->nrows++;
     u->rows_read++;
     if (b->nrows >= u->app->upload_batch || b->raw.len >= GW_BATCH_MAX_BYTES) {
-        return upload_flush(u, 0);
+        if (!u->resumed || u->resume_verified) {
+            return upload_flush(u, 0);
+        }
+        /* Rows after the resume point that come before the checksum is
+         * verified (those the first upload read in the same chunk as its
+         * last loaded line) wait for it: nothing of another file may
+         * load. The same file has at most one chunk's worth of them. */
+        u->flush_due = 1;
+        if (b->raw.len >= 2 * GW_BATCH_MAX_BYTES) {
+            char detail[300];
+            (void)ecm_utf8_format(detail, sizeof(detail),
+                                  "this is not the file upload %lld read: its line %lld comes "
+                                  "after line %lld, where the loaded part ended, long before "
+                                  "byte %lld; nothing was loaded",
+                                  u->upload_id, line, u->resume_line, u->resume_bytes);
+            u->refused = 1;
+            upload_fail(u, 409, "conflict", "Not the same file", detail);
+            return -1;
+        }
     }
     return 0;
+}
+
+/* A resume skips the lines (items) the upload loaded before: parsed (for
+ * the header and the line numbers) but neither validated nor reported.
+ * Returns 1 to skip the line, 0 to take it. */
+static int resume_skip(const upload *u, long long line)
+{
+    return u->resumed && line <= u->resume_line;
 }
 
 static int upload_on_record(void *ctx, long long line, size_t nfields, const char *const *fields,
@@ -1962,12 +2105,12 @@ static int upload_on_record(void *ctx, long long line, size_t nfields, const cha
         }
         return 0;
     }
-    return batch_add(u, line, nfields, fields, lens, NULL, 0);
+    return resume_skip(u, line) ? 0 : batch_add(u, line, nfields, fields, lens, NULL, 0);
 }
 
 static int upload_on_item(void *ctx, long long index, const char *text, size_t len)
 {
-    return batch_add(ctx, index, 0, NULL, NULL, text, len);
+    return resume_skip(ctx, index) ? 0 : batch_add(ctx, index, 0, NULL, NULL, text, len);
 }
 
 static void upload_free(upload *u)
@@ -1979,6 +2122,10 @@ static void upload_free(upload *u)
     if (u->admitted) {
         gw_upload_limits_leave(u->app->upload_limits);
     }
+    if (u->held) {
+        gw_upload_lease_drop(u->app->upload_lease, u->upload_id);
+    }
+    EVP_MD_CTX_free(u->sha);
     ecm_bloom_free(u->seen);
     gw_csv_free(u->csv);
     gw_jsonarr_free(u->jarr);
@@ -2054,11 +2201,13 @@ static upload *upload_new(const gw_app *app, int json)
     u->bytes_total = -1;
     u->nworkers = upload_threads(app);
     u->cur = &u->batches[0];
-    int ok = (u->errors = json_array()) != NULL;
+    int ok = (u->errors = json_array()) != NULL && (u->sha = EVP_MD_CTX_new()) != NULL &&
+             EVP_DigestInit_ex(u->sha, EVP_sha256(), NULL) == 1;
     for (int i = 0; ok && i < 2; i++) {
         batch *b = &u->batches[i];
-        ok = (b->rows = calloc(app->upload_batch, sizeof(*b->rows))) != NULL &&
-             (b->res = calloc(app->upload_batch, sizeof(*b->res))) != NULL;
+        b->cap = app->upload_batch;
+        ok = (b->rows = calloc(b->cap, sizeof(*b->rows))) != NULL &&
+             (b->res = calloc(b->cap, sizeof(*b->res))) != NULL;
     }
     for (int k = 0; ok && k < u->nworkers; k++) {
         u->workers[k].u = u;
@@ -2075,8 +2224,23 @@ static upload *upload_new(const gw_app *app, int json)
     return u;
 }
 
-long long gw_upload_start(ecm_http_req *req, ecm_pg *pg, const char *kind, long long campaign_id,
-                          const char *content_type, long long *bytes_total)
+/* Ends upload_id owned by this process in state, best effort. Returns 0 or
+ * -1. */
+static int upload_mark(ecm_pg *pg, const gw_app *app, long long upload_id, const char *state)
+{
+    char id[24];
+    (void)snprintf(id, sizeof(id), "%lld", upload_id);
+    const char *params[] = {id, state, gw_upload_lease_owner(app->upload_lease)};
+    return ecm_pg_cmd(pg,
+                      "UPDATE uploads SET state = $2, lease_until = NULL, "
+                      "finished_at = CASE WHEN $2 IN ('done', 'failed') THEN now() END, "
+                      "interrupted_at = CASE WHEN $2 = 'interrupted' THEN now() END "
+                      "WHERE id = $1 AND owner = $3 AND state = 'running'",
+                      3, params);
+}
+
+long long gw_upload_start(ecm_http_req *req, const gw_app *app, ecm_pg *pg, const char *kind,
+                          long long campaign_id, const char *content_type, long long *bytes_total)
 {
     const char *cl = ecm_http_req_header(req, "Content-Length");
     char *end = NULL;
@@ -2088,58 +2252,55 @@ long long gw_upload_start(ecm_http_req *req, ecm_pg *pg, const char *kind, long 
     char cid[24], total_text[24];
     (void)snprintf(cid, sizeof(cid), "%lld", campaign_id);
     (void)snprintf(total_text, sizeof(total_text), "%lld", total);
-    const char *params[] = {kind, campaign_id > 0 ? cid : NULL, content_type,
-                            total >= 0 ? total_text : NULL};
-    PGresult *r = ecm_pg_exec(pg,
-                              "INSERT INTO uploads (kind, campaign_id, content_type, bytes_total) "
-                              "VALUES ($1, $2, $3, $4) RETURNING id",
-                              4, params);
+    const char *params[] = {kind,
+                            campaign_id > 0 ? cid : NULL,
+                            content_type,
+                            total >= 0 ? total_text : NULL,
+                            gw_upload_lease_owner(app->upload_lease),
+                            gw_upload_lease_interval(app->upload_lease)};
+    PGresult *r =
+        ecm_pg_exec(pg,
+                    "INSERT INTO uploads (kind, campaign_id, content_type, bytes_total, "
+                    "owner, lease_until) VALUES ($1, $2, $3, $4, $5, now() + $6::interval) "
+                    "RETURNING id",
+                    6, params);
     long long id = r ? ecm_pgval_ll(r, 0, 0, 0) : 0;
     PQclear(r);
     if (id <= 0) {
         gw_respond_db_down(req, pg, "create the upload");
         return 0;
     }
+    if (gw_upload_lease_hold(app->upload_lease, id) != 0) {
+        /* Unheld, the lease would run out under a slow client: refuse. */
+        (void)upload_mark(pg, app, id, "failed");
+        ecm_http_respond_problem(req, 500, "internal", "Internal error", "out of memory");
+        return 0;
+    }
     return id;
 }
 
-static int upload_begin(void *ctx, ecm_http_req *req)
+/* The campaign checks, admission and reader of a contact upload (or
+ * resume) to campaign_id sent as kind, on pg (kept). Returns the upload
+ * (admitted), or NULL after answering (404, 409, 429, 500, 503). */
+static upload *upload_open(const gw_app *app, ecm_http_req *req, ecm_pg *pg, long long campaign_id,
+                           gw_body_kind kind)
 {
-    const gw_app *app = ctx;
-    long long campaign_id;
-    if (gw_path_id(req, "campaign", &campaign_id) != 0) {
-        return -1;
-    }
-    char shown[256];
-    const char *ct = ecm_http_req_header(req, "Content-Type");
-    gw_body_kind kind = gw_upload_body_kind(ct);
-    if (kind == GW_BODY_UNSUPPORTED) {
-        ecm_http_respond_problem(req, 415, "unsupported-media-type", "Unsupported media type",
-                                 "send the file as the request body with Content-Type: text/csv "
-                                 "(UTF-8) or application/json (an array of objects); got '%s'. "
-                                 "multipart/form-data is not supported yet",
-                                 ecm_utf8_quote(shown, sizeof(shown), ct, 60));
-        return -1;
-    }
     char cid[24];
     (void)snprintf(cid, sizeof(cid), "%lld", campaign_id);
     const char *p1[] = {cid};
-    ecm_pg *pg = ecm_pg_pool_get(app->pool);
     PGresult *c = ecm_pg_exec(
         pg, "SELECT channel, state, region, sms_template FROM campaigns WHERE id = $1", 1, p1);
     if (!c) {
         char what[48];
         (void)snprintf(what, sizeof(what), "read campaign %lld", campaign_id);
         gw_respond_db_down(req, pg, what);
-        ecm_pg_pool_put(app->pool, pg);
-        return -1;
+        return NULL;
     }
     if (PQntuples(c) == 0) {
         PQclear(c);
-        ecm_pg_pool_put(app->pool, pg);
         ecm_http_respond_problem(req, 404, "not-found", "No such campaign",
                                  "campaign %lld does not exist", campaign_id);
-        return -1;
+        return NULL;
     }
     const char *state = PQgetvalue(c, 0, 1);
     if (strcmp(state, "draft") != 0 && strcmp(state, "active") != 0 &&
@@ -2149,14 +2310,12 @@ static int upload_begin(void *ctx, ecm_http_req *req)
                                  "campaign",
                                  campaign_id, state);
         PQclear(c);
-        ecm_pg_pool_put(app->pool, pg);
-        return -1;
+        return NULL;
     }
     if (!gw_upload_limits_enter(app->upload_limits)) {
         PQclear(c);
-        ecm_pg_pool_put(app->pool, pg);
         gw_upload_limits_respond_busy(req, app->upload_limits);
-        return -1;
+        return NULL;
     }
     upload *u = upload_new(app, kind == GW_BODY_JSON);
     if (u) {
@@ -2188,33 +2347,230 @@ static int upload_begin(void *ctx, ecm_http_req *req)
         u->rules.nrequired = u->nrequired;
     }
     if (oom) {
-        ecm_pg_pool_put(app->pool, pg);
         upload_free(u);
         ecm_http_respond_problem(req, 500, "internal", "Internal error", "out of memory");
+        return NULL;
+    }
+    return u;
+}
+
+/* The Content-Type of an upload: CSV or JSON, or 415 answered. */
+static gw_body_kind upload_kind(ecm_http_req *req, const char **ct)
+{
+    char shown[256];
+    *ct = ecm_http_req_header(req, "Content-Type");
+    gw_body_kind kind = gw_upload_body_kind(*ct);
+    if (kind == GW_BODY_UNSUPPORTED) {
+        ecm_http_respond_problem(req, 415, "unsupported-media-type", "Unsupported media type",
+                                 "send the file as the request body with Content-Type: text/csv "
+                                 "(UTF-8) or application/json (an array of objects); got '%s'. "
+                                 "multipart/form-data is not supported yet",
+                                 ecm_utf8_quote(shown, sizeof(shown), *ct, 60));
+    }
+    return kind;
+}
+
+static int upload_begin(void *ctx, ecm_http_req *req)
+{
+    const gw_app *app = ctx;
+    long long campaign_id;
+    if (gw_path_id(req, "campaign", &campaign_id) != 0) {
         return -1;
     }
-    u->upload_id = gw_upload_start(req, pg, "contacts", campaign_id, ct, &u->bytes_total);
+    const char *ct;
+    gw_body_kind kind = upload_kind(req, &ct);
+    if (kind == GW_BODY_UNSUPPORTED) {
+        return -1;
+    }
+    ecm_pg *pg = ecm_pg_pool_get(app->pool);
+    upload *u = upload_open(app, req, pg, campaign_id, kind);
+    if (!u) {
+        ecm_pg_pool_put(app->pool, pg);
+        return -1;
+    }
+    u->upload_id = gw_upload_start(req, app, pg, "contacts", campaign_id, ct, &u->bytes_total);
     ecm_pg_pool_put(app->pool, pg);
     if (u->upload_id <= 0) {
         upload_free(u);
         return -1;
     }
-    ecm_log_info("upload started", "upload_id=%lld campaign_id=%lld format=%s", u->upload_id,
-                 campaign_id, u->json ? "json" : "csv");
+    u->held = 1;
+    ecm_log_info("upload started", "upload_id=%lld campaign_id=%lld format=%s owner=%s",
+                 u->upload_id, campaign_id, u->json ? "json" : "csv",
+                 gw_upload_lease_owner(app->upload_lease));
+    ecm_http_req_set_state(req, u);
+    return 0;
+}
+
+#define RESUME_TAKE_SQL                                                                            \
+    "UPDATE uploads SET state = 'running', owner = $2, lease_until = now() + $3::interval, "       \
+    "interrupted_at = NULL, resumes = resumes + 1, bytes_read = 0, "                               \
+    "bytes_total = coalesce($4::bigint, bytes_total) "                                             \
+    "WHERE id = $1 AND state = 'interrupted' AND kind = 'contacts' "                               \
+    "AND (committed_sha256 IS NOT NULL OR rows_read = 0) "                                         \
+    "RETURNING campaign_id, committed_line, committed_bytes, coalesce(committed_sha256, ''), "     \
+    "rows_read, rows_loaded, rows_rejected, rows_duplicate, rows_dnc, content_type"
+
+/* Why upload id cannot be resumed, answered (404 or 409). */
+static void resume_refuse(ecm_http_req *req, ecm_pg *pg, long long id)
+{
+    char sid[24];
+    (void)snprintf(sid, sizeof(sid), "%lld", id);
+    const char *params[] = {sid};
+    PGresult *r = ecm_pg_exec(pg,
+                              "SELECT state, kind, committed_sha256 IS NULL AND rows_read > 0 "
+                              "FROM uploads WHERE id = $1",
+                              1, params);
+    if (!r) {
+        gw_respond_db_down(req, pg, "read the upload");
+    } else if (PQntuples(r) == 0) {
+        ecm_http_respond_problem(req, 404, "not-found", "No such upload",
+                                 "upload %lld does not exist", id);
+    } else if (strcmp(PQgetvalue(r, 0, 1), "contacts") != 0) {
+        ecm_http_respond_problem(req, 409, "conflict", "Upload cannot be resumed",
+                                 "upload %lld is a DNC list upload; those are not resumed: send "
+                                 "the file again (numbers already listed are reported as "
+                                 "duplicates)",
+                                 id);
+    } else if (strcmp(PQgetvalue(r, 0, 0), "interrupted") == 0 &&
+               strcmp(PQgetvalue(r, 0, 2), "t") == 0) {
+        ecm_http_respond_problem(req, 409, "conflict", "Upload cannot be resumed",
+                                 "upload %lld was cut off before this version of the gateway: it "
+                                 "has no resume point. Send the file as a new upload (the rows "
+                                 "already loaded are reported as duplicates)",
+                                 id);
+    } else {
+        ecm_http_respond_problem(req, 409, "conflict", "Upload cannot be resumed",
+                                 "upload %lld is %s; only an interrupted upload can be resumed", id,
+                                 PQgetvalue(r, 0, 0));
+    }
+    PQclear(r);
+}
+
+/* POST /api/v1/uploads/{id}/resume: the same file again, whole. Its first
+ * committed_bytes bytes are hashed, not validated, and must match; the
+ * lines up to committed_line are parsed (for the header and the line
+ * numbers) but neither validated nor loaded; the rest loads as in the
+ * first upload, the counts going on from the recorded ones. */
+static int resume_begin(void *ctx, ecm_http_req *req)
+{
+    const gw_app *app = ctx;
+    long long id;
+    if (gw_path_id(req, "upload", &id) != 0) {
+        return -1;
+    }
+    const char *ct;
+    gw_body_kind kind = upload_kind(req, &ct);
+    if (kind == GW_BODY_UNSUPPORTED) {
+        return -1;
+    }
+    char sid[24];
+    (void)snprintf(sid, sizeof(sid), "%lld", id);
+    const char *p1[] = {sid};
+    ecm_pg *pg = ecm_pg_pool_get(app->pool);
+    PGresult *r = ecm_pg_exec(
+        pg,
+        "SELECT campaign_id, content_type FROM uploads WHERE id = $1 AND state = 'interrupted' "
+        "AND kind = 'contacts' AND (committed_sha256 IS NOT NULL OR rows_read = 0)",
+        1, p1);
+    if (!r || PQntuples(r) == 0) {
+        PQclear(r);
+        resume_refuse(req, pg, id);
+        ecm_pg_pool_put(app->pool, pg);
+        return -1;
+    }
+    long long campaign_id = ecm_pgval_ll(r, 0, 0, 0);
+    gw_body_kind was = gw_upload_body_kind(PQgetisnull(r, 0, 1) ? NULL : PQgetvalue(r, 0, 1));
+    PQclear(r);
+    if (was != kind) {
+        ecm_pg_pool_put(app->pool, pg);
+        ecm_http_respond_problem(req, 409, "conflict", "Not the same file",
+                                 "upload %lld was sent as %s; resume it with the same file and "
+                                 "Content-Type",
+                                 id, was == GW_BODY_JSON ? "application/json" : "text/csv");
+        return -1;
+    }
+    upload *u = upload_open(app, req, pg, campaign_id, kind);
+    if (!u) {
+        ecm_pg_pool_put(app->pool, pg);
+        return -1;
+    }
+    const char *cl = ecm_http_req_header(req, "Content-Length");
+    char *end = NULL;
+    long long total = cl ? strtoll(cl, &end, 10) : -1;
+    if (cl && (end == cl || *end != '\0' || total < 0)) {
+        total = -1;
+    }
+    u->bytes_total = total;
+    char total_text[24];
+    (void)snprintf(total_text, sizeof(total_text), "%lld", total);
+    const char *p2[] = {sid, gw_upload_lease_owner(app->upload_lease),
+                        gw_upload_lease_interval(app->upload_lease),
+                        total >= 0 ? total_text : NULL};
+    /* Taking it is one UPDATE: of two resumes at once, one gets it. */
+    r = ecm_pg_exec(pg, RESUME_TAKE_SQL, 4, p2);
+    if (!r || PQntuples(r) == 0) {
+        PQclear(r);
+        resume_refuse(req, pg, id);
+        ecm_pg_pool_put(app->pool, pg);
+        upload_free(u);
+        return -1;
+    }
+    u->upload_id = id;
+    u->resumed = 1;
+    u->resume_line = ecm_pgval_ll(r, 0, 1, 0);
+    u->resume_bytes = ecm_pgval_ll(r, 0, 2, 0);
+    (void)snprintf(u->resume_sha, sizeof(u->resume_sha), "%s", PQgetvalue(r, 0, 3));
+    u->resume_verified = u->resume_bytes == 0;
+    u->rows_read = ecm_pgval_ll(r, 0, 4, 0);
+    u->rows_loaded = ecm_pgval_ll(r, 0, 5, 0);
+    u->rows_rejected = ecm_pgval_ll(r, 0, 6, 0);
+    u->rows_duplicate = ecm_pgval_ll(r, 0, 7, 0);
+    u->rows_dnc = ecm_pgval_ll(r, 0, 8, 0);
+    PQclear(r);
+    if (gw_upload_lease_hold(app->upload_lease, id) != 0) {
+        (void)upload_mark(pg, app, id, "interrupted");
+        ecm_pg_pool_put(app->pool, pg);
+        upload_free(u);
+        ecm_http_respond_problem(req, 500, "internal", "Internal error", "out of memory");
+        return -1;
+    }
+    ecm_pg_pool_put(app->pool, pg);
+    u->held = 1;
+    ecm_log_info("upload resumed",
+                 "upload_id=%lld campaign_id=%lld after_line=%lld after_bytes=%lld owner=%s", id,
+                 campaign_id, u->resume_line, u->resume_bytes,
+                 gw_upload_lease_owner(app->upload_lease));
     ecm_http_req_set_state(req, u);
     return 0;
 }
 
 /* Marks an upload that will not finish 'failed': what was loaded stays and
- * the row says so, with the line that stopped it in the report. Best effort
- * (the database may be what failed); done once. */
+ * the row says so, with the line that stopped it in the report. A resume
+ * refused for another file goes back to 'interrupted' as it was; a fenced
+ * upload is no longer this process's to write. Best effort (the database
+ * may be what failed); done once. */
 static void mark_failed(upload *u)
 {
     if (u->finished || u->upload_id <= 0) {
         return;
     }
     (void)loader_wait(u); /* a batch in flight may yet commit: count it */
+    if (u->fenced) {
+        u->finished = 1;
+        return;
+    }
     ecm_pg *pg = ecm_pg_pool_get_within(u->app->pool, 0);
+    if (u->refused) {
+        if (upload_mark(pg, u->app, u->upload_id, "interrupted") != 0) {
+            ecm_pg_check_broken(pg);
+        }
+        ecm_pg_pool_put(u->app->pool, pg);
+        u->finished = 1;
+        ecm_log_warn("upload resume refused", "upload_id=%lld reason=%s", u->upload_id,
+                     u->fail_detail);
+        return;
+    }
     int rc = 0;
     if (u->fail_line > 0) {
         char id[24], line[24];
@@ -2229,7 +2585,7 @@ static void mark_failed(upload *u)
             u->rows_rejected++;
         }
     }
-    if (rc != 0 || upload_save(pg, u, u->rows_read, u->bytes_read, NULL, "failed") != 0) {
+    if (rc != 0 || upload_save(pg, u, u->rows_read, u->bytes_read, NULL, "failed", NULL) < 0) {
         ecm_pg_check_broken(pg);
     }
     ecm_pg_pool_put(u->app->pool, pg);
@@ -2252,14 +2608,68 @@ static long long reader_error_line(const upload *u)
     return u->json ? gw_jsonarr_error_item(u->jarr) : gw_csv_error_line(u->csv);
 }
 
+/* Adds the chunk to the body's hash before it is parsed. On a resume,
+ * once the checkpoint's bytes are in, compares their hash with the one
+ * recorded. Returns 0, or -1 with the upload failed (another file, or the
+ * hash failing). */
+static int upload_hash(upload *u, const char *data, size_t len)
+{
+    size_t first = len;
+    if (u->resumed && !u->resume_verified && u->hashed + (long long)len >= u->resume_bytes) {
+        first = (size_t)(u->resume_bytes - u->hashed);
+    }
+    if (EVP_DigestUpdate(u->sha, data, first) != 1) {
+        upload_fail(u, 500, "internal", "Internal error", "could not hash the file");
+        return -1;
+    }
+    u->hashed += (long long)first;
+    if (first < len || (u->resumed && !u->resume_verified && u->hashed == u->resume_bytes)) {
+        char hex[sizeof(u->resume_sha)];
+        if (upload_digest(u, hex) != 0) {
+            upload_fail(u, 500, "internal", "Internal error", "could not hash the file");
+            return -1;
+        }
+        if (strcmp(hex, u->resume_sha) != 0) {
+            char detail[300];
+            (void)ecm_utf8_format(detail, sizeof(detail),
+                                  "this is not the file upload %lld read: the SHA-256 of its first "
+                                  "%lld bytes differs from the one recorded when they were loaded; "
+                                  "nothing was loaded",
+                                  u->upload_id, u->resume_bytes);
+            u->refused = 1;
+            upload_fail(u, 409, "conflict", "Not the same file", detail);
+            return -1;
+        }
+        u->resume_verified = 1;
+        if (EVP_DigestUpdate(u->sha, data + first, len - first) != 1) {
+            upload_fail(u, 500, "internal", "Internal error", "could not hash the file");
+            return -1;
+        }
+        u->hashed += (long long)(len - first);
+    }
+    return 0;
+}
+
 static int upload_body(void *ctx, ecm_http_req *req, const char *data, size_t len)
 {
     (void)ctx;
     upload *u = ecm_http_req_state(req);
     char err[200];
+    if (upload_hash(u, data, len) != 0) {
+        respond_failure(u, req);
+        return -1;
+    }
     u->bytes_read += (long long)len;
     int rc = u->json ? gw_jsonarr_feed(u->jarr, data, len, err, sizeof(err))
                      : gw_csv_feed(u->csv, data, len, err, sizeof(err));
+    if (rc == 0 && u->flush_due && u->resume_verified && upload_flush(u, 0) != 0) {
+        respond_failure(u, req);
+        return -1;
+    }
+    if (rc != 0 && u->fail_status) {
+        respond_failure(u, req); /* the record callback failed the upload */
+        return -1;
+    }
     if (rc != 0) {
         if (!u->fail_status) {
             /* The reader itself gave up (a record too long): keep what came
@@ -2318,6 +2728,15 @@ static void upload_end(void *ctx, ecm_http_req *req)
     if (!u->fail_status && !u->json && !u->header) {
         upload_fail(u, 422, "validation", "Empty file", "the file has no header row");
     }
+    if (!u->fail_status && u->resumed && !u->resume_verified) {
+        char detail[300];
+        (void)ecm_utf8_format(detail, sizeof(detail),
+                              "this is not the file upload %lld read: it has %lld bytes, fewer "
+                              "than the %lld bytes already loaded; nothing was loaded",
+                              u->upload_id, u->bytes_read, u->resume_bytes);
+        u->refused = 1;
+        upload_fail(u, 409, "conflict", "Not the same file", detail);
+    }
     /* Rows before a reader failure are kept, as the report says; after a
      * database failure the batch is not tried again here. */
     if (u->fail_status == 0 || u->fail_status == 422) {
@@ -2328,11 +2747,17 @@ static void upload_end(void *ctx, ecm_http_req *req)
         return;
     }
     ecm_pg *pg = ecm_pg_pool_get_within(u->app->pool, 0);
-    rc = upload_save(pg, u, u->rows_read, u->bytes_read, NULL, "done");
-    if (rc != 0) {
+    rc = upload_save(pg, u, u->rows_read, u->bytes_read, NULL, "done", NULL);
+    if (rc < 0) {
         ecm_pg_check_broken(pg);
     }
     ecm_pg_pool_put(u->app->pool, pg);
+    if (rc > 0) {
+        u->fenced = 1;
+        upload_fail_fenced(u);
+        respond_failure(u, req);
+        return;
+    }
     if (rc != 0) {
         upload_fail(u, 503, "unavailable", "Database unavailable",
                     "the contacts were loaded but the upload could not be closed");
@@ -2372,7 +2797,12 @@ static void upload_cleanup(void *ctx, ecm_http_req *req)
 #define UPLOAD_SELECT_SQL                                                                          \
     "SELECT kind, campaign_id, state, rows_read, rows_loaded, rows_rejected, rows_duplicate, "     \
     "rows_dnc, bytes_read, bytes_total, content_type, " GW_SQL_TIME(                               \
-        "created_at") ", " GW_SQL_TIME("finished_at") " FROM uploads WHERE id = $1"
+        "created_at") ", " GW_SQL_TIME("finished_at") ", committed_line, committed_bytes, owner, " \
+                                                      "resumes, " GW_SQL_TIME(                     \
+                                                          "interrupted_at") ", " GW_SQL_TIME("lea" \
+                                                                                             "se_" \
+                                                                                             "unt" \
+                                                                                             "il") " FROM uploads WHERE id = $1"
 
 #define UPLOAD_ROWS_SQL                                                                            \
     "SELECT line_no, kind, reason FROM upload_rows WHERE upload_id = $1 AND line_no > $2 "         \
@@ -2445,6 +2875,22 @@ static void get_upload(void *ctx, ecm_http_req *req)
         json_object_set_new(body, "created_at", json_string(PQgetvalue(r, 0, 11)));
         json_object_set_new(body, "finished_at",
                             gw_json_text_or_null(PQgetvalue(r, 0, 12), PQgetisnull(r, 0, 12)));
+        /* Where a resume goes on from: the last line (item) loaded and the
+         * bytes of the file read by then. */
+        json_object_set_new(body, "committed_line", json_integer((json_int_t)col_ll(r, 0, 13)));
+        json_object_set_new(body, "committed_bytes", json_integer((json_int_t)col_ll(r, 0, 14)));
+        json_object_set_new(body, "owner",
+                            gw_json_text_or_null(PQgetvalue(r, 0, 15), PQgetisnull(r, 0, 15)));
+        json_object_set_new(body, "resumes", json_integer((json_int_t)col_ll(r, 0, 16)));
+        json_object_set_new(body, "interrupted_at",
+                            gw_json_text_or_null(PQgetvalue(r, 0, 17), PQgetisnull(r, 0, 17)));
+        json_object_set_new(body, "lease_until",
+                            gw_json_text_or_null(PQgetvalue(r, 0, 18), PQgetisnull(r, 0, 18)));
+        if (strcmp(PQgetvalue(r, 0, 2), "interrupted") == 0) {
+            char resume[64];
+            (void)snprintf(resume, sizeof(resume), "/api/v1/uploads/%lld/resume", id);
+            json_object_set_new(body, "resume_url", json_string(resume));
+        }
         json_object_set_new(body, "rows", items);
         json_object_set_new(body, "next_after", next);
     } else {
@@ -2464,9 +2910,17 @@ int gw_upload_register(ecm_http *h, const gw_app *app)
         .end = upload_end,
         .cleanup = upload_cleanup,
     };
+    static const ecm_http_stream_handler resume_fns = {
+        .begin = resume_begin,
+        .body = upload_body,
+        .end = upload_end,
+        .cleanup = upload_cleanup,
+    };
     void *ctx = (void *)(uintptr_t)app; /* handlers only read it */
     if (ecm_http_route_stream(h, "POST", "/api/v1/campaigns/{}/uploads",
                               gw_upload_limits_max_bytes(app), &fns, ctx) != 0 ||
+        ecm_http_route_stream(h, "POST", "/api/v1/uploads/{}/resume",
+                              gw_upload_limits_max_bytes(app), &resume_fns, ctx) != 0 ||
         ecm_http_route(h, "GET", "/api/v1/uploads/{}", 0, get_upload, ctx) != 0) {
         return -1;
     }

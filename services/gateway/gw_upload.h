@@ -135,9 +135,11 @@ int gw_upload_report_add(gw_buf *rows, long long upload_id, long long line, cons
 /* Records on pg the start of an upload of kind ("contacts" or "dnc") for
  * campaign_id (0: none) sent as content_type, with the request's
  * Content-Length as its expected size (*bytes_total, -1 when absent or not
- * a number). Returns the new upload's id, or 0 after answering 503. */
-long long gw_upload_start(ecm_http_req *req, ecm_pg *pg, const char *kind, long long campaign_id,
-                          const char *content_type, long long *bytes_total);
+ * a number), owned by app's upload_lease with a fresh lease, and holds it
+ * there (the caller drops it with gw_upload_lease_drop when the upload
+ * ends). Returns the new upload's id, or 0 after answering 503 (or 500). */
+long long gw_upload_start(ecm_http_req *req, const gw_app *app, ecm_pg *pg, const char *kind,
+                          long long campaign_id, const char *content_type, long long *bytes_total);
 
 /* Adds the upload routes to h (also POST .../dnc/uploads, see
  * gw_dnc_upload.h). Returns 0, or -1 when the route table is full. */

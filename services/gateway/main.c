@@ -1,10 +1,12 @@
 /* ecm-gateway: the REST API. Wiring only; the behaviour is in gw_*.c. */
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "ecm_calling.h"
+#include "ecm_event.h"
 #include "ecm_log.h"
 #include "ecm_service.h"
 #include "gw_app.h"
@@ -14,6 +16,7 @@
 #include "gw_dnc_upload.h"
 #include "gw_strategies.h"
 #include "gw_upload.h"
+#include "gw_upload_lease.h"
 
 typedef struct {
     ecm_common_config common;
@@ -25,6 +28,9 @@ typedef struct {
     long long pg_pool_size;
     char *default_region;
     char *legal_hours;
+    long long upload_lease_s;
+    long long upload_sweep_s;
+    char *topic_uploads;
 } gateway_config;
 
 static int validate_region(const char *value, char *errstr, size_t errstr_size)
@@ -66,7 +72,46 @@ static const ecm_cfg_entry config_table[] = {
      "global DNC entries, campaigns created without a region",
      validate_region, 0},
     ECM_CALLING_CONFIG_ENTRY(gateway_config, legal_hours),
+    {"ECM_GATEWAY_UPLOAD_LEASE_S", ECM_CFG_INT, offsetof(gateway_config, upload_lease_s), "60", 3,
+     3600,
+     "seconds an upload's lease lasts: renewed by its gateway at each batch and every third of "
+     "it; once past (the gateway died or stalled), any gateway marks the upload 'interrupted'",
+     NULL, 0},
+    {"ECM_GATEWAY_UPLOAD_SWEEP_S", ECM_CFG_INT, offsetof(gateway_config, upload_sweep_s), "15", 1,
+     3600, "seconds between two looks for uploads whose lease is past (also done at start)", NULL,
+     0},
+    {"ECM_TOPIC_UPLOADS_CHANGED", ECM_CFG_STRING, offsetof(gateway_config, topic_uploads),
+     GW_TOPIC_UPLOADS_DEFAULT, 0, -1, "topic name (UploadInterrupted)", NULL, 0},
 };
+
+/* The main loop's upload chores: renews the leases this process holds
+ * every third of a lease, and marks the uploads whose lease is past every
+ * sweep_ms. Each on a pool handle taken for the moment; a busy or
+ * unreachable database skips the turn (logged). */
+static void upload_chores(const gw_app *app, int64_t now, int64_t lease_ms, int64_t sweep_ms,
+                          int64_t *next_renew, int64_t *next_sweep)
+{
+    if (now >= *next_renew) {
+        *next_renew = now + lease_ms / 3;
+        if (gw_upload_lease_held(app->upload_lease) > 0) {
+            ecm_pg *pg = ecm_pg_pool_get_within(app->pool, 5000);
+            if (gw_upload_lease_renew(app->upload_lease, pg) < 0) {
+                ecm_log_warn("upload leases not renewed", "reason=database unavailable");
+                ecm_pg_check_broken(pg);
+            }
+            ecm_pg_pool_put(app->pool, pg);
+        }
+    }
+    if (now >= *next_sweep) {
+        *next_sweep = now + sweep_ms;
+        ecm_pg *pg = ecm_pg_pool_get_within(app->pool, 5000);
+        if (gw_upload_lease_sweep(pg, app->topic_uploads, app->source) < 0) {
+            ecm_log_warn("expired upload leases not looked at", "reason=database unavailable");
+            ecm_pg_check_broken(pg);
+        }
+        ecm_pg_pool_put(app->pool, pg);
+    }
+}
 
 int main(int argc, char **argv)
 {
@@ -87,7 +132,8 @@ int main(int argc, char **argv)
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     int threads = cfg.upload_threads > 0 ? (int)cfg.upload_threads : cpus > 2 ? (int)cpus : 2;
     gw_upload_limits *upload_limits = gw_upload_limits_new((int)cfg.max_uploads, threads);
-    if (!pool || !upload_limits) {
+    gw_upload_lease *upload_lease = gw_upload_lease_new((int)cfg.upload_lease_s);
+    if (!pool || !upload_limits || !upload_lease) {
         ecm_log_error("gateway start failed", "could not create the DB pool");
         goto out;
     }
@@ -111,7 +157,11 @@ int main(int argc, char **argv)
         .upload_max_record = (size_t)cfg.upload_max_record,
         .upload_max_bytes = (size_t)cfg.upload_max_bytes,
         .upload_limits = upload_limits,
+        .upload_lease = upload_lease,
+        .topic_uploads = cfg.topic_uploads,
     };
+    ecm_log_info("gateway upload owner", "owner=%s lease_s=%lld sweep_s=%lld",
+                 gw_upload_lease_owner(upload_lease), cfg.upload_lease_s, cfg.upload_sweep_s);
     if (gw_campaigns_register(svc.http, &app) != 0 || gw_upload_register(svc.http, &app) != 0 ||
         gw_dnc_register(svc.http, &app) != 0 || gw_dnc_upload_register(svc.http, &app) != 0 ||
         gw_strategies_register(svc.http, &app) != 0 || gw_contacts_register(svc.http, &app) != 0) {
@@ -121,7 +171,10 @@ int main(int argc, char **argv)
     if (ecm_service_start_http(&svc) != 0) {
         goto out;
     }
+    int64_t next_renew = 0, next_sweep = 0; /* both at start */
     while (!ecm_stop_requested) {
+        upload_chores(&app, ecm_now_ms(), cfg.upload_lease_s * 1000, cfg.upload_sweep_s * 1000,
+                      &next_renew, &next_sweep);
         ecm_service_sleep_ms(1000);
     }
     rc = 0;
@@ -130,6 +183,7 @@ out:
     ecm_service_shutdown(&svc);
     ecm_pg_pool_destroy(pool);
     gw_upload_limits_destroy(upload_limits);
+    gw_upload_lease_destroy(upload_lease);
     ecm_config_free(config_table, n, &cfg);
     return rc;
 }

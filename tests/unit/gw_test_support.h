@@ -28,6 +28,7 @@ typedef struct {
     ecm_pg_pool *pool;
     ecm_http *http;
     gw_app app;
+    gw_upload_lease *lease; /* made when the settings have none */
     int port;
     volatile sig_atomic_t stop;
 } gw_test_api;
@@ -41,6 +42,7 @@ static inline gw_app gw_test_settings(void)
         .topic_campaigns = "campaigns.changed",
         .topic_uploaded = "contacts.uploaded",
         .topic_closed = "contacts.closed",
+        .topic_uploads = "uploads.changed",
         .default_region = "US",
     };
 }
@@ -66,6 +68,11 @@ static inline gw_test_api *gw_test_api_new(const char *db_prefix, const gw_app *
     assert_non_null(t->pool);
     t->app = *settings;
     t->app.pool = t->pool;
+    if (!t->app.upload_lease) {
+        t->lease = gw_upload_lease_new(GW_UPLOAD_LEASE_S_DEFAULT);
+        assert_non_null(t->lease);
+        t->app.upload_lease = t->lease;
+    }
     for (t->port = port_first; t->port <= port_last; t->port++) {
         t->http = ecm_http_new("127.0.0.1", t->port, NULL);
         assert_non_null(t->http);
@@ -90,6 +97,7 @@ static inline void gw_test_api_destroy(gw_test_api *t)
     }
     ecm_http_destroy(t->http);
     ecm_pg_pool_destroy(t->pool);
+    gw_upload_lease_destroy(t->lease);
     PQfinish(t->conn);
     (void)ecm_test_db_destroy(t->db);
     free(t);
