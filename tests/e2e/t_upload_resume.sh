@@ -102,7 +102,7 @@ e2e_wait_for 30 "UploadInterrupted on uploads.changed" \
 sed '5s/ACC/ACX/' "$E2E_TMP/file.csv" >"$E2E_TMP/other.csv"
 cmp -s "$E2E_TMP/file.csv" "$E2E_TMP/other.csv" && e2e_fail "other.csv is the same file"
 set +e
-ECM_API_URL=$ECM_DEV_API_URL "$ecmctl" upload --resume "$up" "$E2E_TMP/other.csv" \
+ECM_URL=$ECM_DEV_API_URL "$ecmctl" upload --resume "$up" "$E2E_TMP/other.csv" \
     >"$E2E_TMP/other.out" 2>&1
 rc=$?
 set -e
@@ -112,7 +112,7 @@ e2e_assert_eq "interrupted $loaded" "$(jq -r '"\(.state) \(.rows_loaded)"' <<<"$
 e2e_assert_eq "$loaded" "$(count "SELECT count(*) FROM contacts WHERE campaign_id = $cid")" "contacts after the refused resume"
 e2e_step "another file refused: $(grep -o 'Not the same file.*' "$E2E_TMP/other.out" | cut -c1-100)"
 
-ECM_API_URL=$ECM_DEV_API_URL "$ecmctl" upload --resume "$up" "$E2E_TMP/file.csv" \
+ECM_URL=$ECM_DEV_API_URL "$ecmctl" upload --resume "$up" "$E2E_TMP/file.csv" \
     >"$E2E_TMP/resume.out" 2>"$E2E_TMP/resume.err" ||
     e2e_fail "ecmctl resume failed: $(cat "$E2E_TMP/resume.out" "$E2E_TMP/resume.err")"
 e2e_step "ecmctl: $(head -n 1 "$E2E_TMP/resume.out")"

@@ -20,7 +20,7 @@ typedef struct {
 const char *ctl_api_base(void)
 {
     static char base[1024];
-    const char *env = getenv("ECM_API_URL");
+    const char *env = getenv("ECM_URL");
     (void)snprintf(base, sizeof(base), "%s", env && *env ? env : CTL_API_URL_DEFAULT);
     size_t n = strlen(base);
     while (n > 0 && base[n - 1] == '/') {

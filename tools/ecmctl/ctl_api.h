@@ -11,7 +11,7 @@
 
 #define CTL_API_URL_DEFAULT "http://127.0.0.1:7480"
 
-/* The API base URL: ECM_API_URL, else CTL_API_URL_DEFAULT; no trailing
+/* The API base URL: ECM_URL, else CTL_API_URL_DEFAULT; no trailing
  * slash. Never NULL. */
 const char *ctl_api_base(void);
 

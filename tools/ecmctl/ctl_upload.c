@@ -41,7 +41,7 @@ void ctl_upload_usage(FILE *out)
             "  --resume UPLOAD_ID    resume that interrupted upload\n"
             "  --content-type TYPE   default: application/json for *.json, else text/csv\n"
             "\n"
-            "The API is at $ECM_API_URL (default %s).\n"
+            "The API is at $ECM_URL (default %s).\n"
             "Exit: 0 done, 1 refused or failed (the API says why), 2 usage, 3 no answer\n"
             "(connection refused or lost).\n",
             CTL_API_URL_DEFAULT);

@@ -1,4 +1,4 @@
-/* ecmctl: the ECM command line, a client of the REST API ($ECM_API_URL).
+/* ecmctl: the ECM command line, a client of the REST API ($ECM_URL).
  * One command a module (ctl_<command>.c); this file only dispatches. */
 #include <stdio.h>
 #include <string.h>
@@ -16,7 +16,7 @@ static void usage(FILE *out)
             "Commands:\n"
             "  upload   send a contact file to a campaign, or resume an interrupted upload\n"
             "\n"
-            "ecmctl COMMAND --help tells more. The API is at $ECM_API_URL (default %s).\n",
+            "ecmctl COMMAND --help tells more. The API is at $ECM_URL (default %s).\n",
             CTL_API_URL_DEFAULT);
 }
 
