@@ -178,6 +178,7 @@ def main():
         ("POST", "/api/v1/campaigns/{}/activate"), ("POST", "/api/v1/campaigns/{}/pause"),
         ("POST", "/api/v1/campaigns/{}/resume"), ("POST", "/api/v1/campaigns/{}/stop"),
         ("POST", "/api/v1/campaigns/{}/uploads"), ("GET", "/api/v1/uploads/{}"),
+        ("POST", "/api/v1/uploads/{}/resume"),
         ("GET", "/api/v1/strategies/{}"), ("PUT", "/api/v1/strategies/{}"),
         ("DELETE", "/api/v1/strategies/{}"), ("GET", "/api/v1/contacts/{}"),
         ("POST", "/api/v1/contacts/{}/callback"), ("GET", "/api/v1/dnc/{}"),
@@ -233,6 +234,10 @@ def main():
         probe("POST", f"/api/v1/campaigns/{c}/uploads", b"phone1\n2125550100\n",
               {"Content-Type": ct} if ct else {})
         probe("POST", "/api/v1/dnc/uploads", b"phone\n2125550100\n",
+              {"Content-Type": ct} if ct else {})
+    # A resume of an upload that is not interrupted, or of another file.
+    for ct in ("text/csv", "application/json", ""):
+        probe("POST", f"/api/v1/uploads/{up}/resume", b"phone1\n2125550100\n",
               {"Content-Type": ct} if ct else {})
     for bad in ("0", "999999999", "abc"):
         probe("POST", f"/api/v1/campaigns/{bad}/uploads", b"phone1\n2125550100\n",
