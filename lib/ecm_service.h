@@ -44,9 +44,12 @@ typedef struct {
 } ecm_common_config;
 
 /* Table entries for ecm_common_config, embedded in a service's own config
- * struct as member `member`. http_port_default is the service's default port. */
+ * struct as member `member`. http_port_default is the service's default port;
+ * per_client_default its default ECM_HTTP_MAX_CONNECTIONS_PER_CLIENT (a
+ * service whose clients are a few gateways, each with many connections from
+ * one address, such as the sms service's callbacks, needs a high one). */
 /* clang-format off */
-#define ECM_COMMON_CONFIG_ENTRIES(type, member, http_port_default)                               \
+#define ECM_COMMON_CONFIG_ENTRIES(type, member, http_port_default, per_client_default)                             \
     {"ECM_PG_DSN", ECM_CFG_STRING, offsetof(type, member.pg_dsn), NULL, 0, -1,                    \
      "libpq connection string of the ECM DB", NULL, 1},                                          \
     {"ECM_KAFKA_BROKERS", ECM_CFG_STRING, offsetof(type, member.kafka_brokers), NULL, 0, -1,      \
@@ -61,7 +64,7 @@ typedef struct {
      "open HTTP connections in all; over it requests get 503 with Retry-After (a thread each; "  \
      "the open-file limit is raised to fit)", NULL, 0},                                          \
     {"ECM_HTTP_MAX_CONNECTIONS_PER_CLIENT", ECM_CFG_INT,                                         \
-     offsetof(type, member.http_max_per_client), "64", 1, 100000,                                \
+     offsetof(type, member.http_max_per_client), per_client_default, 1, 100000,                  \
      "open HTTP connections from one client address; over it 429 with Retry-After (raise it "    \
      "behind a proxy, where every client has the proxy's address)", NULL, 0},                    \
     {"ECM_HTTP_REQUEST_TIMEOUT_S", ECM_CFG_INT, offsetof(type, member.http_request_timeout_s),    \

@@ -925,9 +925,14 @@ global-sender = "$ECM_DEV_SMS_SENDER"
 log-file = "$logs/smsbox.log"
 log-level = 1
 access-log = "$logs/smsbox-access.log"
-# A DLR or MO callback the sms service fails (refused, 5xx) is tried again.
-http-request-retry = 5
-http-queue-delay = 1
+# Kannel calls the sms service with as many DLRs at once as it has (512 by
+# default) from one address: keep them under the service's per-client cap
+# (ECM_HTTP_MAX_CONNECTIONS_PER_CLIENT, 64), or most are refused 429. A DLR or
+# MO callback the service refuses (429, 503 when its database is busy) is
+# tried again for about a minute, so a busy or restarting service loses none.
+max-pending-requests = 32
+http-request-retry = 30
+http-queue-delay = 2
 mo-recode = true
 
 group = sendsms-user

@@ -38,7 +38,7 @@ static int validate_url(const char *value, char *errstr, size_t errstr_size)
 }
 
 static const ecm_cfg_entry config_table[] = {
-    ECM_COMMON_CONFIG_ENTRIES(feeder_config, common, "8081"),
+    ECM_COMMON_CONFIG_ENTRIES(feeder_config, common, "8081", "64"),
     {"ECM_UCCX_URL", ECM_CFG_STRING, offsetof(feeder_config, uccx_url), "http://127.0.0.1:8700", 0,
      -1, "base URL of UCCX (its /adminapi)", validate_url, 0},
     {"ECM_UCCX_USER", ECM_CFG_STRING, offsetof(feeder_config, uccx_user), "", 0, -1,

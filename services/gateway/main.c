@@ -45,7 +45,7 @@ static int validate_region(const char *value, char *errstr, size_t errstr_size)
 }
 
 static const ecm_cfg_entry config_table[] = {
-    ECM_COMMON_CONFIG_ENTRIES(gateway_config, common, "8080"),
+    ECM_COMMON_CONFIG_ENTRIES(gateway_config, common, "8080", "64"),
     {"ECM_GATEWAY_UPLOAD_BATCH", ECM_CFG_INT, offsetof(gateway_config, upload_batch), "20000", 1,
      100000,
      "contacts loaded per COPY transaction during an upload (the next batch is validated "

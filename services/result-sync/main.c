@@ -20,7 +20,7 @@ typedef struct {
 } rs_config;
 
 static const ecm_cfg_entry rs_config_table[] = {
-    ECM_COMMON_CONFIG_ENTRIES(rs_config, common, "8082"),
+    ECM_COMMON_CONFIG_ENTRIES(rs_config, common, "8082", "64"),
     {"ECM_RESULTSYNC_ODBC", ECM_CFG_STRING, offsetof(rs_config, odbc), NULL, 0, -1,
      "ODBC connection string of the Cisco result source, e.g. \"Driver={PostgreSQL "
      "Unicode};Server=127.0.0.1;Port=55432;Database=cisco_sim;Uid=ecm;Pwd=ecm;\"",

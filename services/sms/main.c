@@ -107,7 +107,10 @@ static int validate_body(const char *value, char *errstr, size_t errstr_size)
 
 /* clang-format off */
 static const ecm_cfg_entry config_table[] = {
-    ECM_COMMON_CONFIG_ENTRIES(sms_config, common, "8084"),
+    /* Callbacks come from a few gateways, each with many connections from one
+     * address (Kannel's smsbox holds up to max-pending-requests at once, plus
+     * idle kept-alive ones): the per-client cap is the total one. */
+    ECM_COMMON_CONFIG_ENTRIES(sms_config, common, "8084", "1000"),
     {"ECM_SMS_GROUP", ECM_CFG_STRING, offsetof(sms_config, group), "ecm-sms", 0, -1,
      "Kafka consumer group", NULL, 0},
     {"ECM_SMS_KANNEL_URL", ECM_CFG_STRING, offsetof(sms_config, kannel_url),

@@ -21,7 +21,7 @@ typedef struct {
 } st_config;
 
 static const ecm_cfg_entry st_config_table[] = {
-    ECM_COMMON_CONFIG_ENTRIES(st_config, common, "8083"),
+    ECM_COMMON_CONFIG_ENTRIES(st_config, common, "8083", "64"),
     {"ECM_STRATEGY_GROUP", ECM_CFG_STRING, offsetof(st_config, group), "ecm-strategy", 0, -1,
      "Kafka consumer group", NULL, 0},
     {"ECM_STRATEGY_TICK_MS", ECM_CFG_INT, offsetof(st_config, tick_ms), "250", 10, 60000,

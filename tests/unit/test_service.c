@@ -34,7 +34,7 @@ typedef struct {
 } test_config;
 
 static const ecm_cfg_entry test_table[] = {
-    ECM_COMMON_CONFIG_ENTRIES(test_config, common, "8080"),
+    ECM_COMMON_CONFIG_ENTRIES(test_config, common, "8080", "64"),
     {"ECM_TEST_EXTRA", ECM_CFG_INT, offsetof(test_config, extra), "3", 1, 10, "test value", NULL,
      0},
 };
