@@ -109,11 +109,12 @@ e2e_clock_rate() { ecm_clock_rate; }
 # instant it stands at; with --until it stands still again at MS, so the
 # scenario can look at that state with all the time it needs.
 e2e_clock_release() {
-    local until_ms=""
+    local until_ms="" from_ms
     [[ ${1-} != --until ]] || until_ms=$2
+    from_ms=$(ecm_business_now_ms)
     ecm_clock_release ${until_ms:+"$until_ms"} ||
         e2e_fail "e2e_clock_release: the stack's clock is not held (header '# e2e-clock: held')"
-    e2e_step "business clock released at $(e2e_iso "$(ecm_business_now_ms)")${until_ms:+, to stop at $(e2e_iso "$until_ms")}"
+    e2e_step "business clock released at $(e2e_iso "$from_ms")${until_ms:+, to stop at $(e2e_iso "$until_ms")}"
 }
 
 # e2e_clock_hold: the clock stands still about where it is (see ecm_clock_hold
