@@ -202,8 +202,11 @@ ecm_clock_init() {
     now=$(date -u +%s%3N)
     case $mode in
     real)
-        : >"$f"
-        return 0
+        if [[ ${ECM_DEV_CLOCK_HELD:-0} != 1 ]]; then
+            : >"$f"
+            return 0
+        fi
+        start=$now
         ;;
     midday) start=$(date -u -d "$(date -u +%F) 12:00:00" +%s%3N) ;;
     *) start=$(date -u -d "$mode" +%s%3N) || ecm_die "ECM_DEV_CLOCK: '$mode' is not a time" ;;
