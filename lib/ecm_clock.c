@@ -1,15 +1,26 @@
 #include "ecm_clock.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+
+#include "ecm_log.h"
 
 #define ENV_FIXED "ECM_CLOCK_FIXED"
 #define ENV_OFFSET "ECM_CLOCK_OFFSET_MS"
 #define ENV_RATE "ECM_CLOCK_RATE"
 #define ENV_EPOCH "ECM_CLOCK_EPOCH_MS"
+#define ENV_CONTROL "ECM_CLOCK_CONTROL_FILE"
+/* How often the control file is looked at again (stat(), and a read only
+ * when it changed). */
+#define CONTROL_RECHECK_MS 50
+/* A control file is one short line; anything longer is not one. */
+#define CONTROL_MAX_BYTES 256
 /* A day in under a second is as fast as any test needs; faster would make
  * one real millisecond skip whole minutes of windows. */
 #define RATE_LIMIT 100000.0
@@ -158,13 +169,9 @@ static int64_t real_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int64_t ecm_clock_now_ms(void)
+/* Business time from the environment alone (no control file). */
+static int64_t env_now_ms(void)
 {
-    const char *fixed = getenv(ENV_FIXED);
-    int64_t v;
-    if (fixed != NULL && fixed[0] != '\0' && ecm_clock_parse_time(fixed, &v) == 0) {
-        return v;
-    }
     int64_t now = real_now_ms();
     double rate;
     int64_t epoch;
@@ -172,16 +179,261 @@ int64_t ecm_clock_now_ms(void)
         now = epoch + (int64_t)((double)(now - epoch) * rate);
     }
     const char *offset = getenv(ENV_OFFSET);
+    int64_t v;
     if (offset != NULL && offset[0] != '\0' && parse_offset(offset, &v) == 0) {
         return now + v;
     }
     return now;
 }
 
+/* ---- the control file (ECM_CLOCK_CONTROL_FILE) ---- */
+
+/* One parsed control file: at real instant real_ms business time was
+ * business_ms; held, it stays there; running, it moves at rate, up to
+ * until_ms when has_until. */
+typedef struct {
+    int held;
+    int64_t business_ms;
+    int64_t real_ms;
+    double rate;
+    int has_until;
+    int64_t until_ms;
+} control;
+
+static int parse_instant_ms(const char *s, int64_t *out)
+{
+    return parse_offset(s, out); /* integer ms within +-10^13 */
+}
+
+/* Parses "held B REAL RATE" or "run B REAL RATE [UNTIL]" (whitespace
+ * separated, one optional trailing newline). Returns 0 and *out, or -1 with
+ * why. */
+static int control_parse(const char *text, control *out, const char **why)
+{
+    char buf[CONTROL_MAX_BYTES + 1];
+    size_t len = strlen(text);
+    if (len > CONTROL_MAX_BYTES) {
+        *why = "is longer than 256 bytes";
+        return -1;
+    }
+    memcpy(buf, text, len + 1);
+    char *tok[6];
+    int n = 0;
+    char *save = NULL;
+    for (char *t = strtok_r(buf, " \t\r\n", &save); t != NULL;
+         t = strtok_r(NULL, " \t\r\n", &save)) {
+        if (n == 6) {
+            *why = "too many fields";
+            return -1;
+        }
+        tok[n++] = t;
+    }
+    control c = {0};
+    if (n < 4) {
+        *why = "expected 'held|run BUSINESS_MS REAL_MS RATE [UNTIL_MS]'";
+        return -1;
+    }
+    if (strcmp(tok[0], "held") == 0) {
+        c.held = 1;
+    } else if (strcmp(tok[0], "run") != 0) {
+        *why = "the first field is neither 'held' nor 'run'";
+        return -1;
+    }
+    if (parse_instant_ms(tok[1], &c.business_ms) != 0 ||
+        parse_instant_ms(tok[2], &c.real_ms) != 0) {
+        *why = "BUSINESS_MS and REAL_MS must be integer milliseconds within +-10^13";
+        return -1;
+    }
+    if (parse_rate(tok[3], &c.rate) != 0) {
+        *why = "RATE must be a number in (0, 100000]";
+        return -1;
+    }
+    if (n == 5) {
+        if (c.held || parse_instant_ms(tok[4], &c.until_ms) != 0 || c.until_ms < c.business_ms) {
+            *why = "UNTIL_MS only follows 'run', integer milliseconds not before BUSINESS_MS";
+            return -1;
+        }
+        c.has_until = 1;
+    } else if (n != 4) {
+        *why = "too many fields";
+        return -1;
+    }
+    *out = c;
+    return 0;
+}
+
+/* Reads and parses the control file at path; 0 and *out, or -1 with why. */
+static int control_read(const char *path, control *out, const char **why)
+{
+    FILE *f = fopen(path, "re");
+    if (f == NULL) {
+        *why = "cannot be opened";
+        return -1;
+    }
+    char buf[CONTROL_MAX_BYTES + 2];
+    size_t len = fread(buf, 1, sizeof buf - 1, f);
+    int err = ferror(f);
+    fclose(f);
+    if (err) {
+        *why = "cannot be read";
+        return -1;
+    }
+    if (len > CONTROL_MAX_BYTES) {
+        *why = "is longer than 256 bytes";
+        return -1;
+    }
+    buf[len] = '\0';
+    if (memchr(buf, '\0', len) != NULL) {
+        *why = "holds a NUL byte";
+        return -1;
+    }
+    return control_parse(buf, out, why);
+}
+
+static int64_t control_now(const control *c, int64_t real_ms)
+{
+    if (c->held) {
+        return c->business_ms;
+    }
+    int64_t v = c->business_ms + (int64_t)((double)(real_ms - c->real_ms) * c->rate);
+    if (c->has_until && v > c->until_ms) {
+        v = c->until_ms;
+    }
+    return v;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The process's view of the control file, behind one mutex: the last good
+ * contents, what the file looked like when last read (so that an unchanged
+ * file is not read again), when it was last looked at, and the latest time
+ * handed out (the floor: business time never goes backwards in a process,
+ * whatever the file says next). Reset when the path changes. */
+static pthread_mutex_t ctl_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    char path[PATH_MAX];
+    int have_good;
+    control good;
+    int have_seen;
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+    int64_t checked_ms;
+    int checked;
+    int bad_logged;
+    int have_floor;
+    int64_t floor_ms;
+} ctl;
+
+/* Looks at the file again: reads it when it is not the one last read. */
+static void control_refresh(void)
+{
+    struct stat st;
+    const char *why = NULL;
+    control c;
+    if (stat(ctl.path, &st) != 0) {
+        why = "cannot be opened";
+        ctl.have_seen = 0;
+    } else if (ctl.have_seen && st.st_dev == ctl.dev && st.st_ino == ctl.ino &&
+               st.st_size == ctl.size && st.st_mtim.tv_sec == ctl.mtime.tv_sec &&
+               st.st_mtim.tv_nsec == ctl.mtime.tv_nsec) {
+        return;
+    } else {
+        ctl.have_seen = 1;
+        ctl.dev = st.st_dev;
+        ctl.ino = st.st_ino;
+        ctl.size = st.st_size;
+        ctl.mtime = st.st_mtim;
+        if (control_read(ctl.path, &c, &why) == 0) {
+            ctl.good = c;
+            ctl.have_good = 1;
+            ctl.bad_logged = 0;
+            return;
+        }
+    }
+    if (!ctl.bad_logged) {
+        ctl.bad_logged = 1;
+        ecm_log_warn("business clock control file rejected, keeping the last good value",
+                     "file=%s why=\"%s\" have_good=%d", ctl.path, why, ctl.have_good);
+    }
+}
+
+static int64_t control_clock_now_ms(const char *path)
+{
+    pthread_mutex_lock(&ctl_mu);
+    int64_t m = mono_ms();
+    if (strncmp(ctl.path, path, sizeof ctl.path) != 0) {
+        memset(&ctl, 0, sizeof ctl);
+        snprintf(ctl.path, sizeof ctl.path, "%s", path);
+    }
+    if (!ctl.checked || m - ctl.checked_ms >= CONTROL_RECHECK_MS) {
+        control_refresh();
+        ctl.checked = 1;
+        ctl.checked_ms = m;
+    }
+    int64_t v = ctl.have_good ? control_now(&ctl.good, real_now_ms()) : env_now_ms();
+    if (ctl.have_floor && v < ctl.floor_ms) {
+        v = ctl.floor_ms;
+    }
+    ctl.have_floor = 1;
+    ctl.floor_ms = v;
+    pthread_mutex_unlock(&ctl_mu);
+    return v;
+}
+
+void ecm_clock_reload(void)
+{
+    pthread_mutex_lock(&ctl_mu);
+    ctl.checked = 0;
+    pthread_mutex_unlock(&ctl_mu);
+}
+
+int64_t ecm_clock_now_ms(void)
+{
+    const char *fixed = getenv(ENV_FIXED);
+    int64_t v;
+    if (fixed != NULL && fixed[0] != '\0' && ecm_clock_parse_time(fixed, &v) == 0) {
+        return v;
+    }
+    const char *path = getenv(ENV_CONTROL);
+    if (path != NULL && path[0] != '\0') {
+        return control_clock_now_ms(path);
+    }
+    return env_now_ms();
+}
+
 int ecm_clock_check_env(char *errstr, size_t errstr_size)
 {
     const char *fixed = getenv(ENV_FIXED);
     int64_t v;
+    const char *control_path = getenv(ENV_CONTROL);
+    if (control_path != NULL && control_path[0] != '\0') {
+        static const char *const others[] = {ENV_FIXED, ENV_OFFSET, ENV_RATE, ENV_EPOCH};
+        for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
+            const char *o = getenv(others[i]);
+            if (o != NULL && o[0] != '\0') {
+                snprintf(errstr, errstr_size,
+                         "%s: cannot be combined with %s (the file is the one source of "
+                         "business time)",
+                         ENV_CONTROL, others[i]);
+                return -1;
+            }
+        }
+        control c;
+        const char *why = NULL;
+        if (strlen(control_path) >= PATH_MAX || control_read(control_path, &c, &why) != 0) {
+            snprintf(errstr, errstr_size, "%s: '%.128s' %s", ENV_CONTROL, control_path,
+                     why ? why : "is too long a path");
+            return -1;
+        }
+        return 0;
+    }
     if (fixed != NULL && fixed[0] != '\0' && ecm_clock_parse_time(fixed, &v) != 0) {
         snprintf(errstr, errstr_size, "%s: '%.64s' is not an RFC 3339 time or milliseconds",
                  ENV_FIXED, fixed);

@@ -19,6 +19,35 @@
  *                        integer milliseconds since the epoch; the clock
  *                        stands still there (wins over the offset). For unit
  *                        tests and one-shot tools, not long-running services.
+ *   ECM_CLOCK_CONTROL_FILE  dev/test only: a path; business time comes from
+ *                        that small file instead of the three variables
+ *                        above (combining them is refused), so that a test
+ *                        can hold the clock while it sets up and release it
+ *                        when ready, and set-up speed never eats business
+ *                        time. One line, fields separated by blanks:
+ *                          held BUSINESS_MS REAL_MS RATE
+ *                            business time stands at BUSINESS_MS (it was held
+ *                            at real instant REAL_MS; RATE is kept for the
+ *                            release);
+ *                          run BUSINESS_MS REAL_MS RATE [UNTIL_MS]
+ *                            now = BUSINESS_MS + (real - REAL_MS) * RATE,
+ *                            standing still at UNTIL_MS when given ("run to
+ *                            09:30 and hold there").
+ *                        Times are integer ms since the epoch, RATE as
+ *                        ECM_CLOCK_RATE. The writer replaces the file
+ *                        atomically (write a temporary, rename) and makes a
+ *                        release continue from the held instant
+ *                        (scripts/lib.sh ecm_clock_write, e2e_clock_release).
+ *                        A process looks at the file at most every 50 ms
+ *                        (stat(); read only when inode, size or mtime
+ *                        changed), so every service of a stack agrees within
+ *                        that. A process never sees business time go
+ *                        backwards: a value below the last one it handed out
+ *                        reads as that one. A file that does not parse (or
+ *                        vanishes) keeps the last good value, with one
+ *                        warning in the log until a good one comes; at
+ *                        start-up ecm_clock_check_env() refuses it. A
+ *                        production deployment simply does not set it.
  *
  * Unset or empty means the real clock. Deadlines and timeouts (how long to
  * wait for Kafka, HTTP) are not business time: they keep ecm_now_ms() from
@@ -31,18 +60,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Business time in milliseconds since the epoch (UTC). Reads the two
- * variables on every call (no state, safe from any thread as long as nobody
- * calls setenv() concurrently); a value that does not parse is ignored and
- * the real clock is used — ecm_clock_check_env() at start-up is what rejects
- * it. Can't fail. */
+/* Business time in milliseconds since the epoch (UTC). Reads the variables
+ * on every call (safe from any thread as long as nobody calls setenv()
+ * concurrently); a value that does not parse is ignored and the real clock
+ * is used — ecm_clock_check_env() at start-up is what rejects it. With
+ * ECM_CLOCK_CONTROL_FILE, the file's last good contents (cached, looked at
+ * again at most every 50 ms, under a mutex), never below the last value
+ * returned; before any good contents, as without the file. Can't fail. */
 int64_t ecm_clock_now_ms(void);
 
-/* Checks ECM_CLOCK_FIXED, ECM_CLOCK_OFFSET_MS, ECM_CLOCK_RATE and
- * ECM_CLOCK_EPOCH_MS (required with a rate). Returns 0 when both are
- * unset, empty or valid; -1 with one line naming the variable in errstr
- * ("ECM_CLOCK_FIXED: 'monday' is not an RFC 3339 time or milliseconds").
- * A service calls it once at start-up and refuses to run on -1. */
+/* Makes the next ecm_clock_now_ms() look at the control file at once
+ * instead of waiting out the 50 ms (tests, or a tool that just wrote it).
+ * Thread-safe; does nothing without ECM_CLOCK_CONTROL_FILE. */
+void ecm_clock_reload(void);
+
+/* Checks ECM_CLOCK_FIXED, ECM_CLOCK_OFFSET_MS, ECM_CLOCK_RATE,
+ * ECM_CLOCK_EPOCH_MS (required with a rate) and ECM_CLOCK_CONTROL_FILE (the
+ * file must exist and parse; none of the others may be set with it).
+ * Returns 0 when all are unset, empty or valid; -1 with one line naming the
+ * variable in errstr ("ECM_CLOCK_FIXED: 'monday' is not an RFC 3339 time or
+ * milliseconds"). A service calls it once at start-up and refuses to run on
+ * -1. */
 int ecm_clock_check_env(char *errstr, size_t errstr_size) __attribute__((warn_unused_result));
 
 /* Parses an instant: RFC 3339 with a 'Z' or ±hh:mm offset and an optional

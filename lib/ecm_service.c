@@ -141,6 +141,12 @@ int ecm_service_init(ecm_service *s, const char *name, const ecm_common_config *
         lvl = ECM_LOG_INFO;
     ecm_log_init(name, lvl);
     ecm_service_install_signals();
+    /* A clock a test can hold (lib/ecm_clock.h) says so in every service's log. */
+    const char *clock_control = getenv("ECM_CLOCK_CONTROL_FILE");
+    if (clock_control != NULL && clock_control[0] != '\0') {
+        ecm_log_warn("business clock under test control (dev/test only)",
+                     "ECM_CLOCK_CONTROL_FILE=%s", clock_control);
+    }
 
     s->internal = calloc(1, sizeof *s->internal);
     if (!s->internal) {

@@ -25,7 +25,10 @@ Ports from ECM_DEV_PORT_BASE=$ECM_DEV_PORT_BASE; binaries from ECM_BIN_DIR=$ECM_
 logs in $ECM_DEV_DIR/logs. Other ECM_* variables pass through to the processes.
 Business clock: ECM_DEV_CLOCK=midday (default: 12:00 UTC today, so legal calling
 hours are open), real, or an RFC 3339 instant; ECM_DEV_CLOCK_RATE=n runs it n
-times faster. Fixed at start in $ECM_DEV_DIR/run/clock.env until reset.
+times faster; ECM_DEV_CLOCK_HELD=1 holds it at its start until released (a test's
+set-up takes no business time; control file $ECM_DEV_DIR/run/clock.ctl, see
+scripts/lib.sh ecm_clock_release). Fixed at start in $ECM_DEV_DIR/run/clock.env
+until reset.
 EOF
 }
 
@@ -72,7 +75,7 @@ cmd_stop() {
     [[ ${1:-} == --keep-pg ]] && keep_pg=1
     stop_processes || rc=1
     # The next start sets the business clock afresh.
-    rm -f "$(ecm__clock_file)"
+    rm -f "$(ecm__clock_file)" "$(ecm__clock_ctl_file)"
     ((keep_pg)) || ecm_pg_stop || rc=1
     return $rc
 }
@@ -110,7 +113,7 @@ cmd_reset() {
     stop_processes 2>/dev/null || true
     # Pid files too: a pid of a stopped stack may name another process by now.
     rm -f "$ECM_DEV_DIR"/run/*.exit "$ECM_DEV_DIR"/run/*.pid "$ECM_DEV_DIR"/run/*.killed \
-        "$(ecm__clock_file)"
+        "$(ecm__clock_file)" "$(ecm__clock_ctl_file)"
     # Messages Kannel stored for a stack whose databases are going away, and
     # what its fake SMSC received for them.
     ecm_env_load

@@ -13,6 +13,9 @@
 #   # e2e: no-stack          run without a stack (e.g. configuration checks)
 #   # e2e-env: NAME=value    set for the stack and the scenario (repeatable)
 #   # e2e-timeout: SECONDS   instead of the default 900
+#   # e2e-clock: held        the business clock (ECM_DEV_CLOCK, _RATE) stands at
+#                            its start until the scenario calls
+#                            e2e_clock_release: set-up takes no business time
 # A scenario passes by exiting 0; e2e_fail explains a failure and exits 1.
 # It can also run alone against a stack that is up:
 #   scripts/devstack.sh start && tests/e2e/t_x.sh
@@ -99,11 +102,31 @@ e2e_wait_for() {
 }
 
 # Prints the business clock's rate against real time (1 for a real clock).
-e2e_clock_rate() {
-    local rate
-    rate=$(ecm_clock_env | sed -n 's/^ECM_CLOCK_RATE=//p' | tail -n 1)
-    echo "${rate:-1}"
+e2e_clock_rate() { ecm_clock_rate; }
+
+# e2e_clock_release [--until MS]: the clock held by `# e2e-clock: held` (or
+# by e2e_clock_hold, or stopped at an earlier --until) runs on from the
+# instant it stands at; with --until it stands still again at MS, so the
+# scenario can look at that state with all the time it needs.
+e2e_clock_release() {
+    local until_ms="" from_ms
+    [[ ${1-} != --until ]] || until_ms=$2
+    from_ms=$(ecm_business_now_ms)
+    ecm_clock_release ${until_ms:+"$until_ms"} ||
+        e2e_fail "e2e_clock_release: the stack's clock is not held (header '# e2e-clock: held')"
+    e2e_step "business clock released at $(e2e_iso "$from_ms")${until_ms:+, to stop at $(e2e_iso "$until_ms")}"
 }
+
+# e2e_clock_hold: the clock stands still about where it is (see ecm_clock_hold
+# in scripts/lib.sh: to stop at a known instant, e2e_clock_release --until).
+e2e_clock_hold() {
+    ecm_clock_hold || e2e_fail "e2e_clock_hold: the stack's clock has no control file (header '# e2e-clock: held')"
+    e2e_step "business clock held at $(e2e_iso "$(ecm_business_now_ms)")"
+}
+
+# e2e_clock_stopped_at MS: succeeds when business time stands at MS (a
+# release --until MS has run its course).
+e2e_clock_stopped_at() { (($(ecm_business_now_ms) == $1)); }
 
 # e2e_wall_s UNTIL_MS: a generous bound in real seconds for business time to
 # reach UNTIL_MS at the clock's rate: twice the real time that takes, plus

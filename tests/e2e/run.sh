@@ -96,6 +96,8 @@ for f in "${scenarios[@]}"; do
         while IFS= read -r kv; do
             [[ -n $kv ]] && export "${kv?}"
         done < <(header "$f" e2e-env)
+        # The business clock held at its start until the scenario releases it.
+        [[ $(header "$f" e2e-clock) != *held* ]] || export ECM_DEV_CLOCK_HELD=1
         timeout_s=$(header "$f" e2e-timeout | head -n 1)
         timeout_s=${timeout_s:-$default_timeout}
         stack=1

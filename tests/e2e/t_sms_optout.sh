@@ -2,6 +2,10 @@
 # A STOP sent from the fake SMSC in the middle of a campaign puts the number on
 # the DNC list at once: its contact is closed DNC, it gets one confirmation and
 # no other message afterwards. START takes it off: the next campaign reaches it.
+# The number that opts out must not have been sent anything before its STOP:
+# its contact is given a callback a day ahead before the campaign runs, so it
+# waits in the campaign (open, 'waiting') while the others are sent, however
+# fast that goes; the campaign closes only when the STOP closes it.
 # e2e-env: ECM_SMS_RATE_KANNEL=40
 # e2e-timeout: 300
 source "$(dirname "$0")/lib.sh"
@@ -9,10 +13,16 @@ source "$(dirname "$0")/checks.sh"
 
 n=1500
 cid=$(e2e_create_sms_campaign "e2e sms opt-out" "Hi {first_name}, reply STOP to opt out." kannel 60)
+# Paused while the contacts arrive: nothing is sent until the resume.
+api POST "/api/v1/campaigns/$cid/pause" -d '{}' >/dev/null || e2e_fail "pause $cid failed"
 e2e_upload_contacts "$cid" "$n" 27 >/dev/null
-# The last contact in line: it has not been sent anything yet.
-number=$(ecm_psql -tA -c "SELECT phones[1] FROM contacts WHERE campaign_id = $cid
-    ORDER BY id DESC LIMIT 1")
+# The last contact: called back tomorrow, so it is not sent anything before its STOP.
+read -r last number < <(ecm_psql -tA -F ' ' -c "SELECT id, phones[1] FROM contacts
+    WHERE campaign_id = $cid ORDER BY id DESC LIMIT 1")
+tomorrow=$(e2e_iso $(($(ecm_business_now_ms) + 24 * 3600000)))
+e2e_assert_eq waiting "$(api POST "/api/v1/contacts/$last/callback" -d "{\"at\": \"$tomorrow\"}" |
+    jq -r .state)" "state of contact $last after its callback at $tomorrow"
+api POST "/api/v1/campaigns/$cid/resume" -d '{}' >/dev/null || e2e_fail "resume $cid failed"
 e2e_wait_for 60 "the campaign under way" bash -c "(( \$(ecm_psql -tA -c \"SELECT count(*) FROM attempts WHERE campaign_id = $cid\") >= 100 ))"
 e2e_assert_eq 0 "$(e2e_fakesmsc_count "$number")" "messages to $number before its STOP"
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -17,6 +18,7 @@
 #define OFFSET "ECM_CLOCK_OFFSET_MS"
 #define RATE "ECM_CLOCK_RATE"
 #define EPOCH "ECM_CLOCK_EPOCH_MS"
+#define CONTROL "ECM_CLOCK_CONTROL_FILE"
 /* Slack for "about now": a loaded CI machine may pause us. */
 #define SLACK_MS 5000
 
@@ -34,6 +36,7 @@ static int reset_env(void **state)
     unsetenv(OFFSET);
     unsetenv(RATE);
     unsetenv(EPOCH);
+    unsetenv(CONTROL);
     return 0;
 }
 
@@ -266,6 +269,228 @@ static void test_clock_rate_needs_an_epoch_and_a_sane_value(void **state)
     assert_int_equal(ecm_clock_check_env(err, sizeof err), 0);
 }
 
+/* ---- ECM_CLOCK_CONTROL_FILE ---- */
+
+#define B_MS 1773104100000LL /* 2026-03-10T00:55:00Z */
+
+/* A fresh control file path for each test (the process's cache and its
+ * floor belong to one path), exported as ECM_CLOCK_CONTROL_FILE. */
+static const char *control_path(void)
+{
+    static char path[128];
+    static int n;
+    snprintf(path, sizeof path, "%s/ecm-test-clock-%ld-%d",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (long)getpid(), ++n);
+    setenv(CONTROL, path, 1);
+    return path;
+}
+
+/* Replaces the control file atomically with text, as scripts/lib.sh does,
+ * and makes the clock look at it at once. */
+static void write_control(const char *path, const char *text)
+{
+    char tmp[160];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    assert_non_null(f);
+    assert_true(fputs(text, f) >= 0);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(rename(tmp, path), 0);
+    ecm_clock_reload();
+}
+
+static void write_controlf(const char *path, const char *mode, int64_t business, int64_t real,
+                           const char *rate, int64_t until)
+{
+    char text[128];
+    if (until >= 0) {
+        snprintf(text, sizeof text, "%s %lld %lld %s %lld\n", mode, (long long)business,
+                 (long long)real, rate, (long long)until);
+    } else {
+        snprintf(text, sizeof text, "%s %lld %lld %s\n", mode, (long long)business, (long long)real,
+                 rate);
+    }
+    write_control(path, text);
+}
+
+/* Waits (bounded, 10 s) until the real clock is past ms. */
+static void real_past(int64_t ms)
+{
+    int64_t give_up = ecm_now_ms() + 10000;
+    while (real_ms() <= ms) {
+        assert_true(ecm_now_ms() < give_up);
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static void test_clock_control_held_stands_still(void **state)
+{
+    (void)state;
+    const char *path = control_path();
+    int64_t w = real_ms();
+    write_controlf(path, "held", B_MS, w, "1800", -1);
+    char err[256] = "";
+    assert_int_equal(ecm_clock_check_env(err, sizeof err), 0);
+    assert_int_equal(ecm_clock_now_ms(), B_MS);
+    real_past(w + 5);
+    ecm_clock_reload();
+    assert_int_equal(ecm_clock_now_ms(), B_MS);
+    unlink(path);
+}
+
+static void test_clock_control_release_continues_from_the_held_instant(void **state)
+{
+    (void)state;
+    const char *path = control_path();
+    write_controlf(path, "held", B_MS, real_ms(), "1800", -1);
+    assert_int_equal(ecm_clock_now_ms(), B_MS);
+
+    /* The release: business time B at real instant w, running at 1800. */
+    int64_t w = real_ms();
+    write_controlf(path, "run", B_MS, w, "1800", -1);
+    int64_t r1 = real_ms();
+    int64_t v = ecm_clock_now_ms();
+    int64_t r2 = real_ms();
+    assert_true(v >= B_MS + (r1 - w) * 1800 && v <= B_MS + (r2 - w) * 1800);
+
+    /* The rate is applied: 10 real ms later, 18 business seconds more. */
+    real_past(r2 + 10);
+    r1 = real_ms();
+    int64_t v2 = ecm_clock_now_ms();
+    r2 = real_ms();
+    assert_true(v2 >= B_MS + (r1 - w) * 1800 && v2 <= B_MS + (r2 - w) * 1800);
+    assert_true(v2 - v >= 10 * 1800);
+    unlink(path);
+}
+
+static void test_clock_control_run_until_stops_there(void **state)
+{
+    (void)state;
+    const char *path = control_path();
+    int64_t w = real_ms();
+    write_controlf(path, "run", B_MS, w, "1800", B_MS + 1000);
+    /* 1 real ms is 1.8 business seconds: past the stop. */
+    real_past(w + 2);
+    assert_int_equal(ecm_clock_now_ms(), B_MS + 1000);
+    assert_int_equal(ecm_clock_now_ms(), B_MS + 1000);
+    unlink(path);
+}
+
+static void test_clock_control_bad_file_keeps_the_last_good_value(void **state)
+{
+    (void)state;
+    const char *path = control_path();
+    write_controlf(path, "held", B_MS, real_ms(), "1800", -1);
+    assert_int_equal(ecm_clock_now_ms(), B_MS);
+
+    const char *bad[] = {
+        "",
+        "held",
+        "hold 1 2 3\n",
+        "held x 2 3\n",
+        "held 1 2 0\n",
+        "held 1 2 100001\n",
+        "held 1 2 3 4\n",
+        "run 100 2 3 99\n",
+        "run 1 2 3 4 5\n",
+        "held 1 2 nan\n",
+        "held 99999999999999999 2 3\n",
+    };
+    char err[256];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        write_control(path, bad[i]);
+        if (ecm_clock_now_ms() != B_MS) {
+            fail_msg("control file '%s' moved the clock", bad[i]);
+        }
+        err[0] = '\0';
+        if (ecm_clock_check_env(err, sizeof err) != -1) {
+            fail_msg("control file '%s' accepted at start-up", bad[i]);
+        }
+        assert_non_null(strstr(err, "ECM_CLOCK_CONTROL_FILE: '"));
+    }
+    /* A file that vanished: the same. */
+    unlink(path);
+    ecm_clock_reload();
+    assert_int_equal(ecm_clock_now_ms(), B_MS);
+    assert_int_equal(ecm_clock_check_env(err, sizeof err), -1);
+    assert_non_null(strstr(err, "cannot be opened"));
+    /* A good one again is taken. */
+    write_controlf(path, "held", B_MS + 60000, real_ms(), "1800", -1);
+    assert_int_equal(ecm_clock_now_ms(), B_MS + 60000);
+    unlink(path);
+}
+
+static void test_clock_control_never_goes_backwards(void **state)
+{
+    (void)state;
+    const char *path = control_path();
+    int64_t w = real_ms();
+    write_controlf(path, "run", B_MS, w, "1800", -1);
+    real_past(w + 5);
+    int64_t v1 = ecm_clock_now_ms();
+    assert_true(v1 >= B_MS + 5 * 1800);
+    /* Held an hour earlier (a writer that got "now" wrong): it stays put. */
+    write_controlf(path, "held", B_MS - 3600000, real_ms(), "1800", -1);
+    assert_int_equal(ecm_clock_now_ms(), v1);
+    assert_int_equal(ecm_clock_now_ms(), v1);
+    /* Later than that is taken. */
+    write_controlf(path, "held", v1 + 60000, real_ms(), "1800", -1);
+    assert_int_equal(ecm_clock_now_ms(), v1 + 60000);
+    unlink(path);
+}
+
+static void test_clock_control_change_is_seen_without_reload(void **state)
+{
+    (void)state;
+    const char *path = control_path();
+    write_controlf(path, "held", B_MS, real_ms(), "1800", -1);
+    assert_int_equal(ecm_clock_now_ms(), B_MS);
+    /* Written behind the clock's back (no reload): seen within the recheck
+     * period; waited for, bounded. */
+    char tmp[160];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    assert_non_null(f);
+    fprintf(f, "held %lld 0 1\n", (long long)(B_MS + 7000));
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(rename(tmp, path), 0);
+    int64_t give_up = ecm_now_ms() + 10000;
+    while (ecm_clock_now_ms() != B_MS + 7000) {
+        assert_true(ecm_now_ms() < give_up);
+        struct timespec ts = {0, 5000000};
+        nanosleep(&ts, NULL);
+    }
+    unlink(path);
+}
+
+static void test_clock_control_unset_or_combined(void **state)
+{
+    (void)state;
+    /* Empty: the environment's clock, unchanged. */
+    setenv(CONTROL, "", 1);
+    setenv(OFFSET, "3600000", 1);
+    int64_t before = real_ms();
+    int64_t now = ecm_clock_now_ms();
+    assert_true(now >= before + 3600000 && now <= real_ms() + 3600000);
+    char err[256] = "";
+    assert_int_equal(ecm_clock_check_env(err, sizeof err), 0);
+
+    /* Set with another clock variable: refused, naming both. */
+    const char *path = control_path();
+    write_controlf(path, "held", B_MS, real_ms(), "1800", -1);
+    assert_int_equal(ecm_clock_check_env(err, sizeof err), -1);
+    assert_non_null(
+        strstr(err, "ECM_CLOCK_CONTROL_FILE: cannot be combined with ECM_CLOCK_OFFSET_MS"));
+    unsetenv(OFFSET);
+    assert_int_equal(ecm_clock_check_env(err, sizeof err), 0);
+    assert_int_equal(ecm_clock_now_ms(), B_MS);
+    /* ECM_CLOCK_FIXED still wins (unit tests and one-shot tools). */
+    setenv(FIXED, "1000", 1);
+    assert_int_equal(ecm_clock_now_ms(), 1000);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -286,6 +511,18 @@ int main(void)
                                         reset_env),
         cmocka_unit_test_setup_teardown(test_clock_rate_needs_an_epoch_and_a_sane_value, reset_env,
                                         reset_env),
+        cmocka_unit_test_setup_teardown(test_clock_control_held_stands_still, reset_env, reset_env),
+        cmocka_unit_test_setup_teardown(test_clock_control_release_continues_from_the_held_instant,
+                                        reset_env, reset_env),
+        cmocka_unit_test_setup_teardown(test_clock_control_run_until_stops_there, reset_env,
+                                        reset_env),
+        cmocka_unit_test_setup_teardown(test_clock_control_bad_file_keeps_the_last_good_value,
+                                        reset_env, reset_env),
+        cmocka_unit_test_setup_teardown(test_clock_control_never_goes_backwards, reset_env,
+                                        reset_env),
+        cmocka_unit_test_setup_teardown(test_clock_control_change_is_seen_without_reload, reset_env,
+                                        reset_env),
+        cmocka_unit_test_setup_teardown(test_clock_control_unset_or_combined, reset_env, reset_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
