@@ -274,6 +274,16 @@ static void handle_dlr(void *vctx, ecm_http_req *req)
             detail = detail_buf;
         }
         ecm_pg *pg = ecm_pg_pool_get(ctx->pool);
+        if (pg == NULL) {
+            /* Every pooled connection busy past ECM_PG_POOL_WAIT_MS: the
+             * gateway sends the report again (Kannel: http-request-retry). */
+            count(ctx, "busy");
+            ecm_http_add_header(req, "Retry-After", "1");
+            ecm_http_respond_problem(req, 503, "busy", "Database busy",
+                                     "the delivery report was not recorded; send it again");
+            sms_args_free(args);
+            return;
+        }
         sms_dlr_result r = sms_dlr_apply(pg, ctx, mid, status, detail);
         ecm_pg_pool_put(ctx->pool, pg);
         if (r == SMS_DLR_DB_ERROR)

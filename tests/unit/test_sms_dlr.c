@@ -575,6 +575,39 @@ static void test_dlr_forged_is_refused_403_and_changes_nothing(void **state)
     free(before);
 }
 
+/* Every pooled connection busy: the DLR is refused 503 "busy" with
+ * Retry-After after the pool's bounded wait (the gateway sends it again),
+ * nothing changes, and the same DLR is applied once a connection is free. */
+static void test_dlr_with_the_pool_busy_is_refused_503_and_applies_later(void **state)
+{
+    (void)state;
+    NEED_DB();
+    char mid[64], path[256];
+    long long camp = make_campaign(86400);
+    long long k = make_contact(camp, "{+15550100005}", "sent", 5, mid, sizeof(mid));
+    char *before = dlr_state(k, mid);
+    ecm_pg_pool_set_limits(fx.pool, 200, 0);
+    ecm_pg *held[4];
+    for (int i = 0; i < 4; i++) {
+        held[i] = ecm_pg_pool_get(fx.pool);
+        assert_non_null(held[i]);
+    }
+    assert_int_equal(http(dlr_path(path, sizeof(path), SECRET, mid, "status=1"), NULL, NULL, NULL),
+                     503);
+    for (int i = 0; i < 4; i++) {
+        ecm_pg_pool_put(fx.pool, held[i]);
+    }
+    ecm_pg_pool_set_limits(fx.pool, 5000, 0);
+    char *after = dlr_state(k, mid);
+    assert_string_equal(after, before);
+    free(after);
+    free(before);
+    assert_int_equal(http(dlr_path(path, sizeof(path), SECRET, mid, "status=1"), NULL, NULL, NULL),
+                     200);
+    expect_text("done 1",
+                "SELECT status || ' ' || dlr_status FROM attempts WHERE contact_id = %lld", k);
+}
+
 /* ---- expiry ---- */
 
 static void test_expiry_closes_old_sent_attempt_as_sms_expired(void **state)
@@ -974,6 +1007,7 @@ int main(void)
         cmocka_unit_test(test_dlr_of_system_message_is_recorded_only),
         cmocka_unit_test(test_dlr_over_http_get_form_and_json),
         cmocka_unit_test(test_dlr_forged_is_refused_403_and_changes_nothing),
+        cmocka_unit_test(test_dlr_with_the_pool_busy_is_refused_503_and_applies_later),
         cmocka_unit_test(test_expiry_closes_old_sent_attempt_as_sms_expired),
         cmocka_unit_test(test_expiry_thread_closes_overdue_attempts_until_stopped),
         cmocka_unit_test(test_mo_stop_start_through_http),
