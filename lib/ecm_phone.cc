@@ -649,6 +649,67 @@ int zones_of(const char *e164, char ***zones, size_t *n)
 
 } // namespace
 
+namespace
+{
+
+// True when raw's ASCII digits are the number's own (its country code and
+// national digits, or the national digits alone): libphonenumber took
+// nothing out of them, so parsing the E.164 again would find the same
+// number. Anything else (a national prefix, "+52 01 ...", a carrier code,
+// other digit forms) needs that check.
+bool digits_are_the_numbers(const char *raw, const ecm_phone_info *out)
+{
+    char digits[64];
+    size_t n = 0;
+    for (const char *p = raw; *p; p++) {
+        if (*p >= '0' && *p <= '9') {
+            if (n + 1 >= sizeof digits) {
+                return false;
+            }
+            digits[n++] = *p;
+        } else if (static_cast<unsigned char>(*p) >= 0x80) {
+            return false;
+        }
+    }
+    digits[n] = '\0';
+    const char *e = out->e164 + 1; // country code and national digits
+    char cc[8];
+    int ccn = std::snprintf(cc, sizeof cc, "%d", out->country_code);
+    const char *national = e + ccn;
+    return std::strcmp(digits, e) == 0 || std::strcmp(digits, national) == 0;
+}
+
+// The number whose E.164 parses back to itself. libphonenumber may strip a
+// national prefix from digits that follow a country code, and do so again
+// when the E.164 it gave is parsed ("+52 01 1 345 234 5678" gives
+// +5213452345678, which reads as +523452345678): stored numbers must be that
+// fixed point, or one number is kept two ways and a DNC entry misses it.
+int normalize_stable(const char *raw, const char *default_region, ecm_phone_info *out, char *errstr,
+                     size_t errstr_size)
+{
+    int rc = normalize(raw, default_region, out, errstr, errstr_size);
+    if (rc != 0 || digits_are_the_numbers(raw, out)) {
+        return rc;
+    }
+    for (int i = 0; i < 3; i++) {
+        ecm_phone_info again;
+        std::memset(&again, 0, sizeof again);
+        char e164[sizeof out->e164];
+        std::memcpy(e164, out->e164, sizeof e164);
+        if (normalize(e164, nullptr, &again, errstr, errstr_size) != 0) {
+            return -1; // a number whose own E.164 is refused is no number
+        }
+        if (std::strcmp(again.e164, out->e164) == 0) {
+            return 0;
+        }
+        *out = again;
+    }
+    set_err(errstr, errstr_size, "not a stable number");
+    return -1;
+}
+
+} // namespace
+
 extern "C" int ecm_phone_normalize(const char *raw, const char *default_region, ecm_phone_info *out,
                                    char *errstr, size_t errstr_size)
 {
@@ -659,7 +720,7 @@ extern "C" int ecm_phone_normalize(const char *raw, const char *default_region, 
     std::memset(out, 0, sizeof *out);
     int rc;
     try {
-        rc = normalize(raw, default_region, out, errstr, errstr_size);
+        rc = normalize_stable(raw, default_region, out, errstr, errstr_size);
     } catch (const std::bad_alloc &) {
         set_err(errstr, errstr_size, "out of memory");
         rc = -1;

@@ -58,13 +58,16 @@ typedef struct {
  * international prefix is read; with NULL or "" only numbers written with
  * '+' are accepted, because an international prefix such as 00 is
  * region-specific. The region's own prefix is understood ("00 33 1 42 68 53
- * 00" for FR or DE, "011 44 ..." for US).
+ * 00" for FR or DE, "011 44 ..." for US). The E.164 given is a fixed point:
+ * normalising it again gives the same number, type and region (a national
+ * prefix written after the country code can otherwise leave one that
+ * libphonenumber reads differently the second time).
  * Returns 0 and fills *out; or -1, *out zeroed, with a short reason in
  * errstr: "empty", "not a number", "contains letters", "has an extension",
  * "unexpected character ';'" (only digits, spaces and + - ( ) . / are read),
  * "too short", "too long", "invalid length for region US", "invalid country
  * code", "no region for a number without +", "invalid for region US",
- * "invalid default region \"XX\"", "out of memory". */
+ * "invalid default region \"XX\"", "not a stable number", "out of memory". */
 int ecm_phone_normalize(const char *raw, const char *default_region, ecm_phone_info *out,
                         char *errstr, size_t errstr_size) __attribute__((warn_unused_result));
 
