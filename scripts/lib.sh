@@ -167,7 +167,7 @@ ecm_env_load() {
 
 # ---------------------------------------------------------------- business clock
 
-# The stack's business clock (lib/ecm_clock.h), fixed once per stack in
+# The stack's business clock (lib/base/ecm_clock.h), fixed once per stack in
 # $ECM_DEV_DIR/run/clock.env so that every service, every restart of one and
 # every check a test makes read the same time:
 #   ECM_DEV_CLOCK=midday    (default) business time starts at 12:00 UTC today and
@@ -181,7 +181,7 @@ ecm_env_load() {
 #   ECM_DEV_CLOCK_HELD=1    business time stands at that start until a test
 #                           releases it (ecm_clock_release): the services read
 #                           it from the control file $ECM_DEV_DIR/run/clock.ctl
-#                           (ECM_CLOCK_CONTROL_FILE, lib/ecm_clock.h), so the
+#                           (ECM_CLOCK_CONTROL_FILE, lib/base/ecm_clock.h), so the
 #                           set-up of a scenario takes no business time.
 # ECM_CLOCK_* variables set by the caller win over all of this.
 ecm__clock_file() { echo "$ECM_DEV_DIR/run/clock.env"; }
@@ -237,7 +237,7 @@ ecm_clock_ctl() { ecm_clock_env | sed -n 's/^ECM_CLOCK_CONTROL_FILE=//p' | tail 
 
 # ecm_clock_write FILE MODE BUSINESS_MS REAL_MS RATE [UNTIL_MS]: replaces the
 # control file atomically (a temporary, then rename: a service never reads
-# half a line) with "held|run ..." (lib/ecm_clock.h).
+# half a line) with "held|run ..." (lib/base/ecm_clock.h).
 ecm_clock_write() {
     local f=$1 tmp
     shift
@@ -246,7 +246,7 @@ ecm_clock_write() {
     echo "$*" >"$tmp" && mv -f "$tmp" "$f"
 }
 
-# Prints the control file's business time now (MS), as lib/ecm_clock computes it.
+# Prints the control file's business time now (MS), as lib/base/ecm_clock computes it.
 ecm__clock_ctl_now_ms() {
     local mode b r rate stop
     read -r mode b r rate stop <"$1" || return 1
