@@ -16,7 +16,10 @@
 #include "gw_csv.h"
 #include "gw_json.h"
 #include "gw_upload.h"
+#include "gw_upload_http.h"
 #include "gw_upload_lease.h"
+#include "gw_upload_limits.h"
+#include "gw_upload_report.h"
 
 #define DNC_REASON_MAX_CHARS 200
 #define DNC_PHONE_MAX_BYTES 64

@@ -15,7 +15,7 @@
 
 #include "ecm_http.h"
 #include "gw_app.h"
-#include "gw_upload.h"
+#include "gw_buf.h"
 
 /* Region for numbers without '+' on the global list when the gateway's
  * app->default_region is NULL. */

@@ -32,7 +32,11 @@
 #include "ecm_phone.h"
 #include "fuzz_support.h"
 #include "gw_csv.h"
+#include "gw_buf.h"
 #include "gw_upload.h"
+#include "gw_upload_http.h"
+#include "gw_upload_report.h"
+#include "gw_upload_row.h"
 
 #define MAX_RECORD 2048
 #define MAX_LINES 4096

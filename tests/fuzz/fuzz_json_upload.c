@@ -22,7 +22,11 @@
 
 #include "fuzz_support.h"
 #include "gw_jsonarr.h"
+#include "gw_buf.h"
 #include "gw_upload.h"
+#include "gw_upload_http.h"
+#include "gw_upload_report.h"
+#include "gw_upload_row.h"
 
 #define MAX_ITEM 4096
 #define MAX_ITEMS 512

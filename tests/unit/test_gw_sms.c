@@ -10,7 +10,11 @@
 #include "gw_app.h"
 #include "gw_campaigns.h"
 #include "gw_dnc.h"
+#include "gw_buf.h"
 #include "gw_upload.h"
+#include "gw_upload_http.h"
+#include "gw_upload_report.h"
+#include "gw_upload_row.h"
 #include "gw_test_support.h"
 
 /* This test's ports (smsdlr's range 22400-22599). */

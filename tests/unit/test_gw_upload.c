@@ -19,7 +19,11 @@
 #include "gw_app.h"
 #include "gw_campaigns.h"
 #include "gw_csv.h"
+#include "gw_buf.h"
 #include "gw_upload.h"
+#include "gw_upload_http.h"
+#include "gw_upload_report.h"
+#include "gw_upload_row.h"
 #include "gw_test_support.h"
 
 /* ---- header and rows -------------------------------------------------- */

@@ -1,0 +1,643 @@
+#include "gw_upload_load.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ecm_bloom.h"
+#include "ecm_clock.h"
+#include "ecm_event.h"
+#include "ecm_log.h"
+#include "ecm_outbox.h"
+#include "ecm_pgarray.h"
+#include "ecm_utf8.h"
+#include "gw_phone_set.h"
+#include "gw_upload_lease.h"
+#include "gw_upload_limits.h"
+#include "gw_upload_report.h"
+
+#define GW_FLUSH_TRIES 3
+/* The duplicate filter of an upload: 2^26 bits = 8 MiB, whatever the file
+ * (about 1 number in 6,000 looked up for nothing at 2 M numbers). */
+#define GW_UPLOAD_FILTER_LOG2_BITS 26
+/* pg_advisory_xact_lock(classid, campaign) that serialises the loading of
+ * batches into one campaign ("ECUP"), so that two uploads cannot both load
+ * one number. */
+#define GW_UPLOAD_LOCK_CLASS 0x45435550
+#define GW_TOPIC_CLOSED_DEFAULT "contacts.closed"
+
+#define COPY_CONTACTS_SQL                                                                          \
+    "COPY contacts (id, campaign_id, upload_id, line_no, account_number, first_name, last_name, "  \
+    "phones, custom, time_zone, phone_types, phone_zones, state, outcome, closed_at) FROM STDIN"
+
+/* What the load does with each row of a batch. */
+enum { ROW_REJECTED, ROW_DUPLICATE, ROW_LOAD, ROW_LOAD_DNC };
+
+static const char *row_phones(const gw_upload_batch *b, const gw_upload_result *r)
+{
+    return b->out[r->w].s + r->row.phones_off;
+}
+
+/* Decides each row of the batch (duplicate, DNC, load) against what the DB
+ * holds, writing the report lines; fills decision[] and the counts. */
+static int decide_rows(const gw_upload *u, const gw_upload_batch *b, gw_phone_set *ps,
+                       unsigned char *decision, gw_buf *report, gw_upload_counts *bc)
+{
+    char reason[256];
+    for (size_t i = 0; i < b->nrows; i++) {
+        const gw_upload_result *r = &b->res[i];
+        long long line = b->rows[i].line;
+        if (r->rejected) {
+            decision[i] = ROW_REJECTED;
+            bc->rejected++;
+            if (gw_upload_report_add(report, u->upload_id, line, "rejected",
+                                     b->out[r->w].s + r->reason_off) != 0) {
+                return -1;
+            }
+            continue;
+        }
+        const char *p = row_phones(b, r);
+        const gw_phone_entry *dup = NULL;
+        int all_dnc = 1;
+        for (int k = 0; k < r->row.nphones; k++, p += strlen(p) + 1) {
+            gw_phone_entry *e = gw_phone_set_get(ps, p);
+            if (e->line > 0 && !dup) {
+                dup = e;
+            }
+            all_dnc = all_dnc && e->dnc;
+        }
+        if (dup) {
+            decision[i] = ROW_DUPLICATE;
+            bc->duplicate++;
+            if (dup->upload_id == u->upload_id) {
+                (void)ecm_utf8_format(reason, sizeof(reason),
+                                      "%s is already on line %lld of this file", dup->phone,
+                                      dup->line);
+            } else {
+                (void)ecm_utf8_format(
+                    reason, sizeof(reason),
+                    "%s is already a contact of this campaign (upload %lld, line %lld)", dup->phone,
+                    dup->upload_id, dup->line);
+            }
+            if (gw_upload_report_add(report, u->upload_id, line, "duplicate", reason) != 0) {
+                return -1;
+            }
+            continue;
+        }
+        p = row_phones(b, r);
+        for (int k = 0; k < r->row.nphones; k++, p += strlen(p) + 1) {
+            gw_phone_entry *e = gw_phone_set_get(ps, p);
+            e->upload_id = u->upload_id;
+            e->line = line;
+        }
+        bc->loaded++;
+        decision[i] = all_dnc ? ROW_LOAD_DNC : ROW_LOAD;
+        if (all_dnc) {
+            bc->dnc++;
+            size_t used = (size_t)snprintf(reason, sizeof(reason), "on the DNC list:");
+            p = row_phones(b, r);
+            for (int k = 0; k < r->row.nphones && used < sizeof(reason); k++) {
+                used += (size_t)snprintf(reason + used, sizeof(reason) - used, "%s %s",
+                                         k ? "," : "", p);
+                p += strlen(p) + 1;
+            }
+            if (gw_upload_report_add(report, u->upload_id, line, "dnc", reason) != 0) {
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Writes the counts of u plus the batch's bc (may be NULL), rows_read,
+ * bytes_read and state (when not NULL: the lease ends with it; NULL: the
+ * lease is renewed) on pg, inside or outside a transaction; with cp, the
+ * checkpoint of that batch too. Fenced: only while the upload is
+ * 'running' and this process owns it. Returns 0, 1 when fenced (nothing
+ * written) or -1. */
+int gw_upload_load_save(ecm_pg *pg, const gw_upload *u, long long rows_read, long long bytes_read,
+                        const gw_upload_counts *bc, const char *state, const gw_upload_batch *cp)
+{
+    static const gw_upload_counts none = {0};
+    if (!bc) {
+        bc = &none;
+    }
+    char v[9][24];
+    (void)snprintf(v[0], sizeof(v[0]), "%lld", u->upload_id);
+    (void)snprintf(v[1], sizeof(v[1]), "%lld", rows_read);
+    (void)snprintf(v[2], sizeof(v[2]), "%lld", u->rows_loaded + bc->loaded);
+    (void)snprintf(v[3], sizeof(v[3]), "%lld", u->rows_rejected + bc->rejected);
+    (void)snprintf(v[4], sizeof(v[4]), "%lld", u->rows_duplicate + bc->duplicate);
+    (void)snprintf(v[5], sizeof(v[5]), "%lld", u->rows_dnc + bc->dnc);
+    (void)snprintf(v[6], sizeof(v[6]), "%lld", bytes_read);
+    (void)snprintf(v[7], sizeof(v[7]), "%lld", cp ? cp->last_line : 0);
+    (void)snprintf(v[8], sizeof(v[8]), "%lld", cp ? cp->bytes_read : 0);
+    const gw_upload_lease *l = u->app->upload_lease;
+    const char *params[] = {v[0],
+                            v[1],
+                            v[2],
+                            v[3],
+                            v[4],
+                            v[5],
+                            v[6],
+                            state,
+                            gw_upload_lease_owner(l),
+                            gw_upload_lease_interval(l),
+                            cp ? v[7] : NULL,
+                            cp ? v[8] : NULL,
+                            cp ? cp->sha : NULL};
+    PGresult *r = ecm_pg_exec(
+        pg,
+        "UPDATE uploads SET rows_read = $2, rows_loaded = $3, rows_rejected = $4, "
+        "rows_duplicate = $5, rows_dnc = $6, bytes_read = $7, state = coalesce($8, state), "
+        "finished_at = CASE WHEN $8 IN ('done', 'failed') THEN now() END, "
+        "interrupted_at = CASE WHEN $8 = 'interrupted' THEN now() END, "
+        "lease_until = CASE WHEN $8 IS NULL THEN now() + $10::interval END, "
+        "committed_line = coalesce($11::bigint, committed_line), "
+        "committed_bytes = coalesce($12::bigint, committed_bytes), "
+        "committed_sha256 = coalesce($13, committed_sha256) "
+        "WHERE id = $1 AND owner = $9 AND state = 'running' RETURNING id",
+        13, params);
+    int rc = !r ? -1 : PQntuples(r) == 1 ? 0 : 1;
+    PQclear(r);
+    return rc;
+}
+
+/* The batch's first round trip: the campaign's upload lock, JIT off for
+ * the transaction (a lookup of thousands of numbers is costed high enough
+ * for JIT, whose compiling takes longer than the probes) and an id for each
+ * row that may load ($3: the rows validation kept; duplicates leave gaps in
+ * the sequence, as sequences do), and whether any DNC list applies to the
+ * campaign at all (if none, the batch's numbers are not looked up there).
+ * Round trips, not rows, are what a batch waits on when the machine is
+ * busy. */
+static const char SQL_LOCK_IDS[] =
+    "SELECT nextval('contacts_id_seq'), l.dnc FROM "
+    "(SELECT pg_advisory_xact_lock($1::int, ($2::bigint % 2147483647)::int), "
+    "set_config('jit', 'off', true), EXISTS (SELECT 1 FROM dnc "
+    "WHERE campaign_id IS NULL OR campaign_id = $2::bigint) AS dnc) l, "
+    "generate_series(1, $3::int)";
+
+/* One probe of the campaign's unique index a number, in index order; the
+ * LIMIT keeps the planner from a hash join that reads every number of the
+ * campaign (which it picks as the campaign grows), and from a scan of all
+ * the campaign's numbers with the batch as a filter (which it picks for
+ * "phone = ANY($2)" while the campaign's statistics still say it is small). */
+static const char SQL_EXISTING[] =
+    "SELECT '+' || p.phone, x.upload_id, x.line_no "
+    "FROM (SELECT unnest($2::bigint[]) AS phone ORDER BY 1) p CROSS JOIN LATERAL ("
+    "SELECT coalesce(c.upload_id, 0) AS upload_id, coalesce(c.line_no, 0) AS line_no "
+    "FROM contact_phones cp LEFT JOIN contacts c ON c.id = cp.contact_id "
+    "WHERE cp.campaign_id = $1 AND cp.phone = p.phone LIMIT 1) x";
+
+/* DNC entries are keyed by digits: $2 holds the batch's numbers without
+ * their '+'. Joined to the unnested array rather than "= ANY($2)", which
+ * the planner estimates element by element (milliseconds for a batch). */
+static const char SQL_DNC[] =
+    "SELECT DISTINCT '+' || d.phone_key FROM unnest($2::text[]) AS p (k) "
+    "JOIN dnc d ON d.phone_key = p.k WHERE d.campaign_id IS NULL OR d.campaign_id = $1";
+
+static int add_closed_event(ecm_pg *pg, const gw_upload *u, const char *key, long long contact_id,
+                            int64_t now)
+{
+    char event_id[ECM_UUID_LEN];
+    ecm_uuid_new(event_id);
+    Ecm__V1__ContactClosed ev = ECM__V1__CONTACT_CLOSED__INIT;
+    ev.event_id = event_id;
+    ev.occurred_at = now;
+    ev.campaign_id = u->campaign_id;
+    ev.contact_id = contact_id;
+    ev.attempts = 0;
+    ev.outcome = ECM__V1__OUTCOME__OUTCOME_DNC;
+    const char *topic = u->app->topic_closed ? u->app->topic_closed : GW_TOPIC_CLOSED_DEFAULT;
+    return ecm_outbox_copy_add(pg, topic, key, u->app->source, event_id, now, &ev.base);
+}
+
+/* The batch's ContactsUploaded: the contacts it loaded queued, by id (ids
+ * holds one id per loaded row, DNC rows included, in decision order). */
+static int add_uploaded_event(ecm_pg *pg, const gw_upload *u, const gw_upload_batch *b,
+                              const unsigned char *decision, const PGresult *ids, int64_t now)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < b->nrows; i++) {
+        n += decision[i] == ROW_LOAD;
+    }
+    if (n == 0) {
+        return 0;
+    }
+    int64_t *contact_ids = malloc(n * sizeof(*contact_ids));
+    if (!contact_ids) {
+        return -1;
+    }
+    size_t k = 0, j = 0;
+    for (size_t i = 0; i < b->nrows; i++) {
+        if (decision[i] >= ROW_LOAD) {
+            const char *id = PQgetvalue(ids, (int)j++, 0);
+            if (decision[i] == ROW_LOAD) {
+                contact_ids[k++] = strtoll(id, NULL, 10);
+            }
+        }
+    }
+    char event_id[ECM_UUID_LEN], key[24];
+    ecm_uuid_new(event_id);
+    (void)snprintf(key, sizeof(key), "%lld", u->campaign_id);
+    Ecm__V1__ContactsUploaded msg = ECM__V1__CONTACTS_UPLOADED__INIT;
+    msg.event_id = event_id;
+    msg.occurred_at = now;
+    msg.campaign_id = u->campaign_id;
+    msg.upload_id = u->upload_id;
+    msg.channel = u->channel;
+    msg.n_contact_ids = n;
+    msg.contact_ids = contact_ids;
+    msg.first_line = b->rows[0].line;
+    msg.last_line = b->rows[b->nrows - 1].line;
+    int rc = ecm_outbox_copy_add(pg, u->app->topic_uploaded, key, u->app->source, event_id, now,
+                                 &msg.base);
+    free(contact_ids);
+    return rc;
+}
+
+/* A row of contact_phones: the number's E.164 digits (without the '+'). */
+typedef struct {
+    long long phone;
+    long long contact_id;
+} phone_pair;
+
+static int phone_pair_cmp(const void *a, const void *b)
+{
+    long long x = ((const phone_pair *)a)->phone, y = ((const phone_pair *)b)->phone;
+    return (x > y) - (x < y);
+}
+
+/* The COPY text of a batch's contact_phones rows, in number order: each
+ * lands at a random place of the campaign's index, and in order the
+ * insertions of a batch walk that index one way instead of jumping about
+ * (a 2 M-number COPY in batches of 10,000: 7.5-10.1 s as they come,
+ * 5.8 s sorted a batch at a time). Sorts pairs. */
+static int phone_pairs_copy_text(phone_pair *pairs, size_t n, long long campaign_id, gw_buf *out)
+{
+    qsort(pairs, n, sizeof(*pairs), phone_pair_cmp);
+    char line[80];
+    for (size_t i = 0; i < n; i++) {
+        int len = snprintf(line, sizeof(line), "%lld\t%lld\t%lld\n", campaign_id, pairs[i].phone,
+                           pairs[i].contact_id);
+        if (len < 0 || (size_t)len >= sizeof(line) || gw_buf_add(out, line, (size_t)len) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* 1 when the number must be looked up in contact_phones. */
+static int seen_maybe(const gw_upload *u, const char *phone, int probe_all)
+{
+    return probe_all || !u->seen || ecm_bloom_maybe(u->seen, phone, strlen(phone));
+}
+
+/* The batch's whole transaction; with probe_all every number is looked up,
+ * else only those u->seen does not rule out. Returns 0 with *bc set, -1
+ * (rolled back), or 1 (rolled back: a number the filter ruled out is in
+ * contact_phones after all, loaded by another upload since the filter was
+ * filled; load again with probe_all). After -1 u->fenced tells whether
+ * the upload was no longer this process's to load. */
+static int load_once(gw_upload *u, const gw_upload_batch *b, ecm_pg *pg, gw_upload_counts *bc,
+                     int probe_all)
+{
+    int rc = -1;
+    PGresult *existing = NULL, *dnc = NULL, *ids = NULL;
+    gw_phone_set ps = {NULL, 0};
+    gw_buf report = {0}, phones = {0};
+    unsigned char *decision = malloc(b->nrows ? b->nrows : 1);
+    phone_pair *pairs = NULL;
+    size_t npairs = 0;
+    ecm_pgarr all, digits;
+    ecm_pgarr_init(&all);
+    ecm_pgarr_init(&digits);
+    memset(bc, 0, sizeof(*bc));
+    size_t nphones = 0, ncand = 0;
+    for (size_t i = 0; i < b->nrows; i++) {
+        const gw_upload_result *r = &b->res[i];
+        if (r->rejected) {
+            continue;
+        }
+        ncand++;
+        const char *p = row_phones(b, r);
+        for (int k = 0; k < r->row.nphones; k++, p += strlen(p) + 1) {
+            if (seen_maybe(u, p, probe_all)) {
+                ecm_pgarr_add_str(&all, p + 1); /* contact_phones keeps the digits */
+                bc->looked_up++;
+            }
+            ecm_pgarr_add_str(&digits, p + 1);
+            nphones++;
+        }
+    }
+    const char *all_lit = ecm_pgarr_finish(&all);
+    const char *digits_lit = ecm_pgarr_finish(&digits);
+    char cid[24], lock_class[24];
+    (void)snprintf(cid, sizeof(cid), "%lld", u->campaign_id);
+    (void)snprintf(lock_class, sizeof(lock_class), "%d", GW_UPLOAD_LOCK_CLASS);
+    pairs = malloc((nphones ? nphones : 1) * sizeof(*pairs));
+    if (!decision || !pairs || !all_lit || !digits_lit || gw_phone_set_init(&ps, nphones) != 0) {
+        goto out_free;
+    }
+    int64_t t = ecm_now_ms();
+    if (ecm_pg_begin_timeout(pg, GW_UPLOAD_STATEMENT_TIMEOUT_MS) != 0) {
+        goto out_free;
+    }
+    char ncand_s[24];
+    (void)snprintf(ncand_s, sizeof(ncand_s), "%zu", ncand);
+    const char *lock_params[] = {lock_class, cid, ncand_s};
+    const char *lookup_params[] = {cid, all_lit};
+    const char *dnc_params[] = {cid, digits_lit};
+    if (ncand > 0) {
+        ids = ecm_pg_exec(pg, SQL_LOCK_IDS, 3, lock_params);
+        if (!ids || PQntuples(ids) != (int)ncand) {
+            goto fail;
+        }
+    }
+    if (nphones > 0) {
+        existing = bc->looked_up > 0 ? ecm_pg_exec(pg, SQL_EXISTING, 2, lookup_params) : NULL;
+        int dnc_any = ids && PQgetvalue(ids, 0, 1)[0] == 't';
+        dnc = dnc_any ? ecm_pg_exec(pg, SQL_DNC, 2, dnc_params) : NULL;
+        if ((bc->looked_up > 0 && !existing) || (dnc_any && !dnc)) {
+            goto fail;
+        }
+        for (int i = 0; existing && i < PQntuples(existing); i++) {
+            gw_phone_entry *e = gw_phone_set_get(&ps, PQgetvalue(existing, i, 0));
+            e->upload_id = strtoll(PQgetvalue(existing, i, 1), NULL, 10);
+            e->line = strtoll(PQgetvalue(existing, i, 2), NULL, 10);
+            if (e->line <= 0) {
+                e->line = 1; /* a contact without a line is still a contact */
+            }
+        }
+        for (int i = 0; dnc && i < PQntuples(dnc); i++) {
+            gw_phone_set_get(&ps, PQgetvalue(dnc, i, 0))->dnc = 1;
+        }
+    }
+    if (decide_rows(u, b, &ps, decision, &report, bc) != 0) {
+        goto fail;
+    }
+    bc->ms_lookup = ecm_now_ms() - t;
+    t = ecm_now_ms();
+    int64_t now = ecm_clock_now_ms();
+    char closed_at[40];
+    ecm_time_format_ms(now, closed_at, sizeof(closed_at));
+    if (bc->loaded > 0) {
+        if (ecm_pg_copy_begin(pg, COPY_CONTACTS_SQL) != 0) {
+            goto fail;
+        }
+        char prefix[96], suffix[64];
+        int k = 0;
+        for (size_t i = 0; i < b->nrows; i++) {
+            if (decision[i] < ROW_LOAD) {
+                continue;
+            }
+            const gw_upload_result *r = &b->res[i];
+            const char *id = PQgetvalue(ids, k++, 0);
+            int pn = snprintf(prefix, sizeof(prefix), "%s\t%lld\t%lld\t", id, u->campaign_id,
+                              u->upload_id);
+            int sn = decision[i] == ROW_LOAD_DNC
+                         ? snprintf(suffix, sizeof(suffix), "\tclosed\tDNC\t%s\n", closed_at)
+                         : snprintf(suffix, sizeof(suffix), "\tqueued\t\\N\t\\N\n");
+            if (pn < 0 || (size_t)pn >= sizeof(prefix) || sn < 0 || (size_t)sn >= sizeof(suffix) ||
+                ecm_pg_copy_put(pg, prefix, (size_t)pn) != 0 ||
+                ecm_pg_copy_put(pg, b->out[r->w].s + r->row.copy_off, r->row.copy_len) != 0 ||
+                ecm_pg_copy_put(pg, suffix, (size_t)sn) != 0) {
+                goto fail;
+            }
+            const char *p = row_phones(b, r);
+            for (int j = 0; j < r->row.nphones; j++, p += strlen(p) + 1) {
+                pairs[npairs].phone = strtoll(p + 1, NULL, 10);
+                pairs[npairs++].contact_id = strtoll(id, NULL, 10);
+            }
+        }
+        if (ecm_pg_copy_end(pg) != 0) {
+            goto fail;
+        }
+        bc->ms_contacts = ecm_now_ms() - t;
+        t = ecm_now_ms();
+        if (phone_pairs_copy_text(pairs, npairs, u->campaign_id, &phones) != 0) {
+            goto fail;
+        }
+        ecm_pg_expect_sqlstate(pg, probe_all ? NULL : "23505");
+        int prc = ecm_pg_copy_begin(pg, "COPY contact_phones (campaign_id, phone, contact_id) "
+                                        "FROM STDIN") != 0 ||
+                  ecm_pg_copy_put(pg, phones.s, phones.len) != 0 || ecm_pg_copy_end(pg) != 0;
+        ecm_pg_expect_sqlstate(pg, NULL);
+        if (prc) {
+            if (!probe_all && strcmp(ecm_pg_last_sqlstate(pg), "23505") == 0) {
+                rc = 1; /* unique_violation */
+            }
+            goto fail;
+        }
+        bc->ms_phones = ecm_now_ms() - t;
+        t = ecm_now_ms();
+        if (ecm_outbox_copy_begin(pg) != 0 ||
+            add_uploaded_event(pg, u, b, decision, ids, now) != 0) {
+            goto fail;
+        }
+        k = 0;
+        for (size_t i = 0; i < b->nrows; i++) {
+            if (decision[i] < ROW_LOAD) {
+                continue;
+            }
+            const char *key = PQgetvalue(ids, k++, 0);
+            if (decision[i] == ROW_LOAD_DNC &&
+                add_closed_event(pg, u, key, strtoll(key, NULL, 10), now) != 0) {
+                goto fail;
+            }
+        }
+        if (ecm_outbox_copy_end(pg) != 0) {
+            goto fail;
+        }
+        bc->ms_outbox = ecm_now_ms() - t;
+        t = ecm_now_ms();
+    }
+    if (gw_upload_report_copy(pg, &report) != 0) {
+        goto fail;
+    }
+    /* The fence: the batch commits only while the row still names this
+     * process as the owner of a running upload (the sweep of another
+     * gateway locks the row FOR UPDATE, so one of the two waits). */
+    int saved = gw_upload_load_save(pg, u, b->rows_read, b->bytes_read, bc, NULL, b);
+    if (saved == 1) {
+        u->fenced = 1;
+        ecm_log_warn("upload batch refused",
+                     "upload_id=%lld first_line=%lld reason=the upload was "
+                     "marked interrupted (this gateway's lease ran out); nothing more is loaded",
+                     u->upload_id, b->rows[0].line);
+    }
+    if (saved != 0 || ecm_pg_commit(pg) != 0) {
+        goto fail;
+    }
+    bc->ms_commit = ecm_now_ms() - t;
+    if (u->seen) {
+        for (size_t i = 0; i < b->nrows; i++) {
+            if (decision[i] >= ROW_LOAD) {
+                const gw_upload_result *r = &b->res[i];
+                const char *p = row_phones(b, r);
+                for (int k = 0; k < r->row.nphones; k++, p += strlen(p) + 1) {
+                    ecm_bloom_add(u->seen, p, strlen(p));
+                }
+            }
+        }
+    }
+    rc = 0;
+    goto out_free;
+fail:
+    ecm_pg_rollback(pg);
+out_free:
+    PQclear(existing);
+    PQclear(dnc);
+    PQclear(ids);
+    gw_phone_set_free(&ps);
+    free(decision);
+    free(pairs);
+    ecm_pgarr_free(&all);
+    ecm_pgarr_free(&digits);
+    gw_buf_free(&report);
+    gw_buf_free(&phones);
+    return rc;
+}
+
+/* After a lost connection the COMMIT may have gone through unseen: the
+ * upload row's rows_read tells, since it is written in the batch's
+ * transaction and every batch adds to it. */
+static int batch_already_committed(const gw_upload *u, const gw_upload_batch *b, ecm_pg *pg)
+{
+    char id[24];
+    (void)snprintf(id, sizeof(id), "%lld", u->upload_id);
+    const char *params[] = {id};
+    PGresult *r = ecm_pg_exec(pg, "SELECT rows_read FROM uploads WHERE id = $1", 1, params);
+    int done = 0;
+    if (r && PQntuples(r) == 1) {
+        done = strtoll(PQgetvalue(r, 0, 0), NULL, 10) == b->rows_read;
+    }
+    PQclear(r);
+    return done;
+}
+
+/* Fills u->seen with the numbers the campaign has before the upload's
+ * first batch, read through a cursor so that memory stays bounded however
+ * big the campaign. On failure (out of memory, database trouble) u->seen
+ * stays NULL and every number is looked up. */
+static void seen_fill(gw_upload *u, ecm_pg *pg)
+{
+    ecm_bloom *seen = ecm_bloom_new(GW_UPLOAD_FILTER_LOG2_BITS);
+    if (!seen) {
+        return;
+    }
+    char cid[24];
+    (void)snprintf(cid, sizeof(cid), "%lld", u->campaign_id);
+    const char *params[] = {cid};
+    int ok = ecm_pg_begin(pg) == 0 &&
+             ecm_pg_cmd(pg,
+                        "DECLARE gw_seen NO SCROLL CURSOR FOR "
+                        "SELECT '+' || phone FROM contact_phones WHERE campaign_id = $1",
+                        1, params) >= 0;
+    while (ok) {
+        PGresult *r = ecm_pg_exec(pg, "FETCH 20000 FROM gw_seen", 0, NULL);
+        if (!r) {
+            ok = 0;
+            break;
+        }
+        int n = PQntuples(r);
+        for (int i = 0; i < n; i++) {
+            ecm_bloom_add(seen, PQgetvalue(r, i, 0), (size_t)PQgetlength(r, i, 0));
+        }
+        PQclear(r);
+        if (n == 0) {
+            break;
+        }
+    }
+    if (ok && ecm_pg_commit(pg) == 0) {
+        u->seen = seen;
+        ecm_log_debug("upload duplicate filter filled", "upload_id=%lld campaign_numbers=%zu",
+                      u->upload_id, ecm_bloom_count(seen));
+        return;
+    }
+    ecm_pg_rollback(pg);
+    ecm_bloom_free(seen);
+}
+
+/* The loader thread: loads u->loading, retrying when the connection broke,
+ * then adds its counts and rejected rows to u. Sets u->load_rc. */
+void *gw_upload_load_run(void *arg)
+{
+    gw_upload *u = arg;
+    const gw_upload_batch *b = u->loading;
+    int64_t started = ecm_now_ms();
+    gw_upload_counts bc = {0};
+    int ok = 0;
+    int probe_all = 0;
+    for (int t = 0; t < GW_FLUSH_TRIES && !ok; t++) {
+        ecm_pg *pg = ecm_pg_pool_get_within(u->app->pool, 0); /* admitted: no bound */
+        if (!u->seen) {
+            seen_fill(u, pg);
+        }
+        int lrc = -1;
+        if (t > 0 && batch_already_committed(u, b, pg)) {
+            /* Counts of this batch are lost with the answer: recompute
+             * them from the decisions the committed try made. */
+            ok = 2;
+        } else if ((lrc = load_once(u, b, pg, &bc, probe_all)) == 0) {
+            ok = 1;
+        }
+        int broken = ok || lrc == 1 || u->fenced ? 0 : ecm_pg_check_broken(pg);
+        ecm_pg_pool_put(u->app->pool, pg);
+        if (lrc == 1) {
+            u->seen_rechecks++;
+            ecm_log_info("upload batch checked again with every number looked up",
+                         "upload_id=%lld reason=a number was loaded by another upload meanwhile",
+                         u->upload_id);
+            probe_all = 1;
+            t--; /* not a failure */
+        } else if (!ok && !broken) {
+            break;
+        }
+    }
+    if (ok == 1) {
+        u->seen_lookups += bc.looked_up;
+    }
+    if (!ok) {
+        u->load_rc = -1;
+        return NULL;
+    }
+    if (ok == 2) {
+        ecm_pg *pg = ecm_pg_pool_get_within(u->app->pool, 0);
+        char id[24];
+        (void)snprintf(id, sizeof(id), "%lld", u->upload_id);
+        const char *params[] = {id};
+        PGresult *r = ecm_pg_exec(pg,
+                                  "SELECT rows_loaded, rows_rejected, rows_duplicate, rows_dnc "
+                                  "FROM uploads WHERE id = $1",
+                                  1, params);
+        if (r && PQntuples(r) == 1) {
+            bc.loaded = strtoll(PQgetvalue(r, 0, 0), NULL, 10) - u->rows_loaded;
+            bc.rejected = strtoll(PQgetvalue(r, 0, 1), NULL, 10) - u->rows_rejected;
+            bc.duplicate = strtoll(PQgetvalue(r, 0, 2), NULL, 10) - u->rows_duplicate;
+            bc.dnc = strtoll(PQgetvalue(r, 0, 3), NULL, 10) - u->rows_dnc;
+        }
+        PQclear(r);
+        ecm_pg_pool_put(u->app->pool, pg);
+    }
+    for (size_t i = 0; i < b->nrows; i++) {
+        const gw_upload_result *r = &b->res[i];
+        if (r->rejected) {
+            gw_upload_report_answer(u->errors, b->rows[i].line, b->out[r->w].s + r->reason_off);
+        }
+    }
+    u->rows_loaded += bc.loaded;
+    u->rows_rejected += bc.rejected;
+    u->rows_duplicate += bc.duplicate;
+    u->rows_dnc += bc.dnc;
+    ecm_log_debug("upload batch loaded",
+                  "upload_id=%lld rows=%zu loaded=%lld validate_ms=%lld load_ms=%lld "
+                  "lookup_ms=%lld contacts_ms=%lld phones_ms=%lld outbox_ms=%lld commit_ms=%lld "
+                  "looked_up=%lld",
+                  u->upload_id, b->nrows, bc.loaded, (long long)b->validate_ms,
+                  (long long)(ecm_now_ms() - started), bc.ms_lookup, bc.ms_contacts, bc.ms_phones,
+                  bc.ms_outbox, bc.ms_commit, bc.looked_up);
+    return NULL;
+}

@@ -1,0 +1,786 @@
+#include "gw_upload_row.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+
+#include "ecm_phone.h"
+#include "ecm_sms_text.h"
+#include "ecm_utf8.h"
+#include "ecm_window.h"
+#include "gw_upload_report.h"
+
+#define GW_NAME_MAX_CHARS 50
+#define GW_TZ_MAX_BYTES 64
+#define GW_PHONE_MAX_BYTES 64
+#define GW_HEADER_MAX_COLUMNS 1000
+
+/* ---- text helpers ---------------------------------------------------- */
+
+/* PostgreSQL text can hold neither malformed UTF-8 nor NUL, and one bad row
+ * must not fail a whole COPY batch. */
+
+static size_t utf8_chars(const char *s, size_t len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (((unsigned char)s[i] & 0xC0) != 0x80) {
+            n++;
+        }
+    }
+    return n;
+}
+
+static void trim(const char **s, size_t *len)
+{
+    while (*len > 0 && (**s == ' ' || **s == '\t')) {
+        (*s)++;
+        (*len)--;
+    }
+    while (*len > 0 && ((*s)[*len - 1] == ' ' || (*s)[*len - 1] == '\t')) {
+        (*len)--;
+    }
+}
+
+/* ---- header ----------------------------------------------------------- */
+
+enum { COL_CUSTOM = -1 };
+
+struct gw_upload_header {
+    size_t ncols;
+    int account, first, last, tz; /* column index or -1 */
+    int phone[GW_PHONE_COLUMNS];
+    char **custom;           /* per column: the custom field name, or NULL when known */
+    unsigned char *required; /* per column: the message template uses it; NULL: none */
+};
+
+void gw_upload_header_free(gw_upload_header *h)
+{
+    if (!h) {
+        return;
+    }
+    if (h->custom) {
+        for (size_t i = 0; i < h->ncols; i++) {
+            free(h->custom[i]);
+        }
+    }
+    free(h->custom);
+    free(h->required);
+    free(h);
+}
+
+static int name_is(const char *s, size_t len, const char *name)
+{
+    return strlen(name) == len && strncasecmp(s, name, len) == 0;
+}
+
+/* Writes the reason, frees h; returns NULL for the caller to pass on. */
+static gw_upload_header *header_fail(gw_upload_header *h, char *errstr, size_t errstr_size,
+                                     const char *msg)
+{
+    if (errstr_size) {
+        (void)snprintf(errstr, errstr_size, "header: %s", msg);
+    }
+    gw_upload_header_free(h);
+    return NULL;
+}
+
+gw_upload_header *gw_upload_header_parse(size_t nfields, const char *const *fields,
+                                         const size_t *lens, char *errstr, size_t errstr_size)
+{
+    char msg[128];
+    if (nfields > GW_HEADER_MAX_COLUMNS) {
+        (void)ecm_utf8_format(msg, sizeof(msg), "more than %d columns", GW_HEADER_MAX_COLUMNS);
+        return header_fail(NULL, errstr, errstr_size, msg);
+    }
+    gw_upload_header *h = calloc(1, sizeof(*h));
+    if (!h || !(h->custom = calloc(nfields ? nfields : 1, sizeof(char *)))) {
+        return header_fail(h, errstr, errstr_size, "out of memory");
+    }
+    h->ncols = nfields;
+    h->account = h->first = h->last = h->tz = -1;
+    for (int k = 0; k < GW_PHONE_COLUMNS; k++) {
+        h->phone[k] = -1;
+    }
+    int nphones = 0;
+    for (size_t i = 0; i < nfields; i++) {
+        const char *s = fields[i];
+        size_t len = lens[i];
+        trim(&s, &len);
+        if (!ecm_utf8_text_ok(s, len)) {
+            (void)ecm_utf8_format(msg, sizeof(msg), "column %zu is not valid UTF-8", i + 1);
+            return header_fail(h, errstr, errstr_size, msg);
+        }
+        if (len == 0) {
+            (void)ecm_utf8_format(msg, sizeof(msg), "column %zu has no name", i + 1);
+            return header_fail(h, errstr, errstr_size, msg);
+        }
+        for (size_t j = 0; j < i; j++) {
+            const char *t = fields[j];
+            size_t tlen = lens[j];
+            trim(&t, &tlen);
+            if (tlen == len && strncasecmp(s, t, len) == 0) {
+                char shown[GW_UPLOAD_EXCERPT_SIZE];
+                ecm_utf8_excerpt(shown, sizeof(shown), s, len, GW_UPLOAD_EXCERPT_CHARS);
+                (void)ecm_utf8_format(msg, sizeof(msg), "column %zu: '%s' appears twice", i + 1,
+                                      shown);
+                return header_fail(h, errstr, errstr_size, msg);
+            }
+        }
+        int *slot = NULL;
+        if (name_is(s, len, "account_number")) {
+            slot = &h->account;
+        } else if (name_is(s, len, "first_name")) {
+            slot = &h->first;
+        } else if (name_is(s, len, "last_name")) {
+            slot = &h->last;
+        } else if (name_is(s, len, "time_zone")) {
+            slot = &h->tz;
+        } else {
+            for (int k = 0; k < GW_PHONE_COLUMNS; k++) {
+                char pname[16];
+                (void)snprintf(pname, sizeof(pname), "phone%d", k + 1);
+                if (name_is(s, len, pname)) {
+                    slot = &h->phone[k];
+                    nphones++;
+                    break;
+                }
+            }
+        }
+        if (slot) {
+            *slot = (int)i;
+        } else if (!(h->custom[i] = strndup(s, len))) {
+            return header_fail(h, errstr, errstr_size, "out of memory");
+        }
+    }
+    if (nphones == 0) {
+        return header_fail(h, errstr, errstr_size, "no phone column (expected phone1 .. phone10)");
+    }
+    return h;
+}
+
+typedef struct {
+    gw_upload_header *h;
+    char *errstr;
+    size_t errstr_size;
+} template_ctx;
+
+static int template_field(void *vctx, const char *name)
+{
+    template_ctx *t = vctx;
+    gw_upload_header *h = t->h;
+    int col = -1;
+    if (strcmp(name, "account_number") == 0) {
+        col = h->account;
+    } else if (strcmp(name, "first_name") == 0) {
+        col = h->first;
+    } else if (strcmp(name, "last_name") == 0) {
+        col = h->last;
+    } else {
+        for (size_t i = 0; i < h->ncols && col < 0; i++) {
+            if (h->custom[i] && strcmp(h->custom[i], name) == 0) {
+                col = (int)i;
+            }
+        }
+    }
+    if (col < 0) {
+        char shown[GW_UPLOAD_EXCERPT_SIZE];
+        (void)ecm_utf8_format(t->errstr, t->errstr_size,
+                              "the message template uses {%s}, which is not a column of the file",
+                              ecm_utf8_quote(shown, sizeof(shown), name, GW_UPLOAD_EXCERPT_CHARS));
+        return 1;
+    }
+    h->required[col] = 1;
+    return 0;
+}
+
+int gw_upload_header_use_template(gw_upload_header *h, const char *tmpl, char *errstr,
+                                  size_t errstr_size)
+{
+    if (!h->required && !(h->required = calloc(h->ncols ? h->ncols : 1, 1))) {
+        (void)snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    template_ctx t = {h, errstr, errstr_size};
+    int rc = ecm_sms_template_foreach(tmpl, template_field, &t, errstr, errstr_size);
+    return rc < 0 ? -1 : rc > 0 ? 1 : 0;
+}
+
+/* ---- rows ------------------------------------------------------------- */
+
+typedef struct {
+    const char *s;
+    size_t n;
+} span;
+
+#define TZ_CACHE 16
+#define ZONE_CACHE 32
+
+struct gw_upload_scratch {
+    /* Time-zone names already checked (most files use a handful). */
+    struct {
+        char name[GW_TZ_MAX_BYTES + 1];
+        int ok;
+    } tz[TZ_CACHE];
+    size_t ntz, tz_next;
+    /* Zone of each number region: "" when the region has several or none. */
+    struct {
+        char region[ECM_PHONE_REGION_LEN];
+        char zone[GW_TZ_MAX_BYTES + 1];
+    } zone[ZONE_CACHE];
+    size_t nzone, zone_next;
+
+    /* The custom fields of the row being built. */
+    const char **cname;
+    span *cval;
+    unsigned char *creq; /* the message template needs it */
+    size_t ccap;
+    /* JSON items: values turned into text (numbers), NUL-separated. */
+    gw_buf num;
+    gw_buf phones, types, zones;
+    char value[GW_PHONE_MAX_BYTES + 1];
+};
+
+gw_upload_scratch *gw_upload_scratch_new(void)
+{
+    return calloc(1, sizeof(gw_upload_scratch));
+}
+
+void gw_upload_scratch_free(gw_upload_scratch *s)
+{
+    if (!s) {
+        return;
+    }
+    free(s->cname);
+    free(s->cval);
+    free(s->creq);
+    gw_buf_free(&s->num);
+    gw_buf_free(&s->phones);
+    gw_buf_free(&s->types);
+    gw_buf_free(&s->zones);
+    free(s);
+}
+
+static int scratch_custom_room(gw_upload_scratch *s, size_t n)
+{
+    if (n <= s->ccap) {
+        return 0;
+    }
+    size_t c = s->ccap ? s->ccap : 16;
+    while (c < n) {
+        c *= 2;
+    }
+    const char **names = realloc(s->cname, c * sizeof(*names));
+    if (!names) {
+        return -1;
+    }
+    s->cname = names;
+    span *vals = realloc(s->cval, c * sizeof(*vals));
+    if (!vals) {
+        return -1;
+    }
+    s->cval = vals;
+    unsigned char *req = realloc(s->creq, c);
+    if (!req) {
+        return -1;
+    }
+    s->creq = req;
+    s->ccap = c;
+    return 0;
+}
+
+/* 1 when tz (trimmed, at most GW_TZ_MAX_BYTES) names a zone. */
+static int tz_known(gw_upload_scratch *s, const char *tz, size_t n)
+{
+    for (size_t i = 0; i < s->ntz; i++) {
+        if (strlen(s->tz[i].name) == n && memcmp(s->tz[i].name, tz, n) == 0) {
+            return s->tz[i].ok;
+        }
+    }
+    char name[GW_TZ_MAX_BYTES + 1];
+    memcpy(name, tz, n);
+    name[n] = '\0';
+    int ok = ecm_window_tz_canonical(name, NULL, 0) == 0;
+    size_t slot = s->ntz < TZ_CACHE ? s->ntz++ : (s->tz_next++ % TZ_CACHE);
+    memcpy(s->tz[slot].name, name, n + 1);
+    s->tz[slot].ok = ok;
+    return ok;
+}
+
+/* The zone of the number's region when it has exactly one, else "". */
+static const char *zone_of(gw_upload_scratch *s, const ecm_phone_info *info)
+{
+    for (size_t i = 0; i < s->nzone; i++) {
+        if (strcmp(s->zone[i].region, info->region) == 0) {
+            return s->zone[i].zone;
+        }
+    }
+    size_t slot = s->nzone < ZONE_CACHE ? s->nzone++ : (s->zone_next++ % ZONE_CACHE);
+    (void)snprintf(s->zone[slot].region, sizeof(s->zone[slot].region), "%s", info->region);
+    if (ecm_phone_time_zone(info->e164, s->zone[slot].zone, sizeof(s->zone[slot].zone)) != 0) {
+        s->zone[slot].zone[0] = '\0';
+    }
+    /* A non-geographic region ("001") is no region: never cache its answer
+     * for another number of it, which could differ. */
+    if (strcmp(info->region, "001") == 0 || info->region[0] == '\0') {
+        s->zone[slot].region[0] = '\x01';
+    }
+    return s->zone[slot].zone;
+}
+
+static void quote_raw(char *out, size_t out_size, const char *s, size_t len)
+{
+    ecm_utf8_excerpt(out, out_size, s, len, GW_UPLOAD_EXCERPT_CHARS);
+}
+
+/* One row, whatever it came from. Known columns are trimmed; a span with
+ * s == NULL is a column the file does not have. */
+typedef struct {
+    span account, first, last, tz;
+    span phone[GW_PHONE_COLUMNS];
+    size_t ncustom;     /* in the scratch's cname/cval/creq */
+    unsigned req_known; /* bit k: known_names[k] is needed by the message template */
+} row_view;
+
+static span trimmed(const char *s, size_t n)
+{
+    trim(&s, &n);
+    return (span){s, n};
+}
+
+static const char *const known_names[] = {"account_number", "first_name", "last_name", "time_zone"};
+
+static int check_text(const span *v, const char *label, char *reason, size_t reason_size)
+{
+    if (v->s && !ecm_utf8_text_ok(v->s, v->n)) {
+        char shown[GW_UPLOAD_EXCERPT_SIZE];
+        (void)ecm_utf8_format(reason, reason_size, "%s: not valid UTF-8 text",
+                              ecm_utf8_quote(shown, sizeof(shown), label, GW_UPLOAD_EXCERPT_CHARS));
+        return 1;
+    }
+    return 0;
+}
+
+/* Appends "{a,b}" with each element double-quoted. */
+static int add_array_literal(gw_buf *b, const gw_buf *items, int n)
+{
+    if (gw_buf_add(b, "{", 1) != 0) {
+        return -1;
+    }
+    const char *p = items->s;
+    for (int i = 0; i < n; i++) {
+        size_t len = strlen(p);
+        if ((i && gw_buf_add(b, ",", 1) != 0) || gw_buf_add(b, "\"", 1) != 0 ||
+            gw_buf_add(b, p, len) != 0 || gw_buf_add(b, "\"", 1) != 0) {
+            return -1;
+        }
+        p += len + 1;
+    }
+    return gw_buf_add(b, "}", 1);
+}
+
+static int add_custom(gw_upload_scratch *s, const row_view *v, gw_buf *out)
+{
+    if (v->ncustom == 0) {
+        return gw_buf_add(out, "{}", 2);
+    }
+    json_t *obj = json_object();
+    int rc = obj ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < v->ncustom; i++) {
+        rc = json_object_set_new(obj, s->cname[i], json_stringn(s->cval[i].s, s->cval[i].n));
+    }
+    char *text = rc == 0 ? json_dumps(obj, JSON_COMPACT) : NULL;
+    json_decref(obj);
+    if (!text) {
+        return -1;
+    }
+    rc = gw_buf_add_copy(out, text, strlen(text), 0);
+    free(text);
+    return rc;
+}
+
+/* Validates v and appends the fragment and numbers to out (see
+ * gw_upload_row). Returns 0, 1 (reason) or -1. */
+static int row_build(const gw_upload_rules *rules, gw_upload_scratch *s, long long line,
+                     const row_view *v, gw_buf *out, gw_upload_row *row, char *reason,
+                     size_t reason_size)
+{
+    const span *known[] = {&v->account, &v->first, &v->last, &v->tz};
+    for (size_t k = 0; k < 4; k++) {
+        if (check_text(known[k], known_names[k], reason, reason_size)) {
+            return 1;
+        }
+    }
+    for (int k = 0; k < GW_PHONE_COLUMNS; k++) {
+        char label[16];
+        (void)snprintf(label, sizeof(label), "phone%d", k + 1);
+        if (check_text(&v->phone[k], label, reason, reason_size)) {
+            return 1;
+        }
+    }
+    for (size_t i = 0; i < v->ncustom; i++) {
+        if (check_text(&s->cval[i], s->cname[i], reason, reason_size)) {
+            return 1;
+        }
+    }
+    for (int k = 1; k <= 2; k++) {
+        if (utf8_chars(known[k]->s, known[k]->n) > GW_NAME_MAX_CHARS) {
+            (void)ecm_utf8_format(reason, reason_size, "%s: longer than %d characters",
+                                  known_names[k], GW_NAME_MAX_CHARS);
+            return 1;
+        }
+    }
+    for (size_t k = 0; k < 3 + v->ncustom; k++) {
+        int needed = k < 3 ? (v->req_known >> k) & 1 : s->creq[k - 3];
+        const char *name = k < 3 ? known_names[k] : s->cname[k - 3];
+        span val = k < 3 ? *known[k] : trimmed(s->cval[k - 3].s, s->cval[k - 3].n);
+        if (needed && val.n == 0) {
+            char shown[GW_UPLOAD_EXCERPT_SIZE];
+            ecm_utf8_quote(shown, sizeof(shown), name, GW_UPLOAD_EXCERPT_CHARS);
+            (void)ecm_utf8_format(reason, reason_size,
+                                  "%s: empty, but the message template uses {%s}", shown, shown);
+            return 1;
+        }
+    }
+    if (v->tz.n > 0) {
+        int ok = v->tz.n <= GW_TZ_MAX_BYTES && tz_known(s, v->tz.s, v->tz.n);
+        if (!ok) {
+            char shown[GW_UPLOAD_EXCERPT_SIZE];
+            quote_raw(shown, sizeof(shown), v->tz.s, v->tz.n);
+            (void)ecm_utf8_format(reason, reason_size, "time_zone: '%s' is not a time zone name",
+                                  shown);
+            return 1;
+        }
+    }
+
+    s->phones.len = s->types.len = s->zones.len = 0;
+    int nphones = 0, may_be_mobile = 0;
+    ecm_phone_info first_info;
+    int first_col = 0;
+    for (int k = 0; k < GW_PHONE_COLUMNS; k++) {
+        const span *p = &v->phone[k];
+        if (p->n == 0) {
+            continue;
+        }
+        char shown[GW_UPLOAD_EXCERPT_SIZE], why[96];
+        quote_raw(shown, sizeof(shown), p->s, p->n);
+        if (p->n > GW_PHONE_MAX_BYTES) {
+            (void)ecm_utf8_format(reason, reason_size, "phone%d: '%s' too long", k + 1, shown);
+            return 1;
+        }
+        memcpy(s->value, p->s, p->n);
+        s->value[p->n] = '\0';
+        ecm_phone_info info;
+        int prc = ecm_phone_normalize(s->value, rules->region, &info, why, sizeof(why));
+        if (prc != 0 && p->n > 2 && p->s[0] == '0' && p->s[1] == '0') {
+            /* "00" is the international prefix of most of the world; where
+             * it is not the region's own (US: 011), a national number
+             * cannot start with it either, so read it as '+'. */
+            char plus[GW_PHONE_MAX_BYTES + 1], why2[96];
+            (void)snprintf(plus, sizeof(plus), "+%s", s->value + 2);
+            prc = ecm_phone_normalize(plus, NULL, &info, why2, sizeof(why2)) == 0 ? 0 : prc;
+        }
+        if (prc != 0) {
+            if (strcmp(why, "out of memory") == 0) {
+                return -1;
+            }
+            (void)ecm_utf8_format(reason, reason_size, "phone%d: '%s' %s", k + 1, shown, why);
+            return 1;
+        }
+        /* The same number twice in one row is one number. */
+        int seen = 0;
+        for (const char *q = s->phones.s; q && q < s->phones.s + s->phones.len;
+             q += strlen(q) + 1) {
+            seen = seen || strcmp(q, info.e164) == 0;
+        }
+        if (seen) {
+            continue;
+        }
+        if (nphones == 0) {
+            first_info = info;
+            first_col = k + 1;
+        }
+        const char *tname = ecm_phone_type_name(info.type);
+        const char *zone = zone_of(s, &info);
+        if (gw_buf_add(&s->phones, info.e164, strlen(info.e164) + 1) != 0 ||
+            gw_buf_add(&s->types, tname, strlen(tname) + 1) != 0 ||
+            gw_buf_add(&s->zones, zone, strlen(zone) + 1) != 0) {
+            return -1;
+        }
+        may_be_mobile = may_be_mobile || ecm_phone_type_may_be_mobile(info.type);
+        nphones++;
+    }
+    if (nphones == 0) {
+        (void)ecm_utf8_format(reason, reason_size, "no phone number (phone1 .. phone10 are empty)");
+        return 1;
+    }
+    if (rules->sms && !may_be_mobile) {
+        (void)ecm_utf8_format(reason, reason_size, "no number that can take SMS (phone%d %s is %s)",
+                              first_col, first_info.e164, ecm_phone_type_name(first_info.type));
+        return 1;
+    }
+
+    size_t start = out->len;
+    char num[32];
+    (void)snprintf(num, sizeof(num), "%lld\t", line);
+    int rc = gw_buf_add(out, num, strlen(num));
+    for (size_t k = 0; rc == 0 && k < 3; k++) {
+        rc = gw_buf_add_copy(out, known[k]->s, known[k]->n, 1) || gw_buf_add(out, "\t", 1);
+    }
+    if (rc == 0) {
+        rc = add_array_literal(out, &s->phones, nphones) || gw_buf_add(out, "\t", 1) ||
+             add_custom(s, v, out) || gw_buf_add(out, "\t", 1) ||
+             gw_buf_add_copy(out, v->tz.s, v->tz.n, 1) || gw_buf_add(out, "\t", 1) ||
+             add_array_literal(out, &s->types, nphones) || gw_buf_add(out, "\t", 1) ||
+             add_array_literal(out, &s->zones, nphones);
+    }
+    size_t copy_len = out->len - start;
+    size_t phones_off = out->len;
+    if (rc == 0) {
+        rc = gw_buf_add(out, s->phones.s, s->phones.len);
+    }
+    if (rc != 0) {
+        out->len = start;
+        out->s[start] = '\0';
+        (void)ecm_utf8_format(reason, reason_size, "out of memory");
+        return -1;
+    }
+    row->copy_off = start;
+    row->copy_len = copy_len;
+    row->phones_off = phones_off;
+    row->nphones = nphones;
+    return 0;
+}
+
+int gw_upload_row_csv(const gw_upload_header *h, const gw_upload_rules *rules, gw_upload_scratch *s,
+                      long long line, size_t nfields, const char *const *fields, const size_t *lens,
+                      gw_buf *out, gw_upload_row *row, char *reason, size_t reason_size)
+{
+    if (nfields != h->ncols) {
+        (void)ecm_utf8_format(reason, reason_size, "expected %zu fields, found %zu", h->ncols,
+                              nfields);
+        return 1;
+    }
+    row_view v;
+    memset(&v, 0, sizeof(v));
+    span *known[] = {&v.account, &v.first, &v.last, &v.tz};
+    const int idx[] = {h->account, h->first, h->last, h->tz};
+    for (size_t k = 0; k < 4; k++) {
+        if (idx[k] >= 0) {
+            *known[k] = trimmed(fields[idx[k]], lens[idx[k]]);
+        }
+    }
+    for (int k = 0; k < GW_PHONE_COLUMNS; k++) {
+        if (h->phone[k] >= 0) {
+            v.phone[k] = trimmed(fields[h->phone[k]], lens[h->phone[k]]);
+        }
+    }
+    if (scratch_custom_room(s, h->ncols) != 0) {
+        (void)ecm_utf8_format(reason, reason_size, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < nfields; i++) {
+        if (h->custom[i]) {
+            s->creq[v.ncustom] = h->required ? h->required[i] : 0;
+            s->cname[v.ncustom] = h->custom[i];
+            s->cval[v.ncustom++] = (span){fields[i], lens[i]};
+        }
+    }
+    for (size_t k = 0; h->required && k < 3; k++) {
+        if (idx[k] >= 0 && h->required[idx[k]]) {
+            v.req_known |= 1u << k;
+        }
+    }
+    return row_build(rules, s, line, &v, out, row, reason, reason_size);
+}
+
+/* The text of a JSON value in *out; numbers are written into s->num.
+ * Returns 0, or 1 when the value is no string, number or null. */
+static int json_value_span(gw_upload_scratch *s, json_t *val, span *out)
+{
+    char tmp[64];
+    int n;
+    switch (json_typeof(val)) {
+    case JSON_STRING:
+        *out = (span){json_string_value(val), json_string_length(val)};
+        return 0;
+    case JSON_NULL:
+        *out = (span){"", 0};
+        return 0;
+    case JSON_INTEGER:
+        n = snprintf(tmp, sizeof(tmp), "%" JSON_INTEGER_FORMAT, json_integer_value(val));
+        break;
+    case JSON_REAL:
+        n = snprintf(tmp, sizeof(tmp), "%.17g", json_real_value(val));
+        break;
+    default:
+        return 1;
+    }
+    if (n < 0 || (size_t)n >= sizeof(tmp)) {
+        return 1;
+    }
+    /* Offsets, not pointers: s->num may move while the row is read. */
+    size_t off = s->num.len;
+    if (gw_buf_add(&s->num, tmp, (size_t)n + 1) != 0) {
+        return -1;
+    }
+    *out = (span){(const char *)(uintptr_t)off, (size_t)n};
+    return 2;
+}
+
+int gw_upload_row_json(const gw_upload_rules *rules, gw_upload_scratch *s, long long line,
+                       const char *text, size_t len, gw_buf *out, gw_upload_row *row, char *reason,
+                       size_t reason_size)
+{
+    json_error_t jerr;
+    json_t *obj =
+        json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY, &jerr);
+    if (!obj) {
+        (void)ecm_utf8_format(reason, reason_size, "not valid JSON: %s", jerr.text);
+        return 1;
+    }
+    if (!json_is_object(obj)) {
+        json_decref(obj);
+        (void)ecm_utf8_format(reason, reason_size, "not a JSON object");
+        return 1;
+    }
+    row_view v;
+    memset(&v, 0, sizeof(v));
+    span *known[] = {&v.account, &v.first, &v.last, &v.tz};
+    unsigned char from_num[4 + GW_PHONE_COLUMNS] = {0};
+    int rc = 0;
+    s->num.len = 0;
+    if (scratch_custom_room(s, json_object_size(obj) + 1) != 0) {
+        rc = -1;
+    }
+    unsigned char *custom_num = NULL;
+    if (rc == 0 && !(custom_num = calloc(json_object_size(obj) + 1, 1))) {
+        rc = -1;
+    }
+    const char *key;
+    json_t *val;
+    json_object_foreach(obj, key, val)
+    {
+        if (rc != 0) {
+            break;
+        }
+        size_t klen = strlen(key);
+        span *slot = NULL;
+        int slot_idx = -1;
+        for (size_t k = 0; k < 4 && !slot; k++) {
+            if (name_is(key, klen, known_names[k])) {
+                slot = known[k];
+                slot_idx = (int)k;
+            }
+        }
+        for (int k = 0; k < GW_PHONE_COLUMNS && !slot; k++) {
+            char pname[16];
+            (void)snprintf(pname, sizeof(pname), "phone%d", k + 1);
+            if (name_is(key, klen, pname)) {
+                slot = &v.phone[k];
+                slot_idx = 4 + k;
+            }
+        }
+        if (slot && slot->s) {
+            char shown[GW_UPLOAD_EXCERPT_SIZE];
+            (void)ecm_utf8_format(
+                reason, reason_size, "'%s' appears twice",
+                ecm_utf8_quote(shown, sizeof(shown), key, GW_UPLOAD_EXCERPT_CHARS));
+            rc = 1;
+            break;
+        }
+        span sp;
+        int vr = json_value_span(s, val, &sp);
+        if (vr < 0) {
+            rc = -1;
+            break;
+        }
+        if (vr == 1) {
+            char shown[GW_UPLOAD_EXCERPT_SIZE];
+            (void)ecm_utf8_format(
+                reason, reason_size, "%s: must be a string or a number",
+                ecm_utf8_quote(shown, sizeof(shown), key, GW_UPLOAD_EXCERPT_CHARS));
+            rc = 1;
+            break;
+        }
+        if (slot) {
+            *slot = sp;
+            from_num[slot_idx] = vr == 2;
+        } else {
+            custom_num[v.ncustom] = vr == 2;
+            s->creq[v.ncustom] = 0;
+            s->cname[v.ncustom] = key;
+            s->cval[v.ncustom++] = sp;
+        }
+    }
+    if (rc == 0) {
+        /* Now that s->num no longer moves, offsets become pointers. */
+        for (size_t k = 0; k < 4; k++) {
+            if (from_num[k]) {
+                known[k]->s = s->num.s + (uintptr_t)known[k]->s;
+            }
+            if (known[k]->s) {
+                *known[k] = trimmed(known[k]->s, known[k]->n);
+            }
+        }
+        for (int k = 0; k < GW_PHONE_COLUMNS; k++) {
+            if (from_num[4 + k]) {
+                v.phone[k].s = s->num.s + (uintptr_t)v.phone[k].s;
+            }
+            if (v.phone[k].s) {
+                v.phone[k] = trimmed(v.phone[k].s, v.phone[k].n);
+            }
+        }
+        for (size_t i = 0; i < v.ncustom; i++) {
+            if (custom_num[i]) {
+                s->cval[i].s = s->num.s + (uintptr_t)s->cval[i].s;
+            }
+        }
+        for (size_t r = 0; rc == 0 && r < rules->nrequired; r++) {
+            const char *name = rules->required[r];
+            int found = 0;
+            for (size_t k = 0; k < 3 && !found; k++) {
+                if (strcmp(name, known_names[k]) == 0) {
+                    v.req_known |= 1u << k;
+                    found = 1;
+                }
+            }
+            for (size_t i = 0; i < v.ncustom && !found; i++) {
+                if (strcmp(name, s->cname[i]) == 0) {
+                    s->creq[i] = 1;
+                    found = 1;
+                }
+            }
+            if (!found) {
+                char shown[GW_UPLOAD_EXCERPT_SIZE];
+                ecm_utf8_quote(shown, sizeof(shown), name, GW_UPLOAD_EXCERPT_CHARS);
+                (void)ecm_utf8_format(reason, reason_size,
+                                      "%s: missing, but the message template uses {%s}", shown,
+                                      shown);
+                rc = 1;
+            }
+        }
+        int any_phone_column = 0;
+        for (int k = 0; k < GW_PHONE_COLUMNS; k++) {
+            any_phone_column = any_phone_column || v.phone[k].s != NULL;
+        }
+        if (rc == 0 && !any_phone_column) {
+            (void)ecm_utf8_format(reason, reason_size,
+                                  "no phone number (phone1 .. phone10 are missing)");
+            rc = 1;
+        }
+        if (rc == 0) {
+            rc = row_build(rules, s, line, &v, out, row, reason, reason_size);
+        }
+    }
+    if (rc < 0) {
+        (void)ecm_utf8_format(reason, reason_size, "out of memory");
+    }
+    free(custom_num);
+    json_decref(obj);
+    return rc;
+}

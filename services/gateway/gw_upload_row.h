@@ -1,0 +1,78 @@
+/* The pure part of a contact upload: the CSV header mapped to columns, and
+ * one row (a CSV record or a JSON array item) checked and normalised into
+ * its COPY fragment and its numbers. No I/O: exposed for tests and fuzzing,
+ * and called by the validating threads (gw_upload_pool). */
+#ifndef GW_UPLOAD_ROW_H
+#define GW_UPLOAD_ROW_H
+
+#include <stddef.h>
+
+#include "gw_buf.h"
+
+#define GW_PHONE_COLUMNS 10
+
+typedef struct gw_upload_header gw_upload_header;
+
+/* Maps the header record's columns by name (trimmed, case-insensitive):
+ * account_number, first_name, last_name, phone1..phone10, time_zone; any
+ * other column is a custom field. Returns NULL with errstr when the header
+ * is unusable (no phone column, a name twice, an empty name, bad UTF-8). */
+gw_upload_header *gw_upload_header_parse(size_t nfields, const char *const *fields,
+                                         const size_t *lens, char *errstr, size_t errstr_size);
+void gw_upload_header_free(gw_upload_header *h);
+
+/* For an sms campaign: every placeholder of the message template tmpl must
+ * be a column of the file (account_number, first_name, last_name or a
+ * custom column, custom names compared exactly); those columns are then
+ * required in every row, so a row where one is empty is rejected rather
+ * than let the message go out with a blank. Returns 0; 1 when a placeholder
+ * is no column (errstr names it); -1 on a template syntax error or out of
+ * memory (errstr says why). */
+int gw_upload_header_use_template(gw_upload_header *h, const char *tmpl, char *errstr,
+                                  size_t errstr_size);
+
+/* Per-thread state of row validation: caches of time-zone checks and of the
+ * zone of each number region (ICU lookups cost far more than a row). */
+typedef struct gw_upload_scratch gw_upload_scratch;
+gw_upload_scratch *gw_upload_scratch_new(void); /* NULL when out of memory */
+void gw_upload_scratch_free(gw_upload_scratch *s);
+
+/* How rows of one campaign are checked. */
+typedef struct {
+    const char *region; /* the campaign's, for numbers without '+' */
+    int sms;            /* an sms campaign: a row needs a number that may be mobile */
+    /* JSON items of an sms campaign: the template's placeholders, each
+     * required non-empty in every item (CSV files use the header's marks). */
+    const char *const *required;
+    size_t nrequired;
+} gw_upload_rules;
+
+/* A validated row: its COPY fragment and its numbers, both in the caller's
+ * buffer (offsets, since the buffer may move as it grows). The fragment is
+ * the columns line_no, account_number, first_name, last_name, phones,
+ * custom, time_zone, phone_types, phone_zones, tab-separated, without a
+ * final line break; the numbers are nphones E.164 strings, each followed by
+ * a NUL, first-seen order, a number repeated within the row kept once. */
+typedef struct {
+    size_t copy_off, copy_len;
+    size_t phones_off;
+    int nphones;
+} gw_upload_row;
+
+/* Validates one CSV record against the header and appends its fragment and
+ * numbers to out. Returns 0 when appended, 1 when the row is rejected
+ * (reason names the column and why, e.g. "phone2: '212 555 O1OO' contains
+ * letters"; out unchanged), -1 on allocation failure (reason "out of
+ * memory"). */
+int gw_upload_row_csv(const gw_upload_header *h, const gw_upload_rules *rules, gw_upload_scratch *s,
+                      long long line, size_t nfields, const char *const *fields, const size_t *lens,
+                      gw_buf *out, gw_upload_row *row, char *reason, size_t reason_size);
+
+/* The same for one JSON array item (raw text, len bytes): an object whose
+ * keys are the CSV header names; values strings or numbers, null or ""
+ * empty. Returns 0, 1 (reason says why, e.g. "not a JSON object") or -1. */
+int gw_upload_row_json(const gw_upload_rules *rules, gw_upload_scratch *s, long long line,
+                       const char *text, size_t len, gw_buf *out, gw_upload_row *row, char *reason,
+                       size_t reason_size);
+
+#endif

@@ -1,0 +1,204 @@
+/* The state of one streamed contact upload, shared by the files that make
+ * it up (gw_upload*.c, see gw_upload.h) and by nothing else: the upload
+ * itself (gw_upload.c) owns it; the validating threads (gw_upload_pool.c),
+ * the loader thread (gw_upload_load.c), the resume (gw_upload_resume.c)
+ * and the HTTP handlers (gw_upload_http.c) work on it as each function's
+ * contract says. */
+#ifndef GW_UPLOAD_STATE_H
+#define GW_UPLOAD_STATE_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "ecm/v1/events.pb-c.h"
+#include "ecm_bloom.h"
+#include "ecm_http.h"
+#include "ecm_pg.h"
+#include "gw_app.h"
+#include "gw_buf.h"
+#include "gw_csv.h"
+#include "gw_jsonarr.h"
+#include "gw_upload_http.h"
+#include "gw_upload_row.h"
+
+/* Validation threads per upload: libphonenumber costs tens of microseconds
+ * a number, far more than the COPY of the row. */
+#define GW_UPLOAD_THREADS_MAX 16
+
+/* A row as it arrived: CSV fields (each a size_t length, the bytes and a
+ * NUL) or a JSON item's text, at off in the raw arena. */
+typedef struct {
+    long long line;
+    size_t off, len;
+    size_t nfields; /* CSV only */
+} gw_upload_raw_row;
+
+/* What validation made of row i: its fragment (gw_upload_row) in worker w's
+ * output of the batch, or a rejection with the reason at reason_off there. */
+typedef struct {
+    int rejected;
+    int w;
+    gw_upload_row row;
+    size_t reason_off;
+} gw_upload_result;
+
+/* A batch of raw rows and what validation made of them. */
+typedef struct {
+    gw_buf raw;
+    gw_upload_raw_row *rows;
+    gw_upload_result *res;
+    size_t nrows, cap;
+    gw_buf out[GW_UPLOAD_THREADS_MAX]; /* per worker: fragments, numbers, reasons */
+    /* The upload's totals once this batch is in, written with it, and its
+     * checkpoint: the last line it holds and the SHA-256 (hex) of the
+     * body's first bytes_read bytes. */
+    long long rows_read, bytes_read;
+    long long last_line;
+    char sha[EVP_MAX_MD_SIZE * 2 + 1];
+    int64_t validate_ms;
+} gw_upload_batch;
+
+typedef struct gw_upload gw_upload;
+
+typedef struct {
+    gw_upload *u;
+    gw_upload_batch *b;
+    size_t first, count;
+    gw_upload_scratch *scratch;
+    const char **fields;
+    size_t *lens;
+    size_t fcap;
+    int failed; /* out of memory */
+    pthread_t thread;
+} gw_upload_worker;
+
+struct gw_upload {
+    const gw_app *app;
+    long long campaign_id;
+    long long upload_id;
+    Ecm__V1__Channel channel;
+    char region[16];
+    char *sms_template; /* sms campaigns: placeholders must be columns */
+    char **required;    /* JSON uploads of an sms campaign: the placeholders */
+    size_t nrequired;
+    gw_upload_rules rules;
+    int json;
+    gw_csv *csv;
+    gw_jsonarr *jarr;
+    gw_upload_header *header;
+
+    /* Two batches: while the loader thread writes one to the database, the
+     * request's thread reads and validates the next into the other. So
+     * memory holds two batches whatever the file size. */
+    gw_upload_batch batches[2];
+    gw_upload_batch *cur; /* the one being read */
+    gw_upload_worker workers[GW_UPLOAD_THREADS_MAX];
+    int nworkers;
+    pthread_t loader;
+    int loader_running;
+    gw_upload_batch *loading; /* the loader's batch */
+    int load_rc;              /* 0, or -1 once a batch could not be loaded */
+
+    /* The loader's filter of the numbers the campaign may already have
+     * (filled from contact_phones before the first batch, then with every
+     * number loaded): only the numbers it says "maybe" are looked up. A
+     * number another upload loads meanwhile is not in it; the unique index
+     * of contact_phones refuses that batch and it is loaded again with
+     * every number looked up. NULL until the first batch. */
+    ecm_bloom *seen;
+    long long seen_lookups, seen_skipped, seen_rechecks;
+
+    /* rows_read and bytes_read belong to the request's thread; the other
+     * counts and errors to the loader while it runs (gw_upload_free, gw_upload_flush
+     * and gw_upload_fail_line wait for it first). */
+    long long rows_read, rows_loaded, rows_rejected, rows_duplicate, rows_dnc;
+    long long bytes_read, bytes_total; /* bytes_total -1: unknown */
+    json_t *errors;                    /* the first GW_UPLOAD_ERRORS_ANSWER rejected rows */
+
+    /* A failure that ends the upload, answered by body() or end(); a line
+     * of its own (a CSV that cannot be read on) goes into the report. */
+    int fail_status;
+    const char *fail_type;
+    const char *fail_title;
+    char fail_detail[320];
+    long long fail_line;
+    char fail_reason[256];
+    int finished;
+    int admitted; /* holds a gw_upload_limits slot, given back by gw_upload_free */
+    int held;     /* its lease is renewed by the process (gw_upload_lease_hold) */
+
+    /* The body's SHA-256 so far (hashed bytes: all of it, the chunk being
+     * parsed included), for each batch's checkpoint: the bytes read when
+     * the batch is handed on and the last line it holds. */
+    EVP_MD_CTX *sha;
+    long long hashed;
+    /* A batch is full but waits for a resume's checksum to be verified. */
+    int flush_due;
+    /* A resume: lines (items) up to resume_line are skipped; the first
+     * resume_bytes bytes must hash to resume_sha (verified once hashed).
+     * refused: the file is not the one read; the upload goes back to
+     * 'interrupted'. fenced: another gateway marked the upload
+     * 'interrupted' (this one's lease ran out); nothing more is written. */
+    int resumed;
+    long long resume_line, resume_bytes;
+    char resume_sha[EVP_MAX_MD_SIZE * 2 + 1];
+    int resume_verified;
+    int refused;
+    int fenced;
+};
+
+/* ---- what gw_upload.c offers the other files ---- */
+
+/* Records the failure that ends u, answered by the body or end handler;
+ * only the first one counts. detail is copied. Can't fail. */
+void gw_upload_fail(gw_upload *u, int status, const char *type, const char *title,
+                    const char *detail);
+
+/* A failure that belongs to a line of the file (a header that cannot be
+ * used, a record the reader cannot get past): reported like a rejected row
+ * (in the answer now, in the report by gw_upload_mark_failed). Waits for
+ * the loader first. Can't fail. */
+void gw_upload_fail_line(gw_upload *u, long long line, const char *reason);
+
+/* The failure of an upload another gateway marked 'interrupted' (409).
+ * Can't fail. */
+void gw_upload_fail_fenced(gw_upload *u);
+
+/* Validates the batch being read and hands it to the loader thread once
+ * the previous one is in; with wait, also waits for it to be loaded.
+ * Returns 0, or -1 with the failure recorded in u. */
+int gw_upload_flush(gw_upload *u, int wait);
+
+/* The campaign checks, admission and reader of a contact upload (or
+ * resume) to campaign_id sent as kind, on pg (kept). Returns the upload
+ * (admitted), or NULL after answering (404, 409, 429, 500, 503). */
+gw_upload *gw_upload_open(const gw_app *app, ecm_http_req *req, ecm_pg *pg, long long campaign_id,
+                          gw_body_kind kind) __attribute__((warn_unused_result));
+
+/* Waits for the loader, gives back the admission slot and the lease, frees
+ * u. NULL is a no-op. */
+void gw_upload_free(gw_upload *u);
+
+/* Ends upload_id owned by this process in state, best effort. Returns 0 or
+ * -1. */
+int gw_upload_mark(ecm_pg *pg, const gw_app *app, long long upload_id, const char *state);
+
+/* Marks an upload that will not finish 'failed': what was loaded stays and
+ * the row says so, with the line that stopped it in the report. A resume
+ * refused for another file goes back to 'interrupted' as it was; a fenced
+ * upload is no longer this process's to write. Best effort (the database
+ * may be what failed); done once. */
+void gw_upload_mark_failed(gw_upload *u);
+
+/* The line (CSV) or item (JSON) where the reader gave up. */
+long long gw_upload_reader_error_line(const gw_upload *u);
+
+/* The request's Content-Length: its value, or -1 when absent or not a
+ * number. */
+long long gw_upload_content_length(ecm_http_req *req);
+
+#endif
