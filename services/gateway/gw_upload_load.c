@@ -295,6 +295,253 @@ static int seen_maybe(const gw_upload *u, const char *phone, int probe_all)
     return probe_all || !u->seen || ecm_bloom_maybe(u->seen, phone, strlen(phone));
 }
 
+/* One try at loading a batch: what it reads and builds, freed by
+ * try_free. */
+typedef struct {
+    gw_upload *u;
+    const gw_upload_batch *b;
+    ecm_pg *pg;
+    gw_upload_counts *bc;
+    int probe_all;
+    char cid[24];
+    size_t nphones, ncand; /* the numbers of the rows validation kept, those rows */
+    ecm_pgarr all;         /* the numbers to look up in contact_phones (digits) */
+    ecm_pgarr digits;      /* every number (digits), for the DNC lists */
+    PGresult *ids, *existing, *dnc;
+    gw_phone_set ps;
+    unsigned char *decision;
+    phone_pair *pairs;
+    size_t npairs;
+    gw_buf report, phones;
+    int64_t now;
+} load_try;
+
+/* Lists the batch's numbers: all of them (digits) and those to look up. */
+static void try_collect(load_try *t)
+{
+    const gw_upload_batch *b = t->b;
+    for (size_t i = 0; i < b->nrows; i++) {
+        const gw_upload_result *r = &b->res[i];
+        if (r->rejected) {
+            continue;
+        }
+        t->ncand++;
+        const char *p = row_phones(b, r);
+        for (int k = 0; k < r->row.nphones; k++, p += strlen(p) + 1) {
+            if (seen_maybe(t->u, p, t->probe_all)) {
+                ecm_pgarr_add_str(&t->all, p + 1); /* contact_phones keeps the digits */
+                t->bc->looked_up++;
+            }
+            ecm_pgarr_add_str(&t->digits, p + 1);
+            t->nphones++;
+        }
+    }
+}
+
+/* The lock, the ids, and what the database knows of the batch's numbers
+ * (already a contact, on a DNC list) into t->ps. Returns 0 or -1. */
+static int try_lookup(load_try *t, const char *all_lit, const char *digits_lit)
+{
+    char lock_class[24], ncand_s[24];
+    (void)snprintf(lock_class, sizeof(lock_class), "%d", GW_UPLOAD_LOCK_CLASS);
+    (void)snprintf(ncand_s, sizeof(ncand_s), "%zu", t->ncand);
+    const char *lock_params[] = {lock_class, t->cid, ncand_s};
+    const char *lookup_params[] = {t->cid, all_lit};
+    const char *dnc_params[] = {t->cid, digits_lit};
+    if (t->ncand > 0) {
+        t->ids = ecm_pg_exec(t->pg, SQL_LOCK_IDS, 3, lock_params);
+        if (!t->ids || PQntuples(t->ids) != (int)t->ncand) {
+            return -1;
+        }
+    }
+    if (t->nphones == 0) {
+        return 0;
+    }
+    int lookup = t->bc->looked_up > 0;
+    t->existing = lookup ? ecm_pg_exec(t->pg, SQL_EXISTING, 2, lookup_params) : NULL;
+    int dnc_any = t->ids && PQgetvalue(t->ids, 0, 1)[0] == 't';
+    t->dnc = dnc_any ? ecm_pg_exec(t->pg, SQL_DNC, 2, dnc_params) : NULL;
+    if ((lookup && !t->existing) || (dnc_any && !t->dnc)) {
+        return -1;
+    }
+    for (int i = 0; t->existing && i < PQntuples(t->existing); i++) {
+        gw_phone_entry *e = gw_phone_set_get(&t->ps, PQgetvalue(t->existing, i, 0));
+        e->upload_id = strtoll(PQgetvalue(t->existing, i, 1), NULL, 10);
+        e->line = strtoll(PQgetvalue(t->existing, i, 2), NULL, 10);
+        if (e->line <= 0) {
+            e->line = 1; /* a contact without a line is still a contact */
+        }
+    }
+    for (int i = 0; t->dnc && i < PQntuples(t->dnc); i++) {
+        gw_phone_set_get(&t->ps, PQgetvalue(t->dnc, i, 0))->dnc = 1;
+    }
+    return 0;
+}
+
+/* COPY of the rows that load into contacts, each under its id (queued, or
+ * closed 'DNC'); collects their (number, id) pairs. Returns 0 or -1. */
+static int try_copy_contacts(load_try *t)
+{
+    const gw_upload_batch *b = t->b;
+    char closed_at[40];
+    ecm_time_format_ms(t->now, closed_at, sizeof(closed_at));
+    if (ecm_pg_copy_begin(t->pg, COPY_CONTACTS_SQL) != 0) {
+        return -1;
+    }
+    char prefix[96], suffix[64];
+    int k = 0;
+    for (size_t i = 0; i < b->nrows; i++) {
+        if (t->decision[i] < ROW_LOAD) {
+            continue;
+        }
+        const gw_upload_result *r = &b->res[i];
+        const char *id = PQgetvalue(t->ids, k++, 0);
+        int pn = snprintf(prefix, sizeof(prefix), "%s\t%lld\t%lld\t", id, t->u->campaign_id,
+                          t->u->upload_id);
+        int sn = t->decision[i] == ROW_LOAD_DNC
+                     ? snprintf(suffix, sizeof(suffix), "\tclosed\tDNC\t%s\n", closed_at)
+                     : snprintf(suffix, sizeof(suffix), "\tqueued\t\\N\t\\N\n");
+        if (pn < 0 || (size_t)pn >= sizeof(prefix) || sn < 0 || (size_t)sn >= sizeof(suffix) ||
+            ecm_pg_copy_put(t->pg, prefix, (size_t)pn) != 0 ||
+            ecm_pg_copy_put(t->pg, b->out[r->w].s + r->row.copy_off, r->row.copy_len) != 0 ||
+            ecm_pg_copy_put(t->pg, suffix, (size_t)sn) != 0) {
+            return -1;
+        }
+        const char *p = row_phones(b, r);
+        for (int j = 0; j < r->row.nphones; j++, p += strlen(p) + 1) {
+            t->pairs[t->npairs].phone = strtoll(p + 1, NULL, 10);
+            t->pairs[t->npairs++].contact_id = strtoll(id, NULL, 10);
+        }
+    }
+    return ecm_pg_copy_end(t->pg) != 0 ? -1 : 0;
+}
+
+/* COPY of the loaded numbers into contact_phones. Returns 0, -1, or 1 when
+ * the unique index refused a number the filter ruled out (not probe_all). */
+static int try_copy_phones(load_try *t)
+{
+    if (phone_pairs_copy_text(t->pairs, t->npairs, t->u->campaign_id, &t->phones) != 0) {
+        return -1;
+    }
+    ecm_pg_expect_sqlstate(t->pg, t->probe_all ? NULL : "23505");
+    int prc = ecm_pg_copy_begin(t->pg, "COPY contact_phones (campaign_id, phone, contact_id) "
+                                       "FROM STDIN") != 0 ||
+              ecm_pg_copy_put(t->pg, t->phones.s, t->phones.len) != 0 ||
+              ecm_pg_copy_end(t->pg) != 0;
+    ecm_pg_expect_sqlstate(t->pg, NULL);
+    if (!prc) {
+        return 0;
+    }
+    /* unique_violation */
+    return !t->probe_all && strcmp(ecm_pg_last_sqlstate(t->pg), "23505") == 0 ? 1 : -1;
+}
+
+/* The outbox events: the batch's ContactsUploaded and a ContactClosed a DNC
+ * row. Returns 0 or -1. */
+static int try_events(load_try *t)
+{
+    const gw_upload_batch *b = t->b;
+    if (ecm_outbox_copy_begin(t->pg) != 0 ||
+        add_uploaded_event(t->pg, t->u, b, t->decision, t->ids, t->now) != 0) {
+        return -1;
+    }
+    int k = 0;
+    for (size_t i = 0; i < b->nrows; i++) {
+        if (t->decision[i] < ROW_LOAD) {
+            continue;
+        }
+        const char *key = PQgetvalue(t->ids, k++, 0);
+        if (t->decision[i] == ROW_LOAD_DNC &&
+            add_closed_event(t->pg, t->u, key, strtoll(key, NULL, 10), t->now) != 0) {
+            return -1;
+        }
+    }
+    return ecm_outbox_copy_end(t->pg) != 0 ? -1 : 0;
+}
+
+/* The report rows, the counts and checkpoint, and the commit. The fence:
+ * the batch commits only while the row still names this process as the
+ * owner of a running upload (the sweep of another gateway locks the row
+ * FOR UPDATE, so one of the two waits). Returns 0 or -1 (u->fenced set
+ * when fenced). */
+static int try_commit(load_try *t)
+{
+    gw_upload *u = t->u;
+    if (gw_upload_report_copy(t->pg, &t->report) != 0) {
+        return -1;
+    }
+    int saved = gw_upload_load_save(t->pg, u, t->b->rows_read, t->b->bytes_read, t->bc, NULL, t->b);
+    if (saved == 1) {
+        u->fenced = 1;
+        ecm_log_warn("upload batch refused",
+                     "upload_id=%lld first_line=%lld reason=the upload was "
+                     "marked interrupted (this gateway's lease ran out); nothing more is loaded",
+                     u->upload_id, t->b->rows[0].line);
+    }
+    return saved != 0 || ecm_pg_commit(t->pg) != 0 ? -1 : 0;
+}
+
+/* Adds the numbers the batch loaded to the upload's filter. */
+static void try_seen_add(const load_try *t)
+{
+    const gw_upload_batch *b = t->b;
+    for (size_t i = 0; t->u->seen && i < b->nrows; i++) {
+        if (t->decision[i] >= ROW_LOAD) {
+            const gw_upload_result *r = &b->res[i];
+            const char *p = row_phones(b, r);
+            for (int k = 0; k < r->row.nphones; k++, p += strlen(p) + 1) {
+                ecm_bloom_add(t->u->seen, p, strlen(p));
+            }
+        }
+    }
+}
+
+static void try_free(load_try *t)
+{
+    PQclear(t->existing);
+    PQclear(t->dnc);
+    PQclear(t->ids);
+    gw_phone_set_free(&t->ps);
+    free(t->decision);
+    free(t->pairs);
+    ecm_pgarr_free(&t->all);
+    ecm_pgarr_free(&t->digits);
+    gw_buf_free(&t->report);
+    gw_buf_free(&t->phones);
+}
+
+/* The writes of a decided batch, timed into bc. Returns 0, -1, or 1 (see
+ * try_copy_phones). */
+static int try_write(load_try *t)
+{
+    gw_upload_counts *bc = t->bc;
+    int64_t ms = ecm_now_ms();
+    t->now = ecm_clock_now_ms();
+    if (bc->loaded > 0) {
+        if (try_copy_contacts(t) != 0) {
+            return -1;
+        }
+        bc->ms_contacts = ecm_now_ms() - ms;
+        ms = ecm_now_ms();
+        int prc = try_copy_phones(t);
+        if (prc != 0) {
+            return prc;
+        }
+        bc->ms_phones = ecm_now_ms() - ms;
+        ms = ecm_now_ms();
+        if (try_events(t) != 0) {
+            return -1;
+        }
+        bc->ms_outbox = ecm_now_ms() - ms;
+        ms = ecm_now_ms();
+    }
+    if (try_commit(t) != 0) {
+        return -1;
+    }
+    bc->ms_commit = ecm_now_ms() - ms;
+    return 0;
+}
+
 /* The batch's whole transaction; with probe_all every number is looked up,
  * else only those u->seen does not rule out. Returns 0 with *bc set, -1
  * (rolled back), or 1 (rolled back: a number the filter ruled out is in
@@ -304,200 +551,38 @@ static int seen_maybe(const gw_upload *u, const char *phone, int probe_all)
 static int load_once(gw_upload *u, const gw_upload_batch *b, ecm_pg *pg, gw_upload_counts *bc,
                      int probe_all)
 {
-    int rc = -1;
-    PGresult *existing = NULL, *dnc = NULL, *ids = NULL;
-    gw_phone_set ps = {NULL, 0};
-    gw_buf report = {0}, phones = {0};
-    unsigned char *decision = malloc(b->nrows ? b->nrows : 1);
-    phone_pair *pairs = NULL;
-    size_t npairs = 0;
-    ecm_pgarr all, digits;
-    ecm_pgarr_init(&all);
-    ecm_pgarr_init(&digits);
+    load_try t = {.u = u, .b = b, .pg = pg, .bc = bc, .probe_all = probe_all};
+    ecm_pgarr_init(&t.all);
+    ecm_pgarr_init(&t.digits);
     memset(bc, 0, sizeof(*bc));
-    size_t nphones = 0, ncand = 0;
-    for (size_t i = 0; i < b->nrows; i++) {
-        const gw_upload_result *r = &b->res[i];
-        if (r->rejected) {
-            continue;
-        }
-        ncand++;
-        const char *p = row_phones(b, r);
-        for (int k = 0; k < r->row.nphones; k++, p += strlen(p) + 1) {
-            if (seen_maybe(u, p, probe_all)) {
-                ecm_pgarr_add_str(&all, p + 1); /* contact_phones keeps the digits */
-                bc->looked_up++;
-            }
-            ecm_pgarr_add_str(&digits, p + 1);
-            nphones++;
-        }
+    t.decision = malloc(b->nrows ? b->nrows : 1);
+    try_collect(&t);
+    const char *all_lit = ecm_pgarr_finish(&t.all);
+    const char *digits_lit = ecm_pgarr_finish(&t.digits);
+    (void)snprintf(t.cid, sizeof(t.cid), "%lld", u->campaign_id);
+    t.pairs = malloc((t.nphones ? t.nphones : 1) * sizeof(*t.pairs));
+    if (!t.decision || !t.pairs || !all_lit || !digits_lit ||
+        gw_phone_set_init(&t.ps, t.nphones) != 0) {
+        try_free(&t);
+        return -1;
     }
-    const char *all_lit = ecm_pgarr_finish(&all);
-    const char *digits_lit = ecm_pgarr_finish(&digits);
-    char cid[24], lock_class[24];
-    (void)snprintf(cid, sizeof(cid), "%lld", u->campaign_id);
-    (void)snprintf(lock_class, sizeof(lock_class), "%d", GW_UPLOAD_LOCK_CLASS);
-    pairs = malloc((nphones ? nphones : 1) * sizeof(*pairs));
-    if (!decision || !pairs || !all_lit || !digits_lit || gw_phone_set_init(&ps, nphones) != 0) {
-        goto out_free;
-    }
-    int64_t t = ecm_now_ms();
+    int64_t ms = ecm_now_ms();
     if (ecm_pg_begin_timeout(pg, GW_UPLOAD_STATEMENT_TIMEOUT_MS) != 0) {
-        goto out_free;
+        try_free(&t);
+        return -1;
     }
-    char ncand_s[24];
-    (void)snprintf(ncand_s, sizeof(ncand_s), "%zu", ncand);
-    const char *lock_params[] = {lock_class, cid, ncand_s};
-    const char *lookup_params[] = {cid, all_lit};
-    const char *dnc_params[] = {cid, digits_lit};
-    if (ncand > 0) {
-        ids = ecm_pg_exec(pg, SQL_LOCK_IDS, 3, lock_params);
-        if (!ids || PQntuples(ids) != (int)ncand) {
-            goto fail;
-        }
+    int rc = -1;
+    if (try_lookup(&t, all_lit, digits_lit) == 0 &&
+        decide_rows(u, b, &t.ps, t.decision, &t.report, bc) == 0) {
+        bc->ms_lookup = ecm_now_ms() - ms;
+        rc = try_write(&t);
     }
-    if (nphones > 0) {
-        existing = bc->looked_up > 0 ? ecm_pg_exec(pg, SQL_EXISTING, 2, lookup_params) : NULL;
-        int dnc_any = ids && PQgetvalue(ids, 0, 1)[0] == 't';
-        dnc = dnc_any ? ecm_pg_exec(pg, SQL_DNC, 2, dnc_params) : NULL;
-        if ((bc->looked_up > 0 && !existing) || (dnc_any && !dnc)) {
-            goto fail;
-        }
-        for (int i = 0; existing && i < PQntuples(existing); i++) {
-            gw_phone_entry *e = gw_phone_set_get(&ps, PQgetvalue(existing, i, 0));
-            e->upload_id = strtoll(PQgetvalue(existing, i, 1), NULL, 10);
-            e->line = strtoll(PQgetvalue(existing, i, 2), NULL, 10);
-            if (e->line <= 0) {
-                e->line = 1; /* a contact without a line is still a contact */
-            }
-        }
-        for (int i = 0; dnc && i < PQntuples(dnc); i++) {
-            gw_phone_set_get(&ps, PQgetvalue(dnc, i, 0))->dnc = 1;
-        }
+    if (rc == 0) {
+        try_seen_add(&t);
+    } else {
+        ecm_pg_rollback(pg);
     }
-    if (decide_rows(u, b, &ps, decision, &report, bc) != 0) {
-        goto fail;
-    }
-    bc->ms_lookup = ecm_now_ms() - t;
-    t = ecm_now_ms();
-    int64_t now = ecm_clock_now_ms();
-    char closed_at[40];
-    ecm_time_format_ms(now, closed_at, sizeof(closed_at));
-    if (bc->loaded > 0) {
-        if (ecm_pg_copy_begin(pg, COPY_CONTACTS_SQL) != 0) {
-            goto fail;
-        }
-        char prefix[96], suffix[64];
-        int k = 0;
-        for (size_t i = 0; i < b->nrows; i++) {
-            if (decision[i] < ROW_LOAD) {
-                continue;
-            }
-            const gw_upload_result *r = &b->res[i];
-            const char *id = PQgetvalue(ids, k++, 0);
-            int pn = snprintf(prefix, sizeof(prefix), "%s\t%lld\t%lld\t", id, u->campaign_id,
-                              u->upload_id);
-            int sn = decision[i] == ROW_LOAD_DNC
-                         ? snprintf(suffix, sizeof(suffix), "\tclosed\tDNC\t%s\n", closed_at)
-                         : snprintf(suffix, sizeof(suffix), "\tqueued\t\\N\t\\N\n");
-            if (pn < 0 || (size_t)pn >= sizeof(prefix) || sn < 0 || (size_t)sn >= sizeof(suffix) ||
-                ecm_pg_copy_put(pg, prefix, (size_t)pn) != 0 ||
-                ecm_pg_copy_put(pg, b->out[r->w].s + r->row.copy_off, r->row.copy_len) != 0 ||
-                ecm_pg_copy_put(pg, suffix, (size_t)sn) != 0) {
-                goto fail;
-            }
-            const char *p = row_phones(b, r);
-            for (int j = 0; j < r->row.nphones; j++, p += strlen(p) + 1) {
-                pairs[npairs].phone = strtoll(p + 1, NULL, 10);
-                pairs[npairs++].contact_id = strtoll(id, NULL, 10);
-            }
-        }
-        if (ecm_pg_copy_end(pg) != 0) {
-            goto fail;
-        }
-        bc->ms_contacts = ecm_now_ms() - t;
-        t = ecm_now_ms();
-        if (phone_pairs_copy_text(pairs, npairs, u->campaign_id, &phones) != 0) {
-            goto fail;
-        }
-        ecm_pg_expect_sqlstate(pg, probe_all ? NULL : "23505");
-        int prc = ecm_pg_copy_begin(pg, "COPY contact_phones (campaign_id, phone, contact_id) "
-                                        "FROM STDIN") != 0 ||
-                  ecm_pg_copy_put(pg, phones.s, phones.len) != 0 || ecm_pg_copy_end(pg) != 0;
-        ecm_pg_expect_sqlstate(pg, NULL);
-        if (prc) {
-            if (!probe_all && strcmp(ecm_pg_last_sqlstate(pg), "23505") == 0) {
-                rc = 1; /* unique_violation */
-            }
-            goto fail;
-        }
-        bc->ms_phones = ecm_now_ms() - t;
-        t = ecm_now_ms();
-        if (ecm_outbox_copy_begin(pg) != 0 ||
-            add_uploaded_event(pg, u, b, decision, ids, now) != 0) {
-            goto fail;
-        }
-        k = 0;
-        for (size_t i = 0; i < b->nrows; i++) {
-            if (decision[i] < ROW_LOAD) {
-                continue;
-            }
-            const char *key = PQgetvalue(ids, k++, 0);
-            if (decision[i] == ROW_LOAD_DNC &&
-                add_closed_event(pg, u, key, strtoll(key, NULL, 10), now) != 0) {
-                goto fail;
-            }
-        }
-        if (ecm_outbox_copy_end(pg) != 0) {
-            goto fail;
-        }
-        bc->ms_outbox = ecm_now_ms() - t;
-        t = ecm_now_ms();
-    }
-    if (gw_upload_report_copy(pg, &report) != 0) {
-        goto fail;
-    }
-    /* The fence: the batch commits only while the row still names this
-     * process as the owner of a running upload (the sweep of another
-     * gateway locks the row FOR UPDATE, so one of the two waits). */
-    int saved = gw_upload_load_save(pg, u, b->rows_read, b->bytes_read, bc, NULL, b);
-    if (saved == 1) {
-        u->fenced = 1;
-        ecm_log_warn("upload batch refused",
-                     "upload_id=%lld first_line=%lld reason=the upload was "
-                     "marked interrupted (this gateway's lease ran out); nothing more is loaded",
-                     u->upload_id, b->rows[0].line);
-    }
-    if (saved != 0 || ecm_pg_commit(pg) != 0) {
-        goto fail;
-    }
-    bc->ms_commit = ecm_now_ms() - t;
-    if (u->seen) {
-        for (size_t i = 0; i < b->nrows; i++) {
-            if (decision[i] >= ROW_LOAD) {
-                const gw_upload_result *r = &b->res[i];
-                const char *p = row_phones(b, r);
-                for (int k = 0; k < r->row.nphones; k++, p += strlen(p) + 1) {
-                    ecm_bloom_add(u->seen, p, strlen(p));
-                }
-            }
-        }
-    }
-    rc = 0;
-    goto out_free;
-fail:
-    ecm_pg_rollback(pg);
-out_free:
-    PQclear(existing);
-    PQclear(dnc);
-    PQclear(ids);
-    gw_phone_set_free(&ps);
-    free(decision);
-    free(pairs);
-    ecm_pgarr_free(&all);
-    ecm_pgarr_free(&digits);
-    gw_buf_free(&report);
-    gw_buf_free(&phones);
+    try_free(&t);
     return rc;
 }
 

@@ -98,6 +98,34 @@ static long long col_ll(const PGresult *r, int row, int col)
     return ecm_pgval_ll(r, row, col, -1);
 }
 
+/* The upload row r's fields beyond the counts, into body: content type,
+ * times, resume point, owner and lease, and the resume's address when the
+ * upload is interrupted. */
+static void report_details(json_t *body, const PGresult *r, long long id)
+{
+    json_object_set_new(body, "content_type",
+                        gw_json_text_or_null(PQgetvalue(r, 0, 10), PQgetisnull(r, 0, 10)));
+    json_object_set_new(body, "created_at", json_string(PQgetvalue(r, 0, 11)));
+    json_object_set_new(body, "finished_at",
+                        gw_json_text_or_null(PQgetvalue(r, 0, 12), PQgetisnull(r, 0, 12)));
+    /* Where a resume goes on from: the last line (item) loaded and the
+     * bytes of the file read by then. */
+    json_object_set_new(body, "committed_line", json_integer((json_int_t)col_ll(r, 0, 13)));
+    json_object_set_new(body, "committed_bytes", json_integer((json_int_t)col_ll(r, 0, 14)));
+    json_object_set_new(body, "owner",
+                        gw_json_text_or_null(PQgetvalue(r, 0, 15), PQgetisnull(r, 0, 15)));
+    json_object_set_new(body, "resumes", json_integer((json_int_t)col_ll(r, 0, 16)));
+    json_object_set_new(body, "interrupted_at",
+                        gw_json_text_or_null(PQgetvalue(r, 0, 17), PQgetisnull(r, 0, 17)));
+    json_object_set_new(body, "lease_until",
+                        gw_json_text_or_null(PQgetvalue(r, 0, 18), PQgetisnull(r, 0, 18)));
+    if (strcmp(PQgetvalue(r, 0, 2), "interrupted") == 0) {
+        char resume[64];
+        (void)snprintf(resume, sizeof(resume), "/api/v1/uploads/%lld/resume", id);
+        json_object_set_new(body, "resume_url", json_string(resume));
+    }
+}
+
 void gw_upload_report_get(void *ctx, ecm_http_req *req)
 {
     const gw_app *app = ctx;
@@ -155,27 +183,7 @@ void gw_upload_report_get(void *ctx, ecm_http_req *req)
     json_t *next =
         n > (int)limit ? json_integer((json_int_t)col_ll(rows, shown - 1, 0)) : json_null();
     if (body && items) {
-        json_object_set_new(body, "content_type",
-                            gw_json_text_or_null(PQgetvalue(r, 0, 10), PQgetisnull(r, 0, 10)));
-        json_object_set_new(body, "created_at", json_string(PQgetvalue(r, 0, 11)));
-        json_object_set_new(body, "finished_at",
-                            gw_json_text_or_null(PQgetvalue(r, 0, 12), PQgetisnull(r, 0, 12)));
-        /* Where a resume goes on from: the last line (item) loaded and the
-         * bytes of the file read by then. */
-        json_object_set_new(body, "committed_line", json_integer((json_int_t)col_ll(r, 0, 13)));
-        json_object_set_new(body, "committed_bytes", json_integer((json_int_t)col_ll(r, 0, 14)));
-        json_object_set_new(body, "owner",
-                            gw_json_text_or_null(PQgetvalue(r, 0, 15), PQgetisnull(r, 0, 15)));
-        json_object_set_new(body, "resumes", json_integer((json_int_t)col_ll(r, 0, 16)));
-        json_object_set_new(body, "interrupted_at",
-                            gw_json_text_or_null(PQgetvalue(r, 0, 17), PQgetisnull(r, 0, 17)));
-        json_object_set_new(body, "lease_until",
-                            gw_json_text_or_null(PQgetvalue(r, 0, 18), PQgetisnull(r, 0, 18)));
-        if (strcmp(PQgetvalue(r, 0, 2), "interrupted") == 0) {
-            char resume[64];
-            (void)snprintf(resume, sizeof(resume), "/api/v1/uploads/%lld/resume", id);
-            json_object_set_new(body, "resume_url", json_string(resume));
-        }
+        report_details(body, r, id);
         json_object_set_new(body, "rows", items);
         json_object_set_new(body, "next_after", next);
     } else {

@@ -77,22 +77,14 @@ static void resume_refuse(ecm_http_req *req, ecm_pg *pg, long long id)
  * lines up to committed_line are parsed (for the header and the line
  * numbers) but neither validated nor loaded; the rest loads as in the
  * first upload, the counts going on from the recorded ones. */
-int gw_upload_resume_begin(void *ctx, ecm_http_req *req)
+/* The campaign of interrupted upload id, sent as kind the first time.
+ * Returns it (0 when the row has none), or -1 after answering (404, 409,
+ * 503). */
+static long long resume_campaign(ecm_http_req *req, ecm_pg *pg, long long id, gw_body_kind kind)
 {
-    const gw_app *app = ctx;
-    long long id;
-    if (gw_path_id(req, "upload", &id) != 0) {
-        return -1;
-    }
-    const char *ct;
-    gw_body_kind kind = gw_upload_http_kind(req, &ct);
-    if (kind == GW_BODY_UNSUPPORTED) {
-        return -1;
-    }
     char sid[24];
     (void)snprintf(sid, sizeof(sid), "%lld", id);
     const char *p1[] = {sid};
-    ecm_pg *pg = ecm_pg_pool_get(app->pool);
     PGresult *r = ecm_pg_exec(
         pg,
         "SELECT campaign_id, content_type FROM uploads WHERE id = $1 AND state = 'interrupted' "
@@ -101,39 +93,39 @@ int gw_upload_resume_begin(void *ctx, ecm_http_req *req)
     if (!r || PQntuples(r) == 0) {
         PQclear(r);
         resume_refuse(req, pg, id);
-        ecm_pg_pool_put(app->pool, pg);
         return -1;
     }
     long long campaign_id = ecm_pgval_ll(r, 0, 0, 0);
     gw_body_kind was = gw_upload_body_kind(PQgetisnull(r, 0, 1) ? NULL : PQgetvalue(r, 0, 1));
     PQclear(r);
     if (was != kind) {
-        ecm_pg_pool_put(app->pool, pg);
         ecm_http_respond_problem(req, 409, "conflict", "Not the same file",
                                  "upload %lld was sent as %s; resume it with the same file and "
                                  "Content-Type",
                                  id, was == GW_BODY_JSON ? "application/json" : "text/csv");
         return -1;
     }
-    gw_upload *u = gw_upload_open(app, req, pg, campaign_id, kind);
-    if (!u) {
-        ecm_pg_pool_put(app->pool, pg);
-        return -1;
-    }
+    return campaign_id;
+}
+
+/* Takes upload id for u (one UPDATE: of two resumes at once, one gets it)
+ * and sets u's resume point and counts from it. Returns 0, or -1 after
+ * answering (404, 409, 503). */
+static int resume_take(ecm_http_req *req, ecm_pg *pg, gw_upload *u, long long id)
+{
+    const gw_app *app = u->app;
+    char sid[24], total_text[24];
+    (void)snprintf(sid, sizeof(sid), "%lld", id);
     long long total = gw_upload_content_length(req);
     u->bytes_total = total;
-    char total_text[24];
     (void)snprintf(total_text, sizeof(total_text), "%lld", total);
     const char *p2[] = {sid, gw_upload_lease_owner(app->upload_lease),
                         gw_upload_lease_interval(app->upload_lease),
                         total >= 0 ? total_text : NULL};
-    /* Taking it is one UPDATE: of two resumes at once, one gets it. */
-    r = ecm_pg_exec(pg, RESUME_TAKE_SQL, 4, p2);
+    PGresult *r = ecm_pg_exec(pg, RESUME_TAKE_SQL, 4, p2);
     if (!r || PQntuples(r) == 0) {
         PQclear(r);
         resume_refuse(req, pg, id);
-        ecm_pg_pool_put(app->pool, pg);
-        gw_upload_free(u);
         return -1;
     }
     u->upload_id = id;
@@ -148,6 +140,29 @@ int gw_upload_resume_begin(void *ctx, ecm_http_req *req)
     u->rows_duplicate = ecm_pgval_ll(r, 0, 7, 0);
     u->rows_dnc = ecm_pgval_ll(r, 0, 8, 0);
     PQclear(r);
+    return 0;
+}
+
+int gw_upload_resume_begin(void *ctx, ecm_http_req *req)
+{
+    const gw_app *app = ctx;
+    long long id;
+    if (gw_path_id(req, "upload", &id) != 0) {
+        return -1;
+    }
+    const char *ct;
+    gw_body_kind kind = gw_upload_http_kind(req, &ct);
+    if (kind == GW_BODY_UNSUPPORTED) {
+        return -1;
+    }
+    ecm_pg *pg = ecm_pg_pool_get(app->pool);
+    long long campaign_id = resume_campaign(req, pg, id, kind);
+    gw_upload *u = campaign_id >= 0 ? gw_upload_open(app, req, pg, campaign_id, kind) : NULL;
+    if (!u || resume_take(req, pg, u, id) != 0) {
+        ecm_pg_pool_put(app->pool, pg);
+        gw_upload_free(u);
+        return -1;
+    }
     if (gw_upload_lease_hold(app->upload_lease, id) != 0) {
         (void)gw_upload_mark(pg, app, id, "interrupted");
         ecm_pg_pool_put(app->pool, pg);

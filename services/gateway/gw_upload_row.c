@@ -403,11 +403,10 @@ static int add_custom(gw_upload_scratch *s, const row_view *v, gw_buf *out)
     return rc;
 }
 
-/* Validates v and appends the fragment and numbers to out (see
- * gw_upload_row). Returns 0, 1 (reason) or -1. */
-static int row_build(const gw_upload_rules *rules, gw_upload_scratch *s, long long line,
-                     const row_view *v, gw_buf *out, gw_upload_row *row, char *reason,
-                     size_t reason_size)
+/* The text checks of a row: valid UTF-8 everywhere, names not too long,
+ * the template's fields present, a time zone that exists. Returns 0, or 1
+ * with reason. */
+static int row_check_text(gw_upload_scratch *s, const row_view *v, char *reason, size_t reason_size)
 {
     const span *known[] = {&v->account, &v->first, &v->last, &v->tz};
     for (size_t k = 0; k < 4; k++) {
@@ -456,7 +455,49 @@ static int row_build(const gw_upload_rules *rules, gw_upload_scratch *s, long lo
             return 1;
         }
     }
+    return 0;
+}
 
+/* Reads phone column k's number p through libphonenumber (region: the
+ * campaign's; "00..." read as "+..." where the region would refuse it).
+ * Returns 0 with *info, 1 with reason, -1 when out of memory. */
+static int row_number(const gw_upload_rules *rules, gw_upload_scratch *s, int k, const span *p,
+                      ecm_phone_info *info, char *reason, size_t reason_size)
+{
+    char shown[GW_UPLOAD_EXCERPT_SIZE], why[96];
+    quote_raw(shown, sizeof(shown), p->s, p->n);
+    if (p->n > GW_PHONE_MAX_BYTES) {
+        (void)ecm_utf8_format(reason, reason_size, "phone%d: '%s' too long", k + 1, shown);
+        return 1;
+    }
+    memcpy(s->value, p->s, p->n);
+    s->value[p->n] = '\0';
+    int prc = ecm_phone_normalize(s->value, rules->region, info, why, sizeof(why));
+    if (prc != 0 && p->n > 2 && p->s[0] == '0' && p->s[1] == '0') {
+        /* "00" is the international prefix of most of the world; where
+         * it is not the region's own (US: 011), a national number
+         * cannot start with it either, so read it as '+'. */
+        char plus[GW_PHONE_MAX_BYTES + 1], why2[96];
+        (void)snprintf(plus, sizeof(plus), "+%s", s->value + 2);
+        prc = ecm_phone_normalize(plus, NULL, info, why2, sizeof(why2)) == 0 ? 0 : prc;
+    }
+    if (prc != 0) {
+        if (strcmp(why, "out of memory") == 0) {
+            return -1;
+        }
+        (void)ecm_utf8_format(reason, reason_size, "phone%d: '%s' %s", k + 1, shown, why);
+        return 1;
+    }
+    return 0;
+}
+
+/* The row's numbers, normalised, into s->phones, s->types and s->zones
+ * (each NUL-terminated, first-seen order, a number twice kept once).
+ * Returns how many (at least 1), 0 with reason when the row has none or
+ * (sms) none that may be mobile, or -1 when out of memory. */
+static int row_numbers(const gw_upload_rules *rules, gw_upload_scratch *s, const row_view *v,
+                       char *reason, size_t reason_size)
+{
     s->phones.len = s->types.len = s->zones.len = 0;
     int nphones = 0, may_be_mobile = 0;
     ecm_phone_info first_info;
@@ -466,30 +507,10 @@ static int row_build(const gw_upload_rules *rules, gw_upload_scratch *s, long lo
         if (p->n == 0) {
             continue;
         }
-        char shown[GW_UPLOAD_EXCERPT_SIZE], why[96];
-        quote_raw(shown, sizeof(shown), p->s, p->n);
-        if (p->n > GW_PHONE_MAX_BYTES) {
-            (void)ecm_utf8_format(reason, reason_size, "phone%d: '%s' too long", k + 1, shown);
-            return 1;
-        }
-        memcpy(s->value, p->s, p->n);
-        s->value[p->n] = '\0';
         ecm_phone_info info;
-        int prc = ecm_phone_normalize(s->value, rules->region, &info, why, sizeof(why));
-        if (prc != 0 && p->n > 2 && p->s[0] == '0' && p->s[1] == '0') {
-            /* "00" is the international prefix of most of the world; where
-             * it is not the region's own (US: 011), a national number
-             * cannot start with it either, so read it as '+'. */
-            char plus[GW_PHONE_MAX_BYTES + 1], why2[96];
-            (void)snprintf(plus, sizeof(plus), "+%s", s->value + 2);
-            prc = ecm_phone_normalize(plus, NULL, &info, why2, sizeof(why2)) == 0 ? 0 : prc;
-        }
+        int prc = row_number(rules, s, k, p, &info, reason, reason_size);
         if (prc != 0) {
-            if (strcmp(why, "out of memory") == 0) {
-                return -1;
-            }
-            (void)ecm_utf8_format(reason, reason_size, "phone%d: '%s' %s", k + 1, shown, why);
-            return 1;
+            return prc > 0 ? 0 : -1;
         }
         /* The same number twice in one row is one number. */
         int seen = 0;
@@ -516,14 +537,22 @@ static int row_build(const gw_upload_rules *rules, gw_upload_scratch *s, long lo
     }
     if (nphones == 0) {
         (void)ecm_utf8_format(reason, reason_size, "no phone number (phone1 .. phone10 are empty)");
-        return 1;
+        return 0;
     }
     if (rules->sms && !may_be_mobile) {
         (void)ecm_utf8_format(reason, reason_size, "no number that can take SMS (phone%d %s is %s)",
                               first_col, first_info.e164, ecm_phone_type_name(first_info.type));
-        return 1;
+        return 0;
     }
+    return nphones;
+}
 
+/* Appends the row's COPY fragment and its numbers to out (see
+ * gw_upload_row). Returns 0, or -1 when out of memory (out unchanged). */
+static int row_append(gw_upload_scratch *s, long long line, const row_view *v, int nphones,
+                      gw_buf *out, gw_upload_row *row)
+{
+    const span *known[] = {&v->account, &v->first, &v->last};
     size_t start = out->len;
     char num[32];
     (void)snprintf(num, sizeof(num), "%lld\t", line);
@@ -546,13 +575,32 @@ static int row_build(const gw_upload_rules *rules, gw_upload_scratch *s, long lo
     if (rc != 0) {
         out->len = start;
         out->s[start] = '\0';
-        (void)ecm_utf8_format(reason, reason_size, "out of memory");
         return -1;
     }
     row->copy_off = start;
     row->copy_len = copy_len;
     row->phones_off = phones_off;
     row->nphones = nphones;
+    return 0;
+}
+
+/* Validates v and appends the fragment and numbers to out (see
+ * gw_upload_row). Returns 0, 1 (reason) or -1. */
+static int row_build(const gw_upload_rules *rules, gw_upload_scratch *s, long long line,
+                     const row_view *v, gw_buf *out, gw_upload_row *row, char *reason,
+                     size_t reason_size)
+{
+    if (row_check_text(s, v, reason, reason_size)) {
+        return 1;
+    }
+    int nphones = row_numbers(rules, s, v, reason, reason_size);
+    if (nphones <= 0) {
+        return nphones < 0 ? -1 : 1;
+    }
+    if (row_append(s, line, v, nphones, out, row) != 0) {
+        (void)ecm_utf8_format(reason, reason_size, "out of memory");
+        return -1;
+    }
     return 0;
 }
 
@@ -632,6 +680,142 @@ static int json_value_span(gw_upload_scratch *s, json_t *val, span *out)
     return 2;
 }
 
+/* Which slot of v the key names: known[k] (*idx k) or phone column k
+ * (*idx 4 + k); NULL for a custom field. */
+static span *json_slot(row_view *v, const char *key, int *idx)
+{
+    span *known[] = {&v->account, &v->first, &v->last, &v->tz};
+    size_t klen = strlen(key);
+    for (size_t k = 0; k < 4; k++) {
+        if (name_is(key, klen, known_names[k])) {
+            *idx = (int)k;
+            return known[k];
+        }
+    }
+    for (int k = 0; k < GW_PHONE_COLUMNS; k++) {
+        char pname[16];
+        (void)snprintf(pname, sizeof(pname), "phone%d", k + 1);
+        if (name_is(key, klen, pname)) {
+            *idx = 4 + k;
+            return &v->phone[k];
+        }
+    }
+    return NULL;
+}
+
+/* The object's members into v and the scratch's custom fields; a value
+ * made from a number holds an offset into s->num, marked in from_num
+ * (known slots) or custom_num (custom fields). Returns 0, 1 (reason) or
+ * -1. */
+static int json_fill_view(gw_upload_scratch *s, json_t *obj, row_view *v, unsigned char *from_num,
+                          unsigned char *custom_num, char *reason, size_t reason_size)
+{
+    const char *key;
+    json_t *val;
+    json_object_foreach(obj, key, val)
+    {
+        int slot_idx = -1;
+        span *slot = json_slot(v, key, &slot_idx);
+        char shown[GW_UPLOAD_EXCERPT_SIZE];
+        if (slot && slot->s) {
+            (void)ecm_utf8_format(
+                reason, reason_size, "'%s' appears twice",
+                ecm_utf8_quote(shown, sizeof(shown), key, GW_UPLOAD_EXCERPT_CHARS));
+            return 1;
+        }
+        span sp;
+        int vr = json_value_span(s, val, &sp);
+        if (vr < 0) {
+            return -1;
+        }
+        if (vr == 1) {
+            (void)ecm_utf8_format(
+                reason, reason_size, "%s: must be a string or a number",
+                ecm_utf8_quote(shown, sizeof(shown), key, GW_UPLOAD_EXCERPT_CHARS));
+            return 1;
+        }
+        if (slot) {
+            *slot = sp;
+            from_num[slot_idx] = vr == 2;
+        } else {
+            custom_num[v->ncustom] = vr == 2;
+            s->creq[v->ncustom] = 0;
+            s->cname[v->ncustom] = key;
+            s->cval[v->ncustom++] = sp;
+        }
+    }
+    return 0;
+}
+
+/* Once s->num no longer moves: offsets become pointers, known values are
+ * trimmed. */
+static void json_resolve_view(gw_upload_scratch *s, row_view *v, const unsigned char *from_num,
+                              const unsigned char *custom_num)
+{
+    span *known[] = {&v->account, &v->first, &v->last, &v->tz};
+    for (size_t k = 0; k < 4; k++) {
+        if (from_num[k]) {
+            known[k]->s = s->num.s + (uintptr_t)known[k]->s;
+        }
+        if (known[k]->s) {
+            *known[k] = trimmed(known[k]->s, known[k]->n);
+        }
+    }
+    for (int k = 0; k < GW_PHONE_COLUMNS; k++) {
+        if (from_num[4 + k]) {
+            v->phone[k].s = s->num.s + (uintptr_t)v->phone[k].s;
+        }
+        if (v->phone[k].s) {
+            v->phone[k] = trimmed(v->phone[k].s, v->phone[k].n);
+        }
+    }
+    for (size_t i = 0; i < v->ncustom; i++) {
+        if (custom_num[i]) {
+            s->cval[i].s = s->num.s + (uintptr_t)s->cval[i].s;
+        }
+    }
+}
+
+/* The template's placeholders (rules->required) marked needed in v, and at
+ * least one phone key present. Returns 0, or 1 with reason. */
+static int json_check_keys(const gw_upload_rules *rules, gw_upload_scratch *s, row_view *v,
+                           char *reason, size_t reason_size)
+{
+    for (size_t r = 0; r < rules->nrequired; r++) {
+        const char *name = rules->required[r];
+        int found = 0;
+        for (size_t k = 0; k < 3 && !found; k++) {
+            if (strcmp(name, known_names[k]) == 0) {
+                v->req_known |= 1u << k;
+                found = 1;
+            }
+        }
+        for (size_t i = 0; i < v->ncustom && !found; i++) {
+            if (strcmp(name, s->cname[i]) == 0) {
+                s->creq[i] = 1;
+                found = 1;
+            }
+        }
+        if (!found) {
+            char shown[GW_UPLOAD_EXCERPT_SIZE];
+            ecm_utf8_quote(shown, sizeof(shown), name, GW_UPLOAD_EXCERPT_CHARS);
+            (void)ecm_utf8_format(reason, reason_size,
+                                  "%s: missing, but the message template uses {%s}", shown, shown);
+            return 1;
+        }
+    }
+    int any_phone_column = 0;
+    for (int k = 0; k < GW_PHONE_COLUMNS; k++) {
+        any_phone_column = any_phone_column || v->phone[k].s != NULL;
+    }
+    if (!any_phone_column) {
+        (void)ecm_utf8_format(reason, reason_size,
+                              "no phone number (phone1 .. phone10 are missing)");
+        return 1;
+    }
+    return 0;
+}
+
 int gw_upload_row_json(const gw_upload_rules *rules, gw_upload_scratch *s, long long line,
                        const char *text, size_t len, gw_buf *out, gw_upload_row *row, char *reason,
                        size_t reason_size)
@@ -650,132 +834,22 @@ int gw_upload_row_json(const gw_upload_rules *rules, gw_upload_scratch *s, long 
     }
     row_view v;
     memset(&v, 0, sizeof(v));
-    span *known[] = {&v.account, &v.first, &v.last, &v.tz};
     unsigned char from_num[4 + GW_PHONE_COLUMNS] = {0};
-    int rc = 0;
-    s->num.len = 0;
-    if (scratch_custom_room(s, json_object_size(obj) + 1) != 0) {
-        rc = -1;
-    }
     unsigned char *custom_num = NULL;
-    if (rc == 0 && !(custom_num = calloc(json_object_size(obj) + 1, 1))) {
-        rc = -1;
-    }
-    const char *key;
-    json_t *val;
-    json_object_foreach(obj, key, val)
-    {
-        if (rc != 0) {
-            break;
-        }
-        size_t klen = strlen(key);
-        span *slot = NULL;
-        int slot_idx = -1;
-        for (size_t k = 0; k < 4 && !slot; k++) {
-            if (name_is(key, klen, known_names[k])) {
-                slot = known[k];
-                slot_idx = (int)k;
-            }
-        }
-        for (int k = 0; k < GW_PHONE_COLUMNS && !slot; k++) {
-            char pname[16];
-            (void)snprintf(pname, sizeof(pname), "phone%d", k + 1);
-            if (name_is(key, klen, pname)) {
-                slot = &v.phone[k];
-                slot_idx = 4 + k;
-            }
-        }
-        if (slot && slot->s) {
-            char shown[GW_UPLOAD_EXCERPT_SIZE];
-            (void)ecm_utf8_format(
-                reason, reason_size, "'%s' appears twice",
-                ecm_utf8_quote(shown, sizeof(shown), key, GW_UPLOAD_EXCERPT_CHARS));
-            rc = 1;
-            break;
-        }
-        span sp;
-        int vr = json_value_span(s, val, &sp);
-        if (vr < 0) {
-            rc = -1;
-            break;
-        }
-        if (vr == 1) {
-            char shown[GW_UPLOAD_EXCERPT_SIZE];
-            (void)ecm_utf8_format(
-                reason, reason_size, "%s: must be a string or a number",
-                ecm_utf8_quote(shown, sizeof(shown), key, GW_UPLOAD_EXCERPT_CHARS));
-            rc = 1;
-            break;
-        }
-        if (slot) {
-            *slot = sp;
-            from_num[slot_idx] = vr == 2;
-        } else {
-            custom_num[v.ncustom] = vr == 2;
-            s->creq[v.ncustom] = 0;
-            s->cname[v.ncustom] = key;
-            s->cval[v.ncustom++] = sp;
-        }
+    s->num.len = 0;
+    int rc = scratch_custom_room(s, json_object_size(obj) + 1) != 0 ||
+                     !(custom_num = calloc(json_object_size(obj) + 1, 1))
+                 ? -1
+                 : 0;
+    if (rc == 0) {
+        rc = json_fill_view(s, obj, &v, from_num, custom_num, reason, reason_size);
     }
     if (rc == 0) {
-        /* Now that s->num no longer moves, offsets become pointers. */
-        for (size_t k = 0; k < 4; k++) {
-            if (from_num[k]) {
-                known[k]->s = s->num.s + (uintptr_t)known[k]->s;
-            }
-            if (known[k]->s) {
-                *known[k] = trimmed(known[k]->s, known[k]->n);
-            }
-        }
-        for (int k = 0; k < GW_PHONE_COLUMNS; k++) {
-            if (from_num[4 + k]) {
-                v.phone[k].s = s->num.s + (uintptr_t)v.phone[k].s;
-            }
-            if (v.phone[k].s) {
-                v.phone[k] = trimmed(v.phone[k].s, v.phone[k].n);
-            }
-        }
-        for (size_t i = 0; i < v.ncustom; i++) {
-            if (custom_num[i]) {
-                s->cval[i].s = s->num.s + (uintptr_t)s->cval[i].s;
-            }
-        }
-        for (size_t r = 0; rc == 0 && r < rules->nrequired; r++) {
-            const char *name = rules->required[r];
-            int found = 0;
-            for (size_t k = 0; k < 3 && !found; k++) {
-                if (strcmp(name, known_names[k]) == 0) {
-                    v.req_known |= 1u << k;
-                    found = 1;
-                }
-            }
-            for (size_t i = 0; i < v.ncustom && !found; i++) {
-                if (strcmp(name, s->cname[i]) == 0) {
-                    s->creq[i] = 1;
-                    found = 1;
-                }
-            }
-            if (!found) {
-                char shown[GW_UPLOAD_EXCERPT_SIZE];
-                ecm_utf8_quote(shown, sizeof(shown), name, GW_UPLOAD_EXCERPT_CHARS);
-                (void)ecm_utf8_format(reason, reason_size,
-                                      "%s: missing, but the message template uses {%s}", shown,
-                                      shown);
-                rc = 1;
-            }
-        }
-        int any_phone_column = 0;
-        for (int k = 0; k < GW_PHONE_COLUMNS; k++) {
-            any_phone_column = any_phone_column || v.phone[k].s != NULL;
-        }
-        if (rc == 0 && !any_phone_column) {
-            (void)ecm_utf8_format(reason, reason_size,
-                                  "no phone number (phone1 .. phone10 are missing)");
-            rc = 1;
-        }
-        if (rc == 0) {
-            rc = row_build(rules, s, line, &v, out, row, reason, reason_size);
-        }
+        json_resolve_view(s, &v, from_num, custom_num);
+        rc = json_check_keys(rules, s, &v, reason, reason_size);
+    }
+    if (rc == 0) {
+        rc = row_build(rules, s, line, &v, out, row, reason, reason_size);
     }
     if (rc < 0) {
         (void)ecm_utf8_format(reason, reason_size, "out of memory");
