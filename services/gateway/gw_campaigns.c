@@ -259,17 +259,14 @@ int gw_campaign_validate(const json_t *body, gw_campaign_input *out, const char 
     return gw_campaign_validate_legal(body, NULL, out, field, reason, reason_size);
 }
 
-int gw_campaign_validate_legal(const json_t *body, const ecm_legal_hours *legal,
-                               gw_campaign_input *out, const char **field, char *reason,
-                               size_t reason_size)
+/* Every member of body is one a campaign has. Returns 0 or -1 (field,
+ * reason). */
+static int validate_members(const json_t *body, const char **field, char *reason,
+                            size_t reason_size)
 {
     static const char *const known[] = {"name",   "channel",     "strategy",  "strategy_id",
                                         "cisco",  "region",      "time_zone", "start_at",
                                         "end_at", "call_window", "sms"};
-    memset(out, 0, sizeof(*out));
-    if (!json_is_object(body)) {
-        return fail(field, "body", reason, reason_size, "must be a JSON object");
-    }
     const char *key;
     json_t *v;
     json_object_foreach((json_t *)body, key, v)
@@ -282,7 +279,13 @@ int gw_campaign_validate_legal(const json_t *body, const ecm_legal_hours *legal,
             return fail_unknown(field, "body", key, reason, reason_size);
         }
     }
+    return 0;
+}
 
+/* name, channel and strategy (a name, default "Default", or an id). */
+static int validate_identity(const json_t *body, gw_campaign_input *out, const char **field,
+                             char *reason, size_t reason_size)
+{
     if (opt_string(body, "name", &out->name) != 1) {
         return fail(field, "name", reason, reason_size, "required: a non-empty string");
     }
@@ -307,12 +310,19 @@ int gw_campaign_validate_legal(const json_t *body, const ecm_legal_hours *legal,
                         "give either strategy (a name) or strategy_id, not both");
         }
         out->strategy_id = (long long)json_integer_value(sid);
-    } else {
-        out->strategy = "Default";
-        if (opt_string(body, "strategy", &out->strategy) < 0) {
-            return fail(field, "strategy", reason, reason_size, "must be a strategy name");
-        }
+        return 0;
     }
+    out->strategy = "Default";
+    if (opt_string(body, "strategy", &out->strategy) < 0) {
+        return fail(field, "strategy", reason, reason_size, "must be a strategy name");
+    }
+    return 0;
+}
+
+/* The Cisco target: required for a voice campaign, refused for sms. */
+static int validate_target(const json_t *body, gw_campaign_input *out, const char **field,
+                           char *reason, size_t reason_size)
+{
     int is_sms = strcmp(out->channel, "sms") == 0;
     json_t *cisco = json_object_get(body, "cisco");
     if (is_sms && cisco && !json_is_null(cisco)) {
@@ -327,6 +337,14 @@ int gw_campaign_validate_legal(const json_t *body, const ecm_legal_hours *legal,
         return fail(field, "cisco", reason, reason_size,
                     "required for voice campaigns: {\"kind\": \"uccx\", \"campaign_id\": \"...\"}");
     }
+    return 0;
+}
+
+/* region (upper-cased into region_buf), time_zone (default UTC), start_at
+ * and end_at. */
+static int validate_place_period(const json_t *body, gw_campaign_input *out, const char **field,
+                                 char *reason, size_t reason_size)
+{
     const char *region = NULL;
     int rr = opt_string(body, "region", &region);
     if (rr == 1 && strlen(region) == 2) {
@@ -360,9 +378,25 @@ int gw_campaign_validate_legal(const json_t *body, const ecm_legal_hours *legal,
     if (rs == 1 && re == 1 && out->end_ms <= out->start_ms) {
         return fail(field, "end_at", reason, reason_size, "must be after start_at");
     }
-    if (validate_window(body, legal, out, field, reason, reason_size) != 0) {
+    return 0;
+}
+
+int gw_campaign_validate_legal(const json_t *body, const ecm_legal_hours *legal,
+                               gw_campaign_input *out, const char **field, char *reason,
+                               size_t reason_size)
+{
+    memset(out, 0, sizeof(*out));
+    if (!json_is_object(body)) {
+        return fail(field, "body", reason, reason_size, "must be a JSON object");
+    }
+    if (validate_members(body, field, reason, reason_size) != 0 ||
+        validate_identity(body, out, field, reason, reason_size) != 0 ||
+        validate_target(body, out, field, reason, reason_size) != 0 ||
+        validate_place_period(body, out, field, reason, reason_size) != 0 ||
+        validate_window(body, legal, out, field, reason, reason_size) != 0) {
         return -1;
     }
+    int is_sms = strcmp(out->channel, "sms") == 0;
     json_t *sms = json_object_get(body, "sms");
     if (!is_sms) {
         if (sms && !json_is_null(sms)) {
@@ -866,6 +900,50 @@ static json_t *campaign_document(const PGresult *r)
     return doc;
 }
 
+/* The campaign row r (locked) changed by patch: checked against its state,
+ * merged (*doc, *merged: the caller frees them) and validated whole into
+ * *in. Returns 0, or -1 after rolling back and answering (400, 409, 500). */
+static int patch_merge(ecm_http_req *req, ecm_pg *pg, const gw_app *app, const PGresult *r,
+                       const json_t *patch, json_t **doc, json_t **merged, gw_campaign_input *in)
+{
+    const char *field = NULL;
+    char reason[200];
+    int pc = gw_campaign_patch_check(PQgetvalue(r, 0, 0), patch, &field, reason, sizeof(reason));
+    if (pc != 0) {
+        ecm_pg_rollback(pg);
+        if (pc > 0) {
+            ecm_http_respond_problem(req, 409, "conflict", "Change not allowed", "%s: %s", field,
+                                     reason);
+        } else {
+            ecm_http_respond_problem(req, 400, "validation", "Invalid campaign change", "%s: %s",
+                                     field, reason);
+        }
+        return -1;
+    }
+    *doc = campaign_document(r);
+    *merged = *doc ? gw_campaign_merge(*doc, patch) : NULL;
+    if (!*merged) {
+        ecm_pg_rollback(pg);
+        ecm_http_respond_problem(req, 500, "internal", "Internal error", "out of memory");
+        return -1;
+    }
+    if (gw_campaign_validate_legal(*merged, app->legal, in, &field, reason, sizeof(reason)) != 0) {
+        ecm_pg_rollback(pg);
+        ecm_http_respond_problem(req, 400, "validation", "Invalid campaign change", "%s: %s", field,
+                                 reason);
+        return -1;
+    }
+    /* Only a new end_at is held to the clock: an old one already past is
+     * the expiry's business, and must not block renaming the campaign. */
+    json_t *new_end = json_object_get(patch, "end_at");
+    if (new_end && !json_is_null(new_end) &&
+        check_end_ahead(req, in, "Invalid campaign change") != 0) {
+        ecm_pg_rollback(pg);
+        return -1;
+    }
+    return 0;
+}
+
 static void patch_campaign(void *ctx, ecm_http_req *req)
 {
     const gw_app *app = ctx;
@@ -883,8 +961,6 @@ static void patch_campaign(void *ctx, ecm_http_req *req)
     ecm_pg *pg = ecm_pg_pool_get(app->pool);
     PGresult *r = NULL;
     json_t *doc = NULL, *merged = NULL;
-    const char *field = NULL;
-    char reason[200];
     if (ecm_pg_begin(pg) != 0) {
         gw_respond_db_down(req, pg, "change the campaign");
         goto out;
@@ -902,38 +978,8 @@ static void patch_campaign(void *ctx, ecm_http_req *req)
                                  "campaign %lld does not exist", id);
         goto out;
     }
-    int pc = gw_campaign_patch_check(PQgetvalue(r, 0, 0), patch, &field, reason, sizeof(reason));
-    if (pc != 0) {
-        ecm_pg_rollback(pg);
-        if (pc > 0) {
-            ecm_http_respond_problem(req, 409, "conflict", "Change not allowed", "%s: %s", field,
-                                     reason);
-        } else {
-            ecm_http_respond_problem(req, 400, "validation", "Invalid campaign change", "%s: %s",
-                                     field, reason);
-        }
-        goto out;
-    }
-    doc = campaign_document(r);
-    merged = doc ? gw_campaign_merge(doc, patch) : NULL;
-    if (!merged) {
-        ecm_pg_rollback(pg);
-        ecm_http_respond_problem(req, 500, "internal", "Internal error", "out of memory");
-        goto out;
-    }
     gw_campaign_input in;
-    if (gw_campaign_validate_legal(merged, app->legal, &in, &field, reason, sizeof(reason)) != 0) {
-        ecm_pg_rollback(pg);
-        ecm_http_respond_problem(req, 400, "validation", "Invalid campaign change", "%s: %s", field,
-                                 reason);
-        goto out;
-    }
-    /* Only a new end_at is held to the clock: an old one already past is
-     * the expiry's business, and must not block renaming the campaign. */
-    json_t *new_end = json_object_get(patch, "end_at");
-    if (new_end && !json_is_null(new_end) &&
-        check_end_ahead(req, &in, "Invalid campaign change") != 0) {
-        ecm_pg_rollback(pg);
+    if (patch_merge(req, pg, app, r, patch, &doc, &merged, &in) != 0) {
         goto out;
     }
     char strategy_id[24];

@@ -250,6 +250,45 @@ bad:
     return -1;
 }
 
+/* Lists e164 (key: its phone key) on l with reason, in the transaction
+ * open on pg; *created says whether it was new. Returns the entry's row
+ * (new or already there), or NULL after rolling back and answering (404,
+ * 503). */
+static PGresult *insert_entry(ecm_http_req *req, ecm_pg *pg, const dnc_list *l, const char *e164,
+                              const char *key, const char *reason, long long campaign_id,
+                              int *created)
+{
+    const char *params[] = {e164, list_param(l), reason};
+    PGresult *r =
+        ecm_pg_exec(pg,
+                    "INSERT INTO dnc (phone, campaign_id, source, reason) "
+                    "VALUES ($1, $2, 'api', $3) ON CONFLICT DO NOTHING RETURNING " DNC_FIELDS,
+                    3, params);
+    *created = r && PQntuples(r) == 1;
+    if (!r && strcmp(ecm_pg_last_sqlstate(pg), "23503") == 0) {
+        ecm_pg_rollback(pg);
+        ecm_http_respond_problem(req, 404, "not-found", "No such campaign",
+                                 "campaign %lld does not exist", campaign_id);
+        return NULL;
+    }
+    if (r && !*created) {
+        /* Listed already: answer the entry that is there. */
+        PQclear(r);
+        const char *p2[] = {key, list_param(l)};
+        r = ecm_pg_exec(pg,
+                        "SELECT " DNC_COLUMNS "WHERE phone_key = $1 "
+                        "AND campaign_id IS NOT DISTINCT FROM $2::bigint",
+                        2, p2);
+    }
+    if (!r || PQntuples(r) != 1) {
+        PQclear(r);
+        ecm_pg_rollback(pg);
+        gw_respond_db_down(req, pg, "write the DNC entry");
+        return NULL;
+    }
+    return r;
+}
+
 static void add_entry(const gw_app *app, ecm_http_req *req, dnc_route route)
 {
     json_t *doc;
@@ -266,6 +305,7 @@ static void add_entry(const gw_app *app, ecm_http_req *req, dnc_route route)
     PGresult *r = NULL;
     dnc_list l;
     char e164[ECM_PHONE_E164_LEN], why[80], key[GW_DNC_KEY_MAX];
+    int created = 0;
     if (open_list(req, app, pg, campaign_id, &l) != 0) {
         goto out;
     }
@@ -281,30 +321,8 @@ static void add_entry(const gw_app *app, ecm_http_req *req, dnc_route route)
         gw_respond_db_down(req, pg, "write the DNC entry");
         goto out;
     }
-    const char *params[] = {e164, list_param(&l), b.reason};
-    r = ecm_pg_exec(pg,
-                    "INSERT INTO dnc (phone, campaign_id, source, reason) "
-                    "VALUES ($1, $2, 'api', $3) ON CONFLICT DO NOTHING RETURNING " DNC_FIELDS,
-                    3, params);
-    int created = r && PQntuples(r) == 1;
-    if (!r && strcmp(ecm_pg_last_sqlstate(pg), "23503") == 0) {
-        ecm_pg_rollback(pg);
-        ecm_http_respond_problem(req, 404, "not-found", "No such campaign",
-                                 "campaign %lld does not exist", campaign_id);
-        goto out;
-    }
-    if (r && !created) {
-        /* Listed already: answer the entry that is there. */
-        PQclear(r);
-        const char *p2[] = {key, list_param(&l)};
-        r = ecm_pg_exec(pg,
-                        "SELECT " DNC_COLUMNS "WHERE phone_key = $1 "
-                        "AND campaign_id IS NOT DISTINCT FROM $2::bigint",
-                        2, p2);
-    }
-    if (!r || PQntuples(r) != 1) {
-        ecm_pg_rollback(pg);
-        gw_respond_db_down(req, pg, "write the DNC entry");
+    r = insert_entry(req, pg, &l, e164, key, b.reason, campaign_id, &created);
+    if (!r) {
         goto out;
     }
     /* Run for an entry listed already too: it costs one scan and catches a
