@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ecm_pg.h"
+
 int gw_buf_add(gw_buf *b, const char *data, size_t n)
 {
     if (b->len + n + 1 > b->cap) {
@@ -27,34 +29,23 @@ int gw_buf_add(gw_buf *b, const char *data, size_t n)
 
 int gw_buf_add_copy(gw_buf *b, const char *s, size_t n, int as_null)
 {
-    if (n == 0 && as_null) {
-        return gw_buf_add(b, "\\N", 2);
+    if (n == 0) {
+        return as_null ? ecm_pg_copy_escape(&b->s, &b->len, &b->cap, NULL) : gw_buf_add(b, "", 0);
     }
-    size_t start = 0;
-    for (size_t i = 0; i < n; i++) {
-        const char *esc = NULL;
-        switch (s[i]) {
-        case '\\':
-            esc = "\\\\";
-            break;
-        case '\t':
-            esc = "\\t";
-            break;
-        case '\n':
-            esc = "\\n";
-            break;
-        case '\r':
-            esc = "\\r";
-            break;
-        default:
-            continue;
-        }
-        if (gw_buf_add(b, s + start, i - start) != 0 || gw_buf_add(b, esc, 2) != 0) {
-            return -1;
-        }
-        start = i + 1;
+    /* ecm_pg_copy_escape() takes a C string and the gateway's values are
+     * spans cut from a record: copied out first, on the stack when short. */
+    char small[256];
+    char *z = n < sizeof(small) ? small : malloc(n + 1);
+    if (!z) {
+        return -1;
     }
-    return gw_buf_add(b, s + start, n - start);
+    memcpy(z, s, n);
+    z[n] = '\0';
+    int rc = ecm_pg_copy_escape(&b->s, &b->len, &b->cap, z);
+    if (z != small) {
+        free(z);
+    }
+    return rc;
 }
 
 void gw_buf_free(gw_buf *b)

@@ -66,16 +66,6 @@ static void dnc_fail(dnc_upload *d, int status, const char *title, const char *d
     (void)ecm_utf8_format(d->fail_detail, sizeof(d->fail_detail), "%s", detail);
 }
 
-static void dnc_answer_error(dnc_upload *d, long long line, const char *reason)
-{
-    if (json_array_size(d->errors) < GW_UPLOAD_ERRORS_ANSWER) {
-        json_array_append_new(d->errors,
-                              json_pack("{so ss}", "line",
-                                        line > 0 ? json_integer((json_int_t)line) : json_null(),
-                                        "reason", reason));
-    }
-}
-
 /* Writes the counts and state (NULL: the lease is renewed; else it ends)
  * on pg, inside or outside a transaction. Fenced: only while the upload is
  * 'running' and owned by this process, so an upload marked interrupted
@@ -248,7 +238,7 @@ static int dnc_flush(dnc_upload *d)
 static int dnc_reject(dnc_upload *d, long long line, const char *reason)
 {
     d->rejected_in_batch++;
-    dnc_answer_error(d, line, reason);
+    gw_upload_report_answer(d->errors, line, reason);
     return gw_upload_report_add(&d->report, d->upload_id, line, "rejected", reason);
 }
 
@@ -279,7 +269,7 @@ static int dnc_header(dnc_upload *d, long long line, size_t nfields, const char 
         (void)ecm_utf8_format(d->fail_reason, sizeof(d->fail_reason), "header: no 'phone' column");
         char detail[96];
         (void)snprintf(detail, sizeof(detail), "line %lld: header: no 'phone' column", line);
-        dnc_answer_error(d, line, d->fail_reason);
+        gw_upload_report_answer(d->errors, line, d->fail_reason);
         dnc_fail(d, 422, "Unusable CSV header", detail);
         return -1;
     }
@@ -392,8 +382,7 @@ static int dnc_begin(ecm_http_req *req, const gw_app *app, long long campaign_id
                                  ecm_utf8_quote(shown, sizeof(shown), ct, 60));
         return -1;
     }
-    if (!gw_upload_limits_enter(app->upload_limits)) {
-        gw_upload_limits_respond_busy(req, app->upload_limits);
+    if (!gw_upload_limits_admit(app->upload_limits, req)) {
         return -1;
     }
     dnc_upload *d = calloc(1, sizeof(*d));
@@ -474,14 +463,7 @@ static void dnc_mark_failed(dnc_upload *d)
     ecm_pg *pg = ecm_pg_pool_get_within(d->app->pool, 0); /* admitted: no bound */
     int rc = 0;
     if (d->fail_line > 0) {
-        char id[24], line[24];
-        (void)snprintf(id, sizeof(id), "%lld", d->upload_id);
-        (void)snprintf(line, sizeof(line), "%lld", d->fail_line);
-        const char *params[] = {id, line, d->fail_reason};
-        rc = ecm_pg_cmd(pg,
-                        "INSERT INTO upload_rows (upload_id, line_no, kind, reason) "
-                        "VALUES ($1, $2, 'rejected', $3) ON CONFLICT DO NOTHING",
-                        3, params);
+        rc = gw_upload_report_reject(pg, d->upload_id, d->fail_line, d->fail_reason);
         if (rc == 0) {
             d->rows_rejected++;
         }
@@ -517,7 +499,7 @@ static void reader_failed(dnc_upload *d, const char *err)
         d->fail_line = line;
         (void)ecm_utf8_format(d->fail_reason, sizeof(d->fail_reason), "%s", err);
     }
-    dnc_answer_error(d, line, err);
+    gw_upload_report_answer(d->errors, line, err);
     if (dnc_flush(d) == 0) {
         char detail[300];
         (void)snprintf(detail, sizeof(detail), "%s; %lld numbers before it were loaded", err,

@@ -431,9 +431,8 @@ gw_upload *gw_upload_open(const gw_app *app, ecm_http_req *req, ecm_pg *pg, long
         PQclear(c);
         return NULL;
     }
-    if (!gw_upload_limits_enter(app->upload_limits)) {
+    if (!gw_upload_limits_admit(app->upload_limits, req)) {
         PQclear(c);
-        gw_upload_limits_respond_busy(req, app->upload_limits);
         return NULL;
     }
     gw_upload *u = upload_new(app, kind == GW_BODY_JSON);
@@ -496,14 +495,7 @@ void gw_upload_mark_failed(gw_upload *u)
     }
     int rc = 0;
     if (u->fail_line > 0) {
-        char id[24], line[24];
-        (void)snprintf(id, sizeof(id), "%lld", u->upload_id);
-        (void)snprintf(line, sizeof(line), "%lld", u->fail_line);
-        const char *params[] = {id, line, u->fail_reason};
-        rc = ecm_pg_cmd(pg,
-                        "INSERT INTO upload_rows (upload_id, line_no, kind, reason) "
-                        "VALUES ($1, $2, 'rejected', $3) ON CONFLICT DO NOTHING",
-                        3, params);
+        rc = gw_upload_report_reject(pg, u->upload_id, u->fail_line, u->fail_reason);
         if (rc == 0) {
             u->rows_rejected++;
         }

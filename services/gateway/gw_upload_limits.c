@@ -106,7 +106,8 @@ int gw_upload_limits_running(gw_upload_limits *l)
     return n;
 }
 
-void gw_upload_limits_respond_busy(struct ecm_http_req *req, gw_upload_limits *l)
+/* The 429 of an upload turned away. */
+static void respond_busy(struct ecm_http_req *req, gw_upload_limits *l)
 {
     int max = 0;
     if (l) {
@@ -119,4 +120,13 @@ void gw_upload_limits_respond_busy(struct ecm_http_req *req, gw_upload_limits *l
                              "%d uploads are under way on this server (ECM_GATEWAY_MAX_UPLOADS); "
                              "send the file again later",
                              max);
+}
+
+int gw_upload_limits_admit(gw_upload_limits *l, struct ecm_http_req *req)
+{
+    if (gw_upload_limits_enter(l)) {
+        return 1;
+    }
+    respond_busy(req, l);
+    return 0;
 }

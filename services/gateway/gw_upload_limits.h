@@ -19,7 +19,7 @@ void gw_upload_limits_destroy(gw_upload_limits *l);
 
 /* Takes an upload slot: 1, or 0 when max_uploads are under way (the caller
  * answers 429). Every 1 is given back with gw_upload_limits_leave(). */
-int gw_upload_limits_enter(gw_upload_limits *l);
+int gw_upload_limits_enter(gw_upload_limits *l) __attribute__((warn_unused_result));
 void gw_upload_limits_leave(gw_upload_limits *l);
 
 /* Takes up to want helper threads from the shared budget, without waiting:
@@ -33,9 +33,13 @@ void gw_upload_limits_threads_give(gw_upload_limits *l, int n);
 /* Uploads under way now (tests, logs). */
 int gw_upload_limits_running(gw_upload_limits *l);
 
-/* The 429 of an upload turned away by gw_upload_limits_enter():
- * problem+json with Retry-After. Can't fail. */
+/* Admits one upload asked for by req: takes a slot (gw_upload_limits_enter)
+ * and returns 1, or returns 0 after answering 429 (problem+json with
+ * Retry-After) when max_uploads are under way. The caller gives a 1 back
+ * with gw_upload_limits_leave() when its upload ends, or at once when it
+ * cannot build it. */
 struct ecm_http_req;
-void gw_upload_limits_respond_busy(struct ecm_http_req *req, gw_upload_limits *l);
+int gw_upload_limits_admit(gw_upload_limits *l, struct ecm_http_req *req)
+    __attribute__((warn_unused_result));
 
 #endif

@@ -40,6 +40,18 @@ int gw_upload_report_add(gw_buf *rows, long long upload_id, long long line, cons
                : 0;
 }
 
+int gw_upload_report_reject(ecm_pg *pg, long long upload_id, long long line, const char *reason)
+{
+    char id[24], line_text[24];
+    (void)snprintf(id, sizeof(id), "%lld", upload_id);
+    (void)snprintf(line_text, sizeof(line_text), "%lld", line);
+    const char *params[] = {id, line_text, reason};
+    return ecm_pg_cmd(pg,
+                      "INSERT INTO upload_rows (upload_id, line_no, kind, reason) "
+                      "VALUES ($1, $2, 'rejected', $3) ON CONFLICT DO NOTHING",
+                      3, params);
+}
+
 int gw_upload_report_copy(ecm_pg *pg, const gw_buf *rows)
 {
     if (rows->len == 0) {

@@ -34,6 +34,12 @@ int gw_upload_report_copy(ecm_pg *pg, const gw_buf *rows);
 int gw_upload_report_add(gw_buf *rows, long long upload_id, long long line, const char *kind,
                          const char *reason);
 
+/* Writes one 'rejected' report row for upload_id on pg, outside a batch
+ * (the line that stopped an upload); a row already there for that line
+ * stays. Returns 0 or -1. */
+int gw_upload_report_reject(ecm_pg *pg, long long upload_id, long long line, const char *reason)
+    __attribute__((warn_unused_result));
+
 /* Appends {"line", "reason"} to errors (a JSON array) while it holds fewer
  * than GW_UPLOAD_ERRORS_ANSWER items; line <= 0 is written null. Failures
  * (out of memory) leave errors as it was. */

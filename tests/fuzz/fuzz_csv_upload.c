@@ -31,6 +31,7 @@
 
 #include "ecm_phone.h"
 #include "fuzz_support.h"
+#include "fuzz_upload_support.h"
 #include "gw_csv.h"
 #include "gw_buf.h"
 #include "gw_upload.h"
@@ -345,18 +346,8 @@ static int feed(run *r, const char *body, size_t len, size_t chunk, char *err, s
 {
     gw_csv *c = gw_csv_new(MAX_RECORD, on_record, r);
     FUZZ_CHECK(c != NULL, "oom");
-    int rc = 0;
-    err[0] = '\0';
-    if (chunk == 0) {
-        chunk = len ? len : 1;
-    }
-    for (size_t off = 0; rc == 0 && off < len; off += chunk) {
-        size_t n = len - off < chunk ? len - off : chunk;
-        rc = gw_csv_feed(c, body + off, n, err, err_size);
-    }
-    if (rc == 0) {
-        rc = gw_csv_finish(c, err, err_size);
-    }
+    int rc;
+    FUZZ_FEED(rc, c, gw_csv_feed, gw_csv_finish, body, len, chunk, err, err_size);
     *err_line = gw_csv_error_line(c);
     *lines = gw_csv_lines(c);
     gw_csv_free(c);
@@ -390,9 +381,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         feed(&b, body, len, 1 + (size_t)(opt >> 3) * 7, err_b, sizeof(err_b), &eline_b, &lines_b);
 
     FUZZ_CHECK(rc_a == rc_b, "whole feed %d (%s), chunked %d (%s)", rc_a, err_a, rc_b, err_b);
-    FUZZ_CHECK(a.trace.len == b.trace.len &&
-                   (a.trace.len == 0 || memcmp(a.trace.s, b.trace.s, a.trace.len) == 0),
-               "records differ when the body comes in chunks");
+    FUZZ_CHECK(fuzz_buf_equal(&a.trace, &b.trace), "records differ when the body comes in chunks");
     FUZZ_CHECK(eline_a == eline_b && lines_a == lines_b, "error line %lld/%lld, lines %lld/%lld",
                eline_a, eline_b, lines_a, lines_b);
     if (rc_a != 0) {
@@ -409,10 +398,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* Without quotes or CR a record is a non-empty physical line. */
         const char *p = body;
         size_t n = len;
-        if (n >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) {
-            p += 3;
-            n -= 3;
-        }
+        fuzz_skip_bom(&p, &n);
         if (!memchr(p, '"', n) && !memchr(p, '\r', n) && a.nlines < MAX_LINES) {
             size_t k = 0;
             long long line = 1;

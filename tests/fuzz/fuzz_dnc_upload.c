@@ -17,6 +17,7 @@
 #include <strings.h>
 
 #include "fuzz_support.h"
+#include "fuzz_upload_support.h"
 #include "gw_csv.h"
 #include "gw_dnc_upload.h"
 #include "gw_buf.h"
@@ -150,13 +151,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     gw_csv *c = gw_csv_new(2048, on_record, &r);
     FUZZ_CHECK(c != NULL, "oom");
     char err[256];
-    int rc = 0;
-    for (size_t off = 0; rc == 0 && off < len; off += chunk) {
-        rc = gw_csv_feed(c, body + off, len - off < chunk ? len - off : chunk, err, sizeof(err));
-    }
-    if (rc == 0) {
-        rc = gw_csv_finish(c, err, sizeof(err));
-    }
+    int rc;
+    FUZZ_FEED(rc, c, gw_csv_feed, gw_csv_finish, body, len, chunk, err, sizeof(err));
     FUZZ_CHECK(rc == 0 || (err[0] && fuzz_utf8_ok(err)), "reader error not valid UTF-8");
     gw_csv_free(c);
     gw_buf_free(&r.stage);

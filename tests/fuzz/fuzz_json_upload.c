@@ -21,6 +21,7 @@
 #include <jansson.h>
 
 #include "fuzz_support.h"
+#include "fuzz_upload_support.h"
 #include "gw_jsonarr.h"
 #include "gw_buf.h"
 #include "gw_upload.h"
@@ -124,18 +125,8 @@ static int feed(run *r, const char *body, size_t len, size_t chunk, char *err, s
     r->next_index = 1;
     gw_jsonarr *j = gw_jsonarr_new(MAX_ITEM, on_item, r);
     FUZZ_CHECK(j != NULL, "oom");
-    int rc = 0;
-    err[0] = '\0';
-    if (chunk == 0) {
-        chunk = len ? len : 1;
-    }
-    for (size_t off = 0; rc == 0 && off < len; off += chunk) {
-        size_t n = len - off < chunk ? len - off : chunk;
-        rc = gw_jsonarr_feed(j, body + off, n, err, err_size);
-    }
-    if (rc == 0) {
-        rc = gw_jsonarr_finish(j, err, err_size);
-    }
+    int rc;
+    FUZZ_FEED(rc, j, gw_jsonarr_feed, gw_jsonarr_finish, body, len, chunk, err, err_size);
     FUZZ_CHECK(gw_jsonarr_items(j) == r->next_index - 1, "items() %lld, delivered %lld",
                gw_jsonarr_items(j), r->next_index - 1);
     if (rc != 0) {
@@ -177,17 +168,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc_b = feed(&b, body, len, 1 + (size_t)(opt >> 3) * 5, err_b, sizeof(err_b));
     FUZZ_CHECK(rc_a == rc_b && strcmp(err_a, err_b) == 0, "whole feed %d (%s), chunked %d (%s)",
                rc_a, err_a, rc_b, err_b);
-    FUZZ_CHECK(a.trace.len == b.trace.len &&
-                   (a.trace.len == 0 || memcmp(a.trace.s, b.trace.s, a.trace.len) == 0),
-               "items differ when the body comes in chunks");
+    FUZZ_CHECK(fuzz_buf_equal(&a.trace, &b.trace), "items differ when the body comes in chunks");
 
     if (rc_a == 0 && a.all_parse) {
         const char *p = body;
         size_t n = len;
-        if (n >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) {
-            p += 3;
-            n -= 3;
-        }
+        fuzz_skip_bom(&p, &n);
         json_error_t jerr;
         json_t *whole = json_loadb(p, n, JSON_ALLOW_NUL, &jerr);
         /* jansson's depth limit counts the array itself: an item at the

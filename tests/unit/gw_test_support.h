@@ -103,6 +103,51 @@ static inline void gw_test_api_destroy(gw_test_api *t)
     free(t);
 }
 
+/* A cmocka group teardown: gw_test_api_destroy(*state). Returns 0. */
+static inline int gw_test_api_teardown(void **state)
+{
+    gw_test_api_destroy(*state);
+    return 0;
+}
+
+/* The body of POST /api/v1/campaigns for a voice IVR campaign called name
+ * (UCCX campaign 7), into body; fails the running test when it is cut. */
+static inline void gw_test_voice_campaign_body(char *body, size_t body_size, const char *name)
+{
+    int n = snprintf(body, body_size,
+                     "{\"name\":\"%s\",\"channel\":\"voice_ivr\",\"cisco\":{\"kind\":\"uccx\","
+                     "\"campaign_id\":\"7\"}}",
+                     name);
+    assert_true(n > 0 && (size_t)n < body_size);
+}
+
+/* A CSV record for the pure row tests, written with fields split on '|' so
+ * that commas and tabs can be data: up to 16 fields, 1023 bytes. */
+typedef struct {
+    char store[1024];
+    size_t n;
+    const char *f[16];
+    size_t l[16];
+} gw_test_rec;
+
+/* Splits fields into r (see gw_test_rec). Can't fail. */
+static inline void gw_test_rec_split(gw_test_rec *r, const char *fields)
+{
+    memset(r, 0, sizeof(*r));
+    snprintf(r->store, sizeof(r->store), "%s", fields);
+    for (char *p = r->store;; p++) {
+        char *bar = strchr(p, '|');
+        r->f[r->n] = p;
+        r->l[r->n] = bar ? (size_t)(bar - p) : strlen(p);
+        r->n++;
+        if (!bar) {
+            break;
+        }
+        *bar = '\0';
+        p = bar;
+    }
+}
+
 /* One request to the gateway: body (NULL: none) sent as content_type (NULL:
  * no Content-Type). Returns the HTTP status; *answer is the answer parsed as
  * JSON, NULL when it had none, for the caller to json_decref. When location

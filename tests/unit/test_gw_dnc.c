@@ -75,12 +75,6 @@ static int group_setup(void **state)
     return 0;
 }
 
-static int group_teardown(void **state)
-{
-    gw_test_api_destroy(*state);
-    return 0;
-}
-
 static long long campaign(const fixture *f, const char *region, const char *state)
 {
     char body[256];
@@ -380,5 +374,5 @@ int main(void)
         cmocka_unit_test(test_api_dnc_campaign_list_reads_numbers_in_its_region),
         cmocka_unit_test(test_api_dnc_add_closes_contacts_left_without_a_number),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, group_setup, gw_test_api_teardown);
 }

@@ -126,36 +126,11 @@ static void test_sms_campaign_validation_names_the_field(void **state)
 
 /* ---- template against the header, rows (pure) ------------------------ */
 
-typedef struct {
-    char store[1024];
-    size_t n;
-    const char *f[16];
-    size_t l[16];
-} rec;
-
-/* Test records split on '|' so commas can be data. */
-static void make_rec(rec *r, const char *fields)
-{
-    memset(r, 0, sizeof(*r));
-    snprintf(r->store, sizeof(r->store), "%s", fields);
-    for (char *p = r->store;; p++) {
-        char *bar = strchr(p, '|');
-        r->f[r->n] = p;
-        r->l[r->n] = bar ? (size_t)(bar - p) : strlen(p);
-        r->n++;
-        if (!bar) {
-            break;
-        }
-        *bar = '\0';
-        p = bar;
-    }
-}
-
 static gw_upload_header *header_of(const char *fields)
 {
-    rec h;
+    gw_test_rec h;
     char err[256];
-    make_rec(&h, fields);
+    gw_test_rec_split(&h, fields);
     gw_upload_header *hdr = gw_upload_header_parse(h.n, h.f, h.l, err, sizeof(err));
     if (!hdr) {
         fail_msg("header %s: %s", fields, err);
@@ -200,8 +175,8 @@ static void test_template_fields_must_be_columns_of_the_file(void **state)
 
 static int row(const gw_upload_header *h, const char *fields, char *out, size_t out_size)
 {
-    rec r;
-    make_rec(&r, fields);
+    gw_test_rec r;
+    gw_test_rec_split(&r, fields);
     gw_buf buf = {0};
     gw_upload_row got;
     char reason[256] = "";

@@ -194,12 +194,6 @@ static int group_setup(void **state)
     return 0;
 }
 
-static int group_teardown(void **state)
-{
-    gw_test_api_destroy(*state);
-    return 0;
-}
-
 /* The rule for outcome in a strategy answer, or NULL. */
 static json_t *rule_of(const json_t *s, const char *outcome)
 {
@@ -414,5 +408,5 @@ int main(void)
         cmocka_unit_test(test_api_strategy_in_use_is_not_deleted),
         cmocka_unit_test(test_api_strategy_list_pages_by_cursor),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, group_setup, gw_test_api_teardown);
 }

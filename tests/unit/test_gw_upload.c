@@ -28,35 +28,10 @@
 
 /* ---- header and rows -------------------------------------------------- */
 
-typedef struct {
-    char store[1024];
-    size_t n;
-    const char *f[16];
-    size_t l[16];
-} rec;
-
-/* Test records split on '|' so commas and tabs can be data. */
-static void make_rec(rec *r, const char *fields)
-{
-    memset(r, 0, sizeof(*r));
-    snprintf(r->store, sizeof(r->store), "%s", fields);
-    for (char *p = r->store;; p++) {
-        char *bar = strchr(p, '|');
-        r->f[r->n] = p;
-        r->l[r->n] = bar ? (size_t)(bar - p) : strlen(p);
-        r->n++;
-        if (!bar) {
-            break;
-        }
-        *bar = '\0';
-        p = bar;
-    }
-}
-
 static gw_upload_header *header_of(const char *fields, char *err, size_t err_size)
 {
-    rec h;
-    make_rec(&h, fields);
+    gw_test_rec h;
+    gw_test_rec_split(&h, fields);
     return gw_upload_header_parse(h.n, h.f, h.l, err, err_size);
 }
 
@@ -69,8 +44,8 @@ static const gw_upload_rules sms_us = {"US", 1, NULL, 0};
 static int row_with(const gw_upload_header *h, const gw_upload_rules *rules, long long line,
                     const char *fields, char *out, size_t out_size)
 {
-    rec r;
-    make_rec(&r, fields);
+    gw_test_rec r;
+    gw_test_rec_split(&r, fields);
     gw_buf buf = {0};
     gw_upload_row row;
     char reason[256] = "";
@@ -442,12 +417,6 @@ static int setup_db(void **state)
     return 0;
 }
 
-static int teardown_db(void **state)
-{
-    gw_test_api_destroy(*state);
-    return 0;
-}
-
 typedef struct {
     const char *text;
     size_t len, off;
@@ -624,10 +593,7 @@ static long long create_campaign(fixture *f, const char *channel_body)
 static long long voice_campaign(fixture *f, const char *name)
 {
     char body[256];
-    snprintf(body, sizeof(body),
-             "{\"name\":\"%s\",\"channel\":\"voice_ivr\",\"cisco\":{\"kind\":\"uccx\","
-             "\"campaign_id\":\"7\"}}",
-             name);
+    gw_test_voice_campaign_body(body, sizeof(body), name);
     return create_campaign(f, body);
 }
 
@@ -1769,7 +1735,7 @@ int main(void)
         cmocka_unit_test(test_api_uploads_over_the_cap_get_429_and_a_busy_pool_503),
     };
     int failed = cmocka_run_group_tests_name("pure", pure, NULL, NULL);
-    failed += cmocka_run_group_tests_name("db", db, setup_db, teardown_db);
+    failed += cmocka_run_group_tests_name("db", db, setup_db, gw_test_api_teardown);
     curl_global_cleanup();
     return failed;
 }

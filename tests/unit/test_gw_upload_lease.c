@@ -45,12 +45,6 @@ static int setup_db(void **state)
     return 0;
 }
 
-static int teardown_db(void **state)
-{
-    gw_test_api_destroy(*state);
-    return 0;
-}
-
 /* A CSV of ROWS rows (row i on line i + 1), numbers distinct per salt,
  * every BAD_EVERY-th row with a number that has letters. Malloc'd. */
 static char *make_csv(int salt)
@@ -93,10 +87,7 @@ static char *make_json(int salt)
 static long long voice_campaign(fixture *f, const char *name)
 {
     char body[256];
-    snprintf(body, sizeof(body),
-             "{\"name\":\"%s\",\"channel\":\"voice_ivr\",\"cisco\":{\"kind\":\"uccx\","
-             "\"campaign_id\":\"7\"}}",
-             name);
+    gw_test_voice_campaign_body(body, sizeof(body), name);
     json_t *a = NULL;
     assert_int_equal(gw_test_call(f, "POST", "/api/v1/campaigns", body, &a), 201);
     long long id = gw_test_jint(a, "id");
@@ -675,7 +666,7 @@ int main(void)
         cmocka_unit_test(test_api_resume_of_an_upload_not_interrupted_is_refused),
         cmocka_unit_test(test_api_stale_owner_of_a_dnc_upload_is_fenced),
     };
-    int failed = cmocka_run_group_tests_name("db", db, setup_db, teardown_db);
+    int failed = cmocka_run_group_tests_name("db", db, setup_db, gw_test_api_teardown);
     curl_global_cleanup();
     return failed;
 }

@@ -1,0 +1,48 @@
+/* Shared by the upload harnesses (fuzz_csv_upload, fuzz_json_upload,
+ * fuzz_dnc_upload): a body fed to a streaming reader in chunks, the BOM a
+ * reader skips, and two traces compared. Header-only, like fuzz_support.h. */
+#ifndef ECM_FUZZ_UPLOAD_SUPPORT_H
+#define ECM_FUZZ_UPLOAD_SUPPORT_H
+
+#include <stddef.h>
+#include <string.h>
+
+#include "gw_buf.h"
+
+/* Feeds body[0..len) to reader in chunks of chunk bytes (0: all at once)
+ * with feed_fn(reader, data, n, err, err_size), then finish_fn(reader, err,
+ * err_size) unless a chunk failed. rc gets the first non-zero answer, or 0;
+ * err is "" unless rc is non-zero. A macro because gw_csv and gw_jsonarr
+ * readers each have their own type. */
+#define FUZZ_FEED(rc, reader, feed_fn, finish_fn, body, len, chunk, err, err_size)                 \
+    do {                                                                                           \
+        size_t fuzz_chunk_ = (chunk) ? (size_t)(chunk) : ((len) ? (size_t)(len) : 1);              \
+        (rc) = 0;                                                                                  \
+        (err)[0] = '\0';                                                                           \
+        for (size_t fuzz_off_ = 0; (rc) == 0 && fuzz_off_ < (size_t)(len);                         \
+             fuzz_off_ += fuzz_chunk_) {                                                           \
+            size_t fuzz_n_ =                                                                       \
+                (size_t)(len)-fuzz_off_ < fuzz_chunk_ ? (size_t)(len)-fuzz_off_ : fuzz_chunk_;     \
+            (rc) = feed_fn((reader), (body) + fuzz_off_, fuzz_n_, (err), (err_size));              \
+        }                                                                                          \
+        if ((rc) == 0) {                                                                           \
+            (rc) = finish_fn((reader), (err), (err_size));                                         \
+        }                                                                                          \
+    } while (0)
+
+/* Steps *p and *n past a UTF-8 byte order mark, as the readers do. */
+static inline void fuzz_skip_bom(const char **p, size_t *n)
+{
+    if (*n >= 3 && memcmp(*p, "\xEF\xBB\xBF", 3) == 0) {
+        *p += 3;
+        *n -= 3;
+    }
+}
+
+/* 1 when a and b hold the same bytes. */
+static inline int fuzz_buf_equal(const gw_buf *a, const gw_buf *b)
+{
+    return a->len == b->len && (a->len == 0 || memcmp(a->s, b->s, a->len) == 0);
+}
+
+#endif
