@@ -156,8 +156,11 @@ static int validate_cisco(const json_t *cisco, gw_campaign_input *out, const cha
     }
     json_t *id = json_object_get(cisco, "campaign_id");
     if (json_is_integer(id) && json_integer_value(id) > 0) {
-        (void)snprintf(out->cisco_id_buf, sizeof(out->cisco_id_buf), "%" JSON_INTEGER_FORMAT,
-                       json_integer_value(id));
+        int n = snprintf(out->cisco_id_buf, sizeof(out->cisco_id_buf), "%" JSON_INTEGER_FORMAT,
+                         json_integer_value(id));
+        if (n < 0 || (size_t)n >= sizeof(out->cisco_id_buf)) {
+            return fail(field, "cisco.campaign_id", reason, reason_size, "too long");
+        }
         out->cisco_campaign_id = out->cisco_id_buf;
     } else if (json_is_string(id) && json_string_length(id) > 0 && json_string_length(id) <= 64) {
         out->cisco_campaign_id = json_string_value(id);

@@ -58,13 +58,13 @@ typedef struct {
  * hours; "end_at" after "start_at". Whether end_at is past is the caller's
  * to check (it needs the business clock). */
 int gw_campaign_validate(const json_t *body, gw_campaign_input *out, const char **field,
-                         char *reason, size_t reason_size);
+                         char *reason, size_t reason_size) __attribute__((warn_unused_result));
 
 /* gw_campaign_validate() with the deployment's legal hours (ECM_LEGAL_HOURS)
  * instead of the default 08:00-21:00; legal NULL is the default. */
 int gw_campaign_validate_legal(const json_t *body, const ecm_legal_hours *legal,
                                gw_campaign_input *out, const char **field, char *reason,
-                               size_t reason_size);
+                               size_t reason_size) __attribute__((warn_unused_result));
 
 /* 1 when region is an upper-case ISO 3166 alpha-2 code libphonenumber can
  * read numbers for ("US", "GB"), else 0. */
@@ -78,19 +78,20 @@ int gw_region_known(const char *region);
  * ("call_window", "time_zone", "start_at", "end_at"), in stopped, completed
  * and expired nothing. *field and reason say which and why. */
 int gw_campaign_patch_check(const char *state, const json_t *patch, const char **field,
-                            char *reason, size_t reason_size);
+                            char *reason, size_t reason_size) __attribute__((warn_unused_result));
 
 /* The campaign document current (in the form POST takes) with the members
  * of patch applied: a member replaces the current one, except "sms" and
  * "cisco" objects, which are merged member by member; "strategy" replaces
  * "strategy_id" and the other way round. New reference, or NULL when out of
  * memory. Neither argument changes. */
-json_t *gw_campaign_merge(const json_t *current, const json_t *patch);
+json_t *gw_campaign_merge(const json_t *current, const json_t *patch)
+    __attribute__((warn_unused_result));
 
 /* Parses an RFC 3339 date-time with an explicit offset ("2026-11-24T04:00:00Z",
  * "2026-11-24T06:00:00.5+02:00") into ms since the epoch. Returns 0, or -1
  * when s is not one. */
-int gw_rfc3339_parse(const char *s, int64_t *ms);
+int gw_rfc3339_parse(const char *s, int64_t *ms) __attribute__((warn_unused_result));
 
 /* The campaign life cycle. action is "activate", "resume", "pause" or
  * "stop". Returns the state after the action, or NULL when the action is not

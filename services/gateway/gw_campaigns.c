@@ -101,12 +101,20 @@ static int fill_counts(ecm_pg *pg, json_t *list)
         return -1;
     }
     ids[len++] = '{';
+    /* Each id takes at most 21 bytes with its comma: the array fits. */
     for (size_t i = 0; i < n; i++) {
         json_t *id = json_object_get(json_array_get(list, i), "id");
-        len += (size_t)snprintf(ids + len, cap - len, "%s%" JSON_INTEGER_FORMAT, i ? "," : "",
-                                json_integer_value(id));
+        if (gw_format(ids + len, cap - len, "%s%" JSON_INTEGER_FORMAT, i ? "," : "",
+                      json_integer_value(id)) != 0) {
+            free(ids);
+            return -1;
+        }
+        len += strlen(ids + len);
     }
-    (void)snprintf(ids + len, cap - len, "}");
+    if (gw_format(ids + len, cap - len, "}") != 0) {
+        free(ids);
+        return -1;
+    }
     const char *params[] = {ids};
     PGresult *r = ecm_pg_exec(pg, COUNTS_SQL, 1, params);
     free(ids);
@@ -150,7 +158,7 @@ static int fill_counts(ecm_pg *pg, json_t *list)
 static json_t *load_campaign(ecm_pg *pg, long long id, int *missing)
 {
     char sid[24];
-    (void)snprintf(sid, sizeof(sid), "%lld", id);
+    gw_ll_text(sid, id);
     const char *params[] = {sid};
     *missing = 0;
     PGresult *r = ecm_pg_exec(pg, "SELECT " CAMPAIGN_COLUMNS "WHERE c.id = $1", 1, params);
@@ -179,7 +187,7 @@ static int add_changed_event(const gw_app *app, ecm_pg *pg, long long id, const 
 {
     char event_id[ECM_UUID_LEN], key[24];
     ecm_uuid_new(event_id);
-    (void)snprintf(key, sizeof(key), "%lld", id);
+    gw_ll_text(key, id);
     Ecm__V1__CampaignChanged msg = ECM__V1__CAMPAIGN_CHANGED__INIT;
     msg.event_id = event_id;
     msg.occurred_at = ecm_now_ms();
@@ -192,12 +200,13 @@ static int add_changed_event(const gw_app *app, ecm_pg *pg, long long id, const 
 }
 
 /* The id of the strategy in (by id or by name) into out. Returns 1 when it
- * exists, 0 when not (answered 400), -1 on a DB failure (not answered). */
+ * exists, 0 when not (answered 400), -1 on a DB failure or an id longer
+ * than out (not answered). */
 static int resolve_strategy(ecm_http_req *req, ecm_pg *pg, const gw_campaign_input *in,
                             const char *title, char *out, size_t out_size)
 {
     char sid[24];
-    (void)snprintf(sid, sizeof(sid), "%lld", in->strategy_id);
+    gw_ll_text(sid, in->strategy_id);
     const char *params[] = {in->strategy_id > 0 ? sid : in->strategy};
     PGresult *s = ecm_pg_exec(pg,
                               in->strategy_id > 0 ? "SELECT id FROM strategies WHERE id = $1"
@@ -208,7 +217,8 @@ static int resolve_strategy(ecm_http_req *req, ecm_pg *pg, const gw_campaign_inp
     }
     int found = PQntuples(s) == 1;
     if (found) {
-        (void)snprintf(out, out_size, "%s", PQgetvalue(s, 0, 0));
+        /* An id that does not fit is no id this gateway can use. */
+        found = gw_format(out, out_size, "%s", PQgetvalue(s, 0, 0)) == 0 ? 1 : -1;
     } else if (in->strategy_id > 0) {
         ecm_http_respond_problem(req, 400, "validation", title, "strategy_id: no strategy %lld",
                                  in->strategy_id);
@@ -237,11 +247,10 @@ static int check_end_ahead(ecm_http_req *req, const gw_campaign_input *in, const
  * UPDATE_SQL ($1 being the channel or the id). */
 #define CAMPAIGN_VALUES 13
 static void campaign_values(const gw_campaign_input *in, const char *strategy_id,
-                            const char *region, char *timeout, size_t timeout_size,
+                            const char *region, char timeout[GW_LL_TEXT],
                             const char *out[CAMPAIGN_VALUES])
 {
-    (void)snprintf(timeout, timeout_size, "%lld",
-                   in->dlr_timeout_s > 0 ? in->dlr_timeout_s : GW_DLR_TIMEOUT_DEFAULT);
+    gw_ll_text(timeout, in->dlr_timeout_s > 0 ? in->dlr_timeout_s : GW_DLR_TIMEOUT_DEFAULT);
     const char *v[CAMPAIGN_VALUES] = {in->name,
                                       strategy_id,
                                       in->cisco_kind,
@@ -321,7 +330,7 @@ static void create_campaign(void *ctx, ecm_http_req *req)
     char timeout[24];
     const char *params[CAMPAIGN_VALUES + 1];
     params[0] = in.channel;
-    campaign_values(&in, strategy_id, region_default(app), timeout, sizeof(timeout), params + 1);
+    campaign_values(&in, strategy_id, region_default(app), timeout, params + 1);
     ins = ecm_pg_exec(pg, INSERT_SQL, CAMPAIGN_VALUES + 1, params);
     if (!ins) {
         ecm_pg_rollback(pg);
@@ -341,8 +350,9 @@ static void create_campaign(void *ctx, ecm_http_req *req)
         goto out;
     }
     char location[64];
-    (void)snprintf(location, sizeof(location), "/api/v1/campaigns/%lld", id);
-    ecm_http_add_header(req, "Location", location);
+    if (gw_format(location, sizeof(location), "/api/v1/campaigns/%lld", id) == 0) {
+        ecm_http_add_header(req, "Location", location);
+    }
     ecm_log_info("campaign created", "campaign_id=%lld channel=%s", id, in.channel);
     gw_json_respond(req, 201, c);
 out:
@@ -458,7 +468,7 @@ static void patch_campaign(void *ctx, ecm_http_req *req)
         return;
     }
     char sid[24];
-    (void)snprintf(sid, sizeof(sid), "%lld", id);
+    gw_ll_text(sid, id);
     const char *params[] = {sid};
     ecm_pg *pg = ecm_pg_pool_get(app->pool);
     PGresult *r = NULL;
@@ -497,7 +507,7 @@ static void patch_campaign(void *ctx, ecm_http_req *req)
     char timeout[24];
     const char *uparams[CAMPAIGN_VALUES + 1];
     uparams[0] = sid;
-    campaign_values(&in, strategy_id, region_default(app), timeout, sizeof(timeout), uparams + 1);
+    campaign_values(&in, strategy_id, region_default(app), timeout, uparams + 1);
     if (ecm_pg_cmd(pg, UPDATE_SQL, CAMPAIGN_VALUES + 1, uparams) != 0 || ecm_pg_commit(pg) != 0) {
         ecm_pg_rollback(pg);
         gw_respond_db_down(req, pg, "change the campaign");
@@ -583,7 +593,7 @@ static void change_state(void *ctx, ecm_http_req *req)
     action = action ? action + 1 : path;
 
     char sid[24];
-    (void)snprintf(sid, sizeof(sid), "%lld", id);
+    gw_ll_text(sid, id);
     ecm_pg *pg = ecm_pg_pool_get(app->pool);
     PGresult *r = NULL;
     if (ecm_pg_begin(pg) != 0) {
@@ -591,7 +601,7 @@ static void change_state(void *ctx, ecm_http_req *req)
         goto out;
     }
     char now[24];
-    (void)snprintf(now, sizeof(now), "%lld", (long long)ecm_clock_now_ms());
+    gw_ll_text(now, (long long)ecm_clock_now_ms());
     const char *sparams[] = {sid, now};
     r = ecm_pg_exec(pg,
                     "SELECT state, end_at IS NOT NULL AND end_at <= "

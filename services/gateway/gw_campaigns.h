@@ -15,6 +15,6 @@
 
 /* Adds the campaign routes to h. Returns 0, or -1 when the route table is
  * full. */
-int gw_campaigns_register(ecm_http *h, const gw_app *app);
+int gw_campaigns_register(ecm_http *h, const gw_app *app) __attribute__((warn_unused_result));
 
 #endif

@@ -137,8 +137,8 @@ static void apply_callback(ecm_http_req *req, ecm_pg *pg, long long id, const ch
                            int64_t at_ms)
 {
     char sid[24], sat[24];
-    (void)snprintf(sid, sizeof(sid), "%lld", id);
-    (void)snprintf(sat, sizeof(sat), "%lld", (long long)at_ms);
+    gw_ll_text(sid, id);
+    gw_ll_text(sat, (long long)at_ms);
     const char *lock_params[] = {sid};
     PGresult *k = NULL;
     PGresult *u = NULL;
@@ -285,9 +285,9 @@ static void get_contact(void *ctx, ecm_http_req *req)
     if (gw_path_id(req, "contact", &id) != 0) {
         return;
     }
-    char sid[24], limit[16];
-    (void)snprintf(sid, sizeof(sid), "%lld", id);
-    (void)snprintf(limit, sizeof(limit), "%d", GW_CONTACT_HISTORY_MAX);
+    char sid[GW_LL_TEXT], limit[GW_LL_TEXT];
+    gw_ll_text(sid, id);
+    gw_ll_text(limit, GW_CONTACT_HISTORY_MAX);
     const char *params[] = {sid, limit};
     ecm_pg *pg = ecm_pg_pool_get(app->pool);
     PGresult *r = ecm_pg_exec(pg, CONTACT_SQL, 2, params);

@@ -49,10 +49,10 @@ gw_callback_action gw_callback_action_for(const char *state);
  * after now_ms. Whether it is before the campaign's end_at is the caller's
  * to check (it needs the campaign). */
 int gw_callback_parse(const json_t *body, int64_t now_ms, int64_t *at_ms, const char **field,
-                      char *reason, size_t reason_size);
+                      char *reason, size_t reason_size) __attribute__((warn_unused_result));
 
 /* Adds GET /api/v1/contacts/{id} and POST /api/v1/contacts/{id}/callback
  * to h. Returns 0, or -1 when the route table is full. */
-int gw_contacts_register(ecm_http *h, const gw_app *app);
+int gw_contacts_register(ecm_http *h, const gw_app *app) __attribute__((warn_unused_result));
 
 #endif

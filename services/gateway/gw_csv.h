@@ -23,18 +23,20 @@ typedef int (*gw_csv_record_fn)(void *ctx, long long line, size_t nfields,
 /* Creates a reader calling fn for each record. max_record_bytes bounds one
  * record (all its fields and line breaks). Returns NULL on allocation
  * failure. */
-gw_csv *gw_csv_new(size_t max_record_bytes, gw_csv_record_fn fn, void *ctx);
+gw_csv *gw_csv_new(size_t max_record_bytes, gw_csv_record_fn fn, void *ctx)
+    __attribute__((warn_unused_result));
 void gw_csv_free(gw_csv *c);
 
 /* Feeds the next chunk. Records completed by it are delivered before it
  * returns. Returns 0, or -1 with one line in errstr naming the line
  * ("line 12: record longer than 1048576 bytes (unterminated quote?)"); after
  * -1 the reader is unusable. */
-int gw_csv_feed(gw_csv *c, const char *data, size_t len, char *errstr, size_t errstr_size);
+int gw_csv_feed(gw_csv *c, const char *data, size_t len, char *errstr, size_t errstr_size)
+    __attribute__((warn_unused_result));
 
 /* Ends the input: delivers a last record without a final line break. Returns
  * 0, or -1 with errstr (an unterminated quoted field at the end). */
-int gw_csv_finish(gw_csv *c, char *errstr, size_t errstr_size);
+int gw_csv_finish(gw_csv *c, char *errstr, size_t errstr_size) __attribute__((warn_unused_result));
 
 /* The line a failed gw_csv_feed/finish named, or 0 (no failure, or a stop
  * asked by the record callback). */

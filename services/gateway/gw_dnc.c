@@ -73,8 +73,12 @@ static int open_list(ecm_http_req *req, const gw_app *app, ecm_pg *pg, long long
 {
     memset(l, 0, sizeof(*l));
     l->campaign_id = campaign_id;
-    (void)snprintf(l->cid, sizeof(l->cid), "%lld", campaign_id);
-    (void)snprintf(l->region, sizeof(l->region), "%s", default_region(app));
+    gw_ll_text(l->cid, campaign_id);
+    if (gw_format(l->region, sizeof(l->region), "%s", default_region(app)) != 0) {
+        ecm_http_respond_problem(req, 500, "internal", "Internal error",
+                                 "the default region is no region code");
+        return -1;
+    }
     if (campaign_id == 0) {
         return 0;
     }
@@ -90,8 +94,13 @@ static int open_list(ecm_http_req *req, const gw_app *app, ecm_pg *pg, long long
                                  "campaign %lld does not exist", campaign_id);
         return -1;
     }
-    (void)snprintf(l->region, sizeof(l->region), "%s", PQgetvalue(r, 0, 0));
+    int cut = gw_format(l->region, sizeof(l->region), "%s", PQgetvalue(r, 0, 0));
     PQclear(r);
+    if (cut) {
+        ecm_http_respond_problem(req, 500, "internal", "Internal error",
+                                 "campaign %lld's region is no region code", campaign_id);
+        return -1;
+    }
     return 0;
 }
 
@@ -166,15 +175,16 @@ static json_t *dnc_row_json(const PGresult *r, int i)
                      "created_at", PQgetvalue(r, i, 5));
 }
 
-static void entry_path(const dnc_list *l, const char *e164, char *out, size_t out_size)
+/* The entry's path into out. Returns 0, or -1 when it does not fit. */
+static int entry_path(const dnc_list *l, const char *e164, char *out, size_t out_size)
 {
     /* '+' is literal in a path, but %2B survives any client's encoding. */
     const char *digits = e164[0] == '+' ? e164 + 1 : e164;
     if (l->campaign_id > 0) {
-        (void)snprintf(out, out_size, "/api/v1/campaigns/%lld/dnc/%%2B%s", l->campaign_id, digits);
-    } else {
-        (void)snprintf(out, out_size, "/api/v1/dnc/%%2B%s", digits);
+        return gw_format(out, out_size, "/api/v1/campaigns/%lld/dnc/%%2B%s", l->campaign_id,
+                         digits);
     }
+    return gw_format(out, out_size, "/api/v1/dnc/%%2B%s", digits);
 }
 
 /* ---- POST ------------------------------------------------------------- */
@@ -340,8 +350,9 @@ static void add_entry(const gw_app *app, ecm_http_req *req, dnc_route route)
     json_object_set_new(entry, "contacts_closed", json_integer(closed));
     if (created) {
         char location[96];
-        entry_path(&l, e164, location, sizeof(location));
-        ecm_http_add_header(req, "Location", location);
+        if (entry_path(&l, e164, location, sizeof(location)) == 0) {
+            ecm_http_add_header(req, "Location", location);
+        }
         ecm_log_info("DNC entry added", "phone=%s campaign_id=%lld contacts_closed=%d", e164,
                      l.campaign_id, closed);
     }

@@ -27,9 +27,9 @@
  * need none), to E.164 in e164. Returns 0, or -1 with the reason
  * ("contains letters", "invalid for region US", ...) in reason. */
 int gw_dnc_normalize(const char *raw, const char *region, char *e164, size_t e164_size,
-                     char *reason, size_t reason_size);
+                     char *reason, size_t reason_size) __attribute__((warn_unused_result));
 
 /* Adds the DNC routes to h. Returns 0, or -1 when the route table is full. */
-int gw_dnc_register(ecm_http *h, const gw_app *app);
+int gw_dnc_register(ecm_http *h, const gw_app *app) __attribute__((warn_unused_result));
 
 #endif

@@ -76,12 +76,12 @@ static int dnc_save(ecm_pg *pg, const dnc_upload *d, long long loaded, long long
                     long long duplicate, const char *state)
 {
     char v[6][24];
-    (void)snprintf(v[0], sizeof(v[0]), "%lld", d->upload_id);
-    (void)snprintf(v[1], sizeof(v[1]), "%lld", d->rows_read);
-    (void)snprintf(v[2], sizeof(v[2]), "%lld", loaded);
-    (void)snprintf(v[3], sizeof(v[3]), "%lld", rejected);
-    (void)snprintf(v[4], sizeof(v[4]), "%lld", duplicate);
-    (void)snprintf(v[5], sizeof(v[5]), "%lld", d->bytes_read);
+    gw_ll_text(v[0], d->upload_id);
+    gw_ll_text(v[1], d->rows_read);
+    gw_ll_text(v[2], loaded);
+    gw_ll_text(v[3], rejected);
+    gw_ll_text(v[4], duplicate);
+    gw_ll_text(v[5], d->bytes_read);
     const gw_upload_lease *l = d->app->upload_lease;
     const char *params[] = {v[0],
                             v[1],
@@ -131,8 +131,8 @@ static int dnc_load_once(dnc_upload *d, ecm_pg *pg, long long *loaded, long long
                          long long *contacts_closed)
 {
     char uid[24], cid[24];
-    (void)snprintf(uid, sizeof(uid), "%lld", d->upload_id);
-    (void)snprintf(cid, sizeof(cid), "%lld", d->campaign_id);
+    gw_ll_text(uid, d->upload_id);
+    gw_ll_text(cid, d->campaign_id);
     const char *params[] = {uid, d->campaign_id > 0 ? cid : NULL};
     *loaded = *duplicate = *contacts_closed = 0;
     if (ecm_pg_begin_timeout(pg, GW_UPLOAD_STATEMENT_TIMEOUT_MS) != 0) {
@@ -314,9 +314,13 @@ int gw_dnc_upload_row(const char *region, size_t ncols, int col_phone, int col_r
         return 1;
     }
     char num[32];
-    (void)snprintf(num, sizeof(num), "%lld\t", line);
+    int nn = snprintf(num, sizeof(num), "%lld\t", line);
+    if (nn < 0 || (size_t)nn >= sizeof(num)) {
+        (void)ecm_utf8_format(reason, reason_size, "out of memory");
+        return -1;
+    }
     size_t start = stage->len;
-    if (gw_buf_add(stage, num, strlen(num)) || gw_buf_add(stage, info.e164, strlen(info.e164)) ||
+    if (gw_buf_add(stage, num, (size_t)nn) || gw_buf_add(stage, info.e164, strlen(info.e164)) ||
         gw_buf_add(stage, "\t", 1) || gw_buf_add_copy(stage, rs, rn, 1) ||
         gw_buf_add(stage, "\n", 1)) {
         stage->len = start;
@@ -400,10 +404,11 @@ static int dnc_begin(ecm_http_req *req, const gw_app *app, long long campaign_id
     }
     d->app = app;
     d->campaign_id = campaign_id;
-    (void)snprintf(d->region, sizeof(d->region), "%s",
-                   app->default_region ? app->default_region : GW_DNC_UPLOAD_GLOBAL_REGION);
+    int region_cut =
+        gw_format(d->region, sizeof(d->region), "%s",
+                  app->default_region ? app->default_region : GW_DNC_UPLOAD_GLOBAL_REGION);
     char cid[24];
-    (void)snprintf(cid, sizeof(cid), "%lld", campaign_id);
+    gw_ll_text(cid, campaign_id);
     ecm_pg *pg = ecm_pg_pool_get(app->pool);
     if (campaign_id > 0) {
         const char *p[] = {cid};
@@ -422,8 +427,15 @@ static int dnc_begin(ecm_http_req *req, const gw_app *app, long long campaign_id
             PQclear(c);
             return -1;
         }
-        (void)snprintf(d->region, sizeof(d->region), "%s", PQgetvalue(c, 0, 0));
+        region_cut = gw_format(d->region, sizeof(d->region), "%s", PQgetvalue(c, 0, 0));
         PQclear(c);
+    }
+    if (region_cut) {
+        ecm_pg_pool_put(app->pool, pg);
+        dnc_free(d);
+        ecm_http_respond_problem(req, 500, "internal", "Internal error",
+                                 "the list's region is no region code");
+        return -1;
     }
     d->upload_id = gw_upload_start(req, app, pg, "dnc", campaign_id, ct, &d->bytes_total);
     ecm_pg_pool_put(app->pool, pg);
@@ -561,7 +573,9 @@ static void dnc_end(void *ctx, ecm_http_req *req)
                  "duplicate=%lld",
                  d->upload_id, d->rows_read, d->rows_loaded, d->rows_rejected, d->rows_duplicate);
     char url[64];
-    (void)snprintf(url, sizeof(url), "/api/v1/uploads/%lld", d->upload_id);
+    if (gw_format(url, sizeof(url), "/api/v1/uploads/%lld", d->upload_id) != 0) {
+        url[0] = '\0'; /* cannot be: an id takes at most 20 bytes */
+    }
     json_t *body =
         json_pack("{sI ss so ss ss sI sI sI sI sI s{sI sI sf} sO}", "upload_id",
                   (json_int_t)d->upload_id, "kind", "dnc", "campaign_id",

@@ -29,10 +29,11 @@
  * empty), 1 with a one-line reason (stage unchanged), -1 when out of memory. */
 int gw_dnc_upload_row(const char *region, size_t ncols, int col_phone, int col_reason,
                       long long line, size_t nfields, const char *const *fields, const size_t *lens,
-                      gw_buf *stage, char *reason, size_t reason_size);
+                      gw_buf *stage, char *reason, size_t reason_size)
+    __attribute__((warn_unused_result));
 
 /* Adds the two routes to h (gw_upload_register calls it). Returns 0, or -1
  * when the route table is full. */
-int gw_dnc_upload_register(ecm_http *h, const gw_app *app);
+int gw_dnc_upload_register(ecm_http *h, const gw_app *app) __attribute__((warn_unused_result));
 
 #endif

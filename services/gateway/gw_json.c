@@ -1,6 +1,7 @@
 #include "gw_json.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,8 +123,8 @@ int gw_page_args(ecm_http_req *req, long long def, long long max, gw_page *page)
                                  GW_QUOTE(cur, 40));
         return -1;
     }
-    (void)snprintf(page->limit_param, sizeof(page->limit_param), "%lld", page->limit + 1);
-    (void)snprintf(page->cursor_param, sizeof(page->cursor_param), "%lld", page->cursor);
+    gw_ll_text(page->limit_param, page->limit + 1);
+    gw_ll_text(page->cursor_param, page->cursor);
     return 0;
 }
 
@@ -143,4 +144,23 @@ json_t *gw_page_json(const PGresult *r, const gw_page *page,
 json_t *gw_json_text_or_null(const char *value, int is_null)
 {
     return is_null ? json_null() : json_string(value);
+}
+
+const char *gw_ll_text(char buf[GW_LL_TEXT], long long v)
+{
+    int n = snprintf(buf, GW_LL_TEXT, "%lld", v);
+    /* LLONG_MIN is 20 characters: never cut. */
+    if (n < 0 || n >= GW_LL_TEXT) {
+        abort();
+    }
+    return buf;
+}
+
+int gw_format(char *out, size_t out_size, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(out, out_size, fmt, ap);
+    va_end(ap);
+    return n < 0 || (size_t)n >= out_size ? -1 : 0;
 }

@@ -24,7 +24,7 @@ void gw_json_respond(ecm_http_req *req, int status, json_t *body);
 /* The request body as one JSON document, duplicate members refused.
  * Returns it (the caller json_decref()s it), or NULL after answering 400
  * with title and where the text stops being JSON. */
-json_t *gw_body_json(ecm_http_req *req, const char *title);
+json_t *gw_body_json(ecm_http_req *req, const char *title) __attribute__((warn_unused_result));
 
 /* Answers 503 "Database unavailable" ("could not <what>") after letting pg
  * notice a lost connection, so that the pool replaces it; pg NULL (no pooled
@@ -34,17 +34,18 @@ void gw_respond_db_down(ecm_http_req *req, ecm_pg *pg, const char *what);
 
 /* Parses a positive decimal id (a path segment or a cursor). Returns 0, or -1
  * when s is NULL, empty, not all digits, zero or out of range. */
-int gw_parse_id(const char *s, long long *out);
+int gw_parse_id(const char *s, long long *out) __attribute__((warn_unused_result));
 
 /* Reads the query argument name as an integer in [min, max]; absent gives
  * def. Returns 0, or -1 (bad or out of range) after answering 400 naming the
  * argument. */
 int gw_query_int(ecm_http_req *req, const char *name, long long def, long long min, long long max,
-                 long long *out);
+                 long long *out) __attribute__((warn_unused_result));
 
 /* The path's first {} as an id of a noun ("campaign", "upload"). Returns
  * 0, or -1 after answering 404 "No such <noun>". */
-int gw_path_id(ecm_http_req *req, const char *noun, long long *out);
+int gw_path_id(ecm_http_req *req, const char *noun, long long *out)
+    __attribute__((warn_unused_result));
 
 /* One page of a list: ?limit rows after ?cursor, an id a previous page gave
  * as next_cursor (0: the first page). The text forms are the SQL
@@ -58,13 +59,28 @@ typedef struct {
 
 /* Reads ?limit (absent: def; else in [1, max]) and ?cursor into page.
  * Returns 0, or -1 after answering 400 naming the argument. */
-int gw_page_args(ecm_http_req *req, long long def, long long max, gw_page *page);
+int gw_page_args(ecm_http_req *req, long long def, long long max, gw_page *page)
+    __attribute__((warn_unused_result));
 
 /* The answer for a page: {"items": row_json of each row of r up to
  * page->limit, "next_cursor": column 0 (the id) of the last item when r has
  * more rows, else null}. NULL when out of memory. */
 json_t *gw_page_json(const PGresult *r, const gw_page *page,
-                     json_t *(*row_json)(const PGresult *r, int row));
+                     json_t *(*row_json)(const PGresult *r, int row))
+    __attribute__((warn_unused_result));
+
+/* Room for any long long in decimal: its sign, 19 digits and the NUL. */
+#define GW_LL_TEXT 24
+
+/* Writes v in decimal into buf, the text form of an integer SQL parameter,
+ * key or path segment. Returns buf. Can't fail: every long long fits. */
+const char *gw_ll_text(char buf[GW_LL_TEXT], long long v);
+
+/* snprintf that says whether the text fit, for a text whose cutting would
+ * be a bug (a URL, a key, a path, SQL). Returns 0, or -1 when it was cut
+ * (out holds the cut text) or could not be formatted. */
+int gw_format(char *out, size_t out_size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4), warn_unused_result)) __attribute__((warn_unused_result));
 
 /* A JSON string from a DB text value, or JSON null for a SQL NULL. */
 json_t *gw_json_text_or_null(const char *value, int is_null);

@@ -22,18 +22,21 @@ typedef int (*gw_jsonarr_item_fn)(void *ctx, long long index, const char *text, 
 
 /* Creates a scanner calling fn for each item; max_item_bytes bounds one
  * item. Returns NULL on allocation failure. */
-gw_jsonarr *gw_jsonarr_new(size_t max_item_bytes, gw_jsonarr_item_fn fn, void *ctx);
+gw_jsonarr *gw_jsonarr_new(size_t max_item_bytes, gw_jsonarr_item_fn fn, void *ctx)
+    __attribute__((warn_unused_result));
 void gw_jsonarr_free(gw_jsonarr *j);
 
 /* Feeds the next chunk; items it completes are delivered before it returns.
  * Returns 0, or -1 with one line in errstr ("item 12: longer than 65536
  * bytes", "byte 0: expected '[' (the body must be a JSON array)"); after -1
  * the scanner is unusable. */
-int gw_jsonarr_feed(gw_jsonarr *j, const char *data, size_t len, char *errstr, size_t errstr_size);
+int gw_jsonarr_feed(gw_jsonarr *j, const char *data, size_t len, char *errstr, size_t errstr_size)
+    __attribute__((warn_unused_result));
 
 /* Ends the input. Returns 0 when a whole array was read (followed by blanks
  * only), or -1 with errstr ("the array is not closed"). */
-int gw_jsonarr_finish(gw_jsonarr *j, char *errstr, size_t errstr_size);
+int gw_jsonarr_finish(gw_jsonarr *j, char *errstr, size_t errstr_size)
+    __attribute__((warn_unused_result));
 
 /* Items delivered so far. */
 long long gw_jsonarr_items(const gw_jsonarr *j);

@@ -272,7 +272,11 @@ static int path_id(ecm_http_req *req, char *out, size_t out_size)
     if (gw_path_id(req, "strategy", &id) != 0) {
         return -1;
     }
-    (void)snprintf(out, out_size, "%lld", id);
+    if (gw_format(out, out_size, "%lld", id) != 0) {
+        ecm_http_respond_problem(req, 404, "not-found", "No such strategy",
+                                 "strategy %lld does not exist", id);
+        return -1;
+    }
     return 0;
 }
 
@@ -351,8 +355,8 @@ static void create_strategy(void *ctx, ecm_http_req *req)
         return;
     }
     char smax[24], sday[24];
-    (void)snprintf(smax, sizeof(smax), "%lld", in.max_attempts);
-    (void)snprintf(sday, sizeof(sday), "%lld", in.max_attempts_per_day);
+    gw_ll_text(smax, in.max_attempts);
+    gw_ll_text(sday, in.max_attempts_per_day);
     const char *params[] = {in.name, in.description, smax, sday};
     ecm_pg *pg = ecm_pg_pool_get(app->pool);
     PGresult *r = NULL;
@@ -386,8 +390,9 @@ static void create_strategy(void *ctx, ecm_http_req *req)
         goto out;
     }
     char location[64];
-    (void)snprintf(location, sizeof(location), "/api/v1/strategies/%s", PQgetvalue(r, 0, 0));
-    ecm_http_add_header(req, "Location", location);
+    if (gw_format(location, sizeof(location), "/api/v1/strategies/%s", PQgetvalue(r, 0, 0)) == 0) {
+        ecm_http_add_header(req, "Location", location);
+    }
     ecm_log_info("strategy created", "strategy_id=%s rules=%zu", PQgetvalue(r, 0, 0),
                  json_array_size(in.rules));
     gw_json_respond(req, 201, s);
@@ -460,8 +465,8 @@ static void replace_strategy(void *ctx, ecm_http_req *req)
         goto out;
     }
     char smax[24], sday[24];
-    (void)snprintf(smax, sizeof(smax), "%lld", in.max_attempts);
-    (void)snprintf(sday, sizeof(sday), "%lld", in.max_attempts_per_day);
+    gw_ll_text(smax, in.max_attempts);
+    gw_ll_text(sday, in.max_attempts_per_day);
     const char *params[] = {id, in.name, in.description, smax, sday};
     if (ecm_pg_cmd(pg,
                    "UPDATE strategies SET name = $2, description = $3, max_attempts = $4, "

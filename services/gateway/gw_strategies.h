@@ -45,13 +45,13 @@ typedef struct {
  * outcome twice, an action other than retry or close, a delay outside 0..366
  * days. "rules" is required (an empty list closes a contact on any result). */
 int gw_strategy_validate(const json_t *body, gw_strategy_input *out, char *field, size_t field_size,
-                         char *reason, size_t reason_size);
+                         char *reason, size_t reason_size) __attribute__((warn_unused_result));
 
 /* Releases what gw_strategy_validate() put in in. in may be zeroed. */
 void gw_strategy_input_clear(gw_strategy_input *in);
 
 /* Adds the strategy routes to h. Returns 0, or -1 when the route table is
  * full. */
-int gw_strategies_register(ecm_http *h, const gw_app *app);
+int gw_strategies_register(ecm_http *h, const gw_app *app) __attribute__((warn_unused_result));
 
 #endif

@@ -353,7 +353,7 @@ long long gw_upload_content_length(ecm_http_req *req)
 int gw_upload_mark(ecm_pg *pg, const gw_app *app, long long upload_id, const char *state)
 {
     char id[24];
-    (void)snprintf(id, sizeof(id), "%lld", upload_id);
+    gw_ll_text(id, upload_id);
     const char *params[] = {id, state, gw_upload_lease_owner(app->upload_lease)};
     return ecm_pg_cmd(pg,
                       "UPDATE uploads SET state = $2, lease_until = NULL, "
@@ -369,8 +369,8 @@ long long gw_upload_start(ecm_http_req *req, const gw_app *app, ecm_pg *pg, cons
     long long total = gw_upload_content_length(req);
     *bytes_total = total;
     char cid[24], total_text[24];
-    (void)snprintf(cid, sizeof(cid), "%lld", campaign_id);
-    (void)snprintf(total_text, sizeof(total_text), "%lld", total);
+    gw_ll_text(cid, campaign_id);
+    gw_ll_text(total_text, total);
     const char *params[] = {kind,
                             campaign_id > 0 ? cid : NULL,
                             content_type,
@@ -405,7 +405,7 @@ gw_upload *gw_upload_open(const gw_app *app, ecm_http_req *req, ecm_pg *pg, long
                           gw_body_kind kind)
 {
     char cid[24];
-    (void)snprintf(cid, sizeof(cid), "%lld", campaign_id);
+    gw_ll_text(cid, campaign_id);
     const char *p1[] = {cid};
     PGresult *c = ecm_pg_exec(
         pg, "SELECT channel, state, region, sms_template FROM campaigns WHERE id = $1", 1, p1);
@@ -441,11 +441,11 @@ gw_upload *gw_upload_open(const gw_app *app, ecm_http_req *req, ecm_pg *pg, long
     } else {
         gw_upload_limits_leave(app->upload_limits);
     }
-    int oom = !u;
+    int oom = !u, bad_region = 0;
     if (u) {
         u->campaign_id = campaign_id;
         u->channel = ecm_channel_from_name(PQgetvalue(c, 0, 0));
-        (void)snprintf(u->region, sizeof(u->region), "%s", PQgetvalue(c, 0, 2));
+        bad_region = gw_format(u->region, sizeof(u->region), "%s", PQgetvalue(c, 0, 2)) != 0;
         if (u->channel == ECM__V1__CHANNEL__CHANNEL_SMS && !PQgetisnull(c, 0, 3) &&
             !(u->sms_template = strdup(PQgetvalue(c, 0, 3)))) {
             oom = 1;
@@ -464,9 +464,10 @@ gw_upload *gw_upload_open(const gw_app *app, ecm_http_req *req, ecm_pg *pg, long
         u->rules.required = (const char *const *)u->required;
         u->rules.nrequired = u->nrequired;
     }
-    if (oom) {
+    if (oom || bad_region) {
         gw_upload_free(u);
-        ecm_http_respond_problem(req, 500, "internal", "Internal error", "out of memory");
+        ecm_http_respond_problem(req, 500, "internal", "Internal error", "%s",
+                                 oom ? "out of memory" : "the campaign's region is no region code");
         return NULL;
     }
     return u;

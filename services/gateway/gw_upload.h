@@ -42,7 +42,8 @@
  * there (the caller drops it with gw_upload_lease_drop when the upload
  * ends). Returns the new upload's id, or 0 after answering 503 (or 500). */
 long long gw_upload_start(ecm_http_req *req, const gw_app *app, ecm_pg *pg, const char *kind,
-                          long long campaign_id, const char *content_type, long long *bytes_total);
+                          long long campaign_id, const char *content_type, long long *bytes_total)
+    __attribute__((warn_unused_result));
 
 /* Adds the upload routes to h: POST /api/v1/campaigns/{id}/uploads, POST
  * /api/v1/uploads/{id}/resume, GET /api/v1/uploads/{id}, and the DNC

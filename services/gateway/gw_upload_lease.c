@@ -34,7 +34,12 @@ gw_upload_lease *gw_upload_lease_new(int lease_s)
     }
     host[sizeof(host) - 1] = '\0';
     (void)ecm_utf8_format(l->owner, sizeof(l->owner), "%s %s:%ld", id, host, (long)getpid());
-    (void)snprintf(l->interval, sizeof(l->interval), "%d seconds", lease_s > 0 ? lease_s : 1);
+    /* An int's seconds always fit: 11 characters and " seconds". */
+    int n = snprintf(l->interval, sizeof(l->interval), "%d seconds", lease_s > 0 ? lease_s : 1);
+    if (n < 0 || (size_t)n >= sizeof(l->interval)) {
+        free(l);
+        return NULL;
+    }
     pthread_mutex_init(&l->mu, NULL);
     return l;
 }

@@ -25,7 +25,7 @@ typedef struct gw_upload_lease gw_upload_lease;
 
 /* A new owner identity whose leases last lease_s seconds (>= 1). Returns
  * NULL when out of memory. */
-gw_upload_lease *gw_upload_lease_new(int lease_s);
+gw_upload_lease *gw_upload_lease_new(int lease_s) __attribute__((warn_unused_result));
 void gw_upload_lease_destroy(gw_upload_lease *l); /* NULL: no-op */
 
 /* The owner text written into uploads.owner ("<uuid> <host>:<pid>"). */
@@ -36,7 +36,8 @@ const char *gw_upload_lease_interval(const gw_upload_lease *l);
 
 /* Records that this process streams upload_id (its lease is renewed by
  * gw_upload_lease_renew until dropped). Returns 0 or -1 (out of memory). */
-int gw_upload_lease_hold(gw_upload_lease *l, long long upload_id);
+int gw_upload_lease_hold(gw_upload_lease *l, long long upload_id)
+    __attribute__((warn_unused_result));
 /* Forgets upload_id; unknown ids are ignored. */
 void gw_upload_lease_drop(gw_upload_lease *l, long long upload_id);
 /* How many uploads are held. */

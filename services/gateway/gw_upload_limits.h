@@ -14,7 +14,8 @@ typedef struct gw_upload_limits gw_upload_limits;
 /* max_uploads at once (at least 1); validate_threads threads validating rows
  * in all, the uploads' own request threads included (at least 1). Returns
  * NULL when out of memory. */
-gw_upload_limits *gw_upload_limits_new(int max_uploads, int validate_threads);
+gw_upload_limits *gw_upload_limits_new(int max_uploads, int validate_threads)
+    __attribute__((warn_unused_result));
 void gw_upload_limits_destroy(gw_upload_limits *l);
 
 /* Takes an upload slot: 1, or 0 when max_uploads are under way (the caller

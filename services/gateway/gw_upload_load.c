@@ -12,6 +12,7 @@
 #include "ecm_outbox.h"
 #include "ecm_pgarray.h"
 #include "ecm_utf8.h"
+#include "gw_json.h"
 #include "gw_phone_set.h"
 #include "gw_upload_lease.h"
 #include "gw_upload_limits.h"
@@ -124,15 +125,15 @@ int gw_upload_load_save(ecm_pg *pg, const gw_upload *u, long long rows_read, lon
         bc = &none;
     }
     char v[9][24];
-    (void)snprintf(v[0], sizeof(v[0]), "%lld", u->upload_id);
-    (void)snprintf(v[1], sizeof(v[1]), "%lld", rows_read);
-    (void)snprintf(v[2], sizeof(v[2]), "%lld", u->rows_loaded + bc->loaded);
-    (void)snprintf(v[3], sizeof(v[3]), "%lld", u->rows_rejected + bc->rejected);
-    (void)snprintf(v[4], sizeof(v[4]), "%lld", u->rows_duplicate + bc->duplicate);
-    (void)snprintf(v[5], sizeof(v[5]), "%lld", u->rows_dnc + bc->dnc);
-    (void)snprintf(v[6], sizeof(v[6]), "%lld", bytes_read);
-    (void)snprintf(v[7], sizeof(v[7]), "%lld", cp ? cp->last_line : 0);
-    (void)snprintf(v[8], sizeof(v[8]), "%lld", cp ? cp->bytes_read : 0);
+    gw_ll_text(v[0], u->upload_id);
+    gw_ll_text(v[1], rows_read);
+    gw_ll_text(v[2], u->rows_loaded + bc->loaded);
+    gw_ll_text(v[3], u->rows_rejected + bc->rejected);
+    gw_ll_text(v[4], u->rows_duplicate + bc->duplicate);
+    gw_ll_text(v[5], u->rows_dnc + bc->dnc);
+    gw_ll_text(v[6], bytes_read);
+    gw_ll_text(v[7], cp ? cp->last_line : 0);
+    gw_ll_text(v[8], cp ? cp->bytes_read : 0);
     const gw_upload_lease *l = u->app->upload_lease;
     const char *params[] = {v[0],
                             v[1],
@@ -241,7 +242,7 @@ static int add_uploaded_event(ecm_pg *pg, const gw_upload *u, const gw_upload_ba
     }
     char event_id[ECM_UUID_LEN], key[24];
     ecm_uuid_new(event_id);
-    (void)snprintf(key, sizeof(key), "%lld", u->campaign_id);
+    gw_ll_text(key, u->campaign_id);
     Ecm__V1__ContactsUploaded msg = ECM__V1__CONTACTS_UPLOADED__INIT;
     msg.event_id = event_id;
     msg.occurred_at = now;
@@ -342,9 +343,9 @@ static void try_collect(load_try *t)
  * (already a contact, on a DNC list) into t->ps. Returns 0 or -1. */
 static int try_lookup(load_try *t, const char *all_lit, const char *digits_lit)
 {
-    char lock_class[24], ncand_s[24];
-    (void)snprintf(lock_class, sizeof(lock_class), "%d", GW_UPLOAD_LOCK_CLASS);
-    (void)snprintf(ncand_s, sizeof(ncand_s), "%zu", t->ncand);
+    char lock_class[GW_LL_TEXT], ncand_s[GW_LL_TEXT];
+    gw_ll_text(lock_class, GW_UPLOAD_LOCK_CLASS);
+    gw_ll_text(ncand_s, (long long)t->ncand);
     const char *lock_params[] = {lock_class, t->cid, ncand_s};
     const char *lookup_params[] = {t->cid, all_lit};
     const char *dnc_params[] = {t->cid, digits_lit};
@@ -559,7 +560,7 @@ static int load_once(gw_upload *u, const gw_upload_batch *b, ecm_pg *pg, gw_uplo
     try_collect(&t);
     const char *all_lit = ecm_pgarr_finish(&t.all);
     const char *digits_lit = ecm_pgarr_finish(&t.digits);
-    (void)snprintf(t.cid, sizeof(t.cid), "%lld", u->campaign_id);
+    gw_ll_text(t.cid, u->campaign_id);
     t.pairs = malloc((t.nphones ? t.nphones : 1) * sizeof(*t.pairs));
     if (!t.decision || !t.pairs || !all_lit || !digits_lit ||
         gw_phone_set_init(&t.ps, t.nphones) != 0) {
@@ -592,7 +593,7 @@ static int load_once(gw_upload *u, const gw_upload_batch *b, ecm_pg *pg, gw_uplo
 static int batch_already_committed(const gw_upload *u, const gw_upload_batch *b, ecm_pg *pg)
 {
     char id[24];
-    (void)snprintf(id, sizeof(id), "%lld", u->upload_id);
+    gw_ll_text(id, u->upload_id);
     const char *params[] = {id};
     PGresult *r = ecm_pg_exec(pg, "SELECT rows_read FROM uploads WHERE id = $1", 1, params);
     int done = 0;
@@ -614,7 +615,7 @@ static void seen_fill(gw_upload *u, ecm_pg *pg)
         return;
     }
     char cid[24];
-    (void)snprintf(cid, sizeof(cid), "%lld", u->campaign_id);
+    gw_ll_text(cid, u->campaign_id);
     const char *params[] = {cid};
     int ok = ecm_pg_begin(pg) == 0 &&
              ecm_pg_cmd(pg,
@@ -692,7 +693,7 @@ void *gw_upload_load_run(void *arg)
     if (ok == 2) {
         ecm_pg *pg = ecm_pg_pool_get_within(u->app->pool, 0);
         char id[24];
-        (void)snprintf(id, sizeof(id), "%lld", u->upload_id);
+        gw_ll_text(id, u->upload_id);
         const char *params[] = {id};
         PGresult *r = ecm_pg_exec(pg,
                                   "SELECT rows_loaded, rows_rejected, rows_duplicate, rows_dnc "

@@ -43,8 +43,8 @@ int gw_upload_report_add(gw_buf *rows, long long upload_id, long long line, cons
 int gw_upload_report_reject(ecm_pg *pg, long long upload_id, long long line, const char *reason)
 {
     char id[24], line_text[24];
-    (void)snprintf(id, sizeof(id), "%lld", upload_id);
-    (void)snprintf(line_text, sizeof(line_text), "%lld", line);
+    gw_ll_text(id, upload_id);
+    gw_ll_text(line_text, line);
     const char *params[] = {id, line_text, reason};
     return ecm_pg_cmd(pg,
                       "INSERT INTO upload_rows (upload_id, line_no, kind, reason) "
@@ -71,7 +71,9 @@ json_t *gw_upload_report_json(long long upload_id, const char *kind, long long c
                               long long bytes_total)
 {
     char url[64];
-    (void)snprintf(url, sizeof(url), "/api/v1/uploads/%lld", upload_id);
+    if (gw_format(url, sizeof(url), "/api/v1/uploads/%lld", upload_id) != 0) {
+        return NULL; /* cannot be: an id takes at most 20 bytes */
+    }
     json_t *fraction = json_null();
     if (bytes_total > 0) {
         double f = (double)bytes_read / (double)bytes_total;
@@ -133,8 +135,9 @@ static void report_details(json_t *body, const PGresult *r, long long id)
                         gw_json_text_or_null(PQgetvalue(r, 0, 18), PQgetisnull(r, 0, 18)));
     if (strcmp(PQgetvalue(r, 0, 2), "interrupted") == 0) {
         char resume[64];
-        (void)snprintf(resume, sizeof(resume), "/api/v1/uploads/%lld/resume", id);
-        json_object_set_new(body, "resume_url", json_string(resume));
+        if (gw_format(resume, sizeof(resume), "/api/v1/uploads/%lld/resume", id) == 0) {
+            json_object_set_new(body, "resume_url", json_string(resume));
+        }
     }
 }
 
@@ -157,9 +160,9 @@ void gw_upload_report_get(void *ctx, ecm_http_req *req)
         return;
     }
     char sid[24], safter[24], slimit[24];
-    (void)snprintf(sid, sizeof(sid), "%lld", id);
-    (void)snprintf(safter, sizeof(safter), "%lld", after);
-    (void)snprintf(slimit, sizeof(slimit), "%lld", limit + 1);
+    gw_ll_text(sid, id);
+    gw_ll_text(safter, after);
+    gw_ll_text(slimit, limit + 1);
     const char *params[] = {sid, safter, kind, slimit};
     ecm_pg *pg = ecm_pg_pool_get(app->pool);
     PGresult *r = ecm_pg_exec(pg, UPLOAD_SELECT_SQL, 1, params);

@@ -26,13 +26,13 @@
 /* Writes report rows (COPY text lines "upload_id\tline\tkind\treason\n"
  * in rows) into upload_rows on pg, inside the caller's transaction. Returns
  * 0 or -1. Empty rows is a no-op. */
-int gw_upload_report_copy(ecm_pg *pg, const gw_buf *rows);
+int gw_upload_report_copy(ecm_pg *pg, const gw_buf *rows) __attribute__((warn_unused_result));
 
 /* Appends one report line for upload_id to rows, the reason made valid
  * UTF-8 (ill-formed bytes as U+FFFD) and cut to GW_UPLOAD_REASON_MAX bytes
  * at a character boundary. Returns 0 or -1 (out of memory). */
 int gw_upload_report_add(gw_buf *rows, long long upload_id, long long line, const char *kind,
-                         const char *reason);
+                         const char *reason) __attribute__((warn_unused_result));
 
 /* Writes one 'rejected' report row for upload_id on pg, outside a batch
  * (the line that stopped an upload); a row already there for that line

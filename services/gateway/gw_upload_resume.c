@@ -21,8 +21,13 @@ int gw_upload_resume_digest(const gw_upload *u, char *hex)
     EVP_MD_CTX *c = EVP_MD_CTX_new();
     int ok = c && EVP_MD_CTX_copy_ex(c, u->sha) == 1 && EVP_DigestFinal_ex(c, md, &n) == 1;
     EVP_MD_CTX_free(c);
+    static const char digits[] = "0123456789abcdef";
     for (unsigned int i = 0; ok && i < n; i++) {
-        (void)snprintf(hex + 2 * i, 3, "%02x", md[i]);
+        hex[2 * i] = digits[md[i] >> 4];
+        hex[2 * i + 1] = digits[md[i] & 15];
+    }
+    if (ok) {
+        hex[2 * n] = '\0';
     }
     return ok ? 0 : -1;
 }
@@ -40,7 +45,7 @@ int gw_upload_resume_digest(const gw_upload *u, char *hex)
 static void resume_refuse(ecm_http_req *req, ecm_pg *pg, long long id)
 {
     char sid[24];
-    (void)snprintf(sid, sizeof(sid), "%lld", id);
+    gw_ll_text(sid, id);
     const char *params[] = {sid};
     PGresult *r = ecm_pg_exec(pg,
                               "SELECT state, kind, committed_sha256 IS NULL AND rows_read > 0 "
@@ -83,7 +88,7 @@ static void resume_refuse(ecm_http_req *req, ecm_pg *pg, long long id)
 static long long resume_campaign(ecm_http_req *req, ecm_pg *pg, long long id, gw_body_kind kind)
 {
     char sid[24];
-    (void)snprintf(sid, sizeof(sid), "%lld", id);
+    gw_ll_text(sid, id);
     const char *p1[] = {sid};
     PGresult *r = ecm_pg_exec(
         pg,
@@ -115,10 +120,10 @@ static int resume_take(ecm_http_req *req, ecm_pg *pg, gw_upload *u, long long id
 {
     const gw_app *app = u->app;
     char sid[24], total_text[24];
-    (void)snprintf(sid, sizeof(sid), "%lld", id);
+    gw_ll_text(sid, id);
     long long total = gw_upload_content_length(req);
     u->bytes_total = total;
-    (void)snprintf(total_text, sizeof(total_text), "%lld", total);
+    gw_ll_text(total_text, total);
     const char *p2[] = {sid, gw_upload_lease_owner(app->upload_lease),
                         gw_upload_lease_interval(app->upload_lease),
                         total >= 0 ? total_text : NULL};
@@ -132,7 +137,11 @@ static int resume_take(ecm_http_req *req, ecm_pg *pg, gw_upload *u, long long id
     u->resumed = 1;
     u->resume_line = ecm_pgval_ll(r, 0, 1, 0);
     u->resume_bytes = ecm_pgval_ll(r, 0, 2, 0);
-    (void)snprintf(u->resume_sha, sizeof(u->resume_sha), "%s", PQgetvalue(r, 0, 3));
+    if (gw_format(u->resume_sha, sizeof(u->resume_sha), "%s", PQgetvalue(r, 0, 3)) != 0) {
+        /* No SHA-256 in hex: a checkpoint no file matches, so the resume is
+         * refused once its bytes are hashed. */
+        u->resume_sha[0] = '\0';
+    }
     u->resume_verified = u->resume_bytes == 0;
     u->rows_read = ecm_pgval_ll(r, 0, 4, 0);
     u->rows_loaded = ecm_pgval_ll(r, 0, 5, 0);

@@ -19,6 +19,12 @@
 #define GW_PHONE_MAX_BYTES 64
 #define GW_HEADER_MAX_COLUMNS 1000
 
+/* The phone columns' names, phone1 .. phone10. */
+static const char *const phone_names[] = {"phone1", "phone2", "phone3", "phone4", "phone5",
+                                          "phone6", "phone7", "phone8", "phone9", "phone10"};
+_Static_assert(sizeof(phone_names) / sizeof(phone_names[0]) == GW_PHONE_COLUMNS,
+               "a name for every phone column");
+
 /* ---- text helpers ---------------------------------------------------- */
 
 /* PostgreSQL text can hold neither malformed UTF-8 nor NUL, and one bad row
@@ -142,9 +148,7 @@ gw_upload_header *gw_upload_header_parse(size_t nfields, const char *const *fiel
             slot = &h->tz;
         } else {
             for (int k = 0; k < GW_PHONE_COLUMNS; k++) {
-                char pname[16];
-                (void)snprintf(pname, sizeof(pname), "phone%d", k + 1);
-                if (name_is(s, len, pname)) {
+                if (name_is(s, len, phone_names[k])) {
                     slot = &h->phone[k];
                     nphones++;
                     break;
@@ -320,7 +324,9 @@ static const char *zone_of(gw_upload_scratch *s, const ecm_phone_info *info)
         }
     }
     size_t slot = s->nzone < ZONE_CACHE ? s->nzone++ : (s->zone_next++ % ZONE_CACHE);
-    (void)snprintf(s->zone[slot].region, sizeof(s->zone[slot].region), "%s", info->region);
+    /* Both are ECM_PHONE_REGION_LEN: the region always fits. */
+    memcpy(s->zone[slot].region, info->region, sizeof(s->zone[slot].region));
+    s->zone[slot].region[sizeof(s->zone[slot].region) - 1] = '\0';
     if (ecm_phone_time_zone(info->e164, s->zone[slot].zone, sizeof(s->zone[slot].zone)) != 0) {
         s->zone[slot].zone[0] = '\0';
     }
@@ -415,9 +421,7 @@ static int row_check_text(gw_upload_scratch *s, const row_view *v, char *reason,
         }
     }
     for (int k = 0; k < GW_PHONE_COLUMNS; k++) {
-        char label[16];
-        (void)snprintf(label, sizeof(label), "phone%d", k + 1);
-        if (check_text(&v->phone[k], label, reason, reason_size)) {
+        if (check_text(&v->phone[k], phone_names[k], reason, reason_size)) {
             return 1;
         }
     }
@@ -478,8 +482,10 @@ static int row_number(const gw_upload_rules *rules, gw_upload_scratch *s, int k,
          * it is not the region's own (US: 011), a national number
          * cannot start with it either, so read it as '+'. */
         char plus[GW_PHONE_MAX_BYTES + 1], why2[96];
-        (void)snprintf(plus, sizeof(plus), "+%s", s->value + 2);
-        prc = ecm_phone_normalize(plus, NULL, info, why2, sizeof(why2)) == 0 ? 0 : prc;
+        int n = snprintf(plus, sizeof(plus), "+%s", s->value + 2); /* one byte shorter */
+        if (n > 0 && (size_t)n < sizeof(plus)) {
+            prc = ecm_phone_normalize(plus, NULL, info, why2, sizeof(why2)) == 0 ? 0 : prc;
+        }
     }
     if (prc != 0) {
         if (strcmp(why, "out of memory") == 0) {
@@ -555,8 +561,8 @@ static int row_append(gw_upload_scratch *s, long long line, const row_view *v, i
     const span *known[] = {&v->account, &v->first, &v->last};
     size_t start = out->len;
     char num[32];
-    (void)snprintf(num, sizeof(num), "%lld\t", line);
-    int rc = gw_buf_add(out, num, strlen(num));
+    int n = snprintf(num, sizeof(num), "%lld\t", line);
+    int rc = n < 0 || (size_t)n >= sizeof(num) ? -1 : gw_buf_add(out, num, (size_t)n);
     for (size_t k = 0; rc == 0 && k < 3; k++) {
         rc = gw_buf_add_copy(out, known[k]->s, known[k]->n, 1) || gw_buf_add(out, "\t", 1);
     }
@@ -574,7 +580,9 @@ static int row_append(gw_upload_scratch *s, long long line, const row_view *v, i
     }
     if (rc != 0) {
         out->len = start;
-        out->s[start] = '\0';
+        if (out->s) {
+            out->s[start] = '\0';
+        }
         return -1;
     }
     row->copy_off = start;
@@ -693,9 +701,7 @@ static span *json_slot(row_view *v, const char *key, int *idx)
         }
     }
     for (int k = 0; k < GW_PHONE_COLUMNS; k++) {
-        char pname[16];
-        (void)snprintf(pname, sizeof(pname), "phone%d", k + 1);
-        if (name_is(key, klen, pname)) {
+        if (name_is(key, klen, phone_names[k])) {
             *idx = 4 + k;
             return &v->phone[k];
         }

@@ -18,7 +18,8 @@ typedef struct gw_upload_header gw_upload_header;
  * other column is a custom field. Returns NULL with errstr when the header
  * is unusable (no phone column, a name twice, an empty name, bad UTF-8). */
 gw_upload_header *gw_upload_header_parse(size_t nfields, const char *const *fields,
-                                         const size_t *lens, char *errstr, size_t errstr_size);
+                                         const size_t *lens, char *errstr, size_t errstr_size)
+    __attribute__((warn_unused_result));
 void gw_upload_header_free(gw_upload_header *h);
 
 /* For an sms campaign: every placeholder of the message template tmpl must
@@ -29,12 +30,13 @@ void gw_upload_header_free(gw_upload_header *h);
  * is no column (errstr names it); -1 on a template syntax error or out of
  * memory (errstr says why). */
 int gw_upload_header_use_template(gw_upload_header *h, const char *tmpl, char *errstr,
-                                  size_t errstr_size);
+                                  size_t errstr_size) __attribute__((warn_unused_result));
 
 /* Per-thread state of row validation: caches of time-zone checks and of the
  * zone of each number region (ICU lookups cost far more than a row). */
 typedef struct gw_upload_scratch gw_upload_scratch;
-gw_upload_scratch *gw_upload_scratch_new(void); /* NULL when out of memory */
+gw_upload_scratch *gw_upload_scratch_new(void)
+    __attribute__((warn_unused_result)); /* NULL when out of memory */
 void gw_upload_scratch_free(gw_upload_scratch *s);
 
 /* How rows of one campaign are checked. */
@@ -66,13 +68,14 @@ typedef struct {
  * memory"). */
 int gw_upload_row_csv(const gw_upload_header *h, const gw_upload_rules *rules, gw_upload_scratch *s,
                       long long line, size_t nfields, const char *const *fields, const size_t *lens,
-                      gw_buf *out, gw_upload_row *row, char *reason, size_t reason_size);
+                      gw_buf *out, gw_upload_row *row, char *reason, size_t reason_size)
+    __attribute__((warn_unused_result));
 
 /* The same for one JSON array item (raw text, len bytes): an object whose
  * keys are the CSV header names; values strings or numbers, null or ""
  * empty. Returns 0, 1 (reason says why, e.g. "not a JSON object") or -1. */
 int gw_upload_row_json(const gw_upload_rules *rules, gw_upload_scratch *s, long long line,
                        const char *text, size_t len, gw_buf *out, gw_upload_row *row, char *reason,
-                       size_t reason_size);
+                       size_t reason_size) __attribute__((warn_unused_result));
 
 #endif

@@ -97,7 +97,7 @@ static void map_header(run *r, size_t nfields, const char *const *fields, const 
         }
         for (int k = 0; k < GW_PHONE_COLUMNS; k++) {
             char name[16];
-            (void)snprintf(name, sizeof(name), "phone%d", k + 1);
+            (void)fuzz_format(name, sizeof(name), "phone%d", k + 1);
             if (strlen(name) == n && strncasecmp(s, name, n) == 0) {
                 r->phone_col[k] = (int)i;
             }
@@ -129,7 +129,7 @@ static void check_report(long long line, const char *reason)
     FUZZ_CHECK(memchr(rows.s, '\n', rows.len - 1) == NULL && memchr(rows.s, '\r', rows.len) == NULL,
                "raw line break inside a report line");
     char head[64];
-    int n = snprintf(head, sizeof(head), "42\t%lld\trejected\t", line);
+    int n = (int)fuzz_format(head, sizeof(head), "42\t%lld\trejected\t", line);
     FUZZ_CHECK(n > 0 && (size_t)n < rows.len && memcmp(rows.s, head, (size_t)n) == 0,
                "report line does not start with its line number %lld: %s", line, rows.s);
     size_t ulen = 0;
@@ -175,7 +175,7 @@ static void check_accepted(run *r, long long line, const char *const *fields, co
     int is_null;
     char *v = column(frag, len, 0, &vlen, &is_null);
     char num[32];
-    (void)snprintf(num, sizeof(num), "%lld", line);
+    (void)fuzz_format(num, sizeof(num), "%lld", line);
     FUZZ_CHECK(v && strcmp(v, num) == 0, "line_no column '%s', record line %lld", v ? v : "", line);
     free(v);
 
@@ -294,11 +294,11 @@ static int on_record(void *ctx, long long line, size_t nfields, const char *cons
         r->lines[r->nlines++] = line;
     }
     char head[64];
-    int n = snprintf(head, sizeof(head), "%lld:%zu:", line, nfields);
+    int n = (int)fuzz_format(head, sizeof(head), "%lld:%zu:", line, nfields);
     FUZZ_CHECK(gw_buf_add(&r->trace, head, (size_t)n) == 0, "oom");
     for (size_t i = 0; i < nfields; i++) {
         FUZZ_CHECK(fields[i][lens[i]] == '\0', "field %zu not NUL-terminated", i);
-        n = snprintf(head, sizeof(head), "%zu:", lens[i]);
+        n = (int)fuzz_format(head, sizeof(head), "%zu:", lens[i]);
         FUZZ_CHECK(gw_buf_add(&r->trace, head, (size_t)n) == 0 &&
                        gw_buf_add(&r->trace, fields[i], lens[i]) == 0,
                    "oom");
@@ -388,7 +388,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(err_a[0] && fuzz_utf8_ok(err_a), "reader error not valid UTF-8");
         if (eline_a > 0) {
             char want[32];
-            int n = snprintf(want, sizeof(want), "line %lld: ", eline_a);
+            int n = (int)fuzz_format(want, sizeof(want), "line %lld: ", eline_a);
             FUZZ_CHECK(strncmp(err_a, want, (size_t)n) == 0, "error '%s' but error line %lld",
                        err_a, eline_a);
             FUZZ_CHECK(eline_a <= lines_a, "error line %lld of %lld lines", eline_a, lines_a);

@@ -51,7 +51,7 @@ static void check_report(long long line, const char *reason)
     gw_buf rows = {0};
     FUZZ_CHECK(gw_upload_report_add(&rows, 5, line, "rejected", reason) == 0, "oom");
     char head[64];
-    int n = snprintf(head, sizeof(head), "5\t%lld\trejected\t", line);
+    int n = (int)fuzz_format(head, sizeof(head), "5\t%lld\trejected\t", line);
     FUZZ_CHECK((size_t)n < rows.len && memcmp(rows.s, head, (size_t)n) == 0 &&
                    rows.s[rows.len - 1] == '\n' && !memchr(rows.s, '\n', rows.len - 1),
                "report line of line %lld: %s", line, rows.s);
@@ -75,7 +75,7 @@ static void check_staged(const run *r, long long line, const char *const *fields
     FUZZ_CHECK(t2 != NULL && !memchr(t2 + 1, '\t', (size_t)(s + len - t2 - 1)),
                "staging line has not 3 columns");
     char num[32];
-    int n = snprintf(num, sizeof(num), "%lld", line);
+    int n = (int)fuzz_format(num, sizeof(num), "%lld", line);
     FUZZ_CHECK((size_t)(t1 - s) == (size_t)n && memcmp(s, num, (size_t)n) == 0,
                "staged line number is not %lld", line);
     char e164[32];

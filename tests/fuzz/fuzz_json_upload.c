@@ -50,7 +50,7 @@ static void check_fragment(const run *r, long long index, const gw_upload_row *r
     FUZZ_CHECK(memchr(frag, '\n', len) == NULL && memchr(frag, '\r', len) == NULL,
                "raw line break in a COPY fragment");
     char num[32];
-    int n = snprintf(num, sizeof(num), "%lld\t", index);
+    int n = (int)fuzz_format(num, sizeof(num), "%lld\t", index);
     FUZZ_CHECK((size_t)n <= len && memcmp(frag, num, (size_t)n) == 0,
                "fragment does not start with item index %lld", index);
     size_t cols = 1;
@@ -86,7 +86,7 @@ static int on_item(void *ctx, long long index, const char *text, size_t len)
     FUZZ_CHECK(!memchr(" \t\r\n", text[0], 4) && !memchr(" \t\r\n", text[len - 1], 4),
                "item %lld has surrounding blanks", index);
     char head[48];
-    int n = snprintf(head, sizeof(head), "%lld:%zu:", index, len);
+    int n = (int)fuzz_format(head, sizeof(head), "%lld:%zu:", index, len);
     FUZZ_CHECK(gw_buf_add(&r->trace, head, (size_t)n) == 0 && gw_buf_add(&r->trace, text, len) == 0,
                "oom");
     if (!r->validate) {

@@ -4,10 +4,27 @@
 #ifndef ECM_FUZZ_UPLOAD_SUPPORT_H
 #define ECM_FUZZ_UPLOAD_SUPPORT_H
 
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "fuzz_support.h"
 #include "gw_buf.h"
+
+/* snprintf for a harness's expected texts: aborts (FUZZ_CHECK) when the
+ * text does not fit in out. Returns its length. */
+static inline size_t fuzz_format(char *out, size_t out_size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static inline size_t fuzz_format(char *out, size_t out_size, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(out, out_size, fmt, ap);
+    va_end(ap);
+    FUZZ_CHECK(n >= 0 && (size_t)n < out_size, "text cut to %zu bytes: %s", out_size, fmt);
+    return (size_t)n;
+}
 
 /* Feeds body[0..len) to reader in chunks of chunk bytes (0: all at once)
  * with feed_fn(reader, data, n, err, err_size), then finish_fn(reader, err,

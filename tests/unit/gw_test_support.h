@@ -9,6 +9,7 @@
 #define GW_TEST_SUPPORT_H
 
 #include <signal.h>
+#include <stdarg.h>
 
 #include <jansson.h>
 
@@ -103,6 +104,23 @@ static inline void gw_test_api_destroy(gw_test_api *t)
     free(t);
 }
 
+/* snprintf for a test's paths, SQL, bodies and expected texts: fails the
+ * running test when the text does not fit in out (out_size bytes). Returns
+ * its length. */
+static inline size_t gw_test_format(char *out, size_t out_size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static inline size_t gw_test_format(char *out, size_t out_size, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(out, out_size, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= out_size) {
+        fail_msg("test text cut to %zu bytes: %s", out_size, fmt);
+    }
+    return (size_t)n;
+}
+
 /* A cmocka group teardown: gw_test_api_destroy(*state). Returns 0. */
 static inline int gw_test_api_teardown(void **state)
 {
@@ -114,11 +132,10 @@ static inline int gw_test_api_teardown(void **state)
  * (UCCX campaign 7), into body; fails the running test when it is cut. */
 static inline void gw_test_voice_campaign_body(char *body, size_t body_size, const char *name)
 {
-    int n = snprintf(body, body_size,
-                     "{\"name\":\"%s\",\"channel\":\"voice_ivr\",\"cisco\":{\"kind\":\"uccx\","
-                     "\"campaign_id\":\"7\"}}",
-                     name);
-    assert_true(n > 0 && (size_t)n < body_size);
+    (void)gw_test_format(body, body_size,
+                         "{\"name\":\"%s\",\"channel\":\"voice_ivr\",\"cisco\":{\"kind\":\"uccx\","
+                         "\"campaign_id\":\"7\"}}",
+                         name);
 }
 
 /* A CSV record for the pure row tests, written with fields split on '|' so
@@ -130,11 +147,12 @@ typedef struct {
     size_t l[16];
 } gw_test_rec;
 
-/* Splits fields into r (see gw_test_rec). Can't fail. */
+/* Splits fields into r (see gw_test_rec); fails the running test when
+ * fields is longer than r holds. */
 static inline void gw_test_rec_split(gw_test_rec *r, const char *fields)
 {
     memset(r, 0, sizeof(*r));
-    snprintf(r->store, sizeof(r->store), "%s", fields);
+    (void)gw_test_format(r->store, sizeof(r->store), "%s", fields);
     for (char *p = r->store;; p++) {
         char *bar = strchr(p, '|');
         r->f[r->n] = p;
@@ -158,7 +176,7 @@ static inline long gw_test_send(const gw_test_api *t, const char *method, const 
                                 char *location, size_t location_size)
 {
     char ct[128];
-    snprintf(ct, sizeof(ct), "Content-Type: %s", content_type ? content_type : "");
+    (void)gw_test_format(ct, sizeof(ct), "Content-Type: %s", content_type ? content_type : "");
     const char *const headers[] = {"Expect:", content_type ? ct : NULL, NULL};
     ecm_test_http_answer a;
     ecm_test_http_request(&a, t->port, method, path, headers, body, body ? strlen(body) : 0, NULL);

@@ -141,7 +141,7 @@ static long long make_contact(const fixture *f, long long campaign, const char *
 static long post_callback(const fixture *f, long long id, const char *body, json_t **a)
 {
     char path[96];
-    snprintf(path, sizeof(path), "/api/v1/contacts/%lld/callback", id);
+    gw_test_format(path, sizeof(path), "/api/v1/contacts/%lld/callback", id);
     return gw_test_call(f, "POST", path, body, a);
 }
 
@@ -244,7 +244,7 @@ static void test_api_callback_reschedules_contact_not_out_with_dialer(void **sta
     /* 'pending': still valid for rows an older gateway loaded (db/005) */
     static const char *const states[] = {"pending", "queued", "waiting", "retry_due"};
     char want[32];
-    snprintf(want, sizeof(want), "%lld", (long long)ecm_test_time_ms("2026-03-05T15:00:00Z"));
+    gw_test_format(want, sizeof(want), "%lld", (long long)ecm_test_time_ms("2026-03-05T15:00:00Z"));
     for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
         long long k = make_contact(f, camp, states[i], strcmp(states[i], "pending") == 0 ? 0 : 1);
         ecm_test_pg_exec(f->conn,
@@ -307,13 +307,13 @@ static void test_api_callback_dispatched_contact_keeps_state_and_stores_time(voi
     expect_contact(f, k, "state || ' ' || attempts || ' ' || coalesce(next_attempt_at::text, '-')",
                    "dispatched 2 -");
     char want[32];
-    snprintf(want, sizeof(want), "%lld", (long long)ecm_test_time_ms("2026-03-04T19:30:00Z"));
+    gw_test_format(want, sizeof(want), "%lld", (long long)ecm_test_time_ms("2026-03-04T19:30:00Z"));
     expect_contact(f, k, MS_OF("callback_at"), want);
 
     /* a second request replaces the time */
     assert_int_equal(post_callback(f, k, "{\"at\": \"2026-03-04T21:00:00Z\"}", &a), 200);
     json_decref(a);
-    snprintf(want, sizeof(want), "%lld", (long long)ecm_test_time_ms("2026-03-04T21:00:00Z"));
+    gw_test_format(want, sizeof(want), "%lld", (long long)ecm_test_time_ms("2026-03-04T21:00:00Z"));
     expect_contact(f, k, MS_OF("callback_at"), want);
 }
 
@@ -335,7 +335,7 @@ static void test_api_get_contact_shows_callback_and_attempts(void **state)
     json_decref(a);
 
     char path[64];
-    snprintf(path, sizeof(path), "/api/v1/contacts/%lld", k);
+    gw_test_format(path, sizeof(path), "/api/v1/contacts/%lld", k);
     assert_int_equal(gw_test_call(f, "GET", path, NULL, &a), 200);
     assert_int_equal(gw_test_jint(a, "id"), k);
     assert_int_equal(gw_test_jint(a, "campaign_id"), camp);

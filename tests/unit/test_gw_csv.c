@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "gw_csv.h"
+#include "gw_test_support.h"
 
 /* Records as [[line, field, field...], ...]. */
 static int collect(void *ctx, long long line, size_t nfields, const char *const *fields,
@@ -269,7 +270,7 @@ static const char *spectrum_dir(void)
         return env;
     }
     if (src) {
-        int n = snprintf(path, sizeof(path), "%s/tests/data/csv-spectrum", src);
+        int n = (int)gw_test_format(path, sizeof(path), "%s/tests/data/csv-spectrum", src);
         if (n > 0 && (size_t)n < sizeof(path) && stat(path, &st) == 0) {
             return path;
         }
@@ -370,7 +371,7 @@ static void test_csv_spectrum_files_parse_to_their_json_twins(void **state)
         skip();
     }
     char path[1200];
-    (void)snprintf(path, sizeof(path), "%s/csvs", dir);
+    gw_test_format(path, sizeof(path), "%s/csvs", dir);
     DIR *d = opendir(path);
     assert_non_null(d);
     int files = 0;
@@ -381,7 +382,7 @@ static void test_csv_spectrum_files_parse_to_their_json_twins(void **state)
             continue;
         }
         char name[256];
-        (void)snprintf(name, sizeof(name), "%.*s", (int)(nl - 4), e->d_name);
+        gw_test_format(name, sizeof(name), "%.*s", (int)(nl - 4), e->d_name);
         size_t len = 0;
         if (snprintf(path, sizeof(path), "%s/csvs/%s", dir, e->d_name) >= (int)sizeof(path))
             fail_msg("path too long: %s", e->d_name);

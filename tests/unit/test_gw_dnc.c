@@ -78,10 +78,10 @@ static int group_setup(void **state)
 static long long campaign(const fixture *f, const char *region, const char *state)
 {
     char body[256];
-    snprintf(body, sizeof(body),
-             "{\"name\":\"dnc\",\"channel\":\"sms\",\"region\":\"%s\","
-             "\"sms\":{\"template\":\"Hi\"}}",
-             region);
+    gw_test_format(body, sizeof(body),
+                   "{\"name\":\"dnc\",\"channel\":\"sms\",\"region\":\"%s\","
+                   "\"sms\":{\"template\":\"Hi\"}}",
+                   region);
     json_t *a = NULL;
     assert_int_equal(gw_test_call(f, "POST", "/api/v1/campaigns", body, &a), 201);
     long long id = gw_test_jint(a, "id");
@@ -196,7 +196,7 @@ static void test_api_dnc_campaign_list_reads_numbers_in_its_region(void **state)
     fixture *f = ecm_test_need(*state);
     long long gb = campaign(f, "GB", "draft");
     char path[128], one[160];
-    snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/dnc", gb);
+    gw_test_format(path, sizeof(path), "/api/v1/campaigns/%lld/dnc", gb);
     json_t *a = NULL;
     char location[128];
     assert_int_equal(gw_test_send(f, "POST", path, "application/json",
@@ -205,7 +205,7 @@ static void test_api_dnc_campaign_list_reads_numbers_in_its_region(void **state)
     assert_string_equal(gw_test_jstr(a, "phone"), "+442079460958");
     assert_int_equal(gw_test_jint(a, "campaign_id"), gb);
     json_decref(a);
-    snprintf(one, sizeof(one), "/api/v1/campaigns/%lld/dnc/%%2B442079460958", gb);
+    gw_test_format(one, sizeof(one), "/api/v1/campaigns/%lld/dnc/%%2B442079460958", gb);
     assert_string_equal(location, one);
     /* The global list goes on too, and is another list. */
     assert_int_equal(gw_test_call(f, "POST", "/api/v1/dnc", "{\"phone\":\"+442079460958\"}", &a),
@@ -231,7 +231,8 @@ static void test_api_dnc_campaign_list_reads_numbers_in_its_region(void **state)
     assert_int_equal(gw_test_call(f, "GET", "/api/v1/dnc?limit=1", NULL, &a), 200);
     assert_int_equal(json_array_size(json_object_get(a, "items")), 1);
     char next[128];
-    snprintf(next, sizeof(next), "/api/v1/dnc?limit=1&cursor=%s", gw_test_jstr(a, "next_cursor"));
+    gw_test_format(next, sizeof(next), "/api/v1/dnc?limit=1&cursor=%s",
+                   gw_test_jstr(a, "next_cursor"));
     json_decref(a);
     assert_int_equal(gw_test_call(f, "GET", next, NULL, &a), 200);
     assert_int_equal(json_array_size(json_object_get(a, "items")), 1);
@@ -239,7 +240,7 @@ static void test_api_dnc_campaign_list_reads_numbers_in_its_region(void **state)
     json_decref(a);
 
     /* Read and removed as the campaign's country writes it. */
-    snprintf(one, sizeof(one), "/api/v1/campaigns/%lld/dnc/020%%207946%%200958", gb);
+    gw_test_format(one, sizeof(one), "/api/v1/campaigns/%lld/dnc/020%%207946%%200958", gb);
     assert_int_equal(gw_test_call(f, "GET", one, NULL, &a), 200);
     json_decref(a);
     assert_int_equal(gw_test_call(f, "DELETE", one, NULL, &a), 204);
@@ -335,7 +336,7 @@ static void test_api_dnc_add_closes_contacts_left_without_a_number(void **state)
 
     /* The second number on the campaign's own list closes the last one. */
     char path[128];
-    snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/dnc", ca);
+    gw_test_format(path, sizeof(path), "/api/v1/campaigns/%lld/dnc", ca);
     assert_int_equal(gw_test_call(f, "POST", path, "{\"phone\":\"212-555-0101\"}", &a), 201);
     assert_int_equal(gw_test_jint(a, "contacts_closed"), 1);
     json_decref(a);
@@ -345,7 +346,7 @@ static void test_api_dnc_add_closes_contacts_left_without_a_number(void **state)
     /* A campaign's entry touches no other campaign. */
     long long a_shared = contact(f, ca, "{+12125550102}", "pending");
     long long b_shared = contact(f, cb, "{+12125550102}", "pending");
-    snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/dnc", cb);
+    gw_test_format(path, sizeof(path), "/api/v1/campaigns/%lld/dnc", cb);
     assert_int_equal(gw_test_call(f, "POST", path, "{\"phone\":\"+12125550102\"}", &a), 201);
     assert_int_equal(gw_test_jint(a, "contacts_closed"), 1);
     json_decref(a);

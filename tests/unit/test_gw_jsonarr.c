@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "gw_jsonarr.h"
+#include "gw_test_support.h"
 
 typedef struct {
     char got[2048];
@@ -24,7 +25,7 @@ static int collect(void *ctx, long long index, const char *text, size_t len)
     items *it = ctx;
     size_t used = strlen(it->got);
     assert_int_equal(strlen(text), len); /* NUL-terminated at len */
-    snprintf(it->got + used, sizeof(it->got) - used, "%lld=%s;", index, text);
+    gw_test_format(it->got + used, sizeof(it->got) - used, "%lld=%s;", index, text);
     return it->stop_at && index == it->stop_at ? -1 : 0;
 }
 

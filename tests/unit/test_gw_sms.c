@@ -186,9 +186,9 @@ static int row(const gw_upload_header *h, const char *fields, char *out, size_t 
     int rc =
         gw_upload_row_csv(h, &rules, scratch, 7, r.n, r.f, r.l, &buf, &got, reason, sizeof(reason));
     if (rc == 0) {
-        snprintf(out, out_size, "%.*s", (int)got.copy_len, buf.s + got.copy_off);
+        gw_test_format(out, out_size, "%.*s", (int)got.copy_len, buf.s + got.copy_off);
     } else {
-        snprintf(out, out_size, "%s", reason);
+        gw_test_format(out, out_size, "%s", reason);
     }
     gw_buf_free(&buf);
     gw_upload_scratch_free(scratch);
@@ -241,10 +241,10 @@ static int group_teardown(void **state)
 static long long create_sms_campaign(const gw_test_api *f, const char *tmpl)
 {
     char body[512];
-    snprintf(body, sizeof(body),
-             "{\"name\":\"sms\",\"channel\":\"sms\",\"sms\":{\"template\":\"%s\","
-             "\"sender\":\"ECM\",\"dlr_timeout_s\":600}}",
-             tmpl);
+    gw_test_format(body, sizeof(body),
+                   "{\"name\":\"sms\",\"channel\":\"sms\",\"sms\":{\"template\":\"%s\","
+                   "\"sender\":\"ECM\",\"dlr_timeout_s\":600}}",
+                   tmpl);
     json_t *a = NULL;
     assert_int_equal(gw_test_call(f, "POST", "/api/v1/campaigns", body, &a), 201);
     long long id = json_integer_value(json_object_get(a, "id"));
@@ -258,7 +258,7 @@ static void test_api_sms_campaign_is_stored_and_shown(void **state)
     gw_test_api *f = ecm_test_need(*state);
     long long id = create_sms_campaign(f, "Hi {first_name}, your plan is {plan}");
     char path[128];
-    snprintf(path, sizeof(path), "/api/v1/campaigns/%lld", id);
+    gw_test_format(path, sizeof(path), "/api/v1/campaigns/%lld", id);
     json_t *a = NULL;
     assert_int_equal(gw_test_call(f, "GET", path, NULL, &a), 200);
     json_t *sms = json_object_get(a, "sms");
@@ -283,7 +283,7 @@ static void test_api_upload_refused_at_header_for_missing_template_field(void **
     gw_test_api *f = ecm_test_need(*state);
     long long id = create_sms_campaign(f, "Hi {first_name}, your plan is {plan}");
     char path[128];
-    snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/uploads", id);
+    gw_test_format(path, sizeof(path), "/api/v1/campaigns/%lld/uploads", id);
     json_t *a = NULL;
     assert_int_equal(gw_test_send(f, "POST", path, "text/csv",
                                   "phone1,first_name\n2125550100,Ann\n2125550101,Bob\n", &a, NULL,
@@ -301,7 +301,7 @@ static void test_api_upload_rejects_row_with_empty_template_field(void **state)
     gw_test_api *f = ecm_test_need(*state);
     long long id = create_sms_campaign(f, "Hi {first_name}, your plan is {plan}");
     char path[128];
-    snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/uploads", id);
+    gw_test_format(path, sizeof(path), "/api/v1/campaigns/%lld/uploads", id);
     json_t *a = NULL;
     assert_int_equal(gw_test_send(f, "POST", path, "text/csv",
                                   "phone1,first_name,plan\n"
@@ -334,7 +334,7 @@ static void test_api_dnc_add_list_delete(void **state)
     json_decref(a);
     long long camp = create_sms_campaign(f, "Hi");
     char body[128];
-    snprintf(body, sizeof(body), "{\"phone\":\"12125550101\",\"campaign_id\":%lld}", camp);
+    gw_test_format(body, sizeof(body), "{\"phone\":\"12125550101\",\"campaign_id\":%lld}", camp);
     assert_int_equal(gw_test_call(f, "POST", "/api/v1/dnc", body, &a), 201);
     json_decref(a);
     assert_int_equal(
@@ -364,7 +364,7 @@ static void test_api_dnc_add_list_delete(void **state)
     assert_int_equal(
         ecm_test_pg_int(f->conn, "SELECT count(*) FROM dnc WHERE phone_key = '12125550101'"), 1);
     char path[128];
-    snprintf(path, sizeof(path), "/api/v1/dnc/12125550101?campaign_id=%lld", camp);
+    gw_test_format(path, sizeof(path), "/api/v1/dnc/12125550101?campaign_id=%lld", camp);
     assert_int_equal(gw_test_call(f, "DELETE", path, NULL, &a), 204);
     json_decref(a);
     assert_int_equal(

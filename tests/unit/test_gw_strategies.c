@@ -143,7 +143,7 @@ static void test_strategy_multibyte_text_keeps_field_and_reason_valid_utf8(void 
     };
     for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
         char text[512];
-        (void)snprintf(text, sizeof(text), formats[i], word);
+        gw_test_format(text, sizeof(text), formats[i], word);
         gw_strategy_input in;
         char field[64] = "", reason[200] = "";
         json_t *body = json_loads(text, 0, NULL);
@@ -223,7 +223,7 @@ static void test_api_strategy_create_read_replace_delete(void **state)
         201);
     long long id = gw_test_jint(a, "id");
     char path[64];
-    snprintf(path, sizeof(path), "/api/v1/strategies/%lld", id);
+    gw_test_format(path, sizeof(path), "/api/v1/strategies/%lld", id);
     assert_string_equal(location, path);
     assert_int_equal(gw_test_jint(a, "max_attempts"), 9);
     assert_int_equal(gw_test_jint(a, "campaigns"), 0);
@@ -299,7 +299,7 @@ static void test_api_default_is_editable_but_kept(void **state)
     fixture *f = ecm_test_need(*state);
     long long id = ecm_test_pg_int(f->conn, "SELECT id FROM strategies WHERE name = 'Default'");
     char path[64];
-    snprintf(path, sizeof(path), "/api/v1/strategies/%lld", id);
+    gw_test_format(path, sizeof(path), "/api/v1/strategies/%lld", id);
     json_t *a = NULL;
     assert_int_equal(gw_test_call(f, "GET", path, NULL, &a), 200);
     assert_int_equal(json_array_size(json_object_get(a, "rules")), 17); /* the migration's */
@@ -334,15 +334,15 @@ static void test_api_strategy_in_use_is_not_deleted(void **state)
     long long id = gw_test_jint(a, "id");
     json_decref(a);
     char body[256], path[64];
-    snprintf(body, sizeof(body),
-             "{\"name\":\"c\",\"channel\":\"sms\",\"strategy_id\":%lld,"
-             "\"sms\":{\"template\":\"Hi\"}}",
-             id);
+    gw_test_format(body, sizeof(body),
+                   "{\"name\":\"c\",\"channel\":\"sms\",\"strategy_id\":%lld,"
+                   "\"sms\":{\"template\":\"Hi\"}}",
+                   id);
     assert_int_equal(gw_test_call(f, "POST", "/api/v1/campaigns", body, &a), 201);
     assert_string_equal(gw_test_jstr(a, "strategy"), "Used");
     long long campaign = gw_test_jint(a, "id");
     json_decref(a);
-    snprintf(path, sizeof(path), "/api/v1/strategies/%lld", id);
+    gw_test_format(path, sizeof(path), "/api/v1/strategies/%lld", id);
     assert_int_equal(gw_test_call(f, "DELETE", path, NULL, &a), 409);
     assert_non_null(strstr(gw_test_jstr(a, "detail"), "1 campaign"));
     json_decref(a);
@@ -350,10 +350,10 @@ static void test_api_strategy_in_use_is_not_deleted(void **state)
     assert_int_equal(gw_test_jint(a, "campaigns"), 1);
     json_decref(a);
     /* Once the campaign moves to another strategy it can go. */
-    snprintf(path, sizeof(path), "/api/v1/campaigns/%lld", campaign);
+    gw_test_format(path, sizeof(path), "/api/v1/campaigns/%lld", campaign);
     assert_int_equal(gw_test_call(f, "PATCH", path, "{\"strategy\":\"Default\"}", &a), 200);
     json_decref(a);
-    snprintf(path, sizeof(path), "/api/v1/strategies/%lld", id);
+    gw_test_format(path, sizeof(path), "/api/v1/strategies/%lld", id);
     assert_int_equal(gw_test_call(f, "DELETE", path, NULL, &a), 204);
     json_decref(a);
 }
@@ -364,7 +364,7 @@ static void test_api_strategy_list_pages_by_cursor(void **state)
     json_t *a = NULL;
     for (int i = 0; i < 3; i++) {
         char body[128];
-        snprintf(body, sizeof(body), "{\"name\":\"Page %d\",\"rules\":[]}", i);
+        gw_test_format(body, sizeof(body), "{\"name\":\"Page %d\",\"rules\":[]}", i);
         assert_int_equal(gw_test_call(f, "POST", "/api/v1/strategies", body, &a), 201);
         json_decref(a);
     }
@@ -387,8 +387,8 @@ static void test_api_strategy_list_pages_by_cursor(void **state)
             json_decref(a);
             break;
         }
-        snprintf(path, sizeof(path), "/api/v1/strategies?limit=2&cursor=%s",
-                 json_string_value(next));
+        gw_test_format(path, sizeof(path), "/api/v1/strategies?limit=2&cursor=%s",
+                       json_string_value(next));
         json_decref(a);
     }
     assert_int_equal(seen, total);

@@ -55,13 +55,13 @@ static int row_with(const gw_upload_header *h, const gw_upload_rules *rules, lon
         gw_upload_row_csv(h, rules, s, line, r.n, r.f, r.l, &buf, &row, reason, sizeof(reason));
     if (rc == 0) {
         size_t used =
-            (size_t)snprintf(out, out_size, "%.*s |", (int)row.copy_len, buf.s + row.copy_off);
+            gw_test_format(out, out_size, "%.*s |", (int)row.copy_len, buf.s + row.copy_off);
         const char *p = buf.s + row.phones_off;
         for (int k = 0; k < row.nphones && used < out_size; k++, p += strlen(p) + 1) {
-            used += (size_t)snprintf(out + used, out_size - used, " %s", p);
+            used += gw_test_format(out + used, out_size - used, " %s", p);
         }
     } else {
-        snprintf(out, out_size, "%s", reason);
+        gw_test_format(out, out_size, "%s", reason);
         assert_int_equal(buf.len, 0);
     }
     gw_buf_free(&buf);
@@ -159,7 +159,7 @@ static void test_upload_row_rejections_name_the_column_and_the_reason(void **sta
         memcpy(name + 2 * i, "\xC3\xA9", 3);
     }
     char fields[256];
-    snprintf(fields, sizeof(fields), "%s|Lee|2125550100||", name);
+    gw_test_format(fields, sizeof(fields), "%s|Lee|2125550100||", name);
     assert_int_equal(row(h, 3, fields, out, sizeof(out)), 0);
     gw_upload_header_free(h);
 }
@@ -238,8 +238,8 @@ static int json_row(const gw_upload_rules *rules, const char *item, char *out, s
     char reason[256] = "";
     gw_upload_scratch *s = gw_upload_scratch_new();
     int rc = gw_upload_row_json(rules, s, 5, item, strlen(item), &buf, &r, reason, sizeof(reason));
-    snprintf(out, out_size, "%.*s", rc == 0 ? (int)r.copy_len : (int)strlen(reason),
-             rc == 0 ? buf.s + r.copy_off : reason);
+    gw_test_format(out, out_size, "%.*s", rc == 0 ? (int)r.copy_len : (int)strlen(reason),
+                   rc == 0 ? buf.s + r.copy_off : reason);
     gw_buf_free(&buf);
     gw_upload_scratch_free(s);
     return rc;
@@ -320,13 +320,13 @@ static int pipe_record(void *ctx, long long line, size_t n, const char *const *f
     int rc = gw_upload_row_csv(p->h, &voice_us, p->s, line, n, f, l, &buf, &r, err, sizeof(err));
     if (rc == 1) {
         size_t used = strlen(p->rejected);
-        snprintf(p->rejected + used, sizeof(p->rejected) - used, "%lld:%s;", line, err);
+        gw_test_format(p->rejected + used, sizeof(p->rejected) - used, "%lld:%s;", line, err);
     } else {
         assert_int_equal(rc, 0);
         /* The COPY fragment starts with the line number. */
         assert_int_equal(strtoll(buf.s + r.copy_off, NULL, 10), line);
         size_t used = strlen(p->loaded);
-        snprintf(p->loaded + used, sizeof(p->loaded) - used, "%lld;", line);
+        gw_test_format(p->loaded + used, sizeof(p->loaded) - used, "%lld;", line);
     }
     gw_buf_free(&buf);
     return 0;
@@ -445,7 +445,7 @@ static long request(const fixture *f, const char *method, const char *path,
     struct curl_slist *hdrs = curl_slist_append(NULL, "Expect:");
     char ct[128];
     if (content_type) {
-        snprintf(ct, sizeof(ct), "Content-Type: %s", content_type);
+        gw_test_format(ct, sizeof(ct), "Content-Type: %s", content_type);
         hdrs = curl_slist_append(hdrs, ct);
     }
     fixed_body fb = {body ? body : "", body ? strlen(body) : 0, 0};
@@ -499,40 +499,41 @@ static void gen_next(generator *g)
     size_t cap = sizeof(g->pending);
     int n = 0;
     if (g->row == 0) {
-        n = snprintf(p, cap,
-                     "\xEF\xBB\xBF"
-                     "Account_Number,first_name,last_name,phone1,phone2,note\r\n");
+        n = (int)gw_test_format(p, cap,
+                                "\xEF\xBB\xBF"
+                                "Account_Number,first_name,last_name,phone1,phone2,note\r\n");
 
     } else {
         int i = g->row;
         int ex = 200 + i / 10000, ln = i % 10000;
         long long start = g->line + 1;
         if (i == 11000) {
-            n = snprintf(p, cap, "\r\n"); /* a blank line first */
+            n = (int)gw_test_format(p, cap, "\r\n"); /* a blank line first */
             start++;
         }
         if (i == 100) {
-            n += snprintf(p + n, cap - n,
-                          "ACC%d,First%d,Last%d,(212) %03d-%04d,,\"two\r\nlines\"\r\n", i, i, i, ex,
-                          ln);
+            n += (int)gw_test_format(p + n, cap - n,
+                                     "ACC%d,First%d,Last%d,(212) %03d-%04d,,\"two\r\nlines\"\r\n",
+                                     i, i, i, ex, ln);
             g->line_of_row_100 = start;
         } else if (i == 500) {
-            n += snprintf(p + n, cap - n, "ACC%d,First%d,Last%d,12-AB,,x\r\n", i, i, i);
+            n += (int)gw_test_format(p + n, cap - n, "ACC%d,First%d,Last%d,12-AB,,x\r\n", i, i, i);
             g->bad_lines[g->nbad] = start;
             g->bad_reasons[g->nbad++] = "phone1: '12-AB' contains letters";
         } else if (i == 5000) {
-            n += snprintf(p + n, cap - n, "ACC%d,First%d,Last%d,(212) %03d-%04d,x\r\n", i, i, i, ex,
-                          ln);
+            n += (int)gw_test_format(p + n, cap - n, "ACC%d,First%d,Last%d,(212) %03d-%04d,x\r\n",
+                                     i, i, i, ex, ln);
             g->bad_lines[g->nbad] = start;
             g->bad_reasons[g->nbad++] = "expected 6 fields, found 5";
         } else if (i == 9000) {
-            n += snprintf(p + n, cap - n, "ACC%d,%060d,Last%d,(212) %03d-%04d,,x\r\n", i, 0, i, ex,
-                          ln);
+            n += (int)gw_test_format(p + n, cap - n, "ACC%d,%060d,Last%d,(212) %03d-%04d,,x\r\n", i,
+                                     0, i, ex, ln);
             g->bad_lines[g->nbad] = start;
             g->bad_reasons[g->nbad++] = "first_name: longer than 50 characters";
         } else {
-            n += snprintf(p + n, cap - n, "ACC%d,First%d,Last%d,(212) %03d-%04d,646 %03d %04d,\r\n",
-                          i, i, i, ex, ln, ex, ln);
+            n += (int)gw_test_format(p + n, cap - n,
+                                     "ACC%d,First%d,Last%d,(212) %03d-%04d,646 %03d %04d,\r\n", i,
+                                     i, i, ex, ln, ex, ln);
         }
         if (i == TEST_ROWS) {
             g->line_of_last_row = start;
@@ -583,7 +584,7 @@ static long long create_campaign(fixture *f, const char *channel_body)
     assert_int_equal(st, 201);
     long long id = gw_test_jint_at(a, "id");
     char expected[64];
-    snprintf(expected, sizeof(expected), "/api/v1/campaigns/%lld", id);
+    gw_test_format(expected, sizeof(expected), "/api/v1/campaigns/%lld", id);
     assert_string_equal(location, expected);
     assert_string_equal(gw_test_jstr(a, "state"), "draft");
     json_decref(a);
@@ -603,13 +604,14 @@ static char *read_data(const char *name, size_t *len)
     char path[1024];
     const char *src = getenv("ECM_SOURCE_DIR");
     if (src) {
-        snprintf(path, sizeof(path), "%s/tests/data/upload/%s", src, name);
+        gw_test_format(path, sizeof(path), "%s/tests/data/upload/%s", src, name);
     } else {
         /* This file's own directory: tests/unit/../data/upload. */
-        snprintf(path, sizeof(path), "%s", __FILE__);
+        gw_test_format(path, sizeof(path), "%s", __FILE__);
         char *slash = strrchr(path, '/');
         size_t used = slash ? (size_t)(slash - path) : 0;
-        snprintf(path + used, sizeof(path) - used, "%s../data/upload/%s", slash ? "/" : "", name);
+        gw_test_format(path + used, sizeof(path) - used, "%s../data/upload/%s", slash ? "/" : "",
+                       name);
     }
     FILE *fp = fopen(path, "rb");
     if (!fp) {
@@ -640,7 +642,7 @@ static json_t *upload_contacts(fixture *f, long long campaign, const char *conte
                                const char *body)
 {
     char path[128];
-    snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/uploads", campaign);
+    gw_test_format(path, sizeof(path), "/api/v1/campaigns/%lld/uploads", campaign);
     return upload_ok(f, path, content_type, body);
 }
 
@@ -655,8 +657,8 @@ static char *report_walk(fixture *f, long long id, const char *kind, int limit)
     int pages = 0;
     for (;;) {
         char path[160];
-        snprintf(path, sizeof(path), "/api/v1/uploads/%lld?limit=%d&after=%lld%s%s", id, limit,
-                 after, kind ? "&kind=" : "", kind ? kind : "");
+        gw_test_format(path, sizeof(path), "/api/v1/uploads/%lld?limit=%d&after=%lld%s%s", id,
+                       limit, after, kind ? "&kind=" : "", kind ? kind : "");
         json_t *a = NULL;
         assert_int_equal(request(f, "GET", path, NULL, NULL, NULL, NULL, &a, NULL, 0), 200);
         json_t *rows = json_object_get(a, "rows");
@@ -664,8 +666,8 @@ static char *report_walk(fixture *f, long long id, const char *kind, int limit)
         for (size_t i = 0; i < json_array_size(rows); i++) {
             json_t *r = json_array_get(rows, i);
             used +=
-                (size_t)snprintf(out + used, cap - used, "%lld:%s:%s;", gw_test_jint_at(r, "line"),
-                                 gw_test_jstr(r, "kind"), gw_test_jstr(r, "reason"));
+                gw_test_format(out + used, cap - used, "%lld:%s:%s;", gw_test_jint_at(r, "line"),
+                               gw_test_jstr(r, "kind"), gw_test_jstr(r, "reason"));
             assert_true(used < cap);
         }
         json_t *next = json_object_get(a, "next_after");
@@ -688,11 +690,11 @@ static char *report_walk(fixture *f, long long id, const char *kind, int limit)
 static char *contact_at(fixture *f, long long upload_id, long long line)
 {
     char sql[512];
-    snprintf(sql, sizeof(sql),
-             "SELECT coalesce((SELECT concat_ws('|', account_number, phones::text, "
-             "phone_types::text, phone_zones::text, state, coalesce(outcome, '-')) "
-             "FROM contacts WHERE upload_id = %lld AND line_no = %lld), 'none')",
-             upload_id, line);
+    gw_test_format(sql, sizeof(sql),
+                   "SELECT coalesce((SELECT concat_ws('|', account_number, phones::text, "
+                   "phone_types::text, phone_zones::text, state, coalesce(outcome, '-')) "
+                   "FROM contacts WHERE upload_id = %lld AND line_no = %lld), 'none')",
+                   upload_id, line);
     return ecm_test_pg_text(f->conn, "%s", sql);
 }
 
@@ -746,7 +748,7 @@ static void uploaded_events_get(fixture *f, long long campaign, long long up,
             continue;
         }
         char key[24];
-        snprintf(key, sizeof(key), "%lld", campaign);
+        gw_test_format(key, sizeof(key), "%lld", campaign);
         assert_string_equal(PQgetvalue(r, i, 2), "contacts.uploaded");
         assert_string_equal(PQgetvalue(r, i, 3), key);
         assert_string_equal(PQgetvalue(r, i, 1), ev->event_id);
@@ -841,10 +843,11 @@ static void test_api_upload_of_a_troubled_csv_loads_or_reports_every_row(void **
         expect_contact(f, up, loaded[i].line, loaded[i].contact);
     }
     char sql[512];
-    snprintf(sql, sizeof(sql),
-             "SELECT concat_ws('|', first_name, last_name, time_zone, custom->>'note') "
-             "FROM contacts WHERE upload_id = %lld AND line_no IN (3, 4, 9, 13) ORDER BY line_no",
-             up);
+    gw_test_format(
+        sql, sizeof(sql),
+        "SELECT concat_ws('|', first_name, last_name, time_zone, custom->>'note') "
+        "FROM contacts WHERE upload_id = %lld AND line_no IN (3, 4, 9, 13) ORDER BY line_no",
+        up);
     PGresult *r = ecm_test_pg_query(f->conn, "%s", sql);
     assert_int_equal(PQntuples(r), 4);
     assert_string_equal(PQgetvalue(r, 0, 0), "Jos\xC3\xA9|M\xC3\xBCller|quoted, comma");
@@ -883,7 +886,8 @@ static void test_api_upload_of_a_troubled_csv_loads_or_reports_every_row(void **
     char *dups = report_walk(f, up, "duplicate", 5);
     assert_string_equal(dups, "16:duplicate:+12125550100 is already on line 2 of this file;");
     free(dups);
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM contact_phones WHERE campaign_id = %lld", id);
+    gw_test_format(sql, sizeof(sql), "SELECT count(*) FROM contact_phones WHERE campaign_id = %lld",
+                   id);
     assert_int_equal(sql_count(f->conn, sql), 9);
 
     /* The same file again: every good row is now a duplicate of the first
@@ -898,15 +902,16 @@ static void test_api_upload_of_a_troubled_csv_loads_or_reports_every_row(void **
     assert_int_equal(ev.n, 0); /* nothing loaded, nothing announced */
     char *report = report_walk(f, up2, "duplicate", 100);
     char first[160];
-    snprintf(first, sizeof(first),
-             "2:duplicate:+12125550100 is already a contact of this campaign (upload %lld, line "
-             "2);",
-             up);
+    gw_test_format(
+        first, sizeof(first),
+        "2:duplicate:+12125550100 is already a contact of this campaign (upload %lld, line "
+        "2);",
+        up);
     assert_true(strncmp(report, first, strlen(first)) == 0);
-    snprintf(first, sizeof(first),
-             "18:duplicate:+61293744000 is already a contact of this campaign (upload %lld, "
-             "line 18);",
-             up);
+    gw_test_format(first, sizeof(first),
+                   "18:duplicate:+61293744000 is already a contact of this campaign (upload %lld, "
+                   "line 18);",
+                   up);
     assert_non_null(strstr(report, first));
     free(report);
     f->app.upload_batch = 5000;
@@ -925,24 +930,24 @@ static void test_api_upload_multibyte_rejections_cost_no_good_row(void **state)
     enum { CSV_CAP = 64 * 1024 };
     char *csv = calloc(1, CSV_CAP);
     assert_non_null(csv);
-    size_t used = (size_t)snprintf(csv, CSV_CAP, "account_number,phone1,time_zone,r\xC3\xA9gion\n");
+    size_t used = gw_test_format(csv, CSV_CAP, "account_number,phone1,time_zone,r\xC3\xA9gion\n");
     for (int i = 0; i < 100; i++) {
         if (i == 50) {
             /* line 52: 'a' and thirty e-acutes (61 bytes, 31 characters) */
-            used += (size_t)snprintf(csv + used, CSV_CAP - used, "BAD1,a");
+            used += gw_test_format(csv + used, CSV_CAP - used, "BAD1,a");
             for (int k = 0; k < 30; k++) {
-                used += (size_t)snprintf(csv + used, CSV_CAP - used, "%s", e_acute);
+                used += gw_test_format(csv + used, CSV_CAP - used, "%s", e_acute);
             }
-            used += (size_t)snprintf(csv + used, CSV_CAP - used, ",,x\n");
+            used += gw_test_format(csv + used, CSV_CAP - used, ",,x\n");
             /* line 53: sixty of them as a time zone: quoted to 40 characters */
-            used += (size_t)snprintf(csv + used, CSV_CAP - used, "BAD2,+442079460999,");
+            used += gw_test_format(csv + used, CSV_CAP - used, "BAD2,+442079460999,");
             for (int k = 0; k < 60; k++) {
-                used += (size_t)snprintf(csv + used, CSV_CAP - used, "%s", e_acute);
+                used += gw_test_format(csv + used, CSV_CAP - used, "%s", e_acute);
             }
-            used += (size_t)snprintf(csv + used, CSV_CAP - used, ",x\n");
+            used += gw_test_format(csv + used, CSV_CAP - used, ",x\n");
         }
-        used += (size_t)snprintf(csv + used, CSV_CAP - used,
-                                 "G%03d,+44 20 7946 %04d,,\xE2\x82\xAC%d\n", i, i, i);
+        used += gw_test_format(csv + used, CSV_CAP - used,
+                               "G%03d,+44 20 7946 %04d,,\xE2\x82\xAC%d\n", i, i, i);
     }
     json_t *a = upload_contacts(f, id, "text/csv", csv);
     long long up = gw_test_jint_at(a, "upload_id");
@@ -952,44 +957,45 @@ static void test_api_upload_multibyte_rejections_cost_no_good_row(void **state)
     json_decref(a);
 
     char expected[1024];
-    size_t n = (size_t)snprintf(expected, sizeof(expected), "52:rejected:phone1: 'a");
+    size_t n = gw_test_format(expected, sizeof(expected), "52:rejected:phone1: 'a");
     for (int k = 0; k < 30; k++) {
-        n += (size_t)snprintf(expected + n, sizeof(expected) - n, "%s", e_acute);
+        n += gw_test_format(expected + n, sizeof(expected) - n, "%s", e_acute);
     }
-    n += (size_t)snprintf(expected + n, sizeof(expected) - n,
-                          "' contains letters;53:rejected:time_zone: '");
+    n += gw_test_format(expected + n, sizeof(expected) - n,
+                        "' contains letters;53:rejected:time_zone: '");
     for (int k = 0; k < 40; k++) {
-        n += (size_t)snprintf(expected + n, sizeof(expected) - n, "%s", e_acute);
+        n += gw_test_format(expected + n, sizeof(expected) - n, "%s", e_acute);
     }
-    (void)snprintf(expected + n, sizeof(expected) - n, "...' is not a time zone name;");
+    gw_test_format(expected + n, sizeof(expected) - n, "...' is not a time zone name;");
     char *report = report_walk(f, up, NULL, 10);
     assert_true(ecm_utf8_valid(report, strlen(report)));
     assert_string_equal(report, expected);
     free(report);
     char sql[256];
-    snprintf(sql, sizeof(sql),
-             "SELECT count(*) FROM contacts WHERE upload_id = %lld AND custom->>'r\xC3\xA9gion' "
-             "LIKE '\xE2\x82\xAC%%'",
-             up);
+    gw_test_format(
+        sql, sizeof(sql),
+        "SELECT count(*) FROM contacts WHERE upload_id = %lld AND custom->>'r\xC3\xA9gion' "
+        "LIKE '\xE2\x82\xAC%%'",
+        up);
     assert_int_equal(sql_count(f->conn, sql), 100);
 
     /* A DNC list the same way: the bad number quoted whole, by characters. */
-    used = (size_t)snprintf(csv, CSV_CAP, "phone,reason\n+442079461000,ok\n");
-    used += (size_t)snprintf(csv + used, CSV_CAP - used, "a");
+    used = gw_test_format(csv, CSV_CAP, "phone,reason\n+442079461000,ok\n");
+    used += gw_test_format(csv + used, CSV_CAP - used, "a");
     for (int k = 0; k < 45; k++) {
-        used += (size_t)snprintf(csv + used, CSV_CAP - used, "%s", e_acute);
+        used += gw_test_format(csv + used, CSV_CAP - used, "%s", e_acute);
     }
-    (void)snprintf(csv + used, CSV_CAP - used, ",x\n+442079461001,ok\n");
+    gw_test_format(csv + used, CSV_CAP - used, ",x\n+442079461001,ok\n");
     a = upload_ok(f, "/api/v1/dnc/uploads", "text/csv", csv);
     assert_int_equal(gw_test_jint_at(a, "rows_loaded"), 2);
     assert_int_equal(gw_test_jint_at(a, "rows_rejected"), 1);
     report = report_walk(f, gw_test_jint_at(a, "upload_id"), "rejected", 10);
     json_decref(a);
-    n = (size_t)snprintf(expected, sizeof(expected), "3:rejected:phone: 'a");
+    n = gw_test_format(expected, sizeof(expected), "3:rejected:phone: 'a");
     for (int k = 0; k < 39; k++) {
-        n += (size_t)snprintf(expected + n, sizeof(expected) - n, "%s", e_acute);
+        n += gw_test_format(expected + n, sizeof(expected) - n, "%s", e_acute);
     }
-    (void)snprintf(expected + n, sizeof(expected) - n, "...' is not a phone number;");
+    gw_test_format(expected + n, sizeof(expected) - n, "...' is not a phone number;");
     assert_string_equal(report, expected);
     free(report);
     free(csv);
@@ -1039,8 +1045,8 @@ static void test_api_json_array_upload_reports_items_by_position(void **state)
     expect_contact(f, up, 7, "J07|{+33612345679}|{mobile}|{Europe/Paris}|queued|-");
     expect_contact(f, up, 10, "J10|{+442079460960}|{fixed_line}|{Europe/London}|queued|-");
     char sql[256];
-    snprintf(sql, sizeof(sql),
-             "SELECT custom::text FROM contacts WHERE upload_id = %lld AND line_no = 7", up);
+    gw_test_format(sql, sizeof(sql),
+                   "SELECT custom::text FROM contacts WHERE upload_id = %lld AND line_no = 7", up);
     char *custom = ecm_test_pg_text(f->conn, "%s", sql);
     assert_string_equal(custom, "{\"note\": \"a ] b \\\" c { ,\"}");
     free(custom);
@@ -1071,7 +1077,7 @@ static void test_api_json_array_upload_reports_items_by_position(void **state)
 
     /* A body that is no array, or not a whole one, fails and says where. */
     char path[128];
-    snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/uploads", id);
+    gw_test_format(path, sizeof(path), "/api/v1/campaigns/%lld/uploads", id);
     assert_int_equal(
         request(f, "POST", path, "application/json", "{\"phone1\": 1}", NULL, NULL, &a, NULL, 0),
         422);
@@ -1083,11 +1089,11 @@ static void test_api_json_array_upload_reports_items_by_position(void **state)
                      422);
     assert_non_null(strstr(gw_test_jstr(a, "detail"), "item 2: the item is not closed"));
     json_decref(a);
-    snprintf(sql, sizeof(sql),
-             "SELECT count(*) FROM contacts c JOIN uploads u ON u.id = c.upload_id "
-             "WHERE u.campaign_id = %lld AND u.state = 'failed' "
-             "AND c.phones = '{+12125550130}'",
-             id);
+    gw_test_format(sql, sizeof(sql),
+                   "SELECT count(*) FROM contacts c JOIN uploads u ON u.id = c.upload_id "
+                   "WHERE u.campaign_id = %lld AND u.state = 'failed' "
+                   "AND c.phones = '{+12125550130}'",
+                   id);
     assert_int_equal(sql_count(f->conn, sql), 1); /* item 1 was kept */
 }
 
@@ -1096,10 +1102,10 @@ static void test_api_json_array_upload_reports_items_by_position(void **state)
 static Ecm__V1__ContactClosed *closed_event(fixture *f, long long contact_id)
 {
     char sql[256];
-    snprintf(sql, sizeof(sql),
-             "SELECT encode(payload, 'hex'), topic FROM outbox WHERE msg_key = '%lld' "
-             "AND ce_type = 'ecm.v1.ContactClosed'",
-             contact_id);
+    gw_test_format(sql, sizeof(sql),
+                   "SELECT encode(payload, 'hex'), topic FROM outbox WHERE msg_key = '%lld' "
+                   "AND ce_type = 'ecm.v1.ContactClosed'",
+                   contact_id);
     PGresult *r = ecm_test_pg_query(f->conn, "%s", sql);
     Ecm__V1__ContactClosed *ev = NULL;
     if (PQntuples(r) == 1) {
@@ -1158,12 +1164,12 @@ static void test_api_dnc_lists_by_upload_and_dnc_rows_load_closed(void **state)
     json_decref(a);
 
     /* The campaign's own list and another campaign's. */
-    snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/dnc/uploads", id);
+    gw_test_format(path, sizeof(path), "/api/v1/campaigns/%lld/dnc/uploads", id);
     a = upload_ok(f, path, "text/csv", "phone\n2125550121\n(212) 555-0124\n");
     assert_int_equal(gw_test_jint_at(a, "campaign_id"), id);
     assert_int_equal(gw_test_jint_at(a, "rows_loaded"), 2);
     json_decref(a);
-    snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/dnc/uploads", other);
+    gw_test_format(path, sizeof(path), "/api/v1/campaigns/%lld/dnc/uploads", other);
     json_decref(upload_ok(f, path, "text/csv", "phone\n2125550122\n"));
     assert_int_equal(request(f, "POST", "/api/v1/campaigns/999999/dnc/uploads", "text/csv",
                              "phone\n2125550123\n", NULL, NULL, &a, NULL, 0),
@@ -1192,15 +1198,15 @@ static void test_api_dnc_lists_by_upload_and_dnc_rows_load_closed(void **state)
                                 "4:dnc:on the DNC list: +12125550124;");
     free(report);
     char sql[256];
-    snprintf(sql, sizeof(sql),
-             "SELECT count(*) FROM contacts WHERE upload_id = %lld AND state = 'closed' "
-             "AND closed_at IS NOT NULL",
-             up);
+    gw_test_format(sql, sizeof(sql),
+                   "SELECT count(*) FROM contacts WHERE upload_id = %lld AND state = 'closed' "
+                   "AND closed_at IS NOT NULL",
+                   up);
     assert_int_equal(sql_count(f->conn, sql), 2);
     /* A ContactClosed (DNC) for each closed row; the batch's one
      * ContactsUploaded lists the others (D2, D4) and only them. */
-    snprintf(sql, sizeof(sql), "SELECT id FROM contacts WHERE upload_id = %lld ORDER BY line_no",
-             up);
+    gw_test_format(sql, sizeof(sql),
+                   "SELECT id FROM contacts WHERE upload_id = %lld ORDER BY line_no", up);
     PGresult *r = ecm_test_pg_query(f->conn, "%s", sql);
     assert_int_equal(PQntuples(r), 4);
     long long ids[4];
@@ -1232,7 +1238,7 @@ static void test_api_dnc_lists_by_upload_and_dnc_rows_load_closed(void **state)
 
     /* A number joining the campaign's list closes the contact it leaves
      * with none off the lists (D2), at once. */
-    snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/dnc/uploads", id);
+    gw_test_format(path, sizeof(path), "/api/v1/campaigns/%lld/dnc/uploads", id);
     a = upload_ok(f, path, "text/csv", "phone\n+1 212 555 0123\n");
     assert_int_equal(gw_test_jint_at(a, "contacts_closed"), 1);
     json_decref(a);
@@ -1252,7 +1258,7 @@ static void *race_upload(void *arg)
 {
     racer *r = arg;
     char path[128];
-    snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/uploads", r->campaign);
+    gw_test_format(path, sizeof(path), "/api/v1/campaigns/%lld/uploads", r->campaign);
     json_t *a = NULL;
     long st = request(r->f, "POST", path, "text/csv", r->csv, NULL, NULL, &a, NULL, 0);
     if (st == 202) {
@@ -1274,10 +1280,10 @@ static void test_api_concurrent_uploads_to_one_campaign_load_each_number_once(vo
     size_t cap = 64 * (ROWS + 2), used = 0;
     char *csv = malloc(cap);
     assert_non_null(csv);
-    used += (size_t)snprintf(csv, cap, "phone1\n");
+    used += gw_test_format(csv, cap, "phone1\n");
     for (int i = 0; i < ROWS; i++) {
         used +=
-            (size_t)snprintf(csv + used, cap - used, "(718) %03d-%04d\n", 200 + i / 1000, i % 1000);
+            gw_test_format(csv + used, cap - used, "(718) %03d-%04d\n", 200 + i / 1000, i % 1000);
     }
     f->app.upload_batch = 250;
     racer r[2] = {{f, id, csv, 0, 0, 0}, {f, id, csv, 0, 0, 0}};
@@ -1292,10 +1298,10 @@ static void test_api_concurrent_uploads_to_one_campaign_load_each_number_once(vo
     assert_int_equal(r[0].loaded + r[1].loaded, ROWS);
     assert_int_equal(r[0].duplicate + r[1].duplicate, ROWS);
     char sql[256];
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM contacts WHERE campaign_id = %lld", id);
+    gw_test_format(sql, sizeof(sql), "SELECT count(*) FROM contacts WHERE campaign_id = %lld", id);
     assert_int_equal(sql_count(f->conn, sql), ROWS);
-    snprintf(sql, sizeof(sql),
-             "SELECT count(DISTINCT phones[1]) FROM contacts WHERE campaign_id = %lld", id);
+    gw_test_format(sql, sizeof(sql),
+                   "SELECT count(DISTINCT phones[1]) FROM contacts WHERE campaign_id = %lld", id);
     assert_int_equal(sql_count(f->conn, sql), ROWS);
     /* Each upload announces what it loaded, batch by batch (250 rows read
      * each, at most 12): between them, every contact once. */
@@ -1324,18 +1330,18 @@ static void test_api_upload_cut_short_by_the_reader_keeps_rows_before_it(void **
     size_t cap = 64 * ROWS + 512, used = 0;
     char *csv = malloc(cap);
     assert_non_null(csv);
-    used += (size_t)snprintf(csv, cap, "account_number,phone1\n");
+    used += gw_test_format(csv, cap, "account_number,phone1\n");
     for (int i = 0; i < ROWS; i++) {
-        used += (size_t)snprintf(csv + used, cap - used, "C%02d,(646) 555-%04d\n", i, 2000 + i);
+        used += gw_test_format(csv + used, cap - used, "C%02d,(646) 555-%04d\n", i, 2000 + i);
     }
-    used += (size_t)snprintf(csv + used, cap - used, "\"C99,(646) 555-2999\n");
+    used += gw_test_format(csv + used, cap - used, "\"C99,(646) 555-2999\n");
     for (int i = 0; i < 30; i++) {
-        used += (size_t)snprintf(csv + used, cap - used, "C%02d,unterminated quote\n", i);
+        used += gw_test_format(csv + used, cap - used, "C%02d,unterminated quote\n", i);
     }
     f->app.upload_batch = 7;
     f->app.upload_max_record = 200;
     char path[128];
-    snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/uploads", id);
+    gw_test_format(path, sizeof(path), "/api/v1/campaigns/%lld/uploads", id);
     json_t *a = NULL;
     long st = request(f, "POST", path, "text/csv", csv, NULL, NULL, &a, NULL, 0);
     f->app.upload_batch = 5000;
@@ -1347,21 +1353,21 @@ static void test_api_upload_cut_short_by_the_reader_keeps_rows_before_it(void **
     }
     json_decref(a);
     char sql[256];
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM contacts WHERE campaign_id = %lld", id);
+    gw_test_format(sql, sizeof(sql), "SELECT count(*) FROM contacts WHERE campaign_id = %lld", id);
     assert_int_equal(sql_count(f->conn, sql), ROWS);
-    snprintf(sql, sizeof(sql),
-             "SELECT count(*) FROM uploads WHERE campaign_id = %lld AND state = 'failed' "
-             "AND rows_loaded = %d AND rows_rejected = 1",
-             id, ROWS);
+    gw_test_format(sql, sizeof(sql),
+                   "SELECT count(*) FROM uploads WHERE campaign_id = %lld AND state = 'failed' "
+                   "AND rows_loaded = %d AND rows_rejected = 1",
+                   id, ROWS);
     assert_int_equal(sql_count(f->conn, sql), 1);
-    snprintf(sql, sizeof(sql),
-             "SELECT count(*) FROM upload_rows r JOIN uploads u ON u.id = r.upload_id "
-             "WHERE u.campaign_id = %lld AND r.line_no = %d AND r.kind = 'rejected'",
-             id, ROWS + 2);
+    gw_test_format(sql, sizeof(sql),
+                   "SELECT count(*) FROM upload_rows r JOIN uploads u ON u.id = r.upload_id "
+                   "WHERE u.campaign_id = %lld AND r.line_no = %d AND r.kind = 'rejected'",
+                   id, ROWS + 2);
     assert_int_equal(sql_count(f->conn, sql), 1);
     /* The 40 rows went in as batches of 7 read (the last one of 5): each
      * announced, the failed upload included. */
-    snprintf(sql, sizeof(sql), "SELECT id FROM uploads WHERE campaign_id = %lld", id);
+    gw_test_format(sql, sizeof(sql), "SELECT id FROM uploads WHERE campaign_id = %lld", id);
     uploaded_events ev;
     uploaded_events_get(f, id, sql_count(f->conn, sql), ECM__V1__CHANNEL__CHANNEL_VOICE_IVR, &ev);
     assert_int_equal(ev.n, (ROWS + 6) / 7);
@@ -1381,7 +1387,7 @@ static long request_retry_after(const fixture *f, const char *method, const char
                                 size_t retry_size, json_t **answer)
 {
     char ct[128];
-    snprintf(ct, sizeof(ct), "Content-Type: %s", content_type ? content_type : "");
+    gw_test_format(ct, sizeof(ct), "Content-Type: %s", content_type ? content_type : "");
     const char *const headers[] = {"Expect:", content_type ? ct : NULL, NULL};
     ecm_test_http_answer a;
     ecm_test_http_request(&a, f->port, method, path, headers, body, body ? strlen(body) : 0, NULL);
@@ -1398,7 +1404,7 @@ static void test_api_uploads_over_the_cap_get_429_and_a_busy_pool_503(void **sta
     fixture *f = ecm_test_need(*state);
     long long id = voice_campaign(f, "Capped");
     char path[128], retry[16];
-    snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/uploads", id);
+    gw_test_format(path, sizeof(path), "/api/v1/campaigns/%lld/uploads", id);
     const char *csv = "account_number,phone1\nA1,(646) 555-0101\n";
 
     /* One upload at a time, and one is under way. */
@@ -1487,7 +1493,7 @@ static void test_api_campaign_life_cycle_and_validation(void **state)
            "\"cisco\":{\"kind\":\"uccx\",\"campaign_id\":\"42\"},"
            "\"start_at\":\"2026-01-01T09:00:00+01:00\"}");
     char path[128];
-    snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/pause", id);
+    gw_test_format(path, sizeof(path), "/api/v1/campaigns/%lld/pause", id);
     st = request(f, "POST", path, NULL, NULL, NULL, NULL, &a, NULL, 0);
     assert_int_equal(st, 409);
     assert_non_null(strstr(gw_test_jstr(a, "type"), "conflict"));
@@ -1497,31 +1503,31 @@ static void test_api_campaign_life_cycle_and_validation(void **state)
     } steps[] = {
         {"activate", "active"}, {"pause", "paused"}, {"activate", "active"}, {"stop", "stopped"}};
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
-        snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/%s", id, steps[i].action);
+        gw_test_format(path, sizeof(path), "/api/v1/campaigns/%lld/%s", id, steps[i].action);
         st = request(f, "POST", path, NULL, NULL, NULL, NULL, &a, NULL, 0);
         assert_int_equal(st, 200);
         assert_string_equal(gw_test_jstr(a, "state"), steps[i].state);
         json_decref(a);
     }
-    snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/activate", id);
+    gw_test_format(path, sizeof(path), "/api/v1/campaigns/%lld/activate", id);
     assert_int_equal(request(f, "POST", path, NULL, NULL, NULL, NULL, &a, NULL, 0), 409);
     json_decref(a);
 
     /* A stopped campaign takes no uploads. */
-    snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/uploads", id);
+    gw_test_format(path, sizeof(path), "/api/v1/campaigns/%lld/uploads", id);
     st = request(f, "POST", path, "text/csv", "phone1\n5551234567\n", NULL, NULL, &a, NULL, 0);
     assert_int_equal(st, 409);
     json_decref(a);
 
     /* One CampaignChanged per change, creation included, keyed by id. */
     char sql[256];
-    snprintf(sql, sizeof(sql),
-             "SELECT count(*) FROM outbox WHERE ce_type = 'ecm.v1.CampaignChanged' "
-             "AND msg_key = '%lld'",
-             id);
+    gw_test_format(sql, sizeof(sql),
+                   "SELECT count(*) FROM outbox WHERE ce_type = 'ecm.v1.CampaignChanged' "
+                   "AND msg_key = '%lld'",
+                   id);
     assert_int_equal(sql_count(f->conn, sql), 5);
 
-    snprintf(path, sizeof(path), "/api/v1/campaigns/%lld", id);
+    gw_test_format(path, sizeof(path), "/api/v1/campaigns/%lld", id);
     assert_int_equal(request(f, "GET", path, NULL, NULL, NULL, NULL, &a, NULL, 0), 200);
     assert_string_equal(gw_test_jstr(a, "start_at"), "2026-01-01T08:00:00.000Z");
     assert_string_equal(gw_test_jstr(json_object_get(a, "cisco"), "campaign_id"), "42");
@@ -1541,7 +1547,7 @@ static void test_api_upload_streams_12000_rows_in_batches(void **state)
                                       "\"cisco\":{\"kind\":\"uccx\",\"campaign_id\":\"7\"}}");
     char path[128];
     json_t *a = NULL;
-    snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/uploads", id);
+    gw_test_format(path, sizeof(path), "/api/v1/campaigns/%lld/uploads", id);
     assert_int_equal(request(f, "POST", path, "multipart/form-data; boundary=x", "--x--", NULL,
                              NULL, &a, NULL, 0),
                      415);
@@ -1562,7 +1568,7 @@ static void test_api_upload_streams_12000_rows_in_batches(void **state)
     assert_int_equal(gw_test_jint_at(a, "rows_loaded"), TEST_ROWS - 3);
     long long upload_id = gw_test_jint_at(a, "upload_id");
     char report[64];
-    snprintf(report, sizeof(report), "/api/v1/uploads/%lld", upload_id);
+    gw_test_format(report, sizeof(report), "/api/v1/uploads/%lld", upload_id);
     assert_string_equal(gw_test_jstr(a, "report_url"), report);
     json_t *errors = json_object_get(a, "errors");
     assert_int_equal(json_array_size(errors), 3);
@@ -1577,12 +1583,13 @@ static void test_api_upload_streams_12000_rows_in_batches(void **state)
      * announced by one ContactsUploaded per batch of 5,000 rows read
      * (12,000 rows: 3), keyed by the campaign, none per contact. */
     char sql[512];
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM contacts WHERE upload_id = %lld", upload_id);
+    gw_test_format(sql, sizeof(sql), "SELECT count(*) FROM contacts WHERE upload_id = %lld",
+                   upload_id);
     assert_int_equal(sql_count(f->conn, sql), TEST_ROWS - 3);
-    snprintf(sql, sizeof(sql),
-             "SELECT count(*) FROM contacts WHERE upload_id = %lld AND state = 'queued' "
-             "AND attempts = 0 AND outcome IS NULL",
-             upload_id);
+    gw_test_format(sql, sizeof(sql),
+                   "SELECT count(*) FROM contacts WHERE upload_id = %lld AND state = 'queued' "
+                   "AND attempts = 0 AND outcome IS NULL",
+                   upload_id);
     assert_int_equal(sql_count(f->conn, sql), TEST_ROWS - 3);
     uploaded_events ev;
     uploaded_events_get(f, id, upload_id, ECM__V1__CHANNEL__CHANNEL_VOICE_IVR, &ev);
@@ -1603,25 +1610,27 @@ static void test_api_upload_streams_12000_rows_in_batches(void **state)
     assert_int_equal(
         sql_count(f->conn, "SELECT count(*) FROM outbox WHERE ce_type = 'ecm.v1.ContactUploaded'"),
         0);
-    snprintf(sql, sizeof(sql),
-             "SELECT count(*) FROM outbox WHERE topic = 'contacts.uploaded' AND msg_key = '%lld'",
-             id);
+    gw_test_format(
+        sql, sizeof(sql),
+        "SELECT count(*) FROM outbox WHERE topic = 'contacts.uploaded' AND msg_key = '%lld'", id);
     assert_int_equal(sql_count(f->conn, sql), (TEST_ROWS + 4999) / 5000);
-    snprintf(sql, sizeof(sql),
-             "SELECT count(*) FROM contacts WHERE account_number = 'ACC100' AND line_no = %lld "
-             "AND custom->>'note' = E'two\\r\\nlines'",
-             g.line_of_row_100);
+    gw_test_format(
+        sql, sizeof(sql),
+        "SELECT count(*) FROM contacts WHERE account_number = 'ACC100' AND line_no = %lld "
+        "AND custom->>'note' = E'two\\r\\nlines'",
+        g.line_of_row_100);
     assert_int_equal(sql_count(f->conn, sql), 1);
-    snprintf(sql, sizeof(sql),
-             "SELECT count(*) FROM contacts WHERE account_number = 'ACC%d' AND line_no = %lld "
-             "AND phones = ARRAY['+1212%03d%04d', '+1646%03d%04d'] AND first_name = 'First%d'",
-             TEST_ROWS, g.line_of_last_row, 200 + TEST_ROWS / 10000, TEST_ROWS % 10000,
-             200 + TEST_ROWS / 10000, TEST_ROWS % 10000, TEST_ROWS);
+    gw_test_format(
+        sql, sizeof(sql),
+        "SELECT count(*) FROM contacts WHERE account_number = 'ACC%d' AND line_no = %lld "
+        "AND phones = ARRAY['+1212%03d%04d', '+1646%03d%04d'] AND first_name = 'First%d'",
+        TEST_ROWS, g.line_of_last_row, 200 + TEST_ROWS / 10000, TEST_ROWS % 10000,
+        200 + TEST_ROWS / 10000, TEST_ROWS % 10000, TEST_ROWS);
     assert_int_equal(sql_count(f->conn, sql), 1);
 
     /* The report, paged by line: the rows after the first bad line. */
-    snprintf(path, sizeof(path), "/api/v1/uploads/%lld?after=%lld&limit=1", upload_id,
-             g.bad_lines[0]);
+    gw_test_format(path, sizeof(path), "/api/v1/uploads/%lld?after=%lld&limit=1", upload_id,
+                   g.bad_lines[0]);
     assert_int_equal(request(f, "GET", path, NULL, NULL, NULL, NULL, &a, NULL, 0), 200);
     assert_string_equal(gw_test_jstr(a, "state"), "done");
     assert_int_equal(gw_test_jint_at(a, "rows_rejected"), 3);
@@ -1633,26 +1642,27 @@ static void test_api_upload_streams_12000_rows_in_batches(void **state)
     json_decref(a);
     char *all = report_walk(f, upload_id, "rejected", 2);
     char expected[512];
-    snprintf(expected, sizeof(expected), "%lld:rejected:%s;%lld:rejected:%s;%lld:rejected:%s;",
-             g.bad_lines[0], g.bad_reasons[0], g.bad_lines[1], g.bad_reasons[1], g.bad_lines[2],
-             g.bad_reasons[2]);
+    gw_test_format(expected, sizeof(expected),
+                   "%lld:rejected:%s;%lld:rejected:%s;%lld:rejected:%s;", g.bad_lines[0],
+                   g.bad_reasons[0], g.bad_lines[1], g.bad_reasons[1], g.bad_lines[2],
+                   g.bad_reasons[2]);
     assert_string_equal(all, expected);
     free(all);
     /* Every contact's line is the line of its row, whatever thread read
      * it: row i's account number ends in i, its number in i too. */
-    snprintf(sql, sizeof(sql),
-             "SELECT count(*) FROM contacts WHERE upload_id = %lld AND "
-             "right(phones[1], 4)::int <> substr(account_number, 4)::int %% 10000",
-             upload_id);
+    gw_test_format(sql, sizeof(sql),
+                   "SELECT count(*) FROM contacts WHERE upload_id = %lld AND "
+                   "right(phones[1], 4)::int <> substr(account_number, 4)::int %% 10000",
+                   upload_id);
     assert_int_equal(sql_count(f->conn, sql), 0);
-    snprintf(sql, sizeof(sql),
-             "SELECT count(*) FROM (SELECT line_no, lag(line_no) OVER (ORDER BY id) AS prev "
-             "FROM contacts WHERE upload_id = %lld) x WHERE line_no <= prev",
-             upload_id);
+    gw_test_format(sql, sizeof(sql),
+                   "SELECT count(*) FROM (SELECT line_no, lag(line_no) OVER (ORDER BY id) AS prev "
+                   "FROM contacts WHERE upload_id = %lld) x WHERE line_no <= prev",
+                   upload_id);
     assert_int_equal(sql_count(f->conn, sql), 0);
 
     /* The campaign's counts, alone and in the list. */
-    snprintf(path, sizeof(path), "/api/v1/campaigns/%lld", id);
+    gw_test_format(path, sizeof(path), "/api/v1/campaigns/%lld", id);
     assert_int_equal(request(f, "GET", path, NULL, NULL, NULL, NULL, &a, NULL, 0), 200);
     assert_int_equal(gw_test_jint_at(a, "counts.contacts"), TEST_ROWS - 3);
     assert_int_equal(gw_test_jint_at(a, "counts.by_state.queued"), TEST_ROWS - 3);
@@ -1666,8 +1676,8 @@ static void test_api_upload_streams_12000_rows_in_batches(void **state)
     assert_int_equal(gw_test_jint_at(json_array_get(items, 0), "id"), id); /* newest first */
     assert_int_equal(gw_test_jint_at(json_array_get(items, 0), "counts.contacts"), TEST_ROWS - 3);
     char cursor[64];
-    snprintf(cursor, sizeof(cursor), "/api/v1/campaigns?limit=1&cursor=%s",
-             gw_test_jstr(a, "next_cursor"));
+    gw_test_format(cursor, sizeof(cursor), "/api/v1/campaigns?limit=1&cursor=%s",
+                   gw_test_jstr(a, "next_cursor"));
     json_decref(a);
     assert_int_equal(request(f, "GET", cursor, NULL, NULL, NULL, NULL, &a, NULL, 0), 200);
     items = json_object_get(a, "items");
@@ -1686,7 +1696,7 @@ static void test_api_upload_with_bad_header_fails_and_says_why(void **state)
         create_campaign(f, "{\"name\":\"Hdr\",\"channel\":\"sms\",\"sms\":{\"template\":\"Hi\"}}");
     char path[128];
     json_t *a = NULL;
-    snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/uploads", id);
+    gw_test_format(path, sizeof(path), "/api/v1/campaigns/%lld/uploads", id);
     long st = request(f, "POST", path, "text/csv", "\n\nname,number\nAnn,5551234567\n", NULL, NULL,
                       &a, NULL, 0);
     assert_int_equal(st, 422);

@@ -52,13 +52,13 @@ static char *make_csv(int salt)
     size_t cap = 64 * (ROWS + 2), used = 0;
     char *csv = malloc(cap);
     assert_non_null(csv);
-    used += (size_t)snprintf(csv, cap, "phone1,note\n");
+    used += gw_test_format(csv, cap, "phone1,note\n");
     for (int i = 1; i <= ROWS; i++) {
         if (i % BAD_EVERY == 0) {
-            used += (size_t)snprintf(csv + used, cap - used, "12-AB,row %d\n", i);
+            used += gw_test_format(csv + used, cap - used, "12-AB,row %d\n", i);
         } else {
-            used += (size_t)snprintf(csv + used, cap - used, "(212) %03d-%04d,row %d\n",
-                                     200 + salt * 10 + i / 10000, i % 10000, i);
+            used += gw_test_format(csv + used, cap - used, "(212) %03d-%04d,row %d\n",
+                                   200 + salt * 10 + i / 10000, i % 10000, i);
         }
     }
     return csv;
@@ -70,17 +70,17 @@ static char *make_json(int salt)
     size_t cap = 64 * (ROWS + 2), used = 0;
     char *s = malloc(cap);
     assert_non_null(s);
-    used += (size_t)snprintf(s, cap, "[");
+    used += gw_test_format(s, cap, "[");
     for (int i = 1; i <= ROWS; i++) {
         const char *sep = i > 1 ? ",\n" : "\n";
         if (i % BAD_EVERY == 0) {
-            used += (size_t)snprintf(s + used, cap - used, "%s{\"phone1\":\"12-AB\"}", sep);
+            used += gw_test_format(s + used, cap - used, "%s{\"phone1\":\"12-AB\"}", sep);
         } else {
-            used += (size_t)snprintf(s + used, cap - used, "%s{\"phone1\":\"(212) %03d-%04d\"}",
-                                     sep, 200 + salt * 10 + i / 10000, i % 10000);
+            used += gw_test_format(s + used, cap - used, "%s{\"phone1\":\"(212) %03d-%04d\"}", sep,
+                                   200 + salt * 10 + i / 10000, i % 10000);
         }
     }
-    used += (size_t)snprintf(s + used, cap - used, "\n]\n");
+    used += gw_test_format(s + used, cap - used, "\n]\n");
     return s;
 }
 
@@ -152,8 +152,8 @@ static void *held_run(void *arg)
 {
     held_client *h = arg;
     char url[256], ct[128];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", h->port, h->path);
-    snprintf(ct, sizeof(ct), "Content-Type: %s", h->content_type);
+    gw_test_format(url, sizeof(url), "http://127.0.0.1:%d%s", h->port, h->path);
+    gw_test_format(ct, sizeof(ct), "Content-Type: %s", h->content_type);
     struct curl_slist *hdrs = curl_slist_append(NULL, "Expect:");
     hdrs = curl_slist_append(hdrs, ct);
     CURL *c = curl_easy_init();
@@ -183,7 +183,7 @@ static void held_start(held_client *h, const fixture *f, const char *path, const
 {
     memset(h, 0, sizeof(*h));
     h->port = f->port;
-    snprintf(h->path, sizeof(h->path), "%s", path);
+    gw_test_format(h->path, sizeof(h->path), "%s", path);
     h->content_type = content_type;
     h->body = body;
     h->len = strlen(body);
@@ -243,11 +243,12 @@ static long long cut_off_upload(fixture *f, held_client *h, long long campaign,
                                 const char *content_type, const char *body)
 {
     char path[128];
-    snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/uploads", campaign);
+    gw_test_format(path, sizeof(path), "/api/v1/campaigns/%lld/uploads", campaign);
     held_start(h, f, path, content_type, body, offset_after_row(body, 555));
     char sql[256];
-    snprintf(sql, sizeof(sql),
-             "SELECT count(*) FROM uploads WHERE campaign_id = %lld AND rows_read = 500", campaign);
+    gw_test_format(sql, sizeof(sql),
+                   "SELECT count(*) FROM uploads WHERE campaign_id = %lld AND rows_read = 500",
+                   campaign);
     wait_int(f, 1, sql);
     long long id =
         ecm_test_pg_int(f->conn, "SELECT id FROM uploads WHERE campaign_id = %lld", campaign);
@@ -264,7 +265,7 @@ static long long cut_off_upload(fixture *f, held_client *h, long long campaign,
 static json_t *get_upload(fixture *f, long long id)
 {
     char path[64];
-    snprintf(path, sizeof(path), "/api/v1/uploads/%lld", id);
+    gw_test_format(path, sizeof(path), "/api/v1/uploads/%lld", id);
     json_t *a = NULL;
     assert_int_equal(gw_test_call(f, "GET", path, NULL, &a), 200);
     return a;
@@ -274,7 +275,7 @@ static long resume(fixture *f, long long id, const char *content_type, const cha
                    json_t **answer)
 {
     char path[64];
-    snprintf(path, sizeof(path), "/api/v1/uploads/%lld/resume", id);
+    gw_test_format(path, sizeof(path), "/api/v1/uploads/%lld/resume", id);
     return gw_test_send(f, "POST", path, content_type, body, answer, NULL, 0);
 }
 
@@ -342,7 +343,7 @@ static void test_sweep_marks_only_uploads_whose_lease_is_past(void **state)
     assert_int_equal(gw_test_jint(a, "committed_line"), 41);
     assert_int_equal(gw_test_jint(a, "rows_loaded"), 39);
     char want[64];
-    snprintf(want, sizeof(want), "/api/v1/uploads/%lld/resume", expired);
+    gw_test_format(want, sizeof(want), "/api/v1/uploads/%lld/resume", expired);
     assert_string_equal(gw_test_jstr(a, "resume_url"), want);
     json_decref(a);
 
@@ -383,8 +384,9 @@ static void test_renewed_uploads_are_not_marked_by_another_replica(void **state)
     /* The leases run out (1 s), the owner renews meanwhile: only the
      * upload it still holds and owns gets 30 s more. */
     char sql[160];
-    snprintf(sql, sizeof(sql),
-             "SELECT count(*) FROM uploads WHERE campaign_id = %lld AND lease_until < now()", c);
+    gw_test_format(sql, sizeof(sql),
+                   "SELECT count(*) FROM uploads WHERE campaign_id = %lld AND lease_until < now()",
+                   c);
     wait_int(f, 3, sql);
     assert_int_equal(gw_upload_lease_renew(mine, pg), 1);
     assert_int_equal(gw_upload_lease_sweep(pg, "uploads.changed", "/ecm/test"), 2);
@@ -569,7 +571,7 @@ static void test_api_resume_of_an_upload_not_interrupted_is_refused(void **state
     fixture *f = ecm_test_need(*state);
     long long c = voice_campaign(f, "Not interrupted");
     char path[64];
-    snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/uploads", c);
+    gw_test_format(path, sizeof(path), "/api/v1/campaigns/%lld/uploads", c);
     json_t *a = NULL;
     assert_int_equal(
         gw_test_send(f, "POST", path, "text/csv", "phone1\n(212) 555-0100\n", &a, NULL, 0), 202);
@@ -613,10 +615,10 @@ static void test_api_stale_owner_of_a_dnc_upload_is_fenced(void **state)
     size_t cap = 32 * (ROWS + 2), used = 0;
     char *csv = malloc(cap);
     assert_non_null(csv);
-    used += (size_t)snprintf(csv, cap, "phone\n");
+    used += gw_test_format(csv, cap, "phone\n");
     for (int i = 1; i <= ROWS; i++) {
-        used += (size_t)snprintf(csv + used, cap - used, "(313) %03d-%04d\n", 200 + i / 10000,
-                                 i % 10000);
+        used +=
+            gw_test_format(csv + used, cap - used, "(313) %03d-%04d\n", 200 + i / 10000, i % 10000);
     }
     held_client h;
     held_start(&h, f, "/api/v1/dnc/uploads", "text/csv", csv, offset_after_row(csv, 555));
