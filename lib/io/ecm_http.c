@@ -37,7 +37,8 @@
 
 typedef struct {
     char method[8];
-    char *pattern;
+    char *pattern; /* split into segs in place */
+    char *spec;    /* the pattern as added, "/api/v1/campaigns/{}" */
     char *segs[HTTP_MAX_SEGMENTS]; /* "{}" for a parameter */
     int nsegs;
     size_t max_body;
@@ -99,6 +100,8 @@ struct ecm_http {
     void *ready_ctx;
     http_ready_cache ready;
     ecm_http_limits limits;
+    ecm_http_guard guard; /* check NULL: every route is open */
+    void *guard_ctx;
     http_route routes[HTTP_MAX_ROUTES];
     int nroutes;
 
@@ -140,6 +143,8 @@ struct ecm_http_req {
     char *body;
     size_t body_len, body_cap;
     void *state;
+    void *principal;      /* from the guard; released when the request ends */
+    int guarded;          /* check() said yes: release() is due */
     http_header *headers; /* added before the answer */
     struct MHD_Response *resp;
     unsigned int status;
@@ -194,13 +199,17 @@ static int add_route(ecm_http *h, const char *method, const char *pattern, size_
     http_route *r = &h->routes[h->nroutes];
     memset(r, 0, sizeof *r);
     r->pattern = strdup(pattern);
-    if (!r->pattern) {
+    r->spec = strdup(pattern);
+    if (!r->pattern || !r->spec) {
+        free(r->pattern);
+        free(r->spec);
         return -1;
     }
     r->nsegs = split_path(r->pattern, r->segs, HTTP_MAX_SEGMENTS);
     if (r->nsegs < 0) {
         free(r->pattern);
-        r->pattern = NULL;
+        free(r->spec);
+        r->pattern = r->spec = NULL;
         ecm_log_error("HTTP route not added", "%s %s: too many segments", method, pattern);
         return -1;
     }
@@ -284,6 +293,22 @@ void ecm_http_set_limits(ecm_http *h, const ecm_http_limits *l)
     h->limits.stream_min_bytes_per_s =
         l->stream_min_bytes_per_s > 0 ? l->stream_min_bytes_per_s : d.stream_min_bytes_per_s;
     h->limits.retry_after_s = l->retry_after_s > 0 ? l->retry_after_s : d.retry_after_s;
+}
+
+void ecm_http_set_guard(ecm_http *h, const ecm_http_guard *g, void *ctx)
+{
+    h->guard = *g;
+    h->guard_ctx = ctx;
+}
+
+void *ecm_http_req_principal(const ecm_http_req *r)
+{
+    return r->principal;
+}
+
+const char *ecm_http_req_route(const ecm_http_req *r)
+{
+    return r->route ? r->route->spec : NULL;
 }
 
 void ecm_http_set_ready(ecm_http *h, ecm_http_ready_fn fn, void *ctx)
@@ -998,6 +1023,14 @@ static int request_begin(ecm_http *h, ecm_http_req *req, const char *method, con
         }
         return 1;
     }
+    if (!req->route->builtin && h->guard.check) {
+        conn_phase_set(h, req->hc, CONN_HANDLER);
+        if (h->guard.check(h->guard_ctx, req, req->route->method, req->route->spec,
+                           &req->principal) != 0) {
+            return 1;
+        }
+        req->guarded = 1;
+    }
     long long cl = content_length(req);
     if (cl >= 0 && (unsigned long long)cl > req->route->max_body) {
         ecm_http_respond_problem(req, 413, "payload-too-large", "Payload too large",
@@ -1152,6 +1185,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     }
     if (req->began && req->route && req->route->sfns.cleanup) {
         req->route->sfns.cleanup(req->route->ctx, req);
+    }
+    if (req->guarded && h->guard.release) {
+        h->guard.release(h->guard_ctx, req->principal);
     }
     for (int i = 0; i < req->nparams; i++) {
         free(req->params[i]);
@@ -1335,6 +1371,7 @@ void ecm_http_destroy(ecm_http *h)
     }
     for (int i = 0; i < h->nroutes; i++) {
         free(h->routes[i].pattern);
+        free(h->routes[i].spec);
     }
     pthread_cond_destroy(&h->ready.done);
     pthread_mutex_destroy(&h->ready.mu);

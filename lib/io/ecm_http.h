@@ -65,6 +65,24 @@ void ecm_http_limits_default(ecm_http_limits *l);
  * all). metrics may be NULL. Routes are added before ecm_http_start(). */
 ecm_http *ecm_http_new(const char *bind_addr, int port, ecm_metrics *metrics);
 void ecm_http_set_ready(ecm_http *h, ecm_http_ready_fn fn, void *ctx);
+/* Who may use a route, decided before its handler runs (and before a
+ * streaming route's begin()). check() is called for every route added with
+ * ecm_http_route*(), never for /healthz, /readyz, /metrics; method and
+ * pattern are the route's as added. It returns 0 to let the request go on,
+ * with *principal (may stay NULL) then readable by the handler through
+ * ecm_http_req_principal() and handed to release() when the request ends;
+ * or it answers (ecm_http_respond*) and returns -1, and nothing else runs.
+ * Called on many threads at once. */
+typedef struct {
+    int (*check)(void *ctx, ecm_http_req *req, const char *method, const char *pattern,
+                 void **principal);
+    void (*release)(void *ctx, void *principal); /* may be NULL */
+} ecm_http_guard;
+
+/* Sets the guard (copied); before ecm_http_start(). Without one every route
+ * is open. Can't fail. */
+void ecm_http_set_guard(ecm_http *h, const ecm_http_guard *g, void *ctx);
+
 /* Replaces the limits (ecm_http_new starts from ecm_http_limits_default);
  * before ecm_http_start(). Values below 1 keep the default. */
 void ecm_http_set_limits(ecm_http *h, const ecm_http_limits *l);
@@ -92,6 +110,10 @@ const char *ecm_http_req_method(const ecm_http_req *r);
 const char *ecm_http_req_path(const ecm_http_req *r);
 /* The n-th "{}" segment of the matched pattern (0-based), or NULL. */
 const char *ecm_http_req_param(const ecm_http_req *r, int n);
+/* The matched route's pattern as added ("/api/v1/campaigns/{}"), or NULL. */
+const char *ecm_http_req_route(const ecm_http_req *r);
+/* What the guard's check() gave for this request, or NULL. */
+void *ecm_http_req_principal(const ecm_http_req *r);
 /* Query string argument, or NULL. */
 const char *ecm_http_req_query(ecm_http_req *r, const char *name);
 /* Request header (case-insensitive), or NULL. */
