@@ -54,3 +54,10 @@ CREATE TRIGGER audit_log_no_update_delete BEFORE UPDATE OR DELETE ON audit_log
     FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
 CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
     FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();
+
+-- A text cell of a CSV export that a spreadsheet would run as a formula
+-- (it starts with =, +, -, @, a tab or a carriage return: OWASP's list) is
+-- prefixed with an apostrophe, so that it is shown as text.
+CREATE FUNCTION ecm_csv_safe(t text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN CASE WHEN t ~ '^[-=+@\t\r]' THEN '''' || t ELSE t END;

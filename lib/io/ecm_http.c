@@ -37,8 +37,8 @@
 
 typedef struct {
     char method[8];
-    char *pattern; /* split into segs in place */
-    char *spec;    /* the pattern as added, "/api/v1/campaigns/{}" */
+    char *pattern;                 /* split into segs in place */
+    char *spec;                    /* the pattern as added, "/api/v1/campaigns/{}" */
     char *segs[HTTP_MAX_SEGMENTS]; /* "{}" for a parameter */
     int nsegs;
     size_t max_body;
@@ -392,6 +392,64 @@ void ecm_http_respond(ecm_http_req *r, int status, const char *content_type, con
     r->resp =
         MHD_create_response_from_buffer(len, (void *)(body ? body : ""), MHD_RESPMEM_MUST_COPY);
     if (!r->resp) {
+        ecm_log_error("HTTP response not created", "%s %s", r->method, r->path);
+        return;
+    }
+    r->status = (unsigned int)status;
+    if (content_type) {
+        MHD_add_response_header(r->resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    }
+    for (http_header *x = r->headers; x; x = x->next) {
+        MHD_add_response_header(r->resp, x->name, x->value);
+    }
+    free_headers(r);
+}
+
+/* libmicrohttpd's side of an ecm_http_reader. */
+typedef struct {
+    ecm_http_reader_fn read;
+    ecm_http_reader_free_fn free;
+    void *ctx;
+} http_reader;
+
+static ssize_t reader_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    http_reader *rd = cls;
+    ssize_t n = rd->read(rd->ctx, pos, buf, max);
+    if (n == ECM_HTTP_READER_END) {
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    }
+    return n < 0 ? MHD_CONTENT_READER_END_WITH_ERROR : n;
+}
+
+static void reader_free(void *cls)
+{
+    http_reader *rd = cls;
+    if (rd->free) {
+        rd->free(rd->ctx);
+    }
+    free(rd);
+}
+
+void ecm_http_respond_reader(ecm_http_req *r, int status, const char *content_type,
+                             ecm_http_reader_fn read, ecm_http_reader_free_fn free_fn, void *ctx)
+{
+    http_reader *rd = r && !r->resp ? malloc(sizeof *rd) : NULL;
+    if (!rd) {
+        if (free_fn) {
+            free_fn(ctx);
+        }
+        if (r && !r->resp) {
+            ecm_http_respond_problem(r, 500, "internal", "Internal error", "out of memory");
+        }
+        return;
+    }
+    *rd = (http_reader){read, free_fn, ctx};
+    /* Handed out in blocks of 64 KiB, chunked: the length is not known. */
+    r->resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, reader_read, rd,
+                                                reader_free);
+    if (!r->resp) {
+        reader_free(rd);
         ecm_log_error("HTTP response not created", "%s %s", r->method, r->path);
         return;
     }

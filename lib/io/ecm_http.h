@@ -130,6 +130,21 @@ void *ecm_http_req_state(const ecm_http_req *r);
 /* Answers. Each may be called once per request; body is copied. */
 void ecm_http_respond(ecm_http_req *r, int status, const char *content_type, const char *body,
                       size_t len);
+/* A streamed answer, for bodies that must not be held in memory (exports):
+ * read() fills buf with up to max bytes from offset pos and returns how
+ * many (0 is allowed when nothing is ready yet: it is asked again), or
+ * ECM_HTTP_READER_END after the last byte, or ECM_HTTP_READER_ERROR, which
+ * closes the connection mid-body so that the client sees a broken answer,
+ * never a short one taken for whole. Called on the connection's thread as
+ * the client reads, after the handler has returned; free_fn(ctx) is called
+ * exactly once, when the answer is done or abandoned (also when this
+ * fails). The headers added before go out with it. */
+#define ECM_HTTP_READER_END (-1)
+#define ECM_HTTP_READER_ERROR (-2)
+typedef long (*ecm_http_reader_fn)(void *ctx, uint64_t pos, char *buf, size_t max);
+typedef void (*ecm_http_reader_free_fn)(void *ctx);
+void ecm_http_respond_reader(ecm_http_req *r, int status, const char *content_type,
+                             ecm_http_reader_fn read, ecm_http_reader_free_fn free_fn, void *ctx);
 /* Adds a response header to the answer given next (e.g. Location). */
 void ecm_http_add_header(ecm_http_req *r, const char *name, const char *value);
 /* RFC 9457 problem+json: {"type":"https://ecm.dev/problems/<type>","title":...,

@@ -17,6 +17,7 @@
 #include "gw_contacts.h"
 #include "gw_dnc.h"
 #include "gw_dnc_upload.h"
+#include "gw_export.h"
 #include "gw_keys.h"
 #include "gw_strategies.h"
 #include "gw_upload.h"
@@ -180,7 +181,8 @@ int main(int argc, char **argv)
     if (gw_campaigns_register(svc.http, &app) != 0 || gw_upload_register(svc.http, &app) != 0 ||
         gw_dnc_register(svc.http, &app) != 0 || gw_dnc_upload_register(svc.http, &app) != 0 ||
         gw_strategies_register(svc.http, &app) != 0 || gw_contacts_register(svc.http, &app) != 0 ||
-        gw_keys_register(svc.http, &app) != 0 || gw_audit_register(svc.http, &app) != 0) {
+        gw_keys_register(svc.http, &app) != 0 || gw_audit_register(svc.http, &app) != 0 ||
+        gw_export_register(svc.http, &app) != 0) {
         ecm_log_error("gateway start failed", "HTTP route table is full");
         goto out;
     }
