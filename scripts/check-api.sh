@@ -3,7 +3,11 @@
 # needs no stack):
 #   1. api/asyncapi.yaml's payload schemas are what scripts/gen-asyncapi.py
 #      generates from proto/ecm/v1/events.proto (the two cannot drift);
-#   2. api/asyncapi.yaml parses with @asyncapi/parser 3.x, no error.
+#   2. api/asyncapi.yaml parses with @asyncapi/parser 3.x, no error;
+#   3. api/openapi.yaml lints clean with @redocly/cli (api/redocly.yaml:
+#      recommended-strict, every warning an error);
+#   4. every route services/gateway/*.c registers is in api/openapi.yaml and
+#      the other way round (tests/api/routes_check.py).
 # Exits non-zero if any check failed, naming it. npm packages come only from
 # `npm ci` with the committed package-lock.json (run here when node_modules is
 # missing or older than the lock file); the Debian packages (protoc,
@@ -38,6 +42,11 @@ step() {
 
 step "asyncapi.yaml generated from events.proto" "$PY" scripts/gen-asyncapi.py --check
 step "asyncapi.yaml parses (@asyncapi/parser)" node tests/api/asyncapi_check.mjs api/asyncapi.yaml
+# No telemetry, no update check: CI reaches only the npm registry and Debian.
+step "openapi.yaml lints clean (@redocly/cli)" env REDOCLY_TELEMETRY=off \
+    REDOCLY_SUPPRESS_UPDATE_NOTICE=true node_modules/.bin/redocly lint --config api/redocly.yaml \
+    api/openapi.yaml
+step "openapi.yaml describes every gateway route" "$PY" tests/api/routes_check.py api/openapi.yaml
 
 ms=$((($(date +%s%N) - started) / 1000000))
 if ((${#failed[@]})); then
