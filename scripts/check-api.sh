@@ -7,7 +7,9 @@
 #   3. api/openapi.yaml lints clean with @redocly/cli (api/redocly.yaml:
 #      recommended-strict, every warning an error);
 #   4. every route services/gateway/*.c registers is in api/openapi.yaml and
-#      the other way round (tests/api/routes_check.py).
+#      the other way round (tests/api/routes_check.py);
+#   5. tests/api/openapi_check.py, the validator tests use to hold responses
+#      to api/openapi.yaml, passes its self-test (tests/api/test_openapi_check.py).
 # Exits non-zero if any check failed, naming it. npm packages come only from
 # `npm ci` with the committed package-lock.json (run here when node_modules is
 # missing or older than the lock file); the Debian packages (protoc,
@@ -47,6 +49,7 @@ step "openapi.yaml lints clean (@redocly/cli)" env REDOCLY_TELEMETRY=off \
     REDOCLY_SUPPRESS_UPDATE_NOTICE=true node_modules/.bin/redocly lint --config api/redocly.yaml \
     api/openapi.yaml
 step "openapi.yaml describes every gateway route" "$PY" tests/api/routes_check.py api/openapi.yaml
+step "openapi_check.py self-test" "$PY" tests/api/test_openapi_check.py
 
 ms=$((($(date +%s%N) - started) / 1000000))
 if ((${#failed[@]})); then
