@@ -28,6 +28,10 @@ if ((${#sources[@]})) && ! clang-format --dry-run --Werror "${sources[@]}" >"$fo
     ecm_warn "clang-format: the files above differ from .clang-format (fix: clang-format -i FILE; details: $format_log)"
 fi
 
+# 1b. API documents under api/ (scripts/check-api.sh lists its checks).
+ecm_say "API documents: scripts/check-api.sh"
+"$ECM_ROOT/scripts/check-api.sh" || failed_steps+=("api documents")
+
 # 2. Builds. Without the first two nothing else can run; Release (gcc) and
 # clang are built only, to keep every build type and compiler warning-free.
 ecm_build || exit 1
