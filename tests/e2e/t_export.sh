@@ -29,6 +29,13 @@ attempted() { (($(ecm_psql -tA -c "SELECT count(DISTINCT contact_id) FROM attemp
                                    WHERE campaign_id = $cid AND status = 'done'") == 4)); }
 e2e_wait_for 120 "an attempt with its result for each contact" attempted
 api POST "/api/v1/campaigns/$cid/pause" >/dev/null || e2e_fail "pause failed"
+# The upload trims blanks around a value; a tab or a CR at the start can
+# still reach the table another way (an integration writing to it): one
+# contact like that, not dialled, for contacts.csv.
+ecm_psql -q -v cid="$cid" <<'EOF' || e2e_fail "could not add the tab contact"
+INSERT INTO contacts (campaign_id, account_number, first_name, last_name, phones)
+VALUES (:cid, 'A-5', E'\t=1', E'\r+2', '{+12125550105}');
+EOF
 
 curl -sS --fail-with-body "${ECM_AUTH[@]}" -D "$E2E_TMP/h1" -o "$E2E_TMP/attempts.csv" \
     "$ECM_DEV_API_URL/api/v1/campaigns/$cid/attempts.csv" || e2e_fail "attempts.csv failed"
@@ -61,10 +68,13 @@ for path in sys.argv[1:]:
                 seen.setdefault(name, set()).add(cell)
     want = {"'=cmd|' /C calc'!A0", "'-1", "A-3", "A-4"}
     assert want <= seen["account_number"], f"{path}: account numbers {seen['account_number']}"
-    assert {"'@SUM(1+1)", "'=HYPERLINK(\"http://x\",\"y\")", "'\ttab", "Ann"} <= seen["first_name"], \
-        f"{path}: first names {seen['first_name']}"
-    assert {"'+1", "Plain", "'@x", "O'Neil"} <= seen["last_name"], \
-        f"{path}: last names {seen['last_name']}"
+    firsts = {"'@SUM(1+1)", "'=HYPERLINK(\"http://x\",\"y\")", "tab", "Ann"}
+    lasts = {"'+1", "Plain", "'@x", "O'Neil"}
+    if path.endswith("contacts.csv"):
+        firsts.add("'\t=1")
+        lasts.add("'\r+2")
+    assert firsts <= seen["first_name"], f"{path}: first names {seen['first_name']}"
+    assert lasts <= seen["last_name"], f"{path}: last names {seen['last_name']}"
     print(f"{path}: {len(body)} rows, formulas neutralised")
 EOF
 e2e_step "formulas exported as text ($(($(wc -l <"$E2E_TMP/attempts.csv") - 1)) attempt rows)"
