@@ -124,11 +124,4 @@ void ecm_gate_count(ecm_gate *g, const ecm_gate_row *rows, int n);
 /* Frees rows and their numbers. rows may be NULL. */
 void ecm_gate_rows_free(ecm_gate_row *rows, int n);
 
-/* Splits a PostgreSQL text[] literal ("{a,\"b c\",NULL}") into a new array
- * of *n strings (NULL elements stay NULL), all in one allocation: free() the
- * result. A NULL or empty literal gives 0 elements. Returns the array (non
- * NULL even for 0 elements), or NULL when out of memory or lit is not an
- * array literal. */
-char **ecm_gate_split_array(const char *lit, int *n) __attribute__((warn_unused_result));
-
 #endif
