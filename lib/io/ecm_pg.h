@@ -8,6 +8,8 @@
 
 #include <libpq-fe.h>
 
+#include "ecm_buf.h"
+
 typedef struct ecm_pg ecm_pg;
 
 /* Creates a handle; does not connect. stop (may be NULL) ends reconnect
@@ -60,10 +62,14 @@ int ecm_pg_copy_begin(ecm_pg *pg, const char *copy_sql);
 int ecm_pg_copy_put(ecm_pg *pg, const char *data, size_t len);
 int ecm_pg_copy_end(ecm_pg *pg);
 
-/* Appends s to buf escaped for COPY text format (backslash, tab, newline,
- * carriage return). NULL writes \N. buf/len/cap describe a growable buffer
- * (realloc'd). Returns 0 or -1 on allocation failure. */
-int ecm_pg_copy_escape(char **buf, size_t *len, size_t *cap, const char *s);
+/* Appends s to b escaped for COPY text format (backslash, tab, newline,
+ * carriage return). NULL writes \N. Returns 0, or -1 when b is full, out of
+ * memory or already failed (b is then failed, see ecm_buf.h). */
+int ecm_pg_copy_escape(ecm_buf *b, const char *s) __attribute__((warn_unused_result));
+
+/* ecm_pg_copy_escape() of the n bytes at s (which need no NUL); NULL s
+ * writes \N. */
+int ecm_pg_copy_escape_n(ecm_buf *b, const char *s, size_t n) __attribute__((warn_unused_result));
 
 /* statement_timeout (ms) the handle sets on every connection it makes from
  * now on (0: the server's). Can't fail. */
