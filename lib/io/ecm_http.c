@@ -15,6 +15,7 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
+#include "ecm_clock.h"
 #include "ecm_log.h"
 #include "ecm_utf8.h"
 
@@ -146,13 +147,6 @@ struct ecm_http_req {
     int allow_len;
     char allow[64];
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void builtin_healthz(void *ctx, ecm_http_req *req);
 static void builtin_readyz(void *ctx, ecm_http_req *req);
@@ -447,7 +441,7 @@ static int ready_verdict(ecm_http *h, char *reason, size_t reason_size)
     http_ready_cache *c = &h->ready;
     pthread_mutex_lock(&c->mu);
     for (;;) {
-        int fresh = c->have && mono_ms() - c->at_ms < HTTP_READY_CACHE_MS;
+        int fresh = c->have && ecm_clock_mono_ms() - c->at_ms < HTTP_READY_CACHE_MS;
         if (fresh || (c->have && c->running)) {
             int ok = c->ok;
             snprintf(reason, reason_size, "%s", c->reason);
@@ -468,7 +462,7 @@ static int ready_verdict(ecm_http *h, char *reason, size_t reason_size)
     pthread_mutex_lock(&c->mu);
     c->ok = ok;
     snprintf(c->reason, sizeof c->reason, "%s", why);
-    c->at_ms = mono_ms();
+    c->at_ms = ecm_clock_mono_ms();
     c->have = 1;
     c->running = 0;
     pthread_cond_broadcast(&c->done);
@@ -668,7 +662,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
         hc->fd = fd ? fd->connect_fd : -1;
         hc->phase = CONN_WAITING;
-        hc->since_ms = mono_ms();
+        hc->since_ms = ecm_clock_mono_ms();
         pthread_mutex_lock(&h->mu);
         hc->client = client_ref(h, ad ? ad->client_addr : NULL);
         hc->next = h->conns;
@@ -717,7 +711,7 @@ static void conn_phase_set(ecm_http *h, http_conn *hc, conn_phase phase)
     }
     pthread_mutex_lock(&h->mu);
     hc->phase = phase;
-    int64_t now = mono_ms();
+    int64_t now = ecm_clock_mono_ms();
     if (phase == CONN_WAITING) {
         hc->since_ms = now;
         hc->served++; /* only on_completed() comes back to waiting */
@@ -737,7 +731,7 @@ static void conn_stream_busy(ecm_http *h, http_conn *hc, int busy, size_t n)
         return;
     }
     pthread_mutex_lock(&h->mu);
-    int64_t now = mono_ms();
+    int64_t now = ecm_clock_mono_ms();
     if (busy) {
         hc->busy_since = now;
     } else if (hc->busy_since) {
@@ -829,7 +823,7 @@ static void *reaper_run(void *arg)
         if (h->reaper_stop) {
             break;
         }
-        int64_t now = mono_ms();
+        int64_t now = ecm_clock_mono_ms();
         for (http_conn *hc = h->conns; hc; hc = hc->next) {
             int why = hc->cut ? 0 : conn_late(h, hc, now);
             if (why) {

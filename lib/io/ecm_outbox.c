@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <poll.h>
 
+#include "ecm_clock.h"
 #include "ecm_event.h"
 #include "ecm_log.h"
 #include "ecm_pgarray.h"
@@ -182,13 +183,6 @@ typedef enum {
     SCAN_LOCKED = 3, /* another relay holds the outbox */
 } outbox_scan_result;
 
-static int64_t outbox_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void outbox_batch_unref(outbox_batch *b)
 {
     if (atomic_fetch_sub(&b->refs, 1) == 1)
@@ -212,7 +206,7 @@ void ecm_outbox_relay_delivery(void *ctx, void *opaque, rd_kafka_resp_err_t err)
 static int relay_past_deadline(ecm_outbox_relay *r)
 {
     pthread_mutex_lock(&r->mu);
-    int over = r->quit && outbox_mono_ms() >= r->drain_deadline;
+    int over = r->quit && ecm_clock_mono_ms() >= r->drain_deadline;
     pthread_mutex_unlock(&r->mu);
     return over;
 }
@@ -230,13 +224,13 @@ static int relay_quitting(ecm_outbox_relay *r)
 static void relay_sleep(ecm_outbox_relay *r, int ms)
 {
     pthread_mutex_lock(&r->mu);
-    int64_t until = outbox_mono_ms() + ms;
+    int64_t until = ecm_clock_mono_ms() + ms;
     if (r->quit) {
         if (r->drain_deadline < until)
             until = r->drain_deadline;
     }
     int was_quit = r->quit;
-    while (outbox_mono_ms() < until && r->quit == was_quit) {
+    while (ecm_clock_mono_ms() < until && r->quit == was_quit) {
         struct timespec ts;
         ts.tv_sec = (time_t)(until / 1000);
         ts.tv_nsec = (long)(until % 1000) * 1000000L;
@@ -285,8 +279,8 @@ static int relay_exec_ok(PGresult *res, const char *what)
  * deadline when stopping. */
 static void relay_wait_reports(ecm_outbox_relay *r, outbox_batch *b, int nsent)
 {
-    int64_t until = outbox_mono_ms() + r->report_wait_ms;
-    while (atomic_load(&b->reports) < nsent && outbox_mono_ms() < until) {
+    int64_t until = ecm_clock_mono_ms() + r->report_wait_ms;
+    while (atomic_load(&b->reports) < nsent && ecm_clock_mono_ms() < until) {
         if (relay_past_deadline(r))
             break;
         ecm_producer_poll(r->producer, 50);
@@ -486,7 +480,7 @@ static void relay_wait(ecm_outbox_relay *r, int ms)
         relay_sleep(r, ms);
         return;
     }
-    int64_t until = outbox_mono_ms() + ms;
+    int64_t until = ecm_clock_mono_ms() + ms;
     for (;;) {
         if (PQconsumeInput(conn) != 1) {
             relay_db_failed(r);
@@ -498,7 +492,7 @@ static void relay_wait(ecm_outbox_relay *r, int ms)
             PQfreemem(n);
             got = 1;
         }
-        int64_t left = until - outbox_mono_ms();
+        int64_t left = until - ecm_clock_mono_ms();
         if (got || left <= 0 || relay_quitting(r))
             return;
         struct pollfd pfd = {.fd = PQsocket(conn), .events = POLLIN};
@@ -614,7 +608,7 @@ void ecm_outbox_relay_stop(ecm_outbox_relay *r, int timeout_ms)
         return;
     pthread_mutex_lock(&r->mu);
     r->quit = 1;
-    r->drain_deadline = outbox_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    r->drain_deadline = ecm_clock_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     pthread_cond_broadcast(&r->cv);
     pthread_mutex_unlock(&r->mu);
     pthread_join(r->thread, NULL);

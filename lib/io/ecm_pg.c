@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ecm_clock.h"
 #include "ecm_log.h"
 
 #define PG_BACKOFF_START_MS 100
@@ -523,13 +524,6 @@ struct ecm_pg_pool {
     int64_t logged_ms;
 };
 
-static int64_t pool_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 ecm_pg_pool *ecm_pg_pool_new(const char *dsn, int size, volatile sig_atomic_t *stop)
 {
     if (size < 1) {
@@ -627,7 +621,7 @@ ecm_pg *ecm_pg_pool_get_within(ecm_pg_pool *p, long wait_ms)
         } else if (pthread_cond_timedwait(&p->freed, &p->mu, &until) == ETIMEDOUT &&
                    p->nidle == 0) {
             long n = ++p->timeouts;
-            int64_t now = pool_mono_ms();
+            int64_t now = ecm_clock_mono_ms();
             int log = now - p->logged_ms >= 10000;
             if (log) {
                 p->logged_ms = now;
