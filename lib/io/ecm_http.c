@@ -176,6 +176,24 @@ static int split_path(char *buf, char **segs, int max)
     return n;
 }
 
+/* 1 when h already has a route for method and the path segments of r (not
+ * yet counted in h->nroutes), else 0. Slashes do not count ("/a//b/" is
+ * "/a/b") and "{}" matches only "{}". */
+static int route_taken(const ecm_http *h, const char *method, const http_route *r)
+{
+    for (int i = 0; i < h->nroutes; i++) {
+        const http_route *o = &h->routes[i];
+        if (strcmp(o->method, method) != 0 || o->nsegs != r->nsegs)
+            continue;
+        int same = 1;
+        for (int k = 0; k < r->nsegs && same; k++)
+            same = strcmp(o->segs[k], r->segs[k]) == 0;
+        if (same)
+            return 1;
+    }
+    return 0;
+}
+
 static int add_route(ecm_http *h, const char *method, const char *pattern, size_t max_body,
                      ecm_http_handler fn, const ecm_http_stream_handler *sfns, void *ctx)
 {
@@ -198,7 +216,14 @@ static int add_route(ecm_http *h, const char *method, const char *pattern, size_
         ecm_log_error("HTTP route not added", "%s %s: too many segments", method, pattern);
         return -1;
     }
-    snprintf(r->method, sizeof r->method, "%s", method);
+    if (route_taken(h, method, r)) {
+        free(r->pattern);
+        r->pattern = NULL;
+        ecm_log_error("HTTP route not added", "%s %s: a route for it exists already", method,
+                      pattern);
+        return -1;
+    }
+    snprintf(r->method, sizeof r->method, "%s", method); /* trunc-ok: length checked above */
     r->max_body = max_body;
     r->fn = fn;
     if (sfns) {

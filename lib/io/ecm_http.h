@@ -74,13 +74,16 @@ void ecm_http_set_limits(ecm_http *h, const ecm_http_limits *l);
  * max_body caps the body (0: none allowed): a bigger one is answered 413
  * (at once when Content-Length says so; a chunked one is read and dropped
  * up to 1 MiB past the cap, then its connection is closed). Returns 0, or
- * -1 when the route table is full. */
+ * -1 with an error log line when the route table is full, the pattern has
+ * too many segments, or the method already has a route for the same pattern
+ * (buffered or streaming; slashes do not count): the first one stays. */
 int ecm_http_route(ecm_http *h, const char *method, const char *pattern, size_t max_body,
-                   ecm_http_handler fn, void *ctx);
+                   ecm_http_handler fn, void *ctx) __attribute__((warn_unused_result));
 /* A streaming route; max_body (at least 1) caps the whole body as above:
  * past it body() is not called again and the answer is 413. */
 int ecm_http_route_stream(ecm_http *h, const char *method, const char *pattern, size_t max_body,
-                          const ecm_http_stream_handler *fns, void *ctx);
+                          const ecm_http_stream_handler *fns, void *ctx)
+    __attribute__((warn_unused_result));
 
 /* Starts listening. Returns 0, or -1 (port in use...) with a log line. */
 int ecm_http_start(ecm_http *h) __attribute__((warn_unused_result));
