@@ -17,8 +17,8 @@
 #              is a different one.
 #            Output that provably fits (integers, literals and %.Ns into an
 #            array whose size is written as a number) is never a case.
-#            Intended truncation says so on the call's line or the line
-#            above: /* trunc-ok: why */.
+#            Intended truncation says so on the call's line or in the
+#            comment right above it: /* trunc-ok: why */.
 # Reported only:
 #   long     functions over 80 lines (from the opening to the closing brace).
 #   wur      functions declared in a header that return an error code (the
@@ -131,10 +131,17 @@ class Source:
         return lo + 1
 
     def allowed(self, line, tag):
-        """tag ("trunc-ok:") on this line or the one above."""
-        for ln in (line, line - 1):
-            if 1 <= ln <= len(self.lines) and tag in self.lines[ln - 1]:
+        """tag ("trunc-ok:") on this line or in the comment right above."""
+        if tag in self.lines[line - 1]:
+            return True
+        ln = line - 1
+        while ln >= 1 and line - ln <= 6:
+            text = self.lines[ln - 1].strip()
+            if tag in text:
                 return True
+            if not text.startswith(("/*", "*", "//")) and not text.endswith("*/"):
+                return False
+            ln -= 1
         return False
 
     def match_back(self, close, open_ch, close_ch):
@@ -233,6 +240,7 @@ def literal_max(expr):
 
 def output_bound(fmt_expr, args, arg_size=lambda a: None):
     """Most bytes the format can produce, or None when unbounded/unknown."""
+    fmt_expr = re.sub(r"\bPRI[diouxX]\w*", '"lld"', fmt_expr)
     lits = re.findall(r'"((?:[^"\\]|\\.)*)"', fmt_expr)
     if not lits or re.sub(r'"((?:[^"\\]|\\.)*)"', "", fmt_expr).strip():
         return None

@@ -363,6 +363,8 @@ static int64_t control_clock_now_ms(const char *path)
     int64_t m = ecm_clock_mono_ms();
     if (strncmp(ctl.path, path, sizeof ctl.path) != 0) {
         memset(&ctl, 0, sizeof ctl);
+        /* trunc-ok: ctl.path holds PATH_MAX; a longer path cannot be opened,
+         * so ecm_clock_check_env() refuses it at start-up */
         snprintf(ctl.path, sizeof ctl.path, "%s", path);
     }
     if (!ctl.checked || m - ctl.checked_ms >= CONTROL_RECHECK_MS) {

@@ -424,6 +424,7 @@ void ecm_http_respond_problem(ecm_http_req *r, int status, const char *type, con
                               const char *detail_fmt, ...)
 {
     char type_uri[256];
+    /* trunc-ok: type is one of the short problem names the services spell out */
     snprintf(type_uri, sizeof type_uri, "%s%s", HTTP_PROBLEM_BASE, type ? type : "about:blank");
     json_t *obj = json_object();
     if (obj) {
@@ -820,7 +821,7 @@ static void conn_cut(ecm_http *h, http_conn *hc, int why)
      * the client sends at that moment and be taken for its answer. */
     int answer = !(hc->phase == CONN_WAITING && hc->served > 0);
     if (hc->fd >= 0) {
-        if (answer && n > 0 && (size_t)n < sizeof msg) {
+        if (answer && blen > 0 && (size_t)blen < sizeof body && n > 0 && (size_t)n < sizeof msg) {
             (void)send(hc->fd, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
         }
         (void)shutdown(hc->fd, SHUT_RDWR);
