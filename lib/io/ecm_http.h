@@ -63,7 +63,8 @@ void ecm_http_limits_default(ecm_http_limits *l);
 
 /* Creates a server on 0.0.0.0:port (bind_addr may be "127.0.0.1"; NULL for
  * all). metrics may be NULL. Routes are added before ecm_http_start(). */
-ecm_http *ecm_http_new(const char *bind_addr, int port, ecm_metrics *metrics);
+ecm_http *ecm_http_new(const char *bind_addr, int port, ecm_metrics *metrics)
+    __attribute__((warn_unused_result));
 void ecm_http_set_ready(ecm_http *h, ecm_http_ready_fn fn, void *ctx);
 /* Replaces the limits (ecm_http_new starts from ecm_http_limits_default);
  * before ecm_http_start(). Values below 1 keep the default. */
@@ -102,7 +103,8 @@ const char *ecm_http_req_header(ecm_http_req *r, const char *name);
 /* The client's address as text ("127.0.0.1", "::1") into out (46 bytes
  * hold any). Returns 0, or -1 with out "" when it is unknown or does not
  * fit. */
-int ecm_http_req_client_addr(ecm_http_req *r, char *out, size_t out_size);
+int ecm_http_req_client_addr(ecm_http_req *r, char *out, size_t out_size)
+    __attribute__((warn_unused_result));
 /* Buffered body (NUL-terminated; len may be 0) for ecm_http_route handlers. */
 const char *ecm_http_req_body(const ecm_http_req *r, size_t *len);
 void ecm_http_req_set_state(ecm_http_req *r, void *state);

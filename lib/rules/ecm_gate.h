@@ -81,7 +81,7 @@ typedef struct {
 
 /* A gate with its own window cache; cfg's strings must outlive it. NULL when
  * out of memory. One per thread (the cache is not shared). */
-ecm_gate *ecm_gate_new(const ecm_gate_config *cfg);
+ecm_gate *ecm_gate_new(const ecm_gate_config *cfg) __attribute__((warn_unused_result));
 
 /* Frees g. g may be NULL. */
 void ecm_gate_free(ecm_gate *g);
@@ -94,7 +94,8 @@ void ecm_gate_free(ecm_gate *g);
  * minutes: nobody is called on a window nobody can read, nobody is lost.
  * The caller may turn a GO into a CLOSE with its own outcome (an SMS whose
  * text can't be rendered) before ecm_gate_apply(). */
-ecm_gate_row *ecm_gate_judge(ecm_gate *g, const PGresult *take, int first_col, int64_t now_ms);
+ecm_gate_row *ecm_gate_judge(ecm_gate *g, const PGresult *take, int first_col, int64_t now_ms)
+    __attribute__((warn_unused_result));
 
 /* ecm_gate_judge() for contacts whose attempt is already recorded (an SMS
  * left 'sending' by a crashed sender, about to be sent again): row i is
