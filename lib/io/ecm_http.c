@@ -15,6 +15,7 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
+#include "ecm_clock.h"
 #include "ecm_log.h"
 #include "ecm_utf8.h"
 
@@ -152,13 +153,6 @@ struct ecm_http_req {
     char allow[64];
 };
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void builtin_healthz(void *ctx, ecm_http_req *req);
 static void builtin_readyz(void *ctx, ecm_http_req *req);
 static void builtin_metrics(void *ctx, ecm_http_req *req);
@@ -187,6 +181,24 @@ static int split_path(char *buf, char **segs, int max)
     return n;
 }
 
+/* 1 when h already has a route for method and the path segments of r (not
+ * yet counted in h->nroutes), else 0. Slashes do not count ("/a//b/" is
+ * "/a/b") and "{}" matches only "{}". */
+static int route_taken(const ecm_http *h, const char *method, const http_route *r)
+{
+    for (int i = 0; i < h->nroutes; i++) {
+        const http_route *o = &h->routes[i];
+        if (strcmp(o->method, method) != 0 || o->nsegs != r->nsegs)
+            continue;
+        int same = 1;
+        for (int k = 0; k < r->nsegs && same; k++)
+            same = strcmp(o->segs[k], r->segs[k]) == 0;
+        if (same)
+            return 1;
+    }
+    return 0;
+}
+
 static int add_route(ecm_http *h, const char *method, const char *pattern, size_t max_body,
                      ecm_http_handler fn, const ecm_http_stream_handler *sfns, void *ctx)
 {
@@ -213,7 +225,14 @@ static int add_route(ecm_http *h, const char *method, const char *pattern, size_
         ecm_log_error("HTTP route not added", "%s %s: too many segments", method, pattern);
         return -1;
     }
-    snprintf(r->method, sizeof r->method, "%s", method);
+    if (route_taken(h, method, r)) {
+        free(r->pattern);
+        r->pattern = NULL;
+        ecm_log_error("HTTP route not added", "%s %s: a route for it exists already", method,
+                      pattern);
+        return -1;
+    }
+    snprintf(r->method, sizeof r->method, "%s", method); /* trunc-ok: length checked above */
     r->max_body = max_body;
     r->fn = fn;
     if (sfns) {
@@ -488,6 +507,7 @@ void ecm_http_respond_problem(ecm_http_req *r, int status, const char *type, con
                               const char *detail_fmt, ...)
 {
     char type_uri[256];
+    /* trunc-ok: type is one of the short problem names the services spell out */
     snprintf(type_uri, sizeof type_uri, "%s%s", HTTP_PROBLEM_BASE, type ? type : "about:blank");
     json_t *obj = json_object();
     if (obj) {
@@ -530,7 +550,7 @@ static int ready_verdict(ecm_http *h, char *reason, size_t reason_size)
     http_ready_cache *c = &h->ready;
     pthread_mutex_lock(&c->mu);
     for (;;) {
-        int fresh = c->have && mono_ms() - c->at_ms < HTTP_READY_CACHE_MS;
+        int fresh = c->have && ecm_clock_mono_ms() - c->at_ms < HTTP_READY_CACHE_MS;
         if (fresh || (c->have && c->running)) {
             int ok = c->ok;
             snprintf(reason, reason_size, "%s", c->reason);
@@ -551,7 +571,7 @@ static int ready_verdict(ecm_http *h, char *reason, size_t reason_size)
     pthread_mutex_lock(&c->mu);
     c->ok = ok;
     snprintf(c->reason, sizeof c->reason, "%s", why);
-    c->at_ms = mono_ms();
+    c->at_ms = ecm_clock_mono_ms();
     c->have = 1;
     c->running = 0;
     pthread_cond_broadcast(&c->done);
@@ -751,7 +771,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
         hc->fd = fd ? fd->connect_fd : -1;
         hc->phase = CONN_WAITING;
-        hc->since_ms = mono_ms();
+        hc->since_ms = ecm_clock_mono_ms();
         pthread_mutex_lock(&h->mu);
         hc->client = client_ref(h, ad ? ad->client_addr : NULL);
         hc->next = h->conns;
@@ -800,7 +820,7 @@ static void conn_phase_set(ecm_http *h, http_conn *hc, conn_phase phase)
     }
     pthread_mutex_lock(&h->mu);
     hc->phase = phase;
-    int64_t now = mono_ms();
+    int64_t now = ecm_clock_mono_ms();
     if (phase == CONN_WAITING) {
         hc->since_ms = now;
         hc->served++; /* only on_completed() comes back to waiting */
@@ -820,7 +840,7 @@ static void conn_stream_busy(ecm_http *h, http_conn *hc, int busy, size_t n)
         return;
     }
     pthread_mutex_lock(&h->mu);
-    int64_t now = mono_ms();
+    int64_t now = ecm_clock_mono_ms();
     if (busy) {
         hc->busy_since = now;
     } else if (hc->busy_since) {
@@ -884,7 +904,7 @@ static void conn_cut(ecm_http *h, http_conn *hc, int why)
      * the client sends at that moment and be taken for its answer. */
     int answer = !(hc->phase == CONN_WAITING && hc->served > 0);
     if (hc->fd >= 0) {
-        if (answer && n > 0 && (size_t)n < sizeof msg) {
+        if (answer && blen > 0 && (size_t)blen < sizeof body && n > 0 && (size_t)n < sizeof msg) {
             (void)send(hc->fd, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
         }
         (void)shutdown(hc->fd, SHUT_RDWR);
@@ -912,7 +932,7 @@ static void *reaper_run(void *arg)
         if (h->reaper_stop) {
             break;
         }
-        int64_t now = mono_ms();
+        int64_t now = ecm_clock_mono_ms();
         for (http_conn *hc = h->conns; hc; hc = hc->next) {
             int why = hc->cut ? 0 : conn_late(h, hc, now);
             if (why) {

@@ -63,7 +63,8 @@ void ecm_http_limits_default(ecm_http_limits *l);
 
 /* Creates a server on 0.0.0.0:port (bind_addr may be "127.0.0.1"; NULL for
  * all). metrics may be NULL. Routes are added before ecm_http_start(). */
-ecm_http *ecm_http_new(const char *bind_addr, int port, ecm_metrics *metrics);
+ecm_http *ecm_http_new(const char *bind_addr, int port, ecm_metrics *metrics)
+    __attribute__((warn_unused_result));
 void ecm_http_set_ready(ecm_http *h, ecm_http_ready_fn fn, void *ctx);
 /* Who may use a route, decided before its handler runs (and before a
  * streaming route's begin()). check() is called for every route added with
@@ -92,13 +93,16 @@ void ecm_http_set_limits(ecm_http *h, const ecm_http_limits *l);
  * max_body caps the body (0: none allowed): a bigger one is answered 413
  * (at once when Content-Length says so; a chunked one is read and dropped
  * up to 1 MiB past the cap, then its connection is closed). Returns 0, or
- * -1 when the route table is full. */
+ * -1 with an error log line when the route table is full, the pattern has
+ * too many segments, or the method already has a route for the same pattern
+ * (buffered or streaming; slashes do not count): the first one stays. */
 int ecm_http_route(ecm_http *h, const char *method, const char *pattern, size_t max_body,
-                   ecm_http_handler fn, void *ctx);
+                   ecm_http_handler fn, void *ctx) __attribute__((warn_unused_result));
 /* A streaming route; max_body (at least 1) caps the whole body as above:
  * past it body() is not called again and the answer is 413. */
 int ecm_http_route_stream(ecm_http *h, const char *method, const char *pattern, size_t max_body,
-                          const ecm_http_stream_handler *fns, void *ctx);
+                          const ecm_http_stream_handler *fns, void *ctx)
+    __attribute__((warn_unused_result));
 
 /* Starts listening. Returns 0, or -1 (port in use...) with a log line. */
 int ecm_http_start(ecm_http *h) __attribute__((warn_unused_result));
@@ -121,7 +125,8 @@ const char *ecm_http_req_header(ecm_http_req *r, const char *name);
 /* The client's address as text ("127.0.0.1", "::1") into out (46 bytes
  * hold any). Returns 0, or -1 with out "" when it is unknown or does not
  * fit. */
-int ecm_http_req_client_addr(ecm_http_req *r, char *out, size_t out_size);
+int ecm_http_req_client_addr(ecm_http_req *r, char *out, size_t out_size)
+    __attribute__((warn_unused_result));
 /* Buffered body (NUL-terminated; len may be 0) for ecm_http_route handlers. */
 const char *ecm_http_req_body(const ecm_http_req *r, size_t *len);
 void ecm_http_req_set_state(ecm_http_req *r, void *state);

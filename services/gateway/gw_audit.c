@@ -18,7 +18,9 @@ int gw_audit_add(ecm_pg *pg, ecm_http_req *req, const char *action, const char *
     const gw_principal *p = gw_auth_principal(req);
     char addr[46] = "";
     if (!p) {
-        (void)ecm_http_req_client_addr(req, addr, sizeof addr);
+        if (ecm_http_req_client_addr(req, addr, sizeof addr) != 0) {
+            addr[0] = '\0'; /* unknown: stored as NULL */
+        }
     }
     char *text = summary ? json_dumps(summary, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
     const char *params[] = {

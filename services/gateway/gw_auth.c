@@ -200,10 +200,11 @@ int gw_auth_key_create(ecm_pg *pg, const char *name, gw_role role, const char *e
         OPENSSL_cleanse(secret, sizeof secret);
         return -1;
     }
-    snprintf(key, key_size, KEY_PREFIX "%s_%s", id, secret);
+    /* key_size was checked above: the whole key fits. */
+    int n = snprintf(key, key_size, KEY_PREFIX "%s_%s", id, secret);
     OPENSSL_cleanse(secret, sizeof secret);
     OPENSSL_cleanse(raw_secret, sizeof raw_secret);
-    return 0;
+    return n > 0 && (size_t)n < key_size ? 0 : -1;
 }
 
 /* ------------------------------------------------------------------ guard */
@@ -368,7 +369,9 @@ static int guard_check(void *ctx, ecm_http_req *req, const char *method, const c
         free(p);
         return -1;
     }
-    (void)ecm_http_req_client_addr(req, p->addr, sizeof p->addr);
+    if (ecm_http_req_client_addr(req, p->addr, sizeof p->addr) != 0) {
+        p->addr[0] = '\0'; /* unknown: the audit row says NULL */
+    }
     *principal = p;
     return 0;
 }

@@ -16,7 +16,6 @@
 #include "gw_campaigns.h"
 #include "gw_contacts.h"
 #include "gw_dnc.h"
-#include "gw_dnc_upload.h"
 #include "gw_export.h"
 #include "gw_keys.h"
 #include "gw_strategies.h"
@@ -179,10 +178,9 @@ int main(int argc, char **argv)
     ecm_log_info("gateway upload owner", "owner=%s lease_s=%lld sweep_s=%lld",
                  gw_upload_lease_owner(upload_lease), cfg.upload_lease_s, cfg.upload_sweep_s);
     if (gw_campaigns_register(svc.http, &app) != 0 || gw_upload_register(svc.http, &app) != 0 ||
-        gw_dnc_register(svc.http, &app) != 0 || gw_dnc_upload_register(svc.http, &app) != 0 ||
-        gw_strategies_register(svc.http, &app) != 0 || gw_contacts_register(svc.http, &app) != 0 ||
-        gw_keys_register(svc.http, &app) != 0 || gw_audit_register(svc.http, &app) != 0 ||
-        gw_export_register(svc.http, &app) != 0) {
+        gw_dnc_register(svc.http, &app) != 0 || gw_strategies_register(svc.http, &app) != 0 ||
+        gw_contacts_register(svc.http, &app) != 0 || gw_keys_register(svc.http, &app) != 0 ||
+        gw_audit_register(svc.http, &app) != 0 || gw_export_register(svc.http, &app) != 0) {
         ecm_log_error("gateway start failed", "HTTP route table is full");
         goto out;
     }

@@ -87,7 +87,12 @@ static int perform(CURL *c, const char *path, struct curl_slist *hdrs, ctl_api_a
     memset(out, 0, sizeof(*out));
     struct curl_slist *sent = with_auth(hdrs);
     char url[2048];
-    (void)snprintf(url, sizeof(url), "%s%s", ctl_api_base(), path);
+    int n = snprintf(url, sizeof(url), "%s%s", ctl_api_base(), path);
+    if (n < 0 || (size_t)n >= sizeof(url)) {
+        (void)snprintf(out->err, sizeof(out->err), "the URL is longer than %zu bytes",
+                       sizeof(url) - 1);
+        return -1;
+    }
     sink s = {0};
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
