@@ -72,6 +72,8 @@ static const struct {
     {"POST", "/api/v1/uploads/{}/resume", GW_ROLE_SUPERVISOR, 0},
     {"GET", "/api/v1/uploads/{}", GW_ROLE_VIEWER, 0},
 
+    {"GET", "/api/v1/campaigns/{}/contacts", GW_ROLE_VIEWER, 0},
+    {"GET", "/api/v1/campaigns/{}/stats", GW_ROLE_VIEWER, 0},
     {"GET", "/api/v1/campaigns/{}/attempts.csv", GW_ROLE_VIEWER, 0},
     {"GET", "/api/v1/campaigns/{}/contacts.csv", GW_ROLE_VIEWER, 0},
 
