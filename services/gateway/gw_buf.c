@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ecm_buf.h"
 #include "ecm_pg.h"
 
 int gw_buf_add(gw_buf *b, const char *data, size_t n)
@@ -29,22 +30,12 @@ int gw_buf_add(gw_buf *b, const char *data, size_t n)
 
 int gw_buf_add_copy(gw_buf *b, const char *s, size_t n, int as_null)
 {
-    if (n == 0) {
-        return as_null ? ecm_pg_copy_escape(&b->s, &b->len, &b->cap, NULL) : gw_buf_add(b, "", 0);
-    }
-    /* ecm_pg_copy_escape() takes a C string and the gateway's values are
-     * spans cut from a record: copied out first, on the stack when short. */
-    char small[256];
-    char *z = n < sizeof(small) ? small : malloc(n + 1);
-    if (!z) {
-        return -1;
-    }
-    memcpy(z, s, n);
-    z[n] = '\0';
-    int rc = ecm_pg_copy_escape(&b->s, &b->len, &b->cap, z);
-    if (z != small) {
-        free(z);
-    }
+    ecm_buf esc;
+    ecm_buf_init(&esc, 2 * n + 3);
+    int rc = ecm_pg_copy_escape_n(&esc, n == 0 && as_null ? NULL : s, n) != 0
+                 ? -1
+                 : gw_buf_add(b, ecm_buf_ptr(&esc) ? ecm_buf_ptr(&esc) : "", ecm_buf_len(&esc));
+    ecm_buf_free(&esc);
     return rc;
 }
 

@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "ecm_calling.h"
@@ -10,9 +11,14 @@
 #include "ecm_log.h"
 #include "ecm_service.h"
 #include "gw_app.h"
+#include "gw_audit.h"
+#include "gw_auth.h"
 #include "gw_campaigns.h"
+#include "gw_contact_list.h"
 #include "gw_contacts.h"
 #include "gw_dnc.h"
+#include "gw_export.h"
+#include "gw_keys.h"
 #include "gw_strategies.h"
 #include "gw_upload.h"
 #include "gw_upload_lease.h"
@@ -112,10 +118,36 @@ static void upload_chores(const gw_app *app, int64_t now, int64_t lease_ms, int6
     }
 }
 
+/* Each module adds its routes (one a line, so that adding one is one line). */
+/* clang-format off */
+static int (*const route_modules[])(ecm_http *h, const gw_app *app) = {
+    gw_campaigns_register,
+    gw_upload_register,
+    gw_dnc_register,
+    gw_strategies_register,
+    gw_contacts_register,
+    gw_contact_list_register,
+    gw_keys_register,
+    gw_audit_register,
+    gw_export_register,
+};
+/* clang-format on */
+
 int main(int argc, char **argv)
 {
     gateway_config cfg = {0};
     const size_t n = sizeof(config_table) / sizeof(config_table[0]);
+    if (argc > 1 && strcmp(argv[1], "keys") == 0) {
+        /* The first admin key, and keys when no admin key is at hand: only
+         * the database's settings are needed. */
+        const char *dsn = getenv("ECM_PG_DSN");
+        if (!dsn || !*dsn) {
+            fprintf(stderr, "ecm-gateway keys: ECM_PG_DSN: required but not set\n");
+            return 2;
+        }
+        ecm_log_init("gateway", ECM_LOG_WARN);
+        return gw_keys_cli(argc - 1, argv + 1, dsn);
+    }
     ecm_service_configure(
         argc, argv, "ecm-gateway",
         "ECM REST gateway: campaigns, strategies, contact uploads and the DNC lists", config_table,
@@ -161,12 +193,13 @@ int main(int argc, char **argv)
     };
     ecm_log_info("gateway upload owner", "owner=%s lease_s=%lld sweep_s=%lld",
                  gw_upload_lease_owner(upload_lease), cfg.upload_lease_s, cfg.upload_sweep_s);
-    if (gw_campaigns_register(svc.http, &app) != 0 || gw_upload_register(svc.http, &app) != 0 ||
-        gw_dnc_register(svc.http, &app) != 0 || gw_strategies_register(svc.http, &app) != 0 ||
-        gw_contacts_register(svc.http, &app) != 0) {
-        ecm_log_error("gateway start failed", "HTTP route table is full");
-        goto out;
+    for (size_t i = 0; i < sizeof(route_modules) / sizeof(route_modules[0]); i++) {
+        if (route_modules[i](svc.http, &app) != 0) {
+            ecm_log_error("gateway start failed", "HTTP routes not added (module %zu)", i);
+            goto out;
+        }
     }
+    gw_auth_install(svc.http, &app);
     if (ecm_service_start_http(&svc) != 0) {
         goto out;
     }
