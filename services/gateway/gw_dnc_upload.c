@@ -24,6 +24,7 @@
 #define DNC_REASON_MAX_CHARS 200
 #define DNC_PHONE_MAX_BYTES 64
 #define DNC_FLUSH_TRIES 3
+#define DNC_STAGE_LINE_MAX (64 + 2 * 4 * DNC_REASON_MAX_CHARS)
 
 typedef struct {
     const gw_app *app;
@@ -37,7 +38,7 @@ typedef struct {
 
     /* The batch: staging COPY lines (line_no, phone, reason) and the report
      * lines of its rejected rows. */
-    gw_buf stage, report;
+    ecm_buf stage, report;
     size_t nrows, nstaged;
     long long rejected_in_batch;
 
@@ -144,7 +145,8 @@ static int dnc_load_once(dnc_upload *d, ecm_pg *pg, long long *loaded, long long
                        "ON COMMIT DROP",
                        0, NULL) != 0 ||
             ecm_pg_copy_begin(pg, "COPY dnc_stage (line_no, phone, reason) FROM STDIN") != 0 ||
-            ecm_pg_copy_put(pg, d->stage.s, d->stage.len) != 0 || ecm_pg_copy_end(pg) != 0) {
+            ecm_pg_copy_put(pg, ecm_buf_ptr(&d->stage), ecm_buf_len(&d->stage)) != 0 ||
+            ecm_pg_copy_end(pg) != 0) {
             goto fail;
         }
         PGresult *r = ecm_pg_exec(pg, SQL_MERGE, 2, params);
@@ -230,7 +232,8 @@ static int dnc_flush(dnc_upload *d)
     d->contacts_closed += closed;
     d->rows_rejected += d->rejected_in_batch;
     d->rejected_in_batch = 0;
-    d->stage.len = d->report.len = 0;
+    ecm_buf_reset(&d->stage);
+    ecm_buf_reset(&d->report);
     d->nrows = d->nstaged = 0;
     return 0;
 }
@@ -278,7 +281,7 @@ static int dnc_header(dnc_upload *d, long long line, size_t nfields, const char 
 
 int gw_dnc_upload_row(const char *region, size_t ncols, int col_phone, int col_reason,
                       long long line, size_t nfields, const char *const *fields, const size_t *lens,
-                      gw_buf *stage, char *reason, size_t reason_size)
+                      ecm_buf *stage, char *reason, size_t reason_size)
 {
     if (nfields != ncols) {
         (void)ecm_utf8_format(reason, reason_size, "expected %zu fields, found %zu", ncols,
@@ -319,14 +322,9 @@ int gw_dnc_upload_row(const char *region, size_t ncols, int col_phone, int col_r
         (void)ecm_utf8_format(reason, reason_size, "out of memory");
         return -1;
     }
-    size_t start = stage->len;
-    if (gw_buf_add(stage, num, (size_t)nn) || gw_buf_add(stage, info.e164, strlen(info.e164)) ||
-        gw_buf_add(stage, "\t", 1) || gw_buf_add_copy(stage, rs, rn, 1) ||
-        gw_buf_add(stage, "\n", 1)) {
-        stage->len = start;
-        if (stage->s) {
-            stage->s[start] = '\0';
-        }
+    if (ecm_buf_add(stage, num, (size_t)nn) || ecm_buf_add(stage, info.e164, strlen(info.e164)) ||
+        ecm_buf_add(stage, "\t", 1) || ecm_pg_copy_escape_n(stage, rn ? rs : NULL, rn) ||
+        ecm_buf_add(stage, "\n", 1)) {
         (void)ecm_utf8_format(reason, reason_size, "out of memory");
         return -1;
     }
@@ -369,8 +367,8 @@ static void dnc_free(dnc_upload *d)
         gw_upload_lease_drop(d->app->upload_lease, d->upload_id);
     }
     gw_csv_free(d->csv);
-    gw_buf_free(&d->stage);
-    gw_buf_free(&d->report);
+    ecm_buf_free(&d->stage);
+    ecm_buf_free(&d->report);
     json_decref(d->errors);
     free(d);
 }
@@ -393,6 +391,11 @@ static int dnc_begin(ecm_http_req *req, const gw_app *app, long long campaign_id
     if (d) {
         d->app = app;
         d->admitted = 1; /* given back by dnc_free */
+        /* A batch stages at most upload_batch lines (line, E.164 and a
+         * reason of 200 characters escaped: under DNC_STAGE_LINE_MAX) and
+         * reports as many rows, plus the header's. */
+        ecm_buf_init(&d->stage, (app->upload_batch + 1) * DNC_STAGE_LINE_MAX);
+        ecm_buf_init(&d->report, (app->upload_batch + 2) * (96 + 2 * GW_UPLOAD_REASON_MAX));
     } else {
         gw_upload_limits_leave(app->upload_limits);
     }

@@ -15,7 +15,7 @@
 
 #include "ecm_http.h"
 #include "gw_app.h"
-#include "gw_buf.h"
+#include "ecm_buf.h"
 
 /* Region for numbers without '+' on the global list when the gateway's
  * app->default_region is NULL. */
@@ -29,7 +29,7 @@
  * empty), 1 with a one-line reason (stage unchanged), -1 when out of memory. */
 int gw_dnc_upload_row(const char *region, size_t ncols, int col_phone, int col_reason,
                       long long line, size_t nfields, const char *const *fields, const size_t *lens,
-                      gw_buf *stage, char *reason, size_t reason_size)
+                      ecm_buf *stage, char *reason, size_t reason_size)
     __attribute__((warn_unused_result));
 
 /* Adds the two routes to h (gw_upload_register calls it). Returns 0, or -1

@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
+#include "ecm_clock.h"
 #include "ecm_event.h"
 #include "ecm_log.h"
 #include "ecm_pg.h"
@@ -22,11 +23,6 @@
 #include "gw_upload_report.h"
 #include "gw_upload_resume.h"
 #include "gw_upload_state.h"
-
-/* A batch is loaded when it holds upload_batch rows or this many bytes of
- * raw rows, whichever comes first, so memory stays bounded even for rows
- * near the record limit. */
-#define GW_BATCH_MAX_BYTES (8u << 20)
 
 void gw_upload_fail(gw_upload *u, int status, const char *type, const char *title,
                     const char *detail)
@@ -82,13 +78,13 @@ int gw_upload_flush(gw_upload *u, int wait)
 {
     gw_upload_batch *b = u->cur;
     if (b->nrows > 0) {
-        int64_t started = ecm_now_ms();
+        int64_t started = ecm_clock_mono_ms();
         if (gw_upload_pool_validate(u, b) != 0) {
             gw_upload_fail(u, 500, "internal", "Internal error",
                            "out of memory while reading the file");
             return -1;
         }
-        b->validate_ms = ecm_now_ms() - started;
+        b->validate_ms = ecm_clock_mono_ms() - started;
         b->rows_read = u->rows_read;
         b->bytes_read = u->bytes_read;
         b->last_line = b->rows[b->nrows - 1].line;
@@ -103,7 +99,7 @@ int gw_upload_flush(gw_upload *u, int wait)
         u->loading = b;
         u->cur = b == &u->batches[0] ? &u->batches[1] : &u->batches[0];
         u->cur->nrows = 0;
-        u->cur->raw.len = 0;
+        ecm_buf_reset(&u->cur->raw);
         if (pthread_create(&u->loader, NULL, gw_upload_load_run, u) == 0) {
             u->loader_running = 1;
         } else {
@@ -151,15 +147,15 @@ static int batch_add(gw_upload *u, long long line, size_t nfields, const char *c
     }
     gw_upload_raw_row *r = &b->rows[b->nrows];
     r->line = line;
-    r->off = b->raw.len;
+    r->off = ecm_buf_len(&b->raw);
     r->nfields = nfields;
     int rc = 0;
     if (text) {
-        rc = gw_buf_add(&b->raw, text, len) || gw_buf_add(&b->raw, "", 1);
+        rc = ecm_buf_add(&b->raw, text, len) || ecm_buf_add(&b->raw, "", 1);
     } else {
         for (size_t i = 0; i < nfields && rc == 0; i++) {
-            rc = gw_buf_add(&b->raw, (const char *)&lens[i], sizeof(lens[i])) ||
-                 gw_buf_add(&b->raw, fields[i], lens[i]) || gw_buf_add(&b->raw, "", 1);
+            rc = ecm_buf_add(&b->raw, (const char *)&lens[i], sizeof(lens[i])) ||
+                 ecm_buf_add(&b->raw, fields[i], lens[i]) || ecm_buf_add(&b->raw, "", 1);
         }
     }
     if (rc != 0) {
@@ -167,10 +163,10 @@ static int batch_add(gw_upload *u, long long line, size_t nfields, const char *c
                        "out of memory while reading the file");
         return -1;
     }
-    r->len = text ? len : b->raw.len - r->off;
+    r->len = text ? len : ecm_buf_len(&b->raw) - r->off;
     b->nrows++;
     u->rows_read++;
-    if (b->nrows >= u->app->upload_batch || b->raw.len >= GW_BATCH_MAX_BYTES) {
+    if (b->nrows >= u->app->upload_batch || ecm_buf_len(&b->raw) >= GW_BATCH_MAX_BYTES) {
         if (!u->resumed || u->resume_verified) {
             return gw_upload_flush(u, 0);
         }
@@ -179,7 +175,7 @@ static int batch_add(gw_upload *u, long long line, size_t nfields, const char *c
          * last loaded line) wait for it: nothing of another file may
          * load. The same file has at most one chunk's worth of them. */
         u->flush_due = 1;
-        if (b->raw.len >= 2 * GW_BATCH_MAX_BYTES) {
+        if (ecm_buf_len(&b->raw) >= 2 * GW_BATCH_MAX_BYTES) {
             char detail[300];
             (void)ecm_utf8_format(detail, sizeof(detail),
                                   "this is not the file upload %lld read: its line %lld comes "
@@ -264,11 +260,11 @@ void gw_upload_free(gw_upload *u)
     free(u->required);
     for (int i = 0; i < 2; i++) {
         gw_upload_batch *b = &u->batches[i];
-        gw_buf_free(&b->raw);
+        ecm_buf_free(&b->raw);
         free(b->rows);
         free(b->res);
         for (int k = 0; k < GW_UPLOAD_THREADS_MAX; k++) {
-            gw_buf_free(&b->out[k]);
+            ecm_buf_free(&b->out[k]);
         }
     }
     for (int k = 0; k < GW_UPLOAD_THREADS_MAX; k++) {
@@ -316,6 +312,12 @@ static gw_upload *upload_new(const gw_app *app, int json)
     u->cur = &u->batches[0];
     int ok = (u->errors = json_array()) != NULL && (u->sha = EVP_MD_CTX_new()) != NULL &&
              EVP_DigestInit_ex(u->sha, EVP_sha256(), NULL) == 1;
+    for (int i = 0; i < 2; i++) {
+        ecm_buf_init(&u->batches[i].raw, gw_upload_raw_max(app));
+        for (int k = 0; k < GW_UPLOAD_THREADS_MAX; k++) {
+            ecm_buf_init(&u->batches[i].out[k], GW_UPLOAD_OUT_MAX);
+        }
+    }
     for (int i = 0; ok && i < 2; i++) {
         gw_upload_batch *b = &u->batches[i];
         b->cap = app->upload_batch;
@@ -391,7 +393,9 @@ long long gw_upload_start(ecm_http_req *req, const gw_app *app, ecm_pg *pg, cons
     }
     if (gw_upload_lease_hold(app->upload_lease, id) != 0) {
         /* Unheld, the lease would run out under a slow client: refuse. */
-        (void)gw_upload_mark(pg, app, id, "failed");
+        if (gw_upload_mark(pg, app, id, "failed") != 0) {
+            ecm_pg_check_broken(pg); /* best effort: the sweep marks it later */
+        }
         ecm_http_respond_problem(req, 500, "internal", "Internal error", "out of memory");
         return 0;
     }

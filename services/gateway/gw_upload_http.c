@@ -182,8 +182,8 @@ static void upload_end(void *ctx, ecm_http_req *req)
     }
     /* Rows before a reader failure are kept, as the report says; after a
      * database failure the batch is not tried again here. */
-    if (u->fail_status == 0 || u->fail_status == 422) {
-        (void)gw_upload_flush(u, 1);
+    if ((u->fail_status == 0 || u->fail_status == 422) && gw_upload_flush(u, 1) != 0) {
+        /* the failure is recorded in u, and answered below */
     }
     if (u->fail_status) {
         respond_failure(u, req);

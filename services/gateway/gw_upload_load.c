@@ -37,13 +37,13 @@ enum { ROW_REJECTED, ROW_DUPLICATE, ROW_LOAD, ROW_LOAD_DNC };
 
 static const char *row_phones(const gw_upload_batch *b, const gw_upload_result *r)
 {
-    return b->out[r->w].s + r->row.phones_off;
+    return ecm_buf_ptr(&b->out[r->w]) + r->row.phones_off;
 }
 
 /* Decides each row of the batch (duplicate, DNC, load) against what the DB
  * holds, writing the report lines; fills decision[] and the counts. */
 static int decide_rows(const gw_upload *u, const gw_upload_batch *b, gw_phone_set *ps,
-                       unsigned char *decision, gw_buf *report, gw_upload_counts *bc)
+                       unsigned char *decision, ecm_buf *report, gw_upload_counts *bc)
 {
     char reason[256];
     for (size_t i = 0; i < b->nrows; i++) {
@@ -53,7 +53,7 @@ static int decide_rows(const gw_upload *u, const gw_upload_batch *b, gw_phone_se
             decision[i] = ROW_REJECTED;
             bc->rejected++;
             if (gw_upload_report_add(report, u->upload_id, line, "rejected",
-                                     b->out[r->w].s + r->reason_off) != 0) {
+                                     ecm_buf_ptr(&b->out[r->w]) + r->reason_off) != 0) {
                 return -1;
             }
             continue;
@@ -276,14 +276,14 @@ static int phone_pair_cmp(const void *a, const void *b)
  * insertions of a batch walk that index one way instead of jumping about
  * (a 2 M-number COPY in batches of 10,000: 7.5-10.1 s as they come,
  * 5.8 s sorted a batch at a time). Sorts pairs. */
-static int phone_pairs_copy_text(phone_pair *pairs, size_t n, long long campaign_id, gw_buf *out)
+static int phone_pairs_copy_text(phone_pair *pairs, size_t n, long long campaign_id, ecm_buf *out)
 {
     qsort(pairs, n, sizeof(*pairs), phone_pair_cmp);
     char line[80];
     for (size_t i = 0; i < n; i++) {
         int len = snprintf(line, sizeof(line), "%lld\t%lld\t%lld\n", campaign_id, pairs[i].phone,
                            pairs[i].contact_id);
-        if (len < 0 || (size_t)len >= sizeof(line) || gw_buf_add(out, line, (size_t)len) != 0) {
+        if (len < 0 || (size_t)len >= sizeof(line) || ecm_buf_add(out, line, (size_t)len) != 0) {
             return -1;
         }
     }
@@ -313,7 +313,7 @@ typedef struct {
     unsigned char *decision;
     phone_pair *pairs;
     size_t npairs;
-    gw_buf report, phones;
+    ecm_buf report, phones;
     int64_t now;
 } load_try;
 
@@ -404,7 +404,8 @@ static int try_copy_contacts(load_try *t)
                      : snprintf(suffix, sizeof(suffix), "\tqueued\t\\N\t\\N\n");
         if (pn < 0 || (size_t)pn >= sizeof(prefix) || sn < 0 || (size_t)sn >= sizeof(suffix) ||
             ecm_pg_copy_put(t->pg, prefix, (size_t)pn) != 0 ||
-            ecm_pg_copy_put(t->pg, b->out[r->w].s + r->row.copy_off, r->row.copy_len) != 0 ||
+            ecm_pg_copy_put(t->pg, ecm_buf_ptr(&b->out[r->w]) + r->row.copy_off, r->row.copy_len) !=
+                0 ||
             ecm_pg_copy_put(t->pg, suffix, (size_t)sn) != 0) {
             return -1;
         }
@@ -427,7 +428,7 @@ static int try_copy_phones(load_try *t)
     ecm_pg_expect_sqlstate(t->pg, t->probe_all ? NULL : "23505");
     int prc = ecm_pg_copy_begin(t->pg, "COPY contact_phones (campaign_id, phone, contact_id) "
                                        "FROM STDIN") != 0 ||
-              ecm_pg_copy_put(t->pg, t->phones.s, t->phones.len) != 0 ||
+              ecm_pg_copy_put(t->pg, ecm_buf_ptr(&t->phones), ecm_buf_len(&t->phones)) != 0 ||
               ecm_pg_copy_end(t->pg) != 0;
     ecm_pg_expect_sqlstate(t->pg, NULL);
     if (!prc) {
@@ -507,8 +508,8 @@ static void try_free(load_try *t)
     free(t->pairs);
     ecm_pgarr_free(&t->all);
     ecm_pgarr_free(&t->digits);
-    gw_buf_free(&t->report);
-    gw_buf_free(&t->phones);
+    ecm_buf_free(&t->report);
+    ecm_buf_free(&t->phones);
 }
 
 /* The writes of a decided batch, timed into bc. Returns 0, -1, or 1 (see
@@ -516,30 +517,30 @@ static void try_free(load_try *t)
 static int try_write(load_try *t)
 {
     gw_upload_counts *bc = t->bc;
-    int64_t ms = ecm_now_ms();
+    int64_t ms = ecm_clock_mono_ms();
     t->now = ecm_clock_now_ms();
     if (bc->loaded > 0) {
         if (try_copy_contacts(t) != 0) {
             return -1;
         }
-        bc->ms_contacts = ecm_now_ms() - ms;
-        ms = ecm_now_ms();
+        bc->ms_contacts = ecm_clock_mono_ms() - ms;
+        ms = ecm_clock_mono_ms();
         int prc = try_copy_phones(t);
         if (prc != 0) {
             return prc;
         }
-        bc->ms_phones = ecm_now_ms() - ms;
-        ms = ecm_now_ms();
+        bc->ms_phones = ecm_clock_mono_ms() - ms;
+        ms = ecm_clock_mono_ms();
         if (try_events(t) != 0) {
             return -1;
         }
-        bc->ms_outbox = ecm_now_ms() - ms;
-        ms = ecm_now_ms();
+        bc->ms_outbox = ecm_clock_mono_ms() - ms;
+        ms = ecm_clock_mono_ms();
     }
     if (try_commit(t) != 0) {
         return -1;
     }
-    bc->ms_commit = ecm_now_ms() - ms;
+    bc->ms_commit = ecm_clock_mono_ms() - ms;
     return 0;
 }
 
@@ -553,11 +554,15 @@ static int load_once(gw_upload *u, const gw_upload_batch *b, ecm_pg *pg, gw_uplo
                      int probe_all)
 {
     load_try t = {.u = u, .b = b, .pg = pg, .bc = bc, .probe_all = probe_all};
+    /* A report line: its head and a reason of GW_UPLOAD_REASON_MAX bytes,
+     * each escaped to at most two; a contact_phones line: three integers. */
+    ecm_buf_init(&t.report, (b->nrows + 1) * (96 + 2 * GW_UPLOAD_REASON_MAX));
     ecm_pgarr_init(&t.all);
     ecm_pgarr_init(&t.digits);
     memset(bc, 0, sizeof(*bc));
     t.decision = malloc(b->nrows ? b->nrows : 1);
     try_collect(&t);
+    ecm_buf_init(&t.phones, (t.nphones + 1) * 64);
     const char *all_lit = ecm_pgarr_finish(&t.all);
     const char *digits_lit = ecm_pgarr_finish(&t.digits);
     gw_ll_text(t.cid, u->campaign_id);
@@ -567,7 +572,7 @@ static int load_once(gw_upload *u, const gw_upload_batch *b, ecm_pg *pg, gw_uplo
         try_free(&t);
         return -1;
     }
-    int64_t ms = ecm_now_ms();
+    int64_t ms = ecm_clock_mono_ms();
     if (ecm_pg_begin_timeout(pg, GW_UPLOAD_STATEMENT_TIMEOUT_MS) != 0) {
         try_free(&t);
         return -1;
@@ -575,7 +580,7 @@ static int load_once(gw_upload *u, const gw_upload_batch *b, ecm_pg *pg, gw_uplo
     int rc = -1;
     if (try_lookup(&t, all_lit, digits_lit) == 0 &&
         decide_rows(u, b, &t.ps, t.decision, &t.report, bc) == 0) {
-        bc->ms_lookup = ecm_now_ms() - ms;
+        bc->ms_lookup = ecm_clock_mono_ms() - ms;
         rc = try_write(&t);
     }
     if (rc == 0) {
@@ -653,7 +658,7 @@ void *gw_upload_load_run(void *arg)
 {
     gw_upload *u = arg;
     const gw_upload_batch *b = u->loading;
-    int64_t started = ecm_now_ms();
+    int64_t started = ecm_clock_mono_ms();
     gw_upload_counts bc = {0};
     int ok = 0;
     int probe_all = 0;
@@ -711,7 +716,8 @@ void *gw_upload_load_run(void *arg)
     for (size_t i = 0; i < b->nrows; i++) {
         const gw_upload_result *r = &b->res[i];
         if (r->rejected) {
-            gw_upload_report_answer(u->errors, b->rows[i].line, b->out[r->w].s + r->reason_off);
+            gw_upload_report_answer(u->errors, b->rows[i].line,
+                                    ecm_buf_ptr(&b->out[r->w]) + r->reason_off);
         }
     }
     u->rows_loaded += bc.loaded;
@@ -723,7 +729,7 @@ void *gw_upload_load_run(void *arg)
                   "lookup_ms=%lld contacts_ms=%lld phones_ms=%lld outbox_ms=%lld commit_ms=%lld "
                   "looked_up=%lld",
                   u->upload_id, b->nrows, bc.loaded, (long long)b->validate_ms,
-                  (long long)(ecm_now_ms() - started), bc.ms_lookup, bc.ms_contacts, bc.ms_phones,
-                  bc.ms_outbox, bc.ms_commit, bc.looked_up);
+                  (long long)(ecm_clock_mono_ms() - started), bc.ms_lookup, bc.ms_contacts,
+                  bc.ms_phones, bc.ms_outbox, bc.ms_commit, bc.looked_up);
     return NULL;
 }

@@ -39,10 +39,10 @@ static int validate_one(gw_upload_worker *w, size_t i)
     const gw_upload_raw_row *r = &b->rows[i];
     gw_upload_result *res = &b->res[i];
     int wi = (int)(w - u->workers);
-    gw_buf *out = &b->out[wi];
+    ecm_buf *out = &b->out[wi];
     char reason[256];
     int rc;
-    const char *p = b->raw.s + r->off;
+    const char *p = ecm_buf_ptr(&b->raw) + r->off;
     res->w = wi;
     if (u->json) {
         rc = gw_upload_row_json(&u->rules, w->scratch, r->line, p, r->len, out, &res->row, reason,
@@ -66,8 +66,8 @@ static int validate_one(gw_upload_worker *w, size_t i)
     }
     res->rejected = rc;
     if (rc > 0) {
-        res->reason_off = out->len;
-        if (gw_buf_add(out, reason, strlen(reason) + 1) != 0) {
+        res->reason_off = ecm_buf_len(out);
+        if (ecm_buf_add(out, reason, strlen(reason) + 1) != 0) {
             return -1;
         }
     }
@@ -103,7 +103,7 @@ int gw_upload_pool_validate(gw_upload *u, gw_upload_batch *b)
     for (int k = 0; k < nw; k++) {
         gw_upload_worker *w = &u->workers[k];
         w->b = b;
-        b->out[k].len = 0;
+        ecm_buf_reset(&b->out[k]);
         w->failed = 0;
         w->first = first;
         w->count = first + per <= n ? per : n - first;

@@ -22,7 +22,7 @@ void gw_upload_report_answer(json_t *errors, long long line, const char *reason)
     }
 }
 
-int gw_upload_report_add(gw_buf *rows, long long upload_id, long long line, const char *kind,
+int gw_upload_report_add(ecm_buf *rows, long long upload_id, long long line, const char *kind,
                          const char *reason)
 {
     char head[80];
@@ -34,8 +34,8 @@ int gw_upload_report_add(gw_buf *rows, long long upload_id, long long line, cons
      * the batch: a reason is made valid here whatever built it. */
     char text[GW_UPLOAD_REASON_MAX];
     size_t len = ecm_utf8_copy(text, sizeof(text), reason, strlen(reason));
-    return gw_buf_add(rows, head, (size_t)n) || gw_buf_add_copy(rows, text, len, 0) ||
-                   gw_buf_add(rows, "\n", 1)
+    return ecm_buf_add(rows, head, (size_t)n) || ecm_pg_copy_escape_n(rows, text, len) ||
+                   ecm_buf_add(rows, "\n", 1)
                ? -1
                : 0;
 }
@@ -52,14 +52,15 @@ int gw_upload_report_reject(ecm_pg *pg, long long upload_id, long long line, con
                       3, params);
 }
 
-int gw_upload_report_copy(ecm_pg *pg, const gw_buf *rows)
+int gw_upload_report_copy(ecm_pg *pg, const ecm_buf *rows)
 {
-    if (rows->len == 0) {
+    if (ecm_buf_len(rows) == 0) {
         return 0;
     }
     if (ecm_pg_copy_begin(pg, "COPY upload_rows (upload_id, line_no, kind, reason) FROM STDIN") !=
             0 ||
-        ecm_pg_copy_put(pg, rows->s, rows->len) != 0 || ecm_pg_copy_end(pg) != 0) {
+        ecm_pg_copy_put(pg, ecm_buf_ptr(rows), ecm_buf_len(rows)) != 0 ||
+        ecm_pg_copy_end(pg) != 0) {
         return -1;
     }
     return 0;

@@ -10,7 +10,7 @@
 
 #include "ecm_http.h"
 #include "ecm_pg.h"
-#include "gw_buf.h"
+#include "ecm_buf.h"
 
 /* Outside text quoted in a report reason: at most this many characters
  * (not bytes: a character is never split), then "...". */
@@ -26,12 +26,12 @@
 /* Writes report rows (COPY text lines "upload_id\tline\tkind\treason\n"
  * in rows) into upload_rows on pg, inside the caller's transaction. Returns
  * 0 or -1. Empty rows is a no-op. */
-int gw_upload_report_copy(ecm_pg *pg, const gw_buf *rows) __attribute__((warn_unused_result));
+int gw_upload_report_copy(ecm_pg *pg, const ecm_buf *rows) __attribute__((warn_unused_result));
 
 /* Appends one report line for upload_id to rows, the reason made valid
  * UTF-8 (ill-formed bytes as U+FFFD) and cut to GW_UPLOAD_REASON_MAX bytes
  * at a character boundary. Returns 0 or -1 (out of memory). */
-int gw_upload_report_add(gw_buf *rows, long long upload_id, long long line, const char *kind,
+int gw_upload_report_add(ecm_buf *rows, long long upload_id, long long line, const char *kind,
                          const char *reason) __attribute__((warn_unused_result));
 
 /* Writes one 'rejected' report row for upload_id on pg, outside a batch

@@ -173,7 +173,9 @@ int gw_upload_resume_begin(void *ctx, ecm_http_req *req)
         return -1;
     }
     if (gw_upload_lease_hold(app->upload_lease, id) != 0) {
-        (void)gw_upload_mark(pg, app, id, "interrupted");
+        if (gw_upload_mark(pg, app, id, "interrupted") != 0) {
+            ecm_pg_check_broken(pg); /* best effort: the sweep marks it later */
+        }
         ecm_pg_pool_put(app->pool, pg);
         gw_upload_free(u);
         ecm_http_respond_problem(req, 500, "internal", "Internal error", "out of memory");

@@ -28,6 +28,6 @@ int gw_upload_resume_hash(gw_upload *u, const char *data, size_t len)
  * takes the interrupted upload (one UPDATE, so of two resumes one wins)
  * and sets the request's state to it. Returns 0, or -1 after answering
  * (404, 409, 415, 429, 500, 503). */
-int gw_upload_resume_begin(void *ctx, ecm_http_req *req);
+int gw_upload_resume_begin(void *ctx, ecm_http_req *req) __attribute__((warn_unused_result));
 
 #endif

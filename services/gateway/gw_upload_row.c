@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 
+#include "ecm_pg.h"
 #include "ecm_phone.h"
 #include "ecm_sms_text.h"
 #include "ecm_utf8.h"
@@ -18,6 +19,12 @@
 #define GW_TZ_MAX_BYTES 64
 #define GW_PHONE_MAX_BYTES 64
 #define GW_HEADER_MAX_COLUMNS 1000
+/* The scratch's buffers' hard maxima. A JSON item's numbers as text: an
+ * item is at most 16 MiB (ECM_GATEWAY_UPLOAD_MAX_RECORD's maximum), a
+ * number takes at least 5 of its bytes ("a":1,) and at most 25 as text. A
+ * row's numbers, types and zones: ten of at most GW_TZ_MAX_BYTES + 1. */
+#define GW_SCRATCH_NUM_MAX ((size_t)128 << 20)
+#define GW_SCRATCH_LIST_MAX ((size_t)GW_PHONE_COLUMNS * (GW_TZ_MAX_BYTES + 1) + 1)
 
 /* The phone columns' names, phone1 .. phone10. */
 static const char *const phone_names[] = {"phone1", "phone2", "phone3", "phone4", "phone5",
@@ -244,14 +251,21 @@ struct gw_upload_scratch {
     unsigned char *creq; /* the message template needs it */
     size_t ccap;
     /* JSON items: values turned into text (numbers), NUL-separated. */
-    gw_buf num;
-    gw_buf phones, types, zones;
+    ecm_buf num;
+    ecm_buf phones, types, zones;
     char value[GW_PHONE_MAX_BYTES + 1];
 };
 
 gw_upload_scratch *gw_upload_scratch_new(void)
 {
-    return calloc(1, sizeof(gw_upload_scratch));
+    gw_upload_scratch *s = calloc(1, sizeof(gw_upload_scratch));
+    if (s) {
+        ecm_buf_init(&s->num, GW_SCRATCH_NUM_MAX);
+        ecm_buf_init(&s->phones, GW_SCRATCH_LIST_MAX);
+        ecm_buf_init(&s->types, GW_SCRATCH_LIST_MAX);
+        ecm_buf_init(&s->zones, GW_SCRATCH_LIST_MAX);
+    }
+    return s;
 }
 
 void gw_upload_scratch_free(gw_upload_scratch *s)
@@ -262,10 +276,10 @@ void gw_upload_scratch_free(gw_upload_scratch *s)
     free(s->cname);
     free(s->cval);
     free(s->creq);
-    gw_buf_free(&s->num);
-    gw_buf_free(&s->phones);
-    gw_buf_free(&s->types);
-    gw_buf_free(&s->zones);
+    ecm_buf_free(&s->num);
+    ecm_buf_free(&s->phones);
+    ecm_buf_free(&s->types);
+    ecm_buf_free(&s->zones);
     free(s);
 }
 
@@ -371,28 +385,34 @@ static int check_text(const span *v, const char *label, char *reason, size_t rea
     return 0;
 }
 
-/* Appends "{a,b}" with each element double-quoted. */
-static int add_array_literal(gw_buf *b, const gw_buf *items, int n)
+/* Appends span v escaped for COPY; empty is \N. */
+static int copy_field(ecm_buf *out, const span *v)
 {
-    if (gw_buf_add(b, "{", 1) != 0) {
+    return ecm_pg_copy_escape_n(out, v->n ? v->s : NULL, v->n);
+}
+
+/* Appends "{a,b}" with each element double-quoted. */
+static int add_array_literal(ecm_buf *b, const ecm_buf *items, int n)
+{
+    if (ecm_buf_add(b, "{", 1) != 0) {
         return -1;
     }
-    const char *p = items->s;
+    const char *p = ecm_buf_ptr(items);
     for (int i = 0; i < n; i++) {
         size_t len = strlen(p);
-        if ((i && gw_buf_add(b, ",", 1) != 0) || gw_buf_add(b, "\"", 1) != 0 ||
-            gw_buf_add(b, p, len) != 0 || gw_buf_add(b, "\"", 1) != 0) {
+        if ((i && ecm_buf_add(b, ",", 1) != 0) || ecm_buf_add(b, "\"", 1) != 0 ||
+            ecm_buf_add(b, p, len) != 0 || ecm_buf_add(b, "\"", 1) != 0) {
             return -1;
         }
         p += len + 1;
     }
-    return gw_buf_add(b, "}", 1);
+    return ecm_buf_add(b, "}", 1);
 }
 
-static int add_custom(gw_upload_scratch *s, const row_view *v, gw_buf *out)
+static int add_custom(gw_upload_scratch *s, const row_view *v, ecm_buf *out)
 {
     if (v->ncustom == 0) {
-        return gw_buf_add(out, "{}", 2);
+        return ecm_buf_add(out, "{}", 2);
     }
     json_t *obj = json_object();
     int rc = obj ? 0 : -1;
@@ -404,7 +424,7 @@ static int add_custom(gw_upload_scratch *s, const row_view *v, gw_buf *out)
     if (!text) {
         return -1;
     }
-    rc = gw_buf_add_copy(out, text, strlen(text), 0);
+    rc = ecm_pg_copy_escape(out, text);
     free(text);
     return rc;
 }
@@ -504,7 +524,9 @@ static int row_number(const gw_upload_rules *rules, gw_upload_scratch *s, int k,
 static int row_numbers(const gw_upload_rules *rules, gw_upload_scratch *s, const row_view *v,
                        char *reason, size_t reason_size)
 {
-    s->phones.len = s->types.len = s->zones.len = 0;
+    ecm_buf_reset(&s->phones);
+    ecm_buf_reset(&s->types);
+    ecm_buf_reset(&s->zones);
     int nphones = 0, may_be_mobile = 0;
     ecm_phone_info first_info;
     int first_col = 0;
@@ -520,8 +542,8 @@ static int row_numbers(const gw_upload_rules *rules, gw_upload_scratch *s, const
         }
         /* The same number twice in one row is one number. */
         int seen = 0;
-        for (const char *q = s->phones.s; q && q < s->phones.s + s->phones.len;
-             q += strlen(q) + 1) {
+        for (const char *q = ecm_buf_ptr(&s->phones);
+             q && q < ecm_buf_ptr(&s->phones) + ecm_buf_len(&s->phones); q += strlen(q) + 1) {
             seen = seen || strcmp(q, info.e164) == 0;
         }
         if (seen) {
@@ -533,9 +555,9 @@ static int row_numbers(const gw_upload_rules *rules, gw_upload_scratch *s, const
         }
         const char *tname = ecm_phone_type_name(info.type);
         const char *zone = zone_of(s, &info);
-        if (gw_buf_add(&s->phones, info.e164, strlen(info.e164) + 1) != 0 ||
-            gw_buf_add(&s->types, tname, strlen(tname) + 1) != 0 ||
-            gw_buf_add(&s->zones, zone, strlen(zone) + 1) != 0) {
+        if (ecm_buf_add(&s->phones, info.e164, strlen(info.e164) + 1) != 0 ||
+            ecm_buf_add(&s->types, tname, strlen(tname) + 1) != 0 ||
+            ecm_buf_add(&s->zones, zone, strlen(zone) + 1) != 0) {
             return -1;
         }
         may_be_mobile = may_be_mobile || ecm_phone_type_may_be_mobile(info.type);
@@ -556,33 +578,28 @@ static int row_numbers(const gw_upload_rules *rules, gw_upload_scratch *s, const
 /* Appends the row's COPY fragment and its numbers to out (see
  * gw_upload_row). Returns 0, or -1 when out of memory (out unchanged). */
 static int row_append(gw_upload_scratch *s, long long line, const row_view *v, int nphones,
-                      gw_buf *out, gw_upload_row *row)
+                      ecm_buf *out, gw_upload_row *row)
 {
     const span *known[] = {&v->account, &v->first, &v->last};
-    size_t start = out->len;
+    size_t start = ecm_buf_len(out);
     char num[32];
     int n = snprintf(num, sizeof(num), "%lld\t", line);
-    int rc = n < 0 || (size_t)n >= sizeof(num) ? -1 : gw_buf_add(out, num, (size_t)n);
+    int rc = n < 0 || (size_t)n >= sizeof(num) ? -1 : ecm_buf_add(out, num, (size_t)n);
     for (size_t k = 0; rc == 0 && k < 3; k++) {
-        rc = gw_buf_add_copy(out, known[k]->s, known[k]->n, 1) || gw_buf_add(out, "\t", 1);
+        rc = copy_field(out, known[k]) || ecm_buf_add(out, "\t", 1);
     }
     if (rc == 0) {
-        rc = add_array_literal(out, &s->phones, nphones) || gw_buf_add(out, "\t", 1) ||
-             add_custom(s, v, out) || gw_buf_add(out, "\t", 1) ||
-             gw_buf_add_copy(out, v->tz.s, v->tz.n, 1) || gw_buf_add(out, "\t", 1) ||
-             add_array_literal(out, &s->types, nphones) || gw_buf_add(out, "\t", 1) ||
-             add_array_literal(out, &s->zones, nphones);
+        rc = add_array_literal(out, &s->phones, nphones) || ecm_buf_add(out, "\t", 1) ||
+             add_custom(s, v, out) || ecm_buf_add(out, "\t", 1) || copy_field(out, &v->tz) ||
+             ecm_buf_add(out, "\t", 1) || add_array_literal(out, &s->types, nphones) ||
+             ecm_buf_add(out, "\t", 1) || add_array_literal(out, &s->zones, nphones);
     }
-    size_t copy_len = out->len - start;
-    size_t phones_off = out->len;
+    size_t copy_len = ecm_buf_len(out) - start;
+    size_t phones_off = ecm_buf_len(out);
     if (rc == 0) {
-        rc = gw_buf_add(out, s->phones.s, s->phones.len);
+        rc = ecm_buf_add(out, ecm_buf_ptr(&s->phones), ecm_buf_len(&s->phones));
     }
     if (rc != 0) {
-        out->len = start;
-        if (out->s) {
-            out->s[start] = '\0';
-        }
         return -1;
     }
     row->copy_off = start;
@@ -595,7 +612,7 @@ static int row_append(gw_upload_scratch *s, long long line, const row_view *v, i
 /* Validates v and appends the fragment and numbers to out (see
  * gw_upload_row). Returns 0, 1 (reason) or -1. */
 static int row_build(const gw_upload_rules *rules, gw_upload_scratch *s, long long line,
-                     const row_view *v, gw_buf *out, gw_upload_row *row, char *reason,
+                     const row_view *v, ecm_buf *out, gw_upload_row *row, char *reason,
                      size_t reason_size)
 {
     if (row_check_text(s, v, reason, reason_size)) {
@@ -614,7 +631,7 @@ static int row_build(const gw_upload_rules *rules, gw_upload_scratch *s, long lo
 
 int gw_upload_row_csv(const gw_upload_header *h, const gw_upload_rules *rules, gw_upload_scratch *s,
                       long long line, size_t nfields, const char *const *fields, const size_t *lens,
-                      gw_buf *out, gw_upload_row *row, char *reason, size_t reason_size)
+                      ecm_buf *out, gw_upload_row *row, char *reason, size_t reason_size)
 {
     if (nfields != h->ncols) {
         (void)ecm_utf8_format(reason, reason_size, "expected %zu fields, found %zu", h->ncols,
@@ -680,8 +697,8 @@ static int json_value_span(gw_upload_scratch *s, json_t *val, span *out)
         return 1;
     }
     /* Offsets, not pointers: s->num may move while the row is read. */
-    size_t off = s->num.len;
-    if (gw_buf_add(&s->num, tmp, (size_t)n + 1) != 0) {
+    size_t off = ecm_buf_len(&s->num);
+    if (ecm_buf_add(&s->num, tmp, (size_t)n + 1) != 0) {
         return -1;
     }
     *out = (span){(const char *)(uintptr_t)off, (size_t)n};
@@ -761,7 +778,7 @@ static void json_resolve_view(gw_upload_scratch *s, row_view *v, const unsigned 
     span *known[] = {&v->account, &v->first, &v->last, &v->tz};
     for (size_t k = 0; k < 4; k++) {
         if (from_num[k]) {
-            known[k]->s = s->num.s + (uintptr_t)known[k]->s;
+            known[k]->s = ecm_buf_ptr(&s->num) + (uintptr_t)known[k]->s;
         }
         if (known[k]->s) {
             *known[k] = trimmed(known[k]->s, known[k]->n);
@@ -769,7 +786,7 @@ static void json_resolve_view(gw_upload_scratch *s, row_view *v, const unsigned 
     }
     for (int k = 0; k < GW_PHONE_COLUMNS; k++) {
         if (from_num[4 + k]) {
-            v->phone[k].s = s->num.s + (uintptr_t)v->phone[k].s;
+            v->phone[k].s = ecm_buf_ptr(&s->num) + (uintptr_t)v->phone[k].s;
         }
         if (v->phone[k].s) {
             v->phone[k] = trimmed(v->phone[k].s, v->phone[k].n);
@@ -777,7 +794,7 @@ static void json_resolve_view(gw_upload_scratch *s, row_view *v, const unsigned 
     }
     for (size_t i = 0; i < v->ncustom; i++) {
         if (custom_num[i]) {
-            s->cval[i].s = s->num.s + (uintptr_t)s->cval[i].s;
+            s->cval[i].s = ecm_buf_ptr(&s->num) + (uintptr_t)s->cval[i].s;
         }
     }
 }
@@ -823,7 +840,7 @@ static int json_check_keys(const gw_upload_rules *rules, gw_upload_scratch *s, r
 }
 
 int gw_upload_row_json(const gw_upload_rules *rules, gw_upload_scratch *s, long long line,
-                       const char *text, size_t len, gw_buf *out, gw_upload_row *row, char *reason,
+                       const char *text, size_t len, ecm_buf *out, gw_upload_row *row, char *reason,
                        size_t reason_size)
 {
     json_error_t jerr;
@@ -842,7 +859,7 @@ int gw_upload_row_json(const gw_upload_rules *rules, gw_upload_scratch *s, long 
     memset(&v, 0, sizeof(v));
     unsigned char from_num[4 + GW_PHONE_COLUMNS] = {0};
     unsigned char *custom_num = NULL;
-    s->num.len = 0;
+    ecm_buf_reset(&s->num);
     int rc = scratch_custom_room(s, json_object_size(obj) + 1) != 0 ||
                      !(custom_num = calloc(json_object_size(obj) + 1, 1))
                  ? -1

@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-#include "gw_buf.h"
+#include "ecm_buf.h"
 
 #define GW_PHONE_COLUMNS 10
 
@@ -68,14 +68,14 @@ typedef struct {
  * memory"). */
 int gw_upload_row_csv(const gw_upload_header *h, const gw_upload_rules *rules, gw_upload_scratch *s,
                       long long line, size_t nfields, const char *const *fields, const size_t *lens,
-                      gw_buf *out, gw_upload_row *row, char *reason, size_t reason_size)
+                      ecm_buf *out, gw_upload_row *row, char *reason, size_t reason_size)
     __attribute__((warn_unused_result));
 
 /* The same for one JSON array item (raw text, len bytes): an object whose
  * keys are the CSV header names; values strings or numbers, null or ""
  * empty. Returns 0, 1 (reason says why, e.g. "not a JSON object") or -1. */
 int gw_upload_row_json(const gw_upload_rules *rules, gw_upload_scratch *s, long long line,
-                       const char *text, size_t len, gw_buf *out, gw_upload_row *row, char *reason,
+                       const char *text, size_t len, ecm_buf *out, gw_upload_row *row, char *reason,
                        size_t reason_size) __attribute__((warn_unused_result));
 
 #endif

@@ -19,7 +19,7 @@
 #include "ecm_http.h"
 #include "ecm_pg.h"
 #include "gw_app.h"
-#include "gw_buf.h"
+#include "ecm_buf.h"
 #include "gw_csv.h"
 #include "gw_jsonarr.h"
 #include "gw_upload_http.h"
@@ -28,6 +28,25 @@
 /* Validation threads per upload: libphonenumber costs tens of microseconds
  * a number, far more than the COPY of the row. */
 #define GW_UPLOAD_THREADS_MAX 16
+
+/* A batch is loaded when it holds upload_batch rows or this many bytes of
+ * raw rows, whichever comes first, so memory stays bounded even for rows
+ * near the record limit. */
+#define GW_BATCH_MAX_BYTES (8u << 20)
+
+/* The hard maximum of a batch's raw rows (ecm_buf): GW_BATCH_MAX_BYTES, or
+ * twice that while a resume's checksum is awaited, plus the record that
+ * crossed it, each of its fields with a length and a NUL (at most ten bytes
+ * a byte of the record). */
+static inline size_t gw_upload_raw_max(const gw_app *app)
+{
+    return 2 * (size_t)GW_BATCH_MAX_BYTES + 10 * app->upload_max_record + 64;
+}
+
+/* The hard maximum of what one validating thread writes for a batch
+ * (fragments, numbers, reasons): a batch of 20,000 rows of 1 KiB
+ * fragments is 20 MiB; past this a batch fails as when memory runs out. */
+#define GW_UPLOAD_OUT_MAX ((size_t)1 << 30)
 
 /* A row as it arrived: CSV fields (each a size_t length, the bytes and a
  * NUL) or a JSON item's text, at off in the raw arena. */
@@ -48,11 +67,11 @@ typedef struct {
 
 /* A batch of raw rows and what validation made of them. */
 typedef struct {
-    gw_buf raw;
+    ecm_buf raw;
     gw_upload_raw_row *rows;
     gw_upload_result *res;
     size_t nrows, cap;
-    gw_buf out[GW_UPLOAD_THREADS_MAX]; /* per worker: fragments, numbers, reasons */
+    ecm_buf out[GW_UPLOAD_THREADS_MAX]; /* per worker: fragments, numbers, reasons */
     /* The upload's totals once this batch is in, written with it, and its
      * checkpoint: the last line it holds and the SHA-256 (hex) of the
      * body's first bytes_read bytes. */
@@ -171,7 +190,7 @@ void gw_upload_fail_fenced(gw_upload *u);
 /* Validates the batch being read and hands it to the loader thread once
  * the previous one is in; with wait, also waits for it to be loaded.
  * Returns 0, or -1 with the failure recorded in u. */
-int gw_upload_flush(gw_upload *u, int wait);
+int gw_upload_flush(gw_upload *u, int wait) __attribute__((warn_unused_result));
 
 /* The campaign checks, admission and reader of a contact upload (or
  * resume) to campaign_id sent as kind, on pg (kept). Returns the upload
@@ -185,7 +204,8 @@ void gw_upload_free(gw_upload *u);
 
 /* Ends upload_id owned by this process in state, best effort. Returns 0 or
  * -1. */
-int gw_upload_mark(ecm_pg *pg, const gw_app *app, long long upload_id, const char *state);
+int gw_upload_mark(ecm_pg *pg, const gw_app *app, long long upload_id, const char *state)
+    __attribute__((warn_unused_result));
 
 /* Marks an upload that will not finish 'failed': what was loaded stays and
  * the row says so, with the line that stopped it in the report. A resume

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "ecm_calling.h"
+#include "ecm_clock.h"
 #include "ecm_event.h"
 #include "ecm_log.h"
 #include "ecm_service.h"
@@ -205,8 +206,8 @@ int main(int argc, char **argv)
     }
     int64_t next_renew = 0, next_sweep = 0; /* both at start */
     while (!ecm_stop_requested) {
-        upload_chores(&app, ecm_now_ms(), cfg.upload_lease_s * 1000, cfg.upload_sweep_s * 1000,
-                      &next_renew, &next_sweep);
+        upload_chores(&app, ecm_clock_mono_ms(), cfg.upload_lease_s * 1000,
+                      cfg.upload_sweep_s * 1000, &next_renew, &next_sweep);
         ecm_service_sleep_ms(1000);
     }
     rc = 0;

@@ -33,7 +33,6 @@
 #include "fuzz_support.h"
 #include "fuzz_upload_support.h"
 #include "gw_csv.h"
-#include "gw_buf.h"
 #include "gw_upload.h"
 #include "gw_upload_http.h"
 #include "gw_upload_report.h"
@@ -43,7 +42,7 @@
 #define MAX_LINES 4096
 
 typedef struct {
-    gw_buf trace; /* every record serialised, to compare the two feeds */
+    ecm_buf trace; /* every record serialised, to compare the two feeds */
     long long prev_line;
     /* validation (the whole feed only) */
     int validate;
@@ -51,7 +50,7 @@ typedef struct {
     int header_failed;
     gw_upload_rules rules;
     gw_upload_scratch *scratch;
-    gw_buf out;
+    ecm_buf out;
     /* the header's columns as this harness reads them */
     size_t ncols;
     int known[4]; /* account_number, first_name, last_name, time_zone */
@@ -123,21 +122,26 @@ static int is_custom(const run *r, size_t col)
 /* The report line of a rejected row reads back as (line, reason). */
 static void check_report(long long line, const char *reason)
 {
-    gw_buf rows = {0};
+    ecm_buf rows;
+    ecm_buf_init(&rows, FUZZ_BUF_MAX);
     FUZZ_CHECK(gw_upload_report_add(&rows, 42, line, "rejected", reason) == 0, "out of memory");
-    FUZZ_CHECK(rows.len > 0 && rows.s[rows.len - 1] == '\n', "report line not ended");
-    FUZZ_CHECK(memchr(rows.s, '\n', rows.len - 1) == NULL && memchr(rows.s, '\r', rows.len) == NULL,
+    FUZZ_CHECK(ecm_buf_len(&rows) > 0 && ecm_buf_ptr(&rows)[ecm_buf_len(&rows) - 1] == '\n',
+               "report line not ended");
+    FUZZ_CHECK(memchr(ecm_buf_ptr(&rows), '\n', ecm_buf_len(&rows) - 1) == NULL &&
+                   memchr(ecm_buf_ptr(&rows), '\r', ecm_buf_len(&rows)) == NULL,
                "raw line break inside a report line");
     char head[64];
     int n = (int)fuzz_format(head, sizeof(head), "42\t%lld\trejected\t", line);
-    FUZZ_CHECK(n > 0 && (size_t)n < rows.len && memcmp(rows.s, head, (size_t)n) == 0,
-               "report line does not start with its line number %lld: %s", line, rows.s);
+    FUZZ_CHECK(
+        n > 0 && (size_t)n < ecm_buf_len(&rows) && memcmp(ecm_buf_ptr(&rows), head, (size_t)n) == 0,
+        "report line does not start with its line number %lld: %s", line, ecm_buf_ptr(&rows));
     size_t ulen = 0;
-    char *back = fuzz_copy_unescape(rows.s + n, rows.len - 1 - (size_t)n, &ulen);
+    char *back =
+        fuzz_copy_unescape(ecm_buf_ptr(&rows) + n, ecm_buf_len(&rows) - 1 - (size_t)n, &ulen);
     FUZZ_CHECK(back && ulen == strlen(reason) && memcmp(back, reason, ulen) == 0,
                "reason does not survive COPY escaping: '%s'", reason);
     free(back);
-    gw_buf_free(&rows);
+    ecm_buf_free(&rows);
 }
 
 /* The COPY column col (0-based) of an accepted row, unescaped; NULL for \N. */
@@ -161,7 +165,7 @@ static char *column(const char *frag, size_t len, int col, size_t *out_len, int 
 static void check_accepted(run *r, long long line, const char *const *fields, const size_t *lens,
                            const gw_upload_row *row)
 {
-    const char *frag = r->out.s + row->copy_off;
+    const char *frag = ecm_buf_ptr(&r->out) + row->copy_off;
     size_t len = row->copy_len;
     FUZZ_CHECK(memchr(frag, '\n', len) == NULL && memchr(frag, '\r', len) == NULL,
                "raw line break in a COPY fragment");
@@ -212,25 +216,27 @@ static void check_accepted(run *r, long long line, const char *const *fields, co
         }
     }
     FUZZ_CHECK(row->nphones <= nonempty, "%d numbers from %d phone fields", row->nphones, nonempty);
-    gw_buf lit = {0};
-    FUZZ_CHECK(gw_buf_add(&lit, "{", 1) == 0, "oom");
-    const char *p = r->out.s + row->phones_off;
+    ecm_buf lit;
+    ecm_buf_init(&lit, FUZZ_BUF_MAX);
+    FUZZ_CHECK(ecm_buf_add(&lit, "{", 1) == 0, "oom");
+    const char *p = ecm_buf_ptr(&r->out) + row->phones_off;
     const char *first = p;
     for (int i = 0; i < row->nphones; i++) {
         FUZZ_CHECK(fuzz_e164_ok(p), "accepted number '%s' is not E.164", p);
         for (const char *q = first; q < p; q += strlen(q) + 1) {
             FUZZ_CHECK(strcmp(q, p) != 0, "number %s twice in one row", p);
         }
-        FUZZ_CHECK((i == 0 || gw_buf_add(&lit, ",", 1) == 0) && gw_buf_add(&lit, "\"", 1) == 0 &&
-                       gw_buf_add(&lit, p, strlen(p)) == 0 && gw_buf_add(&lit, "\"", 1) == 0,
+        FUZZ_CHECK((i == 0 || ecm_buf_add(&lit, ",", 1) == 0) && ecm_buf_add(&lit, "\"", 1) == 0 &&
+                       ecm_buf_add(&lit, p, strlen(p)) == 0 && ecm_buf_add(&lit, "\"", 1) == 0,
                    "oom");
         p += strlen(p) + 1;
     }
-    FUZZ_CHECK(gw_buf_add(&lit, "}", 1) == 0, "oom");
+    FUZZ_CHECK(ecm_buf_add(&lit, "}", 1) == 0, "oom");
     v = column(frag, len, 4, &vlen, &is_null);
-    FUZZ_CHECK(v && strcmp(v, lit.s) == 0, "phones column '%s', numbers %s", v ? v : "", lit.s);
+    FUZZ_CHECK(v && strcmp(v, ecm_buf_ptr(&lit)) == 0, "phones column '%s', numbers %s", v ? v : "",
+               ecm_buf_ptr(&lit));
     free(v);
-    gw_buf_free(&lit);
+    ecm_buf_free(&lit);
 
     /* Types and zones: one a number, names the API knows, valid UTF-8. */
     for (int col = 7; col <= 8; col++) {
@@ -295,12 +301,12 @@ static int on_record(void *ctx, long long line, size_t nfields, const char *cons
     }
     char head[64];
     int n = (int)fuzz_format(head, sizeof(head), "%lld:%zu:", line, nfields);
-    FUZZ_CHECK(gw_buf_add(&r->trace, head, (size_t)n) == 0, "oom");
+    FUZZ_CHECK(ecm_buf_add(&r->trace, head, (size_t)n) == 0, "oom");
     for (size_t i = 0; i < nfields; i++) {
         FUZZ_CHECK(fields[i][lens[i]] == '\0', "field %zu not NUL-terminated", i);
         n = (int)fuzz_format(head, sizeof(head), "%zu:", lens[i]);
-        FUZZ_CHECK(gw_buf_add(&r->trace, head, (size_t)n) == 0 &&
-                       gw_buf_add(&r->trace, fields[i], lens[i]) == 0,
+        FUZZ_CHECK(ecm_buf_add(&r->trace, head, (size_t)n) == 0 &&
+                       ecm_buf_add(&r->trace, fields[i], lens[i]) == 0,
                    "oom");
     }
     if (!r->validate || r->header_failed) {
@@ -335,7 +341,7 @@ static int on_record(void *ctx, long long line, size_t nfields, const char *cons
     } else {
         check_accepted(r, line, fields, lens, &row);
     }
-    r->out.len = 0;
+    ecm_buf_reset(&r->out);
     return 0;
 }
 
@@ -368,6 +374,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static run a, b; /* large: keep them off the stack */
     memset(&a, 0, sizeof(a));
     memset(&b, 0, sizeof(b));
+    ecm_buf_init(&a.out, FUZZ_BUF_MAX);
+    ecm_buf_init(&a.trace, FUZZ_BUF_MAX);
+    ecm_buf_init(&b.out, FUZZ_BUF_MAX);
+    ecm_buf_init(&b.trace, FUZZ_BUF_MAX);
     a.validate = 1;
     a.rules.region = regions[opt & 3];
     a.rules.sms = (opt >> 2) & 1;
@@ -423,8 +433,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     free(a.cname);
     gw_upload_header_free(a.header);
     gw_upload_scratch_free(a.scratch);
-    gw_buf_free(&a.out);
-    gw_buf_free(&a.trace);
-    gw_buf_free(&b.trace);
+    ecm_buf_free(&a.out);
+    ecm_buf_free(&a.trace);
+    ecm_buf_free(&b.trace);
     return 0;
 }

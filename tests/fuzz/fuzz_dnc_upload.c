@@ -20,7 +20,6 @@
 #include "fuzz_upload_support.h"
 #include "gw_csv.h"
 #include "gw_dnc_upload.h"
-#include "gw_buf.h"
 #include "gw_upload.h"
 #include "gw_upload_http.h"
 #include "gw_upload_report.h"
@@ -31,7 +30,7 @@ typedef struct {
     int have_header, stop;
     int col_phone, col_reason;
     size_t ncols;
-    gw_buf stage;
+    ecm_buf stage;
 } run;
 
 static int column_is(const char *s, size_t n, const char *name)
@@ -48,25 +47,28 @@ static int column_is(const char *s, size_t n, const char *name)
 
 static void check_report(long long line, const char *reason)
 {
-    gw_buf rows = {0};
+    ecm_buf rows;
+    ecm_buf_init(&rows, FUZZ_BUF_MAX);
     FUZZ_CHECK(gw_upload_report_add(&rows, 5, line, "rejected", reason) == 0, "oom");
     char head[64];
     int n = (int)fuzz_format(head, sizeof(head), "5\t%lld\trejected\t", line);
-    FUZZ_CHECK((size_t)n < rows.len && memcmp(rows.s, head, (size_t)n) == 0 &&
-                   rows.s[rows.len - 1] == '\n' && !memchr(rows.s, '\n', rows.len - 1),
-               "report line of line %lld: %s", line, rows.s);
+    FUZZ_CHECK((size_t)n < ecm_buf_len(&rows) && memcmp(ecm_buf_ptr(&rows), head, (size_t)n) == 0 &&
+                   ecm_buf_ptr(&rows)[ecm_buf_len(&rows) - 1] == '\n' &&
+                   !memchr(ecm_buf_ptr(&rows), '\n', ecm_buf_len(&rows) - 1),
+               "report line of line %lld: %s", line, ecm_buf_ptr(&rows));
     size_t ulen;
-    char *back = fuzz_copy_unescape(rows.s + n, rows.len - 1 - (size_t)n, &ulen);
+    char *back =
+        fuzz_copy_unescape(ecm_buf_ptr(&rows) + n, ecm_buf_len(&rows) - 1 - (size_t)n, &ulen);
     FUZZ_CHECK(back && strcmp(back, reason) == 0, "reason does not survive COPY escaping");
     free(back);
-    gw_buf_free(&rows);
+    ecm_buf_free(&rows);
 }
 
 static void check_staged(const run *r, long long line, const char *const *fields,
                          const size_t *lens)
 {
-    const char *s = r->stage.s;
-    size_t len = r->stage.len;
+    const char *s = ecm_buf_ptr(&r->stage);
+    size_t len = ecm_buf_len(&r->stage);
     FUZZ_CHECK(len > 0 && s[len - 1] == '\n' && !memchr(s, '\n', len - 1) && !memchr(s, '\r', len),
                "staging line breaks");
     const char *t1 = memchr(s, '\t', len);
@@ -120,14 +122,14 @@ static int on_record(void *ctx, long long line, size_t nfields, const char *cons
         return 0;
     }
     char reason[256] = "";
-    r->stage.len = 0;
+    ecm_buf_reset(&r->stage);
     int rc = gw_dnc_upload_row(r->region, r->ncols, r->col_phone, r->col_reason, line, nfields,
                                fields, lens, &r->stage, reason, sizeof(reason));
     FUZZ_CHECK(rc == 0 || rc == 1, "gw_dnc_upload_row returned %d (%s)", rc, reason);
     if (rc == 1) {
         FUZZ_CHECK(reason[0] && fuzz_utf8_ok(reason), "rejection reason not valid UTF-8: '%s'",
                    reason);
-        FUZZ_CHECK(r->stage.len == 0, "a rejected row was staged");
+        FUZZ_CHECK(ecm_buf_len(&r->stage) == 0, "a rejected row was staged");
         check_report(line, reason);
     } else {
         check_staged(r, line, fields, lens);
@@ -144,6 +146,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     run r;
     memset(&r, 0, sizeof(r));
+    ecm_buf_init(&r.stage, FUZZ_BUF_MAX);
     r.region = regions[data[0] & 3];
     size_t chunk = 1 + (size_t)(data[0] >> 2) * 3;
     const char *body = (const char *)data + 1;
@@ -155,6 +158,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_FEED(rc, c, gw_csv_feed, gw_csv_finish, body, len, chunk, err, sizeof(err));
     FUZZ_CHECK(rc == 0 || (err[0] && fuzz_utf8_ok(err)), "reader error not valid UTF-8");
     gw_csv_free(c);
-    gw_buf_free(&r.stage);
+    ecm_buf_free(&r.stage);
     return 0;
 }

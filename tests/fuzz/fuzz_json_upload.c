@@ -23,7 +23,6 @@
 #include "fuzz_support.h"
 #include "fuzz_upload_support.h"
 #include "gw_jsonarr.h"
-#include "gw_buf.h"
 #include "gw_upload.h"
 #include "gw_upload_http.h"
 #include "gw_upload_report.h"
@@ -33,19 +32,19 @@
 #define MAX_ITEMS 512
 
 typedef struct {
-    gw_buf trace;
+    ecm_buf trace;
     long long next_index;
     int validate;
     gw_upload_rules rules;
     gw_upload_scratch *scratch;
-    gw_buf out;
+    ecm_buf out;
     json_t *items; /* each item parsed alone; JSON null when it does not parse */
     int all_parse;
 } run;
 
 static void check_fragment(const run *r, long long index, const gw_upload_row *row)
 {
-    const char *frag = r->out.s + row->copy_off;
+    const char *frag = ecm_buf_ptr(&r->out) + row->copy_off;
     size_t len = row->copy_len;
     FUZZ_CHECK(memchr(frag, '\n', len) == NULL && memchr(frag, '\r', len) == NULL,
                "raw line break in a COPY fragment");
@@ -70,7 +69,7 @@ static void check_fragment(const run *r, long long index, const gw_upload_row *r
     }
     FUZZ_CHECK(cols == 9, "fragment has %zu columns", cols);
     FUZZ_CHECK(row->nphones >= 1 && row->nphones <= GW_PHONE_COLUMNS, "nphones %d", row->nphones);
-    const char *ph = r->out.s + row->phones_off;
+    const char *ph = ecm_buf_ptr(&r->out) + row->phones_off;
     for (int i = 0; i < row->nphones; i++) {
         FUZZ_CHECK(fuzz_e164_ok(ph), "accepted number '%s' is not E.164", ph);
         ph += strlen(ph) + 1;
@@ -87,7 +86,8 @@ static int on_item(void *ctx, long long index, const char *text, size_t len)
                "item %lld has surrounding blanks", index);
     char head[48];
     int n = (int)fuzz_format(head, sizeof(head), "%lld:%zu:", index, len);
-    FUZZ_CHECK(gw_buf_add(&r->trace, head, (size_t)n) == 0 && gw_buf_add(&r->trace, text, len) == 0,
+    FUZZ_CHECK(ecm_buf_add(&r->trace, head, (size_t)n) == 0 &&
+                   ecm_buf_add(&r->trace, text, len) == 0,
                "oom");
     if (!r->validate) {
         return 0;
@@ -116,7 +116,7 @@ static int on_item(void *ctx, long long index, const char *text, size_t len)
     } else {
         check_fragment(r, index, &row);
     }
-    r->out.len = 0;
+    ecm_buf_reset(&r->out);
     return 0;
 }
 
@@ -151,6 +151,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     run a, b;
     memset(&a, 0, sizeof(a));
     memset(&b, 0, sizeof(b));
+    ecm_buf_init(&a.out, FUZZ_BUF_MAX);
+    ecm_buf_init(&a.trace, FUZZ_BUF_MAX);
+    ecm_buf_init(&b.out, FUZZ_BUF_MAX);
+    ecm_buf_init(&b.trace, FUZZ_BUF_MAX);
     a.validate = 1;
     a.all_parse = 1;
     a.items = json_array();
@@ -195,8 +199,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     json_decref(a.items);
     gw_upload_scratch_free(a.scratch);
-    gw_buf_free(&a.out);
-    gw_buf_free(&a.trace);
-    gw_buf_free(&b.trace);
+    ecm_buf_free(&a.out);
+    ecm_buf_free(&a.trace);
+    ecm_buf_free(&b.trace);
     return 0;
 }

@@ -1,6 +1,7 @@
 /* Shared by the upload harnesses (fuzz_csv_upload, fuzz_json_upload,
  * fuzz_dnc_upload): a body fed to a streaming reader in chunks, the BOM a
- * reader skips, and two traces compared. Header-only, like fuzz_support.h. */
+ * reader skips, formatted text that must fit, and two traces compared. Header-only, like
+ * fuzz_support.h. */
 #ifndef ECM_FUZZ_UPLOAD_SUPPORT_H
 #define ECM_FUZZ_UPLOAD_SUPPORT_H
 
@@ -10,7 +11,7 @@
 #include <string.h>
 
 #include "fuzz_support.h"
-#include "gw_buf.h"
+#include "ecm_buf.h"
 
 /* snprintf for a harness's expected texts: aborts (FUZZ_CHECK) when the
  * text does not fit in out. Returns its length. */
@@ -56,10 +57,15 @@ static inline void fuzz_skip_bom(const char **p, size_t *n)
     }
 }
 
+/* The hard maximum of a harness's own buffers (ecm_buf): far above what an
+ * input of libFuzzer's lengths makes. */
+#define FUZZ_BUF_MAX ((size_t)1 << 26)
+
 /* 1 when a and b hold the same bytes. */
-static inline int fuzz_buf_equal(const gw_buf *a, const gw_buf *b)
+static inline int fuzz_buf_equal(const ecm_buf *a, const ecm_buf *b)
 {
-    return a->len == b->len && (a->len == 0 || memcmp(a->s, b->s, a->len) == 0);
+    size_t n = ecm_buf_len(a);
+    return n == ecm_buf_len(b) && (n == 0 || memcmp(ecm_buf_ptr(a), ecm_buf_ptr(b), n) == 0);
 }
 
 #endif

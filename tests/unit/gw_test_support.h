@@ -121,6 +121,10 @@ static inline size_t gw_test_format(char *out, size_t out_size, const char *fmt,
     return (size_t)n;
 }
 
+/* The hard maximum of a test's own buffers (ecm_buf): far above any row or
+ * report line a test builds. */
+#define GW_TEST_BUF_MAX ((size_t)1 << 24)
+
 /* A cmocka group teardown: gw_test_api_destroy(*state). Returns 0. */
 static inline int gw_test_api_teardown(void **state)
 {

@@ -10,7 +10,7 @@
 #include "gw_app.h"
 #include "gw_campaigns.h"
 #include "gw_dnc.h"
-#include "gw_buf.h"
+#include "ecm_buf.h"
 #include "gw_upload.h"
 #include "gw_upload_http.h"
 #include "gw_upload_report.h"
@@ -177,7 +177,8 @@ static int row(const gw_upload_header *h, const char *fields, char *out, size_t 
 {
     gw_test_rec r;
     gw_test_rec_split(&r, fields);
-    gw_buf buf = {0};
+    ecm_buf buf;
+    ecm_buf_init(&buf, GW_TEST_BUF_MAX);
     gw_upload_row got;
     char reason[256] = "";
     gw_upload_scratch *scratch = gw_upload_scratch_new();
@@ -186,11 +187,11 @@ static int row(const gw_upload_header *h, const char *fields, char *out, size_t 
     int rc =
         gw_upload_row_csv(h, &rules, scratch, 7, r.n, r.f, r.l, &buf, &got, reason, sizeof(reason));
     if (rc == 0) {
-        gw_test_format(out, out_size, "%.*s", (int)got.copy_len, buf.s + got.copy_off);
+        gw_test_format(out, out_size, "%.*s", (int)got.copy_len, ecm_buf_ptr(&buf) + got.copy_off);
     } else {
         gw_test_format(out, out_size, "%s", reason);
     }
-    gw_buf_free(&buf);
+    ecm_buf_free(&buf);
     gw_upload_scratch_free(scratch);
     return rc;
 }

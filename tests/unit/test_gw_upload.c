@@ -19,7 +19,7 @@
 #include "gw_app.h"
 #include "gw_campaigns.h"
 #include "gw_csv.h"
-#include "gw_buf.h"
+#include "ecm_buf.h"
 #include "gw_upload.h"
 #include "gw_upload_http.h"
 #include "gw_upload_report.h"
@@ -46,7 +46,8 @@ static int row_with(const gw_upload_header *h, const gw_upload_rules *rules, lon
 {
     gw_test_rec r;
     gw_test_rec_split(&r, fields);
-    gw_buf buf = {0};
+    ecm_buf buf;
+    ecm_buf_init(&buf, GW_TEST_BUF_MAX);
     gw_upload_row row;
     char reason[256] = "";
     gw_upload_scratch *s = gw_upload_scratch_new();
@@ -54,17 +55,17 @@ static int row_with(const gw_upload_header *h, const gw_upload_rules *rules, lon
     int rc =
         gw_upload_row_csv(h, rules, s, line, r.n, r.f, r.l, &buf, &row, reason, sizeof(reason));
     if (rc == 0) {
-        size_t used =
-            gw_test_format(out, out_size, "%.*s |", (int)row.copy_len, buf.s + row.copy_off);
-        const char *p = buf.s + row.phones_off;
+        size_t used = gw_test_format(out, out_size, "%.*s |", (int)row.copy_len,
+                                     ecm_buf_ptr(&buf) + row.copy_off);
+        const char *p = ecm_buf_ptr(&buf) + row.phones_off;
         for (int k = 0; k < row.nphones && used < out_size; k++, p += strlen(p) + 1) {
             used += gw_test_format(out + used, out_size - used, " %s", p);
         }
     } else {
         gw_test_format(out, out_size, "%s", reason);
-        assert_int_equal(buf.len, 0);
+        assert_int_equal(ecm_buf_len(&buf), 0);
     }
-    gw_buf_free(&buf);
+    ecm_buf_free(&buf);
     gw_upload_scratch_free(s);
     return rc;
 }
@@ -219,28 +220,30 @@ static void test_upload_row_with_nul_byte_is_rejected(void **state)
     gw_upload_header *h = header_of("phone1|note", err, sizeof(err));
     const char *f[] = {"2125550100", "a\0b"};
     size_t l[] = {10, 3};
-    gw_buf buf = {0};
+    ecm_buf buf;
+    ecm_buf_init(&buf, GW_TEST_BUF_MAX);
     gw_upload_row r;
     char reason[200];
     gw_upload_scratch *s = gw_upload_scratch_new();
     assert_int_equal(
         gw_upload_row_csv(h, &voice_us, s, 9, 2, f, l, &buf, &r, reason, sizeof(reason)), 1);
     assert_string_equal(reason, "note: not valid UTF-8 text");
-    gw_buf_free(&buf);
+    ecm_buf_free(&buf);
     gw_upload_scratch_free(s);
     gw_upload_header_free(h);
 }
 
 static int json_row(const gw_upload_rules *rules, const char *item, char *out, size_t out_size)
 {
-    gw_buf buf = {0};
+    ecm_buf buf;
+    ecm_buf_init(&buf, GW_TEST_BUF_MAX);
     gw_upload_row r;
     char reason[256] = "";
     gw_upload_scratch *s = gw_upload_scratch_new();
     int rc = gw_upload_row_json(rules, s, 5, item, strlen(item), &buf, &r, reason, sizeof(reason));
     gw_test_format(out, out_size, "%.*s", rc == 0 ? (int)r.copy_len : (int)strlen(reason),
-                   rc == 0 ? buf.s + r.copy_off : reason);
-    gw_buf_free(&buf);
+                   rc == 0 ? ecm_buf_ptr(&buf) + r.copy_off : reason);
+    ecm_buf_free(&buf);
     gw_upload_scratch_free(s);
     return rc;
 }
@@ -315,7 +318,8 @@ static int pipe_record(void *ctx, long long line, size_t n, const char *const *f
         assert_non_null(p->h);
         return 0;
     }
-    gw_buf buf = {0};
+    ecm_buf buf;
+    ecm_buf_init(&buf, GW_TEST_BUF_MAX);
     gw_upload_row r;
     int rc = gw_upload_row_csv(p->h, &voice_us, p->s, line, n, f, l, &buf, &r, err, sizeof(err));
     if (rc == 1) {
@@ -324,11 +328,11 @@ static int pipe_record(void *ctx, long long line, size_t n, const char *const *f
     } else {
         assert_int_equal(rc, 0);
         /* The COPY fragment starts with the line number. */
-        assert_int_equal(strtoll(buf.s + r.copy_off, NULL, 10), line);
+        assert_int_equal(strtoll(ecm_buf_ptr(&buf) + r.copy_off, NULL, 10), line);
         size_t used = strlen(p->loaded);
         gw_test_format(p->loaded + used, sizeof(p->loaded) - used, "%lld;", line);
     }
-    gw_buf_free(&buf);
+    ecm_buf_free(&buf);
     return 0;
 }
 
@@ -1006,11 +1010,13 @@ static void test_api_upload_multibyte_rejections_cost_no_good_row(void **state)
 static void test_upload_report_reason_is_always_valid_utf8(void **state)
 {
     (void)state;
-    gw_buf rows = {0};
+    ecm_buf rows;
+    ecm_buf_init(&rows, GW_TEST_BUF_MAX);
     assert_int_equal(gw_upload_report_add(&rows, 7, 3, "rejected", "bad \xC3 byte\tand \xE2\x82"),
                      0);
-    assert_string_equal(rows.s, "7\t3\trejected\tbad \xEF\xBF\xBD byte\\tand \xEF\xBF\xBD\n");
-    rows.len = 0;
+    assert_string_equal(ecm_buf_ptr(&rows),
+                        "7\t3\trejected\tbad \xEF\xBF\xBD byte\\tand \xEF\xBF\xBD\n");
+    ecm_buf_reset(&rows);
     char *long_reason = malloc(4000);
     assert_non_null(long_reason);
     size_t k = 0;
@@ -1020,10 +1026,10 @@ static void test_upload_report_reason_is_always_valid_utf8(void **state)
     }
     long_reason[k] = '\0';
     assert_int_equal(gw_upload_report_add(&rows, 7, 4, "rejected", long_reason), 0);
-    assert_true(ecm_utf8_valid(rows.s, rows.len));
-    assert_true(rows.len < GW_UPLOAD_REASON_MAX + 32);
+    assert_true(ecm_utf8_valid(ecm_buf_ptr(&rows), ecm_buf_len(&rows)));
+    assert_true(ecm_buf_len(&rows) < GW_UPLOAD_REASON_MAX + 32);
     free(long_reason);
-    gw_buf_free(&rows);
+    ecm_buf_free(&rows);
 }
 
 static void test_api_json_array_upload_reports_items_by_position(void **state)

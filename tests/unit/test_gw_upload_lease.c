@@ -19,7 +19,6 @@
 #include "ecm_event.h"
 #include "gw_campaigns.h"
 #include "gw_test_support.h"
-#include "gw_buf.h"
 #include "gw_upload.h"
 #include "gw_upload_http.h"
 #include "gw_upload_report.h"
