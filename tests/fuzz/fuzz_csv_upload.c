@@ -33,8 +33,6 @@
 #include "fuzz_support.h"
 #include "fuzz_upload_support.h"
 #include "gw_csv.h"
-#include "gw_upload.h"
-#include "gw_upload_http.h"
 #include "gw_upload_report.h"
 #include "gw_upload_row.h"
 

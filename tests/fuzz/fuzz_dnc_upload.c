@@ -20,10 +20,7 @@
 #include "fuzz_upload_support.h"
 #include "gw_csv.h"
 #include "gw_dnc_upload.h"
-#include "gw_upload.h"
-#include "gw_upload_http.h"
 #include "gw_upload_report.h"
-#include "gw_upload_row.h"
 
 typedef struct {
     const char *region;

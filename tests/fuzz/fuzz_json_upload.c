@@ -23,8 +23,6 @@
 #include "fuzz_support.h"
 #include "fuzz_upload_support.h"
 #include "gw_jsonarr.h"
-#include "gw_upload.h"
-#include "gw_upload_http.h"
 #include "gw_upload_report.h"
 #include "gw_upload_row.h"
 

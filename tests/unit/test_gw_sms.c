@@ -12,8 +12,6 @@
 #include "gw_dnc.h"
 #include "ecm_buf.h"
 #include "gw_upload.h"
-#include "gw_upload_http.h"
-#include "gw_upload_report.h"
 #include "gw_upload_row.h"
 #include "gw_test_support.h"
 

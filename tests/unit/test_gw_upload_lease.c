@@ -20,9 +20,6 @@
 #include "gw_campaigns.h"
 #include "gw_test_support.h"
 #include "gw_upload.h"
-#include "gw_upload_http.h"
-#include "gw_upload_report.h"
-#include "gw_upload_row.h"
 #include "gw_upload_lease.h"
 
 #define PORT_FIRST 20550
