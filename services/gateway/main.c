@@ -134,21 +134,41 @@ static int (*const route_modules[])(ecm_http *h, const gw_app *app) = {
 };
 /* clang-format on */
 
+/* 'ecm-gateway keys ...': the first admin key, and keys when no admin key
+ * is at hand; only the database's settings are needed. Returns the exit
+ * status. */
+static int keys_command(int argc, char **argv)
+{
+    const char *dsn = getenv("ECM_PG_DSN");
+    if (!dsn || !*dsn) {
+        fprintf(stderr, "ecm-gateway keys: ECM_PG_DSN: required but not set\n");
+        return 2;
+    }
+    ecm_log_init("gateway", ECM_LOG_WARN);
+    return gw_keys_cli(argc - 1, argv + 1, dsn);
+}
+
+/* Every module's routes on h, then the API's guard. Returns 0, or -1
+ * (logged) when a module's routes could not be added. */
+static int add_routes(ecm_http *h, const gw_app *app)
+{
+    for (size_t i = 0; i < sizeof(route_modules) / sizeof(route_modules[0]); i++) {
+        if (route_modules[i](h, app) != 0) {
+            ecm_log_error("gateway start failed", "HTTP routes not added (module %zu)", i);
+            return -1;
+        }
+    }
+    gw_auth_install(h, app);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "keys") == 0) {
+        return keys_command(argc, argv);
+    }
     gateway_config cfg = {0};
     const size_t n = sizeof(config_table) / sizeof(config_table[0]);
-    if (argc > 1 && strcmp(argv[1], "keys") == 0) {
-        /* The first admin key, and keys when no admin key is at hand: only
-         * the database's settings are needed. */
-        const char *dsn = getenv("ECM_PG_DSN");
-        if (!dsn || !*dsn) {
-            fprintf(stderr, "ecm-gateway keys: ECM_PG_DSN: required but not set\n");
-            return 2;
-        }
-        ecm_log_init("gateway", ECM_LOG_WARN);
-        return gw_keys_cli(argc - 1, argv + 1, dsn);
-    }
     ecm_service_configure(
         argc, argv, "ecm-gateway",
         "ECM REST gateway: campaigns, strategies, contact uploads and the DNC lists", config_table,
@@ -194,14 +214,7 @@ int main(int argc, char **argv)
     };
     ecm_log_info("gateway upload owner", "owner=%s lease_s=%lld sweep_s=%lld",
                  gw_upload_lease_owner(upload_lease), cfg.upload_lease_s, cfg.upload_sweep_s);
-    for (size_t i = 0; i < sizeof(route_modules) / sizeof(route_modules[0]); i++) {
-        if (route_modules[i](svc.http, &app) != 0) {
-            ecm_log_error("gateway start failed", "HTTP routes not added (module %zu)", i);
-            goto out;
-        }
-    }
-    gw_auth_install(svc.http, &app);
-    if (ecm_service_start_http(&svc) != 0) {
+    if (add_routes(svc.http, &app) != 0 || ecm_service_start_http(&svc) != 0) {
         goto out;
     }
     int64_t next_renew = 0, next_sweep = 0; /* both at start */
