@@ -1077,7 +1077,7 @@ static void test_api_uploads_over_the_cap_get_429_and_a_busy_pool_503(void **sta
     assert_int_equal(
         request_retry_after(f, "POST", path, "text/csv", csv, retry, sizeof(retry), &a), 429);
     assert_string_equal(gw_test_jstr(a, "type"), "https://ecm.dev/problems/too-many-uploads");
-    assert_true(atoi(retry) > 0);
+    assert_true(strtol(retry, NULL, 10) > 0);
     json_decref(a);
     assert_int_equal(gw_upload_limits_running(limits), 1);
     gw_upload_limits_leave(limits);

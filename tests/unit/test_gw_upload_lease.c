@@ -442,11 +442,13 @@ static char *report_of(fixture *f, long long id)
  * make_json (line = row): every BAD_EVERY-th row rejected. */
 static char *expected_report(int line_offset)
 {
-    char *s = calloc(1, 64 * (ROWS / BAD_EVERY + 1));
+    size_t cap = 64 * (ROWS / BAD_EVERY + 1);
+    char *s = calloc(1, cap);
     assert_non_null(s);
     size_t used = 0;
     for (int i = BAD_EVERY; i <= ROWS; i += BAD_EVERY) {
-        used += (size_t)sprintf(s + used, "%s%d:rejected", used ? ";" : "", i + line_offset);
+        used +=
+            gw_test_format(s + used, cap - used, "%s%d:rejected", used ? ";" : "", i + line_offset);
     }
     return s;
 }
