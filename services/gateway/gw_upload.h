@@ -20,7 +20,8 @@
  * The upload's files, one concept each:
  *   gw_upload.c         the upload itself: rows read into batches, a full
  *                       batch validated then handed to the loader, failures
- *   gw_upload_row.c     the CSV header and one row's validation (pure)
+ *   gw_upload_header.c  the CSV header mapped to columns (pure)
+ *   gw_upload_row.c     one row's validation and normalisation (pure)
  *   gw_upload_pool.c    a batch validated on a few threads
  *   gw_upload_load.c    a batch loaded in one transaction (the loader thread)
  *   gw_phone_set.c      the batch's numbers and what is known of each

@@ -4,13 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <jansson.h>
 
 #include "ecm_pg.h"
 #include "ecm_phone.h"
-#include "ecm_sms_text.h"
 #include "ecm_utf8.h"
 #include "ecm_window.h"
 #include "gw_upload_report.h"
@@ -18,19 +16,12 @@
 #define GW_NAME_MAX_CHARS 50
 #define GW_TZ_MAX_BYTES 64
 #define GW_PHONE_MAX_BYTES 64
-#define GW_HEADER_MAX_COLUMNS 1000
 /* The scratch's buffers' hard maxima. A JSON item's numbers as text: an
  * item is at most 16 MiB (ECM_GATEWAY_UPLOAD_MAX_RECORD's maximum), a
  * number takes at least 5 of its bytes ("a":1,) and at most 25 as text. A
  * row's numbers, types and zones: ten of at most GW_TZ_MAX_BYTES + 1. */
 #define GW_SCRATCH_NUM_MAX ((size_t)128 << 20)
 #define GW_SCRATCH_LIST_MAX ((size_t)GW_PHONE_COLUMNS * (GW_TZ_MAX_BYTES + 1) + 1)
-
-/* The phone columns' names, phone1 .. phone10. */
-static const char *const phone_names[] = {"phone1", "phone2", "phone3", "phone4", "phone5",
-                                          "phone6", "phone7", "phone8", "phone9", "phone10"};
-_Static_assert(sizeof(phone_names) / sizeof(phone_names[0]) == GW_PHONE_COLUMNS,
-               "a name for every phone column");
 
 /* ---- text helpers ---------------------------------------------------- */
 
@@ -46,179 +37,6 @@ static size_t utf8_chars(const char *s, size_t len)
         }
     }
     return n;
-}
-
-static void trim(const char **s, size_t *len)
-{
-    while (*len > 0 && (**s == ' ' || **s == '\t')) {
-        (*s)++;
-        (*len)--;
-    }
-    while (*len > 0 && ((*s)[*len - 1] == ' ' || (*s)[*len - 1] == '\t')) {
-        (*len)--;
-    }
-}
-
-/* ---- header ----------------------------------------------------------- */
-
-enum { COL_CUSTOM = -1 };
-
-struct gw_upload_header {
-    size_t ncols;
-    int account, first, last, tz; /* column index or -1 */
-    int phone[GW_PHONE_COLUMNS];
-    char **custom;           /* per column: the custom field name, or NULL when known */
-    unsigned char *required; /* per column: the message template uses it; NULL: none */
-};
-
-void gw_upload_header_free(gw_upload_header *h)
-{
-    if (!h) {
-        return;
-    }
-    if (h->custom) {
-        for (size_t i = 0; i < h->ncols; i++) {
-            free(h->custom[i]);
-        }
-    }
-    free(h->custom);
-    free(h->required);
-    free(h);
-}
-
-static int name_is(const char *s, size_t len, const char *name)
-{
-    return strlen(name) == len && strncasecmp(s, name, len) == 0;
-}
-
-/* Writes the reason, frees h; returns NULL for the caller to pass on. */
-static gw_upload_header *header_fail(gw_upload_header *h, char *errstr, size_t errstr_size,
-                                     const char *msg)
-{
-    if (errstr_size) {
-        (void)snprintf(errstr, errstr_size, "header: %s", msg);
-    }
-    gw_upload_header_free(h);
-    return NULL;
-}
-
-gw_upload_header *gw_upload_header_parse(size_t nfields, const char *const *fields,
-                                         const size_t *lens, char *errstr, size_t errstr_size)
-{
-    char msg[128];
-    if (nfields > GW_HEADER_MAX_COLUMNS) {
-        (void)ecm_utf8_format(msg, sizeof(msg), "more than %d columns", GW_HEADER_MAX_COLUMNS);
-        return header_fail(NULL, errstr, errstr_size, msg);
-    }
-    gw_upload_header *h = calloc(1, sizeof(*h));
-    if (!h || !(h->custom = calloc(nfields ? nfields : 1, sizeof(char *)))) {
-        return header_fail(h, errstr, errstr_size, "out of memory");
-    }
-    h->ncols = nfields;
-    h->account = h->first = h->last = h->tz = -1;
-    for (int k = 0; k < GW_PHONE_COLUMNS; k++) {
-        h->phone[k] = -1;
-    }
-    int nphones = 0;
-    for (size_t i = 0; i < nfields; i++) {
-        const char *s = fields[i];
-        size_t len = lens[i];
-        trim(&s, &len);
-        if (!ecm_utf8_text_ok(s, len)) {
-            (void)ecm_utf8_format(msg, sizeof(msg), "column %zu is not valid UTF-8", i + 1);
-            return header_fail(h, errstr, errstr_size, msg);
-        }
-        if (len == 0) {
-            (void)ecm_utf8_format(msg, sizeof(msg), "column %zu has no name", i + 1);
-            return header_fail(h, errstr, errstr_size, msg);
-        }
-        for (size_t j = 0; j < i; j++) {
-            const char *t = fields[j];
-            size_t tlen = lens[j];
-            trim(&t, &tlen);
-            if (tlen == len && strncasecmp(s, t, len) == 0) {
-                char shown[GW_UPLOAD_EXCERPT_SIZE];
-                ecm_utf8_excerpt(shown, sizeof(shown), s, len, GW_UPLOAD_EXCERPT_CHARS);
-                (void)ecm_utf8_format(msg, sizeof(msg), "column %zu: '%s' appears twice", i + 1,
-                                      shown);
-                return header_fail(h, errstr, errstr_size, msg);
-            }
-        }
-        int *slot = NULL;
-        if (name_is(s, len, "account_number")) {
-            slot = &h->account;
-        } else if (name_is(s, len, "first_name")) {
-            slot = &h->first;
-        } else if (name_is(s, len, "last_name")) {
-            slot = &h->last;
-        } else if (name_is(s, len, "time_zone")) {
-            slot = &h->tz;
-        } else {
-            for (int k = 0; k < GW_PHONE_COLUMNS; k++) {
-                if (name_is(s, len, phone_names[k])) {
-                    slot = &h->phone[k];
-                    nphones++;
-                    break;
-                }
-            }
-        }
-        if (slot) {
-            *slot = (int)i;
-        } else if (!(h->custom[i] = strndup(s, len))) {
-            return header_fail(h, errstr, errstr_size, "out of memory");
-        }
-    }
-    if (nphones == 0) {
-        return header_fail(h, errstr, errstr_size, "no phone column (expected phone1 .. phone10)");
-    }
-    return h;
-}
-
-typedef struct {
-    gw_upload_header *h;
-    char *errstr;
-    size_t errstr_size;
-} template_ctx;
-
-static int template_field(void *vctx, const char *name)
-{
-    template_ctx *t = vctx;
-    gw_upload_header *h = t->h;
-    int col = -1;
-    if (strcmp(name, "account_number") == 0) {
-        col = h->account;
-    } else if (strcmp(name, "first_name") == 0) {
-        col = h->first;
-    } else if (strcmp(name, "last_name") == 0) {
-        col = h->last;
-    } else {
-        for (size_t i = 0; i < h->ncols && col < 0; i++) {
-            if (h->custom[i] && strcmp(h->custom[i], name) == 0) {
-                col = (int)i;
-            }
-        }
-    }
-    if (col < 0) {
-        char shown[GW_UPLOAD_EXCERPT_SIZE];
-        (void)ecm_utf8_format(t->errstr, t->errstr_size,
-                              "the message template uses {%s}, which is not a column of the file",
-                              ecm_utf8_quote(shown, sizeof(shown), name, GW_UPLOAD_EXCERPT_CHARS));
-        return 1;
-    }
-    h->required[col] = 1;
-    return 0;
-}
-
-int gw_upload_header_use_template(gw_upload_header *h, const char *tmpl, char *errstr,
-                                  size_t errstr_size)
-{
-    if (!h->required && !(h->required = calloc(h->ncols ? h->ncols : 1, 1))) {
-        (void)snprintf(errstr, errstr_size, "out of memory");
-        return -1;
-    }
-    template_ctx t = {h, errstr, errstr_size};
-    int rc = ecm_sms_template_foreach(tmpl, template_field, &t, errstr, errstr_size);
-    return rc < 0 ? -1 : rc > 0 ? 1 : 0;
 }
 
 /* ---- rows ------------------------------------------------------------- */
@@ -368,7 +186,7 @@ typedef struct {
 
 static span trimmed(const char *s, size_t n)
 {
-    trim(&s, &n);
+    gw_upload_header_trim(&s, &n);
     return (span){s, n};
 }
 
@@ -441,7 +259,7 @@ static int row_check_text(gw_upload_scratch *s, const row_view *v, char *reason,
         }
     }
     for (int k = 0; k < GW_PHONE_COLUMNS; k++) {
-        if (check_text(&v->phone[k], phone_names[k], reason, reason_size)) {
+        if (check_text(&v->phone[k], gw_upload_header_phone_name(k), reason, reason_size)) {
             return 1;
         }
     }
@@ -633,38 +451,43 @@ int gw_upload_row_csv(const gw_upload_header *h, const gw_upload_rules *rules, g
                       long long line, size_t nfields, const char *const *fields, const size_t *lens,
                       ecm_buf *out, gw_upload_row *row, char *reason, size_t reason_size)
 {
-    if (nfields != h->ncols) {
-        (void)ecm_utf8_format(reason, reason_size, "expected %zu fields, found %zu", h->ncols,
+    size_t ncols = gw_upload_header_columns(h);
+    if (nfields != ncols) {
+        (void)ecm_utf8_format(reason, reason_size, "expected %zu fields, found %zu", ncols,
                               nfields);
         return 1;
     }
     row_view v;
     memset(&v, 0, sizeof(v));
     span *known[] = {&v.account, &v.first, &v.last, &v.tz};
-    const int idx[] = {h->account, h->first, h->last, h->tz};
+    const int idx[] = {
+        gw_upload_header_field(h, GW_FIELD_ACCOUNT), gw_upload_header_field(h, GW_FIELD_FIRST),
+        gw_upload_header_field(h, GW_FIELD_LAST), gw_upload_header_field(h, GW_FIELD_TZ)};
     for (size_t k = 0; k < 4; k++) {
         if (idx[k] >= 0) {
             *known[k] = trimmed(fields[idx[k]], lens[idx[k]]);
         }
     }
     for (int k = 0; k < GW_PHONE_COLUMNS; k++) {
-        if (h->phone[k] >= 0) {
-            v.phone[k] = trimmed(fields[h->phone[k]], lens[h->phone[k]]);
+        int col = gw_upload_header_phone(h, k);
+        if (col >= 0) {
+            v.phone[k] = trimmed(fields[col], lens[col]);
         }
     }
-    if (scratch_custom_room(s, h->ncols) != 0) {
+    if (scratch_custom_room(s, ncols) != 0) {
         (void)ecm_utf8_format(reason, reason_size, "out of memory");
         return -1;
     }
     for (size_t i = 0; i < nfields; i++) {
-        if (h->custom[i]) {
-            s->creq[v.ncustom] = h->required ? h->required[i] : 0;
-            s->cname[v.ncustom] = h->custom[i];
+        const char *name = gw_upload_header_custom(h, i);
+        if (name) {
+            s->creq[v.ncustom] = (unsigned char)gw_upload_header_required(h, i);
+            s->cname[v.ncustom] = name;
             s->cval[v.ncustom++] = (span){fields[i], lens[i]};
         }
     }
-    for (size_t k = 0; h->required && k < 3; k++) {
-        if (idx[k] >= 0 && h->required[idx[k]]) {
+    for (size_t k = 0; k < 3; k++) {
+        if (idx[k] >= 0 && gw_upload_header_required(h, (size_t)idx[k])) {
             v.req_known |= 1u << k;
         }
     }
@@ -712,13 +535,13 @@ static span *json_slot(row_view *v, const char *key, int *idx)
     span *known[] = {&v->account, &v->first, &v->last, &v->tz};
     size_t klen = strlen(key);
     for (size_t k = 0; k < 4; k++) {
-        if (name_is(key, klen, known_names[k])) {
+        if (gw_upload_header_name_is(key, klen, known_names[k])) {
             *idx = (int)k;
             return known[k];
         }
     }
     for (int k = 0; k < GW_PHONE_COLUMNS; k++) {
-        if (name_is(key, klen, phone_names[k])) {
+        if (gw_upload_header_name_is(key, klen, gw_upload_header_phone_name(k))) {
             *idx = 4 + k;
             return &v->phone[k];
         }

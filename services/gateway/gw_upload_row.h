@@ -1,6 +1,6 @@
-/* The pure part of a contact upload: the CSV header mapped to columns, and
- * one row (a CSV record or a JSON array item) checked and normalised into
- * its COPY fragment and its numbers. No I/O: exposed for tests and fuzzing,
+/* The pure part of a contact upload: one row (a CSV record mapped by its
+ * header, gw_upload_header, or a JSON array item) checked and normalised
+ * into its COPY fragment and its numbers. No I/O: exposed for tests and fuzzing,
  * and called by the validating threads (gw_upload_pool). */
 #ifndef GW_UPLOAD_ROW_H
 #define GW_UPLOAD_ROW_H
@@ -8,29 +8,7 @@
 #include <stddef.h>
 
 #include "ecm_buf.h"
-
-#define GW_PHONE_COLUMNS 10
-
-typedef struct gw_upload_header gw_upload_header;
-
-/* Maps the header record's columns by name (trimmed, case-insensitive):
- * account_number, first_name, last_name, phone1..phone10, time_zone; any
- * other column is a custom field. Returns NULL with errstr when the header
- * is unusable (no phone column, a name twice, an empty name, bad UTF-8). */
-gw_upload_header *gw_upload_header_parse(size_t nfields, const char *const *fields,
-                                         const size_t *lens, char *errstr, size_t errstr_size)
-    __attribute__((warn_unused_result));
-void gw_upload_header_free(gw_upload_header *h);
-
-/* For an sms campaign: every placeholder of the message template tmpl must
- * be a column of the file (account_number, first_name, last_name or a
- * custom column, custom names compared exactly); those columns are then
- * required in every row, so a row where one is empty is rejected rather
- * than let the message go out with a blank. Returns 0; 1 when a placeholder
- * is no column (errstr names it); -1 on a template syntax error or out of
- * memory (errstr says why). */
-int gw_upload_header_use_template(gw_upload_header *h, const char *tmpl, char *errstr,
-                                  size_t errstr_size) __attribute__((warn_unused_result));
+#include "gw_upload_header.h"
 
 /* Per-thread state of row validation: caches of time-zone checks and of the
  * zone of each number region (ICU lookups cost far more than a row). */
