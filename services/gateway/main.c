@@ -21,6 +21,7 @@
 #include "gw_keys.h"
 #include "gw_strategies.h"
 #include "gw_upload.h"
+#include "gw_upload_list.h"
 #include "gw_upload_lease.h"
 
 typedef struct {
@@ -123,6 +124,7 @@ static void upload_chores(const gw_app *app, int64_t now, int64_t lease_ms, int6
 static int (*const route_modules[])(ecm_http *h, const gw_app *app) = {
     gw_campaigns_register,
     gw_upload_register,
+    gw_upload_list_register,
     gw_dnc_register,
     gw_strategies_register,
     gw_contacts_register,
