@@ -19,6 +19,7 @@
 #include "gw_dnc_upload.h"
 #include "gw_export.h"
 #include "gw_keys.h"
+#include "gw_openapi.h"
 #include "gw_strategies.h"
 #include "gw_upload.h"
 #include "gw_upload_lease.h"
@@ -183,6 +184,10 @@ int main(int argc, char **argv)
         gw_strategies_register(svc.http, &app) != 0 || gw_contacts_register(svc.http, &app) != 0 ||
         gw_keys_register(svc.http, &app) != 0 || gw_audit_register(svc.http, &app) != 0 ||
         gw_export_register(svc.http, &app) != 0) {
+        ecm_log_error("gateway start failed", "HTTP route table is full");
+        goto out;
+    }
+    if (gw_openapi_register(svc.http, &app) != 0) {
         ecm_log_error("gateway start failed", "HTTP route table is full");
         goto out;
     }
