@@ -19,6 +19,7 @@
 #include "gw_dnc.h"
 #include "gw_export.h"
 #include "gw_keys.h"
+#include "gw_openapi.h"
 #include "gw_strategies.h"
 #include "gw_upload.h"
 #include "gw_upload_list.h"
@@ -200,6 +201,10 @@ int main(int argc, char **argv)
             ecm_log_error("gateway start failed", "HTTP routes not added (module %zu)", i);
             goto out;
         }
+    }
+    if (gw_openapi_register(svc.http, &app) != 0) {
+        ecm_log_error("gateway start failed", "HTTP route table is full");
+        goto out;
     }
     gw_auth_install(svc.http, &app);
     if (ecm_service_start_http(&svc) != 0) {
