@@ -133,6 +133,7 @@ static int (*const route_modules[])(ecm_http *h, const gw_app *app) = {
     gw_keys_register,
     gw_audit_register,
     gw_export_register,
+    gw_openapi_register,
 };
 /* clang-format on */
 
@@ -201,10 +202,6 @@ int main(int argc, char **argv)
             ecm_log_error("gateway start failed", "HTTP routes not added (module %zu)", i);
             goto out;
         }
-    }
-    if (gw_openapi_register(svc.http, &app) != 0) {
-        ecm_log_error("gateway start failed", "HTTP route table is full");
-        goto out;
     }
     gw_auth_install(svc.http, &app);
     if (ecm_service_start_http(&svc) != 0) {
