@@ -300,6 +300,51 @@ void fd_dispatch_forget(fd_ctx *ctx)
         pending_drop(ctx, ctx->pending);
 }
 
+/* Posts the m recorded contacts of target (accounts[i] the account of
+ * contacts[i]) to UCCX and marks them 'sent' (adding to *dispatched, may be
+ * NULL). A batch UCCX did not take or whose marking failed is kept pending
+ * (taken at started, fd_mono_ms()). Returns 0, -2 (UCCX unavailable: the
+ * target waits) or -1. */
+static int post_batch(fd_ctx *ctx, const char *cisco_id, const char *target,
+                      const fd_uccx_contact *contacts, const char **accounts, size_t m,
+                      long long started, size_t *dispatched)
+{
+    fd_uccx_result res;
+    fd_uccx_status st = fd_uccx_post_contacts(ctx->uccx, cisco_id, contacts, m, &res);
+    if (st != FD_UCCX_OK) {
+        fd_count_uccx_error(ctx, st);
+        if (st == FD_UCCX_REJECTED)
+            ecm_log_error("UCCX rejected a batch; left for the reconciler",
+                          "target=%s records=%zu status=%ld body=%s", target, m, res.http_status,
+                          res.detail);
+        else
+            ecm_log_warn("UCCX did not take a batch; the target waits until it is reconciled",
+                         "target=%s records=%zu status=%ld error=%s", target, m, res.http_status,
+                         res.detail);
+        if (st == FD_UCCX_UNAVAILABLE) {
+            pending_add(ctx, target, accounts, m, res.settled, started);
+            return -2;
+        }
+        return -1;
+    }
+    size_t marked = 0;
+    if (ecm_pg_begin(ctx->pg) < 0 || fd_mark_sent(ctx, accounts, m, &marked) < 0 ||
+        ecm_pg_commit(ctx->pg) < 0) {
+        ecm_pg_rollback(ctx->pg);
+        ecm_pg_check_broken(ctx->pg);
+        ecm_log_warn("could not record a batch as sent; settled once the DB is back",
+                     "target=%s records=%zu", target, m);
+        /* UCCX has it: reconciling marks it 'sent' without sending it again. */
+        pending_add(ctx, target, accounts, m, 1, started);
+        return -1;
+    }
+    ecm_metric_add(ctx->metrics.dispatched, marked);
+    if (dispatched)
+        *dispatched += marked;
+    ecm_log_debug("batch dispatched", "target=%s records=%zu", target, marked);
+    return 0;
+}
+
 int fd_dispatch_target(fd_ctx *ctx, const char *cisco_id, size_t *dispatched, int *full)
 {
     if (dispatched)
@@ -349,42 +394,7 @@ int fd_dispatch_target(fd_ctx *ctx, const char *cisco_id, size_t *dispatched, in
     }
     if (m == 0)
         goto done;
-    fd_uccx_result res;
-    fd_uccx_status st = fd_uccx_post_contacts(ctx->uccx, cisco_id, contacts, m, &res);
-    if (st != FD_UCCX_OK) {
-        fd_count_uccx_error(ctx, st);
-        if (st == FD_UCCX_REJECTED)
-            ecm_log_error("UCCX rejected a batch; left for the reconciler",
-                          "target=%s records=%zu status=%ld body=%s", target, m, res.http_status,
-                          res.detail);
-        else
-            ecm_log_warn("UCCX did not take a batch; the target waits until it is reconciled",
-                         "target=%s records=%zu status=%ld error=%s", target, m, res.http_status,
-                         res.detail);
-        if (st == FD_UCCX_UNAVAILABLE) {
-            pending_add(ctx, target, accounts, m, res.settled, started);
-            rc = -2;
-        } else {
-            rc = -1;
-        }
-        goto done;
-    }
-    size_t marked = 0;
-    if (ecm_pg_begin(ctx->pg) < 0 || fd_mark_sent(ctx, accounts, m, &marked) < 0 ||
-        ecm_pg_commit(ctx->pg) < 0) {
-        ecm_pg_rollback(ctx->pg);
-        ecm_pg_check_broken(ctx->pg);
-        ecm_log_warn("could not record a batch as sent; settled once the DB is back",
-                     "target=%s records=%zu", target, m);
-        /* UCCX has it: reconciling marks it 'sent' without sending it again. */
-        pending_add(ctx, target, accounts, m, 1, started);
-        rc = -1;
-        goto done;
-    }
-    ecm_metric_add(ctx->metrics.dispatched, marked);
-    if (dispatched)
-        *dispatched += marked;
-    ecm_log_debug("batch dispatched", "target=%s records=%zu", target, marked);
+    rc = post_batch(ctx, cisco_id, target, contacts, accounts, m, started, dispatched);
 done:
     if (full && rc == 0)
         *full = full_local;

@@ -331,14 +331,82 @@ static void sample_lag(rs_sync *s, int nrows, int64_t position)
         ecm_metric_set(s->m_lag, (double)lag);
 }
 
+/* What became of a page's rows. */
+typedef struct {
+    int emitted, foreign, no_attempt, unknown_codes;
+} page_counts;
+
+/* Inside the open transaction: finds the attempts of the page's n rows and
+ * emits an event for each row of ours, counting in *c. Returns 0 or -1 (the
+ * DB failed). */
+static int emit_page(rs_sync *s, int n, page_counts *c)
+{
+    for (int i = 0; i < n; i++) {
+        row_key *k = &s->keys[i];
+        memset(k, 0, sizeof(*k));
+        k->parsed =
+            !s->rows[i].account_number_truncated &&
+            ecm_account_number_parse(s->rows[i].account_number, &k->contact_id, &k->attempt) == 0;
+    }
+    if (find_attempts(s, n) != 0)
+        return -1;
+    int64_t now = ecm_now_ms();
+    for (int i = 0; i < n; i++) {
+        if (!s->keys[i].parsed) {
+            c->foreign++;
+            continue;
+        }
+        if (!s->keys[i].found) {
+            c->no_attempt++;
+            continue;
+        }
+        int unknown = 0;
+        if (emit(s, &s->rows[i], &s->keys[i], now, &unknown) != 0)
+            return -1;
+        c->unknown_codes += unknown;
+        c->emitted++;
+    }
+    return 0;
+}
+
+/* Inside the open transaction: the watermark moved to last. Returns 0 or
+ * -1. */
+static int save_watermark(rs_sync *s, int64_t last)
+{
+    char last_text[24];
+    snprintf(last_text, sizeof(last_text), "%" PRId64, last);
+    const char *params[2] = {s->source, last_text};
+    return ecm_pg_cmd(s->pg,
+                      "INSERT INTO sync_watermarks (source, position, updated_at) "
+                      "VALUES ($1, $2::bigint, now()) ON CONFLICT (source) DO UPDATE "
+                      "SET position = EXCLUDED.position, updated_at = now()",
+                      2, params) != 0
+               ? -1
+               : 0;
+}
+
+/* After the commit of a page of n rows up to last: the watermark and the
+ * counts published. Can't fail. */
+static void page_committed(rs_sync *s, int n, int64_t last, const page_counts *c)
+{
+    atomic_store(&s->watermark, last);
+    ecm_metric_set(s->m_watermark, (double)last);
+    ecm_metric_add(s->m_rows, (uint64_t)n);
+    ecm_metric_add(s->m_emitted, (uint64_t)c->emitted);
+    ecm_metric_add(s->m_skip_foreign, (uint64_t)c->foreign);
+    ecm_metric_add(s->m_skip_no_attempt, (uint64_t)c->no_attempt);
+    ecm_metric_add(s->m_unknown_code, (uint64_t)c->unknown_codes);
+    ecm_log_debug("result page committed",
+                  "source %s rows %d emitted %d foreign %d unknown_attempt %d watermark %" PRId64,
+                  s->source, n, c->emitted, c->foreign, c->no_attempt, last);
+    sample_lag(s, n, last);
+}
+
 int rs_sync_page(rs_sync *s)
 {
     int64_t position = 0;
     int n = 0;
-    int foreign = 0;
-    int no_attempt = 0;
-    int emitted = 0;
-    int unknown_codes = 0;
+    page_counts counts = {0};
 
     if (ensure_map(s) != 0)
         return -1;
@@ -371,64 +439,21 @@ int rs_sync_page(rs_sync *s)
         sample_lag(s, 0, position);
         return 0;
     }
-
-    for (int i = 0; i < n; i++) {
-        row_key *k = &s->keys[i];
-        memset(k, 0, sizeof(*k));
-        k->parsed =
-            !s->rows[i].account_number_truncated &&
-            ecm_account_number_parse(s->rows[i].account_number, &k->contact_id, &k->attempt) == 0;
-    }
-    if (find_attempts(s, n) != 0)
+    if (emit_page(s, n, &counts) != 0)
         goto db_fail;
-
-    int64_t now = ecm_now_ms();
-    for (int i = 0; i < n; i++) {
-        if (!s->keys[i].parsed) {
-            foreign++;
-            continue;
-        }
-        if (!s->keys[i].found) {
-            no_attempt++;
-            continue;
-        }
-        int unknown = 0;
-        if (emit(s, &s->rows[i], &s->keys[i], now, &unknown) != 0)
-            goto db_fail;
-        unknown_codes += unknown;
-        emitted++;
-    }
 
     /* The page's events and the watermark that covers them commit together:
      * after a crash or restart the next page starts right after the last
      * committed RecoveryKey, so no row is lost and none is emitted twice. */
     int64_t last = s->rows[n - 1].recovery_key;
-    char last_text[24];
-    snprintf(last_text, sizeof(last_text), "%" PRId64, last);
-    const char *params[2] = {s->source, last_text};
-    if (ecm_pg_cmd(s->pg,
-                   "INSERT INTO sync_watermarks (source, position, updated_at) "
-                   "VALUES ($1, $2::bigint, now()) ON CONFLICT (source) DO UPDATE "
-                   "SET position = EXCLUDED.position, updated_at = now()",
-                   2, params) != 0)
+    if (save_watermark(s, last) != 0)
         goto db_fail;
     if (ecm_pg_commit(s->pg) != 0) {
         db_failed(s);
         return -1;
     }
-
     /* Counted only once committed, so a retried page isn't counted twice. */
-    atomic_store(&s->watermark, last);
-    ecm_metric_set(s->m_watermark, (double)last);
-    ecm_metric_add(s->m_rows, (uint64_t)n);
-    ecm_metric_add(s->m_emitted, (uint64_t)emitted);
-    ecm_metric_add(s->m_skip_foreign, (uint64_t)foreign);
-    ecm_metric_add(s->m_skip_no_attempt, (uint64_t)no_attempt);
-    ecm_metric_add(s->m_unknown_code, (uint64_t)unknown_codes);
-    ecm_log_debug("result page committed",
-                  "source %s rows %d emitted %d foreign %d unknown_attempt %d watermark %" PRId64,
-                  s->source, n, emitted, foreign, no_attempt, last);
-    sample_lag(s, n, last);
+    page_committed(s, n, last, &counts);
     return n;
 
 db_fail:
