@@ -29,18 +29,10 @@ typedef struct {
     long long window_margin_s;
 } feeder_config;
 
-static int validate_url(const char *value, char *errstr, size_t errstr_size)
-{
-    if (strncmp(value, "http://", 7) == 0 || strncmp(value, "https://", 8) == 0)
-        return 0;
-    snprintf(errstr, errstr_size, "'%s' is not an http:// or https:// URL", value);
-    return -1;
-}
-
 static const ecm_cfg_entry config_table[] = {
     ECM_COMMON_CONFIG_ENTRIES(feeder_config, common, "8081", "64"),
     {"ECM_UCCX_URL", ECM_CFG_STRING, offsetof(feeder_config, uccx_url), "http://127.0.0.1:8700", 0,
-     -1, "base URL of UCCX (its /adminapi)", validate_url, 0},
+     -1, "base URL of UCCX (its /adminapi)", ecm_config_check_url, 0},
     {"ECM_UCCX_USER", ECM_CFG_STRING, offsetof(feeder_config, uccx_user), "", 0, -1,
      "UCCX user for HTTP basic auth (empty: no auth)", NULL, 0},
     {"ECM_UCCX_PASSWORD", ECM_CFG_STRING, offsetof(feeder_config, uccx_password), "", 0, -1,

@@ -64,23 +64,6 @@ typedef struct {
     char *legal_hours;
 } sms_config;
 
-static int validate_url_or_empty(const char *value, char *errstr, size_t errstr_size)
-{
-    if (value[0] == '\0' || strncmp(value, "http://", 7) == 0 || strncmp(value, "https://", 8) == 0)
-        return 0;
-    snprintf(errstr, errstr_size, "'%s' is not an http:// or https:// URL", value);
-    return -1;
-}
-
-static int validate_url(const char *value, char *errstr, size_t errstr_size)
-{
-    if (value[0] == '\0') {
-        snprintf(errstr, errstr_size, "must not be empty");
-        return -1;
-    }
-    return validate_url_or_empty(value, errstr, errstr_size);
-}
-
 static int validate_method(const char *value, char *errstr, size_t errstr_size)
 {
     if (strcmp(value, "POST") == 0 || strcmp(value, "PUT") == 0 || strcmp(value, "PATCH") == 0)
@@ -115,13 +98,13 @@ static const ecm_cfg_entry config_table[] = {
      "Kafka consumer group", NULL, 0},
     {"ECM_SMS_KANNEL_URL", ECM_CFG_STRING, offsetof(sms_config, kannel_url),
      "http://127.0.0.1:13013/cgi-bin/sendsms", 0, -1,
-     "Kannel smsbox sendsms URL (empty: no Kannel gateway)", validate_url_or_empty, 0},
+     "Kannel smsbox sendsms URL (empty: no Kannel gateway)", ecm_config_check_url_or_empty, 0},
     {"ECM_SMS_KANNEL_USER", ECM_CFG_STRING, offsetof(sms_config, kannel_user), "ecm", 0, -1,
      "Kannel sendsms username", NULL, 0},
     {"ECM_SMS_KANNEL_PASSWORD", ECM_CFG_STRING, offsetof(sms_config, kannel_password), "", 0, -1,
      "Kannel sendsms password", NULL, 1},
     {"ECM_SMS_HTTP_GATEWAY_URL", ECM_CFG_STRING, offsetof(sms_config, http_url), "", 0, -1,
-     "generic HTTP/JSON gateway endpoint (empty: none)", validate_url_or_empty, 0},
+     "generic HTTP/JSON gateway endpoint (empty: none)", ecm_config_check_url_or_empty, 0},
     {"ECM_SMS_HTTP_GATEWAY_METHOD", ECM_CFG_STRING, offsetof(sms_config, http_method), "POST", 0,
      -1, "generic gateway: POST, PUT or PATCH", validate_method, 0},
     {"ECM_SMS_HTTP_GATEWAY_BODY", ECM_CFG_STRING, offsetof(sms_config, http_body),
@@ -143,7 +126,7 @@ static const ecm_cfg_entry config_table[] = {
      validate_gateway, 0},
     {"ECM_SMS_CALLBACK_BASE_URL", ECM_CFG_STRING, offsetof(sms_config, callback_base_url),
      "http://127.0.0.1:8084", 0, -1,
-     "this service's HTTP port as the gateways reach it (DLR URLs)", validate_url, 0},
+     "this service's HTTP port as the gateways reach it (DLR URLs)", ecm_config_check_url, 0},
     {"ECM_SMS_CALLBACK_SECRET", ECM_CFG_STRING, offsetof(sms_config, callback_secret), NULL, 0,
      -1, "secret of the DLR URL tokens (HMAC-SHA256 of the message id): a random value of at "
      "least 32 characters, known to this service only", sms_auth_validate_secret, 1},
