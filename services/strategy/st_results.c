@@ -28,23 +28,37 @@
  * message is dead-lettered, so one poisoned event can't stall a partition. */
 #define ST_PERMANENT_ERROR_TRIES 5
 
+/* The fields every result has, from its event (what names the event in
+ * reason). Returns 0, or -1 with a reason when the contact id or attempt
+ * is missing (out is zeroed either way). */
+static int result_common(st_result *out, const char *what, const char *event_id,
+                         int64_t campaign_id, int64_t contact_id, int attempt,
+                         Ecm__V1__Outcome outcome, int64_t occurred_at, char *reason,
+                         size_t reason_size)
+{
+    memset(out, 0, sizeof(*out));
+    if (contact_id <= 0 || attempt < 1) {
+        snprintf(reason, reason_size, "%s result without contact id or attempt", what);
+        return -1;
+    }
+    if (event_id != NULL)
+        snprintf(out->event_id, sizeof(out->event_id), "%s", event_id);
+    out->campaign_id = campaign_id;
+    out->contact_id = contact_id;
+    out->attempt = attempt;
+    out->outcome = outcome;
+    out->result_at_ms = occurred_at;
+    return 0;
+}
+
 int st_result_from_call(const Ecm__V1__CallResult *m, st_result *out, char *reason,
                         size_t reason_size)
 {
-    memset(out, 0, sizeof(*out));
-    if (m->contact_id <= 0 || m->attempt < 1) {
-        snprintf(reason, reason_size, "call result without contact id or attempt");
+    if (result_common(out, "call", m->event_id, m->campaign_id, m->contact_id, m->attempt,
+                      m->outcome, m->occurred_at, reason, reason_size) != 0)
         return -1;
-    }
-    if (m->event_id != NULL)
-        snprintf(out->event_id, sizeof(out->event_id), "%s", m->event_id);
-    out->campaign_id = m->campaign_id;
-    out->contact_id = m->contact_id;
-    out->attempt = m->attempt;
-    out->outcome = m->outcome;
     out->counts_as_attempt = m->counts_as_attempt ? 1 : 0;
     out->callback_at_ms = m->callback_at;
-    out->result_at_ms = m->occurred_at;
     out->raw_code = m->call_result;
     out->has_raw_detail = 1;
     out->raw_detail = m->call_result_detail;
@@ -54,20 +68,11 @@ int st_result_from_call(const Ecm__V1__CallResult *m, st_result *out, char *reas
 int st_result_from_sms(const Ecm__V1__SmsResult *m, st_result *out, char *reason,
                        size_t reason_size)
 {
-    memset(out, 0, sizeof(*out));
-    if (m->contact_id <= 0 || m->attempt < 1) {
-        snprintf(reason, reason_size, "sms result without contact id or attempt");
+    if (result_common(out, "sms", m->event_id, m->campaign_id, m->contact_id, m->attempt,
+                      m->outcome, m->occurred_at, reason, reason_size) != 0)
         return -1;
-    }
-    if (m->event_id != NULL)
-        snprintf(out->event_id, sizeof(out->event_id), "%s", m->event_id);
-    out->campaign_id = m->campaign_id;
-    out->contact_id = m->contact_id;
-    out->attempt = m->attempt;
-    out->outcome = m->outcome;
     /* Every final SMS state is a real attempt at the number. */
     out->counts_as_attempt = 1;
-    out->result_at_ms = m->occurred_at;
     out->raw_code = m->gateway_status;
     return 0;
 }
