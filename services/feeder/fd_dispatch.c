@@ -130,7 +130,8 @@ static int record_go(fd_ctx *ctx, const char *target, const ecm_gate_row *verdic
     }
     int ngo = ids.n;
     char now_s[24];
-    snprintf(now_s, sizeof now_s, "%lld", (long long)now_ms);
+    if ((size_t)snprintf(now_s, sizeof now_s, "%lld", (long long)now_ms) >= sizeof now_s)
+        ok = 0;
     const char *p[6] = {ecm_pgarr_finish(&ids),
                         ecm_pgarr_finish(&atts),
                         ecm_pgarr_finish(&phones),
@@ -190,7 +191,8 @@ static int record_batch(fd_ctx *ctx, const char *cisco_id, const char *target, i
         return 0;
     }
     char limit[32];
-    snprintf(limit, sizeof limit, "%lld", room);
+    if ((size_t)snprintf(limit, sizeof limit, "%lld", room) >= sizeof limit)
+        goto fail;
     const char *p2[2] = {cisco_id, limit};
     PGresult *t = ecm_pg_exec(ctx->pg, TAKE_SQL, 2, p2);
     if (!t)
@@ -259,9 +261,20 @@ static void pending_add(fd_ctx *ctx, const char *target, const char *const *acco
                      target);
         return;
     }
-    snprintf(p->target, sizeof p->target, "%s", target);
-    for (size_t i = 0; i < n; i++)
-        snprintf(p->accounts[i], sizeof p->accounts[i], "%s", accounts[i]);
+    /* A cut target or account would settle another batch: such a batch is
+     * only left to the reconciler (it can't happen: both come from buffers
+     * of these sizes). */
+    int fits = (size_t)snprintf(p->target, sizeof p->target, "%s", target) < sizeof p->target;
+    for (size_t i = 0; fits && i < n; i++)
+        fits = (size_t)snprintf(p->accounts[i], sizeof p->accounts[i], "%s", accounts[i]) <
+               sizeof p->accounts[i];
+    if (!fits) {
+        free(p->accounts);
+        free(p);
+        ecm_log_warn("batch key too long; the failed batch is left to the reconciler",
+                     "target=%.60s", target);
+        return;
+    }
     p->n = n;
     p->not_before = settled ? 0 : started_ms + ctx->opt.reconcile_after_s * 1000;
     p->next = ctx->pending;

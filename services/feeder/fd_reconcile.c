@@ -120,8 +120,10 @@ static int reconcile_rows(fd_ctx *ctx, const char *target, long after_s, const c
         return -1;
     const char *cisco_id = target + strlen(TARGET_PREFIX);
     char after[32], limit[32];
-    snprintf(after, sizeof after, "%ld", after_s);
-    snprintf(limit, sizeof limit, "%ld", ctx->opt.capacity > 0 ? ctx->opt.capacity : 10000);
+    if ((size_t)snprintf(after, sizeof after, "%ld", after_s) >= sizeof after ||
+        (size_t)snprintf(limit, sizeof limit, "%ld",
+                         ctx->opt.capacity > 0 ? ctx->opt.capacity : 10000) >= sizeof limit)
+        return -1;
     if (ecm_pg_begin(ctx->pg) < 0)
         goto db_fail;
     const char *params[4] = {target, after, limit, only};
@@ -219,7 +221,8 @@ int fd_reconcile_run(fd_ctx *ctx, size_t *present, size_t *resent)
 {
     size_t p = 0, s = 0;
     char after[32];
-    snprintf(after, sizeof after, "%ld", ctx->opt.reconcile_after_s);
+    if ((size_t)snprintf(after, sizeof after, "%ld", ctx->opt.reconcile_after_s) >= sizeof after)
+        return -1;
     const char *params[1] = {after};
     PGresult *r = ecm_pg_exec(ctx->pg, STALE_TARGETS_SQL, 1, params);
     if (!r) {

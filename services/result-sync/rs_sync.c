@@ -290,7 +290,8 @@ static int emit(rs_sync *s, const rs_odbc_row *row, const row_key *key, int64_t 
     ecm_uuid_new(event_id);
     if (!rs_map_resolve(s->map, row->call_result, NULL, &outcome, &counts))
         *unknown_code = 1;
-    snprintf(msg_key, sizeof(msg_key), "%" PRId64, key->contact_id);
+    if ((size_t)snprintf(msg_key, sizeof(msg_key), "%" PRId64, key->contact_id) >= sizeof(msg_key))
+        return -1;
     /* The message only reads these strings; the casts drop const for
      * protobuf-c's char * fields. */
     ev.event_id = event_id;
@@ -374,7 +375,8 @@ static int emit_page(rs_sync *s, int n, page_counts *c)
 static int save_watermark(rs_sync *s, int64_t last)
 {
     char last_text[24];
-    snprintf(last_text, sizeof(last_text), "%" PRId64, last);
+    if ((size_t)snprintf(last_text, sizeof(last_text), "%" PRId64, last) >= sizeof(last_text))
+        return -1;
     const char *params[2] = {s->source, last_text};
     return ecm_pg_cmd(s->pg,
                       "INSERT INTO sync_watermarks (source, position, updated_at) "

@@ -19,7 +19,9 @@ static void count_retry(sms_sender *s, const char *reason)
     if (!s->cfg.ctx->metrics)
         return;
     char name[128];
-    snprintf(name, sizeof name, "ecm_sms_retries_total{reason=\"%s\"}", reason ? reason : "other");
+    if ((size_t)snprintf(name, sizeof name, "ecm_sms_retries_total{reason=\"%s\"}",
+                         reason ? reason : "other") >= sizeof name)
+        return; /* never counted under a cut name */
     ecm_metric_add(ecm_metrics_counter(s->cfg.ctx->metrics, name,
                                        "sends to be retried (same attempt, same message id)"),
                    1);

@@ -85,12 +85,12 @@ int sms_judge_hold_back(sms_sender *s, const PGresult *r, ecm_gate_row *v, int n
     }
     int nw = w_id.n;
     char stale[24];
-    snprintf(stale, sizeof stale, "%ld", s->cfg.stale_s);
+    int stale_ok = (size_t)snprintf(stale, sizeof stale, "%ld", s->cfg.stale_s) < sizeof stale;
     const char *pw[4] = {ecm_pgarr_finish(&w_id), ecm_pgarr_finish(&w_att), ecm_pgarr_finish(&w_ms),
                          stale};
     const char *pc[3] = {ecm_pgarr_finish(&c_id), ecm_pgarr_finish(&c_att),
                          ecm_pgarr_finish(&c_out)};
-    int rc = closed && pw[0] && pw[1] && pw[2] && pc[0] && pc[1] && pc[2] ? 0 : -1;
+    int rc = stale_ok && closed && pw[0] && pw[1] && pw[2] && pc[0] && pc[1] && pc[2] ? 0 : -1;
     if (rc == 0 && nw > 0)
         rc = ecm_pg_cmd(s->pg, RECOVER_WAIT_SQL, 4, pw);
     if (rc == 0 && nclosed > 0) {

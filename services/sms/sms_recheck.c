@@ -21,7 +21,8 @@ static int add_closed(sms_sender *s, int64_t campaign_id, int64_t contact_id, in
 {
     char id[ECM_UUID_LEN], key[24];
     ecm_uuid_new(id);
-    snprintf(key, sizeof key, "%lld", (long long)contact_id);
+    if ((size_t)snprintf(key, sizeof key, "%lld", (long long)contact_id) >= sizeof key)
+        return -1;
     Ecm__V1__ContactClosed ev = ECM__V1__CONTACT_CLOSED__INIT;
     ev.event_id = id;
     ev.occurred_at = ecm_now_ms();

@@ -58,7 +58,13 @@ static int recover_item(sms_sender *s, sms_lane *ln, const PGresult *r, int i)
     it->contact_id = ecm_pgval_ll(r, i, 0, -1);
     it->attempt = (int)ecm_pgval_ll(r, i, 1, -1);
     it->campaign_id = ecm_pgval_ll(r, i, 2, -1);
-    snprintf(it->message_id, sizeof it->message_id, "%s", PQgetvalue(r, i, 4));
+    if ((size_t)snprintf(it->message_id, sizeof it->message_id, "%s", PQgetvalue(r, i, 4)) >=
+        sizeof it->message_id) {
+        ecm_log_warn("SMS left 'sending': its message id is too long", "contact_id=%lld",
+                     (long long)ecm_pgval_ll(r, i, 0, -1));
+        sms_held_free(s, it); /* never sent under a cut id */
+        return 0;
+    }
     it->recheck = 1;
     ecm_metric_add(s->recovered, 1);
     char *text = NULL;
@@ -85,8 +91,9 @@ static int recover_item(sms_sender *s, sms_lane *ln, const PGresult *r, int i)
 int sms_recover_lane(sms_sender *s, sms_lane *ln, long want)
 {
     char limit[24], stale[24];
-    snprintf(limit, sizeof limit, "%ld", want);
-    snprintf(stale, sizeof stale, "%ld", s->cfg.stale_s);
+    if ((size_t)snprintf(limit, sizeof limit, "%ld", want) >= sizeof limit ||
+        (size_t)snprintf(stale, sizeof stale, "%ld", s->cfg.stale_s) >= sizeof stale)
+        return -1;
     const char *p[3] = {ln->name, stale, limit};
     if (ecm_pg_begin(s->pg) < 0) {
         ecm_pg_check_broken(s->pg);

@@ -27,14 +27,16 @@ static const char *field_lookup(void *ctx, const char *name)
     json_t *v = f->custom ? json_object_get(f->custom, name) : NULL;
     if (json_is_string(v))
         return json_string_value(v);
-    if (json_is_integer(v)) {
-        snprintf(f->num, sizeof f->num, "%lld", (long long)json_integer_value(v));
-        return f->num;
-    }
-    if (json_is_real(v)) {
-        snprintf(f->num, sizeof f->num, "%g", json_real_value(v));
-        return f->num;
-    }
+    /* A number that had to be cut is never rendered: absent instead. */
+    if (json_is_integer(v))
+        return (size_t)snprintf(f->num, sizeof f->num, "%lld", (long long)json_integer_value(v)) <
+                       sizeof f->num
+                   ? f->num
+                   : NULL;
+    if (json_is_real(v))
+        return (size_t)snprintf(f->num, sizeof f->num, "%g", json_real_value(v)) < sizeof f->num
+                   ? f->num
+                   : NULL;
     if (json_is_boolean(v))
         return json_is_true(v) ? "true" : "false";
     return NULL; /* absent or null: never rendered as a blank */

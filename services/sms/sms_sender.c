@@ -78,11 +78,10 @@ static int lane_init(sms_sender *s, size_t i, int64_t now)
         hold = (size_t)s->cfg.batch;
     ln->hold = hold;
     ecm_metrics *m = s->cfg.ctx->metrics;
-    if (m) {
-        char name[128];
-        snprintf(name, sizeof name, "ecm_sms_sent_total{gateway=\"%s\"}", ln->name);
+    char name[128];
+    if (m && (size_t)snprintf(name, sizeof name, "ecm_sms_sent_total{gateway=\"%s\"}", ln->name) <
+                 sizeof name)
         ln->sent = ecm_metrics_counter(m, name, "messages the gateway accepted");
-    }
     return 0;
 }
 

@@ -76,7 +76,8 @@ typedef struct sms_sender sms_sender;
 
 /* Creates the sender on pg (not owned; used from the sender's thread only)
  * with one gateway per lane. Returns NULL (logged) on failure. */
-sms_sender *sms_sender_new(ecm_pg *pg, const sms_sender_config *cfg);
+sms_sender *sms_sender_new(ecm_pg *pg, const sms_sender_config *cfg)
+    __attribute__((warn_unused_result));
 
 /* Finishes nothing: requests in flight are dropped (their attempts stay
  * 'sending' and are recovered after stale_s). Use sms_sender_drain() first

@@ -159,7 +159,8 @@ static int record_batch(sms_sender *s, sms_lane *ln, const char *campaign_id, in
 {
     int n_rec = rec->id.n;
     char now_s[24];
-    snprintf(now_s, sizeof now_s, "%lld", (long long)now_ms);
+    if ((size_t)snprintf(now_s, sizeof now_s, "%lld", (long long)now_ms) >= sizeof now_s)
+        return -1;
     const char *pr[10] = {campaign_id,
                           ln->name,
                           ecm_pgarr_finish(&rec->id),
@@ -216,7 +217,8 @@ static void queue_batch(sms_sender *s, sms_lane *ln, int ok, ecm_gate_row *verdi
 static int take_campaign(sms_sender *s, sms_lane *ln, const char *campaign_id, long want)
 {
     char limit[24];
-    snprintf(limit, sizeof limit, "%ld", want);
+    if ((size_t)snprintf(limit, sizeof limit, "%ld", want) >= sizeof limit)
+        return -1;
     if (ecm_pg_begin(s->pg) < 0)
         return -1;
     const char *p[2] = {campaign_id, limit};
@@ -293,8 +295,9 @@ static const char TAKE_SYSTEM_SQL[] =
 int sms_take_system(sms_sender *s, sms_lane *ln, long want)
 {
     char limit[24], stale[24];
-    snprintf(limit, sizeof limit, "%ld", want);
-    snprintf(stale, sizeof stale, "%ld", s->cfg.stale_s);
+    if ((size_t)snprintf(limit, sizeof limit, "%ld", want) >= sizeof limit ||
+        (size_t)snprintf(stale, sizeof stale, "%ld", s->cfg.stale_s) >= sizeof stale)
+        return -1;
     const char *p[2] = {limit, stale};
     PGresult *r = ecm_pg_exec(s->pg, TAKE_SYSTEM_SQL, 2, p);
     if (!r) {
@@ -315,7 +318,11 @@ int sms_take_system(sms_sender *s, sms_lane *ln, long want)
             continue;
         }
         it->system_id = ecm_pgval_ll(r, i, 0, -1);
-        snprintf(it->message_id, sizeof it->message_id, "%s", PQgetvalue(r, i, 3));
+        if ((size_t)snprintf(it->message_id, sizeof it->message_id, "%s", PQgetvalue(r, i, 3)) >=
+            sizeof it->message_id) {
+            sms_held_free(s, it); /* never sent under a cut id */
+            continue;
+        }
         if (ecm_pgval_ll(r, i, 4, -1) > 1)
             ecm_metric_add(s->recovered, 1);
         sms_held_push_back(ln, it);

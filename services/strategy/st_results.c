@@ -41,8 +41,14 @@ static int result_common(st_result *out, const char *what, const char *event_id,
         snprintf(reason, reason_size, "%s result without contact id or attempt", what);
         return -1;
     }
-    if (event_id != NULL)
-        snprintf(out->event_id, sizeof(out->event_id), "%s", event_id);
+    /* The event id is the key that makes a redelivered result a duplicate:
+     * never kept cut. */
+    if (event_id != NULL && (size_t)snprintf(out->event_id, sizeof(out->event_id), "%s",
+                                             event_id) >= sizeof(out->event_id)) {
+        snprintf(reason, reason_size, "%s result with an event id over %zu bytes", what,
+                 sizeof(out->event_id) - 1);
+        return -1;
+    }
     out->campaign_id = campaign_id;
     out->contact_id = contact_id;
     out->attempt = attempt;
@@ -213,7 +219,8 @@ static int add_closed_event(ecm_pg *pg, const st_results_ctx *ctx, int64_t campa
     char id[ECM_UUID_LEN];
     char key[24];
     ecm_uuid_new(id);
-    snprintf(key, sizeof(key), "%lld", (long long)contact_id);
+    if ((size_t)snprintf(key, sizeof(key), "%lld", (long long)contact_id) >= sizeof(key))
+        return -1;
     Ecm__V1__ContactClosed ev = ECM__V1__CONTACT_CLOSED__INIT;
     ev.event_id = id;
     ev.occurred_at = ecm_now_ms();
@@ -230,9 +237,9 @@ static void count_metrics(const st_results_ctx *ctx, Ecm__V1__Outcome outcome, i
     if (ctx->metrics == NULL)
         return;
     char name[128];
-    snprintf(name, sizeof(name), "ecm_strategy_results_total{outcome=\"%s\"}",
-             ecm_outcome_name(outcome));
-    ecm_metric_add(ecm_metrics_counter(ctx->metrics, name, "results applied, by outcome"), 1);
+    if ((size_t)snprintf(name, sizeof(name), "ecm_strategy_results_total{outcome=\"%s\"}",
+                         ecm_outcome_name(outcome)) < sizeof(name))
+        ecm_metric_add(ecm_metrics_counter(ctx->metrics, name, "results applied, by outcome"), 1);
     if (!decided)
         return;
     if (closed)
@@ -324,14 +331,20 @@ typedef struct {
     const char *outcome;
 } result_params;
 
-static void result_params_of(const st_result *r, result_params *p)
+/* Fills p from r. Returns 0, or -1 when a value does not fit its text
+ * (it can't: each buffer holds its type's longest). */
+static int result_params_of(const st_result *r, result_params *p)
 {
     p->outcome = ecm_outcome_name(r->outcome);
-    snprintf(p->contact, sizeof(p->contact), "%lld", (long long)r->contact_id);
-    snprintf(p->attempt, sizeof(p->attempt), "%d", r->attempt);
-    snprintf(p->result_at, sizeof(p->result_at), "%lld", (long long)r->result_at_ms);
-    snprintf(p->code, sizeof(p->code), "%d", r->raw_code);
-    snprintf(p->detail, sizeof(p->detail), "%d", r->raw_detail);
+    if ((size_t)snprintf(p->contact, sizeof(p->contact), "%lld", (long long)r->contact_id) >=
+            sizeof(p->contact) ||
+        (size_t)snprintf(p->attempt, sizeof(p->attempt), "%d", r->attempt) >= sizeof(p->attempt) ||
+        (size_t)snprintf(p->result_at, sizeof(p->result_at), "%lld", (long long)r->result_at_ms) >=
+            sizeof(p->result_at) ||
+        (size_t)snprintf(p->code, sizeof(p->code), "%d", r->raw_code) >= sizeof(p->code) ||
+        (size_t)snprintf(p->detail, sizeof(p->detail), "%d", r->raw_detail) >= sizeof(p->detail))
+        return -1;
+    return 0;
 }
 
 /* Locks r's attempt and records its result on it. Returns ST_APPLY_DECIDED
@@ -407,8 +420,12 @@ static st_apply_status load_history(ecm_pg *pg, const st_result *r, const result
     PQclear(c);
 
     char now_s[24], lookback_s[24];
-    snprintf(now_s, sizeof(now_s), "%lld", (long long)in->now_ms);
-    snprintf(lookback_s, sizeof(lookback_s), "%lld", (long long)ST_DAY_LOOKBACK_MS);
+    if ((size_t)snprintf(now_s, sizeof(now_s), "%lld", (long long)in->now_ms) >= sizeof(now_s) ||
+        (size_t)snprintf(lookback_s, sizeof(lookback_s), "%lld", (long long)ST_DAY_LOOKBACK_MS) >=
+            sizeof(lookback_s)) {
+        snprintf(reason, reason_size, "business time too long");
+        return ST_APPLY_DB_ERROR;
+    }
     const char *p_day[] = {rp->contact, rp->attempt, r->counts_as_attempt ? "true" : "false", now_s,
                            lookback_s};
     PGresult *d = ecm_pg_exec(pg, SQL_DAY_ATTEMPTS, 5, p_day);
@@ -440,9 +457,14 @@ static st_apply_status write_decision(ecm_pg *pg, const st_results_ctx *ctx, con
                                       st_apply_info *info, char *reason, size_t reason_size)
 {
     char counted_s[16], phone_s[16], next_s[24];
-    snprintf(counted_s, sizeof(counted_s), "%d", dec->counted_attempts);
-    snprintf(phone_s, sizeof(phone_s), "%d", dec->phone_index);
-    snprintf(next_s, sizeof(next_s), "%lld", (long long)dec->next_attempt_at_ms);
+    if ((size_t)snprintf(counted_s, sizeof(counted_s), "%d", dec->counted_attempts) >=
+            sizeof(counted_s) ||
+        (size_t)snprintf(phone_s, sizeof(phone_s), "%d", dec->phone_index) >= sizeof(phone_s) ||
+        (size_t)snprintf(next_s, sizeof(next_s), "%lld", (long long)dec->next_attempt_at_ms) >=
+            sizeof(next_s)) {
+        snprintf(reason, reason_size, "decision values too long");
+        return ST_APPLY_DB_ERROR;
+    }
     int closed = dec->action == ST_DECIDE_CLOSE;
     if (closed) {
         const char *p[] = {rp->contact, counted_s, ecm_outcome_name(dec->outcome)};
@@ -477,11 +499,14 @@ static st_apply_status apply_in_tx(ecm_pg *pg, const st_results_ctx *ctx, const 
                                    st_apply_info *info, char *reason, size_t reason_size)
 {
     result_params rp;
-    result_params_of(r, &rp);
     if (reason_size > 0)
         reason[0] = '\0';
     if (info != NULL)
         memset(info, 0, sizeof(*info));
+    if (result_params_of(r, &rp) != 0) {
+        snprintf(reason, reason_size, "result values too long");
+        return ST_APPLY_REJECT;
+    }
 
     const char *p_lock[] = {rp.contact, rp.outcome};
     PGresult *k = ecm_pg_exec(pg, SQL_LOCK_CONTACT, 2, p_lock);
