@@ -27,7 +27,17 @@ packages=(
     stress-ng
     # e2e test clients written with nothing but the standard library
     python3
+    # API documents (scripts/check-api.sh): asyncapi.yaml generated from the
+    # .proto's descriptor set; responses checked against openapi.yaml
+    python3-protobuf python3-yaml python3-jsonschema
 )
+# node + npm run the API linters (@asyncapi/parser, @redocly/cli, installed by
+# `npm ci` from package-lock.json). Debian 12's nodejs (18) and npm are taken
+# only when no node is installed: a machine with nodesource's nodejs (which
+# bundles npm and conflicts with Debian's npm) is left as it is.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    packages+=(nodejs npm)
+fi
 
 say() { printf 'install-deps: %s\n' "$*"; }
 

@@ -134,6 +134,9 @@ ecm_env_load() {
     ECM_DEV_ODBC="Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=$ECM_DEV_PG_PORT;Database=cisco_sim;Uid=ecm;Pwd=$ECM_DEV_PG_PASSWORD;"
     ECM_DEV_KAFKA_BROKERS=127.0.0.1:$(ecm_port devbroker)
     ECM_DEV_API_URL=http://127.0.0.1:$(ecm_port gateway)
+    # The admin key ecm_api_key_ensure made when the gateway started.
+    ECM_DEV_API_KEY=$(cat "$ECM_DEV_DIR/secrets/api-key" 2>/dev/null || true)
+    ecm__api_key_export
     ECM_DEV_SIM_URL=http://127.0.0.1:$(ecm_port cisco-sim)
     # Kannel: sendsms user "ecm"; admin and status passwords of bearerbox.
     ECM_DEV_KANNEL_USER=ecm
@@ -743,7 +746,43 @@ ecm_wait_ready() {
 # Starts NAME and waits until it is ready. Returns 1 (log tail printed) if not.
 ecm_start_service() {
     ecm_spawn_service "$1" || return 1
-    ecm_wait_ready "$1"
+    ecm_wait_ready "$1" || return 1
+    [[ $1 != gateway ]] || ecm_api_key_ensure
+}
+
+# The dev stack's admin API key: made once per database with
+# "ecm-gateway keys create" (the way an operator makes the first one), kept in
+# $ECM_DEV_DIR/secrets/api-key, and exported as ECM_API_KEY (unless the caller
+# set one) so that api(), ecmctl and the tests authenticate. A key file the
+# database no longer knows (a reset) is replaced.
+ecm_api_key_ensure() {
+    local file=$ECM_DEV_DIR/secrets/api-key key code
+    key=$(cat "$file" 2>/dev/null || true)
+    if [[ -n $key ]]; then
+        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 \
+            -H "Authorization: Bearer $key" "$ECM_DEV_API_URL/api/v1/keys?limit=1" || true)
+        [[ $code == 200 ]] || key=
+    fi
+    if [[ -z $key ]]; then
+        key=$(ECM_PG_DSN=$ECM_DEV_PG_DSN "$ECM_BIN_DIR/ecm-gateway" keys create --role admin \
+            --name "dev stack admin" 2>>"$ECM_DEV_DIR/logs/keys.log") ||
+            { ecm_warn "could not create the dev stack's admin API key (see $ECM_DEV_DIR/logs/keys.log)"; return 1; }
+        (umask 077 && printf '%s\n' "$key" >"$file")
+    fi
+    ECM_DEV_API_KEY=$key
+    ecm__api_key_export
+}
+
+# ECM_API_KEY follows the dev stack's key unless the caller set a key of its
+# own (a stack restarted from scratch has a new key).
+# ECM_AUTH: the curl arguments that send it ("${ECM_AUTH[@]}").
+ecm__api_key_export() {
+    export ECM_DEV_API_KEY
+    if [[ -n $ECM_DEV_API_KEY ]] && [[ -z ${ECM_API_KEY:-} || ${ECM_API_KEY_FROM_DEV:-} == 1 ]]; then
+        export ECM_API_KEY=$ECM_DEV_API_KEY ECM_API_KEY_FROM_DEV=1
+    fi
+    ECM_AUTH=()
+    [[ -z ${ECM_API_KEY:-} ]] || ECM_AUTH=(-H "Authorization: Bearer $ECM_API_KEY")
 }
 
 # Waits up to $2 seconds for NAME to have exited; returns 1 on timeout.

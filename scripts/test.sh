@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The README's second command: format check, normal and ASan+UBSan builds,
-# unit tests (ctest, sanitized build) against the dev stack's PostgreSQL, the
-# libFuzzer harnesses of tests/fuzz (scripts/fuzz.sh, 60 s each), then the
-# whole-system scenarios of tests/e2e against the normal build. Exits
+# The README's second command: format check, source checks, normal and
+# ASan+UBSan builds, unit tests (ctest, sanitized build) against the dev
+# stack's PostgreSQL, the libFuzzer harnesses of tests/fuzz (scripts/fuzz.sh,
+# 60 s each), then the whole-system scenarios of tests/e2e against the normal
+# build. Exits
 # non-zero if anything failed; the last line counts every unit test and
 # scenario.
 set -euo pipefail
@@ -27,6 +28,18 @@ if ((${#sources[@]})) && ! clang-format --dry-run --Werror "${sources[@]}" >"$fo
     grep -oE '^[^:]+\.(c|h|cc):' "$format_log" | sort -u | tr -d ':' | sed 's/^/  /' >&2
     ecm_warn "clang-format: the files above differ from .clang-format (fix: clang-format -i FILE; details: $format_log)"
 fi
+
+# 1b. Source checks the compiler does not make (scripts/check-source.sh):
+# banned calls and unchecked snprintf truncation fail; long functions and
+# missing warn_unused_result are listed.
+ecm_say "source checks: scripts/check-source.sh"
+if ! "$ECM_ROOT/scripts/check-source.sh"; then
+    failed_steps+=("source checks")
+fi
+
+# 1c. API documents under api/ (scripts/check-api.sh lists its checks).
+ecm_say "API documents: scripts/check-api.sh"
+"$ECM_ROOT/scripts/check-api.sh" || failed_steps+=("api documents")
 
 # 2. Builds. Without the first two nothing else can run; Release (gcc) and
 # clang are built only, to keep every build type and compiler warning-free.

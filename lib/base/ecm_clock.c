@@ -302,13 +302,6 @@ static int64_t control_now(const control *c, int64_t real_ms)
     return v;
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The process's view of the control file, behind one mutex: the last good
  * contents, what the file looked like when last read (so that an unchanged
  * file is not read again), when it was last looked at, and the latest time
@@ -367,9 +360,11 @@ static void control_refresh(void)
 static int64_t control_clock_now_ms(const char *path)
 {
     pthread_mutex_lock(&ctl_mu);
-    int64_t m = mono_ms();
+    int64_t m = ecm_clock_mono_ms();
     if (strncmp(ctl.path, path, sizeof ctl.path) != 0) {
         memset(&ctl, 0, sizeof ctl);
+        /* trunc-ok: ctl.path holds PATH_MAX; a longer path cannot be opened,
+         * so ecm_clock_check_env() refuses it at start-up */
         snprintf(ctl.path, sizeof ctl.path, "%s", path);
     }
     if (!ctl.checked || m - ctl.checked_ms >= CONTROL_RECHECK_MS) {
@@ -464,4 +459,11 @@ int ecm_clock_check_env(char *errstr, size_t errstr_size)
         }
     }
     return 0;
+}
+
+int64_t ecm_clock_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

@@ -69,6 +69,11 @@
  * returned; before any good contents, as without the file. Can't fail. */
 int64_t ecm_clock_now_ms(void);
 
+/* Milliseconds on CLOCK_MONOTONIC: for deadlines, timeouts and durations,
+ * never for what is due (that is business time, above). Unaffected by every
+ * variable above and by changes to the wall clock. Can't fail. */
+int64_t ecm_clock_mono_ms(void);
+
 /* Makes the next ecm_clock_now_ms() look at the control file at once
  * instead of waiting out the 50 ms (tests, or a tool that just wrote it).
  * Thread-safe; does nothing without ECM_CLOCK_CONTROL_FILE. */

@@ -20,7 +20,8 @@ typedef enum {
 /* Sets the service name and minimum level. Call once from main(). */
 void ecm_log_init(const char *service, ecm_log_level level);
 
-/* Parses "debug", "info", "warn", "error". Returns 0 and sets *out, or -1. */
+/* Parses "debug", "info", "warn", "error". Returns 0 and sets *out, or -1
+ * leaving *out alone (a caller with a default may ignore the result). */
 int ecm_log_level_parse(const char *name, ecm_log_level *out);
 
 /* Writes one line when level >= the configured level. msg is a short fixed

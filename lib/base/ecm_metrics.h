@@ -10,7 +10,7 @@
 typedef struct ecm_metrics ecm_metrics;
 typedef struct ecm_metric ecm_metric;
 
-ecm_metrics *ecm_metrics_new(void);
+ecm_metrics *ecm_metrics_new(void) __attribute__((warn_unused_result));
 void ecm_metrics_destroy(ecm_metrics *m);
 
 /* Returns the metric with this full name, creating it on first use (the same

@@ -48,7 +48,8 @@ void ecm_intake_decode(ecm_intake_channel channel, const char *topic, const char
  * (unknown = 1). *queued (may be NULL) gets the contacts moved to 'queued'.
  * Returns 0 after the commit, or -1 (rolled back; the caller retries the
  * same batch). */
-int ecm_intake_apply(ecm_pg *pg, ecm_intake_item *items, size_t n, size_t *queued);
+int ecm_intake_apply(ecm_pg *pg, ecm_intake_item *items, size_t n, size_t *queued)
+    __attribute__((warn_unused_result));
 
 typedef struct ecm_intake ecm_intake;
 

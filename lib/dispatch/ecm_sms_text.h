@@ -35,7 +35,7 @@ const char *ecm_sms_encoding_name(ecm_sms_encoding e);
  * units and segments. A part never splits an extension character's escape
  * or a surrogate pair, so those may push a boundary one unit early.
  * Returns 0, or -1 when text is not valid UTF-8 (out untouched). */
-int ecm_sms_measure(const char *text, ecm_sms_info *out);
+int ecm_sms_measure(const char *text, ecm_sms_info *out) __attribute__((warn_unused_result));
 
 /* Segments for `units` of `encoding` when no character straddles a part
  * boundary (plain arithmetic: <= single -> 1, else ceil(units / part)). */
@@ -59,14 +59,14 @@ typedef int (*ecm_sms_placeholder_fn)(void *ctx, const char *name);
  * stopped, or -1 on a syntax error (unclosed "{", stray "}", empty or too
  * long name, invalid UTF-8) with a reason in errstr. */
 int ecm_sms_template_foreach(const char *tmpl, ecm_sms_placeholder_fn fn, void *ctx, char *errstr,
-                             size_t errstr_size);
+                             size_t errstr_size) __attribute__((warn_unused_result));
 
 /* Upload-time check: every placeholder of tmpl must be one of `fields`
  * (e.g. the standard columns plus the upload's custom column names).
  * Returns 0 when all are known, 1 with the first unknown name in errstr
  * ("unknown field 'x'"), or -1 on a syntax error (reason in errstr). */
 int ecm_sms_template_check(const char *tmpl, const char *const *fields, size_t nfields,
-                           char *errstr, size_t errstr_size);
+                           char *errstr, size_t errstr_size) __attribute__((warn_unused_result));
 
 /* Renders tmpl, each placeholder replaced by lookup()'s value as is (an SMS
  * is plain text: nothing is escaped). On success *out is a malloc'd UTF-8

@@ -34,8 +34,10 @@ uint8_t *ecm_event_pack(const ProtobufCMessage *msg, size_t *len);
 
 /* Account number sent to the dialer: "<contact_id>-<attempt>". Returns 0, or
  * -1 when it would not fit (out_size < 31 is never enough). */
-int ecm_account_number(char *out, size_t out_size, int64_t contact_id, int attempt);
+int ecm_account_number(char *out, size_t out_size, int64_t contact_id, int attempt)
+    __attribute__((warn_unused_result));
 /* Parses an account number back. Returns 0, or -1 when it is not ours. */
-int ecm_account_number_parse(const char *s, int64_t *contact_id, int *attempt);
+int ecm_account_number_parse(const char *s, int64_t *contact_id, int *attempt)
+    __attribute__((warn_unused_result));
 
 #endif

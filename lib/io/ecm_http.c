@@ -15,6 +15,7 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
+#include "ecm_clock.h"
 #include "ecm_log.h"
 #include "ecm_utf8.h"
 
@@ -37,7 +38,8 @@
 
 typedef struct {
     char method[8];
-    char *pattern;
+    char *pattern;                 /* split into segs in place */
+    char *spec;                    /* the pattern as added, "/api/v1/campaigns/{}" */
     char *segs[HTTP_MAX_SEGMENTS]; /* "{}" for a parameter */
     int nsegs;
     size_t max_body;
@@ -99,6 +101,8 @@ struct ecm_http {
     void *ready_ctx;
     http_ready_cache ready;
     ecm_http_limits limits;
+    ecm_http_guard guard; /* check NULL: every route is open */
+    void *guard_ctx;
     http_route routes[HTTP_MAX_ROUTES];
     int nroutes;
 
@@ -140,19 +144,14 @@ struct ecm_http_req {
     char *body;
     size_t body_len, body_cap;
     void *state;
+    void *principal;      /* from the guard; released when the request ends */
+    int guarded;          /* check() said yes: release() is due */
     http_header *headers; /* added before the answer */
     struct MHD_Response *resp;
     unsigned int status;
     int allow_len;
     char allow[64];
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void builtin_healthz(void *ctx, ecm_http_req *req);
 static void builtin_readyz(void *ctx, ecm_http_req *req);
@@ -182,6 +181,24 @@ static int split_path(char *buf, char **segs, int max)
     return n;
 }
 
+/* 1 when h already has a route for method and the path segments of r (not
+ * yet counted in h->nroutes), else 0. Slashes do not count ("/a//b/" is
+ * "/a/b") and "{}" matches only "{}". */
+static int route_taken(const ecm_http *h, const char *method, const http_route *r)
+{
+    for (int i = 0; i < h->nroutes; i++) {
+        const http_route *o = &h->routes[i];
+        if (strcmp(o->method, method) != 0 || o->nsegs != r->nsegs)
+            continue;
+        int same = 1;
+        for (int k = 0; k < r->nsegs && same; k++)
+            same = strcmp(o->segs[k], r->segs[k]) == 0;
+        if (same)
+            return 1;
+    }
+    return 0;
+}
+
 static int add_route(ecm_http *h, const char *method, const char *pattern, size_t max_body,
                      ecm_http_handler fn, const ecm_http_stream_handler *sfns, void *ctx)
 {
@@ -194,17 +211,28 @@ static int add_route(ecm_http *h, const char *method, const char *pattern, size_
     http_route *r = &h->routes[h->nroutes];
     memset(r, 0, sizeof *r);
     r->pattern = strdup(pattern);
-    if (!r->pattern) {
+    r->spec = strdup(pattern);
+    if (!r->pattern || !r->spec) {
+        free(r->pattern);
+        free(r->spec);
         return -1;
     }
     r->nsegs = split_path(r->pattern, r->segs, HTTP_MAX_SEGMENTS);
     if (r->nsegs < 0) {
         free(r->pattern);
-        r->pattern = NULL;
+        free(r->spec);
+        r->pattern = r->spec = NULL;
         ecm_log_error("HTTP route not added", "%s %s: too many segments", method, pattern);
         return -1;
     }
-    snprintf(r->method, sizeof r->method, "%s", method);
+    if (route_taken(h, method, r)) {
+        free(r->pattern);
+        r->pattern = NULL;
+        ecm_log_error("HTTP route not added", "%s %s: a route for it exists already", method,
+                      pattern);
+        return -1;
+    }
+    snprintf(r->method, sizeof r->method, "%s", method); /* trunc-ok: length checked above */
     r->max_body = max_body;
     r->fn = fn;
     if (sfns) {
@@ -284,6 +312,22 @@ void ecm_http_set_limits(ecm_http *h, const ecm_http_limits *l)
     h->limits.stream_min_bytes_per_s =
         l->stream_min_bytes_per_s > 0 ? l->stream_min_bytes_per_s : d.stream_min_bytes_per_s;
     h->limits.retry_after_s = l->retry_after_s > 0 ? l->retry_after_s : d.retry_after_s;
+}
+
+void ecm_http_set_guard(ecm_http *h, const ecm_http_guard *g, void *ctx)
+{
+    h->guard = *g;
+    h->guard_ctx = ctx;
+}
+
+void *ecm_http_req_principal(const ecm_http_req *r)
+{
+    return r->principal;
+}
+
+const char *ecm_http_req_route(const ecm_http_req *r)
+{
+    return r->route ? r->route->spec : NULL;
 }
 
 void ecm_http_set_ready(ecm_http *h, ecm_http_ready_fn fn, void *ctx)
@@ -380,6 +424,64 @@ void ecm_http_respond(ecm_http_req *r, int status, const char *content_type, con
     free_headers(r);
 }
 
+/* libmicrohttpd's side of an ecm_http_reader. */
+typedef struct {
+    ecm_http_reader_fn read;
+    ecm_http_reader_free_fn free;
+    void *ctx;
+} http_reader;
+
+static ssize_t reader_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    http_reader *rd = cls;
+    ssize_t n = rd->read(rd->ctx, pos, buf, max);
+    if (n == ECM_HTTP_READER_END) {
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    }
+    return n < 0 ? MHD_CONTENT_READER_END_WITH_ERROR : n;
+}
+
+static void reader_free(void *cls)
+{
+    http_reader *rd = cls;
+    if (rd->free) {
+        rd->free(rd->ctx);
+    }
+    free(rd);
+}
+
+void ecm_http_respond_reader(ecm_http_req *r, int status, const char *content_type,
+                             ecm_http_reader_fn read, ecm_http_reader_free_fn free_fn, void *ctx)
+{
+    http_reader *rd = r && !r->resp ? malloc(sizeof *rd) : NULL;
+    if (!rd) {
+        if (free_fn) {
+            free_fn(ctx);
+        }
+        if (r && !r->resp) {
+            ecm_http_respond_problem(r, 500, "internal", "Internal error", "out of memory");
+        }
+        return;
+    }
+    *rd = (http_reader){read, free_fn, ctx};
+    /* Handed out in blocks of 64 KiB, chunked: the length is not known. */
+    r->resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, reader_read, rd,
+                                                reader_free);
+    if (!r->resp) {
+        reader_free(rd);
+        ecm_log_error("HTTP response not created", "%s %s", r->method, r->path);
+        return;
+    }
+    r->status = (unsigned int)status;
+    if (content_type) {
+        MHD_add_response_header(r->resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    }
+    for (http_header *x = r->headers; x; x = x->next) {
+        MHD_add_response_header(r->resp, x->name, x->value);
+    }
+    free_headers(r);
+}
+
 static void respond_json(ecm_http_req *r, int status, json_t *obj, const char *content_type)
 {
     char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
@@ -405,6 +507,7 @@ void ecm_http_respond_problem(ecm_http_req *r, int status, const char *type, con
                               const char *detail_fmt, ...)
 {
     char type_uri[256];
+    /* trunc-ok: type is one of the short problem names the services spell out */
     snprintf(type_uri, sizeof type_uri, "%s%s", HTTP_PROBLEM_BASE, type ? type : "about:blank");
     json_t *obj = json_object();
     if (obj) {
@@ -447,7 +550,7 @@ static int ready_verdict(ecm_http *h, char *reason, size_t reason_size)
     http_ready_cache *c = &h->ready;
     pthread_mutex_lock(&c->mu);
     for (;;) {
-        int fresh = c->have && mono_ms() - c->at_ms < HTTP_READY_CACHE_MS;
+        int fresh = c->have && ecm_clock_mono_ms() - c->at_ms < HTTP_READY_CACHE_MS;
         if (fresh || (c->have && c->running)) {
             int ok = c->ok;
             snprintf(reason, reason_size, "%s", c->reason);
@@ -468,7 +571,7 @@ static int ready_verdict(ecm_http *h, char *reason, size_t reason_size)
     pthread_mutex_lock(&c->mu);
     c->ok = ok;
     snprintf(c->reason, sizeof c->reason, "%s", why);
-    c->at_ms = mono_ms();
+    c->at_ms = ecm_clock_mono_ms();
     c->have = 1;
     c->running = 0;
     pthread_cond_broadcast(&c->done);
@@ -668,7 +771,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
         hc->fd = fd ? fd->connect_fd : -1;
         hc->phase = CONN_WAITING;
-        hc->since_ms = mono_ms();
+        hc->since_ms = ecm_clock_mono_ms();
         pthread_mutex_lock(&h->mu);
         hc->client = client_ref(h, ad ? ad->client_addr : NULL);
         hc->next = h->conns;
@@ -717,7 +820,7 @@ static void conn_phase_set(ecm_http *h, http_conn *hc, conn_phase phase)
     }
     pthread_mutex_lock(&h->mu);
     hc->phase = phase;
-    int64_t now = mono_ms();
+    int64_t now = ecm_clock_mono_ms();
     if (phase == CONN_WAITING) {
         hc->since_ms = now;
         hc->served++; /* only on_completed() comes back to waiting */
@@ -737,7 +840,7 @@ static void conn_stream_busy(ecm_http *h, http_conn *hc, int busy, size_t n)
         return;
     }
     pthread_mutex_lock(&h->mu);
-    int64_t now = mono_ms();
+    int64_t now = ecm_clock_mono_ms();
     if (busy) {
         hc->busy_since = now;
     } else if (hc->busy_since) {
@@ -801,7 +904,7 @@ static void conn_cut(ecm_http *h, http_conn *hc, int why)
      * the client sends at that moment and be taken for its answer. */
     int answer = !(hc->phase == CONN_WAITING && hc->served > 0);
     if (hc->fd >= 0) {
-        if (answer && n > 0 && (size_t)n < sizeof msg) {
+        if (answer && blen > 0 && (size_t)blen < sizeof body && n > 0 && (size_t)n < sizeof msg) {
             (void)send(hc->fd, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
         }
         (void)shutdown(hc->fd, SHUT_RDWR);
@@ -829,7 +932,7 @@ static void *reaper_run(void *arg)
         if (h->reaper_stop) {
             break;
         }
-        int64_t now = mono_ms();
+        int64_t now = ecm_clock_mono_ms();
         for (http_conn *hc = h->conns; hc; hc = hc->next) {
             int why = hc->cut ? 0 : conn_late(h, hc, now);
             if (why) {
@@ -998,6 +1101,14 @@ static int request_begin(ecm_http *h, ecm_http_req *req, const char *method, con
         }
         return 1;
     }
+    if (!req->route->builtin && h->guard.check) {
+        conn_phase_set(h, req->hc, CONN_HANDLER);
+        if (h->guard.check(h->guard_ctx, req, req->route->method, req->route->spec,
+                           &req->principal) != 0) {
+            return 1;
+        }
+        req->guarded = 1;
+    }
     long long cl = content_length(req);
     if (cl >= 0 && (unsigned long long)cl > req->route->max_body) {
         ecm_http_respond_problem(req, 413, "payload-too-large", "Payload too large",
@@ -1152,6 +1263,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     }
     if (req->began && req->route && req->route->sfns.cleanup) {
         req->route->sfns.cleanup(req->route->ctx, req);
+    }
+    if (req->guarded && h->guard.release) {
+        h->guard.release(h->guard_ctx, req->principal);
     }
     for (int i = 0; i < req->nparams; i++) {
         free(req->params[i]);
@@ -1335,6 +1449,7 @@ void ecm_http_destroy(ecm_http *h)
     }
     for (int i = 0; i < h->nroutes; i++) {
         free(h->routes[i].pattern);
+        free(h->routes[i].spec);
     }
     pthread_cond_destroy(&h->ready.done);
     pthread_mutex_destroy(&h->ready.mu);

@@ -63,8 +63,27 @@ void ecm_http_limits_default(ecm_http_limits *l);
 
 /* Creates a server on 0.0.0.0:port (bind_addr may be "127.0.0.1"; NULL for
  * all). metrics may be NULL. Routes are added before ecm_http_start(). */
-ecm_http *ecm_http_new(const char *bind_addr, int port, ecm_metrics *metrics);
+ecm_http *ecm_http_new(const char *bind_addr, int port, ecm_metrics *metrics)
+    __attribute__((warn_unused_result));
 void ecm_http_set_ready(ecm_http *h, ecm_http_ready_fn fn, void *ctx);
+/* Who may use a route, decided before its handler runs (and before a
+ * streaming route's begin()). check() is called for every route added with
+ * ecm_http_route*(), never for /healthz, /readyz, /metrics; method and
+ * pattern are the route's as added. It returns 0 to let the request go on,
+ * with *principal (may stay NULL) then readable by the handler through
+ * ecm_http_req_principal() and handed to release() when the request ends;
+ * or it answers (ecm_http_respond*) and returns -1, and nothing else runs.
+ * Called on many threads at once. */
+typedef struct {
+    int (*check)(void *ctx, ecm_http_req *req, const char *method, const char *pattern,
+                 void **principal);
+    void (*release)(void *ctx, void *principal); /* may be NULL */
+} ecm_http_guard;
+
+/* Sets the guard (copied); before ecm_http_start(). Without one every route
+ * is open. Can't fail. */
+void ecm_http_set_guard(ecm_http *h, const ecm_http_guard *g, void *ctx);
+
 /* Replaces the limits (ecm_http_new starts from ecm_http_limits_default);
  * before ecm_http_start(). Values below 1 keep the default. */
 void ecm_http_set_limits(ecm_http *h, const ecm_http_limits *l);
@@ -74,13 +93,16 @@ void ecm_http_set_limits(ecm_http *h, const ecm_http_limits *l);
  * max_body caps the body (0: none allowed): a bigger one is answered 413
  * (at once when Content-Length says so; a chunked one is read and dropped
  * up to 1 MiB past the cap, then its connection is closed). Returns 0, or
- * -1 when the route table is full. */
+ * -1 with an error log line when the route table is full, the pattern has
+ * too many segments, or the method already has a route for the same pattern
+ * (buffered or streaming; slashes do not count): the first one stays. */
 int ecm_http_route(ecm_http *h, const char *method, const char *pattern, size_t max_body,
-                   ecm_http_handler fn, void *ctx);
+                   ecm_http_handler fn, void *ctx) __attribute__((warn_unused_result));
 /* A streaming route; max_body (at least 1) caps the whole body as above:
  * past it body() is not called again and the answer is 413. */
 int ecm_http_route_stream(ecm_http *h, const char *method, const char *pattern, size_t max_body,
-                          const ecm_http_stream_handler *fns, void *ctx);
+                          const ecm_http_stream_handler *fns, void *ctx)
+    __attribute__((warn_unused_result));
 
 /* Starts listening. Returns 0, or -1 (port in use...) with a log line. */
 int ecm_http_start(ecm_http *h) __attribute__((warn_unused_result));
@@ -92,6 +114,10 @@ const char *ecm_http_req_method(const ecm_http_req *r);
 const char *ecm_http_req_path(const ecm_http_req *r);
 /* The n-th "{}" segment of the matched pattern (0-based), or NULL. */
 const char *ecm_http_req_param(const ecm_http_req *r, int n);
+/* The matched route's pattern as added ("/api/v1/campaigns/{}"), or NULL. */
+const char *ecm_http_req_route(const ecm_http_req *r);
+/* What the guard's check() gave for this request, or NULL. */
+void *ecm_http_req_principal(const ecm_http_req *r);
 /* Query string argument, or NULL. */
 const char *ecm_http_req_query(ecm_http_req *r, const char *name);
 /* Request header (case-insensitive), or NULL. */
@@ -99,7 +125,8 @@ const char *ecm_http_req_header(ecm_http_req *r, const char *name);
 /* The client's address as text ("127.0.0.1", "::1") into out (46 bytes
  * hold any). Returns 0, or -1 with out "" when it is unknown or does not
  * fit. */
-int ecm_http_req_client_addr(ecm_http_req *r, char *out, size_t out_size);
+int ecm_http_req_client_addr(ecm_http_req *r, char *out, size_t out_size)
+    __attribute__((warn_unused_result));
 /* Buffered body (NUL-terminated; len may be 0) for ecm_http_route handlers. */
 const char *ecm_http_req_body(const ecm_http_req *r, size_t *len);
 void ecm_http_req_set_state(ecm_http_req *r, void *state);
@@ -108,6 +135,21 @@ void *ecm_http_req_state(const ecm_http_req *r);
 /* Answers. Each may be called once per request; body is copied. */
 void ecm_http_respond(ecm_http_req *r, int status, const char *content_type, const char *body,
                       size_t len);
+/* A streamed answer, for bodies that must not be held in memory (exports):
+ * read() fills buf with up to max bytes from offset pos and returns how
+ * many (0 is allowed when nothing is ready yet: it is asked again), or
+ * ECM_HTTP_READER_END after the last byte, or ECM_HTTP_READER_ERROR, which
+ * closes the connection mid-body so that the client sees a broken answer,
+ * never a short one taken for whole. Called on the connection's thread as
+ * the client reads, after the handler has returned; free_fn(ctx) is called
+ * exactly once, when the answer is done or abandoned (also when this
+ * fails). The headers added before go out with it. */
+#define ECM_HTTP_READER_END (-1)
+#define ECM_HTTP_READER_ERROR (-2)
+typedef long (*ecm_http_reader_fn)(void *ctx, uint64_t pos, char *buf, size_t max);
+typedef void (*ecm_http_reader_free_fn)(void *ctx);
+void ecm_http_respond_reader(ecm_http_req *r, int status, const char *content_type,
+                             ecm_http_reader_fn read, ecm_http_reader_free_fn free_fn, void *ctx);
 /* Adds a response header to the answer given next (e.g. Location). */
 void ecm_http_add_header(ecm_http_req *r, const char *name, const char *value);
 /* RFC 9457 problem+json: {"type":"https://ecm.dev/problems/<type>","title":...,

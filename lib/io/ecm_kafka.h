@@ -30,7 +30,8 @@ typedef struct {
  * when it contains a dot (ECM_KAFKA_session.timeout.ms), else lower-cased with
  * '_' -> '.' (ECM_KAFKA_SESSION_TIMEOUT_MS). Returns 0, or -1 with errstr
  * naming the variable. */
-int ecm_kafka_conf_from_env(rd_kafka_conf_t *conf, char *errstr, size_t errstr_size);
+int ecm_kafka_conf_from_env(rd_kafka_conf_t *conf, char *errstr, size_t errstr_size)
+    __attribute__((warn_unused_result));
 
 /* ---- producer ---- */
 
@@ -42,19 +43,21 @@ typedef void (*ecm_delivery_fn)(void *ctx, void *opaque, rd_kafka_resp_err_t err
 
 /* enable.idempotence=true, acks=all. dr may be NULL. Returns NULL with errstr. */
 ecm_producer *ecm_producer_new(const char *brokers, ecm_metrics *metrics, ecm_delivery_fn dr,
-                               void *dr_ctx, char *errstr, size_t errstr_size);
+                               void *dr_ctx, char *errstr, size_t errstr_size)
+    __attribute__((warn_unused_result));
 void ecm_producer_destroy(ecm_producer *p); /* flushes up to 10 s first */
 
 /* Queues one message with the CloudEvents headers and
  * content-type: application/protobuf. key may be NULL. Returns 0, or -1 when
  * the local queue is full or the topic is unknown (poll and retry). */
 int ecm_producer_send(ecm_producer *p, const char *topic, const char *key, const void *payload,
-                      size_t len, const ecm_ce *ce, void *opaque);
+                      size_t len, const ecm_ce *ce, void *opaque)
+    __attribute__((warn_unused_result));
 
 /* Serves delivery reports. Returns the number served. */
 int ecm_producer_poll(ecm_producer *p, int timeout_ms);
 /* Waits until everything queued is delivered or failed. 0, or -1 on timeout. */
-int ecm_producer_flush(ecm_producer *p, int timeout_ms);
+int ecm_producer_flush(ecm_producer *p, int timeout_ms) __attribute__((warn_unused_result));
 /* 1 when the cluster answered a metadata request within timeout_ms. */
 int ecm_producer_reachable(ecm_producer *p, int timeout_ms);
 rd_kafka_t *ecm_producer_handle(ecm_producer *p);
@@ -68,7 +71,8 @@ typedef struct ecm_consumer ecm_consumer;
  * deadletter_topic. Returns NULL with errstr. */
 ecm_consumer *ecm_consumer_new(const char *brokers, const char *group_id, const char *const *topics,
                                size_t ntopics, const char *deadletter_topic, const char *source,
-                               ecm_metrics *metrics, char *errstr, size_t errstr_size);
+                               ecm_metrics *metrics, char *errstr, size_t errstr_size)
+    __attribute__((warn_unused_result));
 
 /* Waits up to timeout_ms for the first message, then takes what is already
  * there, up to max. Fills msgs (caller frees each with rd_kafka_message_destroy)
@@ -81,7 +85,8 @@ size_t ecm_consumer_poll_batch(ecm_consumer *c, rd_kafka_message_t **msgs, size_
  * plus ecm_deadletter_reason, ecm_original_topic, ecm_original_partition and
  * ecm_original_offset, and waits for the delivery report. Returns 0, or -1
  * if the broker did not take it (the caller must then not store the offset). */
-int ecm_consumer_deadletter(ecm_consumer *c, const rd_kafka_message_t *m, const char *reason);
+int ecm_consumer_deadletter(ecm_consumer *c, const rd_kafka_message_t *m, const char *reason)
+    __attribute__((warn_unused_result));
 
 /* Marks msgs as processed: their offsets (+1) are stored and committed by the
  * next auto-commit or by ecm_consumer_close(). */
@@ -95,6 +100,7 @@ void ecm_consumer_close(ecm_consumer *c);
 
 /* Header value of m as a NUL-terminated copy in out. Returns 0, or -1 when
  * absent or when it does not fit in out (never truncated). */
-int ecm_kafka_header(const rd_kafka_message_t *m, const char *name, char *out, size_t out_size);
+int ecm_kafka_header(const rd_kafka_message_t *m, const char *name, char *out, size_t out_size)
+    __attribute__((warn_unused_result));
 
 #endif

@@ -32,7 +32,9 @@ static int advisory(PGconn *conn, const char *fn)
 {
     char sql[64], key[24];
     const char *params[1] = {key};
-    snprintf(sql, sizeof sql, "SELECT %s($1::bigint)", fn);
+    int n = snprintf(sql, sizeof sql, "SELECT %s($1::bigint)", fn);
+    if (n < 0 || (size_t)n >= sizeof sql)
+        return -1;
     snprintf(key, sizeof key, "%lld", (long long)ECM_MIGRATE_LOCK_KEY);
     PGresult *res = PQexecParams(conn, sql, 1, NULL, params, NULL, NULL, 0);
     if (res && PQresultStatus(res) == PGRES_TUPLES_OK) {

@@ -21,7 +21,8 @@ extern const size_t ecm_migrations_count;
 /* Applies every migration newer than the DB's, each in its own transaction,
  * holding advisory lock ECM_MIGRATE_LOCK_KEY for the whole run. Returns the
  * number applied (0 if up to date), or -1 with a log line. */
-int ecm_migrate_apply(PGconn *conn, const ecm_migration *list, size_t n);
+int ecm_migrate_apply(PGconn *conn, const ecm_migration *list, size_t n)
+    __attribute__((warn_unused_result));
 
 #define ECM_MIGRATE_LOCK_KEY 0x45434d4d /* "ECMM" */
 

@@ -13,8 +13,10 @@
 #include <arpa/inet.h>
 #include <poll.h>
 
+#include "ecm_clock.h"
 #include "ecm_event.h"
 #include "ecm_log.h"
+#include "ecm_pgarray.h"
 
 #define OUTBOX_BATCH 1000
 #define OUTBOX_BACKOFF_MIN_MS 100
@@ -85,23 +87,9 @@ int ecm_outbox_copy_begin(ecm_pg *pg)
     return ecm_pg_copy_begin(pg, outbox_copy_sql);
 }
 
-static int outbox_buf_put(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
-{
-    if (*len + n + 1 > *cap) {
-        size_t ncap = *cap ? *cap : 256;
-        while (*len + n + 1 > ncap)
-            ncap *= 2;
-        char *nb = realloc(*buf, ncap);
-        if (!nb)
-            return -1;
-        *buf = nb;
-        *cap = ncap;
-    }
-    memcpy(*buf + *len, s, n);
-    *len += n;
-    (*buf)[*len] = '\0';
-    return 0;
-}
+/* PostgreSQL refuses a field over 1 GB, so a longer row could not be stored
+ * anyway. */
+#define OUTBOX_ROW_MAX (1u << 30)
 
 int ecm_outbox_copy_add(ecm_pg *pg, const char *topic, const char *key, const char *source,
                         const char *event_id, int64_t occurred_at_ms, const ProtobufCMessage *msg)
@@ -113,34 +101,31 @@ int ecm_outbox_copy_add(ecm_pg *pg, const char *topic, const char *key, const ch
         ecm_log_error("outbox: out of memory", NULL);
         return -1;
     }
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
+    ecm_buf row;
+    ecm_buf_init(&row, OUTBOX_ROW_MAX);
     char when[40];
     ecm_time_format_ms(occurred_at_ms, when, sizeof when);
     const char *fields[6] = {topic, key, event_id, msg->descriptor->name, source, when};
     int rc = 0;
-    for (size_t i = 0; i < 6 && rc == 0; i++) {
-        rc = ecm_pg_copy_escape(&buf, &len, &cap, fields[i]);
-        if (rc == 0)
-            rc = outbox_buf_put(&buf, &len, &cap, "\t", 1);
-    }
+    for (size_t i = 0; i < 6 && rc == 0; i++)
+        rc = ecm_pg_copy_escape(&row, fields[i]) || ecm_buf_add(&row, "\t", 1);
     /* bytea hex input "\x..."; the backslash itself is escaped for COPY. */
     if (rc == 0)
-        rc = outbox_buf_put(&buf, &len, &cap, "\\\\x", 3);
+        rc = ecm_buf_add(&row, "\\\\x", 3);
     for (size_t i = 0; i < plen && rc == 0; i++) {
         char two[2] = {hex[payload[i] >> 4], hex[payload[i] & 15]};
-        rc = outbox_buf_put(&buf, &len, &cap, two, 2);
+        rc = ecm_buf_add(&row, two, 2);
     }
     if (rc == 0)
-        rc = outbox_buf_put(&buf, &len, &cap, "\n", 1);
+        rc = ecm_buf_add(&row, "\n", 1);
     free(payload);
     if (rc != 0) {
-        free(buf);
+        ecm_buf_free(&row);
         ecm_log_error("outbox: out of memory", NULL);
         return -1;
     }
-    rc = ecm_pg_copy_put(pg, buf, len);
-    free(buf);
+    rc = ecm_pg_copy_put(pg, ecm_buf_ptr(&row), ecm_buf_len(&row));
+    ecm_buf_free(&row);
     return rc;
 }
 
@@ -198,13 +183,6 @@ typedef enum {
     SCAN_LOCKED = 3, /* another relay holds the outbox */
 } outbox_scan_result;
 
-static int64_t outbox_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void outbox_batch_unref(outbox_batch *b)
 {
     if (atomic_fetch_sub(&b->refs, 1) == 1)
@@ -228,7 +206,7 @@ void ecm_outbox_relay_delivery(void *ctx, void *opaque, rd_kafka_resp_err_t err)
 static int relay_past_deadline(ecm_outbox_relay *r)
 {
     pthread_mutex_lock(&r->mu);
-    int over = r->quit && outbox_mono_ms() >= r->drain_deadline;
+    int over = r->quit && ecm_clock_mono_ms() >= r->drain_deadline;
     pthread_mutex_unlock(&r->mu);
     return over;
 }
@@ -246,13 +224,13 @@ static int relay_quitting(ecm_outbox_relay *r)
 static void relay_sleep(ecm_outbox_relay *r, int ms)
 {
     pthread_mutex_lock(&r->mu);
-    int64_t until = outbox_mono_ms() + ms;
+    int64_t until = ecm_clock_mono_ms() + ms;
     if (r->quit) {
         if (r->drain_deadline < until)
             until = r->drain_deadline;
     }
     int was_quit = r->quit;
-    while (outbox_mono_ms() < until && r->quit == was_quit) {
+    while (ecm_clock_mono_ms() < until && r->quit == was_quit) {
         struct timespec ts;
         ts.tv_sec = (time_t)(until / 1000);
         ts.tv_nsec = (long)(until % 1000) * 1000000L;
@@ -296,21 +274,13 @@ static int relay_exec_ok(PGresult *res, const char *what)
     return 0;
 }
 
-/* Appends "," and the decimal id to the array literal in buf. */
-static int relay_ids_append(char **buf, size_t *len, size_t *cap, int64_t id)
-{
-    char num[24];
-    int n = snprintf(num, sizeof num, "%s%" PRId64, *len > 1 ? "," : "", id);
-    return outbox_buf_put(buf, len, cap, num, (size_t)n);
-}
-
 /* Waits for the reports of a batch: until all are in, the producer's
  * message timeout has passed (it guarantees a report), or the drain
  * deadline when stopping. */
 static void relay_wait_reports(ecm_outbox_relay *r, outbox_batch *b, int nsent)
 {
-    int64_t until = outbox_mono_ms() + r->report_wait_ms;
-    while (atomic_load(&b->reports) < nsent && outbox_mono_ms() < until) {
+    int64_t until = ecm_clock_mono_ms() + r->report_wait_ms;
+    while (atomic_load(&b->reports) < nsent && ecm_clock_mono_ms() < until) {
         if (relay_past_deadline(r))
             break;
         ecm_producer_poll(r->producer, 50);
@@ -438,26 +408,24 @@ static outbox_scan_result relay_scan(ecm_outbox_relay *r)
 
     relay_wait_reports(r, b, nsent);
 
-    char *ids = NULL;
-    size_t ilen = 0, icap = 0;
+    ecm_pgarr delivered;
+    ecm_pgarr_init(&delivered);
     int ndelivered = 0, nfailed = 0;
-    int rc = outbox_buf_put(&ids, &ilen, &icap, "{", 1);
-    for (int i = 0; i < nsent && rc == 0; i++) {
+    for (int i = 0; i < nsent; i++) {
         outbox_slot *slot = &b->slots[i];
         if (!atomic_load(&slot->done) || atomic_load(&slot->err) != 0) {
             nfailed++;
             continue;
         }
-        rc = relay_ids_append(&ids, &ilen, &icap, outbox_be64(PQgetvalue(res, i, 0)));
+        ecm_pgarr_add_int(&delivered, outbox_be64(PQgetvalue(res, i, 0)));
         ndelivered++;
     }
-    if (rc == 0)
-        rc = outbox_buf_put(&ids, &ilen, &icap, "}", 1);
+    const char *ids = ecm_pgarr_finish(&delivered);
     PQclear(res);
     /* Reports still missing will free the batch when they come in. */
     outbox_batch_unref(b);
-    if (rc != 0) {
-        free(ids);
+    if (!ids) {
+        ecm_pgarr_free(&delivered);
         relay_rollback(r, conn);
         return SCAN_FAILED;
     }
@@ -470,7 +438,7 @@ static outbox_scan_result relay_scan(ecm_outbox_relay *r)
         ok = relay_exec_ok(res, "delete outbox");
         PQclear(res);
     }
-    free(ids);
+    ecm_pgarr_free(&delivered);
     if (ok) {
         res = PQexec(conn, "COMMIT");
         ok = relay_exec_ok(res, "COMMIT");
@@ -512,7 +480,7 @@ static void relay_wait(ecm_outbox_relay *r, int ms)
         relay_sleep(r, ms);
         return;
     }
-    int64_t until = outbox_mono_ms() + ms;
+    int64_t until = ecm_clock_mono_ms() + ms;
     for (;;) {
         if (PQconsumeInput(conn) != 1) {
             relay_db_failed(r);
@@ -524,7 +492,7 @@ static void relay_wait(ecm_outbox_relay *r, int ms)
             PQfreemem(n);
             got = 1;
         }
-        int64_t left = until - outbox_mono_ms();
+        int64_t left = until - ecm_clock_mono_ms();
         if (got || left <= 0 || relay_quitting(r))
             return;
         struct pollfd pfd = {.fd = PQsocket(conn), .events = POLLIN};
@@ -640,7 +608,7 @@ void ecm_outbox_relay_stop(ecm_outbox_relay *r, int timeout_ms)
         return;
     pthread_mutex_lock(&r->mu);
     r->quit = 1;
-    r->drain_deadline = outbox_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    r->drain_deadline = ecm_clock_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     pthread_cond_broadcast(&r->cv);
     pthread_mutex_unlock(&r->mu);
     pthread_join(r->thread, NULL);

@@ -21,12 +21,13 @@
  * and occurred_at are the message's own fields (given here so the caller
  * sets them once). key may be NULL. Returns 0 or -1. */
 int ecm_outbox_add(ecm_pg *pg, const char *topic, const char *key, const char *source,
-                   const char *event_id, int64_t occurred_at_ms, const ProtobufCMessage *msg);
+                   const char *event_id, int64_t occurred_at_ms, const ProtobufCMessage *msg)
+    __attribute__((warn_unused_result));
 
 /* Bulk insert for large loads: one COPY into outbox. Begin inside the
  * caller's transaction, add any number of events, end. No other command may
  * run on pg between begin and end. Each returns 0 or -1. */
-int ecm_outbox_copy_begin(ecm_pg *pg);
+int ecm_outbox_copy_begin(ecm_pg *pg) __attribute__((warn_unused_result));
 int ecm_outbox_copy_add(ecm_pg *pg, const char *topic, const char *key, const char *source,
                         const char *event_id, int64_t occurred_at_ms, const ProtobufCMessage *msg);
 int ecm_outbox_copy_end(ecm_pg *pg);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ecm_clock.h"
 #include "ecm_log.h"
 
 #define PG_BACKOFF_START_MS 100
@@ -474,52 +475,39 @@ int ecm_pg_copy_end(ecm_pg *pg)
     return rc;
 }
 
-int ecm_pg_copy_escape(char **buf, size_t *len, size_t *cap, const char *s)
+int ecm_pg_copy_escape_n(ecm_buf *b, const char *s, size_t n)
 {
-    size_t need = s ? strlen(s) * 2 : 2;
-    if (*len + need + 1 > *cap) {
-        size_t ncap = *cap ? *cap : 256;
-        while (ncap < *len + need + 1) {
-            ncap *= 2;
+    if (!s)
+        return ecm_buf_add(b, "\\N", 2);
+    size_t start = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *esc;
+        switch (s[i]) {
+        case '\\':
+            esc = "\\\\";
+            break;
+        case '\t':
+            esc = "\\t";
+            break;
+        case '\n':
+            esc = "\\n";
+            break;
+        case '\r':
+            esc = "\\r";
+            break;
+        default:
+            continue;
         }
-        char *grown = realloc(*buf, ncap);
-        if (!grown) {
+        if (ecm_buf_add(b, s + start, i - start) != 0 || ecm_buf_add(b, esc, 2) != 0)
             return -1;
-        }
-        *buf = grown;
-        *cap = ncap;
+        start = i + 1;
     }
-    char *o = *buf + *len;
-    if (!s) {
-        memcpy(o, "\\N", 2);
-        o += 2;
-    } else {
-        for (; *s; s++) {
-            switch (*s) {
-            case '\\':
-                *o++ = '\\';
-                *o++ = '\\';
-                break;
-            case '\t':
-                *o++ = '\\';
-                *o++ = 't';
-                break;
-            case '\n':
-                *o++ = '\\';
-                *o++ = 'n';
-                break;
-            case '\r':
-                *o++ = '\\';
-                *o++ = 'r';
-                break;
-            default:
-                *o++ = *s;
-            }
-        }
-    }
-    *len = (size_t)(o - *buf);
-    (*buf)[*len] = '\0';
-    return 0;
+    return ecm_buf_add(b, s + start, n - start);
+}
+
+int ecm_pg_copy_escape(ecm_buf *b, const char *s)
+{
+    return ecm_pg_copy_escape_n(b, s, s ? strlen(s) : 0);
 }
 
 /* ---- pool ---- */
@@ -535,13 +523,6 @@ struct ecm_pg_pool {
     long timeouts;
     int64_t logged_ms;
 };
-
-static int64_t pool_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 ecm_pg_pool *ecm_pg_pool_new(const char *dsn, int size, volatile sig_atomic_t *stop)
 {
@@ -640,7 +621,7 @@ ecm_pg *ecm_pg_pool_get_within(ecm_pg_pool *p, long wait_ms)
         } else if (pthread_cond_timedwait(&p->freed, &p->mu, &until) == ETIMEDOUT &&
                    p->nidle == 0) {
             long n = ++p->timeouts;
-            int64_t now = pool_mono_ms();
+            int64_t now = ecm_clock_mono_ms();
             int log = now - p->logged_ms >= 10000;
             if (log) {
                 p->logged_ms = now;

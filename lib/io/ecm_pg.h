@@ -8,11 +8,14 @@
 
 #include <libpq-fe.h>
 
+#include "ecm_buf.h"
+
 typedef struct ecm_pg ecm_pg;
 
 /* Creates a handle; does not connect. stop (may be NULL) ends reconnect
  * waits early when it becomes non-zero. */
-ecm_pg *ecm_pg_new(const char *dsn, volatile sig_atomic_t *stop);
+ecm_pg *ecm_pg_new(const char *dsn, volatile sig_atomic_t *stop)
+    __attribute__((warn_unused_result));
 void ecm_pg_destroy(ecm_pg *pg);
 
 /* Returns a live connection, (re)connecting first if needed: retries with
@@ -34,13 +37,14 @@ int ecm_pg_check_broken(ecm_pg *pg);
 PGresult *ecm_pg_exec(ecm_pg *pg, const char *sql, int nparams, const char *const *params);
 
 /* Like ecm_pg_exec() for commands without rows: returns 0 or -1. */
-int ecm_pg_cmd(ecm_pg *pg, const char *sql, int nparams, const char *const *params);
+int ecm_pg_cmd(ecm_pg *pg, const char *sql, int nparams, const char *const *params)
+    __attribute__((warn_unused_result));
 
 int ecm_pg_begin(ecm_pg *pg); /* 0 or -1 */
 /* BEGIN with statement_timeout ms for this transaction only (SET LOCAL): for
  * work whose statements may rightly wait longer than the connection's bound
  * (an upload batch waiting for the campaign's lock). 0 or -1. */
-int ecm_pg_begin_timeout(ecm_pg *pg, long ms);
+int ecm_pg_begin_timeout(ecm_pg *pg, long ms) __attribute__((warn_unused_result));
 int ecm_pg_commit(ecm_pg *pg);    /* 0 or -1 */
 void ecm_pg_rollback(ecm_pg *pg); /* best effort, can't fail */
 
@@ -56,14 +60,18 @@ const char *ecm_pg_last_sqlstate(const ecm_pg *pg);
  * ecm_pg_copy_put() any number of times, then ecm_pg_copy_end(). On any
  * failure the COPY is aborted and -1 returned (the transaction is then
  * failed; roll back). */
-int ecm_pg_copy_begin(ecm_pg *pg, const char *copy_sql);
+int ecm_pg_copy_begin(ecm_pg *pg, const char *copy_sql) __attribute__((warn_unused_result));
 int ecm_pg_copy_put(ecm_pg *pg, const char *data, size_t len);
 int ecm_pg_copy_end(ecm_pg *pg);
 
-/* Appends s to buf escaped for COPY text format (backslash, tab, newline,
- * carriage return). NULL writes \N. buf/len/cap describe a growable buffer
- * (realloc'd). Returns 0 or -1 on allocation failure. */
-int ecm_pg_copy_escape(char **buf, size_t *len, size_t *cap, const char *s);
+/* Appends s to b escaped for COPY text format (backslash, tab, newline,
+ * carriage return). NULL writes \N. Returns 0, or -1 when b is full, out of
+ * memory or already failed (b is then failed, see ecm_buf.h). */
+int ecm_pg_copy_escape(ecm_buf *b, const char *s) __attribute__((warn_unused_result));
+
+/* ecm_pg_copy_escape() of the n bytes at s (which need no NUL); NULL s
+ * writes \N. */
+int ecm_pg_copy_escape_n(ecm_buf *b, const char *s, size_t n) __attribute__((warn_unused_result));
 
 /* statement_timeout (ms) the handle sets on every connection it makes from
  * now on (0: the server's). Can't fail. */
@@ -71,7 +79,8 @@ void ecm_pg_set_statement_timeout(ecm_pg *pg, long ms);
 
 /* Fixed-size pool for handlers that run on many threads. */
 typedef struct ecm_pg_pool ecm_pg_pool;
-ecm_pg_pool *ecm_pg_pool_new(const char *dsn, int size, volatile sig_atomic_t *stop);
+ecm_pg_pool *ecm_pg_pool_new(const char *dsn, int size, volatile sig_atomic_t *stop)
+    __attribute__((warn_unused_result));
 void ecm_pg_pool_destroy(ecm_pg_pool *p);
 /* Bounds ecm_pg_pool_get()'s wait to wait_ms (0: no bound, the default) and
  * sets statement_timeout_ms on every handle (see above). Before the pool is

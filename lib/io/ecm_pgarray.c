@@ -3,31 +3,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+/* PostgreSQL refuses a value over 1 GB, so a longer literal could not be
+ * sent anyway. */
+#define PGARR_MAX (1u << 30)
+
+/* Appends to the literal. A failure sticks in the buffer and
+ * ecm_pgarr_finish() reports it, so nobody here needs to look. */
 static void arr_put(ecm_pgarr *a, const char *s, size_t n)
 {
-    if (a->failed)
+    if (ecm_buf_add(&a->buf, s, n) != 0)
         return;
-    if (a->len + n + 1 > a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 256;
-        while (cap < a->len + n + 1)
-            cap *= 2;
-        char *p = realloc(a->s, cap);
-        if (!p) {
-            a->failed = 1;
-            return;
-        }
-        a->s = p;
-        a->cap = cap;
-    }
-    memcpy(a->s + a->len, s, n);
-    a->len += n;
-    a->s[a->len] = '\0';
 }
 
 void ecm_pgarr_init(ecm_pgarr *a)
 {
-    memset(a, 0, sizeof *a);
+    ecm_buf_init(&a->buf, PGARR_MAX);
+    a->n = 0;
     arr_put(a, "{", 1);
 }
 
@@ -59,12 +52,84 @@ void ecm_pgarr_add_str(ecm_pgarr *a, const char *s)
 
 const char *ecm_pgarr_finish(ecm_pgarr *a)
 {
-    arr_put(a, "}", 1);
-    return a->failed ? NULL : a->s;
+    if (ecm_buf_add(&a->buf, "}", 1) != 0)
+        return NULL;
+    return ecm_buf_ptr(&a->buf);
 }
 
 void ecm_pgarr_free(ecm_pgarr *a)
 {
-    free(a->s);
-    memset(a, 0, sizeof *a);
+    ecm_buf_free(&a->buf);
+    a->n = 0;
+}
+
+char **ecm_pgarr_parse(const char *lit, int *n)
+{
+    *n = 0;
+    if (!lit || !*lit)
+        return calloc(1, sizeof(char *));
+    const char *p = lit;
+    if (*p == '[') { /* "[0:1]={...}": bounds other than 1 */
+        p = strchr(p, '=');
+        if (!p)
+            return NULL;
+        p++;
+    }
+    if (*p != '{')
+        return NULL;
+    size_t len = strlen(p), slots = 1;
+    for (const char *c = p; *c; c++)
+        slots += *c == ',';
+    /* Decoded text is never longer than the literal, separators included. */
+    char **out = malloc(slots * sizeof *out + len + 1);
+    if (!out)
+        return NULL;
+    char *w = (char *)(out + slots);
+    int k = 0;
+    p++;
+    if (*p == '}')
+        return out;
+    for (;;) {
+        char *start = w;
+        if (*p == '"') {
+            for (p++; *p && *p != '"'; p++) {
+                if (*p == '\\' && p[1])
+                    p++;
+                *w++ = *p;
+            }
+            if (*p != '"')
+                goto bad;
+            p++;
+            *w++ = '\0';
+            out[k++] = start;
+        } else {
+            const char *e = p;
+            while (*e && *e != ',' && *e != '}')
+                e++;
+            if (e == p)
+                goto bad;
+            if (e - p == 4 && strncasecmp(p, "NULL", 4) == 0) {
+                out[k++] = NULL;
+            } else {
+                memcpy(w, p, (size_t)(e - p));
+                w += e - p;
+                *w++ = '\0';
+                out[k++] = start;
+            }
+            p = e;
+        }
+        if (*p == ',' && (size_t)k < slots) {
+            p++;
+            continue;
+        }
+        if (*p == '}')
+            break;
+        goto bad;
+    }
+    *n = k;
+    return out;
+bad:
+    free(out);
+    *n = 0;
+    return NULL;
 }

@@ -56,7 +56,8 @@ int ecm_calling_window(const char *window_json, const char *start_at, const char
 typedef struct ecm_calling_cache ecm_calling_cache;
 
 /* A new empty cache using these legal hours. NULL when out of memory. */
-ecm_calling_cache *ecm_calling_cache_new(const ecm_legal_hours *legal);
+ecm_calling_cache *ecm_calling_cache_new(const ecm_legal_hours *legal)
+    __attribute__((warn_unused_result));
 
 /* Frees c and its windows. c may be NULL. */
 void ecm_calling_cache_free(ecm_calling_cache *c);

@@ -81,77 +81,6 @@ void ecm_gate_rows_free(ecm_gate_row *rows, int n)
     free(rows);
 }
 
-char **ecm_gate_split_array(const char *lit, int *n)
-{
-    *n = 0;
-    if (!lit || !*lit)
-        return calloc(1, sizeof(char *));
-    const char *p = lit;
-    if (*p == '[') { /* "[0:1]={...}": bounds other than 1 */
-        p = strchr(p, '=');
-        if (!p)
-            return NULL;
-        p++;
-    }
-    if (*p != '{')
-        return NULL;
-    size_t len = strlen(p), slots = 1;
-    for (const char *c = p; *c; c++)
-        slots += *c == ',';
-    /* Decoded text is never longer than the literal, separators included. */
-    char **out = malloc(slots * sizeof *out + len + 1);
-    if (!out)
-        return NULL;
-    char *w = (char *)(out + slots);
-    int k = 0;
-    p++;
-    if (*p == '}')
-        return out;
-    for (;;) {
-        char *start = w;
-        if (*p == '"') {
-            for (p++; *p && *p != '"'; p++) {
-                if (*p == '\\' && p[1])
-                    p++;
-                *w++ = *p;
-            }
-            if (*p != '"')
-                goto bad;
-            p++;
-            *w++ = '\0';
-            out[k++] = start;
-        } else {
-            const char *e = p;
-            while (*e && *e != ',' && *e != '}')
-                e++;
-            if (e == p)
-                goto bad;
-            if (e - p == 4 && strncasecmp(p, "NULL", 4) == 0) {
-                out[k++] = NULL;
-            } else {
-                memcpy(w, p, (size_t)(e - p));
-                w += e - p;
-                *w++ = '\0';
-                out[k++] = start;
-            }
-            p = e;
-        }
-        if (*p == ',' && (size_t)k < slots) {
-            p++;
-            continue;
-        }
-        if (*p == '}')
-            break;
-        goto bad;
-    }
-    *n = k;
-    return out;
-bad:
-    free(out);
-    *n = 0;
-    return NULL;
-}
-
 /* Judges one contact; on its number `recorded` (0-based) when that is not
  * negative: an attempt already made on it, whose number is not picked again
  * (row->phone stays NULL). A `recorded` past the contact's numbers (INT_MAX)
@@ -164,8 +93,8 @@ static int judge_row(ecm_gate *g, const PGresult *t, int i, int c0, int64_t now_
     row->attempts = (int)ecm_pgval_ll(t, i, c0 + COL_ATTEMPTS, -1);
     row->phone_index = (int)ecm_pgval_ll(t, i, c0 + COL_PHONE_INDEX, -1);
     int n = 0, nz = 0;
-    char **phones = ecm_gate_split_array(ecm_pgval_str(t, i, c0 + COL_PHONES), &n);
-    char **zones = ecm_gate_split_array(ecm_pgval_str(t, i, c0 + COL_PHONE_ZONES), &nz);
+    char **phones = ecm_pgarr_parse(ecm_pgval_str(t, i, c0 + COL_PHONES), &n);
+    char **zones = ecm_pgarr_parse(ecm_pgval_str(t, i, c0 + COL_PHONE_ZONES), &nz);
     int *blocked = calloc((size_t)n + 1, sizeof *blocked);
     int rc = -1;
     if (!phones || !zones || !blocked)

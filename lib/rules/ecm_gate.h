@@ -81,7 +81,7 @@ typedef struct {
 
 /* A gate with its own window cache; cfg's strings must outlive it. NULL when
  * out of memory. One per thread (the cache is not shared). */
-ecm_gate *ecm_gate_new(const ecm_gate_config *cfg);
+ecm_gate *ecm_gate_new(const ecm_gate_config *cfg) __attribute__((warn_unused_result));
 
 /* Frees g. g may be NULL. */
 void ecm_gate_free(ecm_gate *g);
@@ -94,7 +94,8 @@ void ecm_gate_free(ecm_gate *g);
  * minutes: nobody is called on a window nobody can read, nobody is lost.
  * The caller may turn a GO into a CLOSE with its own outcome (an SMS whose
  * text can't be rendered) before ecm_gate_apply(). */
-ecm_gate_row *ecm_gate_judge(ecm_gate *g, const PGresult *take, int first_col, int64_t now_ms);
+ecm_gate_row *ecm_gate_judge(ecm_gate *g, const PGresult *take, int first_col, int64_t now_ms)
+    __attribute__((warn_unused_result));
 
 /* ecm_gate_judge() for contacts whose attempt is already recorded (an SMS
  * left 'sending' by a crashed sender, about to be sent again): row i is
@@ -123,12 +124,5 @@ void ecm_gate_count(ecm_gate *g, const ecm_gate_row *rows, int n);
 
 /* Frees rows and their numbers. rows may be NULL. */
 void ecm_gate_rows_free(ecm_gate_row *rows, int n);
-
-/* Splits a PostgreSQL text[] literal ("{a,\"b c\",NULL}") into a new array
- * of *n strings (NULL elements stay NULL), all in one allocation: free() the
- * result. A NULL or empty literal gives 0 elements. Returns the array (non
- * NULL even for 0 elements), or NULL when out of memory or lit is not an
- * array literal. */
-char **ecm_gate_split_array(const char *lit, int *n) __attribute__((warn_unused_result));
 
 #endif

@@ -41,7 +41,7 @@ typedef struct ecm_window ecm_window;
 
 /* A window closed on every day, with the default legal hours and no
  * start_at / end_at. NULL when out of memory. */
-ecm_window *ecm_window_new(void);
+ecm_window *ecm_window_new(void) __attribute__((warn_unused_result));
 
 /* Frees w. w may be NULL. */
 void ecm_window_destroy(ecm_window *w);
@@ -107,7 +107,8 @@ int ecm_window_tz_canonical(const char *tz, char *out, size_t out_size)
 /* 1 when instant utc_ms (ms since the epoch) is inside w and the legal hours
  * in zone tz and inside [start_at, end_at); 0 when not (also for instants
  * more than 10^15 ms from the epoch); -1 when tz is not a known zone. */
-int ecm_window_is_open(const ecm_window *w, const char *tz, int64_t utc_ms);
+int ecm_window_is_open(const ecm_window *w, const char *tz, int64_t utc_ms)
+    __attribute__((warn_unused_result));
 
 /* The earliest instant >= utc_ms at which ecm_window_is_open() is 1:
  * utc_ms itself when open now; ECM_WINDOW_NONE when there is none before

@@ -243,16 +243,9 @@ ecm_pg_pool *ecm_service_pg_pool_new(const ecm_service *s, int size)
     return p;
 }
 
-static int64_t service_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int service_left_ms(int64_t deadline, int64_t reserve)
 {
-    int64_t left = deadline - service_mono_ms() - reserve;
+    int64_t left = deadline - ecm_clock_mono_ms() - reserve;
     return left > 0 ? (int)left : 0;
 }
 
@@ -260,7 +253,7 @@ void ecm_service_shutdown(ecm_service *s)
 {
     if (!s->internal)
         return;
-    int64_t start = service_mono_ms();
+    int64_t start = ecm_clock_mono_ms();
     int64_t deadline = start + s->common->shutdown_timeout_s * 1000;
     /* Kept back from the relay's drain for the consumer's commit and the flush. */
     int64_t reserve = s->common->shutdown_timeout_s * 1000 / 4;
@@ -292,7 +285,7 @@ void ecm_service_shutdown(ecm_service *s)
         ecm_pg_destroy(s->pg);
         s->pg = NULL;
     }
-    ecm_log_info("service stopped", "in %lld ms", (long long)(service_mono_ms() - start));
+    ecm_log_info("service stopped", "in %lld ms", (long long)(ecm_clock_mono_ms() - start));
     if (s->metrics) {
         ecm_metrics_destroy(s->metrics);
         s->metrics = NULL;
@@ -302,9 +295,9 @@ void ecm_service_shutdown(ecm_service *s)
 
 void ecm_service_sleep_ms(long ms)
 {
-    int64_t until = service_mono_ms() + ms;
+    int64_t until = ecm_clock_mono_ms() + ms;
     while (!ecm_stop_requested) {
-        int64_t left = until - service_mono_ms();
+        int64_t left = until - ecm_clock_mono_ms();
         if (left <= 0)
             break;
         if (left > 50)

@@ -140,15 +140,17 @@ void ecm_service_install_signals(void);
 /* Logging, signal handlers, DB connection (waits for the DB with backoff),
  * migrations, metrics, HTTP server object (not started), producer and relay.
  * Returns 0, or -1 (logged) when something can't start. */
-int ecm_service_init(ecm_service *s, const char *name, const ecm_common_config *common);
+int ecm_service_init(ecm_service *s, const char *name, const ecm_common_config *common)
+    __attribute__((warn_unused_result));
 
 /* Starts the HTTP server (after the service added its routes). 0 or -1. */
-int ecm_service_start_http(ecm_service *s);
+int ecm_service_start_http(ecm_service *s) __attribute__((warn_unused_result));
 
 /* A pool of size DB connections for the service's HTTP handlers, with the
  * common limits: ECM_PG_POOL_WAIT_MS and ECM_PG_STATEMENT_TIMEOUT_MS.
  * Returns NULL when out of memory. Freed with ecm_pg_pool_destroy(). */
-ecm_pg_pool *ecm_service_pg_pool_new(const ecm_service *s, int size);
+ecm_pg_pool *ecm_service_pg_pool_new(const ecm_service *s, int size)
+    __attribute__((warn_unused_result));
 
 /* Orderly stop: HTTP down, relay drains, consumer closes (commits), producer
  * flushes, DB closes. Bounded by shutdown_timeout_s. */

@@ -13,41 +13,9 @@
 #include <libxml/parser.h>
 #include <libxml/xmlwriter.h>
 
+#include "ecm_buf.h"
+#include "ecm_clock.h"
 #include "ecm_log.h"
-
-/* ---- a growable buffer with a hard limit (curl's dynbuf) ---- */
-
-typedef struct {
-    char *p;
-    size_t len, cap, max;
-} fd_buf;
-
-static int buf_add(fd_buf *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->max)
-        return -1;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        if (cap > b->max)
-            cap = b->max;
-        char *p = realloc(b->p, cap);
-        if (!p)
-            return -1;
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-    return 0;
-}
-
-static int buf_adds(fd_buf *b, const char *s)
-{
-    return buf_add(b, s, strlen(s));
-}
 
 /* ---- the POST body ---- */
 
@@ -67,12 +35,12 @@ static int csv_needs_quotes(const char *s)
  * one odd name can't spoil a batch: C0 controls other than tab and line
  * breaks become spaces, the noncharacters U+FFFE and U+FFFF (valid UTF-8,
  * so an upload takes them) become U+FFFD. */
-static int csv_add_field(fd_buf *b, const char *s)
+static int csv_add_field(ecm_buf *b, const char *s)
 {
     if (!s)
         return 0;
     int quote = csv_needs_quotes(s);
-    if (quote && buf_add(b, "\"", 1) < 0)
+    if (quote && ecm_buf_add(b, "\"", 1) < 0)
         return -1;
     for (const char *p = s; *p; p++) {
         unsigned char ch = (unsigned char)*p;
@@ -81,46 +49,47 @@ static int csv_add_field(fd_buf *b, const char *s)
             out = ' ';
         if (ch == 0xEF && (unsigned char)p[1] == 0xBF &&
             ((unsigned char)p[2] == 0xBE || (unsigned char)p[2] == 0xBF)) {
-            if (buf_add(b, "\xEF\xBF\xBD", 3) < 0)
+            if (ecm_buf_add(b, "\xEF\xBF\xBD", 3) < 0)
                 return -1;
             p += 2;
             continue;
         }
-        if (out == '"' && buf_add(b, "\"", 1) < 0)
+        if (out == '"' && ecm_buf_add(b, "\"", 1) < 0)
             return -1;
-        if (buf_add(b, &out, 1) < 0)
+        if (ecm_buf_add(b, &out, 1) < 0)
             return -1;
     }
-    if (quote && buf_add(b, "\"", 1) < 0)
+    if (quote && ecm_buf_add(b, "\"", 1) < 0)
         return -1;
     return 0;
 }
 
-static int csv_add_row(fd_buf *b, const fd_uccx_contact *c)
+static int csv_add_row(ecm_buf *b, const fd_uccx_contact *c)
 {
     const char *fields[6] = {c->account_number, c->first_name, c->last_name,
                              c->phone1,         c->phone2,     c->phone3};
     for (size_t i = 0; i < 6; i++) {
-        if (i > 0 && buf_add(b, ",", 1) < 0)
+        if (i > 0 && ecm_buf_add(b, ",", 1) < 0)
             return -1;
         if (csv_add_field(b, fields[i]) < 0)
             return -1;
     }
-    return buf_add(b, "\n", 1);
+    return ecm_buf_add(b, "\n", 1);
 }
 
 static char *build_csv(const fd_uccx_contact *contacts, size_t n)
 {
-    fd_buf b = {.max = CSV_MAX_BYTES};
-    if (buf_adds(&b, "\n" FD_UCCX_CSV_HEADER "\n") < 0)
+    ecm_buf b;
+    ecm_buf_init(&b, CSV_MAX_BYTES);
+    if (ecm_buf_adds(&b, "\n" FD_UCCX_CSV_HEADER "\n") < 0)
         goto fail;
     for (size_t i = 0; i < n; i++) {
         if (!contacts[i].account_number || csv_add_row(&b, &contacts[i]) < 0)
             goto fail;
     }
-    return b.p;
+    return ecm_buf_ptr(&b);
 fail:
-    free(b.p);
+    ecm_buf_free(&b);
     return NULL;
 }
 
@@ -485,13 +454,6 @@ struct fd_uccx {
     int doubted;
 };
 
-static long long uccx_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A request that reached UCCX but got no answer may still be carried out
  * later: a frozen UCCX works through what waits in its sockets once it runs
  * again. Such a request restarts the clock of fd_uccx_answering_ms(); an
@@ -500,7 +462,7 @@ static void track_outcome(fd_uccx *u, CURLcode rc, long status)
 {
     if (status > 0) {
         if (u->answering_since == 0)
-            u->answering_since = uccx_mono_ms();
+            u->answering_since = ecm_clock_mono_ms();
         return;
     }
     if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
@@ -516,7 +478,7 @@ long long fd_uccx_answering_ms(const fd_uccx *u)
         return LLONG_MAX;
     if (u->answering_since == 0)
         return -1;
-    return uccx_mono_ms() - u->answering_since;
+    return ecm_clock_mono_ms() - u->answering_since;
 }
 
 fd_uccx *fd_uccx_new(const char *base_url, const char *user, const char *password, long timeout_ms)
@@ -600,10 +562,11 @@ static void result_local(fd_uccx_result *res, const char *detail)
 /* Keeps the first bytes of an answer, for the log line of a failure. */
 static size_t on_body_keep(char *data, size_t size, size_t nmemb, void *ctx)
 {
-    fd_buf *b = ctx;
+    ecm_buf *b = ctx;
     size_t n = size * nmemb;
-    size_t room = b->len < ERR_BODY_KEEP ? ERR_BODY_KEEP - b->len : 0;
-    if (room > 0 && buf_add(b, data, n < room ? n : room) < 0)
+    size_t len = ecm_buf_len(b);
+    size_t room = len < ERR_BODY_KEEP ? ERR_BODY_KEEP - len : 0;
+    if (room > 0 && ecm_buf_add(b, data, n < room ? n : room) < 0)
         return 0;
     return n;
 }
@@ -645,7 +608,8 @@ fd_uccx_status fd_uccx_post_contacts(fd_uccx *u, const char *campaign_id,
         result_local(res, "could not build the XML body");
         return FD_UCCX_FAILED;
     }
-    fd_buf answer = {.max = ERR_BODY_KEEP + 1};
+    ecm_buf answer;
+    ecm_buf_init(&answer, ERR_BODY_KEEP + 1);
     CURL *c = u->curl;
     u->errbuf[0] = '\0';
     curl_easy_setopt(c, CURLOPT_URL, url);
@@ -659,15 +623,15 @@ fd_uccx_status fd_uccx_post_contacts(fd_uccx *u, const char *campaign_id,
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     track_outcome(u, rc, status);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, NULL);
-    fd_uccx_status st = classify(rc, status, u->errbuf, answer.p, res);
-    free(answer.p);
+    fd_uccx_status st = classify(rc, status, u->errbuf, ecm_buf_ptr(&answer), res);
+    ecm_buf_free(&answer);
     free(body);
     return st;
 }
 
 typedef struct {
     list_parser *parser;
-    fd_buf head; /* the start of the body, for an error log */
+    ecm_buf head; /* the start of the body, for an error log */
     int failed;
     long status;
     CURL *curl;
@@ -679,9 +643,9 @@ static size_t on_list_body(char *data, size_t size, size_t nmemb, void *ctx)
     size_t n = size * nmemb;
     if (f->status == 0)
         curl_easy_getinfo(f->curl, CURLINFO_RESPONSE_CODE, &f->status);
-    if (f->head.len < ERR_BODY_KEEP) {
-        size_t room = ERR_BODY_KEEP - f->head.len;
-        if (buf_add(&f->head, data, n < room ? n : room) < 0)
+    if (ecm_buf_len(&f->head) < ERR_BODY_KEEP) {
+        size_t room = ERR_BODY_KEEP - ecm_buf_len(&f->head);
+        if (ecm_buf_add(&f->head, data, n < room ? n : room) < 0)
             return 0;
     }
     if ((f->status == 200 || f->status == 202) && !f->failed &&
@@ -705,7 +669,8 @@ fd_uccx_status fd_uccx_list_contacts(fd_uccx *u, const char *campaign_id, fd_ucc
         result_local(res, "out of memory");
         return FD_UCCX_FAILED;
     }
-    list_fetch f = {.parser = &parser, .head = {.max = ERR_BODY_KEEP + 1}, .curl = u->curl};
+    list_fetch f = {.parser = &parser, .curl = u->curl};
+    ecm_buf_init(&f.head, ERR_BODY_KEEP + 1);
     CURL *c = u->curl;
     u->errbuf[0] = '\0';
     curl_easy_setopt(c, CURLOPT_URL, url);
@@ -716,7 +681,7 @@ fd_uccx_status fd_uccx_list_contacts(fd_uccx *u, const char *campaign_id, fd_ucc
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     track_outcome(u, rc, status);
-    fd_uccx_status st = classify(rc, status, u->errbuf, f.head.p, res);
+    fd_uccx_status st = classify(rc, status, u->errbuf, ecm_buf_ptr(&f.head), res);
     fd_uccx_list *l = list_parser_end(&parser, st == FD_UCCX_OK && !f.failed);
     if (rc == CURLE_OK && status == 404) {
         /* UCCX knows no such campaign, so none of our contacts reached it. */
@@ -729,12 +694,12 @@ fd_uccx_status fd_uccx_list_contacts(fd_uccx *u, const char *campaign_id, fd_ucc
         st = FD_UCCX_FAILED;
         if (res)
             snprintf(res->detail, sizeof res->detail, "contact list is not well-formed XML: %.200s",
-                     f.head.p ? f.head.p : "");
+                     ecm_buf_ptr(&f.head) ? ecm_buf_ptr(&f.head) : "");
     }
     if (st == FD_UCCX_OK)
         *list = l;
     else
         fd_uccx_list_destroy(l);
-    free(f.head.p);
+    ecm_buf_free(&f.head);
     return st;
 }

@@ -78,7 +78,8 @@ typedef struct fd_uccx fd_uccx;
  * request. Initialises libcurl and libxml2 globally on first use, so the
  * first call must come before other threads use either. Returns NULL on
  * failure (logged). */
-fd_uccx *fd_uccx_new(const char *base_url, const char *user, const char *password, long timeout_ms);
+fd_uccx *fd_uccx_new(const char *base_url, const char *user, const char *password, long timeout_ms)
+    __attribute__((warn_unused_result));
 void fd_uccx_destroy(fd_uccx *u);
 
 /* POST {base}/adminapi/campaign/{campaign_id}/contacts with the contacts.

@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "ecm_calling.h"
@@ -10,10 +11,13 @@
 #include "ecm_log.h"
 #include "ecm_service.h"
 #include "gw_app.h"
+#include "gw_audit.h"
+#include "gw_auth.h"
 #include "gw_campaigns.h"
 #include "gw_contacts.h"
 #include "gw_dnc.h"
-#include "gw_dnc_upload.h"
+#include "gw_export.h"
+#include "gw_keys.h"
 #include "gw_strategies.h"
 #include "gw_upload.h"
 #include "gw_upload_lease.h"
@@ -117,6 +121,17 @@ int main(int argc, char **argv)
 {
     gateway_config cfg = {0};
     const size_t n = sizeof(config_table) / sizeof(config_table[0]);
+    if (argc > 1 && strcmp(argv[1], "keys") == 0) {
+        /* The first admin key, and keys when no admin key is at hand: only
+         * the database's settings are needed. */
+        const char *dsn = getenv("ECM_PG_DSN");
+        if (!dsn || !*dsn) {
+            fprintf(stderr, "ecm-gateway keys: ECM_PG_DSN: required but not set\n");
+            return 2;
+        }
+        ecm_log_init("gateway", ECM_LOG_WARN);
+        return gw_keys_cli(argc - 1, argv + 1, dsn);
+    }
     ecm_service_configure(
         argc, argv, "ecm-gateway",
         "ECM REST gateway: campaigns, strategies, contact uploads and the DNC lists", config_table,
@@ -163,11 +178,13 @@ int main(int argc, char **argv)
     ecm_log_info("gateway upload owner", "owner=%s lease_s=%lld sweep_s=%lld",
                  gw_upload_lease_owner(upload_lease), cfg.upload_lease_s, cfg.upload_sweep_s);
     if (gw_campaigns_register(svc.http, &app) != 0 || gw_upload_register(svc.http, &app) != 0 ||
-        gw_dnc_register(svc.http, &app) != 0 || gw_dnc_upload_register(svc.http, &app) != 0 ||
-        gw_strategies_register(svc.http, &app) != 0 || gw_contacts_register(svc.http, &app) != 0) {
+        gw_dnc_register(svc.http, &app) != 0 || gw_strategies_register(svc.http, &app) != 0 ||
+        gw_contacts_register(svc.http, &app) != 0 || gw_keys_register(svc.http, &app) != 0 ||
+        gw_audit_register(svc.http, &app) != 0 || gw_export_register(svc.http, &app) != 0) {
         ecm_log_error("gateway start failed", "HTTP route table is full");
         goto out;
     }
+    gw_auth_install(svc.http, &app);
     if (ecm_service_start_http(&svc) != 0) {
         goto out;
     }

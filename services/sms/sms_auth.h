@@ -46,19 +46,21 @@ typedef struct sms_auth sms_auth;
 /* Checks a secret's value for the configuration table: "" is refused, and
  * so is anything shorter than SMS_AUTH_SECRET_MIN. Returns 0, or -1 with a
  * reason in errstr. */
-int sms_auth_validate_secret(const char *value, char *errstr, size_t errstr_size);
+int sms_auth_validate_secret(const char *value, char *errstr, size_t errstr_size)
+    __attribute__((warn_unused_result));
 /* The same for a previous secret, which may also be "". */
 int sms_auth_validate_previous(const char *value, char *errstr, size_t errstr_size);
 
 /* Copies the secrets. Returns NULL (logged) when a required one is missing
  * or short, or memory runs out. */
-sms_auth *sms_auth_new(const sms_auth_config *cfg);
+sms_auth *sms_auth_new(const sms_auth_config *cfg) __attribute__((warn_unused_result));
 void sms_auth_destroy(sms_auth *a);
 
 /* The DLR token of message_id under secret into out (at least
  * SMS_AUTH_TOKEN_LEN + 1 bytes). Returns 0, or -1 when secret is empty,
  * out is too small or libcrypto fails. Pure. */
-int sms_auth_token(const char *secret, const char *message_id, char *out, size_t out_size);
+int sms_auth_token(const char *secret, const char *message_id, char *out, size_t out_size)
+    __attribute__((warn_unused_result));
 
 /* Whether token is message_id's under the current or the previous secret.
  * token NULL or "" is SMS_AUTH_MISSING; message_id NULL never passes. */

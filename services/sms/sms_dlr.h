@@ -23,7 +23,7 @@
 /* What a Kannel DLR code means. Returns 1 for a final code with *outcome
  * set (1 SMS_DELIVERED, 2 SMS_UNDELIVERED, 16 SMS_REJECTED), 0 for an
  * intermediate one (4, 8), -1 for a code Kannel does not send. Pure. */
-int sms_dlr_classify(int status, Ecm__V1__Outcome *outcome);
+int sms_dlr_classify(int status, Ecm__V1__Outcome *outcome) __attribute__((warn_unused_result));
 
 typedef enum {
     SMS_DLR_DB_ERROR = -1, /* rolled back, nothing recorded: answer 503 so it comes again */
@@ -54,11 +54,11 @@ sms_dlr_result sms_dlr_apply(ecm_pg *pg, const sms_ctx *ctx, const char *message
  * sms_expiry). detail may be NULL. Returns 0 or -1. */
 int sms_dlr_add_result(ecm_pg *pg, const sms_ctx *ctx, int64_t campaign_id, int64_t contact_id,
                        int attempt, const char *message_id, Ecm__V1__Outcome outcome,
-                       int gateway_status, const char *detail, int segments,
-                       int64_t occurred_at_ms);
+                       int gateway_status, const char *detail, int segments, int64_t occurred_at_ms)
+    __attribute__((warn_unused_result));
 
 /* Adds GET and POST /sms/dlr to http; ctx must outlive it. Returns 0, or -1
  * when the route table is full or ctx->auth is NULL. */
-int sms_dlr_register(ecm_http *http, const sms_ctx *ctx);
+int sms_dlr_register(ecm_http *http, const sms_ctx *ctx) __attribute__((warn_unused_result));
 
 #endif

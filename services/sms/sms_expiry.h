@@ -18,7 +18,7 @@
 /* Closes at most batch overdue attempts in one transaction on pg. Returns
  * how many it closed, or -1 after a rollback (DB error, logged). Counts
  * ecm_sms_expired_total. */
-int sms_expiry_scan(ecm_pg *pg, const sms_ctx *ctx, int batch);
+int sms_expiry_scan(ecm_pg *pg, const sms_ctx *ctx, int batch) __attribute__((warn_unused_result));
 
 typedef struct sms_expiry sms_expiry;
 

@@ -8,6 +8,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "ecm_buf.h"
 #include "ecm_log.h"
 #include "ecm_utf8.h"
 #include "sms_auth.h"
@@ -17,67 +18,24 @@
 #define ANSWER_MAX 4096
 #define CONNECT_TIMEOUT_MAX_MS 5000L
 
-/* ---- a growable string with a hard limit ---- */
+/* ---- appending to an ecm_buf ---- */
 
-typedef struct {
-    char *s;
-    size_t len, cap, max;
-    int failed;
-} sbuf;
-
-static void sb_init(sbuf *b, size_t max)
+/* The builders below append without looking: a failure sticks in the buffer
+ * and ecm_buf_take() at the end reports it as NULL. */
+static void sb_put(ecm_buf *b, const char *s, size_t n)
 {
-    memset(b, 0, sizeof *b);
-    b->max = max;
+    if (ecm_buf_add(b, s, n) != 0)
+        return;
 }
 
-static void sb_put(sbuf *b, const char *s, size_t n)
-{
-    if (b->failed)
-        return;
-    if (b->len + n + 1 > b->max) {
-        b->failed = 1;
-        return;
-    }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->s, cap);
-        if (!p) {
-            b->failed = 1;
-            return;
-        }
-        b->s = p;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-
-static void sb_puts(sbuf *b, const char *s)
+static void sb_puts(ecm_buf *b, const char *s)
 {
     sb_put(b, s, strlen(s));
 }
 
-/* Returns the string (caller frees) or NULL after any failure. */
-static char *sb_take(sbuf *b)
-{
-    if (!b->failed && !b->s)
-        sb_put(b, "", 0);
-    if (b->failed) {
-        free(b->s);
-        b->s = NULL;
-    }
-    char *s = b->s;
-    b->s = NULL;
-    return s;
-}
-
 #define BODY_MAX (256 * 1024)
 
-static void sb_urlencode(sbuf *b, const char *s)
+static void sb_urlencode(ecm_buf *b, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
@@ -90,7 +48,7 @@ static void sb_urlencode(sbuf *b, const char *s)
     }
 }
 
-static void sb_json_escape(sbuf *b, const char *s)
+static void sb_json_escape(ecm_buf *b, const char *s)
 {
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         char e[8];
@@ -123,10 +81,10 @@ static void sb_json_escape(sbuf *b, const char *s)
 
 char *sms_gw_urlencode(const char *s)
 {
-    sbuf b;
-    sb_init(&b, BODY_MAX);
+    ecm_buf b;
+    ecm_buf_init(&b, BODY_MAX);
     sb_urlencode(&b, s);
-    return sb_take(&b);
+    return ecm_buf_take(&b);
 }
 
 char *sms_gw_dlr_url(const char *callback_base_url, const char *callback_secret,
@@ -135,8 +93,8 @@ char *sms_gw_dlr_url(const char *callback_base_url, const char *callback_secret,
     char token[SMS_AUTH_TOKEN_LEN + 1];
     if (sms_auth_token(callback_secret, message_id, token, sizeof token) != 0)
         return NULL;
-    sbuf b;
-    sb_init(&b, BODY_MAX);
+    ecm_buf b;
+    ecm_buf_init(&b, BODY_MAX);
     size_t n = strlen(callback_base_url);
     while (n > 0 && callback_base_url[n - 1] == '/')
         n--;
@@ -146,10 +104,10 @@ char *sms_gw_dlr_url(const char *callback_base_url, const char *callback_secret,
     sb_puts(&b, "&token=");
     sb_puts(&b, token);
     sb_puts(&b, "&status=%d");
-    return sb_take(&b);
+    return ecm_buf_take(&b);
 }
 
-static void sb_param(sbuf *b, const char *name, const char *value)
+static void sb_param(ecm_buf *b, const char *name, const char *value)
 {
     sb_puts(b, "&");
     sb_puts(b, name);
@@ -162,8 +120,8 @@ char *sms_gw_kannel_url(const sms_gw_config *cfg, const sms_gw_msg *m)
     char *dlr = sms_gw_dlr_url(cfg->callback_base_url, cfg->callback_secret, m->message_id);
     if (!dlr)
         return NULL;
-    sbuf b;
-    sb_init(&b, BODY_MAX);
+    ecm_buf b;
+    ecm_buf_init(&b, BODY_MAX);
     sb_puts(&b, cfg->url);
     sb_puts(&b, strchr(cfg->url, '?') ? "&" : "?");
     sb_puts(&b, "username=");
@@ -179,7 +137,7 @@ char *sms_gw_kannel_url(const sms_gw_config *cfg, const sms_gw_msg *m)
     sb_param(&b, "dlr-mask", "31");
     sb_param(&b, "dlr-url", dlr);
     free(dlr);
-    return sb_take(&b);
+    return ecm_buf_take(&b);
 }
 
 static const char *body_value(const sms_gw_msg *m, const char *dlr_url, const char *name,
@@ -205,8 +163,8 @@ static const char *body_value(const sms_gw_msg *m, const char *dlr_url, const ch
 char *sms_gw_http_body(const char *body_template, const sms_gw_msg *m, const char *dlr_url,
                        char *errstr, size_t errstr_size)
 {
-    sbuf b;
-    sb_init(&b, BODY_MAX);
+    ecm_buf b;
+    ecm_buf_init(&b, BODY_MAX);
     const char *p = body_template;
     while (*p) {
         const char *open = strchr(p, '{');
@@ -227,13 +185,13 @@ char *sms_gw_http_body(const char *body_template, const sms_gw_msg *m, const cha
         if (!v) {
             snprintf(errstr, errstr_size, "unknown placeholder '%.*s' in the body template",
                      (int)(q - open + 1), open);
-            free(b.s);
+            ecm_buf_free(&b);
             return NULL;
         }
         sb_json_escape(&b, v);
         p = q + 1;
     }
-    char *s = sb_take(&b);
+    char *s = ecm_buf_take(&b);
     if (!s)
         snprintf(errstr, errstr_size, "body too long or out of memory");
     return s;
@@ -335,7 +293,7 @@ typedef struct xfer {
     struct curl_slist *headers;
     char *url;
     char *body;
-    sbuf answer;
+    ecm_buf answer;
     void *opaque;
     char errbuf[CURL_ERROR_SIZE];
 } xfer;
@@ -419,7 +377,7 @@ static void xfer_free(xfer *x)
     curl_slist_free_all(x->headers);
     free(x->url);
     free(x->body);
-    free(x->answer.s);
+    ecm_buf_free(&x->answer);
     free(x);
 }
 
@@ -459,7 +417,7 @@ static size_t on_answer(char *data, size_t size, size_t nmemb, void *userdata)
 {
     xfer *x = userdata;
     size_t n = size * nmemb;
-    if (x->answer.len + n + 1 <= ANSWER_MAX)
+    if (ecm_buf_len(&x->answer) + n + 1 <= ANSWER_MAX)
         sb_put(&x->answer, data, n);
     return n;
 }
@@ -483,11 +441,11 @@ static int build_http(sms_gw *gw, const sms_gw_msg *m, xfer *x)
     h = h ? curl_slist_append(h, "Accept: application/json") : NULL;
     h = h ? curl_slist_append(h, "Expect:") : NULL;
     if (h && gw->cfg.auth[0]) {
-        sbuf a;
-        sb_init(&a, 8192);
+        ecm_buf a;
+        ecm_buf_init(&a, 8192);
         sb_puts(&a, "Authorization: ");
         sb_puts(&a, gw->cfg.auth);
-        char *line = sb_take(&a);
+        char *line = ecm_buf_take(&a);
         h = line ? curl_slist_append(h, line) : NULL;
         free(line);
     }
@@ -508,7 +466,7 @@ int sms_gw_submit(sms_gw *gw, const sms_gw_msg *m, void *opaque)
     xfer *x = calloc(1, sizeof *x);
     if (!x)
         return -1;
-    sb_init(&x->answer, ANSWER_MAX);
+    ecm_buf_init(&x->answer, ANSWER_MAX);
     x->opaque = opaque;
     x->easy = curl_easy_init();
     if (!x->easy)
@@ -570,7 +528,7 @@ static int collect(sms_gw *gw)
         if (x->next)
             x->next->prev = x->prev;
         sms_gw_result res;
-        sms_gw_classify(gw->cfg.kind, (int)code, status, x->answer.s, &res);
+        sms_gw_classify(gw->cfg.kind, (int)code, status, ecm_buf_ptr(&x->answer), &res);
         if (code != CURLE_OK && x->errbuf[0])
             copy_detail(res.detail, sizeof res.detail, x->errbuf);
         void *opaque = x->opaque;

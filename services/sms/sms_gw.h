@@ -63,7 +63,8 @@ typedef struct sms_gw sms_gw;
 
 /* Creates a gateway; copies every string of cfg. Returns NULL (logged) on a
  * bad configuration or allocation failure. */
-sms_gw *sms_gw_new(const sms_gw_config *cfg, sms_gw_done_fn done, void *done_ctx);
+sms_gw *sms_gw_new(const sms_gw_config *cfg, sms_gw_done_fn done, void *done_ctx)
+    __attribute__((warn_unused_result));
 
 /* Aborts what is in flight (without calling done) and frees everything. */
 void sms_gw_destroy(sms_gw *gw);
@@ -75,7 +76,8 @@ int sms_gw_room(const sms_gw *gw);
 
 /* Starts one request for m (strings copied). Returns 0, or -1 when there is
  * no room or the request can't be built (logged); done is then not called. */
-int sms_gw_submit(sms_gw *gw, const sms_gw_msg *m, void *opaque);
+int sms_gw_submit(sms_gw *gw, const sms_gw_msg *m, void *opaque)
+    __attribute__((warn_unused_result));
 
 /* Drives the transfers, waiting up to timeout_ms for activity when
  * something is in flight, and calls done for every request that finished.

@@ -42,7 +42,8 @@ const char *sms_mo_action_name(sms_mo_action a);
  * "15551230001") to digits with an optional leading '+'. Returns 0, or -1
  * when raw is not a phone number (letters, fewer than 7 or more than 20
  * digits: an alphanumeric sender can't be put on the DNC list). */
-int sms_mo_phone_normalize(const char *raw, char *out, size_t out_size);
+int sms_mo_phone_normalize(const char *raw, char *out, size_t out_size)
+    __attribute__((warn_unused_result));
 
 /* The header a generic gateway may carry the MO key in. */
 #define SMS_MO_KEY_HEADER "X-ECM-Key"
@@ -80,10 +81,10 @@ typedef struct {
  * connection is retried. Returns 0 with info filled (may be NULL), or -1
  * after a rollback (logged). */
 int sms_mo_apply(ecm_pg *pg, const sms_ctx *ctx, const char *from, const char *to, const char *text,
-                 sms_mo_info *info);
+                 sms_mo_info *info) __attribute__((warn_unused_result));
 
 /* Adds GET and POST /sms/mo to http; ctx must outlive it. Returns 0, or -1
  * when the route table is full. */
-int sms_mo_register(ecm_http *http, const sms_ctx *ctx);
+int sms_mo_register(ecm_http *http, const sms_ctx *ctx) __attribute__((warn_unused_result));
 
 #endif

@@ -106,8 +106,9 @@ int sms_purge_run(ecm_pg *pg, const sms_purge_config *cfg, volatile sig_atomic_t
         rc = -1;
     }
     /* A broken connection has dropped the lock with the session. */
-    if (!ecm_pg_check_broken(pg))
-        (void)ecm_pg_cmd(pg, "SELECT pg_advisory_unlock(" SMS_PURGE_LOCK ")", 0, NULL);
+    if (!ecm_pg_check_broken(pg) &&
+        ecm_pg_cmd(pg, "SELECT pg_advisory_unlock(" SMS_PURGE_LOCK ")", 0, NULL) != 0)
+        ecm_log_debug("retention purge: unlock failed; the lock goes with the session", NULL);
     count(cfg, "sms_dlrs", st->dlrs);
     count(cfg, "sms_inbound", st->inbound);
     count(cfg, "sms_reply_log", st->replies);

@@ -61,7 +61,7 @@ callback() {
 }
 # status_of_callback ID AT_TEXT: the HTTP status of a callback request.
 status_of_callback() {
-    curl -s -o /dev/null -w '%{http_code}' --max-time 30 -X POST \
+    curl -s -o /dev/null -w '%{http_code}' --max-time 30 -X POST "${ECM_AUTH[@]}" \
         -H 'Content-Type: application/json' -d "{\"at\": \"$2\"}" \
         "$ECM_DEV_API_URL/api/v1/contacts/$1/callback"
 }

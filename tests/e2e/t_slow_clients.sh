@@ -22,7 +22,7 @@ metric() { awk -v m="$1" '$1 == m { v = $2 } END { print int(v + 0) }'; }
 # One timed GET: "<status> <seconds>".
 timed_get() {
     curl -sS -o /dev/null -w '%{http_code} %{time_total}\n' --max-time $((deadline * 3)) \
-        "$ECM_DEV_API_URL/api/v1/campaigns" || echo "000 -"
+        "${ECM_AUTH[@]}" "$ECM_DEV_API_URL/api/v1/campaigns" || echo "000 -"
 }
 
 cid=$(e2e_create_campaign "e2e slow clients")

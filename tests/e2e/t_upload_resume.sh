@@ -40,7 +40,7 @@ ecm_gen_contacts_csv 20000 "$E2E_TMP/slow.csv" 7
 # 20,000 rows make one batch, loaded at the end: until then only the
 # owner's timer renews the lease. At 50 kB/s the body takes ~25 s, several
 # lease lengths (5 s).
-curl -sS -o "$E2E_TMP/slow.json" -w '%{http_code}' --limit-rate 50k \
+curl -sS -o "$E2E_TMP/slow.json" -w '%{http_code}' --limit-rate 50k "${ECM_AUTH[@]}" \
     -H 'Content-Type: text/csv' --data-binary "@$E2E_TMP/slow.csv" \
     "$ECM_DEV_API_URL/api/v1/campaigns/$cid/uploads" >"$E2E_TMP/slow.status" &
 slow=$!
@@ -67,7 +67,7 @@ ecm_gen_contacts_csv "$ROWS" "$E2E_TMP/big.csv" 12
 awk -F, -v OFS=, 'NR > 1 && (NR - 1) % 50000 == 0 { $4 = "12-AB" } { print }' \
     "$E2E_TMP/big.csv" >"$E2E_TMP/file.csv"
 bad_lines="50001 100001 150001 200001 250001 300001"
-curl -sS -o "$E2E_TMP/big.json" -H 'Content-Type: text/csv' \
+curl -sS -o "$E2E_TMP/big.json" -H 'Content-Type: text/csv' "${ECM_AUTH[@]}" \
     --data-binary "@$E2E_TMP/file.csv" \
     "$ECM_DEV_API_URL/api/v1/campaigns/$cid/uploads" 2>"$E2E_TMP/big.err" &
 big=$!

@@ -491,6 +491,28 @@ static void test_clock_control_unset_or_combined(void **state)
     unlink(path);
 }
 
+static int64_t raw_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void test_clock_mono_ms_ignores_business_time(void **state)
+{
+    (void)state;
+    setenv(OFFSET, "86400000", 1);
+    int64_t before = raw_mono_ms();
+    int64_t m1 = ecm_clock_mono_ms();
+    int64_t m2 = ecm_clock_mono_ms();
+    int64_t after = raw_mono_ms();
+    assert_true(m1 >= before && m1 <= after);
+    assert_true(m2 >= m1 && m2 <= after);
+    setenv(FIXED, "2026-03-09T20:55:00Z", 1);
+    int64_t m3 = ecm_clock_mono_ms();
+    assert_true(m3 >= m2 && m3 <= raw_mono_ms());
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -523,6 +545,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_clock_control_change_is_seen_without_reload, reset_env,
                                         reset_env),
         cmocka_unit_test_setup_teardown(test_clock_control_unset_or_combined, reset_env, reset_env),
+        cmocka_unit_test_setup_teardown(test_clock_mono_ms_ignores_business_time, reset_env,
+                                        reset_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -165,37 +165,6 @@ static double metric(fixture *f, const char *name)
 
 #define NEED_DB(f) ((void)ecm_test_need(f))
 
-static void test_gate_split_array_reads_postgres_text_arrays(void **state)
-{
-    (void)state;
-    int n = -1;
-    char **a = ecm_gate_split_array("{+12125550100,\"(212) 555-0101\",NULL,\"a\\\"b\",\"\"}", &n);
-    assert_non_null(a);
-    assert_int_equal(n, 5);
-    assert_string_equal(a[0], "+12125550100");
-    assert_string_equal(a[1], "(212) 555-0101");
-    assert_null(a[2]);
-    assert_string_equal(a[3], "a\"b");
-    assert_string_equal(a[4], "");
-    free(a);
-    a = ecm_gate_split_array("{}", &n);
-    assert_non_null(a);
-    assert_int_equal(n, 0);
-    free(a);
-    a = ecm_gate_split_array(NULL, &n);
-    assert_non_null(a);
-    assert_int_equal(n, 0);
-    free(a);
-    a = ecm_gate_split_array("[0:1]={x,y}", &n);
-    assert_non_null(a);
-    assert_int_equal(n, 2);
-    assert_string_equal(a[1], "y");
-    free(a);
-    assert_null(ecm_gate_split_array("{\"open", &n));
-    assert_null(ecm_gate_split_array("x,y", &n));
-    assert_null(ecm_gate_split_array("{a,,b}", &n));
-}
-
 /* Monday 2026-03-09 14:00 UTC, window 09:00-18:00 every day: 10:00 in New
  * York (EDT since the day before), 14:00 in London, 19:00 in Karachi, 01:00
  * Tuesday in Sydney. */
@@ -461,7 +430,6 @@ int main(void)
 {
 #define T_(name) cmocka_unit_test_setup_teardown(name, test_setup, test_teardown)
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_gate_split_array_reads_postgres_text_arrays),
         T_(test_gate_four_cities_at_one_instant),
         T_(test_gate_legal_hours_close_at_21_local),
         T_(test_gate_follows_the_dst_change),

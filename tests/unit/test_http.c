@@ -370,6 +370,29 @@ static void test_http_wrong_method_is_405_with_allow(void **state)
     ecm_http_destroy(h);
 }
 
+static void test_http_duplicate_route_is_refused_and_the_first_stays(void **state)
+{
+    (void)state;
+    int port = PORT_BASE + 23;
+    ecm_http *h = server(port, NULL);
+    const ecm_http_stream_handler fns = {stream_begin, stream_body, stream_end, stream_cleanup};
+    assert_int_equal(ecm_http_route(h, "POST", "/things/{}", 100, echo_body, NULL), 0);
+    assert_int_equal(ecm_http_route(h, "POST", "/things/{}", 100, forgets_to_answer, NULL), -1);
+    assert_int_equal(ecm_http_route(h, "POST", "//things/{}/", 100, forgets_to_answer, NULL), -1);
+    assert_int_equal(ecm_http_route_stream(h, "POST", "/things/{}", 100, &fns, NULL), -1);
+    /* another method, or another path, is another route */
+    assert_int_equal(ecm_http_route(h, "PUT", "/things/{}", 100, echo_body, NULL), 0);
+    assert_int_equal(ecm_http_route(h, "POST", "/things/{}/more", 100, echo_body, NULL), 0);
+    assert_int_equal(ecm_http_route(h, "POST", "/things/x", 100, echo_body, NULL), 0);
+    assert_int_equal(ecm_http_start(h), 0);
+    http_answer a;
+    request("POST", port, "/things/1", "x", 1, NULL, &a);
+    assert_int_equal(a.status, 200);
+    assert_string_equal(a.body, "1:1");
+    ecm_test_http_answer_free(&a);
+    ecm_http_destroy(h);
+}
+
 static void test_http_buffered_body_limit_gives_413(void **state)
 {
     (void)state;
@@ -1042,6 +1065,7 @@ int main(void)
         cmocka_unit_test(test_http_route_params_query_and_headers),
         cmocka_unit_test(test_http_unknown_path_is_404_problem),
         cmocka_unit_test(test_http_wrong_method_is_405_with_allow),
+        cmocka_unit_test(test_http_duplicate_route_is_refused_and_the_first_stays),
         cmocka_unit_test(test_http_buffered_body_limit_gives_413),
         cmocka_unit_test(test_http_handler_without_answer_gives_500),
         cmocka_unit_test(test_http_stream_route_receives_multi_mb_body_in_chunks),

@@ -182,20 +182,18 @@ static void test_pg_copy_round_trips_escaped_text(void **state)
                                        "back\\slash", "\\N",       NULL,          "",
                                        "caf\xc3\xa9"};
     size_t n = sizeof vals / sizeof vals[0];
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
+    ecm_buf b;
+    ecm_buf_init(&b, 1u << 20);
     for (size_t i = 0; i < n; i++) {
         char id[16];
         snprintf(id, sizeof id, "%zu", i);
-        /* Each escape call leaves room for its NUL, which the separator takes. */
-        assert_int_equal(ecm_pg_copy_escape(&buf, &len, &cap, id), 0);
-        buf[len++] = '\t';
-        assert_int_equal(ecm_pg_copy_escape(&buf, &len, &cap, vals[i]), 0);
-        buf[len++] = '\n';
-        if (len + 1 > cap) {
-            fail_msg("buffer overrun");
-        }
+        assert_int_equal(ecm_pg_copy_escape(&b, id), 0);
+        assert_int_equal(ecm_buf_add(&b, "\t", 1), 0);
+        assert_int_equal(ecm_pg_copy_escape(&b, vals[i]), 0);
+        assert_int_equal(ecm_buf_add(&b, "\n", 1), 0);
     }
+    const char *buf = ecm_buf_ptr(&b);
+    size_t len = ecm_buf_len(&b);
     assert_int_equal(ecm_pg_begin(pg), 0);
     assert_int_equal(ecm_pg_copy_begin(pg, "COPY c (id, s) FROM STDIN"), 0);
     /* Split the data to test several puts. */
@@ -203,7 +201,7 @@ static void test_pg_copy_round_trips_escaped_text(void **state)
     assert_int_equal(ecm_pg_copy_put(pg, buf + len / 2, len - len / 2), 0);
     assert_int_equal(ecm_pg_copy_end(pg), 0);
     assert_int_equal(ecm_pg_commit(pg), 0);
-    free(buf);
+    ecm_buf_free(&b);
 
     PGresult *r = ecm_pg_exec(pg, "SELECT id, s FROM c ORDER BY id", 0, NULL);
     assert_non_null(r);
@@ -245,20 +243,20 @@ static void test_pg_copy_bad_row_fails_with_sqlstate(void **state)
 static void test_pg_copy_escape_forms(void **state)
 {
     (void)state;
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    assert_int_equal(ecm_pg_copy_escape(&buf, &len, &cap, "a\\b\tc\nd\re"), 0);
-    assert_string_equal(buf, "a\\\\b\\tc\\nd\\re");
-    assert_int_equal(ecm_pg_copy_escape(&buf, &len, &cap, NULL), 0);
-    assert_string_equal(buf, "a\\\\b\\tc\\nd\\re\\N");
-    assert_int_equal(len, strlen(buf));
+    ecm_buf b;
+    ecm_buf_init(&b, 1u << 20);
+    assert_int_equal(ecm_pg_copy_escape(&b, "a\\b\tc\nd\re"), 0);
+    assert_string_equal(ecm_buf_ptr(&b), "a\\\\b\\tc\\nd\\re");
+    assert_int_equal(ecm_pg_copy_escape(&b, NULL), 0);
+    assert_string_equal(ecm_buf_ptr(&b), "a\\\\b\\tc\\nd\\re\\N");
+    assert_int_equal(ecm_buf_len(&b), strlen(ecm_buf_ptr(&b)));
     /* Growth over many appends keeps everything. */
     for (int i = 0; i < 10000; i++) {
-        assert_int_equal(ecm_pg_copy_escape(&buf, &len, &cap, "xy"), 0);
+        assert_int_equal(ecm_pg_copy_escape(&b, "xy"), 0);
     }
-    assert_int_equal(len, strlen("a\\\\b\\tc\\nd\\re\\N") + 20000);
-    assert_true(cap > len);
-    free(buf);
+    assert_int_equal(ecm_buf_len(&b), strlen("a\\\\b\\tc\\nd\\re\\N") + 20000);
+    assert_int_equal(ecm_buf_ptr(&b)[ecm_buf_len(&b)], '\0');
+    ecm_buf_free(&b);
 }
 
 typedef struct {

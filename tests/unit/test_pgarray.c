@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include <cmocka.h>
 
@@ -57,9 +58,41 @@ static void test_pgarray_grows_past_its_first_buffer(void **state)
     ecm_pgarr_free(&a);
 }
 
+static void test_pgarray_parse_reads_postgres_text_arrays(void **state)
+{
+    (void)state;
+    int n = -1;
+    char **a = ecm_pgarr_parse("{+12125550100,\"(212) 555-0101\",NULL,\"a\\\"b\",\"\"}", &n);
+    assert_non_null(a);
+    assert_int_equal(n, 5);
+    assert_string_equal(a[0], "+12125550100");
+    assert_string_equal(a[1], "(212) 555-0101");
+    assert_null(a[2]);
+    assert_string_equal(a[3], "a\"b");
+    assert_string_equal(a[4], "");
+    free(a);
+    a = ecm_pgarr_parse("{}", &n);
+    assert_non_null(a);
+    assert_int_equal(n, 0);
+    free(a);
+    a = ecm_pgarr_parse(NULL, &n);
+    assert_non_null(a);
+    assert_int_equal(n, 0);
+    free(a);
+    a = ecm_pgarr_parse("[0:1]={x,y}", &n);
+    assert_non_null(a);
+    assert_int_equal(n, 2);
+    assert_string_equal(a[1], "y");
+    free(a);
+    assert_null(ecm_pgarr_parse("{\"open", &n));
+    assert_null(ecm_pgarr_parse("x,y", &n));
+    assert_null(ecm_pgarr_parse("{a,,b}", &n));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pgarray_parse_reads_postgres_text_arrays),
         cmocka_unit_test(test_pgarray_empty_is_braces),
         cmocka_unit_test(test_pgarray_integers_are_comma_separated),
         cmocka_unit_test(test_pgarray_strings_are_quoted_and_escaped),

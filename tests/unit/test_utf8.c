@@ -81,7 +81,7 @@ static void test_utf8_excerpt_counts_characters(void **state)
     (void)state;
     char in[200] = "a";
     for (int k = 0; k < 60; k++) {
-        strcat(in, "\xC3\xA9");
+        memcpy(in + 1 + 2 * k, "\xC3\xA9", 3); /* with the NUL */
     }
     char out[200];
     size_t n = ecm_utf8_excerpt(out, sizeof(out), in, strlen(in), 40);

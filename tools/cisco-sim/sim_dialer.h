@@ -28,7 +28,7 @@ typedef struct sim_dialer sim_dialer;
  * progress once it is set. metrics may be NULL. Returns NULL on allocation
  * failure. */
 sim_dialer *sim_dialer_new(const sim_dialer_config *cfg, ecm_metrics *metrics,
-                           volatile sig_atomic_t *stop);
+                           volatile sig_atomic_t *stop) __attribute__((warn_unused_result));
 
 /* Decides one contact's outcome: CallResult from the mix by hash of
  * (account, seed), CallResultDetail 0, CallStatusZone1 'C' for final results
@@ -49,7 +49,8 @@ int sim_dialer_set_number_results(sim_dialer *d, const char *text, char *errstr,
 
 /* ecm_config validator for the number results text: 0, or -1 with the
  * reason. */
-int sim_dialer_validate_number_results(const char *text, char *errstr, size_t errstr_size);
+int sim_dialer_validate_number_results(const char *text, char *errstr, size_t errstr_size)
+    __attribute__((warn_unused_result));
 
 /* The CallResult the number results give phone, or -1 when none matches.
  * Can't fail. */

@@ -23,7 +23,8 @@ int sim_mix_parse(const char *text, sim_mix **out, char *errstr, size_t errstr_s
     __attribute__((warn_unused_result));
 
 /* ecm_config validator for the mix variable: 0, or -1 with the reason. */
-int sim_mix_validate(const char *text, char *errstr, size_t errstr_size);
+int sim_mix_validate(const char *text, char *errstr, size_t errstr_size)
+    __attribute__((warn_unused_result));
 
 /* Frees the mix; NULL is ignored. */
 void sim_mix_destroy(sim_mix *m);

@@ -29,7 +29,8 @@ typedef struct sim_store sim_store;
 /* Creates a store with a pool of pool_size connections for HTTP handlers;
  * connects lazily. stop ends reconnect waits. Returns NULL on allocation
  * failure. */
-sim_store *sim_store_new(const char *dsn, int pool_size, volatile sig_atomic_t *stop);
+sim_store *sim_store_new(const char *dsn, int pool_size, volatile sig_atomic_t *stop)
+    __attribute__((warn_unused_result));
 void sim_store_destroy(sim_store *s);
 
 /* Creates the tables, indexes and the Dialer_Detail sequence if they do not
@@ -38,7 +39,8 @@ void sim_store_destroy(sim_store *s);
 int sim_store_init_schema(sim_store *s) __attribute__((warn_unused_result));
 
 /* Readiness: 0 when a connection answers "SELECT 1", else -1 with a reason. */
-int sim_store_ping(sim_store *s, char *errstr, size_t errstr_size);
+int sim_store_ping(sim_store *s, char *errstr, size_t errstr_size)
+    __attribute__((warn_unused_result));
 
 typedef enum {
     SIM_IMPORT_ACCEPTED = 0,
@@ -79,11 +81,13 @@ typedef struct {
 
 /* The campaign's last import. Returns 0 and fills *out, 1 when the campaign
  * has none, -1 (logged) on a database failure. */
-int sim_store_last_import(sim_store *s, int campaign_id, sim_import_status *out);
+int sim_store_last_import(sim_store *s, int campaign_id, sim_import_status *out)
+    __attribute__((warn_unused_result));
 
 /* Turns dialing of a campaign on or off (creating the campaign if unknown).
  * Returns 0 or -1 (logged). */
-int sim_store_set_enabled(sim_store *s, int campaign_id, int enabled);
+int sim_store_set_enabled(sim_store *s, int campaign_id, int enabled)
+    __attribute__((warn_unused_result));
 
 /* Calls fn once per contact of the campaign, ordered by account number,
  * with status "pending" or "dialed"; stops early when fn returns non-zero.
@@ -110,7 +114,7 @@ typedef struct {
 } sim_stats;
 
 /* Reads the counters. Returns 0 or -1 (logged). */
-int sim_store_stats(sim_store *s, sim_stats *out);
+int sim_store_stats(sim_store *s, sim_stats *out) __attribute__((warn_unused_result));
 
 /* What the dialer decided for one contact. */
 typedef struct {

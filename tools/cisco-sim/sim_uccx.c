@@ -791,7 +791,7 @@ static void uccx_get_stats(void *ctx, ecm_http_req *req)
     json_t *by = json_object();
     for (int c = 0; c < SIM_STATS_MAX_CODES; c++) {
         if (st.by_call_result[c] > 0) {
-            char key[8];
+            char key[12];
             snprintf(key, sizeof key, "%d", c);
             json_object_set_new(by, key, json_integer(st.by_call_result[c]));
         }

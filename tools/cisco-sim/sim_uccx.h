@@ -47,7 +47,8 @@ typedef struct sim_uccx sim_uccx;
 
 /* Creates the API over store (not owned; must outlive it). Copies cfg's
  * strings. metrics may be NULL. Returns NULL on allocation failure. */
-sim_uccx *sim_uccx_new(const sim_uccx_config *cfg, sim_store *store, ecm_metrics *metrics);
+sim_uccx *sim_uccx_new(const sim_uccx_config *cfg, sim_store *store, ecm_metrics *metrics)
+    __attribute__((warn_unused_result));
 void sim_uccx_destroy(sim_uccx *u);
 
 /* Adds the routes above to h (before ecm_http_start). Returns 0 or -1 when

@@ -65,19 +65,44 @@ static int on_progress(void *vctx, curl_off_t dltotal, curl_off_t dlnow, curl_of
     return 0;
 }
 
+/* hdrs with "Authorization: Bearer $ECM_API_KEY" added when that is set
+ * (appended to hdrs, or a new list when hdrs is NULL); NULL when out of
+ * memory. */
+static struct curl_slist *with_auth(struct curl_slist *hdrs)
+{
+    const char *key = getenv("ECM_API_KEY");
+    if (!key || !*key) {
+        return hdrs;
+    }
+    char line[512];
+    if (snprintf(line, sizeof(line), "Authorization: Bearer %s", key) >= (int)sizeof(line)) {
+        return hdrs; /* no key is that long: the API answers 401 */
+    }
+    return curl_slist_append(hdrs, line);
+}
+
 /* Performs c (its URL set from path) and fills out. */
 static int perform(CURL *c, const char *path, struct curl_slist *hdrs, ctl_api_answer *out)
 {
     memset(out, 0, sizeof(*out));
+    struct curl_slist *sent = with_auth(hdrs);
     char url[2048];
-    (void)snprintf(url, sizeof(url), "%s%s", ctl_api_base(), path);
+    int n = snprintf(url, sizeof(url), "%s%s", ctl_api_base(), path);
+    if (n < 0 || (size_t)n >= sizeof(url)) {
+        (void)snprintf(out->err, sizeof(out->err), "the URL is longer than %zu bytes",
+                       sizeof(url) - 1);
+        return -1;
+    }
     sink s = {0};
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, sent);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     CURLcode rc = curl_easy_perform(c);
+    if (!hdrs && sent) {
+        curl_slist_free_all(sent);
+    }
     if (rc == CURLE_OK) {
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
         out->body = s.len ? json_loads(s.s, 0, NULL) : NULL;

@@ -30,7 +30,8 @@ typedef struct {
  * Fills *out; returns 0 when an answer came (any status), -1 otherwise
  * (out->err says why: connection refused, broken, ...). */
 int ctl_api_post_file(const char *path, const char *content_type, FILE *fp, long long size,
-                      ctl_api_progress_fn progress, void *progress_ctx, ctl_api_answer *out);
+                      ctl_api_progress_fn progress, void *progress_ctx, ctl_api_answer *out)
+    __attribute__((warn_unused_result));
 
 /* GETs base + path. Same contract as ctl_api_post_file. */
 int ctl_api_get(const char *path, ctl_api_answer *out);

@@ -158,7 +158,11 @@ int ctl_upload_main(int argc, char **argv)
     FILE *fp = fopen(args.file, "rb");
     struct stat st;
     if (!fp || fstat(fileno(fp), &st) != 0) {
-        fprintf(stderr, "ecmctl upload: %s: %s\n", args.file, strerror(errno));
+        char why[128];
+        if (strerror_r(errno, why, sizeof(why)) != 0) {
+            (void)snprintf(why, sizeof(why), "error %d", errno);
+        }
+        fprintf(stderr, "ecmctl upload: %s: %s\n", args.file, why);
         if (fp) {
             fclose(fp);
         }

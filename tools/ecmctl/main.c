@@ -16,7 +16,8 @@ static void usage(FILE *out)
             "Commands:\n"
             "  upload   send a contact file to a campaign, or resume an interrupted upload\n"
             "\n"
-            "ecmctl COMMAND --help tells more. The API is at $ECM_URL (default %s).\n",
+            "ecmctl COMMAND --help tells more. The API is at $ECM_URL (default %s);\n"
+            "the API key is $ECM_API_KEY.\n",
             CTL_API_URL_DEFAULT);
 }
 

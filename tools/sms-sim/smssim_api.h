@@ -26,11 +26,11 @@ typedef struct smssim_api smssim_api;
 /* Creates the route handlers; cfg's strings must outlive the api. Returns
  * NULL when out of memory. */
 smssim_api *smssim_api_new(const smssim_api_config *cfg, smssim_state *state, smssim_dlr *dlr,
-                           ecm_metrics *metrics);
+                           ecm_metrics *metrics) __attribute__((warn_unused_result));
 
 /* Adds the routes to h (before ecm_http_start). Returns 0, or -1 when the
  * route table is full. */
-int smssim_api_add_routes(smssim_api *a, ecm_http *h);
+int smssim_api_add_routes(smssim_api *a, ecm_http *h) __attribute__((warn_unused_result));
 
 /* Frees the api; NULL is ignored. Call after ecm_http_destroy(). */
 void smssim_api_destroy(smssim_api *a);

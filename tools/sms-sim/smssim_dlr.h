@@ -39,10 +39,12 @@ typedef struct smssim_dlr smssim_dlr;
 
 /* Creates the queue and starts the workers. Returns NULL (logged) when out
  * of memory or when a thread can't start. */
-smssim_dlr *smssim_dlr_new(const smssim_dlr_config *cfg, smssim_state *state, ecm_metrics *metrics);
+smssim_dlr *smssim_dlr_new(const smssim_dlr_config *cfg, smssim_state *state, ecm_metrics *metrics)
+    __attribute__((warn_unused_result));
 
 /* Queues a GET of url (copied) in delay_ms. Returns 0, or -1 when the queue
- * is full or out of memory (then counted in dlrs_failed). */
+ * is full or out of memory (then counted in dlrs_failed, so a caller may
+ * ignore it). */
 int smssim_dlr_enqueue(smssim_dlr *d, const char *url, long delay_ms);
 
 /* Callbacks queued or in flight. */

@@ -28,7 +28,8 @@ int smssim_mix_parse(const char *text, smssim_mix **out, char *errstr, size_t er
     __attribute__((warn_unused_result));
 
 /* ecm_config validator for the mix variable: 0, or -1 with the reason. */
-int smssim_mix_validate(const char *text, char *errstr, size_t errstr_size);
+int smssim_mix_validate(const char *text, char *errstr, size_t errstr_size)
+    __attribute__((warn_unused_result));
 
 /* Frees the mix; NULL is ignored. */
 void smssim_mix_destroy(smssim_mix *m);

@@ -28,7 +28,7 @@ typedef struct smssim_state smssim_state;
 
 /* A new, empty state remembering at most max_ids distinct message ids.
  * Returns NULL when out of memory. */
-smssim_state *smssim_state_new(size_t max_ids);
+smssim_state *smssim_state_new(size_t max_ids) __attribute__((warn_unused_result));
 
 /* Frees the state; NULL is ignored. */
 void smssim_state_destroy(smssim_state *s);
@@ -58,7 +58,8 @@ int smssim_state_unavailable(smssim_state *s, int64_t now_ms);
 
 /* GET /sim/stats as a malloc'd JSON text (caller frees), with dlrs_pending
  * as given; NULL when out of memory. */
-char *smssim_state_stats_json(smssim_state *s, uint64_t dlrs_pending);
+char *smssim_state_stats_json(smssim_state *s, uint64_t dlrs_pending)
+    __attribute__((warn_unused_result));
 
 /* A monotonic clock in milliseconds. Can't fail. */
 int64_t smssim_now_ms(void);
