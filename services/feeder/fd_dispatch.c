@@ -68,7 +68,7 @@ struct fd_pending {
     char target[TARGET_MAX];
     char (*accounts)[ACCOUNT_MAX];
     size_t n;
-    /* fd_mono_ms() from which it may be reconciled: at once when UCCX
+    /* ecm_clock_mono_ms() from which it may be reconciled: at once when UCCX
      * answered or was never reached, else once a POST still under way on
      * UCCX's side must be over (the reconciler's own rule). */
     long long not_before;
@@ -288,7 +288,7 @@ static void pending_add(fd_ctx *ctx, const char *target, const char *const *acco
 static int pending_settle(fd_ctx *ctx, fd_pending *p, size_t *marked)
 {
     *marked = 0;
-    if (fd_mono_ms() < p->not_before)
+    if (ecm_clock_mono_ms() < p->not_before)
         return 0;
     const char **accounts = calloc(p->n, sizeof *accounts);
     if (!accounts)
@@ -316,7 +316,7 @@ void fd_dispatch_forget(fd_ctx *ctx)
 /* Posts the m recorded contacts of target (accounts[i] the account of
  * contacts[i]) to UCCX and marks them 'sent' (adding to *dispatched, may be
  * NULL). A batch UCCX did not take or whose marking failed is kept pending
- * (taken at started, fd_mono_ms()). Returns 0, -2 (UCCX unavailable: the
+ * (taken at started, ecm_clock_mono_ms()). Returns 0, -2 (UCCX unavailable: the
  * target waits) or -1. */
 static int post_batch(fd_ctx *ctx, const char *cisco_id, const char *target,
                       const fd_uccx_contact *contacts, const char **accounts, size_t m,
@@ -378,7 +378,7 @@ int fd_dispatch_target(fd_ctx *ctx, const char *cisco_id, size_t *dispatched, in
         if (settled <= 0)
             return settled;
     }
-    long long started = fd_mono_ms();
+    long long started = ecm_clock_mono_ms();
     PGresult *t = NULL;
     ecm_gate_row *verdicts = NULL;
     taken_row *rows = NULL;

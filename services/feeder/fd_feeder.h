@@ -60,10 +60,8 @@ void fd_count_uccx_error(fd_ctx *ctx, fd_uccx_status st);
 int fd_mark_sent(fd_ctx *ctx, const char *const *accounts, size_t n, size_t *marked)
     __attribute__((warn_unused_result));
 
-/* CLOCK_MONOTONIC in milliseconds. Can't fail. */
-long long fd_mono_ms(void);
-
-/* Refreshes the ecm_feeder_inflight gauge from the DB. Returns 0 or -1. */
+/* Refreshes the ecm_feeder_inflight gauge from the DB. Returns 0 or -1 (a
+ * caller may ignore it: the gauge is refreshed again on the next pass). */
 int fd_update_inflight(fd_ctx *ctx);
 
 /* The main loop: reconciles at start and every opt.reconcile_every_ms,

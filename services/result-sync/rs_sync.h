@@ -36,7 +36,8 @@ int rs_sync_page(rs_sync *s) __attribute__((warn_unused_result));
 
 /* Runs pages until *stop: the next page at once after a full one, else a
  * pause of poll_ms; after a failure a capped backoff (100 ms to 5 s). A stop
- * is seen between pages, so a page's transaction always finishes. Returns 0. */
+ * is seen between pages, so a page's transaction always finishes. Returns 0
+ * (always: failures are retried inside). */
 int rs_sync_run(rs_sync *s, long poll_ms, volatile sig_atomic_t *stop);
 
 /* Readiness as seen by the last page: 0, or -1 with the reason in errstr

@@ -4,13 +4,13 @@
 #include <string.h>
 
 #include "ecm/v1/events.pb-c.h"
+#include "ecm_clock.h"
 #include "ecm_event.h"
 #include "ecm_log.h"
 #include "ecm_outbox.h"
 #include "ecm_pgarray.h"
 #include "ecm_pgval.h"
 #include "sms_held.h"
-#include "sms_pace.h"
 
 #define BACKOFF_MIN_MS 200
 
@@ -32,7 +32,7 @@ void sms_answer_on_done(void *ctx, void *opaque, const sms_gw_result *res)
     sms_lane *ln = ctx;
     sms_sender *s = ln->owner;
     sms_item *it = opaque;
-    int64_t now = sms_pace_now_ms();
+    int64_t now = ecm_clock_mono_ms();
     if (res->verdict == SMS_GW_RETRY) {
         /* Failures of requests sent before the pause began don't escalate it. */
         if (now >= ln->paused_until_ms) {

@@ -33,7 +33,8 @@ const char *sms_args_get(const sms_args *a, const char *name);
 void sms_args_free(sms_args *a);
 
 /* Decodes a form value in place ('+' is a space, %XX a byte). Returns 0, or
- * -1 when a %-escape is malformed (s is then partly decoded). Exposed for
+ * -1 when a %-escape is malformed (s is then partly decoded; a caller that
+ * takes a malformed value as it comes may ignore the result). Exposed for
  * tests. */
 int sms_args_form_decode(char *s);
 

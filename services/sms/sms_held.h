@@ -9,7 +9,8 @@
 
 /* A new empty item of kind for lane ln, on s's list of every item. Returns
  * NULL when memory runs out. */
-sms_item *sms_held_new(sms_sender *s, sms_item_kind kind, sms_lane *ln);
+sms_item *sms_held_new(sms_sender *s, sms_item_kind kind, sms_lane *ln)
+    __attribute__((warn_unused_result));
 
 /* Takes it off s's list of every item and frees it with its strings. It
  * must be on no waiting or done list. Can't fail. */
@@ -19,7 +20,8 @@ void sms_held_free(sms_sender *s, sms_item *it);
  * failure), copies phone and from (NULL: "") and measures the encoding
  * and segments. Returns 0, or -1 when the text can't be measured or
  * memory runs out (it is left for sms_held_free()). */
-int sms_held_set_text(sms_item *it, const char *phone, const char *from, char *text);
+int sms_held_set_text(sms_item *it, const char *phone, const char *from, char *text)
+    __attribute__((warn_unused_result));
 
 /* Appends it to ln's waiting list. Can't fail. */
 void sms_held_push_back(sms_lane *ln, sms_item *it);

@@ -1,18 +1,10 @@
 #include "sms_pace.h"
 
-#include <time.h>
-
+#include "ecm_clock.h"
 #include "sms_held.h"
 
 #define SMS_REFILL_MS 20
 #define SMS_REFILL_MAX_DONE 256
-
-int64_t sms_pace_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int sms_pace_inflight(const sms_sender *s)
 {
@@ -45,9 +37,9 @@ void sms_pace_refill(sms_sender *s)
 {
     if (s->draining)
         return;
-    int64_t until = sms_pace_now_ms() + SMS_REFILL_MS;
+    int64_t until = ecm_clock_mono_ms() + SMS_REFILL_MS;
     for (;;) {
-        int64_t now = sms_pace_now_ms();
+        int64_t now = ecm_clock_mono_ms();
         if (now >= until || s->ndone >= SMS_REFILL_MAX_DONE || sms_pace_inflight(s) == 0)
             break;
         for (size_t i = 0; i < s->nlanes; i++)

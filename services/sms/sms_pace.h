@@ -1,4 +1,4 @@
-/* Sending at each gateway's pace: waiting messages go while the gateway
+/* Sending at each gateway's pace (on ecm_clock_mono_ms()): waiting messages go while the gateway
  * has room and its token bucket has tokens; answered requests are replaced
  * at once for a short while. Sender's thread only. */
 #ifndef SMS_PACE_H
@@ -7,10 +7,6 @@
 #include <stdint.h>
 
 #include "sms_state.h"
-
-/* The monotonic clock (ms) the sender's pacing, pauses and timers run on.
- * Can't fail. */
-int64_t sms_pace_now_ms(void);
 
 /* Requests in flight on every lane of s. */
 int sms_pace_inflight(const sms_sender *s);

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ecm_clock.h"
 #include "ecm_log.h"
 #include "sms_answer.h"
 #include "sms_held.h"
@@ -129,7 +130,7 @@ sms_sender *sms_sender_new(ecm_pg *pg, const sms_sender_config *cfg)
         free(s);
         return NULL;
     }
-    int64_t now = sms_pace_now_ms();
+    int64_t now = ecm_clock_mono_ms();
     for (size_t i = 0; i < cfg->nlanes; i++) {
         if (lane_init(s, i, now) < 0) {
             sms_sender_destroy(s);
@@ -270,12 +271,12 @@ static int await_answers(sms_sender *s, int wait_ms, int64_t now, int64_t next_m
 int sms_sender_step(sms_sender *s, int wait_ms)
 {
     int failed = 0;
-    int64_t now = sms_pace_now_ms();
+    int64_t now = ecm_clock_mono_ms();
     int work = upkeep(s, now);
     if (work < 0)
         return -1;
     work += take_work(s, now, &failed);
-    now = sms_pace_now_ms();
+    now = ecm_clock_mono_ms();
     int64_t next_ms = send_ready(s, now, &failed);
     work += await_answers(s, wait_ms, now, next_ms);
     sms_pace_refill(s);
@@ -292,8 +293,8 @@ int sms_sender_step(sms_sender *s, int wait_ms)
 void sms_sender_drain(sms_sender *s, long timeout_ms)
 {
     s->draining = 1;
-    int64_t until = sms_pace_now_ms() + timeout_ms;
-    while ((sms_pace_inflight(s) > 0 || s->ndone > 0) && sms_pace_now_ms() < until) {
+    int64_t until = ecm_clock_mono_ms() + timeout_ms;
+    while ((sms_pace_inflight(s) > 0 || s->ndone > 0) && ecm_clock_mono_ms() < until) {
         /* Nothing new goes out; only answers are awaited and recorded. */
         for (size_t i = 0; i < s->nlanes; i++)
             s->lanes[i].paused_until_ms = until;

@@ -88,7 +88,8 @@ void sms_sender_destroy(sms_sender *s);
  * attempts when due, takes more work where a gateway has room, submits
  * what the rate allows, and waits up to wait_ms for answers. Returns the
  * number of messages taken, answered or recorded (0 when idle), or -1
- * when the DB failed (the caller backs off; nothing is lost). */
+ * when the DB failed (the caller backs off; nothing is lost; a caller that
+ * only drives the sender, as tests do, may ignore the result). */
 int sms_sender_step(sms_sender *s, int wait_ms);
 
 /* Stops taking work and waits (bounded by timeout_ms) for requests in
