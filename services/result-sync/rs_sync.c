@@ -12,6 +12,7 @@
 #include "ecm_event.h"
 #include "ecm_log.h"
 #include "ecm_outbox.h"
+#include "ecm_pgarray.h"
 #include "rs_map.h"
 
 #define RS_SYNC_BACKOFF_MIN_MS 100
@@ -183,16 +184,6 @@ static int lock_watermark(rs_sync *s, int64_t *position)
     return rc;
 }
 
-/* Appends "v," to a bounded buffer. Returns 0 or -1 when it does not fit. */
-static int append_num(char *buf, size_t size, size_t *len, long long v)
-{
-    int n = snprintf(buf + *len, size - *len, "%lld,", v);
-    if (n < 0 || (size_t)n >= size - *len)
-        return -1;
-    *len += (size_t)n;
-    return 0;
-}
-
 static int attempt_cmp(const void *a, const void *b)
 {
     const attempt_ref *x = a;
@@ -211,29 +202,20 @@ static int find_attempts(rs_sync *s, int nrows)
         nparsed += s->keys[i].parsed;
     if (nparsed == 0)
         return 0;
-    /* 20 digits and a comma per number, braces and the NUL. */
-    size_t size = (size_t)nparsed * 22 + 3;
-    char *ids = malloc(size);
-    char *nums = malloc(size);
+    ecm_pgarr ids, nums;
+    ecm_pgarr_init(&ids);
+    ecm_pgarr_init(&nums);
     attempt_ref *found = NULL;
     int rc = -1;
-    if (!ids || !nums)
-        goto out;
-    size_t il = 1;
-    size_t nl = 1;
-    ids[0] = '{';
-    nums[0] = '{';
     for (int i = 0; i < nrows; i++) {
         if (!s->keys[i].parsed)
             continue;
-        if (append_num(ids, size, &il, (long long)s->keys[i].contact_id) != 0 ||
-            append_num(nums, size, &nl, (long long)s->keys[i].attempt) != 0)
-            goto out;
+        ecm_pgarr_add_int(&ids, (long long)s->keys[i].contact_id);
+        ecm_pgarr_add_int(&nums, (long long)s->keys[i].attempt);
     }
-    /* the last comma becomes the closing brace */
-    memcpy(ids + il - 1, "}", 2);
-    memcpy(nums + nl - 1, "}", 2);
-    const char *params[2] = {ids, nums};
+    const char *params[2] = {ecm_pgarr_finish(&ids), ecm_pgarr_finish(&nums)};
+    if (!params[0] || !params[1])
+        goto out;
     PGresult *res = ecm_pg_exec(s->pg,
                                 "SELECT a.contact_id, a.attempt, a.campaign_id FROM attempts a "
                                 "JOIN unnest($1::bigint[], $2::int[]) AS k (contact_id, attempt) "
@@ -273,8 +255,8 @@ static int find_attempts(rs_sync *s, int nrows)
     rc = 0;
 out:
     free(found);
-    free(nums);
-    free(ids);
+    ecm_pgarr_free(&nums);
+    ecm_pgarr_free(&ids);
     return rc;
 }
 
