@@ -7,7 +7,8 @@
 #   3. api/openapi.yaml lints clean with @redocly/cli (api/redocly.yaml:
 #      recommended-strict, every warning an error);
 #   4. every route services/gateway/*.c registers is in api/openapi.yaml and
-#      the other way round (tests/api/routes_check.py);
+#      the other way round, each operation with gw_auth.c's least role and
+#      its 401/403/415 answers (tests/api/routes_check.py);
 #   5. tests/api/openapi_check.py, the validator tests use to hold responses
 #      to api/openapi.yaml, passes its self-test (tests/api/test_openapi_check.py).
 # Exits non-zero if any check failed, naming it. npm packages come only from

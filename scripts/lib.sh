@@ -853,6 +853,10 @@ ecm_kill9() {
 # curl on the gateway: api METHOD PATH [curl args...]. Prints the body; returns
 # non-zero (body on stderr) on an HTTP error. JSON content type unless the
 # caller gives its own; Bearer $ECM_API_KEY when that is set.
+# When ECM_API_EXCHANGE_LOG names a file, each exchange is appended to it as
+# one JSON line {method, path, status, content_type, body} for
+# tests/api/openapi_check.py (tests/e2e/run.sh sets it per scenario); a CSV
+# body is left out ("body_omitted": true): its status and type are checked.
 api() {
     local method=$1 path=$2
     shift 2
@@ -862,13 +866,39 @@ api() {
     ((has_ct)) || args+=(-H 'Content-Type: application/json')
     [[ -z ${ECM_API_KEY:-} ]] || args+=(-H "Authorization: Bearer $ECM_API_KEY")
     local out rc=0
-    out=$(curl "${args[@]}" "$@" "${ECM_DEV_API_URL}${path}") || rc=$?
+    if [[ -n ${ECM_API_EXCHANGE_LOG:-} ]]; then
+        local body_file meta
+        body_file=$(mktemp)
+        meta=$(curl "${args[@]}" -o "$body_file" -w '%{http_code}\t%{content_type}' "$@" \
+            "${ECM_DEV_API_URL}${path}") || rc=$?
+        out=$(cat "$body_file")
+        ecm__api_log_exchange "$method" "$path" "$meta" "$body_file"
+        rm -f "$body_file"
+    else
+        out=$(curl "${args[@]}" "$@" "${ECM_DEV_API_URL}${path}") || rc=$?
+    fi
     if ((rc != 0)); then
         printf '%s\n' "$out" >&2
         ecm_warn "api $method $path failed (curl exit $rc)"
         return "$rc"
     fi
     printf '%s\n' "$out"
+}
+
+# Appends one exchange of api() to $ECM_API_EXCHANGE_LOG: METHOD PATH
+# "STATUS<tab>CONTENT_TYPE" (curl -w) BODY_FILE. Nothing when no answer came
+# (status 000). Never fails the call: a line not written is a warning.
+ecm__api_log_exchange() {
+    local method=$1 path=$2 meta=$3 body_file=$4 status ctype omit=false
+    status=${meta%%$'\t'*}
+    ctype=${meta#*$'\t'}
+    [[ $status =~ ^[1-9][0-9][0-9]$ ]] || return 0
+    [[ ${ctype,,} != text/csv* ]] || omit=true
+    jq -cn --arg method "$method" --arg path "$path" --argjson status "$status" \
+        --arg content_type "$ctype" --rawfile body "$body_file" --argjson omit "$omit" \
+        '{method: $method, path: $path, status: $status, content_type: $content_type,
+          body: (if $omit then null else $body end)} + (if $omit then {body_omitted: true} else {} end)' \
+        >>"$ECM_API_EXCHANGE_LOG" || ecm_warn "api: exchange not logged to $ECM_API_EXCHANGE_LOG"
 }
 
 # Creates (once) through the API a strategy NAME copied from Default with every

@@ -279,3 +279,20 @@ void ecm_config_log(const ecm_cfg_entry *table, size_t n, const void *cfg)
     ecm_log_info("configuration", "%s", out);
     free(out);
 }
+
+int ecm_config_check_url_or_empty(const char *value, char *errstr, size_t errstr_size)
+{
+    if (value[0] == '\0' || strncmp(value, "http://", 7) == 0 || strncmp(value, "https://", 8) == 0)
+        return 0;
+    snprintf(errstr, errstr_size, "'%s' is not an http:// or https:// URL", value);
+    return -1;
+}
+
+int ecm_config_check_url(const char *value, char *errstr, size_t errstr_size)
+{
+    if (value[0] == '\0') {
+        snprintf(errstr, errstr_size, "must not be empty");
+        return -1;
+    }
+    return ecm_config_check_url_or_empty(value, errstr, errstr_size);
+}

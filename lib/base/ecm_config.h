@@ -45,6 +45,16 @@ void ecm_config_free(const ecm_cfg_entry *table, size_t n, void *out);
 void ecm_config_print_help(FILE *f, const char *prog, const char *summary,
                            const ecm_cfg_entry *table, size_t n);
 
+/* Validators for URL variables (ecm_cfg_validator): the value must start
+ * with http:// or https://. ecm_config_check_url() also refuses an empty
+ * value ("must not be empty"); ecm_config_check_url_or_empty() takes it
+ * (a part left unconfigured). Return 0, or -1 with the reason in errstr.
+ * Pure. */
+int ecm_config_check_url(const char *value, char *errstr, size_t errstr_size)
+    __attribute__((warn_unused_result));
+int ecm_config_check_url_or_empty(const char *value, char *errstr, size_t errstr_size)
+    __attribute__((warn_unused_result));
+
 /* Logs the effective configuration (secrets masked) at info level. */
 void ecm_config_log(const ecm_cfg_entry *table, size_t n, const void *cfg);
 

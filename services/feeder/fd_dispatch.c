@@ -68,7 +68,7 @@ struct fd_pending {
     char target[TARGET_MAX];
     char (*accounts)[ACCOUNT_MAX];
     size_t n;
-    /* fd_mono_ms() from which it may be reconciled: at once when UCCX
+    /* ecm_clock_mono_ms() from which it may be reconciled: at once when UCCX
      * answered or was never reached, else once a POST still under way on
      * UCCX's side must be over (the reconciler's own rule). */
     long long not_before;
@@ -130,7 +130,8 @@ static int record_go(fd_ctx *ctx, const char *target, const ecm_gate_row *verdic
     }
     int ngo = ids.n;
     char now_s[24];
-    snprintf(now_s, sizeof now_s, "%lld", (long long)now_ms);
+    if ((size_t)snprintf(now_s, sizeof now_s, "%lld", (long long)now_ms) >= sizeof now_s)
+        ok = 0;
     const char *p[6] = {ecm_pgarr_finish(&ids),
                         ecm_pgarr_finish(&atts),
                         ecm_pgarr_finish(&phones),
@@ -190,7 +191,8 @@ static int record_batch(fd_ctx *ctx, const char *cisco_id, const char *target, i
         return 0;
     }
     char limit[32];
-    snprintf(limit, sizeof limit, "%lld", room);
+    if ((size_t)snprintf(limit, sizeof limit, "%lld", room) >= sizeof limit)
+        goto fail;
     const char *p2[2] = {cisco_id, limit};
     PGresult *t = ecm_pg_exec(ctx->pg, TAKE_SQL, 2, p2);
     if (!t)
@@ -259,9 +261,20 @@ static void pending_add(fd_ctx *ctx, const char *target, const char *const *acco
                      target);
         return;
     }
-    snprintf(p->target, sizeof p->target, "%s", target);
-    for (size_t i = 0; i < n; i++)
-        snprintf(p->accounts[i], sizeof p->accounts[i], "%s", accounts[i]);
+    /* A cut target or account would settle another batch: such a batch is
+     * only left to the reconciler (it can't happen: both come from buffers
+     * of these sizes). */
+    int fits = (size_t)snprintf(p->target, sizeof p->target, "%s", target) < sizeof p->target;
+    for (size_t i = 0; fits && i < n; i++)
+        fits = (size_t)snprintf(p->accounts[i], sizeof p->accounts[i], "%s", accounts[i]) <
+               sizeof p->accounts[i];
+    if (!fits) {
+        free(p->accounts);
+        free(p);
+        ecm_log_warn("batch key too long; the failed batch is left to the reconciler",
+                     "target=%.60s", target);
+        return;
+    }
     p->n = n;
     p->not_before = settled ? 0 : started_ms + ctx->opt.reconcile_after_s * 1000;
     p->next = ctx->pending;
@@ -275,7 +288,7 @@ static void pending_add(fd_ctx *ctx, const char *target, const char *const *acco
 static int pending_settle(fd_ctx *ctx, fd_pending *p, size_t *marked)
 {
     *marked = 0;
-    if (fd_mono_ms() < p->not_before)
+    if (ecm_clock_mono_ms() < p->not_before)
         return 0;
     const char **accounts = calloc(p->n, sizeof *accounts);
     if (!accounts)
@@ -300,6 +313,51 @@ void fd_dispatch_forget(fd_ctx *ctx)
         pending_drop(ctx, ctx->pending);
 }
 
+/* Posts the m recorded contacts of target (accounts[i] the account of
+ * contacts[i]) to UCCX and marks them 'sent' (adding to *dispatched, may be
+ * NULL). A batch UCCX did not take or whose marking failed is kept pending
+ * (taken at started, ecm_clock_mono_ms()). Returns 0, -2 (UCCX unavailable: the
+ * target waits) or -1. */
+static int post_batch(fd_ctx *ctx, const char *cisco_id, const char *target,
+                      const fd_uccx_contact *contacts, const char **accounts, size_t m,
+                      long long started, size_t *dispatched)
+{
+    fd_uccx_result res;
+    fd_uccx_status st = fd_uccx_post_contacts(ctx->uccx, cisco_id, contacts, m, &res);
+    if (st != FD_UCCX_OK) {
+        fd_count_uccx_error(ctx, st);
+        if (st == FD_UCCX_REJECTED)
+            ecm_log_error("UCCX rejected a batch; left for the reconciler",
+                          "target=%s records=%zu status=%ld body=%s", target, m, res.http_status,
+                          res.detail);
+        else
+            ecm_log_warn("UCCX did not take a batch; the target waits until it is reconciled",
+                         "target=%s records=%zu status=%ld error=%s", target, m, res.http_status,
+                         res.detail);
+        if (st == FD_UCCX_UNAVAILABLE) {
+            pending_add(ctx, target, accounts, m, res.settled, started);
+            return -2;
+        }
+        return -1;
+    }
+    size_t marked = 0;
+    if (ecm_pg_begin(ctx->pg) < 0 || fd_mark_sent(ctx, accounts, m, &marked) < 0 ||
+        ecm_pg_commit(ctx->pg) < 0) {
+        ecm_pg_rollback(ctx->pg);
+        ecm_pg_check_broken(ctx->pg);
+        ecm_log_warn("could not record a batch as sent; settled once the DB is back",
+                     "target=%s records=%zu", target, m);
+        /* UCCX has it: reconciling marks it 'sent' without sending it again. */
+        pending_add(ctx, target, accounts, m, 1, started);
+        return -1;
+    }
+    ecm_metric_add(ctx->metrics.dispatched, marked);
+    if (dispatched)
+        *dispatched += marked;
+    ecm_log_debug("batch dispatched", "target=%s records=%zu", target, marked);
+    return 0;
+}
+
 int fd_dispatch_target(fd_ctx *ctx, const char *cisco_id, size_t *dispatched, int *full)
 {
     if (dispatched)
@@ -320,7 +378,7 @@ int fd_dispatch_target(fd_ctx *ctx, const char *cisco_id, size_t *dispatched, in
         if (settled <= 0)
             return settled;
     }
-    long long started = fd_mono_ms();
+    long long started = ecm_clock_mono_ms();
     PGresult *t = NULL;
     ecm_gate_row *verdicts = NULL;
     taken_row *rows = NULL;
@@ -349,42 +407,7 @@ int fd_dispatch_target(fd_ctx *ctx, const char *cisco_id, size_t *dispatched, in
     }
     if (m == 0)
         goto done;
-    fd_uccx_result res;
-    fd_uccx_status st = fd_uccx_post_contacts(ctx->uccx, cisco_id, contacts, m, &res);
-    if (st != FD_UCCX_OK) {
-        fd_count_uccx_error(ctx, st);
-        if (st == FD_UCCX_REJECTED)
-            ecm_log_error("UCCX rejected a batch; left for the reconciler",
-                          "target=%s records=%zu status=%ld body=%s", target, m, res.http_status,
-                          res.detail);
-        else
-            ecm_log_warn("UCCX did not take a batch; the target waits until it is reconciled",
-                         "target=%s records=%zu status=%ld error=%s", target, m, res.http_status,
-                         res.detail);
-        if (st == FD_UCCX_UNAVAILABLE) {
-            pending_add(ctx, target, accounts, m, res.settled, started);
-            rc = -2;
-        } else {
-            rc = -1;
-        }
-        goto done;
-    }
-    size_t marked = 0;
-    if (ecm_pg_begin(ctx->pg) < 0 || fd_mark_sent(ctx, accounts, m, &marked) < 0 ||
-        ecm_pg_commit(ctx->pg) < 0) {
-        ecm_pg_rollback(ctx->pg);
-        ecm_pg_check_broken(ctx->pg);
-        ecm_log_warn("could not record a batch as sent; settled once the DB is back",
-                     "target=%s records=%zu", target, m);
-        /* UCCX has it: reconciling marks it 'sent' without sending it again. */
-        pending_add(ctx, target, accounts, m, 1, started);
-        rc = -1;
-        goto done;
-    }
-    ecm_metric_add(ctx->metrics.dispatched, marked);
-    if (dispatched)
-        *dispatched += marked;
-    ecm_log_debug("batch dispatched", "target=%s records=%zu", target, marked);
+    rc = post_batch(ctx, cisco_id, target, contacts, accounts, m, started, dispatched);
 done:
     if (full && rc == 0)
         *full = full_local;

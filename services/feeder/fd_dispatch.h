@@ -38,11 +38,13 @@
  * never reached, and only opt.reconcile_after_s after the POST began when it
  * timed out (UCCX may still be taking it). So while UCCX is down one batch a
  * target waits, never more. */
-int fd_dispatch_tick(fd_ctx *ctx, size_t *dispatched, int *full);
+int fd_dispatch_tick(fd_ctx *ctx, size_t *dispatched, int *full)
+    __attribute__((warn_unused_result));
 
 /* The same for one Cisco campaign id ("uccx:<id>" is the target). Returns
  * 0, -1 (DB) or -2 (UCCX). */
-int fd_dispatch_target(fd_ctx *ctx, const char *cisco_campaign_id, size_t *dispatched, int *full);
+int fd_dispatch_target(fd_ctx *ctx, const char *cisco_campaign_id, size_t *dispatched, int *full)
+    __attribute__((warn_unused_result));
 
 /* Forgets the batches remembered in ctx (they stay 'sending' in the DB for
  * the reconciler) and frees them. Call before ctx goes away. Can't fail. */

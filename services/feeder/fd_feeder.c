@@ -4,8 +4,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "ecm_clock.h"
 #include "ecm_event.h"
 #include "ecm_log.h"
 #include "ecm_outbox.h"
@@ -130,19 +130,12 @@ int fd_update_inflight(fd_ctx *ctx)
 
 /* ---- the loop ---- */
 
-long long fd_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void fd_feeder_run(fd_ctx *ctx, long tick_ms, volatile sig_atomic_t *stop)
 {
     long long next_reconcile = 0, next_gauge = 0, resume_at = 0;
     long backoff = 0;
     while (!*stop) {
-        long long now = fd_mono_ms();
+        long long now = ecm_clock_mono_ms();
         if (now >= next_reconcile) {
             size_t present = 0, resent = 0;
             if (fd_reconcile_run(ctx, &present, &resent) == 0 && present + resent > 0)

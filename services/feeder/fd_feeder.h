@@ -57,12 +57,11 @@ void fd_count_uccx_error(fd_ctx *ctx, fd_uccx_status st);
  * into the outbox, keyed by contact id. *marked (may be NULL) gets the count.
  * Counts them in ecm_feeder_dispatched_total only once the caller commits,
  * so the caller adds them itself. Returns 0, or -1 (roll back). */
-int fd_mark_sent(fd_ctx *ctx, const char *const *accounts, size_t n, size_t *marked);
+int fd_mark_sent(fd_ctx *ctx, const char *const *accounts, size_t n, size_t *marked)
+    __attribute__((warn_unused_result));
 
-/* CLOCK_MONOTONIC in milliseconds. Can't fail. */
-long long fd_mono_ms(void);
-
-/* Refreshes the ecm_feeder_inflight gauge from the DB. Returns 0 or -1. */
+/* Refreshes the ecm_feeder_inflight gauge from the DB. Returns 0 or -1 (a
+ * caller may ignore it: the gauge is refreshed again on the next pass). */
 int fd_update_inflight(fd_ctx *ctx);
 
 /* The main loop: reconciles at start and every opt.reconcile_every_ms,

@@ -57,6 +57,60 @@ static int resend(fd_ctx *ctx, const char *cisco_id, const char *target,
     return 0;
 }
 
+/* One target's stale rows sorted against UCCX's list: those UCCX has (to
+ * mark sent), those it lacks and may be re-sent, and those held (campaign
+ * paused or stopped). */
+typedef struct {
+    const char **accounts;
+    int *present;
+    const char **mark;
+    fd_uccx_contact *missing;
+    size_t nmark, nmissing, npresent, held;
+} row_split;
+
+/* Room for n rows in sp (zeroed first). Returns 0, or -1 when memory runs
+ * out (sp is then for split_free()). */
+static int split_alloc(row_split *sp, int n)
+{
+    memset(sp, 0, sizeof *sp);
+    sp->accounts = calloc((size_t)n, sizeof *sp->accounts);
+    sp->present = calloc((size_t)n, sizeof *sp->present);
+    sp->mark = calloc((size_t)n, sizeof *sp->mark);
+    sp->missing = calloc((size_t)n, sizeof *sp->missing);
+    return sp->accounts && sp->present && sp->mark && sp->missing ? 0 : -1;
+}
+
+static void split_free(row_split *sp)
+{
+    free(sp->accounts);
+    free(sp->present);
+    free(sp->mark);
+    free(sp->missing);
+}
+
+/* Sorts the n rows of r (STALE_ROWS_SQL's) against list into sp; the
+ * strings are r's. Can't fail. */
+static void split_rows(row_split *sp, const PGresult *r, int n, const fd_uccx_list *list)
+{
+    for (int i = 0; i < n; i++)
+        sp->accounts[i] = PQgetvalue(r, i, 0);
+    sp->npresent = fd_reconcile_partition(list, sp->accounts, (size_t)n, sp->present);
+    for (int i = 0; i < n; i++) {
+        if (sp->present[i]) {
+            sp->mark[sp->nmark++] = sp->accounts[i];
+        } else if (strcmp(PQgetvalue(r, i, 4), "t") == 0) {
+            sp->missing[sp->nmissing++] = (fd_uccx_contact){
+                .account_number = sp->accounts[i],
+                .first_name = ecm_pgval_str(r, i, 1),
+                .last_name = ecm_pgval_str(r, i, 2),
+                .phone1 = ecm_pgval_str(r, i, 3),
+            };
+        } else {
+            sp->held++; /* campaign paused or stopped: nothing is dispatched for it */
+        }
+    }
+}
+
 /* Reconciles the attempts of target 'sending' for longer than after_s,
  * only those named in the array literal `only` unless it is NULL. */
 static int reconcile_rows(fd_ctx *ctx, const char *target, long after_s, const char *only,
@@ -66,8 +120,10 @@ static int reconcile_rows(fd_ctx *ctx, const char *target, long after_s, const c
         return -1;
     const char *cisco_id = target + strlen(TARGET_PREFIX);
     char after[32], limit[32];
-    snprintf(after, sizeof after, "%ld", after_s);
-    snprintf(limit, sizeof limit, "%ld", ctx->opt.capacity > 0 ? ctx->opt.capacity : 10000);
+    if ((size_t)snprintf(after, sizeof after, "%ld", after_s) >= sizeof after ||
+        (size_t)snprintf(limit, sizeof limit, "%ld",
+                         ctx->opt.capacity > 0 ? ctx->opt.capacity : 10000) >= sizeof limit)
+        return -1;
     if (ecm_pg_begin(ctx->pg) < 0)
         goto db_fail;
     const char *params[4] = {target, after, limit, only};
@@ -92,65 +148,42 @@ static int reconcile_rows(fd_ctx *ctx, const char *target, long after_s, const c
         ecm_pg_rollback(ctx->pg);
         return -2;
     }
-    const char **accounts = calloc((size_t)n, sizeof *accounts);
-    int *present = calloc((size_t)n, sizeof *present);
-    const char **mark = calloc((size_t)n, sizeof *mark);
-    fd_uccx_contact *missing = calloc((size_t)n, sizeof *missing);
+    row_split sp;
     int rc = 0;
-    size_t nmark = 0, nmissing = 0, npresent = 0, held = 0;
-    if (!accounts || !present || !mark || !missing) {
+    if (split_alloc(&sp, n) < 0) {
         rc = -1;
         goto done;
     }
-    for (int i = 0; i < n; i++)
-        accounts[i] = PQgetvalue(r, i, 0);
-    npresent = fd_reconcile_partition(list, accounts, (size_t)n, present);
-    for (int i = 0; i < n; i++) {
-        if (present[i]) {
-            mark[nmark++] = accounts[i];
-        } else if (strcmp(PQgetvalue(r, i, 4), "t") == 0) {
-            missing[nmissing++] = (fd_uccx_contact){
-                .account_number = accounts[i],
-                .first_name = ecm_pgval_str(r, i, 1),
-                .last_name = ecm_pgval_str(r, i, 2),
-                .phone1 = ecm_pgval_str(r, i, 3),
-            };
-        } else {
-            held++; /* campaign paused or stopped: nothing is dispatched for it */
-        }
-    }
+    split_rows(&sp, r, n, list);
     /* A request UCCX got but did not answer (a timeout) may still land
      * once it runs again: what the list lacks is re-sent only when UCCX has
      * answered long enough for such a request to be over. */
     size_t deferred = 0;
-    if (nmissing > 0 && fd_uccx_answering_ms(ctx->uccx) < ctx->opt.reconcile_after_s * 1000) {
-        deferred = nmissing;
+    if (sp.nmissing > 0 && fd_uccx_answering_ms(ctx->uccx) < ctx->opt.reconcile_after_s * 1000) {
+        deferred = sp.nmissing;
         rc = -2;
-    } else if (nmissing > 0) {
-        rc = resend(ctx, cisco_id, target, missing, nmissing, mark, &nmark);
+    } else if (sp.nmissing > 0) {
+        rc = resend(ctx, cisco_id, target, sp.missing, sp.nmissing, sp.mark, &sp.nmark);
     }
     size_t marked = 0;
-    if (fd_mark_sent(ctx, mark, nmark, &marked) < 0 || ecm_pg_commit(ctx->pg) < 0) {
+    if (fd_mark_sent(ctx, sp.mark, sp.nmark, &marked) < 0 || ecm_pg_commit(ctx->pg) < 0) {
         rc = -1;
         goto done;
     }
-    size_t resent = nmark - npresent;
-    ecm_metric_add(ctx->metrics.reconciled_present, npresent);
+    size_t resent = sp.nmark - sp.npresent;
+    ecm_metric_add(ctx->metrics.reconciled_present, sp.npresent);
     ecm_metric_add(ctx->metrics.reconciled_resent, resent);
     ecm_metric_add(ctx->metrics.dispatched, marked);
-    *present_out += npresent;
+    *present_out += sp.npresent;
     *resent_out += resent;
     ecm_log_info("reconciled a target", "target=%s present=%zu resent=%zu held=%zu deferred=%zu",
-                 target, npresent, resent, held, deferred);
+                 target, sp.npresent, resent, sp.held, deferred);
 done:
     if (rc == -1) {
         ecm_pg_rollback(ctx->pg);
         ecm_pg_check_broken(ctx->pg);
     }
-    free(accounts);
-    free(present);
-    free(mark);
-    free(missing);
+    split_free(&sp);
     fd_uccx_list_destroy(list);
     PQclear(r);
     return rc;
@@ -188,7 +221,8 @@ int fd_reconcile_run(fd_ctx *ctx, size_t *present, size_t *resent)
 {
     size_t p = 0, s = 0;
     char after[32];
-    snprintf(after, sizeof after, "%ld", ctx->opt.reconcile_after_s);
+    if ((size_t)snprintf(after, sizeof after, "%ld", ctx->opt.reconcile_after_s) >= sizeof after)
+        return -1;
     const char *params[1] = {after};
     PGresult *r = ecm_pg_exec(ctx->pg, STALE_TARGETS_SQL, 1, params);
     if (!r) {

@@ -25,7 +25,8 @@ size_t fd_reconcile_partition(const fd_uccx_list *list, const char *const *accou
  * *present / *resent (may be NULL) get the counts. Returns 0, or -1 when the
  * DB or UCCX failed or a re-send was deferred for a target (the others are
  * still done). */
-int fd_reconcile_run(fd_ctx *ctx, size_t *present, size_t *resent);
+int fd_reconcile_run(fd_ctx *ctx, size_t *present, size_t *resent)
+    __attribute__((warn_unused_result));
 
 /* The same for the named attempts of one target ("uccx:<id>") still
  * 'sending', whatever their age: for a batch whose POST is known to be over
@@ -37,6 +38,6 @@ int fd_reconcile_run(fd_ctx *ctx, size_t *present, size_t *resent);
  * enough yet for missing attempts to be re-sent; what it has is marked
  * 'sent' all the same). */
 int fd_reconcile_accounts(fd_ctx *ctx, const char *target, const char *const *accounts, size_t n,
-                          size_t *present, size_t *resent);
+                          size_t *present, size_t *resent) __attribute__((warn_unused_result));
 
 #endif

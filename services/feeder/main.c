@@ -29,18 +29,10 @@ typedef struct {
     long long window_margin_s;
 } feeder_config;
 
-static int validate_url(const char *value, char *errstr, size_t errstr_size)
-{
-    if (strncmp(value, "http://", 7) == 0 || strncmp(value, "https://", 8) == 0)
-        return 0;
-    snprintf(errstr, errstr_size, "'%s' is not an http:// or https:// URL", value);
-    return -1;
-}
-
 static const ecm_cfg_entry config_table[] = {
     ECM_COMMON_CONFIG_ENTRIES(feeder_config, common, "8081", "64"),
     {"ECM_UCCX_URL", ECM_CFG_STRING, offsetof(feeder_config, uccx_url), "http://127.0.0.1:8700", 0,
-     -1, "base URL of UCCX (its /adminapi)", validate_url, 0},
+     -1, "base URL of UCCX (its /adminapi)", ecm_config_check_url, 0},
     {"ECM_UCCX_USER", ECM_CFG_STRING, offsetof(feeder_config, uccx_user), "", 0, -1,
      "UCCX user for HTTP basic auth (empty: no auth)", NULL, 0},
     {"ECM_UCCX_PASSWORD", ECM_CFG_STRING, offsetof(feeder_config, uccx_password), "", 0, -1,
@@ -67,6 +59,58 @@ static const ecm_cfg_entry config_table[] = {
 
 #define CONFIG_N (sizeof config_table / sizeof config_table[0])
 
+/* Settings that are only wrong together, then the legal hours parsed into
+ * *legal. Returns 0, or 2 after one line on stderr. */
+static int check_config(const feeder_config *cfg, ecm_legal_hours *legal)
+{
+    /* Validated against each other only: a reconcile must not race a live POST. */
+    if (cfg->reconcile_after_s <= cfg->http_timeout_s) {
+        fprintf(stderr,
+                "ecm-feeder: ECM_FEEDER_RECONCILE_AFTER_S: must be greater than "
+                "ECM_FEEDER_HTTP_TIMEOUT_S (%lld)\n",
+                cfg->http_timeout_s);
+        return 2;
+    }
+    char errstr[512];
+    if (ecm_calling_legal_parse(cfg->legal_hours, legal, errstr, sizeof errstr) != 0) {
+        /* Not reached: the table's validator has checked the value. */
+        fprintf(stderr, "ecm-feeder: %s: %s\n", ECM_CALLING_LEGAL_ENV, errstr);
+        return 2;
+    }
+    return 0;
+}
+
+/* Creates the consumer of the retry topic as svc's consumer. Returns 0, or
+ * -1 (logged). */
+static int start_consumer(ecm_service *svc, const feeder_config *cfg)
+{
+    char errstr[512];
+    const char *topics[1] = {cfg->common.topic_retry};
+    svc->consumer = ecm_consumer_new(cfg->common.kafka_brokers, cfg->group, topics, 1,
+                                     cfg->common.topic_deadletter, svc->source, svc->metrics,
+                                     errstr, sizeof errstr);
+    if (!svc->consumer) {
+        ecm_log_error("could not create the Kafka consumer", "%s", errstr);
+        return -1;
+    }
+    return 0;
+}
+
+/* Starts the intake of the retry topic (voice contacts) on svc's consumer.
+ * Returns it, or NULL (logged). */
+static ecm_intake *start_intake(ecm_service *svc, const feeder_config *cfg)
+{
+    ecm_intake_config icfg = {
+        .channel = ECM_INTAKE_VOICE,
+        .consumer = svc->consumer,
+        .pg_dsn = cfg->common.pg_dsn,
+        .topic_retry = cfg->common.topic_retry,
+        .metrics = svc->metrics,
+        .stop = &ecm_stop_requested,
+    };
+    return ecm_intake_start(&icfg);
+}
+
 int main(int argc, char **argv)
 {
     feeder_config cfg;
@@ -74,21 +118,8 @@ int main(int argc, char **argv)
     ecm_service_configure(argc, argv, "ecm-feeder",
                           "Feeds voice contacts from Kafka to Cisco UCCX, paced by capacity.",
                           config_table, CONFIG_N, &cfg);
-    /* Validated against each other only: a reconcile must not race a live POST. */
-    if (cfg.reconcile_after_s <= cfg.http_timeout_s) {
-        fprintf(stderr,
-                "ecm-feeder: ECM_FEEDER_RECONCILE_AFTER_S: must be greater than "
-                "ECM_FEEDER_HTTP_TIMEOUT_S (%lld)\n",
-                cfg.http_timeout_s);
-        ecm_config_free(config_table, CONFIG_N, &cfg);
-        return 2;
-    }
-
-    char errstr[512];
     ecm_legal_hours legal;
-    if (ecm_calling_legal_parse(cfg.legal_hours, &legal, errstr, sizeof errstr) != 0) {
-        /* Not reached: the table's validator has checked the value. */
-        fprintf(stderr, "ecm-feeder: %s: %s\n", ECM_CALLING_LEGAL_ENV, errstr);
+    if (check_config(&cfg, &legal) != 0) {
         ecm_config_free(config_table, CONFIG_N, &cfg);
         return 2;
     }
@@ -109,14 +140,8 @@ int main(int argc, char **argv)
     if (!uccx)
         goto out;
 
-    const char *topics[1] = {cfg.common.topic_retry};
-    svc.consumer = ecm_consumer_new(cfg.common.kafka_brokers, cfg.group, topics, 1,
-                                    cfg.common.topic_deadletter, svc.source, svc.metrics, errstr,
-                                    sizeof errstr);
-    if (!svc.consumer) {
-        ecm_log_error("could not create the Kafka consumer", "%s", errstr);
+    if (start_consumer(&svc, &cfg) < 0)
         goto out;
-    }
 
     ecm_gate_config gcfg = {
         .topic_closed = cfg.common.topic_closed,
@@ -145,15 +170,7 @@ int main(int argc, char **argv)
     };
     fd_metrics_init(&ctx.metrics, svc.metrics);
 
-    ecm_intake_config icfg = {
-        .channel = ECM_INTAKE_VOICE,
-        .consumer = svc.consumer,
-        .pg_dsn = cfg.common.pg_dsn,
-        .topic_retry = cfg.common.topic_retry,
-        .metrics = svc.metrics,
-        .stop = &ecm_stop_requested,
-    };
-    intake = ecm_intake_start(&icfg);
+    intake = start_intake(&svc, &cfg);
     if (!intake)
         goto out;
     if (ecm_service_start_http(&svc) < 0)

@@ -70,6 +70,7 @@ static const struct {
 
     {"POST", "/api/v1/campaigns/{}/uploads", GW_ROLE_SUPERVISOR, 0},
     {"POST", "/api/v1/uploads/{}/resume", GW_ROLE_SUPERVISOR, 0},
+    {"GET", "/api/v1/uploads", GW_ROLE_VIEWER, 0},
     {"GET", "/api/v1/uploads/{}", GW_ROLE_VIEWER, 0},
 
     {"GET", "/api/v1/campaigns/{}/contacts", GW_ROLE_VIEWER, 0},

@@ -20,8 +20,10 @@
 #include "gw_dnc.h"
 #include "gw_export.h"
 #include "gw_keys.h"
+#include "gw_openapi.h"
 #include "gw_strategies.h"
 #include "gw_upload.h"
+#include "gw_upload_list.h"
 #include "gw_upload_lease.h"
 
 typedef struct {
@@ -124,6 +126,7 @@ static void upload_chores(const gw_app *app, int64_t now, int64_t lease_ms, int6
 static int (*const route_modules[])(ecm_http *h, const gw_app *app) = {
     gw_campaigns_register,
     gw_upload_register,
+    gw_upload_list_register,
     gw_dnc_register,
     gw_strategies_register,
     gw_contacts_register,
@@ -131,6 +134,7 @@ static int (*const route_modules[])(ecm_http *h, const gw_app *app) = {
     gw_keys_register,
     gw_audit_register,
     gw_export_register,
+    gw_openapi_register,
 };
 /* clang-format on */
 

@@ -20,12 +20,12 @@ typedef struct {
 
 /* Builds a map from n entries (copied; a later duplicate code replaces an
  * earlier one). Returns NULL on allocation failure. */
-rs_map *rs_map_new(const rs_map_entry *entries, size_t n);
+rs_map *rs_map_new(const rs_map_entry *entries, size_t n) __attribute__((warn_unused_result));
 
 /* Loads call_result_map from the ECM DB. A row whose outcome name is not an
  * ECM outcome is logged (warn) and left out, so that code maps like an
  * unknown one. Returns the map, or NULL (logged) when the query failed. */
-rs_map *rs_map_load(ecm_pg *pg);
+rs_map *rs_map_load(ecm_pg *pg) __attribute__((warn_unused_result));
 
 void rs_map_destroy(rs_map *m);
 

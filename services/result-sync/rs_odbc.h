@@ -32,19 +32,21 @@ typedef struct {
 /* Validator (ecm_cfg_validator shape) for the table name, which is put into
  * the SQL text: letters, digits, '_' and '.', not starting with a digit or a
  * dot, at most 128 bytes. Returns 0, or -1 with a reason in errstr. */
-int rs_odbc_validate_table(const char *value, char *errstr, size_t errstr_size);
+int rs_odbc_validate_table(const char *value, char *errstr, size_t errstr_size)
+    __attribute__((warn_unused_result));
 
 /* Creates a handle for connection string conn_str (copied) reading pages of
  * page_size rows (1..RS_ODBC_PAGE_MAX) from table. Does not connect. Returns
  * NULL on a bad argument (logged) or allocation failure. */
-rs_odbc *rs_odbc_new(const char *conn_str, const char *table, int page_size);
+rs_odbc *rs_odbc_new(const char *conn_str, const char *table, int page_size)
+    __attribute__((warn_unused_result));
 void rs_odbc_destroy(rs_odbc *o);
 
 /* Makes one connection attempt if not connected, and prepares the page
  * statement. Returns 0 when connected. On failure logs the driver's
  * diagnostics, doubles the reconnect backoff (100 ms up to 5 s) and returns
  * -1. */
-int rs_odbc_connect(rs_odbc *o);
+int rs_odbc_connect(rs_odbc *o) __attribute__((warn_unused_result));
 
 /* 1 while a connection is open. */
 int rs_odbc_connected(const rs_odbc *o);
@@ -60,10 +62,12 @@ void rs_odbc_disconnect(rs_odbc *o);
  * order, into rows (room for the page size). Connects first if needed.
  * Returns the count (0..page size), or -1 after logging the diagnostics;
  * on -1 the connection is closed so that the next call starts clean. */
-int rs_odbc_read_page(rs_odbc *o, int64_t after, rs_odbc_row *rows);
+int rs_odbc_read_page(rs_odbc *o, int64_t after, rs_odbc_row *rows)
+    __attribute__((warn_unused_result));
 
 /* Counts the rows with RecoveryKey > after into *count. Returns 0 or -1
  * (logged; the connection is closed). */
-int rs_odbc_count_after(rs_odbc *o, int64_t after, int64_t *count);
+int rs_odbc_count_after(rs_odbc *o, int64_t after, int64_t *count)
+    __attribute__((warn_unused_result));
 
 #endif

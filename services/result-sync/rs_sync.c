@@ -12,6 +12,7 @@
 #include "ecm_event.h"
 #include "ecm_log.h"
 #include "ecm_outbox.h"
+#include "ecm_pgarray.h"
 #include "rs_map.h"
 
 #define RS_SYNC_BACKOFF_MIN_MS 100
@@ -183,16 +184,6 @@ static int lock_watermark(rs_sync *s, int64_t *position)
     return rc;
 }
 
-/* Appends "v," to a bounded buffer. Returns 0 or -1 when it does not fit. */
-static int append_num(char *buf, size_t size, size_t *len, long long v)
-{
-    int n = snprintf(buf + *len, size - *len, "%lld,", v);
-    if (n < 0 || (size_t)n >= size - *len)
-        return -1;
-    *len += (size_t)n;
-    return 0;
-}
-
 static int attempt_cmp(const void *a, const void *b)
 {
     const attempt_ref *x = a;
@@ -211,29 +202,20 @@ static int find_attempts(rs_sync *s, int nrows)
         nparsed += s->keys[i].parsed;
     if (nparsed == 0)
         return 0;
-    /* 20 digits and a comma per number, braces and the NUL. */
-    size_t size = (size_t)nparsed * 22 + 3;
-    char *ids = malloc(size);
-    char *nums = malloc(size);
+    ecm_pgarr ids, nums;
+    ecm_pgarr_init(&ids);
+    ecm_pgarr_init(&nums);
     attempt_ref *found = NULL;
     int rc = -1;
-    if (!ids || !nums)
-        goto out;
-    size_t il = 1;
-    size_t nl = 1;
-    ids[0] = '{';
-    nums[0] = '{';
     for (int i = 0; i < nrows; i++) {
         if (!s->keys[i].parsed)
             continue;
-        if (append_num(ids, size, &il, (long long)s->keys[i].contact_id) != 0 ||
-            append_num(nums, size, &nl, (long long)s->keys[i].attempt) != 0)
-            goto out;
+        ecm_pgarr_add_int(&ids, (long long)s->keys[i].contact_id);
+        ecm_pgarr_add_int(&nums, (long long)s->keys[i].attempt);
     }
-    /* the last comma becomes the closing brace */
-    memcpy(ids + il - 1, "}", 2);
-    memcpy(nums + nl - 1, "}", 2);
-    const char *params[2] = {ids, nums};
+    const char *params[2] = {ecm_pgarr_finish(&ids), ecm_pgarr_finish(&nums)};
+    if (!params[0] || !params[1])
+        goto out;
     PGresult *res = ecm_pg_exec(s->pg,
                                 "SELECT a.contact_id, a.attempt, a.campaign_id FROM attempts a "
                                 "JOIN unnest($1::bigint[], $2::int[]) AS k (contact_id, attempt) "
@@ -273,8 +255,8 @@ static int find_attempts(rs_sync *s, int nrows)
     rc = 0;
 out:
     free(found);
-    free(nums);
-    free(ids);
+    ecm_pgarr_free(&nums);
+    ecm_pgarr_free(&ids);
     return rc;
 }
 
@@ -290,7 +272,8 @@ static int emit(rs_sync *s, const rs_odbc_row *row, const row_key *key, int64_t 
     ecm_uuid_new(event_id);
     if (!rs_map_resolve(s->map, row->call_result, NULL, &outcome, &counts))
         *unknown_code = 1;
-    snprintf(msg_key, sizeof(msg_key), "%" PRId64, key->contact_id);
+    if ((size_t)snprintf(msg_key, sizeof(msg_key), "%" PRId64, key->contact_id) >= sizeof(msg_key))
+        return -1;
     /* The message only reads these strings; the casts drop const for
      * protobuf-c's char * fields. */
     ev.event_id = event_id;
@@ -331,14 +314,83 @@ static void sample_lag(rs_sync *s, int nrows, int64_t position)
         ecm_metric_set(s->m_lag, (double)lag);
 }
 
+/* What became of a page's rows. */
+typedef struct {
+    int emitted, foreign, no_attempt, unknown_codes;
+} page_counts;
+
+/* Inside the open transaction: finds the attempts of the page's n rows and
+ * emits an event for each row of ours, counting in *c. Returns 0 or -1 (the
+ * DB failed). */
+static int emit_page(rs_sync *s, int n, page_counts *c)
+{
+    for (int i = 0; i < n; i++) {
+        row_key *k = &s->keys[i];
+        memset(k, 0, sizeof(*k));
+        k->parsed =
+            !s->rows[i].account_number_truncated &&
+            ecm_account_number_parse(s->rows[i].account_number, &k->contact_id, &k->attempt) == 0;
+    }
+    if (find_attempts(s, n) != 0)
+        return -1;
+    int64_t now = ecm_now_ms();
+    for (int i = 0; i < n; i++) {
+        if (!s->keys[i].parsed) {
+            c->foreign++;
+            continue;
+        }
+        if (!s->keys[i].found) {
+            c->no_attempt++;
+            continue;
+        }
+        int unknown = 0;
+        if (emit(s, &s->rows[i], &s->keys[i], now, &unknown) != 0)
+            return -1;
+        c->unknown_codes += unknown;
+        c->emitted++;
+    }
+    return 0;
+}
+
+/* Inside the open transaction: the watermark moved to last. Returns 0 or
+ * -1. */
+static int save_watermark(rs_sync *s, int64_t last)
+{
+    char last_text[24];
+    if ((size_t)snprintf(last_text, sizeof(last_text), "%" PRId64, last) >= sizeof(last_text))
+        return -1;
+    const char *params[2] = {s->source, last_text};
+    return ecm_pg_cmd(s->pg,
+                      "INSERT INTO sync_watermarks (source, position, updated_at) "
+                      "VALUES ($1, $2::bigint, now()) ON CONFLICT (source) DO UPDATE "
+                      "SET position = EXCLUDED.position, updated_at = now()",
+                      2, params) != 0
+               ? -1
+               : 0;
+}
+
+/* After the commit of a page of n rows up to last: the watermark and the
+ * counts published. Can't fail. */
+static void page_committed(rs_sync *s, int n, int64_t last, const page_counts *c)
+{
+    atomic_store(&s->watermark, last);
+    ecm_metric_set(s->m_watermark, (double)last);
+    ecm_metric_add(s->m_rows, (uint64_t)n);
+    ecm_metric_add(s->m_emitted, (uint64_t)c->emitted);
+    ecm_metric_add(s->m_skip_foreign, (uint64_t)c->foreign);
+    ecm_metric_add(s->m_skip_no_attempt, (uint64_t)c->no_attempt);
+    ecm_metric_add(s->m_unknown_code, (uint64_t)c->unknown_codes);
+    ecm_log_debug("result page committed",
+                  "source %s rows %d emitted %d foreign %d unknown_attempt %d watermark %" PRId64,
+                  s->source, n, c->emitted, c->foreign, c->no_attempt, last);
+    sample_lag(s, n, last);
+}
+
 int rs_sync_page(rs_sync *s)
 {
     int64_t position = 0;
     int n = 0;
-    int foreign = 0;
-    int no_attempt = 0;
-    int emitted = 0;
-    int unknown_codes = 0;
+    page_counts counts = {0};
 
     if (ensure_map(s) != 0)
         return -1;
@@ -371,64 +423,21 @@ int rs_sync_page(rs_sync *s)
         sample_lag(s, 0, position);
         return 0;
     }
-
-    for (int i = 0; i < n; i++) {
-        row_key *k = &s->keys[i];
-        memset(k, 0, sizeof(*k));
-        k->parsed =
-            !s->rows[i].account_number_truncated &&
-            ecm_account_number_parse(s->rows[i].account_number, &k->contact_id, &k->attempt) == 0;
-    }
-    if (find_attempts(s, n) != 0)
+    if (emit_page(s, n, &counts) != 0)
         goto db_fail;
-
-    int64_t now = ecm_now_ms();
-    for (int i = 0; i < n; i++) {
-        if (!s->keys[i].parsed) {
-            foreign++;
-            continue;
-        }
-        if (!s->keys[i].found) {
-            no_attempt++;
-            continue;
-        }
-        int unknown = 0;
-        if (emit(s, &s->rows[i], &s->keys[i], now, &unknown) != 0)
-            goto db_fail;
-        unknown_codes += unknown;
-        emitted++;
-    }
 
     /* The page's events and the watermark that covers them commit together:
      * after a crash or restart the next page starts right after the last
      * committed RecoveryKey, so no row is lost and none is emitted twice. */
     int64_t last = s->rows[n - 1].recovery_key;
-    char last_text[24];
-    snprintf(last_text, sizeof(last_text), "%" PRId64, last);
-    const char *params[2] = {s->source, last_text};
-    if (ecm_pg_cmd(s->pg,
-                   "INSERT INTO sync_watermarks (source, position, updated_at) "
-                   "VALUES ($1, $2::bigint, now()) ON CONFLICT (source) DO UPDATE "
-                   "SET position = EXCLUDED.position, updated_at = now()",
-                   2, params) != 0)
+    if (save_watermark(s, last) != 0)
         goto db_fail;
     if (ecm_pg_commit(s->pg) != 0) {
         db_failed(s);
         return -1;
     }
-
     /* Counted only once committed, so a retried page isn't counted twice. */
-    atomic_store(&s->watermark, last);
-    ecm_metric_set(s->m_watermark, (double)last);
-    ecm_metric_add(s->m_rows, (uint64_t)n);
-    ecm_metric_add(s->m_emitted, (uint64_t)emitted);
-    ecm_metric_add(s->m_skip_foreign, (uint64_t)foreign);
-    ecm_metric_add(s->m_skip_no_attempt, (uint64_t)no_attempt);
-    ecm_metric_add(s->m_unknown_code, (uint64_t)unknown_codes);
-    ecm_log_debug("result page committed",
-                  "source %s rows %d emitted %d foreign %d unknown_attempt %d watermark %" PRId64,
-                  s->source, n, emitted, foreign, no_attempt, last);
-    sample_lag(s, n, last);
+    page_committed(s, n, last, &counts);
     return n;
 
 db_fail:

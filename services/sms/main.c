@@ -64,23 +64,6 @@ typedef struct {
     char *legal_hours;
 } sms_config;
 
-static int validate_url_or_empty(const char *value, char *errstr, size_t errstr_size)
-{
-    if (value[0] == '\0' || strncmp(value, "http://", 7) == 0 || strncmp(value, "https://", 8) == 0)
-        return 0;
-    snprintf(errstr, errstr_size, "'%s' is not an http:// or https:// URL", value);
-    return -1;
-}
-
-static int validate_url(const char *value, char *errstr, size_t errstr_size)
-{
-    if (value[0] == '\0') {
-        snprintf(errstr, errstr_size, "must not be empty");
-        return -1;
-    }
-    return validate_url_or_empty(value, errstr, errstr_size);
-}
-
 static int validate_method(const char *value, char *errstr, size_t errstr_size)
 {
     if (strcmp(value, "POST") == 0 || strcmp(value, "PUT") == 0 || strcmp(value, "PATCH") == 0)
@@ -115,13 +98,13 @@ static const ecm_cfg_entry config_table[] = {
      "Kafka consumer group", NULL, 0},
     {"ECM_SMS_KANNEL_URL", ECM_CFG_STRING, offsetof(sms_config, kannel_url),
      "http://127.0.0.1:13013/cgi-bin/sendsms", 0, -1,
-     "Kannel smsbox sendsms URL (empty: no Kannel gateway)", validate_url_or_empty, 0},
+     "Kannel smsbox sendsms URL (empty: no Kannel gateway)", ecm_config_check_url_or_empty, 0},
     {"ECM_SMS_KANNEL_USER", ECM_CFG_STRING, offsetof(sms_config, kannel_user), "ecm", 0, -1,
      "Kannel sendsms username", NULL, 0},
     {"ECM_SMS_KANNEL_PASSWORD", ECM_CFG_STRING, offsetof(sms_config, kannel_password), "", 0, -1,
      "Kannel sendsms password", NULL, 1},
     {"ECM_SMS_HTTP_GATEWAY_URL", ECM_CFG_STRING, offsetof(sms_config, http_url), "", 0, -1,
-     "generic HTTP/JSON gateway endpoint (empty: none)", validate_url_or_empty, 0},
+     "generic HTTP/JSON gateway endpoint (empty: none)", ecm_config_check_url_or_empty, 0},
     {"ECM_SMS_HTTP_GATEWAY_METHOD", ECM_CFG_STRING, offsetof(sms_config, http_method), "POST", 0,
      -1, "generic gateway: POST, PUT or PATCH", validate_method, 0},
     {"ECM_SMS_HTTP_GATEWAY_BODY", ECM_CFG_STRING, offsetof(sms_config, http_body),
@@ -143,7 +126,7 @@ static const ecm_cfg_entry config_table[] = {
      validate_gateway, 0},
     {"ECM_SMS_CALLBACK_BASE_URL", ECM_CFG_STRING, offsetof(sms_config, callback_base_url),
      "http://127.0.0.1:8084", 0, -1,
-     "this service's HTTP port as the gateways reach it (DLR URLs)", validate_url, 0},
+     "this service's HTTP port as the gateways reach it (DLR URLs)", ecm_config_check_url, 0},
     {"ECM_SMS_CALLBACK_SECRET", ECM_CFG_STRING, offsetof(sms_config, callback_secret), NULL, 0,
      -1, "secret of the DLR URL tokens (HMAC-SHA256 of the message id): a random value of at "
      "least 32 characters, known to this service only", sms_auth_validate_secret, 1},
@@ -232,6 +215,160 @@ static int check_combination(const sms_config *cfg)
     return 2;
 }
 
+/* check_combination(), then the legal hours parsed into *legal. Returns 0,
+ * or 2 after one line on stderr. */
+static int check_config(const sms_config *cfg, ecm_legal_hours *legal)
+{
+    if (check_combination(cfg) != 0)
+        return 2;
+    char errstr[512];
+    if (ecm_calling_legal_parse(cfg->legal_hours, legal, errstr, sizeof errstr) != 0) {
+        /* Not reached: the table's validator has checked the value. */
+        fprintf(stderr, "ecm-sms: %s: %s\n", ECM_CALLING_LEGAL_ENV, errstr);
+        return 2;
+    }
+    return 0;
+}
+
+/* What main() starts beside the service, stopped by parts_stop(). */
+typedef struct {
+    ecm_pg_pool *pool;
+    ecm_intake *intake;
+    sms_expiry *expiry;
+    sms_purge *purge;
+    sms_sender *sender;
+    sms_auth *auth;
+} sms_parts;
+
+/* The lanes of scfg: one a gateway whose URL is set (Kannel first). Can't
+ * fail: check_combination() has made sure there is one. */
+static void add_lanes(const sms_config *cfg, sms_sender_config *scfg)
+{
+    if (cfg->kannel_url[0]) {
+        scfg->lanes[scfg->nlanes++] = (sms_lane_config){
+            .gw =
+                {
+                    .kind = SMS_GW_KANNEL,
+                    .name = "kannel",
+                    .url = cfg->kannel_url,
+                    .user = cfg->kannel_user,
+                    .password = cfg->kannel_password,
+                    .callback_base_url = cfg->callback_base_url,
+                    .callback_secret = cfg->callback_secret,
+                    .timeout_ms = (long)cfg->send_timeout_s * 1000,
+                    .concurrency = (int)cfg->concurrency,
+                },
+            .rate = cfg->rate_kannel,
+        };
+    }
+    if (cfg->http_url[0]) {
+        scfg->lanes[scfg->nlanes++] = (sms_lane_config){
+            .gw =
+                {
+                    .kind = SMS_GW_HTTP,
+                    .name = "http",
+                    .url = cfg->http_url,
+                    .method = cfg->http_method,
+                    .body_template = cfg->http_body,
+                    .auth = cfg->http_auth,
+                    .callback_base_url = cfg->callback_base_url,
+                    .callback_secret = cfg->callback_secret,
+                    .timeout_ms = (long)cfg->send_timeout_s * 1000,
+                    .concurrency = (int)cfg->concurrency,
+                },
+            .rate = cfg->rate_http,
+        };
+    }
+}
+
+/* Starts the threads beside the sender (intake of the retry topic, DLR
+ * timeouts, retention purge) into p and adds the DLR and inbound routes.
+ * Returns 0, or -1 (logged; what was started is in p for parts_stop()). */
+static int start_workers(ecm_service *svc, const sms_config *cfg, const sms_ctx *ctx, sms_parts *p)
+{
+    ecm_intake_config icfg = {
+        .channel = ECM_INTAKE_SMS,
+        .consumer = svc->consumer,
+        .pg_dsn = cfg->common.pg_dsn,
+        .topic_retry = cfg->common.topic_retry,
+        .metrics = svc->metrics,
+        .stop = &ecm_stop_requested,
+    };
+    p->intake = ecm_intake_start(&icfg);
+    if (!p->intake)
+        return -1;
+    if (sms_dlr_register(svc->http, ctx) < 0 || sms_mo_register(svc->http, ctx) < 0) {
+        ecm_log_error("could not add the DLR and inbound routes", NULL);
+        return -1;
+    }
+    p->expiry = sms_expiry_start(cfg->common.pg_dsn, ctx, &ecm_stop_requested);
+    if (!p->expiry)
+        return -1;
+    sms_purge_config pcfg = {
+        .retention_days = cfg->retention_days,
+        .batch = cfg->purge_batch,
+        .interval_ms = cfg->purge_interval_s * 1000,
+        .reply_interval_s = cfg->reply_interval_s,
+        .metrics = svc->metrics,
+    };
+    p->purge = sms_purge_start(cfg->common.pg_dsn, &pcfg, &ecm_stop_requested);
+    if (!p->purge)
+        return -1;
+    return 0;
+}
+
+/* Creates the DB pool of the HTTP handlers and the callback
+ * authentication into p. Returns 0, or -1 (logged). */
+static int start_pool_and_auth(ecm_service *svc, const sms_config *cfg, sms_parts *p)
+{
+    p->pool = ecm_service_pg_pool_new(svc, (int)cfg->db_pool);
+    if (!p->pool) {
+        ecm_log_error("could not create the DB pool", NULL);
+        return -1;
+    }
+    sms_auth_config acfg = {
+        .dlr_secret = cfg->callback_secret,
+        .dlr_secret_previous = cfg->callback_secret_previous,
+        .mo_key = cfg->mo_key,
+        .mo_key_previous = cfg->mo_key_previous,
+        .metrics = svc->metrics,
+    };
+    p->auth = sms_auth_new(&acfg);
+    if (!p->auth)
+        return -1;
+    return 0;
+}
+
+/* Creates the consumer of the retry topic as svc's consumer. Returns 0, or
+ * -1 (logged). */
+static int start_consumer(ecm_service *svc, const sms_config *cfg)
+{
+    char errstr[512];
+    const char *topics[1] = {cfg->common.topic_retry};
+    svc->consumer = ecm_consumer_new(cfg->common.kafka_brokers, cfg->group, topics, 1,
+                                     cfg->common.topic_deadletter, svc->source, svc->metrics,
+                                     errstr, sizeof errstr);
+    if (!svc->consumer) {
+        ecm_log_error("could not create the Kafka consumer", "%s", errstr);
+        return -1;
+    }
+    return 0;
+}
+
+/* Stops and frees what p holds, in order: the intake, expiry and purge
+ * threads must be gone before the service closes its consumer and the pool
+ * goes. Can't fail. */
+static void parts_stop(ecm_service *svc, sms_parts *p)
+{
+    ecm_intake_stop(p->intake);
+    sms_expiry_stop(p->expiry);
+    sms_purge_stop(p->purge);
+    ecm_service_shutdown(svc);
+    sms_sender_destroy(p->sender);
+    ecm_pg_pool_destroy(p->pool);
+    sms_auth_destroy(p->auth);
+}
+
 int main(int argc, char **argv)
 {
     sms_config cfg;
@@ -240,15 +377,8 @@ int main(int argc, char **argv)
                           "Sends SMS campaigns through Kannel or an HTTP/JSON gateway; takes DLRs "
                           "and inbound messages (opt-out) over HTTP.",
                           config_table, CONFIG_N, &cfg);
-    if (check_combination(&cfg) != 0) {
-        ecm_config_free(config_table, CONFIG_N, &cfg);
-        return 2;
-    }
-    char errstr[512];
     ecm_legal_hours legal;
-    if (ecm_calling_legal_parse(cfg.legal_hours, &legal, errstr, sizeof errstr) != 0) {
-        /* Not reached: the table's validator has checked the value. */
-        fprintf(stderr, "ecm-sms: %s: %s\n", ECM_CALLING_LEGAL_ENV, errstr);
+    if (check_config(&cfg, &legal) != 0) {
         ecm_config_free(config_table, CONFIG_N, &cfg);
         return 2;
     }
@@ -256,57 +386,34 @@ int main(int argc, char **argv)
     ecm_service svc;
     memset(&svc, 0, sizeof svc);
     int rc = 1;
-    ecm_pg_pool *pool = NULL;
-    ecm_intake *intake = NULL;
-    sms_expiry *expiry = NULL;
-    sms_purge *purge = NULL;
-    sms_sender *sender = NULL;
-    sms_auth *auth = NULL;
+    sms_parts parts;
+    memset(&parts, 0, sizeof parts);
     if (ecm_service_init(&svc, "sms", &cfg.common) < 0) {
         ecm_config_free(config_table, CONFIG_N, &cfg);
         return 1;
     }
     ecm_config_log(config_table, CONFIG_N, &cfg);
 
-    pool = ecm_service_pg_pool_new(&svc, (int)cfg.db_pool);
-    if (!pool) {
-        ecm_log_error("could not create the DB pool", NULL);
-        goto out;
-    }
-    sms_auth_config acfg = {
-        .dlr_secret = cfg.callback_secret,
-        .dlr_secret_previous = cfg.callback_secret_previous,
-        .mo_key = cfg.mo_key,
-        .mo_key_previous = cfg.mo_key_previous,
-        .metrics = svc.metrics,
-    };
-    auth = sms_auth_new(&acfg);
-    if (!auth)
+    if (start_pool_and_auth(&svc, &cfg, &parts) < 0)
         goto out;
     sms_ctx ctx = {
         .common = &cfg.common,
         .source = svc.source,
         .metrics = svc.metrics,
-        .pool = pool,
+        .pool = parts.pool,
         .callback_base_url = cfg.callback_base_url,
         .help_text = cfg.help_text,
         .optout_text = cfg.optout_text,
         .optin_text = cfg.optin_text,
         .system_sender = cfg.system_sender,
         .dlr_scan_ms = cfg.dlr_scan_ms,
-        .auth = auth,
+        .auth = parts.auth,
         .reply_interval_s = cfg.reply_interval_s,
         .reply_max_per_minute = cfg.reply_max_per_minute,
     };
 
-    const char *topics[1] = {cfg.common.topic_retry};
-    svc.consumer = ecm_consumer_new(cfg.common.kafka_brokers, cfg.group, topics, 1,
-                                    cfg.common.topic_deadletter, svc.source, svc.metrics, errstr,
-                                    sizeof errstr);
-    if (!svc.consumer) {
-        ecm_log_error("could not create the Kafka consumer", "%s", errstr);
+    if (start_consumer(&svc, &cfg) < 0)
         goto out;
-    }
 
     sms_sender_config scfg = {
         .ctx = &ctx,
@@ -318,72 +425,12 @@ int main(int argc, char **argv)
         .backoff_max_ms = (long)cfg.backoff_max_ms,
         .legal = legal,
     };
-    if (cfg.kannel_url[0]) {
-        scfg.lanes[scfg.nlanes++] = (sms_lane_config){
-            .gw =
-                {
-                    .kind = SMS_GW_KANNEL,
-                    .name = "kannel",
-                    .url = cfg.kannel_url,
-                    .user = cfg.kannel_user,
-                    .password = cfg.kannel_password,
-                    .callback_base_url = cfg.callback_base_url,
-                    .callback_secret = cfg.callback_secret,
-                    .timeout_ms = (long)cfg.send_timeout_s * 1000,
-                    .concurrency = (int)cfg.concurrency,
-                },
-            .rate = cfg.rate_kannel,
-        };
-    }
-    if (cfg.http_url[0]) {
-        scfg.lanes[scfg.nlanes++] = (sms_lane_config){
-            .gw =
-                {
-                    .kind = SMS_GW_HTTP,
-                    .name = "http",
-                    .url = cfg.http_url,
-                    .method = cfg.http_method,
-                    .body_template = cfg.http_body,
-                    .auth = cfg.http_auth,
-                    .callback_base_url = cfg.callback_base_url,
-                    .callback_secret = cfg.callback_secret,
-                    .timeout_ms = (long)cfg.send_timeout_s * 1000,
-                    .concurrency = (int)cfg.concurrency,
-                },
-            .rate = cfg.rate_http,
-        };
-    }
-    sender = sms_sender_new(svc.pg, &scfg);
-    if (!sender)
+    add_lanes(&cfg, &scfg);
+    parts.sender = sms_sender_new(svc.pg, &scfg);
+    if (!parts.sender)
         goto out;
 
-    ecm_intake_config icfg = {
-        .channel = ECM_INTAKE_SMS,
-        .consumer = svc.consumer,
-        .pg_dsn = cfg.common.pg_dsn,
-        .topic_retry = cfg.common.topic_retry,
-        .metrics = svc.metrics,
-        .stop = &ecm_stop_requested,
-    };
-    intake = ecm_intake_start(&icfg);
-    if (!intake)
-        goto out;
-    if (sms_dlr_register(svc.http, &ctx) < 0 || sms_mo_register(svc.http, &ctx) < 0) {
-        ecm_log_error("could not add the DLR and inbound routes", NULL);
-        goto out;
-    }
-    expiry = sms_expiry_start(cfg.common.pg_dsn, &ctx, &ecm_stop_requested);
-    if (!expiry)
-        goto out;
-    sms_purge_config pcfg = {
-        .retention_days = cfg.retention_days,
-        .batch = cfg.purge_batch,
-        .interval_ms = cfg.purge_interval_s * 1000,
-        .reply_interval_s = cfg.reply_interval_s,
-        .metrics = svc.metrics,
-    };
-    purge = sms_purge_start(cfg.common.pg_dsn, &pcfg, &ecm_stop_requested);
-    if (!purge)
+    if (start_workers(&svc, &cfg, &ctx, &parts) < 0)
         goto out;
     if (ecm_service_start_http(&svc) < 0)
         goto out;
@@ -392,19 +439,12 @@ int main(int argc, char **argv)
                  "kannel=%s http=%s default_gateway=%s concurrency=%lld legal_hours=%s",
                  cfg.kannel_url[0] ? cfg.kannel_url : "-", cfg.http_url[0] ? cfg.http_url : "-",
                  cfg.default_gateway, cfg.concurrency, cfg.legal_hours);
-    sms_sender_run(sender, &ecm_stop_requested, (long)cfg.common.shutdown_timeout_s * 1000 / 2);
+    sms_sender_run(parts.sender, &ecm_stop_requested,
+                   (long)cfg.common.shutdown_timeout_s * 1000 / 2);
     rc = 0;
 
 out:
-    /* The intake and expiry threads must be gone before the service closes
-     * its consumer and the pool goes. */
-    ecm_intake_stop(intake);
-    sms_expiry_stop(expiry);
-    sms_purge_stop(purge);
-    ecm_service_shutdown(&svc);
-    sms_sender_destroy(sender);
-    ecm_pg_pool_destroy(pool);
-    sms_auth_destroy(auth);
+    parts_stop(&svc, &parts);
     ecm_config_free(config_table, CONFIG_N, &cfg);
     return rc;
 }

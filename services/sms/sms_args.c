@@ -136,6 +136,10 @@ static int parse_json(sms_args *a, const char *body, size_t len, char *errstr, s
         } else {
             continue; /* null, arrays, objects: not an argument */
         }
+        /* snprintf's answer is the length it wanted (or negative, cast to a
+         * huge one): a number it had to cut is never passed on as a value. */
+        if (s == num && slen >= sizeof(num))
+            continue;
         if (add(a, key, strlen(key), s, slen) != 0) {
             (void)snprintf(errstr, errstr_size, "out of memory");
             rc = -1;

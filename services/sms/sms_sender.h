@@ -76,7 +76,8 @@ typedef struct sms_sender sms_sender;
 
 /* Creates the sender on pg (not owned; used from the sender's thread only)
  * with one gateway per lane. Returns NULL (logged) on failure. */
-sms_sender *sms_sender_new(ecm_pg *pg, const sms_sender_config *cfg);
+sms_sender *sms_sender_new(ecm_pg *pg, const sms_sender_config *cfg)
+    __attribute__((warn_unused_result));
 
 /* Finishes nothing: requests in flight are dropped (their attempts stay
  * 'sending' and are recovered after stale_s). Use sms_sender_drain() first
@@ -87,7 +88,8 @@ void sms_sender_destroy(sms_sender *s);
  * attempts when due, takes more work where a gateway has room, submits
  * what the rate allows, and waits up to wait_ms for answers. Returns the
  * number of messages taken, answered or recorded (0 when idle), or -1
- * when the DB failed (the caller backs off; nothing is lost). */
+ * when the DB failed (the caller backs off; nothing is lost; a caller that
+ * only drives the sender, as tests do, may ignore the result). */
 int sms_sender_step(sms_sender *s, int wait_ms);
 
 /* Stops taking work and waits (bounded by timeout_ms) for requests in

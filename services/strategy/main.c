@@ -45,21 +45,20 @@ int main(int argc, char **argv)
         return 1;
     }
 
+    int rc = 1;
+    ecm_calling_cache *calling = NULL;
+    st_sched *sched = NULL;
     char errstr[512];
     ecm_legal_hours legal;
     if (ecm_calling_legal_parse(cfg.legal_hours, &legal, errstr, sizeof(errstr)) != 0) {
         /* The config table's validator already refused a bad value. */
         ecm_log_error("bad legal hours", "%s", errstr);
-        ecm_service_shutdown(&svc);
-        ecm_config_free(st_config_table, ST_CONFIG_N, &cfg);
-        return 1;
+        goto out;
     }
-    ecm_calling_cache *calling = ecm_calling_cache_new(&legal);
+    calling = ecm_calling_cache_new(&legal);
     if (calling == NULL) {
         ecm_log_error("out of memory", NULL);
-        ecm_service_shutdown(&svc);
-        ecm_config_free(st_config_table, ST_CONFIG_N, &cfg);
-        return 1;
+        goto out;
     }
     const char *topics[] = {cfg.common.topic_call_results, cfg.common.topic_sms_results};
     svc.consumer = ecm_consumer_new(cfg.common.kafka_brokers, cfg.group, topics, 2,
@@ -67,10 +66,7 @@ int main(int argc, char **argv)
                                     sizeof(errstr));
     if (svc.consumer == NULL) {
         ecm_log_error("consumer can't start", "%s", errstr);
-        ecm_calling_cache_free(calling);
-        ecm_service_shutdown(&svc);
-        ecm_config_free(st_config_table, ST_CONFIG_N, &cfg);
-        return 1;
+        goto out;
     }
 
     const st_sched_ctx sched_ctx = {
@@ -81,15 +77,9 @@ int main(int argc, char **argv)
         .metrics = svc.metrics,
         .batch = (int)cfg.sched_batch,
     };
-    st_sched *sched =
-        st_sched_start(cfg.common.pg_dsn, &sched_ctx, (long)cfg.tick_ms, &ecm_stop_requested);
-    if (sched == NULL || ecm_service_start_http(&svc) != 0) {
-        st_sched_stop(sched);
-        ecm_calling_cache_free(calling);
-        ecm_service_shutdown(&svc);
-        ecm_config_free(st_config_table, ST_CONFIG_N, &cfg);
-        return 1;
-    }
+    sched = st_sched_start(cfg.common.pg_dsn, &sched_ctx, (long)cfg.tick_ms, &ecm_stop_requested);
+    if (sched == NULL || ecm_service_start_http(&svc) != 0)
+        goto out;
 
     const st_results_ctx results_ctx = {
         .topic_call_results = cfg.common.topic_call_results,
@@ -101,10 +91,12 @@ int main(int argc, char **argv)
     };
     ecm_log_info("strategy running", "consuming %s, %s", topics[0], topics[1]);
     st_results_run(svc.consumer, svc.pg, &results_ctx, &ecm_stop_requested);
+    rc = 0;
 
+out:
     st_sched_stop(sched);
     ecm_calling_cache_free(calling);
     ecm_service_shutdown(&svc);
     ecm_config_free(st_config_table, ST_CONFIG_N, &cfg);
-    return 0;
+    return rc;
 }

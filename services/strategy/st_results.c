@@ -28,23 +28,43 @@
  * message is dead-lettered, so one poisoned event can't stall a partition. */
 #define ST_PERMANENT_ERROR_TRIES 5
 
+/* The fields every result has, from its event (what names the event in
+ * reason). Returns 0, or -1 with a reason when the contact id or attempt
+ * is missing (out is zeroed either way). */
+static int result_common(st_result *out, const char *what, const char *event_id,
+                         int64_t campaign_id, int64_t contact_id, int attempt,
+                         Ecm__V1__Outcome outcome, int64_t occurred_at, char *reason,
+                         size_t reason_size)
+{
+    memset(out, 0, sizeof(*out));
+    if (contact_id <= 0 || attempt < 1) {
+        snprintf(reason, reason_size, "%s result without contact id or attempt", what);
+        return -1;
+    }
+    /* The event id is the key that makes a redelivered result a duplicate:
+     * never kept cut. */
+    if (event_id != NULL && (size_t)snprintf(out->event_id, sizeof(out->event_id), "%s",
+                                             event_id) >= sizeof(out->event_id)) {
+        snprintf(reason, reason_size, "%s result with an event id over %zu bytes", what,
+                 sizeof(out->event_id) - 1);
+        return -1;
+    }
+    out->campaign_id = campaign_id;
+    out->contact_id = contact_id;
+    out->attempt = attempt;
+    out->outcome = outcome;
+    out->result_at_ms = occurred_at;
+    return 0;
+}
+
 int st_result_from_call(const Ecm__V1__CallResult *m, st_result *out, char *reason,
                         size_t reason_size)
 {
-    memset(out, 0, sizeof(*out));
-    if (m->contact_id <= 0 || m->attempt < 1) {
-        snprintf(reason, reason_size, "call result without contact id or attempt");
+    if (result_common(out, "call", m->event_id, m->campaign_id, m->contact_id, m->attempt,
+                      m->outcome, m->occurred_at, reason, reason_size) != 0)
         return -1;
-    }
-    if (m->event_id != NULL)
-        snprintf(out->event_id, sizeof(out->event_id), "%s", m->event_id);
-    out->campaign_id = m->campaign_id;
-    out->contact_id = m->contact_id;
-    out->attempt = m->attempt;
-    out->outcome = m->outcome;
     out->counts_as_attempt = m->counts_as_attempt ? 1 : 0;
     out->callback_at_ms = m->callback_at;
-    out->result_at_ms = m->occurred_at;
     out->raw_code = m->call_result;
     out->has_raw_detail = 1;
     out->raw_detail = m->call_result_detail;
@@ -54,20 +74,11 @@ int st_result_from_call(const Ecm__V1__CallResult *m, st_result *out, char *reas
 int st_result_from_sms(const Ecm__V1__SmsResult *m, st_result *out, char *reason,
                        size_t reason_size)
 {
-    memset(out, 0, sizeof(*out));
-    if (m->contact_id <= 0 || m->attempt < 1) {
-        snprintf(reason, reason_size, "sms result without contact id or attempt");
+    if (result_common(out, "sms", m->event_id, m->campaign_id, m->contact_id, m->attempt,
+                      m->outcome, m->occurred_at, reason, reason_size) != 0)
         return -1;
-    }
-    if (m->event_id != NULL)
-        snprintf(out->event_id, sizeof(out->event_id), "%s", m->event_id);
-    out->campaign_id = m->campaign_id;
-    out->contact_id = m->contact_id;
-    out->attempt = m->attempt;
-    out->outcome = m->outcome;
     /* Every final SMS state is a real attempt at the number. */
     out->counts_as_attempt = 1;
-    out->result_at_ms = m->occurred_at;
     out->raw_code = m->gateway_status;
     return 0;
 }
@@ -208,7 +219,8 @@ static int add_closed_event(ecm_pg *pg, const st_results_ctx *ctx, int64_t campa
     char id[ECM_UUID_LEN];
     char key[24];
     ecm_uuid_new(id);
-    snprintf(key, sizeof(key), "%lld", (long long)contact_id);
+    if ((size_t)snprintf(key, sizeof(key), "%lld", (long long)contact_id) >= sizeof(key))
+        return -1;
     Ecm__V1__ContactClosed ev = ECM__V1__CONTACT_CLOSED__INIT;
     ev.event_id = id;
     ev.occurred_at = ecm_now_ms();
@@ -225,9 +237,9 @@ static void count_metrics(const st_results_ctx *ctx, Ecm__V1__Outcome outcome, i
     if (ctx->metrics == NULL)
         return;
     char name[128];
-    snprintf(name, sizeof(name), "ecm_strategy_results_total{outcome=\"%s\"}",
-             ecm_outcome_name(outcome));
-    ecm_metric_add(ecm_metrics_counter(ctx->metrics, name, "results applied, by outcome"), 1);
+    if ((size_t)snprintf(name, sizeof(name), "ecm_strategy_results_total{outcome=\"%s\"}",
+                         ecm_outcome_name(outcome)) < sizeof(name))
+        ecm_metric_add(ecm_metrics_counter(ctx->metrics, name, "results applied, by outcome"), 1);
     if (!decided)
         return;
     if (closed)
@@ -313,6 +325,171 @@ static int64_t callback_time(const st_result *r, const PGresult *k, int64_t now_
     return stored > now_ms ? stored : 0;
 }
 
+/* A result's values as statement parameters. */
+typedef struct {
+    char contact[24], attempt[16], result_at[24], code[16], detail[16];
+    const char *outcome;
+} result_params;
+
+/* Fills p from r. Returns 0, or -1 when a value does not fit its text
+ * (it can't: each buffer holds its type's longest). */
+static int result_params_of(const st_result *r, result_params *p)
+{
+    p->outcome = ecm_outcome_name(r->outcome);
+    if ((size_t)snprintf(p->contact, sizeof(p->contact), "%lld", (long long)r->contact_id) >=
+            sizeof(p->contact) ||
+        (size_t)snprintf(p->attempt, sizeof(p->attempt), "%d", r->attempt) >= sizeof(p->attempt) ||
+        (size_t)snprintf(p->result_at, sizeof(p->result_at), "%lld", (long long)r->result_at_ms) >=
+            sizeof(p->result_at) ||
+        (size_t)snprintf(p->code, sizeof(p->code), "%d", r->raw_code) >= sizeof(p->code) ||
+        (size_t)snprintf(p->detail, sizeof(p->detail), "%d", r->raw_detail) >= sizeof(p->detail))
+        return -1;
+    return 0;
+}
+
+/* Locks r's attempt and records its result on it. Returns ST_APPLY_DECIDED
+ * when recorded (the decision is still to be made), ST_APPLY_REJECT (unknown
+ * attempt), ST_APPLY_DUPLICATE (it had an outcome already) or
+ * ST_APPLY_DB_ERROR (reason has the SQLSTATE). */
+static st_apply_status record_attempt(ecm_pg *pg, const st_result *r, const result_params *rp,
+                                      char *reason, size_t reason_size)
+{
+    const char *p_att[] = {rp->contact, rp->attempt};
+    PGresult *a = ecm_pg_exec(pg, SQL_LOCK_ATTEMPT, 2, p_att);
+    if (a == NULL)
+        return tx_failed(pg, reason, reason_size);
+    int attempt_rows = PQntuples(a);
+    int already = attempt_rows > 0 && field_bool(a, 0, 0);
+    PQclear(a);
+    if (attempt_rows == 0) {
+        snprintf(reason, reason_size, "unknown attempt");
+        return ST_APPLY_REJECT;
+    }
+    if (already)
+        return ST_APPLY_DUPLICATE;
+    const char *p_rec[] = {rp->contact,
+                           rp->attempt,
+                           r->result_at_ms > 0 ? rp->result_at : NULL,
+                           rp->code,
+                           r->has_raw_detail ? rp->detail : NULL,
+                           rp->outcome};
+    if (ecm_pg_cmd(pg, SQL_RECORD_ATTEMPT, 6, p_rec) != 0)
+        return tx_failed(pg, reason, reason_size);
+    return ST_APPLY_DECIDED;
+}
+
+/* The decision's input from r and the locked contact row k, at business
+ * time now (the history is left for load_history()). Can't fail. */
+static void decide_input(const st_result *r, const PGresult *k, st_decide_in *in)
+{
+    memset(in, 0, sizeof(*in));
+    in->counted_attempts = (int)ecm_pgval_ll(k, 0, K_COUNTED, 0);
+    in->phone_index = (int)ecm_pgval_ll(k, 0, K_PHONE_INDEX, 0);
+    in->phone_count = (int)ecm_pgval_ll(k, 0, K_PHONE_COUNT, 0);
+    in->end_at_ms = ecm_pgval_ll(k, 0, K_END_AT_MS, 0);
+    in->now_ms = ecm_clock_now_ms();
+    in->max_attempts = (int)ecm_pgval_ll(k, 0, K_MAX_ATTEMPTS, 1);
+    in->max_attempts_per_day = (int)ecm_pgval_ll(k, 0, K_MAX_PER_DAY, 1);
+    if (PQgetisnull(k, 0, K_RULE_ACTION))
+        in->rule.action = ST_RULE_NONE;
+    else
+        in->rule.action =
+            strcmp(PQgetvalue(k, 0, K_RULE_ACTION), "retry") == 0 ? ST_RULE_RETRY : ST_RULE_CLOSE;
+    in->rule.delay_seconds = (int)ecm_pgval_ll(k, 0, K_RULE_DELAY, 0);
+    in->rule.max_attempts = (int)ecm_pgval_ll(k, 0, K_RULE_MAX, 1);
+    in->rule.next_phone = field_bool(k, 0, K_RULE_NEXT_PHONE);
+    in->outcome = r->outcome;
+    in->counts_as_attempt = r->counts_as_attempt;
+    in->callback_at_ms = callback_time(r, k, in->now_ms);
+}
+
+/* The contact's history for the decision: earlier attempts with this
+ * outcome and the business dispatch times of the last days (*day, malloc'd,
+ * in->counted_dispatch_ms points at it). Returns ST_APPLY_DECIDED when
+ * loaded, or ST_APPLY_DB_ERROR (reason says why; *day stays NULL). */
+static st_apply_status load_history(ecm_pg *pg, const st_result *r, const result_params *rp,
+                                    st_decide_in *in, int64_t **day, char *reason,
+                                    size_t reason_size)
+{
+    const char *p_cnt[] = {rp->contact, rp->outcome, rp->attempt};
+    PGresult *c = ecm_pg_exec(pg, SQL_OUTCOME_COUNT, 3, p_cnt);
+    if (c == NULL)
+        return tx_failed(pg, reason, reason_size);
+    in->outcome_attempts = (int)ecm_pgval_ll(c, 0, 0, 0);
+    in->phone_outcome_attempts = (int)ecm_pgval_ll(c, 0, 1, 0);
+    PQclear(c);
+
+    char now_s[24], lookback_s[24];
+    if ((size_t)snprintf(now_s, sizeof(now_s), "%lld", (long long)in->now_ms) >= sizeof(now_s) ||
+        (size_t)snprintf(lookback_s, sizeof(lookback_s), "%lld", (long long)ST_DAY_LOOKBACK_MS) >=
+            sizeof(lookback_s)) {
+        snprintf(reason, reason_size, "business time too long");
+        return ST_APPLY_DB_ERROR;
+    }
+    const char *p_day[] = {rp->contact, rp->attempt, r->counts_as_attempt ? "true" : "false", now_s,
+                           lookback_s};
+    PGresult *d = ecm_pg_exec(pg, SQL_DAY_ATTEMPTS, 5, p_day);
+    if (d == NULL)
+        return tx_failed(pg, reason, reason_size);
+    int nday = PQntuples(d);
+    if (nday > 0) {
+        *day = calloc((size_t)nday, sizeof(**day));
+        if (*day == NULL) {
+            PQclear(d);
+            snprintf(reason, reason_size, "out of memory");
+            return ST_APPLY_DB_ERROR;
+        }
+        for (int i = 0; i < nday; i++)
+            (*day)[i] = ecm_pgval_ll(d, i, 0, 0);
+    }
+    PQclear(d);
+    in->counted_dispatch_ms = *day;
+    in->counted_dispatches = (size_t)nday;
+    return ST_APPLY_DECIDED;
+}
+
+/* Writes dec on the contact of r: closed (with a ContactClosed event; its
+ * campaign and attempts given) or waiting for its next attempt. Fills info
+ * (may be NULL). Returns ST_APPLY_DECIDED or ST_APPLY_DB_ERROR. */
+static st_apply_status write_decision(ecm_pg *pg, const st_results_ctx *ctx, const st_result *r,
+                                      const result_params *rp, int64_t campaign_id,
+                                      int contact_attempts, const st_decision *dec,
+                                      st_apply_info *info, char *reason, size_t reason_size)
+{
+    char counted_s[16], phone_s[16], next_s[24];
+    if ((size_t)snprintf(counted_s, sizeof(counted_s), "%d", dec->counted_attempts) >=
+            sizeof(counted_s) ||
+        (size_t)snprintf(phone_s, sizeof(phone_s), "%d", dec->phone_index) >= sizeof(phone_s) ||
+        (size_t)snprintf(next_s, sizeof(next_s), "%lld", (long long)dec->next_attempt_at_ms) >=
+            sizeof(next_s)) {
+        snprintf(reason, reason_size, "decision values too long");
+        return ST_APPLY_DB_ERROR;
+    }
+    int closed = dec->action == ST_DECIDE_CLOSE;
+    if (closed) {
+        const char *p[] = {rp->contact, counted_s, ecm_outcome_name(dec->outcome)};
+        if (ecm_pg_cmd(pg, SQL_CONTACT_CLOSE, 3, p) != 0)
+            return tx_failed(pg, reason, reason_size);
+        if (add_closed_event(pg, ctx, campaign_id, r->contact_id, contact_attempts, dec->outcome) !=
+            0)
+            return tx_failed(pg, reason, reason_size);
+    } else {
+        const char *p[] = {rp->contact, counted_s, phone_s, next_s};
+        if (ecm_pg_cmd(pg, SQL_CONTACT_WAIT, 4, p) != 0)
+            return tx_failed(pg, reason, reason_size);
+    }
+    ecm_log_debug("result applied", "contact %lld attempt %d outcome %s: %s (%s)",
+                  (long long)r->contact_id, r->attempt, rp->outcome, closed ? "closed" : "retry",
+                  dec->reason);
+    if (info != NULL) {
+        info->closed = closed;
+        info->outcome = dec->outcome;
+        info->next_attempt_at_ms = closed ? 0 : dec->next_attempt_at_ms;
+        info->phone_index = dec->phone_index;
+    }
+    return ST_APPLY_DECIDED;
+}
+
 /* The work of one result inside the caller's open transaction. On
  * ST_APPLY_REJECT and ST_APPLY_DUPLICATE nothing was written (at most rows
  * were locked); on ST_APPLY_DB_ERROR the transaction is aborted and reason has
@@ -321,19 +498,17 @@ static int64_t callback_time(const st_result *r, const PGresult *k, int64_t now_
 static st_apply_status apply_in_tx(ecm_pg *pg, const st_results_ctx *ctx, const st_result *r,
                                    st_apply_info *info, char *reason, size_t reason_size)
 {
-    char contact_s[24], attempt_s[16], result_at_s[24], code_s[16], detail_s[16];
-    const char *outcome_name = ecm_outcome_name(r->outcome);
-    snprintf(contact_s, sizeof(contact_s), "%lld", (long long)r->contact_id);
-    snprintf(attempt_s, sizeof(attempt_s), "%d", r->attempt);
-    snprintf(result_at_s, sizeof(result_at_s), "%lld", (long long)r->result_at_ms);
-    snprintf(code_s, sizeof(code_s), "%d", r->raw_code);
-    snprintf(detail_s, sizeof(detail_s), "%d", r->raw_detail);
+    result_params rp;
     if (reason_size > 0)
         reason[0] = '\0';
     if (info != NULL)
         memset(info, 0, sizeof(*info));
+    if (result_params_of(r, &rp) != 0) {
+        snprintf(reason, reason_size, "result values too long");
+        return ST_APPLY_REJECT;
+    }
 
-    const char *p_lock[] = {contact_s, outcome_name};
+    const char *p_lock[] = {rp.contact, rp.outcome};
     PGresult *k = ecm_pg_exec(pg, SQL_LOCK_CONTACT, 2, p_lock);
     if (k == NULL)
         return tx_failed(pg, reason, reason_size);
@@ -342,37 +517,11 @@ static st_apply_status apply_in_tx(ecm_pg *pg, const st_results_ctx *ctx, const 
         snprintf(reason, reason_size, "unknown contact");
         return ST_APPLY_REJECT;
     }
-
-    const char *p_att[] = {contact_s, attempt_s};
-    PGresult *a = ecm_pg_exec(pg, SQL_LOCK_ATTEMPT, 2, p_att);
-    if (a == NULL) {
+    st_apply_status st = record_attempt(pg, r, &rp, reason, reason_size);
+    if (st != ST_APPLY_DECIDED) {
         PQclear(k);
-        return tx_failed(pg, reason, reason_size);
+        return st;
     }
-    int attempt_rows = PQntuples(a);
-    int already = attempt_rows > 0 && field_bool(a, 0, 0);
-    PQclear(a);
-    if (attempt_rows == 0) {
-        PQclear(k);
-        snprintf(reason, reason_size, "unknown attempt");
-        return ST_APPLY_REJECT;
-    }
-    if (already) {
-        PQclear(k);
-        return ST_APPLY_DUPLICATE;
-    }
-
-    const char *p_rec[] = {contact_s,
-                           attempt_s,
-                           r->result_at_ms > 0 ? result_at_s : NULL,
-                           code_s,
-                           r->has_raw_detail ? detail_s : NULL,
-                           outcome_name};
-    if (ecm_pg_cmd(pg, SQL_RECORD_ATTEMPT, 6, p_rec) != 0) {
-        PQclear(k);
-        return tx_failed(pg, reason, reason_size);
-    }
-
     int current = strcmp(PQgetvalue(k, 0, K_STATE), "dispatched") == 0 &&
                   ecm_pgval_ll(k, 0, K_ATTEMPTS, -1) == (long long)r->attempt;
     if (!current) {
@@ -383,28 +532,9 @@ static st_apply_status apply_in_tx(ecm_pg *pg, const st_results_ctx *ctx, const 
     }
 
     st_decide_in in;
-    memset(&in, 0, sizeof(in));
+    decide_input(r, k, &in);
     int contact_attempts = (int)ecm_pgval_ll(k, 0, K_ATTEMPTS, 0);
-    in.counted_attempts = (int)ecm_pgval_ll(k, 0, K_COUNTED, 0);
-    in.phone_index = (int)ecm_pgval_ll(k, 0, K_PHONE_INDEX, 0);
-    in.phone_count = (int)ecm_pgval_ll(k, 0, K_PHONE_COUNT, 0);
     int64_t campaign_id = ecm_pgval_ll(k, 0, K_CAMPAIGN, 0);
-    in.end_at_ms = ecm_pgval_ll(k, 0, K_END_AT_MS, 0);
-    in.now_ms = ecm_clock_now_ms();
-    in.max_attempts = (int)ecm_pgval_ll(k, 0, K_MAX_ATTEMPTS, 1);
-    in.max_attempts_per_day = (int)ecm_pgval_ll(k, 0, K_MAX_PER_DAY, 1);
-    if (PQgetisnull(k, 0, K_RULE_ACTION))
-        in.rule.action = ST_RULE_NONE;
-    else
-        in.rule.action =
-            strcmp(PQgetvalue(k, 0, K_RULE_ACTION), "retry") == 0 ? ST_RULE_RETRY : ST_RULE_CLOSE;
-    in.rule.delay_seconds = (int)ecm_pgval_ll(k, 0, K_RULE_DELAY, 0);
-    in.rule.max_attempts = (int)ecm_pgval_ll(k, 0, K_RULE_MAX, 1);
-    in.rule.next_phone = field_bool(k, 0, K_RULE_NEXT_PHONE);
-    in.outcome = r->outcome;
-    in.counts_as_attempt = r->counts_as_attempt;
-    in.callback_at_ms = callback_time(r, k, in.now_ms);
-
     /* Most results close (a delivered SMS): their decision can't depend on
      * the history or the calendar, so those queries and lookups are
      * skipped. */
@@ -414,41 +544,11 @@ static st_apply_status apply_in_tx(ecm_pg *pg, const st_results_ctx *ctx, const 
         calling_of(ctx, k, campaign_id, in.phone_count, &in.calling, &zones);
         PQclear(k);
         k = NULL;
-        const char *p_cnt[] = {contact_s, outcome_name, attempt_s};
-        PGresult *c = ecm_pg_exec(pg, SQL_OUTCOME_COUNT, 3, p_cnt);
-        if (c == NULL) {
+        st = load_history(pg, r, &rp, &in, &day, reason, reason_size);
+        if (st != ST_APPLY_DECIDED) {
             zones_free(&zones);
-            return tx_failed(pg, reason, reason_size);
+            return st;
         }
-        in.outcome_attempts = (int)ecm_pgval_ll(c, 0, 0, 0);
-        in.phone_outcome_attempts = (int)ecm_pgval_ll(c, 0, 1, 0);
-        PQclear(c);
-
-        char now_s[24], lookback_s[24];
-        snprintf(now_s, sizeof(now_s), "%lld", (long long)in.now_ms);
-        snprintf(lookback_s, sizeof(lookback_s), "%lld", (long long)ST_DAY_LOOKBACK_MS);
-        const char *p_day[] = {contact_s, attempt_s, r->counts_as_attempt ? "true" : "false", now_s,
-                               lookback_s};
-        PGresult *d = ecm_pg_exec(pg, SQL_DAY_ATTEMPTS, 5, p_day);
-        if (d == NULL) {
-            zones_free(&zones);
-            return tx_failed(pg, reason, reason_size);
-        }
-        int nday = PQntuples(d);
-        if (nday > 0) {
-            day = calloc((size_t)nday, sizeof(*day));
-            if (day == NULL) {
-                PQclear(d);
-                zones_free(&zones);
-                snprintf(reason, reason_size, "out of memory");
-                return ST_APPLY_DB_ERROR;
-            }
-            for (int i = 0; i < nday; i++)
-                day[i] = ecm_pgval_ll(d, i, 0, 0);
-        }
-        PQclear(d);
-        in.counted_dispatch_ms = day;
-        in.counted_dispatches = (size_t)nday;
     }
     PQclear(k);
     st_decision dec;
@@ -458,34 +558,8 @@ static st_apply_status apply_in_tx(ecm_pg *pg, const st_results_ctx *ctx, const 
         ecm_log_debug("retry placed", "contact %lld next attempt at %lld in %s",
                       (long long)r->contact_id, (long long)dec.next_attempt_at_ms, dec.zone);
     zones_free(&zones);
-
-    char counted_s[16], phone_s[16], next_s[24];
-    snprintf(counted_s, sizeof(counted_s), "%d", dec.counted_attempts);
-    snprintf(phone_s, sizeof(phone_s), "%d", dec.phone_index);
-    snprintf(next_s, sizeof(next_s), "%lld", (long long)dec.next_attempt_at_ms);
-    int closed = dec.action == ST_DECIDE_CLOSE;
-    if (closed) {
-        const char *p[] = {contact_s, counted_s, ecm_outcome_name(dec.outcome)};
-        if (ecm_pg_cmd(pg, SQL_CONTACT_CLOSE, 3, p) != 0)
-            return tx_failed(pg, reason, reason_size);
-        if (add_closed_event(pg, ctx, campaign_id, r->contact_id, contact_attempts, dec.outcome) !=
-            0)
-            return tx_failed(pg, reason, reason_size);
-    } else {
-        const char *p[] = {contact_s, counted_s, phone_s, next_s};
-        if (ecm_pg_cmd(pg, SQL_CONTACT_WAIT, 4, p) != 0)
-            return tx_failed(pg, reason, reason_size);
-    }
-    ecm_log_debug("result applied", "contact %lld attempt %d outcome %s: %s (%s)",
-                  (long long)r->contact_id, r->attempt, outcome_name, closed ? "closed" : "retry",
-                  dec.reason);
-    if (info != NULL) {
-        info->closed = closed;
-        info->outcome = dec.outcome;
-        info->next_attempt_at_ms = closed ? 0 : dec.next_attempt_at_ms;
-        info->phone_index = dec.phone_index;
-    }
-    return ST_APPLY_DECIDED;
+    return write_decision(pg, ctx, r, &rp, campaign_id, contact_attempts, &dec, info, reason,
+                          reason_size);
 }
 
 static void count_status(const st_results_ctx *ctx, const st_result *r, st_apply_status st,

@@ -57,15 +57,16 @@ typedef struct {
 /* Fills out from a CallResult / SmsResult. Returns 0, or -1 with a reason when
  * the event can never be applied (no contact id, attempt < 1). */
 int st_result_from_call(const Ecm__V1__CallResult *m, st_result *out, char *reason,
-                        size_t reason_size);
+                        size_t reason_size) __attribute__((warn_unused_result));
 int st_result_from_sms(const Ecm__V1__SmsResult *m, st_result *out, char *reason,
-                       size_t reason_size);
+                       size_t reason_size) __attribute__((warn_unused_result));
 
 /* Decodes a Kafka payload by topic (ctx->topic_call_results or
  * ctx->topic_sms_results). Returns 0, or -1 with a reason (bytes that don't
  * decode, unknown topic, invalid fields). */
 int st_results_decode(const st_results_ctx *ctx, const char *topic, const void *data, size_t len,
-                      st_result *out, char *reason, size_t reason_size);
+                      st_result *out, char *reason, size_t reason_size)
+    __attribute__((warn_unused_result));
 
 typedef enum {
     ST_APPLY_DB_ERROR = -1, /* rolled back; retry the same result later */
@@ -91,7 +92,8 @@ typedef struct {
  * On ST_APPLY_REJECT reason says why; on ST_APPLY_DB_ERROR everything was
  * rolled back (reason has the SQLSTATE). */
 st_apply_status st_results_apply(ecm_pg *pg, const st_results_ctx *ctx, const st_result *r,
-                                 st_apply_info *info, char *reason, size_t reason_size);
+                                 st_apply_info *info, char *reason, size_t reason_size)
+    __attribute__((warn_unused_result));
 
 /* Size of each reason buffer of st_results_apply_batch(). */
 #define ST_REASON_MAX 256
@@ -105,7 +107,8 @@ st_apply_status st_results_apply(ecm_pg *pg, const st_results_ctx *ctx, const st
  * after the commit. Returns -1 after a rollback when any statement failed:
  * nothing of the batch was applied. */
 int st_results_apply_batch(ecm_pg *pg, const st_results_ctx *ctx, const st_result *rs, size_t n,
-                           st_apply_status *st, char (*reasons)[ST_REASON_MAX]);
+                           st_apply_status *st, char (*reasons)[ST_REASON_MAX])
+    __attribute__((warn_unused_result));
 
 /* The consumer loop: polls batches from c, decodes, applies each batch with
  * st_results_apply_batch() and then dead-letters what can never apply; when a

@@ -211,11 +211,14 @@ static int complete_campaigns(ecm_pg *pg, const st_sched_ctx *ctx)
 int st_sched_tick(ecm_pg *pg, const st_sched_ctx *ctx, st_sched_counts *counts)
 {
     char batch_s[16], now_s[24];
-    snprintf(batch_s, sizeof(batch_s), "%d", ctx->batch > 0 ? ctx->batch : 1);
-    snprintf(now_s, sizeof(now_s), "%lld", (long long)ecm_clock_now_ms());
     st_sched_counts c = {0};
     if (counts != NULL)
         *counts = c;
+    if ((size_t)snprintf(batch_s, sizeof(batch_s), "%d", ctx->batch > 0 ? ctx->batch : 1) >=
+            sizeof(batch_s) ||
+        (size_t)snprintf(now_s, sizeof(now_s), "%lld", (long long)ecm_clock_now_ms()) >=
+            sizeof(now_s))
+        return -1;
 
     if (ecm_pg_begin(pg) != 0)
         goto fail;

@@ -46,7 +46,8 @@ typedef struct {
  *     CampaignChanged.
  * Returns the number of retries emitted, with everything in *counts (may be
  * NULL); or -1 after a DB failure, everything rolled back. */
-int st_sched_tick(ecm_pg *pg, const st_sched_ctx *ctx, st_sched_counts *counts);
+int st_sched_tick(ecm_pg *pg, const st_sched_ctx *ctx, st_sched_counts *counts)
+    __attribute__((warn_unused_result));
 
 typedef struct st_sched st_sched;
 
@@ -56,7 +57,7 @@ typedef struct st_sched st_sched;
  * DB failures. It ends when *stop is set or st_sched_stop() is called.
  * Returns NULL (logged) when the thread can't start. */
 st_sched *st_sched_start(const char *dsn, const st_sched_ctx *ctx, long tick_ms,
-                         volatile sig_atomic_t *stop);
+                         volatile sig_atomic_t *stop) __attribute__((warn_unused_result));
 
 /* Ends the thread after its current tick, joins it, frees everything. NULL
  * is ignored. */

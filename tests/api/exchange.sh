@@ -4,7 +4,8 @@
 #   ECM_API_BASE=http://127.0.0.1:7480   (default)
 #   ECM_API_LOG=/path/exchanges.jsonl    (required: one JSON line appended per call)
 #   api_call METHOD PATH [curl arguments...]
-# sends the request with curl, appends {"method","path","status",
+# sends the request with curl (with Authorization: Bearer $ECM_API_KEY when
+# that is set and the arguments carry no Authorization header), appends {"method","path","status",
 # "content_type","body"} to $ECM_API_LOG, prints the response body on stdout
 # and leaves the status in API_STATUS (000 when no answer came). Returns 0
 # whatever the status; 1 when curl or jq failed. Needs curl and jq.
@@ -18,10 +19,12 @@ api_call() {
         echo "api_call: ECM_API_LOG is not set" >&2
         return 1
     }
-    local body_file meta rc=0
+    local body_file meta rc=0 a auth=()
+    [[ -z ${ECM_API_KEY:-} ]] || auth=(-H "Authorization: Bearer $ECM_API_KEY")
+    for a in "$@"; do [[ ${a,,} != authorization:* ]] || auth=(); done
     body_file=$(mktemp)
     meta=$(curl -sS -X "$method" -o "$body_file" -w '%{http_code}\t%{content_type}' \
-        "$@" "$ECM_API_BASE$path") || rc=$?
+        "${auth[@]}" "$@" "$ECM_API_BASE$path") || rc=$?
     API_STATUS=${meta%%$'\t'*}
     local ctype=${meta#*$'\t'}
     if ((rc == 0)); then

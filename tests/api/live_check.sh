@@ -171,6 +171,30 @@ call POST "/api/v1/campaigns/$sms/dnc/uploads" 202 "${CSV[@]}" --data-binary "@$
 call POST /api/v1/dnc/uploads 415 "${J[@]}" -d '[]'
 call POST /api/v1/dnc/uploads 422 "${CSV[@]}" --data-binary $'number\n+12125550195\n'
 
+# ---- the document, exports, keys, audit, and the guard's answers
+call GET /api/v1/openapi.yaml 200 -H 'Authorization: Bearer nope'
+call GET "/api/v1/campaigns/$cid/attempts.csv" 200
+call GET "/api/v1/campaigns/$cid/contacts.csv" 200
+call GET /api/v1/campaigns/999999/contacts.csv 404
+call POST /api/v1/keys 201 "${J[@]}" -d '{"name": "live viewer", "role": "viewer"}'
+kid=$(field .id)
+viewer=$(field .key)
+call POST /api/v1/keys 400 "${J[@]}" -d '{"name": "x", "role": "root"}'
+call POST /api/v1/keys 415 -H 'Content-Type: text/plain' -d '{"name": "x", "role": "viewer"}'
+call GET "/api/v1/keys?limit=1" 200
+call GET "/api/v1/keys/$kid" 200
+call GET /api/v1/keys/nothex 404
+call GET /api/v1/campaigns 200 -H "Authorization: Bearer $viewer"
+call POST /api/v1/campaigns 403 -H "Authorization: Bearer $viewer" "${J[@]}" -d '{}'
+call GET /api/v1/audit 403 -H "Authorization: Bearer $viewer"
+call DELETE "/api/v1/keys/$kid" 204
+call GET /api/v1/campaigns 401 -H "Authorization: Bearer $viewer"
+call GET /api/v1/campaigns 401 -H 'Authorization: Bearer ecm_malformed'
+call GET "/api/v1/audit?limit=2" 200
+call GET "/api/v1/audit?action=key.revoke&resource=key/$kid" 200
+call GET "/api/v1/audit?since=yesterday-ish" 400
+call GET "/api/v1/audit?cursor=x" 400
+
 n=$(wc -l <"$ECM_API_LOG")
 ecm_say "$n exchanges recorded; checking them against api/openapi.yaml"
 /usr/bin/python3 "$here/openapi_check.py" --coverage "$ECM_API_LOG"

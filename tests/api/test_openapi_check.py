@@ -81,6 +81,24 @@ class GoodExchanges(unittest.TestCase):
         self.ok("POST", "/api/v1/dnc/uploads", 202, JSON, DNC_UPLOAD)
         self.ok("GET", "/api/v1/dnc/%2B12125550199", 200, JSON, DNC_ENTRY)
 
+    def test_csv_export_with_its_body_left_out_conforms(self):
+        self.assertEqual(self.doc.check("GET", "/api/v1/campaigns/3/attempts.csv", 200,
+                                        "text/csv; charset=utf-8; header=present", None,
+                                        body_omitted=True), [])
+
+    def test_key_created_and_audit_page_conform(self):
+        key = {"id": "0123456789abcdef", "name": "ci", "role": "viewer",
+               "created_at": "2026-12-03T14:20:39.991Z", "created_by": "fedcba9876543210",
+               "expires_at": None, "revoked_at": None, "revoked_by": None,
+               "last_used_at": None, "state": "active"}
+        self.ok("POST", "/api/v1/keys", 201, JSON, dict(key, key="ecm_0123456789abcdef_" + "ab" * 32))
+        self.ok("GET", "/api/v1/audit?limit=1", 200, JSON, {"items": [{
+            "id": 7, "at": "2026-12-03T14:20:39.991Z",
+            "actor": {"kind": "key", "id": "fedcba9876543210", "name": "ci", "role": "admin"},
+            "client_addr": "127.0.0.1", "method": "POST", "route": "/api/v1/keys",
+            "action": "key.create", "resource": "key/0123456789abcdef",
+            "summary": {"name": "ci"}}], "next_cursor": "7"})
+
     def test_plain_text_metrics_conform(self):
         self.ok("GET", "/metrics", 200, "text/plain; version=0.0.4; charset=utf-8",
                 "# HELP x y\nx 1\n")
@@ -139,6 +157,11 @@ class BadExchanges(unittest.TestCase):
 
     def test_body_where_none_is_described_fails(self):
         self.bad("described without a body", "DELETE", "/api/v1/strategies/3", 204, JSON, "{}")
+
+    def test_csv_export_of_the_wrong_type_fails_though_its_body_is_left_out(self):
+        self.assertIn("Content-Type 'text/html' is not one of", "\n".join(self.doc.check(
+            "GET", "/api/v1/campaigns/3/contacts.csv", 200, "text/html", None,
+            body_omitted=True)))
 
     def test_missing_body_fails(self):
         self.bad("a body was expected", "GET", "/api/v1/campaigns/1", 200, JSON, "")

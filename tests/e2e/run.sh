@@ -4,6 +4,10 @@
 # and ends with "N passed, N failed"; exits 1 if any failed.
 #   tests/e2e/run.sh [t_name ...]
 # Each scenario's output and the stack's logs end up in .dev/logs/e2e/<name>/.
+# Every answer a scenario gets through api() (scripts/lib.sh) is logged to
+# api-exchanges.jsonl there (ECM_API_EXCHANGE_LOG) and, once the scenario
+# passed, held to api/openapi.yaml by tests/api/openapi_check.py: an answer
+# that does not conform, or a route or status the document lacks, fails it.
 set -euo pipefail
 ECM_SCRIPT=e2e
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -112,9 +116,20 @@ for f in "${scenarios[@]}"; do
             fi
         fi
         rc=0
+        export ECM_API_EXCHANGE_LOG=$out/api-exchanges.jsonl
+        : >"$ECM_API_EXCHANGE_LOG"
         ECM_SCRIPT=$name timeout -k 10 "$timeout_s" bash "$f" 2>&1 | tee "$out/scenario.log" ||
             rc=${PIPESTATUS[0]}
         ((rc != 124)) || echo "timed out after ${timeout_s}s"
+        if ((rc == 0)); then
+            if /usr/bin/python3 "$ECM_ROOT/tests/api/openapi_check.py" "$ECM_API_EXCHANGE_LOG" \
+                >"$out/openapi-check.txt" 2>&1; then
+                tail -n 1 "$out/openapi-check.txt" | sed 's/^/  /'
+            else
+                sed 's/^/  /' "$out/openapi-check.txt"
+                rc=5
+            fi
+        fi
         if ((stack)); then
             sms_reports_quiet
             if ! "$devstack" stop --keep-pg >"$out/stack-stop.log" 2>&1; then
@@ -129,6 +144,7 @@ for f in "${scenarios[@]}"; do
         case $rc in
         3) reason="stack did not start" ;;
         4) reason="a process crashed or did not exit 0 on SIGTERM (see stack-stop.log)" ;;
+        5) reason="an answer does not conform to api/openapi.yaml (see openapi-check.txt)" ;;
         124) reason="timed out" ;;
         *) reason="exit $rc" ;;
         esac

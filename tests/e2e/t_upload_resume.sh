@@ -94,6 +94,11 @@ e2e_assert_ge 2 "$committed_line" "committed line"
 e2e_assert_eq $((read_rows + 1)) "$committed_line" "committed line (rows read + header)"
 e2e_assert_eq "$loaded" "$(count "SELECT count(*) FROM contacts WHERE campaign_id = $cid")" "contacts = rows_loaded"
 e2e_assert_eq "/api/v1/uploads/$up/resume" "$(jq -r .resume_url "$E2E_TMP/interrupted.json")" "resume_url"
+# How a supervisor finds it without knowing its id: the uploads that read
+# interrupted, with their resume URL.
+found=$(api GET "/api/v1/uploads?state=interrupted&campaign_id=$cid" |
+    jq -r '[.items[] | "\(.id) \(.resume_url)"] | join(",")')
+e2e_assert_eq "$up /api/v1/uploads/$up/resume" "$found" "interrupted uploads of campaign $cid"
 e2e_step "upload $up interrupted after line $committed_line ($loaded rows loaded)"
 e2e_wait_for 30 "UploadInterrupted on uploads.changed" \
     bash -c "e2e_kafka_consume uploads.changed 1 10 | jq -e 'select(.key == \"$up\")' >/dev/null"

@@ -12,7 +12,9 @@
 #include "ecm_event.h"
 #include "ecm_pg.h"
 #include "ecm_test_support.h"
+#include "ecm_calling.h"
 #include "st_results.h"
+#include "st_sched.h"
 
 /* A campaign window open 09:00-20:00 every day, as SQL text for
  * campaigns.call_window. */
@@ -68,6 +70,28 @@ static inline st_results_ctx st_test_results_ctx(void)
     ctx.topic_closed = "contacts.closed";
     ctx.source = "/ecm/strategy";
     return ctx;
+}
+
+/* The scheduler context with the topics, source and batch (100) the tests
+ * run it with. */
+static inline st_sched_ctx st_test_sched_ctx(void)
+{
+    st_sched_ctx ctx;
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.topic_retry = "contacts.retry";
+    ctx.topic_campaigns = "campaigns.changed";
+    ctx.topic_closed = "contacts.closed";
+    ctx.source = "/ecm/strategy";
+    ctx.batch = 100;
+    return ctx;
+}
+
+/* A calling-window cache with the default legal hours (08:00-21:00), or
+ * NULL when memory runs out; ecm_calling_cache_free() it. */
+static inline ecm_calling_cache *st_test_calling_cache(void)
+{
+    ecm_legal_hours legal = {8 * 60, 21 * 60};
+    return ecm_calling_cache_new(&legal);
 }
 
 /* A call result for attempt of contact_id, with event id number seq (unique

@@ -277,6 +277,30 @@ static void test_config_log_masks_secrets(void **state)
     ecm_config_free(table, NTABLE, &cfg);
 }
 
+static void test_config_check_url_takes_http_and_https_only(void **state)
+{
+    (void)state;
+    char err[256];
+    assert_int_equal(
+        ecm_config_check_url("http://127.0.0.1:13013/cgi-bin/sendsms", err, sizeof err), 0);
+    assert_int_equal(ecm_config_check_url("https://gw.example/send", err, sizeof err), 0);
+    assert_int_equal(ecm_config_check_url("ftp://gw.example/", err, sizeof err), -1);
+    assert_string_equal(err, "'ftp://gw.example/' is not an http:// or https:// URL");
+    assert_int_equal(ecm_config_check_url("HTTP:/x", err, sizeof err), -1);
+    assert_int_equal(ecm_config_check_url("", err, sizeof err), -1);
+    assert_string_equal(err, "must not be empty");
+}
+
+static void test_config_check_url_or_empty_takes_empty(void **state)
+{
+    (void)state;
+    char err[256];
+    assert_int_equal(ecm_config_check_url_or_empty("", err, sizeof err), 0);
+    assert_int_equal(ecm_config_check_url_or_empty("https://gw.example", err, sizeof err), 0);
+    assert_int_equal(ecm_config_check_url_or_empty("gw.example", err, sizeof err), -1);
+    assert_string_equal(err, "'gw.example' is not an http:// or https:// URL");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -290,6 +314,8 @@ int main(void)
         cmocka_unit_test_setup(test_config_help_lists_every_variable, setup),
         cmocka_unit_test_setup(test_config_help_columns_are_aligned, setup),
         cmocka_unit_test_setup(test_config_log_masks_secrets, setup),
+        cmocka_unit_test(test_config_check_url_takes_http_and_https_only),
+        cmocka_unit_test(test_config_check_url_or_empty_takes_empty),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -149,6 +149,15 @@ static int test_teardown(void **state)
     return 0;
 }
 
+/* The sender replaced by one whose leases go stale after 1 s, so that a
+ * test sees recovery without waiting a minute. */
+static void restart_with_short_lease(fixture *f)
+{
+    sms_sender_destroy(f->sender);
+    f->sender = make_sender(f, 1);
+    assert_non_null(f->sender);
+}
+
 #define NEED_DB(f) ((void)ecm_test_need(f))
 
 /* An SMS campaign in `state` with n contacts in `contact_state`; contact g
@@ -547,9 +556,7 @@ static void test_sender_recovered_attempt_outside_window_sent_at_opening_once(vo
 {
     fixture *f = *state;
     NEED_DB(f);
-    sms_sender_destroy(f->sender);
-    f->sender = make_sender(f, 1);
-    assert_non_null(f->sender);
+    restart_with_short_lease(f);
     setenv("ECM_CLOCK_FIXED", "2026-03-09T21:05:00-04:00", 1);
     long long c = seed(f, "active", "Hi {first_name}", 2, "dispatched");
     q_cmd(f, "UPDATE contacts SET time_zone = CASE id WHEN 1 THEN 'America/New_York' "
@@ -615,9 +622,7 @@ static void test_sender_recovered_attempt_of_paused_campaign_sent_after_resume(v
 {
     fixture *f = *state;
     NEED_DB(f);
-    sms_sender_destroy(f->sender);
-    f->sender = make_sender(f, 1);
-    assert_non_null(f->sender);
+    restart_with_short_lease(f);
     long long c = seed(f, "paused", "Hi", 1, "dispatched");
     long long x = seed(f, "stopped", "Hi", 1, "dispatched");
     crash_leftovers(f, c);
@@ -661,6 +666,16 @@ static void assert_last_sent_is_the_attempt(fixture *f)
     free(mid);
 }
 
+/* A message held by a 503 went on its second request, accepted once, never
+ * as a duplicate, with the attempt's message id. */
+static void assert_sent_once_on_second_request(fixture *f)
+{
+    assert_int_equal(fake_get(f->fake, &f->fake->requests), 2);
+    assert_int_equal(fake_get(f->fake, &f->fake->naccepted), 1);
+    assert_int_equal(fake_get(f->fake, &f->fake->duplicates), 0);
+    assert_last_sent_is_the_attempt(f);
+}
+
 /* Held by a 503 at 20:59:50 in New York, its retry due at 21:00:10: not
  * sent then, the attempt left 'sending' (contact still out with it) until
  * 08:00, when recovery sends it once, with the same message id. */
@@ -668,9 +683,7 @@ static void test_sender_retry_held_past_window_end_not_sent_until_opening(void *
 {
     fixture *f = *state;
     NEED_DB(f);
-    sms_sender_destroy(f->sender);
-    f->sender = make_sender(f, 1);
-    assert_non_null(f->sender);
+    restart_with_short_lease(f);
     setenv("ECM_CLOCK_FIXED", "2026-03-09T20:59:50-04:00", 1);
     seed(f, "active", "Hi {first_name}", 1, "queued");
     q_cmd(f, "UPDATE contacts SET time_zone = 'America/New_York'");
@@ -692,10 +705,7 @@ static void test_sender_retry_held_past_window_end_not_sent_until_opening(void *
     setenv("ECM_CLOCK_FIXED", "2026-03-10T08:00:00-04:00", 1);
     step_real_until(f, "SELECT count(*) FROM attempts WHERE status = 'sent'", 1, 5000);
     step_real(f, 500);
-    assert_int_equal(fake_get(f->fake, &f->fake->requests), 2);
-    assert_int_equal(fake_get(f->fake, &f->fake->naccepted), 1);
-    assert_int_equal(fake_get(f->fake, &f->fake->duplicates), 0);
-    assert_last_sent_is_the_attempt(f);
+    assert_sent_once_on_second_request(f);
     assert_int_equal(q_int(f, "SELECT count(*) FROM attempts"), 1);
     assert_int_equal(q_int(f, "SELECT count(*) FROM outbox WHERE topic = 'contacts.dispatched'"),
                      1);
@@ -708,9 +718,7 @@ static void test_sender_retry_held_of_paused_campaign_not_sent_until_resumed(voi
 {
     fixture *f = *state;
     NEED_DB(f);
-    sms_sender_destroy(f->sender);
-    f->sender = make_sender(f, 1);
-    assert_non_null(f->sender);
+    restart_with_short_lease(f);
     long long c = seed(f, "active", "Hi {first_name}", 1, "queued");
     hold_one_on_503(f);
     q_cmd(f, "UPDATE campaigns SET state = 'paused'");
@@ -728,10 +736,7 @@ static void test_sender_retry_held_of_paused_campaign_not_sent_until_resumed(voi
     q_cmd(f, sql);
     step_real_until(f, "SELECT count(*) FROM attempts WHERE status = 'sent'", 1, 5000);
     step_real(f, 500);
-    assert_int_equal(fake_get(f->fake, &f->fake->requests), 2);
-    assert_int_equal(fake_get(f->fake, &f->fake->naccepted), 1);
-    assert_int_equal(fake_get(f->fake, &f->fake->duplicates), 0);
-    assert_last_sent_is_the_attempt(f);
+    assert_sent_once_on_second_request(f);
     assert_int_equal(q_int(f, "SELECT count(*) FROM outbox WHERE topic = 'contacts.dispatched'"),
                      1);
 }
@@ -749,10 +754,7 @@ static void test_sender_retry_held_inside_window_sent_once(void **state)
     setenv("ECM_CLOCK_FIXED", "2026-03-09T20:59:30-04:00", 1);
     step_until(f, "SELECT count(*) FROM attempts WHERE status = 'sent'", 1);
     step_for(f, 200);
-    assert_int_equal(fake_get(f->fake, &f->fake->requests), 2);
-    assert_int_equal(fake_get(f->fake, &f->fake->naccepted), 1);
-    assert_int_equal(fake_get(f->fake, &f->fake->duplicates), 0);
-    assert_last_sent_is_the_attempt(f);
+    assert_sent_once_on_second_request(f);
     assert_int_equal(q_int(f, "SELECT count(*) FROM attempts"), 1);
     assert_int_equal(q_int(f, "SELECT count(*) FROM contacts WHERE state = 'dispatched' AND "
                               "attempts = 1"),

@@ -101,8 +101,7 @@ static int group_setup(void **state)
     if (st_test_db_open(&fx.d, "ecm_callback_st") != 0)
         return -1;
     fx.ctx = st_test_results_ctx();
-    ecm_legal_hours legal = {8 * 60, 21 * 60};
-    fx.ctx.calling = ecm_calling_cache_new(&legal);
+    fx.ctx.calling = st_test_calling_cache();
     return fx.ctx.calling == NULL ? -1 : 0;
 }
 

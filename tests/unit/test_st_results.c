@@ -107,15 +107,11 @@ static int group_setup(void **state)
         return -1;
 
     fx.rctx = st_test_results_ctx();
-    ecm_legal_hours legal = {8 * 60, 21 * 60};
     fx.wctx = fx.rctx;
-    fx.wctx.calling = ecm_calling_cache_new(&legal);
+    fx.wctx.calling = st_test_calling_cache();
     if (fx.wctx.calling == NULL)
         return -1;
-    fx.sctx.topic_retry = "contacts.retry";
-    fx.sctx.topic_campaigns = "campaigns.changed";
-    fx.sctx.source = "/ecm/strategy";
-    fx.sctx.batch = 100;
+    fx.sctx = st_test_sched_ctx();
     return 0;
 }
 

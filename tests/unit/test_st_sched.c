@@ -131,14 +131,9 @@ static int group_setup(void **state)
     ecm_log_init("test_st_sched", ECM_LOG_ERROR);
     if (st_test_db_open(&fx.d, "ecm_strategy_sched") != 0)
         return -1;
-    ecm_legal_hours legal = {8 * 60, 21 * 60};
     fx.rctx = st_test_results_ctx();
-    fx.rctx.calling = ecm_calling_cache_new(&legal);
-    fx.sctx.topic_retry = "contacts.retry";
-    fx.sctx.topic_campaigns = "campaigns.changed";
-    fx.sctx.topic_closed = "contacts.closed";
-    fx.sctx.source = "/ecm/strategy";
-    fx.sctx.batch = 100;
+    fx.rctx.calling = st_test_calling_cache();
+    fx.sctx = st_test_sched_ctx();
     return fx.rctx.calling != NULL ? 0 : -1;
 }
 

@@ -1,0 +1,31 @@
+#include "sms_lease.h"
+
+#include "ecm_pgarray.h"
+
+static const char LEASE_SQL[] = "UPDATE attempts SET sending_at = now() "
+                                "WHERE message_id = ANY($1::text[]) AND status = 'sending'";
+static const char LEASE_SYSTEM_SQL[] = "UPDATE sms_system_messages SET sent_at = now() "
+                                       "WHERE message_id = ANY($1::text[]) AND state = 'sending'";
+
+int sms_lease_renew(sms_sender *s)
+{
+    if (!s->all)
+        return 0;
+    ecm_pgarr c, y;
+    ecm_pgarr_init(&c);
+    ecm_pgarr_init(&y);
+    for (sms_item *it = s->all; it; it = it->all_next)
+        ecm_pgarr_add_str(it->kind == SMS_ITEM_SYSTEM ? &y : &c, it->message_id);
+    int nc = c.n, ny = y.n;
+    const char *pc = ecm_pgarr_finish(&c), *py = ecm_pgarr_finish(&y);
+    int rc = pc && py ? 0 : -1;
+    if (rc == 0 && nc > 0 && ecm_pg_cmd(s->pg, LEASE_SQL, 1, &pc) < 0)
+        rc = -1;
+    if (rc == 0 && ny > 0 && ecm_pg_cmd(s->pg, LEASE_SYSTEM_SQL, 1, &py) < 0)
+        rc = -1;
+    if (rc < 0)
+        ecm_pg_check_broken(s->pg);
+    ecm_pgarr_free(&c);
+    ecm_pgarr_free(&y);
+    return rc;
+}

@@ -1,0 +1,14 @@
+/* The SMS sender's leases: every attempt (and system message) it holds is
+ * 'sending' in the DB with a lease time (attempts.sending_at,
+ * sms_system_messages.sent_at) that it keeps fresh, so that no other
+ * replica takes it for a crashed sender's (sms_recover). */
+#ifndef SMS_LEASE_H
+#define SMS_LEASE_H
+
+#include "sms_state.h"
+
+/* Renews the lease of every message s holds, however long it has waited in
+ * this process (a long 503 stretch). Returns 0 or -1 (the DB failed). */
+int sms_lease_renew(sms_sender *s) __attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,129 @@
+#include "sms_recover.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "ecm_clock.h"
+#include "ecm_log.h"
+#include "ecm_pgval.h"
+#include "sms_held.h"
+#include "sms_judge.h"
+#include "sms_render.h"
+
+/* Attempts left 'sending' by a sender that died: taken over (lease renewed
+ * in the same statement), judged again by the dispatch gate on the number
+ * they were recorded on, and sent again with the SAME message id only when
+ * the calling window is open now in the contact's zone. The generic
+ * gateway's simulator recognises a message id it already has. Kannel offers
+ * no way to ask whether it took a message, so a crash between Kannel's
+ * accept and our commit can at worst send that one message twice; every
+ * re-send is counted in ecm_sms_recovered_total.
+ *
+ * Only campaigns that dispatch are looked at: a paused or stopped
+ * campaign's attempts stay 'sending' untouched, like its other open
+ * contacts, and are recovered once it is resumed. An expired campaign's are
+ * closed EXPIRED: nothing else would ever close them. The campaign row is
+ * share-locked so that a pause either waits for this pass or stops it. */
+static const char RECOVER_SQL[] =
+    "UPDATE attempts a SET sending_at = now() "
+    "FROM (SELECT sa.contact_id, sa.attempt FROM attempts sa JOIN campaigns sc "
+    "  ON sc.id = sa.campaign_id WHERE sa.status = 'sending' AND sa.target = $1 "
+    "  AND sa.channel = 'sms' AND sa.sending_at < now() - $2::int * interval '1 second' "
+    "  AND sc.state IN ('active', 'expired') "
+    "  ORDER BY sa.sending_at LIMIT $3 FOR UPDATE OF sa SKIP LOCKED FOR SHARE OF sc) q, "
+    "contacts ct, campaigns c "
+    "WHERE a.contact_id = q.contact_id AND a.attempt = q.attempt AND ct.id = a.contact_id "
+    "AND c.id = a.campaign_id "
+    "RETURNING a.contact_id, a.attempt, a.campaign_id, a.phone, a.message_id, ct.first_name, "
+    "ct.last_name, ct.account_number, ct.custom::text, c.sms_template, c.sms_sender, c.state, "
+    "array_position(ct.phones, a.phone) - 1, " ECM_GATE_COLUMNS;
+
+/* The columns both RECOVER_SQL and RECHECK_SQL start with, as sms_judge_hold_back()
+ * reads them: contact, attempt, campaign, number, message id. */
+
+enum {
+    RCOL_STATE = 11,
+    RCOL_PHONE_INDEX,
+    RCOL_GATE,
+};
+
+/* Makes the item of a recovered attempt the gate let through (row i of r)
+ * and queues it on the lane. Returns 0, or -1 when memory runs out (the
+ * attempt stays 'sending' and is found again). */
+static int recover_item(sms_sender *s, sms_lane *ln, const PGresult *r, int i)
+{
+    sms_item *it = sms_held_new(s, SMS_ITEM_CONTACT, ln);
+    if (!it)
+        return -1;
+    it->contact_id = ecm_pgval_ll(r, i, 0, -1);
+    it->attempt = (int)ecm_pgval_ll(r, i, 1, -1);
+    it->campaign_id = ecm_pgval_ll(r, i, 2, -1);
+    if ((size_t)snprintf(it->message_id, sizeof it->message_id, "%s", PQgetvalue(r, i, 4)) >=
+        sizeof it->message_id) {
+        ecm_log_warn("SMS left 'sending': its message id is too long", "contact_id=%lld",
+                     (long long)ecm_pgval_ll(r, i, 0, -1));
+        sms_held_free(s, it); /* never sent under a cut id */
+        return 0;
+    }
+    it->recheck = 1;
+    ecm_metric_add(s->recovered, 1);
+    char *text = NULL;
+    char why[200] = "";
+    const char *phone = PQgetvalue(r, i, 3);
+    if (sms_render_contact(ecm_pgval_str(r, i, 9), ecm_pgval_str(r, i, 5), ecm_pgval_str(r, i, 6),
+                           ecm_pgval_str(r, i, 7), phone, ecm_pgval_str(r, i, 8), &text, why,
+                           sizeof why) < 0 ||
+        sms_held_set_text(it, phone, ecm_pgval_str(r, i, 10), text) < 0) {
+        /* The template changed under a crashed send: final. */
+        memset(&it->res, 0, sizeof it->res);
+        it->res.verdict = SMS_GW_REJECTED;
+        snprintf(it->res.detail, sizeof it->res.detail, "render: %s", why);
+        sms_held_done(s, it);
+        return 0;
+    }
+    ecm_log_info("resending an SMS left 'sending' by a stopped sender",
+                 "gateway=%s message_id=%s contact_id=%lld attempt=%d", ln->name, it->message_id,
+                 (long long)it->contact_id, it->attempt);
+    sms_held_push_back(ln, it);
+    return 0;
+}
+
+int sms_recover_lane(sms_sender *s, sms_lane *ln, long want)
+{
+    char limit[24], stale[24];
+    if ((size_t)snprintf(limit, sizeof limit, "%ld", want) >= sizeof limit ||
+        (size_t)snprintf(stale, sizeof stale, "%ld", s->cfg.stale_s) >= sizeof stale)
+        return -1;
+    const char *p[3] = {ln->name, stale, limit};
+    if (ecm_pg_begin(s->pg) < 0) {
+        ecm_pg_check_broken(s->pg);
+        return -1;
+    }
+    PGresult *r = ecm_pg_exec(s->pg, RECOVER_SQL, 3, p);
+    if (!r) {
+        ecm_pg_rollback(s->pg);
+        ecm_pg_check_broken(s->pg);
+        return -1;
+    }
+    int n = PQntuples(r);
+    if (n == 0) {
+        PQclear(r);
+        ecm_pg_rollback(s->pg);
+        return 0;
+    }
+    int64_t now = ecm_clock_now_ms();
+    ecm_gate_row *v = sms_judge_recorded(s, r, RCOL_STATE, RCOL_PHONE_INDEX, RCOL_GATE, now);
+    int ok = v != NULL && sms_judge_hold_back(s, r, v, n, now, "recovery") == 0 &&
+             ecm_pg_commit(s->pg) == 0;
+    if (!ok) {
+        ecm_pg_rollback(s->pg);
+        ecm_pg_check_broken(s->pg);
+    }
+    for (int i = 0; ok && i < n; i++) {
+        if (v[i].action == ECM_GATE_GO && recover_item(s, ln, r, i) < 0)
+            break; /* the rest stays 'sending' and is found again */
+    }
+    ecm_gate_rows_free(v, n);
+    PQclear(r);
+    return ok ? n : -1;
+}
