@@ -42,7 +42,7 @@ int gw_upload_header_field(const gw_upload_header *h, gw_upload_field f);
 
 /* The column of phone k + 1 (k in 0 .. GW_PHONE_COLUMNS - 1), or -1. Can't
  * fail. */
-int gw_upload_header_phone(const gw_upload_header *h, int k);
+int gw_upload_header_phone(const gw_upload_header *h, int k) __attribute__((warn_unused_result));
 
 /* The custom field name of column col (trimmed, as written), or NULL when
  * col is a known field. Can't fail. */
