@@ -58,6 +58,26 @@ int gw_audit_add_id(ecm_pg *pg, ecm_http_req *req, const char *action, const cha
     return gw_audit_add(pg, req, action, resource, summary);
 }
 
+json_t *gw_audit_diff(const json_t *before, const json_t *after)
+{
+    json_t *diff = json_object();
+    const char *key;
+    json_t *to;
+    json_object_foreach((json_t *)after, key, to)
+    {
+        json_t *from = json_object_get(before, key);
+        if (from && json_equal(from, to)) {
+            continue;
+        }
+        json_t *change = json_pack("{sO sO}", "from", from ? from : json_null(), "to", to);
+        if (!diff || !change || json_object_set_new(diff, key, change) != 0) {
+            json_decref(diff);
+            return NULL;
+        }
+    }
+    return diff;
+}
+
 static json_t *audit_row_json(const PGresult *r, int i)
 {
     json_error_t jerr;

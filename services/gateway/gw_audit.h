@@ -28,6 +28,13 @@ int gw_audit_add(ecm_pg *pg, ecm_http_req *req, const char *action, const char *
 int gw_audit_add_id(ecm_pg *pg, ecm_http_req *req, const char *action, const char *kind,
                     long long id, const json_t *summary) __attribute__((warn_unused_result));
 
+/* What changed from before to after (two JSON objects), member by member:
+ * {"name": {"from": "A", "to": "B"}, ...}, members only in after with
+ * "from": null. {} when nothing changed; NULL when out of memory. The
+ * caller json_decref()s it. */
+json_t *gw_audit_diff(const json_t *before, const json_t *after)
+    __attribute__((warn_unused_result));
+
 /* GET /api/v1/audit: newest first, paged; filters ?actor=<key id>,
  * ?action=, ?resource=, ?since= and ?until= (RFC 3339). Returns 0, or -1
  * when the route table is full. */

@@ -10,6 +10,7 @@
 #include "ecm_outbox.h"
 #include "ecm_pg.h"
 #include "ecm_utf8.h"
+#include "gw_audit.h"
 #include "gw_json.h"
 
 #define GW_LIST_DEFAULT 50
@@ -338,7 +339,9 @@ static void create_campaign(void *ctx, ecm_http_req *req)
         goto out;
     }
     id = strtoll(PQgetvalue(ins, 0, 0), NULL, 10);
-    if (add_changed_event(app, pg, id, "draft", "") != 0 || ecm_pg_commit(pg) != 0) {
+    if (add_changed_event(app, pg, id, "draft", "") != 0 ||
+        gw_audit_add_id(pg, req, "campaign.create", "campaign", id, body) != 0 ||
+        ecm_pg_commit(pg) != 0) {
         ecm_pg_rollback(pg);
         gw_respond_db_down(req, pg, "create the campaign");
         goto out;
@@ -472,7 +475,7 @@ static void patch_campaign(void *ctx, ecm_http_req *req)
     const char *params[] = {sid};
     ecm_pg *pg = ecm_pg_pool_get(app->pool);
     PGresult *r = NULL;
-    json_t *doc = NULL, *merged = NULL;
+    json_t *doc = NULL, *merged = NULL, *changes = NULL;
     if (ecm_pg_begin(pg) != 0) {
         gw_respond_db_down(req, pg, "change the campaign");
         goto out;
@@ -504,11 +507,32 @@ static void patch_campaign(void *ctx, ecm_http_req *req)
         }
         goto out;
     }
+    /* What the PATCH changes, member by member; nothing (an empty PATCH, or
+     * the values it already has) is not a change: no update, no audit row,
+     * updated_at kept. */
+    changes = gw_audit_diff(doc, merged);
+    if (!changes) {
+        ecm_pg_rollback(pg);
+        ecm_http_respond_problem(req, 500, "internal", "Internal error", "out of memory");
+        goto out;
+    }
+    if (json_object_size(changes) == 0) {
+        ecm_pg_rollback(pg);
+        json_t *same = load_campaign(pg, id, &(int){0});
+        if (same) {
+            gw_json_respond(req, 200, same);
+        } else {
+            gw_respond_db_down(req, pg, "read the campaign");
+        }
+        goto out;
+    }
     char timeout[24];
     const char *uparams[CAMPAIGN_VALUES + 1];
     uparams[0] = sid;
     campaign_values(&in, strategy_id, region_default(app), timeout, uparams + 1);
-    if (ecm_pg_cmd(pg, UPDATE_SQL, CAMPAIGN_VALUES + 1, uparams) != 0 || ecm_pg_commit(pg) != 0) {
+    if (ecm_pg_cmd(pg, UPDATE_SQL, CAMPAIGN_VALUES + 1, uparams) != 0 ||
+        gw_audit_add_id(pg, req, "campaign.update", "campaign", id, changes) != 0 ||
+        ecm_pg_commit(pg) != 0) {
         ecm_pg_rollback(pg);
         gw_respond_db_down(req, pg, "change the campaign");
         goto out;
@@ -523,6 +547,7 @@ static void patch_campaign(void *ctx, ecm_http_req *req)
     }
 out:
     PQclear(r);
+    json_decref(changes);
     json_decref(doc);
     json_decref(merged);
     json_decref(patch);
@@ -579,6 +604,20 @@ static void list_campaigns(void *ctx, ecm_http_req *req)
     }
     ecm_pg_pool_put(app->pool, pg);
     gw_json_respond(req, 200, answer);
+}
+
+/* The audit row of a state change: action "campaign.<verb>". */
+static int audit_state_change(ecm_pg *pg, ecm_http_req *req, long long id, const char *verb,
+                              const char *from, const char *to)
+{
+    char action[48];
+    if (snprintf(action, sizeof action, "campaign.%s", verb) >= (int)sizeof action) {
+        return -1;
+    }
+    json_t *summary = json_pack("{ss ss}", "from", from, "to", to);
+    int rc = summary ? gw_audit_add_id(pg, req, action, "campaign", id, summary) : -1;
+    json_decref(summary);
+    return rc;
 }
 
 static void change_state(void *ctx, ecm_http_req *req)
@@ -638,7 +677,8 @@ static void change_state(void *ctx, ecm_http_req *req)
     const char *uparams[] = {sid, to};
     if (ecm_pg_cmd(pg, "UPDATE campaigns SET state = $2, " GW_SQL_BUMP_UPDATED " WHERE id = $1", 2,
                    uparams) != 0 ||
-        add_changed_event(app, pg, id, to, from) != 0 || ecm_pg_commit(pg) != 0) {
+        add_changed_event(app, pg, id, to, from) != 0 ||
+        audit_state_change(pg, req, id, action, from, to) != 0 || ecm_pg_commit(pg) != 0) {
         ecm_pg_rollback(pg);
         gw_respond_db_down(req, pg, "change the campaign");
         goto out;

@@ -8,6 +8,7 @@
 #include "ecm_log.h"
 #include "ecm_pg.h"
 #include "ecm_pgval.h"
+#include "gw_audit.h"
 #include "gw_json.h"
 
 #define GW_CALLBACK_BODY_MAX 1024
@@ -178,7 +179,12 @@ static void apply_callback(ecm_http_req *req, ecm_pg *pg, long long id, const ch
     }
     const char *params[] = {sid, sat};
     u = ecm_pg_exec(pg, action == GW_CALLBACK_RESCHEDULE ? RESCHEDULE_SQL : STORE_SQL, 2, params);
-    if (!u || PQntuples(u) != 1 || ecm_pg_commit(pg) != 0) {
+    json_t *summary = json_pack("{ss ss}", "at", at_text, "state", state);
+    int audited = summary && u && PQntuples(u) == 1
+                      ? gw_audit_add_id(pg, req, "contact.callback", "contact", id, summary)
+                      : -1;
+    json_decref(summary);
+    if (audited != 0 || ecm_pg_commit(pg) != 0) {
         goto db_down;
     }
     ecm_log_info("callback requested", "contact_id=%lld state=%s at=%lld %s", id,

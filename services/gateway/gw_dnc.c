@@ -13,6 +13,7 @@
 #include "ecm_pg.h"
 #include "ecm_phone.h"
 #include "gw_campaigns.h"
+#include "gw_audit.h"
 #include "gw_json.h"
 
 #define GW_DNC_BODY_MAX 4096
@@ -299,6 +300,26 @@ static PGresult *insert_entry(ecm_http_req *req, ecm_pg *pg, const dnc_list *l, 
     return r;
 }
 
+/* The audit row of a change to list l: resource "dnc/<e164>" (the global
+ * list) or "campaign/<id>/dnc/<e164>". */
+static int audit_entry(ecm_pg *pg, ecm_http_req *req, const char *action, const dnc_list *l,
+                       const char *e164, const char *reason, int closed)
+{
+    char resource[96];
+    int n = l->campaign_id > 0
+                ? snprintf(resource, sizeof resource, "campaign/%lld/dnc/%s", l->campaign_id, e164)
+                : snprintf(resource, sizeof resource, "dnc/%s", e164);
+    if (n < 0 || n >= (int)sizeof resource) {
+        return -1;
+    }
+    json_t *summary =
+        json_pack("{ss so si}", "phone", e164, "reason", reason ? json_string(reason) : json_null(),
+                  "contacts_closed", closed);
+    int rc = summary ? gw_audit_add(pg, req, action, resource, summary) : -1;
+    json_decref(summary);
+    return rc;
+}
+
 static void add_entry(const gw_app *app, ecm_http_req *req, dnc_route route)
 {
     json_t *doc;
@@ -341,7 +362,11 @@ static void add_entry(const gw_app *app, ecm_http_req *req, dnc_route route)
     int closed = ecm_dnc_close_blocked(pg, keys, 1, l.campaign_id,
                                        app->topic_closed ? app->topic_closed : "contacts.closed",
                                        app->source);
-    if (closed < 0 || ecm_pg_commit(pg) != 0) {
+    /* An entry listed already that closes nobody changed nothing. */
+    if (closed < 0 ||
+        ((created || closed > 0) &&
+         audit_entry(pg, req, "dnc.add", &l, e164, b.reason, closed) != 0) ||
+        ecm_pg_commit(pg) != 0) {
         ecm_pg_rollback(pg);
         gw_respond_db_down(req, pg, "write the DNC entry");
         goto out;
@@ -385,13 +410,23 @@ static void one_entry(const gw_app *app, ecm_http_req *req, dnc_route route, int
         goto out;
     }
     const char *params[] = {key, list_param(&l)};
+    if (remove && ecm_pg_begin(pg) != 0) {
+        gw_respond_db_down(req, pg, "delete the DNC entry");
+        goto out;
+    }
     r = ecm_pg_exec(pg,
                     remove ? "DELETE FROM dnc WHERE phone_key = $1 "
                              "AND campaign_id IS NOT DISTINCT FROM $2::bigint RETURNING " DNC_FIELDS
                            : "SELECT " DNC_COLUMNS "WHERE phone_key = $1 "
                              "AND campaign_id IS NOT DISTINCT FROM $2::bigint",
                     2, params);
-    if (!r) {
+    int removed = remove && r && PQntuples(r) == 1 &&
+                  audit_entry(pg, req, "dnc.remove", &l, PQgetvalue(r, 0, 1), NULL, 0) == 0 &&
+                  ecm_pg_commit(pg) == 0;
+    if (remove && !removed) {
+        ecm_pg_rollback(pg);
+    }
+    if (!r || (remove && !removed && PQntuples(r) == 1)) {
         gw_respond_db_down(req, pg, remove ? "delete the DNC entry" : "read the DNC entry");
     } else if (PQntuples(r) == 0) {
         ecm_http_respond_problem(req, 404, "not-found", "No such DNC entry",

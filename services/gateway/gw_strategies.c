@@ -10,6 +10,7 @@
 #include "ecm_log.h"
 #include "ecm_pg.h"
 #include "ecm_utf8.h"
+#include "gw_audit.h"
 #include "gw_json.h"
 
 #define GW_STRATEGY_NAME_MAX 100
@@ -378,7 +379,10 @@ static void create_strategy(void *ctx, ecm_http_req *req)
                     "INSERT INTO strategies (name, description, max_attempts, "
                     "max_attempts_per_day) VALUES ($1, $2, $3, $4) RETURNING id",
                     4, params);
-    if (!r || insert_rules(pg, PQgetvalue(r, 0, 0), &in) != 0 || ecm_pg_commit(pg) != 0) {
+    if (!r || insert_rules(pg, PQgetvalue(r, 0, 0), &in) != 0 ||
+        gw_audit_add_id(pg, req, "strategy.create", "strategy",
+                        strtoll(PQgetvalue(r, 0, 0), NULL, 10), body) != 0 ||
+        ecm_pg_commit(pg) != 0) {
         write_failed(req, pg, &in);
         ecm_pg_rollback(pg);
         goto out;
@@ -464,11 +468,25 @@ static void replace_strategy(void *ctx, ecm_http_req *req)
         }
         goto out;
     }
+    /* The audit row says what the PUT changed. */
+    int missing;
+    json_t *before = load_strategy(pg, id, &missing);
+    json_t *changes = before ? gw_audit_diff(before, body) : NULL;
+    json_decref(before);
+    if (!changes) {
+        ecm_pg_rollback(pg);
+        gw_respond_db_down(req, pg, "change the strategy");
+        goto out;
+    }
     char smax[24], sday[24];
     gw_ll_text(smax, in.max_attempts);
     gw_ll_text(sday, in.max_attempts_per_day);
     const char *params[] = {id, in.name, in.description, smax, sday};
-    if (ecm_pg_cmd(pg,
+    int audited =
+        gw_audit_add_id(pg, req, "strategy.update", "strategy", strtoll(id, NULL, 10), changes);
+    json_decref(changes);
+    if (audited != 0 ||
+        ecm_pg_cmd(pg,
                    "UPDATE strategies SET name = $2, description = $3, max_attempts = $4, "
                    "max_attempts_per_day = $5, updated_at = now() WHERE id = $1",
                    5, params) != 0 ||
@@ -479,7 +497,6 @@ static void replace_strategy(void *ctx, ecm_http_req *req)
         goto out;
     }
     ecm_log_info("strategy replaced", "strategy_id=%s rules=%zu", id, json_array_size(in.rules));
-    int missing;
     json_t *s = load_strategy(pg, id, &missing);
     if (s) {
         gw_json_respond(req, 200, s);
@@ -526,7 +543,12 @@ static void delete_strategy(void *ctx, ecm_http_req *req)
                                  PQgetvalue(users, 0, 0), id);
         goto out;
     }
-    if (ecm_pg_cmd(pg, "DELETE FROM strategies WHERE id = $1", 1, params) != 0 ||
+    json_t *summary = json_pack("{ss}", "name", PQgetvalue(cur, 0, 0));
+    int audited = summary ? gw_audit_add_id(pg, req, "strategy.delete", "strategy",
+                                            strtoll(id, NULL, 10), summary)
+                          : -1;
+    json_decref(summary);
+    if (audited != 0 || ecm_pg_cmd(pg, "DELETE FROM strategies WHERE id = $1", 1, params) != 0 ||
         ecm_pg_commit(pg) != 0) {
         int in_use = strcmp(ecm_pg_last_sqlstate(pg), "23503") == 0;
         ecm_pg_rollback(pg);

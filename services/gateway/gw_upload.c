@@ -15,6 +15,7 @@
 #include "ecm_pgval.h"
 #include "ecm_sms_text.h"
 #include "ecm_utf8.h"
+#include "gw_audit.h"
 #include "gw_json.h"
 #include "gw_upload_lease.h"
 #include "gw_upload_limits.h"
@@ -379,15 +380,25 @@ long long gw_upload_start(ecm_http_req *req, const gw_app *app, ecm_pg *pg, cons
                             total >= 0 ? total_text : NULL,
                             gw_upload_lease_owner(app->upload_lease),
                             gw_upload_lease_interval(app->upload_lease)};
-    PGresult *r =
-        ecm_pg_exec(pg,
-                    "INSERT INTO uploads (kind, campaign_id, content_type, bytes_total, "
-                    "owner, lease_until) VALUES ($1, $2, $3, $4, $5, now() + $6::interval) "
-                    "RETURNING id",
-                    6, params);
+    /* The upload's row and its audit row commit together. */
+    PGresult *r = ecm_pg_begin(pg) == 0
+                      ? ecm_pg_exec(pg,
+                                    "INSERT INTO uploads (kind, campaign_id, content_type, "
+                                    "bytes_total, owner, lease_until) VALUES ($1, $2, $3, $4, $5, "
+                                    "now() + $6::interval) RETURNING id",
+                                    6, params)
+                      : NULL;
     long long id = r ? ecm_pgval_ll(r, 0, 0, 0) : 0;
     PQclear(r);
-    if (id <= 0) {
+    json_t *summary =
+        json_pack("{ss so ss so}", "kind", kind, "campaign_id",
+                  campaign_id > 0 ? json_integer(campaign_id) : json_null(), "content_type",
+                  content_type, "bytes_total", total >= 0 ? json_integer(total) : json_null());
+    int audited =
+        id > 0 && summary ? gw_audit_add_id(pg, req, "upload.create", "upload", id, summary) : -1;
+    json_decref(summary);
+    if (id <= 0 || audited != 0 || ecm_pg_commit(pg) != 0) {
+        ecm_pg_rollback(pg);
         gw_respond_db_down(req, pg, "create the upload");
         return 0;
     }

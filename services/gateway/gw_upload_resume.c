@@ -10,6 +10,7 @@
 #include "ecm_pg.h"
 #include "ecm_pgval.h"
 #include "ecm_utf8.h"
+#include "gw_audit.h"
 #include "gw_json.h"
 #include "gw_upload_lease.h"
 
@@ -127,10 +128,26 @@ static int resume_take(ecm_http_req *req, ecm_pg *pg, gw_upload *u, long long id
     const char *p2[] = {sid, gw_upload_lease_owner(app->upload_lease),
                         gw_upload_lease_interval(app->upload_lease),
                         total >= 0 ? total_text : NULL};
+    /* The take and its audit row commit together. */
+    if (ecm_pg_begin(pg) != 0) {
+        gw_respond_db_down(req, pg, "resume the upload");
+        return -1;
+    }
     PGresult *r = ecm_pg_exec(pg, RESUME_TAKE_SQL, 4, p2);
     if (!r || PQntuples(r) == 0) {
         PQclear(r);
+        ecm_pg_rollback(pg);
         resume_refuse(req, pg, id);
+        return -1;
+    }
+    json_t *summary = json_pack("{sI sI}", "committed_line", (json_int_t)ecm_pgval_ll(r, 0, 1, 0),
+                                "rows_loaded", (json_int_t)ecm_pgval_ll(r, 0, 5, 0));
+    int audited = summary ? gw_audit_add_id(pg, req, "upload.resume", "upload", id, summary) : -1;
+    json_decref(summary);
+    if (audited != 0 || ecm_pg_commit(pg) != 0) {
+        PQclear(r);
+        ecm_pg_rollback(pg);
+        gw_respond_db_down(req, pg, "resume the upload");
         return -1;
     }
     u->upload_id = id;
