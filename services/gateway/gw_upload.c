@@ -499,6 +499,20 @@ void gw_upload_mark_failed(gw_upload *u)
         return;
     }
     ecm_pg *pg = ecm_pg_pool_get_within(u->app->pool, 0);
+    if (!u->fail_status) {
+        /* Nothing wrong with the file: the client went away (or was cut
+         * off, or this gateway is stopping). What committed stays, and the
+         * upload can be resumed from there, as after a crash. */
+        int marked =
+            gw_upload_lease_interrupt(u->app->upload_lease, pg, u->upload_id, u->app->topic_uploads,
+                                      u->app->source, "the request ended before the file did");
+        if (marked < 0) {
+            ecm_pg_check_broken(pg); /* the sweep marks it once its lease is past */
+        }
+        ecm_pg_pool_put(u->app->pool, pg);
+        u->finished = 1;
+        return;
+    }
     if (u->refused) {
         if (gw_upload_mark(pg, u->app, u->upload_id, "interrupted") != 0) {
             ecm_pg_check_broken(pg);

@@ -132,23 +132,35 @@ long long gw_upload_lease_renew(gw_upload_lease *l, ecm_pg *pg)
     return renewed;
 }
 
+/* What an UPDATE ... RETURNING of interrupted uploads gives: id, kind,
+ * campaign_id or 0, committed_line, the five counts, owner. */
+#define INTERRUPTED_RETURNING                                                                      \
+    "RETURNING u.id, u.kind, coalesce(u.campaign_id, 0), u.committed_line, u.rows_read, "          \
+    "u.rows_loaded, u.rows_rejected, u.rows_duplicate, u.rows_dnc, coalesce(u.owner, '')"
+
 /* Marks the expired uploads, at most 100 a transaction (the next sweep
- * takes the rest), and returns them (id, kind, campaign_id or 0,
- * committed_line, the five counts, owner). */
+ * takes the rest). */
 static const char SQL_SWEEP[] =
     "UPDATE uploads u SET state = 'interrupted', interrupted_at = now(), lease_until = NULL "
     "FROM (SELECT id FROM uploads WHERE state = 'running' AND lease_until < now() "
     "      ORDER BY id LIMIT 100 FOR UPDATE SKIP LOCKED) x "
-    "WHERE u.id = x.id RETURNING u.id, u.kind, coalesce(u.campaign_id, 0), u.committed_line, "
-    "u.rows_read, u.rows_loaded, u.rows_rejected, u.rows_duplicate, u.rows_dnc, "
-    "coalesce(u.owner, '')";
+    "WHERE u.id = x.id " INTERRUPTED_RETURNING;
 
-long long gw_upload_lease_sweep(ecm_pg *pg, const char *topic, const char *source)
+/* Marks one upload its owner (still 'running') gives up on. */
+static const char SQL_INTERRUPT[] =
+    "UPDATE uploads u SET state = 'interrupted', interrupted_at = now(), lease_until = NULL "
+    "WHERE u.id = $1 AND u.owner = $2 AND u.state = 'running' " INTERRUPTED_RETURNING;
+
+/* Runs sql (an UPDATE ... INTERRUPTED_RETURNING) and adds an
+ * UploadInterrupted event for each row, in one transaction on pg; logs each
+ * with why. Returns how many, or -1 (nothing marked). */
+static long long interrupt_rows(ecm_pg *pg, const char *sql, int nparams, const char *const *params,
+                                const char *topic, const char *source, const char *why)
 {
     if (ecm_pg_begin(pg) != 0) {
         return -1;
     }
-    PGresult *r = ecm_pg_exec(pg, SQL_SWEEP, 0, NULL);
+    PGresult *r = ecm_pg_exec(pg, sql, nparams, params);
     if (!r) {
         ecm_pg_rollback(pg);
         return -1;
@@ -184,11 +196,28 @@ long long gw_upload_lease_sweep(ecm_pg *pg, const char *topic, const char *sourc
     }
     for (int i = 0; i < n; i++) {
         ecm_log_warn("upload interrupted",
-                     "upload_id=%s kind=%s committed_line=%s rows_loaded=%s owner=%s "
-                     "reason=its gateway stopped renewing the lease",
+                     "upload_id=%s kind=%s committed_line=%s rows_loaded=%s owner=%s reason=%s",
                      PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 3),
-                     PQgetvalue(r, i, 5), PQgetvalue(r, i, 9));
+                     PQgetvalue(r, i, 5), PQgetvalue(r, i, 9), why);
     }
     PQclear(r);
     return n;
+}
+
+long long gw_upload_lease_sweep(ecm_pg *pg, const char *topic, const char *source)
+{
+    return interrupt_rows(pg, SQL_SWEEP, 0, NULL, topic, source,
+                          "its gateway stopped renewing the lease");
+}
+
+int gw_upload_lease_interrupt(gw_upload_lease *l, ecm_pg *pg, long long upload_id,
+                              const char *topic, const char *source, const char *why)
+{
+    char id[24];
+    if (snprintf(id, sizeof id, "%lld", upload_id) >= (int)sizeof id) {
+        return -1;
+    }
+    const char *params[] = {id, gw_upload_lease_owner(l)};
+    long long n = interrupt_rows(pg, SQL_INTERRUPT, 2, params, topic, source, why);
+    return n < 0 ? -1 : (int)n;
 }

@@ -56,4 +56,12 @@ long long gw_upload_lease_renew(gw_upload_lease *l, ecm_pg *pg);
  * -1 on a database error (nothing marked). */
 long long gw_upload_lease_sweep(ecm_pg *pg, const char *topic, const char *source);
 
+/* The owner's own way to give an upload up in the middle (its client went
+ * away, or the gateway stops): like the sweep, for upload_id alone, if it
+ * is still 'running' and owned by l. Returns 1 (marked, event added), 0
+ * (not running or not ours any more), or -1 on a database error. */
+int gw_upload_lease_interrupt(gw_upload_lease *l, ecm_pg *pg, long long upload_id,
+                              const char *topic, const char *source, const char *why)
+    __attribute__((warn_unused_result));
+
 #endif

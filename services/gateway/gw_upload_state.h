@@ -207,11 +207,15 @@ void gw_upload_free(gw_upload *u);
 int gw_upload_mark(ecm_pg *pg, const gw_app *app, long long upload_id, const char *state)
     __attribute__((warn_unused_result));
 
-/* Marks an upload that will not finish 'failed': what was loaded stays and
- * the row says so, with the line that stopped it in the report. A resume
- * refused for another file goes back to 'interrupted' as it was; a fenced
- * upload is no longer this process's to write. Best effort (the database
- * may be what failed); done once. */
+/* Ends an upload that will not finish here. One that failed (a row that
+ * stops it, the database) is marked 'failed': what was loaded stays and the
+ * row says so, with the line that stopped it in the report. One with
+ * nothing wrong (its client went away, was cut off, or the gateway is
+ * stopping) is marked 'interrupted' with an UploadInterrupted event, so it
+ * can be resumed after its last committed line. A resume refused for
+ * another file goes back to 'interrupted' as it was; a fenced upload is no
+ * longer this process's to write. Best effort (the database may be what
+ * failed); done once. */
 void gw_upload_mark_failed(gw_upload *u);
 
 /* The line (CSV) or item (JSON) where the reader gave up. */
