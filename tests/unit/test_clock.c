@@ -513,9 +513,34 @@ static void test_clock_mono_ms_ignores_business_time(void **state)
     assert_true(m3 >= m2 && m3 <= raw_mono_ms());
 }
 
+static void test_clock_wall_ms_is_current_wall_clock(void **state)
+{
+    (void)state;
+    int64_t a = ecm_clock_wall_ms();
+    /* 2024-01-01 .. 2100-01-01 */
+    assert_true(a > 1704067200000LL);
+    assert_true(a < 4102444800000LL);
+    int64_t b = ecm_clock_wall_ms();
+    assert_true(b >= a);
+}
+
+static void test_clock_format_is_rfc3339_utc_with_ms(void **state)
+{
+    (void)state;
+    char out[32];
+    assert_string_equal(ecm_clock_format_ms(0, out, sizeof out), "1970-01-01T00:00:00.000Z");
+    assert_string_equal(ecm_clock_format_ms(1795492800123LL, out, sizeof out),
+                        "2026-11-24T04:00:00.123Z");
+    assert_string_equal(ecm_clock_format_ms(-1, out, sizeof out), "1969-12-31T23:59:59.999Z");
+    assert_string_equal(ecm_clock_format_ms(951782400999LL, out, sizeof out),
+                        "2000-02-29T00:00:00.999Z");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_clock_wall_ms_is_current_wall_clock),
+        cmocka_unit_test(test_clock_format_is_rfc3339_utc_with_ms),
         cmocka_unit_test_setup_teardown(test_clock_parse_rfc3339_forms, reset_env, reset_env),
         cmocka_unit_test_setup_teardown(test_clock_parse_milliseconds, reset_env, reset_env),
         cmocka_unit_test_setup_teardown(test_clock_parse_refuses_what_is_not_an_instant, reset_env,
