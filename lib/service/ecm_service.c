@@ -129,14 +129,19 @@ static void service_free_internal(ecm_service *s)
     s->internal = NULL;
 }
 
+void ecm_service_log_init(const char *name, const char *log_level)
+{
+    ecm_log_level lvl = ECM_LOG_INFO;
+    if (ecm_log_level_parse(log_level, &lvl) != 0)
+        lvl = ECM_LOG_INFO;
+    ecm_log_init(name, lvl);
+}
+
 /* Starts the log at the configured level and installs the signal handlers.
  * Can't fail. */
 static void service_start_log(const char *name, const ecm_common_config *common)
 {
-    ecm_log_level lvl = ECM_LOG_INFO;
-    if (ecm_log_level_parse(common->log_level, &lvl) != 0)
-        lvl = ECM_LOG_INFO;
-    ecm_log_init(name, lvl);
+    ecm_service_log_init(name, common->log_level);
     ecm_service_install_signals();
     /* A clock a test can hold (lib/ecm_clock.h) says so in every service's log. */
     const char *clock_control = getenv("ECM_CLOCK_CONTROL_FILE");
