@@ -22,11 +22,22 @@
 /* Slack for "about now": a loaded CI machine may pause us. */
 #define SLACK_MS 5000
 
-static int64_t real_ms(void)
+/* clock_gettime(id) in ms: what the clock under test is checked against. */
+static int64_t os_clock_ms(clockid_t id)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    clock_gettime(id, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t real_ms(void)
+{
+    return os_clock_ms(CLOCK_REALTIME);
+}
+
+static int64_t raw_mono_ms(void)
+{
+    return os_clock_ms(CLOCK_MONOTONIC);
 }
 
 static int reset_env(void **state)
@@ -489,13 +500,6 @@ static void test_clock_control_unset_or_combined(void **state)
     setenv(FIXED, "1000", 1);
     assert_int_equal(ecm_clock_now_ms(), 1000);
     unlink(path);
-}
-
-static int64_t raw_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void test_clock_mono_ms_ignores_business_time(void **state)
