@@ -164,6 +164,20 @@ fail:
     return NULL;
 }
 
+/* rd_kafka_new() of conf, which it takes (also on failure). Returns the
+ * handle, or NULL with errstr "<what>: <librdkafka's reason>". */
+static rd_kafka_t *kafka_client_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, const char *what,
+                                    char *errstr, size_t errstr_size)
+{
+    char rderr[512];
+    rd_kafka_t *rk = rd_kafka_new(type, conf, rderr, sizeof rderr);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        snprintf(errstr, errstr_size, "%s: %s", what, rderr);
+    }
+    return rk;
+}
+
 /* ---- producer ---- */
 
 /* The producer handle's opaque is its ecm_producer. */
@@ -212,13 +226,9 @@ ecm_producer *ecm_producer_new(const char *brokers, ecm_metrics *metrics, ecm_de
     rd_kafka_conf_set_opaque(conf, p);
     rd_kafka_conf_set_error_cb(conf, producer_error_cb);
     rd_kafka_conf_set_dr_msg_cb(conf, producer_dr_cb);
-    char rderr[512];
-    p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, rderr, sizeof rderr);
-    if (!p->rk) {
-        rd_kafka_conf_destroy(conf);
-        snprintf(errstr, errstr_size, "kafka producer: %s", rderr);
+    p->rk = kafka_client_new(RD_KAFKA_PRODUCER, conf, "kafka producer", errstr, errstr_size);
+    if (!p->rk)
         goto fail;
-    }
     return p;
 fail:
     free(p);
@@ -400,19 +410,15 @@ static int consumer_open_group(ecm_consumer *c, const char *brokers, const char 
                             "auto.offset.reset",
                             "earliest",
                             NULL};
-    char rderr[512];
     rd_kafka_conf_t *conf = kafka_conf_new(brokers, defaults, forced, errstr, errstr_size);
     if (!conf)
         return -1;
     rd_kafka_conf_set_opaque(conf, c);
     rd_kafka_conf_set_error_cb(conf, consumer_error_cb);
     rd_kafka_conf_set_stats_cb(conf, consumer_stats_cb);
-    c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, rderr, sizeof rderr);
-    if (!c->rk) {
-        rd_kafka_conf_destroy(conf);
-        snprintf(errstr, errstr_size, "kafka consumer: %s", rderr);
+    c->rk = kafka_client_new(RD_KAFKA_CONSUMER, conf, "kafka consumer", errstr, errstr_size);
+    if (!c->rk)
         return -1;
-    }
     rd_kafka_poll_set_consumer(c->rk);
     return 0;
 }
@@ -425,20 +431,15 @@ static int consumer_open_deadletter(ecm_consumer *c, const char *brokers, char *
     static const char *const dlq_defaults[] = {
         "linger.ms", "0", "message.timeout.ms", "25000", "client.id", "ecm-deadletter", NULL};
     static const char *const dlq_forced[] = {"enable.idempotence", "true", "acks", "all", NULL};
-    char rderr[512];
     rd_kafka_conf_t *conf = kafka_conf_new(brokers, dlq_defaults, dlq_forced, errstr, errstr_size);
     if (!conf)
         return -1;
     rd_kafka_conf_set_opaque(conf, c);
     rd_kafka_conf_set_error_cb(conf, consumer_error_cb);
     rd_kafka_conf_set_dr_msg_cb(conf, dlq_dr_cb);
-    c->dlq = rd_kafka_new(RD_KAFKA_PRODUCER, conf, rderr, sizeof rderr);
-    if (!c->dlq) {
-        rd_kafka_conf_destroy(conf);
-        snprintf(errstr, errstr_size, "kafka dead-letter producer: %s", rderr);
-        return -1;
-    }
-    return 0;
+    c->dlq = kafka_client_new(RD_KAFKA_PRODUCER, conf, "kafka dead-letter producer", errstr,
+                              errstr_size);
+    return c->dlq ? 0 : -1;
 }
 
 ecm_consumer *ecm_consumer_new(const char *brokers, const char *group_id, const char *const *topics,
