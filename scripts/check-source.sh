@@ -371,7 +371,7 @@ def check_header(src, notes):
         while k >= 0 and src.lines[k].strip() and not src.lines[k].rstrip().endswith((";", "}")):
             comment.insert(0, src.lines[k])
             k -= 1
-        comment = " ".join(comment)
+        comment = " ".join(re.sub(r"^\s*(/\*+|\*+/?|//)?\s*|\s*\*/\s*$", "", c) for c in comment)
         pointer = ret.endswith("*") and not re.search(r"\bconst\b", ret)
         why = None
         if re.fullmatch(r"(extern\s+)?int", ret) and re.search(r"-1|[Rr]eturns 0|negative|SQLSTATE|error", comment) \
