@@ -49,7 +49,10 @@ fi
 
 exec python3 - "$verbose" "${files[@]}" <<'PY'
 import re
+import signal
 import sys
+
+signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # quiet under | head
 
 VERBOSE = sys.argv[1] == "1"
 FILES = [f for f in sys.argv[2:] if f]
