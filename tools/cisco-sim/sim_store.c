@@ -175,7 +175,7 @@ static int store_arrays_finish(ecm_pgarr *cols, int n, const char **lits)
     return rc;
 }
 
-static void store_arrays_free(ecm_pgarr *cols, int n)
+static void store_arrays_destroy(ecm_pgarr *cols, int n)
 {
     for (int c = 0; c < n; c++)
         ecm_pgarr_free(&cols[c]);
@@ -296,7 +296,7 @@ int sim_store_import(sim_store *s, int campaign_id, const char *campaign_name,
     ecm_pgarr cols[6];
     const char *lits[6];
     if (import_columns(rows, n, cols, lits) != 0) {
-        store_arrays_free(cols, 6);
+        store_arrays_destroy(cols, 6);
         ecm_log_error("import batch too large to store", "rows=%zu", n);
         return -1;
     }
@@ -357,7 +357,7 @@ fail:
     ecm_log_error("import could not be stored", "campaign_id=%d rows=%zu", campaign_id, n);
 done:
     ecm_pg_pool_put(s->pool, pg);
-    store_arrays_free(cols, 6);
+    store_arrays_destroy(cols, 6);
     return rc;
 }
 
@@ -662,6 +662,6 @@ fail:
     store_abort(pg);
     ecm_log_error("dialing tick rolled back", NULL);
 done:
-    store_arrays_free(cols, 9);
+    store_arrays_destroy(cols, 9);
     return rc;
 }
