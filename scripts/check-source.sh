@@ -24,7 +24,8 @@
 #   wur      functions declared in a header that return an error code (the
 #            comment above says -1 or "Returns 0") or an owned pointer (the
 #            comment says free / destroy / caller owns, or the name ends in
-#            _new, _dup, _take) without warn_unused_result.
+#            _new, _dup, _take) without warn_unused_result, unless the
+#            comment says a caller "may ignore" it.
 #   snprintf ignored results into other buffers (-v lists them).
 # Needs bash and python3 only; takes well under a second per thousand files.
 set -euo pipefail
@@ -48,7 +49,10 @@ fi
 
 exec python3 - "$verbose" "${files[@]}" <<'PY'
 import re
+import signal
 import sys
+
+signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # quiet under | head
 
 VERBOSE = sys.argv[1] == "1"
 FILES = [f for f in sys.argv[2:] if f]
@@ -370,7 +374,7 @@ def check_header(src, notes):
         while k >= 0 and src.lines[k].strip() and not src.lines[k].rstrip().endswith((";", "}")):
             comment.insert(0, src.lines[k])
             k -= 1
-        comment = " ".join(comment)
+        comment = " ".join(re.sub(r"^\s*(/\*+|\*+/?|//)?\s*|\s*\*/\s*$", "", c) for c in comment)
         pointer = ret.endswith("*") and not re.search(r"\bconst\b", ret)
         why = None
         if re.fullmatch(r"(extern\s+)?int", ret) and re.search(r"-1|[Rr]eturns 0|negative|SQLSTATE|error", comment) \
@@ -379,7 +383,7 @@ def check_header(src, notes):
         elif pointer and (re.search(r"free\(\)|free it|[Cc]aller (owns|frees)|_destroy|_free\b|owned by the caller", comment)
                           or re.search(r"_(new|dup|take)$", name)):
             why = "returns an owned pointer"
-        if why:
+        if why and "may ignore" not in comment:
             notes.append("%s:%d: %s %s without warn_unused_result" % (src.path, line, name, why))
 
 

@@ -162,17 +162,10 @@ static int rate_in_force(double *rate, int64_t *epoch)
     return 1;
 }
 
-static int64_t real_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Business time from the environment alone (no control file). */
 static int64_t env_now_ms(void)
 {
-    int64_t now = real_now_ms();
+    int64_t now = ecm_clock_wall_ms();
     double rate;
     int64_t epoch;
     if (rate_in_force(&rate, &epoch)) {
@@ -372,7 +365,7 @@ static int64_t control_clock_now_ms(const char *path)
         ctl.checked = 1;
         ctl.checked_ms = m;
     }
-    int64_t v = ctl.have_good ? control_now(&ctl.good, real_now_ms()) : env_now_ms();
+    int64_t v = ctl.have_good ? control_now(&ctl.good, ecm_clock_wall_ms()) : env_now_ms();
     if (ctl.have_floor && v < ctl.floor_ms) {
         v = ctl.floor_ms;
     }
@@ -466,4 +459,34 @@ int64_t ecm_clock_mono_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t ecm_clock_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+char *ecm_clock_format_ms(int64_t ms, char *out, size_t out_size)
+{
+    struct tm tm;
+    /* Floor division so that times before 1970 keep a positive millisecond. */
+    int64_t sec = ms / 1000;
+    int64_t rem = ms % 1000;
+    if (rem < 0) {
+        rem += 1000;
+        sec -= 1;
+    }
+    time_t t = (time_t)sec;
+    if (out_size == 0) {
+        return out;
+    }
+    if (!gmtime_r(&t, &tm)) {
+        out[0] = '\0';
+        return out;
+    }
+    snprintf(out, out_size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)rem);
+    return out;
 }

@@ -50,8 +50,9 @@
  *                        production deployment simply does not set it.
  *
  * Unset or empty means the real clock. Deadlines and timeouts (how long to
- * wait for Kafka, HTTP) are not business time: they keep ecm_now_ms() from
- * ecm_event.h, which this clock leaves alone, so a frozen clock cannot make
+ * wait for Kafka, HTTP) are not business time: they keep ecm_clock_mono_ms()
+ * (durations) or ecm_clock_wall_ms() (the real instant), which this clock
+ * leaves alone, so a frozen clock cannot make
  * a wait loop spin forever. PostgreSQL's now() does not see the offset
  * either: SQL that asks "what is due" takes this clock as a parameter. */
 #ifndef ECM_CLOCK_H
@@ -73,6 +74,15 @@ int64_t ecm_clock_now_ms(void);
  * never for what is due (that is business time, above). Unaffected by every
  * variable above and by changes to the wall clock. Can't fail. */
 int64_t ecm_clock_mono_ms(void);
+
+/* The real UTC wall clock in milliseconds since the epoch: what a log line or
+ * an event's occurred_at says, never moved by the variables above. Can't
+ * fail. */
+int64_t ecm_clock_wall_ms(void);
+
+/* Formats ms as RFC 3339 UTC with milliseconds ("2026-11-24T04:00:00.123Z")
+ * into out (at least 25 bytes; shorter is cut). Returns out. */
+char *ecm_clock_format_ms(int64_t ms, char *out, size_t out_size);
 
 /* Makes the next ecm_clock_now_ms() look at the control file at once
  * instead of waiting out the 50 ms (tests, or a tool that just wrote it).

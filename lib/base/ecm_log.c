@@ -1,5 +1,6 @@
 #include "ecm_log.h"
 
+#include "ecm_clock.h"
 #include "ecm_utf8.h"
 
 #include <errno.h>
@@ -150,18 +151,6 @@ static void line_field(log_line *l, const char *key, const char *value)
     l->buf[l->len++] = '"';
 }
 
-static void format_ts(char *out, size_t size)
-{
-    struct timespec ts;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    /* strftime's fixed-width fields keep -Wformat-truncation quiet at -O2. */
-    size_t n = strftime(out, size, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (n > 0)
-        snprintf(out + n, size - n, ".%03dZ", (int)(ts.tv_nsec / 1000000) % 1000);
-}
-
 static void log_write(ecm_log_level level, const char *msg, const char *hint,
                       const char *detail_fmt, va_list ap)
 {
@@ -171,7 +160,7 @@ static void log_write(ecm_log_level level, const char *msg, const char *hint,
     int lvl = level < ECM_LOG_DEBUG ? 0 : (level > ECM_LOG_ERROR ? 3 : (int)level);
 
     line.len = 0;
-    format_ts(ts, sizeof ts);
+    ecm_clock_format_ms(ecm_clock_wall_ms(), ts, sizeof ts);
     line_raw(&line, "{\"ts\":\"");
     line_raw(&line, ts);
     line_raw(&line, "\"");

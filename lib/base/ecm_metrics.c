@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ecm_buf.h"
 #include "ecm_log.h"
 
 typedef enum { METRIC_COUNTER, METRIC_GAUGE } metric_type;
@@ -165,33 +166,17 @@ double ecm_metric_value(const ecm_metric *x)
     return bits_double(atomic_load(&mx->gauge_bits));
 }
 
-typedef struct {
-    char *buf;
-    size_t len, cap;
-    int failed;
-} render_buf;
+/* A scrape is a few kilobytes; this bounds one gone wrong. */
+#define RENDER_MAX (64u << 20)
 
+typedef ecm_buf render_buf;
+
+/* Appends without looking: a failure sticks in the buffer and
+ * ecm_metrics_render() reports it. */
 static void rb_append(render_buf *rb, const char *s, size_t n)
 {
-    if (rb->failed) {
+    if (ecm_buf_add(rb, s, n) != 0)
         return;
-    }
-    if (rb->len + n + 1 > rb->cap) {
-        size_t ncap = rb->cap ? rb->cap : 1024;
-        while (ncap < rb->len + n + 1) {
-            ncap *= 2;
-        }
-        char *grown = realloc(rb->buf, ncap);
-        if (!grown) {
-            rb->failed = 1;
-            return;
-        }
-        rb->buf = grown;
-        rb->cap = ncap;
-    }
-    memcpy(rb->buf + rb->len, s, n);
-    rb->len += n;
-    rb->buf[rb->len] = '\0';
 }
 
 static void rb_str(render_buf *rb, const char *s)
@@ -234,10 +219,10 @@ static void rb_value(render_buf *rb, const ecm_metric *x)
 
 char *ecm_metrics_render(ecm_metrics *m)
 {
-    render_buf rb = {0};
-    rb_str(&rb, "");
+    render_buf rb;
+    ecm_buf_init(&rb, RENDER_MAX);
     if (!m) {
-        return rb.buf;
+        return ecm_buf_take(&rb);
     }
     pthread_mutex_lock(&m->mu);
     for (ecm_metric *x = m->head; x; x = x->next) {
@@ -269,9 +254,5 @@ char *ecm_metrics_render(ecm_metrics *m)
         }
     }
     pthread_mutex_unlock(&m->mu);
-    if (rb.failed) {
-        free(rb.buf);
-        return NULL;
-    }
-    return rb.buf;
+    return ecm_buf_take(&rb);
 }

@@ -1,5 +1,6 @@
 #include "ecm_sms_text.h"
 
+#include "ecm_buf.h"
 #include "ecm_utf8.h"
 
 #include <stdint.h>
@@ -257,8 +258,7 @@ int ecm_sms_template_check(const char *tmpl, const char *const *fields, size_t n
 /* ---- rendering ---- */
 
 typedef struct {
-    char *buf;
-    size_t len, cap;
+    ecm_buf buf;
     ecm_sms_field_fn lookup;
     void *lookup_ctx;
     char *errstr;
@@ -274,28 +274,12 @@ typedef struct {
 static int put(void *vctx, const char *s, size_t n)
 {
     render_ctx *r = vctx;
-    if (r->len + n + 1 > RENDER_MAX) {
-        set_err(r->errstr, r->errstr_size, "rendered text too long", NULL);
-        r->oom = 1;
-        return -1;
-    }
-    if (r->len + n + 1 > r->cap) {
-        size_t cap = r->cap ? r->cap : 256;
-        while (cap < r->len + n + 1)
-            cap *= 2;
-        char *p = realloc(r->buf, cap);
-        if (!p) {
-            set_err(r->errstr, r->errstr_size, "out of memory", NULL);
-            r->oom = 1;
-            return -1;
-        }
-        r->buf = p;
-        r->cap = cap;
-    }
-    memcpy(r->buf + r->len, s, n);
-    r->len += n;
-    r->buf[r->len] = '\0';
-    return 0;
+    int too_long = ecm_buf_len(&r->buf) + n + 1 > RENDER_MAX;
+    if (ecm_buf_add(&r->buf, s, n) == 0)
+        return 0;
+    set_err(r->errstr, r->errstr_size, too_long ? "rendered text too long" : "out of memory", NULL);
+    r->oom = 1;
+    return -1;
 }
 
 static int put_field(void *vctx, const char *name)
@@ -320,19 +304,21 @@ int ecm_sms_render(const char *tmpl, ecm_sms_field_fn lookup, void *ctx, char **
     *out = NULL;
     if (errstr && errstr_size > 0)
         errstr[0] = '\0';
-    render_ctx r = {NULL, 0, 0, lookup, ctx, errstr, errstr_size, 0};
+    render_ctx r = {
+        .lookup = lookup, .lookup_ctx = ctx, .errstr = errstr, .errstr_size = errstr_size};
+    ecm_buf_init(&r.buf, RENDER_MAX);
     int rc = walk(tmpl, put, put_field, &r, errstr, errstr_size);
-    if (rc == 0 && !r.buf)
+    if (rc == 0 && !ecm_buf_ptr(&r.buf))
         rc = put(&r, "", 0);
     if (rc != 0) {
-        free(r.buf);
+        ecm_buf_free(&r.buf);
         return -1;
     }
-    if (!ecm_utf8_valid(r.buf, r.len)) {
+    if (!ecm_utf8_valid(ecm_buf_ptr(&r.buf), ecm_buf_len(&r.buf))) {
         set_err(errstr, errstr_size, "a field value is not valid UTF-8", NULL);
-        free(r.buf);
+        ecm_buf_free(&r.buf);
         return -1;
     }
-    *out = r.buf;
+    *out = ecm_buf_take(&r.buf);
     return 0;
 }

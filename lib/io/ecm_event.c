@@ -8,51 +8,11 @@
 #include <strings.h>
 #include <time.h>
 
-#include <uuid/uuid.h>
-
 #include "ecm_log.h"
 #include "ecm_utf8.h"
 
 #define OUTCOME_PREFIX "OUTCOME_"
 #define CHANNEL_PREFIX "CHANNEL_"
-#define ACCOUNT_NUMBER_MAX 30
-
-void ecm_uuid_new(char out[ECM_UUID_LEN])
-{
-    uuid_t u;
-    uuid_generate_random(u);
-    uuid_unparse_lower(u, out);
-}
-
-int64_t ecm_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-char *ecm_time_format_ms(int64_t ms, char *out, size_t out_size)
-{
-    struct tm tm;
-    /* Floor division so that times before 1970 keep a positive millisecond. */
-    int64_t sec = ms / 1000;
-    int64_t rem = ms % 1000;
-    if (rem < 0) {
-        rem += 1000;
-        sec -= 1;
-    }
-    time_t t = (time_t)sec;
-    if (out_size == 0) {
-        return out;
-    }
-    if (!gmtime_r(&t, &tm)) {
-        out[0] = '\0';
-        return out;
-    }
-    snprintf(out, out_size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)rem);
-    return out;
-}
 
 const char *ecm_outcome_name(Ecm__V1__Outcome o)
 {
@@ -222,66 +182,4 @@ uint8_t *ecm_event_pack(const ProtobufCMessage *msg, size_t *len)
     }
     protobuf_c_message_free_unpacked(copy, NULL);
     return buf;
-}
-
-int ecm_account_number(char *out, size_t out_size, int64_t contact_id, int attempt)
-{
-    if (!out || out_size < ACCOUNT_NUMBER_MAX + 1 || contact_id < 0 || attempt <= 0) {
-        if (out && out_size) {
-            out[0] = '\0';
-        }
-        return -1;
-    }
-    int n = snprintf(out, out_size, "%" PRId64 "-%d", contact_id, attempt);
-    if (n < 0 || n > ACCOUNT_NUMBER_MAX) {
-        out[0] = '\0';
-        return -1;
-    }
-    return 0;
-}
-
-/* Parses a run of decimal digits up to max without overflow and without a
- * leading zero (we never write one). Returns the end, or NULL. */
-static const char *parse_digits(const char *s, uint64_t max, uint64_t *out)
-{
-    uint64_t v = 0;
-    const char *p = s;
-    if (*p < '0' || *p > '9') {
-        return NULL;
-    }
-    if (*p == '0' && p[1] >= '0' && p[1] <= '9') {
-        return NULL;
-    }
-    for (; *p >= '0' && *p <= '9'; p++) {
-        uint64_t d = (uint64_t)(*p - '0');
-        if (v > (max - d) / 10) {
-            return NULL;
-        }
-        v = v * 10 + d;
-    }
-    *out = v;
-    return p;
-}
-
-int ecm_account_number_parse(const char *s, int64_t *contact_id, int *attempt)
-{
-    uint64_t id, att;
-    if (!s || strlen(s) > ACCOUNT_NUMBER_MAX) {
-        return -1;
-    }
-    const char *p = parse_digits(s, INT64_MAX, &id);
-    if (!p || *p != '-') {
-        return -1;
-    }
-    p = parse_digits(p + 1, INT_MAX, &att);
-    if (!p || *p != '\0' || att == 0) {
-        return -1;
-    }
-    if (contact_id) {
-        *contact_id = (int64_t)id;
-    }
-    if (attempt) {
-        *attempt = (int)att;
-    }
-    return 0;
 }

@@ -15,6 +15,7 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
+#include "ecm_buf.h"
 #include "ecm_clock.h"
 #include "ecm_log.h"
 #include "ecm_utf8.h"
@@ -140,9 +141,8 @@ struct ecm_http_req {
     int nparams;
     req_phase phase;
     int too_big;
-    int began; /* begin() was called, so cleanup() is due */
-    char *body;
-    size_t body_len, body_cap;
+    int began;    /* begin() was called, so cleanup() is due */
+    ecm_buf body; /* buffered routes: max_body + 1, set at the first chunk */
     void *state;
     void *principal;      /* from the guard; released when the request ends */
     int guarded;          /* check() said yes: release() is due */
@@ -664,10 +664,11 @@ int ecm_http_req_client_addr(ecm_http_req *r, char *out, size_t out_size)
 
 const char *ecm_http_req_body(const ecm_http_req *r, size_t *len)
 {
+    const char *body = ecm_buf_ptr(&r->body);
     if (len) {
-        *len = r->body ? r->body_len : 0;
+        *len = body ? ecm_buf_len(&r->body) : 0;
     }
-    return r->body ? r->body : "";
+    return body ? body : "";
 }
 
 void ecm_http_req_set_state(ecm_http_req *r, void *state)
@@ -1158,35 +1159,19 @@ static enum MHD_Result request_chunk(ecm_http *h, ecm_http_req *req, const char 
         }
         return MHD_YES;
     }
-    if (req->body_len + n > rt->max_body) {
+    if (ecm_buf_len(&req->body) + n > rt->max_body) {
         req->too_big = 1;
         req->phase = REQ_DISCARD;
-        free(req->body);
-        req->body = NULL;
-        req->body_len = req->body_cap = 0;
+        ecm_buf_free(&req->body);
         return MHD_YES;
     }
-    if (req->body_len + n + 1 > req->body_cap) {
-        size_t ncap = req->body_cap ? req->body_cap : 4096;
-        while (ncap < req->body_len + n + 1) {
-            ncap *= 2;
-        }
-        if (ncap > rt->max_body + 1) {
-            ncap = rt->max_body + 1;
-        }
-        char *grown = realloc(req->body, ncap);
-        if (!grown) {
-            ecm_http_respond_problem(req, 500, "internal", "Internal error",
-                                     "out of memory reading the body");
-            req->phase = REQ_DISCARD;
-            return MHD_YES;
-        }
-        req->body = grown;
-        req->body_cap = ncap;
+    if (!ecm_buf_ptr(&req->body))
+        ecm_buf_init(&req->body, rt->max_body + 1);
+    if (ecm_buf_add(&req->body, data, n) != 0) {
+        ecm_http_respond_problem(req, 500, "internal", "Internal error",
+                                 "out of memory reading the body");
+        req->phase = REQ_DISCARD;
     }
-    memcpy(req->body + req->body_len, data, n);
-    req->body_len += n;
-    req->body[req->body_len] = '\0';
     return MHD_YES;
 }
 
@@ -1274,7 +1259,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (req->resp) {
         MHD_destroy_response(req->resp);
     }
-    free(req->body);
+    ecm_buf_free(&req->body);
     free(req->method);
     free(req->path);
     free(req);

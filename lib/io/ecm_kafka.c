@@ -164,6 +164,20 @@ fail:
     return NULL;
 }
 
+/* rd_kafka_new() of conf, which it takes (also on failure). Returns the
+ * handle, or NULL with errstr "<what>: <librdkafka's reason>". */
+static rd_kafka_t *kafka_client_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, const char *what,
+                                    char *errstr, size_t errstr_size)
+{
+    char rderr[512];
+    rd_kafka_t *rk = rd_kafka_new(type, conf, rderr, sizeof rderr);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        snprintf(errstr, errstr_size, "%s: %s", what, rderr);
+    }
+    return rk;
+}
+
 /* ---- producer ---- */
 
 /* The producer handle's opaque is its ecm_producer. */
@@ -212,13 +226,9 @@ ecm_producer *ecm_producer_new(const char *brokers, ecm_metrics *metrics, ecm_de
     rd_kafka_conf_set_opaque(conf, p);
     rd_kafka_conf_set_error_cb(conf, producer_error_cb);
     rd_kafka_conf_set_dr_msg_cb(conf, producer_dr_cb);
-    char rderr[512];
-    p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, rderr, sizeof rderr);
-    if (!p->rk) {
-        rd_kafka_conf_destroy(conf);
-        snprintf(errstr, errstr_size, "kafka producer: %s", rderr);
+    p->rk = kafka_client_new(RD_KAFKA_PRODUCER, conf, "kafka producer", errstr, errstr_size);
+    if (!p->rk)
         goto fail;
-    }
     return p;
 fail:
     free(p);
@@ -358,9 +368,26 @@ static char *kafka_strdup(const char *s)
     return d;
 }
 
-ecm_consumer *ecm_consumer_new(const char *brokers, const char *group_id, const char *const *topics,
-                               size_t ntopics, const char *deadletter_topic, const char *source,
-                               ecm_metrics *metrics, char *errstr, size_t errstr_size)
+/* Registers the consumer's metrics: lag of the group, dead letters sent and
+ * the shared error counter. Nothing to register without metrics. */
+static void consumer_metrics(ecm_consumer *c, ecm_metrics *metrics, const char *group_id)
+{
+    c->errors = kafka_errors_metric(metrics);
+    if (!metrics)
+        return;
+    char name[ECM_METRIC_NAME_MAX];
+    int n = snprintf(name, sizeof name, "ecm_kafka_consumer_lag{group=\"%s\"}", group_id);
+    if (n > 0 && (size_t)n < sizeof name)
+        c->lag = ecm_metrics_gauge(metrics, name, "messages not yet consumed by the group");
+    c->deadletters = ecm_metrics_counter(metrics, "ecm_deadletter_total",
+                                         "messages sent to the dead-letter topic");
+}
+
+/* Creates c->rk, the group member: offsets stored only by
+ * ecm_consumer_store(), committed automatically. Returns 0, or -1 with
+ * errstr. */
+static int consumer_open_group(ecm_consumer *c, const char *brokers, const char *group_id,
+                               char *errstr, size_t errstr_size)
 {
     /* session.timeout.ms 10 s (librdkafka < 2.0's default): a replica killed
      * with SIGKILL hands its partitions over quickly, and the dev broker
@@ -374,13 +401,51 @@ ecm_consumer *ecm_consumer_new(const char *brokers, const char *group_id, const 
                                            "client.id",
                                            "ecm-consumer",
                                            NULL};
+    const char *forced[] = {"group.id",
+                            group_id,
+                            "enable.auto.offset.store",
+                            "false",
+                            "enable.auto.commit",
+                            "true",
+                            "auto.offset.reset",
+                            "earliest",
+                            NULL};
+    rd_kafka_conf_t *conf = kafka_conf_new(brokers, defaults, forced, errstr, errstr_size);
+    if (!conf)
+        return -1;
+    rd_kafka_conf_set_opaque(conf, c);
+    rd_kafka_conf_set_error_cb(conf, consumer_error_cb);
+    rd_kafka_conf_set_stats_cb(conf, consumer_stats_cb);
+    c->rk = kafka_client_new(RD_KAFKA_CONSUMER, conf, "kafka consumer", errstr, errstr_size);
+    if (!c->rk)
+        return -1;
+    rd_kafka_poll_set_consumer(c->rk);
+    return 0;
+}
+
+/* Creates c->dlq, the idempotent producer of dead letters. Returns 0, or -1
+ * with errstr. */
+static int consumer_open_deadletter(ecm_consumer *c, const char *brokers, char *errstr,
+                                    size_t errstr_size)
+{
     static const char *const dlq_defaults[] = {
         "linger.ms", "0", "message.timeout.ms", "25000", "client.id", "ecm-deadletter", NULL};
     static const char *const dlq_forced[] = {"enable.idempotence", "true", "acks", "all", NULL};
-    char rderr[512];
-    rd_kafka_conf_t *conf = NULL;
-    rd_kafka_topic_partition_list_t *subs = NULL;
+    rd_kafka_conf_t *conf = kafka_conf_new(brokers, dlq_defaults, dlq_forced, errstr, errstr_size);
+    if (!conf)
+        return -1;
+    rd_kafka_conf_set_opaque(conf, c);
+    rd_kafka_conf_set_error_cb(conf, consumer_error_cb);
+    rd_kafka_conf_set_dr_msg_cb(conf, dlq_dr_cb);
+    c->dlq = kafka_client_new(RD_KAFKA_PRODUCER, conf, "kafka dead-letter producer", errstr,
+                              errstr_size);
+    return c->dlq ? 0 : -1;
+}
 
+ecm_consumer *ecm_consumer_new(const char *brokers, const char *group_id, const char *const *topics,
+                               size_t ntopics, const char *deadletter_topic, const char *source,
+                               ecm_metrics *metrics, char *errstr, size_t errstr_size)
+{
     ecm_consumer *c = calloc(1, sizeof *c);
     if (!c) {
         snprintf(errstr, errstr_size, "out of memory");
@@ -394,53 +459,12 @@ ecm_consumer *ecm_consumer_new(const char *brokers, const char *group_id, const 
         snprintf(errstr, errstr_size, "out of memory");
         goto fail;
     }
-    c->errors = kafka_errors_metric(metrics);
-    if (metrics) {
-        char name[ECM_METRIC_NAME_MAX];
-        int n = snprintf(name, sizeof name, "ecm_kafka_consumer_lag{group=\"%s\"}", group_id);
-        if (n > 0 && (size_t)n < sizeof name)
-            c->lag = ecm_metrics_gauge(metrics, name, "messages not yet consumed by the group");
-        c->deadletters = ecm_metrics_counter(metrics, "ecm_deadletter_total",
-                                             "messages sent to the dead-letter topic");
-    }
+    consumer_metrics(c, metrics, group_id);
+    if (consumer_open_group(c, brokers, group_id, errstr, errstr_size) != 0 ||
+        consumer_open_deadletter(c, brokers, errstr, errstr_size) != 0)
+        goto fail;
 
-    const char *forced[] = {"group.id",
-                            group_id,
-                            "enable.auto.offset.store",
-                            "false",
-                            "enable.auto.commit",
-                            "true",
-                            "auto.offset.reset",
-                            "earliest",
-                            NULL};
-    conf = kafka_conf_new(brokers, defaults, forced, errstr, errstr_size);
-    if (!conf)
-        goto fail;
-    rd_kafka_conf_set_opaque(conf, c);
-    rd_kafka_conf_set_error_cb(conf, consumer_error_cb);
-    rd_kafka_conf_set_stats_cb(conf, consumer_stats_cb);
-    c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, rderr, sizeof rderr);
-    if (!c->rk) {
-        snprintf(errstr, errstr_size, "kafka consumer: %s", rderr);
-        goto fail;
-    }
-    conf = NULL;
-    rd_kafka_poll_set_consumer(c->rk);
-
-    conf = kafka_conf_new(brokers, dlq_defaults, dlq_forced, errstr, errstr_size);
-    if (!conf)
-        goto fail;
-    rd_kafka_conf_set_opaque(conf, c);
-    rd_kafka_conf_set_error_cb(conf, consumer_error_cb);
-    rd_kafka_conf_set_dr_msg_cb(conf, dlq_dr_cb);
-    c->dlq = rd_kafka_new(RD_KAFKA_PRODUCER, conf, rderr, sizeof rderr);
-    if (!c->dlq) {
-        snprintf(errstr, errstr_size, "kafka dead-letter producer: %s", rderr);
-        goto fail;
-    }
-    conf = NULL;
-
-    subs = rd_kafka_topic_partition_list_new((int)ntopics);
+    rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new((int)ntopics);
     for (size_t i = 0; i < ntopics; i++)
         rd_kafka_topic_partition_list_add(subs, topics[i], RD_KAFKA_PARTITION_UA);
     rd_kafka_resp_err_t err = rd_kafka_subscribe(c->rk, subs);
@@ -452,8 +476,6 @@ ecm_consumer *ecm_consumer_new(const char *brokers, const char *group_id, const 
     ecm_log_info("kafka consumer subscribed", "group %s, %zu topics", group_id, ntopics);
     return c;
 fail:
-    if (conf)
-        rd_kafka_conf_destroy(conf);
     if (c->dlq)
         rd_kafka_destroy(c->dlq);
     if (c->rk) {

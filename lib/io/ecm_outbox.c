@@ -287,14 +287,11 @@ static void relay_wait_reports(ecm_outbox_relay *r, outbox_batch *b, int nsent)
     }
 }
 
-static outbox_scan_result relay_scan(ecm_outbox_relay *r)
+/* Opens the scan's transaction and takes the outbox's advisory lock for it.
+ * Returns 0 with the lock held, SCAN_LOCKED when another relay holds it (the
+ * transaction is then closed), or SCAN_FAILED (rolled back). */
+static int relay_begin_locked(ecm_outbox_relay *r, PGconn *conn)
 {
-    PGconn *conn = ecm_pg_try_conn(r->pg);
-    if (!conn) {
-        atomic_store(&r->healthy, 0);
-        return SCAN_FAILED;
-    }
-
     PGresult *res = PQexec(conn, "BEGIN");
     if (!relay_exec_ok(res, "BEGIN")) {
         PQclear(res);
@@ -321,62 +318,43 @@ static outbox_scan_result relay_scan(ecm_outbox_relay *r)
         atomic_store(&r->healthy, 1);
         return SCAN_LOCKED;
     }
+    return 0;
+}
 
-    char limit[16];
-    snprintf(limit, sizeof limit, "%d", OUTBOX_BATCH);
-    const char *sel_params[1] = {limit};
-    /* Binary results: payload arrives as raw bytes, no hex decoding. */
-    res = PQexecParams(conn,
-                       "SELECT id, topic, msg_key, ce_id::text, ce_type, ce_source, "
-                       "floor(extract(epoch FROM ce_time) * 1000)::bigint, payload "
-                       "FROM outbox ORDER BY id LIMIT $1::int",
-                       1, NULL, sel_params, NULL, NULL, 1);
-    if (!relay_exec_ok(res, "select outbox")) {
-        PQclear(res);
-        relay_rollback(r, conn);
-        return SCAN_FAILED;
-    }
-    atomic_store(&r->healthy, 1);
-    int nrows = PQntuples(res);
-    if (nrows == 0) {
-        PQclear(res);
-        ecm_metric_set(r->m_backlog, 0);
-        PGresult *c = PQexec(conn, "COMMIT");
-        PQclear(c);
-        return SCAN_EMPTY;
-    }
+/* Sets the backlog gauge after a select of nrows: exact below a full batch,
+ * else a cheap estimate over the primary key instead of count(*). */
+static void relay_measure_backlog(ecm_outbox_relay *r, PGconn *conn, int nrows)
+{
     if (nrows < OUTBOX_BATCH) {
         ecm_metric_set(r->m_backlog, nrows);
-    } else {
-        /* Cheap estimate over the primary key instead of count(*). */
-        PGresult *est = PQexec(conn, "SELECT max(id) - min(id) + 1 FROM outbox");
-        if (PQresultStatus(est) == PGRES_TUPLES_OK && PQntuples(est) == 1) {
-            char *end = NULL;
-            long long v = strtoll(PQgetvalue(est, 0, 0), &end, 10);
-            if (end && *end == '\0')
-                ecm_metric_set(r->m_backlog, (double)v);
-        }
-        PQclear(est);
+        return;
     }
+    PGresult *est = PQexec(conn, "SELECT max(id) - min(id) + 1 FROM outbox");
+    if (PQresultStatus(est) == PGRES_TUPLES_OK && PQntuples(est) == 1) {
+        char *end = NULL;
+        long long v = strtoll(PQgetvalue(est, 0, 0), &end, 10);
+        if (end && *end == '\0')
+            ecm_metric_set(r->m_backlog, (double)v);
+    }
+    PQclear(est);
+}
 
-    outbox_batch *b = calloc(1, sizeof *b + (size_t)nrows * sizeof(outbox_slot));
-    if (!b) {
-        PQclear(res);
-        relay_rollback(r, conn);
-        return SCAN_FAILED;
-    }
-    b->n = (size_t)nrows;
-    atomic_init(&b->refs, 1);
-    atomic_init(&b->reports, 0);
+/* Queues rows of res (the outbox select) to the producer in order, each
+ * with its slot of b for the delivery report. Stops at the first row that
+ * cannot be sent (*send_failed = 1), since later rows would overtake it.
+ * Returns the number queued. */
+static int relay_send_rows(ecm_outbox_relay *r, const PGresult *res, outbox_batch *b,
+                           int *send_failed)
+{
+    int nrows = (int)b->n;
     int nsent = 0;
-    int send_failed = 0;
     for (int i = 0; i < nrows; i++) {
         outbox_slot *slot = &b->slots[i];
         slot->batch = b;
         atomic_init(&slot->done, 0);
         atomic_init(&slot->err, 0);
         if (PQgetlength(res, i, 0) != 8 || PQgetlength(res, i, 6) != 8) {
-            send_failed = 1;
+            *send_failed = 1;
             break;
         }
         ecm_ce ce = {
@@ -399,58 +377,116 @@ static outbox_scan_result relay_scan(ecm_outbox_relay *r)
         }
         if (!sent) {
             atomic_fetch_sub(&b->refs, 1);
-            send_failed = 1;
-            /* Later rows would overtake this one: stop here. */
+            *send_failed = 1;
             break;
         }
         nsent++;
     }
+    return nsent;
+}
 
-    relay_wait_reports(r, b, nsent);
-
+/* Deletes the rows of the first nsent slots of b whose delivery was
+ * reported, and commits (or rolls back). Counts them in *ndelivered and the
+ * others in *nfailed. Returns 1 when committed, 0 when the transaction
+ * failed (rows published but not deleted go out again: at-least-once). */
+static int relay_delete_delivered(ecm_outbox_relay *r, PGconn *conn, const PGresult *res,
+                                  outbox_batch *b, int nsent, int *ndelivered, int *nfailed)
+{
     ecm_pgarr delivered;
     ecm_pgarr_init(&delivered);
-    int ndelivered = 0, nfailed = 0;
     for (int i = 0; i < nsent; i++) {
         outbox_slot *slot = &b->slots[i];
         if (!atomic_load(&slot->done) || atomic_load(&slot->err) != 0) {
-            nfailed++;
+            (*nfailed)++;
             continue;
         }
         ecm_pgarr_add_int(&delivered, outbox_be64(PQgetvalue(res, i, 0)));
-        ndelivered++;
+        (*ndelivered)++;
     }
     const char *ids = ecm_pgarr_finish(&delivered);
-    PQclear(res);
-    /* Reports still missing will free the batch when they come in. */
-    outbox_batch_unref(b);
     if (!ids) {
         ecm_pgarr_free(&delivered);
         relay_rollback(r, conn);
-        return SCAN_FAILED;
+        return 0;
     }
-
     int ok = 1;
-    if (ndelivered > 0) {
+    if (*ndelivered > 0) {
         const char *del_params[1] = {ids};
-        res = PQexecParams(conn, "DELETE FROM outbox WHERE id = ANY($1::bigint[])", 1, NULL,
-                           del_params, NULL, NULL, 0);
-        ok = relay_exec_ok(res, "delete outbox");
-        PQclear(res);
+        PGresult *del = PQexecParams(conn, "DELETE FROM outbox WHERE id = ANY($1::bigint[])", 1,
+                                     NULL, del_params, NULL, NULL, 0);
+        ok = relay_exec_ok(del, "delete outbox");
+        PQclear(del);
     }
     ecm_pgarr_free(&delivered);
     if (ok) {
-        res = PQexec(conn, "COMMIT");
-        ok = relay_exec_ok(res, "COMMIT");
-        PQclear(res);
+        PGresult *c = PQexec(conn, "COMMIT");
+        ok = relay_exec_ok(c, "COMMIT");
+        PQclear(c);
     } else {
         relay_rollback(r, conn);
     }
-    if (!ok) {
+    if (!ok)
         relay_db_failed(r);
-        /* Published but not deleted: those rows go out again (at-least-once). */
+    return ok;
+}
+
+/* One pass: under the advisory lock, publishes up to OUTBOX_BATCH rows in
+ * id order and deletes those the broker acknowledged, in one transaction. */
+static outbox_scan_result relay_scan(ecm_outbox_relay *r)
+{
+    PGconn *conn = ecm_pg_try_conn(r->pg);
+    if (!conn) {
+        atomic_store(&r->healthy, 0);
         return SCAN_FAILED;
     }
+    int locked = relay_begin_locked(r, conn);
+    if (locked != 0)
+        return (outbox_scan_result)locked;
+
+    char limit[16];
+    snprintf(limit, sizeof limit, "%d", OUTBOX_BATCH);
+    const char *sel_params[1] = {limit};
+    /* Binary results: payload arrives as raw bytes, no hex decoding. */
+    PGresult *res = PQexecParams(conn,
+                                 "SELECT id, topic, msg_key, ce_id::text, ce_type, ce_source, "
+                                 "floor(extract(epoch FROM ce_time) * 1000)::bigint, payload "
+                                 "FROM outbox ORDER BY id LIMIT $1::int",
+                                 1, NULL, sel_params, NULL, NULL, 1);
+    if (!relay_exec_ok(res, "select outbox")) {
+        PQclear(res);
+        relay_rollback(r, conn);
+        return SCAN_FAILED;
+    }
+    atomic_store(&r->healthy, 1);
+    int nrows = PQntuples(res);
+    if (nrows == 0) {
+        PQclear(res);
+        ecm_metric_set(r->m_backlog, 0);
+        PGresult *c = PQexec(conn, "COMMIT");
+        PQclear(c);
+        return SCAN_EMPTY;
+    }
+    relay_measure_backlog(r, conn, nrows);
+
+    outbox_batch *b = calloc(1, sizeof *b + (size_t)nrows * sizeof(outbox_slot));
+    if (!b) {
+        PQclear(res);
+        relay_rollback(r, conn);
+        return SCAN_FAILED;
+    }
+    b->n = (size_t)nrows;
+    atomic_init(&b->refs, 1);
+    atomic_init(&b->reports, 0);
+    int send_failed = 0;
+    int nsent = relay_send_rows(r, res, b, &send_failed);
+    relay_wait_reports(r, b, nsent);
+    int ndelivered = 0, nfailed = 0;
+    int ok = relay_delete_delivered(r, conn, res, b, nsent, &ndelivered, &nfailed);
+    PQclear(res);
+    /* Reports still missing will free the batch when they come in. */
+    outbox_batch_unref(b);
+    if (!ok)
+        return SCAN_FAILED;
     atomic_fetch_add(&r->published, (uint64_t)ndelivered);
     ecm_metric_add(r->m_published, (uint64_t)ndelivered);
     if (nfailed > 0 || send_failed) {

@@ -19,7 +19,12 @@ static void arr_put(ecm_pgarr *a, const char *s, size_t n)
 
 void ecm_pgarr_init(ecm_pgarr *a)
 {
-    ecm_buf_init(&a->buf, PGARR_MAX);
+    ecm_pgarr_init_max(a, PGARR_MAX);
+}
+
+void ecm_pgarr_init_max(ecm_pgarr *a, size_t max)
+{
+    ecm_buf_init(&a->buf, max);
     a->n = 0;
     arr_put(a, "{", 1);
 }

@@ -18,6 +18,9 @@ typedef struct {
 /* Starts an empty literal. Can't fail (a failure to allocate shows at
  * finish). */
 void ecm_pgarr_init(ecm_pgarr *a);
+/* ecm_pgarr_init() of a literal that may not reach max bytes (its NUL
+ * counted): past it, finish returns NULL. */
+void ecm_pgarr_init_max(ecm_pgarr *a, size_t max);
 /* Adds v in decimal. */
 void ecm_pgarr_add_int(ecm_pgarr *a, long long v);
 /* Adds s double-quoted with '"' and '\' escaped; NULL adds NULL. */

@@ -434,75 +434,65 @@ std::string region_of(const PhoneNumber &n)
     return r;
 }
 
-int normalize(const char *raw, const char *default_region, ecm_phone_info *out, char *errstr,
-              size_t errstr_size)
+// The region a number without '+' is read in: default_region upper-cased,
+// or "ZZ" (libphonenumber's "unknown region": '+' required) when none is
+// given. Returns 0, or -1 with errstr when it is not a known region.
+int pick_region(const char *default_region, std::string *region, char *errstr, size_t errstr_size)
 {
-    const PhoneNumberUtil &u = util();
-
-    std::string region = "ZZ"; // libphonenumber's "unknown region": '+' required
-    if (default_region != nullptr && default_region[0] != '\0') {
-        const unsigned char *r = reinterpret_cast<const unsigned char *>(default_region);
-        if (std::strlen(default_region) != 2 || !is_ascii_letter(r[0]) || !is_ascii_letter(r[1])) {
-            set_err(errstr, errstr_size, "invalid default region \"%.8s\"", default_region);
-            return -1;
-        }
-        region.assign(default_region);
-        for (char &c : region) {
-            if (c >= 'a' && c <= 'z') {
-                c = static_cast<char>(c - 'a' + 'A');
-            }
-        }
-        if (u.GetCountryCodeForRegion(region) == 0) {
-            set_err(errstr, errstr_size, "invalid default region \"%s\"", region.c_str());
-            return -1;
-        }
+    region->assign("ZZ");
+    if (default_region == nullptr || default_region[0] == '\0') {
+        return 0;
     }
-
-    if (raw == nullptr) {
-        set_err(errstr, errstr_size, "empty");
+    const unsigned char *r = reinterpret_cast<const unsigned char *>(default_region);
+    if (std::strlen(default_region) != 2 || !is_ascii_letter(r[0]) || !is_ascii_letter(r[1])) {
+        set_err(errstr, errstr_size, "invalid default region \"%.8s\"", default_region);
         return -1;
     }
-    bool blank = true, letters = false;
+    region->assign(default_region);
+    for (char &c : *region) {
+        if (c >= 'a' && c <= 'z') {
+            c = static_cast<char>(c - 'a' + 'A');
+        }
+    }
+    if (util().GetCountryCodeForRegion(*region) == 0) {
+        set_err(errstr, errstr_size, "invalid default region \"%s\"", region->c_str());
+        return -1;
+    }
+    return 0;
+}
+
+// What the raw text holds besides a number: nothing but blanks, ASCII
+// letters, or the first ASCII character a number never has (0 if none).
+struct raw_scan {
+    bool blank = true;
+    bool letters = false;
     unsigned char stray = 0;
+};
+
+raw_scan scan_raw(const char *raw)
+{
+    raw_scan s;
     for (const unsigned char *p = reinterpret_cast<const unsigned char *>(raw); *p; p++) {
         if (*p != ' ' && *p != '\t') {
-            blank = false;
+            s.blank = false;
         }
         if (is_ascii_letter(*p)) {
-            letters = true;
-        } else if (*p < 0x80 && !is_allowed_ascii(*p) && stray == 0) {
-            stray = *p;
+            s.letters = true;
+        } else if (*p < 0x80 && !is_allowed_ascii(*p) && s.stray == 0) {
+            s.stray = *p;
         }
     }
-    if (blank) {
-        set_err(errstr, errstr_size, "empty");
-        return -1;
-    }
+    return s;
+}
 
-    PhoneNumber n;
-    PhoneNumberUtil::ErrorType perr = u.Parse(raw, region, &n);
-    if (perr == PhoneNumberUtil::NO_PARSING_ERROR && n.has_extension()) {
-        set_err(errstr, errstr_size, "has an extension");
-        return -1;
-    }
-    // Letters are refused even where libphonenumber would read a vanity number:
-    // in a contact list "212 555 O1OO" is a typo for zeros, and converting it
-    // would call a stranger.
-    if (letters) {
-        set_err(errstr, errstr_size, "contains letters");
-        return -1;
-    }
-    if (stray != 0) {
-        if (stray >= 0x20 && stray < 0x7f) {
-            set_err(errstr, errstr_size, "unexpected character '%c'", stray);
-        } else {
-            set_err(errstr, errstr_size, "unexpected control character");
-        }
-        return -1;
-    }
+// Refuses what libphonenumber could not parse. Returns 0 for
+// NO_PARSING_ERROR, else -1 with errstr.
+int refuse_parse_error(PhoneNumberUtil::ErrorType perr, const std::string &region, char *errstr,
+                       size_t errstr_size)
+{
     switch (perr) {
     case PhoneNumberUtil::NO_PARSING_ERROR:
-        break;
+        return 0;
     case PhoneNumberUtil::INVALID_COUNTRY_CODE_ERROR:
         if (region == "ZZ") {
             set_err(errstr, errstr_size, "no region for a number without +");
@@ -521,31 +511,82 @@ int normalize(const char *raw, const char *default_region, ecm_phone_info *out, 
         set_err(errstr, errstr_size, "too long");
         return -1;
     }
+    return 0;
+}
 
-    // Valid means a type other than UNKNOWN (IsValidNumber() is exactly
-    // that). A valid number is always of a possible length, so the length
-    // is asked about only to explain an invalid one.
+// Why a parsed number is not valid, into errstr. A valid number is always
+// of a possible length, so the length is asked about only to explain an
+// invalid one.
+void explain_invalid(const PhoneNumber &n, char *errstr, size_t errstr_size)
+{
+    switch (util().IsPossibleNumberWithReason(n)) {
+    case PhoneNumberUtil::IS_POSSIBLE:
+        set_err(errstr, errstr_size, "invalid for region %s", region_of(n).c_str());
+        break;
+    case PhoneNumberUtil::IS_POSSIBLE_LOCAL_ONLY:
+    case PhoneNumberUtil::TOO_SHORT:
+        set_err(errstr, errstr_size, "too short");
+        break;
+    case PhoneNumberUtil::TOO_LONG:
+        set_err(errstr, errstr_size, "too long");
+        break;
+    case PhoneNumberUtil::INVALID_LENGTH:
+        set_err(errstr, errstr_size, "invalid length for region %s", region_of(n).c_str());
+        break;
+    case PhoneNumberUtil::INVALID_COUNTRY_CODE:
+        set_err(errstr, errstr_size, "invalid country code");
+        break;
+    }
+}
+
+int normalize(const char *raw, const char *default_region, ecm_phone_info *out, char *errstr,
+              size_t errstr_size)
+{
+    const PhoneNumberUtil &u = util();
+    std::string region;
+    if (pick_region(default_region, &region, errstr, errstr_size) != 0) {
+        return -1;
+    }
+    if (raw == nullptr) {
+        set_err(errstr, errstr_size, "empty");
+        return -1;
+    }
+    raw_scan scan = scan_raw(raw);
+    if (scan.blank) {
+        set_err(errstr, errstr_size, "empty");
+        return -1;
+    }
+
+    PhoneNumber n;
+    PhoneNumberUtil::ErrorType perr = u.Parse(raw, region, &n);
+    if (perr == PhoneNumberUtil::NO_PARSING_ERROR && n.has_extension()) {
+        set_err(errstr, errstr_size, "has an extension");
+        return -1;
+    }
+    // Letters are refused even where libphonenumber would read a vanity number:
+    // in a contact list "212 555 O1OO" is a typo for zeros, and converting it
+    // would call a stranger.
+    if (scan.letters) {
+        set_err(errstr, errstr_size, "contains letters");
+        return -1;
+    }
+    if (scan.stray != 0) {
+        if (scan.stray >= 0x20 && scan.stray < 0x7f) {
+            set_err(errstr, errstr_size, "unexpected character '%c'", scan.stray);
+        } else {
+            set_err(errstr, errstr_size, "unexpected control character");
+        }
+        return -1;
+    }
+    if (refuse_parse_error(perr, region, errstr, errstr_size) != 0) {
+        return -1;
+    }
+
+    // Valid means a type other than UNKNOWN (IsValidNumber() is exactly that).
     std::string number_region;
     PhoneNumberUtil::PhoneNumberType type = type_and_region(n, &number_region);
     if (type == PhoneNumberUtil::UNKNOWN) {
-        switch (u.IsPossibleNumberWithReason(n)) {
-        case PhoneNumberUtil::IS_POSSIBLE:
-            set_err(errstr, errstr_size, "invalid for region %s", region_of(n).c_str());
-            break;
-        case PhoneNumberUtil::IS_POSSIBLE_LOCAL_ONLY:
-        case PhoneNumberUtil::TOO_SHORT:
-            set_err(errstr, errstr_size, "too short");
-            break;
-        case PhoneNumberUtil::TOO_LONG:
-            set_err(errstr, errstr_size, "too long");
-            break;
-        case PhoneNumberUtil::INVALID_LENGTH:
-            set_err(errstr, errstr_size, "invalid length for region %s", region_of(n).c_str());
-            break;
-        case PhoneNumberUtil::INVALID_COUNTRY_CODE:
-            set_err(errstr, errstr_size, "invalid country code");
-            break;
-        }
+        explain_invalid(n, errstr, errstr_size);
         return -1;
     }
     std::string e164;

@@ -129,17 +129,19 @@ static void service_free_internal(ecm_service *s)
     s->internal = NULL;
 }
 
-int ecm_service_init(ecm_service *s, const char *name, const ecm_common_config *common)
+void ecm_service_log_init(const char *name, const char *log_level)
 {
-    char errstr[512];
-    memset(s, 0, sizeof *s);
-    s->name = name;
-    s->common = common;
-
     ecm_log_level lvl = ECM_LOG_INFO;
-    if (ecm_log_level_parse(common->log_level, &lvl) != 0)
+    if (ecm_log_level_parse(log_level, &lvl) != 0)
         lvl = ECM_LOG_INFO;
     ecm_log_init(name, lvl);
+}
+
+/* Starts the log at the configured level and installs the signal handlers.
+ * Can't fail. */
+static void service_start_log(const char *name, const ecm_common_config *common)
+{
+    ecm_service_log_init(name, common->log_level);
     ecm_service_install_signals();
     /* A clock a test can hold (lib/ecm_clock.h) says so in every service's log. */
     const char *clock_control = getenv("ECM_CLOCK_CONTROL_FILE");
@@ -147,6 +149,57 @@ int ecm_service_init(ecm_service *s, const char *name, const ecm_common_config *
         ecm_log_warn("business clock under test control (dev/test only)",
                      "ECM_CLOCK_CONTROL_FILE=%s", clock_control);
     }
+}
+
+/* Opens s->pg and the readiness probe's handle, waits for the database and
+ * applies the migrations when asked. Returns 0, or -1 logged. */
+static int service_open_db(ecm_service *s, const ecm_common_config *common)
+{
+    s->pg = ecm_pg_new(common->pg_dsn, &ecm_stop_requested);
+    s->internal->ready_pg = ecm_pg_new(common->pg_dsn, &ecm_stop_requested);
+    if (!s->pg || !s->internal->ready_pg) {
+        ecm_log_error("service start failed", "out of memory");
+        return -1;
+    }
+    PGconn *conn = ecm_pg_conn(s->pg); /* waits for the DB with backoff */
+    if (!conn) {
+        ecm_log_error("service start failed", "stopped while waiting for the database");
+        return -1;
+    }
+    if (common->migrate && ecm_migrate_apply(conn, ecm_migrations, ecm_migrations_count) < 0) {
+        ecm_log_error("service start failed", "database migrations did not apply");
+        return -1;
+    }
+    return 0;
+}
+
+/* Creates s->http with the readiness probe and the configured limits
+ * (started later by ecm_service_start_http). Returns 0, or -1 logged. */
+static int service_open_http(ecm_service *s, const ecm_common_config *common)
+{
+    s->http = ecm_http_new(common->http_bind, (int)common->http_port, s->metrics);
+    if (!s->http) {
+        ecm_log_error("service start failed", "HTTP server could not be created");
+        return -1;
+    }
+    ecm_http_set_ready(s->http, service_ready, s);
+    const ecm_http_limits limits = {
+        .max_connections = (int)common->http_max_connections,
+        .max_per_client = (int)common->http_max_per_client,
+        .request_timeout_s = (int)common->http_request_timeout_s,
+        .stream_min_bytes_per_s = (int)common->http_stream_min_rate,
+    };
+    ecm_http_set_limits(s->http, &limits);
+    return 0;
+}
+
+int ecm_service_init(ecm_service *s, const char *name, const ecm_common_config *common)
+{
+    char errstr[512];
+    memset(s, 0, sizeof *s);
+    s->name = name;
+    s->common = common;
+    service_start_log(name, common);
 
     s->internal = calloc(1, sizeof *s->internal);
     if (!s->internal) {
@@ -166,21 +219,8 @@ int ecm_service_init(ecm_service *s, const char *name, const ecm_common_config *
         goto fail;
     }
 
-    s->pg = ecm_pg_new(common->pg_dsn, &ecm_stop_requested);
-    s->internal->ready_pg = ecm_pg_new(common->pg_dsn, &ecm_stop_requested);
-    if (!s->pg || !s->internal->ready_pg) {
-        ecm_log_error("service start failed", "out of memory");
+    if (service_open_db(s, common) != 0)
         goto fail;
-    }
-    PGconn *conn = ecm_pg_conn(s->pg); /* waits for the DB with backoff */
-    if (!conn) {
-        ecm_log_error("service start failed", "stopped while waiting for the database");
-        goto fail;
-    }
-    if (common->migrate && ecm_migrate_apply(conn, ecm_migrations, ecm_migrations_count) < 0) {
-        ecm_log_error("service start failed", "database migrations did not apply");
-        goto fail;
-    }
 
     s->producer = ecm_producer_new(common->kafka_brokers, s->metrics, ecm_outbox_relay_delivery,
                                    NULL, errstr, sizeof errstr);
@@ -194,19 +234,8 @@ int ecm_service_init(ecm_service *s, const char *name, const ecm_common_config *
         ecm_log_error("service start failed", "outbox relay did not start");
         goto fail;
     }
-    s->http = ecm_http_new(common->http_bind, (int)common->http_port, s->metrics);
-    if (!s->http) {
-        ecm_log_error("service start failed", "HTTP server could not be created");
+    if (service_open_http(s, common) != 0)
         goto fail;
-    }
-    ecm_http_set_ready(s->http, service_ready, s);
-    const ecm_http_limits limits = {
-        .max_connections = (int)common->http_max_connections,
-        .max_per_client = (int)common->http_max_per_client,
-        .request_timeout_s = (int)common->http_request_timeout_s,
-        .stream_min_bytes_per_s = (int)common->http_stream_min_rate,
-    };
-    ecm_http_set_limits(s->http, &limits);
     ecm_log_info("service initialised", "%s", s->source);
     return 0;
 fail:

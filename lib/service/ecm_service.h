@@ -132,6 +132,12 @@ typedef struct {
     struct ecm_service_internal *internal; /* owned by ecm_service.c */
 } ecm_service;
 
+/* Starts the log as name at log_level ("debug", "info", "warn", "error";
+ * anything else means info: ecm_service_validate_log_level() has refused it
+ * at configuration). For tools; ecm_service_init() does it for services.
+ * Can't fail. */
+void ecm_service_log_init(const char *name, const char *log_level);
+
 /* Installs the SIGTERM/SIGINT handlers that set ecm_stop_requested and
  * ignores SIGPIPE. ecm_service_init() does it; tools that don't use
  * ecm_service_init() call it directly. Can't fail. */

@@ -34,6 +34,7 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include "ecm_clock.h"
+#include "ecm_http.h"
 #include "ecm_kafka.h"
 #include "ecm_log.h"
 #include "ecm_metrics.h"
@@ -623,6 +624,40 @@ static inline void ecm_test_http_answer_free(ecm_test_http_answer *a)
     free(a->body);
     a->body = NULL;
     a->len = 0;
+}
+
+/* ---- fake HTTP peers ---- */
+
+/* One route of a fake peer's server. */
+typedef struct {
+    const char *method;
+    const char *pattern;
+    size_t max_body;
+    ecm_http_handler fn;
+} ecm_test_route;
+
+/* Starts a server with the n routes (their handlers get ctx) on the first
+ * port of [port_lo, port_hi] it can listen on, so that parallel runs of a
+ * test do not collide. Returns it with *port, or NULL when no port was
+ * free. */
+static inline ecm_http *ecm_test_http_serve(int port_lo, int port_hi, const ecm_test_route *routes,
+                                            size_t n, void *ctx, int *port)
+{
+    for (int p = port_lo; p <= port_hi; p++) {
+        ecm_http *h = ecm_http_new("127.0.0.1", p, NULL);
+        if (!h)
+            continue;
+        size_t added = 0;
+        while (added < n && ecm_http_route(h, routes[added].method, routes[added].pattern,
+                                           routes[added].max_body, routes[added].fn, ctx) == 0)
+            added++;
+        if (added == n && ecm_http_start(h) == 0) {
+            *port = p;
+            return h;
+        }
+        ecm_http_destroy(h);
+    }
+    return NULL;
 }
 
 #endif

@@ -22,11 +22,22 @@
 /* Slack for "about now": a loaded CI machine may pause us. */
 #define SLACK_MS 5000
 
-static int64_t real_ms(void)
+/* clock_gettime(id) in ms: what the clock under test is checked against. */
+static int64_t os_clock_ms(clockid_t id)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    clock_gettime(id, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t real_ms(void)
+{
+    return os_clock_ms(CLOCK_REALTIME);
+}
+
+static int64_t raw_mono_ms(void)
+{
+    return os_clock_ms(CLOCK_MONOTONIC);
 }
 
 static int reset_env(void **state)
@@ -491,13 +502,6 @@ static void test_clock_control_unset_or_combined(void **state)
     unlink(path);
 }
 
-static int64_t raw_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void test_clock_mono_ms_ignores_business_time(void **state)
 {
     (void)state;
@@ -513,9 +517,34 @@ static void test_clock_mono_ms_ignores_business_time(void **state)
     assert_true(m3 >= m2 && m3 <= raw_mono_ms());
 }
 
+static void test_clock_wall_ms_is_current_wall_clock(void **state)
+{
+    (void)state;
+    int64_t a = ecm_clock_wall_ms();
+    /* 2024-01-01 .. 2100-01-01 */
+    assert_true(a > 1704067200000LL);
+    assert_true(a < 4102444800000LL);
+    int64_t b = ecm_clock_wall_ms();
+    assert_true(b >= a);
+}
+
+static void test_clock_format_is_rfc3339_utc_with_ms(void **state)
+{
+    (void)state;
+    char out[32];
+    assert_string_equal(ecm_clock_format_ms(0, out, sizeof out), "1970-01-01T00:00:00.000Z");
+    assert_string_equal(ecm_clock_format_ms(1795492800123LL, out, sizeof out),
+                        "2026-11-24T04:00:00.123Z");
+    assert_string_equal(ecm_clock_format_ms(-1, out, sizeof out), "1969-12-31T23:59:59.999Z");
+    assert_string_equal(ecm_clock_format_ms(951782400999LL, out, sizeof out),
+                        "2000-02-29T00:00:00.999Z");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_clock_wall_ms_is_current_wall_clock),
+        cmocka_unit_test(test_clock_format_is_rfc3339_utc_with_ms),
         cmocka_unit_test_setup_teardown(test_clock_parse_rfc3339_forms, reset_env, reset_env),
         cmocka_unit_test_setup_teardown(test_clock_parse_milliseconds, reset_env, reset_env),
         cmocka_unit_test_setup_teardown(test_clock_parse_refuses_what_is_not_an_instant, reset_env,

@@ -17,6 +17,7 @@
 #include <libxml/tree.h>
 
 #include "ecm_http.h"
+#include "ecm_test_support.h"
 
 #define FAKE_UCCX_USER "ecm"
 #define FAKE_UCCX_PASSWORD "s3cret"
@@ -71,10 +72,10 @@ static void fake_add(fake_uccx *f, const char *acct)
     pthread_mutex_unlock(&f->mu);
 }
 
-static void fake_nap(int ms)
+/* ecm_test_sleep_ms(), for the tests that include this fake. */
+static inline void fake_nap(int ms)
 {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
+    ecm_test_sleep_ms(ms);
 }
 
 static int fake_authorized(fake_uccx *f, ecm_http_req *req)
@@ -123,7 +124,7 @@ static void fake_post(void *ctx, ecm_http_req *req)
     int status = f->post_status, delay = f->delay_ms;
     pthread_mutex_unlock(&f->mu);
     if (delay > 0)
-        fake_nap(delay);
+        ecm_test_sleep_ms(delay);
     if (status != 200 && status != 202) {
         ecm_http_respond(req, status, "text/plain", "fake says no\n", 13);
         return;
@@ -167,7 +168,7 @@ static void fake_get(void *ctx, ecm_http_req *req)
     int status = f->get_status, delay = f->delay_ms;
     pthread_mutex_unlock(&f->mu);
     if (delay > 0)
-        fake_nap(delay);
+        ecm_test_sleep_ms(delay);
     if (status != 200) {
         ecm_http_respond(req, status, "text/plain", "fake says no\n", 13);
         return;
@@ -196,22 +197,16 @@ static fake_uccx *fake_start(int port_lo, int port_hi)
     pthread_mutex_init(&f->mu, NULL);
     f->post_status = 202;
     f->get_status = 200;
-    for (int port = port_lo; port <= port_hi; port++) {
-        f->http = ecm_http_new("127.0.0.1", port, NULL);
-        if (!f->http)
-            continue;
-        if (ecm_http_route(f->http, "POST", "/adminapi/campaign/{}/contacts", 16u << 20, fake_post,
-                           f) == 0 &&
-            ecm_http_route(f->http, "GET", "/adminapi/campaign/{}/contacts", 0, fake_get, f) == 0 &&
-            ecm_http_start(f->http) == 0) {
-            f->port = port;
-            return f;
-        }
-        ecm_http_destroy(f->http);
-        f->http = NULL;
+    static const ecm_test_route routes[] = {
+        {"POST", "/adminapi/campaign/{}/contacts", 16u << 20, fake_post},
+        {"GET", "/adminapi/campaign/{}/contacts", 0, fake_get},
+    };
+    f->http = ecm_test_http_serve(port_lo, port_hi, routes, 2, f, &f->port);
+    if (!f->http) {
+        free(f);
+        return NULL;
     }
-    free(f);
-    return NULL;
+    return f;
 }
 
 static void fake_reset(fake_uccx *f)

@@ -464,15 +464,23 @@ static void stream_post(int port, size_t total, const char *extra_header, http_a
     }
 }
 
+/* A started server on port whose POST /upload (64 MiB at most) is the
+ * counting stream handler writing into sc. */
+static ecm_http *upload_server(int port, stream_counts *sc)
+{
+    const ecm_http_stream_handler fns = {stream_begin, stream_body, stream_end, stream_cleanup};
+    ecm_http *h = server(port, NULL);
+    assert_int_equal(ecm_http_route_stream(h, "POST", "/upload", 64u << 20, &fns, sc), 0);
+    assert_int_equal(ecm_http_start(h), 0);
+    return h;
+}
+
 static void test_http_stream_route_receives_multi_mb_body_in_chunks(void **state)
 {
     (void)state;
     int port = PORT_BASE + 9;
     stream_counts sc = {0};
-    const ecm_http_stream_handler fns = {stream_begin, stream_body, stream_end, stream_cleanup};
-    ecm_http *h = server(port, NULL);
-    assert_int_equal(ecm_http_route_stream(h, "POST", "/upload", 64u << 20, &fns, &sc), 0);
-    assert_int_equal(ecm_http_start(h), 0);
+    ecm_http *h = upload_server(port, &sc);
 
     size_t total = 8u * 1024 * 1024 + 123;
     uint32_t ea = 1, eb = 0;
@@ -500,10 +508,7 @@ static void test_http_stream_rejected_in_begin_skips_body_and_end(void **state)
     (void)state;
     int port = PORT_BASE + 10;
     stream_counts sc = {0};
-    const ecm_http_stream_handler fns = {stream_begin, stream_body, stream_end, stream_cleanup};
-    ecm_http *h = server(port, NULL);
-    assert_int_equal(ecm_http_route_stream(h, "POST", "/upload", 64u << 20, &fns, &sc), 0);
-    assert_int_equal(ecm_http_start(h), 0);
+    ecm_http *h = upload_server(port, &sc);
     http_answer a;
     stream_post(port, 2u * 1024 * 1024, NULL, &a);
     assert_problem(&a, 401, "unauthorized");
@@ -520,10 +525,7 @@ static void test_http_stream_body_failure_stops_calls(void **state)
     (void)state;
     int port = PORT_BASE + 11;
     stream_counts sc = {0};
-    const ecm_http_stream_handler fns = {stream_begin, stream_body, stream_end, stream_cleanup};
-    ecm_http *h = server(port, NULL);
-    assert_int_equal(ecm_http_route_stream(h, "POST", "/upload", 64u << 20, &fns, &sc), 0);
-    assert_int_equal(ecm_http_start(h), 0);
+    ecm_http *h = upload_server(port, &sc);
     http_answer a;
     body_source src = {4u * 1024 * 1024, 0, 0};
     CURL *c = ecm_test_http_prepare(&a, port, "POST", "/upload");

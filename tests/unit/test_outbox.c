@@ -140,6 +140,16 @@ static size_t consume_in_order(ecm_consumer *c, int64_t first, size_t want)
     return got;
 }
 
+/* Adds events first..last of topic to the outbox in one committed
+ * transaction. */
+static void commit_events(ecm_pg *pg, const char *topic, int64_t first, int64_t last)
+{
+    assert_int_equal(ecm_pg_begin(pg), 0);
+    for (int64_t id = first; id <= last; id++)
+        assert_int_equal(add_event(pg, topic, id, 0), 0);
+    assert_int_equal(ecm_pg_commit(pg), 0);
+}
+
 static ecm_producer *relay_producer(ecm_metrics *metrics)
 {
     char err[512] = "";
@@ -184,10 +194,7 @@ static void test_outbox_relay_publishes_committed_rows_once_in_id_order(void **s
     /* Outside a transaction the event would be committed alone: refused. */
     assert_int_equal(add_event(pg, "ob.events", 999, 0), -1);
 
-    assert_int_equal(ecm_pg_begin(pg), 0);
-    for (int64_t id = 1; id <= 20; id++)
-        assert_int_equal(add_event(pg, "ob.events", id, 0), 0);
-    assert_int_equal(ecm_pg_commit(pg), 0);
+    commit_events(pg, "ob.events", 1, 20);
 
     /* A rolled-back transaction's events never existed. */
     assert_int_equal(ecm_pg_begin(pg), 0);
@@ -234,10 +241,7 @@ static void test_outbox_rows_wait_while_broker_is_down_then_publish(void **state
     assert_non_null(r);
 
     assert_int_equal(rd_kafka_mock_broker_set_down(g_env.kafka.mock, 1), 0);
-    assert_int_equal(ecm_pg_begin(pg), 0);
-    for (int64_t id = 1; id <= 5; id++)
-        assert_int_equal(add_event(pg, "ob.down", id, 0), 0);
-    assert_int_equal(ecm_pg_commit(pg), 0);
+    commit_events(pg, "ob.down", 1, 5);
     ecm_test_sleep_ms(2500);
     assert_int_equal(outbox_count(), 5);
     assert_int_equal(ecm_outbox_relay_published(r), 0);
@@ -269,10 +273,7 @@ static void test_outbox_relay_stop_drains_waiting_rows(void **state)
     ecm_test_pg_exec(admin, "ALTER TABLE outbox DISABLE TRIGGER outbox_notify");
     ecm_outbox_relay *r = idle_relay(p, metrics, 10000, &stop);
 
-    assert_int_equal(ecm_pg_begin(pg), 0);
-    for (int64_t id = 1; id <= 10; id++)
-        assert_int_equal(add_event(pg, "ob.drain", id, 0), 0);
-    assert_int_equal(ecm_pg_commit(pg), 0);
+    commit_events(pg, "ob.drain", 1, 10);
     int64_t t0 = ecm_now_ms();
     ecm_outbox_relay_stop(r, 8000);
     assert_true(ecm_now_ms() - t0 < 8000);
@@ -304,10 +305,7 @@ static void test_outbox_idle_relay_wakes_on_commit(void **state)
 
     ecm_consumer *c = ecm_test_kafka_consumer(&g_env.kafka, NULL, "g.ob.wake", "ob.wake", "ob.dlq");
     int64_t t0 = ecm_now_ms();
-    assert_int_equal(ecm_pg_begin(pg), 0);
-    for (int64_t id = 1; id <= 5; id++)
-        assert_int_equal(add_event(pg, "ob.wake", id, 0), 0);
-    assert_int_equal(ecm_pg_commit(pg), 0);
+    commit_events(pg, "ob.wake", 1, 5);
     /* Well inside the minute the poll would take. */
     while (ecm_outbox_relay_published(r) < 5 && ecm_now_ms() - t0 < 30000)
         ecm_test_sleep_ms(20);

@@ -89,9 +89,26 @@ static void test_pgarray_parse_reads_postgres_text_arrays(void **state)
     assert_null(ecm_pgarr_parse("{a,,b}", &n));
 }
 
+static void test_pgarray_over_its_maximum_fails_at_finish(void **state)
+{
+    (void)state;
+    ecm_pgarr a;
+    ecm_pgarr_init_max(&a, 9);
+    ecm_pgarr_add_int(&a, 123);
+    ecm_pgarr_add_int(&a, 45);
+    assert_string_equal(ecm_pgarr_finish(&a), "{123,45}");
+    ecm_pgarr_free(&a);
+    ecm_pgarr_init_max(&a, 9);
+    ecm_pgarr_add_int(&a, 123);
+    ecm_pgarr_add_int(&a, 456);
+    assert_null(ecm_pgarr_finish(&a));
+    ecm_pgarr_free(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pgarray_over_its_maximum_fails_at_finish),
         cmocka_unit_test(test_pgarray_parse_reads_postgres_text_arrays),
         cmocka_unit_test(test_pgarray_empty_is_braces),
         cmocka_unit_test(test_pgarray_integers_are_comma_separated),

@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "ecm_http.h"
+#include "ecm_test_support.h"
 
 #define FAKE_SCRIPT_MAX 64
 #define FAKE_IDS_MAX 4096
@@ -41,12 +42,6 @@ typedef struct {
 static void fake_copy(char *out, size_t size, const char *s)
 {
     snprintf(out, size, "%s", s ? s : "");
-}
-
-static void fake_nap(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
 }
 
 /* The next scripted status (the caller holds mu). */
@@ -92,7 +87,7 @@ static int fake_begin(fake_gw *f)
     int delay = f->delay_ms;
     pthread_mutex_unlock(&f->mu);
     if (delay > 0)
-        fake_nap(delay);
+        ecm_test_sleep_ms(delay);
     return status;
 }
 
@@ -161,21 +156,16 @@ static fake_gw *fake_start(int port_lo, int port_hi)
     fake_gw *f = calloc(1, sizeof *f);
     pthread_mutex_init(&f->mu, NULL);
     f->default_status = 202;
-    for (int port = port_lo; port <= port_hi; port++) {
-        f->http = ecm_http_new("127.0.0.1", port, NULL);
-        if (!f->http)
-            continue;
-        if (ecm_http_route(f->http, "GET", "/cgi-bin/sendsms", 0, fake_kannel, f) == 0 &&
-            ecm_http_route(f->http, "POST", "/send", 1 << 20, fake_json, f) == 0 &&
-            ecm_http_start(f->http) == 0) {
-            f->port = port;
-            return f;
-        }
-        ecm_http_destroy(f->http);
-        f->http = NULL;
+    static const ecm_test_route routes[] = {
+        {"GET", "/cgi-bin/sendsms", 0, fake_kannel},
+        {"POST", "/send", 1 << 20, fake_json},
+    };
+    f->http = ecm_test_http_serve(port_lo, port_hi, routes, 2, f, &f->port);
+    if (!f->http) {
+        free(f);
+        return NULL;
     }
-    free(f);
-    return NULL;
+    return f;
 }
 
 static void fake_reset(fake_gw *f)

@@ -353,7 +353,7 @@ static void test_timeout_is_retried(void **state)
     assert_int_equal(a.last.verdict, SMS_GW_RETRY);
     assert_string_equal(a.last.reason, "timeout");
     sms_gw_destroy(gw);
-    fake_nap(1000); /* let the peer's handler finish before the next test */
+    ecm_test_sleep_ms(1000); /* let the peer's handler finish before the next test */
 }
 
 static void test_refused_connection_is_retried(void **state)
@@ -384,7 +384,7 @@ static void test_destroy_with_requests_in_flight_does_not_call_back(void **state
     sms_gw_poll(gw, 10);
     sms_gw_destroy(gw);
     assert_int_equal(a.n, 0);
-    fake_nap(400);
+    ecm_test_sleep_ms(400);
 }
 
 int main(void)

@@ -100,6 +100,47 @@ static int sim_ready(void *ctx, char *errstr, size_t errstr_size)
     return sim_store_ping(ctx, errstr, errstr_size);
 }
 
+/* Creates *http with the UCCX API on store and starts it. Returns 0, or -1
+ * logged (what was created is in *http and *uccx for the caller to free). */
+static int sim_start_http(const sim_config *cfg, sim_store *store, ecm_metrics *metrics,
+                          ecm_http **http, sim_uccx **uccx)
+{
+    *http = ecm_http_new(cfg->http_bind, (int)cfg->http_port, metrics);
+    sim_uccx_config ucfg = {cfg->user, cfg->password, cfg->capacity};
+    *uccx = *http ? sim_uccx_new(&ucfg, store, metrics) : NULL;
+    if (!*uccx) {
+        ecm_log_error("out of memory", NULL);
+        return -1;
+    }
+    ecm_http_set_ready(*http, sim_ready, store);
+    if (sim_uccx_add_routes(*uccx, *http) != 0 || ecm_http_start(*http) != 0) {
+        ecm_log_error("HTTP server could not start", "port=%lld", cfg->http_port);
+        return -1;
+    }
+    return 0;
+}
+
+/* Creates and starts *dialer with the CallResult mix. Returns 0, or -1
+ * logged (*dialer, when created, for the caller to free). */
+static int sim_start_dialer(const sim_config *cfg, const sim_mix *mix, ecm_metrics *metrics,
+                            sim_dialer **dialer)
+{
+    char err[256];
+    sim_dialer_config dcfg = {cfg->pg_dsn,  cfg->dial_rate,      cfg->dial_delay_ms,
+                              cfg->tick_ms, (uint64_t)cfg->seed, mix};
+    *dialer = sim_dialer_new(&dcfg, metrics, &ecm_stop_requested);
+    if (*dialer &&
+        sim_dialer_set_number_results(*dialer, cfg->number_results, err, sizeof err) != 0) {
+        ecm_log_error("bad number results", "%s", err);
+        return -1;
+    }
+    if (!*dialer || sim_dialer_start(*dialer) != 0) {
+        ecm_log_error("dialer could not start", NULL);
+        return -1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     sim_config cfg;
@@ -108,9 +149,7 @@ int main(int argc, char **argv)
                           "Cisco Outbound Option simulator (UCCX REST API, Dialer_Detail); "
                           "for development and tests only",
                           sim_config_table, SIM_CONFIG_N, &cfg);
-    ecm_log_level level = ECM_LOG_INFO;
-    (void)ecm_log_level_parse(cfg.log_level, &level);
-    ecm_log_init("cisco-sim", level);
+    ecm_service_log_init("cisco-sim", cfg.log_level);
     ecm_config_log(sim_config_table, SIM_CONFIG_N, &cfg);
 
     int rc = 1;
@@ -141,27 +180,12 @@ int main(int argc, char **argv)
         goto out;
     }
     metrics = ecm_metrics_new();
-    http = metrics ? ecm_http_new(cfg.http_bind, (int)cfg.http_port, metrics) : NULL;
-    sim_uccx_config ucfg = {cfg.user, cfg.password, cfg.capacity};
-    uccx = http ? sim_uccx_new(&ucfg, store, metrics) : NULL;
-    if (!uccx) {
+    if (!metrics) {
         ecm_log_error("out of memory", NULL);
         goto out;
     }
-    ecm_http_set_ready(http, sim_ready, store);
-    if (sim_uccx_add_routes(uccx, http) != 0 || ecm_http_start(http) != 0) {
-        ecm_log_error("HTTP server could not start", "port=%lld", cfg.http_port);
-        goto out;
-    }
-    sim_dialer_config dcfg = {cfg.pg_dsn,  cfg.dial_rate,      cfg.dial_delay_ms,
-                              cfg.tick_ms, (uint64_t)cfg.seed, mix};
-    dialer = sim_dialer_new(&dcfg, metrics, &ecm_stop_requested);
-    if (dialer && sim_dialer_set_number_results(dialer, cfg.number_results, err, sizeof err) != 0) {
-        ecm_log_error("bad number results", "%s", err);
-        goto out;
-    }
-    if (!dialer || sim_dialer_start(dialer) != 0) {
-        ecm_log_error("dialer could not start", NULL);
+    if (sim_start_http(&cfg, store, metrics, &http, &uccx) != 0 ||
+        sim_start_dialer(&cfg, mix, metrics, &dialer) != 0) {
         goto out;
     }
     ecm_log_info("cisco-sim ready", "port=%lld capacity=%lld", cfg.http_port, cfg.capacity);

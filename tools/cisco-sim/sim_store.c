@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <uuid/uuid.h>
-
 #include "ecm_log.h"
+#include "ecm_pgarray.h"
+#include "ecm_uuid.h"
 
 /* Arbitrary constant shared by every sim instance for schema creation. */
 #define STORE_SCHEMA_LOCK_KEY 0x45434d53494dLL /* "ECMSIM" */
@@ -154,92 +154,31 @@ int sim_store_ping(sim_store *s, char *errstr, size_t errstr_size)
     return rc;
 }
 
-/* A PostgreSQL array literal ({"a","b"}) built for one parameter, with a
- * hard size limit; on overflow or allocation failure it fails closed. */
-typedef struct {
-    char *p;
-    size_t len, cap;
-    int failed;
-    int count;
-} store_array;
-
-static void array_reserve(store_array *a, size_t extra)
+/* Starts n array literals for one statement's parameters, each under
+ * STORE_ARRAY_MAX. */
+static void store_arrays_begin(ecm_pgarr *cols, int n)
 {
-    if (a->failed) {
-        return;
-    }
-    if (a->len + extra + 1 > STORE_ARRAY_MAX) {
-        a->failed = 1;
-        return;
-    }
-    if (a->len + extra + 1 <= a->cap) {
-        return;
-    }
-    size_t cap = a->cap ? a->cap : 256;
-    while (cap < a->len + extra + 1) {
-        cap *= 2;
-    }
-    char *p = realloc(a->p, cap);
-    if (!p) {
-        a->failed = 1;
-        return;
-    }
-    a->p = p;
-    a->cap = cap;
+    for (int c = 0; c < n; c++)
+        ecm_pgarr_init_max(&cols[c], STORE_ARRAY_MAX);
 }
 
-static void array_put(store_array *a, const char *s, size_t n)
+/* Closes n literals into lits. Returns 0, or -1 when one failed to build
+ * (too large or out of memory). */
+static int store_arrays_finish(ecm_pgarr *cols, int n, const char **lits)
 {
-    array_reserve(a, n);
-    if (!a->failed) {
-        memcpy(a->p + a->len, s, n);
-        a->len += n;
-        a->p[a->len] = '\0';
+    int rc = 0;
+    for (int c = 0; c < n; c++) {
+        lits[c] = ecm_pgarr_finish(&cols[c]);
+        if (!lits[c])
+            rc = -1;
     }
+    return rc;
 }
 
-static void array_begin(store_array *a)
+static void store_arrays_destroy(ecm_pgarr *cols, int n)
 {
-    memset(a, 0, sizeof *a);
-    array_put(a, "{", 1);
-}
-
-static void array_add_text(store_array *a, const char *s)
-{
-    if (a->count++ > 0) {
-        array_put(a, ",", 1);
-    }
-    array_put(a, "\"", 1);
-    for (const char *p = s; *p; p++) {
-        if (*p == '"' || *p == '\\') {
-            array_put(a, "\\", 1);
-        }
-        array_put(a, p, 1);
-    }
-    array_put(a, "\"", 1);
-}
-
-static void array_add_int(store_array *a, long long v)
-{
-    char num[32];
-    int n = snprintf(num, sizeof num, "%lld", v);
-    if (a->count++ > 0) {
-        array_put(a, ",", 1);
-    }
-    array_put(a, num, (size_t)n);
-}
-
-/* Closes the literal; returns 0, or -1 when it failed to build. */
-static int array_end(store_array *a)
-{
-    array_put(a, "}", 1);
-    return a->failed ? -1 : 0;
-}
-
-static void array_free(store_array *a)
-{
-    free(a->p);
-    a->p = NULL;
+    for (int c = 0; c < n; c++)
+        ecm_pgarr_free(&cols[c]);
 }
 
 static long long store_ll(const PGresult *res, int row, int col)
@@ -286,31 +225,78 @@ static const char *store_import_result(size_t total, size_t imported, size_t fai
     return imported > 0 || total == 0 ? "PARTIAL_SUCCESS" : "FAILURE";
 }
 
+/* The columns of an import batch as six text[] literals: account number,
+ * first and last name, the phones. Returns 0, or -1 when too large. */
+static int import_columns(const sim_contact *rows, size_t n, ecm_pgarr cols[6], const char *lits[6])
+{
+    store_arrays_begin(cols, 6);
+    for (size_t r = 0; r < n; r++) {
+        ecm_pgarr_add_str(&cols[0], rows[r].account_number);
+        ecm_pgarr_add_str(&cols[1], rows[r].first_name);
+        ecm_pgarr_add_str(&cols[2], rows[r].last_name);
+        for (int p = 0; p < SIM_PHONES; p++)
+            ecm_pgarr_add_str(&cols[3 + p], rows[r].phone[p]);
+    }
+    return store_arrays_finish(cols, 6, lits);
+}
+
+/* Counts, inside the import's transaction, the campaign's pending contacts
+ * and the accounts of the batch not stored yet, into out. Returns 0 or -1. */
+static int import_count(ecm_pg *pg, const char *cid, const char *accounts, size_t n,
+                        sim_import_result *out)
+{
+    const char *cap_params[] = {cid, accounts};
+    PGresult *res = ecm_pg_exec(pg,
+                                "SELECT (SELECT count(*) FROM sim_contacts"
+                                "        WHERE campaign_id = $1 AND status = 'pending'),"
+                                "       (SELECT count(DISTINCT a) FROM unnest($2::text[]) AS a"
+                                "        WHERE NOT EXISTS (SELECT 1 FROM sim_contacts c"
+                                "                          WHERE c.account_number = a))",
+                                2, cap_params);
+    if (!res)
+        return -1;
+    out->pending_before = store_ll(res, 0, 0);
+    out->new_accounts = store_ll(res, 0, 1);
+    out->duplicate_rows = (long long)n - out->new_accounts;
+    PQclear(res);
+    return 0;
+}
+
+/* Upserts the batch's contacts (lits from import_columns) as pending.
+ * DISTINCT ON keeps the first row of an account repeated inside the batch
+ * (ON CONFLICT can't touch one row twice) and counts the repeats; ORDER BY
+ * account_number makes concurrent imports lock rows in the same order, so
+ * they can't deadlock. Returns 0 or -1. */
+static int import_insert(ecm_pg *pg, const char *cid, const char *const lits[6])
+{
+    const char *ins_params[] = {cid, lits[0], lits[1], lits[2], lits[3], lits[4], lits[5]};
+    return ecm_pg_cmd(
+        pg,
+        "INSERT INTO sim_contacts (account_number, campaign_id, first_name, last_name,"
+        " phone1, phone2, phone3, received_count, received_at, status)"
+        " SELECT g.a, $1, NULLIF(g.f, ''), NULLIF(g.l, ''), NULLIF(g.p1, ''),"
+        "        NULLIF(g.p2, ''), NULLIF(g.p3, ''), g.n, clock_timestamp(), 'pending'"
+        " FROM (SELECT DISTINCT ON (u.a) u.a, u.f, u.l, u.p1, u.p2, u.p3,"
+        "              count(*) OVER (PARTITION BY u.a) AS n"
+        "       FROM unnest($2::text[], $3::text[], $4::text[], $5::text[],"
+        "                   $6::text[], $7::text[])"
+        "            WITH ORDINALITY AS u(a, f, l, p1, p2, p3, ord)"
+        "       ORDER BY u.a, u.ord) AS g"
+        " ORDER BY g.a"
+        " ON CONFLICT (account_number) DO UPDATE"
+        " SET received_count = sim_contacts.received_count + EXCLUDED.received_count",
+        7, ins_params);
+}
+
 int sim_store_import(sim_store *s, int campaign_id, const char *campaign_name,
                      const sim_contact *rows, size_t n, size_t total_rows, size_t failed_rows,
                      const char *detail, long long capacity, sim_import_result *out)
 {
     memset(out, 0, sizeof *out);
-    store_array cols[6];
-    for (int c = 0; c < 6; c++) {
-        array_begin(&cols[c]);
-    }
-    for (size_t r = 0; r < n; r++) {
-        array_add_text(&cols[0], rows[r].account_number);
-        array_add_text(&cols[1], rows[r].first_name);
-        array_add_text(&cols[2], rows[r].last_name);
-        for (int p = 0; p < SIM_PHONES; p++) {
-            array_add_text(&cols[3 + p], rows[r].phone[p]);
-        }
-    }
-    int built = 0;
-    for (int c = 0; c < 6; c++) {
-        built |= array_end(&cols[c]);
-    }
-    if (built != 0) {
-        for (int c = 0; c < 6; c++) {
-            array_free(&cols[c]);
-        }
+    ecm_pgarr cols[6];
+    const char *lits[6];
+    if (import_columns(rows, n, cols, lits) != 0) {
+        store_arrays_destroy(cols, 6);
         ecm_log_error("import batch too large to store", "rows=%zu", n);
         return -1;
     }
@@ -320,7 +306,6 @@ int sim_store_import(sim_store *s, int campaign_id, const char *campaign_name,
     snprintf(cap, sizeof cap, "%lld", capacity);
     ecm_pg *pg = ecm_pg_pool_get(s->pool);
     int rc = -1;
-    PGresult *res = NULL;
     if (ecm_pg_begin(pg) != 0) {
         goto fail;
     }
@@ -334,22 +319,9 @@ int sim_store_import(sim_store *s, int campaign_id, const char *campaign_name,
                    2, camp_params) != 0) {
         goto fail;
     }
-    const char *cap_params[] = {cid, cols[0].p};
-    res = ecm_pg_exec(pg,
-                      "SELECT (SELECT count(*) FROM sim_contacts"
-                      "        WHERE campaign_id = $1 AND status = 'pending'),"
-                      "       (SELECT count(DISTINCT a) FROM unnest($2::text[]) AS a"
-                      "        WHERE NOT EXISTS (SELECT 1 FROM sim_contacts c"
-                      "                          WHERE c.account_number = a))",
-                      2, cap_params);
-    if (!res) {
+    if (import_count(pg, cid, lits[0], n, out) != 0) {
         goto fail;
     }
-    out->pending_before = store_ll(res, 0, 0);
-    out->new_accounts = store_ll(res, 0, 1);
-    out->duplicate_rows = (long long)n - out->new_accounts;
-    PQclear(res);
-    res = NULL;
 
     if (out->pending_before + out->new_accounts > capacity) {
         ecm_pg_rollback(pg);
@@ -366,27 +338,7 @@ int sim_store_import(sim_store *s, int campaign_id, const char *campaign_name,
         goto done;
     }
 
-    /* DISTINCT ON keeps the first row of an account repeated inside the
-     * batch (ON CONFLICT can't touch one row twice) and counts the repeats;
-     * ORDER BY account_number makes concurrent imports lock rows in the same
-     * order, so they can't deadlock. */
-    const char *ins_params[] = {cid,       cols[0].p, cols[1].p, cols[2].p,
-                                cols[3].p, cols[4].p, cols[5].p};
-    if (ecm_pg_cmd(pg,
-                   "INSERT INTO sim_contacts (account_number, campaign_id, first_name, last_name,"
-                   " phone1, phone2, phone3, received_count, received_at, status)"
-                   " SELECT g.a, $1, NULLIF(g.f, ''), NULLIF(g.l, ''), NULLIF(g.p1, ''),"
-                   "        NULLIF(g.p2, ''), NULLIF(g.p3, ''), g.n, clock_timestamp(), 'pending'"
-                   " FROM (SELECT DISTINCT ON (u.a) u.a, u.f, u.l, u.p1, u.p2, u.p3,"
-                   "              count(*) OVER (PARTITION BY u.a) AS n"
-                   "       FROM unnest($2::text[], $3::text[], $4::text[], $5::text[],"
-                   "                   $6::text[], $7::text[])"
-                   "            WITH ORDINALITY AS u(a, f, l, p1, p2, p3, ord)"
-                   "       ORDER BY u.a, u.ord) AS g"
-                   " ORDER BY g.a"
-                   " ON CONFLICT (account_number) DO UPDATE"
-                   " SET received_count = sim_contacts.received_count + EXCLUDED.received_count",
-                   7, ins_params) != 0) {
+    if (import_insert(pg, cid, lits) != 0) {
         goto fail;
     }
     if (store_record_import(pg, campaign_id, "COMPLETED",
@@ -405,9 +357,7 @@ fail:
     ecm_log_error("import could not be stored", "campaign_id=%d rows=%zu", campaign_id, n);
 done:
     ecm_pg_pool_put(s->pool, pg);
-    for (int c = 0; c < 6; c++) {
-        array_free(&cols[c]);
-    }
+    store_arrays_destroy(cols, 6);
     return rc;
 }
 
@@ -576,10 +526,8 @@ int sim_store_stats(sim_store *s, sim_stats *out)
 /* CallGUID is 32 hex digits in Cisco's table: a UUID without dashes. */
 static void store_call_guid(char out[33])
 {
-    uuid_t u;
-    char text[37];
-    uuid_generate_random(u);
-    uuid_unparse_lower(u, text);
+    char text[ECM_UUID_LEN];
+    ecm_uuid_new(text);
     size_t j = 0;
     for (size_t i = 0; text[i] && j < 32; i++) {
         if (text[i] != '-') {
@@ -589,51 +537,42 @@ static void store_call_guid(char out[33])
     out[j] = '\0';
 }
 
-int sim_store_dial_batch(ecm_pg *pg, long long limit, long long delay_ms, sim_dial_decide_fn decide,
-                         void *ctx, size_t *dialed, uint64_t *counts)
+/* Marks up to limit pending contacts of enabled campaigns, received at
+ * least delay_ms ago, as dialed, oldest first. Returns their rows
+ * (account_number, campaign_id, phone) in that order, or NULL. */
+static PGresult *dial_pick(ecm_pg *pg, long long limit, long long delay_ms)
 {
-    *dialed = 0;
-    if (limit <= 0) {
-        return 0;
-    }
     char lim[24], delay[24];
     snprintf(lim, sizeof lim, "%lld", limit);
     snprintf(delay, sizeof delay, "%lld", delay_ms);
     const char *pick_params[] = {lim, delay};
-    store_array cols[9];
-    for (int c = 0; c < 9; c++) {
-        array_begin(&cols[c]);
-    }
-    int picked_codes[SIM_STATS_MAX_CODES] = {0};
-    PGresult *res = NULL;
-    int rc = -1;
-
-    if (ecm_pg_begin(pg) != 0) {
-        goto fail;
-    }
     /* SKIP LOCKED: a contact whose row an import is updating right now (a
      * duplicate receipt) simply waits for the next tick. */
-    res =
-        ecm_pg_exec(pg,
-                    "WITH picked AS ("
-                    "  SELECT c.account_number FROM sim_contacts c"
-                    "  JOIN sim_campaigns k ON k.campaign_id = c.campaign_id"
-                    "  WHERE c.status = 'pending' AND k.enabled"
-                    "    AND c.received_at <= clock_timestamp()"
-                    "        - make_interval(secs => $2::double precision / 1000)"
-                    "  ORDER BY c.received_at, c.account_number"
-                    "  LIMIT $1 FOR UPDATE OF c SKIP LOCKED),"
-                    " upd AS ("
-                    "  UPDATE sim_contacts c SET status = 'dialed', dialed_at = clock_timestamp()"
-                    "  FROM picked p WHERE c.account_number = p.account_number"
-                    "  RETURNING c.account_number, c.campaign_id, coalesce(c.phone1, '') AS phone,"
-                    "            c.received_at)"
-                    " SELECT account_number, campaign_id, phone FROM upd"
-                    " ORDER BY received_at, account_number",
-                    2, pick_params);
-    if (!res) {
-        goto fail;
-    }
+    return ecm_pg_exec(
+        pg,
+        "WITH picked AS ("
+        "  SELECT c.account_number FROM sim_contacts c"
+        "  JOIN sim_campaigns k ON k.campaign_id = c.campaign_id"
+        "  WHERE c.status = 'pending' AND k.enabled"
+        "    AND c.received_at <= clock_timestamp()"
+        "        - make_interval(secs => $2::double precision / 1000)"
+        "  ORDER BY c.received_at, c.account_number"
+        "  LIMIT $1 FOR UPDATE OF c SKIP LOCKED),"
+        " upd AS ("
+        "  UPDATE sim_contacts c SET status = 'dialed', dialed_at = clock_timestamp()"
+        "  FROM picked p WHERE c.account_number = p.account_number"
+        "  RETURNING c.account_number, c.campaign_id, coalesce(c.phone1, '') AS phone,"
+        "            c.received_at)"
+        " SELECT account_number, campaign_id, phone FROM upd"
+        " ORDER BY received_at, account_number",
+        2, pick_params);
+}
+
+/* Decides the outcome of every picked row (decide) into the nine columns
+ * of Dialer_Detail rows, counting the call results in picked_codes. */
+static void dial_decide(const PGresult *res, sim_dial_decide_fn decide, void *ctx,
+                        ecm_pgarr cols[9], int picked_codes[SIM_STATS_MAX_CODES])
+{
     int rows = PQntuples(res);
     for (int r = 0; r < rows; r++) {
         const char *account = PQgetvalue(res, r, 0);
@@ -642,47 +581,70 @@ int sim_store_dial_batch(ecm_pg *pg, long long limit, long long delay_ms, sim_di
         char zone[2] = {o.call_status_zone1, '\0'};
         char guid[33];
         store_call_guid(guid);
-        array_add_int(&cols[0], store_ll(res, r, 1));
-        array_add_int(&cols[1], o.call_result);
-        array_add_int(&cols[2], o.call_result_detail);
-        array_add_text(&cols[3], zone);
-        array_add_text(&cols[4], PQgetvalue(res, r, 2));
-        array_add_text(&cols[5], account);
-        array_add_int(&cols[6], o.dialing_mode);
-        array_add_text(&cols[7], guid);
-        array_add_int(&cols[8], o.call_duration_s);
+        ecm_pgarr_add_int(&cols[0], store_ll(res, r, 1));
+        ecm_pgarr_add_int(&cols[1], o.call_result);
+        ecm_pgarr_add_int(&cols[2], o.call_result_detail);
+        ecm_pgarr_add_str(&cols[3], zone);
+        ecm_pgarr_add_str(&cols[4], PQgetvalue(res, r, 2));
+        ecm_pgarr_add_str(&cols[5], account);
+        ecm_pgarr_add_int(&cols[6], o.dialing_mode);
+        ecm_pgarr_add_str(&cols[7], guid);
+        ecm_pgarr_add_int(&cols[8], o.call_duration_s);
         if (o.call_result >= 0 && o.call_result < SIM_STATS_MAX_CODES) {
             picked_codes[o.call_result]++;
         }
     }
+}
+
+/* Inserts the Dialer_Detail rows whose columns lits holds. RecoveryKey comes
+ * from the column default in ordinality order, so within a tick keys follow
+ * the oldest-first dialing order. Returns 0 or -1. */
+static int dial_record(ecm_pg *pg, const char *const lits[9])
+{
+    return ecm_pg_cmd(pg,
+                      "INSERT INTO Dialer_Detail (DateTime, CampaignID, CallResult,"
+                      " CallResultDetail, CallStatusZone1, Phone, AccountNumber, DialingMode,"
+                      " CallGUID, CallDuration)"
+                      " SELECT now() AT TIME ZONE 'UTC', u.cid, u.cr, u.crd, u.z,"
+                      "        NULLIF(u.ph, ''), u.acc, u.dm, u.guid, u.dur"
+                      " FROM unnest($1::int[], $2::int[], $3::int[], $4::text[], $5::text[],"
+                      "             $6::text[], $7::int[], $8::text[], $9::int[])"
+                      "      WITH ORDINALITY AS u(cid, cr, crd, z, ph, acc, dm, guid, dur, ord)"
+                      " ORDER BY u.ord",
+                      9, lits);
+}
+
+int sim_store_dial_batch(ecm_pg *pg, long long limit, long long delay_ms, sim_dial_decide_fn decide,
+                         void *ctx, size_t *dialed, uint64_t *counts)
+{
+    *dialed = 0;
+    if (limit <= 0) {
+        return 0;
+    }
+    ecm_pgarr cols[9];
+    store_arrays_begin(cols, 9);
+    const char *lits[9];
+    int picked_codes[SIM_STATS_MAX_CODES] = {0};
+    PGresult *res = NULL;
+    int rc = -1;
+
+    if (ecm_pg_begin(pg) != 0) {
+        goto fail;
+    }
+    res = dial_pick(pg, limit, delay_ms);
+    if (!res) {
+        goto fail;
+    }
+    int rows = PQntuples(res);
+    dial_decide(res, decide, ctx, cols, picked_codes);
     PQclear(res);
     res = NULL;
-    int built = 0;
-    for (int c = 0; c < 9; c++) {
-        built |= array_end(&cols[c]);
-    }
-    if (built != 0) {
+    if (store_arrays_finish(cols, 9, lits) != 0) {
         ecm_log_error("dial batch too large", "rows=%d", rows);
         goto fail;
     }
-    if (rows > 0) {
-        /* RecoveryKey comes from the column default in ordinality order, so
-         * within a tick keys follow the oldest-first dialing order. */
-        const char *ins_params[] = {cols[0].p, cols[1].p, cols[2].p, cols[3].p, cols[4].p,
-                                    cols[5].p, cols[6].p, cols[7].p, cols[8].p};
-        if (ecm_pg_cmd(pg,
-                       "INSERT INTO Dialer_Detail (DateTime, CampaignID, CallResult,"
-                       " CallResultDetail, CallStatusZone1, Phone, AccountNumber, DialingMode,"
-                       " CallGUID, CallDuration)"
-                       " SELECT now() AT TIME ZONE 'UTC', u.cid, u.cr, u.crd, u.z,"
-                       "        NULLIF(u.ph, ''), u.acc, u.dm, u.guid, u.dur"
-                       " FROM unnest($1::int[], $2::int[], $3::int[], $4::text[], $5::text[],"
-                       "             $6::text[], $7::int[], $8::text[], $9::int[])"
-                       "      WITH ORDINALITY AS u(cid, cr, crd, z, ph, acc, dm, guid, dur, ord)"
-                       " ORDER BY u.ord",
-                       9, ins_params) != 0) {
-            goto fail;
-        }
+    if (rows > 0 && dial_record(pg, lits) != 0) {
+        goto fail;
     }
     if (ecm_pg_commit(pg) != 0) {
         goto fail;
@@ -700,8 +662,6 @@ fail:
     store_abort(pg);
     ecm_log_error("dialing tick rolled back", NULL);
 done:
-    for (int c = 0; c < 9; c++) {
-        array_free(&cols[c]);
-    }
+    store_arrays_destroy(cols, 9);
     return rc;
 }

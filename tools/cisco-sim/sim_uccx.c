@@ -249,6 +249,63 @@ static int uccx_parse_csv(const char *text, size_t len, size_t max_rows, sim_ucc
     return rc;
 }
 
+/* Why libxml2 could not read the body, as one line into errstr. */
+static void uccx_xml_error(xmlParserCtxtPtr ctxt, char *errstr, size_t errstr_size)
+{
+    const xmlError *e = xmlCtxtGetLastError(ctxt);
+    char msg[128] = "unknown error";
+    if (e && e->message) {
+        snprintf(msg, sizeof msg, "%s", e->message); /* trunc-ok: an error excerpt */
+        size_t l = strlen(msg);
+        while (l > 0 && isspace((unsigned char)msg[l - 1])) {
+            msg[--l] = '\0';
+        }
+    }
+    snprintf(errstr, errstr_size, "malformed XML (line %d): %s", e ? e->line : 0, msg);
+}
+
+/* Checks the document is <campaignContacts> with one <csvdata>, takes the
+ * campaign's name into out. Returns the <csvdata> element, or NULL with
+ * errstr. */
+static xmlNodePtr uccx_find_csvdata(xmlDocPtr doc, sim_uccx_batch *out, char *errstr,
+                                    size_t errstr_size)
+{
+    xmlNodePtr root = xmlDocGetRootElement(doc);
+    if (!root || xmlStrcmp(root->name, BAD_CAST "campaignContacts") != 0) {
+        snprintf(errstr, errstr_size, "root element must be <campaignContacts>");
+        return NULL;
+    }
+    xmlNodePtr csv_node = NULL;
+    for (xmlNodePtr n = root->children; n; n = n->next) {
+        if (n->type != XML_ELEMENT_NODE) {
+            continue;
+        }
+        if (xmlStrcmp(n->name, BAD_CAST "campaign") == 0) {
+            xmlChar *name = xmlGetProp(n, BAD_CAST "name");
+            if (name) {
+                int w = snprintf(out->campaign_name, sizeof out->campaign_name, "%s",
+                                 (const char *)name);
+                xmlFree(name);
+                if (w < 0 || (size_t)w >= sizeof out->campaign_name) {
+                    snprintf(errstr, errstr_size, "campaign name longer than %zu bytes",
+                             sizeof out->campaign_name - 1);
+                    return NULL;
+                }
+            }
+        } else if (xmlStrcmp(n->name, BAD_CAST "csvdata") == 0) {
+            if (csv_node) {
+                snprintf(errstr, errstr_size, "more than one <csvdata> element");
+                return NULL;
+            }
+            csv_node = n;
+        }
+    }
+    if (!csv_node) {
+        snprintf(errstr, errstr_size, "missing <csvdata> element");
+    }
+    return csv_node;
+}
+
 int sim_uccx_parse_contacts(const char *body, size_t len, size_t max_rows, sim_uccx_batch *out,
                             char *errstr, size_t errstr_size)
 {
@@ -273,50 +330,11 @@ int sim_uccx_parse_contacts(const char *body, size_t len, size_t max_rows, sim_u
     int rc = -1;
     xmlChar *csv = NULL;
     if (!doc) {
-        const xmlError *e = xmlCtxtGetLastError(ctxt);
-        char msg[128] = "unknown error";
-        if (e && e->message) {
-            snprintf(msg, sizeof msg, "%s", e->message);
-            size_t l = strlen(msg);
-            while (l > 0 && isspace((unsigned char)msg[l - 1])) {
-                msg[--l] = '\0';
-            }
-        }
-        snprintf(errstr, errstr_size, "malformed XML (line %d): %s", e ? e->line : 0, msg);
+        uccx_xml_error(ctxt, errstr, errstr_size);
         goto done;
     }
-    xmlNodePtr root = xmlDocGetRootElement(doc);
-    if (!root || xmlStrcmp(root->name, BAD_CAST "campaignContacts") != 0) {
-        snprintf(errstr, errstr_size, "root element must be <campaignContacts>");
-        goto done;
-    }
-    xmlNodePtr csv_node = NULL;
-    for (xmlNodePtr n = root->children; n; n = n->next) {
-        if (n->type != XML_ELEMENT_NODE) {
-            continue;
-        }
-        if (xmlStrcmp(n->name, BAD_CAST "campaign") == 0) {
-            xmlChar *name = xmlGetProp(n, BAD_CAST "name");
-            if (name) {
-                int w = snprintf(out->campaign_name, sizeof out->campaign_name, "%s",
-                                 (const char *)name);
-                xmlFree(name);
-                if (w < 0 || (size_t)w >= sizeof out->campaign_name) {
-                    snprintf(errstr, errstr_size, "campaign name longer than %zu bytes",
-                             sizeof out->campaign_name - 1);
-                    goto done;
-                }
-            }
-        } else if (xmlStrcmp(n->name, BAD_CAST "csvdata") == 0) {
-            if (csv_node) {
-                snprintf(errstr, errstr_size, "more than one <csvdata> element");
-                goto done;
-            }
-            csv_node = n;
-        }
-    }
+    xmlNodePtr csv_node = uccx_find_csvdata(doc, out, errstr, errstr_size);
     if (!csv_node) {
-        snprintf(errstr, errstr_size, "missing <csvdata> element");
         goto done;
     }
     csv = xmlNodeGetContent(csv_node);

@@ -463,6 +463,72 @@ static int devbroker_create_topics(devbroker *b)
     return rc == 0 ? created : -1;
 }
 
+/* Creates the mock cluster (b->host, b->mock) with cfg.brokers brokers,
+ * learns its bootstrap address and creates the topics. Returns 0, or -1
+ * logged (what was created is in b for the caller to free). */
+static int devbroker_open_mock(devbroker *b)
+{
+    char errstr[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(conf, "client.id", "ecm-devbroker", errstr, sizeof errstr) !=
+        RD_KAFKA_CONF_OK) {
+        rd_kafka_conf_destroy(conf);
+        ecm_log_error("devbroker: bad librdkafka configuration", "%s", errstr);
+        return -1;
+    }
+    rd_kafka_conf_set_log_cb(conf, devbroker_rdkafka_log);
+    b->host = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+    if (!b->host) {
+        rd_kafka_conf_destroy(conf);
+        ecm_log_error("devbroker: cannot create the mock host", "%s", errstr);
+        return -1;
+    }
+    b->mock = rd_kafka_mock_cluster_new(b->host, (int)b->cfg->brokers);
+    if (!b->mock) {
+        ecm_log_error("devbroker: cannot create the mock cluster", NULL);
+        return -1;
+    }
+    const char *bootstraps = rd_kafka_mock_cluster_bootstraps(b->mock);
+    if (devbroker_parse_bootstrap(bootstraps, b->upstream_host, sizeof b->upstream_host,
+                                  &b->upstream_port) != 0) {
+        ecm_log_error("devbroker: unexpected mock bootstrap address", "%s", bootstraps);
+        return -1;
+    }
+    return devbroker_create_topics(b) < 0 ? -1 : 0;
+}
+
+/* Registers the forwarder's metrics. Can't fail. */
+static void devbroker_metrics(devbroker *b, ecm_metrics *metrics)
+{
+    b->m_conns = ecm_metrics_gauge(metrics, "ecm_devbroker_connections",
+                                   "client connections open through the fixed port");
+    b->m_conns_total = ecm_metrics_counter(metrics, "ecm_devbroker_connections_total",
+                                           "client connections accepted on the fixed port");
+    b->m_bytes = ecm_metrics_counter(metrics, "ecm_devbroker_forwarded_bytes_total",
+                                     "bytes forwarded through the fixed port");
+}
+
+/* Starts the control port (/broker/down, /broker/up, /bootstrap and the
+ * probes). Returns it, or NULL logged. */
+static ecm_http *devbroker_start_control(devbroker *b, ecm_metrics *metrics)
+{
+    ecm_http *http = ecm_http_new(b->cfg->http_bind, (int)b->cfg->http_port, metrics);
+    if (!http || ecm_http_route(http, "POST", "/broker/down", 0, devbroker_down, b) != 0 ||
+        ecm_http_route(http, "POST", "/broker/up", 0, devbroker_up, b) != 0 ||
+        ecm_http_route(http, "GET", "/bootstrap", 0, devbroker_bootstrap, b) != 0) {
+        ecm_log_error("devbroker: cannot set up the control port", NULL);
+        if (http)
+            ecm_http_destroy(http);
+        return NULL;
+    }
+    ecm_http_set_ready(http, devbroker_ready, b);
+    if (ecm_http_start(http) != 0) {
+        ecm_http_destroy(http);
+        return NULL;
+    }
+    return http;
+}
+
 int main(int argc, char **argv)
 {
     devbroker_config cfg;
@@ -471,10 +537,7 @@ int main(int argc, char **argv)
                           "Development-only Kafka broker: librdkafka's in-memory mock cluster on "
                           "a fixed loopback port. Never for production.",
                           devbroker_table, DEVBROKER_TABLE_N, &cfg);
-    ecm_log_level lvl = ECM_LOG_INFO;
-    if (ecm_log_level_parse(cfg.log_level, &lvl) != 0)
-        lvl = ECM_LOG_INFO;
-    ecm_log_init("devbroker", lvl);
+    ecm_service_log_init("devbroker", cfg.log_level);
     ecm_service_install_signals();
     ecm_config_log(devbroker_table, DEVBROKER_TABLE_N, &cfg);
 
@@ -485,56 +548,16 @@ int main(int argc, char **argv)
     ecm_metrics *metrics = ecm_metrics_new();
     ecm_http *http = NULL;
     int lfd = -1;
-    char errstr[512];
-
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (rd_kafka_conf_set(conf, "client.id", "ecm-devbroker", errstr, sizeof errstr) !=
-        RD_KAFKA_CONF_OK) {
-        rd_kafka_conf_destroy(conf);
-        ecm_log_error("devbroker: bad librdkafka configuration", "%s", errstr);
+    if (devbroker_open_mock(&b) != 0)
         goto out;
-    }
-    rd_kafka_conf_set_log_cb(conf, devbroker_rdkafka_log);
-    b.host = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-    if (!b.host) {
-        rd_kafka_conf_destroy(conf);
-        ecm_log_error("devbroker: cannot create the mock host", "%s", errstr);
-        goto out;
-    }
-    b.mock = rd_kafka_mock_cluster_new(b.host, (int)cfg.brokers);
-    if (!b.mock) {
-        ecm_log_error("devbroker: cannot create the mock cluster", NULL);
-        goto out;
-    }
     const char *bootstraps = rd_kafka_mock_cluster_bootstraps(b.mock);
-    if (devbroker_parse_bootstrap(bootstraps, b.upstream_host, sizeof b.upstream_host,
-                                  &b.upstream_port) != 0) {
-        ecm_log_error("devbroker: unexpected mock bootstrap address", "%s", bootstraps);
-        goto out;
-    }
-    if (devbroker_create_topics(&b) < 0)
-        goto out;
-
-    b.m_conns = ecm_metrics_gauge(metrics, "ecm_devbroker_connections",
-                                  "client connections open through the fixed port");
-    b.m_conns_total = ecm_metrics_counter(metrics, "ecm_devbroker_connections_total",
-                                          "client connections accepted on the fixed port");
-    b.m_bytes = ecm_metrics_counter(metrics, "ecm_devbroker_forwarded_bytes_total",
-                                    "bytes forwarded through the fixed port");
+    devbroker_metrics(&b, metrics);
 
     lfd = fwd_listen(cfg.bind, (int)cfg.port);
     if (lfd < 0)
         goto out;
-
-    http = ecm_http_new(cfg.http_bind, (int)cfg.http_port, metrics);
-    if (!http || ecm_http_route(http, "POST", "/broker/down", 0, devbroker_down, &b) != 0 ||
-        ecm_http_route(http, "POST", "/broker/up", 0, devbroker_up, &b) != 0 ||
-        ecm_http_route(http, "GET", "/bootstrap", 0, devbroker_bootstrap, &b) != 0) {
-        ecm_log_error("devbroker: cannot set up the control port", NULL);
-        goto out;
-    }
-    ecm_http_set_ready(http, devbroker_ready, &b);
-    if (ecm_http_start(http) != 0)
+    http = devbroker_start_control(&b, metrics);
+    if (!http)
         goto out;
 
     devbroker_banner(&cfg, bootstraps);

@@ -5,12 +5,11 @@
 
 #include <curl/curl.h>
 
-/* An answer's body, grown as it comes (answers are small). */
-typedef struct {
-    char *s;
-    size_t len;
-    int oom;
-} sink;
+#include "ecm_buf.h"
+
+/* An answer's body is grown as it comes; answers are small (a report page
+ * is at most a thousand rows), this bounds one gone wrong. */
+#define ANSWER_MAX (64u << 20)
 
 typedef struct {
     ctl_api_progress_fn fn;
@@ -31,18 +30,9 @@ const char *ctl_api_base(void)
 
 static size_t on_body(char *data, size_t size, size_t n, void *vctx)
 {
-    sink *s = vctx;
+    ecm_buf *b = vctx;
     size_t k = size * n;
-    char *grown = realloc(s->s, s->len + k + 1);
-    if (!grown) {
-        s->oom = 1;
-        return 0;
-    }
-    memcpy(grown + s->len, data, k);
-    s->s = grown;
-    s->len += k;
-    s->s[s->len] = '\0';
-    return k;
+    return ecm_buf_add(b, data, k) == 0 ? k : 0;
 }
 
 static size_t on_read(char *buf, size_t size, size_t n, void *vctx)
@@ -93,7 +83,8 @@ static int perform(CURL *c, const char *path, struct curl_slist *hdrs, ctl_api_a
                        sizeof(url) - 1);
         return -1;
     }
-    sink s = {0};
+    ecm_buf s;
+    ecm_buf_init(&s, ANSWER_MAX);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
@@ -105,11 +96,11 @@ static int perform(CURL *c, const char *path, struct curl_slist *hdrs, ctl_api_a
     }
     if (rc == CURLE_OK) {
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
-        out->body = s.len ? json_loads(s.s, 0, NULL) : NULL;
+        out->body = ecm_buf_len(&s) ? json_loads(ecm_buf_ptr(&s), 0, NULL) : NULL;
     } else {
         (void)snprintf(out->err, sizeof(out->err), "%s: %s", url, curl_easy_strerror(rc));
     }
-    free(s.s);
+    ecm_buf_free(&s);
     return rc == CURLE_OK ? 0 : -1;
 }
 

@@ -75,6 +75,42 @@ static const ecm_cfg_entry smssim_config_table[] = {
 };
 #define SMSSIM_CONFIG_N (sizeof smssim_config_table / sizeof smssim_config_table[0])
 
+/* The DLR workers, with the configured timeouts and retries. NULL (logged)
+ * when they cannot start. */
+static smssim_dlr *smssim_start_dlr(const smssim_config *cfg, smssim_state *state,
+                                    ecm_metrics *metrics)
+{
+    smssim_dlr_config dcfg = {(int)cfg->dlr_workers,
+                              (long)cfg->dlr_timeout_ms,
+                              (int)cfg->dlr_attempts,
+                              (long)cfg->dlr_retry_ms,
+                              10000,
+                              1000000};
+    return smssim_dlr_new(&dcfg, state, metrics);
+}
+
+/* Creates the gateway API (*api) on *http and starts it. Returns 0, or -1
+ * logged (what was created is in *api and *http for the caller to free). */
+static int smssim_start_http(const smssim_config *cfg, const smssim_mix *mix, smssim_state *state,
+                             smssim_dlr *dlr, ecm_metrics *metrics, smssim_api **api,
+                             ecm_http **http)
+{
+    smssim_api_config acfg = {
+        cfg->token, mix,  (uint64_t)cfg->seed, (long)cfg->dlr_delay_ms, cfg->mo_url,
+        cfg->mo_to, 10000};
+    *api = smssim_api_new(&acfg, state, dlr, metrics);
+    *http = *api ? ecm_http_new(cfg->http_bind, (int)cfg->http_port, metrics) : NULL;
+    if (!*http) {
+        ecm_log_error("out of memory", NULL);
+        return -1;
+    }
+    if (smssim_api_add_routes(*api, *http) != 0 || ecm_http_start(*http) != 0) {
+        ecm_log_error("HTTP server could not start", "port=%lld", cfg->http_port);
+        return -1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     smssim_config cfg;
@@ -84,9 +120,7 @@ int main(int argc, char **argv)
                           "only: all state (message ids, counters, queued DLRs) is in memory and "
                           "lost at exit",
                           smssim_config_table, SMSSIM_CONFIG_N, &cfg);
-    ecm_log_level level = ECM_LOG_INFO;
-    (void)ecm_log_level_parse(cfg.log_level, &level);
-    ecm_log_init("sms-sim", level);
+    ecm_service_log_init("sms-sim", cfg.log_level);
     ecm_config_log(smssim_config_table, SMSSIM_CONFIG_N, &cfg);
 
     int rc = 1;
@@ -114,26 +148,8 @@ int main(int argc, char **argv)
         ecm_log_error("out of memory", NULL);
         goto out;
     }
-    smssim_dlr_config dcfg = {(int)cfg.dlr_workers,
-                              (long)cfg.dlr_timeout_ms,
-                              (int)cfg.dlr_attempts,
-                              (long)cfg.dlr_retry_ms,
-                              10000,
-                              1000000};
-    dlr = smssim_dlr_new(&dcfg, state, metrics);
-    if (!dlr) {
-        goto out;
-    }
-    smssim_api_config acfg = {
-        cfg.token, mix, (uint64_t)cfg.seed, (long)cfg.dlr_delay_ms, cfg.mo_url, cfg.mo_to, 10000};
-    api = smssim_api_new(&acfg, state, dlr, metrics);
-    http = api ? ecm_http_new(cfg.http_bind, (int)cfg.http_port, metrics) : NULL;
-    if (!http) {
-        ecm_log_error("out of memory", NULL);
-        goto out;
-    }
-    if (smssim_api_add_routes(api, http) != 0 || ecm_http_start(http) != 0) {
-        ecm_log_error("HTTP server could not start", "port=%lld", cfg.http_port);
+    dlr = smssim_start_dlr(&cfg, state, metrics);
+    if (!dlr || smssim_start_http(&cfg, mix, state, dlr, metrics, &api, &http) != 0) {
         goto out;
     }
     ecm_log_info("sms-sim ready", "port=%lld mix=%s dlr_delay_ms=%lld", cfg.http_port, cfg.mix,
