@@ -130,7 +130,7 @@ log_lines=$(wc -l <"$ECM_DEV_DIR/logs/gateway.log" 2>/dev/null || echo 0)
 gw0=$(gw_cpu) pg0=$(pg_cpu)
 t0=$(now)
 code=$(curl -sS -o "$tmp/answer.json" -w '%{http_code}' --max-time 3600 -X POST \
-    -H 'Content-Type: text/csv' -H 'Expect:' --data-binary "@$csv" \
+    -H 'Content-Type: text/csv' -H 'Expect:' "${ECM_AUTH[@]}" --data-binary "@$csv" \
     "$ECM_DEV_API_URL/api/v1/campaigns/$cid/uploads") || code=000
 t1=$(now)
 gw1=$(gw_cpu) pg1=$(pg_cpu)
