@@ -10,6 +10,7 @@
 #include "ctl_campaigns.h"
 #include "ctl_cli.h"
 #include "ctl_upload.h"
+#include "ctl_watch.h"
 
 typedef struct {
     const char *name;
@@ -20,6 +21,7 @@ typedef struct {
 static const verb VERBS[] = {
     {"campaigns", ctl_campaigns_main, "list|show|create|activate|pause|resume|stop campaigns"},
     {"upload", ctl_upload_main, "send a contact file to a campaign (or resume an upload)"},
+    {"watch", ctl_watch_main, "a campaign's live counts until it is done"},
 };
 
 static void usage(FILE *out)
