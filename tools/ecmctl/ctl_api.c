@@ -254,6 +254,50 @@ int ctl_api_get_to(const char *path, FILE *sink_fp, ctl_api_answer *out)
     return -1;
 }
 
+json_t *ctl_api_list(const char *path, long long page_limit, long long max, ctl_api_answer *fail)
+{
+    json_t *all = json_array();
+    char cursor[64] = "";
+    memset(fail, 0, sizeof(*fail));
+    do {
+        long long want = max > 0 ? max - (long long)json_array_size(all) : page_limit;
+        char page[1200];
+        if (snprintf(page, sizeof(page), "%s%climit=%lld%s%s", path, strchr(path, '?') ? '&' : '?',
+                     want < page_limit ? want : page_limit, cursor[0] ? "&cursor=" : "",
+                     cursor) >= (int)sizeof(page)) {
+            (void)snprintf(fail->err, sizeof(fail->err), "the path is too long");
+            json_decref(all);
+            return NULL;
+        }
+        ctl_api_answer a;
+        if (ctl_api_get(page, &a) != 0 || a.status != 200) {
+            *fail = a;
+            json_decref(all);
+            return NULL;
+        }
+        json_array_extend(all, json_object_get(a.body, "items"));
+        const char *next = json_string_value(json_object_get(a.body, "next_cursor"));
+        if (!next || strlen(next) >= sizeof(cursor) ||
+            (max > 0 && (long long)json_array_size(all) >= max)) {
+            cursor[0] = '\0';
+        } else {
+            memcpy(cursor, next, strlen(next) + 1);
+        }
+        ctl_api_answer_free(&a);
+    } while (cursor[0]);
+    return all;
+}
+
+int ctl_api_print_items(const json_t *items)
+{
+    json_t *page = json_pack("{sO sn}", "items", items, "next_cursor");
+    char *text = page ? json_dumps(page, JSON_COMPACT) : NULL;
+    printf("%s\n", text ? text : "");
+    free(text);
+    json_decref(page);
+    return CTL_EXIT_OK;
+}
+
 char *ctl_api_escape(const char *s)
 {
     CURL *c = curl_easy_init();

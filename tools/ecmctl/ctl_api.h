@@ -55,6 +55,18 @@ int ctl_api_post_file(const char *path, const char *content_type, FILE *fp, long
 int ctl_api_get_to(const char *path, FILE *sink, ctl_api_answer *out)
     __attribute__((warn_unused_result));
 
+/* GETs every page of the list at base + path (with or without a query,
+ * but no limit or cursor in it), following next_cursor, page_limit
+ * items a page, until max items (0: all) are in. Returns a new array of
+ * the items (the caller's), or NULL when a request failed: then *fail
+ * holds that answer (free it). */
+json_t *ctl_api_list(const char *path, long long page_limit, long long max, ctl_api_answer *fail)
+    __attribute__((warn_unused_result));
+
+/* Prints items as a page of the API ({"items": [...], "next_cursor":
+ * null}) on one line to stdout. Returns CTL_EXIT_OK. */
+int ctl_api_print_items(const json_t *items);
+
 /* The percent-encoding of s for a path segment (RFC 3986 unreserved bytes
  * kept), in a new string the caller frees, or NULL when out of memory. */
 char *ctl_api_escape(const char *s) __attribute__((warn_unused_result));

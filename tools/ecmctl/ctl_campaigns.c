@@ -154,37 +154,16 @@ static int list(int argc, char **argv)
         }
         return rc < 0 ? CTL_EXIT_OK : CTL_EXIT_USAGE;
     }
-    json_t *all = json_array();
-    char cursor[64] = "";
-    rc = CTL_EXIT_OK;
-    do {
-        long long want = limit > 0 ? limit - (long long)json_array_size(all) : PAGE_LIMIT;
-        char path[160];
-        (void)snprintf(path, sizeof(path), "/api/v1/campaigns?limit=%lld%s%s",
-                       want < PAGE_LIMIT ? want : PAGE_LIMIT, cursor[0] ? "&cursor=" : "", cursor);
-        ctl_api_answer a;
-        if (ctl_api_get(path, &a) != 0 || a.status != 200) {
-            rc = ctl_api_fail("campaigns list", &a);
-            ctl_api_answer_free(&a);
-            break;
-        }
-        json_array_extend(all, json_object_get(a.body, "items"));
-        const char *next = json_string_value(json_object_get(a.body, "next_cursor"));
-        if (!next || strlen(next) >= sizeof(cursor) ||
-            (limit > 0 && (long long)json_array_size(all) >= limit)) {
-            cursor[0] = '\0';
-        } else {
-            memcpy(cursor, next, strlen(next) + 1);
-        }
-        ctl_api_answer_free(&a);
-    } while (cursor[0]);
-    if (rc == CTL_EXIT_OK && json) {
-        json_t *page = json_pack("{sO sn}", "items", all, "next_cursor");
-        char *text = json_dumps(page, JSON_COMPACT);
-        printf("%s\n", text ? text : "");
-        free(text);
-        json_decref(page);
-    } else if (rc == CTL_EXIT_OK) {
+    ctl_api_answer fail;
+    json_t *all = ctl_api_list("/api/v1/campaigns", PAGE_LIMIT, limit, &fail);
+    if (!all) {
+        rc = ctl_api_fail("campaigns list", &fail);
+        ctl_api_answer_free(&fail);
+        return rc;
+    }
+    if (json) {
+        rc = ctl_api_print_items(all);
+    } else {
         printf("%s\n", ctl_table_campaign_header());
         size_t i;
         json_t *c;

@@ -166,7 +166,7 @@ int ctl_upload_run(const ctl_upload_job *job)
     long long rejected = jint(a.body, "rows_rejected");
     ctl_api_answer_free(&a);
     if (rejected > 0 && !job->allow_rejects) {
-        fprintf(stderr, "ecmctl %s: %lld rows rejected (exit 4; --allow-rejects accepts that)\n",
+        fprintf(stderr, "ecmctl %s: rows rejected: %lld (exit 4; --allow-rejects accepts that)\n",
                 job->what, rejected);
         return CTL_EXIT_REJECTED;
     }

@@ -9,6 +9,7 @@
 #include "ctl_api.h"
 #include "ctl_campaigns.h"
 #include "ctl_cli.h"
+#include "ctl_dnc.h"
 #include "ctl_upload.h"
 #include "ctl_watch.h"
 
@@ -22,6 +23,7 @@ static const verb VERBS[] = {
     {"campaigns", ctl_campaigns_main, "list|show|create|activate|pause|resume|stop campaigns"},
     {"upload", ctl_upload_main, "send a contact file to a campaign (or resume an upload)"},
     {"watch", ctl_watch_main, "a campaign's live counts until it is done"},
+    {"dnc", ctl_dnc_main, "add|rm|ls|import do-not-contact numbers"},
 };
 
 static void usage(FILE *out)
