@@ -10,6 +10,7 @@
 #include "ctl_campaigns.h"
 #include "ctl_cli.h"
 #include "ctl_dnc.h"
+#include "ctl_export.h"
 #include "ctl_upload.h"
 #include "ctl_watch.h"
 
@@ -24,6 +25,7 @@ static const verb VERBS[] = {
     {"upload", ctl_upload_main, "send a contact file to a campaign (or resume an upload)"},
     {"watch", ctl_watch_main, "a campaign's live counts until it is done"},
     {"dnc", ctl_dnc_main, "add|rm|ls|import do-not-contact numbers"},
+    {"export", ctl_export_main, "a campaign's attempts (or contacts) as CSV on stdout"},
 };
 
 static void usage(FILE *out)
