@@ -11,6 +11,7 @@
 #include "ctl_cli.h"
 #include "ctl_dnc.h"
 #include "ctl_export.h"
+#include "ctl_keys.h"
 #include "ctl_upload.h"
 #include "ctl_watch.h"
 
@@ -26,6 +27,7 @@ static const verb VERBS[] = {
     {"watch", ctl_watch_main, "a campaign's live counts until it is done"},
     {"dnc", ctl_dnc_main, "add|rm|ls|import do-not-contact numbers"},
     {"export", ctl_export_main, "a campaign's attempts (or contacts) as CSV on stdout"},
+    {"keys", ctl_keys_main, "create|ls|revoke API keys"},
 };
 
 static void usage(FILE *out)
