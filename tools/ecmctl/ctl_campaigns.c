@@ -69,6 +69,9 @@ static int parse_days(const char *s, size_t n, bool days[7])
         while (j < n && s[j] != ',') {
             j++;
         }
+        if (j == i || (j == n - 1 && s[j] == ',')) {
+            return -1; /* an empty name: "mon,,tue", "mon," */
+        }
         const char *dash = memchr(s + i, '-', j - i);
         int from = day_index(s + i, dash ? (size_t)(dash - (s + i)) : j - i);
         int to = dash ? day_index(dash + 1, (size_t)(s + j - (dash + 1))) : from;
