@@ -159,9 +159,12 @@ static int rm(const char *number, const dnc_opts *o)
         return CTL_EXIT_LOST;
     }
     char path[256], list[64];
-    int n = o->campaign_id > 0 ? snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/dnc/%s",
-                                          o->campaign_id, phone)
-                               : snprintf(path, sizeof(path), "/api/v1/dnc/%s", phone);
+    int n;
+    if (o->campaign_id > 0) {
+        n = snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/dnc/%s", o->campaign_id, phone);
+    } else {
+        n = snprintf(path, sizeof(path), "/api/v1/dnc/%s", phone);
+    }
     free(phone);
     if (n < 0 || (size_t)n >= sizeof(path)) {
         fprintf(stderr, "ecmctl dnc rm: '%s' is too long for a number\n", number);

@@ -24,7 +24,7 @@ typedef struct {
  * JSON) on stdout, the bar, the first rows not loaded and any error on
  * stderr. Returns an exit code (ctl_cli.h): 0, 1 refused, 2 the file
  * cannot be read, 3 no answer, 4 rows rejected (unless allow_rejects). */
-int ctl_upload_run(const ctl_upload_job *job);
+int ctl_upload_run(const ctl_upload_job *job) __attribute__((warn_unused_result));
 
 /* Writes the command's usage to out. */
 void ctl_upload_usage(FILE *out);
