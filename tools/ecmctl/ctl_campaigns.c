@@ -418,7 +418,9 @@ int ctl_campaigns_main(int argc, char **argv)
             return on_one(argc, argv, "POST", changes[i]);
         }
     }
-    fprintf(stderr, "ecmctl campaigns: unknown verb '%s'\n", verb);
+    if (*verb) {
+        fprintf(stderr, "ecmctl campaigns: unknown verb '%s'\n", verb);
+    }
     usage(stderr);
     return CTL_EXIT_USAGE;
 }

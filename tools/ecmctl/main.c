@@ -40,7 +40,7 @@ static void usage(FILE *out)
             "\n"
             "ecmctl VERB --help tells more. The API is at $ECM_URL (default %s);\n"
             "each request carries the API key in $ECM_API_KEY (Authorization: Bearer).\n"
-            "\n" CTL_EXIT_HELP,
+            "\n" CTL_EXIT_HELP "watch ended by Ctrl-C exits 130.\n",
             CTL_API_URL_DEFAULT);
 }
 
