@@ -65,7 +65,9 @@ static void test_ecmctl_bar_text_shows_bytes_percent_and_rows(void **state)
     assert_string_equal(ctl_bar_text(buf, sizeof(buf), 4200000, 8400000, 41230),
                         "[###############...............]  50%  4.2 / 8.4 MB  41,230 rows sent");
     assert_string_equal(ctl_bar_text(buf, sizeof(buf), 0, 0, 0),
-                        "[##############################] 100%  0.0 / 0.0 MB  0 rows sent");
+                        "[##############################] 100%  0.0 / 0.0 kB  0 rows sent");
+    assert_string_equal(ctl_bar_text(buf, sizeof(buf), 1500, 3000, 7),
+                        "[###############...............]  50%  1.5 / 3.0 kB  7 rows sent");
     ctl_bar_text(buf, 10, 1, 2, 3); /* cut, never overrun */
     assert_int_equal(strlen(buf), 9);
 }

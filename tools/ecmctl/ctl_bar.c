@@ -37,8 +37,9 @@ const char *ctl_bar_text(char *buf, size_t size, long long sent, long long total
     cells[BAR_WIDTH] = '\0';
     char count[32];
     /* trunc-ok: a progress line, cut to the terminal's taste */
-    (void)snprintf(buf, size, "[%s] %3d%%  %.1f / %.1f MB  %s rows sent", cells, percent,
-                   (double)sent / 1e6, (double)total / 1e6,
+    double unit = total >= 1000000 ? 1e6 : 1e3;
+    (void)snprintf(buf, size, "[%s] %3d%%  %.1f / %.1f %s  %s rows sent", cells, percent,
+                   (double)sent / unit, (double)total / unit, unit > 1e3 ? "MB" : "kB",
                    ctl_cli_count(count, sizeof(count), rows));
     return buf;
 }

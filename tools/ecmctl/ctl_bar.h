@@ -36,7 +36,8 @@ void ctl_bar_feed(void *ctx, const char *data, size_t len);
 void ctl_bar_finish(ctl_bar *b);
 
 /* Writes the bar's text for sent of total bytes and rows rows into buf:
- * "[####......]  42%  3.4 / 8.1 MB  41,230 rows sent". Returns buf; cut
+ * "[####......]  42%  3.4 / 8.1 MB  41,230 rows sent" (kB under 1 MB).
+ * Returns buf; cut
  * (NUL-terminated) when size is too small. Can't fail. */
 const char *ctl_bar_text(char *buf, size_t size, long long sent, long long total, long long rows);
 
