@@ -64,11 +64,15 @@ static int sink_add(sink *s, const char *data, size_t k)
     return 0;
 }
 
+/* curl write callback: keeps the body in the sink; 0 (abort) past
+ * ANSWER_MAX or out of memory. */
 static size_t on_body(char *data, size_t size, size_t n, void *vctx)
 {
     return sink_add(vctx, data, size * n) == 0 ? size * n : 0;
 }
 
+/* curl write callback: a 2xx body goes to the tee's file, any other is
+ * kept (the problem); 0 (abort) when the file cannot be written. */
 static size_t on_tee(char *data, size_t size, size_t n, void *vctx)
 {
     tee *t = vctx;
@@ -85,6 +89,8 @@ static size_t on_tee(char *data, size_t size, size_t n, void *vctx)
     return k;
 }
 
+/* curl read callback: the next piece of the file, shown to the chunk
+ * function first; aborts on a read error. */
 static size_t on_read(char *buf, size_t size, size_t n, void *vctx)
 {
     source *src = vctx;
@@ -154,6 +160,8 @@ static int perform(CURL *c, const char *path, struct curl_slist *hdrs, curl_writ
     return -1;
 }
 
+/* Fills out for a request that could not be made (out of memory).
+ * Returns -1. */
 static int no_handle(ctl_api_answer *out)
 {
     memset(out, 0, sizeof(*out));

@@ -7,6 +7,7 @@
 #define BAR_WIDTH 30
 #define REDRAW_MS 200
 
+/* Monotonic milliseconds. Can't fail. */
 static long long mono_ms(void)
 {
     struct timespec ts;
@@ -44,6 +45,7 @@ const char *ctl_bar_text(char *buf, size_t size, long long sent, long long total
     return buf;
 }
 
+/* Redraws the bar over the current line of b->out. */
 static void draw(ctl_bar *b, bool at_end)
 {
     char line[160];

@@ -16,6 +16,7 @@ static const char *const DAYS[] = {"mon", "tue", "wed", "thu", "fri", "sat", "su
 
 enum { OPT_JSON = 256 };
 
+/* Writes the verb's usage to out. */
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -43,6 +44,7 @@ static void usage(FILE *out)
             "--json prints the API's JSON instead of the table or summary.\n" CTL_EXIT_HELP);
 }
 
+/* Index (0 = mon) of the weekday named by s[0..n), or -1. */
 static int day_index(const char *s, size_t n)
 {
     for (int i = 0; i < 7; i++) {
@@ -53,6 +55,7 @@ static int day_index(const char *s, size_t n)
     return -1;
 }
 
+/* true when s is HH:MM (00:00 to 29:59; the API bounds the hour). */
 static bool is_hhmm(const char *s)
 {
     return strlen(s) == 5 && s[0] >= '0' && s[0] <= '2' && s[1] >= '0' && s[1] <= '9' &&
@@ -146,6 +149,7 @@ static int parse_read_opts(int argc, char **argv, bool *json, long long *limit)
     return 0;
 }
 
+/* campaigns list. Returns an exit code. */
 static int list(int argc, char **argv)
 {
     bool json = false;
@@ -180,6 +184,7 @@ static int list(int argc, char **argv)
     return rc;
 }
 
+/* Prints a Campaign object for people, one member a line. */
 static void print_campaign(const json_t *c)
 {
     const json_t *cisco = json_object_get(c, "cisco");
@@ -240,6 +245,7 @@ static void set_text(json_t *body, const char *key, const char *v)
     json_object_set_new(body, key, json_string(v));
 }
 
+/* body's "sms" object, made when absent (borrowed). */
 static json_t *sms_of(json_t *body)
 {
     json_t *sms = json_object_get(body, "sms");
@@ -250,6 +256,7 @@ static json_t *sms_of(json_t *body)
     return sms;
 }
 
+/* body's "call_window" object, made when absent (borrowed). */
 static json_t *window_of(json_t *body)
 {
     json_t *w = json_object_get(body, "call_window");
@@ -338,6 +345,7 @@ static int load_file(const char *path, json_t **body)
     return 0;
 }
 
+/* campaigns create. Returns an exit code. */
 static int create(int argc, char **argv)
 {
     static const struct option opts[] = {{"file", required_argument, NULL, 'f'},

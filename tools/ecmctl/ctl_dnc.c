@@ -27,6 +27,7 @@ typedef struct {
     int progress; /* -1: on a terminal */
 } dnc_opts;
 
+/* Writes the verb's usage to out. */
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -111,6 +112,8 @@ static int parse_opts(int argc, char **argv, dnc_opts *o)
     return 0;
 }
 
+/* Writes which list o names ("the global DNC list", "campaign 7's
+ * DNC list") into buf. Returns buf. */
 static const char *list_name(const dnc_opts *o, char *buf, size_t size)
 {
     if (o->campaign_id > 0) {
@@ -121,6 +124,7 @@ static const char *list_name(const dnc_opts *o, char *buf, size_t size)
     return buf;
 }
 
+/* dnc add NUMBER. Returns an exit code. */
 static int add(const char *number, const dnc_opts *o)
 {
     json_t *body = json_pack("{ss}", "phone", number);
@@ -151,6 +155,7 @@ static int add(const char *number, const dnc_opts *o)
     return rc;
 }
 
+/* dnc rm NUMBER. Returns an exit code. */
 static int rm(const char *number, const dnc_opts *o)
 {
     char *phone = ctl_api_escape(number);
@@ -181,6 +186,7 @@ static int rm(const char *number, const dnc_opts *o)
     return rc;
 }
 
+/* dnc ls. Returns an exit code. */
 static int ls(const dnc_opts *o)
 {
     char path[256];
@@ -234,6 +240,7 @@ static int ls(const dnc_opts *o)
     return CTL_EXIT_OK;
 }
 
+/* dnc import FILE. Returns an exit code. */
 static int import(const char *file, const dnc_opts *o)
 {
     char path[96];

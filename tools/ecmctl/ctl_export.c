@@ -8,6 +8,7 @@
 #include "ctl_api.h"
 #include "ctl_cli.h"
 
+/* Writes the verb's usage to out. */
 static void usage(FILE *out)
 {
     fprintf(out, "usage: ecmctl export CAMPAIGN [--contacts] [-o FILE] > attempts.csv\n"

@@ -19,6 +19,7 @@ typedef struct {
     bool json;
 } keys_opts;
 
+/* Writes the verb's usage to out. */
 static void usage(FILE *out)
 {
     fprintf(out, "usage: ecmctl keys create --role admin|supervisor|viewer --name NAME\n"
@@ -71,6 +72,7 @@ static int parse_opts(int argc, char **argv, keys_opts *o)
     return 0;
 }
 
+/* keys create. Returns an exit code. */
 static int create(const keys_opts *o)
 {
     if (!o->role || !o->name) {
@@ -104,6 +106,7 @@ static int create(const keys_opts *o)
     return rc;
 }
 
+/* keys ls. Returns an exit code. */
 static int ls(const keys_opts *o)
 {
     ctl_api_answer fail;
@@ -140,6 +143,7 @@ static int ls(const keys_opts *o)
     return CTL_EXIT_OK;
 }
 
+/* keys revoke ID. Returns an exit code. */
 static int revoke(const char *id)
 {
     char *escaped = ctl_api_escape(id);

@@ -8,6 +8,7 @@ void ctl_rows_init(ctl_rows *r, bool json)
     r->json = json;
 }
 
+/* Counts one byte of a CSV file. */
 static void feed_csv(ctl_rows *r, char c)
 {
     if (c == '"') {
@@ -23,6 +24,7 @@ static void feed_csv(ctl_rows *r, char c)
     }
 }
 
+/* Counts one byte of a JSON array. */
 static void feed_json(ctl_rows *r, char c)
 {
     if (r->in_quotes) {

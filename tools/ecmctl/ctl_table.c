@@ -68,6 +68,7 @@ const char *ctl_table_campaign_header(void)
            "ATTEMPTS";
 }
 
+/* The campaign's counts.key (0 when absent). */
 static long long count_of(const json_t *campaign, const char *key)
 {
     return (long long)json_integer_value(json_object_get(json_object_get(campaign, "counts"), key));

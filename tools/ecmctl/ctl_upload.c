@@ -42,12 +42,14 @@ void ctl_upload_usage(FILE *out)
                  "duplicates and DNC numbers are reported, not rejected.\n" CTL_EXIT_HELP);
 }
 
+/* true when s ends with tail. */
 static bool ends_with(const char *s, const char *tail)
 {
     size_t n = strlen(s), k = strlen(tail);
     return n >= k && strcmp(s + n - k, tail) == 0;
 }
 
+/* o's integer member key (0 when absent). */
 static long long jint(const json_t *o, const char *key)
 {
     return (long long)json_integer_value(json_object_get(o, key));

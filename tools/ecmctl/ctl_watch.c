@@ -19,12 +19,14 @@ enum { OPT_JSON = 256 };
 /* Set by SIGINT: the one mutable global STYLE.md allows. */
 static volatile sig_atomic_t interrupted;
 
+/* SIGINT: ends the watch after the current request. */
 static void on_sigint(int sig)
 {
     (void)sig;
     interrupted = 1;
 }
 
+/* Writes the verb's usage to out. */
 static void usage(FILE *out)
 {
     fprintf(out, "usage: ecmctl watch CAMPAIGN [--interval SECONDS] [--json]\n"

@@ -30,6 +30,8 @@ static const verb VERBS[] = {
     {"keys", ctl_keys_main, "create|ls|revoke API keys"},
 };
 
+/* Writes ecmctl's usage (the verbs, the environment, the exit codes)
+ * to out. */
 static void usage(FILE *out)
 {
     fprintf(out, "usage: ecmctl VERB [ARGS]\n\nVerbs:\n");
