@@ -35,7 +35,8 @@ static void usage(FILE *out)
                  "dispatched, waiting, retry_due, closed), closed contacts by outcome, and\n"
                  "attempts - until the campaign is stopped, completed or expired, or every\n"
                  "contact is closed, or Ctrl-C. On a terminal the counts are redrawn in\n"
-                 "place; otherwise one line is printed per change, with the time.\n"
+                 "place; otherwise one line is printed per change, with the time. Without\n"
+                 "an answer (or with a 503) it says so on stderr and keeps asking.\n"
                  "\n"
                  "  --interval SECONDS   how often to ask the API (default 2, 1 to 3600)\n"
                  "  --json               one line of the API's campaign JSON per change\n"
@@ -164,7 +165,16 @@ int ctl_watch_main(int argc, char **argv)
     int lines = 0;
     while (!interrupted) {
         ctl_api_answer a;
-        if (ctl_api_get(path, &a) != 0 || a.status != 200) {
+        int got = ctl_api_get(path, &a);
+        if (got != 0 || a.status == 503) {
+            /* The gateway restarting or its database away: say so, go on. */
+            (void)ctl_api_fail("watch (trying again)", &a);
+            ctl_api_answer_free(&a);
+            lines = 0;
+            nap(interval);
+            continue;
+        }
+        if (a.status != 200) {
             rc = ctl_api_fail("watch", &a);
             ctl_api_answer_free(&a);
             return rc;

@@ -2,7 +2,8 @@
  * attempts), polled from GET /api/v1/campaigns/{id} and redrawn in place
  * on a terminal, or printed as one line per change otherwise, until the
  * campaign is done (stopped, completed, expired, or every contact closed)
- * or Ctrl-C. */
+ * or Ctrl-C. No answer or a 503 (the gateway restarting) is told on
+ * stderr and the watch goes on. */
 #ifndef CTL_WATCH_H
 #define CTL_WATCH_H
 
