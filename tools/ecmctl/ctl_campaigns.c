@@ -1,0 +1,434 @@
+#include "ctl_campaigns.h"
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl_api.h"
+#include "ctl_cli.h"
+#include "ctl_table.h"
+
+#define PAGE_LIMIT 200
+
+static const char *const DAYS[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
+
+enum { OPT_JSON = 256 };
+
+/* Writes the verb's usage to out. */
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: ecmctl campaigns list [--limit N] [--json]\n"
+            "       ecmctl campaigns show ID [--json]\n"
+            "       ecmctl campaigns create (--file JSON | --name NAME --channel CHANNEL ...)\n"
+            "       ecmctl campaigns activate|pause|resume|stop ID [--json]\n"
+            "\n"
+            "list      every campaign, newest first, as a table (id, name, channel, state,\n"
+            "          contacts, closed, attempts); --limit N: the newest N only\n"
+            "show      one campaign with its counts by state and outcome\n"
+            "create    a new campaign (draft); prints its id (--json: the campaign).\n"
+            "          --file JSON (- for stdin) is the API's body; these flags set or\n"
+            "          override its members:\n"
+            "            --name NAME            --channel voice_ivr|voice_agent|sms\n"
+            "            --strategy NAME        --cisco KIND:ID (e.g. uccx:1, cce:5001)\n"
+            "            --region CC            --time-zone ZONE (IANA)\n"
+            "            --start-at TIME        --end-at TIME (RFC 3339)\n"
+            "            --window DAYS=HH:MM-HH:MM  repeatable: mon-fri=09:00-17:00, sat,sun=...\n"
+            "            --sms-template TEXT    --sms-sender ID   --sms-gateway kannel|http\n"
+            "activate  draft or paused -> active     pause   active -> paused\n"
+            "resume    paused -> active              stop    active or paused -> stopped (for "
+            "good)\n"
+            "\n"
+            "--json prints the API's JSON instead of the table or summary.\n" CTL_EXIT_HELP);
+}
+
+/* Index (0 = mon) of the weekday named by s[0..n), or -1. */
+static int day_index(const char *s, size_t n)
+{
+    for (int i = 0; i < 7; i++) {
+        if (n == 3 && strncmp(s, DAYS[i], 3) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* true when s is HH:MM (00:00 to 29:59; the API bounds the hour). */
+static bool is_hhmm(const char *s)
+{
+    return strlen(s) == 5 && s[0] >= '0' && s[0] <= '2' && s[1] >= '0' && s[1] <= '9' &&
+           s[2] == ':' && s[3] >= '0' && s[3] <= '5' && s[4] >= '0' && s[4] <= '9';
+}
+
+/* Sets days[i] for every weekday the DAYS part s[0..n) names. Returns 0
+ * or -1. */
+static int parse_days(const char *s, size_t n, bool days[7])
+{
+    size_t i = 0;
+    while (i < n) {
+        size_t j = i;
+        while (j < n && s[j] != ',') {
+            j++;
+        }
+        if (j == i || (j == n - 1 && s[j] == ',')) {
+            return -1; /* an empty name: "mon,,tue", "mon," */
+        }
+        const char *dash = memchr(s + i, '-', j - i);
+        int from = day_index(s + i, dash ? (size_t)(dash - (s + i)) : j - i);
+        int to = dash ? day_index(dash + 1, (size_t)(s + j - (dash + 1))) : from;
+        if (from < 0 || to < from) {
+            return -1;
+        }
+        for (int d = from; d <= to; d++) {
+            days[d] = true;
+        }
+        i = j + 1;
+    }
+    return n > 0 ? 0 : -1;
+}
+
+int ctl_campaigns_window_add(json_t *window, const char *spec, char *err, size_t err_size)
+{
+    const char *eq = strchr(spec, '=');
+    bool days[7] = {false};
+    char from[8] = "", to[8] = "";
+    const char *range = eq ? eq + 1 : "";
+    const char *dash = strchr(range, '-');
+    if (!eq || parse_days(spec, (size_t)(eq - spec), days) != 0 || !dash || dash - range != 5 ||
+        strlen(dash + 1) != 5) {
+        (void)snprintf(err, err_size,
+                       "--window '%s': give DAYS=HH:MM-HH:MM, e.g. mon-fri=09:00-17:00", spec);
+        return -1;
+    }
+    memcpy(from, range, 5);
+    memcpy(to, dash + 1, 5);
+    if (!is_hhmm(from) || !is_hhmm(to) || strcmp(from, to) >= 0) {
+        (void)snprintf(err, err_size, "--window '%s': times are HH:MM, the first before the second",
+                       spec);
+        return -1;
+    }
+    for (int d = 0; d < 7; d++) {
+        if (!days[d]) {
+            continue;
+        }
+        json_t *list = json_object_get(window, DAYS[d]);
+        if (!list) {
+            list = json_array();
+            json_object_set_new(window, DAYS[d], list);
+        }
+        json_array_append_new(list, json_pack("[ss]", from, to));
+    }
+    return 0;
+}
+
+/* Parses --json alone (and --help). Returns 0, CTL_EXIT_USAGE, or -1 for
+ * --help. Leaves optind at the first operand. */
+static int parse_read_opts(int argc, char **argv, bool *json, long long *limit)
+{
+    static const struct option opts[] = {{"json", no_argument, NULL, OPT_JSON},
+                                         {"limit", required_argument, NULL, 'l'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    optind = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == OPT_JSON) {
+            *json = true;
+        } else if (c == 'l' && limit && ctl_cli_parse_id(optarg, limit) == 0) {
+            continue;
+        } else if (c == 'h') {
+            usage(stdout);
+            return -1;
+        } else {
+            usage(stderr);
+            return CTL_EXIT_USAGE;
+        }
+    }
+    return 0;
+}
+
+/* campaigns list. Returns an exit code. */
+static int list(int argc, char **argv)
+{
+    bool json = false;
+    long long limit = 0;
+    int rc = parse_read_opts(argc, argv, &json, &limit);
+    if (rc != 0 || optind != argc) {
+        if (rc == 0) {
+            usage(stderr);
+        }
+        return rc < 0 ? CTL_EXIT_OK : CTL_EXIT_USAGE;
+    }
+    ctl_api_answer fail;
+    json_t *all = ctl_api_list("/api/v1/campaigns", PAGE_LIMIT, limit, &fail);
+    if (!all) {
+        rc = ctl_api_fail("campaigns list", &fail);
+        ctl_api_answer_free(&fail);
+        return rc;
+    }
+    if (json) {
+        rc = ctl_api_print_items(all);
+    } else {
+        printf("%s\n", ctl_table_campaign_header());
+        size_t i;
+        json_t *c;
+        json_array_foreach(all, i, c)
+        {
+            char row[512];
+            printf("%s\n", ctl_table_campaign_row(row, sizeof(row), c));
+        }
+    }
+    json_decref(all);
+    return rc;
+}
+
+/* Prints a Campaign object for people, one member a line. */
+static void print_campaign(const json_t *c)
+{
+    const json_t *cisco = json_object_get(c, "cisco");
+    const char *strategy = json_string_value(json_object_get(c, "strategy"));
+    printf("campaign %lld  %s\n", (long long)json_integer_value(json_object_get(c, "id")),
+           json_string_value(json_object_get(c, "name")));
+    printf("  channel    %s\n", json_string_value(json_object_get(c, "channel")));
+    printf("  state      %s\n", json_string_value(json_object_get(c, "state")));
+    printf("  strategy   %s\n", strategy ? strategy : "-");
+    if (json_is_object(cisco)) {
+        printf("  cisco      %s:%s\n", json_string_value(json_object_get(cisco, "kind")),
+               json_string_value(json_object_get(cisco, "campaign_id")));
+    }
+    static const char *const plain[] = {"region", "time_zone", "start_at", "end_at", "created_at"};
+    for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
+        const char *v = json_string_value(json_object_get(c, plain[i]));
+        printf("  %-10s %s\n", plain[i], v ? v : "-");
+    }
+    char line[1024];
+    printf("  counts     %s\n", ctl_table_counts_line(line, sizeof(line), c));
+}
+
+/* Runs one request on a campaign id given as the only operand: show
+ * (GET) or a state change (POST path/verb). */
+static int on_one(int argc, char **argv, const char *method, const char *verb)
+{
+    bool json = false;
+    int rc = parse_read_opts(argc, argv, &json, NULL);
+    long long id;
+    if (rc != 0) {
+        return rc < 0 ? CTL_EXIT_OK : rc;
+    }
+    if (optind != argc - 1 || ctl_cli_parse_id(argv[optind], &id) != 0) {
+        fprintf(stderr, "ecmctl campaigns %s: give one campaign ID\n", argv[0]);
+        return CTL_EXIT_USAGE;
+    }
+    char path[96], what[64];
+    (void)snprintf(path, sizeof(path), "/api/v1/campaigns/%lld%s%s", id, verb ? "/" : "",
+                   verb ? verb : "");
+    (void)snprintf(what, sizeof(what), "campaigns %s %lld", argv[0], id);
+    ctl_api_answer a;
+    if (ctl_api_call(method, path, NULL, &a) != 0 || a.status != 200) {
+        rc = ctl_api_fail(what, &a);
+    } else if (json) {
+        rc = ctl_api_print_raw(&a);
+    } else if (!verb) {
+        print_campaign(a.body);
+    } else {
+        printf("campaign %lld: %s\n", id, json_string_value(json_object_get(a.body, "state")));
+    }
+    ctl_api_answer_free(&a);
+    return rc;
+}
+
+/* Sets member key of body to the text v. */
+static void set_text(json_t *body, const char *key, const char *v)
+{
+    json_object_set_new(body, key, json_string(v));
+}
+
+/* body's "sms" object, made when absent (borrowed). */
+static json_t *sms_of(json_t *body)
+{
+    json_t *sms = json_object_get(body, "sms");
+    if (!json_is_object(sms)) {
+        sms = json_object();
+        json_object_set_new(body, "sms", sms);
+    }
+    return sms;
+}
+
+/* body's "call_window" object, made when absent (borrowed). */
+static json_t *window_of(json_t *body)
+{
+    json_t *w = json_object_get(body, "call_window");
+    if (!json_is_object(w)) {
+        w = json_object();
+        json_object_set_new(body, "call_window", w);
+    }
+    return w;
+}
+
+/* Applies one create flag (getopt code c, value v) to body. Returns 0 or
+ * CTL_EXIT_USAGE (said). */
+static int create_flag(json_t *body, int c, const char *v)
+{
+    char err[256];
+    switch (c) {
+    case 'n':
+        set_text(body, "name", v);
+        return 0;
+    case 'c':
+        set_text(body, "channel", v);
+        return 0;
+    case 's':
+        set_text(body, "strategy", v);
+        return 0;
+    case 'r':
+        set_text(body, "region", v);
+        return 0;
+    case 'z':
+        set_text(body, "time_zone", v);
+        return 0;
+    case 'S':
+        set_text(body, "start_at", v);
+        return 0;
+    case 'E':
+        set_text(body, "end_at", v);
+        return 0;
+    case 'T':
+        set_text(sms_of(body), "template", v);
+        return 0;
+    case 'F':
+        set_text(sms_of(body), "sender", v);
+        return 0;
+    case 'G':
+        set_text(sms_of(body), "gateway", v);
+        return 0;
+    case 'w':
+        if (ctl_campaigns_window_add(window_of(body), v, err, sizeof(err)) != 0) {
+            fprintf(stderr, "ecmctl campaigns create: %s\n", err);
+            return CTL_EXIT_USAGE;
+        }
+        return 0;
+    case 'k': {
+        const char *colon = strchr(v, ':');
+        if (!colon || colon == v || !colon[1]) {
+            fprintf(stderr, "ecmctl campaigns create: --cisco '%s': give KIND:ID, e.g. uccx:1\n",
+                    v);
+            return CTL_EXIT_USAGE;
+        }
+        json_object_set_new(
+            body, "cisco",
+            json_pack("{ss# ss}", "kind", v, (int)(colon - v), "campaign_id", colon + 1));
+        return 0;
+    }
+    default:
+        usage(stderr);
+        return CTL_EXIT_USAGE;
+    }
+}
+
+/* Reads --file path ("-": stdin) into *body. Returns 0 or CTL_EXIT_USAGE
+ * (said). */
+static int load_file(const char *path, json_t **body)
+{
+    json_error_t jerr;
+    json_t *j =
+        strcmp(path, "-") == 0 ? json_loadf(stdin, 0, &jerr) : json_load_file(path, 0, &jerr);
+    if (!json_is_object(j)) {
+        fprintf(stderr, "ecmctl campaigns create: %s: %s\n", path,
+                j ? "not a JSON object" : jerr.text);
+        json_decref(j);
+        return CTL_EXIT_USAGE;
+    }
+    json_object_update(*body, j); /* flags given before --file lose to it */
+    json_decref(j);
+    return 0;
+}
+
+/* campaigns create. Returns an exit code. */
+static int create(int argc, char **argv)
+{
+    static const struct option opts[] = {{"file", required_argument, NULL, 'f'},
+                                         {"name", required_argument, NULL, 'n'},
+                                         {"channel", required_argument, NULL, 'c'},
+                                         {"strategy", required_argument, NULL, 's'},
+                                         {"cisco", required_argument, NULL, 'k'},
+                                         {"region", required_argument, NULL, 'r'},
+                                         {"time-zone", required_argument, NULL, 'z'},
+                                         {"start-at", required_argument, NULL, 'S'},
+                                         {"end-at", required_argument, NULL, 'E'},
+                                         {"window", required_argument, NULL, 'w'},
+                                         {"sms-template", required_argument, NULL, 'T'},
+                                         {"sms-sender", required_argument, NULL, 'F'},
+                                         {"sms-gateway", required_argument, NULL, 'G'},
+                                         {"json", no_argument, NULL, OPT_JSON},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    json_t *body = json_object();
+    bool json = false;
+    int rc = 0, c;
+    optind = 0;
+    while (rc == 0 && (c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'h') {
+            usage(stdout);
+            json_decref(body);
+            return CTL_EXIT_OK;
+        }
+        if (c == OPT_JSON) {
+            json = true;
+        } else if (c == 'f') {
+            rc = load_file(optarg, &body);
+        } else {
+            rc = create_flag(body, c, optarg);
+        }
+    }
+    if (rc == 0 && (optind != argc || json_object_size(body) == 0)) {
+        fprintf(stderr, "ecmctl campaigns create: give --file JSON or --name and --channel\n");
+        rc = CTL_EXIT_USAGE;
+    }
+    if (rc != 0) {
+        json_decref(body);
+        return rc;
+    }
+    ctl_api_answer a;
+    if (ctl_api_call("POST", "/api/v1/campaigns", body, &a) != 0 || a.status != 201) {
+        rc = ctl_api_fail("campaigns create", &a);
+    } else if (json) {
+        rc = ctl_api_print_raw(&a);
+    } else {
+        printf("%lld\n", (long long)json_integer_value(json_object_get(a.body, "id")));
+    }
+    ctl_api_answer_free(&a);
+    json_decref(body);
+    return rc;
+}
+
+int ctl_campaigns_main(int argc, char **argv)
+{
+    const char *verb = argc > 1 ? argv[1] : "";
+    if (strcmp(verb, "--help") == 0 || strcmp(verb, "-h") == 0 || strcmp(verb, "help") == 0) {
+        usage(stdout);
+        return CTL_EXIT_OK;
+    }
+    argc--, argv++;
+    if (strcmp(verb, "list") == 0 || strcmp(verb, "ls") == 0) {
+        return list(argc, argv);
+    }
+    if (strcmp(verb, "show") == 0) {
+        return on_one(argc, argv, "GET", NULL);
+    }
+    if (strcmp(verb, "create") == 0) {
+        return create(argc, argv);
+    }
+    static const char *const changes[] = {"activate", "pause", "resume", "stop"};
+    for (size_t i = 0; i < sizeof(changes) / sizeof(changes[0]); i++) {
+        if (strcmp(verb, changes[i]) == 0) {
+            return on_one(argc, argv, "POST", changes[i]);
+        }
+    }
+    if (*verb) {
+        fprintf(stderr, "ecmctl campaigns: unknown verb '%s'\n", verb);
+    }
+    usage(stderr);
+    return CTL_EXIT_USAGE;
+}
