@@ -33,7 +33,7 @@ ecm_bloom *ecm_bloom_new(unsigned log2_bits)
     return b;
 }
 
-void ecm_bloom_free(ecm_bloom *b)
+void ecm_bloom_destroy(ecm_bloom *b)
 {
     if (b) {
         free(b->words);

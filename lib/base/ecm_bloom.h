@@ -15,7 +15,7 @@ typedef struct ecm_bloom ecm_bloom;
  * memory. The bits are allocated zeroed, so pages are touched only as they
  * are used. */
 ecm_bloom *ecm_bloom_new(unsigned log2_bits) __attribute__((warn_unused_result));
-void ecm_bloom_free(ecm_bloom *b);
+void ecm_bloom_destroy(ecm_bloom *b);
 
 void ecm_bloom_add(ecm_bloom *b, const void *key, size_t len);
 

@@ -141,7 +141,7 @@ char *ecm_buf_take(ecm_buf *b)
     return s;
 }
 
-void ecm_buf_free(ecm_buf *b)
+void ecm_buf_destroy(ecm_buf *b)
 {
     free(b->ptr);
     b->ptr = NULL;

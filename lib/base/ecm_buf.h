@@ -9,7 +9,7 @@
  * Any failure (over the maximum, out of memory, a bad format) frees the
  * contents and leaves the buffer failed: every later add fails at once,
  * ecm_buf_ptr() is NULL and ecm_buf_take() returns NULL, until
- * ecm_buf_reset() or ecm_buf_free(). A caller may therefore chain adds and
+ * ecm_buf_reset() or ecm_buf_destroy(). A caller may therefore chain adds and
  * check once at the end. */
 #ifndef ECM_BUF_H
 #define ECM_BUF_H
@@ -67,6 +67,6 @@ char *ecm_buf_take(ecm_buf *b) __attribute__((warn_unused_result));
 
 /* Frees the contents and leaves the buffer empty with its maximum, usable
  * again. Safe on a buffer already freed. */
-void ecm_buf_free(ecm_buf *b);
+void ecm_buf_destroy(ecm_buf *b);
 
 #endif

@@ -172,7 +172,7 @@ int ecm_config_load(const ecm_cfg_entry *table, size_t n, void *out, char *errst
     return 0;
 }
 
-void ecm_config_free(const ecm_cfg_entry *table, size_t n, void *out)
+void ecm_config_destroy(const ecm_cfg_entry *table, size_t n, void *out)
 {
     if (!out) {
         return;

@@ -33,12 +33,12 @@ typedef struct {
 /* Reads every entry from the environment into out (a zeroed struct).
  * Returns 0, or -1 with one line in errstr that names the variable, e.g.
  * "ECM_HTTP_PORT: 'abc' is not an integer". On failure nothing needs freeing
- * beyond ecm_config_free(). */
+ * beyond ecm_config_destroy(). */
 int ecm_config_load(const ecm_cfg_entry *table, size_t n, void *out, char *errstr,
                     size_t errstr_size) __attribute__((warn_unused_result));
 
 /* Frees the strings ecm_config_load() stored in out. */
-void ecm_config_free(const ecm_cfg_entry *table, size_t n, void *out);
+void ecm_config_destroy(const ecm_cfg_entry *table, size_t n, void *out);
 
 /* Prints usage: the summary line, then every variable with type, default,
  * range and description. */

@@ -42,7 +42,7 @@ ecm_metrics *ecm_metrics_new(void)
     return m;
 }
 
-static void metric_free(ecm_metric *x)
+static void metric_destroy(ecm_metric *x)
 {
     free(x->name);
     free(x->base);
@@ -57,7 +57,7 @@ void ecm_metrics_destroy(ecm_metrics *m)
     }
     for (ecm_metric *x = m->head; x;) {
         ecm_metric *next = x->next;
-        metric_free(x);
+        metric_destroy(x);
         x = next;
     }
     pthread_mutex_destroy(&m->mu);
@@ -104,7 +104,7 @@ static ecm_metric *metric_get(ecm_metrics *m, const char *name, const char *help
     x->base = strndup(name, base_len);
     x->help = strdup(help ? help : "");
     if (!x->name || !x->base || !x->help) {
-        metric_free(x);
+        metric_destroy(x);
         pthread_mutex_unlock(&m->mu);
         return NULL;
     }

@@ -162,10 +162,10 @@ fail:
     ecm_pg_rollback(pg);
     ecm_pg_check_broken(pg);
 out:
-    ecm_pgarr_free(&rt_id);
-    ecm_pgarr_free(&rt_att);
-    ecm_pgarr_free(&rt_ph);
-    ecm_pgarr_free(&all);
+    ecm_pgarr_destroy(&rt_id);
+    ecm_pgarr_destroy(&rt_att);
+    ecm_pgarr_destroy(&rt_ph);
+    ecm_pgarr_destroy(&all);
     return rc;
 }
 
@@ -237,7 +237,7 @@ static void process_batch(ecm_intake *in, rd_kafka_message_t **msgs, ecm_intake_
         else
             continue;
         backoff = 0;
-        while (ecm_consumer_deadletter(in->cfg.consumer, msgs[i], reason) < 0) {
+        while (ecm_kafka_consumer_deadletter(in->cfg.consumer, msgs[i], reason) < 0) {
             if (stopping(in))
                 return;
             backoff = next_backoff(backoff);
@@ -246,7 +246,7 @@ static void process_batch(ecm_intake *in, rd_kafka_message_t **msgs, ecm_intake_
         ecm_metric_add(in->deadlettered, 1);
         ecm_log_warn("message dead-lettered", "reason=%s", reason);
     }
-    ecm_consumer_store(in->cfg.consumer, msgs, n);
+    ecm_kafka_consumer_store(in->cfg.consumer, msgs, n);
     ecm_metric_add(in->queued, queued);
 }
 
@@ -260,7 +260,7 @@ static void *intake_main(void *arg)
         return NULL;
     }
     while (!stopping(in)) {
-        size_t n = ecm_consumer_poll_batch(in->cfg.consumer, msgs, INTAKE_BATCH, POLL_MS);
+        size_t n = ecm_kafka_consumer_poll_batch(in->cfg.consumer, msgs, INTAKE_BATCH, POLL_MS);
         if (n == 0)
             continue;
         process_batch(in, msgs, items, n);

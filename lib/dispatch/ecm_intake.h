@@ -55,8 +55,8 @@ typedef struct ecm_intake ecm_intake;
 
 typedef struct {
     ecm_intake_channel channel;
-    ecm_consumer *consumer; /* not owned; closed by the service */
-    const char *pg_dsn;     /* the intake thread opens its own connection */
+    ecm_kafka_consumer *consumer; /* not owned; closed by the service */
+    const char *pg_dsn;           /* the intake thread opens its own connection */
     const char *topic_retry;
     ecm_metrics *metrics;
     volatile sig_atomic_t *stop;

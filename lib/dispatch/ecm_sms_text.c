@@ -311,12 +311,12 @@ int ecm_sms_render(const char *tmpl, ecm_sms_field_fn lookup, void *ctx, char **
     if (rc == 0 && !ecm_buf_ptr(&r.buf))
         rc = put(&r, "", 0);
     if (rc != 0) {
-        ecm_buf_free(&r.buf);
+        ecm_buf_destroy(&r.buf);
         return -1;
     }
     if (!ecm_utf8_valid(ecm_buf_ptr(&r.buf), ecm_buf_len(&r.buf))) {
         set_err(errstr, errstr_size, "a field value is not valid UTF-8", NULL);
-        ecm_buf_free(&r.buf);
+        ecm_buf_destroy(&r.buf);
         return -1;
     }
     *out = ecm_buf_take(&r.buf);

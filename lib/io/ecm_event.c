@@ -14,7 +14,7 @@
 #define OUTCOME_PREFIX "OUTCOME_"
 #define CHANNEL_PREFIX "CHANNEL_"
 
-const char *ecm_outcome_name(Ecm__V1__Outcome o)
+const char *ecm_event_outcome_name(Ecm__V1__Outcome o)
 {
     const ProtobufCEnumValue *v =
         protobuf_c_enum_descriptor_get_value(&ecm__v1__outcome__descriptor, (int)o);
@@ -24,7 +24,7 @@ const char *ecm_outcome_name(Ecm__V1__Outcome o)
     return v->name + strlen(OUTCOME_PREFIX);
 }
 
-Ecm__V1__Outcome ecm_outcome_from_name(const char *name)
+Ecm__V1__Outcome ecm_event_outcome_from_name(const char *name)
 {
     char full[64];
     if (!name) {
@@ -51,7 +51,7 @@ static const struct {
     {ECM__V1__CHANNEL__CHANNEL_SMS, "sms"},
 };
 
-const char *ecm_channel_name(Ecm__V1__Channel c)
+const char *ecm_event_channel_name(Ecm__V1__Channel c)
 {
     for (size_t i = 0; i < sizeof channel_names / sizeof channel_names[0]; i++) {
         if (channel_names[i].value == c) {
@@ -61,7 +61,7 @@ const char *ecm_channel_name(Ecm__V1__Channel c)
     return "unspecified";
 }
 
-Ecm__V1__Channel ecm_channel_from_name(const char *name)
+Ecm__V1__Channel ecm_event_channel_from_name(const char *name)
 {
     if (!name) {
         return ECM__V1__CHANNEL__CHANNEL_UNSPECIFIED;

@@ -11,25 +11,14 @@
 /* Outcome enum <-> the name stored in the DB ("NO_ANSWER"). The name of an
  * unknown value is "UNSPECIFIED"; an unknown name gives
  * ECM__V1__OUTCOME__OUTCOME_UNSPECIFIED. */
-const char *ecm_outcome_name(Ecm__V1__Outcome o);
-Ecm__V1__Outcome ecm_outcome_from_name(const char *name);
+const char *ecm_event_outcome_name(Ecm__V1__Outcome o);
+Ecm__V1__Outcome ecm_event_outcome_from_name(const char *name);
 
 /* Channel enum <-> DB name ("voice_ivr", "voice_agent", "sms"). */
-const char *ecm_channel_name(Ecm__V1__Channel c);
-Ecm__V1__Channel ecm_channel_from_name(const char *name);
+const char *ecm_event_channel_name(Ecm__V1__Channel c);
+Ecm__V1__Channel ecm_event_channel_from_name(const char *name);
 
 /* Packs msg into a malloc'd buffer; *len gets its size. NULL on OOM. */
 uint8_t *ecm_event_pack(const ProtobufCMessage *msg, size_t *len);
-
-/* BEGIN old names: kept until /work/prompts/renames.sed has run over the
- * tree, which deletes this block. */
-#include "ecm_account.h"
-#include "ecm_clock.h"
-#include "ecm_uuid.h"
-#define ecm_now_ms ecm_clock_wall_ms
-#define ecm_time_format_ms ecm_clock_format_ms
-#define ecm_account_number ecm_account_format
-#define ecm_account_number_parse ecm_account_parse
-/* END old names */
 
 #endif

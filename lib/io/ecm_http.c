@@ -441,7 +441,7 @@ static ssize_t reader_read(void *cls, uint64_t pos, char *buf, size_t max)
     return n < 0 ? MHD_CONTENT_READER_END_WITH_ERROR : n;
 }
 
-static void reader_free(void *cls)
+static void reader_destroy(void *cls)
 {
     http_reader *rd = cls;
     if (rd->free) {
@@ -466,9 +466,9 @@ void ecm_http_respond_reader(ecm_http_req *r, int status, const char *content_ty
     *rd = (http_reader){read, free_fn, ctx};
     /* Handed out in blocks of 64 KiB, chunked: the length is not known. */
     r->resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, reader_read, rd,
-                                                reader_free);
+                                                reader_destroy);
     if (!r->resp) {
-        reader_free(rd);
+        reader_destroy(rd);
         ecm_log_error("HTTP response not created", "%s %s", r->method, r->path);
         return;
     }
@@ -1162,7 +1162,7 @@ static enum MHD_Result request_chunk(ecm_http *h, ecm_http_req *req, const char 
     if (ecm_buf_len(&req->body) + n > rt->max_body) {
         req->too_big = 1;
         req->phase = REQ_DISCARD;
-        ecm_buf_free(&req->body);
+        ecm_buf_destroy(&req->body);
         return MHD_YES;
     }
     if (!ecm_buf_ptr(&req->body))
@@ -1259,7 +1259,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (req->resp) {
         MHD_destroy_response(req->resp);
     }
-    ecm_buf_free(&req->body);
+    ecm_buf_destroy(&req->body);
     free(req->method);
     free(req->path);
     free(req);

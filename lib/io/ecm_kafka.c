@@ -11,7 +11,7 @@
 
 #include <jansson.h>
 
-#include "ecm_event.h"
+#include "ecm_clock.h"
 #include "ecm_log.h"
 #include "ecm_utf8.h"
 
@@ -23,15 +23,15 @@ extern char **environ;
  * how long one bad message may hold the consumer. */
 #define ECM_DEADLETTER_TIMEOUT_MS 30000
 
-struct ecm_producer {
+struct ecm_kafka_producer {
     rd_kafka_t *rk;
     ecm_metrics *metrics;
-    ecm_delivery_fn dr;
+    ecm_kafka_delivery_fn dr;
     void *dr_ctx;
     ecm_metric *errors;
 };
 
-struct ecm_consumer {
+struct ecm_kafka_consumer {
     rd_kafka_t *rk;
     rd_kafka_t *dlq; /* internal producer for dead letters */
     ecm_metrics *metrics;
@@ -180,17 +180,17 @@ static rd_kafka_t *kafka_client_new(rd_kafka_type_t type, rd_kafka_conf_t *conf,
 
 /* ---- producer ---- */
 
-/* The producer handle's opaque is its ecm_producer. */
+/* The producer handle's opaque is its ecm_kafka_producer. */
 static void producer_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
-    ecm_producer *p = (ecm_producer *)opaque;
+    ecm_kafka_producer *p = (ecm_kafka_producer *)opaque;
     kafka_report_error(rk, err, reason, p ? p->errors : NULL);
 }
 
 static void producer_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     (void)rk;
-    ecm_producer *p = (ecm_producer *)opaque;
+    ecm_kafka_producer *p = (ecm_kafka_producer *)opaque;
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         ecm_metric_add(kafka_topic_counter(p->metrics, "ecm_events_out_total",
                                            rd_kafka_topic_name(m->rkt),
@@ -205,13 +205,14 @@ static void producer_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *op
         p->dr(p->dr_ctx, m->_private, m->err);
 }
 
-ecm_producer *ecm_producer_new(const char *brokers, ecm_metrics *metrics, ecm_delivery_fn dr,
-                               void *dr_ctx, char *errstr, size_t errstr_size)
+ecm_kafka_producer *ecm_kafka_producer_new(const char *brokers, ecm_metrics *metrics,
+                                           ecm_kafka_delivery_fn dr, void *dr_ctx, char *errstr,
+                                           size_t errstr_size)
 {
     static const char *const defaults[] = {
         "linger.ms", "5", "message.timeout.ms", "30000", "client.id", "ecm-producer", NULL};
     static const char *const forced[] = {"enable.idempotence", "true", "acks", "all", NULL};
-    ecm_producer *p = calloc(1, sizeof *p);
+    ecm_kafka_producer *p = calloc(1, sizeof *p);
     if (!p) {
         snprintf(errstr, errstr_size, "out of memory");
         return NULL;
@@ -235,7 +236,7 @@ fail:
     return NULL;
 }
 
-void ecm_producer_destroy(ecm_producer *p)
+void ecm_kafka_producer_destroy(ecm_kafka_producer *p)
 {
     if (!p)
         return;
@@ -246,11 +247,11 @@ void ecm_producer_destroy(ecm_producer *p)
     free(p);
 }
 
-int ecm_producer_send(ecm_producer *p, const char *topic, const char *key, const void *payload,
-                      size_t len, const ecm_ce *ce, void *opaque)
+int ecm_kafka_producer_send(ecm_kafka_producer *p, const char *topic, const char *key,
+                            const void *payload, size_t len, const ecm_kafka_ce *ce, void *opaque)
 {
     char time_buf[40];
-    ecm_time_format_ms(ce->time_ms, time_buf, sizeof time_buf);
+    ecm_clock_format_ms(ce->time_ms, time_buf, sizeof time_buf);
     rd_kafka_resp_err_t err = rd_kafka_producev(
         p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_KEY(key, key ? strlen(key) : 0), RD_KAFKA_V_VALUE((void *)payload, len),
@@ -268,12 +269,12 @@ int ecm_producer_send(ecm_producer *p, const char *topic, const char *key, const
     return 0;
 }
 
-int ecm_producer_poll(ecm_producer *p, int timeout_ms)
+int ecm_kafka_producer_poll(ecm_kafka_producer *p, int timeout_ms)
 {
     return rd_kafka_poll(p->rk, timeout_ms);
 }
 
-int ecm_producer_flush(ecm_producer *p, int timeout_ms)
+int ecm_kafka_producer_flush(ecm_kafka_producer *p, int timeout_ms)
 {
     return rd_kafka_flush(p->rk, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : -1;
 }
@@ -289,12 +290,12 @@ static int kafka_reachable(rd_kafka_t *rk, int timeout_ms)
     return ok;
 }
 
-int ecm_producer_reachable(ecm_producer *p, int timeout_ms)
+int ecm_kafka_producer_reachable(ecm_kafka_producer *p, int timeout_ms)
 {
     return kafka_reachable(p->rk, timeout_ms);
 }
 
-rd_kafka_t *ecm_producer_handle(ecm_producer *p)
+rd_kafka_t *ecm_kafka_producer_handle(ecm_kafka_producer *p)
 {
     return p->rk;
 }
@@ -333,7 +334,7 @@ static long long stats_consumer_lag(const char *json, size_t len)
 static int consumer_stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
 {
     (void)opaque;
-    ecm_consumer *c = (ecm_consumer *)rd_kafka_opaque(rk);
+    ecm_kafka_consumer *c = (ecm_kafka_consumer *)rd_kafka_opaque(rk);
     long long lag = stats_consumer_lag(json, json_len);
     if (c && lag >= 0)
         ecm_metric_set(c->lag, (double)lag);
@@ -341,10 +342,10 @@ static int consumer_stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *
 }
 
 /* The opaque of the consumer and of its dead-letter producer is the
- * ecm_consumer. */
+ * ecm_kafka_consumer. */
 static void consumer_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
-    ecm_consumer *c = (ecm_consumer *)opaque;
+    ecm_kafka_consumer *c = (ecm_kafka_consumer *)opaque;
     kafka_report_error(rk, err, reason, c ? c->errors : NULL);
 }
 
@@ -370,7 +371,7 @@ static char *kafka_strdup(const char *s)
 
 /* Registers the consumer's metrics: lag of the group, dead letters sent and
  * the shared error counter. Nothing to register without metrics. */
-static void consumer_metrics(ecm_consumer *c, ecm_metrics *metrics, const char *group_id)
+static void consumer_metrics(ecm_kafka_consumer *c, ecm_metrics *metrics, const char *group_id)
 {
     c->errors = kafka_errors_metric(metrics);
     if (!metrics)
@@ -384,9 +385,9 @@ static void consumer_metrics(ecm_consumer *c, ecm_metrics *metrics, const char *
 }
 
 /* Creates c->rk, the group member: offsets stored only by
- * ecm_consumer_store(), committed automatically. Returns 0, or -1 with
+ * ecm_kafka_consumer_store(), committed automatically. Returns 0, or -1 with
  * errstr. */
-static int consumer_open_group(ecm_consumer *c, const char *brokers, const char *group_id,
+static int consumer_open_group(ecm_kafka_consumer *c, const char *brokers, const char *group_id,
                                char *errstr, size_t errstr_size)
 {
     /* session.timeout.ms 10 s (librdkafka < 2.0's default): a replica killed
@@ -425,7 +426,7 @@ static int consumer_open_group(ecm_consumer *c, const char *brokers, const char 
 
 /* Creates c->dlq, the idempotent producer of dead letters. Returns 0, or -1
  * with errstr. */
-static int consumer_open_deadletter(ecm_consumer *c, const char *brokers, char *errstr,
+static int consumer_open_deadletter(ecm_kafka_consumer *c, const char *brokers, char *errstr,
                                     size_t errstr_size)
 {
     static const char *const dlq_defaults[] = {
@@ -442,11 +443,12 @@ static int consumer_open_deadletter(ecm_consumer *c, const char *brokers, char *
     return c->dlq ? 0 : -1;
 }
 
-ecm_consumer *ecm_consumer_new(const char *brokers, const char *group_id, const char *const *topics,
-                               size_t ntopics, const char *deadletter_topic, const char *source,
-                               ecm_metrics *metrics, char *errstr, size_t errstr_size)
+ecm_kafka_consumer *ecm_kafka_consumer_new(const char *brokers, const char *group_id,
+                                           const char *const *topics, size_t ntopics,
+                                           const char *deadletter_topic, const char *source,
+                                           ecm_metrics *metrics, char *errstr, size_t errstr_size)
 {
-    ecm_consumer *c = calloc(1, sizeof *c);
+    ecm_kafka_consumer *c = calloc(1, sizeof *c);
     if (!c) {
         snprintf(errstr, errstr_size, "out of memory");
         return NULL;
@@ -489,15 +491,15 @@ fail:
     return NULL;
 }
 
-size_t ecm_consumer_poll_batch(ecm_consumer *c, rd_kafka_message_t **msgs, size_t max,
-                               int timeout_ms)
+size_t ecm_kafka_consumer_poll_batch(ecm_kafka_consumer *c, rd_kafka_message_t **msgs, size_t max,
+                                     int timeout_ms)
 {
     size_t n = 0;
-    int64_t deadline = ecm_now_ms() + timeout_ms;
+    int64_t deadline = ecm_clock_wall_ms() + timeout_ms;
     while (n < max) {
         int wait = 0;
         if (n == 0) {
-            int64_t left = deadline - ecm_now_ms();
+            int64_t left = deadline - ecm_clock_wall_ms();
             wait = left > 0 ? (int)left : 0;
         }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, wait);
@@ -514,7 +516,7 @@ size_t ecm_consumer_poll_batch(ecm_consumer *c, rd_kafka_message_t **msgs, size_
                              rd_kafka_message_errstr(m));
             }
             rd_kafka_message_destroy(m);
-            if (n == 0 && ecm_now_ms() >= deadline)
+            if (n == 0 && ecm_clock_wall_ms() >= deadline)
                 break;
             continue;
         }
@@ -526,7 +528,8 @@ size_t ecm_consumer_poll_batch(ecm_consumer *c, rd_kafka_message_t **msgs, size_
     return n;
 }
 
-int ecm_consumer_deadletter(ecm_consumer *c, const rd_kafka_message_t *m, const char *reason)
+int ecm_kafka_consumer_deadletter(ecm_kafka_consumer *c, const rd_kafka_message_t *m,
+                                  const char *reason)
 {
     rd_kafka_headers_t *orig = NULL;
     rd_kafka_headers_t *hdrs = NULL;
@@ -563,8 +566,8 @@ int ecm_consumer_deadletter(ecm_consumer *c, const rd_kafka_message_t *m, const 
     }
     /* message.timeout.ms < ECM_DEADLETTER_TIMEOUT_MS: a report always comes
      * back within the flush, so result is never read after the return. */
-    int64_t deadline = ecm_now_ms() + ECM_DEADLETTER_TIMEOUT_MS;
-    while (result == RD_KAFKA_RESP_ERR__IN_PROGRESS && ecm_now_ms() < deadline)
+    int64_t deadline = ecm_clock_wall_ms() + ECM_DEADLETTER_TIMEOUT_MS;
+    while (result == RD_KAFKA_RESP_ERR__IN_PROGRESS && ecm_clock_wall_ms() < deadline)
         rd_kafka_flush(c->dlq, 100);
     if (result == RD_KAFKA_RESP_ERR__IN_PROGRESS) {
         rd_kafka_purge(c->dlq, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
@@ -584,7 +587,7 @@ int ecm_consumer_deadletter(ecm_consumer *c, const rd_kafka_message_t *m, const 
     return 0;
 }
 
-void ecm_consumer_store(ecm_consumer *c, rd_kafka_message_t *const *msgs, size_t n)
+void ecm_kafka_consumer_store(ecm_kafka_consumer *c, rd_kafka_message_t *const *msgs, size_t n)
 {
     if (n == 0)
         return;
@@ -608,12 +611,12 @@ void ecm_consumer_store(ecm_consumer *c, rd_kafka_message_t *const *msgs, size_t
     rd_kafka_topic_partition_list_destroy(list);
 }
 
-int ecm_consumer_reachable(ecm_consumer *c, int timeout_ms)
+int ecm_kafka_consumer_reachable(ecm_kafka_consumer *c, int timeout_ms)
 {
     return kafka_reachable(c->rk, timeout_ms);
 }
 
-void ecm_consumer_close(ecm_consumer *c)
+void ecm_kafka_consumer_destroy(ecm_kafka_consumer *c)
 {
     if (!c)
         return;

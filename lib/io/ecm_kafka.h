@@ -19,7 +19,7 @@ typedef struct {
     const char *type;   /* ce_type, e.g. "ecm.v1.ContactUploaded" */
     const char *source; /* ce_source, e.g. "/ecm/gateway" */
     int64_t time_ms;    /* ce_time, written as RFC 3339 UTC with ms */
-} ecm_ce;
+} ecm_kafka_ce;
 
 #define ECM_CE_SPECVERSION "1.0"
 #define ECM_CONTENT_TYPE_PROTOBUF "application/protobuf"
@@ -35,68 +35,70 @@ int ecm_kafka_conf_from_env(rd_kafka_conf_t *conf, char *errstr, size_t errstr_s
 
 /* ---- producer ---- */
 
-typedef struct ecm_producer ecm_producer;
+typedef struct ecm_kafka_producer ecm_kafka_producer;
 
-/* Called from ecm_producer_poll()/flush() for each message: err is
+/* Called from ecm_kafka_producer_poll()/flush() for each message: err is
  * RD_KAFKA_RESP_ERR_NO_ERROR when the broker has it. */
-typedef void (*ecm_delivery_fn)(void *ctx, void *opaque, rd_kafka_resp_err_t err);
+typedef void (*ecm_kafka_delivery_fn)(void *ctx, void *opaque, rd_kafka_resp_err_t err);
 
 /* enable.idempotence=true, acks=all. dr may be NULL. Returns NULL with errstr. */
-ecm_producer *ecm_producer_new(const char *brokers, ecm_metrics *metrics, ecm_delivery_fn dr,
-                               void *dr_ctx, char *errstr, size_t errstr_size)
-    __attribute__((warn_unused_result));
-void ecm_producer_destroy(ecm_producer *p); /* flushes up to 10 s first */
+ecm_kafka_producer *ecm_kafka_producer_new(const char *brokers, ecm_metrics *metrics,
+                                           ecm_kafka_delivery_fn dr, void *dr_ctx, char *errstr,
+                                           size_t errstr_size) __attribute__((warn_unused_result));
+void ecm_kafka_producer_destroy(ecm_kafka_producer *p); /* flushes up to 10 s first */
 
 /* Queues one message with the CloudEvents headers and
  * content-type: application/protobuf. key may be NULL. Returns 0, or -1 when
  * the local queue is full or the topic is unknown (poll and retry). */
-int ecm_producer_send(ecm_producer *p, const char *topic, const char *key, const void *payload,
-                      size_t len, const ecm_ce *ce, void *opaque)
+int ecm_kafka_producer_send(ecm_kafka_producer *p, const char *topic, const char *key,
+                            const void *payload, size_t len, const ecm_kafka_ce *ce, void *opaque)
     __attribute__((warn_unused_result));
 
 /* Serves delivery reports. Returns the number served. */
-int ecm_producer_poll(ecm_producer *p, int timeout_ms);
+int ecm_kafka_producer_poll(ecm_kafka_producer *p, int timeout_ms);
 /* Waits until everything queued is delivered or failed. 0, or -1 on timeout. */
-int ecm_producer_flush(ecm_producer *p, int timeout_ms) __attribute__((warn_unused_result));
+int ecm_kafka_producer_flush(ecm_kafka_producer *p, int timeout_ms)
+    __attribute__((warn_unused_result));
 /* 1 when the cluster answered a metadata request within timeout_ms. */
-int ecm_producer_reachable(ecm_producer *p, int timeout_ms);
-rd_kafka_t *ecm_producer_handle(ecm_producer *p);
+int ecm_kafka_producer_reachable(ecm_kafka_producer *p, int timeout_ms);
+rd_kafka_t *ecm_kafka_producer_handle(ecm_kafka_producer *p);
 
 /* ---- consumer ---- */
 
-typedef struct ecm_consumer ecm_consumer;
+typedef struct ecm_kafka_consumer ecm_kafka_consumer;
 
 /* Subscribes group_id to topics. enable.auto.offset.store=false: an offset is
- * committed only after ecm_consumer_store(). Dead letters go to
+ * committed only after ecm_kafka_consumer_store(). Dead letters go to
  * deadletter_topic. Returns NULL with errstr. */
-ecm_consumer *ecm_consumer_new(const char *brokers, const char *group_id, const char *const *topics,
-                               size_t ntopics, const char *deadletter_topic, const char *source,
-                               ecm_metrics *metrics, char *errstr, size_t errstr_size)
+ecm_kafka_consumer *ecm_kafka_consumer_new(const char *brokers, const char *group_id,
+                                           const char *const *topics, size_t ntopics,
+                                           const char *deadletter_topic, const char *source,
+                                           ecm_metrics *metrics, char *errstr, size_t errstr_size)
     __attribute__((warn_unused_result));
 
 /* Waits up to timeout_ms for the first message, then takes what is already
  * there, up to max. Fills msgs (caller frees each with rd_kafka_message_destroy)
  * and returns the count (0 on timeout). Errors that are only informational
  * (partition EOF) are skipped; other errors are logged and skipped. */
-size_t ecm_consumer_poll_batch(ecm_consumer *c, rd_kafka_message_t **msgs, size_t max,
-                               int timeout_ms);
+size_t ecm_kafka_consumer_poll_batch(ecm_kafka_consumer *c, rd_kafka_message_t **msgs, size_t max,
+                                     int timeout_ms);
 
 /* Publishes m unchanged to the dead-letter topic, with its original headers
  * plus ecm_deadletter_reason, ecm_original_topic, ecm_original_partition and
  * ecm_original_offset, and waits for the delivery report. Returns 0, or -1
  * if the broker did not take it (the caller must then not store the offset). */
-int ecm_consumer_deadletter(ecm_consumer *c, const rd_kafka_message_t *m, const char *reason)
-    __attribute__((warn_unused_result));
+int ecm_kafka_consumer_deadletter(ecm_kafka_consumer *c, const rd_kafka_message_t *m,
+                                  const char *reason) __attribute__((warn_unused_result));
 
 /* Marks msgs as processed: their offsets (+1) are stored and committed by the
- * next auto-commit or by ecm_consumer_close(). */
-void ecm_consumer_store(ecm_consumer *c, rd_kafka_message_t *const *msgs, size_t n);
+ * next auto-commit or by ecm_kafka_consumer_destroy(). */
+void ecm_kafka_consumer_store(ecm_kafka_consumer *c, rd_kafka_message_t *const *msgs, size_t n);
 
 /* 1 while the group coordinator and brokers answer. */
-int ecm_consumer_reachable(ecm_consumer *c, int timeout_ms);
+int ecm_kafka_consumer_reachable(ecm_kafka_consumer *c, int timeout_ms);
 
 /* Commits stored offsets synchronously, leaves the group, frees everything. */
-void ecm_consumer_close(ecm_consumer *c);
+void ecm_kafka_consumer_destroy(ecm_kafka_consumer *c);
 
 /* Header value of m as a NUL-terminated copy in out. Returns 0, or -1 when
  * absent or when it does not fit in out (never truncated). */

@@ -104,7 +104,7 @@ int ecm_outbox_copy_add(ecm_pg *pg, const char *topic, const char *key, const ch
     ecm_buf row;
     ecm_buf_init(&row, OUTBOX_ROW_MAX);
     char when[40];
-    ecm_time_format_ms(occurred_at_ms, when, sizeof when);
+    ecm_clock_format_ms(occurred_at_ms, when, sizeof when);
     const char *fields[6] = {topic, key, event_id, msg->descriptor->name, source, when};
     int rc = 0;
     for (size_t i = 0; i < 6 && rc == 0; i++)
@@ -120,12 +120,12 @@ int ecm_outbox_copy_add(ecm_pg *pg, const char *topic, const char *key, const ch
         rc = ecm_buf_add(&row, "\n", 1);
     free(payload);
     if (rc != 0) {
-        ecm_buf_free(&row);
+        ecm_buf_destroy(&row);
         ecm_log_error("outbox: out of memory", NULL);
         return -1;
     }
     rc = ecm_pg_copy_put(pg, ecm_buf_ptr(&row), ecm_buf_len(&row));
-    ecm_buf_free(&row);
+    ecm_buf_destroy(&row);
     return rc;
 }
 
@@ -155,7 +155,7 @@ struct outbox_batch {
 struct ecm_outbox_relay {
     char *dsn;
     ecm_pg *pg;
-    ecm_producer *producer;
+    ecm_kafka_producer *producer;
     int poll_ms;
     volatile sig_atomic_t *stop;
     int report_wait_ms;
@@ -283,7 +283,7 @@ static void relay_wait_reports(ecm_outbox_relay *r, outbox_batch *b, int nsent)
     while (atomic_load(&b->reports) < nsent && ecm_clock_mono_ms() < until) {
         if (relay_past_deadline(r))
             break;
-        ecm_producer_poll(r->producer, 50);
+        ecm_kafka_producer_poll(r->producer, 50);
     }
 }
 
@@ -357,7 +357,7 @@ static int relay_send_rows(ecm_outbox_relay *r, const PGresult *res, outbox_batc
             *send_failed = 1;
             break;
         }
-        ecm_ce ce = {
+        ecm_kafka_ce ce = {
             .id = PQgetvalue(res, i, 3),
             .type = PQgetvalue(res, i, 4),
             .source = PQgetvalue(res, i, 5),
@@ -369,11 +369,11 @@ static int relay_send_rows(ecm_outbox_relay *r, const PGresult *res, outbox_batc
         int sent = 0;
         /* A full local queue drains as reports come in; give it a moment. */
         for (int tries = 0; tries < 100 && !sent; tries++) {
-            if (ecm_producer_send(r->producer, topic, key, PQgetvalue(res, i, 7),
-                                  (size_t)PQgetlength(res, i, 7), &ce, slot) == 0)
+            if (ecm_kafka_producer_send(r->producer, topic, key, PQgetvalue(res, i, 7),
+                                        (size_t)PQgetlength(res, i, 7), &ce, slot) == 0)
                 sent = 1;
             else
-                ecm_producer_poll(r->producer, 50);
+                ecm_kafka_producer_poll(r->producer, 50);
         }
         if (!sent) {
             atomic_fetch_sub(&b->refs, 1);
@@ -405,7 +405,7 @@ static int relay_delete_delivered(ecm_outbox_relay *r, PGconn *conn, const PGres
     }
     const char *ids = ecm_pgarr_finish(&delivered);
     if (!ids) {
-        ecm_pgarr_free(&delivered);
+        ecm_pgarr_destroy(&delivered);
         relay_rollback(r, conn);
         return 0;
     }
@@ -417,7 +417,7 @@ static int relay_delete_delivered(ecm_outbox_relay *r, PGconn *conn, const PGres
         ok = relay_exec_ok(del, "delete outbox");
         PQclear(del);
     }
-    ecm_pgarr_free(&delivered);
+    ecm_pgarr_destroy(&delivered);
     if (ok) {
         PGresult *c = PQexec(conn, "COMMIT");
         ok = relay_exec_ok(c, "COMMIT");
@@ -569,12 +569,12 @@ static void *relay_main(void *arg)
     return NULL;
 }
 
-static int outbox_report_wait_ms(ecm_producer *p)
+static int outbox_report_wait_ms(ecm_kafka_producer *p)
 {
     char buf[32];
     size_t sz = sizeof buf;
     long long timeout = 300000;
-    rd_kafka_t *rk = ecm_producer_handle(p);
+    rd_kafka_t *rk = ecm_kafka_producer_handle(p);
     if (rd_kafka_conf_get(rd_kafka_conf(rk), "message.timeout.ms", buf, &sz) == RD_KAFKA_CONF_OK) {
         char *end = NULL;
         long long v = strtoll(buf, &end, 10);
@@ -586,7 +586,7 @@ static int outbox_report_wait_ms(ecm_producer *p)
     return (int)timeout + OUTBOX_REPORT_MARGIN_MS;
 }
 
-ecm_outbox_relay *ecm_outbox_relay_start(const char *dsn, ecm_producer *producer,
+ecm_outbox_relay *ecm_outbox_relay_start(const char *dsn, ecm_kafka_producer *producer,
                                          ecm_metrics *metrics, int poll_ms,
                                          volatile sig_atomic_t *stop)
 {

@@ -47,7 +47,7 @@ typedef struct ecm_outbox_relay ecm_outbox_relay;
  * producer must be created with dr = ecm_outbox_relay_delivery and
  * dr_ctx = NULL — see ecm_service.c). poll_ms: idle wait between scans.
  * Returns NULL on failure. */
-ecm_outbox_relay *ecm_outbox_relay_start(const char *dsn, ecm_producer *producer,
+ecm_outbox_relay *ecm_outbox_relay_start(const char *dsn, ecm_kafka_producer *producer,
                                          ecm_metrics *metrics, int poll_ms,
                                          volatile sig_atomic_t *stop);
 /* Publishes what is left (bounded by timeout_ms), then joins and frees. */
@@ -57,7 +57,7 @@ int ecm_outbox_relay_healthy(const ecm_outbox_relay *r);
 /* Rows published since start (for tests and metrics). */
 uint64_t ecm_outbox_relay_published(const ecm_outbox_relay *r);
 
-/* Delivery callback to give ecm_producer_new() for the relay's producer. */
+/* Delivery callback to give ecm_kafka_producer_new() for the relay's producer. */
 void ecm_outbox_relay_delivery(void *ctx, void *opaque, rd_kafka_resp_err_t err);
 
 #endif

@@ -62,9 +62,9 @@ const char *ecm_pgarr_finish(ecm_pgarr *a)
     return ecm_buf_ptr(&a->buf);
 }
 
-void ecm_pgarr_free(ecm_pgarr *a)
+void ecm_pgarr_destroy(ecm_pgarr *a)
 {
-    ecm_buf_free(&a->buf);
+    ecm_buf_destroy(&a->buf);
     a->n = 0;
 }
 

@@ -28,7 +28,7 @@ void ecm_pgarr_add_str(ecm_pgarr *a, const char *s);
 /* Closes the literal; returns it (owned by a) or NULL after any failure. */
 const char *ecm_pgarr_finish(ecm_pgarr *a) __attribute__((warn_unused_result));
 /* Frees the literal; a may be reused after ecm_pgarr_init(). */
-void ecm_pgarr_free(ecm_pgarr *a);
+void ecm_pgarr_destroy(ecm_pgarr *a);
 
 /* Splits a PostgreSQL text[] literal ("{a,\"b c\",NULL}") into a new array
  * of *n strings (NULL elements stay NULL), all in one allocation: free() the

@@ -117,7 +117,7 @@ ecm_calling_cache *ecm_calling_cache_new(const ecm_legal_hours *legal)
     return c;
 }
 
-void ecm_calling_cache_free(ecm_calling_cache *c)
+void ecm_calling_cache_destroy(ecm_calling_cache *c)
 {
     if (c == NULL) {
         return;

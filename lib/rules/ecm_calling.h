@@ -60,11 +60,11 @@ ecm_calling_cache *ecm_calling_cache_new(const ecm_legal_hours *legal)
     __attribute__((warn_unused_result));
 
 /* Frees c and its windows. c may be NULL. */
-void ecm_calling_cache_free(ecm_calling_cache *c);
+void ecm_calling_cache_destroy(ecm_calling_cache *c);
 
 /* The window of campaign_id at version, built from the row values when the
  * cache has none or an older version. The pointer stays valid until the next
- * call for the same campaign or ecm_calling_cache_free(). NULL with a reason
+ * call for the same campaign or ecm_calling_cache_destroy(). NULL with a reason
  * in errstr when the stored window can't be used (a row edited by hand) or
  * memory runs out: the caller then dispatches nothing for that campaign and
  * says so. */

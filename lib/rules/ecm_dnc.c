@@ -4,10 +4,12 @@
 #include <stdlib.h>
 
 #include "ecm/v1/events.pb-c.h"
+#include "ecm_clock.h"
 #include "ecm_event.h"
 #include "ecm_log.h"
 #include "ecm_outbox.h"
 #include "ecm_pgarray.h"
+#include "ecm_uuid.h"
 
 int ecm_dnc_phone_key(const char *phone, char *out, size_t out_size)
 {
@@ -67,7 +69,7 @@ int ecm_dnc_add_closed_events(ecm_pg *pg, const PGresult *r, const char *topic_c
         ecm_uuid_new(id);
         Ecm__V1__ContactClosed ev = ECM__V1__CONTACT_CLOSED__INIT;
         ev.event_id = id;
-        ev.occurred_at = ecm_now_ms();
+        ev.occurred_at = ecm_clock_wall_ms();
         ev.contact_id = strtoll(PQgetvalue(r, i, 0), NULL, 10);
         ev.campaign_id = strtoll(PQgetvalue(r, i, 1), NULL, 10);
         ev.attempts = (int32_t)strtol(PQgetvalue(r, i, 2), NULL, 10);
@@ -94,7 +96,7 @@ int ecm_dnc_close_blocked(ecm_pg *pg, const char *const *keys, size_t n, long lo
     }
     const char *lit = ecm_pgarr_finish(&arr);
     if (!lit) {
-        ecm_pgarr_free(&arr);
+        ecm_pgarr_destroy(&arr);
         ecm_log_error("DNC contacts not closed", "out of memory for %zu numbers", n);
         return -1;
     }
@@ -102,7 +104,7 @@ int ecm_dnc_close_blocked(ecm_pg *pg, const char *const *keys, size_t n, long lo
     (void)snprintf(cid, sizeof(cid), "%lld", campaign_id);
     const char *params[] = {lit, campaign_id > 0 ? cid : NULL};
     PGresult *r = ecm_pg_exec(pg, SQL_CLOSE_BLOCKED, 2, params);
-    ecm_pgarr_free(&arr);
+    ecm_pgarr_destroy(&arr);
     if (!r) {
         return -1;
     }

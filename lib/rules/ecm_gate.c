@@ -7,11 +7,13 @@
 #include <string.h>
 #include <strings.h>
 
+#include "ecm_clock.h"
 #include "ecm_event.h"
 #include "ecm_log.h"
 #include "ecm_outbox.h"
 #include "ecm_pgarray.h"
 #include "ecm_pgval.h"
+#include "ecm_uuid.h"
 
 /* A campaign whose window can't be read is looked at again this much later. */
 #define BAD_WINDOW_WAIT_MS (5LL * 60 * 1000)
@@ -64,15 +66,15 @@ ecm_gate *ecm_gate_new(const ecm_gate_config *cfg)
     return g;
 }
 
-void ecm_gate_free(ecm_gate *g)
+void ecm_gate_destroy(ecm_gate *g)
 {
     if (!g)
         return;
-    ecm_calling_cache_free(g->cache);
+    ecm_calling_cache_destroy(g->cache);
     free(g);
 }
 
-void ecm_gate_rows_free(ecm_gate_row *rows, int n)
+void ecm_gate_rows_destroy(ecm_gate_row *rows, int n)
 {
     if (!rows)
         return;
@@ -175,7 +177,7 @@ static ecm_gate_row *judge_all(ecm_gate *g, const PGresult *take, int first_col,
     for (int i = 0; i < n; i++) {
         int on = recorded ? (recorded[i] >= 0 ? recorded[i] : INT_MAX) : -1;
         if (judge_row(g, take, i, first_col, now_ms, on, &bad_campaign, &rows[i]) < 0) {
-            ecm_gate_rows_free(rows, n);
+            ecm_gate_rows_destroy(rows, n);
             return NULL;
         }
     }
@@ -220,7 +222,7 @@ static int add_closed_events(ecm_gate *g, ecm_pg *pg, const ecm_gate_row *rows, 
         snprintf(key, sizeof key, "%lld", (long long)rows[i].contact_id);
         Ecm__V1__ContactClosed ev = ECM__V1__CONTACT_CLOSED__INIT;
         ev.event_id = id;
-        ev.occurred_at = ecm_now_ms();
+        ev.occurred_at = ecm_clock_wall_ms();
         ev.campaign_id = rows[i].campaign_id;
         ev.contact_id = rows[i].contact_id;
         ev.attempts = rows[i].attempts;
@@ -257,9 +259,9 @@ int ecm_gate_apply(ecm_gate *g, ecm_pg *pg, const ecm_gate_row *rows, int n)
             break;
         case ECM_GATE_CLOSE:
             ecm_pgarr_add_int(&c_id, r->contact_id);
-            ecm_pgarr_add_str(&c_out, ecm_outcome_name(r->outcome));
+            ecm_pgarr_add_str(&c_out, ecm_event_outcome_name(r->outcome));
             ecm_log_debug("contact closed at dispatch", "contact_id=%lld outcome=%s",
-                          (long long)r->contact_id, ecm_outcome_name(r->outcome));
+                          (long long)r->contact_id, ecm_event_outcome_name(r->outcome));
             break;
         }
     }
@@ -279,7 +281,7 @@ int ecm_gate_apply(ecm_gate *g, ecm_pg *pg, const ecm_gate_row *rows, int n)
     if (rc == 0 && ng > 0)
         rc = ecm_pg_cmd(pg, GO_SQL, 2, pg_);
     for (size_t k = 0; k < sizeof all / sizeof all[0]; k++)
-        ecm_pgarr_free(all[k]);
+        ecm_pgarr_destroy(all[k]);
     return rc;
 }
 

@@ -73,7 +73,7 @@ typedef struct {
     int64_t contact_id, campaign_id;
     int attempts;    /* dispatches so far: a GO records attempt attempts + 1 */
     int phone_index; /* 0-based: the number used (GO) or to be used (WAIT) */
-    char *phone;     /* GO: that number (owned; ecm_gate_rows_free) */
+    char *phone;     /* GO: that number (owned; ecm_gate_rows_destroy) */
     ecm_gate_action action;
     int64_t until_ms;         /* WAIT: the next opening */
     Ecm__V1__Outcome outcome; /* CLOSE: DNC, EXPIRED, INVALID_NUMBER, or the caller's */
@@ -84,11 +84,11 @@ typedef struct {
 ecm_gate *ecm_gate_new(const ecm_gate_config *cfg) __attribute__((warn_unused_result));
 
 /* Frees g. g may be NULL. */
-void ecm_gate_free(ecm_gate *g);
+void ecm_gate_destroy(ecm_gate *g);
 
 /* The verdict for every row of take, whose ECM_GATE_COLUMNS start at column
  * first_col, at business time now_ms (ecm_clock_now_ms()). Returns an array
- * of PQntuples(take) rows in the same order (ecm_gate_rows_free), or NULL
+ * of PQntuples(take) rows in the same order (ecm_gate_rows_destroy), or NULL
  * when take has no rows or memory runs out. A campaign whose stored window
  * can't be used (edited by hand) is logged and its contacts WAIT five
  * minutes: nobody is called on a window nobody can read, nobody is lost.
@@ -123,6 +123,6 @@ int ecm_gate_apply(ecm_gate *g, ecm_pg *pg, const ecm_gate_row *rows, int n)
 void ecm_gate_count(ecm_gate *g, const ecm_gate_row *rows, int n);
 
 /* Frees rows and their numbers. rows may be NULL. */
-void ecm_gate_rows_free(ecm_gate_row *rows, int n);
+void ecm_gate_rows_destroy(ecm_gate_row *rows, int n);
 
 #endif

@@ -813,7 +813,7 @@ extern "C" int ecm_phone_time_zones(const char *e164, char ***zones, size_t *n)
     }
 }
 
-extern "C" void ecm_phone_zones_free(char **zones, size_t n)
+extern "C" void ecm_phone_zones_destroy(char **zones, size_t n)
 {
     free_zones(zones, n);
 }
@@ -838,7 +838,7 @@ extern "C" int ecm_phone_time_zone(const char *e164, char *out, size_t out_size)
     } else {
         rc = -1;
     }
-    ecm_phone_zones_free(zones, n);
+    ecm_phone_zones_destroy(zones, n);
     return rc;
 }
 

@@ -86,7 +86,7 @@ int ecm_phone_type_may_be_mobile(ecm_phone_type t);
 
 /* The IANA time zones of the region of e164 (a number as
  * ecm_phone_normalize() writes it), sorted, as a malloc'd array of malloc'd
- * strings in *zones, their count in *n; free with ecm_phone_zones_free().
+ * strings in *zones, their count in *n; free with ecm_phone_zones_destroy().
  * Non-geographic numbers (+800...) have no zones: returns 0 with *n = 0 and
  * *zones = NULL. Returns -1 (nothing allocated, *zones NULL, *n 0) when e164
  * is not a valid E.164 number or memory runs out. */
@@ -94,7 +94,7 @@ int ecm_phone_time_zones(const char *e164, char ***zones, size_t *n)
     __attribute__((warn_unused_result));
 
 /* Frees what ecm_phone_time_zones() returned. zones may be NULL. */
-void ecm_phone_zones_free(char **zones, size_t n);
+void ecm_phone_zones_destroy(char **zones, size_t n);
 
 /* The one time zone of e164's region into out: returns 0 with the zone, 1
  * when the region has several zones (ambiguous; out is ""), -1 when it has

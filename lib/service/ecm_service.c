@@ -8,7 +8,6 @@
 #include <time.h>
 
 #include "ecm_clock.h"
-#include "ecm_event.h"
 #include "ecm_log.h"
 #include "ecm_migrate.h"
 
@@ -103,7 +102,7 @@ static int service_ready(void *ctx, char *errstr, size_t errstr_size)
         snprintf(errstr, errstr_size, "database unreachable");
         return -1;
     }
-    if (!ecm_producer_reachable(s->producer, SERVICE_READY_KAFKA_TIMEOUT_MS)) {
+    if (!ecm_kafka_producer_reachable(s->producer, SERVICE_READY_KAFKA_TIMEOUT_MS)) {
         snprintf(errstr, errstr_size, "Kafka broker unreachable");
         return -1;
     }
@@ -111,7 +110,7 @@ static int service_ready(void *ctx, char *errstr, size_t errstr_size)
         snprintf(errstr, errstr_size, "outbox relay cannot reach the database");
         return -1;
     }
-    if (s->consumer && !ecm_consumer_reachable(s->consumer, SERVICE_READY_KAFKA_TIMEOUT_MS)) {
+    if (s->consumer && !ecm_kafka_consumer_reachable(s->consumer, SERVICE_READY_KAFKA_TIMEOUT_MS)) {
         snprintf(errstr, errstr_size, "Kafka consumer cannot reach the cluster");
         return -1;
     }
@@ -222,8 +221,8 @@ int ecm_service_init(ecm_service *s, const char *name, const ecm_common_config *
     if (service_open_db(s, common) != 0)
         goto fail;
 
-    s->producer = ecm_producer_new(common->kafka_brokers, s->metrics, ecm_outbox_relay_delivery,
-                                   NULL, errstr, sizeof errstr);
+    s->producer = ecm_kafka_producer_new(common->kafka_brokers, s->metrics,
+                                         ecm_outbox_relay_delivery, NULL, errstr, sizeof errstr);
     if (!s->producer) {
         ecm_log_error("service start failed", "%s", errstr);
         goto fail;
@@ -244,7 +243,7 @@ fail:
     if (s->relay)
         ecm_outbox_relay_stop(s->relay, 0);
     if (s->producer)
-        ecm_producer_destroy(s->producer);
+        ecm_kafka_producer_destroy(s->producer);
     if (s->pg)
         ecm_pg_destroy(s->pg);
     if (s->metrics)
@@ -297,17 +296,17 @@ void ecm_service_shutdown(ecm_service *s)
         s->relay = NULL;
     }
     if (s->consumer) {
-        ecm_consumer_close(s->consumer);
+        ecm_kafka_consumer_destroy(s->consumer);
         s->consumer = NULL;
     }
     if (s->producer) {
-        if (ecm_producer_flush(s->producer, service_left_ms(deadline, 0)) != 0) {
+        if (ecm_kafka_producer_flush(s->producer, service_left_ms(deadline, 0)) != 0) {
             /* Undelivered outbox rows are still in the DB: they go out next start. */
-            rd_kafka_purge(ecm_producer_handle(s->producer),
+            rd_kafka_purge(ecm_kafka_producer_handle(s->producer),
                            RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-            ecm_producer_poll(s->producer, 0);
+            ecm_kafka_producer_poll(s->producer, 0);
         }
-        ecm_producer_destroy(s->producer);
+        ecm_kafka_producer_destroy(s->producer);
         s->producer = NULL;
     }
     if (s->pg) {

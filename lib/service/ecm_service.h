@@ -124,11 +124,11 @@ typedef struct {
     const char *source; /* CloudEvents source: "/ecm/feeder" */
     const ecm_common_config *common;
     ecm_metrics *metrics;
-    ecm_http *http;         /* routes may be added before ecm_service_start_http() */
-    ecm_producer *producer; /* feeds the outbox relay */
+    ecm_http *http;               /* routes may be added before ecm_service_start_http() */
+    ecm_kafka_producer *producer; /* feeds the outbox relay */
     ecm_outbox_relay *relay;
-    ecm_pg *pg;             /* the service's main-thread connection */
-    ecm_consumer *consumer; /* set by the service if it consumes; checked by /readyz */
+    ecm_pg *pg;                   /* the service's main-thread connection */
+    ecm_kafka_consumer *consumer; /* set by the service if it consumes; checked by /readyz */
     struct ecm_service_internal *internal; /* owned by ecm_service.c */
 } ecm_service;
 

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ecm_account.h"
 #include "ecm_clock.h"
-#include "ecm_event.h"
 #include "ecm_log.h"
 #include "fd_reconcile.h"
 #include "ecm_pgval.h"
@@ -120,7 +120,7 @@ static int record_go(fd_ctx *ctx, const char *target, const ecm_gate_row *verdic
         const ecm_gate_row *v = &verdicts[i];
         if (v->action != ECM_GATE_GO)
             continue;
-        if (ecm_account_number(rows[i].account, sizeof rows[i].account, v->contact_id,
+        if (ecm_account_format(rows[i].account, sizeof rows[i].account, v->contact_id,
                                v->attempts + 1) < 0)
             ok = 0;
         ecm_pgarr_add_int(&ids, v->contact_id);
@@ -148,17 +148,17 @@ static int record_go(fd_ctx *ctx, const char *target, const ecm_gate_row *verdic
             ok = 0;
         }
     }
-    ecm_pgarr_free(&ids);
-    ecm_pgarr_free(&atts);
-    ecm_pgarr_free(&phones);
-    ecm_pgarr_free(&accts);
+    ecm_pgarr_destroy(&ids);
+    ecm_pgarr_destroy(&atts);
+    ecm_pgarr_destroy(&phones);
+    ecm_pgarr_destroy(&accts);
     return ok ? 0 : -1;
 }
 
 /* In one transaction: take up to `room` queued contacts, let the gate judge
  * them (held back: waiting or closed) and record the attempts of the others
  * 'sending'. Fills *taken (rows of the SELECT, caller clears), *verdicts
- * (ecm_gate_rows_free) and rows. Returns the number taken (0: nothing to
+ * (ecm_gate_rows_destroy) and rows. Returns the number taken (0: nothing to
  * do), or -1. */
 static int record_batch(fd_ctx *ctx, const char *cisco_id, const char *target, int *full,
                         PGresult **taken, ecm_gate_row **verdicts_out, taken_row **rows_out)
@@ -210,7 +210,7 @@ static int record_batch(fd_ctx *ctx, const char *cisco_id, const char *target, i
     int ok = verdicts && rows && ecm_gate_apply(ctx->gate, ctx->pg, verdicts, n) == 0 &&
              record_go(ctx, target, verdicts, rows, n, now_ms) == 0;
     if (!ok || ecm_pg_commit(ctx->pg) < 0) {
-        ecm_gate_rows_free(verdicts, n);
+        ecm_gate_rows_destroy(verdicts, n);
         free(rows);
         PQclear(t);
         goto fail;
@@ -414,7 +414,7 @@ done:
     free(contacts);
     free(accounts);
     free(rows);
-    ecm_gate_rows_free(verdicts, n);
+    ecm_gate_rows_destroy(verdicts, n);
     PQclear(t);
     return rc;
 }

@@ -10,6 +10,7 @@
 #include "ecm_log.h"
 #include "ecm_outbox.h"
 #include "ecm_service.h"
+#include "ecm_uuid.h"
 #include "fd_dispatch.h"
 #include "fd_reconcile.h"
 #include "ecm_pgval.h"
@@ -74,7 +75,7 @@ int fd_mark_sent(fd_ctx *ctx, const char *const *accounts, size_t n, size_t *mar
         ecm_pgarr_add_str(&a, accounts[i]);
     const char *params[1] = {ecm_pgarr_finish(&a)};
     if (!params[0]) {
-        ecm_pgarr_free(&a);
+        ecm_pgarr_destroy(&a);
         return -1;
     }
     PGresult *r = ecm_pg_exec(ctx->pg,
@@ -83,7 +84,7 @@ int fd_mark_sent(fd_ctx *ctx, const char *const *accounts, size_t n, size_t *mar
                               "RETURNING contact_id, attempt, campaign_id, channel, "
                               "account_number, phone, target",
                               1, params);
-    ecm_pgarr_free(&a);
+    ecm_pgarr_destroy(&a);
     if (!r)
         return -1;
     int rows = PQntuples(r);
@@ -95,11 +96,11 @@ int fd_mark_sent(fd_ctx *ctx, const char *const *accounts, size_t n, size_t *mar
         char event_id[ECM_UUID_LEN];
         ecm_uuid_new(event_id);
         ev.event_id = event_id;
-        ev.occurred_at = ecm_now_ms();
+        ev.occurred_at = ecm_clock_wall_ms();
         ev.contact_id = ecm_pgval_ll(r, i, 0, -1);
         ev.attempt = (int32_t)ecm_pgval_ll(r, i, 1, -1);
         ev.campaign_id = ecm_pgval_ll(r, i, 2, -1);
-        ev.channel = ecm_channel_from_name(PQgetvalue(r, i, 3));
+        ev.channel = ecm_event_channel_from_name(PQgetvalue(r, i, 3));
         ev.account_number = PQgetvalue(r, i, 4);
         ev.phone = PQgetvalue(r, i, 5);
         ev.target = PQgetvalue(r, i, 6);

@@ -69,7 +69,7 @@ typedef struct {
 } row_split;
 
 /* Room for n rows in sp (zeroed first). Returns 0, or -1 when memory runs
- * out (sp is then for split_free()). */
+ * out (sp is then for split_destroy()). */
 static int split_alloc(row_split *sp, int n)
 {
     memset(sp, 0, sizeof *sp);
@@ -80,7 +80,7 @@ static int split_alloc(row_split *sp, int n)
     return sp->accounts && sp->present && sp->mark && sp->missing ? 0 : -1;
 }
 
-static void split_free(row_split *sp)
+static void split_destroy(row_split *sp)
 {
     free(sp->accounts);
     free(sp->present);
@@ -183,7 +183,7 @@ done:
         ecm_pg_rollback(ctx->pg);
         ecm_pg_check_broken(ctx->pg);
     }
-    split_free(&sp);
+    split_destroy(&sp);
     fd_uccx_list_destroy(list);
     PQclear(r);
     return rc;
@@ -209,7 +209,7 @@ int fd_reconcile_accounts(fd_ctx *ctx, const char *target, const char *const *ac
         ecm_pgarr_add_str(&a, accounts[i]);
     const char *only = ecm_pgarr_finish(&a);
     int rc = only ? reconcile_rows(ctx, target, 0, only, &p, &s) : -1;
-    ecm_pgarr_free(&a);
+    ecm_pgarr_destroy(&a);
     if (present)
         *present = p;
     if (resent)

@@ -89,7 +89,7 @@ static char *build_csv(const fd_uccx_contact *contacts, size_t n)
     }
     return ecm_buf_ptr(&b);
 fail:
-    ecm_buf_free(&b);
+    ecm_buf_destroy(&b);
     return NULL;
 }
 
@@ -624,7 +624,7 @@ fd_uccx_status fd_uccx_post_contacts(fd_uccx *u, const char *campaign_id,
     track_outcome(u, rc, status);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, NULL);
     fd_uccx_status st = classify(rc, status, u->errbuf, ecm_buf_ptr(&answer), res);
-    ecm_buf_free(&answer);
+    ecm_buf_destroy(&answer);
     free(body);
     return st;
 }
@@ -700,6 +700,6 @@ fd_uccx_status fd_uccx_list_contacts(fd_uccx *u, const char *campaign_id, fd_ucc
         *list = l;
     else
         fd_uccx_list_destroy(l);
-    ecm_buf_free(&f.head);
+    ecm_buf_destroy(&f.head);
     return st;
 }

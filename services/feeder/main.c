@@ -86,9 +86,9 @@ static int start_consumer(ecm_service *svc, const feeder_config *cfg)
 {
     char errstr[512];
     const char *topics[1] = {cfg->common.topic_retry};
-    svc->consumer = ecm_consumer_new(cfg->common.kafka_brokers, cfg->group, topics, 1,
-                                     cfg->common.topic_deadletter, svc->source, svc->metrics,
-                                     errstr, sizeof errstr);
+    svc->consumer = ecm_kafka_consumer_new(cfg->common.kafka_brokers, cfg->group, topics, 1,
+                                           cfg->common.topic_deadletter, svc->source, svc->metrics,
+                                           errstr, sizeof errstr);
     if (!svc->consumer) {
         ecm_log_error("could not create the Kafka consumer", "%s", errstr);
         return -1;
@@ -120,7 +120,7 @@ int main(int argc, char **argv)
                           config_table, CONFIG_N, &cfg);
     ecm_legal_hours legal;
     if (check_config(&cfg, &legal) != 0) {
-        ecm_config_free(config_table, CONFIG_N, &cfg);
+        ecm_config_destroy(config_table, CONFIG_N, &cfg);
         return 2;
     }
 
@@ -131,7 +131,7 @@ int main(int argc, char **argv)
     ecm_intake *intake = NULL;
     ecm_gate *gate = NULL;
     if (ecm_service_init(&svc, "feeder", &cfg.common) < 0) {
-        ecm_config_free(config_table, CONFIG_N, &cfg);
+        ecm_config_destroy(config_table, CONFIG_N, &cfg);
         return 1;
     }
     ecm_config_log(config_table, CONFIG_N, &cfg);
@@ -187,7 +187,7 @@ out:
     ecm_intake_stop(intake);
     ecm_service_shutdown(&svc);
     fd_uccx_destroy(uccx);
-    ecm_gate_free(gate);
-    ecm_config_free(config_table, CONFIG_N, &cfg);
+    ecm_gate_destroy(gate);
+    ecm_config_destroy(config_table, CONFIG_N, &cfg);
     return rc;
 }

@@ -10,6 +10,7 @@
 #include "ecm_outbox.h"
 #include "ecm_pg.h"
 #include "ecm_utf8.h"
+#include "ecm_uuid.h"
 #include "gw_audit.h"
 #include "gw_json.h"
 
@@ -191,7 +192,7 @@ static int add_changed_event(const gw_app *app, ecm_pg *pg, long long id, const 
     gw_ll_text(key, id);
     Ecm__V1__CampaignChanged msg = ECM__V1__CAMPAIGN_CHANGED__INIT;
     msg.event_id = event_id;
-    msg.occurred_at = ecm_now_ms();
+    msg.occurred_at = ecm_clock_wall_ms();
     msg.campaign_id = id;
     msg.state = (char *)state;
     msg.previous_state = (char *)previous;

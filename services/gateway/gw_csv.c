@@ -151,7 +151,7 @@ gw_csv *gw_csv_new(size_t max_record_bytes, gw_csv_record_fn fn, void *ctx)
     return c;
 }
 
-void gw_csv_free(gw_csv *c)
+void gw_csv_destroy(gw_csv *c)
 {
     if (!c) {
         return;

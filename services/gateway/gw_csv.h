@@ -25,7 +25,7 @@ typedef int (*gw_csv_record_fn)(void *ctx, long long line, size_t nfields,
  * failure. */
 gw_csv *gw_csv_new(size_t max_record_bytes, gw_csv_record_fn fn, void *ctx)
     __attribute__((warn_unused_result));
-void gw_csv_free(gw_csv *c);
+void gw_csv_destroy(gw_csv *c);
 
 /* Feeds the next chunk. Records completed by it are delivered before it
  * returns. Returns 0, or -1 with one line in errstr naming the line

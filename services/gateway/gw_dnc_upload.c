@@ -53,7 +53,7 @@ typedef struct {
     long long fail_line;
     char fail_reason[256];
     int finished;
-    int admitted; /* holds a gw_upload_limits slot, given back by dnc_free */
+    int admitted; /* holds a gw_upload_limits slot, given back by dnc_destroy */
     int fenced;   /* marked 'interrupted' by a gateway (its lease ran out) */
 } dnc_upload;
 
@@ -355,7 +355,7 @@ static int dnc_on_record(void *ctx, long long line, size_t nfields, const char *
     return d->nrows >= d->app->upload_batch ? dnc_flush(d) : 0;
 }
 
-static void dnc_free(dnc_upload *d)
+static void dnc_destroy(dnc_upload *d)
 {
     if (!d) {
         return;
@@ -366,9 +366,9 @@ static void dnc_free(dnc_upload *d)
     if (d->upload_id > 0) {
         gw_upload_lease_drop(d->app->upload_lease, d->upload_id);
     }
-    gw_csv_free(d->csv);
-    ecm_buf_free(&d->stage);
-    ecm_buf_free(&d->report);
+    gw_csv_destroy(d->csv);
+    ecm_buf_destroy(&d->stage);
+    ecm_buf_destroy(&d->report);
     json_decref(d->errors);
     free(d);
 }
@@ -390,7 +390,7 @@ static int dnc_begin(ecm_http_req *req, const gw_app *app, long long campaign_id
     dnc_upload *d = calloc(1, sizeof(*d));
     if (d) {
         d->app = app;
-        d->admitted = 1; /* given back by dnc_free */
+        d->admitted = 1; /* given back by dnc_destroy */
         /* A batch stages at most upload_batch lines (line, E.164 and a
          * reason of 200 characters escaped: under DNC_STAGE_LINE_MAX) and
          * reports as many rows, plus the header's. */
@@ -401,7 +401,7 @@ static int dnc_begin(ecm_http_req *req, const gw_app *app, long long campaign_id
     }
     if (!d || !(d->errors = json_array()) ||
         !(d->csv = gw_csv_new(app->upload_max_record, dnc_on_record, d))) {
-        dnc_free(d);
+        dnc_destroy(d);
         ecm_http_respond_problem(req, 500, "internal", "Internal error", "out of memory");
         return -1;
     }
@@ -426,7 +426,7 @@ static int dnc_begin(ecm_http_req *req, const gw_app *app, long long campaign_id
                 gw_respond_db_down(req, pg, what);
             }
             ecm_pg_pool_put(app->pool, pg);
-            dnc_free(d);
+            dnc_destroy(d);
             PQclear(c);
             return -1;
         }
@@ -435,7 +435,7 @@ static int dnc_begin(ecm_http_req *req, const gw_app *app, long long campaign_id
     }
     if (region_cut) {
         ecm_pg_pool_put(app->pool, pg);
-        dnc_free(d);
+        dnc_destroy(d);
         ecm_http_respond_problem(req, 500, "internal", "Internal error",
                                  "the list's region is no region code");
         return -1;
@@ -443,7 +443,7 @@ static int dnc_begin(ecm_http_req *req, const gw_app *app, long long campaign_id
     d->upload_id = gw_upload_start(req, app, pg, "dnc", campaign_id, ct, &d->bytes_total);
     ecm_pg_pool_put(app->pool, pg);
     if (d->upload_id <= 0) {
-        dnc_free(d);
+        dnc_destroy(d);
         return -1;
     }
     ecm_log_info("dnc upload started", "upload_id=%lld campaign_id=%lld", d->upload_id,
@@ -603,7 +603,7 @@ static void dnc_cleanup(void *ctx, ecm_http_req *req)
     }
     dnc_mark_failed(d);
     ecm_http_req_set_state(req, NULL);
-    dnc_free(d);
+    dnc_destroy(d);
 }
 
 int gw_dnc_upload_register(ecm_http *h, const gw_app *app)

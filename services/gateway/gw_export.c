@@ -263,7 +263,7 @@ static long export_read(void *ctx, uint64_t pos, char *buf, size_t max)
 /* Ends the export: a COPY still running (the client went away) is
  * cancelled and drained, the transaction rolled back, the connection given
  * back. */
-static void export_free(void *ctx)
+static void export_destroy(void *ctx)
 {
     export_state *s = ctx;
     if (s->row) {
@@ -364,7 +364,7 @@ static void export_csv(const gw_app *app, ecm_http_req *req, const char *sql_fmt
     ecm_http_add_header(req, "Content-Disposition", disposition);
     ecm_http_add_header(req, "Cache-Control", "no-store");
     ecm_http_respond_reader(req, 200, "text/csv; charset=utf-8; header=present", export_read,
-                            export_free, s);
+                            export_destroy, s);
 }
 
 static void export_attempts(void *ctx, ecm_http_req *req)

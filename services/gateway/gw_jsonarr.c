@@ -53,7 +53,7 @@ gw_jsonarr *gw_jsonarr_new(size_t max_item_bytes, gw_jsonarr_item_fn fn, void *c
     return j;
 }
 
-void gw_jsonarr_free(gw_jsonarr *j)
+void gw_jsonarr_destroy(gw_jsonarr *j)
 {
     if (!j) {
         return;

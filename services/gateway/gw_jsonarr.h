@@ -24,7 +24,7 @@ typedef int (*gw_jsonarr_item_fn)(void *ctx, long long index, const char *text, 
  * item. Returns NULL on allocation failure. */
 gw_jsonarr *gw_jsonarr_new(size_t max_item_bytes, gw_jsonarr_item_fn fn, void *ctx)
     __attribute__((warn_unused_result));
-void gw_jsonarr_free(gw_jsonarr *j);
+void gw_jsonarr_destroy(gw_jsonarr *j);
 
 /* Feeds the next chunk; items it completes are delivered before it returns.
  * Returns 0, or -1 with one line in errstr ("item 12: longer than 65536

@@ -39,7 +39,7 @@ gw_phone_entry *gw_phone_set_get(gw_phone_set *ps, const char *phone)
     }
 }
 
-void gw_phone_set_free(gw_phone_set *ps)
+void gw_phone_set_destroy(gw_phone_set *ps)
 {
     free(ps->slots);
     ps->slots = NULL;

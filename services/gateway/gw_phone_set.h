@@ -19,7 +19,7 @@ typedef struct {
 } gw_phone_set;
 
 /* Sizes ps for up to n numbers (at most half full). Returns 0, or -1 when
- * out of memory (ps->slots NULL; gw_phone_set_free is still safe). */
+ * out of memory (ps->slots NULL; gw_phone_set_destroy is still safe). */
 int gw_phone_set_init(gw_phone_set *ps, size_t n) __attribute__((warn_unused_result));
 
 /* The entry of phone, made (all else zero) if it is not there yet. More
@@ -27,6 +27,6 @@ int gw_phone_set_init(gw_phone_set *ps, size_t n) __attribute__((warn_unused_res
 gw_phone_entry *gw_phone_set_get(gw_phone_set *ps, const char *phone);
 
 /* Frees the slots (not the numbers). ps may be zeroed or failed init. */
-void gw_phone_set_free(gw_phone_set *ps);
+void gw_phone_set_destroy(gw_phone_set *ps);
 
 #endif

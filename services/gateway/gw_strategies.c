@@ -97,7 +97,7 @@ static int validate_rule(const json_t *rule, size_t i, json_t *seen, json_t *rul
     if (!outcome) {
         return rule_fail(w, i, "outcome", NULL, "required: an outcome such as \"NO_ANSWER\"");
     }
-    Ecm__V1__Outcome o = ecm_outcome_from_name(outcome);
+    Ecm__V1__Outcome o = ecm_event_outcome_from_name(outcome);
     if (o == ECM__V1__OUTCOME__OUTCOME_UNSPECIFIED) {
         return rule_fail(w, i, "outcome", outcome,
                          " is not an outcome (NO_ANSWER, BUSY, CONNECTED, ...)");

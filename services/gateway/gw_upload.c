@@ -237,7 +237,7 @@ static int upload_on_item(void *ctx, long long index, const char *text, size_t l
     return resume_skip(ctx, index) ? 0 : batch_add(ctx, index, 0, NULL, NULL, text, len);
 }
 
-void gw_upload_free(gw_upload *u)
+void gw_upload_destroy(gw_upload *u)
 {
     if (!u) {
         return;
@@ -250,10 +250,10 @@ void gw_upload_free(gw_upload *u)
         gw_upload_lease_drop(u->app->upload_lease, u->upload_id);
     }
     EVP_MD_CTX_free(u->sha);
-    ecm_bloom_free(u->seen);
-    gw_csv_free(u->csv);
-    gw_jsonarr_free(u->jarr);
-    gw_upload_header_free(u->header);
+    ecm_bloom_destroy(u->seen);
+    gw_csv_destroy(u->csv);
+    gw_jsonarr_destroy(u->jarr);
+    gw_upload_header_destroy(u->header);
     free(u->sms_template);
     for (size_t i = 0; i < u->nrequired; i++) {
         free(u->required[i]);
@@ -261,16 +261,16 @@ void gw_upload_free(gw_upload *u)
     free(u->required);
     for (int i = 0; i < 2; i++) {
         gw_upload_batch *b = &u->batches[i];
-        ecm_buf_free(&b->raw);
+        ecm_buf_destroy(&b->raw);
         free(b->rows);
         free(b->res);
         for (int k = 0; k < GW_UPLOAD_THREADS_MAX; k++) {
-            ecm_buf_free(&b->out[k]);
+            ecm_buf_destroy(&b->out[k]);
         }
     }
     for (int k = 0; k < GW_UPLOAD_THREADS_MAX; k++) {
         gw_upload_worker *w = &u->workers[k];
-        gw_upload_scratch_free(w->scratch);
+        gw_upload_scratch_destroy(w->scratch);
         free(w->fields);
         free(w->lens);
     }
@@ -334,7 +334,7 @@ static gw_upload *upload_new(const gw_app *app, int json)
                   : (u->csv = gw_csv_new(app->upload_max_record, upload_on_record, u)) != NULL;
     }
     if (!ok) {
-        gw_upload_free(u);
+        gw_upload_destroy(u);
         return NULL;
     }
     return u;
@@ -459,7 +459,7 @@ gw_upload *gw_upload_open(const gw_app *app, ecm_http_req *req, ecm_pg *pg, long
     int oom = !u, bad_region = 0;
     if (u) {
         u->campaign_id = campaign_id;
-        u->channel = ecm_channel_from_name(PQgetvalue(c, 0, 0));
+        u->channel = ecm_event_channel_from_name(PQgetvalue(c, 0, 0));
         bad_region = gw_format(u->region, sizeof(u->region), "%s", PQgetvalue(c, 0, 2)) != 0;
         if (u->channel == ECM__V1__CHANNEL__CHANNEL_SMS && !PQgetisnull(c, 0, 3) &&
             !(u->sms_template = strdup(PQgetvalue(c, 0, 3)))) {
@@ -480,7 +480,7 @@ gw_upload *gw_upload_open(const gw_app *app, ecm_http_req *req, ecm_pg *pg, long
         u->rules.nrequired = u->nrequired;
     }
     if (oom || bad_region) {
-        gw_upload_free(u);
+        gw_upload_destroy(u);
         ecm_http_respond_problem(req, 500, "internal", "Internal error", "%s",
                                  oom ? "out of memory" : "the campaign's region is no region code");
         return NULL;

@@ -36,7 +36,7 @@ struct gw_upload_header {
     unsigned char *required; /* per column: the message template uses it; NULL: none */
 };
 
-void gw_upload_header_free(gw_upload_header *h)
+void gw_upload_header_destroy(gw_upload_header *h)
 {
     if (!h) {
         return;
@@ -63,7 +63,7 @@ static gw_upload_header *header_fail(gw_upload_header *h, char *errstr, size_t e
     if (errstr_size) {
         (void)snprintf(errstr, errstr_size, "header: %s", msg);
     }
-    gw_upload_header_free(h);
+    gw_upload_header_destroy(h);
     return NULL;
 }
 

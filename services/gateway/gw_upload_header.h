@@ -19,7 +19,7 @@ typedef struct gw_upload_header gw_upload_header;
 gw_upload_header *gw_upload_header_parse(size_t nfields, const char *const *fields,
                                          const size_t *lens, char *errstr, size_t errstr_size)
     __attribute__((warn_unused_result));
-void gw_upload_header_free(gw_upload_header *h);
+void gw_upload_header_destroy(gw_upload_header *h);
 
 /* For an sms campaign: every placeholder of the message template tmpl must
  * be a column of the file (account_number, first_name, last_name or a

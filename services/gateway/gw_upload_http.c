@@ -98,7 +98,7 @@ static int upload_begin(void *ctx, ecm_http_req *req)
     u->upload_id = gw_upload_start(req, app, pg, "contacts", campaign_id, ct, &u->bytes_total);
     ecm_pg_pool_put(app->pool, pg);
     if (u->upload_id <= 0) {
-        gw_upload_free(u);
+        gw_upload_destroy(u);
         return -1;
     }
     u->held = 1;
@@ -233,7 +233,7 @@ static void upload_cleanup(void *ctx, ecm_http_req *req)
     }
     gw_upload_mark_failed(u); /* the client went away mid-file */
     ecm_http_req_set_state(req, NULL);
-    gw_upload_free(u);
+    gw_upload_destroy(u);
 }
 
 int gw_upload_register(ecm_http *h, const gw_app *app)

@@ -6,12 +6,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ecm_clock.h"
 #include "ecm_event.h"
 #include "ecm_log.h"
 #include "ecm_outbox.h"
 #include "ecm_pgarray.h"
 #include "ecm_pgval.h"
 #include "ecm_utf8.h"
+#include "ecm_uuid.h"
 
 struct gw_upload_lease {
     char owner[ECM_UUID_LEN + 300];
@@ -116,7 +118,7 @@ long long gw_upload_lease_renew(gw_upload_lease *l, ecm_pg *pg)
     }
     pthread_mutex_unlock(&l->mu);
     if (n == 0) {
-        ecm_pgarr_free(&ids);
+        ecm_pgarr_destroy(&ids);
         return 0;
     }
     const char *params[] = {ecm_pgarr_finish(&ids), l->owner, l->interval};
@@ -126,7 +128,7 @@ long long gw_upload_lease_renew(gw_upload_lease *l, ecm_pg *pg)
                                           "AND state = 'running' RETURNING id",
                                           3, params)
                             : NULL;
-    ecm_pgarr_free(&ids);
+    ecm_pgarr_destroy(&ids);
     long long renewed = r ? PQntuples(r) : -1;
     PQclear(r);
     return renewed;
@@ -166,7 +168,7 @@ static long long interrupt_rows(ecm_pg *pg, const char *sql, int nparams, const 
         return -1;
     }
     int n = PQntuples(r);
-    int64_t now = ecm_now_ms();
+    int64_t now = ecm_clock_wall_ms();
     int ok = 1;
     for (int i = 0; i < n && ok; i++) {
         char event_id[ECM_UUID_LEN];

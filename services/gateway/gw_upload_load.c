@@ -12,6 +12,7 @@
 #include "ecm_outbox.h"
 #include "ecm_pgarray.h"
 #include "ecm_utf8.h"
+#include "ecm_uuid.h"
 #include "gw_json.h"
 #include "gw_phone_set.h"
 #include "gw_upload_lease.h"
@@ -297,7 +298,7 @@ static int seen_maybe(const gw_upload *u, const char *phone, int probe_all)
 }
 
 /* One try at loading a batch: what it reads and builds, freed by
- * try_free. */
+ * try_destroy. */
 typedef struct {
     gw_upload *u;
     const gw_upload_batch *b;
@@ -385,7 +386,7 @@ static int try_copy_contacts(load_try *t)
 {
     const gw_upload_batch *b = t->b;
     char closed_at[40];
-    ecm_time_format_ms(t->now, closed_at, sizeof(closed_at));
+    ecm_clock_format_ms(t->now, closed_at, sizeof(closed_at));
     if (ecm_pg_copy_begin(t->pg, COPY_CONTACTS_SQL) != 0) {
         return -1;
     }
@@ -498,18 +499,18 @@ static void try_seen_add(const load_try *t)
     }
 }
 
-static void try_free(load_try *t)
+static void try_destroy(load_try *t)
 {
     PQclear(t->existing);
     PQclear(t->dnc);
     PQclear(t->ids);
-    gw_phone_set_free(&t->ps);
+    gw_phone_set_destroy(&t->ps);
     free(t->decision);
     free(t->pairs);
-    ecm_pgarr_free(&t->all);
-    ecm_pgarr_free(&t->digits);
-    ecm_buf_free(&t->report);
-    ecm_buf_free(&t->phones);
+    ecm_pgarr_destroy(&t->all);
+    ecm_pgarr_destroy(&t->digits);
+    ecm_buf_destroy(&t->report);
+    ecm_buf_destroy(&t->phones);
 }
 
 /* The writes of a decided batch, timed into bc. Returns 0, -1, or 1 (see
@@ -569,12 +570,12 @@ static int load_once(gw_upload *u, const gw_upload_batch *b, ecm_pg *pg, gw_uplo
     t.pairs = malloc((t.nphones ? t.nphones : 1) * sizeof(*t.pairs));
     if (!t.decision || !t.pairs || !all_lit || !digits_lit ||
         gw_phone_set_init(&t.ps, t.nphones) != 0) {
-        try_free(&t);
+        try_destroy(&t);
         return -1;
     }
     int64_t ms = ecm_clock_mono_ms();
     if (ecm_pg_begin_timeout(pg, GW_UPLOAD_STATEMENT_TIMEOUT_MS) != 0) {
-        try_free(&t);
+        try_destroy(&t);
         return -1;
     }
     int rc = -1;
@@ -588,7 +589,7 @@ static int load_once(gw_upload *u, const gw_upload_batch *b, ecm_pg *pg, gw_uplo
     } else {
         ecm_pg_rollback(pg);
     }
-    try_free(&t);
+    try_destroy(&t);
     return rc;
 }
 
@@ -649,7 +650,7 @@ static void seen_fill(gw_upload *u, ecm_pg *pg)
         return;
     }
     ecm_pg_rollback(pg);
-    ecm_bloom_free(seen);
+    ecm_bloom_destroy(seen);
 }
 
 /* The loader thread: loads u->loading, retrying when the connection broke,

@@ -186,7 +186,7 @@ int gw_upload_resume_begin(void *ctx, ecm_http_req *req)
     gw_upload *u = campaign_id >= 0 ? gw_upload_open(app, req, pg, campaign_id, kind) : NULL;
     if (!u || resume_take(req, pg, u, id) != 0) {
         ecm_pg_pool_put(app->pool, pg);
-        gw_upload_free(u);
+        gw_upload_destroy(u);
         return -1;
     }
     if (gw_upload_lease_hold(app->upload_lease, id) != 0) {
@@ -194,7 +194,7 @@ int gw_upload_resume_begin(void *ctx, ecm_http_req *req)
             ecm_pg_check_broken(pg); /* best effort: the sweep marks it later */
         }
         ecm_pg_pool_put(app->pool, pg);
-        gw_upload_free(u);
+        gw_upload_destroy(u);
         ecm_http_respond_problem(req, 500, "internal", "Internal error", "out of memory");
         return -1;
     }

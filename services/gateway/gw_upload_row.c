@@ -86,7 +86,7 @@ gw_upload_scratch *gw_upload_scratch_new(void)
     return s;
 }
 
-void gw_upload_scratch_free(gw_upload_scratch *s)
+void gw_upload_scratch_destroy(gw_upload_scratch *s)
 {
     if (!s) {
         return;
@@ -94,10 +94,10 @@ void gw_upload_scratch_free(gw_upload_scratch *s)
     free(s->cname);
     free(s->cval);
     free(s->creq);
-    ecm_buf_free(&s->num);
-    ecm_buf_free(&s->phones);
-    ecm_buf_free(&s->types);
-    ecm_buf_free(&s->zones);
+    ecm_buf_destroy(&s->num);
+    ecm_buf_destroy(&s->phones);
+    ecm_buf_destroy(&s->types);
+    ecm_buf_destroy(&s->zones);
     free(s);
 }
 

@@ -15,7 +15,7 @@
 typedef struct gw_upload_scratch gw_upload_scratch;
 gw_upload_scratch *gw_upload_scratch_new(void)
     __attribute__((warn_unused_result)); /* NULL when out of memory */
-void gw_upload_scratch_free(gw_upload_scratch *s);
+void gw_upload_scratch_destroy(gw_upload_scratch *s);
 
 /* How rows of one campaign are checked. */
 typedef struct {

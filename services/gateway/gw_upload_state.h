@@ -132,7 +132,7 @@ struct gw_upload {
     long long seen_lookups, seen_skipped, seen_rechecks;
 
     /* rows_read and bytes_read belong to the request's thread; the other
-     * counts and errors to the loader while it runs (gw_upload_free, gw_upload_flush
+     * counts and errors to the loader while it runs (gw_upload_destroy, gw_upload_flush
      * and gw_upload_fail_line wait for it first). */
     long long rows_read, rows_loaded, rows_rejected, rows_duplicate, rows_dnc;
     long long bytes_read, bytes_total; /* bytes_total -1: unknown */
@@ -147,7 +147,7 @@ struct gw_upload {
     long long fail_line;
     char fail_reason[256];
     int finished;
-    int admitted; /* holds a gw_upload_limits slot, given back by gw_upload_free */
+    int admitted; /* holds a gw_upload_limits slot, given back by gw_upload_destroy */
     int held;     /* its lease is renewed by the process (gw_upload_lease_hold) */
 
     /* The body's SHA-256 so far (hashed bytes: all of it, the chunk being
@@ -200,7 +200,7 @@ gw_upload *gw_upload_open(const gw_app *app, ecm_http_req *req, ecm_pg *pg, long
 
 /* Waits for the loader, gives back the admission slot and the lease, frees
  * u. NULL is a no-op. */
-void gw_upload_free(gw_upload *u);
+void gw_upload_destroy(gw_upload *u);
 
 /* Ends upload_id owned by this process in state, best effort. Returns 0 or
  * -1. */

@@ -8,7 +8,6 @@
 
 #include "ecm_calling.h"
 #include "ecm_clock.h"
-#include "ecm_event.h"
 #include "ecm_log.h"
 #include "ecm_service.h"
 #include "gw_app.h"
@@ -179,7 +178,7 @@ int main(int argc, char **argv)
         n, &cfg);
     ecm_service svc;
     if (ecm_service_init(&svc, "gateway", &cfg.common) != 0) {
-        ecm_config_free(config_table, n, &cfg);
+        ecm_config_destroy(config_table, n, &cfg);
         return 1;
     }
     ecm_config_log(config_table, n, &cfg);
@@ -234,6 +233,6 @@ out:
     ecm_pg_pool_destroy(pool);
     gw_upload_limits_destroy(upload_limits);
     gw_upload_lease_destroy(upload_lease);
-    ecm_config_free(config_table, n, &cfg);
+    ecm_config_destroy(config_table, n, &cfg);
     return rc;
 }

@@ -57,7 +57,7 @@ static int ready_check(void *ctx, char *errstr, size_t errstr_size)
         snprintf(errstr, errstr_size, "outbox relay cannot reach the ECM DB");
         return -1;
     }
-    if (r->svc->producer && !ecm_producer_reachable(r->svc->producer, 1000)) {
+    if (r->svc->producer && !ecm_kafka_producer_reachable(r->svc->producer, 1000)) {
         snprintf(errstr, errstr_size, "Kafka unreachable");
         return -1;
     }
@@ -107,6 +107,6 @@ out_svc:
     rs_sync_destroy(sync);
     rs_odbc_destroy(odbc);
 out_cfg:
-    ecm_config_free(rs_config_table, RS_CONFIG_N, &cfg);
+    ecm_config_destroy(rs_config_table, RS_CONFIG_N, &cfg);
     return rc;
 }

@@ -74,7 +74,7 @@ rs_map *rs_map_load(ecm_pg *pg)
     for (int i = 0; i < rows; i++) {
         int code = 0;
         const char *name = PQgetvalue(res, i, 1);
-        Ecm__V1__Outcome outcome = ecm_outcome_from_name(name);
+        Ecm__V1__Outcome outcome = ecm_event_outcome_from_name(name);
         if (parse_int(PQgetvalue(res, i, 0), &code) != 0 ||
             outcome == ECM__V1__OUTCOME__OUTCOME_UNSPECIFIED) {
             ecm_log_warn("call_result_map row ignored: unknown outcome",

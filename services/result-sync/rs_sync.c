@@ -9,10 +9,13 @@
 
 #include <libpq-fe.h>
 
+#include "ecm_account.h"
+#include "ecm_clock.h"
 #include "ecm_event.h"
 #include "ecm_log.h"
 #include "ecm_outbox.h"
 #include "ecm_pgarray.h"
+#include "ecm_uuid.h"
 #include "rs_map.h"
 
 #define RS_SYNC_BACKOFF_MIN_MS 100
@@ -145,7 +148,7 @@ static void db_failed(rs_sync *s)
  * failed re-read keeps the map we have. */
 static int ensure_map(rs_sync *s)
 {
-    int64_t now = ecm_now_ms();
+    int64_t now = ecm_clock_wall_ms();
     if (s->map && now - s->map_loaded_ms < RS_SYNC_MAP_RELOAD_MS)
         return 0;
     rs_map *m = rs_map_load(s->pg);
@@ -255,8 +258,8 @@ static int find_attempts(rs_sync *s, int nrows)
     rc = 0;
 out:
     free(found);
-    ecm_pgarr_free(&nums);
-    ecm_pgarr_free(&ids);
+    ecm_pgarr_destroy(&nums);
+    ecm_pgarr_destroy(&ids);
     return rc;
 }
 
@@ -305,7 +308,7 @@ static void sample_lag(rs_sync *s, int nrows, int64_t position)
     }
     /* Behind by at least a page: count now and then, never every page, since
      * a count over a big Dialer_Detail is not free. */
-    int64_t now = ecm_now_ms();
+    int64_t now = ecm_clock_wall_ms();
     if (now - s->lag_checked_ms < RS_SYNC_LAG_EVERY_MS)
         return;
     s->lag_checked_ms = now;
@@ -327,13 +330,12 @@ static int emit_page(rs_sync *s, int n, page_counts *c)
     for (int i = 0; i < n; i++) {
         row_key *k = &s->keys[i];
         memset(k, 0, sizeof(*k));
-        k->parsed =
-            !s->rows[i].account_number_truncated &&
-            ecm_account_number_parse(s->rows[i].account_number, &k->contact_id, &k->attempt) == 0;
+        k->parsed = !s->rows[i].account_number_truncated &&
+                    ecm_account_parse(s->rows[i].account_number, &k->contact_id, &k->attempt) == 0;
     }
     if (find_attempts(s, n) != 0)
         return -1;
-    int64_t now = ecm_now_ms();
+    int64_t now = ecm_clock_wall_ms();
     for (int i = 0; i < n; i++) {
         if (!s->keys[i].parsed) {
             c->foreign++;

@@ -345,9 +345,9 @@ static int start_consumer(ecm_service *svc, const sms_config *cfg)
 {
     char errstr[512];
     const char *topics[1] = {cfg->common.topic_retry};
-    svc->consumer = ecm_consumer_new(cfg->common.kafka_brokers, cfg->group, topics, 1,
-                                     cfg->common.topic_deadletter, svc->source, svc->metrics,
-                                     errstr, sizeof errstr);
+    svc->consumer = ecm_kafka_consumer_new(cfg->common.kafka_brokers, cfg->group, topics, 1,
+                                           cfg->common.topic_deadletter, svc->source, svc->metrics,
+                                           errstr, sizeof errstr);
     if (!svc->consumer) {
         ecm_log_error("could not create the Kafka consumer", "%s", errstr);
         return -1;
@@ -379,7 +379,7 @@ int main(int argc, char **argv)
                           config_table, CONFIG_N, &cfg);
     ecm_legal_hours legal;
     if (check_config(&cfg, &legal) != 0) {
-        ecm_config_free(config_table, CONFIG_N, &cfg);
+        ecm_config_destroy(config_table, CONFIG_N, &cfg);
         return 2;
     }
 
@@ -389,7 +389,7 @@ int main(int argc, char **argv)
     sms_parts parts;
     memset(&parts, 0, sizeof parts);
     if (ecm_service_init(&svc, "sms", &cfg.common) < 0) {
-        ecm_config_free(config_table, CONFIG_N, &cfg);
+        ecm_config_destroy(config_table, CONFIG_N, &cfg);
         return 1;
     }
     ecm_config_log(config_table, CONFIG_N, &cfg);
@@ -445,6 +445,6 @@ int main(int argc, char **argv)
 
 out:
     parts_stop(&svc, &parts);
-    ecm_config_free(config_table, CONFIG_N, &cfg);
+    ecm_config_destroy(config_table, CONFIG_N, &cfg);
     return rc;
 }

@@ -10,6 +10,7 @@
 #include "ecm_outbox.h"
 #include "ecm_pgarray.h"
 #include "ecm_pgval.h"
+#include "ecm_uuid.h"
 #include "sms_held.h"
 
 #define BACKOFF_MIN_MS 200
@@ -117,11 +118,11 @@ static void params_fill(answer_params *a, const sms_sender *s)
     }
 }
 
-static void params_free(answer_params *a)
+static void params_destroy(answer_params *a)
 {
     ecm_pgarr *arrs[] = {&a->ok_id, &a->ok_ref, &a->rj_id, &a->rj_code, &a->sys_id, &a->sys_state};
     for (size_t k = 0; k < sizeof arrs / sizeof arrs[0]; k++)
-        ecm_pgarr_free(arrs[k]);
+        ecm_pgarr_destroy(arrs[k]);
 }
 
 /* Inside the open transaction: one SmsResult(SMS_REJECTED) a row of
@@ -136,7 +137,7 @@ static int add_rejected_events(sms_sender *s, PGresult *rejected)
         const sms_gw_result *res = answer_of(s, msgid);
         Ecm__V1__SmsResult ev = ECM__V1__SMS_RESULT__INIT;
         ev.event_id = id;
-        ev.occurred_at = ecm_now_ms();
+        ev.occurred_at = ecm_clock_wall_ms();
         ev.contact_id = ecm_pgval_ll(rejected, i, 0, -1);
         ev.attempt = (int32_t)ecm_pgval_ll(rejected, i, 1, -1);
         ev.campaign_id = ecm_pgval_ll(rejected, i, 2, -1);
@@ -166,7 +167,7 @@ static int add_dispatched_events(sms_sender *s, PGresult *sent)
         const char *contact = PQgetvalue(sent, i, 0);
         Ecm__V1__ContactDispatched ev = ECM__V1__CONTACT_DISPATCHED__INIT;
         ev.event_id = id;
-        ev.occurred_at = ecm_now_ms();
+        ev.occurred_at = ecm_clock_wall_ms();
         ev.contact_id = ecm_pgval_ll(sent, i, 0, -1);
         ev.attempt = (int32_t)ecm_pgval_ll(sent, i, 1, -1);
         ev.campaign_id = ecm_pgval_ll(sent, i, 2, -1);
@@ -195,7 +196,7 @@ static void release_recorded(sms_sender *s)
             ecm_log_warn("SMS rejected by the gateway", "gateway=%s message_id=%s status=%ld %s",
                          it->lane->name, it->message_id, it->res.http_status, it->res.detail);
         }
-        sms_held_free(s, it);
+        sms_held_destroy(s, it);
     }
     s->done_tail = NULL;
     s->ndone = 0;
@@ -237,6 +238,6 @@ fail:
 out:
     PQclear(sent);
     PQclear(rejected);
-    params_free(&a);
+    params_destroy(&a);
     return rc;
 }

@@ -172,7 +172,7 @@ sms_args *sms_args_parse_body(const char *content_type, const char *body, size_t
     if (rc != 0) {
         if (errstr_size > 0 && errstr[0] == '\0')
             (void)snprintf(errstr, errstr_size, "out of memory");
-        sms_args_free(a);
+        sms_args_destroy(a);
         return NULL;
     }
     return a;
@@ -198,7 +198,7 @@ const char *sms_args_get(const sms_args *a, const char *name)
     return a->req != NULL ? ecm_http_req_query(a->req, name) : NULL;
 }
 
-void sms_args_free(sms_args *a)
+void sms_args_destroy(sms_args *a)
 {
     if (a == NULL)
         return;

@@ -27,10 +27,10 @@ sms_args *sms_args_parse_body(const char *content_type, const char *body, size_t
 
 /* The value of name: from the body first, else from the query string; NULL
  * when absent. JSON numbers and booleans come back as their text. Valid
- * until sms_args_free() and the end of the request. */
+ * until sms_args_destroy() and the end of the request. */
 const char *sms_args_get(const sms_args *a, const char *name);
 
-void sms_args_free(sms_args *a);
+void sms_args_destroy(sms_args *a);
 
 /* Decodes a form value in place ('+' is a space, %XX a byte). Returns 0, or
  * -1 when a %-escape is malformed (s is then partly decoded; a caller that

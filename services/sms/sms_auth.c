@@ -10,7 +10,7 @@
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
 
-#include "ecm_event.h"
+#include "ecm_clock.h"
 #include "ecm_log.h"
 
 #define ADDR_MAX 64
@@ -209,7 +209,7 @@ void sms_auth_reject(sms_auth *a, ecm_http_req *req, const char *endpoint, sms_a
     if (ecm_http_req_client_addr(req, addr, sizeof(addr)) != 0)
         (void)snprintf(addr, sizeof(addr), "unknown");
     uint64_t quiet = 0;
-    if (sms_auth_should_log(a, addr, ecm_now_ms(), &quiet))
+    if (sms_auth_should_log(a, addr, ecm_clock_wall_ms(), &quiet))
         ecm_log_warn("callback refused: not authenticated",
                      "endpoint=%s reason=%s source=%s refused_unlogged_since_last=%llu", endpoint,
                      reason, addr, (unsigned long long)quiet);

@@ -5,11 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ecm_clock.h"
 #include "ecm_event.h"
 #include "ecm_log.h"
 #include "ecm_outbox.h"
 #include "ecm_sms_text.h"
 #include "ecm_utf8.h"
+#include "ecm_uuid.h"
 #include "sms_args.h"
 
 #define SMS_DLR_MAX_BODY 8192
@@ -123,7 +125,7 @@ static sms_dlr_result apply_once(ecm_pg *pg, const sms_ctx *ctx, const char *mes
     Ecm__V1__Outcome outcome = ECM__V1__OUTCOME__OUTCOME_UNSPECIFIED;
     int kind = sms_dlr_classify(status, &outcome);
     (void)snprintf(kind_s, sizeof(kind_s), "%d", kind);
-    int64_t now = ecm_now_ms();
+    int64_t now = ecm_clock_wall_ms();
     (void)snprintf(now_s, sizeof(now_s), "%lld", (long long)now);
 
     /* Only a final DLR writes an outbox row, which must share the
@@ -281,7 +283,7 @@ static void handle_dlr(void *vctx, ecm_http_req *req)
             ecm_http_add_header(req, "Retry-After", "1");
             ecm_http_respond_problem(req, 503, "busy", "Database busy",
                                      "the delivery report was not recorded; send it again");
-            sms_args_free(args);
+            sms_args_destroy(args);
             return;
         }
         sms_dlr_result r = sms_dlr_apply(pg, ctx, mid, status, detail);
@@ -292,7 +294,7 @@ static void handle_dlr(void *vctx, ecm_http_req *req)
         else
             ecm_http_respond(req, 200, "text/plain", "", 0);
     }
-    sms_args_free(args);
+    sms_args_destroy(args);
 }
 
 int sms_dlr_register(ecm_http *http, const sms_ctx *ctx)

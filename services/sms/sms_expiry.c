@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ecm_clock.h"
 #include "ecm_event.h"
 #include "ecm_log.h"
 #include "sms_dlr.h"
@@ -44,7 +45,7 @@ static long long field_ll(const PGresult *r, int row, int col)
 int sms_expiry_scan(ecm_pg *pg, const sms_ctx *ctx, int batch)
 {
     char batch_s[16], now_s[24];
-    int64_t now = ecm_now_ms();
+    int64_t now = ecm_clock_wall_ms();
     (void)snprintf(batch_s, sizeof(batch_s), "%d", batch > 0 ? batch : SMS_EXPIRY_BATCH);
     (void)snprintf(now_s, sizeof(now_s), "%lld", (long long)now);
     if (ecm_pg_begin(pg) != 0)

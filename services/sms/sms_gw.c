@@ -185,7 +185,7 @@ char *sms_gw_http_body(const char *body_template, const sms_gw_msg *m, const cha
         if (!v) {
             snprintf(errstr, errstr_size, "unknown placeholder '%.*s' in the body template",
                      (int)(q - open + 1), open);
-            ecm_buf_free(&b);
+            ecm_buf_destroy(&b);
             return NULL;
         }
         sb_json_escape(&b, v);
@@ -368,7 +368,7 @@ sms_gw *sms_gw_new(const sms_gw_config *cfg, sms_gw_done_fn done, void *done_ctx
     return gw;
 }
 
-static void xfer_free(xfer *x)
+static void xfer_destroy(xfer *x)
 {
     if (!x)
         return;
@@ -377,7 +377,7 @@ static void xfer_free(xfer *x)
     curl_slist_free_all(x->headers);
     free(x->url);
     free(x->body);
-    ecm_buf_free(&x->answer);
+    ecm_buf_destroy(&x->answer);
     free(x);
 }
 
@@ -389,7 +389,7 @@ void sms_gw_destroy(sms_gw *gw)
         xfer *x = gw->active;
         gw->active = x->next;
         curl_multi_remove_handle(gw->multi, x->easy);
-        xfer_free(x);
+        xfer_destroy(x);
     }
     if (gw->multi)
         curl_multi_cleanup(gw->multi);
@@ -501,7 +501,7 @@ int sms_gw_submit(sms_gw *gw, const sms_gw_msg *m, void *opaque)
 fail:
     ecm_log_error("could not start a gateway request", "gateway=%s message_id=%s", gw->cfg.name,
                   m->message_id);
-    xfer_free(x);
+    xfer_destroy(x);
     return -1;
 }
 
@@ -532,7 +532,7 @@ static int collect(sms_gw *gw)
         if (code != CURLE_OK && x->errbuf[0])
             copy_detail(res.detail, sizeof res.detail, x->errbuf);
         void *opaque = x->opaque;
-        xfer_free(x);
+        xfer_destroy(x);
         finished++;
         if (gw->done)
             gw->done(gw->done_ctx, opaque, &res);

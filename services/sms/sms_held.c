@@ -18,7 +18,7 @@ sms_item *sms_held_new(sms_sender *s, sms_item_kind kind, sms_lane *ln)
     return it;
 }
 
-void sms_held_free(sms_sender *s, sms_item *it)
+void sms_held_destroy(sms_sender *s, sms_item *it)
 {
     if (it->all_prev)
         it->all_prev->all_next = it->all_next;

@@ -14,12 +14,12 @@ sms_item *sms_held_new(sms_sender *s, sms_item_kind kind, sms_lane *ln)
 
 /* Takes it off s's list of every item and frees it with its strings. It
  * must be on no waiting or done list. Can't fail. */
-void sms_held_free(sms_sender *s, sms_item *it);
+void sms_held_destroy(sms_sender *s, sms_item *it);
 
 /* Sets the text of it (takes ownership of text, malloc'd; freed here on
  * failure), copies phone and from (NULL: "") and measures the encoding
  * and segments. Returns 0, or -1 when the text can't be measured or
- * memory runs out (it is left for sms_held_free()). */
+ * memory runs out (it is left for sms_held_destroy()). */
 int sms_held_set_text(sms_item *it, const char *phone, const char *from, char *text)
     __attribute__((warn_unused_result));
 

@@ -74,13 +74,13 @@ int sms_judge_hold_back(sms_sender *s, const PGresult *r, ecm_gate_row *v, int n
         } else if (v[i].action == ECM_GATE_CLOSE) {
             ecm_pgarr_add_int(&c_id, v[i].contact_id);
             ecm_pgarr_add_int(&c_att, attempt);
-            ecm_pgarr_add_str(&c_out, ecm_outcome_name(v[i].outcome));
+            ecm_pgarr_add_str(&c_out, ecm_event_outcome_name(v[i].outcome));
             closed[nclosed] = v[i];
             closed[nclosed++].phone = NULL; /* borrowed rows: never freed from here */
             ecm_log_info("SMS attempt not sent: contact closed",
                          "from=%s message_id=%s contact_id=%lld outcome=%s", from,
                          PQgetvalue(r, i, SMS_JUDGE_COL_MESSAGE_ID), (long long)v[i].contact_id,
-                         ecm_outcome_name(v[i].outcome));
+                         ecm_event_outcome_name(v[i].outcome));
         }
     }
     int nw = w_id.n;
@@ -102,6 +102,6 @@ int sms_judge_hold_back(sms_sender *s, const PGresult *r, ecm_gate_row *v, int n
     }
     free(closed);
     for (size_t k = 0; k < sizeof arrs / sizeof arrs[0]; k++)
-        ecm_pgarr_free(arrs[k]);
+        ecm_pgarr_destroy(arrs[k]);
     return rc;
 }

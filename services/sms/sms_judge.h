@@ -25,7 +25,7 @@ enum {
  * ECM_GATE_COLUMNS from col_gate) at business time now. An 'expired'
  * campaign (column col_state) closes EXPIRED whatever its end_at says:
  * nothing else would ever close its attempts. Returns the verdicts
- * (ecm_gate_rows_free), or NULL when r has no rows or memory runs out. */
+ * (ecm_gate_rows_destroy), or NULL when r has no rows or memory runs out. */
 ecm_gate_row *sms_judge_recorded(sms_sender *s, const PGresult *r, int col_state,
                                  int col_phone_index, int col_gate, int64_t now)
     __attribute__((warn_unused_result));

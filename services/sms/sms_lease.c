@@ -25,7 +25,7 @@ int sms_lease_renew(sms_sender *s)
         rc = -1;
     if (rc < 0)
         ecm_pg_check_broken(s->pg);
-    ecm_pgarr_free(&c);
-    ecm_pgarr_free(&y);
+    ecm_pgarr_destroy(&c);
+    ecm_pgarr_destroy(&y);
     return rc;
 }

@@ -8,11 +8,11 @@
 
 #include "ecm_clock.h"
 #include "ecm_dnc.h"
-#include "ecm_event.h"
 #include "ecm_log.h"
 #include "ecm_outbox.h"
 #include "ecm_sms_text.h"
 #include "ecm_utf8.h"
+#include "ecm_uuid.h"
 #include "sms_args.h"
 
 #define SMS_MO_MAX_BODY 16384
@@ -387,7 +387,7 @@ static void handle_mo(void *vctx, ecm_http_req *req)
     sms_auth_verdict v = sms_auth_check_mo(ctx->auth, key);
     if (v != SMS_AUTH_OK) {
         sms_auth_reject(ctx->auth, req, "mo", v);
-        sms_args_free(args);
+        sms_args_destroy(args);
         return;
     }
     const char *from = sms_args_get(args, "from");
@@ -397,13 +397,13 @@ static void handle_mo(void *vctx, ecm_http_req *req)
         ecm_log_warn("inbound message refused", "no sender (from)");
         ecm_http_respond_problem(req, 400, "validation", "Invalid inbound message",
                                  "from is required");
-        sms_args_free(args);
+        sms_args_destroy(args);
         return;
     }
     ecm_pg *pg = ecm_pg_pool_get(ctx->pool);
     int rc = sms_mo_apply(pg, ctx, from, to, text != NULL ? text : "", NULL);
     ecm_pg_pool_put(ctx->pool, pg);
-    sms_args_free(args);
+    sms_args_destroy(args);
     if (rc != 0) {
         ecm_http_respond_problem(req, 503, "unavailable", "Database unavailable",
                                  "the message was not recorded; send it again");

@@ -11,6 +11,7 @@
 #include "ecm_outbox.h"
 #include "ecm_pgarray.h"
 #include "ecm_pgval.h"
+#include "ecm_uuid.h"
 #include "sms_held.h"
 #include "sms_judge.h"
 
@@ -25,7 +26,7 @@ static int add_closed(sms_sender *s, int64_t campaign_id, int64_t contact_id, in
         return -1;
     Ecm__V1__ContactClosed ev = ECM__V1__CONTACT_CLOSED__INIT;
     ev.event_id = id;
-    ev.occurred_at = ecm_now_ms();
+    ev.occurred_at = ecm_clock_wall_ms();
     ev.campaign_id = campaign_id;
     ev.contact_id = contact_id;
     ev.attempts = attempts;
@@ -99,8 +100,8 @@ static int close_dnc(sms_sender *s, const PGresult *r, const recheck_fate *fate,
                             (int)ecm_pgval_ll(closed, i, 2, -1), ECM__V1__OUTCOME__OUTCOME_DNC);
     }
     PQclear(closed);
-    ecm_pgarr_free(&mids);
-    ecm_pgarr_free(&cids);
+    ecm_pgarr_destroy(&mids);
+    ecm_pgarr_destroy(&cids);
     return rc;
 }
 
@@ -163,7 +164,7 @@ static void keep_judged(sms_sender *s, sms_lane *ln, const PGresult *r, const re
         }
         *pp = it->next;
         ln->nwait--;
-        sms_held_free(s, it);
+        sms_held_destroy(s, it);
     }
 }
 
@@ -176,7 +177,7 @@ int sms_recheck_held(sms_sender *s, sms_lane *ln)
             ecm_pgarr_add_str(&ids, it->message_id);
     }
     if (ids.n == 0) {
-        ecm_pgarr_free(&ids);
+        ecm_pgarr_destroy(&ids);
         return 0;
     }
     const char *p = ecm_pgarr_finish(&ids);
@@ -203,9 +204,9 @@ int sms_recheck_held(sms_sender *s, sms_lane *ln)
     } else {
         keep_judged(s, ln, r, fate, n);
     }
-    ecm_gate_rows_free(v, n);
+    ecm_gate_rows_destroy(v, n);
     free(fate);
     PQclear(r);
-    ecm_pgarr_free(&ids);
+    ecm_pgarr_destroy(&ids);
     return ok ? 0 : -1;
 }

@@ -62,7 +62,7 @@ static int recover_item(sms_sender *s, sms_lane *ln, const PGresult *r, int i)
         sizeof it->message_id) {
         ecm_log_warn("SMS left 'sending': its message id is too long", "contact_id=%lld",
                      (long long)ecm_pgval_ll(r, i, 0, -1));
-        sms_held_free(s, it); /* never sent under a cut id */
+        sms_held_destroy(s, it); /* never sent under a cut id */
         return 0;
     }
     it->recheck = 1;
@@ -123,7 +123,7 @@ int sms_recover_lane(sms_sender *s, sms_lane *ln, long want)
         if (v[i].action == ECM_GATE_GO && recover_item(s, ln, r, i) < 0)
             break; /* the rest stays 'sending' and is found again */
     }
-    ecm_gate_rows_free(v, n);
+    ecm_gate_rows_destroy(v, n);
     PQclear(r);
     return ok ? n : -1;
 }

@@ -155,8 +155,8 @@ void sms_sender_destroy(sms_sender *s)
     for (size_t i = 0; i < s->nlanes; i++)
         sms_gw_destroy(s->lanes[i].gw); /* in-flight items are freed below */
     while (s->all)
-        sms_held_free(s, s->all);
-    ecm_gate_free(s->gate);
+        sms_held_destroy(s, s->all);
+    ecm_gate_destroy(s->gate);
     free(s);
 }
 

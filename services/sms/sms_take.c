@@ -5,11 +5,13 @@
 #include <string.h>
 
 #include "ecm/v1/events.pb-c.h"
+#include "ecm_account.h"
 #include "ecm_clock.h"
 #include "ecm_event.h"
 #include "ecm_log.h"
 #include "ecm_pgarray.h"
 #include "ecm_pgval.h"
+#include "ecm_uuid.h"
 #include "sms_held.h"
 #include "sms_render.h"
 
@@ -69,11 +71,11 @@ static void record_init(record_params *r)
         ecm_pgarr_init(arrs[k]);
 }
 
-static void record_free(record_params *r)
+static void record_destroy(record_params *r)
 {
     ecm_pgarr *arrs[] = RECORD_ARRAYS(r);
     for (size_t k = 0; k < sizeof arrs / sizeof arrs[0]; k++)
-        ecm_pgarr_free(arrs[k]);
+        ecm_pgarr_destroy(arrs[k]);
 }
 
 static int item_recorded(PGresult *ins, const char *message_id)
@@ -102,7 +104,7 @@ static int prepare_item(sms_sender *s, sms_lane *ln, const PGresult *t, int i, e
         v->outcome = ECM__V1__OUTCOME__OUTCOME_SMS_REJECTED;
         ecm_metric_add(s->render_failed, 1);
         ecm_log_warn("SMS contact closed without sending", "contact_id=%lld outcome=%s reason=%s",
-                     (long long)v->contact_id, ecm_outcome_name(v->outcome), why);
+                     (long long)v->contact_id, ecm_event_outcome_name(v->outcome), why);
         return 0;
     }
     sms_item *it = sms_held_new(s, SMS_ITEM_CONTACT, ln);
@@ -111,7 +113,7 @@ static int prepare_item(sms_sender *s, sms_lane *ln, const PGresult *t, int i, e
         return -1;
     }
     if (sms_held_set_text(it, v->phone, ecm_pgval_str(t, i, COL_SENDER), text) < 0) {
-        sms_held_free(s, it);
+        sms_held_destroy(s, it);
         return -1;
     }
     it->contact_id = v->contact_id;
@@ -138,7 +140,7 @@ static int prepare_batch(sms_sender *s, sms_lane *ln, const PGresult *t, ecm_gat
         if (!ok || !it)
             continue;
         char acct[ACCOUNT_MAX];
-        ok = ecm_account_number(acct, sizeof acct, it->contact_id, it->attempt) == 0;
+        ok = ecm_account_format(acct, sizeof acct, it->contact_id, it->attempt) == 0;
         ecm_pgarr_add_int(&rec->id, it->contact_id);
         ecm_pgarr_add_int(&rec->att, it->attempt);
         ecm_pgarr_add_str(&rec->phone, it->phone);
@@ -205,7 +207,7 @@ static void queue_batch(sms_sender *s, sms_lane *ln, int ok, ecm_gate_row *verdi
             if (ok)
                 ecm_log_warn("attempt already recorded; not sent again",
                              "contact_id=%lld attempt=%d", (long long)it->contact_id, it->attempt);
-            sms_held_free(s, it);
+            sms_held_destroy(s, it);
         }
     }
 }
@@ -251,9 +253,9 @@ static int take_campaign(sms_sender *s, sms_lane *ln, const char *campaign_id, l
     queue_batch(s, ln, ok, verdicts, items, n, ins);
     PQclear(ins);
     free(items);
-    ecm_gate_rows_free(verdicts, n);
+    ecm_gate_rows_destroy(verdicts, n);
     PQclear(t);
-    record_free(&rec);
+    record_destroy(&rec);
     return ok ? n : -1;
 }
 
@@ -312,7 +314,7 @@ int sms_take_system(sms_sender *s, sms_lane *ln, long want)
             sms_held_set_text(it, PQgetvalue(r, i, 1), s->cfg.ctx->system_sender, body) < 0) {
             /* Left 'sending': taken again once its lease is stale. */
             if (it)
-                sms_held_free(s, it);
+                sms_held_destroy(s, it);
             else
                 free(body);
             continue;
@@ -320,7 +322,7 @@ int sms_take_system(sms_sender *s, sms_lane *ln, long want)
         it->system_id = ecm_pgval_ll(r, i, 0, -1);
         if ((size_t)snprintf(it->message_id, sizeof it->message_id, "%s", PQgetvalue(r, i, 3)) >=
             sizeof it->message_id) {
-            sms_held_free(s, it); /* never sent under a cut id */
+            sms_held_destroy(s, it); /* never sent under a cut id */
             continue;
         }
         if (ecm_pgval_ll(r, i, 4, -1) > 1)

@@ -41,7 +41,7 @@ int main(int argc, char **argv)
 
     ecm_service svc;
     if (ecm_service_init(&svc, "strategy", &cfg.common) != 0) {
-        ecm_config_free(st_config_table, ST_CONFIG_N, &cfg);
+        ecm_config_destroy(st_config_table, ST_CONFIG_N, &cfg);
         return 1;
     }
 
@@ -61,9 +61,9 @@ int main(int argc, char **argv)
         goto out;
     }
     const char *topics[] = {cfg.common.topic_call_results, cfg.common.topic_sms_results};
-    svc.consumer = ecm_consumer_new(cfg.common.kafka_brokers, cfg.group, topics, 2,
-                                    cfg.common.topic_deadletter, svc.source, svc.metrics, errstr,
-                                    sizeof(errstr));
+    svc.consumer = ecm_kafka_consumer_new(cfg.common.kafka_brokers, cfg.group, topics, 2,
+                                          cfg.common.topic_deadletter, svc.source, svc.metrics,
+                                          errstr, sizeof(errstr));
     if (svc.consumer == NULL) {
         ecm_log_error("consumer can't start", "%s", errstr);
         goto out;
@@ -95,8 +95,8 @@ int main(int argc, char **argv)
 
 out:
     st_sched_stop(sched);
-    ecm_calling_cache_free(calling);
+    ecm_calling_cache_destroy(calling);
     ecm_service_shutdown(&svc);
-    ecm_config_free(st_config_table, ST_CONFIG_N, &cfg);
+    ecm_config_destroy(st_config_table, ST_CONFIG_N, &cfg);
     return rc;
 }

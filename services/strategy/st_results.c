@@ -13,6 +13,7 @@
 #include "ecm_event.h"
 #include "ecm_log.h"
 #include "ecm_outbox.h"
+#include "ecm_uuid.h"
 #include "st_decide.h"
 #include "ecm_pgval.h"
 
@@ -223,7 +224,7 @@ static int add_closed_event(ecm_pg *pg, const st_results_ctx *ctx, int64_t campa
         return -1;
     Ecm__V1__ContactClosed ev = ECM__V1__CONTACT_CLOSED__INIT;
     ev.event_id = id;
-    ev.occurred_at = ecm_now_ms();
+    ev.occurred_at = ecm_clock_wall_ms();
     ev.campaign_id = campaign_id;
     ev.contact_id = contact_id;
     ev.attempts = attempts;
@@ -238,7 +239,7 @@ static void count_metrics(const st_results_ctx *ctx, Ecm__V1__Outcome outcome, i
         return;
     char name[128];
     if ((size_t)snprintf(name, sizeof(name), "ecm_strategy_results_total{outcome=\"%s\"}",
-                         ecm_outcome_name(outcome)) < sizeof(name))
+                         ecm_event_outcome_name(outcome)) < sizeof(name))
         ecm_metric_add(ecm_metrics_counter(ctx->metrics, name, "results applied, by outcome"), 1);
     if (!decided)
         return;
@@ -252,14 +253,14 @@ static void count_metrics(const st_results_ctx *ctx, Ecm__V1__Outcome outcome, i
 }
 
 /* The contact's calling data for st_decide: the campaign's window from
- * the cache and the zones, which stay valid until zones_free(). */
+ * the cache and the zones, which stay valid until zones_destroy(). */
 typedef struct {
     json_t *phone_zones_json;
     const char **phone_zones;
     char *contact_tz, *campaign_tz;
 } st_zones;
 
-static void zones_free(st_zones *z)
+static void zones_destroy(st_zones *z)
 {
     json_decref(z->phone_zones_json);
     free(z->phone_zones);
@@ -335,7 +336,7 @@ typedef struct {
  * (it can't: each buffer holds its type's longest). */
 static int result_params_of(const st_result *r, result_params *p)
 {
-    p->outcome = ecm_outcome_name(r->outcome);
+    p->outcome = ecm_event_outcome_name(r->outcome);
     if ((size_t)snprintf(p->contact, sizeof(p->contact), "%lld", (long long)r->contact_id) >=
             sizeof(p->contact) ||
         (size_t)snprintf(p->attempt, sizeof(p->attempt), "%d", r->attempt) >= sizeof(p->attempt) ||
@@ -467,7 +468,7 @@ static st_apply_status write_decision(ecm_pg *pg, const st_results_ctx *ctx, con
     }
     int closed = dec->action == ST_DECIDE_CLOSE;
     if (closed) {
-        const char *p[] = {rp->contact, counted_s, ecm_outcome_name(dec->outcome)};
+        const char *p[] = {rp->contact, counted_s, ecm_event_outcome_name(dec->outcome)};
         if (ecm_pg_cmd(pg, SQL_CONTACT_CLOSE, 3, p) != 0)
             return tx_failed(pg, reason, reason_size);
         if (add_closed_event(pg, ctx, campaign_id, r->contact_id, contact_attempts, dec->outcome) !=
@@ -546,7 +547,7 @@ static st_apply_status apply_in_tx(ecm_pg *pg, const st_results_ctx *ctx, const 
         k = NULL;
         st = load_history(pg, r, &rp, &in, &day, reason, reason_size);
         if (st != ST_APPLY_DECIDED) {
-            zones_free(&zones);
+            zones_destroy(&zones);
             return st;
         }
     }
@@ -557,7 +558,7 @@ static st_apply_status apply_in_tx(ecm_pg *pg, const st_results_ctx *ctx, const 
     if (dec.action == ST_DECIDE_RETRY)
         ecm_log_debug("retry placed", "contact %lld next attempt at %lld in %s",
                       (long long)r->contact_id, (long long)dec.next_attempt_at_ms, dec.zone);
-    zones_free(&zones);
+    zones_destroy(&zones);
     return write_decision(pg, ctx, r, &rp, campaign_id, contact_attempts, &dec, info, reason,
                           reason_size);
 }
@@ -654,11 +655,11 @@ static int transient_sqlstate(const char *s)
 
 /* Dead-letters m, retrying until the broker takes it. Returns 0, or -1 when a
  * stop came first (the offset must then not be stored). */
-static int deadletter(ecm_consumer *c, const rd_kafka_message_t *m, const char *reason,
+static int deadletter(ecm_kafka_consumer *c, const rd_kafka_message_t *m, const char *reason,
                       volatile sig_atomic_t *stop)
 {
     long backoff = ST_BACKOFF_MIN_MS;
-    while (ecm_consumer_deadletter(c, m, reason) != 0) {
+    while (ecm_kafka_consumer_deadletter(c, m, reason) != 0) {
         if (*stop)
             return -1;
         ecm_log_warn("dead-letter publish failed, retrying", "reason %s", reason);
@@ -671,7 +672,7 @@ static int deadletter(ecm_consumer *c, const rd_kafka_message_t *m, const char *
 
 /* Processes one message until its work is durable. Returns 0 when its offset
  * may be stored, -1 when a stop interrupted it. */
-static int process_one(ecm_consumer *c, ecm_pg *pg, const st_results_ctx *ctx,
+static int process_one(ecm_kafka_consumer *c, ecm_pg *pg, const st_results_ctx *ctx,
                        const rd_kafka_message_t *m, volatile sig_atomic_t *stop)
 {
     char reason[256];
@@ -709,7 +710,7 @@ static int process_one(ecm_consumer *c, ecm_pg *pg, const st_results_ctx *ctx,
  * instead, with its retries and dead-letter path. Stores offsets in order,
  * each only once its work is committed or dead-lettered. Returns the number
  * of messages done (offset stored); fewer than n only on a stop. */
-static size_t process_batch(ecm_consumer *c, ecm_pg *pg, const st_results_ctx *ctx,
+static size_t process_batch(ecm_kafka_consumer *c, ecm_pg *pg, const st_results_ctx *ctx,
                             rd_kafka_message_t **msgs, size_t n, volatile sig_atomic_t *stop)
 {
     st_result *rs = calloc(n, sizeof(*rs));
@@ -749,14 +750,14 @@ static size_t process_batch(ecm_consumer *c, ecm_pg *pg, const st_results_ctx *c
         if ((undecodable[i] || st[i] == ST_APPLY_REJECT) &&
             deadletter(c, msgs[i], reasons[i], stop) != 0)
             break;
-        ecm_consumer_store(c, &msgs[i], 1);
+        ecm_kafka_consumer_store(c, &msgs[i], 1);
     }
     goto out;
 one_by_one:
     for (i = 0; i < n; i++) {
         if (process_one(c, pg, ctx, msgs[i], stop) != 0)
             break;
-        ecm_consumer_store(c, &msgs[i], 1);
+        ecm_kafka_consumer_store(c, &msgs[i], 1);
     }
 out:
     free(rs);
@@ -767,7 +768,7 @@ out:
     return i;
 }
 
-void st_results_run(ecm_consumer *c, ecm_pg *pg, const st_results_ctx *ctx,
+void st_results_run(ecm_kafka_consumer *c, ecm_pg *pg, const st_results_ctx *ctx,
                     volatile sig_atomic_t *stop)
 {
     rd_kafka_message_t *msgs[ST_RESULTS_BATCH];
@@ -778,7 +779,7 @@ void st_results_run(ecm_consumer *c, ecm_pg *pg, const st_results_ctx *ctx,
                             "retries scheduled (contact waiting)");
     }
     while (!*stop) {
-        size_t n = ecm_consumer_poll_batch(c, msgs, ST_RESULTS_BATCH, ST_RESULTS_POLL_MS);
+        size_t n = ecm_kafka_consumer_poll_batch(c, msgs, ST_RESULTS_BATCH, ST_RESULTS_POLL_MS);
         size_t i = 0;
         while (i < n) {
             size_t chunk = n - i < ST_RESULTS_TX_MAX ? n - i : ST_RESULTS_TX_MAX;

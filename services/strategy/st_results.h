@@ -116,7 +116,7 @@ int st_results_apply_batch(ecm_pg *pg, const st_results_ctx *ctx, const st_resul
  * where a DB failure backs off (capped) and retries the same message.
  * Offsets are stored in order, each only after its work is committed (or
  * dead-lettered); nothing is skipped. Returns when *stop is set. */
-void st_results_run(ecm_consumer *c, ecm_pg *pg, const st_results_ctx *ctx,
+void st_results_run(ecm_kafka_consumer *c, ecm_pg *pg, const st_results_ctx *ctx,
                     volatile sig_atomic_t *stop);
 
 #endif

@@ -12,6 +12,7 @@
 #include "ecm_log.h"
 #include "ecm_outbox.h"
 #include "ecm_pgval.h"
+#include "ecm_uuid.h"
 
 #define ST_SCHED_BACKOFF_MIN_MS 100
 #define ST_SCHED_BACKOFF_MAX_MS 5000
@@ -99,12 +100,12 @@ static int emit_retries(ecm_pg *pg, const st_sched_ctx *ctx, const PGresult *due
         ecm_uuid_new(id);
         Ecm__V1__ContactRetry ev = ECM__V1__CONTACT_RETRY__INIT;
         ev.event_id = id;
-        ev.occurred_at = ecm_now_ms();
+        ev.occurred_at = ecm_clock_wall_ms();
         ev.contact_id = ecm_pgval_ll(due, i, 0, 0);
         ev.campaign_id = ecm_pgval_ll(due, i, 1, 0);
         ev.attempt = (int32_t)ecm_pgval_ll(due, i, 2, 0) + 1;
         ev.phone_index = (int32_t)ecm_pgval_ll(due, i, 3, 0);
-        ev.channel = ecm_channel_from_name(PQgetvalue(due, i, 4));
+        ev.channel = ecm_event_channel_from_name(PQgetvalue(due, i, 4));
         if (ecm_outbox_copy_add(pg, ctx->topic_retry, PQgetvalue(due, i, 0), ctx->source, id,
                                 ev.occurred_at, &ev.base) != 0) {
             /* The COPY must still be ended for the connection to be usable;
@@ -123,7 +124,7 @@ static int campaign_changed(ecm_pg *pg, const st_sched_ctx *ctx, const PGresult 
     ecm_uuid_new(id);
     Ecm__V1__CampaignChanged ev = ECM__V1__CAMPAIGN_CHANGED__INIT;
     ev.event_id = id;
-    ev.occurred_at = ecm_now_ms();
+    ev.occurred_at = ecm_clock_wall_ms();
     ev.campaign_id = ecm_pgval_ll(res, row, 0, 0);
     ev.state = (char *)state;
     ev.previous_state = (char *)previous;
@@ -170,7 +171,7 @@ static int expire_contacts(ecm_pg *pg, const st_sched_ctx *ctx, const char *batc
         ecm_uuid_new(id);
         Ecm__V1__ContactClosed ev = ECM__V1__CONTACT_CLOSED__INIT;
         ev.event_id = id;
-        ev.occurred_at = ecm_now_ms();
+        ev.occurred_at = ecm_clock_wall_ms();
         ev.contact_id = ecm_pgval_ll(res, i, 0, 0);
         ev.campaign_id = ecm_pgval_ll(res, i, 1, 0);
         ev.attempts = (int32_t)ecm_pgval_ll(res, i, 2, 0);

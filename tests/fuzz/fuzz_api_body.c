@@ -17,14 +17,14 @@
  *   checked like a POST without crashing, and a refused PATCH says why;
  * - an accepted strategy, written back as a body, is accepted again, the
  *   same (normalised rules are a fixed point);
- * - an accepted RFC 3339 time formats (ecm_time_format_ms) to a text that
+ * - an accepted RFC 3339 time formats (ecm_clock_format_ms) to a text that
  *   parses to the same instant. */
 #include <stdint.h>
 #include <string.h>
 
 #include <jansson.h>
 
-#include "ecm_event.h"
+#include "ecm_clock.h"
 #include "ecm_window.h"
 #include "fuzz_support.h"
 #include "gw_campaigns.h"
@@ -180,7 +180,7 @@ static void fuzz_rfc3339(const char *text)
         return;
     }
     char out[64];
-    ecm_time_format_ms(ms, out, sizeof(out));
+    ecm_clock_format_ms(ms, out, sizeof(out));
     int64_t back;
     FUZZ_CHECK(gw_rfc3339_parse(out, &back) == 0, "'%s' -> %lld -> '%s' does not parse", text,
                (long long)ms, out);

@@ -139,7 +139,7 @@ static void check_report(long long line, const char *reason)
     FUZZ_CHECK(back && ulen == strlen(reason) && memcmp(back, reason, ulen) == 0,
                "reason does not survive COPY escaping: '%s'", reason);
     free(back);
-    ecm_buf_free(&rows);
+    ecm_buf_destroy(&rows);
 }
 
 /* The COPY column col (0-based) of an accepted row, unescaped; NULL for \N. */
@@ -234,7 +234,7 @@ static void check_accepted(run *r, long long line, const char *const *fields, co
     FUZZ_CHECK(v && strcmp(v, ecm_buf_ptr(&lit)) == 0, "phones column '%s', numbers %s", v ? v : "",
                ecm_buf_ptr(&lit));
     free(v);
-    ecm_buf_free(&lit);
+    ecm_buf_destroy(&lit);
 
     /* Types and zones: one a number, names the API knows, valid UTF-8. */
     for (int col = 7; col <= 8; col++) {
@@ -354,7 +354,7 @@ static int feed(run *r, const char *body, size_t len, size_t chunk, char *err, s
     FUZZ_FEED(rc, c, gw_csv_feed, gw_csv_finish, body, len, chunk, err, err_size);
     *err_line = gw_csv_error_line(c);
     *lines = gw_csv_lines(c);
-    gw_csv_free(c);
+    gw_csv_destroy(c);
     return rc;
 }
 
@@ -429,10 +429,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(a.cname[i]);
     }
     free(a.cname);
-    gw_upload_header_free(a.header);
-    gw_upload_scratch_free(a.scratch);
-    ecm_buf_free(&a.out);
-    ecm_buf_free(&a.trace);
-    ecm_buf_free(&b.trace);
+    gw_upload_header_destroy(a.header);
+    gw_upload_scratch_destroy(a.scratch);
+    ecm_buf_destroy(&a.out);
+    ecm_buf_destroy(&a.trace);
+    ecm_buf_destroy(&b.trace);
     return 0;
 }

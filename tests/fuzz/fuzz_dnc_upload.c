@@ -58,7 +58,7 @@ static void check_report(long long line, const char *reason)
         fuzz_copy_unescape(ecm_buf_ptr(&rows) + n, ecm_buf_len(&rows) - 1 - (size_t)n, &ulen);
     FUZZ_CHECK(back && strcmp(back, reason) == 0, "reason does not survive COPY escaping");
     free(back);
-    ecm_buf_free(&rows);
+    ecm_buf_destroy(&rows);
 }
 
 static void check_staged(const run *r, long long line, const char *const *fields,
@@ -154,7 +154,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc;
     FUZZ_FEED(rc, c, gw_csv_feed, gw_csv_finish, body, len, chunk, err, sizeof(err));
     FUZZ_CHECK(rc == 0 || (err[0] && fuzz_utf8_ok(err)), "reader error not valid UTF-8");
-    gw_csv_free(c);
-    ecm_buf_free(&r.stage);
+    gw_csv_destroy(c);
+    ecm_buf_destroy(&r.stage);
     return 0;
 }

@@ -130,7 +130,7 @@ static int feed(run *r, const char *body, size_t len, size_t chunk, char *err, s
     if (rc != 0) {
         FUZZ_CHECK(err[0] && fuzz_utf8_ok(err), "scanner error not valid UTF-8: '%s'", err);
     }
-    gw_jsonarr_free(j);
+    gw_jsonarr_destroy(j);
     return rc;
 }
 
@@ -196,9 +196,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     json_decref(a.items);
-    gw_upload_scratch_free(a.scratch);
-    ecm_buf_free(&a.out);
-    ecm_buf_free(&a.trace);
-    ecm_buf_free(&b.trace);
+    gw_upload_scratch_destroy(a.scratch);
+    ecm_buf_destroy(&a.out);
+    ecm_buf_destroy(&a.trace);
+    ecm_buf_destroy(&b.trace);
     return 0;
 }

@@ -101,7 +101,7 @@ static void fuzz_body(int variant, const char *body, size_t len)
             free(want);
         }
     }
-    sms_args_free(a);
+    sms_args_destroy(a);
 }
 
 static int trimmable(unsigned char c)

@@ -464,14 +464,14 @@ static inline void ecm_test_kafka_stop(ecm_test_kafka *k)
 
 /* A consumer of one topic of the cluster, with source "/ecm/test" and
  * dead-letter topic dlq. Fails the running test when it cannot be made. */
-static inline ecm_consumer *ecm_test_kafka_consumer(const ecm_test_kafka *k, ecm_metrics *metrics,
-                                                    const char *group, const char *topic,
-                                                    const char *dlq)
+static inline ecm_kafka_consumer *ecm_test_kafka_consumer(const ecm_test_kafka *k,
+                                                          ecm_metrics *metrics, const char *group,
+                                                          const char *topic, const char *dlq)
 {
     char err[512] = "";
     const char *topics[] = {topic};
-    ecm_consumer *c = ecm_consumer_new(k->bootstraps, group, topics, 1, dlq, "/ecm/test", metrics,
-                                       err, sizeof err);
+    ecm_kafka_consumer *c = ecm_kafka_consumer_new(k->bootstraps, group, topics, 1, dlq,
+                                                   "/ecm/test", metrics, err, sizeof err);
     if (!c) {
         fail_msg("consumer: %s", err);
     }
@@ -482,7 +482,7 @@ static inline ecm_consumer *ecm_test_kafka_consumer(const ecm_test_kafka *k, ecm
 
 typedef struct {
     long status;        /* the HTTP status, 0 when no answer came */
-    char *body;         /* NUL-terminated, "" when none; ecm_test_http_answer_free */
+    char *body;         /* NUL-terminated, "" when none; ecm_test_http_answer_destroy */
     size_t len;         /* of body, without the NUL */
     char headers[4096]; /* the raw header lines, as many as fit */
     size_t hlen;
@@ -557,7 +557,7 @@ static inline CURLcode ecm_test_http_perform(CURL *c, ecm_test_http_answer *a)
 }
 
 /* One request to http://127.0.0.1:<port><path>, the answer in a (the caller
- * frees it with ecm_test_http_answer_free). body: len bytes to send, or NULL
+ * frees it with ecm_test_http_answer_destroy). body: len bytes to send, or NULL
  * for none; headers: extra "Name: value" lines ending with NULL, or NULL;
  * userpwd: "user:password" for Basic authentication, or NULL. Fails the
  * running test when no answer comes. */
@@ -619,7 +619,7 @@ static inline int ecm_test_http_header(const ecm_test_http_answer *a, const char
 }
 
 /* Frees the answer's body; a is then empty and may be reused. */
-static inline void ecm_test_http_answer_free(ecm_test_http_answer *a)
+static inline void ecm_test_http_answer_destroy(ecm_test_http_answer *a)
 {
     free(a->body);
     a->body = NULL;

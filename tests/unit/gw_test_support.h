@@ -189,7 +189,7 @@ static inline long gw_test_send(const gw_test_api *t, const char *method, const 
         (void)ecm_test_http_header(&a, "Location", location, location_size);
     }
     long status = a.status;
-    ecm_test_http_answer_free(&a);
+    ecm_test_http_answer_destroy(&a);
     return status;
 }
 

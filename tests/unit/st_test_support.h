@@ -9,6 +9,7 @@
 #ifndef ST_TEST_SUPPORT_H
 #define ST_TEST_SUPPORT_H
 
+#include "ecm_clock.h"
 #include "ecm_event.h"
 #include "ecm_pg.h"
 #include "ecm_test_support.h"
@@ -87,7 +88,7 @@ static inline st_sched_ctx st_test_sched_ctx(void)
 }
 
 /* A calling-window cache with the default legal hours (08:00-21:00), or
- * NULL when memory runs out; ecm_calling_cache_free() it. */
+ * NULL when memory runs out; ecm_calling_cache_destroy() it. */
 static inline ecm_calling_cache *st_test_calling_cache(void)
 {
     ecm_legal_hours legal = {8 * 60, 21 * 60};
@@ -109,7 +110,7 @@ static inline st_result st_test_result(int seq, long long campaign_id, long long
     r.outcome = outcome;
     r.counts_as_attempt = outcome != ECM__V1__OUTCOME__OUTCOME_NOT_ATTEMPTED;
     r.raw_code = 8;
-    r.result_at_ms = ecm_now_ms();
+    r.result_at_ms = ecm_clock_wall_ms();
     return r;
 }
 

@@ -31,7 +31,7 @@ static void test_bloom_added_keys_are_always_maybe(void **state)
         int n = e164(k, sizeof k, i * 7);
         assert_int_equal(ecm_bloom_maybe(b, k, (size_t)n), 1);
     }
-    ecm_bloom_free(b);
+    ecm_bloom_destroy(b);
 }
 
 /* 2^23 bits, 4 probes, 200,000 keys: theory (1 - e^(-4n/m))^4 = 0.0068 %,
@@ -52,7 +52,7 @@ static void test_bloom_false_maybe_rate_is_low(void **state)
         maybe += ecm_bloom_maybe(b, k, (size_t)n);
     }
     assert_true(maybe <= 170);
-    ecm_bloom_free(b);
+    ecm_bloom_destroy(b);
 }
 
 /* Far past its size it answers "maybe" more and more, never "no" for an
@@ -75,7 +75,7 @@ static void test_bloom_saturated_still_never_misses(void **state)
         maybe += ecm_bloom_maybe(b, k, (size_t)n);
     }
     assert_true(maybe > 4000); /* nearly every bit set: nearly all "maybe" */
-    ecm_bloom_free(b);
+    ecm_bloom_destroy(b);
 }
 
 static void test_bloom_empty_says_no(void **state)
@@ -88,7 +88,7 @@ static void test_bloom_empty_says_no(void **state)
     ecm_bloom_add(b, "+12125550100", 12);
     assert_int_equal(ecm_bloom_maybe(b, "+12125550100", 12), 1);
     assert_int_equal(ecm_bloom_maybe(b, "+12125550101", 12), 0);
-    ecm_bloom_free(b);
+    ecm_bloom_destroy(b);
 }
 
 int main(void)

@@ -17,7 +17,7 @@ static void test_buf_starts_empty_with_no_contents(void **state)
     assert_null(ecm_buf_ptr(&b));
     assert_int_equal(ecm_buf_len(&b), 0);
     assert_int_equal(ecm_buf_failed(&b), 0);
-    ecm_buf_free(&b);
+    ecm_buf_destroy(&b);
 }
 
 static void test_buf_add_keeps_bytes_and_a_nul(void **state)
@@ -29,7 +29,7 @@ static void test_buf_add_keeps_bytes_and_a_nul(void **state)
     assert_int_equal(ecm_buf_add(&b, "d\0e", 3), 0);
     assert_int_equal(ecm_buf_len(&b), 6);
     assert_memory_equal(ecm_buf_ptr(&b), "abcd\0e", 7);
-    ecm_buf_free(&b);
+    ecm_buf_destroy(&b);
 }
 
 static void test_buf_add_of_nothing_gives_an_empty_string(void **state)
@@ -40,7 +40,7 @@ static void test_buf_add_of_nothing_gives_an_empty_string(void **state)
     assert_int_equal(ecm_buf_add(&b, "", 0), 0);
     assert_non_null(ecm_buf_ptr(&b));
     assert_string_equal(ecm_buf_ptr(&b), "");
-    ecm_buf_free(&b);
+    ecm_buf_destroy(&b);
 }
 
 static void test_buf_grows_past_the_first_allocation(void **state)
@@ -54,7 +54,7 @@ static void test_buf_grows_past_the_first_allocation(void **state)
     for (int i = 0; i < 10000; i++)
         assert_int_equal(ecm_buf_ptr(&b)[i], '0' + i % 10);
     assert_int_equal(ecm_buf_ptr(&b)[10000], '\0');
-    ecm_buf_free(&b);
+    ecm_buf_destroy(&b);
 }
 
 static void test_buf_maximum_counts_the_nul(void **state)
@@ -65,7 +65,7 @@ static void test_buf_maximum_counts_the_nul(void **state)
     assert_int_equal(ecm_buf_adds(&b, "abc"), 0);
     assert_string_equal(ecm_buf_ptr(&b), "abc");
     assert_int_equal(ecm_buf_adds(&b, "d"), -1);
-    ecm_buf_free(&b);
+    ecm_buf_destroy(&b);
 }
 
 static void test_buf_failure_is_sticky_until_reset(void **state)
@@ -90,7 +90,7 @@ static void test_buf_failure_is_sticky_until_reset(void **state)
     assert_int_equal(ecm_buf_len(&b), 0);
     assert_int_equal(ecm_buf_adds(&b, "y"), 0);
     assert_string_equal(ecm_buf_ptr(&b), "y");
-    ecm_buf_free(&b);
+    ecm_buf_destroy(&b);
 }
 
 static void test_buf_reset_clears_a_failure(void **state)
@@ -103,7 +103,7 @@ static void test_buf_reset_clears_a_failure(void **state)
     assert_int_equal(ecm_buf_failed(&b), 0);
     assert_int_equal(ecm_buf_adds(&b, "ok"), 0);
     assert_string_equal(ecm_buf_ptr(&b), "ok");
-    ecm_buf_free(&b);
+    ecm_buf_destroy(&b);
 }
 
 static void test_buf_addf_formats_short_and_long_text(void **state)
@@ -119,7 +119,7 @@ static void test_buf_addf_formats_short_and_long_text(void **state)
     assert_int_equal(ecm_buf_len(&b), 6 + 999 + 1);
     assert_memory_equal(ecm_buf_ptr(&b), "id=42;zzz", 9);
     assert_string_equal(ecm_buf_ptr(&b) + 6 + 999, "!");
-    ecm_buf_free(&b);
+    ecm_buf_destroy(&b);
 }
 
 static void test_buf_addf_over_the_maximum_fails(void **state)
@@ -132,7 +132,7 @@ static void test_buf_addf_over_the_maximum_fails(void **state)
     big[sizeof big - 1] = '\0';
     assert_int_equal(ecm_buf_addf(&b, "%s", big), -1);
     assert_int_equal(ecm_buf_failed(&b), 1);
-    ecm_buf_free(&b);
+    ecm_buf_destroy(&b);
 }
 
 static void test_buf_take_hands_over_and_empties(void **state)
@@ -153,7 +153,7 @@ static void test_buf_take_hands_over_and_empties(void **state)
     /* the maximum survives a take */
     assert_int_equal(
         ecm_buf_adds(&b, "0123456789012345678901234567890123456789012345678901234567890123"), -1);
-    ecm_buf_free(&b);
+    ecm_buf_destroy(&b);
 }
 
 static void test_buf_free_twice_is_safe(void **state)
@@ -162,8 +162,8 @@ static void test_buf_free_twice_is_safe(void **state)
     ecm_buf b;
     ecm_buf_init(&b, 64);
     assert_int_equal(ecm_buf_adds(&b, "x"), 0);
-    ecm_buf_free(&b);
-    ecm_buf_free(&b);
+    ecm_buf_destroy(&b);
+    ecm_buf_destroy(&b);
     assert_null(ecm_buf_ptr(&b));
 }
 
@@ -175,7 +175,7 @@ static void test_buf_huge_add_does_not_wrap(void **state)
     assert_int_equal(ecm_buf_adds(&b, "ab"), 0);
     assert_int_equal(ecm_buf_add(&b, "x", SIZE_MAX - 1), -1);
     assert_int_equal(ecm_buf_failed(&b), 1);
-    ecm_buf_free(&b);
+    ecm_buf_destroy(&b);
 }
 
 int main(void)

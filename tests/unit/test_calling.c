@@ -184,7 +184,7 @@ static void test_calling_cache_rebuilds_on_new_version(void **state)
     for (int64_t id = 100; id < 700; id++) {
         assert_non_null(ecm_calling_cache_get(c, id, "v", NULL, NULL, NULL, err, sizeof err));
     }
-    ecm_calling_cache_free(c);
+    ecm_calling_cache_destroy(c);
 }
 
 int main(void)

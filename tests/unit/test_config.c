@@ -66,7 +66,7 @@ static void expect_error(const char *var, const char *value, const char *want)
     char err[256];
     setenv(var, value, 1);
     assert_int_equal(load(&cfg, err, sizeof err), -1);
-    ecm_config_free(table, NTABLE, &cfg);
+    ecm_config_destroy(table, NTABLE, &cfg);
     unsetenv(var);
     if (strcmp(err, want) != 0) {
         fail_msg("for %s='%s' got \"%s\", want \"%s\"", var, value, err, want);
@@ -85,7 +85,7 @@ static void test_config_defaults_apply_when_unset(void **state)
     assert_int_equal(cfg.enabled, 0);
     assert_true(cfg.ratio == 0.5);
     assert_string_equal(cfg.mode, "fast");
-    ecm_config_free(table, NTABLE, &cfg);
+    ecm_config_destroy(table, NTABLE, &cfg);
     assert_null(cfg.dsn);
     assert_null(cfg.name);
 }
@@ -106,7 +106,7 @@ static void test_config_reads_environment_values(void **state)
     assert_int_equal(cfg.enabled, 1);
     assert_true(cfg.ratio == 1.0);
     assert_string_equal(cfg.mode, "slow");
-    ecm_config_free(table, NTABLE, &cfg);
+    ecm_config_destroy(table, NTABLE, &cfg);
 }
 
 static void test_config_empty_value_counts_as_unset(void **state)
@@ -117,11 +117,11 @@ static void test_config_empty_value_counts_as_unset(void **state)
     setenv("TCFG_PORT", "", 1);
     assert_int_equal(load(&cfg, err, sizeof err), 0);
     assert_int_equal(cfg.port, 8080);
-    ecm_config_free(table, NTABLE, &cfg);
+    ecm_config_destroy(table, NTABLE, &cfg);
     setenv("TCFG_DSN", "", 1);
     assert_int_equal(load(&cfg, err, sizeof err), -1);
     assert_string_equal(err, "TCFG_DSN: required but not set");
-    ecm_config_free(table, NTABLE, &cfg);
+    ecm_config_destroy(table, NTABLE, &cfg);
 }
 
 static void test_config_required_variable_missing_names_it(void **state)
@@ -132,7 +132,7 @@ static void test_config_required_variable_missing_names_it(void **state)
     unsetenv("TCFG_DSN");
     assert_int_equal(load(&cfg, err, sizeof err), -1);
     assert_string_equal(err, "TCFG_DSN: required but not set");
-    ecm_config_free(table, NTABLE, &cfg);
+    ecm_config_destroy(table, NTABLE, &cfg);
 }
 
 static void test_config_bool_accepts_every_documented_form(void **state)
@@ -146,11 +146,11 @@ static void test_config_bool_accepts_every_documented_form(void **state)
         setenv("TCFG_ENABLED", yes[i], 1);
         assert_int_equal(load(&cfg, err, sizeof err), 0);
         assert_int_equal(cfg.enabled, 1);
-        ecm_config_free(table, NTABLE, &cfg);
+        ecm_config_destroy(table, NTABLE, &cfg);
         setenv("TCFG_ENABLED", no[i], 1);
         assert_int_equal(load(&cfg, err, sizeof err), 0);
         assert_int_equal(cfg.enabled, 0);
-        ecm_config_free(table, NTABLE, &cfg);
+        ecm_config_destroy(table, NTABLE, &cfg);
     }
 }
 
@@ -183,7 +183,7 @@ static void test_config_range_bounds_are_inclusive(void **state)
     assert_int_equal(load(&cfg, err, sizeof err), 0);
     assert_int_equal(cfg.port, 1);
     assert_true(cfg.ratio == 0.0);
-    ecm_config_free(table, NTABLE, &cfg);
+    ecm_config_destroy(table, NTABLE, &cfg);
 }
 
 /* The help as one malloc'd string. Read back from a temporary file rather
@@ -274,7 +274,7 @@ static void test_config_log_masks_secrets(void **state)
     assert_non_null(strstr(out, "TCFG_DSN=***"));
     assert_non_null(strstr(out, "TCFG_PORT=8080"));
     assert_non_null(strstr(out, "TCFG_NAME=ecm"));
-    ecm_config_free(table, NTABLE, &cfg);
+    ecm_config_destroy(table, NTABLE, &cfg);
 }
 
 static void test_config_check_url_takes_http_and_https_only(void **state)

@@ -17,24 +17,26 @@ static void test_outcome_name_round_trips_every_enum_value(void **state)
     assert_true(d->n_values > 10);
     for (unsigned i = 0; i < d->n_values; i++) {
         const ProtobufCEnumValue *v = &d->values[i];
-        const char *name = ecm_outcome_name((Ecm__V1__Outcome)v->value);
+        const char *name = ecm_event_outcome_name((Ecm__V1__Outcome)v->value);
         assert_string_equal(name, v->name + strlen("OUTCOME_"));
-        assert_int_equal(ecm_outcome_from_name(name), v->value);
+        assert_int_equal(ecm_event_outcome_from_name(name), v->value);
     }
-    assert_string_equal(ecm_outcome_name(ECM__V1__OUTCOME__OUTCOME_NO_ANSWER), "NO_ANSWER");
-    assert_int_equal(ecm_outcome_from_name("BUSY"), ECM__V1__OUTCOME__OUTCOME_BUSY);
+    assert_string_equal(ecm_event_outcome_name(ECM__V1__OUTCOME__OUTCOME_NO_ANSWER), "NO_ANSWER");
+    assert_int_equal(ecm_event_outcome_from_name("BUSY"), ECM__V1__OUTCOME__OUTCOME_BUSY);
 }
 
 static void test_outcome_unknown_values_and_names(void **state)
 {
     (void)state;
-    assert_string_equal(ecm_outcome_name((Ecm__V1__Outcome)9999), "UNSPECIFIED");
-    assert_string_equal(ecm_outcome_name((Ecm__V1__Outcome)-1), "UNSPECIFIED");
-    assert_int_equal(ecm_outcome_from_name("NOPE"), ECM__V1__OUTCOME__OUTCOME_UNSPECIFIED);
-    assert_int_equal(ecm_outcome_from_name(""), ECM__V1__OUTCOME__OUTCOME_UNSPECIFIED);
-    assert_int_equal(ecm_outcome_from_name(NULL), ECM__V1__OUTCOME__OUTCOME_UNSPECIFIED);
-    assert_int_equal(ecm_outcome_from_name("no_answer"), ECM__V1__OUTCOME__OUTCOME_UNSPECIFIED);
-    assert_int_equal(ecm_outcome_from_name("OUTCOME_BUSY"), ECM__V1__OUTCOME__OUTCOME_UNSPECIFIED);
+    assert_string_equal(ecm_event_outcome_name((Ecm__V1__Outcome)9999), "UNSPECIFIED");
+    assert_string_equal(ecm_event_outcome_name((Ecm__V1__Outcome)-1), "UNSPECIFIED");
+    assert_int_equal(ecm_event_outcome_from_name("NOPE"), ECM__V1__OUTCOME__OUTCOME_UNSPECIFIED);
+    assert_int_equal(ecm_event_outcome_from_name(""), ECM__V1__OUTCOME__OUTCOME_UNSPECIFIED);
+    assert_int_equal(ecm_event_outcome_from_name(NULL), ECM__V1__OUTCOME__OUTCOME_UNSPECIFIED);
+    assert_int_equal(ecm_event_outcome_from_name("no_answer"),
+                     ECM__V1__OUTCOME__OUTCOME_UNSPECIFIED);
+    assert_int_equal(ecm_event_outcome_from_name("OUTCOME_BUSY"),
+                     ECM__V1__OUTCOME__OUTCOME_UNSPECIFIED);
 }
 
 static void test_channel_names_match_descriptor(void **state)
@@ -46,20 +48,21 @@ static void test_channel_names_match_descriptor(void **state)
         if (v->value == 0) {
             continue;
         }
-        const char *name = ecm_channel_name((Ecm__V1__Channel)v->value);
+        const char *name = ecm_event_channel_name((Ecm__V1__Channel)v->value);
         const char *proto = v->name + strlen("CHANNEL_");
         assert_int_equal(strlen(name), strlen(proto));
         for (size_t k = 0; proto[k]; k++) {
             char lower = (proto[k] >= 'A' && proto[k] <= 'Z') ? (char)(proto[k] + 32) : proto[k];
             assert_int_equal(name[k], lower);
         }
-        assert_int_equal(ecm_channel_from_name(name), v->value);
+        assert_int_equal(ecm_event_channel_from_name(name), v->value);
     }
-    assert_string_equal(ecm_channel_name(ECM__V1__CHANNEL__CHANNEL_VOICE_IVR), "voice_ivr");
-    assert_string_equal(ecm_channel_name(ECM__V1__CHANNEL__CHANNEL_VOICE_AGENT), "voice_agent");
-    assert_string_equal(ecm_channel_name(ECM__V1__CHANNEL__CHANNEL_SMS), "sms");
-    assert_int_equal(ecm_channel_from_name("fax"), ECM__V1__CHANNEL__CHANNEL_UNSPECIFIED);
-    assert_int_equal(ecm_channel_from_name(NULL), ECM__V1__CHANNEL__CHANNEL_UNSPECIFIED);
+    assert_string_equal(ecm_event_channel_name(ECM__V1__CHANNEL__CHANNEL_VOICE_IVR), "voice_ivr");
+    assert_string_equal(ecm_event_channel_name(ECM__V1__CHANNEL__CHANNEL_VOICE_AGENT),
+                        "voice_agent");
+    assert_string_equal(ecm_event_channel_name(ECM__V1__CHANNEL__CHANNEL_SMS), "sms");
+    assert_int_equal(ecm_event_channel_from_name("fax"), ECM__V1__CHANNEL__CHANNEL_UNSPECIFIED);
+    assert_int_equal(ecm_event_channel_from_name(NULL), ECM__V1__CHANNEL__CHANNEL_UNSPECIFIED);
 }
 
 static void test_event_pack_round_trips(void **state)

@@ -115,7 +115,7 @@ static int test_teardown(void **state)
         return 0;
     fd_dispatch_forget(&f->ctx);
     fd_uccx_destroy(f->ctx.uccx);
-    ecm_gate_free(f->ctx.gate);
+    ecm_gate_destroy(f->ctx.gate);
     ecm_metrics_destroy(f->metrics);
     return 0;
 }

@@ -96,7 +96,7 @@ static int test_teardown(void **state)
     fixture *f = *state;
     if (!f)
         return 0;
-    ecm_gate_free(f->gate);
+    ecm_gate_destroy(f->gate);
     ecm_metrics_destroy(f->metrics);
     return 0;
 }
@@ -134,7 +134,7 @@ static long long contact(fixture *f, long long campaign_id, const char *phones_s
 }
 
 /* Takes every queued contact, judges them at now and applies the verdicts
- * in one transaction. Returns the verdicts (ecm_gate_rows_free) and *n. */
+ * in one transaction. Returns the verdicts (ecm_gate_rows_destroy) and *n. */
 static ecm_gate_row *run_gate(fixture *f, int64_t now, int *n)
 {
     assert_int_equal(ecm_pg_begin(f->pg), 0);
@@ -185,7 +185,7 @@ static void test_gate_four_cities_at_one_instant(void **state)
     assert_int_equal(rows[1].action, ECM_GATE_GO);
     assert_int_equal(rows[2].action, ECM_GATE_WAIT);
     assert_int_equal(rows[3].action, ECM_GATE_WAIT);
-    ecm_gate_rows_free(rows, n);
+    ecm_gate_rows_destroy(rows, n);
     ecm_test_pg_exec(conn(f), "SELECT 1"); /* the connection is fine after apply */
     assert_int_equal(ecm_test_pg_int(conn(f),
                                      "SELECT count(*) FROM contacts WHERE id IN (%lld, %lld) "
@@ -213,13 +213,13 @@ static void test_gate_legal_hours_close_at_21_local(void **state)
     int n = 0;
     ecm_gate_row *rows = run_gate(f, T("2026-03-09T20:55:00-04:00"), &n);
     assert_int_equal(rows[0].action, ECM_GATE_GO);
-    ecm_gate_rows_free(rows, n);
+    ecm_gate_rows_destroy(rows, n);
     long long late = contact(f, c, "ARRAY['+12125550101']", "'" NY "'", "NULL", 0);
     rows = run_gate(f, T("2026-03-09T21:00:00-04:00"), &n);
     assert_int_equal(n, 1);
     assert_int_equal(rows[0].action, ECM_GATE_WAIT);
     assert_int_equal(rows[0].until_ms, T("2026-03-10T08:00:00-04:00"));
-    ecm_gate_rows_free(rows, n);
+    ecm_gate_rows_destroy(rows, n);
     assert_int_equal(next_attempt_ms(f, late), T("2026-03-10T08:00:00-04:00"));
 }
 
@@ -234,13 +234,13 @@ static void test_gate_follows_the_dst_change(void **state)
     int n = 0;
     ecm_gate_row *rows = run_gate(f, T("2026-03-07T13:30:00Z"), &n);
     assert_int_equal(rows[0].action, ECM_GATE_WAIT);
-    ecm_gate_rows_free(rows, n);
+    ecm_gate_rows_destroy(rows, n);
     assert_int_equal(next_attempt_ms(f, sat), T("2026-03-07T09:00:00-05:00"));
     contact(f, c, "ARRAY['+12125550101']", "NULL", "NULL", 0);
     rows = run_gate(f, T("2026-03-08T13:30:00Z"), &n);
     assert_int_equal(n, 1);
     assert_int_equal(rows[0].action, ECM_GATE_GO);
-    ecm_gate_rows_free(rows, n);
+    ecm_gate_rows_destroy(rows, n);
 }
 
 /* Without its own time_zone the contact is called in its number's zone,
@@ -262,7 +262,7 @@ static void test_gate_zone_from_the_number_then_the_campaign(void **state)
     assert_int_equal(rows[1].action, ECM_GATE_GO);
     assert_int_equal(rows[2].action, ECM_GATE_GO);
     assert_string_equal(rows[2].phone, "2125550100");
-    ecm_gate_rows_free(rows, n);
+    ecm_gate_rows_destroy(rows, n);
 }
 
 static void test_gate_dnc_on_first_number_moves_to_the_second(void **state)
@@ -278,7 +278,7 @@ static void test_gate_dnc_on_first_number_moves_to_the_second(void **state)
     assert_int_equal(rows[0].action, ECM_GATE_GO);
     assert_int_equal(rows[0].phone_index, 1);
     assert_string_equal(rows[0].phone, "+12125550199");
-    ecm_gate_rows_free(rows, n);
+    ecm_gate_rows_destroy(rows, n);
     assert_int_equal(
         ecm_test_pg_int(conn(f), "SELECT phone_index FROM contacts WHERE id = %lld", id), 1);
 }
@@ -298,7 +298,7 @@ static void test_gate_campaign_dnc_list_applies_to_its_campaign_only(void **stat
     assert_int_equal(rows[0].action, ECM_GATE_CLOSE);
     assert_int_equal(rows[0].outcome, ECM__V1__OUTCOME__OUTCOME_DNC);
     assert_int_equal(rows[1].action, ECM_GATE_GO);
-    ecm_gate_rows_free(rows, n);
+    ecm_gate_rows_destroy(rows, n);
 }
 
 static void test_gate_all_numbers_on_dnc_closes_dnc_with_event(void **state)
@@ -313,7 +313,7 @@ static void test_gate_all_numbers_on_dnc_closes_dnc_with_event(void **state)
     /* At night: a DNC close does not wait for the window. */
     ecm_gate_row *rows = run_gate(f, T("2026-03-09T23:00:00-04:00"), &n);
     assert_int_equal(rows[0].action, ECM_GATE_CLOSE);
-    ecm_gate_rows_free(rows, n);
+    ecm_gate_rows_destroy(rows, n);
     assert_int_equal(ecm_test_pg_int(conn(f),
                                      "SELECT count(*) FROM contacts WHERE id = %lld AND state = "
                                      "'closed' AND outcome = 'DNC' AND closed_at IS NOT NULL "
@@ -349,7 +349,7 @@ static void test_gate_past_end_at_closes_expired(void **state)
     ecm_gate_row *rows = run_gate(f, T("2026-03-09T17:30:00-04:00"), &n);
     assert_int_equal(rows[0].action, ECM_GATE_CLOSE);
     assert_int_equal(rows[0].outcome, ECM__V1__OUTCOME__OUTCOME_EXPIRED);
-    ecm_gate_rows_free(rows, n);
+    ecm_gate_rows_destroy(rows, n);
     assert_int_equal(ecm_test_pg_int(conn(f),
                                      "SELECT count(*) FROM contacts WHERE id = %lld AND outcome = "
                                      "'EXPIRED' AND state = 'closed'",
@@ -365,7 +365,7 @@ static void test_gate_past_end_at_closes_expired(void **state)
     long long early = contact(f, c, "ARRAY['+12125550101']", "NULL", "NULL", 0);
     rows = run_gate(f, T("2026-03-09T08:00:00-04:00"), &n);
     assert_int_equal(rows[0].action, ECM_GATE_WAIT);
-    ecm_gate_rows_free(rows, n);
+    ecm_gate_rows_destroy(rows, n);
     assert_int_equal(next_attempt_ms(f, early), T("2026-03-09T09:00:00-04:00"));
 }
 
@@ -380,7 +380,7 @@ static void test_gate_sees_an_edited_campaign(void **state)
     int n = 0;
     ecm_gate_row *rows = run_gate(f, T("2026-03-09T12:00:00-04:00"), &n);
     assert_int_equal(rows[0].action, ECM_GATE_GO);
-    ecm_gate_rows_free(rows, n);
+    ecm_gate_rows_destroy(rows, n);
     ecm_test_pg_exec(conn(f),
                      "UPDATE campaigns SET end_at = '2026-03-09T11:00:00-04:00', "
                      "updated_at = clock_timestamp() WHERE id = %lld",
@@ -390,7 +390,7 @@ static void test_gate_sees_an_edited_campaign(void **state)
     assert_int_equal(n, 1);
     assert_int_equal(rows[0].action, ECM_GATE_CLOSE);
     assert_int_equal(rows[0].outcome, ECM__V1__OUTCOME__OUTCOME_EXPIRED);
-    ecm_gate_rows_free(rows, n);
+    ecm_gate_rows_destroy(rows, n);
 }
 
 static void test_gate_contact_without_numbers_closes_invalid(void **state)
@@ -407,7 +407,7 @@ static void test_gate_contact_without_numbers_closes_invalid(void **state)
         assert_int_equal(rows[i].action, ECM_GATE_CLOSE);
         assert_int_equal(rows[i].outcome, ECM__V1__OUTCOME__OUTCOME_INVALID_NUMBER);
     }
-    ecm_gate_rows_free(rows, n);
+    ecm_gate_rows_destroy(rows, n);
 }
 
 /* A window edited by hand into something unreadable: nobody is called and
@@ -423,7 +423,7 @@ static void test_gate_unreadable_window_waits(void **state)
     ecm_gate_row *rows = run_gate(f, now, &n);
     assert_int_equal(rows[0].action, ECM_GATE_WAIT);
     assert_int_equal(rows[0].until_ms, now + 5 * 60 * 1000);
-    ecm_gate_rows_free(rows, n);
+    ecm_gate_rows_destroy(rows, n);
 }
 
 int main(void)

@@ -92,7 +92,7 @@ static long call(const fixture *f, const char *key, const char *method, const ch
                           NULL);
     *answer = a.len ? json_loads(a.body, 0, NULL) : NULL;
     long status = a.status;
-    ecm_test_http_answer_free(&a);
+    ecm_test_http_answer_destroy(&a);
     return status;
 }
 

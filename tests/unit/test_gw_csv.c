@@ -48,7 +48,7 @@ static json_t *parse_chunked(const char *text, size_t len, size_t chunk, size_t 
     if (rc == 0) {
         rc = gw_csv_finish(c, err, err_size);
     }
-    gw_csv_free(c);
+    gw_csv_destroy(c);
     if (rc != 0) {
         json_decref(out);
         return NULL;
@@ -127,7 +127,7 @@ static void test_csv_partial_bom_bytes_are_data(void **state)
             assert_int_equal(gw_csv_feed(c, text + off, n, err, sizeof(err)), 0);
         }
         assert_int_equal(gw_csv_finish(c, err, sizeof(err)), 0);
-        gw_csv_free(c);
+        gw_csv_destroy(c);
         assert_string_equal(first, "\xEF\xBB"
                                    "a");
     }
@@ -217,7 +217,7 @@ static void test_csv_callback_can_stop_the_reader(void **state)
     assert_int_equal(gw_csv_feed(c, "a\nb\nc\n", 6, err, sizeof(err)), -1);
     assert_int_equal(seen, 1);
     assert_int_equal(gw_csv_feed(c, "d\n", 2, err, sizeof(err)), -1);
-    gw_csv_free(c);
+    gw_csv_destroy(c);
 }
 
 static void test_csv_counts_physical_lines(void **state)
@@ -229,7 +229,7 @@ static void test_csv_counts_physical_lines(void **state)
     assert_int_equal(gw_csv_feed(c, "a\n\"b\nc\"\nd", 9, err, sizeof(err)), 0);
     assert_int_equal(gw_csv_finish(c, err, sizeof(err)), 0);
     assert_int_equal(gw_csv_lines(c), 4);
-    gw_csv_free(c);
+    gw_csv_destroy(c);
     json_decref(out);
 }
 

@@ -45,7 +45,7 @@ static int scan(const char *body, size_t chunk, size_t max_item, items *it, char
         rc = gw_jsonarr_finish(j, err, err_size);
     }
     *error_item = gw_jsonarr_error_item(j);
-    gw_jsonarr_free(j);
+    gw_jsonarr_destroy(j);
     return rc;
 }
 

@@ -96,7 +96,7 @@ static void test_served_without_a_key_byte_for_byte_as_yaml(void **state)
     assert_string_equal(ct, GW_OPENAPI_CONTENT_TYPE);
     assert_int_equal(a.len, f->file_len);
     assert_memory_equal(a.body, f->file, f->file_len);
-    ecm_test_http_answer_free(&a);
+    ecm_test_http_answer_destroy(&a);
 }
 
 static void test_a_key_is_not_needed_but_a_bad_one_does_no_harm(void **state)
@@ -107,7 +107,7 @@ static void test_a_key_is_not_needed_but_a_bad_one_does_no_harm(void **state)
     ecm_test_http_request(&a, f->port, "GET", "/api/v1/openapi.yaml", headers, NULL, 0, NULL);
     assert_int_equal(a.status, 200);
     assert_int_equal(a.len, f->file_len);
-    ecm_test_http_answer_free(&a);
+    ecm_test_http_answer_destroy(&a);
 }
 
 int main(void)

@@ -142,7 +142,7 @@ static int use_template(const char *header, const char *tmpl, char *err, size_t 
     gw_upload_header *h = header_of(header);
     err[0] = '\0';
     int rc = gw_upload_header_use_template(h, tmpl, err, err_size);
-    gw_upload_header_free(h);
+    gw_upload_header_destroy(h);
     return rc;
 }
 
@@ -189,8 +189,8 @@ static int row(const gw_upload_header *h, const char *fields, char *out, size_t 
     } else {
         gw_test_format(out, out_size, "%s", reason);
     }
-    ecm_buf_free(&buf);
-    gw_upload_scratch_free(scratch);
+    ecm_buf_destroy(&buf);
+    gw_upload_scratch_destroy(scratch);
     return rc;
 }
 
@@ -207,12 +207,12 @@ static void test_row_with_empty_template_field_is_rejected(void **state)
     assert_non_null(strstr(out, "empty"));
     assert_int_equal(row(h, "2125550100|Ann|   |x", out, sizeof(out)), 1);
     assert_non_null(strstr(out, "plan"));
-    gw_upload_header_free(h);
+    gw_upload_header_destroy(h);
 
     /* Without a template the same rows load. */
     h = header_of("phone1|first_name|plan|note");
     assert_int_equal(row(h, "2125550100||gold|x", out, sizeof(out)), 0);
-    gw_upload_header_free(h);
+    gw_upload_header_destroy(h);
 }
 
 /* ---- through the API -------------------------------------------------- */

@@ -133,7 +133,7 @@ static long request(const fixture *f, const char *method, const char *path,
     }
     long status = a.status;
     *answer = a.len ? json_loads(a.body, 0, NULL) : NULL;
-    ecm_test_http_answer_free(&a);
+    ecm_test_http_answer_destroy(&a);
     return status;
 }
 
@@ -372,7 +372,7 @@ typedef struct {
     Ecm__V1__ContactsUploaded *ev[64];
 } uploaded_events;
 
-static void uploaded_events_free(uploaded_events *e)
+static void uploaded_events_destroy(uploaded_events *e)
 {
     for (size_t i = 0; i < e->n; i++) {
         ecm__v1__contacts_uploaded__free_unpacked(e->ev[i], NULL);
@@ -386,7 +386,7 @@ static void uploaded_events_free(uploaded_events *e)
  * after the previous batch's; and that together they list exactly the
  * upload's contacts loaded 'queued' (none closed on DNC), in file order,
  * each once and each within its batch's lines. Frees with
- * uploaded_events_free(). */
+ * uploaded_events_destroy(). */
 static void uploaded_events_get(fixture *f, long long campaign, long long up,
                                 Ecm__V1__Channel channel, uploaded_events *out)
 {
@@ -541,7 +541,7 @@ static void test_api_upload_of_a_troubled_csv_loads_or_reports_every_row(void **
         assert_int_equal(ev.ev[i]->last_line, batch_lines[i][1]);
         assert_int_equal(ev.ev[i]->n_contact_ids, batch_lines[i][2]);
     }
-    uploaded_events_free(&ev);
+    uploaded_events_destroy(&ev);
     char *dups = report_walk(f, up, "duplicate", 5);
     assert_string_equal(dups, "16:duplicate:+12125550100 is already on line 2 of this file;");
     free(dups);
@@ -684,7 +684,7 @@ static void test_upload_report_reason_is_always_valid_utf8(void **state)
     assert_true(ecm_utf8_valid(ecm_buf_ptr(&rows), ecm_buf_len(&rows)));
     assert_true(ecm_buf_len(&rows) < GW_UPLOAD_REASON_MAX + 32);
     free(long_reason);
-    ecm_buf_free(&rows);
+    ecm_buf_destroy(&rows);
 }
 
 static void test_api_json_array_upload_reports_items_by_position(void **state)
@@ -724,7 +724,7 @@ static void test_api_json_array_upload_reports_items_by_position(void **state)
     assert_int_equal(ev.ev[2]->first_line, 9);
     assert_int_equal(ev.ev[2]->last_line, 10);
     assert_int_equal(ev.ev[2]->n_contact_ids, 1);
-    uploaded_events_free(&ev);
+    uploaded_events_destroy(&ev);
     char *report = report_walk(f, up, NULL, 2);
     assert_string_equal(report, "3:rejected:phone1: '212 555 O1OO' contains letters;"
                                 "4:rejected:not a JSON object;"
@@ -895,7 +895,7 @@ static void test_api_dnc_lists_by_upload_and_dnc_rows_load_closed(void **state)
     assert_int_equal(uev.ev[0]->contact_ids[1], ids[3]);
     assert_int_equal(uev.ev[0]->first_line, 2);
     assert_int_equal(uev.ev[0]->last_line, 5);
-    uploaded_events_free(&uev);
+    uploaded_events_destroy(&uev);
 
     /* A number joining the campaign's list closes the contact it leaves
      * with none off the lists (D2), at once. */
@@ -974,7 +974,7 @@ static void test_api_concurrent_uploads_to_one_campaign_load_each_number_once(vo
         for (size_t k = 0; k < ev.n; k++) {
             listed += ev.ev[k]->n_contact_ids;
         }
-        uploaded_events_free(&ev);
+        uploaded_events_destroy(&ev);
     }
     assert_int_equal(listed, ROWS);
     free(csv);
@@ -1037,7 +1037,7 @@ static void test_api_upload_cut_short_by_the_reader_keeps_rows_before_it(void **
         assert_int_equal(ev.ev[i]->n_contact_ids, i + 1 < ev.n ? 7 : ROWS % 7);
     }
     assert_int_equal(ev.ev[ev.n - 1]->last_line, ROWS + 1);
-    uploaded_events_free(&ev);
+    uploaded_events_destroy(&ev);
     free(csv);
 }
 
@@ -1056,7 +1056,7 @@ static long request_retry_after(const fixture *f, const char *method, const char
     (void)ecm_test_http_header(&a, "Retry-After", retry, retry_size);
     *answer = a.len ? json_loads(a.body, 0, NULL) : NULL;
     long status = a.status;
-    ecm_test_http_answer_free(&a);
+    ecm_test_http_answer_destroy(&a);
     return status;
 }
 
@@ -1267,7 +1267,7 @@ static void test_api_upload_streams_12000_rows_in_batches(void **state)
     assert_int_equal(ev.ev[2]->n_contact_ids, 2000);
     assert_int_equal(strlen(ev.ev[0]->event_id), 36);
     assert_string_not_equal(ev.ev[0]->event_id, ev.ev[1]->event_id);
-    uploaded_events_free(&ev);
+    uploaded_events_destroy(&ev);
     assert_int_equal(
         sql_count(f->conn, "SELECT count(*) FROM outbox WHERE ce_type = 'ecm.v1.ContactUploaded'"),
         0);

@@ -50,8 +50,8 @@ static int row_with(const gw_upload_header *h, const gw_upload_rules *rules, lon
         gw_test_format(out, out_size, "%s", reason);
         assert_int_equal(ecm_buf_len(&buf), 0);
     }
-    ecm_buf_free(&buf);
-    gw_upload_scratch_free(s);
+    ecm_buf_destroy(&buf);
+    gw_upload_scratch_destroy(s);
     return rc;
 }
 
@@ -78,7 +78,7 @@ static void test_upload_header_maps_columns_by_trimmed_case_insensitive_name(voi
                              "{\"Segment\":\"gold\"}\tUS/Eastern\t"
                              "{\"fixed_line_or_mobile\",\"fixed_line\"}\t{\"\",\"Europe/London\"} |"
                              " +12125550100 +442079460958");
-    gw_upload_header_free(h);
+    gw_upload_header_destroy(h);
 }
 
 static void test_upload_row_escapes_custom_fields_for_copy(void **state)
@@ -93,7 +93,7 @@ static void test_upload_row_escapes_custom_fields_for_copy(void **state)
     assert_string_equal(out, "2\t\\N\t\\N\t\\N\t{\"+442079460000\"}\t"
                              "{\"note\":\"a\\\\tb \\\\\\\\ \\\\\"q\\\\\"\"}\t\\N\t"
                              "{\"fixed_line\"}\t{\"Europe/London\"} | +442079460000");
-    gw_upload_header_free(h);
+    gw_upload_header_destroy(h);
 }
 
 static void test_upload_header_refusals_say_why(void **state)
@@ -147,7 +147,7 @@ static void test_upload_row_rejections_name_the_column_and_the_reason(void **sta
     char fields[256];
     gw_test_format(fields, sizeof(fields), "%s|Lee|2125550100||", name);
     assert_int_equal(row(h, 3, fields, out, sizeof(out)), 0);
-    gw_upload_header_free(h);
+    gw_upload_header_destroy(h);
 }
 
 static void test_upload_row_reads_numbers_the_way_people_write_them(void **state)
@@ -175,7 +175,7 @@ static void test_upload_row_reads_numbers_the_way_people_write_them(void **state
                      cases[i].numbers);
         }
     }
-    gw_upload_header_free(h);
+    gw_upload_header_destroy(h);
 }
 
 static void test_upload_sms_row_needs_a_number_that_may_be_mobile(void **state)
@@ -195,7 +195,7 @@ static void test_upload_sms_row_needs_a_number_that_may_be_mobile(void **state)
     assert_int_equal(row_with(h, &sms_us, 4, "2125550100|", out, sizeof(out)), 0);
     /* A voice campaign takes the fixed line. */
     assert_int_equal(row(h, 4, "+44 20 7946 0958|", out, sizeof(out)), 0);
-    gw_upload_header_free(h);
+    gw_upload_header_destroy(h);
 }
 
 static void test_upload_row_with_nul_byte_is_rejected(void **state)
@@ -213,9 +213,9 @@ static void test_upload_row_with_nul_byte_is_rejected(void **state)
     assert_int_equal(
         gw_upload_row_csv(h, &voice_us, s, 9, 2, f, l, &buf, &r, reason, sizeof(reason)), 1);
     assert_string_equal(reason, "note: not valid UTF-8 text");
-    ecm_buf_free(&buf);
-    gw_upload_scratch_free(s);
-    gw_upload_header_free(h);
+    ecm_buf_destroy(&buf);
+    gw_upload_scratch_destroy(s);
+    gw_upload_header_destroy(h);
 }
 
 static int json_row(const gw_upload_rules *rules, const char *item, char *out, size_t out_size)
@@ -228,8 +228,8 @@ static int json_row(const gw_upload_rules *rules, const char *item, char *out, s
     int rc = gw_upload_row_json(rules, s, 5, item, strlen(item), &buf, &r, reason, sizeof(reason));
     gw_test_format(out, out_size, "%.*s", rc == 0 ? (int)r.copy_len : (int)strlen(reason),
                    rc == 0 ? ecm_buf_ptr(&buf) + r.copy_off : reason);
-    ecm_buf_free(&buf);
-    gw_upload_scratch_free(s);
+    ecm_buf_destroy(&buf);
+    gw_upload_scratch_destroy(s);
     return rc;
 }
 
@@ -317,7 +317,7 @@ static int pipe_record(void *ctx, long long line, size_t n, const char *const *f
         size_t used = strlen(p->loaded);
         gw_test_format(p->loaded + used, sizeof(p->loaded) - used, "%lld;", line);
     }
-    ecm_buf_free(&buf);
+    ecm_buf_destroy(&buf);
     return 0;
 }
 
@@ -343,13 +343,13 @@ static void test_upload_pipeline_reports_rejected_rows_on_their_lines(void **sta
             assert_int_equal(gw_csv_feed(c, csv + off, n, err, sizeof(err)), 0);
         }
         assert_int_equal(gw_csv_finish(c, err, sizeof(err)), 0);
-        gw_csv_free(c);
+        gw_csv_destroy(c);
         assert_string_equal(p.rejected, "5:expected 3 fields, found 2;"
                                         "6:phone1: 'bad-phone' contains letters;"
                                         "10:expected 3 fields, found 4;");
         assert_string_equal(p.loaded, "2;9;11;");
-        gw_upload_header_free(p.h);
-        gw_upload_scratch_free(p.s);
+        gw_upload_header_destroy(p.h);
+        gw_upload_scratch_destroy(p.s);
     }
 }
 

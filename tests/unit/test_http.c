@@ -220,10 +220,10 @@ static void test_http_healthz_answers_ok(void **state)
     assert_int_equal(a.status, 200);
     assert_string_equal(a.body, "{\"status\":\"ok\"}");
     assert_true(has_header(&a, "Content-Type: application/json"));
-    ecm_test_http_answer_free(&a);
+    ecm_test_http_answer_destroy(&a);
     request("HEAD", PORT_BASE, "/healthz", NULL, 0, NULL, &a);
     assert_int_equal(a.status, 200);
-    ecm_test_http_answer_free(&a);
+    ecm_test_http_answer_destroy(&a);
     ecm_http_destroy(h);
 }
 
@@ -242,14 +242,14 @@ static void test_http_readyz_follows_ready_fn(void **state)
     assert_string_equal(json_string_value(json_object_get(j, "reason")),
                         "database \"ecm\" unreachable");
     json_decref(j);
-    ecm_test_http_answer_free(&a);
+    ecm_test_http_answer_destroy(&a);
     ready = 1;
     /* The verdict is cached for a second: it follows within a generous bound. */
     long status = 0;
     for (int i = 0; i < 300 && status != 200; i++) {
         request("GET", port, "/readyz", NULL, 0, NULL, &a);
         status = a.status;
-        ecm_test_http_answer_free(&a);
+        ecm_test_http_answer_destroy(&a);
         if (status != 200) {
             assert_int_equal(status, 503);
             usleep(50000);
@@ -268,7 +268,7 @@ static void test_http_readyz_without_fn_is_ready(void **state)
     http_answer a;
     request("GET", port, "/readyz", NULL, 0, NULL, &a);
     assert_int_equal(a.status, 200);
-    ecm_test_http_answer_free(&a);
+    ecm_test_http_answer_destroy(&a);
     ecm_http_destroy(h);
 }
 
@@ -283,10 +283,10 @@ static void test_http_metrics_counts_requests_by_code(void **state)
     http_answer a;
     for (int i = 0; i < 3; i++) {
         request("GET", port, "/healthz", NULL, 0, NULL, &a);
-        ecm_test_http_answer_free(&a);
+        ecm_test_http_answer_destroy(&a);
     }
     request("GET", port, "/nope", NULL, 0, NULL, &a);
-    ecm_test_http_answer_free(&a);
+    ecm_test_http_answer_destroy(&a);
     request("GET", port, "/metrics", NULL, 0, NULL, &a);
     assert_int_equal(a.status, 200);
     assert_true(has_header(&a, "Content-Type: text/plain; version=0.0.4"));
@@ -294,7 +294,7 @@ static void test_http_metrics_counts_requests_by_code(void **state)
     assert_non_null(strstr(a.body, "# TYPE ecm_http_requests_total counter\n"));
     assert_non_null(strstr(a.body, "ecm_http_requests_total{code=\"200\"} 3\n"));
     assert_non_null(strstr(a.body, "ecm_http_requests_total{code=\"404\"} 1\n"));
-    ecm_test_http_answer_free(&a);
+    ecm_test_http_answer_destroy(&a);
     ecm_http_destroy(h);
     assert_true(ecm_metric_value(
                     ecm_metrics_counter(m, "ecm_http_requests_total{code=\"200\"}", "")) == 4.0);
@@ -315,22 +315,22 @@ static void test_http_route_params_query_and_headers(void **state)
     assert_int_equal(a.status, 201);
     assert_string_equal(a.body, "GET|/api/v1/campaigns/42/uploads/abc-7|42|abc-7|5|hello");
     assert_true(has_header(&a, "Location: /somewhere"));
-    ecm_test_http_answer_free(&a);
+    ecm_test_http_answer_destroy(&a);
     /* A different segment count is another path. */
     request("GET", port, "/api/v1/campaigns/42/uploads", NULL, 0, NULL, &a);
     assert_problem(&a, 404, "not-found");
-    ecm_test_http_answer_free(&a);
+    ecm_test_http_answer_destroy(&a);
     /* Escapes are decoded, but a NUL never cuts the path or a value short:
      * "%00" stays as it was written. */
     request("GET", port, "/api/v1/campaigns/%34%32/uploads/a%41b%00c?limit=%35%00", NULL, 0, NULL,
             &a);
     assert_int_equal(a.status, 201);
     assert_string_equal(a.body, "GET|/api/v1/campaigns/42/uploads/aAb%00c|42|aAb%00c|5%00|-");
-    ecm_test_http_answer_free(&a);
+    ecm_test_http_answer_destroy(&a);
     request("GET", port, "/api/v1/campaigns/%00/uploads/%00", NULL, 0, NULL, &a);
     assert_int_equal(a.status, 201);
     assert_string_equal(a.body, "GET|/api/v1/campaigns/%00/uploads/%00|%00|%00|-|-");
-    ecm_test_http_answer_free(&a);
+    ecm_test_http_answer_destroy(&a);
     ecm_http_destroy(h);
 }
 
@@ -343,11 +343,11 @@ static void test_http_unknown_path_is_404_problem(void **state)
     http_answer a;
     request("GET", port, "/does/not/exist", NULL, 0, NULL, &a);
     assert_problem(&a, 404, "not-found");
-    ecm_test_http_answer_free(&a);
+    ecm_test_http_answer_destroy(&a);
     /* With a body too: the body is read and dropped. */
     request("POST", port, "/does/not/exist", "xyz", 3, NULL, &a);
     assert_problem(&a, 404, "not-found");
-    ecm_test_http_answer_free(&a);
+    ecm_test_http_answer_destroy(&a);
     ecm_http_destroy(h);
 }
 
@@ -363,10 +363,10 @@ static void test_http_wrong_method_is_405_with_allow(void **state)
     request("DELETE", port, "/things/1", NULL, 0, NULL, &a);
     assert_problem(&a, 405, "method-not-allowed");
     assert_true(has_header(&a, "Allow: POST, PUT"));
-    ecm_test_http_answer_free(&a);
+    ecm_test_http_answer_destroy(&a);
     request("POST", port, "/healthz", "x", 1, NULL, &a);
     assert_problem(&a, 405, "method-not-allowed");
-    ecm_test_http_answer_free(&a);
+    ecm_test_http_answer_destroy(&a);
     ecm_http_destroy(h);
 }
 
@@ -389,7 +389,7 @@ static void test_http_duplicate_route_is_refused_and_the_first_stays(void **stat
     request("POST", port, "/things/1", "x", 1, NULL, &a);
     assert_int_equal(a.status, 200);
     assert_string_equal(a.body, "1:1");
-    ecm_test_http_answer_free(&a);
+    ecm_test_http_answer_destroy(&a);
     ecm_http_destroy(h);
 }
 
@@ -407,17 +407,17 @@ static void test_http_buffered_body_limit_gives_413(void **state)
     request("POST", port, "/small", big, 1024, NULL, &a);
     assert_int_equal(a.status, 200);
     assert_string_equal(a.body, "1024:1");
-    ecm_test_http_answer_free(&a);
+    ecm_test_http_answer_destroy(&a);
     request("POST", port, "/small", big, 1025, NULL, &a);
     assert_problem(&a, 413, "payload-too-large");
-    ecm_test_http_answer_free(&a);
+    ecm_test_http_answer_destroy(&a);
     request("POST", port, "/small", big, 300000, NULL, &a);
     assert_problem(&a, 413, "payload-too-large");
-    ecm_test_http_answer_free(&a);
+    ecm_test_http_answer_destroy(&a);
     request("POST", port, "/small", NULL, 0, NULL, &a);
     assert_int_equal(a.status, 200);
     assert_string_equal(a.body, "0:1");
-    ecm_test_http_answer_free(&a);
+    ecm_test_http_answer_destroy(&a);
     free(big);
     ecm_http_destroy(h);
 }
@@ -433,13 +433,13 @@ static void test_http_handler_without_answer_gives_500(void **state)
     http_answer a;
     request("GET", port, "/silent", NULL, 0, NULL, &a);
     assert_problem(&a, 500, "internal");
-    ecm_test_http_answer_free(&a);
+    ecm_test_http_answer_destroy(&a);
     request("GET", port, "/teapot", NULL, 0, NULL, &a);
     assert_problem(&a, 418, "teapot");
     json_t *j = answer_json(&a);
     assert_string_equal(json_string_value(json_object_get(j, "detail")), "brewing 3 cups");
     json_decref(j);
-    ecm_test_http_answer_free(&a);
+    ecm_test_http_answer_destroy(&a);
     ecm_http_destroy(h);
 }
 
@@ -496,7 +496,7 @@ static void test_http_stream_route_receives_multi_mb_body_in_chunks(void **state
     assert_int_equal(json_integer_value(json_object_get(j, "adler")), (eb << 16) | ea);
     assert_true(json_integer_value(json_object_get(j, "chunks")) > 1);
     json_decref(j);
-    ecm_test_http_answer_free(&a);
+    ecm_test_http_answer_destroy(&a);
     ecm_http_destroy(h); /* waits for the request to complete */
     assert_int_equal(atomic_load(&sc.begins), 1);
     assert_int_equal(atomic_load(&sc.ends), 1);
@@ -512,7 +512,7 @@ static void test_http_stream_rejected_in_begin_skips_body_and_end(void **state)
     http_answer a;
     stream_post(port, 2u * 1024 * 1024, NULL, &a);
     assert_problem(&a, 401, "unauthorized");
-    ecm_test_http_answer_free(&a);
+    ecm_test_http_answer_destroy(&a);
     ecm_http_destroy(h);
     assert_int_equal(atomic_load(&sc.begins), 1);
     assert_int_equal(atomic_load(&sc.bodies), 0);
@@ -539,7 +539,7 @@ static void test_http_stream_body_failure_stops_calls(void **state)
     assert_int_equal(ecm_test_http_perform(c, &a), CURLE_OK);
     curl_slist_free_all(hs);
     assert_int_equal(a.status, 422);
-    ecm_test_http_answer_free(&a);
+    ecm_test_http_answer_destroy(&a);
     ecm_http_destroy(h);
     assert_int_equal(atomic_load(&sc.bodies), 1);
     assert_int_equal(atomic_load(&sc.ends), 0);
@@ -582,13 +582,13 @@ static void test_http_slow_handler_does_not_block_other_requests(void **state)
     request("GET", port, "/healthz", NULL, 0, NULL, &a);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     assert_int_equal(a.status, 200);
-    ecm_test_http_answer_free(&a);
+    ecm_test_http_answer_destroy(&a);
     double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
     assert_true(ms < 500);
     pthread_join(th, NULL);
     assert_int_equal(b.a.status, 200);
     assert_string_equal(b.a.body, "slow");
-    ecm_test_http_answer_free(&b.a);
+    ecm_test_http_answer_destroy(&b.a);
     ecm_http_destroy(h);
 }
 
@@ -724,14 +724,14 @@ static void test_http_per_client_cap_answers_429_then_closes(void **state)
     get_from(port, "/hello", NULL, &a);
     assert_problem(&a, 429, "too-many-connections");
     assert_true(has_header(&a, "Retry-After: 2"));
-    ecm_test_http_answer_free(&a);
+    ecm_test_http_answer_destroy(&a);
     /* Probes still answer; another client is not held back. */
     get_from(port, "/healthz", NULL, &a);
     assert_int_equal(a.status, 200);
-    ecm_test_http_answer_free(&a);
+    ecm_test_http_answer_destroy(&a);
     get_from(port, "/hello", "127.0.0.2", &a);
     assert_int_equal(a.status, 200);
-    ecm_test_http_answer_free(&a);
+    ecm_test_http_answer_destroy(&a);
     /* Past libmicrohttpd's cap a connection is closed at accept. */
     for (int i = 2; i < 6; i++) {
         fds[i] = raw_connect(port, NULL);
@@ -755,7 +755,7 @@ static void get_until_served(int port, const char *addr)
         http_answer a;
         get_from(port, "/hello", addr, &a);
         long status = a.status;
-        ecm_test_http_answer_free(&a);
+        ecm_test_http_answer_destroy(&a);
         if (status == 200) {
             return;
         }
@@ -783,7 +783,7 @@ static void test_http_connection_cap_answers_503(void **state)
     get_from(port, "/hello", "127.0.0.2", &a);
     assert_problem(&a, 503, "busy");
     assert_true(has_header(&a, "Retry-After: 7"));
-    ecm_test_http_answer_free(&a);
+    ecm_test_http_answer_destroy(&a);
     close(fds[2]);
     /* Once one is gone, requests are served again (the server counts a
      * connection gone when libmicrohttpd has cleaned it up, a moment after
@@ -824,7 +824,7 @@ static void test_http_slow_drip_headers_cut_at_deadline(void **state)
     http_answer a;
     get_from(port, "/healthz", NULL, &a);
     assert_int_equal(a.status, 200);
-    ecm_test_http_answer_free(&a);
+    ecm_test_http_answer_destroy(&a);
     ecm_http_destroy(h);
     assert_true(ecm_metric_value(ecm_metrics_counter(
                     m, "ecm_http_requests_cut_total{reason=\"deadline\"}", "")) == 1.0);
@@ -949,7 +949,7 @@ static void test_http_stream_handler_time_does_not_count_against_the_client(void
     stream_post(port, 512u * 1024, NULL, &a);
     assert_int_equal(a.status, 200);
     assert_string_equal(a.body, "done");
-    ecm_test_http_answer_free(&a);
+    ecm_test_http_answer_destroy(&a);
     assert_true(atomic_load(&ss.bodies) >= 4); /* > 1 s in the handler */
     ecm_http_destroy(h);
 }
@@ -968,7 +968,7 @@ static void test_http_stream_body_over_cap_gives_413(void **state)
     /* Content-Length over the cap: answered before begin(). */
     stream_post(port, 100001, "X-Allow: 1", &a);
     assert_problem(&a, 413, "payload-too-large");
-    ecm_test_http_answer_free(&a);
+    ecm_test_http_answer_destroy(&a);
     assert_int_equal(atomic_load(&sc.begins), 0);
     /* Chunked: body() sees at most the cap. */
     body_source src = {300000, 0, 0};
@@ -982,7 +982,7 @@ static void test_http_stream_body_over_cap_gives_413(void **state)
     assert_int_equal(ecm_test_http_perform(c, &a), CURLE_OK);
     curl_slist_free_all(hs);
     assert_problem(&a, 413, "payload-too-large");
-    ecm_test_http_answer_free(&a);
+    ecm_test_http_answer_destroy(&a);
     ecm_http_destroy(h);
     assert_int_equal(atomic_load(&sc.begins), 1);
     assert_int_equal(atomic_load(&sc.ends), 0);
@@ -1012,7 +1012,7 @@ static void *readyz_loop(void *p)
         http_answer a;
         request("GET", port, "/readyz", NULL, 0, NULL, &a);
         assert_int_equal(a.status, 200);
-        ecm_test_http_answer_free(&a);
+        ecm_test_http_answer_destroy(&a);
     }
     return NULL;
 }

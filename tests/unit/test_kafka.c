@@ -12,7 +12,7 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
-#include "ecm_event.h"
+#include "ecm_clock.h"
 #include "ecm_kafka.h"
 #include "ecm_log.h"
 #include "ecm_metrics.h"
@@ -52,12 +52,12 @@ static void record_dr(void *ctx, void *opaque, rd_kafka_resp_err_t err)
 }
 
 /* Polls until want messages are in or WAIT_MS passes; returns the count. */
-static size_t consume(ecm_consumer *c, rd_kafka_message_t **msgs, size_t want)
+static size_t consume(ecm_kafka_consumer *c, rd_kafka_message_t **msgs, size_t want)
 {
     size_t n = 0;
-    int64_t until = ecm_now_ms() + WAIT_MS;
-    while (n < want && ecm_now_ms() < until)
-        n += ecm_consumer_poll_batch(c, msgs + n, want - n, 200);
+    int64_t until = ecm_clock_wall_ms() + WAIT_MS;
+    while (n < want && ecm_clock_wall_ms() < until)
+        n += ecm_kafka_consumer_poll_batch(c, msgs + n, want - n, 200);
     return n;
 }
 
@@ -67,11 +67,11 @@ static void destroy_msgs(rd_kafka_message_t **msgs, size_t n)
         rd_kafka_message_destroy(msgs[i]);
 }
 
-static void produce_plain(ecm_producer *p, const char *topic, const char *key, const char *value,
-                          const char *id)
+static void produce_plain(ecm_kafka_producer *p, const char *topic, const char *key,
+                          const char *value, const char *id)
 {
-    ecm_ce ce = {.id = id, .type = "ecm.v1.Test", .source = "/ecm/test", .time_ms = 0};
-    assert_int_equal(ecm_producer_send(p, topic, key, value, strlen(value), &ce, NULL), 0);
+    ecm_kafka_ce ce = {.id = id, .type = "ecm.v1.Test", .source = "/ecm/test", .time_ms = 0};
+    assert_int_equal(ecm_kafka_producer_send(p, topic, key, value, strlen(value), &ce, NULL), 0);
 }
 
 static void assert_header(const rd_kafka_message_t *m, const char *name, const char *want)
@@ -93,30 +93,32 @@ static void test_producer_puts_cloudevents_headers_and_key_on_message(void **sta
     char err[512] = "";
     dr_seen seen = {0};
     ecm_metrics *m = ecm_metrics_new();
-    ecm_producer *p = ecm_producer_new(g_mock.bootstraps, m, record_dr, &seen, err, sizeof err);
+    ecm_kafka_producer *p =
+        ecm_kafka_producer_new(g_mock.bootstraps, m, record_dr, &seen, err, sizeof err);
     assert_non_null(p);
 
     int tag = 7;
     const int64_t when = 1795493627123; /* 2026-11-24T04:13:47.123Z */
-    ecm_ce ce = {.id = "6f1c1d52-2b7e-4c1e-9a53-8d5f1f0e9a01",
-                 .type = "ecm.v1.ContactsUploaded",
-                 .source = "/ecm/gateway",
-                 .time_ms = when};
-    assert_int_equal(ecm_producer_send(p, "t.headers", "4242", "\x01\x02\x00\x03", 4, &ce, &tag),
-                     0);
-    assert_int_equal(ecm_producer_flush(p, 10000), 0);
+    ecm_kafka_ce ce = {.id = "6f1c1d52-2b7e-4c1e-9a53-8d5f1f0e9a01",
+                       .type = "ecm.v1.ContactsUploaded",
+                       .source = "/ecm/gateway",
+                       .time_ms = when};
+    assert_int_equal(
+        ecm_kafka_producer_send(p, "t.headers", "4242", "\x01\x02\x00\x03", 4, &ce, &tag), 0);
+    assert_int_equal(ecm_kafka_producer_flush(p, 10000), 0);
     assert_int_equal(seen.reports, 1);
     assert_ptr_equal(seen.last_opaque, &tag);
     assert_int_equal(seen.last_err, RD_KAFKA_RESP_ERR_NO_ERROR);
     assert_true(metric(m, "ecm_events_out_total{topic=\"t.headers\"}") == 1.0);
-    assert_int_equal(ecm_producer_reachable(p, 5000), 1);
+    assert_int_equal(ecm_kafka_producer_reachable(p, 5000), 1);
 
-    ecm_consumer *c = ecm_test_kafka_consumer(&g_mock, m, "g.headers", "t.headers", "t.dl.out");
+    ecm_kafka_consumer *c =
+        ecm_test_kafka_consumer(&g_mock, m, "g.headers", "t.headers", "t.dl.out");
     rd_kafka_message_t *msgs[4];
     size_t n = consume(c, msgs, 1);
     assert_int_equal(n, 1);
     char want_time[40];
-    ecm_time_format_ms(when, want_time, sizeof want_time);
+    ecm_clock_format_ms(when, want_time, sizeof want_time);
     assert_string_equal(want_time, "2026-11-24T04:13:47.123Z");
     assert_header(msgs[0], "ce_specversion", "1.0");
     assert_header(msgs[0], "ce_id", ce.id);
@@ -132,10 +134,10 @@ static void test_producer_puts_cloudevents_headers_and_key_on_message(void **sta
     assert_int_equal(ecm_kafka_header(msgs[0], "ce_type", small, sizeof small), -1);
     assert_int_equal(ecm_kafka_header(msgs[0], "no-such-header", small, sizeof small), -1);
     assert_true(metric(m, "ecm_events_in_total{topic=\"t.headers\"}") == 1.0);
-    assert_int_equal(ecm_consumer_reachable(c, 5000), 1);
+    assert_int_equal(ecm_kafka_consumer_reachable(c, 5000), 1);
     destroy_msgs(msgs, n);
-    ecm_consumer_close(c);
-    ecm_producer_destroy(p);
+    ecm_kafka_consumer_destroy(c);
+    ecm_kafka_producer_destroy(p);
     ecm_metrics_destroy(m);
 }
 
@@ -144,31 +146,32 @@ static void test_consumer_resumes_right_after_the_stored_offset(void **state)
     (void)state;
     char err[512] = "";
     ecm_metrics *m = ecm_metrics_new();
-    ecm_producer *p = ecm_producer_new(g_mock.bootstraps, m, NULL, NULL, err, sizeof err);
+    ecm_kafka_producer *p =
+        ecm_kafka_producer_new(g_mock.bootstraps, m, NULL, NULL, err, sizeof err);
     assert_non_null(p);
     for (int i = 0; i < 10; i++) {
         char v[8];
         snprintf(v, sizeof v, "m%d", i);
         produce_plain(p, "t.resume", "k", v, "00000000-0000-4000-8000-000000000000");
     }
-    assert_int_equal(ecm_producer_flush(p, 10000), 0);
+    assert_int_equal(ecm_kafka_producer_flush(p, 10000), 0);
 
     /* The mock coordinator waits a session timeout (less 1 s) after the
      * last member left before it lets a new one in: keep it short. */
     setenv("ECM_KAFKA_SESSION_TIMEOUT_MS", "3000", 1);
     setenv("ECM_KAFKA_HEARTBEAT_INTERVAL_MS", "500", 1);
     rd_kafka_message_t *msgs[16];
-    ecm_consumer *a = ecm_test_kafka_consumer(&g_mock, m, "g.resume", "t.resume", "t.dl.out");
+    ecm_kafka_consumer *a = ecm_test_kafka_consumer(&g_mock, m, "g.resume", "t.resume", "t.dl.out");
     size_t n = consume(a, msgs, 10);
     assert_int_equal(n, 10);
     for (size_t i = 0; i < n; i++)
         assert_int_equal(msgs[i]->offset, (int64_t)i);
     /* Work on m0..m3 is durable; m4..m9 was not finished when we stopped. */
-    ecm_consumer_store(a, msgs, 4);
+    ecm_kafka_consumer_store(a, msgs, 4);
     destroy_msgs(msgs, n);
-    ecm_consumer_close(a);
+    ecm_kafka_consumer_destroy(a);
 
-    ecm_consumer *b = ecm_test_kafka_consumer(&g_mock, m, "g.resume", "t.resume", "t.dl.out");
+    ecm_kafka_consumer *b = ecm_test_kafka_consumer(&g_mock, m, "g.resume", "t.resume", "t.dl.out");
     unsetenv("ECM_KAFKA_SESSION_TIMEOUT_MS");
     unsetenv("ECM_KAFKA_HEARTBEAT_INTERVAL_MS");
     n = consume(b, msgs, 6);
@@ -181,9 +184,9 @@ static void test_consumer_resumes_right_after_the_stored_offset(void **state)
         assert_memory_equal(msgs[i]->payload, want, strlen(want));
     }
     destroy_msgs(msgs, n);
-    assert_int_equal(ecm_consumer_poll_batch(b, msgs, 16, 500), 0);
-    ecm_consumer_close(b);
-    ecm_producer_destroy(p);
+    assert_int_equal(ecm_kafka_consumer_poll_batch(b, msgs, 16, 500), 0);
+    ecm_kafka_consumer_destroy(b);
+    ecm_kafka_producer_destroy(p);
     ecm_metrics_destroy(m);
 }
 
@@ -192,23 +195,24 @@ static void test_deadletter_republishes_message_with_reason_headers(void **state
     (void)state;
     char err[512] = "";
     ecm_metrics *m = ecm_metrics_new();
-    ecm_producer *p = ecm_producer_new(g_mock.bootstraps, m, NULL, NULL, err, sizeof err);
+    ecm_kafka_producer *p =
+        ecm_kafka_producer_new(g_mock.bootstraps, m, NULL, NULL, err, sizeof err);
     assert_non_null(p);
     const char *id = "11111111-2222-4333-8444-555555555555";
     produce_plain(p, "t.dl.in", "77", "\xff\xfegarbage", id);
-    assert_int_equal(ecm_producer_flush(p, 10000), 0);
+    assert_int_equal(ecm_kafka_producer_flush(p, 10000), 0);
 
     rd_kafka_message_t *msgs[4];
-    ecm_consumer *c = ecm_test_kafka_consumer(&g_mock, m, "g.dl", "t.dl.in", "t.dl.out");
+    ecm_kafka_consumer *c = ecm_test_kafka_consumer(&g_mock, m, "g.dl", "t.dl.in", "t.dl.out");
     size_t n = consume(c, msgs, 1);
     assert_int_equal(n, 1);
-    assert_int_equal(ecm_consumer_deadletter(c, msgs[0], "protobuf decode failed"), 0);
-    ecm_consumer_store(c, msgs, 1);
+    assert_int_equal(ecm_kafka_consumer_deadletter(c, msgs[0], "protobuf decode failed"), 0);
+    ecm_kafka_consumer_store(c, msgs, 1);
     destroy_msgs(msgs, n);
     assert_true(metric(m, "ecm_deadletter_total") == 1.0);
-    ecm_consumer_close(c);
+    ecm_kafka_consumer_destroy(c);
 
-    ecm_consumer *check =
+    ecm_kafka_consumer *check =
         ecm_test_kafka_consumer(&g_mock, m, "g.dl.check", "t.dl.out", "t.dl.none");
     n = consume(check, msgs, 1);
     assert_int_equal(n, 1);
@@ -223,8 +227,8 @@ static void test_deadletter_republishes_message_with_reason_headers(void **state
     assert_header(msgs[0], "ce_id", id);
     assert_header(msgs[0], "ce_type", "ecm.v1.Test");
     destroy_msgs(msgs, n);
-    ecm_consumer_close(check);
-    ecm_producer_destroy(p);
+    ecm_kafka_consumer_destroy(check);
+    ecm_kafka_producer_destroy(p);
     ecm_metrics_destroy(m);
 }
 
@@ -235,27 +239,28 @@ static void test_consumer_lag_gauge_sums_uncommitted_messages(void **state)
     setenv("ECM_KAFKA_STATISTICS_INTERVAL_MS", "100", 1);
     setenv("ECM_KAFKA_AUTO_COMMIT_INTERVAL_MS", "100", 1);
     ecm_metrics *m = ecm_metrics_new();
-    ecm_producer *p = ecm_producer_new(g_mock.bootstraps, m, NULL, NULL, err, sizeof err);
+    ecm_kafka_producer *p =
+        ecm_kafka_producer_new(g_mock.bootstraps, m, NULL, NULL, err, sizeof err);
     assert_non_null(p);
     for (int i = 0; i < 10; i++)
         produce_plain(p, "t.lag", "k", "v", "00000000-0000-4000-8000-000000000000");
-    assert_int_equal(ecm_producer_flush(p, 10000), 0);
+    assert_int_equal(ecm_kafka_producer_flush(p, 10000), 0);
 
-    ecm_consumer *c = ecm_test_kafka_consumer(&g_mock, m, "g.lag", "t.lag", "t.dl.out");
+    ecm_kafka_consumer *c = ecm_test_kafka_consumer(&g_mock, m, "g.lag", "t.lag", "t.dl.out");
     unsetenv("ECM_KAFKA_STATISTICS_INTERVAL_MS");
     unsetenv("ECM_KAFKA_AUTO_COMMIT_INTERVAL_MS");
     rd_kafka_message_t *msgs[16];
     size_t n = consume(c, msgs, 10);
     assert_int_equal(n, 10);
-    ecm_consumer_store(c, msgs, 4);
+    ecm_kafka_consumer_store(c, msgs, 4);
     destroy_msgs(msgs, n);
     ecm_metric *lag = ecm_metrics_gauge(m, "ecm_kafka_consumer_lag{group=\"g.lag\"}", "x");
-    int64_t until = ecm_now_ms() + WAIT_MS;
-    while (ecm_metric_value(lag) != 6.0 && ecm_now_ms() < until)
-        assert_int_equal(ecm_consumer_poll_batch(c, msgs, 16, 100), 0);
+    int64_t until = ecm_clock_wall_ms() + WAIT_MS;
+    while (ecm_metric_value(lag) != 6.0 && ecm_clock_wall_ms() < until)
+        assert_int_equal(ecm_kafka_consumer_poll_batch(c, msgs, 16, 100), 0);
     assert_true(ecm_metric_value(lag) == 6.0);
-    ecm_consumer_close(c);
-    ecm_producer_destroy(p);
+    ecm_kafka_consumer_destroy(c);
+    ecm_kafka_producer_destroy(p);
     ecm_metrics_destroy(m);
 }
 
@@ -309,7 +314,8 @@ static void test_conf_from_env_error_names_the_variable(void **state)
 
     /* The producer refuses to start on the same mistake. */
     setenv("ECM_KAFKA_NO_SUCH_PROPERTY", "1", 1);
-    ecm_producer *p = ecm_producer_new(g_mock.bootstraps, NULL, NULL, NULL, err, sizeof err);
+    ecm_kafka_producer *p =
+        ecm_kafka_producer_new(g_mock.bootstraps, NULL, NULL, NULL, err, sizeof err);
     unsetenv("ECM_KAFKA_NO_SUCH_PROPERTY");
     assert_null(p);
     assert_non_null(strstr(err, "ECM_KAFKA_NO_SUCH_PROPERTY"));

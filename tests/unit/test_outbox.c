@@ -16,6 +16,7 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include "ecm_clock.h"
 #include "ecm_event.h"
 #include "ecm_kafka.h"
 #include "ecm_log.h"
@@ -24,6 +25,7 @@
 #include "ecm_outbox.h"
 #include "ecm_pg.h"
 #include "ecm_test_support.h"
+#include "ecm_uuid.h"
 
 #define WAIT_MS 30000
 
@@ -76,7 +78,7 @@ static int add_event(ecm_pg *pg, const char *topic, int64_t contact_id, int copy
     char key[24];
     ecm_uuid_new(id);
     m.event_id = id;
-    m.occurred_at = ecm_now_ms();
+    m.occurred_at = ecm_clock_wall_ms();
     m.campaign_id = 9;
     m.contact_id = contact_id;
     m.attempt = 1;
@@ -89,14 +91,14 @@ static int add_event(ecm_pg *pg, const char *topic, int64_t contact_id, int copy
 /* Consumes until want messages arrived (or WAIT_MS); checks each carries
  * its CloudEvents headers and that contact ids come in order first..; a
  * message past want fails the test. Returns the count. */
-static size_t consume_in_order(ecm_consumer *c, int64_t first, size_t want)
+static size_t consume_in_order(ecm_kafka_consumer *c, int64_t first, size_t want)
 {
     rd_kafka_message_t *msgs[64];
     size_t got = 0;
-    int64_t until = ecm_now_ms() + WAIT_MS;
+    int64_t until = ecm_clock_wall_ms() + WAIT_MS;
     int64_t quiet_until = 0;
     for (;;) {
-        int64_t now = ecm_now_ms();
+        int64_t now = ecm_clock_wall_ms();
         if (got < want && now >= until)
             break;
         if (got >= want) {
@@ -105,7 +107,7 @@ static size_t consume_in_order(ecm_consumer *c, int64_t first, size_t want)
             if (now >= quiet_until)
                 break;
         }
-        size_t n = ecm_consumer_poll_batch(c, msgs, 64, 200);
+        size_t n = ecm_kafka_consumer_poll_batch(c, msgs, 64, 200);
         for (size_t i = 0; i < n; i++) {
             rd_kafka_message_t *m = msgs[i];
             Ecm__V1__ContactRetry *ev =
@@ -125,7 +127,7 @@ static size_t consume_in_order(ecm_consumer *c, int64_t first, size_t want)
             assert_int_equal(ecm_kafka_header(m, "content-type", buf, sizeof buf), 0);
             assert_string_equal(buf, "application/protobuf");
             char want_time[40];
-            ecm_time_format_ms(ev->occurred_at, want_time, sizeof want_time);
+            ecm_clock_format_ms(ev->occurred_at, want_time, sizeof want_time);
             assert_int_equal(ecm_kafka_header(m, "ce_time", buf, sizeof buf), 0);
             assert_string_equal(buf, want_time);
             char key[24];
@@ -150,11 +152,11 @@ static void commit_events(ecm_pg *pg, const char *topic, int64_t first, int64_t 
     assert_int_equal(ecm_pg_commit(pg), 0);
 }
 
-static ecm_producer *relay_producer(ecm_metrics *metrics)
+static ecm_kafka_producer *relay_producer(ecm_metrics *metrics)
 {
     char err[512] = "";
-    ecm_producer *p = ecm_producer_new(g_env.kafka.bootstraps, metrics, ecm_outbox_relay_delivery,
-                                       NULL, err, sizeof err);
+    ecm_kafka_producer *p = ecm_kafka_producer_new(
+        g_env.kafka.bootstraps, metrics, ecm_outbox_relay_delivery, NULL, err, sizeof err);
     if (!p)
         fail_msg("producer: %s", err);
     return p;
@@ -162,21 +164,21 @@ static ecm_producer *relay_producer(ecm_metrics *metrics)
 
 static void wait_published(ecm_outbox_relay *r, uint64_t n)
 {
-    int64_t until = ecm_now_ms() + WAIT_MS;
-    while (ecm_outbox_relay_published(r) < n && ecm_now_ms() < until)
+    int64_t until = ecm_clock_wall_ms() + WAIT_MS;
+    while (ecm_outbox_relay_published(r) < n && ecm_clock_wall_ms() < until)
         ecm_test_sleep_ms(20);
     assert_int_equal(ecm_outbox_relay_published(r), n);
 }
 
 /* A relay that has scanned the empty outbox and is idle now, waiting up to
  * poll_ms. */
-static ecm_outbox_relay *idle_relay(ecm_producer *p, ecm_metrics *metrics, int poll_ms,
+static ecm_outbox_relay *idle_relay(ecm_kafka_producer *p, ecm_metrics *metrics, int poll_ms,
                                     volatile sig_atomic_t *stop)
 {
     ecm_outbox_relay *r = ecm_outbox_relay_start(g_env.db->dsn, p, metrics, poll_ms, stop);
     assert_non_null(r);
-    int64_t until = ecm_now_ms() + WAIT_MS;
-    while (!ecm_outbox_relay_healthy(r) && ecm_now_ms() < until)
+    int64_t until = ecm_clock_wall_ms() + WAIT_MS;
+    while (!ecm_outbox_relay_healthy(r) && ecm_clock_wall_ms() < until)
         ecm_test_sleep_ms(20);
     ecm_test_sleep_ms(300);
     return r;
@@ -210,10 +212,10 @@ static void test_outbox_relay_publishes_committed_rows_once_in_id_order(void **s
     assert_int_equal(ecm_pg_commit(pg), 0);
     assert_int_equal(outbox_count(), 35);
 
-    ecm_producer *p = relay_producer(metrics);
+    ecm_kafka_producer *p = relay_producer(metrics);
     ecm_outbox_relay *r = ecm_outbox_relay_start(g_env.db->dsn, p, metrics, 20, &stop);
     assert_non_null(r);
-    ecm_consumer *c =
+    ecm_kafka_consumer *c =
         ecm_test_kafka_consumer(&g_env.kafka, NULL, "g.ob.events", "ob.events", "ob.dlq");
     assert_int_equal(consume_in_order(c, 1, 35), 35);
     wait_published(r, 35);
@@ -222,8 +224,8 @@ static void test_outbox_relay_publishes_committed_rows_once_in_id_order(void **s
     assert_true(ecm_metric_value(ecm_metrics_counter(metrics, "ecm_outbox_published_total", "x")) ==
                 35.0);
     ecm_outbox_relay_stop(r, 5000);
-    ecm_consumer_close(c);
-    ecm_producer_destroy(p);
+    ecm_kafka_consumer_destroy(c);
+    ecm_kafka_producer_destroy(p);
     ecm_pg_destroy(pg);
     ecm_metrics_destroy(metrics);
 }
@@ -236,7 +238,7 @@ static void test_outbox_rows_wait_while_broker_is_down_then_publish(void **state
     ecm_metrics *metrics = ecm_metrics_new();
     ecm_pg *pg = ecm_pg_new(g_env.db->dsn, &stop);
     assert_int_equal(outbox_count(), 0);
-    ecm_producer *p = relay_producer(metrics);
+    ecm_kafka_producer *p = relay_producer(metrics);
     ecm_outbox_relay *r = ecm_outbox_relay_start(g_env.db->dsn, p, metrics, 20, &stop);
     assert_non_null(r);
 
@@ -249,11 +251,12 @@ static void test_outbox_rows_wait_while_broker_is_down_then_publish(void **state
     assert_int_equal(rd_kafka_mock_broker_set_up(g_env.kafka.mock, 1), 0);
     wait_published(r, 5);
     assert_int_equal(outbox_count(), 0);
-    ecm_consumer *c = ecm_test_kafka_consumer(&g_env.kafka, NULL, "g.ob.down", "ob.down", "ob.dlq");
+    ecm_kafka_consumer *c =
+        ecm_test_kafka_consumer(&g_env.kafka, NULL, "g.ob.down", "ob.down", "ob.dlq");
     assert_int_equal(consume_in_order(c, 1, 5), 5);
     ecm_outbox_relay_stop(r, 5000);
-    ecm_consumer_close(c);
-    ecm_producer_destroy(p);
+    ecm_kafka_consumer_destroy(c);
+    ecm_kafka_producer_destroy(p);
     ecm_pg_destroy(pg);
     ecm_metrics_destroy(metrics);
 }
@@ -266,7 +269,7 @@ static void test_outbox_relay_stop_drains_waiting_rows(void **state)
     ecm_metrics *metrics = ecm_metrics_new();
     ecm_pg *pg = ecm_pg_new(g_env.db->dsn, &stop);
     assert_int_equal(outbox_count(), 0);
-    ecm_producer *p = relay_producer(metrics);
+    ecm_kafka_producer *p = relay_producer(metrics);
     /* A long idle wait and no notification (the trigger is off, as where
      * LISTEN is unavailable): only the stop can make it publish promptly. */
     PGconn *admin = ecm_test_pg_connect(g_env.db->dsn);
@@ -274,16 +277,16 @@ static void test_outbox_relay_stop_drains_waiting_rows(void **state)
     ecm_outbox_relay *r = idle_relay(p, metrics, 10000, &stop);
 
     commit_events(pg, "ob.drain", 1, 10);
-    int64_t t0 = ecm_now_ms();
+    int64_t t0 = ecm_clock_wall_ms();
     ecm_outbox_relay_stop(r, 8000);
-    assert_true(ecm_now_ms() - t0 < 8000);
+    assert_true(ecm_clock_wall_ms() - t0 < 8000);
     assert_int_equal(outbox_count(), 0);
-    ecm_producer_destroy(p);
+    ecm_kafka_producer_destroy(p);
 
-    ecm_consumer *c =
+    ecm_kafka_consumer *c =
         ecm_test_kafka_consumer(&g_env.kafka, NULL, "g.ob.drain", "ob.drain", "ob.dlq");
     assert_int_equal(consume_in_order(c, 1, 10), 10);
-    ecm_consumer_close(c);
+    ecm_kafka_consumer_destroy(c);
     ecm_test_pg_exec(admin, "ALTER TABLE outbox ENABLE TRIGGER outbox_notify");
     PQfinish(admin);
     ecm_pg_destroy(pg);
@@ -300,21 +303,22 @@ static void test_outbox_idle_relay_wakes_on_commit(void **state)
     ecm_metrics *metrics = ecm_metrics_new();
     ecm_pg *pg = ecm_pg_new(g_env.db->dsn, &stop);
     assert_int_equal(outbox_count(), 0);
-    ecm_producer *p = relay_producer(metrics);
+    ecm_kafka_producer *p = relay_producer(metrics);
     ecm_outbox_relay *r = idle_relay(p, metrics, 60000, &stop);
 
-    ecm_consumer *c = ecm_test_kafka_consumer(&g_env.kafka, NULL, "g.ob.wake", "ob.wake", "ob.dlq");
-    int64_t t0 = ecm_now_ms();
+    ecm_kafka_consumer *c =
+        ecm_test_kafka_consumer(&g_env.kafka, NULL, "g.ob.wake", "ob.wake", "ob.dlq");
+    int64_t t0 = ecm_clock_wall_ms();
     commit_events(pg, "ob.wake", 1, 5);
     /* Well inside the minute the poll would take. */
-    while (ecm_outbox_relay_published(r) < 5 && ecm_now_ms() - t0 < 30000)
+    while (ecm_outbox_relay_published(r) < 5 && ecm_clock_wall_ms() - t0 < 30000)
         ecm_test_sleep_ms(20);
     assert_int_equal(ecm_outbox_relay_published(r), 5);
     assert_int_equal(consume_in_order(c, 1, 5), 5);
     assert_int_equal(outbox_count(), 0);
     ecm_outbox_relay_stop(r, 5000);
-    ecm_consumer_close(c);
-    ecm_producer_destroy(p);
+    ecm_kafka_consumer_destroy(c);
+    ecm_kafka_producer_destroy(p);
     ecm_pg_destroy(pg);
     ecm_metrics_destroy(metrics);
 }

@@ -201,7 +201,7 @@ static void test_pg_copy_round_trips_escaped_text(void **state)
     assert_int_equal(ecm_pg_copy_put(pg, buf + len / 2, len - len / 2), 0);
     assert_int_equal(ecm_pg_copy_end(pg), 0);
     assert_int_equal(ecm_pg_commit(pg), 0);
-    ecm_buf_free(&b);
+    ecm_buf_destroy(&b);
 
     PGresult *r = ecm_pg_exec(pg, "SELECT id, s FROM c ORDER BY id", 0, NULL);
     assert_non_null(r);
@@ -256,7 +256,7 @@ static void test_pg_copy_escape_forms(void **state)
     }
     assert_int_equal(ecm_buf_len(&b), strlen("a\\\\b\\tc\\nd\\re\\N") + 20000);
     assert_int_equal(ecm_buf_ptr(&b)[ecm_buf_len(&b)], '\0');
-    ecm_buf_free(&b);
+    ecm_buf_destroy(&b);
 }
 
 typedef struct {

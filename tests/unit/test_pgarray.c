@@ -14,7 +14,7 @@ static void test_pgarray_empty_is_braces(void **state)
     ecm_pgarr a;
     ecm_pgarr_init(&a);
     assert_string_equal(ecm_pgarr_finish(&a), "{}");
-    ecm_pgarr_free(&a);
+    ecm_pgarr_destroy(&a);
 }
 
 static void test_pgarray_integers_are_comma_separated(void **state)
@@ -26,7 +26,7 @@ static void test_pgarray_integers_are_comma_separated(void **state)
     ecm_pgarr_add_int(&a, -20);
     ecm_pgarr_add_int(&a, 9223372036854775807LL);
     assert_string_equal(ecm_pgarr_finish(&a), "{1,-20,9223372036854775807}");
-    ecm_pgarr_free(&a);
+    ecm_pgarr_destroy(&a);
 }
 
 static void test_pgarray_strings_are_quoted_and_escaped(void **state)
@@ -40,7 +40,7 @@ static void test_pgarray_strings_are_quoted_and_escaped(void **state)
     ecm_pgarr_add_str(&a, "");
     assert_string_equal(ecm_pgarr_finish(&a),
                         "{\"plain\",\"with \\\"quote\\\" and \\\\ backslash, comma\",NULL,\"\"}");
-    ecm_pgarr_free(&a);
+    ecm_pgarr_destroy(&a);
 }
 
 static void test_pgarray_grows_past_its_first_buffer(void **state)
@@ -55,7 +55,7 @@ static void test_pgarray_grows_past_its_first_buffer(void **state)
     assert_non_null(s);
     assert_int_equal(a.n, 10000);
     assert_memory_equal(s, "{0,1,2,", 7);
-    ecm_pgarr_free(&a);
+    ecm_pgarr_destroy(&a);
 }
 
 static void test_pgarray_parse_reads_postgres_text_arrays(void **state)
@@ -97,12 +97,12 @@ static void test_pgarray_over_its_maximum_fails_at_finish(void **state)
     ecm_pgarr_add_int(&a, 123);
     ecm_pgarr_add_int(&a, 45);
     assert_string_equal(ecm_pgarr_finish(&a), "{123,45}");
-    ecm_pgarr_free(&a);
+    ecm_pgarr_destroy(&a);
     ecm_pgarr_init_max(&a, 9);
     ecm_pgarr_add_int(&a, 123);
     ecm_pgarr_add_int(&a, 456);
     assert_null(ecm_pgarr_finish(&a));
-    ecm_pgarr_free(&a);
+    ecm_pgarr_destroy(&a);
 }
 
 int main(void)

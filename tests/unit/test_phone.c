@@ -229,12 +229,12 @@ static void test_phone_zones_single_zone_countries(void **state)
     assert_int_equal(ecm_phone_time_zones("+442079460958", &zones, &n), 0);
     assert_int_equal(n, 1);
     assert_string_equal(zones[0], "Europe/London");
-    ecm_phone_zones_free(zones, n);
+    ecm_phone_zones_destroy(zones, n);
 
     assert_int_equal(ecm_phone_time_zones("+922134567890", &zones, &n), 0);
     assert_int_equal(n, 1);
     assert_string_equal(zones[0], "Asia/Karachi");
-    ecm_phone_zones_free(zones, n);
+    ecm_phone_zones_destroy(zones, n);
 
     char tz[64];
     assert_int_equal(ecm_phone_time_zone("+442079460958", tz, sizeof tz), 0);
@@ -259,13 +259,13 @@ static void test_phone_zones_of_us_and_au_are_ambiguous(void **state)
     for (size_t i = 1; i < n; i++) {
         assert_true(strcmp(zones[i - 1], zones[i]) < 0);
     }
-    ecm_phone_zones_free(zones, n);
+    ecm_phone_zones_destroy(zones, n);
 
     assert_int_equal(ecm_phone_time_zones("+61293744000", &zones, &n), 0);
     assert_true(n > 1);
     assert_true(has_zone(zones, n, "Australia/Sydney"));
     assert_true(has_zone(zones, n, "Australia/Perth"));
-    ecm_phone_zones_free(zones, n);
+    ecm_phone_zones_destroy(zones, n);
 
     char tz[64] = "junk";
     assert_int_equal(ecm_phone_time_zone("+12125550100", tz, sizeof tz), 1);
@@ -293,7 +293,7 @@ static void test_phone_zones_of_non_geographic_and_invalid(void **state)
     assert_int_equal(ecm_phone_time_zones(NULL, &zones, &n), -1);
     char tz[64];
     assert_int_equal(ecm_phone_time_zone("+80012345678", tz, sizeof tz), -1);
-    ecm_phone_zones_free(NULL, 0);
+    ecm_phone_zones_destroy(NULL, 0);
 }
 
 typedef struct {

@@ -165,7 +165,7 @@ static void test_rs_map_migration_data_maps_every_design_code(void **state)
         assert_int_equal(rs_map_lookup(m, design_codes[i].code, &o, &counts), 1);
         if (o != design_codes[i].outcome)
             fail_msg("CallResult %d maps to %s, DESIGN.md says %s", design_codes[i].code,
-                     ecm_outcome_name(o), ecm_outcome_name(design_codes[i].outcome));
+                     ecm_event_outcome_name(o), ecm_event_outcome_name(design_codes[i].outcome));
         /* only 25 (flushed without an attempt) goes back to pending uncounted */
         assert_int_equal(counts, design_codes[i].code == 25 ? 0 : 1);
     }

@@ -20,10 +20,12 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include "ecm_clock.h"
 #include "ecm_event.h"
 #include "ecm_log.h"
 #include "ecm_service.h"
 #include "ecm_test_support.h"
+#include "ecm_uuid.h"
 
 /* Side port of the init test (the libkafka helper's range). */
 #define TEST_HTTP_PORT 20210
@@ -116,14 +118,14 @@ static void test_service_sigterm_sets_stop_flag_and_cuts_sleep_short(void **stat
     (void)state;
     ecm_stop_requested = 0;
     ecm_service_install_signals();
-    int64_t t0 = ecm_now_ms();
+    int64_t t0 = ecm_clock_wall_ms();
     ecm_service_sleep_ms(120);
-    assert_true(ecm_now_ms() - t0 >= 100);
+    assert_true(ecm_clock_wall_ms() - t0 >= 100);
     assert_int_equal(raise(SIGTERM), 0);
     assert_int_equal(ecm_stop_requested, 1);
-    t0 = ecm_now_ms();
+    t0 = ecm_clock_wall_ms();
     ecm_service_sleep_ms(5000);
-    assert_true(ecm_now_ms() - t0 < 200);
+    assert_true(ecm_clock_wall_ms() - t0 < 200);
     assert_int_equal(raise(SIGPIPE), 0); /* ignored, or we would be dead */
     ecm_stop_requested = 0;
 }
@@ -134,15 +136,15 @@ static long http_status(const char *path)
     CURL *c = ecm_test_http_prepare(&a, TEST_HTTP_PORT, "GET", path);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
     long code = ecm_test_http_perform(c, &a) == CURLE_OK ? a.status : 0;
-    ecm_test_http_answer_free(&a);
+    ecm_test_http_answer_destroy(&a);
     return code;
 }
 
 static long wait_status(const char *path, long want)
 {
     long code = 0;
-    int64_t until = ecm_now_ms() + 20000;
-    while ((code = http_status(path)) != want && ecm_now_ms() < until)
+    int64_t until = ecm_clock_wall_ms() + 20000;
+    while ((code = http_status(path)) != want && ecm_clock_wall_ms() < until)
         ecm_test_sleep_ms(100);
     return code;
 }
@@ -184,11 +186,11 @@ static void test_service_init_serves_readyz_and_stops_within_bound(void **state)
     m.event_id = id;
     m.contact_id = 5;
     assert_int_equal(ecm_pg_begin(s.pg), 0);
-    assert_int_equal(ecm_outbox_add(s.pg, "svc.events", "5", s.source, id, ecm_now_ms(), &m.base),
-                     0);
+    assert_int_equal(
+        ecm_outbox_add(s.pg, "svc.events", "5", s.source, id, ecm_clock_wall_ms(), &m.base), 0);
     assert_int_equal(ecm_pg_commit(s.pg), 0);
-    int64_t until = ecm_now_ms() + 20000;
-    while (ecm_outbox_relay_published(s.relay) < 1 && ecm_now_ms() < until)
+    int64_t until = ecm_clock_wall_ms() + 20000;
+    while (ecm_outbox_relay_published(s.relay) < 1 && ecm_clock_wall_ms() < until)
         ecm_service_sleep_ms(20);
     assert_int_equal(ecm_outbox_relay_published(s.relay), 1);
 
@@ -199,12 +201,12 @@ static void test_service_init_serves_readyz_and_stops_within_bound(void **state)
 
     ecm_stop_requested = 1;
     assert_int_equal(wait_status("/readyz", 503), 503);
-    int64_t t0 = ecm_now_ms();
+    int64_t t0 = ecm_clock_wall_ms();
     ecm_service_shutdown(&s);
-    assert_true(ecm_now_ms() - t0 < 5000 + 1000);
+    assert_true(ecm_clock_wall_ms() - t0 < 5000 + 1000);
     assert_int_equal(http_status("/healthz"), 0); /* port closed */
     ecm_stop_requested = 0;
-    ecm_config_free(test_table, TEST_TABLE_N, &cfg);
+    ecm_config_destroy(test_table, TEST_TABLE_N, &cfg);
 
     ecm_test_kafka_stop(&kafka);
     assert_int_equal(ecm_test_db_destroy(db), 0);

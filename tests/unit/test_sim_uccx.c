@@ -78,7 +78,7 @@ static void test_sim_uccx_parses_cisco_example_body(void **state)
     assert_string_equal(b.rows[0].phone[2], "1403333");
     assert_string_equal(b.rows[1].last_name, "Smith");
     assert_string_equal(b.rows[1].phone[1], "1505555");
-    sim_uccx_batch_free(&b);
+    sim_uccx_batch_destroy(&b);
 }
 
 static void test_sim_uccx_csv_quoted_fields_keep_commas_quotes_and_newlines(void **state)
@@ -99,7 +99,7 @@ static void test_sim_uccx_csv_quoted_fields_keep_commas_quotes_and_newlines(void
     assert_string_equal(b.rows[1].first_name, "two\nlines");
     assert_string_equal(b.rows[1].last_name, "&co");
     assert_string_equal(b.rows[1].phone[1], "");
-    sim_uccx_batch_free(&b);
+    sim_uccx_batch_destroy(&b);
 }
 
 static void test_sim_uccx_header_names_match_ignoring_case_spaces_and_order(void **state)
@@ -118,7 +118,7 @@ static void test_sim_uccx_header_names_match_ignoring_case_spaces_and_order(void
     assert_string_equal(b.rows[0].last_name, "Lee");
     assert_string_equal(b.rows[0].first_name, "");
     assert_string_equal(b.campaign_name, "");
-    sim_uccx_batch_free(&b);
+    sim_uccx_batch_destroy(&b);
 }
 
 static void test_sim_uccx_invalid_rows_are_counted_and_the_rest_kept(void **state)
@@ -143,7 +143,7 @@ static void test_sim_uccx_invalid_rows_are_counted_and_the_rest_kept(void **stat
     assert_string_equal(b.rows[1].account_number, "ok-5");
     assert_non_null(strstr(b.first_error, "row 2"));
     assert_non_null(strstr(b.first_error, "account number is empty"));
-    sim_uccx_batch_free(&b);
+    sim_uccx_batch_destroy(&b);
 }
 
 static void test_sim_uccx_rejects_malformed_bodies_with_reason(void **state)
@@ -189,7 +189,7 @@ static void test_sim_uccx_rejects_more_rows_than_the_limit(void **state)
     assert_non_null(strstr(err, "more than 2 rows"));
     assert_int_equal(sim_uccx_parse_contacts(xml, strlen(xml), 3, &b, err, sizeof err), 0);
     assert_int_equal(b.n, 3);
-    sim_uccx_batch_free(&b);
+    sim_uccx_batch_destroy(&b);
 }
 
 static void test_sim_uccx_does_not_expand_external_entities(void **state)
@@ -205,7 +205,7 @@ static void test_sim_uccx_does_not_expand_external_entities(void **state)
         for (size_t i = 0; i < b.n; i++) {
             assert_null(strstr(b.rows[i].account_number, "root"));
         }
-        sim_uccx_batch_free(&b);
+        sim_uccx_batch_destroy(&b);
     }
 }
 
@@ -435,7 +435,7 @@ static void test_sim_uccx_import_then_resend_counts_one_duplicate_account(void *
     assert_string_equal(listed.rows[1].last_name, "Ray, Jr");
     assert_string_equal(listed.rows[1].phone[1], "15550012");
     assert_string_equal(listed.rows[2].account_number, "102-1");
-    sim_uccx_batch_free(&listed);
+    sim_uccx_batch_destroy(&listed);
     http_call(e, "GET", "/adminapi/campaign/99/contacts", NULL, AUTH, &a);
     assert_int_equal(a.status, 404);
     free(a.body);

@@ -159,7 +159,7 @@ static long http_h(const char *path_and_query, const char *content_type, const c
     if (answer_len)
         *answer_len = a.len;
     long status = a.status;
-    ecm_test_http_answer_free(&a);
+    ecm_test_http_answer_destroy(&a);
     return status;
 }
 

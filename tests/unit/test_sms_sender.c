@@ -206,8 +206,8 @@ static void step_for(fixture *f, int ms)
  * leases run on the database's clock. */
 static void step_real(fixture *f, int ms)
 {
-    int64_t until = ecm_now_ms() + ms;
-    while (ecm_now_ms() < until) {
+    int64_t until = ecm_clock_wall_ms() + ms;
+    while (ecm_clock_wall_ms() < until) {
         sms_sender_step(f->sender, 20);
         struct timespec ts = {0, 20 * 1000000L};
         nanosleep(&ts, NULL);
@@ -217,9 +217,9 @@ static void step_real(fixture *f, int ms)
 /* step_until() over real time, up to ms. */
 static void step_real_until(fixture *f, const char *sql, long long want, int ms)
 {
-    int64_t until = ecm_now_ms() + ms;
+    int64_t until = ecm_clock_wall_ms() + ms;
     long long got = -1;
-    while (ecm_now_ms() < until) {
+    while (ecm_clock_wall_ms() < until) {
         step_real(f, 20);
         got = q_int(f, sql);
         if (got == want)

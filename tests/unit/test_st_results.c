@@ -120,7 +120,7 @@ static int group_teardown(void **state)
     (void)state;
     if (fx.d.db == NULL)
         return 0;
-    ecm_calling_cache_free(fx.wctx.calling);
+    ecm_calling_cache_destroy(fx.wctx.calling);
     st_test_db_close(&fx.d);
     return 0;
 }

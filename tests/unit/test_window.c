@@ -12,7 +12,6 @@
 #include <cmocka.h>
 
 #include "ecm_clock.h"
-#include "ecm_event.h"
 #include "ecm_utf8.h"
 #include "ecm_window.h"
 
@@ -69,8 +68,8 @@ static void assert_instant(int64_t got, int64_t want)
 {
     if (got != want) {
         char a[40], b[40];
-        fail_msg("got %s (%lld), want %s", got < 0 ? "none" : ecm_time_format_ms(got, a, sizeof a),
-                 (long long)got, ecm_time_format_ms(want, b, sizeof b));
+        fail_msg("got %s (%lld), want %s", got < 0 ? "none" : ecm_clock_format_ms(got, a, sizeof a),
+                 (long long)got, ecm_clock_format_ms(want, b, sizeof b));
     }
 }
 

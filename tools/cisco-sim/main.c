@@ -206,7 +206,7 @@ out:
         ecm_metrics_destroy(metrics);
     }
     sim_mix_destroy(mix);
-    ecm_config_free(sim_config_table, SIM_CONFIG_N, &cfg);
+    ecm_config_destroy(sim_config_table, SIM_CONFIG_N, &cfg);
     xmlCleanupParser();
     if (rc == 0) {
         ecm_log_info("stopped", NULL);

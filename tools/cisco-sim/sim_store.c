@@ -178,7 +178,7 @@ static int store_arrays_finish(ecm_pgarr *cols, int n, const char **lits)
 static void store_arrays_destroy(ecm_pgarr *cols, int n)
 {
     for (int c = 0; c < n; c++)
-        ecm_pgarr_free(&cols[c]);
+        ecm_pgarr_destroy(&cols[c]);
 }
 
 static long long store_ll(const PGresult *res, int row, int col)

@@ -349,12 +349,12 @@ done:
     xmlFreeDoc(doc);
     xmlFreeParserCtxt(ctxt);
     if (rc != 0) {
-        sim_uccx_batch_free(out);
+        sim_uccx_batch_destroy(out);
     }
     return rc;
 }
 
-void sim_uccx_batch_free(sim_uccx_batch *b)
+void sim_uccx_batch_destroy(sim_uccx_batch *b)
 {
     free(b->rows);
     memset(b, 0, sizeof *b);
@@ -588,7 +588,7 @@ static void uccx_post_contacts(void *ctx, ecm_http_req *req)
     sim_import_result r;
     if (sim_store_import(u->store, id, batch.campaign_name, batch.rows, batch.n, batch.total_rows,
                          batch.failed_rows, batch.first_error, u->capacity, &r) != 0) {
-        sim_uccx_batch_free(&batch);
+        sim_uccx_batch_destroy(&batch);
         uccx_error(req, 500, "INTERNAL_ERROR", "the import could not be stored");
         return;
     }
@@ -598,7 +598,7 @@ static void uccx_post_contacts(void *ctx, ecm_http_req *req)
                  "over capacity: %lld active records plus %lld new exceed %lld per campaign",
                  r.pending_before, r.new_accounts, u->capacity);
         ecm_log_warn("import rejected over capacity", "campaign_id=%d %s", id, err);
-        sim_uccx_batch_free(&batch);
+        sim_uccx_batch_destroy(&batch);
         uccx_error(req, 400, "OVER_CAPACITY", err);
         return;
     }
@@ -621,7 +621,7 @@ static void uccx_post_contacts(void *ctx, ecm_http_req *req)
     snprintf(status_url, sizeof status_url, "%s/contacts/status", campaign_url);
     xml_out x;
     if (xml_open(&x) != 0) {
-        sim_uccx_batch_free(&batch);
+        sim_uccx_batch_destroy(&batch);
         ecm_http_respond(req, 500, "text/plain", "out of memory\n", 14);
         return;
     }
@@ -638,7 +638,7 @@ static void uccx_post_contacts(void *ctx, ecm_http_req *req)
     xml_end(&x);
     ecm_http_add_header(req, "Location", status_url);
     xml_respond(&x, req, 202);
-    sim_uccx_batch_free(&batch);
+    sim_uccx_batch_destroy(&batch);
 }
 
 typedef struct {

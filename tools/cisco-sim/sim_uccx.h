@@ -29,13 +29,13 @@ typedef struct {
  * libcsv. The CSV header is the first non-empty line; its names are matched
  * ignoring case and spaces ("Account Number", "accountnumber", "PHONE1");
  * "Account Number" and "Phone1" are required, unknown columns are ignored.
- * Returns 0 with *out filled (free with sim_uccx_batch_free), or -1 with one
+ * Returns 0 with *out filled (free with sim_uccx_batch_destroy), or -1 with one
  * line in errstr when the XML or the CSV is malformed, a required element or
  * column is missing, or there are more than max_rows data lines; *out is then
  * empty. */
 int sim_uccx_parse_contacts(const char *body, size_t len, size_t max_rows, sim_uccx_batch *out,
                             char *errstr, size_t errstr_size) __attribute__((warn_unused_result));
-void sim_uccx_batch_free(sim_uccx_batch *b);
+void sim_uccx_batch_destroy(sim_uccx_batch *b);
 
 typedef struct {
     const char *user;     /* basic auth */

@@ -576,6 +576,6 @@ out:
     if (b.host)
         rd_kafka_destroy(b.host);
     ecm_metrics_destroy(metrics);
-    ecm_config_free(devbroker_table, DEVBROKER_TABLE_N, &cfg);
+    ecm_config_destroy(devbroker_table, DEVBROKER_TABLE_N, &cfg);
     return rc;
 }

@@ -133,7 +133,7 @@ static int perform(CURL *c, const char *path, struct curl_slist *hdrs, curl_writ
         out->body = out->raw && out->raw_len ? json_loadb(out->raw, out->raw_len, 0, NULL) : NULL;
         return 0;
     }
-    ecm_buf_free(&s);
+    ecm_buf_destroy(&s);
     (void)snprintf(out->err, sizeof(out->err), "%s: %s", url, curl_easy_strerror(rc));
     return -1;
 }
@@ -235,7 +235,7 @@ int ctl_api_get_to(const char *path, FILE *sink_fp, ctl_api_answer *out)
         out->body = out->raw && out->raw_len ? json_loadb(out->raw, out->raw_len, 0, NULL) : NULL;
         return 0;
     }
-    ecm_buf_free(&t.err);
+    ecm_buf_destroy(&t.err);
     if (t.write_failed) {
         (void)snprintf(out->err, sizeof(out->err), "could not write the answer out");
     }
@@ -271,7 +271,7 @@ json_t *ctl_api_list(const char *path, long long page_limit, long long max, ctl_
         } else {
             memcpy(cursor, next, strlen(next) + 1);
         }
-        ctl_api_answer_free(&a);
+        ctl_api_answer_destroy(&a);
     } while (cursor[0]);
     return all;
 }
@@ -299,7 +299,7 @@ char *ctl_api_escape(const char *s)
     return copy;
 }
 
-void ctl_api_answer_free(ctl_api_answer *a)
+void ctl_api_answer_destroy(ctl_api_answer *a)
 {
     json_decref(a->body);
     free(a->raw);

@@ -28,7 +28,7 @@ typedef struct {
 } ctl_api_answer;
 
 /* Sends method to base + path with body (may be NULL) as application/json
- * and fills *out (free it with ctl_api_answer_free, whatever happens).
+ * and fills *out (free it with ctl_api_answer_destroy, whatever happens).
  * Returns 0 when an answer came (any status), -1 otherwise (out->err says
  * why: connection refused, timed out, out of memory, ...). */
 int ctl_api_call(const char *method, const char *path, const json_t *body, ctl_api_answer *out)
@@ -72,7 +72,7 @@ int ctl_api_print_items(const json_t *items);
 char *ctl_api_escape(const char *s) __attribute__((warn_unused_result));
 
 /* Frees what a has and leaves it empty. Can't fail. */
-void ctl_api_answer_free(ctl_api_answer *a);
+void ctl_api_answer_destroy(ctl_api_answer *a);
 
 /* Tells the user on stderr why a request (what) failed: curl's words when
  * no answer came, else the status with the problem's title and detail,

@@ -165,7 +165,7 @@ static int list(int argc, char **argv)
     json_t *all = ctl_api_list("/api/v1/campaigns", PAGE_LIMIT, limit, &fail);
     if (!all) {
         rc = ctl_api_fail("campaigns list", &fail);
-        ctl_api_answer_free(&fail);
+        ctl_api_answer_destroy(&fail);
         return rc;
     }
     if (json) {
@@ -235,7 +235,7 @@ static int on_one(int argc, char **argv, const char *method, const char *verb)
     } else {
         printf("campaign %lld: %s\n", id, json_string_value(json_object_get(a.body, "state")));
     }
-    ctl_api_answer_free(&a);
+    ctl_api_answer_destroy(&a);
     return rc;
 }
 
@@ -398,7 +398,7 @@ static int create(int argc, char **argv)
     } else {
         printf("%lld\n", (long long)json_integer_value(json_object_get(a.body, "id")));
     }
-    ctl_api_answer_free(&a);
+    ctl_api_answer_destroy(&a);
     json_decref(body);
     return rc;
 }

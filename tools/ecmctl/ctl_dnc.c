@@ -150,7 +150,7 @@ static int add(const char *number, const dnc_opts *o)
         printf("%s %s %s\n", json_string_value(json_object_get(a.body, "phone")),
                a.status == 201 ? "added to" : "was already on", list_name(o, list, sizeof(list)));
     }
-    ctl_api_answer_free(&a);
+    ctl_api_answer_destroy(&a);
     json_decref(body);
     return rc;
 }
@@ -182,7 +182,7 @@ static int rm(const char *number, const dnc_opts *o)
     } else {
         printf("%s removed from %s\n", number, list_name(o, list, sizeof(list)));
     }
-    ctl_api_answer_free(&a);
+    ctl_api_answer_destroy(&a);
     return rc;
 }
 
@@ -208,7 +208,7 @@ static int ls(const dnc_opts *o)
     json_t *items = ctl_api_list(path, PAGE_LIMIT, o->limit, &fail);
     if (!items) {
         int rc = ctl_api_fail("dnc ls", &fail);
-        ctl_api_answer_free(&fail);
+        ctl_api_answer_destroy(&fail);
         return rc;
     }
     if (o->json) {

@@ -69,7 +69,7 @@ int ctl_export_main(int argc, char **argv)
     } else if (got != 0 || a.status != 200) {
         rc = ctl_api_fail(what, &a);
     }
-    ctl_api_answer_free(&a);
+    ctl_api_answer_destroy(&a);
     if (fflush(out) != 0 && rc == CTL_EXIT_OK) {
         fprintf(stderr, "ecmctl %s: the output could not be written\n", what);
         rc = CTL_EXIT_REFUSED;

@@ -101,7 +101,7 @@ static int create(const keys_opts *o)
             fprintf(stderr, "  expires at %s\n", exp);
         }
     }
-    ctl_api_answer_free(&a);
+    ctl_api_answer_destroy(&a);
     json_decref(body);
     return rc;
 }
@@ -113,7 +113,7 @@ static int ls(const keys_opts *o)
     json_t *items = ctl_api_list("/api/v1/keys", PAGE_LIMIT, 0, &fail);
     if (!items) {
         int rc = ctl_api_fail("keys ls", &fail);
-        ctl_api_answer_free(&fail);
+        ctl_api_answer_destroy(&fail);
         return rc;
     }
     if (o->json) {
@@ -161,7 +161,7 @@ static int revoke(const char *id)
     } else {
         printf("key %s revoked\n", id);
     }
-    ctl_api_answer_free(&a);
+    ctl_api_answer_destroy(&a);
     return rc;
 }
 

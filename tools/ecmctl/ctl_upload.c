@@ -71,7 +71,7 @@ static void say_resume_point(const char *resume_path)
                 jint(a.body, "upload_id"), state ? state : "?", jint(a.body, "rows_loaded"),
                 jint(a.body, "committed_line"));
     }
-    ctl_api_answer_free(&a);
+    ctl_api_answer_destroy(&a);
 }
 
 /* Prints the summary of an accepted upload's answer. */
@@ -152,12 +152,12 @@ int ctl_upload_run(const ctl_upload_job *job)
                     "  ecmctl upload --resume ID %s\n",
                     job->file);
         }
-        ctl_api_answer_free(&a);
+        ctl_api_answer_destroy(&a);
         return rc;
     }
     if (a.status != 202) {
         int rc = ctl_api_fail(job->what, &a);
-        ctl_api_answer_free(&a);
+        ctl_api_answer_destroy(&a);
         return rc;
     }
     if (job->json) {
@@ -166,7 +166,7 @@ int ctl_upload_run(const ctl_upload_job *job)
         print_summary(job, a.body);
     }
     long long rejected = jint(a.body, "rows_rejected");
-    ctl_api_answer_free(&a);
+    ctl_api_answer_destroy(&a);
     if (rejected > 0 && !job->allow_rejects) {
         fprintf(stderr, "ecmctl %s: rows rejected: %lld (exit 4; --allow-rejects accepts that)\n",
                 job->what, rejected);

@@ -169,14 +169,14 @@ int ctl_watch_main(int argc, char **argv)
         if (got != 0 || a.status == 503) {
             /* The gateway restarting or its database away: say so, go on. */
             (void)ctl_api_fail("watch (trying again)", &a);
-            ctl_api_answer_free(&a);
+            ctl_api_answer_destroy(&a);
             lines = 0;
             nap(interval);
             continue;
         }
         if (a.status != 200) {
             rc = ctl_api_fail("watch", &a);
-            ctl_api_answer_free(&a);
+            ctl_api_answer_destroy(&a);
             return rc;
         }
         if (block) {
@@ -185,7 +185,7 @@ int ctl_watch_main(int argc, char **argv)
             print_change(&a, json, last, sizeof(last));
         }
         bool done = ctl_table_campaign_done(a.body);
-        ctl_api_answer_free(&a);
+        ctl_api_answer_destroy(&a);
         if (done) {
             return CTL_EXIT_OK;
         }

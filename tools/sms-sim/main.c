@@ -171,7 +171,7 @@ out:
     }
     smssim_state_destroy(state);
     smssim_mix_destroy(mix);
-    ecm_config_free(smssim_config_table, SMSSIM_CONFIG_N, &cfg);
+    ecm_config_destroy(smssim_config_table, SMSSIM_CONFIG_N, &cfg);
     curl_global_cleanup();
     if (rc == 0) {
         ecm_log_info("stopped", NULL);
