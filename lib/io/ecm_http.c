@@ -397,6 +397,20 @@ void ecm_http_add_header(ecm_http_req *r, const char *name, const char *value)
     *tail = x;
 }
 
+/* Gives r->resp (just made) the status, the Content-Type and the headers
+ * added before. */
+static void answer_with(ecm_http_req *r, int status, const char *content_type)
+{
+    r->status = (unsigned int)status;
+    if (content_type) {
+        MHD_add_response_header(r->resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    }
+    for (http_header *x = r->headers; x; x = x->next) {
+        MHD_add_response_header(r->resp, x->name, x->value);
+    }
+    free_headers(r);
+}
+
 void ecm_http_respond(ecm_http_req *r, int status, const char *content_type, const char *body,
                       size_t len)
 {
@@ -414,14 +428,7 @@ void ecm_http_respond(ecm_http_req *r, int status, const char *content_type, con
         ecm_log_error("HTTP response not created", "%s %s", r->method, r->path);
         return;
     }
-    r->status = (unsigned int)status;
-    if (content_type) {
-        MHD_add_response_header(r->resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    }
-    for (http_header *x = r->headers; x; x = x->next) {
-        MHD_add_response_header(r->resp, x->name, x->value);
-    }
-    free_headers(r);
+    answer_with(r, status, content_type);
 }
 
 /* libmicrohttpd's side of an ecm_http_reader. */
@@ -472,14 +479,7 @@ void ecm_http_respond_reader(ecm_http_req *r, int status, const char *content_ty
         ecm_log_error("HTTP response not created", "%s %s", r->method, r->path);
         return;
     }
-    r->status = (unsigned int)status;
-    if (content_type) {
-        MHD_add_response_header(r->resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    }
-    for (http_header *x = r->headers; x; x = x->next) {
-        MHD_add_response_header(r->resp, x->name, x->value);
-    }
-    free_headers(r);
+    answer_with(r, status, content_type);
 }
 
 static void respond_json(ecm_http_req *r, int status, json_t *obj, const char *content_type)
