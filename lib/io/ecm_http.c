@@ -227,7 +227,8 @@ static int add_route(ecm_http *h, const char *method, const char *pattern, size_
     }
     if (route_taken(h, method, r)) {
         free(r->pattern);
-        r->pattern = NULL;
+        free(r->spec);
+        r->pattern = r->spec = NULL;
         ecm_log_error("HTTP route not added", "%s %s: a route for it exists already", method,
                       pattern);
         return -1;
