@@ -57,6 +57,10 @@ trap stop_all EXIT
 ecm_env_load
 export ECM_TEST_PG_DSN=$ECM_DEV_TEST_PG_DSN
 ecm_sanitizer_env
+# The gateway's unit tests log every answer they get (tests/unit/
+# gw_test_support.h); each must be one api/openapi.yaml describes.
+export ECM_TEST_API_LOG_DIR=$ECM_DEV_DIR/logs/unit-api
+rm -rf "$ECM_TEST_API_LOG_DIR" && mkdir -p "$ECM_TEST_API_LOG_DIR"
 ctest_log=$ECM_DEV_DIR/logs/ctest.log
 ecm_say "unit tests: ctest --test-dir $ECM_ASAN_BUILD_DIR (log: $ctest_log)"
 ctest_rc=0
@@ -71,6 +75,18 @@ if ((ctest_rc != 0 || unit_failed > 0)); then
     failed_steps+=("unit tests")
 fi
 [[ -n $ctest_summary ]] || ctest_summary="ctest printed no summary (exit $ctest_rc)"
+api_logs=("$ECM_TEST_API_LOG_DIR"/*.jsonl)
+if [[ ! -s ${api_logs[0]} ]]; then
+    ecm_warn "unit tests: no answers logged in $ECM_TEST_API_LOG_DIR"
+    failed_steps+=("unit API answers")
+elif ! /usr/bin/python3 "$ECM_ROOT/tests/api/openapi_check.py" "${api_logs[@]}" \
+    >"$ECM_DEV_DIR/logs/unit-api-check.txt" 2>&1; then
+    ecm_warn "unit tests: answers api/openapi.yaml does not describe (see $ECM_DEV_DIR/logs/unit-api-check.txt)"
+    failed_steps+=("unit API answers")
+else
+    ecm_say "unit tests: $(tail -n 1 "$ECM_DEV_DIR/logs/unit-api-check.txt")"
+fi
+unset ECM_TEST_API_LOG_DIR
 unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS ECM_TEST_PG_DSN
 
 # 4. Fuzzing: every libFuzzer harness of tests/fuzz for ECM_FUZZ_SECONDS

@@ -170,6 +170,39 @@ static inline void gw_test_rec_split(gw_test_rec *r, const char *fields)
     }
 }
 
+/* When ECM_TEST_API_LOG_DIR names a folder, appends the exchange (method,
+ * path, status, the answer's Content-Type and body) as one JSON line to
+ * <folder>/<test program>.jsonl, which scripts/test.sh holds to
+ * api/openapi.yaml with tests/api/openapi_check.py after the unit tests:
+ * every answer the gateway's unit tests receive must be one the document
+ * describes. Fails the running test when the line cannot be written. */
+static inline void gw_test_log_exchange(const char *method, const char *path,
+                                        const ecm_test_http_answer *a)
+{
+    const char *dir = getenv("ECM_TEST_API_LOG_DIR");
+    if (!dir || !*dir) {
+        return;
+    }
+    extern char *program_invocation_short_name;
+    char file[4096], ctype[256] = "";
+    (void)gw_test_format(file, sizeof(file), "%s/%s.jsonl", dir, program_invocation_short_name);
+    (void)ecm_test_http_header(a, "Content-Type", ctype, sizeof(ctype));
+    /* The body as text; one that is not UTF-8 is logged as such, and fails
+     * the check as it should. */
+    json_t *line = json_pack("{ss ss sI ss}", "method", method, "path", path, "status",
+                             (json_int_t)a->status, "content_type", ctype);
+    assert_non_null(line);
+    json_object_set_new(line, "body", json_stringn_nocheck(a->body, a->len));
+    char *text = json_dumps(line, JSON_COMPACT);
+    json_decref(line);
+    assert_non_null(text);
+    FILE *f = fopen(file, "a");
+    assert_non_null(f);
+    assert_true(fprintf(f, "%s\n", text) > 0);
+    assert_int_equal(fclose(f), 0);
+    free(text);
+}
+
 /* One request to the gateway: body (NULL: none) sent as content_type (NULL:
  * no Content-Type). Returns the HTTP status; *answer is the answer parsed as
  * JSON, NULL when it had none, for the caller to json_decref. When location
@@ -184,6 +217,7 @@ static inline long gw_test_send(const gw_test_api *t, const char *method, const 
     const char *const headers[] = {"Expect:", content_type ? ct : NULL, NULL};
     ecm_test_http_answer a;
     ecm_test_http_request(&a, t->port, method, path, headers, body, body ? strlen(body) : 0, NULL);
+    gw_test_log_exchange(method, path, &a);
     *answer = a.len ? json_loads(a.body, 0, NULL) : NULL;
     if (location) {
         (void)ecm_test_http_header(&a, "Location", location, location_size);

@@ -90,6 +90,7 @@ static long call(const fixture *f, const char *key, const char *method, const ch
     ecm_test_http_answer a;
     ecm_test_http_request(&a, f->api->port, method, path, headers, body, body ? strlen(body) : 0,
                           NULL);
+    gw_test_log_exchange(method, path, &a);
     *answer = a.len ? json_loads(a.body, 0, NULL) : NULL;
     long status = a.status;
     ecm_test_http_answer_destroy(&a);

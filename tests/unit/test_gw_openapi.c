@@ -13,6 +13,7 @@
 
 #include "ecm_http.h"
 #include "ecm_test_support.h"
+#include "gw_test_support.h"
 #include "gw_auth.h"
 #include "gw_openapi.h"
 
@@ -90,6 +91,7 @@ static void test_served_without_a_key_byte_for_byte_as_yaml(void **state)
     const char *const headers[] = {"Expect:", NULL};
     ecm_test_http_answer a;
     ecm_test_http_request(&a, f->port, "GET", "/api/v1/openapi.yaml", headers, NULL, 0, NULL);
+    gw_test_log_exchange("GET", "/api/v1/openapi.yaml", &a);
     assert_int_equal(a.status, 200);
     char ct[128];
     assert_int_equal(ecm_test_http_header(&a, "Content-Type", ct, sizeof ct), 0);
@@ -105,6 +107,7 @@ static void test_a_key_is_not_needed_but_a_bad_one_does_no_harm(void **state)
     const char *const headers[] = {"Expect:", "Authorization: Bearer not-a-key", NULL};
     ecm_test_http_answer a;
     ecm_test_http_request(&a, f->port, "GET", "/api/v1/openapi.yaml", headers, NULL, 0, NULL);
+    gw_test_log_exchange("GET", "/api/v1/openapi.yaml", &a);
     assert_int_equal(a.status, 200);
     assert_int_equal(a.len, f->file_len);
     ecm_test_http_answer_destroy(&a);

@@ -128,6 +128,7 @@ static long request(const fixture *f, const char *method, const char *path,
     if (rc != CURLE_OK) {
         fail_msg("%s %s: %s", method, path, curl_easy_strerror(rc));
     }
+    gw_test_log_exchange(method, path, &a);
     if (location) {
         (void)ecm_test_http_header(&a, "Location", location, location_size);
     }
@@ -1052,6 +1053,7 @@ static long request_retry_after(const fixture *f, const char *method, const char
     const char *const headers[] = {"Expect:", content_type ? ct : NULL, NULL};
     ecm_test_http_answer a;
     ecm_test_http_request(&a, f->port, method, path, headers, body, body ? strlen(body) : 0, NULL);
+    gw_test_log_exchange(method, path, &a);
     retry[0] = '\0';
     (void)ecm_test_http_header(&a, "Retry-After", retry, retry_size);
     *answer = a.len ? json_loads(a.body, 0, NULL) : NULL;
