@@ -369,6 +369,14 @@ int gw_upload_mark(ecm_pg *pg, const gw_app *app, long long upload_id, const cha
 long long gw_upload_start(ecm_http_req *req, const gw_app *app, ecm_pg *pg, const char *kind,
                           long long campaign_id, const char *content_type, long long *bytes_total)
 {
+    const char *ref = ecm_http_req_header(req, "ECM-Upload-Ref");
+    if (ref && (!*ref || strlen(ref) > 64 ||
+                strspn(ref, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") !=
+                    strlen(ref))) {
+        ecm_http_respond_problem(req, 400, "validation", "Invalid upload reference",
+                                 "ECM-Upload-Ref: 1 to 64 letters, digits, '.', '_' or '-'");
+        return 0;
+    }
     long long total = gw_upload_content_length(req);
     *bytes_total = total;
     char cid[24], total_text[24];
@@ -379,14 +387,15 @@ long long gw_upload_start(ecm_http_req *req, const gw_app *app, ecm_pg *pg, cons
                             content_type,
                             total >= 0 ? total_text : NULL,
                             gw_upload_lease_owner(app->upload_lease),
-                            gw_upload_lease_interval(app->upload_lease)};
+                            gw_upload_lease_interval(app->upload_lease),
+                            ref};
     /* The upload's row and its audit row commit together. */
     PGresult *r = ecm_pg_begin(pg) == 0
                       ? ecm_pg_exec(pg,
                                     "INSERT INTO uploads (kind, campaign_id, content_type, "
-                                    "bytes_total, owner, lease_until) VALUES ($1, $2, $3, $4, $5, "
-                                    "now() + $6::interval) RETURNING id",
-                                    6, params)
+                                    "bytes_total, owner, lease_until, client_ref) VALUES ($1, $2, "
+                                    "$3, $4, $5, now() + $6::interval, $7) RETURNING id",
+                                    7, params)
                       : NULL;
     long long id = r ? ecm_pgval_ll(r, 0, 0, 0) : 0;
     PQclear(r);

@@ -12,10 +12,11 @@ static const char LIST_SQL[] =
     "SELECT id, kind, campaign_id, state, content_type, rows_read, rows_loaded, rows_rejected, "
     "rows_duplicate, rows_dnc, bytes_read, bytes_total, committed_line, resumes, "
     GW_SQL_TIME("created_at") ", " GW_SQL_TIME("finished_at") ", "
-    GW_SQL_TIME("interrupted_at") " "
+    GW_SQL_TIME("interrupted_at") ", client_ref "
     "FROM uploads WHERE ($1::bigint = 0 OR id < $1::bigint) "
     "AND ($3::bigint IS NULL OR campaign_id = $3::bigint) "
     "AND ($4::text IS NULL OR state = $4) AND ($5::text IS NULL OR kind = $5) "
+    "AND ($6::text IS NULL OR client_ref = $6) "
     "ORDER BY id DESC LIMIT $2::int";
 /* clang-format on */
 
@@ -35,6 +36,9 @@ static json_t *upload_row_json(const PGresult *r, int i)
                             INT(8), "rows_dnc", INT(9), "bytes_read", INT(10), "bytes_total",
                             INT(11), "committed_line", INT(12), "resumes", INT(13), "created_at",
                             TEXT(14), "finished_at", TEXT(15), "interrupted_at", TEXT(16));
+    if (row) {
+        json_object_set_new(row, "client_ref", TEXT(17));
+    }
 #undef TEXT
 #undef INT
     char url[64];
@@ -81,10 +85,14 @@ static void list_uploads(void *ctx, ecm_http_req *req)
     }
     char scampaign[24];
     (void)snprintf(scampaign, sizeof scampaign, "%lld", campaign);
-    const char *params[] = {page.cursor_param, page.limit_param, campaign ? scampaign : NULL,
-                            ecm_http_req_query(req, "state"), ecm_http_req_query(req, "kind")};
+    const char *params[] = {page.cursor_param,
+                            page.limit_param,
+                            campaign ? scampaign : NULL,
+                            ecm_http_req_query(req, "state"),
+                            ecm_http_req_query(req, "kind"),
+                            ecm_http_req_query(req, "client_ref")};
     ecm_pg *pg = ecm_pg_pool_get(app->pool);
-    PGresult *r = ecm_pg_exec(pg, LIST_SQL, 5, params);
+    PGresult *r = ecm_pg_exec(pg, LIST_SQL, 6, params);
     if (!r) {
         gw_respond_db_down(req, pg, "list uploads");
         ecm_pg_pool_put(app->pool, pg);

@@ -109,6 +109,13 @@ for line in $((rows - 1)) "$rows" $((rows + 1)); do
         e2e_fail "bad row on line $line not in the report"
 done
 jq -r '.rows[].line' <<<"$report" >"$E2E_TMP/rejected_lines"
+# The bar ends with the server's rejected count; while the file went, the
+# upload was found by the reference ecmctl sent (ECM-Upload-Ref).
+[[ $last == *", $rejected rejected"* ]] || e2e_fail "the bar's last line lacks the rejected count: $last"
+ref=$(ecm_psql -tA -c "SELECT client_ref FROM uploads WHERE id = $up_id")
+[[ $ref =~ ^[0-9a-f]{32}$ ]] || e2e_fail "upload $up_id has no client reference ('$ref')"
+e2e_assert_eq "$up_id" "$(api GET "/api/v1/uploads?client_ref=$ref" | jq -r '.items[0].id')" \
+    "upload found by its client reference"
 # The same file to a second campaign, rejects accepted.
 jq '.name = "ctl second target"' "$E2E_TMP/c.json" >"$E2E_TMP/c2.json"
 uid2=$(ctl campaigns create --file "$E2E_TMP/c2.json") || e2e_fail "second campaign"

@@ -62,13 +62,17 @@ static void test_ecmctl_bar_text_shows_bytes_percent_and_rows(void **state)
 {
     (void)state;
     char buf[160];
-    assert_string_equal(ctl_bar_text(buf, sizeof(buf), 4200000, 8400000, 41230),
+    assert_string_equal(ctl_bar_text(buf, sizeof(buf), 4200000, 8400000, 41230, -1),
                         "[###############...............]  50%  4.2 / 8.4 MB  41,230 rows sent");
-    assert_string_equal(ctl_bar_text(buf, sizeof(buf), 0, 0, 0),
+    assert_string_equal(ctl_bar_text(buf, sizeof(buf), 0, 0, 0, -1),
                         "[##############################] 100%  0.0 / 0.0 kB  0 rows sent");
-    assert_string_equal(ctl_bar_text(buf, sizeof(buf), 1500, 3000, 7),
+    assert_string_equal(ctl_bar_text(buf, sizeof(buf), 1500, 3000, 7, -1),
                         "[###############...............]  50%  1.5 / 3.0 kB  7 rows sent");
-    ctl_bar_text(buf, 10, 1, 2, 3); /* cut, never overrun */
+    /* The server's rejected count, once it is known. */
+    assert_string_equal(
+        ctl_bar_text(buf, sizeof(buf), 4200000, 8400000, 41230, 1234),
+        "[###############...............]  50%  4.2 / 8.4 MB  41,230 rows sent, 1,234 rejected");
+    ctl_bar_text(buf, 10, 1, 2, 3, 4); /* cut, never overrun */
     assert_int_equal(strlen(buf), 9);
 }
 

@@ -187,8 +187,9 @@ int ctl_api_get(const char *path, ctl_api_answer *out)
     return ctl_api_call("GET", path, NULL, out);
 }
 
-int ctl_api_post_file(const char *path, const char *content_type, FILE *fp, long long size,
-                      ctl_api_chunk_fn on_chunk, void *chunk_ctx, ctl_api_answer *out)
+int ctl_api_post_file(const char *path, const char *content_type, const char *extra_header,
+                      FILE *fp, long long size, ctl_api_chunk_fn on_chunk, void *chunk_ctx,
+                      ctl_api_answer *out)
 {
     CURL *c = curl_easy_init();
     if (!c) {
@@ -203,6 +204,9 @@ int ctl_api_post_file(const char *path, const char *content_type, FILE *fp, long
     }
     struct curl_slist *hdrs = curl_slist_append(NULL, ct);
     struct curl_slist *more = hdrs ? curl_slist_append(hdrs, "Expect:") : NULL;
+    if (more && extra_header) {
+        more = curl_slist_append(more, extra_header);
+    }
     if (!more) {
         curl_slist_free_all(hdrs);
         curl_easy_cleanup(c);

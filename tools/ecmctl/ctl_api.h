@@ -42,11 +42,12 @@ int ctl_api_get(const char *path, ctl_api_answer *out) __attribute__((warn_unuse
 typedef void (*ctl_api_chunk_fn)(void *ctx, const char *data, size_t len);
 
 /* POSTs the open file fp (size bytes, read from its current position) to
- * base + path as content_type, calling on_chunk (may be NULL) with every
- * piece read. Same contract as ctl_api_call. */
-int ctl_api_post_file(const char *path, const char *content_type, FILE *fp, long long size,
-                      ctl_api_chunk_fn on_chunk, void *chunk_ctx, ctl_api_answer *out)
-    __attribute__((warn_unused_result));
+ * base + path as content_type, with extra_header ("Name: value"; NULL:
+ * none), calling on_chunk (may be NULL) with every piece read. Same
+ * contract as ctl_api_call. */
+int ctl_api_post_file(const char *path, const char *content_type, const char *extra_header,
+                      FILE *fp, long long size, ctl_api_chunk_fn on_chunk, void *chunk_ctx,
+                      ctl_api_answer *out) __attribute__((warn_unused_result));
 
 /* GETs base + path and writes a 2xx answer's body to sink as it arrives
  * (an error answer is kept in out as by ctl_api_call). Returns 0 when the

@@ -25,9 +25,20 @@ void ctl_bar_init(ctl_bar *b, bool on, FILE *out, long long total, bool json)
     b->last_percent = -1;
     b->last_ms = 0;
     b->draws = 0;
+    b->rejected = -1;
+    b->poll = NULL;
+    b->poll_ctx = NULL;
+    b->last_poll_ms = 0;
 }
 
-const char *ctl_bar_text(char *buf, size_t size, long long sent, long long total, long long rows)
+void ctl_bar_set_poll(ctl_bar *b, long long (*poll)(void *ctx), void *ctx)
+{
+    b->poll = poll;
+    b->poll_ctx = ctx;
+}
+
+const char *ctl_bar_text(char *buf, size_t size, long long sent, long long total, long long rows,
+                         long long rejected)
 {
     int percent = total > 0 ? (int)(sent * 100 / total) : 100;
     int fill = total > 0 ? (int)(sent * BAR_WIDTH / total) : BAR_WIDTH;
@@ -36,12 +47,17 @@ const char *ctl_bar_text(char *buf, size_t size, long long sent, long long total
         cells[i] = i < fill ? '#' : '.';
     }
     cells[BAR_WIDTH] = '\0';
-    char count[32];
+    char count[32], bad[48] = "";
+    if (rejected >= 0) {
+        char n[32];
+        /* trunc-ok: fits (a count is at most 26 characters) */
+        (void)snprintf(bad, sizeof(bad), ", %s rejected", ctl_cli_count(n, sizeof(n), rejected));
+    }
     /* trunc-ok: a progress line, cut to the terminal's taste */
     double unit = total >= 1000000 ? 1e6 : 1e3;
-    (void)snprintf(buf, size, "[%s] %3d%%  %.1f / %.1f %s  %s rows sent", cells, percent,
+    (void)snprintf(buf, size, "[%s] %3d%%  %.1f / %.1f %s  %s rows sent%s", cells, percent,
                    (double)sent / unit, (double)total / unit, unit > 1e3 ? "MB" : "kB",
-                   ctl_cli_count(count, sizeof(count), rows));
+                   ctl_cli_count(count, sizeof(count), rows), bad);
     return buf;
 }
 
@@ -50,7 +66,8 @@ static void draw(ctl_bar *b, bool at_end)
 {
     char line[160];
     fprintf(b->out, "\r%s",
-            ctl_bar_text(line, sizeof(line), b->sent, b->total, ctl_rows_count(&b->rows, at_end)));
+            ctl_bar_text(line, sizeof(line), b->sent, b->total, ctl_rows_count(&b->rows, at_end),
+                         b->rejected));
     fflush(b->out);
     b->draws++;
 }
@@ -65,6 +82,13 @@ void ctl_bar_feed(void *ctx, const char *data, size_t len)
     }
     int percent = b->total > 0 ? (int)(b->sent * 100 / b->total) : 100;
     long long now = mono_ms();
+    if (b->poll && now - b->last_poll_ms >= CTL_BAR_POLL_MS) {
+        b->last_poll_ms = now;
+        long long rejected = b->poll(b->poll_ctx);
+        if (rejected >= 0) {
+            b->rejected = rejected;
+        }
+    }
     if (percent != b->last_percent || now - b->last_ms >= REDRAW_MS) {
         b->last_percent = percent;
         b->last_ms = now;

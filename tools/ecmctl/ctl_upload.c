@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -125,6 +126,59 @@ static int open_file(const ctl_upload_job *job, FILE **fp, long long *size)
     return 0;
 }
 
+/* Where the bar reads the server's counts while the body streams. */
+typedef struct {
+    char path[160];
+} count_poll;
+
+/* The rows the server has rejected so far, from the upload's list entry
+ * (a new upload, found by its ECM-Upload-Ref) or its report (a resume);
+ * -1 when not known yet (the first batch is not in, or no answer). */
+static long long poll_rejected(void *ctx)
+{
+    const count_poll *p = ctx;
+    ctl_api_answer a;
+    long long n = -1;
+    if (ctl_api_get(p->path, &a) == 0 && a.status == 200 && a.body) {
+        json_t *items = json_object_get(a.body, "items");
+        const json_t *u = items ? json_array_get(items, 0) : a.body;
+        json_t *v = u ? json_object_get(u, "rows_rejected") : NULL;
+        n = json_is_integer(v) ? (long long)json_integer_value(v) : -1;
+    }
+    ctl_api_answer_destroy(&a);
+    return n;
+}
+
+/* A new upload's reference (ECM-Upload-Ref: 32 random hex digits) into
+ * header, and the poll path that finds it; a resume is polled by its id.
+ * Returns 0, or -1 when no random bytes came (then no counts while it
+ * streams: header "" and no poll). */
+static int upload_ref(const ctl_upload_job *job, char *header, size_t header_size, count_poll *poll)
+{
+    header[0] = '\0';
+    if (job->resume_id > 0) {
+        return snprintf(poll->path, sizeof(poll->path), "/api/v1/uploads/%lld?limit=1",
+                        job->resume_id) < (int)sizeof(poll->path)
+                   ? 0
+                   : -1;
+    }
+    unsigned char raw[16];
+    if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
+        return -1;
+    }
+    char ref[33];
+    for (size_t i = 0; i < sizeof(raw); i++) {
+        (void)snprintf(ref + 2 * i, 3, "%02x", raw[i]); /* trunc-ok: 2 digits */
+    }
+    if (snprintf(header, header_size, "ECM-Upload-Ref: %s", ref) >= (int)header_size ||
+        snprintf(poll->path, sizeof(poll->path), "/api/v1/uploads?client_ref=%s&limit=1", ref) >=
+            (int)sizeof(poll->path)) {
+        header[0] = '\0';
+        return -1;
+    }
+    return 0;
+}
+
 int ctl_upload_run(const ctl_upload_job *job)
 {
     FILE *fp;
@@ -139,9 +193,19 @@ int ctl_upload_run(const ctl_upload_job *job)
     bool on = job->progress > 0 || (job->progress < 0 && isatty(STDERR_FILENO));
     ctl_bar bar;
     ctl_bar_init(&bar, on, stderr, size, strstr(ct, "json") != NULL);
+    char ref_header[64];
+    count_poll poll;
+    int polled = on && upload_ref(job, ref_header, sizeof(ref_header), &poll) == 0;
+    if (polled) {
+        ctl_bar_set_poll(&bar, poll_rejected, &poll);
+    }
     ctl_api_answer a;
-    int sent = ctl_api_post_file(job->path, ct, fp, size, ctl_bar_feed, &bar, &a);
+    int sent = ctl_api_post_file(job->path, ct, polled && ref_header[0] ? ref_header : NULL, fp,
+                                 size, ctl_bar_feed, &bar, &a);
     fclose(fp);
+    if (sent == 0 && a.status == 202 && json_is_integer(json_object_get(a.body, "rows_rejected"))) {
+        bar.rejected = jint(a.body, "rows_rejected"); /* the last word */
+    }
     ctl_bar_finish(&bar);
     if (sent != 0) {
         int rc = ctl_api_fail(job->what, &a);
@@ -257,5 +321,6 @@ int ctl_upload_main(int argc, char **argv)
         (void)snprintf(path, sizeof(path), "/api/v1/campaigns/%lld/uploads", campaign_id);
     }
     job.path = path;
+    job.resume_id = resume_id;
     return ctl_upload_run(&job);
 }

@@ -18,6 +18,7 @@ typedef struct {
     int progress;             /* 1: draw the bar, 0: never, -1: when stderr is a terminal */
     bool allow_rejects;       /* rejected rows still exit 0 */
     bool json;                /* print the API's answer as JSON instead of the summary */
+    long long resume_id;      /* the upload resumed (its counts are polled by id); 0: new */
 } ctl_upload_job;
 
 /* Sends job->file to job->path and tells the outcome: the summary (or the
