@@ -237,7 +237,9 @@ static const char CONTACT_SQL[] =
     "(SELECT coalesce(json_agg(json_build_object("
     "  'attempt', a.attempt, 'phone', a.phone, 'channel', a.channel, 'status', a.status, "
     "  'dispatched_at', " GW_SQL_TIME("a.dispatched_at") ", "
-    "  'result_at', " GW_SQL_TIME("a.result_at") ", 'outcome', a.outcome) ORDER BY a.attempt), "
+    "  'result_at', " GW_SQL_TIME("a.result_at") ", 'outcome', a.outcome, "
+    "  'raw_code', a.raw_code, 'raw_detail', a.raw_detail, 'dlr_status', a.dlr_status, "
+    "  'account_number', a.account_number) ORDER BY a.attempt), "
     "  '[]') FROM (SELECT * FROM attempts WHERE contact_id = k.id ORDER BY attempt LIMIT $2) a"
     ")::text "
     "FROM contacts k WHERE k.id = $1";
