@@ -149,7 +149,16 @@ void gw_upload_report_get(void *ctx, ecm_http_req *req)
     if (gw_path_id(req, "upload", &id) != 0) {
         return;
     }
-    if (gw_query_int(req, "after", 0, 0, INT64_MAX / 2, &after) != 0 ||
+    /* ?cursor (from next_cursor, as every list pages) or ?after (a line:
+     * the rows after it; the older name, kept for clients that use it). */
+    const char *cursor = ecm_http_req_query(req, "cursor");
+    if (cursor && gw_parse_id(cursor, &after) != 0) {
+        ecm_http_respond_problem(req, 400, "validation", "Invalid query",
+                                 "cursor: '%s' is not a cursor from next_cursor",
+                                 GW_QUOTE(cursor, 40));
+        return;
+    }
+    if ((!cursor && gw_query_int(req, "after", 0, 0, INT64_MAX / 2, &after) != 0) ||
         gw_query_int(req, "limit", GW_REPORT_PAGE_DEFAULT, 1, GW_REPORT_PAGE_MAX, &limit) != 0) {
         return;
     }
@@ -201,6 +210,10 @@ void gw_upload_report_get(void *ctx, ecm_http_req *req)
     if (body && items) {
         report_details(body, r, id);
         json_object_set_new(body, "rows", items);
+        json_object_set_new(body, "next_cursor",
+                            json_is_null(next)
+                                ? json_null()
+                                : json_sprintf("%lld", (long long)json_integer_value(next)));
         json_object_set_new(body, "next_after", next);
     } else {
         json_decref(items);

@@ -1302,6 +1302,15 @@ static void test_api_upload_streams_12000_rows_in_batches(void **state)
                      g.bad_lines[1]);
     assert_int_equal(gw_test_jint_at(a, "next_after"), g.bad_lines[1]);
     assert_true(gw_test_jint_at(a, "progress.bytes_read") > TEST_ROWS * 30);
+    /* The same page through ?cursor, as every list pages; its next_cursor
+     * leads to the third row. */
+    char next[32];
+    gw_test_format(next, sizeof(next), "%s", gw_test_jstr(a, "next_cursor"));
+    json_decref(a);
+    gw_test_format(path, sizeof(path), "/api/v1/uploads/%lld?cursor=%s&limit=1", upload_id, next);
+    assert_int_equal(request(f, "GET", path, NULL, NULL, NULL, NULL, &a, NULL, 0), 200);
+    assert_int_equal(gw_test_jint_at(json_array_get(json_object_get(a, "rows"), 0), "line"),
+                     g.bad_lines[2]);
     json_decref(a);
     char *all = report_walk(f, upload_id, "rejected", 2);
     char expected[512];
