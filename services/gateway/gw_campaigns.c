@@ -460,6 +460,49 @@ static int patch_merge(ecm_http_req *req, ecm_pg *pg, const gw_app *app, const P
     return 0;
 }
 
+/* Writes the merged campaign id (locked, in pg's transaction) with its
+ * audit row and answers with the campaign; a PATCH that changes no member
+ * (empty, or the values the campaign has) is not a change: rolled back, no
+ * audit row, updated_at kept, the campaign answered as it is. */
+static void patch_write(ecm_http_req *req, ecm_pg *pg, const gw_app *app, long long id,
+                        const json_t *doc, const json_t *merged, const gw_campaign_input *in,
+                        const char *strategy_id)
+{
+    json_t *changes = gw_audit_diff(doc, merged);
+    if (!changes) {
+        ecm_pg_rollback(pg);
+        ecm_http_respond_problem(req, 500, "internal", "Internal error", "out of memory");
+        return;
+    }
+    int changed = json_object_size(changes) > 0;
+    char sid[24], timeout[24];
+    gw_ll_text(sid, id);
+    const char *uparams[CAMPAIGN_VALUES + 1];
+    uparams[0] = sid;
+    campaign_values(in, strategy_id, region_default(app), timeout, uparams + 1);
+    if (!changed) {
+        ecm_pg_rollback(pg);
+    } else if (ecm_pg_cmd(pg, UPDATE_SQL, CAMPAIGN_VALUES + 1, uparams) != 0 ||
+               gw_audit_add_id(pg, req, "campaign.update", "campaign", id, changes) != 0 ||
+               ecm_pg_commit(pg) != 0) {
+        ecm_pg_rollback(pg);
+        json_decref(changes);
+        gw_respond_db_down(req, pg, "change the campaign");
+        return;
+    }
+    json_decref(changes);
+    if (changed) {
+        ecm_log_info("campaign changed", "campaign_id=%lld", id);
+    }
+    int missing;
+    json_t *c = load_campaign(pg, id, &missing);
+    if (c) {
+        gw_json_respond(req, 200, c);
+    } else {
+        gw_respond_db_down(req, pg, "read the campaign");
+    }
+}
+
 static void patch_campaign(void *ctx, ecm_http_req *req)
 {
     const gw_app *app = ctx;
@@ -476,7 +519,7 @@ static void patch_campaign(void *ctx, ecm_http_req *req)
     const char *params[] = {sid};
     ecm_pg *pg = ecm_pg_pool_get(app->pool);
     PGresult *r = NULL;
-    json_t *doc = NULL, *merged = NULL, *changes = NULL;
+    json_t *doc = NULL, *merged = NULL;
     if (ecm_pg_begin(pg) != 0) {
         gw_respond_db_down(req, pg, "change the campaign");
         goto out;
@@ -508,47 +551,9 @@ static void patch_campaign(void *ctx, ecm_http_req *req)
         }
         goto out;
     }
-    /* What the PATCH changes, member by member; nothing (an empty PATCH, or
-     * the values it already has) is not a change: no update, no audit row,
-     * updated_at kept. */
-    changes = gw_audit_diff(doc, merged);
-    if (!changes) {
-        ecm_pg_rollback(pg);
-        ecm_http_respond_problem(req, 500, "internal", "Internal error", "out of memory");
-        goto out;
-    }
-    if (json_object_size(changes) == 0) {
-        ecm_pg_rollback(pg);
-        json_t *same = load_campaign(pg, id, &(int){0});
-        if (same) {
-            gw_json_respond(req, 200, same);
-        } else {
-            gw_respond_db_down(req, pg, "read the campaign");
-        }
-        goto out;
-    }
-    char timeout[24];
-    const char *uparams[CAMPAIGN_VALUES + 1];
-    uparams[0] = sid;
-    campaign_values(&in, strategy_id, region_default(app), timeout, uparams + 1);
-    if (ecm_pg_cmd(pg, UPDATE_SQL, CAMPAIGN_VALUES + 1, uparams) != 0 ||
-        gw_audit_add_id(pg, req, "campaign.update", "campaign", id, changes) != 0 ||
-        ecm_pg_commit(pg) != 0) {
-        ecm_pg_rollback(pg);
-        gw_respond_db_down(req, pg, "change the campaign");
-        goto out;
-    }
-    ecm_log_info("campaign changed", "campaign_id=%lld", id);
-    int missing;
-    json_t *c = load_campaign(pg, id, &missing);
-    if (c) {
-        gw_json_respond(req, 200, c);
-    } else {
-        gw_respond_db_down(req, pg, "read the campaign");
-    }
+    patch_write(req, pg, app, id, doc, merged, &in, strategy_id);
 out:
     PQclear(r);
-    json_decref(changes);
     json_decref(doc);
     json_decref(merged);
     json_decref(patch);
