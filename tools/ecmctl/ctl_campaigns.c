@@ -138,12 +138,8 @@ static int parse_read_opts(int argc, char **argv, bool *json, long long *limit)
             *json = true;
         } else if (c == 'l' && limit && ctl_cli_parse_id(optarg, limit) == 0) {
             continue;
-        } else if (c == 'h') {
-            usage(stdout);
-            return -1;
         } else {
-            usage(stderr);
-            return CTL_EXIT_USAGE;
+            return ctl_cli_usage(usage, c == 'h');
         }
     }
     return 0;
@@ -161,11 +157,8 @@ static int list(int argc, char **argv)
         }
         return rc < 0 ? CTL_EXIT_OK : CTL_EXIT_USAGE;
     }
-    ctl_api_answer fail;
-    json_t *all = ctl_api_list("/api/v1/campaigns", PAGE_LIMIT, limit, &fail);
+    json_t *all = ctl_api_list_told("campaigns list", "/api/v1/campaigns", PAGE_LIMIT, limit, &rc);
     if (!all) {
-        rc = ctl_api_fail("campaigns list", &fail);
-        ctl_api_answer_destroy(&fail);
         return rc;
     }
     if (json) {
@@ -226,13 +219,12 @@ static int on_one(int argc, char **argv, const char *method, const char *verb)
                    verb ? verb : "");
     (void)snprintf(what, sizeof(what), "campaigns %s %lld", argv[0], id);
     ctl_api_answer a;
-    if (ctl_api_call(method, path, NULL, &a) != 0 || a.status != 200) {
-        rc = ctl_api_fail(what, &a);
-    } else if (json) {
+    rc = ctl_api_expect(what, method, path, NULL, 200, 0, &a);
+    if (rc == CTL_EXIT_OK && json) {
         rc = ctl_api_print_raw(&a);
-    } else if (!verb) {
+    } else if (rc == CTL_EXIT_OK && !verb) {
         print_campaign(a.body);
-    } else {
+    } else if (rc == CTL_EXIT_OK) {
         printf("campaign %lld: %s\n", id, json_string_value(json_object_get(a.body, "state")));
     }
     ctl_api_answer_destroy(&a);
@@ -391,11 +383,10 @@ static int create(int argc, char **argv)
         return rc;
     }
     ctl_api_answer a;
-    if (ctl_api_call("POST", "/api/v1/campaigns", body, &a) != 0 || a.status != 201) {
-        rc = ctl_api_fail("campaigns create", &a);
-    } else if (json) {
+    rc = ctl_api_expect("campaigns create", "POST", "/api/v1/campaigns", body, 201, 0, &a);
+    if (rc == CTL_EXIT_OK && json) {
         rc = ctl_api_print_raw(&a);
-    } else {
+    } else if (rc == CTL_EXIT_OK) {
         printf("%lld\n", (long long)json_integer_value(json_object_get(a.body, "id")));
     }
     ctl_api_answer_destroy(&a);
@@ -406,7 +397,7 @@ static int create(int argc, char **argv)
 int ctl_campaigns_main(int argc, char **argv)
 {
     const char *verb = argc > 1 ? argv[1] : "";
-    if (strcmp(verb, "--help") == 0 || strcmp(verb, "-h") == 0 || strcmp(verb, "help") == 0) {
+    if (ctl_cli_is_help(verb)) {
         usage(stdout);
         return CTL_EXIT_OK;
     }
