@@ -259,42 +259,31 @@ static json_t *window_of(json_t *body)
     return w;
 }
 
+/* The create flags that set one text member: getopt code, member, and
+ * whether it is a member of body's "sms" object. */
+static const struct {
+    int code;
+    const char *member;
+    bool sms;
+} TEXT_FLAGS[] = {
+    {'n', "name", false},   {'c', "channel", false},   {'s', "strategy", false},
+    {'r', "region", false}, {'z', "time_zone", false}, {'S', "start_at", false},
+    {'E', "end_at", false}, {'T', "template", true},   {'F', "sender", true},
+    {'G', "gateway", true},
+};
+
 /* Applies one create flag (getopt code c, value v) to body. Returns 0 or
  * CTL_EXIT_USAGE (said). */
 static int create_flag(json_t *body, int c, const char *v)
 {
+    for (size_t i = 0; i < sizeof(TEXT_FLAGS) / sizeof(TEXT_FLAGS[0]); i++) {
+        if (TEXT_FLAGS[i].code == c) {
+            set_text(TEXT_FLAGS[i].sms ? sms_of(body) : body, TEXT_FLAGS[i].member, v);
+            return 0;
+        }
+    }
     char err[256];
     switch (c) {
-    case 'n':
-        set_text(body, "name", v);
-        return 0;
-    case 'c':
-        set_text(body, "channel", v);
-        return 0;
-    case 's':
-        set_text(body, "strategy", v);
-        return 0;
-    case 'r':
-        set_text(body, "region", v);
-        return 0;
-    case 'z':
-        set_text(body, "time_zone", v);
-        return 0;
-    case 'S':
-        set_text(body, "start_at", v);
-        return 0;
-    case 'E':
-        set_text(body, "end_at", v);
-        return 0;
-    case 'T':
-        set_text(sms_of(body), "template", v);
-        return 0;
-    case 'F':
-        set_text(sms_of(body), "sender", v);
-        return 0;
-    case 'G':
-        set_text(sms_of(body), "gateway", v);
-        return 0;
     case 'w':
         if (ctl_campaigns_window_add(window_of(body), v, err, sizeof(err)) != 0) {
             fprintf(stderr, "ecmctl campaigns create: %s\n", err);
