@@ -213,6 +213,8 @@ static const char SQL_CONTACT_CLOSE[] =
     " next_attempt_at = NULL, callback_at = NULL, closed_at = now(), updated_at = now()"
     " WHERE id = $1";
 
+/* Inside the open transaction on pg: the contact's ContactClosed event on
+ * ctx->topic_closed, through the outbox. Returns 0 or -1. */
 static int add_closed_event(ecm_pg *pg, const st_results_ctx *ctx, int64_t campaign_id,
                             int64_t contact_id, int attempts, Ecm__V1__Outcome outcome)
 {
