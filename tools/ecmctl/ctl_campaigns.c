@@ -237,26 +237,16 @@ static void set_text(json_t *body, const char *key, const char *v)
     json_object_set_new(body, key, json_string(v));
 }
 
-/* body's "sms" object, made when absent (borrowed). */
-static json_t *sms_of(json_t *body)
+/* body's object member key ("sms", "call_window"), made when absent
+ * (borrowed). */
+static json_t *object_of(json_t *body, const char *key)
 {
-    json_t *sms = json_object_get(body, "sms");
-    if (!json_is_object(sms)) {
-        sms = json_object();
-        json_object_set_new(body, "sms", sms);
+    json_t *o = json_object_get(body, key);
+    if (!json_is_object(o)) {
+        o = json_object();
+        json_object_set_new(body, key, o);
     }
-    return sms;
-}
-
-/* body's "call_window" object, made when absent (borrowed). */
-static json_t *window_of(json_t *body)
-{
-    json_t *w = json_object_get(body, "call_window");
-    if (!json_is_object(w)) {
-        w = json_object();
-        json_object_set_new(body, "call_window", w);
-    }
-    return w;
+    return o;
 }
 
 /* The create flags that set one text member: getopt code, member, and
@@ -278,14 +268,14 @@ static int create_flag(json_t *body, int c, const char *v)
 {
     for (size_t i = 0; i < sizeof(TEXT_FLAGS) / sizeof(TEXT_FLAGS[0]); i++) {
         if (TEXT_FLAGS[i].code == c) {
-            set_text(TEXT_FLAGS[i].sms ? sms_of(body) : body, TEXT_FLAGS[i].member, v);
+            set_text(TEXT_FLAGS[i].sms ? object_of(body, "sms") : body, TEXT_FLAGS[i].member, v);
             return 0;
         }
     }
     char err[256];
     switch (c) {
     case 'w':
-        if (ctl_campaigns_window_add(window_of(body), v, err, sizeof(err)) != 0) {
+        if (ctl_campaigns_window_add(object_of(body, "call_window"), v, err, sizeof(err)) != 0) {
             fprintf(stderr, "ecmctl campaigns create: %s\n", err);
             return CTL_EXIT_USAGE;
         }
