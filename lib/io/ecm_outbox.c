@@ -17,6 +17,7 @@
 #include "ecm_event.h"
 #include "ecm_log.h"
 #include "ecm_pgarray.h"
+#include "ecm_uuid.h"
 
 #define OUTBOX_BATCH 1000
 #define OUTBOX_BACKOFF_MIN_MS 100
@@ -132,6 +133,38 @@ int ecm_outbox_copy_add(ecm_pg *pg, const char *topic, const char *key, const ch
 int ecm_outbox_copy_end(ecm_pg *pg)
 {
     return ecm_pg_copy_end(pg);
+}
+
+/* Adds the ContactClosed event of c through ecm_outbox_add() or, when copy,
+ * ecm_outbox_copy_add(). Returns 0 or -1. */
+static int outbox_add_closed(ecm_pg *pg, int copy, const char *topic, const char *source,
+                             const ecm_outbox_closed *c)
+{
+    char id[ECM_UUID_LEN], key[24];
+    ecm_uuid_new(id);
+    snprintf(key, sizeof key, "%lld", (long long)c->contact_id);
+    Ecm__V1__ContactClosed ev = ECM__V1__CONTACT_CLOSED__INIT;
+    ev.event_id = id;
+    ev.occurred_at = c->occurred_at_ms ? c->occurred_at_ms : ecm_clock_wall_ms();
+    ev.campaign_id = c->campaign_id;
+    ev.contact_id = c->contact_id;
+    ev.attempts = c->attempts;
+    ev.outcome = c->outcome;
+    if (copy)
+        return ecm_outbox_copy_add(pg, topic, key, source, id, ev.occurred_at, &ev.base);
+    return ecm_outbox_add(pg, topic, key, source, id, ev.occurred_at, &ev.base);
+}
+
+int ecm_outbox_add_closed(ecm_pg *pg, const char *topic, const char *source,
+                          const ecm_outbox_closed *c)
+{
+    return outbox_add_closed(pg, 0, topic, source, c);
+}
+
+int ecm_outbox_copy_add_closed(ecm_pg *pg, const char *topic, const char *source,
+                               const ecm_outbox_closed *c)
+{
+    return outbox_add_closed(pg, 1, topic, source, c);
 }
 
 /* ---- relay ---- */

@@ -12,6 +12,7 @@
 
 #include <protobuf-c/protobuf-c.h>
 
+#include "ecm_event.h"
 #include "ecm_kafka.h"
 #include "ecm_metrics.h"
 #include "ecm_pg.h"
@@ -31,6 +32,26 @@ int ecm_outbox_copy_begin(ecm_pg *pg) __attribute__((warn_unused_result));
 int ecm_outbox_copy_add(ecm_pg *pg, const char *topic, const char *key, const char *source,
                         const char *event_id, int64_t occurred_at_ms, const ProtobufCMessage *msg);
 int ecm_outbox_copy_end(ecm_pg *pg);
+
+/* What a ContactClosed event tells: the contact closed, with how many
+ * attempts it had and why. */
+typedef struct {
+    int64_t campaign_id;
+    int64_t contact_id;
+    int attempts;
+    Ecm__V1__Outcome outcome;
+    int64_t occurred_at_ms; /* 0: now (ecm_clock_wall_ms()) */
+} ecm_outbox_closed;
+
+/* One ContactClosed event of c, with a new event id and keyed by the
+ * contact id, on topic: ecm_outbox_add_closed() through ecm_outbox_add(),
+ * ecm_outbox_copy_add_closed() through ecm_outbox_copy_add() (between
+ * ecm_outbox_copy_begin() and ecm_outbox_copy_end()). Each returns 0 or
+ * -1. */
+int ecm_outbox_add_closed(ecm_pg *pg, const char *topic, const char *source,
+                          const ecm_outbox_closed *c) __attribute__((warn_unused_result));
+int ecm_outbox_copy_add_closed(ecm_pg *pg, const char *topic, const char *source,
+                               const ecm_outbox_closed *c);
 
 typedef struct ecm_outbox_relay ecm_outbox_relay;
 

@@ -4,12 +4,10 @@
 #include <stdlib.h>
 
 #include "ecm/v1/events.pb-c.h"
-#include "ecm_clock.h"
 #include "ecm_event.h"
 #include "ecm_log.h"
 #include "ecm_outbox.h"
 #include "ecm_pgarray.h"
-#include "ecm_uuid.h"
 
 int ecm_dnc_phone_key(const char *phone, char *out, size_t out_size)
 {
@@ -65,17 +63,13 @@ int ecm_dnc_add_closed_events(ecm_pg *pg, const PGresult *r, const char *topic_c
         return -1;
     }
     for (int i = 0; i < PQntuples(r); i++) {
-        char id[ECM_UUID_LEN];
-        ecm_uuid_new(id);
-        Ecm__V1__ContactClosed ev = ECM__V1__CONTACT_CLOSED__INIT;
-        ev.event_id = id;
-        ev.occurred_at = ecm_clock_wall_ms();
-        ev.contact_id = strtoll(PQgetvalue(r, i, 0), NULL, 10);
-        ev.campaign_id = strtoll(PQgetvalue(r, i, 1), NULL, 10);
-        ev.attempts = (int32_t)strtol(PQgetvalue(r, i, 2), NULL, 10);
-        ev.outcome = ECM__V1__OUTCOME__OUTCOME_DNC;
-        if (ecm_outbox_copy_add(pg, topic_closed, PQgetvalue(r, i, 0), source, id, ev.occurred_at,
-                                &ev.base) != 0) {
+        const ecm_outbox_closed c = {
+            .contact_id = strtoll(PQgetvalue(r, i, 0), NULL, 10),
+            .campaign_id = strtoll(PQgetvalue(r, i, 1), NULL, 10),
+            .attempts = (int32_t)strtol(PQgetvalue(r, i, 2), NULL, 10),
+            .outcome = ECM__V1__OUTCOME__OUTCOME_DNC,
+        };
+        if (ecm_outbox_copy_add_closed(pg, topic_closed, source, &c) != 0) {
             (void)ecm_outbox_copy_end(pg);
             return -1;
         }

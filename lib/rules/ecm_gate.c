@@ -7,13 +7,11 @@
 #include <string.h>
 #include <strings.h>
 
-#include "ecm_clock.h"
 #include "ecm_event.h"
 #include "ecm_log.h"
 #include "ecm_outbox.h"
 #include "ecm_pgarray.h"
 #include "ecm_pgval.h"
-#include "ecm_uuid.h"
 
 /* A campaign whose window can't be read is looked at again this much later. */
 #define BAD_WINDOW_WAIT_MS (5LL * 60 * 1000)
@@ -217,18 +215,13 @@ static int add_closed_events(ecm_gate *g, ecm_pg *pg, const ecm_gate_row *rows, 
     for (int i = 0; rc == 0 && i < n; i++) {
         if (rows[i].action != ECM_GATE_CLOSE)
             continue;
-        char id[ECM_UUID_LEN], key[24];
-        ecm_uuid_new(id);
-        snprintf(key, sizeof key, "%lld", (long long)rows[i].contact_id);
-        Ecm__V1__ContactClosed ev = ECM__V1__CONTACT_CLOSED__INIT;
-        ev.event_id = id;
-        ev.occurred_at = ecm_clock_wall_ms();
-        ev.campaign_id = rows[i].campaign_id;
-        ev.contact_id = rows[i].contact_id;
-        ev.attempts = rows[i].attempts;
-        ev.outcome = rows[i].outcome;
-        rc = ecm_outbox_copy_add(pg, g->cfg.topic_closed, key, g->cfg.source, id, ev.occurred_at,
-                                 &ev.base);
+        const ecm_outbox_closed c = {
+            .campaign_id = rows[i].campaign_id,
+            .contact_id = rows[i].contact_id,
+            .attempts = rows[i].attempts,
+            .outcome = rows[i].outcome,
+        };
+        rc = ecm_outbox_copy_add_closed(pg, g->cfg.topic_closed, g->cfg.source, &c);
     }
     /* Ended even after a failure, so that the connection stays usable for
      * the caller's rollback. */

@@ -271,6 +271,20 @@ ecm_pg_pool *ecm_service_pg_pool_new(const ecm_service *s, int size)
     return p;
 }
 
+int ecm_service_consumer_start(ecm_service *s, const char *group_id, const char *const *topics,
+                               size_t ntopics)
+{
+    char errstr[512];
+    s->consumer = ecm_kafka_consumer_new(s->common->kafka_brokers, group_id, topics, ntopics,
+                                         s->common->topic_deadletter, s->source, s->metrics, errstr,
+                                         sizeof errstr);
+    if (!s->consumer) {
+        ecm_log_error("could not create the Kafka consumer", "%s", errstr);
+        return -1;
+    }
+    return 0;
+}
+
 static int service_left_ms(int64_t deadline, int64_t reserve)
 {
     int64_t left = deadline - ecm_clock_mono_ms() - reserve;

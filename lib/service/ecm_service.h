@@ -158,6 +158,12 @@ int ecm_service_start_http(ecm_service *s) __attribute__((warn_unused_result));
 ecm_pg_pool *ecm_service_pg_pool_new(const ecm_service *s, int size)
     __attribute__((warn_unused_result));
 
+/* Creates s's consumer (s->consumer) in group group_id of the ntopics
+ * topics, with the common brokers and dead-letter topic. Returns 0, or -1
+ * (logged) with s->consumer NULL. */
+int ecm_service_consumer_start(ecm_service *s, const char *group_id, const char *const *topics,
+                               size_t ntopics) __attribute__((warn_unused_result));
+
 /* Orderly stop: HTTP down, relay drains, consumer closes (commits), producer
  * flushes, DB closes. Bounded by shutdown_timeout_s. */
 void ecm_service_shutdown(ecm_service *s);

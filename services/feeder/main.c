@@ -80,22 +80,6 @@ static int check_config(const feeder_config *cfg, ecm_legal_hours *legal)
     return 0;
 }
 
-/* Creates the consumer of the retry topic as svc's consumer. Returns 0, or
- * -1 (logged). */
-static int start_consumer(ecm_service *svc, const feeder_config *cfg)
-{
-    char errstr[512];
-    const char *topics[1] = {cfg->common.topic_retry};
-    svc->consumer = ecm_kafka_consumer_new(cfg->common.kafka_brokers, cfg->group, topics, 1,
-                                           cfg->common.topic_deadletter, svc->source, svc->metrics,
-                                           errstr, sizeof errstr);
-    if (!svc->consumer) {
-        ecm_log_error("could not create the Kafka consumer", "%s", errstr);
-        return -1;
-    }
-    return 0;
-}
-
 /* Starts the intake of the retry topic (voice contacts) on svc's consumer.
  * Returns it, or NULL (logged). */
 static ecm_intake *start_intake(ecm_service *svc, const feeder_config *cfg)
@@ -140,7 +124,8 @@ int main(int argc, char **argv)
     if (!uccx)
         goto out;
 
-    if (start_consumer(&svc, &cfg) < 0)
+    const char *topics[1] = {cfg.common.topic_retry};
+    if (ecm_service_consumer_start(&svc, cfg.group, topics, 1) < 0)
         goto out;
 
     ecm_gate_config gcfg = {

@@ -62,7 +62,7 @@ gw_body_kind gw_upload_body_kind(const char *ct)
 }
 
 /* The Content-Type of an upload: CSV or JSON, or 415 answered. */
-gw_body_kind gw_upload_http_kind(ecm_http_req *req, const char **ct)
+static gw_body_kind upload_http_kind(ecm_http_req *req, const char **ct)
 {
     char shown[256];
     *ct = ecm_http_req_header(req, "Content-Type");
@@ -77,15 +77,21 @@ gw_body_kind gw_upload_http_kind(ecm_http_req *req, const char **ct)
     return kind;
 }
 
+gw_body_kind gw_upload_http_target(ecm_http_req *req, const char *param, long long *id,
+                                   const char **ct)
+{
+    if (gw_path_id(req, param, id) != 0) {
+        return GW_BODY_UNSUPPORTED;
+    }
+    return upload_http_kind(req, ct);
+}
+
 static int upload_begin(void *ctx, ecm_http_req *req)
 {
     const gw_app *app = ctx;
     long long campaign_id;
-    if (gw_path_id(req, "campaign", &campaign_id) != 0) {
-        return -1;
-    }
     const char *ct;
-    gw_body_kind kind = gw_upload_http_kind(req, &ct);
+    gw_body_kind kind = gw_upload_http_target(req, "campaign", &campaign_id, &ct);
     if (kind == GW_BODY_UNSUPPORTED) {
         return -1;
     }

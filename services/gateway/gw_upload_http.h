@@ -13,8 +13,11 @@ typedef enum { GW_BODY_UNSUPPORTED, GW_BODY_CSV, GW_BODY_JSON } gw_body_kind;
  * application/json is JSON; anything else (NULL too) unsupported. */
 gw_body_kind gw_upload_body_kind(const char *content_type);
 
-/* The Content-Type of req (*ct, NULL when absent): CSV or JSON, or
- * GW_BODY_UNSUPPORTED after answering 415. */
-gw_body_kind gw_upload_http_kind(ecm_http_req *req, const char **ct);
+/* What an upload request names: the id in its path parameter param (*id)
+ * and its Content-Type (*ct, NULL when absent), CSV or JSON. Returns the
+ * body's kind, or GW_BODY_UNSUPPORTED after answering (a bad id as
+ * gw_path_id() does, any other type 415). */
+gw_body_kind gw_upload_http_target(ecm_http_req *req, const char *param, long long *id,
+                                   const char **ct);
 
 #endif

@@ -200,20 +200,18 @@ static const char SQL_DNC[] =
     "SELECT DISTINCT '+' || d.phone_key FROM unnest($2::text[]) AS p (k) "
     "JOIN dnc d ON d.phone_key = p.k WHERE d.campaign_id IS NULL OR d.campaign_id = $1";
 
-static int add_closed_event(ecm_pg *pg, const gw_upload *u, const char *key, long long contact_id,
-                            int64_t now)
+/* The ContactClosed (DNC) of a contact the batch loaded already closed. */
+static int add_closed_event(ecm_pg *pg, const gw_upload *u, long long contact_id, int64_t now)
 {
-    char event_id[ECM_UUID_LEN];
-    ecm_uuid_new(event_id);
-    Ecm__V1__ContactClosed ev = ECM__V1__CONTACT_CLOSED__INIT;
-    ev.event_id = event_id;
-    ev.occurred_at = now;
-    ev.campaign_id = u->campaign_id;
-    ev.contact_id = contact_id;
-    ev.attempts = 0;
-    ev.outcome = ECM__V1__OUTCOME__OUTCOME_DNC;
+    const ecm_outbox_closed c = {
+        .campaign_id = u->campaign_id,
+        .contact_id = contact_id,
+        .attempts = 0,
+        .outcome = ECM__V1__OUTCOME__OUTCOME_DNC,
+        .occurred_at_ms = now,
+    };
     const char *topic = u->app->topic_closed ? u->app->topic_closed : GW_TOPIC_CLOSED_DEFAULT;
-    return ecm_outbox_copy_add(pg, topic, key, u->app->source, event_id, now, &ev.base);
+    return ecm_outbox_copy_add_closed(pg, topic, u->app->source, &c);
 }
 
 /* The batch's ContactsUploaded: the contacts it loaded queued, by id (ids
@@ -455,7 +453,7 @@ static int try_events(load_try *t)
         }
         const char *key = PQgetvalue(t->ids, k++, 0);
         if (t->decision[i] == ROW_LOAD_DNC &&
-            add_closed_event(t->pg, t->u, key, strtoll(key, NULL, 10), t->now) != 0) {
+            add_closed_event(t->pg, t->u, strtoll(key, NULL, 10), t->now) != 0) {
             return -1;
         }
     }

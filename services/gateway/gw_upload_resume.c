@@ -173,11 +173,8 @@ int gw_upload_resume_begin(void *ctx, ecm_http_req *req)
 {
     const gw_app *app = ctx;
     long long id;
-    if (gw_path_id(req, "upload", &id) != 0) {
-        return -1;
-    }
     const char *ct;
-    gw_body_kind kind = gw_upload_http_kind(req, &ct);
+    gw_body_kind kind = gw_upload_http_target(req, "upload", &id, &ct);
     if (kind == GW_BODY_UNSUPPORTED) {
         return -1;
     }

@@ -339,22 +339,6 @@ static int start_pool_and_auth(ecm_service *svc, const sms_config *cfg, sms_part
     return 0;
 }
 
-/* Creates the consumer of the retry topic as svc's consumer. Returns 0, or
- * -1 (logged). */
-static int start_consumer(ecm_service *svc, const sms_config *cfg)
-{
-    char errstr[512];
-    const char *topics[1] = {cfg->common.topic_retry};
-    svc->consumer = ecm_kafka_consumer_new(cfg->common.kafka_brokers, cfg->group, topics, 1,
-                                           cfg->common.topic_deadletter, svc->source, svc->metrics,
-                                           errstr, sizeof errstr);
-    if (!svc->consumer) {
-        ecm_log_error("could not create the Kafka consumer", "%s", errstr);
-        return -1;
-    }
-    return 0;
-}
-
 /* Stops and frees what p holds, in order: the intake, expiry and purge
  * threads must be gone before the service closes its consumer and the pool
  * goes. Can't fail. */
@@ -412,7 +396,8 @@ int main(int argc, char **argv)
         .reply_max_per_minute = cfg.reply_max_per_minute,
     };
 
-    if (start_consumer(&svc, &cfg) < 0)
+    const char *topics[1] = {cfg.common.topic_retry};
+    if (ecm_service_consumer_start(&svc, cfg.group, topics, 1) < 0)
         goto out;
 
     sms_sender_config scfg = {

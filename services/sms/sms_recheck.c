@@ -11,7 +11,6 @@
 #include "ecm_outbox.h"
 #include "ecm_pgarray.h"
 #include "ecm_pgval.h"
-#include "ecm_uuid.h"
 #include "sms_held.h"
 #include "sms_judge.h"
 
@@ -20,19 +19,13 @@
 static int add_closed(sms_sender *s, int64_t campaign_id, int64_t contact_id, int attempts,
                       Ecm__V1__Outcome outcome)
 {
-    char id[ECM_UUID_LEN], key[24];
-    ecm_uuid_new(id);
-    if ((size_t)snprintf(key, sizeof key, "%lld", (long long)contact_id) >= sizeof key)
-        return -1;
-    Ecm__V1__ContactClosed ev = ECM__V1__CONTACT_CLOSED__INIT;
-    ev.event_id = id;
-    ev.occurred_at = ecm_clock_wall_ms();
-    ev.campaign_id = campaign_id;
-    ev.contact_id = contact_id;
-    ev.attempts = attempts;
-    ev.outcome = outcome;
-    return ecm_outbox_add(s->pg, s->cfg.ctx->common->topic_closed, key, s->cfg.ctx->source, id,
-                          ev.occurred_at, &ev.base);
+    const ecm_outbox_closed c = {
+        .campaign_id = campaign_id,
+        .contact_id = contact_id,
+        .attempts = attempts,
+        .outcome = outcome,
+    };
+    return ecm_outbox_add_closed(s->pg, s->cfg.ctx->common->topic_closed, s->cfg.ctx->source, &c);
 }
 
 /* The attempts still 'sending' of messages about to be sent again (after a

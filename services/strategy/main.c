@@ -61,13 +61,8 @@ int main(int argc, char **argv)
         goto out;
     }
     const char *topics[] = {cfg.common.topic_call_results, cfg.common.topic_sms_results};
-    svc.consumer = ecm_kafka_consumer_new(cfg.common.kafka_brokers, cfg.group, topics, 2,
-                                          cfg.common.topic_deadletter, svc.source, svc.metrics,
-                                          errstr, sizeof(errstr));
-    if (svc.consumer == NULL) {
-        ecm_log_error("consumer can't start", "%s", errstr);
+    if (ecm_service_consumer_start(&svc, cfg.group, topics, 2) != 0)
         goto out;
-    }
 
     const st_sched_ctx sched_ctx = {
         .topic_retry = cfg.common.topic_retry,

@@ -13,7 +13,6 @@
 #include "ecm_event.h"
 #include "ecm_log.h"
 #include "ecm_outbox.h"
-#include "ecm_uuid.h"
 #include "st_decide.h"
 #include "ecm_pgval.h"
 
@@ -214,22 +213,18 @@ static const char SQL_CONTACT_CLOSE[] =
     " next_attempt_at = NULL, callback_at = NULL, closed_at = now(), updated_at = now()"
     " WHERE id = $1";
 
+/* Inside the open transaction on pg: the contact's ContactClosed event on
+ * ctx->topic_closed, through the outbox. Returns 0 or -1. */
 static int add_closed_event(ecm_pg *pg, const st_results_ctx *ctx, int64_t campaign_id,
                             int64_t contact_id, int attempts, Ecm__V1__Outcome outcome)
 {
-    char id[ECM_UUID_LEN];
-    char key[24];
-    ecm_uuid_new(id);
-    if ((size_t)snprintf(key, sizeof(key), "%lld", (long long)contact_id) >= sizeof(key))
-        return -1;
-    Ecm__V1__ContactClosed ev = ECM__V1__CONTACT_CLOSED__INIT;
-    ev.event_id = id;
-    ev.occurred_at = ecm_clock_wall_ms();
-    ev.campaign_id = campaign_id;
-    ev.contact_id = contact_id;
-    ev.attempts = attempts;
-    ev.outcome = outcome;
-    return ecm_outbox_add(pg, ctx->topic_closed, key, ctx->source, id, ev.occurred_at, &ev.base);
+    const ecm_outbox_closed c = {
+        .campaign_id = campaign_id,
+        .contact_id = contact_id,
+        .attempts = attempts,
+        .outcome = outcome,
+    };
+    return ecm_outbox_add_closed(pg, ctx->topic_closed, ctx->source, &c);
 }
 
 static void count_metrics(const st_results_ctx *ctx, Ecm__V1__Outcome outcome, int decided,

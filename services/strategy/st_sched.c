@@ -167,17 +167,13 @@ static int expire_contacts(ecm_pg *pg, const st_sched_ctx *ctx, const char *batc
         return -1;
     }
     for (int i = 0; i < n; i++) {
-        char id[ECM_UUID_LEN];
-        ecm_uuid_new(id);
-        Ecm__V1__ContactClosed ev = ECM__V1__CONTACT_CLOSED__INIT;
-        ev.event_id = id;
-        ev.occurred_at = ecm_clock_wall_ms();
-        ev.contact_id = ecm_pgval_ll(res, i, 0, 0);
-        ev.campaign_id = ecm_pgval_ll(res, i, 1, 0);
-        ev.attempts = (int32_t)ecm_pgval_ll(res, i, 2, 0);
-        ev.outcome = ECM__V1__OUTCOME__OUTCOME_EXPIRED;
-        if (ecm_outbox_copy_add(pg, ctx->topic_closed, PQgetvalue(res, i, 0), ctx->source, id,
-                                ev.occurred_at, &ev.base) != 0) {
+        const ecm_outbox_closed c = {
+            .contact_id = ecm_pgval_ll(res, i, 0, 0),
+            .campaign_id = ecm_pgval_ll(res, i, 1, 0),
+            .attempts = (int32_t)ecm_pgval_ll(res, i, 2, 0),
+            .outcome = ECM__V1__OUTCOME__OUTCOME_EXPIRED,
+        };
+        if (ecm_outbox_copy_add_closed(pg, ctx->topic_closed, ctx->source, &c) != 0) {
             (void)ecm_outbox_copy_end(pg);
             PQclear(res);
             return -1;

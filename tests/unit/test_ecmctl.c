@@ -120,6 +120,29 @@ static void test_ecmctl_parse_id_takes_positive_decimals_only(void **state)
     assert_int_equal(ctl_cli_parse_id(NULL, &v), -1);
 }
 
+static FILE *g_usage_to;
+
+static void note_usage(FILE *out)
+{
+    g_usage_to = out;
+}
+
+static void test_ecmctl_help_words_and_usage_exits(void **state)
+{
+    (void)state;
+    assert_true(ctl_cli_is_help("--help"));
+    assert_true(ctl_cli_is_help("-h"));
+    assert_true(ctl_cli_is_help("help"));
+    assert_false(ctl_cli_is_help(""));
+    assert_false(ctl_cli_is_help("--helpx"));
+    assert_false(ctl_cli_is_help("list"));
+    g_usage_to = NULL;
+    assert_int_equal(ctl_cli_usage(note_usage, true), -1);
+    assert_ptr_equal(g_usage_to, stdout);
+    assert_int_equal(ctl_cli_usage(note_usage, false), CTL_EXIT_USAGE);
+    assert_ptr_equal(g_usage_to, stderr);
+}
+
 static void test_ecmctl_count_groups_thousands(void **state)
 {
     (void)state;
@@ -229,6 +252,7 @@ int main(void)
         cmocka_unit_test(test_ecmctl_bar_text_shows_bytes_percent_and_rows),
         cmocka_unit_test(test_ecmctl_bar_draws_each_whole_percent),
         cmocka_unit_test(test_ecmctl_parse_id_takes_positive_decimals_only),
+        cmocka_unit_test(test_ecmctl_help_words_and_usage_exits),
         cmocka_unit_test(test_ecmctl_count_groups_thousands),
         cmocka_unit_test(test_ecmctl_fit_counts_characters_and_never_splits_one),
         cmocka_unit_test(test_ecmctl_campaign_row_and_counts_line),

@@ -323,6 +323,67 @@ static void test_outbox_idle_relay_wakes_on_commit(void **state)
     ecm_metrics_destroy(metrics);
 }
 
+/* Unpacks the ContactClosed of contact key on topic "ob.closed" and checks
+ * its CloudEvents type, ids and what it tells; returns its occurred_at. */
+static int64_t check_closed(PGconn *c, long long key, long long campaign_id, int attempts,
+                            Ecm__V1__Outcome outcome)
+{
+    size_t len;
+    char ce_type[64];
+    unsigned char *bytes =
+        ecm_test_outbox_payload(c, "ob.closed", key, &len, ce_type, sizeof ce_type);
+    assert_string_equal(ce_type, "ecm.v1.ContactClosed");
+    Ecm__V1__ContactClosed *ev = ecm__v1__contact_closed__unpack(NULL, len, bytes);
+    PQfreemem(bytes);
+    assert_non_null(ev);
+    assert_int_equal(ev->contact_id, key);
+    assert_int_equal(ev->campaign_id, campaign_id);
+    assert_int_equal(ev->attempts, attempts);
+    assert_int_equal(ev->outcome, outcome);
+    assert_int_equal(strlen(ev->event_id), ECM_UUID_LEN - 1);
+    assert_int_equal(ecm_test_pg_int(c,
+                                     "SELECT count(*) FROM outbox WHERE msg_key = '%lld' AND "
+                                     "ce_id = '%s' AND ce_source = '/ecm/test'",
+                                     key, ev->event_id),
+                     1);
+    int64_t at = ev->occurred_at;
+    ecm__v1__contact_closed__free_unpacked(ev, NULL);
+    return at;
+}
+
+static void test_outbox_contact_closed_both_ways(void **state)
+{
+    (void)state;
+    ecm_test_need(g_env.db);
+    volatile sig_atomic_t stop = 0;
+    ecm_pg *pg = ecm_pg_new(g_env.db->dsn, &stop);
+    int64_t t0 = ecm_clock_wall_ms();
+    assert_int_equal(ecm_pg_begin(pg), 0);
+    const ecm_outbox_closed now = {.campaign_id = 7,
+                                   .contact_id = 41,
+                                   .attempts = 3,
+                                   .outcome = ECM__V1__OUTCOME__OUTCOME_DNC};
+    assert_int_equal(ecm_outbox_add_closed(pg, "ob.closed", "/ecm/test", &now), 0);
+    assert_int_equal(ecm_outbox_copy_begin(pg), 0);
+    const ecm_outbox_closed given = {.campaign_id = 8,
+                                     .contact_id = 42,
+                                     .attempts = 0,
+                                     .outcome = ECM__V1__OUTCOME__OUTCOME_EXPIRED,
+                                     .occurred_at_ms = 1234567};
+    assert_int_equal(ecm_outbox_copy_add_closed(pg, "ob.closed", "/ecm/test", &given), 0);
+    assert_int_equal(ecm_outbox_copy_end(pg), 0);
+    assert_int_equal(ecm_pg_commit(pg), 0);
+    int64_t t1 = ecm_clock_wall_ms();
+
+    PGconn *c = ecm_test_pg_connect(g_env.db->dsn);
+    int64_t at = check_closed(c, 41, 7, 3, ECM__V1__OUTCOME__OUTCOME_DNC);
+    assert_true(at >= t0 && at <= t1);
+    assert_int_equal(check_closed(c, 42, 8, 0, ECM__V1__OUTCOME__OUTCOME_EXPIRED), 1234567);
+    ecm_test_pg_exec(c, "DELETE FROM outbox WHERE topic = 'ob.closed'");
+    PQfinish(c);
+    ecm_pg_destroy(pg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -330,6 +391,7 @@ int main(void)
         cmocka_unit_test(test_outbox_rows_wait_while_broker_is_down_then_publish),
         cmocka_unit_test(test_outbox_relay_stop_drains_waiting_rows),
         cmocka_unit_test(test_outbox_idle_relay_wakes_on_commit),
+        cmocka_unit_test(test_outbox_contact_closed_both_ways),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -280,6 +280,18 @@ json_t *ctl_api_list(const char *path, long long page_limit, long long max, ctl_
     return all;
 }
 
+json_t *ctl_api_list_told(const char *what, const char *path, long long page_limit, long long max,
+                          int *rc)
+{
+    ctl_api_answer fail;
+    json_t *items = ctl_api_list(path, page_limit, max, &fail);
+    if (!items) {
+        *rc = ctl_api_fail(what, &fail);
+        ctl_api_answer_destroy(&fail);
+    }
+    return items;
+}
+
 int ctl_api_print_items(const json_t *items)
 {
     json_t *page = json_pack("{sO sn}", "items", items, "next_cursor");
@@ -310,6 +322,16 @@ void ctl_api_answer_destroy(ctl_api_answer *a)
     a->body = NULL;
     a->raw = NULL;
     a->raw_len = 0;
+}
+
+int ctl_api_expect(const char *what, const char *method, const char *path, const json_t *body,
+                   long want, long want_too, ctl_api_answer *out)
+{
+    if (ctl_api_call(method, path, body, out) != 0 ||
+        (out->status != want && (want_too == 0 || out->status != want_too))) {
+        return ctl_api_fail(what, out);
+    }
+    return CTL_EXIT_OK;
 }
 
 int ctl_api_fail(const char *what, const ctl_api_answer *a)

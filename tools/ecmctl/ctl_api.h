@@ -34,6 +34,14 @@ typedef struct {
 int ctl_api_call(const char *method, const char *path, const json_t *body, ctl_api_answer *out)
     __attribute__((warn_unused_result));
 
+/* ctl_api_call(method, path, body, out), then: CTL_EXIT_OK when the
+ * answer's status is want or want_too (0: want alone); else why told on
+ * stderr by ctl_api_fail(what, out) and its exit code. out is filled
+ * either way (free it with ctl_api_answer_destroy). */
+int ctl_api_expect(const char *what, const char *method, const char *path, const json_t *body,
+                   long want, long want_too, ctl_api_answer *out)
+    __attribute__((warn_unused_result));
+
 /* ctl_api_call("GET", path, NULL, out). */
 int ctl_api_get(const char *path, ctl_api_answer *out) __attribute__((warn_unused_result));
 
@@ -63,6 +71,12 @@ int ctl_api_get_to(const char *path, FILE *sink, ctl_api_answer *out)
  * holds that answer (free it). */
 json_t *ctl_api_list(const char *path, long long page_limit, long long max, ctl_api_answer *fail)
     __attribute__((warn_unused_result));
+
+/* ctl_api_list(path, page_limit, max) for a verb (what): the items (the
+ * caller's), or NULL after ctl_api_fail(what) told why on stderr, with
+ * *rc its exit code. */
+json_t *ctl_api_list_told(const char *what, const char *path, long long page_limit, long long max,
+                          int *rc) __attribute__((warn_unused_result));
 
 /* Prints items as a page of the API ({"items": [...], "next_cursor":
  * null}) on one line to stdout. Returns CTL_EXIT_OK. */

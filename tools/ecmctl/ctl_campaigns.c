@@ -138,12 +138,8 @@ static int parse_read_opts(int argc, char **argv, bool *json, long long *limit)
             *json = true;
         } else if (c == 'l' && limit && ctl_cli_parse_id(optarg, limit) == 0) {
             continue;
-        } else if (c == 'h') {
-            usage(stdout);
-            return -1;
         } else {
-            usage(stderr);
-            return CTL_EXIT_USAGE;
+            return ctl_cli_usage(usage, c == 'h');
         }
     }
     return 0;
@@ -161,11 +157,8 @@ static int list(int argc, char **argv)
         }
         return rc < 0 ? CTL_EXIT_OK : CTL_EXIT_USAGE;
     }
-    ctl_api_answer fail;
-    json_t *all = ctl_api_list("/api/v1/campaigns", PAGE_LIMIT, limit, &fail);
+    json_t *all = ctl_api_list_told("campaigns list", "/api/v1/campaigns", PAGE_LIMIT, limit, &rc);
     if (!all) {
-        rc = ctl_api_fail("campaigns list", &fail);
-        ctl_api_answer_destroy(&fail);
         return rc;
     }
     if (json) {
@@ -226,13 +219,12 @@ static int on_one(int argc, char **argv, const char *method, const char *verb)
                    verb ? verb : "");
     (void)snprintf(what, sizeof(what), "campaigns %s %lld", argv[0], id);
     ctl_api_answer a;
-    if (ctl_api_call(method, path, NULL, &a) != 0 || a.status != 200) {
-        rc = ctl_api_fail(what, &a);
-    } else if (json) {
+    rc = ctl_api_expect(what, method, path, NULL, 200, 0, &a);
+    if (rc == CTL_EXIT_OK && json) {
         rc = ctl_api_print_raw(&a);
-    } else if (!verb) {
+    } else if (rc == CTL_EXIT_OK && !verb) {
         print_campaign(a.body);
-    } else {
+    } else if (rc == CTL_EXIT_OK) {
         printf("campaign %lld: %s\n", id, json_string_value(json_object_get(a.body, "state")));
     }
     ctl_api_answer_destroy(&a);
@@ -245,66 +237,45 @@ static void set_text(json_t *body, const char *key, const char *v)
     json_object_set_new(body, key, json_string(v));
 }
 
-/* body's "sms" object, made when absent (borrowed). */
-static json_t *sms_of(json_t *body)
+/* body's object member key ("sms", "call_window"), made when absent
+ * (borrowed). */
+static json_t *object_of(json_t *body, const char *key)
 {
-    json_t *sms = json_object_get(body, "sms");
-    if (!json_is_object(sms)) {
-        sms = json_object();
-        json_object_set_new(body, "sms", sms);
+    json_t *o = json_object_get(body, key);
+    if (!json_is_object(o)) {
+        o = json_object();
+        json_object_set_new(body, key, o);
     }
-    return sms;
+    return o;
 }
 
-/* body's "call_window" object, made when absent (borrowed). */
-static json_t *window_of(json_t *body)
-{
-    json_t *w = json_object_get(body, "call_window");
-    if (!json_is_object(w)) {
-        w = json_object();
-        json_object_set_new(body, "call_window", w);
-    }
-    return w;
-}
+/* The create flags that set one text member: getopt code, member, and
+ * whether it is a member of body's "sms" object. */
+static const struct {
+    int code;
+    const char *member;
+    bool sms;
+} TEXT_FLAGS[] = {
+    {'n', "name", false},   {'c', "channel", false},   {'s', "strategy", false},
+    {'r', "region", false}, {'z', "time_zone", false}, {'S', "start_at", false},
+    {'E', "end_at", false}, {'T', "template", true},   {'F', "sender", true},
+    {'G', "gateway", true},
+};
 
 /* Applies one create flag (getopt code c, value v) to body. Returns 0 or
  * CTL_EXIT_USAGE (said). */
 static int create_flag(json_t *body, int c, const char *v)
 {
+    for (size_t i = 0; i < sizeof(TEXT_FLAGS) / sizeof(TEXT_FLAGS[0]); i++) {
+        if (TEXT_FLAGS[i].code == c) {
+            set_text(TEXT_FLAGS[i].sms ? object_of(body, "sms") : body, TEXT_FLAGS[i].member, v);
+            return 0;
+        }
+    }
     char err[256];
     switch (c) {
-    case 'n':
-        set_text(body, "name", v);
-        return 0;
-    case 'c':
-        set_text(body, "channel", v);
-        return 0;
-    case 's':
-        set_text(body, "strategy", v);
-        return 0;
-    case 'r':
-        set_text(body, "region", v);
-        return 0;
-    case 'z':
-        set_text(body, "time_zone", v);
-        return 0;
-    case 'S':
-        set_text(body, "start_at", v);
-        return 0;
-    case 'E':
-        set_text(body, "end_at", v);
-        return 0;
-    case 'T':
-        set_text(sms_of(body), "template", v);
-        return 0;
-    case 'F':
-        set_text(sms_of(body), "sender", v);
-        return 0;
-    case 'G':
-        set_text(sms_of(body), "gateway", v);
-        return 0;
     case 'w':
-        if (ctl_campaigns_window_add(window_of(body), v, err, sizeof(err)) != 0) {
+        if (ctl_campaigns_window_add(object_of(body, "call_window"), v, err, sizeof(err)) != 0) {
             fprintf(stderr, "ecmctl campaigns create: %s\n", err);
             return CTL_EXIT_USAGE;
         }
@@ -391,11 +362,10 @@ static int create(int argc, char **argv)
         return rc;
     }
     ctl_api_answer a;
-    if (ctl_api_call("POST", "/api/v1/campaigns", body, &a) != 0 || a.status != 201) {
-        rc = ctl_api_fail("campaigns create", &a);
-    } else if (json) {
+    rc = ctl_api_expect("campaigns create", "POST", "/api/v1/campaigns", body, 201, 0, &a);
+    if (rc == CTL_EXIT_OK && json) {
         rc = ctl_api_print_raw(&a);
-    } else {
+    } else if (rc == CTL_EXIT_OK) {
         printf("%lld\n", (long long)json_integer_value(json_object_get(a.body, "id")));
     }
     ctl_api_answer_destroy(&a);
@@ -406,7 +376,7 @@ static int create(int argc, char **argv)
 int ctl_campaigns_main(int argc, char **argv)
 {
     const char *verb = argc > 1 ? argv[1] : "";
-    if (strcmp(verb, "--help") == 0 || strcmp(verb, "-h") == 0 || strcmp(verb, "help") == 0) {
+    if (ctl_cli_is_help(verb)) {
         usage(stdout);
         return CTL_EXIT_OK;
     }

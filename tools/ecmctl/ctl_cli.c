@@ -3,6 +3,18 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+bool ctl_cli_is_help(const char *arg)
+{
+    return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0 || strcmp(arg, "help") == 0;
+}
+
+int ctl_cli_usage(ctl_cli_usage_fn usage, bool help)
+{
+    usage(help ? stdout : stderr);
+    return help ? -1 : CTL_EXIT_USAGE;
+}
 
 int ctl_cli_parse_id(const char *s, long long *out)
 {

@@ -3,7 +3,9 @@
 #ifndef CTL_CLI_H
 #define CTL_CLI_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 /* Exit codes of every verb (printed by "ecmctl --help"). */
 enum {
@@ -21,6 +23,17 @@ enum {
     "stderr; 401: set ECM_API_KEY); 2 usage; 3 no answer (connection refused,\n"                   \
     "broken or timed out); 4 rows rejected by an upload or DNC import (see\n"                      \
     "--allow-rejects).\n"
+
+/* Writes a verb's usage to out. */
+typedef void (*ctl_cli_usage_fn)(FILE *out);
+
+/* true when arg asks for help: "--help", "-h" or "help". */
+bool ctl_cli_is_help(const char *arg);
+
+/* What a verb's option parser does with --help (help true: usage on
+ * stdout, returns -1) or with an option it does not take (usage on
+ * stderr, returns CTL_EXIT_USAGE). */
+int ctl_cli_usage(ctl_cli_usage_fn usage, bool help);
 
 /* Parses s as a positive decimal id into *out. Returns 0, or -1 (out
  * untouched) for anything else: empty, sign, trailing bytes, 0, overflow. */

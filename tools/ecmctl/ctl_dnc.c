@@ -101,12 +101,8 @@ static int parse_opts(int argc, char **argv, dnc_opts *o)
         case OPT_NO_PROGRESS:
             o->progress = c == OPT_PROGRESS;
             break;
-        case 'h':
-            usage(stdout);
-            return -1;
         default:
-            usage(stderr);
-            return CTL_EXIT_USAGE;
+            return ctl_cli_usage(usage, c == 'h');
         }
     }
     return 0;
@@ -141,12 +137,10 @@ static int add(const char *number, const dnc_opts *o)
         (void)snprintf(path, sizeof(path), "/api/v1/dnc");
     }
     ctl_api_answer a;
-    int rc = CTL_EXIT_OK;
-    if (ctl_api_call("POST", path, body, &a) != 0 || (a.status != 200 && a.status != 201)) {
-        rc = ctl_api_fail("dnc add", &a);
-    } else if (o->json) {
+    int rc = ctl_api_expect("dnc add", "POST", path, body, 201, 200, &a);
+    if (rc == CTL_EXIT_OK && o->json) {
         rc = ctl_api_print_raw(&a);
-    } else {
+    } else if (rc == CTL_EXIT_OK) {
         printf("%s %s %s\n", json_string_value(json_object_get(a.body, "phone")),
                a.status == 201 ? "added to" : "was already on", list_name(o, list, sizeof(list)));
     }
@@ -176,10 +170,8 @@ static int rm(const char *number, const dnc_opts *o)
         return CTL_EXIT_USAGE;
     }
     ctl_api_answer a;
-    int rc = CTL_EXIT_OK;
-    if (ctl_api_call("DELETE", path, NULL, &a) != 0 || a.status != 204) {
-        rc = ctl_api_fail("dnc rm", &a);
-    } else {
+    int rc = ctl_api_expect("dnc rm", "DELETE", path, NULL, 204, 0, &a);
+    if (rc == CTL_EXIT_OK) {
         printf("%s removed from %s\n", number, list_name(o, list, sizeof(list)));
     }
     ctl_api_answer_destroy(&a);
@@ -204,11 +196,9 @@ static int ls(const dnc_opts *o)
         fprintf(stderr, "ecmctl dnc ls: the number is too long\n");
         return CTL_EXIT_USAGE;
     }
-    ctl_api_answer fail;
-    json_t *items = ctl_api_list(path, PAGE_LIMIT, o->limit, &fail);
+    int rc;
+    json_t *items = ctl_api_list_told("dnc ls", path, PAGE_LIMIT, o->limit, &rc);
     if (!items) {
-        int rc = ctl_api_fail("dnc ls", &fail);
-        ctl_api_answer_destroy(&fail);
         return rc;
     }
     if (o->json) {
@@ -262,7 +252,7 @@ static int import(const char *file, const dnc_opts *o)
 int ctl_dnc_main(int argc, char **argv)
 {
     const char *verb = argc > 1 ? argv[1] : "";
-    if (strcmp(verb, "--help") == 0 || strcmp(verb, "-h") == 0 || strcmp(verb, "help") == 0) {
+    if (ctl_cli_is_help(verb)) {
         usage(stdout);
         return CTL_EXIT_OK;
     }

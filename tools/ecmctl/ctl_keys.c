@@ -61,12 +61,8 @@ static int parse_opts(int argc, char **argv, keys_opts *o)
             o->expires_at = optarg;
         } else if (c == OPT_JSON) {
             o->json = true;
-        } else if (c == 'h') {
-            usage(stdout);
-            return -1;
         } else {
-            usage(stderr);
-            return CTL_EXIT_USAGE;
+            return ctl_cli_usage(usage, c == 'h');
         }
     }
     return 0;
@@ -84,12 +80,10 @@ static int create(const keys_opts *o)
         json_object_set_new(body, "expires_at", json_string(o->expires_at));
     }
     ctl_api_answer a;
-    int rc = CTL_EXIT_OK;
-    if (ctl_api_call("POST", "/api/v1/keys", body, &a) != 0 || a.status != 201) {
-        rc = ctl_api_fail("keys create", &a);
-    } else if (o->json) {
+    int rc = ctl_api_expect("keys create", "POST", "/api/v1/keys", body, 201, 0, &a);
+    if (rc == CTL_EXIT_OK && o->json) {
         rc = ctl_api_print_raw(&a);
-    } else {
+    } else if (rc == CTL_EXIT_OK) {
         const char *exp = json_string_value(json_object_get(a.body, "expires_at"));
         printf("%s\n", json_string_value(json_object_get(a.body, "key")));
         fprintf(stderr, "key %s (%s, %s) created, %s; it is shown only this once\n",
@@ -109,11 +103,9 @@ static int create(const keys_opts *o)
 /* keys ls. Returns an exit code. */
 static int ls(const keys_opts *o)
 {
-    ctl_api_answer fail;
-    json_t *items = ctl_api_list("/api/v1/keys", PAGE_LIMIT, 0, &fail);
+    int rc;
+    json_t *items = ctl_api_list_told("keys ls", "/api/v1/keys", PAGE_LIMIT, 0, &rc);
     if (!items) {
-        int rc = ctl_api_fail("keys ls", &fail);
-        ctl_api_answer_destroy(&fail);
         return rc;
     }
     if (o->json) {
@@ -155,10 +147,8 @@ static int revoke(const char *id)
         return CTL_EXIT_USAGE;
     }
     ctl_api_answer a;
-    int rc = CTL_EXIT_OK;
-    if (ctl_api_call("DELETE", path, NULL, &a) != 0 || a.status != 204) {
-        rc = ctl_api_fail("keys revoke", &a);
-    } else {
+    int rc = ctl_api_expect("keys revoke", "DELETE", path, NULL, 204, 0, &a);
+    if (rc == CTL_EXIT_OK) {
         printf("key %s revoked\n", id);
     }
     ctl_api_answer_destroy(&a);
@@ -168,7 +158,7 @@ static int revoke(const char *id)
 int ctl_keys_main(int argc, char **argv)
 {
     const char *verb = argc > 1 ? argv[1] : "";
-    if (strcmp(verb, "--help") == 0 || strcmp(verb, "-h") == 0 || strcmp(verb, "help") == 0) {
+    if (ctl_cli_is_help(verb)) {
         usage(stdout);
         return CTL_EXIT_OK;
     }

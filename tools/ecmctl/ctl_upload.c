@@ -278,12 +278,8 @@ static int parse_args(int argc, char **argv, ctl_upload_job *job, long long *cam
         case OPT_JSON:
             job->json = true;
             break;
-        case 'h':
-            ctl_upload_usage(stdout);
-            return -1;
         default:
-            ctl_upload_usage(stderr);
-            return CTL_EXIT_USAGE;
+            return ctl_cli_usage(ctl_upload_usage, c == 'h');
         }
     }
     int left = argc - optind;

@@ -130,12 +130,8 @@ static int parse_args(int argc, char **argv, long long *id, long *interval, bool
             *interval = (long)v;
         } else if (c == OPT_JSON) {
             *json = true;
-        } else if (c == 'h') {
-            usage(stdout);
-            return -1;
         } else {
-            usage(stderr);
-            return CTL_EXIT_USAGE;
+            return ctl_cli_usage(usage, c == 'h');
         }
     }
     if (optind != argc - 1 || ctl_cli_parse_id(argv[optind], id) != 0) {
