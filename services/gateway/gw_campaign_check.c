@@ -7,7 +7,7 @@
 
 #include "ecm_clock.h"
 #include "ecm_phone.h"
-#include "ecm_sms_text.h"
+#include "ecm_sms.h"
 #include "ecm_utf8.h"
 #include "ecm_window.h"
 

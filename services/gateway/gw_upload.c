@@ -13,7 +13,7 @@
 #include "ecm_log.h"
 #include "ecm_pg.h"
 #include "ecm_pgval.h"
-#include "ecm_sms_text.h"
+#include "ecm_sms.h"
 #include "ecm_utf8.h"
 #include "gw_audit.h"
 #include "gw_json.h"

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "ecm_sms_text.h"
+#include "ecm_sms.h"
 #include "ecm_utf8.h"
 #include "gw_upload_report.h"
 

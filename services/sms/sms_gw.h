@@ -10,7 +10,7 @@
 
 #include <stddef.h>
 
-#include "ecm_sms_text.h"
+#include "ecm_sms.h"
 
 typedef enum {
     SMS_GW_KANNEL = 0,

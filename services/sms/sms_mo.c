@@ -10,7 +10,7 @@
 #include "ecm_dnc.h"
 #include "ecm_log.h"
 #include "ecm_outbox.h"
-#include "ecm_sms_text.h"
+#include "ecm_sms.h"
 #include "ecm_utf8.h"
 #include "ecm_uuid.h"
 #include "sms_args.h"

@@ -5,7 +5,7 @@
 
 #include <jansson.h>
 
-#include "ecm_sms_text.h"
+#include "ecm_sms.h"
 
 typedef struct {
     const char *first_name, *last_name, *account_number, *phone;

@@ -14,7 +14,7 @@
 #include "ecm_gate.h"
 #include "ecm_metrics.h"
 #include "ecm_pg.h"
-#include "ecm_sms_text.h"
+#include "ecm_sms.h"
 #include "sms_bucket.h"
 #include "sms_gw.h"
 #include "sms_sender.h"

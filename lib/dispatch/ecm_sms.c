@@ -1,4 +1,4 @@
-#include "ecm_sms_text.h"
+#include "ecm_sms.h"
 
 #include "ecm_buf.h"
 #include "ecm_utf8.h"

@@ -1,4 +1,4 @@
-/* SMS text (lib/ecm_sms_text.h): GSM-7 vs UCS-2 detection, septet and
+/* SMS text (lib/ecm_sms.h): GSM-7 vs UCS-2 detection, septet and
  * UTF-16 unit counts, segment boundaries, UTF-8 validation, and templates. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "ecm_sms_text.h"
+#include "ecm_sms.h"
 #include "ecm_utf8.h"
 
 /* A string of n copies of unit (a UTF-8 sequence). */
