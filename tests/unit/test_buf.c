@@ -49,7 +49,7 @@ static void test_buf_grows_past_the_first_allocation(void **state)
     ecm_buf b;
     ecm_buf_init(&b, 100000);
     for (int i = 0; i < 10000; i++)
-        assert_int_equal(ecm_buf_add(&b, "0123456789" + i % 10, 1), 0);
+        assert_int_equal(ecm_buf_add(&b, &"0123456789"[i % 10], 1), 0);
     assert_int_equal(ecm_buf_len(&b), 10000);
     for (int i = 0; i < 10000; i++)
         assert_int_equal(ecm_buf_ptr(&b)[i], '0' + i % 10);
