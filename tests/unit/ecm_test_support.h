@@ -161,6 +161,41 @@ static inline int ecm_test_dsn_with_db(const char *dsn, const char *dbname, char
     return 0;
 }
 
+/* The same server over ODBC: the psqlODBC connection string for database db
+ * of the server dsn names (port_override, when not NULL, replaces its port, e.g.
+ * a dead one). Returns 0, or -1 when dsn does not parse or out is too small. */
+static inline int ecm_test_odbc_string(const char *dsn, const char *db, const char *port_override,
+                                       char *out, size_t out_size)
+{
+    char *err = NULL;
+    PQconninfoOption *opts = PQconninfoParse(dsn, &err);
+    if (!opts) {
+        PQfreemem(err);
+        return -1;
+    }
+    const char *host = "127.0.0.1";
+    const char *port = "5432";
+    const char *user = "";
+    const char *password = "";
+    for (PQconninfoOption *o = opts; o->keyword; o++) {
+        if (!o->val)
+            continue;
+        if (strcmp(o->keyword, "host") == 0)
+            host = o->val;
+        else if (strcmp(o->keyword, "port") == 0)
+            port = o->val;
+        else if (strcmp(o->keyword, "user") == 0)
+            user = o->val;
+        else if (strcmp(o->keyword, "password") == 0)
+            password = o->val;
+    }
+    int n = snprintf(out, out_size,
+                     "Driver={PostgreSQL Unicode};Server=%s;Port=%s;Database=%s;Uid=%s;Pwd=%s;",
+                     host, port_override ? port_override : port, db, user, password);
+    PQconninfoFree(opts);
+    return n < 0 || (size_t)n >= out_size ? -1 : 0;
+}
+
 /* A notice processor that drops the server's notices ("... already exists,
  * skipping"): tests check results, and the chatter would bury the report. */
 static inline void ecm_test_pg_quiet(void *arg, const char *message)

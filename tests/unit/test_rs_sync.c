@@ -49,39 +49,6 @@ typedef struct {
     int64_t first_contact;
 } fixture;
 
-/* The same server over ODBC: the psqlODBC string built from the libpq DSN. */
-static int odbc_string(const char *dsn, const char *db, const char *port_override, char *out,
-                       size_t out_size)
-{
-    char *err = NULL;
-    PQconninfoOption *opts = PQconninfoParse(dsn, &err);
-    if (!opts) {
-        PQfreemem(err);
-        return -1;
-    }
-    const char *host = "127.0.0.1";
-    const char *port = "5432";
-    const char *user = "";
-    const char *password = "";
-    for (PQconninfoOption *o = opts; o->keyword; o++) {
-        if (!o->val)
-            continue;
-        if (strcmp(o->keyword, "host") == 0)
-            host = o->val;
-        else if (strcmp(o->keyword, "port") == 0)
-            port = o->val;
-        else if (strcmp(o->keyword, "user") == 0)
-            user = o->val;
-        else if (strcmp(o->keyword, "password") == 0)
-            password = o->val;
-    }
-    int n = snprintf(out, out_size,
-                     "Driver={PostgreSQL Unicode};Server=%s;Port=%s;Database=%s;Uid=%s;Pwd=%s;",
-                     host, port_override ? port_override : port, db, user, password);
-    PQconninfoFree(opts);
-    return n < 0 || (size_t)n >= out_size ? -1 : 0;
-}
-
 static int setup(void **state)
 {
     *state = NULL;
@@ -94,8 +61,9 @@ static int setup(void **state)
     *state = f;
     f->ecm_db = ecm_test_db_new_migrated("ecm_resultsync_sync");
     f->sim_db = ecm_test_db_new("sim_resultsync_sync");
-    if (odbc_string(dsn, f->sim_db->name, NULL, f->odbc, sizeof(f->odbc)) != 0 ||
-        odbc_string(dsn, f->sim_db->name, DEAD_PORT, f->odbc_dead, sizeof(f->odbc_dead)) != 0)
+    if (ecm_test_odbc_string(dsn, f->sim_db->name, NULL, f->odbc, sizeof(f->odbc)) != 0 ||
+        ecm_test_odbc_string(dsn, f->sim_db->name, DEAD_PORT, f->odbc_dead, sizeof(f->odbc_dead)) !=
+            0)
         return -1;
     f->ecm = ecm_test_pg_connect(f->ecm_db->dsn);
     f->sim = ecm_test_pg_connect(f->sim_db->dsn);
