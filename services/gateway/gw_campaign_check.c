@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ecm_clock.h"
+#include "ecm_odbc.h"
 #include "ecm_phone.h"
 #include "ecm_sms.h"
 #include "ecm_utf8.h"
@@ -134,9 +135,57 @@ static int validate_window(const json_t *body, const ecm_legal_hours *legal, gw_
     return 0;
 }
 
+/* The Cisco campaign id: a positive integer (JSON number or digits), kept
+ * as text; it goes into Cisco's URLs and tables. Returns 0 or -1. */
+static int cisco_campaign_id(const json_t *id, gw_campaign_input *out)
+{
+    if (json_is_integer(id) && json_integer_value(id) > 0) {
+        int n = snprintf(out->cisco_id_buf, sizeof(out->cisco_id_buf), "%" JSON_INTEGER_FORMAT,
+                         json_integer_value(id));
+        if (n < 0 || (size_t)n >= sizeof(out->cisco_id_buf) || n > 10) {
+            return -1;
+        }
+        out->cisco_campaign_id = out->cisco_id_buf;
+        return 0;
+    }
+    const char *s = json_string_value(id);
+    size_t len = s ? strlen(s) : 0;
+    if (len == 0 || len > 10 || s[0] == '0' || strspn(s, "0123456789") != len) {
+        return -1;
+    }
+    out->cisco_campaign_id = s;
+    return 0;
+}
+
+/* The optional table name member `key` of a ucce_db target into *out;
+ * `what` ("cisco.<key>", a literal: *field keeps it) names it in errors.
+ * Returns 0 or -1 (reason written). */
+static int cisco_table(const json_t *cisco, const char *key, const char *what, const char *kind,
+                       const char **out, const char **field, char *reason, size_t reason_size)
+{
+    const char *v = NULL;
+    int has = opt_string(cisco, key, &v);
+    if (has < 0) {
+        return fail(field, what, reason, reason_size, "must be a string");
+    }
+    if (has == 0) {
+        return 0;
+    }
+    if (strcmp(kind, "ucce_db") != 0) {
+        return fail(field, what, reason, reason_size, "only a ucce_db target has one");
+    }
+    char err[160];
+    if (ecm_odbc_validate_identifier(v, err, sizeof err) != 0) {
+        return fail(field, what, reason, reason_size, err);
+    }
+    *out = v;
+    return 0;
+}
+
 static int validate_cisco(const json_t *cisco, gw_campaign_input *out, const char **field,
                           char *reason, size_t reason_size)
 {
+    static const char *const known[] = {"kind", "campaign_id", "import_table", "dialing_list"};
     if (!json_is_object(cisco)) {
         return fail(field, "cisco", reason, reason_size,
                     "must be an object {\"kind\": \"uccx\", \"campaign_id\": \"...\"}");
@@ -145,28 +194,35 @@ static int validate_cisco(const json_t *cisco, gw_campaign_input *out, const cha
     json_t *v;
     json_object_foreach((json_t *)cisco, key, v)
     {
-        if (strcmp(key, "kind") != 0 && strcmp(key, "campaign_id") != 0) {
+        size_t k = 0;
+        while (k < sizeof known / sizeof known[0] && strcmp(key, known[k]) != 0) {
+            k++;
+        }
+        if (k == sizeof known / sizeof known[0]) {
             return fail_unknown(field, "cisco", key, reason, reason_size);
         }
     }
     const char *kind = NULL;
     if (opt_string(cisco, "kind", &kind) != 1 ||
-        (strcmp(kind, "uccx") != 0 && strcmp(kind, "cce") != 0)) {
-        return fail(field, "cisco.kind", reason, reason_size, "must be \"uccx\" or \"cce\"");
+        (strcmp(kind, "uccx") != 0 && strcmp(kind, "ucce_api") != 0 &&
+         strcmp(kind, "ucce_db") != 0)) {
+        return fail(field, "cisco.kind", reason, reason_size,
+                    "must be \"uccx\", \"ucce_api\" or \"ucce_db\"");
     }
-    json_t *id = json_object_get(cisco, "campaign_id");
-    if (json_is_integer(id) && json_integer_value(id) > 0) {
-        int n = snprintf(out->cisco_id_buf, sizeof(out->cisco_id_buf), "%" JSON_INTEGER_FORMAT,
-                         json_integer_value(id));
-        if (n < 0 || (size_t)n >= sizeof(out->cisco_id_buf)) {
-            return fail(field, "cisco.campaign_id", reason, reason_size, "too long");
-        }
-        out->cisco_campaign_id = out->cisco_id_buf;
-    } else if (json_is_string(id) && json_string_length(id) > 0 && json_string_length(id) <= 64) {
-        out->cisco_campaign_id = json_string_value(id);
-    } else {
+    if (cisco_campaign_id(json_object_get(cisco, "campaign_id"), out) != 0) {
         return fail(field, "cisco.campaign_id", reason, reason_size,
-                    "required: the Cisco campaign's id (a string of at most 64 characters)");
+                    "required: the Cisco campaign's id, a positive integer (at most 10 digits)");
+    }
+    if (cisco_table(cisco, "import_table", "cisco.import_table", kind, &out->cisco_import_table,
+                    field, reason, reason_size) != 0 ||
+        cisco_table(cisco, "dialing_list", "cisco.dialing_list", kind, &out->cisco_dialing_list,
+                    field, reason, reason_size) != 0) {
+        return -1;
+    }
+    if (strcmp(kind, "ucce_db") == 0 && !out->cisco_import_table) {
+        return fail(field, "cisco.import_table", reason, reason_size,
+                    "required for ucce_db: the import table the Campaign Manager's import rule "
+                    "reads");
     }
     out->cisco_kind = kind;
     return 0;

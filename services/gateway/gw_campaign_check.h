@@ -24,14 +24,16 @@
  * buffers here) and live as long as both do. */
 typedef struct {
     const char *name;
-    const char *channel;    /* voice_ivr, voice_agent or sms */
-    const char *strategy;   /* strategy name; NULL when strategy_id is given */
-    long long strategy_id;  /* > 0 when given as "strategy_id" */
-    const char *cisco_kind; /* uccx or cce; NULL when absent (sms) */
-    const char *cisco_campaign_id;
-    const char *region;    /* ISO 3166 alpha-2, upper case; NULL: the gateway's default */
-    const char *time_zone; /* IANA name as written, "UTC" when absent */
-    const char *start_at;  /* RFC 3339, or NULL */
+    const char *channel;            /* voice_ivr, voice_agent or sms */
+    const char *strategy;           /* strategy name; NULL when strategy_id is given */
+    long long strategy_id;          /* > 0 when given as "strategy_id" */
+    const char *cisco_kind;         /* uccx, ucce_api or ucce_db; NULL when absent (sms) */
+    const char *cisco_campaign_id;  /* digits */
+    const char *cisco_import_table; /* ucce_db only (required there); else NULL */
+    const char *cisco_dialing_list; /* ucce_db only, optional; else NULL */
+    const char *region;             /* ISO 3166 alpha-2, upper case; NULL: the gateway's default */
+    const char *time_zone;          /* IANA name as written, "UTC" when absent */
+    const char *start_at;           /* RFC 3339, or NULL */
     const char *end_at;
     int64_t start_ms, end_ms; /* the two above in ms since the epoch, when not NULL */
     const char *call_window;  /* canonical weekly window JSON, NULL: every day */

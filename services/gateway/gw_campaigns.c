@@ -23,7 +23,8 @@
     "c.id, c.name, c.channel, c.state, s.name, c.cisco_kind, c.cisco_campaign_id, c.region, "      \
     "c.time_zone, " GW_SQL_TIME("c.start_at") ", " GW_SQL_TIME("c.end_at") ", "                    \
     GW_SQL_TIME("c.created_at") ", " GW_SQL_TIME("c.updated_at") ", c.sms_template, "              \
-    "c.sms_sender, c.sms_gateway, c.dlr_timeout_s, c.strategy_id, c.call_window::text "            \
+    "c.sms_sender, c.sms_gateway, c.dlr_timeout_s, c.strategy_id, c.call_window::text, "          \
+    "c.cisco_import_table, c.cisco_dialing_list "                                                  \
     "FROM campaigns c JOIN strategies s ON s.id = c.strategy_id "
 /* clang-format on */
 
@@ -38,12 +39,30 @@
 static const char *const contact_states[] = {"pending", "queued",    "dispatched",
                                              "waiting", "retry_due", "closed"};
 
+/* The "cisco" member from columns kind, campaign id, import table and
+ * dialing list at col, col + 1, ti and ti + 1 of row i; NULL when the row has
+ * no Cisco target. */
+static json_t *cisco_json(const PGresult *r, int i, int col, int ti)
+{
+    if (PQgetisnull(r, i, col)) {
+        return NULL;
+    }
+    json_t *c = json_pack("{ss ss}", "kind", PQgetvalue(r, i, col), "campaign_id",
+                          PQgetvalue(r, i, col + 1));
+    if (c && !PQgetisnull(r, i, ti)) {
+        json_object_set_new(c, "import_table", json_string(PQgetvalue(r, i, ti)));
+    }
+    if (c && !PQgetisnull(r, i, ti + 1)) {
+        json_object_set_new(c, "dialing_list", json_string(PQgetvalue(r, i, ti + 1)));
+    }
+    return c;
+}
+
 static json_t *campaign_row_json(const PGresult *r, int i)
 {
-    json_t *cisco = json_null();
-    if (!PQgetisnull(r, i, 5)) {
-        cisco =
-            json_pack("{ss ss}", "kind", PQgetvalue(r, i, 5), "campaign_id", PQgetvalue(r, i, 6));
+    json_t *cisco = cisco_json(r, i, 5, 19);
+    if (!cisco) {
+        cisco = json_null();
     }
     json_t *sms = json_null();
     if (strcmp(PQgetvalue(r, i, 2), "sms") == 0) {
@@ -245,9 +264,9 @@ static int check_end_ahead(ecm_http_req *req, const gw_campaign_input *in, const
     return 0;
 }
 
-/* The 13 column values of in, in the order $2.. of INSERT_SQL and
+/* The 15 column values of in, in the order $2.. of INSERT_SQL and
  * UPDATE_SQL ($1 being the channel or the id). */
-#define CAMPAIGN_VALUES 13
+#define CAMPAIGN_VALUES 15
 static void campaign_values(const gw_campaign_input *in, const char *strategy_id,
                             const char *region, char timeout[GW_LL_TEXT],
                             const char *out[CAMPAIGN_VALUES])
@@ -265,14 +284,17 @@ static void campaign_values(const gw_campaign_input *in, const char *strategy_id
                                       in->sms_sender,
                                       in->sms_gateway,
                                       timeout,
-                                      in->call_window};
+                                      in->call_window,
+                                      in->cisco_import_table,
+                                      in->cisco_dialing_list};
     memcpy(out, v, sizeof(v));
 }
 
 static const char INSERT_SQL[] =
     "INSERT INTO campaigns (channel, name, strategy_id, cisco_kind, cisco_campaign_id, region, "
     "time_zone, start_at, end_at, sms_template, sms_sender, sms_gateway, dlr_timeout_s, "
-    "call_window) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb) "
+    "call_window, cisco_import_table, cisco_dialing_list) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb, $15, $16) "
     "RETURNING id";
 
 /* updated_at strictly increases, even within one transaction's now(): it is
@@ -284,7 +306,8 @@ static const char UPDATE_SQL[] =
     "UPDATE campaigns SET name = $2, strategy_id = $3, cisco_kind = $4, cisco_campaign_id = $5, "
     "region = $6, time_zone = $7, start_at = $8, end_at = $9, sms_template = $10, "
     "sms_sender = $11, sms_gateway = $12, dlr_timeout_s = $13, call_window = "
-    "$14::jsonb, " GW_SQL_BUMP_UPDATED " WHERE id = $1";
+    "$14::jsonb, cisco_import_table = $15, cisco_dialing_list = $16, " GW_SQL_BUMP_UPDATED
+    " WHERE id = $1";
 
 static const char *region_default(const gw_app *app)
 {
@@ -371,7 +394,7 @@ out:
     "state, name, channel, strategy_id, cisco_kind, cisco_campaign_id, region, "                   \
     "time_zone, " GW_SQL_TIME("start_at") ", " GW_SQL_TIME(                                        \
         "end_at") ", call_window::text, sms_template, "                                            \
-                  "sms_sender, sms_gateway, dlr_timeout_s"
+                  "sms_sender, sms_gateway, dlr_timeout_s, cisco_import_table, cisco_dialing_list"
 
 static json_t *campaign_document(const PGresult *r)
 {
@@ -382,10 +405,9 @@ static json_t *campaign_document(const PGresult *r)
     if (!doc) {
         return NULL;
     }
-    if (!PQgetisnull(r, 0, 4)) {
-        json_object_set_new(
-            doc, "cisco",
-            json_pack("{ss ss}", "kind", PQgetvalue(r, 0, 4), "campaign_id", PQgetvalue(r, 0, 5)));
+    json_t *cisco = cisco_json(r, 0, 4, 15);
+    if (cisco) {
+        json_object_set_new(doc, "cisco", cisco);
     }
     if (!PQgetisnull(r, 0, 8)) {
         json_object_set_new(doc, "start_at", json_string(PQgetvalue(r, 0, 8)));

@@ -10,8 +10,8 @@
  * - a refusal names a field and gives a non-empty reason, both valid UTF-8
  *   (they reach the client and the log);
  * - an accepted campaign has a known channel with its own settings (sms:
- *   a template and no cisco; voice: cisco kind uccx or cce), start before
- *   end, a call window that parses again, valid UTF-8 strings; merged with
+ *   a template and no cisco; voice: cisco kind uccx, ucce_api or ucce_db, the last with an import
+ * table), start before end, a call window that parses again, valid UTF-8 strings; merged with
  *   itself it is accepted again, the same;
  * - a PATCH accepted for a valid campaign merges into a document that is
  *   checked like a POST without crashing, and a refused PATCH says why;
@@ -54,9 +54,14 @@ static void check_campaign(const gw_campaign_input *in)
         FUZZ_CHECK(in->sms_template && in->cisco_kind == NULL, "sms campaign settings");
         FUZZ_CHECK(in->dlr_timeout_s > 0, "dlr_timeout_s %lld", in->dlr_timeout_s);
     } else {
-        FUZZ_CHECK(in->cisco_kind &&
-                       (strcmp(in->cisco_kind, "uccx") == 0 || strcmp(in->cisco_kind, "cce") == 0),
+        FUZZ_CHECK(in->cisco_kind && (strcmp(in->cisco_kind, "uccx") == 0 ||
+                                      strcmp(in->cisco_kind, "ucce_api") == 0 ||
+                                      strcmp(in->cisco_kind, "ucce_db") == 0),
                    "voice campaign without cisco kind");
+        FUZZ_CHECK((strcmp(in->cisco_kind, "ucce_db") == 0) == (in->cisco_import_table != NULL),
+                   "import table without ucce_db, or ucce_db without one");
+        FUZZ_CHECK(strspn(in->cisco_campaign_id, "0123456789") == strlen(in->cisco_campaign_id),
+                   "cisco campaign id '%s' not digits", in->cisco_campaign_id);
         FUZZ_CHECK(in->cisco_campaign_id && in->cisco_campaign_id[0], "no cisco campaign id");
         FUZZ_CHECK(in->sms_template == NULL, "voice campaign with a template");
     }

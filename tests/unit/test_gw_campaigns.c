@@ -71,13 +71,30 @@ static void test_campaign_numeric_cisco_id_becomes_text(void **state)
 {
     (void)state;
     json_t *body = json_loads("{\"name\":\"x\",\"channel\":\"voice_agent\","
-                              "\"cisco\":{\"kind\":\"cce\",\"campaign_id\":5001}}",
+                              "\"cisco\":{\"kind\":\"ucce_api\",\"campaign_id\":5001}}",
                               0, NULL);
     gw_campaign_input in;
     const char *field = NULL;
     char reason[200];
     assert_int_equal(gw_campaign_validate(body, &in, &field, reason, sizeof(reason)), 0);
     assert_string_equal(in.cisco_campaign_id, "5001");
+    json_decref(body);
+}
+
+static void test_campaign_ucce_db_keeps_its_tables(void **state)
+{
+    (void)state;
+    json_t *body = json_loads("{\"name\":\"x\",\"channel\":\"voice_ivr\","
+                              "\"cisco\":{\"kind\":\"ucce_db\",\"campaign_id\":\"5002\","
+                              "\"import_table\":\"dbo.Import_5002\"}}",
+                              0, NULL);
+    gw_campaign_input in;
+    const char *field = NULL;
+    char reason[200];
+    assert_int_equal(gw_campaign_validate(body, &in, &field, reason, sizeof(reason)), 0);
+    assert_string_equal(in.cisco_kind, "ucce_db");
+    assert_string_equal(in.cisco_import_table, "dbo.Import_5002");
+    assert_null(in.cisco_dialing_list);
     json_decref(body);
 }
 
@@ -115,6 +132,27 @@ static void test_campaign_validation_names_the_field(void **state)
          "cisco.kind"},
         {"{\"name\":\"x\",\"channel\":\"voice_ivr\",\"cisco\":{\"kind\":\"uccx\"}}",
          "cisco.campaign_id"},
+        {"{\"name\":\"x\",\"channel\":\"voice_ivr\",\"cisco\":{\"kind\":\"cce\","
+         "\"campaign_id\":\"1\"}}",
+         "cisco.kind"},
+        {"{\"name\":\"x\",\"channel\":\"voice_ivr\",\"cisco\":{\"kind\":\"uccx\","
+         "\"campaign_id\":\"7/../8\"}}",
+         "cisco.campaign_id"},
+        {"{\"name\":\"x\",\"channel\":\"voice_ivr\",\"cisco\":{\"kind\":\"uccx\","
+         "\"campaign_id\":\"012\"}}",
+         "cisco.campaign_id"},
+        {"{\"name\":\"x\",\"channel\":\"voice_ivr\",\"cisco\":{\"kind\":\"ucce_db\","
+         "\"campaign_id\":\"5002\"}}",
+         "cisco.import_table"},
+        {"{\"name\":\"x\",\"channel\":\"voice_ivr\",\"cisco\":{\"kind\":\"ucce_db\","
+         "\"campaign_id\":\"5002\",\"import_table\":\"Import; DROP TABLE x\"}}",
+         "cisco.import_table"},
+        {"{\"name\":\"x\",\"channel\":\"voice_ivr\",\"cisco\":{\"kind\":\"ucce_api\","
+         "\"campaign_id\":\"5001\",\"import_table\":\"Import_5001\"}}",
+         "cisco.import_table"},
+        {"{\"name\":\"x\",\"channel\":\"voice_ivr\",\"cisco\":{\"kind\":\"ucce_db\","
+         "\"campaign_id\":\"5002\",\"import_table\":\"I\",\"dialing_list\":\"9DL\"}}",
+         "cisco.dialing_list"},
         {"{\"name\":\"x\",\"channel\":\"sms\",\"strategy\":3}", "strategy"},
         {"{\"name\":\"x\",\"channel\":\"sms\",\"region\":\"usa\"}", "region"},
         {"{\"name\":\"x\",\"channel\":\"sms\",\"time_zone\":\"New York\"}", "time_zone"},
@@ -730,6 +768,7 @@ int main(void)
         cmocka_unit_test(test_gw_quote_counts_characters_never_bytes),
         cmocka_unit_test(test_campaign_voice_minimal_body_gets_defaults),
         cmocka_unit_test(test_campaign_numeric_cisco_id_becomes_text),
+        cmocka_unit_test(test_campaign_ucce_db_keeps_its_tables),
         cmocka_unit_test(test_campaign_sms_needs_no_cisco),
         cmocka_unit_test(test_campaign_validation_names_the_field),
         cmocka_unit_test(test_campaign_unknown_multibyte_key_keeps_the_reason_valid_utf8),
