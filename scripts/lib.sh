@@ -9,8 +9,10 @@
 #                      Kannel +40..+44 (bearerbox admin/status +40, its box
 #                      port +41, smsbox sendsms +42, fake SMSC for MTs +43,
 #                      fake SMSC for injected MOs +44), cisco-sim +70,
-#                      sms-sim +71, gateway +80, feeder +81, result-sync +82,
-#                      strategy +83, sms +84, devbroker Kafka +92 and its HTTP +93
+#                      sms-sim +71, gateway +80, feeder +81, result-sync +82
+#                      (UCCE's Dialer_Detail), strategy +83, sms +84,
+#                      result-sync-uccx +85 (UCCX's db_cra), devbroker Kafka
+#                      +92 and its HTTP +93
 #   ECM_DEV_DIR        state of the stack (default <repo>/.dev)
 #   ECM_BUILD_DIR      normal build (default <repo>/build); ECM_ASAN_BUILD_DIR
 #   ECM_BIN_DIR        binaries the stack runs (default $ECM_BUILD_DIR/bin)
@@ -32,7 +34,9 @@ ECM_STOP_TIMEOUT_S=${ECM_STOP_TIMEOUT_S:-20}
 : "${ECM_FAKESMSC:=/usr/lib/kannel/test/fakesmsc}"
 # Every process of the stack in start order; stop goes the other way. kannel
 # is bearerbox + smsbox + the fakesmsc client under scripts/kannel.sh.
-ECM_PROCS=(devbroker cisco-sim kannel sms-sim gateway feeder result-sync strategy sms)
+# result-sync-uccx is a second ecm-result-sync, reading UCCX's own tables.
+ECM_PROCS=(devbroker cisco-sim kannel sms-sim gateway feeder result-sync result-sync-uccx strategy
+    sms)
 # Started only when their binary is built (a warning line otherwise).
 ECM_OPTIONAL=(sms)
 # The ECM binaries among them (what --help and config checks apply to).
@@ -46,7 +50,7 @@ for ecm__n in "${ECM_PROCS[@]}"; do
 done
 unset ecm__n
 # shellcheck disable=SC2034 # for the scenarios: the services proper
-ECM_SERVICES=(gateway feeder result-sync strategy)
+ECM_SERVICES=(gateway feeder result-sync result-sync-uccx strategy)
 [[ ! -x $ECM_BIN_DIR/ecm-sms ]] || ECM_SERVICES+=(sms)
 # Logs of the stack besides <name>.log, moved per scenario by tests/e2e/run.sh.
 # shellcheck disable=SC2034
@@ -82,6 +86,7 @@ ecm_port() {
     result-sync) echo $((b + 82)) ;;
     strategy) echo $((b + 83)) ;;
     sms) echo $((b + 84)) ;;
+    result-sync-uccx) echo $((b + 85)) ;;
     devbroker) echo $((b + 92)) ;;
     devbroker-http) echo $((b + 93)) ;;
     *) ecm_die "no port for '$1'" ;;
@@ -132,6 +137,9 @@ ecm_env_load() {
     ECM_DEV_SIM_PG_DSN="$base dbname=cisco_sim"
     ECM_DEV_TEST_PG_DSN="$base dbname=ecm_test"
     ECM_DEV_ODBC="Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=$ECM_DEV_PG_PORT;Database=cisco_sim;Uid=ecm;Pwd=$ECM_DEV_PG_PASSWORD;"
+    # The simulator's UCCE import rules (import table:Cisco campaign), for
+    # ucce_db campaigns on Cisco campaigns 5002..5004.
+    ECM_DEV_IMPORT_RULES=Import_5002:5002,Import_5003:5003,Import_5004:5004
     ECM_DEV_KAFKA_BROKERS=127.0.0.1:$(ecm_port devbroker)
     ECM_DEV_API_URL=http://127.0.0.1:$(ecm_port gateway)
     # The admin key ecm_api_key_ensure made when the gateway started.
@@ -160,8 +168,8 @@ ecm_env_load() {
     chmod 700 "$ECM_DEV_DIR/secrets"
     export ECM_DEV_PG_PORT ECM_DEV_PG_SOCKET_DIR ECM_DEV_PG_PASSWORD ECM_DEV_SIM_USER \
         ECM_DEV_SIM_PASSWORD ECM_DEV_PG_ADMIN_DSN ECM_DEV_PG_DSN ECM_DEV_SIM_PG_DSN \
-        ECM_DEV_TEST_PG_DSN ECM_DEV_ODBC ECM_DEV_KAFKA_BROKERS ECM_DEV_API_URL ECM_DEV_SIM_URL \
-        ECM_DEV_KANNEL_USER ECM_DEV_KANNEL_PASSWORD ECM_DEV_KANNEL_ADMIN_PASSWORD \
+        ECM_DEV_TEST_PG_DSN ECM_DEV_ODBC ECM_DEV_IMPORT_RULES ECM_DEV_KAFKA_BROKERS \
+        ECM_DEV_API_URL ECM_DEV_SIM_URL ECM_DEV_KANNEL_USER ECM_DEV_KANNEL_PASSWORD ECM_DEV_KANNEL_ADMIN_PASSWORD \
         ECM_DEV_KANNEL_STATUS_PASSWORD ECM_DEV_KANNEL_SENDSMS_URL ECM_DEV_KANNEL_STATUS_URL \
         ECM_DEV_KANNEL_CONF ECM_DEV_FAKESMSC_LOG ECM_DEV_SMS_SENDER ECM_DEV_SMSSIM_URL \
         ECM_DEV_SMSSIM_TOKEN ECM_DEV_SMS_URL ECM_DEV_SMS_CALLBACK_SECRET ECM_DEV_SMS_MO_KEY \
@@ -564,7 +572,7 @@ ecm_sim_psql() {
 ecm_service_env() {
     local name=$1
     ecm_env_load
-    ECM_SVC_BIN=$ECM_BIN_DIR/ecm-$name
+    ECM_SVC_BIN=$ECM_BIN_DIR/$(ecm_binary "$name")
     # Loopback only: the dev stack has dev passwords and no API keys.
     ECM_SVC_ENV=("ECM_HTTP_BIND=${ECM_HTTP_BIND:-127.0.0.1}")
     case $name in
@@ -578,6 +586,7 @@ ecm_service_env() {
             "ECM_SIM_USER=$ECM_DEV_SIM_USER"
             "ECM_SIM_PASSWORD=$ECM_DEV_SIM_PASSWORD"
             "ECM_SIM_DIAL_RATE=${ECM_SIM_DIAL_RATE:-200}"
+            "ECM_SIM_UCCE_IMPORT_RULES=${ECM_SIM_UCCE_IMPORT_RULES:-$ECM_DEV_IMPORT_RULES}"
             "ECM_SIM_RESULT_MIX=${ECM_SIM_RESULT_MIX:-10:40,8:25,9:10,12:10,3:5,25:5,14:5}")
         ;;
     kannel)
@@ -594,7 +603,7 @@ ecm_service_env() {
             "ECM_SMSSIM_MO_URL=${ECM_SMSSIM_MO_URL:-$ECM_DEV_SMS_MO_URL}"
             "ECM_SMSSIM_MO_TO=$ECM_DEV_SMS_SENDER")
         ;;
-    gateway | feeder | result-sync | strategy | sms)
+    gateway | feeder | result-sync | result-sync-uccx | strategy | sms)
         local clock
         while IFS= read -r clock; do
             [[ -z $clock ]] || ECM_SVC_ENV+=("$clock")
@@ -611,11 +620,23 @@ ecm_service_env() {
             ECM_SVC_ENV+=("ECM_UCCX_URL=$ECM_DEV_SIM_URL"
                 "ECM_UCCX_USER=$ECM_DEV_SIM_USER"
                 "ECM_UCCX_PASSWORD=$ECM_DEV_SIM_PASSWORD"
+                "ECM_UCCE_URL=$ECM_DEV_SIM_URL"
+                "ECM_UCCE_USER=$ECM_DEV_SIM_USER"
+                "ECM_UCCE_PASSWORD=$ECM_DEV_SIM_PASSWORD"
+                "ECM_UCCE_ODBC=$ECM_DEV_ODBC"
+                "ECM_UCCX_ODBC=$ECM_DEV_ODBC"
                 "ECM_FEEDER_RECONCILE_AFTER_S=${ECM_FEEDER_RECONCILE_AFTER_S:-5}"
                 "ECM_FEEDER_HTTP_TIMEOUT_S=${ECM_FEEDER_HTTP_TIMEOUT_S:-3}")
             ;;
         result-sync)
-            ECM_SVC_ENV+=("ECM_RESULTSYNC_ODBC=$ECM_DEV_ODBC")
+            ECM_SVC_ENV+=("ECM_RESULTSYNC_ODBC=$ECM_DEV_ODBC" "ECM_RESULTSYNC_KIND=dialer_detail")
+            ;;
+        result-sync-uccx)
+            # Cisco warns against frequent queries as uccxhruser; the dev
+            # stack polls its simulator often so that scenarios run quickly.
+            ECM_SVC_ENV+=("ECM_RESULTSYNC_ODBC=$ECM_DEV_ODBC" "ECM_RESULTSYNC_KIND=uccx"
+                "ECM_RESULTSYNC_SOURCE=uccx:db_cra"
+                "ECM_RESULTSYNC_POLL_MS=${ECM_RESULTSYNC_UCCX_POLL_MS:-300}")
             ;;
         sms)
             ECM_SVC_ENV+=("ECM_SMS_KANNEL_URL=$ECM_DEV_KANNEL_SENDSMS_URL"
@@ -633,6 +654,15 @@ ecm_service_env() {
     esac
 }
 
+# Prints the file name of a stack process's binary: result-sync-uccx is a
+# second ecm-result-sync.
+ecm_binary() {
+    case $1 in
+    result-sync-uccx) echo ecm-result-sync ;;
+    *) echo "ecm-$1" ;;
+    esac
+}
+
 ecm__pidfile() { echo "$ECM_DEV_DIR/run/$1.pid"; }
 ecm__exitfile() { echo "$ECM_DEV_DIR/run/$1.exit"; }
 
@@ -645,7 +675,8 @@ ecm_pid() {
     pid=$(cat "$pf")
     kill -0 "$pid" 2>/dev/null || return 1
     # A pid file left by a reboot may name someone else's process by now.
-    local want=ecm-$1
+    local want
+    want=$(ecm_binary "$1")
     [[ $1 != kannel ]] || want=scripts/kannel.sh
     [[ $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) == *"$want"* ]] || return 1
     # ... or another worktree's stack, which runs the same binaries: ours is

@@ -53,7 +53,7 @@ for name in "${ECM_STACK[@]}"; do
     expect_exit2 "$name" ECM_HTTP_PORT "ECM_HTTP_PORT=70000"
 
     case $name in
-    gateway | feeder | result-sync | strategy) required=ECM_PG_DSN ;;
+    gateway | feeder | result-sync | result-sync-uccx | strategy) required=ECM_PG_DSN ;;
     cisco-sim) required=ECM_SIM_PG_DSN ;;
     *) required= ;;
     esac
