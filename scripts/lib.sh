@@ -1013,16 +1013,17 @@ ecm_gen_contacts_csv() {
     }' >"$file"
 }
 
-# Creates a voice_ivr campaign on UCCX campaign CISCO_ID (default 1) using
-# strategy STRATEGY (a name; default Demo, made with ecm_create_fast_strategy
-# if missing), activates it, and prints its id. Returns non-zero on an API error.
+# ecm_create_campaign NAME [STRATEGY [TARGET]]: creates a voice_ivr campaign
+# on Cisco TARGET (default UCCX campaign 1; see ecm_cisco_json) using strategy
+# STRATEGY (a name; default Demo, made with ecm_create_fast_strategy if
+# missing), activates it, and prints its id. Returns non-zero on an API error.
 ecm_create_campaign() {
-    local name=$1 strategy=${2:-Demo} cisco_id=${3:-1} sid body answer id
+    local name=$1 strategy=${2:-Demo} target=${3:-1} sid body answer id cisco
     sid=$(ecm_psql -tA -v name="$strategy" <<<"SELECT id FROM strategies WHERE name = :'name'")
     [[ -n $sid ]] || sid=$(ecm_create_fast_strategy "$strategy" 2)
-    body=$(jq -n --arg name "$name" --arg strategy "$strategy" --arg cisco "$cisco_id" \
-        '{name: $name, channel: "voice_ivr", strategy: $strategy,
-          cisco: {kind: "uccx", campaign_id: $cisco}}')
+    cisco=$(ecm_cisco_json "$target") || return 1
+    body=$(jq -n --arg name "$name" --arg strategy "$strategy" --argjson cisco "$cisco" \
+        '{name: $name, channel: "voice_ivr", strategy: $strategy, cisco: $cisco}')
     answer=$(api POST /api/v1/campaigns -d "$body") || return 1
     id=$(jq -r '.id // empty' <<<"$answer")
     if [[ ! $id =~ ^[0-9]+$ ]]; then
@@ -1031,6 +1032,20 @@ ecm_create_campaign() {
     fi
     api POST "/api/v1/campaigns/$id/activate" >/dev/null || return 1
     echo "$id"
+}
+
+# ecm_cisco_json TARGET: prints a campaign's "cisco" member for TARGET, which
+# is a UCCX campaign id ("1") or KIND:ID[:IMPORT_TABLE] ("ucce_api:5001",
+# "ucce_db:5002:Import_5002").
+ecm_cisco_json() {
+    local kind id table
+    if [[ $1 != *:* ]]; then
+        kind=uccx id=$1 table=
+    else
+        IFS=: read -r kind id table <<<"$1"
+    fi
+    jq -cn --arg kind "$kind" --arg id "$id" --arg table "$table" \
+        '{kind: $kind, campaign_id: $id} + (if $table == "" then {} else {import_table: $table} end)'
 }
 
 # Prints "closed total" for campaign ID from GET /api/v1/campaigns/ID.

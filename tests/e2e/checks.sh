@@ -2,16 +2,35 @@
 # Whole-campaign checks shared by the scenarios: what ECM recorded must agree,
 # attempt by attempt, with what the Cisco simulator dialled. Sourced after lib.sh.
 
+# e2e_sim_dialled KIND CISCO_ID: prints "ACCOUNT CODE" for every record the
+# simulator dialled on that Cisco campaign, sorted, from the table Cisco
+# itself keeps it in: UCCX's dialinglist and dialinglisthistory (UCCX codes)
+# for uccx, UCCE's Dialer_Detail (UCCE codes) for ucce_api and ucce_db.
+e2e_sim_dialled() {
+    local kind=$1 id=$2
+    if [[ $kind == uccx ]]; then
+        ecm_sim_psql -tA -F ' ' -c "SELECT accountnumber, callresult FROM dialinglist
+            WHERE campaignid = $id AND callresult > 0
+            UNION ALL SELECT accountnumber, callresult FROM dialinglisthistory
+            WHERE campaignid = $id AND callresult > 0" | sort
+    else
+        ecm_sim_psql -tA -F ' ' -c "SELECT AccountNumber, CallResult FROM Dialer_Detail
+            WHERE CampaignID = $id" | sort
+    fi
+}
+
 # e2e_check_campaign CAMPAIGN N: fails the scenario unless
 #  - the campaign has N contacts and every one is closed;
-#  - every attempt in the ECM DB has a result, and the attempts' account
-#    numbers are exactly the account numbers the simulator dialled;
-#  - ECM's attempts by raw CallResult equal the simulator's rows by CallResult,
-#    and every attempt's outcome is the one call_result_map gives its code;
+#  - every attempt in the ECM DB has a result, and the attempts on the
+#    campaign's Cisco target (all ECM campaigns sharing it) are exactly the
+#    records the simulator dialled on that Cisco campaign, each with the
+#    simulator's CallResult as its raw code;
+#  - every attempt's outcome is the one call_result_map gives its code for
+#    its source (UCCX or UCCE codes);
 #  - each closed contact's attempts counter equals its attempts rows;
 #  - the simulator received no account number twice.
 e2e_check_campaign() {
-    local cid=$1 n=$2 closed total
+    local cid=$1 n=$2 closed total kind cisco_id target
 
     read -r closed total < <(e2e_campaign_progress "$cid")
     e2e_assert_eq "$n" "$total" "contacts in campaign $cid"
@@ -24,26 +43,21 @@ e2e_check_campaign() {
         WHERE campaign_id = $cid AND (status <> 'done' OR outcome IS NULL)")" \
         "attempts without a result"
 
-    ecm_psql -tA -c "SELECT account_number FROM attempts WHERE campaign_id = $cid
-        ORDER BY 1" >"$E2E_TMP/ecm-accounts"
-    ecm_sim_psql -tA -c "SELECT AccountNumber FROM Dialer_Detail ORDER BY 1" \
-        >"$E2E_TMP/sim-accounts"
-    e2e_assert_ge "$n" "$(wc -l <"$E2E_TMP/ecm-accounts")" "attempts recorded by ECM"
-    if ! diff -q "$E2E_TMP/ecm-accounts" "$E2E_TMP/sim-accounts" >/dev/null; then
-        diff "$E2E_TMP/ecm-accounts" "$E2E_TMP/sim-accounts" | head -20 >&2
-        e2e_fail "ECM's attempts differ from what the simulator dialled"
-    fi
-
-    ecm_psql -tA -c "SELECT raw_code || ':' || count(*) FROM attempts
-        WHERE campaign_id = $cid GROUP BY raw_code ORDER BY raw_code" >"$E2E_TMP/ecm-codes"
-    ecm_sim_psql -tA -c "SELECT CallResult || ':' || count(*) FROM Dialer_Detail
-        GROUP BY CallResult ORDER BY CallResult" >"$E2E_TMP/sim-codes"
-    if ! diff -q "$E2E_TMP/ecm-codes" "$E2E_TMP/sim-codes" >/dev/null; then
-        paste "$E2E_TMP/ecm-codes" "$E2E_TMP/sim-codes" >&2
-        e2e_fail "attempts by CallResult differ between ECM and the simulator"
+    read -r kind cisco_id < <(ecm_psql -tA -F ' ' -c "SELECT cisco_kind, cisco_campaign_id
+        FROM campaigns WHERE id = $cid")
+    target=$kind:$cisco_id
+    ecm_psql -tA -F ' ' -c "SELECT account_number, raw_code FROM attempts
+        WHERE target = '$target'" | sort >"$E2E_TMP/ecm-dialled"
+    e2e_sim_dialled "$kind" "$cisco_id" >"$E2E_TMP/sim-dialled"
+    e2e_assert_ge "$n" "$(ecm_psql -tA -c "SELECT count(*) FROM attempts
+        WHERE campaign_id = $cid")" "attempts recorded by ECM"
+    if ! diff -q "$E2E_TMP/ecm-dialled" "$E2E_TMP/sim-dialled" >/dev/null; then
+        diff "$E2E_TMP/ecm-dialled" "$E2E_TMP/sim-dialled" | head -20 >&2
+        e2e_fail "ECM's attempts on $target differ from what the simulator dialled there"
     fi
     e2e_assert_eq 0 "$(ecm_psql -tA -c "SELECT count(*) FROM attempts a
         LEFT JOIN call_result_map m ON m.call_result = a.raw_code
+            AND m.source_kind = CASE WHEN a.target LIKE 'uccx:%' THEN 'uccx' ELSE 'ucce' END
         WHERE a.campaign_id = $cid AND a.outcome IS DISTINCT FROM m.outcome")" \
         "attempts whose outcome is not call_result_map's"
 
@@ -55,7 +69,7 @@ e2e_check_campaign() {
     e2e_assert_eq 0 "$(e2e_sim_stats | jq -r '.duplicate_accounts')" \
         "account numbers the simulator received more than once"
     e2e_step "campaign $cid consistent: $n contacts closed," \
-        "$(wc -l <"$E2E_TMP/ecm-accounts") attempts = simulator's rows, 0 duplicates"
+        "$(wc -l <"$E2E_TMP/ecm-dialled") attempts on $target = simulator's records, 0 duplicates"
 }
 
 # Prints the outcome summary of a campaign (for the scenario's log).

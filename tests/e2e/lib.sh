@@ -169,11 +169,13 @@ e2e_zone_at_hour() {
     fi
 }
 
-# Creates and activates a voice_ivr campaign with a fast strategy (2 s
-# retries); prints its id.
+# e2e_create_campaign [NAME [STRATEGY [TARGET]]]: creates and activates a
+# voice_ivr campaign with a fast strategy (2 s retries) on Cisco TARGET
+# (default UCCX campaign 1; "ucce_api:5001", "ucce_db:5002:Import_5002");
+# prints its id.
 e2e_create_campaign() {
-    local name=${1:-"e2e $ECM_SCRIPT"} strategy=${2:-E2E}
-    ecm_create_campaign "$name" "$strategy" 1 || e2e_fail "could not create campaign '$name'"
+    local name=${1:-"e2e $ECM_SCRIPT"} strategy=${2:-E2E} target=${3:-1}
+    ecm_create_campaign "$name" "$strategy" "$target" || e2e_fail "could not create campaign '$name'"
 }
 
 # e2e_upload_contacts CAMPAIGN N [SEED]: uploads N generated contacts as

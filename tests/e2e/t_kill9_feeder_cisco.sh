@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# SIGKILL of the feeder at the worst moments of each Cisco writer, with a
+# simulator that imports and dials at once:
+#  1. ucce_db, the batch written and committed in Cisco's import table (so
+#     imported and dialled) but not yet marked 'sent' in the ECM DB;
+#  2. ucce_db, the write into the import table blocked and never committed;
+#  3. ucce_api, the import request taken by the Outbound API (so imported and
+#     dialled) but not yet marked 'sent';
+#  4. uccx, the same with the UCCX REST import: a dialled record is no longer
+#     in UCCX's pending list, only in its dialinglist tables.
+# After each kill the restarted feeder must reconcile from what the dialer can
+# tell (import table, dialing list, import list, UCCX's pending list and
+# tables, Dialer_Detail) and re-send only what it does not have: every
+# contact closed, duplicates 0.
+#
+# The moments are made, not hoped for: holding an exclusive lock on ECM's
+# outbox stops the feeder between Cisco taking a batch and the ECM DB
+# recording it 'sent' (that transaction writes the ContactDispatched events);
+# holding one on the import table stops the ODBC write itself.
+# e2e-env: ECM_SIM_DIAL_RATE=400
+# e2e-env: ECM_SIM_DIAL_DELAY_MS=0
+# e2e-env: ECM_FEEDER_CAPACITY=200
+# e2e-env: ECM_FEEDER_BATCH=50
+# e2e-timeout: 900
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/checks.sh"
+
+db_cid=$(e2e_create_campaign "e2e kill ucce_db" E2E ucce_db:5003:Import_5003)
+api_cid=$(e2e_create_campaign "e2e kill ucce_api" E2E ucce_api:5005)
+uccx_cid=$(e2e_create_campaign "e2e kill uccx" E2E 12)
+e2e_upload_contacts "$db_cid" 600 31 >/dev/null
+e2e_upload_contacts "$api_cid" 600 32 >/dev/null
+e2e_upload_contacts "$uccx_cid" 600 33 >/dev/null
+
+# A psql session holding a lock until told to let go: lock_hold DSN SQL.
+lock_hold() {
+    rm -f "$E2E_TMP/lock.fifo"
+    mkfifo "$E2E_TMP/lock.fifo"
+    psql -X -q -v ON_ERROR_STOP=1 "$1" <"$E2E_TMP/lock.fifo" >"$E2E_TMP/lock.out" 2>&1 &
+    LOCK_PID=$!
+    exec 7>"$E2E_TMP/lock.fifo"
+    echo "BEGIN; $2; SELECT 'locked';" >&7
+    e2e_wait_for 30 "the lock taken" grep -q locked "$E2E_TMP/lock.out"
+}
+lock_release() {
+    echo "ROLLBACK;" >&7
+    exec 7>&-
+    wait "$LOCK_PID" || e2e_fail "the lock session failed: $(cat "$E2E_TMP/lock.out")"
+}
+sending() {
+    ecm_psql -tA -c "SELECT count(*) FROM attempts WHERE campaign_id = $1 AND status = 'sending'"
+}
+sending_accounts() {
+    ecm_psql -tA -c "SELECT string_agg(quote_literal(account_number), ',' ORDER BY 1)
+        FROM attempts WHERE campaign_id = $1 AND status = 'sending'"
+}
+# How many of the campaign's 'sending' attempts the simulator has dialled
+# (UCCX's tables for the UCCX campaign, Dialer_Detail for the others).
+dialled_sending() {
+    local accts
+    accts=$(sending_accounts "$1")
+    [[ -n $accts ]] || {
+        echo 0
+        return
+    }
+    if (($1 == uccx_cid)); then
+        ecm_sim_psql -tA -c "SELECT count(*) FROM (SELECT accountnumber FROM dialinglist
+            WHERE callresult > 0 UNION ALL SELECT accountnumber FROM dialinglisthistory
+            WHERE callresult > 0) d WHERE accountnumber IN ($accts)"
+    else
+        ecm_sim_psql -tA -c "SELECT count(*) FROM Dialer_Detail WHERE AccountNumber IN ($accts)"
+    fi
+}
+some_sending_dialled() { (($(dialled_sending "$1") > 0)); }
+some_sending() { (($(sending "$1") > 0)); }
+none_of() { (($(ecm_psql -tA -c "SELECT count(*) FROM attempts
+    WHERE account_number IN ($1) AND status = 'sending'") == 0)); }
+reconciled() {
+    curl -fsS "http://127.0.0.1:$(ecm_http_port feeder)/metrics" |
+        awk -v r="$1" '$1 ~ /^ecm_feeder_reconciled_total/ && $1 ~ r { s += $2 } END { print s + 0 }'
+}
+
+# kill_dialled CAMPAIGN WHAT: the feeder killed while attempts Cisco has
+# already dialled are still 'sending' in the ECM DB.
+kill_dialled() {
+    local cid=$1 what=$2 accts n
+    lock_hold "$ECM_DEV_PG_DSN" "LOCK TABLE outbox IN EXCLUSIVE MODE"
+    e2e_wait_for 120 "$what: a batch dialled by Cisco still 'sending' in ECM" some_sending_dialled "$cid"
+    n=$(dialled_sending "$cid")
+    accts=$(sending_accounts "$cid")
+    ecm_kill9 feeder
+    lock_release
+    e2e_step "$what: feeder killed with $(sending "$cid") attempts 'sending', $n of them dialled"
+    ecm_start_service feeder
+    e2e_wait_for 120 "$what: the attempts left 'sending' reconciled" none_of "$accts"
+    e2e_assert_ge "$n" "$(reconciled present)" "$what: attempts found at Cisco on reconciliation"
+    e2e_step "$what: reconciled (present $(reconciled present), resent $(reconciled resent))"
+}
+
+e2e_wait_for 120 "ucce_db dispatching" some_sending "$db_cid"
+kill_dialled "$db_cid" "ucce_db committed"
+
+# The import table locked: the feeder's INSERT waits, uncommitted, and dies.
+lock_hold "$ECM_DEV_SIM_PG_DSN" "LOCK TABLE Import_5003 IN ACCESS EXCLUSIVE MODE"
+e2e_wait_for 120 "ucce_db: a batch 'sending' while the import table is locked" some_sending "$db_cid"
+accts=$(sending_accounts "$db_cid")
+n=$(sending "$db_cid")
+ecm_kill9 feeder
+lock_release
+e2e_assert_eq 0 "$(ecm_sim_psql -tA -c "SELECT count(*) FROM Dialer_Detail WHERE AccountNumber IN ($accts)")" \
+    "ucce_db uncommitted: attempts Cisco has"
+e2e_step "ucce_db uncommitted: feeder killed with $n attempts 'sending', none at Cisco"
+ecm_start_service feeder
+e2e_wait_for 120 "ucce_db uncommitted: the attempts left 'sending' re-sent" none_of "$accts"
+e2e_assert_ge "$n" "$(reconciled resent)" "ucce_db uncommitted: attempts re-sent on reconciliation"
+e2e_step "ucce_db uncommitted: re-sent $(reconciled resent)"
+
+e2e_wait_for 120 "ucce_api dispatching" some_sending "$api_cid"
+kill_dialled "$api_cid" "ucce_api taken"
+e2e_wait_for 120 "uccx dispatching" some_sending "$uccx_cid"
+kill_dialled "$uccx_cid" "uccx taken"
+
+for cid in "$db_cid" "$api_cid" "$uccx_cid"; do
+    e2e_wait_campaign_closed "$cid" 600
+done
+for cid in "$db_cid" "$api_cid" "$uccx_cid"; do
+    e2e_check_campaign "$cid" 600
+done
