@@ -33,8 +33,7 @@ upload() {
     {
         echo "account_number,first_name,last_name,phone1,time_zone"
         for i in $(seq 100 399); do
-            printf '%s%d,Ann,Lee,+1 %s %d %04d,America/New_York\n' "$prefix" "$i" "$area" "$((i + 200))" \
-                "$((i * 7 % 10000))"
+            printf '%s%d,Ann,Lee,+1 %s 234 %04d,America/New_York\n' "$prefix" "$i" "$area" "$((i * 7))"
         done
     } >"$E2E_TMP/$prefix.csv"
     answer=$(api POST "/api/v1/campaigns/$cid/uploads" -H 'Content-Type: text/csv' \
