@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The README's first command: builds ECM, starts the dev stack, runs a voice
-# campaign of generated contacts against the Cisco simulator and then an SMS
-# campaign through the real Kannel, each until every contact is closed,
-# prints their summaries and stops the stack.
+# campaign of generated contacts against the Cisco simulator through each of
+# Cisco's three interfaces (UCCX REST import, UCCE Outbound API import, UCCE
+# import table) and then an SMS campaign through the real Kannel, each until
+# every contact is closed, prints their summaries and stops the stack.
 #   scripts/demo.sh [--keep] [--contacts N]
 #   --keep        leave the stack running afterwards (stop: scripts/devstack.sh stop)
 #   --contacts N  how many contacts (default 1000)
@@ -54,10 +55,6 @@ ecm_say "business clock: $(date -u -d @$(($(ecm_business_now_ms) / 1000)) +%FT%T
 strategy_id=$(ecm_create_fast_strategy Demo 2) || ecm_die "could not create the Demo strategy"
 ecm_say "strategy Demo (id $strategy_id, POST /api/v1/strategies): Default's rules, retries after 2 s"
 
-cid=$(ecm_create_campaign "Demo $(date -u +%Y-%m-%dT%H:%M:%SZ)" Demo 1) ||
-    ecm_die "could not create the campaign (gateway log: $ECM_DEV_DIR/logs/gateway.log)"
-ecm_say "campaign $cid created and activated (voice_ivr, UCCX campaign 1)"
-
 tty=0
 [[ -t 1 ]] && tty=1
 
@@ -108,8 +105,18 @@ summary() {
     jq -r ".counts.attempts_by_outcome | $table" <<<"$c"
 }
 
-upload_and_wait "$cid" 42
-summary "$cid" "voice campaign through the Cisco simulator"
+# One voice campaign per Cisco interface, on the simulator's three faces.
+seed=42
+for target in 1 ucce_api:5001 ucce_db:5002:Import_5002; do
+    kind=uccx
+    [[ $target != *:* ]] || kind=${target%%:*}
+    cid=$(ecm_create_campaign "Demo $kind $(date -u +%Y-%m-%dT%H:%M:%SZ)" Demo "$target") ||
+        ecm_die "could not create the $kind campaign (gateway log: $ECM_DEV_DIR/logs/gateway.log)"
+    ecm_say "campaign $cid created and activated (voice_ivr, Cisco target $kind, $(ecm_cisco_json "$target"))"
+    upload_and_wait "$cid" "$seed"
+    seed=$((seed + 1))
+    summary "$cid" "voice campaign through the Cisco simulator's $kind interface"
+done
 stats=$(curl -fsS --max-time 10 "$ECM_DEV_SIM_URL/sim/stats") || ecm_die "GET /sim/stats failed"
 echo "Cisco simulator (GET /sim/stats):"
 jq -r 'to_entries[] | "  \(.key): \(.value | if type == "object" then tojson else tostring end)"' <<<"$stats"
