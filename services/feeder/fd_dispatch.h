@@ -1,4 +1,5 @@
-/* DB -> UCCX: moves queued contacts of active voice campaigns to UCCX by
+/* DB -> Cisco: moves queued contacts of active voice campaigns to their
+ * dialer (the writer of the campaign's cisco_kind, fd_writer.h) by
  * capacity. Attempts are recorded 'sending' and committed before the POST,
  * and marked 'sent' (with their ContactDispatched events) only after UCCX
  * accepted them; what fails stays 'sending' for the reconciler.
@@ -41,10 +42,10 @@
 int fd_dispatch_tick(fd_ctx *ctx, size_t *dispatched, int *full)
     __attribute__((warn_unused_result));
 
-/* The same for one Cisco campaign id ("uccx:<id>" is the target). Returns
- * 0, -1 (DB) or -2 (UCCX). */
-int fd_dispatch_target(fd_ctx *ctx, const char *cisco_campaign_id, size_t *dispatched, int *full)
-    __attribute__((warn_unused_result));
+/* The same for one target ("<kind>:<cisco_campaign_id>"). A kind without a
+ * writer is skipped (0). Returns 0, -1 (DB) or -2 (the dialer). */
+int fd_dispatch_target(fd_ctx *ctx, fd_kind kind, const char *cisco_campaign_id, size_t *dispatched,
+                       int *full) __attribute__((warn_unused_result));
 
 /* Forgets the batches remembered in ctx (they stay 'sending' in the DB for
  * the reconciler) and frees them. Call before ctx goes away. Can't fail. */
