@@ -52,8 +52,8 @@ static const ecm_cfg_entry config_table[] = {
      "re-sending a uccx batch (empty: only UCCX's REST list, which omits dialled records)",
      NULL, 1},
     {"ECM_UCCE_URL", ECM_CFG_STRING, offsetof(feeder_config, ucce_url), "", 0, -1,
-     "base URL of the UCCE/PCCE Outbound API (its /unifiedconfig; empty: ucce_api targets "
-     "skipped)",
+     "base URL of the UCCE/PCCE server of the Outbound API (/unifiedconfig/... is added; "
+     "empty: ucce_api targets skipped)",
      ecm_config_check_url_or_empty, 0},
     {"ECM_UCCE_USER", ECM_CFG_STRING, offsetof(feeder_config, ucce_user), "", 0, -1,
      "Outbound API user for HTTP basic auth (empty: no auth)", NULL, 0},
@@ -168,6 +168,19 @@ static ecm_intake *start_intake(ecm_service *svc, const feeder_config *cfg)
     return ecm_intake_start(&icfg);
 }
 
+/* The dispatch gate for the feeder's hand-off. NULL when memory runs out. */
+static ecm_gate *new_gate(ecm_service *svc, const feeder_config *cfg, ecm_legal_hours legal)
+{
+    ecm_gate_config gcfg = {
+        .topic_closed = cfg->common.topic_closed,
+        .source = svc->source,
+        .metrics = svc->metrics,
+        .legal = legal,
+        .margin_ms = cfg->window_margin_s * 1000,
+    };
+    return ecm_gate_new(&gcfg);
+}
+
 int main(int argc, char **argv)
 {
     feeder_config cfg;
@@ -202,14 +215,7 @@ int main(int argc, char **argv)
     if (ecm_service_consumer_start(&svc, cfg.group, topics, 1) < 0)
         goto out;
 
-    ecm_gate_config gcfg = {
-        .topic_closed = cfg.common.topic_closed,
-        .source = svc.source,
-        .metrics = svc.metrics,
-        .legal = legal,
-        .margin_ms = cfg.window_margin_s * 1000,
-    };
-    gate = ecm_gate_new(&gcfg);
+    gate = new_gate(&svc, &cfg, legal);
     if (!gate)
         goto out;
 
@@ -237,11 +243,9 @@ int main(int argc, char **argv)
         goto out;
 
     ecm_log_info("feeder running",
-                 "uccx=%s uccx_db_cra=%s ucce_api=%s ucce_db=%s batch=%lld capacity=%lld "
-                 "legal_hours=%s",
-                 cfg.uccx_url, cfg.uccx_odbc[0] ? "on" : "off",
-                 writers[FD_KIND_UCCE_API] ? "on" : "off", writers[FD_KIND_UCCE_DB] ? "on" : "off",
-                 cfg.batch, cfg.capacity, cfg.legal_hours);
+                 "uccx=%s uccx_db_cra=%d ucce_api=%d ucce_db=%d batch=%lld capacity=%lld",
+                 cfg.uccx_url, cfg.uccx_odbc[0] != '\0', writers[FD_KIND_UCCE_API] != NULL,
+                 writers[FD_KIND_UCCE_DB] != NULL, cfg.batch, cfg.capacity);
     fd_feeder_run(&ctx, (long)cfg.tick_ms, &ecm_stop_requested);
     fd_dispatch_forget(&ctx);
     rc = 0;
