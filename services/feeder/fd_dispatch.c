@@ -15,11 +15,11 @@
 
 /* Targets are Cisco campaigns: several ECM campaigns may share one. */
 static const char TARGETS_SQL[] =
-    "SELECT DISTINCT c.cisco_campaign_id FROM campaigns c "
-    "WHERE c.state = 'active' AND c.cisco_kind = 'uccx' "
+    "SELECT DISTINCT c.cisco_kind, c.cisco_campaign_id FROM campaigns c "
+    "WHERE c.state = 'active' AND c.cisco_kind IS NOT NULL "
     "AND c.channel IN ('voice_ivr', 'voice_agent') "
     "AND EXISTS (SELECT 1 FROM contacts ct WHERE ct.campaign_id = c.id AND ct.state = 'queued') "
-    "ORDER BY 1";
+    "ORDER BY 1, 2";
 
 /* Serialises the capacity arithmetic of one target across replicas; a
  * replica that does not get it leaves the target to the one that did. */
@@ -33,14 +33,15 @@ static const char INFLIGHT_SQL[] =
  * and then nothing is taken. The gate picks the number (past phone_index
  * wraps to the first) and judges the calling window. */
 static const char TAKE_SQL[] =
-    "SELECT " ECM_GATE_COLUMNS ", ct.first_name, ct.last_name "
+    "SELECT " ECM_GATE_COLUMNS ", ct.first_name, ct.last_name, COALESCE(ct.time_zone, c.time_zone) "
     "FROM contacts ct JOIN campaigns c ON c.id = ct.campaign_id "
-    "WHERE ct.state = 'queued' AND c.state = 'active' AND c.cisco_kind = 'uccx' "
+    "WHERE ct.state = 'queued' AND c.state = 'active' AND c.cisco_kind = $3 "
     "AND c.channel IN ('voice_ivr', 'voice_agent') AND c.cisco_campaign_id = $1 "
     "ORDER BY ct.id LIMIT $2 FOR UPDATE OF ct SKIP LOCKED FOR SHARE OF c";
 
 #define COL_FIRST_NAME ECM_GATE_NCOLS
 #define COL_LAST_NAME (ECM_GATE_NCOLS + 1)
+#define COL_TIME_ZONE (ECM_GATE_NCOLS + 2)
 
 /* An attempt that already exists (DB out of step) is not recorded twice and
  * not sent twice; the contact still moves on. dispatched_at is business
@@ -160,7 +161,7 @@ static int record_go(fd_ctx *ctx, const char *target, const ecm_gate_row *verdic
  * 'sending'. Fills *taken (rows of the SELECT, caller clears), *verdicts
  * (ecm_gate_rows_destroy) and rows. Returns the number taken (0: nothing to
  * do), or -1. */
-static int record_batch(fd_ctx *ctx, const char *cisco_id, const char *target, int *full,
+static int record_batch(fd_ctx *ctx, const fd_target *tg, const char *target, int *full,
                         PGresult **taken, ecm_gate_row **verdicts_out, taken_row **rows_out)
 {
     *taken = NULL;
@@ -193,8 +194,8 @@ static int record_batch(fd_ctx *ctx, const char *cisco_id, const char *target, i
     char limit[32];
     if ((size_t)snprintf(limit, sizeof limit, "%lld", room) >= sizeof limit)
         goto fail;
-    const char *p2[2] = {cisco_id, limit};
-    PGresult *t = ecm_pg_exec(ctx->pg, TAKE_SQL, 2, p2);
+    const char *p2[3] = {tg->cisco_id, limit, fd_kind_name(tg->kind)};
+    PGresult *t = ecm_pg_exec(ctx->pg, TAKE_SQL, 3, p2);
     if (!t)
         goto fail;
     int n = PQntuples(t);
@@ -311,27 +312,28 @@ void fd_dispatch_forget(fd_ctx *ctx)
 {
     while (ctx->pending)
         pending_drop(ctx, ctx->pending);
+    fd_skipped_forget(ctx);
 }
 
-/* Posts the m recorded contacts of target (accounts[i] the account of
- * contacts[i]) to UCCX and marks them 'sent' (adding to *dispatched, may be
- * NULL). A batch UCCX did not take or whose marking failed is kept pending
- * (taken at started, ecm_clock_mono_ms()). Returns 0, -2 (UCCX unavailable: the
- * target waits) or -1. */
-static int post_batch(fd_ctx *ctx, const char *cisco_id, const char *target,
-                      const fd_uccx_contact *contacts, const char **accounts, size_t m,
+/* Hands the m recorded contacts of target (accounts[i] the account of
+ * contacts[i]) to its writer and marks them 'sent' (adding to *dispatched,
+ * may be NULL). A batch the dialer did not take or whose marking failed is
+ * kept pending (taken at started, ecm_clock_mono_ms()). Returns 0, -2
+ * (dialer unavailable: the target waits) or -1. */
+static int post_batch(fd_ctx *ctx, fd_writer *w, const fd_target *tg, const char *target,
+                      const fd_contact *contacts, const char **accounts, size_t m,
                       long long started, size_t *dispatched)
 {
     fd_uccx_result res;
-    fd_uccx_status st = fd_uccx_post_contacts(ctx->uccx, cisco_id, contacts, m, &res);
+    fd_uccx_status st = fd_writer_post(w, tg, contacts, m, &res);
     if (st != FD_UCCX_OK) {
-        fd_count_uccx_error(ctx, st);
+        fd_count_error(ctx, tg->kind, st);
         if (st == FD_UCCX_REJECTED)
-            ecm_log_error("UCCX rejected a batch; left for the reconciler",
+            ecm_log_error("the dialer rejected a batch; left for the reconciler",
                           "target=%s records=%zu status=%ld body=%s", target, m, res.http_status,
                           res.detail);
         else
-            ecm_log_warn("UCCX did not take a batch; the target waits until it is reconciled",
+            ecm_log_warn("the dialer did not take a batch; the target waits until it is reconciled",
                          "target=%s records=%zu status=%ld error=%s", target, m, res.http_status,
                          res.detail);
         if (st == FD_UCCX_UNAVAILABLE) {
@@ -347,46 +349,23 @@ static int post_batch(fd_ctx *ctx, const char *cisco_id, const char *target,
         ecm_pg_check_broken(ctx->pg);
         ecm_log_warn("could not record a batch as sent; settled once the DB is back",
                      "target=%s records=%zu", target, m);
-        /* UCCX has it: reconciling marks it 'sent' without sending it again. */
+        /* The dialer has it: reconciling marks it 'sent' without sending it again. */
         pending_add(ctx, target, accounts, m, 1, started);
         return -1;
     }
-    ecm_metric_add(ctx->metrics.dispatched, marked);
+    ecm_metric_add(ctx->metrics.dispatched[tg->kind], marked);
     if (dispatched)
         *dispatched += marked;
     ecm_log_debug("batch dispatched", "target=%s records=%zu", target, marked);
     return 0;
 }
 
-int fd_dispatch_target(fd_ctx *ctx, const char *cisco_id, size_t *dispatched, int *full)
+/* Hands the n taken rows (those recorded) to w. Returns post_batch()'s. */
+static int hand_over(fd_ctx *ctx, fd_writer *w, const fd_target *tg, const char *target,
+                     const PGresult *t, const ecm_gate_row *verdicts, const taken_row *rows, int n,
+                     long long started, size_t *dispatched)
 {
-    if (dispatched)
-        *dispatched = 0;
-    int full_local = 0;
-    char target[TARGET_MAX];
-    int tn = snprintf(target, sizeof target, "uccx:%s", cisco_id);
-    if (tn < 0 || (size_t)tn >= sizeof target) {
-        ecm_log_error("Cisco campaign id too long", "cisco_campaign_id=%.60s", cisco_id);
-        return -1;
-    }
-    fd_pending *pending = pending_find(ctx, target);
-    if (pending) {
-        size_t marked = 0;
-        int settled = pending_settle(ctx, pending, &marked);
-        if (dispatched)
-            *dispatched = marked;
-        if (settled <= 0)
-            return settled;
-    }
-    long long started = ecm_clock_mono_ms();
-    PGresult *t = NULL;
-    ecm_gate_row *verdicts = NULL;
-    taken_row *rows = NULL;
-    int n = record_batch(ctx, cisco_id, target, &full_local, &t, &verdicts, &rows);
-    if (n <= 0)
-        return n;
-
-    fd_uccx_contact *contacts = calloc((size_t)n, sizeof *contacts);
+    fd_contact *contacts = calloc((size_t)n, sizeof *contacts);
     const char **accounts = calloc((size_t)n, sizeof *accounts);
     int rc = 0;
     size_t m = 0;
@@ -397,22 +376,64 @@ int fd_dispatch_target(fd_ctx *ctx, const char *cisco_id, size_t *dispatched, in
     for (int i = 0; i < n; i++) {
         if (!rows[i].recorded)
             continue;
-        contacts[m] = (fd_uccx_contact){
+        contacts[m] = (fd_contact){
             .account_number = rows[i].account,
             .first_name = ecm_pgval_str(t, i, COL_FIRST_NAME),
             .last_name = ecm_pgval_str(t, i, COL_LAST_NAME),
-            .phone1 = verdicts[i].phone,
+            .phone = verdicts[i].phone,
+            .time_zone = ecm_pgval_str(t, i, COL_TIME_ZONE),
         };
         accounts[m++] = rows[i].account;
     }
-    if (m == 0)
-        goto done;
-    rc = post_batch(ctx, cisco_id, target, contacts, accounts, m, started, dispatched);
+    if (m > 0)
+        rc = post_batch(ctx, w, tg, target, contacts, accounts, m, started, dispatched);
 done:
-    if (full && rc == 0)
-        *full = full_local;
     free(contacts);
     free(accounts);
+    return rc;
+}
+
+int fd_dispatch_target(fd_ctx *ctx, fd_kind kind, const char *cisco_id, size_t *dispatched,
+                       int *full)
+{
+    if (dispatched)
+        *dispatched = 0;
+    int full_local = 0;
+    fd_target tg = {.kind = kind};
+    char target[TARGET_MAX];
+    if (strlen(cisco_id) > FD_CISCO_ID_MAX) {
+        ecm_log_error("Cisco campaign id too long", "cisco_campaign_id=%.60s", cisco_id);
+        return -1;
+    }
+    memcpy(tg.cisco_id, cisco_id, strlen(cisco_id) + 1);
+    if (fd_target_format(&tg, target, sizeof target) < 0)
+        return -1;
+    fd_writer *w = fd_writer_for(ctx, &tg);
+    if (!w)
+        return 0;
+    fd_pending *pending = pending_find(ctx, target);
+    if (pending) {
+        size_t marked = 0;
+        int settled = pending_settle(ctx, pending, &marked);
+        if (dispatched)
+            *dispatched = marked;
+        if (settled <= 0)
+            return settled;
+    }
+    if (fd_target_load(ctx->pg, &tg) < 0) {
+        ecm_pg_check_broken(ctx->pg);
+        return -1;
+    }
+    long long started = ecm_clock_mono_ms();
+    PGresult *t = NULL;
+    ecm_gate_row *verdicts = NULL;
+    taken_row *rows = NULL;
+    int n = record_batch(ctx, &tg, target, &full_local, &t, &verdicts, &rows);
+    if (n <= 0)
+        return n;
+    int rc = hand_over(ctx, w, &tg, target, t, verdicts, rows, n, started, dispatched);
+    if (full && rc == 0)
+        *full = full_local;
     free(rows);
     ecm_gate_rows_destroy(verdicts, n);
     PQclear(t);
@@ -442,18 +463,24 @@ int fd_dispatch_tick(fd_ctx *ctx, size_t *dispatched, int *full)
         return -1;
     }
     int rc = 0;
+    int down[FD_KIND_N] = {0};
     for (int i = 0; i < PQntuples(r); i++) {
+        fd_kind kind;
+        const char *kname = PQgetvalue(r, i, 0);
+        if (fd_kind_parse(kname, strlen(kname), &kind) < 0 || down[kind])
+            continue;
         size_t d = 0;
         int f = 0;
-        int trc = fd_dispatch_target(ctx, PQgetvalue(r, i, 0), &d, &f);
+        int trc = fd_dispatch_target(ctx, kind, PQgetvalue(r, i, 1), &d, &f);
         if (trc == -2) {
-            /* Every target is on the same UCCX: don't record more batches
-             * that would only wait for the reconciler. */
+            /* Every target of a kind is on the same dialer: don't record
+             * more batches that would only wait for the reconciler. */
             rc = -2;
-            break;
+            down[kind] = 1;
+            continue;
         }
         if (trc < 0) {
-            rc = -1;
+            rc = rc == -2 ? rc : -1;
             continue;
         }
         if (dispatched)

@@ -1,7 +1,8 @@
-/* DB -> UCCX: moves queued contacts of active voice campaigns to UCCX by
+/* DB -> Cisco: moves queued contacts of active voice campaigns to their
+ * dialer (the writer of the campaign's cisco_kind, fd_writer.h) by
  * capacity. Attempts are recorded 'sending' and committed before the POST,
- * and marked 'sent' (with their ContactDispatched events) only after UCCX
- * accepted them; what fails stays 'sending' for the reconciler.
+ * and marked 'sent' (with their ContactDispatched events) only after the
+ * dialer accepted them; what fails stays 'sending' for the reconciler.
  *
  * Every contact taken goes through the dispatch gate (ecm_gate) in the same
  * transaction: a number on a DNC list is skipped (all listed: closed DNC),
@@ -12,10 +13,10 @@
  * Pausing: contacts are taken with their campaign row share-locked and its
  * state 'active' checked in the same statement, so a pause either waits for
  * the batch being taken to commit or commits first and the batch takes
- * nothing. A batch recorded before the pause may still be POSTed (or
- * re-POSTed by the reconciler) after it: it was taken while the campaign
- * was active. UCCX dials what it holds at its own pace; the campaign's
- * hours on the UCCX side bound that. */
+ * nothing. A batch recorded before the pause may still be handed over (or
+ * re-handed over by the reconciler) after it: it was taken while the campaign
+ * was active. The dialer dials what it holds at its own pace; the campaign's
+ * hours on the Cisco side bound that. */
 #ifndef FD_DISPATCH_H
 #define FD_DISPATCH_H
 
@@ -23,28 +24,30 @@
 
 #include "fd_feeder.h"
 
-/* One pass over every UCCX target with queued contacts: for each, at most
- * one batch of min(capacity - inflight, batch) contacts. *dispatched (may be
- * NULL) gets the number of attempts marked 'sent' (UCCX accepted them);
- * *full is set to 1 when
- * some target had a whole batch (more is probably waiting). Returns 0, -1
- * when the DB failed, or -2 when UCCX did not take a batch (the pass stops
- * there); the caller backs off.
+/* One pass over every Cisco target (of a configured kind) with queued
+ * contacts: for each, at most one batch of min(capacity - inflight, batch)
+ * contacts. *dispatched (may be NULL) gets the number of attempts marked
+ * 'sent' (the dialer accepted them); *full is set to 1 when some target had
+ * a whole batch (more is probably waiting). Returns 0, -1 when the DB
+ * failed, or -2 when a dialer did not take a batch (the other targets of
+ * that kind are skipped this pass); the caller backs off.
  *
- * A batch whose POST failed because UCCX was unavailable stays 'sending' and
- * is remembered in ctx: its target takes no new contacts until the batch is
- * reconciled (what UCCX has is marked 'sent', only the rest is POSTed again).
- * That is tried at the start of each pass: at once when UCCX answered or was
- * never reached, and only opt.reconcile_after_s after the POST began when it
- * timed out (UCCX may still be taking it). So while UCCX is down one batch a
+ * A batch whose hand-over failed because the dialer was unavailable (UCCX
+ * or the Outbound API down or answering 503, the Logger unreachable) stays
+ * 'sending' and is remembered in ctx: its target takes no new contacts
+ * until the batch is reconciled (what the dialer has is marked 'sent', only
+ * the rest is handed over again). That is tried at the start of each pass:
+ * at once when the dialer answered or was never reached, and only
+ * opt.reconcile_after_s after the hand-over began when it timed out (the
+ * dialer may still be taking it). So while a dialer is down one batch a
  * target waits, never more. */
 int fd_dispatch_tick(fd_ctx *ctx, size_t *dispatched, int *full)
     __attribute__((warn_unused_result));
 
-/* The same for one Cisco campaign id ("uccx:<id>" is the target). Returns
- * 0, -1 (DB) or -2 (UCCX). */
-int fd_dispatch_target(fd_ctx *ctx, const char *cisco_campaign_id, size_t *dispatched, int *full)
-    __attribute__((warn_unused_result));
+/* The same for one target ("<kind>:<cisco_campaign_id>"). A kind without a
+ * writer is skipped (0). Returns 0, -1 (DB) or -2 (the dialer). */
+int fd_dispatch_target(fd_ctx *ctx, fd_kind kind, const char *cisco_campaign_id, size_t *dispatched,
+                       int *full) __attribute__((warn_unused_result));
 
 /* Forgets the batches remembered in ctx (they stay 'sending' in the DB for
  * the reconciler) and frees them. Call before ctx goes away. Can't fail. */

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,43 +22,98 @@
 #define BACKOFF_MAX_MS 5000
 #define GAUGE_EVERY_MS 1000
 
+/* One counter a kind: name{kind="<kind>"[,extra]}. */
+static void per_kind(ecm_metrics *m, ecm_metric **out, const char *name, const char *extra,
+                     const char *help)
+{
+    for (int k = 0; k < FD_KIND_N; k++) {
+        char full[160];
+        if ((size_t)snprintf(full, sizeof full, "%s{kind=\"%s\"%s%s}", name,
+                             fd_kind_name((fd_kind)k), extra ? "," : "",
+                             extra ? extra : "") < sizeof full)
+            out[k] = ecm_metrics_counter(m, full, help);
+    }
+}
+
 void fd_metrics_init(fd_metrics *fm, ecm_metrics *m)
 {
     memset(fm, 0, sizeof *fm);
     if (!m)
         return;
-    static const char errors_help[] = "UCCX calls that failed, by kind";
+    static const char errors_help[] = "dialer calls that failed, by target kind and error";
     static const char reconciled_help[] = "attempts reconciled after being left 'sending'";
-    fm->dispatched = ecm_metrics_counter(m, "ecm_feeder_dispatched_total",
-                                         "attempts UCCX accepted (marked sent)");
-    fm->uccx_unavailable =
-        ecm_metrics_counter(m, "ecm_feeder_uccx_errors_total{kind=\"unavailable\"}", errors_help);
-    fm->uccx_rejected =
-        ecm_metrics_counter(m, "ecm_feeder_uccx_errors_total{kind=\"rejected\"}", errors_help);
-    fm->uccx_failed =
-        ecm_metrics_counter(m, "ecm_feeder_uccx_errors_total{kind=\"local\"}", errors_help);
-    fm->inflight =
-        ecm_metrics_gauge(m, "ecm_feeder_inflight", "attempts 'sending' or 'sent' on UCCX targets");
-    fm->reconciled_present =
-        ecm_metrics_counter(m, "ecm_feeder_reconciled_total{result=\"present\"}", reconciled_help);
-    fm->reconciled_resent =
-        ecm_metrics_counter(m, "ecm_feeder_reconciled_total{result=\"resent\"}", reconciled_help);
+    per_kind(m, fm->dispatched, "ecm_feeder_dispatched_total", NULL,
+             "attempts the dialer accepted (marked sent)");
+    per_kind(m, fm->unavailable, "ecm_feeder_errors_total", "error=\"unavailable\"", errors_help);
+    per_kind(m, fm->rejected, "ecm_feeder_errors_total", "error=\"rejected\"", errors_help);
+    per_kind(m, fm->failed, "ecm_feeder_errors_total", "error=\"local\"", errors_help);
+    per_kind(m, fm->reconciled_present, "ecm_feeder_reconciled_total", "result=\"present\"",
+             reconciled_help);
+    per_kind(m, fm->reconciled_resent, "ecm_feeder_reconciled_total", "result=\"resent\"",
+             reconciled_help);
+    per_kind(m, fm->unconfigured, "ecm_feeder_unconfigured_targets_total", NULL,
+             "targets skipped because their kind's writer is not configured");
+    fm->inflight = ecm_metrics_gauge(m, "ecm_feeder_inflight",
+                                     "attempts 'sending' or 'sent' on Cisco targets");
 }
 
-void fd_count_uccx_error(fd_ctx *ctx, fd_uccx_status st)
+void fd_count_error(fd_ctx *ctx, fd_kind kind, fd_uccx_status st)
 {
+    if (kind < 0 || kind >= FD_KIND_N)
+        return;
     switch (st) {
     case FD_UCCX_OK:
         break;
     case FD_UCCX_UNAVAILABLE:
-        ecm_metric_add(ctx->metrics.uccx_unavailable, 1);
+        ecm_metric_add(ctx->metrics.unavailable[kind], 1);
         break;
     case FD_UCCX_REJECTED:
-        ecm_metric_add(ctx->metrics.uccx_rejected, 1);
+        ecm_metric_add(ctx->metrics.rejected[kind], 1);
         break;
     case FD_UCCX_FAILED:
-        ecm_metric_add(ctx->metrics.uccx_failed, 1);
+        ecm_metric_add(ctx->metrics.failed[kind], 1);
         break;
+    }
+}
+
+/* ---- targets of kinds without a writer ---- */
+
+struct fd_skipped {
+    struct fd_skipped *next;
+    char target[FD_CISCO_ID_MAX + 16];
+};
+
+fd_writer *fd_writer_for(fd_ctx *ctx, const fd_target *t)
+{
+    if (t->kind < 0 || t->kind >= FD_KIND_N)
+        return NULL;
+    if (ctx->writers[t->kind])
+        return ctx->writers[t->kind];
+    char name[FD_CISCO_ID_MAX + 16];
+    if (fd_target_format(t, name, sizeof name) < 0)
+        return NULL;
+    for (struct fd_skipped *s = ctx->skipped; s; s = s->next) {
+        if (strcmp(s->target, name) == 0)
+            return NULL;
+    }
+    ecm_log_warn("target skipped: its kind's writer is not configured", "target=%s kind=%s", name,
+                 fd_kind_name(t->kind));
+    ecm_metric_add(ctx->metrics.unconfigured[t->kind], 1);
+    struct fd_skipped *s = calloc(1, sizeof *s);
+    if (s) {
+        memcpy(s->target, name, sizeof s->target);
+        s->next = ctx->skipped;
+        ctx->skipped = s;
+    }
+    return NULL;
+}
+
+void fd_skipped_forget(fd_ctx *ctx)
+{
+    while (ctx->skipped) {
+        struct fd_skipped *s = ctx->skipped;
+        ctx->skipped = s->next;
+        free(s);
     }
 }
 
@@ -120,7 +176,8 @@ int fd_update_inflight(fd_ctx *ctx)
 {
     PGresult *r = ecm_pg_exec(ctx->pg,
                               "SELECT count(*) FROM attempts "
-                              "WHERE status IN ('sending', 'sent') AND target LIKE 'uccx:%'",
+                              "WHERE status IN ('sending', 'sent') "
+                              "AND target LIKE ANY (ARRAY['uccx:%', 'ucce_api:%', 'ucce_db:%'])",
                               0, NULL);
     if (!r)
         return -1;

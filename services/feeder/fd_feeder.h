@@ -12,6 +12,7 @@
 #include "ecm_pg.h"
 #include "ecm_pgarray.h"
 #include "fd_uccx.h"
+#include "fd_writer.h"
 
 typedef struct {
     const char *topic_dispatched; /* ContactDispatched events go here */
@@ -22,14 +23,16 @@ typedef struct {
     long reconcile_every_ms;      /* how often the reconciler looks */
 } fd_options;
 
+/* Per target kind (label kind="uccx|ucce_api|ucce_db"), and one gauge. */
 typedef struct {
-    ecm_metric *dispatched;
-    ecm_metric *uccx_unavailable;
-    ecm_metric *uccx_rejected;
-    ecm_metric *uccx_failed;
+    ecm_metric *dispatched[FD_KIND_N];
+    ecm_metric *unavailable[FD_KIND_N];
+    ecm_metric *rejected[FD_KIND_N];
+    ecm_metric *failed[FD_KIND_N];
+    ecm_metric *reconciled_present[FD_KIND_N];
+    ecm_metric *reconciled_resent[FD_KIND_N];
+    ecm_metric *unconfigured[FD_KIND_N]; /* targets skipped: no writer for their kind */
     ecm_metric *inflight;
-    ecm_metric *reconciled_present;
-    ecm_metric *reconciled_resent;
 } fd_metrics;
 
 /* A batch whose POST failed while UCCX was unavailable (fd_dispatch.c). */
@@ -37,19 +40,31 @@ typedef struct fd_pending fd_pending;
 
 typedef struct {
     ecm_pg *pg;
-    fd_uccx *uccx;
+    /* The writer of each kind (owned by the caller); NULL: that kind is not
+     * configured and its targets are skipped (one warning per target). */
+    fd_writer *writers[FD_KIND_N];
     ecm_gate *gate; /* DNC, calling window and schedule of each contact taken */
     fd_options opt;
     fd_metrics metrics;
-    fd_pending *pending; /* NULL at start; freed by fd_dispatch_forget() */
+    fd_pending *pending;        /* NULL at start; freed by fd_dispatch_forget() */
+    struct fd_skipped *skipped; /* targets warned about; freed by fd_dispatch_forget() */
 } fd_ctx;
 
 /* Creates the feeder's metrics in m (NULL leaves every handle NULL, which the
  * metric functions ignore). Can't fail beyond leaving handles NULL. */
 void fd_metrics_init(fd_metrics *fm, ecm_metrics *m);
 
-/* Counts one failed UCCX call in ecm_feeder_uccx_errors_total{kind=...}. */
-void fd_count_uccx_error(fd_ctx *ctx, fd_uccx_status st);
+/* Counts one failed dialer call in
+ * ecm_feeder_errors_total{kind=...,error="unavailable|rejected|local"}. */
+void fd_count_error(fd_ctx *ctx, fd_kind kind, fd_uccx_status st);
+
+/* The writer for target t's kind, or NULL when that kind is not configured:
+ * then logs one warning per target (the first time) and counts it in
+ * ecm_feeder_unconfigured_targets_total{kind=...}. */
+fd_writer *fd_writer_for(fd_ctx *ctx, const fd_target *t);
+
+/* Forgets the targets fd_writer_for() warned about. Can't fail. */
+void fd_skipped_forget(fd_ctx *ctx);
 
 /* Inside the caller's open transaction: marks the attempts with these
  * account numbers 'sent' (only those still 'sending', so a second call

@@ -6,16 +6,16 @@
 
 #include "ecm_log.h"
 #include "ecm_pgval.h"
-
-#define TARGET_PREFIX "uccx:"
+#include "fd_writer.h"
 
 static const char STALE_TARGETS_SQL[] =
     "SELECT DISTINCT target FROM attempts "
-    "WHERE status = 'sending' AND target LIKE 'uccx:%' "
+    "WHERE status = 'sending' AND target LIKE ANY (ARRAY['uccx:%', 'ucce_api:%', 'ucce_db:%']) "
     "AND sending_at < now() - $1::bigint * interval '1 second' ORDER BY 1";
 
 static const char STALE_ROWS_SQL[] =
-    "SELECT a.account_number, ct.first_name, ct.last_name, a.phone, cp.state = 'active' "
+    "SELECT a.account_number, ct.first_name, ct.last_name, a.phone, cp.state = 'active', "
+    "COALESCE(ct.time_zone, cp.time_zone) "
     "FROM attempts a JOIN contacts ct ON ct.id = a.contact_id "
     "JOIN campaigns cp ON cp.id = a.campaign_id "
     "WHERE a.target = $1 AND a.status = 'sending' "
@@ -34,19 +34,20 @@ size_t fd_reconcile_partition(const fd_uccx_list *list, const char *const *accou
     return count;
 }
 
-/* POSTs the missing attempts in batches; the accepted ones are appended to
- * mark. Returns 0, or -2 at the first batch UCCX did not take. */
-static int resend(fd_ctx *ctx, const char *cisco_id, const char *target,
-                  const fd_uccx_contact *missing, size_t n, const char **mark, size_t *nmark)
+/* Hands the missing attempts to w in batches; the accepted ones are
+ * appended to mark. Returns 0, or -2 at the first batch the dialer did not
+ * take. */
+static int resend(fd_ctx *ctx, fd_writer *w, const fd_target *tg, const char *target,
+                  const fd_contact *missing, size_t n, const char **mark, size_t *nmark)
 {
     size_t batch = ctx->opt.batch > 0 ? (size_t)ctx->opt.batch : n;
     for (size_t off = 0; off < n; off += batch) {
         size_t k = n - off < batch ? n - off : batch;
         fd_uccx_result res;
-        fd_uccx_status st = fd_uccx_post_contacts(ctx->uccx, cisco_id, missing + off, k, &res);
+        fd_uccx_status st = fd_writer_post(w, tg, missing + off, k, &res);
         if (st != FD_UCCX_OK) {
-            fd_count_uccx_error(ctx, st);
-            ecm_log_warn("UCCX did not take a reconciled batch; retried later",
+            fd_count_error(ctx, tg->kind, st);
+            ecm_log_warn("the dialer did not take a reconciled batch; retried later",
                          "target=%s records=%zu status=%ld detail=%s", target, k, res.http_status,
                          res.detail);
             return -2;
@@ -57,14 +58,14 @@ static int resend(fd_ctx *ctx, const char *cisco_id, const char *target,
     return 0;
 }
 
-/* One target's stale rows sorted against UCCX's list: those UCCX has (to
- * mark sent), those it lacks and may be re-sent, and those held (campaign
- * paused or stopped). */
+/* One target's stale rows sorted against what the dialer has: those it has
+ * (to mark sent), those it lacks and may be re-sent, and those held
+ * (campaign paused or stopped). */
 typedef struct {
     const char **accounts;
     int *present;
     const char **mark;
-    fd_uccx_contact *missing;
+    fd_contact *missing;
     size_t nmark, nmissing, npresent, held;
 } row_split;
 
@@ -88,22 +89,21 @@ static void split_destroy(row_split *sp)
     free(sp->missing);
 }
 
-/* Sorts the n rows of r (STALE_ROWS_SQL's) against list into sp; the
- * strings are r's. Can't fail. */
-static void split_rows(row_split *sp, const PGresult *r, int n, const fd_uccx_list *list)
+/* Sorts the n rows of r (STALE_ROWS_SQL's), whose presence at the dialer
+ * is in sp->present, into sp; the strings are r's. Can't fail. */
+static void split_rows(row_split *sp, const PGresult *r, int n)
 {
-    for (int i = 0; i < n; i++)
-        sp->accounts[i] = PQgetvalue(r, i, 0);
-    sp->npresent = fd_reconcile_partition(list, sp->accounts, (size_t)n, sp->present);
     for (int i = 0; i < n; i++) {
         if (sp->present[i]) {
+            sp->npresent++;
             sp->mark[sp->nmark++] = sp->accounts[i];
         } else if (strcmp(PQgetvalue(r, i, 4), "t") == 0) {
-            sp->missing[sp->nmissing++] = (fd_uccx_contact){
+            sp->missing[sp->nmissing++] = (fd_contact){
                 .account_number = sp->accounts[i],
                 .first_name = ecm_pgval_str(r, i, 1),
                 .last_name = ecm_pgval_str(r, i, 2),
-                .phone1 = ecm_pgval_str(r, i, 3),
+                .phone = ecm_pgval_str(r, i, 3),
+                .time_zone = ecm_pgval_str(r, i, 5),
             };
         } else {
             sp->held++; /* campaign paused or stopped: nothing is dispatched for it */
@@ -111,81 +111,91 @@ static void split_rows(row_split *sp, const PGresult *r, int n, const fd_uccx_li
     }
 }
 
+/* With the n locked rows of r: asks w what it has, re-sends what it lacks
+ * (unless it has not answered long enough), marks both 'sent' and commits.
+ * Returns 0, -1 (DB; the caller rolls back) or -2 (dialer: what it has is
+ * still marked and committed, unless the question itself failed). */
+static int settle_rows(fd_ctx *ctx, fd_writer *w, const fd_target *tg, const char *target,
+                       const PGresult *r, int n, size_t *present_out, size_t *resent_out)
+{
+    row_split sp;
+    int rc = 0;
+    if (split_alloc(&sp, n) < 0) {
+        split_destroy(&sp);
+        return -1;
+    }
+    for (int i = 0; i < n; i++)
+        sp.accounts[i] = PQgetvalue(r, i, 0);
+    fd_uccx_result res;
+    fd_uccx_status st = fd_writer_find(w, tg, sp.accounts, (size_t)n, sp.present, &res);
+    if (st != FD_UCCX_OK) {
+        fd_count_error(ctx, tg->kind, st);
+        ecm_log_warn("could not ask the dialer what it has; reconcile later",
+                     "target=%s status=%ld detail=%s", target, res.http_status, res.detail);
+        split_destroy(&sp);
+        ecm_pg_rollback(ctx->pg);
+        return -2;
+    }
+    split_rows(&sp, r, n);
+    /* A request the dialer got but did not answer (a timeout) may still
+     * land: what it lacks is re-sent only when it has answered long enough
+     * for such a request to be over. */
+    size_t deferred = 0;
+    if (sp.nmissing > 0 && fd_writer_answering_ms(w) < ctx->opt.reconcile_after_s * 1000) {
+        deferred = sp.nmissing;
+        rc = -2;
+    } else if (sp.nmissing > 0) {
+        rc = resend(ctx, w, tg, target, sp.missing, sp.nmissing, sp.mark, &sp.nmark);
+    }
+    size_t marked = 0;
+    if (fd_mark_sent(ctx, sp.mark, sp.nmark, &marked) < 0 || ecm_pg_commit(ctx->pg) < 0) {
+        split_destroy(&sp);
+        return -1;
+    }
+    size_t resent = sp.nmark - sp.npresent;
+    ecm_metric_add(ctx->metrics.reconciled_present[tg->kind], sp.npresent);
+    ecm_metric_add(ctx->metrics.reconciled_resent[tg->kind], resent);
+    ecm_metric_add(ctx->metrics.dispatched[tg->kind], marked);
+    *present_out += sp.npresent;
+    *resent_out += resent;
+    ecm_log_info("reconciled a target", "target=%s present=%zu resent=%zu held=%zu deferred=%zu",
+                 target, sp.npresent, resent, sp.held, deferred);
+    split_destroy(&sp);
+    return rc;
+}
+
 /* Reconciles the attempts of target 'sending' for longer than after_s,
  * only those named in the array literal `only` unless it is NULL. */
 static int reconcile_rows(fd_ctx *ctx, const char *target, long after_s, const char *only,
                           size_t *present_out, size_t *resent_out)
 {
-    if (strncmp(target, TARGET_PREFIX, strlen(TARGET_PREFIX)) != 0)
+    fd_target tg;
+    if (fd_target_parse(target, &tg) < 0)
         return -1;
-    const char *cisco_id = target + strlen(TARGET_PREFIX);
+    fd_writer *w = fd_writer_for(ctx, &tg);
+    if (!w)
+        return 0; /* left 'sending' until that kind is configured */
     char after[32], limit[32];
     if ((size_t)snprintf(after, sizeof after, "%ld", after_s) >= sizeof after ||
         (size_t)snprintf(limit, sizeof limit, "%ld",
                          ctx->opt.capacity > 0 ? ctx->opt.capacity : 10000) >= sizeof limit)
         return -1;
-    if (ecm_pg_begin(ctx->pg) < 0)
+    if (fd_target_load(ctx->pg, &tg) < 0 || ecm_pg_begin(ctx->pg) < 0)
         goto db_fail;
     const char *params[4] = {target, after, limit, only};
     PGresult *r = ecm_pg_exec(ctx->pg, STALE_ROWS_SQL, 4, params);
     if (!r)
         goto db_fail;
     int n = PQntuples(r);
-    if (n == 0) {
-        PQclear(r);
-        ecm_pg_rollback(ctx->pg);
-        return 0;
-    }
-    /* The rows stay locked from here to the commit, across the UCCX calls. */
-    fd_uccx_list *list = NULL;
-    fd_uccx_result res;
-    fd_uccx_status st = fd_uccx_list_contacts(ctx->uccx, cisco_id, &list, &res);
-    if (st != FD_UCCX_OK) {
-        fd_count_uccx_error(ctx, st);
-        ecm_log_warn("could not list UCCX contacts; reconcile later",
-                     "target=%s status=%ld detail=%s", target, res.http_status, res.detail);
-        PQclear(r);
-        ecm_pg_rollback(ctx->pg);
-        return -2;
-    }
-    row_split sp;
     int rc = 0;
-    if (split_alloc(&sp, n) < 0) {
-        rc = -1;
-        goto done;
-    }
-    split_rows(&sp, r, n, list);
-    /* A request UCCX got but did not answer (a timeout) may still land
-     * once it runs again: what the list lacks is re-sent only when UCCX has
-     * answered long enough for such a request to be over. */
-    size_t deferred = 0;
-    if (sp.nmissing > 0 && fd_uccx_answering_ms(ctx->uccx) < ctx->opt.reconcile_after_s * 1000) {
-        deferred = sp.nmissing;
-        rc = -2;
-    } else if (sp.nmissing > 0) {
-        rc = resend(ctx, cisco_id, target, sp.missing, sp.nmissing, sp.mark, &sp.nmark);
-    }
-    size_t marked = 0;
-    if (fd_mark_sent(ctx, sp.mark, sp.nmark, &marked) < 0 || ecm_pg_commit(ctx->pg) < 0) {
-        rc = -1;
-        goto done;
-    }
-    size_t resent = sp.nmark - sp.npresent;
-    ecm_metric_add(ctx->metrics.reconciled_present, sp.npresent);
-    ecm_metric_add(ctx->metrics.reconciled_resent, resent);
-    ecm_metric_add(ctx->metrics.dispatched, marked);
-    *present_out += sp.npresent;
-    *resent_out += resent;
-    ecm_log_info("reconciled a target", "target=%s present=%zu resent=%zu held=%zu deferred=%zu",
-                 target, sp.npresent, resent, sp.held, deferred);
-done:
-    if (rc == -1) {
+    /* The rows stay locked from here to the commit, across the dialer calls. */
+    if (n > 0)
+        rc = settle_rows(ctx, w, &tg, target, r, n, present_out, resent_out);
+    else
         ecm_pg_rollback(ctx->pg);
-        ecm_pg_check_broken(ctx->pg);
-    }
-    split_destroy(&sp);
-    fd_uccx_list_destroy(list);
     PQclear(r);
+    if (rc == -1)
+        goto db_fail;
     return rc;
 db_fail:
     ecm_pg_rollback(ctx->pg);

@@ -177,9 +177,12 @@ static int is_account_element(const xmlChar *name)
     return is_account_name((const char *)name);
 }
 
+/* UCCX's csvdata, and the Outbound API's fileContent (a list asked for as
+ * CSV is wrapped the same way by the simulator). */
 static int is_csv_element(const xmlChar *name)
 {
-    return strcasecmp((const char *)name, "csvdata") == 0;
+    return strcasecmp((const char *)name, "csvdata") == 0 ||
+           strcasecmp((const char *)name, "fileContent") == 0;
 }
 
 static int list_push(fd_uccx_list *l, const char *s, size_t n)
@@ -590,6 +593,49 @@ static fd_uccx_status classify(CURLcode rc, long status, const char *errbuf, con
     return FD_UCCX_UNAVAILABLE;
 }
 
+/* {base}{path} into out. Returns 0, or -1 when it does not fit. */
+static int path_url(fd_uccx *u, const char *path, char *out, size_t out_size)
+{
+    int n = snprintf(out, out_size, "%s%s", u->base, path);
+    return n < 0 || (size_t)n >= out_size ? -1 : 0;
+}
+
+/* POSTs body to url; classifies the answer. */
+static fd_uccx_status post_url(fd_uccx *u, const char *url, const char *body, size_t body_len,
+                               fd_uccx_result *res)
+{
+    ecm_buf answer;
+    ecm_buf_init(&answer, ERR_BODY_KEEP + 1);
+    CURL *c = u->curl;
+    u->errbuf[0] = '\0';
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body_keep);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &answer);
+    CURLcode rc = curl_easy_perform(c);
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    track_outcome(u, rc, status);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, NULL);
+    fd_uccx_status st = classify(rc, status, u->errbuf, ecm_buf_ptr(&answer), res);
+    ecm_buf_destroy(&answer);
+    return st;
+}
+
+fd_uccx_status fd_uccx_post_body(fd_uccx *u, const char *path, const char *body, size_t len,
+                                 fd_uccx_result *res)
+{
+    char url[1024];
+    result_set(res, 0, "");
+    if (path_url(u, path, url, sizeof url) < 0) {
+        result_local(res, "path does not fit in a URL");
+        return FD_UCCX_FAILED;
+    }
+    return post_url(u, url, body, len, res);
+}
+
 fd_uccx_status fd_uccx_post_contacts(fd_uccx *u, const char *campaign_id,
                                      const fd_uccx_contact *contacts, size_t n, fd_uccx_result *res)
 {
@@ -608,23 +654,7 @@ fd_uccx_status fd_uccx_post_contacts(fd_uccx *u, const char *campaign_id,
         result_local(res, "could not build the XML body");
         return FD_UCCX_FAILED;
     }
-    ecm_buf answer;
-    ecm_buf_init(&answer, ERR_BODY_KEEP + 1);
-    CURL *c = u->curl;
-    u->errbuf[0] = '\0';
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_POST, 1L);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body_keep);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &answer);
-    CURLcode rc = curl_easy_perform(c);
-    long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    track_outcome(u, rc, status);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, NULL);
-    fd_uccx_status st = classify(rc, status, u->errbuf, ecm_buf_ptr(&answer), res);
-    ecm_buf_destroy(&answer);
+    fd_uccx_status st = post_url(u, url, body, body_len, res);
     free(body);
     return st;
 }
@@ -654,16 +684,10 @@ static size_t on_list_body(char *data, size_t size, size_t nmemb, void *ctx)
     return n;
 }
 
-fd_uccx_status fd_uccx_list_contacts(fd_uccx *u, const char *campaign_id, fd_uccx_list **list,
-                                     fd_uccx_result *res)
+/* GETs url and parses the list as it streams in (fd_uccx_list_contacts()). */
+static fd_uccx_status get_list_url(fd_uccx *u, const char *url, fd_uccx_list **list,
+                                   fd_uccx_result *res)
 {
-    *list = NULL;
-    result_set(res, 0, "");
-    char url[1024];
-    if (contacts_url(u, campaign_id, url, sizeof url) < 0) {
-        result_local(res, "campaign id does not fit in a URL");
-        return FD_UCCX_FAILED;
-    }
     list_parser parser;
     if (list_parser_init(&parser) < 0) {
         result_local(res, "out of memory");
@@ -684,7 +708,7 @@ fd_uccx_status fd_uccx_list_contacts(fd_uccx *u, const char *campaign_id, fd_ucc
     fd_uccx_status st = classify(rc, status, u->errbuf, ecm_buf_ptr(&f.head), res);
     fd_uccx_list *l = list_parser_end(&parser, st == FD_UCCX_OK && !f.failed);
     if (rc == CURLE_OK && status == 404) {
-        /* UCCX knows no such campaign, so none of our contacts reached it. */
+        /* The dialer knows no such campaign, so none of our contacts reached it. */
         st = FD_UCCX_OK;
         l = calloc(1, sizeof *l);
         if (l)
@@ -702,4 +726,30 @@ fd_uccx_status fd_uccx_list_contacts(fd_uccx *u, const char *campaign_id, fd_ucc
         fd_uccx_list_destroy(l);
     ecm_buf_destroy(&f.head);
     return st;
+}
+
+fd_uccx_status fd_uccx_get_list(fd_uccx *u, const char *path, fd_uccx_list **list,
+                                fd_uccx_result *res)
+{
+    *list = NULL;
+    result_set(res, 0, "");
+    char url[1024];
+    if (path_url(u, path, url, sizeof url) < 0) {
+        result_local(res, "path does not fit in a URL");
+        return FD_UCCX_FAILED;
+    }
+    return get_list_url(u, url, list, res);
+}
+
+fd_uccx_status fd_uccx_list_contacts(fd_uccx *u, const char *campaign_id, fd_uccx_list **list,
+                                     fd_uccx_result *res)
+{
+    *list = NULL;
+    result_set(res, 0, "");
+    char url[1024];
+    if (contacts_url(u, campaign_id, url, sizeof url) < 0) {
+        result_local(res, "campaign id does not fit in a URL");
+        return FD_UCCX_FAILED;
+    }
+    return get_list_url(u, url, list, res);
 }

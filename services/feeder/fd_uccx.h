@@ -56,7 +56,8 @@ typedef struct fd_uccx_list fd_uccx_list;
 /* Parses a contact list document, streamed. Two shapes are read: elements
  * named accountNumber (case, ' ', '_' and '-' ignored, so AccountNumber and
  * account_number match too), each adding its trimmed text; and a csvdata
- * element holding CSV whose header names an "Account Number" column (the
+ * (or fileContent) element holding CSV whose header names an "Account
+ * Number" column (the
  * shape of an import body, which the Cisco simulator answers with). Returns
  * the list (possibly empty), or NULL when the document is not well-formed
  * XML, the CSV is malformed or has rows but no account column, or memory
@@ -104,5 +105,18 @@ long long fd_uccx_answering_ms(const fd_uccx *u);
  * one. */
 fd_uccx_status fd_uccx_list_contacts(fd_uccx *u, const char *campaign_id, fd_uccx_list **list,
                                      fd_uccx_result *res);
+
+/* The same client for another Cisco HTTP API of the same shape (the UCCE
+ * Outbound API: XML bodies, HTTP basic, the same answers): POSTs body (len
+ * bytes) to {base}{path} (path starts with '/', already escaped). Status as
+ * fd_uccx_post_contacts(): 200/202 OK, 4xx REJECTED, 5xx (503 queue full)
+ * and timeouts UNAVAILABLE (res->settled 1 when answered). */
+fd_uccx_status fd_uccx_post_body(fd_uccx *u, const char *path, const char *body, size_t len,
+                                 fd_uccx_result *res);
+
+/* GETs {base}{path} and parses it as fd_uccx_list_contacts() does (a 404 is
+ * an empty list). */
+fd_uccx_status fd_uccx_get_list(fd_uccx *u, const char *path, fd_uccx_list **list,
+                                fd_uccx_result *res);
 
 #endif

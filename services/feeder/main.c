@@ -1,6 +1,7 @@
-/* ecm-feeder: voice contacts from Kafka to Cisco UCCX, paced from the ECM DB.
+/* ecm-feeder: voice contacts from Kafka to Cisco, paced from the ECM DB.
  * main() only wires the parts: intake (ecm_intake), dispatch (fd_dispatch),
- * reconcile (fd_reconcile) and the UCCX client (fd_uccx). */
+ * reconcile (fd_reconcile) and one writer per Cisco target kind
+ * (fd_writer: uccx, ucce_api, ucce_db). */
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,12 +14,21 @@
 #include "fd_feeder.h"
 #include "ecm_intake.h"
 #include "fd_uccx.h"
+#include "fd_ucce_api.h"
+#include "fd_ucce_db.h"
+#include "fd_writer.h"
 
 typedef struct {
     ecm_common_config common;
     char *uccx_url;
     char *uccx_user;
     char *uccx_password;
+    char *uccx_odbc;
+    char *ucce_url;
+    char *ucce_user;
+    char *ucce_password;
+    char *ucce_odbc;
+    char *dialer_detail;
     long long batch;
     long long capacity;
     long long tick_ms;
@@ -37,16 +47,35 @@ static const ecm_cfg_entry config_table[] = {
      "UCCX user for HTTP basic auth (empty: no auth)", NULL, 0},
     {"ECM_UCCX_PASSWORD", ECM_CFG_STRING, offsetof(feeder_config, uccx_password), "", 0, -1,
      "UCCX password", NULL, 1},
+    {"ECM_UCCX_ODBC", ECM_CFG_STRING, offsetof(feeder_config, uccx_odbc), "", 0, -1,
+     "ODBC connection string of UCCX's db_cra (dialinglist, dialinglisthistory), asked before "
+     "re-sending a uccx batch (empty: only UCCX's REST list, which omits dialled records)",
+     NULL, 1},
+    {"ECM_UCCE_URL", ECM_CFG_STRING, offsetof(feeder_config, ucce_url), "", 0, -1,
+     "base URL of the UCCE/PCCE server of the Outbound API (/unifiedconfig/... is added; "
+     "empty: ucce_api targets skipped)",
+     ecm_config_check_url_or_empty, 0},
+    {"ECM_UCCE_USER", ECM_CFG_STRING, offsetof(feeder_config, ucce_user), "", 0, -1,
+     "Outbound API user for HTTP basic auth (empty: no auth)", NULL, 0},
+    {"ECM_UCCE_PASSWORD", ECM_CFG_STRING, offsetof(feeder_config, ucce_password), "", 0, -1,
+     "Outbound API password", NULL, 1},
+    {"ECM_UCCE_ODBC", ECM_CFG_STRING, offsetof(feeder_config, ucce_odbc), "", 0, -1,
+     "ODBC connection string of the UCCE Logger/HDS (import tables, dialing lists, "
+     "Dialer_Detail; empty: ucce_db and ucce_api targets skipped)",
+     NULL, 1},
+    {"ECM_UCCE_DIALER_DETAIL_TABLE", ECM_CFG_STRING, offsetof(feeder_config, dialer_detail),
+     "Dialer_Detail", 0, -1, "the Dialer_Detail table the reconciler asks (a plain identifier)",
+     ecm_odbc_validate_identifier, 0},
     {"ECM_FEEDER_BATCH", ECM_CFG_INT, offsetof(feeder_config, batch), "500", 1, 10000,
-     "most records per POST to UCCX", NULL, 0},
+     "most records per request to a dialer (the Outbound API takes at most 10,000)", NULL, 0},
     {"ECM_FEEDER_CAPACITY", ECM_CFG_INT, offsetof(feeder_config, capacity), "10000", 1, 1000000,
-     "active records UCCX holds per campaign (sending + sent attempts)", NULL, 0},
+     "active records a dialer holds per Cisco campaign (sending + sent attempts)", NULL, 0},
     {"ECM_FEEDER_TICK_MS", ECM_CFG_INT, offsetof(feeder_config, tick_ms), "200", 10, 60000,
      "wait between dispatch passes", NULL, 0},
     {"ECM_FEEDER_HTTP_TIMEOUT_S", ECM_CFG_INT, offsetof(feeder_config, http_timeout_s), "10", 1,
-     300, "bound on one UCCX request", NULL, 0},
+     300, "bound on one dialer HTTP request", NULL, 0},
     {"ECM_FEEDER_RECONCILE_AFTER_S", ECM_CFG_INT, offsetof(feeder_config, reconcile_after_s), "30",
-     1, 86400, "an attempt left 'sending' longer than this is reconciled with UCCX", NULL, 0},
+     1, 86400, "an attempt left 'sending' longer than this is reconciled with its dialer", NULL, 0},
     {"ECM_FEEDER_GROUP", ECM_CFG_STRING, offsetof(feeder_config, group), "ecm-feeder", 0, -1,
      "Kafka consumer group", NULL, 0},
     ECM_CALLING_CONFIG_ENTRY(feeder_config, legal_hours),
@@ -80,6 +109,50 @@ static int check_config(const feeder_config *cfg, ecm_legal_hours *legal)
     return 0;
 }
 
+/* One writer per configured kind into w (NULL: not configured, its targets
+ * are skipped). uccx always (ECM_UCCX_URL has a default); ucce_api needs
+ * ECM_UCCE_URL and ECM_UCCE_ODBC (its reconciliation asks Dialer_Detail);
+ * ucce_db needs ECM_UCCE_ODBC. Returns 0, or -1 (logged; what was made is
+ * in w for the caller to destroy). */
+static int make_writers(const feeder_config *cfg, fd_writer **w)
+{
+    long timeout_ms = (long)cfg->http_timeout_s * 1000;
+    fd_uccx *u = fd_uccx_new(cfg->uccx_url, cfg->uccx_user, cfg->uccx_password, timeout_ms);
+    if (!u)
+        return -1;
+    ecm_odbc *cra = NULL;
+    if (cfg->uccx_odbc[0])
+        cra = ecm_odbc_new(cfg->uccx_odbc, 1, "UCCX db_cra");
+    else
+        ecm_log_warn("ECM_UCCX_ODBC is empty: a uccx batch is reconciled from UCCX's pending "
+                     "list only, so records already dialled would be sent again",
+                     NULL);
+    w[FD_KIND_UCCX] = (cfg->uccx_odbc[0] && !cra) ? NULL : fd_writer_uccx_new(u, cra);
+    if (!w[FD_KIND_UCCX]) {
+        if (cfg->uccx_odbc[0] && !cra)
+            fd_uccx_destroy(u);
+        return -1;
+    }
+    if (!cfg->ucce_odbc[0]) {
+        ecm_log_warn("ECM_UCCE_ODBC is empty: ucce_db and ucce_api targets are skipped", NULL);
+        return 0;
+    }
+    w[FD_KIND_UCCE_DB] =
+        fd_ucce_db_writer_new(ecm_odbc_new(cfg->ucce_odbc, 0, "UCCE Logger"), cfg->dialer_detail);
+    if (!w[FD_KIND_UCCE_DB])
+        return -1;
+    if (!cfg->ucce_url[0]) {
+        ecm_log_warn("ECM_UCCE_URL is empty: ucce_api targets are skipped", NULL);
+        return 0;
+    }
+    fd_uccx *api = fd_uccx_new(cfg->ucce_url, cfg->ucce_user, cfg->ucce_password, timeout_ms);
+    w[FD_KIND_UCCE_API] =
+        api ? fd_ucce_api_writer_new(api, ecm_odbc_new(cfg->ucce_odbc, 1, "UCCE Logger/HDS"),
+                                     cfg->dialer_detail)
+            : NULL;
+    return w[FD_KIND_UCCE_API] ? 0 : -1;
+}
+
 /* Starts the intake of the retry topic (voice contacts) on svc's consumer.
  * Returns it, or NULL (logged). */
 static ecm_intake *start_intake(ecm_service *svc, const feeder_config *cfg)
@@ -95,13 +168,28 @@ static ecm_intake *start_intake(ecm_service *svc, const feeder_config *cfg)
     return ecm_intake_start(&icfg);
 }
 
+/* The dispatch gate for the feeder's hand-off. NULL when memory runs out. */
+static ecm_gate *new_gate(ecm_service *svc, const feeder_config *cfg, ecm_legal_hours legal)
+{
+    ecm_gate_config gcfg = {
+        .topic_closed = cfg->common.topic_closed,
+        .source = svc->source,
+        .metrics = svc->metrics,
+        .legal = legal,
+        .margin_ms = cfg->window_margin_s * 1000,
+    };
+    return ecm_gate_new(&gcfg);
+}
+
 int main(int argc, char **argv)
 {
     feeder_config cfg;
     memset(&cfg, 0, sizeof cfg);
-    ecm_service_configure(argc, argv, "ecm-feeder",
-                          "Feeds voice contacts from Kafka to Cisco UCCX, paced by capacity.",
-                          config_table, CONFIG_N, &cfg);
+    ecm_service_configure(
+        argc, argv, "ecm-feeder",
+        "Feeds voice contacts from Kafka to Cisco (UCCX, UCCE API, UCCE import table), "
+        "paced by capacity.",
+        config_table, CONFIG_N, &cfg);
     ecm_legal_hours legal;
     if (check_config(&cfg, &legal) != 0) {
         ecm_config_destroy(config_table, CONFIG_N, &cfg);
@@ -111,7 +199,7 @@ int main(int argc, char **argv)
     ecm_service svc;
     memset(&svc, 0, sizeof svc);
     int rc = 1;
-    fd_uccx *uccx = NULL;
+    fd_writer *writers[FD_KIND_N] = {NULL};
     ecm_intake *intake = NULL;
     ecm_gate *gate = NULL;
     if (ecm_service_init(&svc, "feeder", &cfg.common) < 0) {
@@ -120,28 +208,19 @@ int main(int argc, char **argv)
     }
     ecm_config_log(config_table, CONFIG_N, &cfg);
 
-    uccx = fd_uccx_new(cfg.uccx_url, cfg.uccx_user, cfg.uccx_password, cfg.http_timeout_s * 1000);
-    if (!uccx)
+    if (make_writers(&cfg, writers) < 0)
         goto out;
 
     const char *topics[1] = {cfg.common.topic_retry};
     if (ecm_service_consumer_start(&svc, cfg.group, topics, 1) < 0)
         goto out;
 
-    ecm_gate_config gcfg = {
-        .topic_closed = cfg.common.topic_closed,
-        .source = svc.source,
-        .metrics = svc.metrics,
-        .legal = legal,
-        .margin_ms = cfg.window_margin_s * 1000,
-    };
-    gate = ecm_gate_new(&gcfg);
+    gate = new_gate(&svc, &cfg, legal);
     if (!gate)
         goto out;
 
     fd_ctx ctx = {
         .pg = svc.pg,
-        .uccx = uccx,
         .gate = gate,
         .opt =
             {
@@ -154,6 +233,8 @@ int main(int argc, char **argv)
             },
     };
     fd_metrics_init(&ctx.metrics, svc.metrics);
+    for (int k = 0; k < FD_KIND_N; k++)
+        ctx.writers[k] = writers[k];
 
     intake = start_intake(&svc, &cfg);
     if (!intake)
@@ -161,8 +242,10 @@ int main(int argc, char **argv)
     if (ecm_service_start_http(&svc) < 0)
         goto out;
 
-    ecm_log_info("feeder running", "uccx=%s batch=%lld capacity=%lld legal_hours=%s", cfg.uccx_url,
-                 cfg.batch, cfg.capacity, cfg.legal_hours);
+    ecm_log_info("feeder running",
+                 "uccx=%s uccx_db_cra=%d ucce_api=%d ucce_db=%d batch=%lld capacity=%lld",
+                 cfg.uccx_url, cfg.uccx_odbc[0] != '\0', writers[FD_KIND_UCCE_API] != NULL,
+                 writers[FD_KIND_UCCE_DB] != NULL, cfg.batch, cfg.capacity);
     fd_feeder_run(&ctx, (long)cfg.tick_ms, &ecm_stop_requested);
     fd_dispatch_forget(&ctx);
     rc = 0;
@@ -171,7 +254,8 @@ out:
     /* The intake thread must be gone before the service closes its consumer. */
     ecm_intake_stop(intake);
     ecm_service_shutdown(&svc);
-    fd_uccx_destroy(uccx);
+    for (int k = 0; k < FD_KIND_N; k++)
+        fd_writer_destroy(writers[k]);
     ecm_gate_destroy(gate);
     ecm_config_destroy(config_table, CONFIG_N, &cfg);
     return rc;

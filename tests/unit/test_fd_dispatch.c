@@ -32,6 +32,7 @@ typedef struct {
     fake_uccx *fake;
     ecm_metrics *metrics;
     fd_ctx ctx;
+    fd_uccx *uccx; /* owned by ctx.writers[FD_KIND_UCCX] */
 } fixture;
 
 /* One-line SQL on the code's own connection, printf-style. */
@@ -84,7 +85,6 @@ static int test_setup(void **state)
     f->metrics = ecm_metrics_new();
     f->ctx = (fd_ctx){
         .pg = f->pg,
-        .uccx = fd_uccx_new(url, FAKE_UCCX_USER, FAKE_UCCX_PASSWORD, 500),
         .opt =
             {
                 .topic_dispatched = "contacts.dispatched",
@@ -95,7 +95,10 @@ static int test_setup(void **state)
                 .reconcile_every_ms = 5000,
             },
     };
-    assert_non_null(f->ctx.uccx);
+    f->uccx = fd_uccx_new(url, FAKE_UCCX_USER, FAKE_UCCX_PASSWORD, 500);
+    assert_non_null(f->uccx);
+    f->ctx.writers[FD_KIND_UCCX] = fd_writer_uccx_new(f->uccx, NULL);
+    assert_non_null(f->ctx.writers[FD_KIND_UCCX]);
     fd_metrics_init(&f->ctx.metrics, f->metrics);
     ecm_gate_config gcfg = {
         .topic_closed = "contacts.closed",
@@ -114,7 +117,7 @@ static int test_teardown(void **state)
     if (!f)
         return 0;
     fd_dispatch_forget(&f->ctx);
-    fd_uccx_destroy(f->ctx.uccx);
+    fd_writer_destroy(f->ctx.writers[FD_KIND_UCCX]);
     ecm_gate_destroy(f->ctx.gate);
     ecm_metrics_destroy(f->metrics);
     return 0;
@@ -172,7 +175,7 @@ static void test_dispatch_records_sending_then_sent_with_events(void **state)
     /* Quoted for CSV, then escaped for XML (libxml2 writes " as &quot;). */
     assert_true(strstr(f->fake->last_body, "\"Last, 1\"") ||
                 strstr(f->fake->last_body, "&quot;Last, 1&quot;"));
-    assert_int_equal(metric(f, "ecm_feeder_dispatched_total"), 30);
+    assert_int_equal(metric(f, "ecm_feeder_dispatched_total{kind=\"uccx\"}"), 30);
 
     /* The event of contact 5 decodes and says what was sent. */
     PGresult *r = q(f, "SELECT msg_key, payload FROM outbox WHERE msg_key = '5'");
@@ -223,7 +226,7 @@ static void test_dispatch_leaves_sending_when_uccx_is_unavailable(void **state)
     assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE status = 'sending'"), 20);
     assert_int_equal(q_int(f, "SELECT count(*) FROM contacts WHERE state = 'dispatched'"), 20);
     assert_int_equal(q_int(f, "SELECT count(*) FROM outbox"), 0);
-    assert_int_equal(metric(f, "ecm_feeder_uccx_errors_total{kind=\"unavailable\"}"), 1);
+    assert_int_equal(metric(f, "ecm_feeder_errors_total{kind=\"uccx\",error=\"unavailable\"}"), 1);
 }
 
 /* A 4xx is UCCX refusing this batch, not UCCX being down: the batch waits
@@ -238,8 +241,8 @@ static void test_dispatch_leaves_a_rejected_batch_to_the_reconciler(void **state
     assert_int_equal(fd_dispatch_tick(&f->ctx, &sent, NULL), -1);
     assert_int_equal(sent, 0);
     assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE status = 'sending'"), 5);
-    assert_int_equal(metric(f, "ecm_feeder_uccx_errors_total{kind=\"rejected\"}"), 1);
-    assert_int_equal(metric(f, "ecm_feeder_uccx_errors_total{kind=\"unavailable\"}"), 0);
+    assert_int_equal(metric(f, "ecm_feeder_errors_total{kind=\"uccx\",error=\"rejected\"}"), 1);
+    assert_int_equal(metric(f, "ecm_feeder_errors_total{kind=\"uccx\",error=\"unavailable\"}"), 0);
     assert_int_equal(f->fake->rows, 0);
 
     seed(f, "active", 5, "queued");
@@ -286,7 +289,7 @@ static void test_dispatch_holds_one_batch_while_uccx_is_unavailable(void **state
         assert_int_equal(q_int(f, "SELECT count(*) FROM contacts WHERE state = 'queued'"), 90);
     }
     assert_int_equal(f->fake->rows, 0);
-    assert_true(metric(f, "ecm_feeder_uccx_errors_total{kind=\"unavailable\"}") >= 6);
+    assert_true(metric(f, "ecm_feeder_errors_total{kind=\"uccx\",error=\"unavailable\"}") >= 6);
 
     fake_set(f->fake, 202, 200, 0);
     size_t total = dispatch_until_idle(f, 30);
@@ -296,7 +299,7 @@ static void test_dispatch_holds_one_batch_while_uccx_is_unavailable(void **state
     assert_int_equal(f->fake->n, 100);
     assert_int_equal(f->fake->rows, 100);
     assert_int_equal(f->fake->duplicates, 0);
-    assert_int_equal(metric(f, "ecm_feeder_reconciled_total{result=\"resent\"}"), 10);
+    assert_int_equal(metric(f, "ecm_feeder_reconciled_total{kind=\"uccx\",result=\"resent\"}"), 10);
 }
 
 /* A POST that timed out may still land on UCCX: the batch is reconciled
@@ -323,8 +326,9 @@ static void test_dispatch_waits_out_a_timed_out_post_before_reconciling(void **s
     assert_int_equal(f->fake->n, 10); /* the late POST landed */
     size_t total = dispatch_until_idle(f, 10);
     assert_int_equal(total, 30);
-    assert_int_equal(metric(f, "ecm_feeder_reconciled_total{result=\"present\"}"), 10);
-    assert_int_equal(metric(f, "ecm_feeder_reconciled_total{result=\"resent\"}"), 0);
+    assert_int_equal(metric(f, "ecm_feeder_reconciled_total{kind=\"uccx\",result=\"present\"}"),
+                     10);
+    assert_int_equal(metric(f, "ecm_feeder_reconciled_total{kind=\"uccx\",result=\"resent\"}"), 0);
     assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE status = 'sent'"), 30);
     assert_int_equal(f->fake->n, 30);
     assert_int_equal(f->fake->rows, 30);
@@ -344,14 +348,14 @@ static void test_reconcile_defers_resending_until_uccx_has_answered_a_while(void
     seed(f, "active", 20, "queued");
     fake_set(f->fake, 503, 200, 800); /* late, and then a refusal */
     assert_int_equal(fd_dispatch_tick(&f->ctx, NULL, NULL), -2);
-    assert_true(fd_uccx_answering_ms(f->ctx.uccx) < 0);
+    assert_true(fd_uccx_answering_ms(f->uccx) < 0);
     fake_set(f->fake, 202, 200, 0);
     fake_nap(1100);
 
     size_t sent = 99;
     assert_int_equal(fd_dispatch_tick(&f->ctx, &sent, NULL), -2);
     assert_int_equal(sent, 0);
-    assert_true(fd_uccx_answering_ms(f->ctx.uccx) >= 0);
+    assert_true(fd_uccx_answering_ms(f->uccx) >= 0);
     assert_int_equal(f->fake->rows, 0);
     assert_int_equal(q_int(f, "SELECT count(*) FROM attempts"), 10);
     assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE status = 'sending'"), 10);
@@ -360,7 +364,7 @@ static void test_reconcile_defers_resending_until_uccx_has_answered_a_while(void
     assert_int_equal(dispatch_until_idle(f, 10), 20);
     assert_int_equal(f->fake->rows, 20);
     assert_int_equal(f->fake->duplicates, 0);
-    assert_int_equal(metric(f, "ecm_feeder_reconciled_total{result=\"resent\"}"), 10);
+    assert_int_equal(metric(f, "ecm_feeder_reconciled_total{kind=\"uccx\",result=\"resent\"}"), 10);
 }
 
 /* The crash: attempts 'sending', UCCX already holds half of them. */
@@ -393,8 +397,9 @@ static void test_reconcile_resends_only_what_uccx_lacks(void **state)
     assert_int_equal(f->fake->rows, 20); /* only the missing half was POSTed */
     assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE status = 'sent'"), 40);
     assert_int_equal(q_int(f, "SELECT count(*) FROM outbox"), 40);
-    assert_int_equal(metric(f, "ecm_feeder_reconciled_total{result=\"present\"}"), 20);
-    assert_int_equal(metric(f, "ecm_feeder_reconciled_total{result=\"resent\"}"), 20);
+    assert_int_equal(metric(f, "ecm_feeder_reconciled_total{kind=\"uccx\",result=\"present\"}"),
+                     20);
+    assert_int_equal(metric(f, "ecm_feeder_reconciled_total{kind=\"uccx\",result=\"resent\"}"), 20);
 
     /* Done means done: a second run finds nothing. */
     assert_int_equal(fd_reconcile_run(&f->ctx, &present, &resent), 0);

@@ -2,7 +2,10 @@
  * ecm_http: it records every account number POSTed to
  * /adminapi/campaign/{id}/contacts, counts the ones it receives twice, and
  * lists what it has on GET, in the shape the Cisco simulator uses (CSV in
- * csvdata). Its answer (status, delay) is set by the test. Header-only so
+ * csvdata). It also serves the UCCE Outbound API's import the same way
+ * (POST /unifiedconfig/config/campaign/{id}/import with the CSV in
+ * fileContent; GET lists accountNumber elements), with one account book
+ * for both. Its answer (status, delay) is set by the test. Header-only so
  * that each test binary gets its own copy. */
 #ifndef TEST_FD_FAKE_UCCX_H
 #define TEST_FD_FAKE_UCCX_H
@@ -65,7 +68,7 @@ static void fake_add_locked(fake_uccx *f, const char *acct)
 }
 
 /* What a crash after UCCX took a batch leaves behind: the peer has it. */
-static void fake_add(fake_uccx *f, const char *acct)
+static inline void fake_add(fake_uccx *f, const char *acct)
 {
     pthread_mutex_lock(&f->mu);
     fake_add_locked(f, acct);
@@ -139,7 +142,8 @@ static void fake_post(void *ctx, ecm_http_req *req)
     xmlNodePtr root = xmlDocGetRootElement(doc);
     xmlNodePtr csv = NULL;
     for (xmlNodePtr n = root ? root->children : NULL; n; n = n->next) {
-        if (n->type == XML_ELEMENT_NODE && xmlStrcmp(n->name, BAD_CAST "csvdata") == 0)
+        if (n->type == XML_ELEMENT_NODE && (xmlStrcmp(n->name, BAD_CAST "csvdata") == 0 ||
+                                            xmlStrcmp(n->name, BAD_CAST "fileContent") == 0))
             csv = n;
     }
     if (!csv) {
@@ -190,6 +194,31 @@ static void fake_get(void *ctx, ecm_http_req *req)
     free(out);
 }
 
+/* The Outbound API's list of imported contacts. */
+static void fake_get_import(void *ctx, ecm_http_req *req)
+{
+    fake_uccx *f = ctx;
+    if (!fake_authorized(f, req))
+        return;
+    pthread_mutex_lock(&f->mu);
+    int status = f->get_status;
+    size_t cap = 64 + f->n * 128, len = 0;
+    char *out = malloc(cap);
+    len += (size_t)snprintf(out + len, cap - len, "<importedContacts>");
+    for (size_t i = 0; i < f->n; i++)
+        len += (size_t)snprintf(out + len, cap - len,
+                                "<importedContact><accountNumber>%.60s</accountNumber>"
+                                "<callStatus>P</callStatus></importedContact>",
+                                f->accounts[i]);
+    len += (size_t)snprintf(out + len, cap - len, "</importedContacts>");
+    pthread_mutex_unlock(&f->mu);
+    if (status != 200)
+        ecm_http_respond(req, status, "text/plain", "fake says no\n", 13);
+    else
+        ecm_http_respond(req, 200, "application/xml", out, len);
+    free(out);
+}
+
 /* Starts a fake on the first free port of [port_lo, port_hi]. */
 static fake_uccx *fake_start(int port_lo, int port_hi)
 {
@@ -200,8 +229,10 @@ static fake_uccx *fake_start(int port_lo, int port_hi)
     static const ecm_test_route routes[] = {
         {"POST", "/adminapi/campaign/{}/contacts", 16u << 20, fake_post},
         {"GET", "/adminapi/campaign/{}/contacts", 0, fake_get},
+        {"POST", "/unifiedconfig/config/campaign/{}/import", 16u << 20, fake_post},
+        {"GET", "/unifiedconfig/config/campaign/{}/import", 0, fake_get_import},
     };
-    f->http = ecm_test_http_serve(port_lo, port_hi, routes, 2, f, &f->port);
+    f->http = ecm_test_http_serve(port_lo, port_hi, routes, 4, f, &f->port);
     if (!f->http) {
         free(f);
         return NULL;
