@@ -25,6 +25,7 @@
 #include "ecm_test_support.h"
 #include "sim_dialer.h"
 #include "sim_mix.h"
+#include "sim_rec.h"
 #include "sim_stats.h"
 #include "sim_store.h"
 #include "sim_uccx.h"
@@ -208,6 +209,54 @@ static void test_sim_uccx_does_not_expand_external_entities(void **state)
         }
         sim_uccx_batch_destroy(&b);
     }
+}
+
+static void test_sim_uccx_translates_ucce_results_to_uccx_codes(void **state)
+{
+    (void)state;
+    /* The contract's table, UCCE CallResult -> UCCX callResult. */
+    static const int pairs[][2] = {
+        {10, 1},  {11, 2},  {12, 3},  {22, 3},  {3, 4},   {5, 4},   {7, 4},   {26, 5},
+        {23, 6},  {24, 7},  {14, 8},  {15, 8},  {18, 9},  {19, 10}, {9, 11},  {8, 15},
+        {28, 15}, {13, 16}, {16, 16}, {20, 16}, {2, 17},  {4, 17},  {6, 17},  {27, 17},
+        {29, 17}, {30, 17}, {31, 17}, {32, 17}, {21, 18}, {25, 17}, {17, 17}, {33, 12},
+    };
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        if (sim_rec_uccx_result(pairs[i][0]) != pairs[i][1]) {
+            fail_msg("UCCE %d -> %d, expected %d", pairs[i][0], sim_rec_uccx_result(pairs[i][0]),
+                     pairs[i][1]);
+        }
+    }
+    for (int code = -5; code < 100; code++) {
+        int x = sim_rec_uccx_result(code);
+        assert_true(x >= 1 && x <= 18);
+    }
+}
+
+static void test_sim_uccx_limits_are_ciscos(void **state)
+{
+    (void)state;
+    sim_uccx_batch b;
+    char err[256];
+    const char *xml = "<campaignContacts><csvdata>Account Number,Phone1,Phone2\n"
+                      "1234567890123456789012345,+441234567890123456789012345,1\n"
+                      "12345678901234567890123456,1,2\n"
+                      "ok,12-34,\n"
+                      "</csvdata><allowDuplicateContacts>true</allowDuplicateContacts>"
+                      "</campaignContacts>";
+    assert_int_equal(parse(xml, &b, err, sizeof err), 0);
+    assert_int_equal(b.n, 1); /* 25 characters, a 28-character E.164 number */
+    assert_int_equal(b.failed_rows, 2);
+    assert_non_null(strstr(b.first_error, "row 2: Account Number longer than 25"));
+    assert_int_equal(b.allow_duplicates, 1);
+    sim_uccx_batch_destroy(&b);
+    expect_malformed("<campaignContacts><allowDuplicateContacts>yes</allowDuplicateContacts>"
+                     "<csvdata>Account Number,Phone1\n1,1\n</csvdata></campaignContacts>",
+                     "allowDuplicateContacts must be true or false");
+    expect_malformed("<campaignContacts><allowDuplicateContacts>true</allowDuplicateContacts>"
+                     "<allowDuplicateContacts>true</allowDuplicateContacts>"
+                     "<csvdata>Account Number,Phone1\n1,1\n</csvdata></campaignContacts>",
+                     "more than one <allowDuplicateContacts>");
 }
 
 /* --- over HTTP, with a database ----------------------------------------- */
@@ -580,6 +629,145 @@ static void test_sim_uccx_dialer_waits_for_the_dial_delay(void **state)
     assert_int_equal(sim_dialer_tick(e->dialer, 100), 0);
 }
 
+/* GET …/contacts[?q=] answer body, or fails. */
+static char *list_body(const sim_env *e, const char *path, int expect_status)
+{
+    http_answer a;
+    http_call(e, "GET", path, NULL, AUTH, &a);
+    assert_int_equal(a.status, expect_status);
+    return a.body;
+}
+
+static void test_sim_uccx_lists_only_pending_records(void **state)
+{
+    sim_env *e = env_serve(state, 100, 0);
+    http_answer a;
+    http_call(e, "POST", "/adminapi/campaign/7/contacts", batch3, AUTH, &a);
+    assert_int_equal(a.status, 202);
+    free(a.body);
+    assert_int_equal(sim_dialer_tick(e->dialer, 1), 1); /* 100-1 dialled and closed */
+    char *body = list_body(e, "/adminapi/campaign/7/contacts", 200);
+    assert_null(strstr(body, "100-1"));
+    assert_non_null(strstr(body, "101-1"));
+    assert_non_null(strstr(body, "102-1"));
+    free(body);
+    body = list_body(e, "/adminapi/campaign/7/contacts?q=PENDING", 200);
+    assert_non_null(strstr(body, "102-1"));
+    free(body);
+    const char *none[] = {"CALLBACK", "RETRY", "RETRIES_WITH_DELAY", "MAX_CALLS", "UNKNOWN"};
+    for (size_t i = 0; i < sizeof none / sizeof none[0]; i++) {
+        char path[128];
+        snprintf(path, sizeof path, "/adminapi/campaign/7/contacts?q=%s", none[i]);
+        body = list_body(e, path, 200);
+        assert_null(strstr(body, "-1,"));
+        free(body);
+    }
+    body = list_body(e, "/adminapi/campaign/7/contacts?q=CLOSED", 400);
+    free(body);
+}
+
+/* POSTs one record (account, phone) to campaign 7; allow: the
+ * allowDuplicateContacts element ("" none). Returns numContactsImported. */
+static int post_one(const sim_env *e, const char *account, const char *phone, const char *allow)
+{
+    char xml[512];
+    snprintf(xml, sizeof xml,
+             "<campaignContacts>%s%s%s<csvdata>Account Number,Phone1\n%s,%s\n</csvdata>"
+             "</campaignContacts>",
+             allow[0] ? "<allowDuplicateContacts>" : "", allow,
+             allow[0] ? "</allowDuplicateContacts>" : "", account, phone);
+    http_answer a;
+    http_call(e, "POST", "/adminapi/campaign/7/contacts", xml, AUTH, &a);
+    assert_int_equal(a.status, 202);
+    const char *p = strstr(a.body, "<numContactsImported>");
+    assert_non_null(p);
+    int n = atoi(p + strlen("<numContactsImported>"));
+    free(a.body);
+    return n;
+}
+
+static void test_sim_uccx_phone_duplicates_are_not_imported(void **state)
+{
+    sim_env *e = env_serve(state, 100, 0);
+    assert_int_equal(post_one(e, "a-1", "5550100", ""), 1);
+    /* Same phone, pending in the campaign: not imported, counted. */
+    assert_int_equal(post_one(e, "a-2", "5550100", "false"), 0);
+    http_answer a;
+    http_call(e, "GET", "/adminapi/campaign/7/contacts/status", NULL, AUTH, &a);
+    assert_non_null(strstr(a.body, "<numContactsPhoneDuplicate>1</numContactsPhoneDuplicate>"));
+    free(a.body);
+    /* allowDuplicateContacts true: no phone check. */
+    assert_int_equal(post_one(e, "a-3", "5550100", "true"), 1);
+    /* Twice in one import: the later row is not imported. */
+    http_call(e, "POST", "/adminapi/campaign/7/contacts",
+              "<campaignContacts><csvdata>Account Number,Phone1,Phone2\nb-1,1,5550200\n"
+              "b-2,5550200,\n</csvdata></campaignContacts>",
+              AUTH, &a);
+    assert_non_null(strstr(a.body, "<numContactsImported>1</numContactsImported>"));
+    free(a.body);
+    /* Dialled since the last midnight still counts ... */
+    assert_int_equal(sim_dialer_tick(e->dialer, 100), 3);
+    assert_int_equal(post_one(e, "a-4", "5550100", ""), 0);
+    /* ... dialled before it does not. */
+    ecm_pg *pg = ecm_pg_new(e->db->dsn, &e->stop);
+    long long moved = -1;
+    assert_int_equal(sim_store_uccx_midnight(pg, 86400, &moved), 0);
+    assert_int_equal(moved, 0); /* closed less than a day ago: stays */
+    ecm_pg_destroy(pg);
+    assert_int_equal(post_one(e, "a-5", "5550100", ""), 1);
+    json_t *s = get_stats(e);
+    assert_int_equal(stat(s, "phone_duplicates"), 3);
+    assert_int_equal(stat(s, "duplicate_accounts"), 0);
+    json_decref(s);
+}
+
+static void test_sim_uccx_midnight_moves_closed_records_to_history(void **state)
+{
+    sim_env *e = env_serve(state, 100, 0);
+    http_answer a;
+    http_call(e, "POST", "/adminapi/campaign/7/contacts", batch3, AUTH, &a);
+    free(a.body);
+    assert_int_equal(sim_dialer_tick(e->dialer, 2), 2);
+    ecm_pg *pg = ecm_pg_new(e->db->dsn, &e->stop);
+    long long moved = -1;
+    assert_int_equal(sim_store_uccx_midnight(pg, 0, &moved), 0);
+    assert_int_equal(moved, 2);
+    ecm_pg_destroy(pg);
+    PGconn *c = PQconnectdb(e->db->dsn);
+    assert_int_equal(ecm_test_pg_int(c, "SELECT count(*) FROM dialinglist"), 1);
+    assert_int_equal(ecm_test_pg_int(c, "SELECT count(*) FROM dialinglist WHERE callstatus = 1"),
+                     1);
+    assert_int_equal(ecm_test_pg_int(c, "SELECT count(*) FROM dialinglisthistory"
+                                        " WHERE callstatus = 3 AND callresult > 0"
+                                        " AND accountnumber IN ('100-1', '101-1')"),
+                     2);
+    PQfinish(c);
+}
+
+static void test_sim_uccx_more_than_100000_rows_refused(void **state)
+{
+    sim_env *e = env_serve(state, 200000, 0);
+    size_t cap = 100001 * 16 + 256;
+    char *xml = malloc(cap);
+    assert_non_null(xml);
+    size_t used = (size_t)snprintf(xml, cap, "<campaignContacts><csvdata>Account Number,Phone1\n");
+    for (int i = 0; i < 100001; i++) {
+        used += (size_t)snprintf(xml + used, cap - used, "r%d,%d\n", i, i);
+    }
+    snprintf(xml + used, cap - used, "</csvdata></campaignContacts>");
+    http_answer a;
+    http_call(e, "POST", "/adminapi/campaign/7/contacts", xml, AUTH, &a);
+    free(xml);
+    assert_int_equal(a.status, 400);
+    assert_non_null(strstr(a.body, "more than 100000 rows"));
+    free(a.body);
+    json_t *s = get_stats(e);
+    json_t *r = json_object_get(json_object_get(s, "refusals"), "uccx");
+    assert_int_equal(json_integer_value(json_object_get(r, "too_many_rows")), 1);
+    assert_int_equal(stat(s, "received_rows"), 0);
+    json_decref(s);
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -607,6 +795,16 @@ int main(void)
         cmocka_unit_test(test_sim_uccx_rejects_malformed_bodies_with_reason),
         cmocka_unit_test(test_sim_uccx_rejects_more_rows_than_the_limit),
         cmocka_unit_test(test_sim_uccx_does_not_expand_external_entities),
+        cmocka_unit_test(test_sim_uccx_translates_ucce_results_to_uccx_codes),
+        cmocka_unit_test(test_sim_uccx_limits_are_ciscos),
+        cmocka_unit_test_setup_teardown(test_sim_uccx_lists_only_pending_records, env_setup,
+                                        env_teardown),
+        cmocka_unit_test_setup_teardown(test_sim_uccx_phone_duplicates_are_not_imported, env_setup,
+                                        env_teardown),
+        cmocka_unit_test_setup_teardown(test_sim_uccx_midnight_moves_closed_records_to_history,
+                                        env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_sim_uccx_more_than_100000_rows_refused, env_setup,
+                                        env_teardown),
         cmocka_unit_test_setup_teardown(test_sim_uccx_import_requires_basic_auth, env_setup,
                                         env_teardown),
         cmocka_unit_test_setup_teardown(
