@@ -536,7 +536,7 @@ static void test_sim_uccx_import_over_capacity_is_rejected_whole_and_counted(voi
     free(a.body);
 }
 
-static void test_sim_uccx_dialer_tick_writes_dialer_detail_rows(void **state)
+static void test_sim_uccx_dialer_tick_closes_dialinglist_records_without_dialer_detail(void **state)
 {
     sim_env *e = env_serve(state, 100, 0);
     http_answer a;
@@ -812,8 +812,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_sim_uccx_import_over_capacity_is_rejected_whole_and_counted, env_setup,
             env_teardown),
-        cmocka_unit_test_setup_teardown(test_sim_uccx_dialer_tick_writes_dialer_detail_rows,
-                                        env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_sim_uccx_dialer_tick_closes_dialinglist_records_without_dialer_detail, env_setup,
+            env_teardown),
         cmocka_unit_test_setup_teardown(test_sim_uccx_dialer_waits_for_the_dial_delay, env_setup,
                                         env_teardown),
     };
