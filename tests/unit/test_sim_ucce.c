@@ -131,11 +131,11 @@ static void test_sim_ucce_refuses_each_bad_record_with_its_line(void **state)
         }
     }
     /* 50 characters of two bytes each are fine: the limit counts characters. */
-    snprintf(csv, sizeof csv, "%s1,", h);
+    size_t used = (size_t)snprintf(csv, sizeof csv, "%s1,", h);
     for (int i = 0; i < 50; i++) {
-        strcat(csv, "\xc3\xa9");
+        used += (size_t)snprintf(csv + used, sizeof csv - used, "\xc3\xa9");
     }
-    strcat(csv, ",1,,\n");
+    snprintf(csv + used, sizeof csv - used, ",1,,\n");
     sim_ucce_batch b;
     char err[256];
     assert_int_equal(parse_csv(csv, "", &b, err, sizeof err), 0);
@@ -432,7 +432,15 @@ static void test_sim_ucce_import_fills_dialing_list_then_dialer_detail(void **st
     assert_non_null(strstr(a.body, "<callStatus>C</callStatus>"));
     assert_non_null(strstr(a.body, "<callsMade>1</callsMade>"));
     free(a.body);
+}
 
+static void test_sim_ucce_account_received_twice_is_a_duplicate_never_redialled(void **state)
+{
+    sim_env *e = env_serve(state, 50000);
+    http_answer a;
+    assert_int_equal(post_import(e, 5001, csv3, &a), 200);
+    free(a.body);
+    assert_int_equal(sim_dialer_tick(e->dialer, 100), 3);
     /* The same account again, through either interface: a duplicate. */
     assert_int_equal(post_import(e, 5009, "AccountNumber,Phone01\n5001-1,1\n", &a), 200);
     assert_non_null(strstr(a.body, "<duplicateRecords>1</duplicateRecords>"));
@@ -613,6 +621,9 @@ int main(void)
         cmocka_unit_test(test_sim_ucce_import_rules_config_is_validated),
         cmocka_unit_test_setup_teardown(test_sim_ucce_import_fills_dialing_list_then_dialer_detail,
                                         env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_sim_ucce_account_received_twice_is_a_duplicate_never_redialled, env_setup,
+            env_teardown),
         cmocka_unit_test_setup_teardown(test_sim_ucce_queue_of_30_then_503, env_setup,
                                         env_teardown),
         cmocka_unit_test_setup_teardown(test_sim_ucce_campaign_enable_needs_current_change_stamp,

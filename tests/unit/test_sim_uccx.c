@@ -536,6 +536,25 @@ static void test_sim_uccx_import_over_capacity_is_rejected_whole_and_counted(voi
     free(a.body);
 }
 
+/* /sim/stats after the three contacts of batch3 were dialled. */
+static void expect_dial_stats(const sim_env *e, const int by_code[SIM_STATS_MAX_CODES])
+{
+    json_t *s = get_stats(e);
+    assert_int_equal(stat(s, "dialed"), 3);
+    assert_int_equal(stat(s, "pending"), 0);
+    json_t *by = json_object_get(s, "by_call_result");
+    for (int code = 0; code < SIM_STATS_MAX_CODES; code++) {
+        char key[8];
+        snprintf(key, sizeof key, "%d", code);
+        json_t *v = json_object_get(by, key);
+        assert_int_equal(v ? json_integer_value(v) : 0, by_code[code]);
+    }
+    json_t *uccx = json_object_get(json_object_get(s, "interfaces"), "uccx");
+    assert_int_equal(json_integer_value(json_object_get(uccx, "dialed")), 3);
+    assert_int_equal(json_integer_value(json_object_get(uccx, "received_rows")), 3);
+    json_decref(s);
+}
+
 static void test_sim_uccx_dialer_tick_closes_dialinglist_records_without_dialer_detail(void **state)
 {
     sim_env *e = env_serve(state, 100, 0);
@@ -589,20 +608,7 @@ static void test_sim_uccx_dialer_tick_closes_dialinglist_records_without_dialer_
     PQclear(r);
     PQfinish(c);
 
-    json_t *s = get_stats(e);
-    assert_int_equal(stat(s, "dialed"), 3);
-    assert_int_equal(stat(s, "pending"), 0);
-    json_t *by = json_object_get(s, "by_call_result");
-    for (int code = 0; code < SIM_STATS_MAX_CODES; code++) {
-        char key[8];
-        snprintf(key, sizeof key, "%d", code);
-        json_t *v = json_object_get(by, key);
-        assert_int_equal(v ? json_integer_value(v) : 0, by_code[code]);
-    }
-    json_t *uccx = json_object_get(json_object_get(s, "interfaces"), "uccx");
-    assert_int_equal(json_integer_value(json_object_get(uccx, "dialed")), 3);
-    assert_int_equal(json_integer_value(json_object_get(uccx, "received_rows")), 3);
-    json_decref(s);
+    expect_dial_stats(e, by_code);
 
     /* As Cisco: dialled records are no longer listed, pending or not. */
     http_call(e, "GET", "/adminapi/campaign/7/contacts", NULL, AUTH, &a);
@@ -681,7 +687,7 @@ static int post_one(const sim_env *e, const char *account, const char *phone, co
     assert_int_equal(a.status, 202);
     const char *p = strstr(a.body, "<numContactsImported>");
     assert_non_null(p);
-    int n = atoi(p + strlen("<numContactsImported>"));
+    int n = (int)strtol(p + strlen("<numContactsImported>"), NULL, 10);
     free(a.body);
     return n;
 }

@@ -129,17 +129,18 @@ int sim_cm_create_tables(sim_cm *cm)
         return -1;
     }
     for (int i = 0; i < cm->nrules; i++) {
+        /* Table names are at most 63 bytes: the statement fits in 1024. */
         char sql[1024];
-        size_t used = (size_t)snprintf(sql, sizeof sql,
-                                       "CREATE TABLE IF NOT EXISTS %s ("
-                                       " AccountNumber varchar(30) NOT NULL,"
-                                       " FirstName varchar(50), LastName varchar(50)",
-                                       cm->rules[i].table);
-        for (int p = 1; p <= SIM_UCCE_PHONES; p++) {
-            used += (size_t)snprintf(sql + used, sizeof sql - used, ", Phone%02d varchar(20)", p);
-        }
-        snprintf(sql + used, sizeof sql - used, ", TimeZoneBias integer, DstObserved smallint)");
-        if (ecm_pg_cmd(cm->pg, sql, 0, NULL) != 0) {
+        int w = snprintf(sql, sizeof sql,
+                         "CREATE TABLE IF NOT EXISTS %s ("
+                         " AccountNumber varchar(30) NOT NULL,"
+                         " FirstName varchar(50), LastName varchar(50),"
+                         " Phone01 varchar(20), Phone02 varchar(20), Phone03 varchar(20),"
+                         " Phone04 varchar(20), Phone05 varchar(20), Phone06 varchar(20),"
+                         " Phone07 varchar(20), Phone08 varchar(20), Phone09 varchar(20),"
+                         " Phone10 varchar(20), TimeZoneBias integer, DstObserved smallint)",
+                         cm->rules[i].table);
+        if (w < 0 || (size_t)w >= sizeof sql || ecm_pg_cmd(cm->pg, sql, 0, NULL) != 0) {
             (void)ecm_pg_check_broken(cm->pg);
             ecm_log_error("import table could not be created", "table=%s", cm->rules[i].table);
             return -1;
@@ -180,15 +181,17 @@ static const char *cm_take_row(const PGresult *res, int r, sim_contact *c)
 static long long cm_poll_rule(sim_cm *cm, const sim_cm_rule *rule)
 {
     char sql[512];
-    snprintf(sql, sizeof sql,
-             "DELETE FROM %s RETURNING AccountNumber, FirstName, LastName, Phone01, Phone02,"
-             " Phone03, Phone04, Phone05, Phone06, Phone07, Phone08, Phone09, Phone10,"
-             " TimeZoneBias, DstObserved",
-             rule->table);
+    int w =
+        snprintf(sql, sizeof sql,
+                 "DELETE FROM %s RETURNING AccountNumber, FirstName, LastName, Phone01, Phone02,"
+                 " Phone03, Phone04, Phone05, Phone06, Phone07, Phone08, Phone09, Phone10,"
+                 " TimeZoneBias, DstObserved",
+                 rule->table);
     PGresult *res = NULL;
     sim_contact *rows = NULL;
     long long taken = -1;
-    if (ecm_pg_begin(cm->pg) != 0 || !(res = ecm_pg_exec(cm->pg, sql, 0, NULL))) {
+    if (w < 0 || (size_t)w >= sizeof sql || ecm_pg_begin(cm->pg) != 0 ||
+        !(res = ecm_pg_exec(cm->pg, sql, 0, NULL))) {
         goto fail;
     }
     int n = PQntuples(res);

@@ -54,10 +54,10 @@ const char *sim_rec_check(sim_rules system, const sim_contact *c);
 
 /* Cisco's Import API gmtOffset of a TimeZoneBias: minutes east of UTC
  * wrapped into 0..1439 (positive bias: 1440 - bias; negative: -bias). */
-int sim_rec_gmt_offset(int tz_bias);
+int sim_rec_gmt_offset(int tz_bias) __attribute__((warn_unused_result));
 
 /* The UCCX callResult (1..18) of a UCCE CallResult the dialer decided; codes
  * with no UCCX meaning go to the nearest one (docs/cisco-sim.md). */
-int sim_rec_uccx_result(int ucce_code);
+int sim_rec_uccx_result(int ucce_code) __attribute__((warn_unused_result));
 
 #endif

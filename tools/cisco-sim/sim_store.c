@@ -275,8 +275,8 @@ void store_copy_field(char *dst, size_t dst_size, const char *src)
 
 /* Appends printf text to sql (size STORE_SQL_MAX). Returns 0, or -1 when
  * it does not fit. */
-static int store_sql_add(char *sql, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int store_sql_add(char *sql, const char *fmt, ...)
+int store_sql_add(char *sql, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int store_sql_add(char *sql, const char *fmt, ...)
 {
     size_t used = strlen(sql);
     va_list ap;
@@ -308,9 +308,12 @@ int store_ucce_dl_create(ecm_pg *pg, int campaign_id)
     if (rc != 0 || ecm_pg_cmd(pg, sql, 0, NULL) != 0) {
         return -1;
     }
-    snprintf(sql, sizeof sql,
-             "CREATE INDEX IF NOT EXISTS DL_%d_1_AccountNumber_idx ON DL_%d_1 (AccountNumber)",
-             campaign_id, campaign_id);
+    sql[0] = '\0';
+    if (store_sql_add(
+            sql, "CREATE INDEX IF NOT EXISTS DL_%d_1_AccountNumber_idx ON DL_%d_1 (AccountNumber)",
+            campaign_id, campaign_id) != 0) {
+        return -1;
+    }
     return ecm_pg_cmd(pg, sql, 0, NULL);
 }
 

@@ -10,17 +10,20 @@
 int sim_store_ucce_delete_pending(sim_store *s, int campaign_id, long long *deleted)
 {
     *deleted = 0;
-    char cid[16], sql[STORE_SQL_MAX];
+    char cid[16], sql[STORE_SQL_MAX] = "";
     snprintf(cid, sizeof cid, "%d", campaign_id);
     /* The dialer locks the rows it dials (FOR UPDATE): a record being dialled
      * is waited for and then, no longer pending, left alone. */
-    snprintf(sql, sizeof sql,
-             "WITH gone AS (DELETE FROM sim_contacts WHERE system = 'ucce' AND campaign_id = $1"
-             "  AND status = 'pending' RETURNING account_number),"
-             " dl AS (DELETE FROM DL_%d_1 d USING gone WHERE d.AccountNumber = gone.account_number"
-             "  AND d.CallStatusZone1 = 'P' RETURNING 1)"
-             " SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM dl)",
-             campaign_id);
+    if (store_sql_add(
+            sql,
+            "WITH gone AS (DELETE FROM sim_contacts WHERE system = 'ucce' AND campaign_id = $1"
+            "  AND status = 'pending' RETURNING account_number),"
+            " dl AS (DELETE FROM DL_%d_1 d USING gone WHERE d.AccountNumber = gone.account_number"
+            "  AND d.CallStatusZone1 = 'P' RETURNING 1)"
+            " SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM dl)",
+            campaign_id) != 0) {
+        return -1;
+    }
     const char *params[] = {cid};
     ecm_pg *pg = ecm_pg_pool_get(s->pool);
     ecm_pg_expect_sqlstate(pg, "42P01"); /* no dialing list: nothing imported */

@@ -212,19 +212,22 @@ int sim_store_ucce_list(sim_store *s, int campaign_id, const char *account, long
                         long long count, long long *total, sim_ucce_visit_fn fn, void *ctx)
 {
     *total = 0;
-    char sql[STORE_SQL_MAX], cols[STORE_SQL_MAX] = "";
-    size_t used = 0;
+    char sql[STORE_SQL_MAX] = "", cols[STORE_SQL_MAX] = "";
+    int bad = 0;
     for (int p = 1; p <= SIM_UCCE_PHONES; p++) {
-        used += (size_t)snprintf(cols + used, sizeof cols - used,
-                                 ", coalesce(Phone%02d, ''), GMTPhone%02d, DSTPhone%02d", p, p, p);
+        bad |=
+            store_sql_add(cols, ", coalesce(Phone%02d, ''), GMTPhone%02d, DSTPhone%02d", p, p, p);
     }
-    snprintf(sql, sizeof sql,
-             "SELECT DialingListID, AccountNumber, coalesce(FirstName, ''),"
-             " coalesce(LastName, ''), CallStatusZone1, CallResult, CallsMadeToZone1,"
-             " to_char(ImportRuleDate, 'YYYY-MM-DD\"T\"HH24:MI:SS'), count(*) OVER ()"
-             "%s FROM DL_%d_1 WHERE ($1 = '' OR AccountNumber = $1)"
-             " ORDER BY AccountNumber, DialingListID OFFSET $2 LIMIT $3",
-             cols, campaign_id);
+    bad |= store_sql_add(sql,
+                         "SELECT DialingListID, AccountNumber, coalesce(FirstName, ''),"
+                         " coalesce(LastName, ''), CallStatusZone1, CallResult, CallsMadeToZone1,"
+                         " to_char(ImportRuleDate, 'YYYY-MM-DD\"T\"HH24:MI:SS'), count(*) OVER ()"
+                         "%s FROM DL_%d_1 WHERE ($1 = '' OR AccountNumber = $1)"
+                         " ORDER BY AccountNumber, DialingListID OFFSET $2 LIMIT $3",
+                         cols, campaign_id);
+    if (bad) {
+        return -1;
+    }
     char off[24], lim[24];
     snprintf(off, sizeof off, "%lld", start);
     snprintf(lim, sizeof lim, "%lld", count);

@@ -453,6 +453,34 @@ static int uccx_begin(sim_uccx *u, ecm_http_req *req)
 
 /* --- handlers ----------------------------------------------------------- */
 
+/* The 202 answer of an accepted import. */
+static void uccx_answer_import(ecm_http_req *req, int id, const sim_uccx_batch *batch,
+                               const sim_import_result *r)
+{
+    char base[256], campaign_url[320], status_url[352];
+    sim_web_base_url(req, base, sizeof base);
+    snprintf(campaign_url, sizeof campaign_url, "%s/adminapi/campaign/%d", base, id);
+    snprintf(status_url, sizeof status_url, "%s/contacts/status", campaign_url);
+    sim_xml x;
+    if (sim_xml_open(&x) != 0) {
+        ecm_http_respond(req, 500, "text/plain", "out of memory\n", 14);
+        return;
+    }
+    sim_xml_start(&x, "campaignContacts");
+    sim_xml_start(&x, "campaign");
+    sim_xml_attr(&x, "name", batch->campaign_name);
+    sim_xml_text(&x, "refURL", campaign_url);
+    sim_xml_end(&x);
+    sim_xml_text(&x, "csvdata", "");
+    sim_xml_text(&x, "statusURL", status_url);
+    sim_xml_int(&x, "numContactsTotal", (long long)batch->total_rows);
+    sim_xml_int(&x, "numContactsImported", (long long)batch->n - r->phone_duplicates);
+    sim_xml_int(&x, "numContactsFailed", (long long)batch->failed_rows);
+    sim_xml_end(&x);
+    ecm_http_add_header(req, "Location", status_url);
+    sim_xml_respond(&x, req, 202);
+}
+
 static void uccx_post_contacts(void *ctx, ecm_http_req *req)
 {
     sim_uccx *u = ctx;
@@ -516,29 +544,7 @@ static void uccx_post_contacts(void *ctx, ecm_http_req *req)
                      batch.failed_rows, batch.first_error);
     }
 
-    char base[256], campaign_url[320], status_url[352];
-    sim_web_base_url(req, base, sizeof base);
-    snprintf(campaign_url, sizeof campaign_url, "%s/adminapi/campaign/%d", base, id);
-    snprintf(status_url, sizeof status_url, "%s/contacts/status", campaign_url);
-    sim_xml x;
-    if (sim_xml_open(&x) != 0) {
-        sim_uccx_batch_destroy(&batch);
-        ecm_http_respond(req, 500, "text/plain", "out of memory\n", 14);
-        return;
-    }
-    sim_xml_start(&x, "campaignContacts");
-    sim_xml_start(&x, "campaign");
-    sim_xml_attr(&x, "name", batch.campaign_name);
-    sim_xml_text(&x, "refURL", campaign_url);
-    sim_xml_end(&x);
-    sim_xml_text(&x, "csvdata", "");
-    sim_xml_text(&x, "statusURL", status_url);
-    sim_xml_int(&x, "numContactsTotal", (long long)batch.total_rows);
-    sim_xml_int(&x, "numContactsImported", (long long)batch.n - r.phone_duplicates);
-    sim_xml_int(&x, "numContactsFailed", (long long)batch.failed_rows);
-    sim_xml_end(&x);
-    ecm_http_add_header(req, "Location", status_url);
-    sim_xml_respond(&x, req, 202);
+    uccx_answer_import(req, id, &batch, &r);
     sim_uccx_batch_destroy(&batch);
 }
 

@@ -21,7 +21,7 @@ typedef struct {
 } sim_xml;
 
 /* Starts a document. Returns 0, or -1 out of memory (nothing to free). */
-int sim_xml_open(sim_xml *x);
+int sim_xml_open(sim_xml *x) __attribute__((warn_unused_result));
 void sim_xml_start(sim_xml *x, const char *name);
 void sim_xml_end(sim_xml *x);
 void sim_xml_attr(sim_xml *x, const char *name, const char *value);
