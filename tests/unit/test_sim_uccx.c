@@ -670,6 +670,23 @@ static void test_sim_uccx_lists_only_pending_records(void **state)
     }
     body = list_body(e, "/adminapi/campaign/7/contacts?q=CLOSED", 400);
     free(body);
+
+    /* DELETE withdraws what is not dialled; the dialled record stays. */
+    http_answer a2;
+    http_call(e, "DELETE", "/adminapi/campaign/7/contacts", NULL, AUTH, &a2);
+    assert_int_equal(a2.status, 200);
+    free(a2.body);
+    body = list_body(e, "/adminapi/campaign/7/contacts", 200);
+    assert_null(strstr(body, "-1,"));
+    free(body);
+    assert_int_equal(sim_dialer_tick(e->dialer, 100), 0);
+    json_t *s = get_stats(e);
+    assert_int_equal(stat(s, "dialed"), 1);
+    assert_int_equal(stat(s, "pending"), 0);
+    json_decref(s);
+    PGconn *c = PQconnectdb(e->db->dsn);
+    assert_int_equal(ecm_test_pg_int(c, "SELECT count(*) FROM dialinglist"), 1);
+    PQfinish(c);
 }
 
 /* POSTs one record (account, phone) to campaign 7; allow: the

@@ -145,9 +145,11 @@ typedef int (*sim_ucce_visit_fn)(void *ctx, const sim_ucce_listed *r);
 int sim_store_ucce_list(sim_store *s, int campaign_id, const char *account, long long start,
                         long long count, long long *total, sim_ucce_visit_fn fn, void *ctx);
 
-/* Deletes the campaign's UCCE records not dialled yet (sim_contacts and
- * DL_<id>_1). *deleted is how many. Returns 0 or -1 (logged). */
-int sim_store_ucce_delete_pending(sim_store *s, int campaign_id, long long *deleted)
+/* Deletes the campaign's records not dialled yet: system "ucce" from
+ * sim_contacts and DL_<id>_1, "uccx" from sim_contacts and dialinglist
+ * (callstatus 1). A record the dialer is dialling right now is waited for
+ * and then left alone. *deleted is how many. Returns 0 or -1 (logged). */
+int sim_store_delete_pending(sim_store *s, const char *system, int campaign_id, long long *deleted)
     __attribute__((warn_unused_result));
 
 /* Counts a refused request of iface for reason (e.g. "queue_full"), in

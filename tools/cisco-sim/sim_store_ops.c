@@ -7,21 +7,32 @@
 #include "sim_store.h"
 #include "sim_store_int.h"
 
-int sim_store_ucce_delete_pending(sim_store *s, int campaign_id, long long *deleted)
+int sim_store_delete_pending(sim_store *s, const char *system, int campaign_id, long long *deleted)
 {
+    int uccx = strcmp(system, "uccx") == 0;
     *deleted = 0;
     char cid[16], sql[STORE_SQL_MAX] = "";
     snprintf(cid, sizeof cid, "%d", campaign_id);
     /* The dialer locks the rows it dials (FOR UPDATE): a record being dialled
      * is waited for and then, no longer pending, left alone. */
-    if (store_sql_add(
-            sql,
-            "WITH gone AS (DELETE FROM sim_contacts WHERE system = 'ucce' AND campaign_id = $1"
-            "  AND status = 'pending' RETURNING account_number),"
-            " dl AS (DELETE FROM DL_%d_1 d USING gone WHERE d.AccountNumber = gone.account_number"
-            "  AND d.CallStatusZone1 = 'P' RETURNING 1)"
-            " SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM dl)",
-            campaign_id) != 0) {
+    int bad = store_sql_add(sql,
+                            "WITH gone AS (DELETE FROM sim_contacts WHERE system = '%s'"
+                            "  AND campaign_id = $1 AND status = 'pending'"
+                            "  RETURNING account_number),",
+                            uccx ? "uccx" : "ucce");
+    if (uccx) {
+        bad |= store_sql_add(sql, " dl AS (DELETE FROM dialinglist d USING gone"
+                                  "  WHERE d.accountnumber = gone.account_number"
+                                  "  AND d.campaignid = $1 AND d.callstatus = 1 RETURNING 1)");
+    } else {
+        bad |= store_sql_add(sql,
+                             " dl AS (DELETE FROM DL_%d_1 d USING gone"
+                             "  WHERE d.AccountNumber = gone.account_number"
+                             "  AND d.CallStatusZone1 = 'P' RETURNING 1)",
+                             campaign_id);
+    }
+    bad |= store_sql_add(sql, " SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM dl)");
+    if (bad) {
         return -1;
     }
     const char *params[] = {cid};

@@ -418,7 +418,7 @@ static void ucce_delete_import(void *ctx, ecm_http_req *req)
         return;
     }
     long long deleted = 0;
-    if (sim_store_ucce_delete_pending(a->store, id, &deleted) != 0) {
+    if (sim_store_delete_pending(a->store, "ucce", id, &deleted) != 0) {
         sim_web_error(req, 500, "INTERNAL_ERROR", "the contacts could not be deleted");
         return;
     }

@@ -711,6 +711,24 @@ static void uccx_get_status(void *ctx, ecm_http_req *req)
     sim_xml_respond(&x, req, 200);
 }
 
+/* DELETE …/contacts: Cisco deletes all of a campaign's contacts [S24];
+ * the sim deletes those not dialled yet (dialled ones are history). */
+static void uccx_delete_contacts(void *ctx, ecm_http_req *req)
+{
+    sim_uccx *u = ctx;
+    int id = uccx_begin(u, req);
+    if (id == 0) {
+        return;
+    }
+    long long deleted = 0;
+    if (sim_store_delete_pending(u->store, "uccx", id, &deleted) != 0) {
+        sim_web_error(req, 500, "INTERNAL_ERROR", "the contacts could not be deleted");
+        return;
+    }
+    ecm_log_info("contacts deleted", "system=uccx campaign_id=%d deleted=%lld", id, deleted);
+    ecm_http_respond(req, 200, "application/xml", "", 0);
+}
+
 static void uccx_put_state(void *ctx, ecm_http_req *req)
 {
     sim_uccx *u = ctx;
@@ -739,6 +757,7 @@ int sim_uccx_add_routes(sim_uccx *u, ecm_http *h)
                          uccx_post_contacts, u);
     rc |= ecm_http_route(h, "GET", "/adminapi/campaign/{}/contacts", 0, uccx_get_contacts, u);
     rc |= ecm_http_route(h, "GET", "/adminapi/campaign/{}/contacts/status", 0, uccx_get_status, u);
+    rc |= ecm_http_route(h, "DELETE", "/adminapi/campaign/{}/contacts", 0, uccx_delete_contacts, u);
     rc |= ecm_http_route(h, "PUT", "/adminapi/campaign/{}/state/{}", 4096, uccx_put_state, u);
     return rc == 0 ? 0 : -1;
 }

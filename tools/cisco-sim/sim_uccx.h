@@ -1,6 +1,7 @@
 /* The UCCX Outbound REST API as the simulator serves it:
  *   POST /adminapi/campaign/{id}/contacts          import (XML with CSV inside)
  *   GET  /adminapi/campaign/{id}/contacts[?q=S]    pending (or status S) records
+ *   DELETE /adminapi/campaign/{id}/contacts        delete those not dialled
  *   GET  /adminapi/campaign/{id}/contacts/status   the last import's status
  *   PUT  /adminapi/campaign/{id}/state/enable|disable
  * /adminapi routes need HTTP basic auth, as on a real UCCX. */
