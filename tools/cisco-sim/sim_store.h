@@ -1,7 +1,9 @@
-/* The simulator's own database (ECM_SIM_PG_DSN): the contacts it received,
- * its campaigns, the import history, and the Cisco-shaped Dialer_Detail table
- * that result-sync reads over ODBC. Every counter /sim/stats reports is
- * derived from these tables, so the figures survive a restart of the sim. */
+/* The simulator's own database (ECM_SIM_PG_DSN): the contacts it received
+ * (sim_contacts, one row per account number, with the system and interface
+ * that brought it), its campaigns keyed by (system, campaign_id), the
+ * import history, and the Cisco-shaped tables ECM reads over ODBC: UCCE
+ * Dialer_Detail and DL_<id>_1, UCCX dialinglist and dialinglisthistory. Every counter /sim/stats
+ * reports is derived from these tables, so the figures survive a restart of the sim. */
 #ifndef SIM_STORE_H
 #define SIM_STORE_H
 
