@@ -2,8 +2,9 @@
  * (sim_contacts, one row per account number, with the system and interface
  * that brought it), its campaigns keyed by (system, campaign_id), the
  * import history, and the Cisco-shaped tables ECM reads over ODBC: UCCE
- * Dialer_Detail and DL_<id>_1, UCCX dialinglist and dialinglisthistory. Every counter /sim/stats
- * reports is derived from these tables, so the figures survive a restart of the sim. */
+ * Dialer_Detail and DL_<id>_1, UCCX dialinglist and dialinglisthistory.
+ * Every counter /sim/stats reports is derived from these tables, so the
+ * figures survive a restart of the sim. */
 #ifndef SIM_STORE_H
 #define SIM_STORE_H
 
