@@ -44,9 +44,9 @@ static long long import_phone_dups(ecm_pg *pg, const char *cid, const sim_contac
         "         WHERE d.campaignid = $1 AND v.p IS NOT NULL"
         "           AND (d.callstatus NOT IN (3, 5)"
         "                OR d.lastupdated >= coalesce((SELECT at FROM mid), '-infinity')))"
-        " SELECT DISTINCT ph.ord FROM ph"
-        " WHERE ph.p IN (SELECT p FROM old)"
-        "    OR EXISTS (SELECT 1 FROM ph e WHERE e.p = ph.p AND e.ord < ph.ord)",
+        " SELECT DISTINCT x.ord FROM (SELECT ph.ord, ph.p,"
+        "  min(ph.ord) OVER (PARTITION BY ph.p) AS first FROM ph) AS x"
+        " WHERE x.first < x.ord OR x.p IN (SELECT p FROM old)",
         4, lits);
     if (!res) {
         goto done;
