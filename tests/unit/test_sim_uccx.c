@@ -25,6 +25,8 @@
 #include "ecm_test_support.h"
 #include "sim_dialer.h"
 #include "sim_mix.h"
+#include "sim_rec.h"
+#include "sim_stats.h"
 #include "sim_store.h"
 #include "sim_uccx.h"
 
@@ -130,7 +132,7 @@ static void test_sim_uccx_invalid_rows_are_counted_and_the_rest_kept(void **stat
                       "0123456789012345678901234567890,5553\n"
                       "ok-2,\n"
                       "ok-3,5554,surplus\n"
-                      "ok-4,555555555555555555555\n"
+                      "ok-4,55555555555555555555555555555\n"
                       "ok-5,5555\n"
                       "</csvdata></campaignContacts>";
     sim_uccx_batch b;
@@ -209,6 +211,54 @@ static void test_sim_uccx_does_not_expand_external_entities(void **state)
     }
 }
 
+static void test_sim_uccx_translates_ucce_results_to_uccx_codes(void **state)
+{
+    (void)state;
+    /* The contract's table, UCCE CallResult -> UCCX callResult. */
+    static const int pairs[][2] = {
+        {10, 1},  {11, 2},  {12, 3},  {22, 3},  {3, 4},   {5, 4},   {7, 4},   {26, 5},
+        {23, 6},  {24, 7},  {14, 8},  {15, 8},  {18, 9},  {19, 10}, {9, 11},  {8, 15},
+        {28, 15}, {13, 16}, {16, 16}, {20, 16}, {2, 17},  {4, 17},  {6, 17},  {27, 17},
+        {29, 17}, {30, 17}, {31, 17}, {32, 17}, {21, 18}, {25, 17}, {17, 17}, {33, 12},
+    };
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        if (sim_rec_uccx_result(pairs[i][0]) != pairs[i][1]) {
+            fail_msg("UCCE %d -> %d, expected %d", pairs[i][0], sim_rec_uccx_result(pairs[i][0]),
+                     pairs[i][1]);
+        }
+    }
+    for (int code = -5; code < 100; code++) {
+        int x = sim_rec_uccx_result(code);
+        assert_true(x >= 1 && x <= 18);
+    }
+}
+
+static void test_sim_uccx_limits_are_ciscos(void **state)
+{
+    (void)state;
+    sim_uccx_batch b;
+    char err[256];
+    const char *xml = "<campaignContacts><csvdata>Account Number,Phone1,Phone2\n"
+                      "1234567890123456789012345,+441234567890123456789012345,1\n"
+                      "12345678901234567890123456,1,2\n"
+                      "ok,12-34,\n"
+                      "</csvdata><allowDuplicateContacts>true</allowDuplicateContacts>"
+                      "</campaignContacts>";
+    assert_int_equal(parse(xml, &b, err, sizeof err), 0);
+    assert_int_equal(b.n, 1); /* 25 characters, a 28-character E.164 number */
+    assert_int_equal(b.failed_rows, 2);
+    assert_non_null(strstr(b.first_error, "row 2: Account Number longer than 25"));
+    assert_int_equal(b.allow_duplicates, 1);
+    sim_uccx_batch_destroy(&b);
+    expect_malformed("<campaignContacts><allowDuplicateContacts>yes</allowDuplicateContacts>"
+                     "<csvdata>Account Number,Phone1\n1,1\n</csvdata></campaignContacts>",
+                     "allowDuplicateContacts must be true or false");
+    expect_malformed("<campaignContacts><allowDuplicateContacts>true</allowDuplicateContacts>"
+                     "<allowDuplicateContacts>true</allowDuplicateContacts>"
+                     "<csvdata>Account Number,Phone1\n1,1\n</csvdata></campaignContacts>",
+                     "more than one <allowDuplicateContacts>");
+}
+
 /* --- over HTTP, with a database ----------------------------------------- */
 
 typedef struct {
@@ -279,6 +329,7 @@ static sim_env *env_serve(void **state, long long capacity, long long delay_ms)
         e->http = ecm_http_new("127.0.0.1", port, e->metrics);
         assert_non_null(e->http);
         assert_int_equal(sim_uccx_add_routes(e->uccx, e->http), 0);
+        assert_int_equal(sim_stats_add_route(e->http, e->store), 0);
         if (ecm_http_start(e->http) == 0) {
             e->port = port;
             break;
@@ -485,7 +536,26 @@ static void test_sim_uccx_import_over_capacity_is_rejected_whole_and_counted(voi
     free(a.body);
 }
 
-static void test_sim_uccx_dialer_tick_writes_dialer_detail_rows(void **state)
+/* /sim/stats after the three contacts of batch3 were dialled. */
+static void expect_dial_stats(const sim_env *e, const int by_code[SIM_STATS_MAX_CODES])
+{
+    json_t *s = get_stats(e);
+    assert_int_equal(stat(s, "dialed"), 3);
+    assert_int_equal(stat(s, "pending"), 0);
+    json_t *by = json_object_get(s, "by_call_result");
+    for (int code = 0; code < SIM_STATS_MAX_CODES; code++) {
+        char key[8];
+        snprintf(key, sizeof key, "%d", code);
+        json_t *v = json_object_get(by, key);
+        assert_int_equal(v ? json_integer_value(v) : 0, by_code[code]);
+    }
+    json_t *uccx = json_object_get(json_object_get(s, "interfaces"), "uccx");
+    assert_int_equal(json_integer_value(json_object_get(uccx, "dialed")), 3);
+    assert_int_equal(json_integer_value(json_object_get(uccx, "received_rows")), 3);
+    json_decref(s);
+}
+
+static void test_sim_uccx_dialer_tick_closes_dialinglist_records_without_dialer_detail(void **state)
 {
     sim_env *e = env_serve(state, 100, 0);
     http_answer a;
@@ -500,62 +570,50 @@ static void test_sim_uccx_dialer_tick_writes_dialer_detail_rows(void **state)
     assert_int_equal(a.status, 200);
     free(a.body);
     http_call(e, "PUT", "/adminapi/campaign/7/state/sideways", NULL, AUTH, &a);
-    assert_int_equal(a.status, 404);
+    assert_int_equal(a.status, 400);
     free(a.body);
 
     assert_int_equal(sim_dialer_tick(e->dialer, 2), 2); /* the tick's limit holds */
     assert_int_equal(sim_dialer_tick(e->dialer, 100), 1);
     assert_int_equal(sim_dialer_tick(e->dialer, 100), 0);
 
-    /* The query result-sync sends over ODBC, verbatim. */
+    /* UCCX has no Dialer_Detail: the results are in db_cra's dialinglist, as
+     * the uccx reader asks for them over ODBC. */
     PGconn *c = PQconnectdb(e->db->dsn);
     assert_int_equal(PQstatus(c), CONNECTION_OK);
-    PGresult *r = PQexec(c, "SELECT RecoveryKey, DateTime, CampaignID, CallResult, "
-                            "CallResultDetail, CallStatusZone1, Phone, AccountNumber, "
-                            "DialingMode, CallGUID, CallDuration FROM Dialer_Detail "
-                            "WHERE RecoveryKey > 0 ORDER BY RecoveryKey "
-                            "OFFSET 0 ROWS FETCH NEXT 10 ROWS ONLY");
+    PGresult *r = PQexec(c, "SELECT count(*) FROM Dialer_Detail");
+    assert_string_equal(PQgetvalue(r, 0, 0), "0");
+    PQclear(r);
+    r = PQexec(c, "SELECT accountnumber, callstatus, callresult, lastnumberdialed,"
+                  " callsmadetophone01, callresult01, lastupdated >= dateadded"
+                  " FROM dialinglist WHERE campaignid = 7 ORDER BY accountnumber");
     assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
     assert_int_equal(PQntuples(r), 3);
     const char *accounts[] = {"100-1", "101-1", "102-1"};
     sim_dialer_config dcfg = {e->db->dsn, 100, 0, 100, 42, e->mix};
-    long long prev_key = 0;
     int by_code[SIM_STATS_MAX_CODES] = {0};
     for (int i = 0; i < 3; i++) {
-        long long key = strtoll(PQgetvalue(r, i, 0), NULL, 10);
-        assert_true(key > prev_key);
-        prev_key = key;
-        assert_string_equal(PQgetvalue(r, i, 2), "7");
-        assert_string_equal(PQgetvalue(r, i, 7), accounts[i]); /* oldest first */
+        assert_string_equal(PQgetvalue(r, i, 0), accounts[i]);
         sim_dial_outcome o;
         sim_dialer_decide(&dcfg, accounts[i], &o);
-        assert_int_equal(strtol(PQgetvalue(r, i, 3), NULL, 10), o.call_result);
-        assert_string_equal(PQgetvalue(r, i, 4), "0");
-        assert_int_equal(PQgetvalue(r, i, 5)[0], o.call_status_zone1);
-        assert_int_equal(strlen(PQgetvalue(r, i, 9)), 32);
-        assert_int_equal(strtol(PQgetvalue(r, i, 10), NULL, 10), o.call_duration_s);
+        int uccx = sim_rec_uccx_result(o.call_result);
+        assert_string_equal(PQgetvalue(r, i, 1), "3"); /* closed */
+        assert_int_equal(strtol(PQgetvalue(r, i, 2), NULL, 10), uccx);
+        assert_string_equal(PQgetvalue(r, i, 3), "1");
+        assert_string_equal(PQgetvalue(r, i, 4), "1");
+        assert_int_equal(strtol(PQgetvalue(r, i, 5), NULL, 10), uccx);
+        assert_string_equal(PQgetvalue(r, i, 6), "t");
         by_code[o.call_result]++;
     }
-    assert_string_equal(PQgetvalue(r, 1, 6), "15550002");
     PQclear(r);
     PQfinish(c);
 
-    json_t *s = get_stats(e);
-    assert_int_equal(stat(s, "dialed"), 3);
-    assert_int_equal(stat(s, "pending"), 0);
-    json_t *by = json_object_get(s, "by_call_result");
-    for (int code = 0; code < SIM_STATS_MAX_CODES; code++) {
-        char key[8];
-        snprintf(key, sizeof key, "%d", code);
-        json_t *v = json_object_get(by, key);
-        assert_int_equal(v ? json_integer_value(v) : 0, by_code[code]);
-    }
-    json_decref(s);
+    expect_dial_stats(e, by_code);
 
+    /* As Cisco: dialled records are no longer listed, pending or not. */
     http_call(e, "GET", "/adminapi/campaign/7/contacts", NULL, AUTH, &a);
     assert_int_equal(a.status, 200);
-    assert_non_null(strstr(a.body, "100-1,Ann,Lee,15550001,,,dialed\n"));
-    assert_null(strstr(a.body, "pending"));
+    assert_null(strstr(a.body, "100-1"));
     free(a.body);
 
     /* The counters live in the database: a new store sees the same. */
@@ -575,6 +633,162 @@ static void test_sim_uccx_dialer_waits_for_the_dial_delay(void **state)
     assert_int_equal(a.status, 202);
     free(a.body);
     assert_int_equal(sim_dialer_tick(e->dialer, 100), 0);
+}
+
+/* GET …/contacts[?q=] answer body, or fails. */
+static char *list_body(const sim_env *e, const char *path, int expect_status)
+{
+    http_answer a;
+    http_call(e, "GET", path, NULL, AUTH, &a);
+    assert_int_equal(a.status, expect_status);
+    return a.body;
+}
+
+static void test_sim_uccx_lists_only_pending_records(void **state)
+{
+    sim_env *e = env_serve(state, 100, 0);
+    http_answer a;
+    http_call(e, "POST", "/adminapi/campaign/7/contacts", batch3, AUTH, &a);
+    assert_int_equal(a.status, 202);
+    free(a.body);
+    assert_int_equal(sim_dialer_tick(e->dialer, 1), 1); /* 100-1 dialled and closed */
+    char *body = list_body(e, "/adminapi/campaign/7/contacts", 200);
+    assert_null(strstr(body, "100-1"));
+    assert_non_null(strstr(body, "101-1"));
+    assert_non_null(strstr(body, "102-1"));
+    free(body);
+    body = list_body(e, "/adminapi/campaign/7/contacts?q=PENDING", 200);
+    assert_non_null(strstr(body, "102-1"));
+    free(body);
+    const char *none[] = {"CALLBACK", "RETRY", "RETRIES_WITH_DELAY", "MAX_CALLS", "UNKNOWN"};
+    for (size_t i = 0; i < sizeof none / sizeof none[0]; i++) {
+        char path[128];
+        snprintf(path, sizeof path, "/adminapi/campaign/7/contacts?q=%s", none[i]);
+        body = list_body(e, path, 200);
+        assert_null(strstr(body, "-1,"));
+        free(body);
+    }
+    body = list_body(e, "/adminapi/campaign/7/contacts?q=CLOSED", 400);
+    free(body);
+
+    /* DELETE withdraws what is not dialled; the dialled record stays. */
+    http_answer a2;
+    http_call(e, "DELETE", "/adminapi/campaign/7/contacts", NULL, AUTH, &a2);
+    assert_int_equal(a2.status, 200);
+    free(a2.body);
+    body = list_body(e, "/adminapi/campaign/7/contacts", 200);
+    assert_null(strstr(body, "-1,"));
+    free(body);
+    assert_int_equal(sim_dialer_tick(e->dialer, 100), 0);
+    json_t *s = get_stats(e);
+    assert_int_equal(stat(s, "dialed"), 1);
+    assert_int_equal(stat(s, "pending"), 0);
+    json_decref(s);
+    PGconn *c = PQconnectdb(e->db->dsn);
+    assert_int_equal(ecm_test_pg_int(c, "SELECT count(*) FROM dialinglist"), 1);
+    PQfinish(c);
+}
+
+/* POSTs one record (account, phone) to campaign 7; allow: the
+ * allowDuplicateContacts element ("" none). Returns numContactsImported. */
+static int post_one(const sim_env *e, const char *account, const char *phone, const char *allow)
+{
+    char xml[512];
+    snprintf(xml, sizeof xml,
+             "<campaignContacts>%s%s%s<csvdata>Account Number,Phone1\n%s,%s\n</csvdata>"
+             "</campaignContacts>",
+             allow[0] ? "<allowDuplicateContacts>" : "", allow,
+             allow[0] ? "</allowDuplicateContacts>" : "", account, phone);
+    http_answer a;
+    http_call(e, "POST", "/adminapi/campaign/7/contacts", xml, AUTH, &a);
+    assert_int_equal(a.status, 202);
+    const char *p = strstr(a.body, "<numContactsImported>");
+    assert_non_null(p);
+    int n = (int)strtol(p + strlen("<numContactsImported>"), NULL, 10);
+    free(a.body);
+    return n;
+}
+
+static void test_sim_uccx_phone_duplicates_are_not_imported(void **state)
+{
+    sim_env *e = env_serve(state, 100, 0);
+    assert_int_equal(post_one(e, "a-1", "5550100", ""), 1);
+    /* Same phone, pending in the campaign: not imported, counted. */
+    assert_int_equal(post_one(e, "a-2", "5550100", "false"), 0);
+    http_answer a;
+    http_call(e, "GET", "/adminapi/campaign/7/contacts/status", NULL, AUTH, &a);
+    assert_non_null(strstr(a.body, "<numContactsPhoneDuplicate>1</numContactsPhoneDuplicate>"));
+    free(a.body);
+    /* allowDuplicateContacts true: no phone check. */
+    assert_int_equal(post_one(e, "a-3", "5550100", "true"), 1);
+    /* Twice in one import: the later row is not imported. */
+    http_call(e, "POST", "/adminapi/campaign/7/contacts",
+              "<campaignContacts><csvdata>Account Number,Phone1,Phone2\nb-1,1,5550200\n"
+              "b-2,5550200,\n</csvdata></campaignContacts>",
+              AUTH, &a);
+    assert_non_null(strstr(a.body, "<numContactsImported>1</numContactsImported>"));
+    free(a.body);
+    /* Dialled since the last midnight still counts ... */
+    assert_int_equal(sim_dialer_tick(e->dialer, 100), 3);
+    assert_int_equal(post_one(e, "a-4", "5550100", ""), 0);
+    /* ... dialled before it does not. */
+    ecm_pg *pg = ecm_pg_new(e->db->dsn, &e->stop);
+    long long moved = -1;
+    assert_int_equal(sim_store_uccx_midnight(pg, 86400, &moved), 0);
+    assert_int_equal(moved, 0); /* closed less than a day ago: stays */
+    ecm_pg_destroy(pg);
+    assert_int_equal(post_one(e, "a-5", "5550100", ""), 1);
+    json_t *s = get_stats(e);
+    assert_int_equal(stat(s, "phone_duplicates"), 3);
+    assert_int_equal(stat(s, "duplicate_accounts"), 0);
+    json_decref(s);
+}
+
+static void test_sim_uccx_midnight_moves_closed_records_to_history(void **state)
+{
+    sim_env *e = env_serve(state, 100, 0);
+    http_answer a;
+    http_call(e, "POST", "/adminapi/campaign/7/contacts", batch3, AUTH, &a);
+    free(a.body);
+    assert_int_equal(sim_dialer_tick(e->dialer, 2), 2);
+    ecm_pg *pg = ecm_pg_new(e->db->dsn, &e->stop);
+    long long moved = -1;
+    assert_int_equal(sim_store_uccx_midnight(pg, 0, &moved), 0);
+    assert_int_equal(moved, 2);
+    ecm_pg_destroy(pg);
+    PGconn *c = PQconnectdb(e->db->dsn);
+    assert_int_equal(ecm_test_pg_int(c, "SELECT count(*) FROM dialinglist"), 1);
+    assert_int_equal(ecm_test_pg_int(c, "SELECT count(*) FROM dialinglist WHERE callstatus = 1"),
+                     1);
+    assert_int_equal(ecm_test_pg_int(c, "SELECT count(*) FROM dialinglisthistory"
+                                        " WHERE callstatus = 3 AND callresult > 0"
+                                        " AND accountnumber IN ('100-1', '101-1')"),
+                     2);
+    PQfinish(c);
+}
+
+static void test_sim_uccx_more_than_100000_rows_refused(void **state)
+{
+    sim_env *e = env_serve(state, 200000, 0);
+    size_t cap = 100001 * 16 + 256;
+    char *xml = malloc(cap);
+    assert_non_null(xml);
+    size_t used = (size_t)snprintf(xml, cap, "<campaignContacts><csvdata>Account Number,Phone1\n");
+    for (int i = 0; i < 100001; i++) {
+        used += (size_t)snprintf(xml + used, cap - used, "r%d,%d\n", i, i);
+    }
+    snprintf(xml + used, cap - used, "</csvdata></campaignContacts>");
+    http_answer a;
+    http_call(e, "POST", "/adminapi/campaign/7/contacts", xml, AUTH, &a);
+    free(xml);
+    assert_int_equal(a.status, 400);
+    assert_non_null(strstr(a.body, "more than 100000 rows"));
+    free(a.body);
+    json_t *s = get_stats(e);
+    json_t *r = json_object_get(json_object_get(s, "refusals"), "uccx");
+    assert_int_equal(json_integer_value(json_object_get(r, "too_many_rows")), 1);
+    assert_int_equal(stat(s, "received_rows"), 0);
+    json_decref(s);
 }
 
 static int group_setup(void **state)
@@ -604,6 +818,16 @@ int main(void)
         cmocka_unit_test(test_sim_uccx_rejects_malformed_bodies_with_reason),
         cmocka_unit_test(test_sim_uccx_rejects_more_rows_than_the_limit),
         cmocka_unit_test(test_sim_uccx_does_not_expand_external_entities),
+        cmocka_unit_test(test_sim_uccx_translates_ucce_results_to_uccx_codes),
+        cmocka_unit_test(test_sim_uccx_limits_are_ciscos),
+        cmocka_unit_test_setup_teardown(test_sim_uccx_lists_only_pending_records, env_setup,
+                                        env_teardown),
+        cmocka_unit_test_setup_teardown(test_sim_uccx_phone_duplicates_are_not_imported, env_setup,
+                                        env_teardown),
+        cmocka_unit_test_setup_teardown(test_sim_uccx_midnight_moves_closed_records_to_history,
+                                        env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_sim_uccx_more_than_100000_rows_refused, env_setup,
+                                        env_teardown),
         cmocka_unit_test_setup_teardown(test_sim_uccx_import_requires_basic_auth, env_setup,
                                         env_teardown),
         cmocka_unit_test_setup_teardown(
@@ -611,8 +835,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_sim_uccx_import_over_capacity_is_rejected_whole_and_counted, env_setup,
             env_teardown),
-        cmocka_unit_test_setup_teardown(test_sim_uccx_dialer_tick_writes_dialer_detail_rows,
-                                        env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_sim_uccx_dialer_tick_closes_dialinglist_records_without_dialer_detail, env_setup,
+            env_teardown),
         cmocka_unit_test_setup_teardown(test_sim_uccx_dialer_waits_for_the_dial_delay, env_setup,
                                         env_teardown),
     };

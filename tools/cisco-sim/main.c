@@ -1,8 +1,10 @@
 /* ecm-cisco-sim: the Cisco Outbound Option simulator, the development and
- * test stand-in for UCCX. Serves the UCCX Outbound REST API, "dials" what it
- * receives at a set rate with a set CallResult mix, and writes
- * Dialer_Detail rows into its own database for result-sync to read over
- * ODBC. This file only wires the parts together. */
+ * test stand-in for UCCX and UCCE/PCCE. Serves the UCCX Outbound REST API
+ * and the UCCE Outbound API on one port, runs UCCE import rules over its
+ * own database, "dials" what it receives at a set rate with a set
+ * CallResult mix, and keeps Cisco-shaped tables (Dialer_Detail, DL_<id>_1,
+ * UCCX dialinglist/dialinglisthistory) for ECM to read over ODBC. This file
+ * only wires the parts together (docs/cisco-sim.md). */
 #include <errno.h>
 #include <signal.h>
 #include <stddef.h>
@@ -18,9 +20,12 @@
 #include "ecm_log.h"
 #include "ecm_metrics.h"
 #include "ecm_service.h"
+#include "sim_cm.h"
 #include "sim_dialer.h"
 #include "sim_mix.h"
+#include "sim_stats.h"
 #include "sim_store.h"
+#include "sim_ucce_api.h"
 #include "sim_uccx.h"
 
 typedef struct {
@@ -38,6 +43,10 @@ typedef struct {
     char *result_mix;
     char *number_results;
     long long seed;
+    double ucce_import_rate;
+    char *ucce_import_rules;
+    long long import_poll_ms;
+    long long uccx_history_s;
 } sim_config;
 
 static const ecm_cfg_entry sim_config_table[] = {
@@ -73,6 +82,23 @@ static const ecm_cfg_entry sim_config_table[] = {
      sim_dialer_validate_number_results, 0},
     {"ECM_SIM_SEED", ECM_CFG_INT, offsetof(sim_config, seed), "1", 0, 9007199254740991.0,
      "seed of the CallResult choice: same seed, same results", NULL, 0},
+    {"ECM_SIM_UCCE_IMPORT_RATE", ECM_CFG_DOUBLE, offsetof(sim_config, ucce_import_rate), "50000",
+     0.001, 10000000,
+     "UCCE Outbound API: records imported per second by the import worker (a low rate fills "
+     "Cisco's queue of 30)",
+     NULL, 0},
+    {"ECM_SIM_UCCE_IMPORT_RULES", ECM_CFG_STRING, offsetof(sim_config, ucce_import_rules), "", 0,
+     -1,
+     "UCCE import rules, <table>:<campaign_id>,... (plain SQL identifiers; each table is created "
+     "at start and polled)",
+     sim_cm_validate_rules, 0},
+    {"ECM_SIM_IMPORT_POLL_MS", ECM_CFG_INT, offsetof(sim_config, import_poll_ms), "1000", 10,
+     3600000, "period of the Campaign Manager's poll of the import tables", NULL, 0},
+    {"ECM_SIM_UCCX_HISTORY_S", ECM_CFG_INT, offsetof(sim_config, uccx_history_s), "86400", 1,
+     31536000,
+     "UCCX \"midnight\": every this many seconds, dialinglist records closed longer than this "
+     "move to dialinglisthistory",
+     NULL, 0},
 };
 #define SIM_CONFIG_N (sizeof sim_config_table / sizeof sim_config_table[0])
 
@@ -100,20 +126,24 @@ static int sim_ready(void *ctx, char *errstr, size_t errstr_size)
     return sim_store_ping(ctx, errstr, errstr_size);
 }
 
-/* Creates *http with the UCCX API on store and starts it. Returns 0, or -1
- * logged (what was created is in *http and *uccx for the caller to free). */
+/* Creates *http with the UCCX and UCCE APIs on store and starts it.
+ * Returns 0, or -1 logged (what was created is in *http, *uccx and *ucce
+ * for the caller to free). */
 static int sim_start_http(const sim_config *cfg, sim_store *store, ecm_metrics *metrics,
-                          ecm_http **http, sim_uccx **uccx)
+                          ecm_http **http, sim_uccx **uccx, sim_ucce_api **ucce)
 {
     *http = ecm_http_new(cfg->http_bind, (int)cfg->http_port, metrics);
     sim_uccx_config ucfg = {cfg->user, cfg->password, cfg->capacity};
     *uccx = *http ? sim_uccx_new(&ucfg, store, metrics) : NULL;
-    if (!*uccx) {
+    sim_ucce_api_config ecfg = {cfg->user, cfg->password, cfg->ucce_import_rate};
+    *ucce = *uccx ? sim_ucce_api_new(&ecfg, store) : NULL;
+    if (!*ucce) {
         ecm_log_error("out of memory", NULL);
         return -1;
     }
     ecm_http_set_ready(*http, sim_ready, store);
-    if (sim_uccx_add_routes(*uccx, *http) != 0 || ecm_http_start(*http) != 0) {
+    if (sim_uccx_add_routes(*uccx, *http) != 0 || sim_ucce_api_add_routes(*ucce, *http) != 0 ||
+        sim_stats_add_route(*http, store) != 0 || ecm_http_start(*http) != 0) {
         ecm_log_error("HTTP server could not start", "port=%lld", cfg->http_port);
         return -1;
     }
@@ -141,12 +171,27 @@ static int sim_start_dialer(const sim_config *cfg, const sim_mix *mix, ecm_metri
     return 0;
 }
 
+/* Creates the Campaign Manager, its import tables, and starts it. Returns
+ * 0, or -1 logged (*cm, when created, for the caller to free). */
+static int sim_start_cm(const sim_config *cfg, sim_cm **cm)
+{
+    sim_cm_config ccfg = {cfg->pg_dsn, cfg->ucce_import_rules, cfg->import_poll_ms,
+                          cfg->uccx_history_s};
+    *cm = sim_cm_new(&ccfg, &ecm_stop_requested);
+    if (!*cm || sim_cm_create_tables(*cm) != 0 || sim_cm_start(*cm) != 0) {
+        ecm_log_error("campaign manager could not start", NULL);
+        return -1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     sim_config cfg;
     memset(&cfg, 0, sizeof cfg);
     ecm_service_configure(argc, argv, "ecm-cisco-sim",
-                          "Cisco Outbound Option simulator (UCCX REST API, Dialer_Detail); "
+                          "Cisco Outbound Option simulator (UCCX REST API, UCCE Outbound API and "
+                          "import rules, Dialer_Detail, dialing lists); "
                           "for development and tests only",
                           sim_config_table, SIM_CONFIG_N, &cfg);
     ecm_service_log_init("cisco-sim", cfg.log_level);
@@ -159,6 +204,8 @@ int main(int argc, char **argv)
     ecm_http *http = NULL;
     sim_uccx *uccx = NULL;
     sim_dialer *dialer = NULL;
+    sim_ucce_api *ucce = NULL;
+    sim_cm *cm = NULL;
     char err[256];
 
     LIBXML_TEST_VERSION; /* also initialises libxml2 before any thread */
@@ -184,8 +231,8 @@ int main(int argc, char **argv)
         ecm_log_error("out of memory", NULL);
         goto out;
     }
-    if (sim_start_http(&cfg, store, metrics, &http, &uccx) != 0 ||
-        sim_start_dialer(&cfg, mix, metrics, &dialer) != 0) {
+    if (sim_start_http(&cfg, store, metrics, &http, &uccx, &ucce) != 0 ||
+        sim_start_dialer(&cfg, mix, metrics, &dialer) != 0 || sim_start_cm(&cfg, &cm) != 0) {
         goto out;
     }
     ecm_log_info("cisco-sim ready", "port=%lld capacity=%lld", cfg.http_port, cfg.capacity);
@@ -197,8 +244,12 @@ int main(int argc, char **argv)
     ecm_log_info("stopping", NULL);
     rc = 0;
 out:
-    /* HTTP first so no import lands while the dialer finishes its tick. */
+    /* The UCCE worker first (it answers the POSTs waiting on it), then HTTP
+     * so no import lands while the dialer finishes its tick. */
+    sim_ucce_api_stop(ucce);
     ecm_http_destroy(http);
+    sim_cm_destroy(cm);
+    sim_ucce_api_destroy(ucce);
     sim_dialer_destroy(dialer);
     sim_uccx_destroy(uccx);
     sim_store_destroy(store);

@@ -1,6 +1,8 @@
-/* The simulator's dialer: one thread that "dials" pending contacts at a set
- * rate, picks each CallResult from the configured mix, and writes
- * Dialer_Detail rows for result-sync to read. */
+/* The simulator's dialer: one thread that "dials" pending contacts of
+ * enabled campaigns of both Cisco systems at a set rate, picks each
+ * CallResult from the configured mix, and records it where that system
+ * keeps results: UCCE in Dialer_Detail and DL_<id>_1, UCCX in dialinglist
+ * (sim_store_dial_batch). */
 #ifndef SIM_DIALER_H
 #define SIM_DIALER_H
 

@@ -9,20 +9,19 @@
 #include <strings.h>
 
 #include <csv.h>
-#include <jansson.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <libxml/xmlwriter.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 #include "ecm_log.h"
+#include "sim_web.h"
 
-/* UCCX itself takes far fewer per request; these only bound memory. */
-#define UCCX_MAX_BODY ((size_t)32 * 1024 * 1024)
-#define UCCX_MAX_ROWS ((size_t)200000)
+/* Cisco: a contacts file holds at most 100,000 records; listings stop at
+ * 10,000. The body cap only bounds memory (100,000 full rows fit). */
+#define UCCX_MAX_BODY ((size_t)64 * 1024 * 1024)
+#define UCCX_MAX_ROWS ((size_t)100000)
+#define UCCX_LIST_MAX 10000
 #define UCCX_MAX_COLS 64
-#define UCCX_AUTH_MAX 512
 #define UCCX_REALM "Basic realm=\"UCCX Outbound simulator\""
 
 enum { COL_ACCOUNT, COL_FIRST, COL_LAST, COL_PHONE1, COL_PHONE2, COL_PHONE3, COL_KNOWN };
@@ -131,11 +130,11 @@ static void csv_take_header(csv_state *st)
     st->header_done = 1;
 }
 
-/* Validates one data record into c; returns NULL or the reason it fails. */
+/* Validates one data record into c (Cisco's UCCX limits, sim_rec);
+ * returns NULL or the reason it fails. */
 static const char *csv_take_contact(csv_state *st, sim_contact *c, char *why, size_t why_size)
 {
-    static const size_t limits[COL_KNOWN] = {SIM_ACCOUNT_MAX, SIM_NAME_MAX,  SIM_NAME_MAX,
-                                             SIM_PHONE_MAX,   SIM_PHONE_MAX, SIM_PHONE_MAX};
+    static const int field_of[COL_KNOWN] = {0, 1, 2, 10, 11, 12};
     memset(c, 0, sizeof *c);
     if (st->too_many_fields || st->nf > st->ncols) {
         snprintf(why, why_size, "more fields than the header has columns");
@@ -146,23 +145,16 @@ static const char *csv_take_contact(csv_state *st, sim_contact *c, char *why, si
         if (col < 0) {
             continue;
         }
-        if (st->lens[i] > limits[col] || memchr(st->fields[i], '\0', st->lens[i])) {
-            snprintf(why, why_size, "%s is longer than %zu bytes or contains NUL",
-                     uccx_col_labels[col], limits[col]);
+        const char *bad =
+            sim_rec_set_field(SIM_RULES_UCCX, c, field_of[col], st->fields[i], st->lens[i]);
+        if (bad) {
+            snprintf(why, why_size, "%s", bad);
             return why;
         }
-        char *dst = col == COL_ACCOUNT ? c->account_number
-                    : col == COL_FIRST ? c->first_name
-                    : col == COL_LAST  ? c->last_name
-                                       : c->phone[col - COL_PHONE1];
-        memcpy(dst, st->fields[i], st->lens[i] + 1);
     }
-    if (c->account_number[0] == '\0') {
-        snprintf(why, why_size, "account number is empty");
-        return why;
-    }
-    if (c->phone[0][0] == '\0') {
-        snprintf(why, why_size, "phone1 is empty");
+    const char *bad = sim_rec_check(SIM_RULES_UCCX, c);
+    if (bad) {
+        snprintf(why, why_size, "%s", bad);
         return why;
     }
     return NULL;
@@ -264,6 +256,28 @@ static void uccx_xml_error(xmlParserCtxtPtr ctxt, char *errstr, size_t errstr_si
     snprintf(errstr, errstr_size, "malformed XML (line %d): %s", e ? e->line : 0, msg);
 }
 
+/* Takes <allowDuplicateContacts> (true/false, at most once) into out.
+ * Returns 0, or -1 with errstr. */
+static int uccx_take_allow_dups(xmlNodePtr n, sim_uccx_batch *out, char *errstr, size_t errstr_size)
+{
+    if (out->allow_dups_seen) {
+        snprintf(errstr, errstr_size, "more than one <allowDuplicateContacts> element");
+        return -1;
+    }
+    out->allow_dups_seen = 1;
+    xmlChar *v = xmlNodeGetContent(n);
+    const char *t = v ? (const char *)v : "";
+    int rc = 0;
+    if (strcmp(t, "true") == 0) {
+        out->allow_duplicates = 1;
+    } else if (strcmp(t, "false") != 0) {
+        snprintf(errstr, errstr_size, "allowDuplicateContacts must be true or false");
+        rc = -1;
+    }
+    xmlFree(v);
+    return rc;
+}
+
 /* Checks the document is <campaignContacts> with one <csvdata>, takes the
  * campaign's name into out. Returns the <csvdata> element, or NULL with
  * errstr. */
@@ -291,6 +305,10 @@ static xmlNodePtr uccx_find_csvdata(xmlDocPtr doc, sim_uccx_batch *out, char *er
                              sizeof out->campaign_name - 1);
                     return NULL;
                 }
+            }
+        } else if (xmlStrcmp(n->name, BAD_CAST "allowDuplicateContacts") == 0) {
+            if (uccx_take_allow_dups(n, out, errstr, errstr_size) != 0) {
+                return NULL;
             }
         } else if (xmlStrcmp(n->name, BAD_CAST "csvdata") == 0) {
             if (csv_node) {
@@ -417,156 +435,51 @@ void sim_uccx_destroy(sim_uccx *u)
     free(u);
 }
 
-/* --- responses ---------------------------------------------------------- */
-
-typedef struct {
-    xmlBufferPtr buf;
-    xmlTextWriterPtr w;
-    int bad;
-} xml_out;
-
-static int xml_open(xml_out *x)
-{
-    x->bad = 0;
-    x->buf = xmlBufferCreate();
-    x->w = x->buf ? xmlNewTextWriterMemory(x->buf, 0) : NULL;
-    if (!x->w) {
-        xmlBufferFree(x->buf);
-        x->buf = NULL;
-        return -1;
-    }
-    x->bad |= xmlTextWriterStartDocument(x->w, NULL, "UTF-8", NULL) < 0;
-    return 0;
-}
-
-static void xml_start(xml_out *x, const char *name)
-{
-    x->bad |= xmlTextWriterStartElement(x->w, BAD_CAST name) < 0;
-}
-
-static void xml_end(xml_out *x)
-{
-    x->bad |= xmlTextWriterEndElement(x->w) < 0;
-}
-
-static void xml_attr(xml_out *x, const char *name, const char *value)
-{
-    x->bad |= xmlTextWriterWriteAttribute(x->w, BAD_CAST name, BAD_CAST value) < 0;
-}
-
-static void xml_text_element(xml_out *x, const char *name, const char *value)
-{
-    x->bad |= xmlTextWriterWriteElement(x->w, BAD_CAST name, BAD_CAST value) < 0;
-}
-
-static void xml_int_element(xml_out *x, const char *name, long long v)
-{
-    char num[32];
-    snprintf(num, sizeof num, "%lld", v);
-    xml_text_element(x, name, num);
-}
-
-/* Finishes the document and answers it (500 if writing failed). */
-static void xml_respond(xml_out *x, ecm_http_req *req, int status)
-{
-    x->bad |= xmlTextWriterEndDocument(x->w) < 0;
-    xmlFreeTextWriter(x->w); /* flushes into buf */
-    x->w = NULL;
-    if (x->bad) {
-        ecm_http_respond(req, 500, "text/plain", "response could not be written\n", 30);
-    } else {
-        ecm_http_respond(req, status, "application/xml", (const char *)xmlBufferContent(x->buf),
-                         (size_t)xmlBufferLength(x->buf));
-    }
-    xmlBufferFree(x->buf);
-    x->buf = NULL;
-}
-
-/* UCCX-style error body: <apiError><errorType/><errorMessage/></apiError>. */
-static void uccx_error(ecm_http_req *req, int status, const char *type, const char *message)
-{
-    xml_out x;
-    if (xml_open(&x) != 0) {
-        ecm_http_respond(req, 500, "text/plain", "out of memory\n", 14);
-        return;
-    }
-    xml_start(&x, "apiError");
-    xml_text_element(&x, "errorType", type);
-    xml_text_element(&x, "errorMessage", message);
-    xml_end(&x);
-    xml_respond(&x, req, status);
-}
-
-/* --- request helpers ---------------------------------------------------- */
-
-static int uccx_authorized(sim_uccx *u, ecm_http_req *req)
-{
-    const char *h = ecm_http_req_header(req, "Authorization");
-    if (!h || strncasecmp(h, "Basic ", 6) != 0) {
-        return 0;
-    }
-    const char *b64 = h + 6;
-    while (*b64 == ' ') {
-        b64++;
-    }
-    size_t len = strlen(b64);
-    while (len > 0 && b64[len - 1] == ' ') {
-        len--;
-    }
-    if (len == 0 || len % 4 != 0 || len > UCCX_AUTH_MAX) {
-        return 0;
-    }
-    unsigned char decoded[UCCX_AUTH_MAX];
-    int n = EVP_DecodeBlock(decoded, (const unsigned char *)b64, (int)len);
-    if (n < 0) {
-        return 0;
-    }
-    /* EVP_DecodeBlock counts the bytes padding stands for. */
-    for (size_t i = len; i > 0 && b64[i - 1] == '='; i--) {
-        n--;
-    }
-    size_t ulen = strlen(u->user), plen = strlen(u->password);
-    if ((size_t)n != ulen + 1 + plen) {
-        return 0;
-    }
-    int ok = CRYPTO_memcmp(decoded, u->user, ulen) == 0;
-    ok &= decoded[ulen] == ':';
-    ok &= CRYPTO_memcmp(decoded + ulen + 1, u->password, plen) == 0;
-    return ok;
-}
-
 /* Checks auth and parses {id}. Returns the id (> 0), or 0 after answering. */
 static int uccx_begin(sim_uccx *u, ecm_http_req *req)
 {
-    if (!uccx_authorized(u, req)) {
+    if (!sim_web_authorized(u->user, u->password, req)) {
         ecm_metric_add(u->unauthorized, 1);
         ecm_http_add_header(req, "WWW-Authenticate", UCCX_REALM);
-        uccx_error(req, 401, "UNAUTHORIZED", "valid basic authentication is required");
+        sim_web_error(req, 401, "UNAUTHORIZED", "valid basic authentication is required");
         return 0;
     }
-    const char *p = ecm_http_req_param(req, 0);
-    char *end = NULL;
-    errno = 0;
-    long long id = p ? strtoll(p, &end, 10) : 0;
-    if (!p || errno != 0 || end == p || *end != '\0' || id <= 0 || id > INT_MAX) {
-        uccx_error(req, 404, "NOT_FOUND", "campaign id must be a positive integer");
-        return 0;
+    int id = sim_web_id_param(req, 0);
+    if (id == 0) {
+        sim_web_error(req, 404, "NOT_FOUND", "campaign id must be a positive integer");
     }
-    return (int)id;
-}
-
-/* "http://host" from the Host header, so URLs in answers work for the
- * caller; empty (relative URLs) without one. */
-static void uccx_base_url(ecm_http_req *req, char *out, size_t out_size)
-{
-    const char *host = ecm_http_req_header(req, "Host");
-    int w = host ? snprintf(out, out_size, "http://%s", host) : -1;
-    if (w < 0 || (size_t)w >= out_size) {
-        out[0] = '\0';
-    }
+    return id;
 }
 
 /* --- handlers ----------------------------------------------------------- */
+
+/* The 202 answer of an accepted import. */
+static void uccx_answer_import(ecm_http_req *req, int id, const sim_uccx_batch *batch,
+                               const sim_import_result *r)
+{
+    char base[256], campaign_url[320], status_url[352];
+    sim_web_base_url(req, base, sizeof base);
+    snprintf(campaign_url, sizeof campaign_url, "%s/adminapi/campaign/%d", base, id);
+    snprintf(status_url, sizeof status_url, "%s/contacts/status", campaign_url);
+    sim_xml x;
+    if (sim_xml_open(&x) != 0) {
+        ecm_http_respond(req, 500, "text/plain", "out of memory\n", 14);
+        return;
+    }
+    sim_xml_start(&x, "campaignContacts");
+    sim_xml_start(&x, "campaign");
+    sim_xml_attr(&x, "name", batch->campaign_name);
+    sim_xml_text(&x, "refURL", campaign_url);
+    sim_xml_end(&x);
+    sim_xml_text(&x, "csvdata", "");
+    sim_xml_text(&x, "statusURL", status_url);
+    sim_xml_int(&x, "numContactsTotal", (long long)batch->total_rows);
+    sim_xml_int(&x, "numContactsImported", (long long)batch->n - r->phone_duplicates);
+    sim_xml_int(&x, "numContactsFailed", (long long)batch->failed_rows);
+    sim_xml_end(&x);
+    ecm_http_add_header(req, "Location", status_url);
+    sim_xml_respond(&x, req, 202);
+}
 
 static void uccx_post_contacts(void *ctx, ecm_http_req *req)
 {
@@ -582,14 +495,26 @@ static void uccx_post_contacts(void *ctx, ecm_http_req *req)
     if (sim_uccx_parse_contacts(body, len, UCCX_MAX_ROWS, &batch, err, sizeof err) != 0) {
         ecm_metric_add(u->bad_requests, 1);
         ecm_log_warn("import rejected", "campaign_id=%d reason=%s", id, err);
-        uccx_error(req, 400, "INVALID_INPUT", err);
+        if (strstr(err, "csvdata has more than")) {
+            sim_store_count_refusal(u->store, SIM_IF_UCCX, "too_many_rows");
+        }
+        sim_web_error(req, 400, "INVALID_INPUT", err);
         return;
     }
     sim_import_result r;
-    if (sim_store_import(u->store, id, batch.campaign_name, batch.rows, batch.n, batch.total_rows,
-                         batch.failed_rows, batch.first_error, u->capacity, &r) != 0) {
+    sim_import_req ir = {SIM_IF_UCCX,
+                         id,
+                         batch.campaign_name,
+                         batch.rows,
+                         batch.n,
+                         batch.total_rows,
+                         batch.failed_rows,
+                         batch.first_error,
+                         u->capacity,
+                         !batch.allow_duplicates};
+    if (sim_store_import(u->store, &ir, &r) != 0) {
         sim_uccx_batch_destroy(&batch);
-        uccx_error(req, 500, "INTERNAL_ERROR", "the import could not be stored");
+        sim_web_error(req, 500, "INTERNAL_ERROR", "the import could not be stored");
         return;
     }
     if (r.outcome == SIM_IMPORT_OVER_CAPACITY) {
@@ -599,7 +524,7 @@ static void uccx_post_contacts(void *ctx, ecm_http_req *req)
                  r.pending_before, r.new_accounts, u->capacity);
         ecm_log_warn("import rejected over capacity", "campaign_id=%d %s", id, err);
         sim_uccx_batch_destroy(&batch);
-        uccx_error(req, 400, "OVER_CAPACITY", err);
+        sim_web_error(req, 400, "OVER_CAPACITY", err);
         return;
     }
     ecm_metric_add(u->imports, 1);
@@ -610,34 +535,16 @@ static void uccx_post_contacts(void *ctx, ecm_http_req *req)
         ecm_log_warn("account numbers received more than once", "campaign_id=%d duplicates=%lld",
                      id, r.duplicate_rows);
     }
+    if (r.phone_duplicates > 0) {
+        ecm_log_info("rows not imported: phone already in the campaign",
+                     "campaign_id=%d phone_duplicates=%lld", id, r.phone_duplicates);
+    }
     if (batch.failed_rows > 0) {
         ecm_log_warn("import rows failed validation", "campaign_id=%d failed=%zu first=%s", id,
                      batch.failed_rows, batch.first_error);
     }
 
-    char base[256], campaign_url[320], status_url[352];
-    uccx_base_url(req, base, sizeof base);
-    snprintf(campaign_url, sizeof campaign_url, "%s/adminapi/campaign/%d", base, id);
-    snprintf(status_url, sizeof status_url, "%s/contacts/status", campaign_url);
-    xml_out x;
-    if (xml_open(&x) != 0) {
-        sim_uccx_batch_destroy(&batch);
-        ecm_http_respond(req, 500, "text/plain", "out of memory\n", 14);
-        return;
-    }
-    xml_start(&x, "campaignContacts");
-    xml_start(&x, "campaign");
-    xml_attr(&x, "name", batch.campaign_name);
-    xml_text_element(&x, "refURL", campaign_url);
-    xml_end(&x);
-    xml_text_element(&x, "csvdata", "");
-    xml_text_element(&x, "statusURL", status_url);
-    xml_int_element(&x, "numContactsTotal", (long long)batch.total_rows);
-    xml_int_element(&x, "numContactsImported", (long long)batch.n);
-    xml_int_element(&x, "numContactsFailed", (long long)batch.failed_rows);
-    xml_end(&x);
-    ecm_http_add_header(req, "Location", status_url);
-    xml_respond(&x, req, 202);
+    uccx_answer_import(req, id, &batch, &r);
     sim_uccx_batch_destroy(&batch);
 }
 
@@ -670,11 +577,30 @@ static int list_visit(void *ctx, const sim_contact *c, const char *status)
     list_put_field(l, c->account_number, 0);
     list_put_field(l, c->first_name, 0);
     list_put_field(l, c->last_name, 0);
-    for (int p = 0; p < SIM_PHONES; p++) {
+    for (int p = 0; p < SIM_UCCX_PHONES; p++) {
         list_put_field(l, c->phone[p], 0);
     }
     list_put_field(l, status, 1);
     return l->bad;
+}
+
+/* The UCCX callstatus a ?q= names (NULL: PENDING), or 0 when unknown. */
+static int uccx_status_of(const char *q)
+{
+    static const struct {
+        const char *name;
+        int status;
+    } names[] = {{"PENDING", 1}, {"CALLBACK", 4}, {"MAX_CALLS", 5},
+                 {"RETRY", 6},   {"UNKNOWN", 7},  {"RETRIES_WITH_DELAY", 8}};
+    if (!q) {
+        return 1;
+    }
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (strcmp(q, names[i].name) == 0) {
+            return names[i].status;
+        }
+    }
+    return 0;
 }
 
 static void uccx_get_contacts(void *ctx, ecm_http_req *req)
@@ -682,6 +608,13 @@ static void uccx_get_contacts(void *ctx, ecm_http_req *req)
     sim_uccx *u = ctx;
     int id = uccx_begin(u, req);
     if (id == 0) {
+        return;
+    }
+    int callstatus = uccx_status_of(ecm_http_req_query(req, "q"));
+    if (callstatus == 0) {
+        sim_web_error(req, 400, "INVALID_INPUT",
+                      "q must be PENDING, CALLBACK, RETRY, RETRIES_WITH_DELAY, MAX_CALLS or "
+                      "UNKNOWN");
         return;
     }
     list_ctx l = {xmlBufferCreateSize(64 * 1024), 0};
@@ -694,38 +627,39 @@ static void uccx_get_contacts(void *ctx, ecm_http_req *req)
                                  "Status\n";
     l.bad |= xmlBufferAdd(l.csv, BAD_CAST header, (int)(sizeof header - 1)) != 0;
     char *name = NULL;
-    int rc = sim_store_list_contacts(u->store, id, &name, list_visit, &l);
+    int rc =
+        sim_store_list_contacts(u->store, id, callstatus, UCCX_LIST_MAX, &name, list_visit, &l);
     if (rc == 2) {
         xmlBufferFree(l.csv);
-        uccx_error(req, 404, "NOT_FOUND", "no such campaign");
+        sim_web_error(req, 404, "NOT_FOUND", "no such campaign");
         return;
     }
     if (rc != 0 || l.bad) {
         free(name);
         xmlBufferFree(l.csv);
-        uccx_error(req, 500, "INTERNAL_ERROR", "the contacts could not be listed");
+        sim_web_error(req, 500, "INTERNAL_ERROR", "the contacts could not be listed");
         return;
     }
     char base[256], campaign_url[320];
-    uccx_base_url(req, base, sizeof base);
+    sim_web_base_url(req, base, sizeof base);
     snprintf(campaign_url, sizeof campaign_url, "%s/adminapi/campaign/%d", base, id);
-    xml_out x;
-    if (xml_open(&x) != 0) {
+    sim_xml x;
+    if (sim_xml_open(&x) != 0) {
         free(name);
         xmlBufferFree(l.csv);
         ecm_http_respond(req, 500, "text/plain", "out of memory\n", 14);
         return;
     }
-    xml_start(&x, "campaignContacts");
-    xml_start(&x, "campaign");
-    xml_attr(&x, "name", name ? name : "");
-    xml_text_element(&x, "refURL", campaign_url);
-    xml_end(&x);
-    xml_text_element(&x, "csvdata", (const char *)xmlBufferContent(l.csv));
-    xml_end(&x);
+    sim_xml_start(&x, "campaignContacts");
+    sim_xml_start(&x, "campaign");
+    sim_xml_attr(&x, "name", name ? name : "");
+    sim_xml_text(&x, "refURL", campaign_url);
+    sim_xml_end(&x);
+    sim_xml_text(&x, "csvdata", (const char *)xmlBufferContent(l.csv));
+    sim_xml_end(&x);
     free(name);
     xmlBufferFree(l.csv);
-    xml_respond(&x, req, 200);
+    sim_xml_respond(&x, req, 200);
 }
 
 static void uccx_get_status(void *ctx, ecm_http_req *req)
@@ -738,42 +672,61 @@ static void uccx_get_status(void *ctx, ecm_http_req *req)
     sim_import_status st;
     int rc = sim_store_last_import(u->store, id, &st);
     if (rc < 0) {
-        uccx_error(req, 500, "INTERNAL_ERROR", "the import status could not be read");
+        sim_web_error(req, 500, "INTERNAL_ERROR", "the import status could not be read");
         return;
     }
     if (rc == 1) {
-        uccx_error(req, 404, "NOT_FOUND", "no import for this campaign");
+        sim_web_error(req, 404, "NOT_FOUND", "no import for this campaign");
         return;
     }
     char base[256], self[352];
-    uccx_base_url(req, base, sizeof base);
+    sim_web_base_url(req, base, sizeof base);
     snprintf(self, sizeof self, "%s/adminapi/campaign/%d/contacts/status", base, id);
-    xml_out x;
-    if (xml_open(&x) != 0) {
+    sim_xml x;
+    if (sim_xml_open(&x) != 0) {
         ecm_http_respond(req, 500, "text/plain", "out of memory\n", 14);
         return;
     }
-    xml_start(&x, "statusDetails");
-    xml_text_element(&x, "self", self);
-    xml_int_element(&x, "campaignId", id);
-    xml_start(&x, "importStatus");
-    xml_start(&x, "status");
-    xml_attr(&x, "importType", "MANUAL");
-    xml_int_element(&x, "importId", st.import_id);
-    xml_text_element(&x, "state", st.state);
-    xml_text_element(&x, "result", st.result);
-    xml_int_element(&x, "startTime", st.started_ms);
-    xml_int_element(&x, "numContactsTotal", st.total);
-    xml_int_element(&x, "numContactsImported", st.imported);
-    xml_int_element(&x, "numContactsFailed", st.failed);
-    xml_int_element(&x, "numContactsDuplicate", st.duplicates);
+    sim_xml_start(&x, "statusDetails");
+    sim_xml_text(&x, "self", self);
+    sim_xml_int(&x, "campaignId", id);
+    sim_xml_start(&x, "importStatus");
+    sim_xml_start(&x, "status");
+    sim_xml_attr(&x, "importType", "MANUAL");
+    sim_xml_int(&x, "importId", st.import_id);
+    sim_xml_text(&x, "state", st.state);
+    sim_xml_text(&x, "result", st.result);
+    sim_xml_int(&x, "startTime", st.started_ms);
+    sim_xml_int(&x, "numContactsTotal", st.total);
+    sim_xml_int(&x, "numContactsImported", st.imported);
+    sim_xml_int(&x, "numContactsFailed", st.failed);
+    sim_xml_int(&x, "numContactsDuplicate", st.duplicates);
+    sim_xml_int(&x, "numContactsPhoneDuplicate", st.phone_duplicates);
     if (st.detail[0]) {
-        xml_text_element(&x, "detail", st.detail);
+        sim_xml_text(&x, "detail", st.detail);
     }
-    xml_end(&x);
-    xml_end(&x);
-    xml_end(&x);
-    xml_respond(&x, req, 200);
+    sim_xml_end(&x);
+    sim_xml_end(&x);
+    sim_xml_end(&x);
+    sim_xml_respond(&x, req, 200);
+}
+
+/* DELETE …/contacts: Cisco deletes all of a campaign's contacts [S24];
+ * the sim deletes those not dialled yet (dialled ones are history). */
+static void uccx_delete_contacts(void *ctx, ecm_http_req *req)
+{
+    sim_uccx *u = ctx;
+    int id = uccx_begin(u, req);
+    if (id == 0) {
+        return;
+    }
+    long long deleted = 0;
+    if (sim_store_delete_pending(u->store, "uccx", id, &deleted) != 0) {
+        sim_web_error(req, 500, "INTERNAL_ERROR", "the contacts could not be deleted");
+        return;
+    }
+    ecm_log_info("contacts deleted", "system=uccx campaign_id=%d deleted=%lld", id, deleted);
+    ecm_http_respond(req, 200, "application/xml", "", 0);
 }
 
 static void uccx_put_state(void *ctx, ecm_http_req *req)
@@ -786,49 +739,15 @@ static void uccx_put_state(void *ctx, ecm_http_req *req)
     const char *what = ecm_http_req_param(req, 1);
     int enable = what && strcmp(what, "enable") == 0;
     if (!enable && !(what && strcmp(what, "disable") == 0)) {
-        uccx_error(req, 404, "NOT_FOUND", "state must be enable or disable");
+        sim_web_error(req, 400, "INVALID_INPUT", "state must be enable or disable");
         return;
     }
-    if (sim_store_set_enabled(u->store, id, enable) != 0) {
-        uccx_error(req, 500, "INTERNAL_ERROR", "the campaign state could not be changed");
+    if (sim_store_set_enabled(u->store, "uccx", id, enable) != 0) {
+        sim_web_error(req, 500, "INTERNAL_ERROR", "the campaign state could not be changed");
         return;
     }
     ecm_log_info(enable ? "campaign enabled" : "campaign disabled", "campaign_id=%d", id);
     ecm_http_respond(req, 200, "application/xml", "", 0);
-}
-
-static void uccx_get_stats(void *ctx, ecm_http_req *req)
-{
-    sim_uccx *u = ctx;
-    sim_stats st;
-    if (sim_store_stats(u->store, &st) != 0) {
-        ecm_http_respond_problem(req, 503, "sim-db-unavailable", "Sim database unavailable",
-                                 "the counters could not be read");
-        return;
-    }
-    json_t *by = json_object();
-    for (int c = 0; c < SIM_STATS_MAX_CODES; c++) {
-        if (st.by_call_result[c] > 0) {
-            char key[12];
-            snprintf(key, sizeof key, "%d", c);
-            json_object_set_new(by, key, json_integer(st.by_call_result[c]));
-        }
-    }
-    json_t *o = json_pack(
-        "{sI sI sI sI sI sI sI sI so}", "received_rows", (json_int_t)st.received_rows,
-        "unique_accounts", (json_int_t)st.unique_accounts, "duplicate_accounts",
-        (json_int_t)st.duplicate_accounts, "duplicate_receipts", (json_int_t)st.duplicate_receipts,
-        "dialed", (json_int_t)st.dialed, "pending", (json_int_t)st.pending, "imports",
-        (json_int_t)st.imports, "over_capacity_rejections", (json_int_t)st.over_capacity_rejections,
-        "by_call_result", by);
-    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    if (!text) {
-        ecm_http_respond(req, 500, "text/plain", "out of memory\n", 14);
-    } else {
-        ecm_http_respond(req, 200, "application/json", text, strlen(text));
-    }
-    free(text);
-    json_decref(o);
 }
 
 int sim_uccx_add_routes(sim_uccx *u, ecm_http *h)
@@ -838,7 +757,7 @@ int sim_uccx_add_routes(sim_uccx *u, ecm_http *h)
                          uccx_post_contacts, u);
     rc |= ecm_http_route(h, "GET", "/adminapi/campaign/{}/contacts", 0, uccx_get_contacts, u);
     rc |= ecm_http_route(h, "GET", "/adminapi/campaign/{}/contacts/status", 0, uccx_get_status, u);
+    rc |= ecm_http_route(h, "DELETE", "/adminapi/campaign/{}/contacts", 0, uccx_delete_contacts, u);
     rc |= ecm_http_route(h, "PUT", "/adminapi/campaign/{}/state/{}", 4096, uccx_put_state, u);
-    rc |= ecm_http_route(h, "GET", "/sim/stats", 0, uccx_get_stats, u);
     return rc == 0 ? 0 : -1;
 }

@@ -1,9 +1,9 @@
 /* The UCCX Outbound REST API as the simulator serves it:
  *   POST /adminapi/campaign/{id}/contacts          import (XML with CSV inside)
- *   GET  /adminapi/campaign/{id}/contacts          the campaign's contacts
+ *   GET  /adminapi/campaign/{id}/contacts[?q=S]    pending (or status S) records
+ *   DELETE /adminapi/campaign/{id}/contacts        delete those not dialled
  *   GET  /adminapi/campaign/{id}/contacts/status   the last import's status
  *   PUT  /adminapi/campaign/{id}/state/enable|disable
- *   GET  /sim/stats                                the sim's counters (JSON)
  * /adminapi routes need HTTP basic auth, as on a real UCCX. */
 #ifndef SIM_UCCX_H
 #define SIM_UCCX_H
@@ -23,12 +23,18 @@ typedef struct {
     size_t total_rows; /* non-empty data lines after the header */
     size_t failed_rows;
     char first_error[160];
+    int allow_duplicates; /* <allowDuplicateContacts>true</...> */
+    int allow_dups_seen;
 } sim_uccx_batch;
 
 /* Parses a <campaignContacts> body with libxml2 and its <csvdata> with
  * libcsv. The CSV header is the first non-empty line; its names are matched
  * ignoring case and spaces ("Account Number", "accountnumber", "PHONE1");
  * "Account Number" and "Phone1" are required, unknown columns are ignored.
+ * Fields are checked against Cisco's UCCX limits (sim_rec: Account Number
+ * <= 25, names <= 50 characters, phones <= 28 digits with an optional
+ * leading +, Phone1 required). <allowDuplicateContacts> is taken when
+ * present (true/false, at most once).
  * Returns 0 with *out filled (free with sim_uccx_batch_destroy), or -1 with one
  * line in errstr when the XML or the CSV is malformed, a required element or
  * column is missing, or there are more than max_rows data lines; *out is then
