@@ -25,7 +25,7 @@ static const ecm_cfg_entry rs_config_table[] = {
      "ODBC connection string of the Cisco result source, e.g. \"Driver={PostgreSQL "
      "Unicode};Server=127.0.0.1;Port=55432;Database=cisco_sim;Uid=ecm;Pwd=ecm;\"",
      NULL, 1},
-    {"ECM_RESULTSYNC_SOURCE", ECM_CFG_STRING, offsetof(rs_config, source), "uccx:Dialer_Detail", 0,
+    {"ECM_RESULTSYNC_SOURCE", ECM_CFG_STRING, offsetof(rs_config, source), "ucce:Dialer_Detail", 0,
      -1, "name of the watermark in sync_watermarks, also CallResult.source", NULL, 0},
     {"ECM_RESULTSYNC_TABLE", ECM_CFG_STRING, offsetof(rs_config, table), "Dialer_Detail", 0, -1,
      "result table read over ODBC (optionally schema-qualified)", rs_odbc_validate_table, 0},
