@@ -292,15 +292,13 @@ long ecm_odbc_query(ecm_odbc *o, const char *sql, const char *const *params, int
     long n = -1;
     if (st == SQL_NULL_HANDLE)
         goto out;
-    if (!SQL_SUCCEEDED(SQLPrepare(st, (SQLCHAR *)sql, SQL_NTS))) {
-        n = stmt_fail(o, st, "cannot prepare an ODBC statement");
-        goto out;
-    }
     if (bind_text_params(st, params, nparams, inds) != 0) {
         n = stmt_fail(o, st, "cannot bind ODBC parameters");
         goto out;
     }
-    SQLRETURN r = SQLExecute(st);
+    /* Executed directly, not prepared: the statement runs once, and
+     * psqlODBC leaks a result when a prepared statement fails. */
+    SQLRETURN r = SQLExecDirect(st, (SQLCHAR *)sql, SQL_NTS);
     if (!SQL_SUCCEEDED(r) && r != SQL_NO_DATA) {
         n = stmt_fail(o, st, "ODBC statement failed");
         goto out;

@@ -346,13 +346,30 @@ static int take_record(void *ctx, const char *const *cols, int ncols)
     return 0;
 }
 
+/* The lookup of k account numbers in table into sql (size bytes). Returns 0,
+ * or -1 when it does not fit. Pure. */
+static int lookup_sql(char *sql, size_t size, const char *table, int k)
+{
+    int len = snprintf(
+        sql, size,
+        "SELECT " RS_UCCX_COLUMNS " FROM %s WHERE " RS_UCCX_FINAL " AND accountnumber IN (", table);
+    if (len < 0 || (size_t)len + 2 * (size_t)k + 1 > size)
+        return -1;
+    for (int p = 0; p < k; p++) {
+        sql[len++] = p == 0 ? '?' : ',';
+        if (p > 0)
+            sql[len++] = '?';
+    }
+    sql[len++] = ')';
+    sql[len] = '\0';
+    return 0;
+}
+
 /* Looks up the accounts of the page entries that want() in table t, in
  * chunks. Returns 0, or -1 (logged by ecm_odbc; the connection is closed). */
 static int lookup_table(rs_uccx *u, int t, int (*want)(const outstanding *))
 {
-    static const char head[] =
-        "SELECT " RS_UCCX_COLUMNS " FROM %s WHERE " RS_UCCX_FINAL " AND accountnumber IN (";
-    char sql[sizeof(head) + 32 + 2 * RS_UCCX_CHUNK];
+    char sql[256 + 2 * RS_UCCX_CHUNK];
     const char *params[RS_UCCX_CHUNK];
     int i = 0;
     while (i < u->n) {
@@ -362,10 +379,10 @@ static int lookup_table(rs_uccx *u, int t, int (*want)(const outstanding *))
                 params[k++] = u->page[i].account;
         if (k == 0)
             break;
-        size_t len = (size_t)snprintf(sql, sizeof(sql), head, rs_uccx_tables[t]);
-        for (int p = 0; p < k; p++)
-            len += (size_t)snprintf(sql + len, sizeof(sql) - len, p == 0 ? "?" : ",?");
-        snprintf(sql + len, sizeof(sql) - len, ")");
+        if (lookup_sql(sql, sizeof(sql), rs_uccx_tables[t], k) != 0) {
+            ecm_log_error("db_cra lookup too long", "table %s", rs_uccx_tables[t]);
+            return -1;
+        }
         ecm_metric_add(u->m_queries[t], 1);
         if (ecm_odbc_query(u->odbc, sql, params, k, take_record, u) < 0)
             return -1;
