@@ -637,7 +637,8 @@ ecm_service_env() {
             # stack polls its simulator often so that scenarios run quickly.
             ECM_SVC_ENV+=("ECM_RESULTSYNC_ODBC=$ECM_DEV_ODBC" "ECM_RESULTSYNC_KIND=uccx"
                 "ECM_RESULTSYNC_SOURCE=uccx:db_cra"
-                "ECM_RESULTSYNC_POLL_MS=${ECM_RESULTSYNC_UCCX_POLL_MS:-300}")
+                "ECM_RESULTSYNC_POLL_MS=${ECM_RESULTSYNC_UCCX_POLL_MS:-300}"
+                "ECM_RESULTSYNC_UCCX_HISTORY_AFTER_S=${ECM_RESULTSYNC_UCCX_HISTORY_AFTER_S:-82800}")
             ;;
         sms)
             ECM_SVC_ENV+=("ECM_SMS_KANNEL_URL=$ECM_DEV_KANNEL_SENDSMS_URL"
