@@ -25,12 +25,22 @@
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/checks.sh"
 
-db_cid=$(e2e_create_campaign "e2e kill ucce_db" E2E ucce_db:5003:Import_5003)
-api_cid=$(e2e_create_campaign "e2e kill ucce_api" E2E ucce_api:5005)
-uccx_cid=$(e2e_create_campaign "e2e kill uccx" E2E 12)
-e2e_upload_contacts "$db_cid" 600 31 >/dev/null
-e2e_upload_contacts "$api_cid" 600 32 >/dev/null
-e2e_upload_contacts "$uccx_cid" 600 33 >/dev/null
+# The campaigns are loaded in draft and activated one at a time, each just
+# before its round, so that each has work to interrupt.
+draft() {
+    local body id
+    body=$(jq -n --arg name "$1" --argjson cisco "$(ecm_cisco_json "$2")" \
+        '{name: $name, channel: "voice_ivr", strategy: "E2E", cisco: $cisco}')
+    id=$(api POST /api/v1/campaigns -d "$body" | jq -r '.id // empty')
+    [[ $id =~ ^[0-9]+$ ]] || e2e_fail "campaign $1 not created"
+    e2e_upload_contacts "$id" 600 "$3" >/dev/null
+    echo "$id"
+}
+activate() { api POST "/api/v1/campaigns/$1/activate" -d '{}' >/dev/null || e2e_fail "activate $1 failed"; }
+ecm_create_fast_strategy E2E 2 >/dev/null
+db_cid=$(draft "e2e kill ucce_db" ucce_db:5003:Import_5003 31)
+api_cid=$(draft "e2e kill ucce_api" ucce_api:5005 32)
+uccx_cid=$(draft "e2e kill uccx" 12 33)
 
 # A psql session holding a lock until told to let go: lock_hold DSN SQL.
 lock_hold() {
@@ -75,9 +85,11 @@ some_sending_dialled() { (($(dialled_sending "$1") > 0)); }
 some_sending() { (($(sending "$1") > 0)); }
 none_of() { (($(ecm_psql -tA -c "SELECT count(*) FROM attempts
     WHERE account_number IN ($1) AND status = 'sending'") == 0)); }
+# reconciled present|resent: the feeder's count, all kinds.
 reconciled() {
     curl -fsS "http://127.0.0.1:$(ecm_http_port feeder)/metrics" |
-        awk -v r="$1" '$1 ~ /^ecm_feeder_reconciled_total/ && $1 ~ r { s += $2 } END { print s + 0 }'
+        awk -v r="result=\"$1\"" '$1 ~ /^ecm_feeder_reconciled_total/ && index($1, r) { s += $2 }
+            END { print s + 0 }'
 }
 
 # kill_dialled CAMPAIGN WHAT: the feeder killed while attempts Cisco has
@@ -89,17 +101,22 @@ kill_dialled() {
     n=$(dialled_sending "$cid")
     accts=$(sending_accounts "$cid")
     ecm_kill9 feeder
+    # Results must not settle the batch first: only the reconciliation may.
+    # (Both readers wait on the outbox lock: killed, not stopped.)
+    ecm_kill9 result-sync
+    ecm_kill9 result-sync-uccx
     lock_release
     e2e_step "$what: feeder killed with $(sending "$cid") attempts 'sending', $n of them dialled"
     ecm_start_service feeder
     e2e_wait_for 120 "$what: the attempts left 'sending' reconciled" none_of "$accts"
     e2e_assert_ge "$n" "$(reconciled present)" "$what: attempts found at Cisco on reconciliation"
-    e2e_step "$what: reconciled (present $(reconciled present), resent $(reconciled resent))"
+    e2e_assert_eq 0 "$(reconciled resent)" "$what: attempts Cisco had that were sent again"
+    e2e_step "$what: reconciled: found at Cisco $(reconciled present), sent again 0"
+    ecm_start_service result-sync
+    ecm_start_service result-sync-uccx
 }
 
-e2e_wait_for 120 "ucce_db dispatching" some_sending "$db_cid"
-kill_dialled "$db_cid" "ucce_db committed"
-
+activate "$db_cid"
 # The import table locked: the feeder's INSERT waits, uncommitted, and dies.
 lock_hold "$ECM_DEV_SIM_PG_DSN" "LOCK TABLE Import_5003 IN ACCESS EXCLUSIVE MODE"
 e2e_wait_for 120 "ucce_db: a batch 'sending' while the import table is locked" some_sending "$db_cid"
@@ -107,22 +124,25 @@ accts=$(sending_accounts "$db_cid")
 n=$(sending "$db_cid")
 ecm_kill9 feeder
 lock_release
-e2e_assert_eq 0 "$(ecm_sim_psql -tA -c "SELECT count(*) FROM Dialer_Detail WHERE AccountNumber IN ($accts)")" \
-    "ucce_db uncommitted: attempts Cisco has"
-e2e_step "ucce_db uncommitted: feeder killed with $n attempts 'sending', none at Cisco"
+e2e_step "ucce_db uncommitted: feeder killed with $n attempts 'sending' (its INSERT blocked)"
 ecm_start_service feeder
 e2e_wait_for 120 "ucce_db uncommitted: the attempts left 'sending' re-sent" none_of "$accts"
-e2e_assert_ge "$n" "$(reconciled resent)" "ucce_db uncommitted: attempts re-sent on reconciliation"
+# The batch whose INSERT was blocked never reached Cisco: it must be re-sent.
+e2e_assert_ge 1 "$(reconciled resent)" "ucce_db uncommitted: attempts re-sent on reconciliation"
 e2e_step "ucce_db uncommitted: re-sent $(reconciled resent)"
 
-e2e_wait_for 120 "ucce_api dispatching" some_sending "$api_cid"
-kill_dialled "$api_cid" "ucce_api taken"
-e2e_wait_for 120 "uccx dispatching" some_sending "$uccx_cid"
-kill_dialled "$uccx_cid" "uccx taken"
+kill_dialled "$db_cid" "ucce_db committed"
 
-for cid in "$db_cid" "$api_cid" "$uccx_cid"; do
-    e2e_wait_campaign_closed "$cid" 600
-done
+# One campaign dispatching at a time: the feeder stopped on another's batch
+# would not show this one's.
+e2e_wait_campaign_closed "$db_cid" 600
+activate "$api_cid"
+kill_dialled "$api_cid" "ucce_api taken"
+e2e_wait_campaign_closed "$api_cid" 600
+activate "$uccx_cid"
+kill_dialled "$uccx_cid" "uccx taken"
+e2e_wait_campaign_closed "$uccx_cid" 600
+
 for cid in "$db_cid" "$api_cid" "$uccx_cid"; do
     e2e_check_campaign "$cid" 600
 done
