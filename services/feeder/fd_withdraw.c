@@ -45,12 +45,13 @@ static const char WITHDRAWN_SQL[] =
     "WHERE ct.id = w.contact_id AND ct.attempts = w.attempt AND ct.state = 'dispatched' "
     "RETURNING 1) SELECT (SELECT count(*) FROM w), (SELECT count(*) FROM q)";
 
-static const char KEPT_SQL[] = "UPDATE attempts SET withdraw_kept = true "
-                               "WHERE account_number = ANY($1::text[]) AND status = 'sent'";
+static const char KEPT_SQL[] =
+    "WITH k AS (UPDATE attempts SET withdraw_kept = true "
+    "WHERE account_number = ANY($1::text[]) AND status = 'sent' RETURNING 1) "
+    "SELECT count(*) FROM k";
 
 /* Runs sql with the accounts (present[i] == want) as a text[]. *rows gets
- * the first column of the first row (KEPT_SQL: the rows updated). Returns 0
- * or -1. */
+ * the first column of its row (the attempts updated). Returns 0 or -1. */
 static int update_accounts(fd_ctx *ctx, const char *sql, const char *const *accounts,
                            const int *present, size_t n, int want, long long *rows)
 {
@@ -70,10 +71,8 @@ static int update_accounts(fd_ctx *ctx, const char *sql, const char *const *acco
         PGresult *r = ecm_pg_exec(ctx->pg, sql, 1, p);
         if (!r)
             rc = -1;
-        else if (PQresultStatus(r) == PGRES_TUPLES_OK)
-            *rows = ecm_pgval_ll(r, 0, 0, 0);
         else
-            *rows = atoll(PQcmdTuples(r));
+            *rows = ecm_pgval_ll(r, 0, 0, 0);
         PQclear(r);
     }
     ecm_pgarr_destroy(&a);

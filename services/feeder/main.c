@@ -189,6 +189,16 @@ static ecm_gate *new_gate(ecm_service *svc, const feeder_config *cfg, ecm_legal_
     return ecm_gate_new(&gcfg);
 }
 
+/* The start line: what the feeder talks to and its pacing. */
+static void log_running(const feeder_config *cfg, fd_writer *const *writers)
+{
+    ecm_log_info("feeder running",
+                 "uccx=%s uccx_db_cra=%d ucce_api=%d ucce_db=%d batch=%lld capacity=%lld "
+                 "hold_minutes=%lld",
+                 cfg->uccx_url, cfg->uccx_odbc[0] != '\0', writers[FD_KIND_UCCE_API] != NULL,
+                 writers[FD_KIND_UCCE_DB] != NULL, cfg->batch, cfg->capacity, cfg->hold_minutes);
+}
+
 int main(int argc, char **argv)
 {
     feeder_config cfg;
@@ -252,11 +262,7 @@ int main(int argc, char **argv)
     if (ecm_service_start_http(&svc) < 0)
         goto out;
 
-    ecm_log_info("feeder running",
-                 "uccx=%s uccx_db_cra=%d ucce_api=%d ucce_db=%d batch=%lld capacity=%lld "
-                 "hold_minutes=%lld",
-                 cfg.uccx_url, cfg.uccx_odbc[0] != '\0', writers[FD_KIND_UCCE_API] != NULL,
-                 writers[FD_KIND_UCCE_DB] != NULL, cfg.batch, cfg.capacity, cfg.hold_minutes);
+    log_running(&cfg, writers);
     fd_feeder_run(&ctx, (long)cfg.tick_ms, &ecm_stop_requested);
     fd_dispatch_forget(&ctx);
     rc = 0;
