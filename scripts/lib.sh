@@ -587,6 +587,7 @@ ecm_service_env() {
             "ECM_SIM_PASSWORD=$ECM_DEV_SIM_PASSWORD"
             "ECM_SIM_DIAL_RATE=${ECM_SIM_DIAL_RATE:-200}"
             "ECM_SIM_UCCE_IMPORT_RULES=${ECM_SIM_UCCE_IMPORT_RULES:-$ECM_DEV_IMPORT_RULES}"
+            "ECM_SIM_IMPORT_POLL_MS=${ECM_SIM_IMPORT_POLL_MS:-200}"
             "ECM_SIM_RESULT_MIX=${ECM_SIM_RESULT_MIX:-10:40,8:25,9:10,12:10,3:5,25:5,14:5}")
         ;;
     kannel)
@@ -636,7 +637,8 @@ ecm_service_env() {
             # stack polls its simulator often so that scenarios run quickly.
             ECM_SVC_ENV+=("ECM_RESULTSYNC_ODBC=$ECM_DEV_ODBC" "ECM_RESULTSYNC_KIND=uccx"
                 "ECM_RESULTSYNC_SOURCE=uccx:db_cra"
-                "ECM_RESULTSYNC_POLL_MS=${ECM_RESULTSYNC_UCCX_POLL_MS:-300}")
+                "ECM_RESULTSYNC_POLL_MS=${ECM_RESULTSYNC_UCCX_POLL_MS:-300}"
+                "ECM_RESULTSYNC_UCCX_HISTORY_AFTER_S=${ECM_RESULTSYNC_UCCX_HISTORY_AFTER_S:-82800}")
             ;;
         sms)
             ECM_SVC_ENV+=("ECM_SMS_KANNEL_URL=$ECM_DEV_KANNEL_SENDSMS_URL"

@@ -282,23 +282,34 @@ static long fetch_rows(SQLHSTMT st, ecm_odbc_row_fn row, void *ctx)
 long ecm_odbc_query(ecm_odbc *o, const char *sql, const char *const *params, int nparams,
                     ecm_odbc_row_fn row, void *ctx)
 {
-    if (nparams < 0 || nparams > ROW_COLS_MAX || ecm_odbc_connect(o) != 0)
+    if (nparams < 0 || nparams > ECM_ODBC_PARAMS_MAX || ecm_odbc_connect(o) != 0)
+        return -1;
+    /* The indicators must live until the statement is done with them. */
+    SQLLEN *inds = calloc(nparams > 0 ? (size_t)nparams : 1, sizeof *inds);
+    if (!inds)
         return -1;
     SQLHSTMT st = new_stmt(o);
+    long n = -1;
     if (st == SQL_NULL_HANDLE)
-        return -1;
-    SQLLEN inds[ROW_COLS_MAX];
-    if (!SQL_SUCCEEDED(SQLPrepare(st, (SQLCHAR *)sql, SQL_NTS)))
-        return stmt_fail(o, st, "cannot prepare an ODBC statement");
-    if (bind_text_params(st, params, nparams, inds) != 0)
-        return stmt_fail(o, st, "cannot bind ODBC parameters");
-    SQLRETURN r = SQLExecute(st);
-    if (!SQL_SUCCEEDED(r) && r != SQL_NO_DATA)
-        return stmt_fail(o, st, "ODBC statement failed");
-    long n = r == SQL_NO_DATA ? 0 : fetch_rows(st, row, ctx);
+        goto out;
+    if (bind_text_params(st, params, nparams, inds) != 0) {
+        n = stmt_fail(o, st, "cannot bind ODBC parameters");
+        goto out;
+    }
+    /* Executed directly, not prepared: the statement runs once, and
+     * psqlODBC leaks a result when a prepared statement fails. */
+    SQLRETURN r = SQLExecDirect(st, (SQLCHAR *)sql, SQL_NTS);
+    if (!SQL_SUCCEEDED(r) && r != SQL_NO_DATA) {
+        n = stmt_fail(o, st, "ODBC statement failed");
+        goto out;
+    }
+    n = r == SQL_NO_DATA ? 0 : fetch_rows(st, row, ctx);
     if (n < 0)
-        return stmt_fail(o, st, "ODBC fetch failed");
-    SQLFreeHandle(SQL_HANDLE_STMT, st);
+        n = stmt_fail(o, st, "ODBC fetch failed");
+    else
+        SQLFreeHandle(SQL_HANDLE_STMT, st);
+out:
+    free(inds);
     return n;
 }
 

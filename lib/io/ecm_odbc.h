@@ -68,8 +68,11 @@ void *ecm_odbc_dbc(ecm_odbc *o);
  * call returns. Return 0 to go on, non-zero to stop fetching. */
 typedef int (*ecm_odbc_row_fn)(void *ctx, const char *const *cols, int ncols);
 
-/* Runs sql (connecting first when needed) with nparams text parameters for
- * its '?' markers (a NULL parameter is SQL NULL) and calls row() for each
+/* Most '?' parameters ecm_odbc_query() binds (an IN list of keys). */
+#define ECM_ODBC_PARAMS_MAX 1000
+
+/* Runs sql (connecting first when needed) with nparams (0..ECM_ODBC_PARAMS_MAX)
+ * text parameters for its '?' markers (a NULL parameter is SQL NULL) and calls row() for each
  * row (row may be NULL for a statement without rows). A column value longer
  * than 4,095 bytes fails the statement. Returns the number of rows fetched,
  * or -1 (logged; the connection is closed). In autocommit mode. */

@@ -112,6 +112,9 @@ char *fd_uccx_build_contacts_xml(const char *campaign_name, const char *ref_url,
         xmlTextWriterWriteAttribute(w, BAD_CAST "name", name) < 0 ||
         xmlTextWriterWriteElement(w, BAD_CAST "refURL", ref) < 0 ||
         xmlTextWriterEndElement(w) < 0 ||
+        /* ECM decides retries and de-duplicates phones itself: a retry of the
+         * same number the same day must not be dropped by UCCX's phone rule. */
+        xmlTextWriterWriteElement(w, BAD_CAST "allowDuplicateContacts", BAD_CAST "true") < 0 ||
         xmlTextWriterWriteElement(w, BAD_CAST "csvdata", (const xmlChar *)csv) < 0 ||
         xmlTextWriterEndElement(w) < 0 || xmlTextWriterEndDocument(w) < 0)
         goto done;

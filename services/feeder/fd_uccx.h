@@ -41,7 +41,10 @@ typedef struct {
 
 /* Builds the POST body for n contacts:
  * <campaignContacts><campaign name="..."><refURL>...</refURL></campaign>
+ * <allowDuplicateContacts>true</allowDuplicateContacts>
  * <csvdata>header + one CSV line a contact</csvdata></campaignContacts>.
+ * UCCX's phone rule (a record whose phone matches one pending or dialled
+ * since midnight is not imported) is off: ECM retries the same number.
  * XML escaping is libxml2's; CSV fields are quoted (RFC 4180) when they hold a
  * comma, a quote, a line break or edge spaces. Control characters that XML
  * 1.0 cannot carry are replaced by spaces, the noncharacters U+FFFE and

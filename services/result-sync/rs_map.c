@@ -55,12 +55,15 @@ static int parse_int(const char *s, int *out)
     return 0;
 }
 
-rs_map *rs_map_load(ecm_pg *pg)
+rs_map *rs_map_load(ecm_pg *pg, const char *kind)
 {
-    PGresult *res = ecm_pg_exec(
-        pg, "SELECT call_result, outcome, counts_as_attempt FROM call_result_map", 0, NULL);
+    const char *params[1] = {kind};
+    PGresult *res = ecm_pg_exec(pg,
+                                "SELECT call_result, outcome, counts_as_attempt FROM "
+                                "call_result_map WHERE source_kind = $1",
+                                1, params);
     if (!res) {
-        ecm_log_error("cannot load call_result_map", NULL);
+        ecm_log_error("cannot load call_result_map", "source_kind %s", kind);
         return NULL;
     }
     int rows = PQntuples(res);
@@ -78,7 +81,8 @@ rs_map *rs_map_load(ecm_pg *pg)
         if (parse_int(PQgetvalue(res, i, 0), &code) != 0 ||
             outcome == ECM__V1__OUTCOME__OUTCOME_UNSPECIFIED) {
             ecm_log_warn("call_result_map row ignored: unknown outcome",
-                         "call_result=%s outcome=%s", PQgetvalue(res, i, 0), name);
+                         "source_kind=%s call_result=%s outcome=%s", kind, PQgetvalue(res, i, 0),
+                         name);
             continue;
         }
         entries[n].call_result = code;

@@ -22,10 +22,17 @@ typedef struct {
  * earlier one). Returns NULL on allocation failure. */
 rs_map *rs_map_new(const rs_map_entry *entries, size_t n) __attribute__((warn_unused_result));
 
-/* Loads call_result_map from the ECM DB. A row whose outcome name is not an
- * ECM outcome is logged (warn) and left out, so that code maps like an
- * unknown one. Returns the map, or NULL (logged) when the query failed. */
-rs_map *rs_map_load(ecm_pg *pg) __attribute__((warn_unused_result));
+/* Source kinds of call_result_map.source_kind: the Cisco system whose code
+ * set a reader sees. */
+#define RS_MAP_KIND_UCCE "ucce" /* Dialer_Detail (UCCE/PCCE Outbound Option) */
+#define RS_MAP_KIND_UCCX "uccx" /* db_cra dialinglist (UCCX Outbound) */
+
+/* Loads the rows of call_result_map whose source_kind is kind (e.g.
+ * RS_MAP_KIND_UCCE) from the ECM DB. A row whose outcome name is not an ECM
+ * outcome is logged (warn) and left out, so that code maps like an unknown
+ * one. Returns the map (empty for a kind without rows), or NULL (logged)
+ * when the query failed. */
+rs_map *rs_map_load(ecm_pg *pg, const char *kind) __attribute__((warn_unused_result));
 
 void rs_map_destroy(rs_map *m);
 

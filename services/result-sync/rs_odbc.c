@@ -10,13 +10,9 @@
 #include <sqlext.h>
 
 #include "ecm_log.h"
+#include "ecm_odbc.h"
 
-#define RS_ODBC_TABLE_MAX 128
-#define RS_ODBC_BACKOFF_MIN_MS 100
-#define RS_ODBC_BACKOFF_MAX_MS 5000
-#define RS_ODBC_LOGIN_TIMEOUT_S 5
 #define RS_ODBC_QUERY_TIMEOUT_S 30
-#define RS_ODBC_DIAG_MAX 5
 
 enum {
     COL_RECOVERY_KEY,
@@ -50,15 +46,15 @@ typedef struct {
     SQLLEN ind[COL_COUNT];
 } row_buf;
 
+/* The connection (backoff, diagnostics) is ecm_odbc's; this handle adds the
+ * page statement prepared on it. page_stmt is valid only while db is
+ * connected: closing a connection frees its statements (SQLDisconnect), so
+ * a closed db means page_stmt must be prepared again, never freed. */
 struct rs_odbc {
-    char *conn_str;
-    char table[RS_ODBC_TABLE_MAX + 1];
+    ecm_odbc *db;
+    char table[ECM_ODBC_IDENT_MAX + 1];
     int page_size;
-    SQLHENV env;
-    SQLHDBC dbc;
     SQLHSTMT page_stmt;
-    int connected;
-    long backoff_ms;
     SQLBIGINT param_after;
     SQLLEN param_ind;
     row_buf buf;
@@ -66,64 +62,7 @@ struct rs_odbc {
 
 int rs_odbc_validate_table(const char *value, char *errstr, size_t errstr_size)
 {
-    size_t len = value ? strlen(value) : 0;
-    if (len == 0 || len > RS_ODBC_TABLE_MAX) {
-        snprintf(errstr, errstr_size, "table name must be 1 to %d bytes", RS_ODBC_TABLE_MAX);
-        return -1;
-    }
-    /* The name goes into the SQL text (a table can't be a bound parameter),
-     * so only plain identifiers, optionally schema-qualified, are allowed. */
-    if ((value[0] >= '0' && value[0] <= '9') || value[0] == '.') {
-        snprintf(errstr, errstr_size, "'%s' must start with a letter or '_'", value);
-        return -1;
-    }
-    for (size_t i = 0; i < len; i++) {
-        char c = value[i];
-        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                 c == '_' || c == '.';
-        if (!ok) {
-            snprintf(errstr, errstr_size, "'%s' may hold only letters, digits, '_' and '.'", value);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-static void log_diag(const char *msg, SQLSMALLINT type, SQLHANDLE handle)
-{
-    int logged = 0;
-    for (SQLSMALLINT i = 1; handle != SQL_NULL_HANDLE && i <= RS_ODBC_DIAG_MAX; i++) {
-        SQLCHAR state[6] = {0};
-        SQLCHAR text[512] = {0};
-        SQLINTEGER native = 0;
-        SQLSMALLINT len = 0;
-        SQLRETURN r =
-            SQLGetDiagRec(type, handle, i, state, &native, text, (SQLSMALLINT)sizeof(text), &len);
-        if (!SQL_SUCCEEDED(r))
-            break;
-        /* Drivers end messages with newlines; the log wants one line. */
-        size_t n = strnlen((const char *)text, sizeof(text) - 1);
-        while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == ' '))
-            text[--n] = '\0';
-        for (size_t j = 0; j < n; j++)
-            if (text[j] == '\n' || text[j] == '\t')
-                text[j] = ' ';
-        ecm_log_error(msg, "sqlstate=%s native=%d %s", (const char *)state, (int)native,
-                      (const char *)text);
-        logged = 1;
-    }
-    if (!logged)
-        ecm_log_error(msg, "the driver gave no diagnostics");
-}
-
-static void backoff_bump(rs_odbc *o)
-{
-    if (o->backoff_ms == 0)
-        o->backoff_ms = RS_ODBC_BACKOFF_MIN_MS;
-    else if (o->backoff_ms * 2 > RS_ODBC_BACKOFF_MAX_MS)
-        o->backoff_ms = RS_ODBC_BACKOFF_MAX_MS;
-    else
-        o->backoff_ms *= 2;
+    return ecm_odbc_validate_identifier(value, errstr, errstr_size);
 }
 
 rs_odbc *rs_odbc_new(const char *conn_str, const char *table, int page_size)
@@ -141,8 +80,9 @@ rs_odbc *rs_odbc_new(const char *conn_str, const char *table, int page_size)
     rs_odbc *o = calloc(1, sizeof(*o));
     if (!o)
         return NULL;
-    o->conn_str = strdup(conn_str);
-    if (!o->conn_str) {
+    /* Cisco's result tables are read, never written. */
+    o->db = ecm_odbc_new(conn_str, 1, "result source");
+    if (!o->db) {
         free(o);
         return NULL;
     }
@@ -153,17 +93,10 @@ rs_odbc *rs_odbc_new(const char *conn_str, const char *table, int page_size)
 
 void rs_odbc_disconnect(rs_odbc *o)
 {
-    if (o->page_stmt != SQL_NULL_HANDLE) {
+    if (o->page_stmt != SQL_NULL_HANDLE && ecm_odbc_connected(o->db))
         SQLFreeHandle(SQL_HANDLE_STMT, o->page_stmt);
-        o->page_stmt = SQL_NULL_HANDLE;
-    }
-    if (o->dbc != SQL_NULL_HANDLE) {
-        if (o->connected)
-            SQLDisconnect(o->dbc);
-        SQLFreeHandle(SQL_HANDLE_DBC, o->dbc);
-        o->dbc = SQL_NULL_HANDLE;
-    }
-    o->connected = 0;
+    o->page_stmt = SQL_NULL_HANDLE;
+    ecm_odbc_disconnect(o->db);
 }
 
 void rs_odbc_destroy(rs_odbc *o)
@@ -171,22 +104,17 @@ void rs_odbc_destroy(rs_odbc *o)
     if (!o)
         return;
     rs_odbc_disconnect(o);
-    if (o->env != SQL_NULL_HANDLE)
-        SQLFreeHandle(SQL_HANDLE_ENV, o->env);
-    free(o->conn_str);
+    ecm_odbc_destroy(o->db);
     free(o);
 }
 
-static SQLHSTMT new_stmt(rs_odbc *o)
+/* Logs the diagnostics of (type, h) under msg, closes the connection (which
+ * frees the page statement) and bumps the backoff. Returns -1. */
+static int fail_closed(rs_odbc *o, const char *msg, SQLSMALLINT type, SQLHANDLE h)
 {
-    SQLHSTMT st = SQL_NULL_HANDLE;
-    if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, o->dbc, &st))) {
-        log_diag("cannot allocate an ODBC statement", SQL_HANDLE_DBC, o->dbc);
-        return SQL_NULL_HANDLE;
-    }
-    /* Best effort: not every driver honours a query timeout. */
-    SQLSetStmtAttr(st, SQL_ATTR_QUERY_TIMEOUT, (SQLPOINTER)(uintptr_t)RS_ODBC_QUERY_TIMEOUT_S, 0);
-    return st;
+    ecm_odbc_fail(o->db, msg, type, h);
+    o->page_stmt = SQL_NULL_HANDLE;
+    return -1;
 }
 
 static int bind_page_columns(rs_odbc *o)
@@ -213,10 +141,8 @@ static int bind_page_columns(rs_odbc *o)
     for (int i = 0; i < COL_COUNT; i++) {
         SQLRETURN r = SQLBindCol(st, (SQLUSMALLINT)(i + 1), cols[i].c_type, cols[i].ptr,
                                  cols[i].len, &b->ind[i]);
-        if (!SQL_SUCCEEDED(r)) {
-            log_diag("cannot bind a result source column", SQL_HANDLE_STMT, st);
-            return -1;
-        }
+        if (!SQL_SUCCEEDED(r))
+            return fail_closed(o, "cannot bind a result source column", SQL_HANDLE_STMT, st);
     }
     return 0;
 }
@@ -236,73 +162,43 @@ static int prepare_page(rs_odbc *o)
         ecm_log_error("result source query too long", "table %s", o->table);
         return -1;
     }
-    o->page_stmt = new_stmt(o);
-    if (o->page_stmt == SQL_NULL_HANDLE)
-        return -1;
-    if (!SQL_SUCCEEDED(SQLPrepare(o->page_stmt, (SQLCHAR *)sql, SQL_NTS))) {
-        log_diag("cannot prepare the result source query", SQL_HANDLE_STMT, o->page_stmt);
-        return -1;
+    SQLHDBC dbc = ecm_odbc_dbc(o->db);
+    if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, dbc, &o->page_stmt))) {
+        o->page_stmt = SQL_NULL_HANDLE;
+        return fail_closed(o, "cannot allocate an ODBC statement", SQL_HANDLE_DBC, dbc);
     }
+    /* Best effort: not every driver honours a query timeout. */
+    SQLSetStmtAttr(o->page_stmt, SQL_ATTR_QUERY_TIMEOUT,
+                   (SQLPOINTER)(uintptr_t)RS_ODBC_QUERY_TIMEOUT_S, 0);
+    if (!SQL_SUCCEEDED(SQLPrepare(o->page_stmt, (SQLCHAR *)sql, SQL_NTS)))
+        return fail_closed(o, "cannot prepare the result source query", SQL_HANDLE_STMT,
+                           o->page_stmt);
     o->param_ind = 0;
     if (!SQL_SUCCEEDED(SQLBindParameter(o->page_stmt, 1, SQL_PARAM_INPUT, SQL_C_SBIGINT, SQL_BIGINT,
-                                        0, 0, &o->param_after, 0, &o->param_ind))) {
-        log_diag("cannot bind the watermark parameter", SQL_HANDLE_STMT, o->page_stmt);
-        return -1;
-    }
+                                        0, 0, &o->param_after, 0, &o->param_ind)))
+        return fail_closed(o, "cannot bind the watermark parameter", SQL_HANDLE_STMT, o->page_stmt);
     return bind_page_columns(o);
 }
 
 int rs_odbc_connect(rs_odbc *o)
 {
-    if (o->connected)
+    if (!ecm_odbc_connected(o->db))
+        o->page_stmt = SQL_NULL_HANDLE; /* went with the closed connection */
+    else if (o->page_stmt != SQL_NULL_HANDLE)
         return 0;
-    if (o->env == SQL_NULL_HANDLE) {
-        if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_ENV, SQL_NULL_HANDLE, &o->env))) {
-            ecm_log_error("cannot allocate the ODBC environment", NULL);
-            o->env = SQL_NULL_HANDLE;
-            backoff_bump(o);
-            return -1;
-        }
-        SQLSetEnvAttr(o->env, SQL_ATTR_ODBC_VERSION, (SQLPOINTER)SQL_OV_ODBC3, 0);
-    }
-    if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_DBC, o->env, &o->dbc))) {
-        log_diag("cannot allocate an ODBC connection", SQL_HANDLE_ENV, o->env);
-        o->dbc = SQL_NULL_HANDLE;
-        backoff_bump(o);
+    if (ecm_odbc_connect(o->db) != 0)
         return -1;
-    }
-    SQLSetConnectAttr(o->dbc, SQL_ATTR_LOGIN_TIMEOUT,
-                      (SQLPOINTER)(uintptr_t)RS_ODBC_LOGIN_TIMEOUT_S, 0);
-    /* Cisco's result tables are read, never written. */
-    SQLSetConnectAttr(o->dbc, SQL_ATTR_ACCESS_MODE, (SQLPOINTER)SQL_MODE_READ_ONLY, 0);
-    SQLRETURN r = SQLDriverConnect(o->dbc, NULL, (SQLCHAR *)o->conn_str, SQL_NTS, NULL, 0, NULL,
-                                   SQL_DRIVER_NOPROMPT);
-    if (!SQL_SUCCEEDED(r)) {
-        log_diag("cannot connect to the result source", SQL_HANDLE_DBC, o->dbc);
-        rs_odbc_disconnect(o);
-        backoff_bump(o);
-        return -1;
-    }
-    o->connected = 1;
-    if (prepare_page(o) != 0) {
-        rs_odbc_disconnect(o);
-        backoff_bump(o);
-        return -1;
-    }
-    if (o->backoff_ms > 0)
-        ecm_log_info("result source reachable again", "table %s", o->table);
-    o->backoff_ms = 0;
-    return 0;
+    return prepare_page(o);
 }
 
 int rs_odbc_connected(const rs_odbc *o)
 {
-    return o->connected;
+    return ecm_odbc_connected(o->db) && o->page_stmt != SQL_NULL_HANDLE;
 }
 
 long rs_odbc_backoff_ms(const rs_odbc *o)
 {
-    return o->backoff_ms;
+    return ecm_odbc_backoff_ms(o->db);
 }
 
 /* Copies a bound string column, trimming the blanks a CHAR(n) column pads
@@ -362,14 +258,6 @@ static void copy_row(const rs_odbc *o, rs_odbc_row *row)
               b->ind[COL_CALL_GUID]);
 }
 
-static int fail_closed(rs_odbc *o, const char *msg, SQLSMALLINT type, SQLHANDLE h)
-{
-    log_diag(msg, type, h);
-    rs_odbc_disconnect(o);
-    backoff_bump(o);
-    return -1;
-}
-
 int rs_odbc_read_page(rs_odbc *o, int64_t after, rs_odbc_row *rows)
 {
     if (rs_odbc_connect(o) != 0)
@@ -392,37 +280,29 @@ int rs_odbc_read_page(rs_odbc *o, int64_t after, rs_odbc_row *rows)
     return n;
 }
 
+/* ecm_odbc_row_fn: the one COUNT(*) value into *(int64_t *)ctx. */
+static int count_row(void *ctx, const char *const *cols, int ncols)
+{
+    int64_t *count = ctx;
+    *count = ncols > 0 && cols[0] ? strtoll(cols[0], NULL, 10) : 0;
+    return 0;
+}
+
 int rs_odbc_count_after(rs_odbc *o, int64_t after, int64_t *count)
 {
-    if (rs_odbc_connect(o) != 0)
-        return -1;
     char sql[256];
+    char after_text[24];
     int len = snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM %s WHERE RecoveryKey > ?", o->table);
     if (len < 0 || (size_t)len >= sizeof(sql))
         return -1;
-    SQLHSTMT st = new_stmt(o);
-    if (st == SQL_NULL_HANDLE)
-        return fail_closed(o, "cannot count result source rows", SQL_HANDLE_DBC, o->dbc);
-    SQLBIGINT param = (SQLBIGINT)after;
-    SQLLEN param_ind = 0;
-    SQLBIGINT value = 0;
-    SQLLEN value_ind = 0;
-    int rc = -1;
-    if (SQL_SUCCEEDED(SQLPrepare(st, (SQLCHAR *)sql, SQL_NTS)) &&
-        SQL_SUCCEEDED(SQLBindParameter(st, 1, SQL_PARAM_INPUT, SQL_C_SBIGINT, SQL_BIGINT, 0, 0,
-                                       &param, 0, &param_ind)) &&
-        SQL_SUCCEEDED(SQLExecute(st)) && SQL_SUCCEEDED(SQLFetch(st)) &&
-        SQL_SUCCEEDED(SQLGetData(st, 1, SQL_C_SBIGINT, &value, 0, &value_ind))) {
-        *count = value_ind == SQL_NULL_DATA ? 0 : (int64_t)value;
-        rc = 0;
-    }
-    if (rc != 0) {
-        log_diag("cannot count result source rows", SQL_HANDLE_STMT, st);
-        SQLFreeHandle(SQL_HANDLE_STMT, st);
-        rs_odbc_disconnect(o);
-        backoff_bump(o);
+    snprintf(after_text, sizeof(after_text), "%lld", (long long)after);
+    const char *params[1] = {after_text};
+    int64_t value = 0;
+    /* A failed query closes the connection, and the page statement with it:
+     * rs_odbc_connect() sees that and prepares it again. */
+    long n = ecm_odbc_query(o->db, sql, params, 1, count_row, &value);
+    if (n != 1)
         return -1;
-    }
-    SQLFreeHandle(SQL_HANDLE_STMT, st);
+    *count = value;
     return 0;
 }

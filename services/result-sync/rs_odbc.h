@@ -1,7 +1,9 @@
 /* The Cisco result source over ODBC (unixODBC): a Dialer_Detail-shaped table
  * read in pages by RecoveryKey with a prepared statement, portable SQL that
- * works on SQL Server (Logger/HDS) and PostgreSQL (the simulator). Not
- * thread-safe: one thread uses a handle. */
+ * works on SQL Server (Logger/HDS) and PostgreSQL (the simulator). The
+ * connection, its backoff and the driver's diagnostics are lib/io/ecm_odbc's;
+ * this module adds the typed page reader. Not thread-safe: one thread uses a
+ * handle. */
 #ifndef RS_ODBC_H
 #define RS_ODBC_H
 

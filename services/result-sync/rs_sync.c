@@ -151,7 +151,7 @@ static int ensure_map(rs_sync *s)
     int64_t now = ecm_clock_wall_ms();
     if (s->map && now - s->map_loaded_ms < RS_SYNC_MAP_RELOAD_MS)
         return 0;
-    rs_map *m = rs_map_load(s->pg);
+    rs_map *m = rs_map_load(s->pg, RS_MAP_KIND_UCCE);
     if (!m) {
         if (s->map)
             return 0;
@@ -159,7 +159,8 @@ static int ensure_map(rs_sync *s)
         return -1;
     }
     if (!s->map)
-        ecm_log_info("call_result_map loaded", "%zu codes", rs_map_size(m));
+        ecm_log_info("call_result_map loaded", "source_kind %s, %zu codes", RS_MAP_KIND_UCCE,
+                     rs_map_size(m));
     rs_map_destroy(s->map);
     s->map = m;
     s->map_loaded_ms = now;

@@ -1,5 +1,6 @@
 /* One result-sync step: read a page of Cisco results after the watermark,
- * map each of ours to a CallResult event, and write the events to the outbox
+ * map each of ours to a CallResult event (UCCE codes: call_result_map's
+ * 'ucce' rows), and write the events to the outbox
  * together with the new watermark in one ECM DB transaction. */
 #ifndef RS_SYNC_H
 #define RS_SYNC_H
@@ -13,7 +14,7 @@
 #include "rs_odbc.h"
 
 typedef struct {
-    const char *source;    /* watermark name and CallResult.source: "uccx:Dialer_Detail" */
+    const char *source;    /* watermark name and CallResult.source: "ucce:Dialer_Detail" */
     const char *topic;     /* call.results topic */
     const char *ce_source; /* CloudEvents source: "/ecm/result-sync" */
     int page_size;         /* the rs_odbc handle's page size */

@@ -173,6 +173,43 @@ static void test_ecm_odbc_unreachable(void **state)
     ecm_odbc_destroy(o);
 }
 
+/* ecm_odbc_row_fn: counts rows whose first column is not NULL. */
+static int count_nonnull(void *ctx, const char *const *cols, int ncols)
+{
+    int *n = ctx;
+    *n += ncols > 0 && cols[0] != NULL;
+    return 0;
+}
+
+/* An IN list of keys bigger than the column limit: every '?' is bound, and
+ * one past the documented maximum is refused. */
+static void test_ecm_odbc_query_long_in_list(void **state)
+{
+    fixture *f = ecm_test_need(*state);
+    enum { K = 700 };
+    static char keys[ECM_ODBC_PARAMS_MAX + 1][16];
+    static const char *params[ECM_ODBC_PARAMS_MAX + 1];
+    static char sql[ECM_ODBC_PARAMS_MAX * 3 + 128];
+    size_t len = (size_t)snprintf(sql, sizeof sql,
+                                  "SELECT g FROM generate_series(1, %d) g WHERE g::text IN (?", K);
+    for (int i = 1; i < K; i++)
+        len += (size_t)snprintf(sql + len, sizeof sql - len, ",?");
+    snprintf(sql + len, sizeof sql - len, ")");
+    for (int i = 0; i <= ECM_ODBC_PARAMS_MAX; i++) {
+        snprintf(keys[i], sizeof keys[i], "%d", 2 * i + 1); /* odd numbers */
+        params[i] = keys[i];
+    }
+    ecm_odbc *o = ecm_odbc_new(f->odbc, 1, "test");
+    assert_non_null(o);
+    int seen = 0;
+    /* the odd numbers among 1..K that are among the first K odd numbers */
+    assert_int_equal(ecm_odbc_query(o, sql, params, K, count_nonnull, &seen), K / 2);
+    assert_int_equal(seen, K / 2);
+    assert_int_equal(ecm_odbc_query(o, "SELECT 1", params, ECM_ODBC_PARAMS_MAX + 1, NULL, NULL),
+                     -1);
+    ecm_odbc_destroy(o);
+}
+
 int main(void)
 {
     ecm_test_log_init("test_ecm_odbc", ECM_LOG_ERROR);
@@ -181,6 +218,7 @@ int main(void)
         cmocka_unit_test(test_ecm_odbc_array_insert_and_query),
         cmocka_unit_test(test_ecm_odbc_array_all_or_nothing),
         cmocka_unit_test(test_ecm_odbc_unreachable),
+        cmocka_unit_test(test_ecm_odbc_query_long_in_list),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -61,6 +61,11 @@ static void test_uccx_body_header_line_is_exact(void **state)
     assert_string_equal(p, "Account Number,First Name,Last Name,Phone1,Phone2,Phone3\n"
                            "12-1,,,+15551230000,,\n");
     xmlFree(csv);
+    /* ECM retries the same phone: UCCX's phone-duplicate rule must be off. */
+    xmlChar *dup = element_text(body, "allowDuplicateContacts");
+    assert_non_null(dup);
+    assert_string_equal((const char *)dup, "true");
+    xmlFree(dup);
     free(body);
 }
 

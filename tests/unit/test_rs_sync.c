@@ -23,7 +23,7 @@
 #include "rs_sync.h"
 
 #define O(x) ECM__V1__OUTCOME__OUTCOME_##x
-#define SOURCE "uccx:Dialer_Detail"
+#define SOURCE "ucce:Dialer_Detail"
 #define TOPIC "call.results"
 #define PAGE 1000
 /* Nothing listens here: inside this test's assigned port range. */
