@@ -121,7 +121,7 @@ for kind in uccx ucce_api ucce_db; do
     e2e_assert_eq 0 "$(q "SELECT count(*) FROM contacts ct WHERE ct.campaign_id = $c
         AND ct.counted_attempts <> (SELECT count(*) FROM attempts a WHERE a.contact_id = ct.id
             AND a.status = 'done')")" "$kind contacts counting other than their dialled attempts"
-    e2e_step "$kind campaign $c: $N closed, $(wc -l <"$E2E_TMP/ecm-$kind") attempts = simulator's," \
+    e2e_step "$kind campaign $c: $(q "SELECT count(*) FROM contacts WHERE campaign_id = $c") closed, $(wc -l <"$E2E_TMP/ecm-$kind") attempts = simulator's," \
         "$(q "SELECT count(*) FROM attempts WHERE campaign_id = $c AND status = 'withdrawn'") withdrawn"
 done
 e2e_sim_stats >"$E2E_TMP/stats.json"
