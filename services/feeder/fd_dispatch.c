@@ -7,6 +7,7 @@
 #include "ecm_account.h"
 #include "ecm_clock.h"
 #include "ecm_log.h"
+#include "fd_hold.h"
 #include "fd_reconcile.h"
 #include "ecm_pgval.h"
 
@@ -184,7 +185,10 @@ static int record_batch(fd_ctx *ctx, const fd_target *tg, const char *target, in
         goto fail;
     long long inflight = ecm_pgval_ll(r, 0, 0, -1);
     PQclear(r);
-    long long room = ctx->opt.capacity - inflight;
+    long long hold = fd_hold_of(ctx, target);
+    if (hold < 0)
+        goto fail;
+    long long room = hold - inflight;
     if (room > ctx->opt.batch)
         room = ctx->opt.batch;
     if (room <= 0) {
@@ -313,6 +317,7 @@ void fd_dispatch_forget(fd_ctx *ctx)
     while (ctx->pending)
         pending_drop(ctx, ctx->pending);
     fd_skipped_forget(ctx);
+    fd_hold_forget(ctx);
 }
 
 /* Hands the m recorded contacts of target (accounts[i] the account of

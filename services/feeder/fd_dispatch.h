@@ -15,8 +15,9 @@
  * the batch being taken to commit or commits first and the batch takes
  * nothing. A batch recorded before the pause may still be handed over (or
  * re-handed over by the reconciler) after it: it was taken while the campaign
- * was active. The dialer dials what it holds at its own pace; the campaign's
- * hours on the Cisco side bound that. */
+ * was active. What the dialer holds then is bounded by the hold (about
+ * opt.hold_minutes of its dialling, fd_hold.h) and withdrawn where the
+ * interface allows (fd_withdraw.h). */
 #ifndef FD_DISPATCH_H
 #define FD_DISPATCH_H
 
@@ -25,7 +26,8 @@
 #include "fd_feeder.h"
 
 /* One pass over every Cisco target (of a configured kind) with queued
- * contacts: for each, at most one batch of min(capacity - inflight, batch)
+ * contacts: for each, at most one batch of min(hold - inflight, batch)
+ * (the hold: fd_hold.h, at most opt.capacity)
  * contacts. *dispatched (may be NULL) gets the number of attempts marked
  * 'sent' (the dialer accepted them); *full is set to 1 when some target had
  * a whole batch (more is probably waiting). Returns 0, -1 when the DB

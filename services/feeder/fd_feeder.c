@@ -14,6 +14,7 @@
 #include "ecm_uuid.h"
 #include "fd_dispatch.h"
 #include "fd_reconcile.h"
+#include "fd_withdraw.h"
 #include "ecm_pgval.h"
 
 #define BACKOFF_MIN_MS 200
@@ -55,6 +56,13 @@ void fd_metrics_init(fd_metrics *fm, ecm_metrics *m)
              "targets skipped because their kind's writer is not configured");
     fm->inflight = ecm_metrics_gauge(m, "ecm_feeder_inflight",
                                      "attempts 'sending' or 'sent' on Cisco targets");
+    static const char withdraw_help[] =
+        "attempts of paused or stopped campaigns: taken back from the dialer, or left with it";
+    per_kind(m, fm->withdrawn, "ecm_feeder_withdrawals_total", "result=\"withdrawn\"",
+             withdraw_help);
+    per_kind(m, fm->withdraw_kept, "ecm_feeder_withdrawals_total", "result=\"kept\"",
+             withdraw_help);
+    fm->registry = m;
 }
 
 void fd_count_error(fd_ctx *ctx, fd_kind kind, fd_uccx_status st)
@@ -190,7 +198,7 @@ int fd_update_inflight(fd_ctx *ctx)
 
 void fd_feeder_run(fd_ctx *ctx, long tick_ms, volatile sig_atomic_t *stop)
 {
-    long long next_reconcile = 0, next_gauge = 0, resume_at = 0;
+    long long next_reconcile = 0, next_gauge = 0, next_withdraw = 0, resume_at = 0;
     long backoff = 0;
     while (!*stop) {
         long long now = ecm_clock_mono_ms();
@@ -214,6 +222,11 @@ void fd_feeder_run(fd_ctx *ctx, long tick_ms, volatile sig_atomic_t *stop)
             } else {
                 backoff = 0;
             }
+        }
+        if (now >= next_withdraw) {
+            if (fd_withdraw_run(ctx, NULL, NULL) < 0)
+                ecm_log_debug("withdrawal pass incomplete; the next one tries again", NULL);
+            next_withdraw = now + FD_WITHDRAW_EVERY_MS;
         }
         if (now >= next_gauge) {
             (void)fd_update_inflight(ctx);

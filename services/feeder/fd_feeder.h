@@ -19,6 +19,8 @@ typedef struct {
     const char *source;           /* CloudEvents source, "/ecm/feeder" */
     long batch;                   /* most records per POST */
     long capacity;                /* UCCX's active records per campaign */
+    long hold_minutes;            /* dialling kept at Cisco per target (fd_hold.h); 0: off */
+    long hold_window_s;           /* the window the dial rate is measured over */
     long reconcile_after_s;       /* an attempt 'sending' longer than this is reconciled */
     long reconcile_every_ms;      /* how often the reconciler looks */
 } fd_options;
@@ -33,6 +35,9 @@ typedef struct {
     ecm_metric *reconciled_resent[FD_KIND_N];
     ecm_metric *unconfigured[FD_KIND_N]; /* targets skipped: no writer for their kind */
     ecm_metric *inflight;
+    ecm_metric *withdrawn[FD_KIND_N];     /* attempts taken back from the dialer (fd_withdraw.h) */
+    ecm_metric *withdraw_kept[FD_KIND_N]; /* attempts of a paused campaign left with it */
+    ecm_metrics *registry;                /* for the per-target gauges (fd_hold.h); may be NULL */
 } fd_metrics;
 
 /* A batch whose POST failed while UCCX was unavailable (fd_dispatch.c). */
@@ -46,8 +51,9 @@ typedef struct {
     ecm_gate *gate; /* DNC, calling window and schedule of each contact taken */
     fd_options opt;
     fd_metrics metrics;
-    fd_pending *pending;        /* NULL at start; freed by fd_dispatch_forget() */
-    struct fd_skipped *skipped; /* targets warned about; freed by fd_dispatch_forget() */
+    fd_pending *pending;         /* NULL at start; freed by fd_dispatch_forget() */
+    struct fd_skipped *skipped;  /* targets warned about; freed by fd_dispatch_forget() */
+    struct fd_hold_cache *holds; /* rates read per target; freed by fd_dispatch_forget() */
 } fd_ctx;
 
 /* Creates the feeder's metrics in m (NULL leaves every handle NULL, which the
@@ -80,9 +86,10 @@ int fd_mark_sent(fd_ctx *ctx, const char *const *accounts, size_t n, size_t *mar
 int fd_update_inflight(fd_ctx *ctx);
 
 /* The main loop: reconciles at start and every opt.reconcile_every_ms,
- * dispatches every tick_ms (at once again after a full batch), backs off
- * (capped at 5 s) after a failure. Returns when *stop is set; the batch in
- * flight then is finished first. */
+ * withdraws from the dialer what paused and stopped campaigns have there
+ * (fd_withdraw.h) every FD_WITHDRAW_EVERY_MS, dispatches every tick_ms (at once again after a full
+ * batch), backs off (capped at 5 s) after a failure. Returns when *stop is set; the batch in flight
+ * then is finished first. */
 void fd_feeder_run(fd_ctx *ctx, long tick_ms, volatile sig_atomic_t *stop);
 
 #endif

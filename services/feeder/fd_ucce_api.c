@@ -171,6 +171,24 @@ static fd_uccx_status api_find(void *impl, const fd_target *t, const char *const
     return FD_UCCX_OK;
 }
 
+/* The Outbound API deletes all of a campaign's imported records not
+ * dialled yet, not chosen ones: only whole. */
+static fd_uccx_status api_withdraw(void *impl, const fd_target *t, const char *const *accounts,
+                                   size_t n, int whole, int *withdrew, fd_uccx_result *res)
+{
+    api_writer *w = impl;
+    (void)accounts;
+    (void)n;
+    *withdrew = 0;
+    if (!whole)
+        return FD_UCCX_OK;
+    char path[128];
+    if (import_path(t->cisco_id, path, sizeof path) < 0)
+        return local_failure(res, "Cisco campaign id is not a number");
+    *withdrew = 1;
+    return fd_uccx_delete(w->http, path, res);
+}
+
 static long long api_answering_ms(const void *impl)
 {
     const api_writer *w = impl;
@@ -190,6 +208,7 @@ static void api_destroy(void *impl)
 static const fd_writer_ops API_OPS = {
     .post = api_post,
     .find = api_find,
+    .withdraw = api_withdraw,
     .answering_ms = api_answering_ms,
     .destroy = api_destroy,
 };

@@ -151,6 +151,46 @@ static fd_uccx_status db_find(void *impl, const fd_target *t, const char *const 
     return result(res, FD_UCCX_OK, "");
 }
 
+/* "DELETE FROM table WHERE AccountNumber IN (?,...)" with k markers into
+ * out. Returns 0, or -1 when it does not fit. */
+static int delete_sql(const char *table, size_t k, char *out, size_t out_size)
+{
+    int n = snprintf(out, out_size, "DELETE FROM %s WHERE " ACCOUNT_COL " IN (", table);
+    for (size_t i = 0; n >= 0 && (size_t)n < out_size && i < k; i++)
+        n += snprintf(out + n, out_size - (size_t)n, i ? ",?" : "?");
+    if (n >= 0 && (size_t)n < out_size)
+        n += snprintf(out + n, out_size - (size_t)n, ")");
+    return n < 0 || (size_t)n >= out_size ? -1 : 0;
+}
+
+/* The import table's rows of the accounts (not imported yet: the Campaign
+ * Manager moves a row into the dialing list and deletes it from the import
+ * table in one transaction, so a row is either here or there). Imported
+ * records can't be withdrawn: Cisco gives no delete of dialing list rows.
+ * In chunks, each its own statement; a row deleted by a chunk that then
+ * failed to answer is found absent by find() all the same. */
+static fd_uccx_status db_withdraw(void *impl, const fd_target *t, const char *const *accounts,
+                                  size_t n, int whole, int *withdrew, fd_uccx_result *res)
+{
+    db_writer *w = impl;
+    (void)whole;
+    *withdrew = 0;
+    if (!t->import_table[0])
+        return result(res, FD_UCCX_FAILED, "no import table");
+    *withdrew = 1;
+    char sql[SQL_MAX + 4 * FD_LOOKUP_CHUNK];
+    for (size_t off = 0; off < n; off += FD_LOOKUP_CHUNK) {
+        size_t k = n - off < FD_LOOKUP_CHUNK ? n - off : FD_LOOKUP_CHUNK;
+        if (delete_sql(t->import_table, k, sql, sizeof sql) < 0)
+            return result(res, FD_UCCX_FAILED, "statement too long");
+        long rc = ecm_odbc_query(w->logger, sql, accounts + off, (int)k, NULL, NULL);
+        fd_answering_note(&w->answering, rc >= 0);
+        if (rc < 0)
+            return result(res, FD_UCCX_UNAVAILABLE, "the import table could not be written");
+    }
+    return result(res, FD_UCCX_OK, "");
+}
+
 static long long db_answering_ms(const void *impl)
 {
     const db_writer *w = impl;
@@ -169,6 +209,7 @@ static void db_destroy(void *impl)
 static const fd_writer_ops DB_OPS = {
     .post = db_post,
     .find = db_find,
+    .withdraw = db_withdraw,
     .answering_ms = db_answering_ms,
     .destroy = db_destroy,
 };

@@ -639,6 +639,33 @@ fd_uccx_status fd_uccx_post_body(fd_uccx *u, const char *path, const char *body,
     return post_url(u, url, body, len, res);
 }
 
+fd_uccx_status fd_uccx_delete(fd_uccx *u, const char *path, fd_uccx_result *res)
+{
+    char url[1024];
+    result_set(res, 0, "");
+    if (path_url(u, path, url, sizeof url) < 0) {
+        result_local(res, "path does not fit in a URL");
+        return FD_UCCX_FAILED;
+    }
+    ecm_buf answer;
+    ecm_buf_init(&answer, ERR_BODY_KEEP + 1);
+    CURL *c = u->curl;
+    u->errbuf[0] = '\0';
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "DELETE");
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body_keep);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &answer);
+    CURLcode rc = curl_easy_perform(c);
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    track_outcome(u, rc, status);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, NULL);
+    fd_uccx_status st = classify(rc, status, u->errbuf, ecm_buf_ptr(&answer), res);
+    ecm_buf_destroy(&answer);
+    return st;
+}
+
 fd_uccx_status fd_uccx_post_contacts(fd_uccx *u, const char *campaign_id,
                                      const fd_uccx_contact *contacts, size_t n, fd_uccx_result *res)
 {

@@ -117,6 +117,11 @@ fd_uccx_status fd_uccx_list_contacts(fd_uccx *u, const char *campaign_id, fd_ucc
 fd_uccx_status fd_uccx_post_body(fd_uccx *u, const char *path, const char *body, size_t len,
                                  fd_uccx_result *res);
 
+/* DELETE {base}{path} (path starts with '/', already escaped): Cisco's
+ * delete of a campaign's records (UCCX DELETE …/contacts, the Outbound API's
+ * DELETE …/import). Status as fd_uccx_post_body(). */
+fd_uccx_status fd_uccx_delete(fd_uccx *u, const char *path, fd_uccx_result *res);
+
 /* GETs {base}{path} and parses it as fd_uccx_list_contacts() does (a 404 is
  * an empty list). */
 fd_uccx_status fd_uccx_get_list(fd_uccx *u, const char *path, fd_uccx_list **list,

@@ -135,6 +135,15 @@ fd_uccx_status fd_writer_find(fd_writer *w, const fd_target *t, const char *cons
     return w->ops->find(w->impl, t, accounts, n, present, res);
 }
 
+fd_uccx_status fd_writer_withdraw(fd_writer *w, const fd_target *t, const char *const *accounts,
+                                  size_t n, int whole, int *withdrew, fd_uccx_result *res)
+{
+    *withdrew = 0;
+    if (!w->ops->withdraw)
+        return FD_UCCX_OK;
+    return w->ops->withdraw(w->impl, t, accounts, n, whole, withdrew, res);
+}
+
 long long fd_writer_answering_ms(const fd_writer *w)
 {
     return w->ops->answering_ms(w->impl);
@@ -286,6 +295,28 @@ static fd_uccx_status uccx_find(void *impl, const fd_target *t, const char *cons
     return FD_UCCX_OK;
 }
 
+/* UCCX can delete a campaign's records, not chosen ones: only whole. */
+static fd_uccx_status uccx_withdraw(void *impl, const fd_target *t, const char *const *accounts,
+                                    size_t n, int whole, int *withdrew, fd_uccx_result *res)
+{
+    uccx_writer *w = impl;
+    (void)accounts;
+    (void)n;
+    *withdrew = 0;
+    if (!whole)
+        return FD_UCCX_OK;
+    char path[FD_CISCO_ID_MAX + 64];
+    if (!t->cisco_id[0] || strspn(t->cisco_id, "0123456789") != strlen(t->cisco_id) ||
+        (size_t)snprintf(path, sizeof path, "/adminapi/campaign/%s/contacts", t->cisco_id) >=
+            sizeof path) {
+        if (res)
+            *res = (fd_uccx_result){.settled = 1, .detail = "Cisco campaign id is not a number"};
+        return FD_UCCX_FAILED;
+    }
+    *withdrew = 1;
+    return fd_uccx_delete(w->u, path, res);
+}
+
 static long long uccx_answering_ms(const void *impl)
 {
     const uccx_writer *w = impl;
@@ -305,6 +336,7 @@ static void uccx_destroy(void *impl)
 static const fd_writer_ops UCCX_OPS = {
     .post = uccx_post,
     .find = uccx_find,
+    .withdraw = uccx_withdraw,
     .answering_ms = uccx_answering_ms,
     .destroy = uccx_destroy,
 };

@@ -82,6 +82,16 @@ typedef struct {
      * not be read never passes for an empty one. */
     fd_uccx_status (*find)(void *impl, const fd_target *t, const char *const *accounts, size_t n,
                            int *present, fd_uccx_result *res);
+    /* Takes back from the dialer records it has not dialled yet, where the
+     * interface allows: with whole = 1 (the caller made sure no ECM campaign
+     * that wants its records dialled uses t) every record of t's Cisco
+     * campaign not dialled yet (UCCX: DELETE …/contacts; Outbound API:
+     * DELETE …/import); the import table's rows of the n accounts whatever
+     * whole says (ucce_db: not imported yet). *withdrew = 1 when the dialer
+     * was asked (the caller then decides each account from find()), 0 when
+     * the interface can't withdraw here (nothing asked). NULL: never. */
+    fd_uccx_status (*withdraw)(void *impl, const fd_target *t, const char *const *accounts,
+                               size_t n, int whole, int *withdrew, fd_uccx_result *res);
     /* fd_uccx_answering_ms()'s meaning. */
     long long (*answering_ms)(const void *impl);
     void (*destroy)(void *impl);
@@ -106,6 +116,10 @@ fd_uccx_status fd_writer_post(fd_writer *w, const fd_target *t, const fd_contact
 /* ops->find. */
 fd_uccx_status fd_writer_find(fd_writer *w, const fd_target *t, const char *const *accounts,
                               size_t n, int *present, fd_uccx_result *res);
+
+/* ops->withdraw; a writer without one: OK, *withdrew = 0. */
+fd_uccx_status fd_writer_withdraw(fd_writer *w, const fd_target *t, const char *const *accounts,
+                                  size_t n, int whole, int *withdrew, fd_uccx_result *res);
 
 /* ops->answering_ms. Can't fail. */
 long long fd_writer_answering_ms(const fd_writer *w);

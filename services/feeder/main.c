@@ -31,6 +31,8 @@ typedef struct {
     char *dialer_detail;
     long long batch;
     long long capacity;
+    long long hold_minutes;
+    long long hold_window_s;
     long long tick_ms;
     long long http_timeout_s;
     long long reconcile_after_s;
@@ -70,6 +72,12 @@ static const ecm_cfg_entry config_table[] = {
      "most records per request to a dialer (the Outbound API takes at most 10,000)", NULL, 0},
     {"ECM_FEEDER_CAPACITY", ECM_CFG_INT, offsetof(feeder_config, capacity), "10000", 1, 1000000,
      "active records a dialer holds per Cisco campaign (sending + sent attempts)", NULL, 0},
+    {"ECM_FEEDER_HOLD_MINUTES", ECM_CFG_INT, offsetof(feeder_config, hold_minutes), "5", 0, 1440,
+     "minutes of dialling kept at Cisco per target, from the dial rate observed (at least one "
+     "batch, at most ECM_FEEDER_CAPACITY; 0: capacity only)",
+     NULL, 0},
+    {"ECM_FEEDER_HOLD_WINDOW_S", ECM_CFG_INT, offsetof(feeder_config, hold_window_s), "300", 10,
+     86400, "the window over which a target's dial rate is measured (its results in it)", NULL, 0},
     {"ECM_FEEDER_TICK_MS", ECM_CFG_INT, offsetof(feeder_config, tick_ms), "200", 10, 60000,
      "wait between dispatch passes", NULL, 0},
     {"ECM_FEEDER_HTTP_TIMEOUT_S", ECM_CFG_INT, offsetof(feeder_config, http_timeout_s), "10", 1,
@@ -181,6 +189,16 @@ static ecm_gate *new_gate(ecm_service *svc, const feeder_config *cfg, ecm_legal_
     return ecm_gate_new(&gcfg);
 }
 
+/* The start line: what the feeder talks to and its pacing. */
+static void log_running(const feeder_config *cfg, fd_writer *const *writers)
+{
+    ecm_log_info("feeder running",
+                 "uccx=%s uccx_db_cra=%d ucce_api=%d ucce_db=%d batch=%lld capacity=%lld "
+                 "hold_minutes=%lld",
+                 cfg->uccx_url, cfg->uccx_odbc[0] != '\0', writers[FD_KIND_UCCE_API] != NULL,
+                 writers[FD_KIND_UCCE_DB] != NULL, cfg->batch, cfg->capacity, cfg->hold_minutes);
+}
+
 int main(int argc, char **argv)
 {
     feeder_config cfg;
@@ -228,6 +246,8 @@ int main(int argc, char **argv)
                 .source = svc.source,
                 .batch = (long)cfg.batch,
                 .capacity = (long)cfg.capacity,
+                .hold_minutes = (long)cfg.hold_minutes,
+                .hold_window_s = (long)cfg.hold_window_s,
                 .reconcile_after_s = (long)cfg.reconcile_after_s,
                 .reconcile_every_ms = 5000,
             },
@@ -242,10 +262,7 @@ int main(int argc, char **argv)
     if (ecm_service_start_http(&svc) < 0)
         goto out;
 
-    ecm_log_info("feeder running",
-                 "uccx=%s uccx_db_cra=%d ucce_api=%d ucce_db=%d batch=%lld capacity=%lld",
-                 cfg.uccx_url, cfg.uccx_odbc[0] != '\0', writers[FD_KIND_UCCE_API] != NULL,
-                 writers[FD_KIND_UCCE_DB] != NULL, cfg.batch, cfg.capacity);
+    log_running(&cfg, writers);
     fd_feeder_run(&ctx, (long)cfg.tick_ms, &ecm_stop_requested);
     fd_dispatch_forget(&ctx);
     rc = 0;

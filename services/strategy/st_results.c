@@ -174,7 +174,15 @@ enum {
 };
 
 static const char SQL_LOCK_ATTEMPT[] =
-    "SELECT outcome IS NOT NULL FROM attempts WHERE contact_id = $1 AND attempt = $2 FOR UPDATE";
+    "SELECT outcome IS NOT NULL, status = 'withdrawn' FROM attempts"
+    " WHERE contact_id = $1 AND attempt = $2 FOR UPDATE";
+
+/* A withdrawn attempt's result once its contact has moved on (queued again
+ * and taken, or decided): the call was made, so it counts against the caps
+ * once (the withdrawal did not count it), but decides nothing. */
+static const char SQL_COUNT_LATE[] =
+    "UPDATE contacts SET counted_attempts = counted_attempts + 1, updated_at = now()"
+    " WHERE id = $1";
 
 static const char SQL_RECORD_ATTEMPT[] =
     "UPDATE attempts SET status = 'done',"
@@ -343,12 +351,14 @@ static int result_params_of(const st_result *r, result_params *p)
     return 0;
 }
 
-/* Locks r's attempt and records its result on it. Returns ST_APPLY_DECIDED
+/* Locks r's attempt and records its result on it; *withdrawn is set when
+ * the feeder had withdrawn it from the dialer (fd_withdraw.h: a record it
+ * judged undialled that was dialled after all). Returns ST_APPLY_DECIDED
  * when recorded (the decision is still to be made), ST_APPLY_REJECT (unknown
  * attempt), ST_APPLY_DUPLICATE (it had an outcome already) or
  * ST_APPLY_DB_ERROR (reason has the SQLSTATE). */
 static st_apply_status record_attempt(ecm_pg *pg, const st_result *r, const result_params *rp,
-                                      char *reason, size_t reason_size)
+                                      int *withdrawn, char *reason, size_t reason_size)
 {
     const char *p_att[] = {rp->contact, rp->attempt};
     PGresult *a = ecm_pg_exec(pg, SQL_LOCK_ATTEMPT, 2, p_att);
@@ -356,6 +366,7 @@ static st_apply_status record_attempt(ecm_pg *pg, const st_result *r, const resu
         return tx_failed(pg, reason, reason_size);
     int attempt_rows = PQntuples(a);
     int already = attempt_rows > 0 && field_bool(a, 0, 0);
+    *withdrawn = attempt_rows > 0 && field_bool(a, 0, 1);
     PQclear(a);
     if (attempt_rows == 0) {
         snprintf(reason, reason_size, "unknown attempt");
@@ -486,6 +497,35 @@ static st_apply_status write_decision(ecm_pg *pg, const st_results_ctx *ctx, con
     return ST_APPLY_DECIDED;
 }
 
+/* 1 when r decides the contact k: its current attempt, the contact
+ * 'dispatched' on it, or 'queued' again after the feeder withdrew it (the
+ * dialer dialled it all the same: its result decides, as if never
+ * withdrawn, before the contact is taken again). */
+static int result_is_current(const st_result *r, const PGresult *k, int withdrawn)
+{
+    const char *state = PQgetvalue(k, 0, K_STATE);
+    if (ecm_pgval_ll(k, 0, K_ATTEMPTS, -1) != (long long)r->attempt)
+        return 0;
+    return strcmp(state, "dispatched") == 0 || (withdrawn && strcmp(state, "queued") == 0);
+}
+
+/* A result recorded on an attempt that no longer decides its contact. A
+ * withdrawn one still counts against the caps when it counts as an attempt
+ * (the call was made; the withdrawal had not counted it). Returns
+ * ST_APPLY_RECORDED or ST_APPLY_DB_ERROR. */
+static st_apply_status late_result(ecm_pg *pg, const st_result *r, const result_params *rp,
+                                   int withdrawn, char *reason, size_t reason_size)
+{
+    ecm_log_info("result for an earlier attempt recorded", "contact %lld attempt %d withdrawn %d",
+                 (long long)r->contact_id, r->attempt, withdrawn);
+    if (withdrawn && r->counts_as_attempt) {
+        const char *p[] = {rp->contact};
+        if (ecm_pg_cmd(pg, SQL_COUNT_LATE, 1, p) != 0)
+            return tx_failed(pg, reason, reason_size);
+    }
+    return ST_APPLY_RECORDED;
+}
+
 /* The work of one result inside the caller's open transaction. On
  * ST_APPLY_REJECT and ST_APPLY_DUPLICATE nothing was written (at most rows
  * were locked); on ST_APPLY_DB_ERROR the transaction is aborted and reason has
@@ -513,18 +553,15 @@ static st_apply_status apply_in_tx(ecm_pg *pg, const st_results_ctx *ctx, const 
         snprintf(reason, reason_size, "unknown contact");
         return ST_APPLY_REJECT;
     }
-    st_apply_status st = record_attempt(pg, r, &rp, reason, reason_size);
+    int withdrawn = 0;
+    st_apply_status st = record_attempt(pg, r, &rp, &withdrawn, reason, reason_size);
     if (st != ST_APPLY_DECIDED) {
         PQclear(k);
         return st;
     }
-    int current = strcmp(PQgetvalue(k, 0, K_STATE), "dispatched") == 0 &&
-                  ecm_pgval_ll(k, 0, K_ATTEMPTS, -1) == (long long)r->attempt;
-    if (!current) {
-        ecm_log_info("result for an earlier attempt recorded", "contact %lld attempt %d",
-                     (long long)r->contact_id, r->attempt);
+    if (!result_is_current(r, k, withdrawn)) {
         PQclear(k);
-        return ST_APPLY_RECORDED;
+        return late_result(pg, r, &rp, withdrawn, reason, reason_size);
     }
 
     st_decide_in in;

@@ -31,10 +31,12 @@ typedef struct {
     pthread_mutex_t mu;
     ecm_http *http;
     int port;
-    int post_status; /* answer to a POST; 202 unless the test says otherwise */
-    int delay_ms;    /* wait before answering */
-    int get_status;  /* answer to a GET; 200 unless the test says otherwise */
-    char **accounts; /* every distinct account number received */
+    int post_status;   /* answer to a POST; 202 unless the test says otherwise */
+    int delay_ms;      /* wait before answering */
+    int get_status;    /* answer to a GET; 200 unless the test says otherwise */
+    int delete_status; /* answer to a DELETE; 200 unless the test says otherwise */
+    size_t deletes;    /* DELETEs answered 200 (each forgets every account held) */
+    char **accounts;   /* every distinct account number received */
     size_t n, cap;
     size_t posts;      /* POSTs answered 2xx */
     size_t rows;       /* rows received in them */
@@ -219,6 +221,30 @@ static void fake_get_import(void *ctx, ecm_http_req *req)
     free(out);
 }
 
+/* DELETE …/contacts (UCCX) or …/import (Outbound API): the campaign's
+ * undialled records go. The fake lists only what it holds undialled (the
+ * test keeps dialled records in its db_cra / Dialer_Detail tables), so it
+ * forgets every account (posts, rows and duplicates keep counting). */
+static void fake_delete(void *ctx, ecm_http_req *req)
+{
+    fake_uccx *f = ctx;
+    if (!fake_authorized(f, req))
+        return;
+    pthread_mutex_lock(&f->mu);
+    int status = f->delete_status;
+    if (status == 200) {
+        for (size_t i = 0; i < f->n; i++)
+            free(f->accounts[i]);
+        f->n = 0;
+        f->deletes++;
+    }
+    pthread_mutex_unlock(&f->mu);
+    if (status != 200)
+        ecm_http_respond(req, status, "text/plain", "fake says no\n", 13);
+    else
+        ecm_http_respond(req, 200, "application/xml", "", 0);
+}
+
 /* Starts a fake on the first free port of [port_lo, port_hi]. */
 static fake_uccx *fake_start(int port_lo, int port_hi)
 {
@@ -226,13 +252,17 @@ static fake_uccx *fake_start(int port_lo, int port_hi)
     pthread_mutex_init(&f->mu, NULL);
     f->post_status = 202;
     f->get_status = 200;
+    f->delete_status = 200;
     static const ecm_test_route routes[] = {
+        {"DELETE", "/adminapi/campaign/{}/contacts", 0, fake_delete},
+        {"DELETE", "/unifiedconfig/config/campaign/{}/import", 0, fake_delete},
         {"POST", "/adminapi/campaign/{}/contacts", 16u << 20, fake_post},
         {"GET", "/adminapi/campaign/{}/contacts", 0, fake_get},
         {"POST", "/unifiedconfig/config/campaign/{}/import", 16u << 20, fake_post},
         {"GET", "/unifiedconfig/config/campaign/{}/import", 0, fake_get_import},
     };
-    f->http = ecm_test_http_serve(port_lo, port_hi, routes, 4, f, &f->port);
+    f->http = ecm_test_http_serve(port_lo, port_hi, routes, sizeof routes / sizeof routes[0], f,
+                                  &f->port);
     if (!f->http) {
         free(f);
         return NULL;
@@ -246,9 +276,10 @@ static void fake_reset(fake_uccx *f)
     for (size_t i = 0; i < f->n; i++)
         free(f->accounts[i]);
     f->n = 0;
-    f->posts = f->rows = f->duplicates = f->unauthorized = 0;
+    f->posts = f->rows = f->duplicates = f->unauthorized = f->deletes = 0;
     f->post_status = 202;
     f->get_status = 200;
+    f->delete_status = 200;
     f->delay_ms = 0;
     f->last_body[0] = '\0';
     pthread_mutex_unlock(&f->mu);

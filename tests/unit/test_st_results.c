@@ -386,6 +386,67 @@ static void test_results_older_attempt_is_only_recorded(void **state)
     free(att);
 }
 
+/* The feeder withdrew attempt 1 (judged undialled) and queued the contact
+ * again; the dialer had dialled it after all: its result decides the contact
+ * as the current attempt, counted once. */
+static void test_results_withdrawn_attempt_result_decides_queued_contact(void **state)
+{
+    (void)state;
+    NEED_DB();
+    long long camp = make_campaign(make_strategy(5), "NULL");
+    long long k = make_contact(camp, 1);
+    PQclear(q("UPDATE attempts SET status = 'withdrawn' WHERE contact_id = %lld", k));
+    PQclear(q("UPDATE contacts SET state = 'queued' WHERE id = %lld", k));
+    st_result r = result(camp, k, 1, O(CONNECTED));
+    st_apply_info info;
+    assert_int_equal(apply(&r, &info), ST_APPLY_DECIDED);
+    assert_int_equal(info.closed, 1);
+    char *st = q_text("SELECT state || ' ' || counted_attempts || ' ' || attempts"
+                      " FROM contacts WHERE id = %lld",
+                      k);
+    assert_string_equal(st, "closed 1 1");
+    free(st);
+    char *att = q_text("SELECT status || ' ' || outcome FROM attempts WHERE contact_id = %lld", k);
+    assert_string_equal(att, "done CONNECTED");
+    free(att);
+    /* Delivered again: nothing more is counted. */
+    assert_int_equal(apply(&r, NULL), ST_APPLY_DUPLICATE);
+    assert_int_equal(q_ll("SELECT counted_attempts FROM contacts WHERE id = %lld", k), 1);
+}
+
+/* The withdrawn attempt's contact was already taken again (attempt 2 in
+ * flight): the late result is recorded and counts against the caps once,
+ * but decides nothing; a redelivery counts nothing more. An older attempt
+ * that was not withdrawn still counts nothing (as before). */
+static void test_results_withdrawn_attempt_late_result_counts_once(void **state)
+{
+    (void)state;
+    NEED_DB();
+    long long camp = make_campaign(make_strategy(5), "NULL");
+    long long k = make_contact(camp, 2);
+    PQclear(
+        q("UPDATE attempts SET status = 'withdrawn' WHERE contact_id = %lld AND attempt = 1", k));
+    st_result r = result(camp, k, 1, O(NO_ANSWER));
+    assert_int_equal(apply(&r, NULL), ST_APPLY_RECORDED);
+    char *st = q_text("SELECT state || ' ' || counted_attempts FROM contacts WHERE id = %lld", k);
+    assert_string_equal(st, "dispatched 1");
+    free(st);
+    assert_int_equal(apply(&r, NULL), ST_APPLY_DUPLICATE);
+    assert_int_equal(q_ll("SELECT counted_attempts FROM contacts WHERE id = %lld", k), 1);
+    /* Attempt 2's own result then decides, counting it too. */
+    st_result r2 = result(camp, k, 2, O(NO_ANSWER));
+    assert_int_equal(apply(&r2, NULL), ST_APPLY_DECIDED);
+    assert_int_equal(q_ll("SELECT counted_attempts FROM contacts WHERE id = %lld", k), 2);
+    /* A not-attempted late result (25: returned undialled) never counts. */
+    long long k2 = make_contact(camp, 2);
+    PQclear(
+        q("UPDATE attempts SET status = 'withdrawn' WHERE contact_id = %lld AND attempt = 1", k2));
+    st_result r3 = result(camp, k2, 1, O(NOT_ATTEMPTED));
+    r3.counts_as_attempt = 0;
+    assert_int_equal(apply(&r3, NULL), ST_APPLY_RECORDED);
+    assert_int_equal(q_ll("SELECT counted_attempts FROM contacts WHERE id = %lld", k2), 0);
+}
+
 static void test_results_not_attempted_does_not_count(void **state)
 {
     (void)state;
@@ -794,6 +855,8 @@ int main(void)
         DB_TEST(test_results_unknown_attempt_is_rejected),
         DB_TEST(test_results_older_attempt_is_only_recorded),
         DB_TEST(test_results_not_attempted_does_not_count),
+        DB_TEST(test_results_withdrawn_attempt_result_decides_queued_contact),
+        DB_TEST(test_results_withdrawn_attempt_late_result_counts_once),
         DB_TEST(test_results_next_phone_rule_moves_phone_index),
         DB_TEST(test_results_strategy_max_attempts_closes_with_last_outcome),
         DB_TEST(test_results_rule_max_counts_earlier_attempts_with_outcome),
