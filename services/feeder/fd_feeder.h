@@ -22,7 +22,11 @@ typedef struct {
     long hold_minutes;            /* dialling kept at Cisco per target (fd_hold.h); 0: off */
     long hold_window_s;           /* the window the dial rate is measured over */
     long reconcile_after_s;       /* an attempt 'sending' longer than this is reconciled */
-    long reconcile_every_ms;      /* how often the reconciler looks */
+    /* ucce_api: how long an import may wait in Cisco's queue for its answer;
+     * a missing attempt is re-sent only once older than this plus
+     * reconcile_after_s (a crashed feeder's import may still be queued). */
+    long ucce_import_timeout_s;
+    long reconcile_every_ms; /* how often the reconciler looks */
 } fd_options;
 
 /* Per target kind (label kind="uccx|ucce_api|ucce_db"), and one gauge. */

@@ -13,9 +13,11 @@ static const char STALE_TARGETS_SQL[] =
     "WHERE status = 'sending' AND target LIKE ANY (ARRAY['uccx:%', 'ucce_api:%', 'ucce_db:%']) "
     "AND sending_at < now() - $1::bigint * interval '1 second' ORDER BY 1";
 
+/* Column 6: old enough to be re-sent when missing ($5: see young_s()). */
 static const char STALE_ROWS_SQL[] =
     "SELECT a.account_number, ct.first_name, ct.last_name, a.phone, cp.state = 'active', "
-    "COALESCE(ct.time_zone, cp.time_zone) "
+    "COALESCE(ct.time_zone, cp.time_zone), "
+    "a.sending_at < now() - $5::bigint * interval '1 second' "
     "FROM attempts a JOIN contacts ct ON ct.id = a.contact_id "
     "JOIN campaigns cp ON cp.id = a.campaign_id "
     "WHERE a.target = $1 AND a.status = 'sending' "
@@ -66,7 +68,7 @@ typedef struct {
     int *present;
     const char **mark;
     fd_contact *missing;
-    size_t nmark, nmissing, npresent, held;
+    size_t nmark, nmissing, npresent, held, young;
 } row_split;
 
 /* Room for n rows in sp (zeroed first). Returns 0, or -1 when memory runs
@@ -97,6 +99,8 @@ static void split_rows(row_split *sp, const PGresult *r, int n)
         if (sp->present[i]) {
             sp->npresent++;
             sp->mark[sp->nmark++] = sp->accounts[i];
+        } else if (strcmp(PQgetvalue(r, i, 6), "t") != 0) {
+            sp->young++; /* may still be in the dialer's queue: not re-sent yet */
         } else if (strcmp(PQgetvalue(r, i, 4), "t") == 0) {
             sp->missing[sp->nmissing++] = (fd_contact){
                 .account_number = sp->accounts[i],
@@ -140,9 +144,11 @@ static int settle_rows(fd_ctx *ctx, fd_writer *w, const fd_target *tg, const cha
     /* A request the dialer got but did not answer (a timeout) may still
      * land: what it lacks is re-sent only when it has answered long enough
      * for such a request to be over. */
-    size_t deferred = 0;
+    size_t deferred = sp.young;
+    if (sp.young > 0)
+        rc = -2;
     if (sp.nmissing > 0 && fd_writer_answering_ms(w) < ctx->opt.reconcile_after_s * 1000) {
-        deferred = sp.nmissing;
+        deferred += sp.nmissing;
         rc = -2;
     } else if (sp.nmissing > 0) {
         rc = resend(ctx, w, tg, target, sp.missing, sp.nmissing, sp.mark, &sp.nmark);
@@ -165,8 +171,12 @@ static int settle_rows(fd_ctx *ctx, fd_writer *w, const fd_target *tg, const cha
 }
 
 /* Reconciles the attempts of target 'sending' for longer than after_s,
- * only those named in the array literal `only` unless it is NULL. */
-static int reconcile_rows(fd_ctx *ctx, const char *target, long after_s, const char *only,
+ * only those named in the array literal `only` unless it is NULL. over: the
+ * caller knows the hand-over of these attempts is over (an answer, or no
+ * server reached); else (found stale, e.g. after a crash) a missing
+ * Outbound API attempt is re-sent only when no import of it can still wait
+ * in Cisco's queue. */
+static int reconcile_rows(fd_ctx *ctx, const char *target, long after_s, const char *only, int over,
                           size_t *present_out, size_t *resent_out)
 {
     fd_target tg;
@@ -175,15 +185,21 @@ static int reconcile_rows(fd_ctx *ctx, const char *target, long after_s, const c
     fd_writer *w = fd_writer_for(ctx, &tg);
     if (!w)
         return 0; /* left 'sending' until that kind is configured */
-    char after[32], limit[32];
-    if ((size_t)snprintf(after, sizeof after, "%ld", after_s) >= sizeof after ||
+    char after[32], limit[32], young[32];
+    /* An Outbound API import left without an answer may wait in Cisco's
+     * queue up to the import timeout: nothing is re-sent before. */
+    long young_s = tg.kind == FD_KIND_UCCE_API && !over
+                       ? ctx->opt.ucce_import_timeout_s + ctx->opt.reconcile_after_s
+                       : 0;
+    if ((size_t)snprintf(young, sizeof young, "%ld", young_s) >= sizeof young ||
+        (size_t)snprintf(after, sizeof after, "%ld", after_s) >= sizeof after ||
         (size_t)snprintf(limit, sizeof limit, "%ld",
                          ctx->opt.capacity > 0 ? ctx->opt.capacity : 10000) >= sizeof limit)
         return -1;
     if (fd_target_load(ctx->pg, &tg) < 0 || ecm_pg_begin(ctx->pg) < 0)
         goto db_fail;
-    const char *params[4] = {target, after, limit, only};
-    PGresult *r = ecm_pg_exec(ctx->pg, STALE_ROWS_SQL, 4, params);
+    const char *params[5] = {target, after, limit, only, young};
+    PGresult *r = ecm_pg_exec(ctx->pg, STALE_ROWS_SQL, 5, params);
     if (!r)
         goto db_fail;
     int n = PQntuples(r);
@@ -218,7 +234,7 @@ int fd_reconcile_accounts(fd_ctx *ctx, const char *target, const char *const *ac
     for (size_t i = 0; i < n; i++)
         ecm_pgarr_add_str(&a, accounts[i]);
     const char *only = ecm_pgarr_finish(&a);
-    int rc = only ? reconcile_rows(ctx, target, 0, only, &p, &s) : -1;
+    int rc = only ? reconcile_rows(ctx, target, 0, only, 1, &p, &s) : -1;
     ecm_pgarr_destroy(&a);
     if (present)
         *present = p;
@@ -241,7 +257,8 @@ int fd_reconcile_run(fd_ctx *ctx, size_t *present, size_t *resent)
     }
     int rc = 0;
     for (int i = 0; i < PQntuples(r); i++) {
-        if (reconcile_rows(ctx, PQgetvalue(r, i, 0), ctx->opt.reconcile_after_s, NULL, &p, &s) < 0)
+        if (reconcile_rows(ctx, PQgetvalue(r, i, 0), ctx->opt.reconcile_after_s, NULL, 0, &p, &s) <
+            0)
             rc = -1;
     }
     PQclear(r);

@@ -458,14 +458,26 @@ struct fd_uccx {
      * doubt (0: not since the last such request); doubted: there was one. */
     long long answering_since;
     int doubted;
+    /* The server queues imports (the Outbound API): only a later import it
+     * took proves an earlier one in doubt is over. */
+    int queueing;
 };
+
+void fd_uccx_set_queueing(fd_uccx *u, int on)
+{
+    u->queueing = on;
+}
 
 /* A request that reached UCCX but got no answer may still be carried out
  * later: a frozen UCCX works through what waits in its sockets once it runs
  * again. Such a request restarts the clock of fd_uccx_answering_ms(); an
- * answer (any status) starts it again. */
-static void track_outcome(fd_uccx *u, CURLcode rc, long status)
+ * answer (any status) starts it again. A queueing server (fd_uccx_set_
+ * queueing) answers 503s and lists while an earlier import still waits in
+ * its queue: there only a later POST it took (2xx) starts the clock. */
+static void track_outcome(fd_uccx *u, CURLcode rc, long status, int is_post)
 {
+    if (u->queueing && status > 0 && !(is_post && status >= 200 && status < 300))
+        return;
     if (status > 0) {
         if (u->answering_since == 0)
             u->answering_since = ecm_clock_mono_ms();
@@ -620,7 +632,7 @@ static fd_uccx_status post_url(fd_uccx *u, const char *url, const char *body, si
     CURLcode rc = curl_easy_perform(c);
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    track_outcome(u, rc, status);
+    track_outcome(u, rc, status, 1);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, NULL);
     fd_uccx_status st = classify(rc, status, u->errbuf, ecm_buf_ptr(&answer), res);
     ecm_buf_destroy(&answer);
@@ -659,7 +671,7 @@ fd_uccx_status fd_uccx_delete(fd_uccx *u, const char *path, fd_uccx_result *res)
     CURLcode rc = curl_easy_perform(c);
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    track_outcome(u, rc, status);
+    track_outcome(u, rc, status, 0);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, NULL);
     fd_uccx_status st = classify(rc, status, u->errbuf, ecm_buf_ptr(&answer), res);
     ecm_buf_destroy(&answer);
@@ -734,7 +746,7 @@ static fd_uccx_status get_list_url(fd_uccx *u, const char *url, fd_uccx_list **l
     CURLcode rc = curl_easy_perform(c);
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    track_outcome(u, rc, status);
+    track_outcome(u, rc, status, 0);
     fd_uccx_status st = classify(rc, status, u->errbuf, ecm_buf_ptr(&f.head), res);
     fd_uccx_list *l = list_parser_end(&parser, st == FD_UCCX_OK && !f.failed);
     if (rc == CURLE_OK && status == 404) {

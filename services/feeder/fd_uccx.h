@@ -100,6 +100,13 @@ fd_uccx_status fd_uccx_post_contacts(fd_uccx *u, const char *campaign_id,
  * once this is long enough for such a request to be over. Can't fail. */
 long long fd_uccx_answering_ms(const fd_uccx *u);
 
+/* Marks u's server as one that queues imports and answers each in its turn
+ * (the Outbound API: a queue of 30, 503 beyond): a 503, a list or any other
+ * answer then says nothing about an earlier import still in its queue, so
+ * only a later POST it took (2xx) starts fd_uccx_answering_ms()'s clock.
+ * Can't fail. */
+void fd_uccx_set_queueing(fd_uccx *u, int on);
+
 /* GET {base}/adminapi/campaign/{campaign_id}/contacts, parsed as the answer
  * streams in. On FD_UCCX_OK *list is set (free with fd_uccx_list_destroy);
  * otherwise *list is NULL. A 404 (UCCX has no such campaign, so nothing of

@@ -36,6 +36,7 @@ typedef struct {
     long long tick_ms;
     long long http_timeout_s;
     long long reconcile_after_s;
+    long long ucce_import_timeout_s;
     char *group;
     char *legal_hours;
     long long window_margin_s;
@@ -82,6 +83,12 @@ static const ecm_cfg_entry config_table[] = {
      "wait between dispatch passes", NULL, 0},
     {"ECM_FEEDER_HTTP_TIMEOUT_S", ECM_CFG_INT, offsetof(feeder_config, http_timeout_s), "10", 1,
      300, "bound on one dialer HTTP request", NULL, 0},
+    {"ECM_UCCE_IMPORT_TIMEOUT_S", ECM_CFG_INT, offsetof(feeder_config, ucce_import_timeout_s),
+     "300", 10, 3600,
+     "bound on one Outbound API import: Cisco answers an import in its turn in a queue of up to "
+     "30; a missing record is sent again only when older than this plus "
+     "ECM_FEEDER_RECONCILE_AFTER_S",
+     NULL, 0},
     {"ECM_FEEDER_RECONCILE_AFTER_S", ECM_CFG_INT, offsetof(feeder_config, reconcile_after_s), "30",
      1, 86400, "an attempt left 'sending' longer than this is reconciled with its dialer", NULL, 0},
     {"ECM_FEEDER_GROUP", ECM_CFG_STRING, offsetof(feeder_config, group), "ecm-feeder", 0, -1,
@@ -153,7 +160,10 @@ static int make_writers(const feeder_config *cfg, fd_writer **w)
         ecm_log_warn("ECM_UCCE_URL is empty: ucce_api targets are skipped", NULL);
         return 0;
     }
-    fd_uccx *api = fd_uccx_new(cfg->ucce_url, cfg->ucce_user, cfg->ucce_password, timeout_ms);
+    fd_uccx *api = fd_uccx_new(cfg->ucce_url, cfg->ucce_user, cfg->ucce_password,
+                               (long)cfg->ucce_import_timeout_s * 1000);
+    if (api)
+        fd_uccx_set_queueing(api, 1);
     w[FD_KIND_UCCE_API] =
         api ? fd_ucce_api_writer_new(api, ecm_odbc_new(cfg->ucce_odbc, 1, "UCCE Logger/HDS"),
                                      cfg->dialer_detail)
@@ -249,6 +259,7 @@ int main(int argc, char **argv)
                 .hold_minutes = (long)cfg.hold_minutes,
                 .hold_window_s = (long)cfg.hold_window_s,
                 .reconcile_after_s = (long)cfg.reconcile_after_s,
+                .ucce_import_timeout_s = (long)cfg.ucce_import_timeout_s,
                 .reconcile_every_ms = 5000,
             },
     };

@@ -555,6 +555,34 @@ static void test_dialled_and_gone_are_marked_not_resent(void **state)
                      20);
 }
 
+/* An Outbound API import whose answer was lost (a feeder killed while it
+ * waited in Cisco's queue) may still be imported later: an attempt found
+ * 'sending' and missing at Cisco is re-sent only once older than the import
+ * timeout plus ECM_FEEDER_RECONCILE_AFTER_S; before that it is deferred. */
+static void test_ucce_api_stale_attempt_waits_out_the_import_queue(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    seed(f, "ucce_api", "5001", 10);
+    fake_set(f->fake, 503, 200, 0);
+    assert_int_equal(fd_dispatch_tick(&f->ctx, NULL, NULL), -2);
+    fd_dispatch_forget(&f->ctx); /* as a restarted feeder: no memory of the batch */
+    f->ctx.opt.ucce_import_timeout_s = 300;
+    fake_set(f->fake, 200, 200, 0);
+    q_cmd(f, "UPDATE attempts SET sending_at = now() - interval '60 seconds'");
+    size_t present = 0, resent = 0;
+    assert_int_equal(fd_reconcile_run(&f->ctx, &present, &resent), -1);
+    assert_int_equal(resent, 0);
+    assert_int_equal(f->fake->rows, 0);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE status = 'sending'"), 10);
+    q_cmd(f, "UPDATE attempts SET sending_at = now() - interval '331 seconds'");
+    assert_int_equal(fd_reconcile_run(&f->ctx, &present, &resent), 0);
+    assert_int_equal(resent, 10);
+    assert_int_equal(f->fake->rows, 10);
+    assert_int_equal(f->fake->duplicates, 0);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE status = 'sent'"), 10);
+}
+
 /* A kind without a writer: its targets are skipped (one warning, one count
  * a target), the others go on. */
 static void test_unconfigured_kind_is_skipped(void **state)
@@ -588,6 +616,7 @@ int main(void)
         DB_TEST(test_ucce_db_missing_dialing_list_is_empty),
         DB_TEST(test_lookup_in_chunks),
         DB_TEST(test_ucce_api_503_backs_off_and_sends_once),
+        DB_TEST(test_ucce_api_stale_attempt_waits_out_the_import_queue),
         DB_TEST(test_dialled_and_gone_are_marked_not_resent),
         DB_TEST(test_unconfigured_kind_is_skipped),
     };
