@@ -134,10 +134,11 @@ fd_writer *fd_writer_uccx_new(fd_uccx *u, ecm_odbc *cra) __attribute__((warn_unu
 /* Lookup in chunks over ODBC: sets present[i] = 1 for each accounts[i] that
  * table has in column (rows filtered by `filter_col = filter_val` too when
  * filter_col is not NULL), leaving the others as they are. At most
- * FD_LOOKUP_CHUNK accounts a statement: ecm_odbc_query() binds at most 64
- * parameters (one more is the filter). table and columns must be valid
- * identifiers (the caller checked them). Returns 0, or -1 (logged). */
-#define FD_LOOKUP_CHUNK 60
+ * FD_LOOKUP_CHUNK accounts a statement (one more parameter is the filter),
+ * well inside ecm_odbc's ECM_ODBC_PARAMS_MAX and SQL Server's 2,100
+ * parameters a statement. table and columns must be valid identifiers (the
+ * caller checked them). Returns 0, or -1 (logged). */
+#define FD_LOOKUP_CHUNK 500
 int fd_lookup_odbc(ecm_odbc *o, const char *table, const char *column, const char *filter_col,
                    const char *filter_val, const char *const *accounts, size_t n, int *present)
     __attribute__((warn_unused_result));
