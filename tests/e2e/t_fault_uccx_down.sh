@@ -3,11 +3,14 @@
 # or more (requests hang, POSTs time out and may still land later), and killed with
 # SIGKILL and restarted 5 s or more later (connections refused; it keeps its state
 # in its DB). Each time contacts are waiting and the feeder has room for
-# several batches, yet it records only one batch 'sending' and retries that
+# several batches (capacity 200; no hold by dial rate, which would leave room
+# for only what the dialer got through lately), yet it records only one batch
+# 'sending' and retries that
 # one, reconciled with UCCX, until UCCX is back. The campaign ends with
 # nothing lost and no account number dialled twice; the feeder never exits.
 # e2e-env: ECM_SIM_DIAL_RATE=150
 # e2e-env: ECM_FEEDER_CAPACITY=200
+# e2e-env: ECM_FEEDER_HOLD_MINUTES=0
 # e2e-env: ECM_FEEDER_BATCH=50
 # e2e-timeout: 300
 source "$(dirname "$0")/lib.sh"

@@ -16,10 +16,13 @@
 # The moments are made, not hoped for: holding an exclusive lock on ECM's
 # outbox stops the feeder between Cisco taking a batch and the ECM DB
 # recording it 'sent' (that transaction writes the ContactDispatched events);
-# holding one on the import table stops the ODBC write itself.
+# holding one on the import table stops the ODBC write itself. No hold by dial
+# rate (ECM_FEEDER_HOLD_MINUTES=0): with results held up by the outbox lock it
+# would leave the feeder no room for the batch to be caught.
 # e2e-env: ECM_SIM_DIAL_RATE=400
 # e2e-env: ECM_SIM_DIAL_DELAY_MS=0
 # e2e-env: ECM_FEEDER_CAPACITY=200
+# e2e-env: ECM_FEEDER_HOLD_MINUTES=0
 # e2e-env: ECM_FEEDER_BATCH=50
 # e2e-timeout: 900
 source "$(dirname "$0")/lib.sh"
