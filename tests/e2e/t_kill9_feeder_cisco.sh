@@ -97,9 +97,17 @@ reconciled() {
 
 # kill_dialled CAMPAIGN WHAT: the feeder killed while attempts Cisco has
 # already dialled are still 'sending' in the ECM DB.
+# With a third argument the campaign is activated first, the feeder frozen
+# meanwhile, so that its first batches meet the lock.
 kill_dialled() {
-    local cid=$1 what=$2 accts n
+    local cid=$1 what=$2 accts n fpid
+    if [[ -n ${3-} ]]; then
+        fpid=$(ecm_pid feeder)
+        kill -STOP "$fpid"
+        activate "$cid"
+    fi
     lock_hold "$ECM_DEV_PG_DSN" "LOCK TABLE outbox IN EXCLUSIVE MODE"
+    [[ -z ${3-} ]] || kill -CONT "$fpid"
     e2e_wait_for 120 "$what: a batch dialled by Cisco still 'sending' in ECM" some_sending_dialled "$cid"
     n=$(dialled_sending "$cid")
     accts=$(sending_accounts "$cid")
@@ -119,9 +127,13 @@ kill_dialled() {
     ecm_start_service result-sync-uccx
 }
 
-activate "$db_cid"
 # The import table locked: the feeder's INSERT waits, uncommitted, and dies.
+# (The feeder frozen while the campaign is activated and the lock taken.)
+fpid=$(ecm_pid feeder)
+kill -STOP "$fpid"
+activate "$db_cid"
 lock_hold "$ECM_DEV_SIM_PG_DSN" "LOCK TABLE Import_5003 IN ACCESS EXCLUSIVE MODE"
+kill -CONT "$fpid"
 e2e_wait_for 120 "ucce_db: a batch 'sending' while the import table is locked" some_sending "$db_cid"
 accts=$(sending_accounts "$db_cid")
 n=$(sending "$db_cid")
@@ -139,11 +151,9 @@ kill_dialled "$db_cid" "ucce_db committed"
 # One campaign dispatching at a time: the feeder stopped on another's batch
 # would not show this one's.
 e2e_wait_campaign_closed "$db_cid" 600
-activate "$api_cid"
-kill_dialled "$api_cid" "ucce_api taken"
+kill_dialled "$api_cid" "ucce_api taken" activate
 e2e_wait_campaign_closed "$api_cid" 600
-activate "$uccx_cid"
-kill_dialled "$uccx_cid" "uccx taken"
+kill_dialled "$uccx_cid" "uccx taken" activate
 e2e_wait_campaign_closed "$uccx_cid" 600
 
 for cid in "$db_cid" "$api_cid" "$uccx_cid"; do
