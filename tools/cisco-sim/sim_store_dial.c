@@ -157,25 +157,25 @@ static int dial_update_lists(ecm_pg *pg, const PGresult *picked, const char *con
 /* Inserts the Dialer_Detail rows whose columns lits holds (lits[DD_COLS]:
  * the Logger's zone). RecoveryKey comes from the column default in
  * ordinality order, so within a tick keys follow the oldest-first dialing
- * order. Returns 0 or -1. */
-static int dial_record(ecm_pg *pg, const char *const lits[DD_COLS + 1])
+ * order; lits[DD_COLS + 1] the Logger's now (ms). Returns 0 or -1. */
+static int dial_record(ecm_pg *pg, const char *const lits[DD_COLS + 2])
 {
-    return ecm_pg_cmd(
-        pg,
-        "INSERT INTO Dialer_Detail (DateTime, CampaignID, CallResult,"
-        " CallResultDetail, CallStatusZone1, Phone, AccountNumber, DialingMode,"
-        " CallGUID, CallDuration, AgentPeripheralNumber, CallbackDateTime)"
-        " SELECT now() AT TIME ZONE 'UTC', u.cid, u.cr, u.crd, u.z,"
-        "        NULLIF(u.ph, ''), u.acc, u.dm, u.guid, u.dur, NULLIF(u.ag, ''),"
-        "        CASE WHEN u.cbm >= 0 THEN date_trunc('second', now() AT TIME ZONE $12)"
-        "             + make_interval(mins => u.cbm) END"
-        " FROM unnest($1::int[], $2::int[], $3::int[], $4::text[], $5::text[],"
-        "             $6::text[], $7::int[], $8::text[], $9::int[], $10::text[],"
-        "             $11::int[])"
-        "      WITH ORDINALITY AS u(cid, cr, crd, z, ph, acc, dm, guid, dur, ag, cbm,"
-        "                           ord)"
-        " ORDER BY u.ord",
-        DD_COLS + 1, lits);
+    return ecm_pg_cmd(pg,
+                      "INSERT INTO Dialer_Detail (DateTime, CampaignID, CallResult,"
+                      " CallResultDetail, CallStatusZone1, Phone, AccountNumber, DialingMode,"
+                      " CallGUID, CallDuration, AgentPeripheralNumber, CallbackDateTime)"
+                      " SELECT now() AT TIME ZONE 'UTC', u.cid, u.cr, u.crd, u.z,"
+                      "        NULLIF(u.ph, ''), u.acc, u.dm, u.guid, u.dur, NULLIF(u.ag, ''),"
+                      "        CASE WHEN u.cbm >= 0 THEN date_trunc('second',"
+                      "             to_timestamp($13::float8 / 1000) AT TIME ZONE $12)"
+                      "             + make_interval(mins => u.cbm) END"
+                      " FROM unnest($1::int[], $2::int[], $3::int[], $4::text[], $5::text[],"
+                      "             $6::text[], $7::int[], $8::text[], $9::int[], $10::text[],"
+                      "             $11::int[])"
+                      "      WITH ORDINALITY AS u(cid, cr, crd, z, ph, acc, dm, guid, dur, ag, cbm,"
+                      "                           ord)"
+                      " ORDER BY u.ord",
+                      DD_COLS + 2, lits);
 }
 
 int sim_store_dial_batch(ecm_pg *pg, long long limit, long long delay_ms, const char *logger_zone,
@@ -188,8 +188,11 @@ int sim_store_dial_batch(ecm_pg *pg, long long limit, long long delay_ms, const 
     ecm_pgarr cols[DD_COLS], dec[DIAL_COLS];
     store_arrays_begin(cols, DD_COLS);
     store_arrays_begin(dec, DIAL_COLS);
-    const char *lits[DD_COLS + 1], *declits[DIAL_COLS];
+    const char *lits[DD_COLS + 2], *declits[DIAL_COLS];
+    char now[24];
+    store_logger_now_ms(now);
     lits[DD_COLS] = logger_zone && logger_zone[0] ? logger_zone : "UTC";
+    lits[DD_COLS + 1] = now;
     size_t pcbs = 0;
     int picked_codes[SIM_STATS_MAX_CODES] = {0};
     PGresult *res = NULL;

@@ -4,35 +4,47 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ecm_clock.h"
 #include "ecm_log.h"
 #include "ecm_uuid.h"
 #include "sim_pcb.h"
 #include "sim_store_int.h"
 
 #define PCB_NUM 24
+/* The Logger's clock: the business clock (ecm_clock.h), so that a stack on
+ * a moved clock and the sim agree on what is due. */
+#define LOGGER_NOW(ms, zone) "(to_timestamp(" ms "::float8 / 1000) AT TIME ZONE " zone ")"
+
+void store_logger_now_ms(char out[24])
+{
+    snprintf(out, 24, "%lld", (long long)ecm_clock_wall_ms());
+}
+
+/* Cisco's API refuses a time SIM_PCB_PAST_LIMIT_MIN ($10) minutes or more
+ * in the past: then no row is inserted. */
+static const char PCB_INSERT_SQL[] =
+    "INSERT INTO Personal_Callback_List (CampaignID, AgentID, Phone, AccountNumber,"
+    " MaxAttempts, CallbackDateTime, CallStatus, FirstName, LastName, InsertedIntoDBDateTime)"
+    " SELECT $1::int, $2::int, $3, $4, $5::int, $6::timestamp, 'P', NULLIF($7, ''),"
+    " NULLIF($8, ''), date_trunc('second', " LOGGER_NOW(
+        "$11", "$9") ")"
+                     " WHERE $6::timestamp > " LOGGER_NOW("$11",
+                                                          "$9") " - make_interval(mins => $10::int)"
+                                                                " RETURNING PersonalCallbackListID";
 
 int sim_store_pcb_insert(sim_store *s, const sim_pcb *p, const char *logger_zone, long long *id)
 {
-    char cid[PCB_NUM], agent[PCB_NUM], maxa[PCB_NUM], limit[PCB_NUM];
+    char cid[PCB_NUM], agent[PCB_NUM], maxa[PCB_NUM], limit[PCB_NUM], now[PCB_NUM];
+    store_logger_now_ms(now);
     snprintf(cid, sizeof cid, "%d", p->campaign_id);
     snprintf(agent, sizeof agent, "%lld", p->agent_id);
     snprintf(maxa, sizeof maxa, "%d", p->max_attempts);
     snprintf(limit, sizeof limit, "%d", SIM_PCB_PAST_LIMIT_MIN);
-    const char *params[] = {
-        cid,           agent,        p->phone,
-        p->account,    maxa,         p->callback,
-        p->first_name, p->last_name, logger_zone && logger_zone[0] ? logger_zone : "UTC",
-        limit};
+    const char *zone = logger_zone && logger_zone[0] ? logger_zone : "UTC";
+    const char *params[] = {cid,           agent,        p->phone, p->account, maxa, p->callback,
+                            p->first_name, p->last_name, zone,     limit,      now};
     ecm_pg *pg = ecm_pg_pool_get(s->pool);
-    PGresult *res = ecm_pg_exec(
-        pg,
-        "INSERT INTO Personal_Callback_List (CampaignID, AgentID, Phone, AccountNumber,"
-        " MaxAttempts, CallbackDateTime, CallStatus, FirstName, LastName, InsertedIntoDBDateTime)"
-        " SELECT $1::int, $2::int, $3, $4, $5::int, $6::timestamp, 'P', NULLIF($7, ''),"
-        "        NULLIF($8, ''), date_trunc('second', now() AT TIME ZONE $9)"
-        " WHERE $6::timestamp > now() AT TIME ZONE $9 - make_interval(mins => $10::int)"
-        " RETURNING PersonalCallbackListID",
-        10, params);
+    PGresult *res = ecm_pg_exec(pg, PCB_INSERT_SQL, 11, params);
     int rc = -1;
     if (res) {
         rc = PQntuples(res) == 1 ? 0 : 1;
@@ -108,16 +120,17 @@ int sim_store_pcb_list(sim_store *s, const char *account, long long start, long 
 /* The due callbacks, locked: PCB_COLUMNS. */
 static PGresult *pcb_pick(ecm_pg *pg, long long limit, const char *zone)
 {
-    char lim[PCB_NUM];
+    char lim[PCB_NUM], now[PCB_NUM];
     snprintf(lim, sizeof lim, "%lld", limit);
-    const char *params[] = {lim, zone};
+    store_logger_now_ms(now);
+    const char *params[] = {lim, zone, now};
     return ecm_pg_exec(pg,
                        "SELECT " PCB_COLUMNS " FROM Personal_Callback_List"
                        " WHERE CallStatus = 'P' AND MaxAttempts > 0"
-                       "   AND CallbackDateTime <= now() AT TIME ZONE $2"
-                       " ORDER BY CallbackDateTime, PersonalCallbackListID"
-                       " LIMIT $1::bigint FOR UPDATE SKIP LOCKED",
-                       2, params);
+                       "   AND CallbackDateTime <= " LOGGER_NOW(
+                           "$3", "$2") " ORDER BY CallbackDateTime, PersonalCallbackListID"
+                                       " LIMIT $1::bigint FOR UPDATE SKIP LOCKED",
+                       3, params);
 }
 
 /* Closes the callback and records its call. Returns 0 or -1. */
@@ -140,14 +153,17 @@ static int pcb_record(ecm_pg *pg, const sim_pcb *p, const sim_dial_outcome *o, c
         }
     }
     hex[j] = '\0';
-    const char *up[] = {id, cr, zone};
+    char now[PCB_NUM];
+    store_logger_now_ms(now);
+    const char *up[] = {id, cr, zone, now};
     const char *dd[] = {cid, cr, p->phone, p->account, dm, hex, dur, agent, id};
     return ecm_pg_cmd(pg,
                       "UPDATE Personal_Callback_List SET CallStatus = 'C', CallResult = $2::int,"
                       " MaxAttempts = MaxAttempts - 1,"
-                      " SentToDialerDateTime = date_trunc('second', now() AT TIME ZONE $3)"
-                      " WHERE PersonalCallbackListID = $1::int",
-                      3, up) != 0 ||
+                      " SentToDialerDateTime = date_trunc('second', " LOGGER_NOW(
+                          "$4", "$3") ")"
+                                      " WHERE PersonalCallbackListID = $1::int",
+                      4, up) != 0 ||
                    ecm_pg_cmd(pg,
                               "INSERT INTO Dialer_Detail (DateTime, CampaignID, CallResult,"
                               " CallResultDetail, CallStatusZone1, Phone, AccountNumber,"
