@@ -15,7 +15,9 @@ static const char STALE_TARGETS_SQL[] =
 
 static const char STALE_ROWS_SQL[] =
     "SELECT a.account_number, ct.first_name, ct.last_name, a.phone, cp.state = 'active', "
-    "COALESCE(ct.time_zone, cp.time_zone) "
+    "COALESCE(ct.time_zone, cp.time_zone), "
+    "CASE WHEN ct.attempts = a.attempt THEN ct.pcb_agent END, "
+    "floor(extract(epoch FROM greatest(ct.pcb_at, ct.next_attempt_at)) * 1000)::bigint "
     "FROM attempts a JOIN contacts ct ON ct.id = a.contact_id "
     "JOIN campaigns cp ON cp.id = a.campaign_id "
     "WHERE a.target = $1 AND a.status = 'sending' "
@@ -104,6 +106,8 @@ static void split_rows(row_split *sp, const PGresult *r, int n)
                 .last_name = ecm_pgval_str(r, i, 2),
                 .phone = ecm_pgval_str(r, i, 3),
                 .time_zone = ecm_pgval_str(r, i, 5),
+                .pcb_agent = ecm_pgval_str(r, i, 6),
+                .pcb_at_ms = ecm_pgval_ll(r, i, 7, 0),
             };
         } else {
             sp->held++; /* campaign paused or stopped: nothing is dispatched for it */
