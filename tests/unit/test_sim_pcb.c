@@ -304,6 +304,19 @@ static void test_sim_pcb_dialler_dials_due_callbacks_only(void **state)
     assert_int_equal(ecm_test_pg_int(e->c, "SELECT count(*) FROM Dialer_Detail WHERE"
                                            " AccountNumber = '601-2'"),
                      0);
+    sim_stats st;
+    assert_int_equal(sim_store_stats(e->store, &st), 0);
+    assert_int_equal(st.pcb_rows, 2);
+    assert_int_equal(st.pcb_pending, 1);
+    assert_int_equal(st.pcb_dialed, 1);
+    assert_int_equal(st.pcb_duplicate_accounts, 0);
+    assert_int_equal(st.duplicate_accounts, 0);
+    /* the same account written twice is a duplicate, like an import's */
+    assert_int_equal(post_pcb(e, "601-2", ahead, &a), 201);
+    ecm_test_http_answer_destroy(&a);
+    assert_int_equal(sim_store_stats(e->store, &st), 0);
+    assert_int_equal(st.pcb_duplicate_accounts, 1);
+    assert_int_equal(st.duplicate_accounts, 1);
     free(due);
     free(ahead);
 }

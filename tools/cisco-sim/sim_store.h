@@ -194,6 +194,10 @@ typedef struct {
     } refusals[SIM_REFUSAL_KINDS];
     int nrefusals;
     long long by_call_result[SIM_STATS_MAX_CODES]; /* dials per UCCE CallResult */
+    /* Personal_Callback_List: rows, rows still pending, rows dialled, and
+     * account numbers it holds more than once or that an import brought
+     * too (counted in duplicate_accounts as well). */
+    long long pcb_rows, pcb_pending, pcb_dialed, pcb_duplicate_accounts;
 } sim_stats;
 
 /* Reads the counters. Returns 0 or -1 (logged). */

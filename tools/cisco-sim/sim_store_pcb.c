@@ -17,7 +17,7 @@
 
 void store_logger_now_ms(char out[24])
 {
-    snprintf(out, 24, "%lld", (long long)ecm_clock_wall_ms());
+    snprintf(out, 24, "%lld", (long long)ecm_clock_now_ms());
 }
 
 /* Cisco's API refuses a time SIM_PCB_PAST_LIMIT_MIN ($10) minutes or more
