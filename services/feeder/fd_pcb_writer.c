@@ -222,7 +222,9 @@ static fd_uccx_status find_pcbs(pcb_writer *w, const char *const *accounts, size
         if (present[i] || strspn(accounts[i], "0123456789-") != strlen(accounts[i]))
             continue; /* ECM's account numbers need no escaping */
         char path[128];
-        snprintf(path, sizeof path, "%s?q=accountNumber:%s", PCB_PATH, accounts[i]);
+        int len = snprintf(path, sizeof path, "%s?q=accountNumber:%s", PCB_PATH, accounts[i]);
+        if (len < 0 || (size_t)len >= sizeof path)
+            return done(res, FD_UCCX_FAILED, 1, "account number too long");
         fd_uccx_list *list = NULL;
         fd_uccx_status st = fd_uccx_get_list(w->http, path, &list, res);
         if (st != FD_UCCX_OK)
