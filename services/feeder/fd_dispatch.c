@@ -34,7 +34,10 @@ static const char INFLIGHT_SQL[] =
  * and then nothing is taken. The gate picks the number (past phone_index
  * wraps to the first) and judges the calling window. */
 static const char TAKE_SQL[] =
-    "SELECT " ECM_GATE_COLUMNS ", ct.first_name, ct.last_name, COALESCE(ct.time_zone, c.time_zone) "
+    "SELECT " ECM_GATE_COLUMNS
+    ", ct.first_name, ct.last_name, COALESCE(ct.time_zone, c.time_zone), "
+    "ct.pcb_agent, floor(extract(epoch FROM greatest(ct.pcb_at, ct.next_attempt_at)) * "
+    "1000)::bigint "
     "FROM contacts ct JOIN campaigns c ON c.id = ct.campaign_id "
     "WHERE ct.state = 'queued' AND c.state = 'active' AND c.cisco_kind = $3 "
     "AND c.channel IN ('voice_ivr', 'voice_agent') AND c.cisco_campaign_id = $1 "
@@ -43,6 +46,10 @@ static const char TAKE_SQL[] =
 #define COL_FIRST_NAME ECM_GATE_NCOLS
 #define COL_LAST_NAME (ECM_GATE_NCOLS + 1)
 #define COL_TIME_ZONE (ECM_GATE_NCOLS + 2)
+/* A personal callback (fd_pcb.h): the agent, and its time, the one asked
+ * for or the later one the calling window moved it to. */
+#define COL_PCB_AGENT (ECM_GATE_NCOLS + 3)
+#define COL_PCB_AT (ECM_GATE_NCOLS + 4)
 
 /* An attempt that already exists (DB out of step) is not recorded twice and
  * not sent twice; the contact still moves on. dispatched_at is business
@@ -387,6 +394,8 @@ static int hand_over(fd_ctx *ctx, fd_writer *w, const fd_target *tg, const char 
             .last_name = ecm_pgval_str(t, i, COL_LAST_NAME),
             .phone = verdicts[i].phone,
             .time_zone = ecm_pgval_str(t, i, COL_TIME_ZONE),
+            .pcb_agent = ecm_pgval_str(t, i, COL_PCB_AGENT),
+            .pcb_at_ms = ecm_pgval_ll(t, i, COL_PCB_AT, 0),
         };
         accounts[m++] = rows[i].account;
     }

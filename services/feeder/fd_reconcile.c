@@ -13,10 +13,13 @@ static const char STALE_TARGETS_SQL[] =
     "WHERE status = 'sending' AND target LIKE ANY (ARRAY['uccx:%', 'ucce_api:%', 'ucce_db:%']) "
     "AND sending_at < now() - $1::bigint * interval '1 second' ORDER BY 1";
 
-/* Column 6: old enough to be re-sent when missing ($5: see young_s()). */
+/* Columns 6-7: the personal callback (agent, time) the attempt carries;
+ * column 8: old enough to be re-sent when missing ($5, see reconcile_rows). */
 static const char STALE_ROWS_SQL[] =
     "SELECT a.account_number, ct.first_name, ct.last_name, a.phone, cp.state = 'active', "
     "COALESCE(ct.time_zone, cp.time_zone), "
+    "CASE WHEN ct.attempts = a.attempt THEN ct.pcb_agent END, "
+    "floor(extract(epoch FROM greatest(ct.pcb_at, ct.next_attempt_at)) * 1000)::bigint, "
     "a.sending_at < now() - $5::bigint * interval '1 second' "
     "FROM attempts a JOIN contacts ct ON ct.id = a.contact_id "
     "JOIN campaigns cp ON cp.id = a.campaign_id "
@@ -99,7 +102,7 @@ static void split_rows(row_split *sp, const PGresult *r, int n)
         if (sp->present[i]) {
             sp->npresent++;
             sp->mark[sp->nmark++] = sp->accounts[i];
-        } else if (strcmp(PQgetvalue(r, i, 6), "t") != 0) {
+        } else if (strcmp(PQgetvalue(r, i, 8), "t") != 0) {
             sp->young++; /* may still be in the dialer's queue: not re-sent yet */
         } else if (strcmp(PQgetvalue(r, i, 4), "t") == 0) {
             sp->missing[sp->nmissing++] = (fd_contact){
@@ -108,6 +111,8 @@ static void split_rows(row_split *sp, const PGresult *r, int n)
                 .last_name = ecm_pgval_str(r, i, 2),
                 .phone = ecm_pgval_str(r, i, 3),
                 .time_zone = ecm_pgval_str(r, i, 5),
+                .pcb_agent = ecm_pgval_str(r, i, 6),
+                .pcb_at_ms = ecm_pgval_ll(r, i, 7, 0),
             };
         } else {
             sp->held++; /* campaign paused or stopped: nothing is dispatched for it */

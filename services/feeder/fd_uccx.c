@@ -601,7 +601,8 @@ static fd_uccx_status classify(CURLcode rc, long status, const char *errbuf, con
         return FD_UCCX_UNAVAILABLE;
     }
     result_set(res, status, body);
-    if (status == 200 || status == 202)
+    /* 201: a create (the Personal Callback API) */
+    if (status >= 200 && status <= 202)
         return FD_UCCX_OK;
     if (status >= 400 && status < 500)
         return FD_UCCX_REJECTED;

@@ -87,7 +87,7 @@ fd_uccx *fd_uccx_new(const char *base_url, const char *user, const char *passwor
 void fd_uccx_destroy(fd_uccx *u);
 
 /* POST {base}/adminapi/campaign/{campaign_id}/contacts with the contacts.
- * Returns FD_UCCX_OK only on 200/202; res (may be NULL) says what happened. */
+ * Returns FD_UCCX_OK only on 200/201/202; res (may be NULL) says what happened. */
 fd_uccx_status fd_uccx_post_contacts(fd_uccx *u, const char *campaign_id,
                                      const fd_uccx_contact *contacts, size_t n,
                                      fd_uccx_result *res);
@@ -119,7 +119,7 @@ fd_uccx_status fd_uccx_list_contacts(fd_uccx *u, const char *campaign_id, fd_ucc
 /* The same client for another Cisco HTTP API of the same shape (the UCCE
  * Outbound API: XML bodies, HTTP basic, the same answers): POSTs body (len
  * bytes) to {base}{path} (path starts with '/', already escaped). Status as
- * fd_uccx_post_contacts(): 200/202 OK, 4xx REJECTED, 5xx (503 queue full)
+ * fd_uccx_post_contacts(): 200/201/202 OK, 4xx REJECTED, 5xx (503 queue full)
  * and timeouts UNAVAILABLE (res->settled 1 when answered). */
 fd_uccx_status fd_uccx_post_body(fd_uccx *u, const char *path, const char *body, size_t len,
                                  fd_uccx_result *res);

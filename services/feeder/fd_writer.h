@@ -12,6 +12,7 @@
 #define FD_WRITER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "ecm_odbc.h"
 #include "ecm_pg.h"
@@ -69,6 +70,10 @@ typedef struct {
     const char *last_name;
     const char *phone;
     const char *time_zone; /* IANA zone of the contact (else its campaign's) */
+    /* A personal callback (UCCE, fd_pcb.h): the agent's peripheral number
+     * (NULL or "": an ordinary contact) and its time (UTC ms). */
+    const char *pcb_agent;
+    int64_t pcb_at_ms;
 } fd_contact;
 
 /* What a writer implements. Statuses and results are fd_uccx's, for every

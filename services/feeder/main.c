@@ -14,6 +14,7 @@
 #include "fd_feeder.h"
 #include "ecm_intake.h"
 #include "fd_uccx.h"
+#include "fd_pcb.h"
 #include "fd_ucce_api.h"
 #include "fd_ucce_db.h"
 #include "fd_writer.h"
@@ -29,6 +30,9 @@ typedef struct {
     char *ucce_password;
     char *ucce_odbc;
     char *dialer_detail;
+    char *pcb_mode;
+    char *logger_zone;
+    long long pcb_max_attempts;
     long long batch;
     long long capacity;
     long long hold_minutes;
@@ -41,6 +45,15 @@ typedef struct {
     char *legal_hours;
     long long window_margin_s;
 } feeder_config;
+
+/* ecm_cfg_validator for ECM_UCCE_PERSONAL_CALLBACK. Pure. */
+static int check_pcb_mode(const char *value, char *errstr, size_t errstr_size)
+{
+    if (value && (strcmp(value, "table") == 0 || strcmp(value, "api") == 0))
+        return 0;
+    snprintf(errstr, errstr_size, "'%s' is not one of table, api", value ? value : "");
+    return -1;
+}
 
 static const ecm_cfg_entry config_table[] = {
     ECM_COMMON_CONFIG_ENTRIES(feeder_config, common, "8081", "64"),
@@ -69,6 +82,17 @@ static const ecm_cfg_entry config_table[] = {
     {"ECM_UCCE_DIALER_DETAIL_TABLE", ECM_CFG_STRING, offsetof(feeder_config, dialer_detail),
      "Dialer_Detail", 0, -1, "the Dialer_Detail table the reconciler asks (a plain identifier)",
      ecm_odbc_validate_identifier, 0},
+    {"ECM_UCCE_PERSONAL_CALLBACK", ECM_CFG_STRING, offsetof(feeder_config, pcb_mode), "table", 0,
+     -1,
+     "how UCCE personal callbacks are written: table (Personal_Callback_List over "
+     "ECM_UCCE_ODBC; Outbound HA off) or api (the Personal Callback API at ECM_UCCE_URL; "
+     "required with Outbound HA)",
+     check_pcb_mode, 0},
+    {"ECM_UCCE_LOGGER_TIME_ZONE", ECM_CFG_STRING, offsetof(feeder_config, logger_zone), "UTC", 0,
+     -1, "IANA time zone of the UCCE Logger: personal callback times are written in it",
+     fd_pcb_validate_zone, 0},
+    {"ECM_UCCE_PCB_MAX_ATTEMPTS", ECM_CFG_INT, offsetof(feeder_config, pcb_max_attempts), "3", 1,
+     100, "MaxAttempts of a personal callback written to UCCE", NULL, 0},
     {"ECM_FEEDER_BATCH", ECM_CFG_INT, offsetof(feeder_config, batch), "500", 1, 10000,
      "most records per request to a dialer (the Outbound API takes at most 10,000)", NULL, 0},
     {"ECM_FEEDER_CAPACITY", ECM_CFG_INT, offsetof(feeder_config, capacity), "10000", 1, 1000000,
@@ -124,6 +148,33 @@ static int check_config(const feeder_config *cfg, ecm_legal_hours *legal)
     return 0;
 }
 
+/* Wraps the UCCE writer *w with the personal callback writer (fd_pcb.h):
+ * table mode writes over its own Logger connection, api mode through its
+ * own Outbound API client. Returns 0, or -1 (logged; *w is then NULL). */
+static int wrap_pcb(const feeder_config *cfg, long timeout_ms, fd_writer **w)
+{
+    fd_pcb_config pcfg = {
+        .mode = strcmp(cfg->pcb_mode, "api") == 0 ? FD_PCB_API : FD_PCB_TABLE,
+        .logger_zone = cfg->logger_zone,
+        .max_attempts = (int)cfg->pcb_max_attempts,
+    };
+    fd_uccx *http = NULL;
+    ecm_odbc *logger = NULL;
+    if (pcfg.mode == FD_PCB_API) {
+        if (!cfg->ucce_url[0]) {
+            ecm_log_error("ECM_UCCE_PERSONAL_CALLBACK=api needs ECM_UCCE_URL", NULL);
+            fd_writer_destroy(*w);
+            *w = NULL;
+            return -1;
+        }
+        http = fd_uccx_new(cfg->ucce_url, cfg->ucce_user, cfg->ucce_password, timeout_ms);
+    } else {
+        logger = ecm_odbc_new(cfg->ucce_odbc, 0, "UCCE Logger (personal callbacks)");
+    }
+    *w = fd_pcb_writer_new(*w, &pcfg, http, logger);
+    return *w ? 0 : -1;
+}
+
 /* One writer per configured kind into w (NULL: not configured, its targets
  * are skipped). uccx always (ECM_UCCX_URL has a default); ucce_api needs
  * ECM_UCCE_URL and ECM_UCCE_ODBC (its reconciliation asks Dialer_Detail);
@@ -154,7 +205,7 @@ static int make_writers(const feeder_config *cfg, fd_writer **w)
     }
     w[FD_KIND_UCCE_DB] =
         fd_ucce_db_writer_new(ecm_odbc_new(cfg->ucce_odbc, 0, "UCCE Logger"), cfg->dialer_detail);
-    if (!w[FD_KIND_UCCE_DB])
+    if (!w[FD_KIND_UCCE_DB] || wrap_pcb(cfg, timeout_ms, &w[FD_KIND_UCCE_DB]) != 0)
         return -1;
     if (!cfg->ucce_url[0]) {
         ecm_log_warn("ECM_UCCE_URL is empty: ucce_api targets are skipped", NULL);
@@ -168,7 +219,9 @@ static int make_writers(const feeder_config *cfg, fd_writer **w)
         api ? fd_ucce_api_writer_new(api, ecm_odbc_new(cfg->ucce_odbc, 1, "UCCE Logger/HDS"),
                                      cfg->dialer_detail)
             : NULL;
-    return w[FD_KIND_UCCE_API] ? 0 : -1;
+    if (!w[FD_KIND_UCCE_API])
+        return -1;
+    return wrap_pcb(cfg, timeout_ms, &w[FD_KIND_UCCE_API]);
 }
 
 /* Starts the intake of the retry topic (voice contacts) on svc's consumer.

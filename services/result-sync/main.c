@@ -11,6 +11,7 @@
 #include "ecm_log.h"
 #include "ecm_odbc.h"
 #include "ecm_service.h"
+#include "rs_logger_time.h"
 #include "rs_odbc.h"
 #include "rs_sync.h"
 #include "rs_uccx.h"
@@ -32,6 +33,7 @@ typedef struct {
     long long page;
     long long poll_ms;
     long long uccx_history_after_s;
+    char *logger_zone;
 } rs_config;
 
 /* ecm_cfg_validator for ECM_RESULTSYNC_KIND. Pure. */
@@ -75,6 +77,10 @@ static const ecm_cfg_entry rs_config_table[] = {
      "moves closed records there at midnight, a day after closing; the default is a day less "
      "an hour)",
      NULL, 0},
+    {"ECM_UCCE_LOGGER_TIME_ZONE", ECM_CFG_STRING, offsetof(rs_config, logger_zone), "UTC", 0, -1,
+     "IANA time zone of the UCCE Logger: Dialer_Detail.CallbackDateTime (a personal callback's "
+     "time) is in it",
+     rs_logger_time_validate_zone, 0},
 };
 #define RS_CONFIG_N (sizeof(rs_config_table) / sizeof(rs_config_table[0]))
 
@@ -140,6 +146,7 @@ static int readers_new(readers *r, const rs_config *cfg, ecm_service *svc)
         .topic = cfg->common.topic_call_results,
         .ce_source = ce_source,
         .page_size = (int)cfg->page,
+        .logger_zone = cfg->logger_zone,
     };
     r->dd_odbc = rs_odbc_new(cfg->odbc, cfg->table, (int)cfg->page);
     if (r->dd_odbc)

@@ -26,6 +26,8 @@ enum {
     COL_DIALING_MODE,
     COL_CALL_GUID,
     COL_CALL_DURATION,
+    COL_AGENT,
+    COL_CALLBACK,
     COL_COUNT
 };
 
@@ -43,6 +45,8 @@ typedef struct {
     SQLINTEGER dialing_mode;
     SQLCHAR call_guid[64];
     SQLINTEGER call_duration;
+    SQLCHAR agent[32];
+    SQL_TIMESTAMP_STRUCT callback;
     SQLLEN ind[COL_COUNT];
 } row_buf;
 
@@ -137,6 +141,8 @@ static int bind_page_columns(rs_odbc *o)
         [COL_DIALING_MODE] = {SQL_C_SLONG, &b->dialing_mode, 0},
         [COL_CALL_GUID] = {SQL_C_CHAR, b->call_guid, sizeof(b->call_guid)},
         [COL_CALL_DURATION] = {SQL_C_SLONG, &b->call_duration, 0},
+        [COL_AGENT] = {SQL_C_CHAR, b->agent, sizeof(b->agent)},
+        [COL_CALLBACK] = {SQL_C_TYPE_TIMESTAMP, &b->callback, sizeof(b->callback)},
     };
     for (int i = 0; i < COL_COUNT; i++) {
         SQLRETURN r = SQLBindCol(st, (SQLUSMALLINT)(i + 1), cols[i].c_type, cols[i].ptr,
@@ -154,8 +160,9 @@ static int prepare_page(rs_odbc *o)
      * the page size is fixed per handle, so it is part of the text. */
     int n = snprintf(sql, sizeof(sql),
                      "SELECT RecoveryKey, DateTime, CampaignID, CallResult, CallResultDetail, "
-                     "CallStatusZone1, Phone, AccountNumber, DialingMode, CallGUID, CallDuration "
-                     "FROM %s WHERE RecoveryKey > ? ORDER BY RecoveryKey "
+                     "CallStatusZone1, Phone, AccountNumber, DialingMode, CallGUID, CallDuration, "
+                     "AgentPeripheralNumber, CallbackDateTime FROM %s WHERE RecoveryKey > ? ORDER "
+                     "BY RecoveryKey "
                      "OFFSET 0 ROWS FETCH NEXT %d ROWS ONLY",
                      o->table, o->page_size);
     if (n < 0 || (size_t)n >= sizeof(sql)) {
@@ -256,6 +263,16 @@ static void copy_row(const rs_odbc *o, rs_odbc_row *row)
                   sizeof(b->account_number), b->ind[COL_ACCOUNT_NUMBER]);
     copy_text(row->call_guid, sizeof(row->call_guid), b->call_guid, sizeof(b->call_guid),
               b->ind[COL_CALL_GUID]);
+    copy_text(row->agent, sizeof(row->agent), b->agent, sizeof(b->agent), b->ind[COL_AGENT]);
+    row->has_callback = b->ind[COL_CALLBACK] != SQL_NULL_DATA;
+    if (row->has_callback) {
+        row->callback.year = b->callback.year;
+        row->callback.month = b->callback.month;
+        row->callback.day = b->callback.day;
+        row->callback.hour = b->callback.hour;
+        row->callback.minute = b->callback.minute;
+        row->callback.second = b->callback.second;
+    }
 }
 
 int rs_odbc_read_page(rs_odbc *o, int64_t after, rs_odbc_row *rows)

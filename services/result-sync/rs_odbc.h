@@ -29,6 +29,14 @@ typedef struct {
     int dialing_mode;
     char call_guid[64];
     int call_duration;
+    /* A personal callback (CallResult 14/15 with an agent): the agent's
+     * peripheral number ("" when NULL) and CallbackDateTime as written, in
+     * the Logger's local time (has_callback 0 when NULL). */
+    char agent[32];
+    int has_callback;
+    struct {
+        int year, month, day, hour, minute, second;
+    } callback;
 } rs_odbc_row;
 
 /* Validator (ecm_cfg_validator shape) for the table name, which is put into

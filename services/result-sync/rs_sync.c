@@ -16,6 +16,7 @@
 #include "ecm_outbox.h"
 #include "ecm_pgarray.h"
 #include "ecm_uuid.h"
+#include "rs_logger_time.h"
 #include "rs_map.h"
 
 #define RS_SYNC_BACKOFF_MIN_MS 100
@@ -43,6 +44,7 @@ struct rs_sync {
     char *source;
     char *topic;
     char *ce_source;
+    char *logger_zone;
     int page_size;
     ecm_pg *pg;
     rs_odbc *odbc;
@@ -78,9 +80,10 @@ rs_sync *rs_sync_new(const rs_sync_config *cfg, ecm_pg *pg, rs_odbc *odbc, ecm_m
     s->source = strdup(cfg->source);
     s->topic = strdup(cfg->topic);
     s->ce_source = strdup(cfg->ce_source);
+    s->logger_zone = strdup(cfg->logger_zone && cfg->logger_zone[0] ? cfg->logger_zone : "UTC");
     s->rows = calloc((size_t)cfg->page_size, sizeof(*s->rows));
     s->keys = calloc((size_t)cfg->page_size, sizeof(*s->keys));
-    if (!s->source || !s->topic || !s->ce_source || !s->rows || !s->keys)
+    if (!s->source || !s->topic || !s->ce_source || !s->logger_zone || !s->rows || !s->keys)
         goto oom;
     s->page_size = cfg->page_size;
     s->pg = pg;
@@ -122,6 +125,7 @@ void rs_sync_destroy(rs_sync *s)
     free(s->keys);
     free(s->rows);
     free(s->ce_source);
+    free(s->logger_zone);
     free(s->topic);
     free(s->source);
     free(s);
@@ -296,6 +300,17 @@ static int emit(rs_sync *s, const rs_odbc_row *row, const row_key *key, int64_t 
     ev.call_guid = (char *)row->call_guid;
     ev.source = s->source;
     ev.recovery_key = row->recovery_key;
+    /* A personal callback: who asked for it and when (the Logger's local
+     * time; a time that can't be read is left out, logged). */
+    ev.agent_id = (char *)row->agent;
+    if (row->has_callback &&
+        rs_logger_time_utc_ms(s->logger_zone, row->callback.year, row->callback.month,
+                              row->callback.day, row->callback.hour, row->callback.minute,
+                              row->callback.second, &ev.callback_at) != 0) {
+        ecm_log_warn("CallbackDateTime not understood; left out", "recovery_key %lld zone %s",
+                     (long long)row->recovery_key, s->logger_zone);
+        ev.callback_at = 0;
+    }
     return ecm_outbox_add(s->pg, s->topic, msg_key, s->ce_source, event_id, now, &ev.base);
 }
 

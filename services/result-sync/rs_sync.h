@@ -18,6 +18,8 @@ typedef struct {
     const char *topic;     /* call.results topic */
     const char *ce_source; /* CloudEvents source: "/ecm/result-sync" */
     int page_size;         /* the rs_odbc handle's page size */
+    /* IANA zone of the UCCE Logger: CallbackDateTime is in it (NULL: UTC) */
+    const char *logger_zone;
 } rs_sync_config;
 
 typedef struct rs_sync rs_sync;

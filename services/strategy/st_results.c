@@ -68,6 +68,9 @@ int st_result_from_call(const Ecm__V1__CallResult *m, st_result *out, char *reas
     out->raw_code = m->call_result;
     out->has_raw_detail = 1;
     out->raw_detail = m->call_result_detail;
+    if (m->agent_id != NULL &&
+        (size_t)snprintf(out->agent, sizeof(out->agent), "%s", m->agent_id) >= sizeof(out->agent))
+        out->agent[0] = '\0'; /* not a peripheral number: no personal callback */
     return 0;
 }
 
@@ -210,16 +213,39 @@ static const char SQL_DAY_ATTEMPTS[] =
     " AND outcome IS DISTINCT FROM 'NOT_ATTEMPTED'"
     " AND NOT (attempt = $2 AND NOT $3::boolean)";
 
-/* Both clear callback_at: a requested time is used by one decision. */
+/* Both clear callback_at: a requested time is used by one decision. The
+ * wait flags a personal callback ($5 the agent, NULL when the result asked
+ * for none; $6 its time) only when attempt $7 went to a UCCE target; the
+ * returned flag says whether it did. */
 static const char SQL_CONTACT_WAIT[] =
     "UPDATE contacts SET state = 'waiting', counted_attempts = $2, phone_index = $3,"
     " next_attempt_at = 'epoch'::timestamptz + $4::bigint * interval '1 millisecond',"
-    " callback_at = NULL, updated_at = now() WHERE id = $1";
+    " callback_at = NULL, pcb_agent = p.agent,"
+    " pcb_at = CASE WHEN p.agent IS NOT NULL"
+    "  THEN 'epoch'::timestamptz + $6::bigint * interval '1 millisecond' END,"
+    " updated_at = now()"
+    " FROM (SELECT CASE WHEN $5::text IS NOT NULL AND EXISTS (SELECT 1 FROM attempts a"
+    "   WHERE a.contact_id = $1 AND a.attempt = $7::int"
+    "   AND split_part(a.target, ':', 1) IN ('ucce_api', 'ucce_db')) THEN $5::text END AS agent) p"
+    " WHERE id = $1 RETURNING pcb_agent IS NOT NULL";
 
 static const char SQL_CONTACT_CLOSE[] =
     "UPDATE contacts SET state = 'closed', counted_attempts = $2, outcome = $3,"
-    " next_attempt_at = NULL, callback_at = NULL, closed_at = now(), updated_at = now()"
+    " next_attempt_at = NULL, callback_at = NULL, pcb_agent = NULL, pcb_at = NULL,"
+    " closed_at = now(), updated_at = now()"
     " WHERE id = $1";
+
+/* The agent of r when it asks for a personal callback: CallResult 14
+ * (customer) or 15 (answering machine) with a peripheral number of digits
+ * (contacts_pcb_agent_digits); else NULL. */
+static const char *personal_agent(const st_result *r)
+{
+    size_t n = strlen(r->agent);
+    if ((r->raw_code != 14 && r->raw_code != 15) || n == 0 || n > 15 ||
+        strspn(r->agent, "0123456789") != n)
+        return NULL;
+    return r->agent;
+}
 
 /* Inside the open transaction on pg: the contact's ContactClosed event on
  * ctx->topic_closed, through the outbox. Returns 0 or -1. */
@@ -455,6 +481,29 @@ static st_apply_status load_history(ecm_pg *pg, const st_result *r, const result
     return ST_APPLY_DECIDED;
 }
 
+/* The wait of dec on r's contact (SQL_CONTACT_WAIT); *personal = 1 when it
+ * is flagged for a personal callback. Returns 0 or -1 (roll back). */
+static int wait_contact(ecm_pg *pg, const st_result *r, const result_params *rp,
+                        const char *counted_s, const char *phone_s, const char *next_s,
+                        const st_decision *dec, int *personal)
+{
+    const char *agent = personal_agent(r);
+    char at_s[24];
+    snprintf(at_s, sizeof(at_s), "%lld",
+             (long long)(r->callback_at_ms > dec->next_attempt_at_ms ? r->callback_at_ms
+                                                                     : dec->next_attempt_at_ms));
+    const char *p[] = {rp->contact, counted_s, phone_s, next_s, agent, at_s, rp->attempt};
+    PGresult *res = ecm_pg_exec(pg, SQL_CONTACT_WAIT, 7, p);
+    if (res == NULL)
+        return -1;
+    *personal = PQntuples(res) == 1 && field_bool(res, 0, 0);
+    PQclear(res);
+    if (*personal)
+        ecm_log_info("personal callback scheduled", "contact %lld agent %s at %s",
+                     (long long)r->contact_id, agent, at_s);
+    return 0;
+}
+
 /* Writes dec on the contact of r: closed (with a ContactClosed event; its
  * campaign and attempts given) or waiting for its next attempt. Fills info
  * (may be NULL). Returns ST_APPLY_DECIDED or ST_APPLY_DB_ERROR. */
@@ -472,7 +521,7 @@ static st_apply_status write_decision(ecm_pg *pg, const st_results_ctx *ctx, con
         snprintf(reason, reason_size, "decision values too long");
         return ST_APPLY_DB_ERROR;
     }
-    int closed = dec->action == ST_DECIDE_CLOSE;
+    int closed = dec->action == ST_DECIDE_CLOSE, personal = 0;
     if (closed) {
         const char *p[] = {rp->contact, counted_s, ecm_event_outcome_name(dec->outcome)};
         if (ecm_pg_cmd(pg, SQL_CONTACT_CLOSE, 3, p) != 0)
@@ -480,10 +529,8 @@ static st_apply_status write_decision(ecm_pg *pg, const st_results_ctx *ctx, con
         if (add_closed_event(pg, ctx, campaign_id, r->contact_id, contact_attempts, dec->outcome) !=
             0)
             return tx_failed(pg, reason, reason_size);
-    } else {
-        const char *p[] = {rp->contact, counted_s, phone_s, next_s};
-        if (ecm_pg_cmd(pg, SQL_CONTACT_WAIT, 4, p) != 0)
-            return tx_failed(pg, reason, reason_size);
+    } else if (wait_contact(pg, r, rp, counted_s, phone_s, next_s, dec, &personal) != 0) {
+        return tx_failed(pg, reason, reason_size);
     }
     ecm_log_debug("result applied", "contact %lld attempt %d outcome %s: %s (%s)",
                   (long long)r->contact_id, r->attempt, rp->outcome, closed ? "closed" : "retry",
@@ -493,6 +540,7 @@ static st_apply_status write_decision(ecm_pg *pg, const st_results_ctx *ctx, con
         info->outcome = dec->outcome;
         info->next_attempt_at_ms = closed ? 0 : dec->next_attempt_at_ms;
         info->phone_index = dec->phone_index;
+        info->personal = personal;
     }
     return ST_APPLY_DECIDED;
 }

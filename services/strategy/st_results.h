@@ -14,7 +14,16 @@
  * now, else contacts.callback_at when that is ahead, else none (st_decide.h
  * step 7: CALLBACK_REQUESTED retries at it, any other retry not before it,
  * a close closes). Every decision clears contacts.callback_at: a requested
- * time is used once. A result for an older attempt leaves it alone. */
+ * time is used once. A result for an older attempt leaves it alone.
+ *
+ * Personal callbacks (UCCE): a result with CallResult 14 or 15 that names
+ * an agent, on an attempt whose target is ucce_api or ucce_db, that the
+ * decision retries, flags the contact for that agent (contacts.pcb_agent,
+ * pcb_at = the callback time asked for, or the later retry time the calling
+ * window moved it to): the feeder
+ * then writes its next attempt to Cisco's personal callback interface.
+ * Every other decision clears the flag. UCCX has no personal callback
+ * interface ECM can write: there the callback stays ECM's own retry. */
 #ifndef ST_RESULTS_H
 #define ST_RESULTS_H
 
@@ -52,6 +61,9 @@ typedef struct {
     int raw_code;
     int has_raw_detail;
     int raw_detail;
+    /* The agent who scheduled a personal callback (CallResult.agent_id),
+     * "" when none. */
+    char agent[32];
 } st_result;
 
 /* Fills out from a CallResult / SmsResult. Returns 0, or -1 with a reason when
@@ -82,6 +94,7 @@ typedef struct {
     Ecm__V1__Outcome outcome;
     int64_t next_attempt_at_ms;
     int phone_index;
+    int personal; /* waiting for a personal callback (contacts.pcb_agent set) */
 } st_apply_info;
 
 /* Applies one result in its own transaction on pg: locks the contact, records

@@ -87,7 +87,8 @@ static int setup(void **state)
                      "CREATE TABLE Dialer_Detail (RecoveryKey bigint PRIMARY KEY, "
                      "DateTime timestamp, CampaignID int, CallResult int, CallResultDetail int, "
                      "CallStatusZone1 char(1), Phone varchar(20), AccountNumber varchar(30), "
-                     "DialingMode int, CallGUID varchar(32), CallDuration int)");
+                     "DialingMode int, CallGUID varchar(32), CallDuration int, "
+                     "AgentPeripheralNumber varchar(32), CallbackDateTime timestamp)");
     /* Row g of ours is contact first + (g-1)/2, attempt 1 + (g-1)%2; codes
      * cycle through 2..33, and row 50 carries a code nobody knows. */
     ecm_test_pg_exec(f->sim,
@@ -117,6 +118,9 @@ static int teardown(void **state)
     return 0;
 }
 
+/* The Logger's zone syncer_start() gives (NULL: the default, UTC). */
+static const char *logger_zone;
+
 /* A freshly started result-sync: new handles, nothing carried over. */
 typedef struct {
     ecm_pg *pg;
@@ -134,8 +138,11 @@ static void syncer_start(syncer *s, const char *ecm_dsn, const char *odbc,
     assert_non_null(s->metrics);
     assert_non_null(s->pg);
     assert_non_null(s->odbc);
-    rs_sync_config cfg = {
-        .source = SOURCE, .topic = TOPIC, .ce_source = "/ecm/result-sync", .page_size = PAGE};
+    rs_sync_config cfg = {.source = SOURCE,
+                          .topic = TOPIC,
+                          .ce_source = "/ecm/result-sync",
+                          .page_size = PAGE,
+                          .logger_zone = logger_zone};
     s->sync = rs_sync_new(&cfg, s->pg, s->odbc, s->metrics);
     assert_non_null(s->sync);
 }
@@ -311,6 +318,61 @@ static void test_rs_sync_emits_our_rows_once_and_resumes_after_restart(void **st
     syncer_stop(&s);
 }
 
+typedef struct {
+    char account[32];
+    int seen, others;
+} pcb_ctx;
+
+static void check_pcb_event(const Ecm__V1__CallResult *ev, PGresult *res, int row, void *vctx)
+{
+    (void)res;
+    (void)row;
+    pcb_ctx *c = vctx;
+    if (strcmp(ev->account_number, c->account) != 0) {
+        /* Rows without the columns carry neither. */
+        assert_string_equal(ev->agent_id, "");
+        assert_int_equal(ev->callback_at, 0);
+        c->others++;
+        return;
+    }
+    c->seen++;
+    assert_string_equal(ev->agent_id, "1001");
+    /* 02:30 on the night New York springs forward: read with the offset
+     * before the change (EST), 07:30 UTC. */
+    assert_int_equal(ev->callback_at, 1772955000000LL);
+}
+
+/* A personal callback's agent and time reach the event, the time turned
+ * from the Logger's zone into UTC. Runs after the first test (shared
+ * fixture): one new row after the watermark. */
+static void test_rs_sync_personal_callback_agent_and_time(void **state)
+{
+    fixture *f = ecm_test_need(*state);
+    ecm_test_pg_exec(f->ecm,
+                     "INSERT INTO attempts (contact_id, attempt, campaign_id, channel, phone, "
+                     "account_number) SELECT id, 4, campaign_id, 'voice_ivr', phones[1], id || "
+                     "'-4' FROM contacts ORDER BY id LIMIT 1");
+    ecm_test_pg_exec(f->sim,
+                     "INSERT INTO Dialer_Detail VALUES (15000, now(), 42, 14, 0, 'B', '+1', "
+                     "'%lld-4', 1, 'guid', 5, '1001', '2026-03-08 02:30:00')",
+                     (long long)f->first_contact);
+    volatile sig_atomic_t stop = 0;
+    syncer s;
+    logger_zone = "America/New_York";
+    syncer_start(&s, f->ecm_db->dsn, f->odbc, &stop);
+    logger_zone = NULL;
+    int64_t before = outbox_count(f);
+    assert_int_equal(rs_sync_page(s.sync), 1);
+    assert_int_equal(outbox_count(f), before + 1);
+    pcb_ctx c;
+    memset(&c, 0, sizeof c);
+    snprintf(c.account, sizeof c.account, "%lld-4", (long long)f->first_contact);
+    for_each_event(f, "WHERE id > (SELECT max(id) - 11 FROM outbox)", check_pcb_event, &c);
+    assert_int_equal(c.seen, 1);
+    assert_int_equal(c.others, 10); /* the 10 rows of the first test's restart */
+    syncer_stop(&s);
+}
+
 static void test_rs_sync_failed_outbox_write_commits_nothing(void **state)
 {
     fixture *f = ecm_test_need(*state);
@@ -394,6 +456,7 @@ int main(void)
     ecm_log_init("test_rs_sync", ECM_LOG_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rs_sync_emits_our_rows_once_and_resumes_after_restart),
+        cmocka_unit_test(test_rs_sync_personal_callback_agent_and_time),
         cmocka_unit_test(test_rs_sync_failed_outbox_write_commits_nothing),
         cmocka_unit_test(test_rs_sync_odbc_down_is_not_ready_and_skips_nothing),
         cmocka_unit_test(test_rs_sync_ecm_db_down_is_not_ready),

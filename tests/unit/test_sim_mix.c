@@ -127,7 +127,7 @@ static void test_sim_dialer_decides_zone_and_detail_from_the_mix(void **state)
     sim_mix *m = NULL;
     char err[256];
     assert_int_equal(sim_mix_parse("14:1", &m, err, sizeof err), 0);
-    sim_dialer_config cfg = {"", 100, 0, 100, 3, m};
+    sim_dialer_config cfg = {"", 100, 0, 100, 3, m, NULL};
     sim_dial_outcome o;
     memset(&o, 0, sizeof o);
     sim_dialer_decide(&cfg, "42-1", &o);

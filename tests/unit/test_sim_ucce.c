@@ -318,7 +318,7 @@ static sim_env *env_serve(void **state, double rate)
         e->http = NULL;
     }
     assert_non_null(e->http);
-    sim_dialer_config dcfg = {e->db->dsn, 100, 0, 100, 42, e->mix};
+    sim_dialer_config dcfg = {e->db->dsn, 100, 0, 100, 42, e->mix, NULL};
     e->dialer = sim_dialer_new(&dcfg, e->metrics, &e->stop);
     assert_non_null(e->dialer);
     return e;

@@ -338,7 +338,7 @@ static sim_env *env_serve(void **state, long long capacity, long long delay_ms)
         e->http = NULL;
     }
     assert_non_null(e->http);
-    sim_dialer_config dcfg = {e->db->dsn, 100, delay_ms, 100, 42, e->mix};
+    sim_dialer_config dcfg = {e->db->dsn, 100, delay_ms, 100, 42, e->mix, NULL};
     e->dialer = sim_dialer_new(&dcfg, e->metrics, &e->stop);
     assert_non_null(e->dialer);
     return e;
@@ -590,7 +590,7 @@ static void test_sim_uccx_dialer_tick_closes_dialinglist_records_without_dialer_
     assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
     assert_int_equal(PQntuples(r), 3);
     const char *accounts[] = {"100-1", "101-1", "102-1"};
-    sim_dialer_config dcfg = {e->db->dsn, 100, 0, 100, 42, e->mix};
+    sim_dialer_config dcfg = {e->db->dsn, 100, 0, 100, 42, e->mix, NULL};
     int by_code[SIM_STATS_MAX_CODES] = {0};
     for (int i = 0; i < 3; i++) {
         assert_string_equal(PQgetvalue(r, i, 0), accounts[i]);

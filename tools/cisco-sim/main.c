@@ -20,6 +20,8 @@
 #include "ecm_log.h"
 #include "ecm_metrics.h"
 #include "ecm_service.h"
+#include "ecm_window.h"
+#include "sim_pcb.h"
 #include "sim_cm.h"
 #include "sim_dialer.h"
 #include "sim_mix.h"
@@ -47,7 +49,19 @@ typedef struct {
     char *ucce_import_rules;
     long long import_poll_ms;
     long long uccx_history_s;
+    char *logger_zone;
+    char *personal_callbacks;
 } sim_config;
+
+/* ecm_config validator: an IANA zone the tz database knows. */
+static int sim_validate_zone(const char *text, char *errstr, size_t errstr_size)
+{
+    if (ecm_window_tz_canonical(text, NULL, 0) != 0) {
+        snprintf(errstr, errstr_size, "not a time zone of the tz database");
+        return -1;
+    }
+    return 0;
+}
 
 static const ecm_cfg_entry sim_config_table[] = {
     {"ECM_HTTP_BIND", ECM_CFG_STRING, offsetof(sim_config, http_bind), "0.0.0.0", 0, -1,
@@ -99,6 +113,16 @@ static const ecm_cfg_entry sim_config_table[] = {
      "UCCX \"midnight\": every this many seconds, dialinglist records closed longer than this "
      "move to dialinglisthistory",
      NULL, 0},
+    {"ECM_SIM_LOGGER_TIME_ZONE", ECM_CFG_STRING, offsetof(sim_config, logger_zone), "UTC", 0, -1,
+     "IANA time zone of the UCCE Logger: Personal_Callback_List and Dialer_Detail "
+     "CallbackDateTime are in it",
+     sim_validate_zone, 0},
+    {"ECM_SIM_PERSONAL_CALLBACKS", ECM_CFG_STRING, offsetof(sim_config, personal_callbacks), "", 0,
+     -1,
+     "personal callbacks agents schedule, winning over number results: suffix:agent:minutes,... "
+     "(e.g. 0007:1001:30: numbers ending in 0007 get CallResult 14 with agent 1001, callback 30 "
+     "minutes later)",
+     sim_dialer_validate_personal_callbacks, 0},
 };
 #define SIM_CONFIG_N (sizeof sim_config_table / sizeof sim_config_table[0])
 
@@ -142,8 +166,10 @@ static int sim_start_http(const sim_config *cfg, sim_store *store, ecm_metrics *
         return -1;
     }
     ecm_http_set_ready(*http, sim_ready, store);
+    sim_pcb_api_config pcfg = {cfg->user, cfg->password, cfg->logger_zone};
     if (sim_uccx_add_routes(*uccx, *http) != 0 || sim_ucce_api_add_routes(*ucce, *http) != 0 ||
-        sim_stats_add_route(*http, store) != 0 || ecm_http_start(*http) != 0) {
+        sim_pcb_add_routes(*http, &pcfg, store) != 0 || sim_stats_add_route(*http, store) != 0 ||
+        ecm_http_start(*http) != 0) {
         ecm_log_error("HTTP server could not start", "port=%lld", cfg->http_port);
         return -1;
     }
@@ -156,12 +182,18 @@ static int sim_start_dialer(const sim_config *cfg, const sim_mix *mix, ecm_metri
                             sim_dialer **dialer)
 {
     char err[256];
-    sim_dialer_config dcfg = {cfg->pg_dsn,  cfg->dial_rate,      cfg->dial_delay_ms,
-                              cfg->tick_ms, (uint64_t)cfg->seed, mix};
+    sim_dialer_config dcfg = {cfg->pg_dsn,     cfg->dial_rate,      cfg->dial_delay_ms,
+                              cfg->tick_ms,    (uint64_t)cfg->seed, mix,
+                              cfg->logger_zone};
     *dialer = sim_dialer_new(&dcfg, metrics, &ecm_stop_requested);
     if (*dialer &&
         sim_dialer_set_number_results(*dialer, cfg->number_results, err, sizeof err) != 0) {
         ecm_log_error("bad number results", "%s", err);
+        return -1;
+    }
+    if (*dialer &&
+        sim_dialer_set_personal_callbacks(*dialer, cfg->personal_callbacks, err, sizeof err) != 0) {
+        ecm_log_error("bad personal callbacks", "%s", err);
         return -1;
     }
     if (!*dialer || sim_dialer_start(*dialer) != 0) {

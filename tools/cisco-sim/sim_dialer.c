@@ -24,11 +24,23 @@ typedef struct {
     int code;
 } dialer_number_rule;
 
+#define DIALER_AGENT_MAX 15
+#define DIALER_CALLBACK_MINUTES_MAX 525600
+
+typedef struct {
+    char suffix[DIALER_SUFFIX_MAX + 1];
+    char agent[DIALER_AGENT_MAX + 1];
+    int minutes;
+} dialer_pcb_rule;
+
 struct sim_dialer {
     sim_dialer_config cfg;
     dialer_number_rule rules[DIALER_NUMBER_RULES_MAX];
     size_t nrules;
+    dialer_pcb_rule pcbs[DIALER_NUMBER_RULES_MAX];
+    size_t npcbs;
     char *dsn;
+    char *zone;
     ecm_pg *pg;
     volatile sig_atomic_t *stop;
     atomic_int quit;
@@ -48,13 +60,16 @@ sim_dialer *sim_dialer_new(const sim_dialer_config *cfg, ecm_metrics *metrics,
     }
     d->cfg = *cfg;
     d->dsn = strdup(cfg->pg_dsn ? cfg->pg_dsn : "");
-    d->pg = d->dsn ? ecm_pg_new(d->dsn, stop) : NULL;
+    d->zone = strdup(cfg->logger_zone && cfg->logger_zone[0] ? cfg->logger_zone : "UTC");
+    d->pg = d->dsn && d->zone ? ecm_pg_new(d->dsn, stop) : NULL;
     if (!d->pg) {
         free(d->dsn);
+        free(d->zone);
         free(d);
         return NULL;
     }
     d->cfg.pg_dsn = d->dsn;
+    d->cfg.logger_zone = d->zone;
     if (d->cfg.tick_ms <= 0) {
         d->cfg.tick_ms = 100;
     }
@@ -210,14 +225,38 @@ int sim_dialer_number_result(const sim_dialer *d, const char *phone)
     return best;
 }
 
-static void dialer_decide_cb(void *ctx, const char *account_number, const char *phone,
-                             sim_dial_outcome *out)
+/* The digits of phone (at most 63). */
+static size_t dialer_digits(const char *phone, char digits[64])
 {
-    const sim_dialer *d = ctx;
-    sim_dialer_decide(&d->cfg, account_number, out);
-    int code = sim_dialer_number_result(d, phone);
-    if (code < 0)
-        return;
+    size_t nd = 0;
+    for (const char *c = phone; c != NULL && *c != '\0' && nd + 1 < 64; c++)
+        if (*c >= '0' && *c <= '9')
+            digits[nd++] = *c;
+    digits[nd] = '\0';
+    return nd;
+}
+
+/* The personal callback rule of phone, or NULL. */
+static const dialer_pcb_rule *dialer_pcb_match(const sim_dialer *d, const char *phone)
+{
+    char digits[64];
+    size_t nd = dialer_digits(phone, digits);
+    const dialer_pcb_rule *best = NULL;
+    size_t best_len = 0;
+    for (size_t i = 0; i < d->npcbs; i++) {
+        size_t len = strlen(d->pcbs[i].suffix);
+        if (len <= nd && len > best_len && strcmp(digits + nd - len, d->pcbs[i].suffix) == 0) {
+            best = &d->pcbs[i];
+            best_len = len;
+        }
+    }
+    return best;
+}
+
+/* sim_dialer_decide() with the mix replaced by the single code. */
+static void dialer_decide_code(const sim_dialer *d, const char *account_number, int code,
+                               sim_dial_outcome *out)
+{
     /* Same zone and duration rules as a code from the mix. */
     sim_mix *one = NULL;
     char spec[16], err[64];
@@ -230,12 +269,108 @@ static void dialer_decide_cb(void *ctx, const char *account_number, const char *
     sim_mix_destroy(one);
 }
 
+void sim_dialer_outcome(const sim_dialer *d, const char *account_number, const char *phone, int pcb,
+                        sim_dial_outcome *out)
+{
+    out->agent[0] = '\0';
+    out->callback_minutes = -1;
+    const dialer_pcb_rule *rule = pcb ? NULL : dialer_pcb_match(d, phone);
+    if (rule) {
+        dialer_decide_code(d, account_number, 14, out);
+        snprintf(out->agent, sizeof out->agent, "%s", rule->agent);
+        out->callback_minutes = rule->minutes;
+        return;
+    }
+    int code = sim_dialer_number_result(d, phone);
+    if (code < 0)
+        sim_dialer_decide(&d->cfg, account_number, out);
+    else
+        dialer_decide_code(d, account_number, code, out);
+    if (pcb && (out->call_result == 14 || out->call_result == 15))
+        dialer_decide_code(d, account_number, 10, out);
+}
+
+static void dialer_decide_cb(void *ctx, const char *account_number, const char *phone, int pcb,
+                             sim_dial_outcome *out)
+{
+    sim_dialer_outcome(ctx, account_number, phone, pcb, out);
+}
+
+/* Parses "suffix:agent:minutes,..." into rules (room for
+ * DIALER_NUMBER_RULES_MAX). Returns the number of rules, or -1 with a
+ * reason. */
+static int parse_pcb_rules(const char *text, dialer_pcb_rule *rules, char *errstr,
+                           size_t errstr_size)
+{
+    int n = 0;
+    const char *p = text ? text : "";
+    while (*p == ' ')
+        p++;
+    while (*p != '\0') {
+        dialer_pcb_rule *r = &rules[n];
+        size_t ls = strspn(p, "0123456789");
+        size_t la = ls > 0 && p[ls] == ':' ? strspn(p + ls + 1, "0123456789") : 0;
+        const char *m = p + ls + 1 + la + 1;
+        char *end = NULL;
+        long minutes = -1;
+        if (n < DIALER_NUMBER_RULES_MAX && ls > 0 && ls <= DIALER_SUFFIX_MAX && la > 0 &&
+            la <= DIALER_AGENT_MAX && p[ls + 1 + la] == ':') {
+            errno = 0;
+            minutes = strtol(m, &end, 10);
+            if (errno != 0 || end == m)
+                minutes = -1;
+        }
+        if (minutes < 0 || minutes > DIALER_CALLBACK_MINUTES_MAX) {
+            snprintf(errstr, errstr_size,
+                     "entry %d: expected suffix:agent:minutes (digits <= %d, digits <= %d, "
+                     "0..%d), at most %d entries",
+                     n + 1, DIALER_SUFFIX_MAX, DIALER_AGENT_MAX, DIALER_CALLBACK_MINUTES_MAX,
+                     DIALER_NUMBER_RULES_MAX);
+            return -1;
+        }
+        snprintf(r->suffix, sizeof r->suffix, "%.*s", (int)ls, p);
+        snprintf(r->agent, sizeof r->agent, "%.*s", (int)la, p + ls + 1);
+        r->minutes = (int)minutes;
+        n++;
+        p = end;
+        while (*p == ' ')
+            p++;
+        if (*p == ',') {
+            p++;
+            while (*p == ' ')
+                p++;
+        } else if (*p != '\0') {
+            snprintf(errstr, errstr_size, "entry %d: unexpected '%c'", n, *p);
+            return -1;
+        }
+    }
+    return n;
+}
+
+int sim_dialer_validate_personal_callbacks(const char *text, char *errstr, size_t errstr_size)
+{
+    dialer_pcb_rule rules[DIALER_NUMBER_RULES_MAX];
+    return parse_pcb_rules(text, rules, errstr, errstr_size) < 0 ? -1 : 0;
+}
+
+int sim_dialer_set_personal_callbacks(sim_dialer *d, const char *text, char *errstr,
+                                      size_t errstr_size)
+{
+    dialer_pcb_rule rules[DIALER_NUMBER_RULES_MAX];
+    int n = parse_pcb_rules(text, rules, errstr, errstr_size);
+    if (n < 0)
+        return -1;
+    memcpy(d->pcbs, rules, sizeof rules);
+    d->npcbs = (size_t)n;
+    return 0;
+}
+
 long long sim_dialer_tick(sim_dialer *d, long long limit)
 {
     uint64_t counts[SIM_STATS_MAX_CODES] = {0};
     size_t dialed = 0;
-    if (sim_store_dial_batch(d->pg, limit, d->cfg.delay_ms, dialer_decide_cb, d, &dialed, counts) !=
-        0) {
+    if (sim_store_dial_batch(d->pg, limit, d->cfg.delay_ms, d->zone, dialer_decide_cb, d, &dialed,
+                             counts) != 0) {
         ecm_metric_add(d->errors, 1);
         return -1;
     }
@@ -344,5 +479,6 @@ void sim_dialer_destroy(sim_dialer *d)
     }
     ecm_pg_destroy(d->pg);
     free(d->dsn);
+    free(d->zone);
     free(d);
 }

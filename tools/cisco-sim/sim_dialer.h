@@ -16,11 +16,12 @@
 
 typedef struct {
     const char *pg_dsn;
-    double rate_per_s;  /* contacts dialled per second */
-    long long delay_ms; /* a contact waits at least this long after receipt */
-    long long tick_ms;  /* one transaction per tick (~100) */
-    uint64_t seed;      /* with the account number, fixes the CallResult */
-    const sim_mix *mix; /* not owned; must outlive the dialer */
+    double rate_per_s;       /* contacts dialled per second */
+    long long delay_ms;      /* a contact waits at least this long after receipt */
+    long long tick_ms;       /* one transaction per tick (~100) */
+    uint64_t seed;           /* with the account number, fixes the CallResult */
+    const sim_mix *mix;      /* not owned; must outlive the dialer */
+    const char *logger_zone; /* IANA zone of the Logger (NULL: UTC); copied */
 } sim_dialer_config;
 
 typedef struct sim_dialer sim_dialer;
@@ -57,6 +58,27 @@ int sim_dialer_validate_number_results(const char *text, char *errstr, size_t er
 /* The CallResult the number results give phone, or -1 when none matches.
  * Can't fail. */
 int sim_dialer_number_result(const sim_dialer *d, const char *phone);
+
+/* Personal callbacks the agent schedules, winning over number results and
+ * the mix: "suffix:agent:minutes,..." — a number ending in suffix gets
+ * CallResult 14 (customer asked to be called back) with AgentPeripheralNumber
+ * agent (digits, <= 15) and CallbackDateTime minutes (0..525600) after the
+ * call, in the Logger's zone; the longest suffix wins. A personal callback
+ * the sim dials never schedules another: its result is the number result or
+ * the mix, and 10 (connected) where those would give 14 or 15. Empty text
+ * clears them. Returns 0, or -1 with one line in errstr and the rules
+ * unchanged. Call before sim_dialer_start(). */
+int sim_dialer_set_personal_callbacks(sim_dialer *d, const char *text, char *errstr,
+                                      size_t errstr_size) __attribute__((warn_unused_result));
+
+/* ecm_config validator for the personal callbacks text. */
+int sim_dialer_validate_personal_callbacks(const char *text, char *errstr, size_t errstr_size)
+    __attribute__((warn_unused_result));
+
+/* The decision the dialer makes for (account, phone); pcb as in
+ * sim_dial_decide_fn. Deterministic; can't fail. */
+void sim_dialer_outcome(const sim_dialer *d, const char *account_number, const char *phone, int pcb,
+                        sim_dial_outcome *out);
 
 /* Runs one tick now: dials up to limit contacts in one transaction.
  * Returns the number dialled (>= 0), or -1 (logged) when the tick was rolled

@@ -47,14 +47,17 @@ static void stats_get(void *ctx, ecm_http_req *req)
     }
     json_t *refusals = NULL;
     json_t *ifs = stats_interfaces(&st, &refusals);
+    json_t *pcb = json_pack("{sI sI sI sI}", "rows", (json_int_t)st.pcb_rows, "pending",
+                            (json_int_t)st.pcb_pending, "dialed", (json_int_t)st.pcb_dialed,
+                            "duplicate_accounts", (json_int_t)st.pcb_duplicate_accounts);
     json_t *o = json_pack(
-        "{sI sI sI sI sI sI sI sI sI so so so}", "received_rows", (json_int_t)st.received_rows,
+        "{sI sI sI sI sI sI sI sI sI so so so so}", "received_rows", (json_int_t)st.received_rows,
         "unique_accounts", (json_int_t)st.unique_accounts, "duplicate_accounts",
         (json_int_t)st.duplicate_accounts, "duplicate_receipts", (json_int_t)st.duplicate_receipts,
         "dialed", (json_int_t)st.dialed, "pending", (json_int_t)st.pending, "imports",
         (json_int_t)st.imports, "over_capacity_rejections", (json_int_t)st.over_capacity_rejections,
         "phone_duplicates", (json_int_t)st.phone_duplicates, "by_call_result", by, "interfaces",
-        ifs, "refusals", refusals);
+        ifs, "refusals", refusals, "personal_callbacks", pcb);
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     if (!text) {
         ecm_http_respond(req, 500, "text/plain", "out of memory\n", 14);

@@ -194,6 +194,10 @@ typedef struct {
     } refusals[SIM_REFUSAL_KINDS];
     int nrefusals;
     long long by_call_result[SIM_STATS_MAX_CODES]; /* dials per UCCE CallResult */
+    /* Personal_Callback_List: rows, rows still pending, rows dialled, and
+     * account numbers it holds more than once or that an import brought
+     * too (counted in duplicate_accounts as well). */
+    long long pcb_rows, pcb_pending, pcb_dialed, pcb_duplicate_accounts;
 } sim_stats;
 
 /* Reads the counters. Returns 0 or -1 (logged). */
@@ -206,12 +210,19 @@ typedef struct {
     char call_status_zone1; /* 'C' closed, 'R' retry-able, 'B' callback */
     int dialing_mode;
     int call_duration_s;
+    /* A personal callback the agent scheduled (CallResult 14/15 with an
+     * agent): the agent's peripheral number ("" none) and the callback time
+     * in minutes after the call (Dialer_Detail.AgentPeripheralNumber and
+     * CallbackDateTime, in the Logger's zone). */
+    char agent[16];
+    int callback_minutes;
 } sim_dial_outcome;
 
 /* Decides the outcome of dialing one account on phone (the record's first
- * phone). Can't fail. */
+ * phone). pcb = 1 when the call is a personal callback the sim dials
+ * (sim_pcb.h): the decision may not schedule another one. Can't fail. */
 typedef void (*sim_dial_decide_fn)(void *ctx, const char *account_number, const char *phone,
-                                   sim_dial_outcome *out);
+                                   int pcb, sim_dial_outcome *out);
 
 /* One dialing tick on the caller's own connection, in ONE transaction: takes
  * up to limit pending contacts of enabled campaigns received at least
@@ -222,10 +233,14 @@ typedef void (*sim_dial_decide_fn)(void *ctx, const char *account_number, const 
  * callResult of the decision (sim_rec_uccx_result), lastnumberdialed 1,
  * callsmadetophone01 1, callresult01, lastupdated. On success *dialed is
  * the number of contacts and counts[code] (if counts is non-NULL, size
- * SIM_STATS_MAX_CODES) is raised per CallResult. Returns 0, or -1 (logged)
- * with the transaction rolled back and nothing counted. */
-int sim_store_dial_batch(ecm_pg *pg, long long limit, long long delay_ms, sim_dial_decide_fn decide,
-                         void *ctx, size_t *dialed, uint64_t *counts)
+ * SIM_STATS_MAX_CODES) is raised per CallResult. A decision with an agent
+ * fills Dialer_Detail's AgentPeripheralNumber and CallbackDateTime (now in
+ * logger_zone + callback_minutes). In the same transaction, with what is
+ * left of limit, the personal callbacks due in logger_zone are dialled
+ * (sim_pcb.h; counted in *dialed too). Returns 0, or -1 (logged) with the
+ * transaction rolled back and nothing counted. */
+int sim_store_dial_batch(ecm_pg *pg, long long limit, long long delay_ms, const char *logger_zone,
+                         sim_dial_decide_fn decide, void *ctx, size_t *dialed, uint64_t *counts)
     __attribute__((warn_unused_result));
 
 #endif

@@ -5,6 +5,7 @@
 
 #include "ecm_log.h"
 #include "ecm_uuid.h"
+#include "sim_pcb.h"
 #include "sim_store.h"
 #include "sim_store_int.h"
 
@@ -59,19 +60,25 @@ static PGresult *dial_pick(ecm_pg *pg, long long limit, long long delay_ms)
         2, pick_params);
 }
 
-/* Decides the outcome of every picked row (decide): UCCE rows into the nine
- * columns of Dialer_Detail rows, every row into the DIAL_COLS decision
+/* Columns of a tick's Dialer_Detail rows. */
+#define DD_COLS 11
+
+/* Decides the outcome of every picked row (decide): UCCE rows into the
+ * DD_COLS columns of Dialer_Detail rows, every row into the DIAL_COLS decision
  * columns; counts the call results in picked_codes. Returns the number of
  * UCCE rows. */
-static int dial_decide(const PGresult *res, sim_dial_decide_fn decide, void *ctx, ecm_pgarr cols[9],
-                       ecm_pgarr dec[DIAL_COLS], int picked_codes[SIM_STATS_MAX_CODES])
+static int dial_decide(const PGresult *res, sim_dial_decide_fn decide, void *ctx,
+                       ecm_pgarr cols[DD_COLS], ecm_pgarr dec[DIAL_COLS],
+                       int picked_codes[SIM_STATS_MAX_CODES])
 {
     int rows = PQntuples(res), ucce = 0;
     for (int r = 0; r < rows; r++) {
         const char *account = PQgetvalue(res, r, 0);
         int is_ucce = strcmp(PQgetvalue(res, r, 3), "ucce") == 0;
-        sim_dial_outcome o = {0, 0, 'C', STORE_DIALING_MODE_DEFAULT, 0};
-        decide(ctx, account, PQgetvalue(res, r, 2), &o);
+        sim_dial_outcome o = {.call_status_zone1 = 'C',
+                              .dialing_mode = STORE_DIALING_MODE_DEFAULT,
+                              .callback_minutes = -1};
+        decide(ctx, account, PQgetvalue(res, r, 2), 0, &o);
         ecm_pgarr_add_str(&dec[0], account);
         ecm_pgarr_add_int(&dec[1], store_ll(res, r, 1));
         ecm_pgarr_add_int(&dec[2], o.call_result);
@@ -96,6 +103,8 @@ static int dial_decide(const PGresult *res, sim_dial_decide_fn decide, void *ctx
         ecm_pgarr_add_int(&cols[6], o.dialing_mode);
         ecm_pgarr_add_str(&cols[7], guid);
         ecm_pgarr_add_int(&cols[8], o.call_duration_s);
+        ecm_pgarr_add_str(&cols[9], o.agent);
+        ecm_pgarr_add_int(&cols[10], o.agent[0] ? o.callback_minutes : -1);
     }
     return ucce;
 }
@@ -145,35 +154,46 @@ static int dial_update_lists(ecm_pg *pg, const PGresult *picked, const char *con
     return 0;
 }
 
-/* Inserts the Dialer_Detail rows whose columns lits holds. RecoveryKey comes
- * from the column default in ordinality order, so within a tick keys follow
- * the oldest-first dialing order. Returns 0 or -1. */
-static int dial_record(ecm_pg *pg, const char *const lits[9])
+/* Inserts the Dialer_Detail rows whose columns lits holds (lits[DD_COLS]:
+ * the Logger's zone). RecoveryKey comes from the column default in
+ * ordinality order, so within a tick keys follow the oldest-first dialing
+ * order; lits[DD_COLS + 1] the Logger's now (ms). Returns 0 or -1. */
+static int dial_record(ecm_pg *pg, const char *const lits[DD_COLS + 2])
 {
     return ecm_pg_cmd(pg,
                       "INSERT INTO Dialer_Detail (DateTime, CampaignID, CallResult,"
                       " CallResultDetail, CallStatusZone1, Phone, AccountNumber, DialingMode,"
-                      " CallGUID, CallDuration)"
+                      " CallGUID, CallDuration, AgentPeripheralNumber, CallbackDateTime)"
                       " SELECT now() AT TIME ZONE 'UTC', u.cid, u.cr, u.crd, u.z,"
-                      "        NULLIF(u.ph, ''), u.acc, u.dm, u.guid, u.dur"
+                      "        NULLIF(u.ph, ''), u.acc, u.dm, u.guid, u.dur, NULLIF(u.ag, ''),"
+                      "        CASE WHEN u.cbm >= 0 THEN date_trunc('second',"
+                      "             to_timestamp($13::float8 / 1000) AT TIME ZONE $12)"
+                      "             + make_interval(mins => u.cbm) END"
                       " FROM unnest($1::int[], $2::int[], $3::int[], $4::text[], $5::text[],"
-                      "             $6::text[], $7::int[], $8::text[], $9::int[])"
-                      "      WITH ORDINALITY AS u(cid, cr, crd, z, ph, acc, dm, guid, dur, ord)"
+                      "             $6::text[], $7::int[], $8::text[], $9::int[], $10::text[],"
+                      "             $11::int[])"
+                      "      WITH ORDINALITY AS u(cid, cr, crd, z, ph, acc, dm, guid, dur, ag, cbm,"
+                      "                           ord)"
                       " ORDER BY u.ord",
-                      9, lits);
+                      DD_COLS + 2, lits);
 }
 
-int sim_store_dial_batch(ecm_pg *pg, long long limit, long long delay_ms, sim_dial_decide_fn decide,
-                         void *ctx, size_t *dialed, uint64_t *counts)
+int sim_store_dial_batch(ecm_pg *pg, long long limit, long long delay_ms, const char *logger_zone,
+                         sim_dial_decide_fn decide, void *ctx, size_t *dialed, uint64_t *counts)
 {
     *dialed = 0;
     if (limit <= 0) {
         return 0;
     }
-    ecm_pgarr cols[9], dec[DIAL_COLS];
-    store_arrays_begin(cols, 9);
+    ecm_pgarr cols[DD_COLS], dec[DIAL_COLS];
+    store_arrays_begin(cols, DD_COLS);
     store_arrays_begin(dec, DIAL_COLS);
-    const char *lits[9], *declits[DIAL_COLS];
+    const char *lits[DD_COLS + 2], *declits[DIAL_COLS];
+    char now[24];
+    store_logger_now_ms(now);
+    lits[DD_COLS] = logger_zone && logger_zone[0] ? logger_zone : "UTC";
+    lits[DD_COLS + 1] = now;
+    size_t pcbs = 0;
     int picked_codes[SIM_STATS_MAX_CODES] = {0};
     PGresult *res = NULL;
     int rc = -1, rows = 0;
@@ -183,16 +203,18 @@ int sim_store_dial_batch(ecm_pg *pg, long long limit, long long delay_ms, sim_di
     }
     rows = PQntuples(res);
     int ucce = dial_decide(res, decide, ctx, cols, dec, picked_codes);
-    if (store_arrays_finish(cols, 9, lits) != 0 ||
+    if (store_arrays_finish(cols, DD_COLS, lits) != 0 ||
         store_arrays_finish(dec, DIAL_COLS, declits) != 0) {
         ecm_log_error("dial batch too large", "rows=%d", rows);
         goto fail;
     }
     if ((ucce > 0 && dial_record(pg, lits) != 0) ||
-        (rows > 0 && dial_update_lists(pg, res, declits) != 0) || ecm_pg_commit(pg) != 0) {
+        (rows > 0 && dial_update_lists(pg, res, declits) != 0) ||
+        store_pcb_dial(pg, limit - rows, lits[DD_COLS], decide, ctx, picked_codes, &pcbs) != 0 ||
+        ecm_pg_commit(pg) != 0) {
         goto fail;
     }
-    *dialed = (size_t)rows;
+    *dialed = (size_t)rows + pcbs;
     if (counts) {
         for (int c = 0; c < SIM_STATS_MAX_CODES; c++) {
             counts[c] += (uint64_t)picked_codes[c];
@@ -205,7 +227,7 @@ fail:
     ecm_log_error("dialing tick rolled back", NULL);
 done:
     PQclear(res);
-    store_arrays_destroy(cols, 9);
+    store_arrays_destroy(cols, DD_COLS);
     store_arrays_destroy(dec, DIAL_COLS);
     return rc;
 }

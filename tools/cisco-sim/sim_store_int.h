@@ -42,4 +42,8 @@ int store_ucce_dl_create(ecm_pg *pg, int campaign_id) __attribute__((warn_unused
 int store_campaign_lock(ecm_pg *pg, const char *system, int campaign_id, const char *name)
     __attribute__((warn_unused_result));
 
+/* The Logger's now, the business clock (ecm_clock_now_ms()), as decimal
+ * milliseconds. Can't fail. */
+void store_logger_now_ms(char out[24]);
+
 #endif

@@ -158,12 +158,37 @@ static int stats_codes(ecm_pg *pg, sim_stats *out)
     return 0;
 }
 
+/* The personal callback counters. Returns 0 or -1. */
+static int stats_pcb(ecm_pg *pg, sim_stats *out)
+{
+    PGresult *res =
+        ecm_pg_exec(pg,
+                    "SELECT count(*), count(*) FILTER (WHERE CallStatus = 'P'),"
+                    " count(*) FILTER (WHERE SentToDialerDateTime IS NOT NULL),"
+                    " (SELECT count(*) FROM (SELECT AccountNumber FROM Personal_Callback_List"
+                    "   GROUP BY AccountNumber HAVING count(*) > 1"
+                    "   OR AccountNumber IN (SELECT account_number FROM sim_contacts)) d)"
+                    " FROM Personal_Callback_List",
+                    0, NULL);
+    if (!res) {
+        return -1;
+    }
+    out->pcb_rows = store_ll(res, 0, 0);
+    out->pcb_pending = store_ll(res, 0, 1);
+    out->pcb_dialed = store_ll(res, 0, 2);
+    out->pcb_duplicate_accounts = store_ll(res, 0, 3);
+    out->duplicate_accounts += out->pcb_duplicate_accounts;
+    PQclear(res);
+    return 0;
+}
+
 int sim_store_stats(sim_store *s, sim_stats *out)
 {
     memset(out, 0, sizeof *out);
     ecm_pg *pg = ecm_pg_pool_get(s->pool);
     int rc = 0;
-    if (stats_totals(pg, out) != 0 || stats_ifaces(pg, out) != 0 || stats_codes(pg, out) != 0) {
+    if (stats_totals(pg, out) != 0 || stats_ifaces(pg, out) != 0 || stats_codes(pg, out) != 0 ||
+        stats_pcb(pg, out) != 0) {
         (void)ecm_pg_check_broken(pg);
         rc = -1;
     }
