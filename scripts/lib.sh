@@ -581,6 +581,11 @@ ecm_service_env() {
             "ECM_HTTP_PORT=$(ecm_port devbroker-http)")
         ;;
     cisco-sim)
+        # The business clock: the simulated Logger's clock (personal callbacks).
+        local sim_clock
+        while IFS= read -r sim_clock; do
+            [[ -z $sim_clock ]] || ECM_SVC_ENV+=("$sim_clock")
+        done < <(ecm_clock_env)
         ECM_SVC_ENV+=("ECM_HTTP_PORT=$(ecm_port cisco-sim)"
             "ECM_SIM_PG_DSN=$ECM_DEV_SIM_PG_DSN"
             "ECM_SIM_USER=$ECM_DEV_SIM_USER"

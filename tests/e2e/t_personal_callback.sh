@@ -15,8 +15,7 @@
 #    that time (SentToDialerDateTime not before it); its result (10) closes
 #    the contact CONNECTED in this campaign after 2 attempts;
 #  - ECM's attempts are the simulator's dials (Dialer_Detail), 0 duplicates.
-# The simulator needs the stack's business clock for its Logger clock: it
-# is restarted with it (scripts/lib.sh gives it none).
+# The simulator's Logger clock is the stack's business clock.
 # e2e-env: ECM_DEV_CLOCK=2026-03-04T12:00:00Z
 # e2e-env: ECM_DEV_CLOCK_RATE=60
 # e2e-env: ECM_SIM_PERSONAL_CALLBACKS=0007:1001:30
@@ -33,14 +32,6 @@ source "$(dirname "$0")/checks.sh"
 CISCO_ID=5101
 sql() { ecm_psql -tA -c "$1"; }
 sim_sql() { ecm_sim_psql -tA -c "$1"; }
-
-# The simulator's Logger clock is the business clock.
-ecm_stop_service cisco-sim || e2e_fail "the simulator did not stop"
-(
-    while IFS= read -r kv; do [[ -n $kv ]] && export "${kv?}"; done < <(ecm_clock_env)
-    ecm_start_service cisco-sim
-) || e2e_fail "the simulator did not restart"
-e2e_step "simulator restarted on the business clock ($(ecm_clock_env | tr '\n' ' '))"
 
 rules=$(jq -n '[{outcome: "CALLBACK_REQUESTED", action: "retry", delay_seconds: 43200,
     max_attempts: 3}, {outcome: "CONNECTED", action: "close"}]')

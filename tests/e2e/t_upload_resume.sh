@@ -25,7 +25,7 @@ upload_field() { api GET "/api/v1/uploads/$1" | jq -r ".$2"; }
 
 # ---- a second gateway on another port, same database
 ecm_service_env gateway
-port2=$((ECM_DEV_PORT_BASE + 85))
+port2=$((ECM_DEV_PORT_BASE + 88))
 env "${ECM_SVC_ENV[@]}" ECM_HTTP_PORT="$port2" "$ECM_SVC_BIN" \
     </dev/null >>"$ECM_DEV_DIR/logs/gateway2.log" 2>&1 &
 gw2=$!
