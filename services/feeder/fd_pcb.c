@@ -5,45 +5,13 @@
 #include <string.h>
 
 #include <libxml/xmlwriter.h>
-#include <unicode/ucal.h>
-#include <unicode/ustring.h>
 
-#define ZONE_MAX 128
-
-/* A calendar in zone, or NULL when ICU does not know it. */
-static UCalendar *zone_calendar(const char *zone)
-{
-    UChar id[ZONE_MAX], canon[ZONE_MAX];
-    int32_t len = 0;
-    UBool system = 0;
-    UErrorCode st = U_ZERO_ERROR;
-    if (!zone || !zone[0] || strlen(zone) >= ZONE_MAX)
-        return NULL;
-    u_strFromUTF8(id, ZONE_MAX, &len, zone, -1, &st);
-    if (U_SUCCESS(st))
-        ucal_getCanonicalTimeZoneID(id, len, canon, ZONE_MAX, &system, &st);
-    if (U_FAILURE(st) || !system)
-        return NULL;
-    UCalendar *cal = ucal_open(id, len, "", UCAL_GREGORIAN, &st);
-    if (U_FAILURE(st)) {
-        ucal_close(cal);
-        return NULL;
-    }
-    return cal;
-}
+#include "ecm_zone.h"
 
 int fd_pcb_logger_time(int64_t utc_ms, const char *zone, char out[FD_PCB_TIME_LEN + 1])
 {
-    UCalendar *cal = zone_calendar(zone);
-    if (!cal)
-        return -1;
-    UErrorCode st = U_ZERO_ERROR;
-    ucal_setMillis(cal, (UDate)utc_ms, &st);
-    int f[6] = {ucal_get(cal, UCAL_YEAR, &st),   ucal_get(cal, UCAL_MONTH, &st) + 1,
-                ucal_get(cal, UCAL_DATE, &st),   ucal_get(cal, UCAL_HOUR_OF_DAY, &st),
-                ucal_get(cal, UCAL_MINUTE, &st), ucal_get(cal, UCAL_SECOND, &st)};
-    ucal_close(cal);
-    if (U_FAILURE(st) || f[0] < 1 || f[0] > 9999)
+    int f[6];
+    if (ecm_zone_utc_to_local(zone, utc_ms, f) != 0)
         return -1;
     char text[96];
     int w = snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d", f[0], f[1], f[2], f[3],
@@ -56,14 +24,7 @@ int fd_pcb_logger_time(int64_t utc_ms, const char *zone, char out[FD_PCB_TIME_LE
 
 int fd_pcb_validate_zone(const char *zone, char *errstr, size_t errstr_size)
 {
-    UCalendar *cal = zone_calendar(zone);
-    if (!cal) {
-        snprintf(errstr, errstr_size, "'%s' is not a time zone ICU knows (IANA name, e.g. UTC)",
-                 zone ? zone : "");
-        return -1;
-    }
-    ucal_close(cal);
-    return 0;
+    return ecm_zone_validate(zone, errstr, errstr_size);
 }
 
 int64_t fd_pcb_callback_ms(int64_t at_ms, int64_t now_ms)

@@ -17,10 +17,9 @@
 #include "ecm_pgarray.h"
 #include "ecm_uuid.h"
 #include "rs_logger_time.h"
+#include "rs_loop.h"
 #include "rs_map.h"
 
-#define RS_SYNC_BACKOFF_MIN_MS 100
-#define RS_SYNC_BACKOFF_MAX_MS 5000
 #define RS_SYNC_MAP_RELOAD_MS 60000
 #define RS_SYNC_LAG_EVERY_MS 10000
 
@@ -464,34 +463,20 @@ db_fail:
     return -1;
 }
 
-/* Sleeps up to ms in short steps so that a stop is seen quickly. */
-static void sleep_ms(long ms, volatile sig_atomic_t *stop)
+static int loop_page(void *reader)
 {
-    while (ms > 0 && !*stop) {
-        long step = ms < 50 ? ms : 50;
-        struct timespec ts = {.tv_sec = 0, .tv_nsec = step * 1000000L};
-        nanosleep(&ts, NULL);
-        ms -= step;
-    }
+    return rs_sync_page(reader);
+}
+
+static long loop_backoff(void *reader)
+{
+    rs_sync *s = reader;
+    return rs_odbc_backoff_ms(s->odbc);
 }
 
 int rs_sync_run(rs_sync *s, long poll_ms, volatile sig_atomic_t *stop)
 {
-    long backoff = 0;
-    while (!*stop) {
-        int n = rs_sync_page(s);
-        if (n < 0) {
-            backoff = backoff == 0 ? RS_SYNC_BACKOFF_MIN_MS : backoff * 2;
-            if (backoff > RS_SYNC_BACKOFF_MAX_MS)
-                backoff = RS_SYNC_BACKOFF_MAX_MS;
-            long wait = rs_odbc_backoff_ms(s->odbc);
-            sleep_ms(wait > backoff ? wait : backoff, stop);
-            continue;
-        }
-        backoff = 0;
-        if (n < s->page_size)
-            sleep_ms(poll_ms, stop);
-    }
+    rs_loop_run(s, loop_page, loop_backoff, s->page_size, poll_ms, stop);
     return 0;
 }
 

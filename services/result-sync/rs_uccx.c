@@ -15,10 +15,9 @@
 #include "ecm_outbox.h"
 #include "ecm_pgarray.h"
 #include "ecm_uuid.h"
+#include "rs_loop.h"
 #include "rs_map.h"
 
-#define RS_UCCX_BACKOFF_MIN_MS 100
-#define RS_UCCX_BACKOFF_MAX_MS 5000
 #define RS_UCCX_MAP_RELOAD_MS 60000
 /* Account numbers per db_cra query ('?' markers of one IN list). */
 #define RS_UCCX_CHUNK 200
@@ -559,34 +558,20 @@ db_fail:
     return -1;
 }
 
-/* Sleeps up to ms in short steps so that a stop is seen quickly. */
-static void sleep_ms(long ms, volatile sig_atomic_t *stop)
+static int loop_page(void *reader)
 {
-    while (ms > 0 && !*stop) {
-        long step = ms < 50 ? ms : 50;
-        struct timespec ts = {.tv_sec = 0, .tv_nsec = step * 1000000L};
-        nanosleep(&ts, NULL);
-        ms -= step;
-    }
+    return rs_uccx_page(reader);
+}
+
+static long loop_backoff(void *reader)
+{
+    rs_uccx *u = reader;
+    return ecm_odbc_backoff_ms(u->odbc);
 }
 
 int rs_uccx_run(rs_uccx *u, long poll_ms, volatile sig_atomic_t *stop)
 {
-    long backoff = 0;
-    while (!*stop) {
-        int n = rs_uccx_page(u);
-        if (n < 0) {
-            backoff = backoff == 0 ? RS_UCCX_BACKOFF_MIN_MS : backoff * 2;
-            if (backoff > RS_UCCX_BACKOFF_MAX_MS)
-                backoff = RS_UCCX_BACKOFF_MAX_MS;
-            long wait = ecm_odbc_backoff_ms(u->odbc);
-            sleep_ms(wait > backoff ? wait : backoff, stop);
-            continue;
-        }
-        backoff = 0;
-        if (n < u->page_size)
-            sleep_ms(poll_ms, stop);
-    }
+    rs_loop_run(u, loop_page, loop_backoff, u->page_size, poll_ms, stop);
     return 0;
 }
 
