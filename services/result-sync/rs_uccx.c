@@ -30,9 +30,11 @@ static const char *const rs_uccx_tables[2] = {"dialinglist", "dialinglisthistory
 #define RS_UCCX_COLUMNS                                                                            \
     "accountnumber, callresult, lastnumberdialed, phone01, phone02, phone03, lastupdated, "        \
     "callbackdatetime"
-/* A record is final when closed (3), callback (4) or max calls (5) with a
- * result (callresult 0 is "not called yet"). */
-#define RS_UCCX_FINAL "callstatus IN (3, 4, 5) AND callresult > 0"
+/* A record is final when closed (3) or max calls (5) with a result
+ * (callresult 0 is "not called yet"). Not a callback (4): UCCX places that
+ * call itself, and its result closes the record later; an ECM retry now
+ * would call the customer twice. */
+#define RS_UCCX_FINAL "callstatus IN (3, 5) AND callresult > 0"
 enum { C_ACCOUNT, C_RESULT, C_LAST_NUMBER, C_PHONE01, C_PHONE02, C_PHONE03, C_UPDATED, C_CALLBACK };
 #define RS_UCCX_NCOLS 8
 /* UCCX's callResult for "customer requested callback" (1.4). */

@@ -264,8 +264,8 @@ static void seed_finals(fixture *f, int64_t first)
         int code = i + 1;
         if (code == 13)
             add_record(f, "dialinglist", first + i, 1, 0, 0, "NULL");
-        else if (code == 8)
-            add_record(f, "dialinglist", first + i, 4, 8, 1 + i % 3, "'" CALLBACK_AT "'");
+        else if (code == 8) /* a callback UCCX did not place (closed) */
+            add_record(f, "dialinglist", first + i, 3, 8, 1 + i % 3, "'" CALLBACK_AT "'");
         else
             add_record(f, "dialinglist", first + i, code == 5 ? 5 : 3, code, 1 + i % 3, "NULL");
     }
@@ -274,7 +274,9 @@ static void seed_finals(fixture *f, int64_t first)
     add_record(f, "dialinglist", first + 20, 6, 15, 2, "NULL"); /* retry */
     add_record(f, "dialinglist", first + 21, 7, 1, 1, "NULL");  /* unknown */
     add_record(f, "dialinglist", first + 22, 3, 0, 1, "NULL");  /* closed, no result */
-    /* offsets 23..29: no record at all (not imported yet) */
+    /* a callback UCCX will place itself: its later result is the one */
+    add_record(f, "dialinglist", first + 23, 4, 8, 1, "'" CALLBACK_AT "'");
+    /* offsets 24..29: no record at all (not imported yet) */
 }
 
 static void check_final_event(const Ecm__V1__CallResult *ev, int64_t contact, int code)
