@@ -461,11 +461,14 @@ struct fd_uccx {
     /* The server queues imports (the Outbound API): only a later import it
      * took proves an earlier one in doubt is over. */
     int queueing;
+    long timeout_ms;      /* every request but a POST */
+    long post_timeout_ms; /* a POST (an import may wait its turn) */
 };
 
-void fd_uccx_set_queueing(fd_uccx *u, int on)
+void fd_uccx_set_queueing(fd_uccx *u, int on, long post_timeout_ms)
 {
     u->queueing = on;
+    u->post_timeout_ms = on && post_timeout_ms > 0 ? post_timeout_ms : u->timeout_ms;
 }
 
 /* A request that reached UCCX but got no answer may still be carried out
@@ -528,6 +531,8 @@ fd_uccx *fd_uccx_new(const char *base_url, const char *user, const char *passwor
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+    u->timeout_ms = timeout_ms;
+    u->post_timeout_ms = timeout_ms;
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, u->errbuf);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, u->headers);
     curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -625,6 +630,7 @@ static fd_uccx_status post_url(fd_uccx *u, const char *url, const char *body, si
     CURL *c = u->curl;
     u->errbuf[0] = '\0';
     curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, u->post_timeout_ms);
     curl_easy_setopt(c, CURLOPT_POST, 1L);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
@@ -635,6 +641,7 @@ static fd_uccx_status post_url(fd_uccx *u, const char *url, const char *body, si
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     track_outcome(u, rc, status, 1);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, NULL);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, u->timeout_ms);
     fd_uccx_status st = classify(rc, status, u->errbuf, ecm_buf_ptr(&answer), res);
     ecm_buf_destroy(&answer);
     return st;

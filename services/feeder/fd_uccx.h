@@ -103,9 +103,10 @@ long long fd_uccx_answering_ms(const fd_uccx *u);
 /* Marks u's server as one that queues imports and answers each in its turn
  * (the Outbound API: a queue of 30, 503 beyond): a 503, a list or any other
  * answer then says nothing about an earlier import still in its queue, so
- * only a later POST it took (2xx) starts fd_uccx_answering_ms()'s clock.
- * Can't fail. */
-void fd_uccx_set_queueing(fd_uccx *u, int on);
+ * only a later POST it took (2xx) starts fd_uccx_answering_ms()'s clock; and
+ * a POST waits up to post_timeout_ms for its answer (other requests keep
+ * the handle's timeout). Can't fail. */
+void fd_uccx_set_queueing(fd_uccx *u, int on, long post_timeout_ms);
 
 /* GET {base}/adminapi/campaign/{campaign_id}/contacts, parsed as the answer
  * streams in. On FD_UCCX_OK *list is set (free with fd_uccx_list_destroy);

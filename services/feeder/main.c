@@ -211,10 +211,9 @@ static int make_writers(const feeder_config *cfg, fd_writer **w)
         ecm_log_warn("ECM_UCCE_URL is empty: ucce_api targets are skipped", NULL);
         return 0;
     }
-    fd_uccx *api = fd_uccx_new(cfg->ucce_url, cfg->ucce_user, cfg->ucce_password,
-                               (long)cfg->ucce_import_timeout_s * 1000);
+    fd_uccx *api = fd_uccx_new(cfg->ucce_url, cfg->ucce_user, cfg->ucce_password, timeout_ms);
     if (api)
-        fd_uccx_set_queueing(api, 1);
+        fd_uccx_set_queueing(api, 1, (long)cfg->ucce_import_timeout_s * 1000);
     w[FD_KIND_UCCE_API] =
         api ? fd_ucce_api_writer_new(api, ecm_odbc_new(cfg->ucce_odbc, 1, "UCCE Logger/HDS"),
                                      cfg->dialer_detail)
