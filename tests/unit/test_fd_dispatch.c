@@ -18,6 +18,7 @@
 #include "fd_reconcile.h"
 #include "fd_uccx.h"
 #include "ecm_test_support.h"
+#include "fd_test_support.h"
 #include "test_fd_fake_uccx.h"
 
 #define PORT_LO 20520
@@ -99,15 +100,7 @@ static int test_setup(void **state)
     assert_non_null(f->uccx);
     f->ctx.writers[FD_KIND_UCCX] = fd_writer_uccx_new(f->uccx, NULL);
     assert_non_null(f->ctx.writers[FD_KIND_UCCX]);
-    fd_metrics_init(&f->ctx.metrics, f->metrics);
-    ecm_gate_config gcfg = {
-        .topic_closed = "contacts.closed",
-        .source = "/ecm/feeder",
-        .metrics = f->metrics,
-        .legal = {8 * 60, 21 * 60},
-    };
-    f->ctx.gate = ecm_gate_new(&gcfg);
-    assert_non_null(f->ctx.gate);
+    fd_test_ctx_arm(&f->ctx, f->metrics);
     return 0;
 }
 
@@ -116,9 +109,7 @@ static int test_teardown(void **state)
     fixture *f = *state;
     if (!f)
         return 0;
-    fd_dispatch_forget(&f->ctx);
-    fd_writer_destroy(f->ctx.writers[FD_KIND_UCCX]);
-    ecm_gate_destroy(f->ctx.gate);
+    fd_test_ctx_release(&f->ctx);
     ecm_metrics_destroy(f->metrics);
     return 0;
 }

@@ -14,6 +14,7 @@
 #include "ecm_metrics.h"
 #include "ecm_pg.h"
 #include "ecm_test_support.h"
+#include "fd_test_support.h"
 #include "fd_dispatch.h"
 #include "fd_feeder.h"
 #include "fd_hold.h"
@@ -90,15 +91,7 @@ static int group_setup(void **state)
     f->ctx.writers[FD_KIND_UCCX] =
         fd_writer_uccx_new(fd_uccx_new(url, FAKE_UCCX_USER, FAKE_UCCX_PASSWORD, 2000), NULL);
     assert_non_null(f->ctx.writers[FD_KIND_UCCX]);
-    fd_metrics_init(&f->ctx.metrics, f->metrics);
-    ecm_gate_config gcfg = {
-        .topic_closed = "contacts.closed",
-        .source = "/ecm/feeder",
-        .metrics = f->metrics,
-        .legal = {8 * 60, 21 * 60},
-    };
-    f->ctx.gate = ecm_gate_new(&gcfg);
-    assert_non_null(f->ctx.gate);
+    fd_test_ctx_arm(&f->ctx, f->metrics);
     *state = f;
     return 0;
 }
@@ -108,9 +101,7 @@ static int group_teardown(void **state)
     fixture *f = *state;
     if (!f)
         return 0;
-    fd_dispatch_forget(&f->ctx);
-    fd_writer_destroy(f->ctx.writers[FD_KIND_UCCX]);
-    ecm_gate_destroy(f->ctx.gate);
+    fd_test_ctx_release(&f->ctx);
     ecm_metrics_destroy(f->metrics);
     fake_stop(f->fake);
     ecm_pg_destroy(f->pg);

@@ -19,6 +19,7 @@
 #include "ecm_odbc.h"
 #include "ecm_pg.h"
 #include "ecm_test_support.h"
+#include "fd_test_support.h"
 #include "fd_dispatch.h"
 #include "fd_feeder.h"
 #include "fd_reconcile.h"
@@ -310,15 +311,7 @@ static int test_setup(void **state)
             },
     };
     make_writers(f, f->odbc);
-    fd_metrics_init(&f->ctx.metrics, f->metrics);
-    ecm_gate_config gcfg = {
-        .topic_closed = "contacts.closed",
-        .source = "/ecm/feeder",
-        .metrics = f->metrics,
-        .legal = {8 * 60, 21 * 60},
-    };
-    f->ctx.gate = ecm_gate_new(&gcfg);
-    assert_non_null(f->ctx.gate);
+    fd_test_ctx_arm(&f->ctx, f->metrics);
     return 0;
 }
 
@@ -327,10 +320,7 @@ static int test_teardown(void **state)
     fixture *f = *state;
     if (!f)
         return 0;
-    fd_dispatch_forget(&f->ctx);
-    for (int k = 0; k < FD_KIND_N; k++)
-        fd_writer_destroy(f->ctx.writers[k]);
-    ecm_gate_destroy(f->ctx.gate);
+    fd_test_ctx_release(&f->ctx);
     ecm_metrics_destroy(f->metrics);
     return 0;
 }
