@@ -3,7 +3,7 @@
 # each with its own calling window: A calls 09:00-17:00, B 12:00-17:00 (New
 # York time, every day). Business time starts on a Monday at 09:30 in New
 # York, held while the scenario sets up, then runs 600 times faster and stops
-# at 12:00: by then A has been dialling and B has dispatched nothing. Then it
+# at 11:59: by then A has been dialling and B has dispatched nothing. Then it
 # runs on until both are done. Every result lands in the campaign of its own
 # contact (they are told apart by the account number alone), and the records
 # Cisco dialled on the shared campaign are exactly the attempts of the two.
@@ -47,15 +47,17 @@ upload "$a" A 212
 upload "$b" B 646
 e2e_step "campaigns $a (09:00-17:00) and $b (12:00-17:00) on Cisco campaign 5006"
 
-noon_ms=$(date -u -d 2026-11-02T17:00:00Z +%s%3N)
+# The clock stops a minute before B's window opens: at 12:00 itself B may
+# already be dispatched.
+noon_ms=$(date -u -d 2026-11-02T16:59:00Z +%s%3N)
 e2e_clock_release --until "$noon_ms"
 done_a() { (($(ecm_psql -tA -c "SELECT count(*) FROM attempts WHERE campaign_id = $a
     AND status = 'done'") >= 100)); }
 e2e_wait_for 120 "100 results of campaign A before noon" done_a
-e2e_wait_for 300 "business time standing at 12:00" e2e_clock_stopped_at "$noon_ms"
+e2e_wait_for 300 "business time standing at 11:59" e2e_clock_stopped_at "$noon_ms"
 e2e_assert_eq 0 "$(ecm_psql -tA -c "SELECT count(*) FROM attempts WHERE campaign_id = $b")" \
     "attempts of campaign B before its window opens"
-e2e_step "at 12:00: A has $(ecm_psql -tA -c "SELECT count(*) FROM attempts WHERE campaign_id = $a") attempts, B none"
+e2e_step "at 11:59: A has $(ecm_psql -tA -c "SELECT count(*) FROM attempts WHERE campaign_id = $a") attempts, B none"
 e2e_clock_release
 
 e2e_wait_campaign_closed "$a" 300
