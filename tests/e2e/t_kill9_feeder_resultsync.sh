@@ -59,11 +59,13 @@ sim_campaign enable
 
 before=$(count "AND status = 'done'")
 e2e_wait_for 120 "200 more results" at_least $((before + 200)) "AND status = 'done'"
-e2e_step "killing result-sync with SIGKILL at $(count "AND status = 'done'") results"
-ecm_kill9 result-sync
+# A UCCX campaign's results come through the result-sync that reads UCCX's
+# own tables (result-sync-uccx); that is the one killed.
+e2e_step "killing result-sync-uccx with SIGKILL at $(count "AND status = 'done'") results"
+ecm_kill9 result-sync-uccx
 sleep 1 # sleep-ok: the fault itself: result-sync stays down while results pile up
-ecm_start_service result-sync
-e2e_step "result-sync restarted"
+ecm_start_service result-sync-uccx
+e2e_step "result-sync-uccx restarted"
 
 e2e_wait_campaign_closed "$cid" 600
 e2e_campaign_summary "$cid"
