@@ -242,3 +242,89 @@ ecm_calling_verdict ecm_calling_check_margin(const ecm_window *w, const char *zo
     /* Closed at `later`: the check from there gives the next opening. */
     return ecm_calling_check(w, zone, later, until);
 }
+
+#define DECIDE_MAX_STEPS 64
+#define BAD_RULES_WAIT_MS (5LL * 60 * 1000)
+
+static void say_window(ecm_calling_answer *out, const char *zone, int64_t until)
+{
+    char at[40];
+    out->rule_id = 0;
+    (void)snprintf(out->kind, sizeof out->kind, "window");
+    (void)snprintf(out->why, sizeof out->why,
+                   "outside the campaign's calling window or the legal hours in %s; opens %s",
+                   zone, ecm_clock_format_ms(until, at, sizeof at));
+}
+
+void ecm_calling_decide(const ecm_window *w, const ecm_rules *r, ecm_rules_in *in, int64_t now_ms,
+                        int64_t margin_ms, int64_t end_ms, ecm_calling_answer *out)
+{
+    memset(out, 0, sizeof *out);
+    out->rule_id = -1;
+    const char *zone = in->zone && ecm_window_tz_canonical(in->zone, NULL, 0) == 0 ? in->zone
+                                                                                 : "UTC";
+    int64_t t = now_ms;
+    for (int step = 0; step < DECIDE_MAX_STEPS; step++) {
+        if (end_ms != 0 && t >= end_ms)
+            goto expire;
+        if (w) {
+            int64_t until = t;
+            ecm_calling_verdict v = ecm_calling_check_margin(w, zone, t, margin_ms, &until);
+            if (v == ECM_CALLING_EXPIRE)
+                goto expire;
+            if (v == ECM_CALLING_WAIT) {
+                if (out->rule_id < 0)
+                    say_window(out, zone, until);
+                t = until > t ? until : t + 60000;
+                continue;
+            }
+        }
+        if (!r)
+            goto settle;
+        ecm_rules_block b;
+        memset(&b, 0, sizeof b);
+        in->zone = zone;
+        in->now_ms = t;
+        in->margin_ms = margin_ms;
+        int ok = ecm_rules_allows(r, in, &b);
+        if (ok == 1)
+            goto settle;
+        if (ok < 0) {
+            /* Rules that can't be evaluated close nobody: look again later. */
+            out->verdict = ECM_CALLING_WAIT;
+            out->until_ms = now_ms + BAD_RULES_WAIT_MS;
+            out->rule_id = 0;
+            (void)snprintf(out->kind, sizeof out->kind, "rules");
+            (void)snprintf(out->why, sizeof out->why,
+                           "the campaign's contact rules could not be evaluated; judged again later");
+            return;
+        }
+        if (out->rule_id < 0) {
+            out->rule_id = b.rule_id;
+            (void)snprintf(out->kind, sizeof out->kind, "%s", b.kind ? b.kind : "rule");
+            (void)snprintf(out->why, sizeof out->why, "%s", b.why);
+        }
+        if (b.until_ms < 0)
+            goto expire;
+        t = b.until_ms > t ? b.until_ms : t + 60000;
+    }
+settle:
+    if (t == now_ms) {
+        out->verdict = ECM_CALLING_GO;
+        out->rule_id = -1;
+        out->kind[0] = '\0';
+        out->why[0] = '\0';
+    } else {
+        out->verdict = ECM_CALLING_WAIT;
+        out->until_ms = t;
+    }
+    return;
+expire:
+    out->verdict = ECM_CALLING_EXPIRE;
+    if (out->rule_id < 0) {
+        out->rule_id = 0;
+        (void)snprintf(out->kind, sizeof out->kind, "window");
+        (void)snprintf(out->why, sizeof out->why,
+                       "no time left before the campaign's end when it may be contacted");
+    }
+}

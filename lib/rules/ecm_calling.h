@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "ecm_config.h"
+#include "ecm_rules.h"
 #include "ecm_window.h"
 
 /* ECM_LEGAL_HOURS: "HH:MM-HH:MM" local, applied in every zone. */
@@ -109,5 +110,30 @@ ecm_calling_verdict ecm_calling_check(const ecm_window *w, const char *zone, int
  * is ecm_calling_check(). Can't fail. */
 ecm_calling_verdict ecm_calling_check_margin(const ecm_window *w, const char *zone, int64_t now_ms,
                                              int64_t margin_ms, int64_t *until);
+
+/* What ecm_calling_decide() found. */
+typedef struct {
+    ecm_calling_verdict verdict;
+    int64_t until_ms; /* WAIT: the earliest instant everything allows */
+    /* What holds the contact back at now: the rule's id (> 0), 0 for the
+     * campaign's window or the legal hours, -1 when nothing does (GO). */
+    int64_t rule_id;
+    char kind[16]; /* "window", or the rule's kind (hours, day_off, cap, quiet) */
+    char why[400]; /* the same in plain words; "" for GO */
+} ecm_calling_answer;
+
+/* The one decision before every dispatch and every scheduled retry: the
+ * earliest instant at or after now_ms when the campaign's window w (NULL:
+ * none; with the legal hours and the campaign's bounds) is open in
+ * in->zone for margin_ms more, and the campaign's rules r (NULL: none)
+ * allow the contact described by in (jurisdictions, channel, history; its
+ * now_ms and margin_ms are set here). GO when that is now_ms itself; WAIT
+ * with until_ms; EXPIRE when there is none before end_ms (0: no end) or
+ * within the rules' horizon. The answer names what held the contact at now
+ * (the first rule that refused, else the window). Bounded: after 64 steps
+ * that each moved the instant forward, WAIT until the last one reached (the
+ * contact is judged again then). Can't fail. */
+void ecm_calling_decide(const ecm_window *w, const ecm_rules *r, ecm_rules_in *in, int64_t now_ms,
+                        int64_t margin_ms, int64_t end_ms, ecm_calling_answer *out);
 
 #endif

@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "ecm_event.h"
+#include "ecm_history.h"
 #include "ecm_log.h"
 #include "ecm_outbox.h"
 #include "ecm_pgarray.h"
@@ -30,13 +31,23 @@ enum {
     COL_END_MS,
     COL_VERSION,
     COL_DNC,
+    COL_REGION,
+    COL_PHONE_REGIONS,
+    COL_SUBJECT,
+    COL_CAMPAIGN_REGION,
+    COL_CHANNEL,
 };
 
 struct ecm_gate {
     ecm_gate_config cfg;
     ecm_calling_cache *cache;
+    ecm_rules_cache *rules;
     ecm_metric *deferred, *closed_dnc, *closed_expired, *closed_invalid;
+    ecm_metric *held[5]; /* by what held a contact back: HELD_KINDS */
 };
+
+/* What may hold a contact back, as ecm_calling_answer.kind names it. */
+static const char *const HELD_KINDS[5] = {"window", "hours", "day_off", "cap", "quiet"};
 
 ecm_gate *ecm_gate_new(const ecm_gate_config *cfg)
 {
@@ -45,8 +56,9 @@ ecm_gate *ecm_gate_new(const ecm_gate_config *cfg)
         return NULL;
     g->cfg = *cfg;
     g->cache = ecm_calling_cache_new(&cfg->legal);
-    if (!g->cache) {
-        free(g);
+    g->rules = ecm_rules_cache_new();
+    if (!g->cache || !g->rules) {
+        ecm_gate_destroy(g);
         return NULL;
     }
     if (cfg->metrics) {
@@ -60,6 +72,14 @@ ecm_gate *ecm_gate_new(const ecm_gate_config *cfg)
             cfg->metrics, "ecm_gate_closed_total{outcome=\"EXPIRED\"}", closed_help);
         g->closed_invalid = ecm_metrics_counter(
             cfg->metrics, "ecm_gate_closed_total{outcome=\"INVALID_NUMBER\"}", closed_help);
+        for (size_t k = 0; k < sizeof HELD_KINDS / sizeof HELD_KINDS[0]; k++) {
+            char name[80];
+            (void)snprintf(name, sizeof name, "ecm_gate_held_total{by=\"%s\"}", HELD_KINDS[k]);
+            g->held[k] = ecm_metrics_counter(
+                cfg->metrics, name,
+                "contacts held back at dispatch (made to wait or closed), by what held them: "
+                "the calling window, or a contact rule's kind");
+        }
     }
     return g;
 }
@@ -69,6 +89,7 @@ void ecm_gate_destroy(ecm_gate *g)
     if (!g)
         return;
     ecm_calling_cache_destroy(g->cache);
+    ecm_rules_cache_destroy(g->rules);
     free(g);
 }
 
@@ -76,28 +97,95 @@ void ecm_gate_rows_destroy(ecm_gate_row *rows, int n)
 {
     if (!rows)
         return;
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
         free(rows[i].phone);
+        free(rows[i].reason);
+    }
     free(rows);
 }
 
-/* Judges one contact; on its number `recorded` (0-based) when that is not
- * negative: an attempt already made on it, whose number is not picked again
- * (row->phone stays NULL). A `recorded` past the contact's numbers (INT_MAX)
- * has no zone of its own. Returns 0, or -1 when memory runs out. */
+/* What phase one learnt of a row for phase two (rules and history). */
+typedef struct {
+    int pending;         /* 1: phase two decides (window and rules) */
+    const ecm_window *w; /* the campaign's, from the cache */
+    const char *zone;    /* points into take or a literal */
+    char *jur[3];        /* owned */
+    int njur;
+    const char *subject; /* points into take; NULL when none */
+    char *phone_key;     /* owned: the digits of the number to be used */
+    int64_t end_ms;
+    ecm_rules_channel channel;
+    const ecm_rules *rules; /* from the rules cache; NULL: none */
+    long key;               /* index in the history keys, -1 when none */
+} row_ctx;
+
+static void ctx_free(row_ctx *c, int n)
+{
+    for (int i = 0; c && i < n; i++) {
+        for (int k = 0; k < c[i].njur; k++)
+            free(c[i].jur[k]);
+        free(c[i].phone_key);
+    }
+    free(c);
+}
+
+static char *digits_of(const char *s)
+{
+    size_t n = strlen(s);
+    char *d = malloc(n + 1), *o = d;
+    if (!d)
+        return NULL;
+    for (; *s; s++)
+        if (*s >= '0' && *s <= '9')
+            *o++ = *s;
+    *o = '\0';
+    return d;
+}
+
+/* The jurisdictions of the contact on the number it is called on: its own
+ * region, plus the number's when it differs (both could apply, so both do),
+ * else the campaign's. Returns 0 or -1 when memory runs out. */
+static int jurisdictions(row_ctx *c, const char *contact, const char *number, const char *campaign)
+{
+    const char *pick[2] = {NULL, NULL};
+    int n = 0;
+    if (contact && contact[0])
+        pick[n++] = contact;
+    if (number && number[0] && !(n == 1 && strcmp(number, contact) == 0))
+        pick[n++] = number;
+    if (n == 0 && campaign && campaign[0])
+        pick[n++] = campaign;
+    for (int k = 0; k < n; k++) {
+        c->jur[c->njur] = strdup(pick[k]);
+        if (!c->jur[c->njur])
+            return -1;
+        c->njur++;
+    }
+    return 0;
+}
+
+/* Phase one for one contact; on its number `recorded` (0-based) when that
+ * is not negative: an attempt already made on it, whose number is not
+ * picked again (row->phone stays NULL). A `recorded` past the contact's
+ * numbers (INT_MAX) has no zone of its own. Decides DNC, no number and an
+ * unreadable window at once; leaves the rest to phase two (c->pending).
+ * Returns 0, or -1 when memory runs out. */
 static int judge_row(ecm_gate *g, const PGresult *t, int i, int c0, int64_t now_ms, int recorded,
-                     int64_t *bad_campaign, ecm_gate_row *row)
+                     int64_t *bad_campaign, ecm_gate_row *row, row_ctx *c)
 {
     row->contact_id = ecm_pgval_ll(t, i, c0 + COL_ID, -1);
     row->campaign_id = ecm_pgval_ll(t, i, c0 + COL_CAMPAIGN, -1);
     row->attempts = (int)ecm_pgval_ll(t, i, c0 + COL_ATTEMPTS, -1);
     row->phone_index = (int)ecm_pgval_ll(t, i, c0 + COL_PHONE_INDEX, -1);
-    int n = 0, nz = 0;
+    row->rule_id = -1;
+    c->key = -1;
+    int n = 0, nz = 0, nr = 0;
     char **phones = ecm_pgarr_parse(ecm_pgval_str(t, i, c0 + COL_PHONES), &n);
     char **zones = ecm_pgarr_parse(ecm_pgval_str(t, i, c0 + COL_PHONE_ZONES), &nz);
+    char **regions = ecm_pgarr_parse(ecm_pgval_str(t, i, c0 + COL_PHONE_REGIONS), &nr);
     int *blocked = calloc((size_t)n + 1, sizeof *blocked);
     int rc = -1;
-    if (!phones || !zones || !blocked)
+    if (!phones || !zones || !regions || !blocked)
         goto out;
     const char *dnc = PQgetvalue(t, i, c0 + COL_DNC);
     size_t ndnc = strlen(dnc);
@@ -117,11 +205,11 @@ static int judge_row(ecm_gate *g, const PGresult *t, int i, int c0, int64_t now_
     }
     row->phone_index = pick;
     char errstr[256] = "";
-    const ecm_window *w = ecm_calling_cache_get(
-        g->cache, row->campaign_id, ecm_pgval_str(t, i, c0 + COL_VERSION),
-        ecm_pgval_str(t, i, c0 + COL_WINDOW), ecm_pgval_str(t, i, c0 + COL_START_MS),
-        ecm_pgval_str(t, i, c0 + COL_END_MS), errstr, sizeof errstr);
-    if (!w) {
+    c->w = ecm_calling_cache_get(g->cache, row->campaign_id, ecm_pgval_str(t, i, c0 + COL_VERSION),
+                                 ecm_pgval_str(t, i, c0 + COL_WINDOW),
+                                 ecm_pgval_str(t, i, c0 + COL_START_MS),
+                                 ecm_pgval_str(t, i, c0 + COL_END_MS), errstr, sizeof errstr);
+    if (!c->w) {
         if (*bad_campaign != row->campaign_id)
             ecm_log_error("campaign's calling window can't be used; its contacts wait",
                           "campaign_id=%lld reason=%s wait_ms=%lld", (long long)row->campaign_id,
@@ -132,80 +220,190 @@ static int judge_row(ecm_gate *g, const PGresult *t, int i, int c0, int64_t now_
         rc = 0;
         goto out;
     }
-    const char *zone =
+    c->zone =
         ecm_calling_zone(ecm_pgval_str(t, i, c0 + COL_CONTACT_TZ), pick < nz ? zones[pick] : NULL,
                          ecm_pgval_str(t, i, c0 + COL_CAMPAIGN_TZ));
-    int64_t until = 0;
-    switch (ecm_calling_check_margin(w, zone, now_ms, g->cfg.margin_ms, &until)) {
-    case ECM_CALLING_GO:
-        row->action = ECM_GATE_GO;
-        if (recorded >= 0)
-            break;
+    if (jurisdictions(c, ecm_pgval_str(t, i, c0 + COL_REGION), pick < nr ? regions[pick] : NULL,
+                      ecm_pgval_str(t, i, c0 + COL_CAMPAIGN_REGION)) < 0)
+        goto out;
+    const char *subject = ecm_pgval_str(t, i, c0 + COL_SUBJECT);
+    c->subject = subject && subject[0] ? subject : NULL;
+    if (pick < n && phones[pick] && !(c->phone_key = digits_of(phones[pick])))
+        goto out;
+    c->end_ms = ecm_pgval_ll(t, i, c0 + COL_END_MS, 0);
+    const char *ch = ecm_pgval_str(t, i, c0 + COL_CHANNEL);
+    c->channel = ch && strcmp(ch, "sms") == 0 ? ECM_RULES_SMS : ECM_RULES_VOICE;
+    if (recorded < 0) {
         row->phone = strdup(phones[pick]);
         if (!row->phone)
             goto out;
+    }
+    c->pending = 1;
+    rc = 0;
+out:
+    free(phones);
+    free(zones);
+    free(regions);
+    free(blocked);
+    return rc;
+}
+
+static const char GENERATION_SQL[] = "SELECT n FROM rules_generation";
+
+/* Phase two's data: the rules of each pending row's campaign and, where
+ * they count earlier attempts, the history of those rows (recorded: the
+ * attempt is already in it, so caps and quiet periods are not looked at).
+ * Returns the history (may be NULL when nothing needs one) with rc 0, or
+ * rc -1 (the caller fails the batch). */
+static ecm_history *load_rules(ecm_gate *g, ecm_pg *pg, const ecm_gate_row *rows, row_ctx *c,
+                               int n, int recorded, int64_t now_ms, int *rc)
+{
+    *rc = 0;
+    if (!pg)
+        return NULL;
+    PGresult *r = ecm_pg_exec(pg, GENERATION_SQL, 0, NULL);
+    if (!r) {
+        *rc = -1;
+        return NULL;
+    }
+    int64_t generation = ecm_pgval_ll(r, 0, 0, 0);
+    PQclear(r);
+    ecm_history_key *keys = calloc((size_t)n, sizeof *keys);
+    if (!keys) {
+        *rc = -1;
+        return NULL;
+    }
+    size_t nkeys = 0;
+    int64_t lookback_s = 0;
+    for (int i = 0; i < n; i++) {
+        if (!c[i].pending)
+            continue;
+        c[i].rules = ecm_rules_cache_get(g->rules, pg, rows[i].campaign_id, generation);
+        if (!c[i].rules) {
+            free(keys);
+            *rc = -1;
+            return NULL;
+        }
+        int64_t lb = recorded ? 0 : ecm_rules_lookback_s(c[i].rules);
+        if (lb <= 0)
+            continue;
+        if (lb > lookback_s)
+            lookback_s = lb;
+        c[i].key = (long)nkeys;
+        keys[nkeys++] = (ecm_history_key){
+            .contact_id = rows[i].contact_id, .subject_key = c[i].subject, .phone_key = c[i].phone_key};
+    }
+    ecm_history *h = NULL;
+    if (nkeys > 0) {
+        h = ecm_history_load(pg, keys, nkeys, now_ms - lookback_s * 1000, 1);
+        if (!h)
+            *rc = -1;
+    }
+    free(keys);
+    return h;
+}
+
+/* Phase two for one pending row: the window and the rules together. */
+static int decide_row(ecm_gate *g, ecm_history *h, row_ctx *c, int64_t now_ms, ecm_gate_row *row)
+{
+    ecm_rules_in in = {
+        .zone = c->zone,
+        .jurisdictions = (const char *const *)c->jur,
+        .njurisdictions = (size_t)c->njur,
+        .channel = c->channel,
+    };
+    if (c->key >= 0)
+        in.history = ecm_history_of(h, (size_t)c->key, &in.nhistory);
+    ecm_calling_answer a;
+    ecm_calling_decide(c->w, c->rules, &in, now_ms, g->cfg.margin_ms, c->end_ms, &a);
+    row->rule_id = a.rule_id;
+    (void)snprintf(row->held_by, sizeof row->held_by, "%s", a.kind);
+    if (a.why[0] && !(row->reason = strdup(a.why)))
+        return -1;
+    switch (a.verdict) {
+    case ECM_CALLING_GO:
+        row->action = ECM_GATE_GO;
+        if (c->key >= 0 && ecm_history_add_dispatch(h, (size_t)c->key, now_ms, c->channel) < 0)
+            return -1;
         break;
     case ECM_CALLING_WAIT:
         row->action = ECM_GATE_WAIT;
-        row->until_ms = until;
+        row->until_ms = a.until_ms;
         break;
     case ECM_CALLING_EXPIRE:
         row->action = ECM_GATE_CLOSE;
         row->outcome = ECM__V1__OUTCOME__OUTCOME_EXPIRED;
         break;
     }
-    rc = 0;
-out:
-    free(phones);
-    free(zones);
-    free(blocked);
-    return rc;
+    return 0;
 }
 
-static ecm_gate_row *judge_all(ecm_gate *g, const PGresult *take, int first_col, int64_t now_ms,
-                               const int *recorded)
+static ecm_gate_row *judge_all(ecm_gate *g, ecm_pg *pg, const PGresult *take, int first_col,
+                               int64_t now_ms, const int *recorded)
 {
     int n = PQntuples(take);
     if (n <= 0 || PQnfields(take) < first_col + ECM_GATE_NCOLS)
         return NULL;
     ecm_gate_row *rows = calloc((size_t)n, sizeof *rows);
-    if (!rows)
-        return NULL;
+    row_ctx *c = calloc((size_t)n, sizeof *c);
+    ecm_history *h = NULL;
+    if (!rows || !c)
+        goto fail;
     int64_t bad_campaign = -1;
     for (int i = 0; i < n; i++) {
         int on = recorded ? (recorded[i] >= 0 ? recorded[i] : INT_MAX) : -1;
-        if (judge_row(g, take, i, first_col, now_ms, on, &bad_campaign, &rows[i]) < 0) {
-            ecm_gate_rows_destroy(rows, n);
-            return NULL;
-        }
+        if (judge_row(g, take, i, first_col, now_ms, on, &bad_campaign, &rows[i], &c[i]) < 0)
+            goto fail;
     }
+    int rc;
+    h = load_rules(g, pg, rows, c, n, recorded != NULL, now_ms, &rc);
+    if (rc < 0)
+        goto fail;
+    for (int i = 0; i < n; i++) {
+        if (c[i].pending && decide_row(g, h, &c[i], now_ms, &rows[i]) < 0)
+            goto fail;
+    }
+    ecm_history_destroy(h);
+    ctx_free(c, n);
     return rows;
+fail:
+    ecm_history_destroy(h);
+    ctx_free(c, n);
+    ecm_gate_rows_destroy(rows, n);
+    return NULL;
 }
 
-ecm_gate_row *ecm_gate_judge(ecm_gate *g, const PGresult *take, int first_col, int64_t now_ms)
+ecm_gate_row *ecm_gate_judge(ecm_gate *g, ecm_pg *pg, const PGresult *take, int first_col,
+                             int64_t now_ms)
 {
-    return judge_all(g, take, first_col, now_ms, NULL);
+    return judge_all(g, pg, take, first_col, now_ms, NULL);
 }
 
-ecm_gate_row *ecm_gate_judge_recorded(ecm_gate *g, const PGresult *take, int first_col,
-                                      const int *phone_index, int64_t now_ms)
+ecm_gate_row *ecm_gate_judge_recorded(ecm_gate *g, ecm_pg *pg, const PGresult *take,
+                                      int first_col, const int *phone_index, int64_t now_ms)
 {
-    return judge_all(g, take, first_col, now_ms, phone_index);
+    return judge_all(g, pg, take, first_col, now_ms, phone_index);
 }
 
+/* hold_reason / hold_rule_id: what held the contact back, shown by the
+ * API; cleared when it goes. */
 static const char WAIT_SQL[] =
     "UPDATE contacts c SET state = 'waiting', next_attempt_at = to_timestamp(r.until::float8 / "
-    "1000), phone_index = r.ph, updated_at = now() "
-    "FROM unnest($1::bigint[], $2::bigint[], $3::int[]) AS r (id, until, ph) WHERE c.id = r.id";
+    "1000), phone_index = r.ph, hold_reason = r.why, hold_rule_id = nullif(r.rule, -1), "
+    "updated_at = now() "
+    "FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::text[], $5::bigint[]) "
+    "AS r (id, until, ph, why, rule) WHERE c.id = r.id";
 
 static const char CLOSE_SQL[] =
     "UPDATE contacts c SET state = 'closed', outcome = r.outcome, next_attempt_at = NULL, "
-    "closed_at = now(), updated_at = now() "
-    "FROM unnest($1::bigint[], $2::text[]) AS r (id, outcome) WHERE c.id = r.id";
+    "hold_reason = r.why, hold_rule_id = nullif(r.rule, -1), closed_at = now(), updated_at = now() "
+    "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[]) AS r (id, outcome, why, rule) "
+    "WHERE c.id = r.id";
 
 static const char GO_SQL[] =
     "UPDATE contacts c SET state = 'dispatched', attempts = c.attempts + 1, phone_index = r.ph, "
-    "updated_at = now() FROM unnest($1::bigint[], $2::int[]) AS r (id, ph) WHERE c.id = r.id";
+    "hold_reason = NULL, hold_rule_id = NULL, updated_at = now() "
+    "FROM unnest($1::bigint[], $2::int[]) AS r (id, ph) WHERE c.id = r.id";
 
 static int add_closed_events(ecm_gate *g, ecm_pg *pg, const ecm_gate_row *rows, int n)
 {
@@ -232,8 +430,9 @@ static int add_closed_events(ecm_gate *g, ecm_pg *pg, const ecm_gate_row *rows, 
 
 int ecm_gate_apply(ecm_gate *g, ecm_pg *pg, const ecm_gate_row *rows, int n)
 {
-    ecm_pgarr w_id, w_until, w_ph, c_id, c_out, g_id, g_ph;
-    ecm_pgarr *all[] = {&w_id, &w_until, &w_ph, &c_id, &c_out, &g_id, &g_ph};
+    ecm_pgarr w_id, w_until, w_ph, w_why, w_rule, c_id, c_out, c_why, c_rule, g_id, g_ph;
+    ecm_pgarr *all[] = {&w_id,  &w_until, &w_ph,   &w_why, &w_rule, &c_id,
+                        &c_out, &c_why,   &c_rule, &g_id,  &g_ph};
     for (size_t k = 0; k < sizeof all / sizeof all[0]; k++)
         ecm_pgarr_init(all[k]);
     for (int i = 0; i < n; i++) {
@@ -247,27 +446,36 @@ int ecm_gate_apply(ecm_gate *g, ecm_pg *pg, const ecm_gate_row *rows, int n)
             ecm_pgarr_add_int(&w_id, r->contact_id);
             ecm_pgarr_add_int(&w_until, r->until_ms);
             ecm_pgarr_add_int(&w_ph, r->phone_index);
+            ecm_pgarr_add_str(&w_why, r->reason);
+            ecm_pgarr_add_int(&w_rule, r->rule_id);
             ecm_log_debug("contact outside its calling window waits", "contact_id=%lld until=%lld",
                           (long long)r->contact_id, (long long)r->until_ms);
             break;
         case ECM_GATE_CLOSE:
             ecm_pgarr_add_int(&c_id, r->contact_id);
             ecm_pgarr_add_str(&c_out, ecm_event_outcome_name(r->outcome));
+            ecm_pgarr_add_str(&c_why, r->reason);
+            ecm_pgarr_add_int(&c_rule, r->reason ? r->rule_id : -1);
             ecm_log_debug("contact closed at dispatch", "contact_id=%lld outcome=%s",
                           (long long)r->contact_id, ecm_event_outcome_name(r->outcome));
             break;
         }
     }
     int nw = w_id.n, nc = c_id.n, ng = g_id.n;
-    const char *pw[3] = {ecm_pgarr_finish(&w_id), ecm_pgarr_finish(&w_until),
-                         ecm_pgarr_finish(&w_ph)};
-    const char *pc[2] = {ecm_pgarr_finish(&c_id), ecm_pgarr_finish(&c_out)};
+    const char *pw[5] = {ecm_pgarr_finish(&w_id), ecm_pgarr_finish(&w_until),
+                         ecm_pgarr_finish(&w_ph), ecm_pgarr_finish(&w_why),
+                         ecm_pgarr_finish(&w_rule)};
+    const char *pc[4] = {ecm_pgarr_finish(&c_id), ecm_pgarr_finish(&c_out),
+                         ecm_pgarr_finish(&c_why), ecm_pgarr_finish(&c_rule)};
     const char *pg_[2] = {ecm_pgarr_finish(&g_id), ecm_pgarr_finish(&g_ph)};
-    int rc = pw[0] && pw[1] && pw[2] && pc[0] && pc[1] && pg_[0] && pg_[1] ? 0 : -1;
+    int rc = pw[0] && pw[1] && pw[2] && pw[3] && pw[4] && pc[0] && pc[1] && pc[2] && pc[3] &&
+                     pg_[0] && pg_[1]
+                 ? 0
+                 : -1;
     if (rc == 0 && nw > 0)
-        rc = ecm_pg_cmd(pg, WAIT_SQL, 3, pw);
+        rc = ecm_pg_cmd(pg, WAIT_SQL, 5, pw);
     if (rc == 0 && nc > 0) {
-        rc = ecm_pg_cmd(pg, CLOSE_SQL, 2, pc);
+        rc = ecm_pg_cmd(pg, CLOSE_SQL, 4, pc);
         if (rc == 0)
             rc = add_closed_events(g, pg, rows, n);
     }
@@ -281,6 +489,11 @@ int ecm_gate_apply(ecm_gate *g, ecm_pg *pg, const ecm_gate_row *rows, int n)
 void ecm_gate_count(ecm_gate *g, const ecm_gate_row *rows, int n)
 {
     for (int i = 0; rows && i < n; i++) {
+        for (size_t k = 0; rows[i].action != ECM_GATE_GO && rows[i].held_by[0] &&
+                           k < sizeof HELD_KINDS / sizeof HELD_KINDS[0];
+             k++)
+            if (strcmp(rows[i].held_by, HELD_KINDS[k]) == 0)
+                ecm_metric_add(g->held[k], 1);
         if (rows[i].action == ECM_GATE_WAIT) {
             ecm_metric_add(g->deferred, 1);
         } else if (rows[i].action == ECM_GATE_CLOSE) {

@@ -45,10 +45,11 @@
     "array_to_string(ARRAY(SELECT CASE WHEN EXISTS (SELECT 1 FROM dnc d "                          \
     "WHERE d.phone_key = regexp_replace(u.p, '[^0-9]', '', 'g') "                                  \
     "AND (d.campaign_id IS NULL OR d.campaign_id = ct.campaign_id)) THEN '1' ELSE '0' END "        \
-    "FROM unnest(ct.phones) WITH ORDINALITY AS u (p, i) ORDER BY u.i), '')"
+    "FROM unnest(ct.phones) WITH ORDINALITY AS u (p, i) ORDER BY u.i), ''), "                      \
+    "ct.region, ct.phone_regions::text, ct.subject_key, c.region, c.channel"
 
 /* How many columns ECM_GATE_COLUMNS is. */
-#define ECM_GATE_NCOLS 13
+#define ECM_GATE_NCOLS 18
 
 typedef struct {
     const char *topic_closed; /* ContactClosed events go here */
@@ -77,6 +78,13 @@ typedef struct {
     ecm_gate_action action;
     int64_t until_ms;         /* WAIT: the next opening */
     Ecm__V1__Outcome outcome; /* CLOSE: DNC, EXPIRED, INVALID_NUMBER, or the caller's */
+    /* WAIT, CLOSE EXPIRED: what held the contact back, in plain words (owned;
+     * NULL for GO and the closes that need none), the rule's id (> 0; 0 the
+     * window, -1 none) and its kind ("window", "hours", "day_off", "cap",
+     * "quiet"; "" when none). */
+    char *reason;
+    int64_t rule_id;
+    char held_by[16];
 } ecm_gate_row;
 
 /* A gate with its own window cache; cfg's strings must outlive it. NULL when
@@ -87,15 +95,23 @@ ecm_gate *ecm_gate_new(const ecm_gate_config *cfg) __attribute__((warn_unused_re
 void ecm_gate_destroy(ecm_gate *g);
 
 /* The verdict for every row of take, whose ECM_GATE_COLUMNS start at column
- * first_col, at business time now_ms (ecm_clock_now_ms()). Returns an array
- * of PQntuples(take) rows in the same order (ecm_gate_rows_destroy), or NULL
- * when take has no rows or memory runs out. A campaign whose stored window
+ * first_col, at business time now_ms (ecm_clock_now_ms()): the number to use
+ * (DNC), then the campaign's window and contact rules together
+ * (ecm_calling_decide: hours, days off, blackouts, caps, quiet periods in
+ * the contact's jurisdictions). Inside the caller's transaction on pg, it
+ * reads the rules generation, any campaign's rules not cached at it, and
+ * the earlier attempts the caps and quiet periods count (ecm_history, which
+ * locks their subjects and numbers until the caller commits); a GO counts
+ * for the contacts after it in the same batch. pg NULL judges the window
+ * alone (no rules). Returns an array of PQntuples(take) rows in the same
+ * order (ecm_gate_rows_destroy), or NULL when take has no rows, a statement
+ * fails (the caller rolls back) or memory runs out. A campaign whose stored window
  * can't be used (edited by hand) is logged and its contacts WAIT five
  * minutes: nobody is called on a window nobody can read, nobody is lost.
  * The caller may turn a GO into a CLOSE with its own outcome (an SMS whose
  * text can't be rendered) before ecm_gate_apply(). */
-ecm_gate_row *ecm_gate_judge(ecm_gate *g, const PGresult *take, int first_col, int64_t now_ms)
-    __attribute__((warn_unused_result));
+ecm_gate_row *ecm_gate_judge(ecm_gate *g, ecm_pg *pg, const PGresult *take, int first_col,
+                             int64_t now_ms) __attribute__((warn_unused_result));
 
 /* ecm_gate_judge() for contacts whose attempt is already recorded (an SMS
  * left 'sending' by a crashed sender, about to be sent again): row i is
@@ -103,11 +119,13 @@ ecm_gate_row *ecm_gate_judge(ecm_gate *g, const PGresult *take, int first_col, i
  * number is no longer among the contact's, judged in the contact's or the
  * campaign's zone) instead of picking one, the DNC flags are not looked at
  * (the caller checks the recorded number itself) and a GO row's phone stays
- * NULL. Returns the rows as ecm_gate_judge() does: GO, WAIT with until_ms,
- * or CLOSE EXPIRED. ecm_gate_apply() must not be given their GO or WAIT
- * rows (the contact is out with its attempt, not queued). */
-ecm_gate_row *ecm_gate_judge_recorded(ecm_gate *g, const PGresult *take, int first_col,
-                                      const int *phone_index, int64_t now_ms);
+ * NULL. The rules' hours and days apply; caps and quiet periods do not
+ * (the attempt already counted when it was recorded). Returns the rows as
+ * ecm_gate_judge() does: GO, WAIT with until_ms, or CLOSE EXPIRED.
+ * ecm_gate_apply() must not be given their GO or WAIT rows (the contact is
+ * out with its attempt, not queued). */
+ecm_gate_row *ecm_gate_judge_recorded(ecm_gate *g, ecm_pg *pg, const PGresult *take,
+                                      int first_col, const int *phone_index, int64_t now_ms);
 
 /* Inside the caller's open transaction: WAIT rows to 'waiting' at their
  * next opening (phone_index kept for the retry), CLOSE rows closed with

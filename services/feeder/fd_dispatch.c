@@ -217,7 +217,7 @@ static int record_batch(fd_ctx *ctx, const fd_target *tg, const char *target, in
     }
     *full = n == room && room == ctx->opt.batch;
     int64_t now_ms = ecm_clock_now_ms();
-    ecm_gate_row *verdicts = ecm_gate_judge(ctx->gate, t, 0, now_ms);
+    ecm_gate_row *verdicts = ecm_gate_judge(ctx->gate, ctx->pg, t, 0, now_ms);
     taken_row *rows = calloc((size_t)n, sizeof *rows);
     int ok = verdicts && rows && ecm_gate_apply(ctx->gate, ctx->pg, verdicts, n) == 0 &&
              record_go(ctx, target, verdicts, rows, n, now_ms) == 0;

@@ -241,7 +241,9 @@ static const char CONTACT_SQL[] =
     "  'raw_code', a.raw_code, 'raw_detail', a.raw_detail, 'dlr_status', a.dlr_status, "
     "  'account_number', a.account_number) ORDER BY a.attempt), "
     "  '[]') FROM (SELECT * FROM attempts WHERE contact_id = k.id ORDER BY attempt LIMIT $2) a"
-    ")::text "
+    ")::text, k.region, k.subject_key, k.hold_reason, k.hold_rule_id, "
+    "(SELECT rs.name FROM rules ru JOIN rule_sets rs ON rs.id = ru.rule_set_id "
+    " WHERE ru.id = k.hold_rule_id) "
     "FROM contacts k WHERE k.id = $1";
 /* clang-format on */
 
@@ -259,6 +261,11 @@ enum {
     C_TIME_ZONE,
     C_CLOSED,
     C_HISTORY,
+    C_REGION,
+    C_SUBJECT,
+    C_HOLD_REASON,
+    C_HOLD_RULE,
+    C_HOLD_SET,
 };
 
 static json_t *text_or_null(const PGresult *r, int col)
@@ -275,15 +282,31 @@ static json_t *contact_json(const PGresult *r)
         json_decref(history);
         return NULL;
     }
+    /* Why the contact waits (or closed EXPIRED): the dispatch gate's or the
+     * strategy's answer, naming the contact rule when one held it. */
+    json_t *held = json_null();
+    if (!PQgetisnull(r, 0, C_HOLD_REASON))
+        held = json_pack("{so so so}", "reason", text_or_null(r, C_HOLD_REASON), "rule_id",
+                         PQgetisnull(r, 0, C_HOLD_RULE)
+                             ? json_null()
+                             : json_integer((json_int_t)ecm_pgval_ll(r, 0, C_HOLD_RULE, 0)),
+                         "rule_set", text_or_null(r, C_HOLD_SET));
+    if (!held) {
+        json_decref(phones);
+        json_decref(history);
+        return NULL;
+    }
     return json_pack(
-        "{sI sI ss so so sI so so so sI so so so}", "id", (json_int_t)ecm_pgval_ll(r, 0, C_ID, 0),
+        "{sI sI ss so so sI so so so sI so so so so so so}", "id",
+        (json_int_t)ecm_pgval_ll(r, 0, C_ID, 0),
         "campaign_id", (json_int_t)ecm_pgval_ll(r, 0, C_CAMPAIGN, 0), "state",
         PQgetvalue(r, 0, C_STATE), "outcome", text_or_null(r, C_OUTCOME), "phones", phones,
         "attempts", (json_int_t)ecm_pgval_ll(r, 0, C_ATTEMPTS, 0), "next_attempt_at",
         text_or_null(r, C_NEXT), "callback_at", text_or_null(r, C_CALLBACK), "account_number",
         text_or_null(r, C_ACCOUNT), "phone_index", (json_int_t)ecm_pgval_ll(r, 0, C_PHONE_INDEX, 0),
         "time_zone", text_or_null(r, C_TIME_ZONE), "closed_at", text_or_null(r, C_CLOSED),
-        "history", history);
+        "history", history, "region", text_or_null(r, C_REGION), "subject_key",
+        text_or_null(r, C_SUBJECT), "held", held);
 }
 
 static void get_contact(void *ctx, ecm_http_req *req)

@@ -37,7 +37,7 @@ ecm_gate_row *sms_judge_recorded(sms_sender *s, const PGresult *r, int col_state
         return NULL;
     for (int i = 0; i < n; i++)
         idx[i] = (int)ecm_pgval_ll(r, i, col_phone_index, -1);
-    ecm_gate_row *v = ecm_gate_judge_recorded(s->gate, r, col_gate, idx, now);
+    ecm_gate_row *v = ecm_gate_judge_recorded(s->gate, s->pg, r, col_gate, idx, now);
     free(idx);
     for (int i = 0; v && i < n; i++) {
         /* Past its end: the gate says so from end_at too, unless the row

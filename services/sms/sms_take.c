@@ -237,7 +237,7 @@ static int take_campaign(sms_sender *s, sms_lane *ln, const char *campaign_id, l
         return 0;
     }
     int64_t now_ms = ecm_clock_now_ms();
-    ecm_gate_row *verdicts = ecm_gate_judge(s->gate, t, 0, now_ms);
+    ecm_gate_row *verdicts = ecm_gate_judge(s->gate, s->pg, t, 0, now_ms);
     sms_item **items = calloc((size_t)n, sizeof *items);
     record_params rec;
     record_init(&rec);

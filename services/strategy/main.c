@@ -47,6 +47,7 @@ int main(int argc, char **argv)
 
     int rc = 1;
     ecm_calling_cache *calling = NULL;
+    ecm_rules_cache *rules = NULL;
     st_sched *sched = NULL;
     char errstr[512];
     ecm_legal_hours legal;
@@ -56,7 +57,8 @@ int main(int argc, char **argv)
         goto out;
     }
     calling = ecm_calling_cache_new(&legal);
-    if (calling == NULL) {
+    rules = ecm_rules_cache_new();
+    if (calling == NULL || rules == NULL) {
         ecm_log_error("out of memory", NULL);
         goto out;
     }
@@ -83,6 +85,7 @@ int main(int argc, char **argv)
         .source = svc.source,
         .metrics = svc.metrics,
         .calling = calling,
+        .rules = rules,
     };
     ecm_log_info("strategy running", "consuming %s, %s", topics[0], topics[1]);
     st_results_run(svc.consumer, svc.pg, &results_ctx, &ecm_stop_requested);
@@ -91,6 +94,7 @@ int main(int argc, char **argv)
 out:
     st_sched_stop(sched);
     ecm_calling_cache_destroy(calling);
+    ecm_rules_cache_destroy(rules);
     ecm_service_shutdown(&svc);
     ecm_config_destroy(st_config_table, ST_CONFIG_N, &cfg);
     return rc;

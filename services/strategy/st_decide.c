@@ -1,5 +1,7 @@
 #include "st_decide.h"
 
+#include <string.h>
+
 #include "ecm_calling.h"
 
 /* Each pass of step 8 that hits the daily cap moves T to a later day, and
@@ -41,18 +43,33 @@ static size_t dispatches_between(const st_decide_in *in, int64_t from, int64_t t
 }
 
 /* Step 8 of st_decide.h. Returns 0 with *t moved to when the next attempt
- * may go, or -1 when the window has no opening before the campaign's end. */
-static int place_in_window(const st_decide_in *in, const char *zone, int64_t *t)
+ * may go, or -1 when the window has no opening before the campaign's end.
+ * What held it first goes to out's held_* fields. */
+static int place_in_window(const st_decide_in *in, const char *zone, int64_t *t,
+                           st_decision *out)
 {
     size_t cap = (size_t)(in->max_attempts_per_day > 0 ? in->max_attempts_per_day : 1);
     for (int pass = 0; pass < ST_DECIDE_MAX_PASSES; pass++) {
-        if (in->calling.window != NULL) {
-            int64_t until = *t;
-            ecm_calling_verdict v = ecm_calling_check(in->calling.window, zone, *t, &until);
-            if (v == ECM_CALLING_EXPIRE)
+        if (in->calling.window != NULL || in->calling.rules != NULL) {
+            ecm_rules_in rin = {
+                .zone = zone,
+                .jurisdictions = in->calling.jurisdictions,
+                .njurisdictions = in->calling.njurisdictions,
+                .channel = in->calling.channel,
+                .history = in->calling.history,
+                .nhistory = in->calling.nhistory,
+            };
+            ecm_calling_answer a;
+            ecm_calling_decide(in->calling.window, in->calling.rules, &rin, *t, 0, in->end_at_ms,
+                               &a);
+            if (a.verdict != ECM_CALLING_GO && out->held_rule_id < 0) {
+                out->held_rule_id = a.rule_id;
+                memcpy(out->held_why, a.why, sizeof out->held_why);
+            }
+            if (a.verdict == ECM_CALLING_EXPIRE)
                 return -1;
-            if (v == ECM_CALLING_WAIT)
-                *t = until;
+            if (a.verdict == ECM_CALLING_WAIT)
+                *t = a.until_ms;
         }
         int64_t day_start, day_end;
         if (ecm_window_local_day(zone, *t, &day_start, &day_end) != 0 &&
@@ -70,6 +87,8 @@ void st_decide(const st_decide_in *in, st_decision *out)
     out->counted_attempts = in->counted_attempts + (in->counts_as_attempt ? 1 : 0);
     out->phone_index = in->phone_index;
     out->zone = NULL;
+    out->held_rule_id = -1;
+    out->held_why[0] = '\0';
 
     if (in->rule.action == ST_RULE_NONE) {
         close_with(out, in->outcome, "no rule for outcome");
@@ -102,7 +121,7 @@ void st_decide(const st_decide_in *in, st_decision *out)
         next = in->callback_at_ms;
 
     const char *zone = next_zone(&in->calling, out->phone_index, in->phone_count);
-    if (place_in_window(in, zone, &next) != 0 || (in->end_at_ms != 0 && next > in->end_at_ms)) {
+    if (place_in_window(in, zone, &next, out) != 0 || (in->end_at_ms != 0 && next > in->end_at_ms)) {
         close_with(out, ECM__V1__OUTCOME__OUTCOME_EXPIRED, "no calling time before campaign end");
         out->phone_index = in->phone_index;
         return;

@@ -38,10 +38,12 @@
  *  8. Zone, window and daily cap, repeated until T stands:
  *     - zone: the zone of the next attempt's phone, ecm_calling_zone(
  *       contact_tz, phone_zones[next phone], campaign_tz).
- *     - window step: T moves to the first opening of the campaign's window
- *       (weekly ranges cut by the legal hours, bounded by start_at/end_at) at
- *       or after T in that zone (ecm_calling_check). No opening before
- *       end_at -> close EXPIRED.
+ *     - window step: T moves to the first instant at or after T when the
+ *       campaign's window (weekly ranges cut by the legal hours, bounded by
+ *       start_at/end_at) is open in that zone and the campaign's contact
+ *       rules allow the contact (hours and days off of its jurisdictions,
+ *       blackout dates, caps, quiet periods): ecm_calling_decide, the same
+ *       decision the dispatchers make. None before end_at -> close EXPIRED.
  *     - daily cap, per the contact's LOCAL calendar day in that zone
  *       (ecm_window_local_day: 23, 24 or 25 hours across DST): when the
  *       counted attempts dispatched inside the local day that holds T (this
@@ -50,8 +52,9 @@
  *       "3 a day" means Monday's three, then Tuesday at the window's
  *       opening, not 24 h after Monday's first call. Dispatch times are
  *       business time (attempts.dispatched_at).
- *     With no window (NULL: the campaign's stored window can't be used) the
- *     window step is skipped; the dispatcher holds the contact anyway.
+ *     With no window (NULL: the campaign's stored window can't be used) and
+ *     no rules the window step is skipped; the dispatcher holds the
+ *     contact anyway.
  *  9. end_at set and T > end_at -> close EXPIRED. Otherwise retry at T.
  */
 #ifndef ST_DECIDE_H
@@ -60,6 +63,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ecm_rules.h"
 #include "ecm_window.h"
 #include "ecm/v1/events.pb-c.h"
 
@@ -91,6 +95,15 @@ typedef struct {
     /* contacts.phone_zones: phone_count entries (NULL or "" where the
      * number's region has no single zone), or NULL for none */
     const char *const *phone_zones;
+    /* The campaign's contact rules (NULL: none) and what they read of the
+     * contact: its jurisdictions on the next attempt's number, the channel
+     * and the earlier attempts in scope (ecm_history). */
+    const ecm_rules *rules;
+    const char *const *jurisdictions;
+    size_t njurisdictions;
+    ecm_rules_channel channel;
+    const ecm_rules_attempt *history;
+    size_t nhistory;
 } st_calling;
 
 typedef struct {
@@ -135,6 +148,11 @@ typedef struct {
     int counted_attempts;       /* both: the contact's new counted_attempts */
     const char *zone;           /* RETRY: zone of the next attempt (points into in or static) */
     const char *reason;         /* static text for logs: which rule decided */
+    /* RETRY placed later than asked, or CLOSE EXPIRED by step 8: what held
+     * the contact first (the window, 0, or a contact rule's id) in plain
+     * words, for contacts.hold_reason; held_rule_id -1 and "" otherwise. */
+    int64_t held_rule_id;
+    char held_why[400];
 } st_decision;
 
 /* Applies the rules above to in and writes the decision to out. Can't fail. */

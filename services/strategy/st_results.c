@@ -14,6 +14,7 @@
 #include "ecm_log.h"
 #include "ecm_outbox.h"
 #include "st_decide.h"
+#include "st_rules.h"
 #include "ecm_pgval.h"
 
 #define ST_RESULTS_BATCH 500
@@ -146,7 +147,7 @@ static const char SQL_LOCK_CONTACT[] =
     " r.action, r.delay_seconds, r.max_attempts, r.next_phone,"
     " c.call_window::text, floor(extract(epoch FROM c.start_at) * 1000)::bigint,"
     " c.updated_at::text, c.time_zone, k.time_zone, array_to_json(k.phone_zones)::text,"
-    " floor(extract(epoch FROM k.callback_at) * 1000)::bigint"
+    " floor(extract(epoch FROM k.callback_at) * 1000)::bigint, " ST_RULES_COLUMNS
     " FROM contacts k"
     " JOIN campaigns c ON c.id = k.campaign_id"
     " JOIN strategies s ON s.id = c.strategy_id"
@@ -174,6 +175,7 @@ enum {
     K_CONTACT_TZ,
     K_PHONE_ZONES,
     K_CALLBACK_AT_MS,
+    K_RULES_FIRST, /* ST_RULES_COLUMNS */
 };
 
 static const char SQL_LOCK_ATTEMPT[] =
@@ -223,7 +225,7 @@ static const char SQL_CONTACT_WAIT[] =
     " callback_at = NULL, pcb_agent = p.agent,"
     " pcb_at = CASE WHEN p.agent IS NOT NULL"
     "  THEN 'epoch'::timestamptz + $6::bigint * interval '1 millisecond' END,"
-    " updated_at = now()"
+    " hold_reason = nullif($8, ''), hold_rule_id = nullif($9::bigint, -1), updated_at = now()"
     " FROM (SELECT CASE WHEN $5::text IS NOT NULL AND EXISTS (SELECT 1 FROM attempts a"
     "   WHERE a.contact_id = $1 AND a.attempt = $7::int"
     "   AND split_part(a.target, ':', 1) IN ('ucce_api', 'ucce_db')) THEN $5::text END AS agent) p"
@@ -232,6 +234,7 @@ static const char SQL_CONTACT_WAIT[] =
 static const char SQL_CONTACT_CLOSE[] =
     "UPDATE contacts SET state = 'closed', counted_attempts = $2, outcome = $3,"
     " next_attempt_at = NULL, callback_at = NULL, pcb_agent = NULL, pcb_at = NULL,"
+    " hold_reason = nullif($4, ''), hold_rule_id = nullif($5::bigint, -1),"
     " closed_at = now(), updated_at = now()"
     " WHERE id = $1";
 
@@ -492,8 +495,11 @@ static int wait_contact(ecm_pg *pg, const st_result *r, const result_params *rp,
     snprintf(at_s, sizeof(at_s), "%lld",
              (long long)(r->callback_at_ms > dec->next_attempt_at_ms ? r->callback_at_ms
                                                                      : dec->next_attempt_at_ms));
-    const char *p[] = {rp->contact, counted_s, phone_s, next_s, agent, at_s, rp->attempt};
-    PGresult *res = ecm_pg_exec(pg, SQL_CONTACT_WAIT, 7, p);
+    char rule_s[24];
+    snprintf(rule_s, sizeof(rule_s), "%lld", (long long)dec->held_rule_id);
+    const char *p[] = {rp->contact, counted_s, phone_s, next_s,       agent,
+                       at_s,        rp->attempt, dec->held_why, rule_s};
+    PGresult *res = ecm_pg_exec(pg, SQL_CONTACT_WAIT, 9, p);
     if (res == NULL)
         return -1;
     *personal = PQntuples(res) == 1 && field_bool(res, 0, 0);
@@ -523,8 +529,11 @@ static st_apply_status write_decision(ecm_pg *pg, const st_results_ctx *ctx, con
     }
     int closed = dec->action == ST_DECIDE_CLOSE, personal = 0;
     if (closed) {
-        const char *p[] = {rp->contact, counted_s, ecm_event_outcome_name(dec->outcome)};
-        if (ecm_pg_cmd(pg, SQL_CONTACT_CLOSE, 3, p) != 0)
+        char rule_s[24];
+        snprintf(rule_s, sizeof(rule_s), "%lld", (long long)dec->held_rule_id);
+        const char *p[] = {rp->contact, counted_s, ecm_event_outcome_name(dec->outcome),
+                           dec->held_why, rule_s};
+        if (ecm_pg_cmd(pg, SQL_CONTACT_CLOSE, 5, p) != 0)
             return tx_failed(pg, reason, reason_size);
         if (add_closed_event(pg, ctx, campaign_id, r->contact_id, contact_attempts, dec->outcome) !=
             0)
@@ -621,13 +630,21 @@ static st_apply_status apply_in_tx(ecm_pg *pg, const st_results_ctx *ctx, const 
      * skipped. */
     int64_t *day = NULL;
     st_zones zones = {0};
+    st_rules_data rules = {0};
     if (st_decide_needs_history(&in)) {
         calling_of(ctx, k, campaign_id, in.phone_count, &in.calling, &zones);
+        if (st_rules_of(pg, ctx->rules, k, K_RULES_FIRST, r->contact_id, campaign_id, in.now_ms,
+                        &in.calling, &rules) != 0) {
+            PQclear(k);
+            zones_destroy(&zones);
+            return tx_failed(pg, reason, reason_size);
+        }
         PQclear(k);
         k = NULL;
         st = load_history(pg, r, &rp, &in, &day, reason, reason_size);
         if (st != ST_APPLY_DECIDED) {
             zones_destroy(&zones);
+            st_rules_data_destroy(&rules);
             return st;
         }
     }
@@ -635,6 +652,7 @@ static st_apply_status apply_in_tx(ecm_pg *pg, const st_results_ctx *ctx, const 
     st_decision dec;
     st_decide(&in, &dec);
     free(day);
+    st_rules_data_destroy(&rules);
     if (dec.action == ST_DECIDE_RETRY)
         ecm_log_debug("retry placed", "contact %lld next attempt at %lld in %s",
                       (long long)r->contact_id, (long long)dec.next_attempt_at_ms, dec.zone);

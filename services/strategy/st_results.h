@@ -32,6 +32,7 @@
 #include <stdint.h>
 
 #include "ecm_calling.h"
+#include "ecm_rules.h"
 #include "ecm_kafka.h"
 #include "ecm_metrics.h"
 #include "ecm_pg.h"
@@ -46,6 +47,8 @@ typedef struct {
     /* campaign windows, used by the one thread that applies results; NULL:
      * retries are not moved into the calling window (tests of other rules) */
     ecm_calling_cache *calling;
+    /* campaigns' contact rules, same thread; NULL: none applied */
+    ecm_rules_cache *rules;
 } st_results_ctx;
 
 /* One result, whatever channel it came from. */
