@@ -252,8 +252,8 @@ static void say_window(ecm_calling_answer *out, const char *zone, int64_t until)
     out->rule_id = 0;
     (void)snprintf(out->kind, sizeof out->kind, "window");
     (void)snprintf(out->why, sizeof out->why,
-                   "outside the campaign's calling window or the legal hours in %s; opens %s",
-                   zone, ecm_clock_format_ms(until, at, sizeof at));
+                   "outside the campaign's calling window or the legal hours in %s; opens %s", zone,
+                   ecm_clock_format_ms(until, at, sizeof at));
 }
 
 void ecm_calling_decide(const ecm_window *w, const ecm_rules *r, ecm_rules_in *in, int64_t now_ms,
@@ -261,8 +261,8 @@ void ecm_calling_decide(const ecm_window *w, const ecm_rules *r, ecm_rules_in *i
 {
     memset(out, 0, sizeof *out);
     out->rule_id = -1;
-    const char *zone = in->zone && ecm_window_tz_canonical(in->zone, NULL, 0) == 0 ? in->zone
-                                                                                 : "UTC";
+    const char *zone =
+        in->zone && ecm_window_tz_canonical(in->zone, NULL, 0) == 0 ? in->zone : "UTC";
     int64_t t = now_ms;
     for (int step = 0; step < DECIDE_MAX_STEPS; step++) {
         if (end_ms != 0 && t >= end_ms)
@@ -295,8 +295,9 @@ void ecm_calling_decide(const ecm_window *w, const ecm_rules *r, ecm_rules_in *i
             out->until_ms = now_ms + BAD_RULES_WAIT_MS;
             out->rule_id = 0;
             (void)snprintf(out->kind, sizeof out->kind, "rules");
-            (void)snprintf(out->why, sizeof out->why,
-                           "the campaign's contact rules could not be evaluated; judged again later");
+            (void)snprintf(
+                out->why, sizeof out->why,
+                "the campaign's contact rules could not be evaluated; judged again later");
             return;
         }
         if (out->rule_id < 0) {

@@ -106,10 +106,10 @@ void ecm_gate_rows_destroy(ecm_gate_row *rows, int n)
 
 /* What phase one learnt of a row for phase two (rules and history). */
 typedef struct {
-    int pending;         /* 1: phase two decides (window and rules) */
-    const ecm_window *w; /* the campaign's, from the cache */
-    const char *zone;    /* points into take or a literal */
-    char *jur[3];        /* owned */
+    int pending;                            /* 1: phase two decides (window and rules) */
+    const ecm_window *w;                    /* the campaign's, from the cache */
+    char *zone;                             /* owned */
+    char *jur[ECM_RULES_MAX_JURISDICTIONS]; /* owned */
     int njur;
     const char *subject; /* points into take; NULL when none */
     char *phone_key;     /* owned: the digits of the number to be used */
@@ -125,6 +125,7 @@ static void ctx_free(row_ctx *c, int n)
         for (int k = 0; k < c[i].njur; k++)
             free(c[i].jur[k]);
         free(c[i].phone_key);
+        free(c[i].zone);
     }
     free(c);
 }
@@ -142,20 +143,13 @@ static char *digits_of(const char *s)
     return d;
 }
 
-/* The jurisdictions of the contact on the number it is called on: its own
- * region, plus the number's when it differs (both could apply, so both do),
- * else the campaign's. Returns 0 or -1 when memory runs out. */
+/* The jurisdictions of the contact on the number it is called on
+ * (ecm_rules_jurisdictions), copied. Returns 0 or -1 when memory runs out. */
 static int jurisdictions(row_ctx *c, const char *contact, const char *number, const char *campaign)
 {
-    const char *pick[2] = {NULL, NULL};
-    int n = 0;
-    if (contact && contact[0])
-        pick[n++] = contact;
-    if (number && number[0] && !(n == 1 && strcmp(number, contact) == 0))
-        pick[n++] = number;
-    if (n == 0 && campaign && campaign[0])
-        pick[n++] = campaign;
-    for (int k = 0; k < n; k++) {
+    const char *pick[ECM_RULES_MAX_JURISDICTIONS];
+    size_t n = ecm_rules_jurisdictions(contact, number, campaign, pick);
+    for (size_t k = 0; k < n; k++) {
         c->jur[c->njur] = strdup(pick[k]);
         if (!c->jur[c->njur])
             return -1;
@@ -220,9 +214,11 @@ static int judge_row(ecm_gate *g, const PGresult *t, int i, int c0, int64_t now_
         rc = 0;
         goto out;
     }
-    c->zone =
-        ecm_calling_zone(ecm_pgval_str(t, i, c0 + COL_CONTACT_TZ), pick < nz ? zones[pick] : NULL,
-                         ecm_pgval_str(t, i, c0 + COL_CAMPAIGN_TZ));
+    c->zone = strdup(ecm_calling_zone(ecm_pgval_str(t, i, c0 + COL_CONTACT_TZ),
+                                      pick < nz ? zones[pick] : NULL,
+                                      ecm_pgval_str(t, i, c0 + COL_CAMPAIGN_TZ)));
+    if (!c->zone)
+        goto out;
     if (jurisdictions(c, ecm_pgval_str(t, i, c0 + COL_REGION), pick < nr ? regions[pick] : NULL,
                       ecm_pgval_str(t, i, c0 + COL_CAMPAIGN_REGION)) < 0)
         goto out;
@@ -248,26 +244,22 @@ out:
     return rc;
 }
 
-static const char GENERATION_SQL[] = "SELECT n FROM rules_generation";
-
 /* Phase two's data: the rules of each pending row's campaign and, where
  * they count earlier attempts, the history of those rows (recorded: the
  * attempt is already in it, so caps and quiet periods are not looked at).
  * Returns the history (may be NULL when nothing needs one) with rc 0, or
  * rc -1 (the caller fails the batch). */
-static ecm_history *load_rules(ecm_gate *g, ecm_pg *pg, const ecm_gate_row *rows, row_ctx *c,
-                               int n, int recorded, int64_t now_ms, int *rc)
+static ecm_history *load_rules(ecm_gate *g, ecm_pg *pg, const ecm_gate_row *rows, row_ctx *c, int n,
+                               int recorded, int64_t now_ms, int *rc)
 {
     *rc = 0;
     if (!pg)
         return NULL;
-    PGresult *r = ecm_pg_exec(pg, GENERATION_SQL, 0, NULL);
-    if (!r) {
+    int64_t generation;
+    if (ecm_rules_generation(pg, &generation) < 0) {
         *rc = -1;
         return NULL;
     }
-    int64_t generation = ecm_pgval_ll(r, 0, 0, 0);
-    PQclear(r);
     ecm_history_key *keys = calloc((size_t)n, sizeof *keys);
     if (!keys) {
         *rc = -1;
@@ -284,14 +276,21 @@ static ecm_history *load_rules(ecm_gate *g, ecm_pg *pg, const ecm_gate_row *rows
             *rc = -1;
             return NULL;
         }
-        int64_t lb = recorded ? 0 : ecm_rules_lookback_s(c[i].rules);
-        if (lb <= 0)
+        if (recorded)
             continue;
-        if (lb > lookback_s)
-            lookback_s = lb;
+        ecm_rules_need need;
+        ecm_rules_history_need(c[i].rules, (const char *const *)c[i].jur, (size_t)c[i].njur,
+                               c[i].channel, &need);
+        if (need.scopes == 0 || need.lookback_s <= 0)
+            continue;
+        if (need.lookback_s > lookback_s)
+            lookback_s = need.lookback_s;
         c[i].key = (long)nkeys;
         keys[nkeys++] = (ecm_history_key){
-            .contact_id = rows[i].contact_id, .subject_key = c[i].subject, .phone_key = c[i].phone_key};
+            .contact_id = rows[i].contact_id,
+            .subject_key = need.scopes & ECM_RULES_SAME_SUBJECT ? c[i].subject : NULL,
+            .phone_key = need.scopes & ECM_RULES_SAME_PHONE ? c[i].phone_key : NULL,
+        };
     }
     ecm_history *h = NULL;
     if (nkeys > 0) {
@@ -379,8 +378,8 @@ ecm_gate_row *ecm_gate_judge(ecm_gate *g, ecm_pg *pg, const PGresult *take, int 
     return judge_all(g, pg, take, first_col, now_ms, NULL);
 }
 
-ecm_gate_row *ecm_gate_judge_recorded(ecm_gate *g, ecm_pg *pg, const PGresult *take,
-                                      int first_col, const int *phone_index, int64_t now_ms)
+ecm_gate_row *ecm_gate_judge_recorded(ecm_gate *g, ecm_pg *pg, const PGresult *take, int first_col,
+                                      const int *phone_index, int64_t now_ms)
 {
     return judge_all(g, pg, take, first_col, now_ms, phone_index);
 }

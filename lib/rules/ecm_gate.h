@@ -124,8 +124,8 @@ ecm_gate_row *ecm_gate_judge(ecm_gate *g, ecm_pg *pg, const PGresult *take, int 
  * ecm_gate_judge() does: GO, WAIT with until_ms, or CLOSE EXPIRED.
  * ecm_gate_apply() must not be given their GO or WAIT rows (the contact is
  * out with its attempt, not queued). */
-ecm_gate_row *ecm_gate_judge_recorded(ecm_gate *g, ecm_pg *pg, const PGresult *take,
-                                      int first_col, const int *phone_index, int64_t now_ms);
+ecm_gate_row *ecm_gate_judge_recorded(ecm_gate *g, ecm_pg *pg, const PGresult *take, int first_col,
+                                      const int *phone_index, int64_t now_ms);
 
 /* Inside the caller's open transaction: WAIT rows to 'waiting' at their
  * next opening (phone_index kept for the retry), CLOSE rows closed with

@@ -9,10 +9,9 @@
 
 /* One lock per distinct subject and number, taken in the order of their
  * hashes. The seed keeps these keys apart from the other advisory locks. */
-static const char LOCK_SQL[] =
-    "SELECT count(pg_advisory_xact_lock(x.h)) FROM (SELECT DISTINCT "
-    "hashtextextended(v, 1162038600) AS h FROM unnest($1::text[]) AS v "
-    "WHERE v IS NOT NULL AND v <> '' ORDER BY 1) x";
+static const char LOCK_SQL[] = "SELECT count(pg_advisory_xact_lock(x.h)) FROM (SELECT DISTINCT "
+                               "hashtextextended(v, 1162038600) AS h FROM unnest($1::text[]) AS v "
+                               "WHERE v IS NOT NULL AND v <> '' ORDER BY 1) x";
 
 /* Each key's attempts in scope since $4 (epoch ms, business time), with the
  * bits of what they share with the key: 1 contact, 2 subject, 4 number. */
@@ -28,7 +27,8 @@ static const char LOAD_SQL[] =
     "FROM k CROSS JOIN since JOIN LATERAL ("
     "  SELECT a.contact_id, a.attempt FROM attempts a "
     "   WHERE a.contact_id = k.cid AND a.dispatched_at >= since.t "
-    "  UNION SELECT a.contact_id, a.attempt FROM contacts c2 JOIN attempts a ON a.contact_id = c2.id "
+    "  UNION SELECT a.contact_id, a.attempt FROM contacts c2 JOIN attempts a ON a.contact_id = "
+    "c2.id "
     "   WHERE k.subj IS NOT NULL AND c2.subject_key = k.subj AND a.dispatched_at >= since.t "
     "  UNION SELECT a.contact_id, a.attempt FROM attempts a "
     "   WHERE k.pk IS NOT NULL AND a.phone_key = k.pk AND a.dispatched_at >= since.t"
@@ -128,11 +128,11 @@ static int query(ecm_history *h, ecm_pg *pg, int64_t since_ms, int lock)
     const char *pl[1] = {ecm_pgarr_finish(&locks)};
     const char *p[4] = {ecm_pgarr_finish(&ids), ecm_pgarr_finish(&subj), ecm_pgarr_finish(&pk),
                         since};
-    int rc = p[0] && p[1] && p[2] && pl[0] &&
-                     (size_t)snprintf(since, sizeof since, "%lld", (long long)since_ms) <
-                         sizeof since
-                 ? 0
-                 : -1;
+    int rc =
+        p[0] && p[1] && p[2] && pl[0] &&
+                (size_t)snprintf(since, sizeof since, "%lld", (long long)since_ms) < sizeof since
+            ? 0
+            : -1;
     if (rc == 0 && lock && nlocks > 0) {
         PGresult *l = ecm_pg_exec(pg, LOCK_SQL, 1, pl);
         rc = l ? 0 : -1;

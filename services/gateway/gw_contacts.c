@@ -296,17 +296,17 @@ static json_t *contact_json(const PGresult *r)
         json_decref(history);
         return NULL;
     }
-    return json_pack(
-        "{sI sI ss so so sI so so so sI so so so so so so}", "id",
-        (json_int_t)ecm_pgval_ll(r, 0, C_ID, 0),
-        "campaign_id", (json_int_t)ecm_pgval_ll(r, 0, C_CAMPAIGN, 0), "state",
-        PQgetvalue(r, 0, C_STATE), "outcome", text_or_null(r, C_OUTCOME), "phones", phones,
-        "attempts", (json_int_t)ecm_pgval_ll(r, 0, C_ATTEMPTS, 0), "next_attempt_at",
-        text_or_null(r, C_NEXT), "callback_at", text_or_null(r, C_CALLBACK), "account_number",
-        text_or_null(r, C_ACCOUNT), "phone_index", (json_int_t)ecm_pgval_ll(r, 0, C_PHONE_INDEX, 0),
-        "time_zone", text_or_null(r, C_TIME_ZONE), "closed_at", text_or_null(r, C_CLOSED),
-        "history", history, "region", text_or_null(r, C_REGION), "subject_key",
-        text_or_null(r, C_SUBJECT), "held", held);
+    return json_pack("{sI sI ss so so sI so so so sI so so so so so so}", "id",
+                     (json_int_t)ecm_pgval_ll(r, 0, C_ID, 0), "campaign_id",
+                     (json_int_t)ecm_pgval_ll(r, 0, C_CAMPAIGN, 0), "state",
+                     PQgetvalue(r, 0, C_STATE), "outcome", text_or_null(r, C_OUTCOME), "phones",
+                     phones, "attempts", (json_int_t)ecm_pgval_ll(r, 0, C_ATTEMPTS, 0),
+                     "next_attempt_at", text_or_null(r, C_NEXT), "callback_at",
+                     text_or_null(r, C_CALLBACK), "account_number", text_or_null(r, C_ACCOUNT),
+                     "phone_index", (json_int_t)ecm_pgval_ll(r, 0, C_PHONE_INDEX, 0), "time_zone",
+                     text_or_null(r, C_TIME_ZONE), "closed_at", text_or_null(r, C_CLOSED),
+                     "history", history, "region", text_or_null(r, C_REGION), "subject_key",
+                     text_or_null(r, C_SUBJECT), "held", held);
 }
 
 static void get_contact(void *ctx, ecm_http_req *req)

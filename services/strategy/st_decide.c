@@ -45,8 +45,7 @@ static size_t dispatches_between(const st_decide_in *in, int64_t from, int64_t t
 /* Step 8 of st_decide.h. Returns 0 with *t moved to when the next attempt
  * may go, or -1 when the window has no opening before the campaign's end.
  * What held it first goes to out's held_* fields. */
-static int place_in_window(const st_decide_in *in, const char *zone, int64_t *t,
-                           st_decision *out)
+static int place_in_window(const st_decide_in *in, const char *zone, int64_t *t, st_decision *out)
 {
     size_t cap = (size_t)(in->max_attempts_per_day > 0 ? in->max_attempts_per_day : 1);
     for (int pass = 0; pass < ST_DECIDE_MAX_PASSES; pass++) {
@@ -121,7 +120,8 @@ void st_decide(const st_decide_in *in, st_decision *out)
         next = in->callback_at_ms;
 
     const char *zone = next_zone(&in->calling, out->phone_index, in->phone_count);
-    if (place_in_window(in, zone, &next, out) != 0 || (in->end_at_ms != 0 && next > in->end_at_ms)) {
+    if (place_in_window(in, zone, &next, out) != 0 ||
+        (in->end_at_ms != 0 && next > in->end_at_ms)) {
         close_with(out, ECM__V1__OUTCOME__OUTCOME_EXPIRED, "no calling time before campaign end");
         out->phone_index = in->phone_index;
         return;

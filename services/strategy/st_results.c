@@ -147,8 +147,7 @@ static const char SQL_LOCK_CONTACT[] =
     " r.action, r.delay_seconds, r.max_attempts, r.next_phone,"
     " c.call_window::text, floor(extract(epoch FROM c.start_at) * 1000)::bigint,"
     " c.updated_at::text, c.time_zone, k.time_zone, array_to_json(k.phone_zones)::text,"
-    " floor(extract(epoch FROM k.callback_at) * 1000)::bigint, " ST_RULES_COLUMNS
-    " FROM contacts k"
+    " floor(extract(epoch FROM k.callback_at) * 1000)::bigint, " ST_RULES_COLUMNS " FROM contacts k"
     " JOIN campaigns c ON c.id = k.campaign_id"
     " JOIN strategies s ON s.id = c.strategy_id"
     " LEFT JOIN strategy_rules r ON r.strategy_id = s.id AND r.outcome = $2"
@@ -497,7 +496,7 @@ static int wait_contact(ecm_pg *pg, const st_result *r, const result_params *rp,
                                                                      : dec->next_attempt_at_ms));
     char rule_s[24];
     snprintf(rule_s, sizeof(rule_s), "%lld", (long long)dec->held_rule_id);
-    const char *p[] = {rp->contact, counted_s, phone_s, next_s,       agent,
+    const char *p[] = {rp->contact, counted_s,   phone_s,       next_s, agent,
                        at_s,        rp->attempt, dec->held_why, rule_s};
     PGresult *res = ecm_pg_exec(pg, SQL_CONTACT_WAIT, 9, p);
     if (res == NULL)

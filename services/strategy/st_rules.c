@@ -6,8 +6,6 @@
 #include "ecm_history.h"
 #include "ecm_pgval.h"
 
-static const char GENERATION_SQL[] = "SELECT n FROM rules_generation";
-
 enum { C_REGION, C_PHONE_REGION, C_SUBJECT, C_CAMPAIGN_REGION, C_CHANNEL, C_PHONE };
 
 static char *digits_of(const char *s)
@@ -24,11 +22,8 @@ static char *digits_of(const char *s)
 
 static int add_jur(st_rules_data *d, const char *j)
 {
-    if (!j || !j[0] || d->njur >= 3)
+    if (d->njur >= ECM_RULES_MAX_JURISDICTIONS)
         return 0;
-    for (int i = 0; i < d->njur; i++)
-        if (strcmp(d->jur[i], j) == 0)
-            return 0;
     if (!(d->jur[d->njur] = strdup(j)))
         return -1;
     d->njur++;
@@ -42,35 +37,40 @@ int st_rules_of(ecm_pg *pg, ecm_rules_cache *cache, const PGresult *k, int first
     memset(data, 0, sizeof *data);
     if (!cache)
         return 0;
-    PGresult *g = ecm_pg_exec(pg, GENERATION_SQL, 0, NULL);
-    if (!g)
+    int64_t generation;
+    if (ecm_rules_generation(pg, &generation) < 0)
         return -1;
-    int64_t generation = ecm_pgval_ll(g, 0, 0, 0);
-    PQclear(g);
     const ecm_rules *rules = ecm_rules_cache_get(cache, pg, campaign_id, generation);
     if (!rules)
         return -1;
-    const char *region = ecm_pgval_str(k, 0, first_col + C_REGION);
-    const char *number = ecm_pgval_str(k, 0, first_col + C_PHONE_REGION);
-    if (add_jur(data, region) < 0 || add_jur(data, number) < 0 ||
-        (data->njur == 0 && add_jur(data, ecm_pgval_str(k, 0, first_col + C_CAMPAIGN_REGION)) < 0))
-        goto fail;
+    const char *pick[ECM_RULES_MAX_JURISDICTIONS];
+    size_t nj = ecm_rules_jurisdictions(ecm_pgval_str(k, 0, first_col + C_REGION),
+                                        ecm_pgval_str(k, 0, first_col + C_PHONE_REGION),
+                                        ecm_pgval_str(k, 0, first_col + C_CAMPAIGN_REGION), pick);
+    for (size_t i = 0; i < nj; i++)
+        if (add_jur(data, pick[i]) < 0)
+            goto fail;
     const char *ch = ecm_pgval_str(k, 0, first_col + C_CHANNEL);
     calling->rules = rules;
     calling->jurisdictions = (const char *const *)data->jur;
     calling->njurisdictions = (size_t)data->njur;
     calling->channel = ch && strcmp(ch, "sms") == 0 ? ECM_RULES_SMS : ECM_RULES_VOICE;
-    int64_t lookback_s = ecm_rules_lookback_s(rules);
-    if (lookback_s <= 0)
+    ecm_rules_need need;
+    ecm_rules_history_need(rules, calling->jurisdictions, calling->njurisdictions, calling->channel,
+                           &need);
+    if (need.scopes == 0 || need.lookback_s <= 0)
         return 0;
     const char *phone = ecm_pgval_str(k, 0, first_col + C_PHONE);
     char *phone_key = phone ? digits_of(phone) : NULL;
     if (phone && !phone_key)
         goto fail;
     const ecm_history_key key = {.contact_id = contact_id,
-                                 .subject_key = ecm_pgval_str(k, 0, first_col + C_SUBJECT),
-                                 .phone_key = phone_key};
-    data->history = ecm_history_load(pg, &key, 1, now_ms - lookback_s * 1000, 0);
+                                 .subject_key = need.scopes & ECM_RULES_SAME_SUBJECT
+                                                    ? ecm_pgval_str(k, 0, first_col + C_SUBJECT)
+                                                    : NULL,
+                                 .phone_key =
+                                     need.scopes & ECM_RULES_SAME_PHONE ? phone_key : NULL};
+    data->history = ecm_history_load(pg, &key, 1, now_ms - need.lookback_s * 1000, 0);
     free(phone_key);
     if (!data->history)
         goto fail;

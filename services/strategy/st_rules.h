@@ -18,7 +18,7 @@
 
 /* The contact's side of the rules, owned (st_rules_data_destroy). */
 typedef struct {
-    char *jur[3];
+    char *jur[ECM_RULES_MAX_JURISDICTIONS];
     int njur;
     ecm_history *history;
 } st_rules_data;
@@ -27,7 +27,7 @@ typedef struct {
  * over "contacts k JOIN campaigns c": region, the current number's region,
  * subject key, the campaign's region and channel, the current number. */
 #define ST_RULES_COLUMNS                                                                           \
-    "k.region, k.phone_regions[k.phone_index + 1], k.subject_key, c.region, c.channel, "            \
+    "k.region, k.phone_regions[k.phone_index + 1], k.subject_key, c.region, c.channel, "           \
     "k.phones[k.phone_index + 1]"
 #define ST_RULES_NCOLS 6
 

@@ -79,6 +79,7 @@ static int test_setup(void **state)
         return 0;
     ecm_test_pg_exec(conn(f), "TRUNCATE attempts, outbox, contacts, dnc, campaigns "
                               "RESTART IDENTITY CASCADE");
+    ecm_test_pg_exec(conn(f), "DELETE FROM rule_sets WHERE NOT shipped");
     f->metrics = ecm_metrics_new();
     ecm_gate_config cfg = {
         .topic_closed = "contacts.closed",
@@ -141,7 +142,7 @@ static ecm_gate_row *run_gate(fixture *f, int64_t now, int *n)
     PGresult *t = ecm_pg_exec(f->pg, TAKE_SQL, 0, NULL);
     assert_non_null(t);
     *n = PQntuples(t);
-    ecm_gate_row *rows = ecm_gate_judge(f->gate, t, 0, now);
+    ecm_gate_row *rows = ecm_gate_judge(f->gate, f->pg, t, 0, now);
     PQclear(t);
     assert_non_null(rows);
     assert_int_equal(ecm_gate_apply(f->gate, f->pg, rows, *n), 0);
@@ -426,6 +427,155 @@ static void test_gate_unreadable_window_waits(void **state)
     ecm_gate_rows_destroy(rows, n);
 }
 
+/* ---- contact rules (issue 16) ------------------------------------------ */
+
+/* A customer's rule set for jurisdiction jur picked by campaign; returns
+ * its id. */
+static long long rule_set(fixture *f, long long campaign, const char *name, const char *jur)
+{
+    long long id = ecm_test_pg_int(conn(f),
+                                   "INSERT INTO rule_sets (name, jurisdiction) VALUES ('%s', '%s') "
+                                   "RETURNING id",
+                                   name, jur);
+    ecm_test_pg_exec(
+        conn(f), "INSERT INTO campaign_rule_sets (campaign_id, rule_set_id) VALUES (%lld, %lld)",
+        campaign, id);
+    return id;
+}
+
+/* A rule of set: cols and vals are the kind's columns as SQL. Returns its id. */
+static long long rule(fixture *f, long long set, const char *kind, const char *cols,
+                      const char *vals)
+{
+    return ecm_test_pg_int(conn(f),
+                           "INSERT INTO rules (rule_set_id, kind, says, %s) "
+                           "VALUES (%lld, '%s', 'test rule', %s) RETURNING id",
+                           cols, set, kind, vals);
+}
+
+/* An earlier attempt of contact (closed) dispatched at `at`, with outcome
+ * (SQL: NULL or 'X') and result time result_at (SQL). */
+static void attempt(fixture *f, long long contact_id, int n, const char *phone, const char *at,
+                    const char *outcome, const char *result_at)
+{
+    ecm_test_pg_exec(conn(f),
+                     "INSERT INTO attempts (contact_id, attempt, campaign_id, channel, phone, "
+                     "account_number, status, dispatched_at, outcome, result_at) "
+                     "SELECT id, %d, campaign_id, 'voice_ivr', '%s', id || '-' || %d, 'done', "
+                     "'%s', %s, %s FROM contacts WHERE id = %lld",
+                     n, phone, n, at, outcome, result_at, contact_id);
+}
+
+static void contact_is(fixture *f, long long id, const char *region, const char *subject)
+{
+    ecm_test_pg_exec(conn(f), "UPDATE contacts SET region = %s, subject_key = %s WHERE id = %lld",
+                     region, subject, id);
+}
+
+static char *hold_reason(fixture *f, long long id)
+{
+    return ecm_test_pg_text(conn(f),
+                            "SELECT hold_reason || ' #' || coalesce(hold_rule_id::text, 'window') "
+                            "FROM contacts WHERE id = %lld",
+                            id);
+}
+
+/* A cap counts the subject's earlier attempts in any campaign and the
+ * dispatches of the same batch; it applies only in its jurisdiction, and
+ * the wait ends when the oldest counted attempt leaves the window. */
+static void test_gate_rules_cap_counts_history_and_batch(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    long long c = campaign(f, NULL, NY, NULL);
+    long long set = rule_set(f, c, "FL 3 a day", "US-FL");
+    long long cap = rule(f, set, "cap", "max_attempts, window_s, scope, channel",
+                         "3, 86400, 'subject', 'voice'");
+    long long old = contact(f, c, "ARRAY['+13055550100']", "NULL", "NULL", 0);
+    ecm_test_pg_exec(conn(f), "UPDATE contacts SET state = 'closed' WHERE id = %lld", old);
+    contact_is(f, old, "'US-FL'", "'debt-1'");
+    attempt(f, old, 1, "+13055550100", "2026-03-09T12:00:00Z", "'NO_ANSWER'", "NULL");
+    attempt(f, old, 2, "+13055550100", "2026-03-09T13:00:00Z", "'NO_ANSWER'", "NULL");
+    long long a = contact(f, c, "ARRAY['+13055550101']", "NULL", "NULL", 0);
+    long long b = contact(f, c, "ARRAY['+13055550102']", "NULL", "NULL", 0);
+    long long ny = contact(f, c, "ARRAY['+12125550103']", "NULL", "NULL", 0);
+    contact_is(f, a, "'US-FL'", "'debt-1'");
+    contact_is(f, b, "'US-FL'", "'debt-1'");
+    contact_is(f, ny, "'US-NY'", "'debt-1'");
+    int n = 0;
+    ecm_gate_row *rows = run_gate(f, T("2026-03-09T14:00:00Z"), &n);
+    assert_int_equal(n, 3);
+    assert_int_equal(rows[0].action, ECM_GATE_GO); /* 2 earlier: the 3rd may go */
+    assert_int_equal(rows[1].action, ECM_GATE_WAIT);
+    assert_int_equal(rows[1].until_ms, T("2026-03-10T12:00:00Z"));
+    assert_int_equal(rows[1].rule_id, cap);
+    assert_string_equal(rows[1].held_by, "cap");
+    assert_int_equal(rows[2].action, ECM_GATE_GO); /* New York: the set does not apply */
+    ecm_gate_rows_destroy(rows, n);
+    char *why = hold_reason(f, b);
+    char want[32];
+    snprintf(want, sizeof want, "#%lld", cap);
+    assert_non_null(strstr(why, want));
+    assert_non_null(strstr(why, "FL 3 a day"));
+    free(why);
+    assert_int_equal(next_attempt_ms(f, b), T("2026-03-10T12:00:00Z"));
+}
+
+/* Hours of a set everywhere ("*") and a campaign blackout: 20:30 in New
+ * York waits for 08:00, and the blackout day after moves it a day on. */
+static void test_gate_rules_hours_and_blackout(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    long long c = campaign(f, NULL, NY, NULL);
+    long long set = rule_set(f, c, "eight to eight", "*");
+    long long hours =
+        rule(f, set, "hours", "wdays, start_min, end_min", "'{0,1,2,3,4,5,6}', 480, 1200");
+    ecm_test_pg_exec(conn(f),
+                     "INSERT INTO campaign_blackouts (campaign_id, day, reason) "
+                     "VALUES (%lld, '2026-03-10', 'office closed')",
+                     c);
+    long long k = contact(f, c, "ARRAY['+12125550100']", "NULL", "NULL", 0);
+    int n = 0;
+    ecm_gate_row *rows = run_gate(f, T("2026-03-10T00:30:00Z"), &n); /* 20:30 EDT */
+    assert_int_equal(rows[0].action, ECM_GATE_WAIT);
+    assert_int_equal(rows[0].until_ms, T("2026-03-11T08:00:00-04:00"));
+    assert_int_equal(rows[0].rule_id, hours);
+    assert_string_equal(rows[0].held_by, "hours");
+    ecm_gate_rows_destroy(rows, n);
+    assert_int_equal(next_attempt_ms(f, k), T("2026-03-11T08:00:00-04:00"));
+}
+
+/* A quiet period after a conversation, counted over the subject in another
+ * campaign, from the result's time. */
+static void test_gate_rules_quiet_after_connected(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    long long first = campaign(f, NULL, NY, NULL);
+    long long c = campaign(f, NULL, NY, NULL);
+    long long set = rule_set(f, c, "Reg F like", "US");
+    long long quiet = rule(f, set, "quiet", "after_outcome, quiet_s, scope, channel",
+                           "'CONNECTED', 604800, 'subject', 'voice'");
+    long long talked = contact(f, first, "ARRAY['+12125550100']", "NULL", "NULL", 0);
+    ecm_test_pg_exec(conn(f), "UPDATE contacts SET state = 'closed' WHERE id = %lld", talked);
+    contact_is(f, talked, "NULL", "'loan-9'");
+    attempt(f, talked, 1, "+12125550100", "2026-03-09T14:00:00Z", "'CONNECTED'",
+            "'2026-03-09T14:05:00Z'");
+    long long k = contact(f, c, "ARRAY['+12125550199']", "NULL", "NULL", 0);
+    contact_is(f, k, "NULL", "'loan-9'");
+    long long other = contact(f, c, "ARRAY['+12125550198']", "NULL", "NULL", 0);
+    contact_is(f, other, "NULL", "'loan-10'");
+    int n = 0;
+    ecm_gate_row *rows = run_gate(f, T("2026-03-10T14:00:00Z"), &n);
+    assert_int_equal(n, 2);
+    assert_int_equal(rows[0].action, ECM_GATE_WAIT);
+    assert_int_equal(rows[0].until_ms, T("2026-03-16T14:05:00Z"));
+    assert_int_equal(rows[0].rule_id, quiet);
+    assert_int_equal(rows[1].action, ECM_GATE_GO);
+    ecm_gate_rows_destroy(rows, n);
+}
+
 int main(void)
 {
 #define T_(name) cmocka_unit_test_setup_teardown(name, test_setup, test_teardown)
@@ -441,6 +591,9 @@ int main(void)
         T_(test_gate_sees_an_edited_campaign),
         T_(test_gate_contact_without_numbers_closes_invalid),
         T_(test_gate_unreadable_window_waits),
+        T_(test_gate_rules_cap_counts_history_and_batch),
+        T_(test_gate_rules_hours_and_blackout),
+        T_(test_gate_rules_quiet_after_connected),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -678,8 +678,8 @@ static void test_results_no_opening_before_end_at_closes_expired(void **state)
 
 /* ---- decoding (no DB) ---- */
 
-static const st_results_ctx decode_ctx = {"call.results",  "sms.results", "contacts.closed",
-                                          "/ecm/strategy", NULL,          NULL};
+static const st_results_ctx decode_ctx = {
+    "call.results", "sms.results", "contacts.closed", "/ecm/strategy", NULL, NULL, NULL};
 
 static void test_decode_call_result(void **state)
 {
