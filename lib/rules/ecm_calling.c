@@ -246,14 +246,19 @@ ecm_calling_verdict ecm_calling_check_margin(const ecm_window *w, const char *zo
 #define DECIDE_MAX_STEPS 64
 #define BAD_RULES_WAIT_MS (5LL * 60 * 1000)
 
-static void say_window(ecm_calling_answer *out, const char *zone, int64_t until)
+/* Keeps in out what holds the contact longest: a step from t to until (the
+ * window's opening, or a rule's end; until < 0: never) replaces what out
+ * holds when it is longer. *longest is that step's length. */
+static void hold(ecm_calling_answer *out, int64_t *longest, int64_t t, int64_t until,
+                 int64_t rule_id, const char *kind, const char *why)
 {
-    char at[40];
-    out->rule_id = 0;
-    (void)snprintf(out->kind, sizeof out->kind, "window");
-    (void)snprintf(out->why, sizeof out->why,
-                   "outside the campaign's calling window or the legal hours in %s; opens %s", zone,
-                   ecm_clock_format_ms(until, at, sizeof at));
+    int64_t jump = until < 0 ? INT64_MAX : until - t;
+    if (out->rule_id >= 0 && jump <= *longest)
+        return;
+    *longest = jump;
+    out->rule_id = rule_id;
+    (void)snprintf(out->kind, sizeof out->kind, "%s", kind);
+    (void)snprintf(out->why, sizeof out->why, "%s", why);
 }
 
 void ecm_calling_decide(const ecm_window *w, const ecm_rules *r, ecm_rules_in *in, int64_t now_ms,
@@ -263,7 +268,7 @@ void ecm_calling_decide(const ecm_window *w, const ecm_rules *r, ecm_rules_in *i
     out->rule_id = -1;
     const char *zone =
         in->zone && ecm_window_tz_canonical(in->zone, NULL, 0) == 0 ? in->zone : "UTC";
-    int64_t t = now_ms;
+    int64_t t = now_ms, longest = 0;
     for (int step = 0; step < DECIDE_MAX_STEPS; step++) {
         if (end_ms != 0 && t >= end_ms)
             goto expire;
@@ -273,8 +278,12 @@ void ecm_calling_decide(const ecm_window *w, const ecm_rules *r, ecm_rules_in *i
             if (v == ECM_CALLING_EXPIRE)
                 goto expire;
             if (v == ECM_CALLING_WAIT) {
-                if (out->rule_id < 0)
-                    say_window(out, zone, until);
+                char why[200], at[40];
+                (void)snprintf(why, sizeof why,
+                               "outside the campaign's calling window or the legal hours in %s; "
+                               "opens %s",
+                               zone, ecm_clock_format_ms(until, at, sizeof at));
+                hold(out, &longest, t, until, 0, "window", why);
                 t = until > t ? until : t + 60000;
                 continue;
             }
@@ -300,11 +309,7 @@ void ecm_calling_decide(const ecm_window *w, const ecm_rules *r, ecm_rules_in *i
                 "the campaign's contact rules could not be evaluated; judged again later");
             return;
         }
-        if (out->rule_id < 0) {
-            out->rule_id = b.rule_id;
-            (void)snprintf(out->kind, sizeof out->kind, "%s", b.kind ? b.kind : "rule");
-            (void)snprintf(out->why, sizeof out->why, "%s", b.why);
-        }
+        hold(out, &longest, t, b.until_ms, b.rule_id, b.kind ? b.kind : "rule", b.why);
         if (b.until_ms < 0)
             goto expire;
         t = b.until_ms > t ? b.until_ms : t + 60000;

@@ -115,8 +115,9 @@ ecm_calling_verdict ecm_calling_check_margin(const ecm_window *w, const char *zo
 typedef struct {
     ecm_calling_verdict verdict;
     int64_t until_ms; /* WAIT: the earliest instant everything allows */
-    /* What holds the contact back at now: the rule's id (> 0), 0 for the
-     * campaign's window or the legal hours, -1 when nothing does (GO). */
+    /* What holds the contact back longest: the rule's id (> 0; 0 for a
+     * campaign blackout), 0 for the campaign's window or the legal hours,
+     * -1 when nothing does (GO). */
     int64_t rule_id;
     char kind[16]; /* "window", or the rule's kind (hours, day_off, cap, quiet) */
     char why[400]; /* the same in plain words; "" for GO */
@@ -129,8 +130,8 @@ typedef struct {
  * allow the contact described by in (jurisdictions, channel, history; its
  * now_ms and margin_ms are set here). GO when that is now_ms itself; WAIT
  * with until_ms; EXPIRE when there is none before end_ms (0: no end) or
- * within the rules' horizon. The answer names what held the contact at now
- * (the first rule that refused, else the window). Bounded: after 64 steps
+ * within the rules' horizon. The answer names what holds the contact
+ * longest on the way there (a holiday rather than the night before it). Bounded: after 64 steps
  * that each moved the instant forward, WAIT until the last one reached (the
  * contact is judged again then). Can't fail. */
 void ecm_calling_decide(const ecm_window *w, const ecm_rules *r, ecm_rules_in *in, int64_t now_ms,
