@@ -120,12 +120,20 @@ int ecm_phone_time_zone(const char *e164, char *out, size_t out_size)
  * Returns 0 with the code in out; 1 with out "" when the number has no
  * place (non-geographic, "+800..."); -1 with out "" when e164 is no valid
  * E.164 number or out is smaller than ECM_PHONE_JURISDICTION_LEN.
- * Fast: the answer of a NANP number is kept per NPA-NXX (the geocoder's
- * own granularity) for the life of the process, so a NANP number whose
- * NPA-NXX was answered before is checked for its shape ("+1", ten digits,
- * NPA and NXX not starting 0 or 1) only, not for its validity: pass numbers
- * ecm_phone_normalize() gave. Thread-safe. */
+ * e164 must be written as ecm_phone_normalize() writes it ("+1 212..." is
+ * refused). Fast: the answer of a NANP number is kept per NPA-NXX (the
+ * geocoder's own granularity) for the life of the process, so a NANP
+ * number whose NPA-NXX was answered before is checked for its shape ("+1",
+ * ten digits, NPA and NXX not starting 0 or 1) only, not for its validity:
+ * pass numbers ecm_phone_normalize() gave. Thread-safe. */
 int ecm_phone_subdivision(const char *e164, char *out, size_t n)
+    __attribute__((warn_unused_result));
+
+/* ecm_phone_subdivision() of a number ecm_phone_normalize() just gave in
+ * *info, without reading it again: a number of another country than +1 is
+ * answered from info->region alone, so this is what the upload calls. Same
+ * returns. */
+int ecm_phone_subdivision_of(const ecm_phone_info *info, char *out, size_t n)
     __attribute__((warn_unused_result));
 
 /* Reads text, a jurisdiction as a contact list writes it, into its code:

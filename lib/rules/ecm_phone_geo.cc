@@ -274,21 +274,6 @@ long nanp_cell(const char *e164)
     return (npa - 200) * 800 + (nxx - 200);
 }
 
-bool parse_valid(const char *e164, PhoneNumber *n)
-{
-    if (e164 == nullptr || e164[0] != '+' || e164[1] == '\0' ||
-        std::strlen(e164) >= ECM_PHONE_E164_LEN) {
-        return false;
-    }
-    for (const char *p = e164 + 1; *p; p++) {
-        if (*p < '0' || *p > '9') {
-            return false;
-        }
-    }
-    return util().Parse(e164, "ZZ", n) == PhoneNumberUtil::NO_PARSING_ERROR &&
-           util().IsValidNumber(*n);
-}
-
 int put(const std::string &code, char *out, size_t n)
 {
     if (code.size() + 1 > n) {
@@ -298,25 +283,35 @@ int put(const std::string &code, char *out, size_t n)
     return 0;
 }
 
-int subdivision(const char *e164, char *out, size_t n)
+// The cached answer of a NANP cell (-1: none), or nullptr.
+const std::string *cached(long cell)
 {
-    long cell = e164 != nullptr ? nanp_cell(e164) : -1;
-    if (cell >= 0) {
-        uint8_t k = nanp_cells[cell].load(std::memory_order_relaxed);
-        if (k != 0) {
-            return put(answers().codes[k - 1u], out, n);
+    if (cell < 0) {
+        return nullptr;
+    }
+    uint8_t k = nanp_cells[cell].load(std::memory_order_relaxed);
+    return k != 0 ? &answers().codes[k - 1u] : nullptr;
+}
+
+// The answer of a number ecm_phone_normalize() gave (info); a NANP number's
+// is cached under cell (-1: not a NANP shape).
+int subdivision_info(const ecm_phone_info *info, long cell, char *out, size_t n)
+{
+    if (info->country_code != 1) {
+        if (std::strlen(info->region) != 2) {
+            return info->region[0] != '\0' ? 1 : -1; // "001": non-geographic
         }
+        return put(info->region, out, n);
+    }
+    if (const std::string *c = cached(cell)) {
+        return put(*c, out, n);
     }
     PhoneNumber num;
-    if (!parse_valid(e164, &num)) {
+    if (std::strlen(info->region) != 2 ||
+        util().Parse(info->e164, "ZZ", &num) != PhoneNumberUtil::NO_PARSING_ERROR) {
         return -1;
     }
-    std::string region;
-    util().GetRegionCodeForNumber(num, &region);
-    if (region.size() != 2) {
-        return 1; // "001" (non-geographic): no place
-    }
-    std::string code = subdivision_of(num, region);
+    std::string code = subdivision_of(num, info->region);
     if (cell >= 0) {
         const std::vector<std::string> &codes = answers().codes;
         for (size_t i = 0; i < codes.size() && i < 255; i++) {
@@ -327,6 +322,25 @@ int subdivision(const char *e164, char *out, size_t n)
         }
     }
     return put(code, out, n);
+}
+
+int subdivision(const char *e164, char *out, size_t n)
+{
+    if (e164 == nullptr) {
+        return -1;
+    }
+    long cell = nanp_cell(e164);
+    if (const std::string *c = cached(cell)) {
+        return put(*c, out, n);
+    }
+    // Valid, and written the way ecm_phone_normalize() writes it.
+    ecm_phone_info info;
+    char why[64];
+    if (ecm_phone_normalize(e164, nullptr, &info, why, sizeof why) != 0 ||
+        std::strcmp(info.e164, e164) != 0) {
+        return -1;
+    }
+    return subdivision_info(&info, cell, out, n);
 }
 
 __attribute__((format(printf, 3, 4))) void set_err(char *errstr, size_t errstr_size,
@@ -444,6 +458,27 @@ extern "C" int ecm_phone_subdivision(const char *e164, char *out, size_t n)
     out[0] = '\0';
     try {
         int rc = subdivision(e164, out, n);
+        if (rc != 0) {
+            out[0] = '\0';
+        }
+        return rc;
+    } catch (...) {
+        out[0] = '\0';
+        return -1;
+    }
+}
+
+extern "C" int ecm_phone_subdivision_of(const ecm_phone_info *info, char *out, size_t n)
+{
+    if (out == nullptr || n < ECM_PHONE_JURISDICTION_LEN) {
+        return -1;
+    }
+    out[0] = '\0';
+    if (info == nullptr) {
+        return -1;
+    }
+    try {
+        int rc = subdivision_info(info, nanp_cell(info->e164), out, n);
         if (rc != 0) {
             out[0] = '\0';
         }

@@ -431,7 +431,7 @@ static int row_numbers(const gw_upload_rules *rules, gw_upload_scratch *s, const
         const char *zone = zone_of(s, &info);
         /* A number without a place (+800...) has no jurisdiction: "". */
         char where[ECM_PHONE_JURISDICTION_LEN];
-        if (ecm_phone_subdivision(info.e164, where, sizeof(where)) != 0) {
+        if (ecm_phone_subdivision_of(&info, where, sizeof(where)) != 0) {
             where[0] = '\0';
         }
         if (ecm_buf_add(&s->phones, info.e164, strlen(info.e164) + 1) != 0 ||

@@ -499,6 +499,32 @@ static void test_phone_subdivision_is_per_npa_nxx(void **state)
     }
 }
 
+/* The upload's entry point gives ecm_phone_subdivision()'s answers from a
+ * normalised number without reading it again. */
+static void test_phone_subdivision_of_normalised_numbers_agrees(void **state)
+{
+    (void)state;
+    static const char *const raw[] = {
+        "(305) 555-0100", "+1 416 555 0100",  "787 555 0100",
+        "1-800-555-0100", "+44 20 7946 0958", "+33 1 42 68 53 00",
+        "+800 1234 5678", "+1 876 555 0100",  "201 631 1234",
+    };
+    for (size_t i = 0; i < sizeof raw / sizeof raw[0]; i++) {
+        ecm_phone_info info;
+        char err[96];
+        assert_int_equal(ecm_phone_normalize(raw[i], "US", &info, err, sizeof err), 0);
+        char a[ECM_PHONE_JURISDICTION_LEN], b[ECM_PHONE_JURISDICTION_LEN];
+        int ra = ecm_phone_subdivision_of(&info, a, sizeof a);
+        int rb = ecm_phone_subdivision(info.e164, b, sizeof b);
+        if (ra != rb || strcmp(a, b) != 0) {
+            fail_msg("%s: subdivision_of %d '%s', subdivision %d '%s'", info.e164, ra, a, rb, b);
+        }
+    }
+    /* A number written otherwise than ecm_phone_normalize() writes it. */
+    expect_no_subdivision("+44 20 7946 0958", -1);
+    expect_no_subdivision("+440207946 0958", -1);
+}
+
 #define GEO_THREADS 4
 #define GEO_NUMBERS 2000
 
@@ -634,6 +660,7 @@ int main(void)
         cmocka_unit_test(test_phone_subdivision_of_other_numbers_is_their_region),
         cmocka_unit_test(test_phone_subdivision_refuses_garbage),
         cmocka_unit_test(test_phone_subdivision_is_per_npa_nxx),
+        cmocka_unit_test(test_phone_subdivision_of_normalised_numbers_agrees),
         cmocka_unit_test(test_phone_subdivision_is_thread_safe),
         cmocka_unit_test(test_phone_jurisdiction_read_state_codes_in_the_campaigns_country),
         cmocka_unit_test(test_phone_jurisdiction_read_full_codes_and_countries),
