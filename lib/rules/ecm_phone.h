@@ -1,6 +1,7 @@
-/* Phone numbers: the plain C face of libphonenumber (lib/ecm_phone.cc is the
- * only C++ in ECM). Every number ECM stores or sends is E.164 ("+12125550100"),
- * normalised here from whatever a contact list holds.
+/* Phone numbers: the plain C face of libphonenumber (lib/rules/ecm_phone.cc
+ * and, for the geocoder, ecm_phone_geo.cc are the only C++ in ECM). Every
+ * number ECM stores or sends is E.164 ("+12125550100"), normalised here
+ * from whatever a contact list holds.
  *
  * Letters are refused ("contains letters"), vanity numbers included, although
  * libphonenumber would convert "1-800-FLOWERS" the way a keypad does: in a
@@ -100,6 +101,53 @@ void ecm_phone_zones_destroy(char **zones, size_t n);
  * when the region has several zones (ambiguous; out is ""), -1 when it has
  * none, e164 is invalid or out is too small (out is ""). */
 int ecm_phone_time_zone(const char *e164, char *out, size_t out_size)
+    __attribute__((warn_unused_result));
+
+/* Jurisdiction codes: ISO 3166-1 alpha-2 ("GB") or ISO 3166-2 ("US-FL"):
+ * at most two letters, '-', three letters or digits, NUL. */
+#define ECM_PHONE_JURISDICTION_LEN 8
+
+/* The jurisdiction of e164 (a number as ecm_phone_normalize() writes it),
+ * from libphonenumber's offline geocoder (English descriptions) mapped by a
+ * table in ecm_phone.cc:
+ *   NANP numbers of the US and Canada: the state, district or province,
+ *     "US-FL", "US-DC", "CA-ON"; the bare country, "US" or "CA", when the
+ *     geocoder names none or names several ("Nova Scotia/Prince Edward
+ *     Island", toll-free "United States");
+ *   NANP numbers of the US territories: "US-PR", "US-VI", "US-GU",
+ *     "US-AS", "US-MP" (ISO 3166-2:US), whatever the geocoder says;
+ *   any other number: its region code ("GB", "JM", "JE").
+ * Returns 0 with the code in out; 1 with out "" when the number has no
+ * place (non-geographic, "+800..."); -1 with out "" when e164 is no valid
+ * E.164 number or out is smaller than ECM_PHONE_JURISDICTION_LEN.
+ * e164 must be written as ecm_phone_normalize() writes it ("+1 212..." is
+ * refused). Fast: the answer of a NANP number is kept per NPA-NXX (the
+ * geocoder's own granularity) for the life of the process, so a NANP
+ * number whose NPA-NXX was answered before is checked for its shape ("+1",
+ * ten digits, NPA and NXX not starting 0 or 1) only, not for its validity:
+ * pass numbers ecm_phone_normalize() gave. Thread-safe. */
+int ecm_phone_subdivision(const char *e164, char *out, size_t n)
+    __attribute__((warn_unused_result));
+
+/* ecm_phone_subdivision() of a number ecm_phone_normalize() just gave in
+ * *info, without reading it again: a number of another country than +1 is
+ * answered from info->region alone, so this is what the upload calls. Same
+ * returns. */
+int ecm_phone_subdivision_of(const ecm_phone_info *info, char *out, size_t n)
+    __attribute__((warn_unused_result));
+
+/* Reads text, a jurisdiction as a contact list writes it, into its code:
+ * "US-FL" or "us-fl" as is (upper-cased); "FL", "Florida" in country ("US",
+ * the campaign's region) as "US-FL"; "US" or "GB" (a country of its own) as
+ * is. Subdivisions of the US (the 50 states, DC and the five inhabited
+ * territories) and of Canada are checked against the table; another
+ * country's are taken by their shape (two letters, '-', one to three
+ * letters or digits) since ECM holds no list of them. Blanks around text
+ * are ignored. Returns 0 with the code in out; 1 with a short reason in
+ * errstr ("unknown state or province 'ZZ' in US", "not a region code")
+ * and out ""; -1 when out is smaller than ECM_PHONE_JURISDICTION_LEN. */
+int ecm_phone_jurisdiction_read(const char *text, size_t len, const char *country, char *out,
+                                size_t n, char *errstr, size_t errstr_size)
     __attribute__((warn_unused_result));
 
 /* Checks the shortcut ecm_phone_normalize() takes to a number's type and

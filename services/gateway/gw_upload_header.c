@@ -28,9 +28,30 @@ void gw_upload_header_trim(const char **s, size_t *len)
     }
 }
 
+/* The names of the fields with several: a contact's jurisdiction, its
+ * subject. */
+static const struct {
+    const char *name;
+    gw_upload_field field;
+} aliases[] = {
+    {"state", GW_FIELD_REGION},        {"region", GW_FIELD_REGION},   {"province", GW_FIELD_REGION},
+    {"subject_key", GW_FIELD_SUBJECT}, {"debt_id", GW_FIELD_SUBJECT},
+};
+
+int gw_upload_header_alias(const char *name, size_t len)
+{
+    for (size_t i = 0; i < sizeof(aliases) / sizeof(aliases[0]); i++) {
+        if (gw_upload_header_name_is(name, len, aliases[i].name)) {
+            return (int)aliases[i].field;
+        }
+    }
+    return -1;
+}
+
 struct gw_upload_header {
     size_t ncols;
     int account, first, last, tz; /* column index or -1 */
+    int region, subject;          /* column index or -1; also custom fields */
     int phone[GW_PHONE_COLUMNS];
     char **custom;           /* per column: the custom field name, or NULL when known */
     unsigned char *required; /* per column: the message template uses it; NULL: none */
@@ -80,7 +101,7 @@ gw_upload_header *gw_upload_header_parse(size_t nfields, const char *const *fiel
         return header_fail(h, errstr, errstr_size, "out of memory");
     }
     h->ncols = nfields;
-    h->account = h->first = h->last = h->tz = -1;
+    h->account = h->first = h->last = h->tz = h->region = h->subject = -1;
     for (int k = 0; k < GW_PHONE_COLUMNS; k++) {
         h->phone[k] = -1;
     }
@@ -126,6 +147,22 @@ gw_upload_header *gw_upload_header_parse(size_t nfields, const char *const *fiel
                     break;
                 }
             }
+        }
+        int alias = slot ? -1 : gw_upload_header_alias(s, len);
+        if (alias >= 0) {
+            int *aslot = alias == GW_FIELD_REGION ? &h->region : &h->subject;
+            if (*aslot >= 0) {
+                char a[GW_UPLOAD_EXCERPT_SIZE], b[GW_UPLOAD_EXCERPT_SIZE];
+                const char *t = fields[*aslot];
+                size_t tlen = lens[*aslot];
+                gw_upload_header_trim(&t, &tlen);
+                ecm_utf8_excerpt(a, sizeof(a), t, tlen, GW_UPLOAD_EXCERPT_CHARS);
+                ecm_utf8_excerpt(b, sizeof(b), s, len, GW_UPLOAD_EXCERPT_CHARS);
+                (void)ecm_utf8_format(msg, sizeof(msg), "column %zu: '%s' and '%s' name one field",
+                                      i + 1, a, b);
+                return header_fail(h, errstr, errstr_size, msg);
+            }
+            *aslot = (int)i;
         }
         if (slot) {
             *slot = (int)i;
@@ -193,7 +230,7 @@ size_t gw_upload_header_columns(const gw_upload_header *h)
 
 int gw_upload_header_field(const gw_upload_header *h, gw_upload_field f)
 {
-    const int idx[] = {h->account, h->first, h->last, h->tz};
+    const int idx[] = {h->account, h->first, h->last, h->tz, h->region, h->subject};
     return idx[f];
 }
 

@@ -1,6 +1,7 @@
 /* The header record of a contact upload's CSV mapped to columns: the known
  * fields (account_number, first_name, last_name, time_zone, phone1 ..
- * phone10, by trimmed, case-insensitive name) and the custom ones, and
+ * phone10, the contact's jurisdiction and subject, by trimmed,
+ * case-insensitive name) and the custom ones, and
  * which columns an SMS campaign's message template needs. Pure: exposed for
  * tests and fuzzing; gw_upload_row reads rows through it. */
 #ifndef GW_UPLOAD_HEADER_H
@@ -13,9 +14,13 @@
 typedef struct gw_upload_header gw_upload_header;
 
 /* Maps the header record's columns by name (trimmed, case-insensitive):
- * account_number, first_name, last_name, phone1..phone10, time_zone; any
+ * account_number, first_name, last_name, phone1..phone10, time_zone; the
+ * contact's jurisdiction from one of state, region or province; its
+ * subject from subject_key or debt_id. Those last two stay custom fields
+ * as well (a message template or an export may use them as written); any
  * other column is a custom field. Returns NULL with errstr when the header
- * is unusable (no phone column, a name twice, an empty name, bad UTF-8). */
+ * is unusable (no phone column, a name twice, two names of one field, an
+ * empty name, bad UTF-8). */
 gw_upload_header *gw_upload_header_parse(size_t nfields, const char *const *fields,
                                          const size_t *lens, char *errstr, size_t errstr_size)
     __attribute__((warn_unused_result));
@@ -32,7 +37,19 @@ int gw_upload_header_use_template(gw_upload_header *h, const char *tmpl, char *e
                                   size_t errstr_size) __attribute__((warn_unused_result));
 
 /* The known fields other than the numbers. */
-typedef enum { GW_FIELD_ACCOUNT, GW_FIELD_FIRST, GW_FIELD_LAST, GW_FIELD_TZ } gw_upload_field;
+typedef enum {
+    GW_FIELD_ACCOUNT,
+    GW_FIELD_FIRST,
+    GW_FIELD_LAST,
+    GW_FIELD_TZ,
+    GW_FIELD_REGION,  /* state, region or province */
+    GW_FIELD_SUBJECT, /* subject_key or debt_id */
+} gw_upload_field;
+
+/* The field a column or JSON key name[0..len) gives among the aliased ones
+ * (GW_FIELD_REGION, GW_FIELD_SUBJECT), case-insensitively, or -1. Can't
+ * fail. */
+int gw_upload_header_alias(const char *name, size_t len);
 
 /* Columns of the file. Can't fail. */
 size_t gw_upload_header_columns(const gw_upload_header *h);

@@ -31,7 +31,8 @@
 
 #define COPY_CONTACTS_SQL                                                                          \
     "COPY contacts (id, campaign_id, upload_id, line_no, account_number, first_name, last_name, "  \
-    "phones, custom, time_zone, phone_types, phone_zones, state, outcome, closed_at) FROM STDIN"
+    "phones, custom, time_zone, phone_types, phone_zones, phone_regions, region, subject_key, "    \
+    "state, outcome, closed_at) FROM STDIN"
 
 /* What the load does with each row of a batch. */
 enum { ROW_REJECTED, ROW_DUPLICATE, ROW_LOAD, ROW_LOAD_DNC };

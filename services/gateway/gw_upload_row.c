@@ -14,6 +14,7 @@
 #include "gw_upload_report.h"
 
 #define GW_NAME_MAX_CHARS 50
+#define GW_SUBJECT_MAX_CHARS 100
 #define GW_TZ_MAX_BYTES 64
 #define GW_PHONE_MAX_BYTES 64
 /* The scratch's buffers' hard maxima. A JSON item's numbers as text: an
@@ -70,7 +71,7 @@ struct gw_upload_scratch {
     size_t ccap;
     /* JSON items: values turned into text (numbers), NUL-separated. */
     ecm_buf num;
-    ecm_buf phones, types, zones;
+    ecm_buf phones, types, zones, regions;
     char value[GW_PHONE_MAX_BYTES + 1];
 };
 
@@ -82,6 +83,7 @@ gw_upload_scratch *gw_upload_scratch_new(void)
         ecm_buf_init(&s->phones, GW_SCRATCH_LIST_MAX);
         ecm_buf_init(&s->types, GW_SCRATCH_LIST_MAX);
         ecm_buf_init(&s->zones, GW_SCRATCH_LIST_MAX);
+        ecm_buf_init(&s->regions, GW_SCRATCH_LIST_MAX);
     }
     return s;
 }
@@ -98,6 +100,7 @@ void gw_upload_scratch_destroy(gw_upload_scratch *s)
     ecm_buf_destroy(&s->phones);
     ecm_buf_destroy(&s->types);
     ecm_buf_destroy(&s->zones);
+    ecm_buf_destroy(&s->regions);
     free(s);
 }
 
@@ -182,6 +185,10 @@ typedef struct {
     span phone[GW_PHONE_COLUMNS];
     size_t ncustom;     /* in the scratch's cname/cval/creq */
     unsigned req_known; /* bit k: known_names[k] is needed by the message template */
+    /* The custom fields that are also the contact's jurisdiction (state,
+     * region, province) and subject (subject_key, debt_id), or -1. */
+    long region_c, subject_c;
+    char region[ECM_PHONE_JURISDICTION_LEN]; /* its code, "" for none */
 } row_view;
 
 static span trimmed(const char *s, size_t n)
@@ -209,8 +216,9 @@ static int copy_field(ecm_buf *out, const span *v)
     return ecm_pg_copy_escape_n(out, v->n ? v->s : NULL, v->n);
 }
 
-/* Appends "{a,b}" with each element double-quoted. */
-static int add_array_literal(ecm_buf *b, const ecm_buf *items, int n)
+/* Appends "{a,b}" with each element double-quoted; with empty_null, an
+ * empty element is NULL. */
+static int add_array_literal_of(ecm_buf *b, const ecm_buf *items, int n, int empty_null)
 {
     if (ecm_buf_add(b, "{", 1) != 0) {
         return -1;
@@ -218,13 +226,25 @@ static int add_array_literal(ecm_buf *b, const ecm_buf *items, int n)
     const char *p = ecm_buf_ptr(items);
     for (int i = 0; i < n; i++) {
         size_t len = strlen(p);
-        if ((i && ecm_buf_add(b, ",", 1) != 0) || ecm_buf_add(b, "\"", 1) != 0 ||
-            ecm_buf_add(b, p, len) != 0 || ecm_buf_add(b, "\"", 1) != 0) {
+        if (i && ecm_buf_add(b, ",", 1) != 0) {
+            return -1;
+        }
+        if (len == 0 && empty_null) {
+            if (ecm_buf_add(b, "NULL", 4) != 0) {
+                return -1;
+            }
+        } else if (ecm_buf_add(b, "\"", 1) != 0 || ecm_buf_add(b, p, len) != 0 ||
+                   ecm_buf_add(b, "\"", 1) != 0) {
             return -1;
         }
         p += len + 1;
     }
     return ecm_buf_add(b, "}", 1);
+}
+
+static int add_array_literal(ecm_buf *b, const ecm_buf *items, int n)
+{
+    return add_array_literal_of(b, items, n, 0);
 }
 
 static int add_custom(gw_upload_scratch *s, const row_view *v, ecm_buf *out)
@@ -300,6 +320,41 @@ static int row_check_text(gw_upload_scratch *s, const row_view *v, char *reason,
     return 0;
 }
 
+/* The row's jurisdiction column read into v->region (a bare "FL" in the
+ * campaign's country), and its subject's length checked. Runs after
+ * row_check_text (the values are valid UTF-8). Returns 0, or 1 with
+ * reason. */
+static int row_check_region(const gw_upload_rules *rules, gw_upload_scratch *s, row_view *v,
+                            char *reason, size_t reason_size)
+{
+    char label[GW_UPLOAD_EXCERPT_SIZE];
+    v->region[0] = '\0';
+    if (v->region_c >= 0) {
+        span r = trimmed(s->cval[v->region_c].s, s->cval[v->region_c].n);
+        char why[128] = "";
+        if (r.n > 0 && ecm_phone_jurisdiction_read(r.s, r.n, rules->region, v->region,
+                                                   sizeof(v->region), why, sizeof(why)) != 0) {
+            v->region[0] = '\0';
+            (void)ecm_utf8_format(reason, reason_size, "%s: %s",
+                                  ecm_utf8_quote(label, sizeof(label), s->cname[v->region_c],
+                                                 GW_UPLOAD_EXCERPT_CHARS),
+                                  why[0] ? why : "not a region code");
+            return 1;
+        }
+    }
+    if (v->subject_c >= 0) {
+        span k = trimmed(s->cval[v->subject_c].s, s->cval[v->subject_c].n);
+        if (utf8_chars(k.s, k.n) > GW_SUBJECT_MAX_CHARS) {
+            (void)ecm_utf8_format(reason, reason_size, "%s: longer than %d characters",
+                                  ecm_utf8_quote(label, sizeof(label), s->cname[v->subject_c],
+                                                 GW_UPLOAD_EXCERPT_CHARS),
+                                  GW_SUBJECT_MAX_CHARS);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* Reads phone column k's number p through libphonenumber (region: the
  * campaign's; "00..." read as "+..." where the region would refuse it).
  * Returns 0 with *info, 1 with reason, -1 when out of memory. */
@@ -345,6 +400,7 @@ static int row_numbers(const gw_upload_rules *rules, gw_upload_scratch *s, const
     ecm_buf_reset(&s->phones);
     ecm_buf_reset(&s->types);
     ecm_buf_reset(&s->zones);
+    ecm_buf_reset(&s->regions);
     int nphones = 0, may_be_mobile = 0;
     ecm_phone_info first_info;
     int first_col = 0;
@@ -373,9 +429,15 @@ static int row_numbers(const gw_upload_rules *rules, gw_upload_scratch *s, const
         }
         const char *tname = ecm_phone_type_name(info.type);
         const char *zone = zone_of(s, &info);
+        /* A number without a place (+800...) has no jurisdiction: "". */
+        char where[ECM_PHONE_JURISDICTION_LEN];
+        if (ecm_phone_subdivision_of(&info, where, sizeof(where)) != 0) {
+            where[0] = '\0';
+        }
         if (ecm_buf_add(&s->phones, info.e164, strlen(info.e164) + 1) != 0 ||
             ecm_buf_add(&s->types, tname, strlen(tname) + 1) != 0 ||
-            ecm_buf_add(&s->zones, zone, strlen(zone) + 1) != 0) {
+            ecm_buf_add(&s->zones, zone, strlen(zone) + 1) != 0 ||
+            ecm_buf_add(&s->regions, where, strlen(where) + 1) != 0) {
             return -1;
         }
         may_be_mobile = may_be_mobile || ecm_phone_type_may_be_mobile(info.type);
@@ -410,7 +472,17 @@ static int row_append(gw_upload_scratch *s, long long line, const row_view *v, i
         rc = add_array_literal(out, &s->phones, nphones) || ecm_buf_add(out, "\t", 1) ||
              add_custom(s, v, out) || ecm_buf_add(out, "\t", 1) || copy_field(out, &v->tz) ||
              ecm_buf_add(out, "\t", 1) || add_array_literal(out, &s->types, nphones) ||
-             ecm_buf_add(out, "\t", 1) || add_array_literal(out, &s->zones, nphones);
+             ecm_buf_add(out, "\t", 1) || add_array_literal(out, &s->zones, nphones) ||
+             ecm_buf_add(out, "\t", 1) || add_array_literal_of(out, &s->regions, nphones, 1);
+    }
+    if (rc == 0) {
+        span region = {v->region, strlen(v->region)};
+        span subject = {NULL, 0};
+        if (v->subject_c >= 0) {
+            subject = trimmed(s->cval[v->subject_c].s, s->cval[v->subject_c].n);
+        }
+        rc = ecm_buf_add(out, "\t", 1) || copy_field(out, &region) || ecm_buf_add(out, "\t", 1) ||
+             copy_field(out, &subject);
     }
     size_t copy_len = ecm_buf_len(out) - start;
     size_t phones_off = ecm_buf_len(out);
@@ -430,10 +502,11 @@ static int row_append(gw_upload_scratch *s, long long line, const row_view *v, i
 /* Validates v and appends the fragment and numbers to out (see
  * gw_upload_row). Returns 0, 1 (reason) or -1. */
 static int row_build(const gw_upload_rules *rules, gw_upload_scratch *s, long long line,
-                     const row_view *v, ecm_buf *out, gw_upload_row *row, char *reason,
+                     row_view *v, ecm_buf *out, gw_upload_row *row, char *reason,
                      size_t reason_size)
 {
-    if (row_check_text(s, v, reason, reason_size)) {
+    if (row_check_text(s, v, reason, reason_size) ||
+        row_check_region(rules, s, v, reason, reason_size)) {
         return 1;
     }
     int nphones = row_numbers(rules, s, v, reason, reason_size);
@@ -459,6 +532,7 @@ int gw_upload_row_csv(const gw_upload_header *h, const gw_upload_rules *rules, g
     }
     row_view v;
     memset(&v, 0, sizeof(v));
+    v.region_c = v.subject_c = -1;
     span *known[] = {&v.account, &v.first, &v.last, &v.tz};
     const int idx[] = {
         gw_upload_header_field(h, GW_FIELD_ACCOUNT), gw_upload_header_field(h, GW_FIELD_FIRST),
@@ -481,6 +555,11 @@ int gw_upload_row_csv(const gw_upload_header *h, const gw_upload_rules *rules, g
     for (size_t i = 0; i < nfields; i++) {
         const char *name = gw_upload_header_custom(h, i);
         if (name) {
+            if ((int)i == gw_upload_header_field(h, GW_FIELD_REGION)) {
+                v.region_c = (long)v.ncustom;
+            } else if ((int)i == gw_upload_header_field(h, GW_FIELD_SUBJECT)) {
+                v.subject_c = (long)v.ncustom;
+            }
             s->creq[v.ncustom] = (unsigned char)gw_upload_header_required(h, i);
             s->cname[v.ncustom] = name;
             s->cval[v.ncustom++] = (span){fields[i], lens[i]};
@@ -584,6 +663,21 @@ static int json_fill_view(gw_upload_scratch *s, json_t *obj, row_view *v, unsign
             *slot = sp;
             from_num[slot_idx] = vr == 2;
         } else {
+            int alias = gw_upload_header_alias(key, strlen(key));
+            long *ac = alias == GW_FIELD_REGION    ? &v->region_c
+                       : alias == GW_FIELD_SUBJECT ? &v->subject_c
+                                                   : NULL;
+            if (ac && *ac >= 0) {
+                char other[GW_UPLOAD_EXCERPT_SIZE];
+                (void)ecm_utf8_format(
+                    reason, reason_size, "'%s' and '%s' name one field",
+                    ecm_utf8_quote(other, sizeof(other), s->cname[*ac], GW_UPLOAD_EXCERPT_CHARS),
+                    ecm_utf8_quote(shown, sizeof(shown), key, GW_UPLOAD_EXCERPT_CHARS));
+                return 1;
+            }
+            if (ac) {
+                *ac = (long)v->ncustom;
+            }
             custom_num[v->ncustom] = vr == 2;
             s->creq[v->ncustom] = 0;
             s->cname[v->ncustom] = key;
@@ -680,6 +774,7 @@ int gw_upload_row_json(const gw_upload_rules *rules, gw_upload_scratch *s, long 
     }
     row_view v;
     memset(&v, 0, sizeof(v));
+    v.region_c = v.subject_c = -1;
     unsigned char from_num[4 + GW_PHONE_COLUMNS] = {0};
     unsigned char *custom_num = NULL;
     ecm_buf_reset(&s->num);

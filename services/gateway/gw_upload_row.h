@@ -30,9 +30,14 @@ typedef struct {
 /* A validated row: its COPY fragment and its numbers, both in the caller's
  * buffer (offsets, since the buffer may move as it grows). The fragment is
  * the columns line_no, account_number, first_name, last_name, phones,
- * custom, time_zone, phone_types, phone_zones, tab-separated, without a
- * final line break; the numbers are nphones E.164 strings, each followed by
- * a NUL, first-seen order, a number repeated within the row kept once. */
+ * custom, time_zone, phone_types, phone_zones, phone_regions, region,
+ * subject_key, tab-separated, without a final line break; the numbers are
+ * nphones E.164 strings, each followed by a NUL, first-seen order, a number
+ * repeated within the row kept once. phone_regions: each number's
+ * jurisdiction (ecm_phone_subdivision), NULL for a number without a place;
+ * region: the state / region / province column read as a jurisdiction code
+ * (a bare "FL" in the campaign's region: "US-FL"); subject_key: the
+ * subject_key / debt_id column, trimmed. */
 typedef struct {
     size_t copy_off, copy_len;
     size_t phones_off;
@@ -42,8 +47,9 @@ typedef struct {
 /* Validates one CSV record against the header and appends its fragment and
  * numbers to out. Returns 0 when appended, 1 when the row is rejected
  * (reason names the column and why, e.g. "phone2: '212 555 O1OO' contains
- * letters"; out unchanged), -1 on allocation failure (reason "out of
- * memory"). */
+ * letters", "state: unknown state or province 'ZZ' in US", "debt_id: longer
+ * than 100 characters"; out unchanged), -1 on allocation failure (reason
+ * "out of memory"). */
 int gw_upload_row_csv(const gw_upload_header *h, const gw_upload_rules *rules, gw_upload_scratch *s,
                       long long line, size_t nfields, const char *const *fields, const size_t *lens,
                       ecm_buf *out, gw_upload_row *row, char *reason, size_t reason_size)

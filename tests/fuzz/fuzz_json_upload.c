@@ -65,7 +65,7 @@ static void check_fragment(const run *r, long long index, const gw_upload_row *r
         cols++;
         p = tab + 1;
     }
-    FUZZ_CHECK(cols == 9, "fragment has %zu columns", cols);
+    FUZZ_CHECK(cols == 12, "fragment has %zu columns", cols);
     FUZZ_CHECK(row->nphones >= 1 && row->nphones <= GW_PHONE_COLUMNS, "nphones %d", row->nphones);
     const char *ph = ecm_buf_ptr(&r->out) + row->phones_off;
     for (int i = 0; i < row->nphones; i++) {

@@ -367,6 +367,84 @@ static void expect_contact(fixture *f, long long upload_id, long long line, cons
     free(got);
 }
 
+/* One contact of an upload by line: "account|region|subject_key|phone_regions"
+ * ('-' for NULL), or "none". */
+static char *jurisdiction_at(fixture *f, long long upload_id, long long line)
+{
+    char sql[512];
+    gw_test_format(sql, sizeof(sql),
+                   "SELECT coalesce((SELECT concat_ws('|', account_number, coalesce(region, '-'), "
+                   "coalesce(subject_key, '-'), coalesce(phone_regions::text, '-')) "
+                   "FROM contacts WHERE upload_id = %lld AND line_no = %lld), 'none')",
+                   upload_id, line);
+    return ecm_test_pg_text(f->conn, "%s", sql);
+}
+
+static void expect_jurisdiction(fixture *f, long long upload_id, long long line,
+                                const char *expected)
+{
+    char *got = jurisdiction_at(f, upload_id, line);
+    if (strcmp(got, expected) != 0) {
+        fail_msg("upload %lld line %lld: got '%s', expected '%s'", upload_id, line, got, expected);
+    }
+    free(got);
+}
+
+/* The state column lands in contacts.region (a bare code in the campaign's
+ * country), debt_id in contacts.subject_key, each number's own
+ * jurisdiction in contacts.phone_regions; an unknown state is a rejected
+ * row reported on its line while the good rows load. CSV and JSON. */
+static void test_api_upload_stores_jurisdiction_and_subject_per_contact(void **state)
+{
+    fixture *f = ecm_test_need(*state);
+    long long id = voice_campaign(f, "Jurisdiction");
+    json_t *a = upload_contacts(f, id, "text/csv",
+                                "account_number,phone1,phone2,state,debt_id\n"
+                                "A1,(305) 555-0100,+14165550100,FL,D-1\n"   /* 2 */
+                                "A2,2125550101,,ZZ,D-2\n"                   /* 3 */
+                                "A3,+442079460958,,,\n"                     /* 4 */
+                                "A4,2015550100,+80012345678,us-ny,  D 4 \n" /* 5 */
+                                "A5,2125550102,,US-QQ,\n");                 /* 6 */
+    long long up = gw_test_jint_at(a, "upload_id");
+    assert_int_equal(gw_test_jint_at(a, "rows_loaded"), 3);
+    assert_int_equal(gw_test_jint_at(a, "rows_rejected"), 2);
+    json_decref(a);
+    expect_jurisdiction(f, up, 2, "A1|US-FL|D-1|{US-FL,CA-ON}");
+    expect_jurisdiction(f, up, 3, "none");
+    expect_jurisdiction(f, up, 4, "A3|-|-|{GB}");
+    expect_jurisdiction(f, up, 5, "A4|US-NY|D 4|{US-NJ,NULL}");
+    expect_jurisdiction(f, up, 6, "none");
+    char *report = report_walk(f, up, NULL, 10);
+    assert_string_equal(report, "3:rejected:state: unknown state or province 'ZZ' in US;"
+                                "6:rejected:state: unknown state or province 'QQ' in US;");
+    free(report);
+    /* The column as written stays a custom field too. */
+    char sql[256];
+    gw_test_format(sql, sizeof(sql),
+                   "SELECT custom->>'state' FROM contacts WHERE upload_id = %lld AND line_no = 5",
+                   up);
+    char *custom = ecm_test_pg_text(f->conn, "%s", sql);
+    assert_string_equal(custom, "us-ny");
+    free(custom);
+
+    a = upload_contacts(f, id, "application/json",
+                        "[{\"account_number\": \"J1\", \"phone1\": \"+18005550100\", "
+                        "\"region\": \"CA-ON\", \"subject_key\": 7},"
+                        "{\"account_number\": \"J2\", \"phone1\": \"+18005550101\", "
+                        "\"province\": \"ON\"},"
+                        "{\"account_number\": \"J3\", \"phone1\": \"+17875550100\", "
+                        "\"debt_id\": \"x\"}]");
+    up = gw_test_jint_at(a, "upload_id");
+    assert_int_equal(gw_test_jint_at(a, "rows_loaded"), 2);
+    assert_int_equal(gw_test_jint_at(a, "rows_rejected"), 1);
+    json_decref(a);
+    expect_jurisdiction(f, up, 1, "J1|CA-ON|7|{US}");
+    expect_jurisdiction(f, up, 3, "J3|-|x|{US-PR}");
+    report = report_walk(f, up, NULL, 10);
+    assert_string_equal(report, "2:rejected:province: unknown state or province 'ON' in US;");
+    free(report);
+}
+
 /* The ContactsUploaded events of upload up, decoded, in outbox order. */
 typedef struct {
     size_t n;
@@ -1401,6 +1479,7 @@ int main(void)
         cmocka_unit_test(test_api_upload_with_bad_header_fails_and_says_why),
         cmocka_unit_test(test_api_upload_of_a_troubled_csv_loads_or_reports_every_row),
         cmocka_unit_test(test_api_json_array_upload_reports_items_by_position),
+        cmocka_unit_test(test_api_upload_stores_jurisdiction_and_subject_per_contact),
         cmocka_unit_test(test_api_upload_multibyte_rejections_cost_no_good_row),
         cmocka_unit_test(test_api_dnc_lists_by_upload_and_dnc_rows_load_closed),
         cmocka_unit_test(test_api_concurrent_uploads_to_one_campaign_load_each_number_once),

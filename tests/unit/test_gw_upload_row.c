@@ -76,7 +76,8 @@ static void test_upload_header_maps_columns_by_trimmed_case_insensitive_name(voi
      * zone for GB, none for +1); the time zone as written. */
     assert_string_equal(out, "7\tA-1\tAnn\tLee\t{\"+12125550100\",\"+442079460958\"}\t"
                              "{\"Segment\":\"gold\"}\tUS/Eastern\t"
-                             "{\"fixed_line_or_mobile\",\"fixed_line\"}\t{\"\",\"Europe/London\"} |"
+                             "{\"fixed_line_or_mobile\",\"fixed_line\"}\t{\"\",\"Europe/London\"}\t"
+                             "{\"US-NY\",\"GB\"}\t\\N\t\\N |"
                              " +12125550100 +442079460958");
     gw_upload_header_destroy(h);
 }
@@ -90,9 +91,10 @@ static void test_upload_row_escapes_custom_fields_for_copy(void **state)
     assert_int_equal(row(h, 2, "+44 20 7946 0000|a\tb \\ \"q\"", out, sizeof(out)), 0);
     /* Missing names and time zone are NULL (\N); the note's tab and
      * backslash are JSON-escaped, then the backslashes COPY-escaped. */
-    assert_string_equal(out, "2\t\\N\t\\N\t\\N\t{\"+442079460000\"}\t"
-                             "{\"note\":\"a\\\\tb \\\\\\\\ \\\\\"q\\\\\"\"}\t\\N\t"
-                             "{\"fixed_line\"}\t{\"Europe/London\"} | +442079460000");
+    assert_string_equal(
+        out, "2\t\\N\t\\N\t\\N\t{\"+442079460000\"}\t"
+             "{\"note\":\"a\\\\tb \\\\\\\\ \\\\\"q\\\\\"\"}\t\\N\t"
+             "{\"fixed_line\"}\t{\"Europe/London\"}\t{\"GB\"}\t\\N\t\\N | +442079460000");
     gw_upload_header_destroy(h);
 }
 
@@ -245,7 +247,7 @@ static void test_upload_json_item_maps_keys_like_csv_headers(void **state)
                      0);
     assert_string_equal(out, "5\t42\tZo\xC3\xAB\t\\N\t{\"+12125550100\"}\t"
                              "{\"score\":\"7.5\",\"tier\":\"gold\"}\t\\N\t"
-                             "{\"fixed_line_or_mobile\"}\t{\"\"}");
+                             "{\"fixed_line_or_mobile\"}\t{\"\"}\t{\"US-NY\"}\t\\N\t\\N");
     static const struct {
         const char *item, *reason;
     } cases[] = {
@@ -283,6 +285,98 @@ static void test_upload_json_item_maps_keys_like_csv_headers(void **state)
                               "{\"phone1\": \"2125550100\", \"first_name\": \"Al\", \"tier\": 1}",
                               out, sizeof(out)),
                      0);
+}
+
+/* The state / region / province column is read as a jurisdiction (a bare
+ * code in the campaign's country), the subject_key / debt_id column kept
+ * trimmed; both stay custom fields as written. Each number gets its own
+ * jurisdiction, NULL for one without a place. */
+static void test_upload_row_reads_jurisdiction_and_subject_columns(void **state)
+{
+    (void)state;
+    char err[200], out[1024];
+    gw_upload_header *h = header_of("phone1|phone2|State|debt_id", err, sizeof(err));
+    assert_non_null(h);
+    assert_int_equal(row(h, 3, "(305) 555-0100|+800 1234 5678| fl | D-77 ", out, sizeof(out)), 0);
+    assert_string_equal(out, "3\t\\N\t\\N\t\\N\t{\"+13055550100\",\"+80012345678\"}\t"
+                             "{\"State\":\" fl \",\"debt_id\":\" D-77 \"}\t\\N\t"
+                             "{\"fixed_line_or_mobile\",\"toll_free\"}\t{\"\",\"\"}\t"
+                             "{\"US-FL\",NULL}\tUS-FL\tD-77 | +13055550100 +80012345678");
+    /* A full code as is, another country's number, empty columns NULL. */
+    assert_int_equal(row(h, 4, "+14165550100||CA-ON|", out, sizeof(out)), 0);
+    assert_string_equal(out, "4\t\\N\t\\N\t\\N\t{\"+14165550100\"}\t"
+                             "{\"State\":\"CA-ON\",\"debt_id\":\"\"}\t\\N\t"
+                             "{\"fixed_line_or_mobile\"}\t{\"\"}\t"
+                             "{\"CA-ON\"}\tCA-ON\t\\N | +14165550100");
+    gw_upload_header_destroy(h);
+
+    h = header_of("phone1|province|subject_key", err, sizeof(err));
+    assert_non_null(h);
+    const gw_upload_rules voice_ca = {"CA", 0, NULL, 0};
+    assert_int_equal(row_with(h, &voice_ca, 2, "+15146667777|Quebec|s", out, sizeof(out)), 0);
+    assert_non_null(strstr(out, "\t{\"CA-QC\"}\tCA-QC\ts |"));
+    gw_upload_header_destroy(h);
+}
+
+static void test_upload_row_rejects_unknown_state_and_long_subject(void **state)
+{
+    (void)state;
+    char err[200], out[1024];
+    gw_upload_header *h = header_of("phone1|region|subject_key", err, sizeof(err));
+    assert_non_null(h);
+    assert_int_equal(row(h, 2, "2125550100|ZZ|", out, sizeof(out)), 1);
+    assert_string_equal(out, "region: unknown state or province 'ZZ' in US");
+    assert_int_equal(row(h, 2, "2125550100|US-XY|", out, sizeof(out)), 1);
+    assert_string_equal(out, "region: unknown state or province 'XY' in US");
+    assert_int_equal(row(h, 2, "2125550100|X-1|", out, sizeof(out)), 1);
+    assert_string_equal(out, "region: unknown state or province 'X-1' in US");
+    char subject[160];
+    memset(subject, 'k', 101);
+    subject[101] = '\0';
+    char fields[256];
+    gw_test_format(fields, sizeof(fields), "2125550100|NY|%s", subject);
+    assert_int_equal(row(h, 2, fields, out, sizeof(out)), 1);
+    assert_string_equal(out, "subject_key: longer than 100 characters");
+    subject[100] = '\0'; /* 100 is the most */
+    gw_test_format(fields, sizeof(fields), "2125550100|NY|%s", subject);
+    assert_int_equal(row(h, 2, fields, out, sizeof(out)), 0);
+    /* 100 characters, not bytes: 100 two-byte letters pass. */
+    char wide[256] = "2125550100|NY|";
+    size_t at = strlen(wide);
+    for (int i = 0; i < 100; i++, at += 2) {
+        memcpy(wide + at, "\xC3\xA9", 2);
+    }
+    wide[at] = '\0';
+    assert_int_equal(row(h, 2, wide, out, sizeof(out)), 0);
+    assert_int_equal(row(h, 2, "2125550100|NY|a\xFF", out, sizeof(out)), 1);
+    assert_string_equal(out, "subject_key: not valid UTF-8 text");
+    gw_upload_header_destroy(h);
+
+    /* Two names of one field in a header. */
+    assert_null(header_of("phone1|State|Region", err, sizeof(err)));
+    assert_string_equal(err, "header: column 3: 'State' and 'Region' name one field");
+    assert_null(header_of("phone1|debt_id|subject_key", err, sizeof(err)));
+    assert_string_equal(err, "header: column 3: 'debt_id' and 'subject_key' name one field");
+}
+
+static void test_upload_json_item_reads_jurisdiction_and_subject(void **state)
+{
+    (void)state;
+    char out[1024];
+    assert_int_equal(json_row(&voice_us,
+                              "{\"phone1\": \"3055550100\", \"state\": \"FL\", \"debt_id\": 12345}",
+                              out, sizeof(out)),
+                     0);
+    assert_non_null(strstr(out, "\t{\"US-FL\"}\tUS-FL\t12345"));
+    assert_int_equal(json_row(&voice_us, "{\"phone1\": \"3055550100\", \"province\": \"Narnia\"}",
+                              out, sizeof(out)),
+                     1);
+    assert_string_equal(out, "province: unknown state or province 'Narnia' in US");
+    assert_int_equal(json_row(&voice_us,
+                              "{\"phone1\": \"3055550100\", \"state\": \"FL\", \"region\": \"FL\"}",
+                              out, sizeof(out)),
+                     1);
+    assert_string_equal(out, "'state' and 'region' name one field");
 }
 
 /* The pipeline the upload handler runs, without the DB: records with
@@ -366,6 +460,9 @@ int main(void)
         cmocka_unit_test(test_upload_row_with_nul_byte_is_rejected),
         cmocka_unit_test(test_upload_json_item_maps_keys_like_csv_headers),
         cmocka_unit_test(test_upload_pipeline_reports_rejected_rows_on_their_lines),
+        cmocka_unit_test(test_upload_row_reads_jurisdiction_and_subject_columns),
+        cmocka_unit_test(test_upload_row_rejects_unknown_state_and_long_subject),
+        cmocka_unit_test(test_upload_json_item_reads_jurisdiction_and_subject),
     };
     return cmocka_run_group_tests_name("pure", pure, NULL, NULL);
 }

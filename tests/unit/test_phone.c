@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -408,6 +409,222 @@ static void test_phone_result_normalises_to_itself(void **state)
     }
 }
 
+/* ---- jurisdiction of a number (ecm_phone_subdivision) ---------------- */
+
+static void expect_subdivision(const char *e164, const char *code)
+{
+    char out[ECM_PHONE_JURISDICTION_LEN];
+    int rc = ecm_phone_subdivision(e164, out, sizeof out);
+    if (rc != 0) {
+        fail_msg("%s: no jurisdiction (rc %d), expected %s", e164, rc, code);
+    }
+    assert_string_equal(out, code);
+}
+
+static void expect_no_subdivision(const char *e164, int want_rc)
+{
+    char out[ECM_PHONE_JURISDICTION_LEN];
+    memset(out, 'x', sizeof out);
+    assert_int_equal(ecm_phone_subdivision(e164, out, sizeof out), want_rc);
+    assert_string_equal(out, "");
+}
+
+static void test_phone_subdivision_of_us_and_canadian_numbers(void **state)
+{
+    (void)state;
+    expect_subdivision("+13055550100", "US-FL"); /* geocoder: "Florida" */
+    expect_subdivision("+12125550100", "US-NY"); /* "New York, NY" */
+    expect_subdivision("+12065550100", "US-WA"); /* "Washington State" */
+    expect_subdivision("+12025550100", "US-DC"); /* "Washington D.C." */
+    expect_subdivision("+14165550100", "CA-ON"); /* "Ontario" */
+    expect_subdivision("+15146667777", "CA-QC"); /* "Quebec" */
+}
+
+static void test_phone_subdivision_of_us_territories(void **state)
+{
+    (void)state;
+    expect_subdivision("+17875550100", "US-PR");
+    expect_subdivision("+13405550100", "US-VI");
+    expect_subdivision("+16715550100", "US-GU");
+    expect_subdivision("+16705550100", "US-MP");
+    expect_subdivision("+16846221234", "US-AS"); /* the geocoder says nothing for it */
+}
+
+static void test_phone_subdivision_unknown_state_is_the_bare_country(void **state)
+{
+    (void)state;
+    expect_subdivision("+18005550100", "US"); /* toll-free: "United States" */
+    expect_subdivision("+18885550100", "US");
+    expect_subdivision("+19025550100", "CA"); /* "Nova Scotia/Prince Edward Island" */
+    expect_subdivision("+18675550100", "CA"); /* "Northwest Territories/Nunavut/Yukon" */
+}
+
+static void test_phone_subdivision_of_other_numbers_is_their_region(void **state)
+{
+    (void)state;
+    expect_subdivision("+442079460958", "GB");
+    expect_subdivision("+33142685300", "FR");
+    expect_subdivision("+18765550100", "JM"); /* NANP, but not the US or Canada */
+    expect_no_subdivision("+80012345678", 1); /* non-geographic: no place */
+}
+
+static void test_phone_subdivision_refuses_garbage(void **state)
+{
+    (void)state;
+    expect_no_subdivision(NULL, -1);
+    expect_no_subdivision("", -1);
+    expect_no_subdivision("garbage", -1);
+    expect_no_subdivision("+1", -1);
+    expect_no_subdivision("+1305555010", -1);   /* nine digits */
+    expect_no_subdivision("+130555501000", -1); /* eleven */
+    expect_no_subdivision("+13055550100x", -1);
+    expect_no_subdivision("13055550100", -1);  /* no '+' */
+    expect_no_subdivision("+10555550100", -1); /* NPA starting 0 */
+    expect_no_subdivision("+4412", -1);
+    char small[ECM_PHONE_JURISDICTION_LEN - 1];
+    assert_int_equal(ecm_phone_subdivision("+13055550100", small, sizeof small), -1);
+}
+
+/* The geocoder answers per NPA-NXX, and so does the cache: 201-631 is New
+ * York's although the rest of 201 is New Jersey's; asked in both orders,
+ * twice (the second answer comes from the cache). */
+static void test_phone_subdivision_is_per_npa_nxx(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 2; i++) {
+        expect_subdivision("+12015550100", "US-NJ");
+        expect_subdivision("+12016311234", "US-NY");
+        expect_subdivision("+12016319876", "US-NY");
+        expect_subdivision("+12015559876", "US-NJ");
+    }
+}
+
+/* The upload's entry point gives ecm_phone_subdivision()'s answers from a
+ * normalised number without reading it again. */
+static void test_phone_subdivision_of_normalised_numbers_agrees(void **state)
+{
+    (void)state;
+    static const char *const raw[] = {
+        "(305) 555-0100", "+1 416 555 0100",  "787 555 0100",
+        "1-800-555-0100", "+44 20 7946 0958", "+33 1 42 68 53 00",
+        "+800 1234 5678", "+1 876 555 0100",  "201 631 1234",
+    };
+    for (size_t i = 0; i < sizeof raw / sizeof raw[0]; i++) {
+        ecm_phone_info info;
+        char err[96];
+        assert_int_equal(ecm_phone_normalize(raw[i], "US", &info, err, sizeof err), 0);
+        char a[ECM_PHONE_JURISDICTION_LEN], b[ECM_PHONE_JURISDICTION_LEN];
+        int ra = ecm_phone_subdivision_of(&info, a, sizeof a);
+        int rb = ecm_phone_subdivision(info.e164, b, sizeof b);
+        if (ra != rb || strcmp(a, b) != 0) {
+            fail_msg("%s: subdivision_of %d '%s', subdivision %d '%s'", info.e164, ra, a, rb, b);
+        }
+    }
+    /* A number written otherwise than ecm_phone_normalize() writes it. */
+    expect_no_subdivision("+44 20 7946 0958", -1);
+    expect_no_subdivision("+440207946 0958", -1);
+}
+
+#define GEO_THREADS 4
+#define GEO_NUMBERS 2000
+
+static void *subdivide_many(void *arg)
+{
+    int *bad = arg;
+    for (int i = 0; i < GEO_NUMBERS; i++) {
+        char e164[16], out[ECM_PHONE_JURISDICTION_LEN];
+        /* 305 and 416 at every NXX from 200 on: every thread misses, races
+         * the others to fill the same cells, then hits. */
+        int canada = i % 2;
+        (void)snprintf(e164, sizeof e164, "+1%s%03d%04d", canada ? "416" : "305", 200 + i / 4 % 800,
+                       i % 10000);
+        if (ecm_phone_subdivision(e164, out, sizeof out) == 0 &&
+            strcmp(out, canada ? "CA-ON" : "US-FL") != 0) {
+            (*bad)++;
+        }
+    }
+    return NULL;
+}
+
+static void test_phone_subdivision_is_thread_safe(void **state)
+{
+    (void)state;
+    pthread_t th[GEO_THREADS];
+    int bad[GEO_THREADS] = {0};
+    for (int i = 0; i < GEO_THREADS; i++) {
+        assert_int_equal(pthread_create(&th[i], NULL, subdivide_many, &bad[i]), 0);
+    }
+    for (int i = 0; i < GEO_THREADS; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_int_equal(bad[i], 0);
+    }
+}
+
+/* ---- a contact list's state column (ecm_phone_jurisdiction_read) ----- */
+
+static void expect_read(const char *text, const char *country, const char *code)
+{
+    char out[ECM_PHONE_JURISDICTION_LEN], err[128] = "";
+    int rc =
+        ecm_phone_jurisdiction_read(text, strlen(text), country, out, sizeof out, err, sizeof err);
+    if (rc != 0) {
+        fail_msg("'%s' in %s refused: %s", text, country ? country : "NULL", err);
+    }
+    assert_string_equal(out, code);
+}
+
+static void expect_read_refused(const char *text, const char *country, const char *reason)
+{
+    char out[ECM_PHONE_JURISDICTION_LEN], err[128] = "";
+    int rc =
+        ecm_phone_jurisdiction_read(text, strlen(text), country, out, sizeof out, err, sizeof err);
+    if (rc != 1) {
+        fail_msg("'%s' in %s: rc %d (%s), expected refused: %s", text, country ? country : "NULL",
+                 rc, out, reason);
+    }
+    assert_string_equal(out, "");
+    assert_string_equal(err, reason);
+}
+
+static void test_phone_jurisdiction_read_state_codes_in_the_campaigns_country(void **state)
+{
+    (void)state;
+    expect_read("FL", "US", "US-FL");
+    expect_read(" fl ", "US", "US-FL");
+    expect_read("Florida", "US", "US-FL");
+    expect_read("CA", "US", "US-CA"); /* California, not Canada, in a US campaign */
+    expect_read("PR", "US", "US-PR");
+    expect_read("DC", "us", "US-DC");
+    expect_read("ON", "CA", "CA-ON");
+    expect_read("Qu\xc3\xa9"
+                "bec",
+                "CA", "CA-QC");
+}
+
+static void test_phone_jurisdiction_read_full_codes_and_countries(void **state)
+{
+    (void)state;
+    expect_read("US-FL", "CA", "US-FL");
+    expect_read("us-ny", NULL, "US-NY");
+    expect_read("CA-ON", "US", "CA-ON");
+    expect_read("GB", "US", "GB");
+    expect_read("US", "US", "US");
+    expect_read("GB-SCT", "GB", "GB-SCT"); /* no list of GB's: taken by its shape */
+}
+
+static void test_phone_jurisdiction_read_refuses_unknown_codes(void **state)
+{
+    (void)state;
+    expect_read_refused("ZZ", "US", "unknown state or province 'ZZ' in US");
+    expect_read_refused("US-ZZ", NULL, "unknown state or province 'ZZ' in US");
+    expect_read_refused("CA-FL", "US", "unknown state or province 'FL' in CA");
+    expect_read_refused("Atlantis", "US", "unknown state or province 'Atlantis' in US");
+    expect_read_refused("XX-1", "US", "'XX-1' is not a region code");
+    expect_read_refused("US-F!", "US", "'US-F!' is not a region code");
+    expect_read_refused("SCT", "GB", "'SCT' is not a region code (write a subdivision as XX-YYY)");
+    expect_read_refused("", "US", "unknown state or province '' in US");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -437,6 +654,17 @@ int main(void)
         cmocka_unit_test(test_phone_pattern_hash_is_ours),
         cmocka_unit_test(test_phone_lookup_agrees_with_libphonenumber),
         cmocka_unit_test(test_phone_region_within_a_shared_area_code),
+        cmocka_unit_test(test_phone_subdivision_of_us_and_canadian_numbers),
+        cmocka_unit_test(test_phone_subdivision_of_us_territories),
+        cmocka_unit_test(test_phone_subdivision_unknown_state_is_the_bare_country),
+        cmocka_unit_test(test_phone_subdivision_of_other_numbers_is_their_region),
+        cmocka_unit_test(test_phone_subdivision_refuses_garbage),
+        cmocka_unit_test(test_phone_subdivision_is_per_npa_nxx),
+        cmocka_unit_test(test_phone_subdivision_of_normalised_numbers_agrees),
+        cmocka_unit_test(test_phone_subdivision_is_thread_safe),
+        cmocka_unit_test(test_phone_jurisdiction_read_state_codes_in_the_campaigns_country),
+        cmocka_unit_test(test_phone_jurisdiction_read_full_codes_and_countries),
+        cmocka_unit_test(test_phone_jurisdiction_read_refuses_unknown_codes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
