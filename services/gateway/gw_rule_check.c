@@ -119,8 +119,8 @@ static const char *const KINDS[] = {"hours", "day_off", "cap", "quiet", NULL};
 static const char *const COMMON[] = {"kind", "says", "source", "checked_on", "channel", "id", NULL};
 static const char *const HOURS[] = {"wdays", "start", "end", NULL};
 static const char *const DAY_OFF[] = {"day", NULL};
-static const char *const CAP[] = {"max_attempts", "window_s", "scope", NULL};
-static const char *const QUIET[] = {"after_outcome", "quiet_s", "scope", NULL};
+static const char *const CAP[] = {"max_attempts", "window_s", "window", "scope", NULL};
+static const char *const QUIET[] = {"after_outcome", "quiet_s", "quiet", "scope", NULL};
 static const char *const *const KIND_MEMBERS[] = {HOURS, DAY_OFF, CAP, QUIET};
 
 /* Every member of rule i is one its kind (index k of KINDS) has. */
@@ -306,6 +306,96 @@ static int check_scope(const json_t *rule, size_t i, json_t *doc, json_t *row, c
     return 0;
 }
 
+int gw_rule_duration_parse(const char *s, long long *seconds)
+{
+    static const struct {
+        const char *unit;
+        long long s;
+    } units[] = {{"second", 1},    {"seconds", 1},   {"minute", 60}, {"minutes", 60},
+                 {"hour", 3600},   {"hours", 3600},  {"day", 86400}, {"days", 86400},
+                 {"week", 604800}, {"weeks", 604800}};
+    long long total = 0;
+    int parts = 0;
+    const char *p = s;
+    while (p && *p) {
+        while (*p == ' ') {
+            p++;
+        }
+        if (!*p) {
+            break;
+        }
+        long long n = 0;
+        const char *digits = p;
+        while (isdigit((unsigned char)*p) && n < 1000000000LL) {
+            n = n * 10 + (*p++ - '0');
+        }
+        if (p == digits || isdigit((unsigned char)*p) || *p != ' ') {
+            return -1;
+        }
+        while (*p == ' ') {
+            p++;
+        }
+        const char *word = p;
+        while (*p && *p != ' ') {
+            p++;
+        }
+        size_t len = (size_t)(p - word), u = 0;
+        while (u < sizeof(units) / sizeof(units[0]) &&
+               (strlen(units[u].unit) != len || strncmp(units[u].unit, word, len) != 0)) {
+            u++;
+        }
+        if (u == sizeof(units) / sizeof(units[0])) {
+            return -1;
+        }
+        total += n * units[u].s;
+        if (total > 1000LL * 366 * 86400) {
+            return -1;
+        }
+        parts++;
+    }
+    if (parts == 0) {
+        return -1;
+    }
+    *seconds = total;
+    return 0;
+}
+
+/* A cap's window or a quiet period: key_s (seconds, a JSON integer) or key
+ * ("24 hours", "7 days"), exactly one, from 1 s to 366 days. 0 or -1 (said,
+ * naming what, "the rolling window" or "the quiet period"). */
+static int check_period(const json_t *rule, size_t i, const char *key, const char *what,
+                        long long *out, const why *w)
+{
+    char key_s[16], msg[200];
+    (void)snprintf(key_s, sizeof(key_s), "%s_s", key);
+    json_t *words = json_object_get(rule, key);
+    json_t *secs = json_object_get(rule, key_s);
+    if (words && secs) {
+        (void)snprintf(msg, sizeof(msg), "give %s or %s, not both", key, key_s);
+        return rule_fail(w, i, key, NULL, msg);
+    }
+    if (words) {
+        const char *text = json_string_value(words);
+        if (!text || gw_rule_duration_parse(text, out) != 0) {
+            return rule_fail(w, i, key, text,
+                             text ? "is not a duration such as \"24 hours\" or \"7 days\" "
+                                    "(seconds, minutes, hours, days, weeks)"
+                                  : "must be a duration such as \"24 hours\" or \"7 days\"");
+        }
+        if (*out < 1 || *out > GW_RULE_PERIOD_MAX_S) {
+            return rule_fail(w, i, key, text, "is not from 1 second to 366 days");
+        }
+        return 0;
+    }
+    if (req_int(rule, key_s, 1, GW_RULE_PERIOD_MAX_S, out) != 0) {
+        (void)snprintf(msg, sizeof(msg),
+                       "required (or %s in words): %s in seconds, from 1 to 31622400 (366 days)",
+                       key, what);
+        return rule_fail(w, i, key_s, NULL, msg);
+    }
+    return 0;
+}
+
 static int check_cap(const json_t *rule, size_t i, json_t *doc, json_t *row, const why *w)
 {
     long long max, window;
@@ -313,9 +403,8 @@ static int check_cap(const json_t *rule, size_t i, json_t *doc, json_t *row, con
         return rule_fail(w, i, "max_attempts", NULL,
                          "required: the most attempts in the window, an integer from 1 to 1000");
     }
-    if (req_int(rule, "window_s", 1, GW_RULE_PERIOD_MAX_S, &window) != 0) {
-        return rule_fail(w, i, "window_s", NULL,
-                         "required: the rolling window in seconds, from 1 to 31622400 (366 days)");
+    if (check_period(rule, i, "window", "the rolling window", &window, w) != 0) {
+        return -1;
     }
     json_object_set_new(doc, "max_attempts", json_integer(max));
     json_object_set_new(doc, "window_s", json_integer(window));
@@ -341,9 +430,8 @@ static int check_quiet(const json_t *rule, size_t i, json_t *doc, json_t *row, c
                          "is how ECM closes a contact, not how an attempt ends");
     }
     long long quiet;
-    if (req_int(rule, "quiet_s", 1, GW_RULE_PERIOD_MAX_S, &quiet) != 0) {
-        return rule_fail(w, i, "quiet_s", NULL,
-                         "required: the quiet period in seconds, from 1 to 31622400 (366 days)");
+    if (check_period(rule, i, "quiet", "the quiet period", &quiet, w) != 0) {
+        return -1;
     }
     json_object_set_new(doc, "after_outcome", json_string(outcome));
     json_object_set_new(doc, "quiet_s", json_integer(quiet));
@@ -457,8 +545,8 @@ int gw_rule_set_validate(const json_t *body, gw_rule_set_input *out, char *field
                     "required: a list of rules [{\"kind\": \"hours\", \"says\": \"...\", "
                     "\"wdays\": [1, 2, 3, 4, 5], \"start\": \"08:00\", \"end\": \"20:00\"}]");
     }
-    if (json_array_size(rules) > GW_RULE_SET_RULES_MAX) {
-        return fail(&w, "rules", "at most 2000 rules in one set");
+    if (json_array_size(rules) == 0 || json_array_size(rules) > GW_RULE_SET_RULES_MAX) {
+        return fail(&w, "rules", "from 1 to 2000 rules in one set");
     }
     json_t *docs = json_array();
     out->rows = json_array();

@@ -57,16 +57,17 @@ typedef struct {
  * "shipped", "rule_count", "campaigns", "created_at", "updated_at" and a
  * rule's "id", are taken and ignored, so that a GET answer can be edited and
  * sent back), a member of another kind, a missing or empty name (at most
- * 200 bytes, not starting with a space), a jurisdiction other than "*", an
- * ISO 3166-1 alpha-2 code or an ISO 3166-2 subdivision ("US-FL"), a rule
- * without "says"; hours: "wdays" not a non-empty list of distinct 0..6 (0 =
- * Sunday), "start"/"end" not HH:MM, end not after start (24:00 ends the
- * day); day_off: "day" not a calendar date YYYY-MM-DD (years 2000-2199);
- * cap: "max_attempts" outside 1..1000, "window_s" outside 1..366 days; quiet:
+ * 200 bytes, not starting with a space), "rules" not a list of 1 to 2000, a jurisdiction other than
+ * "*", an ISO 3166-1 alpha-2 code or an ISO 3166-2 subdivision ("US-FL"), a rule without "says";
+ * hours: "wdays" not a non-empty list of distinct 0..6 (0 = Sunday), "start"/"end" not HH:MM, end
+ * not after start (24:00 ends the day); day_off: "day" not a calendar date YYYY-MM-DD (years
+ * 2000-2199); cap: "max_attempts" outside 1..1000, the window outside 1 s..366 days
+ * ("window_s" in seconds or "window" in words, "24 hours", exactly one, as
+ * the shipped files may say it; the canonical form is window_s); quiet:
  * "after_outcome" not an outcome an attempt ends with (UNSPECIFIED, EXPIRED
- * and MAX_ATTEMPTS are how ECM closes a contact), "quiet_s" outside 1..366
- * days; "scope" other than contact, subject, phone (cap and quiet only);
- * "channel" other than voice, sms, all; "checked_on" not a date. */
+ * and MAX_ATTEMPTS are how ECM closes a contact), the period outside 1
+ * s..366 days ("quiet_s" or "quiet"); "scope" other than contact, subject, phone (cap and quiet
+ * only); "channel" other than voice, sms, all; "checked_on" not a date. */
 int gw_rule_set_validate(const json_t *body, gw_rule_set_input *out, char *field, size_t field_size,
                          char *reason, size_t reason_size) __attribute__((warn_unused_result));
 
@@ -76,6 +77,12 @@ void gw_rule_set_input_clear(gw_rule_set_input *in);
 /* Parses "HH:MM" (two digits each) into minutes of the day: 00:00 to 23:59,
  * and 24:00 too when end is not 0 (the end of a range). Returns 0, or -1. */
 int gw_rule_hhmm_parse(const char *s, int end, int *minutes) __attribute__((warn_unused_result));
+
+/* Parses a duration in words, as the shipped files may give a window:
+ * "24 hours", "7 days", "1 day 12 hours" (integers and the units second,
+ * minute, hour, day, week, singular or plural, separated by spaces) into
+ * seconds. Returns 0, or -1 for anything else or above 1000 x 366 days. */
+int gw_rule_duration_parse(const char *s, long long *seconds) __attribute__((warn_unused_result));
 
 /* 1 when s is a calendar date "YYYY-MM-DD" with a year from 2000 to 2199
  * (2026-02-29 is not one, 2028-02-29 is), else 0. */
