@@ -98,6 +98,13 @@ static const struct {
     {"PUT", "/api/v1/strategies/{}", GW_ROLE_SUPERVISOR, 1},
     {"DELETE", "/api/v1/strategies/{}", GW_ROLE_SUPERVISOR, 0},
 
+    /* Rule sets: a compliance officer's (admin) to change. */
+    {"GET", "/api/v1/rule-sets", GW_ROLE_VIEWER, 0},
+    {"POST", "/api/v1/rule-sets", GW_ROLE_ADMIN, 1},
+    {"GET", "/api/v1/rule-sets/{}", GW_ROLE_VIEWER, 0},
+    {"PUT", "/api/v1/rule-sets/{}", GW_ROLE_ADMIN, 1},
+    {"DELETE", "/api/v1/rule-sets/{}", GW_ROLE_ADMIN, 0},
+
     {"GET", "/api/v1/keys", GW_ROLE_ADMIN, 0},
     {"POST", "/api/v1/keys", GW_ROLE_ADMIN, 1},
     {"GET", "/api/v1/keys/{}", GW_ROLE_ADMIN, 0},

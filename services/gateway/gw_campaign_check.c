@@ -11,6 +11,7 @@
 #include "ecm_sms.h"
 #include "ecm_utf8.h"
 #include "ecm_window.h"
+#include "gw_rule_check.h"
 
 #define GW_CAMPAIGN_NAME_MAX 200
 /* Far beyond Kannel's 10 concatenated parts once rendered; a bound all the
@@ -312,9 +313,10 @@ int gw_campaign_validate(const json_t *body, gw_campaign_input *out, const char 
 static int validate_members(const json_t *body, const char **field, char *reason,
                             size_t reason_size)
 {
-    static const char *const known[] = {"name",   "channel",     "strategy",  "strategy_id",
-                                        "cisco",  "region",      "time_zone", "start_at",
-                                        "end_at", "call_window", "sms"};
+    static const char *const known[] = {"name",          "channel",     "strategy",  "strategy_id",
+                                        "cisco",         "region",      "time_zone", "start_at",
+                                        "end_at",        "call_window", "sms",       "rule_sets",
+                                        "blackout_dates"};
     const char *key;
     json_t *v;
     json_object_foreach((json_t *)body, key, v)
@@ -429,6 +431,143 @@ static int validate_place_period(const json_t *body, gw_campaign_input *out, con
     return 0;
 }
 
+/* A reason about item i of the list named list ("rule_sets[2]"). Returns
+ * -1. field must stay valid: it is the caller's buffer of the input. */
+static int item_fail(const char **field, char *field_buf, size_t field_size, const char *list,
+                     size_t i, const char *member, char *reason, size_t reason_size,
+                     const char *msg)
+{
+    (void)snprintf(field_buf, field_size, "%s[%zu]%s%s", list, i, member ? "." : "",
+                   member ? member : "");
+    *field = field_buf;
+    (void)snprintf(reason, reason_size, "%s", msg);
+    return -1;
+}
+
+static int validate_rule_sets(const json_t *body, gw_campaign_input *out, const char **field,
+                              char *reason, size_t reason_size)
+{
+    json_t *list = json_object_get(body, "rule_sets");
+    if (!list || json_is_null(list)) {
+        return 0;
+    }
+    if (!json_is_array(list) || json_array_size(list) > GW_CAMPAIGN_RULE_SETS_MAX) {
+        return fail(field, "rule_sets", reason, reason_size,
+                    "must be a list of at most 50 rule sets, each a name or an id, e.g. "
+                    "[\"US federal (TCPA)\"]");
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach(list, i, v)
+    {
+        json_t *id = json_is_object(v) ? json_object_get(v, "id") : v;
+        int good = (json_is_string(v) && json_string_length(v) > 0 &&
+                    json_string_length(v) <= GW_RULE_SET_NAME_MAX) ||
+                   (json_is_integer(id) && json_integer_value(id) > 0);
+        if (!good) {
+            return item_fail(field, out->field_buf, sizeof(out->field_buf), "rule_sets", i, NULL,
+                             reason, reason_size,
+                             "must be a rule set's name, its id, or {\"id\": id}");
+        }
+    }
+    out->rule_sets = list;
+    return 0;
+}
+
+static int validate_blackouts(const json_t *body, gw_campaign_input *out, const char **field,
+                              char *reason, size_t reason_size)
+{
+    json_t *list = json_object_get(body, "blackout_dates");
+    if (!list || json_is_null(list)) {
+        return 0;
+    }
+    if (!json_is_array(list) || json_array_size(list) > GW_CAMPAIGN_BLACKOUTS_MAX) {
+        return fail(field, "blackout_dates", reason, reason_size,
+                    "must be a list of at most 1000 days, e.g. [{\"date\": \"2026-12-24\", "
+                    "\"reason\": \"office closed\"}]");
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach(list, i, v)
+    {
+        char *fb = out->field_buf;
+        size_t fs = sizeof(out->field_buf);
+        if (!json_is_object(v)) {
+            return item_fail(field, fb, fs, "blackout_dates", i, NULL, reason, reason_size,
+                             "must be an object {\"date\": \"YYYY-MM-DD\", \"reason\": \"...\"}");
+        }
+        const char *key;
+        json_t *m;
+        json_object_foreach(v, key, m)
+        {
+            if (strcmp(key, "date") != 0 && strcmp(key, "reason") != 0) {
+                char shown[GW_KEY_SHOWN_SIZE];
+                (void)snprintf(fb, fs, "blackout_dates[%zu]", i);
+                *field = fb;
+                (void)ecm_utf8_format(
+                    reason, reason_size, "unknown member '%s' (date, reason)",
+                    ecm_utf8_quote(shown, sizeof(shown), key, GW_KEY_SHOWN_CHARS));
+                return -1;
+            }
+        }
+        const char *date = json_string_value(json_object_get(v, "date"));
+        if (!date || !gw_rule_date_valid(date)) {
+            return item_fail(field, fb, fs, "blackout_dates", i, "date", reason, reason_size,
+                             "required: a calendar date YYYY-MM-DD (years 2000 to 2199)");
+        }
+        json_t *why = json_object_get(v, "reason");
+        if (why && !json_is_null(why) &&
+            (!json_is_string(why) || json_string_length(why) > GW_CAMPAIGN_BLACKOUT_REASON_MAX)) {
+            return item_fail(field, fb, fs, "blackout_dates", i, "reason", reason, reason_size,
+                             "must be a string of at most 200 bytes, or null");
+        }
+        for (size_t j = 0; j < i; j++) {
+            const char *other = json_string_value(json_object_get(json_array_get(list, j), "date"));
+            if (strcmp(other, date) == 0) {
+                return item_fail(field, fb, fs, "blackout_dates", i, "date", reason, reason_size,
+                                 "this date is in the list already");
+            }
+        }
+    }
+    out->blackout_dates = list;
+    return 0;
+}
+
+static int cmp_blackout(const void *a, const void *b)
+{
+    const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+    return strcmp(json_string_value(json_object_get(x, "date")),
+                  json_string_value(json_object_get(y, "date")));
+}
+
+json_t *gw_campaign_blackouts_canonical(const json_t *dates)
+{
+    size_t n = json_array_size(dates);
+    json_t **items = calloc(n ? n : 1, sizeof(*items));
+    json_t *out = json_array();
+    if (!items || !out) {
+        free(items);
+        json_decref(out);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        items[i] = json_array_get(dates, i);
+    }
+    qsort(items, n, sizeof(*items), cmp_blackout);
+    for (size_t i = 0; i < n; i++) {
+        const char *why = json_string_value(json_object_get(items[i], "reason"));
+        json_t *d = json_pack("{sO ss}", "date", json_object_get(items[i], "date"), "reason",
+                              why ? why : "");
+        if (!d || json_array_append_new(out, d) != 0) {
+            free(items);
+            json_decref(out);
+            return NULL;
+        }
+    }
+    free(items);
+    return out;
+}
+
 int gw_campaign_validate_legal(const json_t *body, const ecm_legal_hours *legal,
                                gw_campaign_input *out, const char **field, char *reason,
                                size_t reason_size)
@@ -441,7 +580,9 @@ int gw_campaign_validate_legal(const json_t *body, const ecm_legal_hours *legal,
         validate_identity(body, out, field, reason, reason_size) != 0 ||
         validate_target(body, out, field, reason, reason_size) != 0 ||
         validate_place_period(body, out, field, reason, reason_size) != 0 ||
-        validate_window(body, legal, out, field, reason, reason_size) != 0) {
+        validate_window(body, legal, out, field, reason, reason_size) != 0 ||
+        validate_rule_sets(body, out, field, reason, reason_size) != 0 ||
+        validate_blackouts(body, out, field, reason, reason_size) != 0) {
         return -1;
     }
     int is_sms = strcmp(out->channel, "sms") == 0;
@@ -466,8 +607,9 @@ static const struct {
     const char *name;
     int in_active;
 } patchable[] = {
-    {"name", 1},     {"call_window", 1}, {"time_zone", 1}, {"start_at", 1}, {"end_at", 1},
-    {"strategy", 0}, {"strategy_id", 0}, {"region", 0},    {"sms", 0},      {"cisco", 0},
+    {"name", 1},   {"call_window", 1}, {"time_zone", 1},   {"start_at", 1},
+    {"end_at", 1}, {"strategy", 0},    {"strategy_id", 0}, {"region", 0},
+    {"sms", 0},    {"cisco", 0},       {"rule_sets", 1},   {"blackout_dates", 1},
 };
 
 int gw_campaign_patch_check(const char *state, const json_t *patch, const char **field,

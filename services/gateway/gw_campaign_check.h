@@ -40,12 +40,22 @@ typedef struct {
     char cisco_id_buf[32];    /* campaign_id given as a JSON number */
     char region_buf[4];
     char call_window_buf[GW_CALL_WINDOW_TEXT_MAX];
+    char field_buf[48]; /* the field of a refused list item, "blackout_dates[3].date" */
     /* SMS campaigns only ("sms" member); NULL / 0 for voice. */
     const char *sms_template; /* required, syntax-checked */
     const char *sms_sender;   /* "from"; NULL: the gateway's default */
     const char *sms_gateway;  /* "kannel" (default) or "http" */
     long long dlr_timeout_s;  /* default 86400 */
+    /* Contact rules (issue 16); NULL when absent or null: a new campaign
+     * then gets the default (the shipped US federal set in the US). */
+    const json_t *rule_sets;      /* [name | id | {"id": id, ...}, ...], checked */
+    const json_t *blackout_dates; /* [{"date": "YYYY-MM-DD", "reason": "..."}], checked */
 } gw_campaign_input;
+
+/* The most rule sets a campaign picks, and blackout dates it has. */
+#define GW_CAMPAIGN_RULE_SETS_MAX 50
+#define GW_CAMPAIGN_BLACKOUTS_MAX 1000
+#define GW_CAMPAIGN_BLACKOUT_REASON_MAX 200
 
 /* Checks a campaign document. Returns 0 and fills out, or -1 with *field
  * set to the offending member ("channel", "cisco.campaign_id",
@@ -57,8 +67,13 @@ typedef struct {
  * DB's to say. "time_zone" must be a zone ICU knows (ecm_window_tz_canonical);
  * "region" one libphonenumber knows; "call_window" null or a weekly window
  * (ecm_window_parse_json) with some open time inside the default legal
- * hours; "end_at" after "start_at". Whether end_at is past is the caller's
- * to check (it needs the business clock). */
+ * hours; "end_at" after "start_at". "rule_sets" null or a list of at most
+ * 50 rule sets, each a name (a non-empty string), an id (a positive
+ * integer) or an object with an "id" (as GET shows them; its "name" is
+ * ignored): whether they exist is the DB's to say. "blackout_dates" null or
+ * a list of at most 1000 {"date": "YYYY-MM-DD", "reason": at most 200
+ * bytes or null}, no date twice. Whether end_at is past is the caller's to
+ * check (it needs the business clock). */
 int gw_campaign_validate(const json_t *body, gw_campaign_input *out, const char **field,
                          char *reason, size_t reason_size) __attribute__((warn_unused_result));
 
@@ -76,9 +91,11 @@ int gw_region_known(const char *region);
  * Returns 0 when every member may change; -1 (answer 400) when the body is
  * not an object, names an unknown member or "channel" (never changes); 1
  * (answer 409) when a member may not change in this state: in draft and
- * paused everything may, in active only "name" and the schedule
- * ("call_window", "time_zone", "start_at", "end_at"), in stopped, completed
- * and expired nothing. *field and reason say which and why. */
+ * paused everything may, in active only "name", the schedule
+ * ("call_window", "time_zone", "start_at", "end_at") and the contact rules
+ * ("rule_sets", "blackout_dates": the dispatchers' caches follow
+ * rules_generation, so no pause is needed), in stopped, completed and
+ * expired nothing. *field and reason say which and why. */
 int gw_campaign_patch_check(const char *state, const json_t *patch, const char **field,
                             char *reason, size_t reason_size) __attribute__((warn_unused_result));
 
@@ -89,6 +106,11 @@ int gw_campaign_patch_check(const char *state, const json_t *patch, const char *
  * memory. Neither argument changes. */
 json_t *gw_campaign_merge(const json_t *current, const json_t *patch)
     __attribute__((warn_unused_result));
+
+/* The canonical form of a checked "blackout_dates" list: sorted by date,
+ * each {"date", "reason"} with reason "" when absent or null. New reference
+ * ([] for NULL), or NULL when out of memory. */
+json_t *gw_campaign_blackouts_canonical(const json_t *dates) __attribute__((warn_unused_result));
 
 /* Parses an RFC 3339 date-time with an explicit offset ("2026-11-24T04:00:00Z",
  * "2026-11-24T06:00:00.5+02:00") into ms since the epoch. Returns 0, or -1

@@ -13,18 +13,31 @@
 #include "ecm_uuid.h"
 #include "gw_audit.h"
 #include "gw_json.h"
+#include "gw_rules.h"
 
 #define GW_LIST_DEFAULT 50
 #define GW_LIST_MAX 200
 #define GW_CAMPAIGN_BODY_MAX (64 * 1024)
 
 /* clang-format off */
+/* The rule sets campaign id picked, [{"id", "name"}] by name (bytewise, as
+ * strcmp orders them), and its blackout dates [{"date", "reason"}] by date,
+ * as JSON text. */
+#define RULE_SETS_OF(id)                                                                           \
+    "(SELECT coalesce(json_agg(json_build_object('id', rs.id, 'name', rs.name) "                   \
+    "ORDER BY rs.name COLLATE \"C\"), '[]') FROM campaign_rule_sets p "                            \
+    "JOIN rule_sets rs ON rs.id = p.rule_set_id WHERE p.campaign_id = " id ")::text"
+#define BLACKOUTS_OF(id)                                                                           \
+    "(SELECT coalesce(json_agg(json_build_object('date', b.day, 'reason', b.reason) "              \
+    "ORDER BY b.day), '[]') FROM campaign_blackouts b WHERE b.campaign_id = " id ")::text"
+
 #define CAMPAIGN_COLUMNS                                                                           \
     "c.id, c.name, c.channel, c.state, s.name, c.cisco_kind, c.cisco_campaign_id, c.region, "      \
     "c.time_zone, " GW_SQL_TIME("c.start_at") ", " GW_SQL_TIME("c.end_at") ", "                    \
     GW_SQL_TIME("c.created_at") ", " GW_SQL_TIME("c.updated_at") ", c.sms_template, "              \
     "c.sms_sender, c.sms_gateway, c.dlr_timeout_s, c.strategy_id, c.call_window::text, "          \
-    "c.cisco_import_table, c.cisco_dialing_list "                                                  \
+    "c.cisco_import_table, c.cisco_dialing_list, " RULE_SETS_OF("c.id") ", "                    \
+    BLACKOUTS_OF("c.id") " "                                                                       \
     "FROM campaigns c JOIN strategies s ON s.id = c.strategy_id "
 /* clang-format on */
 
@@ -95,6 +108,10 @@ static json_t *campaign_row_json(const PGresult *r, int i)
         json_object_set_new(c, "strategy_id",
                             json_integer((json_int_t)strtoll(PQgetvalue(r, i, 17), NULL, 10)));
         json_object_set_new(c, "call_window", window ? window : json_null());
+        json_t *sets = json_loads(PQgetvalue(r, i, 21), 0, NULL);
+        json_t *days = json_loads(PQgetvalue(r, i, 22), 0, NULL);
+        json_object_set_new(c, "rule_sets", sets ? sets : json_array());
+        json_object_set_new(c, "blackout_dates", days ? days : json_array());
     } else {
         json_decref(sms);
         json_decref(window);
@@ -251,6 +268,170 @@ static int resolve_strategy(ecm_http_req *req, ecm_pg *pg, const gw_campaign_inp
     return found;
 }
 
+static int cmp_pick_name(const void *a, const void *b)
+{
+    return strcmp(json_string_value(json_object_get(*(json_t *const *)a, "name")),
+                  json_string_value(json_object_get(*(json_t *const *)b, "name")));
+}
+
+/* [{"id", "name"}] of the rows (id, name) of r, in name order (bytewise,
+ * as GET lists them). New reference, or NULL when out of memory. */
+static json_t *picks_json(const PGresult *r, int id_col)
+{
+    int n = PQntuples(r);
+    json_t **items = calloc((size_t)(n > 0 ? n : 1), sizeof(*items));
+    json_t *out = json_array();
+    if (!items || !out) {
+        free(items);
+        json_decref(out);
+        return NULL;
+    }
+    int ok = 1;
+    for (int i = 0; i < n; i++) {
+        items[i] =
+            json_pack("{sI ss}", "id", (json_int_t)strtoll(PQgetvalue(r, i, id_col), NULL, 10),
+                      "name", PQgetvalue(r, i, id_col + 1));
+        ok = ok && items[i];
+    }
+    if (ok) {
+        qsort(items, (size_t)n, sizeof(*items), cmp_pick_name);
+    }
+    for (int i = 0; i < n; i++) {
+        if (ok && json_array_append(out, items[i]) != 0) {
+            ok = 0;
+        }
+        json_decref(items[i]);
+    }
+    free(items);
+    if (!ok) {
+        json_decref(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* Each item of a checked rule_sets list (a name, an id, {"id": id}) with
+ * the set it names: (ordinality, id or NULL, name). */
+static const char RESOLVE_RULE_SETS_SQL[] =
+    "SELECT e.ord, rs.id, rs.name, e.v #>> '{}' FROM jsonb_array_elements($1::jsonb) "
+    "WITH ORDINALITY AS e (v, ord) LEFT JOIN rule_sets rs ON "
+    "rs.name = CASE WHEN jsonb_typeof(e.v) = 'string' THEN e.v #>> '{}' END OR "
+    "rs.id = CASE jsonb_typeof(e.v) WHEN 'number' THEN (e.v #>> '{}')::bigint "
+    "WHEN 'object' THEN (e.v ->> 'id')::bigint END ORDER BY e.ord";
+
+/* The sets a checked rule_sets list names, as [{"id", "name"}] in name
+ * order into *out (the caller's). Returns 1; 0 after answering 400 (a set
+ * that does not exist, or one named twice); -1 on a DB failure or out of
+ * memory (not answered). */
+static int resolve_rule_sets(ecm_http_req *req, ecm_pg *pg, const json_t *list, const char *title,
+                             json_t **out)
+{
+    *out = NULL;
+    char *text = json_dumps(list, JSON_COMPACT);
+    if (!text) {
+        return -1;
+    }
+    const char *params[] = {text};
+    PGresult *r = ecm_pg_exec(pg, RESOLVE_RULE_SETS_SQL, 1, params);
+    free(text);
+    if (!r) {
+        return -1;
+    }
+    int n = PQntuples(r);
+    for (int i = 0; i < n; i++) {
+        json_t *item = json_array_get(list, (size_t)i);
+        if (PQgetisnull(r, i, 1)) {
+            if (json_is_string(item)) {
+                ecm_http_respond_problem(req, 400, "validation", title,
+                                         "rule_sets[%d]: no rule set named '%s'", i,
+                                         GW_QUOTE(json_string_value(item), 64));
+            } else {
+                ecm_http_respond_problem(req, 400, "validation", title,
+                                         "rule_sets[%d]: no rule set %s", i,
+                                         GW_QUOTE(PQgetvalue(r, i, 3), 24));
+            }
+            PQclear(r);
+            return 0;
+        }
+        for (int j = 0; j < i; j++) {
+            if (strcmp(PQgetvalue(r, j, 1), PQgetvalue(r, i, 1)) == 0) {
+                ecm_http_respond_problem(req, 400, "validation", title,
+                                         "rule_sets[%d]: names the rule set rule_sets[%d] names "
+                                         "('%s')",
+                                         i, j, GW_QUOTE(PQgetvalue(r, i, 2), 64));
+                PQclear(r);
+                return 0;
+            }
+        }
+    }
+    *out = picks_json(r, 1);
+    PQclear(r);
+    return *out ? 1 : -1;
+}
+
+/* The picks of a new campaign created without "rule_sets": the shipped US
+ * federal set when its region is US (none when that set is gone), else
+ * none. Into *out as resolve_rule_sets() does; 1 or -1. */
+static int default_rule_sets(ecm_pg *pg, const char *region, json_t **out)
+{
+    *out = NULL;
+    if (strcmp(region, "US") != 0) {
+        *out = json_array();
+        return *out ? 1 : -1;
+    }
+    const char *params[] = {GW_RULES_DEFAULT_US_SET};
+    PGresult *r = ecm_pg_exec(pg, "SELECT id, name FROM rule_sets WHERE name = $1", 1, params);
+    if (!r) {
+        return -1;
+    }
+    *out = picks_json(r, 0);
+    PQclear(r);
+    return *out ? 1 : -1;
+}
+
+/* Replaces campaign id's picks with picks ([{"id", ...}]) and its blackout
+ * dates with blackouts (canonical); a NULL one is kept. Every change moves
+ * rules_generation (the tables' triggers), which the dispatchers' caches
+ * follow. 0 or -1. */
+static int write_contact_rules(ecm_pg *pg, long long id, const json_t *picks,
+                               const json_t *blackouts)
+{
+    char sid[GW_LL_TEXT];
+    gw_ll_text(sid, id);
+    int rc = 0;
+    if (picks) {
+        char *text = json_dumps(picks, JSON_COMPACT);
+        const char *params[] = {sid, text};
+        rc = !text ||
+                     ecm_pg_cmd(pg, "DELETE FROM campaign_rule_sets WHERE campaign_id = $1", 1,
+                                params) != 0 ||
+                     ecm_pg_cmd(
+                         pg,
+                         "INSERT INTO campaign_rule_sets (campaign_id, rule_set_id) "
+                         "SELECT $1, (e ->> 'id')::bigint FROM jsonb_array_elements($2::jsonb) e",
+                         2, params) != 0
+                 ? -1
+                 : 0;
+        free(text);
+    }
+    if (rc == 0 && blackouts) {
+        char *text = json_dumps(blackouts, JSON_COMPACT);
+        const char *params[] = {sid, text};
+        rc = !text ||
+                     ecm_pg_cmd(pg, "DELETE FROM campaign_blackouts WHERE campaign_id = $1", 1,
+                                params) != 0 ||
+                     ecm_pg_cmd(pg,
+                                "INSERT INTO campaign_blackouts (campaign_id, day, reason) "
+                                "SELECT $1, b.date, b.reason FROM "
+                                "jsonb_to_recordset($2::jsonb) AS b (date date, reason text)",
+                                2, params) != 0
+                 ? -1
+                 : 0;
+        free(text);
+    }
+    return rc;
+}
+
 /* 0 when in's end_at is absent or still ahead of the business clock; else
  * answers 400 and returns -1. */
 static int check_end_ahead(ecm_http_req *req, const gw_campaign_input *in, const char *title)
@@ -338,6 +519,7 @@ static void create_campaign(void *ctx, ecm_http_req *req)
     ecm_pg *pg = ecm_pg_pool_get(app->pool);
     long long id = 0;
     PGresult *ins = NULL;
+    json_t *picks = NULL, *blackouts = NULL, *summary = NULL;
     char strategy_id[24];
     if (ecm_pg_begin(pg) != 0) {
         gw_respond_db_down(req, pg, "create the campaign");
@@ -352,6 +534,20 @@ static void create_campaign(void *ctx, ecm_http_req *req)
         }
         goto out;
     }
+    found = in.rule_sets
+                ? resolve_rule_sets(req, pg, in.rule_sets, "Invalid campaign", &picks)
+                : default_rule_sets(pg, in.region ? in.region : region_default(app), &picks);
+    blackouts = in.blackout_dates ? gw_campaign_blackouts_canonical(in.blackout_dates) : NULL;
+    summary = json_deep_copy(body);
+    if (found != 1 || (in.blackout_dates && !blackouts) || !summary) {
+        ecm_pg_rollback(pg);
+        if (found != 0) {
+            gw_respond_db_down(req, pg, "read rule sets");
+        }
+        goto out;
+    }
+    /* The audit row names the sets picked, the default ones too. */
+    json_object_set(summary, "rule_sets", picks);
     char timeout[24];
     const char *params[CAMPAIGN_VALUES + 1];
     params[0] = in.channel;
@@ -363,8 +559,9 @@ static void create_campaign(void *ctx, ecm_http_req *req)
         goto out;
     }
     id = strtoll(PQgetvalue(ins, 0, 0), NULL, 10);
-    if (add_changed_event(app, pg, id, "draft", "") != 0 ||
-        gw_audit_add_id(pg, req, "campaign.create", "campaign", id, body) != 0 ||
+    if (write_contact_rules(pg, id, json_array_size(picks) ? picks : NULL, blackouts) != 0 ||
+        add_changed_event(app, pg, id, "draft", "") != 0 ||
+        gw_audit_add_id(pg, req, "campaign.create", "campaign", id, summary) != 0 ||
         ecm_pg_commit(pg) != 0) {
         ecm_pg_rollback(pg);
         gw_respond_db_down(req, pg, "create the campaign");
@@ -380,9 +577,13 @@ static void create_campaign(void *ctx, ecm_http_req *req)
     if (gw_format(location, sizeof(location), "/api/v1/campaigns/%lld", id) == 0) {
         ecm_http_add_header(req, "Location", location);
     }
-    ecm_log_info("campaign created", "campaign_id=%lld channel=%s", id, in.channel);
+    ecm_log_info("campaign created", "campaign_id=%lld channel=%s rule_sets=%zu", id, in.channel,
+                 json_array_size(picks));
     gw_json_respond(req, 201, c);
 out:
+    json_decref(picks);
+    json_decref(blackouts);
+    json_decref(summary);
     PQclear(ins);
     ecm_pg_pool_put(app->pool, pg);
     json_decref(body);
@@ -394,7 +595,9 @@ out:
     "state, name, channel, strategy_id, cisco_kind, cisco_campaign_id, region, "                   \
     "time_zone, " GW_SQL_TIME("start_at") ", " GW_SQL_TIME(                                        \
         "end_at") ", call_window::text, sms_template, "                                            \
-                  "sms_sender, sms_gateway, dlr_timeout_s, cisco_import_table, cisco_dialing_list"
+                  "sms_sender, sms_gateway, dlr_timeout_s, cisco_import_table, "                   \
+                  "cisco_dialing_list, " RULE_SETS_OF("campaigns.id") ", " BLACKOUTS_OF(           \
+                      "campaigns.id")
 
 static json_t *campaign_document(const PGresult *r)
 {
@@ -421,6 +624,10 @@ static json_t *campaign_document(const PGresult *r)
             json_object_set_new(doc, "call_window", w);
         }
     }
+    json_t *sets = json_loads(PQgetvalue(r, 0, 17), 0, NULL);
+    json_t *days = json_loads(PQgetvalue(r, 0, 18), 0, NULL);
+    json_object_set_new(doc, "rule_sets", sets ? sets : json_array());
+    json_object_set_new(doc, "blackout_dates", days ? days : json_array());
     if (strcmp(PQgetvalue(r, 0, 2), "sms") == 0) {
         json_t *sms =
             json_pack("{sI}", "dlr_timeout_s", (json_int_t)strtoll(PQgetvalue(r, 0, 14), NULL, 10));
@@ -490,6 +697,10 @@ static void patch_write(ecm_http_req *req, ecm_pg *pg, const gw_app *app, long l
                         const json_t *doc, const json_t *merged, const gw_campaign_input *in,
                         const char *strategy_id)
 {
+    /* The contact rules as merged carries them, resolved: written only
+     * when they changed, so that rules_generation moves only then. */
+    const json_t *picks = json_object_get(merged, "rule_sets");
+    const json_t *blackouts = json_object_get(merged, "blackout_dates");
     json_t *changes = gw_audit_diff(doc, merged);
     if (!changes) {
         ecm_pg_rollback(pg);
@@ -505,6 +716,9 @@ static void patch_write(ecm_http_req *req, ecm_pg *pg, const gw_app *app, long l
     if (!changed) {
         ecm_pg_rollback(pg);
     } else if (ecm_pg_cmd(pg, UPDATE_SQL, CAMPAIGN_VALUES + 1, uparams) != 0 ||
+               write_contact_rules(pg, id, json_object_get(changes, "rule_sets") ? picks : NULL,
+                                   json_object_get(changes, "blackout_dates") ? blackouts : NULL) !=
+                   0 ||
                gw_audit_add_id(pg, req, "campaign.update", "campaign", id, changes) != 0 ||
                ecm_pg_commit(pg) != 0) {
         ecm_pg_rollback(pg);
@@ -523,6 +737,40 @@ static void patch_write(ecm_http_req *req, ecm_pg *pg, const gw_app *app, long l
     } else {
         gw_respond_db_down(req, pg, "read the campaign");
     }
+}
+
+/* The contact rules a PATCH names, resolved into merged as GET shows them
+ * (rule_sets [{"id", "name"}] by name, blackout_dates sorted with reasons),
+ * so that the audit diff compares like with like; null is none. Returns 1,
+ * or 0 after rolling back and answering (400, 503). */
+static int patch_rules(ecm_http_req *req, ecm_pg *pg, const json_t *patch,
+                       const gw_campaign_input *in, json_t *merged)
+{
+    static const char TITLE[] = "Invalid campaign change";
+    json_t *picks = NULL, *blackouts = NULL;
+    int got = 1;
+    if (json_object_get(patch, "rule_sets")) {
+        got = in->rule_sets ? resolve_rule_sets(req, pg, in->rule_sets, TITLE, &picks)
+                            : ((picks = json_array()) ? 1 : -1);
+    }
+    if (got == 1 && json_object_get(patch, "blackout_dates")) {
+        blackouts = gw_campaign_blackouts_canonical(in->blackout_dates);
+        got = blackouts ? 1 : -1;
+    }
+    if (got == 1 && ((picks && json_object_set(merged, "rule_sets", picks) != 0) ||
+                     (blackouts && json_object_set(merged, "blackout_dates", blackouts) != 0))) {
+        got = -1;
+    }
+    json_decref(picks);
+    json_decref(blackouts);
+    if (got != 1) {
+        ecm_pg_rollback(pg);
+        if (got < 0) {
+            gw_respond_db_down(req, pg, "read rule sets");
+        }
+        return 0;
+    }
+    return 1;
 }
 
 static void patch_campaign(void *ctx, ecm_http_req *req)
@@ -571,6 +819,9 @@ static void patch_campaign(void *ctx, ecm_http_req *req)
         if (found < 0) {
             gw_respond_db_down(req, pg, "read strategies");
         }
+        goto out;
+    }
+    if (patch_rules(req, pg, patch, &in, merged) != 1) {
         goto out;
     }
     patch_write(req, pg, app, id, doc, merged, &in, strategy_id);

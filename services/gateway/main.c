@@ -20,6 +20,7 @@
 #include "gw_export.h"
 #include "gw_keys.h"
 #include "gw_openapi.h"
+#include "gw_rules.h"
 #include "gw_strategies.h"
 #include "gw_upload.h"
 #include "gw_upload_list.h"
@@ -128,6 +129,7 @@ static int (*const route_modules[])(ecm_http *h, const gw_app *app) = {
     gw_upload_list_register,
     gw_dnc_register,
     gw_strategies_register,
+    gw_rules_register,
     gw_contacts_register,
     gw_contact_list_register,
     gw_keys_register,
