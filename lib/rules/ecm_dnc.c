@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "ecm/v1/events.pb-c.h"
 #include "ecm_event.h"
@@ -40,18 +41,23 @@ static const char SQL_CLOSE_BLOCKED[] =
     " WHERE k.state IN ('pending', 'queued', 'waiting', 'retry_due')"
     " AND c.state IN ('draft', 'active', 'paused')"
     " AND ($2::bigint IS NULL OR k.campaign_id = $2::bigint)"
-    " AND EXISTS (SELECT 1 FROM unnest(k.phones) p"
-    "  WHERE regexp_replace(p, '[^0-9]', '', 'g') = ANY ($1::text[]))"
-    " AND NOT EXISTS (SELECT 1 FROM unnest(k.phones) p"
-    "  WHERE NOT EXISTS (SELECT 1 FROM dnc d"
-    "   WHERE d.phone_key = regexp_replace(p, '[^0-9]', '', 'g')"
-    "   AND (d.campaign_id IS NULL OR d.campaign_id = k.campaign_id)))"
-    " ORDER BY k.id FOR UPDATE OF k)"
-    " UPDATE contacts k SET state = 'closed', outcome = 'DNC', next_attempt_at = NULL,"
-    " closed_at = now(), updated_at = now()"
-    " FROM blocked WHERE k.id = blocked.id"
-    " AND k.state IN ('pending', 'queued', 'waiting', 'retry_due')"
-    " RETURNING k.id, k.campaign_id, k.attempts";
+    " AND ($3::text = 'all' OR $3::text = " ECM_DNC_CHANNEL_SQL(
+        "c.channel") ")"
+                     " AND EXISTS (SELECT 1 FROM unnest(k.phones) p"
+                     "  WHERE regexp_replace(p, '[^0-9]', '', 'g') = ANY ($1::text[]))"
+                     " AND NOT EXISTS (SELECT 1 FROM unnest(k.phones) p"
+                     "  WHERE NOT " ECM_DNC_BLOCKED_SQL(
+                         "p", "k.campaign_id",
+                         ECM_DNC_CHANNEL_SQL(
+                             "c.channel")) ")"
+                                           " ORDER BY k.id FOR UPDATE OF k)"
+                                           " UPDATE contacts k SET state = 'closed', outcome = "
+                                           "'DNC', next_attempt_at = NULL,"
+                                           " closed_at = now(), updated_at = now()"
+                                           " FROM blocked WHERE k.id = blocked.id"
+                                           " AND k.state IN ('pending', 'queued', 'waiting', "
+                                           "'retry_due')"
+                                           " RETURNING k.id, k.campaign_id, k.attempts";
 
 int ecm_dnc_add_closed_events(ecm_pg *pg, const PGresult *r, const char *topic_closed,
                               const char *source)
@@ -77,9 +83,47 @@ int ecm_dnc_add_closed_events(ecm_pg *pg, const PGresult *r, const char *topic_c
     return ecm_outbox_copy_end(pg);
 }
 
+int ecm_dnc_scope_valid(const char *s)
+{
+    return s && (strcmp(s, "voice") == 0 || strcmp(s, "sms") == 0 || strcmp(s, "all") == 0);
+}
+
+static const char SQL_RECORD[] =
+    "INSERT INTO consent_ledger (phone, campaign_id, scope, action, source, reason, actor, at)"
+    " VALUES ($1, $2::bigint, $3, $4, $5, $6, $7,"
+    " 'epoch'::timestamptz + $8::bigint * interval '1 millisecond') RETURNING id";
+
+long long ecm_dnc_record(ecm_pg *pg, const ecm_dnc_entry *e)
+{
+    char cid[24], at[24];
+    (void)snprintf(cid, sizeof(cid), "%lld", e->campaign_id);
+    (void)snprintf(at, sizeof(at), "%lld", (long long)e->at_ms);
+    const char *params[] = {e->phone,  e->campaign_id > 0 ? cid : NULL,
+                            e->scope,  e->action,
+                            e->source, e->reason,
+                            e->actor,  at};
+    PGresult *r = ecm_pg_exec(pg, SQL_RECORD, 8, params);
+    if (!r) {
+        ecm_log_debug("consent entry not recorded", "sqlstate=%s", ecm_pg_last_sqlstate(pg));
+        return -1;
+    }
+    long long id = PQntuples(r) == 1 ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : -1;
+    PQclear(r);
+    return id;
+}
+
 int ecm_dnc_close_blocked(ecm_pg *pg, const char *const *keys, size_t n, long long campaign_id,
                           const char *topic_closed, const char *source)
 {
+    return ecm_dnc_close_blocked_on(pg, keys, n, campaign_id, "all", topic_closed, source);
+}
+
+int ecm_dnc_close_blocked_on(ecm_pg *pg, const char *const *keys, size_t n, long long campaign_id,
+                             const char *scope, const char *topic_closed, const char *source)
+{
+    if (!ecm_dnc_scope_valid(scope)) {
+        return -1;
+    }
     if (n == 0) {
         return 0;
     }
@@ -96,8 +140,8 @@ int ecm_dnc_close_blocked(ecm_pg *pg, const char *const *keys, size_t n, long lo
     }
     char cid[24];
     (void)snprintf(cid, sizeof(cid), "%lld", campaign_id);
-    const char *params[] = {lit, campaign_id > 0 ? cid : NULL};
-    PGresult *r = ecm_pg_exec(pg, SQL_CLOSE_BLOCKED, 2, params);
+    const char *params[] = {lit, campaign_id > 0 ? cid : NULL, scope};
+    PGresult *r = ecm_pg_exec(pg, SQL_CLOSE_BLOCKED, 3, params);
     ecm_pgarr_destroy(&arr);
     if (!r) {
         return -1;
