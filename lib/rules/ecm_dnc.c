@@ -115,11 +115,12 @@ long long ecm_dnc_record(ecm_pg *pg, const ecm_dnc_entry *e)
 int ecm_dnc_close_blocked(ecm_pg *pg, const char *const *keys, size_t n, long long campaign_id,
                           const char *topic_closed, const char *source)
 {
-    return ecm_dnc_close_blocked_on(pg, keys, n, campaign_id, "all", topic_closed, source);
+    return ecm_dnc_close_blocked_on(pg, keys, n, campaign_id, "all", 0, topic_closed, source);
 }
 
 int ecm_dnc_close_blocked_on(ecm_pg *pg, const char *const *keys, size_t n, long long campaign_id,
-                             const char *scope, const char *topic_closed, const char *source)
+                             const char *scope, long long except_contact, const char *topic_closed,
+                             const char *source)
 {
     if (!ecm_dnc_scope_valid(scope)) {
         return -1;
@@ -138,10 +139,11 @@ int ecm_dnc_close_blocked_on(ecm_pg *pg, const char *const *keys, size_t n, long
         ecm_log_error("DNC contacts not closed", "out of memory for %zu numbers", n);
         return -1;
     }
-    char cid[24];
+    char cid[24], except[24];
     (void)snprintf(cid, sizeof(cid), "%lld", campaign_id);
-    const char *params[] = {lit, campaign_id > 0 ? cid : NULL, scope};
-    PGresult *r = ecm_pg_exec(pg, SQL_CLOSE_BLOCKED, 3, params);
+    (void)snprintf(except, sizeof(except), "%lld", except_contact);
+    const char *params[] = {lit, campaign_id > 0 ? cid : NULL, scope, except};
+    PGresult *r = ecm_pg_exec(pg, SQL_CLOSE_BLOCKED, 4, params);
     ecm_pgarr_destroy(&arr);
     if (!r) {
         return -1;

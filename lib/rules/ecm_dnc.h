@@ -86,12 +86,14 @@ int ecm_dnc_close_blocked(ecm_pg *pg, const char *const *keys, size_t n, long lo
 /* As ecm_dnc_close_blocked, for the contacts of campaigns whose channel
  * scope covers ("voice": voice_ivr and voice_agent campaigns, "sms", "all":
  * every campaign); a contact is closed when each of its numbers is blocked
- * on its campaign's channel (ECM_DNC_BLOCKED_SQL). ecm_dnc_close_blocked is
- * this with scope "all". Returns the number closed, or -1 (bad scope, or a
+ * on its campaign's channel (ECM_DNC_BLOCKED_SQL); contact except_contact
+ * (0: none) is left alone, for a caller deciding it itself (the strategy
+ * applying that contact's result). ecm_dnc_close_blocked is this with
+ * scope "all", except none. Returns the number closed, or -1 (bad scope, or a
  * database failure: the caller rolls back). */
 int ecm_dnc_close_blocked_on(ecm_pg *pg, const char *const *keys, size_t n, long long campaign_id,
-                             const char *scope, const char *topic_closed, const char *source)
-    __attribute__((warn_unused_result));
+                             const char *scope, long long except_contact, const char *topic_closed,
+                             const char *source) __attribute__((warn_unused_result));
 
 /* Inside the caller's open transaction on pg: one ContactClosed (outcome
  * DNC) into the outbox for each row of r, a result whose first three

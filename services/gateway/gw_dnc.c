@@ -413,7 +413,7 @@ static void add_entry(const gw_app *app, ecm_http_req *req, dnc_route route)
     /* Run for an entry listed already too: it costs one scan and catches a
      * contact that slipped in between (nothing can be closed twice). */
     const char *keys[] = {key};
-    int closed = ecm_dnc_close_blocked_on(pg, keys, 1, l.campaign_id, b.scope,
+    int closed = ecm_dnc_close_blocked_on(pg, keys, 1, l.campaign_id, b.scope, 0,
                                           app->topic_closed ? app->topic_closed : "contacts.closed",
                                           app->source);
     /* An entry listed already that closes nobody changed nothing. */
