@@ -35,29 +35,27 @@ int ecm_dnc_phone_key(const char *phone, char *out, size_t out_size)
  * checked again by the outer UPDATE because a row locked by a dispatcher is
  * re-read after the lock is granted and may have moved on. The digits
  * comparison matches however the number was stored. */
+#define CLOSE_CHANNEL ECM_DNC_CHANNEL_SQL("c.channel")
+/* clang-format off */
 static const char SQL_CLOSE_BLOCKED[] =
     "WITH blocked AS ("
     " SELECT k.id FROM contacts k JOIN campaigns c ON c.id = k.campaign_id"
     " WHERE k.state IN ('pending', 'queued', 'waiting', 'retry_due')"
     " AND c.state IN ('draft', 'active', 'paused')"
     " AND ($2::bigint IS NULL OR k.campaign_id = $2::bigint)"
-    " AND ($3::text = 'all' OR $3::text = " ECM_DNC_CHANNEL_SQL(
-        "c.channel") ")"
-                     " AND EXISTS (SELECT 1 FROM unnest(k.phones) p"
-                     "  WHERE regexp_replace(p, '[^0-9]', '', 'g') = ANY ($1::text[]))"
-                     " AND NOT EXISTS (SELECT 1 FROM unnest(k.phones) p"
-                     "  WHERE NOT " ECM_DNC_BLOCKED_SQL(
-                         "p", "k.campaign_id",
-                         ECM_DNC_CHANNEL_SQL(
-                             "c.channel")) ")"
-                                           " ORDER BY k.id FOR UPDATE OF k)"
-                                           " UPDATE contacts k SET state = 'closed', outcome = "
-                                           "'DNC', next_attempt_at = NULL,"
-                                           " closed_at = now(), updated_at = now()"
-                                           " FROM blocked WHERE k.id = blocked.id"
-                                           " AND k.state IN ('pending', 'queued', 'waiting', "
-                                           "'retry_due')"
-                                           " RETURNING k.id, k.campaign_id, k.attempts";
+    " AND ($3::text = 'all' OR $3::text = " CLOSE_CHANNEL ")"
+    " AND k.id <> $4::bigint"
+    " AND EXISTS (SELECT 1 FROM unnest(k.phones) p"
+    "  WHERE regexp_replace(p, '[^0-9]', '', 'g') = ANY ($1::text[]))"
+    " AND NOT EXISTS (SELECT 1 FROM unnest(k.phones) p"
+    "  WHERE NOT " ECM_DNC_BLOCKED_SQL("p", "k.campaign_id", CLOSE_CHANNEL) ")"
+    " ORDER BY k.id FOR UPDATE OF k)"
+    " UPDATE contacts k SET state = 'closed', outcome = 'DNC', next_attempt_at = NULL,"
+    " closed_at = now(), updated_at = now()"
+    " FROM blocked WHERE k.id = blocked.id"
+    " AND k.state IN ('pending', 'queued', 'waiting', 'retry_due')"
+    " RETURNING k.id, k.campaign_id, k.attempts";
+/* clang-format on */
 
 int ecm_dnc_add_closed_events(ecm_pg *pg, const PGresult *r, const char *topic_closed,
                               const char *source)
