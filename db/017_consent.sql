@@ -63,10 +63,10 @@ UPDATE dnc d SET channel = 'voice',
        ledger_id = l.id
 FROM consent_ledger l
 WHERE l.phone_key = d.phone_key AND l.campaign_id IS NOT DISTINCT FROM d.campaign_id;
+DROP INDEX dnc_unique;
 INSERT INTO dnc (phone, campaign_id, source, reason, created_at, channel, ledger_id)
 SELECT phone, campaign_id, source, reason, created_at, 'sms', ledger_id FROM dnc;
 
-DROP INDEX dnc_unique;
 ALTER TABLE dnc ALTER COLUMN channel SET NOT NULL,
                 ALTER COLUMN ledger_id SET NOT NULL,
                 ADD CONSTRAINT dnc_source_check CHECK (source IN ('stop_keyword', 'api', 'upload',
