@@ -91,6 +91,8 @@ static const struct {
     {"GET", "/api/v1/campaigns/{}/dnc/{}", GW_ROLE_VIEWER, 0},
     {"DELETE", "/api/v1/campaigns/{}/dnc/{}", GW_ROLE_ADMIN, 0},
     {"POST", "/api/v1/campaigns/{}/dnc/uploads", GW_ROLE_SUPERVISOR, 0},
+    {"GET", "/api/v1/consent/{}", GW_ROLE_VIEWER, 0},
+    {"POST", "/api/v1/consent", GW_ROLE_SUPERVISOR, 1}, /* grant: admin, in the handler */
 
     {"GET", "/api/v1/strategies", GW_ROLE_VIEWER, 0},
     {"POST", "/api/v1/strategies", GW_ROLE_SUPERVISOR, 1},

@@ -8,12 +8,14 @@
 
 #include <jansson.h>
 
+#include "ecm_clock.h"
 #include "ecm_dnc.h"
 #include "ecm_log.h"
 #include "ecm_pg.h"
 #include "ecm_phone.h"
 #include "gw_campaigns.h"
 #include "gw_audit.h"
+#include "gw_auth.h"
 #include "gw_json.h"
 
 #define GW_DNC_BODY_MAX 4096
@@ -161,19 +163,34 @@ static int lookup_key(const char *raw, const char *region, char *key, size_t key
 
 /* ---- answers ---------------------------------------------------------- */
 
-#define DNC_FIELDS "id, phone, campaign_id, source, reason, " GW_SQL_TIME("created_at")
-#define DNC_COLUMNS DNC_FIELDS " FROM dnc "
+/* An entry as the DNC routes show it: the derived state of one number on
+ * one list (dnc has a row per channel; they are shown as one entry with
+ * its channels, source and reason of the latest ledger entry). Followed by
+ * WHERE ... and DNC_GROUP. */
+#define DNC_SELECT                                                                                 \
+    "SELECT min(id), (array_agg(phone ORDER BY ledger_id DESC))[1], campaign_id, "                 \
+    "(array_agg(source ORDER BY ledger_id DESC))[1], "                                             \
+    "(array_agg(reason ORDER BY ledger_id DESC))[1], " GW_SQL_TIME(                                \
+        "min(created_at)") ", "                                                                    \
+                           "string_agg(channel, ',' ORDER BY channel) FROM dnc "
+#define DNC_GROUP " GROUP BY phone_key, campaign_id "
 
 static json_t *dnc_row_json(const PGresult *r, int i)
 {
     json_t *campaign = PQgetisnull(r, i, 2)
                            ? json_null()
                            : json_integer((json_int_t)strtoll(PQgetvalue(r, i, 2), NULL, 10));
-    return json_pack("{sI ss so ss so ss}", "id",
+    json_t *channels = json_array();
+    char list[32];
+    (void)snprintf(list, sizeof(list), "%s", PQgetvalue(r, i, 6));
+    for (char *save = NULL, *c = strtok_r(list, ",", &save); c; c = strtok_r(NULL, ",", &save)) {
+        json_array_append_new(channels, json_string(c));
+    }
+    return json_pack("{sI ss so ss so ss so}", "id",
                      (json_int_t)strtoll(PQgetvalue(r, i, 0), NULL, 10), "phone",
                      PQgetvalue(r, i, 1), "campaign_id", campaign, "source", PQgetvalue(r, i, 3),
                      "reason", gw_json_text_or_null(PQgetvalue(r, i, 4), PQgetisnull(r, i, 4)),
-                     "created_at", PQgetvalue(r, i, 5));
+                     "created_at", PQgetvalue(r, i, 5), "channels", channels);
 }
 
 /* The entry's path into out. Returns 0, or -1 when it does not fit. */
@@ -194,6 +211,7 @@ typedef struct {
     const char *phone;  /* as written */
     const char *reason; /* NULL when absent */
     const char *region; /* NULL: the list's */
+    const char *scope;  /* channel: "voice", "sms", "all" (default) */
     char region_buf[4];
 } dnc_body;
 
@@ -218,6 +236,7 @@ static int read_body(ecm_http_req *req, dnc_route route, json_t **doc, dnc_body 
     json_object_foreach(*doc, key, v)
     {
         if (strcmp(key, "phone") != 0 && strcmp(key, "reason") != 0 && strcmp(key, "region") != 0 &&
+            strcmp(key, "channel") != 0 &&
             (route != DNC_ROUTE_GLOBAL || strcmp(key, "campaign_id") != 0)) {
             ecm_http_respond_problem(req, 400, "validation", "Invalid DNC entry",
                                      "body: unknown member '%s'", GW_QUOTE(key, 40));
@@ -238,6 +257,16 @@ static int read_body(ecm_http_req *req, dnc_route route, json_t **doc, dnc_body 
             goto bad;
         }
         b->reason = json_string_value(jreason);
+    }
+    json_t *jchannel = json_object_get(*doc, "channel");
+    b->scope = "all";
+    if (jchannel && !json_is_null(jchannel)) {
+        b->scope = json_string_value(jchannel);
+        if (!ecm_dnc_scope_valid(b->scope)) {
+            ecm_http_respond_problem(req, 400, "validation", "Invalid DNC entry",
+                                     "channel: must be \"voice\", \"sms\" or \"all\"");
+            goto bad;
+        }
     }
     json_t *jregion = json_object_get(*doc, "region");
     if (jregion && !json_is_null(jregion)) {
@@ -261,35 +290,60 @@ bad:
     return -1;
 }
 
-/* Lists e164 (key: its phone key) on l with reason, in the transaction
- * open on pg; *created says whether it was new. Returns the entry's row
- * (new or already there), or NULL after rolling back and answering (404,
- * 503). */
-static PGresult *insert_entry(ecm_http_req *req, ecm_pg *pg, const dnc_list *l, const char *e164,
-                              const char *key, const char *reason, long long campaign_id,
-                              int *created)
+/* The actor of a ledger entry written for req: its key id ("api" without
+ * a principal, as in the handlers' unit tests). */
+static const char *actor_of(const ecm_http_req *req)
 {
-    const char *params[] = {e164, list_param(l), reason};
-    PGresult *r =
-        ecm_pg_exec(pg,
-                    "INSERT INTO dnc (phone, campaign_id, source, reason) "
-                    "VALUES ($1, $2, 'api', $3) ON CONFLICT DO NOTHING RETURNING " DNC_FIELDS,
-                    3, params);
-    *created = r && PQntuples(r) == 1;
-    if (!r && strcmp(ecm_pg_last_sqlstate(pg), "23503") == 0) {
+    const gw_principal *p = gw_auth_principal(req);
+    return p && p->id[0] ? p->id : "api";
+}
+
+/* The entry (DNC_SELECT) of key on l, or NULL on a database failure; no
+ * rows when the number is not listed there. */
+static PGresult *read_entry(ecm_pg *pg, const dnc_list *l, const char *key)
+{
+    const char *params[] = {key, list_param(l)};
+    return ecm_pg_exec(pg,
+                       DNC_SELECT "WHERE phone_key = $1 "
+                                  "AND campaign_id IS NOT DISTINCT FROM $2::bigint" DNC_GROUP,
+                       2, params);
+}
+
+/* Revokes e164 (key: its phone key) on l for the channels of scope, with
+ * reason, in the transaction open on pg: one ledger entry, unless every
+ * channel of scope is revoked already (*created = 0). Returns the entry's
+ * row, or NULL after rolling back and answering (404, 503). */
+static PGresult *insert_entry(ecm_http_req *req, ecm_pg *pg, const dnc_list *l, const char *e164,
+                              const char *key, const char *reason, const char *scope,
+                              long long campaign_id, int *created)
+{
+    const char *p_state[] = {key, list_param(l), scope};
+    PGresult *r = ecm_pg_exec(pg,
+                              "SELECT count(*) FROM dnc WHERE phone_key = $1 "
+                              "AND campaign_id IS NOT DISTINCT FROM $2::bigint "
+                              "AND ($3 = 'all' OR channel = $3)",
+                              3, p_state);
+    long long listed = r && PQntuples(r) == 1 ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : -1;
+    PQclear(r);
+    r = NULL;
+    *created = listed >= 0 && listed < (strcmp(scope, "all") == 0 ? 2 : 1);
+    const ecm_dnc_entry e = {
+        .phone = e164,
+        .campaign_id = l->campaign_id,
+        .scope = scope,
+        .action = "revoke",
+        .source = "api",
+        .reason = reason,
+        .actor = actor_of(req),
+        .at_ms = ecm_clock_now_ms(),
+    };
+    if (listed >= 0 && (!*created || ecm_dnc_record(pg, &e) > 0)) {
+        r = read_entry(pg, l, key);
+    } else if (listed >= 0 && strcmp(ecm_pg_last_sqlstate(pg), "23503") == 0) {
         ecm_pg_rollback(pg);
         ecm_http_respond_problem(req, 404, "not-found", "No such campaign",
                                  "campaign %lld does not exist", campaign_id);
         return NULL;
-    }
-    if (r && !*created) {
-        /* Listed already: answer the entry that is there. */
-        PQclear(r);
-        const char *p2[] = {key, list_param(l)};
-        r = ecm_pg_exec(pg,
-                        "SELECT " DNC_COLUMNS "WHERE phone_key = $1 "
-                        "AND campaign_id IS NOT DISTINCT FROM $2::bigint",
-                        2, p2);
     }
     if (!r || PQntuples(r) != 1) {
         PQclear(r);
@@ -352,16 +406,16 @@ static void add_entry(const gw_app *app, ecm_http_req *req, dnc_route route)
         gw_respond_db_down(req, pg, "write the DNC entry");
         goto out;
     }
-    r = insert_entry(req, pg, &l, e164, key, b.reason, campaign_id, &created);
+    r = insert_entry(req, pg, &l, e164, key, b.reason, b.scope, campaign_id, &created);
     if (!r) {
         goto out;
     }
     /* Run for an entry listed already too: it costs one scan and catches a
      * contact that slipped in between (nothing can be closed twice). */
     const char *keys[] = {key};
-    int closed = ecm_dnc_close_blocked(pg, keys, 1, l.campaign_id,
-                                       app->topic_closed ? app->topic_closed : "contacts.closed",
-                                       app->source);
+    int closed = ecm_dnc_close_blocked_on(pg, keys, 1, l.campaign_id, b.scope, 0,
+                                          app->topic_closed ? app->topic_closed : "contacts.closed",
+                                          app->source);
     /* An entry listed already that closes nobody changed nothing. */
     if (closed < 0 ||
         ((created || closed > 0) &&
@@ -409,20 +463,28 @@ static void one_entry(const gw_app *app, ecm_http_req *req, dnc_route route, int
                                  "'%s' is not a phone number", GW_QUOTE(raw, 40));
         goto out;
     }
-    const char *params[] = {key, list_param(&l)};
     if (remove && ecm_pg_begin(pg) != 0) {
         gw_respond_db_down(req, pg, "delete the DNC entry");
         goto out;
     }
-    r = ecm_pg_exec(pg,
-                    remove ? "DELETE FROM dnc WHERE phone_key = $1 "
-                             "AND campaign_id IS NOT DISTINCT FROM $2::bigint RETURNING " DNC_FIELDS
-                           : "SELECT " DNC_COLUMNS "WHERE phone_key = $1 "
-                             "AND campaign_id IS NOT DISTINCT FROM $2::bigint",
-                    2, params);
-    int removed = remove && r && PQntuples(r) == 1 &&
+    /* Removing is a grant in the ledger, every channel, on this list; the
+     * entry read before it is what the answer and the audit name. */
+    r = read_entry(pg, &l, key);
+    int removed = 0;
+    if (remove && r && PQntuples(r) == 1) {
+        const ecm_dnc_entry e = {
+            .phone = PQgetvalue(r, 0, 1),
+            .campaign_id = l.campaign_id,
+            .scope = "all",
+            .action = "grant",
+            .source = "api",
+            .actor = actor_of(req),
+            .at_ms = ecm_clock_now_ms(),
+        };
+        removed = ecm_dnc_record(pg, &e) > 0 &&
                   audit_entry(pg, req, "dnc.remove", &l, PQgetvalue(r, 0, 1), NULL, 0) == 0 &&
                   ecm_pg_commit(pg) == 0;
+    }
     if (remove && !removed) {
         ecm_pg_rollback(pg);
     }
@@ -480,10 +542,11 @@ static void list_entries(const gw_app *app, ecm_http_req *req, dnc_route route)
     const char *params[] = {phone ? key : NULL, list_param(&l), page.cursor_param, page.limit_param,
                             all ? "t" : "f"};
     r = ecm_pg_exec(pg,
-                    "SELECT " DNC_COLUMNS "WHERE ($1::text IS NULL OR phone_key = $1) "
-                    "AND ($5::boolean OR campaign_id IS NOT DISTINCT FROM $2::bigint) "
-                    "AND ($3::bigint = 0 OR id < $3::bigint) "
-                    "ORDER BY id DESC LIMIT $4::int",
+                    DNC_SELECT
+                    "WHERE ($1::text IS NULL OR phone_key = $1) "
+                    "AND ($5::boolean OR campaign_id IS NOT DISTINCT FROM $2::bigint)" DNC_GROUP
+                    "HAVING ($3::bigint = 0 OR min(id) < $3::bigint) "
+                    "ORDER BY min(id) DESC LIMIT $4::int",
                     5, params);
     if (!r) {
         gw_respond_db_down(req, pg, "list the DNC entries");

@@ -8,11 +8,13 @@
 
 #include <jansson.h>
 
+#include "ecm_clock.h"
 #include "ecm_dnc.h"
 #include "ecm_log.h"
 #include "ecm_pg.h"
 #include "ecm_phone.h"
 #include "ecm_utf8.h"
+#include "gw_auth.h"
 #include "gw_csv.h"
 #include "gw_json.h"
 #include "gw_upload.h"
@@ -30,6 +32,7 @@ typedef struct {
     const gw_app *app;
     long long campaign_id; /* 0: the global list */
     long long upload_id;
+    char actor[24]; /* the uploader's key id ("upload" without one): the ledger's actor */
     char region[16];
     gw_csv *csv;
     int have_header;
@@ -106,15 +109,22 @@ static int dnc_save(ecm_pg *pg, const dnc_upload *d, long long loaded, long long
     return rc;
 }
 
-/* Inserts the staged numbers that are not on the list yet and reports the
- * others as duplicates: the first line of a number in the batch is the one
- * loaded, later lines of it are duplicates of that line. */
+/* Revokes in the consent ledger (every channel, this list, source upload,
+ * actor $3, business time $4 ms) the staged numbers that are not revoked
+ * on both channels of the list yet, and reports the others as duplicates:
+ * the first line of a number in the batch is the one loaded, later lines
+ * of it are duplicates of that line. The ledger's trigger writes dnc. */
 static const char SQL_MERGE[] =
     "WITH first AS (SELECT DISTINCT ON (phone) phone, line_no, reason FROM dnc_stage "
     "               ORDER BY phone, line_no), "
-    "ins AS (INSERT INTO dnc (phone, campaign_id, source, reason) "
-    "        SELECT phone, $2::bigint, 'upload', reason FROM first "
-    "        ON CONFLICT DO NOTHING RETURNING phone), "
+    "ins AS (INSERT INTO consent_ledger (phone, campaign_id, scope, action, source, reason, "
+    "                                    actor, at) "
+    "        SELECT phone, $2::bigint, 'all', 'revoke', 'upload', reason, $3, "
+    "               'epoch'::timestamptz + $4::bigint * interval '1 millisecond' FROM first f "
+    "        WHERE (SELECT count(*) FROM dnc d "
+    "               WHERE d.phone_key = regexp_replace(f.phone, '[^0-9]', '', 'g') "
+    "               AND d.campaign_id IS NOT DISTINCT FROM $2::bigint) < 2 "
+    "        RETURNING phone), "
     "dup AS (INSERT INTO upload_rows (upload_id, line_no, kind, reason) "
     "        SELECT $1, s.line_no, 'duplicate', "
     "               CASE WHEN NOT EXISTS (SELECT 1 FROM ins WHERE ins.phone = s.phone) "
@@ -131,10 +141,11 @@ static const char SQL_MERGE[] =
 static int dnc_load_once(dnc_upload *d, ecm_pg *pg, long long *loaded, long long *duplicate,
                          long long *contacts_closed)
 {
-    char uid[24], cid[24];
+    char uid[24], cid[24], at[24];
     gw_ll_text(uid, d->upload_id);
     gw_ll_text(cid, d->campaign_id);
-    const char *params[] = {uid, d->campaign_id > 0 ? cid : NULL};
+    gw_ll_text(at, (long long)ecm_clock_now_ms());
+    const char *params[] = {uid, d->campaign_id > 0 ? cid : NULL, d->actor, at};
     *loaded = *duplicate = *contacts_closed = 0;
     if (ecm_pg_begin_timeout(pg, GW_UPLOAD_STATEMENT_TIMEOUT_MS) != 0) {
         return -1;
@@ -149,7 +160,7 @@ static int dnc_load_once(dnc_upload *d, ecm_pg *pg, long long *loaded, long long
             ecm_pg_copy_end(pg) != 0) {
             goto fail;
         }
-        PGresult *r = ecm_pg_exec(pg, SQL_MERGE, 2, params);
+        PGresult *r = ecm_pg_exec(pg, SQL_MERGE, 4, params);
         int n = r ? PQntuples(r) : 0;
         const char **keys = n > 0 ? calloc((size_t)n, sizeof(*keys)) : NULL;
         if (!keys) {
@@ -390,6 +401,8 @@ static int dnc_begin(ecm_http_req *req, const gw_app *app, long long campaign_id
     dnc_upload *d = calloc(1, sizeof(*d));
     if (d) {
         d->app = app;
+        const gw_principal *who = gw_auth_principal(req);
+        (void)snprintf(d->actor, sizeof(d->actor), "%s", who && who->id[0] ? who->id : "upload");
         d->admitted = 1; /* given back by dnc_destroy */
         /* A batch stages at most upload_batch lines (line, E.164 and a
          * reason of 200 characters escaped: under DNC_STAGE_LINE_MAX) and

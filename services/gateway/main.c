@@ -16,6 +16,7 @@
 #include "gw_campaigns.h"
 #include "gw_contact_list.h"
 #include "gw_contacts.h"
+#include "gw_consent.h"
 #include "gw_dnc.h"
 #include "gw_export.h"
 #include "gw_keys.h"
@@ -128,6 +129,7 @@ static int (*const route_modules[])(ecm_http *h, const gw_app *app) = {
     gw_upload_register,
     gw_upload_list_register,
     gw_dnc_register,
+    gw_consent_register,
     gw_strategies_register,
     gw_rules_register,
     gw_contacts_register,

@@ -114,9 +114,13 @@ int sms_mo_phone_normalize(const char *raw, char *out, size_t out_size)
 
 /* ---- the transaction ---- */
 
-static const char SQL_DNC_ADD[] =
-    "INSERT INTO dnc (phone, campaign_id, source, reason) VALUES ($1, NULL, 'sms_optout', $2)"
-    " ON CONFLICT DO NOTHING RETURNING id";
+/* The channels on which the number is revoked on the global list now, and
+ * of those the ones a STOP keyword revoked (the only ones a START grants
+ * back: a number listed by the API, an upload or an agent stays listed). */
+static const char SQL_GLOBAL_STATE[] =
+    "SELECT count(*), coalesce(string_agg(channel, ',' ORDER BY channel)"
+    " FILTER (WHERE source = 'stop_keyword'), '')"
+    " FROM dnc WHERE campaign_id IS NULL AND phone_key = $1";
 
 /* Locked in id order so that two opt-outs touching the same contacts can't
  * deadlock each other. The digits comparison matches however the upload
@@ -129,9 +133,39 @@ static const char SQL_CLOSE[] =
     " ORDER BY id FOR UPDATE)"
     " RETURNING k.id, k.campaign_id, k.attempts";
 
-static const char SQL_DNC_REMOVE[] =
-    "DELETE FROM dnc WHERE campaign_id IS NULL AND source = 'sms_optout' AND phone_key = $1"
-    " RETURNING id";
+/* The global state of digits: *revoked = channels revoked (0..2), stop =
+ * the channels a STOP revoked, "sms", "voice", "sms,voice" or "". Returns
+ * 0 or -1 (roll back). */
+static int global_state(ecm_pg *pg, const char *digits, int *revoked, char *stop, size_t stop_size)
+{
+    const char *p[] = {digits};
+    PGresult *r = ecm_pg_exec(pg, SQL_GLOBAL_STATE, 1, p);
+    if (r == NULL || PQntuples(r) != 1) {
+        PQclear(r);
+        return -1;
+    }
+    *revoked = (int)strtol(PQgetvalue(r, 0, 0), NULL, 10);
+    (void)snprintf(stop, stop_size, "%s", PQgetvalue(r, 0, 1));
+    PQclear(r);
+    return 0;
+}
+
+/* Appends the keyword's entry to the consent ledger: every campaign, at
+ * the business time now. Returns 0 or -1 (roll back). */
+static int record_keyword(ecm_pg *pg, const char *phone, const char *scope, const char *action,
+                          const char *source, const char *reason)
+{
+    const ecm_dnc_entry e = {
+        .phone = phone,
+        .scope = scope,
+        .action = action,
+        .source = source,
+        .reason = reason,
+        .actor = "sms-mo",
+        .at_ms = ecm_clock_now_ms(),
+    };
+    return ecm_dnc_record(pg, &e) > 0 ? 0 : -1;
+}
 
 static const char SQL_INBOUND[] =
     "INSERT INTO sms_inbound (from_phone, to_phone, body, keyword, action)"
@@ -227,14 +261,15 @@ static int apply_once(ecm_pg *pg, const sms_ctx *ctx, const char *phone, const c
         return -1;
     const char *reply = NULL;
     if (phone != NULL && action == SMS_MO_OPT_OUT) {
-        char reason[64];
+        /* A STOP revokes consent on every channel: voice too. Each STOP is
+         * recorded (the history shows it); only the first is confirmed. */
+        char reason[64], stop[16];
+        int revoked = 0;
         (void)snprintf(reason, sizeof(reason), "SMS keyword %s", keyword);
-        const char *p_add[] = {phone, reason};
-        PGresult *r = ecm_pg_exec(pg, SQL_DNC_ADD, 2, p_add);
-        if (r == NULL)
+        if (global_state(pg, digits, &revoked, stop, sizeof(stop)) != 0 ||
+            record_keyword(pg, phone, "all", "revoke", "stop_keyword", reason) != 0)
             goto fail;
-        info->dnc_changed = PQntuples(r) > 0;
-        PQclear(r);
+        info->dnc_changed = revoked < 2;
         const char *p_close[] = {digits};
         PGresult *c = ecm_pg_exec(pg, SQL_CLOSE, 1, p_close);
         if (c == NULL)
@@ -248,12 +283,17 @@ static int apply_once(ecm_pg *pg, const sms_ctx *ctx, const char *phone, const c
         if (info->dnc_changed)
             reply = ctx->optout_text;
     } else if (phone != NULL && action == SMS_MO_OPT_IN) {
-        const char *p_rm[] = {digits};
-        PGresult *r = ecm_pg_exec(pg, SQL_DNC_REMOVE, 1, p_rm);
-        if (r == NULL)
+        /* A START grants back what a STOP revoked, on those channels. */
+        char reason[64], stop[16];
+        int revoked = 0;
+        (void)snprintf(reason, sizeof(reason), "SMS keyword %s", keyword);
+        if (global_state(pg, digits, &revoked, stop, sizeof(stop)) != 0)
             goto fail;
-        info->dnc_changed = PQntuples(r) > 0;
-        PQclear(r);
+        const char *scope = strcmp(stop, "sms,voice") == 0 ? "all" : stop[0] ? stop : NULL;
+        if (scope != NULL &&
+            record_keyword(pg, phone, scope, "grant", "start_keyword", reason) != 0)
+            goto fail;
+        info->dnc_changed = scope != NULL;
         /* "YES" is also an ordinary answer: only a real opt-in is confirmed. */
         if (info->dnc_changed)
             reply = ctx->optin_text;

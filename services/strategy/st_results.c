@@ -13,6 +13,7 @@
 #include "ecm_event.h"
 #include "ecm_log.h"
 #include "ecm_outbox.h"
+#include "st_consent.h"
 #include "st_decide.h"
 #include "st_rules.h"
 #include "ecm_pgval.h"
@@ -614,6 +615,10 @@ static st_apply_status apply_in_tx(ecm_pg *pg, const st_results_ctx *ctx, const 
     if (st != ST_APPLY_DECIDED) {
         PQclear(k);
         return st;
+    }
+    if (st_consent_on_result(pg, ctx, r) != 0) {
+        PQclear(k);
+        return tx_failed(pg, reason, reason_size);
     }
     if (!result_is_current(r, k, withdrawn)) {
         PQclear(k);

@@ -131,11 +131,17 @@ static void test_api_dnc_global_add_read_list_remove(void **state)
     assert_true(json_is_null(json_object_get(a, "campaign_id")));
     assert_string_equal(gw_test_jstr(a, "source"), "api");
     assert_int_equal(gw_test_jint(a, "contacts_closed"), 0);
+    assert_int_equal(json_array_size(json_object_get(a, "channels")), 2);
     long long id = gw_test_jint(a, "id");
     json_decref(a);
     assert_string_equal(location, "/api/v1/dnc/%2B12125550100");
+    /* One revoke in the ledger, derived into a row per channel. */
     assert_int_equal(ecm_test_pg_int(f->conn, "SELECT count(*) FROM dnc WHERE phone = "
                                               "'+12125550100' AND phone_key = '12125550100'"),
+                     2);
+    assert_int_equal(ecm_test_pg_int(f->conn, "SELECT count(*) FROM consent_ledger WHERE "
+                                              "phone_key = '12125550100' AND action = 'revoke' "
+                                              "AND scope = 'all' AND source = 'api'"),
                      1);
     /* The same number written another way is the same entry. */
     assert_int_equal(gw_test_call(f, "POST", "/api/v1/dnc", "{\"phone\":\"+1 212 555 0100\"}", &a),
@@ -261,7 +267,7 @@ static void test_api_dnc_campaign_list_reads_numbers_in_its_region(void **state)
     assert_int_equal(
         gw_test_call(f, "POST", path, "{\"phone\":\"+12125550100\",\"campaign_id\":1}", &a), 400);
     json_decref(a);
-    ecm_test_pg_exec(f->conn, "DELETE FROM dnc");
+    ecm_test_pg_exec(f->conn, "TRUNCATE dnc, consent_ledger");
 }
 
 /* The ContactClosed events in the outbox for contact id. */

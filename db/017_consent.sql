@@ -1,0 +1,146 @@
+-- Issue 16: one consent record across channels.
+--
+-- consent_ledger is the record: every "do not contact" (revoke) and every
+-- "may contact again" (grant) of a number, for a channel scope (voice, sms,
+-- all), on every campaign (campaign_id NULL) or one, with where it came from
+-- and who. It is append-only. dnc is the current state derived from it, one
+-- row per (number, campaign scope, channel) that is revoked now: the state
+-- of a channel is the latest entry (by business time at, then id) covering
+-- that channel for the same number and campaign scope. A trigger on ledger
+-- INSERT keeps dnc so; nothing else writes dnc rows.
+
+CREATE TABLE consent_ledger (
+    id          bigserial PRIMARY KEY,
+    phone       text NOT NULL,
+    phone_key   text GENERATED ALWAYS AS (regexp_replace(phone, '[^0-9]', '', 'g')) STORED,
+    campaign_id bigint REFERENCES campaigns (id) ON DELETE CASCADE,   -- NULL: every campaign
+    scope       text NOT NULL CHECK (scope IN ('voice', 'sms', 'all')),
+    action      text NOT NULL CHECK (action IN ('revoke', 'grant')),  -- revoke = do not contact
+    source      text NOT NULL CHECK (source IN ('stop_keyword', 'start_keyword', 'api', 'upload',
+                                                'agent_disposition', 'migration')),
+    reason      text,
+    actor       text NOT NULL,   -- key id / user, 'sms-mo', 'strategy', 'migration'
+    at          timestamptz NOT NULL,             -- business time
+    recorded_at timestamptz NOT NULL DEFAULT now(),
+    CHECK (phone_key <> '')
+);
+CREATE INDEX consent_ledger_number ON consent_ledger (phone_key, at, id);
+CREATE INDEX consent_ledger_campaign ON consent_ledger (campaign_id) WHERE campaign_id IS NOT NULL;
+
+-- Append-only, as audit_log: UPDATE is refused, and so is a DELETE stated
+-- directly. The rows of a deleted campaign go with it (the foreign key's
+-- cascade runs from a trigger, pg_trigger_depth() > 1).
+CREATE FUNCTION consent_ledger_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' AND pg_trigger_depth() > 1 THEN
+        RETURN OLD;
+    END IF;
+    RAISE EXCEPTION 'consent_ledger is append-only: % refused (append a grant or a revoke)', TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+END;
+$$;
+CREATE TRIGGER consent_ledger_no_update_delete BEFORE UPDATE OR DELETE ON consent_ledger
+    FOR EACH ROW EXECUTE FUNCTION consent_ledger_append_only();
+
+-- ---- dnc becomes the derived state -------------------------------------
+
+ALTER TABLE dnc DROP CONSTRAINT IF EXISTS dnc_source_check;
+ALTER TABLE dnc ADD COLUMN channel text CHECK (channel IN ('voice', 'sms')),
+                ADD COLUMN ledger_id bigint REFERENCES consent_ledger (id) ON DELETE CASCADE;
+
+-- Existing entries migrate into the ledger: one revoke for all channels per
+-- entry, its source kept (an SMS opt-out is a STOP keyword), at the time it
+-- was listed. The old table held one entry per (number, campaign scope).
+INSERT INTO consent_ledger (phone, campaign_id, scope, action, source, reason, actor, at,
+                            recorded_at)
+SELECT phone, campaign_id, 'all', 'revoke',
+       CASE source WHEN 'sms_optout' THEN 'stop_keyword' WHEN 'upload' THEN 'upload' ELSE 'api' END,
+       reason, 'migration', created_at, created_at
+FROM dnc ORDER BY id;
+
+UPDATE dnc d SET channel = 'voice',
+       source = CASE d.source WHEN 'sms_optout' THEN 'stop_keyword' ELSE d.source END,
+       ledger_id = l.id
+FROM consent_ledger l
+WHERE l.phone_key = d.phone_key AND l.campaign_id IS NOT DISTINCT FROM d.campaign_id;
+DROP INDEX dnc_unique;
+INSERT INTO dnc (phone, campaign_id, source, reason, created_at, channel, ledger_id)
+SELECT phone, campaign_id, source, reason, created_at, 'sms', ledger_id FROM dnc;
+
+ALTER TABLE dnc ALTER COLUMN channel SET NOT NULL,
+                ALTER COLUMN ledger_id SET NOT NULL,
+                ADD CONSTRAINT dnc_source_check CHECK (source IN ('stop_keyword', 'api', 'upload',
+                                                                  'agent_disposition', 'migration'));
+CREATE UNIQUE INDEX dnc_unique ON dnc (phone_key, COALESCE(campaign_id, 0), channel);
+CREATE INDEX dnc_ledger ON dnc (ledger_id);
+
+-- The state of (p_key, p_campaign, p_channel) from the ledger into dnc: a
+-- row when the latest entry covering the channel is a revoke, none else.
+CREATE FUNCTION consent_derive(p_key text, p_campaign bigint, p_channel text)
+    RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    e consent_ledger%ROWTYPE;
+BEGIN
+    SELECT * INTO e FROM consent_ledger l
+    WHERE l.phone_key = p_key AND l.campaign_id IS NOT DISTINCT FROM p_campaign
+      AND l.scope IN (p_channel, 'all')
+    ORDER BY l.at DESC, l.id DESC LIMIT 1;
+    IF FOUND AND e.action = 'revoke' THEN
+        INSERT INTO dnc (phone, campaign_id, channel, source, reason, created_at, ledger_id)
+        VALUES (e.phone, e.campaign_id, p_channel, e.source, e.reason, e.at, e.id)
+        ON CONFLICT (phone_key, (COALESCE(campaign_id, 0)), channel) DO UPDATE
+            SET phone = EXCLUDED.phone, source = EXCLUDED.source, reason = EXCLUDED.reason,
+                created_at = EXCLUDED.created_at, ledger_id = EXCLUDED.ledger_id
+            WHERE dnc.ledger_id IS DISTINCT FROM EXCLUDED.ledger_id;
+    ELSE
+        DELETE FROM dnc
+        WHERE phone_key = p_key AND campaign_id IS NOT DISTINCT FROM p_campaign
+          AND channel = p_channel;
+    END IF;
+END;
+$$;
+
+CREATE FUNCTION consent_ledger_apply() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.scope IN ('voice', 'all') THEN
+        PERFORM consent_derive(NEW.phone_key, NEW.campaign_id, 'voice');
+    END IF;
+    IF NEW.scope IN ('sms', 'all') THEN
+        PERFORM consent_derive(NEW.phone_key, NEW.campaign_id, 'sms');
+    END IF;
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER consent_ledger_derive AFTER INSERT ON consent_ledger
+    FOR EACH ROW EXECUTE FUNCTION consent_ledger_apply();
+
+-- dnc is written by consent_derive only. A row inserted straight into dnc
+-- (older tools and fixtures: INSERT INTO dnc (phone[, campaign_id][, source]))
+-- becomes what it means, a revoke in the ledger for its channel (all when
+-- none is given), whose derivation then writes the rows; UPDATE and DELETE
+-- stated directly are refused (append a grant instead).
+CREATE FUNCTION dnc_derived_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF pg_trigger_depth() > 1 THEN
+        IF TG_OP = 'DELETE' THEN
+            RETURN OLD;
+        END IF;
+        RETURN NEW;
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO consent_ledger (phone, campaign_id, scope, action, source, reason, actor, at)
+        VALUES (NEW.phone, NEW.campaign_id, coalesce(NEW.channel, 'all'), 'revoke',
+                CASE NEW.source WHEN 'sms_optout' THEN 'stop_keyword'
+                                WHEN 'upload' THEN 'upload'
+                                WHEN 'stop_keyword' THEN 'stop_keyword'
+                                WHEN 'agent_disposition' THEN 'agent_disposition'
+                                ELSE 'api' END,
+                NEW.reason, current_user, coalesce(NEW.created_at, now()));
+        RETURN NULL;
+    END IF;
+    RAISE EXCEPTION 'dnc is derived from consent_ledger: % refused (append a grant or a revoke)',
+        TG_OP USING ERRCODE = 'insufficient_privilege';
+END;
+$$;
+CREATE TRIGGER dnc_derived BEFORE INSERT OR UPDATE OR DELETE ON dnc
+    FOR EACH ROW EXECUTE FUNCTION dnc_derived_only();
