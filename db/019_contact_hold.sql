@@ -7,3 +7,9 @@
 ALTER TABLE contacts
     ADD COLUMN hold_reason text,
     ADD COLUMN hold_rule_id bigint;
+
+-- When ECM learnt an attempt's outcome, in business time (the strategy's
+-- clock; result_at is the dialer's or the gateway's): a quiet period after
+-- an outcome (Reg F's 7 days after a conversation, Ofcom's 72 hours after an
+-- abandoned call) counts from it. NULL for older rows: result_at is used.
+ALTER TABLE attempts ADD COLUMN outcome_at timestamptz;

@@ -192,7 +192,8 @@ static const char SQL_COUNT_LATE[] =
 static const char SQL_RECORD_ATTEMPT[] =
     "UPDATE attempts SET status = 'done',"
     " result_at = coalesce('epoch'::timestamptz + $3::bigint * interval '1 millisecond', now()),"
-    " raw_code = $4, raw_detail = $5, outcome = $6"
+    " raw_code = $4, raw_detail = $5, outcome = $6,"
+    " outcome_at = 'epoch'::timestamptz + $7::bigint * interval '1 millisecond'"
     " WHERE contact_id = $1 AND attempt = $2";
 
 /* Earlier attempts with this outcome, in all and on the phone this attempt
@@ -403,13 +404,18 @@ static st_apply_status record_attempt(ecm_pg *pg, const st_result *r, const resu
     }
     if (already)
         return ST_APPLY_DUPLICATE;
+    /* outcome_at: when ECM learnt the outcome, in business time (result_at
+     * is the dialer's or the gateway's clock): quiet periods count from it. */
+    char outcome_at[24];
+    snprintf(outcome_at, sizeof(outcome_at), "%lld", (long long)ecm_clock_now_ms());
     const char *p_rec[] = {rp->contact,
                            rp->attempt,
                            r->result_at_ms > 0 ? rp->result_at : NULL,
                            rp->code,
                            r->has_raw_detail ? rp->detail : NULL,
-                           rp->outcome};
-    if (ecm_pg_cmd(pg, SQL_RECORD_ATTEMPT, 6, p_rec) != 0)
+                           rp->outcome,
+                           outcome_at};
+    if (ecm_pg_cmd(pg, SQL_RECORD_ATTEMPT, 7, p_rec) != 0)
         return tx_failed(pg, reason, reason_size);
     return ST_APPLY_DECIDED;
 }

@@ -106,7 +106,8 @@ e2e_wait_for "$(e2e_wall_s "$phase1")" "business time 10:00 in New York" e2e_clo
 talked() { [[ $(sql "SELECT count(*) FROM attempts a JOIN contacts k ON k.id = a.contact_id
     WHERE k.subject_key = 'debt-talk' AND a.outcome = 'CONNECTED'") == 1 ]]; }
 e2e_wait_for 120 "the debt-talk call answered" talked
-talked_at=$(sql "SELECT (extract(epoch FROM a.result_at) * 1000)::bigint FROM attempts a
+# outcome_at: when ECM learnt the outcome, in business time.
+talked_at=$(sql "SELECT (extract(epoch FROM a.outcome_at) * 1000)::bigint FROM attempts a
     JOIN contacts k ON k.id = a.contact_id WHERE k.subject_key = 'debt-talk' AND a.outcome = 'CONNECTED'")
 regf2=$(campaign "Debts again" US "$NY" "[\"$TCPA_SET\", \"$REGF_SET\"]")
 {
@@ -118,8 +119,8 @@ dt2=$(sql "SELECT id FROM contacts WHERE campaign_id = $regf2")
 held_quiet() { [[ $(sql "SELECT state FROM contacts WHERE id = $dt2") == waiting ]]; }
 e2e_wait_for 120 "the second debt-talk contact held" held_quiet
 e2e_assert_eq "$REGF_SET" "$(held_set "$dt2")" "rule set holding the debt-talk contact of campaign $regf2"
-e2e_assert_ge "$(sql "SELECT (extract(epoch FROM next_attempt_at) * 1000)::bigint FROM contacts
-    WHERE id = $dt2")" "$((talked_at + 7 * 86400000))" "next attempt of the debt-talk contact"
+e2e_assert_ge "$((talked_at + 7 * 86400000))" "$(sql "SELECT (extract(epoch FROM next_attempt_at)
+    * 1000)::bigint FROM contacts WHERE id = $dt2")" "next attempt of the debt-talk contact"
 e2e_step "Reg F: the debt talked about at $(e2e_iso "$talked_at") waits 7 days in campaign $regf2:" \
     "$(api GET "/api/v1/contacts/$dt2" | jq -r .held.reason)"
 h1=$(sql "SELECT id FROM contacts WHERE campaign_id = $hol ORDER BY id LIMIT 1")
@@ -174,12 +175,13 @@ e2e_assert_eq 5 "$(sql "SELECT count(DISTINCT contact_id) FROM attempts WHERE ca
     AND (dispatched_at AT TIME ZONE '$NY')::date = '2026-11-27'
     AND (dispatched_at AT TIME ZONE '$NY')::time >= '08:00'")" "holiday contacts called on the 27th"
 
-# UK: one call each (abandoned), the next not before 72 h after its result.
+# UK: one call each (abandoned), the next not before 72 h after its outcome
+# (outcome_at: when ECM learnt it, business time).
 e2e_assert_eq "3 3" "$(sql "SELECT count(*) || ' ' || count(DISTINCT contact_id) FROM attempts
     WHERE campaign_id = $uk")" "UK attempts and contacts"
 e2e_assert_eq 0 "$(sql "SELECT count(*) FROM contacts k JOIN attempts a ON a.contact_id = k.id
     WHERE k.campaign_id = $uk AND (a.outcome IS DISTINCT FROM 'ABANDONED'
-      OR k.next_attempt_at < a.result_at + interval '72 hours')")" \
+      OR k.next_attempt_at < a.outcome_at + interval '72 hours')")" \
     "UK contacts due again sooner than 72 h after an abandoned call"
 u1=$(sql "SELECT id FROM contacts WHERE campaign_id = $uk ORDER BY id LIMIT 1")
 e2e_assert_eq "$OFCOM_SET" "$(held_set "$u1")" "rule set holding a UK contact"
