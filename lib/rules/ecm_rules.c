@@ -975,7 +975,8 @@ int ecm_rules_allows(const ecm_rules *r, const ecm_rules_in *in, ecm_rules_block
                     until = t;
                     break;
                 }
-                t = h.next;
+                /* Every lower bound is after t; never loop in place. */
+                t = h.next > t ? h.next : t + 1;
             }
         }
         if (b) {
