@@ -237,12 +237,15 @@ static void gen_campaign(rng *r, gcampaign *c, int64_t id, int64_t *next_id)
     }
     c->nblackouts = chance(r, 30) ? (int)rin(r, 1, MAX_BLACKOUTS) : 0;
     for (int i = 0; i < c->nblackouts; i++) {
-        c->blackouts[i] = ((c->base_ms + rin(r, -6, 6) * DAY_MS) / DAY_MS) * DAY_MS;
-        for (int k = 0; k < i; k++) {
-            if (c->blackouts[k] == c->blackouts[i]) {
-                c->blackouts[i] += DAY_MS * (i + 7); /* the key is (campaign, day) */
+        /* Distinct days: the key is (campaign, day). */
+        int taken;
+        do {
+            c->blackouts[i] = ((c->base_ms + rin(r, -6, 6) * DAY_MS) / DAY_MS) * DAY_MS;
+            taken = 0;
+            for (int k = 0; k < i; k++) {
+                taken |= c->blackouts[k] == c->blackouts[i];
             }
-        }
+        } while (taken);
     }
 }
 
@@ -737,6 +740,8 @@ static void test_rules_agree_with_the_sql_oracle(void **state)
     if (env && *env) {
         seed = strtoull(env, NULL, 10);
     }
+    fprintf(stderr, "rules oracle: seed %llu (ECM_RULES_ORACLE_SEED replays it), %ld cases\n",
+            (unsigned long long)seed, want);
     rng r = {seed};
     int64_t next_id = ID_BASE;
     totals tot = {0};
