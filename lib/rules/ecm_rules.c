@@ -870,9 +870,9 @@ static void describe(const ctx *c, const hit *h, int64_t until, ecm_rules_block 
         int y, m, d;
         civil_from_days(bo->day, &y, &m, &d);
         ecm_utf8_format(b->why, sizeof b->why,
-                        "blackout: the campaign's day off %04d-%02d-%02d (%s) closes that local "
-                        "day in %s%s; next allowed %s",
-                        y, m, d, bo->reason, c->in->zone, margin, next);
+                        "blackout: the campaign's day off %04d-%02d-%02d closes that local day "
+                        "in %s%s; next allowed %s: \"%s\"",
+                        y, m, d, c->in->zone, margin, next, bo->reason);
         return;
     }
     const rule *ru = h->kind == K_HOURS ? hours_rule(c, h->set, wday) : &r->rules[h->index];
@@ -883,17 +883,17 @@ static void describe(const ctx *c, const hit *h, int64_t until, ecm_rules_block 
     switch (h->kind) {
     case K_HOURS:
         ecm_utf8_format(b->why, sizeof b->why,
-                        "hours: %s (rule %lld) does not allow %s local in %s%s: \"%s\"; next "
-                        "allowed %s",
-                        s->name, (long long)b->rule_id, local, c->in->zone, margin, b->says, next);
+                        "hours: %s (rule %lld) does not allow %s local in %s%s; next allowed %s: "
+                        "\"%s\"",
+                        s->name, (long long)b->rule_id, local, c->in->zone, margin, next, b->says);
         break;
     case K_DAY_OFF: {
         int y, m, d;
         civil_from_days(ru->day, &y, &m, &d);
         ecm_utf8_format(b->why, sizeof b->why,
-                        "day off: %s (rule %lld) closes %04d-%02d-%02d local in %s%s: \"%s\"; next "
-                        "allowed %s",
-                        s->name, (long long)ru->id, y, m, d, c->in->zone, margin, ru->says, next);
+                        "day off: %s (rule %lld) closes %04d-%02d-%02d local in %s%s; next "
+                        "allowed %s: \"%s\"",
+                        s->name, (long long)ru->id, y, m, d, c->in->zone, margin, next, ru->says);
         break;
     }
     case K_CAP: {
@@ -901,17 +901,17 @@ static void describe(const ctx *c, const hit *h, int64_t until, ecm_rules_block 
         format_period(ru->window_ms, win, sizeof win);
         ecm_utf8_format(b->why, sizeof b->why,
                         "cap: %d attempts in %s (%s, rule %lld) reached with %d, the one that "
-                        "frees it dispatched %s: \"%s\"; next allowed %s",
-                        ru->max, win, s->name, (long long)ru->id, h->count, at, ru->says, next);
+                        "frees it dispatched %s; next allowed %s: \"%s\"",
+                        ru->max, win, s->name, (long long)ru->id, h->count, at, next, ru->says);
         break;
     }
     default: {
         char q[24];
         format_period(ru->quiet_ms, q, sizeof q);
         ecm_utf8_format(b->why, sizeof b->why,
-                        "quiet: %s after %s (%s, rule %lld), that outcome at %s: \"%s\"; next "
-                        "allowed %s",
-                        q, ru->outcome, s->name, (long long)ru->id, at, ru->says, next);
+                        "quiet: %s after %s (%s, rule %lld), that outcome at %s; next allowed %s: "
+                        "\"%s\"",
+                        q, ru->outcome, s->name, (long long)ru->id, at, next, ru->says);
         break;
     }
     }

@@ -695,6 +695,31 @@ static void test_rules_lookback_and_history_need(void **state)
     ecm_rules_destroy(r);
 }
 
+static void test_rules_long_words_are_cut_after_the_instant(void **state)
+{
+    (void)state;
+    char says[600];
+    size_t n = 0;
+    while (n + 3 < sizeof says) { /* "é" is two bytes: cut inside one, the text breaks */
+        says[n++] = 'a';
+        says[n++] = (char)0xc3;
+        says[n++] = (char)0xa9;
+    }
+    says[n] = '\0';
+    ecm_rules *r = with_set(1, "long", "*");
+    char err[256] = "";
+    check(
+        ecm_rules_add_day_off(r, 1, 3, says, ECM_RULES_ANY_CHANNEL, 2026, 12, 25, err, sizeof err),
+        err);
+    ecm_rules_block b;
+    contact c = who(NY, NULL, NULL, T("2026-12-25T12:00:00-05:00"));
+    assert_blocked_until(r, &c, T("2026-12-26T00:00:00-05:00"), &b);
+    assert_string_equal(b.says, says);
+    assert_non_null(strstr(b.why, "next allowed 2026-12-26T05:00:00.000Z"));
+    assert_true(strlen(b.why) < sizeof b.why);
+    ecm_rules_destroy(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -721,6 +746,7 @@ int main(void)
         cmocka_unit_test(test_rules_bad_input_is_refused),
         cmocka_unit_test(test_rules_builders_refuse_bad_rules),
         cmocka_unit_test(test_rules_lookback_and_history_need),
+        cmocka_unit_test(test_rules_long_words_are_cut_after_the_instant),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
