@@ -390,6 +390,10 @@ END $$;
 -- @load rules/us_regulation_f.json
 -- @load rules/us_federal_holidays.json
 -- @load rules/us_fl_ftsa.json
+-- @load rules/us_la_telephonic_solicitation.json
+-- @load rules/us_md_spam_calls.json
+-- @load rules/us_ms_telephone_solicitation.json
+-- @load rules/us_ok_otsa.json
 -- @load rules/gb_ofcom_abandoned.json
 
 -- Campaigns that exist now, in the US, keep calling under the federal hours

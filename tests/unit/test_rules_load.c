@@ -235,6 +235,20 @@ static void test_shipped_sets_say_what_the_law_says(void **state)
                                         "'cap' AND r.max_attempts = 3 AND r.window_s = 86400 AND "
                                         "r.scope = 'subject'"),
                      1);
+    /* Oklahoma and Maryland: 08:00-20:00 and 3 per 24 h on one subject;
+     * Mississippi and Louisiana: never on a Sunday. */
+    assert_int_equal(ecm_test_pg_int(c, "SELECT count(*) FROM rules r JOIN rule_sets s ON s.id = "
+                                        "r.rule_set_id WHERE s.shipped AND s.jurisdiction IN "
+                                        "('US-OK', 'US-MD') AND ((r.kind = 'hours' AND r.start_min "
+                                        "= 480 AND r.end_min = 1200) OR (r.kind = 'cap' AND "
+                                        "r.max_attempts = 3 AND r.window_s = 86400 AND r.scope = "
+                                        "'subject'))"),
+                     4);
+    assert_int_equal(ecm_test_pg_int(c, "SELECT count(*) FROM rules r JOIN rule_sets s ON s.id = "
+                                        "r.rule_set_id WHERE s.shipped AND s.jurisdiction IN "
+                                        "('US-MS', 'US-LA') AND r.kind = 'hours' AND NOT 0 = "
+                                        "ANY (r.wdays) AND r.wdays @> '{1,2,3,4,5,6}'"),
+                     2);
     /* Ofcom: 72 h after an abandoned call, per number. */
     assert_int_equal(ecm_test_pg_int(c, "SELECT count(*) FROM rules r " SET
                                         "'UK Ofcom abandoned calls' AND s.jurisdiction = 'GB' AND "
