@@ -126,7 +126,8 @@ e2e_wait_for 120 "the new contact of A dialled" bash -c "(( \$(ecm_psql -tA -c \
 # The old contacts stay closed: a START does not reopen them.
 e2e_assert_eq "closed closed" "$(q "SELECT string_agg(state, ' ') FROM contacts WHERE id IN ($va, $sa)")" \
     "the contacts the STOP closed"
-api POST "/api/v1/campaigns/$vid2/stop" -d '{}' >/dev/null || true
-api POST "/api/v1/campaigns/$vid/stop" -d '{}' >/dev/null || true
-api POST "/api/v1/campaigns/$sid/stop" -d '{}' >/dev/null || true
+# Both first campaigns completed (every contact closed); the last one stops.
+e2e_assert_eq "completed completed" "$(q "SELECT string_agg(state, ' ' ORDER BY id) FROM campaigns
+    WHERE id IN ($vid, $sid)")" "states of the first two campaigns"
+api POST "/api/v1/campaigns/$vid2/stop" -d '{}' >/dev/null || e2e_fail "stop $vid2 failed"
 e2e_step "consent across channels: STOP, agent DNC and START hold"
