@@ -76,6 +76,8 @@ CREATE INDEX dnc_ledger ON dnc (ledger_id);
 
 -- The state of (p_key, p_campaign, p_channel) from the ledger into dnc: a
 -- row when the latest entry covering the channel is a revoke, none else.
+-- The row's created_at is when that entry was recorded (database time, as
+-- attempts.sending_at), its source and reason the entry's.
 CREATE FUNCTION consent_derive(p_key text, p_campaign bigint, p_channel text)
     RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
@@ -87,7 +89,7 @@ BEGIN
     ORDER BY l.at DESC, l.id DESC LIMIT 1;
     IF FOUND AND e.action = 'revoke' THEN
         INSERT INTO dnc (phone, campaign_id, channel, source, reason, created_at, ledger_id)
-        VALUES (e.phone, e.campaign_id, p_channel, e.source, e.reason, e.at, e.id)
+        VALUES (e.phone, e.campaign_id, p_channel, e.source, e.reason, e.recorded_at, e.id)
         ON CONFLICT (phone_key, (COALESCE(campaign_id, 0)), channel) DO UPDATE
             SET phone = EXCLUDED.phone, source = EXCLUDED.source, reason = EXCLUDED.reason,
                 created_at = EXCLUDED.created_at, ledger_id = EXCLUDED.ledger_id

@@ -124,12 +124,13 @@ static void test_latest_entry_per_channel_wins(void **state)
     const char *k = "12125550100";
     long long r1 = record(f, "+12125550100", 0, "all", "revoke", "2026-03-01T10:00:00Z");
     expect_state(f, k, 0, "voice,sms");
-    assert_int_equal(ecm_test_pg_int(conn(f),
-                                     "SELECT count(*) FROM dnc WHERE ledger_id = %lld "
-                                     "AND source = 'api' AND reason = 'test' AND "
-                                     "created_at = '2026-03-01T10:00:00Z'",
-                                     r1),
-                     2);
+    assert_int_equal(
+        ecm_test_pg_int(conn(f),
+                        "SELECT count(*) FROM dnc WHERE ledger_id = %lld "
+                        "AND source = 'api' AND reason = 'test' AND "
+                        "created_at = (SELECT recorded_at FROM consent_ledger WHERE id = %lld)",
+                        r1, r1),
+        2);
     /* A grant of one channel after the revoke of all: that channel only. */
     record(f, "+12125550100", 0, "sms", "grant", "2026-03-02T10:00:00Z");
     expect_state(f, k, 0, "voice");
