@@ -360,14 +360,13 @@ int gw_rule_duration_parse(const char *s, long long *seconds)
     return 0;
 }
 
-/* A cap's window or a quiet period: key_s (seconds, a JSON integer) or key
+/* A cap's window or a quiet period: key_s ("<key>_s": seconds, a JSON integer) or key
  * ("24 hours", "7 days"), exactly one, from 1 s to 366 days. 0 or -1 (said,
  * naming what, "the rolling window" or "the quiet period"). */
-static int check_period(const json_t *rule, size_t i, const char *key, const char *what,
-                        long long *out, const why *w)
+static int check_period(const json_t *rule, size_t i, const char *key, const char *key_s,
+                        const char *what, long long *out, const why *w)
 {
-    char key_s[16], msg[200];
-    (void)snprintf(key_s, sizeof(key_s), "%s_s", key);
+    char msg[200];
     json_t *words = json_object_get(rule, key);
     json_t *secs = json_object_get(rule, key_s);
     if (words && secs) {
@@ -403,7 +402,7 @@ static int check_cap(const json_t *rule, size_t i, json_t *doc, json_t *row, con
         return rule_fail(w, i, "max_attempts", NULL,
                          "required: the most attempts in the window, an integer from 1 to 1000");
     }
-    if (check_period(rule, i, "window", "the rolling window", &window, w) != 0) {
+    if (check_period(rule, i, "window", "window_s", "the rolling window", &window, w) != 0) {
         return -1;
     }
     json_object_set_new(doc, "max_attempts", json_integer(max));
@@ -430,7 +429,7 @@ static int check_quiet(const json_t *rule, size_t i, json_t *doc, json_t *row, c
                          "is how ECM closes a contact, not how an attempt ends");
     }
     long long quiet;
-    if (check_period(rule, i, "quiet", "the quiet period", &quiet, w) != 0) {
+    if (check_period(rule, i, "quiet", "quiet_s", "the quiet period", &quiet, w) != 0) {
         return -1;
     }
     json_object_set_new(doc, "after_outcome", json_string(outcome));

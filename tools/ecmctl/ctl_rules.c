@@ -204,8 +204,14 @@ static json_t *all_sets(const char *what, const char *jurisdiction, int *rc)
             *rc = CTL_EXIT_LOST;
             return NULL;
         }
-        (void)snprintf(path, sizeof(path), "/api/v1/rule-sets?jurisdiction=%s", q);
+        int n = snprintf(path, sizeof(path), "/api/v1/rule-sets?jurisdiction=%s", q);
         free(q);
+        if (n < 0 || (size_t)n >= sizeof(path)) {
+            fprintf(stderr, "ecmctl %s: --jurisdiction '%.40s' is no jurisdiction code\n", what,
+                    jurisdiction);
+            *rc = CTL_EXIT_USAGE;
+            return NULL;
+        }
     }
     return ctl_api_list_told(what, path, PAGE_LIMIT, 0, rc);
 }
