@@ -574,3 +574,96 @@ void gw_rule_set_input_clear(gw_rule_set_input *in)
     in->doc = NULL;
     in->rows = NULL;
 }
+
+/* ---- the audit's view of a replace ---------------------------------------- */
+
+/* A rule of one side: its canonical text (keys sorted) and itself. */
+typedef struct {
+    char *text;
+    size_t index; /* in its list */
+} keyed_rule;
+
+static int cmp_keyed(const void *a, const void *b)
+{
+    return strcmp(((const keyed_rule *)a)->text, ((const keyed_rule *)b)->text);
+}
+
+static void keyed_free(keyed_rule *k, size_t n)
+{
+    for (size_t i = 0; k && i < n; i++) {
+        free(k[i].text);
+    }
+    free(k);
+}
+
+/* The rules of list keyed and sorted by their text; NULL when out of
+ * memory (n 0 gives a non-NULL empty array). */
+static keyed_rule *keyed_sorted(const json_t *list, size_t n)
+{
+    keyed_rule *k = calloc(n ? n : 1, sizeof(*k));
+    for (size_t i = 0; k && i < n; i++) {
+        k[i].index = i;
+        k[i].text = json_dumps(json_array_get(list, i), JSON_COMPACT | JSON_SORT_KEYS);
+        if (!k[i].text) {
+            keyed_free(k, i);
+            return NULL;
+        }
+    }
+    if (k) {
+        qsort(k, n, sizeof(*k), cmp_keyed);
+    }
+    return k;
+}
+
+/* Appends to out the rules of list whose index is marked in only[]. */
+static int append_marked(json_t *out, const json_t *list, const unsigned char *only, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (only[i] && json_array_append(out, json_array_get(list, i)) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+json_t *gw_rule_set_rules_diff(const json_t *before, const json_t *after)
+{
+    size_t nb = json_array_size(before), na = json_array_size(after);
+    keyed_rule *b = keyed_sorted(before, nb);
+    keyed_rule *a = b ? keyed_sorted(after, na) : NULL;
+    unsigned char *gone = calloc(nb ? nb : 1, 1), *came = calloc(na ? na : 1, 1);
+    json_t *removed = json_array(), *added = json_array();
+    json_t *out = NULL;
+    if (!a || !gone || !came || !removed || !added) {
+        goto done;
+    }
+    /* A merge of the two sorted lists marks what only one side has; the
+     * lists are then shown in their own order. */
+    size_t i = 0, j = 0;
+    while (i < nb || j < na) {
+        int c = i == nb ? 1 : j == na ? -1 : strcmp(b[i].text, a[j].text);
+        if (c < 0) {
+            gone[b[i++].index] = 1;
+        } else if (c > 0) {
+            came[a[j++].index] = 1;
+        } else {
+            i++, j++;
+        }
+    }
+    if (append_marked(removed, before, gone, nb) == 0 &&
+        append_marked(added, after, came, na) == 0) {
+        int reordered = json_array_size(removed) == 0 && json_array_size(added) == 0;
+        out = json_pack("{sO sO}", "removed", removed, "added", added);
+        if (out && reordered) {
+            json_object_set_new(out, "reordered", json_true());
+        }
+    }
+done:
+    free(gone);
+    free(came);
+    json_decref(removed);
+    json_decref(added);
+    keyed_free(b, nb);
+    keyed_free(a, na);
+    return out;
+}

@@ -163,8 +163,9 @@ audit=$(api GET "/api/v1/audit?resource=rule_set/$own_id&limit=50")
 e2e_assert_eq "rule_set.create rule_set.delete rule_set.update" \
     "$(jq -r '[.items[].action] | sort | join(" ")' <<<"$audit")" "audit rows of set $own_id"
 e2e_assert_eq "2 3" \
-    "$(jq -r '.items[] | select(.action == "rule_set.update") | .summary.rules | "\(.from[2].max_attempts) \(.to[2].max_attempts)"' <<<"$audit")" \
-    "the update row's cap, from and to"
+    "$(jq -r '.items[] | select(.action == "rule_set.update") | .summary.rules |
+        "\(.removed[0].max_attempts) \(.added[0].max_attempts)"' <<<"$audit")" \
+    "the update row's cap, removed and added"
 e2e_assert_eq "ours, edited" \
     "$(jq -r '.items[] | select(.action == "rule_set.update") | .summary.description.to' <<<"$audit")" \
     "the update row says what changed"

@@ -300,6 +300,43 @@ static void test_rule_set_top_level_refusals(void **state)
     gw_rule_set_input_clear(&in);
 }
 
+static void test_rule_set_rules_diff_names_what_went_and_came(void **state)
+{
+    (void)state;
+    json_t *before = json_loads("[{\"kind\":\"day_off\",\"day\":\"2026-12-25\"},"
+                                "{\"kind\":\"day_off\",\"day\":\"2026-12-25\"},"
+                                "{\"kind\":\"cap\",\"max_attempts\":3,\"window_s\":86400},"
+                                "{\"kind\":\"day_off\",\"day\":\"2026-07-04\"}]",
+                                0, NULL);
+    json_t *after = json_loads("[{\"kind\":\"day_off\",\"day\":\"2026-07-04\"},"
+                               "{\"window_s\":86400,\"max_attempts\":2,\"kind\":\"cap\"},"
+                               "{\"kind\":\"day_off\",\"day\":\"2026-12-25\"},"
+                               "{\"kind\":\"day_off\",\"day\":\"2027-01-01\"}]",
+                               0, NULL);
+    json_t *d = gw_rule_set_rules_diff(before, after);
+    json_t *want = json_loads("{\"removed\":[{\"kind\":\"day_off\",\"day\":\"2026-12-25\"},"
+                              "{\"kind\":\"cap\",\"max_attempts\":3,\"window_s\":86400}],"
+                              "\"added\":[{\"kind\":\"cap\",\"max_attempts\":2,\"window_s\":86400},"
+                              "{\"kind\":\"day_off\",\"day\":\"2027-01-01\"}]}",
+                              0, NULL);
+    if (!json_equal(want, d)) {
+        fail_msg("diff: %s", json_dumps(d, JSON_COMPACT));
+    }
+    json_decref(d);
+    json_decref(want);
+    /* The same rules in another order: nothing went, nothing came. */
+    json_t *shuffled = json_pack("[OOOO]", json_array_get(before, 3), json_array_get(before, 2),
+                                 json_array_get(before, 1), json_array_get(before, 0));
+    d = gw_rule_set_rules_diff(before, shuffled);
+    assert_int_equal(json_array_size(json_object_get(d, "removed")), 0);
+    assert_int_equal(json_array_size(json_object_get(d, "added")), 0);
+    assert_true(json_is_true(json_object_get(d, "reordered")));
+    json_decref(d);
+    json_decref(shuffled);
+    json_decref(before);
+    json_decref(after);
+}
+
 /* The text of file (under ECM_SOURCE_DIR) as JSON; fails the test when it
  * can't be read. */
 static json_t *source_json(const char *file)
@@ -435,7 +472,16 @@ static void test_api_rule_set_round_trip_and_audit(void **state)
                                      id);
     json_t *s = json_loads(summary, 0, NULL);
     free(summary);
-    assert_non_null(json_object_get(json_object_get(s, "rules"), "from"));
+    /* The cap went as it was and came back with 2: one removed, one added. */
+    json_t *rd = json_object_get(s, "rules");
+    assert_int_equal(json_array_size(json_object_get(rd, "removed")), 1);
+    assert_int_equal(json_array_size(json_object_get(rd, "added")), 1);
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_array_get(json_object_get(rd, "removed"), 0), "max_attempts")),
+                     3);
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_array_get(json_object_get(rd, "added"), 0), "max_attempts")),
+                     2);
     assert_null(json_object_get(s, "name"));
     json_decref(s);
 
@@ -597,6 +643,7 @@ int main(void)
         cmocka_unit_test(test_rule_set_refusals_name_the_member),
         cmocka_unit_test(test_rule_set_top_level_refusals),
         cmocka_unit_test(test_rule_set_shipped_files_validate),
+        cmocka_unit_test(test_rule_set_rules_diff_names_what_went_and_came),
     };
     const struct CMUnitTest api[] = {
         cmocka_unit_test(test_api_rule_set_round_trip_and_audit),
