@@ -252,6 +252,8 @@ DECLARE
     k        text;
     allowed  text[];
     wd       int[];
+    con      text;
+    hint     text;
 BEGIN
     IF j IS NULL OR jsonb_typeof(j) <> 'object' THEN
         RAISE EXCEPTION 'rule set: not a JSON object' USING ERRCODE = 'invalid_parameter_value';
@@ -361,6 +363,21 @@ BEGIN
                     ecm_rules_duration(r, 'quiet'), r ->> 'scope',
                     coalesce(r ->> 'channel', 'all'));
         EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS con = CONSTRAINT_NAME;
+            -- A table CHECK says which constraint; say what it wants.
+            hint := CASE con
+                WHEN 'rules_hours' THEN 'an hours rule has "wdays" (a non-empty list of 0 = Sunday .. 6 = Saturday), "start" and "end" ("HH:MM", start before end, end at most 24:00) and no other kind''s field'
+                WHEN 'rules_day_off' THEN 'a day_off rule has "day" (YYYY-MM-DD) and no other kind''s field'
+                WHEN 'rules_cap' THEN 'a cap rule has "max_attempts" (> 0), "window" (> 0) and "scope", and no other kind''s field'
+                WHEN 'rules_quiet' THEN 'a quiet rule has "after_outcome" (one of CONNECTED NO_ANSWER BUSY ANSWERING_MACHINE FAX INVALID_NUMBER NETWORK_ERROR ABANDONED CALLBACK_REQUESTED AGENT_REJECTED WRONG_PARTY NOT_ATTEMPTED DNC EXPIRED SMS_DELIVERED SMS_UNDELIVERED SMS_REJECTED SMS_EXPIRED MAX_ATTEMPTS), "quiet" (> 0) and "scope", and no other kind''s field'
+                WHEN 'rules_scope_check' THEN '"scope" is contact, subject or phone'
+                WHEN 'rules_channel_check' THEN '"channel" is voice, sms or all'
+                WHEN 'rules_says_check' THEN '"says" must say something'
+            END;
+            IF hint IS NOT NULL THEN
+                RAISE EXCEPTION 'rule set "%": rule % (%): %', set_name, i,
+                    coalesce(r ->> 'kind', '?'), hint USING ERRCODE = SQLSTATE, DETAIL = SQLERRM;
+            END IF;
             RAISE EXCEPTION 'rule set "%": rule % (%): %', set_name, i,
                 coalesce(r ->> 'kind', '?'), SQLERRM USING ERRCODE = SQLSTATE;
         END;
@@ -373,6 +390,10 @@ END $$;
 -- @load rules/us_regulation_f.json
 -- @load rules/us_federal_holidays.json
 -- @load rules/us_fl_ftsa.json
+-- @load rules/us_la_telephonic_solicitation.json
+-- @load rules/us_md_spam_calls.json
+-- @load rules/us_ms_telephone_solicitation.json
+-- @load rules/us_ok_otsa.json
 -- @load rules/gb_ofcom_abandoned.json
 
 -- Campaigns that exist now, in the US, keep calling under the federal hours

@@ -7,7 +7,7 @@
 -- row per (number, campaign scope, channel) that is revoked now: the state
 -- of a channel is the latest entry (by business time at, then id) covering
 -- that channel for the same number and campaign scope. A trigger on ledger
--- INSERT keeps dnc so; nothing else writes dnc rows.
+-- INSERT (per statement) keeps dnc so; nothing else writes dnc rows.
 
 CREATE TABLE consent_ledger (
     id          bigserial PRIMARY KEY,
@@ -74,47 +74,54 @@ ALTER TABLE dnc ALTER COLUMN channel SET NOT NULL,
 CREATE UNIQUE INDEX dnc_unique ON dnc (phone_key, COALESCE(campaign_id, 0), channel);
 CREATE INDEX dnc_ledger ON dnc (ledger_id);
 
--- The state of (p_key, p_campaign, p_channel) from the ledger into dnc: a
--- row when the latest entry covering the channel is a revoke, none else.
-CREATE FUNCTION consent_derive(p_key text, p_campaign bigint, p_channel text)
-    RETURNS void LANGUAGE plpgsql AS $$
-DECLARE
-    e consent_ledger%ROWTYPE;
-BEGIN
-    SELECT * INTO e FROM consent_ledger l
-    WHERE l.phone_key = p_key AND l.campaign_id IS NOT DISTINCT FROM p_campaign
-      AND l.scope IN (p_channel, 'all')
-    ORDER BY l.at DESC, l.id DESC LIMIT 1;
-    IF FOUND AND e.action = 'revoke' THEN
-        INSERT INTO dnc (phone, campaign_id, channel, source, reason, created_at, ledger_id)
-        VALUES (e.phone, e.campaign_id, p_channel, e.source, e.reason, e.at, e.id)
-        ON CONFLICT (phone_key, (COALESCE(campaign_id, 0)), channel) DO UPDATE
-            SET phone = EXCLUDED.phone, source = EXCLUDED.source, reason = EXCLUDED.reason,
-                created_at = EXCLUDED.created_at, ledger_id = EXCLUDED.ledger_id
-            WHERE dnc.ledger_id IS DISTINCT FROM EXCLUDED.ledger_id;
-    ELSE
-        DELETE FROM dnc
-        WHERE phone_key = p_key AND campaign_id IS NOT DISTINCT FROM p_campaign
-          AND channel = p_channel;
-    END IF;
-END;
-$$;
-
+-- The state of every (number, campaign scope, channel) an INSERT's entries
+-- cover, from the ledger into dnc, in one pass over the statement's rows
+-- (a DNC upload appends thousands at once): a row when the latest entry
+-- covering the channel is a revoke, none else. The row's created_at is when
+-- that entry was recorded (database time, as attempts.sending_at), its
+-- source and reason the entry's.
+--
+-- Two transactions writing entries for the same number must not derive
+-- from snapshots that each miss the other's entry: the statement first
+-- takes, in order, a transaction lock per bucket of its numbers (256
+-- buckets of hashtext(phone_key)), and derives after, in a snapshot taken
+-- once the other transaction has committed.
 CREATE FUNCTION consent_ledger_apply() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF NEW.scope IN ('voice', 'all') THEN
-        PERFORM consent_derive(NEW.phone_key, NEW.campaign_id, 'voice');
-    END IF;
-    IF NEW.scope IN ('sms', 'all') THEN
-        PERFORM consent_derive(NEW.phone_key, NEW.campaign_id, 'sms');
-    END IF;
+    PERFORM pg_advisory_xact_lock(4410163, b)
+    FROM (SELECT DISTINCT hashtext(phone_key) & 255 AS b FROM added ORDER BY 1) s;
+    WITH k AS (
+        SELECT DISTINCT a.phone_key, a.campaign_id, ch.channel
+        FROM added a JOIN (VALUES ('voice'), ('sms')) AS ch (channel)
+          ON a.scope IN (ch.channel, 'all')),
+    latest AS (
+        SELECT k.phone_key, k.campaign_id, k.channel, e.id, e.phone, e.action, e.source,
+               e.reason, e.recorded_at
+        FROM k CROSS JOIN LATERAL (
+            SELECT x.id, x.phone, x.action, x.source, x.reason, x.recorded_at
+            FROM consent_ledger x
+            WHERE x.phone_key = k.phone_key AND x.campaign_id IS NOT DISTINCT FROM k.campaign_id
+              AND x.scope IN (k.channel, 'all')
+            ORDER BY x.at DESC, x.id DESC LIMIT 1) e),
+    granted AS (
+        DELETE FROM dnc d USING latest l
+        WHERE l.action = 'grant' AND d.phone_key = l.phone_key
+          AND d.campaign_id IS NOT DISTINCT FROM l.campaign_id AND d.channel = l.channel
+        RETURNING 1)
+    INSERT INTO dnc (phone, campaign_id, channel, source, reason, created_at, ledger_id)
+    SELECT l.phone, l.campaign_id, l.channel, l.source, l.reason, l.recorded_at, l.id
+    FROM latest l WHERE l.action = 'revoke'
+    ON CONFLICT (phone_key, (COALESCE(campaign_id, 0)), channel) DO UPDATE
+        SET phone = EXCLUDED.phone, source = EXCLUDED.source, reason = EXCLUDED.reason,
+            created_at = EXCLUDED.created_at, ledger_id = EXCLUDED.ledger_id
+        WHERE dnc.ledger_id IS DISTINCT FROM EXCLUDED.ledger_id;
     RETURN NULL;
 END;
 $$;
 CREATE TRIGGER consent_ledger_derive AFTER INSERT ON consent_ledger
-    FOR EACH ROW EXECUTE FUNCTION consent_ledger_apply();
+    REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION consent_ledger_apply();
 
--- dnc is written by consent_derive only. A row inserted straight into dnc
+-- dnc is written by consent_ledger_apply only. A row inserted straight into dnc
 -- (older tools and fixtures: INSERT INTO dnc (phone[, campaign_id][, source]))
 -- becomes what it means, a revoke in the ledger for its channel (all when
 -- none is given), whose derivation then writes the rows; UPDATE and DELETE
@@ -142,5 +149,7 @@ BEGIN
         TG_OP USING ERRCODE = 'insufficient_privilege';
 END;
 $$;
+-- Only for statements run directly (depth 0): the rows the ledger's
+-- trigger writes, and the foreign keys' cascades, do not pay for a call.
 CREATE TRIGGER dnc_derived BEFORE INSERT OR UPDATE OR DELETE ON dnc
-    FOR EACH ROW EXECUTE FUNCTION dnc_derived_only();
+    FOR EACH ROW WHEN (pg_trigger_depth() < 1) EXECUTE FUNCTION dnc_derived_only();

@@ -89,6 +89,7 @@ static int64_t days_from_civil(int64_t y, int m, int d)
     return era * 146097 + doe - 719468;
 }
 
+/* The date of day z since 1970-01-01 (the inverse of days_from_civil). */
 static void civil_from_days(int64_t z, int *y, int *m, int *d)
 {
     z += 719468;
@@ -102,6 +103,7 @@ static void civil_from_days(int64_t z, int *y, int *m, int *d)
     *y = (int)(yoe + era * 400 + (*m <= 2));
 }
 
+/* 1 when y-m-d is a date of years 1..9999, else 0. */
 static int valid_date(int y, int m, int d)
 {
     if (y < 1 || y > 9999 || m < 1 || m > 12 || d < 1) {
@@ -216,6 +218,7 @@ int ecm_rules_scope_parse(const char *s, unsigned *out)
     return 0;
 }
 
+/* The index of set set_id in r: 0 and *out, or -1 when r has none. */
 static int set_index(const ecm_rules *r, int64_t set_id, size_t *out)
 {
     for (size_t i = 0; i < r->nsets; i++) {
@@ -302,6 +305,7 @@ static int start_rule(ecm_rules *r, int64_t set_id, int64_t rule_id, unsigned ch
     return 0;
 }
 
+/* Bit i (a minute of the day) of bits: 0 or 1. */
 static int bit_get(const unsigned char *bits, int i)
 {
     return (bits[i / 8] >> (i % 8)) & 1;
@@ -419,6 +423,7 @@ int ecm_rules_add_day_off(ecm_rules *r, int64_t set_id, int64_t rule_id, const c
     return append_rule(r, &ru, says, NULL, errstr, errstr_size);
 }
 
+/* 0 when s is a usable cap window or quiet period, else -1 with the reason. */
 static int check_period(int64_t rule_id, const char *what, int64_t s, char *errstr,
                         size_t errstr_size)
 {
@@ -430,6 +435,7 @@ static int check_period(int64_t rule_id, const char *what, int64_t s, char *errs
     return 0;
 }
 
+/* 0 when scope is one ECM_RULES_SAME_* bit, else -1 with the reason. */
 static int check_scope(int64_t rule_id, unsigned scope, char *errstr, size_t errstr_size)
 {
     if (scope != ECM_RULES_SAME_CONTACT && scope != ECM_RULES_SAME_SUBJECT &&
@@ -619,6 +625,7 @@ typedef struct {
     int has_days;             /* any applicable day off or blackout */
 } ctx;
 
+/* Records that h blocks: *worst keeps the hit that holds longest. */
 static void consider(hit *worst, int *blocked, const hit *h)
 {
     if (!*blocked || h->next > worst->next) {
@@ -675,6 +682,8 @@ static void check_days(const ctx *c, int64_t x, int64_t shift, hit *worst, int *
     consider(worst, blocked, &h);
 }
 
+/* Hours of each applicable set at x (now or now + margin, shift = margin): a
+ * closed set records the instant it opens, minus shift. */
 static void check_hours(const ctx *c, int64_t x, int64_t shift, hit *worst, int *blocked)
 {
     const ecm_rules *r = c->r;
@@ -693,17 +702,22 @@ static void check_hours(const ctx *c, int64_t x, int64_t shift, hit *worst, int 
     }
 }
 
+/* qsort order of int64_t, ascending. */
 static int cmp_i64(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
     return (x > y) - (x < y);
 }
 
+/* 1 when attempt a counts for cap or quiet rule ru (its scope and channel). */
 static int attempt_counts(const rule *ru, const ecm_rules_attempt *a)
 {
     return (a->same & scope_mask(ru->scope)) != 0 && ((unsigned)a->channel & ru->channels) != 0;
 }
 
+/* Caps and quiet rules at t: a cap reached records when its oldest counted
+ * attempt that must leave the window does; a quiet rule the end of the latest
+ * period that holds t. */
 static void check_caps_quiet(const ctx *c, int64_t t, hit *worst, int *blocked)
 {
     const ecm_rules *r = c->r;
@@ -800,6 +814,7 @@ static int hours_can_meet(const ctx *c)
     return 0;
 }
 
+/* ms as RFC 3339 UTC, or words for ECM_WINDOW_NONE. */
 static void format_instant(int64_t ms, char *out, size_t size)
 {
     if (ms == ECM_WINDOW_NONE) {
@@ -809,6 +824,7 @@ static void format_instant(int64_t ms, char *out, size_t size)
     ecm_clock_format_ms(ms, out, size);
 }
 
+/* A duration in the largest whole unit: "7 d", "24 h", "90 min", "61 s". */
 static void format_period(int64_t ms, char *out, size_t size)
 {
     long long s = (long long)(ms / 1000);
@@ -845,6 +861,8 @@ static const rule *hours_rule(const ctx *c, size_t s, int wday)
     return first;
 }
 
+/* Fills *b for hit h at the evaluation's now, the search having ended at
+ * until. */
 static void describe(const ctx *c, const hit *h, int64_t until, ecm_rules_block *b)
 {
     const ecm_rules *r = c->r;
@@ -870,9 +888,9 @@ static void describe(const ctx *c, const hit *h, int64_t until, ecm_rules_block 
         int y, m, d;
         civil_from_days(bo->day, &y, &m, &d);
         ecm_utf8_format(b->why, sizeof b->why,
-                        "blackout: the campaign's day off %04d-%02d-%02d (%s) closes that local "
-                        "day in %s%s; next allowed %s",
-                        y, m, d, bo->reason, c->in->zone, margin, next);
+                        "blackout: the campaign's day off %04d-%02d-%02d closes that local day "
+                        "in %s%s; next allowed %s: \"%s\"",
+                        y, m, d, c->in->zone, margin, next, bo->reason);
         return;
     }
     const rule *ru = h->kind == K_HOURS ? hours_rule(c, h->set, wday) : &r->rules[h->index];
@@ -883,17 +901,17 @@ static void describe(const ctx *c, const hit *h, int64_t until, ecm_rules_block 
     switch (h->kind) {
     case K_HOURS:
         ecm_utf8_format(b->why, sizeof b->why,
-                        "hours: %s (rule %lld) does not allow %s local in %s%s: \"%s\"; next "
-                        "allowed %s",
-                        s->name, (long long)b->rule_id, local, c->in->zone, margin, b->says, next);
+                        "hours: %s (rule %lld) does not allow %s local in %s%s; next allowed %s: "
+                        "\"%s\"",
+                        s->name, (long long)b->rule_id, local, c->in->zone, margin, next, b->says);
         break;
     case K_DAY_OFF: {
         int y, m, d;
         civil_from_days(ru->day, &y, &m, &d);
         ecm_utf8_format(b->why, sizeof b->why,
-                        "day off: %s (rule %lld) closes %04d-%02d-%02d local in %s%s: \"%s\"; next "
-                        "allowed %s",
-                        s->name, (long long)ru->id, y, m, d, c->in->zone, margin, ru->says, next);
+                        "day off: %s (rule %lld) closes %04d-%02d-%02d local in %s%s; next "
+                        "allowed %s: \"%s\"",
+                        s->name, (long long)ru->id, y, m, d, c->in->zone, margin, next, ru->says);
         break;
     }
     case K_CAP: {
@@ -901,17 +919,17 @@ static void describe(const ctx *c, const hit *h, int64_t until, ecm_rules_block 
         format_period(ru->window_ms, win, sizeof win);
         ecm_utf8_format(b->why, sizeof b->why,
                         "cap: %d attempts in %s (%s, rule %lld) reached with %d, the one that "
-                        "frees it dispatched %s: \"%s\"; next allowed %s",
-                        ru->max, win, s->name, (long long)ru->id, h->count, at, ru->says, next);
+                        "frees it dispatched %s; next allowed %s: \"%s\"",
+                        ru->max, win, s->name, (long long)ru->id, h->count, at, next, ru->says);
         break;
     }
     default: {
         char q[24];
         format_period(ru->quiet_ms, q, sizeof q);
         ecm_utf8_format(b->why, sizeof b->why,
-                        "quiet: %s after %s (%s, rule %lld), that outcome at %s: \"%s\"; next "
-                        "allowed %s",
-                        q, ru->outcome, s->name, (long long)ru->id, at, ru->says, next);
+                        "quiet: %s after %s (%s, rule %lld), that outcome at %s; next allowed %s: "
+                        "\"%s\"",
+                        q, ru->outcome, s->name, (long long)ru->id, at, next, ru->says);
         break;
     }
     }
@@ -975,7 +993,8 @@ int ecm_rules_allows(const ecm_rules *r, const ecm_rules_in *in, ecm_rules_block
                     until = t;
                     break;
                 }
-                t = h.next;
+                /* Every lower bound is after t; never loop in place. */
+                t = h.next > t ? h.next : t + 1;
             }
         }
         if (b) {

@@ -495,6 +495,30 @@ static const char *region_default(const gw_app *app)
     return app->default_region && app->default_region[0] ? app->default_region : "US";
 }
 
+/* The contact rules of a new campaign: its picks (resolved, or the
+ * default), its blackout dates (canonical, NULL when none given) and the
+ * audit summary (body with the picks, the default ones too), all the
+ * caller's. Returns 1, or 0 after rolling back and answering (400, 503). */
+static int create_rules(ecm_http_req *req, ecm_pg *pg, const gw_app *app,
+                        const gw_campaign_input *in, const json_t *body, json_t **picks,
+                        json_t **blackouts, json_t **summary)
+{
+    int found = in->rule_sets
+                    ? resolve_rule_sets(req, pg, in->rule_sets, "Invalid campaign", picks)
+                    : default_rule_sets(pg, in->region ? in->region : region_default(app), picks);
+    *blackouts = in->blackout_dates ? gw_campaign_blackouts_canonical(in->blackout_dates) : NULL;
+    *summary = json_deep_copy(body);
+    if (found != 1 || (in->blackout_dates && !*blackouts) || !*summary ||
+        json_object_set(*summary, "rule_sets", *picks) != 0) {
+        ecm_pg_rollback(pg);
+        if (found != 0) {
+            gw_respond_db_down(req, pg, "read rule sets");
+        }
+        return 0;
+    }
+    return 1;
+}
+
 static void create_campaign(void *ctx, ecm_http_req *req)
 {
     const gw_app *app = ctx;
@@ -534,20 +558,9 @@ static void create_campaign(void *ctx, ecm_http_req *req)
         }
         goto out;
     }
-    found = in.rule_sets
-                ? resolve_rule_sets(req, pg, in.rule_sets, "Invalid campaign", &picks)
-                : default_rule_sets(pg, in.region ? in.region : region_default(app), &picks);
-    blackouts = in.blackout_dates ? gw_campaign_blackouts_canonical(in.blackout_dates) : NULL;
-    summary = json_deep_copy(body);
-    if (found != 1 || (in.blackout_dates && !blackouts) || !summary) {
-        ecm_pg_rollback(pg);
-        if (found != 0) {
-            gw_respond_db_down(req, pg, "read rule sets");
-        }
+    if (create_rules(req, pg, app, &in, body, &picks, &blackouts, &summary) != 1) {
         goto out;
     }
-    /* The audit row names the sets picked, the default ones too. */
-    json_object_set(summary, "rule_sets", picks);
     char timeout[24];
     const char *params[CAMPAIGN_VALUES + 1];
     params[0] = in.channel;
@@ -577,8 +590,7 @@ static void create_campaign(void *ctx, ecm_http_req *req)
     if (gw_format(location, sizeof(location), "/api/v1/campaigns/%lld", id) == 0) {
         ecm_http_add_header(req, "Location", location);
     }
-    ecm_log_info("campaign created", "campaign_id=%lld channel=%s rule_sets=%zu", id, in.channel,
-                 json_array_size(picks));
+    ecm_log_info("campaign created", "campaign_id=%lld channel=%s", id, in.channel);
     gw_json_respond(req, 201, c);
 out:
     json_decref(picks);

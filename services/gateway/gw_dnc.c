@@ -311,7 +311,8 @@ static PGresult *read_entry(ecm_pg *pg, const dnc_list *l, const char *key)
 
 /* Revokes e164 (key: its phone key) on l for the channels of scope, with
  * reason, in the transaction open on pg: one ledger entry, unless every
- * channel of scope is revoked already (*created = 0). Returns the entry's
+ * channel of scope is revoked already by the API (*created = 0). A number
+ * revoked by a STOP gets the API's own entry, which a START does not lift. Returns the entry's
  * row, or NULL after rolling back and answering (404, 503). */
 static PGresult *insert_entry(ecm_http_req *req, ecm_pg *pg, const dnc_list *l, const char *e164,
                               const char *key, const char *reason, const char *scope,
@@ -321,7 +322,7 @@ static PGresult *insert_entry(ecm_http_req *req, ecm_pg *pg, const dnc_list *l, 
     PGresult *r = ecm_pg_exec(pg,
                               "SELECT count(*) FROM dnc WHERE phone_key = $1 "
                               "AND campaign_id IS NOT DISTINCT FROM $2::bigint "
-                              "AND ($3 = 'all' OR channel = $3)",
+                              "AND ($3 = 'all' OR channel = $3) AND source = 'api'",
                               3, p_state);
     long long listed = r && PQntuples(r) == 1 ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : -1;
     PQclear(r);

@@ -360,14 +360,13 @@ int gw_rule_duration_parse(const char *s, long long *seconds)
     return 0;
 }
 
-/* A cap's window or a quiet period: key_s (seconds, a JSON integer) or key
+/* A cap's window or a quiet period: key_s ("<key>_s": seconds, a JSON integer) or key
  * ("24 hours", "7 days"), exactly one, from 1 s to 366 days. 0 or -1 (said,
  * naming what, "the rolling window" or "the quiet period"). */
-static int check_period(const json_t *rule, size_t i, const char *key, const char *what,
-                        long long *out, const why *w)
+static int check_period(const json_t *rule, size_t i, const char *key, const char *key_s,
+                        const char *what, long long *out, const why *w)
 {
-    char key_s[16], msg[200];
-    (void)snprintf(key_s, sizeof(key_s), "%s_s", key);
+    char msg[200];
     json_t *words = json_object_get(rule, key);
     json_t *secs = json_object_get(rule, key_s);
     if (words && secs) {
@@ -403,7 +402,7 @@ static int check_cap(const json_t *rule, size_t i, json_t *doc, json_t *row, con
         return rule_fail(w, i, "max_attempts", NULL,
                          "required: the most attempts in the window, an integer from 1 to 1000");
     }
-    if (check_period(rule, i, "window", "the rolling window", &window, w) != 0) {
+    if (check_period(rule, i, "window", "window_s", "the rolling window", &window, w) != 0) {
         return -1;
     }
     json_object_set_new(doc, "max_attempts", json_integer(max));
@@ -430,7 +429,7 @@ static int check_quiet(const json_t *rule, size_t i, json_t *doc, json_t *row, c
                          "is how ECM closes a contact, not how an attempt ends");
     }
     long long quiet;
-    if (check_period(rule, i, "quiet", "the quiet period", &quiet, w) != 0) {
+    if (check_period(rule, i, "quiet", "quiet_s", "the quiet period", &quiet, w) != 0) {
         return -1;
     }
     json_object_set_new(doc, "after_outcome", json_string(outcome));
@@ -574,4 +573,97 @@ void gw_rule_set_input_clear(gw_rule_set_input *in)
     json_decref(in->rows);
     in->doc = NULL;
     in->rows = NULL;
+}
+
+/* ---- the audit's view of a replace ---------------------------------------- */
+
+/* A rule of one side: its canonical text (keys sorted) and itself. */
+typedef struct {
+    char *text;
+    size_t index; /* in its list */
+} keyed_rule;
+
+static int cmp_keyed(const void *a, const void *b)
+{
+    return strcmp(((const keyed_rule *)a)->text, ((const keyed_rule *)b)->text);
+}
+
+static void keyed_free(keyed_rule *k, size_t n)
+{
+    for (size_t i = 0; k && i < n; i++) {
+        free(k[i].text);
+    }
+    free(k);
+}
+
+/* The rules of list keyed and sorted by their text; NULL when out of
+ * memory (n 0 gives a non-NULL empty array). */
+static keyed_rule *keyed_sorted(const json_t *list, size_t n)
+{
+    keyed_rule *k = calloc(n ? n : 1, sizeof(*k));
+    for (size_t i = 0; k && i < n; i++) {
+        k[i].index = i;
+        k[i].text = json_dumps(json_array_get(list, i), JSON_COMPACT | JSON_SORT_KEYS);
+        if (!k[i].text) {
+            keyed_free(k, i);
+            return NULL;
+        }
+    }
+    if (k) {
+        qsort(k, n, sizeof(*k), cmp_keyed);
+    }
+    return k;
+}
+
+/* Appends to out the rules of list whose index is marked in only[]. */
+static int append_marked(json_t *out, const json_t *list, const unsigned char *only, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (only[i] && json_array_append(out, json_array_get(list, i)) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+json_t *gw_rule_set_rules_diff(const json_t *before, const json_t *after)
+{
+    size_t nb = json_array_size(before), na = json_array_size(after);
+    keyed_rule *b = keyed_sorted(before, nb);
+    keyed_rule *a = b ? keyed_sorted(after, na) : NULL;
+    unsigned char *gone = calloc(nb ? nb : 1, 1), *came = calloc(na ? na : 1, 1);
+    json_t *removed = json_array(), *added = json_array();
+    json_t *out = NULL;
+    if (!a || !gone || !came || !removed || !added) {
+        goto done;
+    }
+    /* A merge of the two sorted lists marks what only one side has; the
+     * lists are then shown in their own order. */
+    size_t i = 0, j = 0;
+    while (i < nb || j < na) {
+        int c = i == nb ? 1 : j == na ? -1 : strcmp(b[i].text, a[j].text);
+        if (c < 0) {
+            gone[b[i++].index] = 1;
+        } else if (c > 0) {
+            came[a[j++].index] = 1;
+        } else {
+            i++, j++;
+        }
+    }
+    if (append_marked(removed, before, gone, nb) == 0 &&
+        append_marked(added, after, came, na) == 0) {
+        int reordered = json_array_size(removed) == 0 && json_array_size(added) == 0;
+        out = json_pack("{sO sO}", "removed", removed, "added", added);
+        if (out && reordered) {
+            json_object_set_new(out, "reordered", json_true());
+        }
+    }
+done:
+    free(gone);
+    free(came);
+    json_decref(removed);
+    json_decref(added);
+    keyed_free(b, nb);
+    keyed_free(a, na);
+    return out;
 }

@@ -74,6 +74,15 @@ int gw_rule_set_validate(const json_t *body, gw_rule_set_input *out, char *field
 /* Releases what gw_rule_set_validate() put in in. in may be zeroed. */
 void gw_rule_set_input_clear(gw_rule_set_input *in);
 
+/* What changed between two lists of rules in the canonical shape (no ids),
+ * for the audit row of a replace: {"removed": [rules only in before],
+ * "added": [rules only in after]}, each in its list's order, a rule
+ * counted as often as it appears; a changed rule is one removed and one added. When only the order
+ * changed, both are empty and "reordered" is true. New reference, or NULL
+ * when out of memory. */
+json_t *gw_rule_set_rules_diff(const json_t *before, const json_t *after)
+    __attribute__((warn_unused_result));
+
 /* Parses "HH:MM" (two digits each) into minutes of the day: 00:00 to 23:59,
  * and 24:00 too when end is not 0 (the end of a range). Returns 0, or -1. */
 int gw_rule_hhmm_parse(const char *s, int end, int *minutes) __attribute__((warn_unused_result));

@@ -336,6 +336,15 @@ static void replace_set(void *ctx, ecm_http_req *req)
     json_t *doc = before ? set_document(before) : NULL;
     json_decref(before);
     changes = doc ? gw_audit_diff(doc, in.doc) : NULL;
+    if (changes && json_object_get(changes, "rules")) {
+        /* The rules that went and came, not two copies of the whole set. */
+        json_t *rules =
+            gw_rule_set_rules_diff(json_object_get(doc, "rules"), json_object_get(in.doc, "rules"));
+        if (!rules || json_object_set_new(changes, "rules", rules) != 0) {
+            json_decref(changes);
+            changes = NULL;
+        }
+    }
     json_decref(doc);
     if (!changes) {
         ecm_pg_rollback(pg);

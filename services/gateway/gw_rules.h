@@ -14,7 +14,8 @@
  * shipped update (a migration that loads the file again) leaves the
  * officer's version alone; the answer says so in "notice". Every change
  * writes one audit_log row in its transaction (rule_set.create with the
- * set, rule_set.update with what changed, rule_set.delete with what went);
+ * set, rule_set.update with what changed: members from/to, the rules
+ * removed and added, rule_set.delete with what went);
  * the tables' triggers move rules_generation, which the dispatchers'
  * caches follow, so a change applies without a pause. */
 #ifndef GW_RULES_H

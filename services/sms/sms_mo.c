@@ -114,13 +114,23 @@ int sms_mo_phone_normalize(const char *raw, char *out, size_t out_size)
 
 /* ---- the transaction ---- */
 
-/* The channels on which the number is revoked on the global list now, and
- * of those the ones a STOP keyword revoked (the only ones a START grants
- * back: a number listed by the API, an upload or an agent stays listed). */
+/* How many channels the number is revoked on, on the global list (0..2),
+ * and of those the ones a START may grant back: the channels whose every
+ * revoke since their last grant came from a STOP keyword ("sms", "voice",
+ * "sms,voice" or ""). A number listed by the API, an upload or an agent's
+ * disposition stays listed on that channel, even after a STOP. Entries are
+ * ordered as the derivation orders them (business time, then id). */
 static const char SQL_GLOBAL_STATE[] =
-    "SELECT count(*), coalesce(string_agg(channel, ',' ORDER BY channel)"
-    " FILTER (WHERE source = 'stop_keyword'), '')"
-    " FROM dnc WHERE campaign_id IS NULL AND phone_key = $1";
+    "WITH e AS (SELECT ch.c, x.action, x.source, x.at, x.id"
+    "  FROM (VALUES ('voice'), ('sms')) AS ch (c) JOIN consent_ledger x"
+    "  ON x.phone_key = $1 AND x.campaign_id IS NULL AND x.scope IN (ch.c, 'all')),"
+    " g AS (SELECT DISTINCT ON (c) c, at, id FROM e WHERE action = 'grant'"
+    "  ORDER BY c, at DESC, id DESC),"
+    " stopped AS (SELECT e.c FROM e LEFT JOIN g USING (c)"
+    "  WHERE e.action = 'revoke' AND (g.c IS NULL OR (e.at, e.id) > (g.at, g.id))"
+    "  GROUP BY e.c HAVING bool_and(e.source = 'stop_keyword'))"
+    " SELECT (SELECT count(*) FROM dnc WHERE campaign_id IS NULL AND phone_key = $1),"
+    " coalesce((SELECT string_agg(c, ',' ORDER BY c) FROM stopped), '')";
 
 /* Locked in id order so that two opt-outs touching the same contacts can't
  * deadlock each other. The digits comparison matches however the upload
@@ -133,9 +143,9 @@ static const char SQL_CLOSE[] =
     " ORDER BY id FOR UPDATE)"
     " RETURNING k.id, k.campaign_id, k.attempts";
 
-/* The global state of digits: *revoked = channels revoked (0..2), stop =
- * the channels a STOP revoked, "sms", "voice", "sms,voice" or "". Returns
- * 0 or -1 (roll back). */
+/* The global state of digits (SQL_GLOBAL_STATE): *revoked = channels
+ * revoked (0..2), stop = the channels a START grants back. Returns 0 or -1
+ * (roll back). */
 static int global_state(ecm_pg *pg, const char *digits, int *revoked, char *stop, size_t stop_size)
 {
     const char *p[] = {digits};

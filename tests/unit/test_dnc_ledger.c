@@ -124,12 +124,13 @@ static void test_latest_entry_per_channel_wins(void **state)
     const char *k = "12125550100";
     long long r1 = record(f, "+12125550100", 0, "all", "revoke", "2026-03-01T10:00:00Z");
     expect_state(f, k, 0, "voice,sms");
-    assert_int_equal(ecm_test_pg_int(conn(f),
-                                     "SELECT count(*) FROM dnc WHERE ledger_id = %lld "
-                                     "AND source = 'api' AND reason = 'test' AND "
-                                     "created_at = '2026-03-01T10:00:00Z'",
-                                     r1),
-                     2);
+    assert_int_equal(
+        ecm_test_pg_int(conn(f),
+                        "SELECT count(*) FROM dnc WHERE ledger_id = %lld "
+                        "AND source = 'api' AND reason = 'test' AND "
+                        "created_at = (SELECT recorded_at FROM consent_ledger WHERE id = %lld)",
+                        r1, r1),
+        2);
     /* A grant of one channel after the revoke of all: that channel only. */
     record(f, "+12125550100", 0, "sms", "grant", "2026-03-02T10:00:00Z");
     expect_state(f, k, 0, "voice");
@@ -318,6 +319,32 @@ static void test_append_only_and_derived_only(void **state)
                  ecm_dnc_scope_valid("ALL"));
 }
 
+/* Two transactions writing entries for one number: the later one derives
+ * after the earlier one commits, so the state follows the ledger. The
+ * second INSERT is sent while the first transaction is open; the result
+ * is read after the first commits (no timing involved). */
+static void test_concurrent_entries_of_one_number(void **state)
+{
+    fixture *f = ecm_test_need(*state);
+    PGconn *other = ecm_test_pg_connect(f->db->dsn);
+    ecm_test_pg_exec(conn(f), "BEGIN");
+    ecm_test_pg_exec(conn(f), "INSERT INTO consent_ledger (phone, scope, action, source, actor, at)"
+                              " VALUES ('+12125550120', 'all', 'revoke', 'api', 't',"
+                              " '2026-03-01T10:00:00Z')");
+    assert_int_equal(PQsendQuery(other, "INSERT INTO consent_ledger (phone, scope, action, source,"
+                                        " actor, at) VALUES ('+12125550120', 'all', 'grant',"
+                                        " 'api', 't', '2026-03-01T11:00:00Z')"),
+                     1);
+    ecm_test_pg_exec(conn(f), "COMMIT");
+    PGresult *r;
+    while ((r = PQgetResult(other)) != NULL) {
+        assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+        PQclear(r);
+    }
+    PQfinish(other);
+    expect_state(f, "12125550120", 0, "");
+}
+
 /* A database at the schema before 017 with the old dnc rows, then 017 and
  * the rest: each row is a revoke of all channels in the ledger, its source
  * mapped, at its created_at, and dnc holds it per channel. */
@@ -385,6 +412,7 @@ int main(void)
         cmocka_unit_test_setup(test_campaign_list_is_apart_from_the_global_one, test_setup),
         cmocka_unit_test_setup(test_closing_follows_the_channels_revoked, test_setup),
         cmocka_unit_test_setup(test_append_only_and_derived_only, test_setup),
+        cmocka_unit_test_setup(test_concurrent_entries_of_one_number, test_setup),
         cmocka_unit_test(test_migration_of_existing_rows),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

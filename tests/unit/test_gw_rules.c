@@ -3,9 +3,9 @@
  * ECM_TEST_PG_DSN, the rule-set API against a scratch database: the shipped
  * files' shape round trip (POST then GET gives the canonical document, and
  * every shipped rules/<name>.json passes the validation and comes back
- * from the table as the validation makes it), a shipped set edited becomes
- * the customer's own, a set in use is not deleted, each change one audit
- * row. */
+ * from the table as the validation makes it; rules/<name>.json all of them), a shipped set edited
+ * becomes the customer's own, a set in use is not deleted, each change one audit row. */
+#include <glob.h>
 #include <stdio.h>
 
 #include <jansson.h>
@@ -300,13 +300,54 @@ static void test_rule_set_top_level_refusals(void **state)
     gw_rule_set_input_clear(&in);
 }
 
+static void test_rule_set_rules_diff_names_what_went_and_came(void **state)
+{
+    (void)state;
+    json_t *before = json_loads("[{\"kind\":\"day_off\",\"day\":\"2026-12-25\"},"
+                                "{\"kind\":\"day_off\",\"day\":\"2026-12-25\"},"
+                                "{\"kind\":\"cap\",\"max_attempts\":3,\"window_s\":86400},"
+                                "{\"kind\":\"day_off\",\"day\":\"2026-07-04\"}]",
+                                0, NULL);
+    json_t *after = json_loads("[{\"kind\":\"day_off\",\"day\":\"2026-07-04\"},"
+                               "{\"window_s\":86400,\"max_attempts\":2,\"kind\":\"cap\"},"
+                               "{\"kind\":\"day_off\",\"day\":\"2026-12-25\"},"
+                               "{\"kind\":\"day_off\",\"day\":\"2027-01-01\"}]",
+                               0, NULL);
+    json_t *d = gw_rule_set_rules_diff(before, after);
+    json_t *want = json_loads("{\"removed\":[{\"kind\":\"day_off\",\"day\":\"2026-12-25\"},"
+                              "{\"kind\":\"cap\",\"max_attempts\":3,\"window_s\":86400}],"
+                              "\"added\":[{\"kind\":\"cap\",\"max_attempts\":2,\"window_s\":86400},"
+                              "{\"kind\":\"day_off\",\"day\":\"2027-01-01\"}]}",
+                              0, NULL);
+    if (!json_equal(want, d)) {
+        fail_msg("diff: %s", json_dumps(d, JSON_COMPACT));
+    }
+    json_decref(d);
+    json_decref(want);
+    /* The same rules in another order: nothing went, nothing came. */
+    json_t *shuffled = json_pack("[OOOO]", json_array_get(before, 3), json_array_get(before, 2),
+                                 json_array_get(before, 1), json_array_get(before, 0));
+    d = gw_rule_set_rules_diff(before, shuffled);
+    assert_int_equal(json_array_size(json_object_get(d, "removed")), 0);
+    assert_int_equal(json_array_size(json_object_get(d, "added")), 0);
+    assert_true(json_is_true(json_object_get(d, "reordered")));
+    json_decref(d);
+    json_decref(shuffled);
+    json_decref(before);
+    json_decref(after);
+}
+
 /* The text of file (under ECM_SOURCE_DIR) as JSON; fails the test when it
  * can't be read. */
 static json_t *source_json(const char *file)
 {
     const char *root = getenv("ECM_SOURCE_DIR");
     char path[4096];
-    gw_test_format(path, sizeof(path), "%s/%s", root ? root : ".", file);
+    gw_test_format(path, sizeof(path), "%s%s%s",
+                   file[0] == '/' ? ""
+                   : root         ? root
+                                  : ".",
+                   file[0] == '/' ? "" : "/", file);
     json_error_t jerr;
     json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
     if (!j) {
@@ -315,24 +356,34 @@ static json_t *source_json(const char *file)
     return j;
 }
 
-static const char *const SHIPPED[] = {"rules/us_federal_tcpa.json", "rules/us_regulation_f.json",
-                                      "rules/us_federal_holidays.json", "rules/us_fl_ftsa.json",
-                                      "rules/gb_ofcom_abandoned.json"};
+/* Every shipped file, rules/<name>.json, relative to ECM_SOURCE_DIR; at
+ * least the five the issue began with. Free with globfree(). */
+static void shipped_files(glob_t *g)
+{
+    const char *root = getenv("ECM_SOURCE_DIR");
+    char pattern[4096];
+    gw_test_format(pattern, sizeof(pattern), "%s/rules/*.json", root ? root : ".");
+    assert_int_equal(glob(pattern, 0, NULL, g), 0);
+    assert_true(g->gl_pathc >= 5);
+}
 
 static void test_rule_set_shipped_files_validate(void **state)
 {
     (void)state;
-    for (size_t i = 0; i < sizeof(SHIPPED) / sizeof(SHIPPED[0]); i++) {
-        json_t *file = source_json(SHIPPED[i]);
+    glob_t g;
+    shipped_files(&g);
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        json_t *file = source_json(g.gl_pathv[i]);
         gw_rule_set_input in;
         char field[64], reason[320];
         if (gw_rule_set_validate(file, &in, field, sizeof(field), reason, sizeof(reason)) != 0) {
-            fail_msg("%s: %s: %s", SHIPPED[i], field, reason);
+            fail_msg("%s: %s: %s", g.gl_pathv[i], field, reason);
         }
         assert_int_equal(json_array_size(in.rows), json_array_size(json_object_get(file, "rules")));
         gw_rule_set_input_clear(&in);
         json_decref(file);
     }
+    globfree(&g);
 }
 
 /* ---- the API -------------------------------------------------------------- */
@@ -435,7 +486,16 @@ static void test_api_rule_set_round_trip_and_audit(void **state)
                                      id);
     json_t *s = json_loads(summary, 0, NULL);
     free(summary);
-    assert_non_null(json_object_get(json_object_get(s, "rules"), "from"));
+    /* The cap went as it was and came back with 2: one removed, one added. */
+    json_t *rd = json_object_get(s, "rules");
+    assert_int_equal(json_array_size(json_object_get(rd, "removed")), 1);
+    assert_int_equal(json_array_size(json_object_get(rd, "added")), 1);
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_array_get(json_object_get(rd, "removed"), 0), "max_attempts")),
+                     3);
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_array_get(json_object_get(rd, "added"), 0), "max_attempts")),
+                     2);
     assert_null(json_object_get(s, "name"));
     json_decref(s);
 
@@ -467,8 +527,10 @@ static void test_api_shipped_sets_read_back_as_validated(void **state)
     /* Every shipped file, loaded by the migration, reads back through the
      * API exactly as the validation makes the file: the two readers of the
      * format agree. */
-    for (size_t i = 0; i < sizeof(SHIPPED) / sizeof(SHIPPED[0]); i++) {
-        json_t *file = source_json(SHIPPED[i]);
+    glob_t g;
+    shipped_files(&g);
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        json_t *file = source_json(g.gl_pathv[i]);
         gw_rule_set_input in;
         char field[64], reason[320];
         assert_int_equal(
@@ -481,12 +543,13 @@ static void test_api_shipped_sets_read_back_as_validated(void **state)
         assert_int_equal(gw_test_call(f, "GET", path, NULL, &a), 200);
         assert_true(json_is_true(json_object_get(a, "shipped")));
         json_t *rules = rules_without_ids(a);
-        assert_json_equal(json_object_get(in.doc, "rules"), rules, SHIPPED[i]);
+        assert_json_equal(json_object_get(in.doc, "rules"), rules, g.gl_pathv[i]);
         json_decref(rules);
         json_decref(a);
         gw_rule_set_input_clear(&in);
         json_decref(file);
     }
+    globfree(&g);
     json_t *a = NULL;
     assert_int_equal(gw_test_call(f, "GET", "/api/v1/rule-sets?jurisdiction=US-FL", NULL, &a), 200);
     json_t *items = json_object_get(a, "items");
@@ -597,6 +660,7 @@ int main(void)
         cmocka_unit_test(test_rule_set_refusals_name_the_member),
         cmocka_unit_test(test_rule_set_top_level_refusals),
         cmocka_unit_test(test_rule_set_shipped_files_validate),
+        cmocka_unit_test(test_rule_set_rules_diff_names_what_went_and_came),
     };
     const struct CMUnitTest api[] = {
         cmocka_unit_test(test_api_rule_set_round_trip_and_audit),

@@ -39,6 +39,10 @@ static void usage(FILE *out)
             "            --start-at TIME        --end-at TIME (RFC 3339)\n"
             "            --window DAYS=HH:MM-HH:MM  repeatable: mon-fri=09:00-17:00, sat,sun=...\n"
             "            --sms-template TEXT    --sms-sender ID   --sms-gateway kannel|http\n"
+            "            --rule-set NAME        repeatable: the rule sets it picks (ecmctl\n"
+            "                                   rules list; none given: the default, US\n"
+            "                                   federal (TCPA) in the US)\n"
+            "            --blackout YYYY-MM-DD[:REASON]  repeatable: a day of no contact\n"
             "activate  draft or paused -> active     pause   active -> paused\n"
             "resume    paused -> active              stop    active or paused -> stopped (for "
             "good)\n"
@@ -125,6 +129,43 @@ int ctl_campaigns_window_add(json_t *window, const char *spec, char *err, size_t
     return 0;
 }
 
+int ctl_campaigns_blackout_add(json_t *list, const char *spec, char *err, size_t err_size)
+{
+    const char *colon = strchr(spec, ':');
+    size_t n = colon ? (size_t)(colon - spec) : strlen(spec);
+    bool shape = n == 10 && spec[4] == '-' && spec[7] == '-';
+    for (size_t i = 0; shape && i < n; i++) {
+        shape = i == 4 || i == 7 || (spec[i] >= '0' && spec[i] <= '9');
+    }
+    if (!shape) {
+        (void)snprintf(err, err_size,
+                       "--blackout '%s': give YYYY-MM-DD or YYYY-MM-DD:REASON, e.g. "
+                       "2026-12-24:office closed",
+                       spec);
+        return -1;
+    }
+    json_t *day = json_pack("{ss#}", "date", spec, (int)n);
+    if (day && colon && colon[1]) {
+        json_object_set_new(day, "reason", json_string(colon + 1));
+    }
+    if (!day || json_array_append_new(list, day) != 0) {
+        (void)snprintf(err, err_size, "--blackout: out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* body's array member key ("rule_sets"), made when absent (borrowed). */
+static json_t *array_of(json_t *body, const char *key)
+{
+    json_t *a = json_object_get(body, key);
+    if (!json_is_array(a)) {
+        a = json_array();
+        json_object_set_new(body, key, a);
+    }
+    return a;
+}
+
 /* Parses --json alone (and --help). Returns 0, CTL_EXIT_USAGE, or -1 for
  * --help. Leaves optind at the first operand. */
 static int parse_read_opts(int argc, char **argv, bool *json, long long *limit)
@@ -197,6 +238,21 @@ static void print_campaign(const json_t *c)
     for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
         const char *v = json_string_value(json_object_get(c, plain[i]));
         printf("  %-10s %s\n", plain[i], v ? v : "-");
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(c, "rule_sets"), i, v)
+    {
+        printf("  %-10s %s (%lld)\n", i ? "" : "rule sets",
+               json_string_value(json_object_get(v, "name")),
+               (long long)json_integer_value(json_object_get(v, "id")));
+    }
+    json_array_foreach(json_object_get(c, "blackout_dates"), i, v)
+    {
+        const char *why = json_string_value(json_object_get(v, "reason"));
+        printf("  %-10s %s%s%s\n", i ? "" : "blackouts",
+               json_string_value(json_object_get(v, "date")), why && *why ? "  " : "",
+               why ? why : "");
     }
     char line[1024];
     printf("  counts     %s\n", ctl_table_counts_line(line, sizeof(line), c));
@@ -282,6 +338,16 @@ static int create_flag(json_t *body, int c, const char *v)
             return CTL_EXIT_USAGE;
         }
         return 0;
+    case 'R':
+        json_array_append_new(array_of(body, "rule_sets"), json_string(v));
+        return 0;
+    case 'B':
+        if (ctl_campaigns_blackout_add(array_of(body, "blackout_dates"), v, err, sizeof(err)) !=
+            0) {
+            fprintf(stderr, "ecmctl campaigns create: %s\n", err);
+            return CTL_EXIT_USAGE;
+        }
+        return 0;
     case 'k': {
         /* KIND:ID, or KIND:ID:IMPORT_TABLE for ucce_db; the gateway judges them. */
         const char *colon = strchr(v, ':');
@@ -340,6 +406,8 @@ static int create(int argc, char **argv)
                                          {"sms-template", required_argument, NULL, 'T'},
                                          {"sms-sender", required_argument, NULL, 'F'},
                                          {"sms-gateway", required_argument, NULL, 'G'},
+                                         {"rule-set", required_argument, NULL, 'R'},
+                                         {"blackout", required_argument, NULL, 'B'},
                                          {"json", no_argument, NULL, OPT_JSON},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};

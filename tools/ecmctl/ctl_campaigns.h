@@ -14,6 +14,13 @@
 int ctl_campaigns_window_add(json_t *window, const char *spec, char *err, size_t err_size)
     __attribute__((warn_unused_result));
 
+/* Appends the blackout spec "YYYY-MM-DD[:reason]" to list (a JSON array
+ * of {"date", "reason"}, as the API takes "blackout_dates"). The date is
+ * only checked for its shape; the gateway judges the calendar. Returns 0,
+ * or -1 with why in err (list unchanged). */
+int ctl_campaigns_blackout_add(json_t *list, const char *spec, char *err, size_t err_size)
+    __attribute__((warn_unused_result));
+
 /* Runs "campaigns" with its arguments (argv[0] is "campaigns"). Returns an
  * exit code (ctl_cli.h). */
 int ctl_campaigns_main(int argc, char **argv);

@@ -12,6 +12,7 @@
 #include "ctl_dnc.h"
 #include "ctl_export.h"
 #include "ctl_keys.h"
+#include "ctl_rules.h"
 #include "ctl_upload.h"
 #include "ctl_watch.h"
 
@@ -28,6 +29,7 @@ static const verb VERBS[] = {
     {"dnc", ctl_dnc_main, "add|rm|ls|import do-not-contact numbers"},
     {"export", ctl_export_main, "a campaign's attempts (or contacts) as CSV on stdout"},
     {"keys", ctl_keys_main, "create|ls|revoke API keys"},
+    {"rules", ctl_rules_main, "list|show|apply rule sets (contact rules per jurisdiction)"},
 };
 
 /* Writes ecmctl's usage (the verbs, the environment, the exit codes)
