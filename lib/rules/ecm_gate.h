@@ -26,25 +26,28 @@
 
 #include "ecm/v1/events.pb-c.h"
 #include "ecm_calling.h"
+#include "ecm_dnc.h"
 #include "ecm_metrics.h"
 #include "ecm_pg.h"
 
 /* Select-list columns of a take statement over "contacts ct JOIN campaigns
  * c", read by ecm_gate_judge(): the contact's numbers, zones and counters,
- * the campaign's window, bounds and version, and per number 1 when it is on
- * the global list or the campaign's (dnc.phone_key is the number's digits),
- * else 0, as one string ("010"). The take statement should lock the contacts
- * (FOR UPDATE OF ct SKIP LOCKED) and share-lock the campaign (FOR SHARE OF
- * c) with c.state = 'active' in its WHERE: a pause then either waits for the
- * batch being taken to commit, or commits first and the batch takes nothing. */
+ * the campaign's window, bounds and version, per number 1 when it is blocked
+ * on the campaign's channel (ECM_DNC_BLOCKED_SQL: a dnc row of that channel,
+ * global or the campaign's, derived from the consent ledger), else 0, as one
+ * string ("010"), and what the contact rules read: the contact's region,
+ * its numbers' regions, its subject key, the campaign's region and channel.
+ * The take statement should lock the contacts (FOR UPDATE OF ct SKIP
+ * LOCKED) and share-lock the campaign (FOR SHARE OF c) with c.state =
+ * 'active' in its WHERE: a pause then either waits for the batch being taken
+ * to commit, or commits first and the batch takes nothing. */
 #define ECM_GATE_COLUMNS                                                                           \
     "ct.id, ct.campaign_id, ct.attempts, ct.phone_index, ct.phones::text, ct.time_zone, "          \
     "ct.phone_zones::text, c.time_zone, c.call_window::text, "                                     \
     "(extract(epoch FROM c.start_at) * 1000)::bigint, "                                            \
     "(extract(epoch FROM c.end_at) * 1000)::bigint, c.updated_at::text, "                          \
-    "array_to_string(ARRAY(SELECT CASE WHEN EXISTS (SELECT 1 FROM dnc d "                          \
-    "WHERE d.phone_key = regexp_replace(u.p, '[^0-9]', '', 'g') "                                  \
-    "AND (d.campaign_id IS NULL OR d.campaign_id = ct.campaign_id)) THEN '1' ELSE '0' END "        \
+    "array_to_string(ARRAY(SELECT CASE WHEN " ECM_DNC_BLOCKED_SQL(                               \
+        "u.p", "ct.campaign_id", ECM_DNC_CHANNEL_SQL("c.channel")) " THEN '1' ELSE '0' END "       \
     "FROM unnest(ct.phones) WITH ORDINALITY AS u (p, i) ORDER BY u.i), ''), "                      \
     "ct.region, ct.phone_regions::text, ct.subject_key, c.region, c.channel"
 

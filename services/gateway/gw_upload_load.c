@@ -8,6 +8,7 @@
 #include "ecm_bloom.h"
 #include "ecm_clock.h"
 #include "ecm_event.h"
+#include "ecm_dnc.h"
 #include "ecm_log.h"
 #include "ecm_outbox.h"
 #include "ecm_pgarray.h"
@@ -199,7 +200,9 @@ static const char SQL_EXISTING[] =
  * the planner estimates element by element (milliseconds for a batch). */
 static const char SQL_DNC[] =
     "SELECT DISTINCT '+' || d.phone_key FROM unnest($2::text[]) AS p (k) "
-    "JOIN dnc d ON d.phone_key = p.k WHERE d.campaign_id IS NULL OR d.campaign_id = $1";
+    "JOIN dnc d ON d.phone_key = p.k WHERE (d.campaign_id IS NULL OR d.campaign_id = $1) "
+    "AND d.channel = (SELECT " ECM_DNC_CHANNEL_SQL(
+        "c.channel") " FROM campaigns c WHERE c.id = $1)";
 
 /* The ContactClosed (DNC) of a contact the batch loaded already closed. */
 static int add_closed_event(ecm_pg *pg, const gw_upload *u, long long contact_id, int64_t now)

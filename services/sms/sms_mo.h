@@ -65,14 +65,16 @@ typedef struct {
 
 /* Handles one inbound message in one transaction on pg: records it in
  * sms_inbound and, for a keyword from a phone number, applies it. Opt-out:
- * the number goes on the global DNC list (source 'sms_optout'), every
- * contact not closed with that number among its phones (compared by
- * digits) is closed DNC with a ContactClosed event on
- * ctx->common->topic_closed, and the confirmation ctx->optout_text is
- * queued only when the number was not on the list already (a repeated STOP
- * gets no second one). Opt-in: the number's 'sms_optout' entry is removed
- * and ctx->optin_text queued when there was one; closed contacts stay
- * closed. HELP: ctx->help_text is queued. An empty or NULL text in ctx
+ * a revoke of every channel on every campaign goes into the consent ledger
+ * (source stop_keyword, actor sms-mo; db/017), every contact not closed
+ * with that number among its phones (compared by digits), voice or SMS, is
+ * closed DNC with a ContactClosed event on ctx->common->topic_closed, and
+ * the confirmation ctx->optout_text is queued only when the number was not
+ * revoked on both channels already (a repeated STOP is recorded, gets no
+ * second one). Opt-in: a grant of the channels whose revokes since their
+ * last grant were all STOP keywords (an administrator's or an agent's
+ * revoke stays) and ctx->optin_text queued when there was one; closed
+ * contacts stay closed. HELP: ctx->help_text is queued. An empty or NULL text in ctx
  * queues nothing. Each reply is queued only within ctx->reply_interval_s
  * per number and kind and ctx->reply_max_per_minute in all (business
  * clock, rows in sms_reply_log / sms_reply_window); info->reply says what

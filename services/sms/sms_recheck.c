@@ -6,6 +6,7 @@
 
 #include "ecm/v1/events.pb-c.h"
 #include "ecm_clock.h"
+#include "ecm_dnc.h"
 #include "ecm_event.h"
 #include "ecm_log.h"
 #include "ecm_outbox.h"
@@ -36,12 +37,13 @@ static int add_closed(sms_sender *s, int64_t campaign_id, int64_t contact_id, in
 static const char RECHECK_SQL[] =
     "SELECT a.contact_id, a.attempt, a.campaign_id, a.phone, a.message_id, c.state, "
     "array_position(ct.phones, a.phone) - 1, "
-    "(EXISTS (SELECT 1 FROM dnc d WHERE d.phone_key = regexp_replace(a.phone, '[^0-9]', '', 'g') "
-    "  AND (d.campaign_id IS NULL OR d.campaign_id = a.campaign_id)))::int, " ECM_GATE_COLUMNS
-    " FROM attempts a JOIN contacts ct ON ct.id = a.contact_id "
-    "JOIN campaigns c ON c.id = a.campaign_id "
-    "WHERE a.message_id = ANY($1::text[]) AND a.status = 'sending' "
-    "FOR UPDATE OF a FOR SHARE OF c";
+    "(" ECM_DNC_BLOCKED_SQL(
+        "a.phone", "a.campaign_id",
+        "'sms'") ")::int, " ECM_GATE_COLUMNS
+                 " FROM attempts a JOIN contacts ct ON ct.id = a.contact_id "
+                 "JOIN campaigns c ON c.id = a.campaign_id "
+                 "WHERE a.message_id = ANY($1::text[]) AND a.status = 'sending' "
+                 "FOR UPDATE OF a FOR SHARE OF c";
 
 enum {
     KCOL_STATE = 5,

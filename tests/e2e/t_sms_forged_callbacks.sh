@@ -80,8 +80,8 @@ e2e_wait_for 30 "the attempt closed by its real DLR" bash -c \
 # ---- forged inbound messages
 q "INSERT INTO dnc (phone, source) VALUES ('+15550300003', 'sms_optout')" >/dev/null
 mo_state() {
-    q "SELECT (SELECT count(*) FROM dnc WHERE phone_key IN ('15550300002', '15550300003')) || ' ' ||
-        (SELECT count(*) FROM dnc WHERE phone_key = '15550300003') || ' ' ||
+    q "SELECT (SELECT count(*) FROM dnc WHERE channel = 'sms' AND phone_key IN ('15550300002', '15550300003')) || ' ' ||
+        (SELECT count(*) FROM dnc WHERE channel = 'sms' AND phone_key = '15550300003') || ' ' ||
         (SELECT count(*) FROM sms_inbound) || ' ' || (SELECT count(*) FROM sms_system_messages)"
 }
 before=$(mo_state)

@@ -27,7 +27,7 @@ e2e_wait_for 60 "the campaign under way" bash -c "(( \$(ecm_psql -tA -c \"SELECT
 e2e_assert_eq 0 "$(e2e_fakesmsc_count "$number")" "messages to $number before its STOP"
 
 e2e_fakesmsc_mo "$number" " Stop. "
-e2e_wait_for 60 "$number on the DNC list" bash -c "(( \$(ecm_psql -tA -c \"SELECT count(*) FROM dnc WHERE campaign_id IS NULL AND phone_key = regexp_replace('$number', '[^0-9]', '', 'g')\") == 1 ))"
+e2e_wait_for 60 "$number on the DNC list" bash -c "(( \$(ecm_psql -tA -c \"SELECT count(*) FROM dnc WHERE channel = 'sms' AND campaign_id IS NULL AND phone_key = regexp_replace('$number', '[^0-9]', '', 'g')\") == 1 ))"
 e2e_wait_campaign_closed "$cid" 200
 e2e_assert_eq DNC "$(ecm_psql -tA -c "SELECT outcome FROM contacts WHERE campaign_id = $cid
     AND phones[1] = '$number'")" "outcome of the contact that sent STOP"

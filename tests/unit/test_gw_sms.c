@@ -337,7 +337,10 @@ static void test_api_dnc_add_list_delete(void **state)
     assert_int_equal(gw_test_call(f, "POST", "/api/v1/dnc", body, &a), 201);
     json_decref(a);
     assert_int_equal(
-        ecm_test_pg_int(f->conn, "SELECT count(*) FROM dnc WHERE phone_key = '12125550101'"), 2);
+        ecm_test_pg_int(
+            f->conn,
+            "SELECT count(*) FROM dnc WHERE channel = 'voice' AND phone_key = '12125550101'"),
+        2);
 
     /* The global list alone by default; scope=all shows every list. */
     assert_int_equal(gw_test_call(f, "GET", "/api/v1/dnc?phone=%2B1-212-555-0101", NULL, &a), 200);
@@ -361,13 +364,19 @@ static void test_api_dnc_add_list_delete(void **state)
     json_decref(a);
     /* The campaign's entry is still there until it is named. */
     assert_int_equal(
-        ecm_test_pg_int(f->conn, "SELECT count(*) FROM dnc WHERE phone_key = '12125550101'"), 1);
+        ecm_test_pg_int(
+            f->conn,
+            "SELECT count(*) FROM dnc WHERE channel = 'voice' AND phone_key = '12125550101'"),
+        1);
     char path[128];
     gw_test_format(path, sizeof(path), "/api/v1/dnc/12125550101?campaign_id=%lld", camp);
     assert_int_equal(gw_test_call(f, "DELETE", path, NULL, &a), 204);
     json_decref(a);
     assert_int_equal(
-        ecm_test_pg_int(f->conn, "SELECT count(*) FROM dnc WHERE phone_key = '12125550101'"), 0);
+        ecm_test_pg_int(
+            f->conn,
+            "SELECT count(*) FROM dnc WHERE channel = 'voice' AND phone_key = '12125550101'"),
+        0);
 }
 
 int main(void)

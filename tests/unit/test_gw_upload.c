@@ -890,10 +890,12 @@ static void test_api_dnc_lists_by_upload_and_dnc_rows_load_closed(void **state)
     assert_string_equal(report, "3:rejected:phone: '212 555 O1OO' contains letters;"
                                 "4:duplicate:+12125550120 is already on line 2 of this file;");
     free(report);
-    assert_int_equal(sql_count(f->conn, "SELECT count(*) FROM dnc WHERE phone = '+12125550120' "
-                                        "AND campaign_id IS NULL AND source = 'upload' "
-                                        "AND reason = 'asked us'"),
-                     1);
+    assert_int_equal(
+        sql_count(f->conn,
+                  "SELECT count(*) FROM dnc WHERE channel = 'voice' AND phone = '+12125550120' "
+                  "AND campaign_id IS NULL AND source = 'upload' "
+                  "AND reason = 'asked us'"),
+        1);
     /* Again: already on the list, never an error. */
     a = upload_ok(f, "/api/v1/dnc/uploads", "text/csv", "phone\n2125550120\n");
     assert_int_equal(gw_test_jint_at(a, "rows_loaded"), 0);

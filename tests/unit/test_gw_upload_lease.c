@@ -639,8 +639,10 @@ static void test_api_stale_owner_of_a_dnc_upload_is_fenced(void **state)
     assert_non_null(a);
     assert_string_equal(gw_test_jstr(a, "title"), "Upload interrupted");
     json_decref(a);
-    assert_int_equal(ecm_test_pg_int(f->conn, "SELECT count(*) FROM dnc WHERE source = 'upload'"),
-                     500);
+    assert_int_equal(
+        ecm_test_pg_int(f->conn,
+                        "SELECT count(*) FROM dnc WHERE channel = 'voice' AND source = 'upload'"),
+        500);
     a = get_upload(f, id);
     assert_string_equal(gw_test_jstr(a, "state"), "interrupted");
     assert_int_equal(gw_test_jint(a, "rows_loaded"), 500);

@@ -703,9 +703,10 @@ static void test_mo_stop_start_through_http(void **state)
     size_t len = 99;
     assert_int_equal(http(MO "from=%2B15550170001&to=12345&text=Stop.", NULL, NULL, &len), 200);
     assert_int_equal(len, 0);
-    expect_text("+15550170001 sms_optout",
-                "SELECT phone || ' ' || source FROM dnc WHERE campaign_id IS NULL"
-                " AND phone_key = '15550170001'");
+    expect_text(
+        "+15550170001 stop_keyword",
+        "SELECT phone || ' ' || source FROM dnc WHERE channel = 'voice' AND campaign_id IS NULL"
+        " AND phone_key = '15550170001'");
     long long ids[] = {pending, in_flight, voice};
     for (size_t i = 0; i < 3; i++) {
         expect_text("closed DNC true",
@@ -732,14 +733,16 @@ static void test_mo_stop_start_through_http(void **state)
     /* STOP again: recorded, no second confirmation, no second entry. */
     assert_int_equal(http(MO "from=%2B15550170001&to=12345&text=stop", NULL, NULL, NULL), 200);
     assert_int_equal(system_messages_to("+15550170001", OPTOUT_TEXT), 1);
-    assert_int_equal(q_ll("SELECT count(*) FROM dnc WHERE phone_key = '15550170001'"), 1);
+    assert_int_equal(
+        q_ll("SELECT count(*) FROM dnc WHERE channel = 'voice' AND phone_key = '15550170001'"), 1);
     assert_int_equal(q_ll("SELECT count(*) FROM sms_inbound WHERE from_phone = '+15550170001'"), 2);
 
     /* START (POSTed as a form): off the list, one confirmation; contacts stay closed. */
     assert_int_equal(http("/sms/mo", "application/x-www-form-urlencoded",
                           "key=" MO_KEY "&from=%2B15550170001&to=12345&text=+START+", NULL),
                      200);
-    assert_int_equal(q_ll("SELECT count(*) FROM dnc WHERE phone_key = '15550170001'"), 0);
+    assert_int_equal(
+        q_ll("SELECT count(*) FROM dnc WHERE channel = 'voice' AND phone_key = '15550170001'"), 0);
     assert_int_equal(system_messages_to("+15550170001", OPTIN_TEXT), 1);
     expect_text("closed", "SELECT state FROM contacts WHERE id = %lld", pending);
     /* A YES from a number that is not opted out is no opt-in to confirm. */
@@ -757,7 +760,8 @@ static void test_mo_stop_start_through_http(void **state)
                 "SELECT action || ' ' || coalesce(keyword, '(null)') FROM sms_inbound"
                 " WHERE body = 'stop it'");
     expect_text("pending", "SELECT state FROM contacts WHERE id = %lld", other);
-    assert_int_equal(q_ll("SELECT count(*) FROM dnc WHERE phone_key = '15550170002'"), 0);
+    assert_int_equal(
+        q_ll("SELECT count(*) FROM dnc WHERE channel = 'voice' AND phone_key = '15550170002'"), 0);
 
     /* A sender that is no number can't be opted out; the message is kept. */
     assert_int_equal(http(MO "from=ALPHA&text=STOP", NULL, NULL, NULL), 200);
@@ -790,18 +794,20 @@ static void test_mo_apply_reports_what_it_did(void **state)
     assert_int_equal(info.action, SMS_MO_OPT_IN);
     assert_int_equal(info.dnc_changed, 0);
     assert_int_equal(info.replies, 0);
-    assert_int_equal(q_ll("SELECT count(*) FROM dnc WHERE phone_key = '15550180002'"), 1);
+    assert_int_equal(
+        q_ll("SELECT count(*) FROM dnc WHERE channel = 'voice' AND phone_key = '15550180002'"), 1);
 }
 
 /* What a forged MO could change: DNC, contacts, inbound records, replies. */
 static char *mo_state(const char *digits)
 {
-    return q_text("SELECT (SELECT count(*) FROM dnc WHERE phone_key = '%s') || ' '"
-                  " || (SELECT count(*) FROM contacts WHERE state = 'closed') || ' '"
-                  " || (SELECT count(*) FROM sms_inbound) || ' '"
-                  " || (SELECT count(*) FROM sms_system_messages) || ' '"
-                  " || (SELECT count(*) FROM outbox)",
-                  digits);
+    return q_text(
+        "SELECT (SELECT count(*) FROM dnc WHERE channel = 'voice' AND phone_key = '%s') || ' '"
+        " || (SELECT count(*) FROM contacts WHERE state = 'closed') || ' '"
+        " || (SELECT count(*) FROM sms_inbound) || ' '"
+        " || (SELECT count(*) FROM sms_system_messages) || ' '"
+        " || (SELECT count(*) FROM outbox)",
+        digits);
 }
 
 static void test_mo_forged_is_refused_403_and_changes_nothing(void **state)
@@ -884,11 +890,15 @@ static void test_mo_help_flood_from_one_number_gets_one_reply(void **state)
     for (int i = 0; i < 20; i++) {
         assert_int_equal(sms_mo_apply(fx.pg, &fx.ctx, "+15550200002", NULL, "STOP", &info), 0);
         assert_int_equal(info.dnc_changed, 1);
-        assert_int_equal(q_ll("SELECT count(*) FROM dnc WHERE phone_key = '15550200002'"), 1);
+        assert_int_equal(
+            q_ll("SELECT count(*) FROM dnc WHERE channel = 'voice' AND phone_key = '15550200002'"),
+            1);
         assert_int_equal(sms_mo_apply(fx.pg, &fx.ctx, "+15550200002", NULL, "START", &info), 0);
         assert_int_equal(info.dnc_changed, 1);
         assert_int_equal(info.reply, i == 0 ? SMS_MO_REPLY_SENT : SMS_MO_REPLY_PER_NUMBER);
-        assert_int_equal(q_ll("SELECT count(*) FROM dnc WHERE phone_key = '15550200002'"), 0);
+        assert_int_equal(
+            q_ll("SELECT count(*) FROM dnc WHERE channel = 'voice' AND phone_key = '15550200002'"),
+            0);
     }
     assert_int_equal(system_messages_to("+15550200002", OPTOUT_TEXT), 1);
     assert_int_equal(system_messages_to("+15550200002", OPTIN_TEXT), 1);
@@ -926,7 +936,8 @@ static void test_mo_help_flood_from_many_numbers_stops_at_the_global_cap(void **
     assert_int_equal(sms_mo_apply(fx.pg, &fx.ctx, "+15550220001", NULL, "STOP", &info), 0);
     assert_int_equal(info.dnc_changed, 1);
     assert_int_equal(info.reply, SMS_MO_REPLY_GLOBAL);
-    assert_int_equal(q_ll("SELECT count(*) FROM dnc WHERE phone_key = '15550220001'"), 1);
+    assert_int_equal(
+        q_ll("SELECT count(*) FROM dnc WHERE channel = 'voice' AND phone_key = '15550220001'"), 1);
     assert_int_equal(replies_to("+15550220001"), 0);
     /* The next minute has room again. */
     setenv("ECM_CLOCK_FIXED", "2031-05-06T10:01:30Z", 1);
