@@ -164,3 +164,33 @@ int gw_format(char *out, size_t out_size, const char *fmt, ...)
     va_end(ap);
     return n < 0 || (size_t)n >= out_size ? -1 : 0;
 }
+
+int gw_pg_cmd_id_json(ecm_pg *pg, const char *sql, const char *id, const json_t *rows)
+{
+    char *text = json_dumps(rows, JSON_COMPACT);
+    if (!text) {
+        return -1;
+    }
+    const char *params[] = {id, text};
+    int rc = ecm_pg_cmd(pg, sql, 2, params);
+    free(text);
+    return rc;
+}
+
+int gw_name_taken(ecm_pg *pg, const char *table, const char *name, const char *id)
+{
+    char sql[160];
+    if (gw_format(sql, sizeof sql,
+                  "SELECT 1 FROM %s WHERE name = $1 AND id IS DISTINCT FROM $2::bigint",
+                  table) != 0) {
+        return -1;
+    }
+    const char *params[] = {name, id};
+    PGresult *r = ecm_pg_exec(pg, sql, 2, params);
+    if (!r) {
+        return -1;
+    }
+    int taken = PQntuples(r) > 0;
+    PQclear(r);
+    return taken;
+}

@@ -85,4 +85,17 @@ int gw_format(char *out, size_t out_size, const char *fmt, ...)
 /* A JSON string from a DB text value, or JSON null for a SQL NULL. */
 json_t *gw_json_text_or_null(const char *value, int is_null);
 
+/* Runs sql with $1 = id and $2 = rows as compact JSON text (an insert from
+ * json_to_recordset, say). Returns 0, or -1 when memory runs out or the
+ * statement fails. */
+int gw_pg_cmd_id_json(ecm_pg *pg, const char *sql, const char *id, const json_t *rows)
+    __attribute__((warn_unused_result));
+
+/* 1 when a row of table other than id (NULL: any) has name, 0 when none,
+ * -1 on a DB failure. table is a constant of the caller's (never input).
+ * Asked first so that a taken name is a 409 and not an error in the log;
+ * the unique index still decides a race. */
+int gw_name_taken(ecm_pg *pg, const char *table, const char *name, const char *id)
+    __attribute__((warn_unused_result));
+
 #endif

@@ -149,37 +149,6 @@ static int read_body(ecm_http_req *req, json_t **body, gw_rule_set_input *in)
     return 0;
 }
 
-/* Writes in's rules for set id (its old rules already gone). 0 or -1. */
-static int insert_rules(ecm_pg *pg, const char *id, const gw_rule_set_input *in)
-{
-    char *rows = json_dumps(in->rows, JSON_COMPACT);
-    if (!rows) {
-        return -1;
-    }
-    const char *params[] = {id, rows};
-    int rc = ecm_pg_cmd(pg, INSERT_RULES_SQL, 2, params);
-    free(rows);
-    return rc;
-}
-
-/* 1 when a set other than id (NULL: any) has name, 0 when none, -1 on a DB
- * failure. Asked first so that a taken name is a 409 and not an error in
- * the log; the unique index still decides a race. */
-static int name_taken(ecm_pg *pg, const char *name, const char *id)
-{
-    const char *params[] = {name, id};
-    PGresult *r = ecm_pg_exec(pg,
-                              "SELECT 1 FROM rule_sets WHERE name = $1 "
-                              "AND id IS DISTINCT FROM $2::bigint",
-                              2, params);
-    if (!r) {
-        return -1;
-    }
-    int taken = PQntuples(r) > 0;
-    PQclear(r);
-    return taken;
-}
-
 static void respond_name_taken(ecm_http_req *req, const char *name)
 {
     ecm_http_respond_problem(req, 409, "conflict", "Rule set name taken",
@@ -238,7 +207,7 @@ static void create_set(void *ctx, ecm_http_req *req)
         gw_respond_db_down(req, pg, "create the rule set");
         goto out;
     }
-    int taken = name_taken(pg, in.name, NULL);
+    int taken = gw_name_taken(pg, "rule_sets", in.name, NULL);
     if (taken != 0) {
         ecm_pg_rollback(pg);
         if (taken > 0) {
@@ -252,7 +221,7 @@ static void create_set(void *ctx, ecm_http_req *req)
                     "INSERT INTO rule_sets (name, jurisdiction, description, shipped) "
                     "VALUES ($1, $2, $3, false) RETURNING id",
                     3, params);
-    if (!r || insert_rules(pg, PQgetvalue(r, 0, 0), &in) != 0 ||
+    if (!r || gw_pg_cmd_id_json(pg, INSERT_RULES_SQL, PQgetvalue(r, 0, 0), in.rows) != 0 ||
         gw_audit_add_id(pg, req, "rule_set.create", "rule_set",
                         strtoll(PQgetvalue(r, 0, 0), NULL, 10), in.doc) != 0 ||
         ecm_pg_commit(pg) != 0) {
@@ -321,7 +290,7 @@ static void replace_set(void *ctx, ecm_http_req *req)
     if (!cur) {
         goto out;
     }
-    int taken = name_taken(pg, in.name, id);
+    int taken = gw_name_taken(pg, "rule_sets", in.name, id);
     if (taken != 0) {
         ecm_pg_rollback(pg);
         if (taken > 0) {
@@ -367,7 +336,7 @@ static void replace_set(void *ctx, ecm_http_req *req)
                    "shipped = false, updated_at = now() WHERE id = $1",
                    4, params) != 0 ||
         ecm_pg_cmd(pg, "DELETE FROM rules WHERE rule_set_id = $1", 1, params) != 0 ||
-        insert_rules(pg, id, &in) != 0 ||
+        gw_pg_cmd_id_json(pg, INSERT_RULES_SQL, id, in.rows) != 0 ||
         gw_audit_add_id(pg, req, "rule_set.update", "rule_set", strtoll(id, NULL, 10), changes) !=
             0 ||
         ecm_pg_commit(pg) != 0) {

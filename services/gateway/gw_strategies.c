@@ -300,37 +300,6 @@ static int read_body(ecm_http_req *req, json_t **body, gw_strategy_input *in)
     return 0;
 }
 
-/* Writes in's rules for strategy id (its old rules already gone). 0 or -1. */
-static int insert_rules(ecm_pg *pg, const char *id, const gw_strategy_input *in)
-{
-    char *rules = json_dumps(in->rules, JSON_COMPACT);
-    if (!rules) {
-        return -1;
-    }
-    const char *params[] = {id, rules};
-    int rc = ecm_pg_cmd(pg, INSERT_RULES_SQL, 2, params);
-    free(rules);
-    return rc;
-}
-
-/* 1 when another strategy than id (NULL: any) has name, 0 when none, -1 on
- * a DB failure. Asked first so that a taken name is a 409 and not an error
- * in the log; the unique index still decides a race. */
-static int name_taken(ecm_pg *pg, const char *name, const char *id)
-{
-    const char *params[] = {name, id};
-    PGresult *r = ecm_pg_exec(pg,
-                              "SELECT 1 FROM strategies WHERE name = $1 "
-                              "AND id IS DISTINCT FROM $2::bigint",
-                              2, params);
-    if (!r) {
-        return -1;
-    }
-    int taken = PQntuples(r) > 0;
-    PQclear(r);
-    return taken;
-}
-
 static void respond_name_taken(ecm_http_req *req, const gw_strategy_input *in)
 {
     ecm_http_respond_problem(req, 409, "conflict", "Strategy name taken",
@@ -365,7 +334,7 @@ static void create_strategy(void *ctx, ecm_http_req *req)
         gw_respond_db_down(req, pg, "create the strategy");
         goto out;
     }
-    int taken = name_taken(pg, in.name, NULL);
+    int taken = gw_name_taken(pg, "strategies", in.name, NULL);
     if (taken != 0) {
         ecm_pg_rollback(pg);
         if (taken > 0) {
@@ -379,7 +348,7 @@ static void create_strategy(void *ctx, ecm_http_req *req)
                     "INSERT INTO strategies (name, description, max_attempts, "
                     "max_attempts_per_day) VALUES ($1, $2, $3, $4) RETURNING id",
                     4, params);
-    if (!r || insert_rules(pg, PQgetvalue(r, 0, 0), &in) != 0 ||
+    if (!r || gw_pg_cmd_id_json(pg, INSERT_RULES_SQL, PQgetvalue(r, 0, 0), in.rules) != 0 ||
         gw_audit_add_id(pg, req, "strategy.create", "strategy",
                         strtoll(PQgetvalue(r, 0, 0), NULL, 10), body) != 0 ||
         ecm_pg_commit(pg) != 0) {
@@ -458,7 +427,7 @@ static void replace_strategy(void *ctx, ecm_http_req *req)
                                  "name: the Default strategy can be edited but not renamed");
         goto out;
     }
-    int taken = name_taken(pg, in.name, id);
+    int taken = gw_name_taken(pg, "strategies", in.name, id);
     if (taken != 0) {
         ecm_pg_rollback(pg);
         if (taken > 0) {
@@ -491,7 +460,7 @@ static void replace_strategy(void *ctx, ecm_http_req *req)
                    "max_attempts_per_day = $5, updated_at = now() WHERE id = $1",
                    5, params) != 0 ||
         ecm_pg_cmd(pg, "DELETE FROM strategy_rules WHERE strategy_id = $1", 1, params) != 0 ||
-        insert_rules(pg, id, &in) != 0 || ecm_pg_commit(pg) != 0) {
+        gw_pg_cmd_id_json(pg, INSERT_RULES_SQL, id, in.rules) != 0 || ecm_pg_commit(pg) != 0) {
         write_failed(req, pg, &in);
         ecm_pg_rollback(pg);
         goto out;

@@ -191,7 +191,7 @@ static void test_campaign_list_is_apart_from_the_global_one(void **state)
         const char *p[] = {cases[i].phone, cid, cases[i].channel};
         PGresult *r = ecm_pg_exec(f->pg, SQL, 3, p);
         assert_non_null(r);
-        int got = atoi(PQgetvalue(r, 0, 0));
+        int got = (int)strtol(PQgetvalue(r, 0, 0), NULL, 10);
         PQclear(r);
         if (got != cases[i].blocked)
             fail_msg("case %zu: %s campaign %s channel %s: %d", i, cases[i].phone, cid,

@@ -691,7 +691,7 @@ static void run_batch(fixture *f, rng *r, uint64_t seed, int64_t *next_id, int n
     tot->oracle_s += now_s() - t0;
     assert_int_equal(PQntuples(res), nprobes);
     for (int i = 0; i < nprobes; i++) {
-        assert_int_equal(atoi(PQgetvalue(res, i, 0)), i);
+        assert_int_equal(strtol(PQgetvalue(res, i, 0), NULL, 10), i);
         int oracle = strcmp(PQgetvalue(res, i, 1), "t") == 0;
         const gprobe *p = &ps[i];
         const gcase *k = &ks[p->case_index];
