@@ -46,10 +46,13 @@
     "ct.phone_zones::text, c.time_zone, c.call_window::text, "                                     \
     "(extract(epoch FROM c.start_at) * 1000)::bigint, "                                            \
     "(extract(epoch FROM c.end_at) * 1000)::bigint, c.updated_at::text, "                          \
-    "array_to_string(ARRAY(SELECT CASE WHEN " ECM_DNC_BLOCKED_SQL(                               \
-        "u.p", "ct.campaign_id", ECM_DNC_CHANNEL_SQL("c.channel")) " THEN '1' ELSE '0' END "       \
-    "FROM unnest(ct.phones) WITH ORDINALITY AS u (p, i) ORDER BY u.i), ''), "                      \
-    "ct.region, ct.phone_regions::text, ct.subject_key, c.region, c.channel"
+    "array_to_string(ARRAY(SELECT CASE WHEN " ECM_DNC_BLOCKED_SQL(                                 \
+        "u.p", "ct.campaign_id",                                                                   \
+        ECM_DNC_CHANNEL_SQL(                                                                       \
+            "c.channel")) " THEN '1' ELSE '0' END "                                                \
+                          "FROM unnest(ct.phones) WITH ORDINALITY AS u (p, i) ORDER BY u.i), "     \
+                          "''), "                                                                  \
+                          "ct.region, ct.phone_regions::text, ct.subject_key, c.region, c.channel"
 
 /* How many columns ECM_GATE_COLUMNS is. */
 #define ECM_GATE_NCOLS 18
