@@ -249,7 +249,7 @@ out:
  * attempt is already in it, so caps and quiet periods are not looked at).
  * Returns the history (may be NULL when nothing needs one) with rc 0, or
  * rc -1 (the caller fails the batch). */
-static ecm_history *load_rules(ecm_gate *g, ecm_pg *pg, const ecm_gate_row *rows, row_ctx *c, int n,
+static ecm_history *load_rules(ecm_gate *g, ecm_pg *pg, ecm_gate_row *rows, row_ctx *c, int n,
                                int recorded, int64_t now_ms, int *rc)
 {
     *rc = 0;
@@ -272,9 +272,22 @@ static ecm_history *load_rules(ecm_gate *g, ecm_pg *pg, const ecm_gate_row *rows
             continue;
         c[i].rules = ecm_rules_cache_get(g->rules, pg, rows[i].campaign_id, generation);
         if (!c[i].rules) {
-            free(keys);
-            *rc = -1;
-            return NULL;
+            /* Logged by the loader. Nobody is contacted under rules nobody
+             * can read, nobody is lost: the contact waits for a fix (a
+             * failed statement fails the batch at the caller's next one). */
+            c[i].pending = 0;
+            rows[i].action = ECM_GATE_WAIT;
+            rows[i].until_ms = now_ms + BAD_WINDOW_WAIT_MS;
+            rows[i].rule_id = 0;
+            (void)snprintf(rows[i].held_by, sizeof rows[i].held_by, "rules");
+            rows[i].reason = strdup("the campaign's contact rules could not be loaded; judged "
+                                    "again in 5 minutes");
+            if (!rows[i].reason) {
+                free(keys);
+                *rc = -1;
+                return NULL;
+            }
+            continue;
         }
         if (recorded)
             continue;

@@ -13,8 +13,11 @@ static const char LOCK_SQL[] = "SELECT count(pg_advisory_xact_lock(x.h)) FROM (S
                                "hashtextextended(v, 1162038600) AS h FROM unnest($1::text[]) AS v "
                                "WHERE v IS NOT NULL AND v <> '' ORDER BY 1) x";
 
-/* Each key's attempts in scope since $4 (epoch ms, business time), with the
- * bits of what they share with the key: 1 contact, 2 subject, 4 number. */
+/* Each key's attempts in scope dispatched, or whose outcome came, since $4
+ * (epoch ms, business time; a quiet period counts from a result that may
+ * come long after its dispatch), with the bits of what they share with the
+ * key: 1 contact, 2 subject, 4 number. Each branch is keyed by the contact,
+ * the subject or the number first, so the time test filters few rows. */
 static const char LOAD_SQL[] =
     "WITH k AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[]) "
     "  WITH ORDINALITY AS k (cid, subj, pk, i)), "
@@ -27,12 +30,14 @@ static const char LOAD_SQL[] =
     "  | (CASE WHEN k.pk IS NOT NULL AND a.phone_key = k.pk THEN 4 ELSE 0 END) "
     "FROM k CROSS JOIN since JOIN LATERAL ("
     "  SELECT a.contact_id, a.attempt FROM attempts a "
-    "   WHERE a.contact_id = k.cid AND a.dispatched_at >= since.t "
+    "   WHERE a.contact_id = k.cid AND (a.dispatched_at >= since.t OR a.outcome_at >= since.t) "
     "  UNION SELECT a.contact_id, a.attempt FROM contacts c2 JOIN attempts a ON a.contact_id = "
     "c2.id "
-    "   WHERE k.subj IS NOT NULL AND c2.subject_key = k.subj AND a.dispatched_at >= since.t "
+    "   WHERE k.subj IS NOT NULL AND c2.subject_key = k.subj AND (a.dispatched_at >= since.t OR "
+    "a.outcome_at >= since.t) "
     "  UNION SELECT a.contact_id, a.attempt FROM attempts a "
-    "   WHERE k.pk IS NOT NULL AND a.phone_key = k.pk AND a.dispatched_at >= since.t"
+    "   WHERE k.pk IS NOT NULL AND a.phone_key = k.pk AND (a.dispatched_at >= since.t OR "
+    "a.outcome_at >= since.t)"
     ") m ON true "
     "JOIN attempts a ON a.contact_id = m.contact_id AND a.attempt = m.attempt "
     "JOIN contacts ac ON ac.id = a.contact_id";

@@ -33,10 +33,12 @@ typedef struct ecm_history ecm_history;
 
 /* Inside the caller's open transaction: when lock is 1, locks the subjects
  * and numbers of keys (pg_advisory_xact_lock, released at the caller's
- * commit or rollback: a dispatcher does, a scheduler need not) and reads the attempts in scope of
- * each key dispatched at or after since_ms (business time, attempts.dispatched_at). The keys'
- * strings are copied. Returns the history (ecm_history_destroy), or NULL when a statement fails
- * (the caller rolls back) or memory runs out. n 0 gives an empty history. */
+ * commit or rollback: a dispatcher does, a scheduler need not) and reads
+ * the attempts in scope of each key dispatched, or given their outcome
+ * (attempts.outcome_at), at or after since_ms (business time). The keys'
+ * strings are copied. Returns the history (ecm_history_destroy), or NULL
+ * when a statement fails (the caller rolls back) or memory runs out. n 0
+ * gives an empty history. */
 ecm_history *ecm_history_load(ecm_pg *pg, const ecm_history_key *keys, size_t n, int64_t since_ms,
                               int lock) __attribute__((warn_unused_result));
 

@@ -7,6 +7,7 @@
 
 #include "ecm_event.h"
 #include "ecm_utf8.h"
+#include "ecm_window.h"
 
 /* Characters of the client's text quoted in a reason. */
 #define SHOWN_CHARS 40
@@ -557,11 +558,28 @@ int gw_rule_set_validate(const json_t *body, gw_rule_set_input *out, char *field
     }
     size_t i;
     json_t *v;
+    int ranges[7] = {0};
     json_array_foreach(rules, i, v)
     {
         if (check_rule(v, i, docs, out->rows, &w) != 0) {
             gw_rule_set_input_clear(out);
             return -1;
+        }
+        /* The evaluator holds at most ECM_WINDOW_MAX_RANGES ranges a weekday
+         * (lib/rules/ecm_window.h); a set with more would not load, and its
+         * campaigns' contacts would wait for a fix: refused here instead. */
+        const json_t *row = json_array_get(out->rows, i);
+        const json_t *wdays = json_object_get(row, "wdays");
+        size_t d;
+        const json_t *day;
+        json_array_foreach(wdays, d, day)
+        {
+            long long wd = json_integer_value(day);
+            if (wd >= 0 && wd < 7 && ++ranges[wd] > ECM_WINDOW_MAX_RANGES) {
+                gw_rule_set_input_clear(out);
+                return rule_fail(&w, i, "wdays", NULL,
+                                 "more than 8 hours rules on one weekday: merge ranges");
+            }
         }
     }
     return 0;

@@ -42,7 +42,7 @@ int st_rules_of(ecm_pg *pg, ecm_rules_cache *cache, const PGresult *k, int first
         return -1;
     const ecm_rules *rules = ecm_rules_cache_get(cache, pg, campaign_id, generation);
     if (!rules)
-        return -1;
+        return 0; /* logged by the loader; the dispatcher's gate holds the contact */
     const char *pick[ECM_RULES_MAX_JURISDICTIONS];
     size_t nj = ecm_rules_jurisdictions(ecm_pgval_str(k, 0, first_col + C_REGION),
                                         ecm_pgval_str(k, 0, first_col + C_PHONE_REGION),

@@ -241,6 +241,16 @@ static void test_rule_set_refusals_name_the_member(void **state)
     assert_refused("{\"kind\":\"cap\",\"says\":\"x\",\"max_attempts\":3,\"window_s\":60,"
                    "\"scope\":\"debt\"}",
                    "rules[0].scope", NULL);
+    /* Nine hours rules on Monday: more ranges than a weekday holds. */
+    char nine[1024] = "";
+    for (int k = 0; k < 9; k++) {
+        size_t len = strlen(nine);
+        gw_test_format(nine + len, sizeof(nine) - len,
+                       "%s{\"kind\":\"hours\",\"says\":\"x\",\"wdays\":[1],"
+                       "\"start\":\"%02d:00\",\"end\":\"%02d:30\"}",
+                       k ? "," : "", 8 + k, 8 + k);
+    }
+    assert_refused(nine, "rules[8].wdays", "more than 8 hours rules on one weekday");
     assert_refused("{\"kind\":\"quiet\",\"says\":\"x\",\"after_outcome\":\"HUNG_UP\","
                    "\"quiet_s\":60}",
                    "rules[0].after_outcome", "'HUNG_UP' is not an outcome");
