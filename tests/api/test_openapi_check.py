@@ -22,6 +22,8 @@ CAMPAIGN = {
     "id": 1, "name": "N1", "channel": "voice_ivr", "state": "draft", "strategy": "Default",
     "cisco": {"kind": "uccx", "campaign_id": "1"}, "region": "US",
     "time_zone": "America/Chicago", "start_at": None, "end_at": "2027-12-31T23:00:00.000Z",
+    "rule_sets": [{"id": 1, "name": "US federal (TCPA)"}],
+    "blackout_dates": [{"date": "2026-12-24", "reason": "office closed"}],
     "created_at": "2026-12-03T14:19:58.947Z", "updated_at": "2026-12-03T14:19:58.947Z",
     "counts": {"by_state": {"pending": 0, "queued": 0, "dispatched": 0, "waiting": 0,
                             "retry_due": 0, "closed": 0},
@@ -31,7 +33,8 @@ CAMPAIGN = {
                     "tue": [], "wed": []},
 }
 DNC_ENTRY = {"id": 1, "phone": "+12125550199", "campaign_id": None, "source": "upload",
-             "reason": None, "created_at": "2026-12-03T14:20:39.991Z"}
+             "reason": None, "created_at": "2026-12-03T14:20:39.991Z",
+             "channels": ["voice", "sms"]}
 DNC_UPLOAD = {"upload_id": 2, "kind": "dnc", "campaign_id": None, "state": "done",
               "report_url": "/api/v1/uploads/2", "rows_read": 2, "rows_loaded": 1,
               "rows_rejected": 1, "rows_duplicate": 0, "rows_dnc": 0,
