@@ -511,8 +511,8 @@ static void test_updated_at_follows_rules(void **state)
     const char *fresh = "SELECT count(*) FROM rule_sets WHERE name = 'U' AND updated_at > "
                         "'2001-01-01'";
     static const char *const changes[] = {
-        "INSERT INTO rules (rule_set_id, kind, says, day) SELECT id, 'day_off', 'd', "
-        "'2026-12-25' FROM rule_sets WHERE name = 'U'",
+        ("INSERT INTO rules (rule_set_id, kind, says, day) SELECT id, 'day_off', 'd', "
+         "'2026-12-25' FROM rule_sets WHERE name = 'U'"),
         "UPDATE rules SET day = '2026-12-26' WHERE says = 'd'",
         "DELETE FROM rules WHERE says = 'd'",
     };
