@@ -130,19 +130,6 @@ static void ctx_free(row_ctx *c, int n)
     free(c);
 }
 
-static char *digits_of(const char *s)
-{
-    size_t n = strlen(s);
-    char *d = malloc(n + 1), *o = d;
-    if (!d)
-        return NULL;
-    for (; *s; s++)
-        if (*s >= '0' && *s <= '9')
-            *o++ = *s;
-    *o = '\0';
-    return d;
-}
-
 /* The jurisdictions of the contact on the number it is called on
  * (ecm_rules_jurisdictions), copied. Returns 0 or -1 when memory runs out. */
 static int jurisdictions(row_ctx *c, const char *contact, const char *number, const char *campaign)
@@ -224,7 +211,7 @@ static int judge_row(ecm_gate *g, const PGresult *t, int i, int c0, int64_t now_
         goto out;
     const char *subject = ecm_pgval_str(t, i, c0 + COL_SUBJECT);
     c->subject = subject && subject[0] ? subject : NULL;
-    if (pick < n && phones[pick] && !(c->phone_key = digits_of(phones[pick])))
+    if (pick < n && phones[pick] && !(c->phone_key = ecm_history_phone_key(phones[pick])))
         goto out;
     c->end_ms = ecm_pgval_ll(t, i, c0 + COL_END_MS, 0);
     const char *ch = ecm_pgval_str(t, i, c0 + COL_CHANNEL);

@@ -79,6 +79,18 @@ static ecm_rules_channel channel_of(const char *s)
     return s && strcmp(s, "sms") == 0 ? ECM_RULES_SMS : ECM_RULES_VOICE;
 }
 
+char *ecm_history_phone_key(const char *phone)
+{
+    char *d = malloc(strlen(phone) + 1), *o = d;
+    if (!d)
+        return NULL;
+    for (; *phone; phone++)
+        if (*phone >= '0' && *phone <= '9')
+            *o++ = *phone;
+    *o = '\0';
+    return d;
+}
+
 static int same_str(const char *a, const char *b)
 {
     return a && b && strcmp(a, b) == 0;

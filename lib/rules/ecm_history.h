@@ -31,6 +31,10 @@ typedef struct {
 
 typedef struct ecm_history ecm_history;
 
+/* The digits of phone (attempts.phone_key, dnc.phone_key), a new string the
+ * caller frees; NULL when out of memory. */
+char *ecm_history_phone_key(const char *phone) __attribute__((warn_unused_result));
+
 /* Inside the caller's open transaction: when lock is 1, locks the subjects
  * and numbers of keys (pg_advisory_xact_lock, released at the caller's
  * commit or rollback: a dispatcher does, a scheduler need not) and reads

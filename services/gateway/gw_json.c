@@ -194,3 +194,10 @@ int gw_name_taken(ecm_pg *pg, const char *table, const char *name, const char *i
     PQclear(r);
     return taken;
 }
+
+int gw_why_fail(const gw_why *w, const char *field, const char *msg)
+{
+    (void)snprintf(w->field, w->field_size, "%s", field);
+    (void)snprintf(w->reason, w->reason_size, "%s", msg);
+    return -1;
+}

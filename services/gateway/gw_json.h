@@ -85,6 +85,16 @@ int gw_format(char *out, size_t out_size, const char *fmt, ...)
 /* A JSON string from a DB text value, or JSON null for a SQL NULL. */
 json_t *gw_json_text_or_null(const char *value, int is_null);
 
+/* Where a body check writes what it refused: the field ("rules[2].start")
+ * and the reason, each into the caller's buffer. */
+typedef struct {
+    char *field, *reason;
+    size_t field_size, reason_size;
+} gw_why;
+
+/* Writes field and msg into w; returns -1 (the check's answer). */
+int gw_why_fail(const gw_why *w, const char *field, const char *msg);
+
 /* Runs sql with $1 = id and $2 = rows as compact JSON text (an insert from
  * json_to_recordset, say). Returns 0, or -1 when memory runs out or the
  * statement fails. */

@@ -8,27 +8,18 @@
 #include "ecm_event.h"
 #include "ecm_utf8.h"
 #include "ecm_window.h"
+#include "gw_json.h"
 
 /* Characters of the client's text quoted in a reason. */
 #define SHOWN_CHARS 40
 #define SHOWN_SIZE (SHOWN_CHARS * 4 + 4)
 
 /* Where a reason goes. */
-typedef struct {
-    char *field, *reason;
-    size_t field_size, reason_size;
-} why;
-
-static int fail(const why *w, const char *field, const char *msg)
-{
-    (void)snprintf(w->field, w->field_size, "%s", field);
-    (void)snprintf(w->reason, w->reason_size, "%s", msg);
-    return -1;
-}
 
 /* Rule i's member ("rules[i].member", or "rules[i]" when member is "") and
  * the reason: "'<value>' <msg>" when value is given, else msg. */
-static int rule_fail(const why *w, size_t i, const char *member, const char *value, const char *msg)
+static int rule_fail(const gw_why *w, size_t i, const char *member, const char *value,
+                     const char *msg)
 {
     char shown[SHOWN_SIZE];
     (void)ecm_utf8_format(w->field, w->field_size, "rules[%zu]%s%s", i, member[0] ? "." : "",
@@ -125,7 +116,7 @@ static const char *const QUIET[] = {"after_outcome", "quiet_s", "quiet", "scope"
 static const char *const *const KIND_MEMBERS[] = {HOURS, DAY_OFF, CAP, QUIET};
 
 /* Every member of rule i is one its kind (index k of KINDS) has. */
-static int check_members(const json_t *rule, size_t i, size_t k, const why *w)
+static int check_members(const json_t *rule, size_t i, size_t k, const gw_why *w)
 {
     const char *key;
     json_t *v;
@@ -177,7 +168,7 @@ static int req_int(const json_t *obj, const char *key, long long min, long long 
 
 /* Members every kind has: says, source, checked_on, channel; into doc and
  * row. */
-static int check_common(const json_t *rule, size_t i, json_t *doc, json_t *row, const why *w)
+static int check_common(const json_t *rule, size_t i, json_t *doc, json_t *row, const gw_why *w)
 {
     const char *says = NULL, *source = NULL, *checked = NULL, *channel = "all";
     if (opt_text(rule, "says", &says) != 1 || !says[0]) {
@@ -223,7 +214,7 @@ static int cmp_int(const void *a, const void *b)
     return *(const int *)a - *(const int *)b;
 }
 
-static int check_hours(const json_t *rule, size_t i, json_t *doc, json_t *row, const why *w)
+static int check_hours(const json_t *rule, size_t i, json_t *doc, json_t *row, const gw_why *w)
 {
     json_t *wdays = json_object_get(rule, "wdays");
     static const char WDAYS_MSG[] =
@@ -277,7 +268,7 @@ static int check_hours(const json_t *rule, size_t i, json_t *doc, json_t *row, c
     return 0;
 }
 
-static int check_day_off(const json_t *rule, size_t i, json_t *doc, json_t *row, const why *w)
+static int check_day_off(const json_t *rule, size_t i, json_t *doc, json_t *row, const gw_why *w)
 {
     const char *day = NULL;
     if (opt_text(rule, "day", &day) != 1) {
@@ -292,7 +283,7 @@ static int check_day_off(const json_t *rule, size_t i, json_t *doc, json_t *row,
 }
 
 /* "scope" of a cap or quiet rule, default contact. */
-static int check_scope(const json_t *rule, size_t i, json_t *doc, json_t *row, const why *w)
+static int check_scope(const json_t *rule, size_t i, json_t *doc, json_t *row, const gw_why *w)
 {
     const char *scope = "contact";
     if (opt_text(rule, "scope", &scope) < 0 ||
@@ -365,7 +356,7 @@ int gw_rule_duration_parse(const char *s, long long *seconds)
  * ("24 hours", "7 days"), exactly one, from 1 s to 366 days. 0 or -1 (said,
  * naming what, "the rolling window" or "the quiet period"). */
 static int check_period(const json_t *rule, size_t i, const char *key, const char *key_s,
-                        const char *what, long long *out, const why *w)
+                        const char *what, long long *out, const gw_why *w)
 {
     char msg[200];
     json_t *words = json_object_get(rule, key);
@@ -396,7 +387,7 @@ static int check_period(const json_t *rule, size_t i, const char *key, const cha
     return 0;
 }
 
-static int check_cap(const json_t *rule, size_t i, json_t *doc, json_t *row, const why *w)
+static int check_cap(const json_t *rule, size_t i, json_t *doc, json_t *row, const gw_why *w)
 {
     long long max, window;
     if (req_int(rule, "max_attempts", 1, GW_RULE_MAX_ATTEMPTS, &max) != 0) {
@@ -413,7 +404,7 @@ static int check_cap(const json_t *rule, size_t i, json_t *doc, json_t *row, con
     return check_scope(rule, i, doc, row, w);
 }
 
-static int check_quiet(const json_t *rule, size_t i, json_t *doc, json_t *row, const why *w)
+static int check_quiet(const json_t *rule, size_t i, json_t *doc, json_t *row, const gw_why *w)
 {
     const char *outcome = NULL;
     if (opt_text(rule, "after_outcome", &outcome) != 1) {
@@ -441,7 +432,7 @@ static int check_quiet(const json_t *rule, size_t i, json_t *doc, json_t *row, c
 }
 
 /* Rule i: appended to docs and rows when good. */
-static int check_rule(const json_t *rule, size_t i, json_t *docs, json_t *rows, const why *w)
+static int check_rule(const json_t *rule, size_t i, json_t *docs, json_t *rows, const gw_why *w)
 {
     if (!json_is_object(rule)) {
         return rule_fail(w, i, "", NULL,
@@ -464,9 +455,9 @@ static int check_rule(const json_t *rule, size_t i, json_t *docs, json_t *rows, 
     if (!doc || !row) {
         json_decref(doc);
         json_decref(row);
-        return fail(w, "rules", "out of memory");
+        return gw_why_fail(w, "rules", "out of memory");
     }
-    static int (*const by_kind[])(const json_t *, size_t, json_t *, json_t *, const why *) = {
+    static int (*const by_kind[])(const json_t *, size_t, json_t *, json_t *, const gw_why *) = {
         check_hours, check_day_off, check_cap, check_quiet};
     if (check_common(rule, i, doc, row, w) != 0 || by_kind[k](rule, i, doc, row, w) != 0) {
         json_decref(doc);
@@ -474,14 +465,14 @@ static int check_rule(const json_t *rule, size_t i, json_t *docs, json_t *rows, 
         return -1;
     }
     if (json_array_append_new(docs, doc) != 0 || json_array_append_new(rows, row) != 0) {
-        return fail(w, "rules", "out of memory");
+        return gw_why_fail(w, "rules", "out of memory");
     }
     return 0;
 }
 
 /* ---- the set ------------------------------------------------------------ */
 
-static int check_top(const json_t *body, gw_rule_set_input *out, const why *w)
+static int check_top(const json_t *body, gw_rule_set_input *out, const gw_why *w)
 {
     static const char *const known[] = {"name",       "jurisdiction", "description", "rules",
                                         "id",         "shipped",      "rule_count",  "campaigns",
@@ -501,15 +492,15 @@ static int check_top(const json_t *body, gw_rule_set_input *out, const why *w)
         }
     }
     if (opt_text(body, "name", &out->name) != 1 || !out->name[0]) {
-        return fail(w, "name", "required: a non-empty string");
+        return gw_why_fail(w, "name", "required: a non-empty string");
     }
     if (strlen(out->name) > GW_RULE_SET_NAME_MAX || isspace((unsigned char)out->name[0])) {
-        return fail(w, "name", "at most 200 bytes, not starting with a space");
+        return gw_why_fail(w, "name", "at most 200 bytes, not starting with a space");
     }
     if (opt_text(body, "jurisdiction", &out->jurisdiction) != 1) {
-        return fail(w, "jurisdiction",
-                    "required: \"*\" (everywhere), a country (\"US\") or a subdivision "
-                    "(\"US-FL\"), ISO 3166, upper case");
+        return gw_why_fail(w, "jurisdiction",
+                           "required: \"*\" (everywhere), a country (\"US\") or a subdivision "
+                           "(\"US-FL\"), ISO 3166, upper case");
     }
     if (!gw_rule_jurisdiction_valid(out->jurisdiction)) {
         char shown[SHOWN_SIZE];
@@ -523,7 +514,7 @@ static int check_top(const json_t *body, gw_rule_set_input *out, const why *w)
     out->description = "";
     int rd = opt_text(body, "description", &out->description);
     if (rd < 0 || strlen(out->description) > GW_RULE_SET_DESCRIPTION_MAX) {
-        return fail(w, "description", "must be a string of at most 2000 bytes, or null");
+        return gw_why_fail(w, "description", "must be a string of at most 2000 bytes, or null");
     }
     return 0;
 }
@@ -531,22 +522,23 @@ static int check_top(const json_t *body, gw_rule_set_input *out, const why *w)
 int gw_rule_set_validate(const json_t *body, gw_rule_set_input *out, char *field, size_t field_size,
                          char *reason, size_t reason_size)
 {
-    const why w = {field, reason, field_size, reason_size};
+    const gw_why w = {field, reason, field_size, reason_size};
     memset(out, 0, sizeof(*out));
     if (!json_is_object(body)) {
-        return fail(&w, "body", "must be a JSON object");
+        return gw_why_fail(&w, "body", "must be a JSON object");
     }
     if (check_top(body, out, &w) != 0) {
         return -1;
     }
     json_t *rules = json_object_get(body, "rules");
     if (!json_is_array(rules)) {
-        return fail(&w, "rules",
-                    "required: a list of rules [{\"kind\": \"hours\", \"says\": \"...\", "
-                    "\"wdays\": [1, 2, 3, 4, 5], \"start\": \"08:00\", \"end\": \"20:00\"}]");
+        return gw_why_fail(
+            &w, "rules",
+            "required: a list of rules [{\"kind\": \"hours\", \"says\": \"...\", "
+            "\"wdays\": [1, 2, 3, 4, 5], \"start\": \"08:00\", \"end\": \"20:00\"}]");
     }
     if (json_array_size(rules) == 0 || json_array_size(rules) > GW_RULE_SET_RULES_MAX) {
-        return fail(&w, "rules", "from 1 to 2000 rules in one set");
+        return gw_why_fail(&w, "rules", "from 1 to 2000 rules in one set");
     }
     json_t *docs = json_array();
     out->rows = json_array();
@@ -554,7 +546,7 @@ int gw_rule_set_validate(const json_t *body, gw_rule_set_input *out, char *field
                          "description", out->description, "rules", docs);
     if (!out->doc || !out->rows) {
         gw_rule_set_input_clear(out);
-        return fail(&w, "rules", "out of memory");
+        return gw_why_fail(&w, "rules", "out of memory");
     }
     size_t i;
     json_t *v;

@@ -22,22 +22,10 @@
 
 /* ---- validation (pure) ------------------------------------------------ */
 
-/* Names the offending member and says why; returns -1. */
-typedef struct {
-    char *field, *reason;
-    size_t field_size, reason_size;
-} why;
-
-static int fail(const why *w, const char *field, const char *msg)
-{
-    (void)snprintf(w->field, w->field_size, "%s", field);
-    (void)snprintf(w->reason, w->reason_size, "%s", msg);
-    return -1;
-}
-
 /* The field of rule i, "rules[i].member", and the reason msg with what
  * (the value in question) put in front. */
-static int rule_fail(const why *w, size_t i, const char *member, const char *what, const char *msg)
+static int rule_fail(const gw_why *w, size_t i, const char *member, const char *what,
+                     const char *msg)
 {
     /* member and what are the client's text: cut by characters only. */
     char shown[40 * 4 + 4];
@@ -75,7 +63,7 @@ static int opt_int(const json_t *obj, const char *key, long long def, long long 
     return 0;
 }
 
-static int validate_rule(const json_t *rule, size_t i, json_t *seen, json_t *rules, const why *w)
+static int validate_rule(const json_t *rule, size_t i, json_t *seen, json_t *rules, const gw_why *w)
 {
     static const char *const known[] = {"outcome", "action", "delay_seconds", "max_attempts",
                                         "next_phone"};
@@ -130,7 +118,7 @@ static int validate_rule(const json_t *rule, size_t i, json_t *seen, json_t *rul
                              "delay_seconds", (json_int_t)delay, "max_attempts", (json_int_t)max,
                              "next_phone", json_is_true(np));
     if (!norm || json_array_append_new(rules, norm) != 0) {
-        return fail(w, "rules", "out of memory");
+        return gw_why_fail(w, "rules", "out of memory");
     }
     return 0;
 }
@@ -138,12 +126,12 @@ static int validate_rule(const json_t *rule, size_t i, json_t *seen, json_t *rul
 int gw_strategy_validate(const json_t *body, gw_strategy_input *out, char *field, size_t field_size,
                          char *reason, size_t reason_size)
 {
-    const why w = {field, reason, field_size, reason_size};
+    const gw_why w = {field, reason, field_size, reason_size};
     static const char *const known[] = {"name", "description", "max_attempts",
                                         "max_attempts_per_day", "rules"};
     memset(out, 0, sizeof(*out));
     if (!json_is_object(body)) {
-        return fail(&w, "body", "must be a JSON object");
+        return gw_why_fail(&w, "body", "must be a JSON object");
     }
     const char *key;
     json_t *v;
@@ -159,40 +147,41 @@ int gw_strategy_validate(const json_t *body, gw_strategy_input *out, char *field
     }
     json_t *name = json_object_get(body, "name");
     if (!json_is_string(name) || json_string_length(name) == 0) {
-        return fail(&w, "name", "required: a non-empty string");
+        return gw_why_fail(&w, "name", "required: a non-empty string");
     }
     out->name = json_string_value(name);
     if (json_string_length(name) > GW_STRATEGY_NAME_MAX || isspace((unsigned char)out->name[0])) {
-        return fail(&w, "name", "at most 100 bytes, not starting with a space");
+        return gw_why_fail(&w, "name", "at most 100 bytes, not starting with a space");
     }
     json_t *desc = json_object_get(body, "description");
     if (desc && !json_is_null(desc)) {
         if (!json_is_string(desc) || json_string_length(desc) > GW_STRATEGY_DESCRIPTION_MAX) {
-            return fail(&w, "description", "must be a string of at most 1000 bytes, or null");
+            return gw_why_fail(&w, "description",
+                               "must be a string of at most 1000 bytes, or null");
         }
         out->description = json_string_value(desc);
     }
     if (opt_int(body, "max_attempts", 5, 1, GW_STRATEGY_MAX_ATTEMPTS, &out->max_attempts) != 0) {
-        return fail(&w, "max_attempts",
-                    "must be an integer from 1 to 1000: attempts of a contact in all");
+        return gw_why_fail(&w, "max_attempts",
+                           "must be an integer from 1 to 1000: attempts of a contact in all");
     }
     if (opt_int(body, "max_attempts_per_day", 3, 1, GW_STRATEGY_MAX_ATTEMPTS,
                 &out->max_attempts_per_day) != 0) {
-        return fail(&w, "max_attempts_per_day",
-                    "must be an integer from 1 to 1000: attempts of a contact per day");
+        return gw_why_fail(&w, "max_attempts_per_day",
+                           "must be an integer from 1 to 1000: attempts of a contact per day");
     }
     json_t *rules = json_object_get(body, "rules");
     if (!json_is_array(rules)) {
-        return fail(&w, "rules",
-                    "required: a list of rules [{\"outcome\": \"NO_ANSWER\", \"action\": "
-                    "\"retry\", \"delay_seconds\": 3600, \"max_attempts\": 3}]");
+        return gw_why_fail(&w, "rules",
+                           "required: a list of rules [{\"outcome\": \"NO_ANSWER\", \"action\": "
+                           "\"retry\", \"delay_seconds\": 3600, \"max_attempts\": 3}]");
     }
     json_t *seen = json_object();
     out->rules = json_array();
     if (!seen || !out->rules) {
         json_decref(seen);
         gw_strategy_input_clear(out);
-        return fail(&w, "rules", "out of memory");
+        return gw_why_fail(&w, "rules", "out of memory");
     }
     size_t i;
     json_array_foreach(rules, i, v)

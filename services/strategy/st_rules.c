@@ -8,18 +8,6 @@
 
 enum { C_REGION, C_PHONE_REGION, C_SUBJECT, C_CAMPAIGN_REGION, C_CHANNEL, C_PHONE };
 
-static char *digits_of(const char *s)
-{
-    char *d = malloc(strlen(s) + 1), *o = d;
-    if (!d)
-        return NULL;
-    for (; *s; s++)
-        if (*s >= '0' && *s <= '9')
-            *o++ = *s;
-    *o = '\0';
-    return d;
-}
-
 static int add_jur(st_rules_data *d, const char *j)
 {
     if (d->njur >= ECM_RULES_MAX_JURISDICTIONS)
@@ -61,7 +49,7 @@ int st_rules_of(ecm_pg *pg, ecm_rules_cache *cache, const PGresult *k, int first
     if (need.scopes == 0 || need.lookback_s <= 0)
         return 0;
     const char *phone = ecm_pgval_str(k, 0, first_col + C_PHONE);
-    char *phone_key = phone ? digits_of(phone) : NULL;
+    char *phone_key = phone ? ecm_history_phone_key(phone) : NULL;
     if (phone && !phone_key)
         goto fail;
     const ecm_history_key key = {.contact_id = contact_id,
