@@ -14,8 +14,6 @@
 #define SHOWN_CHARS 40
 #define SHOWN_SIZE (SHOWN_CHARS * 4 + 4)
 
-/* Where a reason goes. */
-
 /* Rule i's member ("rules[i].member", or "rules[i]" when member is "") and
  * the reason: "'<value>' <msg>" when value is given, else msg. */
 static int rule_fail(const gw_why *w, size_t i, const char *member, const char *value,
