@@ -16,142 +16,10 @@
 #include <microhttpd.h>
 
 #include "ecm_buf.h"
+#include "ecm_http_int.h"
 #include "ecm_clock.h"
 #include "ecm_log.h"
 #include "ecm_utf8.h"
-
-#define HTTP_MAX_ROUTES 128
-#define HTTP_MAX_SEGMENTS 16
-#define HTTP_MAX_PARAMS 8
-/* libmicrohttpd's idle timeout; the request deadline is usually shorter. */
-#define HTTP_CONNECTION_TIMEOUT_S 60
-#define HTTP_PROBLEM_BASE "https://ecm.dev/problems/"
-/* A body over its route's cap is read and dropped this far, so that the 413
- * can be answered; past it the connection is closed. */
-#define HTTP_DISCARD_SLACK (1u << 20)
-/* How often the reaper looks for requests past their deadline. */
-#define HTTP_REAPER_TICK_MS 200
-/* /readyz answers from a probe this recent. */
-#define HTTP_READY_CACHE_MS 1000
-#define HTTP_CLIENT_BUCKETS 256
-/* File descriptors kept for everything but the connections (DB, Kafka, logs). */
-#define HTTP_FD_RESERVE 128
-
-typedef struct {
-    char method[8];
-    char *pattern;                 /* split into segs in place */
-    char *spec;                    /* the pattern as added, "/api/v1/campaigns/{}" */
-    char *segs[HTTP_MAX_SEGMENTS]; /* "{}" for a parameter */
-    int nsegs;
-    size_t max_body;
-    int streaming;
-    ecm_http_handler fn;
-    ecm_http_stream_handler sfns;
-    void *ctx;
-    int builtin; /* /healthz, /readyz, /metrics: exempt from the soft caps */
-} http_route;
-
-/* Open connections from one client address. */
-typedef struct http_client {
-    struct http_client *next;
-    int family;
-    unsigned char addr[16];
-    int count;
-} http_client;
-
-/* Where a connection's request is, for the reaper. */
-typedef enum {
-    CONN_WAITING, /* for the headers (or idle between kept-alive requests) */
-    CONN_BODY,    /* reading a buffered (or dropped) body: the same deadline */
-    CONN_STREAM,  /* reading a streaming body: a minimum rate */
-    CONN_HANDLER, /* the request is in; the handler runs or the answer goes out */
-} conn_phase;
-
-/* One open connection (libmicrohttpd's socket context), in h->conns. Its
- * fields are under h->mu: the connection's thread moves it on, the reaper
- * reads it. */
-typedef struct http_conn {
-    struct http_conn *prev, *next;
-    http_client *client;
-    int fd;
-    conn_phase phase;
-    int64_t since_ms;        /* CONN_WAITING/CONN_BODY: when the request began */
-    int64_t stream_start_ms; /* CONN_STREAM */
-    uint64_t stream_bytes;
-    int64_t busy_ms;    /* time in the stream's handlers */
-    int64_t busy_since; /* 0: not in a handler now */
-    int served;         /* requests answered on it (kept alive) */
-    int cut;            /* the reaper closed it */
-} http_conn;
-
-/* The last /readyz probe (under mu). */
-typedef struct {
-    pthread_mutex_t mu;
-    pthread_cond_t done;
-    int have, running, ok;
-    int64_t at_ms;
-    char reason[512];
-} http_ready_cache;
-
-struct ecm_http {
-    struct MHD_Daemon *daemon;
-    char *bind_addr;
-    int port;
-    ecm_metrics *metrics;
-    ecm_http_ready_fn ready_fn;
-    void *ready_ctx;
-    http_ready_cache ready;
-    ecm_http_limits limits;
-    ecm_http_guard guard; /* check NULL: every route is open */
-    void *guard_ctx;
-    http_route routes[HTTP_MAX_ROUTES];
-    int nroutes;
-
-    /* Connections and the reaper. */
-    pthread_mutex_t mu;
-    pthread_cond_t wake;
-    http_conn *conns;
-    int nconns;
-    http_client *clients[HTTP_CLIENT_BUCKETS];
-    pthread_t reaper;
-    int reaper_running, reaper_stop;
-    ecm_metric *m_open, *m_cut_deadline, *m_cut_slow, *m_busy, *m_client_busy;
-};
-
-typedef struct http_header {
-    struct http_header *next;
-    char *name, *value;
-} http_header;
-
-typedef enum {
-    REQ_READING,  /* body goes to the buffer or to body() */
-    REQ_DISCARD,  /* an answer is decided; the rest of the body is ignored */
-    REQ_ANSWERED, /* the response was queued */
-} req_phase;
-
-struct ecm_http_req {
-    ecm_http *h;
-    struct MHD_Connection *conn;
-    http_conn *hc;     /* NULL when its record could not be allocated */
-    uint64_t received; /* body bytes, dropped ones included */
-    const http_route *route;
-    char *method;
-    char *path;
-    char *params[HTTP_MAX_PARAMS];
-    int nparams;
-    req_phase phase;
-    int too_big;
-    int began;    /* begin() was called, so cleanup() is due */
-    ecm_buf body; /* buffered routes: max_body + 1, set at the first chunk */
-    void *state;
-    void *principal;      /* from the guard; released when the request ends */
-    int guarded;          /* check() said yes: release() is due */
-    http_header *headers; /* added before the answer */
-    struct MHD_Response *resp;
-    unsigned int status;
-    int allow_len;
-    char allow[64];
-};
 
 static void builtin_healthz(void *ctx, ecm_http_req *req);
 static void builtin_readyz(void *ctx, ecm_http_req *req);
@@ -355,183 +223,6 @@ int ecm_http_route_stream(ecm_http *h, const char *method, const char *pattern, 
     return add_route(h, method, pattern, max_body, NULL, fns, ctx);
 }
 
-/* ---- answers ---- */
-
-static void free_headers(ecm_http_req *r)
-{
-    for (http_header *x = r->headers; x;) {
-        http_header *next = x->next;
-        free(x->name);
-        free(x->value);
-        free(x);
-        x = next;
-    }
-    r->headers = NULL;
-}
-
-void ecm_http_add_header(ecm_http_req *r, const char *name, const char *value)
-{
-    if (!r || !name || !value) {
-        return;
-    }
-    if (r->resp) {
-        MHD_add_response_header(r->resp, name, value);
-        return;
-    }
-    http_header *x = calloc(1, sizeof *x);
-    if (!x) {
-        return;
-    }
-    x->name = strdup(name);
-    x->value = strdup(value);
-    if (!x->name || !x->value) {
-        free(x->name);
-        free(x->value);
-        free(x);
-        return;
-    }
-    /* Kept in call order so that repeated headers come out as added. */
-    http_header **tail = &r->headers;
-    while (*tail) {
-        tail = &(*tail)->next;
-    }
-    *tail = x;
-}
-
-/* Gives r->resp (just made) the status, the Content-Type and the headers
- * added before. */
-static void answer_with(ecm_http_req *r, int status, const char *content_type)
-{
-    r->status = (unsigned int)status;
-    if (content_type) {
-        MHD_add_response_header(r->resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    }
-    for (http_header *x = r->headers; x; x = x->next) {
-        MHD_add_response_header(r->resp, x->name, x->value);
-    }
-    free_headers(r);
-}
-
-void ecm_http_respond(ecm_http_req *r, int status, const char *content_type, const char *body,
-                      size_t len)
-{
-    if (!r) {
-        return;
-    }
-    if (r->resp) {
-        ecm_log_warn("HTTP handler answered twice", "%s %s: second status %d ignored", r->method,
-                     r->path, status);
-        return;
-    }
-    r->resp =
-        MHD_create_response_from_buffer(len, (void *)(body ? body : ""), MHD_RESPMEM_MUST_COPY);
-    if (!r->resp) {
-        ecm_log_error("HTTP response not created", "%s %s", r->method, r->path);
-        return;
-    }
-    answer_with(r, status, content_type);
-}
-
-/* libmicrohttpd's side of an ecm_http_reader. */
-typedef struct {
-    ecm_http_reader_fn read;
-    ecm_http_reader_free_fn free;
-    void *ctx;
-} http_reader;
-
-static ssize_t reader_read(void *cls, uint64_t pos, char *buf, size_t max)
-{
-    http_reader *rd = cls;
-    ssize_t n = rd->read(rd->ctx, pos, buf, max);
-    if (n == ECM_HTTP_READER_END) {
-        return MHD_CONTENT_READER_END_OF_STREAM;
-    }
-    return n < 0 ? MHD_CONTENT_READER_END_WITH_ERROR : n;
-}
-
-static void reader_destroy(void *cls)
-{
-    http_reader *rd = cls;
-    if (rd->free) {
-        rd->free(rd->ctx);
-    }
-    free(rd);
-}
-
-void ecm_http_respond_reader(ecm_http_req *r, int status, const char *content_type,
-                             ecm_http_reader_fn read, ecm_http_reader_free_fn free_fn, void *ctx)
-{
-    http_reader *rd = r && !r->resp ? malloc(sizeof *rd) : NULL;
-    if (!rd) {
-        if (free_fn) {
-            free_fn(ctx);
-        }
-        if (r && !r->resp) {
-            ecm_http_respond_problem(r, 500, "internal", "Internal error", "out of memory");
-        }
-        return;
-    }
-    *rd = (http_reader){read, free_fn, ctx};
-    /* Handed out in blocks of 64 KiB, chunked: the length is not known. */
-    r->resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, reader_read, rd,
-                                                reader_destroy);
-    if (!r->resp) {
-        reader_destroy(rd);
-        ecm_log_error("HTTP response not created", "%s %s", r->method, r->path);
-        return;
-    }
-    answer_with(r, status, content_type);
-}
-
-static void respond_json(ecm_http_req *r, int status, json_t *obj, const char *content_type)
-{
-    char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
-    if (text) {
-        ecm_http_respond(r, status, content_type, text, strlen(text));
-    } else {
-        ecm_http_respond(r, status, content_type, "{}", 2);
-    }
-    free(text);
-    json_decref(obj);
-}
-
-/* A JSON string of s with ill-formed UTF-8 replaced by U+FFFD. */
-static json_t *json_string_sanitized(const char *s)
-{
-    char fixed[4096];
-    ecm_utf8_copy(fixed, sizeof fixed, s, strlen(s));
-    json_t *v = json_string(fixed);
-    return v ? v : json_string("");
-}
-
-void ecm_http_respond_problem(ecm_http_req *r, int status, const char *type, const char *title,
-                              const char *detail_fmt, ...)
-{
-    char type_uri[256];
-    /* trunc-ok: type is one of the short problem names the services spell out */
-    snprintf(type_uri, sizeof type_uri, "%s%s", HTTP_PROBLEM_BASE, type ? type : "about:blank");
-    json_t *obj = json_object();
-    if (obj) {
-        json_object_set_new(obj, "type", json_string(type_uri));
-        json_object_set_new(obj, "title", json_string(title ? title : ""));
-        json_object_set_new(obj, "status", json_integer(status));
-        if (detail_fmt) {
-            char detail[2048];
-            va_list ap;
-            va_start(ap, detail_fmt);
-            vsnprintf(detail, sizeof detail, detail_fmt, ap);
-            va_end(ap);
-            /* json_string rejects invalid UTF-8; keep the problem valid anyway. */
-            json_t *d = json_string(detail);
-            if (!d) {
-                d = json_string_sanitized(detail);
-            }
-            json_object_set_new(obj, "detail", d);
-        }
-    }
-    respond_json(r, status, obj, "application/problem+json");
-}
-
 /* ---- built-in routes ---- */
 
 static void builtin_healthz(void *ctx, ecm_http_req *req)
@@ -595,9 +286,9 @@ static void builtin_readyz(void *ctx, ecm_http_req *req)
         json_object_set_new(obj, "status", json_string("unavailable"));
         const char *why = reason[0] ? reason : "not ready";
         json_t *s = json_string(why);
-        json_object_set_new(obj, "reason", s ? s : json_string_sanitized(why));
+        json_object_set_new(obj, "reason", s ? s : ecm_http_json_sanitized(why));
     }
-    respond_json(req, 503, obj, "application/json");
+    ecm_http_respond_json_obj(req, 503, obj, "application/json");
 }
 
 static void builtin_metrics(void *ctx, ecm_http_req *req)
@@ -610,364 +301,6 @@ static void builtin_metrics(void *ctx, ecm_http_req *req)
     }
     ecm_http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text));
     free(text);
-}
-
-/* ---- request accessors ---- */
-
-const char *ecm_http_req_method(const ecm_http_req *r)
-{
-    return r->method;
-}
-
-const char *ecm_http_req_path(const ecm_http_req *r)
-{
-    return r->path;
-}
-
-const char *ecm_http_req_param(const ecm_http_req *r, int n)
-{
-    if (n < 0 || n >= r->nparams) {
-        return NULL;
-    }
-    return r->params[n];
-}
-
-const char *ecm_http_req_query(ecm_http_req *r, const char *name)
-{
-    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
-}
-
-const char *ecm_http_req_header(ecm_http_req *r, const char *name)
-{
-    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
-}
-
-int ecm_http_req_client_addr(ecm_http_req *r, char *out, size_t out_size)
-{
-    if (out_size > 0)
-        out[0] = '\0';
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
-    if (sa == NULL || out_size == 0)
-        return -1;
-    const void *bytes = NULL;
-    if (sa->sa_family == AF_INET)
-        bytes = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
-    else if (sa->sa_family == AF_INET6)
-        bytes = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
-    if (bytes == NULL || inet_ntop(sa->sa_family, bytes, out, (socklen_t)out_size) == NULL) {
-        out[0] = '\0';
-        return -1;
-    }
-    return 0;
-}
-
-const char *ecm_http_req_body(const ecm_http_req *r, size_t *len)
-{
-    const char *body = ecm_buf_ptr(&r->body);
-    if (len) {
-        *len = body ? ecm_buf_len(&r->body) : 0;
-    }
-    return body ? body : "";
-}
-
-void ecm_http_req_set_state(ecm_http_req *r, void *state)
-{
-    r->state = state;
-}
-
-void *ecm_http_req_state(const ecm_http_req *r)
-{
-    return r->state;
-}
-
-/* ---- connections, caps and deadlines ---- */
-
-/* The client key of sa: family and address bytes. Returns 0, or -1 for an
- * address that is not IP. */
-static int client_key(const struct sockaddr *sa, int *family, unsigned char addr[16])
-{
-    memset(addr, 0, 16);
-    if (sa && sa->sa_family == AF_INET) {
-        memcpy(addr, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
-    } else if (sa && sa->sa_family == AF_INET6) {
-        memcpy(addr, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
-    } else {
-        return -1;
-    }
-    *family = sa->sa_family;
-    return 0;
-}
-
-static unsigned int client_bucket(int family, const unsigned char addr[16])
-{
-    uint32_t x = 2166136261u ^ (uint32_t)family;
-    for (int i = 0; i < 16; i++) {
-        x = (x ^ addr[i]) * 16777619u;
-    }
-    return x % HTTP_CLIENT_BUCKETS;
-}
-
-/* Counts one more connection of sa's client; under h->mu. Returns its
- * record, or NULL (not IP, out of memory: the connection is then not
- * counted per client). */
-static http_client *client_ref(ecm_http *h, const struct sockaddr *sa)
-{
-    int family;
-    unsigned char addr[16];
-    if (client_key(sa, &family, addr) != 0) {
-        return NULL;
-    }
-    http_client **slot = &h->clients[client_bucket(family, addr)];
-    for (http_client *c = *slot; c; c = c->next) {
-        if (c->family == family && memcmp(c->addr, addr, 16) == 0) {
-            c->count++;
-            return c;
-        }
-    }
-    http_client *c = calloc(1, sizeof *c);
-    if (!c) {
-        return NULL;
-    }
-    c->family = family;
-    memcpy(c->addr, addr, 16);
-    c->count = 1;
-    c->next = *slot;
-    *slot = c;
-    return c;
-}
-
-/* Counts one connection of c less, freeing it at zero; under h->mu. */
-static void client_unref(ecm_http *h, http_client *c)
-{
-    if (!c || --c->count > 0) {
-        return;
-    }
-    http_client **slot = &h->clients[client_bucket(c->family, c->addr)];
-    while (*slot && *slot != c) {
-        slot = &(*slot)->next;
-    }
-    if (*slot) {
-        *slot = c->next;
-    }
-    free(c);
-}
-
-/* libmicrohttpd's connection notifications: the record the caps and the
- * reaper work from. CLOSED comes before libmicrohttpd closes the socket, so
- * the reaper never touches a descriptor that was reused. */
-static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
-                          enum MHD_ConnectionNotificationCode code)
-{
-    ecm_http *h = cls;
-    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-        http_conn *hc = calloc(1, sizeof *hc);
-        *socket_context = hc;
-        if (!hc) {
-            return;
-        }
-        const union MHD_ConnectionInfo *fd =
-            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-        const union MHD_ConnectionInfo *ad =
-            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        hc->fd = fd ? fd->connect_fd : -1;
-        hc->phase = CONN_WAITING;
-        hc->since_ms = ecm_clock_mono_ms();
-        pthread_mutex_lock(&h->mu);
-        hc->client = client_ref(h, ad ? ad->client_addr : NULL);
-        hc->next = h->conns;
-        if (h->conns) {
-            h->conns->prev = hc;
-        }
-        h->conns = hc;
-        h->nconns++;
-        ecm_metric_set(h->m_open, h->nconns);
-        pthread_mutex_unlock(&h->mu);
-        return;
-    }
-    http_conn *hc = *socket_context;
-    if (!hc) {
-        return;
-    }
-    pthread_mutex_lock(&h->mu);
-    if (hc->prev) {
-        hc->prev->next = hc->next;
-    } else {
-        h->conns = hc->next;
-    }
-    if (hc->next) {
-        hc->next->prev = hc->prev;
-    }
-    h->nconns--;
-    client_unref(h, hc->client);
-    ecm_metric_set(h->m_open, h->nconns);
-    pthread_mutex_unlock(&h->mu);
-    free(hc);
-    *socket_context = NULL;
-}
-
-static http_conn *conn_record(struct MHD_Connection *conn)
-{
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    return ci ? ci->socket_context : NULL;
-}
-
-/* Moves the connection's request on (the connection's own thread). */
-static void conn_phase_set(ecm_http *h, http_conn *hc, conn_phase phase)
-{
-    if (!hc) {
-        return;
-    }
-    pthread_mutex_lock(&h->mu);
-    hc->phase = phase;
-    int64_t now = ecm_clock_mono_ms();
-    if (phase == CONN_WAITING) {
-        hc->since_ms = now;
-        hc->served++; /* only on_completed() comes back to waiting */
-    } else if (phase == CONN_STREAM) {
-        hc->stream_start_ms = now;
-        hc->stream_bytes = 0;
-        hc->busy_ms = 0;
-        hc->busy_since = 0;
-    }
-    pthread_mutex_unlock(&h->mu);
-}
-
-/* A streaming handler call begins (busy) or ends, having taken n bytes. */
-static void conn_stream_busy(ecm_http *h, http_conn *hc, int busy, size_t n)
-{
-    if (!hc) {
-        return;
-    }
-    pthread_mutex_lock(&h->mu);
-    int64_t now = ecm_clock_mono_ms();
-    if (busy) {
-        hc->busy_since = now;
-    } else if (hc->busy_since) {
-        hc->busy_ms += now - hc->busy_since;
-        hc->busy_since = 0;
-    }
-    hc->stream_bytes += n;
-    pthread_mutex_unlock(&h->mu);
-}
-
-/* 0 while the connection keeps within its limits; else why it does not
- * (1 past the deadline, 2 a streaming body too slow). Under h->mu. */
-static int conn_late(const ecm_http *h, const http_conn *hc, int64_t now)
-{
-    int64_t deadline_ms = (int64_t)h->limits.request_timeout_s * 1000;
-    switch (hc->phase) {
-    case CONN_WAITING:
-    case CONN_BODY:
-        return now - hc->since_ms > deadline_ms ? 1 : 0;
-    case CONN_STREAM: {
-        if (hc->busy_since) {
-            return 0; /* the server is the slow one now */
-        }
-        int64_t client_ms = now - hc->stream_start_ms - hc->busy_ms;
-        int slow = (double)hc->stream_bytes * 1000.0 <
-                   (double)h->limits.stream_min_bytes_per_s * (double)client_ms;
-        return client_ms > deadline_ms && slow ? 2 : 0;
-    }
-    case CONN_HANDLER:
-        return 0;
-    }
-    return 0;
-}
-
-/* Closes a late connection: a best-effort 408 (the request is not being
- * answered yet, so nothing else writes to it), then shutdown, which
- * libmicrohttpd's thread for it sees as the client going away. Under h->mu,
- * which keeps the descriptor the connection's until NOTIFY_CLOSED. */
-static void conn_cut(ecm_http *h, http_conn *hc, int why)
-{
-    char detail[96], msg[512];
-    if (why == 2) {
-        snprintf(detail, sizeof detail, "the body came slower than %d bytes/s",
-                 h->limits.stream_min_bytes_per_s);
-    } else {
-        snprintf(detail, sizeof detail, "the request did not arrive within %d s",
-                 h->limits.request_timeout_s);
-    }
-    char body[256];
-    int blen = snprintf(body, sizeof body,
-                        "{\"type\":\"%srequest-timeout\",\"title\":\"Request timeout\","
-                        "\"status\":408,\"detail\":\"%s\"}",
-                        HTTP_PROBLEM_BASE, detail);
-    int n = snprintf(msg, sizeof msg,
-                     "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/problem+json\r\n"
-                     "Connection: close\r\nContent-Length: %d\r\n\r\n%s",
-                     blen, body);
-    hc->cut = 1;
-    /* A kept-alive connection waiting for its next request is closed
-     * without a word, as an idle timeout does: a 408 could cross a request
-     * the client sends at that moment and be taken for its answer. */
-    int answer = !(hc->phase == CONN_WAITING && hc->served > 0);
-    if (hc->fd >= 0) {
-        if (answer && blen > 0 && (size_t)blen < sizeof body && n > 0 && (size_t)n < sizeof msg) {
-            (void)send(hc->fd, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
-        }
-        (void)shutdown(hc->fd, SHUT_RDWR);
-    }
-    ecm_metric_add(why == 2 ? h->m_cut_slow : h->m_cut_deadline, 1);
-}
-
-/* The reaper thread: every HTTP_REAPER_TICK_MS, closes the connections
- * past their deadline. Logs a summary at most every 10 s. */
-static void *reaper_run(void *arg)
-{
-    ecm_http *h = arg;
-    long cut_deadline = 0, cut_slow = 0;
-    int64_t logged_at = 0;
-    pthread_mutex_lock(&h->mu);
-    while (!h->reaper_stop) {
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_nsec += (long)HTTP_REAPER_TICK_MS * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
-        (void)pthread_cond_timedwait(&h->wake, &h->mu, &until);
-        if (h->reaper_stop) {
-            break;
-        }
-        int64_t now = ecm_clock_mono_ms();
-        for (http_conn *hc = h->conns; hc; hc = hc->next) {
-            int why = hc->cut ? 0 : conn_late(h, hc, now);
-            if (why) {
-                conn_cut(h, hc, why);
-                *(why == 2 ? &cut_slow : &cut_deadline) += 1;
-            }
-        }
-        if ((cut_deadline || cut_slow) && now - logged_at >= 10000) {
-            ecm_log_warn("HTTP requests cut",
-                         "%ld past the %d s deadline, %ld bodies slower than %d bytes/s "
-                         "(%d connections open)",
-                         cut_deadline, h->limits.request_timeout_s, cut_slow,
-                         h->limits.stream_min_bytes_per_s, h->nconns);
-            cut_deadline = cut_slow = 0;
-            logged_at = now;
-        }
-    }
-    pthread_mutex_unlock(&h->mu);
-    return NULL;
-}
-
-/* Whether the soft caps turn this request away: 0, 503 or 429. */
-static int over_soft_cap(ecm_http *h, const http_conn *hc)
-{
-    int status = 0;
-    pthread_mutex_lock(&h->mu);
-    if (h->nconns > h->limits.max_connections) {
-        status = 503;
-    } else if (hc && hc->client && hc->client->count > h->limits.max_per_client) {
-        status = 429;
-    }
-    pthread_mutex_unlock(&h->mu);
-    return status;
 }
 
 /* ---- dispatch ---- */
@@ -1083,7 +416,7 @@ static int request_begin(ecm_http *h, ecm_http_req *req, const char *method, con
         }
         return 1;
     }
-    int cap = req->route->builtin ? 0 : over_soft_cap(h, req->hc);
+    int cap = req->route->builtin ? 0 : ecm_http_conn_over_soft_cap(h, req->hc);
     if (cap) {
         char retry[16];
         snprintf(retry, sizeof retry, "%d", h->limits.retry_after_s);
@@ -1104,7 +437,7 @@ static int request_begin(ecm_http *h, ecm_http_req *req, const char *method, con
         return 1;
     }
     if (!req->route->builtin && h->guard.check) {
-        conn_phase_set(h, req->hc, CONN_HANDLER);
+        ecm_http_conn_phase_set(h, req->hc, CONN_HANDLER);
         if (h->guard.check(h->guard_ctx, req, req->route->method, req->route->spec,
                            &req->principal) != 0) {
             return 1;
@@ -1120,15 +453,15 @@ static int request_begin(ecm_http *h, ecm_http_req *req, const char *method, con
     if (req->route->streaming) {
         req->began = 1;
         if (req->route->sfns.begin) {
-            conn_phase_set(h, req->hc, CONN_HANDLER);
+            ecm_http_conn_phase_set(h, req->hc, CONN_HANDLER);
             if (req->route->sfns.begin(req->route->ctx, req) != 0) {
                 return 1;
             }
         }
-        conn_phase_set(h, req->hc, CONN_STREAM);
+        ecm_http_conn_phase_set(h, req->hc, CONN_STREAM);
         return 0;
     }
-    conn_phase_set(h, req->hc, CONN_BODY);
+    ecm_http_conn_phase_set(h, req->hc, CONN_BODY);
     return 0;
 }
 
@@ -1140,7 +473,7 @@ static enum MHD_Result request_chunk(ecm_http *h, ecm_http_req *req, const char 
     req->received += n;
     if (req->phase != REQ_READING) {
         if (rt && rt->streaming) {
-            conn_stream_busy(h, req->hc, 0, n); /* keeps up the rate while dropped */
+            ecm_http_conn_stream_busy(h, req->hc, 0, n); /* keeps up the rate while dropped */
         }
         size_t cap = rt ? rt->max_body : 0;
         return req->received > (uint64_t)cap + HTTP_DISCARD_SLACK ? MHD_NO : MHD_YES;
@@ -1149,12 +482,12 @@ static enum MHD_Result request_chunk(ecm_http *h, ecm_http_req *req, const char 
         if (req->received > rt->max_body) {
             req->too_big = 1;
             req->phase = REQ_DISCARD;
-            conn_stream_busy(h, req->hc, 0, n);
+            ecm_http_conn_stream_busy(h, req->hc, 0, n);
             return MHD_YES;
         }
-        conn_stream_busy(h, req->hc, 1, 0);
+        ecm_http_conn_stream_busy(h, req->hc, 1, 0);
         int rc = rt->sfns.body(rt->ctx, req, data, n);
-        conn_stream_busy(h, req->hc, 0, n);
+        ecm_http_conn_stream_busy(h, req->hc, 0, n);
         if (rc != 0) {
             req->phase = REQ_DISCARD;
         }
@@ -1191,7 +524,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         req->h = h;
         req->conn = conn;
-        req->hc = conn_record(conn);
+        req->hc = ecm_http_conn_record(conn);
         req->method = strdup(method);
         req->path = strdup(url);
         *con_cls = req;
@@ -1202,7 +535,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             /* Answered before the body: libmicrohttpd drops any body and
              * closes the connection after the answer. */
             req->phase = REQ_DISCARD;
-            conn_phase_set(h, req->hc, CONN_HANDLER);
+            ecm_http_conn_phase_set(h, req->hc, CONN_HANDLER);
             return queue_answer(req);
         }
         return MHD_YES;
@@ -1218,7 +551,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (req->phase == REQ_ANSWERED) {
         return MHD_YES;
     }
-    conn_phase_set(h, req->hc, CONN_HANDLER);
+    ecm_http_conn_phase_set(h, req->hc, CONN_HANDLER);
     if (req->too_big) {
         if (req->resp) {
             MHD_destroy_response(req->resp);
@@ -1243,7 +576,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     ecm_http_req *req = *con_cls;
     (void)toe;
     /* The connection waits for its next request: the deadline starts over. */
-    conn_phase_set(h, conn_record(conn), CONN_WAITING);
+    ecm_http_conn_phase_set(h, ecm_http_conn_record(conn), CONN_WAITING);
     if (!req) {
         return;
     }
@@ -1256,7 +589,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     for (int i = 0; i < req->nparams; i++) {
         free(req->params[i]);
     }
-    free_headers(req);
+    ecm_http_req_free_headers(req);
     if (req->resp) {
         MHD_destroy_response(req->resp);
     }
@@ -1380,7 +713,7 @@ int ecm_http_start(ecm_http *h)
     }
     struct MHD_OptionItem opts[] = {
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, h},
-        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, h},
+        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)ecm_http_conn_opened, h},
         {MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONNECTION_TIMEOUT_S, NULL},
         {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)total, NULL},
         {MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)per_client, NULL},
@@ -1396,7 +729,7 @@ int ecm_http_start(ecm_http *h)
         return -1;
     }
     h->reaper_stop = 0;
-    if (pthread_create(&h->reaper, NULL, reaper_run, h) != 0) {
+    if (pthread_create(&h->reaper, NULL, ecm_http_conn_reaper, h) != 0) {
         ecm_log_error("HTTP server not started", "the request reaper thread did not start");
         MHD_stop_daemon(h->daemon);
         h->daemon = NULL;
