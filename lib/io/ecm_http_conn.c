@@ -6,23 +6,16 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
-#include <time.h>
-#include <jansson.h>
-#include <microhttpd.h>
-#include "ecm_buf.h"
-#include "ecm_http_int.h"
-#include "ecm_http_int.h"
-#include "ecm_clock.h"
-#include "ecm_log.h"
-#include "ecm_utf8.h"
 
-/* ---- connections, caps and deadlines ---- */
+#include <microhttpd.h>
+
+#include "ecm_clock.h"
+#include "ecm_http_int.h"
+#include "ecm_log.h"
 
 /* The client key of sa: family and address bytes. Returns 0, or -1 for an
  * address that is not IP. */
