@@ -397,12 +397,14 @@ out:
 int gw_recycle_register(ecm_http *h, const gw_app *app)
 {
     void *ctx = (void *)app;
-    const char *schedule = "/api/v1/campaigns/{}/recycle-schedule";
     if (ecm_http_route(h, "POST", "/api/v1/campaigns/{}/recycle", GW_RECYCLE_BODY_MAX, post_recycle,
                        ctx) != 0 ||
-        ecm_http_route(h, "GET", schedule, 0, get_schedule, ctx) != 0 ||
-        ecm_http_route(h, "PUT", schedule, GW_RECYCLE_BODY_MAX, put_schedule, ctx) != 0 ||
-        ecm_http_route(h, "DELETE", schedule, 0, delete_schedule, ctx) != 0)
+        ecm_http_route(h, "GET", "/api/v1/campaigns/{}/recycle-schedule", 0, get_schedule, ctx) !=
+            0 ||
+        ecm_http_route(h, "PUT", "/api/v1/campaigns/{}/recycle-schedule", GW_RECYCLE_BODY_MAX,
+                       put_schedule, ctx) != 0 ||
+        ecm_http_route(h, "DELETE", "/api/v1/campaigns/{}/recycle-schedule", 0, delete_schedule,
+                       ctx) != 0)
         return -1;
     return 0;
 }
