@@ -118,6 +118,12 @@ api POST "/api/v1/campaigns/$a/recycle" -d '{"outcomes": ["NO_ANSWER"], "older_t
 e2e_assert_eq 0 "$(jq -r .contacts "$E2E_TMP/dry4")" "contacts of $a closed more than 4 days ago"
 api POST "/api/v1/campaigns/$a/recycle" -d '{"outcomes": ["DNC"], "older_than": "1d"}' \
     >/dev/null 2>&1 && e2e_fail "a recycle of DNC contacts was accepted"
+# Without --yes it shows the count and asks; "n" re-opens nothing.
+echo n | ctl campaigns recycle "$a" --outcome NO_ANSWER --older-than 3d >"$E2E_TMP/no" 2>&1 ||
+    e2e_fail "recycle answered 'n' failed: $(cat "$E2E_TMP/no")"
+grep -q "Re-open 12 contacts of campaign $a? \[y/N\]" "$E2E_TMP/no" || e2e_fail "no question: $(cat "$E2E_TMP/no")"
+e2e_assert_eq 0 "$(sql "SELECT count(*) FROM contacts WHERE campaign_id = $a AND state <> 'closed'")" \
+    "open contacts of $a after answering no"
 ctl campaigns recycle "$a" --outcome NO_ANSWER --older-than 3d --yes >"$E2E_TMP/run" 2>&1 ||
     e2e_fail "recycle failed: $(cat "$E2E_TMP/run")"
 grep -q "campaign $a: 12 contacts re-opened" "$E2E_TMP/run" || e2e_fail "recycle of $a: $(cat "$E2E_TMP/run")"
