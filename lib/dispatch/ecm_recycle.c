@@ -46,9 +46,14 @@ static const char SQL_REOPEN[] =
     "  FROM m WHERE k.id = m.id RETURNING k.id, m.outcome)"
     " SELECT id, outcome FROM u ORDER BY id";
 
-static const char SQL_CAMPAIGN[] = "SELECT state FROM campaigns WHERE id = $1::bigint";
-static const char SQL_CAMPAIGN_LOCK[] =
-    "SELECT state FROM campaigns WHERE id = $1::bigint FOR UPDATE";
+/* The campaign's state, and whether it has ended by the business clock ($2):
+ * a completed campaign past its end_at would only be expired again, its
+ * re-opened contacts closed EXPIRED. */
+#define SQL_CAMPAIGN_SELECT                                                                        \
+    "SELECT state, end_at IS NOT NULL AND end_at <= 'epoch'::timestamptz"                          \
+    " + $2::bigint * interval '1 millisecond', end_at FROM campaigns WHERE id = $1::bigint"
+static const char SQL_CAMPAIGN[] = SQL_CAMPAIGN_SELECT;
+static const char SQL_CAMPAIGN_LOCK[] = SQL_CAMPAIGN_SELECT " FOR UPDATE";
 static const char SQL_ACTIVATE[] = "UPDATE campaigns SET state = 'active', updated_at = now()"
                                    " WHERE id = $1::bigint AND state = 'completed'";
 static const char SQL_LOG[] =
@@ -168,7 +173,7 @@ const char *ecm_recycle_format_age(int64_t seconds, char *out, size_t out_size)
 
 /* The statement parameters of sel, as text. */
 typedef struct {
-    char campaign[24], before[24], rounds[16];
+    char campaign[24], before[24], rounds[16], now[24];
     ecm_pgarr outcomes;
     const char *outcomes_lit;
 } params;
@@ -184,6 +189,7 @@ static int params_init(params *p, const ecm_recycle_select *sel)
         (size_t)snprintf(p->campaign, sizeof(p->campaign), "%" PRId64, sel->campaign_id) >=
             sizeof(p->campaign) ||
         (size_t)snprintf(p->before, sizeof(p->before), "%" PRId64, before) >= sizeof(p->before) ||
+        (size_t)snprintf(p->now, sizeof(p->now), "%" PRId64, sel->now_ms) >= sizeof(p->now) ||
         (size_t)snprintf(p->rounds, sizeof(p->rounds), "%d", sel->max_rounds) >=
             sizeof(p->rounds)) {
         ecm_pgarr_destroy(&p->outcomes);
@@ -197,8 +203,8 @@ static int params_init(params *p, const ecm_recycle_select *sel)
 static ecm_recycle_status campaign_state(ecm_pg *pg, const params *p, int lock,
                                          ecm_recycle_result *out, char *reason, size_t reason_size)
 {
-    const char *v[] = {p->campaign};
-    PGresult *r = ecm_pg_exec(pg, lock ? SQL_CAMPAIGN_LOCK : SQL_CAMPAIGN, 1, v);
+    const char *v[] = {p->campaign, p->now};
+    PGresult *r = ecm_pg_exec(pg, lock ? SQL_CAMPAIGN_LOCK : SQL_CAMPAIGN, 2, v);
     if (r == NULL) {
         why(reason, reason_size, "could not read the campaign");
         return ECM_RECYCLE_ERR_DB;
@@ -211,12 +217,20 @@ static ecm_recycle_status campaign_state(ecm_pg *pg, const params *p, int lock,
     (void)snprintf(out->campaign_state, sizeof(out->campaign_state), "%s", PQgetvalue(r, 0, 0));
     (void)snprintf(out->campaign_state_now, sizeof(out->campaign_state_now), "%s",
                    out->campaign_state);
+    int ended = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
+    char end_at[64];
+    (void)snprintf(end_at, sizeof(end_at), "%s", PQgetvalue(r, 0, 2));
     PQclear(r);
     const char *s = out->campaign_state;
     if (strcmp(s, "active") != 0 && strcmp(s, "paused") != 0 && strcmp(s, "completed") != 0) {
         why(reason, reason_size,
             "campaign %s is %s; only an active, paused or completed campaign is recycled%s",
             p->campaign, s, strcmp(s, "draft") == 0 ? " (a draft has nothing closed yet)" : "");
+        return ECM_RECYCLE_ERR_STATE;
+    }
+    if (ended) {
+        why(reason, reason_size, "campaign %s ended at %s; move its end_at first", p->campaign,
+            end_at);
         return ECM_RECYCLE_ERR_STATE;
     }
     return ECM_RECYCLE_OK;

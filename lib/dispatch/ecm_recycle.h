@@ -61,7 +61,7 @@ typedef enum {
     ECM_RECYCLE_ERR_DB = -1,          /* a DB failure (logged): roll back, 503 */
     ECM_RECYCLE_ERR_INVALID = -2,     /* the request itself (422): reason says which field */
     ECM_RECYCLE_ERR_NO_CAMPAIGN = -3, /* no such campaign (404) */
-    ECM_RECYCLE_ERR_STATE = -4,       /* draft, stopped or expired campaign (409) */
+    ECM_RECYCLE_ERR_STATE = -4,       /* draft, stopped, expired or ended campaign (409) */
 } ecm_recycle_status;
 
 /* Contacts that match, for one outcome. */
@@ -112,16 +112,14 @@ ecm_recycle_status ecm_recycle_count(ecm_pg *pg, const ecm_recycle_select *sel,
 
 /* Runs the recycle inside the caller's open transaction on pg: locks the
  * campaign row (so runs on one campaign take turns), refuses a draft,
- * stopped or expired campaign, re-opens the matching contacts (row locks,
- * SKIP LOCKED: a contact another transaction holds is not re-opened twice
- * and is left for a later run), writes the recycles row (when any contact
- * was re-opened, or always with actor->log_empty), one ContactsRecycled per
- * ECM_RECYCLE_EVENT_BATCH contacts (ascending ids) and, when a 'completed'
- * campaign got contacts back, sets it 'active' with a CampaignChanged
- * (actor: actor->actor). A paused campaign stays paused. Returns
- * ECM_RECYCLE_OK with *out filled (by_outcome: what was re-opened); or an
- * error status with a reason: the caller rolls back (nothing was left
- * half-done in its transaction but the caller must not commit after
+ * stopped or expired campaign and one whose end_at is past (by now_ms), re-opens the matching
+ * contacts (row locks, SKIP LOCKED: a contact another transaction holds is not re-opened twice and
+ * is left for a later run), writes the recycles row (when any contact was re-opened, or always with
+ * actor->log_empty), one ContactsRecycled per ECM_RECYCLE_EVENT_BATCH contacts (ascending ids) and,
+ * when a 'completed' campaign got contacts back, sets it 'active' with a CampaignChanged (actor:
+ * actor->actor). A paused campaign stays paused. Returns ECM_RECYCLE_OK with *out filled
+ * (by_outcome: what was re-opened); or an error status with a reason: the caller rolls back
+ * (nothing was left half-done in its transaction but the caller must not commit after
  * ECM_RECYCLE_ERR_DB). */
 ecm_recycle_status ecm_recycle_run(ecm_pg *pg, const ecm_recycle_select *sel,
                                    const ecm_recycle_actor *actor, ecm_recycle_result *out,

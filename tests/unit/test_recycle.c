@@ -4,7 +4,8 @@
  * refused), that a dry run counts what a run then re-opens, what a re-open
  * writes, a completed campaign going back to active with a CampaignChanged,
  * ContactsRecycled batches of 20,000, and two concurrent runs never
- * re-opening a contact twice. Plus the pure checks (outcomes, ages). */
+ * re-opening a contact twice; a campaign past its end_at refused. Plus the
+ * pure checks (outcomes, ages). */
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -330,7 +331,7 @@ static void test_recycle_completed_campaign_goes_back_to_active(void **state)
     PQfreemem(bytes);
 }
 
-static void test_recycle_refuses_draft_stopped_expired_and_missing(void **state)
+static void test_recycle_refuses_draft_stopped_expired_ended_and_missing(void **state)
 {
     (void)state;
     ecm_test_need(fx.pg);
@@ -348,6 +349,23 @@ static void test_recycle_refuses_draft_stopped_expired_and_missing(void **state)
         assert_int_equal(run_committed(&sel, &out), ECM_RECYCLE_ERR_STATE);
         assert_state(k, "closed");
     }
+    /* A completed campaign past its end would only expire again. */
+    long long ended = campaign("completed");
+    ecm_test_pg_exec(fx.check,
+                     "UPDATE campaigns SET end_at = 'epoch'::timestamptz + %lld *"
+                     " interval '1 millisecond' WHERE id = %lld",
+                     NOW_MS, ended);
+    long long late = closed_contact(ended, "NO_ANSWER", 1, NOW_MS - 5 * DAY_MS, 0);
+    ecm_recycle_select past = sel_of(ended, outcomes, 1, 0, 0);
+    ecm_recycle_result r;
+    assert_int_equal(run_committed(&past, &r), ECM_RECYCLE_ERR_STATE);
+    assert_state(late, "closed");
+    ecm_test_pg_exec(fx.check,
+                     "UPDATE campaigns SET end_at = end_at + interval '1 millisecond'"
+                     " WHERE id = %lld",
+                     ended);
+    assert_int_equal(run_committed(&past, &r), ECM_RECYCLE_OK);
+    assert_state(late, "queued");
     ecm_recycle_select sel = sel_of(999999999, outcomes, 1, 0, 0);
     ecm_recycle_result out;
     assert_int_equal(run_committed(&sel, &out), ECM_RECYCLE_ERR_NO_CAMPAIGN);
@@ -504,7 +522,7 @@ int main(void)
         cmocka_unit_test(test_recycle_matches_outcome_age_rounds_and_campaign),
         cmocka_unit_test(test_recycle_reopen_keeps_history_and_starts_a_round),
         cmocka_unit_test(test_recycle_completed_campaign_goes_back_to_active),
-        cmocka_unit_test(test_recycle_refuses_draft_stopped_expired_and_missing),
+        cmocka_unit_test(test_recycle_refuses_draft_stopped_expired_ended_and_missing),
         cmocka_unit_test(test_recycle_events_list_20000_contacts_each),
         cmocka_unit_test(test_recycle_two_concurrent_runs_reopen_each_contact_once),
     };
