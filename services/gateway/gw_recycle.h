@@ -13,7 +13,7 @@
  *     changed, nothing audited. Otherwise 200 with the contacts re-opened
  *     and the recycle id, audited (campaign.recycle). 422 names the field
  *     (DNC is never recycled); 404 no campaign; 409 a draft, stopped or
- *     expired campaign.
+ *     expired campaign, or one past its end_at.
  *   GET    /api/v1/campaigns/{id}/recycle-schedule  viewer (404 when none)
  *   PUT    /api/v1/campaigns/{id}/recycle-schedule  supervisor, audited
  *     {"outcomes": [...], "older_than": "3d", "max_rounds": 1,
