@@ -195,7 +195,7 @@ static void run_recycle(ecm_http_req *req, const gw_app *app, ecm_pg *pg, long l
     };
     ecm_recycle_result r;
     char reason[256] = "";
-    if (!pg || ecm_pg_begin(pg) != 0) {
+    if (!pg || ecm_pg_begin_timeout(pg, ECM_RECYCLE_RUN_TIMEOUT_MS) != 0) {
         gw_respond_db_down(req, pg, "recycle the contacts");
         return;
     }

@@ -83,7 +83,7 @@ static int run_one(ecm_pg *pg, const st_recycle_ctx *ctx, const PGresult *s, int
 static int take_one(ecm_pg *pg, const st_recycle_ctx *ctx, const char *now_s,
                     const char *interval_s, const char *id_s, int64_t now_ms, st_recycle_counts *c)
 {
-    if (ecm_pg_begin(pg) != 0)
+    if (ecm_pg_begin_timeout(pg, ECM_RECYCLE_RUN_TIMEOUT_MS) != 0)
         return -1;
     const char *p[] = {now_s, interval_s, id_s};
     PGresult *s = ecm_pg_exec(pg, SQL_TAKE, 3, p);
