@@ -53,7 +53,10 @@ static const char SQL_REOPEN[] =
     "SELECT state, end_at IS NOT NULL AND end_at <= 'epoch'::timestamptz"                          \
     " + $2::bigint * interval '1 millisecond', end_at FROM campaigns WHERE id = $1::bigint"
 static const char SQL_CAMPAIGN[] = SQL_CAMPAIGN_SELECT;
-static const char SQL_CAMPAIGN_LOCK[] = SQL_CAMPAIGN_SELECT " FOR UPDATE";
+/* FOR NO KEY UPDATE: runs on one campaign take turns (and a state change
+ * waits), but the foreign-key checks of the rows others insert meanwhile
+ * (the feeder's attempts, an upload's contacts) do not wait for a run. */
+static const char SQL_CAMPAIGN_LOCK[] = SQL_CAMPAIGN_SELECT " FOR NO KEY UPDATE";
 static const char SQL_ACTIVATE[] = "UPDATE campaigns SET state = 'active', updated_at = now()"
                                    " WHERE id = $1::bigint AND state = 'completed'";
 static const char SQL_LOG[] =
