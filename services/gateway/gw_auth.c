@@ -67,6 +67,10 @@ static const struct {
     {"POST", "/api/v1/campaigns/{}/pause", GW_ROLE_SUPERVISOR, 1},
     {"POST", "/api/v1/campaigns/{}/resume", GW_ROLE_SUPERVISOR, 1},
     {"POST", "/api/v1/campaigns/{}/stop", GW_ROLE_SUPERVISOR, 1},
+    {"POST", "/api/v1/campaigns/{}/recycle", GW_ROLE_SUPERVISOR, 1},
+    {"GET", "/api/v1/campaigns/{}/recycle-schedule", GW_ROLE_VIEWER, 0},
+    {"PUT", "/api/v1/campaigns/{}/recycle-schedule", GW_ROLE_SUPERVISOR, 1},
+    {"DELETE", "/api/v1/campaigns/{}/recycle-schedule", GW_ROLE_SUPERVISOR, 0},
 
     {"POST", "/api/v1/campaigns/{}/uploads", GW_ROLE_SUPERVISOR, 0},
     {"POST", "/api/v1/uploads/{}/resume", GW_ROLE_SUPERVISOR, 0},

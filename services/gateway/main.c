@@ -21,6 +21,7 @@
 #include "gw_export.h"
 #include "gw_keys.h"
 #include "gw_openapi.h"
+#include "gw_recycle.h"
 #include "gw_rules.h"
 #include "gw_strategies.h"
 #include "gw_upload.h"
@@ -138,6 +139,7 @@ static int (*const route_modules[])(ecm_http *h, const gw_app *app) = {
     gw_audit_register,
     gw_export_register,
     gw_openapi_register,
+    gw_recycle_register,
 };
 /* clang-format on */
 

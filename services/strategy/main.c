@@ -9,6 +9,7 @@
 #include "ecm_config.h"
 #include "ecm_log.h"
 #include "ecm_service.h"
+#include "st_recycle.h"
 #include "st_results.h"
 #include "st_sched.h"
 
@@ -18,6 +19,8 @@ typedef struct {
     long long tick_ms;
     long long sched_batch;
     char *legal_hours;
+    long long recycle_interval_s;
+    char *topic_recycled;
 } st_config;
 
 static const ecm_cfg_entry st_config_table[] = {
@@ -29,6 +32,11 @@ static const ecm_cfg_entry st_config_table[] = {
     {"ECM_STRATEGY_SCHED_BATCH", ECM_CFG_INT, offsetof(st_config, sched_batch), "1000", 1, 100000,
      "scheduler: most due contacts taken in one transaction", NULL, 0},
     ECM_CALLING_CONFIG_ENTRY(st_config, legal_hours),
+    {"ECM_RECYCLE_INTERVAL_S", ECM_CFG_INT, offsetof(st_config, recycle_interval_s), "3600", 1,
+     31622400, "recycle schedules: business seconds between two runs of a campaign's schedule",
+     NULL, 0},
+    {"ECM_TOPIC_CONTACTS_RECYCLED", ECM_CFG_STRING, offsetof(st_config, topic_recycled),
+     "contacts.recycled", 0, -1, "topic name (ContactsRecycled)", NULL, 0},
 };
 #define ST_CONFIG_N (sizeof(st_config_table) / sizeof(st_config_table[0]))
 
@@ -49,6 +57,7 @@ int main(int argc, char **argv)
     ecm_calling_cache *calling = NULL;
     ecm_rules_cache *rules = NULL;
     st_sched *sched = NULL;
+    st_recycle *recycle = NULL;
     char errstr[512];
     ecm_legal_hours legal;
     if (ecm_calling_legal_parse(cfg.legal_hours, &legal, errstr, sizeof(errstr)) != 0) {
@@ -77,6 +86,17 @@ int main(int argc, char **argv)
     sched = st_sched_start(cfg.common.pg_dsn, &sched_ctx, (long)cfg.tick_ms, &ecm_stop_requested);
     if (sched == NULL || ecm_service_start_http(&svc) != 0)
         goto out;
+    const st_recycle_ctx recycle_ctx = {
+        .topic_recycled = cfg.topic_recycled,
+        .topic_campaigns = cfg.common.topic_campaigns,
+        .source = svc.source,
+        .metrics = svc.metrics,
+        .interval_s = cfg.recycle_interval_s,
+    };
+    recycle =
+        st_recycle_start(cfg.common.pg_dsn, &recycle_ctx, (long)cfg.tick_ms, &ecm_stop_requested);
+    if (recycle == NULL)
+        goto out;
 
     const st_results_ctx results_ctx = {
         .topic_call_results = cfg.common.topic_call_results,
@@ -92,6 +112,7 @@ int main(int argc, char **argv)
     rc = 0;
 
 out:
+    st_recycle_stop(recycle);
     st_sched_stop(sched);
     ecm_calling_cache_destroy(calling);
     ecm_rules_cache_destroy(rules);

@@ -12,6 +12,7 @@
 #include "ctl_dnc.h"
 #include "ctl_export.h"
 #include "ctl_keys.h"
+#include "ctl_recycle.h"
 #include "ctl_rules.h"
 #include "ctl_upload.h"
 #include "ctl_watch.h"
@@ -30,6 +31,8 @@ static const verb VERBS[] = {
     {"export", ctl_export_main, "a campaign's attempts (or contacts) as CSV on stdout"},
     {"keys", ctl_keys_main, "create|ls|revoke API keys"},
     {"rules", ctl_rules_main, "list|show|apply rule sets (contact rules per jurisdiction)"},
+    {"recycle", ctl_recycle_main, "re-open closed contacts of a campaign (dry run first)"},
+    {"recycle-schedule", ctl_recycle_schedule_main, "show|set|clear a campaign's recycle schedule"},
 };
 
 /* Writes ecmctl's usage (the verbs, the environment, the exit codes)
@@ -53,6 +56,13 @@ int main(int argc, char **argv)
     if (argc < 2 || ctl_cli_is_help(argv[1])) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? CTL_EXIT_USAGE : CTL_EXIT_OK;
+    }
+    /* "campaigns recycle ..." and "campaigns recycle-schedule ..." are the
+     * recycle verbs (ctl_recycle.c). */
+    if (argc > 2 && strcmp(argv[1], "campaigns") == 0 &&
+        (strcmp(argv[2], "recycle") == 0 || strcmp(argv[2], "recycle-schedule") == 0)) {
+        argc--;
+        argv++;
     }
     const verb *v = NULL;
     for (size_t i = 0; i < sizeof(VERBS) / sizeof(VERBS[0]); i++) {
