@@ -26,6 +26,7 @@ typedef struct {
     gw_upload_limits *upload_limits; /* uploads at once, shared threads; NULL: none */
     gw_upload_lease *upload_lease;   /* this process's owner identity; required */
     const char *topic_uploads;       /* uploads.changed (UploadInterrupted) */
+    const char *topic_recycled;      /* contacts.recycled (ContactsRecycled); NULL: default */
 } gw_app;
 
 /* 2 GiB: a 1M-row contact file is ~100 MB. */

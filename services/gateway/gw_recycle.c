@@ -189,7 +189,7 @@ static void run_recycle(ecm_http_req *req, const gw_app *app, ecm_pg *pg, long l
         .actor = who ? who->name : "api",
         .actor_key_id = who ? who->id : NULL,
         .source = app->source,
-        .topic_recycled = NULL, /* gw_app names no such topic yet: the default */
+        .topic_recycled = app->topic_recycled,
         .topic_campaigns = app->topic_campaigns,
         .log_empty = 1,
     };

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ecm_recycle.h"
 #include "ecm_calling.h"
 #include "ecm_clock.h"
 #include "ecm_log.h"
@@ -41,6 +42,7 @@ typedef struct {
     long long upload_lease_s;
     long long upload_sweep_s;
     char *topic_uploads;
+    char *topic_recycled;
 } gateway_config;
 
 static int validate_region(const char *value, char *errstr, size_t errstr_size)
@@ -92,6 +94,8 @@ static const ecm_cfg_entry config_table[] = {
      0},
     {"ECM_TOPIC_UPLOADS_CHANGED", ECM_CFG_STRING, offsetof(gateway_config, topic_uploads),
      GW_TOPIC_UPLOADS_DEFAULT, 0, -1, "topic name (UploadInterrupted)", NULL, 0},
+    {"ECM_TOPIC_CONTACTS_RECYCLED", ECM_CFG_STRING, offsetof(gateway_config, topic_recycled),
+     ECM_RECYCLE_TOPIC_DEFAULT, 0, -1, "topic name (ContactsRecycled)", NULL, 0},
 };
 
 /* The main loop's upload chores: renews the leases this process holds
@@ -220,6 +224,7 @@ int main(int argc, char **argv)
         .upload_limits = upload_limits,
         .upload_lease = upload_lease,
         .topic_uploads = cfg.topic_uploads,
+        .topic_recycled = cfg.topic_recycled,
     };
     ecm_log_info("gateway upload owner", "owner=%s lease_s=%lld sweep_s=%lld",
                  gw_upload_lease_owner(upload_lease), cfg.upload_lease_s, cfg.upload_sweep_s);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "ecm_recycle.h"
 #include "ecm_calling.h"
 #include "ecm_config.h"
 #include "ecm_log.h"
@@ -36,7 +37,7 @@ static const ecm_cfg_entry st_config_table[] = {
      31622400, "recycle schedules: business seconds between two runs of a campaign's schedule",
      NULL, 0},
     {"ECM_TOPIC_CONTACTS_RECYCLED", ECM_CFG_STRING, offsetof(st_config, topic_recycled),
-     "contacts.recycled", 0, -1, "topic name (ContactsRecycled)", NULL, 0},
+     ECM_RECYCLE_TOPIC_DEFAULT, 0, -1, "topic name (ContactsRecycled)", NULL, 0},
 };
 #define ST_CONFIG_N (sizeof(st_config_table) / sizeof(st_config_table[0]))
 

@@ -4,8 +4,9 @@
  * and every event type through ecm_event_pack, which sends what another
  * service or a subscriber will decode.
  *
- * Input: byte 0 picks the event type (mod 7: ContactsUploaded, ContactRetry,
- * ContactDispatched, CallResult, SmsResult, ContactClosed, CampaignChanged);
+ * Input: byte 0 picks the event type (mod 9: ContactsUploaded, ContactRetry,
+ * ContactDispatched, CallResult, SmsResult, ContactClosed, CampaignChanged,
+ * UploadInterrupted, ContactsRecycled);
  * the rest is the Kafka payload.
  *
  * Properties:
@@ -32,7 +33,8 @@ static const ProtobufCMessageDescriptor *const types[] = {
     &ecm__v1__contacts_uploaded__descriptor,  &ecm__v1__contact_retry__descriptor,
     &ecm__v1__contact_dispatched__descriptor, &ecm__v1__call_result__descriptor,
     &ecm__v1__sms_result__descriptor,         &ecm__v1__contact_closed__descriptor,
-    &ecm__v1__campaign_changed__descriptor};
+    &ecm__v1__campaign_changed__descriptor,   &ecm__v1__upload_interrupted__descriptor,
+    &ecm__v1__contacts_recycled__descriptor};
 
 /* 1 when every string of m (nested and repeated ones too) is valid UTF-8. */
 static int strings_ok(const ProtobufCMessage *m)

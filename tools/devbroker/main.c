@@ -52,7 +52,7 @@ static const ecm_cfg_entry devbroker_table[] = {
      "number of mock brokers", NULL, 0},
     {"ECM_DEVBROKER_TOPICS", ECM_CFG_STRING, offsetof(devbroker_config, topics),
      "contacts.uploaded contacts.dispatched call.results sms.results contacts.retry "
-     "contacts.closed campaigns.changed uploads.changed ecm.deadletter",
+     "contacts.closed campaigns.changed uploads.changed contacts.recycled ecm.deadletter",
      0, -1, "topics created at start (separated by spaces or commas)", NULL, 0},
     {"ECM_HTTP_BIND", ECM_CFG_STRING, offsetof(devbroker_config, http_bind), "127.0.0.1", 0, -1,
      "address of the control port", NULL, 0},
