@@ -66,6 +66,7 @@ int dbx_name_campaign(const char *rel_path, long long *campaign_id, char *why, s
         }
         char dir[128];
         size_t n = (size_t)(slash - rel_path);
+        /* trunc-ok: shown quoted to 100 characters anyway */
         (void)snprintf(dir, sizeof(dir), "%.*s", (int)(n < 100 ? n : 100), rel_path);
         (void)snprintf(why, why_size, "folder '%s' is not a campaign id",
                        ecm_utf8_quote(shown, sizeof(shown), dir, 100));
