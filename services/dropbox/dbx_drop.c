@@ -185,10 +185,10 @@ static void problem_text(const dbx_api_answer *a, char *out, size_t out_size)
 }
 
 /* The upload the gateway made for claim id (ECM-Upload-Ref drop-<id>), or
- * for upload_id when known: *found 1 with its id and state (state_size),
- * or 0. Returns 0, or -1 when the gateway did not answer. */
+ * for upload_id when known: *found 1 with its id, state (state_size) and
+ * rows loaded, or 0. Returns 0, or -1 when the gateway did not answer. */
 static int find_upload(dbx_drop *d, long long claim_id, long long upload_id, int *found,
-                       long long *id, char *state, size_t state_size)
+                       long long *id, char *state, size_t state_size, long long *loaded)
 {
     char path[128];
     if (upload_id > 0) {
@@ -215,6 +215,7 @@ static int find_upload(dbx_drop *d, long long claim_id, long long upload_id, int
         }
         *id = (long long)json_integer_value(v);
         *found = *id > 0;
+        *loaded = (long long)json_integer_value(json_object_get(u, "rows_loaded"));
         (void)snprintf(state, state_size, "%s", st); /* trunc-ok: a state word */
     }
     dbx_api_answer_clear(&a);
@@ -298,14 +299,15 @@ static file_result stream(dbx_drop *d, const char *rel, dbx_claim *c, int fd, lo
     } else if (a.status == 400 || a.status == 404 || a.status == 409 || a.status == 413 ||
                a.status == 415 || a.status == 422) {
         problem_text(&a, why, sizeof(why));
-        long long up = resume_id;
+        long long up = resume_id, loaded = 0;
         char state[32] = "";
         int found = 0;
-        if (up <= 0 && find_upload(d, c->id, 0, &found, &up, state, sizeof(state)) == 0 && !found) {
+        if (up <= 0 && find_upload(d, c->id, 0, &found, &up, state, sizeof(state), &loaded) == 0 &&
+            !found) {
             up = 0;
         }
         if (resume_id > 0 && a.status == 409 &&
-            find_upload(d, c->id, resume_id, &found, &up, state, sizeof(state)) == 0 &&
+            find_upload(d, c->id, resume_id, &found, &up, state, sizeof(state), &loaded) == 0 &&
             strcmp(state, "running") == 0) {
             /* Another client resumed it first: it is not ours to end. */
             release(d, c);
@@ -365,9 +367,9 @@ static file_result handle_claimed(dbx_drop *d, const char *rel, dbx_claim *c, in
     long long resume_id = 0;
     if (taken || c->upload_id > 0) {
         int found = 0;
-        long long up = 0;
+        long long up = 0, loaded = 0;
         char state[32] = "";
-        if (find_upload(d, c->id, c->upload_id, &found, &up, state, sizeof(state)) != 0) {
+        if (find_upload(d, c->id, c->upload_id, &found, &up, state, sizeof(state), &loaded) != 0) {
             close(fd);
             release(d, c);
             return FILE_TRANSIENT;
@@ -382,7 +384,13 @@ static file_result handle_claimed(dbx_drop *d, const char *rel, dbx_claim *c, in
         }
         if (found && strcmp(state, "failed") == 0) {
             close(fd);
-            (void)snprintf(why, sizeof(why), "upload %lld failed (see its report)", up);
+            /* The gateway ends an upload 'failed' on a row that stops the
+             * file or a database fault; what it loaded stays. Not retried:
+             * a new upload of the file would load those rows twice. */
+            (void)snprintf(why, sizeof(why),
+                           "upload %lld failed after loading %lld rows (they stay loaded; its "
+                           "report says why)",
+                           up, loaded);
             finish(d, rel, c, 1, up, why);
             return FILE_DONE;
         }
