@@ -84,6 +84,13 @@ drop_env() {
 drop_start() {
     local name=${1:-$DROP_NAME} port=${2:-$(drop_port)} bin=$ECM_BIN_DIR/ecm-dropbox pf ef log i
     [[ -x $bin ]] || ecm_die "$bin not found: build first"
+    if [[ $name != "$DROP_NAME" ]]; then
+        # ecm_pid knows a process by its binary's name (ecm-NAME): another
+        # replica runs through a link of that name.
+        mkdir -p "$ECM_DEV_DIR/run/bin"
+        ln -sfn "$bin" "$ECM_DEV_DIR/run/bin/ecm-$name"
+        bin=$ECM_DEV_DIR/run/bin/ecm-$name
+    fi
     if ecm_pid "$name" >/dev/null; then
         ecm_say "$name already running (pid $(ecm_pid "$name"))"
         return 0

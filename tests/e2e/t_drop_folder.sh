@@ -22,6 +22,9 @@ count() { ecm_psql -tA -c "$1"; }
 export ECM_DEV_DROP_DIR=$ECM_DEV_DIR/drop-e2e
 export ECM_DROP_SETTLE_S=5 ECM_DROP_SCAN_MS=200 ECM_DROP_LEASE_S=5
 drop=$ECM_DEV_DROP_DIR
+# tests/e2e/run.sh keeps the logs of the stack's own processes per scenario;
+# the dropboxes' logs start afresh here.
+rm -f "$ECM_DEV_DIR/logs/dropbox.log" "$ECM_DEV_DIR/logs/dropbox2.log"
 rm -rf "$drop"
 mkdir -p "$drop"
 drop_port=$((ECM_DEV_PORT_BASE + 86))
@@ -145,6 +148,7 @@ e2e_step "d. upload $up_d resumed after the kill: $ROWS rows once each, archived
 # ---- e. two replicas, one folder
 "$devstack" drop-start dropbox2 $((ECM_DEV_PORT_BASE + 87)) >"$E2E_TMP/drop2.log" 2>&1 ||
     e2e_fail "second dropbox did not start: $(cat "$E2E_TMP/drop2.log")"
+ecm_pid dropbox2 >/dev/null || e2e_fail "the second dropbox is not known as dropbox2"
 cids=()
 for i in 1 2 3 4; do
     cid=$(new_campaign "e2e drop e$i")
