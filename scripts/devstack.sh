@@ -21,6 +21,9 @@ usage: scripts/devstack.sh COMMAND
   env               export lines for the shell: eval "\$(scripts/devstack.sh env)"
   reset             stop the processes, keep PostgreSQL, drop and re-create the
                     databases (${ECM_DEV_DATABASES[*]}), empty Kannel's store
+Drop folder: with ECM_DEV_DROP_DIR set, start also runs ecm-dropbox (port
+base+86) on that folder, after the gateway, with a supervisor API key it makes
+($ECM_DEV_DIR/secrets/drop-api-key); "start dropbox" starts it alone.
 Ports from ECM_DEV_PORT_BASE=$ECM_DEV_PORT_BASE; binaries from ECM_BIN_DIR=$ECM_BIN_DIR;
 logs in $ECM_DEV_DIR/logs. Other ECM_* variables pass through to the processes.
 Business clock: ECM_DEV_CLOCK=midday (default: 12:00 UTC today, so legal calling
@@ -32,13 +35,117 @@ until reset.
 EOF
 }
 
+# ---- the drop folder's service (ecm-dropbox), run only with ECM_DEV_DROP_DIR
+DROP_NAME=dropbox
+drop_port() { echo $((ECM_DEV_PORT_BASE + 86)); }
+
+# The dropbox's supervisor API key, made once per database like the admin
+# key (a key file the database no longer knows, after a reset, is replaced).
+# Prints the key file's path.
+drop_key_ensure() {
+    local file=$ECM_DEV_DIR/secrets/drop-api-key key code
+    key=$(cat "$file" 2>/dev/null || true)
+    if [[ -n $key ]]; then
+        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 \
+            -H "Authorization: Bearer $key" "$ECM_DEV_API_URL/api/v1/uploads?limit=1" || true)
+        [[ $code == 200 ]] || key=
+    fi
+    if [[ -z $key ]]; then
+        key=$(ECM_PG_DSN=$ECM_DEV_PG_DSN "$ECM_BIN_DIR/ecm-gateway" keys create \
+            --role supervisor --name "dev stack dropbox" 2>>"$ECM_DEV_DIR/logs/keys.log") ||
+            ecm_die "could not create the dropbox's API key (see $ECM_DEV_DIR/logs/keys.log)"
+        (umask 077 && printf '%s\n' "$key" >"$file")
+    fi
+    echo "$file"
+}
+
+# drop_env [PORT]: the dropbox's environment in DROP_ENV (port default
+# base+86): the stack's database, broker and gateway, the folder
+# $ECM_DEV_DROP_DIR, the key file; ECM_DROP_* from the caller win.
+drop_env() {
+    local port=${1:-$(drop_port)} clock keyfile=${ECM_DROP_API_KEY_FILE:-}
+    ecm_env_load
+    [[ -n ${ECM_DEV_DROP_DIR:-} ]] || ecm_die "ECM_DEV_DROP_DIR is not set"
+    mkdir -p "$ECM_DEV_DROP_DIR"
+    [[ -n $keyfile ]] || keyfile=$(drop_key_ensure) || exit 1
+    DROP_ENV=("ECM_HTTP_BIND=${ECM_HTTP_BIND:-127.0.0.1}" "ECM_HTTP_PORT=$port"
+        "ECM_PG_DSN=$ECM_DEV_PG_DSN" "ECM_KAFKA_BROKERS=$ECM_DEV_KAFKA_BROKERS"
+        "ECM_DROP_DIR=$ECM_DEV_DROP_DIR" "ECM_DROP_API_URL=$ECM_DEV_API_URL"
+        "ECM_DROP_API_KEY_FILE=$keyfile"
+        "ECM_DROP_SCAN_MS=${ECM_DROP_SCAN_MS:-500}" "ECM_DROP_SETTLE_S=${ECM_DROP_SETTLE_S:-3}")
+    while IFS= read -r clock; do
+        [[ -z $clock ]] || DROP_ENV+=("$clock")
+    done < <(ecm_clock_env)
+}
+
+# drop_start [NAME [PORT]]: starts an ecm-dropbox as stack process NAME
+# (default dropbox; pid and exit files as every process's, so ecm_pid,
+# ecm_kill9 and ecm_stop_service work on it) and waits until it is ready.
+drop_start() {
+    local name=${1:-$DROP_NAME} port=${2:-$(drop_port)} bin=$ECM_BIN_DIR/ecm-dropbox pf ef log i
+    [[ -x $bin ]] || ecm_die "$bin not found: build first"
+    if [[ $name != "$DROP_NAME" ]]; then
+        # ecm_pid knows a process by its binary's name (ecm-NAME): another
+        # replica runs through a link of that name.
+        mkdir -p "$ECM_DEV_DIR/run/bin"
+        ln -sfn "$bin" "$ECM_DEV_DIR/run/bin/ecm-$name"
+        bin=$ECM_DEV_DIR/run/bin/ecm-$name
+    fi
+    if ecm_pid "$name" >/dev/null; then
+        ecm_say "$name already running (pid $(ecm_pid "$name"))"
+        return 0
+    fi
+    drop_env "$port"
+    pf=$ECM_DEV_DIR/run/$name.pid
+    ef=$ECM_DEV_DIR/run/$name.exit
+    log=$ECM_DEV_DIR/logs/$name.log
+    rm -f "$pf" "$ef" "$ECM_DEV_DIR/run/$name.killed"
+    ecm_say "starting $name on :$port (folder $ECM_DEV_DROP_DIR)"
+    # The same wrapper as scripts/lib.sh's ecm_spawn_service: only a parent
+    # can read the exit status.
+    # shellcheck disable=SC2016
+    setsid bash -c '
+        pf=$1 ef=$2
+        shift 2
+        "$@" &
+        child=$!
+        echo "$child" >"$pf.tmp" && mv "$pf.tmp" "$pf"
+        wait "$child"
+        echo $? >"$ef.tmp" && mv "$ef.tmp" "$ef"
+    ' ecm-wrap "$pf" "$ef" env "${DROP_ENV[@]}" "$bin" </dev/null >>"$log" 2>&1 &
+    for ((i = 0; i < 100; i++)); do
+        [[ -s $pf ]] && break
+        sleep 0.05
+    done
+    for ((i = 0; i < ECM_READY_TIMEOUT_S * 5; i++)); do
+        curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$port/readyz" 2>/dev/null && return 0
+        if ! ecm_pid "$name" >/dev/null; then
+            ecm_warn "$name exited before it was ready; last lines of $log:"
+            tail -n 20 "$log" >&2
+            return 1
+        fi
+        sleep 0.2
+    done
+    ecm_warn "$name not ready on :$port after ${ECM_READY_TIMEOUT_S}s"
+    tail -n 20 "$log" >&2
+    return 1
+}
+
 cmd_start() {
     local names=("$@") n
     ((${#names[@]})) || names=("${ECM_PROCS[@]}")
+    if [[ -n ${ECM_DEV_DROP_DIR:-} && " ${names[*]} " == *" gateway "* &&
+        " ${names[*]} " != *" $DROP_NAME "* ]]; then
+        names+=("$DROP_NAME")
+    fi
     ecm_pg_start
     ecm_clock_init
     for n in "${names[@]}"; do
         [[ $n == pg ]] && continue
+        if [[ $n == "$DROP_NAME" ]]; then
+            drop_start || exit 1
+            continue
+        fi
         if ecm_skippable "$n"; then
             ecm_warn "warning: skipping $n: $ECM_BIN_DIR/ecm-$n is not built"
             continue
@@ -62,6 +169,12 @@ cmd_start() {
 # SIGTERM contract (exit 0 within the bound).
 stop_processes() {
     local i n rc=0
+    # The dropboxes first (a test's second replica too): they are the
+    # gateway's clients.
+    for n in "$DROP_NAME" "$DROP_NAME"2; do
+        ! ecm_pid "$n" >/dev/null || ecm_say "stopping $n"
+        ecm_stop_service "$n" || rc=1
+    done
     for ((i = ${#ECM_PROCS[@]} - 1; i >= 0; i--)); do
         n=${ECM_PROCS[i]}
         ! ecm_pid "$n" >/dev/null || ecm_say "stopping $n"
@@ -88,6 +201,10 @@ cmd_status() {
         printf '%-12s %-22s :%-6s %s\n' postgres "running" "$ECM_DEV_PG_PORT" "$state"
     else
         printf '%-12s %-22s :%-6s\n' postgres "stopped" "$ECM_DEV_PG_PORT"
+    fi
+    if pid=$(ecm_pid "$DROP_NAME"); then
+        printf '%-12s %-22s :%-6s %s\n' "$DROP_NAME" "running (pid $pid)" "$(drop_port)" \
+            "folder ${ECM_DEV_DROP_DIR:-?}"
     fi
     for n in "${ECM_PROCS[@]}"; do
         local port
@@ -125,6 +242,14 @@ cmd_reset() {
 }
 
 case ${1:-} in
+drop-start)
+    # drop-start NAME PORT: one more ecm-dropbox on the same folder (a
+    # second replica, for tests); stopped by "stop" when named dropbox2.
+    shift
+    ecm_pg_start
+    ecm_clock_init
+    drop_start "$@"
+    ;;
 start)
     shift
     cmd_start "$@"
