@@ -37,8 +37,10 @@
  *     switch here also fills channel_note.
  *     Steps 4a-4b come after 3 (a close rule never switches) and 4 (the
  *     strategy's max_attempts counts every channel).
- *  5. Rule without next_phone: attempts that ended with this outcome, this
- *     one included, >= the rule's max_attempts -> close with the outcome.
+ *  5. Rule without next_phone: attempts of the round that ended with this
+ *     outcome, this one included, >= the rule's max_attempts -> close with
+ *     the outcome (a recycled contact starts a new round: its caps count
+ *     again from round_first_attempt; the caller passes the round's counts).
  *     Otherwise the retry uses the same phone_index.
  *  6. Rule with next_phone: its max_attempts counts per phone. Attempts on
  *     the current phone that ended with this outcome, this one included,
