@@ -13,6 +13,7 @@
 #include "ecm_outbox.h"
 #include "ecm_pgarray.h"
 #include "ecm_pgval.h"
+#include "ecm_phone.h"
 
 /* A campaign whose window can't be read is looked at again this much later. */
 #define BAD_WINDOW_WAIT_MS (5LL * 60 * 1000)
@@ -36,6 +37,7 @@ enum {
     COL_SUBJECT,
     COL_CAMPAIGN_REGION,
     COL_CHANNEL,
+    COL_PHONE_TYPES,
 };
 
 struct ecm_gate {
@@ -160,13 +162,21 @@ static int judge_row(ecm_gate *g, const PGresult *t, int i, int c0, int64_t now_
     row->phone_index = (int)ecm_pgval_ll(t, i, c0 + COL_PHONE_INDEX, -1);
     row->rule_id = -1;
     c->key = -1;
-    int n = 0, nz = 0, nr = 0;
+    int n = 0, nz = 0, nr = 0, nt = 0;
+    const char *ch = ecm_pgval_str(t, i, c0 + COL_CHANNEL);
+    int sms = ch && strcmp(ch, "sms") == 0;
+    const char *types_text = ecm_pgval_str(t, i, c0 + COL_PHONE_TYPES);
+    char **types = NULL;
     char **phones = ecm_pgarr_parse(ecm_pgval_str(t, i, c0 + COL_PHONES), &n);
     char **zones = ecm_pgarr_parse(ecm_pgval_str(t, i, c0 + COL_PHONE_ZONES), &nz);
     char **regions = ecm_pgarr_parse(ecm_pgval_str(t, i, c0 + COL_PHONE_REGIONS), &nr);
     int *blocked = calloc((size_t)n + 1, sizeof *blocked);
     int rc = -1;
     if (!phones || !zones || !regions || !blocked)
+        goto out;
+    /* On sms only numbers that may be mobile (contacts uploaded before
+     * phone_types existed have none: every number is tried). */
+    if (sms && types_text && !(types = ecm_pgarr_parse(types_text, &nt)))
         goto out;
     const char *dnc = PQgetvalue(t, i, c0 + COL_DNC);
     size_t ndnc = strlen(dnc);
@@ -175,6 +185,9 @@ static int judge_row(ecm_gate *g, const PGresult *t, int i, int c0, int64_t now_
         int on_dnc = (size_t)k < ndnc && dnc[k] == '1';
         any_dnc |= on_dnc;
         blocked[k] = on_dnc || !phones[k] || !phones[k][0];
+        if (types && !(k < nt && types[k] &&
+                       ecm_phone_type_may_be_mobile(ecm_phone_type_from_name(types[k]))))
+            blocked[k] = 1;
     }
     int pick = recorded >= 0 ? recorded : ecm_calling_pick_phone(blocked, n, row->phone_index);
     if (pick < 0) {
@@ -214,8 +227,7 @@ static int judge_row(ecm_gate *g, const PGresult *t, int i, int c0, int64_t now_
     if (pick < n && phones[pick] && !(c->phone_key = ecm_history_phone_key(phones[pick])))
         goto out;
     c->end_ms = ecm_pgval_ll(t, i, c0 + COL_END_MS, 0);
-    const char *ch = ecm_pgval_str(t, i, c0 + COL_CHANNEL);
-    c->channel = ch && strcmp(ch, "sms") == 0 ? ECM_RULES_SMS : ECM_RULES_VOICE;
+    c->channel = sms ? ECM_RULES_SMS : ECM_RULES_VOICE;
     if (recorded < 0) {
         row->phone = strdup(phones[pick]);
         if (!row->phone)
@@ -227,6 +239,7 @@ out:
     free(phones);
     free(zones);
     free(regions);
+    free(types);
     free(blocked);
     return rc;
 }

@@ -30,13 +30,38 @@
 #include "ecm_metrics.h"
 #include "ecm_pg.h"
 
+/* The effective channel ('voice' or 'sms') of the next attempt of contact
+ * alias `contact` of campaign alias `campaign`: contacts.channel, set when a
+ * strategy rule switched it, else the campaign's home channel (voice for
+ * voice_ivr/voice_agent, sms for sms). The arguments are SQL aliases pasted
+ * in (never user input). */
+#define ECM_CONTACT_CHANNEL_SQL_OF(contact, campaign)                                              \
+    "COALESCE(" contact ".channel, CASE WHEN " campaign ".channel = 'sms' THEN 'sms' ELSE "        \
+    "'voice' END)"
+
+/* ECM_CONTACT_CHANNEL_SQL_OF over "contacts ct JOIN campaigns c". */
+#define ECM_CONTACT_CHANNEL_SQL ECM_CONTACT_CHANNEL_SQL_OF("ct", "c")
+
+/* The attempts.channel (voice_ivr, voice_agent or sms) of the next attempt
+ * of that contact: sms on the sms channel; on voice the campaign's own
+ * voice_ivr/voice_agent, or voice_agent when the campaign's home channel is
+ * sms (its calls go to a Cisco target's agents). */
+/* clang-format off */
+#define ECM_ATTEMPT_CHANNEL_SQL_OF(contact, campaign)                                              \
+    "(CASE WHEN " ECM_CONTACT_CHANNEL_SQL_OF(contact, campaign) " = 'sms' THEN 'sms' "             \
+    "WHEN " campaign ".channel = 'sms' THEN 'voice_agent' ELSE " campaign ".channel END)"
+/* clang-format on */
+
 /* Select-list columns of a take statement over "contacts ct JOIN campaigns
  * c", read by ecm_gate_judge(): the contact's numbers, zones and counters,
  * the campaign's window, bounds and version, per number 1 when it is blocked
- * on the campaign's channel (ECM_DNC_BLOCKED_SQL: a dnc row of that channel,
- * global or the campaign's, derived from the consent ledger), else 0, as one
- * string ("010"), and what the contact rules read: the contact's region,
- * its numbers' regions, its subject key, the campaign's region and channel.
+ * on the contact's effective channel (ECM_CONTACT_CHANNEL_SQL;
+ * ECM_DNC_BLOCKED_SQL: a dnc row of that channel, global or the campaign's,
+ * derived from the consent ledger), else 0, as one string ("010"), what the
+ * contact rules read: the contact's region, its numbers' regions, its
+ * subject key, the campaign's region and the effective channel ('voice' or
+ * 'sms'), and the numbers' types (on sms only a number that may be mobile
+ * is picked).
  * The take statement should lock the contacts (FOR UPDATE OF ct SKIP
  * LOCKED) and share-lock the campaign (FOR SHARE OF c) with c.state =
  * 'active' in its WHERE: a pause then either waits for the batch being taken
@@ -48,14 +73,14 @@
     "(extract(epoch FROM c.end_at) * 1000)::bigint, c.updated_at::text, "                          \
     "array_to_string(ARRAY(SELECT CASE WHEN " ECM_DNC_BLOCKED_SQL(                                 \
         "u.p", "ct.campaign_id",                                                                   \
-        ECM_DNC_CHANNEL_SQL(                                                                       \
-            "c.channel")) " THEN '1' ELSE '0' END "                                                \
-                          "FROM unnest(ct.phones) WITH ORDINALITY AS u (p, i) ORDER BY u.i), "     \
-                          "''), "                                                                  \
-                          "ct.region, ct.phone_regions::text, ct.subject_key, c.region, c.channel"
+        ECM_CONTACT_CHANNEL_SQL) " THEN '1' ELSE '0' END "                                         \
+                                 "FROM unnest(ct.phones) WITH ORDINALITY AS u (p, i) ORDER BY "    \
+                                 "u.i), ''), "                                                     \
+                                 "ct.region, ct.phone_regions::text, ct.subject_key, "             \
+                                 "c.region, " ECM_CONTACT_CHANNEL_SQL ", ct.phone_types::text"
 
 /* How many columns ECM_GATE_COLUMNS is. */
-#define ECM_GATE_NCOLS 18
+#define ECM_GATE_NCOLS 19
 
 typedef struct {
     const char *topic_closed; /* ContactClosed events go here */

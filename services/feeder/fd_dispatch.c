@@ -14,12 +14,16 @@
 #define TARGET_MAX 160
 #define ACCOUNT_MAX 32
 
-/* Targets are Cisco campaigns: several ECM campaigns may share one. */
+/* Targets are Cisco campaigns: several ECM campaigns may share one. Any
+ * campaign with a Cisco target, whatever its home channel: an SMS campaign
+ * whose strategy switches a contact to voice calls it there. Only contacts
+ * whose next attempt is on voice (ECM_CONTACT_CHANNEL_SQL) are the
+ * feeder's. */
 static const char TARGETS_SQL[] =
     "SELECT DISTINCT c.cisco_kind, c.cisco_campaign_id FROM campaigns c "
-    "WHERE c.state = 'active' AND c.cisco_kind IS NOT NULL "
-    "AND c.channel IN ('voice_ivr', 'voice_agent') "
-    "AND EXISTS (SELECT 1 FROM contacts ct WHERE ct.campaign_id = c.id AND ct.state = 'queued') "
+    "WHERE c.state = 'active' AND c.cisco_kind IS NOT NULL AND c.cisco_campaign_id IS NOT NULL "
+    "AND EXISTS (SELECT 1 FROM contacts ct WHERE ct.campaign_id = c.id AND ct.state = 'queued' "
+    "AND " ECM_CONTACT_CHANNEL_SQL " = 'voice') "
     "ORDER BY 1, 2";
 
 /* Serialises the capacity arithmetic of one target across replicas; a
@@ -40,7 +44,7 @@ static const char TAKE_SQL[] =
     "1000)::bigint "
     "FROM contacts ct JOIN campaigns c ON c.id = ct.campaign_id "
     "WHERE ct.state = 'queued' AND c.state = 'active' AND c.cisco_kind = $3 "
-    "AND c.channel IN ('voice_ivr', 'voice_agent') AND c.cisco_campaign_id = $1 "
+    "AND " ECM_CONTACT_CHANNEL_SQL " = 'voice' AND c.cisco_campaign_id = $1 "
     "ORDER BY ct.id LIMIT $2 FOR UPDATE OF ct SKIP LOCKED FOR SHARE OF c";
 
 #define COL_FIRST_NAME ECM_GATE_NCOLS
@@ -53,16 +57,20 @@ static const char TAKE_SQL[] =
 
 /* An attempt that already exists (DB out of step) is not recorded twice and
  * not sent twice; the contact still moves on. dispatched_at is business
- * time, what windows and per-day caps are checked against. */
+ * time, what windows and per-day caps are checked against. The attempt's
+ * channel is the campaign's voice_ivr/voice_agent, or voice_agent for a call
+ * of an SMS campaign (ECM_ATTEMPT_CHANNEL_SQL_OF). */
 static const char RECORD_SQL[] =
     "INSERT INTO attempts (contact_id, attempt, campaign_id, channel, target, phone, "
     "account_number, status, dispatched_at) "
-    "SELECT ct.id, a.attempt, ct.campaign_id, c.channel, $5, a.phone, a.account_number, "
-    "'sending', to_timestamp($6::float8 / 1000) "
-    "FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[]) "
-    "AS a (contact_id, attempt, phone, account_number) "
-    "JOIN contacts ct ON ct.id = a.contact_id JOIN campaigns c ON c.id = ct.campaign_id "
-    "ON CONFLICT DO NOTHING RETURNING account_number";
+    "SELECT ct.id, a.attempt, ct.campaign_id, " ECM_ATTEMPT_CHANNEL_SQL_OF(
+        "ct",
+        "c") ", $5, a.phone, a.account_number, "
+             "'sending', to_timestamp($6::float8 / 1000) "
+             "FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[]) "
+             "AS a (contact_id, attempt, phone, account_number) "
+             "JOIN contacts ct ON ct.id = a.contact_id JOIN campaigns c ON c.id = ct.campaign_id "
+             "ON CONFLICT DO NOTHING RETURNING account_number";
 
 typedef struct {
     char account[ACCOUNT_MAX];

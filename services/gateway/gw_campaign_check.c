@@ -369,16 +369,12 @@ static int validate_identity(const json_t *body, gw_campaign_input *out, const c
     return 0;
 }
 
-/* The Cisco target: required for a voice campaign, refused for sms. */
+/* The Cisco target: required for a voice campaign; optional for sms (the
+ * calls of contacts its strategy switches to voice go there). */
 static int validate_target(const json_t *body, gw_campaign_input *out, const char **field,
                            char *reason, size_t reason_size)
 {
-    int is_sms = strcmp(out->channel, "sms") == 0;
     json_t *cisco = json_object_get(body, "cisco");
-    if (is_sms && cisco && !json_is_null(cisco)) {
-        return fail(field, "cisco", reason, reason_size,
-                    "an sms campaign has no Cisco target; leave cisco out");
-    }
     if (cisco && !json_is_null(cisco)) {
         if (validate_cisco(cisco, out, field, reason, reason_size) != 0) {
             return -1;
@@ -585,12 +581,11 @@ int gw_campaign_validate_legal(const json_t *body, const ecm_legal_hours *legal,
         validate_blackouts(body, out, field, reason, reason_size) != 0) {
         return -1;
     }
+    /* Required for an sms campaign; optional for voice (the texts of
+     * contacts its strategy switches to SMS). */
     int is_sms = strcmp(out->channel, "sms") == 0;
     json_t *sms = json_object_get(body, "sms");
-    if (!is_sms) {
-        if (sms && !json_is_null(sms)) {
-            return fail(field, "sms", reason, reason_size, "only sms campaigns take an sms member");
-        }
+    if (!is_sms && (!sms || json_is_null(sms))) {
         return 0;
     }
     if (!sms || json_is_null(sms)) {

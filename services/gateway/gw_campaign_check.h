@@ -27,7 +27,7 @@ typedef struct {
     const char *channel;            /* voice_ivr, voice_agent or sms */
     const char *strategy;           /* strategy name; NULL when strategy_id is given */
     long long strategy_id;          /* > 0 when given as "strategy_id" */
-    const char *cisco_kind;         /* uccx, ucce_api or ucce_db; NULL when absent (sms) */
+    const char *cisco_kind;         /* uccx, ucce_api or ucce_db; NULL when absent (sms only) */
     const char *cisco_campaign_id;  /* digits */
     const char *cisco_import_table; /* ucce_db only (required there); else NULL */
     const char *cisco_dialing_list; /* ucce_db only, optional; else NULL */
@@ -41,7 +41,8 @@ typedef struct {
     char region_buf[4];
     char call_window_buf[GW_CALL_WINDOW_TEXT_MAX];
     char field_buf[48]; /* the field of a refused list item, "blackout_dates[3].date" */
-    /* SMS campaigns only ("sms" member); NULL / 0 for voice. */
+    /* The "sms" member (required for sms campaigns, optional for voice);
+     * NULL / 0 when absent. */
     const char *sms_template; /* required, syntax-checked */
     const char *sms_sender;   /* "from"; NULL: the gateway's default */
     const char *sms_gateway;  /* "kannel" (default) or "http" */
@@ -60,9 +61,12 @@ typedef struct {
 /* Checks a campaign document. Returns 0 and fills out, or -1 with *field
  * set to the offending member ("channel", "cisco.campaign_id",
  * "sms.template", "call_window", or "body" for the document as a whole) and
- * a one-line reason. A voice campaign needs "cisco" and takes no "sms"; an
- * sms campaign needs "sms": {"template" (required), "sender", "gateway":
- * "kannel"|"http", "dlr_timeout_s"} and takes no "cisco". "strategy" (a
+ * a one-line reason. A voice campaign needs "cisco"; an sms campaign needs
+ * "sms": {"template" (required), "sender", "gateway": "kannel"|"http",
+ * "dlr_timeout_s"}. Either may carry the other channel's member too (null
+ * or absent: none), checked the same way, for the contacts its strategy
+ * switches to that channel; whether the strategy needs it is the caller's
+ * to check (gw_campaigns: 422). "strategy" (a
  * name) and "strategy_id" are exclusive; whether the strategy exists is the
  * DB's to say. "time_zone" must be a zone ICU knows (ecm_window_tz_canonical);
  * "region" one libphonenumber knows; "call_window" null or a weekly window

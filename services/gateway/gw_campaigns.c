@@ -78,7 +78,7 @@ static json_t *campaign_row_json(const PGresult *r, int i)
         cisco = json_null();
     }
     json_t *sms = json_null();
-    if (strcmp(PQgetvalue(r, i, 2), "sms") == 0) {
+    if (strcmp(PQgetvalue(r, i, 2), "sms") == 0 || !PQgetisnull(r, i, 13)) {
         sms =
             json_pack("{so so so sI}", "template",
                       gw_json_text_or_null(PQgetvalue(r, i, 13), PQgetisnull(r, i, 13)), "sender",
@@ -519,6 +519,48 @@ static int create_rules(ecm_http_req *req, ecm_pg *pg, const gw_app *app,
     return 1;
 }
 
+/* Channels a campaign's strategy may switch its contacts to, by the
+ * strategy's retry rules. */
+static const char SWITCHES_SQL[] =
+    "SELECT coalesce(bool_or(switch_channel = 'sms'), false), "
+    "coalesce(bool_or(switch_channel = 'voice'), false) FROM strategy_rules "
+    "WHERE strategy_id = $1 AND action = 'retry'";
+
+/* Inside pg's transaction: whether a campaign on strategy_id with (has_sms)
+ * or without an SMS template and (has_cisco) or without a Cisco target can
+ * follow its strategy's channel switches. Returns 1 when it can; 0 after
+ * rolling back and answering 422 naming the missing member ("sms.template"
+ * or "cisco"), or 503. */
+static int switches_possible(ecm_http_req *req, ecm_pg *pg, const char *strategy_id, int has_sms,
+                             int has_cisco, const char *title)
+{
+    const char *params[] = {strategy_id};
+    PGresult *r = ecm_pg_exec(pg, SWITCHES_SQL, 1, params);
+    if (!r) {
+        ecm_pg_rollback(pg);
+        gw_respond_db_down(req, pg, "read the strategy");
+        return 0;
+    }
+    int to_sms = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    int to_voice = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
+    PQclear(r);
+    if (to_sms && !has_sms) {
+        ecm_pg_rollback(pg);
+        ecm_http_respond_problem(req, 422, "validation", title,
+                                 "sms.template: the campaign's strategy switches contacts to SMS; "
+                                 "give the campaign an sms member with a template");
+        return 0;
+    }
+    if (to_voice && !has_cisco) {
+        ecm_pg_rollback(pg);
+        ecm_http_respond_problem(req, 422, "validation", title,
+                                 "cisco: the campaign's strategy switches contacts to voice; give "
+                                 "the campaign a Cisco target");
+        return 0;
+    }
+    return 1;
+}
+
 static void create_campaign(void *ctx, ecm_http_req *req)
 {
     const gw_app *app = ctx;
@@ -556,6 +598,10 @@ static void create_campaign(void *ctx, ecm_http_req *req)
         if (found < 0) {
             gw_respond_db_down(req, pg, "read strategies");
         }
+        goto out;
+    }
+    if (!switches_possible(req, pg, strategy_id, in.sms_template != NULL, in.cisco_kind != NULL,
+                           "Invalid campaign")) {
         goto out;
     }
     if (create_rules(req, pg, app, &in, body, &picks, &blackouts, &summary) != 1) {
@@ -640,7 +686,7 @@ static json_t *campaign_document(const PGresult *r)
     json_t *days = json_loads(PQgetvalue(r, 0, 18), 0, NULL);
     json_object_set_new(doc, "rule_sets", sets ? sets : json_array());
     json_object_set_new(doc, "blackout_dates", days ? days : json_array());
-    if (strcmp(PQgetvalue(r, 0, 2), "sms") == 0) {
+    if (strcmp(PQgetvalue(r, 0, 2), "sms") == 0 || !PQgetisnull(r, 0, 11)) {
         json_t *sms =
             json_pack("{sI}", "dlr_timeout_s", (json_int_t)strtoll(PQgetvalue(r, 0, 14), NULL, 10));
         if (sms && !PQgetisnull(r, 0, 11)) {
@@ -833,6 +879,10 @@ static void patch_campaign(void *ctx, ecm_http_req *req)
         }
         goto out;
     }
+    if (!switches_possible(req, pg, strategy_id, in.sms_template != NULL, in.cisco_kind != NULL,
+                           "Invalid campaign change")) {
+        goto out;
+    }
     if (patch_rules(req, pg, patch, &in, merged) != 1) {
         goto out;
     }
@@ -936,7 +986,9 @@ static void change_state(void *ctx, ecm_http_req *req)
     r = ecm_pg_exec(pg,
                     "SELECT state, end_at IS NOT NULL AND end_at <= "
                     "to_timestamp($2::bigint / 1000.0), " GW_SQL_TIME(
-                        "end_at") " FROM campaigns WHERE id = $1 FOR UPDATE",
+                        "end_at") ", strategy_id, sms_template IS NOT NULL, "
+                                  "cisco_kind IS NOT NULL AND cisco_campaign_id IS NOT NULL "
+                                  "FROM campaigns WHERE id = $1 FOR UPDATE",
                     2, sparams);
     if (!r) {
         ecm_pg_rollback(pg);
@@ -963,6 +1015,13 @@ static void change_state(void *ctx, ecm_http_req *req)
         ecm_http_respond_problem(req, 409, "conflict", "Campaign has ended",
                                  "campaign %lld ended at %s; PATCH a later end_at to run it again",
                                  id, PQgetvalue(r, 0, 2));
+        goto out;
+    }
+    /* A strategy edited since the campaign was checked may switch to a
+     * channel it lacks: checked again before it runs. */
+    if (strcmp(to, "active") == 0 &&
+        !switches_possible(req, pg, PQgetvalue(r, 0, 3), strcmp(PQgetvalue(r, 0, 4), "t") == 0,
+                           strcmp(PQgetvalue(r, 0, 5), "t") == 0, "Campaign can't run")) {
         goto out;
     }
     const char *uparams[] = {sid, to};

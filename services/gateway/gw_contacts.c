@@ -1,5 +1,7 @@
 #include "gw_contacts.h"
 
+#include "ecm_gate.h"
+
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -243,8 +245,9 @@ static const char CONTACT_SQL[] =
     "  '[]') FROM (SELECT * FROM attempts WHERE contact_id = k.id ORDER BY attempt LIMIT $2) a"
     ")::text, k.region, k.subject_key, k.hold_reason, k.hold_rule_id, "
     "(SELECT rs.name FROM rules ru JOIN rule_sets rs ON rs.id = ru.rule_set_id "
-    " WHERE ru.id = k.hold_rule_id) "
-    "FROM contacts k WHERE k.id = $1";
+    " WHERE ru.id = k.hold_rule_id), "
+    ECM_CONTACT_CHANNEL_SQL_OF("k", "c") ", k.channel_note "
+    "FROM contacts k JOIN campaigns c ON c.id = k.campaign_id WHERE k.id = $1";
 /* clang-format on */
 
 enum {
@@ -266,6 +269,8 @@ enum {
     C_HOLD_REASON,
     C_HOLD_RULE,
     C_HOLD_SET,
+    C_CHANNEL,      /* the effective channel of the next attempt: voice or sms */
+    C_CHANNEL_NOTE, /* the last channel switch skipped, in plain words */
 };
 
 static json_t *text_or_null(const PGresult *r, int col)
@@ -296,7 +301,7 @@ static json_t *contact_json(const PGresult *r)
         json_decref(history);
         return NULL;
     }
-    return json_pack("{sI sI ss so so sI so so so sI so so so so so so}", "id",
+    return json_pack("{sI sI ss so so sI so so so sI so so so so so so ss so}", "id",
                      (json_int_t)ecm_pgval_ll(r, 0, C_ID, 0), "campaign_id",
                      (json_int_t)ecm_pgval_ll(r, 0, C_CAMPAIGN, 0), "state",
                      PQgetvalue(r, 0, C_STATE), "outcome", text_or_null(r, C_OUTCOME), "phones",
@@ -306,7 +311,8 @@ static json_t *contact_json(const PGresult *r)
                      "phone_index", (json_int_t)ecm_pgval_ll(r, 0, C_PHONE_INDEX, 0), "time_zone",
                      text_or_null(r, C_TIME_ZONE), "closed_at", text_or_null(r, C_CLOSED),
                      "history", history, "region", text_or_null(r, C_REGION), "subject_key",
-                     text_or_null(r, C_SUBJECT), "held", held);
+                     text_or_null(r, C_SUBJECT), "held", held, "channel",
+                     PQgetvalue(r, 0, C_CHANNEL), "channel_note", text_or_null(r, C_CHANNEL_NOTE));
 }
 
 static void get_contact(void *ctx, ecm_http_req *req)

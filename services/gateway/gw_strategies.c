@@ -65,8 +65,9 @@ static int opt_int(const json_t *obj, const char *key, long long def, long long 
 
 static int validate_rule(const json_t *rule, size_t i, json_t *seen, json_t *rules, const gw_why *w)
 {
-    static const char *const known[] = {"outcome", "action", "delay_seconds", "max_attempts",
-                                        "next_phone"};
+    static const char *const known[] = {"outcome",      "action",     "delay_seconds",
+                                        "max_attempts", "next_phone", "switch_channel",
+                                        "switch_after"};
     if (!json_is_object(rule)) {
         return rule_fail(w, i, "", NULL,
                          "must be an object {\"outcome\": \"NO_ANSWER\", \"action\": \"retry\"}");
@@ -78,7 +79,7 @@ static int validate_rule(const json_t *rule, size_t i, json_t *seen, json_t *rul
         if (!known_member(key, known, sizeof(known) / sizeof(known[0]))) {
             return rule_fail(w, i, key, NULL,
                              "unknown member (expected outcome, action, delay_seconds, "
-                             "max_attempts, next_phone)");
+                             "max_attempts, next_phone, switch_channel, switch_after)");
         }
     }
     const char *outcome = json_string_value(json_object_get(rule, "outcome"));
@@ -113,10 +114,29 @@ static int validate_rule(const json_t *rule, size_t i, json_t *seen, json_t *rul
     if (np && !json_is_null(np) && !json_is_boolean(np)) {
         return rule_fail(w, i, "next_phone", NULL, "must be true or false");
     }
+    json_t *sw = json_object_get(rule, "switch_channel");
+    const char *switch_to = NULL;
+    if (sw && !json_is_null(sw)) {
+        switch_to = json_string_value(sw);
+        if (!switch_to || (strcmp(switch_to, "sms") != 0 && strcmp(switch_to, "voice") != 0)) {
+            return rule_fail(w, i, "switch_channel", NULL, "must be \"sms\", \"voice\" or null");
+        }
+        if (strcmp(action, "retry") != 0) {
+            return rule_fail(w, i, "switch_channel", NULL,
+                             "only a retry rule may switch the channel (a close rule closes)");
+        }
+    }
+    long long after;
+    if (opt_int(rule, "switch_after", 1, 1, GW_STRATEGY_MAX_ATTEMPTS, &after) != 0) {
+        return rule_fail(w, i, "switch_after", NULL,
+                         "must be an integer from 1 to 1000: attempts with this outcome before "
+                         "the switch");
+    }
     json_object_set_new(seen, outcome, json_true());
-    json_t *norm = json_pack("{ss ss sI sI sb}", "outcome", outcome, "action", action,
-                             "delay_seconds", (json_int_t)delay, "max_attempts", (json_int_t)max,
-                             "next_phone", json_is_true(np));
+    json_t *norm =
+        json_pack("{ss ss sI sI sb ss? sI}", "outcome", outcome, "action", action, "delay_seconds",
+                  (json_int_t)delay, "max_attempts", (json_int_t)max, "next_phone",
+                  json_is_true(np), "switch_channel", switch_to, "switch_after", (json_int_t)after);
     if (!norm || json_array_append_new(rules, norm) != 0) {
         return gw_why_fail(w, "rules", "out of memory");
     }
@@ -127,8 +147,13 @@ int gw_strategy_validate(const json_t *body, gw_strategy_input *out, char *field
                          char *reason, size_t reason_size)
 {
     const gw_why w = {field, reason, field_size, reason_size};
-    static const char *const known[] = {"name", "description", "max_attempts",
-                                        "max_attempts_per_day", "rules"};
+    static const char *const known[] = {"name",
+                                        "description",
+                                        "max_attempts",
+                                        "max_attempts_per_day",
+                                        "max_voice_attempts",
+                                        "max_sms_attempts",
+                                        "rules"};
     memset(out, 0, sizeof(*out));
     if (!json_is_object(body)) {
         return gw_why_fail(&w, "body", "must be a JSON object");
@@ -169,6 +194,18 @@ int gw_strategy_validate(const json_t *body, gw_strategy_input *out, char *field
                 &out->max_attempts_per_day) != 0) {
         return gw_why_fail(&w, "max_attempts_per_day",
                            "must be an integer from 1 to 1000: attempts of a contact per day");
+    }
+    if (opt_int(body, "max_voice_attempts", 0, 1, GW_STRATEGY_MAX_ATTEMPTS,
+                &out->max_voice_attempts) != 0) {
+        return gw_why_fail(&w, "max_voice_attempts",
+                           "must be an integer from 1 to 1000 (voice attempts of a contact per "
+                           "round), or null for no cap");
+    }
+    if (opt_int(body, "max_sms_attempts", 0, 1, GW_STRATEGY_MAX_ATTEMPTS, &out->max_sms_attempts) !=
+        0) {
+        return gw_why_fail(&w, "max_sms_attempts",
+                           "must be an integer from 1 to 1000 (SMS attempts of a contact per "
+                           "round), or null for no cap");
     }
     json_t *rules = json_object_get(body, "rules");
     if (!json_is_array(rules)) {
@@ -211,28 +248,46 @@ void gw_strategy_input_clear(gw_strategy_input *in)
     "(SELECT count(*) FROM campaigns c WHERE c.strategy_id = s.id), "                              \
     "(SELECT coalesce(json_agg(json_build_object('outcome', r.outcome, 'action', r.action, "       \
     "'delay_seconds', r.delay_seconds, 'max_attempts', r.max_attempts, "                           \
-    "'next_phone', r.next_phone) ORDER BY r.outcome), '[]') "                                      \
-    "FROM strategy_rules r WHERE r.strategy_id = s.id)::text "                                     \
+    "'next_phone', r.next_phone, 'switch_channel', r.switch_channel, "                             \
+    "'switch_after', r.switch_after) ORDER BY r.outcome), '[]') "                                  \
+    "FROM strategy_rules r WHERE r.strategy_id = s.id)::text, "                                    \
+    "s.max_voice_attempts, s.max_sms_attempts "                                                    \
     "FROM strategies s "
 /* clang-format on */
 
 static const char INSERT_RULES_SQL[] =
     "INSERT INTO strategy_rules (strategy_id, outcome, action, delay_seconds, max_attempts, "
-    "next_phone) SELECT $1, r.outcome, r.action, r.delay_seconds, r.max_attempts, r.next_phone "
+    "next_phone, switch_channel, switch_after) SELECT $1, r.outcome, r.action, r.delay_seconds, "
+    "r.max_attempts, r.next_phone, r.switch_channel, r.switch_after "
     "FROM jsonb_to_recordset($2::jsonb) AS r (outcome text, action text, delay_seconds integer, "
-    "max_attempts integer, next_phone boolean)";
+    "max_attempts integer, next_phone boolean, switch_channel text, switch_after integer)";
+
+/* A per-channel cap as a parameter: NULL for none. */
+static const char *cap_param(char *buf, long long cap)
+{
+    if (cap <= 0) {
+        return NULL;
+    }
+    gw_ll_text(buf, cap);
+    return buf;
+}
 
 static json_t *strategy_row_json(const PGresult *r, int i)
 {
     json_t *rules = json_loads(PQgetvalue(r, i, 8), 0, NULL);
     return json_pack(
-        "{sI ss so sI sI ss ss sI so}", "id", (json_int_t)strtoll(PQgetvalue(r, i, 0), NULL, 10),
-        "name", PQgetvalue(r, i, 1), "description",
-        gw_json_text_or_null(PQgetvalue(r, i, 2), PQgetisnull(r, i, 2)), "max_attempts",
-        (json_int_t)strtoll(PQgetvalue(r, i, 3), NULL, 10), "max_attempts_per_day",
+        "{sI ss so sI sI ss ss sI so so so}", "id",
+        (json_int_t)strtoll(PQgetvalue(r, i, 0), NULL, 10), "name", PQgetvalue(r, i, 1),
+        "description", gw_json_text_or_null(PQgetvalue(r, i, 2), PQgetisnull(r, i, 2)),
+        "max_attempts", (json_int_t)strtoll(PQgetvalue(r, i, 3), NULL, 10), "max_attempts_per_day",
         (json_int_t)strtoll(PQgetvalue(r, i, 4), NULL, 10), "created_at", PQgetvalue(r, i, 5),
         "updated_at", PQgetvalue(r, i, 6), "campaigns",
-        (json_int_t)strtoll(PQgetvalue(r, i, 7), NULL, 10), "rules", rules ? rules : json_array());
+        (json_int_t)strtoll(PQgetvalue(r, i, 7), NULL, 10), "rules", rules ? rules : json_array(),
+        "max_voice_attempts",
+        PQgetisnull(r, i, 9) ? json_null() : json_integer(strtoll(PQgetvalue(r, i, 9), NULL, 10)),
+        "max_sms_attempts",
+        PQgetisnull(r, i, 10) ? json_null()
+                              : json_integer(strtoll(PQgetvalue(r, i, 10), NULL, 10)));
 }
 
 /* The strategy, or NULL with *missing 1 when there is none (0 on a DB
@@ -313,10 +368,15 @@ static void create_strategy(void *ctx, ecm_http_req *req)
     if (read_body(req, &body, &in) != 0) {
         return;
     }
-    char smax[24], sday[24];
+    char smax[24], sday[24], svoice[24], ssms[24];
     gw_ll_text(smax, in.max_attempts);
     gw_ll_text(sday, in.max_attempts_per_day);
-    const char *params[] = {in.name, in.description, smax, sday};
+    const char *params[] = {in.name,
+                            in.description,
+                            smax,
+                            sday,
+                            cap_param(svoice, in.max_voice_attempts),
+                            cap_param(ssms, in.max_sms_attempts)};
     ecm_pg *pg = ecm_pg_pool_get(app->pool);
     PGresult *r = NULL;
     if (ecm_pg_begin(pg) != 0) {
@@ -335,8 +395,9 @@ static void create_strategy(void *ctx, ecm_http_req *req)
     }
     r = ecm_pg_exec(pg,
                     "INSERT INTO strategies (name, description, max_attempts, "
-                    "max_attempts_per_day) VALUES ($1, $2, $3, $4) RETURNING id",
-                    4, params);
+                    "max_attempts_per_day, max_voice_attempts, max_sms_attempts) "
+                    "VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                    6, params);
     if (!r || gw_pg_cmd_id_json(pg, INSERT_RULES_SQL, PQgetvalue(r, 0, 0), in.rules) != 0 ||
         gw_audit_add_id(pg, req, "strategy.create", "strategy",
                         strtoll(PQgetvalue(r, 0, 0), NULL, 10), body) != 0 ||
@@ -436,18 +497,25 @@ static void replace_strategy(void *ctx, ecm_http_req *req)
         gw_respond_db_down(req, pg, "change the strategy");
         goto out;
     }
-    char smax[24], sday[24];
+    char smax[24], sday[24], svoice[24], ssms[24];
     gw_ll_text(smax, in.max_attempts);
     gw_ll_text(sday, in.max_attempts_per_day);
-    const char *params[] = {id, in.name, in.description, smax, sday};
+    const char *params[] = {id,
+                            in.name,
+                            in.description,
+                            smax,
+                            sday,
+                            cap_param(svoice, in.max_voice_attempts),
+                            cap_param(ssms, in.max_sms_attempts)};
     int audited =
         gw_audit_add_id(pg, req, "strategy.update", "strategy", strtoll(id, NULL, 10), changes);
     json_decref(changes);
     if (audited != 0 ||
         ecm_pg_cmd(pg,
                    "UPDATE strategies SET name = $2, description = $3, max_attempts = $4, "
-                   "max_attempts_per_day = $5, updated_at = now() WHERE id = $1",
-                   5, params) != 0 ||
+                   "max_attempts_per_day = $5, max_voice_attempts = $6, max_sms_attempts = $7, "
+                   "updated_at = now() WHERE id = $1",
+                   7, params) != 0 ||
         ecm_pg_cmd(pg, "DELETE FROM strategy_rules WHERE strategy_id = $1", 1, params) != 0 ||
         gw_pg_cmd_id_json(pg, INSERT_RULES_SQL, id, in.rules) != 0 || ecm_pg_commit(pg) != 0) {
         write_failed(req, pg, &in);

@@ -17,10 +17,15 @@
 
 #define ACCOUNT_MAX 32
 
+/* Any campaign with an SMS template, whatever its home channel: a voice
+ * campaign whose strategy switches a contact to SMS texts it here. Only
+ * contacts whose next attempt is on sms (ECM_CONTACT_CHANNEL_SQL) are this
+ * service's. */
 static const char CAMPAIGNS_SQL[] =
-    "SELECT c.id FROM campaigns c WHERE c.state = 'active' AND c.channel = 'sms' "
+    "SELECT c.id FROM campaigns c WHERE c.state = 'active' AND c.sms_template IS NOT NULL "
     "AND COALESCE(NULLIF(c.sms_gateway, ''), $1) = $2 "
-    "AND EXISTS (SELECT 1 FROM contacts ct WHERE ct.campaign_id = c.id AND ct.state = 'queued') "
+    "AND EXISTS (SELECT 1 FROM contacts ct WHERE ct.campaign_id = c.id AND ct.state = 'queued' "
+    "AND " ECM_CONTACT_CHANNEL_SQL " = 'sms') "
     "ORDER BY c.id";
 
 /* The gate's columns (numbers, DNC flags, window) come with the contact it
@@ -31,6 +36,7 @@ static const char TAKE_SQL[] =
     "ct.custom::text, c.sms_template, c.sms_sender "
     "FROM contacts ct JOIN campaigns c ON c.id = ct.campaign_id "
     "WHERE ct.campaign_id = $1 AND ct.state = 'queued' AND c.state = 'active' "
+    "AND " ECM_CONTACT_CHANNEL_SQL " = 'sms' "
     "ORDER BY ct.id LIMIT $2 FOR UPDATE OF ct SKIP LOCKED FOR SHARE OF c";
 
 enum {

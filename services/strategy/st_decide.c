@@ -1,5 +1,6 @@
 #include "st_decide.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "ecm_calling.h"
@@ -15,6 +16,70 @@ static void close_with(st_decision *out, Ecm__V1__Outcome outcome, const char *r
     out->outcome = outcome;
     out->next_attempt_at_ms = 0;
     out->reason = reason;
+}
+
+const char *st_channel_name(st_channel ch)
+{
+    return ch == ST_CH_VOICE ? "voice" : ch == ST_CH_SMS ? "sms" : "";
+}
+
+static int channel_cap(const st_decide_in *in, st_channel ch)
+{
+    return ch == ST_CH_SMS ? in->max_sms_attempts : in->max_voice_attempts;
+}
+
+static int channel_count(const st_decide_in *in, st_channel ch)
+{
+    return ch == ST_CH_SMS || ch == ST_CH_VOICE ? in->channel_attempts[ch] : 0;
+}
+
+/* What steps 4a-4b decide about the channel. */
+typedef enum {
+    SW_STAY = 0, /* the rules below apply on the same channel */
+    SW_SWITCH,   /* retry on the rule's switch_to */
+    SW_CAP,      /* close: the channel's cap is reached */
+} sw_verdict;
+
+/* Steps 4a-4b of st_decide.h; a skipped switch is described in note (may
+ * be NULL) and *skipped (may be NULL). Pure. */
+static sw_verdict switch_step(const st_decide_in *in, st_channel *skipped, char *note,
+                              size_t note_size)
+{
+    if (skipped)
+        *skipped = ST_CH_NONE;
+    if (note && note_size)
+        note[0] = '\0';
+    st_channel to = in->rule.switch_to;
+    int other = (to == ST_CH_VOICE || to == ST_CH_SMS) && to != in->channel;
+    int this_count = channel_count(in, in->channel) + (in->counts_as_attempt ? 1 : 0);
+    int this_cap = channel_cap(in, in->channel);
+    int capped = this_cap > 0 && this_count >= this_cap;
+    int asked = other && (capped || in->outcome_attempts + 1 >=
+                                        (in->rule.switch_after > 0 ? in->rule.switch_after : 1));
+    if (asked) {
+        const char *what = to == ST_CH_SMS ? "SMS" : "voice";
+        int to_cap = channel_cap(in, to);
+        if (in->switch_blocked == NULL && (to_cap <= 0 || channel_count(in, to) < to_cap))
+            return SW_SWITCH;
+        if (skipped)
+            *skipped = to;
+        if (note && note_size) {
+            if (in->switch_blocked != NULL)
+                snprintf(note, note_size, "%s step skipped: %s", what, in->switch_blocked);
+            else
+                snprintf(note, note_size, "%s step skipped: %s cap of %d reached", what, what,
+                         to_cap);
+        }
+    }
+    return capped ? SW_CAP : SW_STAY;
+}
+
+st_channel st_decide_next_channel(const st_decide_in *in)
+{
+    if (in->rule.action != ST_RULE_RETRY ||
+        in->counted_attempts + (in->counts_as_attempt ? 1 : 0) >= in->max_attempts)
+        return in->channel;
+    return switch_step(in, NULL, NULL, 0) == SW_SWITCH ? in->rule.switch_to : in->channel;
 }
 
 int st_decide_needs_history(const st_decide_in *in)
@@ -88,6 +153,10 @@ void st_decide(const st_decide_in *in, st_decision *out)
     out->zone = NULL;
     out->held_rule_id = -1;
     out->held_why[0] = '\0';
+    out->channel = in->channel;
+    out->switched = 0;
+    out->skipped_to = ST_CH_NONE;
+    out->channel_note[0] = '\0';
 
     if (in->rule.action == ST_RULE_NONE) {
         close_with(out, in->outcome, "no rule for outcome");
@@ -101,7 +170,18 @@ void st_decide(const st_decide_in *in, st_decision *out)
         close_with(out, in->outcome, "max attempts reached");
         return;
     }
-    if (!in->rule.next_phone) {
+    sw_verdict sw = switch_step(in, &out->skipped_to, out->channel_note, sizeof out->channel_note);
+    if (sw == SW_CAP) {
+        close_with(out, in->outcome,
+                   in->channel == ST_CH_SMS ? "SMS cap reached" : "voice cap reached");
+        return;
+    }
+    if (sw == SW_SWITCH) {
+        out->channel = in->rule.switch_to;
+        out->switched = 1;
+        if (out->channel == ST_CH_SMS)
+            out->phone_index = in->switch_phone_index;
+    } else if (!in->rule.next_phone) {
         if (in->outcome_attempts + 1 >= in->rule.max_attempts) {
             close_with(out, in->outcome, "max attempts for outcome reached");
             return;
@@ -124,6 +204,8 @@ void st_decide(const st_decide_in *in, st_decision *out)
         (in->end_at_ms != 0 && next > in->end_at_ms)) {
         close_with(out, ECM__V1__OUTCOME__OUTCOME_EXPIRED, "no calling time before campaign end");
         out->phone_index = in->phone_index;
+        out->channel = in->channel;
+        out->switched = 0;
         return;
     }
 
@@ -131,5 +213,5 @@ void st_decide(const st_decide_in *in, st_decision *out)
     out->outcome = in->outcome;
     out->next_attempt_at_ms = next;
     out->zone = zone;
-    out->reason = "retry";
+    out->reason = out->switched ? "retry on another channel" : "retry";
 }

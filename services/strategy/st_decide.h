@@ -12,8 +12,35 @@
  *  3. Rule action close -> close with the outcome.
  *  4. counted_attempts (after this one) >= strategy max_attempts -> close
  *     with the outcome (the final outcome is the last one, not MAX_ATTEMPTS).
- *  5. Rule without next_phone: attempts that ended with this outcome, this
- *     one included, >= the rule's max_attempts -> close with the outcome.
+ *  4a. Channel switch (issue 17). The channels are voice and sms; the attempt
+ *     that ended was on `channel`; per-channel counts are the counted
+ *     attempts of the round (attempt >= round_first_attempt) on that channel,
+ *     this one included when it counts. A switch to X is asked for when the
+ *     rule's switch_to is X, X differs from `channel`, and the attempts of
+ *     the round that ended with this outcome (this one included) are >=
+ *     switch_after. A switch to X is possible when switch_blocked is NULL
+ *     (the caller's checks: the campaign can use X; for sms a number that
+ *     may be mobile and is not on the SMS do-not-contact list) and the
+ *     round's attempts on X are below X's cap (max_voice_attempts /
+ *     max_sms_attempts, 0: none). Asked and possible -> RETRY on X (steps
+ *     7-9 with the rule's delay, in X's rules channel): for sms on
+ *     switch_phone_index, for voice on the same phone_index. Rules 5 and 6
+ *     and the cap of `channel` are not applied (the contact leaves the
+ *     channel). Asked and not possible -> skipped: channel_note says why
+ *     ("SMS step skipped: no mobile number", "... SMS cap of 2 reached"),
+ *     and the rules below apply on the same channel.
+ *  4b. Cap of `channel` reached (its count after this attempt >= its cap)
+ *     -> when the rule names another channel X in switch_to and a switch to
+ *     X is possible, RETRY on X as in 4a even before switch_after (the
+ *     contact can't stay where it is and the rule says where it may go);
+ *     otherwise close with the outcome ("<channel> cap reached"). A skipped
+ *     switch here also fills channel_note.
+ *     Steps 4a-4b come after 3 (a close rule never switches) and 4 (the
+ *     strategy's max_attempts counts every channel).
+ *  5. Rule without next_phone: attempts of the round that ended with this
+ *     outcome, this one included, >= the rule's max_attempts -> close with
+ *     the outcome (a recycled contact starts a new round: its caps count
+ *     again from round_first_attempt; the caller passes the round's counts).
  *     Otherwise the retry uses the same phone_index.
  *  6. Rule with next_phone: its max_attempts counts per phone. Attempts on
  *     the current phone that ended with this outcome, this one included,
@@ -73,6 +100,17 @@
  * contact lives; two days leave room. */
 #define ST_DAY_LOOKBACK_MS (2 * ST_DAY_MS)
 
+/* The channel of an attempt as the strategy sees it (the campaign's
+ * voice_ivr/voice_agent are both voice). */
+typedef enum {
+    ST_CH_NONE = -1, /* rule switch_to: no switch */
+    ST_CH_VOICE = 0,
+    ST_CH_SMS = 1,
+} st_channel;
+
+/* "voice", "sms", or "" for ST_CH_NONE. Can't fail. */
+const char *st_channel_name(st_channel ch);
+
 typedef enum {
     ST_RULE_NONE = 0, /* the strategy has no rule for this outcome */
     ST_RULE_RETRY,
@@ -82,9 +120,11 @@ typedef enum {
 /* One strategy_rules row (action ST_RULE_NONE when there is none). */
 typedef struct {
     st_rule_action action;
-    int delay_seconds; /* >= 0 */
-    int max_attempts;  /* > 0: attempts that may end with this outcome */
-    int next_phone;    /* 1: the next attempt uses the next phone */
+    int delay_seconds;    /* >= 0 */
+    int max_attempts;     /* > 0: attempts that may end with this outcome */
+    int next_phone;       /* 1: the next attempt uses the next phone */
+    st_channel switch_to; /* ST_CH_NONE: the rule never switches (step 4a) */
+    int switch_after;     /* >= 1: attempts with this outcome before the switch */
 } st_rule;
 
 /* Where and when the contact may be called. */
@@ -110,11 +150,24 @@ typedef struct {
     /* strategies row */
     int max_attempts;         /* > 0: counted attempts in all */
     int max_attempts_per_day; /* > 0: counted attempts in one local day */
+    int max_voice_attempts;   /* >= 0: counted voice attempts of the round; 0: no cap */
+    int max_sms_attempts;     /* >= 0: counted SMS attempts of the round; 0: no cap */
     st_rule rule;
+
+    /* channels (steps 4a-4b) */
+    st_channel channel; /* the channel of the attempt that ended */
+    /* counted attempts of the round on each channel (index st_channel),
+     * this one excluded */
+    int channel_attempts[2];
+    /* rule.switch_to's feasibility as the caller found it (the cap aside):
+     * NULL when possible, else why not in a few plain words ("no mobile
+     * number", "campaign has no SMS template"); static or outliving out */
+    const char *switch_blocked;
+    int switch_phone_index; /* 0-based: the number an SMS after a switch goes to */
 
     /* the contact, before this result */
     int counted_attempts;       /* attempts that counted so far, this one excluded */
-    int outcome_attempts;       /* earlier attempts that ended with this outcome */
+    int outcome_attempts;       /* earlier attempts of the round that ended with this outcome */
     int phone_outcome_attempts; /* of those, the ones on the current phone */
     int phone_index;            /* 0-based phone of this attempt */
     int phone_count;            /* number of phones of the contact */
@@ -146,8 +199,14 @@ typedef struct {
     int64_t next_attempt_at_ms; /* RETRY: not before this time */
     int phone_index;            /* RETRY: phone of the next attempt */
     int counted_attempts;       /* both: the contact's new counted_attempts */
-    const char *zone;           /* RETRY: zone of the next attempt (points into in or static) */
-    const char *reason;         /* static text for logs: which rule decided */
+    st_channel channel;         /* RETRY: channel of the next attempt */
+    int switched;               /* RETRY: 1 when channel differs from the one that ended */
+    /* a switch asked for and skipped (step 4a/4b): its channel (ST_CH_NONE:
+     * none) and why, in plain words, for contacts.channel_note ("" none) */
+    st_channel skipped_to;
+    char channel_note[160];
+    const char *zone;   /* RETRY: zone of the next attempt (points into in or static) */
+    const char *reason; /* static text for logs: which rule decided */
     /* RETRY placed later than asked, or CLOSE EXPIRED by step 8: what held
      * the contact first (the window, 0, or a contact rule's id) in plain
      * words, for contacts.hold_reason; held_rule_id -1 and "" otherwise. */
@@ -158,8 +217,14 @@ typedef struct {
 /* Applies the rules above to in and writes the decision to out. Can't fail. */
 void st_decide(const st_decide_in *in, st_decision *out);
 
+/* The channel st_decide(in) would retry on when it retries (steps 4a-4b
+ * only; later steps may still close): a caller reads the contact rules of
+ * that channel before deciding. Reads what st_decide reads. Can't fail. */
+st_channel st_decide_next_channel(const st_decide_in *in);
+
 /* Returns 1 when st_decide(in) may read the contact's history
- * (outcome_attempts, phone_outcome_attempts, counted_dispatch_ms), 0 when
+ * (outcome_attempts, phone_outcome_attempts, counted_dispatch_ms,
+ * channel_attempts, switch_blocked, switch_phone_index), 0 when
  * the decision is a close that those fields can't change, so a caller may
  * leave them unset and spare their queries. Reads only the other fields. */
 int st_decide_needs_history(const st_decide_in *in);

@@ -10,9 +10,11 @@
 
 #include "ecm_calling.h"
 #include "ecm_clock.h"
+#include "ecm_dnc.h"
 #include "ecm_event.h"
 #include "ecm_log.h"
 #include "ecm_outbox.h"
+#include "ecm_phone.h"
 #include "st_consent.h"
 #include "st_decide.h"
 #include "st_rules.h"
@@ -148,7 +150,12 @@ static const char SQL_LOCK_CONTACT[] =
     " r.action, r.delay_seconds, r.max_attempts, r.next_phone,"
     " c.call_window::text, floor(extract(epoch FROM c.start_at) * 1000)::bigint,"
     " c.updated_at::text, c.time_zone, k.time_zone, array_to_json(k.phone_zones)::text,"
-    " floor(extract(epoch FROM k.callback_at) * 1000)::bigint, " ST_RULES_COLUMNS " FROM contacts k"
+    " floor(extract(epoch FROM k.callback_at) * 1000)::bigint,"
+    " s.max_voice_attempts, s.max_sms_attempts, r.switch_channel, r.switch_after,"
+    " k.round_first_attempt,"
+    " (SELECT a.channel FROM attempts a WHERE a.contact_id = k.id AND a.attempt = $3::int),"
+    " c.sms_template IS NOT NULL, c.cisco_kind IS NOT NULL AND c.cisco_campaign_id IS NOT "
+    "NULL, " ST_RULES_COLUMNS " FROM contacts k"
     " JOIN campaigns c ON c.id = k.campaign_id"
     " JOIN strategies s ON s.id = c.strategy_id"
     " LEFT JOIN strategy_rules r ON r.strategy_id = s.id AND r.outcome = $2"
@@ -175,6 +182,14 @@ enum {
     K_CONTACT_TZ,
     K_PHONE_ZONES,
     K_CALLBACK_AT_MS,
+    K_MAX_VOICE,
+    K_MAX_SMS,
+    K_RULE_SWITCH_CHANNEL,
+    K_RULE_SWITCH_AFTER,
+    K_ROUND_FIRST,
+    K_ATTEMPT_CHANNEL,
+    K_HAS_SMS,
+    K_HAS_VOICE,
     K_RULES_FIRST, /* ST_RULES_COLUMNS */
 };
 
@@ -196,13 +211,26 @@ static const char SQL_RECORD_ATTEMPT[] =
     " outcome_at = 'epoch'::timestamptz + $7::bigint * interval '1 millisecond'"
     " WHERE contact_id = $1 AND attempt = $2";
 
-/* Earlier attempts with this outcome, in all and on the phone this attempt
- * dialled (attempts keep the number, not its index). */
+/* Earlier attempts of the round ($4: round_first_attempt) with this
+ * outcome, in all and on the phone this attempt dialled (attempts keep the
+ * number, not its index); and the earlier counted attempts of the round on
+ * voice and on sms (NOT_ATTEMPTED never counts). */
 static const char SQL_OUTCOME_COUNT[] =
-    "SELECT count(*), count(*) FILTER (WHERE a.phone = cur.phone)"
+    "SELECT count(*) FILTER (WHERE a.outcome = $2),"
+    " count(*) FILTER (WHERE a.outcome = $2 AND a.phone = cur.phone),"
+    " count(*) FILTER (WHERE a.channel <> 'sms' AND a.outcome <> 'NOT_ATTEMPTED'),"
+    " count(*) FILTER (WHERE a.channel = 'sms' AND a.outcome <> 'NOT_ATTEMPTED')"
     " FROM attempts a, attempts cur"
-    " WHERE a.contact_id = $1 AND a.outcome = $2 AND a.attempt <> $3"
+    " WHERE a.contact_id = $1 AND a.attempt <> $3 AND a.attempt >= $4::int"
     " AND cur.contact_id = $1 AND cur.attempt = $3";
+
+/* Each number of the contact, in order, with its type and whether it is
+ * on the SMS do-not-contact list: where an SMS after a switch may go. */
+static const char SQL_SMS_NUMBERS[] = "SELECT u.t, " ECM_DNC_BLOCKED_SQL(
+    "u.p", "k.campaign_id",
+    "'sms'") " FROM contacts k,"
+             " unnest(k.phones, k.phone_types) WITH ORDINALITY AS u (p, t, i)"
+             " WHERE k.id = $1 AND u.p IS NOT NULL ORDER BY u.i";
 
 /* Business dispatch times of the counted attempts of the last days
  * (ST_DAY_LOOKBACK_MS before $4, business now): NOT_ATTEMPTED never counts,
@@ -221,21 +249,23 @@ static const char SQL_DAY_ATTEMPTS[] =
  * for none; $6 its time) only when attempt $7 went to a UCCE target; the
  * returned flag says whether it did. */
 static const char SQL_CONTACT_WAIT[] =
-    "UPDATE contacts SET state = 'waiting', counted_attempts = $2, phone_index = $3,"
+    "UPDATE contacts k SET state = 'waiting', counted_attempts = $2, phone_index = $3,"
     " next_attempt_at = 'epoch'::timestamptz + $4::bigint * interval '1 millisecond',"
     " callback_at = NULL, pcb_agent = p.agent,"
     " pcb_at = CASE WHEN p.agent IS NOT NULL"
     "  THEN 'epoch'::timestamptz + $6::bigint * interval '1 millisecond' END,"
-    " hold_reason = nullif($8, ''), hold_rule_id = nullif($9::bigint, -1), updated_at = now()"
+    " hold_reason = nullif($8, ''), hold_rule_id = nullif($9::bigint, -1),"
+    " channel = $10, channel_note = coalesce(nullif($11, ''), k.channel_note), updated_at = now()"
     " FROM (SELECT CASE WHEN $5::text IS NOT NULL AND EXISTS (SELECT 1 FROM attempts a"
     "   WHERE a.contact_id = $1 AND a.attempt = $7::int"
     "   AND split_part(a.target, ':', 1) IN ('ucce_api', 'ucce_db')) THEN $5::text END AS agent) p"
-    " WHERE id = $1 RETURNING pcb_agent IS NOT NULL";
+    " WHERE k.id = $1 RETURNING k.pcb_agent IS NOT NULL";
 
 static const char SQL_CONTACT_CLOSE[] =
     "UPDATE contacts SET state = 'closed', counted_attempts = $2, outcome = $3,"
     " next_attempt_at = NULL, callback_at = NULL, pcb_agent = NULL, pcb_at = NULL,"
     " hold_reason = nullif($4, ''), hold_rule_id = nullif($5::bigint, -1),"
+    " channel_note = coalesce(nullif($6, ''), channel_note),"
     " closed_at = now(), updated_at = now()"
     " WHERE id = $1";
 
@@ -420,6 +450,16 @@ static st_apply_status record_attempt(ecm_pg *pg, const st_result *r, const resu
     return ST_APPLY_DECIDED;
 }
 
+/* "voice" -> ST_CH_VOICE, "sms" -> ST_CH_SMS, else dflt. */
+static st_channel channel_of(const char *name, st_channel dflt)
+{
+    if (name && strcmp(name, "voice") == 0)
+        return ST_CH_VOICE;
+    if (name && strcmp(name, "sms") == 0)
+        return ST_CH_SMS;
+    return dflt;
+}
+
 /* The decision's input from r and the locked contact row k, at business
  * time now (the history is left for load_history()). Can't fail. */
 static void decide_input(const st_result *r, const PGresult *k, st_decide_in *in)
@@ -440,6 +480,13 @@ static void decide_input(const st_result *r, const PGresult *k, st_decide_in *in
     in->rule.delay_seconds = (int)ecm_pgval_ll(k, 0, K_RULE_DELAY, 0);
     in->rule.max_attempts = (int)ecm_pgval_ll(k, 0, K_RULE_MAX, 1);
     in->rule.next_phone = field_bool(k, 0, K_RULE_NEXT_PHONE);
+    in->rule.switch_to = channel_of(ecm_pgval_str(k, 0, K_RULE_SWITCH_CHANNEL), ST_CH_NONE);
+    in->rule.switch_after = (int)ecm_pgval_ll(k, 0, K_RULE_SWITCH_AFTER, 1);
+    in->max_voice_attempts = (int)ecm_pgval_ll(k, 0, K_MAX_VOICE, 0);
+    in->max_sms_attempts = (int)ecm_pgval_ll(k, 0, K_MAX_SMS, 0);
+    /* the attempt's own channel: voice_ivr and voice_agent are voice */
+    const char *ach = ecm_pgval_str(k, 0, K_ATTEMPT_CHANNEL);
+    in->channel = ach && strcmp(ach, "sms") == 0 ? ST_CH_SMS : ST_CH_VOICE;
     in->outcome = r->outcome;
     in->counts_as_attempt = r->counts_as_attempt;
     in->callback_at_ms = callback_time(r, k, in->now_ms);
@@ -450,15 +497,17 @@ static void decide_input(const st_result *r, const PGresult *k, st_decide_in *in
  * in->counted_dispatch_ms points at it). Returns ST_APPLY_DECIDED when
  * loaded, or ST_APPLY_DB_ERROR (reason says why; *day stays NULL). */
 static st_apply_status load_history(ecm_pg *pg, const st_result *r, const result_params *rp,
-                                    st_decide_in *in, int64_t **day, char *reason,
-                                    size_t reason_size)
+                                    const char *round_first, st_decide_in *in, int64_t **day,
+                                    char *reason, size_t reason_size)
 {
-    const char *p_cnt[] = {rp->contact, rp->outcome, rp->attempt};
-    PGresult *c = ecm_pg_exec(pg, SQL_OUTCOME_COUNT, 3, p_cnt);
+    const char *p_cnt[] = {rp->contact, rp->outcome, rp->attempt, round_first};
+    PGresult *c = ecm_pg_exec(pg, SQL_OUTCOME_COUNT, 4, p_cnt);
     if (c == NULL)
         return tx_failed(pg, reason, reason_size);
     in->outcome_attempts = (int)ecm_pgval_ll(c, 0, 0, 0);
     in->phone_outcome_attempts = (int)ecm_pgval_ll(c, 0, 1, 0);
+    in->channel_attempts[ST_CH_VOICE] = (int)ecm_pgval_ll(c, 0, 2, 0);
+    in->channel_attempts[ST_CH_SMS] = (int)ecm_pgval_ll(c, 0, 3, 0);
     PQclear(c);
 
     char now_s[24], lookback_s[24];
@@ -490,6 +539,53 @@ static st_apply_status load_history(ecm_pg *pg, const st_result *r, const result
     return ST_APPLY_DECIDED;
 }
 
+/* Whether the rule's switch (in->rule.switch_to, another channel than the
+ * attempt's) is possible for the locked contact k, the channel caps aside
+ * (st_decide checks those): in->switch_blocked NULL, or why not; for sms
+ * in->switch_phone_index is the first number that may be mobile
+ * (ecm_phone_type_may_be_mobile, the upload's test for SMS campaigns) and
+ * is not on the SMS do-not-contact list. Returns 0, or -1 when the
+ * statement fails (the caller rolls back). */
+static int switch_check(ecm_pg *pg, const result_params *rp, const PGresult *k, st_decide_in *in)
+{
+    in->switch_blocked = NULL;
+    in->switch_phone_index = in->phone_index;
+    if (in->rule.switch_to == ST_CH_NONE || in->rule.switch_to == in->channel)
+        return 0;
+    if (in->rule.switch_to == ST_CH_VOICE) {
+        if (!field_bool(k, 0, K_HAS_VOICE))
+            in->switch_blocked = "campaign has no Cisco target";
+        return 0;
+    }
+    if (!field_bool(k, 0, K_HAS_SMS)) {
+        in->switch_blocked = "campaign has no SMS template";
+        return 0;
+    }
+    const char *p[] = {rp->contact};
+    PGresult *n = ecm_pg_exec(pg, SQL_SMS_NUMBERS, 1, p);
+    if (n == NULL)
+        return -1;
+    int mobiles = 0, first = -1;
+    for (int i = 0; i < PQntuples(n); i++) {
+        const char *type = ecm_pgval_str(n, i, 0);
+        if (!type || !ecm_phone_type_may_be_mobile(ecm_phone_type_from_name(type)))
+            continue;
+        mobiles++;
+        if (!field_bool(n, i, 1)) {
+            first = i;
+            break;
+        }
+    }
+    PQclear(n);
+    if (mobiles == 0)
+        in->switch_blocked = "no mobile number";
+    else if (first < 0)
+        in->switch_blocked = "every mobile number is on the SMS do-not-contact list";
+    else
+        in->switch_phone_index = first;
+    return 0;
+}
+
 /* The wait of dec on r's contact (SQL_CONTACT_WAIT); *personal = 1 when it
  * is flagged for a personal callback. Returns 0 or -1 (roll back). */
 static int wait_contact(ecm_pg *pg, const st_result *r, const result_params *rp,
@@ -503,9 +599,18 @@ static int wait_contact(ecm_pg *pg, const st_result *r, const result_params *rp,
                                                                      : dec->next_attempt_at_ms));
     char rule_s[24];
     snprintf(rule_s, sizeof(rule_s), "%lld", (long long)dec->held_rule_id);
-    const char *p[] = {rp->contact, counted_s,   phone_s,       next_s, agent,
-                       at_s,        rp->attempt, dec->held_why, rule_s};
-    PGresult *res = ecm_pg_exec(pg, SQL_CONTACT_WAIT, 9, p);
+    const char *p[] = {rp->contact,
+                       counted_s,
+                       phone_s,
+                       next_s,
+                       agent,
+                       at_s,
+                       rp->attempt,
+                       dec->held_why,
+                       rule_s,
+                       st_channel_name(dec->channel),
+                       dec->channel_note};
+    PGresult *res = ecm_pg_exec(pg, SQL_CONTACT_WAIT, 11, p);
     if (res == NULL)
         return -1;
     *personal = PQntuples(res) == 1 && field_bool(res, 0, 0);
@@ -537,9 +642,9 @@ static st_apply_status write_decision(ecm_pg *pg, const st_results_ctx *ctx, con
     if (closed) {
         char rule_s[24];
         snprintf(rule_s, sizeof(rule_s), "%lld", (long long)dec->held_rule_id);
-        const char *p[] = {rp->contact, counted_s, ecm_event_outcome_name(dec->outcome),
-                           dec->held_why, rule_s};
-        if (ecm_pg_cmd(pg, SQL_CONTACT_CLOSE, 5, p) != 0)
+        const char *p[] = {rp->contact,   counted_s, ecm_event_outcome_name(dec->outcome),
+                           dec->held_why, rule_s,    dec->channel_note};
+        if (ecm_pg_cmd(pg, SQL_CONTACT_CLOSE, 6, p) != 0)
             return tx_failed(pg, reason, reason_size);
         if (add_closed_event(pg, ctx, campaign_id, r->contact_id, contact_attempts, dec->outcome) !=
             0)
@@ -550,12 +655,23 @@ static st_apply_status write_decision(ecm_pg *pg, const st_results_ctx *ctx, con
     ecm_log_debug("result applied", "contact %lld attempt %d outcome %s: %s (%s)",
                   (long long)r->contact_id, r->attempt, rp->outcome, closed ? "closed" : "retry",
                   dec->reason);
+    if (dec->switched)
+        ecm_log_info("channel switched", "contact %lld attempt %d outcome %s: next attempt on %s",
+                     (long long)r->contact_id, r->attempt, rp->outcome,
+                     st_channel_name(dec->channel));
+    if (dec->skipped_to != ST_CH_NONE)
+        ecm_log_info("channel switch skipped", "contact %lld attempt %d outcome %s to %s: %s",
+                     (long long)r->contact_id, r->attempt, rp->outcome,
+                     st_channel_name(dec->skipped_to), dec->channel_note);
     if (info != NULL) {
         info->closed = closed;
         info->outcome = dec->outcome;
         info->next_attempt_at_ms = closed ? 0 : dec->next_attempt_at_ms;
         info->phone_index = dec->phone_index;
         info->personal = personal;
+        info->channel = dec->channel;
+        info->switch_to = !closed && dec->switched ? dec->channel : ST_CH_NONE;
+        info->skipped_to = dec->skipped_to;
     }
     return ST_APPLY_DECIDED;
 }
@@ -607,8 +723,8 @@ static st_apply_status apply_in_tx(ecm_pg *pg, const st_results_ctx *ctx, const 
         return ST_APPLY_REJECT;
     }
 
-    const char *p_lock[] = {rp.contact, rp.outcome};
-    PGresult *k = ecm_pg_exec(pg, SQL_LOCK_CONTACT, 2, p_lock);
+    const char *p_lock[] = {rp.contact, rp.outcome, rp.attempt};
+    PGresult *k = ecm_pg_exec(pg, SQL_LOCK_CONTACT, 3, p_lock);
     if (k == NULL)
         return tx_failed(pg, reason, reason_size);
     if (PQntuples(k) == 0) {
@@ -642,20 +758,22 @@ static st_apply_status apply_in_tx(ecm_pg *pg, const st_results_ctx *ctx, const 
     st_zones zones = {0};
     st_rules_data rules = {0};
     if (st_decide_needs_history(&in)) {
-        calling_of(ctx, k, campaign_id, in.phone_count, &in.calling, &zones);
-        if (st_rules_of(pg, ctx->rules, k, K_RULES_FIRST, r->contact_id, campaign_id, in.now_ms,
-                        &in.calling, &rules) != 0) {
+        /* The history and the switch come first: the contact rules are
+         * those of the next attempt's channel. */
+        st = load_history(pg, r, &rp, ecm_pgval_str(k, 0, K_ROUND_FIRST), &in, &day, reason,
+                          reason_size);
+        if (st != ST_APPLY_DECIDED) {
             PQclear(k);
+            return st;
+        }
+        calling_of(ctx, k, campaign_id, in.phone_count, &in.calling, &zones);
+        if (switch_check(pg, &rp, k, &in) != 0 ||
+            st_rules_of(pg, ctx->rules, k, K_RULES_FIRST, r->contact_id, campaign_id, in.now_ms,
+                        st_decide_next_channel(&in), &in.calling, &rules) != 0) {
+            PQclear(k);
+            free(day);
             zones_destroy(&zones);
             return tx_failed(pg, reason, reason_size);
-        }
-        PQclear(k);
-        k = NULL;
-        st = load_history(pg, r, &rp, &in, &day, reason, reason_size);
-        if (st != ST_APPLY_DECIDED) {
-            zones_destroy(&zones);
-            st_rules_data_destroy(&rules);
-            return st;
         }
     }
     PQclear(k);
@@ -671,9 +789,28 @@ static st_apply_status apply_in_tx(ecm_pg *pg, const st_results_ctx *ctx, const 
                           reason_size);
 }
 
+/* ecm_strategy_switch_total{to, result}: a rule's channel switch made or
+ * skipped. */
+static void count_switch(const st_results_ctx *ctx, st_channel to, const char *result)
+{
+    char name[128];
+    if (ctx->metrics == NULL || to == ST_CH_NONE ||
+        (size_t)snprintf(name, sizeof(name), "ecm_strategy_switch_total{to=\"%s\",result=\"%s\"}",
+                         st_channel_name(to), result) >= sizeof(name))
+        return;
+    ecm_metric_add(ecm_metrics_counter(ctx->metrics, name,
+                                       "channel switches asked for by a strategy rule, made "
+                                       "(switched) or not possible (skipped)"),
+                   1);
+}
+
 static void count_status(const st_results_ctx *ctx, const st_result *r, st_apply_status st,
                          const st_apply_info *info)
 {
+    if (st == ST_APPLY_DECIDED) {
+        count_switch(ctx, info->switch_to, "switched");
+        count_switch(ctx, info->skipped_to, "skipped");
+    }
     if (st == ST_APPLY_DECIDED)
         count_metrics(ctx, r->outcome, 1, info->closed);
     else if (st == ST_APPLY_RECORDED)

@@ -37,6 +37,7 @@
 #include "ecm_metrics.h"
 #include "ecm_pg.h"
 #include "ecm/v1/events.pb-c.h"
+#include "st_decide.h"
 
 typedef struct {
     const char *topic_call_results;
@@ -97,7 +98,10 @@ typedef struct {
     Ecm__V1__Outcome outcome;
     int64_t next_attempt_at_ms;
     int phone_index;
-    int personal; /* waiting for a personal callback (contacts.pcb_agent set) */
+    int personal;          /* waiting for a personal callback (contacts.pcb_agent set) */
+    st_channel channel;    /* waiting: the channel of the next attempt */
+    st_channel switch_to;  /* a rule's channel switch made (ST_CH_NONE: none) */
+    st_channel skipped_to; /* a rule's channel switch skipped (ST_CH_NONE: none) */
 } st_apply_info;
 
 /* Applies one result in its own transaction on pg: locks the contact, records

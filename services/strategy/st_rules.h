@@ -25,20 +25,24 @@ typedef struct {
 
 /* The columns st_rules_of() reads, appended to the caller's select list
  * over "contacts k JOIN campaigns c": region, the current number's region,
- * subject key, the campaign's region and channel, the current number. */
+ * subject key, the campaign's region and channel (not read: the caller
+ * gives the next attempt's), the current number. */
 #define ST_RULES_COLUMNS                                                                           \
     "k.region, k.phone_regions[k.phone_index + 1], k.subject_key, c.region, c.channel, "           \
     "k.phones[k.phone_index + 1]"
 #define ST_RULES_NCOLS 6
 
 /* Fills the rules fields of *calling for contact_id of campaign_id from row
- * 0 of k (ST_RULES_COLUMNS from column first_col) at business time now_ms:
- * the rules (cache, NULL cache: none), jurisdictions and history kept in
- * *data. Inside the caller's transaction. Returns 0, or -1 when a statement
- * fails (the caller rolls back) or memory runs out. */
+ * 0 of k (ST_RULES_COLUMNS from column first_col) at business time now_ms,
+ * for the channel of the contact's next attempt (channel: the calling rules
+ * for voice, the texting rules for sms, whatever the campaign's own
+ * channel; st_decide_next_channel() tells it): the rules (cache, NULL
+ * cache: none), jurisdictions and history kept in *data. Inside the
+ * caller's transaction. Returns 0, or -1 when a statement fails (the caller
+ * rolls back) or memory runs out. */
 int st_rules_of(ecm_pg *pg, ecm_rules_cache *cache, const PGresult *k, int first_col,
-                int64_t contact_id, int64_t campaign_id, int64_t now_ms, st_calling *calling,
-                st_rules_data *data) __attribute__((warn_unused_result));
+                int64_t contact_id, int64_t campaign_id, int64_t now_ms, st_channel channel,
+                st_calling *calling, st_rules_data *data) __attribute__((warn_unused_result));
 
 /* Frees what data holds. Can't fail. */
 void st_rules_data_destroy(st_rules_data *data);

@@ -12,12 +12,16 @@
 #include "ecm_log.h"
 #include "ecm_outbox.h"
 #include "ecm_pgval.h"
+#include "ecm_gate.h"
 #include "ecm_uuid.h"
 
 #define ST_SCHED_BACKOFF_MIN_MS 100
 #define ST_SCHED_BACKOFF_MAX_MS 5000
 
-/* Due by the business clock ($2, ecm_clock_now_ms), never the database's
+/* The ContactRetry's channel is the next attempt's (ECM_ATTEMPT_CHANNEL_SQL_OF:
+ * sms, or the campaign's voice_ivr/voice_agent, voice_agent for a call of
+ * an SMS campaign), so that the intake of the right service queues it.
+ * Due by the business clock ($2, ecm_clock_now_ms), never the database's
  * now(), so a test that moves the clock moves the schedule. ORDER BY
  * next_attempt_at serves the longest-waiting contacts first when
  * more are due than one batch takes. */
@@ -31,7 +35,8 @@ static const char SQL_TAKE_DUE[] =
     " UPDATE contacts k SET state = 'retry_due', updated_at = now()"
     " FROM due, campaigns c"
     " WHERE k.id = due.id AND c.id = k.campaign_id"
-    " RETURNING k.id, k.campaign_id, k.attempts, k.phone_index, c.channel";
+    " RETURNING k.id, k.campaign_id, k.attempts, k.phone_index,"
+    " " ECM_ATTEMPT_CHANNEL_SQL_OF("k", "c");
 
 /* The state list (not state <> 'closed') lets the (campaign_id, state) index
  * find an open contact without walking the closed ones. A concurrent replica

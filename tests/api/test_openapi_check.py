@@ -128,8 +128,8 @@ class BadExchanges(unittest.TestCase):
     def test_undescribed_status_fails(self):
         self.bad("status 418 is not described", "GET", "/api/v1/campaigns/1", 418, PROBLEM,
                  problem("internal", 418))
-        # 422 is described for uploads, not for a campaign's creation.
-        self.bad("status 422 is not described", "POST", "/api/v1/campaigns", 422, PROBLEM,
+        # 422 is described for uploads and campaigns, not for a strategy's creation.
+        self.bad("status 422 is not described", "POST", "/api/v1/strategies", 422, PROBLEM,
                  problem("validation", 422))
 
     def test_missing_member_fails(self):

@@ -604,6 +604,96 @@ static void test_gate_rules_unreadable_wait(void **state)
     ecm_gate_rows_destroy(rows, n);
 }
 
+/* A contact of a voice campaign switched to SMS (contacts.channel 'sms'):
+ * the gate picks from phone_index on the first number that may be mobile
+ * and is not on the SMS do-not-contact list; a voice-only DNC entry does
+ * not block the SMS, an SMS-only one does not block the call of another
+ * contact still on voice. */
+static void test_gate_sms_channel_picks_first_unblocked_mobile(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    long long c = campaign(f, NULL, "UTC", NULL);
+    long long sms = ecm_test_pg_int(
+        conn(f),
+        "INSERT INTO contacts (campaign_id, phones, phone_types, time_zone, phone_index, state, "
+        "channel) VALUES (%lld, ARRAY['+12125550100', '+12125550101', '+12125550102', "
+        "'+12125550103'], ARRAY['fixed_line', 'mobile', 'fixed_line_or_mobile', 'mobile'], '" NY
+        "', 0, 'queued', 'sms') RETURNING id",
+        c);
+    long long voice = ecm_test_pg_int(
+        conn(f),
+        "INSERT INTO contacts (campaign_id, phones, phone_types, time_zone, phone_index, state) "
+        "VALUES (%lld, ARRAY['+12125550101'], ARRAY['mobile'], '" NY "', 0, 'queued') "
+        "RETURNING id",
+        c);
+    /* +1...0101 may not be texted; +1...0102 may not be called. */
+    ecm_test_pg_exec(conn(f), "INSERT INTO dnc (phone, channel) VALUES ('+12125550101', 'sms'), "
+                              "('+12125550102', 'voice')");
+    int n = 0;
+    ecm_gate_row *rows = run_gate(f, T("2026-03-09T12:00:00-04:00"), &n);
+    assert_int_equal(n, 2);
+    assert_int_equal(rows[0].contact_id, sms);
+    assert_int_equal(rows[0].action, ECM_GATE_GO);
+    assert_int_equal(rows[0].phone_index, 2);
+    assert_string_equal(rows[0].phone, "+12125550102");
+    assert_int_equal(rows[1].contact_id, voice);
+    assert_int_equal(rows[1].action, ECM_GATE_GO);
+    assert_string_equal(rows[1].phone, "+12125550101");
+    ecm_gate_rows_destroy(rows, n);
+}
+
+/* On SMS a contact with only fixed-line numbers has nothing to text:
+ * closed INVALID_NUMBER; one whose only mobile is on the SMS list: DNC. */
+static void test_gate_sms_channel_without_usable_mobile_closes(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    long long c = campaign(f, NULL, "UTC", NULL);
+    ecm_test_pg_exec(conn(f),
+                     "INSERT INTO contacts (campaign_id, phones, phone_types, time_zone, state, "
+                     "channel) VALUES (%lld, ARRAY['+12125550100'], ARRAY['fixed_line'], '" NY
+                     "', 'queued', 'sms'), (%lld, ARRAY['+12125550100', '+12125550101'], "
+                     "ARRAY['fixed_line', 'mobile'], '" NY "', 'queued', 'sms')",
+                     c, c);
+    ecm_test_pg_exec(conn(f), "INSERT INTO dnc (phone, channel) VALUES ('+12125550101', 'sms')");
+    int n = 0;
+    ecm_gate_row *rows = run_gate(f, T("2026-03-09T12:00:00-04:00"), &n);
+    assert_int_equal(n, 2);
+    assert_int_equal(rows[0].action, ECM_GATE_CLOSE);
+    assert_int_equal(rows[0].outcome, ECM__V1__OUTCOME__OUTCOME_INVALID_NUMBER);
+    assert_int_equal(rows[1].action, ECM_GATE_CLOSE);
+    assert_int_equal(rows[1].outcome, ECM__V1__OUTCOME__OUTCOME_DNC);
+    ecm_gate_rows_destroy(rows, n);
+}
+
+/* The effective channel in SQL: contacts.channel, else the campaign's home
+ * channel; the attempt channel of a call of an SMS campaign is voice_agent. */
+static void test_gate_channel_sql_macros(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    long long v = campaign(f, NULL, "UTC", NULL);
+    long long s =
+        ecm_test_pg_int(conn(f), "INSERT INTO campaigns (name, channel, state, strategy_id, "
+                                 "time_zone, sms_template) SELECT 's', 'sms', 'active', id, "
+                                 "'UTC', 'hi' FROM strategies WHERE name = 'Default' RETURNING id");
+    ecm_test_pg_exec(conn(f),
+                     "INSERT INTO contacts (campaign_id, phones, state, channel) VALUES "
+                     "(%lld, ARRAY['+12125550100'], 'queued', NULL), "
+                     "(%lld, ARRAY['+12125550100'], 'queued', 'sms'), "
+                     "(%lld, ARRAY['+12125550100'], 'queued', NULL), "
+                     "(%lld, ARRAY['+12125550100'], 'queued', 'voice')",
+                     v, v, s, s);
+    PGresult *r = ecm_test_pg_query(
+        conn(f),
+        "SELECT string_agg(" ECM_CONTACT_CHANNEL_SQL " || '/' || " ECM_ATTEMPT_CHANNEL_SQL_OF(
+            "ct", "c") ", ',' ORDER BY ct.id) "
+                       "FROM contacts ct JOIN campaigns c ON c.id = ct.campaign_id");
+    assert_string_equal(PQgetvalue(r, 0, 0), "voice/voice_ivr,sms/sms,sms/sms,voice/voice_agent");
+    PQclear(r);
+}
+
 int main(void)
 {
 #define T_(name) cmocka_unit_test_setup_teardown(name, test_setup, test_teardown)
@@ -623,6 +713,9 @@ int main(void)
         T_(test_gate_rules_hours_and_blackout),
         T_(test_gate_rules_quiet_after_connected),
         T_(test_gate_rules_unreadable_wait),
+        T_(test_gate_sms_channel_picks_first_unblocked_mobile),
+        T_(test_gate_sms_channel_without_usable_mobile_closes),
+        T_(test_gate_channel_sql_macros),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -616,7 +616,7 @@ static void test_api_campaign_patch_edits_and_bumps_updated_at(void **state)
         {"{\"strategy_id\":999}", 400, "strategy_id"},
         {"{\"strategy\":\"Nope\"}", 400, "strategy"},
         {"{\"channel\":\"sms\"}", 400, "channel"},
-        {"{\"sms\":{\"template\":\"Hi\"}}", 400, "sms"},
+        {"{\"sms\":{\"template\":\"Hi {first_name\"}}", 400, "sms.template"},
         {"{\"name\":null}", 400, "name"},
         {"not json", 400, "body"},
     };
@@ -738,6 +738,75 @@ static void test_api_campaign_create_takes_strategy_id_and_window(void **state)
 
 /* Answers quote outside text by characters: 40 e-acutes and "...", never
  * 40 bytes (which would end inside the twentieth-and-a-half). */
+/* A campaign whose strategy switches to a channel it lacks is refused
+ * (422 naming the member) on create, on PATCH and on activate; with the
+ * member it is stored and shown. */
+static void test_api_campaign_switch_needs_the_channel(void **state)
+{
+    fixture *f = ecm_test_need(*state);
+    json_t *a = NULL;
+    assert_int_equal(gw_test_call(f, "POST", "/api/v1/strategies",
+                                  "{\"name\":\"To SMS\",\"rules\":[{\"outcome\":\"BUSY\","
+                                  "\"action\":\"retry\",\"switch_channel\":\"sms\","
+                                  "\"switch_after\":2,\"max_attempts\":3}]}",
+                                  &a),
+                     201);
+    json_decref(a);
+    assert_int_equal(gw_test_call(f, "POST", "/api/v1/campaigns",
+                                  VOICE_BODY("No SMS", ",\"strategy\":\"To SMS\""), &a),
+                     422);
+    assert_non_null(strstr(gw_test_jstr(a, "detail"), "sms.template"));
+    json_decref(a);
+
+    long long id = create(f, VOICE_BODY("With SMS", ",\"strategy\":\"To SMS\",\"sms\":{"
+                                                    "\"template\":\"Hi {first_name}\"}"));
+    char path[64];
+    gw_test_format(path, sizeof(path), "/api/v1/campaigns/%lld", id);
+    assert_int_equal(gw_test_call(f, "GET", path, NULL, &a), 200);
+    assert_string_equal(gw_test_jstr(json_object_get(a, "sms"), "template"), "Hi {first_name}");
+    assert_string_equal(gw_test_jstr(json_object_get(a, "cisco"), "kind"), "uccx");
+    json_decref(a);
+
+    /* An SMS campaign with a Cisco target may switch to voice. */
+    long long sms = create(f, "{\"name\":\"SMS and calls\",\"channel\":\"sms\",\"sms\":{"
+                              "\"template\":\"Hi\"},\"cisco\":{\"kind\":\"uccx\","
+                              "\"campaign_id\":\"8\"}}");
+    gw_test_format(path, sizeof(path), "/api/v1/campaigns/%lld", sms);
+    assert_int_equal(gw_test_call(f, "GET", path, NULL, &a), 200);
+    assert_string_equal(gw_test_jstr(json_object_get(a, "cisco"), "campaign_id"), "8");
+    json_decref(a);
+
+    /* A plain SMS campaign moved to a strategy that switches to voice. */
+    assert_int_equal(gw_test_call(f, "POST", "/api/v1/strategies",
+                                  "{\"name\":\"To voice\",\"rules\":[{\"outcome\":"
+                                  "\"SMS_UNDELIVERED\",\"action\":\"retry\","
+                                  "\"switch_channel\":\"voice\"}]}",
+                                  &a),
+                     201);
+    json_decref(a);
+    long long plain = create(f, "{\"name\":\"Only SMS\",\"channel\":\"sms\",\"sms\":{"
+                                "\"template\":\"Hi\"}}");
+    gw_test_format(path, sizeof(path), "/api/v1/campaigns/%lld", plain);
+    assert_int_equal(gw_test_call(f, "PATCH", path, "{\"strategy\":\"To voice\"}", &a), 422);
+    assert_non_null(strstr(gw_test_jstr(a, "detail"), "cisco"));
+    json_decref(a);
+    /* The strategy changes under a draft campaign: activate refuses. */
+    ecm_test_pg_exec(f->conn,
+                     "UPDATE strategy_rules SET switch_channel = 'voice' WHERE strategy_id = "
+                     "(SELECT id FROM strategies WHERE name = 'Default') AND outcome = "
+                     "'SMS_UNDELIVERED' AND action = 'retry'");
+    long long dflt = ecm_test_pg_int(f->conn, "SELECT count(*) FROM strategy_rules WHERE "
+                                              "switch_channel = 'voice' AND strategy_id = "
+                                              "(SELECT id FROM strategies WHERE name = 'Default')");
+    assert_int_equal(dflt, 1);
+    gw_test_format(path, sizeof(path), "/api/v1/campaigns/%lld/activate", plain);
+    assert_int_equal(gw_test_call(f, "POST", path, NULL, &a), 422);
+    assert_non_null(strstr(gw_test_jstr(a, "detail"), "cisco"));
+    json_decref(a);
+    ecm_test_pg_exec(f->conn, "UPDATE strategy_rules SET switch_channel = NULL");
+    expect_state(f, plain, "activate", 200, "active");
+}
+
 static void test_gw_quote_counts_characters_never_bytes(void **state)
 {
     (void)state;
@@ -786,6 +855,7 @@ int main(void)
         cmocka_unit_test(test_api_campaign_patch_edits_and_bumps_updated_at),
         cmocka_unit_test(test_api_campaign_past_end_at_is_not_activated),
         cmocka_unit_test(test_api_campaign_create_takes_strategy_id_and_window),
+        cmocka_unit_test(test_api_campaign_switch_needs_the_channel),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

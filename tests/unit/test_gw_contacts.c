@@ -356,6 +356,20 @@ static void test_api_get_contact_shows_callback_and_attempts(void **state)
     assert_string_equal(gw_test_jstr(h1, "outcome"), "CALLBACK_REQUESTED");
     assert_int_equal(gw_test_jint(h2, "attempt"), 2);
     assert_true(json_is_null(json_object_get(h2, "outcome")));
+    assert_string_equal(gw_test_jstr(h2, "channel"), "voice_ivr");
+    /* the campaign's home channel, no switch skipped */
+    assert_string_equal(gw_test_jstr(a, "channel"), "voice");
+    assert_true(json_is_null(json_object_get(a, "channel_note")));
+    json_decref(a);
+
+    /* A strategy switched it to SMS, or skipped a switch. */
+    ecm_test_pg_exec(f->conn,
+                     "UPDATE contacts SET channel = 'sms', channel_note = 'SMS step skipped: "
+                     "no mobile number' WHERE id = %lld",
+                     k);
+    assert_int_equal(gw_test_call(f, "GET", path, NULL, &a), 200);
+    assert_string_equal(gw_test_jstr(a, "channel"), "sms");
+    assert_string_equal(gw_test_jstr(a, "channel_note"), "SMS step skipped: no mobile number");
     json_decref(a);
 
     assert_int_equal(gw_test_call(f, "GET", "/api/v1/contacts/999999999", NULL, &a), 404);

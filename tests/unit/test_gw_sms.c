@@ -103,12 +103,13 @@ static void test_sms_campaign_validation_names_the_field(void **state)
          "\"A sender far too long\"}}",
          "sms.sender"},
         {"{\"name\":\"x\",\"channel\":\"sms\",\"sms\":{\"template\":\"Hi\",\"colour\":1}}", "sms"},
+        /* Each channel may carry the other's member (issue 17), checked. */
         {"{\"name\":\"x\",\"channel\":\"sms\",\"sms\":{\"template\":\"Hi\"},"
-         "\"cisco\":{\"kind\":\"uccx\",\"campaign_id\":\"7\"}}",
-         "cisco"},
+         "\"cisco\":{\"kind\":\"avaya\",\"campaign_id\":\"7\"}}",
+         "cisco.kind"},
         {"{\"name\":\"x\",\"channel\":\"voice_ivr\",\"cisco\":{\"kind\":\"uccx\","
-         "\"campaign_id\":\"7\"},\"sms\":{\"template\":\"Hi\"}}",
-         "sms"},
+         "\"campaign_id\":\"7\"},\"sms\":{\"template\":\"\"}}",
+         "sms.template"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         gw_campaign_input in;

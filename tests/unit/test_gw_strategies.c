@@ -111,6 +111,17 @@ static void test_strategy_validation_names_the_field(void **state)
         {"{\"name\":\"x\",\"rules\":[{\"outcome\":\"BUSY\",\"action\":\"retry\","
          "\"priority\":1}]}",
          "rules[0].priority"},
+        {"{\"name\":\"x\",\"rules\":[{\"outcome\":\"BUSY\",\"action\":\"retry\","
+         "\"switch_channel\":\"email\"}]}",
+         "rules[0].switch_channel"},
+        {"{\"name\":\"x\",\"rules\":[{\"outcome\":\"BUSY\",\"action\":\"close\","
+         "\"switch_channel\":\"sms\"}]}",
+         "rules[0].switch_channel"},
+        {"{\"name\":\"x\",\"rules\":[{\"outcome\":\"BUSY\",\"action\":\"retry\","
+         "\"switch_channel\":\"sms\",\"switch_after\":0}]}",
+         "rules[0].switch_after"},
+        {"{\"name\":\"x\",\"rules\":[],\"max_sms_attempts\":0}", "max_sms_attempts"},
+        {"{\"name\":\"x\",\"rules\":[],\"max_voice_attempts\":\"2\"}", "max_voice_attempts"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         gw_strategy_input in;
@@ -294,6 +305,52 @@ static void test_api_strategy_create_read_replace_delete(void **state)
     json_decref(a);
 }
 
+/* A rule's channel switch and the per-channel caps go in, are stored for
+ * the strategy service, and come back; null caps stay null. */
+static void test_api_strategy_channel_switch_round_trip(void **state)
+{
+    fixture *f = ecm_test_need(*state);
+    json_t *a = NULL;
+    assert_int_equal(
+        gw_test_call(f, "POST", "/api/v1/strategies",
+                     "{\"name\":\"Busy to SMS\",\"max_sms_attempts\":1,\"rules\":["
+                     "{\"outcome\":\"BUSY\",\"action\":\"retry\",\"switch_channel\":\"sms\","
+                     "\"switch_after\":2,\"max_attempts\":3},"
+                     "{\"outcome\":\"NO_ANSWER\",\"action\":\"retry\"}]}",
+                     &a),
+        201);
+    long long id = gw_test_jint(a, "id");
+    assert_int_equal(gw_test_jint(a, "max_sms_attempts"), 1);
+    assert_true(json_is_null(json_object_get(a, "max_voice_attempts")));
+    assert_string_equal(gw_test_jstr(rule_of(a, "BUSY"), "switch_channel"), "sms");
+    assert_int_equal(gw_test_jint(rule_of(a, "BUSY"), "switch_after"), 2);
+    assert_true(json_is_null(json_object_get(rule_of(a, "NO_ANSWER"), "switch_channel")));
+    assert_int_equal(gw_test_jint(rule_of(a, "NO_ANSWER"), "switch_after"), 1);
+    json_decref(a);
+    char *row = ecm_test_pg_text(f->conn,
+                                 "SELECT r.switch_channel || ' ' || r.switch_after || ' ' || "
+                                 "s.max_sms_attempts || ' ' || coalesce(s.max_voice_attempts, 0) "
+                                 "FROM strategy_rules r JOIN strategies s ON s.id = r.strategy_id "
+                                 "WHERE s.id = %lld AND r.outcome = 'BUSY'",
+                                 id);
+    assert_string_equal(row, "sms 2 1 0");
+    free(row);
+    char path[64];
+    gw_test_format(path, sizeof(path), "/api/v1/strategies/%lld", id);
+    assert_int_equal(gw_test_call(f, "PUT", path,
+                                  "{\"name\":\"Busy to SMS\",\"max_voice_attempts\":4,\"rules\":"
+                                  "[{\"outcome\":\"SMS_UNDELIVERED\",\"action\":\"retry\","
+                                  "\"switch_channel\":\"voice\"}]}",
+                                  &a),
+                     200);
+    assert_int_equal(gw_test_jint(a, "max_voice_attempts"), 4);
+    assert_true(json_is_null(json_object_get(a, "max_sms_attempts")));
+    assert_string_equal(gw_test_jstr(rule_of(a, "SMS_UNDELIVERED"), "switch_channel"), "voice");
+    json_decref(a);
+    assert_int_equal(gw_test_call(f, "DELETE", path, NULL, &a), 204);
+    json_decref(a);
+}
+
 static void test_api_default_is_editable_but_kept(void **state)
 {
     fixture *f = ecm_test_need(*state);
@@ -404,6 +461,7 @@ int main(void)
         cmocka_unit_test(test_strategy_multibyte_text_keeps_field_and_reason_valid_utf8),
         cmocka_unit_test(test_strategy_takes_every_result_outcome),
         cmocka_unit_test(test_api_strategy_create_read_replace_delete),
+        cmocka_unit_test(test_api_strategy_channel_switch_round_trip),
         cmocka_unit_test(test_api_default_is_editable_but_kept),
         cmocka_unit_test(test_api_strategy_in_use_is_not_deleted),
         cmocka_unit_test(test_api_strategy_list_pages_by_cursor),
