@@ -7,6 +7,9 @@ set -euo pipefail
 ECM_SCRIPT=devstack
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# The drop folder: $ECM_DEV_DIR/drop unless ECM_DEV_DROP_DIR says otherwise
+# (set but empty: no dropbox, as the scenarios run the stack).
+ECM_DEV_DROP_DIR=${ECM_DEV_DROP_DIR-$ECM_DEV_DIR/drop}
 
 usage() {
     cat <<EOF
@@ -21,9 +24,11 @@ usage: scripts/devstack.sh COMMAND
   env               export lines for the shell: eval "\$(scripts/devstack.sh env)"
   reset             stop the processes, keep PostgreSQL, drop and re-create the
                     databases (${ECM_DEV_DATABASES[*]}), empty Kannel's store
-Drop folder: with ECM_DEV_DROP_DIR set, start also runs ecm-dropbox (port
-base+86) on that folder, after the gateway, with a supervisor API key it makes
-($ECM_DEV_DIR/secrets/drop-api-key); "start dropbox" starts it alone.
+Drop folder: start also runs ecm-dropbox (port base+86), after the gateway, on
+ECM_DEV_DROP_DIR (default $ECM_DEV_DIR/drop; set it empty for none) with a
+supervisor API key it makes ($ECM_DEV_DIR/secrets/drop-api-key): a file put in
+<campaign id>/ there is uploaded, then moved to archive/ or failed/
+(docs/dropfolder.md). "start dropbox" starts it alone.
 Ports from ECM_DEV_PORT_BASE=$ECM_DEV_PORT_BASE; binaries from ECM_BIN_DIR=$ECM_BIN_DIR;
 logs in $ECM_DEV_DIR/logs. Other ECM_* variables pass through to the processes.
 Business clock: ECM_DEV_CLOCK=midday (default: 12:00 UTC today, so legal calling
@@ -35,7 +40,7 @@ until reset.
 EOF
 }
 
-# ---- the drop folder's service (ecm-dropbox), run only with ECM_DEV_DROP_DIR
+# ---- the drop folder's service (ecm-dropbox), run unless ECM_DEV_DROP_DIR is empty
 DROP_NAME=dropbox
 drop_port() { echo $((ECM_DEV_PORT_BASE + 86)); }
 

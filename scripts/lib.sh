@@ -55,7 +55,7 @@ ECM_SERVICES=(gateway feeder result-sync result-sync-uccx strategy)
 # Logs of the stack besides <name>.log, moved per scenario by tests/e2e/run.sh.
 # shellcheck disable=SC2034
 ECM_EXTRA_LOGS=(bearerbox.log smsbox.log fakesmsc.log kannel-access.log smsbox-access.log
-    fakesmsc-mo.log)
+    fakesmsc-mo.log dropbox.log dropbox2.log)
 export ECM_DEV_PORT_BASE ECM_DEV_DIR ECM_BUILD_DIR ECM_ASAN_BUILD_DIR ECM_BIN_DIR
 
 ecm_say() { printf '%s: %s\n' "${ECM_SCRIPT:-ecm}" "$*"; }

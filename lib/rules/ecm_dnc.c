@@ -6,6 +6,7 @@
 
 #include "ecm/v1/events.pb-c.h"
 #include "ecm_event.h"
+#include "ecm_gate.h"
 #include "ecm_log.h"
 #include "ecm_outbox.h"
 #include "ecm_pgarray.h"
@@ -34,8 +35,9 @@ int ecm_dnc_phone_key(const char *phone, char *out, size_t out_size)
  * the ones with no number left off the lists are closed. The state is
  * checked again by the outer UPDATE because a row locked by a dispatcher is
  * re-read after the lock is granted and may have moved on. The digits
- * comparison matches however the number was stored. */
-#define CLOSE_CHANNEL ECM_DNC_CHANNEL_SQL("c.channel")
+ * comparison matches however the number was stored. A contact is judged on
+ * the channel of its next attempt (a strategy may have switched it). */
+#define CLOSE_CHANNEL ECM_CONTACT_CHANNEL_SQL_OF("k", "c")
 /* clang-format off */
 static const char SQL_CLOSE_BLOCKED[] =
     "WITH blocked AS ("

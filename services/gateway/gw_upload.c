@@ -226,6 +226,9 @@ static int upload_on_record(void *ctx, long long line, size_t nfields, const cha
                                detail);
                 return -1;
             }
+            if (!u->rules.sms) {
+                gw_upload_header_unrequire(u->header);
+            }
         }
         return 0;
     }
@@ -470,15 +473,14 @@ gw_upload *gw_upload_open(const gw_app *app, ecm_http_req *req, ecm_pg *pg, long
         u->campaign_id = campaign_id;
         u->channel = ecm_event_channel_from_name(PQgetvalue(c, 0, 0));
         bad_region = gw_format(u->region, sizeof(u->region), "%s", PQgetvalue(c, 0, 2)) != 0;
-        if (u->channel == ECM__V1__CHANNEL__CHANNEL_SMS && !PQgetisnull(c, 0, 3) &&
-            !(u->sms_template = strdup(PQgetvalue(c, 0, 3)))) {
+        if (!PQgetisnull(c, 0, 3) && !(u->sms_template = strdup(PQgetvalue(c, 0, 3)))) {
             oom = 1;
         }
         u->rules.region = u->region;
         u->rules.sms = u->channel == ECM__V1__CHANNEL__CHANNEL_SMS;
     }
     PQclear(c);
-    if (!oom && u->json && u->sms_template) {
+    if (!oom && u->json && u->sms_template && u->rules.sms) {
         char err[200];
         if (ecm_sms_template_foreach(u->sms_template, collect_placeholder, u, err, sizeof(err)) !=
             0) {

@@ -223,6 +223,12 @@ int gw_upload_header_use_template(gw_upload_header *h, const char *tmpl, char *e
     return rc < 0 ? -1 : rc > 0 ? 1 : 0;
 }
 
+void gw_upload_header_unrequire(gw_upload_header *h)
+{
+    free(h->required);
+    h->required = NULL;
+}
+
 size_t gw_upload_header_columns(const gw_upload_header *h)
 {
     return h->ncols;

@@ -26,7 +26,7 @@ gw_upload_header *gw_upload_header_parse(size_t nfields, const char *const *fiel
     __attribute__((warn_unused_result));
 void gw_upload_header_destroy(gw_upload_header *h);
 
-/* For an sms campaign: every placeholder of the message template tmpl must
+/* For a campaign with a message template: every placeholder of tmpl must
  * be a column of the file (account_number, first_name, last_name or a
  * custom column, custom names compared exactly); those columns are then
  * required in every row, so a row where one is empty is rejected rather
@@ -35,6 +35,12 @@ void gw_upload_header_destroy(gw_upload_header *h);
  * memory (errstr says why). */
 int gw_upload_header_use_template(gw_upload_header *h, const char *tmpl, char *errstr,
                                   size_t errstr_size) __attribute__((warn_unused_result));
+
+/* Drops the per-row requirement gw_upload_header_use_template() set (a
+ * voice campaign's file must have the template's columns, but a row with
+ * one empty is still loaded: it is called, and texted only if the strategy
+ * switches it). Can't fail. */
+void gw_upload_header_unrequire(gw_upload_header *h);
 
 /* The known fields other than the numbers. */
 typedef enum {

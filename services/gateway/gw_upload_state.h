@@ -101,8 +101,12 @@ struct gw_upload {
     long long upload_id;
     Ecm__V1__Channel channel;
     char region[16];
-    char *sms_template; /* sms campaigns: placeholders must be columns */
-    char **required;    /* JSON uploads of an sms campaign: the placeholders */
+    /* The campaign's message template (sms campaigns, and voice campaigns
+     * whose strategy may switch to SMS): its placeholders must be columns
+     * of a CSV file. Only an sms campaign's rows must fill them (a voice
+     * campaign's row without one is still called). */
+    char *sms_template;
+    char **required; /* JSON uploads of an sms campaign: the placeholders */
     size_t nrequired;
     gw_upload_rules rules;
     int json;

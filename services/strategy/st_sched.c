@@ -11,6 +11,7 @@
 #include "ecm_event.h"
 #include "ecm_log.h"
 #include "ecm_outbox.h"
+#include "ecm_pgarray.h"
 #include "ecm_pgval.h"
 #include "ecm_gate.h"
 #include "ecm_uuid.h"
@@ -38,19 +39,32 @@ static const char SQL_TAKE_DUE[] =
     " RETURNING k.id, k.campaign_id, k.attempts, k.phone_index,"
     " " ECM_ATTEMPT_CHANNEL_SQL_OF("k", "c");
 
-/* The state list (not state <> 'closed') lets the (campaign_id, state) index
- * find an open contact without walking the closed ones. A concurrent replica
- * blocks on the campaign row and then sees it no longer active, so one
- * CampaignChanged is emitted. An upload still running means more contacts
- * are coming, so the campaign is not complete between two of its batches. */
+/* A campaign is complete when it has contacts, none of them open, and no
+ * upload of it is running (more contacts are coming between two of its
+ * batches). The state list (not state <> 'closed') lets the (campaign_id,
+ * state) index find an open contact without walking the closed ones. */
+#define SQL_CAMPAIGN_DONE                                                                          \
+    " EXISTS (SELECT 1 FROM contacts k WHERE k.campaign_id = c.id)"                                \
+    " AND NOT EXISTS (SELECT 1 FROM contacts k WHERE k.campaign_id = c.id"                         \
+    "  AND k.state IN ('pending', 'queued', 'dispatched', 'waiting', 'retry_due'))"                \
+    " AND NOT EXISTS (SELECT 1 FROM uploads u WHERE u.campaign_id = c.id"                          \
+    "  AND u.state = 'running')"
+
+/* Two statements, because a statement's subqueries read the snapshot it
+ * began with: an UPDATE that waited for a recycle (ecm_recycle locks the
+ * campaign row, then re-opens contacts) would re-check the campaign row
+ * after the recycle's commit but still see the re-opened contacts closed,
+ * and complete a campaign with queued contacts. So the candidates are
+ * locked first (a campaign a recycle or a replica holds is skipped, to be
+ * looked at next tick), and the second statement, with a snapshot taken
+ * after those locks, decides. One CampaignChanged per completion. */
+static const char SQL_COMPLETE_LOCK[] =
+    "SELECT c.id FROM campaigns c WHERE c.state = 'active' AND" SQL_CAMPAIGN_DONE
+    " FOR NO KEY UPDATE OF c SKIP LOCKED";
+
 static const char SQL_COMPLETE[] =
     "UPDATE campaigns c SET state = 'completed', updated_at = now()"
-    " WHERE c.state = 'active'"
-    " AND EXISTS (SELECT 1 FROM contacts k WHERE k.campaign_id = c.id)"
-    " AND NOT EXISTS (SELECT 1 FROM contacts k WHERE k.campaign_id = c.id"
-    "  AND k.state IN ('pending', 'queued', 'dispatched', 'waiting', 'retry_due'))"
-    " AND NOT EXISTS (SELECT 1 FROM uploads u WHERE u.campaign_id = c.id"
-    "  AND u.state = 'running')"
+    " WHERE c.id = ANY ($1::bigint[]) AND c.state = 'active' AND" SQL_CAMPAIGN_DONE
     " RETURNING c.id";
 
 /* Campaigns past end_at by the business clock ($1). Paused ones expire too:
@@ -194,7 +208,21 @@ static int expire_contacts(ecm_pg *pg, const st_sched_ctx *ctx, const char *batc
 
 static int complete_campaigns(ecm_pg *pg, const st_sched_ctx *ctx)
 {
-    PGresult *res = ecm_pg_exec(pg, SQL_COMPLETE, 0, NULL);
+    PGresult *cand = ecm_pg_exec(pg, SQL_COMPLETE_LOCK, 0, NULL);
+    if (cand == NULL)
+        return -1;
+    if (PQntuples(cand) == 0) {
+        PQclear(cand);
+        return 0;
+    }
+    ecm_pgarr ids;
+    ecm_pgarr_init(&ids);
+    for (int i = 0; i < PQntuples(cand); i++)
+        ecm_pgarr_add_int(&ids, ecm_pgval_ll(cand, i, 0, 0));
+    PQclear(cand);
+    const char *p[] = {ecm_pgarr_finish(&ids)};
+    PGresult *res = p[0] == NULL ? NULL : ecm_pg_exec(pg, SQL_COMPLETE, 1, p);
+    ecm_pgarr_destroy(&ids);
     if (res == NULL)
         return -1;
     int n = PQntuples(res);

@@ -96,6 +96,8 @@ for f in "${scenarios[@]}"; do
     verdict=pass
     reason=
     (
+        # No drop folder service unless a scenario asks for one (t_drop_folder).
+        export ECM_DEV_DROP_DIR=
         # Scenario-specific settings reach the stack and the scenario, nothing else.
         while IFS= read -r kv; do
             [[ -n $kv ]] && export "${kv?}"

@@ -318,6 +318,42 @@ static void test_api_upload_rejects_row_with_empty_template_field(void **state)
     json_decref(a);
 }
 
+/* A voice campaign that may text (its strategy can switch to SMS): the file
+ * must have the template's columns, but a row with one empty is loaded, as
+ * it is called first and texted only if the strategy switches it. */
+static void test_api_voice_campaign_with_template_checks_columns_not_rows(void **state)
+{
+    gw_test_api *f = ecm_test_need(*state);
+    json_t *a = NULL;
+    assert_int_equal(
+        gw_test_call(f, "POST", "/api/v1/campaigns",
+                     "{\"name\":\"call then text\",\"channel\":\"voice_ivr\","
+                     "\"cisco\":{\"kind\":\"uccx\",\"campaign_id\":\"1\"},"
+                     "\"sms\":{\"template\":\"Hi {first_name}, your plan is {plan}\"}}",
+                     &a),
+        201);
+    long long id = gw_test_jint_at(a, "id");
+    json_decref(a);
+    char path[128];
+    gw_test_format(path, sizeof(path), "/api/v1/campaigns/%lld/uploads", id);
+    assert_int_equal(gw_test_send(f, "POST", path, "text/csv",
+                                  "phone1,first_name\n2125550100,Ann\n", &a, NULL, 0),
+                     422);
+    assert_non_null(strstr(gw_test_jstr(a, "detail"), "{plan}"));
+    json_decref(a);
+    assert_int_equal(gw_test_send(f, "POST", path, "text/csv",
+                                  "phone1,first_name,plan\n"
+                                  "2125550100,Ann,gold\n"
+                                  "2125550101,,silver\n",
+                                  &a, NULL, 0),
+                     202);
+    assert_int_equal(json_integer_value(json_object_get(a, "rows_loaded")), 2);
+    assert_int_equal(json_integer_value(json_object_get(a, "rows_rejected")), 0);
+    json_decref(a);
+    assert_int_equal(
+        ecm_test_pg_int(f->conn, "SELECT count(*) FROM contacts WHERE campaign_id = %lld", id), 2);
+}
+
 static void test_api_dnc_add_list_delete(void **state)
 {
     gw_test_api *f = ecm_test_need(*state);
@@ -390,6 +426,7 @@ int main(void)
         cmocka_unit_test(test_api_sms_campaign_is_stored_and_shown),
         cmocka_unit_test(test_api_upload_refused_at_header_for_missing_template_field),
         cmocka_unit_test(test_api_upload_rejects_row_with_empty_template_field),
+        cmocka_unit_test(test_api_voice_campaign_with_template_checks_columns_not_rows),
         cmocka_unit_test(test_api_dnc_add_list_delete),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
