@@ -2,8 +2,9 @@
 # The README's first command: builds ECM, starts the dev stack, runs a voice
 # campaign of generated contacts against the Cisco simulator through each of
 # Cisco's three interfaces (UCCX REST import, UCCE Outbound API import, UCCE
-# import table) and then an SMS campaign through the real Kannel, each until
-# every contact is closed, prints their summaries and stops the stack.
+# import table), then an SMS campaign through the real Kannel, then a campaign
+# that calls and texts those its calls did not reach, each until every
+# contact is closed, prints their summaries and stops the stack.
 #   scripts/demo.sh [--keep] [--contacts N]
 #   --keep        leave the stack running afterwards (stop: scripts/devstack.sh stop)
 #   --contacts N  how many contacts (default 1000)
@@ -139,6 +140,38 @@ if ecm_pid sms >/dev/null; then
     repeats=$(ecm_fakesmsc_count | awk '$2 > 1' | wc -l)
     echo "Kannel's fake SMSC: $received messages received, $repeats numbers received more than one"
     ((repeats == 0)) || ecm_die "a number received the campaign's message more than once"
+
+    # Calls first, then a text to those the call did not reach: one campaign,
+    # voice through the simulator's UCCX face and SMS through Kannel.
+    echo
+    switch_rule='{action: "retry", delay_seconds: 2, max_attempts: 3, switch_channel: "sms", switch_after: 1}'
+    body=$(jq -n "{name: \"Call then text\", max_attempts: 4, max_attempts_per_day: 4,
+        max_sms_attempts: 1, rules: [
+          ({outcome: \"BUSY\"} + $switch_rule), ({outcome: \"NO_ANSWER\"} + $switch_rule),
+          {outcome: \"SMS_DELIVERED\", action: \"close\"}]}")
+    api POST /api/v1/strategies -d "$body" >/dev/null ||
+        ecm_die "could not create the strategy Call then text"
+    body=$(jq -n --arg name "Demo call then text $(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+        --arg sender "$ECM_DEV_SMS_SENDER" '{name: $name, channel: "voice_ivr",
+        strategy: "Call then text", cisco: {kind: "uccx", campaign_id: "1"},
+        sms: {template: "Hello {first_name}, we could not reach you by phone. Reply STOP to opt out.",
+              sender: $sender, gateway: "kannel", dlr_timeout_s: 120}}')
+    xid=$(api POST /api/v1/campaigns -d "$body" | jq -r '.id // empty')
+    if [[ ! $xid =~ ^[0-9]+$ ]] || ! api POST "/api/v1/campaigns/$xid/activate" >/dev/null; then
+        ecm_die "could not create the call-then-text campaign (gateway log: $ECM_DEV_DIR/logs/gateway.log)"
+    fi
+    ecm_say "campaign $xid created and activated (voice_ivr through UCCX; BUSY or NO_ANSWER: one SMS through Kannel)"
+    before=$received
+    upload_and_wait "$xid" 44
+    summary "$xid" "calls, then a text to those not reached"
+    read -r texted texts < <(ecm_psql -tA -F ' ' -c "SELECT count(DISTINCT contact_id), count(*)
+        FROM attempts WHERE campaign_id = $xid AND channel = 'sms'")
+    received=$(ecm_fakesmsc_count | awk '{ n += $2 } END { print n + 0 }')
+    repeats=$(ecm_fakesmsc_count | awk '$2 > 1' | wc -l)
+    echo "channels: $texted contacts texted after their call ($texts messages);" \
+        "Kannel's fake SMSC received $((received - before)) more, $repeats numbers more than one"
+    ((texted == texts && repeats == 0 && received - before == texts)) ||
+        ecm_die "a contact was texted more than once, or the fake SMSC's count differs"
 else
     ecm_warn "the sms service is not running: SMS part skipped"
 fi
