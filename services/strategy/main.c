@@ -1,6 +1,6 @@
 /* ecm-strategy: applies each campaign's strategy to call and SMS results and
  * schedules the retries. Wiring only; the work is in st_results.c (Kafka ->
- * DB), st_decide.c (the rules) and st_sched.c (due contacts -> retries). */
+ * DB), ecm_decide.c (the rules) and st_sched.c (due contacts -> retries). */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>

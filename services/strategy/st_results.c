@@ -16,7 +16,7 @@
 #include "ecm_outbox.h"
 #include "ecm_phone.h"
 #include "st_consent.h"
-#include "st_decide.h"
+#include "ecm_decide.h"
 #include "st_rules.h"
 #include "ecm_pgval.h"
 
@@ -233,7 +233,7 @@ static const char SQL_SMS_NUMBERS[] = "SELECT u.t, " ECM_DNC_BLOCKED_SQL(
              " WHERE k.id = $1 AND u.p IS NOT NULL ORDER BY u.i";
 
 /* Business dispatch times of the counted attempts of the last days
- * (ST_DAY_LOOKBACK_MS before $4, business now): NOT_ATTEMPTED never counts,
+ * (ECM_DECIDE_DAY_LOOKBACK_MS before $4, business now): NOT_ATTEMPTED never counts,
  * and this attempt only when its result counts. Rows written before
  * dispatched_at existed fall back to sending_at. */
 static const char SQL_DAY_ATTEMPTS[] =
@@ -315,7 +315,7 @@ static void count_metrics(const st_results_ctx *ctx, Ecm__V1__Outcome outcome, i
                        1);
 }
 
-/* The contact's calling data for st_decide: the campaign's window from
+/* The contact's calling data for ecm_decide: the campaign's window from
  * the cache and the zones, which stay valid until zones_destroy(). */
 typedef struct {
     json_t *phone_zones_json;
@@ -342,7 +342,7 @@ static char *dup_field(const PGresult *res, int col)
  * out->window stays NULL: the retry is then only bounded by end_at, and the
  * dispatcher, which refuses the same window, holds the contact. */
 static void calling_of(const st_results_ctx *ctx, const PGresult *k, int64_t campaign_id,
-                       int phone_count, st_calling *out, st_zones *z)
+                       int phone_count, ecm_decide_calling *out, st_zones *z)
 {
     memset(out, 0, sizeof(*out));
     z->contact_tz = dup_field(k, K_CONTACT_TZ);
@@ -450,19 +450,19 @@ static st_apply_status record_attempt(ecm_pg *pg, const st_result *r, const resu
     return ST_APPLY_DECIDED;
 }
 
-/* "voice" -> ST_CH_VOICE, "sms" -> ST_CH_SMS, else dflt. */
-static st_channel channel_of(const char *name, st_channel dflt)
+/* "voice" -> ECM_DECIDE_CH_VOICE, "sms" -> ECM_DECIDE_CH_SMS, else dflt. */
+static ecm_decide_channel channel_of(const char *name, ecm_decide_channel dflt)
 {
     if (name && strcmp(name, "voice") == 0)
-        return ST_CH_VOICE;
+        return ECM_DECIDE_CH_VOICE;
     if (name && strcmp(name, "sms") == 0)
-        return ST_CH_SMS;
+        return ECM_DECIDE_CH_SMS;
     return dflt;
 }
 
 /* The decision's input from r and the locked contact row k, at business
  * time now (the history is left for load_history()). Can't fail. */
-static void decide_input(const st_result *r, const PGresult *k, st_decide_in *in)
+static void decide_input(const st_result *r, const PGresult *k, ecm_decide_in *in)
 {
     memset(in, 0, sizeof(*in));
     in->counted_attempts = (int)ecm_pgval_ll(k, 0, K_COUNTED, 0);
@@ -473,20 +473,21 @@ static void decide_input(const st_result *r, const PGresult *k, st_decide_in *in
     in->max_attempts = (int)ecm_pgval_ll(k, 0, K_MAX_ATTEMPTS, 1);
     in->max_attempts_per_day = (int)ecm_pgval_ll(k, 0, K_MAX_PER_DAY, 1);
     if (PQgetisnull(k, 0, K_RULE_ACTION))
-        in->rule.action = ST_RULE_NONE;
+        in->rule.action = ECM_DECIDE_RULE_NONE;
     else
-        in->rule.action =
-            strcmp(PQgetvalue(k, 0, K_RULE_ACTION), "retry") == 0 ? ST_RULE_RETRY : ST_RULE_CLOSE;
+        in->rule.action = strcmp(PQgetvalue(k, 0, K_RULE_ACTION), "retry") == 0
+                              ? ECM_DECIDE_RULE_RETRY
+                              : ECM_DECIDE_RULE_CLOSE;
     in->rule.delay_seconds = (int)ecm_pgval_ll(k, 0, K_RULE_DELAY, 0);
     in->rule.max_attempts = (int)ecm_pgval_ll(k, 0, K_RULE_MAX, 1);
     in->rule.next_phone = field_bool(k, 0, K_RULE_NEXT_PHONE);
-    in->rule.switch_to = channel_of(ecm_pgval_str(k, 0, K_RULE_SWITCH_CHANNEL), ST_CH_NONE);
+    in->rule.switch_to = channel_of(ecm_pgval_str(k, 0, K_RULE_SWITCH_CHANNEL), ECM_DECIDE_CH_NONE);
     in->rule.switch_after = (int)ecm_pgval_ll(k, 0, K_RULE_SWITCH_AFTER, 1);
     in->max_voice_attempts = (int)ecm_pgval_ll(k, 0, K_MAX_VOICE, 0);
     in->max_sms_attempts = (int)ecm_pgval_ll(k, 0, K_MAX_SMS, 0);
     /* the attempt's own channel: voice_ivr and voice_agent are voice */
     const char *ach = ecm_pgval_str(k, 0, K_ATTEMPT_CHANNEL);
-    in->channel = ach && strcmp(ach, "sms") == 0 ? ST_CH_SMS : ST_CH_VOICE;
+    in->channel = ach && strcmp(ach, "sms") == 0 ? ECM_DECIDE_CH_SMS : ECM_DECIDE_CH_VOICE;
     in->outcome = r->outcome;
     in->counts_as_attempt = r->counts_as_attempt;
     in->callback_at_ms = callback_time(r, k, in->now_ms);
@@ -497,7 +498,7 @@ static void decide_input(const st_result *r, const PGresult *k, st_decide_in *in
  * in->counted_dispatch_ms points at it). Returns ST_APPLY_DECIDED when
  * loaded, or ST_APPLY_DB_ERROR (reason says why; *day stays NULL). */
 static st_apply_status load_history(ecm_pg *pg, const st_result *r, const result_params *rp,
-                                    const char *round_first, st_decide_in *in, int64_t **day,
+                                    const char *round_first, ecm_decide_in *in, int64_t **day,
                                     char *reason, size_t reason_size)
 {
     const char *p_cnt[] = {rp->contact, rp->outcome, rp->attempt, round_first};
@@ -506,14 +507,14 @@ static st_apply_status load_history(ecm_pg *pg, const st_result *r, const result
         return tx_failed(pg, reason, reason_size);
     in->outcome_attempts = (int)ecm_pgval_ll(c, 0, 0, 0);
     in->phone_outcome_attempts = (int)ecm_pgval_ll(c, 0, 1, 0);
-    in->channel_attempts[ST_CH_VOICE] = (int)ecm_pgval_ll(c, 0, 2, 0);
-    in->channel_attempts[ST_CH_SMS] = (int)ecm_pgval_ll(c, 0, 3, 0);
+    in->channel_attempts[ECM_DECIDE_CH_VOICE] = (int)ecm_pgval_ll(c, 0, 2, 0);
+    in->channel_attempts[ECM_DECIDE_CH_SMS] = (int)ecm_pgval_ll(c, 0, 3, 0);
     PQclear(c);
 
     char now_s[24], lookback_s[24];
     if ((size_t)snprintf(now_s, sizeof(now_s), "%lld", (long long)in->now_ms) >= sizeof(now_s) ||
-        (size_t)snprintf(lookback_s, sizeof(lookback_s), "%lld", (long long)ST_DAY_LOOKBACK_MS) >=
-            sizeof(lookback_s)) {
+        (size_t)snprintf(lookback_s, sizeof(lookback_s), "%lld",
+                         (long long)ECM_DECIDE_DAY_LOOKBACK_MS) >= sizeof(lookback_s)) {
         snprintf(reason, reason_size, "business time too long");
         return ST_APPLY_DB_ERROR;
     }
@@ -541,18 +542,18 @@ static st_apply_status load_history(ecm_pg *pg, const st_result *r, const result
 
 /* Whether the rule's switch (in->rule.switch_to, another channel than the
  * attempt's) is possible for the locked contact k, the channel caps aside
- * (st_decide checks those): in->switch_blocked NULL, or why not; for sms
+ * (ecm_decide checks those): in->switch_blocked NULL, or why not; for sms
  * in->switch_phone_index is the first number that may be mobile
  * (ecm_phone_type_may_be_mobile, the upload's test for SMS campaigns) and
  * is not on the SMS do-not-contact list. Returns 0, or -1 when the
  * statement fails (the caller rolls back). */
-static int switch_check(ecm_pg *pg, const result_params *rp, const PGresult *k, st_decide_in *in)
+static int switch_check(ecm_pg *pg, const result_params *rp, const PGresult *k, ecm_decide_in *in)
 {
     in->switch_blocked = NULL;
     in->switch_phone_index = in->phone_index;
-    if (in->rule.switch_to == ST_CH_NONE || in->rule.switch_to == in->channel)
+    if (in->rule.switch_to == ECM_DECIDE_CH_NONE || in->rule.switch_to == in->channel)
         return 0;
-    if (in->rule.switch_to == ST_CH_VOICE) {
+    if (in->rule.switch_to == ECM_DECIDE_CH_VOICE) {
         if (!field_bool(k, 0, K_HAS_VOICE))
             in->switch_blocked = "campaign has no Cisco target";
         return 0;
@@ -590,7 +591,7 @@ static int switch_check(ecm_pg *pg, const result_params *rp, const PGresult *k, 
  * is flagged for a personal callback. Returns 0 or -1 (roll back). */
 static int wait_contact(ecm_pg *pg, const st_result *r, const result_params *rp,
                         const char *counted_s, const char *phone_s, const char *next_s,
-                        const st_decision *dec, int *personal)
+                        const ecm_decide_out *dec, int *personal)
 {
     const char *agent = personal_agent(r);
     char at_s[24];
@@ -608,7 +609,7 @@ static int wait_contact(ecm_pg *pg, const st_result *r, const result_params *rp,
                        rp->attempt,
                        dec->held_why,
                        rule_s,
-                       st_channel_name(dec->channel),
+                       ecm_decide_channel_name(dec->channel),
                        dec->channel_note};
     PGresult *res = ecm_pg_exec(pg, SQL_CONTACT_WAIT, 11, p);
     if (res == NULL)
@@ -626,7 +627,7 @@ static int wait_contact(ecm_pg *pg, const st_result *r, const result_params *rp,
  * (may be NULL). Returns ST_APPLY_DECIDED or ST_APPLY_DB_ERROR. */
 static st_apply_status write_decision(ecm_pg *pg, const st_results_ctx *ctx, const st_result *r,
                                       const result_params *rp, int64_t campaign_id,
-                                      int contact_attempts, const st_decision *dec,
+                                      int contact_attempts, const ecm_decide_out *dec,
                                       st_apply_info *info, char *reason, size_t reason_size)
 {
     char counted_s[16], phone_s[16], next_s[24];
@@ -638,7 +639,7 @@ static st_apply_status write_decision(ecm_pg *pg, const st_results_ctx *ctx, con
         snprintf(reason, reason_size, "decision values too long");
         return ST_APPLY_DB_ERROR;
     }
-    int closed = dec->action == ST_DECIDE_CLOSE, personal = 0;
+    int closed = dec->action == ECM_DECIDE_CLOSE, personal = 0;
     if (closed) {
         char rule_s[24];
         snprintf(rule_s, sizeof(rule_s), "%lld", (long long)dec->held_rule_id);
@@ -658,11 +659,11 @@ static st_apply_status write_decision(ecm_pg *pg, const st_results_ctx *ctx, con
     if (dec->switched)
         ecm_log_info("channel switched", "contact %lld attempt %d outcome %s: next attempt on %s",
                      (long long)r->contact_id, r->attempt, rp->outcome,
-                     st_channel_name(dec->channel));
-    if (dec->skipped_to != ST_CH_NONE)
+                     ecm_decide_channel_name(dec->channel));
+    if (dec->skipped_to != ECM_DECIDE_CH_NONE)
         ecm_log_info("channel switch skipped", "contact %lld attempt %d outcome %s to %s: %s",
                      (long long)r->contact_id, r->attempt, rp->outcome,
-                     st_channel_name(dec->skipped_to), dec->channel_note);
+                     ecm_decide_channel_name(dec->skipped_to), dec->channel_note);
     if (info != NULL) {
         info->closed = closed;
         info->outcome = dec->outcome;
@@ -670,7 +671,7 @@ static st_apply_status write_decision(ecm_pg *pg, const st_results_ctx *ctx, con
         info->phone_index = dec->phone_index;
         info->personal = personal;
         info->channel = dec->channel;
-        info->switch_to = !closed && dec->switched ? dec->channel : ST_CH_NONE;
+        info->switch_to = !closed && dec->switched ? dec->channel : ECM_DECIDE_CH_NONE;
         info->skipped_to = dec->skipped_to;
     }
     return ST_APPLY_DECIDED;
@@ -747,7 +748,7 @@ static st_apply_status apply_in_tx(ecm_pg *pg, const st_results_ctx *ctx, const 
         return late_result(pg, r, &rp, withdrawn, reason, reason_size);
     }
 
-    st_decide_in in;
+    ecm_decide_in in;
     decide_input(r, k, &in);
     int contact_attempts = (int)ecm_pgval_ll(k, 0, K_ATTEMPTS, 0);
     int64_t campaign_id = ecm_pgval_ll(k, 0, K_CAMPAIGN, 0);
@@ -757,7 +758,7 @@ static st_apply_status apply_in_tx(ecm_pg *pg, const st_results_ctx *ctx, const 
     int64_t *day = NULL;
     st_zones zones = {0};
     st_rules_data rules = {0};
-    if (st_decide_needs_history(&in)) {
+    if (ecm_decide_needs_history(&in)) {
         /* The history and the switch come first: the contact rules are
          * those of the next attempt's channel. */
         st = load_history(pg, r, &rp, ecm_pgval_str(k, 0, K_ROUND_FIRST), &in, &day, reason,
@@ -769,7 +770,7 @@ static st_apply_status apply_in_tx(ecm_pg *pg, const st_results_ctx *ctx, const 
         calling_of(ctx, k, campaign_id, in.phone_count, &in.calling, &zones);
         if (switch_check(pg, &rp, k, &in) != 0 ||
             st_rules_of(pg, ctx->rules, k, K_RULES_FIRST, r->contact_id, campaign_id, in.now_ms,
-                        st_decide_next_channel(&in), &in.calling, &rules) != 0) {
+                        ecm_decide_next_channel(&in), &in.calling, &rules) != 0) {
             PQclear(k);
             free(day);
             zones_destroy(&zones);
@@ -777,11 +778,11 @@ static st_apply_status apply_in_tx(ecm_pg *pg, const st_results_ctx *ctx, const 
         }
     }
     PQclear(k);
-    st_decision dec;
-    st_decide(&in, &dec);
+    ecm_decide_out dec;
+    ecm_decide(&in, &dec);
     free(day);
     st_rules_data_destroy(&rules);
-    if (dec.action == ST_DECIDE_RETRY)
+    if (dec.action == ECM_DECIDE_RETRY)
         ecm_log_debug("retry placed", "contact %lld next attempt at %lld in %s",
                       (long long)r->contact_id, (long long)dec.next_attempt_at_ms, dec.zone);
     zones_destroy(&zones);
@@ -791,12 +792,12 @@ static st_apply_status apply_in_tx(ecm_pg *pg, const st_results_ctx *ctx, const 
 
 /* ecm_strategy_switch_total{to, result}: a rule's channel switch made or
  * skipped. */
-static void count_switch(const st_results_ctx *ctx, st_channel to, const char *result)
+static void count_switch(const st_results_ctx *ctx, ecm_decide_channel to, const char *result)
 {
     char name[128];
-    if (ctx->metrics == NULL || to == ST_CH_NONE ||
+    if (ctx->metrics == NULL || to == ECM_DECIDE_CH_NONE ||
         (size_t)snprintf(name, sizeof(name), "ecm_strategy_switch_total{to=\"%s\",result=\"%s\"}",
-                         st_channel_name(to), result) >= sizeof(name))
+                         ecm_decide_channel_name(to), result) >= sizeof(name))
         return;
     ecm_metric_add(ecm_metrics_counter(ctx->metrics, name,
                                        "channel switches asked for by a strategy rule, made "

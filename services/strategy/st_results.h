@@ -5,13 +5,13 @@
  * transaction). Idempotent on (contact_id, attempt): an attempt whose outcome
  * is already set is never applied twice. "Now" is the business clock
  * (ecm_clock_now_ms); a retry lands at the first opening of the campaign's
- * calling window in the contact's zone (st_decide.h, step 8).
+ * calling window in the contact's zone (ecm_decide.h, step 8).
  *
  * Callbacks: Cisco's results say that a callback was requested, not when;
  * the time comes from the agent desktop or CRM through POST
  * /api/v1/contacts/{id}/callback, stored in contacts.callback_at. The
  * decision's callback time is the result's callback_at when it is ahead of
- * now, else contacts.callback_at when that is ahead, else none (st_decide.h
+ * now, else contacts.callback_at when that is ahead, else none (ecm_decide.h
  * step 7: CALLBACK_REQUESTED retries at it, any other retry not before it,
  * a close closes). Every decision clears contacts.callback_at: a requested
  * time is used once. A result for an older attempt leaves it alone.
@@ -37,7 +37,7 @@
 #include "ecm_metrics.h"
 #include "ecm_pg.h"
 #include "ecm/v1/events.pb-c.h"
-#include "st_decide.h"
+#include "ecm_decide.h"
 
 typedef struct {
     const char *topic_call_results;
@@ -98,10 +98,10 @@ typedef struct {
     Ecm__V1__Outcome outcome;
     int64_t next_attempt_at_ms;
     int phone_index;
-    int personal;          /* waiting for a personal callback (contacts.pcb_agent set) */
-    st_channel channel;    /* waiting: the channel of the next attempt */
-    st_channel switch_to;  /* a rule's channel switch made (ST_CH_NONE: none) */
-    st_channel skipped_to; /* a rule's channel switch skipped (ST_CH_NONE: none) */
+    int personal;                  /* waiting for a personal callback (contacts.pcb_agent set) */
+    ecm_decide_channel channel;    /* waiting: the channel of the next attempt */
+    ecm_decide_channel switch_to;  /* a rule's channel switch made (ECM_DECIDE_CH_NONE: none) */
+    ecm_decide_channel skipped_to; /* a rule's channel switch skipped (ECM_DECIDE_CH_NONE: none) */
 } st_apply_info;
 
 /* Applies one result in its own transaction on pg: locks the contact, records

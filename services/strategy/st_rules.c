@@ -19,8 +19,8 @@ static int add_jur(st_rules_data *d, const char *j)
 }
 
 int st_rules_of(ecm_pg *pg, ecm_rules_cache *cache, const PGresult *k, int first_col,
-                int64_t contact_id, int64_t campaign_id, int64_t now_ms, st_channel channel,
-                st_calling *calling, st_rules_data *data)
+                int64_t contact_id, int64_t campaign_id, int64_t now_ms, ecm_decide_channel channel,
+                ecm_decide_calling *calling, st_rules_data *data)
 {
     memset(data, 0, sizeof *data);
     if (!cache)
@@ -41,7 +41,7 @@ int st_rules_of(ecm_pg *pg, ecm_rules_cache *cache, const PGresult *k, int first
     calling->rules = rules;
     calling->jurisdictions = (const char *const *)data->jur;
     calling->njurisdictions = (size_t)data->njur;
-    calling->channel = channel == ST_CH_SMS ? ECM_RULES_SMS : ECM_RULES_VOICE;
+    calling->channel = channel == ECM_DECIDE_CH_SMS ? ECM_RULES_SMS : ECM_RULES_VOICE;
     ecm_rules_need need;
     ecm_rules_history_need(rules, calling->jurisdictions, calling->njurisdictions, calling->channel,
                            &need);

@@ -1,4 +1,4 @@
-/* What the campaign's contact rules need for a retry decision (st_decide.h,
+/* What the campaign's contact rules need for a retry decision (ecm_decide.h,
  * step 8): the rules themselves from the per-thread cache at the current
  * generation, the contact's jurisdictions on its current number, the channel
  * and the earlier attempts in scope (lib/rules/ecm_history, not locked: the
@@ -14,7 +14,7 @@
 #include "ecm_history.h"
 #include "ecm_pg.h"
 #include "ecm_rules.h"
-#include "st_decide.h"
+#include "ecm_decide.h"
 
 /* The contact's side of the rules, owned (st_rules_data_destroy). */
 typedef struct {
@@ -36,13 +36,14 @@ typedef struct {
  * 0 of k (ST_RULES_COLUMNS from column first_col) at business time now_ms,
  * for the channel of the contact's next attempt (channel: the calling rules
  * for voice, the texting rules for sms, whatever the campaign's own
- * channel; st_decide_next_channel() tells it): the rules (cache, NULL
+ * channel; ecm_decide_next_channel() tells it): the rules (cache, NULL
  * cache: none), jurisdictions and history kept in *data. Inside the
  * caller's transaction. Returns 0, or -1 when a statement fails (the caller
  * rolls back) or memory runs out. */
 int st_rules_of(ecm_pg *pg, ecm_rules_cache *cache, const PGresult *k, int first_col,
-                int64_t contact_id, int64_t campaign_id, int64_t now_ms, st_channel channel,
-                st_calling *calling, st_rules_data *data) __attribute__((warn_unused_result));
+                int64_t contact_id, int64_t campaign_id, int64_t now_ms, ecm_decide_channel channel,
+                ecm_decide_calling *calling, st_rules_data *data)
+    __attribute__((warn_unused_result));
 
 /* Frees what data holds. Can't fail. */
 void st_rules_data_destroy(st_rules_data *data);

@@ -145,7 +145,7 @@ static void test_first_busy_stays_on_voice(void **state)
     st_apply_info info;
     assert_int_equal(apply(camp, k, 1, O(BUSY), &info), ST_APPLY_DECIDED);
     assert_int_equal(info.closed, 0);
-    assert_int_equal(info.channel, ST_CH_VOICE);
+    assert_int_equal(info.channel, ECM_DECIDE_CH_VOICE);
     char *s = q_text("SELECT state || ' ' || channel || ' ' || phone_index || ' '"
                      " || coalesce(channel_note, '-') FROM contacts WHERE id = %lld",
                      k);
@@ -163,8 +163,8 @@ static void test_second_busy_switches_to_sms_on_the_mobile(void **state)
     st_apply_info info;
     assert_int_equal(apply(camp, k, 2, O(BUSY), &info), ST_APPLY_DECIDED);
     assert_int_equal(info.closed, 0);
-    assert_int_equal(info.channel, ST_CH_SMS);
-    assert_int_equal(info.switch_to, ST_CH_SMS);
+    assert_int_equal(info.channel, ECM_DECIDE_CH_SMS);
+    assert_int_equal(info.switch_to, ECM_DECIDE_CH_SMS);
     char *s = q_text("SELECT state || ' ' || channel || ' ' || phone_index FROM contacts"
                      " WHERE id = %lld",
                      k);
@@ -200,8 +200,8 @@ static void test_switch_skipped_without_mobile_notes_and_stays(void **state)
     double before = metric("ecm_strategy_switch_total{to=\"sms\",result=\"skipped\"}");
     st_apply_info info;
     assert_int_equal(apply(camp, k, 2, O(BUSY), &info), ST_APPLY_DECIDED);
-    assert_int_equal(info.channel, ST_CH_VOICE);
-    assert_int_equal(info.skipped_to, ST_CH_SMS);
+    assert_int_equal(info.channel, ECM_DECIDE_CH_VOICE);
+    assert_int_equal(info.skipped_to, ECM_DECIDE_CH_SMS);
     char *s = q_text("SELECT state || ' ' || channel || ' ' || channel_note FROM contacts"
                      " WHERE id = %lld",
                      k);
@@ -251,8 +251,8 @@ static void test_switch_counts_the_round_only(void **state)
     PQclear(q("UPDATE contacts SET round_first_attempt = 2 WHERE id = %lld", k));
     st_apply_info info;
     assert_int_equal(apply(camp, k, 2, O(BUSY), &info), ST_APPLY_DECIDED);
-    assert_int_equal(info.channel, ST_CH_VOICE);
-    assert_int_equal(info.switch_to, ST_CH_NONE);
+    assert_int_equal(info.channel, ECM_DECIDE_CH_VOICE);
+    assert_int_equal(info.switch_to, ECM_DECIDE_CH_NONE);
 }
 
 /* max_voice_attempts 2 reached by a NO_ANSWER (no switch in its rule):
@@ -282,7 +282,7 @@ static void test_sms_undelivered_switches_to_voice(void **state)
     st_apply_info info;
     assert_int_equal(apply(camp, k, 3, O(SMS_UNDELIVERED), &info), ST_APPLY_DECIDED);
     assert_int_equal(info.closed, 0);
-    assert_int_equal(info.channel, ST_CH_VOICE);
+    assert_int_equal(info.channel, ECM_DECIDE_CH_VOICE);
     char *s = q_text("SELECT channel || ' ' || phone_index FROM contacts WHERE id = %lld", k);
     assert_string_equal(s, "voice 1");
     free(s);
@@ -301,7 +301,7 @@ static void test_sms_cap_skips_second_switch(void **state)
               k));
     st_apply_info info;
     assert_int_equal(apply(camp, k, 4, O(BUSY), &info), ST_APPLY_DECIDED);
-    assert_int_equal(info.channel, ST_CH_VOICE);
+    assert_int_equal(info.channel, ECM_DECIDE_CH_VOICE);
     char *s = q_text("SELECT channel_note FROM contacts WHERE id = %lld", k);
     assert_string_equal(s, "SMS step skipped: SMS cap of 1 reached");
     free(s);

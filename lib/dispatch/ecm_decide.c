@@ -1,4 +1,4 @@
-#include "st_decide.h"
+#include "ecm_decide.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -8,29 +8,29 @@
 /* Each pass of step 8 that hits the daily cap moves T to a later day, and
  * only days with attempts in them can hold it back, so a handful of passes
  * always settle; the bound only guards against a malformed input. */
-#define ST_DECIDE_MAX_PASSES 16
+#define ECM_DECIDE_MAX_PASSES 16
 
-static void close_with(st_decision *out, Ecm__V1__Outcome outcome, const char *reason)
+static void close_with(ecm_decide_out *out, Ecm__V1__Outcome outcome, const char *reason)
 {
-    out->action = ST_DECIDE_CLOSE;
+    out->action = ECM_DECIDE_CLOSE;
     out->outcome = outcome;
     out->next_attempt_at_ms = 0;
     out->reason = reason;
 }
 
-const char *st_channel_name(st_channel ch)
+const char *ecm_decide_channel_name(ecm_decide_channel ch)
 {
-    return ch == ST_CH_VOICE ? "voice" : ch == ST_CH_SMS ? "sms" : "";
+    return ch == ECM_DECIDE_CH_VOICE ? "voice" : ch == ECM_DECIDE_CH_SMS ? "sms" : "";
 }
 
-static int channel_cap(const st_decide_in *in, st_channel ch)
+static int channel_cap(const ecm_decide_in *in, ecm_decide_channel ch)
 {
-    return ch == ST_CH_SMS ? in->max_sms_attempts : in->max_voice_attempts;
+    return ch == ECM_DECIDE_CH_SMS ? in->max_sms_attempts : in->max_voice_attempts;
 }
 
-static int channel_count(const st_decide_in *in, st_channel ch)
+static int channel_count(const ecm_decide_in *in, ecm_decide_channel ch)
 {
-    return ch == ST_CH_SMS || ch == ST_CH_VOICE ? in->channel_attempts[ch] : 0;
+    return ch == ECM_DECIDE_CH_SMS || ch == ECM_DECIDE_CH_VOICE ? in->channel_attempts[ch] : 0;
 }
 
 /* What steps 4a-4b decide about the channel. */
@@ -40,24 +40,24 @@ typedef enum {
     SW_CAP,      /* close: the channel's cap is reached */
 } sw_verdict;
 
-/* Steps 4a-4b of st_decide.h; a skipped switch is described in note (may
+/* Steps 4a-4b of ecm_decide.h; a skipped switch is described in note (may
  * be NULL) and *skipped (may be NULL). Pure. */
-static sw_verdict switch_step(const st_decide_in *in, st_channel *skipped, char *note,
+static sw_verdict switch_step(const ecm_decide_in *in, ecm_decide_channel *skipped, char *note,
                               size_t note_size)
 {
     if (skipped)
-        *skipped = ST_CH_NONE;
+        *skipped = ECM_DECIDE_CH_NONE;
     if (note && note_size)
         note[0] = '\0';
-    st_channel to = in->rule.switch_to;
-    int other = (to == ST_CH_VOICE || to == ST_CH_SMS) && to != in->channel;
+    ecm_decide_channel to = in->rule.switch_to;
+    int other = (to == ECM_DECIDE_CH_VOICE || to == ECM_DECIDE_CH_SMS) && to != in->channel;
     int this_count = channel_count(in, in->channel) + (in->counts_as_attempt ? 1 : 0);
     int this_cap = channel_cap(in, in->channel);
     int capped = this_cap > 0 && this_count >= this_cap;
     int asked = other && (capped || in->outcome_attempts + 1 >=
                                         (in->rule.switch_after > 0 ? in->rule.switch_after : 1));
     if (asked) {
-        const char *what = to == ST_CH_SMS ? "SMS" : "voice";
+        const char *what = to == ECM_DECIDE_CH_SMS ? "SMS" : "voice";
         int to_cap = channel_cap(in, to);
         if (in->switch_blocked == NULL && (to_cap <= 0 || channel_count(in, to) < to_cap))
             return SW_SWITCH;
@@ -74,23 +74,23 @@ static sw_verdict switch_step(const st_decide_in *in, st_channel *skipped, char 
     return capped ? SW_CAP : SW_STAY;
 }
 
-st_channel st_decide_next_channel(const st_decide_in *in)
+ecm_decide_channel ecm_decide_next_channel(const ecm_decide_in *in)
 {
-    if (in->rule.action != ST_RULE_RETRY ||
+    if (in->rule.action != ECM_DECIDE_RULE_RETRY ||
         in->counted_attempts + (in->counts_as_attempt ? 1 : 0) >= in->max_attempts)
         return in->channel;
     return switch_step(in, NULL, NULL, 0) == SW_SWITCH ? in->rule.switch_to : in->channel;
 }
 
-int st_decide_needs_history(const st_decide_in *in)
+int ecm_decide_needs_history(const ecm_decide_in *in)
 {
-    /* The same early closes as st_decide, in the same order. */
-    if (in->rule.action != ST_RULE_RETRY)
+    /* The same early closes as ecm_decide, in the same order. */
+    if (in->rule.action != ECM_DECIDE_RULE_RETRY)
         return 0;
     return in->counted_attempts + (in->counts_as_attempt ? 1 : 0) < in->max_attempts;
 }
 
-static const char *next_zone(const st_calling *c, int phone_index, int phone_count)
+static const char *next_zone(const ecm_decide_calling *c, int phone_index, int phone_count)
 {
     const char *phone_zone = NULL;
     if (c->phone_zones != NULL && phone_index >= 0 && phone_index < phone_count)
@@ -98,7 +98,7 @@ static const char *next_zone(const st_calling *c, int phone_index, int phone_cou
     return ecm_calling_zone(c->contact_tz, phone_zone, c->campaign_tz);
 }
 
-static size_t dispatches_between(const st_decide_in *in, int64_t from, int64_t to)
+static size_t dispatches_between(const ecm_decide_in *in, int64_t from, int64_t to)
 {
     size_t n = 0;
     for (size_t i = 0; in->counted_dispatch_ms != NULL && i < in->counted_dispatches; i++)
@@ -107,13 +107,14 @@ static size_t dispatches_between(const st_decide_in *in, int64_t from, int64_t t
     return n;
 }
 
-/* Step 8 of st_decide.h. Returns 0 with *t moved to when the next attempt
+/* Step 8 of ecm_decide.h. Returns 0 with *t moved to when the next attempt
  * may go, or -1 when the window has no opening before the campaign's end.
  * What held it first goes to out's held_* fields. */
-static int place_in_window(const st_decide_in *in, const char *zone, int64_t *t, st_decision *out)
+static int place_in_window(const ecm_decide_in *in, const char *zone, int64_t *t,
+                           ecm_decide_out *out)
 {
     size_t cap = (size_t)(in->max_attempts_per_day > 0 ? in->max_attempts_per_day : 1);
-    for (int pass = 0; pass < ST_DECIDE_MAX_PASSES; pass++) {
+    for (int pass = 0; pass < ECM_DECIDE_MAX_PASSES; pass++) {
         if (in->calling.window != NULL || in->calling.rules != NULL) {
             ecm_rules_in rin = {
                 .zone = zone,
@@ -146,7 +147,7 @@ static int place_in_window(const st_decide_in *in, const char *zone, int64_t *t,
     return 0;
 }
 
-void st_decide(const st_decide_in *in, st_decision *out)
+void ecm_decide(const ecm_decide_in *in, ecm_decide_out *out)
 {
     out->counted_attempts = in->counted_attempts + (in->counts_as_attempt ? 1 : 0);
     out->phone_index = in->phone_index;
@@ -155,14 +156,14 @@ void st_decide(const st_decide_in *in, st_decision *out)
     out->held_why[0] = '\0';
     out->channel = in->channel;
     out->switched = 0;
-    out->skipped_to = ST_CH_NONE;
+    out->skipped_to = ECM_DECIDE_CH_NONE;
     out->channel_note[0] = '\0';
 
-    if (in->rule.action == ST_RULE_NONE) {
+    if (in->rule.action == ECM_DECIDE_RULE_NONE) {
         close_with(out, in->outcome, "no rule for outcome");
         return;
     }
-    if (in->rule.action == ST_RULE_CLOSE) {
+    if (in->rule.action == ECM_DECIDE_RULE_CLOSE) {
         close_with(out, in->outcome, "rule closes");
         return;
     }
@@ -173,13 +174,13 @@ void st_decide(const st_decide_in *in, st_decision *out)
     sw_verdict sw = switch_step(in, &out->skipped_to, out->channel_note, sizeof out->channel_note);
     if (sw == SW_CAP) {
         close_with(out, in->outcome,
-                   in->channel == ST_CH_SMS ? "SMS cap reached" : "voice cap reached");
+                   in->channel == ECM_DECIDE_CH_SMS ? "SMS cap reached" : "voice cap reached");
         return;
     }
     if (sw == SW_SWITCH) {
         out->channel = in->rule.switch_to;
         out->switched = 1;
-        if (out->channel == ST_CH_SMS)
+        if (out->channel == ECM_DECIDE_CH_SMS)
             out->phone_index = in->switch_phone_index;
     } else if (!in->rule.next_phone) {
         if (in->outcome_attempts + 1 >= in->rule.max_attempts) {
@@ -209,7 +210,7 @@ void st_decide(const st_decide_in *in, st_decision *out)
         return;
     }
 
-    out->action = ST_DECIDE_RETRY;
+    out->action = ECM_DECIDE_RETRY;
     out->outcome = in->outcome;
     out->next_attempt_at_ms = next;
     out->zone = zone;

@@ -84,8 +84,8 @@
  *     contact anyway.
  *  9. end_at set and T > end_at -> close EXPIRED. Otherwise retry at T.
  */
-#ifndef ST_DECIDE_H
-#define ST_DECIDE_H
+#ifndef ECM_DECIDE_H
+#define ECM_DECIDE_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -94,38 +94,38 @@
 #include "ecm_window.h"
 #include "ecm/v1/events.pb-c.h"
 
-#define ST_DAY_MS ((int64_t)24 * 3600 * 1000)
+#define ECM_DECIDE_DAY_MS ((int64_t)24 * 3600 * 1000)
 /* How far back the caller must look for dispatches (counted_dispatch_ms):
  * the local day holding T starts at most 26 h before now, wherever the
  * contact lives; two days leave room. */
-#define ST_DAY_LOOKBACK_MS (2 * ST_DAY_MS)
+#define ECM_DECIDE_DAY_LOOKBACK_MS (2 * ECM_DECIDE_DAY_MS)
 
 /* The channel of an attempt as the strategy sees it (the campaign's
  * voice_ivr/voice_agent are both voice). */
 typedef enum {
-    ST_CH_NONE = -1, /* rule switch_to: no switch */
-    ST_CH_VOICE = 0,
-    ST_CH_SMS = 1,
-} st_channel;
+    ECM_DECIDE_CH_NONE = -1, /* rule switch_to: no switch */
+    ECM_DECIDE_CH_VOICE = 0,
+    ECM_DECIDE_CH_SMS = 1,
+} ecm_decide_channel;
 
-/* "voice", "sms", or "" for ST_CH_NONE. Can't fail. */
-const char *st_channel_name(st_channel ch);
+/* "voice", "sms", or "" for ECM_DECIDE_CH_NONE. Can't fail. */
+const char *ecm_decide_channel_name(ecm_decide_channel ch);
 
 typedef enum {
-    ST_RULE_NONE = 0, /* the strategy has no rule for this outcome */
-    ST_RULE_RETRY,
-    ST_RULE_CLOSE,
-} st_rule_action;
+    ECM_DECIDE_RULE_NONE = 0, /* the strategy has no rule for this outcome */
+    ECM_DECIDE_RULE_RETRY,
+    ECM_DECIDE_RULE_CLOSE,
+} ecm_decide_rule_action;
 
-/* One strategy_rules row (action ST_RULE_NONE when there is none). */
+/* One strategy_rules row (action ECM_DECIDE_RULE_NONE when there is none). */
 typedef struct {
-    st_rule_action action;
-    int delay_seconds;    /* >= 0 */
-    int max_attempts;     /* > 0: attempts that may end with this outcome */
-    int next_phone;       /* 1: the next attempt uses the next phone */
-    st_channel switch_to; /* ST_CH_NONE: the rule never switches (step 4a) */
-    int switch_after;     /* >= 1: attempts with this outcome before the switch */
-} st_rule;
+    ecm_decide_rule_action action;
+    int delay_seconds;            /* >= 0 */
+    int max_attempts;             /* > 0: attempts that may end with this outcome */
+    int next_phone;               /* 1: the next attempt uses the next phone */
+    ecm_decide_channel switch_to; /* ECM_DECIDE_CH_NONE: the rule never switches (step 4a) */
+    int switch_after;             /* >= 1: attempts with this outcome before the switch */
+} ecm_decide_rule;
 
 /* Where and when the contact may be called. */
 typedef struct {
@@ -144,7 +144,7 @@ typedef struct {
     ecm_rules_channel channel;
     const ecm_rules_attempt *history;
     size_t nhistory;
-} st_calling;
+} ecm_decide_calling;
 
 typedef struct {
     /* strategies row */
@@ -152,11 +152,11 @@ typedef struct {
     int max_attempts_per_day; /* > 0: counted attempts in one local day */
     int max_voice_attempts;   /* >= 0: counted voice attempts of the round; 0: no cap */
     int max_sms_attempts;     /* >= 0: counted SMS attempts of the round; 0: no cap */
-    st_rule rule;
+    ecm_decide_rule rule;
 
     /* channels (steps 4a-4b) */
-    st_channel channel; /* the channel of the attempt that ended */
-    /* counted attempts of the round on each channel (index st_channel),
+    ecm_decide_channel channel; /* the channel of the attempt that ended */
+    /* counted attempts of the round on each channel (index ecm_decide_channel),
      * this one excluded */
     int channel_attempts[2];
     /* rule.switch_to's feasibility as the caller found it (the cap aside):
@@ -172,12 +172,12 @@ typedef struct {
     int phone_index;            /* 0-based phone of this attempt */
     int phone_count;            /* number of phones of the contact */
     /* dispatch times (business time, UTC ms, any order) of the contact's
-     * counted attempts dispatched since now_ms - ST_DAY_LOOKBACK_MS or
+     * counted attempts dispatched since now_ms - ECM_DECIDE_DAY_LOOKBACK_MS or
      * later, this one included when it counts */
     const int64_t *counted_dispatch_ms;
     size_t counted_dispatches;
 
-    st_calling calling;
+    ecm_decide_calling calling;
 
     /* the result */
     Ecm__V1__Outcome outcome;
@@ -186,24 +186,24 @@ typedef struct {
 
     int64_t now_ms;    /* business time (ecm_clock_now_ms) */
     int64_t end_at_ms; /* campaign end_at; 0: no end */
-} st_decide_in;
+} ecm_decide_in;
 
 typedef enum {
-    ST_DECIDE_CLOSE = 0,
-    ST_DECIDE_RETRY,
-} st_decide_action;
+    ECM_DECIDE_CLOSE = 0,
+    ECM_DECIDE_RETRY,
+} ecm_decide_action;
 
 typedef struct {
-    st_decide_action action;
+    ecm_decide_action action;
     Ecm__V1__Outcome outcome;   /* CLOSE: the final outcome */
     int64_t next_attempt_at_ms; /* RETRY: not before this time */
     int phone_index;            /* RETRY: phone of the next attempt */
     int counted_attempts;       /* both: the contact's new counted_attempts */
-    st_channel channel;         /* RETRY: channel of the next attempt */
+    ecm_decide_channel channel; /* RETRY: channel of the next attempt */
     int switched;               /* RETRY: 1 when channel differs from the one that ended */
-    /* a switch asked for and skipped (step 4a/4b): its channel (ST_CH_NONE:
+    /* a switch asked for and skipped (step 4a/4b): its channel (ECM_DECIDE_CH_NONE:
      * none) and why, in plain words, for contacts.channel_note ("" none) */
-    st_channel skipped_to;
+    ecm_decide_channel skipped_to;
     char channel_note[160];
     const char *zone;   /* RETRY: zone of the next attempt (points into in or static) */
     const char *reason; /* static text for logs: which rule decided */
@@ -212,21 +212,21 @@ typedef struct {
      * words, for contacts.hold_reason; held_rule_id -1 and "" otherwise. */
     int64_t held_rule_id;
     char held_why[400];
-} st_decision;
+} ecm_decide_out;
 
 /* Applies the rules above to in and writes the decision to out. Can't fail. */
-void st_decide(const st_decide_in *in, st_decision *out);
+void ecm_decide(const ecm_decide_in *in, ecm_decide_out *out);
 
-/* The channel st_decide(in) would retry on when it retries (steps 4a-4b
+/* The channel ecm_decide(in) would retry on when it retries (steps 4a-4b
  * only; later steps may still close): a caller reads the contact rules of
- * that channel before deciding. Reads what st_decide reads. Can't fail. */
-st_channel st_decide_next_channel(const st_decide_in *in);
+ * that channel before deciding. Reads what ecm_decide reads. Can't fail. */
+ecm_decide_channel ecm_decide_next_channel(const ecm_decide_in *in);
 
-/* Returns 1 when st_decide(in) may read the contact's history
+/* Returns 1 when ecm_decide(in) may read the contact's history
  * (outcome_attempts, phone_outcome_attempts, counted_dispatch_ms,
  * channel_attempts, switch_blocked, switch_phone_index), 0 when
  * the decision is a close that those fields can't change, so a caller may
  * leave them unset and spare their queries. Reads only the other fields. */
-int st_decide_needs_history(const st_decide_in *in);
+int ecm_decide_needs_history(const ecm_decide_in *in);
 
 #endif
