@@ -297,6 +297,7 @@ int ecm_dryrun_run(const ecm_dryrun_in *in, ecm_dryrun_out *out, char *errstr, s
         ch = dec.channel;
         phone = dec.phone_index;
         zone = dec.zone ? dec.zone : zone;
+        s->next_zone = zone;
     }
     return 0;
 }

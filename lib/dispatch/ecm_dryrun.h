@@ -102,6 +102,7 @@ typedef struct {
     int64_t next_at_ms;              /* RETRY */
     ecm_decide_channel next_channel; /* RETRY */
     int next_phone_index;            /* RETRY */
+    const char *next_zone;           /* RETRY: the zone it is called in */
     int switched;                    /* RETRY on another channel */
     int64_t asked_ms;                /* RETRY: when the rule asked for (result + delay) */
     ecm_dryrun_moved moved;          /* RETRY later than asked, or CLOSE EXPIRED: why */

@@ -103,6 +103,9 @@ static const struct {
     {"GET", "/api/v1/strategies/{}", GW_ROLE_VIEWER, 0},
     {"PUT", "/api/v1/strategies/{}", GW_ROLE_SUPERVISOR, 1},
     {"DELETE", "/api/v1/strategies/{}", GW_ROLE_SUPERVISOR, 0},
+    /* A dry run changes nothing: a viewer may try a strategy. */
+    {"POST", "/api/v1/strategies/dry-run", GW_ROLE_VIEWER, 1},
+    {"POST", "/api/v1/strategies/{}/dry-run", GW_ROLE_VIEWER, 1},
 
     /* Rule sets: a compliance officer's (admin) to change. */
     {"GET", "/api/v1/rule-sets", GW_ROLE_VIEWER, 0},

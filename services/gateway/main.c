@@ -25,6 +25,7 @@
 #include "gw_recycle.h"
 #include "gw_rules.h"
 #include "gw_strategies.h"
+#include "gw_dryrun.h"
 #include "gw_upload.h"
 #include "gw_upload_list.h"
 #include "gw_upload_lease.h"
@@ -136,6 +137,7 @@ static int (*const route_modules[])(ecm_http *h, const gw_app *app) = {
     gw_dnc_register,
     gw_consent_register,
     gw_strategies_register,
+    gw_dryrun_register,
     gw_rules_register,
     gw_contacts_register,
     gw_contact_list_register,
