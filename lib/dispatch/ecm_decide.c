@@ -23,6 +23,11 @@ const char *ecm_decide_channel_name(ecm_decide_channel ch)
     return ch == ECM_DECIDE_CH_VOICE ? "voice" : ch == ECM_DECIDE_CH_SMS ? "sms" : "";
 }
 
+ecm_rules_channel ecm_decide_rules_channel(ecm_decide_channel ch)
+{
+    return ch == ECM_DECIDE_CH_SMS ? ECM_RULES_SMS : ECM_RULES_VOICE;
+}
+
 static int channel_cap(const ecm_decide_in *in, ecm_decide_channel ch)
 {
     return ch == ECM_DECIDE_CH_SMS ? in->max_sms_attempts : in->max_voice_attempts;

@@ -111,6 +111,10 @@ typedef enum {
 /* "voice", "sms", or "" for ECM_DECIDE_CH_NONE. Can't fail. */
 const char *ecm_decide_channel_name(ecm_decide_channel ch);
 
+/* The contact rules' channel of ch: ECM_RULES_SMS for sms, else
+ * ECM_RULES_VOICE. Can't fail. */
+ecm_rules_channel ecm_decide_rules_channel(ecm_decide_channel ch);
+
 typedef enum {
     ECM_DECIDE_RULE_NONE = 0, /* the strategy has no rule for this outcome */
     ECM_DECIDE_RULE_RETRY,

@@ -60,11 +60,6 @@ static const ecm_decide_rule *rule_for(const ecm_dryrun_in *in, Ecm__V1__Outcome
     return NULL;
 }
 
-static ecm_rules_channel rules_channel(ecm_decide_channel ch)
-{
-    return ch == ECM_DECIDE_CH_SMS ? ECM_RULES_SMS : ECM_RULES_VOICE;
-}
-
 /* What the strategy service's switch check finds (st_results.c), from the
  * campaign's channels and the numbers' types. */
 static void switch_check(const ecm_dryrun_in *in, ecm_decide_in *d)
@@ -164,7 +159,7 @@ static int first_attempt(const ecm_dryrun_in *in, const char *zone, const char *
     ecm_rules_in rin = {.zone = zone,
                         .jurisdictions = jur,
                         .njurisdictions = njur,
-                        .channel = rules_channel(in->channel)};
+                        .channel = ecm_decide_rules_channel(in->channel)};
     ecm_calling_answer a;
     ecm_calling_decide(in->window, in->rules_set, &rin, in->start_ms, 0, in->end_at_ms, &a);
     if (a.verdict == ECM_CALLING_EXPIRE) {
@@ -180,124 +175,144 @@ static int first_attempt(const ecm_dryrun_in *in, const char *zone, const char *
     return 1;
 }
 
+/* The projected attempts as the database would hold them. */
+typedef struct {
+    const char *jur[ECM_RULES_MAX_JURISDICTIONS];
+    size_t njur;
+    int64_t disp[ECM_DRYRUN_MAX_STEPS]; /* counted dispatches */
+    size_t ndisp;
+    ecm_rules_attempt hist[ECM_DRYRUN_MAX_STEPS];
+    int phone_of[ECM_DRYRUN_MAX_STEPS];
+    size_t nhist;
+    int counted, channel_counts[2];
+} projection;
+
+/* Records attempt s (its result at its dispatch instant) before the
+ * decision, as the strategy service records a result before deciding. */
+static void record_attempt(projection *p, const ecm_dryrun_step *s)
+{
+    if (s->outcome != ECM__V1__OUTCOME__OUTCOME_NOT_ATTEMPTED)
+        p->disp[p->ndisp++] = s->at_ms;
+    p->hist[p->nhist] = (ecm_rules_attempt){.dispatched_ms = s->at_ms,
+                                            .result_ms = s->at_ms,
+                                            .outcome = ecm_event_outcome_name(s->outcome),
+                                            .channel = ecm_decide_rules_channel(s->channel)};
+    p->phone_of[p->nhist++] = s->phone_index;
+    /* SAME_PHONE: on the number about to be used, the current one. */
+    for (size_t j = 0; j < p->nhist; j++)
+        p->hist[j].same =
+            ECM_RULES_SAME_CONTACT | (p->phone_of[j] == s->phone_index ? ECM_RULES_SAME_PHONE : 0);
+}
+
+/* What the strategy service would pass ecm_decide for the result of s
+ * (already recorded in p). */
+static void decide_input(const ecm_dryrun_in *in, const projection *p, const ecm_dryrun_step *s,
+                         ecm_decide_in *d)
+{
+    memset(d, 0, sizeof *d);
+    d->max_attempts = in->max_attempts;
+    d->max_attempts_per_day = in->max_attempts_per_day;
+    d->max_voice_attempts = in->max_voice_attempts;
+    d->max_sms_attempts = in->max_sms_attempts;
+    const ecm_decide_rule *r = rule_for(in, s->outcome);
+    d->rule.action = ECM_DECIDE_RULE_NONE;
+    if (r)
+        d->rule = *r;
+    d->channel = s->channel;
+    d->channel_attempts[ECM_DECIDE_CH_VOICE] = p->channel_counts[ECM_DECIDE_CH_VOICE];
+    d->channel_attempts[ECM_DECIDE_CH_SMS] = p->channel_counts[ECM_DECIDE_CH_SMS];
+    d->counted_attempts = p->counted;
+    const char *name = ecm_event_outcome_name(s->outcome);
+    for (size_t j = 0; j + 1 < p->nhist; j++)
+        if (p->hist[j].outcome && strcmp(p->hist[j].outcome, name) == 0) {
+            d->outcome_attempts++;
+            d->phone_outcome_attempts += p->phone_of[j] == s->phone_index;
+        }
+    d->phone_index = s->phone_index;
+    d->phone_count = in->phone_count;
+    d->outcome = s->outcome;
+    d->counts_as_attempt = s->outcome != ECM__V1__OUTCOME__OUTCOME_NOT_ATTEMPTED;
+    d->now_ms = s->at_ms; /* the result arrives at the dispatch instant */
+    d->end_at_ms = in->end_at_ms;
+    d->counted_dispatch_ms = p->disp;
+    d->counted_dispatches = p->ndisp;
+    switch_check(in, d);
+    d->calling = (ecm_decide_calling){
+        .window = in->window, .contact_tz = in->contact_tz, .campaign_tz = in->campaign_tz};
+    if (in->rules_set) {
+        d->calling.rules = in->rules_set;
+        d->calling.jurisdictions = p->jur;
+        d->calling.njurisdictions = p->njur;
+        d->calling.channel = ecm_decide_rules_channel(ecm_decide_next_channel(d));
+        d->calling.history = p->hist;
+        d->calling.nhistory = p->nhist;
+    }
+}
+
+/* Decides the result of s, fills its decision and counts it in p.
+ * Returns 1 when the contact retries, 0 when it closes. */
+static int decide_step(const ecm_dryrun_in *in, projection *p, ecm_dryrun_step *s)
+{
+    ecm_decide_in d;
+    ecm_decide_out dec;
+    record_attempt(p, s);
+    decide_input(in, p, s, &d);
+    ecm_decide(&d, &dec);
+    s->action = dec.action;
+    s->reason = dec.reason;
+    snprintf(s->channel_note, sizeof s->channel_note, "%s", dec.channel_note);
+    s->asked_ms = d.now_ms + (int64_t)d.rule.delay_seconds * 1000;
+    retry_moved(in, &dec, s->asked_ms, p->disp, p->ndisp, &s->moved);
+    if (d.counts_as_attempt) {
+        p->counted++;
+        p->channel_counts[s->channel]++;
+    }
+    if (dec.action == ECM_DECIDE_CLOSE) {
+        s->close_outcome = dec.outcome;
+        s->asked_ms = 0;
+        return 0;
+    }
+    s->next_at_ms = dec.next_attempt_at_ms;
+    s->next_channel = dec.channel;
+    s->next_phone_index = dec.phone_index;
+    s->switched = dec.switched;
+    s->next_zone = dec.zone ? dec.zone : s->zone;
+    return 1;
+}
+
 int ecm_dryrun_run(const ecm_dryrun_in *in, ecm_dryrun_out *out, char *errstr, size_t errstr_size)
 {
     if (check_input(in, errstr, errstr_size) != 0)
         return -1;
+    projection *p = calloc(1, sizeof *p);
+    if (!p) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
     out->dispatched = 0;
     out->nsteps = 0;
-    const char *jur[ECM_RULES_MAX_JURISDICTIONS];
-    size_t njur = ecm_rules_jurisdictions(in->region, NULL, in->campaign_region, jur);
+    p->njur = ecm_rules_jurisdictions(in->region, NULL, in->campaign_region, p->jur);
     const char *zone = ecm_calling_zone(in->contact_tz, NULL, in->campaign_tz);
     int64_t at;
-    if (!first_attempt(in, zone, jur, njur, out, &at))
-        return 0;
-    out->dispatched = 1;
-
-    /* The projected attempts as the database would hold them. */
-    int64_t disp[ECM_DRYRUN_MAX_STEPS];
-    ecm_rules_attempt hist[ECM_DRYRUN_MAX_STEPS];
-    int phone_of[ECM_DRYRUN_MAX_STEPS];
-    size_t ndisp = 0;
-    int counted = 0, channel_counts[2] = {0, 0};
+    out->dispatched = first_attempt(in, zone, p->jur, p->njur, out, &at);
     ecm_decide_channel ch =
         in->channel == ECM_DECIDE_CH_SMS ? ECM_DECIDE_CH_SMS : ECM_DECIDE_CH_VOICE;
-    int phone = 0;
-
-    for (size_t i = 0; i < in->noutcomes; i++) {
-        Ecm__V1__Outcome o = in->outcomes[i];
-        int counts = o != ECM__V1__OUTCOME__OUTCOME_NOT_ATTEMPTED;
+    int phone = 0, retry = out->dispatched;
+    for (size_t i = 0; retry && i < in->noutcomes; i++) {
         ecm_dryrun_step *s = &out->steps[i];
-        memset(s, 0, sizeof *s);
-        s->attempt = (int)i + 1;
-        s->channel = ch;
-        s->phone_index = phone;
-        s->at_ms = at;
-        s->zone = zone;
-        s->outcome = o;
-
-        ecm_decide_in d;
-        memset(&d, 0, sizeof d);
-        d.max_attempts = in->max_attempts;
-        d.max_attempts_per_day = in->max_attempts_per_day;
-        d.max_voice_attempts = in->max_voice_attempts;
-        d.max_sms_attempts = in->max_sms_attempts;
-        const ecm_decide_rule *r = rule_for(in, o);
-        if (r)
-            d.rule = *r;
-        else
-            d.rule.action = ECM_DECIDE_RULE_NONE;
-        d.channel = ch;
-        d.channel_attempts[ECM_DECIDE_CH_VOICE] = channel_counts[ECM_DECIDE_CH_VOICE];
-        d.channel_attempts[ECM_DECIDE_CH_SMS] = channel_counts[ECM_DECIDE_CH_SMS];
-        d.counted_attempts = counted;
-        for (size_t j = 0; j < i; j++) {
-            if (hist[j].outcome && strcmp(hist[j].outcome, ecm_event_outcome_name(o)) == 0) {
-                d.outcome_attempts++;
-                if (phone_of[j] == phone)
-                    d.phone_outcome_attempts++;
-            }
-        }
-        d.phone_index = phone;
-        d.phone_count = in->phone_count;
-        d.outcome = o;
-        d.counts_as_attempt = counts;
-        d.now_ms = at; /* the result arrives at the dispatch instant */
-        d.end_at_ms = in->end_at_ms;
-
-        /* This attempt, recorded before the decision as the service does. */
-        if (counts)
-            disp[ndisp++] = at;
-        hist[i] = (ecm_rules_attempt){.dispatched_ms = at,
-                                      .result_ms = at,
-                                      .outcome = ecm_event_outcome_name(o),
-                                      .channel = rules_channel(ch),
-                                      .same = ECM_RULES_SAME_CONTACT};
-        phone_of[i] = phone;
-        for (size_t j = 0; j <= i; j++)
-            hist[j].same =
-                ECM_RULES_SAME_CONTACT | (phone_of[j] == phone ? ECM_RULES_SAME_PHONE : 0);
-        d.counted_dispatch_ms = disp;
-        d.counted_dispatches = ndisp;
-
-        switch_check(in, &d);
-        d.calling = (ecm_decide_calling){
-            .window = in->window, .contact_tz = in->contact_tz, .campaign_tz = in->campaign_tz};
-        if (in->rules_set) {
-            d.calling.rules = in->rules_set;
-            d.calling.jurisdictions = jur;
-            d.calling.njurisdictions = njur;
-            d.calling.channel = rules_channel(ecm_decide_next_channel(&d));
-            d.calling.history = hist;
-            d.calling.nhistory = i + 1;
-        }
-
-        ecm_decide_out dec;
-        ecm_decide(&d, &dec);
+        *s = (ecm_dryrun_step){.attempt = (int)i + 1,
+                               .channel = ch,
+                               .phone_index = phone,
+                               .at_ms = at,
+                               .zone = zone,
+                               .outcome = in->outcomes[i]};
+        retry = decide_step(in, p, s);
         out->nsteps = i + 1;
-        s->action = dec.action;
-        s->reason = dec.reason;
-        snprintf(s->channel_note, sizeof s->channel_note, "%s", dec.channel_note);
-        s->asked_ms = d.now_ms + (int64_t)d.rule.delay_seconds * 1000;
-        retry_moved(in, &dec, s->asked_ms, disp, ndisp, &s->moved);
-        if (counts) {
-            counted++;
-            channel_counts[ch]++;
-        }
-        if (dec.action == ECM_DECIDE_CLOSE) {
-            s->close_outcome = dec.outcome;
-            s->asked_ms = 0;
-            break;
-        }
-        s->next_at_ms = dec.next_attempt_at_ms;
-        s->next_channel = dec.channel;
-        s->next_phone_index = dec.phone_index;
-        s->switched = dec.switched;
-        at = dec.next_attempt_at_ms;
-        ch = dec.channel;
-        phone = dec.phone_index;
-        zone = dec.zone ? dec.zone : zone;
-        s->next_zone = zone;
+        at = s->next_at_ms;
+        ch = s->next_channel;
+        phone = s->next_phone_index;
+        zone = s->next_zone;
     }
+    free(p);
     return 0;
 }

@@ -41,7 +41,7 @@ int st_rules_of(ecm_pg *pg, ecm_rules_cache *cache, const PGresult *k, int first
     calling->rules = rules;
     calling->jurisdictions = (const char *const *)data->jur;
     calling->njurisdictions = (size_t)data->njur;
-    calling->channel = channel == ECM_DECIDE_CH_SMS ? ECM_RULES_SMS : ECM_RULES_VOICE;
+    calling->channel = ecm_decide_rules_channel(channel);
     ecm_rules_need need;
     ecm_rules_history_need(rules, calling->jurisdictions, calling->njurisdictions, calling->channel,
                            &need);
