@@ -3,6 +3,9 @@
  * counters and the campaign's calling window inside its transaction and
  * passes them in, so the rules can be tested exhaustively without a
  * database. Time-zone arithmetic goes through lib/ecm_window (ICU).
+ * The strategy service decides every result with it (st_results.c) and
+ * the gateway's strategy dry run projects attempts with it (ecm_dryrun.h):
+ * one copy, so a dry run can't disagree with what the service does.
  *
  * Rules, in the order they are applied:
  *  1. counted_attempts (out) = counted attempts so far + 1 when the result

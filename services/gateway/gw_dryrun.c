@@ -460,7 +460,8 @@ static void run_and_answer(ecm_http_req *req, const gw_app *app, ecm_pg *pg, con
     if (d->campaign_id ? campaign_from_db(req, app, pg, d) != 0
                        : window_of(req, app, NULL, NULL, NULL, d) != 0)
         return;
-    if (read_contact(req, body, d) != 0 || read_phones(req, json_object_get(body, "phones"), d) ||
+    if (read_contact(req, body, d) != 0 ||
+        read_phones(req, json_object_get(body, "phones"), d) != 0 ||
         read_outcomes(req, json_object_get(body, "outcomes"), d) != 0)
         return;
     d->in.contact_tz = d->contact_tz[0] ? d->contact_tz : NULL;
