@@ -12,6 +12,7 @@
 #include "ecm_calling.h"
 #include "ecm_dryrun.h"
 #include "ecm_test_support.h"
+#include "ecm_zone.h"
 
 #define O(x) ECM__V1__OUTCOME__OUTCOME_##x
 
@@ -228,6 +229,44 @@ static void test_dryrun_nothing_before_end_dispatches_nothing(void **state)
     ecm_window_destroy(w);
 }
 
+/* The most outcomes a run takes: every attempt later than the one before,
+ * inside the window, and never more than the daily cap in one local day
+ * (Sydney, across the April change). */
+static void test_dryrun_hundred_outcomes_keep_the_window_and_the_daily_cap(void **state)
+{
+    (void)state;
+    ecm_window *w = window(EVERY_DAY_9_TO_17);
+    Ecm__V1__Outcome outcomes[ECM_DRYRUN_MAX_STEPS];
+    for (size_t i = 0; i < ECM_DRYRUN_MAX_STEPS; i++)
+        outcomes[i] = O(BUSY);
+    static const ecm_dryrun_rule rules[] = {
+        {O(BUSY), {ECM_DECIDE_RULE_RETRY, 1800, 1000, 0, ECM_DECIDE_CH_NONE, 1}},
+    };
+    ecm_dryrun_in in = base(w, outcomes, ECM_DRYRUN_MAX_STEPS);
+    in.rules = rules;
+    in.nrules = 1;
+    in.max_attempts = 1000;
+    in.max_attempts_per_day = 3;
+    in.start_ms = ecm_test_time_ms("2026-04-03T09:00:00+11:00");
+    static ecm_dryrun_out out;
+    char err[200];
+    assert_int_equal(ecm_dryrun_run(&in, &out, err, sizeof err), 0);
+    assert_int_equal(out.nsteps, ECM_DRYRUN_MAX_STEPS);
+    int per_day[64] = {0};
+    for (size_t i = 0; i < out.nsteps; i++) {
+        const ecm_dryrun_step *s = &out.steps[i];
+        if (i > 0)
+            assert_true(s->at_ms > out.steps[i - 1].at_ms);
+        assert_true(ecm_window_is_open(w, "Australia/Sydney", s->at_ms));
+        int f[6];
+        assert_int_equal(ecm_zone_utc_to_local("Australia/Sydney", s->at_ms, f), 0);
+        int day = (f[1] - 4) * 30 + f[2]; /* April and May: distinct per day */
+        assert_true(day >= 0 && day < 64);
+        assert_true(++per_day[day] <= 3);
+    }
+    ecm_window_destroy(w);
+}
+
 static void test_dryrun_refuses_bad_input(void **state)
 {
     (void)state;
@@ -264,6 +303,7 @@ int main(void)
         cmocka_unit_test(test_dryrun_rule_cap_counts_projected_attempts),
         cmocka_unit_test(test_dryrun_switch_to_sms_needs_a_mobile_number),
         cmocka_unit_test(test_dryrun_nothing_before_end_dispatches_nothing),
+        cmocka_unit_test(test_dryrun_hundred_outcomes_keep_the_window_and_the_daily_cap),
         cmocka_unit_test(test_dryrun_refuses_bad_input),
         cmocka_unit_test(test_dryrun_local_time_has_the_offset),
     };
