@@ -384,7 +384,7 @@ static int session_check(const gw_app *app, ecm_http_req *req, const char *metho
     }
     ecm_pg_pool_put(app->pool, pg);
     if (found == 1 && !is_safe_method(method) && !gw_session_csrf_ok(req, csrf)) {
-        ecm_http_respond_problem(req, 403, "csrf", "Forbidden", "CSRF token missing or wrong");
+        ecm_http_respond_problem(req, 403, "forbidden", "Forbidden", "CSRF token missing or wrong");
         return -1;
     }
     return found;

@@ -328,7 +328,8 @@ down:
     sodium_memzero(token, sizeof token);
 }
 
-/* The password a failed attempt of u gets audited and logged as. */
+/* Refuses a sign-in as u: the audit row and log line say why, the answer
+ * (401) does not. */
 static void refuse(ecm_http_req *req, ecm_pg *pg, const found_user *u, const char *why)
 {
     json_t *summary = json_pack("{ss}", "reason", why);
@@ -411,13 +412,13 @@ static void create_session(void *ctx, ecm_http_req *req)
     json_decref(body);
 }
 
-/* The principal of req when it is a signed-in user; else answers (400,
- * the request came with an API key) and returns NULL. */
+/* The principal of req when it is a signed-in user; else answers 400
+ * (the request came with an API key) and returns NULL. */
 static const gw_principal *session_principal(ecm_http_req *req)
 {
     const gw_principal *p = gw_auth_principal(req);
     if (!p || strcmp(p->kind, "user") != 0) {
-        ecm_http_respond_problem(req, 400, "no-session", "No session",
+        ecm_http_respond_problem(req, 400, "validation", "No session",
                                  "this request came with an API key, not a session");
         return NULL;
     }

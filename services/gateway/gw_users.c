@@ -17,9 +17,9 @@
 #include "gw_session.h"
 
 #define USER_COLUMNS                                                                               \
-    "id, name, role, disabled, failed_logins, " GW_SQL_TIME("CASE WHEN locked_until > now() THEN " \
-                                                            "locked_until END") ", " GW_SQL_TIME(  \
-        "password_changed_at") ", " GW_SQL_TIME("created_at") ", created_by"
+    "id, name, role, disabled, failed_logins, " GW_SQL_TIME(                                       \
+        "CASE WHEN locked_until > now() THEN "                                                     \
+        "locked_until END") ", " GW_SQL_TIME("password_changed_at") ", " GW_SQL_TIME("created_at") ", created_by"
 
 /* ---------------------------------------------------------------- passwords */
 
