@@ -69,6 +69,15 @@ const gw_session_settings *gw_session_settings_get(void)
     return &settings;
 }
 
+/* The integer PostgreSQL wrote as text s (a count, an id); 0 when s is
+ * not one, which a column of integers never is. */
+static long long pg_int(const char *s)
+{
+    char *end = NULL;
+    long long v = strtoll(s, &end, 10);
+    return end != s && *end == '\0' ? v : 0;
+}
+
 /* ----------------------------------------------------------------- tokens */
 
 static int is_lower_hex(const char *s, size_t n)
@@ -171,7 +180,7 @@ long long gw_session_end_user(ecm_pg *pg, const char *user_id, const char *keep_
     if (!r) {
         return -1;
     }
-    long long n = atoll(PQgetvalue(r, 0, 0));
+    long long n = pg_int(PQgetvalue(r, 0, 0));
     PQclear(r);
     return n;
 }
@@ -314,7 +323,7 @@ static void start_session(ecm_http_req *req, ecm_pg *pg, const found_user *u)
     ecm_http_add_header(req, "Cache-Control", "no-store");
     gw_json_respond(req, 201,
                     json_pack("{ss sI ss ss ss}", "user", u->name, "user_id",
-                              (json_int_t)atoll(u->id), "role", u->role, "csrf_token", csrf,
+                              (json_int_t)pg_int(u->id), "role", u->role, "csrf_token", csrf,
                               "expires_at", PQgetvalue(r, 0, 0)));
     PQclear(r);
     sodium_memzero(token, sizeof token);
@@ -444,7 +453,7 @@ static void get_session(void *ctx, ecm_http_req *req)
         ecm_http_add_header(req, "Cache-Control", "no-store");
         gw_json_respond(req, 200,
                         json_pack("{ss sI ss ss ss ss}", "user", p->name, "user_id",
-                                  (json_int_t)atoll(p->id), "role", gw_role_name(p->role),
+                                  (json_int_t)pg_int(p->id), "role", gw_role_name(p->role),
                                   "csrf_token", PQgetvalue(r, 0, 0), "expires_at",
                                   PQgetvalue(r, 0, 1), "created_at", PQgetvalue(r, 0, 2)));
     }

@@ -1,5 +1,8 @@
 #include "gw_users.h"
 
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -21,6 +24,15 @@
         "CASE WHEN locked_until > now() THEN "                                                     \
         "locked_until END") ", " GW_SQL_TIME("password_changed_at") ", " GW_SQL_TIME("created_at") ", created_by"
 
+/* The integer PostgreSQL wrote as text s (a count, an id); 0 when s is
+ * not one, which a column of integers never is. */
+static long long pg_int(const char *s)
+{
+    char *end = NULL;
+    long long v = strtoll(s, &end, 10);
+    return end != s && *end == '\0' ? v : 0;
+}
+
 /* ---------------------------------------------------------------- passwords */
 
 const char *gw_password_weak(const char *password, size_t len, const char *name)
@@ -40,21 +52,52 @@ const char *gw_password_weak(const char *password, size_t len, const char *name)
     return NULL;
 }
 
+/* Argon2id hashes at once in this process: each takes memlimit bytes (64
+ * MiB by default), so that a burst of sign-ins waits its turn instead of
+ * taking the memory of the host. */
+#define HASHES_AT_ONCE 4
+
+static sem_t hash_slots;
+static pthread_once_t hash_slots_once = PTHREAD_ONCE_INIT;
+
+static void hash_slots_init(void)
+{
+    if (sem_init(&hash_slots, 0, HASHES_AT_ONCE) != 0) {
+        abort(); /* only EINVAL, for a count over SEM_VALUE_MAX */
+    }
+}
+
+static void hash_slot_take(void)
+{
+    (void)pthread_once(&hash_slots_once, hash_slots_init);
+    while (sem_wait(&hash_slots) != 0 && errno == EINTR) {
+    }
+}
+
+static void hash_slot_give(void)
+{
+    (void)sem_post(&hash_slots);
+}
+
 int gw_password_hash(const char *password, size_t len, char *out, size_t out_size)
 {
     const gw_session_settings *s = gw_session_settings_get();
     if (out_size < crypto_pwhash_STRBYTES) {
         return -1;
     }
-    return crypto_pwhash_str_alg(out, password, len, s->opslimit, s->memlimit,
-                                 crypto_pwhash_ALG_ARGON2ID13) == 0
-               ? 0
-               : -1;
+    hash_slot_take();
+    int rc = crypto_pwhash_str_alg(out, password, len, s->opslimit, s->memlimit,
+                                   crypto_pwhash_ALG_ARGON2ID13);
+    hash_slot_give();
+    return rc == 0 ? 0 : -1;
 }
 
 int gw_password_verify(const char *hash, const char *password, size_t len)
 {
-    return crypto_pwhash_str_verify(hash, password, len) == 0;
+    hash_slot_take();
+    int rc = crypto_pwhash_str_verify(hash, password, len);
+    hash_slot_give();
+    return rc == 0;
 }
 
 /* Is name a user name: 1 to 200 characters of valid UTF-8, no control
@@ -125,10 +168,10 @@ int gw_users_create(ecm_pg *pg, const char *name, gw_role role, const char *pass
 static json_t *user_row_json(const PGresult *r, int i)
 {
 #define TEXT(c) gw_json_text_or_null(PQgetvalue(r, i, c), PQgetisnull(r, i, c))
-    return json_pack("{sI ss ss sb sI so so so so}", "id", (json_int_t)atoll(PQgetvalue(r, i, 0)),
+    return json_pack("{sI ss ss sb sI so so so so}", "id", (json_int_t)pg_int(PQgetvalue(r, i, 0)),
                      "name", PQgetvalue(r, i, 1), "role", PQgetvalue(r, i, 2), "disabled",
                      strcmp(PQgetvalue(r, i, 3), "t") == 0, "failed_logins",
-                     (json_int_t)atoll(PQgetvalue(r, i, 4)), "locked_until", TEXT(5),
+                     (json_int_t)pg_int(PQgetvalue(r, i, 4)), "locked_until", TEXT(5),
                      "password_changed_at", TEXT(6), "created_at", TEXT(7), "created_by", TEXT(8));
 #undef TEXT
 }
@@ -275,7 +318,7 @@ static int lock_user(ecm_pg *pg, const char *id, char role[16], int *disabled, c
     if (!a) {
         return -1;
     }
-    *others = atoll(PQgetvalue(a, 0, 0));
+    *others = pg_int(PQgetvalue(a, 0, 0));
     PQclear(a);
     PGresult *r = ecm_pg_exec(pg,
                               "SELECT role, disabled, name FROM users WHERE id = $1::bigint "
@@ -300,6 +343,61 @@ static void respond_last_admin(ecm_http_req *req)
                              "this is the last enabled admin: make another admin first");
 }
 
+/* What is wrong with a PATCH body of a user, or NULL when nothing is. */
+static const char *patch_problem(json_t *body)
+{
+    json_t *jrole = json_object_get(body, "role"), *jdis = json_object_get(body, "disabled"),
+           *jpw = json_object_get(body, "password"), *junlock = json_object_get(body, "unlock");
+    const char *k;
+    json_t *v;
+    json_object_foreach(body, k, v)
+    {
+        if (strcmp(k, "role") != 0 && strcmp(k, "disabled") != 0 && strcmp(k, "password") != 0 &&
+            strcmp(k, "unlock") != 0) {
+            return "a field is none of role, disabled, password, unlock";
+        }
+    }
+    if (jrole &&
+        (!json_is_string(jrole) || gw_role_parse(json_string_value(jrole)) == GW_ROLE_NONE)) {
+        return "role: must be admin, supervisor or viewer";
+    }
+    if (jdis && !json_is_boolean(jdis)) {
+        return "disabled: must be true or false";
+    }
+    if (junlock && !json_is_true(junlock)) {
+        return "unlock: must be true";
+    }
+    if (jpw &&
+        (!json_is_string(jpw) || strlen(json_string_value(jpw)) != json_string_length(jpw))) {
+        return "password: must be a text";
+    }
+    /* The name rule is checked once the user is read. */
+    return jpw ? gw_password_weak(json_string_value(jpw), json_string_length(jpw), NULL) : NULL;
+}
+
+/* The audit summary of a user change: the role and disabled members that
+ * changed, and whether the password was reset, the user unlocked, sessions
+ * ended. NULL when out of memory. */
+static json_t *patch_summary(const char *role, int disabled, const char *new_role, int new_disabled,
+                             int reset, int unlock, long long ended)
+{
+    json_t *before = json_pack("{ss sb}", "role", role, "disabled", disabled);
+    json_t *after = json_pack("{ss sb}", "role", new_role, "disabled", new_disabled);
+    json_t *summary = before && after ? gw_audit_diff(before, after) : NULL;
+    json_decref(before);
+    json_decref(after);
+    if (summary && reset) {
+        json_object_set_new(summary, "password", json_string("reset"));
+    }
+    if (summary && unlock) {
+        json_object_set_new(summary, "unlock", json_true());
+    }
+    if (summary && ended > 0) {
+        json_object_set_new(summary, "sessions_ended", json_integer(ended));
+    }
+    return summary;
+}
+
 /* PATCH /api/v1/users/{id}: {role?, disabled?, password?, unlock?}. */
 static void patch_user(void *ctx, ecm_http_req *req)
 {
@@ -317,28 +415,17 @@ static void patch_user(void *ctx, ecm_http_req *req)
     gw_ll_text(id, n);
     json_t *jrole = json_object_get(body, "role"), *jdis = json_object_get(body, "disabled"),
            *jpw = json_object_get(body, "password"), *junlock = json_object_get(body, "unlock");
-    const char *k, *bad = NULL;
-    json_t *v;
-    json_object_foreach(body, k, v)
-    {
-        if (strcmp(k, "role") != 0 && strcmp(k, "disabled") != 0 && strcmp(k, "password") != 0 &&
-            strcmp(k, "unlock") != 0) {
-            bad = "a field is none of role, disabled, password, unlock";
-        }
-    }
-    if (jrole &&
-        (!json_is_string(jrole) || gw_role_parse(json_string_value(jrole)) == GW_ROLE_NONE)) {
-        bad = "role: must be admin, supervisor or viewer";
-    } else if (jdis && !json_is_boolean(jdis)) {
-        bad = "disabled: must be true or false";
-    } else if (junlock && !json_is_true(junlock)) {
-        bad = "unlock: must be true";
-    } else if (jpw && (!json_is_string(jpw) ||
-                       strlen(json_string_value(jpw)) != json_string_length(jpw))) {
-        bad = "password: must be a text";
-    }
+    const char *bad = patch_problem(body);
     if (bad) {
         ecm_http_respond_problem(req, 400, "validation", "Invalid user change", "%s", bad);
+        json_decref(body);
+        return;
+    }
+    /* Hashed before the transaction: Argon2id takes a while, and the
+     * admins' rows are locked inside it. */
+    if (jpw &&
+        gw_password_hash(json_string_value(jpw), json_string_length(jpw), hash, sizeof hash) != 0) {
+        ecm_http_respond_problem(req, 500, "internal", "Internal error", "out of memory");
         json_decref(body);
         return;
     }
@@ -369,20 +456,13 @@ static void patch_user(void *ctx, ecm_http_req *req)
         respond_last_admin(req);
         goto out;
     }
-    if (jpw) {
-        const char *weak = gw_password_weak(json_string_value(jpw), json_string_length(jpw), name);
-        if (weak) {
-            ecm_pg_rollback(pg);
-            ecm_http_respond_problem(req, 400, "validation", "Invalid user change", "password: %s",
-                                     weak);
-            goto out;
-        }
-        if (gw_password_hash(json_string_value(jpw), json_string_length(jpw), hash, sizeof hash) !=
-            0) {
-            ecm_pg_rollback(pg);
-            ecm_http_respond_problem(req, 500, "internal", "Internal error", "out of memory");
-            goto out;
-        }
+    const char *weak =
+        jpw ? gw_password_weak(json_string_value(jpw), json_string_length(jpw), name) : NULL;
+    if (weak) {
+        ecm_pg_rollback(pg);
+        ecm_http_respond_problem(req, 400, "validation", "Invalid user change", "password: %s",
+                                 weak);
+        goto out;
     }
     const char *params[] = {id, new_role, new_disabled ? "t" : "f", hash[0] ? hash : NULL,
                             junlock ? "t" : "f"};
@@ -400,23 +480,11 @@ static void patch_user(void *ctx, ecm_http_req *req)
         gw_respond_db_down(req, pg, "change the user");
         goto out;
     }
-    json_t *before = json_pack("{ss sb}", "role", role, "disabled", disabled);
-    json_t *after = json_pack("{ss sb}", "role", new_role, "disabled", new_disabled);
-    json_t *summary = gw_audit_diff(before, after);
-    if (summary && jpw) {
-        json_object_set_new(summary, "password", json_string("reset"));
-    }
-    if (summary && junlock) {
-        json_object_set_new(summary, "unlock", json_true());
-    }
-    if (summary && ended > 0) {
-        json_object_set_new(summary, "sessions_ended", json_integer(ended));
-    }
+    json_t *summary =
+        patch_summary(role, disabled, new_role, new_disabled, jpw != NULL, junlock != NULL, ended);
     char resource[40];
     (void)snprintf(resource, sizeof resource, "user/%s", id);
     int audited = summary ? gw_audit_add(pg, req, "user.update", resource, summary) : -1;
-    json_decref(before);
-    json_decref(after);
     json_decref(summary);
     if (audited != 0 || ecm_pg_commit(pg) != 0) {
         ecm_pg_rollback(pg);

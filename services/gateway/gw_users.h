@@ -26,11 +26,14 @@
 const char *gw_password_weak(const char *password, size_t len, const char *name);
 
 /* Hashes password into out (crypto_pwhash_STRBYTES = 128 bytes) at the
- * configured cost. Returns 0, or -1 when out of memory. */
+ * configured cost. At most 4 hashes or verifications run at once in the
+ * process (each takes memlimit bytes); more wait their turn. Returns 0, or
+ * -1 when out of memory. */
 int gw_password_hash(const char *password, size_t len, char *out, size_t out_size)
     __attribute__((warn_unused_result));
 
-/* Does password match hash (crypto_pwhash_str_verify)? 1 or 0. */
+/* Does password match hash (crypto_pwhash_str_verify)? 1 or 0. Waits for
+ * its turn as gw_password_hash does. */
 int gw_password_verify(const char *hash, const char *password, size_t len);
 
 /* A new user on pg (in the caller's transaction if one is open): checks

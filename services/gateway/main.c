@@ -207,6 +207,26 @@ static int users_command(int argc, char **argv)
     return gw_users_cli(argc - 1, argv + 1, dsn);
 }
 
+/* The console's sessions and passwords from cfg (gw_session_configure).
+ * Returns 0, or -1 (logged) when libsodium refuses the cost. */
+static int configure_sessions(const gateway_config *cfg)
+{
+    const gw_session_settings session = {
+        .opslimit = (unsigned long long)cfg->password_opslimit,
+        .memlimit = (size_t)cfg->password_memlimit,
+        .max_failures = (int)cfg->login_max_failures,
+        .lock_s = cfg->login_lock_s,
+        .idle_s = cfg->session_idle_s,
+        .max_s = cfg->session_max_s,
+        .cookie_secure = cfg->cookie_secure,
+    };
+    if (gw_session_configure(&session) != 0) {
+        ecm_log_error("gateway start failed", "ECM_GATEWAY_PASSWORD_*: libsodium refused the cost");
+        return -1;
+    }
+    return 0;
+}
+
 /* Every module's routes on h, then the API's guard. Returns 0, or -1
  * (logged) when a module's routes could not be added. */
 static int add_routes(ecm_http *h, const gw_app *app)
@@ -258,17 +278,7 @@ int main(int argc, char **argv)
         ecm_log_error("gateway start failed", "ECM_LEGAL_HOURS: %s", err);
         goto out;
     }
-    const gw_session_settings session = {
-        .opslimit = (unsigned long long)cfg.password_opslimit,
-        .memlimit = (size_t)cfg.password_memlimit,
-        .max_failures = (int)cfg.login_max_failures,
-        .lock_s = cfg.login_lock_s,
-        .idle_s = cfg.session_idle_s,
-        .max_s = cfg.session_max_s,
-        .cookie_secure = cfg.cookie_secure,
-    };
-    if (gw_session_configure(&session) != 0) {
-        ecm_log_error("gateway start failed", "ECM_GATEWAY_PASSWORD_*: libsodium refused the cost");
+    if (configure_sessions(&cfg) != 0) {
         goto out;
     }
     const gw_app app = {
