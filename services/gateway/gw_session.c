@@ -385,6 +385,17 @@ static void create_session(void *ctx, ecm_http_req *req)
                 found && !long_pw;
     pg = ecm_pg_pool_get(app->pool);
     if (!found) {
+        /* Audited too (the name tried in the summary): a row written here
+         * as for a known name keeps the two paths' times alike. */
+        found_user nobody = {.id = "-", .name = "(unknown)", .role = "none"};
+        json_t *summary =
+            json_pack("{ss ss%}", "reason", "no such user", "name", name,
+                      json_string_length(jname) > 800 ? (size_t)800 : json_string_length(jname));
+        if (gw_session_audit_user(pg, req, nobody.id, nobody.name, nobody.role, "session.refused",
+                                  summary) != 0) {
+            ecm_log_warn("sign-in refusal not audited", "user=-");
+        }
+        json_decref(summary);
         ecm_log_warn("sign-in refused", "reason=no such user");
         respond_sign_in_refused(req);
     } else if (u.disabled) {
