@@ -29,6 +29,10 @@ ECM_DEV_DROP_DIR (default $ECM_DEV_DIR/drop; set it empty for none) with a
 supervisor API key it makes ($ECM_DEV_DIR/secrets/drop-api-key): a file put in
 <campaign id>/ there is uploaded, then moved to archive/ or failed/
 (docs/dropfolder.md). "start dropbox" starts it alone.
+Console: starting the gateway makes the admin user "admin" once per database,
+its random password in $ECM_DEV_DIR/secrets/console-password ("env" prints
+both as ECM_DEV_CONSOLE_USER and ECM_DEV_CONSOLE_PASSWORD); the dev gateway's
+session cookie is not Secure (plain HTTP on loopback).
 Ports from ECM_DEV_PORT_BASE=$ECM_DEV_PORT_BASE; binaries from ECM_BIN_DIR=$ECM_BIN_DIR;
 logs in $ECM_DEV_DIR/logs. Other ECM_* variables pass through to the processes.
 Business clock: ECM_DEV_CLOCK=midday (default: 12:00 UTC today, so legal calling

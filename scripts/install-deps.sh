@@ -18,6 +18,7 @@ packages=(
     librdkafka-dev libpq-dev libcurl4-openssl-dev unixodbc unixodbc-dev odbc-postgresql
     libprotobuf-c-dev protobuf-c-compiler libmicrohttpd-dev libcmocka-dev libcsv-dev
     libjansson-dev libyajl-dev libssl-dev uuid-dev libxml2-dev libphonenumber-dev libicu-dev
+    libsodium-dev  # Argon2id: console users' passwords (gateway)
     libprotobuf-dev
     # dev stack and tools
     postgresql postgresql-client kannel kannel-extras kcat jq curl ca-certificates procps

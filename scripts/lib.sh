@@ -145,6 +145,9 @@ ecm_env_load() {
     # The admin key ecm_api_key_ensure made when the gateway started.
     ECM_DEV_API_KEY=$(cat "$ECM_DEV_DIR/secrets/api-key" 2>/dev/null || true)
     ecm__api_key_export
+    # The console's first admin, made by ecm_console_user_ensure.
+    ECM_DEV_CONSOLE_USER=admin
+    ECM_DEV_CONSOLE_PASSWORD=$(ecm__secret_file "$ECM_DEV_DIR/secrets/console-password")
     ECM_DEV_SIM_URL=http://127.0.0.1:$(ecm_port cisco-sim)
     # Kannel: sendsms user "ecm"; admin and status passwords of bearerbox.
     ECM_DEV_KANNEL_USER=ecm
@@ -346,7 +349,7 @@ ecm_env_print() {
         ECM_DEV_SIM_USER ECM_DEV_SIM_PASSWORD ECM_DEV_KANNEL_USER ECM_DEV_KANNEL_PASSWORD \
         ECM_DEV_KANNEL_STATUS_PASSWORD ECM_DEV_KANNEL_SENDSMS_URL ECM_DEV_KANNEL_STATUS_URL \
         ECM_DEV_FAKESMSC_LOG ECM_DEV_SMS_SENDER ECM_DEV_SMSSIM_URL ECM_DEV_SMSSIM_TOKEN \
-        ECM_DEV_SMS_URL ECM_DEV_SMS_MO_KEY; do
+        ECM_DEV_SMS_URL ECM_DEV_SMS_MO_KEY ECM_DEV_CONSOLE_USER ECM_DEV_CONSOLE_PASSWORD; do
         printf 'export %s=%q\n' "$v" "${!v}"
     done
     local n line
@@ -622,6 +625,10 @@ ecm_service_env() {
             "ECM_KAFKA_BROKERS=$ECM_DEV_KAFKA_BROKERS"
             "ECM_KAFKA_session.timeout.ms=$session_timeout")
         case $name in
+        gateway)
+            # Plain HTTP on loopback: a Secure cookie would never come back.
+            ECM_SVC_ENV+=("ECM_GATEWAY_COOKIE_SECURE=${ECM_GATEWAY_COOKIE_SECURE:-false}")
+            ;;
         feeder)
             ECM_SVC_ENV+=("ECM_UCCX_URL=$ECM_DEV_SIM_URL"
                 "ECM_UCCX_USER=$ECM_DEV_SIM_USER"
@@ -785,7 +792,23 @@ ecm_wait_ready() {
 ecm_start_service() {
     ecm_spawn_service "$1" || return 1
     ecm_wait_ready "$1" || return 1
-    [[ $1 != gateway ]] || ecm_api_key_ensure
+    [[ $1 != gateway ]] || { ecm_api_key_ensure && ecm_console_user_ensure; }
+}
+
+# The dev stack's console admin: user $ECM_DEV_CONSOLE_USER ("admin") with
+# the random password of $ECM_DEV_DIR/secrets/console-password, made once per
+# database with "ecm-gateway users create" (the way an operator makes the
+# first one; the password goes on stdin).
+ecm_console_user_ensure() {
+    local log=$ECM_DEV_DIR/logs/users.log
+    if ECM_PG_DSN=$ECM_DEV_PG_DSN "$ECM_BIN_DIR/ecm-gateway" users list 2>>"$log" |
+        awk -v u="$ECM_DEV_CONSOLE_USER" 'NR > 1 && tolower($4) == tolower(u) { found = 1 } END { exit !found }'; then
+        return 0
+    fi
+    printf '%s\n' "$ECM_DEV_CONSOLE_PASSWORD" |
+        ECM_PG_DSN=$ECM_DEV_PG_DSN "$ECM_BIN_DIR/ecm-gateway" users create \
+            --name "$ECM_DEV_CONSOLE_USER" --role admin >/dev/null 2>>"$log" ||
+        { ecm_warn "could not create the dev stack's console user (see $log)"; return 1; }
 }
 
 # The dev stack's admin API key: made once per database with

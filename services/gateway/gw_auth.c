@@ -12,6 +12,7 @@
 
 #include "ecm_log.h"
 #include "gw_json.h"
+#include "gw_session.h"
 
 #define KEY_ID_HEX 16
 #define KEY_SECRET_HEX 64
@@ -58,6 +59,13 @@ static const struct {
     int json;
 } route_roles[] = {
     {"GET", "/api/v1/openapi.yaml", GW_ROLE_NONE, 0},
+
+    /* Signing in is open (its body must still be JSON); the rest of the
+     * session needs one (or a key, which these routes then refuse). */
+    {"POST", "/api/v1/session", GW_ROLE_NONE, 1},
+    {"GET", "/api/v1/session", GW_ROLE_VIEWER, 0},
+    {"DELETE", "/api/v1/session", GW_ROLE_VIEWER, 0},
+    {"POST", "/api/v1/session/password", GW_ROLE_VIEWER, 1},
 
     {"GET", "/api/v1/campaigns", GW_ROLE_VIEWER, 0},
     {"POST", "/api/v1/campaigns", GW_ROLE_SUPERVISOR, 1},
@@ -119,6 +127,12 @@ static const struct {
     {"GET", "/api/v1/keys/{}", GW_ROLE_ADMIN, 0},
     {"DELETE", "/api/v1/keys/{}", GW_ROLE_ADMIN, 0},
     {"GET", "/api/v1/audit", GW_ROLE_ADMIN, 0},
+
+    {"GET", "/api/v1/users", GW_ROLE_ADMIN, 0},
+    {"POST", "/api/v1/users", GW_ROLE_ADMIN, 1},
+    {"GET", "/api/v1/users/{}", GW_ROLE_ADMIN, 0},
+    {"PATCH", "/api/v1/users/{}", GW_ROLE_ADMIN, 1},
+    {"DELETE", "/api/v1/users/{}", GW_ROLE_ADMIN, 0},
 };
 
 gw_role gw_auth_route_role(const char *method, const char *pattern, int *json_body)
@@ -236,8 +250,9 @@ const gw_principal *gw_auth_principal(const ecm_http_req *req)
 static void respond_forbidden(ecm_http_req *req, const gw_principal *p, gw_role need)
 {
     ecm_http_respond_problem(req, 403, "forbidden", "Forbidden",
-                             "this needs the %s role; key %s has the %s role", gw_role_name(need),
-                             p->id, gw_role_name(p->role));
+                             "this needs the %s role; %s %s has the %s role", gw_role_name(need),
+                             p->kind, strcmp(p->kind, "user") == 0 ? p->name : p->id,
+                             gw_role_name(p->role));
 }
 
 int gw_auth_require(ecm_http_req *req, gw_role role)
@@ -252,12 +267,13 @@ int gw_auth_require(ecm_http_req *req, gw_role role)
 
 /* Every failure to authenticate gets this one answer (RFC 6750's
  * WWW-Authenticate), whatever the reason, so that an answer never says
- * whether a key id exists. */
+ * whether a key id exists or why a session ended. */
 static int respond_unauthorized(ecm_http_req *req)
 {
     ecm_http_add_header(req, "WWW-Authenticate", "Bearer realm=\"ecm\"");
     ecm_http_respond_problem(req, 401, "unauthorized", "Unauthorized",
-                             "send a valid API key: Authorization: Bearer ecm_...");
+                             "sign in (POST /api/v1/session) or send a valid API key: "
+                             "Authorization: Bearer ecm_...");
     return -1;
 }
 
@@ -352,6 +368,43 @@ static int key_lookup(const gw_app *app, ecm_http_req *req, const char *id,
     return live && p->role != GW_ROLE_NONE;
 }
 
+/* Is method one that changes nothing (GET, HEAD)? */
+static int is_safe_method(const char *method)
+{
+    return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+}
+
+/* Looks the session of token up. Returns 1 (p filled), 0 (no live session),
+ * -1 (no database: answered 503; wrong CSRF token: answered 403). */
+static int session_check(const gw_app *app, ecm_http_req *req, const char *method,
+                         const char *token, gw_principal *p)
+{
+    char csrf[GW_SESSION_TOKEN_HEX + 1] = "";
+    ecm_pg *pg = ecm_pg_pool_get(app->pool);
+    int found = pg ? gw_session_lookup(pg, token, p, csrf) : -1;
+    if (found < 0) {
+        gw_respond_db_down(req, pg, "check the session");
+    }
+    ecm_pg_pool_put(app->pool, pg);
+    if (found == 1 && !is_safe_method(method) && !gw_session_csrf_ok(req, csrf)) {
+        ecm_http_respond_problem(req, 403, "forbidden", "Forbidden", "CSRF token missing or wrong");
+        return -1;
+    }
+    return found;
+}
+
+/* An open route's checks: its body, when JSON, must say so. Returns 0, or
+ * -1 after answering 415. */
+static int open_route_check(ecm_http_req *req, int json)
+{
+    if (json && has_body(req) && !is_json_type(ecm_http_req_header(req, "Content-Type"))) {
+        ecm_http_respond_problem(req, 415, "unsupported-media-type", "Unsupported media type",
+                                 "send the body as Content-Type: application/json");
+        return -1;
+    }
+    return 0;
+}
+
 static int guard_check(void *ctx, ecm_http_req *req, const char *method, const char *pattern,
                        void **principal)
 {
@@ -359,12 +412,13 @@ static int guard_check(void *ctx, ecm_http_req *req, const char *method, const c
     int json = 0;
     gw_role need = gw_auth_route_role(method, pattern, &json);
     if (need == GW_ROLE_NONE) {
-        return 0;
+        return open_route_check(req, json);
     }
-    char id[KEY_ID_HEX + 1];
+    char id[KEY_ID_HEX + 1], cookie[GW_SESSION_TOKEN_HEX + 1];
     unsigned char digest[32];
     const char *token = bearer_token(req);
-    if (!token || gw_auth_key_parse(token, id, digest) != 0) {
+    const char *session = token ? NULL : gw_session_cookie(req, cookie);
+    if (!session && (!token || gw_auth_key_parse(token, id, digest) != 0)) {
         return respond_unauthorized(req);
     }
     gw_principal *p = calloc(1, sizeof *p);
@@ -372,7 +426,8 @@ static int guard_check(void *ctx, ecm_http_req *req, const char *method, const c
         ecm_http_respond_problem(req, 500, "internal", "Internal error", "out of memory");
         return -1;
     }
-    int found = key_lookup(app, req, id, digest, p);
+    int found =
+        session ? session_check(app, req, method, session, p) : key_lookup(app, req, id, digest, p);
     if (found <= 0) {
         free(p);
         return found < 0 ? -1 : respond_unauthorized(req);
@@ -382,9 +437,7 @@ static int guard_check(void *ctx, ecm_http_req *req, const char *method, const c
         free(p);
         return -1;
     }
-    if (json && has_body(req) && !is_json_type(ecm_http_req_header(req, "Content-Type"))) {
-        ecm_http_respond_problem(req, 415, "unsupported-media-type", "Unsupported media type",
-                                 "send the body as Content-Type: application/json");
+    if (open_route_check(req, json) != 0) {
         free(p);
         return -1;
     }

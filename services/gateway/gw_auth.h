@@ -7,6 +7,11 @@
  * as its SHA-256, compared in constant time. A missing, malformed, unknown,
  * wrong, expired or revoked key gets the same 401.
  *
+ * People sign in instead (gw_session.h): a request without Authorization
+ * but with the session cookie acts as that user (kind "user"), and any
+ * method but GET and HEAD must then carry the session's X-CSRF-Token, else
+ * 403 and nothing changes.
+ *
  * Roles, each including the ones below it: viewer reads; supervisor also
  * changes campaigns, strategies, uploads, callbacks and adds DNC entries;
  * admin also manages keys, reads the audit log and removes DNC entries.
@@ -33,14 +38,15 @@ const char *gw_role_name(gw_role r);
 /* The role named s, or GW_ROLE_NONE when s names none of the three. */
 gw_role gw_role_parse(const char *s);
 
-/* Who made a request: the key (or, later, the console user) and where from.
- * Owned by the request; valid until it ends. */
+/* Who made a request: the key or the console user, and where from. Owned
+ * by the request; valid until it ends. */
 typedef struct {
-    char kind[8]; /* "key" */
-    char id[24];  /* the key id */
-    char name[204];
+    char kind[8];   /* "key" or "user" */
+    char id[24];    /* the key id, or the user id (decimal) */
+    char name[804]; /* the key's or the user's name (200 characters) */
     gw_role role;
-    char addr[46]; /* client address, "" when unknown */
+    char addr[46];    /* client address, "" when unknown */
+    char session[65]; /* a user's session id (SHA-256 of its token, hex); "" for a key */
 } gw_principal;
 
 /* The principal of req, or NULL on an open route (or without a guard, as in
@@ -56,7 +62,8 @@ int gw_auth_require(ecm_http_req *req, gw_role role) __attribute__((warn_unused_
  * takes a JSON body. Routes missing from the table need admin. */
 gw_role gw_auth_route_role(const char *method, const char *pattern, int *json_body);
 
-/* Installs the guard on h: keys looked up through app->pool. Can't fail. */
+/* Installs the guard on h: keys and sessions looked up through app->pool.
+ * Can't fail. */
 void gw_auth_install(ecm_http *h, const gw_app *app);
 
 /* A new key: writes the row (name, role; expires_at an RFC 3339 time or

@@ -24,11 +24,13 @@
 #include "gw_openapi.h"
 #include "gw_recycle.h"
 #include "gw_rules.h"
+#include "gw_session.h"
 #include "gw_strategies.h"
 #include "gw_dryrun.h"
 #include "gw_upload.h"
 #include "gw_upload_list.h"
 #include "gw_upload_lease.h"
+#include "gw_users.h"
 
 typedef struct {
     ecm_common_config common;
@@ -44,6 +46,13 @@ typedef struct {
     long long upload_sweep_s;
     char *topic_uploads;
     char *topic_recycled;
+    long long password_opslimit;
+    long long password_memlimit;
+    long long login_max_failures;
+    long long login_lock_s;
+    long long session_idle_s;
+    long long session_max_s;
+    int cookie_secure;
 } gateway_config;
 
 static int validate_region(const char *value, char *errstr, size_t errstr_size)
@@ -97,6 +106,28 @@ static const ecm_cfg_entry config_table[] = {
      GW_TOPIC_UPLOADS_DEFAULT, 0, -1, "topic name (UploadInterrupted)", NULL, 0},
     {"ECM_TOPIC_CONTACTS_RECYCLED", ECM_CFG_STRING, offsetof(gateway_config, topic_recycled),
      ECM_RECYCLE_TOPIC_DEFAULT, 0, -1, "topic name (ContactsRecycled)", NULL, 0},
+    {"ECM_GATEWAY_PASSWORD_OPSLIMIT", ECM_CFG_INT, offsetof(gateway_config, password_opslimit), "2",
+     1, 16,
+     "Argon2id passes for console users' passwords (libsodium's interactive level: 2); a "
+     "sign-in with a hash made at another cost rehashes it",
+     NULL, 0},
+    {"ECM_GATEWAY_PASSWORD_MEMLIMIT", ECM_CFG_INT, offsetof(gateway_config, password_memlimit),
+     "67108864", 8192, 4294967296LL,
+     "bytes of memory one Argon2id password hash takes (libsodium's interactive level: 64 MiB)",
+     NULL, 0},
+    {"ECM_GATEWAY_LOGIN_MAX_FAILURES", ECM_CFG_INT, offsetof(gateway_config, login_max_failures),
+     "5", 1, 100, "wrong passwords in a row that lock a console user", NULL, 0},
+    {"ECM_GATEWAY_LOGIN_LOCK_S", ECM_CFG_INT, offsetof(gateway_config, login_lock_s), "900", 1,
+     604800, "seconds a locked console user cannot sign in (an admin may unlock sooner)", NULL, 0},
+    {"ECM_GATEWAY_SESSION_IDLE_S", ECM_CFG_INT, offsetof(gateway_config, session_idle_s), "1800", 1,
+     604800, "seconds a console session lasts without a request", NULL, 0},
+    {"ECM_GATEWAY_SESSION_MAX_S", ECM_CFG_INT, offsetof(gateway_config, session_max_s), "43200", 1,
+     2592000, "seconds a console session lasts in all, however used", NULL, 0},
+    {"ECM_GATEWAY_COOKIE_SECURE", ECM_CFG_BOOL, offsetof(gateway_config, cookie_secure), "true", 0,
+     0,
+     "the session cookie says Secure (sent over HTTPS only); false only for a plain-HTTP dev "
+     "stack",
+     NULL, 0},
 };
 
 /* The main loop's upload chores: renews the leases this process holds
@@ -142,6 +173,8 @@ static int (*const route_modules[])(ecm_http *h, const gw_app *app) = {
     gw_contacts_register,
     gw_contact_list_register,
     gw_keys_register,
+    gw_session_register,
+    gw_users_register,
     gw_audit_register,
     gw_export_register,
     gw_openapi_register,
@@ -163,6 +196,39 @@ static int keys_command(int argc, char **argv)
     return gw_keys_cli(argc - 1, argv + 1, dsn);
 }
 
+/* 'ecm-gateway users ...': the first admin user; only the database's
+ * settings (and the password cost) are needed. Returns the exit status. */
+static int users_command(int argc, char **argv)
+{
+    const char *dsn = getenv("ECM_PG_DSN");
+    if (!dsn || !*dsn) {
+        fprintf(stderr, "ecm-gateway users: ECM_PG_DSN: required but not set\n");
+        return 2;
+    }
+    ecm_log_init("gateway", ECM_LOG_WARN);
+    return gw_users_cli(argc - 1, argv + 1, dsn);
+}
+
+/* The console's sessions and passwords from cfg (gw_session_configure).
+ * Returns 0, or -1 (logged) when libsodium refuses the cost. */
+static int configure_sessions(const gateway_config *cfg)
+{
+    const gw_session_settings session = {
+        .opslimit = (unsigned long long)cfg->password_opslimit,
+        .memlimit = (size_t)cfg->password_memlimit,
+        .max_failures = (int)cfg->login_max_failures,
+        .lock_s = cfg->login_lock_s,
+        .idle_s = cfg->session_idle_s,
+        .max_s = cfg->session_max_s,
+        .cookie_secure = cfg->cookie_secure,
+    };
+    if (gw_session_configure(&session) != 0) {
+        ecm_log_error("gateway start failed", "ECM_GATEWAY_PASSWORD_*: libsodium refused the cost");
+        return -1;
+    }
+    return 0;
+}
+
 /* Every module's routes on h, then the API's guard. Returns 0, or -1
  * (logged) when a module's routes could not be added. */
 static int add_routes(ecm_http *h, const gw_app *app)
@@ -181,6 +247,9 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "keys") == 0) {
         return keys_command(argc, argv);
+    }
+    if (argc > 1 && strcmp(argv[1], "users") == 0) {
+        return users_command(argc, argv);
     }
     gateway_config cfg = {0};
     const size_t n = sizeof(config_table) / sizeof(config_table[0]);
@@ -209,6 +278,9 @@ int main(int argc, char **argv)
     if (ecm_calling_legal_parse(cfg.legal_hours, &legal, err, sizeof(err)) != 0) {
         /* The table's validator accepted it already; kept for the contract. */
         ecm_log_error("gateway start failed", "ECM_LEGAL_HOURS: %s", err);
+        goto out;
+    }
+    if (configure_sessions(&cfg) != 0) {
         goto out;
     }
     const gw_app app = {

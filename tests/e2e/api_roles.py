@@ -10,7 +10,9 @@ and the status must be
     401 with `WWW-Authenticate: Bearer ...` for the first three,
     403 for a role below the operation's,
     neither 401 nor 403 (nor 5xx: the handler answered) at or above it.
-An open operation must answer 200 with no key and with a malformed one.
+An open operation must answer 200 with no key and with a malformed one; one
+that takes a body (sign-in) gets its example body and must answer a status
+it documents, not 5xx.
 Every JSON-only operation that lists 415 (its request body, if it takes one,
 only application/json) must also answer 415 to an admin sending text/plain.
 
@@ -60,6 +62,8 @@ BODIES = {
     "addCampaignDnc": {"phone": "+12125550178"},
     "createKey": {"name": "roles {n}", "role": "viewer"},
     "requestCallback": {"at": "2099-01-01T10:00:00Z"},
+    "createUser": {"name": "roles user {n}", "role": "viewer", "password": "roles-password-{n}"},
+    "signIn": {"name": "roles nobody", "password": "not-a-password"},
 }
 CSV_BODY = b"account_number,phone1\nR-1,+12125550190\n"
 DNC_CSV_BODY = b"phone\n+12125550191\n"
@@ -153,11 +157,16 @@ def main():
                 continue
             what = f"{m} {template} ({role or 'open'})"
             if role is None:
+                ctype, body = body_for(op, counter)
+                listed = {str(k) for k in op.get("responses", {})}
                 for cred in ("none", "malformed"):
-                    status, _, data = send(base, m, path, keys[cred], None, None, log)
+                    status, _, data = send(base, m, path, keys[cred], ctype, body, log)
                     checked += 1
-                    if status != 200:
+                    if body is None and status != 200:
                         failures.append(f"{what} with {cred} key: {status}, want 200: {data[:200]!r}")
+                    elif body is not None and (status >= 500 or str(status) not in listed):
+                        failures.append(f"{what} with {cred} key: {status}, want one it lists: "
+                                        f"{data[:200]!r}")
                 continue
             for cred in CREDENTIALS:
                 counter += 1

@@ -42,15 +42,17 @@ api POST "/api/v1/campaigns/$cid/dnc" -d "{\"phone\": \"$phone\"}" >/dev/null ||
     e2e_fail "campaign DNC add failed"
 rsid=$(api POST /api/v1/rule-sets -d '{"name": "roles", "jurisdiction": "US",
     "rules": [{"kind": "day_off", "says": "closed", "day": "2026-12-25"}]}' | jq -r .id)
-for v in "$sid" "$cid" "$uid" "$contact" "$rsid"; do
+user=$(api POST /api/v1/users -d '{"name": "roles user", "role": "viewer",
+    "password": "roles-user-password"}' | jq -r .id)
+for v in "$sid" "$cid" "$uid" "$contact" "$rsid" "$user"; do
     [[ $v =~ ^[0-9]+$ ]] || e2e_fail "set-up: an object was not made (strategy $sid, campaign $cid, upload $uid, contact $contact, rule set $rsid)"
 done
 e2e_step "objects: strategy $sid, campaign $cid, upload $uid, contact $contact, DNC $phone"
 
 ids=$(jq -cn --argjson c "$cid" --argjson u "$uid" --argjson k "$contact" --argjson s "$sid" \
-    --argjson rs "$rsid" --arg key "$victim_id" --arg p "$phone" \
+    --argjson rs "$rsid" --arg key "$victim_id" --arg p "$phone" --argjson user "$user" \
     '{campaigns: $c, uploads: $u, contacts: $k, strategies: $s, keys: $key, dnc: $p,
-      "rule-sets": $rs, consent: $p}')
+      "rule-sets": $rs, consent: $p, users: $user}')
 keys=$(jq -cn --arg r "$revoked" --arg v "$viewer" --arg s "$supervisor" --arg a "$ECM_API_KEY" \
     '{revoked: $r, viewer: $v, supervisor: $s, admin: $a}')
 /usr/bin/python3 "$(dirname "$0")/api_roles.py" "$ECM_DEV_API_URL" "$ids" "$keys" >"$E2E_TMP/matrix" ||

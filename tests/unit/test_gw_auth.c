@@ -141,7 +141,8 @@ static void test_a_request_without_a_valid_key_is_401_and_changes_nothing(void *
         /* One answer for every reason: nothing tells a wrong secret from
          * an unknown id. */
         assert_string_equal(gw_test_jstr(answer, "detail"),
-                            "send a valid API key: Authorization: Bearer ecm_...");
+                            "sign in (POST /api/v1/session) or send a valid API key: "
+                            "Authorization: Bearer ecm_...");
         json_decref(answer);
         assert_int_equal(status_of(f, bad[i], "GET", "/api/v1/campaigns", NULL, NULL), 401);
     }
