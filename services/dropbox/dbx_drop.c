@@ -152,7 +152,8 @@ static void finish(dbx_drop *d, const char *rel, dbx_claim *c, int failed, long 
     }
     c->failed = failed;
     c->upload_id = upload_id > 0 ? upload_id : c->upload_id;
-    (void)snprintf(c->reason, sizeof(c->reason), "%s", reason ? reason : "");
+    (void)ecm_utf8_copy(c->reason, sizeof(c->reason), reason ? reason : "",
+                        reason ? strlen(reason) : 0);
     move_done(d, rel, c);
 }
 
