@@ -431,7 +431,9 @@ static void explain_closed(ecm_eligibility *e, const PGresult *r, char *why, siz
     char at[40] = "?";
     if (!PQgetisnull(r, 0, E_CLOSED_MS))
         ecm_clock_format_ms(ecm_pgval_ll(r, 0, E_CLOSED_MS, 0), at, sizeof at);
-    const char *hold = ecm_pgval_str(r, 0, E_HOLD_REASON);
+    /* What held it back is why it closed only when it ran out of time. */
+    const char *hold =
+        outcome && strcmp(outcome, "EXPIRED") == 0 ? ecm_pgval_str(r, 0, E_HOLD_REASON) : NULL;
     (void)ecm_utf8_format(why, size, "Closed with outcome %s at %s after %lld attempt(s)%s%s.",
                           outcome ? outcome : "?", at, ecm_pgval_ll(r, 0, 2, 0), hold ? ": " : "",
                           hold ? hold : "");
@@ -513,11 +515,19 @@ static int explain(ecm_eligibility *e, ecm_pg *pg, const ecm_eligibility_config 
             e->phone = dup_or_null(phones[e->phone_index], &failed);
         rc = failed ? -1 : 0;
     } else {
-        /* Waiting for a later time: judged at that time, as the gate will. */
+        ecm_gate_row *v = judge(e, pg, cfg, r, now_ms);
         int64_t t = now_ms;
-        if (strcmp(e->contact_state, "waiting") == 0 && e->next_attempt_ms > now_ms)
+        /* Waiting for a later time: when the judge now does not hold it
+         * exactly until then (the window or rule that set the time), it is
+         * judged at that time, as the gate will judge it then. */
+        if (v && strcmp(e->contact_state, "waiting") == 0 && e->next_attempt_ms > now_ms &&
+            !(v->action == ECM_GATE_WAIT && v->until_ms == e->next_attempt_ms)) {
+            ecm_gate_rows_destroy(v, 1);
+            free(e->zone);
+            e->zone = NULL;
             t = e->next_attempt_ms;
-        ecm_gate_row *v = judge(e, pg, cfg, r, t);
+            v = judge(e, pg, cfg, r, t);
+        }
         rc = v ? explain_gate(e, pg, r, v, t, why, sizeof why) : -1;
         ecm_gate_rows_destroy(v, 1);
     }

@@ -12,8 +12,10 @@
  *   closed                the contact is closed (outcome, when)
  *   out_with_dialer       an attempt is out (dispatched), its result awaited
  *   campaign_not_active   draft, paused, stopped, completed or expired
- *   then the gate, at now (queued, retry_due, pending, or waiting and due)
- *   or at next_attempt_at (waiting for a later time):
+ *   then the gate, at now; for a contact waiting for a later
+ *   next_attempt_at that the judge now does not hold it until exactly (the
+ *   window or rule that set it), at next_attempt_at, as the gate judges it
+ *   then:
  *   eligible_now          GO: goes with the next batch, on `phone`
  *   waiting               held by the campaign's window or legal hours, or
  *                         by the strategy's retry time, until `until`

@@ -734,6 +734,26 @@ static void test_eligibility_waiting_for_its_retry_time(void **state)
     ecm_eligibility_destroy(e);
 }
 
+/* The gate made it wait for its window (next_attempt_at at the opening):
+ * the answer is the window's, not a retry's. */
+static void test_eligibility_waiting_for_its_window_says_so(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    long long c = campaign(f, "active", NINE_TO_SIX, "UTC");
+    long long k = contact(f, c, "waiting", "ARRAY['+922134567890']", "'" KARACHI "'");
+    ecm_test_pg_exec(conn(f),
+                     "UPDATE contacts SET next_attempt_at = '2026-03-10T04:00:00Z', hold_reason = "
+                     "'outside', hold_rule_id = 0 WHERE id = %lld",
+                     k);
+    ecm_eligibility *e = explain(f, k, T("2026-03-09T14:00:00Z"));
+    assert_int_equal(e->state, ECM_ELIG_WAITING);
+    assert_int_equal(e->until_ms, T("2026-03-10T04:00:00Z"));
+    assert_non_null(strstr(e->reason, "Outside its calling window"));
+    assert_non_null(strstr(e->reason, "Tue 2026-03-10 09:00 (Asia/Karachi)"));
+    ecm_eligibility_destroy(e);
+}
+
 static void test_eligibility_unknown_contact(void **state)
 {
     fixture *f = *state;
@@ -786,6 +806,7 @@ int main(void)
         T_(test_eligibility_held_by_a_rule_names_it),
         T_(test_eligibility_out_with_dialer),
         T_(test_eligibility_waiting_for_its_retry_time),
+        T_(test_eligibility_waiting_for_its_window_says_so),
         T_(test_eligibility_unknown_contact),
         T_(test_eligibility_reads_past_a_dispatchers_locks),
     };
