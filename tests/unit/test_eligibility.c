@@ -228,6 +228,24 @@ static void populate_campaigns(fixture *f, int64_t now, long long *ids)
                      ids[1], (long long)now);
 }
 
+/* About a third of the numbers on a DNC list: voice, sms or all, global or
+ * campaign cid's. */
+static void list_numbers(fixture *f, uint32_t *s, long long cid, char numbers[][20], int nphones)
+{
+    char campaign_sql[24];
+    snprintf(campaign_sql, sizeof campaign_sql, "%lld", cid);
+    for (int i = 0; i < nphones; i++) {
+        uint32_t r = rnd(s) % 10;
+        if (r >= 3)
+            continue;
+        static const char *const chans[] = {"'voice'", "'sms'", "NULL"};
+        ecm_test_pg_exec(conn(f),
+                         "INSERT INTO dnc (phone, campaign_id, channel, reason) VALUES "
+                         "('%s', %s, %s, 'generated')",
+                         numbers[i], rnd(s) % 2 ? "NULL" : campaign_sql, chans[r]);
+    }
+}
+
 /* One generated contact of campaign cid at now; its numbers from *phone_no
  * on (unique: no two contacts share a number or a subject, so that a
  * batch's own dispatches cannot change another contact's verdict). */
@@ -306,18 +324,7 @@ static void populate_contact(fixture *f, uint32_t *s, long long cid, int sms, in
                          "to_timestamp(%lld / 1000.0), 'NO_ANSWER')",
                          sib, cid, sib, at);
     }
-    char campaign_sql[24];
-    snprintf(campaign_sql, sizeof campaign_sql, "%lld", cid);
-    for (int i = 0; i < nphones; i++) {
-        uint32_t r = rnd(s) % 10;
-        if (r >= 3)
-            continue;
-        static const char *const chans[] = {"'voice'", "'sms'", "NULL"};
-        ecm_test_pg_exec(conn(f),
-                         "INSERT INTO dnc (phone, campaign_id, channel, reason) VALUES "
-                         "('%s', %s, %s, 'generated')",
-                         numbers[i], rnd(s) % 2 ? "NULL" : campaign_sql, chans[r]);
-    }
+    list_numbers(f, s, cid, numbers, nphones);
 }
 
 typedef struct {
@@ -467,14 +474,14 @@ static void generated_round(fixture *f, uint32_t seed, int64_t now, tally *n)
     assert_non_null(seen);
     PGresult *all = ecm_test_pg_query(conn(f), "SELECT id FROM contacts ORDER BY id");
     for (int i = 0; i < PQntuples(all); i++) {
-        long long id = atoll(PQgetvalue(all, i, 0));
+        long long id = strtoll(PQgetvalue(all, i, 0), NULL, 10);
         es[id] = explain(f, id, now);
     }
     /* The explanations first, then the batches: explaining changed nothing. */
     batch_agrees(f, TAKE_SQL_ON("voice"), VOICE_MARGIN_MS, now, es, nes, n, seen);
     batch_agrees(f, TAKE_SQL_ON("sms"), 0, now, es, nes, n, seen);
     for (int i = 0; i < PQntuples(all); i++) {
-        long long id = atoll(PQgetvalue(all, i, 0));
+        long long id = strtoll(PQgetvalue(all, i, 0), NULL, 10);
         ecm_eligibility *e = es[id];
         if (seen[id])
             continue;
