@@ -25,7 +25,8 @@ static const char CONTACT_SQL[] =
     "(extract(epoch FROM ct.closed_at) * 1000)::bigint, ct.hold_reason, ct.hold_rule_id, "
     "ct.phones::text, " ECM_CONTACT_CHANNEL_SQL ", "
     "a.attempt, a.phone, a.channel, (extract(epoch FROM a.dispatched_at) * 1000)::bigint, "
-    "a.status "
+    "a.status, (extract(epoch FROM c.start_at) * 1000)::bigint, "
+    "(extract(epoch FROM c.end_at) * 1000)::bigint "
     "FROM contacts ct JOIN campaigns c ON c.id = ct.campaign_id "
     "LEFT JOIN LATERAL (SELECT attempt, phone, channel, dispatched_at, status FROM attempts "
     "WHERE contact_id = ct.id ORDER BY attempt DESC LIMIT 1) a ON true "
@@ -48,6 +49,8 @@ enum {
     E_ATT_CHANNEL,
     E_ATT_AT,
     E_ATT_STATUS,
+    E_START_MS,
+    E_END_MS,
 };
 
 /* The dnc rows of the contact's numbers: the match of ECM_DNC_BLOCKED_SQL
@@ -311,15 +314,22 @@ static void explain_out(ecm_eligibility *e, const PGresult *r, char **phones, in
 }
 
 /* A gate WAIT at t: the window (waiting) or a contact rule (held). */
-static int explain_wait(ecm_eligibility *e, ecm_pg *pg, const ecm_gate_row *v, char *why,
-                        size_t size)
+static int explain_wait(ecm_eligibility *e, ecm_pg *pg, const PGresult *r, const ecm_gate_row *v,
+                        char *why, size_t size)
 {
     char until[80], now[80];
     int rule = is_rule_kind(v->held_by);
     e->state = rule ? ECM_ELIG_HELD : ECM_ELIG_WAITING;
     e->until_ms = v->until_ms;
     say_local(e->zone, v->until_ms, until, sizeof until);
-    if (strcmp(v->held_by, "window") == 0) {
+    int64_t start = PQgetisnull(r, 0, E_START_MS) ? -1 : ecm_pgval_ll(r, 0, E_START_MS, -1);
+    if (strcmp(v->held_by, "window") == 0 && start > e->at_ms) {
+        char at[40];
+        (void)ecm_utf8_format(why, size,
+                              "The campaign starts at %s; inside its calling window in the "
+                              "contact's zone, that is from %s.",
+                              ecm_clock_format_ms(start, at, sizeof at), until);
+    } else if (strcmp(v->held_by, "window") == 0) {
         (void)ecm_utf8_format(why, size,
                               "Outside its calling window: it is %s where it is called; the "
                               "campaign's window and the legal hours allow it again from %s.",
@@ -337,7 +347,8 @@ static int explain_wait(ecm_eligibility *e, ecm_pg *pg, const ecm_gate_row *v, c
 }
 
 /* A gate CLOSE: what the next dispatch does to the contact. */
-static void explain_close(ecm_eligibility *e, const ecm_gate_row *v, char *why, size_t size)
+static void explain_close(ecm_eligibility *e, const PGresult *r, const ecm_gate_row *v, char *why,
+                          size_t size)
 {
     e->state = ECM_ELIG_BLOCKED;
     (void)snprintf(e->outcome, sizeof e->outcome, "%s", ecm_event_outcome_name(v->outcome));
@@ -351,10 +362,13 @@ static void explain_close(ecm_eligibility *e, const ecm_gate_row *v, char *why, 
         size_t len = strlen(why);
         (void)snprintf(why + len, size - len, ".");
     } else if (v->outcome == ECM__V1__OUTCOME__OUTCOME_EXPIRED) {
+        char end[40] = "?";
+        if (!PQgetisnull(r, 0, E_END_MS))
+            ecm_clock_format_ms(ecm_pgval_ll(r, 0, E_END_MS, 0), end, sizeof end);
         (void)ecm_utf8_format(why, size,
-                              "No time is left before the campaign's end when it may be "
+                              "No time is left before the campaign's end (%s) when it may be "
                               "contacted (%s), so it is closed EXPIRED when its turn comes.",
-                              v->reason ? v->reason : "window");
+                              end, v->reason ? v->reason : "window");
     } else {
         (void)ecm_utf8_format(why, size,
                               "None of its numbers can be used for %s%s, so it is closed %s when "
@@ -387,9 +401,9 @@ static int explain_gate(ecm_eligibility *e, ecm_pg *pg, const PGresult *r, const
     }
     switch (v->action) {
     case ECM_GATE_WAIT:
-        return explain_wait(e, pg, v, why, size);
+        return explain_wait(e, pg, r, v, why, size);
     case ECM_GATE_CLOSE:
-        explain_close(e, v, why, size);
+        explain_close(e, r, v, why, size);
         return 0;
     case ECM_GATE_GO:
         break;

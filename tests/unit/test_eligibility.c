@@ -761,6 +761,30 @@ static void test_eligibility_waiting_for_its_window_says_so(void **state)
     ecm_eligibility_destroy(e);
 }
 
+/* A campaign that has not started yet, and one whose end comes before the
+ * contact's next opening. */
+static void test_eligibility_campaign_start_and_end(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    long long later =
+        campaign_full(f, "voice_ivr", "active", "NULL", "UTC", "'2026-03-10T15:00:00Z'", "NULL");
+    long long k = contact(f, later, "queued", "ARRAY['+12125550100']", "'America/New_York'");
+    ecm_eligibility *e = explain(f, k, T("2026-03-09T14:00:00Z"));
+    assert_int_equal(e->state, ECM_ELIG_WAITING);
+    assert_int_equal(e->until_ms, T("2026-03-10T15:00:00Z"));
+    assert_non_null(strstr(e->reason, "The campaign starts at 2026-03-10T15:00:00.000Z"));
+    ecm_eligibility_destroy(e);
+    long long ending = campaign_full(f, "voice_ivr", "active", "'" NINE_TO_SIX "'", "UTC", "NULL",
+                                     "'2026-03-09T20:00:00Z'");
+    k = contact(f, ending, "queued", "ARRAY['+922134567890']", "'" KARACHI "'");
+    e = explain(f, k, T("2026-03-09T14:00:00Z"));
+    assert_int_equal(e->state, ECM_ELIG_BLOCKED);
+    assert_string_equal(e->outcome, "EXPIRED");
+    assert_non_null(strstr(e->reason, "the campaign's end (2026-03-09T20:00:00.000Z)"));
+    ecm_eligibility_destroy(e);
+}
+
 static void test_eligibility_unknown_contact(void **state)
 {
     fixture *f = *state;
@@ -814,6 +838,7 @@ int main(void)
         T_(test_eligibility_out_with_dialer),
         T_(test_eligibility_waiting_for_its_retry_time),
         T_(test_eligibility_waiting_for_its_window_says_so),
+        T_(test_eligibility_campaign_start_and_end),
         T_(test_eligibility_unknown_contact),
         T_(test_eligibility_reads_past_a_dispatchers_locks),
     };
