@@ -26,9 +26,11 @@ static const char CONTACT_SQL[] =
     "ct.phones::text, " ECM_CONTACT_CHANNEL_SQL ", "
     "a.attempt, a.phone, a.channel, (extract(epoch FROM a.dispatched_at) * 1000)::bigint, "
     "a.status, (extract(epoch FROM c.start_at) * 1000)::bigint, "
-    "(extract(epoch FROM c.end_at) * 1000)::bigint "
+    "(extract(epoch FROM c.end_at) * 1000)::bigint, "
+    "(extract(epoch FROM a.outcome_at) * 1000)::bigint "
     "FROM contacts ct JOIN campaigns c ON c.id = ct.campaign_id "
-    "LEFT JOIN LATERAL (SELECT attempt, phone, channel, dispatched_at, status FROM attempts "
+    "LEFT JOIN LATERAL (SELECT attempt, phone, channel, dispatched_at, status, outcome_at "
+    "FROM attempts "
     "WHERE contact_id = ct.id ORDER BY attempt DESC LIMIT 1) a ON true "
     "WHERE ct.id = $1";
 /* clang-format on */
@@ -51,6 +53,7 @@ enum {
     E_ATT_STATUS,
     E_START_MS,
     E_END_MS,
+    E_ATT_OUTCOME_MS,
 };
 
 /* The dnc rows of the contact's numbers: the match of ECM_DNC_BLOCKED_SQL
@@ -442,8 +445,13 @@ static void explain_closed(ecm_eligibility *e, const PGresult *r, char *why, siz
     e->state = ECM_ELIG_CLOSED;
     const char *outcome = ecm_pgval_str(r, 0, E_OUTCOME);
     (void)snprintf(e->outcome, sizeof e->outcome, "%s", outcome ? outcome : "");
+    /* When ECM learnt the last outcome (business time), else when it was
+     * closed (the database's clock: a DNC or EXPIRED close). */
     char at[40] = "?";
-    if (!PQgetisnull(r, 0, E_CLOSED_MS))
+    if (outcome && !PQgetisnull(r, 0, E_ATT_OUTCOME_MS) && strcmp(outcome, "DNC") != 0 &&
+        strcmp(outcome, "EXPIRED") != 0)
+        ecm_clock_format_ms(ecm_pgval_ll(r, 0, E_ATT_OUTCOME_MS, 0), at, sizeof at);
+    else if (!PQgetisnull(r, 0, E_CLOSED_MS))
         ecm_clock_format_ms(ecm_pgval_ll(r, 0, E_CLOSED_MS, 0), at, sizeof at);
     /* What held it back is why it closed only when it ran out of time. */
     const char *hold =

@@ -650,6 +650,16 @@ static void test_eligibility_closed_says_its_outcome(void **state)
                                       "after 2 attempt(s)"));
     assert_null(e->phone);
     ecm_eligibility_destroy(e);
+    /* With its last attempt's outcome: when ECM learnt it, business time. */
+    ecm_test_pg_exec(conn(f),
+                     "INSERT INTO attempts (contact_id, attempt, campaign_id, channel, phone, "
+                     "account_number, status, dispatched_at, outcome, outcome_at) VALUES (%lld, "
+                     "2, %lld, 'voice_ivr', '+12125550100', 'a-2', 'done', "
+                     "'2026-03-09T14:50:00Z', 'CONNECTED', '2026-03-09T14:55:00Z')",
+                     k, c);
+    e = explain(f, k, T("2026-03-09T16:00:00Z"));
+    assert_non_null(strstr(e->reason, "Closed with outcome CONNECTED at 2026-03-09T14:55:00.000Z"));
+    ecm_eligibility_destroy(e);
 }
 
 /* A cap of the campaign's rule set holds the contact: the rule is named
