@@ -250,7 +250,7 @@ out:
  * Returns the history (may be NULL when nothing needs one) with rc 0, or
  * rc -1 (the caller fails the batch). */
 static ecm_history *load_rules(ecm_gate *g, ecm_pg *pg, ecm_gate_row *rows, row_ctx *c, int n,
-                               int recorded, int64_t now_ms, int *rc)
+                               int recorded, int lock, int64_t now_ms, int *rc)
 {
     *rc = 0;
     if (!pg)
@@ -307,7 +307,7 @@ static ecm_history *load_rules(ecm_gate *g, ecm_pg *pg, ecm_gate_row *rows, row_
     }
     ecm_history *h = NULL;
     if (nkeys > 0) {
-        h = ecm_history_load(pg, keys, nkeys, now_ms - lookback_s * 1000, 1);
+        h = ecm_history_load(pg, keys, nkeys, now_ms - lookback_s * 1000, lock);
         if (!h)
             *rc = -1;
     }
@@ -350,11 +350,29 @@ static int decide_row(ecm_gate *g, ecm_history *h, row_ctx *c, int64_t now_ms, e
     return 0;
 }
 
-static ecm_gate_row *judge_all(ecm_gate *g, ecm_pg *pg, const PGresult *take, int first_col,
-                               int64_t now_ms, const int *recorded)
+/* What row i of t was judged with, from its columns and phase one. */
+static void fill_detail(ecm_gate_detail *d, const PGresult *t, int i, int c0, const row_ctx *c)
 {
-    int n = PQntuples(take);
-    if (n <= 0 || PQnfields(take) < first_col + ECM_GATE_NCOLS)
+    memset(d, 0, sizeof *d);
+    const char *ch = ecm_pgval_str(t, i, c0 + COL_CHANNEL);
+    (void)snprintf(d->channel, sizeof d->channel, "%s",
+                   ch && strcmp(ch, "sms") == 0 ? "sms" : "voice");
+    if (c->zone)
+        (void)snprintf(d->zone, sizeof d->zone, "%s", c->zone);
+}
+
+/* The one judge: rows row0 .. row0 + n - 1 of take, each contact through
+ * the same two phases (judge_row: its number, window, zone and
+ * jurisdictions; decide_row: window and rules with its history), the
+ * history of all of them read in one statement between the two, taking the
+ * subjects' and numbers' locks when lock is 1. detail (n entries, may be
+ * NULL) gets what each row was judged with. */
+static ecm_gate_row *judge_range(ecm_gate *g, ecm_pg *pg, const PGresult *take, int row0, int n,
+                                 int first_col, int64_t now_ms, const int *recorded, int lock,
+                                 ecm_gate_detail *detail)
+{
+    if (n <= 0 || row0 < 0 || row0 + n > PQntuples(take) ||
+        PQnfields(take) < first_col + ECM_GATE_NCOLS)
         return NULL;
     ecm_gate_row *rows = calloc((size_t)n, sizeof *rows);
     row_ctx *c = calloc((size_t)n, sizeof *c);
@@ -364,16 +382,18 @@ static ecm_gate_row *judge_all(ecm_gate *g, ecm_pg *pg, const PGresult *take, in
     int64_t bad_campaign = -1;
     for (int i = 0; i < n; i++) {
         int on = recorded ? (recorded[i] >= 0 ? recorded[i] : INT_MAX) : -1;
-        if (judge_row(g, take, i, first_col, now_ms, on, &bad_campaign, &rows[i], &c[i]) < 0)
+        if (judge_row(g, take, row0 + i, first_col, now_ms, on, &bad_campaign, &rows[i], &c[i]) < 0)
             goto fail;
     }
     int rc;
-    h = load_rules(g, pg, rows, c, n, recorded != NULL, now_ms, &rc);
+    h = load_rules(g, pg, rows, c, n, recorded != NULL, lock, now_ms, &rc);
     if (rc < 0)
         goto fail;
     for (int i = 0; i < n; i++) {
         if (c[i].pending && decide_row(g, h, &c[i], now_ms, &rows[i]) < 0)
             goto fail;
+        if (detail)
+            fill_detail(&detail[i], take, row0 + i, first_col, &c[i]);
     }
     ecm_history_destroy(h);
     ctx_free(c, n);
@@ -388,13 +408,19 @@ fail:
 ecm_gate_row *ecm_gate_judge(ecm_gate *g, ecm_pg *pg, const PGresult *take, int first_col,
                              int64_t now_ms)
 {
-    return judge_all(g, pg, take, first_col, now_ms, NULL);
+    return judge_range(g, pg, take, 0, PQntuples(take), first_col, now_ms, NULL, 1, NULL);
 }
 
 ecm_gate_row *ecm_gate_judge_recorded(ecm_gate *g, ecm_pg *pg, const PGresult *take, int first_col,
                                       const int *phone_index, int64_t now_ms)
 {
-    return judge_all(g, pg, take, first_col, now_ms, phone_index);
+    return judge_range(g, pg, take, 0, PQntuples(take), first_col, now_ms, phone_index, 1, NULL);
+}
+
+ecm_gate_row *ecm_gate_judge_contact(ecm_gate *g, ecm_pg *pg, const PGresult *r, int row,
+                                     int first_col, int64_t now_ms, ecm_gate_detail *detail)
+{
+    return judge_range(g, pg, r, row, 1, first_col, now_ms, NULL, 0, detail);
 }
 
 /* hold_reason / hold_rule_id: what held the contact back, shown by the

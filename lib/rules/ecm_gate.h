@@ -16,7 +16,12 @@
  * One statement per step whatever the batch size: the caller's take
  * statement selects ECM_GATE_COLUMNS, the verdicts are computed in memory
  * (windows cached per campaign version), and ecm_gate_apply() writes them
- * with array parameters. */
+ * with array parameters.
+ *
+ * One judge: ecm_gate_judge() (a dispatcher's batch) and
+ * ecm_gate_judge_contact() (one contact, to explain it: ecm_eligibility)
+ * run the same code for each contact, the batch only reading its contacts'
+ * history in one statement and locking it. */
 #ifndef ECM_GATE_H
 #define ECM_GATE_H
 
@@ -143,6 +148,28 @@ void ecm_gate_destroy(ecm_gate *g);
  * text can't be rendered) before ecm_gate_apply(). */
 ecm_gate_row *ecm_gate_judge(ecm_gate *g, ecm_pg *pg, const PGresult *take, int first_col,
                              int64_t now_ms) __attribute__((warn_unused_result));
+
+/* What ecm_gate_judge_contact() judged a contact with, beyond its verdict. */
+typedef struct {
+    char channel[8]; /* the effective channel of its next attempt: "voice" or "sms" */
+    /* The IANA zone its window and rules were read in (ecm_calling_zone on
+     * the picked number); "" when the judgement ended before (every number
+     * blocked, an unreadable window). */
+    char zone[64];
+} ecm_gate_detail;
+
+/* The verdict for one contact, row `row` of r (its ECM_GATE_COLUMNS from
+ * column first_col, read without locking anything), at business time
+ * now_ms: the code ecm_gate_judge() runs for every row of a batch, the
+ * number, the window and the rules with the contact's history, read here
+ * without the history's locks. Nothing is written; the contact need not be
+ * queued nor its campaign active (the verdict is what the gate would say
+ * if it took the contact at now_ms). detail (may be NULL) gets what it was
+ * judged with. Returns an array of one row (ecm_gate_rows_destroy(rows,
+ * 1)), or NULL when row is not in r, a statement fails or memory runs out. */
+ecm_gate_row *ecm_gate_judge_contact(ecm_gate *g, ecm_pg *pg, const PGresult *r, int row,
+                                     int first_col, int64_t now_ms, ecm_gate_detail *detail)
+    __attribute__((warn_unused_result));
 
 /* ecm_gate_judge() for contacts whose attempt is already recorded (an SMS
  * left 'sending' by a crashed sender, about to be sent again): row i is

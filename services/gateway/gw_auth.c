@@ -92,6 +92,7 @@ static const struct {
 
     {"GET", "/api/v1/contacts/{}", GW_ROLE_VIEWER, 0},
     {"POST", "/api/v1/contacts/{}/callback", GW_ROLE_SUPERVISOR, 1},
+    {"GET", "/api/v1/contacts/{}/eligibility", GW_ROLE_VIEWER, 0},
 
     {"GET", "/api/v1/dnc", GW_ROLE_VIEWER, 0},
     {"POST", "/api/v1/dnc", GW_ROLE_SUPERVISOR, 1},

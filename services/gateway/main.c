@@ -19,6 +19,7 @@
 #include "gw_contacts.h"
 #include "gw_consent.h"
 #include "gw_dnc.h"
+#include "gw_eligibility.h"
 #include "gw_export.h"
 #include "gw_keys.h"
 #include "gw_openapi.h"
@@ -179,6 +180,7 @@ static int (*const route_modules[])(ecm_http *h, const gw_app *app) = {
     gw_export_register,
     gw_openapi_register,
     gw_recycle_register,
+    gw_eligibility_register,
 };
 /* clang-format on */
 
