@@ -27,6 +27,10 @@ typedef struct {
     gw_upload_lease *upload_lease;   /* this process's owner identity; required */
     const char *topic_uploads;       /* uploads.changed (UploadInterrupted) */
     const char *topic_recycled;      /* contacts.recycled (ContactsRecycled); NULL: default */
+    /* ECM_FEEDER_WINDOW_MARGIN_S in ms: what the eligibility answer judges a
+     * call with, as the feeder does; -1: none; 0 (a zeroed app): the
+     * feeder's default */
+    long long voice_margin_ms;
 } gw_app;
 
 /* 2 GiB: a 1M-row contact file is ~100 MB. */

@@ -14,7 +14,9 @@ static void get_eligibility(void *ctx, ecm_http_req *req)
     }
     ecm_eligibility_config cfg = {
         .legal = app->legal ? *app->legal : (ecm_legal_hours){8 * 60, 21 * 60},
-        .voice_margin_ms = GW_ELIGIBILITY_VOICE_MARGIN_S * 1000LL,
+        .voice_margin_ms = app->voice_margin_ms > 0   ? app->voice_margin_ms
+                           : app->voice_margin_ms < 0 ? 0
+                                                      : GW_ELIGIBILITY_VOICE_MARGIN_S * 1000LL,
         .sms_margin_ms = 0,
     };
     ecm_pg *pg = ecm_pg_pool_get(app->pool);

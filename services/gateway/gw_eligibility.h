@@ -7,9 +7,9 @@
  *
  * The voice dispatcher (the feeder) judges with a margin, its
  * ECM_FEEDER_WINDOW_MARGIN_S: a call is handed over only when the window
- * stays open that much longer. The gateway judges with the feeder's
- * default (GW_ELIGIBILITY_VOICE_MARGIN_S); SMS with none, as the sms
- * service. */
+ * stays open that much longer. The gateway reads the same variable
+ * (app->voice_margin_ms; GW_ELIGIBILITY_VOICE_MARGIN_S, the feeder's
+ * default, when unset); SMS is judged with none, as the sms service. */
 #ifndef GW_ELIGIBILITY_H
 #define GW_ELIGIBILITY_H
 

@@ -45,6 +45,7 @@ typedef struct {
     char *legal_hours;
     long long upload_lease_s;
     long long upload_sweep_s;
+    long long voice_margin_s;
     char *topic_uploads;
     char *topic_recycled;
     long long password_opslimit;
@@ -99,6 +100,11 @@ static const ecm_cfg_entry config_table[] = {
      3600,
      "seconds an upload's lease lasts: renewed by its gateway at each batch and every third of "
      "it; once past (the gateway died or stalled), any gateway marks the upload 'interrupted'",
+     NULL, 0},
+    {"ECM_FEEDER_WINDOW_MARGIN_S", ECM_CFG_INT, offsetof(gateway_config, voice_margin_s), "600", 0,
+     86400,
+     "the feeder's margin (set both to one value): the eligibility answer judges a call as the "
+     "feeder does, with the window still open this long after",
      NULL, 0},
     {"ECM_GATEWAY_UPLOAD_SWEEP_S", ECM_CFG_INT, offsetof(gateway_config, upload_sweep_s), "15", 1,
      3600, "seconds between two looks for uploads whose lease is past (also done at start)", NULL,
@@ -301,6 +307,7 @@ int main(int argc, char **argv)
         .upload_lease = upload_lease,
         .topic_uploads = cfg.topic_uploads,
         .topic_recycled = cfg.topic_recycled,
+        .voice_margin_ms = cfg.voice_margin_s > 0 ? cfg.voice_margin_s * 1000 : -1,
     };
     ecm_log_info("gateway upload owner", "owner=%s lease_s=%lld sweep_s=%lld",
                  gw_upload_lease_owner(upload_lease), cfg.upload_lease_s, cfg.upload_sweep_s);
