@@ -50,20 +50,25 @@ static void check_campaign(const gw_campaign_input *in)
                    (strcmp(in->channel, "voice_ivr") == 0 ||
                     strcmp(in->channel, "voice_agent") == 0 || strcmp(in->channel, "sms") == 0),
                "channel '%s'", in->channel ? in->channel : "(null)");
+    /* Either channel may carry the other's settings (a strategy may switch
+     * channel); its own are required. */
     if (strcmp(in->channel, "sms") == 0) {
-        FUZZ_CHECK(in->sms_template && in->cisco_kind == NULL, "sms campaign settings");
-        FUZZ_CHECK(in->dlr_timeout_s > 0, "dlr_timeout_s %lld", in->dlr_timeout_s);
+        FUZZ_CHECK(in->sms_template != NULL, "sms campaign without a template");
     } else {
-        FUZZ_CHECK(in->cisco_kind && (strcmp(in->cisco_kind, "uccx") == 0 ||
-                                      strcmp(in->cisco_kind, "ucce_api") == 0 ||
-                                      strcmp(in->cisco_kind, "ucce_db") == 0),
-                   "voice campaign without cisco kind");
+        FUZZ_CHECK(in->cisco_kind != NULL, "voice campaign without cisco kind");
+    }
+    if (in->sms_template) {
+        FUZZ_CHECK(in->dlr_timeout_s > 0, "dlr_timeout_s %lld", in->dlr_timeout_s);
+    }
+    if (in->cisco_kind) {
+        FUZZ_CHECK(strcmp(in->cisco_kind, "uccx") == 0 || strcmp(in->cisco_kind, "ucce_api") == 0 ||
+                       strcmp(in->cisco_kind, "ucce_db") == 0,
+                   "cisco kind '%s'", in->cisco_kind);
         FUZZ_CHECK((strcmp(in->cisco_kind, "ucce_db") == 0) == (in->cisco_import_table != NULL),
                    "import table without ucce_db, or ucce_db without one");
+        FUZZ_CHECK(in->cisco_campaign_id && in->cisco_campaign_id[0], "no cisco campaign id");
         FUZZ_CHECK(strspn(in->cisco_campaign_id, "0123456789") == strlen(in->cisco_campaign_id),
                    "cisco campaign id '%s' not digits", in->cisco_campaign_id);
-        FUZZ_CHECK(in->cisco_campaign_id && in->cisco_campaign_id[0], "no cisco campaign id");
-        FUZZ_CHECK(in->sms_template == NULL, "voice campaign with a template");
     }
     FUZZ_CHECK((in->strategy != NULL) != (in->strategy_id > 0) ||
                    (in->strategy == NULL && in->strategy_id == 0),
