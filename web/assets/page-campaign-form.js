@@ -74,7 +74,7 @@ export async function render(view, ctx) {
       checked: (camp ? camp.channel : 'voice_ivr') === v, disabled: editing });
     return h('div', { class: 'field field-inline' }, r, h('label', { for: r.id }, label));
   });
-  const channel = () => view.querySelector(`input[name="${channelName}"]:checked`).value;
+  const channel = () => channelSet.querySelector(`input[name="${channelName}"]:checked`).value;
   const channelSet = h('fieldset', {}, h('legend', {}, 'Channel'), channelRadios,
     editing ? h('small', { class: 'hint' }, 'The channel cannot change once the campaign exists.') : null,
     slot('channel', channelRadios[0].querySelector('input')));
@@ -202,7 +202,7 @@ export async function render(view, ctx) {
     const enc = m.encoding.name === 'GSM-7' ? 'GSM-7 (standard)' : 'UCS-2 (Unicode)';
     const parts = [
       h('span', {}, `Characters: ${fmtNumber(m.chars)}`),
-      h('span', {}, `Counted as: ${fmtNumber(m.units)} of ${m.segments > 1 ? `${m.encoding.part} per part` : m.encoding.single}`),
+      h('span', {}, `Counted as: ${fmtNumber(m.units)}${m.segments > 1 ? ` (${m.encoding.part} per part)` : ` of ${m.encoding.single}`}`),
       h('span', {}, `Encoding: ${enc}`),
       h('span', {}, `Message parts: ${m.segments}`),
     ];
@@ -211,7 +211,7 @@ export async function render(view, ctx) {
     if (m.unicode.length) notes.push(`Sent as Unicode because of ${m.unicode.map(u => `“${u}”`).join(' ')}: a part holds 70 characters instead of 160.`);
     if (t.fields.length) notes.push(`Not counted: each contact’s ${[...new Set(t.fields)].map(f => `{${f}}`).join(', ')}, filled in per contact.`);
     if (t.error) notes.push(t.error);
-    count.replaceChildren(h('div', { class: 'sms-figures' }, parts), notes.map(n => h('p', { class: 'hint' }, n)));
+    count.replaceChildren(h('div', { class: 'sms-figures' }, parts), ...notes.map(n => h('p', { class: 'hint' }, n)));
   };
   template.addEventListener('input', drawCount);
   drawCount();

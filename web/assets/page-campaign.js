@@ -378,7 +378,7 @@ function recycleSection(id, getC, changed) {
     const have = c.counts.by_outcome;
     const before = new Set(chosen());
     boxes.replaceChildren(h('legend', {}, 'Outcomes to re-open'),
-      kinds.filter(o => have[o]).map(o => {
+      ...kinds.filter(o => have[o]).map(o => {
         const box = h('input', { type: 'checkbox', value: o, id: uid('rc'), checked: before.has(o) });
         return h('div', { class: 'field field-inline' }, box,
           h('label', { for: box.id }, outcomeLabel(o)));

@@ -1,0 +1,265 @@
+// The campaign pages as a supervisor uses them: create a voice campaign in
+// the form (a wrong time zone is refused next to its field), see it listed,
+// upload a CSV with bad rows at known lines and read exactly those lines and
+// reasons in the report (and download it), activate and watch the page's
+// numbers until every contact is finished, count a recycle; pause, edit
+// (PATCH sends only what changed), resume and stop (with confirmation) a
+// second campaign while it runs; the SMS form's live length count (GSM-7,
+// an extension character counting 2, UCS-2). Screenshots and an axe scan of
+// every page. Leaves the first campaign's id in t.shared.campaignId.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const GOOD = 200;
+const BAD_PHONE_LINE = 51;
+const SHORT_ROW_LINE = 102;
+const DUPLICATE_LINE = 153;
+// Contacts carry their own zone: the dev stack's business clock starts at
+// 12:00 UTC, before the legal hours in New York (the campaign's zone), still
+// inside them in London.
+const CONTACT_ZONE = 'Europe/London';
+
+/* Distinct valid US numbers: area 212, exchanges 200.. (no N11, no 555). */
+function phones(n, area = '212', first = 200) {
+  const out = [];
+  for (let x = first; out.length < n; x++) {
+    if (x % 100 === 11 || x === 555) continue;
+    out.push(`${area}${x}${String(1000 + out.length).padStart(4, '0')}`);
+  }
+  return out;
+}
+
+/* The CSV of the test: GOOD good rows and the three bad ones at their lines.
+ * Returns {text, goodPhones}. */
+function contactsCsv() {
+  const nums = phones(GOOD);
+  const lines = ['account_number,first_name,last_name,phone1,phone2,time_zone'];
+  let g = 0;
+  while (lines.length < GOOD + 4) {
+    const line = lines.length + 1; // the file's line number of the row pushed now
+    if (line === BAD_PHONE_LINE) lines.push(`BAD-1,Nora,Phone,12345,,${CONTACT_ZONE}`);
+    else if (line === SHORT_ROW_LINE) lines.push('BAD-2,Sam,Short,2125550000,');
+    else if (line === DUPLICATE_LINE) lines.push(`BAD-3,Dee,Twice,${nums[0]},,${CONTACT_ZONE}`);
+    else {
+      lines.push(`ACC-${g + 1},First${g + 1},Last${g + 1},${nums[g]},,${CONTACT_ZONE}`);
+      g++;
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/* The figure a <dl class="facts"> gives for term, as a number. */
+async function figure(scope, term) {
+  const dd = scope.locator('dl.facts dt', { hasText: new RegExp(`^${term}$`) }).locator('xpath=following-sibling::dd[1]');
+  return Number((await dd.first().textContent()).replace(/[^0-9]/g, ''));
+}
+
+export default async function (t) {
+  const { page } = t;
+  const strategyId = await t.fastStrategy('Console fast');
+  const stamp = Date.now().toString(36);
+  const name = `Console voice ${stamp}`;
+
+  // The list and the form.
+  await t.go('#/campaigns');
+  await t.axe('campaign list');
+  await page.getByRole('link', { name: 'New campaign' }).click();
+  await page.getByRole('heading', { name: 'New campaign' }).waitFor();
+  await page.getByLabel('Name', { exact: true }).fill(name);
+  await page.getByLabel('Voice, recorded message (IVR)').check();
+  await page.getByLabel('Strategy', { exact: true }).selectOption({ label: 'Console fast' });
+  await page.getByLabel('How contacts reach Cisco').selectOption('uccx');
+  await page.getByLabel('Cisco campaign ID').fill('1');
+  await page.getByLabel('Time zone', { exact: true }).fill('Mars/Olympus_Mons');
+  await page.getByLabel('Monday from').fill('00:00');
+  await page.getByLabel('Monday to').fill('24:00');
+  await page.getByRole('button', { name: 'Use Monday’s hours every day' }).click();
+  t.eq(await page.getByLabel('Sunday to').inputValue(), '24:00', 'Sunday after copying Monday');
+  await page.getByRole('button', { name: 'Create campaign' }).click();
+  const zoneProblem = page.locator('.field-problem').filter({ hasText: 'Pick a time zone from the list' });
+  await zoneProblem.waitFor();
+  t.eq(await page.getByLabel('Time zone', { exact: true }).getAttribute('aria-invalid'), 'true', 'the time zone field marked invalid');
+  t.step('a time zone that does not exist is refused next to its field');
+  await page.getByLabel('Time zone', { exact: true }).fill('America/New_York');
+  await t.shot('campaign-form-new');
+  await t.axe('campaign form (new)');
+  await page.getByRole('button', { name: 'Create campaign' }).click();
+  await page.waitForURL(/#\/campaigns\/[0-9]+$/);
+  const id = Number(/#\/campaigns\/([0-9]+)$/.exec(page.url())[1]);
+  t.shared.campaignId = id;
+  const made = await t.api('GET', `/api/v1/campaigns/${id}`);
+  t.eq([made.name, made.channel, made.state, made.strategy_id, made.time_zone],
+    [name, 'voice_ivr', 'draft', strategyId, 'America/New_York'], 'the campaign as created');
+  t.eq(made.cisco, { kind: 'uccx', campaign_id: '1' }, 'its Cisco target');
+  for (const d of ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']) {
+    t.eq(made.call_window[d], [['00:00', '24:00']], `its window on ${d}`);
+  }
+  t.step(`campaign ${id} created through the form`);
+
+  await t.go('#/campaigns');
+  const row = page.getByRole('row').filter({ has: page.getByRole('link', { name }) });
+  await row.waitFor();
+  t.ok((await row.textContent()).includes('Draft'), 'the list shows the new campaign as Draft');
+
+  // Upload with bad rows at known lines.
+  await t.go(`#/campaigns/${id}`);
+  await page.getByRole('link', { name: 'Upload contacts' }).click();
+  await page.getByRole('heading', { name: /^Upload contacts to/ }).waitFor();
+  await t.shot('upload');
+  await t.axe('upload');
+  const csvFile = join(t.tmp, `contacts-${stamp}.csv`);
+  writeFileSync(csvFile, contactsCsv());
+  await page.getByLabel('Contact file (CSV)').setInputFiles(csvFile);
+  await page.getByRole('button', { name: 'Upload', exact: true }).click();
+  await page.waitForURL(/#\/uploads\/[0-9]+$/, { timeout: 120000 });
+  const uploadId = Number(/#\/uploads\/([0-9]+)$/.exec(page.url())[1]);
+  await page.getByRole('heading', { name: `Upload ${uploadId} report` }).waitFor();
+  await t.waitFor(async () => (await page.locator('dl.facts').textContent()).includes('Done'), 'the upload done');
+  const rep = await t.api('GET', `/api/v1/uploads/${uploadId}`);
+  t.eq(rep.rows.map((r) => r.line), [BAD_PHONE_LINE, SHORT_ROW_LINE, DUPLICATE_LINE], 'the lines the server did not load');
+  t.ok(/^phone1: '12345'/.test(rep.rows[0].reason), `line ${BAD_PHONE_LINE}'s reason names phone1 (${rep.rows[0].reason})`);
+  t.eq(rep.rows[1].reason, 'expected 6 fields, found 5', `line ${SHORT_ROW_LINE}'s reason`);
+  t.eq(rep.rows[2].kind, 'duplicate', `line ${DUPLICATE_LINE} is a duplicate`);
+  t.ok(rep.rows[2].reason.includes('already on line 2'), `line ${DUPLICATE_LINE}'s reason points at line 2`);
+  const table = page.getByRole('table', { name: /^Rows not loaded/ });
+  const shown = await table.locator('tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.cells].map((td) => td.textContent)));
+  t.eq(shown.map((r) => [Number(r[0]), r[2]]), rep.rows.map((r) => [r.line, r.reason]), 'the report table: lines and reasons');
+  t.ok(shown[2][1].includes('already in the campaign'), 'a duplicate is said so in plain words');
+  t.eq(await figure(page, 'Loaded'), GOOD, 'the report\'s loaded count');
+  t.eq(await figure(page, 'Not valid'), 2, 'the report\'s not valid count');
+  t.eq(await figure(page, 'Duplicates'), 1, 'the report\'s duplicate count');
+  t.step(`upload ${uploadId}: ${GOOD} loaded; lines ${BAD_PHONE_LINE}, ${SHORT_ROW_LINE}, ${DUPLICATE_LINE} listed with their reasons`);
+  const [dl] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download report (CSV)' }).click()]);
+  t.eq(dl.suggestedFilename(), `upload-${uploadId}-report.csv`, 'the report file name');
+  const saved = readFileSync(await dl.path(), 'utf8').trim().split('\r\n');
+  t.eq(saved.length, 4, 'the downloaded report: a header and three rows');
+  t.eq(saved.slice(1).map((l) => Number(/^"([0-9]+)"/.exec(l)[1])), [BAD_PHONE_LINE, SHORT_ROW_LINE, DUPLICATE_LINE], 'the downloaded lines');
+  await t.shot('upload-report');
+  await t.axe('upload report');
+
+  // Activate and watch it finish on the page.
+  await page.getByRole('link', { name: `Back to “${name}”` }).click();
+  await page.getByRole('heading', { name }).waitFor();
+  await page.getByRole('button', { name: 'Activate' }).click();
+  await page.locator('.page-head').getByRole('button', { name: 'Pause' }).or(page.getByText(`${GOOD} of ${GOOD} finished`)).first().waitFor();
+  t.ok(['active', 'completed'].includes((await t.api('GET', `/api/v1/campaigns/${id}`)).state), 'the campaign active after Activate');
+  await t.waitFor(async () => (await page.getByText(`${GOOD} of ${GOOD} finished (100%)`).count()) > 0,
+    'the page showing every contact finished', 600000);
+  t.eq(t.sql(`SELECT count(*) FROM contacts WHERE campaign_id = ${id} AND state <> 'closed'`), ['0'], 'contacts not closed (database)');
+  const attempts = Number(t.sql(`SELECT count(*) FROM attempts WHERE campaign_id = ${id}`)[0]);
+  await t.waitFor(async () => (await figure(page, 'Attempts')) === attempts, `the page's attempts = the database's (${attempts})`);
+  await page.locator('svg.chart-svg').waitFor();
+  t.ok(await page.getByText('Show the figures as a table').isVisible(), 'the chart has its table');
+  t.step(`campaign ${id}: every contact finished (${attempts} attempts), shown on the page`);
+  await t.shot('campaign-detail');
+  await t.axe('campaign detail');
+
+  // Count a recycle (dry run): the page's count is the server's.
+  const finished = (await t.api('GET', `/api/v1/campaigns/${id}`)).counts.by_outcome;
+  const outcome = Object.keys(finished).filter((o) => o !== 'DNC').sort((a, b) => finished[b] - finished[a])[0];
+  const box = page.locator(`fieldset.checks input[value="${outcome}"]`);
+  await box.check();
+  await page.getByLabel('Finished at least').fill('0');
+  await page.getByLabel('Unit', { exact: true }).selectOption('m');
+  await page.getByRole('button', { name: 'Count', exact: true }).click();
+  const dry = await t.api('POST', `/api/v1/campaigns/${id}/recycle`, { outcomes: [outcome], older_than: '0m', dry_run: true });
+  await page.getByText(`${dry.contacts.toLocaleString('en-US')} finished contacts would be re-opened`).waitFor();
+  t.ok(await page.getByRole('button', { name: `Re-open ${dry.contacts.toLocaleString('en-US')} contacts` }).isVisible(), 'the re-open button names the count');
+  t.step(`recycle count for ${outcome}: ${dry.contacts}, as the server says`);
+  await t.shot('campaign-recycle-count');
+
+  // A second campaign: pause, edit, resume and stop while it runs.
+  const cisco = { kind: 'uccx', campaign_id: '1' };
+  const window = Object.fromEntries(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'].map((d) => [d, [['00:00', '24:00']]]));
+  const second = await t.api('POST', '/api/v1/campaigns', {
+    name: `Console pause ${stamp}`, channel: 'voice_ivr', strategy_id: strategyId, cisco, time_zone: 'America/New_York', call_window: window,
+  });
+  const id2 = second.id;
+  const nums = phones(1500, '312');
+  await t.api('POST', `/api/v1/campaigns/${id2}/uploads`,
+    nums.map((p, i) => ({ account_number: `P-${i}`, first_name: 'Pat', phone1: p, time_zone: CONTACT_ZONE })));
+  await t.api('POST', `/api/v1/campaigns/${id2}/activate`);
+  await t.go(`#/campaigns/${id2}`);
+  const attemptsOf2 = () => Number(t.sql(`SELECT count(*) FROM attempts WHERE campaign_id = ${id2}`)[0]);
+  await t.waitFor(async () => attemptsOf2() > 0, 'the second campaign dispatching');
+  await page.getByRole('button', { name: 'Pause' }).click();
+  await page.locator('.page-head').getByRole('button', { name: 'Resume' }).waitFor();
+  const pausedAt = t.sql('SELECT clock_timestamp()')[0];
+  t.eq((await t.api('GET', `/api/v1/campaigns/${id2}`)).state, 'paused', 'the second campaign after Pause');
+  const open = Number(t.sql(`SELECT count(*) FROM contacts WHERE campaign_id = ${id2} AND state <> 'closed'`)[0]);
+  t.ok(open > 0, `contacts still open at the pause (${open})`);
+  // Every call handed out before the pause has its result: from here on an
+  // active campaign would dispatch again; a paused one must not.
+  await t.waitFor(async () => t.sql(`SELECT count(*) FROM contacts WHERE campaign_id = ${id2} AND state = 'dispatched'`)[0] === '0',
+    'no call of the paused campaign still out');
+  const whilePaused = attemptsOf2();
+  t.step(`campaign ${id2} paused with ${open} contacts open and ${whilePaused} attempts`);
+
+  await page.getByRole('link', { name: 'Edit' }).click();
+  await page.getByRole('heading', { name: /^Edit/ }).waitFor();
+  await t.shot('campaign-form-edit');
+  await t.axe('campaign form (edit)');
+  await page.getByLabel('Name', { exact: true }).fill(`Console pause ${stamp} (edited)`);
+  const [patch] = await Promise.all([
+    page.waitForRequest((r) => r.method() === 'PATCH' && r.url().endsWith(`/api/v1/campaigns/${id2}`)),
+    page.getByRole('button', { name: 'Save changes' }).click(),
+  ]);
+  t.eq(JSON.parse(patch.postData()), { name: `Console pause ${stamp} (edited)` }, 'the PATCH carries only the name');
+  await page.getByRole('heading', { name: `Console pause ${stamp} (edited)` }).waitFor();
+  t.eq(t.sql(`SELECT count(*) FROM attempts WHERE campaign_id = ${id2} AND sending_at > '${pausedAt}'`), ['0'],
+    'attempts recorded after the pause');
+  t.eq(attemptsOf2(), whilePaused, 'attempts while paused');
+  t.step('nothing dispatched while paused; the edit sent only the name');
+
+  await page.getByRole('button', { name: 'Resume' }).click();
+  await page.locator('.page-head').getByRole('button', { name: 'Pause' }).waitFor();
+  t.eq((await t.api('GET', `/api/v1/campaigns/${id2}`)).state, 'active', 'the second campaign after Resume');
+  await t.waitFor(async () => attemptsOf2() > whilePaused, 'attempts growing again after Resume');
+  await page.locator('.page-head').getByRole('button', { name: 'Stop', exact: true }).click();
+  const dialog = page.getByRole('dialog');
+  await dialog.waitFor();
+  t.ok((await dialog.textContent()).includes('cannot be undone'), 'Stop says it cannot be undone');
+  await t.shot('campaign-stop-confirm');
+  await dialog.getByRole('button', { name: 'Cancel' }).click();
+  t.eq((await t.api('GET', `/api/v1/campaigns/${id2}`)).state, 'active', 'still active after cancelling Stop');
+  await page.locator('.page-head').getByRole('button', { name: 'Stop', exact: true }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Stop campaign' }).click();
+  await page.getByText('Campaign stopped.').waitFor();
+  t.eq((await t.api('GET', `/api/v1/campaigns/${id2}`)).state, 'stopped', 'the second campaign after Stop');
+  t.ok(!(await page.locator('.page-head').getByRole('button', { name: 'Resume' }).count()), 'no Resume on a stopped campaign');
+  t.step(`campaign ${id2}: resumed (attempts grew again), Stop asked first, then stopped`);
+
+  // The SMS form's live count.
+  await t.go('#/campaigns/new');
+  await page.getByLabel('Text message (SMS)').check();
+  const text = page.getByLabel('Message text');
+  const count = page.locator('.sms-count');
+  const says = async (want) => {
+    const all = async () => want.every((w) => got.includes(w));
+    let got = '';
+    try {
+      await t.waitFor(async () => {
+        got = await count.textContent();
+        return all();
+      }, `the count saying ${want.join(', ')}`, 10000);
+    } catch {
+      for (const w of want) t.ok(got.includes(w), `the count says “${w}” (it says “${got}”)`);
+    }
+  };
+  await text.fill('Bonjour Zoé, à demain');
+  await says(['Characters: 21', 'Counted as: 21 of 160', 'Encoding: GSM-7', 'Message parts: 1']);
+  await text.fill('Only 5€ today');
+  await says(['Characters: 13', 'Counted as: 14 of 160', 'Encoding: GSM-7', 'count as 2']);
+  await text.fill('Hi {first_name} 😀');
+  await says(['Characters: 5', 'Counted as: 6 of 70', 'Encoding: UCS-2', 'because of “😀”', '{first_name}']);
+  await text.fill('a'.repeat(161));
+  await says(['Counted as: 161 (153 per part)', 'Message parts: 2']);
+  // 153 euro signs are 306 septets, two parts by arithmetic, but a part
+  // never splits one: 76 + 76 + 1.
+  await text.fill('€'.repeat(153));
+  await says(['Counted as: 306 (153 per part)', 'Message parts: 3']);
+  await text.fill('Dear {first_name}, your appointment is tomorrow. Reply STOP to opt out.');
+  await t.shot('campaign-form-sms');
+  await t.axe('campaign form (sms)');
+  t.step('the SMS count: GSM-7 with é, € counting 2, UCS-2 with an emoji, parts of 153');
+}
