@@ -153,6 +153,11 @@ export default async function (t) {
   t.step(`campaign ${id}: every contact finished (${attempts} attempts), shown on the page`);
   await t.shot('campaign-detail');
   await t.axe('campaign detail');
+  const [export1] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download attempts (CSV)' }).click()]);
+  t.eq(export1.suggestedFilename(), `campaign-${id}-attempts.csv`, 'the attempts export file name');
+  const exported = readFileSync(await export1.path(), 'utf8').trim().split('\r\n');
+  t.eq(exported.length, attempts + 1, 'the attempts export: a header and one line per attempt');
+  t.step(`the attempts export holds the ${attempts} attempts`);
 
   // Count a recycle (dry run): the page's count is the server's.
   const finished = (await t.api('GET', `/api/v1/campaigns/${id}`)).counts.by_outcome;
@@ -228,6 +233,35 @@ export default async function (t) {
   t.eq((await t.api('GET', `/api/v1/campaigns/${id2}`)).state, 'stopped', 'the second campaign after Stop');
   t.ok(!(await page.locator('.page-head').getByRole('button', { name: 'Resume' }).count()), 'no Resume on a stopped campaign');
   t.step(`campaign ${id2}: resumed (attempts grew again), Stop asked first, then stopped`);
+
+  // A viewer sees the figures, and no button that changes anything.
+  const viewer = `viewer-${stamp}`;
+  const viewerPassword = `viewer password ${stamp}`;
+  await t.api('POST', '/api/v1/users', { name: viewer, role: 'viewer', password: viewerPassword });
+  const draft = await t.api('POST', '/api/v1/campaigns', { name: `Console draft ${stamp}`, channel: 'voice_ivr', strategy_id: strategyId, cisco });
+  await t.go(`#/campaigns/${draft.id}`);
+  await page.getByRole('button', { name: 'Activate' }).waitFor();
+  t.ok(await page.getByRole('link', { name: 'Edit', exact: true }).isVisible(), 'an admin sees Edit on a draft');
+  const vctx = await page.context().browser().newContext({ viewport: { width: 1280, height: 900 }, timezoneId: 'Europe/London', locale: 'en-GB' });
+  const vp = await vctx.newPage();
+  await vp.goto(`${t.base}/#/campaigns/${draft.id}`);
+  await vp.getByLabel('User name').fill(viewer);
+  await vp.getByLabel('Password').fill(viewerPassword);
+  await vp.getByRole('button', { name: 'Sign in' }).click();
+  await vp.getByRole('heading', { name: `Console draft ${stamp}` }).waitFor();
+  await vp.getByText('Contacts by state').waitFor();
+  await t.shot('campaign-as-viewer', vp);
+  for (const label of ['Activate', 'Pause', 'Resume', 'Stop', 'Count']) {
+    t.eq(await vp.getByRole('button', { name: label, exact: true }).count(), 0, `a viewer's ${label} buttons`);
+  }
+  for (const label of ['Edit', 'Upload contacts']) {
+    t.eq(await vp.getByRole('link', { name: label, exact: true }).count(), 0, `a viewer's ${label} links`);
+  }
+  await vp.goto(`${t.base}/#/campaigns`);
+  await vp.getByRole('link', { name: `Console draft ${stamp}` }).waitFor();
+  t.eq(await vp.getByRole('link', { name: 'New campaign' }).count(), 0, 'a viewer\'s New campaign link');
+  await vctx.close();
+  t.step('a viewer sees no change buttons on a draft an admin may activate');
 
   // The SMS form's live count.
   await t.go('#/campaigns/new');

@@ -121,7 +121,7 @@ export function outcomeChart(stats) {
       class: 'num' })),
   ];
   const details = h('details', { class: 'chart-table' },
-    h('summary', {}, `Show the figures as a table (${fmtNumber(rows.length)} ${unit}s with activity)`),
+    h('summary', {}, `Show the figures as a table (${fmtNumber(rows.length)} ${unit}${rows.length === 1 ? '' : 's'} with activity)`),
     table(cols, rows, { caption: `Attempts and results per ${unit}`, empty: 'No activity.' }));
   return h('div', { class: 'chart' }, h('div', { class: 'chart-frame' }, chart), legend, details);
 }
