@@ -81,6 +81,13 @@ export default async function (t) {
   t.eq(await page.getByLabel('Time zone', { exact: true }).getAttribute('aria-invalid'), 'true', 'the time zone field marked invalid');
   t.step('a time zone that does not exist is refused next to its field');
   await page.getByLabel('Time zone', { exact: true }).fill('America/New_York');
+  await page.getByLabel('Region', { exact: true }).fill('ZZ');
+  await page.getByRole('button', { name: 'Create campaign' }).click();
+  await page.locator('.field-problem').filter({ hasText: 'ISO 3166' }).waitFor();
+  t.eq(await page.getByLabel('Region', { exact: true }).getAttribute('aria-invalid'), 'true', 'the region field marked invalid');
+  t.eq(await page.locator('.field-problem').filter({ hasText: 'Pick a time zone' }).count(), 0, 'the fixed time zone no longer marked');
+  t.step('the server\'s refusal of the region is shown under Region');
+  await page.getByLabel('Region', { exact: true }).fill('US');
   await t.shot('campaign-form-new');
   await t.axe('campaign form (new)');
   await page.getByRole('button', { name: 'Create campaign' }).click();
