@@ -53,6 +53,8 @@ typedef struct {
     long long password_memlimit;
     long long login_max_failures;
     long long login_lock_s;
+    long long login_addr_max_failures;
+    long long login_addr_window_s;
     long long session_idle_s;
     long long session_max_s;
     int cookie_secure;
@@ -144,6 +146,13 @@ static const ecm_cfg_entry config_table[] = {
      "5", 1, 100, "wrong passwords in a row that lock a console user", NULL, 0},
     {"ECM_GATEWAY_LOGIN_LOCK_S", ECM_CFG_INT, offsetof(gateway_config, login_lock_s), "900", 1,
      604800, "seconds a locked console user cannot sign in (an admin may unlock sooner)", NULL, 0},
+    {"ECM_GATEWAY_LOGIN_ADDR_MAX_FAILURES", ECM_CFG_INT,
+     offsetof(gateway_config, login_addr_max_failures), "30", 1, 100000,
+     "refused sign-ins from one client address (whatever the user names) within "
+     "ECM_GATEWAY_LOGIN_ADDR_WINDOW_S after which that address gets 429 until the window is past",
+     NULL, 0},
+    {"ECM_GATEWAY_LOGIN_ADDR_WINDOW_S", ECM_CFG_INT, offsetof(gateway_config, login_addr_window_s),
+     "300", 1, 86400, "seconds over which refused sign-ins from one address are counted", NULL, 0},
     {"ECM_GATEWAY_SESSION_IDLE_S", ECM_CFG_INT, offsetof(gateway_config, session_idle_s), "1800", 1,
      604800, "seconds a console session lasts without a request", NULL, 0},
     {"ECM_GATEWAY_SESSION_MAX_S", ECM_CFG_INT, offsetof(gateway_config, session_max_s), "43200", 1,
@@ -249,6 +258,8 @@ static int configure_sessions(const gateway_config *cfg)
         .memlimit = (size_t)cfg->password_memlimit,
         .max_failures = (int)cfg->login_max_failures,
         .lock_s = cfg->login_lock_s,
+        .addr_max_failures = (int)cfg->login_addr_max_failures,
+        .addr_window_s = cfg->login_addr_window_s,
         .idle_s = cfg->session_idle_s,
         .max_s = cfg->session_max_s,
         .cookie_secure = cfg->cookie_secure,
