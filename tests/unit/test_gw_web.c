@@ -26,8 +26,8 @@
 #include "gw_auth.h"
 #include "gw_web.h"
 
-#define PORT_FIRST 7790
-#define PORT_LAST 7809
+#define PORT_FIRST 7850
+#define PORT_LAST 7869
 
 #define DISK_INDEX "<!doctype html><title>disk copy</title><p>disk copy</p>\n"
 #define DISK_APP "/* disk app.js, not the compiled-in one */\n"
