@@ -8,6 +8,7 @@
 #include <sodium.h>
 
 #include "ecm_log.h"
+#include "gw_client.h"
 #include "gw_audit.h"
 #include "gw_json.h"
 #include "gw_users.h"
@@ -193,7 +194,7 @@ int gw_session_audit_user(ecm_pg *pg, ecm_http_req *req, const char *user_id, co
                           const char *role, const char *action, const json_t *summary)
 {
     char addr[46] = "", resource[40];
-    if (ecm_http_req_client_addr(req, addr, sizeof addr) != 0) {
+    if (gw_client_addr(req, addr, sizeof addr) != 0) {
         addr[0] = '\0';
     }
     (void)snprintf(resource, sizeof resource, "user/%s", user_id);
@@ -334,7 +335,7 @@ static void start_session(ecm_http_req *req, ecm_pg *pg, const found_user *u)
     random_hex(token);
     random_hex(csrf);
     session_id(token, sid);
-    if (ecm_http_req_client_addr(req, addr, sizeof addr) != 0) {
+    if (gw_client_addr(req, addr, sizeof addr) != 0) {
         addr[0] = '\0';
     }
     const char *ua = ecm_http_req_header(req, "User-Agent");
@@ -416,7 +417,7 @@ static void create_session(void *ctx, ecm_http_req *req)
     size_t pw_len = json_string_length(jpw);
     found_user u = {0};
     char addr[64];
-    if (ecm_http_req_client_addr(req, addr, sizeof addr) != 0) {
+    if (gw_client_addr(req, addr, sizeof addr) != 0) {
         (void)snprintf(addr, sizeof addr, "unknown");
     }
     ecm_pg *pg = ecm_pg_pool_get(app->pool);

@@ -24,6 +24,7 @@
 #include "gw_keys.h"
 #include "gw_openapi.h"
 #include "gw_web.h"
+#include "gw_client.h"
 #include "gw_recycle.h"
 #include "gw_rules.h"
 #include "gw_session.h"
@@ -59,6 +60,7 @@ typedef struct {
     long long session_max_s;
     int cookie_secure;
     char *web_dir;
+    char *trusted_proxies;
 } gateway_config;
 
 static int validate_region(const char *value, char *errstr, size_t errstr_size)
@@ -86,6 +88,11 @@ static int validate_web_dir(const char *value, char *errstr, size_t errstr_size)
     (void)snprintf(errstr, errstr_size, "'%.200s' is not a folder holding the console's index.html",
                    value);
     return -1;
+}
+
+static int validate_proxies(const char *value, char *errstr, size_t errstr_size)
+{
+    return gw_client_check(value, errstr, errstr_size);
 }
 
 static const ecm_cfg_entry config_table[] = {
@@ -162,6 +169,12 @@ static const ecm_cfg_entry config_table[] = {
      "the session cookie says Secure (sent over HTTPS only); false only for a plain-HTTP dev "
      "stack",
      NULL, 0},
+    {"ECM_GATEWAY_TRUSTED_PROXIES", ECM_CFG_STRING, offsetof(gateway_config, trusted_proxies), "",
+     0, -1,
+     "reverse proxies (ingress) in front of the gateway, comma-separated addresses or CIDR blocks: "
+     "from them, the client's address is read from X-Forwarded-For (sign-in throttle, audit "
+     "log); empty: the connection's address, and the header is ignored",
+     validate_proxies, 0},
     {"ECM_GATEWAY_WEB_DIR", ECM_CFG_STRING, offsetof(gateway_config, web_dir), "", 0, -1,
      "console development only: read the console's files (web/) from this folder at each "
      "request instead of the copy compiled in; empty: the compiled-in copy",
@@ -249,7 +262,8 @@ static int users_command(int argc, char **argv)
     return gw_users_cli(argc - 1, argv + 1, dsn);
 }
 
-/* The console's sessions and passwords from cfg (gw_session_configure).
+/* The console's sessions and passwords from cfg (gw_session_configure),
+ * and the trusted proxies (gw_client_configure).
  * Returns 0, or -1 (logged) when libsodium refuses the cost. */
 static int configure_sessions(const gateway_config *cfg)
 {
@@ -266,6 +280,11 @@ static int configure_sessions(const gateway_config *cfg)
     };
     if (gw_session_configure(&session) != 0) {
         ecm_log_error("gateway start failed", "ECM_GATEWAY_PASSWORD_*: libsodium refused the cost");
+        return -1;
+    }
+    char err[160];
+    if (gw_client_configure(cfg->trusted_proxies, err, sizeof err) != 0) {
+        ecm_log_error("gateway start failed", "ECM_GATEWAY_TRUSTED_PROXIES: %s", err);
         return -1;
     }
     return 0;
