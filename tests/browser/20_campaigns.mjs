@@ -8,6 +8,7 @@
 // an extension character counting 2, UCS-2). Screenshots and an axe scan of
 // every page. Leaves the first campaign's id in t.shared.campaignId.
 import { readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import { join } from 'node:path';
 
 const GOOD = 200;
@@ -19,14 +20,12 @@ const DUPLICATE_LINE = 153;
 // inside them in London.
 const CONTACT_ZONE = 'Europe/London';
 
-/* Distinct valid US numbers: area 212, exchanges 200.. (no N11, no 555). */
-function phones(n, area = '212', first = 200) {
-  const out = [];
-  for (let x = first; out.length < n; x++) {
-    if (x % 100 === 11 || x === 555) continue;
-    out.push(`${area}${x}${String(1000 + out.length).padStart(4, '0')}`);
-  }
-  return out;
+/* n distinct valid US numbers in area: exchanges 200-999 (no N11, no 555)
+ * in turn, the line number distinct (1000 + i, so n <= 8999). */
+function phones(n, area = '212') {
+  const exchanges = [];
+  for (let x = 200; x <= 999; x++) if (x % 100 !== 11 && x !== 555) exchanges.push(x);
+  return Array.from({ length: n }, (_, i) => `${area}${exchanges[i % exchanges.length]}${1000 + i}`);
 }
 
 /* The CSV of the test: GOOD good rows and the three bad ones at their lines.
@@ -269,6 +268,39 @@ export default async function (t) {
   t.eq(await vp.getByRole('link', { name: 'New campaign' }).count(), 0, 'a viewer\'s New campaign link');
   await vctx.close();
   t.step('a viewer sees no change buttons on a draft an admin may activate');
+
+  // An upload cut off part-way (the client went away) shows as running,
+  // then interrupted, and is resumed from its report with the same file.
+  const cutRows = phones(5000, '646').map((p, i) => `CUT-${i},Cut,Off,${p},,${CONTACT_ZONE}`);
+  const cutBody = Buffer.from(`account_number,first_name,last_name,phone1,phone2,time_zone\n${cutRows.join('\n')}\n`);
+  const cutFile = join(t.tmp, `cut-${stamp}.csv`);
+  writeFileSync(cutFile, cutBody);
+  const req = http.request(`${t.base}/api/v1/campaigns/${draft.id}/uploads`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'text/csv', 'Content-Length': cutBody.length, Authorization: `Bearer ${process.env.ECM_DEV_API_KEY}` },
+  });
+  req.on('error', () => {});
+  req.write(cutBody.subarray(0, cutBody.length >> 1));
+  let cut = null;
+  await t.waitFor(async () => {
+    cut = (await t.api('GET', `/api/v1/uploads?campaign_id=${draft.id}&limit=1`)).items[0];
+    return cut && cut.state === 'running';
+  }, 'the upload to cut off running');
+  await t.go(`#/uploads/${cut.id}`);
+  await page.locator('dl.facts').getByText('Loading').waitFor();
+  t.ok(await page.getByRole('progressbar', { name: 'Reading the file' }).isVisible(), 'a running upload shows its progress');
+  await t.shot('upload-running');
+  req.destroy();
+  await page.getByRole('heading', { name: 'Resume this upload' }).waitFor({ timeout: 120000 });
+  t.eq((await t.api('GET', `/api/v1/uploads/${cut.id}`)).state, 'interrupted', 'the cut upload\'s state');
+  await t.shot('upload-interrupted');
+  await t.axe('upload interrupted');
+  await page.getByLabel('The same file').setInputFiles(cutFile);
+  await page.getByRole('button', { name: 'Resume', exact: true }).click();
+  await t.waitFor(async () => (await page.locator('dl.facts').textContent()).includes('Done'), 'the resumed upload done on the page');
+  t.eq(await figure(page, 'Loaded'), 5000, 'the resumed upload\'s loaded count on the page');
+  t.eq(t.sql(`SELECT count(*) FROM contacts WHERE campaign_id = ${draft.id}`), ['5000'], 'contacts of the resumed upload (database)');
+  t.step(`upload ${cut.id}: shown running, interrupted when cut off, resumed from the page to 5,000 rows`);
 
   // The SMS form's live count.
   await t.go('#/campaigns/new');
