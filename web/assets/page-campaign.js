@@ -190,7 +190,9 @@ export async function render(view, ctx) {
 
   let drawnState = null;
   let drawnOutcomes = null;
-  function draw(stats) {
+  let lastStats = null;
+  function draw(stats = lastStats) {
+    lastStats = stats;
     const outcomes = Object.keys(c.counts.by_outcome).sort().join();
     if (drawnState !== c.state) drawActions();
     if (drawnState !== c.state || drawnOutcomes !== outcomes) recycle.update();

@@ -220,6 +220,17 @@ async function allRows(uid) {
   }
 }
 
+/* One sentence on how the upload went. */
+function summaryLine(rep, notLoaded) {
+  const skipped = notLoaded ? ` ${fmtNumber(notLoaded)} rows were not loaded; they are listed below with the reason.` : '';
+  if (rep.state === 'running') return 'The file is still being read; these figures move as it goes.';
+  if (rep.state === 'interrupted') {
+    return `The upload was cut off before the end of the file: ${fmtNumber(rep.rows_loaded)} rows were loaded.${skipped}`;
+  }
+  if (rep.state === 'failed') return `The upload failed.${skipped}`;
+  return notLoaded === 0 ? 'Every row was loaded.' : skipped.trim();
+}
+
 async function renderReport(view, ctx, uid) {
   let rep = await api('GET', `/api/v1/uploads/${uid}?limit=${SHOW_ROWS}`);
   let campaign = null;
@@ -249,13 +260,11 @@ async function renderReport(view, ctx, uid) {
         ['Duplicates', fmtNumber(rep.rows_duplicate)],
         ['Loaded but on a do-not-contact list', fmtNumber(rep.rows_dnc)],
         ['Started', fmtTime(rep.created_at)],
-        ['Finished', rep.finished_at ? fmtTime(rep.finished_at) : 'Not yet'],
+        ['Finished', rep.finished_at ? fmtTime(rep.finished_at) : (rep.state === 'running' ? 'Not yet' : 'No')],
         rep.resumes ? ['Resumed', `${fmtNumber(rep.resumes)} times`] : null,
       ].filter(Boolean).map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
     const parts = [h('section', { class: 'card' }, h('h2', {}, 'Summary'), figures,
-      h('p', {}, rep.state === 'running' ? 'The file is still being read; these figures move as it goes.'
-        : notLoaded === 0 ? 'Every row was loaded.'
-          : `${fmtNumber(notLoaded)} rows were not loaded; they are listed below with the reason.`))];
+      h('p', {}, summaryLine(rep, notLoaded)))];
     if (rep.state === 'running') {
       const p = progressBlock('Reading the file');
       p.set(rep.progress.bytes_read, rep.progress.bytes_total,
@@ -290,7 +299,7 @@ async function renderReport(view, ctx, uid) {
         { title: 'Reason', value: r => r.reason },
       ], shown, {
         caption: `Rows not loaded or not to be contacted, by line of the file (${fmtNumber(shown.length)} shown)`,
-        empty: rep.state === 'running' ? 'None so far.' : 'None: every row was loaded.',
+        empty: rep.state === 'done' ? 'None: every row was loaded.' : 'None so far.',
       }),
       h('div', { class: 'actions' }, more, dl)));
     body.replaceChildren(...parts);
