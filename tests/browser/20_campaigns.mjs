@@ -211,16 +211,23 @@ export default async function (t) {
   await t.shot('campaign-form-edit');
   await t.axe('campaign form (edit)');
   await page.getByLabel('Name', { exact: true }).fill(`Console pause ${stamp} (edited)`);
+  await page.getByRole('button', { name: 'Add a day off' }).click();
+  await page.getByLabel('Day off 1', { exact: true }).fill('2026-12-25');
+  await page.getByLabel('Reason for day off 1 (optional)').fill('Christmas');
   const [patch] = await Promise.all([
     page.waitForRequest((r) => r.method() === 'PATCH' && r.url().endsWith(`/api/v1/campaigns/${id2}`)),
     page.getByRole('button', { name: 'Save changes' }).click(),
   ]);
-  t.eq(JSON.parse(patch.postData()), { name: `Console pause ${stamp} (edited)` }, 'the PATCH carries only the name');
+  t.eq(JSON.parse(patch.postData()), {
+    name: `Console pause ${stamp} (edited)`,
+    blackout_dates: [{ date: '2026-12-25', reason: 'Christmas' }],
+  }, 'the PATCH carries only what changed');
   await page.getByRole('heading', { name: `Console pause ${stamp} (edited)` }).waitFor();
+  await page.getByText('Fri, 25 Dec 2026 — Christmas').waitFor();
   t.eq(t.sql(`SELECT count(*) FROM attempts WHERE campaign_id = ${id2} AND sending_at > '${pausedAt}'`), ['0'],
     'attempts recorded after the pause');
   t.eq(attemptsOf2(), whilePaused, 'attempts while paused');
-  t.step('nothing dispatched while paused; the edit sent only the name');
+  t.step('nothing dispatched while paused; the edit sent only the name and the day off');
 
   await page.getByRole('button', { name: 'Resume' }).click();
   await page.locator('.page-head').getByRole('button', { name: 'Pause' }).waitFor();
