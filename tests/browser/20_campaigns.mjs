@@ -87,6 +87,9 @@ export default async function (t) {
   t.eq(await page.locator('.field-problem').filter({ hasText: 'Pick a time zone' }).count(), 0, 'the fixed time zone no longer marked');
   t.step('the server\'s refusal of the region is shown under Region');
   await page.getByLabel('Region', { exact: true }).fill('US');
+  // The end is read in the campaign's zone (New York, summer time then),
+  // not the browser's (London).
+  await page.getByLabel('End (optional)').fill('2036-07-01T09:00');
   await t.shot('campaign-form-new');
   await t.axe('campaign form (new)');
   await page.getByRole('button', { name: 'Create campaign' }).click();
@@ -97,6 +100,7 @@ export default async function (t) {
   t.eq([made.name, made.channel, made.state, made.strategy_id, made.time_zone],
     [name, 'voice_ivr', 'draft', strategyId, 'America/New_York'], 'the campaign as created');
   t.eq(made.cisco, { kind: 'uccx', campaign_id: '1' }, 'its Cisco target');
+  t.eq([made.start_at, made.end_at], [null, '2036-07-01T13:00:00.000Z'], 'its start and end (09:00 in New York)');
   for (const d of ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']) {
     t.eq(made.call_window[d], [['00:00', '24:00']], `its window on ${d}`);
   }

@@ -382,11 +382,15 @@ export async function render(view, ctx) {
     initial = null; // a stored campaign the form cannot read back (e.g. an unknown zone): send all
   }
 
-  const submit = button(editing ? 'Save changes' : 'Create campaign', null, { kind: 'primary', type: 'submit' });
+  const ended = editing && ['stopped', 'completed', 'expired'].includes(camp.state);
+  const submit = button(editing ? 'Save changes' : 'Create campaign', null,
+    { kind: 'primary', type: 'submit', attrs: { disabled: ended } });
   const form = h('form', { class: 'campaign-form', novalidate: true },
     editing && camp.state === 'active'
       ? h('p', { class: 'card notice' }, 'This campaign is active: only its name, time zone, start, end and '
         + 'calling window can change now. Pause it to change the rest.') : null,
+    ended ? h('p', { class: 'card notice' }, 'This campaign has ended: it can no longer be changed. '
+      + 'Create a new campaign instead.') : null,
     topProblem,
     h('section', { class: 'card' }, h('h2', {}, 'The campaign'),
       field('Name', name), slot('name', name), channelSet,
