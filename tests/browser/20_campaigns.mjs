@@ -343,6 +343,21 @@ export default async function (t) {
   await text.fill('€'.repeat(153));
   await says(['Counted as: 306 (153 per part)', 'Message parts: 3']);
   await text.fill('Dear {first_name}, your appointment is tomorrow. Reply STOP to opt out.');
+
+  // The weekly window's controls, by keyboard-reachable buttons and labels.
+  await page.getByRole('button', { name: 'Add hours on Monday' }).click();
+  const added = page.getByLabel('Monday from (range 2)');
+  t.eq(await added.inputValue(), '18:00', 'the added hours on Monday');
+  t.ok(await added.evaluate((el) => el === document.activeElement), 'the focus moves to the added hours');
+  await page.getByRole('button', { name: 'Remove Monday 18:00–20:00' }).click();
+  t.eq(await page.getByLabel(/^Monday from/).count(), 1, 'Monday\'s hours after removing the added ones');
+  await page.getByRole('group', { name: 'Saturday' }).getByLabel('Day off').uncheck();
+  t.eq(await page.getByLabel('Saturday from').inputValue(), '09:00', 'Saturday opened');
+  await page.getByLabel('Saturday to').fill('25:00');
+  await page.getByLabel('Name', { exact: true }).fill(`Console sms ${stamp} (never saved)`);
+  await page.getByRole('button', { name: 'Create campaign' }).click();
+  await page.locator('.field-problem').filter({ hasText: 'Saturday: write times as HH:MM' }).waitFor();
+  t.step('hours added, removed, a day opened; a time that is not one is refused under the window');
   await t.shot('campaign-form-sms');
   await t.axe('campaign form (sms)');
   t.step('the SMS count: GSM-7 with é, € counting 2, UCS-2 with an emoji, parts of 153');
