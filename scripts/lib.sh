@@ -628,6 +628,9 @@ ecm_service_env() {
         gateway)
             # Plain HTTP on loopback: a Secure cookie would never come back.
             ECM_SVC_ENV+=("ECM_GATEWAY_COOKIE_SECURE=${ECM_GATEWAY_COOKIE_SECURE:-false}")
+            # The console from the working tree's web/ (edit, reload); set
+            # ECM_GATEWAY_WEB_DIR empty for the compiled-in copy.
+            ECM_SVC_ENV+=("ECM_GATEWAY_WEB_DIR=${ECM_GATEWAY_WEB_DIR-$ECM_ROOT/web}")
             ;;
         feeder)
             ECM_SVC_ENV+=("ECM_UCCX_URL=$ECM_DEV_SIM_URL"

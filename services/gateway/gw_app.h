@@ -31,6 +31,7 @@ typedef struct {
      * call with, as the feeder does; -1: none; 0 (a zeroed app): the
      * feeder's default */
     long long voice_margin_ms;
+    const char *web_dir; /* ECM_GATEWAY_WEB_DIR: console files read from here; NULL: compiled in */
 } gw_app;
 
 /* 2 GiB: a 1M-row contact file is ~100 MB. */

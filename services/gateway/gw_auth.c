@@ -59,6 +59,9 @@ static const struct {
     int json;
 } route_roles[] = {
     {"GET", "/api/v1/openapi.yaml", GW_ROLE_NONE, 0},
+    /* The console's page and its files: the page signs in through the API. */
+    {"GET", "/", GW_ROLE_NONE, 0},
+    {"GET", "/assets/{}", GW_ROLE_NONE, 0},
 
     /* Signing in is open (its body must still be JSON); the rest of the
      * session needs one (or a key, which these routes then refuse). */

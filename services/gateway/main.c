@@ -23,6 +23,7 @@
 #include "gw_export.h"
 #include "gw_keys.h"
 #include "gw_openapi.h"
+#include "gw_web.h"
 #include "gw_recycle.h"
 #include "gw_rules.h"
 #include "gw_session.h"
@@ -55,6 +56,7 @@ typedef struct {
     long long session_idle_s;
     long long session_max_s;
     int cookie_secure;
+    char *web_dir;
 } gateway_config;
 
 static int validate_region(const char *value, char *errstr, size_t errstr_size)
@@ -64,6 +66,22 @@ static int validate_region(const char *value, char *errstr, size_t errstr_size)
     }
     (void)snprintf(errstr, errstr_size,
                    "'%.16s' is not an upper-case ISO 3166 alpha-2 code libphonenumber knows",
+                   value);
+    return -1;
+}
+
+/* ECM_GATEWAY_WEB_DIR: empty, or a folder holding the console's index.html. */
+static int validate_web_dir(const char *value, char *errstr, size_t errstr_size)
+{
+    if (!value[0]) {
+        return 0;
+    }
+    char path[4096];
+    int n = snprintf(path, sizeof(path), "%s/index.html", value);
+    if (n > 0 && (size_t)n < sizeof(path) && access(path, R_OK) == 0) {
+        return 0;
+    }
+    (void)snprintf(errstr, errstr_size, "'%.200s' is not a folder holding the console's index.html",
                    value);
     return -1;
 }
@@ -135,6 +153,10 @@ static const ecm_cfg_entry config_table[] = {
      "the session cookie says Secure (sent over HTTPS only); false only for a plain-HTTP dev "
      "stack",
      NULL, 0},
+    {"ECM_GATEWAY_WEB_DIR", ECM_CFG_STRING, offsetof(gateway_config, web_dir), "", 0, -1,
+     "console development only: read the console's files (web/) from this folder at each "
+     "request instead of the copy compiled in; empty: the compiled-in copy",
+     validate_web_dir, 0},
 };
 
 /* The main loop's upload chores: renews the leases this process holds
@@ -187,6 +209,7 @@ static int (*const route_modules[])(ecm_http *h, const gw_app *app) = {
     gw_openapi_register,
     gw_recycle_register,
     gw_eligibility_register,
+    gw_web_register,
 };
 /* clang-format on */
 
@@ -308,6 +331,7 @@ int main(int argc, char **argv)
         .topic_uploads = cfg.topic_uploads,
         .topic_recycled = cfg.topic_recycled,
         .voice_margin_ms = cfg.voice_margin_s > 0 ? cfg.voice_margin_s * 1000 : -1,
+        .web_dir = cfg.web_dir[0] ? cfg.web_dir : NULL,
     };
     ecm_log_info("gateway upload owner", "owner=%s lease_s=%lld sweep_s=%lld",
                  gw_upload_lease_owner(upload_lease), cfg.upload_lease_s, cfg.upload_sweep_s);
