@@ -131,3 +131,10 @@ export async function allCampaigns(api) {
   } while (cursor && out.length < 2000);
   return out;
 }
+
+/** Replaces el's children with kids (nodes or text; arrays flattened;
+ *  null, undefined and false skipped, unlike replaceChildren). Returns el. */
+export function fill(el, ...kids) {
+  el.replaceChildren(...kids.flat(Infinity).filter((k) => k !== null && k !== undefined && k !== false));
+  return el;
+}

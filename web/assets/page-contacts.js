@@ -6,7 +6,9 @@ import {
   h, field, table, pageTitle, fmtTime, fmtNumber, notify, errorBox, button, busy, ensureCss, badge,
   localZone,
 } from './ui.js';
-import { outcomeWords, channelWords, contactStateWords, allCampaigns, toLocalInput } from './more-words.js';
+import {
+  outcomeWords, channelWords, contactStateWords, allCampaigns, toLocalInput, fill,
+} from './more-words.js';
 import { SOURCE_WORDS } from './page-dnc.js';
 
 const REFRESH_MS = 10000;
@@ -201,7 +203,7 @@ function drawWhy(box, w, c) {
     : h('p', null, (w.dnc || []).length ? 'None of its numbers is on a do-not-contact list.'
       : 'Its numbers were not checked against the do-not-contact lists.');
 
-  box.replaceChildren(
+  fill(box,
     h('h2', { id: 'why-title' }, 'Why is it, or is it not, being contacted?'),
     h('p', { class: `why-state why-${kind}` }, headline),
     h('p', { class: 'why-reason' }, w.reason),

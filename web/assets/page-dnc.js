@@ -5,7 +5,7 @@ import {
   h, field, table, pageTitle, fmtTime, fmtNumber, notify, errorBox, confirmDialog, button, busy,
   ensureCss,
 } from './ui.js';
-import { allCampaigns } from './more-words.js';
+import { allCampaigns, fill } from './more-words.js';
 
 export const SOURCE_WORDS = {
   api: 'Added by a person',
@@ -77,7 +77,7 @@ export async function render(view, ctx) {
     ];
     if (can('admin')) cols.push({ title: h('span', { class: 'visually-hidden' }, 'Remove'), value: (e) => removeCell(e) });
     const term = phone.value.trim();
-    results.replaceChildren(
+    fill(results,
       table(cols, shown, {
         caption: `Numbers on ${listName()}`,
         empty: term ? `${term} is not on ${listName()}.`

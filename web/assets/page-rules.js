@@ -5,7 +5,7 @@ import { h, table, pageTitle, fmtNumber, fmtTime, errorBox, badge, ensureCss, no
 import { outcomeWords, channelWords, durationWords, allCampaigns } from './more-words.js';
 
 const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
-const KIND = { hours: 'Calling hours', day_off: 'Day off', cap: 'Limit', quiet: 'Quiet period' };
+const KIND = { hours: 'Calling hours', day_off: 'Day off', days_off: 'Days off', cap: 'Limit', quiet: 'Quiet period' };
 const SCOPE = {
   contact: 'counting the contact\'s own attempts',
   subject: 'counting every attempt about the same subject (any campaign)',
@@ -97,12 +97,50 @@ function setCard(s, used) {
       { title: 'For', value: (r) => channelWords(r.channel) },
       { title: 'In the set\'s words', value: (r) => r.says },
       { title: 'Source', value: (r) => [r.source || '', r.checked_on ? h('small', { class: 'muted' }, ` (checked ${r.checked_on})`) : null] },
-    ], s.rules, { caption: `The rules of ${s.name}`, hideCaption: true, empty: 'This set has no rules.' }));
+    ], groupDaysOff(s.rules), { caption: `The rules of ${s.name}`, hideCaption: true, empty: 'This set has no rules.' }));
   }
   parts.push(h('p', null, h('strong', null, 'Campaigns using it: '),
     used.length ? used.map((c, i) => [i ? ', ' : '', h('a', { href: `#/campaigns/${c.id}` }, c.name)])
       : 'none yet. A campaign picks its rule sets on its edit page.'));
   return h('section', { class: 'card rule-set', id: `set-${s.id}`, 'aria-labelledby': titleId }, parts);
+}
+
+/** The rules with every day off of one channel folded into one row (a
+ *  holiday set has dozens), in the place of the first. */
+function groupDaysOff(rules) {
+  const out = [];
+  const byChannel = new Map();
+  for (const r of rules) {
+    if (r.kind !== 'day_off') {
+      out.push(r);
+      continue;
+    }
+    let g = byChannel.get(r.channel);
+    if (!g) {
+      g = { kind: 'days_off', channel: r.channel, days: [], says: [], source: r.source, checked_on: r.checked_on };
+      byChannel.set(r.channel, g);
+      out.push(g);
+    }
+    g.days.push(r.day);
+    g.says.push(r.says);
+  }
+  for (const g of byChannel.values()) {
+    if (g.days.length === 1) {
+      Object.assign(g, { kind: 'day_off', day: g.days[0], says: g.says[0] });
+    } else {
+      g.says = h('details', null, h('summary', null, `${fmtNumber(g.days.length)} days, each with its own note`),
+        h('ul', null, g.says.map((x) => h('li', null, x))));
+    }
+  }
+  return out;
+}
+
+function dayWords(day) {
+  const d = new Date(`${day}T12:00:00Z`);
+  if (Number.isNaN(d.getTime())) return day;
+  return new Intl.DateTimeFormat('en-GB', {
+    weekday: 'short', day: 'numeric', month: 'short', year: 'numeric', timeZone: 'UTC',
+  }).format(d);
 }
 
 /** One rule in plain words, from its data (not from its own `says`). */
@@ -111,13 +149,10 @@ export function ruleWords(r) {
     case 'hours': {
       return `Allowed ${daysWords(r.wdays)}, ${r.start} to ${r.end} in the person's own time.`;
     }
-    case 'day_off': {
-      const d = new Date(`${r.day}T12:00:00Z`);
-      const txt = Number.isNaN(d.getTime()) ? r.day : new Intl.DateTimeFormat('en-GB', {
-        weekday: 'short', day: 'numeric', month: 'long', year: 'numeric', timeZone: 'UTC',
-      }).format(d);
-      return `No contact at all on ${txt} (the person's own calendar day).`;
-    }
+    case 'day_off':
+      return `No contact at all on ${dayWords(r.day)} (the person's own calendar day).`;
+    case 'days_off':
+      return `No contact at all on these days (the person's own calendar days): ${[...r.days].sort().map(dayWords).join('; ')}.`;
     case 'cap':
       return `At most ${fmtNumber(r.max_attempts)} attempt${r.max_attempts === 1 ? '' : 's'} in any ${durationWords(r.window_s)}, ${SCOPE[r.scope] || SCOPE.contact}.`;
     case 'quiet':

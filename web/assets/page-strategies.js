@@ -88,7 +88,7 @@ async function renderEditor(view, ctx, id) {
     }
   }
   const title = id ? `Strategy: ${strategy.name}` : 'New strategy';
-  const del = id && editable ? button('Delete strategy', () => remove(), { kind: 'danger' }) : null;
+  const del = id && editable && strategy.name !== 'Default' ? button('Delete strategy', () => remove(), { kind: 'danger' }) : null;
   pageTitle(view, title, del);
   view.appendChild(h('p', null, h('a', { href: '#/strategies' }, '← All strategies')));
 
@@ -167,7 +167,7 @@ async function renderEditor(view, ctx, id) {
       editable ? h('td', null, rm) : null);
     rows.push(row);
   }
-  strategy.rules.forEach(addRow);
+  [...strategy.rules].sort((a, b) => OUTCOMES.indexOf(a.outcome) - OUTCOMES.indexOf(b.outcome)).forEach(addRow);
   refreshAddSelect();
 
   const addBtn = editable ? button('Add outcome', () => {
@@ -425,11 +425,16 @@ async function dryRunPanel(ctx, current) {
     result);
 }
 
-function movedWords(m) {
+/** The server's words with each UTC instant in them shown in `zone`. */
+function timesIn(text, zone) {
+  return String(text || '').replace(/\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z/g, (iso) => fmtTime(iso, zone));
+}
+
+function movedWords(m, zone) {
   if (!m) return '';
   const by = MOVED_BY[m.by] || m.by;
   const rule = m.rule_id ? ` (rule ${m.rule_id})` : '';
-  return `Moved later by ${by}${rule}: ${m.why}`;
+  return `Moved later by ${by}${rule}: ${timesIn(m.why, zone)}`;
 }
 
 function showDryRun(a, note) {
@@ -438,7 +443,7 @@ function showDryRun(a, note) {
     ` Contact's zone: ${zone}; your zone: ${localZone()}.`)];
   if (a.first_attempt && a.first_attempt.moved) {
     out.push(h('p', null, `First attempt asked for ${fmtTime(a.first_attempt.asked_at, zone)}. `,
-      movedWords(a.first_attempt.moved)));
+      movedWords(a.first_attempt.moved, zone)));
   }
   if (!a.dispatched) {
     out.push(h('p', { class: 'error', role: 'alert' },
@@ -453,7 +458,7 @@ function showDryRun(a, note) {
     { title: 'Your time', value: (s) => h('span', { class: 'when-you' }, fmtTime(s.at)) },
     { title: 'Outcome assumed', value: (s) => outcomeWords(s.outcome) },
     { title: 'Then', value: (s) => decisionWords(s.decision, zone) },
-    { title: 'Why this time', value: (s) => movedWords(s.moved) || 'As asked' },
+    { title: 'Why this time', value: (s) => movedWords(s.moved, zone) || 'As asked' },
   ], a.attempts, { caption: 'Projected attempts', hideCaption: true, empty: 'No attempt.' }));
   if (a.outcomes_unused) {
     out.push(h('p', { class: 'muted' },
@@ -471,7 +476,7 @@ function decisionWords(d, zone) {
   }
   const parts = [badge('Tries again', 'active'), ` ${fmtTime(d.at, d.time_zone || zone)}`];
   if (d.switched) parts.push(` by ${channelWords(d.channel).toLowerCase()}`);
-  if (d.moved) parts.push(h('br'), h('small', null, movedWords(d.moved)));
+  if (d.moved) parts.push(h('br'), h('small', null, movedWords(d.moved, zone)));
   if (d.channel_note) parts.push(h('br'), h('small', null, d.channel_note));
   return h('span', null, parts);
 }
