@@ -26,11 +26,7 @@ PY=/usr/bin/python3
 started=$(date +%s%N)
 failed=()
 
-# npm ci only when needed: it deletes node_modules and takes ~15 s.
-if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
-    ecm_say "npm ci (package-lock.json)"
-    npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >&2 || ecm_die "npm ci failed"
-fi
+ecm_npm_ci
 
 step() {
     local name=$1

@@ -31,6 +31,9 @@ packages=(
     # API documents (scripts/check-api.sh): asyncapi.yaml generated from the
     # .proto's descriptor set; responses checked against openapi.yaml
     python3-protobuf python3-yaml python3-jsonschema
+    # the console's browser tests (tests/browser): Debian's chromium, driven
+    # by playwright-core from the npm lock file; a font for its screenshots
+    chromium fonts-dejavu-core
 )
 # node + npm run the API linters (@asyncapi/parser, @redocly/cli, installed by
 # `npm ci` from package-lock.json). Debian 12's nodejs (18) and npm are taken

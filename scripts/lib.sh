@@ -560,6 +560,18 @@ ecm_pg_running() {
 }
 
 # psql on the ECM DB (`ecm_psql -tA -c 'SELECT ...'`); exits non-zero on SQL errors.
+# npm packages (API linters, the console's browser tests) from the committed
+# package-lock.json, only when node_modules is missing or older than the lock
+# (npm ci deletes node_modules and takes ~15 s). No install scripts run.
+ecm_npm_ci() {
+    if [[ ! -f $ECM_ROOT/node_modules/.package-lock.json ||
+        $ECM_ROOT/package-lock.json -nt $ECM_ROOT/node_modules/.package-lock.json ]]; then
+        ecm_say "npm ci (package-lock.json)"
+        (cd "$ECM_ROOT" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) >&2 ||
+            ecm_die "npm ci failed"
+    fi
+}
+
 ecm_psql() {
     psql -X -q -v ON_ERROR_STOP=1 "$ECM_DEV_PG_DSN" "$@"
 }
