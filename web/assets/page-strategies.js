@@ -432,9 +432,9 @@ function timesIn(text, zone) {
 
 function movedWords(m, zone) {
   if (!m) return '';
-  const by = MOVED_BY[m.by] || m.by;
   const rule = m.rule_id ? ` (rule ${m.rule_id})` : '';
-  return `Moved later by ${by}${rule}: ${timesIn(m.why, zone)}`;
+  if (!m.why) return `Moved later by ${MOVED_BY[m.by] || m.by}${rule}.`;
+  return `Moved later${rule}: ${timesIn(m.why, zone)}.`;
 }
 
 function showDryRun(a, note) {
@@ -457,8 +457,8 @@ function showDryRun(a, note) {
     { title: 'Contact\'s time', value: (s) => h('span', { class: 'when-contact' }, fmtTime(s.at, s.time_zone || zone)) },
     { title: 'Your time', value: (s) => h('span', { class: 'when-you' }, fmtTime(s.at)) },
     { title: 'Outcome assumed', value: (s) => outcomeWords(s.outcome) },
-    { title: 'Then', value: (s) => decisionWords(s.decision, zone) },
-    { title: 'Why this time', value: (s) => movedWords(s.moved, zone) || 'As asked' },
+    { title: 'Then', value: (s) => decisionWords(s.decision, zone, s === a.attempts[a.attempts.length - 1]) },
+    { title: 'Why this time', value: (s) => movedWords(s.moved, zone) || 'When due' },
   ], a.attempts, { caption: 'Projected attempts', hideCaption: true, empty: 'No attempt.' }));
   if (a.outcomes_unused) {
     out.push(h('p', { class: 'muted' },
@@ -467,7 +467,9 @@ function showDryRun(a, note) {
   return out;
 }
 
-function decisionWords(d, zone) {
+/** The decision after an attempt; `last`: no attempt row follows, so why its
+ *  time moved is said here (else the next row's "Why this time" says it). */
+function decisionWords(d, zone, last) {
   if (!d) return '';
   const why = DECISION_WHY[d.reason] || d.reason;
   if (d.action === 'close') {
@@ -476,7 +478,7 @@ function decisionWords(d, zone) {
   }
   const parts = [badge('Tries again', 'active'), ` ${fmtTime(d.at, d.time_zone || zone)}`];
   if (d.switched) parts.push(` by ${channelWords(d.channel).toLowerCase()}`);
-  if (d.moved) parts.push(h('br'), h('small', null, movedWords(d.moved, zone)));
+  if (d.moved && last) parts.push(h('br'), h('small', null, movedWords(d.moved, zone)));
   if (d.channel_note) parts.push(h('br'), h('small', null, d.channel_note));
   return h('span', null, parts);
 }
