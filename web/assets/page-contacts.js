@@ -140,7 +140,8 @@ async function renderContact(view, ctx, id) {
     h('label', { class: 'check' }, auto, ` Refresh by itself every ${REFRESH_MS / 1000} seconds`), checked));
   view.appendChild(whyBox);
   view.appendChild(detailBox);
-  if (can('supervisor')) view.appendChild(callbackForm(id, () => load(true)));
+  const callback = can('supervisor') ? callbackForm(id, () => load(true)) : null;
+  if (callback) view.appendChild(callback);
   view.appendChild(attemptsBox);
 
   let first = true;
@@ -155,7 +156,13 @@ async function renderContact(view, ctx, id) {
       drawWhy(whyBox, why, c);
       drawDetails(detailBox, c);
       drawAttempts(attemptsBox, c);
-      checked.textContent = `Checked ${fmtTime(new Date().toISOString())}.`;
+      checked.textContent = `As of ${fmtTime(why.at)}.`;
+      if (callback) {
+        // A closed contact, or one of a campaign that does not dispatch, takes no callback.
+        callback.hidden = c.state === 'closed' || why.state === 'campaign_not_active';
+        const at = callback.querySelector('input');
+        if (!at.value) at.value = toLocalInput(new Date(Date.parse(why.at) + 3600000).toISOString());
+      }
     } catch (e) {
       whyBox.replaceChildren(h('h2', { id: 'why-title' }, 'Why is it, or is it not, being contacted?'), errorBox(e));
     }
@@ -165,6 +172,11 @@ async function renderContact(view, ctx, id) {
     if (auto.checked && !document.hidden) load(true);
   }, REFRESH_MS);
   ctx.onLeave(() => clearInterval(timer));
+}
+
+/** The server's words with each UTC instant in them shown in the browser's zone. */
+function timesIn(text) {
+  return String(text || '').replace(/\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z/g, (iso) => fmtTime(iso));
 }
 
 function twoZones(iso, zone) {
@@ -206,7 +218,7 @@ function drawWhy(box, w, c) {
   fill(box,
     h('h2', { id: 'why-title' }, 'Why is it, or is it not, being contacted?'),
     h('p', { class: `why-state why-${kind}` }, headline),
-    h('p', { class: 'why-reason' }, w.reason),
+    h('p', { class: 'why-reason' }, timesIn(w.reason)),
     h('dl', { class: 'facts' }, rows),
     h('h3', null, 'Do-not-contact lists'),
     dnc,
@@ -225,7 +237,7 @@ function drawDetails(box, c) {
   if (c.next_attempt_at) row('Next attempt', ...[].concat(twoZones(c.next_attempt_at, c.time_zone)));
   if (c.callback_at) row('Call back at', ...[].concat(twoZones(c.callback_at, c.time_zone)));
   if (c.closed_at) row('Closed', fmtTime(c.closed_at));
-  if (c.held) row('Held', c.held.reason);
+  if (c.held && c.state !== 'closed') row('Held', timesIn(c.held.reason));
   box.replaceChildren(h('h2', { id: 'details-title' }, 'Details'), h('dl', { class: 'facts' }, rows));
 }
 
@@ -265,7 +277,6 @@ function callbackForm(id, after) {
       at.focus();
     }
   }
-  at.value = toLocalInput(new Date(Date.now() + 3600000).toISOString());
   return h('form', {
     class: 'card', 'aria-labelledby': 'cb-title',
     on: {

@@ -153,12 +153,13 @@ function usersTable(users, reload) {
       ? button('Enable', (e) => busy(e.currentTarget, () => patch({ disabled: false }, `${u.name} may sign in again.`)),
         { attrs: { 'aria-label': `Enable ${u.name}` } })
       : button('Disable', async (e) => {
+        const btn = e.currentTarget;
         const ok = await confirmDialog({
           title: `Disable ${u.name}?`,
           message: `${u.name} is signed out and cannot sign in until enabled again.`,
           confirm: 'Disable user', danger: true,
         });
-        if (ok) await busy(e.currentTarget, () => patch({ disabled: true }, `${u.name} is disabled.`));
+        if (ok) await busy(btn, () => patch({ disabled: true }, `${u.name} is disabled.`));
       }, { attrs: { 'aria-label': `Disable ${u.name}` } }));
     if (u.failed_logins > 0 || u.locked_until) {
       acts.push(button('Unlock', (e) => busy(e.currentTarget, () => patch({ unlock: true }, `${u.name} is unlocked.`)),
@@ -172,8 +173,9 @@ function usersTable(users, reload) {
       }
       resetBox.replaceChildren(resetForm(u, patch));
       resetBox.querySelector('input').focus();
-    }, { attrs: { 'aria-label': `Reset the password of ${u.name}` } }));
+    }, { attrs: { 'aria-label': `Reset password of ${u.name}` } }));
     acts.push(button('Remove', async (e) => {
+      const btn = e.currentTarget;
       const ok = await confirmDialog({
         title: `Remove ${u.name}?`,
         message: `${u.name} is signed out and can no longer sign in. The audit log keeps the name.`,
@@ -181,7 +183,7 @@ function usersTable(users, reload) {
       });
       if (!ok) return;
       err.replaceChildren();
-      await busy(e.currentTarget, async () => {
+      await busy(btn, async () => {
         try {
           await api('DELETE', `/api/v1/users/${u.id}`);
           notify(`${u.name} removed.`);
