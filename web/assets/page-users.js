@@ -189,7 +189,7 @@ function usersTable(users, reload) {
           notify(`${u.name} removed.`);
           await reload();
         } catch (ex) {
-          fail(ex.status === 409 ? { detail: `${ex.detail} There must always be an enabled administrator.` } : ex);
+          fail(ex.status === 409 ? { detail: `${ex.detail.replace(/[.!]?$/, '.')} There must always be an enabled administrator.` } : ex);
         }
       });
     }, { kind: 'danger', attrs: { 'aria-label': `Remove ${u.name}` } }));
