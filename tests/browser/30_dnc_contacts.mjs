@@ -104,6 +104,24 @@ export default async function (t) {
   await t.waitFor(async () => !(await why()).dnc.some((d) => d.listed), 'the number off every list');
   t.step(`${e164} removed through the page`);
 
+  // A file of numbers for the campaign's own list, one row bad: the report.
+  const csv = `phone,reason\n+81 3 5555 0101,file test\nnot a number,file test\n+81 3 5555 0102,\n`;
+  await page.getByLabel('List', { exact: true }).selectOption(String(camp.id));
+  await page.getByLabel('DNC file').setInputFiles({ name: 'dnc.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
+  await page.getByRole('button', { name: 'Upload', exact: true }).click();
+  const report = page.getByRole('region', { name: 'Upload report' });
+  await report.waitFor();
+  const counts = Object.fromEntries(await report.locator('dl.counts dt').evaluateAll((dts) => dts.map((dt) => [dt.textContent, dt.nextElementSibling.textContent])));
+  t.eq([counts['Rows read'], counts['Numbers added'], counts['Rows not loaded']], ['3', '2', '1'], 'the upload report\'s counts');
+  const bad = await report.locator('table.data tbody tr').first().textContent();
+  t.ok(bad.startsWith('3'), `the bad row is line 3 of the file: ${bad}`);
+  t.eq(await page.locator('progress').getAttribute('value'), '100', 'the progress bar is full');
+  const listed = await t.api('GET', `/api/v1/campaigns/${camp.id}/dnc?limit=10`);
+  t.eq(listed.items.map((e) => e.phone).sort(), ['+81355550101', '+81355550102'], 'the campaign\'s list holds the file\'s numbers');
+  await t.axe('dnc upload report');
+  await t.shot('dnc-upload-report');
+  t.step(`a DNC file uploaded to campaign ${camp.id}'s list: 2 added, line 3 refused, shown in the report`);
+
   await t.go(`#/contacts/${contactId}`);
   await box.getByText('None of its numbers is on a do-not-contact list.').waitFor();
   t.ok(!(await box.locator('.dnc-list').count()), 'no DNC entry shown after the removal');

@@ -81,7 +81,7 @@ export async function render(view, ctx) {
       table(cols, shown, {
         caption: `Numbers on ${listName()}`,
         empty: term ? `${term} is not on ${listName()}.`
-          : `${listName()[0].toUpperCase()}${listName().slice(1)} is empty. Add a number below or upload a file.`,
+          : `${listName()[0].toUpperCase()}${listName().slice(1)} is empty.${can('supervisor') ? ' Add a number below or upload a file.' : ''}`,
       }),
       cursor ? button('Show more', (ev) => busy(ev.currentTarget, () => search(true))) : null);
   }
@@ -126,15 +126,20 @@ export async function render(view, ctx) {
     },
   },
   h('div', { class: 'toolbar' },
-    field('List', list, 'The list to search, add to and upload to.'),
+    field('List', list, can('supervisor') ? 'The list to search, add to and upload to.' : 'The list to search.'),
     field('Number', phone, 'Any way it is written. Empty: the newest entries.'),
     searchBtn),
   results));
   list.addEventListener('change', () => search(false));
 
   if (can('supervisor')) {
-    view.appendChild(addForm(list, listName, () => search(false)));
-    view.appendChild(uploadForm(list, listName, () => search(false)));
+    // After a change, the list's newest entries (the new ones first).
+    const showNewest = () => {
+      phone.value = '';
+      return search(false);
+    };
+    view.appendChild(addForm(list, listName, showNewest));
+    view.appendChild(uploadForm(list, listName, showNewest));
   } else {
     view.appendChild(h('p', { class: 'muted' }, 'A supervisor can add numbers; only an administrator can remove them.'));
   }
