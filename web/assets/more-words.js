@@ -37,6 +37,15 @@ export function outcomeWords(code) {
   return OUTCOME_WORDS[code] || String(code);
 }
 
+/** How a number got on a DNC list (the consent ledger's source). */
+export const SOURCE_WORDS = {
+  api: 'Added by a person',
+  upload: 'From an uploaded file',
+  stop_keyword: 'Replied STOP to a text',
+  agent_disposition: 'Asked an agent',
+  migration: 'Carried over from before',
+};
+
 /** "Calls" / "Texts" for a channel name of the API. */
 export function channelWords(ch) {
   if (ch === 'voice' || ch === 'voice_ivr' || ch === 'voice_agent') return 'Calls';

@@ -7,9 +7,8 @@ import {
   localZone,
 } from './ui.js';
 import {
-  outcomeWords, channelWords, contactStateWords, allCampaigns, toLocalInput, fill,
+  outcomeWords, channelWords, contactStateWords, allCampaigns, toLocalInput, fill, SOURCE_WORDS,
 } from './more-words.js';
-import { SOURCE_WORDS } from './page-dnc.js';
 
 const REFRESH_MS = 10000;
 
@@ -237,7 +236,6 @@ function drawDetails(box, c) {
   if (c.next_attempt_at) row('Next attempt', ...[].concat(twoZones(c.next_attempt_at, c.time_zone)));
   if (c.callback_at) row('Call back at', ...[].concat(twoZones(c.callback_at, c.time_zone)));
   if (c.closed_at) row('Closed', fmtTime(c.closed_at));
-  if (c.held && c.state !== 'closed') row('Held', timesIn(c.held.reason));
   box.replaceChildren(h('h2', { id: 'details-title' }, 'Details'), h('dl', { class: 'facts' }, rows));
 }
 

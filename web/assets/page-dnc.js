@@ -5,15 +5,8 @@ import {
   h, field, table, pageTitle, fmtTime, fmtNumber, notify, errorBox, confirmDialog, button, busy,
   ensureCss,
 } from './ui.js';
-import { allCampaigns, fill } from './more-words.js';
+import { allCampaigns, fill, SOURCE_WORDS } from './more-words.js';
 
-export const SOURCE_WORDS = {
-  api: 'Added by a person',
-  upload: 'From an uploaded file',
-  stop_keyword: 'Replied STOP to a text',
-  agent_disposition: 'Asked an agent',
-  migration: 'Carried over from before',
-};
 
 function channelsWords(chs) {
   const set = new Set(chs || []);
@@ -37,10 +30,14 @@ export async function render(view, ctx) {
     notify(`The campaigns could not be loaded: ${e.detail || e.message}`, 'error');
   }
   const list = h('select', null, h('option', { value: '' }, 'Global list (every campaign)'),
-    campaigns.map((c) => h('option', { value: c.id }, `Campaign: ${c.name}`)));
+    campaigns.map((c) => h('option', { value: c.id }, `Campaign: ${c.name}`)),
+    h('option', { value: 'all' }, 'Every list (search only)'));
   const want = ctx.query.get('campaign');
   if (want) list.value = want;
-  const listName = () => (list.value ? list.selectedOptions[0].textContent.replace(/^Campaign: /, 'the list of ') : 'the global list');
+  const listName = () => {
+    if (list.value === 'all') return 'any list';
+    return list.value ? list.selectedOptions[0].textContent.replace(/^Campaign: /, 'the list of ') : 'the global list';
+  };
 
   // Search.
   const phone = h('input', { type: 'search', inputmode: 'tel', autocomplete: 'off', value: ctx.query.get('phone') || '' });
@@ -51,7 +48,8 @@ export async function render(view, ctx) {
 
   async function search(more) {
     const q = new URLSearchParams({ limit: '50' });
-    if (list.value) q.set('campaign_id', list.value);
+    if (list.value === 'all') q.set('scope', 'all');
+    else if (list.value) q.set('campaign_id', list.value);
     if (phone.value.trim()) q.set('phone', phone.value.trim());
     if (more && cursor) q.set('cursor', cursor);
     let page;
@@ -81,7 +79,8 @@ export async function render(view, ctx) {
       table(cols, shown, {
         caption: `Numbers on ${listName()}`,
         empty: term ? `${term} is not on ${listName()}.`
-          : `${listName()[0].toUpperCase()}${listName().slice(1)} is empty.${can('supervisor') ? ' Add a number below or upload a file.' : ''}`,
+          : `${list.value === 'all' ? 'Every list' : listName()[0].toUpperCase() + listName().slice(1)} is empty.`
+            + (can('supervisor') && list.value !== 'all' ? ' Add a number below or upload a file.' : ''),
       }),
       cursor ? button('Show more', (ev) => busy(ev.currentTarget, () => search(true))) : null);
   }
@@ -130,7 +129,15 @@ export async function render(view, ctx) {
     field('Number', phone, 'Any way it is written. Empty: the newest entries.'),
     searchBtn),
   results));
-  list.addEventListener('change', () => search(false));
+  const changeForms = [];
+  list.addEventListener('change', () => {
+    // Adding and uploading need one list.
+    changeForms.forEach((f) => {
+      f.querySelector('fieldset').disabled = list.value === 'all';
+      f.querySelector('.pick-one').hidden = list.value !== 'all';
+    });
+    search(false);
+  });
 
   if (can('supervisor')) {
     // After a change, the list's newest entries (the new ones first).
@@ -138,8 +145,8 @@ export async function render(view, ctx) {
       phone.value = '';
       return search(false);
     };
-    view.appendChild(addForm(list, listName, showNewest));
-    view.appendChild(uploadForm(list, listName, showNewest));
+    changeForms.push(addForm(list, listName, showNewest), uploadForm(list, listName, showNewest));
+    changeForms.forEach((f) => view.appendChild(f));
   } else {
     view.appendChild(h('p', { class: 'muted' }, 'A supervisor can add numbers; only an administrator can remove them.'));
   }
@@ -191,11 +198,13 @@ function addForm(list, listName, after) {
     },
   },
   h('h2', { id: 'dnc-add-title' }, 'Add a number'),
-  h('div', { class: 'toolbar' },
-    field('Number to add', phone),
-    field('Not for', channel),
-    field('Reason', reason, 'Optional, e.g. "asked on the phone".'),
-    btn),
+  pickOne(),
+  h('fieldset', { class: 'plain' }, h('legend', { class: 'visually-hidden' }, 'The number'),
+    h('div', { class: 'toolbar' },
+      field('Number to add', phone),
+      field('Not for', channel),
+      field('Reason', reason, 'Optional, e.g. "asked on the phone".'),
+      btn)),
   msg);
 }
 
@@ -249,9 +258,15 @@ function uploadForm(list, listName, after) {
   h('h2', { id: 'dnc-up-title' }, 'Upload a file of numbers'),
   h('p', { class: 'muted' }, 'A CSV file with a "phone" column and, if you like, a "reason" column. '
     + 'The numbers go on the list chosen above.'),
-  h('div', { class: 'toolbar' }, field('DNC file', file), btn),
+  pickOne(),
+  h('fieldset', { class: 'plain' }, h('legend', { class: 'visually-hidden' }, 'The file'),
+    h('div', { class: 'toolbar' }, field('DNC file', file), btn)),
   h('div', { class: 'progress-line' }, bar, ' ', pct),
   report);
+}
+
+function pickOne() {
+  return h('p', { class: 'pick-one muted', hidden: true }, 'Pick one list above (the global list or a campaign\'s) to add to it.');
 }
 
 function uploadReport(a, where) {
