@@ -1,7 +1,7 @@
 // "Why is this contact not being called?" through the console: a campaign
-// (set up through the API) whose window, 09:00-10:00 every day in the
-// contact's zone, is closed now for its one contact in Asia/Tokyo (business
-// time starts at 12:00 UTC, 21:00 in Tokyo). The contact is found by its
+// (set up through the API) whose window, 09:00-10:00 in the contact's zone on
+// the one weekday three days from now, is closed for its one contact in
+// Asia/Tokyo. The contact is found by its
 // number written another way; its page says it waits for its window and
 // when it opens, its time and the browser's. The number goes on the global
 // DNC list through #/dnc: the contact's page then says closed with outcome
@@ -20,20 +20,23 @@ export default async function (t) {
   const digits = String(10000000 + (Date.now() % 89999999)).slice(0, 8);
   const e164 = `+813${digits}`;
   const written = `+81 3 ${digits.slice(0, 4)} ${digits.slice(4)}`;
-  const day = [['09:00', '10:00']];
-  const window = Object.fromEntries(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'].map((d) => [d, day]));
   const camp = await t.api('POST', '/api/v1/campaigns', {
-    name: `Tokyo evening ${tag}`, channel: 'voice_ivr', cisco: { kind: 'uccx', campaign_id: '1' },
-    time_zone: 'UTC', call_window: window,
+    name: `Tokyo later ${tag}`, channel: 'voice_ivr', cisco: { kind: 'uccx', campaign_id: '1' }, time_zone: 'UTC',
   });
   const up = await t.api('POST', `/api/v1/campaigns/${camp.id}/uploads`, [
     { account_number: `TK-${tag}`, first_name: 'Taro', last_name: 'Yamada', phone1: e164, time_zone: 'Asia/Tokyo' },
   ]);
   t.eq(up.rows_loaded, 1, 'contact loaded');
-  await t.api('POST', `/api/v1/campaigns/${camp.id}/activate`);
   const found = await t.api('GET', `/api/v1/campaigns/${camp.id}/contacts?phone=${encodeURIComponent(e164)}`);
   const contactId = found.items[0].id;
   const why = () => t.api('GET', `/api/v1/contacts/${contactId}/eligibility`);
+  // The window: 09:00-10:00 on the one weekday three days after the business
+  // day now in Tokyo, so that it stays closed however fast business time runs.
+  const now = (await why()).at;
+  const tokyoDay = new Date(Date.parse(now) + 9 * 3600000).getUTCDay();
+  const open = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'][(tokyoDay + 3) % 7];
+  await t.api('PATCH', `/api/v1/campaigns/${camp.id}`, { call_window: { [open]: [['09:00', '10:00']] } });
+  await t.api('POST', `/api/v1/campaigns/${camp.id}/activate`);
   await t.waitFor(async () => (await why()).state === 'waiting', 'the contact waiting for its window');
   t.step(`campaign ${camp.id} active; contact ${contactId} (${e164}, Asia/Tokyo) waits for its window`);
 
