@@ -226,7 +226,12 @@ async function renderEditor(view, ctx, id) {
         ? await api('PUT', `/api/v1/strategies/${encodeURIComponent(id)}`, body)
         : await api('POST', '/api/v1/strategies', body);
       dirty = false;
+      strategy = saved;
+      const h1 = view.querySelector('h1');
+      if (h1 && id) h1.textContent = `Strategy: ${saved.name}`;
       notify(`Strategy "${saved.name}" saved.`);
+      formError.replaceChildren(h('p', { class: 'ok' }, `Saved ${fmtTime(saved.updated_at)}.`
+        + (saved.campaigns ? ' Its campaigns follow the change from now on.' : '')));
       if (!id) ctx.go(`#/strategies/${saved.id}`);
     } catch (e) {
       formError.appendChild(errorBox(e));
@@ -311,8 +316,10 @@ async function dryRunPanel(ctx, current) {
   const zoneList = h('datalist', { id: 'dry-zones' }, timeZones().map((z) => h('option', { value: z })));
   const zone = h('input', { type: 'text', list: 'dry-zones', value: localZone(), autocomplete: 'off', spellcheck: 'false' });
   const camp = h('select', null, h('option', { value: '' }, 'No campaign (only the legal hours apply)'));
+  let campaigns = [];
   try {
-    for (const c of await allCampaigns(api)) camp.appendChild(h('option', { value: c.id }, `${c.name} (${c.state})`));
+    campaigns = await allCampaigns(api);
+    for (const c of campaigns) camp.appendChild(h('option', { value: c.id }, `${c.name} (${c.state})`));
   } catch (e) {
     notify(`The campaigns could not be loaded: ${e.detail || e.message}`, 'error');
   }
@@ -367,7 +374,8 @@ async function dryRunPanel(ctx, current) {
     if (camp.value) body.campaign_id = Number(camp.value);
     if (channel.value) body.channel = channel.value;
     if (start.value) {
-      const at = zonedToRfc3339(start.value, z || 'UTC');
+      const c = campaigns.find((x) => String(x.id) === camp.value);
+      const at = zonedToRfc3339(start.value, z || (c && c.time_zone) || 'UTC');
       if (!at) {
         errors.appendChild(errorBox({ field: 'Due from', detail: `"${z}" is not a time zone the browser knows.` }));
         zone.focus();
@@ -409,7 +417,7 @@ async function dryRunPanel(ctx, current) {
       },
     },
     h('div', { class: 'grid-3' },
-      field('Contact\'s time zone', zone, 'Type to search, e.g. Australia/Sydney.'),
+      field('Contact\'s time zone', zone, 'Type to search, e.g. Australia/Sydney. Empty with a campaign: the campaign\'s.'),
       field('Campaign', camp, 'Optional: its calling window, contact rules and end apply.'),
       field('Due from (contact\'s time)', start, 'Empty: now.'),
       field('Numbers the contact has', phones),
