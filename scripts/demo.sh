@@ -4,21 +4,23 @@
 # Cisco's three interfaces (UCCX REST import, UCCE Outbound API import, UCCE
 # import table), then an SMS campaign through the real Kannel, then a campaign
 # that calls and texts those its calls did not reach, each until every
-# contact is closed, prints their summaries and stops the stack.
-#   scripts/demo.sh [--keep] [--contacts N]
-#   --keep        leave the stack running afterwards (stop: scripts/devstack.sh stop)
+# contact is closed, prints their summaries, and leaves the stack running
+# with the supervisor's console: its address and sign-in are printed last.
+#   scripts/demo.sh [--stop] [--contacts N]
+#   --stop        stop the stack at the end (else: scripts/devstack.sh stop)
 #   --contacts N  how many contacts (default 1000)
 set -euo pipefail
 ECM_SCRIPT=demo
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-keep=0
+keep=1
 contacts=1000
 timeout_s=${ECM_DEMO_TIMEOUT_S:-600}
 while (($#)); do
     case $1 in
-    --keep) keep=1 ;;
+    --keep) keep=1 ;; # the default; kept for old scripts
+    --stop) keep=0 ;;
     --contacts)
         contacts=${2:?--contacts needs a number}
         shift
@@ -35,7 +37,12 @@ done
 
 stop_stack() {
     if ((keep)); then
-        ecm_say "stack left running (--keep): API $ECM_DEV_API_URL; stop it with scripts/devstack.sh stop"
+        echo
+        echo "=== The supervisor's console: open $ECM_DEV_API_URL/ in a browser"
+        echo "    user name: ${ECM_DEV_CONSOLE_USER:-admin}"
+        echo "    password:  $(cat "$ECM_DEV_DIR/secrets/console-password" 2>/dev/null ||
+            echo "(in $ECM_DEV_DIR/secrets/console-password once the gateway has started)")"
+        echo "    (the stack keeps running; stop it with scripts/devstack.sh stop)"
     else
         "$ECM_ROOT/scripts/devstack.sh" stop || true
     fi

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ecm_log.h"
+#include "gw_client.h"
 #include "gw_auth.h"
 #include "gw_json.h"
 
@@ -18,7 +19,7 @@ int gw_audit_add(ecm_pg *pg, ecm_http_req *req, const char *action, const char *
     const gw_principal *p = gw_auth_principal(req);
     char addr[46] = "";
     if (!p) {
-        if (ecm_http_req_client_addr(req, addr, sizeof addr) != 0) {
+        if (gw_client_addr(req, addr, sizeof addr) != 0) {
             addr[0] = '\0'; /* unknown: stored as NULL */
         }
     }

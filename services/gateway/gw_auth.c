@@ -11,6 +11,7 @@
 #include <openssl/rand.h>
 
 #include "ecm_log.h"
+#include "gw_client.h"
 #include "gw_json.h"
 #include "gw_session.h"
 
@@ -445,7 +446,7 @@ static int guard_check(void *ctx, ecm_http_req *req, const char *method, const c
         free(p);
         return -1;
     }
-    if (ecm_http_req_client_addr(req, p->addr, sizeof p->addr) != 0) {
+    if (gw_client_addr(req, p->addr, sizeof p->addr) != 0) {
         p->addr[0] = '\0'; /* unknown: the audit row says NULL */
     }
     *principal = p;

@@ -8,6 +8,7 @@
 #include <sodium.h>
 
 #include "ecm_log.h"
+#include "gw_client.h"
 #include "gw_audit.h"
 #include "gw_json.h"
 #include "gw_users.h"
@@ -21,6 +22,8 @@ static gw_session_settings settings = {
     .idle_s = 1800,
     .max_s = 43200,
     .cookie_secure = 1,
+    .addr_max_failures = 30,
+    .addr_window_s = 300,
 };
 static char dummy_hash[crypto_pwhash_STRBYTES];
 
@@ -34,6 +37,8 @@ gw_session_settings gw_session_defaults(void)
         .idle_s = 1800,
         .max_s = 43200,
         .cookie_secure = 1,
+        .addr_max_failures = 30,
+        .addr_window_s = 300,
     };
 }
 
@@ -45,7 +50,7 @@ int gw_session_configure(const gw_session_settings *s)
     }
     if (s->opslimit < crypto_pwhash_OPSLIMIT_MIN || s->opslimit > crypto_pwhash_OPSLIMIT_MAX ||
         s->memlimit < crypto_pwhash_MEMLIMIT_MIN || s->max_failures < 1 || s->lock_s < 1 ||
-        s->idle_s < 1 || s->max_s < 1) {
+        s->idle_s < 1 || s->max_s < 1 || s->addr_max_failures < 1 || s->addr_window_s < 1) {
         ecm_log_error("session settings refused", "reason=out of range");
         return -1;
     }
@@ -189,7 +194,7 @@ int gw_session_audit_user(ecm_pg *pg, ecm_http_req *req, const char *user_id, co
                           const char *role, const char *action, const json_t *summary)
 {
     char addr[46] = "", resource[40];
-    if (ecm_http_req_client_addr(req, addr, sizeof addr) != 0) {
+    if (gw_client_addr(req, addr, sizeof addr) != 0) {
         addr[0] = '\0';
     }
     (void)snprintf(resource, sizeof resource, "user/%s", user_id);
@@ -219,6 +224,50 @@ static void respond_sign_in_refused(ecm_http_req *req)
 {
     ecm_http_respond_problem(req, 401, "unauthorized", "Unauthorized",
                              "wrong user name or password");
+}
+
+/* Seconds until the client address addr may try again (it had
+ * addr_max_failures refused sign-ins within the window), 0 when it may now,
+ * -1 on a database error. */
+static long long addr_wait_s(ecm_pg *pg, const char *addr)
+{
+    char max[24], window[24];
+    (void)snprintf(max, sizeof max, "%d", settings.addr_max_failures);
+    (void)snprintf(window, sizeof window, "%lld", settings.addr_window_s);
+    PGresult *r = ecm_pg_exec(
+        pg,
+        "SELECT ceil(extract(epoch FROM first_at + make_interval(secs => $3::int) - now())) "
+        "FROM sign_in_failures WHERE addr = $1 AND failures >= $2::int "
+        "AND first_at > now() - make_interval(secs => $3::int)",
+        3, (const char *[]){addr, max, window});
+    if (!r) {
+        return -1;
+    }
+    int held = PQntuples(r) == 1;
+    long long wait = held ? pg_int(PQgetvalue(r, 0, 0)) : 0;
+    PQclear(r);
+    return held && wait < 1 ? 1 : wait;
+}
+
+/* Counts a refused sign-in from addr (a new count once the window is past;
+ * rows of addresses quiet for two windows go). Logged when it fails: the
+ * refusal stands either way. */
+static void addr_count_failure(ecm_pg *pg, const char *addr)
+{
+    char window[24];
+    (void)snprintf(window, sizeof window, "%lld", settings.addr_window_s);
+    if (ecm_pg_cmd(pg,
+                   "WITH gone AS (DELETE FROM sign_in_failures WHERE first_at < now() - "
+                   "make_interval(secs => 2 * $2::int) AND addr <> $1) "
+                   "INSERT INTO sign_in_failures (addr, failures) VALUES ($1, 1) "
+                   "ON CONFLICT (addr) DO UPDATE SET "
+                   "failures = CASE WHEN sign_in_failures.first_at > now() - "
+                   "make_interval(secs => $2::int) THEN sign_in_failures.failures + 1 ELSE 1 END, "
+                   "first_at = CASE WHEN sign_in_failures.first_at > now() - "
+                   "make_interval(secs => $2::int) THEN sign_in_failures.first_at ELSE now() END",
+                   2, (const char *[]){addr, window}) != 0) {
+        ecm_log_warn("sign-in failure of an address not counted", "addr=%s", addr);
+    }
 }
 
 /* The user named name (any case): fills id, role, hash and flags. Returns
@@ -286,7 +335,7 @@ static void start_session(ecm_http_req *req, ecm_pg *pg, const found_user *u)
     random_hex(token);
     random_hex(csrf);
     session_id(token, sid);
-    if (ecm_http_req_client_addr(req, addr, sizeof addr) != 0) {
+    if (gw_client_addr(req, addr, sizeof addr) != 0) {
         addr[0] = '\0';
     }
     const char *ua = ecm_http_req_header(req, "User-Agent");
@@ -367,7 +416,30 @@ static void create_session(void *ctx, ecm_http_req *req)
     const char *name = json_string_value(jname), *pw = json_string_value(jpw);
     size_t pw_len = json_string_length(jpw);
     found_user u = {0};
+    char addr[64];
+    if (gw_client_addr(req, addr, sizeof addr) != 0) {
+        (void)snprintf(addr, sizeof addr, "unknown");
+    }
     ecm_pg *pg = ecm_pg_pool_get(app->pool);
+    long long wait = addr_wait_s(pg, addr);
+    if (wait != 0) {
+        if (wait < 0) {
+            gw_respond_db_down(req, pg, "sign in");
+        } else {
+            char after[24];
+            (void)snprintf(after, sizeof after, "%lld", wait);
+            ecm_http_add_header(req, "Retry-After", after);
+            ecm_http_respond_problem(req, 429, "too-many-requests", "Too Many Requests",
+                                     "too many refused sign-ins from this address; try again in "
+                                     "%lld s",
+                                     wait);
+            ecm_log_warn("sign-in refused", "addr=%s reason=too many failures from the address",
+                         addr);
+        }
+        ecm_pg_pool_put(app->pool, pg);
+        json_decref(body);
+        return;
+    }
     int found = json_string_length(jname) <= 4 * GW_USER_NAME_MAX ? find_user(pg, name, &u) : 0;
     /* The connection goes back while Argon2id runs: it takes a while. */
     ecm_pg_pool_put(app->pool, pg);
@@ -384,6 +456,9 @@ static void create_session(void *ctx, ecm_http_req *req)
                                    long_pw ? 1 : pw_len) &&
                 found && !long_pw;
     pg = ecm_pg_pool_get(app->pool);
+    if (!found || u.disabled || u.locked || !match) {
+        addr_count_failure(pg, addr);
+    }
     if (!found) {
         /* Audited too (the name tried in the summary): a row written here
          * as for a known name keeps the two paths' times alike. */

@@ -12,7 +12,10 @@
  * disabled user and a locked one, and verifies a password hash whichever
  * it is (a dummy hash for an unknown name), so that neither the answer nor
  * its time says whether a name exists. max_failures wrong passwords in a
- * row lock the user for lock_s; the audit log says so. */
+ * row lock the user for lock_s; the audit log says so. addr_max_failures
+ * refused sign-ins from one client address within addr_window_s (whatever
+ * the names) make that address wait out the window: 429 with Retry-After,
+ * before any name is looked up. */
 #ifndef GW_SESSION_H
 #define GW_SESSION_H
 
@@ -36,10 +39,13 @@ typedef struct {
     long long idle_s;            /* a session ends after this long unused */
     long long max_s;             /* ... and this long after sign-in in all */
     int cookie_secure;           /* the cookie says Secure */
+    int addr_max_failures;       /* refused sign-ins from one address ... */
+    long long addr_window_s;     /* ... within this long: 429 until the window is past */
 } gw_session_settings;
 
 /* The defaults: libsodium's interactive cost, 5 failures, 900 s lock, 1800 s
- * idle, 43200 s in all, Secure cookies. Can't fail. */
+ * idle, 43200 s in all, Secure cookies, 30 failures an address in 300 s.
+ * Can't fail. */
 gw_session_settings gw_session_defaults(void);
 
 /* Sets the process's session settings (copied) and prepares libsodium and

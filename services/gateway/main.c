@@ -24,6 +24,7 @@
 #include "gw_keys.h"
 #include "gw_openapi.h"
 #include "gw_web.h"
+#include "gw_client.h"
 #include "gw_recycle.h"
 #include "gw_rules.h"
 #include "gw_session.h"
@@ -53,10 +54,13 @@ typedef struct {
     long long password_memlimit;
     long long login_max_failures;
     long long login_lock_s;
+    long long login_addr_max_failures;
+    long long login_addr_window_s;
     long long session_idle_s;
     long long session_max_s;
     int cookie_secure;
     char *web_dir;
+    char *trusted_proxies;
 } gateway_config;
 
 static int validate_region(const char *value, char *errstr, size_t errstr_size)
@@ -84,6 +88,11 @@ static int validate_web_dir(const char *value, char *errstr, size_t errstr_size)
     (void)snprintf(errstr, errstr_size, "'%.200s' is not a folder holding the console's index.html",
                    value);
     return -1;
+}
+
+static int validate_proxies(const char *value, char *errstr, size_t errstr_size)
+{
+    return gw_client_check(value, errstr, errstr_size);
 }
 
 static const ecm_cfg_entry config_table[] = {
@@ -144,6 +153,13 @@ static const ecm_cfg_entry config_table[] = {
      "5", 1, 100, "wrong passwords in a row that lock a console user", NULL, 0},
     {"ECM_GATEWAY_LOGIN_LOCK_S", ECM_CFG_INT, offsetof(gateway_config, login_lock_s), "900", 1,
      604800, "seconds a locked console user cannot sign in (an admin may unlock sooner)", NULL, 0},
+    {"ECM_GATEWAY_LOGIN_ADDR_MAX_FAILURES", ECM_CFG_INT,
+     offsetof(gateway_config, login_addr_max_failures), "30", 1, 100000,
+     "refused sign-ins from one client address (whatever the user names) within "
+     "ECM_GATEWAY_LOGIN_ADDR_WINDOW_S after which that address gets 429 until the window is past",
+     NULL, 0},
+    {"ECM_GATEWAY_LOGIN_ADDR_WINDOW_S", ECM_CFG_INT, offsetof(gateway_config, login_addr_window_s),
+     "300", 1, 86400, "seconds over which refused sign-ins from one address are counted", NULL, 0},
     {"ECM_GATEWAY_SESSION_IDLE_S", ECM_CFG_INT, offsetof(gateway_config, session_idle_s), "1800", 1,
      604800, "seconds a console session lasts without a request", NULL, 0},
     {"ECM_GATEWAY_SESSION_MAX_S", ECM_CFG_INT, offsetof(gateway_config, session_max_s), "43200", 1,
@@ -153,6 +169,12 @@ static const ecm_cfg_entry config_table[] = {
      "the session cookie says Secure (sent over HTTPS only); false only for a plain-HTTP dev "
      "stack",
      NULL, 0},
+    {"ECM_GATEWAY_TRUSTED_PROXIES", ECM_CFG_STRING, offsetof(gateway_config, trusted_proxies), "",
+     0, -1,
+     "reverse proxies (ingress) in front of the gateway, comma-separated addresses or CIDR blocks: "
+     "from them, the client's address is read from X-Forwarded-For (sign-in throttle, audit "
+     "log); empty: the connection's address, and the header is ignored",
+     validate_proxies, 0},
     {"ECM_GATEWAY_WEB_DIR", ECM_CFG_STRING, offsetof(gateway_config, web_dir), "", 0, -1,
      "console development only: read the console's files (web/) from this folder at each "
      "request instead of the copy compiled in; empty: the compiled-in copy",
@@ -240,7 +262,8 @@ static int users_command(int argc, char **argv)
     return gw_users_cli(argc - 1, argv + 1, dsn);
 }
 
-/* The console's sessions and passwords from cfg (gw_session_configure).
+/* The console's sessions and passwords from cfg (gw_session_configure),
+ * and the trusted proxies (gw_client_configure).
  * Returns 0, or -1 (logged) when libsodium refuses the cost. */
 static int configure_sessions(const gateway_config *cfg)
 {
@@ -249,12 +272,19 @@ static int configure_sessions(const gateway_config *cfg)
         .memlimit = (size_t)cfg->password_memlimit,
         .max_failures = (int)cfg->login_max_failures,
         .lock_s = cfg->login_lock_s,
+        .addr_max_failures = (int)cfg->login_addr_max_failures,
+        .addr_window_s = cfg->login_addr_window_s,
         .idle_s = cfg->session_idle_s,
         .max_s = cfg->session_max_s,
         .cookie_secure = cfg->cookie_secure,
     };
     if (gw_session_configure(&session) != 0) {
         ecm_log_error("gateway start failed", "ECM_GATEWAY_PASSWORD_*: libsodium refused the cost");
+        return -1;
+    }
+    char err[160];
+    if (gw_client_configure(cfg->trusted_proxies, err, sizeof err) != 0) {
+        ecm_log_error("gateway start failed", "ECM_GATEWAY_TRUSTED_PROXIES: %s", err);
         return -1;
     }
     return 0;

@@ -58,12 +58,14 @@ static void make_user(gw_test_api *t, const char *name, gw_role role, const char
     }
 }
 
-static int setup(void **state)
+/* The fixture with addr_max_failures refused sign-ins an address may have. */
+static int setup_with(void **state, int addr_max_failures)
 {
     gw_session_settings s = gw_session_defaults();
     s.opslimit = crypto_pwhash_OPSLIMIT_MIN;
     s.memlimit = crypto_pwhash_MEMLIMIT_MIN;
     s.cookie_secure = 1;
+    s.addr_max_failures = addr_max_failures;
     assert_int_equal(gw_session_configure(&s), 0);
     const gw_test_routes_fn routes[] = {
         gw_campaigns_register, gw_session_register, gw_users_register,
@@ -78,6 +80,16 @@ static int setup(void **state)
     }
     *state = f;
     return 0;
+}
+
+static int setup(void **state)
+{
+    return setup_with(state, 30);
+}
+
+static int setup_spray(void **state)
+{
+    return setup_with(state, 4);
 }
 
 static int teardown(void **state)
@@ -313,6 +325,50 @@ static void test_failures_lock_the_user_with_one_answer_for_all(void **state)
     assert_string_equal(locked, unknown);
 }
 
+/* Refused sign-ins from one address, whatever the names, make it wait out
+ * the window (429, Retry-After) even with a right password; afterwards it
+ * signs in, and a new failure starts a new count. */
+static void test_an_address_spraying_passwords_waits(void **state)
+{
+    fixture *f = *state;
+    if (!ecm_test_need(f->api)) {
+        return;
+    }
+    session s;
+    assert_int_equal(sign_in(f, "nobody", ADMIN_PW, &s, NULL, 0), 401);
+    assert_int_equal(sign_in(f, "vera", "not-her-password", &s, NULL, 0), 401);
+    assert_int_equal(sign_in(f, "Ada", "not-her-password", &s, NULL, 0), 401);
+    assert_int_equal(sign_in(f, "someone", "whatever-at-all", &s, NULL, 0), 401);
+    assert_int_equal(count(f, "SELECT failures FROM sign_in_failures WHERE addr = '127.0.0.1'"), 4);
+
+    json_t *answer = NULL;
+    char body[256], retry[32];
+    (void)gw_test_format(body, sizeof body, "{\"name\": \"Ada\", \"password\": \"%s\"}", ADMIN_PW);
+    ecm_test_http_answer a;
+    const char *headers[] = {"Expect:", "Content-Type: application/json", NULL};
+    ecm_test_http_request(&a, f->api->port, "POST", "/api/v1/session", headers, body, strlen(body),
+                          NULL);
+    assert_int_equal(a.status, 429);
+    assert_int_equal(ecm_test_http_header(&a, "Retry-After", retry, sizeof retry), 0);
+    long after = strtol(retry, NULL, 10);
+    assert_true(after >= 1 && after <= 300);
+    answer = json_loads(a.body, 0, NULL);
+    assert_non_null(strstr(gw_test_jstr(answer, "detail"), "too many refused sign-ins"));
+    json_decref(answer);
+    ecm_test_http_answer_destroy(&a);
+    assert_int_equal(count(f, "SELECT count(*) FROM user_sessions WHERE user_id = %s", f->admin_id),
+                     0);
+    /* the lock-out counts of the users were not touched by the refusal */
+    assert_int_equal(count(f, "SELECT failed_logins FROM users WHERE id = %s", f->admin_id), 1);
+
+    /* the window is past: the right password works again */
+    ecm_test_pg_exec(f->api->conn, "UPDATE sign_in_failures SET first_at = now() - "
+                                   "interval '301 seconds'");
+    assert_int_equal(sign_in(f, "Ada", ADMIN_PW, &s, NULL, 0), 201);
+    assert_int_equal(sign_in(f, "vera", "not-her-password", &s, NULL, 0), 401);
+    assert_int_equal(count(f, "SELECT failures FROM sign_in_failures WHERE addr = '127.0.0.1'"), 1);
+}
+
 static void test_sessions_end_on_sign_out_idle_and_age(void **state)
 {
     fixture *f = *state;
@@ -472,6 +528,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_a_user_changes_their_own_password, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sign_in_takes_only_json, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_an_address_spraying_passwords_waits, setup_spray,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

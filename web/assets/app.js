@@ -25,6 +25,7 @@ const ROUTES = [
 const view = () => document.getElementById('main');
 let leaving = [];
 let renderSeq = 0;
+let firstRender = true;
 
 function match(path) {
   const segs = path.split('/').filter(Boolean);
@@ -121,7 +122,10 @@ async function route() {
     if (!main.querySelector('h1')) pageTitle(main, 'Something went wrong');
     main.appendChild(errorBox(e));
   }
-  if (seq === renderSeq && document.activeElement === document.body) main.focus({ preventScroll: true });
+  // After a move inside the console the new page's content takes the focus
+  // (a screen reader reads it); on the first load the browser's order stays.
+  if (seq === renderSeq && !firstRender && document.activeElement === document.body) main.focus({ preventScroll: true });
+  firstRender = false;
 }
 
 function renderSignIn(main, next) {
