@@ -130,7 +130,8 @@ async function renderContact(view, ctx, id) {
   pageTitle(view, `Contact ${id}`, refreshBtn);
   view.appendChild(h('p', null, h('a', { href: `#/contacts?campaign=${contact.campaign_id}` }, '← Find another contact')));
 
-  const whyBox = h('section', { class: 'card why', 'aria-labelledby': 'why-title', 'aria-live': 'polite' });
+  const whyBox = h('section', { class: 'card why', 'aria-labelledby': 'why-title', 'aria-live': 'polite' },
+    h('h2', { id: 'why-title' }, 'Why is it, or is it not, being contacted?'), h('p', { class: 'muted' }, 'Loading…'));
   const detailBox = h('section', { class: 'card', 'aria-labelledby': 'details-title' });
   const attemptsBox = h('section', { class: 'card', 'aria-labelledby': 'attempts-title' });
   const auto = h('input', { type: 'checkbox', checked: true });

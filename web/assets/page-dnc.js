@@ -42,7 +42,7 @@ export async function render(view, ctx) {
   // Search.
   const phone = h('input', { type: 'search', inputmode: 'tel', autocomplete: 'off', value: ctx.query.get('phone') || '' });
   const searchBtn = button('Search', null, { kind: 'primary', type: 'submit' });
-  const results = h('div', { 'aria-live': 'polite' });
+  const results = h('div', { 'aria-live': 'polite' }, h('p', { class: 'muted' }, 'Loading…'));
   let cursor = null;
   let shown = [];
 

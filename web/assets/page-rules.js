@@ -47,7 +47,9 @@ export async function render(view, ctx) {
     { title: 'Origin', value: (s) => (s.shipped ? badge('Shipped with ECM', 'completed') : badge('Your own', 'ok')) },
   ], sets, { caption: 'Rule sets' }));
 
+  const loading = view.appendChild(h('p', { class: 'muted' }, 'Loading…'));
   const details = await Promise.all(sets.map((s) => api('GET', `/api/v1/rule-sets/${s.id}`).catch((e) => ({ ...s, error: e }))));
+  loading.remove();
   for (const s of details) view.appendChild(setCard(s, usedBy(s.id)));
   const want = ctx.query.get('set');
   if (want) document.getElementById(`set-${want}`)?.scrollIntoView();

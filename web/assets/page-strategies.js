@@ -287,7 +287,8 @@ async function renderEditor(view, ctx, id) {
   editable ? h('div', { class: 'actions' }, saveBtn) : null);
   view.appendChild(form);
 
-  view.appendChild(await dryRunPanel(ctx, () => ({ id, dirty, body: collect() })));
+  const loading = view.appendChild(h('p', { class: 'muted' }, 'Loading…'));
+  loading.replaceWith(await dryRunPanel(ctx, () => ({ id, dirty, body: collect() })));
 }
 
 // ---- the dry run ----------------------------------------------------------
