@@ -139,7 +139,7 @@ async function renderEditor(view, ctx, id) {
       h('option', { value: 'voice', selected: rule.switch_channel === 'voice' }, 'Switch to calls'));
     const after = h('input', { type: 'number', min: 1, max: 1000, value: rule.switch_after ?? 1, class: 'short', 'aria-label': `Switch after how many ${w}`, disabled: dis });
     const row = { outcome: o, action, delay, unit, most, next, sw, after };
-    const retryOnly = [delay, unit, next, sw, after];
+    const retryOnly = [delay, unit, most, next, sw, after];
     const syncRetry = () => {
       const close = action.value === 'close';
       retryOnly.forEach((c) => {
