@@ -2,7 +2,7 @@
 // unlock, reset password, remove. #/account: change one's own password.
 import { api, can, session } from './api.js';
 import {
-  h, field, table, pageTitle, fmtTime, fmtNumber, notify, errorBox, confirmDialog, button, busy,
+  h, field, pageTitle, fmtTime, fmtNumber, notify, errorBox, confirmDialog, button, busy,
   ensureCss, badge,
 } from './ui.js';
 
