@@ -460,9 +460,15 @@ static void explain_closed(ecm_eligibility *e, const PGresult *r, char *why, siz
                           outcome ? outcome : "?", at, ecm_pgval_ll(r, 0, 2, 0), hold ? ": " : "",
                           hold ? hold : "");
     if (outcome && strcmp(outcome, "DNC") == 0) {
+        static const char lists[] = " On the do-not-contact lists:";
         size_t len = strlen(why);
-        (void)snprintf(why + len, size - len, " On the do-not-contact lists:");
+        (void)snprintf(why + len, size - len, "%s", lists);
+        size_t bare = strlen(why);
         say_dnc(e, why, size);
+        if (strlen(why) == bare) {
+            /* The entry that closed it has been removed since. */
+            (void)snprintf(why + len, size - len, " Its numbers are on no do-not-contact list now");
+        }
         len = strlen(why);
         (void)snprintf(why + len, size - len, ".");
     }

@@ -111,8 +111,8 @@ function makeT(page, shared, tmp) {
       shots.push(file);
     },
     async axe(label, p = page) {
-      await p.addScriptTag({ content: axeSource }).catch(() => {});
-      // The CSP refuses inline scripts; evaluate runs in the page's world instead.
+      // The page's CSP refuses an inline script tag; evaluate (DevTools
+      // protocol) runs axe in the page without one.
       const has = await p.evaluate(() => typeof window.axe !== 'undefined');
       if (!has) await p.evaluate(axeSource);
       const result = await p.evaluate(async () => {

@@ -660,6 +660,25 @@ static void test_eligibility_closed_says_its_outcome(void **state)
     e = explain(f, k, T("2026-03-09T16:00:00Z"));
     assert_non_null(strstr(e->reason, "Closed with outcome CONNECTED at 2026-03-09T14:55:00.000Z"));
     ecm_eligibility_destroy(e);
+
+    /* Closed DNC: the lists that hold its numbers; once the entry is gone,
+     * it says so rather than naming none. */
+    ecm_test_pg_exec(conn(f), "UPDATE contacts SET outcome = 'DNC' WHERE id = %lld", k);
+    ecm_test_pg_exec(conn(f), "INSERT INTO dnc (phone, channel, source) VALUES ('+12125550100', "
+                              "'all', 'api')");
+    e = explain(f, k, T("2026-03-09T16:00:00Z"));
+    assert_non_null(strstr(e->reason, "On the do-not-contact lists: +12125550100 on the global"));
+    ecm_eligibility_destroy(e);
+    ecm_test_pg_exec(conn(f),
+                     "INSERT INTO consent_ledger (phone, scope, action, source, actor, at) "
+                     "VALUES ('+12125550100', 'all', 'grant', 'api', 'tester', now())");
+    assert_int_equal(ecm_test_pg_int(conn(f), "SELECT count(*) FROM dnc WHERE phone = "
+                                              "'+12125550100'"),
+                     0);
+    e = explain(f, k, T("2026-03-09T16:00:00Z"));
+    assert_null(strstr(e->reason, "lists:."));
+    assert_non_null(strstr(e->reason, "Its numbers are on no do-not-contact list now."));
+    ecm_eligibility_destroy(e);
 }
 
 /* A cap of the campaign's rule set holds the contact: the rule is named
