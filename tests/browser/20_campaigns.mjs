@@ -313,6 +313,34 @@ export default async function (t) {
   t.eq(t.sql(`SELECT count(*) FROM contacts WHERE campaign_id = ${draft.id}`), ['5000'], 'contacts of the resumed upload (database)');
   t.step(`upload ${cut.id}: shown running, interrupted when cut off, resumed from the page to 5,000 rows`);
 
+  // A larger file through the page on a slow line: the bar shows the bytes
+  // going out before the report.
+  const slowRows = phones(8000, '718').map((p, i) => `SLOW-${i},Slow,Line,${p},,${CONTACT_ZONE},a note to make the row longer`);
+  const slowFile = join(t.tmp, `slow-${stamp}.csv`);
+  writeFileSync(slowFile, `account_number,first_name,last_name,phone1,phone2,time_zone,note\n${slowRows.join('\n')}\n`);
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Network.enable');
+  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 64 * 1024 });
+  try {
+    await t.go(`#/campaigns/${draft.id}/upload`);
+    await page.getByLabel('Contact file (CSV)').setInputFiles(slowFile);
+    await page.getByRole('button', { name: 'Upload', exact: true }).click();
+    const bar = page.getByRole('progressbar', { name: 'Sending the file' });
+    await t.waitFor(async () => {
+      const [v, max] = await bar.evaluate((el) => [el.value, el.max]);
+      return v > 0 && v < max;
+    }, 'the bytes bar part-way', 60000);
+    t.ok(/of .* sent \([0-9]+%\)/.test(await page.locator('.upload-progress').first().textContent()), 'the bytes sent said in words');
+    await t.shot('upload-progress');
+  } finally {
+    await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+    await cdp.detach();
+  }
+  await page.waitForURL(/#\/uploads\/[0-9]+$/, { timeout: 120000 });
+  await t.waitFor(async () => (await page.locator('dl.facts').textContent()).includes('Done'), 'the slow upload done');
+  t.eq(await figure(page, 'Loaded'), 8000, 'the slow upload\'s loaded count');
+  t.step('a slow upload showed its bytes going out, then its report');
+
   // The SMS form's live count.
   await t.go('#/campaigns/new');
   await page.getByLabel('Text message (SMS)').check();
