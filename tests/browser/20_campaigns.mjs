@@ -182,6 +182,18 @@ export default async function (t) {
   t.ok(await page.getByRole('button', { name: `Re-open ${dry.contacts.toLocaleString('en-US')} contacts` }).isVisible(), 'the re-open button names the count');
   t.step(`recycle count for ${outcome}: ${dry.contacts}, as the server says`);
   await t.shot('campaign-recycle-count');
+  // The same choices as a schedule, old enough that it re-opens nothing
+  // while it exists; then removed.
+  await page.getByLabel('Finished at least').fill('1000');
+  await page.getByLabel('Unit', { exact: true }).selectOption('d');
+  await page.getByRole('button', { name: 'Use the choices above as the automatic schedule' }).click();
+  await page.locator('.recycle-schedule').filter({ hasText: 'at least 1,000 days ago' }).waitFor();
+  const sched = await t.api('GET', `/api/v1/campaigns/${id}/recycle-schedule`);
+  t.eq([sched.outcomes, sched.older_than, sched.enabled], [[outcome], '1000d', true], 'the schedule as saved');
+  await page.getByRole('button', { name: 'Remove the schedule' }).click();
+  await page.getByText('None set: contacts are only re-opened when you do it here.').waitFor();
+  t.eq(t.sql(`SELECT count(*) FROM campaign_recycle_schedules WHERE campaign_id = ${id}`), ['0'], 'the schedule removed (database)');
+  t.step('a recycle schedule saved from the page, then removed');
 
   // A second campaign: pause, edit, resume and stop while it runs.
   const cisco = { kind: 'uccx', campaign_id: '1' };

@@ -253,6 +253,15 @@ function rulesSection(c) {
 }
 
 const AGE_UNITS = [['m', 'minutes'], ['h', 'hours'], ['d', 'days']];
+const AGE_WORDS = { s: 'second', m: 'minute', h: 'hour', d: 'day' };
+
+/* "3d" → "3 days". */
+function ageWords(age) {
+  const m = /^([0-9]+)([smhd])$/.exec(age || '');
+  if (!m) return age;
+  const n = Number(m[1]);
+  return `${fmtNumber(n)} ${AGE_WORDS[m[2]]}${n === 1 ? '' : 's'}`;
+}
 
 /* The recycle card: pick outcomes and a minimum age, count, then re-open;
  * the schedule that does the same by itself. getC() gives the campaign as
@@ -336,17 +345,19 @@ function recycleSection(id, getC, changed) {
       }
     }
     const parts = [h('h3', {}, 'Automatic re-opening')];
+    const schedProblem = h('div', {});
     if (!s) {
       parts.push(h('p', { class: 'muted' }, 'None set: contacts are only re-opened when you do it here.'));
     } else {
-      parts.push(h('p', {}, `${s.enabled ? 'On' : 'Off'}: re-opens contacts finished with `
-        + `${s.outcomes.map(outcomeLabel).join(', ')}, at least ${s.older_than} ago`
+      parts.push(h('p', { class: 'recycle-schedule' }, `${s.enabled ? 'On' : 'Off'}: re-opens contacts that finished with `
+        + `${s.outcomes.map(outcomeLabel).join(', ')} at least ${ageWords(s.older_than)} ago`
         + `${s.max_rounds ? `, at most ${s.max_rounds} times each` : ''}. `
         + `Last run: ${s.last_run_at ? fmtTime(s.last_run_at) : 'not yet'}.`));
     }
-    if (can('supervisor')) {
-      const save = button('Use the choices above as the automatic schedule', e => busy(e.currentTarget, async () => {
-        problem.replaceChildren();
+    const choosing = !!boxes.querySelector('input') && !['draft', 'stopped', 'expired'].includes(getC().state);
+    if (can('supervisor') && (choosing || s)) {
+      const save = !choosing ? null : button('Use the choices above as the automatic schedule', e => busy(e.currentTarget, async () => {
+        schedProblem.replaceChildren();
         try {
           check();
           const body = request(false);
@@ -356,7 +367,7 @@ function recycleSection(id, getC, changed) {
           notify('Automatic re-opening saved.');
           await drawSchedule();
         } catch (err) {
-          problem.replaceChildren(errorBox(err));
+          schedProblem.replaceChildren(errorBox(err));
         }
       }));
       const remove = s ? button('Remove the schedule', e => busy(e.currentTarget, async () => {
@@ -365,10 +376,10 @@ function recycleSection(id, getC, changed) {
           notify('Automatic re-opening removed.');
           await drawSchedule();
         } catch (err) {
-          problem.replaceChildren(errorBox(err));
+          schedProblem.replaceChildren(errorBox(err));
         }
       })) : null;
-      parts.push(h('div', { class: 'actions' }, save, remove));
+      parts.push(h('div', { class: 'actions' }, save, remove), schedProblem);
     }
     schedule.replaceChildren(...parts);
   }
