@@ -47,6 +47,11 @@ function contactsCsv() {
   return `${lines.join('\n')}\n`;
 }
 
+/* "1 contact", "1,234 finished contacts", as the page writes a count. */
+function contactsText(n, before = '') {
+  return `${n.toLocaleString('en-US')} ${before}${n === 1 ? 'contact' : 'contacts'}`;
+}
+
 /* The figure a <dl class="facts"> gives for term, as a number. */
 async function figure(scope, term) {
   const dd = scope.locator('dl.facts dt', { hasText: new RegExp(`^${term}$`) }).locator('xpath=following-sibling::dd[1]');
@@ -178,8 +183,8 @@ export default async function (t) {
   await page.getByLabel('Unit', { exact: true }).selectOption('m');
   await page.getByRole('button', { name: 'Count', exact: true }).click();
   const dry = await t.api('POST', `/api/v1/campaigns/${id}/recycle`, { outcomes: [outcome], older_than: '0m', dry_run: true });
-  await page.getByText(`${dry.contacts.toLocaleString('en-US')} finished contacts would be re-opened`).waitFor();
-  t.ok(await page.getByRole('button', { name: `Re-open ${dry.contacts.toLocaleString('en-US')} contacts` }).isVisible(), 'the re-open button names the count');
+  await page.getByText(`${contactsText(dry.contacts, 'finished ')} would be re-opened`).waitFor();
+  t.ok(await page.getByRole('button', { name: `Re-open ${contactsText(dry.contacts)}` }).isVisible(), 'the re-open button names the count');
   t.step(`recycle count for ${outcome}: ${dry.contacts}, as the server says`);
   await t.shot('campaign-recycle-count');
   // The same choices as a schedule, old enough that it re-opens nothing
@@ -194,6 +199,27 @@ export default async function (t) {
   await page.getByText('None set: contacts are only re-opened when you do it here.').waitFor();
   t.eq(t.sql(`SELECT count(*) FROM campaign_recycle_schedules WHERE campaign_id = ${id}`), ['0'], 'the schedule removed (database)');
   t.step('a recycle schedule saved from the page, then removed');
+
+  // Re-open the contacts of the rarest outcome, confirmed; they run again
+  // to the end.
+  const rare = Object.keys(finished).filter((o) => o !== 'DNC' && o !== outcome).sort((a, b) => finished[a] - finished[b])[0];
+  await page.locator(`fieldset.checks input[value="${outcome}"]`).uncheck();
+  await page.locator(`fieldset.checks input[value="${rare}"]`).check();
+  await page.getByLabel('Finished at least').fill('0');
+  await page.getByLabel('Unit', { exact: true }).selectOption('m');
+  await page.getByRole('button', { name: 'Count', exact: true }).click();
+  const n = finished[rare];
+  await page.getByText(`${contactsText(n, 'finished ')} would be re-opened`).waitFor();
+  const closedBefore = Number(t.sql(`SELECT count(*) FROM contacts WHERE campaign_id = ${id} AND state = 'closed'`)[0]);
+  await page.locator('.card').getByRole('button', { name: `Re-open ${contactsText(n)}` }).click();
+  await page.getByRole('dialog').getByRole('button', { name: `Re-open ${contactsText(n)}` }).click();
+  await page.getByText(`${contactsText(n)} re-opened.`).first().waitFor();
+  t.eq(closedBefore, GOOD, 'contacts closed before the re-opening');
+  t.ok(Number(t.sql(`SELECT count(*) FROM recycles WHERE campaign_id = ${id}`)[0]) === 1, 'one recycle logged');
+  await t.waitFor(async () => (await page.getByText(`${GOOD} of ${GOOD} finished (100%)`).count()) > 0
+    && t.sql(`SELECT count(*) FROM contacts WHERE campaign_id = ${id} AND state <> 'closed'`)[0] === '0',
+  'the re-opened contacts finished again', 300000);
+  t.step(`${contactsText(n)} (${rare}) re-opened after confirming, and finished again`);
 
   // A second campaign: pause, edit, resume and stop while it runs.
   const cisco = { kind: 'uccx', campaign_id: '1' };

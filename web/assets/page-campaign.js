@@ -252,6 +252,11 @@ function rulesSection(c) {
           : h('p', { class: 'muted' }, 'None.'))));
 }
 
+/* "1 contact", "1,234 contacts". */
+function contactsText(n, before = '') {
+  return `${fmtNumber(n)} ${before}${n === 1 ? 'contact' : 'contacts'}`;
+}
+
 const AGE_UNITS = [['m', 'minutes'], ['h', 'hours'], ['d', 'days']];
 const AGE_WORDS = { s: 'second', m: 'minute', h: 'hour', d: 'day' };
 
@@ -302,11 +307,11 @@ function recycleSection(id, getC, changed) {
       check();
       const r = await api('POST', `/api/v1/campaigns/${id}/recycle`, request(true));
       counted = r;
-      const reopen = button(`Re-open ${fmtNumber(r.contacts)} contacts`, ev => busy(ev.currentTarget, runIt),
+      const reopen = button(`Re-open ${contactsText(r.contacts)}`, ev => busy(ev.currentTarget, runIt),
         { kind: 'primary' });
       answer.replaceChildren(h('p', {}, r.contacts === 0
         ? 'No finished contact matches these choices: nothing would be re-opened.'
-        : `${fmtNumber(r.contacts)} finished contacts would be re-opened (`
+        : `${contactsText(r.contacts, 'finished ')} would be re-opened (`
           + Object.entries(r.by_outcome).filter(([, n]) => n).map(([o, n]) => `${outcomeLabel(o)}: ${fmtNumber(n)}`).join(', ')
           + ').'), r.contacts > 0 ? reopen : null);
     } catch (err) {
@@ -317,16 +322,16 @@ function recycleSection(id, getC, changed) {
   async function runIt() {
     if (!counted) return;
     const yes = await confirmDialog({
-      title: `Re-open ${fmtNumber(counted.contacts)} contacts?`,
+      title: `Re-open ${contactsText(counted.contacts)}?`,
       message: 'They will be called or texted again under the campaign’s strategy, within its '
         + 'calling window and rules. Their history is kept.',
-      confirm: `Re-open ${fmtNumber(counted.contacts)} contacts`,
+      confirm: `Re-open ${contactsText(counted.contacts)}`,
     });
     if (!yes) return;
     try {
       const r = await api('POST', `/api/v1/campaigns/${id}/recycle`, request(false));
-      answer.replaceChildren(h('p', {}, `${fmtNumber(r.contacts)} contacts re-opened.`));
-      notify(`${fmtNumber(r.contacts)} contacts re-opened.`);
+      answer.replaceChildren(h('p', {}, `${contactsText(r.contacts)} re-opened.`));
+      notify(`${contactsText(r.contacts)} re-opened.`);
       counted = null;
       await changed();
     } catch (err) {
