@@ -84,7 +84,7 @@ export async function render(view, ctx) {
       } },
     ];
     holder.replaceChildren(table(cols, campaigns, {
-      caption: `${fmtNumber(campaigns.length)} campaigns, newest first (updated every few seconds)`,
+      caption: `${fmtNumber(campaigns.length)} ${campaigns.length === 1 ? 'campaign' : 'campaigns'}, newest first (updated every few seconds)`,
     }));
     if (focusedId) {
       const again = holder.querySelector(`[data-campaign-link="${CSS.escape(focusedId)}"]`);

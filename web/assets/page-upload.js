@@ -222,10 +222,13 @@ async function allRows(uid) {
 
 /* One sentence on how the upload went. */
 function summaryLine(rep, notLoaded) {
-  const skipped = notLoaded ? ` ${fmtNumber(notLoaded)} rows were not loaded; they are listed below with the reason.` : '';
+  const skipped = !notLoaded ? ''
+    : notLoaded === 1 ? ' 1 row was not loaded; it is listed below with the reason.'
+      : ` ${fmtNumber(notLoaded)} rows were not loaded; they are listed below with the reason.`;
   if (rep.state === 'running') return 'The file is still being read; these figures move as it goes.';
   if (rep.state === 'interrupted') {
-    return `The upload was cut off before the end of the file: ${fmtNumber(rep.rows_loaded)} rows were loaded.${skipped}`;
+    return `The upload was cut off before the end of the file: ${fmtNumber(rep.rows_loaded)} `
+      + `${rep.rows_loaded === 1 ? 'row was' : 'rows were'} loaded.${skipped}`;
   }
   if (rep.state === 'failed') return `The upload failed.${skipped}`;
   return notLoaded === 0 ? 'Every row was loaded.' : skipped.trim();
@@ -261,7 +264,7 @@ async function renderReport(view, ctx, uid) {
         ['Loaded but on a do-not-contact list', fmtNumber(rep.rows_dnc)],
         ['Started', fmtTime(rep.created_at)],
         ['Finished', rep.finished_at ? fmtTime(rep.finished_at) : (rep.state === 'running' ? 'Not yet' : 'No')],
-        rep.resumes ? ['Resumed', `${fmtNumber(rep.resumes)} times`] : null,
+        rep.resumes ? ['Resumed', rep.resumes === 1 ? 'once' : `${fmtNumber(rep.resumes)} times`] : null,
       ].filter(Boolean).map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
     const parts = [h('section', { class: 'card' }, h('h2', {}, 'Summary'), figures,
       h('p', {}, summaryLine(rep, notLoaded)))];
