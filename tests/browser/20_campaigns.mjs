@@ -168,7 +168,7 @@ export default async function (t) {
   t.step(`campaign ${id}: every contact finished (${attempts} attempts), shown on the page`);
   await t.shot('campaign-detail');
   await t.axe('campaign detail');
-  const [export1] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download attempts (CSV)' }).click()]);
+  const [export1] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download attempts (CSV)' }).click()]);
   t.eq(export1.suggestedFilename(), `campaign-${id}-attempts.csv`, 'the attempts export file name');
   const exported = readFileSync(await export1.path(), 'utf8').trim().split('\r\n');
   t.eq(exported.length, attempts + 1, 'the attempts export: a header and one line per attempt');

@@ -86,14 +86,16 @@ export async function apiText(path) {
 }
 
 /** Sends a file as the body of a POST, reporting progress
- *  (onProgress(loaded, total)). Returns the parsed answer or throws ApiError. */
-export function uploadFile(path, file, { contentType = 'text/csv', onProgress } = {}) {
+ *  (onProgress(loaded, total)); headers: more request headers. Returns the
+ *  parsed answer or throws ApiError. */
+export function uploadFile(path, file, { contentType = 'text/csv', onProgress, headers = {} } = {}) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open('POST', path);
     xhr.setRequestHeader('Content-Type', contentType);
     xhr.setRequestHeader('Accept', 'application/json');
     if (current) xhr.setRequestHeader('X-CSRF-Token', current.csrf_token);
+    for (const [name, value] of Object.entries(headers)) xhr.setRequestHeader(name, value);
     if (onProgress) {
       xhr.upload.addEventListener('progress', (e) => onProgress(e.loaded, e.lengthComputable ? e.total : file.size));
     }

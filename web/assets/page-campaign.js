@@ -2,10 +2,10 @@
 // outcome, a chart of outcomes over time, the state buttons (Activate,
 // Pause, Resume, Stop), exports, re-opening finished contacts (recycle) and
 // its schedule, its rule sets and days off, and its uploads.
-import { api, apiText, can, ApiError } from './api.js';
+import { api, can, ApiError } from './api.js';
 import {
   h, pageTitle, table, fmtNumber, fmtTime, poll, errorBox, ensureCss, button, busy, notify,
-  confirmDialog, download, field, badge, uid,
+  confirmDialog, field, badge, uid,
 } from './ui.js';
 import {
   CHANNELS, CISCO_KINDS, CONTACT_STATES, stateBadge, progressOf, outcomeLabel, windowText, OUTCOMES,
@@ -87,17 +87,13 @@ export async function render(view, ctx) {
     }
   });
 
-  const exportBtn = (label, file) => button(label, e => busy(e.currentTarget, async () => {
-    try {
-      const text = await apiText(`/api/v1/campaigns/${id}/${file}`);
-      download(`campaign-${id}-${file}`, text);
-      notify(`${label}: saved as campaign-${id}-${file}.`);
-    } catch (err) {
-      actionProblem.replaceChildren(errorBox(err));
-    }
-  }));
-  const exports = [exportBtn('Download contacts (CSV)', 'contacts.csv'),
-    exportBtn('Download attempts (CSV)', 'attempts.csv')];
+  // Exports are plain links: the browser streams the file to disk however
+  // big the campaign (the session cookie goes with the request).
+  const exportLink = (label, file) => h('a', {
+    class: 'btn', href: `/api/v1/campaigns/${id}/${file}`, download: `campaign-${id}-${file}`,
+  }, label);
+  const exports = [exportLink('Download contacts (CSV)', 'contacts.csv'),
+    exportLink('Download attempts (CSV)', 'attempts.csv')];
 
   function drawActions() {
     const links = [];

@@ -62,30 +62,34 @@ function typeOf(file) {
 }
 
 /* Sends file to path with a progress block in holder: bytes while it goes
- * out, then the rows the server has read (from the campaign's running
- * upload) until it answers. Returns the answer (UploadAccepted); throws
- * ApiError. */
-async function send(holder, path, file, campaignId, ctx) {
+ * out, then the rows the server has read (the upload found by our
+ * ECM-Upload-Ref, or uploadId when resuming one) until it answers. Returns
+ * the answer (UploadAccepted); throws ApiError. */
+async function send(holder, path, file, campaignId, ctx, uploadId = null) {
   const bytes = progressBlock('Sending the file');
   const rows = progressBlock('Reading the rows');
   rows.node.hidden = true;
   holder.replaceChildren(bytes.node, rows.node);
-  let before = null;
-  try {
-    const running = await api('GET', `/api/v1/uploads?campaign_id=${campaignId}&kind=contacts&state=running&limit=50`);
-    before = new Set(running.items.map(u => u.id));
-  } catch {
-    before = null; // the rows count is a nicety: without it the bar says the file is being read
-  }
+  // The upload is found by a reference of our own while its answer (with
+  // its id) has not come: another upload to the campaign is never taken
+  // for it.
+  const ref = `console-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
   let answered = false;
   let left = false;
   ctx.onLeave(() => { left = true; });
   const watch = async () => {
     while (!answered && !left) {
-      if (before) {
+      {
         try {
-          const running = await api('GET', `/api/v1/uploads?campaign_id=${campaignId}&kind=contacts&state=running&limit=50`);
-          const mine = running.items.find(u => !before.has(u.id));
+          // One upload's counts (UploadCounts) carry the bytes in progress;
+          // a list's items (UploadSummary) at the top.
+          let mine = null;
+          if (uploadId) {
+            const u = await api('GET', `/api/v1/uploads/${uploadId}`);
+            mine = { ...u, bytes_read: u.progress.bytes_read, bytes_total: u.progress.bytes_total };
+          } else {
+            mine = (await api('GET', `/api/v1/uploads?campaign_id=${campaignId}&client_ref=${ref}&limit=1`)).items[0];
+          }
           if (mine && !answered) {
             rows.node.hidden = false;
             rows.set(mine.bytes_read, mine.bytes_total, `${fmtNumber(mine.rows_read)} rows read so far: `
@@ -102,6 +106,7 @@ async function send(holder, path, file, campaignId, ctx) {
   try {
     return await uploadFile(path, file, {
       contentType: typeOf(file),
+      headers: { 'ECM-Upload-Ref': ref },
       onProgress: (loaded, total) => {
         bytes.set(loaded, total, loaded >= total
           ? `All ${fmtBytes(total)} sent; the server is finishing the last rows…`
@@ -333,7 +338,7 @@ async function renderReport(view, ctx, uid) {
           return;
         }
         try {
-          await send(progress, `/api/v1/uploads/${uid}/resume`, f, rep.campaign_id, ctx);
+          await send(progress, `/api/v1/uploads/${uid}/resume`, f, rep.campaign_id, ctx, uid);
           notify('Upload resumed and finished.');
           rep = await api('GET', `/api/v1/uploads/${uid}?limit=${SHOW_ROWS}`);
           shown = rep.rows.slice();
