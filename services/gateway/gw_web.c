@@ -50,7 +50,10 @@ static char *read_disk(const char *dir, const char *name, size_t *len)
     }
     FILE *f = fopen(path, "rb");
     if (!f) {
-        ecm_log_warn("console file not readable", "path=%s reason=%s", path, strerror(errno));
+        int err = errno;
+        char why[128];
+        ecm_log_warn("console file not readable", "path=%s reason=%s", path,
+                     strerror_r(err, why, sizeof why) == 0 ? why : "error");
         return NULL;
     }
     char *buf = malloc(GW_WEB_DISK_MAX);
