@@ -52,7 +52,7 @@ e2e_step "objects: strategy $sid, campaign $cid, upload $uid, contact $contact, 
 ids=$(jq -cn --argjson c "$cid" --argjson u "$uid" --argjson k "$contact" --argjson s "$sid" \
     --argjson rs "$rsid" --arg key "$victim_id" --arg p "$phone" --argjson user "$user" \
     '{campaigns: $c, uploads: $u, contacts: $k, strategies: $s, keys: $key, dnc: $p,
-      "rule-sets": $rs, consent: $p, users: $user}')
+      "rule-sets": $rs, consent: $p, users: $user, assets: "app.js"}')
 keys=$(jq -cn --arg r "$revoked" --arg v "$viewer" --arg s "$supervisor" --arg a "$ECM_API_KEY" \
     '{revoked: $r, viewer: $v, supervisor: $s, admin: $a}')
 /usr/bin/python3 "$(dirname "$0")/api_roles.py" "$ECM_DEV_API_URL" "$ids" "$keys" >"$E2E_TMP/matrix" ||
