@@ -16,6 +16,7 @@
 #include "ecm_http.h"
 #include "ecm_pg.h"
 #include "gw_app.h"
+#include "gw_auth.h"
 #include "ecm_test_support.h"
 
 /* Adds a module's routes to h (gw_campaigns_register, gw_dnc_register...). */
@@ -48,6 +49,31 @@ static inline gw_app gw_test_settings(void)
     };
 }
 
+/* An HTTP server on the first free port of [port_first, port_last] (into
+ * *port) with the routes that each of routes (ending with NULL) adds for
+ * app, behind the API's guard when guard is set. Fails the running test
+ * when no port is free or a route is refused. */
+static inline ecm_http *gw_test_serve(const gw_app *app, int port_first, int port_last,
+                                      const gw_test_routes_fn *routes, int guard, int *port)
+{
+    for (*port = port_first; *port <= port_last; (*port)++) {
+        ecm_http *h = ecm_http_new("127.0.0.1", *port, NULL);
+        assert_non_null(h);
+        for (size_t i = 0; routes[i]; i++) {
+            assert_int_equal(routes[i](h, app), 0);
+        }
+        if (guard) {
+            gw_auth_install(h, app);
+        }
+        if (ecm_http_start(h) == 0) {
+            return h;
+        }
+        ecm_http_destroy(h);
+    }
+    fail_msg("no free port in %d-%d", port_first, port_last);
+    return NULL;
+}
+
 /* Creates a migrated scratch database named after db_prefix, a pool of 4
  * connections to it, app = *settings with that pool, and an HTTP server on
  * the first free port of [port_first, port_last] with the routes that each
@@ -74,20 +100,8 @@ static inline gw_test_api *gw_test_api_new(const char *db_prefix, const gw_app *
         assert_non_null(t->lease);
         t->app.upload_lease = t->lease;
     }
-    for (t->port = port_first; t->port <= port_last; t->port++) {
-        t->http = ecm_http_new("127.0.0.1", t->port, NULL);
-        assert_non_null(t->http);
-        for (size_t i = 0; routes[i]; i++) {
-            assert_int_equal(routes[i](t->http, &t->app), 0);
-        }
-        if (ecm_http_start(t->http) == 0) {
-            return t;
-        }
-        ecm_http_destroy(t->http);
-        t->http = NULL;
-    }
-    fail_msg("no free port in %d-%d", port_first, port_last);
-    return NULL;
+    t->http = gw_test_serve(&t->app, port_first, port_last, routes, 0, &t->port);
+    return t;
 }
 
 /* Stops the server, drops the database and frees t; NULL is a no-op. */

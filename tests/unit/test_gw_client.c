@@ -41,18 +41,13 @@ static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
     assert_non_null(f);
-    for (f->port = PORT_FIRST; f->port <= PORT_LAST; f->port++) {
-        f->http = ecm_http_new("127.0.0.1", f->port, NULL);
-        assert_non_null(f->http);
-        assert_int_equal(ecm_http_route(f->http, "GET", "/who", 0, echo_addr, NULL), 0);
-        if (ecm_http_start(f->http) == 0) {
-            *state = f;
-            return 0;
-        }
-        ecm_http_destroy(f->http);
+    static const ecm_test_route routes[] = {{"GET", "/who", 0, echo_addr}};
+    f->http = ecm_test_http_serve(PORT_FIRST, PORT_LAST, routes, 1, NULL, &f->port);
+    if (!f->http) {
+        fail_msg("no free port in %d-%d", PORT_FIRST, PORT_LAST);
     }
-    fail_msg("no free port in %d-%d", PORT_FIRST, PORT_LAST);
-    return -1;
+    *state = f;
+    return 0;
 }
 
 static int teardown(void **state)

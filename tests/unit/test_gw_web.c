@@ -76,18 +76,9 @@ static void write_file(const char *dir, const char *rel, const char *text)
 /* Starts the console's routes behind the guard on the first free port. */
 static int start(fixture *f)
 {
-    for (f->port = PORT_FIRST; f->port <= PORT_LAST; f->port++) {
-        f->http = ecm_http_new("127.0.0.1", f->port, NULL);
-        assert_non_null(f->http);
-        assert_int_equal(gw_web_register(f->http, &f->app), 0);
-        gw_auth_install(f->http, &f->app);
-        if (ecm_http_start(f->http) == 0) {
-            return 0;
-        }
-        ecm_http_destroy(f->http);
-    }
-    fail_msg("no free port in %d-%d", PORT_FIRST, PORT_LAST);
-    return -1;
+    const gw_test_routes_fn routes[] = {gw_web_register, NULL};
+    f->http = gw_test_serve(&f->app, PORT_FIRST, PORT_LAST, routes, 1, &f->port);
+    return 0;
 }
 
 static int setup_embedded(void **state)

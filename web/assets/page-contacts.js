@@ -4,7 +4,7 @@
 import { api, can } from './api.js';
 import {
   h, field, table, pageTitle, fmtTime, fmtNumber, notify, errorBox, button, busy, ensureCss, badge,
-  localZone,
+  localZone, submitForm,
 } from './ui.js';
 import {
   outcomeWords, channelWords, contactStateWords, allCampaigns, toLocalInput, fill, SOURCE_WORDS,
@@ -79,15 +79,7 @@ async function renderSearch(view, ctx) {
       empty: `No contact of this campaign has the ${what} ${t}. Check the number, or pick another campaign.`,
     }));
   }
-  view.appendChild(h('form', {
-    class: 'card', 'aria-label': 'Find a contact',
-    on: {
-      submit: (e) => {
-        e.preventDefault();
-        busy(btn, find);
-      },
-    },
-  },
+  view.appendChild(submitForm({ class: 'card', 'aria-label': 'Find a contact' }, btn, find,
   h('div', { class: 'toolbar' },
     field('Campaign', camp),
     field('Look up by', by),
@@ -276,15 +268,7 @@ function callbackForm(id, after) {
       at.focus();
     }
   }
-  return h('form', {
-    class: 'card', 'aria-labelledby': 'cb-title',
-    on: {
-      submit: (e) => {
-        e.preventDefault();
-        busy(btn, send);
-      },
-    },
-  },
+  return submitForm({ class: 'card', 'aria-labelledby': 'cb-title' }, btn, send,
   h('h2', { id: 'cb-title' }, 'Personal callback'),
   h('p', { class: 'muted' }, 'Have the contact called back at a time it asked for.'),
   h('div', { class: 'toolbar' }, field('Call back at (your time)', at), btn),

@@ -3,7 +3,7 @@
 import { api, can, uploadFile } from './api.js';
 import {
   h, field, table, pageTitle, fmtTime, fmtNumber, notify, errorBox, confirmDialog, button, busy,
-  ensureCss,
+  ensureCss, submitForm,
 } from './ui.js';
 import { allCampaigns, fill, SOURCE_WORDS } from './more-words.js';
 
@@ -115,15 +115,7 @@ export async function render(view, ctx) {
     return [btn, err];
   }
 
-  view.appendChild(h('form', {
-    class: 'card', 'aria-label': 'Search the lists',
-    on: {
-      submit: (e) => {
-        e.preventDefault();
-        busy(searchBtn, () => search(false));
-      },
-    },
-  },
+  view.appendChild(submitForm({ class: 'card', 'aria-label': 'Search the lists' }, searchBtn, () => search(false),
   h('div', { class: 'toolbar' },
     field('List', list, can('supervisor') ? 'The list to search, add to and upload to.' : 'The list to search.'),
     field('Number', phone, 'Any way it is written. Empty: the newest entries.'),
@@ -188,15 +180,7 @@ function addForm(list, listName, after) {
       phone.focus();
     }
   }
-  return h('form', {
-    class: 'card', 'aria-labelledby': 'dnc-add-title',
-    on: {
-      submit: (e) => {
-        e.preventDefault();
-        busy(btn, add);
-      },
-    },
-  },
+  return submitForm({ class: 'card', 'aria-labelledby': 'dnc-add-title' }, btn, add,
   h('h2', { id: 'dnc-add-title' }, 'Add a number'),
   pickOne(),
   h('fieldset', { class: 'plain' }, h('legend', { class: 'visually-hidden' }, 'The number'),
@@ -246,15 +230,7 @@ function uploadForm(list, listName, after) {
       report.replaceChildren(errorBox(e));
     }
   }
-  return h('form', {
-    class: 'card', 'aria-labelledby': 'dnc-up-title',
-    on: {
-      submit: (e) => {
-        e.preventDefault();
-        busy(btn, send);
-      },
-    },
-  },
+  return submitForm({ class: 'card', 'aria-labelledby': 'dnc-up-title' }, btn, send,
   h('h2', { id: 'dnc-up-title' }, 'Upload a file of numbers'),
   h('p', { class: 'muted' }, 'A CSV file with a "phone" column and, if you like, a "reason" column. '
     + 'The numbers go on the list chosen above.'),

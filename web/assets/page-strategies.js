@@ -4,7 +4,7 @@
 import { api, can } from './api.js';
 import {
   h, field, table, pageTitle, fmtTime, fmtNumber, notify, errorBox, confirmDialog, button,
-  busy, ensureCss, timeZones, localZone, badge,
+  busy, ensureCss, timeZones, localZone, badge, submitForm,
 } from './ui.js';
 import {
   OUTCOMES, outcomeWords, channelWords, zonedToRfc3339, allCampaigns,
@@ -408,15 +408,7 @@ async function dryRunPanel(ctx, current) {
     h('h2', { id: 'dry-title' }, 'Dry run'),
     h('p', { class: 'muted' }, 'See when a sample contact would be tried, for outcomes you choose. '
       + 'The server works it out with the same code the campaigns run; nothing is called or changed.'),
-    h('form', {
-      class: 'stack', 'aria-label': 'Dry run',
-      on: {
-        submit: (e) => {
-          e.preventDefault();
-          busy(runBtn, run);
-        },
-      },
-    },
+    submitForm({ class: 'stack', 'aria-label': 'Dry run' }, runBtn, run,
     h('div', { class: 'grid-3' },
       field('Contact\'s time zone', zone, 'Type to search, e.g. Australia/Sydney. Empty with a campaign: the campaign\'s.'),
       field('Campaign', camp, 'Optional: its calling window, contact rules and end apply.'),

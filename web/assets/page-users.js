@@ -3,7 +3,7 @@
 import { api, can, session } from './api.js';
 import {
   h, field, pageTitle, fmtTime, fmtNumber, notify, errorBox, confirmDialog, button, busy,
-  ensureCss, badge,
+  ensureCss, badge, submitForm,
 } from './ui.js';
 
 const ROLES = [
@@ -72,15 +72,7 @@ function renderAccount(view) {
       }
     }
   }
-  view.appendChild(h('form', {
-    class: 'card narrow', 'aria-labelledby': 'pw-title',
-    on: {
-      submit: (e) => {
-        e.preventDefault();
-        busy(btn, change);
-      },
-    },
-  },
+  view.appendChild(submitForm({ class: 'card narrow', 'aria-labelledby': 'pw-title' }, btn, change,
   h('h2', { id: 'pw-title' }, 'Change your password'),
   field('Current password', current), errCur,
   field('New password', fresh, `At least ${MIN_PASSWORD} characters, not your user name.`), errNew,
@@ -266,15 +258,7 @@ function createForm(reload) {
       }
     }
   }
-  return h('form', {
-    class: 'card narrow', 'aria-labelledby': 'new-user-title',
-    on: {
-      submit: (e) => {
-        e.preventDefault();
-        busy(btn, create);
-      },
-    },
-  },
+  return submitForm({ class: 'card narrow', 'aria-labelledby': 'new-user-title' }, btn, create,
   h('h2', { id: 'new-user-title' }, 'New user'),
   field('User name', name), errName,
   field('Role', role),

@@ -207,6 +207,17 @@ export function button(label, onClick, { kind = 'plain', type = 'button', attrs 
   return h('button', { type, class: cls, on: onClick ? { click: onClick } : undefined, ...attrs }, label);
 }
 
+/** A form whose submit runs fn() with btn disabled meanwhile (the page
+ *  does not reload): submitForm({class: 'card'}, saveBtn, save, ...children). */
+export function submitForm(attrs, btn, fn, ...children) {
+  const f = h('form', attrs, ...children);
+  f.addEventListener('submit', (e) => {
+    e.preventDefault();
+    busy(btn, fn);
+  });
+  return f;
+}
+
 /** Disables the button while fn() runs; returns fn's result. */
 export async function busy(btn, fn) {
   btn.disabled = true;
