@@ -37,10 +37,12 @@ archive_url() {
 # when a setting is missing; an existing file is kept as .orig once.
 podman_setup() {
     local conf=/etc/containers/containers.conf
-    command -v podman >/dev/null && command -v runc >/dev/null ||
+    command -v podman >/dev/null && command -v runc >/dev/null && command -v debootstrap >/dev/null &&
+        [[ -x /usr/lib/podman/netavark && -x /usr/lib/podman/aardvark-dns ]] ||
         ecm_die "podman/runc missing: scripts/install-deps.sh deploy"
     if [[ -f $conf ]] && grep -q '^runtime *= *"runc"' "$conf" &&
-        grep -q 'default_ulimits *= *\[.*nofile=20000:20000' "$conf"; then
+        grep -q 'default_ulimits *= *\[.*nofile=20000:20000' "$conf" &&
+        grep -q '^network_backend *= *"netavark"' "$conf"; then
         return 0
     fi
     [[ ! -f $conf || -f $conf.orig ]] || cp "$conf" "$conf.orig"
@@ -52,8 +54,13 @@ default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
 
 [engine]
 runtime = "runc"
+
+[network]
+# netavark + aardvark-dns: pods on a user network find each other by name
+# (the CNI backend has no DNS here).
+network_backend = "netavark"
 CONF
-    ecm_say "wrote $conf (runtime runc, ulimits nofile 20000, nproc 32768)"
+    ecm_say "wrote $conf (runtime runc, ulimits nofile 20000, nproc 32768, netavark)"
 }
 
 build_base() {
@@ -90,7 +97,7 @@ build() {
     local name=$1 image=$2 file=$3 ctx=$4 t0=$SECONDS rev
     rev=$(git -C "$ECM_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
     ecm_say "podman build $image from ${file#"$ECM_ROOT"/} (log: $logs/image-$name.log)"
-    if ! podman build --isolation=chroot -f "$file" -t "$image" \
+    if ! podman build --isolation=chroot --format docker -f "$file" -t "$image" \
         --build-arg "ECM_REVISION=$rev" --build-arg "ECM_VERSION=$(ecm_version)" \
         --build-arg "ECM_CREATED=$(date -u +%FT%TZ)" "$ctx" >"$logs/image-$name.log" 2>&1; then
         tail -n 40 "$logs/image-$name.log" >&2
