@@ -16,6 +16,10 @@ What differs from Kubernetes, and why:
   ServiceAccount have no podman counterpart and are left out; the Job becomes
   a Pod with restartPolicy Never, run before the services (as the Job is in
   docs/deploy.md's upgrade procedure).
+- containerPorts are left out: podman 4.3 publishes each on the host (two
+  pods with one port collide, and the host's ports are not ours to take);
+  the pods reach each other on the podman network without them. Probes
+  that name a port by its name get the number.
 - ECM_CLOCK_OFFSET_MS is set from --clock-offset-ms (calling hours open).
 usage: podman_kube.py RENDERED.yaml OUTDIR [--clock-offset-ms N]
 """
@@ -51,6 +55,12 @@ def main():
 
     def inline(spec):
         for c in spec.get('initContainers', []) + spec['containers']:
+            named = {p['name']: p['containerPort'] for p in c.pop('ports', []) if 'name' in p}
+            for probe in ('startupProbe', 'livenessProbe', 'readinessProbe'):
+                for kind in ('httpGet', 'tcpSocket'):
+                    p = c.get(probe, {}).get(kind)
+                    if p and p.get('port') in named:
+                        p['port'] = named[p['port']]
             for e in c.get('env', []):
                 vf = e.pop('valueFrom', None)
                 if vf is None:
