@@ -35,6 +35,12 @@ kafka-loopback)
     echo "kafka-loopback: 127.0.0.1:$port -> $kafka" >&2
     exec socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork" "TCP:$kafka"
     ;;
+kafka-loopback-ready)
+    # The sidecar's probe: something listens on 127.0.0.1:<the advertised port>.
+    bs=$(curl -fsS --max-time 2 "http://${ECM_DEVBROKER_HTTP:?}/bootstrap")
+    port=$(printf '%s' "${bs##*:}" | tr -dc 0-9)
+    grep -q "^ *[0-9]*: 0100007F:$(printf '%04X' "$port") 00000000:0000 0A" /proc/net/tcp
+    ;;
 help | -h | --help)
     cat <<USAGE
 usage: ecm COMMAND [ARGS]
