@@ -174,12 +174,12 @@ sigterm_done=0
 declare -a sigterm_report=()
 sigterm_service() {
     local s=$1 t0=$SECONDS rc
-    podman stop -t 40 "ecm-$s-$s" >/dev/null
+    podman stop -t 40 "ecm-$s-$s" >/dev/null 2>>"$ECM_DEV_DIR/logs/podman.log"
     rc=$(podman inspect "ecm-$s-$s" --format '{{.State.ExitCode}}')
     sigterm_report+=("$s: SIGTERM -> exit $rc in $((SECONDS - t0)) s")
     step "SIGTERM $s: exited $rc after $((SECONDS - t0)) s; starting it again"
     ((rc == 0)) || ecm_die "$s exited $rc on SIGTERM (expected 0)"
-    podman start "ecm-$s-$s" >/dev/null
+    podman start "ecm-$s-$s" >/dev/null 2>>"$ECM_DEV_DIR/logs/podman.log"
     wait_for "$s (restarted)" http_ok "http://${addr[$s]}/readyz"
 }
 sigterm_hook() {
