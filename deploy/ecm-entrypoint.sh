@@ -33,7 +33,25 @@ kafka-loopback)
     port=${bs##*:}
     port=$(printf '%s' "$port" | tr -dc 0-9)
     echo "kafka-loopback: 127.0.0.1:$port -> $kafka" >&2
-    exec socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork" "TCP:$kafka"
+    socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork" "TCP:$kafka" &
+    fwd=$!
+    # On SIGTERM (the whole pod stops at once) keep forwarding while the
+    # service drains (flushes its producer, commits its offsets): until no
+    # connection to the loopback port is left open (the service has exited),
+    # at most ECM_LOOPBACK_LINGER_S (default 35) seconds.
+    hex=$(printf '%04X' "$port")
+    linger() {
+        i=0
+        while [ "$i" -lt "${ECM_LOOPBACK_LINGER_S:-35}" ] &&
+            grep -q "^ *[0-9]*: 0100007F:$hex [0-9A-F]*:[0-9A-F]* 01" /proc/net/tcp; do
+            sleep 1
+            i=$((i + 1))
+        done
+        kill "$fwd" 2>/dev/null
+        exit 0
+    }
+    trap linger TERM INT
+    wait "$fwd"
     ;;
 kafka-loopback-ready)
     # The sidecar's probe: something listens on 127.0.0.1:<the advertised port>.

@@ -6,7 +6,7 @@
 #   --contacts N      voice contacts (default 1000), through the simulator's UCCX face
 #   --sms-contacts N  SMS contacts (default 300), through Kannel and its fake SMSC
 #   --keep            leave the pods running (podman pod ps; tests/deploy/down.sh... see end)
-#   --no-sigterm      skip stopping feeder and strategy with SIGTERM mid-campaign
+#   --no-sigterm      skip stopping the feeder's and the strategy's pods mid-campaign
 # Needs root. Passes when every contact of both campaigns is closed, the
 # Cisco simulator received no account number twice, the fake SMSC no number
 # twice, and the services SIGTERMed mid-campaign exited 0.
@@ -111,7 +111,7 @@ http_ok() { curl -fsS -o /dev/null --max-time 3 "$1"; }
 # ---- stand-ins, then the migration Job, then the services (docs/deploy.md order)
 step "podman kube play infra.yaml (PostgreSQL, dev broker, Cisco simulator, Kannel)"
 t0=$SECONDS
-podman kube play --network "$net" "$work/infra.yaml" >"$ECM_DEV_DIR/logs/kube-play-infra.log"
+podman kube play --network "$net" "$work/infra.yaml" >"$ECM_DEV_DIR/logs/kube-play-infra.log" 2>&1
 pg_ip=$(ip_of ecm-postgres)
 wait_for postgres pg_isready -q -h "$pg_ip" -p 5432
 wait_for devbroker http_ok "http://$(ip_of ecm-devbroker):9093/readyz"
@@ -119,7 +119,7 @@ wait_for cisco-sim http_ok "http://$(ip_of ecm-cisco-sim):8700/readyz"
 wait_for kannel podman exec ecm-kannel-kannel /usr/local/bin/kannel-entrypoint ready
 
 step "migration Job (as a pod): podman kube play migrate.yaml"
-podman kube play --network "$net" "$work/migrate.yaml" >"$ECM_DEV_DIR/logs/kube-play-migrate.log"
+podman kube play --network "$net" "$work/migrate.yaml" >"$ECM_DEV_DIR/logs/kube-play-migrate.log" 2>&1
 t1=$SECONDS
 until [[ $(podman inspect ecm-migrate-migrate --format '{{.State.Status}}') == exited ]]; do
     ((SECONDS - t1 < 300)) || ecm_die "migrations not done after 300 s"
@@ -130,7 +130,7 @@ rc=$(podman inspect ecm-migrate-migrate --format '{{.State.ExitCode}}')
 step "migrations applied ($((SECONDS - t1)) s)"
 
 step "podman kube play services.yaml"
-podman kube play --network "$net" "$work/services.yaml" >"$ECM_DEV_DIR/logs/kube-play-services.log"
+podman kube play --network "$net" "$work/services.yaml" >"$ECM_DEV_DIR/logs/kube-play-services.log" 2>&1
 declare -A port=([gateway]=8080 [feeder]=8081 [result-sync]=8082 [result-sync-uccx]=8082 [strategy]=8083 [sms]=8084)
 declare -A addr
 for s in gateway feeder result-sync result-sync-uccx strategy sms; do
@@ -167,19 +167,22 @@ wait_closed() {
     done
 }
 
-# SIGTERM of a running service mid-campaign: podman stop (SIGTERM, then
-# SIGKILL after 40 s, the pods' terminationGracePeriodSeconds), its exit
-# status, then podman start; readiness again.
+# SIGTERM of a service's pod mid-campaign: podman pod stop (SIGTERM to
+# each container, SIGKILL after the pods' terminationGracePeriodSeconds, 40 s),
+# the service's exit status and its last log line, then podman pod start
+# (a new address: the others find it by name again) and readiness.
 sigterm_done=0
 declare -a sigterm_report=()
 sigterm_service() {
-    local s=$1 t0=$SECONDS rc
-    podman stop -t 40 "ecm-$s-$s" >/dev/null 2>>"$ECM_DEV_DIR/logs/podman.log"
+    local s=$1 t0=$SECONDS rc last
+    podman pod stop -t 40 "ecm-$s" >/dev/null 2>>"$ECM_DEV_DIR/logs/podman.log"
     rc=$(podman inspect "ecm-$s-$s" --format '{{.State.ExitCode}}')
-    sigterm_report+=("$s: SIGTERM -> exit $rc in $((SECONDS - t0)) s")
-    step "SIGTERM $s: exited $rc after $((SECONDS - t0)) s; starting it again"
+    last=$(podman logs --tail 1 "ecm-$s-$s" 2>&1 | cut -c1-160)
+    sigterm_report+=("$s: pod stopped (SIGTERM), $s exited $rc after $((SECONDS - t0)) s; last log line: $last")
+    step "SIGTERM pod ecm-$s: $s exited $rc after $((SECONDS - t0)) s; starting the pod again"
     ((rc == 0)) || ecm_die "$s exited $rc on SIGTERM (expected 0)"
-    podman start "ecm-$s-$s" >/dev/null 2>>"$ECM_DEV_DIR/logs/podman.log"
+    podman pod start "ecm-$s" >/dev/null 2>>"$ECM_DEV_DIR/logs/podman.log"
+    addr[$s]=$(ip_of "ecm-$s"):${port[$s]}
     wait_for "$s (restarted)" http_ok "http://${addr[$s]}/readyz"
 }
 sigterm_hook() {
