@@ -167,19 +167,22 @@ wait_closed() {
     done
 }
 
-# SIGTERM of a service's pod mid-campaign: podman pod stop (SIGTERM to
-# each container, SIGKILL after the pods' terminationGracePeriodSeconds, 40 s),
-# the service's exit status and its last log line, then podman pod start
-# (a new address: the others find it by name again) and readiness.
+# SIGTERM of a service's pod mid-campaign, as the kubelet does it: SIGTERM
+# to every container of the pod at once (the service and its kafka-loopback
+# sidecar; SIGKILL after 40 s, the pods' terminationGracePeriodSeconds)
+# while the pod's network stays up until they are gone. (podman pod stop
+# would stop the pod's infra container at once and take the network away
+# from a service still draining: not what Kubernetes does.) Then the
+# service's exit status and last log line, podman pod start, readiness.
 sigterm_done=0
 declare -a sigterm_report=()
 sigterm_service() {
     local s=$1 t0=$SECONDS rc last
-    podman pod stop -t 40 "ecm-$s" >/dev/null 2>>"$ECM_DEV_DIR/logs/podman.log"
+    podman stop -t 40 "ecm-$s-$s" "ecm-$s-kafka-loopback" >/dev/null 2>>"$ECM_DEV_DIR/logs/podman.log"
     rc=$(podman inspect "ecm-$s-$s" --format '{{.State.ExitCode}}')
     last=$(podman logs --tail 1 "ecm-$s-$s" 2>&1 | cut -c1-160)
-    sigterm_report+=("$s: pod stopped (SIGTERM), $s exited $rc after $((SECONDS - t0)) s; last log line: $last")
-    step "SIGTERM pod ecm-$s: $s exited $rc after $((SECONDS - t0)) s; starting the pod again"
+    sigterm_report+=("$s: SIGTERM to its pod's containers, $s exited $rc after $((SECONDS - t0)) s; last log line: $last")
+    step "SIGTERM pod ecm-$s: $s exited $rc after $((SECONDS - t0)) s; starting it again"
     ((rc == 0)) || ecm_die "$s exited $rc on SIGTERM (expected 0)"
     podman pod start "ecm-$s" >/dev/null 2>>"$ECM_DEV_DIR/logs/podman.log"
     addr[$s]=$(ip_of "ecm-$s"):${port[$s]}

@@ -9,6 +9,7 @@
 #   kannel        localhost/ecm-kannel:$ECM_IMAGE_TAG (dev only: Kannel + fakesmsc)
 #   postgres      localhost/ecm-postgres:15 (dev only: Debian's PostgreSQL 15)
 #   podman-setup  runc and /etc/containers/containers.conf (idempotent)
+# ECM_IMAGE_NO_CACHE=1 builds without podman's layer cache (a cold build).
 # Needs root (debootstrap, podman run). Packages: scripts/install-deps.sh deploy.
 # Log of each build: $ECM_DEV_DIR/logs/image-<name>.log.
 set -euo pipefail
@@ -97,7 +98,9 @@ build() {
     local name=$1 image=$2 file=$3 ctx=$4 t0=$SECONDS rev
     rev=$(git -C "$ECM_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
     ecm_say "podman build $image from ${file#"$ECM_ROOT"/} (log: $logs/image-$name.log)"
-    if ! podman build --isolation=chroot --format docker -f "$file" -t "$image" \
+    local cache=()
+    [[ ${ECM_IMAGE_NO_CACHE:-0} != 1 ]] || cache=(--no-cache)
+    if ! podman build --isolation=chroot --format docker "${cache[@]}" -f "$file" -t "$image" \
         --build-arg "ECM_REVISION=$rev" --build-arg "ECM_VERSION=$(ecm_version)" \
         --build-arg "ECM_CREATED=$(date -u +%FT%TZ)" "$ctx" >"$logs/image-$name.log" 2>&1; then
         tail -n 40 "$logs/image-$name.log" >&2
