@@ -7,7 +7,8 @@ usage: check_manifests.py BASE.yaml DEV.yaml PROD.yaml COMPOSE.yaml [HELP_DIR]
     runAsNonRoot); every ECM service: readiness on /readyz, liveness on
     /healthz, Prometheus annotations, terminationGracePeriodSeconds covering
     ECM_SHUTDOWN_TIMEOUT_S + preStop, a Service, a PodDisruptionBudget, an
-    HPA and a NetworkPolicy that select it; the migration Job;
+    HPA (and no spec.replicas of its own) and a NetworkPolicy that select
+    it; the migration Job;
   - every configMapKeyRef / secretKeyRef names a key the overlay provides
     (prod's Secret is made outside: its keys are those of secret.example.yaml);
   - every ECM service of the compose file sets the same variable names as its
@@ -135,6 +136,8 @@ def check_overlay(name, docs, secret_keys=None):
                 err(where, f'no {kind} of its own')
         if not any(h['spec']['scaleTargetRef']['name'] == d['metadata']['name'] for h in by_kind.get('HorizontalPodAutoscaler', [])):
             err(where, 'no HorizontalPodAutoscaler')
+        elif 'replicas' in d['spec']:
+            err(where, 'sets spec.replicas although an HPA scales it (an apply would reset the HPA\'s count)')
     return deps
 
 
