@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages ECM needs to build, test and run its dev
-# stack, with apt-get only. Idempotent: installed packages are skipped, and
+# stack, with apt-get only. `--deploy` adds what scripts/deploy-check.sh
+# needs to build and run the container images (podman and friends, ~60 MB;
+# not in the default install). Idempotent: installed packages are skipped, and
 # package lists younger than a day are not refreshed. apt's output goes to
 # .dev/logs/apt.log; one line a step here.
 set -euo pipefail
@@ -34,7 +36,18 @@ packages=(
     # the console's browser tests (tests/browser): Debian's chromium, driven
     # by playwright-core from the npm lock file; a font for its screenshots
     chromium fonts-dejavu-core
+    # deploy files (scripts/check-deploy.sh): docker-compose validates
+    # deploy/docker-compose.yml. kubectl (kustomize) and promtool come from
+    # the Debian packages kubernetes-client and prometheus, unpacked under
+    # .dev/tools by check-deploy.sh: installing prometheus would start a
+    # server, and kubernetes-client conflicts with other kubectl packages.
+    docker-compose
 )
+if [[ ${1:-} == --deploy ]]; then
+    # Images and the dev overlay in podman (scripts/image.sh, deploy-check.sh):
+    # netavark + aardvark-dns give pods DNS names, catatonit the pause image.
+    packages+=(podman runc debootstrap catatonit netavark aardvark-dns)
+fi
 # node + npm run the API linters (@asyncapi/parser, @redocly/cli, installed by
 # `npm ci` from package-lock.json). Debian 12's nodejs (18) and npm are taken
 # only when no node is installed: a machine with nodesource's nodejs (which

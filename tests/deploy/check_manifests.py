@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""Checks ECM's rendered Kubernetes manifests and the compose file.
+usage: check_manifests.py BASE.yaml DEV.yaml PROD.yaml COMPOSE.yaml [HELP_DIR]
+  - every Deployment's containers: readiness and liveness probes, resources
+    (cpu and memory requests, a memory limit), a restrictive securityContext
+    (no privilege escalation, read-only root, capabilities dropped; the pod
+    runAsNonRoot); every ECM service: readiness on /readyz, liveness on
+    /healthz, Prometheus annotations, terminationGracePeriodSeconds covering
+    ECM_SHUTDOWN_TIMEOUT_S + preStop, a Service, a PodDisruptionBudget, an
+    HPA (and no spec.replicas of its own) and a NetworkPolicy that select
+    it; the migration Job;
+  - every configMapKeyRef / secretKeyRef names a key the overlay provides
+    (prod's Secret is made outside: its keys are those of secret.example.yaml);
+  - every ECM service of the compose file sets the same variable names as its
+    Deployment (dev-overlay-only ones aside), from the same image;
+  - with HELP_DIR (files <binary>.help, the output of --help), every ECM_*
+    variable set for a service is one its binary knows.
+"""
+import base64
+import os
+import re
+import sys
+
+import yaml
+
+SERVICES = {'gateway': 'gateway', 'feeder': 'feeder', 'result-sync': 'result-sync',
+            'result-sync-uccx': 'result-sync', 'strategy': 'strategy', 'sms': 'sms'}
+DEV_ONLY_ENV = {'ECM_CLOCK_OFFSET_MS'}
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+errors = []
+
+
+def err(where, msg):
+    errors.append(f'{where}: {msg}')
+
+
+def load(path):
+    return [d for d in yaml.safe_load_all(open(path)) if d]
+
+
+def selects(obj_sel, labels):
+    return all(labels.get(k) == v for k, v in obj_sel.items())
+
+
+def check_overlay(name, docs, secret_keys=None):
+    cms = {}
+    secrets = {}
+    for d in docs:
+        if d['kind'] == 'ConfigMap':
+            cms[d['metadata']['name']] = set((d.get('data') or {}).keys())
+        if d['kind'] == 'Secret':
+            secrets[d['metadata']['name']] = set((d.get('data') or {}).keys()) | set((d.get('stringData') or {}).keys())
+    if secret_keys is not None:
+        secrets.setdefault('ecm-secrets', set()).update(secret_keys)
+    by_kind = {}
+    for d in docs:
+        by_kind.setdefault(d['kind'], []).append(d)
+    deps = by_kind.get('Deployment', [])
+    if not by_kind.get('Job'):
+        err(name, 'no migration Job')
+    for d in deps + by_kind.get('Job', []):
+        where = f"{name}: {d['kind']} {d['metadata']['name']}"
+        t = d['spec']['template']
+        spec = t['spec']
+        labels = t['metadata'].get('labels', {})
+        psc = spec.get('securityContext', {})
+        if not psc.get('runAsNonRoot'):
+            err(where, 'pod securityContext.runAsNonRoot is not true')
+        for c in spec['containers']:
+            cw = f"{where} container {c['name']}"
+            if d['kind'] == 'Deployment':
+                for p in ('readinessProbe', 'livenessProbe'):
+                    if p not in c:
+                        err(cw, f'no {p}')
+            r = c.get('resources', {})
+            if not (r.get('requests', {}).get('cpu') and r.get('requests', {}).get('memory')):
+                err(cw, 'no cpu and memory requests')
+            if not r.get('limits', {}).get('memory'):
+                err(cw, 'no memory limit')
+            sc = c.get('securityContext', {})
+            if sc.get('allowPrivilegeEscalation') is not False:
+                err(cw, 'allowPrivilegeEscalation is not false')
+            if 'ALL' not in sc.get('capabilities', {}).get('drop', []):
+                err(cw, 'capabilities not dropped')
+            if sc.get('readOnlyRootFilesystem') is not True and labels.get('app.kubernetes.io/component') != 'postgres':
+                err(cw, 'root file system not read-only')
+            for e in c.get('env', []):
+                vf = e.get('valueFrom', {})
+                if 'configMapKeyRef' in vf:
+                    ref = vf['configMapKeyRef']
+                    if ref['key'] not in cms.get(ref['name'], set()):
+                        err(cw, f"env {e['name']}: ConfigMap {ref['name']} has no key {ref['key']}")
+                if 'secretKeyRef' in vf:
+                    ref = vf['secretKeyRef']
+                    if ref['key'] not in secrets.get(ref['name'], set()):
+                        err(cw, f"env {e['name']}: Secret {ref['name']} has no key {ref['key']}")
+        comp = labels.get('app.kubernetes.io/component')
+        if d['kind'] != 'Deployment' or comp not in SERVICES:
+            continue
+        ann = t['metadata'].get('annotations', {})
+        if ann.get('prometheus.io/scrape') != 'true' or not ann.get('prometheus.io/port'):
+            err(where, 'no Prometheus scrape annotations')
+        main = [c for c in spec['containers'] if c['name'] == comp]
+        if not main:
+            err(where, f'no container named {comp}')
+            continue
+        c = main[0]
+        if c.get('readinessProbe', {}).get('httpGet', {}).get('path') != '/readyz':
+            err(where, 'readiness probe is not GET /readyz')
+        if c.get('livenessProbe', {}).get('httpGet', {}).get('path') != '/healthz':
+            err(where, 'liveness probe is not GET /healthz')
+        drain = None
+        for e in c.get('env', []):
+            if e['name'] == 'ECM_SHUTDOWN_TIMEOUT_S':
+                drain = 20  # the ConfigMap's value is checked below
+        pre = c.get('lifecycle', {}).get('preStop', {}).get('exec', {}).get('command', [])
+        pre_s = int(pre[1]) if len(pre) == 2 and pre[0] == 'sleep' else 0
+        grace = spec.get('terminationGracePeriodSeconds', 30)
+        cm_drain = None
+        for d2 in by_kind.get('ConfigMap', []):
+            if d2['metadata']['name'].startswith('ecm-config'):
+                cm_drain = int(d2['data'].get('ECM_SHUTDOWN_TIMEOUT_S', 20))
+        drain = cm_drain or drain or 20
+        if grace < drain + pre_s + 5:
+            err(where, f'terminationGracePeriodSeconds {grace} < drain {drain} s + preStop {pre_s} s + 5')
+        sel_labels = t['metadata']['labels']
+        for kind in ('Service', 'PodDisruptionBudget', 'NetworkPolicy'):
+            found = False
+            for o in by_kind.get(kind, []):
+                sel = o['spec'].get('selector', {}) if kind == 'Service' else \
+                    (o['spec'].get('selector', {}).get('matchLabels', {}) if kind == 'PodDisruptionBudget'
+                     else o['spec'].get('podSelector', {}).get('matchLabels', {}))
+                if sel and selects(sel, sel_labels) and sel.get('app.kubernetes.io/name'):
+                    found = True
+            if not found:
+                err(where, f'no {kind} of its own')
+        if not any(h['spec']['scaleTargetRef']['name'] == d['metadata']['name'] for h in by_kind.get('HorizontalPodAutoscaler', [])):
+            err(where, 'no HorizontalPodAutoscaler')
+        elif 'replicas' in d['spec']:
+            err(where, 'sets spec.replicas although an HPA scales it (an apply would reset the HPA\'s count)')
+    return deps
+
+
+def env_names(c):
+    return {e['name'] for e in c.get('env', [])}
+
+
+def main():
+    base, dev, prod, compose = (load(p) for p in sys.argv[1:5])
+    help_dir = sys.argv[5] if len(sys.argv) > 5 else None
+    example = load(os.path.join(ROOT, 'deploy/k8s/overlays/prod/secret.example.yaml'))[0]
+    check_overlay('base', base, secret_keys=set(example['stringData']))
+    check_overlay('overlays/dev', dev)
+    check_overlay('overlays/prod', prod, secret_keys=set(example['stringData']))
+    comp = compose[0]['services']
+    k8s = {}
+    for d in base:
+        if d['kind'] == 'Deployment':
+            k8s[d['metadata']['name']] = d['spec']['template']['spec']['containers'][0]
+    images = set()
+    for svc in SERVICES:
+        if svc not in comp:
+            err('docker-compose.yml', f'no service {svc}')
+            continue
+        kc = k8s.get(f'ecm-{svc}')
+        if not kc:
+            err('deploy/k8s/base', f'no Deployment ecm-{svc}')
+            continue
+        ce = set((comp[svc].get('environment') or {}).keys())
+        ke = env_names(kc) - DEV_ONLY_ENV
+        if ce != ke:
+            err(f'docker-compose.yml service {svc}',
+                f'variables differ from Deployment ecm-{svc}: only in compose {sorted(ce - ke)}, only in k8s {sorted(ke - ce)}')
+        if comp[svc].get('command') != kc.get('args'):
+            err(f'docker-compose.yml service {svc}', f"command {comp[svc].get('command')} != k8s args {kc.get('args')}")
+        images.add(comp[svc].get('image'))
+        if help_dir:
+            known = set()
+            hp = os.path.join(help_dir, f'ecm-{SERVICES[svc]}.help')
+            for line in open(hp):
+                m = re.match(r'\s*(ECM_[A-Z0-9_]+)\s', line)
+                if m:
+                    known.add(m.group(1))
+            for v in sorted((ce | ke) - DEV_ONLY_ENV):
+                if v.startswith('ECM_KAFKA_') and v != 'ECM_KAFKA_BROKERS':
+                    continue  # librdkafka properties pass through
+                if v not in known:
+                    err(f'service {svc}', f'{v} is not a variable of ecm-{SERVICES[svc]} (--help)')
+    if len(images) != 1:
+        err('docker-compose.yml', f'the ECM services use more than one image: {sorted(map(str, images))}')
+    n_dep = {n: sum(1 for d in docs if d['kind'] == 'Deployment') for n, docs in (('base', base), ('dev', dev), ('prod', prod))}
+    if errors:
+        for e in errors:
+            print('check_manifests: ' + e, file=sys.stderr)
+        return 1
+    print(f"manifests: Deployments base {n_dep['base']}, dev {n_dep['dev']}, prod {n_dep['prod']}: probes, resources, "
+          f"securityContext, PDB/HPA/NetworkPolicy/Service, config keys; compose = k8s variables for {len(SERVICES)} services")
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
