@@ -12,11 +12,8 @@ ecmctl) exec /usr/bin/ecmctl "$@" ;;
 keys | users) exec /usr/bin/ecm-gateway "$cmd" "$@" ;;
 migrate)
     # Applies every pending migration of ECM_PG_DSN (advisory-locked) and
-    # exits: 0 when the schema is current. No binary has a "migrate" command
-    # yet: "ecm-gateway keys list" applies the migrations first, then lists
-    # the API keys' names (never their secrets), which goes nowhere here.
-    /usr/bin/ecm-gateway keys list >/dev/null
-    echo "ecm migrate: migrations applied" >&2
+    # exits: 0 when the schema is current.
+    exec /usr/bin/ecm-gateway migrate
     ;;
 healthcheck)
     # GET /healthz on this container's ECM_HTTP_PORT (the image's HEALTHCHECK).

@@ -41,6 +41,12 @@ fi
 ecm_say "API documents: scripts/check-api.sh"
 "$ECM_ROOT/scripts/check-api.sh" || failed_steps+=("api documents")
 
+# 1d. Deployment files under deploy/ (compose, kustomize overlays, alerts,
+# the dashboard's metric names; scripts/check-deploy.sh). Building and running
+# the image is scripts/deploy-check.sh, run on its own.
+ecm_say "deploy files: scripts/check-deploy.sh"
+"$ECM_ROOT/scripts/check-deploy.sh" || failed_steps+=("deploy files")
+
 # 2. Builds. Without the first two nothing else can run; Release (gcc) and
 # clang are built only, to keep every build type and compiler warning-free.
 ecm_build || exit 1

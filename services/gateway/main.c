@@ -10,6 +10,8 @@
 #include "ecm_calling.h"
 #include "ecm_clock.h"
 #include "ecm_log.h"
+#include "ecm_migrate.h"
+#include "ecm_pg.h"
 #include "ecm_service.h"
 #include "gw_app.h"
 #include "gw_audit.h"
@@ -262,6 +264,34 @@ static int users_command(int argc, char **argv)
     return gw_users_cli(argc - 1, argv + 1, dsn);
 }
 
+/* 'ecm-gateway migrate': applies the pending migrations of ECM_PG_DSN
+ * (advisory-locked, forward-only) and exits 0 when the schema is current:
+ * the Kubernetes Job and compose's one-shot "migrate" run it before the
+ * services, which then run with ECM_MIGRATE=false. */
+static int migrate_command(int argc)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: ecm-gateway migrate\n");
+        return 2;
+    }
+    const char *dsn = getenv("ECM_PG_DSN");
+    if (!dsn || !*dsn) {
+        fprintf(stderr, "ecm-gateway migrate: ECM_PG_DSN: required but not set\n");
+        return 2;
+    }
+    ecm_log_init("gateway", ECM_LOG_INFO);
+    static volatile sig_atomic_t no_stop = 0;
+    ecm_pg *pg = ecm_pg_new(dsn, &no_stop);
+    PGconn *conn = pg ? ecm_pg_try_conn(pg) : NULL;
+    int rc = conn && ecm_migrate_apply(conn, ecm_migrations, ecm_migrations_count) >= 0 ? 0 : 1;
+    if (rc != 0) {
+        fprintf(stderr, "ecm-gateway migrate: the database of ECM_PG_DSN is not reachable or its "
+                        "migrations did not apply\n");
+    }
+    ecm_pg_destroy(pg);
+    return rc;
+}
+
 /* The console's sessions and passwords from cfg (gw_session_configure),
  * and the trusted proxies (gw_client_configure).
  * Returns 0, or -1 (logged) when libsodium refuses the cost. */
@@ -312,12 +342,17 @@ int main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "users") == 0) {
         return users_command(argc, argv);
     }
+    if (argc > 1 && strcmp(argv[1], "migrate") == 0) {
+        return migrate_command(argc);
+    }
     gateway_config cfg = {0};
     const size_t n = sizeof(config_table) / sizeof(config_table[0]);
     ecm_service_configure(
         argc, argv, "ecm-gateway",
-        "ECM REST gateway: campaigns, strategies, contact uploads and the DNC lists", config_table,
-        n, &cfg);
+        "ECM REST gateway and the supervisor's console: campaigns, strategies, contact uploads and "
+        "the DNC lists. Also: 'ecm-gateway migrate' (apply the migrations and exit), "
+        "'ecm-gateway keys ...', 'ecm-gateway users ...'",
+        config_table, n, &cfg);
     ecm_service svc;
     if (ecm_service_init(&svc, "gateway", &cfg.common) != 0) {
         ecm_config_destroy(config_table, n, &cfg);
