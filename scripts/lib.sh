@@ -508,6 +508,13 @@ EOF
     # ECM_DEV_PORT_BASE or a moved tree takes effect.
     printf "port = %s\nunix_socket_directories = '%s'\n" "$ECM_DEV_PG_PORT" "$pgdir" \
         >"$data/devstack.conf"
+    # PostgreSQL's per-statement figures (docs/performance.md) when the
+    # contrib module is installed: loaded at start, read with
+    # CREATE EXTENSION pg_stat_statements in a database (bench/voice_e2e.sh).
+    if [[ -e $("$ECM_PG_BIN/pg_config" --pkglibdir 2>/dev/null)/pg_stat_statements.so ]]; then
+        printf "shared_preload_libraries = 'pg_stat_statements'\npg_stat_statements.track = top\n" \
+            >>"$data/devstack.conf"
+    fi
     [[ $EUID -ne 0 ]] || chown "$ECM_PG_OS_USER:$ECM_PG_OS_USER" "$data/devstack.conf"
     if ecm__pg_as_owner "$ECM_PG_BIN/pg_ctl" -D "$data" status >/dev/null 2>&1; then
         ecm_say "postgres already running (port $ECM_DEV_PG_PORT)"

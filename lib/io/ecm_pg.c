@@ -25,7 +25,23 @@ struct ecm_pg {
     char sqlstate[6];
     char expected[6];          /* a SQLSTATE the caller handles: logged at debug */
     long statement_timeout_ms; /* set on each new connection; 0: none */
+    int prepare;               /* ecm_pg_set_prepare() */
+    size_t nprepared;          /* statements prepared on conn */
+    struct {
+        uint64_t hash;
+        char *sql;
+    } prepared[ECM_PG_PREPARED_MAX];
 };
+
+/* Forgets the statements prepared on the connection (closed or replaced:
+ * a new session has none). */
+static void prepared_forget(ecm_pg *pg)
+{
+    for (size_t i = 0; i < pg->nprepared; i++) {
+        free(pg->prepared[i].sql);
+    }
+    pg->nprepared = 0;
+}
 
 ecm_pg *ecm_pg_new(const char *dsn, volatile sig_atomic_t *stop)
 {
@@ -50,6 +66,7 @@ void ecm_pg_destroy(ecm_pg *pg)
     if (pg->conn) {
         PQfinish(pg->conn);
     }
+    prepared_forget(pg);
     free(pg->dsn);
     free(pg);
 }
@@ -128,6 +145,7 @@ static int connect_once(ecm_pg *pg, long next_wait_ms)
         PQfinish(pg->conn);
         pg->conn = NULL;
     }
+    prepared_forget(pg);
     PGconn *c = PQconnectdbParams(keys, vals, 1);
     if (c && PQstatus(c) == CONNECTION_OK && set_statement_timeout(pg, c) != 0) {
         pg_message(PQerrorMessage(c), err, sizeof err);
@@ -330,6 +348,60 @@ static PGconn *command_conn(ecm_pg *pg)
     return c;
 }
 
+void ecm_pg_set_prepare(ecm_pg *pg, int on)
+{
+    if (pg) {
+        pg->prepare = on != 0;
+    }
+}
+
+/* FNV-1a of the statement's text. */
+static uint64_t sql_hash(const char *sql)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (const unsigned char *p = (const unsigned char *)sql; *p; p++) {
+        h = (h ^ *p) * 1099511628211ULL;
+    }
+    return h;
+}
+
+/* Runs sql as a statement prepared on c (named "ecm_p<index>"), preparing
+ * it the first time. Sets *res to the result (NULL or an error result on
+ * failure) and returns 1; returns 0 when sql is not to be prepared (the
+ * handle's list is full, or out of memory): the caller runs it unnamed. */
+static int exec_prepared(ecm_pg *pg, PGconn *c, const char *sql, int nparams,
+                         const char *const *params, PGresult **res)
+{
+    uint64_t h = sql_hash(sql);
+    size_t i = 0;
+    while (i < pg->nprepared && (pg->prepared[i].hash != h || strcmp(pg->prepared[i].sql, sql))) {
+        i++;
+    }
+    char name[32];
+    snprintf(name, sizeof name, "ecm_p%zu", i);
+    if (i == pg->nprepared) {
+        if (pg->nprepared == ECM_PG_PREPARED_MAX) {
+            return 0;
+        }
+        char *copy = strdup(sql);
+        if (!copy) {
+            return 0;
+        }
+        PGresult *p = PQprepare(c, name, sql, nparams, NULL);
+        if (!p || PQresultStatus(p) != PGRES_COMMAND_OK) {
+            free(copy);
+            *res = p;
+            return 1;
+        }
+        PQclear(p);
+        pg->prepared[i].hash = h;
+        pg->prepared[i].sql = copy;
+        pg->nprepared++;
+    }
+    *res = PQexecPrepared(c, name, nparams, params, NULL, NULL, 0);
+    return 1;
+}
+
 PGresult *ecm_pg_exec(ecm_pg *pg, const char *sql, int nparams, const char *const *params)
 {
     if (!pg || !sql) {
@@ -342,7 +414,10 @@ PGresult *ecm_pg_exec(ecm_pg *pg, const char *sql, int nparams, const char *cons
                       PG_SQL_LOG_MAX, sql);
         return NULL;
     }
-    PGresult *res = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+    PGresult *res = NULL;
+    if (!pg->prepare || nparams == 0 || !exec_prepared(pg, c, sql, nparams, params, &res)) {
+        res = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+    }
     ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
         return res;

@@ -73,6 +73,17 @@ int ecm_pg_copy_escape(ecm_buf *b, const char *s) __attribute__((warn_unused_res
  * writes \N. */
 int ecm_pg_copy_escape_n(ecm_buf *b, const char *s, size_t n) __attribute__((warn_unused_result));
 
+/* Statements with parameters run by ecm_pg_exec()/ecm_pg_cmd() on the
+ * handle are prepared on its connection the first time (by their text) and
+ * executed by name after that, so that PostgreSQL parses and analyses each
+ * once a session instead of at every call; after five executions it may
+ * plan it once too (plan_cache_mode). For a handle that runs the same
+ * statements per row (the strategy's results); up to ECM_PG_PREPARED_MAX
+ * texts, the next run unnamed. A new connection prepares them again. Off by
+ * default. Can't fail. */
+#define ECM_PG_PREPARED_MAX 128
+void ecm_pg_set_prepare(ecm_pg *pg, int on);
+
 /* statement_timeout (ms) the handle sets on every connection it makes from
  * now on (0: the server's). Can't fail. */
 void ecm_pg_set_statement_timeout(ecm_pg *pg, long ms);

@@ -133,15 +133,31 @@ static const char SQL_GLOBAL_STATE[] =
     " coalesce((SELECT string_agg(c, ',' ORDER BY c) FROM stopped), '')";
 
 /* Locked in id order so that two opt-outs touching the same contacts can't
- * deadlock each other. The digits comparison matches however the upload
- * wrote the number. */
+ * deadlock each other. The contacts are found by key, not by reading every
+ * contact's numbers: contact_phones holds each number of each contact of a
+ * campaign, as the E.164 digits in a bigint, under the key (campaign_id,
+ * phone); one probe a campaign ($1: the digits, NULL when they cannot be an
+ * E.164 number, which no contact has). "OFFSET 0" keeps the probe a
+ * subquery per campaign: joined flat, the planner read all of contact_phones
+ * for the number when campaigns were few. Its cost grows with the
+ * campaigns, not with their contacts (docs/performance.md). */
 static const char SQL_CLOSE[] =
     "UPDATE contacts k SET state = 'closed', outcome = 'DNC', next_attempt_at = NULL,"
     " closed_at = now(), updated_at = now()"
     " WHERE k.id IN (SELECT id FROM contacts WHERE state <> 'closed'"
-    " AND EXISTS (SELECT 1 FROM unnest(phones) p WHERE regexp_replace(p, '[^0-9]', '', 'g') = $1)"
+    " AND id IN (SELECT p.contact_id FROM campaigns g CROSS JOIN LATERAL"
+    " (SELECT contact_id FROM contact_phones WHERE campaign_id = g.id AND phone = $1::bigint"
+    " OFFSET 0) p)"
     " ORDER BY id FOR UPDATE)"
     " RETURNING k.id, k.campaign_id, k.attempts";
+
+/* digits as contact_phones keys a number, or NULL when no E.164 number
+ * (1 to 15 digits, not starting with 0) has them. */
+static const char *phone_key_of(const char *digits)
+{
+    size_t n = strlen(digits);
+    return n >= 1 && n <= 15 && digits[0] != '0' ? digits : NULL;
+}
 
 /* The global state of digits (SQL_GLOBAL_STATE): *revoked = channels
  * revoked (0..2), stop = the channels a START grants back. Returns 0 or -1
@@ -280,7 +296,7 @@ static int apply_once(ecm_pg *pg, const sms_ctx *ctx, const char *phone, const c
             record_keyword(pg, phone, "all", "revoke", "stop_keyword", reason) != 0)
             goto fail;
         info->dnc_changed = revoked < 2;
-        const char *p_close[] = {digits};
+        const char *p_close[] = {phone_key_of(digits)};
         PGresult *c = ecm_pg_exec(pg, SQL_CLOSE, 1, p_close);
         if (c == NULL)
             goto fail;

@@ -108,6 +108,9 @@ int main(int argc, char **argv)
         .calling = calling,
         .rules = rules,
     };
+    /* Each result runs the same dozen statements: parsed once a session
+     * (docs/performance.md). */
+    ecm_pg_set_prepare(svc.pg, 1);
     ecm_log_info("strategy running", "consuming %s, %s", topics[0], topics[1]);
     st_results_run(svc.consumer, svc.pg, &results_ctx, &ecm_stop_requested);
     rc = 0;

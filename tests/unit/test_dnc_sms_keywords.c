@@ -68,11 +68,17 @@ static long long campaign(const char *channel)
                 sms ? "'Hi'" : "NULL");
 }
 
+/* A contact with its numbers in contact_phones, as an upload writes them
+ * (E.164 digits; a number once per campaign). */
 static long long contact(long long cid, const char *phones, const char *state)
 {
-    return q_ll("INSERT INTO contacts (campaign_id, phones, state) VALUES (%lld, '%s', '%s')"
-                " RETURNING id",
-                cid, phones, state);
+    return q_ll(
+        "WITH k AS (INSERT INTO contacts (campaign_id, phones, state)"
+        " VALUES (%lld, '%s', '%s') RETURNING id, campaign_id, phones),"
+        " p AS (INSERT INTO contact_phones (campaign_id, phone, contact_id)"
+        " SELECT k.campaign_id, substr(u.p, 2)::bigint, k.id FROM k, unnest(k.phones) u (p))"
+        " SELECT id FROM k",
+        cid, phones, state);
 }
 
 static void expect_text(const char *expected, char *got, const char *what)
@@ -94,11 +100,15 @@ static void test_stop_revokes_every_channel_and_closes_voice(void **state)
 {
     (void)state;
     ecm_test_need(fx.pg);
-    long long voice = campaign("voice_ivr"), sms = campaign("sms");
+    long long voice = campaign("voice_ivr"), sms = campaign("sms"), voice2 = campaign("voice_ivr");
     long long kv = contact(voice, "{+15550230001}", "pending");
-    long long kw = contact(voice, "{+15550230001}", "waiting");
+    /* The number as a contact's second one, in another campaign. */
+    long long kw = contact(voice2, "{+15550230003,+15550230001}", "waiting");
     long long ks = contact(sms, "{+15550230001}", "retry_due");
     long long other = contact(voice, "{+15550230002}", "pending");
+    /* Numbers that hold the digits without being them stay open. */
+    long long longer = contact(voice2, "{+155502300011}", "pending");
+    long long shorter = contact(sms, "{+1555023000}", "pending");
     sms_mo_info info;
     assert_int_equal(sms_mo_apply(fx.pg, &fx.ctx, "+15550230001", NULL, "STOP", &info), 0);
     assert_int_equal(info.dnc_changed, 1);
@@ -109,11 +119,22 @@ static void test_stop_revokes_every_channel_and_closes_voice(void **state)
                        " || ' ' || reason, '; ') FROM consent_ledger"
                        " WHERE phone_key = '15550230001'"),
                 "the ledger");
-    expect_text("closed/DNC closed/DNC closed/DNC pending/-",
+    expect_text("closed/DNC closed/DNC closed/DNC pending/- pending/- pending/-",
                 q_text("SELECT string_agg(state || '/' || coalesce(outcome, '-'), ' ' ORDER BY id)"
-                       " FROM contacts WHERE id IN (%lld, %lld, %lld, %lld)",
-                       kv, kw, ks, other),
+                       " FROM contacts WHERE id IN (%lld, %lld, %lld, %lld, %lld, %lld)",
+                       kv, kw, ks, other, longer, shorter),
                 "contacts");
+    /* A sender no E.164 number matches (20 digits; a leading 0) closes
+     * nothing, and is still recorded. */
+    assert_int_equal(sms_mo_apply(fx.pg, &fx.ctx, "+12345678901234567890", NULL, "STOP", &info), 0);
+    assert_int_equal(info.closed, 0);
+    assert_int_equal(sms_mo_apply(fx.pg, &fx.ctx, "0015550230002", NULL, "STOP", &info), 0);
+    assert_int_equal(info.closed, 0);
+    expect_text(
+        "pending/-",
+        q_text("SELECT state || '/' || coalesce(outcome, '-') FROM contacts WHERE id = %lld",
+               other),
+        "a contact of another number");
     /* A second STOP: in the history, no change, no second confirmation. */
     assert_int_equal(sms_mo_apply(fx.pg, &fx.ctx, "+15550230001", NULL, "stop", &info), 0);
     assert_int_equal(info.dnc_changed, 0);

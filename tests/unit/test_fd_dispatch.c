@@ -453,6 +453,44 @@ static void test_dispatch_reports_a_full_batch(void **state)
     assert_int_equal(full, 0);
 }
 
+/* The oldest queued contacts across every active campaign of the target,
+ * whatever campaign they belong to: neither a paused campaign's nor the
+ * ones whose next attempt is an SMS are taken, nor do they hold others back. */
+static void test_dispatch_takes_the_oldest_across_campaigns(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    f->ctx.opt.batch = 6;
+    long long a = seed(f, "active", 5, "queued"); /* contacts 1-5 */
+    seed(f, "paused", 5, "queued");               /* 6-10 */
+    seed(f, "active", 5, "queued");               /* 11-15 */
+    q_cmd(f,
+          "INSERT INTO contacts (campaign_id, first_name, last_name, phones, state) "
+          "SELECT %lld, 'F', 'L', ARRAY['+1777000' || lpad(g::text, 4, '0')], 'queued' "
+          "FROM generate_series(16, 20) g",
+          a); /* 16-20 */
+    q_cmd(f, "UPDATE contacts SET channel = 'sms' WHERE id IN (1, 2)");
+    size_t sent = 0;
+    int full = 0;
+    assert_int_equal(fd_dispatch_tick(&f->ctx, &sent, &full), 0);
+    assert_int_equal(sent, 6);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE contact_id IN (3, 4, 5, 11, 12, "
+                              "13)"),
+                     6);
+    assert_int_equal(fd_dispatch_tick(&f->ctx, &sent, &full), 0);
+    assert_int_equal(sent, 6);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE contact_id IN (14, 15, 16, 17, "
+                              "18, 19)"),
+                     6);
+    assert_int_equal(fd_dispatch_tick(&f->ctx, &sent, &full), 0);
+    assert_int_equal(sent, 1);
+    assert_int_equal(q_int(f, "SELECT max(contact_id) FROM attempts"), 20);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE contact_id IN (1, 2) OR "
+                              "contact_id BETWEEN 6 AND 10"),
+                     0);
+    assert_int_equal(f->fake->duplicates, 0);
+}
+
 static void test_dispatch_skips_paused_campaign(void **state)
 {
     fixture *f = *state;
@@ -745,6 +783,8 @@ int main(void)
                                         test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_dispatch_respects_capacity, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_dispatch_reports_a_full_batch, test_setup,
+                                        test_teardown),
+        cmocka_unit_test_setup_teardown(test_dispatch_takes_the_oldest_across_campaigns, test_setup,
                                         test_teardown),
         cmocka_unit_test_setup_teardown(test_dispatch_skips_paused_campaign, test_setup,
                                         test_teardown),

@@ -158,6 +158,38 @@ static void test_migrate_embedded_ecm_schema_applies(void **state)
     PQfinish(c);
 }
 
+/* 025: open contacts written without contact_phones rows get their numbers'
+ * digits there (what the SMS STOP finds contacts by); closed contacts, a
+ * number that can't be E.164 and one already keyed in the campaign don't. */
+static void test_migrate_025_keys_open_contacts_numbers(void **state)
+{
+    NEED_DB(state);
+    PGconn *c = ecm_test_pg_connect(db->dsn);
+    size_t before = 0;
+    while (before < ecm_migrations_count && ecm_migrations[before].version < 25) {
+        before++;
+    }
+    assert_true(before < ecm_migrations_count);
+    assert_int_equal(ecm_migrate_apply(c, ecm_migrations, before), (int)before);
+    long long cid =
+        ecm_test_pg_int(c, "INSERT INTO campaigns (name, channel, state, strategy_id, cisco_kind,"
+                           " cisco_campaign_id) SELECT 'm', 'voice_ivr', 'active', id, 'uccx', '1'"
+                           " FROM strategies WHERE name = 'Default' RETURNING id");
+    ecm_test_pg_exec(c,
+                     "INSERT INTO contacts (id, campaign_id, phones, state) VALUES"
+                     " (1, %lld, '{+15550250001,+1-555-025-0002}', 'queued'),"
+                     " (2, %lld, '{+15550250003}', 'closed'),"
+                     " (3, %lld, '{0123456,+15550250001}', 'waiting')",
+                     cid, cid, cid);
+    assert_int_equal(ecm_migrate_apply(c, ecm_migrations, ecm_migrations_count),
+                     (int)(ecm_migrations_count - before));
+    char *got = ecm_test_pg_text(
+        c, "SELECT string_agg(contact_id || ':' || phone, ' ' ORDER BY phone) FROM contact_phones");
+    assert_string_equal(got, "1:15550250001 1:15550250002");
+    free(got);
+    PQfinish(c);
+}
+
 int main(void)
 {
     ecm_log_init("test_migrate", ECM_LOG_WARN);
@@ -171,6 +203,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migrate_rejects_unordered_list_and_bad_conn,
                                         scratch_setup, ecm_test_db_teardown),
         cmocka_unit_test_setup_teardown(test_migrate_concurrent_runs_apply_once, scratch_setup,
+                                        ecm_test_db_teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_025_keys_open_contacts_numbers, scratch_setup,
                                         ecm_test_db_teardown),
         cmocka_unit_test_setup_teardown(test_migrate_embedded_ecm_schema_applies, scratch_setup,
                                         ecm_test_db_teardown),

@@ -119,6 +119,85 @@ static void test_pg_reconnects_after_backend_is_terminated(void **state)
     ecm_pg_destroy(pg);
 }
 
+static long long prepared_count(ecm_pg *pg)
+{
+    char *v = value(pg, "SELECT count(*) FROM pg_prepared_statements");
+    long long n = strtoll(v, NULL, 10);
+    free(v);
+    return n;
+}
+
+/* ecm_pg_set_prepare: a statement with parameters is prepared once by its
+ * text and run by name; errors come back as before; a statement that does
+ * not prepare is not kept; a new connection prepares again; past
+ * ECM_PG_PREPARED_MAX texts statements run unnamed. */
+static void test_pg_prepared_statements(void **state)
+{
+    NEED_DB(state);
+    ecm_pg *pg = ecm_pg_new(db->dsn, NULL);
+    ecm_pg_set_prepare(pg, 1);
+    assert_int_equal(ecm_pg_cmd(pg, "CREATE TABLE t (id int PRIMARY KEY, s text)", 0, NULL), 0);
+    char sql[64];
+    snprintf(sql, sizeof sql, "INSERT INTO t VALUES ($1, $2)");
+    const char *a[] = {"1", "one"}, *b[] = {"2", "two"};
+    assert_int_equal(ecm_pg_cmd(pg, sql, 2, a), 0);
+    /* The same text in another buffer is the same statement. */
+    char copy[64];
+    snprintf(copy, sizeof copy, "%s", sql);
+    assert_int_equal(ecm_pg_cmd(pg, copy, 2, b), 0);
+    assert_int_equal(prepared_count(pg), 1);
+    assert_int_equal(ecm_pg_cmd(pg, sql, 2, a), -1);
+    assert_string_equal(ecm_pg_last_sqlstate(pg), "23505");
+    const char *id[] = {"2"};
+    PGresult *r = ecm_pg_exec(pg, "SELECT s FROM t WHERE id = $1", 1, id);
+    assert_non_null(r);
+    assert_string_equal(PQgetvalue(r, 0, 0), "two");
+    PQclear(r);
+    assert_null(ecm_pg_exec(pg, "SELECT s FROM missing_table WHERE id = $1", 1, id));
+    assert_string_equal(ecm_pg_last_sqlstate(pg), "42P01");
+    assert_int_equal(prepared_count(pg), 2);
+    /* Inside a transaction that is rolled back: the statement stays
+     * prepared (PostgreSQL's prepared statements are not transactional). */
+    assert_int_equal(ecm_pg_begin(pg), 0);
+    assert_int_equal(ecm_pg_cmd(pg, "DELETE FROM t WHERE id = $1", 1, id), 0);
+    ecm_pg_rollback(pg);
+    assert_int_equal(ecm_pg_cmd(pg, "DELETE FROM t WHERE id = $1", 1, id), 0);
+    assert_int_equal(prepared_count(pg), 3);
+
+    /* A new connection: prepared again. */
+    char *pid = value(pg, "SELECT pg_backend_pid()");
+    const char *params[] = {pid};
+    PQclear(PQexecParams(db->admin, "SELECT pg_terminate_backend($1::int)", 1, NULL, params, NULL,
+                         NULL, 0));
+    int ok = 0;
+    for (int tries = 0; tries < 50 && !ok; tries++) {
+        const char *one[] = {"1"};
+        r = ecm_pg_exec(pg, "SELECT s FROM t WHERE id = $1", 1, one);
+        if (r) {
+            assert_string_equal(PQgetvalue(r, 0, 0), "one");
+            ok = 1;
+        } else {
+            (void)ecm_pg_check_broken(pg);
+            usleep(20000);
+        }
+        PQclear(r);
+    }
+    assert_true(ok);
+    free(pid);
+    assert_int_equal(prepared_count(pg), 1);
+
+    /* Past the limit: still run, not kept. */
+    for (int i = 0; i < ECM_PG_PREPARED_MAX + 5; i++) {
+        snprintf(sql, sizeof sql, "SELECT %d + $1::int", i);
+        r = ecm_pg_exec(pg, sql, 1, id);
+        assert_non_null(r);
+        assert_int_equal(strtol(PQgetvalue(r, 0, 0), NULL, 10), i + 2);
+        PQclear(r);
+    }
+    assert_int_equal(prepared_count(pg), ECM_PG_PREPARED_MAX);
+    ecm_pg_destroy(pg);
+}
+
 static void test_pg_broken_connection_is_not_replaced_silently(void **state)
 {
     NEED_DB(state);
@@ -417,6 +496,8 @@ int main(void)
                                         ecm_test_db_teardown),
         cmocka_unit_test_setup_teardown(test_pg_reconnects_after_backend_is_terminated,
                                         scratch_setup, ecm_test_db_teardown),
+        cmocka_unit_test_setup_teardown(test_pg_prepared_statements, scratch_setup,
+                                        ecm_test_db_teardown),
         cmocka_unit_test_setup_teardown(test_pg_broken_connection_is_not_replaced_silently,
                                         scratch_setup, ecm_test_db_teardown),
         cmocka_unit_test(test_pg_conn_retries_until_stop),

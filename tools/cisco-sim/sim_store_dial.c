@@ -110,7 +110,11 @@ static int dial_decide(const PGresult *res, sim_dial_decide_fn decide, void *ctx
 }
 
 /* Writes the decisions (dec literals) into sim_contacts, UCCX's
- * dialinglist and each UCCE campaign's dialing list. Returns 0 or -1. */
+ * dialinglist and each UCCE campaign's dialing list. Returns 0 or -1.
+ * dialinglist is found by account number alone ("campaignid + 0" keeps
+ * (campaignid, callstatus) out of the plan): with both indexes usable the
+ * planner ANDed their bitmaps, reading the campaign's whole index for each
+ * account, a cost that grew with the list (docs/performance.md). */
 static int dial_update_lists(ecm_pg *pg, const PGresult *picked, const char *const dec[DIAL_COLS])
 {
     if (ecm_pg_cmd(pg,
@@ -123,7 +127,7 @@ static int dial_update_lists(ecm_pg *pg, const PGresult *picked, const char *con
                    " callresult01 = u.x, lastupdated = now() AT TIME ZONE 'UTC'"
                    " FROM unnest($1::text[], $2::int[], $3::int[], $4::text[])"
                    "  AS u(a, cid, x, sys)"
-                   " WHERE u.sys = 'uccx' AND d.accountnumber = u.a AND d.campaignid = u.cid",
+                   " WHERE u.sys = 'uccx' AND d.accountnumber = u.a AND d.campaignid + 0 = u.cid",
                    4, (const char *const[]){dec[0], dec[1], dec[3], dec[4]}) != 0) {
         return -1;
     }

@@ -1,0 +1,286 @@
+#!/usr/bin/env bash
+# The voice path end to end through the dev stack, in one run: N generated
+# contacts (default 100,000) uploaded to an active voice campaign whose
+# strategy retries BUSY / NO_ANSWER / ... after a few seconds (Default's
+# rules, ecm_create_fast_strategy), dialled by the Cisco simulator, results
+# read back by result-sync, decided by the strategy, until every contact is
+# closed. Prints:
+#   - attempts/s end to end (upload start to the last contact closed), with
+#     the target of issue 19 beside it;
+#   - each stage's rate from the timestamps the rows carry (upload; feeder:
+#     attempts sent to Cisco; simulator: Dialer_Detail rows; strategy:
+#     decisions; contacts closed), for all contacts and, when N > 100,000,
+#     for the first and the last 100,000 contacts (cost flat as work grows);
+#   - CPU seconds (user + system, /proc/PID/stat before and after) of each
+#     service and of PostgreSQL, in all and per attempt;
+#   - p50/p99 delay from a result row at Cisco (Dialer_Detail.DateTime in
+#     the simulator's DB) to the strategy's decision (attempts.outcome_at,
+#     business time turned back into real time with the stack's clock).
+# It prints figures and never passes or fails on them; it exits non-zero
+# only when it could not measure at all. The machine is shared: compare
+# figures of one run, never across runs.
+#   bench/voice_e2e.sh [-n N] [--target T] [--delay S] [--keep] [--no-reset]
+#   -n N        contacts (default 100000)
+#   --target T  Cisco target as scripts/demo.sh gives it: 1 (UCCX, default),
+#               ucce_api:5001 or ucce_db:5002:Import_5002
+#   --delay S   the strategy's retry delay in seconds (default 2)
+#   --keep      leave the stack running at the end (else it is stopped when
+#               this script started it)
+#   --no-reset  use a running stack as it is (else: devstack.sh reset, a
+#               new stack with empty databases, ECM_SIM_DIAL_RATE 20000)
+# ECM_DEV_PORT_BASE / ECM_DEV_DIR select the stack, as for scripts/devstack.sh.
+set -euo pipefail
+ECM_SCRIPT=bench-voice
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+
+n=100000
+target=1
+delay=2
+keep=0
+reset=1
+timeout_s=${ECM_BENCH_TIMEOUT_S:-7200}
+while (($#)); do
+    case $1 in
+    -n)
+        n=${2:?-n needs a number}
+        shift
+        ;;
+    --target)
+        target=${2:?--target needs a value}
+        shift
+        ;;
+    --delay)
+        delay=${2:?--delay needs seconds}
+        shift
+        ;;
+    --keep) keep=1 ;;
+    --no-reset) reset=0 ;;
+    -h | --help)
+        sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'
+        exit 0
+        ;;
+    *) ecm_die "unknown argument '$1' (try --help)" ;;
+    esac
+    shift
+done
+[[ $n =~ ^[1-9][0-9]*$ ]] || ecm_die "-n: '$n' is not a positive number"
+[[ $delay =~ ^[0-9]+$ ]] || ecm_die "--delay: '$delay' is not a number of seconds"
+command -v curl >/dev/null || ecm_die "curl not found"
+
+ecm_env_load
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/ecm-bench-voice.XXXXXX")
+started=0
+cleanup() {
+    rm -rf "$tmp"
+    if ((started && !keep)); then
+        "$ECM_ROOT/scripts/devstack.sh" stop >/dev/null 2>&1 || true
+    fi
+}
+trap cleanup EXIT
+
+if ((reset)) || ! ecm_pid gateway >/dev/null 2>&1; then
+    ecm_build || exit 1
+    export ECM_SIM_DIAL_RATE=${ECM_SIM_DIAL_RATE:-20000}
+    ecm_say "a new dev stack (empty databases, simulator dial rate $ECM_SIM_DIAL_RATE/s; log: $ECM_DEV_DIR/logs/bench-stack.log)"
+    mkdir -p "$ECM_DEV_DIR/logs"
+    "$ECM_ROOT/scripts/devstack.sh" reset >"$ECM_DEV_DIR/logs/bench-stack.log" 2>&1 || {
+        tail -n 20 "$ECM_DEV_DIR/logs/bench-stack.log" >&2
+        ecm_die "devstack.sh reset failed"
+    }
+    started=1
+    if ! "$ECM_ROOT/scripts/devstack.sh" start >>"$ECM_DEV_DIR/logs/bench-stack.log" 2>&1; then
+        tail -n 20 "$ECM_DEV_DIR/logs/bench-stack.log" >&2
+        ecm_die "the dev stack did not start"
+    fi
+    ecm_env_load
+fi
+ecm_pid gateway >/dev/null || ecm_die "the gateway is not running"
+
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+
+# CPU seconds (user + system) so far of a process; of PostgreSQL: the
+# postmaster, its live children, and the children that have exited (the
+# postmaster's cutime/cstime hold those).
+clk_tck=$(getconf CLK_TCK)
+proc_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 + $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+pg_ticks() {
+    local pm t p
+    pm=$(head -n 1 "$ECM_DEV_DIR/pg/data/postmaster.pid" 2>/dev/null) || pm=
+    [[ -n $pm ]] || {
+        echo 0
+        return
+    }
+    t=$(proc_ticks "$pm")
+    for p in $(pgrep -P "$pm"); do
+        t=$((t + $(proc_ticks "$p")))
+    done
+    echo "$t"
+}
+procs=(gateway feeder result-sync result-sync-uccx strategy cisco-sim devbroker)
+declare -A pid_of cpu0
+cpu_snapshot() { # prints "name ticks" a line
+    local p
+    for p in "${procs[@]}"; do
+        [[ -n ${pid_of[$p]-} ]] && echo "$p $(proc_ticks "${pid_of[$p]}")"
+    done
+    echo "postgres $(pg_ticks)"
+}
+for p in "${procs[@]}"; do
+    pid_of[$p]=$(ecm_pid "$p" 2>/dev/null) || unset "pid_of[$p]"
+done
+
+# pg_stat_statements, when the cluster loads it (scripts/lib.sh): reset so
+# that the top statements printed at the end are this run's.
+pgss=0
+if [[ $(ecm_psql -tA <<<"SELECT count(*) FROM pg_available_extensions WHERE name = 'pg_stat_statements'") == 1 ]] &&
+    ecm_psql -q -c 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements' 2>/dev/null &&
+    ecm_psql -tA -c 'SELECT pg_stat_statements_reset()' >/dev/null 2>&1; then
+    pgss=1
+fi
+
+strategy=BenchVoice$delay
+strategy_id=$(ecm_create_fast_strategy "$strategy" "$delay") || ecm_die "could not create the strategy $strategy"
+cid=$(ecm_create_campaign "Bench voice $(date -u +%FT%TZ)" "$strategy" "$target") ||
+    ecm_die "could not create the campaign (gateway log: $ECM_DEV_DIR/logs/gateway.log)"
+csv=$tmp/contacts.csv
+ecm_gen_contacts_csv "$n" "$csv" 11
+echo "== voice end to end, $n contacts, campaign $cid (Cisco target $target), strategy $strategy" \
+    "(id $strategy_id, retries after ${delay} s), simulator dial rate ${ECM_SIM_DIAL_RATE:-?}/s," \
+    "$(nproc) CPUs (shared with other users: figures are noisy)"
+
+while read -r p t; do cpu0[$p]=$t; done < <(cpu_snapshot)
+t0=$(now)
+code=$(curl -sS -o "$tmp/answer.json" -w '%{http_code}' --max-time 3600 -X POST \
+    -H 'Content-Type: text/csv' -H 'Expect:' "${ECM_AUTH[@]}" --data-binary "@$csv" \
+    "$ECM_DEV_API_URL/api/v1/campaigns/$cid/uploads") || code=000
+t_up=$(now)
+[[ $code == 202 ]] || {
+    cat "$tmp/answer.json" >&2 || true
+    ecm_die "upload answered $code"
+}
+loaded=$(jq -r .rows_loaded "$tmp/answer.json")
+echo "   upload: $loaded rows in $(secs "$t0" "$t_up")s"
+
+# Progress: open contacts every 5 s (one count over the campaign's
+# contacts: a cost of its own at 1M, small beside the run's).
+last=0
+while :; do
+    open=$(ecm_psql -tA -c "SELECT count(*) FROM contacts WHERE campaign_id = $cid AND state <> 'closed'")
+    el=$(secs "$t0" "$(now)")
+    if [[ $open == 0 ]]; then
+        break
+    fi
+    if awk -v e="$el" -v l="$last" 'BEGIN { exit !(e - l >= 10) }'; then
+        printf '   %ss: %d of %d contacts open\n' "${el%.*}" "$open" "$loaded"
+        last=$el
+    fi
+    awk -v e="$el" -v t="$timeout_s" 'BEGIN { exit !(e >= t) }' &&
+        ecm_die "timed out after ${timeout_s}s with $open contacts open"
+    sleep 5
+done
+declare -A cpu1
+while read -r p t; do cpu1[$p]=$t; done < <(cpu_snapshot)
+
+# The end: the last contact's closed_at (DB time), not the poll's.
+read -r attempts t_end < <(ecm_psql -tA -F ' ' -c "SELECT (SELECT count(*) FROM attempts WHERE campaign_id = $cid),
+    extract(epoch FROM max(closed_at)) FROM contacts WHERE campaign_id = $cid")
+e2e_s=$(secs "$t0" "$t_end")
+echo
+echo "-- end to end: $attempts attempts for $loaded contacts in ${e2e_s}s (upload start to last contact closed)"
+awk -v a="$attempts" -v s="$e2e_s" 'BEGIN { printf "   %.0f attempts/s   (target >= 2000 attempts/s)\n", a / s }'
+
+# Business time of outcome_at back into real time: business = epoch +
+# (real - epoch) * rate + offset (lib/base/ecm_clock.h).
+offset=0 rate=1 epoch=0
+while IFS='=' read -r k v; do
+    case $k in
+    ECM_CLOCK_OFFSET_MS) offset=$v ;;
+    ECM_CLOCK_RATE) rate=$v ;;
+    ECM_CLOCK_EPOCH_MS) epoch=$v ;;
+    esac
+done < <(ecm_clock_env)
+real_of="(($epoch::float8 + (extract(epoch FROM %s) * 1000 - $offset - $epoch) / $rate::float8) / 1000)"
+# shellcheck disable=SC2059
+decided=$(printf "$real_of" a.outcome_at)
+
+# The simulator's result rows (its own database) next to ECM's attempts.
+# UCCE writes a Dialer_Detail row a dial; UCCX updates the record's row in
+# dialinglist (moved to dialinglisthistory at its "midnight"): lastupdated.
+# Both are the simulator database's clock, the same cluster as ECM's.
+ecm_sim_psql -q -c "\\copy (SELECT a, extract(epoch FROM min(t)) FROM (
+    SELECT AccountNumber, DateTime FROM Dialer_Detail
+    UNION ALL SELECT accountnumber, lastupdated FROM dialinglist WHERE callstatus IN (3, 5)
+    UNION ALL SELECT accountnumber, lastupdated FROM dialinglisthistory WHERE callstatus IN (3, 5)) AS r (a, t)
+    GROUP BY a) TO '$tmp/dd.tsv'"
+sim_rows=$(wc -l <"$tmp/dd.tsv")
+
+# stage_rates LABEL WHERE: each stage's rate over the attempts of the
+# contacts WHERE selects (count / (last - first timestamp)).
+stage_sql() {
+    cat <<SQL
+CREATE TEMP TABLE IF NOT EXISTS dd (acc text PRIMARY KEY, at float8);
+TRUNCATE dd;
+\\copy dd FROM '$tmp/dd.tsv'
+CREATE TEMP TABLE sel AS SELECT id FROM contacts WHERE campaign_id = $cid AND ($1);
+CREATE TEMP TABLE at AS SELECT a.contact_id,
+    extract(epoch FROM a.sending_at) AS sending, extract(epoch FROM a.sent_at) AS sent,
+    dd.at AS cisco, $decided AS decided
+    FROM attempts a JOIN sel ON sel.id = a.contact_id LEFT JOIN dd ON dd.acc = a.account_number;
+SELECT 'feeder (attempts sent to Cisco)', count(sent), max(sent) - min(sending) FROM at
+UNION ALL SELECT 'simulator (results at Cisco)', count(cisco), max(cisco) - min(cisco) FROM at
+UNION ALL SELECT 'strategy (attempts decided)', count(decided), max(decided) - min(cisco) FROM at
+UNION ALL SELECT 'contacts closed', count(*), extract(epoch FROM max(k.closed_at)) - min(at.sending)
+    FROM contacts k JOIN sel ON sel.id = k.id, (SELECT min(sending) AS sending FROM at) at;
+SQL
+}
+stage_rates() {
+    echo "   $1:"
+    { stage_sql "$2"; } | ecm_psql -tA -F $'\t' | awk -F '\t' 'NF == 3 {
+        printf "     %-32s %8d in %8.1fs = %7.0f/s\n", $1, $2, $3, ($3 > 0 ? $2 / $3 : 0) }'
+}
+echo
+echo "-- stages (timestamps of the rows; simulator: $sim_rows results in Dialer_Detail / dialinglist)"
+stage_rates "all $loaded contacts" "true"
+if ((loaded > 100000)); then
+    read -r lo hi < <(ecm_psql -tA -F ' ' -c "SELECT min(id), max(id) FROM contacts WHERE campaign_id = $cid")
+    stage_rates "first 100,000 contacts" "id < $lo + 100000"
+    stage_rates "last 100,000 contacts" "id > $hi - 100000"
+    echo "     (target: the last within 20% of the first)"
+fi
+
+echo
+echo "-- decision delay: result row at Cisco (Dialer_Detail.DateTime, dialinglist.lastupdated) to the strategy's decision (attempts.outcome_at)"
+{
+    cat <<SQL
+CREATE TEMP TABLE dd (acc text PRIMARY KEY, at float8);
+\\copy dd FROM '$tmp/dd.tsv'
+SELECT count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY d), percentile_cont(0.99) WITHIN GROUP (ORDER BY d), max(d)
+  FROM (SELECT $decided - dd.at AS d FROM attempts a JOIN dd ON dd.acc = a.account_number
+        WHERE a.campaign_id = $cid AND a.outcome_at IS NOT NULL) x;
+SQL
+} | ecm_psql -tA -F ' ' | awk 'NF == 4 { printf "   %d attempts: p50 %.3f s, p99 %.3f s (target < 1 s), max %.3f s\n", $1, $2, $3, $4 }'
+
+echo
+echo "-- CPU (user+system) during the run, in all and per attempt"
+total=0
+for p in "${procs[@]}" postgres; do
+    [[ -n ${cpu0[$p]-} ]] || continue
+    awk -v p="$p" -v t="$((cpu1[$p] - cpu0[$p]))" -v h="$clk_tck" -v a="$attempts" -v e="$e2e_s" \
+        'BEGIN { printf "   %-18s %8.1f s  %7.1f us/attempt  %5.0f%% of a core\n", p, t / h, t / h * 1e6 / a, t / h * 100 / e }'
+    total=$((total + cpu1[$p] - cpu0[$p]))
+done
+awk -v t="$total" -v h="$clk_tck" -v a="$attempts" -v e="$e2e_s" -v c="$(nproc)" \
+    'BEGIN { printf "   %-18s %8.1f s  %7.1f us/attempt  (%.0f%% of the machine'"'"'s %d cores)\n", "all", t / h, t / h * 1e6 / a, t / h * 100 / e / c, c }'
+
+if ((pgss)); then
+    echo
+    echo "-- PostgreSQL: the 12 statements with the most time during the run (pg_stat_statements, all databases)"
+    ecm_psql -tA -F $'\t' -c "SELECT round(total_exec_time::numeric / 1000, 1), calls,
+        round((total_exec_time / greatest(calls, 1))::numeric * 1000, 0), rows,
+        left(regexp_replace(query, '\s+', ' ', 'g'), 110)
+        FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 12" |
+        awk -F '\t' 'BEGIN { printf "   %8s %9s %8s %9s  %s\n", "total s", "calls", "us/call", "rows", "statement" }
+            { printf "   %8s %9s %8s %9s  %s\n", $1, $2, $3, $4, $5 }'
+fi
