@@ -41,17 +41,18 @@ fi
 ecm_say "API documents: scripts/check-api.sh"
 "$ECM_ROOT/scripts/check-api.sh" || failed_steps+=("api documents")
 
-# 1d. Deployment files under deploy/ (compose, kustomize overlays, alerts,
-# the dashboard's metric names; scripts/check-deploy.sh). Building and running
-# the image is scripts/deploy-check.sh, run on its own.
-ecm_say "deploy files: scripts/check-deploy.sh"
-"$ECM_ROOT/scripts/check-deploy.sh" || failed_steps+=("deploy files")
-
 # 2. Builds. Without the first two nothing else can run; Release (gcc) and
 # clang are built only, to keep every build type and compiler warning-free.
 ecm_build || exit 1
 ecm_build_asan || exit 1
 ecm_build_variants || failed_steps+=("release/clang builds")
+
+# 2b. Deployment files under deploy/ (compose, kustomize overlays, alerts,
+# the dashboard's metric names, the variables each binary's --help lists:
+# after the build; scripts/check-deploy.sh). Building and running
+# the image is scripts/deploy-check.sh, run on its own.
+ecm_say "deploy files: scripts/check-deploy.sh"
+"$ECM_ROOT/scripts/check-deploy.sh" || failed_steps+=("deploy files")
 
 stop_all() {
     "$ECM_ROOT/scripts/devstack.sh" stop >/dev/null 2>&1 || true
