@@ -96,6 +96,10 @@ static long long field_ll(const PGresult *r, int row, int col)
  * The outcome itself is the strategy's to write when it applies the
  * SmsResult, as for call results: st_results takes an attempt that already
  * has an outcome for a duplicate and would never decide the contact.
+ * An attempt that a concurrent final DLR closed while this one waited for
+ * its lock is not in a (FOR UPDATE reads the row again and skips it), while
+ * b, read before, still says 'sent': it is 'done', a duplicate (it was
+ * taken for a database error, refused, and tried again by Kannel).
  * One row: the attempt's fields (NULL when the id is unknown), whether this
  * statement updated it, whether the id is a system message's. */
 static const char SQL_APPLY[] =
@@ -111,7 +115,7 @@ static const char SQL_APPLY[] =
     "   THEN 'epoch'::timestamptz + $5::bigint * interval '1 millisecond' ELSE t.result_at END"
     "  FROM a WHERE t.contact_id = a.contact_id AND t.attempt = a.attempt"
     "  AND a.status <> 'done' AND $4::int >= 0 RETURNING t.contact_id)"
-    " SELECT b.contact_id, b.attempt, b.campaign_id, coalesce(a.status, b.status), b.segments,"
+    " SELECT b.contact_id, b.attempt, b.campaign_id, coalesce(a.status, 'done'), b.segments,"
     " EXISTS (SELECT 1 FROM u),"
     " b.contact_id IS NULL AND EXISTS (SELECT 1 FROM sms_system_messages WHERE message_id = $1)"
     " FROM (SELECT 1) one LEFT JOIN b ON true LEFT JOIN a ON true";
