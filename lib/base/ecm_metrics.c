@@ -10,7 +10,7 @@
 #include "ecm_buf.h"
 #include "ecm_log.h"
 
-typedef enum { METRIC_COUNTER, METRIC_GAUGE } metric_type;
+typedef enum { METRIC_COUNTER, METRIC_GAUGE, METRIC_HISTOGRAM } metric_type;
 
 struct ecm_metric {
     struct ecm_metric *next;
@@ -21,7 +21,12 @@ struct ecm_metric {
     /* Counters count in integers; gauges keep the bits of a double so that
      * both update without a lock. */
     _Atomic uint64_t count;
-    _Atomic uint64_t gauge_bits;
+    _Atomic uint64_t gauge_bits; /* histograms: the sum of observations */
+    /* Histograms: nbounds upper bounds and nbounds + 1 bucket counts (not
+     * cumulative; the last one is +Inf). */
+    double *bounds;
+    size_t nbounds;
+    _Atomic uint64_t *buckets;
 };
 
 struct ecm_metrics {
@@ -47,6 +52,8 @@ static void metric_destroy(ecm_metric *x)
     free(x->name);
     free(x->base);
     free(x->help);
+    free(x->bounds);
+    free((void *)x->buckets);
     free(x);
 }
 
@@ -78,7 +85,23 @@ static double bits_double(uint64_t b)
     return v;
 }
 
-static ecm_metric *metric_get(ecm_metrics *m, const char *name, const char *help, metric_type type)
+/* Gives x its copy of the bounds and its bucket counts. Returns 0 or -1. */
+static int metric_init_buckets(ecm_metric *x, const double *bounds, size_t nbounds)
+{
+    x->bounds = calloc(nbounds ? nbounds : 1, sizeof *x->bounds);
+    x->buckets = calloc(nbounds + 1, sizeof *x->buckets);
+    if (!x->bounds || !x->buckets)
+        return -1;
+    if (nbounds)
+        memcpy(x->bounds, bounds, nbounds * sizeof *bounds);
+    x->nbounds = nbounds;
+    for (size_t i = 0; i <= nbounds; i++)
+        atomic_init(&x->buckets[i], 0);
+    return 0;
+}
+
+static ecm_metric *metric_get(ecm_metrics *m, const char *name, const char *help, metric_type type,
+                              const double *bounds, size_t nbounds)
 {
     if (!m || !name) {
         return NULL;
@@ -103,7 +126,8 @@ static ecm_metric *metric_get(ecm_metrics *m, const char *name, const char *help
     x->name = strdup(name);
     x->base = strndup(name, base_len);
     x->help = strdup(help ? help : "");
-    if (!x->name || !x->base || !x->help) {
+    if (!x->name || !x->base || !x->help ||
+        (type == METRIC_HISTOGRAM && metric_init_buckets(x, bounds, nbounds) != 0)) {
         metric_destroy(x);
         pthread_mutex_unlock(&m->mu);
         return NULL;
@@ -122,12 +146,42 @@ static ecm_metric *metric_get(ecm_metrics *m, const char *name, const char *help
 
 ecm_metric *ecm_metrics_counter(ecm_metrics *m, const char *name, const char *help)
 {
-    return metric_get(m, name, help, METRIC_COUNTER);
+    return metric_get(m, name, help, METRIC_COUNTER, NULL, 0);
 }
 
 ecm_metric *ecm_metrics_gauge(ecm_metrics *m, const char *name, const char *help)
 {
-    return metric_get(m, name, help, METRIC_GAUGE);
+    return metric_get(m, name, help, METRIC_GAUGE, NULL, 0);
+}
+
+ecm_metric *ecm_metrics_histogram(ecm_metrics *m, const char *name, const char *help,
+                                  const double *bounds, size_t nbounds)
+{
+    for (size_t i = 0; i < nbounds; i++) {
+        if (!isfinite(bounds[i]) || (i > 0 && bounds[i] <= bounds[i - 1]))
+            return NULL;
+    }
+    return metric_get(m, name, help, METRIC_HISTOGRAM, bounds, nbounds);
+}
+
+/* Adds v to the double kept in bits, without a lock. */
+static void atomic_add_double(_Atomic uint64_t *bits, double v)
+{
+    uint64_t old = atomic_load(bits);
+    while (!atomic_compare_exchange_weak(bits, &old, double_bits(bits_double(old) + v))) {
+    }
+}
+
+void ecm_metric_observe(ecm_metric *h, double v)
+{
+    if (!h || h->type != METRIC_HISTOGRAM || isnan(v))
+        return;
+    size_t i = 0;
+    while (i < h->nbounds && v > h->bounds[i])
+        i++;
+    atomic_fetch_add_explicit(&h->buckets[i], 1, memory_order_relaxed);
+    atomic_add_double(&h->gauge_bits, v);
+    atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
 }
 
 void ecm_metric_add(ecm_metric *c, uint64_t n)
@@ -139,10 +193,8 @@ void ecm_metric_add(ecm_metric *c, uint64_t n)
         atomic_fetch_add_explicit(&c->count, n, memory_order_relaxed);
         return;
     }
-    uint64_t old = atomic_load(&c->gauge_bits);
-    while (!atomic_compare_exchange_weak(&c->gauge_bits, &old,
-                                         double_bits(bits_double(old) + (double)n))) {
-    }
+    if (c->type == METRIC_GAUGE)
+        atomic_add_double(&c->gauge_bits, (double)n);
 }
 
 void ecm_metric_set(ecm_metric *g, double v)
@@ -160,7 +212,7 @@ double ecm_metric_value(const ecm_metric *x)
         return 0.0;
     }
     ecm_metric *mx = (ecm_metric *)x;
-    if (x->type == METRIC_COUNTER) {
+    if (x->type != METRIC_GAUGE) {
         return (double)atomic_load(&mx->count);
     }
     return bits_double(atomic_load(&mx->gauge_bits));
@@ -198,23 +250,78 @@ static void rb_help(render_buf *rb, const char *s)
     }
 }
 
-static void rb_value(render_buf *rb, const ecm_metric *x)
+static void rb_double(render_buf *rb, double v)
 {
     char num[64];
-    if (x->type == METRIC_COUNTER) {
-        snprintf(num, sizeof num, "%llu",
-                 (unsigned long long)atomic_load(&((ecm_metric *)x)->count));
+    if (isnan(v)) {
+        snprintf(num, sizeof num, "NaN");
+    } else if (isinf(v)) {
+        snprintf(num, sizeof num, "%s", v > 0 ? "+Inf" : "-Inf");
     } else {
-        double v = ecm_metric_value(x);
-        if (isnan(v)) {
-            snprintf(num, sizeof num, "NaN");
-        } else if (isinf(v)) {
-            snprintf(num, sizeof num, "%s", v > 0 ? "+Inf" : "-Inf");
-        } else {
-            snprintf(num, sizeof num, "%.17g", v);
-        }
+        snprintf(num, sizeof num, "%.17g", v);
     }
     rb_str(rb, num);
+}
+
+static void rb_u64(render_buf *rb, uint64_t v)
+{
+    char num[32];
+    snprintf(num, sizeof num, "%llu", (unsigned long long)v);
+    rb_str(rb, num);
+}
+
+/* The name part of one series line and its space:
+ * <base><suffix>{<x's labels>[,<extra>]}. */
+static void rb_series(render_buf *rb, const ecm_metric *x, const char *suffix, const char *extra)
+{
+    const char *labels = x->name + strlen(x->base); /* "" or "{...}" */
+    rb_str(rb, x->base);
+    rb_str(rb, suffix);
+    if (*labels && extra) {
+        rb_append(rb, labels, strlen(labels) - 1);
+        rb_str(rb, ",");
+        rb_str(rb, extra);
+        rb_str(rb, "}");
+    } else if (extra) {
+        rb_str(rb, "{");
+        rb_str(rb, extra);
+        rb_str(rb, "}");
+    } else {
+        rb_str(rb, labels);
+    }
+    rb_str(rb, " ");
+}
+
+/* The _bucket (cumulative), _sum and _count lines of histogram x. */
+static void rb_histogram(render_buf *rb, const ecm_metric *x)
+{
+    ecm_metric *mx = (ecm_metric *)x;
+    uint64_t cum = 0;
+    char le[64];
+    for (size_t i = 0; i <= x->nbounds; i++) {
+        cum += atomic_load(&mx->buckets[i]);
+        if (i < x->nbounds)
+            snprintf(le, sizeof le, "le=\"%.17g\"", x->bounds[i]);
+        else
+            snprintf(le, sizeof le, "le=\"+Inf\"");
+        rb_series(rb, x, "_bucket", le);
+        rb_u64(rb, cum);
+        rb_str(rb, "\n");
+    }
+    rb_series(rb, x, "_sum", NULL);
+    rb_double(rb, bits_double(atomic_load(&mx->gauge_bits)));
+    rb_str(rb, "\n");
+    rb_series(rb, x, "_count", NULL);
+    rb_u64(rb, cum);
+    rb_str(rb, "\n");
+}
+
+static void rb_value(render_buf *rb, const ecm_metric *x)
+{
+    if (x->type == METRIC_COUNTER)
+        rb_u64(rb, atomic_load(&((ecm_metric *)x)->count));
+    else
+        rb_double(rb, ecm_metric_value(x));
 }
 
 char *ecm_metrics_render(ecm_metrics *m)
@@ -242,9 +349,15 @@ char *ecm_metrics_render(ecm_metrics *m)
         rb_help(&rb, x->help);
         rb_str(&rb, "\n# TYPE ");
         rb_str(&rb, x->base);
-        rb_str(&rb, x->type == METRIC_COUNTER ? " counter\n" : " gauge\n");
+        rb_str(&rb, x->type == METRIC_COUNTER ? " counter\n"
+                    : x->type == METRIC_GAUGE ? " gauge\n"
+                                              : " histogram\n");
         for (ecm_metric *y = x; y; y = y->next) {
             if (strcmp(y->base, x->base) != 0) {
+                continue;
+            }
+            if (y->type == METRIC_HISTOGRAM) {
+                rb_histogram(&rb, y);
                 continue;
             }
             rb_str(&rb, y->name);

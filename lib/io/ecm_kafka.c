@@ -236,15 +236,43 @@ fail:
     return NULL;
 }
 
-void ecm_kafka_producer_destroy(ecm_kafka_producer *p)
+/* Milliseconds from now to deadline (monotonic), 0 when it has passed. */
+static int kafka_left_ms(int64_t deadline)
+{
+    int64_t left = deadline - ecm_clock_mono_ms();
+    return left > 0 ? (left > INT32_MAX ? INT32_MAX : (int)left) : 0;
+}
+
+/* Flushes rk until deadline; what is still queued then is purged (its
+ * delivery reports say so) and 0 is returned, else 1 when all was delivered. */
+static int kafka_flush_or_purge(rd_kafka_t *rk, int64_t deadline)
+{
+    if (rd_kafka_flush(rk, kafka_left_ms(deadline)) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        return 1;
+    rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT |
+                           RD_KAFKA_PURGE_F_NON_BLOCKING);
+    rd_kafka_poll(rk, 0); /* serves the purged messages' reports */
+    return 0;
+}
+
+int ecm_kafka_producer_close(ecm_kafka_producer *p, int timeout_ms)
 {
     if (!p)
-        return;
-    if (rd_kafka_flush(p->rk, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
-        ecm_log_warn("kafka producer closed with undelivered messages", "%d left",
-                     rd_kafka_outq_len(p->rk));
+        return 0;
+    int64_t deadline = ecm_clock_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    int left = rd_kafka_outq_len(p->rk);
+    int delivered = kafka_flush_or_purge(p->rk, deadline);
+    if (!delivered)
+        ecm_log_warn("kafka producer closed with undelivered messages",
+                     "%d queued at close, not delivered within %d ms", left, timeout_ms);
     rd_kafka_destroy(p->rk);
     free(p);
+    return delivered ? 0 : -1;
+}
+
+void ecm_kafka_producer_destroy(ecm_kafka_producer *p)
+{
+    (void)ecm_kafka_producer_close(p, ECM_KAFKA_CLOSE_DEFAULT_MS);
 }
 
 int ecm_kafka_producer_send(ecm_kafka_producer *p, const char *topic, const char *key,
@@ -616,25 +644,113 @@ int ecm_kafka_consumer_reachable(ecm_kafka_consumer *c, int timeout_ms)
     return kafka_reachable(c->rk, timeout_ms);
 }
 
-void ecm_kafka_consumer_destroy(ecm_kafka_consumer *c)
+/* Commits the stored offsets, waiting for the broker's answer until
+ * deadline. Returns 0 when committed (or nothing to commit), else -1 logged. */
+static int consumer_commit_until(ecm_kafka_consumer *c, int64_t deadline)
+{
+    rd_kafka_queue_t *q = rd_kafka_queue_new(c->rk);
+    rd_kafka_resp_err_t err = rd_kafka_commit_queue(c->rk, NULL, q, NULL, NULL);
+    while (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        int left = kafka_left_ms(deadline);
+        if (left == 0) {
+            err = RD_KAFKA_RESP_ERR__TIMED_OUT;
+            break;
+        }
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(q, left);
+        if (!ev)
+            continue;
+        int done = rd_kafka_event_type(ev) == RD_KAFKA_EVENT_OFFSET_COMMIT;
+        if (done)
+            err = rd_kafka_event_error(ev);
+        rd_kafka_event_destroy(ev);
+        if (done)
+            break;
+    }
+    rd_kafka_queue_destroy(q);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+        ecm_log_warn("kafka commit at close failed",
+                     "group %s: %s (uncommitted messages are redelivered)", c->group_id,
+                     rd_kafka_err2str(err));
+        return -1;
+    }
+    return 0;
+}
+
+/* A revocation while leaving the group is acknowledged by giving the
+ * partitions up, as librdkafka does by itself when no rebalance callback is
+ * set; an assignment while leaving is not taken. */
+static void consumer_close_rebalance(rd_kafka_t *rk, rd_kafka_event_t *ev)
+{
+    if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
+        return;
+    if (strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0) {
+        rd_kafka_error_t *e =
+            rd_kafka_incremental_unassign(rk, rd_kafka_event_topic_partition_list(ev));
+        if (e)
+            rd_kafka_error_destroy(e);
+    } else {
+        rd_kafka_assign(rk, NULL);
+    }
+}
+
+/* Leaves the group in the background and serves its events until it is done
+ * or deadline passes. Returns 0 when closed, -1 when the deadline passed. */
+static int consumer_leave_until(ecm_kafka_consumer *c, int64_t deadline)
+{
+    rd_kafka_queue_t *q = rd_kafka_queue_new(c->rk);
+    rd_kafka_error_t *e = rd_kafka_consumer_close_queue(c->rk, q);
+    int rc = 0;
+    if (e) {
+        ecm_log_warn("kafka consumer close", "group %s: %s", c->group_id, rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+        rc = -1;
+    }
+    while (rc == 0 && !rd_kafka_consumer_closed(c->rk)) {
+        int left = kafka_left_ms(deadline);
+        if (left == 0) {
+            ecm_log_warn("kafka consumer close timed out",
+                         "group %s: left without the broker's answer (the group "
+                         "rebalances after its session timeout)",
+                         c->group_id);
+            rc = -1;
+            break;
+        }
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(q, left < 100 ? left : 100);
+        if (!ev)
+            continue;
+        if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE)
+            consumer_close_rebalance(c->rk, ev);
+        rd_kafka_event_destroy(ev);
+    }
+    rd_kafka_queue_destroy(q);
+    return rc;
+}
+
+int ecm_kafka_consumer_close(ecm_kafka_consumer *c, int timeout_ms)
 {
     if (!c)
-        return;
-    rd_kafka_resp_err_t err = rd_kafka_commit(c->rk, NULL, 0);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
-        ecm_log_warn("kafka commit at close failed", "group %s: %s", c->group_id,
-                     rd_kafka_err2str(err));
-    err = rd_kafka_consumer_close(c->rk);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
-        ecm_log_warn("kafka consumer close", "group %s: %s", c->group_id, rd_kafka_err2str(err));
-    rd_kafka_destroy(c->rk);
-    rd_kafka_flush(c->dlq, 5000);
+        return 0;
+    int64_t deadline = ecm_clock_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    int rc = consumer_commit_until(c, deadline);
+    if (consumer_leave_until(c, deadline) != 0)
+        rc = -1;
+    /* Closed above, or given up on: destroy must not wait for the broker. */
+    rd_kafka_destroy_flags(c->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    if (!kafka_flush_or_purge(c->dlq, deadline))
+        rc = -1;
     rd_kafka_destroy(c->dlq);
-    ecm_log_info("kafka consumer closed", "group %s", c->group_id);
+    ecm_log_info("kafka consumer closed", "group %s%s", c->group_id,
+                 rc == 0 ? "" : " (not all within the deadline)");
     free(c->group_id);
     free(c->deadletter_topic);
     free(c->source);
     free(c);
+    return rc;
+}
+
+void ecm_kafka_consumer_destroy(ecm_kafka_consumer *c)
+{
+    (void)ecm_kafka_consumer_close(c, ECM_KAFKA_CLOSE_DEFAULT_MS);
 }
 
 int ecm_kafka_header(const rd_kafka_message_t *m, const char *name, char *out, size_t out_size)

@@ -45,7 +45,16 @@ typedef void (*ecm_kafka_delivery_fn)(void *ctx, void *opaque, rd_kafka_resp_err
 ecm_kafka_producer *ecm_kafka_producer_new(const char *brokers, ecm_metrics *metrics,
                                            ecm_kafka_delivery_fn dr, void *dr_ctx, char *errstr,
                                            size_t errstr_size) __attribute__((warn_unused_result));
-void ecm_kafka_producer_destroy(ecm_kafka_producer *p); /* flushes up to 10 s first */
+/* Bound of ecm_kafka_producer_destroy() and ecm_kafka_consumer_destroy(). */
+#define ECM_KAFKA_CLOSE_DEFAULT_MS 10000
+
+/* Waits up to timeout_ms for the queued messages to be delivered, purges
+ * what is left (its delivery reports say RD_KAFKA_RESP_ERR__PURGE_*), frees
+ * p. Never blocks much past timeout_ms, even with no broker reachable.
+ * Returns 0 when everything was delivered, else -1 (logged). NULL: 0. */
+int ecm_kafka_producer_close(ecm_kafka_producer *p, int timeout_ms);
+/* ecm_kafka_producer_close() within ECM_KAFKA_CLOSE_DEFAULT_MS. */
+void ecm_kafka_producer_destroy(ecm_kafka_producer *p);
 
 /* Queues one message with the CloudEvents headers and
  * content-type: application/protobuf. key may be NULL. Returns 0, or -1 when
@@ -97,7 +106,13 @@ void ecm_kafka_consumer_store(ecm_kafka_consumer *c, rd_kafka_message_t *const *
 /* 1 while the group coordinator and brokers answer. */
 int ecm_kafka_consumer_reachable(ecm_kafka_consumer *c, int timeout_ms);
 
-/* Commits stored offsets synchronously, leaves the group, frees everything. */
+/* Commits the stored offsets, leaves the group, flushes the dead-letter
+ * producer and frees everything, all within timeout_ms: with the broker gone
+ * it gives up at the deadline (offsets not committed are redelivered to the
+ * next member; the group rebalances after its session timeout). Returns 0
+ * when every step finished, else -1 (logged). NULL: 0. */
+int ecm_kafka_consumer_close(ecm_kafka_consumer *c, int timeout_ms);
+/* ecm_kafka_consumer_close() within ECM_KAFKA_CLOSE_DEFAULT_MS. */
 void ecm_kafka_consumer_destroy(ecm_kafka_consumer *c);
 
 /* Header value of m as a NUL-terminated copy in out. Returns 0, or -1 when

@@ -10,16 +10,25 @@
 #include "ecm_clock.h"
 #include "ecm_log.h"
 #include "ecm_migrate.h"
+#include "ecm_watchdog.h"
 
 volatile sig_atomic_t ecm_stop_requested = 0;
 
 #define SERVICE_SOURCE_MAX 96
 #define SERVICE_READY_KAFKA_TIMEOUT_MS 2000
+/* The orderly steps end this long before the watchdog fires (at most a
+ * quarter of the bound): freeing what is left and the last log line. */
+#define SERVICE_STOP_MARGIN_MS 1000
 
 struct ecm_service_internal {
     char source[SERVICE_SOURCE_MAX];
     /* /readyz's own DB handle; ecm_http runs the check once at a time. */
     ecm_pg *ready_pg;
+    /* Ends the process when the stop overruns ECM_SHUTDOWN_TIMEOUT_S. */
+    ecm_watchdog *watchdog;
+    /* ecm_ready: the last /readyz answer (1 ready, 0 not), for alerts on
+     * readiness flapping without kube-state-metrics. */
+    ecm_metric *ready;
 };
 
 static void service_on_signal(int sig)
@@ -81,9 +90,9 @@ void ecm_service_configure(int argc, char **argv, const char *prog, const char *
     }
 }
 
-static int service_ready(void *ctx, char *errstr, size_t errstr_size)
+/* The readiness answer, without the gauge (service_ready). */
+static int service_check_ready(ecm_service *s, char *errstr, size_t errstr_size)
 {
-    ecm_service *s = ctx;
     if (ecm_stop_requested) {
         snprintf(errstr, errstr_size, "stopping");
         return -1;
@@ -117,6 +126,14 @@ static int service_ready(void *ctx, char *errstr, size_t errstr_size)
     return 0;
 }
 
+static int service_ready(void *ctx, char *errstr, size_t errstr_size)
+{
+    ecm_service *s = ctx;
+    int rc = service_check_ready(s, errstr, errstr_size);
+    ecm_metric_set(s->internal->ready, rc == 0 ? 1.0 : 0.0);
+    return rc;
+}
+
 static void service_free_internal(ecm_service *s)
 {
     struct ecm_service_internal *in = s->internal;
@@ -124,6 +141,7 @@ static void service_free_internal(ecm_service *s)
         return;
     if (in->ready_pg)
         ecm_pg_destroy(in->ready_pg);
+    ecm_watchdog_stop(in->watchdog);
     free(in);
     s->internal = NULL;
 }
@@ -211,12 +229,18 @@ int ecm_service_init(ecm_service *s, const char *name, const ecm_common_config *
         goto fail;
     }
     s->source = s->internal->source;
+    s->internal->watchdog = ecm_watchdog_start(
+        &ecm_stop_requested, common->shutdown_timeout_s * 1000, ECM_WATCHDOG_EXIT_STATUS);
+    if (!s->internal->watchdog)
+        goto fail;
 
     s->metrics = ecm_metrics_new();
     if (!s->metrics) {
         ecm_log_error("service start failed", "out of memory");
         goto fail;
     }
+    s->internal->ready = ecm_metrics_gauge(
+        s->metrics, "ecm_ready", "1 when the last /readyz answered ready, else 0 (0 until probed)");
 
     if (service_open_db(s, common) != 0)
         goto fail;
@@ -291,38 +315,45 @@ static int service_left_ms(int64_t deadline, int64_t reserve)
     return left > 0 ? (int)left : 0;
 }
 
-void ecm_service_shutdown(ecm_service *s)
+/* The Kafka and outbox steps of the stop, each bounded by what is left of
+ * deadline: the relay drains (keeping reserve back for the others), the
+ * consumer commits and leaves its group, the producer flushes. */
+static void service_stop_kafka(ecm_service *s, int64_t deadline, int64_t reserve)
 {
-    if (!s->internal)
-        return;
-    int64_t start = ecm_clock_mono_ms();
-    int64_t deadline = start + s->common->shutdown_timeout_s * 1000;
-    /* Kept back from the relay's drain for the consumer's commit and the flush. */
-    int64_t reserve = s->common->shutdown_timeout_s * 1000 / 4;
-    ecm_log_info("service stopping", "within %lld s", s->common->shutdown_timeout_s);
-
-    if (s->http) {
-        ecm_http_destroy(s->http);
-        s->http = NULL;
-    }
     if (s->relay) {
         ecm_outbox_relay_stop(s->relay, service_left_ms(deadline, reserve));
         s->relay = NULL;
     }
     if (s->consumer) {
-        ecm_kafka_consumer_destroy(s->consumer);
+        (void)ecm_kafka_consumer_close(s->consumer, service_left_ms(deadline, reserve / 2));
         s->consumer = NULL;
     }
     if (s->producer) {
-        if (ecm_kafka_producer_flush(s->producer, service_left_ms(deadline, 0)) != 0) {
-            /* Undelivered outbox rows are still in the DB: they go out next start. */
-            rd_kafka_purge(ecm_kafka_producer_handle(s->producer),
-                           RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-            ecm_kafka_producer_poll(s->producer, 0);
-        }
-        ecm_kafka_producer_destroy(s->producer);
+        /* Undelivered outbox rows are still in the DB: they go out next start. */
+        (void)ecm_kafka_producer_close(s->producer, service_left_ms(deadline, 0));
         s->producer = NULL;
     }
+}
+
+void ecm_service_shutdown(ecm_service *s)
+{
+    if (!s->internal)
+        return;
+    int64_t start = ecm_clock_mono_ms();
+    int64_t bound_ms = s->common->shutdown_timeout_s * 1000;
+    int64_t margin = bound_ms / 4 < SERVICE_STOP_MARGIN_MS ? bound_ms / 4 : SERVICE_STOP_MARGIN_MS;
+    /* Counted from the stop request (the watchdog's), not from this call. */
+    int64_t deadline = ecm_watchdog_deadline(s->internal->watchdog) - margin;
+    /* Kept back from the relay's drain for the consumer's commit and the flush. */
+    int64_t reserve = bound_ms / 4;
+    ecm_log_info("service stopping", "within %lld ms", (long long)(deadline - start));
+    ecm_metric_set(s->internal->ready, 0.0);
+
+    if (s->http) {
+        ecm_http_destroy(s->http);
+        s->http = NULL;
+    }
+    service_stop_kafka(s, deadline, reserve);
     if (s->pg) {
         ecm_pg_destroy(s->pg);
         s->pg = NULL;

@@ -164,8 +164,12 @@ ecm_pg_pool *ecm_service_pg_pool_new(const ecm_service *s, int size)
 int ecm_service_consumer_start(ecm_service *s, const char *group_id, const char *const *topics,
                                size_t ntopics) __attribute__((warn_unused_result));
 
-/* Orderly stop: HTTP down, relay drains, consumer closes (commits), producer
- * flushes, DB closes. Bounded by shutdown_timeout_s. */
+/* Orderly stop: HTTP down, relay drains, consumer commits and leaves its
+ * group, producer flushes, DB closes. Every step shares one deadline,
+ * shutdown_timeout_s after the stop request, so an unreachable broker cannot
+ * stretch it; a watchdog started by ecm_service_init() ends the process
+ * (status ECM_WATCHDOG_EXIT_STATUS, logged) if the stop is still going at the
+ * deadline, whatever is stuck. */
 void ecm_service_shutdown(ecm_service *s);
 
 /* Sleeps up to ms, returning early when a stop is requested. */

@@ -97,10 +97,12 @@ static long long field_ll(const PGresult *r, int row, int col)
  * SmsResult, as for call results: st_results takes an attempt that already
  * has an outcome for a duplicate and would never decide the contact.
  * One row: the attempt's fields (NULL when the id is unknown), whether this
- * statement updated it, whether the id is a system message's. */
+ * statement updated it, whether the id is a system message's, and the
+ * milliseconds since the gateway took the message (the database's real
+ * clock, never the business clock; NULL when never taken). */
 static const char SQL_APPLY[] =
     "WITH rec AS (INSERT INTO sms_dlrs (message_id, status, detail) VALUES ($1, $2::int, $3)),"
-    " b AS (SELECT contact_id, attempt, campaign_id, status, segments FROM attempts"
+    " b AS (SELECT contact_id, attempt, campaign_id, status, segments, sent_at FROM attempts"
     "  WHERE message_id = $1),"
     " a AS (SELECT contact_id, attempt, status FROM attempts"
     "  WHERE message_id = $1 AND status <> 'done' FOR UPDATE),"
@@ -113,8 +115,27 @@ static const char SQL_APPLY[] =
     "  AND a.status <> 'done' AND $4::int >= 0 RETURNING t.contact_id)"
     " SELECT b.contact_id, b.attempt, b.campaign_id, coalesce(a.status, b.status), b.segments,"
     " EXISTS (SELECT 1 FROM u),"
-    " b.contact_id IS NULL AND EXISTS (SELECT 1 FROM sms_system_messages WHERE message_id = $1)"
+    " b.contact_id IS NULL AND EXISTS (SELECT 1 FROM sms_system_messages WHERE message_id = $1),"
+    " floor(extract(epoch FROM clock_timestamp() - b.sent_at) * 1000)::bigint"
     " FROM (SELECT 1) one LEFT JOIN b ON true LEFT JOIN a ON true";
+
+/* Buckets of ecm_sms_dlr_delay_milliseconds: operators' DLRs come from
+ * within a second to days (a phone switched off until the SMSC's validity
+ * period ends). */
+static const double DLR_DELAY_BOUNDS_MS[] = {
+    250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 900000, 3600000, 14400000, 86400000};
+
+/* Observes the time from the gateway's acceptance to this final DLR. */
+static void observe_delay(const sms_ctx *ctx, long long delay_ms)
+{
+    if (ctx->metrics == NULL || delay_ms < 0)
+        return;
+    ecm_metric *h = ecm_metrics_histogram(
+        ctx->metrics, "ecm_sms_dlr_delay_milliseconds",
+        "time from the SMS gateway's acceptance to the final delivery report", DLR_DELAY_BOUNDS_MS,
+        sizeof DLR_DELAY_BOUNDS_MS / sizeof DLR_DELAY_BOUNDS_MS[0]);
+    ecm_metric_observe(h, (double)delay_ms);
+}
 
 /* One try. Returns the result, or SMS_DLR_DB_ERROR after a rollback. */
 static sms_dlr_result apply_once(ecm_pg *pg, const sms_ctx *ctx, const char *message_id, int status,
@@ -160,9 +181,12 @@ static sms_dlr_result apply_once(ecm_pg *pg, const sms_ctx *ctx, const char *mes
         }
         result = SMS_DLR_APPLIED;
     }
+    long long delay_ms = PQgetisnull(a, 0, 7) ? -1 : field_ll(a, 0, 7);
     PQclear(a);
     if (in_tx && ecm_pg_commit(pg) != 0)
         goto fail;
+    if (result == SMS_DLR_APPLIED)
+        observe_delay(ctx, delay_ms);
     return result;
 fail:
     if (in_tx)

@@ -26,7 +26,8 @@ static int group_setup(void **state)
 {
     (void)state;
     ecm_test_log_init("test_kafka", ECM_LOG_ERROR);
-    const char *topics[] = {"t.headers", "t.resume", "t.dl.in", "t.dl.out", "t.lag"};
+    const char *topics[] = {"t.headers", "t.resume", "t.dl.in", "t.dl.out",
+                            "t.lag",     "t.gone",   "t.close"};
     return ecm_test_kafka_start(&g_mock, topics, sizeof topics / sizeof topics[0]);
 }
 
@@ -321,6 +322,76 @@ static void test_conf_from_env_error_names_the_variable(void **state)
     assert_non_null(strstr(err, "ECM_KAFKA_NO_SUCH_PROPERTY"));
 }
 
+/* The stop's Kafka steps keep their bound when the broker is gone (issue
+ * 20): commit, leave the group, flush, each given up at the deadline. */
+#define CLOSE_BOUND_MS 1500
+#define CLOSE_SLACK_MS 5000
+
+static void test_close_with_broker_gone_returns_within_its_bound(void **state)
+{
+    (void)state;
+    char err[512] = "";
+    ecm_metrics *m = ecm_metrics_new();
+    ecm_kafka_producer *p =
+        ecm_kafka_producer_new(g_mock.bootstraps, m, NULL, NULL, err, sizeof err);
+    assert_non_null(p);
+    for (int i = 0; i < 3; i++)
+        produce_plain(p, "t.gone", "k", "v", "00000000-0000-4000-8000-000000000001");
+    assert_int_equal(ecm_kafka_producer_flush(p, 10000), 0);
+    ecm_kafka_consumer *c = ecm_test_kafka_consumer(&g_mock, m, "g.gone", "t.gone", "t.dl.out");
+    rd_kafka_message_t *msgs[4];
+    size_t n = consume(c, msgs, 3);
+    assert_int_equal(n, 3);
+    ecm_kafka_consumer_store(c, msgs, n);
+    destroy_msgs(msgs, n);
+
+    assert_int_equal(rd_kafka_mock_broker_set_down(g_mock.mock, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+    produce_plain(p, "t.gone", "k", "never", "00000000-0000-4000-8000-000000000002");
+    int64_t t0 = ecm_clock_mono_ms();
+    assert_int_equal(ecm_kafka_consumer_close(c, CLOSE_BOUND_MS), -1);
+    int64_t consumer_ms = ecm_clock_mono_ms() - t0;
+    t0 = ecm_clock_mono_ms();
+    assert_int_equal(ecm_kafka_producer_close(p, CLOSE_BOUND_MS), -1);
+    int64_t producer_ms = ecm_clock_mono_ms() - t0;
+    assert_int_equal(rd_kafka_mock_broker_set_up(g_mock.mock, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+    print_message("consumer close %lld ms, producer close %lld ms (bound %d ms)\n",
+                  (long long)consumer_ms, (long long)producer_ms, CLOSE_BOUND_MS);
+    assert_true(consumer_ms < CLOSE_BOUND_MS + CLOSE_SLACK_MS);
+    assert_true(producer_ms < CLOSE_BOUND_MS + CLOSE_SLACK_MS);
+    ecm_metrics_destroy(m);
+}
+
+static void test_close_with_broker_up_commits_what_was_stored(void **state)
+{
+    (void)state;
+    char err[512] = "";
+    ecm_metrics *m = ecm_metrics_new();
+    ecm_kafka_producer *p =
+        ecm_kafka_producer_new(g_mock.bootstraps, m, NULL, NULL, err, sizeof err);
+    assert_non_null(p);
+    for (int i = 0; i < 4; i++)
+        produce_plain(p, "t.close", "k", "before", "00000000-0000-4000-8000-000000000003");
+    assert_int_equal(ecm_kafka_producer_flush(p, 10000), 0);
+    ecm_kafka_consumer *c = ecm_test_kafka_consumer(&g_mock, m, "g.close", "t.close", "t.dl.out");
+    rd_kafka_message_t *msgs[8];
+    size_t n = consume(c, msgs, 4);
+    assert_int_equal(n, 4);
+    ecm_kafka_consumer_store(c, msgs, n);
+    destroy_msgs(msgs, n);
+    assert_int_equal(ecm_kafka_consumer_close(c, 10000), 0);
+    produce_plain(p, "t.close", "k", "after", "00000000-0000-4000-8000-000000000004");
+    assert_int_equal(ecm_kafka_producer_close(p, 10000), 0);
+    /* The four were committed: the group's next member starts after them. */
+    c = ecm_test_kafka_consumer(&g_mock, m, "g.close", "t.close", "t.dl.out");
+    n = consume(c, msgs, 1);
+    assert_int_equal(n, 1);
+    assert_int_equal(msgs[0]->len, 5);
+    assert_memory_equal(msgs[0]->payload, "after", 5);
+    destroy_msgs(msgs, n);
+    assert_int_equal(ecm_kafka_consumer_close(c, 10000), 0);
+    ecm_metrics_destroy(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -330,6 +401,8 @@ int main(void)
         cmocka_unit_test(test_consumer_resumes_right_after_the_stored_offset),
         cmocka_unit_test(test_deadletter_republishes_message_with_reason_headers),
         cmocka_unit_test(test_consumer_lag_gauge_sums_uncommitted_messages),
+        cmocka_unit_test(test_close_with_broker_up_commits_what_was_stored),
+        cmocka_unit_test(test_close_with_broker_gone_returns_within_its_bound),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -141,6 +141,38 @@ static void test_metrics_are_thread_safe(void **state)
     ecm_metrics_destroy(m);
 }
 
+static void test_metrics_histogram_renders_cumulative_buckets_sum_and_count(void **state)
+{
+    (void)state;
+    ecm_metrics *m = ecm_metrics_new();
+    const double bounds[] = {100, 1000};
+    ecm_metric *h = ecm_metrics_histogram(m, "ecm_x_delay_milliseconds", "delay", bounds, 2);
+    assert_non_null(h);
+    assert_ptr_equal(h, ecm_metrics_histogram(m, "ecm_x_delay_milliseconds", "delay", bounds, 2));
+    ecm_metric_observe(h, 50);
+    ecm_metric_observe(h, 100); /* le is inclusive */
+    ecm_metric_observe(h, 500);
+    ecm_metric_observe(h, 5000);
+    ecm_metric *l =
+        ecm_metrics_histogram(m, "ecm_x_delay_milliseconds{kind=\"a\"}", "delay", bounds, 2);
+    ecm_metric_observe(l, 7);
+    assert_true(ecm_metric_value(h) == 4.0);
+    char *text = ecm_metrics_render(m);
+    assert_non_null(text);
+    assert_int_equal(count_occurrences(text, "# TYPE ecm_x_delay_milliseconds histogram\n"), 1);
+    assert_non_null(strstr(text, "ecm_x_delay_milliseconds_bucket{le=\"100\"} 2\n"));
+    assert_non_null(strstr(text, "ecm_x_delay_milliseconds_bucket{le=\"1000\"} 3\n"));
+    assert_non_null(strstr(text, "ecm_x_delay_milliseconds_bucket{le=\"+Inf\"} 4\n"));
+    assert_non_null(strstr(text, "ecm_x_delay_milliseconds_sum 5650\n"));
+    assert_non_null(strstr(text, "ecm_x_delay_milliseconds_count 4\n"));
+    assert_non_null(strstr(text, "ecm_x_delay_milliseconds_bucket{kind=\"a\",le=\"100\"} 1\n"));
+    assert_non_null(strstr(text, "ecm_x_delay_milliseconds_count{kind=\"a\"} 1\n"));
+    free(text);
+    const double unordered[] = {10, 5};
+    assert_null(ecm_metrics_histogram(m, "ecm_y_milliseconds", "y", unordered, 2));
+    ecm_metrics_destroy(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -149,6 +181,7 @@ int main(void)
         cmocka_unit_test(test_metrics_render_prometheus_text),
         cmocka_unit_test(test_metrics_render_empty_registry),
         cmocka_unit_test(test_metrics_are_thread_safe),
+        cmocka_unit_test(test_metrics_histogram_renders_cumulative_buckets_sum_and_count),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
