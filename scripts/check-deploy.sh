@@ -37,7 +37,7 @@ for o in base overlays/dev overlays/prod; do
 done
 help=()
 if [[ -x $ECM_BIN_DIR/ecm-gateway ]]; then
-    for b in gateway feeder result-sync strategy sms; do
+    for b in gateway feeder result-sync strategy sms dropbox; do
         "$ECM_BIN_DIR/ecm-$b" --help >"$out/help/ecm-$b.help" 2>&1 || true
     done
     help=("$out/help")

@@ -5,9 +5,11 @@
 #   scripts/deploy-check.sh [--contacts N] [--sms-contacts N] [--keep] [--no-sigterm]
 #   --contacts N      voice contacts (default 1000), through the simulator's UCCX face
 #   --sms-contacts N  SMS contacts (default 300), through Kannel and its fake SMSC
+#   --drop-contacts N contacts in the CSV dropped into ecm-dropbox's folder (default 200)
 #   --keep            leave the pods running (podman pod ps; tests/deploy/down.sh... see end)
 #   --no-sigterm      skip stopping the feeder's and the strategy's pods mid-campaign
-# Needs root. Passes when every contact of both campaigns is closed, the
+# Needs root. Passes when the CSV dropped into the dropbox pod's folder is
+# loaded (every row, file archived), every contact of both campaigns is closed, the
 # Cisco simulator received no account number twice, the fake SMSC no number
 # twice, and the services SIGTERMed mid-campaign exited 0.
 # Writes $ECM_DEV_DIR/metrics/<service>.txt (each service's /metrics) and,
@@ -21,14 +23,15 @@ source "$root/scripts/lib.sh"
 # shellcheck source=scripts/deploy-lib.sh
 source "$root/scripts/deploy-lib.sh"
 
-contacts=1000 sms_contacts=300 keep=0 sigterm=1
+contacts=1000 sms_contacts=300 drop_contacts=200 keep=0 sigterm=1
 while (($#)); do
     case $1 in
     --contacts) contacts=$2; shift ;;
     --sms-contacts) sms_contacts=$2; shift ;;
+    --drop-contacts) drop_contacts=$2; shift ;;
     --keep) keep=1 ;;
     --no-sigterm) sigterm=0 ;;
-    -h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) ecm_die "unknown argument '$1' (try --help)" ;;
     esac
     shift
@@ -68,14 +71,14 @@ PY
 
 down() {
     local f
-    for f in services migrate infra; do
+    for f in dropbox services migrate infra; do
         [[ ! -f $work/$f.yaml ]] || podman kube down "$work/$f.yaml" >/dev/null 2>&1 || true
     done
 }
 finish() {
     local rc=$?
     podman logs ecm-kannel-kannel >"$ECM_DEV_DIR/logs/kannel.log" 2>&1 || true
-    for p in gateway feeder result-sync result-sync-uccx strategy sms; do
+    for p in gateway feeder result-sync result-sync-uccx strategy sms dropbox; do
         podman logs "ecm-$p-$p" >"$ECM_DEV_DIR/logs/$p.log" 2>&1 || true
     done
     if ((keep)); then
@@ -131,7 +134,7 @@ step "migrations applied ($((SECONDS - t1)) s)"
 
 step "podman kube play services.yaml"
 podman kube play --network "$net" "$work/services.yaml" >"$ECM_DEV_DIR/logs/kube-play-services.log" 2>&1
-declare -A port=([gateway]=8080 [feeder]=8081 [result-sync]=8082 [result-sync-uccx]=8082 [strategy]=8083 [sms]=8084)
+declare -A port=([gateway]=8080 [feeder]=8081 [result-sync]=8082 [result-sync-uccx]=8082 [strategy]=8083 [sms]=8084 [dropbox]=8086)
 declare -A addr
 for s in gateway feeder result-sync result-sync-uccx strategy sms; do
     addr[$s]=$(ip_of "ecm-$s"):${port[$s]}
@@ -149,6 +152,36 @@ export ECM_API_KEY
 [[ -n $ECM_API_KEY ]] || ecm_die "could not create an API key in the gateway's container"
 step "API key made with 'ecm keys create' in the gateway's container; API $ECM_DEV_API_URL"
 ecm_create_fast_strategy Demo 2 >/dev/null || ecm_die "could not create the Demo strategy"
+
+# ---- the drop folder: ecm-dropbox with a supervisor key made in the gateway,
+# its folder a volume (a host folder in podman's form); a CSV is written into
+# the folder inside the running pod (under a dot name, then renamed, as
+# docs/dropfolder.md asks of writers) and must be loaded into a draft campaign.
+drop_key=$(podman exec ecm-gateway-gateway ecm keys create --role supervisor --name deploy-check-dropbox 2>/dev/null | tail -n 1)
+[[ -n $drop_key ]] || ecm_die "could not create the dropbox's API key"
+python3 "$root/tests/deploy/podman_kube.py" "$work/dev.yaml" "$work" --clock-offset-ms "$offset" \
+    --secret "ecm-dropbox:ECM_DROP_API_KEY=$drop_key" >/dev/null
+step "podman kube play dropbox.yaml (its API key made with 'ecm keys create --role supervisor')"
+podman kube play --network "$net" "$work/dropbox.yaml" >"$ECM_DEV_DIR/logs/kube-play-dropbox.log" 2>&1
+addr[dropbox]=$(ip_of ecm-dropbox):${port[dropbox]}
+wait_for dropbox http_ok "http://${addr[dropbox]}/readyz"
+drop_body=$(jq -n --arg name "deploy-check drop $(date -u +%FT%TZ)" --argjson cisco "$(ecm_cisco_json 1)" \
+    '{name: $name, channel: "voice_ivr", strategy: "Demo", cisco: $cisco}')
+did=$(api POST /api/v1/campaigns -d "$drop_body" | jq -r '.id // empty')
+[[ $did =~ ^[0-9]+$ ]] || ecm_die "could not create the drop folder's (draft) campaign"
+ecm_gen_contacts_csv "$drop_contacts" "$ECM_DEV_DIR/drop.csv" 44
+t0=$SECONDS
+podman exec -i ecm-dropbox-dropbox sh -c \
+    "cat >/var/lib/ecm/drop/.deploy-check.csv && mv /var/lib/ecm/drop/.deploy-check.csv /var/lib/ecm/drop/${did}_deploy-check.csv" \
+    <"$ECM_DEV_DIR/drop.csv" || ecm_die "could not write the CSV into the dropbox pod's folder"
+drop_loaded() {
+    local closed total
+    read -r closed total < <(ecm_campaign_progress "$did") || return 1
+    ((total == drop_contacts)) &&
+        podman exec ecm-dropbox-dropbox sh -c "ls /var/lib/ecm/drop/archive/ | grep -q '_${did}_deploy-check.csv\$'"
+}
+wait_for "drop folder: $drop_contacts rows of ${did}_deploy-check.csv loaded and the file archived" drop_loaded
+t_drop=$((SECONDS - t0))
 
 # wait_closed CAMPAIGN: until every contact is closed; prints progress every 15 s.
 # With a hook (function name) as $2, calls it once with the closed count each poll.
@@ -235,7 +268,7 @@ step "SMS campaign $sid: all $sms_contacts closed in $t_sms s; fake SMSC: $recei
 ((repeats == 0)) || ecm_die "a number received the SMS campaign's message more than once"
 
 # ---- every service's /metrics (for deploy/grafana/metrics.txt)
-for s in gateway feeder result-sync result-sync-uccx strategy sms; do
+for s in gateway feeder result-sync result-sync-uccx strategy sms dropbox; do
     curl -fsS --max-time 5 "http://${addr[$s]}/metrics" >"$ECM_DEV_DIR/metrics/$s.txt"
 done
 if [[ ${ECM_DEPLOY_UPDATE_METRICS:-0} == 1 ]]; then
@@ -249,6 +282,7 @@ echo "=== deploy-check: the dev overlay in podman ==="
 echo "images ($t_images s): localhost/ecm:dev $(size localhost/ecm:dev), localhost/ecm-kannel:dev $(size localhost/ecm-kannel:dev), localhost/ecm-postgres:15 $(size localhost/ecm-postgres:15), base localhost/debian-base:12 $(size localhost/debian-base:12)"
 echo "pods: $(podman pod ps --format '{{.Name}}' | sort | tr '\n' ' ')"
 echo "stand-ins + migrations + services ready in $t_up s"
+echo "drop folder: $drop_contacts rows dropped into the dropbox pod's folder, loaded into campaign $did and archived in $t_drop s"
 echo "voice campaign $vid: $contacts contacts through UCCX, all closed in $t_voice s, simulator duplicates $dups"
 summary "$vid"
 for l in "${sigterm_report[@]}"; do echo "  mid-campaign $l"; done

@@ -24,7 +24,9 @@ import sys
 import yaml
 
 SERVICES = {'gateway': 'gateway', 'feeder': 'feeder', 'result-sync': 'result-sync',
-            'result-sync-uccx': 'result-sync', 'strategy': 'strategy', 'sms': 'sms'}
+            'result-sync-uccx': 'result-sync', 'strategy': 'strategy', 'sms': 'sms', 'dropbox': 'dropbox'}
+# One replica by design, no HPA (docs/deploy.md: the drop folder).
+SINGLE = {'dropbox'}
 DEV_ONLY_ENV = {'ECM_CLOCK_OFFSET_MS'}
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 errors = []
@@ -134,7 +136,11 @@ def check_overlay(name, docs, secret_keys=None):
                     found = True
             if not found:
                 err(where, f'no {kind} of its own')
-        if not any(h['spec']['scaleTargetRef']['name'] == d['metadata']['name'] for h in by_kind.get('HorizontalPodAutoscaler', [])):
+        has_hpa = any(h['spec']['scaleTargetRef']['name'] == d['metadata']['name'] for h in by_kind.get('HorizontalPodAutoscaler', []))
+        if comp in SINGLE:
+            if has_hpa or d['spec'].get('replicas') != 1:
+                err(where, 'must run one replica (spec.replicas 1, no HPA)')
+        elif not has_hpa:
             err(where, 'no HorizontalPodAutoscaler')
         elif 'replicas' in d['spec']:
             err(where, 'sets spec.replicas although an HPA scales it (an apply would reset the HPA\'s count)')

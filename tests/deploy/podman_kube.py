@@ -21,9 +21,17 @@ What differs from Kubernetes, and why:
   the pods reach each other on the podman network without them. Probes
   that name a port by its name get the number.
 - ECM_CLOCK_OFFSET_MS is set from --clock-offset-ms (calling hours open).
-usage: podman_kube.py RENDERED.yaml OUTDIR [--clock-offset-ms N]
+- A volume of a PersistentVolumeClaim becomes a host folder
+  OUTDIR/volumes/<claim> owned by the image's user (10001), as fsGroup would
+  make it; a Secret volume becomes OUTDIR/secrets/<secret>/<path> files (read
+  only), for the same reason as the environment above.
+- --secret NAME:KEY=VALUE replaces one Secret value (the dropbox's API key,
+  made in the running gateway); the Deployment ecm-dropbox goes to its own
+  dropbox.yaml, played once that key exists.
+usage: podman_kube.py RENDERED.yaml OUTDIR [--clock-offset-ms N] [--secret NAME:KEY=VALUE]...
 """
 import base64
+import os
 import sys
 
 import yaml
@@ -39,6 +47,13 @@ def main():
         i = args.index('--clock-offset-ms')
         offset = args[i + 1]
         del args[i:i + 2]
+    overrides = []
+    while '--secret' in args:
+        i = args.index('--secret')
+        name, _, kv = args[i + 1].partition(':')
+        key, _, value = kv.partition('=')
+        overrides.append((name, key, value))
+        del args[i:i + 2]
     src, outdir = args
     docs = [d for d in yaml.safe_load_all(open(src)) if d]
     cms = {d['metadata']['name']: d.get('data', {}) for d in docs if d['kind'] == 'ConfigMap'}
@@ -48,6 +63,12 @@ def main():
         if d['kind'] == 'Secret':
             for k, v in (d.get('stringData') or {}).items():
                 secrets[d['metadata']['name']][k] = v
+    for name, key, value in overrides:
+        prefix = [n for n in secrets if n == name or n.startswith(name + '-')]
+        if not prefix:
+            sys.exit(f'podman_kube: no Secret {name}')
+        for n in prefix:
+            secrets[n][key] = value
     if offset is not None:
         for name in cms:
             if 'ECM_CLOCK_OFFSET_MS' in cms[name]:
@@ -75,8 +96,29 @@ def main():
                     sys.exit(f'podman_kube: unsupported valueFrom {vf}')
         return spec
 
+    def host_volumes(spec):
+        for v in spec.get('volumes', []):
+            if 'persistentVolumeClaim' in v:
+                path = os.path.abspath(f"{outdir}/volumes/{v.pop('persistentVolumeClaim')['claimName']}")
+                os.makedirs(path, exist_ok=True)
+                if os.geteuid() == 0:
+                    os.chown(path, 10001, 10001)
+                v['hostPath'] = {'path': path, 'type': 'Directory'}
+            elif 'secret' in v:
+                sec = v.pop('secret')
+                path = os.path.abspath(f"{outdir}/secrets/{sec['secretName']}")
+                os.makedirs(path, exist_ok=True)
+                items = sec.get('items') or [{'key': k, 'path': k} for k in secrets[sec['secretName']]]
+                for it in items:
+                    f = os.path.join(path, it['path'])
+                    with open(f, 'w') as out:
+                        out.write(secrets[sec['secretName']][it['key']] + '\n')
+                    os.chmod(f, 0o444)
+                v['hostPath'] = {'path': path, 'type': 'Directory'}
+        return spec
+
     def pod(name, meta, spec, restart=None):
-        spec = inline(spec)
+        spec = host_volumes(inline(spec))
         if restart:
             spec['restartPolicy'] = restart
         return {'apiVersion': 'v1', 'kind': 'Pod',
@@ -84,7 +126,7 @@ def main():
                              'annotations': meta.get('annotations', {})},
                 'spec': spec}
 
-    out = {'infra': [], 'migrate': [], 'services': []}
+    out = {'infra': [], 'migrate': [], 'services': [], 'dropbox': []}
     for d in docs:
         k = d['kind']
         if k in DROP:
@@ -97,8 +139,11 @@ def main():
         if k == 'Deployment':
             t = d['spec']['template']
             infra = t['metadata'].get('labels', {}).get('ecm.dev/infra') == 'true'
-            out['infra' if infra else 'services'].append(pod(d['metadata']['name'], t['metadata'], t['spec']))
+            part = 'infra' if infra else 'dropbox' if d['metadata']['name'] == 'ecm-dropbox' else 'services'
+            out[part].append(pod(d['metadata']['name'], t['metadata'], t['spec']))
             continue
+        if k == 'PersistentVolumeClaim':
+            continue  # its volumes are host folders (above)
         if k == 'Job':
             t = d['spec']['template']
             out['migrate'].append(pod(d['metadata']['name'], t['metadata'], t['spec'], 'Never'))
