@@ -158,6 +158,23 @@ def main():
     check_overlay('base', base, secret_keys=set(example['stringData']))
     check_overlay('overlays/dev', dev)
     check_overlay('overlays/prod', prod, secret_keys=set(example['stringData']))
+    for d in prod:
+        if d['kind'] != 'NetworkPolicy':
+            continue
+        for r in d['spec'].get('egress', []):
+            if not r.get('to'):
+                err(f"overlays/prod NetworkPolicy {d['metadata']['name']}", 'an egress rule open to any address')
+            for t in r.get('to', []):
+                cidr = t.get('ipBlock', {}).get('cidr', '')
+                if cidr and not re.match(r'^[0-9a-fA-F:.]+/[0-9]+$', cidr):
+                    err(f"overlays/prod NetworkPolicy {d['metadata']['name']}", f'ipBlock {cidr!r} is not a CIDR (network.env)')
+    for d in base + dev + prod:
+        if d['kind'] != 'NetworkPolicy':
+            continue
+        for r in d['spec'].get('ingress', []):
+            for f in r.get('from', []):
+                if 'kubernetes.io/metadata.name' in f.get('namespaceSelector', {}).get('matchLabels', {}):
+                    err(f"NetworkPolicy {d['metadata']['name']}", 'selects a namespace by name (platform-specific)')
     comp = compose[0]['services']
     k8s = {}
     for d in base:
