@@ -51,5 +51,5 @@ promtool=$(ecm_promtool) || ecm_die "promtool (Debian package prometheus) not av
 "$promtool" check rules deploy/prometheus/alerts.yml | sed 's/^/promtool: /'
 python3 -c 'import json, sys; json.load(open(sys.argv[1]))' deploy/grafana/ecm.json
 python3 tests/deploy/metric_names.py check deploy/grafana/ecm.json deploy/prometheus/alerts.yml
-bash -n scripts/image.sh scripts/deploy-check.sh deploy/ecm-entrypoint.sh deploy/kannel/kannel-entrypoint.sh deploy/postgres/pg-entrypoint.sh
+bash -n scripts/image.sh scripts/deploy-check.sh deploy/ecm-entrypoint.sh deploy/kannel/kannel-entrypoint.sh deploy/kannel/kannel-conf.sh deploy/postgres/pg-entrypoint.sh
 ecm_say "ok ($((SECONDS - t0)) s)"

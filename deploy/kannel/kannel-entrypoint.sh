@@ -2,8 +2,8 @@
 # Kannel for ECM's dev stacks, in the foreground: writes kannel.conf from the
 # environment, starts bearerbox, the fake SMSC client (every MT is one "Got
 # message" line on its stdout, i.e. the container log), then smsbox; on
-# SIGTERM stops smsbox, bearerbox, fakesmsc and exits 0. Same settings as
-# scripts/lib.sh's ecm_kannel_write_conf, but listening on every address:
+# SIGTERM stops smsbox, bearerbox, fakesmsc and exits 0. kannel.conf is
+# kannel-conf.sh's (as the dev stack's), listening on every address:
 #   KANNEL_SENDSMS_USER / KANNEL_SENDSMS_PASSWORD   the sendsms user (ECM_SMS_KANNEL_*)
 #   KANNEL_ADMIN_PASSWORD, KANNEL_STATUS_PASSWORD   bearerbox's admin and status pages
 #   KANNEL_MO_URL        smsbox's get-url for MOs (the sms service's /sms/mo?key=...)
@@ -29,64 +29,10 @@ allow=${KANNEL_ALLOW_IP:-*.*.*.*}
 mkdir -p "$dir/store"
 [[ -e $dir/store/kannel.store ]] || : >"$dir/store/kannel.store"
 umask 077
-cat >"$conf" <<CONF
-group = core
-admin-port = 13000
-admin-password = $KANNEL_ADMIN_PASSWORD
-status-password = $KANNEL_STATUS_PASSWORD
-admin-deny-ip = "*.*.*.*"
-admin-allow-ip = "127.0.0.1"
-smsbox-port = 13001
-smsbox-interface = 127.0.0.1
-box-deny-ip = "*.*.*.*"
-box-allow-ip = "127.0.0.1"
-log-level = 1
-dlr-storage = internal
-store-type = file
-store-location = "$dir/store/kannel.store"
-
-group = smsc
-smsc = fake
-smsc-id = fake
-port = 13010
-our-host = 127.0.0.1
-connect-allow-ip = "127.0.0.1"
-denied-smsc-id = mo
-
-group = smsc
-smsc = fake
-smsc-id = mo
-allowed-smsc-id = mo
-port = 13011
-our-host = 127.0.0.1
-connect-allow-ip = "127.0.0.1"
-
-group = smsbox
-bearerbox-host = 127.0.0.1
-bearerbox-port = 13001
-sendsms-port = 13013
-global-sender = "${KANNEL_SENDER:-12345}"
-log-level = 1
-max-pending-requests = 32
-http-request-retry = 30
-http-queue-delay = 2
-mo-recode = true
-
-group = sendsms-user
-username = ${KANNEL_SENDSMS_USER:-ecm}
-password = $KANNEL_SENDSMS_PASSWORD
-user-deny-ip = "*.*.*.*"
-user-allow-ip = "$allow"
-max-messages = 10
-concatenation = true
-
-group = sms-service
-keyword = default
-catch-all = true
-get-url = "$KANNEL_MO_URL"
-max-messages = 0
-omit-empty = true
-CONF
+KC_ADMIN_PASSWORD=$KANNEL_ADMIN_PASSWORD KC_STATUS_PASSWORD=$KANNEL_STATUS_PASSWORD \
+    KC_USER=${KANNEL_SENDSMS_USER:-ecm} KC_PASSWORD=$KANNEL_SENDSMS_PASSWORD KC_MO_URL=$KANNEL_MO_URL \
+    KC_STORE=$dir/store/kannel.store KC_ALLOW_IP=$allow KC_SENDER=${KANNEL_SENDER:-12345} \
+    /usr/local/bin/kannel-conf >"$conf"
 umask 022
 
 stop=0
