@@ -87,7 +87,8 @@ typedef struct {
     {"ECM_MIGRATE", ECM_CFG_BOOL, offsetof(type, member.migrate), "true", 0, -1,                  \
      "apply DB migrations at start (advisory-locked)", NULL, 0},                                 \
     {"ECM_SHUTDOWN_TIMEOUT_S", ECM_CFG_INT, offsetof(type, member.shutdown_timeout_s), "20", 1,   \
-     600, "bound on the orderly stop after SIGTERM", NULL, 0},                                   \
+     600, "bound on the stop after SIGTERM (drain, Kafka commit and flush); a stop still "        \
+     "running then ends with exit status 70", NULL, 0},                                           \
     {"ECM_OUTBOX_POLL_MS", ECM_CFG_INT, offsetof(type, member.outbox_poll_ms), "1000", 1, 60000,  \
      "outbox relay: longest wait between scans when idle (a committed event wakes it at once "   \
      "through LISTEN/NOTIFY; this is the fallback where LISTEN is unavailable)",                 \
