@@ -3,11 +3,13 @@
 
 #include <ctype.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -726,6 +728,78 @@ static int consumer_leave_until(ecm_kafka_consumer *c, int64_t deadline)
     return rc;
 }
 
+/* rd_kafka_destroy of a consumer whose broker is gone may still wait for
+ * its group's outstanding requests. The reaper destroys it on a thread of
+ * its own; whoever gives up waiting leaves the reaper to free itself. */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    rd_kafka_t *rk;
+    int done;      /* under mu */
+    int abandoned; /* under mu */
+} kafka_reaper;
+
+static void kafka_reaper_free(kafka_reaper *r)
+{
+    pthread_cond_destroy(&r->cv);
+    pthread_mutex_destroy(&r->mu);
+    free(r);
+}
+
+static void *kafka_reaper_main(void *arg)
+{
+    kafka_reaper *r = arg;
+    rd_kafka_destroy_flags(r->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    pthread_mutex_lock(&r->mu);
+    r->done = 1;
+    int abandoned = r->abandoned;
+    pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    if (abandoned)
+        kafka_reaper_free(r);
+    return NULL;
+}
+
+/* Destroys rk (without consumer close) until deadline. Returns 0 when it is
+ * destroyed, -1 when the deadline passed first (it goes on in the
+ * background; a process that exits then loses nothing by it). */
+static int consumer_destroy_until(rd_kafka_t *rk, int64_t deadline)
+{
+    kafka_reaper *r = calloc(1, sizeof *r);
+    pthread_condattr_t attr;
+    pthread_t th;
+    if (!r) {
+        rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+        return 0;
+    }
+    r->rk = rk;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, &attr);
+    pthread_condattr_destroy(&attr);
+    if (pthread_create(&th, NULL, kafka_reaper_main, r) != 0) {
+        kafka_reaper_free(r);
+        rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+        return 0;
+    }
+    pthread_detach(th);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t ns = (int64_t)ts.tv_nsec + (int64_t)kafka_left_ms(deadline) * 1000000;
+    ts.tv_sec += (time_t)(ns / 1000000000);
+    ts.tv_nsec = (long)(ns % 1000000000);
+    pthread_mutex_lock(&r->mu);
+    while (!r->done && pthread_cond_timedwait(&r->cv, &r->mu, &ts) == 0)
+        ;
+    int done = r->done;
+    r->abandoned = !done;
+    pthread_mutex_unlock(&r->mu);
+    if (done)
+        kafka_reaper_free(r);
+    return done ? 0 : -1;
+}
+
 int ecm_kafka_consumer_close(ecm_kafka_consumer *c, int timeout_ms)
 {
     if (!c)
@@ -735,7 +809,11 @@ int ecm_kafka_consumer_close(ecm_kafka_consumer *c, int timeout_ms)
     if (consumer_leave_until(c, deadline) != 0)
         rc = -1;
     /* Closed above, or given up on: destroy must not wait for the broker. */
-    rd_kafka_destroy_flags(c->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    if (consumer_destroy_until(c->rk, deadline) != 0) {
+        ecm_log_warn("kafka consumer left to close in the background",
+                     "group %s: librdkafka still waits for the broker", c->group_id);
+        rc = -1;
+    }
     if (!kafka_flush_or_purge(c->dlq, deadline))
         rc = -1;
     rd_kafka_destroy(c->dlq);
