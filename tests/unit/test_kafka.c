@@ -327,23 +327,32 @@ static void test_conf_from_env_error_names_the_variable(void **state)
 #define CLOSE_BOUND_MS 1500
 #define CLOSE_SLACK_MS 5000
 
+/* A producer (into *p) that has put n messages on topic, and a consumer of
+ * group (returned) that has consumed and stored all n. */
+static ecm_kafka_consumer *consumed_and_stored(ecm_metrics *m, const char *topic, const char *group,
+                                               size_t n, ecm_kafka_producer **p)
+{
+    char err[512] = "";
+    *p = ecm_kafka_producer_new(g_mock.bootstraps, m, NULL, NULL, err, sizeof err);
+    assert_non_null(*p);
+    for (size_t i = 0; i < n; i++)
+        produce_plain(*p, topic, "k", "before", "00000000-0000-4000-8000-000000000001");
+    assert_int_equal(ecm_kafka_producer_flush(*p, 10000), 0);
+    ecm_kafka_consumer *c = ecm_test_kafka_consumer(&g_mock, m, group, topic, "t.dl.out");
+    rd_kafka_message_t *msgs[8];
+    assert_true(n <= 8);
+    assert_int_equal(consume(c, msgs, n), n);
+    ecm_kafka_consumer_store(c, msgs, n);
+    destroy_msgs(msgs, n);
+    return c;
+}
+
 static void test_close_with_broker_gone_returns_within_its_bound(void **state)
 {
     (void)state;
-    char err[512] = "";
     ecm_metrics *m = ecm_metrics_new();
-    ecm_kafka_producer *p =
-        ecm_kafka_producer_new(g_mock.bootstraps, m, NULL, NULL, err, sizeof err);
-    assert_non_null(p);
-    for (int i = 0; i < 3; i++)
-        produce_plain(p, "t.gone", "k", "v", "00000000-0000-4000-8000-000000000001");
-    assert_int_equal(ecm_kafka_producer_flush(p, 10000), 0);
-    ecm_kafka_consumer *c = ecm_test_kafka_consumer(&g_mock, m, "g.gone", "t.gone", "t.dl.out");
-    rd_kafka_message_t *msgs[4];
-    size_t n = consume(c, msgs, 3);
-    assert_int_equal(n, 3);
-    ecm_kafka_consumer_store(c, msgs, n);
-    destroy_msgs(msgs, n);
+    ecm_kafka_producer *p = NULL;
+    ecm_kafka_consumer *c = consumed_and_stored(m, "t.gone", "g.gone", 3, &p);
 
     assert_int_equal(rd_kafka_mock_broker_set_down(g_mock.mock, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
     produce_plain(p, "t.gone", "k", "never", "00000000-0000-4000-8000-000000000002");
@@ -364,20 +373,11 @@ static void test_close_with_broker_gone_returns_within_its_bound(void **state)
 static void test_close_with_broker_up_commits_what_was_stored(void **state)
 {
     (void)state;
-    char err[512] = "";
     ecm_metrics *m = ecm_metrics_new();
-    ecm_kafka_producer *p =
-        ecm_kafka_producer_new(g_mock.bootstraps, m, NULL, NULL, err, sizeof err);
-    assert_non_null(p);
-    for (int i = 0; i < 4; i++)
-        produce_plain(p, "t.close", "k", "before", "00000000-0000-4000-8000-000000000003");
-    assert_int_equal(ecm_kafka_producer_flush(p, 10000), 0);
-    ecm_kafka_consumer *c = ecm_test_kafka_consumer(&g_mock, m, "g.close", "t.close", "t.dl.out");
+    ecm_kafka_producer *p = NULL;
+    ecm_kafka_consumer *c = consumed_and_stored(m, "t.close", "g.close", 4, &p);
     rd_kafka_message_t *msgs[8];
-    size_t n = consume(c, msgs, 4);
-    assert_int_equal(n, 4);
-    ecm_kafka_consumer_store(c, msgs, n);
-    destroy_msgs(msgs, n);
+    size_t n = 0;
     assert_int_equal(ecm_kafka_consumer_close(c, 10000), 0);
     produce_plain(p, "t.close", "k", "after", "00000000-0000-4000-8000-000000000004");
     assert_int_equal(ecm_kafka_producer_close(p, 10000), 0);
