@@ -109,8 +109,10 @@ int ecm_kafka_consumer_reachable(ecm_kafka_consumer *c, int timeout_ms);
 /* Commits the stored offsets, leaves the group, flushes the dead-letter
  * producer and frees everything, all within timeout_ms: with the broker gone
  * it gives up at the deadline (offsets not committed are redelivered to the
- * next member; the group rebalances after its session timeout). Returns 0
- * when every step finished, else -1 (logged). NULL: 0. */
+ * next member; the group rebalances after its session timeout), and the
+ * librdkafka handle's destroy, which may wait longer for the gone broker,
+ * then finishes on a thread of its own. Returns 0 when every step finished,
+ * else -1 (logged). NULL: 0. */
 int ecm_kafka_consumer_close(ecm_kafka_consumer *c, int timeout_ms);
 /* ecm_kafka_consumer_close() within ECM_KAFKA_CLOSE_DEFAULT_MS. */
 void ecm_kafka_consumer_destroy(ecm_kafka_consumer *c);
