@@ -45,8 +45,10 @@ packages=(
 )
 if [[ ${1:-} == --deploy ]]; then
     # Images and the dev overlay in podman (scripts/image.sh, deploy-check.sh):
-    # netavark + aardvark-dns give pods DNS names, catatonit the pause image.
-    packages+=(podman runc debootstrap catatonit netavark aardvark-dns)
+    # netavark + aardvark-dns give pods DNS names (netavark needs iptables for
+    # a bridge network: without it every pod fails "netavark: No such file or
+    # directory"), catatonit the pause image.
+    packages+=(podman runc debootstrap catatonit netavark aardvark-dns iptables)
 fi
 # node + npm run the API linters (@asyncapi/parser, @redocly/cli, installed by
 # `npm ci` from package-lock.json). Debian 12's nodejs (18) and npm are taken
