@@ -315,6 +315,9 @@ int main(int argc, char **argv)
                 .reconcile_every_ms = 5000,
             },
     };
+    /* The same statements run every batch: parsed once a session
+     * (docs/performance.md). */
+    ecm_pg_set_prepare(svc.pg, 1);
     fd_metrics_init(&ctx.metrics, svc.metrics);
     for (int k = 0; k < FD_KIND_N; k++)
         ctx.writers[k] = writers[k];

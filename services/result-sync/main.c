@@ -187,6 +187,9 @@ int main(int argc, char **argv)
         cfg.poll_ms > 0 ? (long)cfg.poll_ms : (uccx ? RS_POLL_UCCX_MS : RS_POLL_DIALER_DETAIL_MS);
     if (ecm_service_init(&svc, "result-sync", &cfg.common) != 0)
         goto out_cfg;
+    /* The same few statements run every page: parsed once a session
+     * (docs/performance.md). */
+    ecm_pg_set_prepare(svc.pg, 1);
     if (readers_new(&r, &cfg, &svc) != 0)
         goto out_svc;
 

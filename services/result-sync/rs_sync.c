@@ -310,7 +310,7 @@ static int emit(rs_sync *s, const rs_odbc_row *row, const row_key *key, int64_t 
                      (long long)row->recovery_key, s->logger_zone);
         ev.callback_at = 0;
     }
-    return ecm_outbox_add(s->pg, s->topic, msg_key, s->ce_source, event_id, now, &ev.base);
+    return ecm_outbox_copy_add(s->pg, s->topic, msg_key, s->ce_source, event_id, now, &ev.base);
 }
 
 static void sample_lag(rs_sync *s, int nrows, int64_t position)
@@ -351,6 +351,12 @@ static int emit_page(rs_sync *s, int n, page_counts *c)
     if (find_attempts(s, n) != 0)
         return -1;
     int64_t now = ecm_clock_wall_ms();
+    int ours = 0;
+    for (int i = 0; i < n; i++)
+        ours += s->keys[i].parsed && s->keys[i].found;
+    /* The page's events in one COPY, not an INSERT each. */
+    if (ours > 0 && ecm_outbox_copy_begin(s->pg) != 0)
+        return -1;
     for (int i = 0; i < n; i++) {
         if (!s->keys[i].parsed) {
             c->foreign++;
@@ -361,12 +367,14 @@ static int emit_page(rs_sync *s, int n, page_counts *c)
             continue;
         }
         int unknown = 0;
-        if (emit(s, &s->rows[i], &s->keys[i], now, &unknown) != 0)
+        if (emit(s, &s->rows[i], &s->keys[i], now, &unknown) != 0) {
+            (void)ecm_outbox_copy_end(s->pg);
             return -1;
+        }
         c->unknown_codes += unknown;
         c->emitted++;
     }
-    return 0;
+    return ours > 0 && ecm_outbox_copy_end(s->pg) != 0 ? -1 : 0;
 }
 
 /* Inside the open transaction: the watermark moved to last. Returns 0 or

@@ -414,8 +414,9 @@ static int lookup_final(rs_uccx *u)
     return lookup_table(u, 1, want_history);
 }
 
-/* Inside the open transaction: the CallResult event of o. Sets *unknown
- * when its code is not in the map. Returns 0 or -1. */
+/* Inside the open transaction, between ecm_outbox_copy_begin() and
+ * ecm_outbox_copy_end(): the CallResult event of o. Sets *unknown when its
+ * code is not in the map. Returns 0 or -1. */
 static int emit(rs_uccx *u, const outstanding *o, int64_t now, int *unknown)
 {
     Ecm__V1__CallResult ev = ECM__V1__CALL_RESULT__INIT;
@@ -443,7 +444,7 @@ static int emit(rs_uccx *u, const outstanding *o, int64_t now, int *unknown)
     ev.dialed_at = o->dialed_at_ms > 0 ? o->dialed_at_ms : now;
     ev.source = u->source;
     ev.callback_at = o->callback_at_ms;
-    return ecm_outbox_add(u->pg, u->topic, msg_key, u->ce_source, event_id, now, &ev.base);
+    return ecm_outbox_copy_add(u->pg, u->topic, msg_key, u->ce_source, event_id, now, &ev.base);
 }
 
 /* What became of a page. */
@@ -459,21 +460,31 @@ static int emit_found(rs_uccx *u, page_counts *c)
     ecm_pgarr_init(&ids);
     ecm_pgarr_init(&nums);
     int64_t now = ecm_clock_wall_ms();
-    int rc = -1;
+    int rc = -1, found = 0;
+    for (int i = 0; i < u->n; i++)
+        found += u->page[i].found != 0;
+    if (found == 0) {
+        rc = 0;
+        goto out;
+    }
+    /* The page's events in one COPY, not an INSERT each. */
+    if (ecm_outbox_copy_begin(u->pg) != 0)
+        goto out;
     for (int i = 0; i < u->n; i++) {
         const outstanding *o = &u->page[i];
         int unknown = 0;
         if (!o->found)
             continue;
-        if (emit(u, o, now, &unknown) != 0)
+        if (emit(u, o, now, &unknown) != 0) {
+            (void)ecm_outbox_copy_end(u->pg);
             goto out;
+        }
         c->unknown_codes += unknown;
         c->emitted++;
         ecm_pgarr_add_int(&ids, (long long)o->contact_id);
         ecm_pgarr_add_int(&nums, (long long)o->attempt);
     }
-    rc = 0;
-    if (c->emitted == 0)
+    if (ecm_outbox_copy_end(u->pg) != 0)
         goto out;
     const char *params[2] = {ecm_pgarr_finish(&ids), ecm_pgarr_finish(&nums)};
     rc = params[0] && params[1] &&

@@ -18,23 +18,20 @@ static int add_jur(st_rules_data *d, const char *j)
     return 0;
 }
 
-int st_rules_of(ecm_pg *pg, ecm_rules_cache *cache, const PGresult *k, int first_col,
-                int64_t contact_id, int64_t campaign_id, int64_t now_ms, ecm_decide_channel channel,
-                ecm_decide_calling *calling, st_rules_data *data)
+int st_rules_of(ecm_pg *pg, ecm_rules_cache *cache, int64_t generation, const PGresult *k, int row,
+                int first_col, int64_t contact_id, int64_t campaign_id, int64_t now_ms,
+                ecm_decide_channel channel, ecm_decide_calling *calling, st_rules_data *data)
 {
     memset(data, 0, sizeof *data);
     if (!cache)
         return 0;
-    int64_t generation;
-    if (ecm_rules_generation(pg, &generation) < 0)
-        return -1;
     const ecm_rules *rules = ecm_rules_cache_get(cache, pg, campaign_id, generation);
     if (!rules)
         return 0; /* logged by the loader; the dispatcher's gate holds the contact */
     const char *pick[ECM_RULES_MAX_JURISDICTIONS];
-    size_t nj = ecm_rules_jurisdictions(ecm_pgval_str(k, 0, first_col + C_REGION),
-                                        ecm_pgval_str(k, 0, first_col + C_PHONE_REGION),
-                                        ecm_pgval_str(k, 0, first_col + C_CAMPAIGN_REGION), pick);
+    size_t nj = ecm_rules_jurisdictions(ecm_pgval_str(k, row, first_col + C_REGION),
+                                        ecm_pgval_str(k, row, first_col + C_PHONE_REGION),
+                                        ecm_pgval_str(k, row, first_col + C_CAMPAIGN_REGION), pick);
     for (size_t i = 0; i < nj; i++)
         if (add_jur(data, pick[i]) < 0)
             goto fail;
@@ -47,13 +44,13 @@ int st_rules_of(ecm_pg *pg, ecm_rules_cache *cache, const PGresult *k, int first
                            &need);
     if (need.scopes == 0 || need.lookback_s <= 0)
         return 0;
-    const char *phone = ecm_pgval_str(k, 0, first_col + C_PHONE);
+    const char *phone = ecm_pgval_str(k, row, first_col + C_PHONE);
     char *phone_key = phone ? ecm_history_phone_key(phone) : NULL;
     if (phone && !phone_key)
         goto fail;
     const ecm_history_key key = {.contact_id = contact_id,
                                  .subject_key = need.scopes & ECM_RULES_SAME_SUBJECT
-                                                    ? ecm_pgval_str(k, 0, first_col + C_SUBJECT)
+                                                    ? ecm_pgval_str(k, row, first_col + C_SUBJECT)
                                                     : NULL,
                                  .phone_key =
                                      need.scopes & ECM_RULES_SAME_PHONE ? phone_key : NULL};

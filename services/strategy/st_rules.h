@@ -33,16 +33,17 @@ typedef struct {
 #define ST_RULES_NCOLS 6
 
 /* Fills the rules fields of *calling for contact_id of campaign_id from row
- * 0 of k (ST_RULES_COLUMNS from column first_col) at business time now_ms,
+ * row of k (ST_RULES_COLUMNS from column first_col) at business time now_ms,
  * for the channel of the contact's next attempt (channel: the calling rules
  * for voice, the texting rules for sms, whatever the campaign's own
  * channel; ecm_decide_next_channel() tells it): the rules (cache, NULL
- * cache: none), jurisdictions and history kept in *data. Inside the
+ * cache: none) at generation (ecm_rules_generation(), read once by the
+ * caller), jurisdictions and history kept in *data. Inside the
  * caller's transaction. Returns 0, or -1 when a statement fails (the caller
  * rolls back) or memory runs out. */
-int st_rules_of(ecm_pg *pg, ecm_rules_cache *cache, const PGresult *k, int first_col,
-                int64_t contact_id, int64_t campaign_id, int64_t now_ms, ecm_decide_channel channel,
-                ecm_decide_calling *calling, st_rules_data *data)
+int st_rules_of(ecm_pg *pg, ecm_rules_cache *cache, int64_t generation, const PGresult *k, int row,
+                int first_col, int64_t contact_id, int64_t campaign_id, int64_t now_ms,
+                ecm_decide_channel channel, ecm_decide_calling *calling, st_rules_data *data)
     __attribute__((warn_unused_result));
 
 /* Frees what data holds. Can't fail. */

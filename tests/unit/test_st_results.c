@@ -812,6 +812,70 @@ static void test_results_batch_applies_each_once_and_rejects_unknown(void **stat
     assert_int_equal(q_ll("SELECT count(*) FROM outbox WHERE msg_key = '%lld'", a), 1);
 }
 
+/* Two identical sets of contacts, one given its results one at a time and
+ * the other the same results in one batch (set-based rounds): every
+ * contact ends the same, with as many ContactClosed events. */
+static void test_results_batch_decides_as_one_at_a_time(void **state)
+{
+    (void)state;
+    NEED_DB();
+    static const struct {
+        int attempts, earlier_no_answer, attempt;
+        Ecm__V1__Outcome outcome;
+    } cases[] = {
+        {1, 0, 1, O(CONNECTED)},     {1, 0, 1, O(NO_ANSWER)},
+        {3, 2, 3, O(NO_ANSWER)}, /* the third NO_ANSWER: the rule's cap closes */
+        {2, 1, 2, O(NO_ANSWER)},     {1, 0, 1, O(INVALID_NUMBER)}, /* retried on the next number */
+        {1, 0, 1, O(NOT_ATTEMPTED)}, {2, 0, 1, O(NO_ANSWER)}, /* an older attempt: recorded only */
+        {1, 0, 1, O(BUSY)},                                   /* no rule for it */
+    };
+    enum { N = sizeof(cases) / sizeof(cases[0]) };
+    long long strat = make_strategy(5);
+    long long ids[2][N];
+    st_result rs[2][N];
+    for (int set = 0; set < 2; set++) {
+        long long camp = make_campaign(strat, "NULL");
+        for (int i = 0; i < N; i++) {
+            ids[set][i] = make_contact(camp, cases[i].attempts);
+            PQclear(q("UPDATE attempts SET outcome = 'NO_ANSWER', status = 'done'"
+                      " WHERE contact_id = %lld AND attempt <= %d",
+                      ids[set][i], cases[i].earlier_no_answer));
+            rs[set][i] = result(camp, ids[set][i], cases[i].attempt, cases[i].outcome);
+        }
+    }
+    for (int i = 0; i < N; i++)
+        assert_true(apply(&rs[0][i], NULL) != ST_APPLY_DB_ERROR);
+    st_apply_status st[N];
+    char reasons[N][ST_REASON_MAX];
+    assert_int_equal(st_results_apply_batch(fx.d.pg, &fx.rctx, rs[1], N, st, reasons), 0);
+
+    static const char contact_sql[] =
+        "SELECT state || ' ' || coalesce(outcome, '-') || ' ' || counted_attempts || ' ' ||"
+        " phone_index || ' ' || (next_attempt_at IS NULL)"
+        " || ' ' || (SELECT string_agg(coalesce(outcome, '-'), ',' ORDER BY attempt)"
+        "  FROM attempts WHERE contact_id = %lld)"
+        " || ' ' || (SELECT count(*) FROM outbox WHERE msg_key = '%lld')"
+        " FROM contacts WHERE id = %lld";
+    for (int i = 0; i < N; i++) {
+        char *one = q_text(contact_sql, ids[0][i], ids[0][i], ids[0][i]);
+        char *batch = q_text(contact_sql, ids[1][i], ids[1][i], ids[1][i]);
+        assert_string_equal(one, batch);
+        free(one);
+        free(batch);
+        /* retry times a few seconds apart at most (each path's own now) */
+        assert_true(q_ll("SELECT coalesce(abs(extract(epoch FROM a.next_attempt_at"
+                         " - b.next_attempt_at)), 0)::int FROM contacts a, contacts b"
+                         " WHERE a.id = %lld AND b.id = %lld",
+                         ids[0][i], ids[1][i]) <= 2);
+    }
+    char *capped =
+        q_text("SELECT state || ' ' || outcome FROM contacts WHERE id = %lld", ids[1][2]);
+    assert_string_equal(capped, "closed NO_ANSWER");
+    free(capped);
+    assert_int_equal(q_ll("SELECT phone_index FROM contacts WHERE id = %lld", ids[1][4]), 1);
+    assert_int_equal(st[6], ST_APPLY_RECORDED);
+}
+
 static void test_results_batch_db_error_rolls_back_everything(void **state)
 {
     (void)state;
@@ -868,6 +932,7 @@ int main(void)
         DB_TEST(test_results_daily_cap_does_not_count_yesterdays_late_call),
         DB_TEST(test_results_no_opening_before_end_at_closes_expired),
         DB_TEST(test_results_batch_applies_each_once_and_rejects_unknown),
+        DB_TEST(test_results_batch_decides_as_one_at_a_time),
         DB_TEST(test_results_batch_db_error_rolls_back_everything),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
