@@ -118,9 +118,11 @@ st_apply_status st_results_apply(ecm_pg *pg, const st_results_ctx *ctx, const st
 /* Size of each reason buffer of st_results_apply_batch(). */
 #define ST_REASON_MAX 256
 
-/* Applies rs[0..n) in ONE transaction on pg, in order, with the same per
- * result work and idempotency as st_results_apply() (a result for an attempt
- * that an earlier one of the batch already decided is a duplicate). Returns
+/* Applies rs[0..n) in ONE transaction on pg, set-based in rounds
+ * (st_round.h: a handful of statements a round, not a dozen a result), with
+ * the outcome of applying them in order one at a time: the same per result
+ * work and idempotency as st_results_apply() (a result for an attempt that
+ * an earlier one of the batch already decided is a duplicate). Returns
  * 0 after the commit, with each result's status in st[i]: ST_APPLY_DECIDED,
  * ST_APPLY_RECORDED, ST_APPLY_DUPLICATE, or ST_APPLY_REJECT with the reason
  * in reasons[i] (rejects and duplicates wrote nothing). Counts the metrics
