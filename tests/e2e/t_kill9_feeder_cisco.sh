@@ -44,6 +44,12 @@ ecm_create_fast_strategy E2E 2 >/dev/null
 db_cid=$(draft "e2e kill ucce_db" ucce_db:5003:Import_5003 31)
 api_cid=$(draft "e2e kill ucce_api" ucce_api:5005 32)
 uccx_cid=$(draft "e2e kill uccx" 12 33)
+# The committed kill on ucce_db gets a campaign of its own, activated with
+# the feeder frozen like the others: on the first one, still dispatching
+# after its restart, the feeder could already be at capacity when the
+# outbox lock is taken, with every result it waits for held by that lock,
+# and then no batch ever meets the lock (seen once the strategy kept up).
+db2_cid=$(draft "e2e kill ucce_db committed" ucce_db:5004:Import_5004 34)
 
 # A psql session holding a lock until told to let go: lock_hold DSN SQL.
 lock_hold() {
@@ -146,16 +152,16 @@ e2e_wait_for 120 "ucce_db uncommitted: the attempts left 'sending' re-sent" none
 e2e_assert_ge 1 "$(reconciled resent)" "ucce_db uncommitted: attempts re-sent on reconciliation"
 e2e_step "ucce_db uncommitted: re-sent $(reconciled resent)"
 
-kill_dialled "$db_cid" "ucce_db committed"
-
 # One campaign dispatching at a time: the feeder stopped on another's batch
 # would not show this one's.
 e2e_wait_campaign_closed "$db_cid" 600
+kill_dialled "$db2_cid" "ucce_db committed" activate
+e2e_wait_campaign_closed "$db2_cid" 600
 kill_dialled "$api_cid" "ucce_api taken" activate
 e2e_wait_campaign_closed "$api_cid" 600
 kill_dialled "$uccx_cid" "uccx taken" activate
 e2e_wait_campaign_closed "$uccx_cid" 600
 
-for cid in "$db_cid" "$api_cid" "$uccx_cid"; do
+for cid in "$db_cid" "$db2_cid" "$api_cid" "$uccx_cid"; do
     e2e_check_campaign "$cid" 600
 done
