@@ -16,34 +16,40 @@ static int field_bool(const PGresult *res, int row, int col)
     return !PQgetisnull(res, row, col) && PQgetvalue(res, row, col)[0] == 't';
 }
 
-/* Per item ($5, its index): earlier attempts of the round ($4:
+/* Per item ($5, its index), a nested loop on the attempts' primary key
+ * whatever the table's size (the generic plan of a join read every
+ * attempt with a hash join, docs/performance.md): earlier attempts of the
+ * round ($4:
  * round_first_attempt) with outcome $2, in all and on the number attempt
  * $3 dialled (attempts keep the number, not its index); and the earlier
  * counted attempts of the round on voice and on sms (NOT_ATTEMPTED never
  * counts). */
 static const char SQL_OUTCOME_COUNTS[] =
-    "SELECT u.i, count(a.*) FILTER (WHERE a.outcome = u.o),"
-    " count(a.*) FILTER (WHERE a.outcome = u.o AND a.phone = cur.phone),"
-    " count(a.*) FILTER (WHERE a.channel <> 'sms' AND a.outcome <> 'NOT_ATTEMPTED'),"
-    " count(a.*) FILTER (WHERE a.channel = 'sms' AND a.outcome <> 'NOT_ATTEMPTED')"
-    " FROM unnest($1::bigint[], $2::text[], $3::int[], $4::int[], $5::int[]) AS u (c, o, n, f, i)"
-    " JOIN attempts cur ON cur.contact_id = u.c AND cur.attempt = u.n"
-    " LEFT JOIN attempts a ON a.contact_id = u.c AND a.attempt <> u.n AND a.attempt >= u.f"
-    " GROUP BY u.i";
+    "SELECT u.i, h.* FROM unnest($1::bigint[], $2::text[], $3::int[], $4::int[], $5::int[])"
+    " AS u (c, o, n, f, i) CROSS JOIN LATERAL (SELECT count(*) FILTER (WHERE a.outcome = u.o),"
+    " count(*) FILTER (WHERE a.outcome = u.o AND a.phone = cur.phone),"
+    " count(*) FILTER (WHERE a.channel <> 'sms' AND a.outcome <> 'NOT_ATTEMPTED'),"
+    " count(*) FILTER (WHERE a.channel = 'sms' AND a.outcome <> 'NOT_ATTEMPTED')"
+    " FROM attempts a, attempts cur"
+    " WHERE a.contact_id = u.c AND a.attempt <> u.n AND a.attempt >= u.f"
+    " AND cur.contact_id = u.c AND cur.attempt = u.n) h";
 
-/* Per item ($4, its index): business dispatch times of the counted
+/* Per item ($4, its index), by the attempts' primary key (OFFSET 0 keeps
+ * the subquery a nested loop): business dispatch times of the counted
  * attempts of the last days (ECM_DECIDE_DAY_LOOKBACK_MS $6 before $5,
  * business now): NOT_ATTEMPTED never counts, and the item's attempt only
  * when its result counts ($3). Rows written before dispatched_at existed
  * fall back to sending_at. */
 static const char SQL_DAY_ATTEMPTS[] =
-    "SELECT u.i, floor(extract(epoch FROM coalesce(t.dispatched_at, t.sending_at)) * 1000)::bigint"
+    "SELECT u.i, d.ms"
     " FROM unnest($1::bigint[], $2::int[], $3::boolean[], $4::int[]) AS u (c, a, counts, i)"
-    " JOIN attempts t ON t.contact_id = u.c"
-    " AND coalesce(t.dispatched_at, t.sending_at) >="
-    "  'epoch'::timestamptz + ($5::bigint - $6::bigint) * interval '1 millisecond'"
-    " AND t.outcome IS DISTINCT FROM 'NOT_ATTEMPTED'"
-    " AND NOT (t.attempt = u.a AND NOT u.counts)"
+    " CROSS JOIN LATERAL (SELECT"
+    "  floor(extract(epoch FROM coalesce(t.dispatched_at, t.sending_at)) * 1000)::bigint AS ms"
+    "  FROM attempts t WHERE t.contact_id = u.c"
+    "  AND coalesce(t.dispatched_at, t.sending_at) >="
+    "   'epoch'::timestamptz + ($5::bigint - $6::bigint) * interval '1 millisecond'"
+    "  AND t.outcome IS DISTINCT FROM 'NOT_ATTEMPTED'"
+    "  AND NOT (t.attempt = u.a AND NOT u.counts) OFFSET 0) d"
     " ORDER BY u.i";
 
 /* Each number of the contact, in order, with its type and whether it is
