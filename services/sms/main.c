@@ -14,6 +14,7 @@
 #include "ecm_service.h"
 #include "sms_ctx.h"
 #include "sms_dlr.h"
+#include "sms_dlrq.h"
 #include "sms_expiry.h"
 #include "sms_gw.h"
 #include "ecm_intake.h"
@@ -24,6 +25,9 @@
 #define DEFAULT_HTTP_BODY                                                                          \
     "{\"message_id\":\"{message_id}\",\"to\":\"{to}\",\"from\":\"{from}\",\"text\":\"{text}\","    \
     "\"dlr_url\":\"{dlr_url}\"}"
+
+/* Threads that apply batches of DLRs at once (sms_dlrq). */
+#define SMS_DLR_LEADERS 2
 
 typedef struct {
     ecm_common_config common;
@@ -238,6 +242,7 @@ typedef struct {
     sms_purge *purge;
     sms_sender *sender;
     sms_auth *auth;
+    sms_dlrq *dlrq;
 } sms_parts;
 
 /* The lanes of scfg: one a gateway whose URL is set (Kannel first). Can't
@@ -336,6 +341,11 @@ static int start_pool_and_auth(ecm_service *svc, const sms_config *cfg, sms_part
     p->auth = sms_auth_new(&acfg);
     if (!p->auth)
         return -1;
+    /* Two batches of DLRs at a time: one fills while the other commits, and
+     * the rest of the pool stays for the inbound handlers. */
+    p->dlrq = sms_dlrq_new(cfg->db_pool < SMS_DLR_LEADERS ? (int)cfg->db_pool : SMS_DLR_LEADERS);
+    if (!p->dlrq)
+        return -1;
     return 0;
 }
 
@@ -351,6 +361,7 @@ static void parts_stop(ecm_service *svc, sms_parts *p)
     sms_sender_destroy(p->sender);
     ecm_pg_pool_destroy(p->pool);
     sms_auth_destroy(p->auth);
+    sms_dlrq_destroy(p->dlrq);
 }
 
 int main(int argc, char **argv)
@@ -394,6 +405,7 @@ int main(int argc, char **argv)
         .auth = parts.auth,
         .reply_interval_s = cfg.reply_interval_s,
         .reply_max_per_minute = cfg.reply_max_per_minute,
+        .dlrq = parts.dlrq,
     };
 
     const char *topics[1] = {cfg.common.topic_retry};
@@ -411,6 +423,9 @@ int main(int argc, char **argv)
         .legal = legal,
     };
     add_lanes(&cfg, &scfg);
+    /* The sender runs the same few statements every pass: parsed and
+     * planned once a session (docs/performance.md). */
+    ecm_pg_set_prepare(svc.pg, 1);
     parts.sender = sms_sender_new(svc.pg, &scfg);
     if (!parts.sender)
         goto out;

@@ -31,6 +31,9 @@ typedef struct {
      * they hold across replicas, on the business clock. */
     long long reply_interval_s;
     long long reply_max_per_minute;
+    /* Group commit of the DLR callbacks (thread-safe); NULL: each DLR is
+     * applied alone. */
+    struct sms_dlrq *dlrq;
 } sms_ctx;
 
 #endif

@@ -26,6 +26,7 @@
 int sms_dlr_classify(int status, Ecm__V1__Outcome *outcome) __attribute__((warn_unused_result));
 
 typedef enum {
+    SMS_DLR_BUSY = -2,     /* no DB connection free in time: answer 503 so it comes again */
     SMS_DLR_DB_ERROR = -1, /* rolled back, nothing recorded: answer 503 so it comes again */
     SMS_DLR_APPLIED = 0,   /* final: attempt done, SmsResult queued */
     SMS_DLR_INTERMEDIATE,  /* attempt's dlr_status/dlr_at updated */
@@ -35,11 +36,10 @@ typedef enum {
     SMS_DLR_UNKNOWN_CODE,  /* a code that means nothing to us: recorded only */
 } sms_dlr_result;
 
-/* Applies one DLR in one transaction on pg: inserts it into sms_dlrs, locks
- * the attempt by message id and, for a final code on an attempt not yet
- * 'done' (sent, or still 'sending' when the gateway answered before our
- * commit), sets status 'done', result_at, raw_code and dlr_status/dlr_at,
- * and adds an SmsResult with the outcome on
+/* Applies one DLR in one transaction on pg (sms_dlr_batch, a batch of one): inserts it into
+ * sms_dlrs, locks the attempt by message id and, for a final code on an attempt not yet 'done'
+ * (sent, or still 'sending' when the gateway answered before our commit), sets status 'done',
+ * result_at, raw_code and dlr_status/dlr_at, and adds an SmsResult with the outcome on
  * ctx->common->topic_sms_results keyed by the contact id. An intermediate
  * code on an open attempt only sets dlr_status/dlr_at. detail (may be NULL)
  * is the gateway's text, kept with the DLR and sent in the event. Counts
@@ -48,6 +48,12 @@ typedef enum {
  * call results; it takes an attempt with an outcome for a duplicate). */
 sms_dlr_result sms_dlr_apply(ecm_pg *pg, const sms_ctx *ctx, const char *message_id, int status,
                              const char *detail);
+
+typedef struct sms_dlr_item sms_dlr_item;
+
+/* Counts item's result in ecm_sms_dlrs_total{result} and logs what needs
+ * it (unknown ids and codes, DB errors). Can't fail. */
+void sms_dlr_note(const sms_ctx *ctx, const sms_dlr_item *item);
 
 /* Queues one SmsResult inside the caller's open transaction on pg, on
  * ctx->common->topic_sms_results keyed by the contact id (shared with

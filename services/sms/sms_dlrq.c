@@ -1,0 +1,110 @@
+#include "sms_dlrq.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "sms_dlr_batch.h"
+
+typedef struct waiter {
+    struct waiter *next;
+    sms_dlr_item item;
+    int done;
+} waiter;
+
+struct sms_dlrq {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    waiter *head, *tail;
+    int leaders, max_leaders;
+};
+
+sms_dlrq *sms_dlrq_new(int leaders)
+{
+    sms_dlrq *q = calloc(1, sizeof *q);
+    if (!q)
+        return NULL;
+    q->max_leaders = leaders > 0 ? leaders : 1;
+    if (pthread_mutex_init(&q->mu, NULL) != 0) {
+        free(q);
+        return NULL;
+    }
+    if (pthread_cond_init(&q->cv, NULL) != 0) {
+        pthread_mutex_destroy(&q->mu);
+        free(q);
+        return NULL;
+    }
+    return q;
+}
+
+void sms_dlrq_destroy(sms_dlrq *q)
+{
+    if (!q)
+        return;
+    pthread_cond_destroy(&q->cv);
+    pthread_mutex_destroy(&q->mu);
+    free(q);
+}
+
+/* Applies the n items on a pooled connection of ctx (outside the lock). */
+static void lead(const sms_ctx *ctx, sms_dlr_item *items, size_t n)
+{
+    ecm_pg *pg = ecm_pg_pool_get(ctx->pool);
+    if (!pg) {
+        for (size_t i = 0; i < n; i++)
+            items[i].result = SMS_DLR_BUSY;
+    } else {
+        (void)sms_dlr_batch_apply(pg, ctx, items, n);
+        ecm_pg_pool_put(ctx->pool, pg);
+    }
+    for (size_t i = 0; i < n; i++)
+        sms_dlr_note(ctx, &items[i]);
+}
+
+/* With q->mu held: takes the waiting DLRs (at most SMS_DLR_BATCH_MAX) into
+ * batch/items, applies them with the lock released, and marks them done.
+ * Returns with q->mu held. */
+static void lead_batch(sms_dlrq *q, const sms_ctx *ctx, waiter **batch, sms_dlr_item *items)
+{
+    size_t n = 0;
+    while (q->head && n < SMS_DLR_BATCH_MAX) {
+        waiter *w = q->head;
+        q->head = w->next;
+        items[n] = w->item;
+        batch[n++] = w;
+    }
+    if (!q->head)
+        q->tail = NULL;
+    q->leaders++;
+    pthread_mutex_unlock(&q->mu);
+    lead(ctx, items, n);
+    pthread_mutex_lock(&q->mu);
+    q->leaders--;
+    for (size_t i = 0; i < n; i++) {
+        batch[i]->item.result = items[i].result;
+        batch[i]->done = 1; /* its thread may return as soon as we unlock */
+    }
+    pthread_cond_broadcast(&q->cv);
+}
+
+sms_dlr_result sms_dlrq_apply(sms_dlrq *q, const sms_ctx *ctx, const char *message_id, int status,
+                              const char *detail)
+{
+    waiter me = {.item = {message_id, status, detail, SMS_DLR_DB_ERROR}};
+    /* ~20 KB of this thread's stack, used only when it leads a batch. */
+    waiter *batch[SMS_DLR_BATCH_MAX];
+    sms_dlr_item items[SMS_DLR_BATCH_MAX];
+    pthread_mutex_lock(&q->mu);
+    if (q->tail)
+        q->tail->next = &me;
+    else
+        q->head = &me;
+    q->tail = &me;
+    while (!me.done) {
+        if (q->head && q->leaders < q->max_leaders)
+            lead_batch(q, ctx, batch, items);
+        else
+            pthread_cond_wait(&q->cv, &q->mu);
+    }
+    pthread_mutex_unlock(&q->mu);
+    return me.item.result;
+}
