@@ -79,6 +79,44 @@ fi
 now() { date +%s.%N; }
 rate() { awk -v n="$1" -v t="$2" 'BEGIN { if (t > 0) printf "%.1f", n / t; else print "n/a" }'; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+# CPU ticks (user + system) so far: of a process; of Kannel (the children of
+# scripts/kannel.sh: bearerbox, smsbox, fakesmsc); of PostgreSQL (postmaster,
+# its live children and those that exited). On a machine shared with others
+# the rates move with their load; the CPU a message costs much less.
+clk_tck=$(getconf CLK_TCK)
+proc_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 + $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+children_ticks() {
+    local t=0 p
+    for p in $(pgrep -P "$1"); do t=$((t + $(proc_ticks "$p"))); done
+    echo "$t"
+}
+ticks_of() {
+    local pid
+    case $1 in
+    kannel) pid=$(ecm_pid kannel 2>/dev/null) && children_ticks "$pid" || echo 0 ;;
+    postgres)
+        pid=$(head -n 1 "$ECM_DEV_DIR/pg/data/postmaster.pid" 2>/dev/null) || pid=
+        if [[ -n $pid ]]; then echo $(($(proc_ticks "$pid") + $(children_ticks "$pid"))); else echo 0; fi
+        ;;
+    sink) proc_ticks "$sink_pid" ;;
+    *) pid=$(ecm_pid "$1" 2>/dev/null) && proc_ticks "$pid" || echo 0 ;;
+    esac
+}
+declare -A cpu_at
+cpu_mark() { local p; for p in "$@"; do cpu_at[$p]=$(ticks_of "$p"); done; }
+# cpu_report N PROC...: CPU of each since cpu_mark, per message; sets cpu_total_us.
+cpu_report() {
+    local n=$1 p d line='' total=0
+    shift
+    for p in "$@"; do
+        d=$(($(ticks_of "$p") - ${cpu_at[$p]:-0}))
+        total=$((total + d))
+        line+=$(awk -v p="$p" -v d="$d" -v h="$clk_tck" -v n="$n" 'BEGIN { printf " %s %.0f", p, d / h * 1e6 / n }')
+    done
+    cpu_total_us=$(awk -v d="$total" -v h="$clk_tck" -v n="$n" 'BEGIN { printf "%.0f", d / h * 1e6 / n }')
+    echo "   CPU per message (us):  all $cpu_total_us =$line"
+}
+
 # Lines fakesmsc logged for destinations starting with PREFIX.
 fake_received() {
     [[ -f $ECM_DEV_FAKESMSC_LOG ]] || {
@@ -120,6 +158,7 @@ plain_client() {
         }
     }' >"$cfg"
     before=$(fake_received "$prefix")
+    cpu_mark kannel sink postgres
     t0=$(now)
     curl --parallel --parallel-max "$conc" -s -K "$cfg" -w '%{http_code}\n' >"$tmp/codes" 2>"$tmp/curl.err" || true
     t1=$(now)
@@ -152,12 +191,15 @@ plain_client() {
             "$final" "$(secs "$t0" "$t2")" "$(rate "$final" "$(secs "$t0" "$t2")")" "$inter"
         ((final >= accepted)) || echo "   (the sink had not every final DLR after 300 s)"
         plain_rate=$(rate "$final" "$(secs "$t0" "$t2")")
+        cpu_report "$accepted" kannel sink
     else
         printf '   at the fake SMSC     %6d in %ss from the first request: %s msg/s\n' \
             "$got" "$(secs "$t0" "$t2")" "$(rate "$got" "$(secs "$t0" "$t2")")"
         ((got >= accepted)) || echo "   (fakesmsc had not received every accepted message after 300 s)"
         plain_rate=$(rate "$got" "$(secs "$t0" "$t2")")
+        cpu_report "$accepted" kannel
     fi
+    plain_cpu=$cpu_total_us
 }
 
 # The sink's counts: "<final> <intermediate> <requests>".
@@ -175,9 +217,9 @@ for _ in $(seq 100); do
 done
 
 plain_client 0
-rate_nodlr=$plain_rate
+rate_nodlr=$plain_rate cpu_nodlr=$plain_cpu
 plain_client 1
-rate_fair=$plain_rate
+rate_fair=$plain_rate cpu_fair=$plain_cpu
 
 # ------------------------------------------------------------ 2. ECM end to end
 echo
@@ -200,6 +242,8 @@ cid=$(ecm_create_sms_campaign "Bench SMS $(date -u +%Y-%m-%dT%H:%M:%SZ)" \
 }
 csv=$tmp/contacts.csv
 ecm_gen_contacts_csv "$n" "$csv" "$RANDOM"
+ecm_procs=(kannel sms strategy gateway devbroker postgres)
+cpu_mark "${ecm_procs[@]}"
 t0=$(now)
 api POST "/api/v1/campaigns/$cid/uploads" -H 'Content-Type: text/csv' --data-binary "@$csv" \
     >"$tmp/upload.json" || {
@@ -228,6 +272,8 @@ t1=$(now)
 rate_ecm=$(rate "$closed" "$(secs "$t0" "$t1")")
 printf '   campaign %s: %d of %d contacts closed in %ss: %s msg/s end to end\n' \
     "$cid" "$closed" "$total" "$(secs "$t0" "$t1")" "$rate_ecm"
+cpu_report "$closed" "${ecm_procs[@]}"
+ecm_cpu=$cpu_total_us
 # Every attempt's outcome recorded (the DLR applied and the strategy's
 # decision written) before the clock stopped: closed contacts say so.
 printf '   attempts with their outcome recorded: %s of %s\n' \
@@ -239,8 +285,8 @@ echo "   sms service: ECM_SMS_CONCURRENCY=${ECM_SMS_CONCURRENCY:-16 (default)},"
     "ECM_SMS_RATE_KANNEL=${ECM_SMS_RATE_KANNEL:-100 (default)} msg/s; plain client C=$conc"
 echo
 echo "== summary (N=$n, load: $(cut -d' ' -f1-3 /proc/loadavg))"
-printf '   plain, no DLR        %8s msg/s\n' "$rate_nodlr"
-printf '   plain, with DLRs     %8s msg/s  (fair baseline)\n' "$rate_fair"
-printf '   ECM end to end       %8s msg/s  = %sx the fair baseline, %sx the plain one\n' "$rate_ecm" \
+printf '   plain, no DLR        %8s msg/s  %6s us CPU a message\n' "$rate_nodlr" "$cpu_nodlr"
+printf '   plain, with DLRs     %8s msg/s  %6s us CPU a message (fair baseline)\n' "$rate_fair" "$cpu_fair"
+printf '   ECM end to end       %8s msg/s  %6s us CPU a message = %sx the fair baseline, %sx the plain one\n' "$rate_ecm" "$ecm_cpu" \
     "$(awk -v a="$rate_ecm" -v b="$rate_fair" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')" \
     "$(awk -v a="$rate_ecm" -v b="$rate_nodlr" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }')"
