@@ -139,7 +139,7 @@ echo "   N=$n messages per half, plain client concurrency C=$conc"
 # every final DLR back).
 plain_client() {
     local with_dlr=$1 run_id prefix cfg before t0 t1 t2 accepted other deadline got dlrs=0
-    local dlr_param='' final=0 inter=0 reqs=0
+    local dlr_param='' final=0 inter=0
     run_id=$(printf '%03d' $((RANDOM % 1000)))
     prefix=1999$run_id
     cfg=$tmp/curl.cfg
@@ -169,9 +169,11 @@ plain_client() {
     while :; do
         got=$(($(fake_received "$prefix") - before))
         if ((with_dlr)); then
-            read -r final inter reqs < <(sink_count)
+            read -r final inter _ < <(sink_count)
             final=$((final - dlrs))
-            ((got < accepted || final < accepted)) && ((SECONDS < deadline)) || break
+            if ((got >= accepted && final >= accepted)) || ((SECONDS >= deadline)); then
+                break
+            fi
         else
             ((got < accepted && SECONDS < deadline)) || break
         fi
