@@ -40,7 +40,7 @@ while (($#)); do
         ;;
     --keep) keep=1 ;;
     -h | --help)
-        sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *) ecm_die "unknown argument '$1' (try --help)" ;;
