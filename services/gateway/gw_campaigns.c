@@ -12,213 +12,13 @@
 #include "ecm_utf8.h"
 #include "ecm_uuid.h"
 #include "gw_audit.h"
+#include "gw_campaign_view.h"
 #include "gw_json.h"
 #include "gw_rules.h"
 
 #define GW_LIST_DEFAULT 50
 #define GW_LIST_MAX 200
 #define GW_CAMPAIGN_BODY_MAX (64 * 1024)
-
-/* clang-format off */
-/* The rule sets campaign id picked, [{"id", "name"}] by name (bytewise, as
- * strcmp orders them), and its blackout dates [{"date", "reason"}] by date,
- * as JSON text. */
-#define RULE_SETS_OF(id)                                                                           \
-    "(SELECT coalesce(json_agg(json_build_object('id', rs.id, 'name', rs.name) "                   \
-    "ORDER BY rs.name COLLATE \"C\"), '[]') FROM campaign_rule_sets p "                            \
-    "JOIN rule_sets rs ON rs.id = p.rule_set_id WHERE p.campaign_id = " id ")::text"
-#define BLACKOUTS_OF(id)                                                                           \
-    "(SELECT coalesce(json_agg(json_build_object('date', b.day, 'reason', b.reason) "              \
-    "ORDER BY b.day), '[]') FROM campaign_blackouts b WHERE b.campaign_id = " id ")::text"
-
-#define CAMPAIGN_COLUMNS                                                                           \
-    "c.id, c.name, c.channel, c.state, s.name, c.cisco_kind, c.cisco_campaign_id, c.region, "      \
-    "c.time_zone, " GW_SQL_TIME("c.start_at") ", " GW_SQL_TIME("c.end_at") ", "                    \
-    GW_SQL_TIME("c.created_at") ", " GW_SQL_TIME("c.updated_at") ", c.sms_template, "              \
-    "c.sms_sender, c.sms_gateway, c.dlr_timeout_s, c.strategy_id, c.call_window::text, "          \
-    "c.cisco_import_table, c.cisco_dialing_list, " RULE_SETS_OF("c.id") ", "                    \
-    BLACKOUTS_OF("c.id") " "                                                                       \
-    "FROM campaigns c JOIN strategies s ON s.id = c.strategy_id "
-/* clang-format on */
-
-#define COUNTS_SQL                                                                                 \
-    "SELECT 's', campaign_id, state, count(*) FROM contacts "                                      \
-    "WHERE campaign_id = ANY($1::bigint[]) GROUP BY 2, 3 "                                         \
-    "UNION ALL SELECT 'o', campaign_id, coalesce(outcome, 'UNKNOWN'), count(*) FROM contacts "     \
-    "WHERE campaign_id = ANY($1::bigint[]) AND state = 'closed' GROUP BY 2, 3 "                    \
-    "UNION ALL SELECT 'a', campaign_id, outcome, count(*) FROM attempts "                          \
-    "WHERE campaign_id = ANY($1::bigint[]) GROUP BY 2, 3"
-
-static const char *const contact_states[] = {"pending", "queued",    "dispatched",
-                                             "waiting", "retry_due", "closed"};
-
-/* The "cisco" member from columns kind, campaign id, import table and
- * dialing list at col, col + 1, ti and ti + 1 of row i; NULL when the row has
- * no Cisco target. */
-static json_t *cisco_json(const PGresult *r, int i, int col, int ti)
-{
-    if (PQgetisnull(r, i, col)) {
-        return NULL;
-    }
-    json_t *c = json_pack("{ss ss}", "kind", PQgetvalue(r, i, col), "campaign_id",
-                          PQgetvalue(r, i, col + 1));
-    if (c && !PQgetisnull(r, i, ti)) {
-        json_object_set_new(c, "import_table", json_string(PQgetvalue(r, i, ti)));
-    }
-    if (c && !PQgetisnull(r, i, ti + 1)) {
-        json_object_set_new(c, "dialing_list", json_string(PQgetvalue(r, i, ti + 1)));
-    }
-    return c;
-}
-
-static json_t *campaign_row_json(const PGresult *r, int i)
-{
-    json_t *cisco = cisco_json(r, i, 5, 19);
-    if (!cisco) {
-        cisco = json_null();
-    }
-    json_t *sms = json_null();
-    if (strcmp(PQgetvalue(r, i, 2), "sms") == 0 || !PQgetisnull(r, i, 13)) {
-        sms =
-            json_pack("{so so so sI}", "template",
-                      gw_json_text_or_null(PQgetvalue(r, i, 13), PQgetisnull(r, i, 13)), "sender",
-                      gw_json_text_or_null(PQgetvalue(r, i, 14), PQgetisnull(r, i, 14)), "gateway",
-                      gw_json_text_or_null(PQgetvalue(r, i, 15), PQgetisnull(r, i, 15)),
-                      "dlr_timeout_s", (json_int_t)strtoll(PQgetvalue(r, i, 16), NULL, 10));
-    }
-    json_t *by_state = json_object();
-    for (size_t k = 0; k < sizeof(contact_states) / sizeof(contact_states[0]); k++) {
-        json_object_set_new(by_state, contact_states[k], json_integer(0));
-    }
-    json_t *counts =
-        json_pack("{so so sI sI so}", "by_state", by_state, "by_outcome", json_object(), "contacts",
-                  (json_int_t)0, "attempts", (json_int_t)0, "attempts_by_outcome", json_object());
-    json_t *c = json_pack(
-        "{sI ss ss ss ss so ss ss so so ss ss so}", "id",
-        (json_int_t)strtoll(PQgetvalue(r, i, 0), NULL, 10), "name", PQgetvalue(r, i, 1), "channel",
-        PQgetvalue(r, i, 2), "state", PQgetvalue(r, i, 3), "strategy", PQgetvalue(r, i, 4), "cisco",
-        cisco, "region", PQgetvalue(r, i, 7), "time_zone", PQgetvalue(r, i, 8), "start_at",
-        gw_json_text_or_null(PQgetvalue(r, i, 9), PQgetisnull(r, i, 9)), "end_at",
-        gw_json_text_or_null(PQgetvalue(r, i, 10), PQgetisnull(r, i, 10)), "created_at",
-        PQgetvalue(r, i, 11), "updated_at", PQgetvalue(r, i, 12), "counts", counts);
-    json_t *window =
-        PQgetisnull(r, i, 18) ? json_null() : json_loads(PQgetvalue(r, i, 18), 0, NULL);
-    if (c) {
-        json_object_set_new(c, "sms", sms);
-        json_object_set_new(c, "strategy_id",
-                            json_integer((json_int_t)strtoll(PQgetvalue(r, i, 17), NULL, 10)));
-        json_object_set_new(c, "call_window", window ? window : json_null());
-        json_t *sets = json_loads(PQgetvalue(r, i, 21), 0, NULL);
-        json_t *days = json_loads(PQgetvalue(r, i, 22), 0, NULL);
-        json_object_set_new(c, "rule_sets", sets ? sets : json_array());
-        json_object_set_new(c, "blackout_dates", days ? days : json_array());
-    } else {
-        json_decref(sms);
-        json_decref(window);
-    }
-    return c;
-}
-
-static void add_count(json_t *obj, const char *key, json_int_t n)
-{
-    json_t *v = json_object_get(obj, key);
-    json_object_set_new(obj, key, json_integer((v ? json_integer_value(v) : 0) + n));
-}
-
-/* Fills the "counts" of every campaign in list (a JSON array of campaigns)
- * with one query. Returns 0 or -1. */
-static int fill_counts(ecm_pg *pg, json_t *list)
-{
-    size_t n = json_array_size(list);
-    if (n == 0) {
-        return 0;
-    }
-    size_t cap = n * 22 + 3, len = 0;
-    char *ids = malloc(cap);
-    if (!ids) {
-        return -1;
-    }
-    ids[len++] = '{';
-    /* Each id takes at most 21 bytes with its comma: the array fits. */
-    for (size_t i = 0; i < n; i++) {
-        json_t *id = json_object_get(json_array_get(list, i), "id");
-        if (gw_format(ids + len, cap - len, "%s%" JSON_INTEGER_FORMAT, i ? "," : "",
-                      json_integer_value(id)) != 0) {
-            free(ids);
-            return -1;
-        }
-        len += strlen(ids + len);
-    }
-    if (gw_format(ids + len, cap - len, "}") != 0) {
-        free(ids);
-        return -1;
-    }
-    const char *params[] = {ids};
-    PGresult *r = ecm_pg_exec(pg, COUNTS_SQL, 1, params);
-    free(ids);
-    if (!r) {
-        return -1;
-    }
-    for (int row = 0; row < PQntuples(r); row++) {
-        json_int_t cid = strtoll(PQgetvalue(r, row, 1), NULL, 10);
-        json_t *counts = NULL;
-        for (size_t i = 0; i < n && !counts; i++) {
-            json_t *c = json_array_get(list, i);
-            if (json_integer_value(json_object_get(c, "id")) == cid) {
-                counts = json_object_get(c, "counts");
-            }
-        }
-        if (!counts) {
-            continue;
-        }
-        char kind = PQgetvalue(r, row, 0)[0];
-        json_int_t cnt = strtoll(PQgetvalue(r, row, 3), NULL, 10);
-        const char *name = PQgetvalue(r, row, 2);
-        if (kind == 's') {
-            add_count(json_object_get(counts, "by_state"), name, cnt);
-            add_count(counts, "contacts", cnt);
-        } else if (kind == 'o') {
-            add_count(json_object_get(counts, "by_outcome"), name, cnt);
-        } else {
-            add_count(counts, "attempts", cnt);
-            /* An attempt without a result yet has no outcome to count. */
-            if (!PQgetisnull(r, row, 2)) {
-                add_count(json_object_get(counts, "attempts_by_outcome"), name, cnt);
-            }
-        }
-    }
-    PQclear(r);
-    return 0;
-}
-
-/* The campaign with its counts, or NULL with *missing = 1 when it doesn't
- * exist (0 on a DB failure). */
-static json_t *load_campaign(ecm_pg *pg, long long id, int *missing)
-{
-    char sid[24];
-    gw_ll_text(sid, id);
-    const char *params[] = {sid};
-    *missing = 0;
-    PGresult *r = ecm_pg_exec(pg, "SELECT " CAMPAIGN_COLUMNS "WHERE c.id = $1", 1, params);
-    if (!r) {
-        return NULL;
-    }
-    if (PQntuples(r) == 0) {
-        *missing = 1;
-        PQclear(r);
-        return NULL;
-    }
-    json_t *list = json_array();
-    json_array_append_new(list, campaign_row_json(r, 0));
-    PQclear(r);
-    if (fill_counts(pg, list) != 0) {
-        json_decref(list);
-        return NULL;
-    }
-    json_t *c = json_incref(json_array_get(list, 0));
-    json_decref(list);
-    return c;
-}
 
 static int add_changed_event(const gw_app *app, ecm_pg *pg, long long id, const char *state,
                              const char *previous)
@@ -627,7 +427,7 @@ static void create_campaign(void *ctx, ecm_http_req *req)
         goto out;
     }
     int missing;
-    json_t *c = load_campaign(pg, id, &missing);
+    json_t *c = gw_campaign_view_load(pg, id, &missing);
     if (!c) {
         gw_respond_db_down(req, pg, "read the new campaign");
         goto out;
@@ -666,7 +466,7 @@ static json_t *campaign_document(const PGresult *r)
     if (!doc) {
         return NULL;
     }
-    json_t *cisco = cisco_json(r, 0, 4, 15);
+    json_t *cisco = gw_campaign_view_cisco_json(r, 0, 4, 15);
     if (cisco) {
         json_object_set_new(doc, "cisco", cisco);
     }
@@ -789,7 +589,7 @@ static void patch_write(ecm_http_req *req, ecm_pg *pg, const gw_app *app, long l
         ecm_log_info("campaign changed", "campaign_id=%lld", id);
     }
     int missing;
-    json_t *c = load_campaign(pg, id, &missing);
+    json_t *c = gw_campaign_view_load(pg, id, &missing);
     if (c) {
         gw_json_respond(req, 200, c);
     } else {
@@ -904,7 +704,7 @@ static void get_campaign(void *ctx, ecm_http_req *req)
     }
     ecm_pg *pg = ecm_pg_pool_get(app->pool);
     int missing;
-    json_t *c = load_campaign(pg, id, &missing);
+    json_t *c = gw_campaign_view_load(pg, id, &missing);
     if (c) {
         gw_json_respond(req, 200, c);
     } else if (missing) {
@@ -935,9 +735,9 @@ static void list_campaigns(void *ctx, ecm_http_req *req)
         ecm_pg_pool_put(app->pool, pg);
         return;
     }
-    json_t *answer = gw_page_json(r, &page, campaign_row_json);
+    json_t *answer = gw_page_json(r, &page, gw_campaign_view_row_json);
     PQclear(r);
-    if (answer && fill_counts(pg, json_object_get(answer, "items")) != 0) {
+    if (answer && gw_campaign_view_fill_counts(pg, json_object_get(answer, "items")) != 0) {
         json_decref(answer);
         gw_respond_db_down(req, pg, "count contacts");
         ecm_pg_pool_put(app->pool, pg);
@@ -1035,7 +835,7 @@ static void change_state(void *ctx, ecm_http_req *req)
     }
     ecm_log_info("campaign state changed", "campaign_id=%lld from=%s to=%s", id, from, to);
     int missing;
-    json_t *c = load_campaign(pg, id, &missing);
+    json_t *c = gw_campaign_view_load(pg, id, &missing);
     if (c) {
         gw_json_respond(req, 200, c);
     } else {

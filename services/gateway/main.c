@@ -16,6 +16,7 @@
 #include "gw_app.h"
 #include "gw_audit.h"
 #include "gw_auth.h"
+#include "gw_campaign_view.h"
 #include "gw_campaigns.h"
 #include "gw_contact_list.h"
 #include "gw_contacts.h"
@@ -185,7 +186,8 @@ static const ecm_cfg_entry config_table[] = {
 
 /* The main loop's upload chores: renews the leases this process holds
  * every third of a lease, and marks the uploads whose lease is past every
- * sweep_ms. Each on a pool handle taken for the moment; a busy or
+ * sweep_ms (and folds the campaigns' count deltas then, so that they stay
+ * few while no one reads them). Each on a pool handle taken for the moment; a busy or
  * unreachable database skips the turn (logged). */
 static void upload_chores(const gw_app *app, int64_t now, int64_t lease_ms, int64_t sweep_ms,
                           int64_t *next_renew, int64_t *next_sweep)
@@ -206,6 +208,9 @@ static void upload_chores(const gw_app *app, int64_t now, int64_t lease_ms, int6
         ecm_pg *pg = ecm_pg_pool_get_within(app->pool, 5000);
         if (gw_upload_lease_sweep(pg, app->topic_uploads, app->source) < 0) {
             ecm_log_warn("expired upload leases not looked at", "reason=database unavailable");
+            ecm_pg_check_broken(pg);
+        } else if (gw_campaign_view_fold(pg) < 0) {
+            ecm_log_warn("campaign counts not folded", "reason=database unavailable");
             ecm_pg_check_broken(pg);
         }
         ecm_pg_pool_put(app->pool, pg);
