@@ -33,6 +33,11 @@ Console: starting the gateway makes the admin user "admin" once per database,
 its random password in $ECM_DEV_DIR/secrets/console-password ("env" prints
 both as ECM_DEV_CONSOLE_USER and ECM_DEV_CONSOLE_PASSWORD); the dev gateway's
 session cookie is not Secure (plain HTTP on loopback).
+Replicas: ECM_DEV_REPLICAS=N (1 to $ECM_MAX_REPLICAS, default 1) runs N of each of
+${ECM_REPLICATED[*]}: replica k >= 2 is the stack
+process NAME-k (feeder-2), on port base+50.. (k = 2) or base+60.. (k = 3), with
+its own pid and log, on the same database and consumer groups; "start feeder-2"
+starts one alone; stop and status see every replica that runs.
 Ports from ECM_DEV_PORT_BASE=$ECM_DEV_PORT_BASE; binaries from ECM_BIN_DIR=$ECM_BIN_DIR;
 logs in $ECM_DEV_DIR/logs. Other ECM_* variables pass through to the processes.
 Business clock: ECM_DEV_CLOCK=midday (default: 12:00 UTC today, so legal calling
@@ -184,8 +189,15 @@ stop_processes() {
         ! ecm_pid "$n" >/dev/null || ecm_say "stopping $n"
         ecm_stop_service "$n" || rc=1
     done
-    for ((i = ${#ECM_PROCS[@]} - 1; i >= 0; i--)); do
-        n=${ECM_PROCS[i]}
+    # Replicas first, whatever ECM_DEV_REPLICAS says now: the stack may
+    # have been started with more.
+    local procs=()
+    while IFS= read -r n; do
+        [[ " ${ECM_PROCS[*]} " == *" $n "* ]] || procs+=("$n")
+    done < <(ecm_replica_names "$ECM_MAX_REPLICAS")
+    procs=("${ECM_PROCS[@]}" "${procs[@]}")
+    for ((i = ${#procs[@]} - 1; i >= 0; i--)); do
+        n=${procs[i]}
         ! ecm_pid "$n" >/dev/null || ecm_say "stopping $n"
         ecm_stop_service "$n" || rc=1
     done
@@ -207,15 +219,20 @@ cmd_status() {
     local n pid state
     if ecm_pg_running; then
         if pg_isready -q -h 127.0.0.1 -p "$ECM_DEV_PG_PORT" -t 1; then state=ready; else state=starting; fi
-        printf '%-12s %-22s :%-6s %s\n' postgres "running" "$ECM_DEV_PG_PORT" "$state"
+        printf '%-18s %-22s :%-6s %s\n' postgres "running" "$ECM_DEV_PG_PORT" "$state"
     else
-        printf '%-12s %-22s :%-6s\n' postgres "stopped" "$ECM_DEV_PG_PORT"
+        printf '%-18s %-22s :%-6s\n' postgres "stopped" "$ECM_DEV_PG_PORT"
     fi
     if pid=$(ecm_pid "$DROP_NAME"); then
-        printf '%-12s %-22s :%-6s %s\n' "$DROP_NAME" "running (pid $pid)" "$(drop_port)" \
+        printf '%-18s %-22s :%-6s %s\n' "$DROP_NAME" "running (pid $pid)" "$(drop_port)" \
             "folder ${ECM_DEV_DROP_DIR:-?}"
     fi
-    for n in "${ECM_PROCS[@]}"; do
+    local procs=("${ECM_PROCS[@]}")
+    # Replicas started with a larger ECM_DEV_REPLICAS than this shell's.
+    while IFS= read -r n; do
+        [[ " ${procs[*]} " == *" $n "* || ! -e $ECM_DEV_DIR/run/$n.pid ]] || procs+=("$n")
+    done < <(ecm_replica_names "$ECM_MAX_REPLICAS")
+    for n in "${procs[@]}"; do
         local port
         port=$(ecm_http_port "$n")
         if pid=$(ecm_pid "$n"); then
@@ -224,13 +241,13 @@ cmd_status() {
             else
                 state="not ready"
             fi
-            printf '%-12s %-22s :%-6s %s\n' "$n" "running (pid $pid)" "$port" "$state"
+            printf '%-18s %-22s :%-6s %s\n' "$n" "running (pid $pid)" "$port" "$state"
         elif ecm_skippable "$n"; then
-            printf '%-12s %-22s :%-6s\n' "$n" "not built" "$port"
+            printf '%-18s %-22s :%-6s\n' "$n" "not built" "$port"
         elif [[ -n $(ecm_exit_code "$n") ]]; then
-            printf '%-12s %-22s :%-6s\n' "$n" "exited ($(ecm_exit_code "$n"))" "$port"
+            printf '%-18s %-22s :%-6s\n' "$n" "exited ($(ecm_exit_code "$n"))" "$port"
         else
-            printf '%-12s %-22s :%-6s\n' "$n" "not started" "$port"
+            printf '%-18s %-22s :%-6s\n' "$n" "not started" "$port"
         fi
     done
 }

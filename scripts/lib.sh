@@ -52,10 +52,65 @@ unset ecm__n
 # shellcheck disable=SC2034 # for the scenarios: the services proper
 ECM_SERVICES=(gateway feeder result-sync result-sync-uccx strategy)
 [[ ! -x $ECM_BIN_DIR/ecm-sms ]] || ECM_SERVICES+=(sms)
+# Replicas (ECM_DEV_REPLICAS, default 1, at most ECM_MAX_REPLICAS): the
+# services below run N times each, replica k >= 2 as stack process NAME-k
+# (feeder-2, result-sync-uccx-3) on its own port (ecm_port), pid and log,
+# through a link named ecm-NAME-k to the same binary (ecm_pid knows a
+# process by that name); the same database, consumer groups and claims.
+ECM_REPLICATED=(gateway feeder result-sync result-sync-uccx strategy sms)
+ECM_MAX_REPLICAS=3
+ECM_DEV_REPLICAS=${ECM_DEV_REPLICAS:-1}
+# Every replica name NAME-k of the replicated services for k in 2..$1.
+ecm_replica_names() {
+    local n k
+    for n in "${ECM_REPLICATED[@]}"; do
+        for ((k = 2; k <= $1; k++)); do echo "$n-$k"; done
+    done
+}
+# Prints the service a stack process is a replica of (NAME for NAME-k, else
+# the name itself); with a second argument V, sets V to the replica number
+# (1 for the first).
+ecm_replica_base() {
+    local name=$1 n
+    for n in "${ECM_REPLICATED[@]}"; do
+        if [[ $name =~ ^$n-([2-9])$ ]]; then
+            echo "$n"
+            return 0
+        fi
+    done
+    echo "$name"
+}
+ecm_replica_index() {
+    [[ $1 =~ -([2-9])$ && $(ecm_replica_base "$1") != "$1" ]] && echo "${BASH_REMATCH[1]}" || echo 1
+}
+if [[ ! $ECM_DEV_REPLICAS =~ ^[1-9]$ ]] || ((ECM_DEV_REPLICAS > ECM_MAX_REPLICAS)); then
+    printf 'ecm: ECM_DEV_REPLICAS: "%s" is not a number from 1 to %s\n' "$ECM_DEV_REPLICAS" \
+        "$ECM_MAX_REPLICAS" >&2
+    exit 2
+fi
+# Each replica starts right after the one before it.
+if ((ECM_DEV_REPLICAS > 1)); then
+    ecm__procs=()
+    for ecm__n in "${ECM_PROCS[@]}"; do
+        ecm__procs+=("$ecm__n")
+        if [[ " ${ECM_REPLICATED[*]} " == *" $ecm__n "* ]]; then
+            for ((ecm__k = 2; ecm__k <= ECM_DEV_REPLICAS; ecm__k++)); do
+                ecm__procs+=("$ecm__n-$ecm__k")
+            done
+        fi
+    done
+    ECM_PROCS=("${ecm__procs[@]}")
+    unset ecm__procs ecm__n ecm__k
+fi
 # Logs of the stack besides <name>.log, moved per scenario by tests/e2e/run.sh.
 # shellcheck disable=SC2034
 ECM_EXTRA_LOGS=(bearerbox.log smsbox.log fakesmsc.log kannel-access.log smsbox-access.log
     fakesmsc-mo.log dropbox.log dropbox2.log)
+while IFS= read -r ecm__n; do
+    [[ " ${ECM_PROCS[*]} " == *" $ecm__n "* ]] || ECM_EXTRA_LOGS+=("$ecm__n.log")
+done < <(ecm_replica_names "$ECM_MAX_REPLICAS")
+unset ecm__n
+export ECM_DEV_REPLICAS
 export ECM_DEV_PORT_BASE ECM_DEV_DIR ECM_BUILD_DIR ECM_ASAN_BUILD_DIR ECM_BIN_DIR
 
 ecm_say() { printf '%s: %s\n' "${ECM_SCRIPT:-ecm}" "$*"; }
@@ -89,7 +144,21 @@ ecm_port() {
     result-sync-uccx) echo $((b + 85)) ;;
     devbroker) echo $((b + 92)) ;;
     devbroker-http) echo $((b + 93)) ;;
-    *) ecm_die "no port for '$1'" ;;
+    *)
+        # Replica k >= 2 of a service: base+50.. for k = 2, base+60.. for 3,
+        # in ECM_REPLICATED's order.
+        local base k i
+        base=$(ecm_replica_base "$1")
+        k=$(ecm_replica_index "$1")
+        if [[ $base != "$1" ]] && ((k <= ECM_MAX_REPLICAS)); then
+            for ((i = 0; i < ${#ECM_REPLICATED[@]}; i++)); do
+                [[ ${ECM_REPLICATED[i]} != "$base" ]] || break
+            done
+            echo $((b + 50 + (k - 2) * 10 + i))
+            return 0
+        fi
+        ecm_die "no port for '$1'"
+        ;;
     esac
 }
 
@@ -592,12 +661,19 @@ ecm_sim_psql() {
 
 # Fills ECM_SVC_ENV (NAME=value words) and ECM_SVC_BIN for a stack process.
 ecm_service_env() {
-    local name=$1
+    local name=$1 base
     ecm_env_load
     ECM_SVC_BIN=$ECM_BIN_DIR/$(ecm_binary "$name")
+    base=$(ecm_replica_base "$name")
+    if [[ $base != "$name" ]]; then
+        # A replica runs through a link of its own name (see ecm_pid).
+        mkdir -p "$ECM_DEV_DIR/run/bin"
+        ln -sfn "$ECM_BIN_DIR/$(ecm_binary "$base")" "$ECM_DEV_DIR/run/bin/ecm-$name"
+        ECM_SVC_BIN=$ECM_DEV_DIR/run/bin/ecm-$name
+    fi
     # Loopback only: the dev stack has dev passwords and no API keys.
     ECM_SVC_ENV=("ECM_HTTP_BIND=${ECM_HTTP_BIND:-127.0.0.1}")
-    case $name in
+    case $base in
     devbroker)
         ECM_SVC_ENV+=("ECM_DEVBROKER_PORT=$(ecm_port devbroker)"
             "ECM_HTTP_PORT=$(ecm_port devbroker-http)")
@@ -643,7 +719,7 @@ ecm_service_env() {
             "ECM_PG_DSN=$ECM_DEV_PG_DSN"
             "ECM_KAFKA_BROKERS=$ECM_DEV_KAFKA_BROKERS"
             "ECM_KAFKA_session.timeout.ms=$session_timeout")
-        case $name in
+        case $base in
         gateway)
             # Plain HTTP on loopback: a Secure cookie would never come back.
             ECM_SVC_ENV+=("ECM_GATEWAY_COOKIE_SECURE=${ECM_GATEWAY_COOKIE_SECURE:-false}")
@@ -725,7 +801,9 @@ ecm_pid() {
 
 # 0 when NAME is optional (ECM_OPTIONAL) and its binary is not built.
 ecm_skippable() {
-    [[ " ${ECM_OPTIONAL[*]} " == *" $1 "* && ! -x $ECM_BIN_DIR/ecm-$1 ]]
+    local base
+    base=$(ecm_replica_base "$1")
+    [[ " ${ECM_OPTIONAL[*]} " == *" $base "* && ! -x $ECM_BIN_DIR/ecm-$base ]]
 }
 
 # One readiness probe of NAME: GET /readyz answering 2xx; for kannel,
