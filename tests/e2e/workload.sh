@@ -98,8 +98,8 @@ wl_kill() {
 # Kills the relay's holder, waiting up to 10 s for one to hold it (the lock
 # lasts one scan). Returns 1 when none was seen.
 wl_kill_relay() {
-    local h _
-    for _ in $(seq 100); do
+    local h t0=$SECONDS
+    while ((SECONDS - t0 < 10)); do
         if h=$(wl_relay_holder); then
             wl_kill "$h" "held the outbox relay's lock"
             return 0
@@ -199,9 +199,17 @@ if ((kill_each)); then
     done
     wl_kill_relay || e2e_step "no relay held its lock in 10 s (nothing to publish): none killed"
 elif ((chaos > 0)); then
+    # The first kill: the gateway in the middle of an upload.
+    if e2e_wait_for --quiet --every 0.05 30 "an upload streaming" bash -c \
+        "[[ -n \$(ecm_psql -tA -c \"SELECT id FROM uploads WHERE state = 'running' LIMIT 1\") ]]"; then
+        wl_kill gateway "streaming an upload"
+    fi
+    next=$((SECONDS + chaos))
     while ! all_closed; do
         ((SECONDS < limit)) || break
-        sleep "$chaos" # sleep-ok: the chaos's period: a kill every --chaos seconds
+        # A kill every --chaos seconds, the restart's time included.
+        ((next <= SECONDS)) || sleep $((next - SECONDS)) # sleep-ok: the chaos's period
+        next=$((SECONDS + chaos))
         all_closed && break
         mapfile -t live < <(wl_running)
         pick=$((RANDOM % (${#live[@]} + 2)))

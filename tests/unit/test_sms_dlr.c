@@ -2,6 +2,7 @@
  * directly and through a real ecm_http with libcurl, and the DLR timeouts
  * (sms_expiry). Scaffolding in sms_cb_test_support.h. */
 #include <pthread.h>
+#include <time.h>
 
 #include "sms_cb_test_support.h"
 
@@ -149,6 +150,47 @@ static void test_dlr_late_intermediate_does_not_wait_for_a_closed_attempts_lock(
     assert_int_equal(q_ll("SELECT count(*) FROM sms_dlrs WHERE message_id = '%s'", mid), 2);
     expect_text("done 1",
                 "SELECT status || ' ' || dlr_status FROM attempts WHERE contact_id = %lld", k);
+}
+
+/* Holds the final DLR's transaction (fx.check, attempt already 'done')
+ * open until the DLR under test waits for the attempt's lock, then commits.
+ * pg_stat_activity is read once per transaction unless its snapshot is
+ * cleared, and fx.check is inside one. */
+static void *commit_once_waited_for(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 3000; i++) {
+        PQclear(q("SELECT pg_stat_clear_snapshot()"));
+        if (q_ll("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                 " AND datname = current_database()") > 0)
+            break;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    PQclear(q("COMMIT"));
+    return NULL;
+}
+
+/* Kannel sends the 8 and the 1 at once: the 8 waits for the lock the 1's
+ * transaction holds and finds the attempt closed when it gets it. A
+ * duplicate, not a database error (which Kannel would send again). */
+static void test_dlr_intermediate_racing_the_final_is_a_duplicate(void **state)
+{
+    (void)state;
+    NEED_DB();
+    char mid[64];
+    long long camp = make_campaign(86400);
+    long long k = make_contact(camp, "{+15550100001}", "sent", 5, mid, sizeof(mid));
+    PQclear(q("BEGIN"));
+    PQclear(q("UPDATE attempts SET status = 'done', dlr_status = 1 WHERE contact_id = %lld", k));
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, commit_once_waited_for, NULL), 0);
+    sms_dlr_result r = sms_dlr_apply(fx.pg, &fx.ctx, mid, 8, NULL);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(r, SMS_DLR_DUPLICATE);
+    expect_text("done 1",
+                "SELECT status || ' ' || dlr_status FROM attempts WHERE contact_id = %lld", k);
+    assert_int_equal(q_ll("SELECT count(*) FROM sms_dlrs WHERE message_id = '%s'", mid), 1);
 }
 
 static void test_dlr_for_attempt_still_sending_is_applied(void **state)
@@ -548,6 +590,7 @@ int main(void)
         cmocka_unit_test(test_dlr_resent_final_changes_nothing),
         cmocka_unit_test(test_dlr_intermediate_then_final),
         cmocka_unit_test(test_dlr_late_intermediate_does_not_wait_for_a_closed_attempts_lock),
+        cmocka_unit_test(test_dlr_intermediate_racing_the_final_is_a_duplicate),
         cmocka_unit_test(test_dlr_for_attempt_still_sending_is_applied),
         cmocka_unit_test(test_dlr_unknown_id_and_code_are_recorded_only),
         cmocka_unit_test(test_dlr_of_system_message_is_recorded_only),
