@@ -158,15 +158,15 @@ closed() {
 }
 attempts() { ecm_psql -tA -c "SELECT count(*) FROM attempts WHERE campaign_id = $1"; }
 all_closed() {
-    ! wl_uploading && (($(closed) == 2 * n)) &&
-        (($(ecm_psql -tA -c "SELECT count(*) FROM contacts WHERE campaign_id IN ($voice, $sms)") == 2 * n))
+    ! wl_uploading && (($(closed) == $(ecm_psql -tA -c "SELECT count(*) FROM contacts
+        WHERE campaign_id IN ($voice, $sms)")))
 }
 # A quarter of each campaign's contacts have had an attempt.
 quarter_sent() {
     (($(attempts "$voice") >= n / 4 && $(attempts "$sms") >= n / 4))
 }
 progress() {
-    echo "$(closed)/$((2 * n)) closed, attempts voice $(attempts "$voice") sms $(attempts "$sms")," \
+    echo "$(closed) closed, attempts voice $(attempts "$voice") sms $(attempts "$sms")," \
         "$(wc -l <"$KILLS") kills"
 }
 
@@ -224,13 +224,21 @@ elif ((chaos > 0)); then
 fi
 wait "$up_voice" || e2e_fail "the voice upload did not complete"
 wait "$up_sms" || e2e_fail "the SMS upload did not complete"
+# The generator's numbers are distinct, but a few may not be valid ones:
+# each campaign holds the rows loaded, and every other row was rejected.
+loaded() { ecm_psql -tA -c "SELECT count(*) FROM contacts WHERE campaign_id = $1"; }
+rejected() { ecm_psql -tA -c "SELECT coalesce(sum(rows_rejected), 0) FROM uploads WHERE campaign_id = $1"; }
+nv=$(loaded "$voice") ns=$(loaded "$sms")
+e2e_assert_eq "$n" $((nv + $(rejected "$voice"))) "voice contacts loaded + rejected"
+e2e_assert_eq "$n" $((ns + $(rejected "$sms"))) "SMS contacts loaded + rejected"
+e2e_step "uploads done: $nv voice and $ns SMS contacts loaded"
 e2e_wait_campaign_closed "$voice" "$limit"
 e2e_wait_campaign_closed "$sms" "$limit"
 t1=$(date +%s%3N)
 ms=$((t1 - t0))
 
 # ---------------------------------------------------------------- checks
-e2e_check_campaign "$voice" "$n"
+e2e_check_campaign "$voice" "$nv"
 
 e2e_assert_eq 0 "$(ecm_psql -tA -c "SELECT count(*) FROM contacts
     WHERE campaign_id = $sms AND (state <> 'closed' OR outcome IS NULL)")" "SMS contacts not closed"
@@ -251,12 +259,12 @@ if ! diff -q "$E2E_TMP/ecm-sms" "$E2E_TMP/smsc-sms" >/dev/null; then
 fi
 doubles=$(awk '$2 > 1' "$E2E_TMP/smsc-sms" | wc -l)
 e2e_assert_eq 0 "$doubles" "numbers the fake SMSC received two messages for"
-e2e_step "SMS campaign $sms consistent: $n contacts closed, $sms_attempts attempts = fake SMSC's messages, 0 twice"
+e2e_step "SMS campaign $sms consistent: $ns contacts closed, $sms_attempts attempts = fake SMSC's messages, 0 twice"
 e2e_wait_for 60 "the outbox empty" bash -c "(( \$(ecm_psql -tA -c 'SELECT count(*) FROM outbox') == 0 ))"
 
 voice_attempts=$(attempts "$voice")
 printf 'workload: replicas=%s contacts=%s+%s elapsed_s=%s voice_attempts=%s sms_attempts=%s' \
-    "$ECM_DEV_REPLICAS" "$n" "$n" "$(awk -v m="$ms" 'BEGIN { printf "%.1f", m / 1000 }')" \
+    "$ECM_DEV_REPLICAS" "$nv" "$ns" "$(awk -v m="$ms" 'BEGIN { printf "%.1f", m / 1000 }')" \
     "$voice_attempts" "$sms_attempts"
 awk -v m="$ms" -v v="$voice_attempts" -v s="$sms_attempts" -v k="$(wc -l <"$KILLS")" \
     'BEGIN { printf " voice_attempts_per_s=%.0f sms_per_s=%.0f kills=%d lost=0 double_dials=0 double_sms=0 outbox=0\n", v * 1000 / m, s * 1000 / m, k }'
