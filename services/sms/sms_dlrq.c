@@ -89,7 +89,7 @@ static void lead_batch(sms_dlrq *q, const sms_ctx *ctx, waiter **batch, sms_dlr_
 sms_dlr_result sms_dlrq_apply(sms_dlrq *q, const sms_ctx *ctx, const char *message_id, int status,
                               const char *detail)
 {
-    waiter me = {.item = {message_id, status, detail, SMS_DLR_DB_ERROR}};
+    waiter me = {.item = {message_id, status, detail, SMS_DLR_DB_ERROR, -1}};
     /* ~20 KB of this thread's stack, used only when it leads a batch. */
     waiter *batch[SMS_DLR_BATCH_MAX];
     sms_dlr_item items[SMS_DLR_BATCH_MAX];

@@ -410,14 +410,14 @@ static void test_dlr_batch_applies_in_order_as_one_by_one(void **state)
     PQclear(q("INSERT INTO sms_system_messages (to_phone, body, message_id, state)"
               " VALUES ('+15550100019', 'HELP text', 'sys-batch-1', 'sent')"));
     sms_dlr_item it[] = {
-        {m1, 8, "ACK/", SMS_DLR_DB_ERROR},
-        {m2, 1, NULL, SMS_DLR_DB_ERROR},
-        {m1, 2, "gone", SMS_DLR_DB_ERROR},
-        {m2, 8, NULL, SMS_DLR_DB_ERROR},
-        {m2, 1, NULL, SMS_DLR_DB_ERROR},
-        {m3, 3, NULL, SMS_DLR_DB_ERROR},
-        {"no-such-batch-id", 1, NULL, SMS_DLR_DB_ERROR},
-        {"sys-batch-1", 1, NULL, SMS_DLR_DB_ERROR},
+        {m1, 8, "ACK/", SMS_DLR_DB_ERROR, -1},
+        {m2, 1, NULL, SMS_DLR_DB_ERROR, -1},
+        {m1, 2, "gone", SMS_DLR_DB_ERROR, -1},
+        {m2, 8, NULL, SMS_DLR_DB_ERROR, -1},
+        {m2, 1, NULL, SMS_DLR_DB_ERROR, -1},
+        {m3, 3, NULL, SMS_DLR_DB_ERROR, -1},
+        {"no-such-batch-id", 1, NULL, SMS_DLR_DB_ERROR, -1},
+        {"sys-batch-1", 1, NULL, SMS_DLR_DB_ERROR, -1},
     };
     assert_int_equal(sms_dlr_batch_apply(fx.pg, &fx.ctx, it, 8), 0);
     sms_dlr_result want[] = {SMS_DLR_INTERMEDIATE, SMS_DLR_APPLIED,   SMS_DLR_APPLIED,
