@@ -56,10 +56,10 @@ typedef struct {
     const char *message_id;
     long long contact_id, campaign_id;
     int attempt, segments;
-    int touched; /* a DLR of the batch is applied to it */
-    int status;  /* the last applied code */
-    int final;   /* closed by the batch */
-    size_t item; /* the item that closed it */
+    int touched;        /* a DLR of the batch is applied to it */
+    int status;         /* the last applied code */
+    int final;          /* closed by the batch */
+    size_t item;        /* the item that closed it */
     long long delay_ms; /* since the gateway took it; -1 when unknown */
 } open_attempt;
 
