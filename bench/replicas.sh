@@ -40,6 +40,9 @@ trap '"$devstack" stop >/dev/null 2>&1 || true' EXIT
 # service's to keep (t_sms_kannel_10000's settings).
 export ECM_SIM_DIAL_RATE=${ECM_SIM_DIAL_RATE:-20000} ECM_SMS_RATE_KANNEL=${ECM_SMS_RATE_KANNEL:-2000}
 export ECM_SMS_CONCURRENCY=${ECM_SMS_CONCURRENCY:-32} ECM_DEV_DROP_DIR=
+# The --kill-each run's SMS rate includes this wait for the killed sms
+# replica's messages without a DLR (docs/replicas.md).
+export ECM_SMS_RESEND_AFTER_S=${ECM_SMS_RESEND_AFTER_S:-180}
 
 # run NAME REPLICAS [workload args]: one run on a fresh stack; prints its figures line.
 run() {

@@ -44,6 +44,9 @@ trap '"$devstack" stop >/dev/null 2>&1 || true' EXIT
 export ECM_DEV_REPLICAS=$replicas ECM_DEV_DROP_DIR=
 export ECM_SIM_DIAL_RATE=${ECM_SIM_DIAL_RATE:-2000} ECM_SMS_RATE_KANNEL=${ECM_SMS_RATE_KANNEL:-1000}
 export ECM_SMS_CONCURRENCY=${ECM_SMS_CONCURRENCY:-32}
+# A killed sms replica's messages without a DLR are sent again after this
+# (docs/replicas.md): above Kannel's DLR retry window, below the run's bound.
+export ECM_SMS_RESEND_AFTER_S=${ECM_SMS_RESEND_AFTER_S:-180}
 # A cut upload is marked interrupted (and can be resumed) after 5 s.
 export ECM_GATEWAY_UPLOAD_LEASE_S=${ECM_GATEWAY_UPLOAD_LEASE_S:-5}
 export ECM_GATEWAY_UPLOAD_SWEEP_S=${ECM_GATEWAY_UPLOAD_SWEEP_S:-1}

@@ -77,6 +77,9 @@ $(logs smsbox.log smsbox-access.log)
 # (ECM_HTTP_MAX_CONNECTIONS_PER_CLIENT, 64), or most are refused 429. A DLR or
 # MO callback the service refuses (429, 503 when its database is busy) is
 # tried again for about a minute, so a busy or restarting service loses none.
+# That minute, and the service's restart, must stay well under the sms
+# service's ECM_SMS_RESEND_AFTER_S: a message without a DLR after a crash is
+# sent again then (docs/replicas.md).
 max-pending-requests = 32
 http-request-retry = 30
 http-queue-delay = 2

@@ -61,6 +61,7 @@ typedef struct {
     long long dlr_scan_ms;
     long long send_timeout_s;
     long long stale_s;
+    long long resend_after_s;
     long long batch;
     long long tick_ms;
     long long backoff_max_ms;
@@ -172,8 +173,12 @@ static const ecm_cfg_entry config_table[] = {
     {"ECM_SMS_SEND_TIMEOUT_S", ECM_CFG_INT, offsetof(sms_config, send_timeout_s), "10", 1, 300,
      "bound on one request to a gateway", NULL, 0},
     {"ECM_SMS_STALE_S", ECM_CFG_INT, offsetof(sms_config, stale_s), "60", 5, 86400,
-     "an attempt left 'sending' this long by a stopped sender is sent again (same message id)",
-     NULL, 0},
+     "an attempt left 'sending' this long by a stopped sender is taken over: recorded sent if "
+     "a DLR came, else sent again (same message id) through the generic gateway", NULL, 0},
+    {"ECM_SMS_RESEND_AFTER_S", ECM_CFG_INT, offsetof(sms_config, resend_after_s), "600", 5,
+     604800, "Kannel can't be asked whether it took a message: one left 'sending' by a stopped "
+     "sender without a DLR is sent again only this long after its lease (>= ECM_SMS_STALE_S; "
+     "longer than Kannel's DLR callback retries: a late DLR closes it meanwhile)", NULL, 0},
     {"ECM_SMS_BATCH", ECM_CFG_INT, offsetof(sms_config, batch), "500", 1, 10000,
      "most contacts taken from the DB in one transaction", NULL, 0},
     {"ECM_SMS_TICK_MS", ECM_CFG_INT, offsetof(sms_config, tick_ms), "200", 10, 60000,
@@ -201,6 +206,9 @@ static int check_combination(const sms_config *cfg)
         bad = "ECM_SMS_STALE_S";
         snprintf(why, sizeof why, "must be more than twice ECM_SMS_SEND_TIMEOUT_S (%lld)",
                  cfg->send_timeout_s);
+    } else if (cfg->resend_after_s < cfg->stale_s) {
+        bad = "ECM_SMS_RESEND_AFTER_S";
+        snprintf(why, sizeof why, "must be at least ECM_SMS_STALE_S (%lld)", cfg->stale_s);
     } else {
         const char *names[2] = {"ECM_SMS_DEFAULT_GATEWAY", "ECM_SMS_SYSTEM_GATEWAY"};
         const char *values[2] = {cfg->default_gateway, cfg->system_gateway};
@@ -419,6 +427,7 @@ int main(int argc, char **argv)
         .batch = (long)cfg.batch,
         .tick_ms = (long)cfg.tick_ms,
         .stale_s = (long)cfg.stale_s,
+        .resend_after_s = (long)cfg.resend_after_s,
         .backoff_max_ms = (long)cfg.backoff_max_ms,
         .legal = legal,
     };

@@ -15,7 +15,8 @@
  * and the lease the database's: the two run at different rates in tests and
  * dev stacks (a fixed clock, a fast one), so the lease never runs more than
  * stale_s ahead; the attempt is then judged again, which costs one row
- * update and can't send it early. $4: stale_s. */
+ * update and can't send it early. $4: the lane's resend_after_s, the age at
+ * which recovery takes a lease (sms_recover). */
 static const char RECOVER_WAIT_SQL[] =
     "UPDATE attempts a SET sending_at = now() - $4::int * interval '1 second' "
     "+ r.wait_ms * interval '1 millisecond' "
@@ -50,8 +51,8 @@ ecm_gate_row *sms_judge_recorded(sms_sender *s, const PGresult *r, int col_state
     return v;
 }
 
-int sms_judge_hold_back(sms_sender *s, const PGresult *r, ecm_gate_row *v, int n, int64_t now,
-                        const char *from)
+int sms_judge_hold_back(sms_sender *s, const sms_lane *ln, const PGresult *r, ecm_gate_row *v,
+                        int n, int64_t now, const char *from)
 {
     ecm_pgarr w_id, w_att, w_ms, c_id, c_att, c_out;
     ecm_pgarr *arrs[] = {&w_id, &w_att, &w_ms, &c_id, &c_att, &c_out};
@@ -84,13 +85,13 @@ int sms_judge_hold_back(sms_sender *s, const PGresult *r, ecm_gate_row *v, int n
         }
     }
     int nw = w_id.n;
-    char stale[24];
-    int stale_ok = (size_t)snprintf(stale, sizeof stale, "%ld", s->cfg.stale_s) < sizeof stale;
+    char lease[24];
+    int lease_ok = (size_t)snprintf(lease, sizeof lease, "%ld", ln->resend_after_s) < sizeof lease;
     const char *pw[4] = {ecm_pgarr_finish(&w_id), ecm_pgarr_finish(&w_att), ecm_pgarr_finish(&w_ms),
-                         stale};
+                         lease};
     const char *pc[3] = {ecm_pgarr_finish(&c_id), ecm_pgarr_finish(&c_att),
                          ecm_pgarr_finish(&c_out)};
-    int rc = stale_ok && closed && pw[0] && pw[1] && pw[2] && pc[0] && pc[1] && pc[2] ? 0 : -1;
+    int rc = lease_ok && closed && pw[0] && pw[1] && pw[2] && pc[0] && pc[1] && pc[2] ? 0 : -1;
     if (rc == 0 && nw > 0)
         rc = ecm_pg_cmd(s->pg, RECOVER_WAIT_SQL, 4, pw);
     if (rc == 0 && nclosed > 0) {

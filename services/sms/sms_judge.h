@@ -30,14 +30,14 @@ ecm_gate_row *sms_judge_recorded(sms_sender *s, const PGresult *r, int col_state
                                  int col_phone_index, int col_gate, int64_t now)
     __attribute__((warn_unused_result));
 
-/* Writes the verdicts on recorded attempts that are not sent now (n rows of
- * r, which start with the SMS_JUDGE_COL_ columns), inside the open
- * transaction: WAIT -> the attempt stays 'sending' with a lease that runs
- * out at the opening (at most stale_s ahead; it is then recovered and
- * judged again), CLOSE -> attempt 'done' and contact closed with the
+/* Writes the verdicts on recorded attempts of lane ln that are not sent now
+ * (n rows of r, which start with the SMS_JUDGE_COL_ columns), inside the
+ * open transaction: WAIT -> the attempt stays 'sending' with a lease that
+ * runs out, for ln's recovery, at the opening (at most stale_s ahead; it is
+ * then recovered and judged again), CLOSE -> attempt 'done' and contact closed with the
  * outcome and a ContactClosed event. GO rows are left alone. `from` names
  * the caller in the logs. Returns 0 or -1. */
-int sms_judge_hold_back(sms_sender *s, const PGresult *r, ecm_gate_row *v, int n, int64_t now,
-                        const char *from) __attribute__((warn_unused_result));
+int sms_judge_hold_back(sms_sender *s, const sms_lane *ln, const PGresult *r, ecm_gate_row *v,
+                        int n, int64_t now, const char *from) __attribute__((warn_unused_result));
 
 #endif

@@ -190,7 +190,7 @@ int sms_recheck_held(sms_sender *s, sms_lane *ln)
         for (int i = 0; ok && i < n; i++)
             fate[i] = fate_of(r, i, &v[i]);
         ok = ok && close_dnc(s, r, fate, n) == 0 &&
-             sms_judge_hold_back(s, r, v, n, now, "retry") == 0;
+             sms_judge_hold_back(s, ln, r, v, n, now, "retry") == 0;
     }
     ok = ok && ecm_pg_commit(s->pg) == 0;
     if (!ok) {

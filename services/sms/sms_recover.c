@@ -11,13 +11,21 @@
 #include "sms_render.h"
 
 /* Attempts left 'sending' by a sender that died: taken over (lease renewed
- * in the same statement), judged again by the dispatch gate on the number
- * they were recorded on, and sent again with the SAME message id only when
- * the calling window is open now in the contact's zone. The generic
- * gateway's simulator recognises a message id it already has. Kannel offers
- * no way to ask whether it took a message, so a crash between Kannel's
- * accept and our commit can at worst send that one message twice; every
- * re-send is counted in ecm_sms_recovered_total.
+ * in the same statement) once the lease is stale ($2). One that got a DLR
+ * (dlr_status: any code, even 4 or 8) was taken by the gateway and is
+ * recorded 'sent' as if its accept had come; it is never sent again. The
+ * others are judged again by the dispatch gate on the number they were
+ * recorded on, and sent again with the SAME message id only when the
+ * calling window is open now in the contact's zone. The generic gateway's
+ * simulator recognises a message id it already has. Kannel offers no way to
+ * ask whether it took a message, and its DLR can come minutes late (smsbox
+ * retries a refused callback, docs/replicas.md): on a Kannel lane an
+ * attempt without a DLR is sent again only once its lease is older than
+ * the lane's resend_after_s ($4), so that a late final DLR closes it
+ * meanwhile (a DLR for a 'sending' attempt is applied); every re-send is
+ * counted in ecm_sms_recovered_total. The index on (target, sending_at)
+ * finds the stale ones; those that wait out the longer lease are few
+ * (crashes only) and filtered.
  *
  * Only campaigns that dispatch are looked at: a paused or stopped
  * campaign's attempts stay 'sending' untouched, like its other open
@@ -29,6 +37,7 @@ static const char RECOVER_SQL[] =
     "FROM (SELECT sa.contact_id, sa.attempt FROM attempts sa JOIN campaigns sc "
     "  ON sc.id = sa.campaign_id WHERE sa.status = 'sending' AND sa.target = $1 "
     "  AND sa.channel = 'sms' AND sa.sending_at < now() - $2::int * interval '1 second' "
+    "  AND (sa.dlr_status IS NOT NULL OR sa.sending_at < now() - $4::int * interval '1 second') "
     "  AND sc.state IN ('active', 'expired') "
     "  ORDER BY sa.sending_at LIMIT $3 FOR UPDATE OF sa SKIP LOCKED FOR SHARE OF sc) q, "
     "contacts ct, campaigns c "
@@ -36,7 +45,7 @@ static const char RECOVER_SQL[] =
     "AND c.id = a.campaign_id "
     "RETURNING a.contact_id, a.attempt, a.campaign_id, a.phone, a.message_id, ct.first_name, "
     "ct.last_name, ct.account_number, ct.custom::text, c.sms_template, c.sms_sender, c.state, "
-    "array_position(ct.phones, a.phone) - 1, " ECM_GATE_COLUMNS;
+    "array_position(ct.phones, a.phone) - 1, a.dlr_status IS NOT NULL, " ECM_GATE_COLUMNS;
 
 /* The columns both RECOVER_SQL and RECHECK_SQL start with, as sms_judge_hold_back()
  * reads them: contact, attempt, campaign, number, message id. */
@@ -44,12 +53,35 @@ static const char RECOVER_SQL[] =
 enum {
     RCOL_STATE = 11,
     RCOL_PHONE_INDEX,
+    RCOL_TAKEN, /* a DLR came: the gateway took it */
     RCOL_GATE,
 };
 
+/* 1 when row i of r is an attempt the gateway took (a DLR came). */
+static int taken(const PGresult *r, int i)
+{
+    return strcmp(PQgetvalue(r, i, RCOL_TAKEN), "t") == 0;
+}
+
+/* Records the attempt of row i of r, which the gateway took, as accepted
+ * now: it goes to the answers to record ('sent', ContactDispatched), as if
+ * the accept the dead sender never recorded had just come. Can't fail. */
+static void recover_taken(sms_sender *s, sms_item *it)
+{
+    memset(&it->res, 0, sizeof it->res);
+    it->res.verdict = SMS_GW_ACCEPTED;
+    snprintf(it->res.detail, sizeof it->res.detail, "recovered: a DLR came");
+    ecm_log_info("SMS left 'sending' by a stopped sender was taken by the gateway (a DLR "
+                 "came): recorded sent, not sent again",
+                 "gateway=%s message_id=%s contact_id=%lld attempt=%d", it->lane->name,
+                 it->message_id, (long long)it->contact_id, it->attempt);
+    sms_held_done(s, it);
+}
+
 /* Makes the item of a recovered attempt the gate let through (row i of r)
- * and queues it on the lane. Returns 0, or -1 when memory runs out (the
- * attempt stays 'sending' and is found again). */
+ * and queues it on the lane, or records it sent when the gateway took it.
+ * Returns 0, or -1 when memory runs out (the attempt stays 'sending' and
+ * is found again). */
 static int recover_item(sms_sender *s, sms_lane *ln, const PGresult *r, int i)
 {
     sms_item *it = sms_held_new(s, SMS_ITEM_CONTACT, ln);
@@ -63,6 +95,10 @@ static int recover_item(sms_sender *s, sms_lane *ln, const PGresult *r, int i)
         ecm_log_warn("SMS left 'sending': its message id is too long", "contact_id=%lld",
                      (long long)ecm_pgval_ll(r, i, 0, -1));
         sms_held_destroy(s, it); /* never sent under a cut id */
+        return 0;
+    }
+    if (taken(r, i)) {
+        recover_taken(s, it);
         return 0;
     }
     it->recheck = 1;
@@ -90,16 +126,17 @@ static int recover_item(sms_sender *s, sms_lane *ln, const PGresult *r, int i)
 
 int sms_recover_lane(sms_sender *s, sms_lane *ln, long want)
 {
-    char limit[24], stale[24];
+    char limit[24], stale[24], resend[24];
     if ((size_t)snprintf(limit, sizeof limit, "%ld", want) >= sizeof limit ||
-        (size_t)snprintf(stale, sizeof stale, "%ld", s->cfg.stale_s) >= sizeof stale)
+        (size_t)snprintf(stale, sizeof stale, "%ld", s->cfg.stale_s) >= sizeof stale ||
+        (size_t)snprintf(resend, sizeof resend, "%ld", ln->resend_after_s) >= sizeof resend)
         return -1;
-    const char *p[3] = {ln->name, stale, limit};
+    const char *p[4] = {ln->name, stale, limit, resend};
     if (ecm_pg_begin(s->pg) < 0) {
         ecm_pg_check_broken(s->pg);
         return -1;
     }
-    PGresult *r = ecm_pg_exec(s->pg, RECOVER_SQL, 3, p);
+    PGresult *r = ecm_pg_exec(s->pg, RECOVER_SQL, 4, p);
     if (!r) {
         ecm_pg_rollback(s->pg);
         ecm_pg_check_broken(s->pg);
@@ -113,7 +150,12 @@ int sms_recover_lane(sms_sender *s, sms_lane *ln, long want)
     }
     int64_t now = ecm_clock_now_ms();
     ecm_gate_row *v = sms_judge_recorded(s, r, RCOL_STATE, RCOL_PHONE_INDEX, RCOL_GATE, now);
-    int ok = v != NULL && sms_judge_hold_back(s, r, v, n, now, "recovery") == 0 &&
+    for (int i = 0; v && i < n; i++) {
+        /* Already sent: nothing to hold back or close. */
+        if (taken(r, i))
+            v[i].action = ECM_GATE_GO;
+    }
+    int ok = v != NULL && sms_judge_hold_back(s, ln, r, v, n, now, "recovery") == 0 &&
              ecm_pg_commit(s->pg) == 0;
     if (!ok) {
         ecm_pg_rollback(s->pg);

@@ -46,6 +46,10 @@ static void config_defaults(sms_sender_config *cfg)
         cfg->tick_ms = 200;
     if (cfg->stale_s < 1)
         cfg->stale_s = 60;
+    if (cfg->resend_after_s < 1)
+        cfg->resend_after_s = 600;
+    if (cfg->resend_after_s < cfg->stale_s)
+        cfg->resend_after_s = cfg->stale_s;
     if (cfg->backoff_max_ms < BACKOFF_MIN_MS)
         cfg->backoff_max_ms = 30000;
     if (cfg->legal.start_min == 0 && cfg->legal.end_min == 0)
@@ -66,6 +70,8 @@ static int lane_init(sms_sender *s, size_t i, int64_t now)
         return -1;
     s->nlanes++;
     ln->name = sms_gw_name(ln->gw);
+    /* Only the generic gateway deduplicates by message id (sms_gw.h). */
+    ln->resend_after_s = lc->gw.kind == SMS_GW_KANNEL ? s->cfg.resend_after_s : s->cfg.stale_s;
     double rate = lc->rate > 0 ? lc->rate : 1;
     /* Half a second's worth may go at once: a pass of the loop that
      * takes longer than a token's interval loses nothing, and the rate
@@ -304,6 +310,10 @@ void sms_sender_drain(sms_sender *s, long timeout_ms)
     if (sms_pace_inflight(s) > 0 || s->ndone > 0)
         ecm_log_warn("SMS sender stopped with messages unrecorded; they will be recovered",
                      "inflight=%d unrecorded=%zu", sms_pace_inflight(s), s->ndone);
+    int released = sms_lease_release_unsent(s);
+    if (released > 0)
+        ecm_log_info("SMS sender stopped: messages never sent handed back for recovery",
+                     "messages=%d", released);
 }
 
 void sms_sender_run(sms_sender *s, volatile sig_atomic_t *stop, long drain_timeout_ms)

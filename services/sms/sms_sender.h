@@ -17,8 +17,12 @@
  * pause (at most the lanes' hold) still go out: they were recorded while
  * the campaign was active. A message held for a retry is not (below).
  *
- * Recovery: an attempt left 'sending' by a sender that died is judged again
- * before it is re-sent (same message id): only for a campaign that is
+ * Recovery: an attempt left 'sending' by a sender that died is taken over
+ * once its lease is stale_s old. One that got a DLR (any code) was taken by
+ * the gateway: it is recorded 'sent', never sent again. The others are sent
+ * again with the same message id, on a Kannel lane only once the lease is
+ * resend_after_s old (a late DLR closes the attempt meanwhile), and judged
+ * again before they go: only for a campaign that is
  * active (a paused or stopped one's wait untouched, like its other open
  * contacts), only inside the calling window in the contact's zone for the
  * recorded number (outside it, it stays 'sending' with its lease pushed
@@ -67,6 +71,13 @@ typedef struct {
      * belongs to no live sender (crash) and is sent again by whoever finds
      * it. Must exceed the request timeout by a good margin. */
     long stale_s;
+    /* Kannel can't be asked whether it took a message and would send a
+     * re-sent one twice: a crashed sender's attempt on a Kannel lane is
+     * sent again only once its lease is this old (>= stale_s), so that a
+     * late DLR closes it first. An attempt that got any DLR is recorded
+     * 'sent' after stale_s instead, on every lane. The generic gateway
+     * recognises a message id it already has and keeps stale_s. */
+    long resend_after_s;
     long backoff_max_ms; /* cap on a gateway's backoff after a retryable failure */
     /* The deployment's legal hours (ECM_LEGAL_HOURS); all zero: 08:00-21:00. */
     ecm_legal_hours legal;
@@ -80,7 +91,8 @@ sms_sender *sms_sender_new(ecm_pg *pg, const sms_sender_config *cfg)
     __attribute__((warn_unused_result));
 
 /* Finishes nothing: requests in flight are dropped (their attempts stay
- * 'sending' and are recovered after stale_s). Use sms_sender_drain() first
+ * 'sending' and are recovered as a crashed sender's: after stale_s, on a
+ * Kannel lane after resend_after_s). Use sms_sender_drain() first
  * for an orderly stop. */
 void sms_sender_destroy(sms_sender *s);
 
@@ -94,7 +106,8 @@ int sms_sender_step(sms_sender *s, int wait_ms);
 
 /* Stops taking work and waits (bounded by timeout_ms) for requests in
  * flight to be answered and recorded. What is left stays 'sending' for
- * recovery. */
+ * recovery; what was never submitted is handed back for any sender's next
+ * recovery pass (sms_lease_release_unsent). */
 void sms_sender_drain(sms_sender *s, long timeout_ms);
 
 /* Loops sms_sender_step() until *stop, backing off (capped) after DB

@@ -59,6 +59,10 @@ struct sms_lane {
     size_t nwait;
     size_t hold; /* messages to keep ready */
     size_t rr;   /* campaign to start with next time (fairness) */
+    /* Age of a crashed sender's lease after which its attempt (or system
+     * message) is sent again: resend_after_s for Kannel, stale_s for the
+     * generic gateway (sms_sender_config). */
+    long resend_after_s;
     ecm_metric *sent;
 };
 

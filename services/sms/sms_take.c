@@ -292,7 +292,10 @@ int sms_take_contacts(sms_sender *s, sms_lane *ln, long want)
 }
 
 /* While 'sending', sent_at holds the claim's lease time (the table has no
- * other column for it); it is overwritten with the real time once sent. */
+ * other column for it); it is overwritten with the real time once sent. A
+ * crashed sender's claim is taken again once older than the lane's
+ * resend_after_s ($2): on Kannel, which can't be asked whether it took the
+ * message, a confirmation sent twice is worse than one sent late. */
 static const char TAKE_SYSTEM_SQL[] =
     "UPDATE sms_system_messages m SET state = 'sending', attempts = m.attempts + 1, "
     "sent_at = now() FROM (SELECT id FROM sms_system_messages WHERE state = 'queued' "
@@ -304,7 +307,7 @@ int sms_take_system(sms_sender *s, sms_lane *ln, long want)
 {
     char limit[24], stale[24];
     if ((size_t)snprintf(limit, sizeof limit, "%ld", want) >= sizeof limit ||
-        (size_t)snprintf(stale, sizeof stale, "%ld", s->cfg.stale_s) >= sizeof stale)
+        (size_t)snprintf(stale, sizeof stale, "%ld", ln->resend_after_s) >= sizeof stale)
         return -1;
     const char *p[2] = {limit, stale};
     PGresult *r = ecm_pg_exec(s->pg, TAKE_SYSTEM_SQL, 2, p);

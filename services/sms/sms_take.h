@@ -19,7 +19,7 @@
 int sms_take_contacts(sms_sender *s, sms_lane *ln, long want) __attribute__((warn_unused_result));
 
 /* Claims up to `want` queued system messages (or ones whose claim is older
- * than stale_s: a sender died) and queues them on ln. Returns the number
+ * than ln's resend_after_s: a sender died) and queues them on ln. Returns the number
  * claimed, or -1 when the DB failed. */
 int sms_take_system(sms_sender *s, sms_lane *ln, long want) __attribute__((warn_unused_result));
 

@@ -10,6 +10,9 @@
 # e2e-env: ECM_DEV_REPLICAS=2
 # e2e-env: ECM_SMS_RATE_KANNEL=150
 # e2e-env: ECM_SMS_CONCURRENCY=32
+# A killed sms replica's messages without a DLR wait ECM_SMS_RESEND_AFTER_S
+# before they are sent again (docs/replicas.md): 180 s, inside the timeout.
+# e2e-env: ECM_SMS_RESEND_AFTER_S=180
 # e2e-env: ECM_GATEWAY_UPLOAD_LEASE_S=5
 # e2e-env: ECM_GATEWAY_UPLOAD_SWEEP_S=1
 # e2e-timeout: 600

@@ -183,7 +183,7 @@ static void fake_reset(fake_gw *f)
 }
 
 /* Sets the statuses of the next requests. */
-static void fake_script(fake_gw *f, const int *statuses, int n)
+static inline void fake_script(fake_gw *f, const int *statuses, int n)
 {
     pthread_mutex_lock(&f->mu);
     for (int i = 0; i < n && i < FAKE_SCRIPT_MAX; i++)

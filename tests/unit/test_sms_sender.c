@@ -111,6 +111,9 @@ static sms_sender *make_sender(fixture *f, long stale_s)
         .batch = 100,
         .tick_ms = 20,
         .stale_s = stale_s,
+        /* Recovery here is about the gate; Kannel's longer resend wait is
+         * test_sms_recover.c's. */
+        .resend_after_s = stale_s,
         .backoff_max_ms = 300,
     };
     return sms_sender_new(f->pg, &cfg);
