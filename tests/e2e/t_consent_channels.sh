@@ -41,16 +41,20 @@ sid=$(e2e_create_sms_campaign "e2e consent sms" "Hi {first_name}" kannel 60)
 api POST "/api/v1/campaigns/$sid/pause" -d '{}' >/dev/null || e2e_fail "pause $sid failed"
 printf 'first_name,last_name,phone1\nAda,Voice,%s\nDan,Voice,%s\n' "$A" "$D" >"$E2E_TMP/voice.csv"
 printf 'first_name,last_name,phone1\nAda,Sms,%s\nDan,Sms,%s\n' "$A" "$D" >"$E2E_TMP/sms.csv"
-for c in "$sid:sms" "$vid:voice"; do
-    e2e_assert_eq 2 "$(api POST "/api/v1/campaigns/${c%%:*}/uploads" -H 'Content-Type: text/csv' \
-        --data-binary "@$E2E_TMP/${c#*:}.csv" | jq -r .rows_loaded)" "rows loaded into ${c#*:}"
-done
-# The SMS contacts wait a day: nothing is sent to A or D.
+upload() {
+    e2e_assert_eq 2 "$(api POST "/api/v1/campaigns/$1/uploads" -H 'Content-Type: text/csv' \
+        --data-binary "@$E2E_TMP/$2.csv" | jq -r .rows_loaded)" "rows loaded into $2"
+}
+upload "$sid" sms
+# The SMS contacts wait a day: nothing is sent to A or D. Their callbacks
+# are set before the voice contacts exist: D's voice result (26) closes
+# D's SMS contact, and a closed contact takes no callback.
 tomorrow=$(e2e_iso $(($(ecm_business_now_ms) + 24 * 3600000)))
 for id in $(q "SELECT id FROM contacts WHERE campaign_id = $sid ORDER BY id"); do
     e2e_assert_eq waiting "$(api POST "/api/v1/contacts/$id/callback" -d "{\"at\": \"$tomorrow\"}" |
         jq -r .state)" "state of SMS contact $id after its callback"
 done
+upload "$vid" voice
 api POST "/api/v1/campaigns/$sid/resume" -d '{}' >/dev/null || e2e_fail "resume $sid failed"
 va=$(q "SELECT id FROM contacts WHERE campaign_id = $vid AND phones[1] = '$A'")
 sa=$(q "SELECT id FROM contacts WHERE campaign_id = $sid AND phones[1] = '$A'")
