@@ -20,6 +20,7 @@
 # only when it could not measure at all. The machine is shared: compare
 # figures of one run, never across runs.
 #   bench/voice_e2e.sh [-n N] [--target T] [--delay S] [--keep] [--no-reset]
+#                      [--nested]
 #   -n N        contacts (default 100000)
 #   --target T  Cisco target as scripts/demo.sh gives it: 1 (UCCX, default),
 #               ucce_api:5001 or ucce_db:5002:Import_5002
@@ -28,6 +29,9 @@
 #               this script started it)
 #   --no-reset  use a running stack as it is (else: devstack.sh reset, a
 #               new stack with empty databases, ECM_SIM_DIAL_RATE 20000)
+#   --nested    pg_stat_statements also counts the statements run inside
+#               functions and triggers (track = all; a nested statement's
+#               time is in its caller's too)
 # ECM_DEV_PORT_BASE / ECM_DEV_DIR select the stack, as for scripts/devstack.sh.
 set -euo pipefail
 ECM_SCRIPT=bench-voice
@@ -39,6 +43,7 @@ target=1
 delay=2
 keep=0
 reset=1
+nested=0
 timeout_s=${ECM_BENCH_TIMEOUT_S:-7200}
 while (($#)); do
     case $1 in
@@ -56,8 +61,9 @@ while (($#)); do
         ;;
     --keep) keep=1 ;;
     --no-reset) reset=0 ;;
+    --nested) nested=1 ;;
     -h | --help)
-        sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *) ecm_die "unknown argument '$1' (try --help)" ;;
@@ -136,6 +142,8 @@ done
 pgss=0
 if [[ $(ecm_psql -tA <<<"SELECT count(*) FROM pg_available_extensions WHERE name = 'pg_stat_statements'") == 1 ]] &&
     ecm_psql -q -c 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements' 2>/dev/null &&
+    ecm_psql -q -c "ALTER SYSTEM SET pg_stat_statements.track = '$( ((nested)) && echo all || echo top)'" \
+        -c 'SELECT pg_reload_conf()' >/dev/null 2>&1 &&
     ecm_psql -tA -c 'SELECT pg_stat_statements_reset()' >/dev/null 2>&1; then
     pgss=1
 fi
