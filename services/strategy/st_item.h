@@ -62,6 +62,7 @@ typedef struct {
     st_apply_status st;
     int row;         /* row of the locked contacts; -1: unknown contact */
     int withdrawn;   /* the feeder had withdrawn the attempt */
+    char tid[32];    /* the locked attempt's row (ctid), for its record */
     int current;     /* the result decides its contact */
     int history;     /* the decision needs the history and the calendar */
     int round_first; /* contacts.round_first_attempt; -1: NULL */

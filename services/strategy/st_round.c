@@ -42,25 +42,33 @@ static const char SQL_LOCK_CONTACTS[] =
     " LEFT JOIN strategy_rules r ON r.strategy_id = s.id AND r.outcome = u.o"
     " ORDER BY k.id FOR UPDATE OF k";
 
-/* The attempts of the contacts found, locked: whether each has an outcome
- * already and whether the feeder withdrew it. */
+/* The attempts of the contacts found, locked in key order: whether each has
+ * an outcome already, whether the feeder withdrew it, and its row (ctid)
+ * for SQL_RECORD_ATTEMPTS. Each attempt is looked up by its key in a
+ * LATERAL subquery (OFFSET 0 keeps it one): a prepared statement's generic
+ * plan can't turn into a join over every attempt, whatever the table's
+ * size when the plan was made. */
 static const char SQL_LOCK_ATTEMPTS[] =
-    "SELECT u.i, t.outcome IS NOT NULL, t.status = 'withdrawn'"
-    " FROM unnest($1::bigint[], $2::int[], $3::int[]) AS u (c, n, i)"
-    " JOIN attempts t ON t.contact_id = u.c AND t.attempt = u.n"
-    " ORDER BY t.contact_id, t.attempt FOR UPDATE OF t";
+    "SELECT u.i, t.o, t.w, t.tid"
+    " FROM (SELECT * FROM unnest($1::bigint[], $2::int[], $3::int[]) AS v (c, n, i)"
+    "  ORDER BY c, n) u"
+    " CROSS JOIN LATERAL (SELECT a.outcome IS NOT NULL AS o, a.status = 'withdrawn' AS w,"
+    "  a.ctid AS tid FROM attempts a WHERE a.contact_id = u.c AND a.attempt = u.n"
+    "  OFFSET 0 FOR UPDATE) t";
 
-/* outcome_at ($7): when ECM learnt the outcome, in business time
+/* outcome_at ($8): when ECM learnt the outcome, in business time
  * (result_at is the dialer's or the gateway's clock): quiet periods count
- * from it. */
+ * from it. The rows are found by the ctid SQL_LOCK_ATTEMPTS returned (the
+ * row is locked since, so it can't have moved): a TID lookup each, and
+ * the key checked as well. */
 static const char SQL_RECORD_ATTEMPTS[] =
     "UPDATE attempts t SET status = 'done',"
     " result_at = coalesce('epoch'::timestamptz + u.r * interval '1 millisecond', now()),"
     " raw_code = u.code, raw_detail = u.detail, outcome = u.o,"
-    " outcome_at = 'epoch'::timestamptz + $7::bigint * interval '1 millisecond'"
-    " FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::int[], $5::int[], $6::text[])"
-    " AS u (c, n, r, code, detail, o)"
-    " WHERE t.contact_id = u.c AND t.attempt = u.n";
+    " outcome_at = 'epoch'::timestamptz + $8::bigint * interval '1 millisecond'"
+    " FROM unnest($1::tid[], $2::bigint[], $3::int[], $4::bigint[], $5::int[], $6::int[],"
+    " $7::text[]) AS u (tid, c, n, r, code, detail, o)"
+    " WHERE t.ctid = u.tid AND t.contact_id = u.c AND t.attempt = u.n";
 
 /* A withdrawn attempt's result once its contact has moved on (queued again
  * and taken, or decided): the call was made, so it counts against the caps
@@ -154,7 +162,7 @@ static PGresult *lock_contacts(ecm_pg *pg, st_item *items, size_t n, char (*reas
  * outcome already is a duplicate. Returns 0 or -1. */
 static int record_attempts(ecm_pg *pg, st_item *items, size_t n, char (*reasons)[ST_REASON_MAX])
 {
-    ecm_pgarr a[6];
+    ecm_pgarr a[3];
     init_all(a, 3);
     size_t open = 0;
     for (size_t i = 0; i < n; i++) {
@@ -184,6 +192,7 @@ static int record_attempts(ecm_pg *pg, st_item *items, size_t n, char (*reasons)
             continue;
         seen[i] = 1;
         items[i].withdrawn = PQgetvalue(res, row, 2)[0] == 't';
+        snprintf(items[i].tid, sizeof items[i].tid, "%s", PQgetvalue(res, row, 3));
         if (PQgetvalue(res, row, 1)[0] == 't')
             items[i].st = ST_APPLY_DUPLICATE;
     }
@@ -193,37 +202,47 @@ static int record_attempts(ecm_pg *pg, st_item *items, size_t n, char (*reasons)
             reject(&items[i], reasons[i], "unknown attempt");
     free(seen);
 
-    init_all(a, 6);
+    ecm_pgarr b[7];
+    init_all(b, 7);
     size_t rec = 0;
     for (size_t i = 0; i < n; i++) {
         const st_result *r = items[i].r;
         if (items[i].st != ST_APPLY_DECIDED)
             continue;
         rec++;
-        ecm_pgarr_add_int(&a[0], r->contact_id);
-        ecm_pgarr_add_int(&a[1], r->attempt);
+        ecm_pgarr_add_str(&b[0], items[i].tid);
+        ecm_pgarr_add_int(&b[1], r->contact_id);
+        ecm_pgarr_add_int(&b[2], r->attempt);
         if (r->result_at_ms > 0)
-            ecm_pgarr_add_int(&a[2], r->result_at_ms);
+            ecm_pgarr_add_int(&b[3], r->result_at_ms);
         else
-            ecm_pgarr_add_str(&a[2], NULL);
-        ecm_pgarr_add_int(&a[3], r->raw_code);
+            ecm_pgarr_add_str(&b[3], NULL);
+        ecm_pgarr_add_int(&b[4], r->raw_code);
         if (r->has_raw_detail)
-            ecm_pgarr_add_int(&a[4], r->raw_detail);
+            ecm_pgarr_add_int(&b[5], r->raw_detail);
         else
-            ecm_pgarr_add_str(&a[4], NULL);
-        ecm_pgarr_add_str(&a[5], items[i].outcome);
+            ecm_pgarr_add_str(&b[5], NULL);
+        ecm_pgarr_add_str(&b[6], items[i].outcome);
     }
     if (rec == 0) {
-        for (size_t j = 0; j < 6; j++)
-            ecm_pgarr_destroy(&a[j]);
+        for (size_t j = 0; j < 7; j++)
+            ecm_pgarr_destroy(&b[j]);
         return 0;
     }
     char outcome_at[24];
     snprintf(outcome_at, sizeof(outcome_at), "%lld", (long long)ecm_clock_now_ms());
-    res = exec_arrays(pg, SQL_RECORD_ATTEMPTS, a, 6, outcome_at);
+    res = exec_arrays(pg, SQL_RECORD_ATTEMPTS, b, 7, outcome_at);
     if (res == NULL)
         return -1;
+    /* Every attempt locked above is recorded: anything else is a bug,
+     * and the transaction is not committed on it. */
+    int updated = atoi(PQcmdTuples(res));
     PQclear(res);
+    if ((size_t)updated != rec) {
+        ecm_log_error("attempts not recorded by their rows", "expected=%zu updated=%d", rec,
+                      updated);
+        return -1;
+    }
     return 0;
 }
 
