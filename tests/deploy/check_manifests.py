@@ -44,6 +44,36 @@ def selects(obj_sel, labels):
     return all(labels.get(k) == v for k, v in obj_sel.items())
 
 
+OUTSIDE_PODS = {('app.kubernetes.io/name', 'prometheus'), ('app.kubernetes.io/name', 'ingress-nginx'),
+                ('k8s-app', 'kube-dns')}
+ECM_LABELS = {'app.kubernetes.io/part-of', 'app.kubernetes.io/component'}
+
+
+def check_labels(name, docs):
+    """ECM's own objects carry part-of: ecm; selectors of outside pods no ECM label."""
+    for d in docs:
+        md = d['metadata']
+        where = f"{name}: {d['kind']} {md['name']}"
+        labels = md.get('labels') or {}
+        ecm_dev = labels.get('app.kubernetes.io/part-of') == 'ecm-dev'
+        if d['kind'] not in ('Namespace', 'ConfigMap', 'Secret') and not ecm_dev:
+            if labels.get('app.kubernetes.io/part-of') != 'ecm':
+                err(where, 'no label app.kubernetes.io/part-of: ecm')
+            t = d.get('spec', {}).get('template') if isinstance(d.get('spec'), dict) else None
+            if t and (t['metadata'].get('labels') or {}).get('app.kubernetes.io/part-of') != 'ecm':
+                err(where, 'pod template has no label app.kubernetes.io/part-of: ecm (the default-deny policy misses it)')
+        if d['kind'] != 'NetworkPolicy':
+            continue
+        peers = [p for r in d['spec'].get('ingress', []) for p in r.get('from', [])] + \
+                [p for r in d['spec'].get('egress', []) for p in r.get('to', [])]
+        for p in peers:
+            sel = (p.get('podSelector') or {}).get('matchLabels') or {}
+            outside = 'namespaceSelector' in p or any(i in OUTSIDE_PODS for i in sel.items())
+            bad = sorted(k for k in sel if k in ECM_LABELS)
+            if outside and bad:
+                err(where, f'selects pods outside ECM {sel} by ECM label(s) {bad}: those pods lack them')
+
+
 def check_overlay(name, docs, secret_keys=None):
     cms = {}
     secrets = {}
@@ -54,6 +84,7 @@ def check_overlay(name, docs, secret_keys=None):
             secrets[d['metadata']['name']] = set((d.get('data') or {}).keys()) | set((d.get('stringData') or {}).keys())
     if secret_keys is not None:
         secrets.setdefault('ecm-secrets', set()).update(secret_keys)
+    check_labels(name, docs)
     by_kind = {}
     for d in docs:
         by_kind.setdefault(d['kind'], []).append(d)
@@ -147,6 +178,22 @@ def check_overlay(name, docs, secret_keys=None):
     return deps
 
 
+def check_prod_kafka(prod):
+    """In prod every container that talks to Kafka has the same security settings."""
+    want = ('ECM_KAFKA_security.protocol', 'ECM_KAFKA_sasl.mechanisms', 'ECM_KAFKA_sasl.username',
+            'ECM_KAFKA_sasl.password')
+    for d in prod:
+        if d['kind'] not in ('Deployment', 'Job'):
+            continue
+        for c in d['spec']['template']['spec']['containers']:
+            names = env_names(c)
+            if 'ECM_KAFKA_BROKERS' in names:
+                missing = [w for w in want if w not in names]
+                if missing:
+                    err(f"overlays/prod {d['kind']} {d['metadata']['name']} container {c['name']}",
+                        f'uses Kafka without {missing} (kafka-sasl.yaml)')
+
+
 def env_names(c):
     return {e['name'] for e in c.get('env', [])}
 
@@ -158,6 +205,7 @@ def main():
     check_overlay('base', base, secret_keys=set(example['stringData']))
     check_overlay('overlays/dev', dev)
     check_overlay('overlays/prod', prod, secret_keys=set(example['stringData']))
+    check_prod_kafka(prod)
     for d in prod:
         if d['kind'] != 'NetworkPolicy':
             continue
