@@ -85,7 +85,8 @@ typedef struct {
     {"ECM_LOG_LEVEL", ECM_CFG_STRING, offsetof(type, member.log_level), "info", 0, -1,            \
      "debug, info, warn or error", ecm_service_validate_log_level, 0},                           \
     {"ECM_MIGRATE", ECM_CFG_BOOL, offsetof(type, member.migrate), "true", 0, -1,                  \
-     "apply DB migrations at start (advisory-locked)", NULL, 0},                                 \
+     "apply DB migrations at start (advisory-locked); false: /readyz fails while the DB's "      \
+     "schema is older than this version's", NULL, 0},                                            \
     {"ECM_SHUTDOWN_TIMEOUT_S", ECM_CFG_INT, offsetof(type, member.shutdown_timeout_s), "20", 1,   \
      600, "bound on the stop after SIGTERM (drain, Kafka commit and flush); a stop still "        \
      "running then ends with exit status 70", NULL, 0},                                           \
