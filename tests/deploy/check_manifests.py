@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Checks ECM's rendered Kubernetes manifests and the compose file.
-usage: check_manifests.py BASE.yaml DEV.yaml PROD.yaml COMPOSE.yaml [HELP_DIR]
+usage: check_manifests.py BASE.yaml DEV.yaml PROD.yaml PROD_MIGRATE.yaml COMPOSE.yaml [HELP_DIR]
   - every Deployment's containers: readiness and liveness probes, resources
     (cpu and memory requests, a memory limit), a restrictive securityContext
     (no privilege escalation, read-only root, capabilities dropped; the pod
@@ -8,7 +8,12 @@ usage: check_manifests.py BASE.yaml DEV.yaml PROD.yaml COMPOSE.yaml [HELP_DIR]
     /healthz, Prometheus annotations, terminationGracePeriodSeconds covering
     ECM_SHUTDOWN_TIMEOUT_S + preStop, a Service, a PodDisruptionBudget, an
     HPA (and no spec.replicas of its own) and a NetworkPolicy that select
-    it; the migration Job;
+    it;
+  - the migration Job is not in base or prod (one apply would roll the
+    services beside it) but in PROD_MIGRATE (overlays/prod/migrate) with its
+    Namespace, ServiceAccount and NetworkPolicy, named after the image tag
+    prod's Deployments use, without ttlSecondsAfterFinished; dev keeps it
+    (podman runs it first);
   - every configMapKeyRef / secretKeyRef names a key the overlay provides
     (prod's Secret is made outside: its keys are those of secret.example.yaml);
   - every ECM service of the compose file sets the same variable names as its
@@ -74,7 +79,7 @@ def check_labels(name, docs):
                 err(where, f'selects pods outside ECM {sel} by ECM label(s) {bad}: those pods lack them')
 
 
-def check_overlay(name, docs, secret_keys=None):
+def check_overlay(name, docs, secret_keys=None, want_job=False):
     cms = {}
     secrets = {}
     for d in docs:
@@ -89,8 +94,10 @@ def check_overlay(name, docs, secret_keys=None):
     for d in docs:
         by_kind.setdefault(d['kind'], []).append(d)
     deps = by_kind.get('Deployment', [])
-    if not by_kind.get('Job'):
+    if want_job and not by_kind.get('Job'):
         err(name, 'no migration Job')
+    if not want_job and by_kind.get('Job'):
+        err(name, 'a Job in the same apply as the Deployments (the migration is overlays/prod/migrate)')
     for d in deps + by_kind.get('Job', []):
         where = f"{name}: {d['kind']} {d['metadata']['name']}"
         t = d['spec']['template']
@@ -194,19 +201,54 @@ def check_prod_kafka(prod):
                         f'uses Kafka without {missing} (kafka-sasl.yaml)')
 
 
+def image_tag(docs, kind):
+    for d in docs:
+        if d['kind'] == kind:
+            return d['spec']['template']['spec']['containers'][0]['image'].rsplit(':', 1)[-1]
+    return None
+
+
+def check_prod_migrate(prod, mig):
+    """The migration's own apply: what a first install needs, named after the version."""
+    where = 'overlays/prod/migrate'
+    kinds = {}
+    for d in mig:
+        kinds.setdefault(d['kind'], []).append(d)
+    for k in ('Namespace', 'ServiceAccount', 'NetworkPolicy', 'Job'):
+        if len(kinds.get(k, [])) != 1:
+            err(where, f'wants exactly one {k}, has {len(kinds.get(k, []))}')
+            return
+    job = kinds['Job'][0]
+    tag = image_tag(mig, 'Job')
+    if tag != image_tag(prod, 'Deployment'):
+        err(where, f"Job image tag {tag} != the Deployments' {image_tag(prod, 'Deployment')}")
+    if not job['metadata']['name'].endswith('-' + str(tag)):
+        err(where, f"Job {job['metadata']['name']} not named after the version {tag} (its template is immutable)")
+    if 'ttlSecondsAfterFinished' in job['spec']:
+        err(where, 'Job has ttlSecondsAfterFinished (a GitOps tool recreates it)')
+    spec = job['spec']['template']['spec']
+    if spec.get('serviceAccountName') != kinds['ServiceAccount'][0]['metadata']['name']:
+        err(where, f"Job's serviceAccountName {spec.get('serviceAccountName')} is not the ServiceAccount in this apply")
+    np = kinds['NetworkPolicy'][0]
+    if not selects(np['spec']['podSelector'].get('matchLabels', {}), job['spec']['template']['metadata']['labels']):
+        err(where, 'the NetworkPolicy does not select the Job\'s pod')
+
+
 def env_names(c):
     return {e['name'] for e in c.get('env', [])}
 
 
 def main():
-    base, dev, prod, compose = (load(p) for p in sys.argv[1:5])
-    help_dir = sys.argv[5] if len(sys.argv) > 5 else None
+    base, dev, prod, prod_migrate, compose = (load(p) for p in sys.argv[1:6])
+    help_dir = sys.argv[6] if len(sys.argv) > 6 else None
     example = load(os.path.join(ROOT, 'deploy/k8s/overlays/prod/secret.example.yaml'))[0]
     check_overlay('base', base, secret_keys=set(example['stringData']))
-    check_overlay('overlays/dev', dev)
+    check_overlay('overlays/dev', dev, want_job=True)
     check_overlay('overlays/prod', prod, secret_keys=set(example['stringData']))
+    check_overlay('overlays/prod/migrate', prod_migrate, secret_keys=set(example['stringData']), want_job=True)
+    check_prod_migrate(prod, prod_migrate)
     check_prod_kafka(prod)
-    for d in prod:
+    for d in prod + prod_migrate:
         if d['kind'] != 'NetworkPolicy':
             continue
         for r in d['spec'].get('egress', []):
@@ -216,7 +258,7 @@ def main():
                 cidr = t.get('ipBlock', {}).get('cidr', '')
                 if cidr and not re.match(r'^[0-9a-fA-F:.]+/[0-9]+$', cidr):
                     err(f"overlays/prod NetworkPolicy {d['metadata']['name']}", f'ipBlock {cidr!r} is not a CIDR (network.env)')
-    for d in base + dev + prod:
+    for d in base + dev + prod + prod_migrate:
         if d['kind'] != 'NetworkPolicy':
             continue
         for r in d['spec'].get('ingress', []):
