@@ -14,6 +14,8 @@ usage: check_manifests.py BASE.yaml DEV.yaml PROD.yaml PROD_MIGRATE.yaml COMPOSE
     Namespace, ServiceAccount and NetworkPolicy, named after the image tag
     prod's Deployments use, without ttlSecondsAfterFinished; dev keeps it
     (podman runs it first);
+  - in prod, an ECM_PG_DSN with sslmode=verify-* names an sslrootcert in a
+    mounted volume, and every Kafka client has ECM_KAFKA_ssl.ca.location in one;
   - every configMapKeyRef / secretKeyRef names a key the overlay provides
     (prod's Secret is made outside: its keys are those of secret.example.yaml);
   - every ECM service of the compose file sets the same variable names as its
@@ -234,6 +236,31 @@ def check_prod_migrate(prod, mig):
         err(where, 'the NetworkPolicy does not select the Job\'s pod')
 
 
+def mounted(c, path):
+    return any(path.startswith(m['mountPath'].rstrip('/') + '/') for m in c.get('volumeMounts', []))
+
+
+def check_prod_tls(docs, secret):
+    """verify-full needs a CA file the container has (libpq 15: no sslrootcert=system)."""
+    for d in docs:
+        if d['kind'] not in ('Deployment', 'Job'):
+            continue
+        for c in d['spec']['template']['spec']['containers']:
+            cw = f"overlays/prod {d['kind']} {d['metadata']['name']} container {c['name']}"
+            for e in c.get('env', []):
+                ref = e.get('valueFrom', {}).get('secretKeyRef', {})
+                if e['name'] == 'ECM_PG_DSN' and ref.get('key') in secret:
+                    dsn = secret[ref['key']]
+                    m = re.search(r'sslrootcert=(\S+)', dsn)
+                    if 'verify-' in dsn and not (m and mounted(c, m.group(1))):
+                        err(cw, f"{ref['key']}: sslmode verify-* without an sslrootcert in a mounted volume")
+                if e['name'] == 'ECM_KAFKA_ssl.ca.location' and not mounted(c, e.get('value', '')):
+                    err(cw, f"ECM_KAFKA_ssl.ca.location {e.get('value')} is not in a mounted volume")
+            names = env_names(c)
+            if 'ECM_KAFKA_BROKERS' in names and 'ECM_KAFKA_ssl.ca.location' not in names:
+                err(cw, 'Kafka over TLS without ECM_KAFKA_ssl.ca.location (kafka-sasl.yaml)')
+
+
 def env_names(c):
     return {e['name'] for e in c.get('env', [])}
 
@@ -247,6 +274,7 @@ def main():
     check_overlay('overlays/prod', prod, secret_keys=set(example['stringData']))
     check_overlay('overlays/prod/migrate', prod_migrate, secret_keys=set(example['stringData']), want_job=True)
     check_prod_migrate(prod, prod_migrate)
+    check_prod_tls(prod + prod_migrate, example['stringData'])
     check_prod_kafka(prod)
     for d in prod + prod_migrate:
         if d['kind'] != 'NetworkPolicy':
