@@ -16,6 +16,8 @@ usage: check_manifests.py BASE.yaml DEV.yaml PROD.yaml PROD_MIGRATE.yaml COMPOSE
     (podman runs it first);
   - in prod, an ECM_PG_DSN with sslmode=verify-* names an sslrootcert in a
     mounted volume, and every Kafka client has ECM_KAFKA_ssl.ca.location in one;
+  - in prod, a Deployment the Ingress routes to allows >= 1000 connections
+    per client address (they all come from the ingress controller);
   - every configMapKeyRef / secretKeyRef names a key the overlay provides
     (prod's Secret is made outside: its keys are those of secret.example.yaml);
   - every ECM service of the compose file sets the same variable names as its
@@ -261,6 +263,33 @@ def check_prod_tls(docs, secret):
                 err(cw, 'Kafka over TLS without ECM_KAFKA_ssl.ca.location (kafka-sasl.yaml)')
 
 
+# Binaries' ECM_HTTP_MAX_CONNECTIONS_PER_CLIENT defaults (ECM_COMMON_CONFIG_ENTRIES).
+PER_CLIENT_DEFAULT = {'sms': 1000}
+BEHIND_INGRESS_MIN = 1000
+
+
+def check_ingress_caps(prod):
+    """A service behind the Ingress sees every client as the controller's address."""
+    routed = set()
+    for d in prod:
+        if d['kind'] == 'Ingress':
+            for r in d['spec'].get('rules', []):
+                for p in r.get('http', {}).get('paths', []):
+                    routed.add(p['backend']['service']['name'])
+    for d in prod:
+        if d['kind'] != 'Deployment' or d['metadata']['name'] not in routed:
+            continue
+        c = d['spec']['template']['spec']['containers'][0]
+        cap = PER_CLIENT_DEFAULT.get(c['name'], 64)
+        for e in c.get('env', []):
+            if e['name'] == 'ECM_HTTP_MAX_CONNECTIONS_PER_CLIENT' and 'value' in e:
+                cap = int(e['value'])
+        if cap < BEHIND_INGRESS_MIN:
+            err(f"overlays/prod Deployment {d['metadata']['name']}",
+                f'behind the Ingress with ECM_HTTP_MAX_CONNECTIONS_PER_CLIENT {cap} < {BEHIND_INGRESS_MIN} '
+                '(every client has the controller\'s address: 429 for all)')
+
+
 def env_names(c):
     return {e['name'] for e in c.get('env', [])}
 
@@ -275,6 +304,7 @@ def main():
     check_overlay('overlays/prod/migrate', prod_migrate, secret_keys=set(example['stringData']), want_job=True)
     check_prod_migrate(prod, prod_migrate)
     check_prod_tls(prod + prod_migrate, example['stringData'])
+    check_ingress_caps(prod)
     check_prod_kafka(prod)
     for d in prod + prod_migrate:
         if d['kind'] != 'NetworkPolicy':
