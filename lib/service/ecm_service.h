@@ -160,6 +160,13 @@ int ecm_service_start_http(ecm_service *s) __attribute__((warn_unused_result));
 ecm_pg_pool *ecm_service_pg_pool_new(const ecm_service *s, int size)
     __attribute__((warn_unused_result));
 
+/* /readyz stops asking the producer's broker: for a service that writes
+ * events only through the outbox (the gateway), so that a Kafka outage leaves
+ * it ready; the outbox keeps the events until the relay reaches the broker
+ * again. The consumer, when there is one, is still checked. May be called
+ * while the HTTP server runs. Can't fail. */
+void ecm_service_ready_without_producer(ecm_service *s);
+
 /* Creates s's consumer (s->consumer) in group group_id of the ntopics
  * topics, with the common brokers and dead-letter topic. Returns 0, or -1
  * (logged) with s->consumer NULL. */

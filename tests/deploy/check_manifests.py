@@ -5,8 +5,9 @@ usage: check_manifests.py BASE.yaml DEV.yaml PROD.yaml PROD_MIGRATE.yaml COMPOSE
     (cpu and memory requests, a memory limit), a restrictive securityContext
     (no privilege escalation, read-only root, capabilities dropped; the pod
     runAsNonRoot); every ECM service: readiness on /readyz, liveness on
-    /healthz, Prometheus annotations, terminationGracePeriodSeconds covering
-    ECM_SHUTDOWN_TIMEOUT_S + preStop, a Service, a PodDisruptionBudget, an
+    /healthz (readiness timeoutSeconds >= 5), Prometheus annotations, terminationGracePeriodSeconds covering
+    ECM_SHUTDOWN_TIMEOUT_S + preStop, a Service, a PodDisruptionBudget
+    (unhealthyPodEvictionPolicy AlwaysAllow), an
     HPA (and no spec.replicas of its own) and a NetworkPolicy that select
     it;
   - the migration Job is not in base or prod (one apply would roll the
@@ -55,6 +56,8 @@ def selects(obj_sel, labels):
 
 OUTSIDE_PODS = {('app.kubernetes.io/name', 'prometheus'), ('app.kubernetes.io/name', 'ingress-nginx'),
                 ('k8s-app', 'kube-dns')}
+# lib/service/ecm_service.c: /readyz's two Kafka probes of 1 s each, plus the DB.
+READY_TIMEOUT_MIN_S = 5
 ECM_LABELS = {'app.kubernetes.io/part-of', 'app.kubernetes.io/component'}
 
 
@@ -151,6 +154,14 @@ def check_overlay(name, docs, secret_keys=None, want_job=False):
         c = main[0]
         if c.get('readinessProbe', {}).get('httpGet', {}).get('path') != '/readyz':
             err(where, 'readiness probe is not GET /readyz')
+        if c.get('readinessProbe', {}).get('timeoutSeconds', 1) < READY_TIMEOUT_MIN_S:
+            err(where, f'readiness timeoutSeconds < {READY_TIMEOUT_MIN_S} (/readyz may spend 2 x 1 s on Kafka)')
+        for pdb in by_kind.get('PodDisruptionBudget', []):
+            sel = pdb['spec'].get('selector', {}).get('matchLabels', {})
+            if sel and selects(sel, t['metadata']['labels']) and \
+                    pdb['spec'].get('unhealthyPodEvictionPolicy') != 'AlwaysAllow':
+                err(where, f"PDB {pdb['metadata']['name']}: unhealthyPodEvictionPolicy is not AlwaysAllow "
+                    '(NotReady pods, e.g. in a Kafka outage, would block drains)')
         if c.get('livenessProbe', {}).get('httpGet', {}).get('path') != '/healthz':
             err(where, 'liveness probe is not GET /healthz')
         drain = None

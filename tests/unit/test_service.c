@@ -197,6 +197,9 @@ static void test_service_init_serves_readyz_and_stops_within_bound(void **state)
 
     assert_int_equal(rd_kafka_mock_broker_set_down(kafka.mock, 1), 0);
     assert_int_equal(wait_status("/readyz", 503), 503);
+    /* An outbox-only service (the gateway) stays ready without the broker. */
+    ecm_service_ready_without_producer(&s);
+    assert_int_equal(wait_status("/readyz", 200), 200);
     assert_int_equal(rd_kafka_mock_broker_set_up(kafka.mock, 1), 0);
     assert_int_equal(wait_status("/readyz", 200), 200);
 
