@@ -8,7 +8,8 @@
 #     PDB/HPA/NetworkPolicy per service, config keys, compose = k8s variables,
 #     every variable known to its binary's --help when the build is there);
 #   - tests/deploy/podman_kube.py turns the dev overlay into podman's form;
-#   - deploy/prometheus/alerts.yml passes promtool check rules;
+#   - deploy/prometheus/alerts.yml passes promtool check rules, and
+#     tests/deploy/alerts_test.yml (promtool test rules);
 #   - every metric deploy/grafana/ecm.json and the alerts name is in
 #     deploy/grafana/metrics.txt (collected from the running pods by
 #     scripts/deploy-check.sh) and still in the sources.
@@ -50,6 +51,7 @@ python3 tests/deploy/podman_kube.py "$out/overlays-dev.yaml" "$out/podman" | sed
 
 promtool=$(ecm_promtool) || ecm_die "promtool (Debian package prometheus) not available"
 "$promtool" check rules deploy/prometheus/alerts.yml | sed 's/^/promtool: /'
+"$promtool" test rules tests/deploy/alerts_test.yml | sed 's/^/promtool: /'
 python3 -c 'import json, sys; json.load(open(sys.argv[1]))' deploy/grafana/ecm.json
 python3 tests/deploy/metric_names.py check deploy/grafana/ecm.json deploy/prometheus/alerts.yml
 bash -n scripts/image.sh scripts/deploy-check.sh deploy/ecm-entrypoint.sh deploy/kannel/kannel-entrypoint.sh deploy/kannel/kannel-conf.sh deploy/postgres/pg-entrypoint.sh
