@@ -19,6 +19,9 @@ usage: check_manifests.py BASE.yaml DEV.yaml PROD.yaml PROD_MIGRATE.yaml COMPOSE
     mounted volume, and every Kafka client has ECM_KAFKA_ssl.ca.location in one;
   - in prod, a Deployment the Ingress routes to allows >= 1000 connections
     per client address (they all come from the ingress controller);
+  - deploy/k8s/topics (Strimzi KafkaTopics) = compose's kafka-init topics and
+    partitions, and the dev broker's partition count; in prod every Kafka
+    client's NetworkPolicy allows the ports of ECM_KAFKA_BROKERS;
   - every configMapKeyRef / secretKeyRef names a key the overlay provides
     (prod's Secret is made outside: its keys are those of secret.example.yaml);
   - every ECM service of the compose file sets the same variable names as its
@@ -301,6 +304,52 @@ def check_ingress_caps(prod):
                 '(every client has the controller\'s address: 429 for all)')
 
 
+def compose_topics(compose):
+    """{topic: partitions} from the compose file's kafka-init command."""
+    cmd = ' '.join(compose['services']['kafka-init'].get('command') or [])
+    cmd = cmd.replace('\\\n', ' ')
+    topics = {}
+    for m in re.finditer(r'for topic in ([^;]+); do(.*?)done', cmd, re.S):
+        parts = int(re.search(r'--partitions (\d+)', m.group(2)).group(1))
+        for t in m.group(1).split():
+            topics[t] = parts
+    for m in re.finditer(r'--topic ([a-z][\w.]+)\s+--partitions (\d+)', cmd):
+        topics[m.group(1)] = int(m.group(2))
+    return topics
+
+
+def check_topics(compose, topics_docs, dev):
+    want = compose_topics(compose)
+    got = {d['spec']['topicName']: d['spec']['partitions'] for d in topics_docs if d['kind'] == 'KafkaTopic'}
+    if not want or want != got:
+        err('deploy/k8s/topics', f'KafkaTopics {got} != docker-compose kafka-init {want}')
+    for d in dev:
+        if d['kind'] == 'Deployment' and d['metadata']['name'] == 'ecm-devbroker':
+            for e in d['spec']['template']['spec']['containers'][0].get('env', []):
+                if e['name'] == 'ECM_DEVBROKER_PARTITIONS' and int(e['value']) != want.get('contacts.uploaded'):
+                    err('overlays/dev ecm-devbroker', f"{e['value']} partitions, {want.get('contacts.uploaded')} elsewhere")
+
+
+def check_kafka_ports(prod):
+    """Every Kafka client's NetworkPolicy lets it reach the brokers' ports."""
+    cm = next((d['data'] for d in prod if d['kind'] == 'ConfigMap' and d['metadata']['name'].startswith('ecm-config')), {})
+    ports = {int(b.rsplit(':', 1)[1]) for b in cm.get('ECM_KAFKA_BROKERS', '').split(',') if ':' in b}
+    for d in prod:
+        if d['kind'] != 'NetworkPolicy':
+            continue
+        name = d['metadata']['name']
+        dep = next((x for x in prod if x['kind'] == 'Deployment' and x['metadata']['name'] == name), None)
+        if not dep or 'ECM_KAFKA_BROKERS' not in env_names(dep['spec']['template']['spec']['containers'][0]):
+            continue
+        allowed = set()
+        for r in d['spec'].get('egress', []):
+            for p in r.get('ports', []):
+                if isinstance(p.get('port'), int):
+                    allowed.update(range(p['port'], p.get('endPort', p['port']) + 1))
+        for p in sorted(ports - allowed):
+            err(f'overlays/prod NetworkPolicy {name}', f'no egress to Kafka port {p} (ECM_KAFKA_BROKERS)')
+
+
 def env_names(c):
     return {e['name'] for e in c.get('env', [])}
 
@@ -308,6 +357,8 @@ def env_names(c):
 def main():
     base, dev, prod, prod_migrate, compose = (load(p) for p in sys.argv[1:6])
     help_dir = sys.argv[6] if len(sys.argv) > 6 else None
+    check_topics(compose[0], load(os.path.join(ROOT, 'deploy/k8s/topics/topics.yaml')), dev)
+    check_kafka_ports(prod)
     example = load(os.path.join(ROOT, 'deploy/k8s/overlays/prod/secret.example.yaml'))[0]
     check_overlay('base', base, secret_keys=set(example['stringData']))
     check_overlay('overlays/dev', dev, want_job=True)
