@@ -4,7 +4,7 @@ usage: check_manifests.py BASE.yaml DEV.yaml PROD.yaml PROD_MIGRATE.yaml COMPOSE
   - every Deployment's containers: readiness and liveness probes, resources
     (cpu and memory requests, a memory limit), a restrictive securityContext
     (no privilege escalation, read-only root, capabilities dropped; the pod
-    runAsNonRoot); every ECM service: readiness on /readyz, liveness on
+    runAsNonRoot; fsGroupChangePolicy OnRootMismatch with a PVC); every ECM service: readiness on /readyz, liveness on
     /healthz (readiness timeoutSeconds >= 5), Prometheus annotations, terminationGracePeriodSeconds covering
     ECM_SHUTDOWN_TIMEOUT_S + preStop, a Service, a PodDisruptionBudget
     (unhealthyPodEvictionPolicy AlwaysAllow), an
@@ -116,6 +116,10 @@ def check_overlay(name, docs, secret_keys=None, want_job=False):
         psc = spec.get('securityContext', {})
         if not psc.get('runAsNonRoot'):
             err(where, 'pod securityContext.runAsNonRoot is not true')
+        if psc.get('fsGroup') is not None and psc.get('fsGroupChangePolicy') != 'OnRootMismatch' and \
+                any('persistentVolumeClaim' in v for v in spec.get('volumes', [])):
+            err(where, 'fsGroup on a persistent volume without fsGroupChangePolicy: OnRootMismatch '
+                '(every start would chown the whole shared volume)')
         for c in spec['containers']:
             cw = f"{where} container {c['name']}"
             if d['kind'] == 'Deployment':
@@ -168,9 +172,11 @@ def check_overlay(name, docs, secret_keys=None, want_job=False):
         if c.get('livenessProbe', {}).get('httpGet', {}).get('path') != '/healthz':
             err(where, 'liveness probe is not GET /healthz')
         drain = None
+        literal = None
         for e in c.get('env', []):
             if e['name'] == 'ECM_SHUTDOWN_TIMEOUT_S':
                 drain = 20  # the ConfigMap's value is checked below
+                literal = int(e['value']) if 'value' in e else None
         pre = c.get('lifecycle', {}).get('preStop', {}).get('exec', {}).get('command', [])
         pre_s = int(pre[1]) if len(pre) == 2 and pre[0] == 'sleep' else 0
         grace = spec.get('terminationGracePeriodSeconds', 30)
@@ -178,7 +184,7 @@ def check_overlay(name, docs, secret_keys=None, want_job=False):
         for d2 in by_kind.get('ConfigMap', []):
             if d2['metadata']['name'].startswith('ecm-config'):
                 cm_drain = int(d2['data'].get('ECM_SHUTDOWN_TIMEOUT_S', 20))
-        drain = cm_drain or drain or 20
+        drain = literal or cm_drain or drain or 20
         if grace < drain + pre_s + 5:
             err(where, f'terminationGracePeriodSeconds {grace} < drain {drain} s + preStop {pre_s} s + 5')
         sel_labels = t['metadata']['labels']
