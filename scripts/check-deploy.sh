@@ -8,7 +8,8 @@
 #     PDB/HPA/NetworkPolicy per service, config keys, compose = k8s variables,
 #     every variable known to its binary's --help when the build is there);
 #   - tests/deploy/podman_kube.py turns the dev overlay into podman's form;
-#   - deploy/prometheus/alerts.yml passes promtool check rules;
+#   - deploy/prometheus/alerts.yml passes promtool check rules, and
+#     tests/deploy/alerts_test.yml (promtool test rules);
 #   - every metric deploy/grafana/ecm.json and the alerts name is in
 #     deploy/grafana/metrics.txt (collected from the running pods by
 #     scripts/deploy-check.sh) and still in the sources.
@@ -30,10 +31,10 @@ docker-compose -f deploy/docker-compose.yml config -q
 docker-compose -f deploy/docker-compose.yml config >"$out/compose.yaml"
 ecm_say "docker-compose config: deploy/docker-compose.yml is valid ($(docker-compose --version | head -n 1))"
 
-for o in base overlays/dev overlays/prod; do
-    ecm_kustomize "deploy/k8s/$o" >"$out/$(basename "$o").yaml" ||
+for o in base overlays/dev overlays/prod overlays/prod/migrate; do
+    ecm_kustomize "deploy/k8s/$o" >"$out/${o//\//-}.yaml" ||
         ecm_die "kustomize of deploy/k8s/$o failed"
-    ecm_say "kustomize deploy/k8s/$o: $(grep -c '^kind:' "$out/$(basename "$o").yaml") objects"
+    ecm_say "kustomize deploy/k8s/$o: $(grep -c '^kind:' "$out/${o//\//-}.yaml") objects"
 done
 help=()
 if [[ -x $ECM_BIN_DIR/ecm-gateway ]]; then
@@ -44,11 +45,13 @@ if [[ -x $ECM_BIN_DIR/ecm-gateway ]]; then
 else
     ecm_warn "no build in $ECM_BIN_DIR: variable names not checked against --help"
 fi
-python3 tests/deploy/check_manifests.py "$out/base.yaml" "$out/dev.yaml" "$out/prod.yaml" "$out/compose.yaml" "${help[@]}"
-python3 tests/deploy/podman_kube.py "$out/dev.yaml" "$out/podman" | sed 's/^/podman form: /'
+python3 tests/deploy/check_manifests.py "$out/base.yaml" "$out/overlays-dev.yaml" "$out/overlays-prod.yaml" \
+    "$out/overlays-prod-migrate.yaml" "$out/compose.yaml" "${help[@]}"
+python3 tests/deploy/podman_kube.py "$out/overlays-dev.yaml" "$out/podman" | sed 's/^/podman form: /'
 
 promtool=$(ecm_promtool) || ecm_die "promtool (Debian package prometheus) not available"
 "$promtool" check rules deploy/prometheus/alerts.yml | sed 's/^/promtool: /'
+"$promtool" test rules tests/deploy/alerts_test.yml | sed 's/^/promtool: /'
 python3 -c 'import json, sys; json.load(open(sys.argv[1]))' deploy/grafana/ecm.json
 python3 tests/deploy/metric_names.py check deploy/grafana/ecm.json deploy/prometheus/alerts.yml
 bash -n scripts/image.sh scripts/deploy-check.sh deploy/ecm-entrypoint.sh deploy/kannel/kannel-entrypoint.sh deploy/kannel/kannel-conf.sh deploy/postgres/pg-entrypoint.sh

@@ -188,3 +188,28 @@ unlock:
     advisory(conn, "pg_advisory_unlock");
     return applied;
 }
+
+int ecm_migrate_schema_current(PGconn *conn, int want, int *applied)
+{
+    if (!conn)
+        return -1;
+    PGresult *res = PQexec(conn, "SELECT coalesce(max(version), 0) FROM schema_migrations");
+    int rc = -1;
+    if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+        *applied = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
+        rc = *applied >= want;
+    } else if (res) {
+        const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        if (st && strcmp(st, "42P01") == 0) { /* undefined_table: never migrated */
+            *applied = 0;
+            rc = want <= 0;
+        }
+    }
+    PQclear(res);
+    return rc;
+}
+
+int ecm_migrate_latest(const ecm_migration *list, size_t n)
+{
+    return n > 0 ? list[n - 1].version : 0;
+}

@@ -24,6 +24,18 @@ extern const size_t ecm_migrations_count;
 int ecm_migrate_apply(PGconn *conn, const ecm_migration *list, size_t n)
     __attribute__((warn_unused_result));
 
+/* The schema check of a service that does not migrate (ECM_MIGRATE=false):
+ * reads the DB's applied version with one query into *applied (0 when
+ * schema_migrations does not exist yet). Returns 1 when it is at least
+ * `want` (a newer schema is fine: migrations are forward-compatible), 0 when
+ * older, -1 when the query failed for another reason (*applied unchanged).
+ * Logs nothing: readiness probes call it often. */
+int ecm_migrate_schema_current(PGconn *conn, int want, int *applied)
+    __attribute__((warn_unused_result));
+
+/* The newest version in list, 0 when n is 0. Can't fail. */
+int ecm_migrate_latest(const ecm_migration *list, size_t n);
+
 #define ECM_MIGRATE_LOCK_KEY 0x45434d4d /* "ECMM" */
 
 #endif

@@ -2,6 +2,7 @@
 #include "ecm_service.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,9 @@
 volatile sig_atomic_t ecm_stop_requested = 0;
 
 #define SERVICE_SOURCE_MAX 96
-#define SERVICE_READY_KAFKA_TIMEOUT_MS 2000
+/* Each Kafka probe of /readyz: two of them stay well inside the readiness
+ * probe's timeoutSeconds (5 s in deploy/k8s). */
+#define SERVICE_READY_KAFKA_TIMEOUT_MS 1000
 /* The orderly steps end this long before the watchdog fires (at most a
  * quarter of the bound): freeing what is left and the last log line. */
 #define SERVICE_STOP_MARGIN_MS 1000
@@ -29,6 +32,12 @@ struct ecm_service_internal {
     /* ecm_ready: the last /readyz answer (1 ready, 0 not), for alerts on
      * readiness flapping without kube-state-metrics. */
     ecm_metric *ready;
+    /* ECM_MIGRATE=false: 1 once the DB's schema was seen at least at the
+     * newest migration compiled in. Migrations are forward-only, so it stays
+     * true and /readyz goes back to a plain SELECT 1. */
+    int schema_current;
+    /* 1: /readyz does not probe the producer (ecm_service_ready_without_producer). */
+    atomic_int ready_without_producer;
 };
 
 static void service_on_signal(int sig)
@@ -90,6 +99,46 @@ void ecm_service_configure(int argc, char **argv, const char *prog, const char *
     }
 }
 
+/* The database part of /readyz: one query. Until the schema was seen current
+ * (or when the service migrated it itself), the query reads the applied
+ * migration version, so that pods of a new version stay NotReady until the
+ * migration Job ran. Returns 0, or -1 with the reason in errstr. */
+static int service_check_db(ecm_service *s, char *errstr, size_t errstr_size)
+{
+    struct ecm_service_internal *in = s->internal;
+    PGconn *conn = ecm_pg_try_conn(in->ready_pg);
+    if (!conn) {
+        snprintf(errstr, errstr_size, "database unreachable");
+        return -1;
+    }
+    if (s->common->migrate || in->schema_current) {
+        PGresult *res = PQexec(conn, "SELECT 1");
+        int ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+        PQclear(res);
+        if (ok)
+            return 0;
+        ecm_pg_check_broken(in->ready_pg);
+        snprintf(errstr, errstr_size, "database unreachable");
+        return -1;
+    }
+    int want = ecm_migrate_latest(ecm_migrations, ecm_migrations_count);
+    int applied = 0;
+    int rc = ecm_migrate_schema_current(conn, want, &applied);
+    if (rc < 0) {
+        ecm_pg_check_broken(in->ready_pg);
+        snprintf(errstr, errstr_size, "database unreachable");
+        return -1;
+    }
+    if (rc == 0) {
+        snprintf(errstr, errstr_size,
+                 "database schema at migration %d, this version needs %d (run the migration Job)",
+                 applied, want);
+        return -1;
+    }
+    in->schema_current = 1;
+    return 0;
+}
+
 /* The readiness answer, without the gauge (service_ready). */
 static int service_check_ready(ecm_service *s, char *errstr, size_t errstr_size)
 {
@@ -97,21 +146,10 @@ static int service_check_ready(ecm_service *s, char *errstr, size_t errstr_size)
         snprintf(errstr, errstr_size, "stopping");
         return -1;
     }
-    struct ecm_service_internal *in = s->internal;
-    int db_ok = 0;
-    PGconn *conn = ecm_pg_try_conn(in->ready_pg);
-    if (conn) {
-        PGresult *res = PQexec(conn, "SELECT 1");
-        db_ok = PQresultStatus(res) == PGRES_TUPLES_OK;
-        PQclear(res);
-        if (!db_ok)
-            ecm_pg_check_broken(in->ready_pg);
-    }
-    if (!db_ok) {
-        snprintf(errstr, errstr_size, "database unreachable");
+    if (service_check_db(s, errstr, errstr_size) != 0)
         return -1;
-    }
-    if (!ecm_kafka_producer_reachable(s->producer, SERVICE_READY_KAFKA_TIMEOUT_MS)) {
+    if (!atomic_load(&s->internal->ready_without_producer) &&
+        !ecm_kafka_producer_reachable(s->producer, SERVICE_READY_KAFKA_TIMEOUT_MS)) {
         snprintf(errstr, errstr_size, "Kafka broker unreachable");
         return -1;
     }
@@ -124,6 +162,11 @@ static int service_check_ready(ecm_service *s, char *errstr, size_t errstr_size)
         return -1;
     }
     return 0;
+}
+
+void ecm_service_ready_without_producer(ecm_service *s)
+{
+    atomic_store(&s->internal->ready_without_producer, 1);
 }
 
 static int service_ready(void *ctx, char *errstr, size_t errstr_size)

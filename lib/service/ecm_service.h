@@ -85,7 +85,8 @@ typedef struct {
     {"ECM_LOG_LEVEL", ECM_CFG_STRING, offsetof(type, member.log_level), "info", 0, -1,            \
      "debug, info, warn or error", ecm_service_validate_log_level, 0},                           \
     {"ECM_MIGRATE", ECM_CFG_BOOL, offsetof(type, member.migrate), "true", 0, -1,                  \
-     "apply DB migrations at start (advisory-locked)", NULL, 0},                                 \
+     "apply DB migrations at start (advisory-locked); false: /readyz fails while the DB's "      \
+     "schema is older than this version's", NULL, 0},                                            \
     {"ECM_SHUTDOWN_TIMEOUT_S", ECM_CFG_INT, offsetof(type, member.shutdown_timeout_s), "20", 1,   \
      600, "bound on the stop after SIGTERM (drain, Kafka commit and flush); a stop still "        \
      "running then ends with exit status 70", NULL, 0},                                           \
@@ -158,6 +159,13 @@ int ecm_service_start_http(ecm_service *s) __attribute__((warn_unused_result));
  * Returns NULL when out of memory. Freed with ecm_pg_pool_destroy(). */
 ecm_pg_pool *ecm_service_pg_pool_new(const ecm_service *s, int size)
     __attribute__((warn_unused_result));
+
+/* /readyz stops asking the producer's broker: for a service that writes
+ * events only through the outbox (the gateway), so that a Kafka outage leaves
+ * it ready; the outbox keeps the events until the relay reaches the broker
+ * again. The consumer, when there is one, is still checked. May be called
+ * while the HTTP server runs. Can't fail. */
+void ecm_service_ready_without_producer(ecm_service *s);
 
 /* Creates s's consumer (s->consumer) in group group_id of the ntopics
  * topics, with the common brokers and dead-letter topic. Returns 0, or -1

@@ -375,6 +375,9 @@ int main(int argc, char **argv)
         return 1;
     }
     ecm_config_log(config_table, n, &cfg);
+    /* The gateway's events go through the outbox in PostgreSQL: it serves the
+     * API during a Kafka outage (the relay catches up after). */
+    ecm_service_ready_without_producer(&svc);
     int rc = 1;
     ecm_pg_pool *pool = ecm_service_pg_pool_new(&svc, (int)cfg.pg_pool_size);
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);

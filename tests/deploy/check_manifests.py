@@ -1,14 +1,27 @@
 #!/usr/bin/env python3
 """Checks ECM's rendered Kubernetes manifests and the compose file.
-usage: check_manifests.py BASE.yaml DEV.yaml PROD.yaml COMPOSE.yaml [HELP_DIR]
+usage: check_manifests.py BASE.yaml DEV.yaml PROD.yaml PROD_MIGRATE.yaml COMPOSE.yaml [HELP_DIR]
   - every Deployment's containers: readiness and liveness probes, resources
     (cpu and memory requests, a memory limit), a restrictive securityContext
     (no privilege escalation, read-only root, capabilities dropped; the pod
-    runAsNonRoot); every ECM service: readiness on /readyz, liveness on
-    /healthz, Prometheus annotations, terminationGracePeriodSeconds covering
-    ECM_SHUTDOWN_TIMEOUT_S + preStop, a Service, a PodDisruptionBudget, an
+    runAsNonRoot; fsGroupChangePolicy OnRootMismatch with a PVC); every ECM service: readiness on /readyz, liveness on
+    /healthz (readiness timeoutSeconds >= 5), Prometheus annotations, terminationGracePeriodSeconds covering
+    ECM_SHUTDOWN_TIMEOUT_S + preStop, a Service, a PodDisruptionBudget
+    (unhealthyPodEvictionPolicy AlwaysAllow), an
     HPA (and no spec.replicas of its own) and a NetworkPolicy that select
-    it; the migration Job;
+    it;
+  - the migration Job is not in base or prod (one apply would roll the
+    services beside it) but in PROD_MIGRATE (overlays/prod/migrate) with its
+    Namespace, ServiceAccount and NetworkPolicy, named after the image tag
+    prod's Deployments use, without ttlSecondsAfterFinished; dev keeps it
+    (podman runs it first);
+  - in prod, an ECM_PG_DSN with sslmode=verify-* names an sslrootcert in a
+    mounted volume, and every Kafka client has ECM_KAFKA_ssl.ca.location in one;
+  - in prod, a Deployment the Ingress routes to allows >= 1000 connections
+    per client address (they all come from the ingress controller);
+  - deploy/k8s/topics (Strimzi KafkaTopics) = compose's kafka-init topics and
+    partitions, and the dev broker's partition count; in prod every Kafka
+    client's NetworkPolicy allows the ports of ECM_KAFKA_BROKERS;
   - every configMapKeyRef / secretKeyRef names a key the overlay provides
     (prod's Secret is made outside: its keys are those of secret.example.yaml);
   - every ECM service of the compose file sets the same variable names as its
@@ -44,7 +57,39 @@ def selects(obj_sel, labels):
     return all(labels.get(k) == v for k, v in obj_sel.items())
 
 
-def check_overlay(name, docs, secret_keys=None):
+OUTSIDE_PODS = {('app.kubernetes.io/name', 'prometheus'), ('app.kubernetes.io/name', 'ingress-nginx'),
+                ('k8s-app', 'kube-dns')}
+# lib/service/ecm_service.c: /readyz's two Kafka probes of 1 s each, plus the DB.
+READY_TIMEOUT_MIN_S = 5
+ECM_LABELS = {'app.kubernetes.io/part-of', 'app.kubernetes.io/component'}
+
+
+def check_labels(name, docs):
+    """ECM's own objects carry part-of: ecm; selectors of outside pods no ECM label."""
+    for d in docs:
+        md = d['metadata']
+        where = f"{name}: {d['kind']} {md['name']}"
+        labels = md.get('labels') or {}
+        ecm_dev = labels.get('app.kubernetes.io/part-of') == 'ecm-dev'
+        if d['kind'] not in ('Namespace', 'ConfigMap', 'Secret') and not ecm_dev:
+            if labels.get('app.kubernetes.io/part-of') != 'ecm':
+                err(where, 'no label app.kubernetes.io/part-of: ecm')
+            t = d.get('spec', {}).get('template') if isinstance(d.get('spec'), dict) else None
+            if t and (t['metadata'].get('labels') or {}).get('app.kubernetes.io/part-of') != 'ecm':
+                err(where, 'pod template has no label app.kubernetes.io/part-of: ecm (the default-deny policy misses it)')
+        if d['kind'] != 'NetworkPolicy':
+            continue
+        peers = [p for r in d['spec'].get('ingress', []) for p in r.get('from', [])] + \
+                [p for r in d['spec'].get('egress', []) for p in r.get('to', [])]
+        for p in peers:
+            sel = (p.get('podSelector') or {}).get('matchLabels') or {}
+            outside = 'namespaceSelector' in p or any(i in OUTSIDE_PODS for i in sel.items())
+            bad = sorted(k for k in sel if k in ECM_LABELS)
+            if outside and bad:
+                err(where, f'selects pods outside ECM {sel} by ECM label(s) {bad}: those pods lack them')
+
+
+def check_overlay(name, docs, secret_keys=None, want_job=False):
     cms = {}
     secrets = {}
     for d in docs:
@@ -54,12 +99,15 @@ def check_overlay(name, docs, secret_keys=None):
             secrets[d['metadata']['name']] = set((d.get('data') or {}).keys()) | set((d.get('stringData') or {}).keys())
     if secret_keys is not None:
         secrets.setdefault('ecm-secrets', set()).update(secret_keys)
+    check_labels(name, docs)
     by_kind = {}
     for d in docs:
         by_kind.setdefault(d['kind'], []).append(d)
     deps = by_kind.get('Deployment', [])
-    if not by_kind.get('Job'):
+    if want_job and not by_kind.get('Job'):
         err(name, 'no migration Job')
+    if not want_job and by_kind.get('Job'):
+        err(name, 'a Job in the same apply as the Deployments (the migration is overlays/prod/migrate)')
     for d in deps + by_kind.get('Job', []):
         where = f"{name}: {d['kind']} {d['metadata']['name']}"
         t = d['spec']['template']
@@ -68,6 +116,10 @@ def check_overlay(name, docs, secret_keys=None):
         psc = spec.get('securityContext', {})
         if not psc.get('runAsNonRoot'):
             err(where, 'pod securityContext.runAsNonRoot is not true')
+        if psc.get('fsGroup') is not None and psc.get('fsGroupChangePolicy') != 'OnRootMismatch' and \
+                any('persistentVolumeClaim' in v for v in spec.get('volumes', [])):
+            err(where, 'fsGroup on a persistent volume without fsGroupChangePolicy: OnRootMismatch '
+                '(every start would chown the whole shared volume)')
         for c in spec['containers']:
             cw = f"{where} container {c['name']}"
             if d['kind'] == 'Deployment':
@@ -109,12 +161,22 @@ def check_overlay(name, docs, secret_keys=None):
         c = main[0]
         if c.get('readinessProbe', {}).get('httpGet', {}).get('path') != '/readyz':
             err(where, 'readiness probe is not GET /readyz')
+        if c.get('readinessProbe', {}).get('timeoutSeconds', 1) < READY_TIMEOUT_MIN_S:
+            err(where, f'readiness timeoutSeconds < {READY_TIMEOUT_MIN_S} (/readyz may spend 2 x 1 s on Kafka)')
+        for pdb in by_kind.get('PodDisruptionBudget', []):
+            sel = pdb['spec'].get('selector', {}).get('matchLabels', {})
+            if sel and selects(sel, t['metadata']['labels']) and \
+                    pdb['spec'].get('unhealthyPodEvictionPolicy') != 'AlwaysAllow':
+                err(where, f"PDB {pdb['metadata']['name']}: unhealthyPodEvictionPolicy is not AlwaysAllow "
+                    '(NotReady pods, e.g. in a Kafka outage, would block drains)')
         if c.get('livenessProbe', {}).get('httpGet', {}).get('path') != '/healthz':
             err(where, 'liveness probe is not GET /healthz')
         drain = None
+        literal = None
         for e in c.get('env', []):
             if e['name'] == 'ECM_SHUTDOWN_TIMEOUT_S':
                 drain = 20  # the ConfigMap's value is checked below
+                literal = int(e['value']) if 'value' in e else None
         pre = c.get('lifecycle', {}).get('preStop', {}).get('exec', {}).get('command', [])
         pre_s = int(pre[1]) if len(pre) == 2 and pre[0] == 'sleep' else 0
         grace = spec.get('terminationGracePeriodSeconds', 30)
@@ -122,7 +184,7 @@ def check_overlay(name, docs, secret_keys=None):
         for d2 in by_kind.get('ConfigMap', []):
             if d2['metadata']['name'].startswith('ecm-config'):
                 cm_drain = int(d2['data'].get('ECM_SHUTDOWN_TIMEOUT_S', 20))
-        drain = cm_drain or drain or 20
+        drain = literal or cm_drain or drain or 20
         if grace < drain + pre_s + 5:
             err(where, f'terminationGracePeriodSeconds {grace} < drain {drain} s + preStop {pre_s} s + 5')
         sel_labels = t['metadata']['labels']
@@ -147,18 +209,172 @@ def check_overlay(name, docs, secret_keys=None):
     return deps
 
 
+def check_prod_kafka(prod):
+    """In prod every container that talks to Kafka has the same security settings."""
+    want = ('ECM_KAFKA_security.protocol', 'ECM_KAFKA_sasl.mechanisms', 'ECM_KAFKA_sasl.username',
+            'ECM_KAFKA_sasl.password')
+    for d in prod:
+        if d['kind'] not in ('Deployment', 'Job'):
+            continue
+        for c in d['spec']['template']['spec']['containers']:
+            names = env_names(c)
+            if 'ECM_KAFKA_BROKERS' in names:
+                missing = [w for w in want if w not in names]
+                if missing:
+                    err(f"overlays/prod {d['kind']} {d['metadata']['name']} container {c['name']}",
+                        f'uses Kafka without {missing} (kafka-sasl.yaml)')
+
+
+def image_tag(docs, kind):
+    for d in docs:
+        if d['kind'] == kind:
+            return d['spec']['template']['spec']['containers'][0]['image'].rsplit(':', 1)[-1]
+    return None
+
+
+def check_prod_migrate(prod, mig):
+    """The migration's own apply: what a first install needs, named after the version."""
+    where = 'overlays/prod/migrate'
+    kinds = {}
+    for d in mig:
+        kinds.setdefault(d['kind'], []).append(d)
+    for k in ('Namespace', 'ServiceAccount', 'NetworkPolicy', 'Job'):
+        if len(kinds.get(k, [])) != 1:
+            err(where, f'wants exactly one {k}, has {len(kinds.get(k, []))}')
+            return
+    job = kinds['Job'][0]
+    tag = image_tag(mig, 'Job')
+    if tag != image_tag(prod, 'Deployment'):
+        err(where, f"Job image tag {tag} != the Deployments' {image_tag(prod, 'Deployment')}")
+    if not job['metadata']['name'].endswith('-' + str(tag)):
+        err(where, f"Job {job['metadata']['name']} not named after the version {tag} (its template is immutable)")
+    if 'ttlSecondsAfterFinished' in job['spec']:
+        err(where, 'Job has ttlSecondsAfterFinished (a GitOps tool recreates it)')
+    spec = job['spec']['template']['spec']
+    if spec.get('serviceAccountName') != kinds['ServiceAccount'][0]['metadata']['name']:
+        err(where, f"Job's serviceAccountName {spec.get('serviceAccountName')} is not the ServiceAccount in this apply")
+    np = kinds['NetworkPolicy'][0]
+    if not selects(np['spec']['podSelector'].get('matchLabels', {}), job['spec']['template']['metadata']['labels']):
+        err(where, 'the NetworkPolicy does not select the Job\'s pod')
+
+
+def mounted(c, path):
+    return any(path.startswith(m['mountPath'].rstrip('/') + '/') for m in c.get('volumeMounts', []))
+
+
+def check_prod_tls(docs, secret):
+    """verify-full needs a CA file the container has (libpq 15: no sslrootcert=system)."""
+    for d in docs:
+        if d['kind'] not in ('Deployment', 'Job'):
+            continue
+        for c in d['spec']['template']['spec']['containers']:
+            cw = f"overlays/prod {d['kind']} {d['metadata']['name']} container {c['name']}"
+            for e in c.get('env', []):
+                ref = e.get('valueFrom', {}).get('secretKeyRef', {})
+                if e['name'] == 'ECM_PG_DSN' and ref.get('key') in secret:
+                    dsn = secret[ref['key']]
+                    m = re.search(r'sslrootcert=(\S+)', dsn)
+                    if 'verify-' in dsn and not (m and mounted(c, m.group(1))):
+                        err(cw, f"{ref['key']}: sslmode verify-* without an sslrootcert in a mounted volume")
+                if e['name'] == 'ECM_KAFKA_ssl.ca.location' and not mounted(c, e.get('value', '')):
+                    err(cw, f"ECM_KAFKA_ssl.ca.location {e.get('value')} is not in a mounted volume")
+            names = env_names(c)
+            if 'ECM_KAFKA_BROKERS' in names and 'ECM_KAFKA_ssl.ca.location' not in names:
+                err(cw, 'Kafka over TLS without ECM_KAFKA_ssl.ca.location (kafka-sasl.yaml)')
+
+
+# Binaries' ECM_HTTP_MAX_CONNECTIONS_PER_CLIENT defaults (ECM_COMMON_CONFIG_ENTRIES).
+PER_CLIENT_DEFAULT = {'sms': 1000}
+BEHIND_INGRESS_MIN = 1000
+
+
+def check_ingress_caps(prod):
+    """A service behind the Ingress sees every client as the controller's address."""
+    routed = set()
+    for d in prod:
+        if d['kind'] == 'Ingress':
+            for r in d['spec'].get('rules', []):
+                for p in r.get('http', {}).get('paths', []):
+                    routed.add(p['backend']['service']['name'])
+    for d in prod:
+        if d['kind'] != 'Deployment' or d['metadata']['name'] not in routed:
+            continue
+        c = d['spec']['template']['spec']['containers'][0]
+        cap = PER_CLIENT_DEFAULT.get(c['name'], 64)
+        for e in c.get('env', []):
+            if e['name'] == 'ECM_HTTP_MAX_CONNECTIONS_PER_CLIENT' and 'value' in e:
+                cap = int(e['value'])
+        if cap < BEHIND_INGRESS_MIN:
+            err(f"overlays/prod Deployment {d['metadata']['name']}",
+                f'behind the Ingress with ECM_HTTP_MAX_CONNECTIONS_PER_CLIENT {cap} < {BEHIND_INGRESS_MIN} '
+                '(every client has the controller\'s address: 429 for all)')
+
+
+def compose_topics(compose):
+    """{topic: partitions} from the compose file's kafka-init command."""
+    cmd = ' '.join(compose['services']['kafka-init'].get('command') or [])
+    cmd = cmd.replace('\\\n', ' ')
+    topics = {}
+    for m in re.finditer(r'for topic in ([^;]+); do(.*?)done', cmd, re.S):
+        parts = int(re.search(r'--partitions (\d+)', m.group(2)).group(1))
+        for t in m.group(1).split():
+            topics[t] = parts
+    for m in re.finditer(r'--topic ([a-z][\w.]+)\s+--partitions (\d+)', cmd):
+        topics[m.group(1)] = int(m.group(2))
+    return topics
+
+
+def check_topics(compose, topics_docs, dev):
+    want = compose_topics(compose)
+    got = {d['spec']['topicName']: d['spec']['partitions'] for d in topics_docs if d['kind'] == 'KafkaTopic'}
+    if not want or want != got:
+        err('deploy/k8s/topics', f'KafkaTopics {got} != docker-compose kafka-init {want}')
+    for d in dev:
+        if d['kind'] == 'Deployment' and d['metadata']['name'] == 'ecm-devbroker':
+            for e in d['spec']['template']['spec']['containers'][0].get('env', []):
+                if e['name'] == 'ECM_DEVBROKER_PARTITIONS' and int(e['value']) != want.get('contacts.uploaded'):
+                    err('overlays/dev ecm-devbroker', f"{e['value']} partitions, {want.get('contacts.uploaded')} elsewhere")
+
+
+def check_kafka_ports(prod):
+    """Every Kafka client's NetworkPolicy lets it reach the brokers' ports."""
+    cm = next((d['data'] for d in prod if d['kind'] == 'ConfigMap' and d['metadata']['name'].startswith('ecm-config')), {})
+    ports = {int(b.rsplit(':', 1)[1]) for b in cm.get('ECM_KAFKA_BROKERS', '').split(',') if ':' in b}
+    for d in prod:
+        if d['kind'] != 'NetworkPolicy':
+            continue
+        name = d['metadata']['name']
+        dep = next((x for x in prod if x['kind'] == 'Deployment' and x['metadata']['name'] == name), None)
+        if not dep or 'ECM_KAFKA_BROKERS' not in env_names(dep['spec']['template']['spec']['containers'][0]):
+            continue
+        allowed = set()
+        for r in d['spec'].get('egress', []):
+            for p in r.get('ports', []):
+                if isinstance(p.get('port'), int):
+                    allowed.update(range(p['port'], p.get('endPort', p['port']) + 1))
+        for p in sorted(ports - allowed):
+            err(f'overlays/prod NetworkPolicy {name}', f'no egress to Kafka port {p} (ECM_KAFKA_BROKERS)')
+
+
 def env_names(c):
     return {e['name'] for e in c.get('env', [])}
 
 
 def main():
-    base, dev, prod, compose = (load(p) for p in sys.argv[1:5])
-    help_dir = sys.argv[5] if len(sys.argv) > 5 else None
+    base, dev, prod, prod_migrate, compose = (load(p) for p in sys.argv[1:6])
+    help_dir = sys.argv[6] if len(sys.argv) > 6 else None
+    check_topics(compose[0], load(os.path.join(ROOT, 'deploy/k8s/topics/topics.yaml')), dev)
+    check_kafka_ports(prod)
     example = load(os.path.join(ROOT, 'deploy/k8s/overlays/prod/secret.example.yaml'))[0]
     check_overlay('base', base, secret_keys=set(example['stringData']))
-    check_overlay('overlays/dev', dev)
+    check_overlay('overlays/dev', dev, want_job=True)
     check_overlay('overlays/prod', prod, secret_keys=set(example['stringData']))
-    for d in prod:
+    check_overlay('overlays/prod/migrate', prod_migrate, secret_keys=set(example['stringData']), want_job=True)
+    check_prod_migrate(prod, prod_migrate)
+    check_prod_tls(prod + prod_migrate, example['stringData'])
+    check_ingress_caps(prod)
+    check_prod_kafka(prod)
+    for d in prod + prod_migrate:
         if d['kind'] != 'NetworkPolicy':
             continue
         for r in d['spec'].get('egress', []):
@@ -168,7 +384,7 @@ def main():
                 cidr = t.get('ipBlock', {}).get('cidr', '')
                 if cidr and not re.match(r'^[0-9a-fA-F:.]+/[0-9]+$', cidr):
                     err(f"overlays/prod NetworkPolicy {d['metadata']['name']}", f'ipBlock {cidr!r} is not a CIDR (network.env)')
-    for d in base + dev + prod:
+    for d in base + dev + prod + prod_migrate:
         if d['kind'] != 'NetworkPolicy':
             continue
         for r in d['spec'].get('ingress', []):

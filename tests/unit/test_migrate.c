@@ -63,6 +63,29 @@ static void test_migrate_applies_then_is_up_to_date(void **state)
     PQfinish(c);
 }
 
+static void test_migrate_schema_current_reads_applied_version(void **state)
+{
+    NEED_DB(state);
+    PGconn *c = ecm_test_pg_connect(db->dsn);
+    int applied = -7;
+    /* Never migrated: no schema_migrations yet, older than anything. */
+    assert_int_equal(ecm_migrate_schema_current(c, 2, &applied), 0);
+    assert_int_equal(applied, 0);
+    assert_int_equal(ecm_migrate_apply(c, two, 1), 1);
+    assert_int_equal(ecm_migrate_schema_current(c, 2, &applied), 0);
+    assert_int_equal(applied, 1);
+    assert_int_equal(ecm_migrate_apply(c, two, 2), 1);
+    assert_int_equal(ecm_migrate_schema_current(c, 2, &applied), 1);
+    assert_int_equal(applied, 2);
+    /* A newer schema than the binary's (an older pod during a roll) is fine. */
+    assert_int_equal(ecm_migrate_schema_current(c, 1, &applied), 1);
+    assert_int_equal(ecm_migrate_latest(two, 2), 2);
+    assert_int_equal(ecm_migrate_latest(two, 0), 0);
+    assert_int_equal(PQtransactionStatus(c), PQTRANS_IDLE);
+    PQfinish(c);
+    assert_int_equal(ecm_migrate_schema_current(NULL, 1, &applied), -1);
+}
+
 static void test_migrate_applies_only_newer_versions(void **state)
 {
     NEED_DB(state);
@@ -196,6 +219,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_migrate_applies_then_is_up_to_date, scratch_setup,
                                         ecm_test_db_teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_schema_current_reads_applied_version,
+                                        scratch_setup, ecm_test_db_teardown),
         cmocka_unit_test_setup_teardown(test_migrate_applies_only_newer_versions, scratch_setup,
                                         ecm_test_db_teardown),
         cmocka_unit_test_setup_teardown(test_migrate_failure_rolls_back_and_releases_lock,

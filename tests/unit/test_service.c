@@ -23,6 +23,7 @@
 #include "ecm_clock.h"
 #include "ecm_event.h"
 #include "ecm_log.h"
+#include "ecm_migrate.h"
 #include "ecm_service.h"
 #include "ecm_test_support.h"
 #include "ecm_uuid.h"
@@ -196,6 +197,9 @@ static void test_service_init_serves_readyz_and_stops_within_bound(void **state)
 
     assert_int_equal(rd_kafka_mock_broker_set_down(kafka.mock, 1), 0);
     assert_int_equal(wait_status("/readyz", 503), 503);
+    /* An outbox-only service (the gateway) stays ready without the broker. */
+    ecm_service_ready_without_producer(&s);
+    assert_int_equal(wait_status("/readyz", 200), 200);
     assert_int_equal(rd_kafka_mock_broker_set_up(kafka.mock, 1), 0);
     assert_int_equal(wait_status("/readyz", 200), 200);
 
@@ -212,6 +216,54 @@ static void test_service_init_serves_readyz_and_stops_within_bound(void **state)
     assert_int_equal(ecm_test_db_destroy(db), 0);
 }
 
+/* ECM_MIGRATE=false (the services in Kubernetes): not ready while the DB's
+ * schema is older than the newest migration compiled in, ready once the
+ * migration ran elsewhere (the Job). */
+static void test_service_no_migrate_not_ready_until_schema_current(void **state)
+{
+    (void)state;
+    ecm_test_db *db = ecm_test_need(ecm_test_db_new("ecm_test_service_nomig"));
+    ecm_test_kafka kafka;
+    const char *topics[] = {"svc.events"};
+    assert_int_equal(ecm_test_kafka_start(&kafka, topics, 1), 0);
+    char port[16];
+    snprintf(port, sizeof port, "%d", TEST_HTTP_PORT);
+    setenv("ECM_PG_DSN", db->dsn, 1);
+    setenv("ECM_KAFKA_BROKERS", kafka.bootstraps, 1);
+    setenv("ECM_HTTP_BIND", "127.0.0.1", 1);
+    setenv("ECM_HTTP_PORT", port, 1);
+    setenv("ECM_SHUTDOWN_TIMEOUT_S", "5", 1);
+    setenv("ECM_LOG_LEVEL", "error", 1);
+    setenv("ECM_MIGRATE", "false", 1);
+    test_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    char *argv[] = {"ecm-test", NULL};
+    ecm_service_configure(1, argv, "ecm-test", "test", test_table, TEST_TABLE_N, &cfg);
+    unsetenv("ECM_MIGRATE");
+
+    ecm_service s;
+    assert_int_equal(ecm_service_init(&s, "test", &cfg.common), 0);
+    assert_int_equal(ecm_service_start_http(&s), 0);
+    assert_int_equal(wait_status("/healthz", 200), 200);
+    assert_int_equal(http_status("/readyz"), 503);
+
+    PGconn *c = ecm_test_pg_connect(db->dsn);
+    /* One migration short of this build's schema: still not ready. */
+    assert_int_equal(ecm_migrate_apply(c, ecm_migrations, ecm_migrations_count - 1),
+                     (int)ecm_migrations_count - 1);
+    assert_int_equal(http_status("/readyz"), 503);
+    assert_int_equal(ecm_migrate_apply(c, ecm_migrations, ecm_migrations_count), 1);
+    PQfinish(c);
+    assert_int_equal(wait_status("/readyz", 200), 200);
+
+    ecm_stop_requested = 1;
+    ecm_service_shutdown(&s);
+    ecm_stop_requested = 0;
+    ecm_config_destroy(test_table, TEST_TABLE_N, &cfg);
+    ecm_test_kafka_stop(&kafka);
+    assert_int_equal(ecm_test_db_destroy(db), 0);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -219,6 +271,7 @@ int main(void)
         cmocka_unit_test(test_service_configure_exit_codes),
         cmocka_unit_test(test_service_sigterm_sets_stop_flag_and_cuts_sleep_short),
         cmocka_unit_test(test_service_init_serves_readyz_and_stops_within_bound),
+        cmocka_unit_test(test_service_no_migrate_not_ready_until_schema_current),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
