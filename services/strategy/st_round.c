@@ -236,10 +236,10 @@ static int record_attempts(ecm_pg *pg, st_item *items, size_t n, char (*reasons)
         return -1;
     /* Every attempt locked above is recorded: anything else is a bug,
      * and the transaction is not committed on it. */
-    int updated = atoi(PQcmdTuples(res));
+    long long updated = strtoll(PQcmdTuples(res), NULL, 10);
     PQclear(res);
-    if ((size_t)updated != rec) {
-        ecm_log_error("attempts not recorded by their rows", "expected=%zu updated=%d", rec,
+    if (updated < 0 || (size_t)updated != rec) {
+        ecm_log_error("attempts not recorded by their rows", "expected=%zu updated=%lld", rec,
                       updated);
         return -1;
     }
