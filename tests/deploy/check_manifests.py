@@ -18,7 +18,9 @@ usage: check_manifests.py BASE.yaml DEV.yaml PROD.yaml PROD_MIGRATE.yaml COMPOSE
   - in prod, an ECM_PG_DSN with sslmode=verify-* names an sslrootcert in a
     mounted volume, and every Kafka client has ECM_KAFKA_ssl.ca.location in one;
   - in prod, a Deployment the Ingress routes to allows >= 1000 connections
-    per client address (they all come from the ingress controller);
+    per client address (they all come from the ingress controller); no
+    Ingress path reaches /metrics, /healthz or /readyz; every ECM Deployment
+    spreads over nodes and zones;
   - deploy/k8s/topics (Strimzi KafkaTopics) = compose's kafka-init topics and
     partitions, and the dev broker's partition count; in prod every Kafka
     client's NetworkPolicy allows the ports of ECM_KAFKA_BROKERS;
@@ -310,6 +312,39 @@ def check_ingress_caps(prod):
                 '(every client has the controller\'s address: 429 for all)')
 
 
+# Endpoints for the cluster only (kubelet probes, Prometheus): never through an Ingress.
+INTERNAL_PATHS = ('/metrics', '/healthz', '/readyz')
+
+
+def check_ingress_paths(prod):
+    """No Ingress path reaches an internal endpoint (a Prefix / reaches them all)."""
+    for d in prod:
+        if d['kind'] != 'Ingress':
+            continue
+        for r in d['spec'].get('rules', []):
+            for p in r.get('http', {}).get('paths', []):
+                path, kind = p.get('path', '/'), p.get('pathType', 'Prefix')
+                if kind == 'Exact':
+                    hit = [x for x in INTERNAL_PATHS if x == path]
+                else:
+                    pre = path if path.endswith('/') else path + '/'
+                    hit = [x for x in INTERNAL_PATHS if x == path or x.startswith(pre)]
+                if hit:
+                    err(f"overlays/prod Ingress {d['metadata']['name']}",
+                        f'path {path} ({kind}) exposes {", ".join(hit)} outside the cluster')
+
+
+def check_spread(name, docs):
+    """Every ECM Deployment spreads its replicas over nodes and zones."""
+    for d in docs:
+        if d['kind'] != 'Deployment' or d['metadata']['name'] not in {'ecm-' + s for s in SERVICES}:
+            continue
+        keys = {c.get('topologyKey') for c in d['spec']['template']['spec'].get('topologySpreadConstraints', [])}
+        for k in ('kubernetes.io/hostname', 'topology.kubernetes.io/zone'):
+            if k not in keys:
+                err(f"{name} Deployment {d['metadata']['name']}", f'no topologySpreadConstraint on {k}')
+
+
 def compose_topics(compose):
     """{topic: partitions} from the compose file's kafka-init command."""
     cmd = ' '.join(compose['services']['kafka-init'].get('command') or [])
@@ -373,6 +408,8 @@ def main():
     check_prod_migrate(prod, prod_migrate)
     check_prod_tls(prod + prod_migrate, example['stringData'])
     check_ingress_caps(prod)
+    check_ingress_paths(prod)
+    check_spread('overlays/prod', prod)
     check_prod_kafka(prod)
     for d in prod + prod_migrate:
         if d['kind'] != 'NetworkPolicy':
