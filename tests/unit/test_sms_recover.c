@@ -21,7 +21,7 @@
 #include "sms_dlr.h"
 #include "sms_sender.h"
 #include "ecm_test_support.h"
-#include "test_sms_fake_gw.h"
+#include "sms_sender_test_support.h"
 
 #define PORT_FIRST 22600
 #define PORT_LAST 22619
@@ -34,58 +34,14 @@
 #define STALE_S 1
 #define RESEND_AFTER_S 600
 
-typedef struct {
-    ecm_test_db *db;
-    ecm_pg *pg;
-    fake_gw *fake;
-    ecm_metrics *metrics;
-    ecm_common_config common;
-    sms_ctx ctx;
-    char kannel_url[128], http_url[128];
-    sms_sender *sender;
-} fixture;
-
-static long long q_int(fixture *f, const char *sql)
-{
-    return ecm_test_pg_int(ecm_pg_conn(f->pg), "%s", sql);
-}
-
-static void q_cmd(fixture *f, const char *sql)
-{
-    ecm_test_pg_exec(ecm_pg_conn(f->pg), "%s", sql);
-}
-
 static int group_setup(void **state)
 {
-    *state = NULL;
-    if (!ecm_test_pg_dsn())
-        return 0;
-    ecm_log_init("test", ECM_LOG_ERROR);
-    fixture *f = calloc(1, sizeof *f);
-    assert_non_null(f);
-    f->db = ecm_test_db_new_migrated("ecm_smsrecover");
-    f->pg = ecm_pg_new(f->db->dsn, NULL);
-    assert_non_null(f->pg);
-    f->fake = fake_start(PORT_FIRST, PORT_LAST);
-    assert_non_null(f->fake);
-    f->common.topic_dispatched = "contacts.dispatched";
-    f->common.topic_sms_results = "sms.results";
-    f->common.topic_closed = "contacts.closed";
-    f->common.topic_retry = "contacts.retry";
-    *state = f;
-    return 0;
+    return sms_fixture_setup(state, "ecm_smsrecover", PORT_FIRST, PORT_LAST);
 }
 
 static int group_teardown(void **state)
 {
-    fixture *f = *state;
-    if (!f)
-        return 0;
-    fake_stop(f->fake);
-    ecm_pg_destroy(f->pg);
-    (void)ecm_test_db_destroy(f->db);
-    free(f);
-    return 0;
+    return sms_fixture_teardown(state);
 }
 
 /* A sender with both lanes: Kannel (also for system messages) and the
@@ -134,9 +90,6 @@ static int test_setup(void **state)
              "campaigns RESTART IDENTITY CASCADE");
     setenv("ECM_CLOCK_FIXED", "2026-03-09T12:00:00Z", 1);
     fake_reset(f->fake);
-    snprintf(f->kannel_url, sizeof f->kannel_url, "http://127.0.0.1:%d/cgi-bin/sendsms",
-             f->fake->port);
-    snprintf(f->http_url, sizeof f->http_url, "http://127.0.0.1:%d/send", f->fake->port);
     f->metrics = ecm_metrics_new();
     f->ctx = (sms_ctx){
         .common = &f->common,

@@ -18,74 +18,20 @@
 #include "ecm_intake.h"
 #include "sms_sender.h"
 #include "ecm_test_support.h"
-#include "test_sms_fake_gw.h"
+#include "sms_sender_test_support.h"
 
 #define PORT_LO 22320
 #define PORT_HI 22339
 #define MIDDAY "2026-03-09T12:00:00Z"
 
-typedef struct {
-    ecm_test_db *db;
-    ecm_pg *pg;
-    fake_gw *fake;
-    ecm_metrics *metrics;
-    ecm_common_config common;
-    sms_ctx ctx;
-    char url[128];
-    sms_sender *sender;
-} fixture;
-
-static PGresult *q(fixture *f, const char *sql)
-{
-    return ecm_test_pg_query(ecm_pg_conn(f->pg), "%s", sql);
-}
-
-static long long q_int(fixture *f, const char *sql)
-{
-    return ecm_test_pg_int(ecm_pg_conn(f->pg), "%s", sql);
-}
-
-static char *q_str(fixture *f, const char *sql)
-{
-    return ecm_test_pg_text(ecm_pg_conn(f->pg), "%s", sql);
-}
-
-static void q_cmd(fixture *f, const char *sql)
-{
-    ecm_test_pg_exec(ecm_pg_conn(f->pg), "%s", sql);
-}
-
 static int group_setup(void **state)
 {
-    *state = NULL;
-    if (!ecm_test_pg_dsn())
-        return 0;
-    ecm_log_init("test", ECM_LOG_ERROR);
-    fixture *f = calloc(1, sizeof *f);
-    assert_non_null(f);
-    f->db = ecm_test_db_new_migrated("ecm_smssend");
-    f->pg = ecm_pg_new(f->db->dsn, NULL);
-    assert_non_null(f->pg);
-    f->fake = fake_start(PORT_LO, PORT_HI);
-    assert_non_null(f->fake);
-    f->common.topic_dispatched = "contacts.dispatched";
-    f->common.topic_sms_results = "sms.results";
-    f->common.topic_closed = "contacts.closed";
-    f->common.topic_retry = "contacts.retry";
-    *state = f;
-    return 0;
+    return sms_fixture_setup(state, "ecm_smssend", PORT_LO, PORT_HI);
 }
 
 static int group_teardown(void **state)
 {
-    fixture *f = *state;
-    if (!f)
-        return 0;
-    fake_stop(f->fake);
-    ecm_pg_destroy(f->pg);
-    (void)ecm_test_db_destroy(f->db);
-    free(f);
-    return 0;
+    return sms_fixture_teardown(state);
 }
 
 static sms_sender *make_sender(fixture *f, long stale_s)
@@ -96,7 +42,7 @@ static sms_sender *make_sender(fixture *f, long stale_s)
                        {
                            .kind = SMS_GW_KANNEL,
                            .name = "kannel",
-                           .url = f->url,
+                           .url = f->kannel_url,
                            .user = "ecm",
                            .password = "pw",
                            .callback_base_url = "http://127.0.0.1:8084",
@@ -128,7 +74,6 @@ static int test_setup(void **state)
              "RESTART IDENTITY CASCADE");
     setenv("ECM_CLOCK_FIXED", MIDDAY, 1);
     fake_reset(f->fake);
-    snprintf(f->url, sizeof f->url, "http://127.0.0.1:%d/cgi-bin/sendsms", f->fake->port);
     f->metrics = ecm_metrics_new();
     f->ctx = (sms_ctx){
         .common = &f->common,
