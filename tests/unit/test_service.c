@@ -150,6 +150,24 @@ static long wait_status(const char *path, long want)
     return code;
 }
 
+/* The environment of a service on db and kafka (TEST_HTTP_PORT, a 5-s stop
+ * bound), read into cfg as ecm_service_configure() does at start; the
+ * caller's own ECM_* variables set before count too. */
+static void configure(test_config *cfg, const ecm_test_db *db, const ecm_test_kafka *kafka)
+{
+    char port[16];
+    snprintf(port, sizeof port, "%d", TEST_HTTP_PORT);
+    setenv("ECM_PG_DSN", db->dsn, 1);
+    setenv("ECM_KAFKA_BROKERS", kafka->bootstraps, 1);
+    setenv("ECM_HTTP_BIND", "127.0.0.1", 1);
+    setenv("ECM_HTTP_PORT", port, 1);
+    setenv("ECM_SHUTDOWN_TIMEOUT_S", "5", 1);
+    setenv("ECM_LOG_LEVEL", "error", 1);
+    memset(cfg, 0, sizeof *cfg);
+    char *argv[] = {"ecm-test", NULL};
+    ecm_service_configure(1, argv, "ecm-test", "test", test_table, TEST_TABLE_N, cfg);
+}
+
 static void test_service_init_serves_readyz_and_stops_within_bound(void **state)
 {
     (void)state;
@@ -159,19 +177,9 @@ static void test_service_init_serves_readyz_and_stops_within_bound(void **state)
     const char *topics[] = {"svc.events"};
     assert_int_equal(ecm_test_kafka_start(&kafka, topics, 1), 0);
 
-    char port[16];
-    snprintf(port, sizeof port, "%d", TEST_HTTP_PORT);
-    setenv("ECM_PG_DSN", db->dsn, 1);
-    setenv("ECM_KAFKA_BROKERS", kafka.bootstraps, 1);
-    setenv("ECM_HTTP_BIND", "127.0.0.1", 1);
-    setenv("ECM_HTTP_PORT", port, 1);
-    setenv("ECM_SHUTDOWN_TIMEOUT_S", "5", 1);
-    setenv("ECM_LOG_LEVEL", "error", 1);
     setenv("ECM_KAFKA_RECONNECT_BACKOFF_MAX_MS", "500", 1);
     test_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    char *argv[] = {"ecm-test", NULL};
-    ecm_service_configure(1, argv, "ecm-test", "test", test_table, TEST_TABLE_N, &cfg);
+    configure(&cfg, db, &kafka);
 
     ecm_service s;
     assert_int_equal(ecm_service_init(&s, "test", &cfg.common), 0);
@@ -226,19 +234,9 @@ static void test_service_no_migrate_not_ready_until_schema_current(void **state)
     ecm_test_kafka kafka;
     const char *topics[] = {"svc.events"};
     assert_int_equal(ecm_test_kafka_start(&kafka, topics, 1), 0);
-    char port[16];
-    snprintf(port, sizeof port, "%d", TEST_HTTP_PORT);
-    setenv("ECM_PG_DSN", db->dsn, 1);
-    setenv("ECM_KAFKA_BROKERS", kafka.bootstraps, 1);
-    setenv("ECM_HTTP_BIND", "127.0.0.1", 1);
-    setenv("ECM_HTTP_PORT", port, 1);
-    setenv("ECM_SHUTDOWN_TIMEOUT_S", "5", 1);
-    setenv("ECM_LOG_LEVEL", "error", 1);
     setenv("ECM_MIGRATE", "false", 1);
     test_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    char *argv[] = {"ecm-test", NULL};
-    ecm_service_configure(1, argv, "ecm-test", "test", test_table, TEST_TABLE_N, &cfg);
+    configure(&cfg, db, &kafka);
     unsetenv("ECM_MIGRATE");
 
     ecm_service s;
