@@ -64,8 +64,10 @@ python3 "$root/tests/deploy/podman_kube.py" "$work/dev.yaml" "$work" --clock-off
 secret() { python3 - "$work/dev.yaml" "$1" <<'PY'
 import base64, sys, yaml
 for d in yaml.safe_load_all(open(sys.argv[1])):
-    if d and d['kind'] == 'Secret':
+    if d and d['kind'] == 'Secret' and sys.argv[2] in d.get('data', {}):
         print(base64.b64decode(d['data'][sys.argv[2]]).decode())
+        sys.exit(0)
+sys.exit('no Secret in the rendered overlay holds ' + sys.argv[2])
 PY
 }
 
@@ -145,7 +147,9 @@ t_up=$((SECONDS - t0))
 # ---- the API as the helpers of scripts/lib.sh use it
 export ECM_DEV_API_URL=http://${addr[gateway]}
 export ECM_DEV_SIM_URL=http://$(ip_of ecm-cisco-sim):8700
-export ECM_DEV_PG_DSN="host=$pg_ip port=5432 dbname=ecm user=ecm password=$(secret POSTGRES_PASSWORD)"
+pg_password=$(secret POSTGRES_PASSWORD) || ecm_die "the dev overlay's Secret has no POSTGRES_PASSWORD"
+export ECM_DEV_PG_DSN="host=$pg_ip port=5432 dbname=ecm user=ecm password=$pg_password"
+ecm_psql -tA <<<"SELECT 1" >/dev/null || ecm_die "cannot reach the pod's PostgreSQL as ecm ($pg_ip)"
 export ECM_DEV_SMS_SENDER=12345
 ECM_API_KEY=$(podman exec ecm-gateway-gateway ecm keys create --role admin --name deploy-check 2>/dev/null | tail -n 1)
 export ECM_API_KEY

@@ -155,6 +155,20 @@ echo "unit (ctest, ASan+UBSan): $ctest_summary"
 echo "e2e: ${e2e_summary:-no summary (exit $e2e_rc)}"
 echo "fuzz (libFuzzer, ASan+UBSan): $fuzz_summary"
 echo "containers (deploy-check): $deploy_summary"
+# A failed scenario's name and its last lines, here at the end, where a CI
+# page that keeps only the tail of the output still shows them.
+e2e_failed_line=$(grep -E '^failed: ' "$e2e_log" | tail -n 1 || true)
+if [[ -n $e2e_failed_line ]]; then
+    echo "e2e $e2e_failed_line"
+    for name in ${e2e_failed_line#failed: }; do
+        grep -E "^--- FAIL $name " "$e2e_log" | tail -n 1 | sed 's/^/  /'
+        scenario_log=$ECM_DEV_DIR/logs/e2e/$name/scenario.log
+        if [[ -f $scenario_log ]]; then
+            echo "  last lines of $scenario_log:"
+            tail -n 15 "$scenario_log" | cut -c1-300 | sed 's/^/    /'
+        fi
+    done
+fi
 if ((${#failed_steps[@]})); then
     ecm_warn "FAILED: ${failed_steps[*]}"
 fi
