@@ -22,7 +22,9 @@ usage: check_manifests.py BASE.yaml DEV.yaml PROD.yaml PROD_MIGRATE.yaml COMPOSE
     Ingress path reaches /metrics, /healthz or /readyz; every ECM Deployment
     spreads over nodes and zones;
   - deploy/k8s/topics (Strimzi KafkaTopics) = compose's kafka-init topics and
-    partitions, and the dev broker's partition count; in prod every Kafka
+    partitions, and the dev broker's partition count; each KafkaTopic as
+    Strimzi's CRD accepts it (v1 API, partitions, replicas, cluster label)
+    with min.insync.replicas below its replicas; in prod every Kafka
     client's NetworkPolicy allows the ports of ECM_KAFKA_BROKERS;
   - every configMapKeyRef / secretKeyRef names a key the overlay provides
     (prod's Secret is made outside: its keys are those of secret.example.yaml);
@@ -359,11 +361,55 @@ def compose_topics(compose):
     return topics
 
 
+# What Strimzi's KafkaTopic CRD accepts (packaging/install/cluster-operator/
+# 043-Crd-kafkatopic.yaml, Strimzi 1.x): only the v1 API is served since
+# Strimzi 1.0 (v1beta2 removed; v1 served since 0.49); partitions an
+# integer >= 1, replicas 1..32767, config an object; the Topic Operator
+# picks the cluster by the strimzi.io/cluster label.
+STRIMZI_TOPIC_API = 'kafka.strimzi.io/v1'
+DNS1123 = re.compile(r'^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')
+
+
+def check_kafka_topic(d):
+    name = d.get('metadata', {}).get('name', '?')
+    where = f'deploy/k8s/topics {name}'
+    if d.get('kind') != 'KafkaTopic':
+        err(where, f"kind {d.get('kind')}, want KafkaTopic")
+        return
+    if d.get('apiVersion') != STRIMZI_TOPIC_API:
+        err(where, f"apiVersion {d.get('apiVersion')}: Strimzi serves only {STRIMZI_TOPIC_API} since 1.0")
+    if len(name) > 253 or not DNS1123.match(name):
+        err(where, 'metadata.name is not a DNS-1123 subdomain')
+    if not d['metadata'].get('labels', {}).get('strimzi.io/cluster'):
+        err(where, 'no strimzi.io/cluster label: no Topic Operator takes it')
+    spec = d.get('spec')
+    if not isinstance(spec, dict):
+        err(where, 'no spec (required in v1)')
+        return
+    known = {'topicName', 'partitions', 'replicas', 'config'}
+    if set(spec) - known:
+        err(where, f'spec fields the CRD does not have: {sorted(set(spec) - known)}')
+    parts, reps = spec.get('partitions'), spec.get('replicas')
+    if not isinstance(parts, int) or isinstance(parts, bool) or parts < 1:
+        err(where, f'partitions {parts!r}: an integer >= 1')
+    if not isinstance(reps, int) or isinstance(reps, bool) or not 1 <= reps <= 32767:
+        err(where, f'replicas {reps!r}: an integer 1..32767')
+    config = spec.get('config', {})
+    if not isinstance(config, dict):
+        err(where, 'config is not an object')
+        return
+    isr = config.get('min.insync.replicas')
+    if isinstance(reps, int) and (not isinstance(isr, int) or not 1 <= isr < reps):
+        err(where, f'min.insync.replicas {isr!r} with {reps} replicas: writes stop when one broker is down')
+
+
 def check_topics(compose, topics_docs, dev):
     want = compose_topics(compose)
     got = {d['spec']['topicName']: d['spec']['partitions'] for d in topics_docs if d['kind'] == 'KafkaTopic'}
     if not want or want != got:
         err('deploy/k8s/topics', f'KafkaTopics {got} != docker-compose kafka-init {want}')
+    for d in topics_docs:
+        check_kafka_topic(d)
     for d in dev:
         if d['kind'] == 'Deployment' and d['metadata']['name'] == 'ecm-devbroker':
             for e in d['spec']['template']['spec']['containers'][0].get('env', []):
