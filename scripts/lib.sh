@@ -192,6 +192,17 @@ ecm__secret_file() {
 
 # Sets and exports everything a test or a person needs to reach the stack.
 # Secrets are generated on first use and kept under $ECM_DEV_DIR.
+# Debian's odbc-postgresql registers its drivers with CommLog=1: every
+# connection leaves a psqlodbc_*.log in /tmp (the connection string cannot
+# turn it off). The stack's processes read a copy with the driver logs off
+# (ODBCSYSINI); deploy/Containerfile does the same in the image.
+ecm__odbc_quiet() {
+    [[ -r /etc/odbcinst.ini ]] || return 0
+    mkdir -p "$ECM_DEV_DIR/odbc"
+    sed -E 's/^(CommLog|Debug)=.*/\1=0/' /etc/odbcinst.ini >"$ECM_DEV_DIR/odbc/odbcinst.ini"
+    export ODBCSYSINI=$ECM_DEV_DIR/odbc
+}
+
 ecm_env_load() {
     mkdir -p "$ECM_DEV_DIR/pg" "$ECM_DEV_DIR/logs" "$ECM_DEV_DIR/run"
     ECM_DEV_PG_PORT=$(ecm_port pg)
@@ -206,6 +217,7 @@ ecm_env_load() {
     ECM_DEV_SIM_PG_DSN="$base dbname=cisco_sim"
     ECM_DEV_TEST_PG_DSN="$base dbname=ecm_test"
     ECM_DEV_ODBC="Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=$ECM_DEV_PG_PORT;Database=cisco_sim;Uid=ecm;Pwd=$ECM_DEV_PG_PASSWORD;"
+    ecm__odbc_quiet
     # The simulator's UCCE import rules (import table:Cisco campaign), for
     # ucce_db campaigns on Cisco campaigns 5002..5004.
     ECM_DEV_IMPORT_RULES=Import_5002:5002,Import_5003:5003,Import_5004:5004
