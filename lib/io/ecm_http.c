@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -400,6 +401,14 @@ static long long content_length(ecm_http_req *req)
     return errno || *end || v < 0 ? -1 : v;
 }
 
+/* 1 when the client waits for "100 Continue" before sending its body: an
+ * answer before the body then costs it nothing. */
+static int expects_continue(ecm_http_req *req)
+{
+    const char *e = ecm_http_req_header(req, "Expect");
+    return e && strcasecmp(e, "100-continue") == 0;
+}
+
 /* Headers are in: decides whether the request is answered at once (no
  * route, a soft cap, a body over the cap, begin() refusing). Returns 1 when
  * an answer is ready, else 0. */
@@ -446,6 +455,17 @@ static int request_begin(ecm_http *h, ecm_http_req *req, const char *method, con
     }
     long long cl = content_length(req);
     if (cl >= 0 && (unsigned long long)cl > req->route->max_body) {
+        if (!expects_continue(req) &&
+            (unsigned long long)cl <=
+                (unsigned long long)req->route->max_body + HTTP_DISCARD_SLACK) {
+            /* Read and drop the body, then answer (on_request): closing with
+             * the body unread resets the connection, and a client still
+             * sending it would get the reset instead of this answer. */
+            req->too_big = 1;
+            req->phase = REQ_DISCARD;
+            ecm_http_conn_phase_set(h, req->hc, CONN_BODY);
+            return 0;
+        }
         ecm_http_respond_problem(req, 413, "payload-too-large", "Payload too large",
                                  "the body is larger than %zu bytes", req->route->max_body);
         return 1;

@@ -402,6 +402,50 @@ static void test_http_stream_body_over_cap_gives_413(void **state)
     assert_stream_calls(&sc, 1, 0, 1);
 }
 
+/* A body over the cap with a Content-Length is read and dropped before the
+ * 413, so a client still sending it gets the answer (not a reset) and its
+ * connection stays usable: the next request on it is answered. A client
+ * that waits for "100 Continue" gets the 413 at once, with no body sent. */
+static void test_http_body_over_cap_drained_before_413(void **state)
+{
+    (void)state;
+    int port = PORT_BASE + 9;
+    stream_counts sc = {0};
+    ecm_http *h = server(port, NULL);
+    assert_int_equal(ecm_http_route_stream(h, "POST", "/upload", 100000, &counting_stream, &sc), 0);
+    assert_int_equal(ecm_http_start(h), 0);
+    size_t total = 100001;
+    char *body = malloc(total);
+    assert_non_null(body);
+    memset(body, 'x', total);
+    int fd = raw_connect(port, NULL);
+    raw_send(fd, "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
+                 "X-Allow: 1\r\nContent-Length: 100001\r\n\r\n");
+    for (size_t sent = 0; sent < total;) {
+        ssize_t n = send(fd, body + sent, total - sent, MSG_NOSIGNAL);
+        assert_true(n > 0);
+        sent += (size_t)n;
+    }
+    free(body);
+    raw_send(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    char got[8192];
+    assert_int_equal(raw_wait_closed(fd, 30000, got, sizeof got), 1);
+    close(fd);
+    const char *first = strstr(got, "HTTP/1.1 413");
+    assert_non_null(first);
+    assert_non_null(strstr(first, "HTTP/1.1 200"));
+
+    fd = raw_connect(port, NULL);
+    raw_send(fd, "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
+                 "X-Allow: 1\r\nExpect: 100-continue\r\nContent-Length: 100001\r\n\r\n");
+    assert_int_equal(raw_wait_closed(fd, 30000, got, sizeof got), 1);
+    close(fd);
+    assert_ptr_equal(strstr(got, "HTTP/1.1 413"), got);
+    assert_null(strstr(got, "100 Continue"));
+    ecm_http_destroy(h);
+    assert_stream_calls(&sc, 0, 0, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -414,6 +458,7 @@ int main(void)
         cmocka_unit_test(test_http_slow_stream_body_cut_below_min_rate),
         cmocka_unit_test(test_http_stream_handler_time_does_not_count_against_the_client),
         cmocka_unit_test(test_http_stream_body_over_cap_gives_413),
+        cmocka_unit_test(test_http_body_over_cap_drained_before_413),
     };
     return cmocka_run_group_tests(tests, http_test_global_setup, http_test_global_teardown);
 }
