@@ -11,9 +11,10 @@ gateway | feeder | result-sync | strategy | sms | dropbox | devbroker | cisco-si
 ecmctl) exec /usr/bin/ecmctl "$@" ;;
 keys | users) exec /usr/bin/ecm-gateway "$cmd" "$@" ;;
 migrate)
-    # Applies every pending migration of ECM_PG_DSN (advisory-locked) and
-    # exits: 0 when the schema is current.
-    exec /usr/bin/ecm-gateway migrate
+    # Applies every pending migration of ECM_PG_DSN (advisory-locked), grants
+    # the services' role ECM_MIGRATE_APP_ROLE when set, and exits: 0 when both
+    # are done ("ecm migrate --help").
+    exec /usr/bin/ecm-gateway migrate "$@"
     ;;
 healthcheck)
     # GET /healthz on this container's ECM_HTTP_PORT (the image's HEALTHCHECK).
@@ -60,7 +61,7 @@ help | -h | --help)
     cat <<USAGE
 usage: ecm COMMAND [ARGS]
   gateway feeder result-sync strategy sms dropbox   the services (--help: their variables)
-  migrate          apply the database migrations of ECM_PG_DSN and exit
+  migrate          apply the database migrations of ECM_PG_DSN, grant ECM_MIGRATE_APP_ROLE, exit
   keys ... | users ...   ecm-gateway's key and user commands
   ecmctl ...       the command-line client
   devbroker cisco-sim sms-sim   development tools (never in production)

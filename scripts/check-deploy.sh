@@ -36,6 +36,29 @@ for o in base overlays/dev overlays/prod overlays/prod/migrate; do
         ecm_die "kustomize of deploy/k8s/$o failed"
     ecm_say "kustomize deploy/k8s/$o: $(grep -c '^kind:' "$out/${o//\//-}.yaml") objects"
 done
+# The site components (deploy/k8s/components): kustomize >= 3.7 only, so
+# rendered with a newer kubectl when there is one on the PATH.
+if command -v kubectl >/dev/null && kubectl version --client 2>/dev/null | grep -q 'Kustomize Version: v[4-9]'; then
+    kubectl kustomize deploy/k8s/overlays/prod 2>/dev/null >"$out/overlays-prod-kustomize-new.yaml"
+    for c in deploy/k8s/components/*/; do
+        c=$(basename "$c")
+        mkdir -p "$out/site-$c"
+        printf 'resources:\n- ../../../deploy/k8s/overlays/prod\ncomponents:\n- ../../../deploy/k8s/components/%s\n' \
+            "$c" >"$out/site-$c/kustomization.yaml"
+        kubectl kustomize "$out/site-$c" 2>/dev/null >"$out/site-$c.yaml" || ecm_die "kustomize of overlays/prod + components/$c failed"
+        python3 - "$out/overlays-prod-kustomize-new.yaml" "$out/site-$c.yaml" "ecm-${c#without-}" <<'PY' || ecm_die "components/$c"
+import sys, yaml
+key = lambda p: {(d['kind'], d['metadata']['name']) for d in yaml.safe_load_all(open(p)) if d}
+gone = key(sys.argv[1]) - key(sys.argv[2])
+want = {(k, sys.argv[3]) for k in ('Deployment', 'Service', 'PodDisruptionBudget', 'HorizontalPodAutoscaler', 'NetworkPolicy')}
+if gone != want:
+    sys.exit(f'removes {sorted(gone)}, not {sorted(want)}')
+PY
+        ecm_say "kustomize overlays/prod + components/$c: the five objects of ecm-${c#without-} gone"
+    done
+else
+    ecm_warn "no kubectl with kustomize >= 4: deploy/k8s/components not rendered"
+fi
 help=()
 if [[ -x $ECM_BIN_DIR/ecm-gateway ]]; then
     for b in gateway feeder result-sync strategy sms dropbox; do

@@ -150,6 +150,18 @@ export ECM_DEV_SIM_URL=http://$(ip_of ecm-cisco-sim):8700
 pg_password=$(secret POSTGRES_PASSWORD) || ecm_die "the dev overlay's Secret has no POSTGRES_PASSWORD"
 export ECM_DEV_PG_DSN="host=$pg_ip port=5432 dbname=ecm user=ecm password=$pg_password"
 ecm_psql -tA <<<"SELECT 1" >/dev/null || ecm_die "cannot reach the pod's PostgreSQL as ecm ($pg_ip)"
+# Two roles, as in production: the services (ready above) log in as the
+# user of ECM_PG_DSN, which the migration Job granted DML (ECM_MIGRATE_APP_ROLE)
+# and which may not change the schema.
+app_dsn=$(secret ECM_PG_DSN) || ecm_die "the dev overlay's Secret has no ECM_PG_DSN"
+app_dsn=${app_dsn/host=ecm-postgres/host=$pg_ip}
+[[ $app_dsn != *"user=ecm "* ]] || ecm_die "the services' ECM_PG_DSN is the schema owner's role (ecm)"
+psql -X -q -tA -d "$app_dsn" -c "SELECT count(*) FROM campaigns" >/dev/null ||
+    ecm_die "the services' role cannot read campaigns (grants of ECM_MIGRATE_APP_ROLE)"
+if psql -X -q -tA -d "$app_dsn" -c "CREATE TABLE deploy_check_ddl (x int)" >/dev/null 2>&1; then
+    ecm_die "the services' role may create a table (it must have DML only)"
+fi
+step "two roles: the services' role reads the tables, may not create one"
 export ECM_DEV_SMS_SENDER=12345
 ECM_API_KEY=$(podman exec ecm-gateway-gateway ecm keys create --role admin --name deploy-check 2>/dev/null | tail -n 1)
 export ECM_API_KEY

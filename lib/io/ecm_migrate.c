@@ -1,8 +1,10 @@
 #include "ecm_migrate.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "ecm_log.h"
 
@@ -203,6 +205,8 @@ int ecm_migrate_schema_current(PGconn *conn, int want, int *applied)
         if (st && strcmp(st, "42P01") == 0) { /* undefined_table: never migrated */
             *applied = 0;
             rc = want <= 0;
+        } else if (st && strcmp(st, "42501") == 0) { /* insufficient_privilege */
+            rc = -2;
         }
     }
     PQclear(res);
@@ -212,4 +216,119 @@ int ecm_migrate_schema_current(PGconn *conn, int want, int *applied)
 int ecm_migrate_latest(const ecm_migration *list, size_t n)
 {
     return n > 0 ? list[n - 1].version : 0;
+}
+
+int ecm_migrate_role_valid(const char *role, char *errstr, size_t errstr_size)
+{
+    size_t n = role ? strlen(role) : 0;
+    if (n == 0 || n > 63) {
+        snprintf(errstr, errstr_size, "a role name is 1 to 63 characters");
+        return 0;
+    }
+    if (!isalpha((unsigned char)role[0]) && role[0] != '_') {
+        snprintf(errstr, errstr_size, "a role name starts with a letter or '_'");
+        return 0;
+    }
+    for (size_t i = 1; i < n; i++) {
+        unsigned char ch = (unsigned char)role[i];
+        if (!isalnum(ch) && ch != '_' && ch != '$' && ch != '-') {
+            snprintf(errstr, errstr_size,
+                     "a role name holds only letters, digits, '_', '$' and '-' (not '%c')",
+                     isprint(ch) ? ch : '?');
+            return 0;
+        }
+    }
+    if (strncasecmp(role, "pg_", 3) == 0 || strcasecmp(role, "public") == 0) {
+        snprintf(errstr, errstr_size, "'%s' is reserved by PostgreSQL", role);
+        return 0;
+    }
+    return 1;
+}
+
+/* The statements of ecm_migrate_grant, role and schema already quoted as
+ * identifiers. ALTER DEFAULT PRIVILEGES without FOR ROLE covers the objects
+ * that the connected role (the owner, who runs every migration) creates. */
+static int grant_statements(PGconn *conn, const char *role, const char *schema)
+{
+    static const char *const fmt[] = {
+        "GRANT USAGE ON SCHEMA %s TO %s",
+        "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA %s TO %s",
+        "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA %s TO %s",
+        "GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA %s TO %s",
+        ("ALTER DEFAULT PRIVILEGES IN SCHEMA %s GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES "
+         "TO %s"),
+        "ALTER DEFAULT PRIVILEGES IN SCHEMA %s GRANT USAGE, SELECT ON SEQUENCES TO %s",
+        "ALTER DEFAULT PRIVILEGES IN SCHEMA %s GRANT EXECUTE ON FUNCTIONS TO %s",
+    };
+    char sql[512];
+    for (size_t i = 0; i < sizeof fmt / sizeof fmt[0]; i++) {
+        int w = snprintf(sql, sizeof sql, fmt[i], schema, role);
+        if (w < 0 || (size_t)w >= sizeof sql)
+            return -1;
+        if (run(conn, sql, PGRES_COMMAND_OK, "granting to the application role") != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The current schema (where the migrations create ECM's objects) quoted as
+ * an identifier into out. Returns 0, or -1 logged. */
+static int quoted_schema(PGconn *conn, char *out, size_t out_size)
+{
+    PGresult *res = PQexec(conn, "SELECT current_schema()");
+    int rc = -1;
+    if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+        !PQgetisnull(res, 0, 0)) {
+        const char *name = PQgetvalue(res, 0, 0);
+        char *q = PQescapeIdentifier(conn, name, strlen(name));
+        if (q && strlen(q) < out_size) {
+            snprintf(out, out_size, "%s", q);
+            rc = 0;
+        }
+        PQfreemem(q);
+    }
+    if (rc != 0)
+        ecm_log_error("grants not given", "no current schema: %s", PQerrorMessage(conn));
+    PQclear(res);
+    return rc;
+}
+
+int ecm_migrate_grant(PGconn *conn, const char *role)
+{
+    char err[160], schema[160];
+    if (!conn || PQstatus(conn) != CONNECTION_OK || PQtransactionStatus(conn) != PQTRANS_IDLE) {
+        ecm_log_error("grants not given", "no idle connection to PostgreSQL");
+        return -1;
+    }
+    if (!ecm_migrate_role_valid(role, err, sizeof err)) {
+        ecm_log_error("grants not given", "ECM_MIGRATE_APP_ROLE: %s", err);
+        return -1;
+    }
+    char *qrole = PQescapeIdentifier(conn, role, strlen(role));
+    if (!qrole) {
+        ecm_log_error("grants not given", "ECM_MIGRATE_APP_ROLE: %s", PQerrorMessage(conn));
+        return -1;
+    }
+    /* Under the migration lock: GRANTs racing a concurrent run's on the same
+     * catalog rows fail with "tuple concurrently updated". */
+    int rc = -1;
+    if (advisory(conn, "pg_advisory_lock") != 0) {
+        PQfreemem(qrole);
+        return -1;
+    }
+    if (quoted_schema(conn, schema, sizeof schema) == 0 &&
+        run(conn, "BEGIN", PGRES_COMMAND_OK, "BEGIN") == 0) {
+        if (grant_statements(conn, qrole, schema) == 0 &&
+            run(conn, "COMMIT", PGRES_COMMAND_OK, "COMMIT") == 0) {
+            rc = 0;
+        } else {
+            PQclear(PQexec(conn, "ROLLBACK"));
+        }
+    }
+    advisory(conn, "pg_advisory_unlock");
+    if (rc == 0)
+        ecm_log_info("application role granted", "%s: DML on the tables of schema %s", role,
+                     schema);
+    PQfreemem(qrole);
+    return rc;
 }

@@ -28,10 +28,26 @@ int ecm_migrate_apply(PGconn *conn, const ecm_migration *list, size_t n)
  * reads the DB's applied version with one query into *applied (0 when
  * schema_migrations does not exist yet). Returns 1 when it is at least
  * `want` (a newer schema is fine: migrations are forward-compatible), 0 when
- * older, -1 when the query failed for another reason (*applied unchanged).
+ * older, -2 when the role may not read schema_migrations (SQLSTATE 42501:
+ * the application role was not granted, ECM_MIGRATE_APP_ROLE), -1 when the
+ * query failed for another reason (*applied unchanged in both).
  * Logs nothing: readiness probes call it often. */
 int ecm_migrate_schema_current(PGconn *conn, int want, int *applied)
     __attribute__((warn_unused_result));
+
+/* 1 when role can be ECM_MIGRATE_APP_ROLE: 1-63 characters, a letter or
+ * '_' first, then letters, digits, '_', '$', '-'; not "public" nor "pg_...".
+ * Else 0 with the reason in errstr. Can't fail otherwise. */
+int ecm_migrate_role_valid(const char *role, char *errstr, size_t errstr_size);
+
+/* Gives role (checked with ecm_migrate_role_valid, quoted with
+ * PQescapeIdentifier) what the services need on the current schema and no
+ * DDL: USAGE on the schema, SELECT/INSERT/UPDATE/DELETE on every table,
+ * USAGE/SELECT on every sequence, EXECUTE on every function, and the same by
+ * default on what the connected role creates later. Idempotent: run after
+ * every ecm_migrate_apply. One transaction under the migration lock. Returns
+ * 0, or -1 with a log line (nothing granted; e.g. the role does not exist). */
+int ecm_migrate_grant(PGconn *conn, const char *role) __attribute__((warn_unused_result));
 
 /* The newest version in list, 0 when n is 0. Can't fail. */
 int ecm_migrate_latest(const ecm_migration *list, size_t n);

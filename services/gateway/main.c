@@ -273,19 +273,44 @@ static int users_command(int argc, char **argv)
     return gw_users_cli(argc - 1, argv + 1, dsn);
 }
 
-/* 'ecm-gateway migrate': applies the pending migrations of ECM_PG_DSN
- * (advisory-locked, forward-only) and exits 0 when the schema is current:
- * the Kubernetes Job and compose's one-shot "migrate" run it before the
- * services, which then run with ECM_MIGRATE=false. */
-static int migrate_command(int argc)
+static void migrate_usage(FILE *out)
 {
+    fprintf(out,
+            "usage: ecm-gateway migrate\n"
+            "Applies the pending migrations (advisory-locked, forward-only) and exits 0 when the\n"
+            "schema is current.\n"
+            "  ECM_PG_DSN            the schema owner's connection (required)\n"
+            "  ECM_MIGRATE_APP_ROLE  the services' role: after the migrations it gets USAGE on\n"
+            "                        the schema, SELECT/INSERT/UPDATE/DELETE on every table,\n"
+            "                        USAGE/SELECT on sequences, EXECUTE on functions, and the\n"
+            "                        same by default on what the owner creates later; no DDL\n"
+            "                        (default empty: no grants, one role for all)\n");
+}
+
+/* 'ecm-gateway migrate': applies the pending migrations of ECM_PG_DSN
+ * (advisory-locked, forward-only), grants ECM_MIGRATE_APP_ROLE when set, and
+ * exits 0 when both are done: the Kubernetes Job and compose's one-shot
+ * "migrate" run it before the services, which then run with
+ * ECM_MIGRATE=false as the application role. */
+static int migrate_command(int argc, char **argv)
+{
+    if (argc == 3 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
+        migrate_usage(stdout);
+        return 0;
+    }
     if (argc != 2) {
-        fprintf(stderr, "usage: ecm-gateway migrate\n");
+        migrate_usage(stderr);
         return 2;
     }
     const char *dsn = getenv("ECM_PG_DSN");
     if (!dsn || !*dsn) {
         fprintf(stderr, "ecm-gateway migrate: ECM_PG_DSN: required but not set\n");
+        return 2;
+    }
+    const char *role = getenv("ECM_MIGRATE_APP_ROLE");
+    char err[160];
+    if (role && *role && !ecm_migrate_role_valid(role, err, sizeof err)) {
+        fprintf(stderr, "ecm-gateway migrate: ECM_MIGRATE_APP_ROLE: %s\n", err);
         return 2;
     }
     ecm_log_init("gateway", ECM_LOG_INFO);
@@ -296,6 +321,12 @@ static int migrate_command(int argc)
     if (rc != 0) {
         fprintf(stderr, "ecm-gateway migrate: the database of ECM_PG_DSN is not reachable or its "
                         "migrations did not apply\n");
+    } else if (role && *role && ecm_migrate_grant(conn, role) != 0) {
+        fprintf(stderr,
+                "ecm-gateway migrate: ECM_MIGRATE_APP_ROLE: the grants to %s failed (does "
+                "the role exist?)\n",
+                role);
+        rc = 1;
     }
     ecm_pg_destroy(pg);
     return rc;
@@ -352,7 +383,7 @@ int main(int argc, char **argv)
         return users_command(argc, argv);
     }
     if (argc > 1 && strcmp(argv[1], "migrate") == 0) {
-        return migrate_command(argc);
+        return migrate_command(argc, argv);
     }
     /* An upload's batches allocate and free buffers of megabytes from
      * several threads. glibc raises its mmap threshold to the size of each
@@ -366,7 +397,9 @@ int main(int argc, char **argv)
     ecm_service_configure(
         argc, argv, "ecm-gateway",
         "ECM REST gateway and the supervisor's console: campaigns, strategies, contact uploads and "
-        "the DNC lists. Also: 'ecm-gateway migrate' (apply the migrations and exit), "
+        "the DNC lists. Also: 'ecm-gateway migrate' (apply the migrations, grant the services' "
+        "role "
+        "ECM_MIGRATE_APP_ROLE when set, and exit; 'ecm-gateway migrate --help'), "
         "'ecm-gateway keys ...', 'ecm-gateway users ...'",
         config_table, n, &cfg);
     ecm_service svc;

@@ -30,6 +30,13 @@ usage: check_manifests.py BASE.yaml DEV.yaml PROD.yaml PROD_MIGRATE.yaml COMPOSE
     (prod's Secret is made outside: its keys are those of secret.example.yaml);
   - every ECM service of the compose file sets the same variable names as its
     Deployment (dev-overlay-only ones aside), from the same image;
+  - two database roles (the users of ECM_PG_DSN and ECM_MIGRATE_PG_DSN differ,
+    as dev and prod's secret.example.yaml have them): the migration Job sets
+    ECM_MIGRATE_APP_ROLE to the services' one; prod's ingress peers outside
+    ECM name their namespace (base and dev do not);
+  - every build: in the compose file names a file that exists; the sms
+    Deployment sets the variables docs/deploy.md's Secrets section names
+    (the *_PREVIOUS of a rotation; optional secretKeyRefs need no key);
   - with HELP_DIR (files <binary>.help, the output of --help), every ECM_*
     variable set for a service is one its binary knows.
 """
@@ -150,7 +157,7 @@ def check_overlay(name, docs, secret_keys=None, want_job=False):
                         err(cw, f"env {e['name']}: ConfigMap {ref['name']} has no key {ref['key']}")
                 if 'secretKeyRef' in vf:
                     ref = vf['secretKeyRef']
-                    if ref['key'] not in secrets.get(ref['name'], set()):
+                    if ref['key'] not in secrets.get(ref['name'], set()) and not ref.get('optional'):
                         err(cw, f"env {e['name']}: Secret {ref['name']} has no key {ref['key']}")
         comp = labels.get('app.kubernetes.io/component')
         if d['kind'] != 'Deployment' or comp not in SERVICES:
@@ -437,6 +444,95 @@ def check_kafka_ports(prod):
             err(f'overlays/prod NetworkPolicy {name}', f'no egress to Kafka port {p} (ECM_KAFKA_BROKERS)')
 
 
+def dsn_user(dsn):
+    m = re.search(r'(?:^|\s)user=(\S+)', dsn or '')
+    return m.group(1) if m else None
+
+
+def job_env(docs):
+    """{name: value} of the migration Job's literal env (None: no Job)."""
+    for d in docs:
+        if d['kind'] == 'Job':
+            return {e['name']: e.get('value') for e in d['spec']['template']['spec']['containers'][0].get('env', [])}
+    return None
+
+
+def check_app_role(name, docs, dsns):
+    """Two roles (ECM_PG_DSN's user != ECM_MIGRATE_PG_DSN's) need the Job to
+    grant the services' one: ECM_MIGRATE_APP_ROLE = ECM_PG_DSN's user."""
+    env = job_env(docs)
+    app, owner = dsn_user(dsns.get('ECM_PG_DSN')), dsn_user(dsns.get('ECM_MIGRATE_PG_DSN'))
+    if env is None or app == owner:
+        return
+    if env.get('ECM_MIGRATE_APP_ROLE') != app:
+        err(f'{name}: Job', f"ECM_MIGRATE_APP_ROLE is {env.get('ECM_MIGRATE_APP_ROLE')!r}, not the services' role "
+            f'{app!r} (user of ECM_PG_DSN; the owner {owner!r} runs the Job): the services would get no privileges')
+
+
+def secret_values(docs, name):
+    for d in docs:
+        if d['kind'] == 'Secret' and re.fullmatch(re.escape(name) + r'(-[a-z0-9]{10})?', d['metadata']['name']):
+            out = {k: base64.b64decode(v).decode() for k, v in (d.get('data') or {}).items()}
+            out.update(d.get('stringData') or {})
+            return out
+    return {}
+
+
+def check_compose_builds(compose):
+    """Every build: of the rendered compose names a Containerfile/Dockerfile
+    that exists (the default is Dockerfile, which we do not ship)."""
+    for svc, c in compose['services'].items():
+        b = c.get('build')
+        if not b:
+            continue
+        ctx = b if isinstance(b, str) else b.get('context', '.')
+        df = 'Dockerfile' if isinstance(b, str) else b.get('dockerfile', 'Dockerfile')
+        path = df if os.path.isabs(df) else os.path.join(ctx, df)
+        if not os.path.isabs(ctx):
+            path = os.path.join(ROOT, 'deploy', path)
+        if not os.path.isfile(path):
+            err(f'docker-compose.yml service {svc}', f'build: {path} does not exist (set dockerfile:)')
+
+
+def check_rotation(base, help_dir):
+    """The variables docs/deploy.md's Secrets section names (the rotation's
+    *_PREVIOUS among them) that the sms binary knows are set on ecm-sms."""
+    text = open(os.path.join(ROOT, 'docs/deploy.md')).read()
+    m = re.search(r'^## Secrets\n(.*?)^## ', text, re.S | re.M)
+    named = set(re.findall(r'ECM_[A-Z0-9_]+', m.group(1) if m else ''))
+    if not any(v.endswith('_PREVIOUS') for v in named):
+        err('docs/deploy.md', 'the Secrets section names no *_PREVIOUS variable (key rotation)')
+    known = None
+    if help_dir:
+        known = set(re.findall(r'^\s*(ECM_[A-Z0-9_]+)\s', open(os.path.join(help_dir, 'ecm-sms.help')).read(), re.M))
+    sms = [d for d in base if d['kind'] == 'Deployment' and d['metadata']['name'] == 'ecm-sms']
+    have = env_names(sms[0]['spec']['template']['spec']['containers'][0]) if sms else set()
+    for v in sorted(named):
+        if (v in known) if known is not None else v.startswith('ECM_SMS_'):
+            if v not in have:
+                err('deploy/k8s/base Deployment ecm-sms', f'{v} (docs/deploy.md, Secrets) is not set')
+
+
+def check_peer_namespaces(name, docs, want_named):
+    """Ingress peers outside ECM (a namespaceSelector beside a podSelector):
+    prod names their namespace (kubernetes.io/metadata.name) so that a pod of
+    another tenant labelled like Prometheus or the ingress controller does
+    not get in; base and dev do not (platform-specific)."""
+    for d in docs:
+        if d['kind'] != 'NetworkPolicy':
+            continue
+        for r in d['spec'].get('ingress', []):
+            for f in r.get('from', []):
+                if 'namespaceSelector' not in f:
+                    continue
+                named = 'kubernetes.io/metadata.name' in (f['namespaceSelector'] or {}).get('matchLabels', {})
+                if want_named and not named:
+                    err(f"{name} NetworkPolicy {d['metadata']['name']}",
+                        f"ingress from {f.get('podSelector')} in any namespace (name it: kubernetes.io/metadata.name)")
+                if not want_named and named:
+                    err(f"{name} NetworkPolicy {d['metadata']['name']}", 'selects a namespace by name (platform-specific)')
+
+
 def env_names(c):
     return {e['name'] for e in c.get('env', [])}
 
@@ -467,13 +563,17 @@ def main():
                 cidr = t.get('ipBlock', {}).get('cidr', '')
                 if cidr and not re.match(r'^[0-9a-fA-F:.]+/[0-9]+$', cidr):
                     err(f"overlays/prod NetworkPolicy {d['metadata']['name']}", f'ipBlock {cidr!r} is not a CIDR (network.env)')
-    for d in base + dev + prod + prod_migrate:
-        if d['kind'] != 'NetworkPolicy':
-            continue
-        for r in d['spec'].get('ingress', []):
-            for f in r.get('from', []):
-                if 'kubernetes.io/metadata.name' in f.get('namespaceSelector', {}).get('matchLabels', {}):
-                    err(f"NetworkPolicy {d['metadata']['name']}", 'selects a namespace by name (platform-specific)')
+    check_peer_namespaces('base', base, False)
+    check_peer_namespaces('overlays/dev', dev, False)
+    check_peer_namespaces('overlays/prod', prod + prod_migrate, True)
+    check_app_role('overlays/prod/migrate', prod_migrate, example['stringData'])
+    dev_dsns = secret_values(dev, 'ecm-secrets')
+    check_app_role('overlays/dev', dev, dev_dsns)
+    if dsn_user(dev_dsns.get('ECM_PG_DSN')) == dsn_user(dev_dsns.get('ECM_MIGRATE_PG_DSN')):
+        err('overlays/dev', 'one database role for the services and the migration Job '
+            '(the dev overlay splits them as production does)')
+    check_compose_builds(compose[0])
+    check_rotation(base, help_dir)
     comp = compose[0]['services']
     k8s = {}
     for d in base:

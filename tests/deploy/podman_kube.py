@@ -82,18 +82,23 @@ def main():
                     p = c.get(probe, {}).get(kind)
                     if p and p.get('port') in named:
                         p['port'] = named[p['port']]
+            kept = []
             for e in c.get('env', []):
                 vf = e.pop('valueFrom', None)
                 if vf is None:
+                    kept.append(e)
                     continue
-                if 'secretKeyRef' in vf:
-                    r = vf['secretKeyRef']
-                    e['value'] = secrets[r['name']][r['key']]
-                elif 'configMapKeyRef' in vf:
-                    r = vf['configMapKeyRef']
-                    e['value'] = cms[r['name']][r['key']]
+                if 'secretKeyRef' in vf or 'configMapKeyRef' in vf:
+                    r = vf.get('secretKeyRef') or vf['configMapKeyRef']
+                    src = secrets if 'secretKeyRef' in vf else cms
+                    if r['key'] not in src.get(r['name'], {}) and r.get('optional'):
+                        continue  # as the kubelet does: an optional key that is absent sets nothing
+                    e['value'] = src[r['name']][r['key']]
                 else:
                     sys.exit(f'podman_kube: unsupported valueFrom {vf}')
+                kept.append(e)
+            if 'env' in c:
+                c['env'] = kept
         return spec
 
     def host_volumes(spec):

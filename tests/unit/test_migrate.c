@@ -213,6 +213,145 @@ static void test_migrate_025_keys_open_contacts_numbers(void **state)
     PQfinish(c);
 }
 
+/* A throwaway role for the grant tests (roles are cluster-wide: named after
+ * the process). Skips the test when the test role may not create roles. */
+static void app_role_new(PGconn *c, char *role, size_t size)
+{
+    snprintf(role, size, "ecm_test_app_%ld", (long)getpid());
+    PQclear(PQexec(c, "RESET ROLE"));
+    char sql[160];
+    snprintf(sql, sizeof sql, "DROP ROLE IF EXISTS %s", role);
+    PQclear(PQexec(c, sql));
+    snprintf(sql, sizeof sql, "CREATE ROLE %s NOLOGIN", role);
+    PGresult *r = PQexec(c, sql);
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    if (!ok) {
+        PQfinish(c);
+        skip();
+    }
+}
+
+/* Drops role's privileges in this database, then the role. */
+static void app_role_drop(PGconn *c, const char *role)
+{
+    ecm_test_pg_exec(c, "RESET ROLE");
+    ecm_test_pg_exec(c, "DROP OWNED BY %s", role);
+    ecm_test_pg_exec(c, "DROP ROLE %s", role);
+}
+
+/* The SQLSTATE of sql run on c, "" when it succeeded; the caller frees it. */
+static char *sqlstate_of(PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec(c, sql);
+    const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    char *out = strdup(st ? st : "");
+    PQclear(r);
+    return out;
+}
+
+static void assert_sqlstate(PGconn *c, const char *sql, const char *want)
+{
+    char *got = sqlstate_of(c, sql);
+    assert_string_equal(got, want);
+    free(got);
+}
+
+/* ECM_MIGRATE_APP_ROLE on ECM's own schema: before the grant the readiness
+ * query is refused as a permission (not an unreachable database); after it
+ * the role reads the version, selects and inserts (sequences included) and
+ * may not create or alter a table. */
+static void test_migrate_grant_gives_app_role_dml_only(void **state)
+{
+    NEED_DB(state);
+    PGconn *c = ecm_test_pg_connect(db->dsn);
+    char role[64];
+    app_role_new(c, role, sizeof role);
+    assert_int_equal(ecm_migrate_apply(c, ecm_migrations, ecm_migrations_count),
+                     (int)ecm_migrations_count);
+    int want = ecm_migrate_latest(ecm_migrations, ecm_migrations_count), applied = -7;
+
+    ecm_test_pg_exec(c, "SET ROLE %s", role);
+    assert_int_equal(ecm_migrate_schema_current(c, want, &applied), -2);
+    assert_sqlstate(c, "SELECT count(*) FROM campaigns", "42501");
+    ecm_test_pg_exec(c, "RESET ROLE");
+
+    assert_int_equal(ecm_migrate_grant(c, role), 0);
+    assert_int_equal(ecm_migrate_grant(c, role), 0); /* idempotent: runs every time */
+    assert_int_equal(PQtransactionStatus(c), PQTRANS_IDLE);
+    assert_int_equal(lock_is_free(db), 1);
+
+    ecm_test_pg_exec(c, "SET ROLE %s", role);
+    assert_int_equal(ecm_migrate_schema_current(c, want, &applied), 1);
+    assert_int_equal(applied, want);
+    assert_int_equal(ecm_test_pg_int(c, "SELECT count(*) FROM campaigns"), 0);
+    assert_true(ecm_test_pg_int(c, "INSERT INTO campaigns (name, channel, state, strategy_id,"
+                                   " cisco_kind, cisco_campaign_id) SELECT 'g', 'voice_ivr',"
+                                   " 'draft', id, 'uccx', '1' FROM strategies"
+                                   " WHERE name = 'Default' RETURNING id") > 0);
+    assert_int_equal(ecm_test_pg_int(c, "SELECT count(*) FROM campaigns"), 1);
+    assert_sqlstate(c, "CREATE TABLE app_made (x int)", "42501");
+    assert_sqlstate(c, "ALTER TABLE campaigns ADD COLUMN app_made int", "42501");
+    assert_sqlstate(c, "DROP TABLE campaigns", "42501");
+    app_role_drop(c, role);
+    PQfinish(c);
+}
+
+/* A table a later migration adds is the role's too (default privileges),
+ * before the grant runs again. */
+static void test_migrate_grant_covers_later_tables(void **state)
+{
+    static const ecm_migration later[] = {
+        {1, "001_first", "CREATE TABLE a (x int); INSERT INTO a VALUES (1);"},
+        {2, "002_later", "CREATE TABLE c (id bigserial PRIMARY KEY, w int);"},
+    };
+    NEED_DB(state);
+    PGconn *c = ecm_test_pg_connect(db->dsn);
+    char role[64];
+    app_role_new(c, role, sizeof role);
+    assert_int_equal(ecm_migrate_apply(c, later, 1), 1);
+    assert_int_equal(ecm_migrate_grant(c, role), 0);
+    assert_int_equal(ecm_migrate_apply(c, later, 2), 1);
+    ecm_test_pg_exec(c, "SET ROLE %s", role);
+    assert_int_equal(ecm_test_pg_int(c, "INSERT INTO c (w) VALUES (5) RETURNING id"), 1);
+    assert_int_equal(ecm_test_pg_int(c, "UPDATE a SET x = 2 RETURNING x"), 2);
+    assert_sqlstate(c, "DELETE FROM c", "");
+    assert_sqlstate(c, "TRUNCATE a", "42501");
+    app_role_drop(c, role);
+    PQfinish(c);
+}
+
+/* ECM_MIGRATE_APP_ROLE's check, and a role that does not exist. */
+static void test_migrate_grant_refuses_bad_or_unknown_role(void **state)
+{
+    NEED_DB(state);
+    char err[160];
+    assert_int_equal(ecm_migrate_role_valid("ecm_app", err, sizeof err), 1);
+    assert_int_equal(ecm_migrate_role_valid("ecm-app$2", err, sizeof err), 1);
+    assert_int_equal(ecm_migrate_role_valid("", err, sizeof err), 0);
+    assert_int_equal(ecm_migrate_role_valid("1ecm", err, sizeof err), 0);
+    assert_int_equal(ecm_migrate_role_valid("ecm; DROP TABLE a", err, sizeof err), 0);
+    assert_non_null(strstr(err, "';'"));
+    assert_int_equal(ecm_migrate_role_valid("ecm\"app", err, sizeof err), 0);
+    assert_int_equal(ecm_migrate_role_valid("PUBLIC", err, sizeof err), 0);
+    assert_int_equal(ecm_migrate_role_valid("pg_monitor", err, sizeof err), 0);
+    char long_name[80];
+    memset(long_name, 'a', 64);
+    long_name[64] = '\0';
+    assert_int_equal(ecm_migrate_role_valid(long_name, err, sizeof err), 0);
+    long_name[63] = '\0';
+    assert_int_equal(ecm_migrate_role_valid(long_name, err, sizeof err), 1);
+
+    PGconn *c = ecm_test_pg_connect(db->dsn);
+    assert_int_equal(ecm_migrate_apply(c, two, 2), 2);
+    assert_int_equal(ecm_migrate_grant(c, "ecm_test_no_such_role"), -1);
+    assert_int_equal(ecm_migrate_grant(c, "bad;role"), -1);
+    assert_int_equal(PQtransactionStatus(c), PQTRANS_IDLE);
+    assert_int_equal(lock_is_free(db), 1);
+    assert_int_equal(ecm_migrate_grant(NULL, "ecm_app"), -1);
+    PQfinish(c);
+}
+
 int main(void)
 {
     ecm_log_init("test_migrate", ECM_LOG_WARN);
@@ -233,6 +372,12 @@ int main(void)
                                         ecm_test_db_teardown),
         cmocka_unit_test_setup_teardown(test_migrate_embedded_ecm_schema_applies, scratch_setup,
                                         ecm_test_db_teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_grant_gives_app_role_dml_only, scratch_setup,
+                                        ecm_test_db_teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_grant_covers_later_tables, scratch_setup,
+                                        ecm_test_db_teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_grant_refuses_bad_or_unknown_role,
+                                        scratch_setup, ecm_test_db_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
