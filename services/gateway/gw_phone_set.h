@@ -18,7 +18,7 @@ typedef struct {
     size_t mask;
 } gw_phone_set;
 
-/* Sizes ps for up to n numbers (at most half full). Returns 0, or -1 when
+/* Sizes ps for up to n numbers (at most three quarters full). Returns 0, or -1 when
  * out of memory (ps->slots NULL; gw_phone_set_destroy is still safe). */
 int gw_phone_set_init(gw_phone_set *ps, size_t n) __attribute__((warn_unused_result));
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <sodium.h>
 
@@ -25,7 +26,6 @@ static gw_session_settings settings = {
     .addr_max_failures = 30,
     .addr_window_s = 300,
 };
-static char dummy_hash[crypto_pwhash_STRBYTES];
 
 gw_session_settings gw_session_defaults(void)
 {
@@ -54,18 +54,19 @@ int gw_session_configure(const gw_session_settings *s)
         ecm_log_error("session settings refused", "reason=out of range");
         return -1;
     }
-    settings = *s;
-    /* A hash no password in use has: an unknown name is verified against
-     * it, at the same cost as a known one. */
-    char pw[33];
-    unsigned char raw[16];
-    randombytes_buf(raw, sizeof raw);
-    sodium_bin2hex(pw, sizeof pw, raw, sizeof raw);
-    if (crypto_pwhash_str_alg(dummy_hash, pw, strlen(pw), settings.opslimit, settings.memlimit,
-                              crypto_pwhash_ALG_ARGON2ID13) != 0) {
+    /* Nothing is hashed here: an Argon2id hash touches memlimit bytes (64
+     * MiB by default), which at start would set the gateway's peak RSS for
+     * its whole life (docs/performance.md, the gateway's peak memory). A
+     * mapping of that size, never touched, is not resident and still says
+     * at start whether the host can give a hash its memory. */
+    void *probe =
+        mmap(NULL, s->memlimit, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (probe == MAP_FAILED) {
         ecm_log_error("session settings refused", "reason=Argon2id out of memory");
         return -1;
     }
+    (void)munmap(probe, s->memlimit);
+    settings = *s;
     return 0;
 }
 
@@ -448,13 +449,21 @@ static void create_session(void *ctx, ecm_http_req *req)
         json_decref(body);
         return;
     }
-    /* Always one verification, against a dummy hash for an unknown name;
-     * a password over the policy's length is never hashed (it cannot be
-     * one) but costs the same through the dummy. */
+    /* Always one Argon2id at the configured cost: a known name's hash is
+     * verified; for an unknown name, or a password over the policy's length
+     * (it cannot be one), a password is hashed and thrown away, which costs
+     * what verifying a hash made at that cost does. */
     int long_pw = pw_len > GW_PASSWORD_MAX_BYTES;
-    int match = gw_password_verify(found && !long_pw ? u.hash : dummy_hash, long_pw ? "x" : pw,
-                                   long_pw ? 1 : pw_len) &&
-                found && !long_pw;
+    int match = 0;
+    if (found && !long_pw) {
+        match = gw_password_verify(u.hash, pw, pw_len);
+    } else {
+        char unused[crypto_pwhash_STRBYTES];
+        if (gw_password_hash(long_pw ? "x" : pw, long_pw ? 1 : pw_len, unused, sizeof unused) !=
+            0) {
+            ecm_log_warn("sign-in hash failed", "reason=Argon2id out of memory");
+        }
+    }
     pg = ecm_pg_pool_get(app->pool);
     if (!found || u.disabled || u.locked || !match) {
         addr_count_failure(pg, addr);

@@ -9,9 +9,10 @@
  * max_s in all, or when its user is disabled or removed.
  *
  * Sign-in answers the same 401 for a wrong name, a wrong password, a
- * disabled user and a locked one, and verifies a password hash whichever
- * it is (a dummy hash for an unknown name), so that neither the answer nor
- * its time says whether a name exists. max_failures wrong passwords in a
+ * disabled user and a locked one, and runs one Argon2id at the configured
+ * cost whichever it is (for an unknown name, a hash of the password tried,
+ * thrown away), so that neither the answer nor its time says whether a name
+ * exists. max_failures wrong passwords in a
  * row lock the user for lock_s; the audit log says so. addr_max_failures
  * refused sign-ins from one client address within addr_window_s (whatever
  * the names) make that address wait out the window: 429 with Retry-After,
@@ -48,8 +49,8 @@ typedef struct {
  * Can't fail. */
 gw_session_settings gw_session_defaults(void);
 
-/* Sets the process's session settings (copied) and prepares libsodium and
- * the dummy hash at that cost. Call once before serving (main, a test's
+/* Sets the process's session settings (copied) and prepares libsodium; no
+ * hash is made (each takes memlimit bytes while it runs). Call once before serving (main, a test's
  * setup); the settings are read-only afterwards. Returns 0, or -1 when
  * libsodium cannot start or the cost is out of its range (logged). */
 int gw_session_configure(const gw_session_settings *s) __attribute__((warn_unused_result));

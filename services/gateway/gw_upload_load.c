@@ -21,9 +21,12 @@
 #include "gw_upload_report.h"
 
 #define GW_FLUSH_TRIES 3
-/* The duplicate filter of an upload: 2^26 bits = 8 MiB, whatever the file
- * (about 1 number in 6,000 looked up for nothing at 2 M numbers). */
-#define GW_UPLOAD_FILTER_LOG2_BITS 26
+/* The duplicate filter of an upload: 2^25 bits = 4 MiB, whatever the file
+ * (about 1 number in 500 looked up for nothing at 2 M numbers, in the
+ * batch's one look-up query). Its pages are all touched within a few
+ * batches, so its size adds to the gateway's peak RSS in full (8 MiB made
+ * 8 MiB of the peak, docs/performance.md). */
+#define GW_UPLOAD_FILTER_LOG2_BITS 25
 /* pg_advisory_xact_lock(classid, campaign) that serialises the loading of
  * batches into one campaign ("ECUP"), so that two uploads cannot both load
  * one number. */

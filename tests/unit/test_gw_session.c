@@ -195,6 +195,46 @@ static void test_the_password_policy(void **state)
     assert_null(gw_password_weak(big, GW_PASSWORD_MAX_BYTES, "ana"));
 }
 
+/* This process's peak resident set (VmHWM), in KiB; -1 when unreadable. */
+static long long peak_rss_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) {
+        return -1;
+    }
+    char line[256];
+    long long kib = -1;
+    while (fgets(line, sizeof line, f)) {
+        if (sscanf(line, "VmHWM: %lld kB", &kib) == 1) {
+            break;
+        }
+    }
+    (void)fclose(f);
+    return kib;
+}
+
+/* Configuring at the default cost (64 MiB an Argon2id hash) makes no hash:
+ * one made at start set the gateway's peak RSS (docs/performance.md). */
+static void test_configure_makes_no_hash_at_the_default_cost(void **state)
+{
+    (void)state;
+    FILE *clear = fopen("/proc/self/clear_refs", "w");
+    int reset = clear && fputs("5", clear) >= 0;
+    if (clear && fclose(clear) != 0) {
+        reset = 0;
+    }
+    if (!reset) {
+        skip(); /* the peak cannot be reset on this kernel */
+    }
+    long long before = peak_rss_kib();
+    gw_session_settings s = gw_session_defaults();
+    assert_true(s.memlimit >= 32u * 1024 * 1024);
+    assert_int_equal(gw_session_configure(&s), 0);
+    long long after = peak_rss_kib();
+    assert_true(before > 0 && after > 0);
+    assert_in_range(after - before, 0, (long long)(s.memlimit / 1024 / 8));
+}
+
 static void test_a_sign_in_gives_a_cookie_session_stored_hashed(void **state)
 {
     fixture *f = *state;
@@ -516,6 +556,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_the_password_policy),
+        cmocka_unit_test(test_configure_makes_no_hash_at_the_default_cost),
         cmocka_unit_test_setup_teardown(test_a_sign_in_gives_a_cookie_session_stored_hashed, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_a_change_needs_the_csrf_token, setup, teardown),
