@@ -201,5 +201,5 @@ echo "-- ceiling: psql \\copy of the same $loaded normalised rows into contacts"
 printf '   %d rows in %ss: %s rows/s\n' "$loaded" "$copy_s" "$copy_rate"
 cpu_line "of the COPY" "$gw0" "$gw1" "$pg0" "$pg1" "$loaded"
 echo
-printf '== upload / COPY ceiling: %s (target >= 0.5)\n' \
+printf '== upload / COPY ceiling: %s (issue 19 target >= 0.8)\n' \
     "$(awk -v a="$copy_s" -v b="$up_s" 'BEGIN { printf "%.2f", a / b }')"
