@@ -108,6 +108,12 @@ static void test_service_configure_exit_codes(void **state)
     assert_non_null(strstr(err, "ECM_KAFKA_NO_SUCH_PROPERTY"));
     unsetenv("ECM_KAFKA_NO_SUCH_PROPERTY");
 
+    /* Not a libpq connection string: refused at start, not at first use. */
+    setenv("ECM_PG_DSN", "host=db no_such_option=1", 1);
+    assert_int_equal(run_configure(none, 1, err, sizeof err), 2);
+    assert_non_null(strstr(err, "ecm-test: ECM_PG_DSN"));
+    assert_non_null(strstr(err, "no_such_option"));
+
     unsetenv("ECM_PG_DSN");
     assert_int_equal(run_configure(none, 1, err, sizeof err), 2);
     assert_non_null(strstr(err, "ECM_PG_DSN"));
