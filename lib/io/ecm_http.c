@@ -132,9 +132,10 @@ ecm_http *ecm_http_new(const char *bind_addr, int port, ecm_metrics *metrics)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_mutex_init(&h->mu, NULL);
     pthread_cond_init(&h->wake, &ca);
-    pthread_condattr_destroy(&ca);
     pthread_mutex_init(&h->ready.mu, NULL);
-    pthread_cond_init(&h->ready.done, NULL);
+    pthread_cond_init(&h->ready.done, &ca);
+    pthread_condattr_destroy(&ca);
+    h->ready.stall_ms = HTTP_READY_STALL_MS;
     if (add_route(h, "GET", "/healthz", 0, builtin_healthz, NULL, h) != 0 ||
         add_route(h, "GET", "/readyz", 0, builtin_readyz, NULL, h) != 0 ||
         add_route(h, "GET", "/metrics", 0, builtin_metrics, NULL, h) != 0) {
@@ -206,6 +207,11 @@ void ecm_http_set_ready(ecm_http *h, ecm_http_ready_fn fn, void *ctx)
     h->ready_ctx = ctx;
 }
 
+void ecm_http_set_ready_bound(ecm_http *h, long ms)
+{
+    h->ready.stall_ms = ms > 0 ? ms : HTTP_READY_STALL_MS;
+}
+
 int ecm_http_route(ecm_http *h, const char *method, const char *pattern, size_t max_body,
                    ecm_http_handler fn, void *ctx)
 {
@@ -233,17 +239,46 @@ static void builtin_healthz(void *ctx, ecm_http_req *req)
     ecm_http_respond(req, 200, "application/json", body, sizeof body - 1);
 }
 
+/* Waits on c->done (c->mu held) until woken or until c->started_ms +
+ * c->stall_ms on the monotonic clock. */
+static void ready_wait(http_ready_cache *c)
+{
+    int64_t left = c->started_ms + c->stall_ms - ecm_clock_mono_ms();
+    if (left <= 0)
+        return;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += (time_t)(left / 1000);
+    ts.tv_nsec += (long)(left % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    (void)pthread_cond_timedwait(&c->done, &c->mu, &ts);
+}
+
 /* The readiness verdict: the last probe's while it is less than
  * HTTP_READY_CACHE_MS old; else one caller probes while the others answer
  * from the previous result (or, before the first probe has ended, wait for
  * it). So the probe runs at most once a second, never twice at once, and
- * concurrent /readyz calls do not queue behind it. Returns 1 when ready. */
+ * concurrent /readyz calls do not queue behind it. A probe running for
+ * c->stall_ms or more means not ready: its last result says nothing about
+ * now. Returns 1 when ready. */
 static int ready_verdict(ecm_http *h, char *reason, size_t reason_size)
 {
     http_ready_cache *c = &h->ready;
     pthread_mutex_lock(&c->mu);
     for (;;) {
-        int fresh = c->have && ecm_clock_mono_ms() - c->at_ms < HTTP_READY_CACHE_MS;
+        int64_t now = ecm_clock_mono_ms();
+        if (c->running && now - c->started_ms >= c->stall_ms) {
+            snprintf(reason, reason_size,
+                     "readiness check still running after %lld ms (database or broker not "
+                     "answering)",
+                     (long long)(now - c->started_ms));
+            pthread_mutex_unlock(&c->mu);
+            return 0;
+        }
+        int fresh = c->have && now - c->at_ms < HTTP_READY_CACHE_MS;
         if (fresh || (c->have && c->running)) {
             int ok = c->ok;
             snprintf(reason, reason_size, "%s", c->reason);
@@ -253,9 +288,10 @@ static int ready_verdict(ecm_http *h, char *reason, size_t reason_size)
         if (!c->running) {
             break;
         }
-        pthread_cond_wait(&c->done, &c->mu);
+        ready_wait(c);
     }
     c->running = 1;
+    c->started_ms = ecm_clock_mono_ms();
     pthread_mutex_unlock(&c->mu);
 
     char why[sizeof c->reason] = "";

@@ -66,6 +66,11 @@ void ecm_http_limits_default(ecm_http_limits *l);
 ecm_http *ecm_http_new(const char *bind_addr, int port, ecm_metrics *metrics)
     __attribute__((warn_unused_result));
 void ecm_http_set_ready(ecm_http *h, ecm_http_ready_fn fn, void *ctx);
+/* While a probe has been running for ms or more (a query hanging on a
+ * silent network partition), /readyz answers not ready instead of the last
+ * result; a first probe is not waited for longer. 4000 ms unless set; ms
+ * <= 0 restores it. Call before ecm_http_start(). Can't fail. */
+void ecm_http_set_ready_bound(ecm_http *h, long ms);
 /* Who may use a route, decided before its handler runs (and before a
  * streaming route's begin()). check() is called for every route added with
  * ecm_http_route*(), never for /healthz, /readyz, /metrics; method and

@@ -26,6 +26,10 @@
 #define HTTP_REAPER_TICK_MS 200
 /* /readyz answers from a probe this recent. */
 #define HTTP_READY_CACHE_MS 1000
+/* A probe still running this long makes /readyz answer not ready (under the
+ * 5-s timeoutSeconds of deploy/k8s's readiness probes; a service's probe
+ * normally ends in 2 s even with the broker gone). */
+#define HTTP_READY_STALL_MS 4000
 #define HTTP_CLIENT_BUCKETS 256
 /* File descriptors kept for everything but the connections (DB, Kafka, logs). */
 #define HTTP_FD_RESERVE 128
@@ -82,7 +86,9 @@ typedef struct {
     pthread_mutex_t mu;
     pthread_cond_t done;
     int have, running, ok;
-    int64_t at_ms;
+    int64_t at_ms;      /* when the last probe ended */
+    int64_t started_ms; /* when the running probe started */
+    long stall_ms;      /* ecm_http_set_ready_bound() */
     char reason[512];
 } http_ready_cache;
 

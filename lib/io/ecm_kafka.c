@@ -332,15 +332,28 @@ rd_kafka_t *ecm_kafka_producer_handle(ecm_kafka_producer *p)
 
 /* ---- consumer ---- */
 
-/* Sums the partitions' consumer_lag (>= 0; -1 means unknown) of every topic
- * in a librdkafka statistics document. Returns -1 when there is none. */
-static long long stats_consumer_lag(const char *json, size_t len)
+/* 1 when a statistics partition object is one this client fetches: a real
+ * partition (not the internal -1 "UA" one) whose fetcher runs. A partition
+ * revoked by a rebalance stays in the document with its last offsets, but
+ * its fetch state is none, stopping or stopped. */
+static int stats_partition_assigned(const char *pname, json_t *part)
+{
+    if (strcmp(pname, "-1") == 0)
+        return 0;
+    const char *state = json_string_value(json_object_get(part, "fetch_state"));
+    if (!state)
+        return 1; /* an older librdkafka without the field: as before */
+    return strcmp(state, "none") != 0 && strcmp(state, "stopping") != 0 &&
+           strcmp(state, "stopped") != 0;
+}
+
+long long ecm_kafka_stats_consumer_lag(const char *json, size_t len)
 {
     json_error_t jerr;
     json_t *root = json_loadb(json, len, 0, &jerr);
     if (!root)
         return -1;
-    long long sum = -1;
+    long long sum = 0;
     json_t *topics = json_object_get(root, "topics");
     const char *tname;
     json_t *topic;
@@ -352,20 +365,24 @@ static long long stats_consumer_lag(const char *json, size_t len)
         json_object_foreach(parts, pname, part)
         {
             json_t *lag = json_object_get(part, "consumer_lag");
-            if (!json_is_integer(lag) || json_integer_value(lag) < 0)
+            if (!stats_partition_assigned(pname, part) || !json_is_integer(lag) ||
+                json_integer_value(lag) < 0)
                 continue;
-            sum = (sum < 0 ? 0 : sum) + (long long)json_integer_value(lag);
+            sum += (long long)json_integer_value(lag);
         }
     }
     json_decref(root);
     return sum;
 }
 
+/* Sets the lag gauge on every statistics document: to 0 when no assigned
+ * partition reports a lag, so that a replica that lost its partitions does
+ * not keep its last figure (the per-group sum would count it twice). */
 static int consumer_stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
 {
     (void)opaque;
     ecm_kafka_consumer *c = (ecm_kafka_consumer *)rd_kafka_opaque(rk);
-    long long lag = stats_consumer_lag(json, json_len);
+    long long lag = ecm_kafka_stats_consumer_lag(json, json_len);
     if (c && lag >= 0)
         ecm_metric_set(c->lag, (double)lag);
     return 0; /* librdkafka frees json */

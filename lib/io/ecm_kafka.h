@@ -122,4 +122,12 @@ void ecm_kafka_consumer_destroy(ecm_kafka_consumer *c);
 int ecm_kafka_header(const rd_kafka_message_t *m, const char *name, char *out, size_t out_size)
     __attribute__((warn_unused_result));
 
+/* The consumer lag in a librdkafka statistics document (JSON, len bytes):
+ * the sum of consumer_lag over the partitions this client is fetching (the
+ * ones it was assigned), 0 when none of them reports a lag (no assignment
+ * left after a rebalance, or no committed offset yet). Returns -1 when the
+ * document does not parse. The consumer's stats callback sets
+ * ecm_kafka_consumer_lag{group} to it. Can't fail otherwise. */
+long long ecm_kafka_stats_consumer_lag(const char *json, size_t len);
+
 #endif

@@ -15,6 +15,18 @@
 #define PG_BACKOFF_START_MS 100
 #define PG_BACKOFF_MAX_MS 5000
 #define PG_CONNECT_TIMEOUT_S "10"
+/* TCP keepalives and TCP_USER_TIMEOUT on every connection: behind a silent
+ * partition (no RST, no FIN) a command would otherwise wait for the
+ * kernel's retransmissions to give up (~15 min), and an idle connection
+ * would look alive forever. A command's unacknowledged bytes end the
+ * connection after PG_TCP_USER_TIMEOUT_MS; an idle one is found dead after
+ * PG_KEEPALIVES_IDLE_S + PG_KEEPALIVES_COUNT * PG_KEEPALIVES_INTERVAL_S.
+ * A long-running statement is not cut: the server's kernel acknowledges
+ * what it was sent. */
+#define PG_KEEPALIVES_IDLE_S "15"
+#define PG_KEEPALIVES_INTERVAL_S "5"
+#define PG_KEEPALIVES_COUNT "3"
+#define PG_TCP_USER_TIMEOUT_MS "20000"
 #define PG_SQL_LOG_MAX 120
 
 struct ecm_pg {
@@ -32,6 +44,8 @@ struct ecm_pg {
         char *sql;
     } prepared[ECM_PG_PREPARED_MAX];
 };
+
+static void pg_message(const char *in, char *out, size_t size);
 
 /* Forgets the statements prepared on the connection (closed or replaced:
  * a new session has none). */
@@ -56,6 +70,21 @@ ecm_pg *ecm_pg_new(const char *dsn, volatile sig_atomic_t *stop)
     }
     pg->stop = stop;
     return pg;
+}
+
+int ecm_pg_dsn_check(const char *dsn, char *errstr, size_t errstr_size)
+{
+    char *err = NULL;
+    PQconninfoOption *opts = PQconninfoParse(dsn ? dsn : "", &err);
+    if (!opts) {
+        char msg[512];
+        pg_message(err ? err : "out of memory", msg, sizeof msg);
+        snprintf(errstr, errstr_size, "not a libpq connection string: %s", msg);
+        PQfreemem(err);
+        return -1;
+    }
+    PQconninfoFree(opts);
+    return 0;
 }
 
 void ecm_pg_destroy(ecm_pg *pg)
@@ -135,10 +164,20 @@ void ecm_pg_set_statement_timeout(ecm_pg *pg, long ms)
 /* One connection attempt. Returns 0 and sets pg->conn, or -1 with a warn log. */
 static int connect_once(ecm_pg *pg, long next_wait_ms)
 {
-    /* connect_timeout first so that one given in the DSN wins (libpq keeps
-     * the last value of a repeated keyword). */
-    const char *const keys[] = {"connect_timeout", "dbname", NULL};
-    const char *const vals[] = {PG_CONNECT_TIMEOUT_S, pg->dsn, NULL};
+    /* ECM's defaults before the DSN (dbname, expanded), so that a value
+     * given in the DSN wins: libpq keeps the last value of a repeated
+     * keyword. */
+    const char *const keys[] = {
+        "connect_timeout",  "keepalives",       "keepalives_idle", "keepalives_interval",
+        "keepalives_count", "tcp_user_timeout", "dbname",          NULL};
+    const char *const vals[] = {PG_CONNECT_TIMEOUT_S,
+                                "1",
+                                PG_KEEPALIVES_IDLE_S,
+                                PG_KEEPALIVES_INTERVAL_S,
+                                PG_KEEPALIVES_COUNT,
+                                PG_TCP_USER_TIMEOUT_MS,
+                                pg->dsn,
+                                NULL};
     char err[512];
 
     if (pg->conn) {

@@ -13,8 +13,16 @@
 typedef struct ecm_pg ecm_pg;
 
 /* Creates a handle; does not connect. stop (may be NULL) ends reconnect
- * waits early when it becomes non-zero. */
+ * waits early when it becomes non-zero. Its connections have TCP
+ * keepalives (idle 15 s, interval 5 s, count 3) and tcp_user_timeout
+ * 20000 ms, so that a silent network partition ends a command instead of
+ * hanging it; each of these given in dsn wins. */
 ecm_pg *ecm_pg_new(const char *dsn, volatile sig_atomic_t *stop)
+    __attribute__((warn_unused_result));
+
+/* Checks that dsn parses as a libpq connection string (key=value or URI),
+ * without connecting. Returns 0, or -1 with libpq's reason in errstr. */
+int ecm_pg_dsn_check(const char *dsn, char *errstr, size_t errstr_size)
     __attribute__((warn_unused_result));
 void ecm_pg_destroy(ecm_pg *pg);
 

@@ -36,9 +36,19 @@ struct ecm_service_internal {
      * newest migration compiled in. Migrations are forward-only, so it stays
      * true and /readyz goes back to a plain SELECT 1. */
     int schema_current;
-    /* 1: /readyz does not probe the producer (ecm_service_ready_without_producer). */
-    atomic_int ready_without_producer;
+    /* SERVICE_READY_* bits: the Kafka clients whose broker /readyz does not
+     * wait for (ecm_service_ready_without_producer/_kafka). */
+    atomic_int ready_optional;
+    /* ecm_kafka_reachable{client="producer"}: 1 when the last /readyz probe
+     * reached the cluster, whether or not readiness depends on it. */
+    ecm_metric *producer_reachable;
 };
+
+#define SERVICE_READY_PRODUCER_OPTIONAL 1
+#define SERVICE_READY_CONSUMER_OPTIONAL 2
+#define SERVICE_KAFKA_REACHABLE_HELP                                                               \
+    "1 when the last /readyz probe reached the Kafka cluster, else 0 (also where readiness does "  \
+    "not depend on it)"
 
 static void service_on_signal(int sig)
 {
@@ -69,6 +79,11 @@ int ecm_service_validate_log_level(const char *value, char *errstr, size_t errst
         return -1;
     }
     return 0;
+}
+
+int ecm_service_validate_pg_dsn(const char *value, char *errstr, size_t errstr_size)
+{
+    return ecm_pg_dsn_check(value, errstr, errstr_size);
 }
 
 void ecm_service_configure(int argc, char **argv, const char *prog, const char *summary,
@@ -139,26 +154,52 @@ static int service_check_db(ecm_service *s, char *errstr, size_t errstr_size)
     return 0;
 }
 
-/* The readiness answer, without the gauge (service_ready). */
+/* Probes the producer's and the consumer's (when there is one) cluster and
+ * records both in ecm_kafka_reachable. Returns 0, or -1 with the reason in
+ * errstr when a client readiness depends on did not reach its cluster. */
+static int service_check_kafka(ecm_service *s, char *errstr, size_t errstr_size)
+{
+    struct ecm_service_internal *in = s->internal;
+    int optional = atomic_load(&in->ready_optional);
+    int rc = 0;
+    int up = ecm_kafka_producer_reachable(s->producer, SERVICE_READY_KAFKA_TIMEOUT_MS);
+    ecm_metric_set(in->producer_reachable, up ? 1.0 : 0.0);
+    if (!up && !(optional & SERVICE_READY_PRODUCER_OPTIONAL)) {
+        snprintf(errstr, errstr_size, "Kafka broker unreachable");
+        rc = -1;
+    }
+    if (!s->consumer)
+        return rc;
+    up = ecm_kafka_consumer_reachable(s->consumer, SERVICE_READY_KAFKA_TIMEOUT_MS);
+    ecm_metric_set(ecm_metrics_gauge(s->metrics, "ecm_kafka_reachable{client=\"consumer\"}",
+                                     SERVICE_KAFKA_REACHABLE_HELP),
+                   up ? 1.0 : 0.0);
+    if (!up && !(optional & SERVICE_READY_CONSUMER_OPTIONAL) && rc == 0) {
+        snprintf(errstr, errstr_size, "Kafka consumer cannot reach the cluster");
+        rc = -1;
+    }
+    return rc;
+}
+
+/* The readiness answer, without the gauge (service_ready). The Kafka probe
+ * runs even when the database failed, so that ecm_kafka_reachable stays
+ * current. */
 static int service_check_ready(ecm_service *s, char *errstr, size_t errstr_size)
 {
     if (ecm_stop_requested) {
         snprintf(errstr, errstr_size, "stopping");
         return -1;
     }
+    char kafka_err[256] = "";
+    int kafka_rc = service_check_kafka(s, kafka_err, sizeof kafka_err);
     if (service_check_db(s, errstr, errstr_size) != 0)
         return -1;
-    if (!atomic_load(&s->internal->ready_without_producer) &&
-        !ecm_kafka_producer_reachable(s->producer, SERVICE_READY_KAFKA_TIMEOUT_MS)) {
-        snprintf(errstr, errstr_size, "Kafka broker unreachable");
-        return -1;
-    }
     if (!ecm_outbox_relay_healthy(s->relay)) {
         snprintf(errstr, errstr_size, "outbox relay cannot reach the database");
         return -1;
     }
-    if (s->consumer && !ecm_kafka_consumer_reachable(s->consumer, SERVICE_READY_KAFKA_TIMEOUT_MS)) {
-        snprintf(errstr, errstr_size, "Kafka consumer cannot reach the cluster");
+    if (kafka_rc != 0) {
+        snprintf(errstr, errstr_size, "%s", kafka_err);
         return -1;
     }
     return 0;
@@ -166,7 +207,13 @@ static int service_check_ready(ecm_service *s, char *errstr, size_t errstr_size)
 
 void ecm_service_ready_without_producer(ecm_service *s)
 {
-    atomic_store(&s->internal->ready_without_producer, 1);
+    atomic_fetch_or(&s->internal->ready_optional, SERVICE_READY_PRODUCER_OPTIONAL);
+}
+
+void ecm_service_ready_without_kafka(ecm_service *s)
+{
+    atomic_fetch_or(&s->internal->ready_optional,
+                    SERVICE_READY_PRODUCER_OPTIONAL | SERVICE_READY_CONSUMER_OPTIONAL);
 }
 
 static int service_ready(void *ctx, char *errstr, size_t errstr_size)
@@ -284,6 +331,8 @@ int ecm_service_init(ecm_service *s, const char *name, const ecm_common_config *
     }
     s->internal->ready = ecm_metrics_gauge(
         s->metrics, "ecm_ready", "1 when the last /readyz answered ready, else 0 (0 until probed)");
+    s->internal->producer_reachable = ecm_metrics_gauge(
+        s->metrics, "ecm_kafka_reachable{client=\"producer\"}", SERVICE_KAFKA_REACHABLE_HELP);
 
     if (service_open_db(s, common) != 0)
         goto fail;

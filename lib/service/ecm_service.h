@@ -51,7 +51,10 @@ typedef struct {
 /* clang-format off */
 #define ECM_COMMON_CONFIG_ENTRIES(type, member, http_port_default, per_client_default)                             \
     {"ECM_PG_DSN", ECM_CFG_STRING, offsetof(type, member.pg_dsn), NULL, 0, -1,                    \
-     "libpq connection string of the ECM DB", NULL, 1},                                          \
+     "libpq connection string of the ECM DB; ECM sets keepalives=1 keepalives_idle=15 "           \
+     "keepalives_interval=5 keepalives_count=3 tcp_user_timeout=20000 (a silent network "         \
+     "partition ends a query instead of hanging it) unless the string sets them",                \
+     ecm_service_validate_pg_dsn, 1},                                                            \
     {"ECM_KAFKA_BROKERS", ECM_CFG_STRING, offsetof(type, member.kafka_brokers), NULL, 0, -1,      \
      "Kafka bootstrap servers (host:port,...); other ECM_KAFKA_<property> pass to librdkafka",    \
      NULL, 0},                                                                                   \
@@ -113,6 +116,8 @@ typedef struct {
 /* clang-format on */
 
 int ecm_service_validate_log_level(const char *value, char *errstr, size_t errstr_size);
+/* ECM_PG_DSN: a libpq connection string (ecm_pg_dsn_check()). */
+int ecm_service_validate_pg_dsn(const char *value, char *errstr, size_t errstr_size);
 
 /* Handles argv (--help prints the table and exits 0; anything else unknown
  * exits 2) and loads the table into cfg. On a bad value prints one line
@@ -160,12 +165,22 @@ int ecm_service_start_http(ecm_service *s) __attribute__((warn_unused_result));
 ecm_pg_pool *ecm_service_pg_pool_new(const ecm_service *s, int size)
     __attribute__((warn_unused_result));
 
-/* /readyz stops asking the producer's broker: for a service that writes
+/* /readyz stops failing on the producer's broker: for a service that writes
  * events only through the outbox (the gateway), so that a Kafka outage leaves
  * it ready; the outbox keeps the events until the relay reaches the broker
- * again. The consumer, when there is one, is still checked. May be called
- * while the HTTP server runs. Can't fail. */
+ * again. The consumer, when there is one, is still checked. The broker is
+ * still probed: ecm_kafka_reachable{client="producer"} shows the outage.
+ * /healthz never depends on Kafka. May be called while the HTTP server runs.
+ * Can't fail. */
 void ecm_service_ready_without_producer(ecm_service *s);
+
+/* As ecm_service_ready_without_producer(), and /readyz does not fail on the
+ * consumer's cluster either: for a service whose HTTP routes need only the
+ * database (the sms service's DLRs and inbound messages, written through
+ * the outbox), so that a Kafka outage does not take it out of a Kubernetes
+ * Service's endpoints. Both clients are still probed and reported in
+ * ecm_kafka_reachable{client="producer"|"consumer"}. Can't fail. */
+void ecm_service_ready_without_kafka(ecm_service *s);
 
 /* Creates s's consumer (s->consumer) in group group_id of the ntopics
  * topics, with the common brokers and dead-letter topic. Returns 0, or -1

@@ -396,6 +396,11 @@ int main(int argc, char **argv)
         return 1;
     }
     ecm_config_log(config_table, CONFIG_N, &cfg);
+    /* DLRs and inbound messages (STOP) need only the database: their events
+     * go through the outbox. Ready through a Kafka outage, so that the SMS
+     * gateway's callbacks keep reaching a pod instead of a 503 from the
+     * Ingress; the outage shows in ecm_kafka_reachable. */
+    ecm_service_ready_without_kafka(&svc);
 
     if (start_pool_and_auth(&svc, &cfg, &parts) < 0)
         goto out;

@@ -434,6 +434,116 @@ static void test_http_readyz_probe_runs_at_most_once_a_second(void **state)
     ecm_http_destroy(h);
 }
 
+/* A probe that blocks while hang is set (a SELECT 1 on a connection behind
+ * a silent partition), until the test clears it; blocked is 1 meanwhile. */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t changed;
+    int hang, blocked;
+    atomic_int stop; /* ends prober_loop */
+    int port;
+} hanging_probe;
+
+static int hanging_probe_fn(void *ctx, char *errstr, size_t errstr_size)
+{
+    (void)errstr;
+    (void)errstr_size;
+    hanging_probe *p = ctx;
+    pthread_mutex_lock(&p->mu);
+    p->blocked = p->hang;
+    pthread_cond_broadcast(&p->changed);
+    while (p->hang)
+        pthread_cond_wait(&p->changed, &p->mu);
+    p->blocked = 0;
+    pthread_mutex_unlock(&p->mu);
+    return 0;
+}
+
+/* Asks /readyz until told to stop, so that this thread's request is the one
+ * that runs (and waits for) the hanging probe, as the kubelet's would. No
+ * assertions here: cmocka's belong to the test's thread. */
+static void *prober_loop(void *arg)
+{
+    hanging_probe *p = arg;
+    while (!atomic_load(&p->stop)) {
+        ecm_test_http_answer a;
+        CURL *c = ecm_test_http_prepare(&a, p->port, "GET", "/readyz");
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 60000L);
+        (void)ecm_test_http_perform(c, &a);
+        ecm_test_http_answer_destroy(&a);
+        usleep(20000);
+    }
+    return NULL;
+}
+
+/* Polls /readyz (15 s at most) until it answers want; returns the last
+ * answer's status and its reason in reason. */
+static long readyz_until(int port, long want, char *reason, size_t reason_size)
+{
+    long status = 0;
+    reason[0] = '\0';
+    for (int i = 0; i < 300 && status != want; i++) {
+        http_answer a;
+        request("GET", port, "/readyz", NULL, 0, NULL, &a);
+        status = a.status;
+        if (status == 503) {
+            json_t *j = answer_json(&a);
+            snprintf(reason, reason_size, "%s", json_string_value(json_object_get(j, "reason")));
+            json_decref(j);
+        }
+        ecm_test_http_answer_destroy(&a);
+        if (status != want)
+            usleep(50000);
+    }
+    return status;
+}
+
+/* A probe that does not come back means not ready once it has run for the
+ * bound, not the last (ready) result forever; ready again once it ends. */
+static void test_http_readyz_not_ready_while_a_probe_hangs(void **state)
+{
+    (void)state;
+    hanging_probe p = {.hang = 0, .port = PORT_BASE + 15};
+    pthread_mutex_init(&p.mu, NULL);
+    pthread_cond_init(&p.changed, NULL);
+    atomic_init(&p.stop, 0);
+    ecm_http *h = server(p.port, NULL);
+    ecm_http_set_ready(h, hanging_probe_fn, &p);
+    ecm_http_set_ready_bound(h, 200);
+    assert_int_equal(ecm_http_start(h), 0);
+    char reason[512];
+    assert_int_equal(readyz_until(p.port, 200, reason, sizeof reason), 200);
+
+    pthread_mutex_lock(&p.mu);
+    p.hang = 1;
+    pthread_mutex_unlock(&p.mu);
+    pthread_t prober;
+    assert_int_equal(pthread_create(&prober, NULL, prober_loop, &p), 0);
+    /* The other thread's request runs the probe, which now hangs. */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 20;
+    pthread_mutex_lock(&p.mu);
+    while (!p.blocked && pthread_cond_timedwait(&p.changed, &p.mu, &until) == 0)
+        ;
+    int blocked = p.blocked;
+    pthread_mutex_unlock(&p.mu);
+    assert_int_equal(blocked, 1);
+    assert_int_equal(readyz_until(p.port, 503, reason, sizeof reason), 503);
+    assert_non_null(strstr(reason, "readiness check still running"));
+
+    pthread_mutex_lock(&p.mu);
+    p.hang = 0;
+    pthread_cond_broadcast(&p.changed);
+    pthread_mutex_unlock(&p.mu);
+    atomic_store(&p.stop, 1);
+    pthread_join(prober, NULL);
+    assert_int_equal(readyz_until(p.port, 200, reason, sizeof reason), 200);
+    ecm_http_destroy(h);
+    pthread_cond_destroy(&p.changed);
+    pthread_mutex_destroy(&p.mu);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -452,6 +562,7 @@ int main(void)
         cmocka_unit_test(test_http_slow_handler_does_not_block_other_requests),
         cmocka_unit_test(test_http_start_fails_on_port_in_use),
         cmocka_unit_test(test_http_readyz_probe_runs_at_most_once_a_second),
+        cmocka_unit_test(test_http_readyz_not_ready_while_a_probe_hangs),
     };
     return cmocka_run_group_tests(tests, http_test_global_setup, http_test_global_teardown);
 }

@@ -265,6 +265,42 @@ static void test_consumer_lag_gauge_sums_uncommitted_messages(void **state)
     ecm_metrics_destroy(m);
 }
 
+/* The lag read from librdkafka's statistics counts only the partitions the
+ * consumer fetches, and is 0, not "unknown", when none reports one: a
+ * replica that lost its partitions in a rebalance reports 0 instead of its
+ * last figure. */
+static void test_stats_lag_counts_assigned_partitions_and_zero_without_any(void **state)
+{
+    (void)state;
+    static const char assigned[] =
+        "{\"topics\":{\"a\":{\"partitions\":{"
+        "\"0\":{\"fetch_state\":\"active\",\"consumer_lag\":5},"
+        "\"1\":{\"fetch_state\":\"offset-query\",\"consumer_lag\":7},"
+        "\"-1\":{\"fetch_state\":\"none\",\"consumer_lag\":3}}},"
+        "\"b\":{\"partitions\":{\"0\":{\"fetch_state\":\"active\",\"consumer_lag\":1}}}}}";
+    assert_int_equal(ecm_kafka_stats_consumer_lag(assigned, strlen(assigned)), 13);
+
+    /* After the rebalance: the partitions are still listed with their last
+     * offsets, but no longer fetched (partition 0 as librdkafka 2.0.2 lists
+     * it after its revocation, seen on the mock cluster: its lag kept). */
+    static const char revoked[] =
+        "{\"topics\":{\"a\":{\"partitions\":{"
+        "\"0\":{\"desired\":false,\"fetch_state\":\"stopped\",\"consumer_lag\":5},"
+        "\"1\":{\"fetch_state\":\"none\",\"consumer_lag\":7},"
+        "\"2\":{\"fetch_state\":\"stopping\",\"consumer_lag\":2}}}}}";
+    assert_int_equal(ecm_kafka_stats_consumer_lag(revoked, strlen(revoked)), 0);
+
+    static const char unknown[] = "{\"topics\":{\"a\":{\"partitions\":{"
+                                  "\"0\":{\"fetch_state\":\"active\",\"consumer_lag\":-1}}}}}";
+    assert_int_equal(ecm_kafka_stats_consumer_lag(unknown, strlen(unknown)), 0);
+
+    static const char no_topics[] = "{\"name\":\"rdkafka#consumer-1\",\"topics\":{}}";
+    assert_int_equal(ecm_kafka_stats_consumer_lag(no_topics, strlen(no_topics)), 0);
+
+    static const char garbage[] = "{\"topics\":";
+    assert_int_equal(ecm_kafka_stats_consumer_lag(garbage, strlen(garbage)), -1);
+}
+
 static void test_conf_from_env_maps_variable_names_to_properties(void **state)
 {
     (void)state;
@@ -401,6 +437,7 @@ int main(void)
         cmocka_unit_test(test_consumer_resumes_right_after_the_stored_offset),
         cmocka_unit_test(test_deadletter_republishes_message_with_reason_headers),
         cmocka_unit_test(test_consumer_lag_gauge_sums_uncommitted_messages),
+        cmocka_unit_test(test_stats_lag_counts_assigned_partitions_and_zero_without_any),
         cmocka_unit_test(test_close_with_broker_up_commits_what_was_stored),
         cmocka_unit_test(test_close_with_broker_gone_returns_within_its_bound),
     };

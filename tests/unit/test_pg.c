@@ -486,6 +486,73 @@ static void test_pg_pool_sets_statement_timeout(void **state)
     ecm_pg_pool_destroy(pool);
 }
 
+/* The value of keyword among conn's connection options (PQconninfo), or ""
+ * when it has none; freed by the caller. */
+static char *conn_option(PGconn *conn, const char *keyword)
+{
+    PQconninfoOption *opts = PQconninfo(conn);
+    assert_non_null(opts);
+    char *v = NULL;
+    for (PQconninfoOption *o = opts; o->keyword; o++) {
+        if (strcmp(o->keyword, keyword) == 0)
+            v = strdup(o->val ? o->val : "");
+    }
+    PQconninfoFree(opts);
+    assert_non_null(v);
+    return v;
+}
+
+static void assert_option(PGconn *conn, const char *keyword, const char *want)
+{
+    char *v = conn_option(conn, keyword);
+    if (strcmp(v, want) != 0) {
+        free(v);
+        fail_msg("%s: want '%s'", keyword, want);
+    }
+    free(v);
+}
+
+/* Keepalives and tcp_user_timeout reach every connection, so that a silent
+ * partition ends a query; the DSN's own values win over ECM's. */
+static void test_pg_connections_get_keepalives_unless_the_dsn_sets_them(void **state)
+{
+    NEED_DB(state);
+    ecm_pg *pg = ecm_pg_new(db->dsn, NULL);
+    PGconn *conn = ecm_pg_conn(pg);
+    assert_non_null(conn);
+    assert_option(conn, "keepalives", "1");
+    assert_option(conn, "keepalives_idle", "15");
+    assert_option(conn, "keepalives_interval", "5");
+    assert_option(conn, "keepalives_count", "3");
+    assert_option(conn, "tcp_user_timeout", "20000");
+    assert_option(conn, "connect_timeout", "10");
+    ecm_pg_destroy(pg);
+
+    char dsn[sizeof db->dsn + 128];
+    snprintf(dsn, sizeof dsn, "%s keepalives_idle=77 tcp_user_timeout=4321 keepalives=0", db->dsn);
+    pg = ecm_pg_new(dsn, NULL);
+    conn = ecm_pg_conn(pg);
+    assert_non_null(conn);
+    assert_option(conn, "keepalives", "0");
+    assert_option(conn, "keepalives_idle", "77");
+    assert_option(conn, "tcp_user_timeout", "4321");
+    assert_option(conn, "keepalives_count", "3"); /* not in the DSN: ECM's */
+    ecm_pg_destroy(pg);
+}
+
+static void test_pg_dsn_check_accepts_strings_and_uris_and_refuses_garbage(void **state)
+{
+    (void)state;
+    char err[512];
+    assert_int_equal(ecm_pg_dsn_check("host=db dbname=ecm keepalives_idle=5", err, sizeof err), 0);
+    assert_int_equal(
+        ecm_pg_dsn_check("postgresql://u@db:5432/ecm?tcp_user_timeout=1", err, sizeof err), 0);
+    assert_int_equal(ecm_pg_dsn_check("host=db no_such_option=1", err, sizeof err), -1);
+    assert_non_null(strstr(err, "no_such_option"));
+    assert_int_equal(ecm_pg_dsn_check("host='unterminated", err, sizeof err), -1);
+    assert_non_null(strstr(err, "not a libpq connection string"));
+}
+
 int main(void)
 {
     ecm_log_init("test_pg", ECM_LOG_WARN);
@@ -512,6 +579,9 @@ int main(void)
         cmocka_unit_test(test_pg_pool_wait_bound_returns_null_after_the_wait),
         cmocka_unit_test_setup_teardown(test_pg_pool_sets_statement_timeout, scratch_setup,
                                         ecm_test_db_teardown),
+        cmocka_unit_test_setup_teardown(test_pg_connections_get_keepalives_unless_the_dsn_sets_them,
+                                        scratch_setup, ecm_test_db_teardown),
+        cmocka_unit_test(test_pg_dsn_check_accepts_strings_and_uris_and_refuses_garbage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

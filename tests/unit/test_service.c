@@ -108,6 +108,12 @@ static void test_service_configure_exit_codes(void **state)
     assert_non_null(strstr(err, "ECM_KAFKA_NO_SUCH_PROPERTY"));
     unsetenv("ECM_KAFKA_NO_SUCH_PROPERTY");
 
+    /* Not a libpq connection string: refused at start, not at first use. */
+    setenv("ECM_PG_DSN", "host=db no_such_option=1", 1);
+    assert_int_equal(run_configure(none, 1, err, sizeof err), 2);
+    assert_non_null(strstr(err, "ecm-test: ECM_PG_DSN"));
+    assert_non_null(strstr(err, "no_such_option"));
+
     unsetenv("ECM_PG_DSN");
     assert_int_equal(run_configure(none, 1, err, sizeof err), 2);
     assert_non_null(strstr(err, "ECM_PG_DSN"));
@@ -148,6 +154,31 @@ static long wait_status(const char *path, long want)
     while ((code = http_status(path)) != want && ecm_clock_wall_ms() < until)
         ecm_test_sleep_ms(100);
     return code;
+}
+
+/* 1 when /metrics has the line "<metric> <value>" after a /readyz probe
+ * (which sets the readiness gauges, as the kubelet's do). */
+static int metric_is(const char *metric, const char *value)
+{
+    (void)http_status("/readyz");
+    char line[256];
+    snprintf(line, sizeof line, "\n%s %s\n", metric, value);
+    ecm_test_http_answer a;
+    CURL *c = ecm_test_http_prepare(&a, TEST_HTTP_PORT, "GET", "/metrics");
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+    int found =
+        ecm_test_http_perform(c, &a) == CURLE_OK && a.status == 200 && strstr(a.body, line) != NULL;
+    ecm_test_http_answer_destroy(&a);
+    return found;
+}
+
+/* Waits (20 s at most) for metric_is(metric, value); returns its last answer. */
+static int wait_metric(const char *metric, const char *value)
+{
+    int64_t until = ecm_clock_wall_ms() + 20000;
+    while (!metric_is(metric, value) && ecm_clock_wall_ms() < until)
+        ecm_test_sleep_ms(100);
+    return metric_is(metric, value);
 }
 
 /* The environment of a service on db and kafka (TEST_HTTP_PORT, a 5-s stop
@@ -224,6 +255,55 @@ static void test_service_init_serves_readyz_and_stops_within_bound(void **state)
     assert_int_equal(ecm_test_db_destroy(db), 0);
 }
 
+/* A service whose routes need only the database (the sms service) stays
+ * ready and healthy with the broker gone, its consumer's included, while
+ * ecm_kafka_reachable shows the outage; with only the producer optional the
+ * consumer still fails /readyz. */
+static void test_service_ready_without_kafka_ready_with_broker_gone(void **state)
+{
+    (void)state;
+    ecm_test_db *db = ecm_test_need(ecm_test_db_new("ecm_test_service_nokafka"));
+    ecm_test_kafka kafka;
+    const char *topics[] = {"svc.events"};
+    assert_int_equal(ecm_test_kafka_start(&kafka, topics, 1), 0);
+    setenv("ECM_KAFKA_RECONNECT_BACKOFF_MAX_MS", "500", 1);
+    test_config cfg;
+    configure(&cfg, db, &kafka);
+
+    ecm_service s;
+    assert_int_equal(ecm_service_init(&s, "test", &cfg.common), 0);
+    assert_int_equal(ecm_service_consumer_start(&s, "svc-test", topics, 1), 0);
+    ecm_service_ready_without_producer(&s);
+    assert_int_equal(ecm_service_start_http(&s), 0);
+    assert_int_equal(wait_status("/readyz", 200), 200);
+    assert_true(wait_metric("ecm_kafka_reachable{client=\"producer\"}", "1"));
+    assert_true(wait_metric("ecm_kafka_reachable{client=\"consumer\"}", "1"));
+
+    assert_int_equal(rd_kafka_mock_broker_set_down(kafka.mock, 1), 0);
+    assert_int_equal(wait_status("/readyz", 503), 503); /* the consumer's cluster */
+    ecm_service_ready_without_kafka(&s);
+    assert_int_equal(wait_status("/readyz", 200), 200);
+    assert_true(wait_metric("ecm_kafka_reachable{client=\"producer\"}", "0"));
+    assert_true(wait_metric("ecm_kafka_reachable{client=\"consumer\"}", "0"));
+    /* Still down, still ready: the gauges above came from probes that
+     * answered ready. */
+    assert_int_equal(http_status("/readyz"), 200);
+    assert_int_equal(http_status("/healthz"), 200);
+
+    assert_int_equal(rd_kafka_mock_broker_set_up(kafka.mock, 1), 0);
+    assert_true(wait_metric("ecm_kafka_reachable{client=\"producer\"}", "1"));
+    assert_true(wait_metric("ecm_kafka_reachable{client=\"consumer\"}", "1"));
+    assert_int_equal(http_status("/readyz"), 200);
+
+    ecm_stop_requested = 1;
+    ecm_service_shutdown(&s);
+    ecm_stop_requested = 0;
+    unsetenv("ECM_KAFKA_RECONNECT_BACKOFF_MAX_MS");
+    ecm_config_destroy(test_table, TEST_TABLE_N, &cfg);
+    ecm_test_kafka_stop(&kafka);
+    assert_int_equal(ecm_test_db_destroy(db), 0);
+}
+
 /* ECM_MIGRATE=false (the services in Kubernetes): not ready while the DB's
  * schema is older than the newest migration compiled in, ready once the
  * migration ran elsewhere (the Job). */
@@ -270,6 +350,7 @@ int main(void)
         cmocka_unit_test(test_service_sigterm_sets_stop_flag_and_cuts_sleep_short),
         cmocka_unit_test(test_service_init_serves_readyz_and_stops_within_bound),
         cmocka_unit_test(test_service_no_migrate_not_ready_until_schema_current),
+        cmocka_unit_test(test_service_ready_without_kafka_ready_with_broker_gone),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
