@@ -139,6 +139,12 @@ static int service_check_db(ecm_service *s, char *errstr, size_t errstr_size)
     int want = ecm_migrate_latest(ecm_migrations, ecm_migrations_count);
     int applied = 0;
     int rc = ecm_migrate_schema_current(conn, want, &applied);
+    if (rc == -2) {
+        snprintf(errstr, errstr_size,
+                 "database permission denied on schema_migrations (grant the services' role: "
+                 "ECM_MIGRATE_APP_ROLE of the migration Job)");
+        return -1;
+    }
     if (rc < 0) {
         ecm_pg_check_broken(in->ready_pg);
         snprintf(errstr, errstr_size, "database unreachable");
