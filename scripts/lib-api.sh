@@ -135,18 +135,17 @@ ecm_gen_contacts_csv() {
     }' >"$file"
 }
 
-# ecm_create_campaign NAME [STRATEGY [TARGET]]: creates a voice_ivr campaign
-# on Cisco TARGET (default UCCX campaign 1; see ecm_cisco_json) using strategy
-# STRATEGY (a name; default Demo, made with ecm_create_fast_strategy if
-# missing), activates it, and prints its id. Returns non-zero on an API error.
-ecm_create_campaign() {
-    local name=$1 strategy=${2:-Demo} target=${3:-1} sid body answer id cisco
-    sid=$(ecm_psql -tA -v name="$strategy" <<<"SELECT id FROM strategies WHERE name = :'name'")
-    [[ -n $sid ]] || sid=$(ecm_create_fast_strategy "$strategy" 2)
-    cisco=$(ecm_cisco_json "$target") || return 1
-    body=$(jq -n --arg name "$name" --arg strategy "$strategy" --argjson cisco "$cisco" \
-        '{name: $name, channel: "voice_ivr", strategy: $strategy, cisco: $cisco}')
-    answer=$(api POST /api/v1/campaigns -d "$body") || return 1
+# ecm__strategy_ensure NAME: the strategy NAME, made by
+# ecm_create_fast_strategy unless the API lists it. Non-zero on failure.
+ecm__strategy_ensure() {
+    ecm_create_fast_strategy "$1" 2 >/dev/null
+}
+
+# ecm__campaign_create_active BODY: POSTs the campaign BODY (JSON), activates
+# it and prints its id. Non-zero on an API error.
+ecm__campaign_create_active() {
+    local answer id
+    answer=$(api POST /api/v1/campaigns -d "$1") || return 1
     id=$(jq -r '.id // empty' <<<"$answer")
     if [[ ! $id =~ ^[0-9]+$ ]]; then
         ecm_warn "unexpected answer to POST /api/v1/campaigns: $answer"
@@ -154,6 +153,19 @@ ecm_create_campaign() {
     fi
     api POST "/api/v1/campaigns/$id/activate" >/dev/null || return 1
     echo "$id"
+}
+
+# ecm_create_campaign NAME [STRATEGY [TARGET]]: creates a voice_ivr campaign
+# on Cisco TARGET (default UCCX campaign 1; see ecm_cisco_json) using strategy
+# STRATEGY (a name; default Demo, made with ecm_create_fast_strategy if
+# missing), activates it, and prints its id. Returns non-zero on an API error.
+ecm_create_campaign() {
+    local name=$1 strategy=${2:-Demo} target=${3:-1} body cisco
+    ecm__strategy_ensure "$strategy" || return 1
+    cisco=$(ecm_cisco_json "$target") || return 1
+    body=$(jq -n --arg name "$name" --arg strategy "$strategy" --argjson cisco "$cisco" \
+        '{name: $name, channel: "voice_ivr", strategy: $strategy, cisco: $cisco}')
+    ecm__campaign_create_active "$body"
 }
 
 # ecm_cisco_json TARGET: prints a campaign's "cisco" member for TARGET, which
@@ -329,19 +341,11 @@ ecm_smssim_stats() {
 # and prints its id. Returns non-zero on an API error.
 ecm_create_sms_campaign() {
     local name=$1 template=$2 gateway=$3 strategy=${4:-Demo} dlr_timeout=${5:-60}
-    local sender=${6:-$ECM_DEV_SMS_SENDER} sid body answer id
-    sid=$(ecm_psql -tA -v name="$strategy" <<<"SELECT id FROM strategies WHERE name = :'name'")
-    [[ -n $sid ]] || sid=$(ecm_create_fast_strategy "$strategy" 2)
+    local sender=${6:-$ECM_DEV_SMS_SENDER} body
+    ecm__strategy_ensure "$strategy" || return 1
     body=$(jq -n --arg name "$name" --arg strategy "$strategy" --arg template "$template" \
         --arg sender "$sender" --arg gateway "$gateway" --argjson dlr "$dlr_timeout" \
         '{name: $name, channel: "sms", strategy: $strategy,
           sms: {template: $template, sender: $sender, gateway: $gateway, dlr_timeout_s: $dlr}}')
-    answer=$(api POST /api/v1/campaigns -d "$body") || return 1
-    id=$(jq -r '.id // empty' <<<"$answer")
-    if [[ ! $id =~ ^[0-9]+$ ]]; then
-        ecm_warn "unexpected answer to POST /api/v1/campaigns: $answer"
-        return 1
-    fi
-    api POST "/api/v1/campaigns/$id/activate" >/dev/null || return 1
-    echo "$id"
+    ecm__campaign_create_active "$body"
 }

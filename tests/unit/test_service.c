@@ -199,21 +199,39 @@ static void configure(test_config *cfg, const ecm_test_db *db, const ecm_test_ka
     ecm_service_configure(1, argv, "ecm-test", "test", test_table, TEST_TABLE_N, cfg);
 }
 
+/* A service test's database, dev-broker cluster (topic svc.events) and
+ * configuration; the environment the test set before is read by configure. */
+typedef struct {
+    ecm_test_db *db;
+    ecm_test_kafka kafka;
+    test_config cfg;
+} svc_fixture;
+
+static const char *svc_topics[] = {"svc.events"};
+
+static void fixture_start(svc_fixture *f, const char *dbname)
+{
+    f->db = ecm_test_need(ecm_test_db_new(dbname));
+    assert_int_equal(ecm_test_kafka_start(&f->kafka, svc_topics, 1), 0);
+    configure(&f->cfg, f->db, &f->kafka);
+}
+
+static void fixture_stop(svc_fixture *f)
+{
+    ecm_config_destroy(test_table, TEST_TABLE_N, &f->cfg);
+    ecm_test_kafka_stop(&f->kafka);
+    assert_int_equal(ecm_test_db_destroy(f->db), 0);
+}
+
 static void test_service_init_serves_readyz_and_stops_within_bound(void **state)
 {
     (void)state;
-    ecm_test_db *db = ecm_test_need(ecm_test_db_new("ecm_test_service"));
-
-    ecm_test_kafka kafka;
-    const char *topics[] = {"svc.events"};
-    assert_int_equal(ecm_test_kafka_start(&kafka, topics, 1), 0);
-
     setenv("ECM_KAFKA_RECONNECT_BACKOFF_MAX_MS", "500", 1);
-    test_config cfg;
-    configure(&cfg, db, &kafka);
+    svc_fixture f;
+    fixture_start(&f, "ecm_test_service");
 
     ecm_service s;
-    assert_int_equal(ecm_service_init(&s, "test", &cfg.common), 0);
+    assert_int_equal(ecm_service_init(&s, "test", &f.cfg.common), 0);
     assert_string_equal(s.source, "/ecm/test");
     assert_int_equal(ecm_service_start_http(&s), 0);
     assert_int_equal(wait_status("/healthz", 200), 200);
@@ -234,12 +252,12 @@ static void test_service_init_serves_readyz_and_stops_within_bound(void **state)
         ecm_service_sleep_ms(20);
     assert_int_equal(ecm_outbox_relay_published(s.relay), 1);
 
-    assert_int_equal(rd_kafka_mock_broker_set_down(kafka.mock, 1), 0);
+    assert_int_equal(rd_kafka_mock_broker_set_down(f.kafka.mock, 1), 0);
     assert_int_equal(wait_status("/readyz", 503), 503);
     /* An outbox-only service (the gateway) stays ready without the broker. */
     ecm_service_ready_without_producer(&s);
     assert_int_equal(wait_status("/readyz", 200), 200);
-    assert_int_equal(rd_kafka_mock_broker_set_up(kafka.mock, 1), 0);
+    assert_int_equal(rd_kafka_mock_broker_set_up(f.kafka.mock, 1), 0);
     assert_int_equal(wait_status("/readyz", 200), 200);
 
     ecm_stop_requested = 1;
@@ -249,10 +267,7 @@ static void test_service_init_serves_readyz_and_stops_within_bound(void **state)
     assert_true(ecm_clock_wall_ms() - t0 < 5000 + 1000);
     assert_int_equal(http_status("/healthz"), 0); /* port closed */
     ecm_stop_requested = 0;
-    ecm_config_destroy(test_table, TEST_TABLE_N, &cfg);
-
-    ecm_test_kafka_stop(&kafka);
-    assert_int_equal(ecm_test_db_destroy(db), 0);
+    fixture_stop(&f);
 }
 
 /* A service whose routes need only the database (the sms service) stays
@@ -262,24 +277,20 @@ static void test_service_init_serves_readyz_and_stops_within_bound(void **state)
 static void test_service_ready_without_kafka_ready_with_broker_gone(void **state)
 {
     (void)state;
-    ecm_test_db *db = ecm_test_need(ecm_test_db_new("ecm_test_service_nokafka"));
-    ecm_test_kafka kafka;
-    const char *topics[] = {"svc.events"};
-    assert_int_equal(ecm_test_kafka_start(&kafka, topics, 1), 0);
     setenv("ECM_KAFKA_RECONNECT_BACKOFF_MAX_MS", "500", 1);
-    test_config cfg;
-    configure(&cfg, db, &kafka);
+    svc_fixture f;
+    fixture_start(&f, "ecm_test_service_nokafka");
 
     ecm_service s;
-    assert_int_equal(ecm_service_init(&s, "test", &cfg.common), 0);
-    assert_int_equal(ecm_service_consumer_start(&s, "svc-test", topics, 1), 0);
+    assert_int_equal(ecm_service_init(&s, "test", &f.cfg.common), 0);
+    assert_int_equal(ecm_service_consumer_start(&s, "svc-test", svc_topics, 1), 0);
     ecm_service_ready_without_producer(&s);
     assert_int_equal(ecm_service_start_http(&s), 0);
     assert_int_equal(wait_status("/readyz", 200), 200);
     assert_true(wait_metric("ecm_kafka_reachable{client=\"producer\"}", "1"));
     assert_true(wait_metric("ecm_kafka_reachable{client=\"consumer\"}", "1"));
 
-    assert_int_equal(rd_kafka_mock_broker_set_down(kafka.mock, 1), 0);
+    assert_int_equal(rd_kafka_mock_broker_set_down(f.kafka.mock, 1), 0);
     assert_int_equal(wait_status("/readyz", 503), 503); /* the consumer's cluster */
     ecm_service_ready_without_kafka(&s);
     assert_int_equal(wait_status("/readyz", 200), 200);
@@ -290,7 +301,7 @@ static void test_service_ready_without_kafka_ready_with_broker_gone(void **state
     assert_int_equal(http_status("/readyz"), 200);
     assert_int_equal(http_status("/healthz"), 200);
 
-    assert_int_equal(rd_kafka_mock_broker_set_up(kafka.mock, 1), 0);
+    assert_int_equal(rd_kafka_mock_broker_set_up(f.kafka.mock, 1), 0);
     assert_true(wait_metric("ecm_kafka_reachable{client=\"producer\"}", "1"));
     assert_true(wait_metric("ecm_kafka_reachable{client=\"consumer\"}", "1"));
     assert_int_equal(http_status("/readyz"), 200);
@@ -299,9 +310,7 @@ static void test_service_ready_without_kafka_ready_with_broker_gone(void **state
     ecm_service_shutdown(&s);
     ecm_stop_requested = 0;
     unsetenv("ECM_KAFKA_RECONNECT_BACKOFF_MAX_MS");
-    ecm_config_destroy(test_table, TEST_TABLE_N, &cfg);
-    ecm_test_kafka_stop(&kafka);
-    assert_int_equal(ecm_test_db_destroy(db), 0);
+    fixture_stop(&f);
 }
 
 /* ECM_MIGRATE=false (the services in Kubernetes): not ready while the DB's
@@ -310,22 +319,18 @@ static void test_service_ready_without_kafka_ready_with_broker_gone(void **state
 static void test_service_no_migrate_not_ready_until_schema_current(void **state)
 {
     (void)state;
-    ecm_test_db *db = ecm_test_need(ecm_test_db_new("ecm_test_service_nomig"));
-    ecm_test_kafka kafka;
-    const char *topics[] = {"svc.events"};
-    assert_int_equal(ecm_test_kafka_start(&kafka, topics, 1), 0);
     setenv("ECM_MIGRATE", "false", 1);
-    test_config cfg;
-    configure(&cfg, db, &kafka);
+    svc_fixture f;
+    fixture_start(&f, "ecm_test_service_nomig");
     unsetenv("ECM_MIGRATE");
 
     ecm_service s;
-    assert_int_equal(ecm_service_init(&s, "test", &cfg.common), 0);
+    assert_int_equal(ecm_service_init(&s, "test", &f.cfg.common), 0);
     assert_int_equal(ecm_service_start_http(&s), 0);
     assert_int_equal(wait_status("/healthz", 200), 200);
     assert_int_equal(http_status("/readyz"), 503);
 
-    PGconn *c = ecm_test_pg_connect(db->dsn);
+    PGconn *c = ecm_test_pg_connect(f.db->dsn);
     /* One migration short of this build's schema: still not ready. */
     assert_int_equal(ecm_migrate_apply(c, ecm_migrations, ecm_migrations_count - 1),
                      (int)ecm_migrations_count - 1);
@@ -337,9 +342,7 @@ static void test_service_no_migrate_not_ready_until_schema_current(void **state)
     ecm_stop_requested = 1;
     ecm_service_shutdown(&s);
     ecm_stop_requested = 0;
-    ecm_config_destroy(test_table, TEST_TABLE_N, &cfg);
-    ecm_test_kafka_stop(&kafka);
-    assert_int_equal(ecm_test_db_destroy(db), 0);
+    fixture_stop(&f);
 }
 
 int main(void)
