@@ -199,7 +199,17 @@ ecm__secret_file() {
 ecm__odbc_quiet() {
     [[ -r /etc/odbcinst.ini ]] || return 0
     mkdir -p "$ECM_DEV_DIR/odbc"
-    sed -E 's/^(CommLog|Debug)=.*/\1=0/' /etc/odbcinst.ini >"$ECM_DEV_DIR/odbc/odbcinst.ini"
+    # Written once and replaced only by a rename: a process connecting
+    # meanwhile (scenarios load this while the stack runs) must never read a
+    # half-written file (unixODBC then finds no driver, and keeps that answer
+    # for a while).
+    local tmp=$ECM_DEV_DIR/odbc/odbcinst.ini.$BASHPID
+    sed -E 's/^(CommLog|Debug)=.*/\1=0/' /etc/odbcinst.ini >"$tmp"
+    if cmp -s "$tmp" "$ECM_DEV_DIR/odbc/odbcinst.ini"; then
+        rm -f "$tmp"
+    else
+        mv -f "$tmp" "$ECM_DEV_DIR/odbc/odbcinst.ini"
+    fi
     export ODBCSYSINI=$ECM_DEV_DIR/odbc
 }
 
