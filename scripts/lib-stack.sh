@@ -48,7 +48,7 @@ ecm_pg_template() {
 ecm__alive() {
     local pid
     [[ ! -e $(ecm__exitfile "$1") ]] || return 1
-    read -r pid <"$(ecm__pidfile "$1")" 2>/dev/null || return 1
+    read -r pid 2>/dev/null <"$(ecm__pidfile "$1")" || return 1
     kill -0 "$pid" 2>/dev/null
 }
 
@@ -57,9 +57,18 @@ ecm__alive() {
 # failed. Each failure is reported by name with its log's last 20 lines.
 # Returns 1 if any did not get ready within ECM_READY_TIMEOUT_S.
 ecm_start_services() {
-    local n pending=() still rc=0 t0=$SECONDS hook=() hook_out=$ECM_DEV_DIR/run/gateway-hook.out
-    for n in "$@"; do
-        if ecm_spawn_service "$n"; then pending+=("$n"); else rc=1; fi
+    local n i pending=() still rc=0 t0=$SECONDS hook=() spawns=() run=$ECM_DEV_DIR/run
+    local hook_out=$run/gateway-hook.out names=("$@")
+    # Spawned together too: each spawn is mostly the shell's own work.
+    for n in "${names[@]}"; do
+        ecm_spawn_service "$n" >"$run/$n.spawn" 2>&1 &
+        spawns+=($!)
+    done
+    for ((i = 0; i < ${#names[@]}; i++)); do
+        n=${names[i]}
+        if wait "${spawns[i]}"; then pending+=("$n"); else rc=1; fi
+        cat "$run/$n.spawn" >&2
+        rm -f "$run/$n.spawn"
     done
     while ((${#pending[@]})); do
         still=()
