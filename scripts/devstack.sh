@@ -14,16 +14,19 @@ ECM_DEV_DROP_DIR=${ECM_DEV_DROP_DIR-$ECM_DEV_DIR/drop}
 usage() {
     cat <<EOF
 usage: scripts/devstack.sh COMMAND
-  start [NAME...]   start PostgreSQL, then NAME... (default: ${ECM_PROCS[*]}),
-                    each waited for until ready; ${ECM_OPTIONAL[*]} is skipped (with a
-                    warning) while its binary is not built
-  stop [--keep-pg]  SIGTERM every process in reverse order (SIGKILL after
-                    ${ECM_STOP_TIMEOUT_S}s), then stop PostgreSQL; exits 1 if a process did not
-                    exit 0 on SIGTERM
+  start [NAME...]   start PostgreSQL, then NAME... (default: ${ECM_PROCS[*]}):
+                    the broker, simulators and Kannel together, then the services
+                    together, then the dropbox, each waited for until ready;
+                    ${ECM_OPTIONAL[*]} is skipped (with a warning) while its binary is not built
+  stop [--keep-pg]  SIGTERM the processes in the reverse steps (SIGKILL after
+                    ${ECM_STOP_TIMEOUT_S}s each), then stop PostgreSQL; exits 1 if a process
+                    did not exit 0 on SIGTERM
   status            what runs, on which port, ready or not
   env               export lines for the shell: eval "\$(scripts/devstack.sh env)"
   reset             stop the processes, keep PostgreSQL, drop and re-create the
-                    databases (${ECM_DEV_DATABASES[*]}), empty Kannel's store
+                    databases (${ECM_DEV_DATABASES[*]}; ecm as a copy of the template
+                    ecm_tmpl_<key>, migrated once per ecm-gateway binary and
+                    db/*.sql), empty Kannel's store
 Drop folder: start also runs ecm-dropbox (port base+86), after the gateway, on
 ECM_DEV_DROP_DIR (default $ECM_DEV_DIR/drop; set it empty for none) with a
 supervisor API key it makes ($ECM_DEV_DIR/secrets/drop-api-key): a file put in
