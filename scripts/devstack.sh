@@ -24,9 +24,7 @@ usage: scripts/devstack.sh COMMAND
   status            what runs, on which port, ready or not
   env               export lines for the shell: eval "\$(scripts/devstack.sh env)"
   reset             stop the processes, keep PostgreSQL, drop and re-create the
-                    databases (${ECM_DEV_DATABASES[*]}; ecm as a copy of the template
-                    ecm_tmpl_<key>, migrated once per ecm-gateway binary and
-                    db/*.sql), empty Kannel's store
+                    databases (${ECM_DEV_DATABASES[*]}), empty Kannel's store
 Drop folder: start also runs ecm-dropbox (port base+86), after the gateway, on
 ECM_DEV_DROP_DIR (default $ECM_DEV_DIR/drop; set it empty for none) with a
 supervisor API key it makes ($ECM_DEV_DIR/secrets/drop-api-key): a file put in
@@ -151,8 +149,9 @@ drop_start() {
 # Starts the processes NAME... in three steps, each process of a step
 # started together with the others and all waited for: what the services
 # need (the broker, the simulators, Kannel), then the services (each
-# migrates the ECM DB at start under an advisory lock, so none waits for
-# another), then the dropbox (a client of the gateway).
+# migrates the ECM DB at start under an advisory lock: the first applies the
+# migrations, the others wait for it and find nothing left to do), then the
+# dropbox (a client of the gateway).
 cmd_start() {
     local names=("$@") n infra=() services=() drop=0 ckpt
     ((${#names[@]})) || names=("${ECM_PROCS[@]}")

@@ -1,44 +1,6 @@
 # shellcheck shell=bash
-# Part of scripts/lib.sh (sourced by it): what makes the dev stack start, stop
-# and reset quickly. The ECM DB's template (a reset copies a migrated database
-# instead of migrating), and starting or stopping several stack processes
-# together, each still waited for and reported on its own.
-
-# ---------------------------------------------------------------- ECM DB template
-
-# Prints the name of the template the ECM DB is copied from at a reset:
-# ecm_tmpl_<key>, the migrations applied by $ECM_BIN_DIR/ecm-gateway migrate,
-# keyed by that binary (the migrations are compiled into it) and db/*.sql +
-# rules/*.json (what it was built from). Built once per key (other ecm_tmpl_*
-# are dropped then); never connectable (ALLOW_CONNECTIONS false), so that
-# CREATE DATABASE ... TEMPLATE finds nobody on it. Returns 1 (nothing printed)
-# when there is no gateway binary, ECM_MIGRATE=false (the services then never
-# migrate: the ECM DB stays empty, as it did) or the migrations fail (log:
-# $ECM_DEV_DIR/logs/template.log).
-ecm_pg_template() {
-    local gw=$ECM_BIN_DIR/ecm-gateway key name log=$ECM_DEV_DIR/logs/template.log old
-    [[ -x $gw && ${ECM_MIGRATE:-true} != false ]] || return 1
-    key=$(cat "$gw" "$ECM_ROOT"/db/*.sql "$ECM_ROOT"/rules/*.json 2>/dev/null | sha256sum)
-    name=ecm_tmpl_${key:0:16}
-    [[ $(ecm__psql_admin -tA -c "SELECT count(*) FROM pg_database WHERE datname = '$name'") == 1 ]] && {
-        echo "$name"
-        return 0
-    }
-    for old in $(ecm__psql_admin -tA -c "SELECT datname FROM pg_database WHERE datname LIKE 'ecm\_tmpl\_%'"); do
-        ecm__psql_admin -c "ALTER DATABASE $old IS_TEMPLATE false" -c "DROP DATABASE $old" >>"$log" 2>&1 ||
-            true
-    done
-    if ! { ecm__psql_admin -c "DROP DATABASE IF EXISTS ecm_tmpl_build WITH (FORCE)" \
-        -c "CREATE DATABASE ecm_tmpl_build" &&
-        env -u ECM_MIGRATE_APP_ROLE ECM_PG_DSN="${ECM_DEV_PG_DSN% dbname=ecm} dbname=ecm_tmpl_build" \
-            "$gw" migrate &&
-        ecm__psql_admin -c "ALTER DATABASE ecm_tmpl_build WITH ALLOW_CONNECTIONS false IS_TEMPLATE true" \
-            -c "ALTER DATABASE ecm_tmpl_build RENAME TO $name"; } >>"$log" 2>&1; then
-        ecm_warn "warning: no template for the ECM DB (see $log); the services migrate it"
-        return 1
-    fi
-    echo "$name"
-}
+# Part of scripts/lib.sh (sourced by it): starting or stopping several stack
+# processes together, each still waited for and reported on its own.
 
 # ---------------------------------------------------------------- many processes
 

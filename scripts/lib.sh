@@ -443,19 +443,15 @@ EOF
     ecm__pg_create_dbs "${ECM_DEV_DATABASES[@]}"
 }
 
-# Drops and re-creates the databases of the stack (services must be stopped),
-# the ECM DB as a copy of its migrated template (ecm_pg_template) when there
-# is one. One session a database, all at once: a DROP DATABASE waits mostly
-# on the disk (its checkpoint, removing the files), and concurrent ones share
-# their checkpoints. Returns 1 when one failed (psql's message on stderr).
+# Drops and re-creates the databases of the stack (services must be stopped).
+# One session a database, all at once: a DROP DATABASE waits mostly on the
+# disk (its checkpoint, removing the files), and concurrent ones share their
+# checkpoints. Returns 1 when one failed (psql's message on stderr).
 ecm_pg_reset_dbs() {
     ecm_env_load
-    local db tmpl create pids=() rc=0 pid
-    tmpl=$(ecm_pg_template) || tmpl=
+    local db pids=() rc=0 pid
     for db in "${ECM_DEV_DATABASES[@]}"; do
-        create="CREATE DATABASE $db"
-        [[ $db != ecm || -z $tmpl ]] || create+=" TEMPLATE $tmpl"
-        ecm__psql_admin -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "$create" &
+        ecm__psql_admin -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" &
         pids+=($!)
     done
     for pid in "${pids[@]}"; do wait "$pid" || rc=1; done
