@@ -101,6 +101,22 @@ reconciled() {
             END { print s + 0 }'
 }
 
+# What every session of the stack's PostgreSQL waits on, and the campaign's
+# attempts by status: printed when a round never gets its batch (seen once
+# in CI under load, the simulator cutting a request at its 30-s deadline;
+# cause not found yet).
+stuck_report() {
+    e2e_step "attempts of campaign $1 by status: $(ecm_psql -tA -c "SELECT string_agg(status || '=' || n, ' ')
+        FROM (SELECT status, count(*) n FROM attempts WHERE campaign_id = $1 GROUP BY 1) s")"
+    ecm_psql -tA -F ' | ' -c "SELECT datname, coalesce(application_name, ''), state,
+        coalesce(wait_event_type || ':' || wait_event, ''), now() - xact_start,
+        left(regexp_replace(query, '\s+', ' ', 'g'), 120)
+        FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
+        ORDER BY xact_start NULLS LAST" | sed 's/^/    pg: /'
+    ecm_psql -tA -c "SELECT 'blocked pid ' || pid || ' by ' || pg_blocking_pids(pid)::text
+        FROM pg_stat_activity WHERE cardinality(pg_blocking_pids(pid)) > 0" | sed 's/^/    /'
+}
+
 # kill_dialled CAMPAIGN WHAT: the feeder killed while attempts Cisco has
 # already dialled are still 'sending' in the ECM DB.
 # With a third argument the campaign is activated first, the feeder frozen
@@ -114,7 +130,10 @@ kill_dialled() {
     fi
     lock_hold "$ECM_DEV_PG_DSN" "LOCK TABLE outbox IN EXCLUSIVE MODE"
     [[ -z ${3-} ]] || kill -CONT "$fpid"
-    e2e_wait_for 120 "$what: a batch dialled by Cisco still 'sending' in ECM" some_sending_dialled "$cid"
+    if ! e2e_wait_for --quiet 120 "$what: a batch dialled by Cisco" some_sending_dialled "$cid"; then
+        stuck_report "$cid"
+        e2e_fail "gave up after 120s waiting for: $what: a batch dialled by Cisco still 'sending' in ECM"
+    fi
     n=$(dialled_sending "$cid")
     accts=$(sending_accounts "$cid")
     ecm_kill9 feeder
