@@ -52,15 +52,22 @@ uccx_cid=$(draft "e2e kill uccx" 12 33)
 db2_cid=$(draft "e2e kill ucce_db committed" ucce_db:5004:Import_5004 34)
 
 # A psql session holding a lock until told to let go: lock_hold DSN SQL.
+# Each call waits for its own token in a new file: the background psql opens
+# its output only once the fifo has a writer, so a file left by the round
+# before (with its "locked") could otherwise pass the wait before this lock
+# is granted, and the feeder, let go, then filled its capacity before the
+# lock (the stall seen in CI, and reproduced when the dev stack got faster).
 lock_hold() {
-    rm -f "$E2E_TMP/lock.fifo"
+    local token="locked-$((++LOCK_ROUND))"
+    rm -f "$E2E_TMP/lock.fifo" "$E2E_TMP/lock.out"
     mkfifo "$E2E_TMP/lock.fifo"
     psql -X -q -v ON_ERROR_STOP=1 "$1" <"$E2E_TMP/lock.fifo" >"$E2E_TMP/lock.out" 2>&1 &
     LOCK_PID=$!
     exec 7>"$E2E_TMP/lock.fifo"
-    echo "BEGIN; $2; SELECT 'locked';" >&7
-    e2e_wait_for 30 "the lock taken" grep -q locked "$E2E_TMP/lock.out"
+    echo "BEGIN; $2; SELECT '$token';" >&7
+    e2e_wait_for 30 "the lock taken" grep -q "$token" "$E2E_TMP/lock.out"
 }
+LOCK_ROUND=0
 lock_release() {
     echo "ROLLBACK;" >&7
     exec 7>&-
@@ -102,9 +109,7 @@ reconciled() {
 }
 
 # What every session of the stack's PostgreSQL waits on, and the campaign's
-# attempts by status: printed when a round never gets its batch (seen once
-# in CI under load, the simulator cutting a request at its 30-s deadline;
-# cause not found yet).
+# attempts by status: printed when a round never gets its batch.
 stuck_report() {
     e2e_step "attempts of campaign $1 by status: $(ecm_psql -tA -c "SELECT string_agg(status || '=' || n, ' ')
         FROM (SELECT status, count(*) n FROM attempts WHERE campaign_id = $1 GROUP BY 1) s")"
