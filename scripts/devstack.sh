@@ -14,12 +14,13 @@ ECM_DEV_DROP_DIR=${ECM_DEV_DROP_DIR-$ECM_DEV_DIR/drop}
 usage() {
     cat <<EOF
 usage: scripts/devstack.sh COMMAND
-  start [NAME...]   start PostgreSQL, then NAME... (default: ${ECM_PROCS[*]}),
-                    each waited for until ready; ${ECM_OPTIONAL[*]} is skipped (with a
-                    warning) while its binary is not built
-  stop [--keep-pg]  SIGTERM every process in reverse order (SIGKILL after
-                    ${ECM_STOP_TIMEOUT_S}s), then stop PostgreSQL; exits 1 if a process did not
-                    exit 0 on SIGTERM
+  start [NAME...]   start PostgreSQL, then NAME... (default: ${ECM_PROCS[*]}):
+                    the broker, simulators and Kannel together, then the services
+                    together, then the dropbox, each waited for until ready;
+                    ${ECM_OPTIONAL[*]} is skipped (with a warning) while its binary is not built
+  stop [--keep-pg]  SIGTERM the processes in the reverse steps (SIGKILL after
+                    ${ECM_STOP_TIMEOUT_S}s each), then stop PostgreSQL; exits 1 if a process
+                    did not exit 0 on SIGTERM
   status            what runs, on which port, ready or not
   env               export lines for the shell: eval "\$(scripts/devstack.sh env)"
   reset             stop the processes, keep PostgreSQL, drop and re-create the
@@ -145,19 +146,29 @@ drop_start() {
     return 1
 }
 
+# Starts the processes NAME... in three steps, each process of a step
+# started together with the others and all waited for: what the services
+# need (the broker, the simulators, Kannel), then the services (each
+# migrates the ECM DB at start under an advisory lock: the first applies the
+# migrations, the others wait for it and find nothing left to do), then the
+# dropbox (a client of the gateway).
 cmd_start() {
-    local names=("$@") n
+    local names=("$@") n infra=() services=() drop=0 ckpt
     ((${#names[@]})) || names=("${ECM_PROCS[@]}")
     if [[ -n ${ECM_DEV_DROP_DIR:-} && " ${names[*]} " == *" gateway "* &&
         " ${names[*]} " != *" $DROP_NAME "* ]]; then
         names+=("$DROP_NAME")
     fi
     ecm_pg_start
+    # What a reset's new databases left dirty is written out now, beside the
+    # start, rather than by the next reset's DROP DATABASE (its checkpoint).
+    ecm__psql_admin -c CHECKPOINT >/dev/null 2>&1 &
+    ckpt=$!
     ecm_clock_init
     for n in "${names[@]}"; do
         [[ $n == pg ]] && continue
         if [[ $n == "$DROP_NAME" ]]; then
-            drop_start || exit 1
+            drop=1
             continue
         fi
         if ecm_skippable "$n"; then
@@ -169,8 +180,18 @@ cmd_start() {
             continue
         fi
         ecm_say "starting $n on :$(ecm_http_port "$n")"
-        ecm_start_service "$n" || exit 1
+        if [[ " ${ECM_REPLICATED[*]} " == *" $(ecm_replica_base "$n") "* ]]; then
+            services+=("$n")
+        else
+            infra+=("$n")
+        fi
     done
+    ecm_start_services "${infra[@]}" || exit 1
+    ecm_start_services "${services[@]}" || exit 1
+    if ((drop)); then
+        drop_start || exit 1
+    fi
+    wait "$ckpt" || true
     if [[ " ${names[*]} " == *" gateway "* ]]; then
         ecm_say "ready: API $ECM_DEV_API_URL, logs in $ECM_DEV_DIR/logs"
     fi
@@ -179,28 +200,39 @@ cmd_start() {
     fi
 }
 
-# Stops the processes in reverse start order; returns 1 if one broke the
-# SIGTERM contract (exit 0 within the bound).
+# Stops the processes in reverse order of start's steps, the processes of a
+# step together; returns 1 if one broke the SIGTERM contract (exit 0 within
+# the bound).
 stop_processes() {
-    local i n rc=0
+    local n k i rc=0 services infra=()
     # The dropboxes first (a test's second replica too): they are the
     # gateway's clients.
-    for n in "$DROP_NAME" "$DROP_NAME"2; do
-        ! ecm_pid "$n" >/dev/null || ecm_say "stopping $n"
-        ecm_stop_service "$n" || rc=1
+    ecm_stop_services --say "$DROP_NAME" "$DROP_NAME"2 || rc=1
+    # The services together, unless replicas run (whatever ECM_DEV_REPLICAS
+    # says now: the stack may have been started with more). Then one after
+    # the other as they started, backwards: a member told to stop while its
+    # group rebalances after another member left takes ~5 s to close.
+    services=()
+    for n in "${ECM_REPLICATED[@]}"; do
+        for ((k = ECM_MAX_REPLICAS; k >= 2; k--)); do
+            ! ecm__alive "$n-$k" || services+=("$n-$k")
+        done
     done
-    # Replicas first, whatever ECM_DEV_REPLICAS says now: the stack may
-    # have been started with more.
-    local procs=()
-    while IFS= read -r n; do
-        [[ " ${ECM_PROCS[*]} " == *" $n "* ]] || procs+=("$n")
-    done < <(ecm_replica_names "$ECM_MAX_REPLICAS")
-    procs=("${ECM_PROCS[@]}" "${procs[@]}")
-    for ((i = ${#procs[@]} - 1; i >= 0; i--)); do
-        n=${procs[i]}
-        ! ecm_pid "$n" >/dev/null || ecm_say "stopping $n"
-        ecm_stop_service "$n" || rc=1
+    if ((${#services[@]})); then
+        for ((k = ${#ECM_REPLICATED[@]} - 1; k >= 0; k--)); do
+            for ((i = ECM_MAX_REPLICAS; i >= 1; i--)); do
+                n=${ECM_REPLICATED[k]}
+                ((i == 1)) || n+=-$i
+                ecm_stop_services --say "$n" || rc=1
+            done
+        done
+    else
+        ecm_stop_services --say "${ECM_REPLICATED[@]}" || rc=1
+    fi
+    for n in "${ECM_PROCS[@]}"; do
+        [[ " ${ECM_REPLICATED[*]} " == *" $(ecm_replica_base "$n") "* ]] || infra=("$n" "${infra[@]}")
     done
+    ecm_stop_services --say "${infra[@]}" || rc=1
     return $rc
 }
 

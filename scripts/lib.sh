@@ -372,13 +372,13 @@ ecm__psql_admin() {
     psql -X -q -v ON_ERROR_STOP=1 "$ECM_DEV_PG_ADMIN_DSN" "$@"
 }
 
-# Creates database NAME unless it exists.
-ecm__pg_create_db() {
-    local n
-    n=$(ecm__psql_admin -tA -c "SELECT count(*) FROM pg_database WHERE datname = '$1'")
-    if [[ $n == 0 ]]; then
-        ecm__psql_admin -c "CREATE DATABASE $1"
-    fi
+# Creates the databases NAME... that do not exist.
+ecm__pg_create_dbs() {
+    local db have
+    have=" $(ecm__psql_admin -tA -c "SELECT string_agg(datname, ' ') FROM pg_database") "
+    for db in "$@"; do
+        [[ $have == *" $db "* ]] || ecm__psql_admin -c "CREATE DATABASE $db"
+    done
 }
 
 # The databases of the stack: the ECM DB, the simulator's, and the unit tests'.
@@ -445,18 +445,22 @@ EOF
         fi
         sleep 1
     done
-    local db
-    for db in "${ECM_DEV_DATABASES[@]}"; do ecm__pg_create_db "$db"; done
+    ecm__pg_create_dbs "${ECM_DEV_DATABASES[@]}"
 }
 
 # Drops and re-creates the databases of the stack (services must be stopped).
+# One session a database, all at once: a DROP DATABASE waits mostly on the
+# disk (its checkpoint, removing the files), and concurrent ones share their
+# checkpoints. Returns 1 when one failed (psql's message on stderr).
 ecm_pg_reset_dbs() {
     ecm_env_load
-    local db
+    local db pids=() rc=0 pid
     for db in "${ECM_DEV_DATABASES[@]}"; do
-        ecm__psql_admin -c "DROP DATABASE IF EXISTS $db WITH (FORCE)"
-        ecm__psql_admin -c "CREATE DATABASE $db"
+        ecm__psql_admin -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" &
+        pids+=($!)
     done
+    for pid in "${pids[@]}"; do wait "$pid" || rc=1; done
+    return $rc
 }
 
 # Stops the private cluster (fast mode). Returns 0 when it is stopped.
@@ -787,27 +791,7 @@ ecm__api_key_export() {
 
 # Waits up to $2 seconds for NAME to have exited; returns 1 on timeout.
 ecm__wait_exit() {
-    local name=$1 limit=$2 pid pf ef t0
-    pf=$(ecm__pidfile "$name")
-    ef=$(ecm__exitfile "$name")
-    pid=$(cat "$pf" 2>/dev/null || true)
-    t0=$SECONDS
-    while ((SECONDS - t0 < limit)); do
-        [[ -e $ef ]] && return 0
-        # The process is gone: its wrapper writes the exit file next,
-        # unless it was killed too (then the status is unknown).
-        if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; then
-            local i
-            for ((i = 0; i < 50; i++)); do
-                [[ -e $ef ]] && return 0
-                sleep 0.1
-            done
-            echo "unknown" >"$ef"
-            return 0
-        fi
-        sleep 0.1
-    done
-    return 1
+    ecm__wait_exit_until "$1" $((SECONDS + $2))
 }
 
 # Stops NAME: SIGTERM, up to ECM_STOP_TIMEOUT_S for it to exit, then SIGKILL.
@@ -815,27 +799,7 @@ ecm__wait_exit() {
 # started, exited 0 or was killed by ecm_kill9. Otherwise (it crashed earlier,
 # or broke the SIGTERM contract) prints how it ended and returns 1.
 ecm_stop_service() {
-    local name=$1 pid code
-    if ! pid=$(ecm_pid "$name"); then
-        code=$(ecm_exit_code "$name")
-        if [[ -n $code && $code != 0 && ! -e $ECM_DEV_DIR/run/$name.killed ]]; then
-            ecm_warn "$name had already exited with status $code; see $ECM_DEV_DIR/logs/$name.log"
-            return 1
-        fi
-        return 0
-    fi
-    kill -TERM "$pid" 2>/dev/null || true
-    if ! ecm__wait_exit "$name" "$ECM_STOP_TIMEOUT_S"; then
-        ecm_warn "$name did not exit within ${ECM_STOP_TIMEOUT_S}s of SIGTERM: SIGKILL"
-        kill -KILL "$pid" 2>/dev/null || true
-        ecm__wait_exit "$name" 5 || true
-        return 1
-    fi
-    code=$(ecm_exit_code "$name")
-    if [[ $code != 0 ]]; then
-        ecm_warn "$name exited with status $code on SIGTERM (expected 0); see $ECM_DEV_DIR/logs/$name.log"
-        return 1
-    fi
+    ecm_stop_services "$1"
 }
 
 # Kills NAME with SIGKILL (crash simulation) and waits until it is gone.
@@ -854,3 +818,5 @@ ecm_kill9() {
 source "$ECM_ROOT/scripts/lib-clock.sh"
 # shellcheck source=scripts/lib-api.sh
 source "$ECM_ROOT/scripts/lib-api.sh"
+# shellcheck source=scripts/lib-stack.sh
+source "$ECM_ROOT/scripts/lib-stack.sh"
