@@ -245,6 +245,14 @@ cid=$(ecm_create_sms_campaign "Bench SMS $(date -u +%Y-%m-%dT%H:%M:%SZ)" \
 csv=$tmp/contacts.csv
 ecm_gen_contacts_csv "$n" "$csv" "$RANDOM"
 ecm_procs=(kannel sms strategy gateway devbroker postgres)
+# pg_stat_statements, when the cluster loads it (scripts/lib.sh): reset here
+# so that the top statements printed at the end are ECM's part of this run.
+pgss=0
+if [[ $(ecm_psql -tA <<<"SELECT count(*) FROM pg_available_extensions WHERE name = 'pg_stat_statements'") == 1 ]] &&
+    ecm_psql -q -c 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements' 2>/dev/null &&
+    ecm_psql -tA -c 'SELECT pg_stat_statements_reset()' >/dev/null 2>&1; then
+    pgss=1
+fi
 cpu_mark "${ecm_procs[@]}"
 t0=$(now)
 api POST "/api/v1/campaigns/$cid/uploads" -H 'Content-Type: text/csv' --data-binary "@$csv" \
@@ -285,6 +293,16 @@ api GET "/api/v1/campaigns/$cid" 2>/dev/null |
     jq -r '.counts | to_entries[] | "   \(.key): \(.value | tostring)"' 2>/dev/null || true
 echo "   sms service: ECM_SMS_CONCURRENCY=${ECM_SMS_CONCURRENCY:-16 (default)}," \
     "ECM_SMS_RATE_KANNEL=${ECM_SMS_RATE_KANNEL:-100 (default)} msg/s; plain client C=$conc"
+if ((pgss)); then
+    echo
+    echo "-- PostgreSQL: the 12 statements with the most time during ECM's run (pg_stat_statements, all databases)"
+    ecm_psql -tA -F $'\t' -c "SELECT round(total_exec_time::numeric / 1000, 2), calls,
+        round((total_exec_time / greatest(calls, 1))::numeric * 1000, 0), rows,
+        left(regexp_replace(query, '\s+', ' ', 'g'), 110)
+        FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 12" |
+        awk -F '\t' 'BEGIN { printf "   %8s %9s %8s %9s  %s\n", "total s", "calls", "us/call", "rows", "statement" }
+            { printf "   %8s %9s %8s %9s  %s\n", $1, $2, $3, $4, $5 }'
+fi
 echo
 echo "== summary (N=$n, load: $(cut -d' ' -f1-3 /proc/loadavg))"
 printf '   plain, no DLR        %8s msg/s  %6s us CPU a message\n' "$rate_nodlr" "$cpu_nodlr"
