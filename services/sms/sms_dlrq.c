@@ -17,11 +17,27 @@ typedef struct waiter {
     int done;
 } waiter;
 
+/* A second batch starts beside a running one only when this many DLRs
+ * wait: else it would start with the first DLR to come (a batch of one,
+ * which then waits for the running batch's locks of the same attempts) and
+ * every transaction would carry a few DLRs. Below it the next batch fills
+ * while the running one commits. */
+#define SMS_DLRQ_SECOND_LEADER_AT 64
+
 struct sms_dlrq {
     pthread_mutex_t mu;
     waiter *head, *tail;
+    size_t nwait; /* DLRs in the queue */
     int leaders, max_leaders;
 };
+
+/* With q->mu held: whether a waiting thread should lead a batch now. */
+static int may_lead(const sms_dlrq *q)
+{
+    if (!q->head || q->leaders >= q->max_leaders)
+        return 0;
+    return q->leaders == 0 || q->nwait >= SMS_DLRQ_SECOND_LEADER_AT;
+}
 
 sms_dlrq *sms_dlrq_new(int leaders)
 {
@@ -72,6 +88,7 @@ static void lead_batch(sms_dlrq *q, const sms_ctx *ctx, waiter **batch, sms_dlr_
     while (q->head && n < SMS_DLR_BATCH_MAX) {
         waiter *w = q->head;
         q->head = w->next;
+        q->nwait--;
         items[n] = w->item;
         batch[n++] = w;
     }
@@ -107,8 +124,9 @@ sms_dlr_result sms_dlrq_apply(sms_dlrq *q, const sms_ctx *ctx, const char *messa
     else
         q->head = &me;
     q->tail = &me;
+    q->nwait++;
     while (!me.done) {
-        if (q->head && q->leaders < q->max_leaders)
+        if (may_lead(q))
             lead_batch(q, ctx, batch, items);
         else
             pthread_cond_wait(&me.cv, &q->mu);
