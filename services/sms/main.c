@@ -349,8 +349,8 @@ static int start_pool_and_auth(ecm_service *svc, const sms_config *cfg, sms_part
     p->auth = sms_auth_new(&acfg);
     if (!p->auth)
         return -1;
-    /* Two batches of DLRs at a time: one fills while the other commits, and
-     * the rest of the pool stays for the inbound handlers. */
+    /* At most two batches of DLRs at a time (the second only for a backlog,
+     * sms_dlrq.c), and the rest of the pool stays for the inbound handlers. */
     p->dlrq = sms_dlrq_new(cfg->db_pool < SMS_DLR_LEADERS ? (int)cfg->db_pool : SMS_DLR_LEADERS);
     if (!p->dlrq)
         return -1;

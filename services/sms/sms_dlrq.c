@@ -5,18 +5,39 @@
 
 #include "sms_dlr_batch.h"
 
+/* Each waiting thread sleeps on its own condition variable: a batch wakes
+ * only the threads whose DLRs it applied, plus the next one to lead. One
+ * variable for all woke every callback thread (hundreds when smsbox opens
+ * many connections) at the end of every batch, and the sms service spent
+ * a third of its CPU switching to threads that went back to sleep. */
 typedef struct waiter {
     struct waiter *next;
+    pthread_cond_t cv;
     sms_dlr_item item;
     int done;
 } waiter;
 
+/* A second batch starts beside a running one only when this many DLRs
+ * wait: else it would start with the first DLR to come (a batch of one,
+ * which then waits for the running batch's locks of the same attempts) and
+ * every transaction would carry a few DLRs. Below it the next batch fills
+ * while the running one commits. */
+#define SMS_DLRQ_SECOND_LEADER_AT 64
+
 struct sms_dlrq {
     pthread_mutex_t mu;
-    pthread_cond_t cv;
     waiter *head, *tail;
+    size_t nwait; /* DLRs in the queue */
     int leaders, max_leaders;
 };
+
+/* With q->mu held: whether a waiting thread should lead a batch now. */
+static int may_lead(const sms_dlrq *q)
+{
+    if (!q->head || q->leaders >= q->max_leaders)
+        return 0;
+    return q->leaders == 0 || q->nwait >= SMS_DLRQ_SECOND_LEADER_AT;
+}
 
 sms_dlrq *sms_dlrq_new(int leaders)
 {
@@ -28,11 +49,6 @@ sms_dlrq *sms_dlrq_new(int leaders)
         free(q);
         return NULL;
     }
-    if (pthread_cond_init(&q->cv, NULL) != 0) {
-        pthread_mutex_destroy(&q->mu);
-        free(q);
-        return NULL;
-    }
     return q;
 }
 
@@ -40,7 +56,6 @@ void sms_dlrq_destroy(sms_dlrq *q)
 {
     if (!q)
         return;
-    pthread_cond_destroy(&q->cv);
     pthread_mutex_destroy(&q->mu);
     free(q);
 }
@@ -53,6 +68,9 @@ static void lead(const sms_ctx *ctx, sms_dlr_item *items, size_t n)
         for (size_t i = 0; i < n; i++)
             items[i].result = SMS_DLR_BUSY;
     } else {
+        /* The batch's few statements run on every callback burst: parsed
+         * and planned once a connection, not once a batch. */
+        ecm_pg_set_prepare(pg, 1);
         (void)sms_dlr_batch_apply(pg, ctx, items, n);
         ecm_pg_pool_put(ctx->pool, pg);
     }
@@ -61,7 +79,8 @@ static void lead(const sms_ctx *ctx, sms_dlr_item *items, size_t n)
 }
 
 /* With q->mu held: takes the waiting DLRs (at most SMS_DLR_BATCH_MAX) into
- * batch/items, applies them with the lock released, and marks them done.
+ * batch/items, applies them with the lock released, marks them done and
+ * wakes their threads, and the thread first in line to lead the next batch.
  * Returns with q->mu held. */
 static void lead_batch(sms_dlrq *q, const sms_ctx *ctx, waiter **batch, sms_dlr_item *items)
 {
@@ -69,6 +88,7 @@ static void lead_batch(sms_dlrq *q, const sms_ctx *ctx, waiter **batch, sms_dlr_
     while (q->head && n < SMS_DLR_BATCH_MAX) {
         waiter *w = q->head;
         q->head = w->next;
+        q->nwait--;
         items[n] = w->item;
         batch[n++] = w;
     }
@@ -81,15 +101,20 @@ static void lead_batch(sms_dlrq *q, const sms_ctx *ctx, waiter **batch, sms_dlr_
     q->leaders--;
     for (size_t i = 0; i < n; i++) {
         batch[i]->item.result = items[i].result;
-        batch[i]->done = 1; /* its thread may return as soon as we unlock */
+        batch[i]->done = 1;
+        /* Its thread may return (and its waiter be gone) once we unlock. */
+        pthread_cond_signal(&batch[i]->cv);
     }
-    pthread_cond_broadcast(&q->cv);
+    if (q->head)
+        pthread_cond_signal(&q->head->cv);
 }
 
 sms_dlr_result sms_dlrq_apply(sms_dlrq *q, const sms_ctx *ctx, const char *message_id, int status,
                               const char *detail)
 {
     waiter me = {.item = {message_id, status, detail, SMS_DLR_DB_ERROR, -1}};
+    if (pthread_cond_init(&me.cv, NULL) != 0)
+        return SMS_DLR_BUSY;
     /* ~20 KB of this thread's stack, used only when it leads a batch. */
     waiter *batch[SMS_DLR_BATCH_MAX];
     sms_dlr_item items[SMS_DLR_BATCH_MAX];
@@ -99,12 +124,14 @@ sms_dlr_result sms_dlrq_apply(sms_dlrq *q, const sms_ctx *ctx, const char *messa
     else
         q->head = &me;
     q->tail = &me;
+    q->nwait++;
     while (!me.done) {
-        if (q->head && q->leaders < q->max_leaders)
+        if (may_lead(q))
             lead_batch(q, ctx, batch, items);
         else
-            pthread_cond_wait(&q->cv, &q->mu);
+            pthread_cond_wait(&me.cv, &q->mu);
     }
     pthread_mutex_unlock(&q->mu);
+    pthread_cond_destroy(&me.cv);
     return me.item.result;
 }
