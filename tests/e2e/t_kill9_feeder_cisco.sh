@@ -52,22 +52,27 @@ uccx_cid=$(draft "e2e kill uccx" 12 33)
 db2_cid=$(draft "e2e kill ucce_db committed" ucce_db:5004:Import_5004 34)
 
 # A psql session holding a lock until told to let go: lock_hold DSN SQL.
-# Each call waits for its own token in a new file: the background psql opens
-# its output only once the fifo has a writer, so a file left by the round
-# before (with its "locked") could otherwise pass the wait before this lock
-# is granted, and the feeder, let go, then filled its capacity before the
-# lock (the stall seen in CI, and reproduced when the dev stack got faster).
+# lock.out is emptied here, before psql starts, and each hold waits for its
+# own marker: the background psql's own redirection opens the FIFO first
+# (blocking until the echo below) and only then truncates lock.out, so a
+# check made meanwhile read the previous hold's "locked" and went on while
+# the lock was not taken yet (seen 15 times in 200 on the loaded machine).
+# The feeder, let go at once, could then fill its capacity and mark it all
+# 'sent' before the LOCK came, and with every result held by the lock no
+# batch was left to meet it: the stall in "ucce_api taken" (CI) and
+# "ucce_db committed".
+LOCK_N=0
 lock_hold() {
-    local token="locked-$((++LOCK_ROUND))"
-    rm -f "$E2E_TMP/lock.fifo" "$E2E_TMP/lock.out"
+    LOCK_N=$((LOCK_N + 1))
+    rm -f "$E2E_TMP/lock.fifo"
     mkfifo "$E2E_TMP/lock.fifo"
-    psql -X -q -v ON_ERROR_STOP=1 "$1" <"$E2E_TMP/lock.fifo" >"$E2E_TMP/lock.out" 2>&1 &
+    : >"$E2E_TMP/lock.out"
+    psql -X -q -v ON_ERROR_STOP=1 "$1" <"$E2E_TMP/lock.fifo" >>"$E2E_TMP/lock.out" 2>&1 &
     LOCK_PID=$!
     exec 7>"$E2E_TMP/lock.fifo"
-    echo "BEGIN; $2; SELECT '$token';" >&7
-    e2e_wait_for 30 "the lock taken" grep -q "$token" "$E2E_TMP/lock.out"
+    echo "BEGIN; $2; SELECT 'locked $LOCK_N';" >&7
+    e2e_wait_for 30 "the lock taken" grep -qw "locked $LOCK_N" "$E2E_TMP/lock.out"
 }
-LOCK_ROUND=0
 lock_release() {
     echo "ROLLBACK;" >&7
     exec 7>&-
@@ -108,11 +113,17 @@ reconciled() {
             END { print s + 0 }'
 }
 
-# What every session of the stack's PostgreSQL waits on, and the campaign's
-# attempts by status: printed when a round never gets its batch.
+# What every session of the stack's PostgreSQL waits on, the campaign's
+# attempts by status (when they were sent, against when the lock session
+# began) and, when gdb is there, where the feeder and the simulator are:
+# printed when a round never gets its batch.
 stuck_report() {
     e2e_step "attempts of campaign $1 by status: $(ecm_psql -tA -c "SELECT string_agg(status || '=' || n, ' ')
         FROM (SELECT status, count(*) n FROM attempts WHERE campaign_id = $1 GROUP BY 1) s")"
+    ecm_psql -tA -F ' ' -c "SELECT status, count(*), 'sent from', min(sent_at)::time(3), 'to', max(sent_at)::time(3)
+        FROM attempts WHERE campaign_id = $1 GROUP BY 1" | sed 's/^/    times: /'
+    ecm_psql -tA -F ' ' -c "SELECT 'lock session since', xact_start::time(3), state FROM pg_stat_activity
+        WHERE application_name = 'psql' AND query LIKE '%locked%'" | sed 's/^/    /'
     ecm_psql -tA -F ' | ' -c "SELECT datname, coalesce(application_name, ''), state,
         coalesce(wait_event_type || ':' || wait_event, ''), now() - xact_start,
         left(regexp_replace(query, '\s+', ' ', 'g'), 120)
@@ -120,6 +131,14 @@ stuck_report() {
         ORDER BY xact_start NULLS LAST" | sed 's/^/    pg: /'
     ecm_psql -tA -c "SELECT 'blocked pid ' || pid || ' by ' || pg_blocking_pids(pid)::text
         FROM pg_stat_activity WHERE cardinality(pg_blocking_pids(pid)) > 0" | sed 's/^/    /'
+    local p pid
+    command -v gdb >/dev/null || return 0
+    for p in feeder cisco-sim; do
+        pid=$(ecm_pid "$p") || continue
+        gdb -p "$pid" -batch -ex "thread apply all bt" 2>/dev/null |
+            grep -E '^Thread| in (fd_|sim_|ecm_|main|PQ|SQL)' | grep -v 'rdk:' |
+            sed "s/^/    $p: /" | head -80
+    done
 }
 
 # kill_dialled CAMPAIGN WHAT: the feeder killed while attempts Cisco has
@@ -134,6 +153,11 @@ kill_dialled() {
         activate "$cid"
     fi
     lock_hold "$ECM_DEV_PG_DSN" "LOCK TABLE outbox IN EXCLUSIVE MODE"
+    # The feeder goes on only once PostgreSQL has granted the lock.
+    e2e_assert_eq 1 "$(ecm_psql -tA -c "SELECT count(*) FROM pg_locks
+        WHERE relation = 'outbox'::regclass AND mode = 'ExclusiveLock' AND granted
+        AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")" \
+        "$what: the outbox lock granted before the feeder goes on"
     [[ -z ${3-} ]] || kill -CONT "$fpid"
     if ! e2e_wait_for --quiet 120 "$what: a batch dialled by Cisco" some_sending_dialled "$cid"; then
         stuck_report "$cid"
