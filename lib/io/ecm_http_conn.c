@@ -154,8 +154,16 @@ void ecm_http_conn_phase_set(ecm_http *h, http_conn *hc, conn_phase phase)
         return;
     }
     pthread_mutex_lock(&h->mu);
-    hc->phase = phase;
     int64_t now = ecm_clock_mono_ms();
+    /* The body of a request on a kept-alive connection has the deadline
+     * from its headers: since_ms was the end of the previous answer, and a
+     * request coming late in the idle time got a 408 before its body could
+     * arrive. (A connection's first request keeps the deadline from the
+     * connect: the headers and the body together, against slow clients.) */
+    if (phase == CONN_BODY && hc->phase == CONN_WAITING && hc->served > 0) {
+        hc->since_ms = now;
+    }
+    hc->phase = phase;
     if (phase == CONN_WAITING) {
         hc->since_ms = now;
         hc->served++; /* only on_completed() comes back to waiting */
@@ -213,8 +221,9 @@ static int conn_late(const ecm_http *h, const http_conn *hc, int64_t now)
 /* Closes a late connection: a best-effort 408 (the request is not being
  * answered yet, so nothing else writes to it), then shutdown, which
  * libmicrohttpd's thread for it sees as the client going away. Under h->mu,
- * which keeps the descriptor the connection's until NOTIFY_CLOSED. */
-static void conn_cut(ecm_http *h, http_conn *hc, int why)
+ * which keeps the descriptor the connection's until NOTIFY_CLOSED. Returns
+ * 1 when a request was cut, 0 when an idle kept-alive connection was closed. */
+static int conn_cut(ecm_http *h, http_conn *hc, int why)
 {
     char detail[96], msg[512];
     if (why == 2) {
@@ -236,15 +245,19 @@ static void conn_cut(ecm_http *h, http_conn *hc, int why)
     hc->cut = 1;
     /* A kept-alive connection waiting for its next request is closed
      * without a word, as an idle timeout does: a 408 could cross a request
-     * the client sends at that moment and be taken for its answer. */
-    int answer = !(hc->phase == CONN_WAITING && hc->served > 0);
+     * the client sends at that moment and be taken for its answer. It is
+     * not a request cut either: not counted as one. */
+    int idle = hc->phase == CONN_WAITING && hc->served > 0;
     if (hc->fd >= 0) {
-        if (answer && blen > 0 && (size_t)blen < sizeof body && n > 0 && (size_t)n < sizeof msg) {
+        if (!idle && blen > 0 && (size_t)blen < sizeof body && n > 0 && (size_t)n < sizeof msg) {
             (void)send(hc->fd, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
         }
         (void)shutdown(hc->fd, SHUT_RDWR);
     }
-    ecm_metric_add(why == 2 ? h->m_cut_slow : h->m_cut_deadline, 1);
+    if (!idle) {
+        ecm_metric_add(why == 2 ? h->m_cut_slow : h->m_cut_deadline, 1);
+    }
+    return !idle;
 }
 
 /* The reaper thread: every HTTP_REAPER_TICK_MS, closes the connections
@@ -270,8 +283,7 @@ void *ecm_http_conn_reaper(void *arg)
         int64_t now = ecm_clock_mono_ms();
         for (http_conn *hc = h->conns; hc; hc = hc->next) {
             int why = hc->cut ? 0 : conn_late(h, hc, now);
-            if (why) {
-                conn_cut(h, hc, why);
+            if (why && conn_cut(h, hc, why)) {
                 *(why == 2 ? &cut_slow : &cut_deadline) += 1;
             }
         }

@@ -72,7 +72,8 @@ typedef struct http_conn {
     http_client *client;
     int fd;
     conn_phase phase;
-    int64_t since_ms;        /* CONN_WAITING/CONN_BODY: when the request began */
+    int64_t since_ms;        /* CONN_WAITING/CONN_BODY: the connect, the end of the last
+                              * answer, or a kept-alive request's headers */
     int64_t stream_start_ms; /* CONN_STREAM */
     uint64_t stream_bytes;
     int64_t busy_ms;    /* time in the stream's handlers */

@@ -84,6 +84,27 @@ static int raw_wait_closed(int fd, int timeout_ms, char *out, size_t out_size)
     }
 }
 
+/* Reads what the server sends until the text holds marker (1) or the server
+ * closes (0), for at most 30 s (a generous bound); out gets the text. */
+static int raw_read_until(int fd, const char *marker, char *out, size_t out_size)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    while (!strstr(out, marker) && used < out_size - 1) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 30000) <= 0) {
+            return 0;
+        }
+        ssize_t n = recv(fd, out + used, out_size - 1 - used, 0);
+        if (n <= 0) {
+            return 0;
+        }
+        used += (size_t)n;
+        out[used] = '\0';
+    }
+    return strstr(out, marker) != NULL;
+}
+
 /* Sends chunk every 100 ms, as a slow client does, until the server answers
  * and closes (then returns 1 with its text in out), for at most a minute (0). */
 static int drip_until_closed(int fd, const char *chunk, char *out, size_t out_size)
@@ -446,6 +467,49 @@ static void test_http_body_over_cap_drained_before_413(void **state)
     assert_stream_calls(&sc, 0, 0, 0);
 }
 
+/* A request arriving late in a kept-alive connection's idle time gets the
+ * whole deadline for its body from its headers, not what was left of the
+ * idle time (it got a 408 half-way through its body). Deadline 3 s: the
+ * POST comes after 2 s idle and its body takes 2 s. If the machine stalls
+ * so long that the idle connection is closed before the POST, the round is
+ * tried again (at most 5). */
+static void test_http_kept_alive_request_body_has_its_own_deadline(void **state)
+{
+    (void)state;
+    int port = PORT_BASE + 10;
+    ecm_http_limits l = deadline_limits(3);
+    ecm_metrics *m = ecm_metrics_new();
+    ecm_http *h = limited_server(port, &l, m);
+    char got[2048];
+    int done = 0;
+    for (int round = 0; round < 5 && !done; round++) {
+        int fd = raw_connect(port, NULL);
+        raw_send(fd, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_int_equal(raw_read_until(fd, "hello", got, sizeof got), 1);
+        usleep(2000000); /* sleep-ok: idle time on the kept-alive connection */
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 0) > 0) {
+            close(fd); /* closed while idle: the machine stalled; again */
+            continue;
+        }
+        raw_send(fd, "POST /small HTTP/1.1\r\nHost: x\r\nContent-Length: 20\r\n\r\n");
+        for (int i = 0; i < 20; i++) {
+            usleep(100000); /* sleep-ok: a client sending its body slowly */
+            (void)send(fd, "y", 1, MSG_NOSIGNAL);
+        }
+        (void)raw_read_until(fd, "20:1", got, sizeof got);
+        close(fd);
+        done = 1;
+    }
+    assert_int_equal(done, 1);
+    assert_non_null(strstr(got, "HTTP/1.1 200"));
+    assert_null(strstr(got, "408"));
+    ecm_http_destroy(h);
+    assert_true(ecm_metric_value(ecm_metrics_counter(
+                    m, "ecm_http_requests_cut_total{reason=\"deadline\"}", "")) == 0.0);
+    ecm_metrics_destroy(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -459,6 +523,7 @@ int main(void)
         cmocka_unit_test(test_http_stream_handler_time_does_not_count_against_the_client),
         cmocka_unit_test(test_http_stream_body_over_cap_gives_413),
         cmocka_unit_test(test_http_body_over_cap_drained_before_413),
+        cmocka_unit_test(test_http_kept_alive_request_body_has_its_own_deadline),
     };
     return cmocka_run_group_tests(tests, http_test_global_setup, http_test_global_teardown);
 }
