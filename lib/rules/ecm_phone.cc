@@ -747,7 +747,8 @@ int fast_agrees(const char *raw, const char *region, std::string *why)
 
 // The ten-digit national numbers plain_nanp() is checked on: every example
 // number of every +1 region and type, and with thorough every area code
-// 200-999 with exchanges across 200-999 (N11 and 555 among them).
+// 000-999 (those starting 0 or 1 are left to Parse()) with exchanges across
+// 000-999 (N11 and 555 among them).
 std::vector<std::string> fast_samples(bool thorough)
 {
     const PhoneNumberUtil &u = util();
@@ -766,9 +767,11 @@ std::vector<std::string> fast_samples(bool thorough)
             out.push_back(std::to_string(n.national_number()));
         }
     }
-    for (int npa = 200; thorough && npa <= 999; npa++) {
-        for (int nxx : {200, 211, 234, 311, 456, 555, 611, 789, 911, 958, 999}) {
-            out.push_back(std::to_string(npa * 10000000LL + nxx * 10000LL + 100 + npa % 97));
+    for (int npa = 0; thorough && npa <= 999; npa++) {
+        for (int nxx : {0, 123, 200, 211, 234, 456, 555, 789, 911, 958, 999}) {
+            char d[16];
+            std::snprintf(d, sizeof d, "%03d%03d%04d", npa, nxx, 100 + npa % 97);
+            out.push_back(d);
         }
     }
     return out;

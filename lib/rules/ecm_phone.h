@@ -168,7 +168,7 @@ long ecm_phone_check_lookup(int thorough, char *errstr, size_t errstr_size);
  * through Parse(): the same number, type, region and reason, on the example
  * number of every +1 region and type (also done once at first use: on a
  * disagreement every number goes through Parse()) and, with thorough, on
- * every area code 200-999 with a few exchanges each, in several default
+ * every area code 000-999 with a few exchanges each, in several default
  * regions. Returns how many readings agreed, or -1 with the first that did
  * not in errstr. */
 long ecm_phone_check_fast(int thorough, char *errstr, size_t errstr_size);
