@@ -10,8 +10,6 @@ extern "C" {
 #include <phonenumbers/phonemetadata.pb.h>
 #include <phonenumbers/phonenumberutil.h>
 #include <unicode/regex.h>
-#include <unicode/ucal.h>
-#include <unicode/uenum.h>
 
 #include <cstdarg>
 #include <cstdint>
@@ -205,8 +203,21 @@ struct RegionEntry {
 struct Regions {
     PhoneMetadataCollection collection;
     std::unordered_map<int, std::vector<RegionEntry>> by_code; // calling code -> regions in order
+    // The fast read of plain NANP numbers (plain_nanp() below): the default
+    // regions whose bare ten digits it reads ("US", "CA"), and whether it
+    // reads "+1" and ten digits (US metadata as required).
+    std::vector<std::string> plain_regions;
+    bool plain_plus1 = false;
     bool ok = false;
 };
+
+// A NANP region whose metadata plain_nanp() relies on: calling code 1,
+// international prefix 011, national prefix (for parsing) 1, no transform.
+bool plain_nanp_metadata(const PhoneMetadata &md)
+{
+    return md.country_code() == 1 && md.international_prefix() == "011" &&
+           md.national_prefix_for_parsing() == "1" && !md.has_national_prefix_transform_rule();
+}
 
 Regions *regions_build()
 {
@@ -255,6 +266,13 @@ Regions *regions_build()
                 }
             }
             v.push_back(std::move(e));
+        }
+    }
+    for (const auto &g : by_region) {
+        if (plain_nanp_metadata(*g.second)) {
+            r->plain_regions.push_back(g.first);
+            r->plain_plus1 = r->plain_plus1 || (g.first == "US" && !r->by_code[1].empty() &&
+                                                r->by_code[1].front().code == "US");
         }
     }
     r->ok = true;
@@ -539,8 +557,50 @@ void explain_invalid(const PhoneNumber &n, char *errstr, size_t errstr_size)
     }
 }
 
+// The number Parse() gives for the commonest contact-list forms, read
+// without it (Parse() runs a dozen regular expressions, most of a number's
+// cost): ten ASCII digits, the first 2-9 (an area code), in a default
+// region listed in r.plain_regions, or "+1" and those ten digits in any.
+// For these Parse() extracts no country code (no '+', no 011, no leading
+// 1), strips no national prefix (the metadata's is 1) and sets nothing but
+// the country code 1 and the national number, which is all this does.
+// Validation is untouched: the caller checks the number as any other.
+// test_phone and the first use (regions()) compare both readings
+// (ecm_phone_check_fast). Returns true with *n set, or false: use Parse().
+bool plain_nanp(const Regions &r, const char *raw, const std::string &region, PhoneNumber *n)
+{
+    const char *d = raw;
+    if (raw[0] == '+' && raw[1] == '1') {
+        if (!r.plain_plus1) {
+            return false;
+        }
+        d = raw + 2;
+    } else {
+        bool listed = false;
+        for (const std::string &p : r.plain_regions) {
+            listed = listed || p == region;
+        }
+        if (!listed) {
+            return false;
+        }
+    }
+    uint64_t v = 0;
+    for (int i = 0; i < 10; i++) {
+        if (d[i] < '0' || d[i] > '9') {
+            return false;
+        }
+        v = v * 10 + static_cast<uint64_t>(d[i] - '0');
+    }
+    if (d[10] != '\0' || d[0] < '2') {
+        return false;
+    }
+    n->set_country_code(1);
+    n->set_national_number(v);
+    return true;
+}
+
 int normalize(const char *raw, const char *default_region, ecm_phone_info *out, char *errstr,
-              size_t errstr_size)
+              size_t errstr_size, bool fast)
 {
     const PhoneNumberUtil &u = util();
     std::string region;
@@ -558,7 +618,10 @@ int normalize(const char *raw, const char *default_region, ecm_phone_info *out, 
     }
 
     PhoneNumber n;
-    PhoneNumberUtil::ErrorType perr = u.Parse(raw, region, &n);
+    const Regions &r = regions();
+    PhoneNumberUtil::ErrorType perr = fast && r.ok && plain_nanp(r, raw, region, &n)
+                                          ? PhoneNumberUtil::NO_PARSING_ERROR
+                                          : u.Parse(raw, region, &n);
     if (perr == PhoneNumberUtil::NO_PARSING_ERROR && n.has_extension()) {
         set_err(errstr, errstr_size, "has an extension");
         return -1;
@@ -602,92 +665,6 @@ int normalize(const char *raw, const char *default_region, ecm_phone_info *out, 
     return 0;
 }
 
-// Parses an E.164 string strictly: '+' and digits only, valid number.
-bool parse_e164(const char *e164, PhoneNumber *n)
-{
-    if (e164 == nullptr || e164[0] != '+' || e164[1] == '\0') {
-        return false;
-    }
-    for (const char *p = e164 + 1; *p; p++) {
-        if (*p < '0' || *p > '9') {
-            return false;
-        }
-    }
-    const PhoneNumberUtil &u = util();
-    return u.Parse(e164, "ZZ", n) == PhoneNumberUtil::NO_PARSING_ERROR && u.IsValidNumber(*n);
-}
-
-void free_zones(char **zones, size_t n)
-{
-    if (zones == nullptr) {
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        std::free(zones[i]);
-    }
-    std::free(zones);
-}
-
-int zones_of(const char *e164, char ***zones, size_t *n)
-{
-    PhoneNumber num;
-    if (!parse_e164(e164, &num)) {
-        return -1;
-    }
-    std::string region;
-    util().GetRegionCodeForNumber(num, &region);
-    if (region.size() != 2) {
-        return 0; // "001" (non-geographic) or "ZZ": no place, no zone
-    }
-
-    UErrorCode st = U_ZERO_ERROR;
-    UEnumeration *en = ucal_openTimeZoneIDEnumeration(UCAL_ZONE_TYPE_CANONICAL_LOCATION,
-                                                      region.c_str(), nullptr, &st);
-    if (U_FAILURE(st)) {
-        return -1;
-    }
-    int32_t count = uenum_count(en, &st);
-    if (U_FAILURE(st) || count < 0) {
-        uenum_close(en);
-        return -1;
-    }
-    if (count == 0) {
-        uenum_close(en);
-        return 0;
-    }
-    char **list = static_cast<char **>(std::calloc(static_cast<size_t>(count), sizeof *list));
-    if (list == nullptr) {
-        uenum_close(en);
-        return -1;
-    }
-    size_t got = 0;
-    const char *z;
-    int32_t len;
-    while (got < static_cast<size_t>(count) && (z = uenum_next(en, &len, &st)) != nullptr &&
-           U_SUCCESS(st)) {
-        list[got] = strndup(z, static_cast<size_t>(len));
-        if (list[got] == nullptr) {
-            free_zones(list, got);
-            uenum_close(en);
-            return -1;
-        }
-        got++;
-    }
-    uenum_close(en);
-    if (U_FAILURE(st)) {
-        free_zones(list, got);
-        return -1;
-    }
-    // ICU returns them in ID order already; sort anyway so the contract holds
-    // whatever ICU's enumeration order becomes.
-    std::qsort(list, got, sizeof *list, [](const void *a, const void *b) {
-        return std::strcmp(*static_cast<char *const *>(a), *static_cast<char *const *>(b));
-    });
-    *zones = list;
-    *n = got;
-    return 0;
-}
-
 } // namespace
 
 namespace
@@ -726,9 +703,9 @@ bool digits_are_the_numbers(const char *raw, const ecm_phone_info *out)
 // +5213452345678, which reads as +523452345678): stored numbers must be that
 // fixed point, or one number is kept two ways and a DNC entry misses it.
 int normalize_stable(const char *raw, const char *default_region, ecm_phone_info *out, char *errstr,
-                     size_t errstr_size)
+                     size_t errstr_size, bool fast)
 {
-    int rc = normalize(raw, default_region, out, errstr, errstr_size);
+    int rc = normalize(raw, default_region, out, errstr, errstr_size, fast);
     if (rc != 0 || digits_are_the_numbers(raw, out)) {
         return rc;
     }
@@ -737,7 +714,7 @@ int normalize_stable(const char *raw, const char *default_region, ecm_phone_info
         std::memset(&again, 0, sizeof again);
         char e164[sizeof out->e164];
         std::memcpy(e164, out->e164, sizeof e164);
-        if (normalize(e164, nullptr, &again, errstr, errstr_size) != 0) {
+        if (normalize(e164, nullptr, &again, errstr, errstr_size, fast) != 0) {
             return -1; // a number whose own E.164 is refused is no number
         }
         if (std::strcmp(again.e164, out->e164) == 0) {
@@ -749,7 +726,120 @@ int normalize_stable(const char *raw, const char *default_region, ecm_phone_info
     return -1;
 }
 
+// 1 when both readings of raw in region (plain_nanp() or Parse()) give the
+// same answer, number, type, region and reason; else 0 with *why.
+int fast_agrees(const char *raw, const char *region, std::string *why)
+{
+    ecm_phone_info a, b;
+    char ea[128] = "", eb[128] = "";
+    std::memset(&a, 0, sizeof a);
+    std::memset(&b, 0, sizeof b);
+    int ra = normalize_stable(raw, region, &a, ea, sizeof ea, true);
+    int rb = normalize_stable(raw, region, &b, eb, sizeof eb, false);
+    if (ra == rb && (ra != 0 || std::memcmp(&a, &b, sizeof a) == 0) &&
+        (ra == 0 || std::strcmp(ea, eb) == 0)) {
+        return 1;
+    }
+    *why = std::string(raw) + " in " + (region ? region : "(none)") + ": fast " + a.e164 + " " +
+           ea + ", Parse() " + b.e164 + " " + eb;
+    return 0;
+}
+
+// The ten-digit national numbers plain_nanp() is checked on: every example
+// number of every +1 region and type, and with thorough every area code
+// 000-999 (those starting 0 or 1 are left to Parse()) with exchanges across
+// 000-999 (N11 and 555 among them).
+std::vector<std::string> fast_samples(bool thorough)
+{
+    const PhoneNumberUtil &u = util();
+    std::vector<std::string> out;
+    std::list<std::string> regions_of_1;
+    u.GetRegionCodesForCountryCallingCode(1, &regions_of_1);
+    PhoneNumber n;
+    for (const std::string &region : regions_of_1) {
+        for (int t = PhoneNumberUtil::FIXED_LINE; t <= PhoneNumberUtil::VOICEMAIL; t++) {
+            if (u.GetExampleNumberForType(region, static_cast<PhoneNumberUtil::PhoneNumberType>(t),
+                                          &n)) {
+                out.push_back(std::to_string(n.national_number()));
+            }
+        }
+        if (u.GetInvalidExampleNumber(region, &n)) {
+            out.push_back(std::to_string(n.national_number()));
+        }
+    }
+    for (int npa = 0; thorough && npa <= 999; npa++) {
+        for (int nxx : {0, 123, 200, 211, 234, 456, 555, 789, 911, 958, 999}) {
+            char d[16];
+            std::snprintf(d, sizeof d, "%03d%03d%04d", npa, nxx, 100 + npa % 97);
+            out.push_back(d);
+        }
+    }
+    return out;
+}
+
+// Compares both readings on fast_samples(), as written bare in every
+// default region plain_nanp() reads and in a few it does not, and after
+// "+1" with and without a default region. Returns the count or -1 (*why).
+long check_fast(const Regions &r, bool thorough, std::string *why)
+{
+    if (!r.ok) {
+        *why = "libphonenumber's metadata could not be read";
+        return -1;
+    }
+    std::vector<std::string> regions = r.plain_regions;
+    regions.insert(regions.end(), {"JM", "DO", "GB", "PR"});
+    long count = 0;
+    for (const std::string &nsn : fast_samples(thorough)) {
+        for (const std::string &region : regions) {
+            count++;
+            if (!fast_agrees(nsn.c_str(), region.c_str(), why)) {
+                return -1;
+            }
+        }
+        const std::string plus = "+1" + nsn;
+        for (const char *region : {static_cast<const char *>(nullptr), "US", "FR"}) {
+            count++;
+            if (!fast_agrees(plus.c_str(), region, why)) {
+                return -1;
+            }
+        }
+    }
+    return count;
+}
+
+// plain_nanp() is used once it agreed with Parse() on the example numbers
+// (checked at first use, like the type lookup).
+bool fast_verified()
+{
+    static const bool ok = [] {
+        std::string why;
+        if (check_fast(regions(), false, &why) < 0) {
+            ecm_log_warn("phone number fast path disagrees with libphonenumber; using Parse() "
+                         "for every number",
+                         "detail=%s", why.c_str());
+            return false;
+        }
+        return true;
+    }();
+    return ok;
+}
+
 } // namespace
+
+extern "C" long ecm_phone_check_fast(int thorough, char *errstr, size_t errstr_size)
+{
+    try {
+        std::string why;
+        long n = check_fast(regions(), thorough != 0, &why);
+        if (n < 0) {
+            set_err(errstr, errstr_size, "%s", why.c_str());
+        }
+        return n;
+    } catch (...) {
+        set_err(errstr, errstr_size, "exception");
+        return -1;
+    }
+}
 
 extern "C" int ecm_phone_normalize(const char *raw, const char *default_region, ecm_phone_info *out,
                                    char *errstr, size_t errstr_size)
@@ -761,7 +851,7 @@ extern "C" int ecm_phone_normalize(const char *raw, const char *default_region, 
     std::memset(out, 0, sizeof *out);
     int rc;
     try {
-        rc = normalize_stable(raw, default_region, out, errstr, errstr_size);
+        rc = normalize_stable(raw, default_region, out, errstr, errstr_size, fast_verified());
     } catch (const std::bad_alloc &) {
         set_err(errstr, errstr_size, "out of memory");
         rc = -1;
@@ -797,49 +887,6 @@ extern "C" ecm_phone_type ecm_phone_type_from_name(const char *name)
 extern "C" int ecm_phone_type_may_be_mobile(ecm_phone_type t)
 {
     return t == ECM_PHONE_MOBILE || t == ECM_PHONE_FIXED_LINE_OR_MOBILE;
-}
-
-extern "C" int ecm_phone_time_zones(const char *e164, char ***zones, size_t *n)
-{
-    if (zones == nullptr || n == nullptr) {
-        return -1;
-    }
-    *zones = nullptr;
-    *n = 0;
-    try {
-        return zones_of(e164, zones, n);
-    } catch (...) {
-        return -1;
-    }
-}
-
-extern "C" void ecm_phone_zones_destroy(char **zones, size_t n)
-{
-    free_zones(zones, n);
-}
-
-extern "C" int ecm_phone_time_zone(const char *e164, char *out, size_t out_size)
-{
-    if (out == nullptr || out_size == 0) {
-        return -1;
-    }
-    out[0] = '\0';
-    char **zones;
-    size_t n;
-    if (ecm_phone_time_zones(e164, &zones, &n) != 0 || n == 0) {
-        return -1;
-    }
-    int rc;
-    if (n > 1) {
-        rc = 1;
-    } else if (std::strlen(zones[0]) < out_size) {
-        std::memcpy(out, zones[0], std::strlen(zones[0]) + 1);
-        rc = 0;
-    } else {
-        rc = -1;
-    }
-    ecm_phone_zones_destroy(zones, n);
-    return rc;
 }
 
 extern "C" long ecm_phone_check_lookup(int thorough, char *errstr, size_t errstr_size)

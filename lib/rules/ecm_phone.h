@@ -161,6 +161,18 @@ int ecm_phone_jurisdiction_read(const char *text, size_t len, const char *countr
  * agreed, or -1 with the first that did not in errstr. */
 long ecm_phone_check_lookup(int thorough, char *errstr, size_t errstr_size);
 
+/* Checks the fast read ecm_phone_normalize() makes of plain NANP numbers
+ * (ten digits, the first 2-9, with a default region whose national prefix
+ * is 1, "US" or "CA"; or "+1" and ten digits), which skips libphonenumber's
+ * Parse() and validates the number as any other, against the reading
+ * through Parse(): the same number, type, region and reason, on the example
+ * number of every +1 region and type (also done once at first use: on a
+ * disagreement every number goes through Parse()) and, with thorough, on
+ * every area code 000-999 with a few exchanges each, in several default
+ * regions. Returns how many readings agreed, or -1 with the first that did
+ * not in errstr. */
+long ecm_phone_check_fast(int thorough, char *errstr, size_t errstr_size);
+
 #ifdef __cplusplus
 }
 #endif

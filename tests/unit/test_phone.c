@@ -374,6 +374,31 @@ static void test_phone_lookup_agrees_with_libphonenumber(void **state)
     assert_true(quick < n);
 }
 
+/* The fast read of plain NANP numbers (ten digits in US or CA, "+1" and ten
+ * digits anywhere), which skips libphonenumber's Parse(), gives the number,
+ * type, region and reason that reading through Parse() gives: on every
+ * example number of the +1 regions and every area code 000-999 with
+ * exchanges across the range, bare in several default regions and after
+ * "+1". */
+static void test_phone_fast_path_agrees_with_parse(void **state)
+{
+    (void)state;
+    char err[256] = "";
+    long n = ecm_phone_check_fast(1, err, sizeof err);
+    if (n < 0) {
+        fail_msg("%s", err);
+    }
+    /* 1,000 area codes x 11 exchanges x (6 regions + 3 "+1" forms) */
+    assert_true(n > 90000);
+    long quick = ecm_phone_check_fast(0, err, sizeof err);
+    assert_true(quick > 500);
+    assert_true(quick < n);
+    /* The forms it reads, and one it leaves to Parse() (a leading 1). */
+    expect_number("2125550100", "US", "+12125550100", ECM_PHONE_FIXED_LINE_OR_MOBILE, "US", 1);
+    expect_number("+15062345678", NULL, "+15062345678", ECM_PHONE_FIXED_LINE_OR_MOBILE, "CA", 1);
+    expect_number("12125550100", "US", "+12125550100", ECM_PHONE_FIXED_LINE_OR_MOBILE, "US", 1);
+}
+
 /* Under +1 the area code does not always decide the region: 800 numbers
  * starting 800-14 and 800-88 are the Dominican Republic's toll-free numbers
  * (its leading digits are 8001 and 8[024]9), the rest are the US's. */
@@ -630,6 +655,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_phone_us_national_format_with_region_us),
         cmocka_unit_test(test_phone_result_normalises_to_itself),
+        cmocka_unit_test(test_phone_fast_path_agrees_with_parse),
         cmocka_unit_test(test_phone_default_region_is_case_insensitive),
         cmocka_unit_test(test_phone_plus_number_ignores_default_region),
         cmocka_unit_test(test_phone_international_prefix_00_in_fr_and_de),
