@@ -587,10 +587,12 @@ ecm_service_env() {
             ;;
         result-sync-uccx)
             # Cisco warns against frequent queries as uccxhruser; the dev
-            # stack polls its simulator often so that scenarios run quickly.
+            # stack polls its simulator often so that scenarios run quickly
+            # (100 ms: the poll was most of the decision delay at 300;
+            # docs/performance.md, "The fourth step").
             ECM_SVC_ENV+=("ECM_RESULTSYNC_ODBC=$ECM_DEV_ODBC" "ECM_RESULTSYNC_KIND=uccx"
                 "ECM_RESULTSYNC_SOURCE=uccx:db_cra"
-                "ECM_RESULTSYNC_POLL_MS=${ECM_RESULTSYNC_UCCX_POLL_MS:-300}"
+                "ECM_RESULTSYNC_POLL_MS=${ECM_RESULTSYNC_UCCX_POLL_MS:-100}"
                 "ECM_RESULTSYNC_UCCX_HISTORY_AFTER_S=${ECM_RESULTSYNC_UCCX_HISTORY_AFTER_S:-82800}")
             ;;
         sms)

@@ -439,9 +439,17 @@ static int consumer_open_group(ecm_kafka_consumer *c, const char *brokers, const
 {
     /* session.timeout.ms 10 s (librdkafka < 2.0's default): a replica killed
      * with SIGKILL hands its partitions over quickly, and the dev broker
-     * (mock cluster) holds a rejoining group for a session timeout. */
+     * (mock cluster) holds a rejoining group for a session timeout.
+     * fetch.wait.max.ms 100 (librdkafka: 500): the mock cluster holds a fetch
+     * that found nothing for the whole wait even when events arrive meanwhile,
+     * which put up to half a second on the strategy's decision delay
+     * (docs/performance.md, "The fourth step"). A real broker answers as soon
+     * as data arrives; there the value only sets how often an idle consumer
+     * asks. */
     static const char *const defaults[] = {"statistics.interval.ms",
                                            "5000",
+                                           "fetch.wait.max.ms",
+                                           "100",
                                            "session.timeout.ms",
                                            "10000",
                                            "heartbeat.interval.ms",
