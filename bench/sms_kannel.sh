@@ -306,13 +306,7 @@ echo "   sms service: ECM_SMS_CONCURRENCY=${ECM_SMS_CONCURRENCY:-16 (default)},"
     "ECM_SMS_RATE_KANNEL=${ECM_SMS_RATE_KANNEL:-100 (default)} msg/s; plain client C=$conc"
 if ((pgss)); then
     echo
-    echo "-- PostgreSQL: the 12 statements with the most time during ECM's run (pg_stat_statements, all databases)"
-    ecm_psql -tA -F $'\t' -c "SELECT round(total_exec_time::numeric / 1000, 2), calls,
-        round((total_exec_time / greatest(calls, 1))::numeric * 1000, 0), rows,
-        left(regexp_replace(query, '\s+', ' ', 'g'), 110)
-        FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 12" |
-        awk -F '\t' 'BEGIN { printf "   %8s %9s %8s %9s  %s\n", "total s", "calls", "us/call", "rows", "statement" }
-            { printf "   %8s %9s %8s %9s  %s\n", $1, $2, $3, $4, $5 }'
+    ecm_pg_top_statements "the 12 statements with the most time during ECM's run" 2
 fi
 echo
 echo "== summary (N=$n, load: $(cut -d' ' -f1-3 /proc/loadavg))"

@@ -284,11 +284,5 @@ awk -v t="$total" -v h="$clk_tck" -v a="$attempts" -v e="$e2e_s" -v c="$(nproc)"
 
 if ((pgss)); then
     echo
-    echo "-- PostgreSQL: the 12 statements with the most time during the run (pg_stat_statements, all databases)"
-    ecm_psql -tA -F $'\t' -c "SELECT round(total_exec_time::numeric / 1000, 1), calls,
-        round((total_exec_time / greatest(calls, 1))::numeric * 1000, 0), rows,
-        left(regexp_replace(query, '\s+', ' ', 'g'), 110)
-        FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 12" |
-        awk -F '\t' 'BEGIN { printf "   %8s %9s %8s %9s  %s\n", "total s", "calls", "us/call", "rows", "statement" }
-            { printf "   %8s %9s %8s %9s  %s\n", $1, $2, $3, $4, $5 }'
+    ecm_pg_top_statements "the 12 statements with the most time during the run" 1
 fi

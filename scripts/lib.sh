@@ -500,6 +500,19 @@ ecm_sim_psql() {
     psql -X -q -v ON_ERROR_STOP=1 "$ECM_DEV_SIM_PG_DSN" "$@"
 }
 
+# Prints the 12 statements with the most time since pg_stat_statements was
+# last reset (all databases), under the heading "-- PostgreSQL: TITLE";
+# total seconds with DECIMALS decimals. For the benchmarks.
+ecm_pg_top_statements() {
+    echo "-- PostgreSQL: $1 (pg_stat_statements, all databases)"
+    ecm_psql -tA -F $'\t' -c "SELECT round(total_exec_time::numeric / 1000, $2), calls,
+        round((total_exec_time / greatest(calls, 1))::numeric * 1000, 0), rows,
+        left(regexp_replace(query, '\s+', ' ', 'g'), 110)
+        FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 12" |
+        awk -F '\t' 'BEGIN { printf "   %8s %9s %8s %9s  %s\n", "total s", "calls", "us/call", "rows", "statement" }
+            { printf "   %8s %9s %8s %9s  %s\n", $1, $2, $3, $4, $5 }'
+}
+
 # ---------------------------------------------------------------- processes
 
 # Fills ECM_SVC_ENV (NAME=value words) and ECM_SVC_BIN for a stack process.

@@ -826,11 +826,16 @@ bool fast_verified()
 
 } // namespace
 
-extern "C" long ecm_phone_check_fast(int thorough, char *errstr, size_t errstr_size)
+namespace
+{
+
+// Runs one of the self-checks (f gets where to say why it failed): its
+// count, or -1 with the reason in errstr. Catches everything.
+template <typename F> long run_check(F f, char *errstr, size_t errstr_size)
 {
     try {
         std::string why;
-        long n = check_fast(regions(), thorough != 0, &why);
+        long n = f(&why);
         if (n < 0) {
             set_err(errstr, errstr_size, "%s", why.c_str());
         }
@@ -839,6 +844,15 @@ extern "C" long ecm_phone_check_fast(int thorough, char *errstr, size_t errstr_s
         set_err(errstr, errstr_size, "exception");
         return -1;
     }
+}
+
+} // namespace
+
+extern "C" long ecm_phone_check_fast(int thorough, char *errstr, size_t errstr_size)
+{
+    return run_check(
+        [thorough](std::string *why) { return check_fast(regions(), thorough != 0, why); }, errstr,
+        errstr_size);
 }
 
 extern "C" int ecm_phone_normalize(const char *raw, const char *default_region, ecm_phone_info *out,
@@ -891,16 +905,10 @@ extern "C" int ecm_phone_type_may_be_mobile(ecm_phone_type t)
 
 extern "C" long ecm_phone_check_lookup(int thorough, char *errstr, size_t errstr_size)
 {
-    try {
-        std::unique_ptr<Regions> r(regions_build());
-        std::string why;
-        long n = check(*r, thorough != 0, &why);
-        if (n < 0) {
-            set_err(errstr, errstr_size, "%s", why.c_str());
-        }
-        return n;
-    } catch (...) {
-        set_err(errstr, errstr_size, "exception");
-        return -1;
-    }
+    return run_check(
+        [thorough](std::string *why) {
+            std::unique_ptr<Regions> r(regions_build());
+            return check(*r, thorough != 0, why);
+        },
+        errstr, errstr_size);
 }

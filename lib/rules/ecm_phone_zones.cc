@@ -17,10 +17,10 @@ using i18n::phonenumbers::PhoneNumberUtil;
 namespace
 {
 
+// libphonenumber's own singleton (made once, immutable after).
 const PhoneNumberUtil &util()
 {
-    static const PhoneNumberUtil *const instance = PhoneNumberUtil::GetInstance();
-    return *instance;
+    return *PhoneNumberUtil::GetInstance();
 }
 
 // Parses an E.164 string strictly: '+' and digits only, valid number.
