@@ -44,6 +44,16 @@
     "COALESCE(" contact ".channel, CASE WHEN " campaign ".channel = 'sms' THEN 'sms' ELSE "        \
     "'voice' END)"
 
+/* The ids of the oldest queued contacts of campaign row `campaign` whose
+ * next attempt is on `channel` ("voice" or "sms"), at most `limit` (an SQL
+ * expression), oldest first: an index-only scan of contacts_queued_next
+ * (db/028). A take then locks those rows with its full conditions: asked
+ * directly for the oldest queued rows, the planner walked the primary key
+ * past every contact taken so far. */
+#define ECM_QUEUED_CANDIDATES_SQL(campaign, channel, limit)                                        \
+    "SELECT k.id FROM contacts k WHERE k.campaign_id = " campaign ".id AND k.state = 'queued' "    \
+    "AND " ECM_CONTACT_CHANNEL_SQL_OF("k", campaign) " = '" channel "' ORDER BY k.id LIMIT " limit
+
 /* ECM_CONTACT_CHANNEL_SQL_OF over "contacts ct JOIN campaigns c". */
 #define ECM_CONTACT_CHANNEL_SQL ECM_CONTACT_CHANNEL_SQL_OF("ct", "c")
 

@@ -43,23 +43,24 @@ static const char INFLIGHT_SQL[] =
  * and then nothing is taken. The gate picks the number (past phone_index
  * wraps to the first) and judges the calling window.
  * The oldest queued contacts of the target's campaigns: each campaign's
- * first $2 unlocked ones in id order (contacts_queued), then the first $2 of
- * those. Joined flat, PostgreSQL read and sorted every queued contact of the
- * campaigns for each batch (186 ms at 100,000 queued, growing with the
+ * first 2 x $2 candidates in id order (ECM_QUEUED_CANDIDATES_SQL), the first
+ * $2 of those unlocked, then the first $2 of all. Joined flat, PostgreSQL read and sorted every
+ * queued contact of the campaigns for each batch (186 ms at 100,000 queued, growing with the
  * backlog; docs/performance.md). With several campaigns on one target the
  * rows locked but not taken stay queued for the next batch. */
+/* clang-format off */
 static const char TAKE_SQL[] =
     "SELECT " ECM_GATE_COLUMNS
     ", ct.first_name, ct.last_name, COALESCE(ct.time_zone, c.time_zone), "
     "ct.pcb_agent, floor(extract(epoch FROM greatest(ct.pcb_at, ct.next_attempt_at)) * "
     "1000)::bigint "
     "FROM campaigns c CROSS JOIN LATERAL (SELECT * FROM contacts q "
-    "WHERE q.campaign_id = c.id AND q.state = 'queued' "
-    "AND " ECM_CONTACT_CHANNEL_SQL_OF(
-        "q", "c") " = 'voice' "
-                  "ORDER BY q.id LIMIT $2 FOR UPDATE OF q SKIP LOCKED) ct "
-                  "WHERE c.state = 'active' AND c.cisco_kind = $3 AND c.cisco_campaign_id = $1 "
-                  "ORDER BY ct.id LIMIT $2 FOR SHARE OF c";
+    "WHERE q.id IN (" ECM_QUEUED_CANDIDATES_SQL("c", "voice", "$2 * 2") ") "
+    "AND q.state = 'queued' AND " ECM_CONTACT_CHANNEL_SQL_OF("q", "c") " = 'voice' "
+    "ORDER BY q.id LIMIT $2 FOR UPDATE OF q SKIP LOCKED) ct "
+    "WHERE c.state = 'active' AND c.cisco_kind = $3 AND c.cisco_campaign_id = $1 "
+    "ORDER BY ct.id LIMIT $2 FOR SHARE OF c";
+/* clang-format on */
 
 #define COL_FIRST_NAME ECM_GATE_NCOLS
 #define COL_LAST_NAME (ECM_GATE_NCOLS + 1)

@@ -30,14 +30,20 @@ static const char CAMPAIGNS_SQL[] =
 
 /* The gate's columns (numbers, DNC flags, window) come with the contact it
  * locks; the campaign row is share-locked so that a pause waits for this
- * batch or stops it. */
+ * batch or stops it. The candidates are the campaign's oldest 4 x $2 queued
+ * SMS contacts (ECM_QUEUED_CANDIDATES_SQL), room for replicas taking the
+ * same campaign at once; the first $2 of them unlocked are taken. */
+/* clang-format off */
 static const char TAKE_SQL[] =
     "SELECT " ECM_GATE_COLUMNS ", ct.first_name, ct.last_name, ct.account_number, "
     "ct.custom::text, c.sms_template, c.sms_sender "
-    "FROM contacts ct JOIN campaigns c ON c.id = ct.campaign_id "
-    "WHERE ct.campaign_id = $1 AND ct.state = 'queued' AND c.state = 'active' "
-    "AND " ECM_CONTACT_CHANNEL_SQL " = 'sms' "
-    "ORDER BY ct.id LIMIT $2 FOR UPDATE OF ct SKIP LOCKED FOR SHARE OF c";
+    "FROM campaigns c CROSS JOIN LATERAL (SELECT * FROM contacts q "
+    "WHERE q.id IN (" ECM_QUEUED_CANDIDATES_SQL("c", "sms", "$2 * 4") ") "
+    "AND q.state = 'queued' AND " ECM_CONTACT_CHANNEL_SQL_OF("q", "c") " = 'sms' "
+    "ORDER BY q.id LIMIT $2 FOR UPDATE OF q SKIP LOCKED) ct "
+    "WHERE c.id = $1 AND c.state = 'active' "
+    "ORDER BY ct.id LIMIT $2 FOR SHARE OF c";
+/* clang-format on */
 
 enum {
     COL_FIRST_NAME = ECM_GATE_NCOLS,

@@ -491,6 +491,28 @@ static void test_dispatch_takes_the_oldest_across_campaigns(void **state)
     assert_int_equal(f->fake->duplicates, 0);
 }
 
+/* More SMS contacts at the front of the queue than the take's candidates
+ * (2 x the batch, ECM_QUEUED_CANDIDATES_SQL): the channel is judged among the
+ * candidates, so the voice contacts behind them are still found. */
+static void test_dispatch_finds_voice_behind_many_sms_contacts(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    f->ctx.opt.batch = 10;
+    seed(f, "active", 45, "queued");
+    q_cmd(f, "UPDATE contacts SET channel = 'sms' WHERE id <= 30");
+    size_t sent = 0;
+    int full = 0;
+    assert_int_equal(fd_dispatch_tick(&f->ctx, &sent, &full), 0);
+    assert_int_equal(sent, 10);
+    assert_int_equal(q_int(f, "SELECT min(contact_id) FROM attempts"), 31);
+    assert_int_equal(q_int(f, "SELECT max(contact_id) FROM attempts"), 40);
+    assert_int_equal(fd_dispatch_tick(&f->ctx, &sent, &full), 0);
+    assert_int_equal(sent, 5);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE contact_id <= 30"), 0);
+    assert_int_equal(f->fake->duplicates, 0);
+}
+
 static void test_dispatch_skips_paused_campaign(void **state)
 {
     fixture *f = *state;
@@ -786,6 +808,8 @@ int main(void)
                                         test_teardown),
         cmocka_unit_test_setup_teardown(test_dispatch_takes_the_oldest_across_campaigns, test_setup,
                                         test_teardown),
+        cmocka_unit_test_setup_teardown(test_dispatch_finds_voice_behind_many_sms_contacts,
+                                        test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_dispatch_skips_paused_campaign, test_setup,
                                         test_teardown),
         cmocka_unit_test_setup_teardown(
