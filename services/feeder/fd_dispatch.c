@@ -18,12 +18,13 @@
  * campaign with a Cisco target, whatever its home channel: an SMS campaign
  * whose strategy switches a contact to voice calls it there. Only contacts
  * whose next attempt is on voice (ECM_CONTACT_CHANNEL_SQL) are the
- * feeder's. One probe of contacts_queued a campaign: "anything queued?" is the first
- * live entry. As an EXISTS, the planner turned it into a hash semi-join over
- * a sequential scan of contacts once the statistics saw many queued
- * contacts (171-314 ms a call during a 50,000-contact run, against 0.1-5 ms
- * for this form; docs/performance.md, "The fourth step"); a LATERAL with a
- * LIMIT is not flattened. */
+ * feeder's. One probe of contacts_queued_next a campaign: "anything
+ * queued?" is the first live entry (an index-only scan). As an EXISTS, the
+ * planner turned it into a hash semi-join over a sequential scan of
+ * contacts once the statistics saw many queued contacts (171-314 ms a call
+ * during a 50,000-contact run, against 0.1-5 ms for this form;
+ * docs/performance.md, "The fourth step"); a LATERAL with a LIMIT is not
+ * flattened. */
 static const char TARGETS_SQL[] =
     "SELECT c.cisco_kind, c.cisco_campaign_id FROM campaigns c "
     "CROSS JOIN LATERAL (SELECT 1 FROM contacts ct WHERE ct.campaign_id = c.id "
