@@ -336,6 +336,37 @@ static void test_sched_completes_campaign_when_last_contact_closes(void **state)
     PQfreemem(bytes);
 }
 
+/* The completion test reads the greatest state of a campaign's contacts:
+ * each open state, beside a closed contact, must keep the campaign active. */
+static void test_sched_never_completes_campaign_with_an_open_contact(void **state)
+{
+    (void)state;
+    NEED_DB();
+    static const char *const open_states[] = {"pending", "queued", "dispatched", "waiting",
+                                              "retry_due"};
+    long long camp = make_campaign(make_strategy(5), "NULL");
+    long long closed = make_contact(camp, 1);
+    long long open = make_contact(camp, 1);
+    PQclear(
+        q("UPDATE contacts SET state = 'closed', outcome = 'CONNECTED' WHERE id = %lld", closed));
+    st_sched_counts sc;
+    for (size_t i = 0; i < sizeof open_states / sizeof open_states[0]; i++) {
+        PQclear(q("UPDATE contacts SET state = '%s', next_attempt_at = now() + interval '1 day'"
+                  " WHERE id = %lld",
+                  open_states[i], open));
+        assert_int_equal(st_sched_tick(fx.d.pg, &fx.sctx, &sc), 0);
+        assert_int_equal(sc.completed, 0);
+        char *st = q_text("SELECT state FROM campaigns WHERE id = %lld", camp);
+        assert_string_equal(st, "active");
+        free(st);
+    }
+    PQclear(q("UPDATE contacts SET state = 'closed', outcome = 'CONNECTED', next_attempt_at = NULL"
+              " WHERE id = %lld",
+              open));
+    assert_int_equal(st_sched_tick(fx.d.pg, &fx.sctx, &sc), 0);
+    assert_int_equal(sc.completed, 1);
+}
+
 static void test_sched_never_completes_campaign_without_contacts(void **state)
 {
     (void)state;
@@ -916,6 +947,7 @@ int main(void)
         DB_TEST(test_results_connected_closes_with_one_contact_closed),
         DB_TEST(test_sched_completes_campaign_when_last_contact_closes),
         DB_TEST(test_sched_never_completes_campaign_without_contacts),
+        DB_TEST(test_sched_never_completes_campaign_with_an_open_contact),
         DB_TEST(test_results_unknown_attempt_is_rejected),
         DB_TEST(test_results_older_attempt_is_only_recorded),
         DB_TEST(test_results_not_attempted_does_not_count),
