@@ -174,8 +174,15 @@ progress() {
 # ---------------------------------------------------------------- the run
 
 voice=$(e2e_create_campaign "workload voice $n")
+# The DLR timeout (600 s; the product's default is a day) is far above how
+# late Kannel's reports get here: under --chaos at 100,000 its DLR queue ran
+# 110 s behind (sms answering 503 while PostgreSQL was saturated, smsbox
+# retrying every 2 s). At 120 s, 945 messages timed out SMS_EXPIRED before
+# their report came, and the strategy texted those numbers again: a retry
+# the campaign asked for, not a message sent twice, but not what this
+# workload checks.
 sms=$(e2e_create_sms_campaign "workload sms $n" \
-    "Hello {first_name}, your appointment is confirmed. Reply STOP to opt out." kannel 120)
+    "Hello {first_name}, your appointment is confirmed. Reply STOP to opt out." kannel 600)
 ecm_gen_contacts_csv "$n" "$E2E_TMP/voice.csv" 31
 ecm_gen_contacts_csv "$n" "$E2E_TMP/sms.csv" 32
 procs=$(wl_running | tr '\n' ' ')
@@ -268,6 +275,12 @@ fi
 # its DLR or recorded sent, never sent again before ECM_SMS_RESEND_AFTER_S
 # (docs/replicas.md); a double here is a bug.
 doubles=$(awk '$2 > 1' "$E2E_TMP/smsc-sms" | wc -l)
+if ((doubles > 0)); then
+    e2e_step "numbers texted twice whose first attempt timed out (SMS_EXPIRED) before its final DLR:" \
+        "$(ecm_psql -tA -c "SELECT count(*) FROM attempts a WHERE a.campaign_id = $sms
+            AND a.outcome = 'SMS_EXPIRED' AND EXISTS (SELECT 1 FROM attempts b
+            WHERE b.contact_id = a.contact_id AND b.attempt > a.attempt AND b.phone = a.phone)")"
+fi
 e2e_assert_eq 0 "$doubles" "numbers the fake SMSC received two messages for"
 e2e_step "SMS campaign $sms consistent: $ns contacts closed, $sms_attempts attempts = fake SMSC's messages, 0 twice"
 e2e_wait_for 60 "the outbox empty" bash -c "(( \$(ecm_psql -tA -c 'SELECT count(*) FROM outbox') == 0 ))"
