@@ -5,7 +5,11 @@
 # which receives every MT; its log is $ECM_DEV_DIR/logs/fakesmsc.log), then
 # smsbox, and watches them. On SIGTERM or SIGINT it stops smsbox, bearerbox and
 # fakesmsc in that order and exits 0 when each ended cleanly, 1 otherwise. When
-# one of them dies on its own, it stops the others and exits 1.
+# smsbox dies on its own it is started again, as a deployment's supervisor
+# would (Kannel 1.4.5's smsbox can PANIC in conn_unregister when hundreds of
+# its callback connections are reset at once: an sms replica SIGKILLed in
+# scripts/chaos.sh at 100,000); more than 5 deaths
+# in 5 minutes, or bearerbox or fakesmsc dying, stops the others and exits 1.
 #   scripts/kannel.sh [conf]   conf: only write the configuration, print its path
 set -euo pipefail
 ECM_SCRIPT=kannel
@@ -112,22 +116,41 @@ ecm_say "fakesmsc -> 127.0.0.1:$(ecm_port kannel-fake) (log: $fakesmsc_log)"
 fs_pid=$!
 wait_until "$fs_pid" fakesmsc fake_online
 
+start_smsbox() {
+    "$smsbox" -v 2 "$conf" &
+    sb_pid=$!
+    wait_until "$sb_pid" smsbox smsbox_connected
+}
+
 ecm_say "smsbox, sendsms on 127.0.0.1:$(ecm_port kannel-sendsms)"
-"$smsbox" -v 2 "$conf" &
-sb_pid=$!
-wait_until "$sb_pid" smsbox smsbox_connected
+start_smsbox
 ecm_say "ready: sendsms $ECM_DEV_KANNEL_SENDSMS_URL, status $ECM_DEV_KANNEL_STATUS_URL"
 
+sb_deaths=() # when smsbox died on its own (SECONDS), the last 5 minutes
 while ((stop_requested == 0)); do
     # Returns when a child ends or a trapped signal arrives.
     wait -n "$bb_pid" "$sb_pid" "$fs_pid" 2>/dev/null || true
     ((stop_requested == 0)) || break
-    for p in bearerbox:$bb_pid smsbox:$sb_pid fakesmsc:$fs_pid; do
+    for p in bearerbox:$bb_pid fakesmsc:$fs_pid; do
         if ! kill -0 "${p#*:}" 2>/dev/null; then
             ecm_warn "${p%%:*} (pid ${p#*:}) died; stopping Kannel"
             stop_requested=2
         fi
     done
+    if ((stop_requested == 0)) && ! kill -0 "$sb_pid" 2>/dev/null; then
+        rc=0
+        wait "$sb_pid" 2>/dev/null || rc=$?
+        recent=()
+        for t in "${sb_deaths[@]}" "$SECONDS"; do ((SECONDS - t > 300)) || recent+=("$t"); done
+        sb_deaths=("${recent[@]}")
+        if ((${#sb_deaths[@]} > 5)); then
+            ecm_warn "smsbox (pid $sb_pid) died (status $rc), ${#sb_deaths[@]} times in 5 minutes; stopping Kannel"
+            stop_requested=2
+        else
+            ecm_warn "smsbox (pid $sb_pid) died (status $rc); starting it again (see smsbox.log)"
+            start_smsbox
+        fi
+    fi
 done
 if ((stop_requested == 2)); then
     shutdown 1

@@ -56,9 +56,12 @@ ecm__api_log_exchange() {
 
 # Creates (once) through the API a strategy NAME copied from Default with every
 # retry delay set to DELAY seconds and the per-day cap lifted to the overall
-# cap, so that a demo or a test runs to the end in minutes. Prints its id.
+# cap, so that a demo or a test runs to the end in minutes; the outcomes
+# CLOSE... (optional) close the contact instead of retrying. Prints its id.
+#   ecm_create_fast_strategy [NAME [DELAY [CLOSE...]]]
 ecm_create_fast_strategy() {
-    local name=${1:-Demo} delay=${2:-2} list id default body answer
+    local name=${1:-Demo} delay=${2:-2} list id default body answer close
+    close=$(jq -cn '$ARGS.positional' --args "${@:3}")
     list=$(api GET '/api/v1/strategies?limit=200') || return 1
     id=$(jq -r --arg n "$name" '.items[] | select(.name == $n) | .id' <<<"$list")
     if [[ -n $id ]]; then
@@ -67,10 +70,12 @@ ecm_create_fast_strategy() {
     fi
     default=$(jq -r '.items[] | select(.name == "Default") | .id' <<<"$list")
     [[ -n $default ]] || { ecm_warn "no Default strategy"; return 1; }
-    body=$(api GET "/api/v1/strategies/$default" | jq --arg n "$name" --argjson d "$delay" '{
+    body=$(api GET "/api/v1/strategies/$default" |
+        jq --arg n "$name" --argjson d "$delay" --argjson close "$close" '{
         name: $n, description: "Default with \($d) s retries (demo and tests)",
         max_attempts, max_attempts_per_day: .max_attempts,
-        rules: [.rules[] | {outcome, action, max_attempts, next_phone,
+        rules: [.rules[] | (if (.outcome | IN($close[])) then .action = "close" else . end)
+                         | {outcome, action, max_attempts, next_phone,
                             delay_seconds: (if .action == "retry" then $d else 0 end)}]}') ||
         return 1
     answer=$(api POST /api/v1/strategies -d "$body") || return 1
