@@ -270,6 +270,51 @@ SELECT count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY d), percentile_cont
 SQL
 } | ecm_psql -tA -F ' ' | awk 'NF == 4 { printf "   %d attempts: p50 %.3f s, p99 %.3f s (target < 1 s), max %.3f s\n", $1, $2, $3, $4 }'
 
+# The same delay hop by hop: Cisco's row -> result-sync saw it
+# (attempts.result_seen_at, its page's transaction) -> produced to Kafka
+# (the call.results message's CreateTime, set when the outbox relay hands it
+# to the producer; a contact's n-th message is its n-th seen attempt, its
+# events being ordered on one partition) -> the strategy's decision. p50 and
+# p99 of each hop, and the mean of each hop over the slowest 1% end to end:
+# where the tail sits.
+if command -v kcat >/dev/null; then
+    timeout 300 kcat -q -C -b "$ECM_DEV_KAFKA_BROKERS" -t call.results -o beginning -e \
+        -f '%k\t%T\t%p\t%o\n' >"$tmp/produced.tsv" 2>/dev/null || true
+    echo
+    echo "-- decision delay hop by hop ($(wc -l <"$tmp/produced.tsv") call.results messages read back with kcat)"
+    {
+        cat <<SQL
+CREATE TEMP TABLE dd (acc text PRIMARY KEY, at float8);
+\\copy dd FROM '$tmp/dd.tsv'
+CREATE TEMP TABLE pr (k bigint, ts bigint, p int, o bigint);
+\\copy pr FROM '$tmp/produced.tsv'
+CREATE TEMP TABLE h AS
+  SELECT dd.at AS cisco, extract(epoch FROM s.result_seen_at) AS seen, pn.ts / 1000.0 AS produced,
+         s.decided
+    FROM (SELECT a.contact_id, a.account_number, a.result_seen_at, $decided AS decided,
+                 row_number() OVER (PARTITION BY a.contact_id ORDER BY a.attempt) AS n
+            FROM attempts a WHERE a.campaign_id = $cid AND a.result_seen_at IS NOT NULL) s
+    JOIN dd ON dd.acc = s.account_number
+    JOIN (SELECT k, ts, row_number() OVER (PARTITION BY k ORDER BY p, o) AS n FROM pr) pn
+      ON pn.k = s.contact_id AND pn.n = s.n
+   WHERE s.decided IS NOT NULL;
+CREATE TEMP TABLE tail AS SELECT * FROM h
+   WHERE decided - cisco >= (SELECT percentile_cont(0.99) WITHIN GROUP (ORDER BY decided - cisco) FROM h);
+SELECT 'Cisco -> result-sync saw it', percentile_cont(0.5) WITHIN GROUP (ORDER BY seen - cisco),
+       percentile_cont(0.99) WITHIN GROUP (ORDER BY seen - cisco), (SELECT avg(seen - cisco) FROM tail) FROM h
+UNION ALL SELECT 'seen -> produced to Kafka', percentile_cont(0.5) WITHIN GROUP (ORDER BY produced - seen),
+       percentile_cont(0.99) WITHIN GROUP (ORDER BY produced - seen), (SELECT avg(produced - seen) FROM tail) FROM h
+UNION ALL SELECT 'produced -> decided', percentile_cont(0.5) WITHIN GROUP (ORDER BY decided - produced),
+       percentile_cont(0.99) WITHIN GROUP (ORDER BY decided - produced), (SELECT avg(decided - produced) FROM tail) FROM h
+UNION ALL SELECT 'Cisco -> decided (' || count(*) || ' matched)', percentile_cont(0.5) WITHIN GROUP (ORDER BY decided - cisco),
+       percentile_cont(0.99) WITHIN GROUP (ORDER BY decided - cisco), (SELECT avg(decided - cisco) FROM tail) FROM h;
+SQL
+    } | ecm_psql -tA -F $'\t' | awk -F '\t' 'BEGIN { printf "     %-40s %8s %8s %16s\n", "hop", "p50 s", "p99 s", "slowest 1%: mean" }
+        NF == 4 { printf "     %-40s %8.3f %8.3f %16.3f\n", $1, $2, $3, $4 }'
+else
+    echo "   (hop by hop skipped: kcat not found)"
+fi
+
 echo
 echo "-- CPU (user+system) during the run, in all and per attempt"
 total=0
