@@ -32,12 +32,29 @@
  * contacts, and are recovered once it is resumed. An expired campaign's are
  * closed EXPIRED: nothing else would ever close them. The campaign row is
  * share-locked so that a pause either waits for this pass or stops it. */
+/* A wait alone is not proof enough when the gateway's DLR callbacks run
+ * minutes behind (smsbox's queue under load: in a 100,000-message chaos run
+ * they ran more than 180 s behind, and five messages Kannel had taken were
+ * sent again): a message it took has no DLR yet however long we wait. So on
+ * a lane that needs it ($5), a message without a DLR is not sent again
+ * while the lane's DLRs are visibly behind it: among the newest 100 DLRs
+ * received (sms_dlrs_received), those of this lane came within the resend
+ * wait ($4: they flow) and the latest acceptance they report is earlier
+ * than $2 after this message's lease (they have not reached it). A lane
+ * whose DLRs stopped (quiet, or callbacks broken) keeps the plain wait. */
+#define RECOVER_DLRS_BEHIND                                                                        \
+    "(SELECT coalesce(max(d.received_at) > now() - $4::int * interval '1 second' "                 \
+    "AND max(da.sent_at) < sa.sending_at + $2::int * interval '1 second', false) "                 \
+    "FROM (SELECT message_id, received_at FROM sms_dlrs ORDER BY received_at DESC LIMIT 100) d "   \
+    "JOIN attempts da ON da.message_id = d.message_id AND da.target = $1)"
+
 static const char RECOVER_SQL[] =
     "UPDATE attempts a SET sending_at = now() "
     "FROM (SELECT sa.contact_id, sa.attempt FROM attempts sa JOIN campaigns sc "
     "  ON sc.id = sa.campaign_id WHERE sa.status = 'sending' AND sa.target = $1 "
     "  AND sa.channel = 'sms' AND sa.sending_at < now() - $2::int * interval '1 second' "
-    "  AND (sa.dlr_status IS NOT NULL OR sa.sending_at < now() - $4::int * interval '1 second') "
+    "  AND (sa.dlr_status IS NOT NULL OR (sa.sending_at < now() - $4::int * interval '1 second' "
+    "  AND NOT ($5::boolean AND " RECOVER_DLRS_BEHIND "))) "
     "  AND sc.state IN ('active', 'expired') "
     "  ORDER BY sa.sending_at LIMIT $3 FOR UPDATE OF sa SKIP LOCKED FOR SHARE OF sc) q, "
     "contacts ct, campaigns c "
@@ -131,12 +148,14 @@ int sms_recover_lane(sms_sender *s, sms_lane *ln, long want)
         (size_t)snprintf(stale, sizeof stale, "%ld", s->cfg.stale_s) >= sizeof stale ||
         (size_t)snprintf(resend, sizeof resend, "%ld", ln->resend_after_s) >= sizeof resend)
         return -1;
-    const char *p[4] = {ln->name, stale, limit, resend};
+    /* Only Kannel can't be asked whether it took a message. */
+    const char *p[5] = {ln->name, stale, limit, resend,
+                        ln->resend_after_s > s->cfg.stale_s ? "t" : "f"};
     if (ecm_pg_begin(s->pg) < 0) {
         ecm_pg_check_broken(s->pg);
         return -1;
     }
-    PGresult *r = ecm_pg_exec(s->pg, RECOVER_SQL, 4, p);
+    PGresult *r = ecm_pg_exec(s->pg, RECOVER_SQL, 5, p);
     if (!r) {
         ecm_pg_rollback(s->pg);
         ecm_pg_check_broken(s->pg);
