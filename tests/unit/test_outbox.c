@@ -351,20 +351,22 @@ static void test_outbox_relay_stands_by_while_another_drains(void **state)
     assert_int_equal(outbox_count(), 0);
     PGconn *holder = hold_outbox_lock();
     ecm_kafka_producer *p = relay_producer(metrics);
-    ecm_outbox_relay *r = ecm_outbox_relay_start(g_env.db->dsn, p, metrics, 1500, &stop);
+    ecm_outbox_relay *r = ecm_outbox_relay_start(g_env.db->dsn, p, metrics, 3000, &stop);
     assert_non_null(r);
     int64_t until = ecm_clock_wall_ms() + WAIT_MS;
     while (standby_count(metrics) < 1 && ecm_clock_wall_ms() < until)
         ecm_test_sleep_ms(10);
-    assert_true(standby_count(metrics) == 1);
+    double base = standby_count(metrics);
+    assert_true(base >= 1);
 
-    /* Ten commits, ten notifications, inside the standby: no new try. */
+    /* Ten commits, ten notifications, well inside the 3 s standby: no new
+     * try (a run slower than that proves nothing and asserts nothing). */
     int64_t t0 = ecm_clock_wall_ms();
     for (int64_t id = 1; id <= 10; id++)
         commit_events(pg, "ob.standby", id, id);
     ecm_test_sleep_ms(200);
     if (ecm_clock_wall_ms() - t0 < 1000)
-        assert_true(standby_count(metrics) == 1);
+        assert_true(standby_count(metrics) == base);
     assert_int_equal(ecm_outbox_relay_published(r), 0);
     assert_int_equal(outbox_count(), 10);
 
