@@ -8,6 +8,8 @@
 -- update is HOT: no index entry written. The outstanding query still asks
 -- result_seen_at IS NULL; the index now also holds the attempts seen and not
 -- yet decided (a fraction of a second's worth), which that query steps over.
+-- An SMS attempt's intermediate DLR codes and the strategy's outcome touch no
+-- index, so with room on the page those updates are HOT too.
 ALTER TABLE attempts SET (fillfactor = 70);
 CREATE INDEX attempts_uccx_sent ON attempts (sent_at, contact_id, attempt)
     WHERE status = 'sent' AND target LIKE 'uccx:%';
