@@ -99,6 +99,14 @@ int gw_upload_pool_validate(gw_upload *u, gw_upload_batch *b)
     /* Helpers come from the process's budget, shared with other uploads. */
     int helpers = gw_upload_limits_threads_take(u->app->upload_limits, nw - 1);
     nw = 1 + helpers;
+    if (b->threads != nw) {
+        /* The workers' shares of the batch change size: what the buffers
+         * kept from the last split would add up to more than one batch's
+         * output (a peak of 64.2 MiB in one run, against 62.4-62.6). */
+        for (int k = 0; k < GW_UPLOAD_THREADS_MAX; k++) {
+            ecm_buf_destroy(&b->out[k]);
+        }
+    }
     b->threads = nw;
     size_t per = (n + (size_t)nw - 1) / (size_t)nw, first = 0;
     int started[GW_UPLOAD_THREADS_MAX] = {0};
