@@ -95,7 +95,12 @@ int gw_upload_flush(gw_upload *u, int wait)
         }
     }
     u->flush_due = 0;
+    int64_t wait_from = ecm_clock_mono_ms();
+    int waited_for_loader = u->loader_running;
     int rc = loader_wait(u);
+    if (waited_for_loader && b->nrows > 0) {
+        gw_upload_pool_pace(u, b, ecm_clock_mono_ms() - wait_from);
+    }
     if (rc == 0 && b->nrows > 0) {
         u->loading = b;
         u->cur = b == &u->batches[0] ? &u->batches[1] : &u->batches[0];
@@ -313,6 +318,7 @@ static gw_upload *upload_new(const gw_app *app, int json)
     u->json = json;
     u->bytes_total = -1;
     u->nworkers = gw_upload_pool_threads(app);
+    u->nvalidate = u->nworkers;
     u->cur = &u->batches[0];
     int ok = (u->errors = json_array()) != NULL && (u->sha = EVP_MD_CTX_new()) != NULL &&
              EVP_DigestInit_ex(u->sha, EVP_sha256(), NULL) == 1;

@@ -386,7 +386,8 @@ static int try_lookup(load_try *t, const char *all_lit, const char *digits_lit)
 }
 
 /* COPY of the rows that load into contacts, each under its id (queued, or
- * closed 'DNC'); collects their (number, id) pairs. Returns 0 or -1. */
+ * closed 'DNC'); collects their (number, id) pairs and makes their COPY
+ * text for contact_phones in t->phones. Returns 0 or -1. */
 static int try_copy_contacts(load_try *t)
 {
     const gw_upload_batch *b = t->b;
@@ -421,16 +422,20 @@ static int try_copy_contacts(load_try *t)
             t->pairs[t->npairs++].contact_id = strtoll(id, NULL, 10);
         }
     }
+    /* Made while the server still works through the rows sent (the socket
+     * holds thousands), not after, when it would wait for them. */
+    if (phone_pairs_copy_text(t->pairs, t->npairs, t->u->campaign_id, &t->phones) != 0) {
+        (void)ecm_pg_copy_end(t->pg);
+        return -1;
+    }
     return ecm_pg_copy_end(t->pg) != 0 ? -1 : 0;
 }
 
-/* COPY of the loaded numbers into contact_phones. Returns 0, -1, or 1 when
+/* COPY of the loaded numbers (t->phones, made by try_copy_contacts) into
+ * contact_phones. Returns 0, -1, or 1 when
  * the unique index refused a number the filter ruled out (not probe_all). */
 static int try_copy_phones(load_try *t)
 {
-    if (phone_pairs_copy_text(t->pairs, t->npairs, t->u->campaign_id, &t->phones) != 0) {
-        return -1;
-    }
     ecm_pg_expect_sqlstate(t->pg, t->probe_all ? NULL : "23505");
     int prc = ecm_pg_copy_begin(t->pg, "COPY contact_phones (campaign_id, phone, contact_id) "
                                        "FROM STDIN") != 0 ||
@@ -733,9 +738,9 @@ void *gw_upload_load_run(void *arg)
     ecm_log_debug("upload batch loaded",
                   "upload_id=%lld rows=%zu loaded=%lld validate_ms=%lld load_ms=%lld "
                   "lookup_ms=%lld contacts_ms=%lld phones_ms=%lld outbox_ms=%lld commit_ms=%lld "
-                  "looked_up=%lld",
+                  "looked_up=%lld threads=%d",
                   u->upload_id, b->nrows, bc.loaded, (long long)b->validate_ms,
                   (long long)(ecm_clock_mono_ms() - started), bc.ms_lookup, bc.ms_contacts,
-                  bc.ms_phones, bc.ms_outbox, bc.ms_commit, bc.looked_up);
+                  bc.ms_phones, bc.ms_outbox, bc.ms_commit, bc.looked_up, b->threads);
     return NULL;
 }

@@ -91,13 +91,23 @@ int gw_upload_pool_validate(gw_upload *u, gw_upload_batch *b)
 {
     size_t n = b->nrows;
     size_t want = (n + GW_ROWS_PER_THREAD_MIN - 1) / GW_ROWS_PER_THREAD_MIN;
-    int nw = (int)(want < (size_t)u->nworkers ? want : (size_t)u->nworkers);
+    int cap = u->nvalidate > 0 && u->nvalidate < u->nworkers ? u->nvalidate : u->nworkers;
+    int nw = (int)(want < (size_t)cap ? want : (size_t)cap);
     if (nw < 1) {
         nw = 1;
     }
     /* Helpers come from the process's budget, shared with other uploads. */
     int helpers = gw_upload_limits_threads_take(u->app->upload_limits, nw - 1);
     nw = 1 + helpers;
+    if (b->threads != nw) {
+        /* The workers' shares of the batch change size: what the buffers
+         * kept from the last split would add up to more than one batch's
+         * output (a peak of 64.2 MiB in one run, against 62.4-62.6). */
+        for (int k = 0; k < GW_UPLOAD_THREADS_MAX; k++) {
+            ecm_buf_destroy(&b->out[k]);
+        }
+    }
+    b->threads = nw;
     size_t per = (n + (size_t)nw - 1) / (size_t)nw, first = 0;
     int started[GW_UPLOAD_THREADS_MAX] = {0};
     for (int k = 0; k < nw; k++) {
@@ -126,6 +136,25 @@ int gw_upload_pool_validate(gw_upload *u, gw_upload_batch *b)
     }
     gw_upload_limits_threads_give(u->app->upload_limits, helpers);
     return failed ? -1 : 0;
+}
+
+void gw_upload_pool_pace(gw_upload *u, const gw_upload_batch *b, int64_t waited_ms)
+{
+    int n = b->threads;
+    if (n < 1) {
+        return;
+    }
+    /* With n - 1 threads the same rows take about validate_ms / (n - 1)
+     * longer; a tenth of validate_ms more is the margin for the noise of a
+     * shared machine. */
+    int64_t longer = n > 1 ? b->validate_ms / (n - 1) + b->validate_ms / 10 : 0;
+    if (n > 1 && waited_ms > longer) {
+        u->nvalidate = n - 1;
+    } else if (waited_ms <= b->validate_ms / 10 && n < u->nworkers) {
+        u->nvalidate = n + 1;
+    } else {
+        u->nvalidate = n;
+    }
 }
 
 /* Validating threads of an upload: ECM_GATEWAY_UPLOAD_THREADS, else one a

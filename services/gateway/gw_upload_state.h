@@ -79,6 +79,7 @@ typedef struct {
     long long last_line;
     char sha[EVP_MAX_MD_SIZE * 2 + 1];
     int64_t validate_ms;
+    int threads; /* that validated it */
 } gw_upload_batch;
 
 typedef struct gw_upload gw_upload;
@@ -121,6 +122,11 @@ struct gw_upload {
     gw_upload_batch *cur; /* the one being read */
     gw_upload_worker workers[GW_UPLOAD_THREADS_MAX];
     int nworkers;
+    /* The threads the next batch is validated with, 1 to nworkers: fewer
+     * while validation stays well ahead of the loader (gw_upload_pool_pace),
+     * so that the database, on the same cores, is not slowed by threads
+     * whose work would only wait. */
+    int nvalidate;
     pthread_t loader;
     int loader_running;
     gw_upload_batch *loading; /* the loader's batch */

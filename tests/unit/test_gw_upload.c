@@ -9,6 +9,36 @@
 #define PORT_FIRST 20450
 #define PORT_LAST 20499
 #include "gw_upload_test_support.h"
+#include "gw_upload_pool.h"
+#include "gw_upload_state.h"
+
+/* The validating threads follow the loader: one fewer while the request's
+ * thread waits for the loader longer than the slower validation would take,
+ * the same when the wait would not cover it, one more (up to nworkers) when
+ * the loader was the one waiting; never under one. */
+static void test_upload_pool_pace_follows_the_loader(void **state)
+{
+    (void)state;
+    static gw_upload u; /* large: not on the stack */
+    gw_upload_batch b = {0};
+    u.nworkers = 4;
+    b.threads = 2;
+    b.validate_ms = 100; /* one thread: about 200 ms */
+    gw_upload_pool_pace(&u, &b, 150);
+    assert_int_equal(u.nvalidate, 1);
+    gw_upload_pool_pace(&u, &b, 90);
+    assert_int_equal(u.nvalidate, 2);
+    gw_upload_pool_pace(&u, &b, 5);
+    assert_int_equal(u.nvalidate, 3);
+    b.threads = 1;
+    b.validate_ms = 200;
+    gw_upload_pool_pace(&u, &b, 400);
+    assert_int_equal(u.nvalidate, 1);
+    b.threads = 4;
+    gw_upload_pool_pace(&u, &b, 0);
+    assert_int_equal(u.nvalidate, 4);
+}
+
 static void test_upload_limits_share_helper_threads_and_slots(void **state)
 {
     (void)state;
@@ -662,6 +692,7 @@ int main(void)
     ecm_test_log_init("test_gw_upload", ECM_LOG_WARN);
     const struct CMUnitTest pure[] = {
         cmocka_unit_test(test_upload_limits_share_helper_threads_and_slots),
+        cmocka_unit_test(test_upload_pool_pace_follows_the_loader),
         cmocka_unit_test(test_upload_report_reason_is_always_valid_utf8),
     };
     const struct CMUnitTest db[] = {
