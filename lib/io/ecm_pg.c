@@ -476,6 +476,12 @@ int ecm_pg_cmd(ecm_pg *pg, const char *sql, int nparams, const char *const *para
     return 0;
 }
 
+int ecm_pg_seqscan(ecm_pg *pg, int on)
+{
+    return ecm_pg_cmd(
+        pg, on ? "SET LOCAL enable_seqscan TO DEFAULT" : "SET LOCAL enable_seqscan = off", 0, NULL);
+}
+
 int ecm_pg_begin(ecm_pg *pg)
 {
     return ecm_pg_cmd(pg, "BEGIN", 0, NULL);

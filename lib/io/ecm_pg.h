@@ -48,6 +48,14 @@ PGresult *ecm_pg_exec(ecm_pg *pg, const char *sql, int nparams, const char *cons
 int ecm_pg_cmd(ecm_pg *pg, const char *sql, int nparams, const char *const *params)
     __attribute__((warn_unused_result));
 
+/* Inside a transaction, for its remaining statements (SET LOCAL): with on 0
+ * the planner avoids sequential scans, for work whose statements all find
+ * their rows by a key or a ctid. A prepared statement's generic plan made
+ * while a table was nearly empty (a fresh database before its first
+ * analyze) can otherwise scan the whole table at every call. on 1 restores
+ * the default. 0 or -1. */
+int ecm_pg_seqscan(ecm_pg *pg, int on) __attribute__((warn_unused_result));
+
 int ecm_pg_begin(ecm_pg *pg); /* 0 or -1 */
 /* BEGIN with statement_timeout ms for this transaction only (SET LOCAL): for
  * work whose statements may rightly wait longer than the connection's bound

@@ -86,12 +86,6 @@ static const char MARK_REJECTED_SQL[] =
     "WHERE a.message_id = r.message_id AND a.status = 'sending' "
     "RETURNING a.contact_id, a.attempt, a.campaign_id, a.message_id, a.segments";
 
-/* First in the transaction: these statements find their rows by message
- * id, and their prepared generic plan, when made while attempts was nearly
- * empty (a fresh database before its first analyze), scanned every attempt
- * at each batch (sms_dlr_batch.c says more). */
-static const char NO_SEQSCAN_SQL[] = "SET LOCAL enable_seqscan = off";
-
 static const char SYSTEM_DONE_SQL[] =
     "UPDATE sms_system_messages m SET state = r.state, sent_at = now() "
     "FROM unnest($1::text[], $2::text[]) AS r (message_id, state) "
@@ -232,7 +226,8 @@ int sms_answer_record(sms_sender *s)
     int rc = -1;
     if (!p_ok[0] || !p_ok[1] || !p_rj[0] || !p_rj[1] || !p_sys[0] || !p_sys[1])
         goto out;
-    if (ecm_pg_begin(s->pg) < 0 || ecm_pg_cmd(s->pg, NO_SEQSCAN_SQL, 0, NULL) < 0)
+    if (ecm_pg_begin(s->pg) < 0 ||
+        ecm_pg_seqscan(s->pg, 0) < 0 /* its statements find rows by message id */)
         goto fail;
     if (n_ok > 0 && (ecm_pg_cmd(s->pg, LOCK_SENT_SQL, 1, p_ok) < 0 ||
                      !(sent = ecm_pg_exec(s->pg, MARK_SENT_SQL, 2, p_ok))))

@@ -356,21 +356,15 @@ static void report(const st_item *it, st_apply_info *info)
     info->skipped_to = dec->skipped_to;
 }
 
-/* Around the attempts' lock and record: both find their rows by key or
- * ctid, and their prepared generic plan, when made while attempts was
- * nearly empty (a fresh database before its first analyze), scanned every
- * attempt at each round (36 ms a call in a 20,000-message SMS run,
- * docs/performance.md, SMS "Figures, fifth step"). */
-static const char SQL_NO_SEQSCAN[] = "SET LOCAL enable_seqscan = off";
-static const char SQL_SEQSCAN_DEFAULT[] = "SET LOCAL enable_seqscan TO DEFAULT";
-
-/* Everything after the contacts are locked (k). Returns 0 or -1. */
+/* Everything after the contacts are locked (k). Returns 0 or -1. The
+ * attempts' lock and record find their rows by key or ctid: sequential
+ * scans are off around them (ecm_pg_seqscan; 36 ms a call on a fresh
+ * database, docs/performance.md, SMS "Figures, fifth step"). */
 static int apply_locked(ecm_pg *pg, const st_results_ctx *ctx, st_item *items, size_t n,
                         const PGresult *k, char (*reasons)[ST_REASON_MAX])
 {
-    if (ecm_pg_cmd(pg, SQL_NO_SEQSCAN, 0, NULL) != 0 ||
-        record_attempts(pg, items, n, reasons) != 0 ||
-        ecm_pg_cmd(pg, SQL_SEQSCAN_DEFAULT, 0, NULL) != 0)
+    if (ecm_pg_seqscan(pg, 0) != 0 || record_attempts(pg, items, n, reasons) != 0 ||
+        ecm_pg_seqscan(pg, 1) != 0)
         return -1;
     for (size_t i = 0; i < n; i++) {
         if (items[i].st != ST_APPLY_DECIDED)
