@@ -37,16 +37,106 @@ void gw_upload_fail(gw_upload *u, int status, const char *type, const char *titl
     (void)ecm_utf8_format(u->fail_detail, sizeof(u->fail_detail), "%s", detail);
 }
 
-/* Waits for the batch being loaded, if any. Returns 0, or -1 when a batch
- * could not be loaded (that stays so). Afterwards the counts and errors
- * are the caller's to read. */
+/* Waits for loader l's thread and gives back its extra connection. */
+static void loader_join(gw_upload *u, gw_upload_loader *l)
+{
+    if (!l->running) {
+        return;
+    }
+    (void)pthread_join(l->thread, NULL);
+    l->running = 0;
+    if (l->extra) {
+        gw_upload_limits_loader_give(u->app->upload_limits);
+        l->extra = 0;
+    }
+}
+
+/* The running loader with the earliest batch, or NULL. */
+static gw_upload_loader *loader_oldest(gw_upload *u)
+{
+    gw_upload_loader *oldest = NULL;
+    for (int i = 0; i < GW_UPLOAD_LOADERS; i++) {
+        gw_upload_loader *l = &u->loaders[i];
+        if (l->running && (!oldest || l->seq < oldest->seq)) {
+            oldest = l;
+        }
+    }
+    return oldest;
+}
+
+static int loaders_running(const gw_upload *u)
+{
+    int n = 0;
+    for (int i = 0; i < GW_UPLOAD_LOADERS; i++) {
+        n += u->loaders[i].running;
+    }
+    return n;
+}
+
+static int load_rc_get(gw_upload *u)
+{
+    if (!u->load_sync) {
+        return u->load_rc;
+    }
+    pthread_mutex_lock(&u->load_mu);
+    int rc = u->load_rc;
+    pthread_mutex_unlock(&u->load_mu);
+    return rc;
+}
+
+/* Waits for every batch being loaded. Returns 0, or -1 when a batch could
+ * not be loaded (that stays so). Afterwards the counts and errors are the
+ * caller's to read. */
 static int loader_wait(gw_upload *u)
 {
-    if (u->loader_running) {
-        (void)pthread_join(u->loader, NULL);
-        u->loader_running = 0;
+    gw_upload_loader *l;
+    while ((l = loader_oldest(u)) != NULL) {
+        loader_join(u, l);
     }
-    return u->load_rc;
+    return load_rc_get(u);
+}
+
+/* A loader for the next batch: a free one while fewer than
+ * GW_UPLOAD_LOADERS load and an extra connection is free (the first needs
+ * none: an admitted upload always has one), else once the earliest batch
+ * is in (*joined then says so). */
+static gw_upload_loader *loader_free(gw_upload *u, int *joined)
+{
+    *joined = 0;
+    pthread_mutex_lock(&u->load_mu);
+    int one = u->one_loader;
+    pthread_mutex_unlock(&u->load_mu);
+    for (;;) {
+        int n = loaders_running(u);
+        int extra = n > 0;
+        if (n == 0 || (!one && n < GW_UPLOAD_LOADERS &&
+                       gw_upload_limits_loader_take(u->app->upload_limits))) {
+            for (int i = 0; i < GW_UPLOAD_LOADERS; i++) {
+                if (!u->loaders[i].running) {
+                    u->loaders[i].extra = extra;
+                    return &u->loaders[i];
+                }
+            }
+        }
+        loader_join(u, loader_oldest(u));
+        *joined = 1;
+    }
+}
+
+/* A batch no loader holds, for the next rows. */
+static gw_upload_batch *batch_free(gw_upload *u)
+{
+    for (int i = 0; i < GW_UPLOAD_LOADERS + 1; i++) {
+        gw_upload_batch *b = &u->batches[i];
+        int held = 0;
+        for (int k = 0; k < GW_UPLOAD_LOADERS; k++) {
+            held = held || (u->loaders[k].running && u->loaders[k].b == b);
+        }
+        if (!held) {
+            return b;
+        }
+    }
+    return NULL; /* not reached: more batches than loaders */
 }
 
 /* A failure that belongs to a line of the file (a header that cannot be
@@ -95,25 +185,41 @@ int gw_upload_flush(gw_upload *u, int wait)
         }
     }
     u->flush_due = 0;
-    int64_t wait_from = ecm_clock_mono_ms();
-    int waited_for_loader = u->loader_running;
-    int rc = loader_wait(u);
-    if (waited_for_loader && b->nrows > 0) {
-        gw_upload_pool_pace(u, b, ecm_clock_mono_ms() - wait_from);
-    }
-    if (rc == 0 && b->nrows > 0) {
-        u->loading = b;
-        u->cur = b == &u->batches[0] ? &u->batches[1] : &u->batches[0];
-        u->cur->nrows = 0;
-        ecm_buf_reset(&u->cur->raw);
-        if (pthread_create(&u->loader, NULL, gw_upload_load_run, u) == 0) {
-            u->loader_running = 1;
-        } else {
-            (void)gw_upload_load_run(u);
+    int rc = 0;
+    if (b->nrows > 0) {
+        int64_t wait_from = ecm_clock_mono_ms();
+        int joined;
+        gw_upload_loader *l = loader_free(u, &joined);
+        rc = load_rc_get(u);
+        if (joined) {
+            gw_upload_pool_pace(u, b, ecm_clock_mono_ms() - wait_from);
         }
-    }
-    if (rc == 0 && wait) {
+        if (rc == 0) {
+            l->u = u;
+            l->b = b;
+            l->seq = u->next_seq++;
+            l->in_turn = 0;
+            if (pthread_create(&l->thread, NULL, gw_upload_load_run, l) == 0) {
+                l->running = 1;
+            } else {
+                if (l->extra) {
+                    gw_upload_limits_loader_give(u->app->upload_limits);
+                    l->extra = 0;
+                }
+                (void)gw_upload_load_run(l);
+            }
+            u->cur = batch_free(u);
+            u->cur->nrows = 0;
+            ecm_buf_reset(&u->cur->raw);
+        } else if (l->extra) {
+            gw_upload_limits_loader_give(u->app->upload_limits);
+            l->extra = 0;
+        }
+    } else {
         rc = loader_wait(u);
+    }
+    if (rc != 0 || wait) {
+        rc = loader_wait(u); /* the counts and fenced are the loaders' until then */
     }
     if (rc != 0 && u->fenced) {
         gw_upload_fail_fenced(u);
@@ -267,7 +373,12 @@ void gw_upload_destroy(gw_upload *u)
         free(u->required[i]);
     }
     free(u->required);
-    for (int i = 0; i < 2; i++) {
+    if (u->load_sync) {
+        pthread_mutex_destroy(&u->load_mu);
+        pthread_cond_destroy(&u->load_cv);
+        pthread_mutex_destroy(&u->seen_mu);
+    }
+    for (int i = 0; i < GW_UPLOAD_LOADERS + 1; i++) {
         gw_upload_batch *b = &u->batches[i];
         ecm_buf_destroy(&b->raw);
         free(b->rows);
@@ -322,13 +433,26 @@ static gw_upload *upload_new(const gw_app *app, int json)
     u->cur = &u->batches[0];
     int ok = (u->errors = json_array()) != NULL && (u->sha = EVP_MD_CTX_new()) != NULL &&
              EVP_DigestInit_ex(u->sha, EVP_sha256(), NULL) == 1;
-    for (int i = 0; i < 2; i++) {
+    if (pthread_mutex_init(&u->load_mu, NULL) == 0) {
+        if (pthread_cond_init(&u->load_cv, NULL) == 0) {
+            if (pthread_mutex_init(&u->seen_mu, NULL) == 0) {
+                u->load_sync = 1;
+            } else {
+                pthread_cond_destroy(&u->load_cv);
+                pthread_mutex_destroy(&u->load_mu);
+            }
+        } else {
+            pthread_mutex_destroy(&u->load_mu);
+        }
+    }
+    ok = ok && u->load_sync;
+    for (int i = 0; i < GW_UPLOAD_LOADERS + 1; i++) {
         ecm_buf_init(&u->batches[i].raw, gw_upload_raw_max(app));
         for (int k = 0; k < GW_UPLOAD_THREADS_MAX; k++) {
             ecm_buf_init(&u->batches[i].out[k], GW_UPLOAD_OUT_MAX);
         }
     }
-    for (int i = 0; ok && i < 2; i++) {
+    for (int i = 0; ok && i < GW_UPLOAD_LOADERS + 1; i++) {
         gw_upload_batch *b = &u->batches[i];
         b->cap = app->upload_batch;
         ok = (b->rows = calloc(b->cap, sizeof(*b->rows))) != NULL &&

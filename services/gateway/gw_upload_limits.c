@@ -14,6 +14,7 @@ struct gw_upload_limits {
     pthread_mutex_t mu;
     int max_uploads, running;
     int helpers, helpers_free; /* threads beyond the uploads' own */
+    int loaders_free;          /* connections for uploads' second loaders */
 };
 
 gw_upload_limits *gw_upload_limits_new(int max_uploads, int validate_threads)
@@ -92,6 +93,38 @@ void gw_upload_limits_threads_give(gw_upload_limits *l, int n)
     if (l->helpers_free > l->helpers) {
         l->helpers_free = l->helpers;
     }
+    pthread_mutex_unlock(&l->mu);
+}
+
+void gw_upload_limits_set_loaders(gw_upload_limits *l, int n)
+{
+    if (!l) {
+        return;
+    }
+    pthread_mutex_lock(&l->mu);
+    l->loaders_free = n > 0 ? n : 0;
+    pthread_mutex_unlock(&l->mu);
+}
+
+int gw_upload_limits_loader_take(gw_upload_limits *l)
+{
+    if (!l) {
+        return 1;
+    }
+    pthread_mutex_lock(&l->mu);
+    int ok = l->loaders_free > 0;
+    l->loaders_free -= ok;
+    pthread_mutex_unlock(&l->mu);
+    return ok;
+}
+
+void gw_upload_limits_loader_give(gw_upload_limits *l)
+{
+    if (!l) {
+        return;
+    }
+    pthread_mutex_lock(&l->mu);
+    l->loaders_free++;
     pthread_mutex_unlock(&l->mu);
 }
 

@@ -31,6 +31,17 @@ void gw_upload_limits_leave(gw_upload_limits *l);
 int gw_upload_limits_threads_take(gw_upload_limits *l, int want);
 void gw_upload_limits_threads_give(gw_upload_limits *l, int n);
 
+/* The connections uploads may take beyond one each, for a second batch
+ * loading beside the first (gw_upload_flush): the pool's connections left
+ * once every upload has one and the API keeps a few. None until set. */
+void gw_upload_limits_set_loaders(gw_upload_limits *l, int n);
+
+/* Takes one of those connections without waiting: 1, or 0 when none is
+ * free (the batch waits for the one loading instead); 1 when l is NULL.
+ * Every 1 is given back with gw_upload_limits_loader_give(). */
+int gw_upload_limits_loader_take(gw_upload_limits *l) __attribute__((warn_unused_result));
+void gw_upload_limits_loader_give(gw_upload_limits *l);
+
 /* Uploads under way now (tests, logs). */
 int gw_upload_limits_running(gw_upload_limits *l);
 

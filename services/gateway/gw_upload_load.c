@@ -27,9 +27,11 @@
  * batches, so its size adds to the gateway's peak RSS in full (8 MiB made
  * 8 MiB of the peak, docs/performance.md). */
 #define GW_UPLOAD_FILTER_LOG2_BITS 25
-/* pg_advisory_xact_lock(classid, campaign) that serialises the loading of
- * batches into one campaign ("ECUP"), so that two uploads cannot both load
- * one number. */
+/* pg_advisory_xact_lock(classid, campaign) that serialises the writing of
+ * numbers into one campaign ("ECUP"), from the contact_phones COPY to the
+ * commit: a batch looked up numbers before, and the unique index tells it
+ * when one came in meanwhile (from the batch before it in the file, or
+ * another upload); then it is loaded again with the lock from the start. */
 #define GW_UPLOAD_LOCK_CLASS 0x45435550
 #define GW_TOPIC_CLOSED_DEFAULT "contacts.closed"
 
@@ -171,20 +173,20 @@ int gw_upload_load_save(ecm_pg *pg, const gw_upload *u, long long rows_read, lon
     return rc;
 }
 
-/* The batch's first round trip: the campaign's upload lock, JIT off for
- * the transaction (a lookup of thousands of numbers is costed high enough
- * for JIT, whose compiling takes longer than the probes) and an id for each
- * row that may load ($3: the rows validation kept; duplicates leave gaps in
- * the sequence, as sequences do), and whether any DNC list applies to the
- * campaign at all (if none, the batch's numbers are not looked up there).
- * Round trips, not rows, are what a batch waits on when the machine is
- * busy. */
-static const char SQL_LOCK_IDS[] =
-    "SELECT nextval('contacts_id_seq'), l.dnc FROM "
-    "(SELECT pg_advisory_xact_lock($1::int, ($2::bigint % 2147483647)::int), "
-    "set_config('jit', 'off', true), EXISTS (SELECT 1 FROM dnc "
-    "WHERE campaign_id IS NULL OR campaign_id = $2::bigint) AS dnc) l, "
-    "generate_series(1, $3::int)";
+/* The batch's first round trip: JIT off for the transaction (a lookup of
+ * thousands of numbers is costed high enough for JIT, whose compiling
+ * takes longer than the probes), an id for each row that may load ($3:
+ * the rows validation kept; duplicates leave gaps in the sequence, as
+ * sequences do), and whether any DNC list applies to the campaign at all
+ * (if none, the batch's numbers are not looked up there). Round trips,
+ * not rows, are what a batch waits on when the machine is busy. */
+static const char SQL_IDS[] = "SELECT nextval('contacts_id_seq'), l.dnc FROM "
+                              "(SELECT set_config('jit', 'off', true), EXISTS (SELECT 1 FROM dnc "
+                              "WHERE campaign_id IS NULL OR campaign_id = $1::bigint) AS dnc) l, "
+                              "generate_series(1, $2::int)";
+
+static const char SQL_LOCK[] =
+    "SELECT pg_advisory_xact_lock($1::int, ($2::bigint % 2147483647)::int)";
 
 /* One probe of the campaign's unique index a number, in index order; the
  * LIMIT keeps the planner from a hash join that reads every number of the
@@ -306,6 +308,7 @@ static int seen_maybe(const gw_upload *u, const char *phone, int probe_all)
  * try_destroy. */
 typedef struct {
     gw_upload *u;
+    gw_upload_loader *l;
     const gw_upload_batch *b;
     ecm_pg *pg;
     gw_upload_counts *bc;
@@ -327,6 +330,7 @@ typedef struct {
 static void try_collect(load_try *t)
 {
     const gw_upload_batch *b = t->b;
+    pthread_mutex_lock(&t->u->seen_mu);
     for (size_t i = 0; i < b->nrows; i++) {
         const gw_upload_result *r = &b->res[i];
         if (r->rejected) {
@@ -343,20 +347,31 @@ static void try_collect(load_try *t)
             t->nphones++;
         }
     }
+    pthread_mutex_unlock(&t->u->seen_mu);
 }
 
-/* The lock, the ids, and what the database knows of the batch's numbers
- * (already a contact, on a DNC list) into t->ps. Returns 0 or -1. */
+/* Takes the campaign's upload lock. Returns 0 or -1. */
+static int try_lock(load_try *t)
+{
+    char lock_class[GW_LL_TEXT];
+    gw_ll_text(lock_class, GW_UPLOAD_LOCK_CLASS);
+    const char *params[] = {lock_class, t->cid};
+    PGresult *r = ecm_pg_exec(t->pg, SQL_LOCK, 2, params);
+    PQclear(r);
+    return r ? 0 : -1;
+}
+
+/* The ids, and what the database knows of the batch's numbers (already a
+ * contact, on a DNC list) into t->ps. Returns 0 or -1. */
 static int try_lookup(load_try *t, const char *all_lit, const char *digits_lit)
 {
-    char lock_class[GW_LL_TEXT], ncand_s[GW_LL_TEXT];
-    gw_ll_text(lock_class, GW_UPLOAD_LOCK_CLASS);
+    char ncand_s[GW_LL_TEXT];
     gw_ll_text(ncand_s, (long long)t->ncand);
-    const char *lock_params[] = {lock_class, t->cid, ncand_s};
+    const char *ids_params[] = {t->cid, ncand_s};
     const char *lookup_params[] = {t->cid, all_lit};
     const char *dnc_params[] = {t->cid, digits_lit};
     if (t->ncand > 0) {
-        t->ids = ecm_pg_exec(t->pg, SQL_LOCK_IDS, 3, lock_params);
+        t->ids = ecm_pg_exec(t->pg, SQL_IDS, 2, ids_params);
         if (!t->ids || PQntuples(t->ids) != (int)t->ncand) {
             return -1;
         }
@@ -498,6 +513,7 @@ static int try_commit(load_try *t)
 static void try_seen_add(const load_try *t)
 {
     const gw_upload_batch *b = t->b;
+    pthread_mutex_lock(&t->u->seen_mu);
     for (size_t i = 0; t->u->seen && i < b->nrows; i++) {
         if (t->decision[i] >= ROW_LOAD) {
             const gw_upload_result *r = &b->res[i];
@@ -507,6 +523,7 @@ static void try_seen_add(const load_try *t)
             }
         }
     }
+    pthread_mutex_unlock(&t->u->seen_mu);
 }
 
 static void try_destroy(load_try *t)
@@ -523,8 +540,41 @@ static void try_destroy(load_try *t)
     ecm_buf_destroy(&t->phones);
 }
 
-/* The writes of a decided batch, timed into bc. Returns 0, -1, or 1 (see
- * try_copy_phones). */
+/* Waits until it is l's batch's turn to commit: every batch before it in
+ * the file is in, or one of them failed. Returns 0, or -1 when one failed
+ * (this one must not commit either: the checkpoint would pass a batch that
+ * is not in). */
+static int turn_wait(gw_upload_loader *l)
+{
+    gw_upload *u = l->u;
+    pthread_mutex_lock(&u->load_mu);
+    while (u->turn != l->seq) {
+        pthread_cond_wait(&u->load_cv, &u->load_mu);
+    }
+    l->in_turn = 1;
+    int rc = u->load_rc;
+    pthread_mutex_unlock(&u->load_mu);
+    return rc;
+}
+
+/* Gives the turn to the next batch, failed when l's batch is not in. */
+static void turn_pass(gw_upload_loader *l, int failed)
+{
+    gw_upload *u = l->u;
+    pthread_mutex_lock(&u->load_mu);
+    if (failed) {
+        u->load_rc = -1;
+    }
+    u->turn = l->seq + 1;
+    l->in_turn = 0;
+    pthread_cond_broadcast(&u->load_cv);
+    pthread_mutex_unlock(&u->load_mu);
+}
+
+/* The writes of a decided batch, timed into bc: its contacts beside the
+ * batch before it, then, in its turn and under the campaign's lock, its
+ * numbers, events and checkpoint. Returns 0, -1, 1 (see try_copy_phones)
+ * or 2 (a batch before it failed). */
 static int try_write(load_try *t)
 {
     gw_upload_counts *bc = t->bc;
@@ -536,6 +586,16 @@ static int try_write(load_try *t)
         }
         bc->ms_contacts = ecm_clock_mono_ms() - ms;
         ms = ecm_clock_mono_ms();
+    }
+    if (!t->l->in_turn && turn_wait(t->l) != 0) {
+        return 2;
+    }
+    if (!t->probe_all && try_lock(t) != 0) {
+        return -1;
+    }
+    bc->ms_turn = ecm_clock_mono_ms() - ms;
+    ms = ecm_clock_mono_ms();
+    if (bc->loaded > 0) {
         int prc = try_copy_phones(t);
         if (prc != 0) {
             return prc;
@@ -555,16 +615,19 @@ static int try_write(load_try *t)
     return 0;
 }
 
-/* The batch's whole transaction; with probe_all every number is looked up,
- * else only those u->seen does not rule out. Returns 0 with *bc set, -1
- * (rolled back), or 1 (rolled back: a number the filter ruled out is in
- * contact_phones after all, loaded by another upload since the filter was
- * filled; load again with probe_all). After -1 u->fenced tells whether
- * the upload was no longer this process's to load. */
-static int load_once(gw_upload *u, const gw_upload_batch *b, ecm_pg *pg, gw_upload_counts *bc,
-                     int probe_all)
+/* The batch's whole transaction; with probe_all every number is looked up
+ * (under the campaign's lock from the start: only in its turn), else only
+ * those u->seen does not rule out. Returns 0 with *bc set, -1 (rolled
+ * back), 1 (rolled back: a number the filter ruled out is in contact_phones
+ * after all, loaded by the batch before or another upload since the filter
+ * was filled or the batch looked; load again with probe_all) or 2 (rolled
+ * back: a batch before it failed). After -1 u->fenced tells whether the
+ * upload was no longer this process's to load. */
+static int load_once(gw_upload_loader *l, ecm_pg *pg, gw_upload_counts *bc, int probe_all)
 {
-    load_try t = {.u = u, .b = b, .pg = pg, .bc = bc, .probe_all = probe_all};
+    gw_upload *u = l->u;
+    const gw_upload_batch *b = l->b;
+    load_try t = {.u = u, .l = l, .b = b, .pg = pg, .bc = bc, .probe_all = probe_all};
     /* A report line: its head and a reason of GW_UPLOAD_REASON_MAX bytes,
      * each escaped to at most two; a contact_phones line: three integers. */
     ecm_buf_init(&t.report, (b->nrows + 1) * (96 + 2 * GW_UPLOAD_REASON_MAX));
@@ -589,7 +652,7 @@ static int load_once(gw_upload *u, const gw_upload_batch *b, ecm_pg *pg, gw_uplo
         return -1;
     }
     int rc = -1;
-    if (try_lookup(&t, all_lit, digits_lit) == 0 &&
+    if ((!probe_all || try_lock(&t) == 0) && try_lookup(&t, all_lit, digits_lit) == 0 &&
         decide_rows(u, b, &t.ps, t.decision, &t.report, bc) == 0) {
         bc->ms_lookup = ecm_clock_mono_ms() - ms;
         rc = try_write(&t);
@@ -624,7 +687,7 @@ static int batch_already_committed(const gw_upload *u, const gw_upload_batch *b,
  * first batch, read through a cursor so that memory stays bounded however
  * big the campaign. On failure (out of memory, database trouble) u->seen
  * stays NULL and every number is looked up. */
-static void seen_fill(gw_upload *u, ecm_pg *pg)
+static void seen_fill_locked(gw_upload *u, ecm_pg *pg)
 {
     ecm_bloom *seen = ecm_bloom_new(GW_UPLOAD_FILTER_LOG2_BITS);
     if (!seen) {
@@ -663,66 +726,101 @@ static void seen_fill(gw_upload *u, ecm_pg *pg)
     ecm_bloom_destroy(seen);
 }
 
-/* The loader thread: loads u->loading, retrying when the connection broke,
- * then adds its counts and rejected rows to u. Sets u->load_rc. */
-void *gw_upload_load_run(void *arg)
+/* Fills u->seen once: the first loader to come does, the other waits. */
+static void seen_fill(gw_upload *u, ecm_pg *pg)
 {
-    gw_upload *u = arg;
-    const gw_upload_batch *b = u->loading;
-    int64_t started = ecm_clock_mono_ms();
-    gw_upload_counts bc = {0};
+    pthread_mutex_lock(&u->seen_mu);
+    if (!u->seen && !u->seen_tried) {
+        u->seen_tried = 1;
+        seen_fill_locked(u, pg);
+    }
+    pthread_mutex_unlock(&u->seen_mu);
+}
+
+/* After the batch committed unseen (a lost connection): its counts, from
+ * the upload's row against those of the batches before it. */
+static void counts_reread(gw_upload *u, gw_upload_counts *bc)
+{
+    ecm_pg *pg = ecm_pg_pool_get_within(u->app->pool, 0);
+    char id[24];
+    gw_ll_text(id, u->upload_id);
+    const char *params[] = {id};
+    PGresult *r = ecm_pg_exec(pg,
+                              "SELECT rows_loaded, rows_rejected, rows_duplicate, rows_dnc "
+                              "FROM uploads WHERE id = $1",
+                              1, params);
+    if (r && PQntuples(r) == 1) {
+        bc->loaded = strtoll(PQgetvalue(r, 0, 0), NULL, 10) - u->rows_loaded;
+        bc->rejected = strtoll(PQgetvalue(r, 0, 1), NULL, 10) - u->rows_rejected;
+        bc->duplicate = strtoll(PQgetvalue(r, 0, 2), NULL, 10) - u->rows_duplicate;
+        bc->dnc = strtoll(PQgetvalue(r, 0, 3), NULL, 10) - u->rows_dnc;
+    }
+    PQclear(r);
+    ecm_pg_pool_put(u->app->pool, pg);
+}
+
+/* Loads l's batch, retrying when the connection broke. Returns 1 (loaded),
+ * 2 (committed by a try whose answer was lost) or 0 (not loaded). */
+static int load_tries(gw_upload_loader *l, gw_upload_counts *bc)
+{
+    gw_upload *u = l->u;
     int ok = 0;
     int probe_all = 0;
     for (int t = 0; t < GW_FLUSH_TRIES && !ok; t++) {
         ecm_pg *pg = ecm_pg_pool_get_within(u->app->pool, 0); /* admitted: no bound */
-        if (!u->seen) {
-            seen_fill(u, pg);
-        }
+        seen_fill(u, pg);
         int lrc = -1;
-        if (t > 0 && batch_already_committed(u, b, pg)) {
+        if (t > 0 && l->in_turn && batch_already_committed(u, l->b, pg)) {
             /* Counts of this batch are lost with the answer: recompute
              * them from the decisions the committed try made. */
             ok = 2;
-        } else if ((lrc = load_once(u, b, pg, &bc, probe_all)) == 0) {
+        } else if ((lrc = load_once(l, pg, bc, probe_all)) == 0) {
             ok = 1;
         }
-        int broken = ok || lrc == 1 || u->fenced ? 0 : ecm_pg_check_broken(pg);
+        /* u->fenced is written in turn only. */
+        int fenced = l->in_turn && u->fenced;
+        int broken = ok || lrc == 1 || lrc == 2 || fenced ? 0 : ecm_pg_check_broken(pg);
         ecm_pg_pool_put(u->app->pool, pg);
         if (lrc == 1) {
             u->seen_rechecks++;
             ecm_log_info("upload batch checked again with every number looked up",
-                         "upload_id=%lld reason=a number was loaded by another upload meanwhile",
-                         u->upload_id);
+                         "upload_id=%lld first_line=%lld reason=a number was loaded meanwhile "
+                         "(by the batch before it or another upload); the rest of the upload "
+                         "loads one batch at a time",
+                         u->upload_id, l->b->rows[0].line);
+            pthread_mutex_lock(&u->load_mu);
+            u->one_loader = 1;
+            pthread_mutex_unlock(&u->load_mu);
             probe_all = 1;
             t--; /* not a failure */
         } else if (!ok && !broken) {
             break;
         }
     }
-    if (ok == 1) {
-        u->seen_lookups += bc.looked_up;
+    return ok;
+}
+
+/* The loader thread: loads its batch in file order with the other loaders,
+ * then adds its counts and rejected rows to u in its turn. */
+void *gw_upload_load_run(void *arg)
+{
+    gw_upload_loader *l = arg;
+    gw_upload *u = l->u;
+    const gw_upload_batch *b = l->b;
+    int64_t started = ecm_clock_mono_ms();
+    gw_upload_counts bc = {0};
+    int ok = load_tries(l, &bc);
+    if (!l->in_turn) {
+        (void)turn_wait(l); /* failed before its turn: the counts stay as they are */
     }
     if (!ok) {
-        u->load_rc = -1;
+        turn_pass(l, 1);
         return NULL;
     }
-    if (ok == 2) {
-        ecm_pg *pg = ecm_pg_pool_get_within(u->app->pool, 0);
-        char id[24];
-        gw_ll_text(id, u->upload_id);
-        const char *params[] = {id};
-        PGresult *r = ecm_pg_exec(pg,
-                                  "SELECT rows_loaded, rows_rejected, rows_duplicate, rows_dnc "
-                                  "FROM uploads WHERE id = $1",
-                                  1, params);
-        if (r && PQntuples(r) == 1) {
-            bc.loaded = strtoll(PQgetvalue(r, 0, 0), NULL, 10) - u->rows_loaded;
-            bc.rejected = strtoll(PQgetvalue(r, 0, 1), NULL, 10) - u->rows_rejected;
-            bc.duplicate = strtoll(PQgetvalue(r, 0, 2), NULL, 10) - u->rows_duplicate;
-            bc.dnc = strtoll(PQgetvalue(r, 0, 3), NULL, 10) - u->rows_dnc;
-        }
-        PQclear(r);
-        ecm_pg_pool_put(u->app->pool, pg);
+    if (ok == 1) {
+        u->seen_lookups += bc.looked_up;
+    } else {
+        counts_reread(u, &bc);
     }
     for (size_t i = 0; i < b->nrows; i++) {
         const gw_upload_result *r = &b->res[i];
@@ -735,12 +833,13 @@ void *gw_upload_load_run(void *arg)
     u->rows_rejected += bc.rejected;
     u->rows_duplicate += bc.duplicate;
     u->rows_dnc += bc.dnc;
+    turn_pass(l, 0);
     ecm_log_debug("upload batch loaded",
                   "upload_id=%lld rows=%zu loaded=%lld validate_ms=%lld load_ms=%lld "
-                  "lookup_ms=%lld contacts_ms=%lld phones_ms=%lld outbox_ms=%lld commit_ms=%lld "
-                  "looked_up=%lld threads=%d",
+                  "lookup_ms=%lld contacts_ms=%lld turn_ms=%lld phones_ms=%lld outbox_ms=%lld "
+                  "commit_ms=%lld looked_up=%lld threads=%d",
                   u->upload_id, b->nrows, bc.loaded, (long long)b->validate_ms,
                   (long long)(ecm_clock_mono_ms() - started), bc.ms_lookup, bc.ms_contacts,
-                  bc.ms_phones, bc.ms_outbox, bc.ms_commit, bc.looked_up, b->threads);
+                  bc.ms_turn, bc.ms_phones, bc.ms_outbox, bc.ms_commit, bc.looked_up, b->threads);
     return NULL;
 }

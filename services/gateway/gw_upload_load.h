@@ -16,7 +16,7 @@
 typedef struct {
     long long loaded, rejected, duplicate, dnc;
     /* Where the load's time went, for the debug log (ms). */
-    long long ms_lookup, ms_contacts, ms_phones, ms_outbox, ms_commit;
+    long long ms_lookup, ms_contacts, ms_turn, ms_phones, ms_outbox, ms_commit;
     long long looked_up; /* numbers looked up in contact_phones */
 } gw_upload_counts;
 

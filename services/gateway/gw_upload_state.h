@@ -84,6 +84,21 @@ typedef struct {
 
 typedef struct gw_upload gw_upload;
 
+/* Batches loaded at once, each on its own connection: one commits while
+ * the next writes its contacts, so the database works on two cores. */
+#define GW_UPLOAD_LOADERS 2
+
+/* A loader thread and the batch it loads. */
+typedef struct {
+    gw_upload *u;
+    gw_upload_batch *b;
+    long long seq; /* the batch's place in the file: commits go in this order */
+    int running;   /* thread started, not yet joined */
+    int extra;     /* took an extra connection (gw_upload_limits_loader_take) */
+    int in_turn;   /* the loader holds the turn (its batch's order to commit) */
+    pthread_t thread;
+} gw_upload_loader;
+
 typedef struct {
     gw_upload *u;
     gw_upload_batch *b;
@@ -115,10 +130,13 @@ struct gw_upload {
     gw_jsonarr *jarr;
     gw_upload_header *header;
 
-    /* Two batches: while the loader thread writes one to the database, the
-     * request's thread reads and validates the next into the other. So
-     * memory holds two batches whatever the file size. */
-    gw_upload_batch batches[2];
+    /* Up to GW_UPLOAD_LOADERS batches load at once, each on a loader
+     * thread and connection of its own, while the request's thread reads
+     * and validates the next into the batch left over: so memory holds
+     * GW_UPLOAD_LOADERS + 1 batches whatever the file size. Batches commit
+     * in file order (gw_upload_load.c: a loader waits for its turn before
+     * the part that must see the batches before it). */
+    gw_upload_batch batches[GW_UPLOAD_LOADERS + 1];
     gw_upload_batch *cur; /* the one being read */
     gw_upload_worker workers[GW_UPLOAD_THREADS_MAX];
     int nworkers;
@@ -127,10 +145,23 @@ struct gw_upload {
      * so that the database, on the same cores, is not slowed by threads
      * whose work would only wait. */
     int nvalidate;
-    pthread_t loader;
-    int loader_running;
-    gw_upload_batch *loading; /* the loader's batch */
-    int load_rc;              /* 0, or -1 once a batch could not be loaded */
+    gw_upload_loader loaders[GW_UPLOAD_LOADERS];
+    long long next_seq; /* the sequence number of the next batch handed on */
+    /* After a batch had to be loaded again (a number loaded meanwhile by
+     * the batch before it or by another upload), the rest of the upload
+     * loads one batch at a time, as a file with duplicates close together
+     * would otherwise load many batches twice. */
+    int one_loader;
+    /* The order of commits: the batch whose turn it is (by seq), and
+     * load_rc, set by a batch that failed before passing the turn on.
+     * Under load_mu; load_cv is signalled when the turn moves. */
+    pthread_mutex_t load_mu;
+    pthread_cond_t load_cv;
+    int load_sync; /* load_mu and load_cv were initialised */
+    long long turn;
+    int load_rc; /* 0, or -1 once a batch could not be loaded */
+    /* Guards seen: loaders read it while the one in turn adds to it. */
+    pthread_mutex_t seen_mu;
 
     /* The loader's filter of the numbers the campaign may already have
      * (filled from contact_phones before the first batch, then with every
@@ -139,11 +170,12 @@ struct gw_upload {
      * of contact_phones refuses that batch and it is loaded again with
      * every number looked up. NULL until the first batch. */
     ecm_bloom *seen;
+    int seen_tried; /* under seen_mu: filled once (NULL when that failed) */
     long long seen_lookups, seen_skipped, seen_rechecks;
 
     /* rows_read and bytes_read belong to the request's thread; the other
-     * counts and errors to the loader while it runs (gw_upload_destroy, gw_upload_flush
-     * and gw_upload_fail_line wait for it first). */
+     * counts and errors to the loader whose turn it is while loaders run (gw_upload_destroy,
+     * gw_upload_flush and gw_upload_fail_line wait for it first). */
     long long rows_read, rows_loaded, rows_rejected, rows_duplicate, rows_dnc;
     long long bytes_read, bytes_total; /* bytes_total -1: unknown */
     json_t *errors;                    /* the first GW_UPLOAD_ERRORS_ANSWER rejected rows */

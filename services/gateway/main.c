@@ -417,6 +417,10 @@ int main(int argc, char **argv)
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     int threads = cfg.upload_threads > 0 ? (int)cfg.upload_threads : cpus > 2 ? (int)cpus : 2;
     gw_upload_limits *upload_limits = gw_upload_limits_new((int)cfg.max_uploads, threads);
+    /* A second loader an upload for the connections left once each upload
+     * has one and the API keeps two (8 and 4 by default: two uploads may
+     * load two batches at once). */
+    gw_upload_limits_set_loaders(upload_limits, (int)cfg.pg_pool_size - (int)cfg.max_uploads - 2);
     gw_upload_lease *upload_lease = gw_upload_lease_new((int)cfg.upload_lease_s);
     if (!pool || !upload_limits || !upload_lease) {
         ecm_log_error("gateway start failed", "could not create the DB pool");

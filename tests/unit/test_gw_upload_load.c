@@ -266,6 +266,123 @@ static void test_api_upload_cut_short_by_the_reader_keeps_rows_before_it(void **
     free(csv);
 }
 
+/* A file of rows numbers, one a row from (646) 555-3000 on; with
+ * repeat_every, row i + 50 repeats row i for each i of 10, 10 +
+ * repeat_every, ...: in batches of 50 each repeat lands in the batch after
+ * the one that has its number first. */
+static char *numbers_csv(int rows, int repeat_every)
+{
+    size_t cap = 32 * ((size_t)rows + 2), used = 0;
+    char *csv = malloc(cap);
+    assert_non_null(csv);
+    used += gw_test_format(csv, cap, "phone1\n");
+    for (int i = 0; i < rows; i++) {
+        int n = repeat_every > 0 && i >= 50 && (i - 50) % repeat_every == 10 ? i - 50 : i;
+        used += gw_test_format(csv + used, cap - used, "(646) 555-%04d\n", 3000 + n);
+    }
+    return csv;
+}
+
+/* Two batches load at once (the next one's contacts are written while the
+ * one before commits), but they commit in file order: when batch 6 of 12
+ * cannot be loaded, no batch after it is in, whatever it had written, and
+ * the checkpoint and counts stop at the last line of batch 5. */
+static void test_api_upload_batches_commit_in_file_order_and_stop_at_a_failed_one(void **state)
+{
+    fixture *f = ecm_test_need(*state);
+    long long id = voice_campaign(f, "In order");
+    enum { ROWS = 600, BATCH = 50, BAD = 275 };
+    char *csv = numbers_csv(ROWS, 0);
+    /* The database refuses row BAD's number (batch 6, rows 250-299). */
+    char sql[512];
+    gw_test_format(sql, sizeof(sql),
+                   "CREATE FUNCTION test_refuse_number() RETURNS trigger LANGUAGE plpgsql AS "
+                   "$$ BEGIN RAISE EXCEPTION 'refused for the test'; END $$; "
+                   "CREATE TRIGGER test_refuse_number BEFORE INSERT ON contact_phones FOR EACH ROW "
+                   "WHEN (NEW.phone = 1646555%04d) EXECUTE FUNCTION test_refuse_number()",
+                   3000 + BAD);
+    ecm_test_pg_exec(f->conn, "%s", sql);
+    f->app.upload_batch = BATCH;
+    char path[128];
+    gw_test_format(path, sizeof(path), "/api/v1/campaigns/%lld/uploads", id);
+    json_t *a = NULL;
+    long st = request(f, "POST", path, "text/csv", csv, NULL, NULL, &a, NULL, 0);
+    f->app.upload_batch = 5000;
+    ecm_test_pg_exec(f->conn, "DROP TRIGGER test_refuse_number ON contact_phones; "
+                              "DROP FUNCTION test_refuse_number()");
+    assert_int_equal(st, 503);
+    const char *detail = gw_test_jstr(a, "detail");
+    if (!strstr(detail, "250 rows were loaded before")) {
+        fail_msg("detail: %s", detail);
+    }
+    json_decref(a);
+    gw_test_format(sql, sizeof(sql),
+                   "SELECT count(*) FROM contacts WHERE campaign_id = %lld AND line_no <= 251", id);
+    assert_int_equal(sql_count(f->conn, sql), 250);
+    gw_test_format(sql, sizeof(sql), "SELECT count(*) FROM contacts WHERE campaign_id = %lld", id);
+    assert_int_equal(sql_count(f->conn, sql), 250);
+    gw_test_format(sql, sizeof(sql), "SELECT count(*) FROM contact_phones WHERE campaign_id = %lld",
+                   id);
+    assert_int_equal(sql_count(f->conn, sql), 250);
+    gw_test_format(sql, sizeof(sql),
+                   "SELECT count(*) FROM uploads WHERE campaign_id = %lld AND state = 'failed' "
+                   "AND rows_loaded = 250 AND committed_line = 251",
+                   id);
+    assert_int_equal(sql_count(f->conn, sql), 1);
+    /* Five batches announced, in order, and nothing after. */
+    gw_test_format(sql, sizeof(sql), "SELECT id FROM uploads WHERE campaign_id = %lld", id);
+    uploaded_events ev;
+    uploaded_events_get(f, id, sql_count(f->conn, sql), ECM__V1__CHANNEL__CHANNEL_VOICE_IVR, &ev);
+    assert_int_equal(ev.n, 250 / BATCH);
+    for (size_t i = 0; i < ev.n; i++) {
+        assert_int_equal(ev.ev[i]->first_line, 2 + BATCH * (long long)i);
+        assert_int_equal(ev.ev[i]->n_contact_ids, BATCH);
+    }
+    uploaded_events_destroy(&ev);
+    free(csv);
+}
+
+/* A number again in the next batch, which loads beside the batch that has
+ * it first: the batch is loaded again once the first one is in, and every
+ * repeat is reported as a duplicate of its line; each number loads once. */
+static void test_api_upload_repeat_in_the_next_batch_loaded_once(void **state)
+{
+    fixture *f = ecm_test_need(*state);
+    long long id = voice_campaign(f, "Repeats");
+    enum { ROWS = 600, BATCH = 50 };
+    char *csv = numbers_csv(ROWS, 100);
+    int repeats = 0;
+    for (int i = 50; i < ROWS; i++) {
+        repeats += (i - 50) % 100 == 10;
+    }
+    f->app.upload_batch = BATCH;
+    char path[128];
+    gw_test_format(path, sizeof(path), "/api/v1/campaigns/%lld/uploads", id);
+    json_t *a = upload_ok(f, path, "text/csv", csv);
+    f->app.upload_batch = 5000;
+    assert_int_equal(gw_test_jint_at(a, "rows_loaded"), ROWS - repeats);
+    assert_int_equal(gw_test_jint_at(a, "rows_duplicate"), repeats);
+    long long up = gw_test_jint_at(a, "upload_id");
+    json_decref(a);
+    char *report = report_walk(f, up, "duplicate", 100);
+    char want[2048];
+    size_t used = 0;
+    for (int i = 60; i < ROWS; i += 100) {
+        used += gw_test_format(want + used, sizeof(want) - used,
+                               "%d:duplicate:+1646555%04d is already on line %d of this file;",
+                               i + 2, 3000 + i - 50, i - 50 + 2);
+    }
+    assert_string_equal(report, want);
+    free(report);
+    char sql[256];
+    gw_test_format(sql, sizeof(sql),
+                   "SELECT count(DISTINCT phones[1]) FROM contacts WHERE campaign_id = %lld", id);
+    assert_int_equal(sql_count(f->conn, sql), ROWS - repeats);
+    gw_test_format(sql, sizeof(sql), "SELECT count(*) FROM contacts WHERE campaign_id = %lld", id);
+    assert_int_equal(sql_count(f->conn, sql), ROWS - repeats);
+    free(csv);
+}
+
 static void test_api_uploads_over_the_cap_get_429_and_a_busy_pool_503(void **state)
 {
     fixture *f = ecm_test_need(*state);
@@ -347,6 +464,8 @@ int main(void)
         cmocka_unit_test(test_api_concurrent_uploads_to_one_campaign_load_each_number_once),
         cmocka_unit_test(test_api_upload_cut_short_by_the_reader_keeps_rows_before_it),
         cmocka_unit_test(test_api_uploads_over_the_cap_get_429_and_a_busy_pool_503),
+        cmocka_unit_test(test_api_upload_batches_commit_in_file_order_and_stop_at_a_failed_one),
+        cmocka_unit_test(test_api_upload_repeat_in_the_next_batch_loaded_once),
     };
     int failed = cmocka_run_group_tests_name("db", db, setup_db_apart, gw_test_api_teardown);
     curl_global_cleanup();
