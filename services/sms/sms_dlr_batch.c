@@ -18,26 +18,33 @@
 static const char SQL_RECORD[] = "INSERT INTO sms_dlrs (message_id, status, detail) "
                                  "SELECT * FROM unnest($1::text[], $2::int[], $3::text[])";
 
-/* The open attempts of the batch, locked in message id order so that two
- * batches never wait for each other in a cycle. An attempt already 'done'
- * when the statement starts is not locked at all (its late intermediate
- * DLR must not wait for the strategy's transaction); one that turns 'done'
- * while we wait for its lock is left out, its latest version being checked
- * again. Each attempt is looked up by its message id in a LATERAL subquery
- * (OFFSET 0 keeps it one): a prepared statement's generic plan made while
- * the table was nearly empty (a fresh database, before its first analyze)
- * can't turn into a scan of every attempt per batch, as `= ANY($1)` did
- * (2,534 sequential scans reading 14.3 M rows in a 10,000-message run).
- * The sixth column is the milliseconds since the gateway took the message
- * (the database's real clock, never the business clock; NULL when never
- * taken), the last the row for SQL_UPDATE. */
+/* The open attempts of the batch, locked in attempt key order (contact
+ * id, attempt), as the sender's record of its answers (sms_answer.c
+ * LOCK_SENT_SQL) and the strategy's record of a result (st_round.c) lock
+ * them: no two of them wait for each other in a cycle. The key comes from
+ * an unlocked lookup by message id (a row's key never changes). An attempt
+ * already 'done' when the statement starts is not locked at all (its late
+ * intermediate DLR must not wait for the strategy's transaction); one that
+ * turns 'done' while we wait for its lock is left out, its latest version
+ * being checked again. Each attempt is looked up by its message id, then by
+ * its key, in LATERAL subqueries (OFFSET 0 keeps them so): a prepared
+ * statement's generic plan made while the table was nearly empty (a fresh
+ * database, before its first analyze) can't turn into a scan of every
+ * attempt per batch, as `= ANY($1)` did (2,534 sequential scans reading
+ * 14.3 M rows in a 10,000-message run). The sixth column is the
+ * milliseconds since the gateway took the message (the database's real
+ * clock, never the business clock; NULL when never taken), the last the
+ * row for SQL_UPDATE. */
 static const char SQL_LOCK[] =
     "SELECT t.message_id, t.contact_id, t.attempt, t.campaign_id, t.segments, t.ms, t.tid "
-    "FROM (SELECT DISTINCT v.id FROM unnest($1::text[]) AS v (id) ORDER BY v.id) u "
+    "FROM (SELECT k.contact_id, k.attempt FROM (SELECT DISTINCT v.id FROM unnest($1::text[]) "
+    "AS v (id)) d CROSS JOIN LATERAL (SELECT a.contact_id, a.attempt FROM attempts a "
+    "WHERE a.message_id = d.id AND a.status <> 'done' OFFSET 0) k "
+    "ORDER BY k.contact_id, k.attempt) u "
     "CROSS JOIN LATERAL (SELECT a.message_id, a.contact_id, a.attempt, a.campaign_id, "
     "a.segments, floor(extract(epoch FROM clock_timestamp() - a.sent_at) * 1000)::bigint AS ms, "
-    "a.ctid AS tid FROM attempts a WHERE a.message_id = u.id AND a.status <> 'done' "
-    "OFFSET 0 FOR UPDATE) t";
+    "a.ctid AS tid FROM attempts a WHERE a.contact_id = u.contact_id AND a.attempt = u.attempt "
+    "AND a.status <> 'done' OFFSET 0 FOR UPDATE) t";
 
 /* For the ids no open attempt has: whether an attempt (then 'done') or a
  * system message has it. */
