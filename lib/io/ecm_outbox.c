@@ -394,18 +394,22 @@ static void relay_measure_backlog(ecm_outbox_relay *r, PGconn *conn, const PGres
 }
 
 /* The batch: up to OUTBOX_BATCH rows above the floor in id order, binary
- * (payload arrives as raw bytes, no hex decoding). NULL on failure. */
+ * (payload arrives as raw bytes, no hex decoding). The floor is a subquery,
+ * not a constant, so the planner does not look up the index's actual lowest
+ * id to estimate "id > floor": that lookup walks the dead entries again
+ * (12.6 ms, 2,864 buffers at 1 M dead rows). NULL on failure. */
 static PGresult *relay_select(ecm_outbox_relay *r, PGconn *conn)
 {
     char floor[24], limit[16];
     snprintf(floor, sizeof floor, "%lld", (long long)atomic_load(&r->floor));
     snprintf(limit, sizeof limit, "%d", OUTBOX_BATCH);
     const char *params[2] = {floor, limit};
-    PGresult *res = PQexecParams(conn,
-                                 "SELECT id, topic, msg_key, ce_id::text, ce_type, ce_source, "
-                                 "floor(extract(epoch FROM ce_time) * 1000)::bigint, payload "
-                                 "FROM outbox WHERE id > $1::bigint ORDER BY id LIMIT $2::int",
-                                 2, NULL, params, NULL, NULL, 1);
+    PGresult *res =
+        PQexecParams(conn,
+                     "SELECT id, topic, msg_key, ce_id::text, ce_type, ce_source, "
+                     "floor(extract(epoch FROM ce_time) * 1000)::bigint, payload "
+                     "FROM outbox WHERE id > (SELECT $1::bigint) ORDER BY id LIMIT $2::int",
+                     2, NULL, params, NULL, NULL, 1);
     if (relay_exec_ok(res, "select outbox"))
         return res;
     PQclear(res);

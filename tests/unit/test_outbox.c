@@ -518,7 +518,8 @@ static void test_outbox_relay_reads_above_the_rows_it_deleted(void **state)
 
     char from_floor[160];
     snprintf(from_floor, sizeof from_floor,
-             "SELECT id FROM outbox WHERE id > %lld ORDER BY id LIMIT 1000", (long long)floor);
+             "SELECT id FROM outbox WHERE id > (SELECT %lld::bigint) ORDER BY id LIMIT 1000",
+             (long long)floor);
     long long at_floor = explain_buffers(c, from_floor);
     long long at_head = explain_buffers(c, "SELECT id FROM outbox ORDER BY id LIMIT 1000");
     /* A leaf page of the primary key holds at most about 400 entries: the
