@@ -2,7 +2,9 @@
  * event writes the event into table outbox in the same transaction; a relay
  * thread publishes rows in id order and deletes a row only after the broker's
  * delivery report. One relay at a time holds the outbox (advisory lock), so
- * order is kept across replicas; a crash at any instant at worst re-sends. */
+ * order is kept across replicas; a crash at any instant at worst re-sends.
+ * Outbox ids must come from the id column's default (the relay's floor
+ * relies on it; see relay_read_horizon in ecm_outbox.c). */
 #ifndef ECM_OUTBOX_H
 #define ECM_OUTBOX_H
 
@@ -77,6 +79,9 @@ void ecm_outbox_relay_stop(ecm_outbox_relay *r, int timeout_ms);
 int ecm_outbox_relay_healthy(const ecm_outbox_relay *r);
 /* Rows published since start (for tests and metrics). */
 uint64_t ecm_outbox_relay_published(const ecm_outbox_relay *r);
+/* The relay's safe floor: no outbox row with an id up to it exists or can
+ * still commit, and its scans read from the next id (for tests). */
+int64_t ecm_outbox_relay_floor(const ecm_outbox_relay *r);
 
 /* Delivery callback to give ecm_kafka_producer_new() for the relay's producer. */
 void ecm_outbox_relay_delivery(void *ctx, void *opaque, rd_kafka_resp_err_t err);

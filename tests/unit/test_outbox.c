@@ -43,7 +43,8 @@ static int group_setup(void **state)
     g_env.db = ecm_test_db_new_migrated("ecm_test_outbox");
     if (!g_env.db)
         return 0; /* every test skips */
-    const char *topics[] = {"ob.events", "ob.down", "ob.drain", "ob.wake", "ob.standby"};
+    const char *topics[] = {"ob.events",  "ob.down", "ob.drain", "ob.wake",
+                            "ob.standby", "ob.late", "ob.dead"};
     if (ecm_test_kafka_start(&g_env.kafka, topics, sizeof topics / sizeof topics[0]) != 0)
         return -1;
     /* Reconnect quickly after the fault test brings the broker back. */
@@ -384,6 +385,158 @@ static void test_outbox_relay_stands_by_while_another_drains(void **state)
     ecm_metrics_destroy(metrics);
 }
 
+/* Waits until the relay's floor reaches at least id; returns the floor. */
+static int64_t wait_floor(ecm_outbox_relay *r, int64_t id)
+{
+    int64_t until = ecm_clock_wall_ms() + WAIT_MS;
+    while (ecm_outbox_relay_floor(r) < id && ecm_clock_wall_ms() < until)
+        ecm_test_sleep_ms(20);
+    return ecm_outbox_relay_floor(r);
+}
+
+/* Waits until the backend pid waits for an advisory lock. */
+static void wait_advisory_waiter(PGconn *c, int pid)
+{
+    int64_t until = ecm_clock_wall_ms() + WAIT_MS;
+    while (ecm_test_pg_int(c,
+                           "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT "
+                           "granted AND pid = %d",
+                           pid) == 0 &&
+           ecm_clock_wall_ms() < until)
+        ecm_test_sleep_ms(20);
+}
+
+/* Writer a draws the lower id, then waits inside its INSERT (a BEFORE
+ * trigger blocked on an advisory lock), before it has a transaction id;
+ * writer b draws the next id and commits. The relay publishes b's row and
+ * must still publish a's once a commits: a cursor past the highest id read
+ * would skip it, and so would a bound from pg_snapshot_xmin(), which a
+ * writer without an xid does not hold back. */
+static void test_outbox_relay_delivers_lower_id_committed_after_higher(void **state)
+{
+    (void)state;
+    ecm_test_need(g_env.db);
+    volatile sig_atomic_t stop = 0;
+    ecm_metrics *metrics = ecm_metrics_new();
+    ecm_pg *pg = ecm_pg_new(g_env.db->dsn, &stop);
+    assert_int_equal(outbox_count(), 0);
+    PGconn *admin = ecm_test_pg_connect(g_env.db->dsn);
+    ecm_test_pg_exec(admin, "CREATE FUNCTION ob_test_gate() RETURNS trigger LANGUAGE plpgsql AS "
+                            "$$ BEGIN PERFORM pg_advisory_xact_lock_shared(4242); RETURN NEW; "
+                            "END $$");
+    ecm_test_pg_exec(admin, "CREATE TRIGGER ob_test_gate BEFORE INSERT ON outbox FOR EACH ROW "
+                            "WHEN (NEW.msg_key = 'gated') EXECUTE FUNCTION ob_test_gate()");
+    ecm_test_pg_exec(admin, "SELECT pg_advisory_lock(4242)");
+    ecm_kafka_producer *p = relay_producer(metrics);
+    ecm_outbox_relay *r = idle_relay(p, metrics, 20, &stop);
+
+    PGconn *a = ecm_test_pg_connect(g_env.db->dsn);
+    ecm_test_pg_exec(a, "BEGIN");
+    assert_int_equal(PQsendQuery(a, "INSERT INTO outbox (topic, msg_key, ce_id, ce_type, "
+                                    "ce_source, payload) VALUES ('ob.late', 'gated', "
+                                    "gen_random_uuid(), 'ecm.v1.ContactRetry', '/ecm/test', "
+                                    "'\\x0801')"),
+                     1);
+    wait_advisory_waiter(admin, PQbackendPID(a));
+    assert_int_equal(ecm_test_pg_int(admin,
+                                     "SELECT count(*) FROM pg_stat_activity WHERE pid = %d AND "
+                                     "backend_xid IS NULL",
+                                     PQbackendPID(a)),
+                     1);
+    long long id_a = ecm_test_pg_int(admin, "SELECT last_value FROM outbox_id_seq");
+
+    commit_events(pg, "ob.late", 2, 2);
+    wait_published(r, 1);
+    assert_int_equal(outbox_count(), 0);
+    assert_true(ecm_outbox_relay_floor(r) < id_a);
+
+    ecm_test_pg_exec(admin, "SELECT pg_advisory_unlock(4242)");
+    PGresult *res;
+    while ((res = PQgetResult(a)) != NULL) {
+        assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+        PQclear(res);
+    }
+    ecm_test_pg_exec(a, "COMMIT");
+    PQfinish(a);
+    wait_published(r, 2);
+    assert_int_equal(outbox_count(), 0);
+    assert_true(wait_floor(r, id_a + 1) >= id_a + 1);
+
+    ecm_outbox_relay_stop(r, 5000);
+    ecm_test_pg_exec(admin, "DROP TRIGGER ob_test_gate ON outbox");
+    ecm_test_pg_exec(admin, "DROP FUNCTION ob_test_gate()");
+    PQfinish(admin);
+    ecm_kafka_producer_destroy(p);
+    ecm_pg_destroy(pg);
+    ecm_metrics_destroy(metrics);
+}
+
+/* Shared buffers (hit + read) that EXPLAIN ANALYZE counts for the query. */
+static long long explain_buffers(PGconn *c, const char *query)
+{
+    char *plan = ecm_test_pg_text(c, "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) %s", query);
+    const char *params[1] = {plan};
+    PGresult *res = PQexecParams(c,
+                                 "SELECT (p->>'Shared Hit Blocks')::bigint + "
+                                 "(p->>'Shared Read Blocks')::bigint FROM "
+                                 "(SELECT $1::json->0->'Plan' AS p) s",
+                                 1, NULL, params, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    long long n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    free(plan);
+    return n;
+}
+
+/* Under a snapshot older than the deletes (vacuum can remove nothing, a
+ * scan can mark no index entry dead: the worst case, as under a long
+ * transaction), the relay publishes and deletes 20,000 rows; its floor
+ * then passes them, so its read touches a few buffers where a read from
+ * the lowest id touches every leaf page of their index entries. */
+static void test_outbox_relay_reads_above_the_rows_it_deleted(void **state)
+{
+    (void)state;
+    ecm_test_need(g_env.db);
+    volatile sig_atomic_t stop = 0;
+    ecm_metrics *metrics = ecm_metrics_new();
+    assert_int_equal(outbox_count(), 0);
+    PGconn *holder = ecm_test_pg_connect(g_env.db->dsn);
+    ecm_test_pg_exec(holder, "BEGIN ISOLATION LEVEL REPEATABLE READ");
+    ecm_test_pg_exec(holder, "SELECT 1");
+    PGconn *c = ecm_test_pg_connect(g_env.db->dsn);
+    ecm_test_pg_exec(c, "INSERT INTO outbox (topic, msg_key, ce_id, ce_type, ce_source, payload) "
+                        "SELECT 'ob.dead', g::text, gen_random_uuid(), 'ecm.v1.ContactRetry', "
+                        "'/ecm/test', '\\x0801' FROM generate_series(1, 20000) g");
+    long long last = ecm_test_pg_int(c, "SELECT last_value FROM outbox_id_seq");
+    ecm_kafka_producer *p = relay_producer(metrics);
+    ecm_outbox_relay *r = ecm_outbox_relay_start(g_env.db->dsn, p, metrics, 20, &stop);
+    assert_non_null(r);
+    wait_published(r, 20000);
+    assert_int_equal(outbox_count(), 0);
+    int64_t floor = wait_floor(r, last);
+    assert_true(floor >= last);
+
+    char from_floor[160];
+    snprintf(from_floor, sizeof from_floor,
+             "SELECT id FROM outbox WHERE id > (SELECT %lld::bigint) ORDER BY id LIMIT 1000",
+             (long long)floor);
+    long long at_floor = explain_buffers(c, from_floor);
+    long long at_head = explain_buffers(c, "SELECT id FROM outbox ORDER BY id LIMIT 1000");
+    /* A leaf page of the primary key holds at most about 400 entries: the
+     * 20,000 dead ones span 50 pages or more (343 buffers with the heap
+     * pages when written); the read from the floor is a descent, 5. */
+    assert_true(at_floor < 20);
+    assert_true(at_head >= 50);
+    assert_true(at_head > 10 * at_floor);
+
+    ecm_outbox_relay_stop(r, 5000);
+    ecm_test_pg_exec(holder, "ROLLBACK");
+    PQfinish(holder);
+    PQfinish(c);
+    ecm_kafka_producer_destroy(p);
+    ecm_metrics_destroy(metrics);
+}
+
 /* Unpacks the ContactClosed of contact key on topic "ob.closed" and checks
  * its CloudEvents type, ids and what it tells; returns its occurred_at. */
 static int64_t check_closed(PGconn *c, long long key, long long campaign_id, int attempts,
@@ -453,6 +606,8 @@ int main(void)
         cmocka_unit_test(test_outbox_relay_stop_drains_waiting_rows),
         cmocka_unit_test(test_outbox_idle_relay_wakes_on_commit),
         cmocka_unit_test(test_outbox_relay_stands_by_while_another_drains),
+        cmocka_unit_test(test_outbox_relay_delivers_lower_id_committed_after_higher),
+        cmocka_unit_test(test_outbox_relay_reads_above_the_rows_it_deleted),
         cmocka_unit_test(test_outbox_contact_closed_both_ways),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
