@@ -37,7 +37,19 @@ void gw_upload_fail(gw_upload *u, int status, const char *type, const char *titl
     (void)ecm_utf8_format(u->fail_detail, sizeof(u->fail_detail), "%s", detail);
 }
 
-/* Waits for loader l's thread and gives back its extra connection. */
+/* Gives back loader l's extra connection, if it holds one. */
+static void loader_give_extra(gw_upload *u, gw_upload_loader *l)
+{
+    if (l->extra) {
+        gw_upload_limits_loader_give(u->app->upload_limits);
+        l->extra = 0;
+    }
+}
+
+/* Waits for loader l's thread and gives back one extra connection: l's,
+ * or, when l ran on the upload's own connection, a loader's still running
+ * (which then runs on the upload's own). An upload holds one extra
+ * connection fewer than it has loaders running. */
 static void loader_join(gw_upload *u, gw_upload_loader *l)
 {
     if (!l->running) {
@@ -45,10 +57,14 @@ static void loader_join(gw_upload *u, gw_upload_loader *l)
     }
     (void)pthread_join(l->thread, NULL);
     l->running = 0;
-    if (l->extra) {
-        gw_upload_limits_loader_give(u->app->upload_limits);
-        l->extra = 0;
+    gw_upload_loader *giver = l;
+    for (int i = 0; !l->extra && i < GW_UPLOAD_LOADERS; i++) {
+        if (u->loaders[i].running && u->loaders[i].extra) {
+            giver = &u->loaders[i];
+            break;
+        }
     }
+    loader_give_extra(u, giver);
 }
 
 /* The running loader with the earliest batch, or NULL. */
@@ -202,18 +218,14 @@ int gw_upload_flush(gw_upload *u, int wait)
             if (pthread_create(&l->thread, NULL, gw_upload_load_run, l) == 0) {
                 l->running = 1;
             } else {
-                if (l->extra) {
-                    gw_upload_limits_loader_give(u->app->upload_limits);
-                    l->extra = 0;
-                }
+                loader_give_extra(u, l);
                 (void)gw_upload_load_run(l);
             }
             u->cur = batch_free(u);
             u->cur->nrows = 0;
             ecm_buf_reset(&u->cur->raw);
-        } else if (l->extra) {
-            gw_upload_limits_loader_give(u->app->upload_limits);
-            l->extra = 0;
+        } else {
+            loader_give_extra(u, l);
         }
     } else {
         rc = loader_wait(u);

@@ -14,7 +14,8 @@ struct gw_upload_limits {
     pthread_mutex_t mu;
     int max_uploads, running;
     int helpers, helpers_free; /* threads beyond the uploads' own */
-    int loaders_free;          /* connections for uploads' second loaders */
+    int loaders, loaders_free; /* connections for uploads' second loaders */
+    int loaders_peak;          /* most of them taken at once */
 };
 
 gw_upload_limits *gw_upload_limits_new(int max_uploads, int validate_threads)
@@ -102,7 +103,8 @@ void gw_upload_limits_set_loaders(gw_upload_limits *l, int n)
         return;
     }
     pthread_mutex_lock(&l->mu);
-    l->loaders_free = n > 0 ? n : 0;
+    l->loaders = l->loaders_free = n > 0 ? n : 0;
+    l->loaders_peak = 0;
     pthread_mutex_unlock(&l->mu);
 }
 
@@ -114,8 +116,22 @@ int gw_upload_limits_loader_take(gw_upload_limits *l)
     pthread_mutex_lock(&l->mu);
     int ok = l->loaders_free > 0;
     l->loaders_free -= ok;
+    if (l->loaders - l->loaders_free > l->loaders_peak) {
+        l->loaders_peak = l->loaders - l->loaders_free;
+    }
     pthread_mutex_unlock(&l->mu);
     return ok;
+}
+
+int gw_upload_limits_loaders_peak(gw_upload_limits *l)
+{
+    if (!l) {
+        return 0;
+    }
+    pthread_mutex_lock(&l->mu);
+    int n = l->loaders_peak;
+    pthread_mutex_unlock(&l->mu);
+    return n;
 }
 
 void gw_upload_limits_loader_give(gw_upload_limits *l)

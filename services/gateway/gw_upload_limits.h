@@ -42,6 +42,10 @@ void gw_upload_limits_set_loaders(gw_upload_limits *l, int n);
 int gw_upload_limits_loader_take(gw_upload_limits *l) __attribute__((warn_unused_result));
 void gw_upload_limits_loader_give(gw_upload_limits *l);
 
+/* The most of those connections taken at once since they were set (tests,
+ * logs). */
+int gw_upload_limits_loaders_peak(gw_upload_limits *l);
+
 /* Uploads under way now (tests, logs). */
 int gw_upload_limits_running(gw_upload_limits *l);
 

@@ -383,6 +383,47 @@ static void test_api_upload_repeat_in_the_next_batch_loaded_once(void **state)
     free(csv);
 }
 
+/* One upload holds one extra connection fewer than it has batches loading:
+ * two loading at once take one of the budget's two, and the one it holds
+ * goes back as a batch is in (also when that batch ran on the upload's own
+ * connection and the next one is still loading), so a second upload can
+ * load two batches too. */
+static void test_api_upload_takes_one_extra_connection_for_two_loaders(void **state)
+{
+    fixture *f = ecm_test_need(*state);
+    long long id = voice_campaign(f, "Two loaders");
+    enum { ROWS = 600, BATCH = 50 };
+    char *csv = numbers_csv(ROWS, 0);
+    gw_upload_limits *limits = gw_upload_limits_new(2, 2);
+    assert_non_null(limits);
+    gw_upload_limits_set_loaders(limits, 2);
+    f->app.upload_limits = limits;
+    f->app.upload_batch = BATCH;
+    char path[128];
+    gw_test_format(path, sizeof(path), "/api/v1/campaigns/%lld/uploads", id);
+    json_t *a = upload_ok(f, path, "text/csv", csv);
+    f->app.upload_batch = 5000;
+    assert_int_equal(gw_test_jint_at(a, "rows_loaded"), ROWS);
+    json_decref(a);
+    for (int i = 0; i < 400 && gw_upload_limits_running(limits) != 0; i++) {
+        usleep(50000);
+    }
+    assert_int_equal(gw_upload_limits_running(limits), 0);
+    int peak = gw_upload_limits_loaders_peak(limits);
+    int back = 0;
+    while (gw_upload_limits_loader_take(limits)) {
+        back++;
+    }
+    f->app.upload_limits = NULL;
+    gw_upload_limits_destroy(limits);
+    assert_int_equal(peak, 1);
+    assert_int_equal(back, 2); /* every connection given back */
+    char sql[160];
+    gw_test_format(sql, sizeof(sql), "SELECT count(*) FROM contacts WHERE campaign_id = %lld", id);
+    assert_int_equal(sql_count(f->conn, sql), ROWS);
+    free(csv);
+}
+
 static void test_api_uploads_over_the_cap_get_429_and_a_busy_pool_503(void **state)
 {
     fixture *f = ecm_test_need(*state);
@@ -466,6 +507,7 @@ int main(void)
         cmocka_unit_test(test_api_uploads_over_the_cap_get_429_and_a_busy_pool_503),
         cmocka_unit_test(test_api_upload_batches_commit_in_file_order_and_stop_at_a_failed_one),
         cmocka_unit_test(test_api_upload_repeat_in_the_next_batch_loaded_once),
+        cmocka_unit_test(test_api_upload_takes_one_extra_connection_for_two_loaders),
     };
     int failed = cmocka_run_group_tests_name("db", db, setup_db_apart, gw_test_api_teardown);
     curl_global_cleanup();
