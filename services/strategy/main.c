@@ -19,6 +19,7 @@ typedef struct {
     char *group;
     long long tick_ms;
     long long sched_batch;
+    long long apply_threads;
     char *legal_hours;
     long long recycle_interval_s;
     char *topic_recycled;
@@ -32,6 +33,11 @@ static const ecm_cfg_entry st_config_table[] = {
      "scheduler: wait between scans for due retries", NULL, 0},
     {"ECM_STRATEGY_SCHED_BATCH", ECM_CFG_INT, offsetof(st_config, sched_batch), "1000", 1, 100000,
      "scheduler: most due contacts taken in one transaction", NULL, 0},
+    {"ECM_STRATEGY_APPLY_THREADS", ECM_CFG_INT, offsetof(st_config, apply_threads), "2", 1,
+     ST_RESULTS_LANES_MAX,
+     "results applied at once, split by contact, each on its own PostgreSQL connection "
+     "(a burst of results is decided that many times sooner when cores are free)",
+     NULL, 0},
     ECM_CALLING_CONFIG_ENTRY(st_config, legal_hours),
     {"ECM_RECYCLE_INTERVAL_S", ECM_CFG_INT, offsetof(st_config, recycle_interval_s), "3600", 1,
      31622400, "recycle schedules: business seconds between two runs of a campaign's schedule",
@@ -56,6 +62,11 @@ int main(int argc, char **argv)
 
     int rc = 1;
     ecm_calling_cache *calling = NULL;
+    /* lane 0 runs on the service's connection with calling and rules;
+     * the others have their own (the caches are single-threaded) */
+    st_results_lane lanes[ST_RESULTS_LANES_MAX] = {0};
+    st_results_ctx lane_ctx[ST_RESULTS_LANES_MAX] = {0};
+    size_t nlanes = 0;
     ecm_rules_cache *rules = NULL;
     st_sched *sched = NULL;
     st_recycle *recycle = NULL;
@@ -99,23 +110,38 @@ int main(int argc, char **argv)
     if (recycle == NULL)
         goto out;
 
-    const st_results_ctx results_ctx = {
-        .topic_call_results = cfg.common.topic_call_results,
-        .topic_sms_results = cfg.common.topic_sms_results,
-        .topic_closed = cfg.common.topic_closed,
-        .source = svc.source,
-        .metrics = svc.metrics,
-        .calling = calling,
-        .rules = rules,
-    };
-    /* Each result runs the same dozen statements: parsed once a session
-     * (docs/performance.md). */
-    ecm_pg_set_prepare(svc.pg, 1);
-    ecm_log_info("strategy running", "consuming %s, %s", topics[0], topics[1]);
-    st_results_run(svc.consumer, svc.pg, &results_ctx, &ecm_stop_requested);
+    nlanes = (size_t)cfg.apply_threads;
+    for (size_t i = 0; i < nlanes; i++) {
+        lane_ctx[i] = (st_results_ctx){
+            .topic_call_results = cfg.common.topic_call_results,
+            .topic_sms_results = cfg.common.topic_sms_results,
+            .topic_closed = cfg.common.topic_closed,
+            .source = svc.source,
+            .metrics = svc.metrics,
+            .calling = i == 0 ? calling : ecm_calling_cache_new(&legal),
+            .rules = i == 0 ? rules : ecm_rules_cache_new(),
+        };
+        lanes[i].ctx = &lane_ctx[i];
+        lanes[i].pg = i == 0 ? svc.pg : ecm_pg_new(cfg.common.pg_dsn, &ecm_stop_requested);
+        if (lane_ctx[i].calling == NULL || lane_ctx[i].rules == NULL || lanes[i].pg == NULL) {
+            ecm_log_error("out of memory", NULL);
+            nlanes = i + 1;
+            goto out;
+        }
+        /* Each result runs the same dozen statements: parsed once a session
+         * (docs/performance.md). */
+        ecm_pg_set_prepare(lanes[i].pg, 1);
+    }
+    ecm_log_info("strategy running", "consuming %s, %s; %zu lanes", topics[0], topics[1], nlanes);
+    st_results_run(svc.consumer, lanes, nlanes, &ecm_stop_requested);
     rc = 0;
 
 out:
+    for (size_t i = 1; i < nlanes; i++) {
+        ecm_pg_destroy(lanes[i].pg);
+        ecm_calling_cache_destroy(lane_ctx[i].calling);
+        ecm_rules_cache_destroy(lane_ctx[i].rules);
+    }
     st_recycle_stop(recycle);
     st_sched_stop(sched);
     ecm_calling_cache_destroy(calling);

@@ -132,13 +132,26 @@ int st_results_apply_batch(ecm_pg *pg, const st_results_ctx *ctx, const st_resul
                            st_apply_status *st, char (*reasons)[ST_REASON_MAX])
     __attribute__((warn_unused_result));
 
-/* The consumer loop: polls batches from c, decodes, applies each batch with
- * st_results_apply_batch() and then dead-letters what can never apply; when a
- * batch's transaction fails, falls back to st_results_apply() per message,
- * where a DB failure backs off (capped) and retries the same message.
- * Offsets are stored in order, each only after its work is committed (or
- * dead-lettered); nothing is skipped. Returns when *stop is set. */
-void st_results_run(ecm_kafka_consumer *c, ecm_pg *pg, const st_results_ctx *ctx,
+/* Most lanes st_results_run() uses. */
+#define ST_RESULTS_LANES_MAX 8
+
+/* A lane applying results: its own connection and its own context (the
+ * calling and rules caches are single-threaded: one each). */
+typedef struct {
+    ecm_pg *pg;
+    const st_results_ctx *ctx;
+} st_results_lane;
+
+/* The consumer loop: polls batches from c, decodes them, and splits each
+ * batch's results by contact among lanes[0..nlanes) (at most
+ * ST_RESULTS_LANES_MAX), which apply their shares at once, each on its own
+ * connection, in transactions of up to 100 results (st_results_apply_batch();
+ * when one fails, st_results_apply() per result, where a DB failure backs
+ * off, capped, and retries the same result). A contact's results are
+ * applied in one lane, in order. Then what can never apply is dead-lettered
+ * and offsets are stored in order, each only after its work is committed
+ * (or dead-lettered); nothing is skipped. Returns when *stop is set. */
+void st_results_run(ecm_kafka_consumer *c, const st_results_lane *lanes, size_t nlanes,
                     volatile sig_atomic_t *stop);
 
 #endif
