@@ -13,6 +13,11 @@
 #     for the first and the last 100,000 contacts (cost flat as work grows);
 #   - CPU seconds (user + system, /proc/PID/stat before and after) of each
 #     service and of PostgreSQL, in all and per attempt;
+#   - the same CPU an attempt early in the run (10-20% of the attempts made)
+#     and late in it (70-80%), with the outbox's backlog and the relays'
+#     mean wait for the broker's acks in each window, from a timeline
+#     sampled every round of the progress loop (kept as
+#     $ECM_DEV_DIR/logs/bench-voice-timeline.tsv);
 #   - p50/p99 delay from a result row at Cisco (Dialer_Detail.DateTime in
 #     the simulator's DB) to the strategy's decision (attempts.outcome_at,
 #     business time turned back into real time with the stack's clock).
@@ -158,8 +163,26 @@ echo "== voice end to end, $n contacts, campaign $cid (Cisco target $target), st
     "(id $strategy_id, retries after ${delay} s), simulator dial rate ${ECM_SIM_DIAL_RATE:-?}/s," \
     "$(nproc) CPUs (shared with other users: figures are noisy)"
 
+# sample EL ATTEMPTS OPEN: one line of the timeline: EL ATTEMPTS OPEN, the
+# outbox backlog summed over the services' relays (one drains at a time),
+# the sums and counts of their ecm_outbox_ack_wait_seconds and
+# ecm_outbox_scan_seconds, then each process's CPU ticks in cpu_snapshot's
+# order.
+relay_svcs=(gateway feeder result-sync result-sync-uccx strategy sms)
+sample() {
+    local s m
+    m=$(for s in "${relay_svcs[@]}"; do
+        curl -fsS --max-time 2 "http://127.0.0.1:$(ecm_http_port "$s")/metrics" 2>/dev/null || true
+    done | awk '$1 == "ecm_outbox_backlog" { b += $2 }
+        $1 == "ecm_outbox_ack_wait_seconds_sum" { as += $2 } $1 == "ecm_outbox_ack_wait_seconds_count" { ac += $2 }
+        $1 == "ecm_outbox_scan_seconds_sum" { ss += $2 } $1 == "ecm_outbox_scan_seconds_count" { sc += $2 }
+        END { printf "%d %.3f %d %.3f %d", b, as, ac, ss, sc }')
+    echo "$1 $2 $3 $m $(cpu_snapshot | awk '{ printf "%s ", $2 }')"
+}
+
 while read -r p t; do cpu0[$p]=$t; done < <(cpu_snapshot)
 t0=$(now)
+sample 0 0 0 >"$tmp/timeline.tsv"
 code=$(curl -sS -o "$tmp/answer.json" -w '%{http_code}' --max-time 3600 -X POST \
     -H 'Content-Type: text/csv' -H 'Expect:' "${ECM_AUTH[@]}" --data-binary "@$csv" \
     "$ECM_DEV_API_URL/api/v1/campaigns/$cid/uploads") || code=000
@@ -171,14 +194,22 @@ t_up=$(now)
 loaded=$(jq -r .rows_loaded "$tmp/answer.json")
 echo "   upload: $loaded rows in $(secs "$t0" "$t_up")s"
 
-# Progress: open contacts every 5 s, from the campaign's counts (db/026:
+# Progress: open contacts every 2 s, from the campaign's counts (db/026:
 # exact, kept by the writers' own statements) rather than a count over its
 # contacts, which cost PostgreSQL 1.5 s a call at 1 M (236 s of the run's
 # 1,477 s, session 17).
+# Each round also writes a line of the timeline (sample below): the
+# campaign's attempts so far, the outbox relays' backlog and histograms, and
+# every process's CPU ticks, from which the end prints the cost of an
+# attempt early in the run and late in it.
 last=0
 while :; do
-    open=$(ecm_psql -tA -c "SELECT coalesce(sum(n), 0) FROM (SELECT n FROM campaign_counts WHERE campaign_id = $cid AND kind = 's' AND key <> 'closed' UNION ALL SELECT n FROM campaign_count_deltas WHERE campaign_id = $cid AND kind = 's' AND key <> 'closed') x")
+    read -r open made < <(ecm_psql -tA -F ' ' -c "SELECT coalesce(sum(n) FILTER (WHERE kind = 's' AND key <> 'closed'), 0),
+        coalesce(sum(n) FILTER (WHERE kind = 'a'), 0)
+        FROM (SELECT kind, key, n FROM campaign_counts WHERE campaign_id = $cid
+              UNION ALL SELECT kind, key, n FROM campaign_count_deltas WHERE campaign_id = $cid) x")
     el=$(secs "$t0" "$(now)")
+    sample "$el" "$made" "$open" >>"$tmp/timeline.tsv"
     if [[ $open == 0 ]]; then
         break
     fi
@@ -188,7 +219,7 @@ while :; do
     fi
     awk -v e="$el" -v t="$timeout_s" 'BEGIN { exit !(e >= t) }' &&
         ecm_die "timed out after ${timeout_s}s with $open contacts open"
-    sleep 5
+    sleep 2
 done
 declare -A cpu1
 while read -r p t; do cpu1[$p]=$t; done < <(cpu_snapshot)
@@ -328,6 +359,39 @@ for p in "${procs[@]}" postgres; do
 done
 awk -v t="$total" -v h="$clk_tck" -v a="$attempts" -v e="$e2e_s" -v c="$(nproc)" \
     'BEGIN { printf "   %-18s %8.1f s  %7.1f us/attempt  (%.0f%% of the machine'"'"'s %d cores)\n", "all", t / h, t / h * 1e6 / a, t / h * 100 / e / c, c }'
+
+# The timeline: the cost of an attempt and the outbox relays' state in two
+# windows of the run, early (the rounds from 10% to 20% of the attempts
+# made) and late (70% to 80%: before the tail, where a few retries wait and
+# idle polling dominates). Flat cost: late within 20% of early.
+cp "$tmp/timeline.tsv" "$ECM_DEV_DIR/logs/bench-voice-timeline.tsv" 2>/dev/null || true
+if (($(wc -l <"$tmp/timeline.tsv") >= 8)); then
+    echo
+    echo "-- early (10-20% of the attempts made) and late (70-80%) in the run, from the timeline ($(wc -l <"$tmp/timeline.tsv") rounds)"
+    names="$(cpu_snapshot | awk '{ printf "%s ", $1 }')"
+    awk -v final="$attempts" -v h="$clk_tck" -v names="$names" '
+        function win(lo, hi, tag,   i, a, j, k, d, bl, n, bmax) {
+            for (i = 1; i <= nr && made[i] < lo * final; i++);
+            for (j = i; j <= nr && made[j] < hi * final; j++);
+            if (j > nr) j = nr;
+            if (j <= i) { printf "   %s: too few rounds\n", tag; return; }
+            a = made[j] - made[i];
+            printf "   %-6s %6.0f-%6.0fs: %8d attempts, %5.0f/s\n", tag, el[i], el[j], a, a / (el[j] - el[i]);
+            for (k = 1; k <= np; k++) {
+                d = (tick[j, k] - tick[i, k]) / h;
+                printf "     %-18s %7.1f us/attempt  %5.0f%% of a core\n", nm[k], d * 1e6 / a, d * 100 / (el[j] - el[i]);
+            }
+            bl = 0; bmax = 0; n = 0;
+            for (k = i; k <= j; k++) { bl += back[k]; n++; if (back[k] > bmax) bmax = back[k]; }
+            printf "     outbox backlog mean %.0f, max %d rows; relay ack wait mean %.1f ms over %d batches, scan mean %.1f ms over %d\n",
+                bl / n, bmax, (ac[j] - ac[i] > 0 ? (as[j] - as[i]) * 1000 / (ac[j] - ac[i]) : 0), ac[j] - ac[i],
+                (sc[j] - sc[i] > 0 ? (ss[j] - ss[i]) * 1000 / (sc[j] - sc[i]) : 0), sc[j] - sc[i];
+        }
+        BEGIN { np = split(names, nm, " ") }
+        { nr++; el[nr] = $1; made[nr] = $2; back[nr] = $4; as[nr] = $5; ac[nr] = $6; ss[nr] = $7; sc[nr] = $8;
+          for (k = 1; k <= np; k++) tick[nr, k] = $(8 + k) }
+        END { win(0.1, 0.2, "early"); win(0.7, 0.8, "late") }' "$tmp/timeline.tsv"
+fi
 
 if ((pgss)); then
     echo

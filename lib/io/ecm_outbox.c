@@ -196,6 +196,8 @@ struct ecm_outbox_relay {
     ecm_metric *m_backlog;
     ecm_metric *m_errors;
     ecm_metric *m_busy;
+    ecm_metric *m_ack_wait; /* histogram: first send to the last report of a batch */
+    ecm_metric *m_scan;     /* histogram: a scan that published rows, BEGIN to COMMIT */
 
     PGconn *listening; /* the connection LISTENing on ECM_OUTBOX_CHANNEL, or NULL */
 
@@ -656,6 +658,7 @@ static outbox_scan_result relay_scan(ecm_outbox_relay *r)
         atomic_store(&r->healthy, 0);
         return SCAN_FAILED;
     }
+    int64_t began = ecm_clock_mono_ms();
     int locked = relay_begin_locked(r, conn);
     if (locked != 0)
         return (outbox_scan_result)locked;
@@ -696,8 +699,10 @@ static outbox_scan_result relay_scan(ecm_outbox_relay *r)
     atomic_init(&b->refs, 1);
     atomic_init(&b->reports, 0);
     int send_failed = 0;
+    int64_t sending = ecm_clock_mono_ms();
     int nsent = relay_send_rows(r, res, b, &send_failed);
     relay_wait_reports(r, b, nsent);
+    ecm_metric_observe(r->m_ack_wait, (double)(ecm_clock_mono_ms() - sending) / 1000.0);
     int ndelivered = 0, nfailed = 0;
     int ok = relay_delete_delivered(r, conn, res, b, nsent, &ndelivered, &nfailed);
     PQclear(res);
@@ -717,6 +722,7 @@ static outbox_scan_result relay_scan(ecm_outbox_relay *r)
                      ndelivered, nfailed, send_failed ? ", producer queue refused" : "");
         return SCAN_FAILED;
     }
+    ecm_metric_observe(r->m_scan, (double)(ecm_clock_mono_ms() - began) / 1000.0);
     return nrows == OUTBOX_BATCH ? SCAN_FULL : SCAN_PARTIAL;
 }
 
@@ -856,6 +862,14 @@ ecm_outbox_relay *ecm_outbox_relay_start(const char *dsn, ecm_kafka_producer *pr
         r->m_busy = ecm_metrics_counter(metrics, "ecm_outbox_standby_total",
                                         "outbox relay scans that found another relay draining the "
                                         "outbox (this one then waits ECM_OUTBOX_POLL_MS)");
+        static const double bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+        size_t nb = sizeof bounds / sizeof bounds[0];
+        r->m_ack_wait = ecm_metrics_histogram(
+            metrics, "ecm_outbox_ack_wait_seconds",
+            "time from a batch's first send to the broker's last delivery report", bounds, nb);
+        r->m_scan = ecm_metrics_histogram(
+            metrics, "ecm_outbox_scan_seconds",
+            "a relay scan that published rows, from its BEGIN to its COMMIT", bounds, nb);
     }
     atomic_init(&r->healthy, 0);
     atomic_init(&r->published, 0);
