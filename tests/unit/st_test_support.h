@@ -123,4 +123,59 @@ static inline long long st_test_next_attempt_ms(PGconn *check, long long contact
                            contact);
 }
 
+/* A strategy named after seq (unique per test database) of at most
+ * max_attempts attempts (10 a day) with the rules the results tests decide
+ * by: CONNECTED closes; NO_ANSWER retries after 1 s, 3 times; INVALID_NUMBER
+ * moves to the next phone; NOT_ATTEMPTED retries at once, 5 times. Its id. */
+static inline long long st_test_make_strategy(PGconn *check, int seq, int max_attempts)
+{
+    long long id =
+        ecm_test_pg_int(check,
+                        "INSERT INTO strategies (name, max_attempts, max_attempts_per_day)"
+                        " VALUES ('test-%d', %d, 10) RETURNING id",
+                        seq, max_attempts);
+    PQclear(ecm_test_pg_query(
+        check,
+        "INSERT INTO strategy_rules"
+        " (strategy_id, outcome, action, delay_seconds, max_attempts, next_phone) VALUES"
+        " (%lld, 'CONNECTED', 'close', 0, 1, false),"
+        " (%lld, 'NO_ANSWER', 'retry', 1, 3, false),"
+        " (%lld, 'INVALID_NUMBER', 'retry', 0, 1, true),"
+        " (%lld, 'NOT_ATTEMPTED', 'retry', 0, 5, false)",
+        id, id, id, id));
+    return id;
+}
+
+/* An active UCCX voice campaign named after seq, ending at end_at_sql (SQL:
+ * "NULL" for never). Its id. */
+static inline long long st_test_make_campaign(PGconn *check, int seq, long long strategy_id,
+                                              const char *end_at_sql)
+{
+    return ecm_test_pg_int(check,
+                           "INSERT INTO campaigns (name, channel, state, strategy_id, cisco_kind,"
+                           " cisco_campaign_id, end_at)"
+                           " VALUES ('c-%d', 'voice_ivr', 'active', %lld, 'uccx', '7', %s)"
+                           " RETURNING id",
+                           seq, strategy_id, end_at_sql);
+}
+
+/* A dispatched contact with two phones on its attempt `attempts`, with a
+ * sent attempts row for each attempt so far. Its id. */
+static inline long long st_test_make_dispatched(PGconn *check, long long campaign_id, int attempts)
+{
+    long long id = ecm_test_pg_int(check,
+                                   "INSERT INTO contacts (campaign_id, phones, state, attempts)"
+                                   " VALUES (%lld, '{+15550100001,+15550100002}', 'dispatched', %d)"
+                                   " RETURNING id",
+                                   campaign_id, attempts);
+    for (int a = 1; a <= attempts; a++)
+        PQclear(ecm_test_pg_query(
+            check,
+            "INSERT INTO attempts (contact_id, attempt, campaign_id, channel, phone,"
+            " account_number, status, sent_at)"
+            " VALUES (%lld, %d, %lld, 'voice_ivr', '+15550100001', '%lld-%d', 'sent', now())",
+            id, a, campaign_id, id, a));
+    return id;
+}
+
 #endif

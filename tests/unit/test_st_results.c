@@ -8,16 +8,13 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <pthread.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 #include <libpq-fe.h>
 
 #include "ecm_calling.h"
 #include "ecm_event.h"
-#include "ecm_kafka.h"
 #include "ecm_log.h"
 #include "ecm_migrate.h"
 #include "ecm_pg.h"
@@ -47,41 +44,17 @@ static fixture fx;
 
 static long long make_strategy(int max_attempts)
 {
-    long long id = q_ll("INSERT INTO strategies (name, max_attempts, max_attempts_per_day)"
-                        " VALUES ('test-%d', %d, 10) RETURNING id",
-                        ++fx.seq, max_attempts);
-    PQclear(q("INSERT INTO strategy_rules"
-              " (strategy_id, outcome, action, delay_seconds, max_attempts, next_phone) VALUES"
-              " (%lld, 'CONNECTED', 'close', 0, 1, false),"
-              " (%lld, 'NO_ANSWER', 'retry', 1, 3, false),"
-              " (%lld, 'INVALID_NUMBER', 'retry', 0, 1, true),"
-              " (%lld, 'NOT_ATTEMPTED', 'retry', 0, 5, false)",
-              id, id, id, id));
-    return id;
+    return st_test_make_strategy(fx.d.check, ++fx.seq, max_attempts);
 }
 
 static long long make_campaign(long long strategy_id, const char *end_at_sql)
 {
-    return q_ll("INSERT INTO campaigns (name, channel, state, strategy_id, cisco_kind,"
-                " cisco_campaign_id, end_at)"
-                " VALUES ('c-%d', 'voice_ivr', 'active', %lld, 'uccx', '7', %s) RETURNING id",
-                ++fx.seq, strategy_id, end_at_sql);
+    return st_test_make_campaign(fx.d.check, ++fx.seq, strategy_id, end_at_sql);
 }
 
-/* A dispatched contact with two phones on its attempt `attempts`, with an
- * attempts row for each attempt so far. */
 static long long make_contact(long long campaign_id, int attempts)
 {
-    long long id = q_ll("INSERT INTO contacts (campaign_id, phones, state, attempts)"
-                        " VALUES (%lld, '{+15550100001,+15550100002}', 'dispatched', %d)"
-                        " RETURNING id",
-                        campaign_id, attempts);
-    for (int a = 1; a <= attempts; a++)
-        PQclear(q("INSERT INTO attempts (contact_id, attempt, campaign_id, channel, phone,"
-                  " account_number, status, sent_at)"
-                  " VALUES (%lld, %d, %lld, 'voice_ivr', '+15550100001', '%lld-%d', 'sent', now())",
-                  id, a, campaign_id, id, a));
-    return id;
+    return st_test_make_dispatched(fx.d.check, campaign_id, attempts);
 }
 
 static st_result result(long long campaign_id, long long contact_id, int attempt,
@@ -932,167 +905,11 @@ static void test_results_batch_db_error_rolls_back_everything(void **state)
     assert_int_equal(apply(&rs[0], NULL), ST_APPLY_DECIDED);
 }
 
-/* ---- the consumer loop (st_results_run) with two lanes ---- */
-
-typedef struct {
-    ecm_kafka_consumer *c;
-    const st_results_lane *lanes;
-    size_t nlanes;
-    volatile sig_atomic_t stop;
-} run_arg;
-
-static void *run_main(void *p)
-{
-    run_arg *a = p;
-    st_results_run(a->c, a->lanes, a->nlanes, &a->stop);
-    return NULL;
-}
-
-/* Sends one CallResult for contact's attempt; result_at_ms (occurred_at) 0: now. */
-static void send_result(ecm_kafka_producer *p, long long camp, long long contact, int attempt,
-                        Ecm__V1__Outcome outcome, int64_t result_at_ms)
-{
-    char id[32];
-    snprintf(id, sizeof(id), "e-%d", ++fx.seq);
-    Ecm__V1__CallResult m = ECM__V1__CALL_RESULT__INIT;
-    m.event_id = id;
-    m.campaign_id = camp;
-    m.contact_id = contact;
-    m.attempt = attempt;
-    m.outcome = outcome;
-    m.counts_as_attempt = 1;
-    m.occurred_at = result_at_ms;
-    size_t len = 0;
-    uint8_t *buf = ecm_event_pack(&m.base, &len);
-    assert_non_null(buf);
-    char key[24];
-    snprintf(key, sizeof(key), "%lld", contact);
-    ecm_kafka_ce ce = {.id = id, .type = "ecm.v1.CallResult", .source = "/ecm/test"};
-    assert_int_equal(ecm_kafka_producer_send(p, "call.results", key, buf, len, &ce, NULL), 0);
-    free(buf);
-}
-
-/* Messages on topic for a new member of group, until want have come (or
- * 60 s); the first one's payload in first when first is not NULL. */
-static size_t consume_count(const ecm_test_kafka *k, const char *group, const char *topic,
-                            size_t want, char *first, size_t first_size)
-{
-    ecm_kafka_consumer *c = ecm_test_kafka_consumer(k, NULL, group, topic, "dlq");
-    size_t got = 0;
-    for (int i = 0; i < 120 && got < want; i++) {
-        rd_kafka_message_t *msgs[64];
-        size_t n = ecm_kafka_consumer_poll_batch(c, msgs, 64, 500);
-        for (size_t j = 0; j < n; j++) {
-            if (got == 0 && first != NULL)
-                snprintf(first, first_size, "%.*s", (int)msgs[j]->len,
-                         (const char *)msgs[j]->payload);
-            got++;
-            rd_kafka_message_destroy(msgs[j]);
-        }
-    }
-    ecm_kafka_consumer_destroy(c);
-    return got;
-}
-
-/* Results of 40 contacts through the consumer loop with two lanes, each
- * result sent twice (a redelivery), one message that doesn't decode and
- * one result the database refuses: each contact decided once (a close
- * writes one ContactClosed), the two bad messages dead-lettered, the rest
- * of their batch applied, and every offset stored (the group's next member
- * starts after them). Contact ids alternate between the lanes. */
-static void test_run_two_lanes_decide_each_contact_once_and_store_every_offset(void **state)
-{
-    (void)state;
-    NEED_DB();
-    enum { N = 40 };
-    long long camp = make_campaign(make_strategy(5), "NULL");
-    long long ids[N];
-    for (int i = 0; i < N; i++)
-        ids[i] = make_contact(camp, 1);
-    long long refused = make_contact(camp, 1);
-    ecm_test_kafka k;
-    const char *topics[] = {"call.results", "dlq"};
-    assert_int_equal(ecm_test_kafka_start(&k, topics, 2), 0);
-    char err[256];
-    ecm_kafka_producer *p =
-        ecm_kafka_producer_new(k.bootstraps, NULL, NULL, NULL, err, sizeof(err));
-    assert_non_null(p);
-    for (int round = 0; round < 2; round++) {
-        for (int i = 0; i < N; i++) {
-            send_result(p, camp, ids[i], 1, i % 2 ? O(CONNECTED) : O(NO_ANSWER), 0);
-            if (round == 0 && i == N / 2) {
-                ecm_kafka_ce ce = {.id = "garbage", .type = "ecm.v1.CallResult", .source = "/t"};
-                assert_int_equal(
-                    ecm_kafka_producer_send(p, "call.results", "1", "\xff\xff\xff", 3, &ce, NULL),
-                    0);
-                /* a result time past timestamptz's range: refused every time */
-                send_result(p, camp, refused, 1, O(NO_ANSWER), INT64_MAX / 2);
-            }
-        }
-    }
-    assert_int_equal(ecm_kafka_producer_flush(p, 10000), 0);
-
-    ecm_pg *second = ecm_pg_new(fx.d.db->dsn, NULL);
-    assert_non_null(second);
-    st_results_ctx ctx2 = fx.rctx;
-    const st_results_lane lanes[2] = {{fx.d.pg, &fx.rctx}, {second, &ctx2}};
-    run_arg a = {.c = ecm_test_kafka_consumer(&k, NULL, "st-lanes", "call.results", "dlq"),
-                 .lanes = lanes,
-                 .nlanes = 2};
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, run_main, &a), 0);
-    /* Both dead letters out means the batch that had them is done. */
-    size_t dead = consume_count(&k, "st-lanes-dlq", "dlq", 2, NULL, 0);
-    for (int i = 0; i < 600; i++) {
-        if (q_ll("SELECT count(*) FROM attempts WHERE campaign_id = %lld AND outcome IS NOT NULL",
-                 camp) == N)
-            break;
-        usleep(100000);
-    }
-    a.stop = 1;
-    assert_int_equal(pthread_join(t, NULL), 0);
-    ecm_kafka_consumer_destroy(a.c); /* commits the stored offsets */
-    ecm_pg_destroy(second);
-
-    assert_int_equal(dead, 2);
-    assert_int_equal(
-        q_ll("SELECT count(*) FROM attempts WHERE campaign_id = %lld AND outcome IS NOT NULL",
-             camp),
-        N);
-    assert_int_equal(q_ll("SELECT count(*) FROM contacts WHERE campaign_id = %lld AND state = "
-                          "'closed' AND outcome = 'CONNECTED'",
-                          camp),
-                     N / 2);
-    assert_int_equal(q_ll("SELECT count(*) FROM contacts WHERE campaign_id = %lld AND state = "
-                          "'waiting' AND attempts = 1",
-                          camp),
-                     N / 2);
-    char in[64];
-    snprintf(in, sizeof(in), "%lld AND %lld", ids[0], ids[N - 1]);
-    assert_int_equal(q_ll("SELECT count(*) FROM outbox WHERE msg_key::bigint BETWEEN %s", in),
-                     N / 2);
-    char *st = q_text("SELECT state FROM contacts WHERE id = %lld", refused);
-    assert_string_equal(st, "dispatched");
-    free(st);
-    /* Every offset stored: the group's next member gets only what comes
-     * after. */
-    ecm_kafka_ce ce = {.id = "after", .type = "ecm.v1.Test", .source = "/t"};
-    assert_int_equal(ecm_kafka_producer_send(p, "call.results", "1", "after", 5, &ce, NULL), 0);
-    assert_int_equal(ecm_kafka_producer_flush(p, 10000), 0);
-    char first[16] = "";
-    assert_int_equal(consume_count(&k, "st-lanes", "call.results", 1, first, sizeof(first)), 1);
-    assert_string_equal(first, "after");
-    ecm_kafka_producer_destroy(p);
-    ecm_test_kafka_stop(&k);
-    PQclear(q("DELETE FROM outbox"));
-}
-
 #define DB_TEST(t) cmocka_unit_test_teardown(t, retire_campaigns)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        DB_TEST(test_run_two_lanes_decide_each_contact_once_and_store_every_offset),
         cmocka_unit_test(test_decode_call_result),
         cmocka_unit_test(test_decode_sms_result_counts_as_attempt),
         cmocka_unit_test(test_decode_garbage_bytes_fails_with_reason),
