@@ -116,18 +116,16 @@ secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 # postmaster's cutime/cstime hold those).
 clk_tck=$(getconf CLK_TCK)
 proc_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 + $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
-pg_ticks() {
-    local pm t p
+pg_ticks() { # one awk over the postmaster's and its children's stat files
+    local pm
     pm=$(head -n 1 "$ECM_DEV_DIR/pg/data/postmaster.pid" 2>/dev/null) || pm=
     [[ -n $pm ]] || {
         echo 0
         return
     }
-    t=$(proc_ticks "$pm")
-    for p in $(pgrep -P "$pm"); do
-        t=$((t + $(proc_ticks "$p")))
-    done
-    echo "$t"
+    # shellcheck disable=SC2046
+    cat "/proc/$pm/stat" $(pgrep -P "$pm" | sed 's|.*|/proc/&/stat|') 2>/dev/null |
+        awk '{ sub(/^.*\) /, ""); t += $12 + $13 + $14 + $15 } END { print t + 0 }'
 }
 procs=(gateway feeder result-sync result-sync-uccx strategy cisco-sim devbroker)
 declare -A pid_of cpu0
