@@ -705,6 +705,8 @@ static outbox_scan_result relay_scan(ecm_outbox_relay *r)
     ecm_metric_observe(r->m_ack_wait, (double)(ecm_clock_mono_ms() - sending) / 1000.0);
     int ndelivered = 0, nfailed = 0;
     int ok = relay_delete_delivered(r, conn, res, b, nsent, &ndelivered, &nfailed);
+    /* Before published moves: whoever waits for it sees the scan timed. */
+    ecm_metric_observe(r->m_scan, (double)(ecm_clock_mono_ms() - began) / 1000.0);
     PQclear(res);
     /* Reports still missing will free the batch when they come in. */
     outbox_batch_unref(b);
@@ -722,7 +724,6 @@ static outbox_scan_result relay_scan(ecm_outbox_relay *r)
                      ndelivered, nfailed, send_failed ? ", producer queue refused" : "");
         return SCAN_FAILED;
     }
-    ecm_metric_observe(r->m_scan, (double)(ecm_clock_mono_ms() - began) / 1000.0);
     return nrows == OUTBOX_BATCH ? SCAN_FULL : SCAN_PARTIAL;
 }
 

@@ -224,6 +224,13 @@ static void test_outbox_relay_publishes_committed_rows_once_in_id_order(void **s
     assert_int_equal(ecm_outbox_relay_healthy(r), 1);
     assert_true(ecm_metric_value(ecm_metrics_counter(metrics, "ecm_outbox_published_total", "x")) ==
                 35.0);
+    /* Each scan that published rows timed its wait for the acks and itself. */
+    const double bound = 1.0;
+    double scans =
+        ecm_metric_value(ecm_metrics_histogram(metrics, "ecm_outbox_scan_seconds", "x", &bound, 1));
+    assert_true(scans >= 1.0);
+    assert_true(ecm_metric_value(ecm_metrics_histogram(metrics, "ecm_outbox_ack_wait_seconds", "x",
+                                                       &bound, 1)) == scans);
     ecm_outbox_relay_stop(r, 5000);
     ecm_kafka_consumer_destroy(c);
     ecm_kafka_producer_destroy(p);
