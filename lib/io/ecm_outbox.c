@@ -20,6 +20,7 @@
 #include "ecm_uuid.h"
 
 #define OUTBOX_BATCH 1000
+#define OUTBOX_PAGES 4 /* pages a scan reads and sends before it waits for their acks */
 #define OUTBOX_BACKOFF_MIN_MS 100
 #define OUTBOX_BACKOFF_MAX_MS 5000
 /* Margin over message.timeout.ms for the last delivery report to arrive. */
@@ -395,17 +396,18 @@ static void relay_measure_backlog(ecm_outbox_relay *r, PGconn *conn, const PGres
     PQclear(est);
 }
 
-/* The batch: up to OUTBOX_BATCH rows above the floor in id order, binary
- * (payload arrives as raw bytes, no hex decoding). The floor is a subquery,
- * not a constant, so the planner does not look up the index's actual lowest
- * id to estimate "id > floor": that lookup walks the dead entries again
- * (12.6 ms, 2,864 buffers at 1 M dead rows). NULL on failure. */
-static PGresult *relay_select(ecm_outbox_relay *r, PGconn *conn)
+/* A page: up to OUTBOX_BATCH rows with ids above after (the floor, or the
+ * last id of the scan's previous page) in id order, binary (payload arrives
+ * as raw bytes, no hex decoding). The bound is a subquery, not a constant,
+ * so the planner does not look up the index's actual lowest id to estimate
+ * "id > bound": that lookup walks the dead entries again (12.6 ms, 2,864
+ * buffers at 1 M dead rows). NULL on failure. */
+static PGresult *relay_select(PGconn *conn, int64_t after)
 {
-    char floor[24], limit[16];
-    snprintf(floor, sizeof floor, "%lld", (long long)atomic_load(&r->floor));
+    char bound[24], limit[16];
+    snprintf(bound, sizeof bound, "%lld", (long long)after);
     snprintf(limit, sizeof limit, "%d", OUTBOX_BATCH);
-    const char *params[2] = {floor, limit};
+    const char *params[2] = {bound, limit};
     PGresult *res =
         PQexecParams(conn,
                      "SELECT id, topic, msg_key, ce_id::text, ce_type, ce_source, "
@@ -464,39 +466,41 @@ static int relay_send_rows(ecm_outbox_relay *r, const PGresult *res, outbox_batc
     return nsent;
 }
 
-/* Deletes the rows of the first nsent slots of b whose delivery was
- * reported, and commits (or rolls back). Counts them in *ndelivered and the
- * others in *nfailed. Returns 1 when committed, 0 when the transaction
- * failed (rows published but not deleted go out again: at-least-once). */
-static int relay_delete_delivered(ecm_outbox_relay *r, PGconn *conn, const PGresult *res,
-                                  outbox_batch *b, int nsent, int *ndelivered, int *nfailed)
+/* Adds to ids the row ids of the first nsent slots of b whose delivery
+ * was reported (res: the page's select), counting them in *ndelivered and
+ * the others in *nfailed. */
+static void relay_collect_delivered(ecm_pgarr *ids, const PGresult *res, outbox_batch *b, int nsent,
+                                    int *ndelivered, int *nfailed)
 {
-    ecm_pgarr delivered;
-    ecm_pgarr_init(&delivered);
     for (int i = 0; i < nsent; i++) {
         outbox_slot *slot = &b->slots[i];
         if (!atomic_load(&slot->done) || atomic_load(&slot->err) != 0) {
             (*nfailed)++;
             continue;
         }
-        ecm_pgarr_add_int(&delivered, outbox_be64(PQgetvalue(res, i, 0)));
+        ecm_pgarr_add_int(ids, outbox_be64(PQgetvalue(res, i, 0)));
         (*ndelivered)++;
     }
-    const char *ids = ecm_pgarr_finish(&delivered);
-    if (!ids) {
-        ecm_pgarr_destroy(&delivered);
+}
+
+/* Deletes the rows of ids (none when ndelivered is 0) and commits, or
+ * rolls back. Returns 1 when committed, 0 when the transaction failed (rows
+ * published but not deleted go out again: at-least-once). */
+static int relay_delete_commit(ecm_outbox_relay *r, PGconn *conn, ecm_pgarr *ids, int ndelivered)
+{
+    const char *list = ecm_pgarr_finish(ids);
+    if (!list) {
         relay_rollback(r, conn);
         return 0;
     }
     int ok = 1;
-    if (*ndelivered > 0) {
-        const char *del_params[1] = {ids};
+    if (ndelivered > 0) {
+        const char *del_params[1] = {list};
         PGresult *del = PQexecParams(conn, "DELETE FROM outbox WHERE id = ANY($1::bigint[])", 1,
                                      NULL, del_params, NULL, NULL, 0);
         ok = relay_exec_ok(del, "delete outbox");
         PQclear(del);
     }
-    ecm_pgarr_destroy(&delivered);
     if (ok) {
         PGresult *c = PQexec(conn, "COMMIT");
         ok = relay_exec_ok(c, "COMMIT");
@@ -649,8 +653,92 @@ static void relay_floor_hold(ecm_outbox_relay *r, relay_horizon *h)
     r->pending_writers = NULL;
 }
 
-/* One pass: under the advisory lock, publishes up to OUTBOX_BATCH rows in
- * id order and deletes those the broker acknowledged, in one transaction. */
+/* A page of a scan: its select, its rows' slots, how many were queued. */
+typedef struct {
+    PGresult *res;
+    outbox_batch *b;
+    int nsent;
+} relay_page;
+
+/* Frees the scan's pages; reports still missing free their batch when they
+ * come in. */
+static void relay_pages_free(relay_page *pages, int npages)
+{
+    for (int i = 0; i < npages; i++) {
+        PQclear(pages[i].res);
+        outbox_batch_unref(pages[i].b);
+    }
+}
+
+/* Reads and queues up to OUTBOX_PAGES pages, each read while the previous
+ * one's messages are on their way (the acks of a page no longer hold up the
+ * read of the next). Stops after a page that was not full, an empty read,
+ * or a row the producer refused (*send_failed). Sets *saw_end when the last
+ * read found every visible row (a page not full, or empty). Returns the
+ * number of pages filled, or -1 when a read or an allocation failed (the
+ * pages filled so far are in pages for the caller to free). */
+static int relay_fill_pages(ecm_outbox_relay *r, PGconn *conn, relay_page *pages, int *npages,
+                            int *send_failed, int *saw_end)
+{
+    int64_t after = atomic_load(&r->floor);
+    *npages = 0;
+    *saw_end = 0;
+    while (*npages < OUTBOX_PAGES) {
+        PGresult *res = relay_select(conn, after);
+        if (!res)
+            return -1;
+        int nrows = PQntuples(res);
+        if (nrows == 0) {
+            PQclear(res);
+            *saw_end = 1;
+            break;
+        }
+        if (*npages == 0)
+            relay_measure_backlog(r, conn, res);
+        outbox_batch *b = calloc(1, sizeof *b + (size_t)nrows * sizeof(outbox_slot));
+        if (!b) {
+            PQclear(res);
+            return -1;
+        }
+        b->n = (size_t)nrows;
+        atomic_init(&b->refs, 1);
+        atomic_init(&b->reports, 0);
+        relay_page *pg = &pages[(*npages)++];
+        pg->res = res;
+        pg->b = b;
+        pg->nsent = relay_send_rows(r, res, b, send_failed);
+        if (*send_failed)
+            break;
+        if (nrows < OUTBOX_BATCH) {
+            *saw_end = 1;
+            break;
+        }
+        after = outbox_be64(PQgetvalue(res, nrows - 1, 0));
+    }
+    return *npages;
+}
+
+/* The id up to which the scan's reads saw every visible row: the
+ * sequence's last value, or the last page's last id when the reads stopped
+ * at a full page (relay_floor_advance). Pages are read in id order, each
+ * above the previous one's last id, so together they cover what one read
+ * of all their rows would have. */
+static int64_t relay_covered(const relay_horizon *h, const relay_page *pages, int npages,
+                             int saw_end)
+{
+    int64_t covered = h->seq_last;
+    if (!saw_end && npages > 0) {
+        const PGresult *last = pages[npages - 1].res;
+        int64_t id = outbox_be64(PQgetvalue(last, PQntuples(last) - 1, 0));
+        if (id < covered)
+            covered = id;
+    }
+    return covered;
+}
+
+/* One pass: under the advisory lock, publishes up to OUTBOX_PAGES pages of
+ * OUTBOX_BATCH rows in id order, waits for their acks, and deletes those the
+ * broker acknowledged, in one transaction. */
 static outbox_scan_result relay_scan(ecm_outbox_relay *r)
 {
     PGconn *conn = ecm_pg_try_conn(r->pg);
@@ -663,19 +751,19 @@ static outbox_scan_result relay_scan(ecm_outbox_relay *r)
     if (locked != 0)
         return (outbox_scan_result)locked;
     relay_horizon h;
-    PGresult *res = relay_read_horizon(conn, &h) == 0 ? relay_select(r, conn) : NULL;
-    if (!res) {
+    relay_page pages[OUTBOX_PAGES];
+    int npages = 0, send_failed = 0, saw_end = 0;
+    int failed = relay_read_horizon(conn, &h) != 0;
+    int64_t sending = ecm_clock_mono_ms();
+    if (failed || relay_fill_pages(r, conn, pages, &npages, &send_failed, &saw_end) < 0) {
+        relay_pages_free(pages, npages);
         relay_floor_hold(r, &h);
         relay_rollback(r, conn);
         return SCAN_FAILED;
     }
     atomic_store(&r->healthy, 1);
-    int nrows = PQntuples(res);
-    int64_t covered = h.seq_last;
-    if (nrows == OUTBOX_BATCH && outbox_be64(PQgetvalue(res, nrows - 1, 0)) < covered)
-        covered = outbox_be64(PQgetvalue(res, nrows - 1, 0));
-    if (nrows == 0) {
-        PQclear(res);
+    int64_t covered = relay_covered(&h, pages, npages, saw_end);
+    if (npages == 0) {
         ecm_metric_set(r->m_backlog, 0);
         PGresult *c = PQexec(conn, "COMMIT");
         int committed = PQresultStatus(c) == PGRES_COMMAND_OK;
@@ -686,30 +774,20 @@ static outbox_scan_result relay_scan(ecm_outbox_relay *r)
             relay_floor_hold(r, &h);
         return SCAN_EMPTY;
     }
-    relay_measure_backlog(r, conn, res);
-
-    outbox_batch *b = calloc(1, sizeof *b + (size_t)nrows * sizeof(outbox_slot));
-    if (!b) {
-        PQclear(res);
-        relay_floor_hold(r, &h);
-        relay_rollback(r, conn);
-        return SCAN_FAILED;
-    }
-    b->n = (size_t)nrows;
-    atomic_init(&b->refs, 1);
-    atomic_init(&b->reports, 0);
-    int send_failed = 0;
-    int64_t sending = ecm_clock_mono_ms();
-    int nsent = relay_send_rows(r, res, b, &send_failed);
-    relay_wait_reports(r, b, nsent);
+    for (int i = 0; i < npages; i++)
+        relay_wait_reports(r, pages[i].b, pages[i].nsent);
     ecm_metric_observe(r->m_ack_wait, (double)(ecm_clock_mono_ms() - sending) / 1000.0);
     int ndelivered = 0, nfailed = 0;
-    int ok = relay_delete_delivered(r, conn, res, b, nsent, &ndelivered, &nfailed);
+    ecm_pgarr ids;
+    ecm_pgarr_init(&ids);
+    for (int i = 0; i < npages; i++)
+        relay_collect_delivered(&ids, pages[i].res, pages[i].b, pages[i].nsent, &ndelivered,
+                                &nfailed);
+    int ok = relay_delete_commit(r, conn, &ids, ndelivered);
+    ecm_pgarr_destroy(&ids);
     /* Before published moves: whoever waits for it sees the scan timed. */
     ecm_metric_observe(r->m_scan, (double)(ecm_clock_mono_ms() - began) / 1000.0);
-    PQclear(res);
-    /* Reports still missing will free the batch when they come in. */
-    outbox_batch_unref(b);
+    relay_pages_free(pages, npages);
     if (ok && nfailed == 0 && !send_failed)
         relay_floor_advance(r, covered, &h);
     else
@@ -724,7 +802,7 @@ static outbox_scan_result relay_scan(ecm_outbox_relay *r)
                      ndelivered, nfailed, send_failed ? ", producer queue refused" : "");
         return SCAN_FAILED;
     }
-    return nrows == OUTBOX_BATCH ? SCAN_FULL : SCAN_PARTIAL;
+    return saw_end ? SCAN_PARTIAL : SCAN_FULL;
 }
 
 /* Waits up to ms for a notification that outbox rows were committed (the

@@ -44,7 +44,7 @@ static int group_setup(void **state)
     if (!g_env.db)
         return 0; /* every test skips */
     const char *topics[] = {"ob.events",  "ob.down", "ob.drain", "ob.wake",
-                            "ob.standby", "ob.late", "ob.dead"};
+                            "ob.standby", "ob.late", "ob.dead",  "ob.pages"};
     if (ecm_test_kafka_start(&g_env.kafka, topics, sizeof topics / sizeof topics[0]) != 0)
         return -1;
     /* Reconnect quickly after the fault test brings the broker back. */
@@ -231,6 +231,37 @@ static void test_outbox_relay_publishes_committed_rows_once_in_id_order(void **s
     assert_true(scans >= 1.0);
     assert_true(ecm_metric_value(ecm_metrics_histogram(metrics, "ecm_outbox_ack_wait_seconds", "x",
                                                        &bound, 1)) == scans);
+    ecm_outbox_relay_stop(r, 5000);
+    ecm_kafka_consumer_destroy(c);
+    ecm_kafka_producer_destroy(p);
+    ecm_pg_destroy(pg);
+    ecm_metrics_destroy(metrics);
+}
+
+/* 4,500 committed rows: a scan reads and sends up to four pages of 1,000
+ * before it waits for their acks, so two scans publish them all (one page a
+ * scan took five), once each, in id order. */
+static void test_outbox_relay_sends_pages_before_waiting_for_acks(void **state)
+{
+    (void)state;
+    ecm_test_need(g_env.db);
+    volatile sig_atomic_t stop = 0;
+    ecm_metrics *metrics = ecm_metrics_new();
+    ecm_pg *pg = ecm_pg_new(g_env.db->dsn, &stop);
+    assert_int_equal(outbox_count(), 0);
+    commit_events(pg, "ob.pages", 1, 4500);
+
+    ecm_kafka_producer *p = relay_producer(metrics);
+    ecm_outbox_relay *r = ecm_outbox_relay_start(g_env.db->dsn, p, metrics, 20, &stop);
+    assert_non_null(r);
+    ecm_kafka_consumer *c =
+        ecm_test_kafka_consumer(&g_env.kafka, NULL, "g.ob.pages", "ob.pages", "ob.dlq");
+    assert_int_equal(consume_in_order(c, 1, 4500), 4500);
+    wait_published(r, 4500);
+    assert_int_equal(outbox_count(), 0);
+    const double bound = 1.0;
+    assert_true(ecm_metric_value(ecm_metrics_histogram(metrics, "ecm_outbox_scan_seconds", "x",
+                                                       &bound, 1)) == 2.0);
     ecm_outbox_relay_stop(r, 5000);
     ecm_kafka_consumer_destroy(c);
     ecm_kafka_producer_destroy(p);
@@ -609,6 +640,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_outbox_relay_publishes_committed_rows_once_in_id_order),
+        cmocka_unit_test(test_outbox_relay_sends_pages_before_waiting_for_acks),
         cmocka_unit_test(test_outbox_rows_wait_while_broker_is_down_then_publish),
         cmocka_unit_test(test_outbox_relay_stop_drains_waiting_rows),
         cmocka_unit_test(test_outbox_idle_relay_wakes_on_commit),
