@@ -95,6 +95,43 @@ static inline ecm_calling_cache *st_test_calling_cache(void)
     return ecm_calling_cache_new(&legal);
 }
 
+/* What a strategy test group's setup does: the log at ERROR as name, the
+ * scratch database d (see st_test_db_open) and the results context ctx,
+ * with a calling-window cache when with_calling. Returns 0 (also when
+ * ECM_TEST_PG_DSN is unset: d stays zeroed and the tests skip) or -1. */
+static inline int st_test_group_open(const char *name, st_test_db *d, const char *prefix,
+                                     st_results_ctx *ctx, int with_calling)
+{
+    ecm_test_log_init(name, ECM_LOG_ERROR);
+    if (ecm_test_pg_dsn() == NULL) {
+        return 0;
+    }
+    if (st_test_db_open(d, prefix) != 0) {
+        return -1;
+    }
+    *ctx = st_test_results_ctx();
+    if (with_calling) {
+        ctx->calling = st_test_calling_cache();
+        if (ctx->calling == NULL) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Undoes st_test_group_open(): ctx's calling cache, if any, and d. */
+static inline void st_test_group_close(st_test_db *d, st_results_ctx *ctx)
+{
+    if (d->db == NULL) {
+        return;
+    }
+    if (ctx->calling != NULL) {
+        ecm_calling_cache_destroy(ctx->calling);
+        ctx->calling = NULL;
+    }
+    st_test_db_close(d);
+}
+
 /* A call result for attempt of contact_id, with event id number seq (unique
  * per test database), raw code 8, counted unless NOT_ATTEMPTED, at the
  * wall-clock now. Can't fail. */

@@ -171,71 +171,106 @@ static void wait_published(ecm_outbox_relay *r, uint64_t n)
     assert_int_equal(ecm_outbox_relay_published(r), n);
 }
 
-/* A relay that has scanned the empty outbox and is idle now, waiting up to
- * poll_ms. */
-static ecm_outbox_relay *idle_relay(ecm_kafka_producer *p, ecm_metrics *metrics, int poll_ms,
-                                    volatile sig_atomic_t *stop)
+/* What a relay test holds: its stop flag, metrics, a writer's pool, the
+ * relay's producer, and the relay and a consumer once made (NULL until
+ * then); relay_fixture_close() stops and frees whatever is there. */
+typedef struct {
+    volatile sig_atomic_t stop;
+    ecm_metrics *metrics;
+    ecm_pg *pg;
+    ecm_kafka_producer *producer;
+    ecm_outbox_relay *relay;
+    ecm_kafka_consumer *consumer;
+} relay_fixture;
+
+/* Opens a fixture on the empty outbox. */
+static void relay_fixture_open(relay_fixture *f)
 {
-    ecm_outbox_relay *r = ecm_outbox_relay_start(g_env.db->dsn, p, metrics, poll_ms, stop);
-    assert_non_null(r);
+    memset(f, 0, sizeof *f);
+    f->metrics = ecm_metrics_new();
+    f->pg = ecm_pg_new(g_env.db->dsn, &f->stop);
+    assert_int_equal(outbox_count(), 0);
+    f->producer = relay_producer(f->metrics);
+}
+
+static void relay_fixture_start(relay_fixture *f, int poll_ms)
+{
+    f->relay = ecm_outbox_relay_start(g_env.db->dsn, f->producer, f->metrics, poll_ms, &f->stop);
+    assert_non_null(f->relay);
+}
+
+/* Starts a relay and returns once it has scanned the empty outbox and is
+ * idle, waiting up to poll_ms. */
+static void relay_fixture_start_idle(relay_fixture *f, int poll_ms)
+{
+    relay_fixture_start(f, poll_ms);
     int64_t until = ecm_clock_wall_ms() + WAIT_MS;
-    while (!ecm_outbox_relay_healthy(r) && ecm_clock_wall_ms() < until)
+    while (!ecm_outbox_relay_healthy(f->relay) && ecm_clock_wall_ms() < until)
         ecm_test_sleep_ms(20);
     ecm_test_sleep_ms(300);
-    return r;
+}
+
+/* A consumer of topic from its start, in group "g.<topic>". */
+static void relay_fixture_consume(relay_fixture *f, const char *topic)
+{
+    char group[64];
+    snprintf(group, sizeof group, "g.%s", topic);
+    f->consumer = ecm_test_kafka_consumer(&g_env.kafka, NULL, group, topic, "ob.dlq");
+}
+
+static void relay_fixture_close(relay_fixture *f)
+{
+    if (f->relay)
+        ecm_outbox_relay_stop(f->relay, 5000);
+    if (f->consumer)
+        ecm_kafka_consumer_destroy(f->consumer);
+    ecm_kafka_producer_destroy(f->producer);
+    ecm_pg_destroy(f->pg);
+    ecm_metrics_destroy(f->metrics);
 }
 
 static void test_outbox_relay_publishes_committed_rows_once_in_id_order(void **state)
 {
     (void)state;
     ecm_test_need(g_env.db);
-    volatile sig_atomic_t stop = 0;
-    ecm_metrics *metrics = ecm_metrics_new();
-    ecm_pg *pg = ecm_pg_new(g_env.db->dsn, &stop);
-    assert_int_equal(outbox_count(), 0);
+    relay_fixture f;
+    relay_fixture_open(&f);
 
     /* Outside a transaction the event would be committed alone: refused. */
-    assert_int_equal(add_event(pg, "ob.events", 999, 0), -1);
+    assert_int_equal(add_event(f.pg, "ob.events", 999, 0), -1);
 
-    commit_events(pg, "ob.events", 1, 20);
+    commit_events(f.pg, "ob.events", 1, 20);
 
     /* A rolled-back transaction's events never existed. */
-    assert_int_equal(ecm_pg_begin(pg), 0);
+    assert_int_equal(ecm_pg_begin(f.pg), 0);
     for (int64_t id = 1001; id <= 1003; id++)
-        assert_int_equal(add_event(pg, "ob.events", id, 0), 0);
-    ecm_pg_rollback(pg);
+        assert_int_equal(add_event(f.pg, "ob.events", id, 0), 0);
+    ecm_pg_rollback(f.pg);
 
-    assert_int_equal(ecm_pg_begin(pg), 0);
-    assert_int_equal(ecm_outbox_copy_begin(pg), 0);
+    assert_int_equal(ecm_pg_begin(f.pg), 0);
+    assert_int_equal(ecm_outbox_copy_begin(f.pg), 0);
     for (int64_t id = 21; id <= 35; id++)
-        assert_int_equal(add_event(pg, "ob.events", id, 1), 0);
-    assert_int_equal(ecm_outbox_copy_end(pg), 0);
-    assert_int_equal(ecm_pg_commit(pg), 0);
+        assert_int_equal(add_event(f.pg, "ob.events", id, 1), 0);
+    assert_int_equal(ecm_outbox_copy_end(f.pg), 0);
+    assert_int_equal(ecm_pg_commit(f.pg), 0);
     assert_int_equal(outbox_count(), 35);
 
-    ecm_kafka_producer *p = relay_producer(metrics);
-    ecm_outbox_relay *r = ecm_outbox_relay_start(g_env.db->dsn, p, metrics, 20, &stop);
-    assert_non_null(r);
-    ecm_kafka_consumer *c =
-        ecm_test_kafka_consumer(&g_env.kafka, NULL, "g.ob.events", "ob.events", "ob.dlq");
-    assert_int_equal(consume_in_order(c, 1, 35), 35);
-    wait_published(r, 35);
+    relay_fixture_start(&f, 20);
+    relay_fixture_consume(&f, "ob.events");
+    assert_int_equal(consume_in_order(f.consumer, 1, 35), 35);
+    wait_published(f.relay, 35);
     assert_int_equal(outbox_count(), 0);
-    assert_int_equal(ecm_outbox_relay_healthy(r), 1);
-    assert_true(ecm_metric_value(ecm_metrics_counter(metrics, "ecm_outbox_published_total", "x")) ==
-                35.0);
+    assert_int_equal(ecm_outbox_relay_healthy(f.relay), 1);
+    assert_true(ecm_metric_value(
+                    ecm_metrics_counter(f.metrics, "ecm_outbox_published_total", "x")) == 35.0);
     /* Each scan that published rows timed its wait for the acks and itself. */
     const double bound = 1.0;
-    double scans =
-        ecm_metric_value(ecm_metrics_histogram(metrics, "ecm_outbox_scan_seconds", "x", &bound, 1));
+    double scans = ecm_metric_value(
+        ecm_metrics_histogram(f.metrics, "ecm_outbox_scan_seconds", "x", &bound, 1));
     assert_true(scans >= 1.0);
-    assert_true(ecm_metric_value(ecm_metrics_histogram(metrics, "ecm_outbox_ack_wait_seconds", "x",
-                                                       &bound, 1)) == scans);
-    ecm_outbox_relay_stop(r, 5000);
-    ecm_kafka_consumer_destroy(c);
-    ecm_kafka_producer_destroy(p);
-    ecm_pg_destroy(pg);
-    ecm_metrics_destroy(metrics);
+    assert_true(ecm_metric_value(ecm_metrics_histogram(f.metrics, "ecm_outbox_ack_wait_seconds",
+                                                       "x", &bound, 1)) == scans);
+    relay_fixture_close(&f);
 }
 
 /* 4,500 committed rows: a scan reads and sends up to four pages of 1,000
@@ -245,91 +280,67 @@ static void test_outbox_relay_sends_pages_before_waiting_for_acks(void **state)
 {
     (void)state;
     ecm_test_need(g_env.db);
-    volatile sig_atomic_t stop = 0;
-    ecm_metrics *metrics = ecm_metrics_new();
-    ecm_pg *pg = ecm_pg_new(g_env.db->dsn, &stop);
-    assert_int_equal(outbox_count(), 0);
-    commit_events(pg, "ob.pages", 1, 4500);
+    relay_fixture f;
+    relay_fixture_open(&f);
+    commit_events(f.pg, "ob.pages", 1, 4500);
 
-    ecm_kafka_producer *p = relay_producer(metrics);
-    ecm_outbox_relay *r = ecm_outbox_relay_start(g_env.db->dsn, p, metrics, 20, &stop);
-    assert_non_null(r);
-    ecm_kafka_consumer *c =
-        ecm_test_kafka_consumer(&g_env.kafka, NULL, "g.ob.pages", "ob.pages", "ob.dlq");
-    assert_int_equal(consume_in_order(c, 1, 4500), 4500);
-    wait_published(r, 4500);
+    relay_fixture_start(&f, 20);
+    relay_fixture_consume(&f, "ob.pages");
+    assert_int_equal(consume_in_order(f.consumer, 1, 4500), 4500);
+    wait_published(f.relay, 4500);
     assert_int_equal(outbox_count(), 0);
     const double bound = 1.0;
-    assert_true(ecm_metric_value(ecm_metrics_histogram(metrics, "ecm_outbox_scan_seconds", "x",
+    assert_true(ecm_metric_value(ecm_metrics_histogram(f.metrics, "ecm_outbox_scan_seconds", "x",
                                                        &bound, 1)) == 2.0);
-    ecm_outbox_relay_stop(r, 5000);
-    ecm_kafka_consumer_destroy(c);
-    ecm_kafka_producer_destroy(p);
-    ecm_pg_destroy(pg);
-    ecm_metrics_destroy(metrics);
+    relay_fixture_close(&f);
 }
 
 static void test_outbox_rows_wait_while_broker_is_down_then_publish(void **state)
 {
     (void)state;
     ecm_test_need(g_env.db);
-    volatile sig_atomic_t stop = 0;
-    ecm_metrics *metrics = ecm_metrics_new();
-    ecm_pg *pg = ecm_pg_new(g_env.db->dsn, &stop);
-    assert_int_equal(outbox_count(), 0);
-    ecm_kafka_producer *p = relay_producer(metrics);
-    ecm_outbox_relay *r = ecm_outbox_relay_start(g_env.db->dsn, p, metrics, 20, &stop);
-    assert_non_null(r);
+    relay_fixture f;
+    relay_fixture_open(&f);
+    relay_fixture_start(&f, 20);
 
     assert_int_equal(rd_kafka_mock_broker_set_down(g_env.kafka.mock, 1), 0);
-    commit_events(pg, "ob.down", 1, 5);
+    commit_events(f.pg, "ob.down", 1, 5);
     ecm_test_sleep_ms(2500);
     assert_int_equal(outbox_count(), 5);
-    assert_int_equal(ecm_outbox_relay_published(r), 0);
+    assert_int_equal(ecm_outbox_relay_published(f.relay), 0);
 
     assert_int_equal(rd_kafka_mock_broker_set_up(g_env.kafka.mock, 1), 0);
-    wait_published(r, 5);
+    wait_published(f.relay, 5);
     assert_int_equal(outbox_count(), 0);
-    ecm_kafka_consumer *c =
-        ecm_test_kafka_consumer(&g_env.kafka, NULL, "g.ob.down", "ob.down", "ob.dlq");
-    assert_int_equal(consume_in_order(c, 1, 5), 5);
-    ecm_outbox_relay_stop(r, 5000);
-    ecm_kafka_consumer_destroy(c);
-    ecm_kafka_producer_destroy(p);
-    ecm_pg_destroy(pg);
-    ecm_metrics_destroy(metrics);
+    relay_fixture_consume(&f, "ob.down");
+    assert_int_equal(consume_in_order(f.consumer, 1, 5), 5);
+    relay_fixture_close(&f);
 }
 
 static void test_outbox_relay_stop_drains_waiting_rows(void **state)
 {
     (void)state;
     ecm_test_need(g_env.db);
-    volatile sig_atomic_t stop = 0;
-    ecm_metrics *metrics = ecm_metrics_new();
-    ecm_pg *pg = ecm_pg_new(g_env.db->dsn, &stop);
-    assert_int_equal(outbox_count(), 0);
-    ecm_kafka_producer *p = relay_producer(metrics);
+    relay_fixture f;
+    relay_fixture_open(&f);
     /* A long idle wait and no notification (the trigger is off, as where
      * LISTEN is unavailable): only the stop can make it publish promptly. */
     PGconn *admin = ecm_test_pg_connect(g_env.db->dsn);
     ecm_test_pg_exec(admin, "ALTER TABLE outbox DISABLE TRIGGER outbox_notify");
-    ecm_outbox_relay *r = idle_relay(p, metrics, 10000, &stop);
+    relay_fixture_start_idle(&f, 10000);
 
-    commit_events(pg, "ob.drain", 1, 10);
+    commit_events(f.pg, "ob.drain", 1, 10);
     int64_t t0 = ecm_clock_wall_ms();
-    ecm_outbox_relay_stop(r, 8000);
+    ecm_outbox_relay_stop(f.relay, 8000);
+    f.relay = NULL;
     assert_true(ecm_clock_wall_ms() - t0 < 8000);
     assert_int_equal(outbox_count(), 0);
-    ecm_kafka_producer_destroy(p);
 
-    ecm_kafka_consumer *c =
-        ecm_test_kafka_consumer(&g_env.kafka, NULL, "g.ob.drain", "ob.drain", "ob.dlq");
-    assert_int_equal(consume_in_order(c, 1, 10), 10);
-    ecm_kafka_consumer_destroy(c);
+    relay_fixture_consume(&f, "ob.drain");
+    assert_int_equal(consume_in_order(f.consumer, 1, 10), 10);
     ecm_test_pg_exec(admin, "ALTER TABLE outbox ENABLE TRIGGER outbox_notify");
     PQfinish(admin);
-    ecm_pg_destroy(pg);
-    ecm_metrics_destroy(metrics);
+    relay_fixture_close(&f);
 }
 
 /* An idle relay waits on the outbox's notification, not on its poll: rows
@@ -338,28 +349,20 @@ static void test_outbox_idle_relay_wakes_on_commit(void **state)
 {
     (void)state;
     ecm_test_need(g_env.db);
-    volatile sig_atomic_t stop = 0;
-    ecm_metrics *metrics = ecm_metrics_new();
-    ecm_pg *pg = ecm_pg_new(g_env.db->dsn, &stop);
-    assert_int_equal(outbox_count(), 0);
-    ecm_kafka_producer *p = relay_producer(metrics);
-    ecm_outbox_relay *r = idle_relay(p, metrics, 60000, &stop);
+    relay_fixture f;
+    relay_fixture_open(&f);
+    relay_fixture_start_idle(&f, 60000);
 
-    ecm_kafka_consumer *c =
-        ecm_test_kafka_consumer(&g_env.kafka, NULL, "g.ob.wake", "ob.wake", "ob.dlq");
+    relay_fixture_consume(&f, "ob.wake");
     int64_t t0 = ecm_clock_wall_ms();
-    commit_events(pg, "ob.wake", 1, 5);
+    commit_events(f.pg, "ob.wake", 1, 5);
     /* Well inside the minute the poll would take. */
-    while (ecm_outbox_relay_published(r) < 5 && ecm_clock_wall_ms() - t0 < 30000)
+    while (ecm_outbox_relay_published(f.relay) < 5 && ecm_clock_wall_ms() - t0 < 30000)
         ecm_test_sleep_ms(20);
-    assert_int_equal(ecm_outbox_relay_published(r), 5);
-    assert_int_equal(consume_in_order(c, 1, 5), 5);
+    assert_int_equal(ecm_outbox_relay_published(f.relay), 5);
+    assert_int_equal(consume_in_order(f.consumer, 1, 5), 5);
     assert_int_equal(outbox_count(), 0);
-    ecm_outbox_relay_stop(r, 5000);
-    ecm_kafka_consumer_destroy(c);
-    ecm_kafka_producer_destroy(p);
-    ecm_pg_destroy(pg);
-    ecm_metrics_destroy(metrics);
+    relay_fixture_close(&f);
 }
 
 static double standby_count(ecm_metrics *metrics)
@@ -384,43 +387,34 @@ static void test_outbox_relay_stands_by_while_another_drains(void **state)
 {
     (void)state;
     ecm_test_need(g_env.db);
-    volatile sig_atomic_t stop = 0;
-    ecm_metrics *metrics = ecm_metrics_new();
-    ecm_pg *pg = ecm_pg_new(g_env.db->dsn, &stop);
-    assert_int_equal(outbox_count(), 0);
+    relay_fixture f;
+    relay_fixture_open(&f);
     PGconn *holder = hold_outbox_lock();
-    ecm_kafka_producer *p = relay_producer(metrics);
-    ecm_outbox_relay *r = ecm_outbox_relay_start(g_env.db->dsn, p, metrics, 3000, &stop);
-    assert_non_null(r);
+    relay_fixture_start(&f, 3000);
     int64_t until = ecm_clock_wall_ms() + WAIT_MS;
-    while (standby_count(metrics) < 1 && ecm_clock_wall_ms() < until)
+    while (standby_count(f.metrics) < 1 && ecm_clock_wall_ms() < until)
         ecm_test_sleep_ms(10);
-    double base = standby_count(metrics);
+    double base = standby_count(f.metrics);
     assert_true(base >= 1);
 
     /* Ten commits, ten notifications, well inside the 3 s standby: no new
      * try (a run slower than that proves nothing and asserts nothing). */
     int64_t t0 = ecm_clock_wall_ms();
     for (int64_t id = 1; id <= 10; id++)
-        commit_events(pg, "ob.standby", id, id);
+        commit_events(f.pg, "ob.standby", id, id);
     ecm_test_sleep_ms(200);
     if (ecm_clock_wall_ms() - t0 < 1000)
-        assert_true(standby_count(metrics) == base);
-    assert_int_equal(ecm_outbox_relay_published(r), 0);
+        assert_true(standby_count(f.metrics) == base);
+    assert_int_equal(ecm_outbox_relay_published(f.relay), 0);
     assert_int_equal(outbox_count(), 10);
 
     ecm_test_pg_exec(holder, "COMMIT");
     PQfinish(holder);
-    wait_published(r, 10);
+    wait_published(f.relay, 10);
     assert_int_equal(outbox_count(), 0);
-    ecm_kafka_consumer *c =
-        ecm_test_kafka_consumer(&g_env.kafka, NULL, "g.ob.standby", "ob.standby", "ob.dlq");
-    assert_int_equal(consume_in_order(c, 1, 10), 10);
-    ecm_outbox_relay_stop(r, 5000);
-    ecm_kafka_consumer_destroy(c);
-    ecm_kafka_producer_destroy(p);
-    ecm_pg_destroy(pg);
-    ecm_metrics_destroy(metrics);
+    relay_fixture_consume(&f, "ob.standby");
+    assert_int_equal(consume_in_order(f.consumer, 1, 10), 10);
+    relay_fixture_close(&f);
 }
 
 /* Waits until the relay's floor reaches at least id; returns the floor. */
@@ -454,10 +448,8 @@ static void test_outbox_relay_delivers_lower_id_committed_after_higher(void **st
 {
     (void)state;
     ecm_test_need(g_env.db);
-    volatile sig_atomic_t stop = 0;
-    ecm_metrics *metrics = ecm_metrics_new();
-    ecm_pg *pg = ecm_pg_new(g_env.db->dsn, &stop);
-    assert_int_equal(outbox_count(), 0);
+    relay_fixture f;
+    relay_fixture_open(&f);
     PGconn *admin = ecm_test_pg_connect(g_env.db->dsn);
     ecm_test_pg_exec(admin, "CREATE FUNCTION ob_test_gate() RETURNS trigger LANGUAGE plpgsql AS "
                             "$$ BEGIN PERFORM pg_advisory_xact_lock_shared(4242); RETURN NEW; "
@@ -465,8 +457,7 @@ static void test_outbox_relay_delivers_lower_id_committed_after_higher(void **st
     ecm_test_pg_exec(admin, "CREATE TRIGGER ob_test_gate BEFORE INSERT ON outbox FOR EACH ROW "
                             "WHEN (NEW.msg_key = 'gated') EXECUTE FUNCTION ob_test_gate()");
     ecm_test_pg_exec(admin, "SELECT pg_advisory_lock(4242)");
-    ecm_kafka_producer *p = relay_producer(metrics);
-    ecm_outbox_relay *r = idle_relay(p, metrics, 20, &stop);
+    relay_fixture_start_idle(&f, 20);
 
     PGconn *a = ecm_test_pg_connect(g_env.db->dsn);
     ecm_test_pg_exec(a, "BEGIN");
@@ -483,10 +474,10 @@ static void test_outbox_relay_delivers_lower_id_committed_after_higher(void **st
                      1);
     long long id_a = ecm_test_pg_int(admin, "SELECT last_value FROM outbox_id_seq");
 
-    commit_events(pg, "ob.late", 2, 2);
-    wait_published(r, 1);
+    commit_events(f.pg, "ob.late", 2, 2);
+    wait_published(f.relay, 1);
     assert_int_equal(outbox_count(), 0);
-    assert_true(ecm_outbox_relay_floor(r) < id_a);
+    assert_true(ecm_outbox_relay_floor(f.relay) < id_a);
 
     ecm_test_pg_exec(admin, "SELECT pg_advisory_unlock(4242)");
     PGresult *res;
@@ -496,17 +487,16 @@ static void test_outbox_relay_delivers_lower_id_committed_after_higher(void **st
     }
     ecm_test_pg_exec(a, "COMMIT");
     PQfinish(a);
-    wait_published(r, 2);
+    wait_published(f.relay, 2);
     assert_int_equal(outbox_count(), 0);
-    assert_true(wait_floor(r, id_a + 1) >= id_a + 1);
+    assert_true(wait_floor(f.relay, id_a + 1) >= id_a + 1);
 
-    ecm_outbox_relay_stop(r, 5000);
+    ecm_outbox_relay_stop(f.relay, 5000);
+    f.relay = NULL;
     ecm_test_pg_exec(admin, "DROP TRIGGER ob_test_gate ON outbox");
     ecm_test_pg_exec(admin, "DROP FUNCTION ob_test_gate()");
     PQfinish(admin);
-    ecm_kafka_producer_destroy(p);
-    ecm_pg_destroy(pg);
-    ecm_metrics_destroy(metrics);
+    relay_fixture_close(&f);
 }
 
 /* Shared buffers (hit + read) that EXPLAIN ANALYZE counts for the query. */
@@ -535,9 +525,8 @@ static void test_outbox_relay_reads_above_the_rows_it_deleted(void **state)
 {
     (void)state;
     ecm_test_need(g_env.db);
-    volatile sig_atomic_t stop = 0;
-    ecm_metrics *metrics = ecm_metrics_new();
-    assert_int_equal(outbox_count(), 0);
+    relay_fixture f;
+    relay_fixture_open(&f);
     PGconn *holder = ecm_test_pg_connect(g_env.db->dsn);
     ecm_test_pg_exec(holder, "BEGIN ISOLATION LEVEL REPEATABLE READ");
     ecm_test_pg_exec(holder, "SELECT 1");
@@ -546,12 +535,10 @@ static void test_outbox_relay_reads_above_the_rows_it_deleted(void **state)
                         "SELECT 'ob.dead', g::text, gen_random_uuid(), 'ecm.v1.ContactRetry', "
                         "'/ecm/test', '\\x0801' FROM generate_series(1, 20000) g");
     long long last = ecm_test_pg_int(c, "SELECT last_value FROM outbox_id_seq");
-    ecm_kafka_producer *p = relay_producer(metrics);
-    ecm_outbox_relay *r = ecm_outbox_relay_start(g_env.db->dsn, p, metrics, 20, &stop);
-    assert_non_null(r);
-    wait_published(r, 20000);
+    relay_fixture_start(&f, 20);
+    wait_published(f.relay, 20000);
     assert_int_equal(outbox_count(), 0);
-    int64_t floor = wait_floor(r, last);
+    int64_t floor = wait_floor(f.relay, last);
     assert_true(floor >= last);
 
     char from_floor[160];
@@ -567,12 +554,12 @@ static void test_outbox_relay_reads_above_the_rows_it_deleted(void **state)
     assert_true(at_head >= 50);
     assert_true(at_head > 10 * at_floor);
 
-    ecm_outbox_relay_stop(r, 5000);
+    ecm_outbox_relay_stop(f.relay, 5000);
+    f.relay = NULL;
     ecm_test_pg_exec(holder, "ROLLBACK");
     PQfinish(holder);
     PQfinish(c);
-    ecm_kafka_producer_destroy(p);
-    ecm_metrics_destroy(metrics);
+    relay_fixture_close(&f);
 }
 
 /* Unpacks the ContactClosed of contact key on topic "ob.closed" and checks

@@ -40,19 +40,13 @@ static fixture fx;
 static int group_setup(void **state)
 {
     (void)state;
-    if (ecm_test_pg_dsn() == NULL)
-        return 0;
-    ecm_log_init("test_st_loop", ECM_LOG_ERROR);
-    if (st_test_db_open(&fx.d, "ecm_st_loop_test") != 0)
-        return -1;
-    fx.rctx = st_test_results_ctx();
-    return 0;
+    return st_test_group_open("test_st_loop", &fx.d, "ecm_st_loop_test", &fx.rctx, 0);
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    st_test_db_close(&fx.d);
+    st_test_group_close(&fx.d, &fx.rctx);
     return 0;
 }
 

@@ -91,23 +91,13 @@ static long long pcb_at_ms(long long contact)
 static int group_setup(void **state)
 {
     (void)state;
-    if (ecm_test_pg_dsn() == NULL)
-        return 0;
-    ecm_test_log_init("test_st_pcb", ECM_LOG_ERROR);
-    if (st_test_db_open(&fx.d, "ecm_pcb_st") != 0)
-        return -1;
-    fx.ctx = st_test_results_ctx();
-    fx.ctx.calling = st_test_calling_cache();
-    return fx.ctx.calling == NULL ? -1 : 0;
+    return st_test_group_open("test_st_pcb", &fx.d, "ecm_pcb_st", &fx.ctx, 1);
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    if (fx.d.db == NULL)
-        return 0;
-    ecm_calling_cache_destroy(fx.ctx.calling);
-    st_test_db_close(&fx.d);
+    st_test_group_close(&fx.d, &fx.ctx);
     return 0;
 }
 

@@ -75,17 +75,11 @@ static st_apply_status apply(const st_result *r, st_apply_info *info)
 static int group_setup(void **state)
 {
     (void)state;
-    if (ecm_test_pg_dsn() == NULL)
-        return 0;
-    ecm_log_init("test_st_results", ECM_LOG_ERROR);
-    if (st_test_db_open(&fx.d, "ecm_strategy_test") != 0)
+    if (st_test_group_open("test_st_results", &fx.d, "ecm_strategy_test", &fx.wctx, 1) != 0)
         return -1;
-
-    fx.rctx = st_test_results_ctx();
-    fx.wctx = fx.rctx;
-    fx.wctx.calling = st_test_calling_cache();
-    if (fx.wctx.calling == NULL)
-        return -1;
+    /* The same context without the calling window: retries at now + delay. */
+    fx.rctx = fx.wctx;
+    fx.rctx.calling = NULL;
     fx.sctx = st_test_sched_ctx();
     return 0;
 }
@@ -93,10 +87,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     (void)state;
-    if (fx.d.db == NULL)
-        return 0;
-    ecm_calling_cache_destroy(fx.wctx.calling);
-    st_test_db_close(&fx.d);
+    st_test_group_close(&fx.d, &fx.wctx);
     return 0;
 }
 

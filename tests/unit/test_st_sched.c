@@ -126,24 +126,16 @@ static void assert_campaign_expired_from(long long camp, const char *previous)
 static int group_setup(void **state)
 {
     (void)state;
-    if (ecm_test_pg_dsn() == NULL)
-        return 0;
-    ecm_log_init("test_st_sched", ECM_LOG_ERROR);
-    if (st_test_db_open(&fx.d, "ecm_strategy_sched") != 0)
+    if (st_test_group_open("test_st_sched", &fx.d, "ecm_strategy_sched", &fx.rctx, 1) != 0)
         return -1;
-    fx.rctx = st_test_results_ctx();
-    fx.rctx.calling = st_test_calling_cache();
     fx.sctx = st_test_sched_ctx();
-    return fx.rctx.calling != NULL ? 0 : -1;
+    return 0;
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    if (fx.d.db == NULL)
-        return 0;
-    ecm_calling_cache_destroy(fx.rctx.calling);
-    st_test_db_close(&fx.d);
+    st_test_group_close(&fx.d, &fx.rctx);
     return 0;
 }
 

@@ -104,13 +104,9 @@ static double metric(const char *name)
 static int group_setup(void **state)
 {
     (void)state;
-    if (ecm_test_pg_dsn() == NULL)
-        return 0;
-    ecm_log_init("test_st_switch", ECM_LOG_ERROR);
-    if (st_test_db_open(&fx.d, "ecm_st_switch") != 0)
+    if (st_test_group_open("test_st_switch", &fx.d, "ecm_st_switch", &fx.rctx, 0) != 0)
         return -1;
     fx.metrics = ecm_metrics_new();
-    fx.rctx = st_test_results_ctx();
     fx.rctx.metrics = fx.metrics;
     fx.sctx = st_test_sched_ctx();
     return 0;
@@ -119,10 +115,8 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     (void)state;
-    if (fx.d.db == NULL)
-        return 0;
     ecm_metrics_destroy(fx.metrics);
-    st_test_db_close(&fx.d);
+    st_test_group_close(&fx.d, &fx.rctx);
     return 0;
 }
 
