@@ -111,30 +111,35 @@ ecm_pid gateway >/dev/null || ecm_die "the gateway is not running"
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 
-# CPU seconds (user + system) so far of a process; of PostgreSQL: the
-# postmaster, its live children, and the children that have exited (the
-# postmaster's cutime/cstime hold those).
+# CPU ticks (user + system) so far: "name ticks" a line for each of procs
+# that runs, then "postgres ticks" (the postmaster, its live children, and
+# the children that have exited: the postmaster's cutime/cstime hold those).
+# One cat and one awk over their stat files, each line keyed by its pid, so
+# that a round of the progress loop forks a handful of processes, not an awk
+# a process (1-3 s a round on the loaded machine, session 18). A process
+# gone since the start prints 0.
 clk_tck=$(getconf CLK_TCK)
-proc_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 + $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
-pg_ticks() { # one awk over the postmaster's and its children's stat files
-    local pm
-    pm=$(head -n 1 "$ECM_DEV_DIR/pg/data/postmaster.pid" 2>/dev/null) || pm=
-    [[ -n $pm ]] || {
-        echo 0
-        return
-    }
-    # shellcheck disable=SC2046
-    cat "/proc/$pm/stat" $(pgrep -P "$pm" | sed 's|.*|/proc/&/stat|') 2>/dev/null |
-        awk '{ sub(/^.*\) /, ""); t += $12 + $13 + $14 + $15 } END { print t + 0 }'
-}
 procs=(gateway feeder result-sync result-sync-uccx strategy cisco-sim devbroker)
 declare -A pid_of cpu0
-cpu_snapshot() { # prints "name ticks" a line
-    local p
+cpu_snapshot() {
+    local p pm map='' order='' files=()
     for p in "${procs[@]}"; do
-        [[ -n ${pid_of[$p]-} ]] && echo "$p $(proc_ticks "${pid_of[$p]}")"
+        [[ -n ${pid_of[$p]-} ]] || continue
+        map+="${pid_of[$p]}=$p "
+        order+="$p "
+        files+=("/proc/${pid_of[$p]}/stat")
     done
-    echo "postgres $(pg_ticks)"
+    pm=$(head -n 1 "$ECM_DEV_DIR/pg/data/postmaster.pid" 2>/dev/null) || pm=
+    if [[ -n $pm ]]; then
+        files+=("/proc/$pm/stat")
+        for p in $(pgrep -P "$pm"); do files+=("/proc/$p/stat"); done
+    fi
+    cat "${files[@]}" 2>/dev/null | awk -v map="$map" -v order="$order" '
+        BEGIN { n = split(map, kv, " "); for (i = 1; i <= n; i++) { split(kv[i], a, "="); name[a[1]] = a[2] } }
+        { pid = $1; sub(/^.*\) /, ""); t = $12 + $13 + $14 + $15
+          if (pid in name) ticks[name[pid]] = t; else pg += t }
+        END { n = split(order, o, " "); for (i = 1; i <= n; i++) print o[i], ticks[o[i]] + 0
+              print "postgres", pg + 0 }'
 }
 for p in "${procs[@]}"; do
     pid_of[$p]=$(ecm_pid "$p" 2>/dev/null) || unset "pid_of[$p]"
@@ -150,6 +155,14 @@ if [[ $(ecm_psql -tA <<<"SELECT count(*) FROM pg_available_extensions WHERE name
     ecm_psql -tA -c 'SELECT pg_stat_statements_reset()' >/dev/null 2>&1; then
     pgss=1
 fi
+
+# Every autovacuum and autoanalyze logged with its CPU ("system usage: CPU:
+# user: ... s, system: ... s"), so that the end can tell vacuum's share of
+# PostgreSQL's CPU in each window: a cost that grows with the tables' size.
+pglog=$ECM_DEV_DIR/logs/postgres.log
+pglog_from=$(($(stat -c %s "$pglog" 2>/dev/null || echo 0) + 1))
+ecm_psql -q -c 'ALTER SYSTEM SET log_autovacuum_min_duration = 0' -c 'SELECT pg_reload_conf()' \
+    >/dev/null 2>&1 || true
 
 strategy=BenchVoice$delay
 strategy_id=$(ecm_create_fast_strategy "$strategy" "$delay") || ecm_die "could not create the strategy $strategy"
@@ -167,11 +180,11 @@ echo "== voice end to end, $n contacts, campaign $cid (Cisco target $target), st
 # ecm_outbox_scan_seconds, then each process's CPU ticks in cpu_snapshot's
 # order.
 relay_svcs=(gateway feeder result-sync result-sync-uccx strategy sms)
+relay_urls=()
+for svc in "${relay_svcs[@]}"; do relay_urls+=("http://127.0.0.1:$(ecm_http_port "$svc")/metrics"); done
 sample() {
-    local s m
-    m=$(for s in "${relay_svcs[@]}"; do
-        curl -fsS --max-time 2 "http://127.0.0.1:$(ecm_http_port "$s")/metrics" 2>/dev/null || true
-    done | awk '$1 == "ecm_outbox_backlog" { b += $2 }
+    local m
+    m=$(curl -sS --max-time 4 "${relay_urls[@]}" 2>/dev/null | awk '$1 == "ecm_outbox_backlog" { b += $2 }
         $1 == "ecm_outbox_ack_wait_seconds_sum" { as += $2 } $1 == "ecm_outbox_ack_wait_seconds_count" { ac += $2 }
         $1 == "ecm_outbox_scan_seconds_sum" { ss += $2 } $1 == "ecm_outbox_scan_seconds_count" { sc += $2 }
         END { printf "%d %.3f %d %.3f %d", b, as, ac, ss, sc }')
@@ -363,11 +376,31 @@ awk -v t="$total" -v h="$clk_tck" -v a="$attempts" -v e="$e2e_s" -v c="$(nproc)"
 # made) and late (70% to 80%: before the tail, where a few retries wait and
 # idle polling dominates). Flat cost: late within 20% of early.
 cp "$tmp/timeline.tsv" "$ECM_DEV_DIR/logs/bench-voice-timeline.tsv" 2>/dev/null || true
+# autovac.tsv: one line an autovacuum or autoanalyze that ended during the
+# run: seconds since t0 at its end, "vacuum" or "analyze", the table, its
+# CPU seconds (user + system).
+tail -c "+$pglog_from" "$pglog" 2>/dev/null | TZ=UTC awk -v t0="$t0" '
+    match($0, /automatic (vacuum|analyze) of table "[^"]*"/) {
+        split($1, d, "-"); split($2, c, ":");
+        at = mktime(d[1] " " d[2] " " d[3] " " c[1] " " c[2] " " int(c[3])) + (c[3] - int(c[3])) - t0
+        what = substr($0, RSTART + 10, RLENGTH - 10); split(what, w, " ");
+        kind = w[1]; tbl = w[4]; gsub(/"/, "", tbl); open = 1; next }
+    open && /system usage: CPU: user:/ {
+        u = $0; sub(/.*CPU: user: /, "", u); st = u; sub(/ s,.*/, "", u); sub(/.*system: /, "", st); sub(/ s,.*/, "", st);
+        printf "%.2f %s %s %.2f\n", at, kind, tbl, u + st; open = 0 }' >"$tmp/autovac.tsv" || true
+if [[ -s $tmp/autovac.tsv ]]; then
+    echo
+    echo "-- autovacuum and autoanalyze during the run (PostgreSQL's log): the 12 tables with the most CPU"
+    awk '{ n[$2 " " $3]++; c[$2 " " $3] += $4 }
+        END { for (k in c) printf "   %-44s %4d runs %8.2f s CPU\n", k, n[k], c[k] }' "$tmp/autovac.tsv" |
+        sort -k5,5nr | head -n 12
+    awk '{ n++; t += $4 } END { printf "   %-44s %4d runs %8.2f s CPU\n", "all", n, t }' "$tmp/autovac.tsv"
+fi
 if (($(wc -l <"$tmp/timeline.tsv") >= 8)); then
     echo
     echo "-- early (10-20% of the attempts made) and late (70-80%) in the run, from the timeline ($(wc -l <"$tmp/timeline.tsv") rounds)"
     names="$(cpu_snapshot | awk '{ printf "%s ", $1 }')"
-    awk -v final="$attempts" -v h="$clk_tck" -v names="$names" '
+    awk -v final="$attempts" -v h="$clk_tck" -v names="$names" -v avfile="$tmp/autovac.tsv" '
         function win(lo, hi, tag,   i, a, j, k, d, bl, n, bmax) {
             for (i = 1; i <= nr && made[i] < lo * final; i++);
             for (j = i; j <= nr && made[j] < hi * final; j++);
@@ -379,13 +412,17 @@ if (($(wc -l <"$tmp/timeline.tsv") >= 8)); then
                 d = (tick[j, k] - tick[i, k]) / h;
                 printf "     %-18s %7.1f us/attempt  %5.0f%% of a core\n", nm[k], d * 1e6 / a, d * 100 / (el[j] - el[i]);
             }
+            d = 0; n = 0;
+            for (k = 1; k <= nav; k++) if (avat[k] > el[i] && avat[k] <= el[j]) { d += avcpu[k]; n++ }
+            printf "     %-18s %7.1f us/attempt  (%d autovacuum/autoanalyze runs ended in the window: part of postgres above)\n", "autovacuum", d * 1e6 / a, n;
             bl = 0; bmax = 0; n = 0;
             for (k = i; k <= j; k++) { bl += back[k]; n++; if (back[k] > bmax) bmax = back[k]; }
             printf "     outbox backlog mean %.0f, max %d rows; relay ack wait mean %.1f ms over %d batches, scan mean %.1f ms over %d\n",
                 bl / n, bmax, (ac[j] - ac[i] > 0 ? (as[j] - as[i]) * 1000 / (ac[j] - ac[i]) : 0), ac[j] - ac[i],
                 (sc[j] - sc[i] > 0 ? (ss[j] - ss[i]) * 1000 / (sc[j] - sc[i]) : 0), sc[j] - sc[i];
         }
-        BEGIN { np = split(names, nm, " ") }
+        BEGIN { np = split(names, nm, " ");
+                while ((getline line < avfile) > 0) { split(line, f, " "); nav++; avat[nav] = f[1]; avcpu[nav] = f[4] } }
         { nr++; el[nr] = $1; made[nr] = $2; back[nr] = $4; as[nr] = $5; ac[nr] = $6; ss[nr] = $7; sc[nr] = $8;
           for (k = 1; k <= np; k++) tick[nr, k] = $(8 + k) }
         END { win(0.1, 0.2, "early"); win(0.7, 0.8, "late") }' "$tmp/timeline.tsv"
