@@ -74,6 +74,9 @@ if ! ecm_kannel_ready; then
         tail -n 20 "$ECM_DEV_DIR/logs/bench-stack.log" >&2
         ecm_die "the dev stack did not start"
     fi
+    # The admin API key the gateway made at its first start (a fresh .dev
+    # had none when the environment was loaded above: 401).
+    ecm_env_load
 fi
 
 now() { date +%s.%N; }
