@@ -77,19 +77,19 @@ collect_logs() {
 # Logs of an earlier stack are kept apart rather than mixed into the first scenario's.
 collect_logs "$ECM_DEV_DIR/logs/before-e2e"
 
-passed=0
-failed=0
-failed_names=()
+failed_lint=0
 if ! lint_sleeps >"$ECM_DEV_DIR/logs/e2e-lint.log"; then
     cat "$ECM_DEV_DIR/logs/e2e-lint.log"
     echo "--- FAIL lint: a bare sleep above; wait for the state with e2e_wait_for" \
         "(tests/e2e/lib.sh), or say why a fixed pause is right with '# sleep-ok: <why>'"
-    failed=$((failed + 1))
-    failed_names+=(lint)
+    failed_lint=1
 fi
-for f in "${scenarios[@]}"; do
+# Runs scenario $1 on the stack of $ECM_DEV_DIR: prints its output and a
+# "--- PASS|FAIL name" line, and adds "pass|fail name" to $results.
+run_one() {
+    local f=$1 name out t0 verdict reason rc log
     name=$(basename "$f" .sh)
-    out=$ECM_DEV_DIR/logs/e2e/$name
+    out=$log_root/$name
     rm -rf "$out"
     mkdir -p "$out"
     t0=$SECONDS
@@ -152,12 +152,10 @@ for f in "${scenarios[@]}"; do
         esac
     }
     collect_logs "$out"
+    echo "$verdict $name" >>"$results"
     if [[ $verdict == pass ]]; then
-        passed=$((passed + 1))
         echo "--- PASS $name ($((SECONDS - t0))s)"
     else
-        failed=$((failed + 1))
-        failed_names+=("$name")
         echo "--- FAIL $name ($((SECONDS - t0))s): $reason; logs in $out"
         for log in "$out"/*.log; do
             case $(basename "$log") in scenario.log | stack-*.log) continue ;; esac
@@ -167,11 +165,91 @@ for f in "${scenarios[@]}"; do
             fi
         done
     fi
-done
+    return 0
+}
 
-if ((!pg_was_running)); then
-    "$devstack" stop >/dev/null 2>&1 || true
+# Lanes: with ECM_E2E_JOBS=N (default 2 on a machine with 2 or more cores)
+# N scenarios run at once, each lane on a stack of its own: lane 1 on
+# $ECM_DEV_DIR and its ports, lane k on $ECM_DEV_DIR/lanes/k and the port
+# block 100*(k-1) above. Most of a scenario's time is spent waiting for the
+# business clock or a peer, so two lanes take little more than half the
+# time of one. Each lane takes the next scenario from one queue; a
+# scenario's output is printed whole once it ends, so the log reads as if
+# they ran one after the other (each with its lane on the first line).
+jobs=${ECM_E2E_JOBS:-$(($(nproc) >= 2 ? 2 : 1))}
+[[ $jobs =~ ^[1-9][0-9]*$ ]] || ecm_die "ECM_E2E_JOBS must be a whole number >= 1 (got '$jobs')"
+((jobs <= ${#scenarios[@]})) || jobs=${#scenarios[@]}
+log_root=$ECM_DEV_DIR/logs/e2e
+work=$(mktemp -d "${TMPDIR:-/tmp}/ecm-e2e-run.XXXXXX")
+results=$work/results
+: >"$results"
+printf '%s\n' "${scenarios[@]}" >"$work/queue"
+echo 0 >"$work/next"
+
+# Prints the next scenario of the queue; fails when none is left.
+claim() {
+    local fd n f
+    exec {fd}>>"$work/queue.lock"
+    flock "$fd"
+    n=$(<"$work/next")
+    f=$(sed -n "$((n + 1))p" "$work/queue")
+    echo $((n + 1)) >"$work/next"
+    exec {fd}>&-
+    [[ -n $f ]] && echo "$f"
+}
+
+# Lane $1: its stack's directory and ports, then scenarios until the queue
+# is empty; the stack's PostgreSQL is stopped at the end unless it is lane
+# 1's and was running before.
+lane() {
+    local k=$1 f fd
+    if ((k > 1)); then
+        export ECM_DEV_DIR=$ECM_DEV_DIR/lanes/$k
+        export ECM_DEV_PORT_BASE=$((ECM_DEV_PORT_BASE + 100 * (k - 1)))
+        mkdir -p "$ECM_DEV_DIR/logs"
+        ecm_env_load
+    fi
+    while f=$(claim); do
+        if ((jobs == 1)); then
+            run_one "$f"
+            continue
+        fi
+        echo "... $(basename "$f" .sh) started in lane $k"
+        run_one "$f" >"$work/lane-$k.out" 2>&1
+        exec {fd}>>"$work/print.lock"
+        flock "$fd"
+        sed "1s/\$/ (lane $k)/" "$work/lane-$k.out"
+        exec {fd}>&-
+    done
+    if ((k > 1 || !pg_was_running)); then
+        "$devstack" stop >/dev/null 2>&1 || true
+    fi
+}
+
+if ((jobs == 1)); then
+    lane 1
+else
+    lane_pids=()
+    for ((k = 1; k <= jobs; k++)); do
+        lane "$k" &
+        lane_pids+=($!)
+    done
+    for p in "${lane_pids[@]}"; do wait "$p" || true; done
 fi
+
+passed=$(grep -c '^pass ' "$results" || true)
+failed=$(($(grep -c '^fail ' "$results" || true) + failed_lint))
+mapfile -t failed_names < <(sed -n 's/^fail //p' "$results")
+((failed_lint == 0)) || failed_names+=(lint)
+# A scenario no lane took (a lane died): counted as failed.
+for f in "${scenarios[@]}"; do
+    name=$(basename "$f" .sh)
+    if ! grep -qE "^(pass|fail) $name\$" "$results"; then
+        failed=$((failed + 1))
+        failed_names+=("$name (not run)")
+    fi
+done
+rm -rf "$work"
 ((failed == 0)) || echo "failed: ${failed_names[*]}"
 echo "$passed passed, $failed failed"
 ((failed == 0))
