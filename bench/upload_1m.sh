@@ -12,11 +12,15 @@
 #      events are published first), so that the ceiling is PostgreSQL's own;
 #   and the ratio of the two. It prints figures and never passes or fails on
 #   them; it exits non-zero only when it could not measure at all.
-#   bench/upload_1m.sh [-n N] [--keep]
-#   -n N     contacts (default 1000000)
-#   --keep   leave a stack this script started running, and the bench rows
-# Uses a running dev stack (same ECM_DEV_DIR / ECM_DEV_PORT_BASE) when its
-# gateway is up; otherwise starts one and stops it at the end.
+#   bench/upload_1m.sh [-n N] [--keep] [--no-reset]
+#   -n N        contacts (default 1000000)
+#   --keep      leave a stack this script started running, and the bench rows
+#   --no-reset  use a running stack as it is (else: devstack.sh reset, a new
+#               stack with empty databases, as bench/voice_e2e.sh does: the
+#               same upload took 0.62-0.83x the ceiling on a database that
+#               held 2 M contacts of other runs)
+# ECM_DEV_DIR / ECM_DEV_PORT_BASE select the stack; one this script started
+# (always, unless --no-reset found a gateway up) is stopped at the end.
 set -euo pipefail
 ECM_SCRIPT=bench-upload
 # shellcheck source=scripts/lib.sh
@@ -24,6 +28,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
 n=1000000
 keep=0
+reset=1
 while (($#)); do
     case $1 in
     -n)
@@ -31,8 +36,9 @@ while (($#)); do
         shift
         ;;
     --keep) keep=1 ;;
+    --no-reset) reset=0 ;;
     -h | --help)
-        sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *) ecm_die "unknown argument '$1' (try --help)" ;;
@@ -68,11 +74,19 @@ EOF
 }
 trap cleanup EXIT
 
-if ! ecm_pid gateway >/dev/null 2>&1; then
-    ecm_say "no gateway in $ECM_DEV_DIR: starting the dev stack (log: $ECM_DEV_DIR/logs/bench-stack.log)"
-    started=1
+if ((reset)) || ! ecm_pid gateway >/dev/null 2>&1; then
     mkdir -p "$ECM_DEV_DIR/logs"
-    if ! "$ECM_ROOT/scripts/devstack.sh" start >"$ECM_DEV_DIR/logs/bench-stack.log" 2>&1; then
+    if ((reset)); then
+        ecm_say "a new dev stack (empty databases; log: $ECM_DEV_DIR/logs/bench-stack.log)"
+        "$ECM_ROOT/scripts/devstack.sh" reset >"$ECM_DEV_DIR/logs/bench-stack.log" 2>&1 || {
+            tail -n 20 "$ECM_DEV_DIR/logs/bench-stack.log" >&2
+            ecm_die "devstack.sh reset failed"
+        }
+    else
+        ecm_say "no gateway in $ECM_DEV_DIR: starting the dev stack (log: $ECM_DEV_DIR/logs/bench-stack.log)"
+    fi
+    started=1
+    if ! "$ECM_ROOT/scripts/devstack.sh" start >>"$ECM_DEV_DIR/logs/bench-stack.log" 2>&1; then
         tail -n 20 "$ECM_DEV_DIR/logs/bench-stack.log" >&2
         ecm_die "the dev stack did not start"
     fi
