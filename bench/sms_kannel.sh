@@ -70,13 +70,7 @@ if ! ecm_kannel_ready; then
     # The service's own rate limit would otherwise be the figure: lift it so
     # the run measures ECM and Kannel, not the token bucket.
     export ECM_SMS_RATE_KANNEL=${ECM_SMS_RATE_KANNEL:-5000}
-    if ! "$ECM_ROOT/scripts/devstack.sh" start >"$ECM_DEV_DIR/logs/bench-stack.log" 2>&1; then
-        tail -n 20 "$ECM_DEV_DIR/logs/bench-stack.log" >&2
-        ecm_die "the dev stack did not start"
-    fi
-    # The admin API key the gateway made at its first start (a fresh .dev
-    # had none when the environment was loaded above: 401).
-    ecm_env_load
+    ecm_bench_stack 0
 fi
 
 now() { date +%s.%N; }

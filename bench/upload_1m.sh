@@ -75,24 +75,13 @@ EOF
 trap cleanup EXIT
 
 if ((reset)) || ! ecm_pid gateway >/dev/null 2>&1; then
-    mkdir -p "$ECM_DEV_DIR/logs"
     if ((reset)); then
         ecm_say "a new dev stack (empty databases; log: $ECM_DEV_DIR/logs/bench-stack.log)"
-        "$ECM_ROOT/scripts/devstack.sh" reset >"$ECM_DEV_DIR/logs/bench-stack.log" 2>&1 || {
-            tail -n 20 "$ECM_DEV_DIR/logs/bench-stack.log" >&2
-            ecm_die "devstack.sh reset failed"
-        }
     else
         ecm_say "no gateway in $ECM_DEV_DIR: starting the dev stack (log: $ECM_DEV_DIR/logs/bench-stack.log)"
     fi
     started=1
-    if ! "$ECM_ROOT/scripts/devstack.sh" start >>"$ECM_DEV_DIR/logs/bench-stack.log" 2>&1; then
-        tail -n 20 "$ECM_DEV_DIR/logs/bench-stack.log" >&2
-        ecm_die "the dev stack did not start"
-    fi
-    # The admin API key the gateway made at its first start (a fresh .dev
-    # had none when the environment was loaded above: 401).
-    ecm_env_load
+    ecm_bench_stack "$reset"
 fi
 gw_pid=$(ecm_pid gateway) || ecm_die "the gateway is not running"
 

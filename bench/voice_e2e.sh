@@ -94,17 +94,8 @@ if ((reset)) || ! ecm_pid gateway >/dev/null 2>&1; then
     ecm_build || exit 1
     export ECM_SIM_DIAL_RATE=${ECM_SIM_DIAL_RATE:-20000}
     ecm_say "a new dev stack (empty databases, simulator dial rate $ECM_SIM_DIAL_RATE/s; log: $ECM_DEV_DIR/logs/bench-stack.log)"
-    mkdir -p "$ECM_DEV_DIR/logs"
-    "$ECM_ROOT/scripts/devstack.sh" reset >"$ECM_DEV_DIR/logs/bench-stack.log" 2>&1 || {
-        tail -n 20 "$ECM_DEV_DIR/logs/bench-stack.log" >&2
-        ecm_die "devstack.sh reset failed"
-    }
     started=1
-    if ! "$ECM_ROOT/scripts/devstack.sh" start >>"$ECM_DEV_DIR/logs/bench-stack.log" 2>&1; then
-        tail -n 20 "$ECM_DEV_DIR/logs/bench-stack.log" >&2
-        ecm_die "the dev stack did not start"
-    fi
-    ecm_env_load
+    ecm_bench_stack 1
 fi
 ecm_pid gateway >/dev/null || ecm_die "the gateway is not running"
 

@@ -384,6 +384,26 @@ ecm__pg_create_dbs() {
 # The databases of the stack: the ECM DB, the simulator's, and the unit tests'.
 ECM_DEV_DATABASES=(ecm cisco_sim ecm_test)
 
+# For the benches: the dev stack started, from empty databases first when
+# $1 is 1 (devstack.sh reset); the output of both in
+# $ECM_DEV_DIR/logs/bench-stack.log. Dies naming what failed. Loads the
+# environment again after: a fresh .dev has no admin API key until the
+# gateway's first start makes one (every API call answered 401).
+ecm_bench_stack() {
+    local log=$ECM_DEV_DIR/logs/bench-stack.log
+    mkdir -p "$ECM_DEV_DIR/logs"
+    : >"$log"
+    if (($1)) && ! "$ECM_ROOT/scripts/devstack.sh" reset >>"$log" 2>&1; then
+        tail -n 20 "$log" >&2
+        ecm_die "devstack.sh reset failed"
+    fi
+    if ! "$ECM_ROOT/scripts/devstack.sh" start >>"$log" 2>&1; then
+        tail -n 20 "$log" >&2
+        ecm_die "the dev stack did not start"
+    fi
+    ecm_env_load
+}
+
 # Initialises (once) and starts the private cluster, then creates the
 # databases. Returns non-zero, with the log's tail, when it can't.
 ecm_pg_start() {
