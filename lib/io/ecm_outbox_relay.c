@@ -27,6 +27,11 @@
 /* Margin over message.timeout.ms for the last delivery report to arrive. */
 #define OUTBOX_REPORT_MARGIN_MS 5000
 #define OUTBOX_WAIT_SLICE_MS 100
+/* Ids published above the floor that the relay remembers (see
+ * relay_seen_merge), and how long a gap below them may last before a scan
+ * reads the horizon to step over it. */
+#define OUTBOX_SEEN_MAX 16384
+#define OUTBOX_GAP_MS 500
 
 /* One produced row. The batch outlives the relay's interest in it when the
  * relay gives up waiting: the last delivery report then frees it. */
@@ -57,6 +62,7 @@ struct ecm_outbox_relay {
     ecm_metric *m_busy;
     ecm_metric *m_ack_wait; /* histogram: first send to the last report of a batch */
     ecm_metric *m_scan;     /* histogram: a scan that published rows, BEGIN to COMMIT */
+    ecm_metric *m_horizon;  /* scans that read the sequence and the open writers */
 
     PGconn *listening; /* the connection LISTENing on ECM_OUTBOX_CHANNEL, or NULL */
 
@@ -78,6 +84,16 @@ struct ecm_outbox_relay {
      * end. pending_writers NULL: none. */
     int64_t pending_floor;
     char *pending_writers;
+
+    /* Ids above floor this relay published and deleted, ascending
+     * (relay_seen_merge); the floor moves through them while they follow
+     * it without a gap. gap_since: when seen last became non-empty
+     * (monotonic ms). horizon_due: the next scan reads the horizon. */
+    int64_t *seen;
+    int nseen;
+    int64_t gap_since;
+    int horizon_due;
+    int64_t scan_ids[OUTBOX_PAGES * OUTBOX_BATCH]; /* a scan's delivered ids, ascending */
 };
 
 /* What a scan learnt before reading rows: the sequence's last id handed out
@@ -199,24 +215,24 @@ static void relay_wait_reports(ecm_outbox_relay *r, outbox_batch *b, int nsent)
     }
 }
 
+/* The scan's first message: its transaction, the planner settings for its
+ * statements and the advisory lock, in one round trip (the simple protocol
+ * runs the four in order; BEGIN keeps the transaction open after them).
+ * The SET LOCALs keep the outbox's reads on its primary key whatever the
+ * statistics say (a sequential scan would read every dead heap page),
+ * the prepared statements' first plans included. */
+#define OUTBOX_BEGIN_SQL                                                                           \
+    "BEGIN; SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; "                   \
+    "SELECT pg_try_advisory_xact_lock(%lld)"
+
 /* Opens the scan's transaction and takes the outbox's advisory lock for it.
  * Returns 0 with the lock held, SCAN_LOCKED when another relay holds it (the
  * transaction is then closed), or SCAN_FAILED (rolled back). */
 static int relay_begin_locked(ecm_outbox_relay *r, PGconn *conn)
 {
-    PGresult *res = PQexec(conn, "BEGIN");
-    if (!relay_exec_ok(res, "BEGIN")) {
-        PQclear(res);
-        relay_db_failed(r);
-        return SCAN_FAILED;
-    }
-    PQclear(res);
-
-    char key[24];
-    snprintf(key, sizeof key, "%lld", (long long)ECM_OUTBOX_LOCK_KEY);
-    const char *lock_params[1] = {key};
-    res = PQexecParams(conn, "SELECT pg_try_advisory_xact_lock($1::bigint)", 1, NULL, lock_params,
-                       NULL, NULL, 0);
+    char sql[sizeof OUTBOX_BEGIN_SQL + 24];
+    snprintf(sql, sizeof sql, OUTBOX_BEGIN_SQL, (long long)ECM_OUTBOX_LOCK_KEY);
+    PGresult *res = PQexec(conn, sql);
     if (!relay_exec_ok(res, "advisory lock") || PQntuples(res) != 1) {
         PQclear(res);
         relay_rollback(r, conn);
@@ -260,22 +276,18 @@ static void relay_measure_backlog(ecm_outbox_relay *r, PGconn *conn, const PGres
  * so the planner does not look up the index's actual lowest id to estimate
  * "id > bound": that lookup walks the dead entries again (12.6 ms, 2,864
  * buffers at 1 M dead rows). NULL on failure. */
-static PGresult *relay_select(PGconn *conn, int64_t after)
+static PGresult *relay_select(ecm_outbox_relay *r, int64_t after)
 {
     char bound[24], limit[16];
     snprintf(bound, sizeof bound, "%lld", (long long)after);
     snprintf(limit, sizeof limit, "%d", OUTBOX_BATCH);
     const char *params[2] = {bound, limit};
-    PGresult *res =
-        PQexecParams(conn,
-                     "SELECT id, topic, msg_key, ce_id::text, ce_type, ce_source, "
-                     "floor(extract(epoch FROM ce_time) * 1000)::bigint, payload "
-                     "FROM outbox WHERE id > (SELECT $1::bigint) ORDER BY id LIMIT $2::int",
-                     2, NULL, params, NULL, NULL, 1);
-    if (relay_exec_ok(res, "select outbox"))
-        return res;
-    PQclear(res);
-    return NULL;
+    return ecm_pg_exec_binary(
+        r->pg,
+        "SELECT id, topic, msg_key, ce_id::text, ce_type, ce_source, "
+        "floor(extract(epoch FROM ce_time) * 1000)::bigint, payload "
+        "FROM outbox WHERE id > (SELECT $1::bigint) ORDER BY id LIMIT $2::int",
+        2, params);
 }
 
 /* Queues rows of res (the outbox select) to the producer in order, each
@@ -324,11 +336,11 @@ static int relay_send_rows(ecm_outbox_relay *r, const PGresult *res, outbox_batc
     return nsent;
 }
 
-/* Adds to ids the row ids of the first nsent slots of b whose delivery
- * was reported (res: the page's select), counting them in *ndelivered and
- * the others in *nfailed. */
-static void relay_collect_delivered(ecm_pgarr *ids, const PGresult *res, outbox_batch *b, int nsent,
-                                    int *ndelivered, int *nfailed)
+/* Adds to ids, and to r->scan_ids from *ndelivered on, the row ids of the
+ * first nsent slots of b whose delivery was reported (res: the page's
+ * select), counting them in *ndelivered and the others in *nfailed. */
+static void relay_collect_delivered(ecm_outbox_relay *r, ecm_pgarr *ids, const PGresult *res,
+                                    outbox_batch *b, int nsent, int *ndelivered, int *nfailed)
 {
     for (int i = 0; i < nsent; i++) {
         outbox_slot *slot = &b->slots[i];
@@ -336,8 +348,9 @@ static void relay_collect_delivered(ecm_pgarr *ids, const PGresult *res, outbox_
             (*nfailed)++;
             continue;
         }
-        ecm_pgarr_add_int(ids, outbox_be64(PQgetvalue(res, i, 0)));
-        (*ndelivered)++;
+        int64_t id = outbox_be64(PQgetvalue(res, i, 0));
+        ecm_pgarr_add_int(ids, id);
+        r->scan_ids[(*ndelivered)++] = id;
     }
 }
 
@@ -354,10 +367,8 @@ static int relay_delete_commit(ecm_outbox_relay *r, PGconn *conn, ecm_pgarr *ids
     int ok = 1;
     if (ndelivered > 0) {
         const char *del_params[1] = {list};
-        PGresult *del = PQexecParams(conn, "DELETE FROM outbox WHERE id = ANY($1::bigint[])", 1,
-                                     NULL, del_params, NULL, NULL, 0);
-        ok = relay_exec_ok(del, "delete outbox");
-        PQclear(del);
+        ok = ecm_pg_cmd(r->pg, "DELETE FROM outbox WHERE id = ANY($1::bigint[])", 1, del_params) ==
+             0;
     }
     if (ok) {
         PGresult *c = PQexec(conn, "COMMIT");
@@ -384,58 +395,51 @@ static int relay_delete_commit(ecm_outbox_relay *r, PGconn *conn, ecm_pgarr *ids
  * aborted. Once every listed writer has ended, every row <= seq_last was
  * visible to a read. Virtual transaction ids, not xids: a writer has no xid
  * between its nextval and the heap insert (COPY draws up to 1,000 ids
- * before inserting them), so pg_snapshot_xmin() cannot bound it. The two
- * statements travel in one message, run in order. pg_sequence_last_value(),
- * not a SELECT from the sequence: that scan waited on the sequence's page
- * behind the writers' nextval (80 ms a call in a 300 k voice run). The
- * SET LOCALs keep the
- * read on the primary key's index whatever the statistics say (a seq scan
- * would read every dead heap page). Returns 0 or -1 (transaction left for
- * the caller to roll back). */
-static int relay_read_horizon(PGconn *conn, relay_horizon *h)
+ * before inserting them), so pg_snapshot_xmin() cannot bound it. Two
+ * prepared statements, in that order (reading pg_locks plans a join over a
+ * function and a catalog: 150 us a call when planned each time).
+ * pg_sequence_last_value(), not a SELECT from the sequence: that scan
+ * waited on the sequence's page behind the writers' nextval (80 ms a call
+ * in a 300 k voice run). Returns 0 or -1 (transaction left for the caller
+ * to roll back). */
+static int relay_read_horizon(ecm_outbox_relay *r, relay_horizon *h)
 {
-    static const char sql[] =
-        "SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; "
-        "SELECT CASE WHEN (SELECT seqcache FROM pg_sequence WHERE seqrelid = "
-        "'outbox_id_seq'::regclass) = 1 THEN coalesce(pg_sequence_last_value("
-        "'outbox_id_seq'::regclass), 0) ELSE 0 END; "
-        "SELECT coalesce(array_agg(virtualtransaction), '{}')::text FROM pg_locks "
-        "WHERE locktype = 'relation' AND relation = 'outbox'::regclass AND database = "
-        "(SELECT oid FROM pg_database WHERE datname = current_database()) "
-        "AND mode = 'RowExclusiveLock' AND pid <> pg_backend_pid()";
     h->seq_last = 0;
     h->writers = NULL;
-    if (!PQsendQuery(conn, sql)) {
-        ecm_log_warn("outbox relay: query failed", "horizon: %s", PQerrorMessage(conn));
+    const char *seq[1] = {"outbox_id_seq"};
+    PGresult *res =
+        ecm_pg_exec(r->pg,
+                    "SELECT CASE WHEN (SELECT seqcache FROM pg_sequence WHERE seqrelid = "
+                    "$1::regclass) = 1 THEN coalesce(pg_sequence_last_value("
+                    "$1::regclass), 0) ELSE 0 END",
+                    1, seq);
+    if (!res)
         return -1;
+    if (PQntuples(res) == 1) {
+        char *end = NULL;
+        long long last = strtoll(PQgetvalue(res, 0, 0), &end, 10);
+        h->seq_last = end && *end == '\0' && last > 0 ? last : 0;
     }
-    int ok = 1, nsel = 0;
-    PGresult *res;
-    while ((res = PQgetResult(conn)) != NULL) {
-        if (!relay_exec_ok(res, "outbox horizon")) {
-            ok = 0;
-        } else if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
-            const char *v = PQgetvalue(res, 0, 0);
-            if (nsel++ == 0) {
-                char *end = NULL;
-                long long last = strtoll(v, &end, 10);
-                h->seq_last = end && *end == '\0' && last > 0 ? last : 0;
-            } else if (!h->writers) {
-                size_t n = strlen(v) + 1;
-                h->writers = malloc(n);
-                if (h->writers)
-                    memcpy(h->writers, v, n);
-            }
-        }
-        PQclear(res);
+    PQclear(res);
+    const char *rel[1] = {"outbox"};
+    res = ecm_pg_exec(r->pg,
+                      "SELECT coalesce(array_agg(virtualtransaction), '{}')::text FROM pg_locks "
+                      "WHERE locktype = 'relation' AND relation = $1::regclass AND database = "
+                      "(SELECT oid FROM pg_database WHERE datname = current_database()) "
+                      "AND mode = 'RowExclusiveLock' AND pid <> pg_backend_pid()",
+                      1, rel);
+    if (!res)
+        return -1;
+    if (PQntuples(res) == 1) {
+        const char *v = PQgetvalue(res, 0, 0);
+        size_t n = strlen(v) + 1;
+        h->writers = malloc(n);
+        if (h->writers)
+            memcpy(h->writers, v, n);
     }
-    if (ok && !h->writers)
-        ok = 0;
-    if (!ok) {
-        free(h->writers);
-        h->writers = NULL;
-    }
-    return ok ? 0 : -1;
+    PQclear(res);
+    ecm_metric_add(r->m_horizon, 1);
+    return h->writers ? 0 : -1;
 }
 
 /* 1 when virtual transaction id vxid (len bytes) is an element of the text
@@ -511,6 +515,59 @@ static void relay_floor_hold(ecm_outbox_relay *r, relay_horizon *h)
     r->pending_writers = NULL;
 }
 
+/* Merges the n ascending ids (published and deleted by a committed scan,
+ * each above the floor it read from) into r->seen. Past OUTBOX_SEEN_MAX the
+ * highest are left out: the floor then stops below them until a horizon
+ * steps over (relay_horizon_due). Can't fail. */
+static void relay_seen_add(ecm_outbox_relay *r, const int64_t *ids, int n)
+{
+    int i = r->nseen - 1, j = n - 1, k = r->nseen + n - 1;
+    while (j >= 0) {
+        int64_t v = i >= 0 && r->seen[i] > ids[j] ? r->seen[i--] : ids[j--];
+        if (k < OUTBOX_SEEN_MAX)
+            r->seen[k] = v;
+        k--;
+    }
+    r->nseen = r->nseen + n < OUTBOX_SEEN_MAX ? r->nseen + n : OUTBOX_SEEN_MAX;
+}
+
+/* Moves the floor through the remembered ids that follow it without a gap
+ * (every id up to the new floor was published and deleted: ids are
+ * unique) and forgets those at or below it. A gap is a writer still open
+ * with a lower id (it commits a moment later, then its id closes the gap
+ * here) or an id no row will ever have (an aborted writer, a failed
+ * insert): only the horizon steps over those, so the floor reads the
+ * horizon only when a gap has held it OUTBOX_GAP_MS. Can't fail. */
+static void relay_floor_follow(ecm_outbox_relay *r)
+{
+    int64_t floor = atomic_load(&r->floor);
+    int64_t was = floor;
+    int k = 0;
+    while (k < r->nseen && r->seen[k] <= floor)
+        k++;
+    while (k < r->nseen && r->seen[k] == floor + 1) {
+        floor++;
+        k++;
+    }
+    r->nseen -= k;
+    memmove(r->seen, r->seen + k, (size_t)r->nseen * sizeof r->seen[0]);
+    atomic_store(&r->floor, floor);
+    if (r->nseen == 0)
+        r->gap_since = 0;
+    else if (r->gap_since == 0 || floor != was)
+        r->gap_since = ecm_clock_mono_ms();
+}
+
+/* 1 when this scan reads the horizon: the first scan, after standing by
+ * (another relay moved on meanwhile), while a candidate waits for its
+ * writers, and when a gap has held the floor OUTBOX_GAP_MS or the
+ * remembered ids fill half their room. */
+static int relay_horizon_due(const ecm_outbox_relay *r)
+{
+    return r->horizon_due || r->pending_writers || r->nseen >= OUTBOX_SEEN_MAX / 2 ||
+           (r->nseen > 0 && ecm_clock_mono_ms() - r->gap_since >= OUTBOX_GAP_MS);
+}
+
 /* A page of a scan: its select, its rows' slots, how many were queued. */
 typedef struct {
     PGresult *res;
@@ -542,7 +599,7 @@ static int relay_fill_pages(ecm_outbox_relay *r, PGconn *conn, relay_page *pages
     *npages = 0;
     *saw_end = 0;
     while (*npages < OUTBOX_PAGES) {
-        PGresult *res = relay_select(conn, after);
+        PGresult *res = relay_select(r, after);
         if (!res)
             return -1;
         int nrows = PQntuples(res);
@@ -594,6 +651,23 @@ static int64_t relay_covered(const relay_horizon *h, const relay_page *pages, in
     return covered;
 }
 
+/* After a scan's commit: complete is 1 when it published and deleted
+ * every row it read. With the horizon read (horizon), covered and h may
+ * move the floor (relay_floor_advance); a scan not complete drops the
+ * candidate (relay_floor_hold). Then the floor follows the remembered ids.
+ * Takes h->writers. Can't fail. */
+static void relay_floor_settle(ecm_outbox_relay *r, int complete, int horizon, int64_t covered,
+                               relay_horizon *h)
+{
+    if (complete && horizon) {
+        relay_floor_advance(r, covered, h);
+        r->horizon_due = 0;
+    } else if (!complete) {
+        relay_floor_hold(r, h);
+    }
+    relay_floor_follow(r);
+}
+
 /* One pass: under the advisory lock, publishes up to OUTBOX_PAGES pages of
  * OUTBOX_BATCH rows in id order, waits for their acks, and deletes those the
  * broker acknowledged, in one transaction. */
@@ -608,10 +682,11 @@ static outbox_scan_result relay_scan(ecm_outbox_relay *r)
     int locked = relay_begin_locked(r, conn);
     if (locked != 0)
         return (outbox_scan_result)locked;
-    relay_horizon h;
+    relay_horizon h = {0, NULL};
     relay_page pages[OUTBOX_PAGES];
     int npages = 0, send_failed = 0, saw_end = 0;
-    int failed = relay_read_horizon(conn, &h) != 0;
+    int horizon = relay_horizon_due(r);
+    int failed = horizon && relay_read_horizon(r, &h) != 0;
     int64_t sending = ecm_clock_mono_ms();
     if (failed || relay_fill_pages(r, conn, pages, &npages, &send_failed, &saw_end) < 0) {
         relay_pages_free(pages, npages);
@@ -626,10 +701,7 @@ static outbox_scan_result relay_scan(ecm_outbox_relay *r)
         PGresult *c = PQexec(conn, "COMMIT");
         int committed = PQresultStatus(c) == PGRES_COMMAND_OK;
         PQclear(c);
-        if (committed)
-            relay_floor_advance(r, covered, &h);
-        else
-            relay_floor_hold(r, &h);
+        relay_floor_settle(r, committed, horizon, covered, &h);
         return SCAN_EMPTY;
     }
     for (int i = 0; i < npages; i++)
@@ -639,17 +711,16 @@ static outbox_scan_result relay_scan(ecm_outbox_relay *r)
     ecm_pgarr ids;
     ecm_pgarr_init(&ids);
     for (int i = 0; i < npages; i++)
-        relay_collect_delivered(&ids, pages[i].res, pages[i].b, pages[i].nsent, &ndelivered,
+        relay_collect_delivered(r, &ids, pages[i].res, pages[i].b, pages[i].nsent, &ndelivered,
                                 &nfailed);
     int ok = relay_delete_commit(r, conn, &ids, ndelivered);
     ecm_pgarr_destroy(&ids);
     /* Before published moves: whoever waits for it sees the scan timed. */
     ecm_metric_observe(r->m_scan, (double)(ecm_clock_mono_ms() - began) / 1000.0);
     relay_pages_free(pages, npages);
-    if (ok && nfailed == 0 && !send_failed)
-        relay_floor_advance(r, covered, &h);
-    else
-        relay_floor_hold(r, &h);
+    if (ok)
+        relay_seen_add(r, r->scan_ids, ndelivered);
+    relay_floor_settle(r, ok && nfailed == 0 && !send_failed, horizon, covered, &h);
     if (!ok)
         return SCAN_FAILED;
     atomic_fetch_add(&r->published, (uint64_t)ndelivered);
@@ -720,6 +791,7 @@ static void relay_wait(ecm_outbox_relay *r, int ms)
 static void relay_stand_by(ecm_outbox_relay *r)
 {
     ecm_metric_add(r->m_busy, 1);
+    r->horizon_due = 1; /* the holder moved on meanwhile */
     PGconn *conn = ecm_pg_try_conn(r->pg);
     if (conn && r->listening == conn) {
         PGresult *res = PQexec(conn, "UNLISTEN " ECM_OUTBOX_CHANNEL);
@@ -808,8 +880,12 @@ ecm_outbox_relay *ecm_outbox_relay_start(const char *dsn, ecm_kafka_producer *pr
     r->report_wait_ms = outbox_report_wait_ms(producer);
     /* ecm_pg_try_conn() only: the relay does its own interruptible backoff. */
     r->pg = ecm_pg_new(dsn, stop);
-    if (!r->pg)
+    r->seen = malloc(OUTBOX_SEEN_MAX * sizeof r->seen[0]);
+    if (!r->pg || !r->seen)
         goto fail_alloc;
+    /* Its statements run at every scan: parsed and planned once a session. */
+    ecm_pg_set_prepare(r->pg, 1);
+    r->horizon_due = 1;
     if (metrics) {
         r->m_published = ecm_metrics_counter(metrics, "ecm_outbox_published_total",
                                              "outbox rows published and deleted");
@@ -828,6 +904,10 @@ ecm_outbox_relay *ecm_outbox_relay_start(const char *dsn, ecm_kafka_producer *pr
         r->m_scan = ecm_metrics_histogram(
             metrics, "ecm_outbox_scan_seconds",
             "a relay scan that published rows, from its BEGIN to its COMMIT", bounds, nb);
+        r->m_horizon = ecm_metrics_counter(
+            metrics, "ecm_outbox_horizon_reads_total",
+            "outbox relay scans that read the outbox's open writers (pg_locks) to move their "
+            "floor past a gap in the ids");
     }
     atomic_init(&r->healthy, 0);
     atomic_init(&r->published, 0);
@@ -849,6 +929,7 @@ ecm_outbox_relay *ecm_outbox_relay_start(const char *dsn, ecm_kafka_producer *pr
 fail_alloc:
     if (r->pg)
         ecm_pg_destroy(r->pg);
+    free(r->seen);
     free(r->dsn);
     free(r);
     return NULL;
@@ -870,6 +951,7 @@ void ecm_outbox_relay_stop(ecm_outbox_relay *r, int timeout_ms)
     pthread_mutex_destroy(&r->mu);
     ecm_pg_destroy(r->pg);
     free(r->pending_writers);
+    free(r->seen);
     free(r->dsn);
     free(r);
 }

@@ -409,7 +409,7 @@ static uint64_t sql_hash(const char *sql)
  * failure) and returns 1; returns 0 when sql is not to be prepared (the
  * handle's list is full, or out of memory): the caller runs it unnamed. */
 static int exec_prepared(ecm_pg *pg, PGconn *c, const char *sql, int nparams,
-                         const char *const *params, PGresult **res)
+                         const char *const *params, int binary, PGresult **res)
 {
     uint64_t h = sql_hash(sql);
     size_t i = 0;
@@ -437,11 +437,13 @@ static int exec_prepared(ecm_pg *pg, PGconn *c, const char *sql, int nparams,
         pg->prepared[i].sql = copy;
         pg->nprepared++;
     }
-    *res = PQexecPrepared(c, name, nparams, params, NULL, NULL, 0);
+    *res = PQexecPrepared(c, name, nparams, params, NULL, NULL, binary);
     return 1;
 }
 
-PGresult *ecm_pg_exec(ecm_pg *pg, const char *sql, int nparams, const char *const *params)
+/* ecm_pg_exec() with results in text (binary 0) or binary format. */
+static PGresult *exec_format(ecm_pg *pg, const char *sql, int nparams, const char *const *params,
+                             int binary)
 {
     if (!pg || !sql) {
         return NULL;
@@ -454,8 +456,8 @@ PGresult *ecm_pg_exec(ecm_pg *pg, const char *sql, int nparams, const char *cons
         return NULL;
     }
     PGresult *res = NULL;
-    if (!pg->prepare || nparams == 0 || !exec_prepared(pg, c, sql, nparams, params, &res)) {
-        res = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+    if (!pg->prepare || nparams == 0 || !exec_prepared(pg, c, sql, nparams, params, binary, &res)) {
+        res = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, binary);
     }
     ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
@@ -464,6 +466,16 @@ PGresult *ecm_pg_exec(ecm_pg *pg, const char *sql, int nparams, const char *cons
     note_failure(pg, res, sql);
     PQclear(res);
     return NULL;
+}
+
+PGresult *ecm_pg_exec(ecm_pg *pg, const char *sql, int nparams, const char *const *params)
+{
+    return exec_format(pg, sql, nparams, params, 0);
+}
+
+PGresult *ecm_pg_exec_binary(ecm_pg *pg, const char *sql, int nparams, const char *const *params)
+{
+    return exec_format(pg, sql, nparams, params, 1);
 }
 
 int ecm_pg_cmd(ecm_pg *pg, const char *sql, int nparams, const char *const *params)

@@ -44,6 +44,10 @@ int ecm_pg_check_broken(ecm_pg *pg);
  * logs the error (msg + SQLSTATE), clears it and returns NULL. */
 PGresult *ecm_pg_exec(ecm_pg *pg, const char *sql, int nparams, const char *const *params);
 
+/* Like ecm_pg_exec() with the result's columns in binary format (a bytea
+ * arrives as its raw bytes, a bigint as 8 bytes in network order). */
+PGresult *ecm_pg_exec_binary(ecm_pg *pg, const char *sql, int nparams, const char *const *params);
+
 /* Like ecm_pg_exec() for commands without rows: returns 0 or -1. */
 int ecm_pg_cmd(ecm_pg *pg, const char *sql, int nparams, const char *const *params)
     __attribute__((warn_unused_result));

@@ -499,6 +499,51 @@ static void test_outbox_relay_delivers_lower_id_committed_after_higher(void **st
     relay_fixture_close(&f);
 }
 
+static double horizon_reads(const relay_fixture *f)
+{
+    return ecm_metric_value(ecm_metrics_counter(f->metrics, "ecm_outbox_horizon_reads_total", "x"));
+}
+
+/* Commits one after another leave no gap in the ids: the floor follows the
+ * rows the relay deleted without reading pg_locks again after its first
+ * scan. An id no row will ever have (its writer rolled back) holds the
+ * floor until the relay reads the horizon, which then steps over it. */
+static void test_outbox_relay_floor_follows_its_rows_and_steps_over_gaps(void **state)
+{
+    (void)state;
+    ecm_test_need(g_env.db);
+    relay_fixture f;
+    relay_fixture_open(&f);
+    relay_fixture_start_idle(&f, 20);
+    double first = horizon_reads(&f);
+    assert_true(first >= 1.0);
+
+    PGconn *c = ecm_test_pg_connect(g_env.db->dsn);
+    for (int i = 0; i < 10; i++) {
+        commit_events(f.pg, "ob.follow", 10 * i + 1, 10 * i + 10);
+        wait_published(f.relay, (uint64_t)(10 * i + 10));
+    }
+    long long last = ecm_test_pg_int(c, "SELECT last_value FROM outbox_id_seq");
+    assert_true(wait_floor(f.relay, last) >= last);
+    assert_true(horizon_reads(&f) == first);
+
+    ecm_test_pg_exec(c, "BEGIN");
+    ecm_test_pg_exec(c, "INSERT INTO outbox (topic, msg_key, ce_id, ce_type, ce_source, payload) "
+                        "VALUES ('ob.follow', 'aborted', gen_random_uuid(), "
+                        "'ecm.v1.ContactRetry', '/ecm/test', '\\x0801')");
+    ecm_test_pg_exec(c, "ROLLBACK");
+    long long aborted = ecm_test_pg_int(c, "SELECT last_value FROM outbox_id_seq");
+    commit_events(f.pg, "ob.follow", 101, 110);
+    wait_published(f.relay, 110);
+    last = ecm_test_pg_int(c, "SELECT last_value FROM outbox_id_seq");
+    assert_true(last > aborted);
+    assert_true(wait_floor(f.relay, last) >= last);
+    assert_true(horizon_reads(&f) > first);
+    assert_int_equal(outbox_count(), 0);
+    PQfinish(c);
+    relay_fixture_close(&f);
+}
+
 /* Shared buffers (hit + read) that EXPLAIN ANALYZE counts for the query. */
 static long long explain_buffers(PGconn *c, const char *query)
 {
@@ -633,6 +678,7 @@ int main(void)
         cmocka_unit_test(test_outbox_idle_relay_wakes_on_commit),
         cmocka_unit_test(test_outbox_relay_stands_by_while_another_drains),
         cmocka_unit_test(test_outbox_relay_delivers_lower_id_committed_after_higher),
+        cmocka_unit_test(test_outbox_relay_floor_follows_its_rows_and_steps_over_gaps),
         cmocka_unit_test(test_outbox_relay_reads_above_the_rows_it_deleted),
         cmocka_unit_test(test_outbox_contact_closed_both_ways),
     };
