@@ -499,18 +499,43 @@ int ecm_pg_begin(ecm_pg *pg)
     return ecm_pg_cmd(pg, "BEGIN", 0, NULL);
 }
 
+/* Runs "BEGIN; <set_local>" as one simple-protocol message: one round trip
+ * where BEGIN and then the SET LOCAL would be two. 0, or -1 with nothing
+ * left open. */
+static int begin_with(ecm_pg *pg, const char *set_local)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "BEGIN; %s", set_local);
+    if (!pg) {
+        return -1;
+    }
+    pg->sqlstate[0] = '\0';
+    PGconn *c = command_conn(pg);
+    if (!c) {
+        ecm_log_error("PostgreSQL command failed", "SQLSTATE 08006: no connection (%s)", sql);
+        return -1;
+    }
+    PGresult *res = PQexec(c, sql);
+    if (res && PQresultStatus(res) == PGRES_COMMAND_OK) {
+        PQclear(res);
+        return 0;
+    }
+    note_failure(pg, res, sql);
+    PQclear(res);
+    ecm_pg_rollback(pg);
+    return -1;
+}
+
 int ecm_pg_begin_timeout(ecm_pg *pg, long ms)
 {
-    char sql[64];
-    snprintf(sql, sizeof sql, "SET LOCAL statement_timeout = %ld", ms > 0 ? ms : 0);
-    if (ecm_pg_begin(pg) != 0) {
-        return -1;
-    }
-    if (ecm_pg_cmd(pg, sql, 0, NULL) != 0) {
-        ecm_pg_rollback(pg);
-        return -1;
-    }
-    return 0;
+    char set[64];
+    snprintf(set, sizeof set, "SET LOCAL statement_timeout = %ld", ms > 0 ? ms : 0);
+    return begin_with(pg, set);
+}
+
+int ecm_pg_begin_by_key(ecm_pg *pg)
+{
+    return begin_with(pg, "SET LOCAL enable_seqscan = off");
 }
 
 int ecm_pg_commit(ecm_pg *pg)

@@ -65,6 +65,10 @@ int ecm_pg_begin(ecm_pg *pg); /* 0 or -1 */
  * work whose statements may rightly wait longer than the connection's bound
  * (an upload batch waiting for the campaign's lock). 0 or -1. */
 int ecm_pg_begin_timeout(ecm_pg *pg, long ms) __attribute__((warn_unused_result));
+/* BEGIN with sequential scans off for the transaction (ecm_pg_seqscan(pg,
+ * 0)) in one round trip, for a transaction whose statements all find their
+ * rows by a key or a ctid. 0 or -1. */
+int ecm_pg_begin_by_key(ecm_pg *pg) __attribute__((warn_unused_result));
 int ecm_pg_commit(ecm_pg *pg);    /* 0 or -1 */
 void ecm_pg_rollback(ecm_pg *pg); /* best effort, can't fail */
 

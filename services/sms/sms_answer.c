@@ -234,8 +234,7 @@ int sms_answer_record(sms_sender *s)
     int rc = -1;
     if (!p_ok[0] || !p_ok[1] || !p_rj[0] || !p_rj[1] || !p_sys[0] || !p_sys[1])
         goto out;
-    if (ecm_pg_begin(s->pg) < 0 ||
-        ecm_pg_seqscan(s->pg, 0) < 0 /* its statements find rows by message id */)
+    if (ecm_pg_begin_by_key(s->pg) < 0) /* its statements find rows by message id */
         goto fail;
     if (n_ok > 0 && (ecm_pg_cmd(s->pg, LOCK_SENT_SQL, 1, p_ok) < 0 ||
                      !(sent = ecm_pg_exec(s->pg, MARK_SENT_SQL, 2, p_ok))))

@@ -198,6 +198,61 @@ static void test_pg_prepared_statements(void **state)
     ecm_pg_destroy(pg);
 }
 
+/* ecm_pg_begin_by_key turns sequential scans off for its transaction only;
+ * ecm_pg_begin_timeout's setting is tested with the pool's (below). */
+static void test_pg_begin_by_key_sets_its_transaction_only(void **state)
+{
+    NEED_DB(state);
+    ecm_pg *pg = ecm_pg_new(db->dsn, NULL);
+    assert_int_equal(ecm_pg_begin_by_key(pg), 0);
+    char *v = value(pg, "SHOW enable_seqscan");
+    assert_string_equal(v, "off");
+    free(v);
+    assert_int_equal(ecm_pg_commit(pg), 0);
+    v = value(pg, "SHOW enable_seqscan");
+    assert_string_equal(v, "on");
+    free(v);
+    /* In a transaction a failed statement aborted: it fails and leaves
+     * nothing open. */
+    assert_int_equal(ecm_pg_begin(pg), 0);
+    assert_int_equal(ecm_pg_cmd(pg, "SELECT 1/0", 0, NULL), -1);
+    assert_int_equal(ecm_pg_begin_by_key(pg), -1);
+    assert_int_equal(PQtransactionStatus(ecm_pg_conn(pg)), PQTRANS_IDLE);
+    ecm_pg_destroy(pg);
+}
+
+/* ecm_pg_exec_binary: columns in binary format, prepared or not. */
+static void test_pg_exec_binary_returns_binary_columns(void **state)
+{
+    NEED_DB(state);
+    for (int prepare = 0; prepare < 2; prepare++) {
+        ecm_pg *pg = ecm_pg_new(db->dsn, NULL);
+        ecm_pg_set_prepare(pg, prepare);
+        const char *p[] = {"258", "\\x00ff"};
+        for (int i = 0; i < 2; i++) {
+            PGresult *r = ecm_pg_exec_binary(pg, "SELECT $1::bigint, $2::bytea", 2, p);
+            assert_non_null(r);
+            assert_int_equal(PQfformat(r, 0), 1);
+            assert_int_equal(PQgetlength(r, 0, 0), 8);
+            const unsigned char *n = (const unsigned char *)PQgetvalue(r, 0, 0);
+            assert_int_equal(n[6], 1);
+            assert_int_equal(n[7], 2);
+            assert_int_equal(PQgetlength(r, 0, 1), 2);
+            assert_memory_equal(PQgetvalue(r, 0, 1), "\x00\xff", 2);
+            PQclear(r);
+        }
+        /* The same text in text format: the prepared statement serves both. */
+        PGresult *r = ecm_pg_exec(pg, "SELECT $1::bigint, $2::bytea", 2, p);
+        assert_non_null(r);
+        assert_string_equal(PQgetvalue(r, 0, 0), "258");
+        PQclear(r);
+        assert_int_equal(prepared_count(pg), prepare);
+        assert_null(ecm_pg_exec_binary(pg, "SELECT $1::int FROM missing_table", 1, p));
+        assert_string_equal(ecm_pg_last_sqlstate(pg), "42P01");
+        ecm_pg_destroy(pg);
+    }
+}
+
 static void test_pg_broken_connection_is_not_replaced_silently(void **state)
 {
     NEED_DB(state);
@@ -560,6 +615,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pg_exec_with_params_and_errors, scratch_setup,
                                         ecm_test_db_teardown),
         cmocka_unit_test_setup_teardown(test_pg_transactions_commit_and_rollback, scratch_setup,
+                                        ecm_test_db_teardown),
+        cmocka_unit_test_setup_teardown(test_pg_begin_by_key_sets_its_transaction_only,
+                                        scratch_setup, ecm_test_db_teardown),
+        cmocka_unit_test_setup_teardown(test_pg_exec_binary_returns_binary_columns, scratch_setup,
                                         ecm_test_db_teardown),
         cmocka_unit_test_setup_teardown(test_pg_reconnects_after_backend_is_terminated,
                                         scratch_setup, ecm_test_db_teardown),
