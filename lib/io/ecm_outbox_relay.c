@@ -734,6 +734,18 @@ static outbox_scan_result relay_scan(ecm_outbox_relay *r)
     return saw_end ? SCAN_PARTIAL : SCAN_FULL;
 }
 
+/* Frees the notifications libpq has read on conn; 1 when there was one. */
+static int relay_drain_notifies(PGconn *conn)
+{
+    PGnotify *n;
+    int got = 0;
+    while ((n = PQnotifies(conn)) != NULL) {
+        PQfreemem(n);
+        got = 1;
+    }
+    return got;
+}
+
 /* Waits up to ms for a notification that outbox rows were committed (the
  * outbox table's trigger notifies ECM_OUTBOX_CHANNEL), so an idle relay
  * neither polls the database nor lets an event wait for the next poll.
@@ -762,12 +774,7 @@ static void relay_wait(ecm_outbox_relay *r, int ms)
             relay_db_failed(r);
             return;
         }
-        PGnotify *n;
-        int got = 0;
-        while ((n = PQnotifies(conn)) != NULL) {
-            PQfreemem(n);
-            got = 1;
-        }
+        int got = relay_drain_notifies(conn);
         int64_t left = until - ecm_clock_mono_ms();
         if (got || left <= 0 || relay_quitting(r))
             return;
@@ -797,16 +804,11 @@ static void relay_stand_by(ecm_outbox_relay *r)
         PGresult *res = PQexec(conn, "UNLISTEN " ECM_OUTBOX_CHANNEL);
         if (PQresultStatus(res) == PGRES_COMMAND_OK) {
             r->listening = NULL;
-            /* What came before the UNLISTEN: nobody reads it. */
-            PGnotify *n;
-            while ((n = PQnotifies(conn)) != NULL)
-                PQfreemem(n);
+            relay_drain_notifies(conn); /* came before the UNLISTEN: nobody reads it */
         }
         PQclear(res);
     }
     relay_sleep(r, r->poll_ms);
-    if (r->listening)
-        relay_wait(r, 0); /* drops what came meanwhile: the next scan covers it */
 }
 
 static void *relay_main(void *arg)
