@@ -38,6 +38,7 @@ struct ecm_pg {
     char expected[6];          /* a SQLSTATE the caller handles: logged at debug */
     long statement_timeout_ms; /* set on each new connection; 0: none */
     int prepare;               /* ecm_pg_set_prepare() */
+    int goodbye;               /* the server sent FATAL on conn while it was idle */
     size_t nprepared;          /* statements prepared on conn */
     struct {
         uint64_t hash;
@@ -131,12 +132,18 @@ static void pg_message(const char *in, char *out, size_t size)
 }
 
 /* Server NOTICEs go to the JSON log instead of libpq's default printing to
- * stderr. */
-static void notice_to_log(void *arg, const char *message)
+ * stderr. libpq passes here too the error a server sends on an idle
+ * connection before it closes it (a restart, pg_terminate_backend, an idle
+ * timeout): FATAL, which marks the handle's connection as going away
+ * (conn_usable). */
+static void notice_receive(void *arg, const PGresult *res)
 {
+    ecm_pg *pg = arg;
+    const char *severity = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+    if (severity && (strcmp(severity, "FATAL") == 0 || strcmp(severity, "PANIC") == 0))
+        pg->goodbye = 1;
     char msg[1024];
-    (void)arg;
-    pg_message(message, msg, sizeof msg);
+    pg_message(PQresultErrorMessage(res), msg, sizeof msg);
     ecm_log_debug("PostgreSQL notice", "%s", msg);
 }
 
@@ -194,7 +201,8 @@ static int connect_once(ecm_pg *pg, long next_wait_ms)
     }
     if (c && PQstatus(c) == CONNECTION_OK) {
         pg->conn = c;
-        PQsetNoticeProcessor(c, notice_to_log, NULL);
+        pg->goodbye = 0;
+        PQsetNoticeReceiver(c, notice_receive, pg);
         if (pg->connected_once) {
             ecm_log_info("reconnected to PostgreSQL", "host=%s port=%s db=%s", PQhost(c), PQport(c),
                          PQdb(c));
@@ -243,17 +251,19 @@ static int conn_usable(ecm_pg *pg)
     if (PQtransactionStatus(pg->conn) != PQTRANS_IDLE) {
         return 1;
     }
-    /* A closing server sends its FATAL message, then the end of the
-     * stream, which may trail it by a moment. An idle connection is sent
-     * nothing else worth waiting for (a NOTIFY at most), so once something
-     * has arrived the end of the stream is waited for, briefly. */
+    /* A closing server sends its FATAL message (notice_receive), then the
+     * end of the stream, which may trail it by a moment: either tells. What
+     * else an idle connection is sent (a NOTIFY, a parameter's new value) is
+     * left for its reader, without waiting for more: a listening
+     * connection is sent notifications all the time. */
     int lost = 0;
-    for (int i = 0; i < 4 && !lost; i++) {
-        struct pollfd pfd = {.fd = PQsocket(pg->conn), .events = POLLIN};
-        if (poll(&pfd, 1, i == 0 ? 0 : 100) <= 0) {
-            break;
-        }
-        lost = !PQconsumeInput(pg->conn) || PQstatus(pg->conn) != CONNECTION_OK;
+    struct pollfd pfd = {.fd = PQsocket(pg->conn), .events = POLLIN};
+    if (poll(&pfd, 1, 0) > 0) {
+        lost = !PQconsumeInput(pg->conn);
+        /* Parses what was read: a FATAL goes to notice_receive, a NOTIFY to
+         * the queue PQnotifies reads. */
+        (void)PQisBusy(pg->conn);
+        lost = lost || PQstatus(pg->conn) != CONNECTION_OK || pg->goodbye;
     }
     if (lost) {
         char err[512];

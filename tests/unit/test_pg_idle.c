@@ -123,11 +123,37 @@ static void test_pg_reports_a_connection_lost_inside_a_transaction(void **state)
     ecm_pg_destroy(pg);
 }
 
+/* What else an idle connection is sent is no loss: a listening
+ * connection's notifications stay for its reader, on the same connection. */
+static void test_pg_keeps_a_listening_connection_and_its_notifications(void **state)
+{
+    fixture *f = *state;
+    if (!f)
+        skip();
+    ecm_pg *pg = ecm_pg_new(f->dsn, NULL);
+    assert_int_equal(ecm_pg_cmd(pg, "LISTEN ecm_test_idle", 0, NULL), 0);
+    long long pid = backend_pid(pg);
+    PGconn *c = ecm_pg_conn(pg);
+    PQclear(PQexec(f->admin, "NOTIFY ecm_test_idle"));
+    struct pollfd pfd = {.fd = PQsocket(c), .events = POLLIN};
+    if (poll(&pfd, 1, 10000) != 1)
+        fail_msg("the notification did not arrive within 10 s");
+
+    assert_ptr_equal(ecm_pg_try_conn(pg), c);
+    PGnotify *n = PQnotifies(c);
+    assert_non_null(n);
+    assert_string_equal(n->relname, "ecm_test_idle");
+    PQfreemem(n);
+    assert_true(backend_pid(pg) == pid);
+    ecm_pg_destroy(pg);
+}
+
 int main(void)
 {
     ecm_log_init("test_pg_idle", ECM_LOG_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pg_replaces_a_connection_lost_while_idle),
+        cmocka_unit_test(test_pg_keeps_a_listening_connection_and_its_notifications),
         cmocka_unit_test(test_pg_reports_a_connection_lost_inside_a_transaction),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
