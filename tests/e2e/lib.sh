@@ -16,6 +16,9 @@
 #   # e2e-clock: held        the business clock (ECM_DEV_CLOCK, _RATE) stands at
 #                            its start until the scenario calls
 #                            e2e_clock_release: set-up takes no business time
+#   # e2e-seconds: SECONDS   about how long it takes in run.sh (its "--- PASS
+#                            name (Ns)" line), which starts the longest
+#                            first; for the order only, never a bound
 # A scenario passes by exiting 0; e2e_fail explains a failure and exits 1.
 # It can also run alone against a stack that is up:
 #   scripts/devstack.sh start && tests/e2e/t_x.sh

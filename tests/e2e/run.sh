@@ -66,6 +66,18 @@ ecm_pg_running && pg_was_running=1
 # Header value(s) of a scenario: `# KEY: value` lines.
 header() { sed -n "s/^# $2: *//p" "$1"; }
 
+# The queue runs longest first (`# e2e-seconds: N`, tests/e2e/lib.sh), so
+# the slowest scenario does not start last and run alone while the other
+# lanes are idle. A scenario without the header counts as 0 s; ties keep
+# their order.
+by_length=()
+for f in "${scenarios[@]}"; do
+    s=$(header "$f" e2e-seconds | head -n 1)
+    [[ ${s:=0} =~ ^[0-9]+$ ]] || ecm_die "$f: e2e-seconds must be a whole number (got '$s')"
+    by_length+=("$s"$'\t'"$f")
+done
+mapfile -t scenarios < <(printf '%s\n' "${by_length[@]}" | sort -s -t $'\t' -k1,1nr | cut -f 2-)
+
 # Moves the stack processes' logs into DIR: each scenario's stack writes fresh ones.
 collect_logs() {
     local n
@@ -173,9 +185,10 @@ run_one() {
 # $ECM_DEV_DIR and its ports, lane k on $ECM_DEV_DIR/lanes/k and the port
 # block 100*(k-1) above. Most of a scenario's time is spent waiting for the
 # business clock or a peer, so two lanes take little more than half the
-# time of one. Each lane takes the next scenario from one queue; a
-# scenario's output is printed whole once it ends, so the log reads as if
-# they ran one after the other (each with its lane on the first line).
+# time of one. Each lane takes the next scenario from one queue, longest
+# first; a scenario's output is printed whole once it ends, so the log
+# reads as if they ran one after the other (each with its lane on the
+# first line).
 jobs=${ECM_E2E_JOBS:-$(($(nproc) >= 2 ? 2 : 1))}
 [[ $jobs =~ ^[1-9][0-9]*$ ]] || ecm_die "ECM_E2E_JOBS must be a whole number >= 1 (got '$jobs')"
 ((jobs <= ${#scenarios[@]})) || jobs=${#scenarios[@]}
@@ -238,18 +251,15 @@ else
 fi
 
 passed=$(grep -c '^pass ' "$results" || true)
-failed=$(($(grep -c '^fail ' "$results" || true) + failed_lint))
 mapfile -t failed_names < <(sed -n 's/^fail //p' "$results")
 ((failed_lint == 0)) || failed_names+=(lint)
 # A scenario no lane took (a lane died): counted as failed.
 for f in "${scenarios[@]}"; do
     name=$(basename "$f" .sh)
-    if ! grep -qE "^(pass|fail) $name\$" "$results"; then
-        failed=$((failed + 1))
-        failed_names+=("$name (not run)")
-    fi
+    grep -qE "^(pass|fail) $name\$" "$results" || failed_names+=("$name (not run)")
 done
 rm -rf "$work"
+failed=${#failed_names[@]}
 ((failed == 0)) || echo "failed: ${failed_names[*]}"
 echo "$passed passed, $failed failed"
 ((failed == 0))

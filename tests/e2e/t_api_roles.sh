@@ -9,6 +9,7 @@
 # handlers; the keys come from POST /api/v1/keys with the dev admin key.
 # Every answer is then held to the document by tests/e2e/run.sh.
 # e2e-timeout: 300
+# e2e-seconds: 27
 source "$(dirname "$0")/lib.sh"
 
 [[ -n ${ECM_API_KEY:-} ]] || e2e_fail "no dev admin key (ECM_API_KEY)"

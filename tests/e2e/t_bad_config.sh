@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # e2e: no-stack
+# e2e-seconds: 42
 # A bad or missing configuration value stops every binary at start with exit
 # code 2 and one stderr line naming the variable; --help exits 0 and lists it.
 # shellcheck source=tests/e2e/lib.sh

@@ -31,6 +31,7 @@
 # e2e-env: ECM_SIM_DIAL_RATE=20
 # e2e-env: ECM_SMSSIM_MIX=undelivered:100
 # e2e-timeout: 300
+# e2e-seconds: 67
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/checks.sh"
 

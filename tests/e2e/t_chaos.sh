@@ -16,5 +16,6 @@
 # e2e-env: ECM_GATEWAY_UPLOAD_LEASE_S=5
 # e2e-env: ECM_GATEWAY_UPLOAD_SWEEP_S=1
 # e2e-timeout: 600
+# e2e-seconds: 119
 set -euo pipefail
 exec "$(dirname "$0")/workload.sh" -n "${ECM_E2E_CHAOS_CONTACTS:-3000}" --chaos 5 --timeout 420

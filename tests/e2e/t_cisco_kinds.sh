@@ -8,6 +8,7 @@
 # account number twice.
 # e2e-env: ECM_SIM_DIAL_RATE=600
 # e2e-timeout: 900
+# e2e-seconds: 98
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/checks.sh"
 

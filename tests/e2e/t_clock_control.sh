@@ -7,6 +7,7 @@
 # these. Runs on a clock of its own (a scratch ECM_DEV_DIR), no stack.
 # e2e: no-stack
 # e2e-timeout: 120
+# e2e-seconds: 8
 source "$(dirname "$0")/lib.sh"
 
 export ECM_DEV_DIR=$E2E_TMP/dev ECM_DEV_CLOCK=2026-03-04T12:00:00Z ECM_DEV_CLOCK_RATE=1800

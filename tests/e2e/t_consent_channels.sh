@@ -21,6 +21,7 @@
 # e2e-env: ECM_SIM_NUMBER_RESULTS=0411:8,0426:26
 # e2e-env: ECM_SIM_DIAL_RATE=20
 # e2e-timeout: 300
+# e2e-seconds: 57
 source "$(dirname "$0")/lib.sh"
 
 q() { ecm_psql -tA -c "$1"; }

@@ -9,6 +9,7 @@
 # copy, as in production.
 # e2e-env: ECM_GATEWAY_WEB_DIR=
 # e2e-timeout: 900
+# e2e-seconds: 167
 source "$(dirname "$0")/lib.sh"
 
 [[ -n ${ECM_DEV_CONSOLE_PASSWORD:-} ]] || e2e_fail "no console password (ECM_DEV_CONSOLE_PASSWORD)"

@@ -7,6 +7,7 @@
 # gets the same 401, and the audit log says locked), sign-out ends the
 # session; the audit rows name the users.
 # e2e-timeout: 300
+# e2e-seconds: 43
 source "$(dirname "$0")/lib.sh"
 
 [[ -n ${ECM_DEV_CONSOLE_PASSWORD:-} ]] || e2e_fail "no console password (ECM_DEV_CONSOLE_PASSWORD)"

@@ -24,6 +24,7 @@
 # e2e-env: ECM_SIM_DIAL_RATE=200
 # e2e-timeout: 900
 # e2e-clock: held
+# e2e-seconds: 142
 source "$(dirname "$0")/lib.sh"
 
 NY=America/New_York

@@ -5,6 +5,7 @@
 # loaded 'queued' and taken from the ECM DB.)
 # e2e-env: ECM_SIM_DIAL_RATE=400
 # e2e-timeout: 420
+# e2e-seconds: 34
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/checks.sh"
 

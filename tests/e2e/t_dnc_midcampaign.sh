@@ -17,6 +17,7 @@
 # e2e-env: ECM_SIM_DIAL_RATE=30
 # e2e-env: ECM_SMS_RATE_HTTP=10
 # e2e-timeout: 600
+# e2e-seconds: 109
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/checks.sh"
 

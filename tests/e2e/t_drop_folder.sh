@@ -15,6 +15,7 @@
 #  e. A second replica on the same folder: each file is loaded once.
 # Campaigns are paused: the contacts are loaded, not dialled.
 # e2e-timeout: 400
+# e2e-seconds: 120
 source "$(dirname "$0")/lib.sh"
 
 devstack=$ECM_ROOT/scripts/devstack.sh

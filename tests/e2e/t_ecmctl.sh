@@ -19,6 +19,7 @@
 #    revoke -> 401 (exit 1, "set ECM_API_KEY").
 # e2e-env: ECM_SIM_RESULT_MIX=10:100
 # e2e-timeout: 300
+# e2e-seconds: 62
 source "$(dirname "$0")/lib.sh"
 
 CTL=$(cd "$ECM_ROOT" && realpath "${ECM_BIN_DIR:-build/bin}")/ecmctl

@@ -18,6 +18,7 @@
 # e2e-env: ECM_SIM_DIAL_RATE=200
 # e2e-timeout: 300
 # e2e-clock: held
+# e2e-seconds: 33
 source "$(dirname "$0")/lib.sh"
 
 sql() { ecm_psql -tA -c "$1"; }

@@ -9,6 +9,7 @@
 #    gateway's peak memory grows by far less than the file's size;
 # 3. no key: 401; an export of a campaign that does not exist: 404.
 # e2e-timeout: 900
+# e2e-seconds: 92
 source "$(dirname "$0")/lib.sh"
 
 gw_hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$(ecm_pid gateway)/status"; }

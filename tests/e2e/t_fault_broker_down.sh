@@ -14,6 +14,7 @@
 # e2e-env: ECM_FEEDER_CAPACITY=100
 # e2e-env: ECM_FEEDER_BATCH=50
 # e2e-timeout: 300
+# e2e-seconds: 102
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/checks.sh"
 

@@ -13,6 +13,7 @@
 # e2e-env: ECM_FEEDER_HOLD_MINUTES=0
 # e2e-env: ECM_FEEDER_BATCH=50
 # e2e-timeout: 300
+# e2e-seconds: 91
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/checks.sh"
 

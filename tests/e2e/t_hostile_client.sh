@@ -6,6 +6,7 @@
 # "status" the HTTP status) or a refusal to read on, never a 5xx or a hang;
 # nothing in the database may change; the gateway must still serve after.
 # e2e-timeout: 600
+# e2e-seconds: 63
 source "$(dirname "$0")/lib.sh"
 
 # A fingerprint of everything the API can change: per table, its rows and a

@@ -12,6 +12,7 @@
 # e2e-env: ECM_FEEDER_CAPACITY=100
 # e2e-env: ECM_FEEDER_BATCH=50
 # e2e-timeout: 720
+# e2e-seconds: 97
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/checks.sh"
 

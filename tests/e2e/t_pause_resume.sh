@@ -14,6 +14,7 @@
 # e2e-env: ECM_FEEDER_BATCH=20
 # e2e-env: ECM_SMS_RATE_HTTP=10
 # e2e-timeout: 600
+# e2e-seconds: 151
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/checks.sh"
 

@@ -22,6 +22,7 @@
 # e2e-env: ECM_FEEDER_HOLD_MINUTES=1
 # e2e-env: ECM_FEEDER_HOLD_WINDOW_S=20
 # e2e-timeout: 900
+# e2e-seconds: 171
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/checks.sh"
 

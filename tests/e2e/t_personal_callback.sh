@@ -26,6 +26,7 @@
 # e2e-env: ECM_SIM_DIAL_RATE=200
 # e2e-timeout: 300
 # e2e-clock: held
+# e2e-seconds: 64
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/checks.sh"
 

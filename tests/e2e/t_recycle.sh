@@ -27,6 +27,7 @@
 # e2e-env: ECM_RECYCLE_INTERVAL_S=3600
 # e2e-timeout: 600
 # e2e-clock: held
+# e2e-seconds: 41
 source "$(dirname "$0")/lib.sh"
 
 DAY_MS=86400000

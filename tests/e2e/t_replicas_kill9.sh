@@ -14,5 +14,6 @@
 # before they are sent again (docs/replicas.md): 180 s, inside the timeout.
 # e2e-env: ECM_SMS_RESEND_AFTER_S=180
 # e2e-timeout: 600
+# e2e-seconds: 102
 set -euo pipefail
 exec "$(dirname "$0")/workload.sh" -n "${ECM_E2E_REPLICAS_CONTACTS:-3000}" --kill-each --timeout 420

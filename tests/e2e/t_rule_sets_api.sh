@@ -17,6 +17,7 @@
 #  - each change is one audit row (GET /api/v1/audit) saying what changed;
 #  - ecmctl rules list / show / apply against the same stack.
 # e2e-timeout: 300
+# e2e-seconds: 64
 source "$(dirname "$0")/lib.sh"
 
 [[ -n ${ECM_API_KEY:-} ]] || e2e_fail "no dev admin key (ECM_API_KEY)"

@@ -12,6 +12,7 @@
 # e2e-env: ECM_SIM_DIAL_RATE=400
 # e2e-timeout: 600
 # e2e-clock: held
+# e2e-seconds: 49
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/checks.sh"
 

@@ -12,6 +12,7 @@
 # e2e-env: ECM_FEEDER_CAPACITY=60
 # e2e-env: ECM_FEEDER_BATCH=20
 # e2e-timeout: 150
+# e2e-seconds: 48
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/checks.sh"
 

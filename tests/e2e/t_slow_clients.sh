@@ -12,6 +12,7 @@
 # clients are still held, however loaded the machine.
 # e2e-env: ECM_HTTP_REQUEST_TIMEOUT_S=60
 # e2e-timeout: 600
+# e2e-seconds: 82
 source "$(dirname "$0")/lib.sh"
 
 deadline=${ECM_HTTP_REQUEST_TIMEOUT_S:-30}

@@ -10,6 +10,7 @@
 # exactly those replies reach the fake SMSC.
 # e2e-env: ECM_SMS_REPLY_MAX_PER_MINUTE=5
 # e2e-timeout: 300
+# e2e-seconds: 31
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/checks.sh"
 

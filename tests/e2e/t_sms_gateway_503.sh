@@ -5,6 +5,7 @@
 # e2e-env: ECM_SMSSIM_MIX=delivered:100
 # e2e-env: ECM_SMS_RATE_HTTP=100
 # e2e-timeout: 300
+# e2e-seconds: 34
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/checks.sh"
 

@@ -6,6 +6,7 @@
 # e2e-env: ECM_SMS_RATE_KANNEL=600
 # e2e-env: ECM_SMS_CONCURRENCY=32
 # e2e-timeout: 600
+# e2e-seconds: 46
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/checks.sh"
 

@@ -8,6 +8,7 @@
 # fast that goes; the campaign closes only when the STOP closes it.
 # e2e-env: ECM_SMS_RATE_KANNEL=40
 # e2e-timeout: 300
+# e2e-seconds: 75
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/checks.sh"
 

@@ -8,6 +8,7 @@
 # e2e-env: ECM_SMSSIM_MIX=delivered:55,undelivered:20,rejected:10,nodlr:15
 # e2e-env: ECM_SMS_DLR_SCAN_MS=500
 # e2e-timeout: 420
+# e2e-seconds: 43
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/checks.sh"
 

@@ -3,6 +3,7 @@
 # real Kannel: 50 Arabic letters + 10 emoji = 70 UTF-16 units is one segment;
 # one letter more is two (67 units a part).
 # e2e-timeout: 240
+# e2e-seconds: 30
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/checks.sh"
 

@@ -27,6 +27,7 @@
 # e2e-env: ECM_SIM_DIAL_RATE=200
 # e2e-timeout: 720
 # e2e-clock: held
+# e2e-seconds: 176
 source "$(dirname "$0")/lib.sh"
 
 HOUR_MS=3600000

@@ -9,6 +9,7 @@
 # e2e-env: ECM_SIM_UCCE_IMPORT_RATE=200
 # e2e-env: ECM_SIM_DIAL_RATE=400
 # e2e-timeout: 600
+# e2e-seconds: 111
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/checks.sh"
 

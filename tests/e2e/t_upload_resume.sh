@@ -15,6 +15,7 @@
 # e2e-env: ECM_GATEWAY_UPLOAD_LEASE_S=5
 # e2e-env: ECM_GATEWAY_UPLOAD_SWEEP_S=1
 # e2e-timeout: 600
+# e2e-seconds: 82
 source "$(dirname "$0")/lib.sh"
 
 ROWS=300000

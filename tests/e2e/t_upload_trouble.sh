@@ -7,6 +7,7 @@
 # (GET /api/v1/uploads/{id}, paged by cursor) says; the same file again is all
 # duplicates; a DNC list uploaded as CSV closes the contacts it covers.
 # e2e-timeout: 300
+# e2e-seconds: 44
 source "$(dirname "$0")/lib.sh"
 
 data=$ECM_ROOT/tests/data/upload

@@ -20,6 +20,7 @@
 # e2e-env: ECM_SIM_DIAL_RATE=400
 # e2e-timeout: 420
 # e2e-clock: held
+# e2e-seconds: 121
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/checks.sh"
 
