@@ -231,6 +231,7 @@ static void relay_wait_reports(ecm_outbox_relay *r, outbox_batch *b, int nsent)
 static int relay_begin_locked(ecm_outbox_relay *r, PGconn *conn)
 {
     char sql[sizeof OUTBOX_BEGIN_SQL + 24];
+    /* trunc-ok: a 64-bit number fits the room left for it */
     snprintf(sql, sizeof sql, OUTBOX_BEGIN_SQL, (long long)ECM_OUTBOX_LOCK_KEY);
     PGresult *res = PQexec(conn, sql);
     if (!relay_exec_ok(res, "advisory lock") || PQntuples(res) != 1) {

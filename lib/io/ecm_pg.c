@@ -509,31 +509,40 @@ int ecm_pg_begin(ecm_pg *pg)
     return ecm_pg_cmd(pg, "BEGIN", 0, NULL);
 }
 
-/* Runs "BEGIN; <set_local>" as one simple-protocol message: one round trip
- * where BEGIN and then the SET LOCAL would be two. 0, or -1 with nothing
- * left open. */
-static int begin_with(ecm_pg *pg, const char *set_local)
+/* Runs sql through the simple protocol (statements separated by ';', or a
+ * COPY): 0 when its last result's status is want, else -1 after logging
+ * the failure as msg (what the caller left to clean up stays). */
+static int exec_simple(ecm_pg *pg, const char *sql, ExecStatusType want, const char *msg)
 {
-    char sql[128];
-    snprintf(sql, sizeof sql, "BEGIN; %s", set_local);
-    if (!pg) {
-        return -1;
-    }
     pg->sqlstate[0] = '\0';
     PGconn *c = command_conn(pg);
     if (!c) {
-        ecm_log_error("PostgreSQL command failed", "SQLSTATE 08006: no connection (%s)", sql);
+        ecm_log_error(msg, "SQLSTATE 08006: no connection (%.*s)", PG_SQL_LOG_MAX, sql);
         return -1;
     }
     PGresult *res = PQexec(c, sql);
-    if (res && PQresultStatus(res) == PGRES_COMMAND_OK) {
-        PQclear(res);
-        return 0;
+    int ok = res && PQresultStatus(res) == want;
+    if (!ok) {
+        note_failure(pg, res, sql);
     }
-    note_failure(pg, res, sql);
     PQclear(res);
-    ecm_pg_rollback(pg);
-    return -1;
+    return ok ? 0 : -1;
+}
+
+/* Runs "BEGIN; <set_local>" as one message: one round trip where BEGIN and
+ * then the SET LOCAL would be two. 0, or -1 with nothing left open. */
+static int begin_with(ecm_pg *pg, const char *set_local)
+{
+    char sql[128];
+    int n = snprintf(sql, sizeof sql, "BEGIN; %s", set_local);
+    if (!pg || n < 0 || (size_t)n >= sizeof sql) {
+        return -1;
+    }
+    if (exec_simple(pg, sql, PGRES_COMMAND_OK, "PostgreSQL command failed") != 0) {
+        ecm_pg_rollback(pg);
+        return -1;
+    }
+    return 0;
 }
 
 int ecm_pg_begin_timeout(ecm_pg *pg, long ms)
@@ -581,22 +590,12 @@ int ecm_pg_copy_begin(ecm_pg *pg, const char *copy_sql)
     if (!pg || !copy_sql) {
         return -1;
     }
-    pg->sqlstate[0] = '\0';
-    PGconn *c = command_conn(pg);
-    if (!c) {
-        ecm_log_error("PostgreSQL COPY failed", "SQLSTATE 08006: no connection (%.*s)",
-                      PG_SQL_LOG_MAX, copy_sql);
-        return -1;
-    }
-    PGresult *res = PQexec(c, copy_sql);
-    if (res && PQresultStatus(res) == PGRES_COPY_IN) {
-        PQclear(res);
+    if (exec_simple(pg, copy_sql, PGRES_COPY_IN, "PostgreSQL COPY failed") == 0) {
         return 0;
     }
-    note_failure(pg, res, copy_sql);
-    PQclear(res);
     /* A COPY TO would leave rows coming; drain whatever is pending. */
-    while ((res = PQgetResult(c)) != NULL) {
+    PGresult *res;
+    while (pg->conn && (res = PQgetResult(pg->conn)) != NULL) {
         PQclear(res);
     }
     return -1;

@@ -48,21 +48,33 @@ post() {
 import_body 1000000 10001 >"$E2E_TMP/big.xml"
 e2e_assert_eq 400 "$(post "$E2E_TMP/big.xml" "$E2E_TMP/big.out")" "status of an import of 10,001 records"
 
-# The filler keeps the queue full: it posts import after import (each its own
-# accounts, not waiting for the answers: an import taken stays queued and is
-# processed), pausing only after a 503, until told to stop. However slow this
-# machine is, it adds imports faster than 200 records/s drain them.
+# The filler keeps the queue full: it posts imports of 100 records (each its
+# own accounts) without waiting for one answer before the next, up to 40 at
+# a time (an import taken stays queued and is processed), pausing only after
+# a 503, until told to stop. The answers are waited for as long as they take,
+# so a slow machine only slows the filler: 40 requests in flight are more
+# than the queue's 30 however slowly 200 records/s drain them.
+fill_one() {
+    import_body $(($1 * 1000)) 100 >"$E2E_TMP/fill.$1.xml"
+    if [[ $(post "$E2E_TMP/fill.$1.xml" "$E2E_TMP/fill.$1.out" --max-time 120 2>/dev/null) == 503 ]]; then
+        mv "$E2E_TMP/fill.$1.out" "$E2E_TMP/full.out"
+    fi
+    rm -f "$E2E_TMP/fill.$1.xml" "$E2E_TMP/fill.$1.out"
+}
 filler() {
-    local k=0 code
+    local k=0
     while [[ ! -e $E2E_TMP/fill.stop ]]; do
+        if (($(jobs -rp | wc -l) >= 40)); then
+            wait -n || true
+            continue
+        fi
         k=$((k + 1))
-        import_body $((k * 1000)) 100 >"$E2E_TMP/fill.xml"
-        code=$(post "$E2E_TMP/fill.xml" "$E2E_TMP/fill.out" --max-time 0.3 2>/dev/null)
-        if [[ $code == 503 ]]; then
-            cp "$E2E_TMP/fill.out" "$E2E_TMP/full.out"
+        fill_one "$k" &
+        if [[ -s $E2E_TMP/full.out ]]; then
             sleep 0.2 # sleep-ok: the filler's pace while the queue is full
         fi
     done
+    wait
 }
 filler &
 filler_pid=$!
