@@ -64,7 +64,11 @@ struct ecm_outbox_relay {
     ecm_metric *m_scan;     /* histogram: a scan that published rows, BEGIN to COMMIT */
     ecm_metric *m_horizon;  /* scans that read the sequence and the open writers */
 
-    PGconn *listening; /* the connection LISTENing on ECM_OUTBOX_CHANNEL, or NULL */
+    /* The connection LISTENing on ECM_OUTBOX_CHANNEL, or NULL, and its
+     * backend's pid: a connection ecm_pg replaced may come back at the same
+     * address (relay_listens). */
+    PGconn *listening;
+    int listening_pid;
 
     pthread_t thread;
     pthread_mutex_t mu;
@@ -200,6 +204,17 @@ static int relay_exec_ok(PGresult *res, const char *what)
         return 1;
     ecm_log_warn("outbox relay: query failed", "%s: %s", what, PQresultErrorMessage(res));
     return 0;
+}
+
+/* COMMITs the transaction on conn: 1 when it committed. A transaction that
+ * had failed answers COMMIT with ROLLBACK's tag, and what it deleted is
+ * still there: the ids a scan remembers as deleted rely on this. */
+static int relay_commit(PGconn *conn)
+{
+    PGresult *c = PQexec(conn, "COMMIT");
+    int ok = relay_exec_ok(c, "COMMIT") && strcmp(PQcmdStatus(c), "COMMIT") == 0;
+    PQclear(c);
+    return ok;
 }
 
 /* Waits for the reports of a batch: until all are in, the producer's
@@ -372,9 +387,7 @@ static int relay_delete_commit(ecm_outbox_relay *r, PGconn *conn, ecm_pgarr *ids
              0;
     }
     if (ok) {
-        PGresult *c = PQexec(conn, "COMMIT");
-        ok = relay_exec_ok(c, "COMMIT");
-        PQclear(c);
+        ok = relay_commit(conn);
     } else {
         relay_rollback(r, conn);
     }
@@ -699,10 +712,7 @@ static outbox_scan_result relay_scan(ecm_outbox_relay *r)
     int64_t covered = relay_covered(&h, pages, npages, saw_end);
     if (npages == 0) {
         ecm_metric_set(r->m_backlog, 0);
-        PGresult *c = PQexec(conn, "COMMIT");
-        int committed = PQresultStatus(c) == PGRES_COMMAND_OK;
-        PQclear(c);
-        relay_floor_settle(r, committed, horizon, covered, &h);
+        relay_floor_settle(r, relay_commit(conn), horizon, covered, &h);
         return SCAN_EMPTY;
     }
     for (int i = 0; i < npages; i++)
@@ -735,6 +745,12 @@ static outbox_scan_result relay_scan(ecm_outbox_relay *r)
     return saw_end ? SCAN_PARTIAL : SCAN_FULL;
 }
 
+/* 1 when conn is the connection this relay LISTENs on. */
+static int relay_listens(const ecm_outbox_relay *r, PGconn *conn)
+{
+    return r->listening == conn && r->listening_pid == PQbackendPID(conn);
+}
+
 /* Frees the notifications libpq has read on conn; 1 when there was one. */
 static int relay_drain_notifies(PGconn *conn)
 {
@@ -756,16 +772,17 @@ static int relay_drain_notifies(PGconn *conn)
 static void relay_wait(ecm_outbox_relay *r, int ms)
 {
     PGconn *conn = ecm_pg_try_conn(r->pg);
-    if (conn && r->listening != conn) {
+    if (conn && !relay_listens(r, conn)) {
         PGresult *res = PQexec(conn, "LISTEN " ECM_OUTBOX_CHANNEL);
         r->listening = PQresultStatus(res) == PGRES_COMMAND_OK ? conn : NULL;
+        r->listening_pid = PQbackendPID(conn);
         PQclear(res);
         /* Rows committed after the caller's scan and before the LISTEN
          * raised no notification this connection hears: scan once more. */
         if (r->listening == conn)
             return;
     }
-    if (!conn || r->listening != conn) {
+    if (!conn || !relay_listens(r, conn)) {
         relay_sleep(r, ms);
         return;
     }
@@ -801,7 +818,7 @@ static void relay_stand_by(ecm_outbox_relay *r)
     ecm_metric_add(r->m_busy, 1);
     r->horizon_due = 1; /* the holder moved on meanwhile */
     PGconn *conn = ecm_pg_try_conn(r->pg);
-    if (conn && r->listening == conn) {
+    if (conn && relay_listens(r, conn)) {
         PGresult *res = PQexec(conn, "UNLISTEN " ECM_OUTBOX_CHANNEL);
         if (PQresultStatus(res) == PGRES_COMMAND_OK) {
             r->listening = NULL;

@@ -140,7 +140,11 @@ static void notice_receive(void *arg, const PGresult *res)
 {
     ecm_pg *pg = arg;
     const char *severity = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
-    if (severity && (strcmp(severity, "FATAL") == 0 || strcmp(severity, "PANIC") == 0))
+    const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    /* 57P01-57P05: an administrator's or a crash's shutdown, cannot
+     * connect now, idle session timeout (a crash's is a WARNING). */
+    if ((severity && (strcmp(severity, "FATAL") == 0 || strcmp(severity, "PANIC") == 0)) ||
+        (st && strncmp(st, "57P0", 4) == 0 && st[4] >= '1' && st[4] <= '5' && st[5] == '\0'))
         pg->goodbye = 1;
     char msg[1024];
     pg_message(PQresultErrorMessage(res), msg, sizeof msg);
@@ -256,9 +260,9 @@ static int conn_usable(ecm_pg *pg)
      * else an idle connection is sent (a NOTIFY, a parameter's new value) is
      * left for its reader, without waiting for more: a listening
      * connection is sent notifications all the time. */
-    int lost = 0;
+    int lost = pg->goodbye; /* parsed by an earlier call (PQnotifies) */
     struct pollfd pfd = {.fd = PQsocket(pg->conn), .events = POLLIN};
-    if (poll(&pfd, 1, 0) > 0) {
+    if (!lost && poll(&pfd, 1, 0) > 0) {
         lost = !PQconsumeInput(pg->conn);
         /* Parses what was read: a FATAL goes to notice_receive, a NOTIFY to
          * the queue PQnotifies reads. */
