@@ -28,7 +28,7 @@
 #define OUTBOX_REPORT_MARGIN_MS 5000
 #define OUTBOX_WAIT_SLICE_MS 100
 /* Ids published above the floor that the relay remembers (see
- * relay_seen_merge), and how long a gap below them may last before a scan
+ * relay_seen_add), and how long a gap below them may last before a scan
  * reads the horizon to step over it. */
 #define OUTBOX_SEEN_MAX 16384
 #define OUTBOX_GAP_MS 500
@@ -90,7 +90,7 @@ struct ecm_outbox_relay {
     char *pending_writers;
 
     /* Ids above floor this relay published and deleted, ascending
-     * (relay_seen_merge); the floor moves through them while they follow
+     * (relay_seen_add); the floor moves through them while they follow
      * it without a gap. gap_since: when seen last became non-empty
      * (monotonic ms). horizon_due: the next scan reads the horizon. */
     int64_t *seen;
