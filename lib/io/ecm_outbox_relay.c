@@ -95,6 +95,10 @@ struct ecm_outbox_relay {
      * (monotonic ms). horizon_due: the next scan reads the horizon. */
     int64_t *seen;
     int nseen;
+    /* The session the floor was learnt on (its connection and backend
+     * pid): see relay_floor_session. */
+    PGconn *floor_conn;
+    int floor_pid;
     int64_t gap_since;
     int horizon_due;
     int64_t scan_ids[OUTBOX_PAGES * OUTBOX_BATCH]; /* a scan's delivered ids, ascending */
@@ -665,6 +669,27 @@ static int64_t relay_covered(const relay_horizon *h, const relay_page *pages, in
     return covered;
 }
 
+/* On a new session the floor starts again from 0 and the horizon: the
+ * server may not be the one the floor was learnt on (a failover to a
+ * replica that had not received the last ids, a restore), and its sequence
+ * can hand out again ids at or below the old floor, which a read above it
+ * would never see. One read from the lowest id, then the horizon moves the
+ * floor up again. Can't fail. */
+static void relay_floor_session(ecm_outbox_relay *r, PGconn *conn)
+{
+    int pid = PQbackendPID(conn);
+    if (conn == r->floor_conn && pid == r->floor_pid)
+        return;
+    r->floor_conn = conn;
+    r->floor_pid = pid;
+    atomic_store(&r->floor, 0);
+    r->nseen = 0;
+    r->gap_since = 0;
+    free(r->pending_writers);
+    r->pending_writers = NULL;
+    r->horizon_due = 1;
+}
+
 /* After a scan's commit: complete is 1 when it published and deleted
  * every row it read. With the horizon read (horizon), covered and h may
  * move the floor (relay_floor_advance); a scan not complete drops the
@@ -692,6 +717,7 @@ static outbox_scan_result relay_scan(ecm_outbox_relay *r)
         atomic_store(&r->healthy, 0);
         return SCAN_FAILED;
     }
+    relay_floor_session(r, conn);
     int64_t began = ecm_clock_mono_ms();
     int locked = relay_begin_locked(r, conn);
     if (locked != 0)

@@ -544,6 +544,41 @@ static void test_outbox_relay_floor_follows_its_rows_and_steps_over_gaps(void **
     relay_fixture_close(&f);
 }
 
+/* After a failover to a server whose sequence is behind the ids the relay
+ * saw (a replica that had not received them, a restore), ids at or below
+ * the relay's floor are handed out again: a new session starts the floor
+ * again, so their rows are published. Played here by rewinding the
+ * sequence and ending every other session of the database. */
+static void test_outbox_relay_floor_starts_again_on_a_new_session(void **state)
+{
+    (void)state;
+    ecm_test_need(g_env.db);
+    relay_fixture f;
+    relay_fixture_open(&f);
+    relay_fixture_start_idle(&f, 20);
+    commit_events(f.pg, "ob.failover", 1, 10);
+    wait_published(f.relay, 10);
+    PGconn *c = ecm_test_pg_connect(g_env.db->dsn);
+    long long last = ecm_test_pg_int(c, "SELECT last_value FROM outbox_id_seq");
+    assert_true(wait_floor(f.relay, last) >= last);
+
+    char sql[96];
+    snprintf(sql, sizeof sql, "ALTER SEQUENCE outbox_id_seq RESTART WITH %lld", last - 4);
+    ecm_test_pg_exec(c, sql);
+    assert_true(ecm_test_pg_int(c, "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM "
+                                   "pg_stat_activity WHERE datname = current_database() AND "
+                                   "pid <> pg_backend_pid()) t") >= 1);
+    /* A writer of its own: the fixture's lost its session too. */
+    ecm_pg *w = ecm_pg_new(g_env.db->dsn, NULL);
+    commit_events(w, "ob.failover", 11, 15);
+    ecm_pg_destroy(w);
+    assert_true(ecm_test_pg_int(c, "SELECT last_value FROM outbox_id_seq") <= last);
+    wait_published(f.relay, 15);
+    assert_int_equal(outbox_count(), 0);
+    PQfinish(c);
+    relay_fixture_close(&f);
+}
+
 /* Shared buffers (hit + read) that EXPLAIN ANALYZE counts for the query. */
 static long long explain_buffers(PGconn *c, const char *query)
 {
@@ -679,6 +714,7 @@ int main(void)
         cmocka_unit_test(test_outbox_relay_stands_by_while_another_drains),
         cmocka_unit_test(test_outbox_relay_delivers_lower_id_committed_after_higher),
         cmocka_unit_test(test_outbox_relay_floor_follows_its_rows_and_steps_over_gaps),
+        cmocka_unit_test(test_outbox_relay_floor_starts_again_on_a_new_session),
         cmocka_unit_test(test_outbox_relay_reads_above_the_rows_it_deleted),
         cmocka_unit_test(test_outbox_contact_closed_both_ways),
     };
