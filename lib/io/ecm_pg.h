@@ -66,8 +66,9 @@ int ecm_pg_begin(ecm_pg *pg); /* 0 or -1 */
  * (an upload batch waiting for the campaign's lock). 0 or -1. */
 int ecm_pg_begin_timeout(ecm_pg *pg, long ms) __attribute__((warn_unused_result));
 /* BEGIN with sequential scans off for the transaction (ecm_pg_seqscan(pg,
- * 0)) in one round trip, for a transaction whose statements all find their
- * rows by a key or a ctid. 0 or -1. */
+ * 0)) and prepared statements on their generic plan (plan_cache_mode), in
+ * one round trip, for a transaction whose statements all find their rows by
+ * a key or a ctid: their plan does not depend on the values. 0 or -1. */
 int ecm_pg_begin_by_key(ecm_pg *pg) __attribute__((warn_unused_result));
 int ecm_pg_commit(ecm_pg *pg);    /* 0 or -1 */
 void ecm_pg_rollback(ecm_pg *pg); /* best effort, can't fail */
@@ -103,7 +104,10 @@ int ecm_pg_copy_escape_n(ecm_buf *b, const char *s, size_t n) __attribute__((war
  * once a session instead of at every call; after five executions it may
  * plan it once too (plan_cache_mode). For a handle that runs the same
  * statements per row (the strategy's results); up to ECM_PG_PREPARED_MAX
- * texts, the next run unnamed. A new connection prepares them again. Off by
+ * texts, the next run unnamed. A new connection prepares them again, and
+ * so does a session whose statements the server dropped or whose plans a
+ * migration changed (outside a transaction at once; inside, the statement
+ * fails with the transaction and the next one prepares anew). Off by
  * default. Can't fail. */
 #define ECM_PG_PREPARED_MAX 128
 void ecm_pg_set_prepare(ecm_pg *pg, int on);

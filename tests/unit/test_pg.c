@@ -221,6 +221,118 @@ static void test_pg_begin_by_key_sets_its_transaction_only(void **state)
     ecm_pg_destroy(pg);
 }
 
+/* The one value sql (prepared through pg's cache) answers with p, or NULL
+ * when it fails. Owned by the caller. */
+static char *prepared_value(ecm_pg *pg, const char *sql, const char *p)
+{
+    const char *params[1] = {p};
+    PGresult *r = ecm_pg_exec(pg, sql, 1, params);
+    if (!r)
+        return NULL;
+    assert_int_equal(PQntuples(r), 1);
+    char *v = strdup(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return v;
+}
+
+#define assert_prepared_value(pg, sql, p, want)                                                    \
+    do {                                                                                           \
+        char *v_ = prepared_value(pg, sql, p);                                                     \
+        assert_non_null(v_);                                                                       \
+        assert_string_equal(v_, want);                                                             \
+        free(v_);                                                                                  \
+    } while (0)
+
+/* The server's prepared statements are not what the cache says: dropped
+ * (a pooler's DISCARD ALL, or another session handed over: 26000), a name
+ * taken by a statement the cache does not know (42P05), a plan whose
+ * columns changed under it (0A000, a migration). Outside a transaction the
+ * statement is prepared again and runs; inside one it fails with the
+ * transaction, and the next transaction prepares anew. */
+static void test_pg_prepared_statements_recover_when_the_server_changed(void **state)
+{
+    NEED_DB(state);
+    ecm_pg *pg = ecm_pg_new(db->dsn, NULL);
+    ecm_pg_set_prepare(pg, 1);
+    const char *sql = "SELECT $1::int + 1";
+    /* A name taken before the first prepare (the cache's first is
+     * "ecm_p0_0"). */
+    assert_int_equal(ecm_pg_cmd(pg, "PREPARE ecm_p0_0 AS SELECT 2", 0, NULL), 0);
+    assert_prepared_value(pg, sql, "41", "42");
+    assert_int_equal(prepared_count(pg), 2);
+
+    assert_int_equal(ecm_pg_cmd(pg, "DEALLOCATE ALL", 0, NULL), 0);
+    assert_prepared_value(pg, sql, "41", "42");
+    assert_int_equal(prepared_count(pg), 1);
+
+    assert_int_equal(ecm_pg_begin(pg), 0);
+    assert_int_equal(ecm_pg_cmd(pg, "DEALLOCATE ALL", 0, NULL), 0);
+    assert_null(prepared_value(pg, sql, "41"));
+    assert_string_equal(ecm_pg_last_sqlstate(pg), "26000");
+    ecm_pg_rollback(pg);
+    assert_prepared_value(pg, sql, "41", "42");
+
+    assert_int_equal(ecm_pg_cmd(pg, "CREATE TABLE rt (a int)", 0, NULL), 0);
+    assert_int_equal(ecm_pg_cmd(pg, "INSERT INTO rt VALUES (7)", 0, NULL), 0);
+    const char *rsql = "SELECT a FROM rt WHERE a = $1";
+    assert_prepared_value(pg, rsql, "7", "7");
+    assert_int_equal(ecm_pg_cmd(pg, "ALTER TABLE rt ALTER a TYPE bigint", 0, NULL), 0);
+    assert_prepared_value(pg, rsql, "7", "7");
+    ecm_pg_destroy(pg);
+}
+
+/* Custom plans the prepared statement sql has been given on pg's
+ * connection (pg_prepared_statements). */
+static long custom_plans(ecm_pg *pg, const char *sql)
+{
+    const char *p[1] = {sql};
+    PGresult *r = ecm_pg_exec(
+        pg, "SELECT custom_plans FROM pg_prepared_statements WHERE statement = $1", 1, p);
+    assert_non_null(r);
+    assert_int_equal(PQntuples(r), 1);
+    long n = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return n;
+}
+
+/* A join with unnest($1) over a few ids: PostgreSQL's automatic choice
+ * plans it again at every call (its generic estimate, 10 rows, loses to
+ * the custom plan's 2, and makes it a hash join over the whole table); in
+ * a by-key transaction it keeps the generic plan.
+ * The same statement in plain transactions first, to show that it would be
+ * planned again: the test could not fail otherwise. */
+static void test_pg_begin_by_key_keeps_generic_plans(void **state)
+{
+    NEED_DB(state);
+    ecm_pg *pg = ecm_pg_new(db->dsn, NULL);
+    ecm_pg_set_prepare(pg, 1);
+    assert_int_equal(ecm_pg_cmd(pg, "CREATE TABLE bykey (id int PRIMARY KEY, v int)", 0, NULL), 0);
+    assert_int_equal(
+        ecm_pg_cmd(pg, "INSERT INTO bykey SELECT g, g FROM generate_series(1, 20000) g", 0, NULL),
+        0);
+    assert_int_equal(ecm_pg_cmd(pg, "ANALYZE bykey", 0, NULL), 0);
+    static const char *const sqls[2] = {
+        "UPDATE bykey t SET v = t.v + 1 FROM unnest($1::int[]) AS u (id) WHERE t.id = u.id",
+        "UPDATE bykey t SET v = t.v + 2 FROM unnest($1::int[]) AS u (id) WHERE t.id = u.id"};
+    const char *p[1] = {"{3,7}"};
+    for (int by_key = 0; by_key < 2; by_key++) {
+        for (int i = 0; i < 8; i++) {
+            assert_int_equal(by_key ? ecm_pg_begin_by_key(pg) : ecm_pg_begin(pg), 0);
+            assert_int_equal(ecm_pg_cmd(pg, sqls[by_key], 1, p), 0);
+            assert_int_equal(ecm_pg_commit(pg), 0);
+        }
+    }
+    char *n = value(pg, "SELECT v FROM bykey WHERE id = 3");
+    assert_string_equal(n, "27"); /* 3 + 8 * 1 + 8 * 2 */
+    free(n);
+    assert_true(custom_plans(pg, sqls[0]) >= 6);
+    assert_int_equal(custom_plans(pg, sqls[1]), 0);
+    char *v = value(pg, "SHOW plan_cache_mode");
+    assert_string_equal(v, "auto");
+    free(v);
+    ecm_pg_destroy(pg);
+}
+
 /* ecm_pg_exec_binary: columns in binary format, prepared or not. */
 static void test_pg_exec_binary_returns_binary_columns(void **state)
 {
@@ -618,6 +730,10 @@ int main(void)
                                         ecm_test_db_teardown),
         cmocka_unit_test_setup_teardown(test_pg_begin_by_key_sets_its_transaction_only,
                                         scratch_setup, ecm_test_db_teardown),
+        cmocka_unit_test_setup_teardown(test_pg_prepared_statements_recover_when_the_server_changed,
+                                        scratch_setup, ecm_test_db_teardown),
+        cmocka_unit_test_setup_teardown(test_pg_begin_by_key_keeps_generic_plans, scratch_setup,
+                                        ecm_test_db_teardown),
         cmocka_unit_test_setup_teardown(test_pg_exec_binary_returns_binary_columns, scratch_setup,
                                         ecm_test_db_teardown),
         cmocka_unit_test_setup_teardown(test_pg_reconnects_after_backend_is_terminated,
