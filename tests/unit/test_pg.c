@@ -198,7 +198,8 @@ static void test_pg_prepared_statements(void **state)
     ecm_pg_destroy(pg);
 }
 
-/* ecm_pg_begin_by_key turns sequential scans off for its transaction only;
+/* ecm_pg_begin_by_key turns sequential scans and custom plans off for its
+ * transaction only;
  * ecm_pg_begin_timeout's setting is tested with the pool's (below). */
 static void test_pg_begin_by_key_sets_its_transaction_only(void **state)
 {
@@ -208,9 +209,15 @@ static void test_pg_begin_by_key_sets_its_transaction_only(void **state)
     char *v = value(pg, "SHOW enable_seqscan");
     assert_string_equal(v, "off");
     free(v);
+    v = value(pg, "SHOW plan_cache_mode");
+    assert_string_equal(v, "force_generic_plan");
+    free(v);
     assert_int_equal(ecm_pg_commit(pg), 0);
     v = value(pg, "SHOW enable_seqscan");
     assert_string_equal(v, "on");
+    free(v);
+    v = value(pg, "SHOW plan_cache_mode");
+    assert_string_equal(v, "auto");
     free(v);
     /* In a transaction a failed statement aborted: it fails and leaves
      * nothing open. */
