@@ -510,6 +510,15 @@ int ecm_gate_apply(ecm_gate *g, ecm_pg *pg, const ecm_gate_row *rows, int n)
                      pg_[0] && pg_[1]
                  ? 0
                  : -1;
+    /* The updates find their contacts by id: sequential scans are off
+     * around them. Left to the planner, a batch of a campaign just uploaded
+     * (statistics counting a fraction of its rows) was a hash join over
+     * the whole table: ~18 ms a batch of 280 at 20,000 contacts
+     * (docs/performance.md, session 22). Not for the whole take: other
+     * statements of it got worse plans then. */
+    int any = nw > 0 || nc > 0 || ng > 0;
+    if (rc == 0 && any)
+        rc = ecm_pg_seqscan(pg, 0);
     if (rc == 0 && nw > 0)
         rc = ecm_pg_cmd(pg, WAIT_SQL, 5, pw);
     if (rc == 0 && nc > 0) {
@@ -519,6 +528,8 @@ int ecm_gate_apply(ecm_gate *g, ecm_pg *pg, const ecm_gate_row *rows, int n)
     }
     if (rc == 0 && ng > 0)
         rc = ecm_pg_cmd(pg, GO_SQL, 2, pg_);
+    if (rc == 0 && any)
+        rc = ecm_pg_seqscan(pg, 1);
     for (size_t k = 0; k < sizeof all / sizeof all[0]; k++)
         ecm_pgarr_destroy(all[k]);
     return rc;

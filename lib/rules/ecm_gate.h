@@ -199,7 +199,9 @@ ecm_gate_row *ecm_gate_judge_recorded(ecm_gate *g, ecm_pg *pg, const PGresult *t
  * next opening (phone_index kept for the retry), CLOSE rows closed with
  * their outcome and one ContactClosed event each, GO rows to 'dispatched'
  * with attempts + 1 and phone_index set to the number used. At most one
- * statement per action. Returns 0, or -1 (the caller rolls back). */
+ * statement per action, found by id with sequential scans off (the
+ * transaction's enable_seqscan is its default after). Returns 0, or -1
+ * (the caller rolls back). */
 int ecm_gate_apply(ecm_gate *g, ecm_pg *pg, const ecm_gate_row *rows, int n)
     __attribute__((warn_unused_result));
 

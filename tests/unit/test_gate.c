@@ -134,6 +134,17 @@ static long long contact(fixture *f, long long campaign_id, const char *phones_s
                            campaign_id, phones_sql, tz_sql, zones_sql, phone_index);
 }
 
+/* The sequential scans of contacts pg's open transaction has made so far. */
+static long long contacts_seq_scans(ecm_pg *pg)
+{
+    PGresult *r = ecm_pg_exec(
+        pg, "SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = 'contacts'", 0, NULL);
+    assert_non_null(r);
+    long long n = PQntuples(r) ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+    PQclear(r);
+    return n;
+}
+
 /* Takes every queued contact, judges them at now and applies the verdicts
  * in one transaction. Returns the verdicts (ecm_gate_rows_destroy) and *n. */
 static ecm_gate_row *run_gate(fixture *f, int64_t now, int *n)
@@ -145,7 +156,16 @@ static ecm_gate_row *run_gate(fixture *f, int64_t now, int *n)
     ecm_gate_row *rows = ecm_gate_judge(f->gate, f->pg, t, 0, now);
     PQclear(t);
     assert_non_null(rows);
+    /* Every run checks that the apply finds its contacts by id: no
+     * sequential scan of contacts (the planner's choice for these small
+     * tables otherwise), and sequential scans on again after. */
+    long long scans = contacts_seq_scans(f->pg);
     assert_int_equal(ecm_gate_apply(f->gate, f->pg, rows, *n), 0);
+    assert_int_equal(contacts_seq_scans(f->pg), scans);
+    PGresult *on = ecm_pg_exec(f->pg, "SHOW enable_seqscan", 0, NULL);
+    assert_non_null(on);
+    assert_string_equal(PQgetvalue(on, 0, 0), "on");
+    PQclear(on);
     assert_int_equal(ecm_pg_commit(f->pg), 0);
     ecm_gate_count(f->gate, rows, *n);
     return rows;
