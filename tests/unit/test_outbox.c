@@ -562,9 +562,7 @@ static void test_outbox_relay_floor_starts_again_on_a_new_session(void **state)
     long long last = ecm_test_pg_int(c, "SELECT last_value FROM outbox_id_seq");
     assert_true(wait_floor(f.relay, last) >= last);
 
-    char sql[96];
-    snprintf(sql, sizeof sql, "ALTER SEQUENCE outbox_id_seq RESTART WITH %lld", last - 4);
-    ecm_test_pg_exec(c, sql);
+    ecm_test_pg_exec(c, "ALTER SEQUENCE outbox_id_seq RESTART WITH %lld", last - 4);
     assert_true(ecm_test_pg_int(c, "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM "
                                    "pg_stat_activity WHERE datname = current_database() AND "
                                    "pid <> pg_backend_pid()) t") >= 1);
