@@ -4,7 +4,7 @@
  * delivery report. One relay at a time holds the outbox (advisory lock), so
  * order is kept across replicas; a crash at any instant at worst re-sends.
  * Outbox ids must come from the id column's default (the relay's floor
- * relies on it; see relay_read_horizon in ecm_outbox_relay.c). */
+ * relies on it; see ecm_outbox_floor_read_horizon in ecm_outbox_floor.c). */
 #ifndef ECM_OUTBOX_H
 #define ECM_OUTBOX_H
 

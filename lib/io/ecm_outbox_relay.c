@@ -2,6 +2,7 @@
  * order and deletes each after its delivery report; see ecm_outbox.h. The
  * writing side is ecm_outbox.c. */
 #include "ecm_outbox.h"
+#include "ecm_outbox_floor.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -27,11 +28,6 @@
 /* Margin over message.timeout.ms for the last delivery report to arrive. */
 #define OUTBOX_REPORT_MARGIN_MS 5000
 #define OUTBOX_WAIT_SLICE_MS 100
-/* Ids published above the floor that the relay remembers (see
- * relay_seen_add), and how long a gap below them may last before a scan
- * reads the horizon to step over it. */
-#define OUTBOX_SEEN_MAX 16384
-#define OUTBOX_GAP_MS 500
 
 /* One produced row. The batch outlives the relay's interest in it when the
  * relay gives up waiting: the last delivery report then frees it. */
@@ -79,37 +75,10 @@ struct ecm_outbox_relay {
     atomic_int healthy;
     atomic_uint_least64_t published;
 
-    /* The safe floor (see relay_floor_advance): no row with an id up to
-     * floor exists or can still commit, so a scan reads from floor + 1 and
-     * never walks the index entries of the rows deleted below it. */
-    atomic_int_least64_t floor;
-    /* A candidate for floor, waiting for the outbox writers that were open
-     * when it was read (their virtual transaction ids, "{3/12,5/40}") to
-     * end. pending_writers NULL: none. */
-    int64_t pending_floor;
-    char *pending_writers;
-
-    /* Ids above floor this relay published and deleted, ascending
-     * (relay_seen_add); the floor moves through them while they follow
-     * it without a gap. gap_since: when seen last became non-empty
-     * (monotonic ms). horizon_due: the next scan reads the horizon. */
-    int64_t *seen;
-    int nseen;
-    /* The session the floor was learnt on (its connection and backend
-     * pid): see relay_floor_session. */
-    PGconn *floor_conn;
-    int floor_pid;
-    int64_t gap_since;
-    int horizon_due;
+    /* Where a scan starts reading: ecm_outbox_floor.h. */
+    ecm_outbox_floor *floor;
     int64_t scan_ids[OUTBOX_PAGES * OUTBOX_BATCH]; /* a scan's delivered ids, ascending */
 };
-
-/* What a scan learnt before reading rows: the sequence's last id handed out
- * (0 when unusable) and the outbox's open writers. */
-typedef struct {
-    int64_t seq_last;
-    char *writers; /* text array of virtual transaction ids, owned */
-} relay_horizon;
 
 typedef enum {
     SCAN_FAILED = -1,
@@ -400,192 +369,6 @@ static int relay_delete_commit(ecm_outbox_relay *r, PGconn *conn, ecm_pgarr *ids
     return ok;
 }
 
-/* Why a floor at all: the relay deletes the outbox's head continuously, and
- * a read from the lowest id steps over the index entry of every row deleted
- * since the last vacuum (16.6 ms a call at 1 M contacts, docs/performance.md
- * "The outbox relay's read at 1 M"). Why not "id > last id seen": ids come
- * from a sequence, so a transaction can commit a lower id after a higher one
- * was read. The rule: an id <= seq_last (the sequence's last value, read
- * first) was handed out before that read, by a transaction that held its
- * RowExclusiveLock on outbox from before its nextval (INSERT and COPY take
- * it first) until its end. So a row <= seq_last that the following read did
- * not see belongs to a writer listed next in pg_locks, or to one that
- * aborted. Once every listed writer has ended, every row <= seq_last was
- * visible to a read. Virtual transaction ids, not xids: a writer has no xid
- * between its nextval and the heap insert (COPY draws up to 1,000 ids
- * before inserting them), so pg_snapshot_xmin() cannot bound it. Two
- * prepared statements, in that order (reading pg_locks plans a join over a
- * function and a catalog: 150 us a call when planned each time).
- * pg_sequence_last_value(), not a SELECT from the sequence: that scan
- * waited on the sequence's page behind the writers' nextval (80 ms a call
- * in a 300 k voice run). Returns 0 or -1 (transaction left for the caller
- * to roll back). */
-static int relay_read_horizon(ecm_outbox_relay *r, relay_horizon *h)
-{
-    h->seq_last = 0;
-    h->writers = NULL;
-    const char *seq[1] = {"outbox_id_seq"};
-    PGresult *res =
-        ecm_pg_exec(r->pg,
-                    "SELECT CASE WHEN (SELECT seqcache FROM pg_sequence WHERE seqrelid = "
-                    "$1::regclass) = 1 THEN coalesce(pg_sequence_last_value("
-                    "$1::regclass), 0) ELSE 0 END",
-                    1, seq);
-    if (!res)
-        return -1;
-    if (PQntuples(res) == 1) {
-        char *end = NULL;
-        long long last = strtoll(PQgetvalue(res, 0, 0), &end, 10);
-        h->seq_last = end && *end == '\0' && last > 0 ? last : 0;
-    }
-    PQclear(res);
-    const char *rel[1] = {"outbox"};
-    res = ecm_pg_exec(r->pg,
-                      "SELECT coalesce(array_agg(virtualtransaction), '{}')::text FROM pg_locks "
-                      "WHERE locktype = 'relation' AND relation = $1::regclass AND database = "
-                      "(SELECT oid FROM pg_database WHERE datname = current_database()) "
-                      "AND mode = 'RowExclusiveLock' AND pid <> pg_backend_pid()",
-                      1, rel);
-    if (!res)
-        return -1;
-    if (PQntuples(res) == 1) {
-        const char *v = PQgetvalue(res, 0, 0);
-        size_t n = strlen(v) + 1;
-        h->writers = malloc(n);
-        if (h->writers)
-            memcpy(h->writers, v, n);
-    }
-    PQclear(res);
-    ecm_metric_add(r->m_horizon, 1);
-    return h->writers ? 0 : -1;
-}
-
-/* 1 when virtual transaction id vxid (len bytes) is an element of the text
- * array list ("{3/12,5/40}"). */
-static int relay_writer_listed(const char *list, const char *vxid, size_t len)
-{
-    for (const char *p = list; (p = strstr(p, vxid)) != NULL; p++) {
-        if ((p[-1] == '{' || p[-1] == ',') && (p[len] == ',' || p[len] == '}'))
-            return 1;
-    }
-    return 0;
-}
-
-/* 1 when no writer of the text array before is in now: all have ended (a
- * transaction keeps its relation lock to its end). */
-static int relay_writers_ended(const char *before, const char *now)
-{
-    const char *p = before + 1; /* past '{' */
-    while (*p && *p != '}') {
-        size_t len = strcspn(p, ",}");
-        char vxid[64];
-        if (len == 0 || len >= sizeof vxid)
-            return 0;
-        memcpy(vxid, p, len);
-        vxid[len] = '\0';
-        if (relay_writer_listed(now, vxid, len))
-            return 0;
-        p += len;
-        if (*p == ',')
-            p++;
-    }
-    return 1;
-}
-
-/* After a scan from floor + 1 published and deleted every row it read:
- * covered is the id up to which that read saw every visible row (seq_last,
- * or the batch's last id when the batch was full). A pending candidate whose
- * writers have all ended before this read becomes the floor (up to covered:
- * the rows its writers committed were visible to this read); with no writer
- * open, covered itself does; else covered waits as the candidate. Takes
- * h->writers. This function can't fail. */
-static void relay_floor_advance(ecm_outbox_relay *r, int64_t covered, relay_horizon *h)
-{
-    int64_t floor = atomic_load(&r->floor);
-    if (r->pending_writers && relay_writers_ended(r->pending_writers, h->writers)) {
-        int64_t to = r->pending_floor < covered ? r->pending_floor : covered;
-        if (to > floor)
-            floor = to;
-        free(r->pending_writers);
-        r->pending_writers = NULL;
-    }
-    if (strcmp(h->writers, "{}") == 0) {
-        if (covered > floor)
-            floor = covered;
-        free(h->writers);
-    } else if (!r->pending_writers && covered > floor) {
-        r->pending_floor = covered;
-        r->pending_writers = h->writers;
-    } else {
-        free(h->writers);
-    }
-    h->writers = NULL;
-    atomic_store(&r->floor, floor);
-}
-
-/* A scan that did not publish all it read: its rows stay above the floor,
- * but a candidate could now cover one of them, so it is dropped. */
-static void relay_floor_hold(ecm_outbox_relay *r, relay_horizon *h)
-{
-    free(h->writers);
-    h->writers = NULL;
-    free(r->pending_writers);
-    r->pending_writers = NULL;
-}
-
-/* Merges the n ascending ids (published and deleted by a committed scan,
- * each above the floor it read from) into r->seen. Past OUTBOX_SEEN_MAX the
- * highest are left out: the floor then stops below them until a horizon
- * steps over (relay_horizon_due). Can't fail. */
-static void relay_seen_add(ecm_outbox_relay *r, const int64_t *ids, int n)
-{
-    int i = r->nseen - 1, j = n - 1, k = r->nseen + n - 1;
-    while (j >= 0) {
-        int64_t v = i >= 0 && r->seen[i] > ids[j] ? r->seen[i--] : ids[j--];
-        if (k < OUTBOX_SEEN_MAX)
-            r->seen[k] = v;
-        k--;
-    }
-    r->nseen = r->nseen + n < OUTBOX_SEEN_MAX ? r->nseen + n : OUTBOX_SEEN_MAX;
-}
-
-/* Moves the floor through the remembered ids that follow it without a gap
- * (every id up to the new floor was published and deleted: ids are
- * unique) and forgets those at or below it. A gap is a writer still open
- * with a lower id (it commits a moment later, then its id closes the gap
- * here) or an id no row will ever have (an aborted writer, a failed
- * insert): only the horizon steps over those, so the floor reads the
- * horizon only when a gap has held it OUTBOX_GAP_MS. Can't fail. */
-static void relay_floor_follow(ecm_outbox_relay *r)
-{
-    int64_t floor = atomic_load(&r->floor);
-    int64_t was = floor;
-    int k = 0;
-    while (k < r->nseen && r->seen[k] <= floor)
-        k++;
-    while (k < r->nseen && r->seen[k] == floor + 1) {
-        floor++;
-        k++;
-    }
-    r->nseen -= k;
-    memmove(r->seen, r->seen + k, (size_t)r->nseen * sizeof r->seen[0]);
-    atomic_store(&r->floor, floor);
-    if (r->nseen == 0)
-        r->gap_since = 0;
-    else if (r->gap_since == 0 || floor != was)
-        r->gap_since = ecm_clock_mono_ms();
-}
-
-/* 1 when this scan reads the horizon: the first scan, after standing by
- * (another relay moved on meanwhile), while a candidate waits for its
- * writers, and when a gap has held the floor OUTBOX_GAP_MS or the
- * remembered ids fill half their room. */
-static int relay_horizon_due(const ecm_outbox_relay *r)
-{
-    return r->horizon_due || r->pending_writers || r->nseen >= OUTBOX_SEEN_MAX / 2 ||
-           (r->nseen > 0 && ecm_clock_mono_ms() - r->gap_since >= OUTBOX_GAP_MS);
-}
-
 /* A page of a scan: its select, its rows' slots, how many were queued. */
 typedef struct {
     PGresult *res;
@@ -613,7 +396,7 @@ static void relay_pages_free(relay_page *pages, int npages)
 static int relay_fill_pages(ecm_outbox_relay *r, PGconn *conn, relay_page *pages, int *npages,
                             int *send_failed, int *saw_end)
 {
-    int64_t after = atomic_load(&r->floor);
+    int64_t after = ecm_outbox_floor_get(r->floor);
     *npages = 0;
     *saw_end = 0;
     while (*npages < OUTBOX_PAGES) {
@@ -651,60 +434,13 @@ static int relay_fill_pages(ecm_outbox_relay *r, PGconn *conn, relay_page *pages
     return *npages;
 }
 
-/* The id up to which the scan's reads saw every visible row: the
- * sequence's last value, or the last page's last id when the reads stopped
- * at a full page (relay_floor_advance). Pages are read in id order, each
- * above the previous one's last id, so together they cover what one read
- * of all their rows would have. */
-static int64_t relay_covered(const relay_horizon *h, const relay_page *pages, int npages,
-                             int saw_end)
+/* The last id of the scan's last page, or 0 without pages. */
+static int64_t relay_last_id(const relay_page *pages, int npages)
 {
-    int64_t covered = h->seq_last;
-    if (!saw_end && npages > 0) {
-        const PGresult *last = pages[npages - 1].res;
-        int64_t id = outbox_be64(PQgetvalue(last, PQntuples(last) - 1, 0));
-        if (id < covered)
-            covered = id;
-    }
-    return covered;
-}
-
-/* On a new session the floor starts again from 0 and the horizon: the
- * server may not be the one the floor was learnt on (a failover to a
- * replica that had not received the last ids, a restore), and its sequence
- * can hand out again ids at or below the old floor, which a read above it
- * would never see. One read from the lowest id, then the horizon moves the
- * floor up again. Can't fail. */
-static void relay_floor_session(ecm_outbox_relay *r, PGconn *conn)
-{
-    int pid = PQbackendPID(conn);
-    if (conn == r->floor_conn && pid == r->floor_pid)
-        return;
-    r->floor_conn = conn;
-    r->floor_pid = pid;
-    atomic_store(&r->floor, 0);
-    r->nseen = 0;
-    r->gap_since = 0;
-    free(r->pending_writers);
-    r->pending_writers = NULL;
-    r->horizon_due = 1;
-}
-
-/* After a scan's commit: complete is 1 when it published and deleted
- * every row it read. With the horizon read (horizon), covered and h may
- * move the floor (relay_floor_advance); a scan not complete drops the
- * candidate (relay_floor_hold). Then the floor follows the remembered ids.
- * Takes h->writers. Can't fail. */
-static void relay_floor_settle(ecm_outbox_relay *r, int complete, int horizon, int64_t covered,
-                               relay_horizon *h)
-{
-    if (complete && horizon) {
-        relay_floor_advance(r, covered, h);
-        r->horizon_due = 0;
-    } else if (!complete) {
-        relay_floor_hold(r, h);
-    }
-    relay_floor_follow(r);
+    if (npages == 0)
+        return 0;
+    const PGresult *last = pages[npages - 1].res;
+    return outbox_be64(PQgetvalue(last, PQntuples(last) - 1, 0));
 }
 
 /* One pass: under the advisory lock, publishes up to OUTBOX_PAGES pages of
@@ -717,28 +453,30 @@ static outbox_scan_result relay_scan(ecm_outbox_relay *r)
         atomic_store(&r->healthy, 0);
         return SCAN_FAILED;
     }
-    relay_floor_session(r, conn);
+    ecm_outbox_floor_session(r->floor, conn);
     int64_t began = ecm_clock_mono_ms();
     int locked = relay_begin_locked(r, conn);
     if (locked != 0)
         return (outbox_scan_result)locked;
-    relay_horizon h = {0, NULL};
+    ecm_outbox_horizon h = {0, NULL};
     relay_page pages[OUTBOX_PAGES];
     int npages = 0, send_failed = 0, saw_end = 0;
-    int horizon = relay_horizon_due(r);
-    int failed = horizon && relay_read_horizon(r, &h) != 0;
+    int horizon = ecm_outbox_floor_horizon_due(r->floor);
+    int failed = horizon && ecm_outbox_floor_read_horizon(r->pg, &h) != 0;
+    if (horizon && !failed)
+        ecm_metric_add(r->m_horizon, 1);
     int64_t sending = ecm_clock_mono_ms();
     if (failed || relay_fill_pages(r, conn, pages, &npages, &send_failed, &saw_end) < 0) {
         relay_pages_free(pages, npages);
-        relay_floor_hold(r, &h);
+        ecm_outbox_floor_hold(r->floor, &h);
         relay_rollback(r, conn);
         return SCAN_FAILED;
     }
     atomic_store(&r->healthy, 1);
-    int64_t covered = relay_covered(&h, pages, npages, saw_end);
+    int64_t covered = ecm_outbox_floor_covered(&h, saw_end, relay_last_id(pages, npages));
     if (npages == 0) {
         ecm_metric_set(r->m_backlog, 0);
-        relay_floor_settle(r, relay_commit(conn), horizon, covered, &h);
+        ecm_outbox_floor_settle(r->floor, relay_commit(conn), horizon, covered, &h);
         return SCAN_EMPTY;
     }
     for (int i = 0; i < npages; i++)
@@ -756,8 +494,8 @@ static outbox_scan_result relay_scan(ecm_outbox_relay *r)
     ecm_metric_observe(r->m_scan, (double)(ecm_clock_mono_ms() - began) / 1000.0);
     relay_pages_free(pages, npages);
     if (ok)
-        relay_seen_add(r, r->scan_ids, ndelivered);
-    relay_floor_settle(r, ok && nfailed == 0 && !send_failed, horizon, covered, &h);
+        ecm_outbox_floor_seen(r->floor, r->scan_ids, ndelivered);
+    ecm_outbox_floor_settle(r->floor, ok && nfailed == 0 && !send_failed, horizon, covered, &h);
     if (!ok)
         return SCAN_FAILED;
     atomic_fetch_add(&r->published, (uint64_t)ndelivered);
@@ -842,7 +580,7 @@ static void relay_wait(ecm_outbox_relay *r, int ms)
 static void relay_stand_by(ecm_outbox_relay *r)
 {
     ecm_metric_add(r->m_busy, 1);
-    r->horizon_due = 1; /* the holder moved on meanwhile */
+    ecm_outbox_floor_expect_horizon(r->floor); /* the holder moved on meanwhile */
     PGconn *conn = ecm_pg_try_conn(r->pg);
     if (conn && relay_listens(r, conn)) {
         PGresult *res = PQexec(conn, "UNLISTEN " ECM_OUTBOX_CHANNEL);
@@ -926,12 +664,11 @@ ecm_outbox_relay *ecm_outbox_relay_start(const char *dsn, ecm_kafka_producer *pr
     r->report_wait_ms = outbox_report_wait_ms(producer);
     /* ecm_pg_try_conn() only: the relay does its own interruptible backoff. */
     r->pg = ecm_pg_new(dsn, stop);
-    r->seen = malloc(OUTBOX_SEEN_MAX * sizeof r->seen[0]);
-    if (!r->pg || !r->seen)
+    r->floor = ecm_outbox_floor_new();
+    if (!r->pg || !r->floor)
         goto fail_alloc;
     /* Its statements run at every scan: parsed and planned once a session. */
     ecm_pg_set_prepare(r->pg, 1);
-    r->horizon_due = 1;
     if (metrics) {
         r->m_published = ecm_metrics_counter(metrics, "ecm_outbox_published_total",
                                              "outbox rows published and deleted");
@@ -957,7 +694,6 @@ ecm_outbox_relay *ecm_outbox_relay_start(const char *dsn, ecm_kafka_producer *pr
     }
     atomic_init(&r->healthy, 0);
     atomic_init(&r->published, 0);
-    atomic_init(&r->floor, 0);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -975,7 +711,7 @@ ecm_outbox_relay *ecm_outbox_relay_start(const char *dsn, ecm_kafka_producer *pr
 fail_alloc:
     if (r->pg)
         ecm_pg_destroy(r->pg);
-    free(r->seen);
+    ecm_outbox_floor_free(r->floor);
     free(r->dsn);
     free(r);
     return NULL;
@@ -996,15 +732,14 @@ void ecm_outbox_relay_stop(ecm_outbox_relay *r, int timeout_ms)
     pthread_cond_destroy(&r->cv);
     pthread_mutex_destroy(&r->mu);
     ecm_pg_destroy(r->pg);
-    free(r->pending_writers);
-    free(r->seen);
+    ecm_outbox_floor_free(r->floor);
     free(r->dsn);
     free(r);
 }
 
 int64_t ecm_outbox_relay_floor(const ecm_outbox_relay *r)
 {
-    return (int64_t)atomic_load(&((ecm_outbox_relay *)r)->floor);
+    return ecm_outbox_floor_get(r->floor);
 }
 
 int ecm_outbox_relay_healthy(const ecm_outbox_relay *r)
