@@ -10,7 +10,8 @@
 #      with one COPY into the same table (contacts, for a second draft
 #      campaign) by psql, once the stack is quiet again (the upload's
 #      events are published first), so that the ceiling is PostgreSQL's own;
-#   and the ratio of the two. It prints figures and never passes or fails on
+#      twice, the second into the table as the first found it;
+#   and the ratio of the upload to each ceiling. It prints figures and never passes or fails on
 #   them; it exits non-zero only when it could not measure at all.
 #   bench/upload_1m.sh [-n N] [--keep] [--no-reset]
 #   -n N        contacts (default 1000000)
@@ -38,7 +39,7 @@ while (($#)); do
     --keep) keep=1 ;;
     --no-reset) reset=0 ;;
     -h | --help)
-        sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *) ecm_die "unknown argument '$1' (try --help)" ;;
@@ -190,35 +191,53 @@ echo "   contacts and contact_phones vacuumed before the ceiling ($(secs "$t0" "
 # Every column the upload's COPY writes (gw_upload_load.c), the id left to
 # its default.
 cols="campaign_id, upload_id, line_no, account_number, first_name, last_name, phones, custom, time_zone, phone_types, phone_zones, phone_regions, region, subject_key, state, outcome, closed_at"
-ceil_cid=$(draft_campaign "Bench COPY $(date -u +%FT%TZ)")
-[[ $ceil_cid =~ ^[0-9]+$ ]] || ecm_die "could not create the ceiling's campaign"
-campaigns+=("$ceil_cid")
 upload_id=$(jq -r .upload_id "$tmp/answer.json")
 # The state the upload wrote ('queued', or 'closed' for DNC rows: the
 # campaign is a draft, so nothing has moved them since), each with the
 # indexes it costs ('queued' has one of its own).
-ecm_psql -q -c "\\copy (SELECT $ceil_cid, upload_id, line_no, account_number, first_name, last_name, phones, custom, time_zone, phone_types, phone_zones, phone_regions, region, subject_key, state, outcome, closed_at FROM contacts WHERE upload_id = $upload_id ORDER BY id) TO '$tmp/normalised.tsv'"
-# Both runs start from a checkpoint: one that comes due during a run (the
-# dev cluster's max_wal_size is the default) is that run's cost, not one
-# left over from before.
-ecm_psql -q -c "CHECKPOINT"
-gw0=$(gw_cpu) pg0=$(pg_cpu)
-t0=$(now)
-copy_pid=$(ecm_psql -tA -c "SELECT pg_backend_pid()" -c "\\copy contacts ($cols) FROM '$tmp/normalised.tsv'" | head -n 1)
-t1=$(now)
-# The COPY's backend exits with psql; its CPU counts in the postmaster's
-# (children's time) only once the postmaster has reaped it.
-for _ in $(seq 100); do
-    [[ -e /proc/$copy_pid ]] || break
-    sleep 0.1 # sleep-ok: polls for the postmaster's reaping, bounded at 10 s
+ecm_psql -q -c "\\copy (SELECT campaign_id, upload_id, line_no, account_number, first_name, last_name, phones, custom, time_zone, phone_types, phone_zones, phone_regions, region, subject_key, state, outcome, closed_at FROM contacts WHERE upload_id = $upload_id ORDER BY id) TO '$tmp/normalised.tsv'"
+
+# The ceiling is measured twice: on this shared machine one COPY of the
+# same rows took 17.5-25.4 s in three runs of one hour (docs/performance.md,
+# "The upload from a fresh clone"), so one ceiling says as much about the
+# machine's minute as about PostgreSQL. The second COPY goes into the table
+# as the first found it (the first ceiling's rows deleted and vacuumed
+# away), so both load into the same table. Each starts from a checkpoint:
+# one that comes due during a run (the dev cluster's max_wal_size is the
+# default) is that run's cost, not one left over from before.
+ceiling_s=()
+for k in 1 2; do
+    ceil_cid=$(draft_campaign "Bench COPY $k $(date -u +%FT%TZ)")
+    [[ $ceil_cid =~ ^[0-9]+$ ]] || ecm_die "could not create the ceiling's campaign"
+    campaigns+=("$ceil_cid")
+    # The exported rows carry the upload's campaign: each COPY names its own.
+    awk -v c="$ceil_cid" 'BEGIN { FS = OFS = "\t" } { $1 = c; print }' "$tmp/normalised.tsv" >"$tmp/ceiling.tsv"
+    ecm_psql -q -c "CHECKPOINT"
+    gw0=$(gw_cpu) pg0=$(pg_cpu)
+    t0=$(now)
+    copy_pid=$(ecm_psql -tA -c "SELECT pg_backend_pid()" -c "\\copy contacts ($cols) FROM '$tmp/ceiling.tsv'" | head -n 1)
+    t1=$(now)
+    # The COPY's backend exits with psql; its CPU counts in the postmaster's
+    # (children's time) only once the postmaster has reaped it.
+    for _ in $(seq 100); do
+        [[ -e /proc/$copy_pid ]] || break
+        sleep 0.1 # sleep-ok: polls for the postmaster's reaping, bounded at 10 s
+    done
+    gw1=$(gw_cpu) pg1=$(pg_cpu)
+    copy_s=$(secs "$t0" "$t1")
+    ceiling_s+=("$copy_s")
+    echo
+    echo "-- ceiling $k of 2: psql \\copy of the same $loaded normalised rows into contacts"
+    printf '   %d rows in %ss: %s rows/s\n' "$loaded" "$copy_s" "$(rate "$loaded" "$copy_s")"
+    cpu_line "of the COPY" "$gw0" "$gw1" "$pg0" "$pg1" "$loaded"
+    if ((k == 1)); then
+        t0=$(now)
+        ecm_psql -q -c "DELETE FROM contacts WHERE campaign_id = $ceil_cid"
+        ecm_psql -q -c "VACUUM (ANALYZE) contacts"
+        echo "   its rows deleted and vacuumed before the second ($(secs "$t0" "$(now)")s)"
+    fi
 done
-gw1=$(gw_cpu) pg1=$(pg_cpu)
-copy_s=$(secs "$t0" "$t1")
-copy_rate=$(rate "$loaded" "$copy_s")
 echo
-echo "-- ceiling: psql \\copy of the same $loaded normalised rows into contacts"
-printf '   %d rows in %ss: %s rows/s\n' "$loaded" "$copy_s" "$copy_rate"
-cpu_line "of the COPY" "$gw0" "$gw1" "$pg0" "$pg1" "$loaded"
-echo
-printf '== upload / COPY ceiling: %s (issue 19 target >= 0.8)\n' \
-    "$(awk -v a="$copy_s" -v b="$up_s" 'BEGIN { printf "%.2f", a / b }')"
+printf '== upload / COPY ceiling: %s against the first ceiling, %s against the second (issue 19 target >= 0.8)\n' \
+    "$(awk -v a="${ceiling_s[0]}" -v b="$up_s" 'BEGIN { printf "%.2f", a / b }')" \
+    "$(awk -v a="${ceiling_s[1]}" -v b="$up_s" 'BEGIN { printf "%.2f", a / b }')"
