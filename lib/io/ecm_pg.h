@@ -70,6 +70,13 @@ int ecm_pg_begin_timeout(ecm_pg *pg, long ms) __attribute__((warn_unused_result)
  * one round trip, for a transaction whose statements all find their rows by
  * a key or a ctid: their plan does not depend on the values. 0 or -1. */
 int ecm_pg_begin_by_key(ecm_pg *pg) __attribute__((warn_unused_result));
+/* BEGIN with prepared statements on their generic plan (plan_cache_mode)
+ * only, sequential scans left to the planner: for a transaction whose
+ * statements join a batch of keys to their rows but also read small tables
+ * (campaigns, strategies, rules) whole. PostgreSQL's automatic choice
+ * plans such a statement again at every call while batches are smaller
+ * than its generic estimate of 10 rows. 0 or -1. */
+int ecm_pg_begin_generic(ecm_pg *pg) __attribute__((warn_unused_result));
 int ecm_pg_commit(ecm_pg *pg);    /* 0 or -1 */
 void ecm_pg_rollback(ecm_pg *pg); /* best effort, can't fail */
 

@@ -153,7 +153,7 @@ st_apply_status st_results_apply(ecm_pg *pg, const st_results_ctx *ctx, const st
     memset(info, 0, sizeof(*info));
     st_apply_status st = ST_APPLY_DB_ERROR;
     char why[ST_REASON_MAX] = "";
-    int failed = ecm_pg_begin(pg) != 0;
+    int failed = ecm_pg_begin_generic(pg) != 0;
     if (failed)
         snprintf(reason, reason_size, "%s", ecm_pg_last_sqlstate(pg));
     else
@@ -187,7 +187,10 @@ int st_results_apply_batch(ecm_pg *pg, const st_results_ctx *ctx, const st_resul
     if (infos == NULL)
         return -1;
     char reason[ST_REASON_MAX] = "";
-    if (ecm_pg_begin(pg) != 0)
+    /* Generic plans: a batch of two or three results (the sms service at
+     * its default rate) had its round's statements planned at every call,
+     * which cost more than running them (docs/performance.md, session 23). */
+    if (ecm_pg_begin_generic(pg) != 0)
         goto fail;
     /* Rounds one after another: a contact twice in the batch, or a DNC
      * result, starts a new round, so the outcome is the one of applying the
