@@ -205,12 +205,17 @@ static void relay_wait_reports(ecm_outbox_relay *r, outbox_batch *b, int nsent)
 
 /* The scan's first message: its transaction, the planner settings for its
  * statements and the advisory lock, in one round trip (the simple protocol
- * runs the four in order; BEGIN keeps the transaction open after them).
+ * runs the five in order; BEGIN keeps the transaction open after them).
  * The SET LOCALs keep the outbox's reads on its primary key whatever the
  * statistics say (a sequential scan would read every dead heap page),
- * the prepared statements' first plans included. */
+ * the prepared statements' first plans included, and each prepared
+ * statement on its one generic plan: every statement finds its rows by id,
+ * and with PostgreSQL's automatic choice the delete of a scan's few rows
+ * (a quiet system) was planned again at 2,649 of 3,152 calls, its planning
+ * longer than its run (docs/performance.md, session 23). */
 #define OUTBOX_BEGIN_SQL                                                                           \
     "BEGIN; SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; "                   \
+    "SET LOCAL plan_cache_mode = force_generic_plan; "                                             \
     "SELECT pg_try_advisory_xact_lock(%lld)"
 
 /* Opens the scan's transaction and takes the outbox's advisory lock for it.
