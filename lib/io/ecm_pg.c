@@ -597,6 +597,13 @@ int ecm_pg_begin_timeout(ecm_pg *pg, long ms)
     return begin_with(pg, set);
 }
 
+/* Generic plans only (ecm_pg.h): the strategy's round, whose statements
+ * join a batch of keys but also read small tables whole. */
+int ecm_pg_begin_generic(ecm_pg *pg)
+{
+    return begin_with(pg, "SET LOCAL plan_cache_mode = force_generic_plan");
+}
+
 /* A statement prepared through the cache keeps one generic plan only while
  * that plan's estimate is not worse than the custom plans' (plan_cache_mode
  * auto). A join with unnest($1) is estimated at 10 rows generic and at the
@@ -604,11 +611,6 @@ int ecm_pg_begin_timeout(ecm_pg *pg, long ms)
  * planned the batch's update again at every call (3,718 plans in 3,717
  * calls, 1.5 s of planning in a 20,000-message run). Statements that find
  * their rows by key have one plan whatever the values: the generic one. */
-int ecm_pg_begin_generic(ecm_pg *pg)
-{
-    return begin_with(pg, "SET LOCAL plan_cache_mode = force_generic_plan");
-}
-
 int ecm_pg_begin_by_key(ecm_pg *pg)
 {
     return begin_with(
