@@ -39,6 +39,8 @@ struct ecm_pg {
     long statement_timeout_ms; /* set on each new connection; 0: none */
     int prepare;               /* ecm_pg_set_prepare() */
     int goodbye;               /* the server sent FATAL on conn while it was idle */
+    ecm_pg_idle_fn idle;       /* ecm_pg_set_idle() */
+    void *idle_arg;            /* its argument */
     size_t nprepared;          /* statements prepared on conn */
     unsigned prepared_gen;     /* in their names: a cache dropped never reuses one */
     struct {
@@ -409,6 +411,69 @@ void ecm_pg_set_prepare(ecm_pg *pg, int on)
     }
 }
 
+void ecm_pg_set_idle(ecm_pg *pg, ecm_pg_idle_fn fn, void *arg)
+{
+    if (pg) {
+        pg->idle = fn;
+        pg->idle_arg = fn ? arg : NULL;
+    }
+}
+
+/* The answer to the statement just sent on c, as PQexec() gives it (the
+ * first error, else the last result), running the handle's idle work
+ * while it has not come. NULL only when c is gone. */
+static PGresult *await_answer(ecm_pg *pg, PGconn *c)
+{
+    PGresult *answer = NULL;
+    for (;;) {
+        while (PQisBusy(c)) {
+            pg->idle(pg->idle_arg, PQsocket(c));
+            if (!PQconsumeInput(c)) {
+                break; /* PQgetResult() reports it */
+            }
+        }
+        PGresult *r = PQgetResult(c);
+        if (!r) {
+            return answer;
+        }
+        ExecStatusType st = answer ? PQresultStatus(answer) : PGRES_COMMAND_OK;
+        if (answer && (st == PGRES_FATAL_ERROR || st == PGRES_NONFATAL_ERROR)) {
+            PQclear(r);
+        } else {
+            PQclear(answer);
+            answer = r;
+        }
+    }
+}
+
+/* PQexecPrepared(), or its send and await_answer() when the handle has
+ * idle work. */
+static PGresult *run_prepared(ecm_pg *pg, PGconn *c, const char *name, int nparams,
+                              const char *const *params, int binary)
+{
+    if (!pg->idle) {
+        return PQexecPrepared(c, name, nparams, params, NULL, NULL, binary);
+    }
+    if (!PQsendQueryPrepared(c, name, nparams, params, NULL, NULL, binary)) {
+        return NULL;
+    }
+    return await_answer(pg, c);
+}
+
+/* PQexecParams(), or its send and await_answer() when the handle has idle
+ * work. */
+static PGresult *run_params(ecm_pg *pg, PGconn *c, const char *sql, int nparams,
+                            const char *const *params, int binary)
+{
+    if (!pg->idle) {
+        return PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, binary);
+    }
+    if (!PQsendQueryParams(c, sql, nparams, NULL, params, NULL, NULL, binary)) {
+        return NULL;
+    }
+    return await_answer(pg, c);
+}
+
 /* FNV-1a of the statement's text. */
 static uint64_t sql_hash(const char *sql)
 {
@@ -465,7 +530,7 @@ static int exec_prepared_once(ecm_pg *pg, PGconn *c, const char *sql, int nparam
         pg->prepared[i].sql = copy;
         pg->nprepared++;
     }
-    *res = PQexecPrepared(c, name, nparams, params, NULL, NULL, binary);
+    *res = run_prepared(pg, c, name, nparams, params, binary);
     return 1;
 }
 
@@ -512,7 +577,7 @@ static PGresult *exec_format(ecm_pg *pg, const char *sql, int nparams, const cha
     }
     PGresult *res = NULL;
     if (!pg->prepare || nparams == 0 || !exec_prepared(pg, c, sql, nparams, params, binary, &res)) {
-        res = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, binary);
+        res = run_params(pg, c, sql, nparams, params, binary);
     }
     ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {

@@ -119,6 +119,18 @@ int ecm_pg_copy_escape_n(ecm_buf *b, const char *s, size_t n) __attribute__((war
 #define ECM_PG_PREPARED_MAX 128
 void ecm_pg_set_prepare(ecm_pg *pg, int on);
 
+/* Work to do while the server runs a statement of ecm_pg_exec() or
+ * ecm_pg_cmd() (their parameterised form): called with the connection's
+ * socket again and again until the answer has come. It must return soon
+ * after fd becomes readable (wait on it with its own work, with a bound of
+ * a few tens of milliseconds) and must not touch this handle. */
+typedef void (*ecm_pg_idle_fn)(void *arg, int fd);
+
+/* Sets (or, with fn NULL, clears) the handle's idle work: the sms sender
+ * keeps its gateways busy while its own transaction waits on the
+ * database. Can't fail. */
+void ecm_pg_set_idle(ecm_pg *pg, ecm_pg_idle_fn fn, void *arg);
+
 /* statement_timeout (ms) the handle sets on every connection it makes from
  * now on (0: the server's). Can't fail. */
 void ecm_pg_set_statement_timeout(ecm_pg *pg, long ms);

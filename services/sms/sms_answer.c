@@ -12,6 +12,7 @@
 #include "ecm_pgval.h"
 #include "ecm_uuid.h"
 #include "sms_held.h"
+#include "sms_pace.h"
 
 #define BACKOFF_MIN_MS 200
 
@@ -100,9 +101,11 @@ static const char SYSTEM_DONE_SQL[] =
     "WHERE m.message_id = r.message_id AND m.state = 'sending'";
 
 /* The answer recorded for message_id (on the done list), or NULL. */
-static const sms_gw_result *answer_of(const sms_sender *s, const char *message_id)
+/* The answer to message_id among the first n answers of the done list. */
+static const sms_gw_result *answer_of(const sms_sender *s, size_t n, const char *message_id)
 {
-    for (const sms_item *it = s->done_head; it; it = it->next) {
+    const sms_item *it = s->done_head;
+    for (size_t i = 0; it && i < n; i++, it = it->next) {
         if (strcmp(it->message_id, message_id) == 0)
             return &it->res;
     }
@@ -116,12 +119,14 @@ typedef struct {
     ecm_pgarr ok_id, ok_ref, rj_id, rj_code, sys_id, sys_state;
 } answer_params;
 
-static void params_fill(answer_params *a, const sms_sender *s)
+/* The parameters of the first n answers of the done list. */
+static void params_fill(answer_params *a, const sms_sender *s, size_t n)
 {
     ecm_pgarr *arrs[] = {&a->ok_id, &a->ok_ref, &a->rj_id, &a->rj_code, &a->sys_id, &a->sys_state};
     for (size_t k = 0; k < sizeof arrs / sizeof arrs[0]; k++)
         ecm_pgarr_init(arrs[k]);
-    for (const sms_item *it = s->done_head; it; it = it->next) {
+    const sms_item *it = s->done_head;
+    for (size_t i = 0; it && i < n; i++, it = it->next) {
         int accepted = it->res.verdict == SMS_GW_ACCEPTED;
         if (it->kind == SMS_ITEM_SYSTEM) {
             ecm_pgarr_add_str(&a->sys_id, it->message_id);
@@ -145,14 +150,14 @@ static void params_destroy(answer_params *a)
 
 /* Inside the open transaction: one SmsResult(SMS_REJECTED) a row of
  * rejected (MARK_REJECTED_SQL's), through the outbox. Returns 0 or -1. */
-static int add_rejected_events(sms_sender *s, PGresult *rejected)
+static int add_rejected_events(sms_sender *s, size_t n, PGresult *rejected)
 {
     for (int i = 0; rejected && i < PQntuples(rejected); i++) {
         char id[ECM_UUID_LEN];
         ecm_uuid_new(id);
         const char *contact = PQgetvalue(rejected, i, 0);
         const char *msgid = PQgetvalue(rejected, i, 3);
-        const sms_gw_result *res = answer_of(s, msgid);
+        const sms_gw_result *res = answer_of(s, n, msgid);
         Ecm__V1__SmsResult ev = ECM__V1__SMS_RESULT__INIT;
         ev.event_id = id;
         ev.occurred_at = ecm_clock_wall_ms();
@@ -200,11 +205,11 @@ static int add_dispatched_events(sms_sender *s, PGresult *sent)
     return ecm_outbox_copy_end(s->pg);
 }
 
-/* After the commit: counts and logs each recorded answer and frees it.
- * Can't fail. */
-static void release_recorded(sms_sender *s)
+/* After the commit: counts and logs each of the first n answers of the
+ * done list (those recorded) and frees it. Can't fail. */
+static void release_recorded(sms_sender *s, size_t n)
 {
-    while (s->done_head) {
+    for (size_t i = 0; i < n && s->done_head; i++) {
         sms_item *it = s->done_head;
         s->done_head = it->next;
         if (it->res.verdict == SMS_GW_ACCEPTED) {
@@ -215,17 +220,23 @@ static void release_recorded(sms_sender *s)
                          it->lane->name, it->message_id, it->res.http_status, it->res.detail);
         }
         sms_held_destroy(s, it);
+        s->ndone--;
     }
-    s->done_tail = NULL;
-    s->ndone = 0;
+    if (!s->done_head)
+        s->done_tail = NULL;
 }
 
 int sms_answer_record(sms_sender *s)
 {
     if (s->ndone == 0)
         return 0;
+    /* The answers to record are those done now; the gateways keep going
+     * while this transaction waits on the database (sms_pace_idle), and
+     * their answers join the list behind these, for the next record. */
+    size_t n = s->ndone;
+    ecm_pg_set_idle(s->pg, sms_pace_idle, s);
     answer_params a;
-    params_fill(&a, s);
+    params_fill(&a, s, n);
     int n_ok = a.ok_id.n, n_rj = a.rj_id.n, n_sys = a.sys_id.n;
     const char *p_ok[2] = {ecm_pgarr_finish(&a.ok_id), ecm_pgarr_finish(&a.ok_ref)};
     const char *p_rj[2] = {ecm_pgarr_finish(&a.rj_id), ecm_pgarr_finish(&a.rj_code)};
@@ -243,18 +254,19 @@ int sms_answer_record(sms_sender *s)
         goto fail;
     if (n_sys > 0 && ecm_pg_cmd(s->pg, SYSTEM_DONE_SQL, 2, p_sys) < 0)
         goto fail;
-    if (add_rejected_events(s, rejected) < 0 || add_dispatched_events(s, sent) < 0)
+    if (add_rejected_events(s, n, rejected) < 0 || add_dispatched_events(s, sent) < 0)
         goto fail;
     if (ecm_pg_commit(s->pg) < 0)
         goto fail;
-    rc = (int)s->ndone;
-    release_recorded(s);
+    rc = (int)n;
+    release_recorded(s, n);
     goto out;
 fail:
     ecm_pg_rollback(s->pg);
     ecm_pg_check_broken(s->pg);
-    ecm_log_warn("could not record SMS answers; will retry", "messages=%zu", s->ndone);
+    ecm_log_warn("could not record SMS answers; will retry", "messages=%zu", n);
 out:
+    ecm_pg_set_idle(s->pg, NULL, NULL);
     PQclear(sent);
     PQclear(rejected);
     params_destroy(&a);

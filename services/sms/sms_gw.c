@@ -540,15 +540,29 @@ static int collect(sms_gw *gw)
     return finished;
 }
 
-int sms_gw_poll(sms_gw *gw, int timeout_ms)
+/* Drives the transfers and collects the finished ones; when none has
+ * finished, waits up to timeout_ms on the transfers and the nextra
+ * descriptors of extra (with none of either, doesn't wait). */
+static int poll_with(sms_gw *gw, struct curl_waitfd *extra, unsigned nextra, int timeout_ms)
 {
     int running = 0;
     curl_multi_perform(gw->multi, &running);
     int finished = collect(gw);
-    if (finished == 0 && gw->inflight > 0 && timeout_ms > 0) {
-        curl_multi_poll(gw->multi, NULL, 0, timeout_ms, NULL);
+    if (finished == 0 && (gw->inflight > 0 || nextra > 0) && timeout_ms > 0) {
+        curl_multi_poll(gw->multi, extra, nextra, timeout_ms, NULL);
         curl_multi_perform(gw->multi, &running);
         finished = collect(gw);
     }
     return finished;
+}
+
+int sms_gw_poll(sms_gw *gw, int timeout_ms)
+{
+    return poll_with(gw, NULL, 0, timeout_ms);
+}
+
+int sms_gw_poll_fd(sms_gw *gw, int fd, int timeout_ms)
+{
+    struct curl_waitfd w = {.fd = fd, .events = CURL_WAIT_POLLIN, .revents = 0};
+    return poll_with(gw, fd >= 0 ? &w : NULL, fd >= 0 ? 1 : 0, timeout_ms);
 }

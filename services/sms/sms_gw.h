@@ -84,6 +84,12 @@ int sms_gw_submit(sms_gw *gw, const sms_gw_msg *m, void *opaque)
  * Returns the number finished. */
 int sms_gw_poll(sms_gw *gw, int timeout_ms);
 
+/* sms_gw_poll(), but it also waits (up to timeout_ms) with nothing in
+ * flight, and returns as soon as the descriptor fd is readable too: the
+ * sender's connection to the database, while a statement of its own runs
+ * there (sms_pace_idle). */
+int sms_gw_poll_fd(sms_gw *gw, int fd, int timeout_ms);
+
 /* ---- pure parts, exposed for tests ---- */
 
 /* Percent-encodes s (RFC 3986 unreserved characters kept). malloc'd, or

@@ -5,6 +5,7 @@
 
 #define SMS_REFILL_MS 20
 #define SMS_REFILL_MAX_DONE 256
+#define SMS_IDLE_WAIT_MS 20
 
 int sms_pace_inflight(const sms_sender *s)
 {
@@ -51,4 +52,26 @@ void sms_pace_refill(sms_sender *s)
                 sms_gw_poll(ln->gw, left / (int)s->nlanes);
         }
     }
+}
+
+void sms_pace_idle(void *arg, int fd)
+{
+    sms_sender *s = arg;
+    int64_t now = ecm_clock_mono_ms();
+    if (!s->draining && s->ndone < SMS_REFILL_MAX_DONE) {
+        for (size_t i = 0; i < s->nlanes; i++)
+            sms_pace_submit(&s->lanes[i], now);
+    }
+    sms_lane *wait_on = &s->lanes[0];
+    for (size_t i = 0; i < s->nlanes; i++) {
+        if (sms_gw_inflight(s->lanes[i].gw) > 0) {
+            wait_on = &s->lanes[i];
+            break;
+        }
+    }
+    for (size_t i = 0; i < s->nlanes; i++) {
+        if (&s->lanes[i] != wait_on && sms_gw_inflight(s->lanes[i].gw) > 0)
+            sms_gw_poll(s->lanes[i].gw, 0);
+    }
+    sms_gw_poll_fd(wait_on->gw, fd, SMS_IDLE_WAIT_MS);
 }

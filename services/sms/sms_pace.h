@@ -25,4 +25,16 @@ int sms_pace_submit(sms_lane *ln, int64_t now);
  * crash) only briefly. Does nothing while draining. */
 void sms_pace_refill(sms_sender *s);
 
+/* The sender's idle work (ecm_pg_set_idle, arg: the sms_sender) while its
+ * own transaction waits on the database (a take of contacts: ~80 ms for
+ * 280; a record of answers: ~15 ms for 100): messages already waiting keep
+ * going out as the gateways answer, instead of the gateways idling until
+ * the commit. Only the lanes' queues and requests are touched, never the
+ * database: answers join the end of the done list (sms_answer_record
+ * records the ones it started with), retries go back to the front of
+ * their lane. Submits nothing while draining or while SMS_REFILL_MAX_DONE
+ * answers wait to be recorded; waits up to SMS_IDLE_WAIT_MS on the first
+ * lane with requests in flight and on fd. */
+void sms_pace_idle(void *arg, int fd);
+
 #endif

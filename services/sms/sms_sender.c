@@ -206,6 +206,9 @@ static int upkeep(sms_sender *s, int64_t now)
 static int take_work(sms_sender *s, int64_t now, int *failed)
 {
     int work = 0;
+    /* The messages already waiting go on out while the takes' statements
+     * run (their answers are recorded by the next upkeep). */
+    ecm_pg_set_idle(s->pg, sms_pace_idle, s);
     for (size_t i = 0; !s->draining && i < s->nlanes; i++) {
         sms_lane *ln = &s->lanes[i];
         if (ln->nwait * 2 > ln->hold || now < ln->paused_until_ms)
@@ -225,6 +228,7 @@ static int take_work(sms_sender *s, int64_t now, int *failed)
                 work += r;
         }
     }
+    ecm_pg_set_idle(s->pg, NULL, NULL);
     return work;
 }
 

@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -727,6 +728,65 @@ static void test_pg_dsn_check_accepts_strings_and_uris_and_refuses_garbage(void 
     assert_non_null(strstr(err, "not a libpq connection string"));
 }
 
+/* The idle work of test_pg_idle_work_runs_while_the_server_works: counts
+ * its calls, waits on the connection's socket as the sms sender does, and
+ * on its second call ends the other session's transaction, whose lock the
+ * statement waits for (so the statement can only finish after the work
+ * ran). */
+typedef struct {
+    PGconn *holder;
+    int calls;
+    int fd_ok;
+} idle_probe;
+
+static void idle_probe_fn(void *arg, int fd)
+{
+    idle_probe *p = arg;
+    p->calls++;
+    p->fd_ok += fd >= 0;
+    if (p->calls == 2)
+        ecm_test_pg_exec(p->holder, "COMMIT");
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    (void)poll(&pfd, 1, 20);
+}
+
+static void test_pg_idle_work_runs_while_the_server_works(void **state)
+{
+    NEED_DB(state);
+    ecm_pg *pg = ecm_pg_new(db->dsn, NULL);
+    assert_int_equal(ecm_pg_cmd(pg, "CREATE TABLE t (id int PRIMARY KEY, n int)", 0, NULL), 0);
+    assert_int_equal(ecm_pg_cmd(pg, "INSERT INTO t VALUES (1, 0), (2, 0)", 0, NULL), 0);
+    for (int prepared = 0; prepared < 2; prepared++) {
+        ecm_pg_set_prepare(pg, prepared);
+        idle_probe probe = {.holder = PQconnectdb(db->dsn)};
+        assert_int_equal(PQstatus(probe.holder), CONNECTION_OK);
+        ecm_test_pg_exec(probe.holder, "BEGIN");
+        ecm_test_pg_exec(probe.holder, "UPDATE t SET n = n + 10 WHERE id = 1");
+        ecm_pg_set_idle(pg, idle_probe_fn, &probe);
+        const char *id[] = {"1"};
+        PGresult *r = ecm_pg_exec(pg, "UPDATE t SET n = n + 1 WHERE id = $1 RETURNING n", 1, id);
+        assert_non_null(r);
+        /* after the other session's +10 was committed by the idle work */
+        assert_int_equal(strtol(PQgetvalue(r, 0, 0), NULL, 10), 11 * (prepared + 1));
+        PQclear(r);
+        assert_true(probe.calls >= 2);
+        assert_int_equal(probe.fd_ok, probe.calls);
+        /* Errors come back as without idle work. */
+        const char *zero[] = {"0"};
+        assert_null(ecm_pg_exec(pg, "SELECT 1 / $1::int", 1, zero));
+        assert_string_equal(ecm_pg_last_sqlstate(pg), "22012");
+        assert_int_equal(ecm_pg_check_broken(pg), 0);
+        /* Cleared: the handle waits as before and calls nothing. */
+        ecm_pg_set_idle(pg, NULL, NULL);
+        int calls = probe.calls;
+        assert_int_equal(ecm_pg_cmd(pg, "SELECT pg_sleep($1::float8)", 1, (const char *[]){"0.05"}),
+                         0);
+        assert_int_equal(probe.calls, calls);
+        PQfinish(probe.holder);
+    }
+    ecm_pg_destroy(pg);
+}
+
 int main(void)
 {
     ecm_log_init("test_pg", ECM_LOG_WARN);
@@ -735,6 +795,8 @@ int main(void)
                                         ecm_test_db_teardown),
         cmocka_unit_test_setup_teardown(test_pg_transactions_commit_and_rollback, scratch_setup,
                                         ecm_test_db_teardown),
+        cmocka_unit_test_setup_teardown(test_pg_idle_work_runs_while_the_server_works,
+                                        scratch_setup, ecm_test_db_teardown),
         cmocka_unit_test_setup_teardown(test_pg_begin_by_key_sets_its_transaction_only,
                                         scratch_setup, ecm_test_db_teardown),
         cmocka_unit_test_setup_teardown(test_pg_prepared_statements_recover_when_the_server_changed,
