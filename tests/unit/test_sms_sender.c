@@ -796,11 +796,54 @@ static void test_intake_queues_sms_retries_once(void **state)
                      1);
 }
 
-static void *step_once(void *arg)
+typedef struct {
+    fixture *f;
+    atomic_int stop;
+} stepper;
+
+static void *step_until_stopped(void *arg)
 {
-    fixture *f = arg;
-    sms_sender_step(f->sender, 20);
+    stepper *st = arg;
+    while (!atomic_load(&st->stop))
+        sms_sender_step(st->f->sender, 20);
     return NULL;
+}
+
+/* Another session, in an open transaction, holding the row locks sql
+ * takes. */
+static PGconn *hold_locks(fixture *f, const char *sql)
+{
+    PGconn *other = PQconnectdb(f->db->dsn);
+    assert_int_equal(PQstatus(other), CONNECTION_OK);
+    ecm_test_pg_exec(other, "BEGIN");
+    ecm_test_pg_exec(other, "%s", sql);
+    return other;
+}
+
+/* Steps the sender on a thread while `other` holds its locks, until the
+ * fake's *field reaches want (up to 30 s: far more than it needs when the
+ * messages go out, and the test's answer when they don't). Then counts the
+ * sessions waiting for a lock (*waiting), ends other's transaction and the
+ * stepping. Returns the field's last value. */
+static int step_while_locked(fixture *f, PGconn *other, const int *field, int want,
+                             long long *waiting)
+{
+    stepper st = {.f = f};
+    atomic_init(&st.stop, 0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, step_until_stopped, &st), 0);
+    int got = 0;
+    for (int i = 0; i < 3000 && (got = fake_get(f->fake, field)) < want; i++) {
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    *waiting = ecm_test_pg_int(other, "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                                      "current_database() AND wait_event_type = 'Lock'");
+    ecm_test_pg_exec(other, "COMMIT");
+    PQfinish(other);
+    atomic_store(&st.stop, 1);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    return got;
 }
 
 /* Messages already waiting keep going out while the sender's next take
@@ -816,43 +859,15 @@ static void test_sender_sends_waiting_messages_while_its_take_waits(void **state
     long long a = seed(f, "active", "Hello {{first_name}}", 40, "queued");
     long long b = seed(f, "active", "Hello {{first_name}}", 40, "queued");
     assert_true(a < b); /* taken in id order: A first */
-    PGconn *other = PQconnectdb(f->db->dsn);
-    assert_int_equal(PQstatus(other), CONNECTION_OK);
-    ecm_test_pg_exec(other, "BEGIN");
-    ecm_test_pg_exec(other, "SELECT 1 FROM campaigns WHERE id = %lld FOR UPDATE", b);
-    pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, step_once, f), 0);
-    /* Up to 30 s for A's 40 messages: far more than they need when they
-     * go out, and the test's answer when they don't. */
-    int sent = 0;
-    for (int i = 0; i < 3000 && (sent = fake_get(f->fake, &f->fake->requests)) < 40; i++) {
-        struct timespec ts = {0, 10 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
-    long long waiting =
-        ecm_test_pg_int(other, "SELECT count(*) FROM pg_stat_activity WHERE datname = "
-                               "current_database() AND wait_event_type = 'Lock'");
-    ecm_test_pg_exec(other, "COMMIT");
-    PQfinish(other);
-    assert_int_equal(pthread_join(th, NULL), 0);
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT 1 FROM campaigns WHERE id = %lld FOR UPDATE", b);
+    long long waiting = 0;
+    int sent = step_while_locked(f, hold_locks(f, sql), &f->fake->requests, 40, &waiting);
     assert_int_equal(sent, 40);
     assert_int_equal(waiting, 1); /* sent while B's take still waited */
     step_until(f, "SELECT count(*) FROM attempts WHERE status = 'sent'", 80);
     assert_int_equal(fake_get(f->fake, &f->fake->requests), 80);
     assert_int_equal(fake_get(f->fake, &f->fake->duplicates), 0);
-}
-
-typedef struct {
-    fixture *f;
-    atomic_int stop;
-} stepper;
-
-static void *step_until_stopped(void *arg)
-{
-    stepper *st = arg;
-    while (!atomic_load(&st->stop))
-        sms_sender_step(st->f->sender, 20);
-    return NULL;
 }
 
 /* Answers that come while the sender records earlier ones are kept for the
@@ -870,27 +885,10 @@ static void test_sender_keeps_answers_that_come_while_it_records(void **state)
     f->fake->delay_ms = 50;
     sms_sender_step(f->sender, 20); /* takes the 40, sends the first */
     assert_true(q_int(f, "SELECT count(*) FROM attempts WHERE status = 'sending'") >= 20);
-    PGconn *other = PQconnectdb(f->db->dsn);
-    assert_int_equal(PQstatus(other), CONNECTION_OK);
-    ecm_test_pg_exec(other, "BEGIN");
-    ecm_test_pg_exec(other, "SELECT 1 FROM attempts WHERE status = 'sending' FOR UPDATE");
-    stepper st = {.f = f};
-    atomic_init(&st.stop, 0);
-    pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, step_until_stopped, &st), 0);
-    int sent = 0;
-    for (int i = 0; i < 3000 && (sent = fake_get(f->fake, &f->fake->naccepted)) < 40; i++) {
-        struct timespec ts = {0, 10 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
-    long long waiting =
-        ecm_test_pg_int(other, "SELECT count(*) FROM pg_stat_activity WHERE datname = "
-                               "current_database() AND wait_event_type = 'Lock'");
-    ecm_test_pg_exec(other, "COMMIT");
-    PQfinish(other);
-    atomic_store(&st.stop, 1);
-    assert_int_equal(pthread_join(th, NULL), 0);
-    assert_int_equal(sent, 40);
+    PGconn *other = hold_locks(f, "SELECT 1 FROM attempts WHERE status = 'sending' FOR UPDATE");
+    long long waiting = 0;
+    int answered = step_while_locked(f, other, &f->fake->naccepted, 40, &waiting);
+    assert_int_equal(answered, 40);
     assert_int_equal(waiting, 1); /* all 40 answered while a record waited */
     step_until(f, "SELECT count(*) FROM attempts WHERE status = 'sent'", 40);
     assert_int_equal(fake_get(f->fake, &f->fake->requests), 40);
