@@ -100,8 +100,8 @@ static const char SYSTEM_DONE_SQL[] =
     "FROM unnest($1::text[], $2::text[]) AS r (message_id, state) "
     "WHERE m.message_id = r.message_id AND m.state = 'sending'";
 
-/* The answer recorded for message_id (on the done list), or NULL. */
-/* The answer to message_id among the first n answers of the done list. */
+/* The answer to message_id among the first n answers of the done list (the
+ * ones being recorded), or NULL. */
 static const sms_gw_result *answer_of(const sms_sender *s, size_t n, const char *message_id)
 {
     const sms_item *it = s->done_head;
