@@ -12,6 +12,6 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 cc -std=c11 -O2 -I"$root/lib/rules" -I"$root/lib/base" "$root/bench/phone_subdivision.c" \
     "$build/libecm_rules.a" "$build/libecm_io.a" "$build/libecm_base.a" \
-    -lgeocoding -lphonenumber $(pkg-config --libs icu-i18n icu-uc protobuf jansson) \
+    -lgeocoding -lphonenumber $(pkg-config --libs icu-i18n icu-uc protobuf re2 jansson) \
     -lstdc++ -lpthread -lm -o "$out/phone_subdivision"
 "$out/phone_subdivision" "${1:-1000000}"

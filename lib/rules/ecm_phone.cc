@@ -9,6 +9,7 @@ extern "C" {
 
 #include <phonenumbers/phonemetadata.pb.h>
 #include <phonenumbers/phonenumberutil.h>
+#include <re2/re2.h>
 #include <unicode/regex.h>
 
 #include <cstdarg>
@@ -18,6 +19,7 @@ extern "C" {
 #include <cstring>
 #include <list>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <tr1/functional>
@@ -84,6 +86,7 @@ const void *metadata_get();
 using i18n::phonenumbers::PhoneMetadata;
 using i18n::phonenumbers::PhoneMetadataCollection;
 using i18n::phonenumbers::PhoneNumber;
+using i18n::phonenumbers::PhoneNumberDesc;
 using i18n::phonenumbers::PhoneNumberUtil;
 
 namespace
@@ -194,10 +197,62 @@ class TypeHelper : public PhoneNumberUtil
     }
 };
 
+// A region's number descriptions with their patterns compiled by RE2, and
+// GetNumberTypeHelper()'s decision over them (types_match() below).
+// libphonenumber matches each pattern with ICU's backtracking engine
+// through its pattern cache, about ten a number: 5 us of the 6 an upload
+// spends on a plain US number (perf, bench/phone_subdivision.sh). RE2 is
+// the other engine libphonenumber is written for (its patterns keep to the
+// syntax both accept) and matches in linear time from a DFA. The decision
+// follows GetNumberTypeHelper() of libphonenumber 8.12 step for step.
+// A region's patterns are compiled when a number is first matched against
+// them (all of them take 6 MiB, an upload's numbers mostly need one region's)
+// and checked then against libphonenumber's helper on the region's example
+// numbers; a region whose patterns RE2 refuses, or whose answers differ,
+// keeps libphonenumber's helper. test_phone compares every region's
+// answers with libphonenumber's (ecm_phone_check_lookup).
+enum {
+    D_GENERAL,
+    D_PREMIUM_RATE,
+    D_TOLL_FREE,
+    D_SHARED_COST,
+    D_VOIP,
+    D_PERSONAL_NUMBER,
+    D_PAGER,
+    D_UAN,
+    D_VOICEMAIL,
+    D_FIXED_LINE,
+    D_MOBILE,
+    D_COUNT
+};
+
+struct Desc {
+    std::vector<int> lengths; // possible lengths; empty: any
+    std::unique_ptr<RE2> re;  // null: an empty pattern (matches nothing)
+};
+
+struct Types {
+    Desc d[D_COUNT];
+    bool same_mobile_and_fixed_line;
+};
+
+// A region's Types, made once at first need (types_of()).
+struct LazyTypes {
+    std::once_flag once;
+    std::unique_ptr<Types> types; // null after once: libphonenumber's helper
+    std::string refused;          // why not, when null
+};
+
 struct RegionEntry {
     std::string code;                           // "US", or "001" (non-geographic)
     const PhoneMetadata *md;                    // into Regions::collection
     std::unique_ptr<icu::RegexPattern> leading; // its leading digits; none: null
+    std::unique_ptr<LazyTypes> lazy;            // its patterns by RE2
+};
+
+struct CodeCheck {
+    std::once_flag once;
+    bool agrees = false;
 };
 
 struct Regions {
@@ -208,6 +263,9 @@ struct Regions {
     // reads "+1" and ten digits (US metadata as required).
     std::vector<std::string> plain_regions;
     bool plain_plus1 = false;
+    // Whether lookup() agrees with libphonenumber on a calling code's
+    // example numbers, checked at the code's first number (code_agrees()).
+    std::unordered_map<int, std::unique_ptr<CodeCheck>> checks;
     bool ok = false;
 };
 
@@ -217,6 +275,108 @@ bool plain_nanp_metadata(const PhoneMetadata &md)
 {
     return md.country_code() == 1 && md.international_prefix() == "011" &&
            md.national_prefix_for_parsing() == "1" && !md.has_national_prefix_transform_rule();
+}
+
+// libphonenumber's IsNumberMatchingDesc(): a length the description does
+// not list never matches (-1 alone: no number of the type); then the whole
+// number against the pattern.
+bool desc_matches(const Desc &d, const std::string &nsn)
+{
+    if (!d.lengths.empty()) {
+        bool listed = false;
+        for (int len : d.lengths) {
+            listed = listed || static_cast<size_t>(len) == nsn.size();
+        }
+        if (!listed) {
+            return false;
+        }
+    }
+    return d.re && RE2::FullMatch(nsn, *d.re);
+}
+
+// GetNumberTypeHelper(nsn, md) over t.
+PhoneNumberUtil::PhoneNumberType types_match(const Types &t, const std::string &nsn)
+{
+    static const struct {
+        int desc;
+        PhoneNumberUtil::PhoneNumberType type;
+    } in_order[] = {
+        {D_PREMIUM_RATE, PhoneNumberUtil::PREMIUM_RATE},
+        {D_TOLL_FREE, PhoneNumberUtil::TOLL_FREE},
+        {D_SHARED_COST, PhoneNumberUtil::SHARED_COST},
+        {D_VOIP, PhoneNumberUtil::VOIP},
+        {D_PERSONAL_NUMBER, PhoneNumberUtil::PERSONAL_NUMBER},
+        {D_PAGER, PhoneNumberUtil::PAGER},
+        {D_UAN, PhoneNumberUtil::UAN},
+        {D_VOICEMAIL, PhoneNumberUtil::VOICEMAIL},
+    };
+    if (!desc_matches(t.d[D_GENERAL], nsn)) {
+        return PhoneNumberUtil::UNKNOWN;
+    }
+    for (const auto &k : in_order) {
+        if (desc_matches(t.d[k.desc], nsn)) {
+            return k.type;
+        }
+    }
+    if (desc_matches(t.d[D_FIXED_LINE], nsn)) {
+        return t.same_mobile_and_fixed_line || desc_matches(t.d[D_MOBILE], nsn)
+                   ? PhoneNumberUtil::FIXED_LINE_OR_MOBILE
+                   : PhoneNumberUtil::FIXED_LINE;
+    }
+    return !t.same_mobile_and_fixed_line && desc_matches(t.d[D_MOBILE], nsn)
+               ? PhoneNumberUtil::MOBILE
+               : PhoneNumberUtil::UNKNOWN;
+}
+
+// md's descriptions compiled, or null when RE2 refuses one of its patterns.
+std::unique_ptr<Types> types_build(const PhoneMetadata &md)
+{
+    const PhoneNumberDesc *descs[D_COUNT] = {
+        &md.general_desc(), &md.premium_rate(),    &md.toll_free(), &md.shared_cost(),
+        &md.voip(),         &md.personal_number(), &md.pager(),     &md.uan(),
+        &md.voicemail(),    &md.fixed_line(),      &md.mobile(),
+    };
+    RE2::Options opt;
+    opt.set_log_errors(false);
+    opt.set_never_capture(true);
+    std::unique_ptr<Types> t(new Types);
+    t->same_mobile_and_fixed_line = md.same_mobile_and_fixed_line_pattern();
+    for (int i = 0; i < D_COUNT; i++) {
+        Desc &d = t->d[i];
+        d.lengths.assign(descs[i]->possible_length().begin(), descs[i]->possible_length().end());
+        const std::string &pattern = descs[i]->national_number_pattern();
+        if (pattern.empty()) {
+            continue;
+        }
+        d.re.reset(new RE2(pattern, opt));
+        if (!d.re->ok()) {
+            return nullptr;
+        }
+    }
+    return t;
+}
+
+// e's Types (made at the first call, by whichever thread comes first), or
+// null: libphonenumber's helper.
+const Types *types_of(const RegionEntry &e)
+{
+    LazyTypes &lt = *e.lazy;
+    std::call_once(lt.once, [&e, &lt] {
+        lt.types = types_build(*e.md);
+        if (!lt.types) {
+            lt.refused = "RE2 refused a pattern of " + e.code;
+            ecm_log_warn("phone number types: libphonenumber matches this region's patterns",
+                         "region=%s reason=%s", e.code.c_str(), lt.refused.c_str());
+        }
+    });
+    return lt.types.get();
+}
+
+// The type of nsn by e's patterns.
+PhoneNumberUtil::PhoneNumberType type_in(const RegionEntry &e, const std::string &nsn)
+{
+    const Types *t = types_of(e);
+    return t ? types_match(*t, nsn) : (util().*TypeHelper::fn())(nsn, *e.md);
 }
 
 Regions *regions_build()
@@ -242,6 +402,7 @@ Regions *regions_build()
         std::list<std::string> list;
         u.GetRegionCodesForCountryCallingCode(code, &list);
         std::vector<RegionEntry> &v = r->by_code[code];
+        r->checks[code].reset(new CodeCheck);
         for (const std::string &region : list) {
             RegionEntry e;
             e.code = region;
@@ -265,6 +426,7 @@ Regions *regions_build()
                     return r;
                 }
             }
+            e.lazy.reset(new LazyTypes);
             v.push_back(std::move(e));
         }
     }
@@ -298,22 +460,21 @@ PhoneNumberUtil::PhoneNumberType lookup(const Regions &r, const PhoneNumber &n, 
         return u.GetNumberType(n);
     }
     const std::vector<RegionEntry> &list = it->second;
-    const TypeHelper::Fn helper = TypeHelper::fn();
     std::string nsn;
     u.GetNationalSignificantNumber(n, &nsn);
     if (list.size() == 1) {
         *region = list.front().code;
-        return (u.*helper)(nsn, *list.front().md);
+        return type_in(list.front(), nsn);
     }
     for (const RegionEntry &e : list) {
         if (e.leading) {
             if (leading_digits_match(*e.leading, nsn)) {
                 *region = e.code;
-                return (u.*helper)(nsn, *e.md);
+                return type_in(e, nsn);
             }
             continue;
         }
-        PhoneNumberUtil::PhoneNumberType t = (u.*helper)(nsn, *e.md);
+        PhoneNumberUtil::PhoneNumberType t = type_in(e, nsn);
         if (t != PhoneNumberUtil::UNKNOWN) {
             *region = e.code;
             return t;
@@ -344,11 +505,12 @@ int agrees(const Regions &r, const PhoneNumber &n, std::string *why)
 
 // Checks lookup() against libphonenumber on the example number of every
 // region and type, every non-geographic entity's, and every region's
-// invalid example; thorough adds, for each, the numbers with one of its
-// first four digits or its last one changed (which crosses leading digits,
-// regions of a shared calling code and validity). Returns the count of
-// numbers compared, or -1 with *why.
-long check(const Regions &r, bool thorough, std::string *why)
+// invalid example (of the calling code only_code alone, unless 0);
+// thorough adds, for each, the numbers with one of its first four digits
+// or its last one changed (which crosses leading digits, regions of a
+// shared calling code and validity). Returns the count of numbers
+// compared, or -1 with *why.
+long check(const Regions &r, bool thorough, int only_code, std::string *why)
 {
     if (!r.ok) {
         *why = "libphonenumber's metadata could not be read";
@@ -360,6 +522,9 @@ long check(const Regions &r, bool thorough, std::string *why)
     u.GetSupportedRegions(&supported);
     PhoneNumber n;
     for (const std::string &region : supported) {
+        if (only_code != 0 && u.GetCountryCodeForRegion(region) != only_code) {
+            continue;
+        }
         for (int t = PhoneNumberUtil::FIXED_LINE; t <= PhoneNumberUtil::VOICEMAIL; t++) {
             if (u.GetExampleNumberForType(region, static_cast<PhoneNumberUtil::PhoneNumberType>(t),
                                           &n)) {
@@ -373,7 +538,7 @@ long check(const Regions &r, bool thorough, std::string *why)
     std::set<int> global;
     u.GetSupportedGlobalNetworkCallingCodes(&global);
     for (int code : global) {
-        if (u.GetExampleNumberForNonGeoEntity(code, &n)) {
+        if ((only_code == 0 || code == only_code) && u.GetExampleNumberForNonGeoEntity(code, &n)) {
             base.push_back(n);
         }
     }
@@ -413,31 +578,46 @@ long check(const Regions &r, bool thorough, std::string *why)
     return count;
 }
 
-// Built and checked at first use; immutable after (ICU patterns may be
-// shared between threads; each match makes its own matcher). Should the
-// check ever disagree (a libphonenumber whose GetNumberType() works
-// otherwise), every number goes through GetNumberType() instead.
+// Built at first use; immutable after, but for what is made once at first
+// need (a region's RE2 patterns, a calling code's check), each under its
+// std::call_once (ICU patterns may be shared between threads; each match
+// makes its own matcher).
 const Regions &regions()
 {
-    static const Regions *const instance = [] {
-        Regions *r = regions_build();
-        std::string why;
-        if (r->ok && check(*r, false, &why) < 0) {
-            ecm_log_warn("phone number lookup disagrees with libphonenumber; using "
-                         "GetNumberType() for every number",
-                         "detail=%s", why.c_str());
-            r->ok = false;
-        }
-        return r;
-    }();
+    static const Regions *const instance = regions_build();
     return *instance;
+}
+
+// Whether lookup() agrees with libphonenumber on code's example numbers,
+// checked at the first call for code. Should it ever disagree (a
+// libphonenumber whose GetNumberType() works otherwise), the code's numbers
+// go through GetNumberType() instead. A check of every code at first use
+// would compile the patterns of every region in libphonenumber's cache
+// and ours (7 MiB) where an upload needs a few.
+bool code_agrees(const Regions &r, int code)
+{
+    auto it = r.checks.find(code);
+    if (it == r.checks.end()) {
+        return false;
+    }
+    CodeCheck &c = *it->second;
+    std::call_once(c.once, [&r, &c, code] {
+        std::string why;
+        c.agrees = check(r, false, code, &why) >= 0;
+        if (!c.agrees) {
+            ecm_log_warn("phone number lookup disagrees with libphonenumber; using "
+                         "GetNumberType() for this calling code",
+                         "calling_code=%d detail=%s", code, why.c_str());
+        }
+    });
+    return c.agrees;
 }
 
 // GetNumberType(n), with *region set to GetRegionCodeForNumber(n).
 PhoneNumberUtil::PhoneNumberType type_and_region(const PhoneNumber &n, std::string *region)
 {
     const Regions &r = regions();
-    if (!r.ok) {
+    if (!r.ok || !code_agrees(r, n.country_code())) {
         util().GetRegionCodeForNumber(n, region);
         return util().GetNumberType(n);
     }
@@ -908,7 +1088,16 @@ extern "C" long ecm_phone_check_lookup(int thorough, char *errstr, size_t errstr
     return run_check(
         [thorough](std::string *why) {
             std::unique_ptr<Regions> r(regions_build());
-            return check(*r, thorough != 0, why);
+            long n = check(*r, thorough != 0, 0, why);
+            for (const auto &code : r->by_code) {
+                for (const RegionEntry &e : code.second) {
+                    if (n >= 0 && !types_of(e)) {
+                        *why = e.lazy->refused;
+                        n = -1;
+                    }
+                }
+            }
+            return n;
         },
         errstr, errstr_size);
 }

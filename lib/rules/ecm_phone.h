@@ -155,10 +155,14 @@ int ecm_phone_jurisdiction_read(const char *text, size_t len, const char *countr
  * libphonenumber's GetNumberType() matches the number's region twice) against
  * libphonenumber's own GetNumberType() and GetRegionCodeForNumber(): on the
  * example number of every region and type and every region's invalid example
- * (which is also done once at first use: on a disagreement every number goes
- * through GetNumberType()), and with thorough, on each of those with one of
- * its first four digits or its last one changed. Returns how many numbers
- * agreed, or -1 with the first that did not in errstr. */
+ * (which ecm_phone_normalize() also does, for a calling code's regions, at
+ * the code's first number: on a disagreement the code's numbers go through
+ * GetNumberType()), and with thorough, on each of those with one of its
+ * first four digits or its last one changed. The types are matched with
+ * RE2; a region whose patterns RE2 refuses keeps libphonenumber's own
+ * matching, which this check reports as a failure (a slower upload, not a
+ * wrong answer). Returns how many numbers agreed, or -1 with the first that
+ * did not, or the region RE2 refused, in errstr. */
 long ecm_phone_check_lookup(int thorough, char *errstr, size_t errstr_size);
 
 /* Checks the fast read ecm_phone_normalize() makes of plain NANP numbers

@@ -13,6 +13,7 @@
 #include <cstdarg>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <list>
 #include <string>
@@ -307,8 +308,16 @@ int subdivision_info(const ecm_phone_info *info, long cell, char *out, size_t n)
         return put(*c, out, n);
     }
     PhoneNumber num;
-    if (std::strlen(info->region) != 2 ||
-        util().Parse(info->e164, "ZZ", &num) != PhoneNumberUtil::NO_PARSING_ERROR) {
+    if (std::strlen(info->region) != 2) {
+        return -1;
+    }
+    if (cell >= 0) {
+        // "+1" and ten digits, the first not 0: what Parse() would give
+        // (country code 1, the ten digits as the national number), without
+        // its dozen regular expressions (13 us, half of a first look-up).
+        num.set_country_code(1);
+        num.set_national_number(std::strtoull(info->e164 + 2, nullptr, 10));
+    } else if (util().Parse(info->e164, "ZZ", &num) != PhoneNumberUtil::NO_PARSING_ERROR) {
         return -1;
     }
     std::string code = subdivision_of(num, info->region);
