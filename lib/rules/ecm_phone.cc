@@ -206,11 +206,11 @@ class TypeHelper : public PhoneNumberUtil
 // syntax both accept) and matches in linear time from a DFA. The decision
 // follows GetNumberTypeHelper() of libphonenumber 8.12 step for step.
 // A region's patterns are compiled when a number is first matched against
-// them (all of them take 6 MiB, an upload's numbers mostly need one region's)
-// and checked then against libphonenumber's helper on the region's example
-// numbers; a region whose patterns RE2 refuses, or whose answers differ,
-// keeps libphonenumber's helper. test_phone compares every region's
-// answers with libphonenumber's (ecm_phone_check_lookup).
+// them (all regions' take 6 MiB; a file's numbers mostly need a region or
+// two); a region whose patterns RE2 refuses keeps libphonenumber's helper.
+// The answers are checked against libphonenumber's with the rest of the
+// lookup: per calling code at its first number (code_agrees()), and for
+// every region in test_phone (ecm_phone_check_lookup).
 enum {
     D_GENERAL,
     D_PREMIUM_RATE,
