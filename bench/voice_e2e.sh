@@ -125,7 +125,9 @@ cpu_snapshot() {
         files+=("/proc/$pm/stat")
         for p in $(pgrep -P "$pm"); do files+=("/proc/$p/stat"); done
     fi
-    cat "${files[@]}" 2>/dev/null | awk -v map="$map" -v order="$order" '
+    # A backend may exit between pgrep and cat: its file is gone, cat fails,
+    # and under pipefail the caller's $(...) would end the bench.
+    { cat "${files[@]}" 2>/dev/null || true; } | awk -v map="$map" -v order="$order" '
         BEGIN { n = split(map, kv, " "); for (i = 1; i <= n; i++) { split(kv[i], a, "="); name[a[1]] = a[2] } }
         { pid = $1; sub(/^.*\) /, ""); t = $12 + $13 + $14 + $15
           if (pid in name) ticks[name[pid]] = t; else pg += t }
