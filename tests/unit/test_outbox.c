@@ -460,6 +460,12 @@ static void test_outbox_relay_delivers_lower_id_committed_after_higher(void **st
     relay_fixture_start_idle(&f, 20);
 
     PGconn *a = ecm_test_pg_connect(g_env.db->dsn);
+    /* A nextval() that has to WAL-log the sequence (its first after a
+     * checkpoint, or every 32nd) gives its transaction an xid; other tests'
+     * DROP DATABASE checkpoints the shared server at any time. One drawn
+     * here, in its own transaction, logs ahead, so that a's INSERT below
+     * draws an id without an xid unless a checkpoint falls in between. */
+    ecm_test_pg_exec(a, "SELECT nextval('outbox_id_seq')");
     ecm_test_pg_exec(a, "BEGIN");
     assert_int_equal(PQsendQuery(a, "INSERT INTO outbox (topic, msg_key, ce_id, ce_type, "
                                     "ce_source, payload) VALUES ('ob.late', 'gated', "
