@@ -39,9 +39,9 @@ fi
 if (($# == 0)); then
     if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
         mapfile -t files < <(git ls-files -- 'lib/*' 'services/*' 'tools/*' 'tests/*' 'bench/*' |
-            grep -E '\.(c|h|cc)$')
+            grep -E '\.(c|h|cc|hh)$')
     else
-        mapfile -t files < <(find lib services tools tests bench -name '*.[ch]' -o -name '*.cc' 2>/dev/null)
+        mapfile -t files < <(find lib services tools tests bench -name '*.[ch]' -o -name '*.cc' -o -name '*.hh' 2>/dev/null)
     fi
 else
     files=("$@")

@@ -20,7 +20,7 @@ packages=(
     librdkafka-dev libpq-dev libcurl4-openssl-dev unixodbc unixodbc-dev odbc-postgresql
     libprotobuf-c-dev protobuf-c-compiler libmicrohttpd-dev libcmocka-dev libcsv-dev
     libjansson-dev libyajl-dev libssl-dev uuid-dev libxml2-dev libphonenumber-dev libicu-dev
-    libre2-dev  # a number's type: libphonenumber's patterns matched by RE2 (ecm_phone.cc)
+    libre2-dev  # a number's type: libphonenumber's patterns matched by RE2 (lib/rules/ecm_phone_lookup.cc)
     libsodium-dev  # Argon2id: console users' passwords (gateway)
     libprotobuf-dev
     # dev stack and tools

@@ -19,15 +19,15 @@ failed_steps=()
 # 1. Formatting: every C file as .clang-format says.
 ecm_say "clang-format check"
 if git -C "$ECM_ROOT" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-    mapfile -t sources < <(git ls-files '*.c' '*.h' '*.cc')
+    mapfile -t sources < <(git ls-files '*.c' '*.h' '*.cc' '*.hh')
 else
-    mapfile -t sources < <(find lib services tools tests -name '*.[ch]' -o -name '*.cc' 2>/dev/null)
+    mapfile -t sources < <(find lib services tools tests -name '*.[ch]' -o -name '*.cc' -o -name '*.hh' 2>/dev/null)
 fi
 format_log=$ECM_DEV_DIR/logs/clang-format.log
 mkdir -p "$ECM_DEV_DIR/logs"
 if ((${#sources[@]})) && ! clang-format --dry-run --Werror "${sources[@]}" >"$format_log" 2>&1; then
     failed_steps+=("clang-format")
-    grep -oE '^[^:]+\.(c|h|cc):' "$format_log" | sort -u | tr -d ':' | sed 's/^/  /' >&2
+    grep -oE '^[^:]+\.(c|h|cc|hh):' "$format_log" | sort -u | tr -d ':' | sed 's/^/  /' >&2
     ecm_warn "clang-format: the files above differ from .clang-format (fix: clang-format -i FILE; details: $format_log)"
 fi
 

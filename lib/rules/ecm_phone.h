@@ -1,5 +1,7 @@
-/* Phone numbers: the plain C face of libphonenumber (lib/rules/ecm_phone.cc
- * and, for the geocoder, ecm_phone_geo.cc are the only C++ in ECM). Every
+/* Phone numbers: the plain C face of libphonenumber (lib/rules/ecm_phone*.cc
+ * are the only C++ in ECM: reading and validation in ecm_phone.cc, a
+ * number's type and region in ecm_phone_lookup.cc, the geocoder in
+ * ecm_phone_geo.cc, zones in ecm_phone_zones.cc). Every
  * number ECM stores or sends is E.164 ("+12125550100"), normalised here
  * from whatever a contact list holds.
  *
@@ -109,7 +111,7 @@ int ecm_phone_time_zone(const char *e164, char *out, size_t out_size)
 
 /* The jurisdiction of e164 (a number as ecm_phone_normalize() writes it),
  * from libphonenumber's offline geocoder (English descriptions) mapped by a
- * table in ecm_phone.cc:
+ * table in ecm_phone_geo.cc:
  *   NANP numbers of the US and Canada: the state, district or province,
  *     "US-FL", "US-DC", "CA-ON"; the bare country, "US" or "CA", when the
  *     geocoder names none or names several ("Nova Scotia/Prince Edward

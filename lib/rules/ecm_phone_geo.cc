@@ -5,12 +5,12 @@
 // Every entry point catches everything: a C++ exception unwinding into C
 // frames is undefined behaviour.
 #include "ecm_phone.h"
+#include "ecm_phone_int.hh"
 
 #include <phonenumbers/geocoding/phonenumber_offline_geocoder.h>
 #include <phonenumbers/phonenumberutil.h>
 
 #include <atomic>
-#include <cstdarg>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+using ecm_phone_int::set_err;
+using ecm_phone_int::util;
 using i18n::phonenumbers::PhoneNumber;
 using i18n::phonenumbers::PhoneNumberOfflineGeocoder;
 using i18n::phonenumbers::PhoneNumberUtil;
@@ -171,12 +173,6 @@ const Subdivision *find(const Table &t, const char *s, size_t len)
         }
     }
     return nullptr;
-}
-
-const PhoneNumberUtil &util()
-{
-    static const PhoneNumberUtil *const instance = PhoneNumberUtil::GetInstance();
-    return *instance;
 }
 
 // Built at first use and never destroyed (no exit-order trouble); the
@@ -350,21 +346,6 @@ int subdivision(const char *e164, char *out, size_t n)
         return -1;
     }
     return subdivision_info(&info, cell, out, n);
-}
-
-__attribute__((format(printf, 3, 4))) void set_err(char *errstr, size_t errstr_size,
-                                                   const char *fmt, ...)
-{
-    if (errstr == nullptr || errstr_size == 0) {
-        return;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    int w = std::vsnprintf(errstr, errstr_size, fmt, ap);
-    va_end(ap);
-    if (w < 0) {
-        errstr[0] = '\0';
-    }
 }
 
 bool is_letter(char c)
