@@ -36,9 +36,6 @@ static const char TARGETS_SQL[] =
  * replica that does not get it leaves the target to the one that did. */
 static const char LOCK_SQL[] = "SELECT pg_try_advisory_xact_lock(hashtext('ecm-feeder:' || $1))";
 
-static const char INFLIGHT_SQL[] =
-    "SELECT count(*) FROM attempts WHERE target = $1 AND status IN ('sending', 'sent')";
-
 /* The campaign row is share-locked with the contacts: a pause either waits
  * for this batch to commit (it was taken while active) or commits first,
  * and then nothing is taken. The gate picks the number (past phone_index
@@ -176,6 +173,7 @@ static int record_go(fd_ctx *ctx, const char *target, const ecm_gate_row *verdic
         PGresult *ins = ecm_pg_exec(ctx->pg, RECORD_SQL, 6, p);
         if (ins) {
             mark_recorded(rows, n, ngo, ins);
+            ok = fd_hold_recorded(ctx, target, PQntuples(ins)) == 0;
             PQclear(ins);
         } else {
             ok = 0;
@@ -211,13 +209,11 @@ static int record_batch(fd_ctx *ctx, const fd_target *tg, const char *target, in
         ecm_pg_rollback(ctx->pg);
         return 0;
     }
-    r = ecm_pg_exec(ctx->pg, INFLIGHT_SQL, 1, p1);
-    if (!r)
-        goto fail;
-    long long inflight = ecm_pgval_ll(r, 0, 0, -1);
-    PQclear(r);
     long long hold = fd_hold_of(ctx, target);
     if (hold < 0)
+        goto fail;
+    long long inflight = fd_inflight_of(ctx, target, hold - ctx->opt.batch);
+    if (inflight < 0)
         goto fail;
     long long room = hold - inflight;
     if (room > ctx->opt.batch)

@@ -56,6 +56,10 @@ void fd_metrics_init(fd_metrics *fm, ecm_metrics *m)
              "targets skipped because their kind's writer is not configured");
     fm->inflight = ecm_metrics_gauge(m, "ecm_feeder_inflight",
                                      "attempts 'sending' or 'sent' on Cisco targets");
+    fm->inflight_counts = ecm_metrics_counter(
+        m, "ecm_feeder_inflight_counts_total",
+        "exact counts of a target's attempts at Cisco before a batch (the other batches go by "
+        "the bound of feeder_dispatches)");
     static const char withdraw_help[] =
         "attempts of paused or stopped campaigns: taken back from the dialer, or left with it";
     per_kind(m, fm->withdrawn, "ecm_feeder_withdrawals_total", "result=\"withdrawn\"",

@@ -39,7 +39,8 @@ typedef struct {
     ecm_metric *reconciled_resent[FD_KIND_N];
     ecm_metric *unconfigured[FD_KIND_N]; /* targets skipped: no writer for their kind */
     ecm_metric *inflight;
-    ecm_metric *withdrawn[FD_KIND_N];     /* attempts taken back from the dialer (fd_withdraw.h) */
+    ecm_metric *inflight_counts;      /* exact counts of a target's attempts at Cisco (fd_hold.h) */
+    ecm_metric *withdrawn[FD_KIND_N]; /* attempts taken back from the dialer (fd_withdraw.h) */
     ecm_metric *withdraw_kept[FD_KIND_N]; /* attempts of a paused campaign left with it */
     ecm_metrics *registry;                /* for the per-target gauges (fd_hold.h); may be NULL */
 } fd_metrics;

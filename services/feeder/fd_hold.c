@@ -17,12 +17,26 @@ static const char RATE_SQL[] =
     "(SELECT max(result_at) FROM attempts WHERE target = $1 AND result_at IS NOT NULL) "
     "- $2::bigint * interval '1 second'";
 
+/* The target's attempts at Cisco counted, and its feeder_dispatches row in
+ * the same snapshot (fd_inflight_of()). */
+static const char COUNT_SQL[] =
+    "SELECT (SELECT count(*) FROM attempts WHERE target = $1 AND status IN ('sending', 'sent')), "
+    "coalesce((SELECT dispatched FROM feeder_dispatches WHERE target = $1), 0)";
+static const char DISPATCHED_SQL[] =
+    "SELECT coalesce((SELECT dispatched FROM feeder_dispatches WHERE target = $1), 0)";
+static const char RECORDED_SQL[] =
+    "INSERT INTO feeder_dispatches AS f (target, dispatched) VALUES ($1, $2::bigint) "
+    "ON CONFLICT (target) DO UPDATE SET dispatched = f.dispatched + excluded.dispatched";
+
 struct fd_hold_cache {
     struct fd_hold_cache *next;
     char target[TARGET_MAX];
     long long results;
     long long read_at; /* ecm_clock_mono_ms() */
     ecm_metric *gauge;
+    int counted;          /* count and count_mark are set */
+    long long count;      /* attempts 'sending' + 'sent' at the last exact count */
+    long long count_mark; /* feeder_dispatches.dispatched in the same snapshot */
 };
 
 long long fd_hold_limit(long long batch, long long capacity, long long hold_minutes,
@@ -95,6 +109,61 @@ long long fd_hold_of(fd_ctx *ctx, const char *target)
         fd_hold_limit(o->batch, o->capacity, o->hold_minutes, c->results, o->hold_window_s);
     ecm_metric_set(c->gauge, (double)hold);
     return hold;
+}
+
+/* target's feeder_dispatches.dispatched (0 without a row), or -1 (DB). */
+static long long dispatched_of(fd_ctx *ctx, const char *target)
+{
+    const char *p[1] = {target};
+    PGresult *r = ecm_pg_exec(ctx->pg, DISPATCHED_SQL, 1, p);
+    if (!r)
+        return -1;
+    long long v = ecm_pgval_ll(r, 0, 0, -1);
+    PQclear(r);
+    return v;
+}
+
+long long fd_inflight_of(fd_ctx *ctx, const char *target, long long enough)
+{
+    struct fd_hold_cache *c = cache_of(ctx, target);
+    if (c && c->counted) {
+        long long now = dispatched_of(ctx, target);
+        if (now < 0)
+            return -1;
+        /* A row behind the mark (dropped, restored) proves nothing: count. */
+        if (now >= c->count_mark && c->count + (now - c->count_mark) <= enough)
+            return c->count + (now - c->count_mark);
+    }
+    const char *p[1] = {target};
+    PGresult *r = ecm_pg_exec(ctx->pg, COUNT_SQL, 1, p);
+    if (!r)
+        return -1;
+    long long count = ecm_pgval_ll(r, 0, 0, -1), mark = ecm_pgval_ll(r, 0, 1, -1);
+    PQclear(r);
+    if (count < 0 || mark < 0)
+        return -1;
+    ecm_metric_add(ctx->metrics.inflight_counts, 1);
+    if (c) {
+        c->counted = 1;
+        c->count = count;
+        c->count_mark = mark;
+    }
+    return count;
+}
+
+int fd_hold_recorded(fd_ctx *ctx, const char *target, long long n)
+{
+    if (n <= 0)
+        return 0;
+    char ns[24];
+    if ((size_t)snprintf(ns, sizeof ns, "%lld", n) >= sizeof ns)
+        return -1;
+    const char *p[2] = {target, ns};
+    PGresult *r = ecm_pg_exec(ctx->pg, RECORDED_SQL, 2, p);
+    if (!r)
+        return -1;
+    PQclear(r);
+    return 0;
 }
 
 void fd_hold_forget(fd_ctx *ctx)

@@ -32,7 +32,23 @@ long long fd_hold_limit(long long batch, long long capacity, long long hold_minu
  * on ctx->pg. Returns the hold, or -1 (DB). */
 long long fd_hold_of(fd_ctx *ctx, const char *target);
 
-/* Frees the cached rates. Can't fail. */
+/* What target holds now, its attempts 'sending' and 'sent', or a bound of
+ * it not above `enough` (a batch fits under the hold). An attempt enters
+ * 'sending' only by the feeder's insert, which adds to the target's
+ * feeder_dispatches row in the same transaction (fd_hold_recorded()): the
+ * last exact count plus the attempts recorded since (by any replica) bounds
+ * what the target holds. When that bound is above `enough` (or there is no
+ * count yet) the attempts are counted again (metric
+ * ecm_feeder_inflight_counts_total), with the row's value in the same
+ * snapshot. Call inside the batch's transaction, holding the target's
+ * advisory lock. Returns the count or the bound, or -1 (DB). */
+long long fd_inflight_of(fd_ctx *ctx, const char *target, long long enough);
+
+/* Adds n recorded attempts to target's feeder_dispatches row, in the batch's
+ * transaction. Returns 0, or -1 (DB). */
+int fd_hold_recorded(fd_ctx *ctx, const char *target, long long n);
+
+/* Frees the cached rates and counts. Can't fail. */
 void fd_hold_forget(fd_ctx *ctx);
 
 #endif

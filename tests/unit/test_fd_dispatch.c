@@ -77,7 +77,8 @@ static int test_setup(void **state)
     fixture *f = *state;
     if (!f)
         return 0;
-    q_cmd(f, "TRUNCATE attempts, outbox, contacts, uploads, dnc, campaigns RESTART IDENTITY "
+    q_cmd(f, "TRUNCATE attempts, outbox, contacts, uploads, dnc, campaigns, feeder_dispatches "
+             "RESTART IDENTITY "
              "CASCADE");
     setenv("ECM_CLOCK_FIXED", MIDDAY, 1);
     fake_reset(f->fake);
@@ -435,6 +436,102 @@ static void test_dispatch_respects_capacity(void **state)
     assert_int_equal(f->fake->duplicates, 0);
     /* Oldest first. */
     assert_int_equal(q_int(f, "SELECT max(contact_id) FROM attempts"), 30);
+}
+
+/* Attempts of the target at Cisco now ('sending' + 'sent'). */
+static long long held(fixture *f)
+{
+    return q_int(f, "SELECT count(*) FROM attempts WHERE status IN ('sending', 'sent')");
+}
+
+/* A second feeder (replica) on its own connection, dispatching the same
+ * target through the same fake UCCX. */
+typedef struct {
+    ecm_pg *pg;
+    ecm_metrics *metrics;
+    fd_ctx ctx;
+} replica;
+
+static void replica_start(fixture *f, replica *r)
+{
+    r->pg = ecm_pg_new(f->db->dsn, NULL);
+    assert_non_null(r->pg);
+    r->metrics = ecm_metrics_new();
+    r->ctx = (fd_ctx){.pg = r->pg, .opt = f->ctx.opt};
+    char url[64];
+    fake_url(f->fake, url, sizeof url);
+    fd_uccx *u = fd_uccx_new(url, FAKE_UCCX_USER, FAKE_UCCX_PASSWORD, 500);
+    assert_non_null(u);
+    r->ctx.writers[FD_KIND_UCCX] = fd_writer_uccx_new(u, NULL);
+    assert_non_null(r->ctx.writers[FD_KIND_UCCX]);
+    fd_test_ctx_arm(&r->ctx, r->metrics);
+}
+
+static void replica_stop(replica *r)
+{
+    fd_test_ctx_release(&r->ctx);
+    ecm_metrics_destroy(r->metrics);
+    ecm_pg_destroy(r->pg);
+}
+
+static double counts_of(ecm_metrics *m)
+{
+    return ecm_metric_value(ecm_metrics_counter(m, "ecm_feeder_inflight_counts_total", "x"));
+}
+
+/* The feeder counts what the target holds only when the last count plus the
+ * attempts recorded since (by it or another replica, feeder_dispatches)
+ * leaves no room for a batch; the target never holds more than its hold. */
+static void test_dispatch_bounds_what_the_target_holds_across_replicas(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    f->ctx.opt.capacity = 40;
+    f->ctx.opt.batch = 10;
+    seed(f, "active", 100, "queued");
+    replica b;
+    replica_start(f, &b);
+    size_t sent = 0;
+    int full = 0;
+    /* First batch: counted (nothing held). Second: 0 + 10 recorded leaves
+     * room for a batch under 40, no count. */
+    assert_int_equal(fd_dispatch_tick(&f->ctx, &sent, &full), 0);
+    assert_int_equal(sent, 10);
+    assert_int_equal(fd_dispatch_tick(&f->ctx, &sent, &full), 0);
+    assert_int_equal(sent, 10);
+    assert_true(counts_of(f->metrics) == 1.0);
+    /* The replica counts for itself (20 held) and sends 10. */
+    assert_int_equal(fd_dispatch_tick(&b.ctx, &sent, &full), 0);
+    assert_int_equal(sent, 10);
+    assert_true(counts_of(b.metrics) == 1.0);
+    assert_int_equal(held(f), 30);
+    /* The first feeder's bound includes the replica's batch: 0 + 30 still
+     * leaves room for one batch, which it sends without a count... */
+    assert_int_equal(fd_dispatch_tick(&f->ctx, &sent, &full), 0);
+    assert_int_equal(sent, 10);
+    assert_true(counts_of(f->metrics) == 1.0);
+    assert_int_equal(held(f), 40);
+    /* ...then the bound (40) leaves none: it counts, and sends nothing. */
+    assert_int_equal(fd_dispatch_tick(&f->ctx, &sent, &full), 0);
+    assert_int_equal(sent, 0);
+    assert_true(counts_of(f->metrics) == 2.0);
+    assert_int_equal(fd_dispatch_tick(&b.ctx, &sent, &full), 0);
+    assert_int_equal(sent, 0);
+    assert_int_equal(held(f), 40);
+    /* Results free room; only a count sees it. */
+    q_cmd(f, "UPDATE attempts SET status = 'done' WHERE contact_id <= 15");
+    assert_int_equal(fd_dispatch_tick(&b.ctx, &sent, &full), 0);
+    assert_int_equal(sent, 10);
+    assert_int_equal(fd_dispatch_tick(&f->ctx, &sent, &full), 0);
+    assert_int_equal(sent, 5);
+    assert_int_equal(held(f), 40);
+    assert_int_equal(f->fake->n, 55);
+    assert_int_equal(f->fake->duplicates, 0);
+    assert_int_equal(
+        q_int(f, "SELECT dispatched FROM feeder_dispatches WHERE target = 'uccx:" CISCO_ID "'") -
+            q_int(f, "SELECT count(*) FROM attempts"),
+        0);
+    replica_stop(&b);
 }
 
 static void test_dispatch_reports_a_full_batch(void **state)
@@ -804,6 +901,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reconcile_keeps_attempts_when_the_list_fails,
                                         test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_dispatch_respects_capacity, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_dispatch_bounds_what_the_target_holds_across_replicas,
+                                        test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_dispatch_reports_a_full_batch, test_setup,
                                         test_teardown),
         cmocka_unit_test_setup_teardown(test_dispatch_takes_the_oldest_across_campaigns, test_setup,
