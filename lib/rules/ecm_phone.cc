@@ -13,10 +13,9 @@ extern "C" {
 #include <cstdarg>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <list>
-#include <memory>
+#include <new>
 #include <string>
 #include <tr1/functional>
 #include <vector>

@@ -126,7 +126,9 @@ static long long dispatched_of(fd_ctx *ctx, const char *target)
 long long fd_inflight_of(fd_ctx *ctx, const char *target, long long enough)
 {
     struct fd_hold_cache *c = cache_of(ctx, target);
-    if (c && c->counted) {
+    /* The bound is never below the last count: when that leaves no room,
+     * reading the row can't spare the count. */
+    if (c && c->counted && c->count <= enough) {
         long long now = dispatched_of(ctx, target);
         if (now < 0)
             return -1;

@@ -70,6 +70,20 @@ static int group_teardown(void **state)
     return 0;
 }
 
+/* Gives ctx a UCCX writer on f's fake and arms it with metrics m. Returns
+ * the writer's client (owned by the writer). */
+static fd_uccx *arm_uccx(fixture *f, fd_ctx *ctx, ecm_metrics *m)
+{
+    char url[64];
+    fake_url(f->fake, url, sizeof url);
+    fd_uccx *u = fd_uccx_new(url, FAKE_UCCX_USER, FAKE_UCCX_PASSWORD, 500);
+    assert_non_null(u);
+    ctx->writers[FD_KIND_UCCX] = fd_writer_uccx_new(u, NULL);
+    assert_non_null(ctx->writers[FD_KIND_UCCX]);
+    fd_test_ctx_arm(ctx, m);
+    return u;
+}
+
 /* A clean slate for each test: tables emptied, fake forgotten, a fresh
  * client and metrics. */
 static int test_setup(void **state)
@@ -82,8 +96,6 @@ static int test_setup(void **state)
              "CASCADE");
     setenv("ECM_CLOCK_FIXED", MIDDAY, 1);
     fake_reset(f->fake);
-    char url[64];
-    fake_url(f->fake, url, sizeof url);
     f->metrics = ecm_metrics_new();
     f->ctx = (fd_ctx){
         .pg = f->pg,
@@ -97,11 +109,7 @@ static int test_setup(void **state)
                 .reconcile_every_ms = 5000,
             },
     };
-    f->uccx = fd_uccx_new(url, FAKE_UCCX_USER, FAKE_UCCX_PASSWORD, 500);
-    assert_non_null(f->uccx);
-    f->ctx.writers[FD_KIND_UCCX] = fd_writer_uccx_new(f->uccx, NULL);
-    assert_non_null(f->ctx.writers[FD_KIND_UCCX]);
-    fd_test_ctx_arm(&f->ctx, f->metrics);
+    f->uccx = arm_uccx(f, &f->ctx, f->metrics);
     return 0;
 }
 
@@ -458,13 +466,7 @@ static void replica_start(fixture *f, replica *r)
     assert_non_null(r->pg);
     r->metrics = ecm_metrics_new();
     r->ctx = (fd_ctx){.pg = r->pg, .opt = f->ctx.opt};
-    char url[64];
-    fake_url(f->fake, url, sizeof url);
-    fd_uccx *u = fd_uccx_new(url, FAKE_UCCX_USER, FAKE_UCCX_PASSWORD, 500);
-    assert_non_null(u);
-    r->ctx.writers[FD_KIND_UCCX] = fd_writer_uccx_new(u, NULL);
-    assert_non_null(r->ctx.writers[FD_KIND_UCCX]);
-    fd_test_ctx_arm(&r->ctx, r->metrics);
+    arm_uccx(f, &r->ctx, r->metrics);
 }
 
 static void replica_stop(replica *r)
