@@ -23,6 +23,11 @@ static struct {
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
+const char *ecm_log_service(void)
+{
+    return log_conf.service;
+}
+
 void ecm_log_init(const char *service, ecm_log_level level)
 {
     snprintf(log_conf.service, sizeof log_conf.service, "%s", service ? service : "ecm");

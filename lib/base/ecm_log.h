@@ -20,6 +20,9 @@ typedef enum {
 /* Sets the service name and minimum level. Call once from main(). */
 void ecm_log_init(const char *service, ecm_log_level level);
 
+/* The service name set by ecm_log_init() ("ecm" before it). */
+const char *ecm_log_service(void);
+
 /* Parses "debug", "info", "warn", "error". Returns 0 and sets *out, or -1
  * leaving *out alone (a caller with a default may ignore the result). */
 int ecm_log_level_parse(const char *name, ecm_log_level *out);

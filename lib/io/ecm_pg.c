@@ -180,16 +180,20 @@ static int connect_once(ecm_pg *pg, long next_wait_ms)
 {
     /* ECM's defaults before the DSN (dbname, expanded), so that a value
      * given in the DSN wins: libpq keeps the last value of a repeated
-     * keyword. */
-    const char *const keys[] = {
-        "connect_timeout",  "keepalives",       "keepalives_idle", "keepalives_interval",
-        "keepalives_count", "tcp_user_timeout", "dbname",          NULL};
+     * keyword. The service's name ("ecm-sms") names the session in
+     * pg_stat_activity unless the DSN or PGAPPNAME names it. */
+    char app[80];
+    (void)snprintf(app, sizeof app, "ecm-%s", ecm_log_service());
+    const char *const keys[] = {"connect_timeout",           "keepalives",       "keepalives_idle",
+                                "keepalives_interval",       "keepalives_count", "tcp_user_timeout",
+                                "fallback_application_name", "dbname",           NULL};
     const char *const vals[] = {PG_CONNECT_TIMEOUT_S,
                                 "1",
                                 PG_KEEPALIVES_IDLE_S,
                                 PG_KEEPALIVES_INTERVAL_S,
                                 PG_KEEPALIVES_COUNT,
                                 PG_TCP_USER_TIMEOUT_MS,
+                                app,
                                 pg->dsn,
                                 NULL};
     char err[512];

@@ -715,6 +715,37 @@ static void test_pg_connections_get_keepalives_unless_the_dsn_sets_them(void **s
     ecm_pg_destroy(pg);
 }
 
+/* The server's application_name of a session on pg (owned by the caller). */
+static char *app_name_of(ecm_pg *pg)
+{
+    PGresult *r = ecm_pg_exec(pg, "SELECT current_setting('application_name')", 0, NULL);
+    assert_non_null(r);
+    char *v = strdup(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return v;
+}
+
+/* A session is named after its service in pg_stat_activity ("ecm-" and the
+ * log's service name) unless the DSN names it. */
+static void test_pg_sessions_are_named_after_the_service_unless_the_dsn_names_them(void **state)
+{
+    NEED_DB(state);
+    unsetenv("PGAPPNAME");
+    ecm_pg *pg = ecm_pg_new(db->dsn, NULL);
+    char *name = app_name_of(pg);
+    assert_string_equal(name, "ecm-test_pg");
+    free(name);
+    ecm_pg_destroy(pg);
+
+    char dsn[sizeof db->dsn + 64];
+    snprintf(dsn, sizeof dsn, "%s application_name=ops-console", db->dsn);
+    pg = ecm_pg_new(dsn, NULL);
+    name = app_name_of(pg);
+    assert_string_equal(name, "ops-console");
+    free(name);
+    ecm_pg_destroy(pg);
+}
+
 static void test_pg_dsn_check_accepts_strings_and_uris_and_refuses_garbage(void **state)
 {
     (void)state;
@@ -825,6 +856,9 @@ int main(void)
                                         ecm_test_db_teardown),
         cmocka_unit_test_setup_teardown(test_pg_connections_get_keepalives_unless_the_dsn_sets_them,
                                         scratch_setup, ecm_test_db_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_pg_sessions_are_named_after_the_service_unless_the_dsn_names_them, scratch_setup,
+            ecm_test_db_teardown),
         cmocka_unit_test(test_pg_dsn_check_accepts_strings_and_uris_and_refuses_garbage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
