@@ -260,7 +260,7 @@ static void *intake_main(void *arg)
         return NULL;
     }
     while (!stopping(in)) {
-        size_t n = ecm_kafka_consumer_poll_batch(in->cfg.consumer, msgs, INTAKE_BATCH, POLL_MS);
+        size_t n = ecm_kafka_consumer_poll_batch(in->cfg.consumer, msgs, INTAKE_BATCH, POLL_MS, 0);
         if (n == 0)
             continue;
         process_batch(in, msgs, items, n);

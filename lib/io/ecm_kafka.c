@@ -547,16 +547,18 @@ fail:
 }
 
 size_t ecm_kafka_consumer_poll_batch(ecm_kafka_consumer *c, rd_kafka_message_t **msgs, size_t max,
-                                     int timeout_ms)
+                                     int timeout_ms, int linger_ms)
 {
     size_t n = 0;
     int64_t deadline = ecm_clock_wall_ms() + timeout_ms;
+    int64_t linger_until = 0; /* set by the first message */
     while (n < max) {
         int wait = 0;
-        if (n == 0) {
-            int64_t left = deadline - ecm_clock_wall_ms();
-            wait = left > 0 ? (int)left : 0;
-        }
+        int64_t now = ecm_clock_wall_ms();
+        if (n == 0)
+            wait = deadline > now ? (int)(deadline - now) : 0;
+        else if (linger_until > now)
+            wait = (int)(linger_until - now);
         rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, wait);
         if (!m) {
             if (n > 0 || wait == 0)
@@ -578,6 +580,8 @@ size_t ecm_kafka_consumer_poll_batch(ecm_kafka_consumer *c, rd_kafka_message_t *
         ecm_metric_add(kafka_topic_counter(c->metrics, "ecm_events_in_total",
                                            rd_kafka_topic_name(m->rkt), "events consumed"),
                        1);
+        if (n == 0 && linger_ms > 0)
+            linger_until = ecm_clock_wall_ms() + linger_ms;
         msgs[n++] = m;
     }
     return n;

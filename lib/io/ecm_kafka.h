@@ -86,11 +86,12 @@ ecm_kafka_consumer *ecm_kafka_consumer_new(const char *brokers, const char *grou
     __attribute__((warn_unused_result));
 
 /* Waits up to timeout_ms for the first message, then takes what is already
- * there, up to max. Fills msgs (caller frees each with rd_kafka_message_destroy)
+ * there or comes within linger_ms of the first (0: what is there), up to
+ * max. Fills msgs (caller frees each with rd_kafka_message_destroy)
  * and returns the count (0 on timeout). Errors that are only informational
  * (partition EOF) are skipped; other errors are logged and skipped. */
 size_t ecm_kafka_consumer_poll_batch(ecm_kafka_consumer *c, rd_kafka_message_t **msgs, size_t max,
-                                     int timeout_ms);
+                                     int timeout_ms, int linger_ms);
 
 /* Publishes m unchanged to the dead-letter topic, with its original headers
  * plus ecm_deadletter_reason, ecm_original_topic, ecm_original_partition and

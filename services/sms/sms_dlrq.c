@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "sms_dlr_batch.h"
 
@@ -24,11 +25,23 @@ typedef struct waiter {
  * while the running one commits. */
 #define SMS_DLRQ_SECOND_LEADER_AT 64
 
+/* A leader with fewer than SMS_DLRQ_FILL DLRs waiting first lets more
+ * come for up to SMS_DLRQ_LINGER_US. A batch's fixed cost (its transaction
+ * and five statements, ~0.5 ms of PostgreSQL's CPU) was spread over ~8
+ * DLRs at 2,000 DLRs/s: each callback waits for its batch, so the batch
+ * holds about what arrives while the previous one is applied. Waiting 3 ms
+ * more per callback (smsbox keeps dozens of callbacks open) makes batches
+ * larger and PostgreSQL's work a DLR smaller (docs/performance.md,
+ * session 27). */
+#define SMS_DLRQ_FILL 32
+#define SMS_DLRQ_LINGER_US 3000
+
 struct sms_dlrq {
     pthread_mutex_t mu;
     waiter *head, *tail;
     size_t nwait; /* DLRs in the queue */
     int leaders, max_leaders;
+    waiter *lingering; /* a leader letting more come, woken at SMS_DLRQ_FILL */
 };
 
 /* With q->mu held: whether a waiting thread should lead a batch now. */
@@ -109,11 +122,49 @@ static void lead_batch(sms_dlrq *q, const sms_ctx *ctx, waiter **batch, sms_dlr_
         pthread_cond_signal(&q->head->cv);
 }
 
+/* Called with q->mu held by me, about to lead: lets DLRs come until
+ * SMS_DLRQ_FILL wait or SMS_DLRQ_LINGER_US passed, counted as a leader
+ * meanwhile so that no other thread starts a small batch. */
+static void linger(sms_dlrq *q, waiter *me)
+{
+    if (q->nwait >= SMS_DLRQ_FILL)
+        return;
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_nsec += SMS_DLRQ_LINGER_US * 1000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    q->leaders++;
+    q->lingering = me;
+    while (q->nwait < SMS_DLRQ_FILL && !me->done &&
+           pthread_cond_timedwait(&me->cv, &q->mu, &until) == 0) {
+    }
+    q->lingering = NULL;
+    q->leaders--;
+}
+
+/* Initialises cv on the monotonic clock (linger's deadline). Returns 0 or
+ * an error number. */
+static int cond_init_monotonic(pthread_cond_t *cv)
+{
+    pthread_condattr_t a;
+    int rc = pthread_condattr_init(&a);
+    if (rc != 0)
+        return rc;
+    rc = pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    if (rc == 0)
+        rc = pthread_cond_init(cv, &a);
+    pthread_condattr_destroy(&a);
+    return rc;
+}
+
 sms_dlr_result sms_dlrq_apply(sms_dlrq *q, const sms_ctx *ctx, const char *message_id, int status,
                               const char *detail)
 {
     waiter me = {.item = {message_id, status, detail, SMS_DLR_DB_ERROR, -1}};
-    if (pthread_cond_init(&me.cv, NULL) != 0)
+    if (cond_init_monotonic(&me.cv) != 0)
         return SMS_DLR_BUSY;
     /* ~20 KB of this thread's stack, used only when it leads a batch. */
     waiter *batch[SMS_DLR_BATCH_MAX];
@@ -125,11 +176,18 @@ sms_dlr_result sms_dlrq_apply(sms_dlrq *q, const sms_ctx *ctx, const char *messa
         q->head = &me;
     q->tail = &me;
     q->nwait++;
+    if (q->lingering && q->nwait >= SMS_DLRQ_FILL)
+        pthread_cond_signal(&q->lingering->cv);
+    int lingered = 0;
     while (!me.done) {
-        if (may_lead(q))
-            lead_batch(q, ctx, batch, items);
-        else
+        if (!may_lead(q)) {
             pthread_cond_wait(&me.cv, &q->mu);
+        } else if (!lingered && q->leaders == 0) {
+            lingered = 1;
+            linger(q, &me);
+        } else {
+            lead_batch(q, ctx, batch, items);
+        }
     }
     pthread_mutex_unlock(&q->mu);
     pthread_cond_destroy(&me.cv);

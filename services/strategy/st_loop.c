@@ -18,6 +18,8 @@
  * SMS sender may wait for) are held only briefly. */
 #define ST_RESULTS_TX_MAX 100
 #define ST_RESULTS_POLL_MS 200
+/* After a poll's first result, how long more may join it (LINGER) */
+#define ST_RESULTS_LINGER_MS 25
 #define ST_BACKOFF_MIN_MS 100
 #define ST_BACKOFF_MAX_MS 5000
 /* A non-transient DB error on one message is retried this often before the
@@ -239,7 +241,8 @@ void st_results_run(ecm_kafka_consumer *c, const st_results_lane *lanes, size_t 
                             "retries scheduled (contact waiting)");
     }
     while (!*stop) {
-        size_t n = ecm_kafka_consumer_poll_batch(c, msgs, ST_RESULTS_BATCH, ST_RESULTS_POLL_MS);
+        size_t n = ecm_kafka_consumer_poll_batch(c, msgs, ST_RESULTS_BATCH, ST_RESULTS_POLL_MS,
+                                                 ST_RESULTS_LINGER_MS);
         size_t done = 0;
         while (done < n && !*stop) {
             done += process_batch(c, lanes, nlanes, msgs + done, n - done, stop);

@@ -1,4 +1,5 @@
 /* ecm_kafka against librdkafka's in-process mock cluster. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -6,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -27,7 +29,7 @@ static int group_setup(void **state)
     (void)state;
     ecm_test_log_init("test_kafka", ECM_LOG_ERROR);
     const char *topics[] = {"t.headers", "t.resume", "t.dl.in", "t.dl.out",
-                            "t.lag",     "t.gone",   "t.close"};
+                            "t.lag",     "t.gone",   "t.close", "t.linger"};
     return ecm_test_kafka_start(&g_mock, topics, sizeof topics / sizeof topics[0]);
 }
 
@@ -58,7 +60,7 @@ static size_t consume(ecm_kafka_consumer *c, rd_kafka_message_t **msgs, size_t w
     size_t n = 0;
     int64_t until = ecm_clock_wall_ms() + WAIT_MS;
     while (n < want && ecm_clock_wall_ms() < until)
-        n += ecm_kafka_consumer_poll_batch(c, msgs + n, want - n, 200);
+        n += ecm_kafka_consumer_poll_batch(c, msgs + n, want - n, 200, 0);
     return n;
 }
 
@@ -185,7 +187,7 @@ static void test_consumer_resumes_right_after_the_stored_offset(void **state)
         assert_memory_equal(msgs[i]->payload, want, strlen(want));
     }
     destroy_msgs(msgs, n);
-    assert_int_equal(ecm_kafka_consumer_poll_batch(b, msgs, 16, 500), 0);
+    assert_int_equal(ecm_kafka_consumer_poll_batch(b, msgs, 16, 500, 0), 0);
     ecm_kafka_consumer_destroy(b);
     ecm_kafka_producer_destroy(p);
     ecm_metrics_destroy(m);
@@ -258,7 +260,7 @@ static void test_consumer_lag_gauge_sums_uncommitted_messages(void **state)
     ecm_metric *lag = ecm_metrics_gauge(m, "ecm_kafka_consumer_lag{group=\"g.lag\"}", "x");
     int64_t until = ecm_clock_wall_ms() + WAIT_MS;
     while (ecm_metric_value(lag) != 6.0 && ecm_clock_wall_ms() < until)
-        assert_int_equal(ecm_kafka_consumer_poll_batch(c, msgs, 16, 100), 0);
+        assert_int_equal(ecm_kafka_consumer_poll_batch(c, msgs, 16, 100, 0), 0);
     assert_true(ecm_metric_value(lag) == 6.0);
     ecm_kafka_consumer_destroy(c);
     ecm_kafka_producer_destroy(p);
@@ -428,6 +430,59 @@ static void test_close_with_broker_up_commits_what_was_stored(void **state)
     ecm_metrics_destroy(m);
 }
 
+typedef struct {
+    ecm_kafka_producer *p;
+    int flushed; /* ecm_kafka_producer_flush()'s answer */
+} late_arg;
+
+/* Produces the second message of the linger test a moment after it starts. */
+static void *produce_late(void *arg)
+{
+    late_arg *a = arg;
+    struct timespec ts = {0, 300 * 1000000L};
+    nanosleep(&ts, NULL);
+    produce_plain(a->p, "t.linger", "k", "second", "00000000-0000-4000-8000-000000000012");
+    a->flushed = ecm_kafka_producer_flush(a->p, 10000);
+    return NULL;
+}
+
+/* Without a linger a poll takes what is there; with one it waits after its
+ * first message for more, up to its max (a round of the strategy spreads
+ * its transaction over the results that come within the linger). */
+static void test_poll_batch_lingers_after_the_first_message_up_to_its_max(void **state)
+{
+    (void)state;
+    char err[512] = "";
+    ecm_metrics *m = ecm_metrics_new();
+    ecm_kafka_producer *p =
+        ecm_kafka_producer_new(g_mock.bootstraps, m, NULL, NULL, err, sizeof err);
+    assert_non_null(p);
+    ecm_kafka_consumer *c = ecm_test_kafka_consumer(&g_mock, m, "g.linger", "t.linger", "t.dl.out");
+    produce_plain(p, "t.linger", "k", "zeroth", "00000000-0000-4000-8000-000000000010");
+    assert_int_equal(ecm_kafka_producer_flush(p, 10000), 0);
+    rd_kafka_message_t *msgs[4];
+    assert_int_equal(consume(c, msgs, 1), 1);
+    destroy_msgs(msgs, 1);
+
+    produce_plain(p, "t.linger", "k", "first", "00000000-0000-4000-8000-000000000011");
+    assert_int_equal(ecm_kafka_producer_flush(p, 10000), 0);
+    late_arg a = {p, -1};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, produce_late, &a), 0);
+    /* The second comes 300 ms after the first is there: one poll takes both,
+     * and returns as soon as the max is reached, long before the linger. */
+    size_t n = ecm_kafka_consumer_poll_batch(c, msgs, 2, WAIT_MS, WAIT_MS);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(a.flushed, 0);
+    assert_int_equal(n, 2);
+    assert_memory_equal(msgs[0]->payload, "first", 5);
+    assert_memory_equal(msgs[1]->payload, "second", 6);
+    destroy_msgs(msgs, n);
+    assert_int_equal(ecm_kafka_consumer_close(c, 10000), 0);
+    assert_int_equal(ecm_kafka_producer_close(p, 10000), 0);
+    ecm_metrics_destroy(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -440,6 +495,7 @@ int main(void)
         cmocka_unit_test(test_stats_lag_counts_assigned_partitions_and_zero_without_any),
         cmocka_unit_test(test_close_with_broker_up_commits_what_was_stored),
         cmocka_unit_test(test_close_with_broker_gone_returns_within_its_bound),
+        cmocka_unit_test(test_poll_batch_lingers_after_the_first_message_up_to_its_max),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

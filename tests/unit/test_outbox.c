@@ -108,7 +108,7 @@ static size_t consume_in_order(ecm_kafka_consumer *c, int64_t first, size_t want
             if (now >= quiet_until)
                 break;
         }
-        size_t n = ecm_kafka_consumer_poll_batch(c, msgs, 64, 200);
+        size_t n = ecm_kafka_consumer_poll_batch(c, msgs, 64, 200, 0);
         for (size_t i = 0; i < n; i++) {
             rd_kafka_message_t *m = msgs[i];
             Ecm__V1__ContactRetry *ev =

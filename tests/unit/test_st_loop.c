@@ -97,7 +97,7 @@ static size_t consume_count(const ecm_test_kafka *k, const char *group, const ch
     size_t got = 0;
     for (int i = 0; i < 120 && got < want; i++) {
         rd_kafka_message_t *msgs[64];
-        size_t n = ecm_kafka_consumer_poll_batch(c, msgs, 64, 500);
+        size_t n = ecm_kafka_consumer_poll_batch(c, msgs, 64, 500, 0);
         for (size_t j = 0; j < n; j++) {
             if (got == 0 && first != NULL)
                 snprintf(first, first_size, "%.*s", (int)msgs[j]->len,
