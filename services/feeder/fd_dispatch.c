@@ -52,10 +52,7 @@ static const char TAKE_SQL[] =
     ", ct.first_name, ct.last_name, COALESCE(ct.time_zone, c.time_zone), "
     "ct.pcb_agent, floor(extract(epoch FROM greatest(ct.pcb_at, ct.next_attempt_at)) * "
     "1000)::bigint "
-    "FROM campaigns c CROSS JOIN LATERAL (SELECT * FROM contacts q "
-    "WHERE q.id IN (" ECM_QUEUED_CANDIDATES_SQL("c", "voice", "$2 * 2") ") "
-    "AND q.state = 'queued' AND " ECM_CONTACT_CHANNEL_SQL_OF("q", "c") " = 'voice' "
-    "ORDER BY q.id LIMIT $2 FOR UPDATE OF q SKIP LOCKED) ct "
+    "FROM campaigns c CROSS JOIN LATERAL (" ECM_QUEUED_TAKE_SQL("c", "voice", "$2 * 2", "$2") ") ct "
     "WHERE c.state = 'active' AND c.cisco_kind = $3 AND c.cisco_campaign_id = $1 "
     "ORDER BY ct.id LIMIT $2 FOR SHARE OF c";
 /* clang-format on */

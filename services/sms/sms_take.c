@@ -37,10 +37,7 @@ static const char CAMPAIGNS_SQL[] =
 static const char TAKE_SQL[] =
     "SELECT " ECM_GATE_COLUMNS ", ct.first_name, ct.last_name, ct.account_number, "
     "ct.custom::text, c.sms_template, c.sms_sender "
-    "FROM campaigns c CROSS JOIN LATERAL (SELECT * FROM contacts q "
-    "WHERE q.id IN (" ECM_QUEUED_CANDIDATES_SQL("c", "sms", "$2 * 4") ") "
-    "AND q.state = 'queued' AND " ECM_CONTACT_CHANNEL_SQL_OF("q", "c") " = 'sms' "
-    "ORDER BY q.id LIMIT $2 FOR UPDATE OF q SKIP LOCKED) ct "
+    "FROM campaigns c CROSS JOIN LATERAL (" ECM_QUEUED_TAKE_SQL("c", "sms", "$2 * 4", "$2") ") ct "
     "WHERE c.id = $1 AND c.state = 'active' "
     "ORDER BY ct.id LIMIT $2 FOR SHARE OF c";
 /* clang-format on */
