@@ -13,13 +13,18 @@
 #      so and skips it.
 # It prints figures and never passes or fails on them; it exits non-zero only
 # when it could not measure at all (stack not up).
-#   bench/sms_kannel.sh [-n N] [-c C] [--keep]
-#   -n N     messages in each half (default 2000)
-#   -c C     concurrency of the plain client (default: ECM_SMS_CONCURRENCY, the
-#            sms service's requests in flight per gateway, or its default 16)
-#   --keep   leave a stack this script started running
-# Uses a running dev stack (same ECM_DEV_DIR / ECM_DEV_PORT_BASE) when Kannel
-# is up in it; otherwise starts one and stops it at the end.
+#   bench/sms_kannel.sh [-n N] [-c C] [--keep] [--no-reset]
+#   -n N        messages in each half (default 2000)
+#   -c C        concurrency of the plain client (default: ECM_SMS_CONCURRENCY,
+#               the sms service's requests in flight per gateway, or its
+#               default 16)
+#   --keep      leave a stack this script started running
+#   --no-reset  use a running dev stack (same ECM_DEV_DIR / ECM_DEV_PORT_BASE)
+#               as it is when Kannel is up in it (else: devstack.sh reset, a
+#               new stack with empty databases, stopped at the end). What an
+#               earlier run left matters: right after a 100,000-contact voice
+#               run, the sender's `sent` update cost 5-6 times as much
+#               (docs/performance.md, session 27).
 set -euo pipefail
 ECM_SCRIPT=bench-sms
 # shellcheck source=scripts/lib.sh
@@ -28,6 +33,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 n=2000
 conc=${ECM_SMS_CONCURRENCY:-16}
 keep=0
+reset=1
 while (($#)); do
     case $1 in
     -n)
@@ -39,8 +45,9 @@ while (($#)); do
         shift
         ;;
     --keep) keep=1 ;;
+    --no-reset) reset=0 ;;
     -h | --help)
-        sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *) ecm_die "unknown argument '$1' (try --help)" ;;
@@ -64,13 +71,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if ! ecm_kannel_ready; then
-    ecm_say "no ready Kannel in $ECM_DEV_DIR: starting the dev stack (log: $ECM_DEV_DIR/logs/bench-stack.log)"
+if ((reset)) || ! ecm_kannel_ready; then
+    if ((reset)); then
+        ecm_say "a new dev stack (empty databases; log: $ECM_DEV_DIR/logs/bench-stack.log)"
+    else
+        ecm_say "no ready Kannel in $ECM_DEV_DIR: starting the dev stack (log: $ECM_DEV_DIR/logs/bench-stack.log)"
+    fi
     started=1
     # The service's own rate limit would otherwise be the figure: lift it so
     # the run measures ECM and Kannel, not the token bucket.
     export ECM_SMS_RATE_KANNEL=${ECM_SMS_RATE_KANNEL:-5000}
-    ecm_bench_stack 0
+    ecm_bench_stack "$reset"
 fi
 
 now() { date +%s.%N; }

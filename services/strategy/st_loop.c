@@ -18,7 +18,10 @@
  * SMS sender may wait for) are held only briefly. */
 #define ST_RESULTS_TX_MAX 100
 #define ST_RESULTS_POLL_MS 200
-/* After a poll's first result, how long more may join it (LINGER) */
+/* After a poll's first result, how long others may join it. SMS results
+ * come a few at a time (each DLR batch's commit): polled as they came, a
+ * transaction held ~8 of them, and its fixed statements cost PostgreSQL
+ * ~190 us a result; 25 ms gathers ~26 (docs/performance.md, session 27). */
 #define ST_RESULTS_LINGER_MS 25
 #define ST_BACKOFF_MIN_MS 100
 #define ST_BACKOFF_MAX_MS 5000

@@ -590,6 +590,36 @@ static void test_dispatch_takes_the_oldest_across_campaigns(void **state)
     assert_int_equal(f->fake->duplicates, 0);
 }
 
+/* Contacts another session holds (a replica's take, an edit) are skipped,
+ * not waited for: the take locks the oldest free ones, in id order, and the
+ * held ones go in a later batch once free (ECM_QUEUED_TAKE_SQL). */
+static void test_dispatch_skips_held_contacts_and_takes_the_next_in_order(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    f->ctx.opt.batch = 10;
+    seed(f, "active", 30, "queued");
+    PGconn *other = ecm_test_pg_connect(f->db->dsn);
+    ecm_test_pg_exec(other, "BEGIN");
+    ecm_test_pg_exec(other, "SELECT id FROM contacts WHERE id IN (1, 2, 3, 7, 9) FOR UPDATE");
+    size_t sent = 0;
+    int full = 0;
+    assert_int_equal(fd_dispatch_tick(&f->ctx, &sent, &full), 0);
+    assert_int_equal(sent, 10);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE contact_id IN "
+                              "(4, 5, 6, 8, 10, 11, 12, 13, 14, 15)"),
+                     10);
+    ecm_test_pg_exec(other, "COMMIT");
+    PQfinish(other);
+    assert_int_equal(fd_dispatch_tick(&f->ctx, &sent, &full), 0);
+    assert_int_equal(sent, 10);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE contact_id IN "
+                              "(1, 2, 3, 7, 9, 16, 17, 18, 19, 20)"),
+                     10);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM contacts WHERE state = 'queued'"), 10);
+    assert_int_equal(f->fake->duplicates, 0);
+}
+
 /* More SMS contacts at the front of the queue than the take's candidates
  * (2 x the batch, ECM_QUEUED_CANDIDATES_SQL): the channel is judged among the
  * candidates, so the voice contacts behind them are still found. */
@@ -907,6 +937,9 @@ int main(void)
                                         test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_dispatch_reports_a_full_batch, test_setup,
                                         test_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_dispatch_skips_held_contacts_and_takes_the_next_in_order, test_setup,
+            test_teardown),
         cmocka_unit_test_setup_teardown(test_dispatch_takes_the_oldest_across_campaigns, test_setup,
                                         test_teardown),
         cmocka_unit_test_setup_teardown(test_dispatch_finds_voice_behind_many_sms_contacts,

@@ -144,14 +144,23 @@ static void test_producer_puts_cloudevents_headers_and_key_on_message(void **sta
     ecm_metrics_destroy(m);
 }
 
+/* A producer on the mock cluster counting into m, without delivery
+ * reports. */
+static ecm_kafka_producer *plain_producer(ecm_metrics *m)
+{
+    char err[512] = "";
+    ecm_kafka_producer *p =
+        ecm_kafka_producer_new(g_mock.bootstraps, m, NULL, NULL, err, sizeof err);
+    if (!p)
+        fail_msg("producer: %s", err);
+    return p;
+}
+
 static void test_consumer_resumes_right_after_the_stored_offset(void **state)
 {
     (void)state;
-    char err[512] = "";
     ecm_metrics *m = ecm_metrics_new();
-    ecm_kafka_producer *p =
-        ecm_kafka_producer_new(g_mock.bootstraps, m, NULL, NULL, err, sizeof err);
-    assert_non_null(p);
+    ecm_kafka_producer *p = plain_producer(m);
     for (int i = 0; i < 10; i++) {
         char v[8];
         snprintf(v, sizeof v, "m%d", i);
@@ -196,11 +205,8 @@ static void test_consumer_resumes_right_after_the_stored_offset(void **state)
 static void test_deadletter_republishes_message_with_reason_headers(void **state)
 {
     (void)state;
-    char err[512] = "";
     ecm_metrics *m = ecm_metrics_new();
-    ecm_kafka_producer *p =
-        ecm_kafka_producer_new(g_mock.bootstraps, m, NULL, NULL, err, sizeof err);
-    assert_non_null(p);
+    ecm_kafka_producer *p = plain_producer(m);
     const char *id = "11111111-2222-4333-8444-555555555555";
     produce_plain(p, "t.dl.in", "77", "\xff\xfegarbage", id);
     assert_int_equal(ecm_kafka_producer_flush(p, 10000), 0);
@@ -238,13 +244,10 @@ static void test_deadletter_republishes_message_with_reason_headers(void **state
 static void test_consumer_lag_gauge_sums_uncommitted_messages(void **state)
 {
     (void)state;
-    char err[512] = "";
     setenv("ECM_KAFKA_STATISTICS_INTERVAL_MS", "100", 1);
     setenv("ECM_KAFKA_AUTO_COMMIT_INTERVAL_MS", "100", 1);
     ecm_metrics *m = ecm_metrics_new();
-    ecm_kafka_producer *p =
-        ecm_kafka_producer_new(g_mock.bootstraps, m, NULL, NULL, err, sizeof err);
-    assert_non_null(p);
+    ecm_kafka_producer *p = plain_producer(m);
     for (int i = 0; i < 10; i++)
         produce_plain(p, "t.lag", "k", "v", "00000000-0000-4000-8000-000000000000");
     assert_int_equal(ecm_kafka_producer_flush(p, 10000), 0);
@@ -370,9 +373,7 @@ static void test_conf_from_env_error_names_the_variable(void **state)
 static ecm_kafka_consumer *consumed_and_stored(ecm_metrics *m, const char *topic, const char *group,
                                                size_t n, ecm_kafka_producer **p)
 {
-    char err[512] = "";
-    *p = ecm_kafka_producer_new(g_mock.bootstraps, m, NULL, NULL, err, sizeof err);
-    assert_non_null(*p);
+    *p = plain_producer(m);
     for (size_t i = 0; i < n; i++)
         produce_plain(*p, topic, "k", "before", "00000000-0000-4000-8000-000000000001");
     assert_int_equal(ecm_kafka_producer_flush(*p, 10000), 0);
@@ -452,11 +453,8 @@ static void *produce_late(void *arg)
 static void test_poll_batch_lingers_after_the_first_message_up_to_its_max(void **state)
 {
     (void)state;
-    char err[512] = "";
     ecm_metrics *m = ecm_metrics_new();
-    ecm_kafka_producer *p =
-        ecm_kafka_producer_new(g_mock.bootstraps, m, NULL, NULL, err, sizeof err);
-    assert_non_null(p);
+    ecm_kafka_producer *p = plain_producer(m);
     ecm_kafka_consumer *c = ecm_test_kafka_consumer(&g_mock, m, "g.linger", "t.linger", "t.dl.out");
     produce_plain(p, "t.linger", "k", "zeroth", "00000000-0000-4000-8000-000000000010");
     assert_int_equal(ecm_kafka_producer_flush(p, 10000), 0);
