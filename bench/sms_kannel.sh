@@ -21,10 +21,9 @@
 #   --keep      leave a stack this script started running
 #   --no-reset  use a running dev stack (same ECM_DEV_DIR / ECM_DEV_PORT_BASE)
 #               as it is when Kannel is up in it (else: devstack.sh reset, a
-#               new stack with empty databases, stopped at the end). What an
-#               earlier run left matters: right after a 100,000-contact voice
-#               run, the sender's `sent` update cost 5-6 times as much
-#               (docs/performance.md, session 27).
+#               new stack with empty databases, stopped at the end), so that
+#               every run starts from the same state, as the voice and upload
+#               benches do.
 set -euo pipefail
 ECM_SCRIPT=bench-sms
 # shellcheck source=scripts/lib.sh
@@ -47,7 +46,7 @@ while (($#)); do
     --keep) keep=1 ;;
     --no-reset) reset=0 ;;
     -h | --help)
-        sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *) ecm_die "unknown argument '$1' (try --help)" ;;
