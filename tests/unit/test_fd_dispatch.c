@@ -552,6 +552,18 @@ static void test_dispatch_reports_a_full_batch(void **state)
     assert_int_equal(full, 0);
 }
 
+/* One tick of the feeder: it succeeds and sends n attempts, those of the
+ * contacts ids (a comma-separated list). */
+static void tick_sends(fixture *f, size_t n, const char *ids)
+{
+    size_t sent = 0;
+    int full = 0;
+    assert_int_equal(fd_dispatch_tick(&f->ctx, &sent, &full), 0);
+    assert_int_equal(sent, n);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE contact_id IN (%s)", ids),
+                     (long long)n);
+}
+
 /* The oldest queued contacts across every active campaign of the target,
  * whatever campaign they belong to: neither a paused campaign's nor the
  * ones whose next attempt is an SMS are taken, nor do they hold others back. */
@@ -571,16 +583,8 @@ static void test_dispatch_takes_the_oldest_across_campaigns(void **state)
     q_cmd(f, "UPDATE contacts SET channel = 'sms' WHERE id IN (1, 2)");
     size_t sent = 0;
     int full = 0;
-    assert_int_equal(fd_dispatch_tick(&f->ctx, &sent, &full), 0);
-    assert_int_equal(sent, 6);
-    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE contact_id IN (3, 4, 5, 11, 12, "
-                              "13)"),
-                     6);
-    assert_int_equal(fd_dispatch_tick(&f->ctx, &sent, &full), 0);
-    assert_int_equal(sent, 6);
-    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE contact_id IN (14, 15, 16, 17, "
-                              "18, 19)"),
-                     6);
+    tick_sends(f, 6, "3, 4, 5, 11, 12, 13");
+    tick_sends(f, 6, "14, 15, 16, 17, 18, 19");
     assert_int_equal(fd_dispatch_tick(&f->ctx, &sent, &full), 0);
     assert_int_equal(sent, 1);
     assert_int_equal(q_int(f, "SELECT max(contact_id) FROM attempts"), 20);
@@ -602,20 +606,10 @@ static void test_dispatch_skips_held_contacts_and_takes_the_next_in_order(void *
     PGconn *other = ecm_test_pg_connect(f->db->dsn);
     ecm_test_pg_exec(other, "BEGIN");
     ecm_test_pg_exec(other, "SELECT id FROM contacts WHERE id IN (1, 2, 3, 7, 9) FOR UPDATE");
-    size_t sent = 0;
-    int full = 0;
-    assert_int_equal(fd_dispatch_tick(&f->ctx, &sent, &full), 0);
-    assert_int_equal(sent, 10);
-    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE contact_id IN "
-                              "(4, 5, 6, 8, 10, 11, 12, 13, 14, 15)"),
-                     10);
+    tick_sends(f, 10, "4, 5, 6, 8, 10, 11, 12, 13, 14, 15");
     ecm_test_pg_exec(other, "COMMIT");
     PQfinish(other);
-    assert_int_equal(fd_dispatch_tick(&f->ctx, &sent, &full), 0);
-    assert_int_equal(sent, 10);
-    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts WHERE contact_id IN "
-                              "(1, 2, 3, 7, 9, 16, 17, 18, 19, 20)"),
-                     10);
+    tick_sends(f, 10, "1, 2, 3, 7, 9, 16, 17, 18, 19, 20");
     assert_int_equal(q_int(f, "SELECT count(*) FROM contacts WHERE state = 'queued'"), 10);
     assert_int_equal(f->fake->duplicates, 0);
 }
