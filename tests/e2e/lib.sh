@@ -208,9 +208,42 @@ e2e_campaign_closed() {
 e2e_wait_campaign_closed() {
     local cid=$1 t0=$SECONDS
     e2e__progress() { echo "$(e2e_campaign_progress "$cid" | tr ' ' /) closed"; }
-    e2e_wait_for --every 1 --say e2e__progress "${2:-600}" "every contact of campaign $cid closed" \
-        e2e_campaign_closed "$cid"
+    if ! e2e_wait_for --quiet --every 1 --say e2e__progress "${2:-600}" \
+        "every contact of campaign $cid closed" e2e_campaign_closed "$cid"; then
+        e2e_open_contacts "$cid" >&2 || true
+        e2e_fail "gave up after $((SECONDS - t0))s waiting for every contact of campaign $cid" \
+            "closed ($(e2e__progress))"
+    fi
     e2e_step "campaign $cid: $(e2e__progress) after $((SECONDS - t0))s"
+}
+
+# e2e_open_contacts CAMPAIGN: what a failed wait for a campaign's end prints,
+# short enough for the tail of a log: its first five open contacts (state,
+# counters, times, the campaign's state) and each one's attempts (status,
+# outcome, account number, times), then what the Cisco simulator holds of
+# the first one's attempts.
+e2e_open_contacts() {
+    ecm_psql -tA -F ' ' -c "SELECT 'open contact ' || k.id || ': ' || k.state
+        || ' attempts=' || k.attempts || ' phone_index=' || k.phone_index
+        || ' next_attempt_at=' || coalesce(k.next_attempt_at::text, '-')
+        || ' updated_at=' || k.updated_at || ' campaign ' || c.state
+        || coalesce((SELECT string_agg(' | #' || a.attempt || ' ' || a.status || ' '
+            || coalesce(a.outcome, '-') || ' ' || a.account_number || ' sent '
+            || coalesce(a.sent_at::text, '-') || ' result ' || coalesce(a.result_at::text, '-'),
+            '' ORDER BY a.attempt)
+            FROM attempts a WHERE a.contact_id = k.id), '')
+        FROM contacts k JOIN campaigns c ON c.id = k.campaign_id
+        WHERE k.campaign_id = $1 AND k.state <> 'closed' ORDER BY k.id LIMIT 5" 2>&1
+    local accounts
+    accounts=$(ecm_psql -tA -c "SELECT string_agg(quote_literal(a.account_number), ',')
+        FROM attempts a WHERE a.contact_id = (SELECT min(id) FROM contacts
+            WHERE campaign_id = $1 AND state <> 'closed')" 2>/dev/null) || return 0
+    [[ -n $accounts ]] || return 0
+    ecm_sim_psql -tA -F ' ' -c "SELECT 'at the simulator: ' || coalesce(string_agg(account_number
+        || ' ' || status || ' received ' || received_at || ' dialed '
+        || coalesce(dialed_at::text, '-') || ' result ' || coalesce(call_result::text, '-'),
+        ' | ' ORDER BY account_number), 'none of its attempts')
+        FROM sim_contacts WHERE account_number IN ($accounts)" 2>&1
 }
 
 # Prints GET /sim/stats of the Cisco simulator (JSON).
