@@ -461,6 +461,31 @@ int64_t ecm_clock_mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+struct timespec ecm_clock_mono_after_us(int64_t us)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    if (us > 0) {
+        int64_t ns = (int64_t)ts.tv_nsec + (us % 1000000) * 1000;
+        ts.tv_sec += (time_t)(us / 1000000 + ns / 1000000000);
+        ts.tv_nsec = (long)(ns % 1000000000);
+    }
+    return ts;
+}
+
+int ecm_clock_cond_init(pthread_cond_t *cv)
+{
+    pthread_condattr_t a;
+    int rc = pthread_condattr_init(&a);
+    if (rc != 0)
+        return rc;
+    rc = pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    if (rc == 0)
+        rc = pthread_cond_init(cv, &a);
+    pthread_condattr_destroy(&a);
+    return rc;
+}
+
 int64_t ecm_clock_wall_ms(void)
 {
     struct timespec ts;

@@ -58,8 +58,10 @@
 #ifndef ECM_CLOCK_H
 #define ECM_CLOCK_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /* Business time in milliseconds since the epoch (UTC). Reads the variables
  * on every call (safe from any thread as long as nobody calls setenv()
@@ -79,6 +81,16 @@ int64_t ecm_clock_mono_ms(void);
  * an event's occurred_at says, never moved by the variables above. Can't
  * fail. */
 int64_t ecm_clock_wall_ms(void);
+
+/* The CLOCK_MONOTONIC instant us microseconds from now (now when us <= 0),
+ * the deadline pthread_cond_timedwait() takes on a condition variable made
+ * by ecm_clock_cond_init(). Can't fail. */
+struct timespec ecm_clock_mono_after_us(int64_t us);
+
+/* Initialises cv (pthread_cond_init) so that its timed waits read
+ * CLOCK_MONOTONIC: a deadline from ecm_clock_mono_after_us() then holds
+ * however the wall clock is set meanwhile. Returns 0 or an error number. */
+int ecm_clock_cond_init(pthread_cond_t *cv) __attribute__((warn_unused_result));
 
 /* Formats ms as RFC 3339 UTC with milliseconds ("2026-11-24T04:00:00.123Z")
  * into out (at least 25 bytes; shorter is cut). Returns out. */

@@ -127,14 +127,16 @@ ecm_http *ecm_http_new(const char *bind_addr, int port, ecm_metrics *metrics)
     h->port = port;
     h->metrics = metrics;
     ecm_http_limits_default(&h->limits);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    int woke = ecm_clock_cond_init(&h->wake) == 0;
+    if (!woke || ecm_clock_cond_init(&h->ready.done) != 0) {
+        if (woke)
+            pthread_cond_destroy(&h->wake);
+        free(h->bind_addr);
+        free(h);
+        return NULL;
+    }
     pthread_mutex_init(&h->mu, NULL);
-    pthread_cond_init(&h->wake, &ca);
     pthread_mutex_init(&h->ready.mu, NULL);
-    pthread_cond_init(&h->ready.done, &ca);
-    pthread_condattr_destroy(&ca);
     h->ready.stall_ms = HTTP_READY_STALL_MS;
     if (add_route(h, "GET", "/healthz", 0, builtin_healthz, NULL, h) != 0 ||
         add_route(h, "GET", "/readyz", 0, builtin_readyz, NULL, h) != 0 ||
@@ -246,14 +248,7 @@ static void ready_wait(http_ready_cache *c)
     int64_t left = c->started_ms + c->stall_ms - ecm_clock_mono_ms();
     if (left <= 0)
         return;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += (time_t)(left / 1000);
-    ts.tv_nsec += (long)(left % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    struct timespec ts = ecm_clock_mono_after_us(left * 1000);
     (void)pthread_cond_timedwait(&c->done, &c->mu, &ts);
 }
 

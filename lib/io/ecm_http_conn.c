@@ -269,13 +269,7 @@ void *ecm_http_conn_reaper(void *arg)
     int64_t logged_at = 0;
     pthread_mutex_lock(&h->mu);
     while (!h->reaper_stop) {
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_nsec += (long)HTTP_REAPER_TICK_MS * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = ecm_clock_mono_after_us((int64_t)HTTP_REAPER_TICK_MS * 1000);
         (void)pthread_cond_timedwait(&h->wake, &h->mu, &until);
         if (h->reaper_stop) {
             break;

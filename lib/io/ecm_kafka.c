@@ -550,11 +550,11 @@ size_t ecm_kafka_consumer_poll_batch(ecm_kafka_consumer *c, rd_kafka_message_t *
                                      int timeout_ms, int linger_ms)
 {
     size_t n = 0;
-    int64_t deadline = ecm_clock_wall_ms() + timeout_ms;
+    int64_t deadline = ecm_clock_mono_ms() + timeout_ms;
     int64_t linger_until = 0; /* set by the first message */
     while (n < max) {
         int wait = 0;
-        int64_t now = ecm_clock_wall_ms();
+        int64_t now = ecm_clock_mono_ms();
         if (n == 0)
             wait = deadline > now ? (int)(deadline - now) : 0;
         else if (linger_until > now)
@@ -573,7 +573,7 @@ size_t ecm_kafka_consumer_poll_batch(ecm_kafka_consumer *c, rd_kafka_message_t *
                              rd_kafka_message_errstr(m));
             }
             rd_kafka_message_destroy(m);
-            if (n == 0 && ecm_clock_wall_ms() >= deadline)
+            if (n == 0 && ecm_clock_mono_ms() >= deadline)
                 break;
             continue;
         }
@@ -581,7 +581,7 @@ size_t ecm_kafka_consumer_poll_batch(ecm_kafka_consumer *c, rd_kafka_message_t *
                                            rd_kafka_topic_name(m->rkt), "events consumed"),
                        1);
         if (n == 0 && linger_ms > 0)
-            linger_until = ecm_clock_wall_ms() + linger_ms;
+            linger_until = ecm_clock_mono_ms() + linger_ms;
         msgs[n++] = m;
     }
     return n;
@@ -625,8 +625,8 @@ int ecm_kafka_consumer_deadletter(ecm_kafka_consumer *c, const rd_kafka_message_
     }
     /* message.timeout.ms < ECM_DEADLETTER_TIMEOUT_MS: a report always comes
      * back within the flush, so result is never read after the return. */
-    int64_t deadline = ecm_clock_wall_ms() + ECM_DEADLETTER_TIMEOUT_MS;
-    while (result == RD_KAFKA_RESP_ERR__IN_PROGRESS && ecm_clock_wall_ms() < deadline)
+    int64_t deadline = ecm_clock_mono_ms() + ECM_DEADLETTER_TIMEOUT_MS;
+    while (result == RD_KAFKA_RESP_ERR__IN_PROGRESS && ecm_clock_mono_ms() < deadline)
         rd_kafka_flush(c->dlq, 100);
     if (result == RD_KAFKA_RESP_ERR__IN_PROGRESS) {
         rd_kafka_purge(c->dlq, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
@@ -795,29 +795,25 @@ static void *kafka_reaper_main(void *arg)
 static int consumer_destroy_until(rd_kafka_t *rk, int64_t deadline)
 {
     kafka_reaper *r = calloc(1, sizeof *r);
-    pthread_condattr_t attr;
     pthread_t th;
     if (!r) {
         rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
         return 0;
     }
     r->rk = rk;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    if (ecm_clock_cond_init(&r->cv) != 0) {
+        free(r);
+        rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+        return 0;
+    }
     pthread_mutex_init(&r->mu, NULL);
-    pthread_cond_init(&r->cv, &attr);
-    pthread_condattr_destroy(&attr);
     if (pthread_create(&th, NULL, kafka_reaper_main, r) != 0) {
         kafka_reaper_free(r);
         rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
         return 0;
     }
     pthread_detach(th);
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    int64_t ns = (int64_t)ts.tv_nsec + (int64_t)kafka_left_ms(deadline) * 1000000;
-    ts.tv_sec += (time_t)(ns / 1000000000);
-    ts.tv_nsec = (long)(ns % 1000000000);
+    struct timespec ts = ecm_clock_mono_after_us((int64_t)kafka_left_ms(deadline) * 1000);
     pthread_mutex_lock(&r->mu);
     while (!r->done && pthread_cond_timedwait(&r->cv, &r->mu, &ts) == 0)
         ;

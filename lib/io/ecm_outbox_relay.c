@@ -136,9 +136,7 @@ static void relay_sleep(ecm_outbox_relay *r, int ms)
     }
     int was_quit = r->quit;
     while (ecm_clock_mono_ms() < until && r->quit == was_quit) {
-        struct timespec ts;
-        ts.tv_sec = (time_t)(until / 1000);
-        ts.tv_nsec = (long)(until % 1000) * 1000000L;
+        struct timespec ts = ecm_clock_mono_after_us((until - ecm_clock_mono_ms()) * 1000);
         if (pthread_cond_timedwait(&r->cv, &r->mu, &ts) == ETIMEDOUT)
             break;
     }
@@ -699,12 +697,12 @@ ecm_outbox_relay *ecm_outbox_relay_start(const char *dsn, ecm_kafka_producer *pr
     }
     atomic_init(&r->healthy, 0);
     atomic_init(&r->published, 0);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&r->cv, &ca);
-    pthread_condattr_destroy(&ca);
     pthread_mutex_init(&r->mu, NULL);
+    if (ecm_clock_cond_init(&r->cv) != 0) {
+        ecm_log_error("outbox relay: cannot make its condition variable", NULL);
+        pthread_mutex_destroy(&r->mu);
+        goto fail_alloc;
+    }
     if (pthread_create(&r->thread, NULL, relay_main, r) != 0) {
         ecm_log_error("outbox relay: cannot start thread", NULL);
         pthread_cond_destroy(&r->cv);

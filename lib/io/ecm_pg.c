@@ -844,12 +844,7 @@ ecm_pg_pool *ecm_pg_pool_new(const char *dsn, int size, volatile sig_atomic_t *s
     if (pthread_mutex_init(&p->mu, NULL) != 0) {
         goto fail_handles;
     }
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    int crc = pthread_cond_init(&p->freed, &ca);
-    pthread_condattr_destroy(&ca);
-    if (crc != 0) {
+    if (ecm_clock_cond_init(&p->freed) != 0) {
         pthread_mutex_destroy(&p->mu);
         goto fail_handles;
     }
@@ -899,16 +894,7 @@ ecm_pg *ecm_pg_pool_get(ecm_pg_pool *p)
 
 ecm_pg *ecm_pg_pool_get_within(ecm_pg_pool *p, long wait_ms)
 {
-    struct timespec until;
-    if (wait_ms > 0) {
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += wait_ms / 1000;
-        until.tv_nsec += (wait_ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
-    }
+    struct timespec until = ecm_clock_mono_after_us((int64_t)wait_ms * 1000);
     pthread_mutex_lock(&p->mu);
     while (p->nidle == 0) {
         if (wait_ms <= 0) {

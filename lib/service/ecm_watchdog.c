@@ -33,14 +33,7 @@ static int64_t watchdog_arm_locked(ecm_watchdog *w)
 /* Waits on w->cv for up to ms (CLOCK_MONOTONIC). Caller holds w->mu. */
 static void watchdog_wait_locked(ecm_watchdog *w, int64_t ms)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += (time_t)(ms / 1000);
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    struct timespec ts = ecm_clock_mono_after_us(ms * 1000);
     int rc = pthread_cond_timedwait(&w->cv, &w->mu, &ts);
     (void)rc; /* timeouts and wake-ups are both re-checked by the caller */
 }
@@ -80,12 +73,13 @@ ecm_watchdog *ecm_watchdog_start(const volatile sig_atomic_t *stop, int64_t boun
     w->stop = stop;
     w->bound_ms = bound_ms;
     w->exit_status = exit_status;
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_mutex_init(&w->mu, NULL);
-    pthread_cond_init(&w->cv, &attr);
-    pthread_condattr_destroy(&attr);
+    if (ecm_clock_cond_init(&w->cv) != 0) {
+        ecm_log_error("watchdog not started", "pthread_cond_init failed");
+        pthread_mutex_destroy(&w->mu);
+        free(w);
+        return NULL;
+    }
     int rc = pthread_create(&w->thread, NULL, watchdog_main, w);
     if (rc != 0) {
         ecm_log_error("watchdog not started", "pthread_create: error %d", rc);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "ecm_clock.h"
 #include "sms_dlr_batch.h"
 
 /* Each waiting thread sleeps on its own condition variable: a batch wakes
@@ -129,13 +130,7 @@ static void linger(sms_dlrq *q, waiter *me)
 {
     if (q->nwait >= SMS_DLRQ_FILL)
         return;
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_nsec += SMS_DLRQ_LINGER_US * 1000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = ecm_clock_mono_after_us(SMS_DLRQ_LINGER_US);
     q->leaders++;
     q->lingering = me;
     while (q->nwait < SMS_DLRQ_FILL && !me->done &&
@@ -145,26 +140,12 @@ static void linger(sms_dlrq *q, waiter *me)
     q->leaders--;
 }
 
-/* Initialises cv on the monotonic clock (linger's deadline). Returns 0 or
- * an error number. */
-static int cond_init_monotonic(pthread_cond_t *cv)
-{
-    pthread_condattr_t a;
-    int rc = pthread_condattr_init(&a);
-    if (rc != 0)
-        return rc;
-    rc = pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-    if (rc == 0)
-        rc = pthread_cond_init(cv, &a);
-    pthread_condattr_destroy(&a);
-    return rc;
-}
-
 sms_dlr_result sms_dlrq_apply(sms_dlrq *q, const sms_ctx *ctx, const char *message_id, int status,
                               const char *detail)
 {
     waiter me = {.item = {message_id, status, detail, SMS_DLR_DB_ERROR, -1}};
-    if (cond_init_monotonic(&me.cv) != 0)
+    /* On the monotonic clock: linger's deadline. */
+    if (ecm_clock_cond_init(&me.cv) != 0)
         return SMS_DLR_BUSY;
     /* ~20 KB of this thread's stack, used only when it leads a batch. */
     waiter *batch[SMS_DLR_BATCH_MAX];

@@ -1,3 +1,5 @@
+#include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -516,6 +518,54 @@ static void test_clock_mono_ms_ignores_business_time(void **state)
     assert_true(m3 >= m2 && m3 <= raw_mono_ms());
 }
 
+static int64_t timespec_ns(struct timespec ts)
+{
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The deadline is now + us on CLOCK_MONOTONIC (nanoseconds normalised, a
+ * carry across the second taken), whatever the business clock says. */
+static void test_clock_mono_after_us_is_a_monotonic_deadline(void **state)
+{
+    (void)state;
+    setenv(OFFSET, "86400000", 1);
+    const int64_t spans[] = {0, -5, 1, 999, 999999, 1000000, 1500000, 3000000001LL};
+    for (size_t i = 0; i < sizeof spans / sizeof spans[0]; i++) {
+        struct timespec a, b;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        struct timespec d = ecm_clock_mono_after_us(spans[i]);
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        int64_t us = spans[i] > 0 ? spans[i] : 0;
+        assert_true(d.tv_nsec >= 0 && d.tv_nsec < 1000000000L);
+        assert_true(timespec_ns(d) >= timespec_ns(a) + us * 1000);
+        assert_true(timespec_ns(d) <= timespec_ns(b) + us * 1000);
+    }
+}
+
+/* A condition variable from ecm_clock_cond_init() times out at a deadline
+ * from ecm_clock_mono_after_us(): not before it, and not a wall-clock
+ * reading away from it (a CLOCK_REALTIME condition variable would take the
+ * monotonic deadline, decades in the past, as passed at once). */
+static void test_clock_cond_waits_until_a_monotonic_deadline(void **state)
+{
+    (void)state;
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t cv;
+    assert_int_equal(ecm_clock_cond_init(&cv), 0);
+    pthread_mutex_lock(&mu);
+    int64_t t0 = raw_mono_ms();
+    struct timespec until = ecm_clock_mono_after_us(50000);
+    int rc = 0;
+    while (rc == 0)
+        rc = pthread_cond_timedwait(&cv, &mu, &until);
+    int64_t waited = raw_mono_ms() - t0;
+    pthread_mutex_unlock(&mu);
+    assert_int_equal(rc, ETIMEDOUT);
+    assert_true(waited >= 49);
+    assert_true(waited < 3600 * 1000);
+    pthread_cond_destroy(&cv);
+}
+
 static void test_clock_wall_ms_is_current_wall_clock(void **state)
 {
     (void)state;
@@ -544,6 +594,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_clock_wall_ms_is_current_wall_clock),
         cmocka_unit_test(test_clock_format_is_rfc3339_utc_with_ms),
+        cmocka_unit_test_setup_teardown(test_clock_mono_after_us_is_a_monotonic_deadline, reset_env,
+                                        reset_env),
+        cmocka_unit_test(test_clock_cond_waits_until_a_monotonic_deadline),
         cmocka_unit_test_setup_teardown(test_clock_parse_rfc3339_forms, reset_env, reset_env),
         cmocka_unit_test_setup_teardown(test_clock_parse_milliseconds, reset_env, reset_env),
         cmocka_unit_test_setup_teardown(test_clock_parse_refuses_what_is_not_an_instant, reset_env,
