@@ -17,7 +17,10 @@ static const char LOCK_SQL[] = "SELECT count(pg_advisory_xact_lock(x.h)) FROM (S
  * (epoch ms, business time; a quiet period counts from a result that may
  * come long after its dispatch), with the bits of what they share with the
  * key: 1 contact, 2 subject, 4 number. Each branch is keyed by the contact,
- * the subject or the number first, so the time test filters few rows. */
+ * the subject or the number first, so the time test filters few rows. An
+ * attempt withdrawn from the dialer undialled (status 'withdrawn'; one
+ * dialled all the same is 'done' once its result is in) was no call and is
+ * left out. */
 static const char LOAD_SQL[] =
     "WITH k AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[]) "
     "  WITH ORDINALITY AS k (cid, subj, pk, i)), "
@@ -40,7 +43,7 @@ static const char LOAD_SQL[] =
     "a.outcome_at >= since.t)"
     ") m ON true "
     "JOIN attempts a ON a.contact_id = m.contact_id AND a.attempt = m.attempt "
-    "JOIN contacts ac ON ac.id = a.contact_id";
+    "JOIN contacts ac ON ac.id = a.contact_id WHERE a.status <> 'withdrawn'";
 
 typedef struct {
     int64_t contact_id;

@@ -37,9 +37,11 @@ static const char SQL_OUTCOME_COUNTS[] =
 /* Per item ($4, its index), by the attempts' primary key (OFFSET 0 keeps
  * the subquery a nested loop): business dispatch times of the counted
  * attempts of the last days (ECM_DECIDE_DAY_LOOKBACK_MS $6 before $5,
- * business now): NOT_ATTEMPTED never counts, and the item's attempt only
- * when its result counts ($3). Rows written before dispatched_at existed
- * fall back to sending_at. */
+ * business now): NOT_ATTEMPTED never counts, nor an attempt withdrawn from
+ * the dialer undialled (status 'withdrawn'; one dialled all the same is
+ * 'done' once its result is recorded), and the item's attempt only when its
+ * result counts ($3). Rows written before dispatched_at existed fall back
+ * to sending_at. */
 static const char SQL_DAY_ATTEMPTS[] =
     "SELECT u.i, d.ms"
     " FROM unnest($1::bigint[], $2::int[], $3::boolean[], $4::int[]) AS u (c, a, counts, i)"
@@ -48,7 +50,7 @@ static const char SQL_DAY_ATTEMPTS[] =
     "  FROM attempts t WHERE t.contact_id = u.c"
     "  AND coalesce(t.dispatched_at, t.sending_at) >="
     "   'epoch'::timestamptz + ($5::bigint - $6::bigint) * interval '1 millisecond'"
-    "  AND t.outcome IS DISTINCT FROM 'NOT_ATTEMPTED'"
+    "  AND t.outcome IS DISTINCT FROM 'NOT_ATTEMPTED' AND t.status <> 'withdrawn'"
     "  AND NOT (t.attempt = u.a AND NOT u.counts) OFFSET 0) d"
     " ORDER BY u.i";
 

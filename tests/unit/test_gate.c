@@ -541,6 +541,34 @@ static void test_gate_rules_cap_counts_history_and_batch(void **state)
     assert_int_equal(next_attempt_ms(f, b), T("2026-03-10T12:00:00Z"));
 }
 
+/* An attempt taken back from the dialer before it was dialled (status
+ * 'withdrawn', after a pause) was no call: a cap does not count it. */
+static void test_gate_rules_cap_does_not_count_a_withdrawn_attempt(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    long long c = campaign(f, NULL, NY, NULL);
+    long long set = rule_set(f, c, "FL 3 a day", "US-FL");
+    rule(f, set, "cap", "max_attempts, window_s, scope, channel", "3, 86400, 'subject', 'voice'");
+    long long old = contact(f, c, "ARRAY['+13055550100']", "NULL", "NULL", 0);
+    ecm_test_pg_exec(conn(f), "UPDATE contacts SET state = 'closed' WHERE id = %lld", old);
+    contact_is(f, old, "'US-FL'", "'debt-1'");
+    attempt(f, old, 1, "+13055550100", "2026-03-09T12:00:00Z", "'NO_ANSWER'", "NULL");
+    attempt(f, old, 2, "+13055550100", "2026-03-09T13:00:00Z", "NULL", "NULL");
+    attempt(f, old, 3, "+13055550100", "2026-03-09T13:30:00Z", "'NO_ANSWER'", "NULL");
+    ecm_test_pg_exec(conn(f),
+                     "UPDATE attempts SET status = 'withdrawn' WHERE contact_id = %lld "
+                     "AND attempt = 2",
+                     old);
+    long long a = contact(f, c, "ARRAY['+13055550101']", "NULL", "NULL", 0);
+    contact_is(f, a, "'US-FL'", "'debt-1'");
+    int n = 0;
+    ecm_gate_row *rows = run_gate(f, T("2026-03-09T14:00:00Z"), &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(rows[0].action, ECM_GATE_GO); /* 2 calls made: the 3rd may go */
+    ecm_gate_rows_destroy(rows, n);
+}
+
 /* Hours of a set everywhere ("*") and a campaign blackout: 20:30 in New
  * York waits for 08:00, and the blackout day after moves it a day on. */
 static void test_gate_rules_hours_and_blackout(void **state)
@@ -730,6 +758,7 @@ int main(void)
         T_(test_gate_contact_without_numbers_closes_invalid),
         T_(test_gate_unreadable_window_waits),
         T_(test_gate_rules_cap_counts_history_and_batch),
+        T_(test_gate_rules_cap_does_not_count_a_withdrawn_attempt),
         T_(test_gate_rules_hours_and_blackout),
         T_(test_gate_rules_quiet_after_connected),
         T_(test_gate_rules_unreadable_wait),

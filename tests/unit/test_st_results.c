@@ -614,20 +614,33 @@ static long long contact_with_dispatches(long long camp, const char *first, cons
 }
 
 /* At 11:01 New York time on 2026-03-04, with at most two attempts a day: a
- * contact dispatched at first and at second answers NO_ANSWER on attempt
- * 2. Returns when its retry is due, in ms. */
-static long long retry_ms_with_two_a_day(const char *first, const char *second)
+ * contact dispatched at first (withdrawn from the dialer undialled when
+ * first_withdrawn) and at second answers NO_ANSWER on attempt 2. Returns
+ * when its retry is due, in ms. */
+static long long retry_ms_with_two_a_day_of(const char *first, const char *second,
+                                            int first_withdrawn)
 {
     setenv("ECM_CLOCK_FIXED", "2026-03-04T11:01:00-05:00", 1);
     long long strat = make_strategy(5);
     PQclear(q("UPDATE strategies SET max_attempts_per_day = 2 WHERE id = %lld", strat));
     long long camp = make_ny_campaign(strat);
     long long k = contact_with_dispatches(camp, first, second);
+    if (first_withdrawn) {
+        PQclear(q("UPDATE attempts SET status = 'withdrawn', outcome = NULL"
+                  " WHERE contact_id = %lld AND attempt = 1",
+                  k));
+        PQclear(q("UPDATE contacts SET counted_attempts = 0 WHERE id = %lld", k));
+    }
     st_result r = result(camp, k, 2, O(NO_ANSWER));
     char reason[256];
     assert_int_equal(st_results_apply(fx.d.pg, &fx.wctx, &r, NULL, reason, sizeof(reason)),
                      ST_APPLY_DECIDED);
     return next_attempt_ms(k);
+}
+
+static long long retry_ms_with_two_a_day(const char *first, const char *second)
+{
+    return retry_ms_with_two_a_day_of(first, second, 0);
 }
 
 static void test_results_daily_cap_reached_waits_for_next_local_morning(void **state)
@@ -646,6 +659,18 @@ static void test_results_daily_cap_does_not_count_yesterdays_late_call(void **st
     /* 19:30 yesterday is within 24 h but on another local day */
     assert_int_equal(
         retry_ms_with_two_a_day("2026-03-03T19:30:00-05:00", "2026-03-04T11:00:00-05:00"),
+        ecm_test_time_ms("2026-03-04T11:01:01-05:00"));
+}
+
+/* An attempt the feeder took back from the dialer before it was dialled
+ * (a pause) was no call: the day's cap does not count it (it kept a
+ * contact waiting for the next morning after a pause and resume). */
+static void test_results_daily_cap_does_not_count_a_withdrawn_attempt(void **state)
+{
+    (void)state;
+    NEED_DB();
+    assert_int_equal(
+        retry_ms_with_two_a_day_of("2026-03-04T10:00:00-05:00", "2026-03-04T11:00:00-05:00", 1),
         ecm_test_time_ms("2026-03-04T11:01:01-05:00"));
 }
 
@@ -969,6 +994,7 @@ int main(void)
         DB_TEST(test_results_retry_inside_window_keeps_the_delay),
         DB_TEST(test_results_daily_cap_reached_waits_for_next_local_morning),
         DB_TEST(test_results_daily_cap_does_not_count_yesterdays_late_call),
+        DB_TEST(test_results_daily_cap_does_not_count_a_withdrawn_attempt),
         DB_TEST(test_results_no_opening_before_end_at_closes_expired),
         DB_TEST(test_results_batch_applies_each_once_and_rejects_unknown),
         DB_TEST(test_results_batch_decides_as_one_at_a_time),
