@@ -19,6 +19,14 @@
 #define BACKOFF_MIN_MS 200
 #define DB_BACKOFF_MIN_MS 100
 #define DB_BACKOFF_MAX_MS 5000
+/* How long a lane whose take found nothing waits before it asks again. Once
+ * every queued contact is taken, the campaign list's EXISTS walks the index
+ * entries the taken contacts left behind (6 ms and ~480 buffers a call near
+ * the end of a 20,000-message run) and the sender asked on every pass, some
+ * 260 times a run (docs/performance.md, session 27). New work (an upload, a
+ * retry queued by the intake, a resume) is then picked up this much later
+ * at most: less than a dispatch tick. */
+#define SMS_TAKE_IDLE_MS 100
 
 static void nap_ms(long ms)
 {
@@ -52,6 +60,8 @@ static void config_defaults(sms_sender_config *cfg)
         cfg->resend_after_s = cfg->stale_s;
     if (cfg->backoff_max_ms < BACKOFF_MIN_MS)
         cfg->backoff_max_ms = 30000;
+    if (cfg->take_idle_ms < 1)
+        cfg->take_idle_ms = SMS_TAKE_IDLE_MS;
     if (cfg->legal.start_min == 0 && cfg->legal.end_min == 0)
         cfg->legal =
             (ecm_legal_hours){ECM_WINDOW_LEGAL_START_DEFAULT, ECM_WINDOW_LEGAL_END_DEFAULT};
@@ -220,12 +230,13 @@ static int take_work(sms_sender *s, int64_t now, int *failed)
             else
                 work += r;
         }
-        if (ln->nwait < ln->hold) {
+        if (ln->nwait < ln->hold && now >= ln->idle_until_ms) {
             int r = sms_take_contacts(s, ln, (long)(ln->hold - ln->nwait));
             if (r < 0)
                 *failed = 1;
             else
                 work += r;
+            ln->idle_until_ms = r == 0 ? now + s->cfg.take_idle_ms : 0;
         }
     }
     ecm_pg_set_idle(s->pg, NULL, NULL);

@@ -79,6 +79,9 @@ typedef struct {
      * recognises a message id it already has and keeps stale_s. */
     long resend_after_s;
     long backoff_max_ms; /* cap on a gateway's backoff after a retryable failure */
+    /* A lane whose take found no queued contact asks again this much later
+     * (< 1: SMS_TAKE_IDLE_MS, 100 ms; sms_sender.c says why). */
+    long take_idle_ms;
     /* The deployment's legal hours (ECM_LEGAL_HOURS); all zero: 08:00-21:00. */
     ecm_legal_hours legal;
 } sms_sender_config;

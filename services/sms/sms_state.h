@@ -54,6 +54,9 @@ struct sms_lane {
     const char *name;
     sms_bucket bucket;
     int64_t paused_until_ms;
+    /* After a take found nothing, the campaigns are asked again from then
+     * on (SMS_TAKE_IDLE_MS later; sms_sender.c). */
+    int64_t idle_until_ms;
     long backoff_ms;
     sms_item *wait_head, *wait_tail;
     size_t nwait;

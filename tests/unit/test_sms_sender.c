@@ -37,7 +37,7 @@ static int group_teardown(void **state)
     return sms_fixture_teardown(state);
 }
 
-static sms_sender *make_sender(fixture *f, long stale_s)
+static sms_sender *make_sender_idle(fixture *f, long stale_s, long take_idle_ms)
 {
     sms_sender_config cfg = {
         .ctx = &f->ctx,
@@ -64,8 +64,14 @@ static sms_sender *make_sender(fixture *f, long stale_s)
          * test_sms_recover.c's. */
         .resend_after_s = stale_s,
         .backoff_max_ms = 300,
+        .take_idle_ms = take_idle_ms,
     };
     return sms_sender_new(f->pg, &cfg);
+}
+
+static sms_sender *make_sender(fixture *f, long stale_s)
+{
+    return make_sender_idle(f, stale_s, 0);
 }
 
 static int test_setup(void **state)
@@ -213,6 +219,35 @@ static void test_sender_queued_contacts_sent_with_events(void **state)
     assert_int_equal(q_int(f, sql), 1);
     assert_int_equal((int)metric(f, "ecm_sms_sent_total{gateway=\"kannel\"}"), 3);
     assert_int_equal(sms_sender_pending(f->sender), 0);
+}
+
+/* A lane whose take found nothing asks again only take_idle_ms later:
+ * contacts queued right after an empty pass wait for it (an hour here, so
+ * however many passes run they are not taken), and a sender that has not
+ * looked yet takes them at once. */
+static void test_sender_empty_take_waits_before_asking_again(void **state)
+{
+    fixture *f = *state;
+    NEED_DB(f);
+    sms_sender_destroy(f->sender);
+    f->sender = make_sender_idle(f, 60, 3600 * 1000L);
+    assert_non_null(f->sender);
+    long long id = seed(f, "active", "Hi {first_name}", 0, "queued");
+    step_for(f, 100);
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO contacts (campaign_id, first_name, phones, state) "
+             "SELECT %lld, 'F' || g, ARRAY['+1555000' || lpad(g::text, 4, '0')], 'queued' "
+             "FROM generate_series(1, 2) g",
+             id);
+    q_cmd(f, sql);
+    step_for(f, 200);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM attempts"), 0);
+    assert_int_equal(q_int(f, "SELECT count(*) FROM contacts WHERE state = 'queued'"), 2);
+    sms_sender_destroy(f->sender);
+    f->sender = make_sender(f, 60);
+    assert_non_null(f->sender);
+    step_until(f, "SELECT count(*) FROM attempts WHERE status = 'sent'", 2);
 }
 
 static void test_sender_dnc_number_closed_dnc_never_sent(void **state)
@@ -900,6 +935,7 @@ int main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, test_setup, test_teardown)
     const struct CMUnitTest tests[] = {
         T(test_sender_queued_contacts_sent_with_events),
+        T(test_sender_empty_take_waits_before_asking_again),
         T(test_sender_dnc_number_closed_dnc_never_sent),
         T(test_sender_503_then_202_sends_once_with_same_message_id),
         T(test_sender_4xx_is_final_and_emits_sms_rejected),
