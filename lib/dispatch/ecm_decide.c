@@ -132,7 +132,7 @@ static int place_in_window(const ecm_decide_in *in, const char *zone, int64_t *t
             ecm_calling_answer a;
             ecm_calling_decide(in->calling.window, in->calling.rules, &rin, *t, 0, in->end_at_ms,
                                &a);
-            if (a.verdict != ECM_CALLING_GO && out->held_rule_id < 0) {
+            if (a.verdict != ECM_CALLING_GO && out->held_why[0] == '\0') {
                 out->held_rule_id = a.rule_id;
                 memcpy(out->held_why, a.why, sizeof out->held_why);
             }
@@ -147,6 +147,13 @@ static int place_in_window(const ecm_decide_in *in, const char *zone, int64_t *t
             return 0; /* only for instants far outside any calendar */
         if (dispatches_between(in, day_start, day_end) < cap)
             return 0;
+        /* The window that then waits for the next morning is not what held
+         * the contact: the cap is. */
+        if (out->held_why[0] == '\0')
+            snprintf(out->held_why, sizeof out->held_why,
+                     "the strategy's cap of %zu attempt%s a day is reached on the contact's local "
+                     "day (%s); it is called again on the next one",
+                     cap, cap == 1 ? "" : "s", zone);
         *t = day_end;
     }
     return 0;

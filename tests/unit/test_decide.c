@@ -660,6 +660,11 @@ static void test_decide_local_day_cap_then_window_opens_next_morning(void **stat
     ecm_decide_out d = decide(&in);
     assert_int_equal(d.action, ECM_DECIDE_RETRY);
     assert_int_equal(d.next_attempt_at_ms, ecm_test_time_ms("2026-03-09T09:00:00-04:00"));
+    /* held by the cap, not by the window that then waits for 09:00 */
+    assert_int_equal(d.held_rule_id, -1);
+    assert_string_equal(d.held_why, "the strategy's cap of 2 attempts a day is reached on the "
+                                    "contact's local day (America/New_York); it is called again "
+                                    "on the next one");
     ecm_window_destroy(w);
 }
 
