@@ -227,6 +227,7 @@ e2e_open_contacts() {
         || ' attempts=' || k.attempts || ' phone_index=' || k.phone_index
         || ' next_attempt_at=' || coalesce(k.next_attempt_at::text, '-')
         || ' updated_at=' || k.updated_at || ' campaign ' || c.state
+        || coalesce(' held: ' || k.hold_reason, '')
         || coalesce((SELECT string_agg(' | #' || a.attempt || ' ' || a.status || ' '
             || coalesce(a.outcome, '-') || ' ' || a.account_number || ' sent '
             || coalesce(a.sent_at::text, '-') || ' result ' || coalesce(a.result_at::text, '-'),
