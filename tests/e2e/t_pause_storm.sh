@@ -11,7 +11,7 @@
 # e2e-env: ECM_FEEDER_CAPACITY=40
 # e2e-env: ECM_FEEDER_BATCH=20
 # e2e-timeout: 600
-# e2e-seconds: 110
+# e2e-seconds: 60
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/checks.sh"
 
