@@ -617,8 +617,7 @@ static long long contact_with_dispatches(long long camp, const char *first, cons
  * contact dispatched at first (withdrawn from the dialer undialled when
  * first_withdrawn) and at second answers NO_ANSWER on attempt 2. Returns
  * when its retry is due, in ms. */
-static long long retry_ms_with_two_a_day_of(const char *first, const char *second,
-                                            int first_withdrawn)
+static long long retry_ms_with_two_a_day(const char *first, const char *second, int first_withdrawn)
 {
     setenv("ECM_CLOCK_FIXED", "2026-03-04T11:01:00-05:00", 1);
     long long strat = make_strategy(5);
@@ -638,17 +637,12 @@ static long long retry_ms_with_two_a_day_of(const char *first, const char *secon
     return next_attempt_ms(k);
 }
 
-static long long retry_ms_with_two_a_day(const char *first, const char *second)
-{
-    return retry_ms_with_two_a_day_of(first, second, 0);
-}
-
 static void test_results_daily_cap_reached_waits_for_next_local_morning(void **state)
 {
     (void)state;
     NEED_DB();
     assert_int_equal(
-        retry_ms_with_two_a_day("2026-03-04T10:00:00-05:00", "2026-03-04T11:00:00-05:00"),
+        retry_ms_with_two_a_day("2026-03-04T10:00:00-05:00", "2026-03-04T11:00:00-05:00", 0),
         ecm_test_time_ms("2026-03-05T09:00:00-05:00"));
 }
 
@@ -658,7 +652,7 @@ static void test_results_daily_cap_does_not_count_yesterdays_late_call(void **st
     NEED_DB();
     /* 19:30 yesterday is within 24 h but on another local day */
     assert_int_equal(
-        retry_ms_with_two_a_day("2026-03-03T19:30:00-05:00", "2026-03-04T11:00:00-05:00"),
+        retry_ms_with_two_a_day("2026-03-03T19:30:00-05:00", "2026-03-04T11:00:00-05:00", 0),
         ecm_test_time_ms("2026-03-04T11:01:01-05:00"));
 }
 
@@ -670,7 +664,7 @@ static void test_results_daily_cap_does_not_count_a_withdrawn_attempt(void **sta
     (void)state;
     NEED_DB();
     assert_int_equal(
-        retry_ms_with_two_a_day_of("2026-03-04T10:00:00-05:00", "2026-03-04T11:00:00-05:00", 1),
+        retry_ms_with_two_a_day("2026-03-04T10:00:00-05:00", "2026-03-04T11:00:00-05:00", 1),
         ecm_test_time_ms("2026-03-04T11:01:01-05:00"));
 }
 
